@@ -1,0 +1,83 @@
+// Command stroem is Strøm's single binary: the server, the worker, the
+// development mode, workspace validation and the client commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// exitError carries a specific exit code out of a command. Commands that only
+// need "failed" return a plain error (exit 1).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitCode returns an error that makes the process exit with code; a nil err
+// prints nothing.
+func exitCode(code int, err error) error { return &exitError{code: code, err: err} }
+
+// usageError is exit code 2: bad flags, a missing or malformed config file.
+func usageError(format string, args ...any) error {
+	return exitCode(2, fmt.Errorf(format, args...))
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "stroem",
+		Short:         "Strøm runs workflows described in YAML on a fleet of workers",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return exitCode(2, fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
+	})
+	root.AddCommand(
+		newValidateCmd(),
+	)
+	return root
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCmd().ExecuteContext(ctx)
+	stop()
+	os.Exit(report(err))
+}
+
+// report prints err as one line on stderr and returns the exit code.
+func report(err error) int {
+	if err == nil {
+		return 0
+	}
+	code := 1
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+		if ee.err == nil {
+			return code
+		}
+	}
+	fmt.Fprintln(os.Stderr, "stroem:", err)
+	return code
+}

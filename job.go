@@ -1,0 +1,83 @@
+package stroem
+
+import "time"
+
+// JobStatus is where a job is in its lifecycle (SPEC §4).
+type JobStatus string
+
+// Job statuses. A job starts pending, becomes running when its first step is
+// claimed, and ends in exactly one terminal status.
+const (
+	JobPending   JobStatus = "pending"
+	JobRunning   JobStatus = "running"
+	JobCompleted JobStatus = "completed"
+	JobFailed    JobStatus = "failed"
+	JobCancelled JobStatus = "cancelled"
+)
+
+// JobStatuses lists every job status, in lifecycle order.
+var JobStatuses = []JobStatus{JobPending, JobRunning, JobCompleted, JobFailed, JobCancelled}
+
+// Valid reports whether s is a known job status, so that filters coming from
+// users can be rejected with a clear error instead of silently matching nothing.
+func (s JobStatus) Valid() bool {
+	for _, v := range JobStatuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Terminal reports whether the job has finished and will never change again.
+func (s JobStatus) Terminal() bool {
+	return s == JobCompleted || s == JobFailed || s == JobCancelled
+}
+
+// jobTransitions lists the allowed moves. A pending job may end without ever
+// running (cancelled before a claim, or every root step failed to render).
+var jobTransitions = map[JobStatus][]JobStatus{
+	JobPending: {JobRunning, JobCompleted, JobFailed, JobCancelled},
+	JobRunning: {JobCompleted, JobFailed, JobCancelled},
+}
+
+// CanTransition reports whether a job may move from s to next. Staying in the
+// same status is not a transition.
+func (s JobStatus) CanTransition(next JobStatus) bool {
+	for _, v := range jobTransitions[s] {
+		if v == next {
+			return true
+		}
+	}
+	return false
+}
+
+// SourceType says what created a job.
+type SourceType string
+
+// Job sources (SPEC §5).
+const (
+	SourceAPI     SourceType = "api"
+	SourceUser    SourceType = "user"
+	SourceTrigger SourceType = "trigger"
+	SourceWebhook SourceType = "webhook"
+)
+
+// Job is one execution of a task, as the API shows it.
+type Job struct {
+	ID          string         `json:"job_id"`
+	Workspace   string         `json:"workspace"`
+	TaskName    string         `json:"task_name"`
+	Mode        string         `json:"mode"`
+	Input       map[string]any `json:"input"`
+	Output      map[string]any `json:"output"`
+	Status      JobStatus      `json:"status"`
+	SourceType  SourceType     `json:"source_type"`
+	SourceID    string         `json:"source_id,omitempty"`
+	Revision    string         `json:"revision,omitempty"`
+	CreatedAt   time.Time      `json:"created_at"`
+	StartedAt   *time.Time     `json:"started_at"`
+	CompletedAt *time.Time     `json:"completed_at"`
+	// Steps is filled by the single-job view and left out of lists.
+	Steps []Step `json:"steps,omitempty"`
+}

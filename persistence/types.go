@@ -1,0 +1,129 @@
+package persistence
+
+import (
+	"time"
+
+	"github.com/stroem/stroem"
+)
+
+// JobState is a job and all its steps as stored, loaded inside a transaction
+// that holds the job's locks (see Store.JobUpdate). The orchestrator derives
+// every decision from it with the DAG logic; it never trusts its own memory.
+type JobState struct {
+	Job stroem.Job // Steps left empty; see Steps below
+	// SnapshotID names the stored task definition the job was created from.
+	SnapshotID string
+	// CancelRequested is set by a cancel; the job ends cancelled once every
+	// step is terminal, and no new attempt is ever started.
+	CancelRequested bool
+	// Steps in stored position order (a topological order of the DAG).
+	Steps []*StepState
+	// Now is the database's transaction time: compare leases against it, not
+	// against the server's clock.
+	Now time.Time
+}
+
+// Step returns the step with the name, or nil.
+func (s *JobState) Step(name string) *StepState {
+	for _, st := range s.Steps {
+		if st.Name == name {
+			return st
+		}
+	}
+	return nil
+}
+
+// StepState is one stored step. A JobUpdate callback changes fields in place;
+// the store writes what changed.
+type StepState struct {
+	Name              string
+	Position          int
+	ActionName        string
+	ActionType        string
+	Image             string
+	DependsOn         []string
+	ContinueOnFailure bool
+	MaxAttempts       int // total executions allowed; 1 = no retry
+
+	Status stroem.StepStatus
+	// Input is the rendered input (set when the step becomes ready).
+	Input        map[string]any
+	Output       map[string]any
+	ErrorMessage string
+
+	// The current (latest) attempt. Attempt is 0 before the first claim.
+	Attempt       int
+	WorkerID      string
+	AttemptStatus stroem.AttemptStatus
+	ExitCode      *int
+	// LeaseExpiresAt is set while running.
+	LeaseExpiresAt *time.Time
+	// ReadyAt is when a ready step may be claimed (later than now while a
+	// retry backs off). Claims take the oldest ReadyAt first.
+	ReadyAt         *time.Time
+	CancelRequested bool
+	StartedAt       *time.Time
+	CompletedAt     *time.Time
+}
+
+// NewJob is everything JobInsert writes in one transaction.
+type NewJob struct {
+	// Job.ID must be set (a UUID). Job.Status is pending, or terminal when
+	// every root step already failed (a root input that does not render).
+	Job          stroem.Job
+	SnapshotID   string
+	SnapshotBody []byte // JSON; stored once per SnapshotID
+	Steps        []NewStep
+}
+
+// NewStep is one step of a NewJob.
+type NewStep struct {
+	Name              string
+	ActionName        string
+	ActionType        string
+	Image             string
+	DependsOn         []string
+	ContinueOnFailure bool
+	MaxAttempts       int
+	// Status is ready for roots (Input rendered), pending for the rest, or
+	// failed/skipped when rendering a root failed.
+	Status       stroem.StepStatus
+	Input        map[string]any
+	ErrorMessage string
+}
+
+// ClaimParams says who claims and what it can run.
+type ClaimParams struct {
+	WorkerID     string
+	Capabilities []string // action types the worker runs
+	Limit        int
+	Lease        time.Duration
+}
+
+// ClaimedStep is a step a claim moved to running for a worker.
+type ClaimedStep struct {
+	JobID          string
+	StepName       string
+	Attempt        int
+	ActionName     string
+	ActionType     string
+	Image          string
+	Input          map[string]any
+	Workspace      string
+	TaskName       string
+	Revision       string
+	SnapshotID     string
+	LeaseExpiresAt time.Time
+}
+
+// JobFilter selects jobs for JobList. Zero fields do not filter.
+type JobFilter struct {
+	Workspace string
+	Task      string
+	Status    stroem.JobStatus
+	// SourceType/SourceID find the jobs of one trigger.
+	SourceType stroem.SourceType
+	SourceID   string
+	Limit      int // default 50, at most 1000
+	Offset     int
+}

@@ -1,0 +1,108 @@
+package stroem
+
+import "time"
+
+// StepStatus is where one step of a job is in its lifecycle (SPEC §4).
+type StepStatus string
+
+// Step statuses. pending waits for dependencies; ready may be claimed by a
+// worker; running is held by a worker under a lease.
+const (
+	StepPending   StepStatus = "pending"
+	StepReady     StepStatus = "ready"
+	StepRunning   StepStatus = "running"
+	StepCompleted StepStatus = "completed"
+	StepFailed    StepStatus = "failed"
+	StepSkipped   StepStatus = "skipped"
+	StepCancelled StepStatus = "cancelled"
+)
+
+// StepStatuses lists every step status, in lifecycle order.
+var StepStatuses = []StepStatus{StepPending, StepReady, StepRunning, StepCompleted, StepFailed, StepSkipped, StepCancelled}
+
+// Valid reports whether s is a known step status.
+func (s StepStatus) Valid() bool {
+	for _, v := range StepStatuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Terminal reports whether the step has finished for good.
+func (s StepStatus) Terminal() bool {
+	switch s {
+	case StepCompleted, StepFailed, StepSkipped, StepCancelled:
+		return true
+	}
+	return false
+}
+
+// stepTransitions lists the allowed moves:
+//   - pending → failed happens when the step's input does not render once its
+//     dependencies are done; ready → failed when its command does not render at
+//     claim time.
+//   - running → ready is a retry: the attempt failed and the retry policy allows
+//     another one.
+var stepTransitions = map[StepStatus][]StepStatus{
+	StepPending: {StepReady, StepSkipped, StepCancelled, StepFailed},
+	StepReady:   {StepRunning, StepCancelled, StepFailed, StepSkipped},
+	StepRunning: {StepCompleted, StepFailed, StepCancelled, StepReady},
+}
+
+// CanTransition reports whether a step may move from s to next.
+func (s StepStatus) CanTransition(next StepStatus) bool {
+	for _, v := range stepTransitions[s] {
+		if v == next {
+			return true
+		}
+	}
+	return false
+}
+
+// Step is one node of a job's DAG, as the API shows it.
+type Step struct {
+	StepName     string         `json:"step_name"`
+	ActionName   string         `json:"action_name"`
+	ActionType   string         `json:"action_type"`
+	DependsOn    []string       `json:"depends_on"`
+	Status       StepStatus     `json:"status"`
+	Input        map[string]any `json:"input"`
+	Output       map[string]any `json:"output"`
+	WorkerID     *string        `json:"worker_id"`
+	StartedAt    *time.Time     `json:"started_at"`
+	CompletedAt  *time.Time     `json:"completed_at"`
+	ErrorMessage string         `json:"error_message,omitempty"`
+	// Attempt is the number of the latest execution (0 before the first claim).
+	Attempt     int       `json:"attempt"`
+	MaxAttempts int       `json:"max_attempts"`
+	Attempts    []Attempt `json:"attempts,omitempty"`
+}
+
+// AttemptStatus is the outcome of one execution of a step.
+type AttemptStatus string
+
+// Attempt statuses. lost means the worker stopped renewing its lease; a
+// report from it for that attempt is refused.
+const (
+	AttemptRunning   AttemptStatus = "running"
+	AttemptCompleted AttemptStatus = "completed"
+	AttemptFailed    AttemptStatus = "failed"
+	AttemptCancelled AttemptStatus = "cancelled"
+	AttemptLost      AttemptStatus = "lost"
+)
+
+// Terminal reports whether the attempt has ended.
+func (s AttemptStatus) Terminal() bool { return s != AttemptRunning && s != "" }
+
+// Attempt is one execution of a step on a worker; retries add attempts.
+type Attempt struct {
+	Attempt      int           `json:"attempt"`
+	WorkerID     string        `json:"worker_id"`
+	Status       AttemptStatus `json:"status"`
+	ExitCode     *int          `json:"exit_code"`
+	ErrorMessage string        `json:"error_message,omitempty"`
+	StartedAt    time.Time     `json:"started_at"`
+	CompletedAt  *time.Time    `json:"completed_at"`
+}

@@ -1,0 +1,136 @@
+package stroem
+
+import "time"
+
+// The worker protocol's messages (SPEC §7). The server and the Go client both
+// use these types, so the two sides cannot drift apart.
+
+// Worker is a registered worker process as GET /api/workers shows it.
+type Worker struct {
+	ID              string    `json:"worker_id"`
+	Name            string    `json:"name"`
+	Capabilities    []string  `json:"capabilities"`
+	Tags            []string  `json:"tags"`
+	Status          string    `json:"status"` // active | stale (no heartbeat for 3 leases)
+	RegisteredAt    time.Time `json:"registered_at"`
+	LastHeartbeatAt time.Time `json:"last_heartbeat_at"`
+}
+
+// WorkerRegistration is the body of POST /worker/register.
+type WorkerRegistration struct {
+	Name         string   `json:"name"`
+	Capabilities []string `json:"capabilities"`
+	Tags         []string `json:"tags"`
+}
+
+// WorkerRegistered answers a registration.
+type WorkerRegistered struct {
+	WorkerID string `json:"worker_id"`
+	// LeaseMS and HeartbeatMS tell the worker how the server times leases, so
+	// a worker never has to guess how often to heartbeat.
+	LeaseMS     int64 `json:"lease_ms"`
+	HeartbeatMS int64 `json:"heartbeat_ms"`
+}
+
+// ClaimRequest is the body of POST /worker/jobs/claim (a long poll).
+type ClaimRequest struct {
+	WorkerID     string   `json:"worker_id"`
+	Capabilities []string `json:"capabilities"`
+	// WaitMS is how long to wait for a step before answering 204; at most 30 s.
+	WaitMS int `json:"wait_ms"`
+}
+
+// Assignment is a claimed step handed to a worker. The worker holds a lease
+// on it from the moment it is returned; the step is already running.
+type Assignment struct {
+	JobID      string         `json:"job_id"`
+	StepName   string         `json:"step_name"`
+	Attempt    int            `json:"attempt"`
+	ActionName string         `json:"action_name"`
+	ActionType string         `json:"action_type"`
+	Image      string         `json:"image,omitempty"`
+	Workspace  string         `json:"workspace"`
+	Revision   string         `json:"revision"`
+	Spec       StepSpec       `json:"spec"`
+	Input      map[string]any `json:"input"`
+	LeaseMS    int64          `json:"lease_ms"`
+}
+
+// StepSpec is what to execute, rendered on the server.
+type StepSpec struct {
+	// Exactly one of Cmd and Script is set. Script is a path relative to the
+	// workspace root.
+	Cmd     string            `json:"cmd,omitempty"`
+	Script  string            `json:"script,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	Timeout Duration          `json:"timeout,omitempty"` // 0: no timeout
+}
+
+// StepRef names one attempt of one step.
+type StepRef struct {
+	JobID   string `json:"job_id"`
+	Step    string `json:"step"`
+	Attempt int    `json:"attempt"`
+}
+
+// Heartbeat is the body of POST /worker/heartbeat: the steps the worker is
+// running, whose leases it renews.
+type Heartbeat struct {
+	WorkerID string    `json:"worker_id"`
+	Running  []StepRef `json:"running"`
+}
+
+// HeartbeatResponse lists the running steps the worker must stop: cancelled
+// by a user, or no longer its own (lease expired, job gone). Their later
+// reports will be refused with 409.
+type HeartbeatResponse struct {
+	Cancel []StepRef `json:"cancel"`
+}
+
+// StepStart is the body of POST /worker/jobs/{id}/steps/{step}/start. The
+// claim already marks the step running; start is an idempotent acknowledgement
+// kept for protocol compatibility.
+type StepStart struct {
+	WorkerID string `json:"worker_id"`
+	Attempt  int    `json:"attempt"`
+}
+
+// LogPush is the body of POST /worker/jobs/{id}/steps/{step}/logs.
+type LogPush struct {
+	WorkerID string `json:"worker_id"`
+	Attempt  int    `json:"attempt"`
+	// Offset is the index of Lines[0] among all lines this attempt has
+	// printed (0-based). The server drops lines it already stored, so a push
+	// retried after a lost acknowledgement stores nothing twice.
+	Offset int64      `json:"offset"`
+	Lines  []PushLine `json:"lines"`
+}
+
+// PushLine is one line as the worker sends it; the server assigns Seq.
+type PushLine struct {
+	TS     time.Time `json:"ts"`
+	Stream Stream    `json:"stream"`
+	Text   string    `json:"text"`
+}
+
+// LogPushResponse acknowledges a push; every line in it is stored durably.
+// Cancel tells the worker early that the step should stop.
+type LogPushResponse struct {
+	Stored int  `json:"stored"`
+	Cancel bool `json:"cancel,omitempty"`
+}
+
+// Completion is the body of POST /worker/jobs/{id}/steps/{step}/complete.
+// A step completed when ExitCode is 0 and Error is empty.
+type Completion struct {
+	WorkerID string         `json:"worker_id"`
+	Attempt  int            `json:"attempt"`
+	ExitCode int            `json:"exit_code"`
+	Output   map[string]any `json:"output"`
+	// Error says why the step failed (exit code and last stderr lines,
+	// malformed OUTPUT, timeout, cancellation).
+	Error string `json:"error"`
+}
+
+// Succeeded reports whether the completion is a success.
+func (c Completion) Succeeded() bool { return c.ExitCode == 0 && c.Error == "" }

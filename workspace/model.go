@@ -1,0 +1,197 @@
+package workspace
+
+import (
+	"fmt"
+
+	"github.com/stroem/stroem"
+)
+
+// Pos is where a YAML node starts: the file (relative to the path given to
+// Load when possible), 1-based line and column.
+type Pos struct {
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
+	Col  int    `json:"col,omitempty"`
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// Problem is one validation error, printed as "file:line:col: message".
+type Problem struct {
+	Pos     Pos    `json:"pos"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string { return p.Pos.String() + ": " + p.Message }
+
+// Workspace is a loaded, validated set of workflow definitions. Definitions
+// that failed validation are left out (or kept with Problems recorded), so a
+// server can serve the valid parts (SPEC §2).
+type Workspace struct {
+	Name string `json:"name"`
+	// Root is the absolute path of the workspace folder (the file's folder when
+	// a single file was loaded). Scripts are resolved against it.
+	Root string `json:"-"`
+	// Revision is a content hash of every file under Root (hex sha256), so a
+	// worker can fetch exactly the files a job was created from.
+	Revision string              `json:"revision"`
+	Actions  map[string]*Action  `json:"actions"`
+	Tasks    map[string]*Task    `json:"tasks"`
+	Triggers map[string]*Trigger `json:"triggers"`
+	// Secrets are the raw values: literals, nested maps, or references
+	// ("ref+env://VAR", "ref+file://path") resolved by ResolveSecrets.
+	Secrets  map[string]any `json:"secrets"`
+	Problems []Problem      `json:"problems"`
+}
+
+// FieldType is the type of an input or output field.
+type FieldType string
+
+// Field types (SPEC §2).
+const (
+	TypeString  FieldType = "string"
+	TypeInteger FieldType = "integer"
+	TypeNumber  FieldType = "number"
+	TypeBoolean FieldType = "boolean"
+	TypeArray   FieldType = "array"
+	TypeObject  FieldType = "object"
+)
+
+// Field is one declared input (or output) field.
+type Field struct {
+	Name        string    `json:"name"`
+	Type        FieldType `json:"type"`
+	Required    bool      `json:"required,omitempty"`
+	Default     any       `json:"default,omitempty"`
+	HasDefault  bool      `json:"has_default,omitempty"`
+	Description string    `json:"description,omitempty"`
+	Enum        []any     `json:"enum,omitempty"`
+	Pos         Pos       `json:"-"`
+}
+
+// Schema is an ordered list of fields (in YAML order, so forms and help
+// text show them as written).
+type Schema []*Field
+
+// Lookup returns the field with the name, or nil.
+func (s Schema) Lookup(name string) *Field {
+	for _, f := range s {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+// Action types.
+const (
+	ActionShell  = "shell"
+	ActionDocker = "docker"
+	ActionPod    = "pod"
+)
+
+// Action is a reusable unit of work: a shell command or a workspace script.
+type Action struct {
+	Name string `json:"name"`
+	// Type is shell, docker or pod; the loader turns the alias "script" into shell.
+	Type   string            `json:"type"`
+	Cmd    string            `json:"cmd,omitempty"`
+	Script string            `json:"script,omitempty"`
+	Image  string            `json:"image,omitempty"`
+	Env    map[string]string `json:"env,omitempty"`
+	Input  Schema            `json:"input,omitempty"`
+	Output Schema            `json:"output,omitempty"`
+	// Timeout 0 means none.
+	Timeout stroem.Duration `json:"timeout,omitempty"`
+	Retry   *RetryPolicy    `json:"retry,omitempty"`
+	Pos     Pos             `json:"-"`
+}
+
+// Backoff strategies.
+const (
+	BackoffFixed       = "fixed"
+	BackoffExponential = "exponential"
+)
+
+// RetryPolicy says how often a failed step is run again. MaxAttempts counts
+// executions in all: 1 means no retry.
+type RetryPolicy struct {
+	MaxAttempts     int             `json:"max_attempts"`
+	Backoff         stroem.Duration `json:"backoff"`
+	BackoffStrategy string          `json:"backoff_strategy"` // fixed (default) | exponential
+	MaxBackoff      stroem.Duration `json:"max_backoff,omitempty"`
+	// Jitter is the fraction (0–1) by which each delay is randomly shortened
+	// or lengthened; YAML `true` means 0.2.
+	Jitter float64 `json:"jitter,omitempty"`
+}
+
+// Task modes.
+const (
+	ModeDistributed = "distributed"
+	ModeLocal       = "local"
+)
+
+// Task is a DAG of steps, each running an action.
+type Task struct {
+	Name        string               `json:"name"`
+	Mode        string               `json:"mode"`
+	Description string               `json:"description,omitempty"`
+	Input       Schema               `json:"input,omitempty"`
+	Flow        map[string]*FlowStep `json:"flow"`
+	// Order lists the flow's step names in YAML order.
+	Order []string `json:"order"`
+	Pos   Pos      `json:"-"`
+}
+
+// FlowStep is one node of a task's flow.
+type FlowStep struct {
+	Name      string   `json:"name"`
+	Action    string   `json:"action"`
+	DependsOn []string `json:"depends_on,omitempty"`
+	// Input values are YAML values; strings among them (at any depth) are
+	// templates rendered when the step becomes ready.
+	Input             map[string]any  `json:"input,omitempty"`
+	ContinueOnFailure bool            `json:"continue_on_failure,omitempty"`
+	Timeout           stroem.Duration `json:"timeout,omitempty"`
+	Retry             *RetryPolicy    `json:"retry,omitempty"`
+	Pos               Pos             `json:"-"`
+}
+
+// Trigger types.
+const (
+	TriggerScheduler = "scheduler"
+	TriggerWebhook   = "webhook"
+)
+
+// Scheduler concurrency policies: what a tick does while the trigger's
+// previous job is still unfinished.
+const (
+	ConcurrencyAllow          = "allow"
+	ConcurrencySkip           = "skip"
+	ConcurrencyCancelPrevious = "cancel_previous"
+)
+
+// Webhook modes.
+const (
+	WebhookAsync = "async"
+	WebhookSync  = "sync"
+)
+
+// Trigger starts a task on a schedule or from a webhook. Fields that do not
+// apply to the type are zero.
+type Trigger struct {
+	Name    string         `json:"name"`
+	Type    string         `json:"type"`
+	Task    string         `json:"task"`
+	Input   map[string]any `json:"input,omitempty"`
+	Enabled bool           `json:"enabled"` // default true
+	// Scheduler.
+	Cron        string `json:"cron,omitempty"`
+	Timezone    string `json:"timezone,omitempty"`    // IANA; default UTC
+	Concurrency string `json:"concurrency,omitempty"` // default allow
+	// Webhook. Secret may be a literal or a secret reference.
+	Secret      string `json:"secret,omitempty"`
+	Mode        string `json:"mode,omitempty"`         // default async
+	TimeoutSecs int    `json:"timeout_secs,omitempty"` // sync mode; 1–300, default 30
+	Pos         Pos    `json:"-"`
+}
