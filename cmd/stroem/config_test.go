@@ -1,0 +1,81 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestLoadConfigFileAndEnv(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "server.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`
+listen: "127.0.0.1:9000"
+db:
+  url: "postgres://a@b/c"
+worker_token: from-file
+lease: 15s
+`), 0o600))
+	cfg := defaultServerConfig()
+	err := loadConfig(path, &cfg, []string{
+		"STROEM__WORKER_TOKEN=from-env",
+		"STROEM__LOG_STORAGE__LOCAL_DIR=/tmp/logs",
+		"STROEM__MAX_BODY_BYTES=2048",
+		"OTHER=ignored",
+	})
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9000", cfg.Listen)
+	require.Equal(t, "postgres://a@b/c", cfg.DB.URL)
+	require.Equal(t, "from-env", cfg.WorkerToken)
+	require.Equal(t, "/tmp/logs", cfg.LogStorage.LocalDir)
+	require.Equal(t, int64(2048), cfg.MaxBodyBytes)
+	require.Equal(t, 15*time.Second, cfg.Lease)
+	require.Equal(t, "./workspace", cfg.Workspaces["default"].Path, "defaults survive")
+	require.NoError(t, cfg.validate())
+}
+
+func TestLoadConfigErrorsNameFileAndKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+	tests := []struct {
+		name    string
+		path    string
+		env     []string
+		wantErr []string
+	}{
+		{"missing file", filepath.Join(dir, "nope.yaml"), nil, []string{"nope.yaml", "no such file"}},
+		{"unknown key", write("unknown.yaml", "listen: x\nlistn: y\n"), nil, []string{"unknown.yaml", "listn"}},
+		{"wrong type", write("type.yaml", "max_body_bytes: lots\n"), nil, []string{"type.yaml", "line 1", "lots"}},
+		{"malformed", write("bad.yaml", "listen: [\n"), nil, []string{"bad.yaml"}},
+		{"bad env value", "", []string{"STROEM__LEASE=soon"}, []string{"STROEM__LEASE", "soon"}},
+		{"unknown env key", "", []string{"STROEM__DB__URLL=x"}, []string{"STROEM__DB__URLL", "urll"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := defaultServerConfig()
+			err := loadConfig(tt.path, &cfg, tt.env)
+			require.Error(t, err)
+			for _, want := range tt.wantErr {
+				require.Contains(t, err.Error(), want)
+			}
+		})
+	}
+}
+
+func TestWorkerConfigDefaultsAndValidation(t *testing.T) {
+	t.Parallel()
+	cfg := defaultWorkerConfig()
+	require.NoError(t, loadConfig("", &cfg, []string{"STROEM__WORKER_TOKEN=t", "STROEM__CAPABILITIES=[shell, docker]"}))
+	require.NoError(t, cfg.validate())
+	require.Equal(t, []string{"shell", "docker"}, cfg.Capabilities)
+	cfg.MaxConcurrent = 0
+	require.ErrorContains(t, cfg.validate(), "max_concurrent")
+}
