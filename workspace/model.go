@@ -42,6 +42,10 @@ type Workspace struct {
 	// ("ref+env://VAR", "ref+file://path") resolved by ResolveSecrets.
 	Secrets  map[string]any `json:"secrets"`
 	Problems []Problem      `json:"problems"`
+
+	// src is where Load read the workspace from: the files its revision
+	// and archive cover, and the path a reload reads again.
+	src *wsSource
 }
 
 // FieldType is the type of an input or output field.

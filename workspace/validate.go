@@ -1,0 +1,188 @@
+package workspace
+
+import (
+	"fmt"
+	"sort"
+)
+
+// link runs the checks that need every file: duplicate names, references
+// between definitions (step → action, depends_on → step, trigger → task),
+// cycles and step inputs against the action's input schema. It fills ws
+// with the definitions that are valid; the rest are left out with a
+// problem (see the package documentation).
+func (l *wsLoader) link(ws *Workspace) {
+	actionDup := l.duplicates("action", len(l.actions), func(i int) (string, Pos) { return l.actions[i].a.Name, l.actions[i].a.Pos })
+	taskDup := l.duplicates("task", len(l.tasks), func(i int) (string, Pos) { return l.tasks[i].t.Name, l.tasks[i].t.Pos })
+	triggerDup := l.duplicates("trigger", len(l.triggers), func(i int) (string, Pos) { return l.triggers[i].t.Name, l.triggers[i].t.Pos })
+	secretDup := l.duplicates("secret", len(l.secrets), func(i int) (string, Pos) { return l.secrets[i].name, l.secrets[i].pos })
+
+	// Every action name that was written down, valid or not: a step naming
+	// an invalid one is told so, not "unknown action".
+	declared := map[string]bool{}
+	for _, ra := range l.actions {
+		declared[ra.a.Name] = true
+		if !ra.bad && !actionDup[ra.a.Name] {
+			ws.Actions[ra.a.Name] = ra.a
+		}
+	}
+	actionNames := loadSortedKeys(declared)
+
+	declaredTasks := map[string]bool{}
+	for _, rt := range l.tasks {
+		declaredTasks[rt.t.Name] = true
+		if taskDup[rt.t.Name] {
+			continue
+		}
+		if l.linkTask(ws, rt, declared, actionNames) && !rt.bad {
+			ws.Tasks[rt.t.Name] = rt.t
+		}
+	}
+	taskNames := loadSortedKeys(declaredTasks)
+
+	for _, rt := range l.triggers {
+		if triggerDup[rt.t.Name] || rt.bad || rt.t.Task == "" {
+			continue
+		}
+		t := rt.t
+		switch {
+		case ws.Tasks[t.Task] != nil:
+			if l.checkTriggerInput(rt, ws.Tasks[t.Task]) {
+				ws.Triggers[t.Name] = t
+			}
+		case declaredTasks[t.Task]:
+			l.add(rt.taskPos, fmt.Sprintf("trigger %s: task %s has problems and is left out, so this trigger is left out too", t.Name, t.Task))
+		default:
+			l.add(rt.taskPos, fmt.Sprintf("trigger %s: unknown task %q%s", t.Name, t.Task, didYouMean(t.Task, taskNames)))
+		}
+	}
+
+	for _, rs := range l.secrets {
+		if !rs.bad && !secretDup[rs.name] {
+			ws.Secrets[rs.name] = rs.value
+		}
+	}
+}
+
+// duplicates reports every definition of a kind whose name was already
+// defined (naming where), and returns the duplicated names: all their
+// definitions are left out, since which one was meant is unknown.
+func (l *wsLoader) duplicates(kind string, n int, at func(int) (string, Pos)) map[string]bool {
+	first := map[string]Pos{}
+	dup := map[string]bool{}
+	for i := 0; i < n; i++ {
+		name, pos := at(i)
+		if p, ok := first[name]; ok {
+			l.add(pos, fmt.Sprintf("%s %s is defined twice: here and at %s; every definition is left out until one is renamed or removed", kind, name, p))
+			dup[name] = true
+			continue
+		}
+		first[name] = pos
+	}
+	return dup
+}
+
+// linkTask checks a task's steps against the actions and each other. It
+// returns false when the task cannot be served.
+func (l *wsLoader) linkTask(ws *Workspace, rt *rawTask, declared map[string]bool, actionNames []string) bool {
+	t := rt.t
+	ok := true
+	what := "task " + t.Name
+	deps := make(map[string][]string, len(rt.steps))
+	for _, rs := range rt.steps {
+		s := rs.s
+		sw := what + ", step " + s.Name
+		// depends_on names steps of the same task.
+		known := make([]string, 0, len(s.DependsOn))
+		for i, d := range s.DependsOn {
+			if _, exists := t.Flow[d]; exists {
+				known = append(known, d)
+				continue
+			}
+			l.add(rs.depPos[i], fmt.Sprintf("%s: depends_on names unknown step %q%s", sw, d, didYouMean(d, t.Order)))
+			ok = false
+		}
+		deps[s.Name] = known
+
+		if s.Action == "" {
+			continue // reported while parsing
+		}
+		a := ws.Actions[s.Action]
+		if a == nil {
+			if declared[s.Action] {
+				l.add(rs.actionPos, fmt.Sprintf("%s: action %s has problems and is left out, so task %s is left out too", sw, s.Action, t.Name))
+			} else {
+				l.add(rs.actionPos, fmt.Sprintf("%s: unknown action %q%s", sw, s.Action, didYouMean(s.Action, actionNames)))
+			}
+			ok = false
+			continue
+		}
+		if !l.checkStepInput(rs, sw, a) {
+			ok = false
+		}
+	}
+	if c := FindCycle(deps); len(c) > 0 {
+		pos := t.Pos
+		for _, rs := range rt.steps {
+			if rs.s.Name == c[0] {
+				pos = rs.depsPos
+			}
+		}
+		l.add(pos, fmt.Sprintf("%s: dependency cycle: %s", what, FormatCycle(c)))
+		ok = false
+	}
+	return ok
+}
+
+// checkStepInput checks a step's input keys against the action's input
+// schema: every key must be declared (an action without an input schema
+// takes none), and every required field without a default must be given.
+func (l *wsLoader) checkStepInput(rs *rawStep, what string, a *Action) bool {
+	ok := true
+	keys := loadSortedKeys(rs.s.Input)
+	for _, k := range keys {
+		if a.Input.Lookup(k) != nil {
+			continue
+		}
+		if len(a.Input) == 0 {
+			l.add(rs.inputPos[k], fmt.Sprintf("%s: input %q is not accepted: action %s declares no input", what, k, a.Name))
+		} else {
+			l.add(rs.inputPos[k], fmt.Sprintf("%s: action %s has no input %q%s", what, a.Name, k, didYouMean(k, schemaNames(a.Input))))
+		}
+		ok = false
+	}
+	var missing []string
+	for _, fd := range a.Input {
+		if !fd.Required || fd.HasDefault {
+			continue
+		}
+		if _, given := rs.s.Input[fd.Name]; !given {
+			missing = append(missing, fd.Name)
+		}
+	}
+	sort.Strings(missing)
+	for _, m := range missing {
+		l.add(rs.s.Pos, fmt.Sprintf("%s: missing required input %q of action %s", what, m, a.Name))
+		ok = false
+	}
+	return ok
+}
+
+// checkTriggerInput checks a trigger's input against its task's input
+// schema, as a job created by the trigger will be. A webhook's request
+// may bring more input, so its fields are not required here.
+func (l *wsLoader) checkTriggerInput(rt *rawTrigger, task *Task) bool {
+	schema := task.Input
+	if rt.t.Type == TriggerWebhook {
+		schema = make(Schema, len(task.Input))
+		for i, f := range task.Input {
+			c := *f
+			c.Required = false
+			schema[i] = &c
+		}
+	}
+	_, problems := CheckInput(schema, rt.t.Input)
+	for _, p := range problems {
+		l.add(rt.inputPos, fmt.Sprintf("trigger %s: %s (task %s)", rt.t.Name, p, task.Name))
+	}
+	return len(problems) == 0
+}
