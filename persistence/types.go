@@ -127,3 +127,13 @@ type JobFilter struct {
 	Limit      int // default 50, at most 1000
 	Offset     int
 }
+
+// StepLease is the stored lease of a step's current attempt, read by the
+// orchestrator's lease timers.
+type StepLease struct {
+	Attempt        int
+	Status         stroem.StepStatus
+	LeaseExpiresAt *time.Time
+	// Now is the database clock at the time of reading.
+	Now time.Time
+}
