@@ -1,0 +1,319 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stroem/stroem"
+)
+
+// claimSQL claims up to $3 ready steps whose action type the worker runs,
+// oldest ready first, in one statement: lock the candidates (skipping rows
+// another claim or a JobUpdate holds), start a new attempt on each under a
+// lease, record the attempt, and mark their jobs running. The claim is the
+// start of the step.
+const claimSQL = `
+WITH picked AS MATERIALIZED (
+	SELECT job_id, step_name
+	FROM job_steps
+	WHERE status = 'ready' AND ready_at <= now() AND action_type = ANY($2::text[])
+	ORDER BY ready_at, position, job_id
+	LIMIT $3
+	FOR UPDATE SKIP LOCKED
+), claimed AS (
+	UPDATE job_steps s SET
+		status = 'running', worker_id = $1, attempt = s.attempt + 1, attempt_status = 'running',
+		exit_code = NULL, error_message = '', lease_expires_at = now() + $4 * interval '1 millisecond',
+		started_at = now(), completed_at = NULL
+	FROM picked p
+	WHERE s.job_id = p.job_id AND s.step_name = p.step_name
+	RETURNING s.job_id, s.step_name, s.attempt, s.action_name, s.action_type, s.image, s.input,
+		s.lease_expires_at, s.ready_at, s.position
+), attempts AS (
+	INSERT INTO step_attempts (job_id, step_name, attempt, worker_id, status, started_at)
+	SELECT job_id, step_name, attempt, $1, 'running', now() FROM claimed
+	ON CONFLICT (job_id, step_name, attempt) DO UPDATE SET
+		worker_id = excluded.worker_id, status = 'running', exit_code = NULL, error_message = '',
+		started_at = excluded.started_at, completed_at = NULL
+), started AS (
+	UPDATE jobs SET status = 'running', started_at = coalesce(started_at, now())
+	WHERE id IN (SELECT job_id FROM claimed) AND status = 'pending'
+)
+SELECT c.job_id::text, c.step_name, c.attempt, c.action_name, c.action_type, c.image, c.input,
+	c.lease_expires_at, j.workspace, j.task_name, j.revision, coalesce(j.snapshot_id, '')
+FROM claimed c JOIN jobs j ON j.id = c.job_id
+ORDER BY c.ready_at, c.position, c.job_id`
+
+// StepsClaim moves up to p.Limit ready steps whose action type is among
+// p.Capabilities to running for p.WorkerID, each with a new attempt number
+// and a lease of p.Lease, in one round trip. It never returns a step twice,
+// whatever the number of concurrent claimers. Finding nothing is not an
+// error: the result is empty.
+func (s *Store) StepsClaim(ctx context.Context, p ClaimParams) ([]ClaimedStep, error) {
+	if len(p.Capabilities) == 0 {
+		return nil, nil
+	}
+	if p.WorkerID == "" {
+		return nil, stroem.Errorf(stroem.CodeInvalid, "claim: worker id is empty")
+	}
+	limit := max(p.Limit, 1)
+	var claimed []ClaimedStep
+	err := s.retry(ctx, func() error {
+		claimed = claimed[:0]
+		rows, err := s.pool.Query(ctx, claimSQL, p.WorkerID, p.Capabilities, limit, p.Lease.Milliseconds())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				c     ClaimedStep
+				input []byte
+			)
+			if err := rows.Scan(&c.JobID, &c.StepName, &c.Attempt, &c.ActionName, &c.ActionType, &c.Image,
+				&input, &c.LeaseExpiresAt, &c.Workspace, &c.TaskName, &c.Revision, &c.SnapshotID); err != nil {
+				return err
+			}
+			if c.Input, err = decodeJSON(input); err != nil {
+				return err
+			}
+			c.LeaseExpiresAt = c.LeaseExpiresAt.UTC()
+			claimed = append(claimed, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim steps for worker %s: %w", p.WorkerID, interpretError(err))
+	}
+	return claimed, nil
+}
+
+// unclaimSQL puts a step back to ready when its claim never reached the
+// worker: the attempt is forgotten and the step's current-attempt fields
+// return to the previous attempt's (if any). The step keeps its ready_at, so
+// it is first in line again.
+const unclaimSQL = `
+WITH prev AS (
+	SELECT worker_id, status, exit_code, error_message, started_at
+	FROM step_attempts WHERE job_id = $1 AND step_name = $2 AND attempt = $3 - 1
+), undone AS (
+	UPDATE job_steps SET
+		status = 'ready', attempt = attempt - 1,
+		worker_id = (SELECT worker_id FROM prev),
+		attempt_status = coalesce((SELECT status FROM prev), ''),
+		exit_code = (SELECT exit_code FROM prev),
+		error_message = coalesce((SELECT error_message FROM prev), ''),
+		started_at = (SELECT started_at FROM prev),
+		lease_expires_at = NULL, completed_at = NULL
+	WHERE job_id = $1 AND step_name = $2 AND status = 'running' AND attempt = $3 AND worker_id = $4
+	RETURNING job_id
+), forgotten AS (
+	DELETE FROM step_attempts
+	WHERE job_id = $1 AND step_name = $2 AND attempt = $3 AND EXISTS (SELECT 1 FROM undone)
+)
+SELECT pg_notify('` + ChannelStepsReady + `', job_id::text) FROM undone`
+
+// StepUnclaim undoes a claim whose answer never reached the worker: only if
+// the step is still running that attempt for that worker, it goes back to
+// ready with the attempt forgotten. Otherwise it does nothing. The job stays
+// running.
+func (s *Store) StepUnclaim(ctx context.Context, jobID, step string, attempt int, workerID string) error {
+	if !validUUID(jobID) {
+		return nil
+	}
+	err := s.retry(ctx, func() error {
+		_, err := s.pool.Exec(ctx, unclaimSQL, jobID, step, attempt, workerID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("unclaim step %s of job %s: %w", step, jobID, interpretError(err))
+	}
+	return nil
+}
+
+// renewSQL records a worker's heartbeat and renews the leases it still
+// holds, in one statement. Rows are locked in (job, position) order, the
+// order JobUpdate uses, so a heartbeat and a job update never deadlock.
+const renewSQL = `
+WITH w AS (
+	UPDATE workers SET last_heartbeat_at = now() WHERE id = $1::uuid RETURNING id
+), refs AS (
+	SELECT * FROM unnest($2::uuid[], $3::text[], $4::int[]) AS r(job_id, step_name, attempt)
+), held AS MATERIALIZED (
+	SELECT s.job_id, s.step_name
+	FROM job_steps s JOIN refs r ON r.job_id = s.job_id AND r.step_name = s.step_name AND r.attempt = s.attempt
+	WHERE EXISTS (SELECT 1 FROM w) AND s.status = 'running' AND s.worker_id = $6
+		AND s.lease_expires_at > now()
+	ORDER BY s.job_id, s.position
+	FOR UPDATE OF s
+), renewed AS (
+	UPDATE job_steps s SET lease_expires_at = greatest(s.lease_expires_at, now() + $5 * interval '1 millisecond')
+	FROM held h WHERE s.job_id = h.job_id AND s.step_name = h.step_name
+	RETURNING s.job_id::text, s.step_name, s.attempt, s.cancel_requested
+)
+SELECT EXISTS (SELECT 1 FROM w), r.job_id, r.step_name, r.attempt, r.cancel_requested
+FROM (SELECT 1) AS one LEFT JOIN renewed r ON true`
+
+// LeasesRenew records a heartbeat of workerID and renews, to now+lease, the
+// lease of each listed step the worker still holds (running, that attempt,
+// that worker, lease not yet expired). It returns the steps the worker must
+// stop: those not renewed, and renewed ones whose cancellation was
+// requested. An unknown worker is CodeNotFound: it must register again.
+func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stroem.StepRef, lease time.Duration) ([]stroem.StepRef, error) {
+	if !validUUID(workerID) {
+		return nil, notFound("worker %s not found", workerID)
+	}
+	var (
+		cancel              []stroem.StepRef
+		jobIDs, steps       []string
+		attempts            []int32
+		candidates, invalid []stroem.StepRef
+	)
+	for _, ref := range running {
+		if !validUUID(ref.JobID) {
+			invalid = append(invalid, ref)
+			continue
+		}
+		candidates = append(candidates, ref)
+		jobIDs = append(jobIDs, canonicalUUID(ref.JobID))
+		steps = append(steps, ref.Step)
+		attempts = append(attempts, int32(ref.Attempt))
+	}
+	err := s.retry(ctx, func() error {
+		cancel = append(cancel[:0], invalid...)
+		rows, err := s.pool.Query(ctx, renewSQL, workerID, jobIDs, steps, attempts, lease.Milliseconds(), workerID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		renewed := map[stroem.StepRef]bool{} // → cancel requested
+		known := false
+		for rows.Next() {
+			var (
+				jobID, step *string
+				attempt     *int
+				cancelReq   *bool
+			)
+			if err := rows.Scan(&known, &jobID, &step, &attempt, &cancelReq); err != nil {
+				return err
+			}
+			if jobID != nil {
+				renewed[stroem.StepRef{JobID: *jobID, Step: *step, Attempt: *attempt}] = *cancelReq
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if !known {
+			return notFound("worker %s not found", workerID)
+		}
+		for _, ref := range candidates {
+			key := stroem.StepRef{JobID: canonicalUUID(ref.JobID), Step: ref.Step, Attempt: ref.Attempt}
+			if cancelReq, ok := renewed[key]; !ok || cancelReq {
+				cancel = append(cancel, ref)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("renew leases of worker %s: %w", workerID, interpretError(err))
+	}
+	return cancel, nil
+}
+
+// LeasesExtendAll gives every running step at least lease more time. A
+// starting server calls it: no heartbeat could arrive while it was down, so
+// leases that ran out meanwhile are not the workers' fault.
+func (s *Store) LeasesExtendAll(ctx context.Context, lease time.Duration) (int64, error) {
+	var n int64
+	err := s.retry(ctx, func() error {
+		tag, err := s.pool.Exec(ctx, `UPDATE job_steps
+			SET lease_expires_at = greatest(lease_expires_at, now() + $1 * interval '1 millisecond')
+			WHERE status = 'running'`, lease.Milliseconds())
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("extend leases: %w", interpretError(err))
+	}
+	return n, nil
+}
+
+// LeasesExpired returns up to limit running steps whose lease has expired,
+// longest expired first.
+func (s *Store) LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := s.pool.Query(ctx, `SELECT job_id::text, step_name, attempt FROM job_steps
+		WHERE status = 'running' AND lease_expires_at <= now()
+		ORDER BY lease_expires_at LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find expired leases: %w", interpretError(err))
+	}
+	refs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (stroem.StepRef, error) {
+		var r stroem.StepRef
+		err := row.Scan(&r.JobID, &r.Step, &r.Attempt)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find expired leases: %w", interpretError(err))
+	}
+	return refs, nil
+}
+
+// StepLease reads a step's current attempt, status and lease expiry together
+// with the database clock, for the lease timer: compare LeaseExpiresAt with
+// Now, never with the server's clock. An unknown job or step is CodeNotFound.
+func (s *Store) StepLease(ctx context.Context, jobID, step string) (StepLease, error) {
+	if !validUUID(jobID) {
+		return StepLease{}, notFound("job %s not found", jobID)
+	}
+	var (
+		l      StepLease
+		status string
+	)
+	err := s.pool.QueryRow(ctx, `SELECT attempt, status, lease_expires_at, now() FROM job_steps
+		WHERE job_id = $1 AND step_name = $2`, jobID, step).Scan(&l.Attempt, &status, &l.LeaseExpiresAt, &l.Now)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return StepLease{}, notFound("step %s of job %s not found", step, jobID)
+	}
+	if err != nil {
+		return StepLease{}, fmt.Errorf("read lease of step %s of job %s: %w", step, jobID, interpretError(err))
+	}
+	l.Status, l.LeaseExpiresAt, l.Now = stroem.StepStatus(status), utc(l.LeaseExpiresAt), l.Now.UTC()
+	return l, nil
+}
+
+// StepFence checks that attempt is the step's current running attempt held
+// by workerID, as every log push must: it returns nil and whether a cancel
+// was requested, a CodeConflict error when the worker no longer holds that
+// attempt, and CodeNotFound for an unknown job or step.
+func (s *Store) StepFence(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error) {
+	if !validUUID(jobID) {
+		return false, notFound("job %s not found", jobID)
+	}
+	var (
+		status, holder string
+		current        int
+		cancel         bool
+	)
+	err := s.pool.QueryRow(ctx, `SELECT status, attempt, coalesce(worker_id, ''), cancel_requested
+		FROM job_steps WHERE job_id = $1 AND step_name = $2`, jobID, step).Scan(&status, &current, &holder, &cancel)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, notFound("step %s of job %s not found", step, jobID)
+	}
+	if err != nil {
+		return false, fmt.Errorf("fence step %s of job %s: %w", step, jobID, interpretError(err))
+	}
+	if status != string(stroem.StepRunning) || current != attempt || holder != workerID {
+		return false, stroem.Errorf(stroem.CodeConflict,
+			"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d)",
+			step, jobID, attempt, workerID, status, current)
+	}
+	return cancel, nil
+}

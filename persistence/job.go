@@ -1,0 +1,471 @@
+package persistence
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stroem/stroem"
+)
+
+// Job list paging.
+const (
+	defaultJobListLimit = 50
+	maxJobListLimit     = 1000
+)
+
+const jobColumns = `id::text, workspace, task_name, mode, input, output, status, source_type,
+	source_id, revision, coalesce(snapshot_id, ''), cancel_requested, created_at, started_at, completed_at`
+
+const stepColumns = `step_name, position, action_name, action_type, image, depends_on,
+	continue_on_failure, max_attempts, status, input, output, error_message, coalesce(worker_id, ''),
+	attempt, attempt_status, exit_code, lease_expires_at, ready_at, cancel_requested, started_at, completed_at`
+
+// SnapshotPut stores a task snapshot under its id; storing the same id again
+// is a no-op (the id is a hash of the body).
+func (s *Store) SnapshotPut(ctx context.Context, id string, body []byte) error {
+	body, err := sanitizeJSONBytes(body)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx,
+		`INSERT INTO task_snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, id, body)
+	if err != nil {
+		return fmt.Errorf("store snapshot %s: %w", id, interpretError(err))
+	}
+	s.snapshots.Store(id, struct{}{})
+	return nil
+}
+
+// SnapshotGet returns the body of a stored task snapshot.
+func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
+	var body []byte
+	err := s.pool.QueryRow(ctx, `SELECT body FROM task_snapshots WHERE id = $1`, id).Scan(&body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("task snapshot %s not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot %s: %w", id, interpretError(err))
+	}
+	s.snapshots.Store(id, struct{}{})
+	return body, nil
+}
+
+// sanitizeJSONBytes makes a JSON document storable as jsonb: a \u0000 escape
+// is replaced by a decode/sanitize/encode round. Clean input is returned as is.
+func sanitizeJSONBytes(b []byte) ([]byte, error) {
+	if !bytes.Contains(b, []byte(`\u0000`)) && json.Valid(b) {
+		return b, nil
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, stroem.Errorf(stroem.CodeInvalid, "snapshot is not valid JSON: %v", err)
+	}
+	return json.Marshal(sanitizeValue(v))
+}
+
+// JobInsert writes a job with all its steps in one transaction: step
+// positions follow NewJob.Steps, ready steps become claimable at once, and
+// the transaction notifies ChannelStepsReady when any step is ready. The
+// snapshot body is sent only when this process has not stored that id yet.
+// A duplicate job id is a CodeConflict error.
+func (s *Store) JobInsert(ctx context.Context, nj NewJob) error {
+	j := nj.Job
+	if !validUUID(j.ID) {
+		return stroem.Errorf(stroem.CodeInvalid, "job id %q is not a UUID", j.ID)
+	}
+	if j.Status == "" {
+		j.Status = stroem.JobPending
+	}
+	if !j.Status.Valid() {
+		return stroem.Errorf(stroem.CodeInvalid, "job %s: unknown status %q", j.ID, j.Status)
+	}
+	if j.Mode == "" {
+		j.Mode = "distributed"
+	}
+	if j.SourceType == "" {
+		j.SourceType = stroem.SourceAPI
+	}
+	input, err := encodeJSON(sanitizeMap(j.Input))
+	if err != nil {
+		return err
+	}
+	if input == nil {
+		input = []byte("{}")
+	}
+	output, err := encodeJSON(sanitizeMap(j.Output))
+	if err != nil {
+		return err
+	}
+	var snapshotBody []byte
+	_, known := s.snapshots.Load(nj.SnapshotID)
+	if nj.SnapshotID != "" && !known && nj.SnapshotBody != nil {
+		if snapshotBody, err = sanitizeJSONBytes(nj.SnapshotBody); err != nil {
+			return err
+		}
+	}
+
+	type stepRow struct {
+		input []byte
+		NewStep
+	}
+	steps := make([]stepRow, len(nj.Steps))
+	anyReady := false
+	for i, st := range nj.Steps {
+		if !st.Status.Valid() {
+			return stroem.Errorf(stroem.CodeInvalid, "job %s step %s: unknown status %q", j.ID, st.Name, st.Status)
+		}
+		if st.Status == stroem.StepRunning {
+			return stroem.Errorf(stroem.CodeInvalid, "job %s step %s: a step cannot be inserted running", j.ID, st.Name)
+		}
+		in, err := encodeJSON(sanitizeMap(st.Input))
+		if err != nil {
+			return err
+		}
+		if st.MaxAttempts < 1 {
+			st.MaxAttempts = 1
+		}
+		if st.DependsOn == nil {
+			st.DependsOn = []string{}
+		}
+		st.ErrorMessage = stroem.SanitizeText(st.ErrorMessage)
+		steps[i] = stepRow{input: in, NewStep: st}
+		anyReady = anyReady || st.Status == stroem.StepReady
+	}
+
+	err = s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		if snapshotBody != nil {
+			b.Queue(`INSERT INTO task_snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
+				nj.SnapshotID, snapshotBody)
+		}
+		b.Queue(`INSERT INTO jobs (id, workspace, task_name, mode, input, output, status, source_type,
+				source_id, revision, snapshot_id, created_at, started_at, completed_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), now(),
+				CASE WHEN $7 = 'running' THEN now() END,
+				CASE WHEN $7 IN ('completed', 'failed', 'cancelled') THEN now() END)`,
+			j.ID, j.Workspace, j.TaskName, j.Mode, input, output, string(j.Status), string(j.SourceType),
+			j.SourceID, j.Revision, nj.SnapshotID)
+		for i, st := range steps {
+			b.Queue(`INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, image,
+					depends_on, continue_on_failure, max_attempts, status, input, error_message, ready_at, completed_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+					CASE WHEN $10 = 'ready' THEN now() END,
+					CASE WHEN $10 IN ('completed', 'failed', 'skipped', 'cancelled') THEN now() END)`,
+				j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, st.DependsOn, st.ContinueOnFailure,
+				st.MaxAttempts, string(st.Status), st.input, st.ErrorMessage)
+		}
+		if anyReady {
+			b.Queue(`SELECT pg_notify($1, $2)`, ChannelStepsReady, j.ID)
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("insert job %s: %w", j.ID, interpretError(err))
+	}
+	if nj.SnapshotID != "" {
+		s.snapshots.Store(nj.SnapshotID, struct{}{})
+	}
+	return nil
+}
+
+// scanJob reads one row selected with jobColumns (plus extra destinations).
+func scanJob(row pgx.Row, extra ...any) (stroem.Job, string, bool, error) {
+	var (
+		j                  stroem.Job
+		input, output      []byte
+		status, sourceType string
+		snapshotID         string
+		cancelRequested    bool
+	)
+	dest := append([]any{&j.ID, &j.Workspace, &j.TaskName, &j.Mode, &input, &output, &status, &sourceType,
+		&j.SourceID, &j.Revision, &snapshotID, &cancelRequested, &j.CreatedAt, &j.StartedAt, &j.CompletedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return j, "", false, err
+	}
+	j.Status, j.SourceType = stroem.JobStatus(status), stroem.SourceType(sourceType)
+	var err error
+	if j.Input, err = decodeJSON(input); err != nil {
+		return j, "", false, err
+	}
+	if j.Output, err = decodeJSON(output); err != nil {
+		return j, "", false, err
+	}
+	j.CreatedAt = j.CreatedAt.UTC()
+	j.StartedAt, j.CompletedAt = utc(j.StartedAt), utc(j.CompletedAt)
+	return j, snapshotID, cancelRequested, nil
+}
+
+// scanStep reads one row selected with stepColumns.
+func scanStep(row pgx.Row) (*StepState, error) {
+	var (
+		st                    StepState
+		input, output         []byte
+		status, attemptStatus string
+	)
+	err := row.Scan(&st.Name, &st.Position, &st.ActionName, &st.ActionType, &st.Image, &st.DependsOn,
+		&st.ContinueOnFailure, &st.MaxAttempts, &status, &input, &output, &st.ErrorMessage, &st.WorkerID,
+		&st.Attempt, &attemptStatus, &st.ExitCode, &st.LeaseExpiresAt, &st.ReadyAt, &st.CancelRequested,
+		&st.StartedAt, &st.CompletedAt)
+	if err != nil {
+		return nil, err
+	}
+	st.Status, st.AttemptStatus = stroem.StepStatus(status), stroem.AttemptStatus(attemptStatus)
+	if st.DependsOn == nil {
+		st.DependsOn = []string{}
+	}
+	if st.Input, err = decodeJSON(input); err != nil {
+		return nil, err
+	}
+	if st.Output, err = decodeJSON(output); err != nil {
+		return nil, err
+	}
+	st.LeaseExpiresAt, st.ReadyAt = utc(st.LeaseExpiresAt), utc(st.ReadyAt)
+	st.StartedAt, st.CompletedAt = utc(st.StartedAt), utc(st.CompletedAt)
+	return &st, nil
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// JobGet returns a job with its steps in position order, each with its
+// attempts. An id that is not a UUID, or names no job, is CodeNotFound.
+func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
+	if !validUUID(id) {
+		return nil, notFound("job %s not found", id)
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id)
+	b.Queue(`SELECT `+stepColumns+` FROM job_steps WHERE job_id = $1 ORDER BY position`, id)
+	b.Queue(`SELECT step_name, attempt, worker_id, status, exit_code, error_message, started_at, completed_at
+		FROM step_attempts WHERE job_id = $1 ORDER BY step_name, attempt`, id)
+	br := s.pool.SendBatch(ctx, b)
+	job, err := readJob(br, id)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get job %s: %w", id, interpretError(err))
+	}
+	return job, nil
+}
+
+func readJob(br pgx.BatchResults, id string) (*stroem.Job, error) {
+	job, _, _, err := scanJob(br.QueryRow())
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("job %s not found", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	var states []*StepState
+	for rows.Next() {
+		st, err := scanStep(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		states = append(states, st)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	attempts := map[string][]stroem.Attempt{}
+	rows, err = br.Query()
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var (
+			step   string
+			a      stroem.Attempt
+			status string
+		)
+		if err := rows.Scan(&step, &a.Attempt, &a.WorkerID, &status, &a.ExitCode, &a.ErrorMessage,
+			&a.StartedAt, &a.CompletedAt); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		a.Status = stroem.AttemptStatus(status)
+		a.StartedAt, a.CompletedAt = a.StartedAt.UTC(), utc(a.CompletedAt)
+		attempts[step] = append(attempts[step], a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	job.Steps = make([]stroem.Step, 0, len(states))
+	for _, st := range states {
+		step := stroem.Step{
+			StepName:     st.Name,
+			ActionName:   st.ActionName,
+			ActionType:   st.ActionType,
+			DependsOn:    st.DependsOn,
+			Status:       st.Status,
+			Input:        st.Input,
+			Output:       st.Output,
+			StartedAt:    st.StartedAt,
+			CompletedAt:  st.CompletedAt,
+			ErrorMessage: st.ErrorMessage,
+			Attempt:      st.Attempt,
+			MaxAttempts:  st.MaxAttempts,
+			Attempts:     attempts[st.Name],
+		}
+		if st.WorkerID != "" {
+			w := st.WorkerID
+			step.WorkerID = &w
+		}
+		job.Steps = append(job.Steps, step)
+	}
+	return &job, nil
+}
+
+// JobList returns jobs newest first (created_at, then id, descending),
+// without their steps. Limit defaults to 50 and is capped at 1000.
+func (s *Store) JobList(ctx context.Context, f JobFilter) ([]stroem.Job, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.Workspace != "" {
+		add("workspace = $%d", f.Workspace)
+	}
+	if f.Task != "" {
+		add("task_name = $%d", f.Task)
+	}
+	if f.Status != "" {
+		add("status = $%d", string(f.Status))
+	}
+	if f.SourceType != "" {
+		add("source_type = $%d", string(f.SourceType))
+	}
+	if f.SourceID != "" {
+		add("source_id = $%d", f.SourceID)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultJobListLimit
+	}
+	limit = min(limit, maxJobListLimit)
+	offset := max(f.Offset, 0)
+	q := `SELECT ` + jobColumns + ` FROM jobs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	args = append(args, limit, offset)
+	q += fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
+	}
+	defer rows.Close()
+	jobs := []stroem.Job{}
+	for rows.Next() {
+		j, _, _, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", interpretError(err))
+		}
+		jobs = append(jobs, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
+	}
+	return jobs, nil
+}
+
+// JobsUnfinished returns the ids of every pending or running job, oldest
+// first: the jobs a starting server must resume.
+func (s *Store) JobsUnfinished(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx,
+		`SELECT id::text FROM jobs WHERE status IN ('pending', 'running') ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
+	}
+	return ids, nil
+}
+
+// JobState returns the same state JobUpdate builds, read-only and without
+// locks, for rebuilding an actor's view of a job.
+func (s *Store) JobState(ctx context.Context, id string) (*JobState, error) {
+	if !validUUID(id) {
+		return nil, notFound("job %s not found", id)
+	}
+	var st *JobState
+	err := s.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		st, err = loadState(ctx, tx, id, false)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read job %s: %w", id, interpretError(err))
+	}
+	return st, nil
+}
+
+// loadState reads a job and its steps in tx. With lock, it locks the step
+// rows (in position order) and then the job row: the lock order every
+// writer of a job follows.
+func loadState(ctx context.Context, tx pgx.Tx, id string, lock bool) (*JobState, error) {
+	forUpdate := ""
+	if lock {
+		forUpdate = " FOR UPDATE"
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+stepColumns+` FROM job_steps WHERE job_id = $1 ORDER BY position`+forUpdate, id)
+	b.Queue(`SELECT `+jobColumns+`, now() FROM jobs WHERE id = $1`+forUpdate, id)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	st := &JobState{}
+	for rows.Next() {
+		step, err := scanStep(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		st.Steps = append(st.Steps, step)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("job %s not found", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st.Job, st.SnapshotID, st.CancelRequested = job, snapshotID, cancelRequested
+	st.Now = st.Now.UTC()
+	return st, br.Close()
+}

@@ -1,0 +1,88 @@
+package persistence_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/persistence/dbtest"
+)
+
+// listen starts s.Listen on the steps-ready channel for the rest of the
+// test and returns the payloads it receives ("" after each connect).
+func listen(t *testing.T, s *persistence.Store) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	payloads := make(chan string, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Listen(ctx, persistence.ChannelStepsReady, func(p string) { payloads <- p })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		require.ErrorIs(t, <-done, context.Canceled)
+	})
+	return payloads
+}
+
+func waitPayload(t *testing.T, payloads <-chan string) string {
+	t.Helper()
+	select {
+	case p := <-payloads:
+		return p
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notification within 10 s")
+		return ""
+	}
+}
+
+func TestListen(t *testing.T) {
+	t.Parallel()
+
+	t.Run("ReconnectsAfterTheConnectionIsKilled", func(t *testing.T) {
+		t.Parallel()
+		s := dbtest.Store(t)
+		ctx := context.Background()
+		payloads := listen(t, s)
+		require.Equal(t, "", waitPayload(t, payloads), "a first re-scan after connecting")
+
+		nj := insertJob(t, s, step{name: "a"})
+		require.Equal(t, nj.Job.ID, waitPayload(t, payloads))
+
+		// Kill the listener's backend (every other backend of this database
+		// is a pooled connection in this process, which is fine to lose).
+		var killed int
+		require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'listen%'`).Scan(&killed))
+		require.Equal(t, 1, killed)
+		require.Equal(t, "", waitPayload(t, payloads), "reconnected: re-scan, notifications may have been lost")
+
+		nj2 := insertJob(t, s, step{name: "a"})
+		require.Equal(t, nj2.Job.ID, waitPayload(t, payloads), "listening again after the reconnect")
+	})
+
+	t.Run("PendingOnlyJobDoesNotNotify", func(t *testing.T) {
+		t.Parallel()
+		s := dbtest.Store(t)
+		payloads := listen(t, s)
+		require.Equal(t, "", waitPayload(t, payloads))
+		nj := newJob(step{name: "a"})
+		nj.Steps[0].Status = "pending"
+		require.NoError(t, s.JobInsert(context.Background(), nj))
+		ready := insertJob(t, s, step{name: "a"})
+		require.Equal(t, ready.Job.ID, waitPayload(t, payloads), "the first notification is the ready job's")
+	})
+
+	t.Run("ReturnsWhenContextEnds", func(t *testing.T) {
+		t.Parallel()
+		s := dbtest.Store(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		err := s.Listen(ctx, persistence.ChannelStepsReady, func(string) {})
+		require.True(t, errors.Is(err, context.DeadlineExceeded))
+	})
+}

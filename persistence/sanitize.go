@@ -1,0 +1,94 @@
+package persistence
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/stroem/stroem"
+)
+
+// PostgreSQL rejects NUL in text and the escape \u0000 in jsonb, and invalid
+// UTF-8 in both. Inputs, outputs and error messages come from users and from
+// arbitrary processes, so the store sanitizes them with stroem.SanitizeText
+// (invalid UTF-8 → U+FFFD, NUL → the two characters `\0`) instead of failing
+// the write: a step that printed a NUL must still be able to complete.
+
+// sanitizeValue returns v with every string in it, map keys included,
+// passed through stroem.SanitizeText. Values of other types are returned
+// unchanged; encodeJSON catches NULs hidden inside them.
+func sanitizeValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return stroem.SanitizeText(x)
+	case map[string]any:
+		return sanitizeMap(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = sanitizeValue(e)
+		}
+		return out
+	case map[string]string:
+		out := make(map[string]string, len(x))
+		for k, e := range x {
+			out[stroem.SanitizeText(k)] = stroem.SanitizeText(e)
+		}
+		return out
+	case []string:
+		out := make([]string, len(x))
+		for i, e := range x {
+			out[i] = stroem.SanitizeText(e)
+		}
+		return out
+	}
+	return v
+}
+
+// sanitizeMap returns m with every key and string value sanitized. A nil
+// map stays nil.
+func sanitizeMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[stroem.SanitizeText(k)] = sanitizeValue(v)
+	}
+	return out
+}
+
+// encodeJSON encodes an already sanitized map for a jsonb column; nil
+// becomes SQL NULL. A NUL that survived sanitizing (inside a value of a type
+// sanitizeValue does not walk) is removed by a decode/sanitize/encode round.
+func encodeJSON(m map[string]any) ([]byte, error) {
+	if m == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, stroem.Errorf(stroem.CodeInvalid, "value cannot be stored as JSON: %v", err)
+	}
+	if !bytes.Contains(b, []byte(`\u0000`)) {
+		return b, nil
+	}
+	var generic map[string]any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		return nil, fmt.Errorf("re-decode JSON: %w", err)
+	}
+	return json.Marshal(sanitizeMap(generic))
+}
+
+// decodeJSON decodes a jsonb column; NULL becomes a nil map.
+func decodeJSON(b []byte) (map[string]any, error) {
+	if b == nil {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("decode stored JSON: %w", err)
+	}
+	return m, nil
+}

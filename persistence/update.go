@@ -1,0 +1,319 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stroem/stroem"
+)
+
+// fnError carries the error of a JobUpdate callback through the transaction
+// machinery untouched: it is never retried and never reinterpreted.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+// JobUpdate is the one mechanism for every state change of a job. In one
+// transaction it locks the job's step rows (in position order) and then the
+// job row, reads the database clock into JobState.Now, calls fn on the
+// state, and writes exactly what fn changed: each changed step, the attempt
+// record of each step whose current attempt changed, and the job.
+//
+// fn must be pure: it only mutates the state it is given, because it runs
+// again on fresh state when PostgreSQL aborts the transaction with a
+// deadlock or a serialization failure. If fn returns an error, nothing is
+// written and that error is returned unchanged (callers use it for 409s).
+//
+// The store fills in timestamps: a step's CompletedAt when it becomes
+// terminal (cleared when it goes back to ready for a retry), its ReadyAt when
+// it becomes ready without fn choosing one, its LeaseExpiresAt cleared when
+// it stops running; the job's StartedAt when it becomes running and
+// CompletedAt when it ends; an attempt's completion time when its status
+// becomes terminal. Every status change is checked with CanTransition; an
+// invalid one is a bug and rolls everything back. ChannelStepsReady is
+// notified when a step became ready. Strings in inputs, outputs and error
+// messages are sanitized (see stroem.SanitizeText), and the returned state is
+// the state as written. An unknown job is CodeNotFound.
+func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*JobState) error) (*JobState, error) {
+	if !validUUID(jobID) {
+		return nil, notFound("job %s not found", jobID)
+	}
+	var result *JobState
+	err := s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		st, err := loadState(ctx, tx, jobID, true)
+		if err != nil {
+			return err
+		}
+		before := st.clone()
+		if err := fn(st); err != nil {
+			return fnError{err}
+		}
+		if err := writeState(ctx, tx, before, st); err != nil {
+			return err
+		}
+		result = st
+		return nil
+	})
+	var fe fnError
+	if errors.As(err, &fe) {
+		return nil, fe.err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update job %s: %w", jobID, interpretError(err))
+	}
+	return result, nil
+}
+
+// writeState validates the changes from before to after, completes the
+// automatic fields of after, and writes the changed rows in one round trip.
+func writeState(ctx context.Context, tx pgx.Tx, before, after *JobState) error {
+	if len(before.Steps) != len(after.Steps) {
+		return fmt.Errorf("job %s: the update added or removed steps (%d → %d)", after.Job.ID, len(before.Steps), len(after.Steps))
+	}
+	now := after.Now
+	b := &pgx.Batch{}
+	notify := false
+	for i, old := range before.Steps {
+		cur := after.Steps[i]
+		if cur == nil || cur.Name != old.Name || cur.Position != old.Position {
+			return fmt.Errorf("job %s: the update replaced step %s", after.Job.ID, old.Name)
+		}
+		if err := completeStep(after.Job.ID, old, cur, now); err != nil {
+			return err
+		}
+		if stepEqual(old, cur) {
+			continue
+		}
+		input, err := encodeJSON(cur.Input)
+		if err != nil {
+			return err
+		}
+		output, err := encodeJSON(cur.Output)
+		if err != nil {
+			return err
+		}
+		b.Queue(`UPDATE job_steps SET status = $3, input = $4, output = $5, error_message = $6,
+				worker_id = nullif($7, ''), attempt = $8, attempt_status = $9, exit_code = $10,
+				lease_expires_at = $11, ready_at = $12, cancel_requested = $13, started_at = $14, completed_at = $15
+			WHERE job_id = $1 AND step_name = $2`,
+			after.Job.ID, cur.Name, string(cur.Status), input, output, cur.ErrorMessage,
+			cur.WorkerID, cur.Attempt, string(cur.AttemptStatus), cur.ExitCode,
+			cur.LeaseExpiresAt, cur.ReadyAt, cur.CancelRequested, cur.StartedAt, cur.CompletedAt)
+		if attemptChanged(old, cur) {
+			started := cur.StartedAt
+			if started == nil {
+				started = &now
+			}
+			b.Queue(`INSERT INTO step_attempts AS a (job_id, step_name, attempt, worker_id, status, exit_code,
+					error_message, started_at, completed_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $5 <> 'running' THEN $9::timestamptz END)
+				ON CONFLICT (job_id, step_name, attempt) DO UPDATE SET
+					worker_id = excluded.worker_id, status = excluded.status, exit_code = excluded.exit_code,
+					error_message = excluded.error_message,
+					completed_at = CASE WHEN excluded.status = 'running' THEN NULL
+						ELSE coalesce(a.completed_at, excluded.completed_at) END`,
+				after.Job.ID, cur.Name, cur.Attempt, cur.WorkerID, string(cur.AttemptStatus), cur.ExitCode,
+				cur.ErrorMessage, started, now)
+		}
+		if cur.Status == stroem.StepReady && old.Status != stroem.StepReady {
+			notify = true
+		}
+	}
+	if err := completeJob(before, after, now); err != nil {
+		return err
+	}
+	if !jobEqual(before, after) {
+		output, err := encodeJSON(after.Job.Output)
+		if err != nil {
+			return err
+		}
+		b.Queue(`UPDATE jobs SET status = $2, output = $3, cancel_requested = $4, started_at = $5, completed_at = $6
+			WHERE id = $1`,
+			after.Job.ID, string(after.Job.Status), output, after.CancelRequested,
+			after.Job.StartedAt, after.Job.CompletedAt)
+	}
+	if notify {
+		b.Queue(`SELECT pg_notify($1, $2)`, ChannelStepsReady, after.Job.ID)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// completeStep checks a step's status change and fills in what the store
+// maintains; it also sanitizes the strings fn wrote.
+func completeStep(jobID string, old, cur *StepState, now time.Time) error {
+	if cur.Status != old.Status {
+		if !old.Status.CanTransition(cur.Status) {
+			return fmt.Errorf("job %s step %s: invalid transition %s → %s", jobID, cur.Name, old.Status, cur.Status)
+		}
+		switch {
+		case cur.Status.Terminal():
+			if cur.CompletedAt == nil {
+				cur.CompletedAt = &now
+			}
+		case cur.Status == stroem.StepReady:
+			cur.CompletedAt = nil
+			if timeEqual(cur.ReadyAt, old.ReadyAt) || cur.ReadyAt == nil {
+				cur.ReadyAt = &now
+			}
+		}
+		if old.Status == stroem.StepRunning && timeEqual(cur.LeaseExpiresAt, old.LeaseExpiresAt) {
+			cur.LeaseExpiresAt = nil
+		}
+	}
+	if cur.Status == stroem.StepRunning && (cur.LeaseExpiresAt == nil || cur.WorkerID == "") {
+		return fmt.Errorf("job %s step %s: running without a worker and a lease", jobID, cur.Name)
+	}
+	if cur.AttemptStatus != "" && cur.Attempt < 1 {
+		return fmt.Errorf("job %s step %s: attempt status %s without an attempt", jobID, cur.Name, cur.AttemptStatus)
+	}
+	cur.ErrorMessage = stroem.SanitizeText(cur.ErrorMessage)
+	cur.WorkerID = stroem.SanitizeText(cur.WorkerID)
+	if !reflect.DeepEqual(cur.Input, old.Input) {
+		cur.Input = sanitizeMap(cur.Input)
+	}
+	if !reflect.DeepEqual(cur.Output, old.Output) {
+		cur.Output = sanitizeMap(cur.Output)
+	}
+	return nil
+}
+
+// completeJob checks the job's status change and fills in its timestamps.
+func completeJob(before, after *JobState, now time.Time) error {
+	old, cur := before.Job.Status, after.Job.Status
+	if cur != old {
+		if !old.CanTransition(cur) {
+			return fmt.Errorf("job %s: invalid transition %s → %s", after.Job.ID, old, cur)
+		}
+		if cur == stroem.JobRunning && after.Job.StartedAt == nil {
+			after.Job.StartedAt = &now
+		}
+		if cur.Terminal() && after.Job.CompletedAt == nil {
+			after.Job.CompletedAt = &now
+		}
+	}
+	if !reflect.DeepEqual(after.Job.Output, before.Job.Output) {
+		after.Job.Output = sanitizeMap(after.Job.Output)
+	}
+	return nil
+}
+
+// attemptChanged reports whether the record of the current attempt must be
+// written: a field of the attempt changed, or the error of a live attempt.
+func attemptChanged(old, cur *StepState) bool {
+	if cur.Attempt < 1 || cur.AttemptStatus == "" {
+		return false
+	}
+	return cur.Attempt != old.Attempt ||
+		cur.WorkerID != old.WorkerID ||
+		cur.AttemptStatus != old.AttemptStatus ||
+		!intPtrEqual(cur.ExitCode, old.ExitCode) ||
+		(cur.ErrorMessage != old.ErrorMessage && old.AttemptStatus == stroem.AttemptRunning)
+}
+
+func stepEqual(a, b *StepState) bool {
+	return a.Status == b.Status &&
+		a.ErrorMessage == b.ErrorMessage &&
+		a.Attempt == b.Attempt &&
+		a.WorkerID == b.WorkerID &&
+		a.AttemptStatus == b.AttemptStatus &&
+		intPtrEqual(a.ExitCode, b.ExitCode) &&
+		timeEqual(a.LeaseExpiresAt, b.LeaseExpiresAt) &&
+		timeEqual(a.ReadyAt, b.ReadyAt) &&
+		a.CancelRequested == b.CancelRequested &&
+		timeEqual(a.StartedAt, b.StartedAt) &&
+		timeEqual(a.CompletedAt, b.CompletedAt) &&
+		reflect.DeepEqual(a.Input, b.Input) &&
+		reflect.DeepEqual(a.Output, b.Output)
+}
+
+func jobEqual(a, b *JobState) bool {
+	return a.Job.Status == b.Job.Status &&
+		a.CancelRequested == b.CancelRequested &&
+		timeEqual(a.Job.StartedAt, b.Job.StartedAt) &&
+		timeEqual(a.Job.CompletedAt, b.Job.CompletedAt) &&
+		reflect.DeepEqual(a.Job.Output, b.Job.Output)
+}
+
+func timeEqual(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+func intPtrEqual(a, b *int) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// clone returns a deep copy, so that whatever fn does to the state (maps
+// mutated in place included) the original stays comparable.
+func (s *JobState) clone() *JobState {
+	c := *s
+	c.Job.Input = deepCopyMap(s.Job.Input)
+	c.Job.Output = deepCopyMap(s.Job.Output)
+	c.Job.StartedAt, c.Job.CompletedAt = copyTime(s.Job.StartedAt), copyTime(s.Job.CompletedAt)
+	c.Steps = make([]*StepState, len(s.Steps))
+	for i, st := range s.Steps {
+		sc := *st
+		sc.DependsOn = slices.Clone(st.DependsOn)
+		sc.Input, sc.Output = deepCopyMap(st.Input), deepCopyMap(st.Output)
+		if st.ExitCode != nil {
+			v := *st.ExitCode
+			sc.ExitCode = &v
+		}
+		sc.LeaseExpiresAt, sc.ReadyAt = copyTime(st.LeaseExpiresAt), copyTime(st.ReadyAt)
+		sc.StartedAt, sc.CompletedAt = copyTime(st.StartedAt), copyTime(st.CompletedAt)
+		c.Steps[i] = &sc
+	}
+	return &c
+}
+
+func copyTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := *t
+	return &v
+}
+
+func deepCopyMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = deepCopyValue(v)
+	}
+	return out
+}
+
+func deepCopyValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return deepCopyMap(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = deepCopyValue(e)
+		}
+		return out
+	case map[string]string:
+		return maps.Clone(x)
+	case []string:
+		return slices.Clone(x)
+	}
+	return v
+}

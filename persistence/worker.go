@@ -1,0 +1,97 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stroem/stroem"
+)
+
+// WorkerStaleAfter is how long a worker may go without a heartbeat before
+// WorkerList shows it as stale.
+const WorkerStaleAfter = "30 seconds"
+
+// WorkerRegister records a new worker process under a fresh id. A worker
+// that restarts registers again and gets a new id; its old row turns stale.
+func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistration) (stroem.Worker, error) {
+	w := stroem.Worker{
+		ID:           uuid.NewString(),
+		Name:         stroem.SanitizeText(reg.Name),
+		Capabilities: sanitizeStrings(reg.Capabilities),
+		Tags:         sanitizeStrings(reg.Tags),
+		Status:       "active",
+	}
+	err := s.pool.QueryRow(ctx, `INSERT INTO workers (id, name, capabilities, tags)
+		VALUES ($1, $2, $3, $4) RETURNING registered_at, last_heartbeat_at`,
+		w.ID, w.Name, w.Capabilities, w.Tags).Scan(&w.RegisteredAt, &w.LastHeartbeatAt)
+	if err != nil {
+		return stroem.Worker{}, fmt.Errorf("register worker %s: %w", w.Name, interpretError(err))
+	}
+	w.RegisteredAt, w.LastHeartbeatAt = w.RegisteredAt.UTC(), w.LastHeartbeatAt.UTC()
+	return w, nil
+}
+
+// WorkerList returns every registered worker, most recently seen first, as
+// active, or stale when it sent no heartbeat for WorkerStaleAfter.
+func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id::text, name, capabilities, tags, registered_at, last_heartbeat_at,
+			CASE WHEN last_heartbeat_at > now() - interval '`+WorkerStaleAfter+`' THEN 'active' ELSE 'stale' END
+		FROM workers ORDER BY last_heartbeat_at DESC, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list workers: %w", interpretError(err))
+	}
+	workers, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (stroem.Worker, error) {
+		var w stroem.Worker
+		err := row.Scan(&w.ID, &w.Name, &w.Capabilities, &w.Tags, &w.RegisteredAt, &w.LastHeartbeatAt, &w.Status)
+		w.RegisteredAt, w.LastHeartbeatAt = w.RegisteredAt.UTC(), w.LastHeartbeatAt.UTC()
+		return w, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list workers: %w", interpretError(err))
+	}
+	return workers, nil
+}
+
+func sanitizeStrings(in []string) []string {
+	out := make([]string, len(in))
+	for i, v := range in {
+		out[i] = stroem.SanitizeText(v)
+	}
+	return out
+}
+
+// WorkspaceArchivePut stores the files of a workspace revision (a tar.gz).
+// A revision is immutable, so storing it again is a no-op.
+func (s *Store) WorkspaceArchivePut(ctx context.Context, revision string, tarball []byte) error {
+	if revision == "" {
+		return stroem.Errorf(stroem.CodeInvalid, "workspace archive: empty revision")
+	}
+	if tarball == nil {
+		tarball = []byte{}
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO workspace_archives (revision, tarball) VALUES ($1, $2)
+		ON CONFLICT (revision) DO NOTHING`, revision, tarball)
+	if err != nil {
+		return fmt.Errorf("store workspace archive %s: %w", revision, interpretError(err))
+	}
+	return nil
+}
+
+// WorkspaceArchiveGet returns the tar.gz of a workspace revision, so a
+// worker gets the files a job was created from even after the workspace
+// changed. An unknown revision is CodeNotFound.
+func (s *Store) WorkspaceArchiveGet(ctx context.Context, revision string) ([]byte, error) {
+	var tarball []byte
+	err := s.pool.QueryRow(ctx, `SELECT tarball FROM workspace_archives WHERE revision = $1`, revision).Scan(&tarball)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("workspace archive %s not found", revision)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read workspace archive %s: %w", revision, interpretError(err))
+	}
+	return tarball, nil
+}
