@@ -1,0 +1,306 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+)
+
+// jobActor drives one job. It applies events in batches through one
+// Store.JobUpdate at a time (events that arrive meanwhile wait and go into
+// the next batch, so a burst of completions costs one transaction), keeps a
+// StepActor per running or backing-off step, and stops when the job is
+// finished.
+type jobActor struct {
+	o  *Orchestrator
+	id string
+
+	plan    *plan
+	initial *persistence.JobState // set when spawned at creation
+	loaded  bool
+	loading bool
+
+	queue    []jobEvent
+	inFlight bool
+	finished bool
+
+	steps map[string]*trackedStep
+}
+
+// trackedStep is what the JobActor knows of a watched step.
+type trackedStep struct {
+	pid     *actor.PID
+	attempt int
+}
+
+func newJobActor(o *Orchestrator, id string) *jobActor {
+	return &jobActor{o: o, id: id, steps: map[string]*trackedStep{}}
+}
+
+func (j *jobActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		if j.initial != nil {
+			s := j.initial
+			j.initial = nil
+			j.loaded = true
+			j.sync(ctx, s)
+			return
+		}
+		j.load(ctx)
+	case *loadRetry:
+		j.load(ctx)
+	case *stateLoaded:
+		j.loading = false
+		if m.err != nil {
+			if errors.Is(m.err, stroem.ErrNotFound) {
+				j.o.log.Warn("job not found; dropping its actor", "job_id", j.id)
+				j.failQueue(m.err)
+				j.finish(ctx, nil)
+				return
+			}
+			j.o.log.Warn("load job failed; retrying", "job_id", j.id, "err", m.err)
+			j.after(ctx, time.Second, &loadRetry{})
+			return
+		}
+		j.plan, j.loaded = m.plan, true
+		j.o.jobPlans.Store(j.id, m.plan)
+		if m.state.Job.Status.Terminal() && len(j.queue) == 0 {
+			j.finish(ctx, nil)
+			return
+		}
+		j.sync(ctx, m.state)
+		// A reconcile repairs a job whose state is behind (recovery).
+		j.queue = append(j.queue, jobEvent{ev: evReconcile{}})
+		j.flush(ctx)
+	case *jobEvent:
+		if j.finished && !j.loaded {
+			if m.reply != nil {
+				m.reply <- stroem.Errorf(stroem.CodeNotFound, "job %s not found", j.id)
+			}
+			return
+		}
+		j.queue = append(j.queue, *m)
+		j.flush(ctx)
+	case *updateDone:
+		j.updated(ctx, m)
+	case *stepClaimed:
+		j.watchClaimed(ctx, m)
+	case *stepResync:
+		j.queue = append(j.queue, jobEvent{ev: evReconcile{}})
+		j.flush(ctx)
+	case *actor.Terminated:
+		for name, t := range j.steps {
+			if t.pid.Equal(m.Who) {
+				delete(j.steps, name)
+			}
+		}
+	}
+}
+
+// load reads the job and its plan off the actor's goroutine.
+func (j *jobActor) load(ctx actor.Context) {
+	if j.loading {
+		return
+	}
+	j.loading = true
+	o, id, self, root := j.o, j.id, ctx.Self(), ctx.ActorSystem().Root
+	go func() {
+		o.loadSem <- struct{}{}
+		defer func() { <-o.loadSem }()
+		c, cancel := context.WithTimeout(context.Background(), o.cfg.RequestTimeout)
+		defer cancel()
+		s, err := o.store.JobState(c, id)
+		var p *plan
+		if err == nil {
+			p, err = o.planFor(c, s.SnapshotID)
+		}
+		root.Send(self, &stateLoaded{state: s, plan: p, err: err})
+	}()
+}
+
+// flush starts one JobUpdate for every queued event, unless one is running.
+func (j *jobActor) flush(ctx actor.Context) {
+	if j.inFlight || !j.loaded || len(j.queue) == 0 {
+		return
+	}
+	events := j.queue
+	j.queue = nil
+	j.inFlight = true
+	o, id, p, self, root := j.o, j.id, j.plan, ctx.Self(), ctx.ActorSystem().Root
+	go func() {
+		c, cancel := context.WithTimeout(context.Background(), o.cfg.RequestTimeout)
+		defer cancel()
+		var results []error
+		var before stroem.JobStatus
+		s, err := o.store.JobUpdate(c, id, func(s *persistence.JobState) error {
+			before = s.Job.Status
+			results = make([]error, len(events))
+			for i, e := range events {
+				results[i] = e.ev.apply(p, s)
+			}
+			if !s.Job.Status.Terminal() {
+				advance(p, s)
+			}
+			return nil
+		})
+		root.Send(self, &updateDone{events: events, results: results, state: s, before: before, err: err})
+	}()
+}
+
+// updated answers the events of a finished JobUpdate and follows its result.
+func (j *jobActor) updated(ctx actor.Context, m *updateDone) {
+	j.inFlight = false
+	if m.err != nil {
+		j.o.log.Warn("job update failed", "job_id", j.id, "err", m.err)
+		var retry []jobEvent
+		for _, e := range m.events {
+			if e.reply != nil {
+				e.reply <- m.err
+			} else if !errors.Is(m.err, stroem.ErrNotFound) {
+				retry = append(retry, e) // internal events are retried
+			}
+		}
+		if len(retry) > 0 {
+			j.after(ctx, time.Second, &jobEvent{ev: batchEvent(retry)})
+		}
+		j.flush(ctx)
+		return
+	}
+	for i, e := range m.events {
+		if e.reply == nil {
+			continue
+		}
+		err := m.results[i]
+		if errors.Is(err, errDuplicate) {
+			err = nil
+		}
+		e.reply <- err
+	}
+	s := m.state
+	j.sync(ctx, s)
+	if s.Job.Status.Terminal() {
+		if !m.before.Terminal() && j.o.events != nil {
+			j.o.events.JobFinished(j.id, s.Job.Status)
+		}
+		if len(j.queue) == 0 {
+			j.finish(ctx, s)
+			return
+		}
+	}
+	j.flush(ctx)
+}
+
+// batchEvent re-applies internal events that failed with the store down.
+type batchEvent []jobEvent
+
+func (b batchEvent) apply(p *plan, s *persistence.JobState) error {
+	for _, e := range b {
+		_ = e.ev.apply(p, s)
+	}
+	return nil
+}
+
+// sync aligns the StepActors with the stored state: one per running step
+// (lease and timeout) and per ready step still backing off (retry wake-up).
+// State older than what the JobActor already knows of a step (a claim that
+// raced the read) is ignored for that step.
+func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState) {
+	wake := false
+	for _, st := range s.Steps {
+		t := j.steps[st.Name]
+		if t != nil && st.Attempt < t.attempt {
+			continue
+		}
+		var w *stepWatch
+		switch {
+		case st.Status == stroem.StepRunning:
+			w = &stepWatch{attempt: st.Attempt, status: st.Status}
+			if st.LeaseExpiresAt != nil {
+				w.leaseIn = st.LeaseExpiresAt.Sub(s.Now)
+			}
+			if ps := j.plan.steps[st.Name]; ps != nil && ps.timeout > 0 && st.StartedAt != nil {
+				w.timeoutIn = st.StartedAt.Add(ps.timeout + j.o.cfg.TimeoutGrace).Sub(s.Now)
+				if w.timeoutIn <= 0 {
+					w.timeoutIn = time.Millisecond
+				}
+			}
+		case st.Status == stroem.StepReady && st.ReadyAt != nil && st.ReadyAt.After(s.Now):
+			w = &stepWatch{attempt: st.Attempt, status: st.Status, readyIn: st.ReadyAt.Sub(s.Now)}
+		case st.Status == stroem.StepReady:
+			wake = true
+		}
+		if w == nil {
+			if t != nil {
+				ctx.Stop(t.pid)
+				delete(j.steps, st.Name)
+			}
+			continue
+		}
+		j.watch(ctx, st.Name, w)
+	}
+	if wake {
+		j.o.Wake()
+	}
+}
+
+func (j *jobActor) watch(ctx actor.Context, step string, w *stepWatch) {
+	t := j.steps[step]
+	if t == nil {
+		o, jobID, instances := j.o, j.id, 0
+		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
+			instances++
+			return &stepActor{o: o, jobID: jobID, step: step, restarted: instances > 1}
+		}))
+		t = &trackedStep{pid: pid}
+		j.steps[step] = t
+	}
+	t.attempt = w.attempt
+	ctx.Send(t.pid, w)
+}
+
+// watchClaimed starts lease tracking for a step the Dispatcher handed out.
+func (j *jobActor) watchClaimed(ctx actor.Context, m *stepClaimed) {
+	if t := j.steps[m.step]; t != nil && t.attempt > m.attempt {
+		return
+	}
+	w := &stepWatch{attempt: m.attempt, status: stroem.StepRunning, leaseIn: m.leaseIn}
+	if m.timeout > 0 {
+		w.timeoutIn = m.timeout + j.o.cfg.TimeoutGrace
+	}
+	j.watch(ctx, m.step, w)
+}
+
+// finish ends the actor: the Orchestrator forgets it and poisons it, so
+// messages already routed here are still answered.
+func (j *jobActor) finish(ctx actor.Context, _ *persistence.JobState) {
+	if j.finished {
+		return
+	}
+	j.finished = true
+	for name, t := range j.steps {
+		ctx.Stop(t.pid)
+		delete(j.steps, name)
+	}
+	ctx.Send(ctx.Parent(), &jobFinished{jobID: j.id, pid: ctx.Self()})
+}
+
+func (j *jobActor) failQueue(err error) {
+	for _, e := range j.queue {
+		if e.reply != nil {
+			e.reply <- err
+		}
+	}
+	j.queue = nil
+}
+
+// after delivers msg to this actor after d.
+func (j *jobActor) after(ctx actor.Context, d time.Duration, msg any) {
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	time.AfterFunc(d, func() { root.Send(self, msg) })
+}

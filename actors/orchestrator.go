@@ -1,0 +1,343 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/workspace"
+)
+
+// Orchestrator is the server's job engine: the facade the HTTP layer calls,
+// and the owner of the actor system.
+type Orchestrator struct {
+	cfg    Config
+	store  Store
+	ws     Workspaces
+	events Events
+	log    *slog.Logger
+
+	plans     *planCache
+	taskPlans sync.Map // workspace\x00revision\x00task → *taskPlan
+	jobPlans  sync.Map // job id → *plan, for masking log lines
+
+	// loadSem bounds concurrent job loads (recovery spawns many JobActors).
+	loadSem chan struct{}
+
+	system     *actor.ActorSystem
+	root       *actor.RootContext
+	orch       *actor.PID
+	dispatcher *actor.PID
+
+	startOnce, stopOnce sync.Once
+	stopped             chan struct{}
+}
+
+type taskPlan struct {
+	plan *plan
+	body []byte
+}
+
+// JobRequest asks for a new job.
+type JobRequest struct {
+	Workspace  string
+	Task       string
+	Input      map[string]any
+	SourceType stroem.SourceType
+	SourceID   string
+}
+
+// New returns an orchestrator; Start runs it.
+func New(cfg Config, store Store, ws Workspaces, events Events, log *slog.Logger) *Orchestrator {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Orchestrator{
+		cfg:     cfg.withDefaults(),
+		store:   store,
+		ws:      ws,
+		events:  events,
+		log:     log,
+		plans:   newPlanCache(512, log),
+		loadSem: make(chan struct{}, 8),
+		stopped: make(chan struct{}),
+	}
+}
+
+// Start spawns the actors and recovers every unfinished job: leases of
+// running steps are extended by one lease period (no heartbeat could be
+// processed while no server ran), then each job gets its JobActor back.
+func (o *Orchestrator) Start(ctx context.Context) error {
+	var err error
+	o.startOnce.Do(func() {
+		plog := o.log.With("lib", "protoactor")
+		o.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return plog }))
+		o.root = o.system.Root
+		restart := actor.NewOneForOneStrategy(10, 10*time.Second, func(reason any) actor.Directive {
+			o.log.Error("actor panicked; restarting it", "reason", fmt.Sprint(reason))
+			return actor.RestartDirective
+		})
+		o.dispatcher = o.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newDispatcher(o) },
+			actor.WithGuardian(restart)))
+		o.orch = o.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &orchestratorActor{o: o, jobs: map[string]*actor.PID{}} },
+			actor.WithGuardian(restart), actor.WithSupervisor(restart)))
+
+		var n int64
+		if n, err = o.store.LeasesExtendAll(ctx, o.cfg.Lease); err != nil {
+			err = fmt.Errorf("extend leases: %w", err)
+			return
+		}
+		var ids []string
+		if ids, err = o.store.JobsUnfinished(ctx); err != nil {
+			err = fmt.Errorf("list unfinished jobs: %w", err)
+			return
+		}
+		o.log.Info("orchestrator started", "unfinished_jobs", len(ids), "leases_extended", n)
+		o.root.Send(o.orch, &recoverJobs{ids: ids})
+		o.Wake()
+	})
+	return err
+}
+
+// Stop stops the actors. Waiting claims are answered with nothing; state is
+// in the store already. Safe to call twice.
+func (o *Orchestrator) Stop() {
+	o.stopOnce.Do(func() {
+		close(o.stopped)
+		if o.system == nil {
+			return
+		}
+		_ = o.root.PoisonFuture(o.dispatcher).Wait()
+		_ = o.root.PoisonFuture(o.orch).Wait()
+		o.system.Shutdown()
+	})
+}
+
+// Wake tells the Dispatcher steps may have become ready (a NOTIFY from any
+// server, a retry's backoff elapsed).
+func (o *Orchestrator) Wake() {
+	if o.dispatcher != nil {
+		o.root.Send(o.dispatcher, &wakeUp{})
+	}
+}
+
+// JobCreate checks the input, freezes the task definition and inserts the
+// job with all its steps in one transaction. Roots are ready at once.
+func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, error) {
+	ws := o.ws.Get(r.Workspace)
+	if ws == nil {
+		return "", stroem.Errorf(stroem.CodeNotFound, "workspace %q not found", r.Workspace)
+	}
+	task := ws.Tasks[r.Task]
+	if task == nil {
+		return "", stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", r.Task, r.Workspace)
+	}
+	input, problems := workspace.CheckInput(task.Input, r.Input)
+	if len(problems) > 0 {
+		return "", stroem.Invalid(fmt.Sprintf("invalid input for task %q: %d problem(s)", task.Name, len(problems)), problems...)
+	}
+	tp, err := o.planForTask(ws, task)
+	if err != nil {
+		return "", stroem.Errorf(stroem.CodeInvalid, "task %q cannot run: %v", task.Name, err)
+	}
+	p := tp.plan
+	if r.SourceType == "" {
+		r.SourceType = stroem.SourceAPI
+	}
+	s := &persistence.JobState{
+		Job: stroem.Job{
+			ID: uuid.NewString(), Workspace: ws.Name, TaskName: task.Name, Mode: task.Mode,
+			Input: input, Status: stroem.JobPending, SourceType: r.SourceType, SourceID: r.SourceID,
+			Revision: ws.Revision,
+		},
+		SnapshotID: p.id,
+		Now:        time.Now().UTC(),
+	}
+	for i, name := range p.dag.Order() {
+		ps := p.steps[name]
+		s.Steps = append(s.Steps, &persistence.StepState{
+			Name: name, Position: i, ActionName: ps.action.Name, ActionType: ps.action.Type, Image: ps.action.Image,
+			DependsOn: ps.flow.DependsOn, ContinueOnFailure: ps.flow.ContinueOnFailure, MaxAttempts: ps.maxAttempts(),
+			Status: stroem.StepPending,
+		})
+	}
+	advance(p, s)
+	nj := persistence.NewJob{Job: s.Job, SnapshotID: p.id, SnapshotBody: tp.body}
+	for _, st := range s.Steps {
+		nj.Steps = append(nj.Steps, persistence.NewStep{
+			Name: st.Name, ActionName: st.ActionName, ActionType: st.ActionType, Image: st.Image,
+			DependsOn: st.DependsOn, ContinueOnFailure: st.ContinueOnFailure, MaxAttempts: st.MaxAttempts,
+			Status: st.Status, Input: st.Input, ErrorMessage: st.ErrorMessage,
+		})
+	}
+	if err := o.store.JobInsert(ctx, nj); err != nil {
+		return "", fmt.Errorf("insert job: %w", err)
+	}
+	if !s.Job.Status.Terminal() {
+		o.jobPlans.Store(s.Job.ID, p)
+		o.root.Send(o.orch, &jobCreated{plan: p, state: s})
+		o.Wake()
+	}
+	return s.Job.ID, nil
+}
+
+// JobCancel cancels a job: unstarted steps at once, running ones on their
+// worker. Cancelling a finished job is a conflict.
+func (o *Orchestrator) JobCancel(ctx context.Context, jobID string) error {
+	return o.request(ctx, jobID, evCancel{})
+}
+
+// StepComplete applies a worker's completion report, fenced by its attempt.
+func (o *Orchestrator) StepComplete(ctx context.Context, jobID, step string, c stroem.Completion) error {
+	return o.request(ctx, jobID, evComplete{step: step, c: c})
+}
+
+// request sends ev to the job's actor and waits for the outcome.
+func (o *Orchestrator) request(ctx context.Context, jobID string, ev event) error {
+	reply := make(chan error, 1)
+	o.root.Send(o.orch, &routed{jobID: jobID, msg: &jobEvent{ev: ev, reply: reply}})
+	t := time.NewTimer(o.cfg.RequestTimeout)
+	defer t.Stop()
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return stroem.Errorf(stroem.CodeUnavailable, "job %s did not answer within %s", jobID, o.cfg.RequestTimeout)
+	case <-o.stopped:
+		return stroem.Errorf(stroem.CodeUnavailable, "server is shutting down")
+	}
+}
+
+// Masker returns the secret masker for a job's log lines.
+func (o *Orchestrator) Masker(ctx context.Context, jobID string) (*workspace.Masker, error) {
+	if p, ok := o.jobPlans.Load(jobID); ok {
+		return p.(*plan).masker, nil
+	}
+	s, err := o.store.JobState(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := o.planFor(ctx, s.SnapshotID)
+	if err != nil {
+		return nil, err
+	}
+	if !s.Job.Status.Terminal() {
+		o.jobPlans.Store(jobID, p)
+	}
+	return p.masker, nil
+}
+
+// planFor returns the compiled plan of a stored snapshot.
+func (o *Orchestrator) planFor(ctx context.Context, snapshotID string) (*plan, error) {
+	if p := o.plans.get(snapshotID); p != nil {
+		return p, nil
+	}
+	body, err := o.store.SnapshotGet(ctx, snapshotID)
+	if err != nil {
+		return nil, fmt.Errorf("load task snapshot %s: %w", snapshotID, err)
+	}
+	p, err := compilePlan(snapshotID, body)
+	if err != nil {
+		return nil, err
+	}
+	o.plans.put(p)
+	return p, nil
+}
+
+// planForTask freezes and compiles a task of the current workspace, once per
+// revision.
+func (o *Orchestrator) planForTask(ws *workspace.Workspace, task *workspace.Task) (*taskPlan, error) {
+	key := ws.Name + "\x00" + ws.Revision + "\x00" + task.Name
+	if v, ok := o.taskPlans.Load(key); ok {
+		tp := v.(*taskPlan)
+		if o.plans.get(tp.plan.id) == nil {
+			o.plans.put(tp.plan)
+		}
+		return tp, nil
+	}
+	id, body, err := newSnapshot(ws, task)
+	if err != nil {
+		return nil, err
+	}
+	p := o.plans.get(id)
+	if p == nil {
+		if p, err = compilePlan(id, body); err != nil {
+			return nil, err
+		}
+		o.plans.put(p)
+	}
+	tp := &taskPlan{plan: p, body: body}
+	o.taskPlans.Store(key, tp)
+	return tp, nil
+}
+
+// orchestratorActor owns the JobActors.
+type orchestratorActor struct {
+	o    *Orchestrator
+	jobs map[string]*actor.PID
+}
+
+func (a *orchestratorActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *routed:
+		ctx.Send(a.job(ctx, m.jobID, nil, nil), m.msg)
+	case *jobCreated:
+		a.job(ctx, m.state.Job.ID, m.plan, m.state)
+	case *recoverJobs:
+		for _, id := range m.ids {
+			a.job(ctx, id, nil, nil)
+		}
+	case *jobFinished:
+		if pid, ok := a.jobs[m.jobID]; ok && pid.Equal(m.pid) {
+			delete(a.jobs, m.jobID)
+			a.o.jobPlans.Delete(m.jobID)
+		}
+		ctx.Poison(m.pid)
+	case *actor.Terminated:
+		for id, pid := range a.jobs {
+			if pid.Equal(m.Who) {
+				delete(a.jobs, id)
+			}
+		}
+	}
+}
+
+// job returns the JobActor of id, spawning it when missing.
+func (a *orchestratorActor) job(ctx actor.Context, id string, p *plan, s *persistence.JobState) *actor.PID {
+	if pid, ok := a.jobs[id]; ok {
+		return pid
+	}
+	o := a.o
+	restart := actor.NewOneForOneStrategy(10, 10*time.Second, func(reason any) actor.Directive {
+		o.log.Error("step actor panicked; restarting it", "job_id", id, "reason", fmt.Sprint(reason))
+		return actor.RestartDirective
+	})
+	props := actor.PropsFromProducer(func() actor.Actor {
+		j := newJobActor(o, id)
+		// Only the first instance gets the state built at creation; a
+		// restarted one reloads from the store.
+		if p != nil {
+			j.plan, j.initial = p, s
+			p, s = nil, nil
+		}
+		return j
+	}, actor.WithSupervisor(restart))
+	pid := ctx.Spawn(props)
+	a.jobs[id] = pid
+	return pid
+}
+
+// isUnavailable reports whether err means the store is down (retry later).
+func isUnavailable(err error) bool {
+	return errors.Is(err, stroem.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}

@@ -1,0 +1,243 @@
+package actors
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/stroem/stroem/workspace"
+)
+
+// Snapshot is the frozen definition a job runs: the task, the actions its
+// steps use and the secret references, as they were when the job was created.
+// It is stored once per content hash, so a workspace reload never changes a
+// job that already exists.
+type Snapshot struct {
+	Workspace string                       `json:"workspace"`
+	Revision  string                       `json:"revision"`
+	Task      *workspace.Task              `json:"task"`
+	Actions   map[string]*workspace.Action `json:"actions"`
+	Secrets   map[string]any               `json:"secrets,omitempty"`
+}
+
+// newSnapshot freezes task from ws and returns it with its id and JSON body.
+func newSnapshot(ws *workspace.Workspace, task *workspace.Task) (id string, body []byte, err error) {
+	snap := Snapshot{Workspace: ws.Name, Revision: ws.Revision, Task: task, Actions: map[string]*workspace.Action{}, Secrets: ws.Secrets}
+	for _, fs := range task.Flow {
+		a, ok := ws.Actions[fs.Action]
+		if !ok {
+			return "", nil, fmt.Errorf("step %q uses unknown action %q", fs.Name, fs.Action)
+		}
+		snap.Actions[fs.Action] = a
+	}
+	body, err = json.Marshal(snap)
+	if err != nil {
+		return "", nil, fmt.Errorf("encode task snapshot: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:]), body, nil
+}
+
+// plan is a compiled snapshot: the DAG and every template parsed once.
+// Plans are immutable and shared by all jobs created from the same snapshot.
+type plan struct {
+	id    string
+	snap  *Snapshot
+	dag   *workspace.DAG
+	steps map[string]*planStep
+	// cof is continue_on_failure per step, in the shape the DAG logic takes.
+	cof map[string]bool
+	// secrets holds the secrets that resolved; secretErrs the ones that did
+	// not (a template using one fails with that error).
+	secrets    map[string]any
+	secretErrs map[string]error
+	masker     *workspace.Masker
+}
+
+type planStep struct {
+	name    string
+	flow    *workspace.FlowStep
+	action  *workspace.Action
+	input   *workspace.ValueTemplate // nil when the step has no input
+	cmd     *workspace.Template
+	script  *workspace.Template
+	env     map[string]*workspace.Template
+	retry   *workspace.RetryPolicy // step's, else action's; nil = no retry
+	timeout time.Duration
+	// ancestors are the steps whose outputs the input templates may read.
+	ancestors []string
+}
+
+// maxAttempts is the number of executions the step's retry policy allows.
+func (ps *planStep) maxAttempts() int {
+	if ps.retry == nil || ps.retry.MaxAttempts < 1 {
+		return 1
+	}
+	return ps.retry.MaxAttempts
+}
+
+// compilePlan parses a snapshot body into a plan.
+func compilePlan(id string, body []byte) (*plan, error) {
+	var snap Snapshot
+	if err := json.Unmarshal(body, &snap); err != nil {
+		return nil, fmt.Errorf("decode task snapshot %s: %w", id, err)
+	}
+	if snap.Task == nil {
+		return nil, fmt.Errorf("task snapshot %s has no task", id)
+	}
+	p := &plan{id: id, snap: &snap, steps: map[string]*planStep{}, cof: map[string]bool{}}
+	deps := map[string][]string{}
+	for name, fs := range snap.Task.Flow {
+		fs.Name = name
+		deps[name] = fs.DependsOn
+		p.cof[name] = fs.ContinueOnFailure
+	}
+	dag, err := workspace.NewDAG(deps)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", snap.Task.Name, err)
+	}
+	p.dag = dag
+	for name, fs := range snap.Task.Flow {
+		a := snap.Actions[fs.Action]
+		if a == nil {
+			return nil, fmt.Errorf("step %q: unknown action %q", name, fs.Action)
+		}
+		ps := &planStep{name: name, flow: fs, action: a, env: map[string]*workspace.Template{}}
+		if len(fs.Input) > 0 {
+			in := make(map[string]any, len(fs.Input))
+			for k, v := range fs.Input {
+				in[k] = v
+			}
+			if ps.input, err = workspace.CompileValue(in); err != nil {
+				return nil, fmt.Errorf("step %q input: %w", name, err)
+			}
+		}
+		if a.Cmd != "" {
+			if ps.cmd, err = workspace.CompileTemplate(a.Cmd); err != nil {
+				return nil, fmt.Errorf("action %q cmd: %w", a.Name, err)
+			}
+		}
+		if a.Script != "" {
+			if ps.script, err = workspace.CompileTemplate(a.Script); err != nil {
+				return nil, fmt.Errorf("action %q script: %w", a.Name, err)
+			}
+		}
+		for k, v := range a.Env {
+			if ps.env[k], err = workspace.CompileTemplate(v); err != nil {
+				return nil, fmt.Errorf("action %q env %s: %w", a.Name, k, err)
+			}
+		}
+		ps.retry = a.Retry
+		if fs.Retry != nil {
+			ps.retry = fs.Retry
+		}
+		ps.timeout = a.Timeout.D()
+		if fs.Timeout > 0 {
+			ps.timeout = fs.Timeout.D()
+		}
+		p.steps[name] = ps
+	}
+	for name, ps := range p.steps {
+		ps.ancestors = ancestors(deps, name)
+	}
+	p.secrets, p.secretErrs = resolveSecrets(snap.Secrets)
+	p.masker = workspace.NewMasker(p.secrets)
+	return p, nil
+}
+
+// ancestors returns every step that name transitively depends on, sorted.
+func ancestors(deps map[string][]string, name string) []string {
+	seen := map[string]bool{}
+	var walk func(string)
+	walk = func(n string) {
+		for _, d := range deps[n] {
+			if !seen[d] {
+				seen[d] = true
+				walk(d)
+			}
+		}
+	}
+	walk(name)
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// resolveSecrets resolves each top-level secret on its own, so one missing
+// environment variable only breaks the templates that use that secret.
+func resolveSecrets(raw map[string]any) (map[string]any, map[string]error) {
+	ok := map[string]any{}
+	var bad map[string]error
+	for k, v := range raw {
+		r, err := workspace.ResolveSecrets(map[string]any{k: v})
+		if err != nil {
+			if bad == nil {
+				bad = map[string]error{}
+			}
+			bad[k] = err
+			continue
+		}
+		ok[k] = r[k]
+	}
+	return ok, bad
+}
+
+// planCache keeps compiled plans by snapshot id. Plans are small and shared;
+// the cache is bounded so a long-running server with many revisions does not
+// grow without end.
+type planCache struct {
+	mu    sync.Mutex
+	max   int
+	plans map[string]*planEntry
+	tick  uint64
+	log   *slog.Logger
+}
+
+type planEntry struct {
+	p    *plan
+	used uint64
+}
+
+func newPlanCache(max int, log *slog.Logger) *planCache {
+	return &planCache{max: max, plans: map[string]*planEntry{}, log: log}
+}
+
+// get returns the cached plan for id, or nil.
+func (c *planCache) get(id string) *plan {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.plans[id]
+	if e == nil {
+		return nil
+	}
+	c.tick++
+	e.used = c.tick
+	return e.p
+}
+
+// put stores p, evicting the least recently used plan when full.
+func (c *planCache) put(p *plan) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tick++
+	c.plans[p.id] = &planEntry{p: p, used: c.tick}
+	if len(c.plans) <= c.max {
+		return
+	}
+	var oldest string
+	var min uint64 = ^uint64(0)
+	for id, e := range c.plans {
+		if e.used < min {
+			oldest, min = id, e.used
+		}
+	}
+	delete(c.plans, oldest)
+}

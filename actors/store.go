@@ -1,0 +1,67 @@
+package actors
+
+import (
+	"context"
+	"time"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/workspace"
+)
+
+// Store is what the orchestrator needs from durable storage. PostgreSQL
+// (package persistence) and the embedded store of `stroem dev` implement it.
+type Store interface {
+	SnapshotGet(ctx context.Context, id string) ([]byte, error)
+	JobInsert(ctx context.Context, j persistence.NewJob) error
+	JobUpdate(ctx context.Context, jobID string, fn func(*persistence.JobState) error) (*persistence.JobState, error)
+	JobState(ctx context.Context, jobID string) (*persistence.JobState, error)
+	JobsUnfinished(ctx context.Context) ([]string, error)
+	StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error)
+	StepUnclaim(ctx context.Context, jobID, step string, attempt int, workerID string) error
+	StepLease(ctx context.Context, jobID, step string) (persistence.StepLease, error)
+	LeasesExtendAll(ctx context.Context, lease time.Duration) (int64, error)
+}
+
+// StepLease is the stored lease of a step's current attempt.
+type StepLease = persistence.StepLease
+
+// Workspaces gives the current definitions of a workspace by name.
+type Workspaces interface {
+	Get(name string) *workspace.Workspace
+}
+
+// Events receives what the rest of the server must hear about jobs.
+type Events interface {
+	// JobFinished is called after a job's terminal status is stored.
+	JobFinished(jobID string, status stroem.JobStatus)
+}
+
+// Config tunes the orchestrator; zero fields take defaults.
+type Config struct {
+	// Lease is how long a claim stays valid without a heartbeat.
+	Lease time.Duration
+	// TimeoutGrace is how long after a step's timeout the server fails it if
+	// the worker has not reported (the worker enforces the timeout itself).
+	TimeoutGrace time.Duration
+	// RequestTimeout bounds how long a caller waits for a JobActor.
+	RequestTimeout time.Duration
+	// MaxWait caps a claim's long poll.
+	MaxWait time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Lease <= 0 {
+		c.Lease = 10 * time.Second
+	}
+	if c.TimeoutGrace <= 0 {
+		c.TimeoutGrace = 30 * time.Second
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 30 * time.Second
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = 30 * time.Second
+	}
+	return c
+}

@@ -1,0 +1,426 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/workspace"
+)
+
+// This file is the job state machine: pure functions that change a
+// persistence.JobState in place, run inside Store.JobUpdate's transaction.
+// They never do I/O and never read the clock except through JobState.Now.
+
+// event is one change requested of a job. apply fences and records it; the
+// DAG is advanced once after all events of a batch are applied.
+type event interface {
+	apply(p *plan, s *persistence.JobState) error
+}
+
+// errDuplicate marks a report that was already applied: the caller gets
+// success and nothing changes.
+var errDuplicate = errors.New("duplicate report")
+
+// evComplete is a worker's report that an attempt ended.
+type evComplete struct {
+	step string
+	c    stroem.Completion
+}
+
+func (e evComplete) apply(p *plan, s *persistence.JobState) error {
+	st, err := stepOf(s, e.step)
+	if err != nil {
+		return err
+	}
+	if err := fence(s, st, e.c.WorkerID, e.c.Attempt); err != nil {
+		return err
+	}
+	code := e.c.ExitCode
+	st.ExitCode = &code
+	st.LeaseExpiresAt = nil
+	if e.c.Output != nil {
+		st.Output = e.c.Output
+	}
+	switch {
+	case e.c.Succeeded():
+		st.Status = stroem.StepCompleted
+		st.AttemptStatus = stroem.AttemptCompleted
+		st.ErrorMessage = ""
+	case st.CancelRequested || s.CancelRequested:
+		st.Status = stroem.StepCancelled
+		st.AttemptStatus = stroem.AttemptCancelled
+		st.ErrorMessage = "cancelled"
+	default:
+		msg := e.c.Error
+		if msg == "" {
+			msg = fmt.Sprintf("exit code %d", e.c.ExitCode)
+		}
+		failAttempt(p, s, st, stroem.AttemptFailed, msg, true)
+	}
+	return nil
+}
+
+// evLeaseExpired says a StepActor saw the attempt's lease run out.
+type evLeaseExpired struct {
+	step    string
+	attempt int
+}
+
+func (e evLeaseExpired) apply(p *plan, s *persistence.JobState) error {
+	st := s.Step(e.step)
+	if st == nil || st.Status != stroem.StepRunning || st.Attempt != e.attempt {
+		return nil // already ended or re-claimed: nothing to do
+	}
+	if st.LeaseExpiresAt != nil && st.LeaseExpiresAt.After(s.Now) {
+		return nil // renewed meanwhile
+	}
+	st.LeaseExpiresAt = nil
+	if st.CancelRequested || s.CancelRequested {
+		st.Status = stroem.StepCancelled
+		st.AttemptStatus = stroem.AttemptLost
+		st.ErrorMessage = "cancelled (worker lost)"
+		return nil
+	}
+	failAttempt(p, s, st, stroem.AttemptLost, "worker lost (lease expired)", true)
+	return nil
+}
+
+// evStepFailed ends a running attempt on the server's initiative: its command
+// did not render at claim time (no retry: it would fail the same way), or the
+// worker never reported within the timeout backstop (retried per policy).
+type evStepFailed struct {
+	step    string
+	attempt int
+	msg     string
+	retry   bool
+}
+
+func (e evStepFailed) apply(p *plan, s *persistence.JobState) error {
+	st := s.Step(e.step)
+	if st == nil || st.Status != stroem.StepRunning || st.Attempt != e.attempt {
+		return nil
+	}
+	st.LeaseExpiresAt = nil
+	failAttempt(p, s, st, stroem.AttemptFailed, e.msg, e.retry)
+	return nil
+}
+
+// evCancel is a user's cancel: unstarted steps are cancelled at once, running
+// ones are flagged so their worker stops them (heartbeat or log-push answer).
+type evCancel struct{}
+
+func (evCancel) apply(_ *plan, s *persistence.JobState) error {
+	if s.Job.Status.Terminal() {
+		return stroem.Errorf(stroem.CodeConflict, "job %s already %s", s.Job.ID, s.Job.Status)
+	}
+	s.CancelRequested = true
+	for _, st := range s.Steps {
+		switch st.Status {
+		case stroem.StepPending, stroem.StepReady:
+			st.Status = stroem.StepCancelled
+			st.ErrorMessage = "cancelled"
+			st.ReadyAt = nil
+		case stroem.StepRunning:
+			st.CancelRequested = true
+		}
+	}
+	return nil
+}
+
+// evReconcile changes nothing by itself; advancing the DAG afterwards repairs
+// a job whose state is behind (for example after recovery).
+type evReconcile struct{}
+
+func (evReconcile) apply(*plan, *persistence.JobState) error { return nil }
+
+func stepOf(s *persistence.JobState, name string) (*persistence.StepState, error) {
+	st := s.Step(name)
+	if st == nil {
+		return nil, stroem.Errorf(stroem.CodeNotFound, "job %s has no step %q", s.Job.ID, name)
+	}
+	return st, nil
+}
+
+// fence admits a report only from the worker holding the step's current,
+// running attempt. The same report again is a duplicate; anything else is a
+// conflict and changes nothing.
+func fence(s *persistence.JobState, st *persistence.StepState, workerID string, attempt int) error {
+	if st.Attempt != attempt || st.WorkerID != workerID || st.Attempt == 0 {
+		return stroem.Errorf(stroem.CodeConflict,
+			"step %q of job %s: attempt %d by worker %s is not current (current attempt %d)",
+			st.Name, s.Job.ID, attempt, workerID, st.Attempt)
+	}
+	switch st.AttemptStatus {
+	case stroem.AttemptRunning:
+		return nil
+	case stroem.AttemptLost:
+		return stroem.Errorf(stroem.CodeConflict,
+			"step %q of job %s: attempt %d was declared lost (lease expired); its report is refused",
+			st.Name, s.Job.ID, attempt)
+	default:
+		return errDuplicate
+	}
+}
+
+// failAttempt ends the current attempt with status as and either schedules
+// another attempt (retry policy allows, job not cancelled) or fails the step.
+func failAttempt(p *plan, s *persistence.JobState, st *persistence.StepState, as stroem.AttemptStatus, msg string, retry bool) {
+	st.AttemptStatus = as
+	st.ErrorMessage = msg
+	if retry && st.Attempt < st.MaxAttempts && !s.CancelRequested && !st.CancelRequested {
+		var policy *workspace.RetryPolicy
+		if ps := p.steps[st.Name]; ps != nil {
+			policy = ps.retry
+		}
+		at := s.Now.Add(retryDelay(policy, st.Attempt, rand.Float64))
+		st.Status = stroem.StepReady
+		st.ReadyAt = &at
+		return
+	}
+	st.Status = stroem.StepFailed
+}
+
+// retryDelay is the wait before attempt+1, after attempt failed: backoff for
+// fixed, backoff·2^(attempt-1) for exponential, capped by max_backoff, then
+// spread by ±jitter. A stateless formula (the attempt number is stored), so
+// no backoff library's stateful timer fits better.
+func retryDelay(r *workspace.RetryPolicy, attempt int, rnd func() float64) time.Duration {
+	if r == nil || r.Backoff <= 0 {
+		return 0
+	}
+	d := float64(r.Backoff)
+	if r.BackoffStrategy == workspace.BackoffExponential && attempt > 1 {
+		d *= math.Pow(2, float64(attempt-1))
+	}
+	if r.MaxBackoff > 0 && d > float64(r.MaxBackoff) {
+		d = float64(r.MaxBackoff)
+	}
+	if r.Jitter > 0 {
+		d *= 1 + r.Jitter*(2*rnd()-1)
+	}
+	if d > float64(24*time.Hour) {
+		d = float64(24 * time.Hour)
+	}
+	return time.Duration(d)
+}
+
+// advance applies the DAG rules until nothing changes: pending steps whose
+// dependencies are done become ready (their input rendered now), dependents
+// of failures are skipped, and the job ends when every step is terminal.
+func advance(p *plan, s *persistence.JobState) {
+	for {
+		statuses := statusMap(s)
+		ready, skipped := p.dag.Advance(statuses, p.cof)
+		if len(ready) == 0 && len(skipped) == 0 {
+			break
+		}
+		for _, name := range skipped {
+			st := s.Step(name)
+			st.Status = stroem.StepSkipped
+			st.ErrorMessage = "skipped: " + skipReason(p, s, name)
+		}
+		for _, name := range ready {
+			st := s.Step(name)
+			if s.CancelRequested {
+				st.Status = stroem.StepCancelled
+				st.ErrorMessage = "cancelled"
+				continue
+			}
+			in, err := renderStepInput(p, s, name)
+			if err != nil {
+				st.Status = stroem.StepFailed
+				st.ErrorMessage = err.Error()
+				continue
+			}
+			now := s.Now
+			st.Input = in
+			st.Status = stroem.StepReady
+			st.ReadyAt = &now
+		}
+	}
+	if s.Job.Status.Terminal() {
+		return
+	}
+	done, status := p.dag.Outcome(statusMap(s), p.cof)
+	if !done {
+		return
+	}
+	if s.CancelRequested {
+		status = stroem.JobCancelled
+	}
+	s.Job.Status = status
+	s.Job.Output = jobOutput(p, s)
+}
+
+func statusMap(s *persistence.JobState) map[string]stroem.StepStatus {
+	m := make(map[string]stroem.StepStatus, len(s.Steps))
+	for _, st := range s.Steps {
+		m[st.Name] = st.Status
+	}
+	return m
+}
+
+// skipReason names the dependency that did not complete.
+func skipReason(p *plan, s *persistence.JobState, name string) string {
+	ps := p.steps[name]
+	if ps == nil {
+		return "a dependency did not complete"
+	}
+	for _, d := range ps.flow.DependsOn {
+		if st := s.Step(d); st != nil && st.Status != stroem.StepCompleted && !(st.Status == stroem.StepFailed && p.cof[d]) {
+			return fmt.Sprintf("dependency %q %s", d, st.Status)
+		}
+	}
+	return "a dependency did not complete"
+}
+
+// jobOutput is the output of the job's leaf steps, by step name.
+func jobOutput(p *plan, s *persistence.JobState) map[string]any {
+	out := map[string]any{}
+	for _, name := range p.dag.Leaves() {
+		if st := s.Step(name); st != nil && st.Output != nil {
+			out[name] = st.Output
+		}
+	}
+	return out
+}
+
+// templateContext is what a step's templates see: the job's input, the
+// outputs of the steps it (transitively) depends on, secrets, job identity.
+func templateContext(p *plan, s *persistence.JobState, name string) map[string]any {
+	outputs := map[string]map[string]any{}
+	if ps := p.steps[name]; ps != nil {
+		for _, a := range ps.ancestors {
+			st := s.Step(a)
+			if st == nil || !(st.Status == stroem.StepCompleted || st.Status == stroem.StepFailed) {
+				continue
+			}
+			o := st.Output
+			if o == nil {
+				o = map[string]any{}
+			}
+			outputs[a] = o
+		}
+	}
+	return workspace.TemplateContext{
+		Input:   s.Job.Input,
+		Steps:   outputs,
+		Secrets: p.secrets,
+		Job:     workspace.JobInfo{ID: s.Job.ID, Task: s.Job.TaskName, Workspace: s.Job.Workspace},
+	}.Map()
+}
+
+// renderStepInput renders the step's input and checks it against the
+// action's input schema (defaults applied).
+func renderStepInput(p *plan, s *persistence.JobState, name string) (map[string]any, error) {
+	ps := p.steps[name]
+	if ps == nil {
+		return nil, fmt.Errorf("step %q is not in the task definition", name)
+	}
+	in := map[string]any{}
+	if ps.input != nil {
+		v, err := ps.input.Render(templateContext(p, s, name))
+		if err != nil {
+			return nil, p.renderError("input", err)
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("input: rendered to %T, want a map", v)
+		}
+		in = m
+	}
+	coerceStrings(ps.action.Input, in)
+	checked, problems := workspace.CheckInput(ps.action.Input, in)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("input for action %q: %s", ps.action.Name, strings.Join(problems, "; "))
+	}
+	return checked, nil
+}
+
+// coerceStrings turns scalar values into strings where the action declares a
+// string: a template like "{{ input.count }}" keeps its number type, and an
+// action that asks for a string should still get "2", as the original did.
+func coerceStrings(schema workspace.Schema, in map[string]any) {
+	for _, f := range schema {
+		if f.Type != workspace.TypeString {
+			continue
+		}
+		switch v := in[f.Name].(type) {
+		case bool:
+			in[f.Name] = fmt.Sprint(v)
+		case int, int64, float64:
+			in[f.Name] = formatNumber(v)
+		}
+	}
+}
+
+func formatNumber(v any) string {
+	if f, ok := v.(float64); ok {
+		if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+			return fmt.Sprintf("%d", int64(f))
+		}
+		return fmt.Sprint(f)
+	}
+	return fmt.Sprint(v)
+}
+
+// renderError adds the failure of any secret that did not resolve, since an
+// undefined secret.x is usually that.
+func (p *plan) renderError(what string, err error) error {
+	if len(p.secretErrs) == 0 || !strings.Contains(err.Error(), "secret") {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	names := make([]string, 0, len(p.secretErrs))
+	for n := range p.secretErrs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "; secret %q did not resolve: %v", n, p.secretErrs[n])
+	}
+	return fmt.Errorf("%s: %w%s", what, err, b.String())
+}
+
+// renderSpec renders the action's command for a claimed step, with input =
+// the step's rendered input.
+func renderSpec(p *plan, c persistence.ClaimedStep) (stroem.StepSpec, error) {
+	ps := p.steps[c.StepName]
+	if ps == nil {
+		return stroem.StepSpec{}, fmt.Errorf("step %q is not in the task definition", c.StepName)
+	}
+	ctx := workspace.TemplateContext{
+		Input:   c.Input,
+		Secrets: p.secrets,
+		Job:     workspace.JobInfo{ID: c.JobID, Task: c.TaskName, Workspace: c.Workspace},
+	}.Map()
+	var spec stroem.StepSpec
+	var err error
+	if ps.cmd != nil {
+		if spec.Cmd, err = ps.cmd.Render(ctx); err != nil {
+			return spec, p.renderError("cmd", err)
+		}
+	}
+	if ps.script != nil {
+		if spec.Script, err = ps.script.Render(ctx); err != nil {
+			return spec, p.renderError("script", err)
+		}
+	}
+	if len(ps.env) > 0 {
+		spec.Env = make(map[string]string, len(ps.env))
+		for k, t := range ps.env {
+			if spec.Env[k], err = t.Render(ctx); err != nil {
+				return spec, p.renderError("env "+k, err)
+			}
+		}
+	}
+	spec.Timeout = stroem.Duration(ps.timeout)
+	return spec, nil
+}

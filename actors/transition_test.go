@@ -1,0 +1,293 @@
+package actors
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/workspace"
+)
+
+const testWorkflow = `
+actions:
+  emit:
+    type: shell
+    cmd: "echo {{ input.value }} {{ secret.token }}"
+    env:
+      COUNT: "{{ input.value }}"
+    input:
+      value: { type: string, required: true }
+  count:
+    type: shell
+    cmd: "seq {{ input.n }}"
+    input:
+      n: { type: integer, required: true }
+secrets:
+  token: "s3cret-value"
+tasks:
+  chain:
+    input:
+      start: { type: string, default: "a" }
+    flow:
+      first: { action: emit, input: { value: "{{ input.start }}" } }
+      second: { action: emit, depends_on: [first], input: { value: "{{ first.output.v }}" } }
+      third: { action: emit, depends_on: [second], input: { value: "{{ second.output.v }}" } }
+      solo: { action: emit, input: { value: solo } }
+  retrying:
+    flow:
+      flaky:
+        action: emit
+        input: { value: x }
+        retry: { max_attempts: 3, backoff: 2s }
+      after: { action: emit, depends_on: [flaky], input: { value: y } }
+  tolerant:
+    flow:
+      flaky: { action: emit, continue_on_failure: true, input: { value: x } }
+      after: { action: emit, depends_on: [flaky], input: { value: "{{ flaky.output.v | default('none') }}" } }
+  broken:
+    flow:
+      root: { action: emit, input: { value: "{{ input.missing }}" } }
+      child: { action: emit, depends_on: [root], input: { value: c } }
+      other: { action: count, input: { n: 3 } }
+`
+
+type transitionBundle struct {
+	plan *plan
+	ws   *workspace.Workspace
+}
+
+func setupTransitions(t *testing.T) *transitionBundle {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "t.yaml"), []byte(testWorkflow), 0o644))
+	ws, err := workspace.Load(dir)
+	require.NoError(t, err)
+	require.Empty(t, ws.Problems)
+	return &transitionBundle{ws: ws}
+}
+
+// newJob builds the state JobCreate would insert.
+func (b *transitionBundle) newJob(t *testing.T, task string, input map[string]any) (*plan, *persistence.JobState) {
+	t.Helper()
+	tk := b.ws.Tasks[task]
+	require.NotNil(t, tk)
+	id, body, err := newSnapshot(b.ws, tk)
+	require.NoError(t, err)
+	p, err := compilePlan(id, body)
+	require.NoError(t, err)
+	in, problems := workspace.CheckInput(tk.Input, input)
+	require.Empty(t, problems)
+	s := &persistence.JobState{
+		Job: stroem.Job{ID: "job-1", Workspace: "default", TaskName: task, Input: in, Status: stroem.JobPending},
+		Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	for i, name := range p.dag.Order() {
+		ps := p.steps[name]
+		s.Steps = append(s.Steps, &persistence.StepState{
+			Name: name, Position: i, ActionName: ps.action.Name, ActionType: ps.action.Type,
+			DependsOn: ps.flow.DependsOn, ContinueOnFailure: ps.flow.ContinueOnFailure,
+			MaxAttempts: ps.maxAttempts(), Status: stroem.StepPending,
+		})
+	}
+	advance(p, s)
+	return p, s
+}
+
+// claim does what the store's claim does to a ready step.
+func claim(s *persistence.JobState, step, worker string) *persistence.StepState {
+	st := s.Step(step)
+	st.Status = stroem.StepRunning
+	st.Attempt++
+	st.WorkerID = worker
+	st.AttemptStatus = stroem.AttemptRunning
+	lease := s.Now.Add(10 * time.Second)
+	st.LeaseExpiresAt = &lease
+	s.Job.Status = stroem.JobRunning
+	return st
+}
+
+func TestAdvanceNewJobRendersRoots(t *testing.T) {
+	t.Parallel()
+	b := setupTransitions(t)
+	_, s := b.newJob(t, "chain", map[string]any{"start": "go"})
+	require.Equal(t, stroem.StepReady, s.Step("first").Status)
+	require.Equal(t, map[string]any{"value": "go"}, s.Step("first").Input)
+	require.Equal(t, stroem.StepReady, s.Step("solo").Status)
+	require.Equal(t, stroem.StepPending, s.Step("second").Status)
+	require.Equal(t, stroem.JobPending, s.Job.Status)
+}
+
+func TestAdvanceRenderFailureFailsStepAndSkipsDependents(t *testing.T) {
+	t.Parallel()
+	b := setupTransitions(t)
+	_, s := b.newJob(t, "broken", nil)
+	require.Equal(t, stroem.StepFailed, s.Step("root").Status)
+	require.Contains(t, s.Step("root").ErrorMessage, "missing", "the error names the undefined variable")
+	require.Equal(t, stroem.StepSkipped, s.Step("child").Status)
+	require.Contains(t, s.Step("child").ErrorMessage, `"root" failed`)
+	require.Equal(t, stroem.StepReady, s.Step("other").Status)
+	require.Equal(t, map[string]any{"n": int64(3)}, normalizeInts(s.Step("other").Input))
+}
+
+func normalizeInts(m map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		switch n := v.(type) {
+		case int:
+			out[k] = int64(n)
+		case float64:
+			out[k] = int64(n)
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func TestCompletePromotesWithOutputs(t *testing.T) {
+	t.Parallel()
+	b := setupTransitions(t)
+	p, s := b.newJob(t, "chain", nil)
+	claim(s, "first", "w1")
+	ev := evComplete{step: "first", c: stroem.Completion{WorkerID: "w1", Attempt: 1, Output: map[string]any{"v": "out1"}}}
+	require.NoError(t, ev.apply(p, s))
+	advance(p, s)
+	require.Equal(t, stroem.StepCompleted, s.Step("first").Status)
+	require.Equal(t, stroem.AttemptCompleted, s.Step("first").AttemptStatus)
+	require.Equal(t, stroem.StepReady, s.Step("second").Status)
+	require.Equal(t, map[string]any{"value": "out1"}, s.Step("second").Input)
+
+	require.ErrorIs(t, ev.apply(p, s), errDuplicate, "the same report again")
+	stale := evComplete{step: "first", c: stroem.Completion{WorkerID: "w1", Attempt: 2}}
+	require.ErrorIs(t, stale.apply(p, s), stroem.ErrConflict)
+	other := evComplete{step: "first", c: stroem.Completion{WorkerID: "w2", Attempt: 1}}
+	require.ErrorIs(t, other.apply(p, s), stroem.ErrConflict)
+	unknown := evComplete{step: "nope", c: stroem.Completion{WorkerID: "w1", Attempt: 1}}
+	require.ErrorIs(t, unknown.apply(p, s), stroem.ErrNotFound)
+	notClaimed := evComplete{step: "second", c: stroem.Completion{WorkerID: "w1", Attempt: 0}}
+	require.ErrorIs(t, notClaimed.apply(p, s), stroem.ErrConflict, "a step nobody claimed")
+}
+
+func TestJobEndsWithLeafOutputs(t *testing.T) {
+	t.Parallel()
+	b := setupTransitions(t)
+	p, s := b.newJob(t, "chain", nil)
+	for _, step := range []string{"first", "solo", "second", "third"} {
+		claim(s, step, "w")
+		require.NoError(t, evComplete{step: step, c: stroem.Completion{WorkerID: "w", Attempt: 1, Output: map[string]any{"v": step}}}.apply(p, s))
+		advance(p, s)
+	}
+	require.Equal(t, stroem.JobCompleted, s.Job.Status)
+	require.Equal(t, map[string]any{"third": map[string]any{"v": "third"}, "solo": map[string]any{"v": "solo"}}, s.Job.Output)
+}
+
+func TestRetryThenFail(t *testing.T) {
+	t.Parallel()
+	b := setupTransitions(t)
+	p, s := b.newJob(t, "retrying", nil)
+	for attempt := 1; attempt <= 3; attempt++ {
+		require.Equal(t, stroem.StepReady, s.Step("flaky").Status, "attempt %d", attempt)
+		claim(s, "flaky", "w")
+		require.NoError(t, evComplete{step: "flaky", c: stroem.Completion{WorkerID: "w", Attempt: attempt, ExitCode: 2, Error: "exit code 2"}}.apply(p, s))
+		advance(p, s)
+		st := s.Step("flaky")
+		require.Equal(t, stroem.AttemptFailed, st.AttemptStatus)
+		if attempt < 3 {
+			require.Equal(t, stroem.StepReady, st.Status)
+			require.Equal(t, s.Now.Add(2*time.Second), *st.ReadyAt, "fixed backoff")
+			require.Equal(t, stroem.JobRunning, s.Job.Status)
+		}
+	}
+	require.Equal(t, stroem.StepFailed, s.Step("flaky").Status)
+	require.Equal(t, stroem.StepSkipped, s.Step("after").Status)
+	require.Equal(t, stroem.JobFailed, s.Job.Status)
+}
+
+func TestCancelledJobNeverRetries(t *testing.T) {
+	t.Parallel()
+	b := setupTransitions(t)
+	p, s := b.newJob(t, "retrying", nil)
+	claim(s, "flaky", "w")
+	require.NoError(t, evCancel{}.apply(p, s))
+	require.True(t, s.Step("flaky").CancelRequested)
+	require.Equal(t, stroem.StepCancelled, s.Step("after").Status)
+	require.NoError(t, evComplete{step: "flaky", c: stroem.Completion{WorkerID: "w", Attempt: 1, ExitCode: 143, Error: "cancelled"}}.apply(p, s))
+	advance(p, s)
+	require.Equal(t, stroem.StepCancelled, s.Step("flaky").Status)
+	require.Equal(t, stroem.JobCancelled, s.Job.Status)
+	require.ErrorIs(t, evCancel{}.apply(p, s), stroem.ErrConflict, "a finished job cannot be cancelled")
+}
+
+func TestLeaseExpiry(t *testing.T) {
+	t.Parallel()
+	b := setupTransitions(t)
+	p, s := b.newJob(t, "retrying", nil)
+	st := claim(s, "flaky", "w")
+
+	require.NoError(t, evLeaseExpired{step: "flaky", attempt: 1}.apply(p, s))
+	require.Equal(t, stroem.StepRunning, st.Status, "the lease has not run out yet")
+
+	s.Now = st.LeaseExpiresAt.Add(time.Millisecond)
+	require.NoError(t, evLeaseExpired{step: "flaky", attempt: 1}.apply(p, s))
+	advance(p, s)
+	require.Equal(t, stroem.StepReady, st.Status, "retried per policy")
+	require.Equal(t, stroem.AttemptLost, st.AttemptStatus)
+	require.Contains(t, st.ErrorMessage, "worker lost")
+
+	late := evComplete{step: "flaky", c: stroem.Completion{WorkerID: "w", Attempt: 1}}
+	require.ErrorIs(t, late.apply(p, s), stroem.ErrConflict, "a report for a lost attempt is refused")
+
+	require.NoError(t, evLeaseExpired{step: "flaky", attempt: 1}.apply(p, s), "a stale timer changes nothing")
+	require.Equal(t, stroem.StepReady, st.Status)
+}
+
+func TestContinueOnFailure(t *testing.T) {
+	t.Parallel()
+	b := setupTransitions(t)
+	p, s := b.newJob(t, "tolerant", nil)
+	claim(s, "flaky", "w")
+	require.NoError(t, evComplete{step: "flaky", c: stroem.Completion{WorkerID: "w", Attempt: 1, ExitCode: 1}}.apply(p, s))
+	advance(p, s)
+	require.Equal(t, stroem.StepFailed, s.Step("flaky").Status)
+	require.Equal(t, "exit code 1", s.Step("flaky").ErrorMessage)
+	require.Equal(t, stroem.StepReady, s.Step("after").Status)
+	require.Equal(t, map[string]any{"value": "none"}, s.Step("after").Input)
+	claim(s, "after", "w")
+	require.NoError(t, evComplete{step: "after", c: stroem.Completion{WorkerID: "w", Attempt: 1}}.apply(p, s))
+	advance(p, s)
+	require.Equal(t, stroem.JobCompleted, s.Job.Status)
+}
+
+func TestRenderSpecUsesStepInputAndSecrets(t *testing.T) {
+	t.Parallel()
+	b := setupTransitions(t)
+	p, s := b.newJob(t, "chain", map[string]any{"start": "hi"})
+	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "first", Input: s.Step("first").Input})
+	require.NoError(t, err)
+	require.Equal(t, "echo hi s3cret-value", spec.Cmd)
+	require.Equal(t, map[string]string{"COUNT": "hi"}, spec.Env)
+	require.Equal(t, "*** done", p.masker.Mask("s3cret-value done"))
+}
+
+func TestRetryDelay(t *testing.T) {
+	t.Parallel()
+	half := func() float64 { return 0.5 }
+	fixed := &workspace.RetryPolicy{MaxAttempts: 5, Backoff: stroem.Duration(time.Second)}
+	require.Equal(t, time.Second, retryDelay(fixed, 1, half))
+	require.Equal(t, time.Second, retryDelay(fixed, 4, half))
+	exp := &workspace.RetryPolicy{MaxAttempts: 5, Backoff: stroem.Duration(time.Second), BackoffStrategy: workspace.BackoffExponential, MaxBackoff: stroem.Duration(5 * time.Second)}
+	require.Equal(t, time.Second, retryDelay(exp, 1, half))
+	require.Equal(t, 2*time.Second, retryDelay(exp, 2, half))
+	require.Equal(t, 4*time.Second, retryDelay(exp, 3, half))
+	require.Equal(t, 5*time.Second, retryDelay(exp, 4, half), "capped by max_backoff")
+	jit := &workspace.RetryPolicy{MaxAttempts: 2, Backoff: stroem.Duration(time.Second), Jitter: 0.2}
+	require.Equal(t, 800*time.Millisecond, retryDelay(jit, 1, func() float64 { return 0 }))
+	require.Equal(t, 1200*time.Millisecond, retryDelay(jit, 1, func() float64 { return 1 }))
+	require.Equal(t, time.Duration(0), retryDelay(nil, 1, half))
+}
