@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -30,23 +31,22 @@ func (l *wsLoader) link(ws *Workspace) {
 	declaredTasks := map[string]bool{}
 	for _, rt := range l.tasks {
 		declaredTasks[rt.t.Name] = true
-		if taskDup[rt.t.Name] {
-			continue
-		}
-		if l.linkTask(ws, rt, declared, actionNames) && !rt.bad {
+		// A duplicated or broken task is checked all the same, so every
+		// problem is reported at once.
+		if l.linkTask(ws, rt, declared, actionNames) && !rt.bad && !taskDup[rt.t.Name] {
 			ws.Tasks[rt.t.Name] = rt.t
 		}
 	}
 	taskNames := loadSortedKeys(declaredTasks)
 
 	for _, rt := range l.triggers {
-		if triggerDup[rt.t.Name] || rt.bad || rt.t.Task == "" {
-			continue
+		if rt.t.Task == "" {
+			continue // reported while parsing
 		}
 		t := rt.t
 		switch {
 		case ws.Tasks[t.Task] != nil:
-			if l.checkTriggerInput(rt, ws.Tasks[t.Task]) {
+			if l.checkTriggerInput(rt, ws.Tasks[t.Task]) && !rt.bad && !triggerDup[t.Name] {
 				ws.Triggers[t.Name] = t
 			}
 		case declaredTasks[t.Task]:
@@ -120,7 +120,13 @@ func (l *wsLoader) linkTask(ws *Workspace, rt *rawTask, declared map[string]bool
 			ok = false
 		}
 	}
-	if c := FindCycle(deps); len(c) > 0 {
+	// Report every cycle: after one is found, drop one of its edges and
+	// look again (bounded, since each round removes an edge).
+	for range maxCycles {
+		c := FindCycle(deps)
+		if len(c) == 0 {
+			break
+		}
 		pos := t.Pos
 		for _, rs := range rt.steps {
 			if rs.s.Name == c[0] {
@@ -129,9 +135,17 @@ func (l *wsLoader) linkTask(ws *Workspace, rt *rawTask, declared map[string]bool
 		}
 		l.add(pos, fmt.Sprintf("%s: dependency cycle: %s", what, FormatCycle(c)))
 		ok = false
+		next := c[0]
+		if len(c) > 1 {
+			next = c[1]
+		}
+		deps[c[0]] = slices.DeleteFunc(slices.Clone(deps[c[0]]), func(d string) bool { return d == next })
 	}
 	return ok
 }
+
+// maxCycles bounds the cycles reported per task.
+const maxCycles = 20
 
 // checkStepInput checks a step's input keys against the action's input
 // schema: every key must be declared (an action without an input schema
