@@ -61,6 +61,7 @@ func (s *Store) StepsClaim(ctx context.Context, p ClaimParams) ([]ClaimedStep, e
 		return nil, stroem.Errorf(stroem.CodeInvalid, "claim: worker id is empty")
 	}
 	limit := max(p.Limit, 1)
+	p.WorkerID = canonicalUUID(p.WorkerID)
 	var claimed []ClaimedStep
 	err := s.retry(ctx, func() error {
 		claimed = claimed[:0]
@@ -126,7 +127,7 @@ func (s *Store) StepUnclaim(ctx context.Context, jobID, step string, attempt int
 		return nil
 	}
 	err := s.retry(ctx, func() error {
-		_, err := s.pool.Exec(ctx, unclaimSQL, jobID, step, attempt, workerID)
+		_, err := s.pool.Exec(ctx, unclaimSQL, jobID, step, attempt, canonicalUUID(workerID))
 		return err
 	})
 	if err != nil {
@@ -185,7 +186,7 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 	}
 	err := s.retry(ctx, func() error {
 		cancel = append(cancel[:0], invalid...)
-		rows, err := s.pool.Query(ctx, renewSQL, workerID, jobIDs, steps, attempts, lease.Milliseconds(), workerID)
+		rows, err := s.pool.Query(ctx, renewSQL, workerID, jobIDs, steps, attempts, lease.Milliseconds(), canonicalUUID(workerID))
 		if err != nil {
 			return err
 		}
@@ -310,7 +311,7 @@ func (s *Store) StepFence(ctx context.Context, jobID, step string, attempt int, 
 	if err != nil {
 		return false, fmt.Errorf("fence step %s of job %s: %w", step, jobID, interpretError(err))
 	}
-	if status != string(stroem.StepRunning) || current != attempt || holder != workerID {
+	if status != string(stroem.StepRunning) || current != attempt || holder != canonicalUUID(workerID) {
 		return false, stroem.Errorf(stroem.CodeConflict,
 			"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d)",
 			step, jobID, attempt, workerID, status, current)

@@ -304,7 +304,9 @@ func validUUID(id string) bool {
 }
 
 // canonicalUUID returns id in PostgreSQL's text form (lower case, dashed),
-// so ids read back from the database compare equal to the ones given.
+// so ids read back from the database compare equal to the ones given. Worker
+// ids stored on steps are text; they are canonicalized the same way when
+// they are UUIDs, and kept as given otherwise.
 func canonicalUUID(id string) string {
 	u, err := uuid.Parse(id)
 	if err != nil {
