@@ -40,17 +40,11 @@ func (l *wsLoader) revision(ws *Workspace) {
 	ws.Revision = l.computeRevision(ws.Actions)
 }
 
-// computeRevision lists the entries (into l.src.entries) and hashes them.
+// computeRevision lists the entries and hashes them; unreadable files are
+// left out with a problem.
 func (l *wsLoader) computeRevision(actions map[string]*Action) string {
-	var entries []archiveEntry
-	if l.src.single {
-		entries = l.singleEntries(actions)
-	} else {
-		entries = l.folderEntries()
-	}
 	h := sha256.New()
-	kept := entries[:0]
-	for _, e := range entries {
+	for _, e := range l.listEntries(actions) {
 		var sum []byte
 		if e.link == "" {
 			var err error
@@ -60,10 +54,16 @@ func (l *wsLoader) computeRevision(actions map[string]*Action) string {
 			}
 		}
 		entryDigest(h, e, sum)
-		kept = append(kept, e)
 	}
-	l.src.entries = kept
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// listEntries lists the files of the revision, sorted by path.
+func (l *wsLoader) listEntries(actions map[string]*Action) []archiveEntry {
+	if l.src.single {
+		return l.singleEntries(actions)
+	}
+	return l.folderEntries()
 }
 
 // singleEntries is what a single-file workspace holds: the file itself and
@@ -145,14 +145,24 @@ func (l *wsLoader) folderEntries() []archiveEntry {
 func (l *wsLoader) symlinkEntry(realRoot, p, rel string) (archiveEntry, bool) {
 	shown := l.display(filepath.ToSlash(rel))
 	target, _ := os.Readlink(p)
+	leaves := func() (archiveEntry, bool) {
+		l.add(Pos{File: shown}, fmt.Sprintf("symlink to %q leaves the workspace; left out of the revision and the archive", target))
+		return archiveEntry{}, false
+	}
+	lexical := target
+	if !filepath.IsAbs(lexical) {
+		lexical = filepath.Join(filepath.Dir(p), target)
+	}
+	if lexical = filepath.Clean(lexical); !pathWithin(l.root, lexical) && !pathWithin(realRoot, lexical) {
+		return leaves()
+	}
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil {
 		l.add(Pos{File: shown}, fmt.Sprintf("symlink to %q does not resolve (%v); left out of the revision and the archive", target, err))
 		return archiveEntry{}, false
 	}
 	if !pathWithin(realRoot, real) {
-		l.add(Pos{File: shown}, fmt.Sprintf("symlink to %q leaves the workspace; left out of the revision and the archive", target))
-		return archiveEntry{}, false
+		return leaves()
 	}
 	inRoot, _ := filepath.Rel(realRoot, real)
 	rt, err := filepath.Rel(filepath.Dir(rel), inRoot)
@@ -208,10 +218,14 @@ func WriteArchive(w io.Writer, ws *Workspace) error {
 	if ws == nil || ws.src == nil {
 		return errors.New("archive workspace: it was not loaded from files")
 	}
+	// List the files again: a file added, removed or chmod-ed since Load
+	// must show as a changed revision, not as a stale archive.
+	l := &wsLoader{root: ws.Root, src: &wsSource{path: ws.src.path, single: ws.src.single, file: ws.src.file}}
+	entries := l.listEntries(ws.Actions)
 	gz := gzip.NewWriter(w)
 	tw := tar.NewWriter(gz)
 	h := sha256.New()
-	for _, e := range ws.src.entries {
+	for _, e := range entries {
 		hdr := &tar.Header{
 			Name:    e.rel,
 			Mode:    int64(e.mode),
@@ -225,7 +239,7 @@ func WriteArchive(w io.Writer, ws *Workspace) error {
 			var err error
 			data, err = os.ReadFile(filepath.Join(ws.Root, filepath.FromSlash(e.rel)))
 			if err != nil {
-				return fmt.Errorf("archive workspace %s: %w (%w)", ws.Name, ErrRevisionChanged, err)
+				continue // left out of the revision too; the final check decides
 			}
 			hdr.Typeflag, hdr.Size = tar.TypeReg, int64(len(data))
 			sum := sha256.Sum256(data)

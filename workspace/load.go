@@ -32,9 +32,6 @@ type wsSource struct {
 	single bool
 	// file is the workflow file's name (single only).
 	file string
-	// entries are the files the revision and the archive cover, sorted by
-	// relative path; set by revision.
-	entries []archiveEntry
 }
 
 // Load reads a workspace: a folder (every .workflows/*.yaml and *.yml in
