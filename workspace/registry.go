@@ -21,7 +21,8 @@ import (
 // Watch timings.
 const (
 	// watchDebounce groups the burst of events an editor's save or a git
-	// checkout makes into one reload.
+	// checkout makes into one reload: the reload runs this long after the
+	// burst's first event.
 	watchDebounce = 200 * time.Millisecond
 	// watchRecheck re-checks the revision now and then even with file
 	// events, in case some were lost (inotify queue overflow, a folder
@@ -208,9 +209,19 @@ func (r *Registry) watch(ctx context.Context, e *registryEntry) {
 		return
 	}
 	defer w.Close()
+	// The first event of a burst arms the settle timer; later events of the
+	// burst do not push it back, so a steady stream of writes cannot
+	// starve the reload.
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	defer settle.Stop()
+	armed := false
+	arm := func() {
+		if !armed {
+			armed = true
+			settle.Reset(watchDebounce)
+		}
+	}
 	recheck := time.NewTicker(watchRecheck)
 	defer recheck.Stop()
 	for {
@@ -229,14 +240,15 @@ func (r *Registry) watch(ctx context.Context, e *registryEntry) {
 					_ = watchTree(w, ev.Name)
 				}
 			}
-			settle.Reset(watchDebounce)
+			arm()
 		case err, ok := <-w.Errors:
 			if !ok {
 				return
 			}
 			r.log.Warn("watching workspace files", "workspace", e.name, "err", err)
-			settle.Reset(watchDebounce)
+			arm()
 		case <-settle.C:
+			armed = false
 			r.reloadIfChanged(e)
 		case <-recheck.C:
 			r.reloadIfChanged(e)
