@@ -341,6 +341,30 @@ func readJob(br pgx.BatchResults, id string) (*stroem.Job, error) {
 // JobList returns jobs newest first (created_at, then id, descending),
 // without their steps. Limit defaults to 50 and is capped at 1000.
 func (s *Store) JobList(ctx context.Context, f JobFilter) ([]stroem.Job, error) {
+	q, args := jobListQuery(f)
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
+	}
+	defer rows.Close()
+	jobs := []stroem.Job{}
+	for rows.Next() {
+		j, _, _, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", interpretError(err))
+		}
+		jobs = append(jobs, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
+	}
+	return jobs, nil
+}
+
+// jobListQuery builds JobList's statement. Each filter combination the API
+// offers matches an index whose order is the list order (see the first
+// migration), so a page is a short index scan even at 100,000s of jobs.
+func jobListQuery(f JobFilter) (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -375,31 +399,15 @@ func (s *Store) JobList(ctx context.Context, f JobFilter) ([]stroem.Job, error) 
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	args = append(args, limit, offset)
-	q += fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
-	}
-	defer rows.Close()
-	jobs := []stroem.Job{}
-	for rows.Next() {
-		j, _, _, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list jobs: %w", interpretError(err))
-		}
-		jobs = append(jobs, j)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
-	}
-	return jobs, nil
+	q += fmt.Sprintf(` ORDER BY jobs.created_at DESC, jobs.id DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
+	return q, args
 }
 
 // JobsUnfinished returns the ids of every pending or running job, oldest
 // first: the jobs a starting server must resume.
 func (s *Store) JobsUnfinished(ctx context.Context) ([]string, error) {
 	rows, err := s.pool.Query(ctx,
-		`SELECT id::text FROM jobs WHERE status IN ('pending', 'running') ORDER BY created_at, id`)
+		`SELECT id::text FROM jobs WHERE status IN ('pending', 'running') ORDER BY jobs.created_at, jobs.id`)
 	if err != nil {
 		return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
 	}

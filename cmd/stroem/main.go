@@ -54,6 +54,7 @@ func newRootCmd() *cobra.Command {
 	})
 	root.AddCommand(
 		newValidateCmd(),
+		newMigrateCmd(),
 	)
 	return root
 }

@@ -1,0 +1,204 @@
+package persistence_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/persistence/dbtest"
+)
+
+// seedJobs inserts n finished-or-not jobs with one SQL statement: ten
+// workspaces' worth of variety (2 workspaces, 20 tasks, 5 statuses, trigger
+// sources), created one second apart, then ANALYZEs.
+func seedJobs(tb testing.TB, s *persistence.Store, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	_, err := s.Pool().Exec(ctx, `
+		INSERT INTO jobs (id, workspace, task_name, input, status, source_type, source_id, created_at, completed_at)
+		SELECT gen_random_uuid(), ws, task, '{"name": "World"}', st, src, srcid, created,
+			CASE WHEN st IN ('completed', 'failed', 'cancelled') THEN created + interval '1 second' END
+		FROM (
+			SELECT CASE WHEN i % 10 = 0 THEN 'ws2' ELSE 'default' END AS ws,
+				'task' || (i % 20) AS task,
+				(ARRAY['completed', 'completed', 'completed', 'failed', 'cancelled', 'running', 'pending'])[1 + i % 7] AS st,
+				CASE WHEN i % 9 = 0 THEN 'trigger' ELSE 'api' END AS src,
+				CASE WHEN i % 9 = 0 THEN 'cron' || (i / 9 % 3) ELSE '' END AS srcid,
+				now() - (i || ' seconds')::interval AS created
+			FROM generate_series(1, $1) AS i
+		) AS g`, n)
+	require.NoError(tb, err)
+	_, err = s.Pool().Exec(ctx, `ANALYZE jobs`)
+	require.NoError(tb, err)
+}
+
+var listFilters = []persistence.JobFilter{
+	{},
+	{Status: stroem.JobFailed},
+	{Status: stroem.JobRunning},
+	{Workspace: "default"},
+	{Workspace: "ws2"},
+	{Workspace: "default", Task: "task3"},
+	{Workspace: "default", Task: "task3", Status: stroem.JobCompleted},
+	{Workspace: "ws2", Status: stroem.JobFailed},
+	{SourceType: stroem.SourceTrigger, SourceID: "cron1"},
+	{Task: "task7"},
+	{Offset: 1000},
+}
+
+// TestJobListPlan checks, on 100,000 jobs, that every filter of the job list
+// is served by an index in list order: no sequential scan, no sort.
+func TestJobListPlan(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("seeds 100,000 jobs")
+	}
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	seedJobs(t, s, 100_000)
+
+	for _, f := range listFilters {
+		q, args := persistence.JobListQuery(f)
+		var plan string
+		require.NoError(t, s.Pool().QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+q, args...).Scan(&plan))
+		require.NotContains(t, plan, `"Seq Scan"`, "filter %+v:\n%s", f, plan)
+		require.NotContains(t, plan, `"Sort"`, "filter %+v:\n%s", f, plan)
+		jobs, err := s.JobList(ctx, f)
+		require.NoError(t, err)
+		require.Len(t, jobs, 50, "%+v", f)
+		require.True(t, slices.IsSortedFunc(jobs, func(a, b stroem.Job) int { return b.CreatedAt.Compare(a.CreatedAt) }))
+	}
+}
+
+// BenchmarkJobList lists 50 jobs out of 100,000 with each filter and
+// reports the p99 latency.
+//
+//	go test -bench JobList -run xxx ./persistence/
+func BenchmarkJobList(b *testing.B) {
+	s := dbtest.Store(b)
+	seedJobs(b, s, 100_000)
+	ctx := context.Background()
+	for _, f := range listFilters {
+		b.Run(filterName(f), func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				start := time.Now()
+				if _, err := s.JobList(ctx, f); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
+	}
+}
+
+func filterName(f persistence.JobFilter) string {
+	var parts []string
+	for _, kv := range [][2]string{{"ws", f.Workspace}, {"task", f.Task}, {"status", string(f.Status)},
+		{"source", string(f.SourceType)}, {"source_id", f.SourceID}} {
+		if kv[1] != "" {
+			parts = append(parts, kv[0]+"="+kv[1])
+		}
+	}
+	if f.Offset > 0 {
+		parts = append(parts, fmt.Sprintf("offset=%d", f.Offset))
+	}
+	if len(parts) == 0 {
+		return "all"
+	}
+	return strings.Join(parts, ",")
+}
+
+// seedReady inserts n ready shell steps, four per job, in one statement.
+func seedReady(tb testing.TB, s *persistence.Store, n int) {
+	tb.Helper()
+	_, err := s.Pool().Exec(context.Background(), `
+		WITH j AS (
+			SELECT i, gen_random_uuid() AS id FROM generate_series(0, ($1 - 1) / 4) AS i
+		), ins AS (
+			INSERT INTO jobs (id, workspace, task_name, status, source_type)
+			SELECT id, 'default', 'bench', 'pending', 'api' FROM j
+		)
+		INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, status, input, ready_at)
+		SELECT j.id, 's' || (k % 4), k % 4, 'act', 'shell', 'ready', '{"n": 1}', now()
+		FROM generate_series(0, $1 - 1) AS k JOIN j ON j.i = k / 4`, n)
+	require.NoError(tb, err)
+}
+
+// completeStep is the benchmark's "complete": the step completes, and the
+// job with it once every step is terminal.
+func completeStep(c persistence.ClaimedStep) func(*persistence.JobState) error {
+	return func(st *persistence.JobState) error {
+		s := st.Step(c.StepName)
+		if s.Attempt != c.Attempt || s.AttemptStatus != stroem.AttemptRunning {
+			return stroem.Errorf(stroem.CodeConflict, "stale")
+		}
+		code := 0
+		s.Status, s.AttemptStatus, s.ExitCode, s.Output = stroem.StepCompleted, stroem.AttemptCompleted, &code, map[string]any{"ok": true}
+		for _, o := range st.Steps {
+			if !o.Status.Terminal() {
+				return nil
+			}
+		}
+		st.Job.Status = stroem.JobCompleted
+		return nil
+	}
+}
+
+// BenchmarkClaimComplete measures claim+complete pairs: each of N claimers
+// (own goroutine, pooled connections) claims one step at a time and
+// completes it with a JobUpdate, until b.N steps are done.
+//
+//	go test -bench ClaimComplete -run xxx ./persistence/
+func BenchmarkClaimComplete(b *testing.B) {
+	s := dbtest.Store(b)
+	ctx := context.Background()
+	for _, claimers := range []int{1, 4, 8} {
+		b.Run(fmt.Sprintf("claimers=%d", claimers), func(b *testing.B) {
+			seedReady(b, s, b.N)
+			b.ResetTimer()
+			var (
+				wg   sync.WaitGroup
+				errs = make(chan error, claimers)
+			)
+			for w := range claimers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					p := persistence.ClaimParams{WorkerID: fmt.Sprintf("w%d", w), Capabilities: []string{"shell"}, Limit: 1, Lease: time.Minute}
+					for {
+						got, err := s.StepsClaim(ctx, p)
+						if err != nil {
+							errs <- err
+							return
+						}
+						if len(got) == 0 {
+							return
+						}
+						if _, err := s.JobUpdate(ctx, got[0].JobID, completeStep(got[0])); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
+		})
+	}
+}

@@ -1,0 +1,4 @@
+package persistence
+
+// JobListQuery exposes JobList's statement to the plan tests.
+var JobListQuery = jobListQuery
