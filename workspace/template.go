@@ -532,6 +532,7 @@ func cloneData(v any) any {
 var (
 	reUndefinedName = regexp.MustCompile(`Unable to evaluate name "([^"]*)"`)
 	reUndefinedAttr = regexp.MustCompile(`(?i)unable to evaluate (\S+?): (?:attribute|item) .*? not found`)
+	reAttrOfNone    = regexp.MustCompile(`(?i)unable to evaluate (\S+?): Can't use (?:getitem|getattr) on None`)
 	reAtLine        = regexp.MustCompile(`at line (\d+)`)
 )
 
@@ -563,6 +564,9 @@ func (t *Template) renderError(err error) error {
 // misspelt).
 func undefinedName(full string) string {
 	if m := reUndefinedAttr.FindStringSubmatch(full); m != nil {
+		return m[1]
+	}
+	if m := reAttrOfNone.FindStringSubmatch(full); m != nil {
 		return m[1]
 	}
 	if m := reUndefinedName.FindStringSubmatch(full); m != nil {
@@ -610,7 +614,7 @@ var reSyntaxPrefix = regexp.MustCompile(`(?s)^failed to parse template '.*': `)
 func syntaxError(err error) error {
 	var se *parser.SyntaxError
 	if errors.As(err, &se) {
-		msg := se.Message
+		msg := strings.TrimSuffix(se.Message, ".")
 		if m := reUnknownStatement.FindStringSubmatch(msg); m != nil {
 			msg = fmt.Sprintf("unknown statement %q", m[1])
 			if slices.Contains(unsupportedStatements, m[1]) {

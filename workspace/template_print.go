@@ -71,9 +71,9 @@ func rewriteOutputs(root *nodes.Template) {
 				// Reflection may read gonja's unexported fields but not
 				// write through them; the node itself is ours to change.
 				o := (*nodes.Output)(v.UnsafePointer())
-				o.Expression = withPrint(o.Expression)
+				o.Expression = withPrint(o.Expression, o.Start)
 				if o.Alternative != nil {
-					o.Alternative = withPrint(o.Alternative)
+					o.Alternative = withPrint(o.Alternative, o.Start)
 				}
 				return
 			}
@@ -100,10 +100,14 @@ func rewriteOutputs(root *nodes.Template) {
 	walk(reflect.ValueOf(root))
 }
 
-func withPrint(e nodes.Expression) nodes.Expression {
+// withPrint wraps e in a call of printValue. The call is placed at the
+// output's opening braces (at, which gonja reports error lines from), not at
+// e: gonja builds some malformed expressions (`{{in 0}}`) whose Position
+// method panics.
+func withPrint(e nodes.Expression, at *tokens.Token) nodes.Expression {
 	tok := &tokens.Token{Type: tokens.Name, Val: printFuncName}
-	if p := e.Position(); p != nil {
-		tok.Pos, tok.Line, tok.Col = p.Pos, p.Line, p.Col
+	if at != nil {
+		tok.Pos, tok.Line, tok.Col = at.Pos, at.Line, at.Col
 	}
 	return &nodes.Call{Location: tok, Func: &nodes.Name{Name: tok}, Args: []nodes.Expression{e}}
 }
