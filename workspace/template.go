@@ -201,9 +201,9 @@ func (e *TemplateError) Error() string { return e.Message }
 // Unwrap returns gonja's error.
 func (e *TemplateError) Unwrap() error { return e.Err }
 
-// CompileTemplate parses src. A syntax error is a *TemplateError with the
-// line and column. Unknown filters and undefined variables are only found
-// when rendering.
+// CompileTemplate parses src. A syntax error, an unknown filter or an
+// unknown test is a *TemplateError with the line and column. Undefined
+// variables are only found when rendering.
 func CompileTemplate(src string) (t *Template, err error) {
 	if !hasTemplateSyntax(src) {
 		return &Template{src: src, static: true}, nil
@@ -219,23 +219,17 @@ func CompileTemplate(src string) (t *Template, err error) {
 	if err != nil {
 		return nil, syntaxError(err)
 	}
+	tree := inspectTree(tpl.Root())
+	if err := checkNames(tree); err != nil {
+		return nil, err
+	}
 	t = &Template{src: src, tpl: tpl, cfg: cfg, loader: loader}
 	if o := singleOutput(tpl.Root()); o != nil {
 		native := *o
 		t.native = &native
 	}
-	rewriteOutputs(tpl.Root())
+	rewriteOutputs(tree.outputs)
 	return t, nil
-}
-
-// MustCompileTemplate is CompileTemplate for templates written in Go code
-// (tests, built-in defaults); it panics on a syntax error.
-func MustCompileTemplate(src string) *Template {
-	t, err := CompileTemplate(src)
-	if err != nil {
-		panic(fmt.Sprintf("template %q: %v", src, err))
-	}
-	return t
 }
 
 // Source returns the template's source text.

@@ -31,7 +31,7 @@ import (
 // messages stay clean.
 //
 // Output nodes also sit inside statements ({% if %}, {% for %}, {% with %},
-// …), some of which keep their bodies in unexported fields; rewriteOutputs
+// …), some of which keep their bodies in unexported fields; inspectTree
 // finds them all by walking the parsed tree with reflection.
 
 // printFuncName contains a space, so no template can refer to it.
@@ -46,14 +46,27 @@ func printValue(in *exec.Value) *exec.Value {
 	return &exec.Value{Val: reflect.ValueOf(s), Safe: in.Safe}
 }
 
-var outputPtrType = reflect.TypeFor[*nodes.Output]()
+var (
+	outputPtrType     = reflect.TypeFor[*nodes.Output]()
+	filterCallPtrType = reflect.TypeFor[*nodes.FilterCall]()
+	testCallPtrType   = reflect.TypeFor[*nodes.TestCall]()
+)
 
-// rewriteOutputs makes every output node of the tree print through printValue.
-func rewriteOutputs(root *nodes.Template) {
+// parsedTree is what inspectTree finds in a parsed template.
+type parsedTree struct {
+	outputs []*nodes.Output
+	filters []*nodes.FilterCall
+	tests   []*nodes.TestCall
+}
+
+// inspectTree collects every output node, filter call and test call of a
+// parsed template, wherever gonja keeps them.
+func inspectTree(root *nodes.Template) parsedTree {
 	type key struct {
 		t reflect.Type
 		p uintptr
 	}
+	var tree parsedTree
 	seen := map[key]bool{}
 	var walk func(v reflect.Value)
 	walk = func(v reflect.Value) {
@@ -67,15 +80,16 @@ func rewriteOutputs(root *nodes.Template) {
 				return
 			}
 			seen[k] = true
-			if v.Type() == outputPtrType {
-				// Reflection may read gonja's unexported fields but not
-				// write through them; the node itself is ours to change.
-				o := (*nodes.Output)(v.UnsafePointer())
-				o.Expression = withPrint(o.Expression, o.Start)
-				if o.Alternative != nil {
-					o.Alternative = withPrint(o.Alternative, o.Start)
-				}
-				return
+			// Reflection may read gonja's unexported fields but not write
+			// through them, and the output nodes are to be changed: take
+			// the pointers as they are.
+			switch v.Type() {
+			case outputPtrType:
+				tree.outputs = append(tree.outputs, (*nodes.Output)(v.UnsafePointer()))
+			case filterCallPtrType:
+				tree.filters = append(tree.filters, (*nodes.FilterCall)(v.UnsafePointer()))
+			case testCallPtrType:
+				tree.tests = append(tree.tests, (*nodes.TestCall)(v.UnsafePointer()))
 			}
 			walk(v.Elem())
 		case reflect.Interface:
@@ -98,6 +112,42 @@ func rewriteOutputs(root *nodes.Template) {
 		}
 	}
 	walk(reflect.ValueOf(root))
+	return tree
+}
+
+// rewriteOutputs makes every output node print through printValue.
+func rewriteOutputs(outputs []*nodes.Output) {
+	for _, o := range outputs {
+		o.Expression = withPrint(o.Expression, o.Start)
+		if o.Alternative != nil {
+			o.Alternative = withPrint(o.Alternative, o.Start)
+		}
+	}
+}
+
+// checkNames reports the first unknown filter or test: gonja only notices
+// them when rendering, but the validator should.
+func checkNames(tree parsedTree) error {
+	for _, fc := range tree.filters {
+		if !templateEnv.Filters.Exists(fc.Name) {
+			return nameError("filter", fc.Name, fc.Token)
+		}
+	}
+	for _, tc := range tree.tests {
+		if !templateEnv.Tests.Exists(tc.Name) {
+			return nameError("test", tc.Name, tc.Token)
+		}
+	}
+	return nil
+}
+
+func nameError(what, name string, at *tokens.Token) error {
+	te := &TemplateError{Message: fmt.Sprintf("template error: unknown %s %q", what, name)}
+	if at != nil && at.Line > 0 {
+		te.Line, te.Column = at.Line, at.Col
+		te.Message += fmt.Sprintf(" at line %d, column %d", at.Line, at.Col)
+	}
+	return te
 }
 
 // withPrint wraps e in a call of printValue. The call is placed at the

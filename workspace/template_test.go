@@ -180,7 +180,7 @@ func TestRenderUndefined(t *testing.T) {
 		{"{{ input.nope ~ 'x' }}", `undefined variable "input.nope"`},
 		{"line 1\nline 2 {{ input.nope }}\n", `undefined variable "input.nope" (line 2)`},
 		// Other render errors keep a clean message.
-		{"{{ input.name | nofilter }}", `filter 'nofilter' not found`},
+		{"{{ input.list | join(1, 2, 3) }}", `invalid call to filter 'join': received 1 unexpected positional argument`},
 	}
 	ctx := testContext()
 	for _, tt := range tests {
@@ -205,6 +205,9 @@ func TestCompileErrors(t *testing.T) {
 	}{
 		{"{{ input.name ", "template syntax error: '}}' expected here at line 1, column 15", 1},
 		{"ok\n{% if x %}", "template syntax error: Unexpected EOF, expected tag elif or else or endif at line 2, column 11", 2},
+		{"{{ input.name | uper }}", `template error: unknown filter "uper" at line 1, column 17`, 1},
+		{"{% if x %}\n{% filter shell_qoute %}x{% endfilter %}{% endif %}", `unknown filter "shell_qoute" at line 2, column 11`, 2},
+		{"{% for x in l %}{{ x is nmber }}{% endfor %}", `template error: unknown test "nmber" at line 1, column 25`, 1},
 		{"{% bogus %}", `template syntax error: unknown statement "bogus" at line 1, column 4 near "bogus"`, 1},
 		{`{% include "/etc/passwd" %}`, `template syntax error: statement "include" is not supported (a template cannot load other templates or define macros) at line 1, column 4 near "include"`, 1},
 		{`{% import "/etc/passwd" as x %}`, `statement "import" is not supported`, 1},
