@@ -1,0 +1,64 @@
+package persistence_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/persistence/dbtest"
+)
+
+// TestJobUpdateRetriesDeadlock provokes a real deadlock in JobUpdate's write
+// phase, against a transaction that holds the step's attempt row and then
+// wants the step rows, and checks that JobUpdate re-runs its function on
+// fresh state and succeeds.
+func TestJobUpdateRetriesDeadlock(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	nj := insertJob(t, s, step{name: "a"}, step{name: "b", deps: []string{"a"}})
+	claimOne(t, s, "w1")
+
+	other, err := s.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer other.Rollback(ctx) //nolint:errcheck
+	_, err = other.Exec(ctx, `SELECT 1 FROM step_attempts WHERE job_id = $1 FOR UPDATE`, nj.Job.ID)
+	require.NoError(t, err)
+
+	var calls atomic.Int32
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+			calls.Add(1)
+			return completeFn(report{step: "a", worker: "w1", attempt: 1})(st)
+		})
+		done <- err
+	}()
+	// Wait until JobUpdate holds the steps and waits for the attempt row.
+	require.Eventually(t, func() bool {
+		var waiting bool
+		err := s.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%step_attempts%')`).Scan(&waiting)
+		return err == nil && waiting
+	}, 10*time.Second, 10*time.Millisecond)
+
+	// Now want the steps: a lock cycle. PostgreSQL aborts the transaction
+	// that waited longest, JobUpdate's, which retries once this one ends.
+	_, err = other.Exec(ctx, `SELECT 1 FROM job_steps WHERE job_id = $1 FOR UPDATE`, nj.Job.ID)
+	require.NoError(t, err)
+	require.NoError(t, other.Commit(ctx))
+
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("JobUpdate did not finish")
+	}
+	require.Equal(t, int32(2), calls.Load(), "fn ran again on fresh state")
+	require.Equal(t, map[string]stroem.StepStatus{"a": stroem.StepCompleted, "b": stroem.StepReady}, stepStatuses(t, s, nj.Job.ID))
+}
