@@ -81,11 +81,7 @@ func (l *wsLoader) singleEntries(actions map[string]*Action) []archiveEntry {
 	for _, rel := range loadSortedKeys(rels) {
 		info, err := os.Stat(filepath.Join(l.root, filepath.FromSlash(rel)))
 		if err != nil || !info.Mode().IsRegular() {
-			shown := l.display(rel)
-			if rel != l.src.file {
-				shown = filepath.Join(filepath.Dir(filepath.Clean(l.src.path)), filepath.FromSlash(rel))
-			}
-			l.add(Pos{File: shown}, "cannot read file; left out of the revision and the archive")
+			l.add(Pos{File: l.display(rel)}, "cannot read file; left out of the revision and the archive")
 			continue
 		}
 		out = append(out, archiveEntry{rel: rel, mode: info.Mode().Perm()})

@@ -102,10 +102,14 @@ func (l *wsLoader) count() int { return len(l.problems) }
 // display is the name a problem shows for a file of the workspace: the
 // path the user gave, joined with the file's relative name.
 func (l *wsLoader) display(rel string) string {
-	if l.src.single {
+	if !l.src.single {
+		return filepath.Join(l.src.path, filepath.FromSlash(rel))
+	}
+	if rel == l.src.file {
 		return filepath.Clean(l.src.path)
 	}
-	return filepath.Join(l.src.path, filepath.FromSlash(rel))
+	// A script next to a single workflow file.
+	return filepath.Join(filepath.Dir(filepath.Clean(l.src.path)), filepath.FromSlash(rel))
 }
 
 func (l *wsLoader) loadFolder() error {

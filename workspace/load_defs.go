@@ -172,6 +172,7 @@ func (f *fileParser) parseAction(e yamlEntry) {
 	what := "action " + e.key
 	f.defName(e, "action")
 	a := &Action{Name: e.key, Type: ActionShell, Pos: f.pos(e.kn)}
+	isMap := e.val.Kind == yaml.MappingNode || yamlIsNull(e.val)
 	fs, _ := f.fields(e.val, what, actionKeys)
 	if v, ok := fs["type"]; ok {
 		if t, ok := f.oneOf(v, ActionShell, "script", ActionDocker, ActionPod); ok {
@@ -207,10 +208,12 @@ func (f *fileParser) parseAction(e yamlEntry) {
 	switch {
 	case hasCmd && hasScript:
 		f.errorf(scriptE.kn, "%s has both cmd and script; keep one", what)
+	case !isMap:
+		// Reported as "must be a mapping"; nothing more to say.
 	case a.Type == ActionShell && !hasCmd && !hasScript:
 		f.errorf(e.kn, "%s needs cmd (an inline command) or script (a file in the workspace)", what)
 	}
-	if (a.Type == ActionDocker || a.Type == ActionPod) && a.Image == "" {
+	if isMap && (a.Type == ActionDocker || a.Type == ActionPod) && a.Image == "" {
 		f.errorf(e.kn, "%s: type %s needs an image", what, a.Type)
 	}
 	if v, ok := fs["env"]; ok {
