@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"regexp"
 	"runtime/debug"
 	"slices"
@@ -126,18 +125,29 @@ func boundedRange(_ *exec.Evaluator, params *exec.VarArgs) ([]int, error) {
 	if step == 0 {
 		return nil, exec.ErrInvalidCall(errors.New("step cannot be 0"))
 	}
-	var n float64
-	if step > 0 && stop > start {
-		n = math.Ceil((float64(stop) - float64(start)) / float64(step))
-	} else if step < 0 && stop < start {
-		n = math.Ceil((float64(start) - float64(stop)) / -float64(step))
+	// The count in unsigned arithmetic, exact over the whole int range.
+	var span, stride uint64
+	switch {
+	case step > 0 && stop > start:
+		span, stride = uint64(stop)-uint64(start), uint64(step)
+	case step < 0 && stop < start:
+		span, stride = uint64(start)-uint64(stop), uint64(-(step+1))+1
+	}
+	var n uint64
+	if span > 0 {
+		n = span / stride
+		if span%stride != 0 {
+			n++
+		}
 	}
 	if n > maxRangeItems {
-		return nil, fmt.Errorf("range of %.0f numbers is too long (at most %d)", n, maxRangeItems)
+		return nil, fmt.Errorf("range of %d numbers is too long (at most %d)", n, maxRangeItems)
 	}
-	out := make([]int, 0, int(n))
-	for i := start; (step > 0 && i < stop) || (step < 0 && i > stop); i += step {
-		out = append(out, i)
+	// Counted, not `i += step` until stop: near the ends of int that would
+	// overflow and never stop.
+	out := make([]int, int(n))
+	for k := range out {
+		out[k] = start + k*step
 	}
 	return out, nil
 }

@@ -265,6 +265,8 @@ func TestRangeIsBounded(t *testing.T) {
 	require.Equal(t, "10,8,6,", render(t, "{% for i in range(10, 5, -2) %}{{ i }},{% endfor %}", nil))
 	require.Equal(t, "", render(t, "{% for i in range(5, 10, -1) %}{{ i }}{% endfor %}", nil))
 	require.Equal(t, "3,4,", render(t, "{% for i in range(3, 5) %}{{ i }},{% endfor %}", nil))
+	require.Equal(t, "0,3,6,9,", render(t, "{% for i in range(0, 10, 3) %}{{ i }},{% endfor %}", nil))
+	require.Equal(t, "9223372036854775806,", render(t, "{% for i in range(9223372036854775806, 9223372036854775807, 5) %}{{ i }},{% endfor %}", nil))
 }
 
 func TestShellQuote(t *testing.T) {
