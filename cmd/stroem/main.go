@@ -55,6 +55,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newValidateCmd(),
 		newMigrateCmd(),
+		newServerCmd(),
 	)
 	return root
 }

@@ -1,0 +1,627 @@
+package main
+
+// In-process scenarios (STYLE.md, second layer): the real server wiring on
+// 127.0.0.1:0 and a fresh database, driven through the worker API by a fake
+// worker that is only an HTTP client, so each test decides exactly when a
+// step reports what.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence/dbtest"
+)
+
+const testToken = "test-token"
+
+type scenario struct {
+	t      testing.TB
+	cfg    serverConfig
+	app    *serverApp
+	url    string
+	client *http.Client
+}
+
+type scenarioOpts struct {
+	lease time.Duration
+}
+
+// newScenario starts a server on a fresh database with a workspace made of
+// the given workflow file.
+func newScenario(t testing.TB, workflow string, opts scenarioOpts) *scenario {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "test.yaml"), []byte(workflow), 0o644))
+	cfg := defaultServerConfig()
+	cfg.DB.URL = dbtest.URL(t)
+	cfg.LogStorage.LocalDir = t.TempDir()
+	cfg.Workspaces = map[string]workspaceConfig{"default": {Type: "folder", Path: dir}}
+	cfg.WorkerToken = testToken
+	cfg.ShutdownGrace = 5 * time.Second
+	if opts.lease > 0 {
+		cfg.Lease = opts.lease
+	}
+	s := &scenario{t: t, cfg: cfg, client: &http.Client{Timeout: 60 * time.Second}}
+	s.start()
+	t.Cleanup(func() { s.stop() })
+	return s
+}
+
+func (s *scenario) start() {
+	s.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(s.t, err)
+	log := slog.New(slog.NewTextHandler(testWriter{s.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	app, err := startServer(context.Background(), s.cfg, serverOptions{listener: ln}, log)
+	require.NoError(s.t, err)
+	s.app, s.url = app, app.URL()
+}
+
+func (s *scenario) stop() {
+	if s.app != nil {
+		require.NoError(s.t, s.app.Stop(context.Background()))
+		s.app = nil
+	}
+}
+
+// restart stops the server and starts a new one on the same database and log
+// directory, like a redeploy.
+func (s *scenario) restart() {
+	s.stop()
+	s.start()
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// do sends a JSON request and returns the status and body.
+func (s *scenario) do(method, path string, body any, token string) (int, []byte) {
+	s.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		r = bytes.NewReader(b)
+	case string:
+		r = strings.NewReader(b)
+	default:
+		enc, err := json.Marshal(b)
+		require.NoError(s.t, err)
+		r = bytes.NewReader(enc)
+	}
+	req, err := http.NewRequest(method, s.url+path, r)
+	require.NoError(s.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := s.client.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	return resp.StatusCode, out
+}
+
+func (s *scenario) execute(task string, input map[string]any) string {
+	s.t.Helper()
+	code, body := s.do("POST", "/api/workspaces/default/tasks/"+task+"/execute", map[string]any{"input": input}, "")
+	require.Equal(s.t, http.StatusCreated, code, string(body))
+	var out struct {
+		JobID string `json:"job_id"`
+	}
+	require.NoError(s.t, json.Unmarshal(body, &out))
+	return out.JobID
+}
+
+func (s *scenario) job(id string) stroem.Job {
+	s.t.Helper()
+	code, body := s.do("GET", "/api/jobs/"+id, nil, "")
+	require.Equal(s.t, http.StatusOK, code, string(body))
+	var j stroem.Job
+	require.NoError(s.t, json.Unmarshal(body, &j))
+	return j
+}
+
+func (s *scenario) stepStatuses(id string) map[string]stroem.StepStatus {
+	m := map[string]stroem.StepStatus{}
+	for _, st := range s.job(id).Steps {
+		m[st.StepName] = st.Status
+	}
+	return m
+}
+
+// waitJob waits until the job reaches status.
+func (s *scenario) waitJob(id string, status stroem.JobStatus) stroem.Job {
+	s.t.Helper()
+	var j stroem.Job
+	require.Eventually(s.t, func() bool {
+		j = s.job(id)
+		return j.Status == status
+	}, 20*time.Second, 20*time.Millisecond, "job %s never became %s", id, status)
+	return j
+}
+
+// fakeWorker drives the worker API by hand.
+type fakeWorker struct {
+	s  *scenario
+	id string
+}
+
+func (s *scenario) worker() *fakeWorker {
+	s.t.Helper()
+	code, body := s.do("POST", "/worker/register", stroem.WorkerRegistration{Name: "fake", Capabilities: []string{"shell"}}, testToken)
+	require.Equal(s.t, http.StatusOK, code, string(body))
+	var reg stroem.WorkerRegistered
+	require.NoError(s.t, json.Unmarshal(body, &reg))
+	return &fakeWorker{s: s, id: reg.WorkerID}
+}
+
+// claim long-polls for one step; nil when none came within wait.
+func (w *fakeWorker) claim(wait time.Duration) *stroem.Assignment {
+	w.s.t.Helper()
+	code, body := w.s.do("POST", "/worker/jobs/claim", stroem.ClaimRequest{
+		WorkerID: w.id, Capabilities: []string{"shell"}, WaitMS: int(wait.Milliseconds()),
+	}, testToken)
+	if code == http.StatusNoContent {
+		return nil
+	}
+	require.Equal(w.s.t, http.StatusOK, code, string(body))
+	var a stroem.Assignment
+	require.NoError(w.s.t, json.Unmarshal(body, &a))
+	return &a
+}
+
+func (w *fakeWorker) mustClaim(step string) *stroem.Assignment {
+	w.s.t.Helper()
+	a := w.claim(10 * time.Second)
+	require.NotNil(w.s.t, a, "expected step %s to be handed out", step)
+	require.Equal(w.s.t, step, a.StepName)
+	return a
+}
+
+func (w *fakeWorker) complete(a *stroem.Assignment, exit int, output map[string]any, errMsg string) int {
+	w.s.t.Helper()
+	code, body := w.s.do("POST", fmt.Sprintf("/worker/jobs/%s/steps/%s/complete", a.JobID, a.StepName), stroem.Completion{
+		WorkerID: w.id, Attempt: a.Attempt, ExitCode: exit, Output: output, Error: errMsg,
+	}, testToken)
+	if code != http.StatusOK {
+		w.s.t.Logf("complete %s: %d %s", a.StepName, code, body)
+	}
+	return code
+}
+
+func (w *fakeWorker) heartbeat(running ...*stroem.Assignment) stroem.HeartbeatResponse {
+	w.s.t.Helper()
+	hb := stroem.Heartbeat{WorkerID: w.id, Running: []stroem.StepRef{}}
+	for _, a := range running {
+		hb.Running = append(hb.Running, stroem.StepRef{JobID: a.JobID, Step: a.StepName, Attempt: a.Attempt})
+	}
+	code, body := w.s.do("POST", "/worker/heartbeat", hb, testToken)
+	require.Equal(w.s.t, http.StatusOK, code, string(body))
+	var resp stroem.HeartbeatResponse
+	require.NoError(w.s.t, json.Unmarshal(body, &resp))
+	return resp
+}
+
+func (w *fakeWorker) pushLogs(a *stroem.Assignment, offset int64, lines ...string) (int, stroem.LogPushResponse) {
+	w.s.t.Helper()
+	p := stroem.LogPush{WorkerID: w.id, Attempt: a.Attempt, Offset: offset}
+	for _, l := range lines {
+		p.Lines = append(p.Lines, stroem.PushLine{TS: time.Now(), Stream: stroem.Stdout, Text: l})
+	}
+	code, body := w.s.do("POST", fmt.Sprintf("/worker/jobs/%s/steps/%s/logs", a.JobID, a.StepName), p, testToken)
+	var resp stroem.LogPushResponse
+	if code == http.StatusOK {
+		require.NoError(w.s.t, json.Unmarshal(body, &resp))
+	}
+	return code, resp
+}
+
+const chainWorkflow = `
+actions:
+  emit:
+    type: shell
+    cmd: "echo {{ input.value }}"
+    input:
+      value: { type: string, required: true }
+tasks:
+  chain:
+    input:
+      start: { type: string, default: "a" }
+    flow:
+      first:
+        action: emit
+        input: { value: "{{ input.start }}" }
+      second:
+        action: emit
+        depends_on: [first]
+        input: { value: "{{ first.output.v }}-2" }
+      third:
+        action: emit
+        depends_on: [second]
+        input: { value: "{{ second.output.v }}-3" }
+  diamond:
+    flow:
+      top: { action: emit, input: { value: top } }
+      left: { action: emit, depends_on: [top], input: { value: left } }
+      right: { action: emit, depends_on: [top], input: { value: right } }
+      bottom: { action: emit, depends_on: [left, right], input: { value: "{{ left.output.v }}+{{ right.output.v }}" } }
+  branches:
+    flow:
+      a: { action: emit, input: { value: a } }
+      b: { action: emit, depends_on: [a], input: { value: b } }
+      c: { action: emit, depends_on: [b], input: { value: c } }
+      solo: { action: emit, input: { value: solo } }
+  tolerant:
+    flow:
+      flaky: { action: emit, continue_on_failure: true, input: { value: flaky } }
+      after: { action: emit, depends_on: [flaky], input: { value: after } }
+`
+
+func TestScenarioLinearChain(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{})
+	w := s.worker()
+	id := s.execute("chain", map[string]any{"start": "go"})
+
+	a := w.mustClaim("first")
+	require.Equal(t, "echo go", a.Spec.Cmd)
+	require.Equal(t, 1, a.Attempt)
+	require.Equal(t, http.StatusOK, w.complete(a, 0, map[string]any{"v": "go"}, ""))
+
+	b := w.mustClaim("second")
+	require.Equal(t, "go-2", b.Input["value"], "upstream output flows into the next step's input")
+	require.Equal(t, http.StatusOK, w.complete(b, 0, map[string]any{"v": "go-2"}, ""))
+
+	c := w.mustClaim("third")
+	require.Equal(t, "echo go-2-3", c.Spec.Cmd)
+	require.Equal(t, http.StatusOK, w.complete(c, 0, map[string]any{"v": "done"}, ""))
+
+	j := s.waitJob(id, stroem.JobCompleted)
+	require.Equal(t, map[string]any{"third": map[string]any{"v": "done"}}, j.Output, "job output is the leaf step's output")
+	require.NotNil(t, j.StartedAt)
+	require.NotNil(t, j.CompletedAt)
+	for _, st := range j.Steps {
+		require.Equal(t, stroem.StepCompleted, st.Status, st.StepName)
+	}
+}
+
+func TestScenarioDiamond(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{})
+	w := s.worker()
+	id := s.execute("diamond", nil)
+	top := w.mustClaim("top")
+	require.Nil(t, w.claim(50*time.Millisecond), "nothing else is ready while top runs")
+	require.Equal(t, http.StatusOK, w.complete(top, 0, nil, ""))
+
+	first, second := w.claim(5*time.Second), w.claim(5*time.Second)
+	require.NotNil(t, first)
+	require.NotNil(t, second)
+	require.ElementsMatch(t, []string{"left", "right"}, []string{first.StepName, second.StepName})
+	require.Equal(t, http.StatusOK, w.complete(first, 0, map[string]any{"v": first.StepName}, ""))
+	require.Nil(t, w.claim(50*time.Millisecond), "bottom waits for both branches")
+	require.Equal(t, http.StatusOK, w.complete(second, 0, map[string]any{"v": second.StepName}, ""))
+
+	bottom := w.mustClaim("bottom")
+	require.Equal(t, "left+right", bottom.Input["value"])
+	require.Equal(t, http.StatusOK, w.complete(bottom, 0, nil, ""))
+	s.waitJob(id, stroem.JobCompleted)
+}
+
+func TestScenarioFailureSkipsDependentsOnly(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{})
+	w := s.worker()
+	id := s.execute("branches", nil)
+	got := map[string]*stroem.Assignment{}
+	for range 2 {
+		a := w.claim(5 * time.Second)
+		require.NotNil(t, a)
+		got[a.StepName] = a
+	}
+	require.Contains(t, got, "a")
+	require.Contains(t, got, "solo")
+	require.Equal(t, http.StatusOK, w.complete(got["a"], 3, nil, "exit code 3: boom"))
+
+	st := s.stepStatuses(id)
+	require.Equal(t, stroem.StepFailed, st["a"])
+	require.Equal(t, stroem.StepSkipped, st["b"])
+	require.Equal(t, stroem.StepSkipped, st["c"], "skipping is transitive")
+	require.Equal(t, stroem.StepRunning, st["solo"], "an independent branch keeps running")
+	require.Equal(t, stroem.JobRunning, s.job(id).Status, "the job ends only when every step is terminal")
+
+	require.Equal(t, http.StatusOK, w.complete(got["solo"], 0, nil, ""))
+	j := s.waitJob(id, stroem.JobFailed)
+	for _, step := range j.Steps {
+		if step.StepName == "a" {
+			require.Equal(t, "exit code 3: boom", step.ErrorMessage)
+		}
+	}
+}
+
+func TestScenarioContinueOnFailure(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{})
+	w := s.worker()
+	id := s.execute("tolerant", nil)
+	flaky := w.mustClaim("flaky")
+	require.Equal(t, http.StatusOK, w.complete(flaky, 1, nil, "exit code 1"))
+	after := w.mustClaim("after")
+	require.Equal(t, http.StatusOK, w.complete(after, 0, nil, ""))
+	j := s.waitJob(id, stroem.JobCompleted)
+	require.Equal(t, stroem.StepFailed, j.Steps[0].Status)
+}
+
+func TestScenarioFencingAndDuplicates(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{})
+	w := s.worker()
+	other := s.worker()
+	s.execute("chain", nil)
+	a := w.mustClaim("first")
+
+	stale := *a
+	stale.Attempt = 7
+	require.Equal(t, http.StatusConflict, w.complete(&stale, 0, nil, ""), "wrong attempt")
+	require.Equal(t, http.StatusConflict, other.complete(a, 0, nil, ""), "wrong worker")
+	code, _ := other.pushLogs(a, 0, "not mine")
+	require.Equal(t, http.StatusConflict, code, "log pushes are fenced too")
+
+	require.Equal(t, http.StatusOK, w.complete(a, 0, map[string]any{"v": "x"}, ""))
+	require.Equal(t, http.StatusOK, w.complete(a, 0, map[string]any{"v": "x"}, ""), "the same report again is accepted as a no-op")
+	b := w.mustClaim("second")
+	require.Equal(t, "x-2", b.Input["value"])
+}
+
+func TestScenarioCancel(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{})
+	w := s.worker()
+	id := s.execute("chain", nil)
+	a := w.mustClaim("first")
+
+	code, body := s.do("POST", "/api/jobs/"+id+"/cancel", nil, "")
+	require.Equal(t, http.StatusOK, code, string(body))
+	st := s.stepStatuses(id)
+	require.Equal(t, stroem.StepCancelled, st["second"])
+	require.Equal(t, stroem.StepCancelled, st["third"])
+	require.Equal(t, stroem.StepRunning, st["first"], "the running step waits for its worker")
+
+	resp := w.heartbeat(a)
+	require.Equal(t, []stroem.StepRef{{JobID: id, Step: "first", Attempt: 1}}, resp.Cancel, "the worker is told to stop it")
+	_, push := w.pushLogs(a, 0, "still going")
+	require.True(t, push.Cancel, "a log push answer carries the cancel too")
+
+	require.Equal(t, http.StatusOK, w.complete(a, 143, nil, "cancelled"))
+	j := s.waitJob(id, stroem.JobCancelled)
+	require.Equal(t, stroem.StepCancelled, j.Steps[0].Status)
+	require.Nil(t, w.claim(50*time.Millisecond), "nothing of a cancelled job is handed out")
+
+	code, body = s.do("POST", "/api/jobs/"+id+"/cancel", nil, "")
+	require.Equal(t, http.StatusConflict, code, "cancelling a finished job: %s", body)
+}
+
+func TestScenarioLeaseExpiry(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{lease: time.Second})
+	w := s.worker()
+	id := s.execute("chain", nil)
+	a := w.mustClaim("first")
+	// No heartbeat: the worker is dead as far as the server can tell.
+	j := s.waitJob(id, stroem.JobFailed)
+	require.Equal(t, stroem.StepFailed, j.Steps[0].Status)
+	require.Contains(t, j.Steps[0].ErrorMessage, "worker lost")
+	require.Equal(t, stroem.StepSkipped, j.Steps[1].Status)
+	require.Equal(t, http.StatusConflict, w.complete(a, 0, nil, ""), "a report after the lease expired is refused")
+	require.Equal(t, []stroem.StepRef{{JobID: id, Step: "first", Attempt: 1}}, w.heartbeat(a).Cancel,
+		"a worker that comes back is told to stop the step")
+}
+
+func TestScenarioHeartbeatKeepsSlowStepAlive(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{lease: time.Second})
+	w := s.worker()
+	id := s.execute("chain", nil)
+	a := w.mustClaim("first")
+	deadline := time.Now().Add(3 * time.Second) // three leases
+	for time.Now().Before(deadline) {
+		require.Empty(t, w.heartbeat(a).Cancel)
+		time.Sleep(200 * time.Millisecond)
+	}
+	require.Equal(t, stroem.StepRunning, s.stepStatuses(id)["first"])
+	require.Equal(t, http.StatusOK, w.complete(a, 0, map[string]any{"v": "slow"}, ""))
+	require.Equal(t, "slow-2", w.mustClaim("second").Input["value"])
+}
+
+func TestScenarioServerRestartMidJob(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{})
+	w := s.worker()
+	id := s.execute("chain", nil)
+	a := w.mustClaim("first")
+	code, _ := w.pushLogs(a, 0, "before restart")
+	require.Equal(t, http.StatusOK, code)
+
+	s.restart()
+
+	code, _ = w.pushLogs(a, 0, "before restart", "after restart")
+	require.Equal(t, http.StatusOK, code, "the worker keeps its lease across a server restart")
+	require.Equal(t, http.StatusOK, w.complete(a, 0, map[string]any{"v": "r"}, ""))
+	b := w.mustClaim("second")
+	require.Equal(t, http.StatusOK, w.complete(b, 0, map[string]any{"v": "r2"}, ""))
+	c := w.mustClaim("third")
+	require.Equal(t, http.StatusOK, w.complete(c, 0, nil, ""))
+	s.waitJob(id, stroem.JobCompleted)
+
+	code, body := s.do("GET", "/api/jobs/"+id+"/logs", nil, "")
+	require.Equal(t, http.StatusOK, code)
+	require.JSONEq(t, `{"logs":"before restart\nafter restart\n"}`, string(body), "the retried push stored nothing twice")
+}
+
+func TestScenarioConcurrentWorkersEachStepOnce(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{})
+	const jobs = 20
+	ids := make([]string, jobs)
+	for i := range ids {
+		ids[i] = s.execute("diamond", nil)
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for range 4 {
+		w := s.worker()
+		wg.Go(func() {
+			for {
+				a := w.claim(300 * time.Millisecond)
+				if a == nil {
+					return
+				}
+				mu.Lock()
+				seen[a.JobID+"/"+a.StepName]++
+				mu.Unlock()
+				if w.complete(a, 0, map[string]any{"v": a.StepName}, "") != http.StatusOK {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.Len(t, seen, jobs*4)
+	for k, n := range seen {
+		require.Equal(t, 1, n, "step %s handed out %d times", k, n)
+	}
+	for _, id := range ids {
+		s.waitJob(id, stroem.JobCompleted)
+	}
+}
+
+func TestScenarioBadRequestsAreClientErrors(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{})
+	w := s.worker()
+	jobID := s.execute("chain", nil)
+	huge := `{"input": {"x": "` + strings.Repeat("a", 11<<20) + `"}}`
+	type req struct {
+		method, path string
+		body         any
+		token        string
+	}
+	reqs := []req{
+		{"POST", "/api/workspaces/default/tasks/chain/execute", "{", ""},
+		{"POST", "/api/workspaces/default/tasks/chain/execute", `{"input": 3}`, ""},
+		{"POST", "/api/workspaces/default/tasks/chain/execute", `{"input": {"start": 5}}`, ""},
+		{"POST", "/api/workspaces/default/tasks/chain/execute", `{"input": {"nope": 1}}`, ""},
+		{"POST", "/api/workspaces/default/tasks/chain/execute", `{"input": {}} trailing`, ""},
+		{"POST", "/api/workspaces/default/tasks/chain/execute", huge, ""},
+		{"POST", "/api/workspaces/default/tasks/missing/execute", `{}`, ""},
+		{"POST", "/api/workspaces/missing/tasks/chain/execute", `{}`, ""},
+		{"GET", "/api/jobs/not-a-uuid", nil, ""},
+		{"GET", "/api/jobs/00000000-0000-0000-0000-000000000000", nil, ""},
+		{"POST", "/api/jobs/not-a-uuid/cancel", nil, ""},
+		{"GET", "/api/jobs/00000000-0000-0000-0000-000000000000/logs", nil, ""},
+		{"GET", "/api/jobs/00000000-0000-0000-0000-000000000000/logs/stream", nil, ""},
+		{"GET", "/api/jobs?limit=abc", nil, ""},
+		{"GET", "/api/jobs?status=bogus", nil, ""},
+		{"GET", "/api/jobs?offset=-1", nil, ""},
+		{"GET", "/api/jobs/" + jobID + "/logs?format=xml", nil, ""},
+		{"GET", "/api/nothing", nil, ""},
+		{"DELETE", "/api/jobs", nil, ""},
+		{"POST", "/worker/register", `{"name":"x","capabilities":["shell"]}`, ""},
+		{"POST", "/worker/register", `{"name":"x","capabilities":["shell"]}`, "wrong"},
+		{"POST", "/worker/register", `{"name":"x"}`, testToken},
+		{"POST", "/worker/register", `[]`, testToken},
+		{"POST", "/worker/heartbeat", `{"worker_id":"nope"}`, testToken},
+		{"POST", "/worker/heartbeat", `{"worker_id":"00000000-0000-0000-0000-000000000000","running":[]}`, testToken},
+		{"POST", "/worker/jobs/claim", `{"worker_id":"` + w.id + `","capabilities":["shell"],"wait_ms":"soon"}`, testToken},
+		{"POST", "/worker/jobs/claim", `{"worker_id":"` + w.id + `","capabilities":[],"wait_ms":0}`, testToken},
+		{"POST", "/worker/jobs/claim", `{"worker_id":"` + w.id + `","capabilities":["shell"],"wait_ms":-5}`, testToken},
+		{"POST", "/worker/jobs/" + jobID + "/steps/first/complete", `{"worker_id":"` + w.id + `","attempt":"one"}`, testToken},
+		{"POST", "/worker/jobs/" + jobID + "/steps/nope/complete", `{"worker_id":"` + w.id + `","attempt":1}`, testToken},
+		{"POST", "/worker/jobs/bad/steps/first/complete", `{"worker_id":"` + w.id + `","attempt":1}`, testToken},
+		{"POST", "/worker/jobs/00000000-0000-0000-0000-000000000000/steps/first/complete", `{"worker_id":"` + w.id + `","attempt":1}`, testToken},
+		{"POST", "/worker/jobs/" + jobID + "/steps/first/logs", `{"worker_id":"` + w.id + `","attempt":1,"lines":[{"stream":"stdin","text":"x"}]}`, testToken},
+		{"POST", "/worker/jobs/" + jobID + "/steps/first/logs", `{"worker_id":"` + w.id + `","attempt":1,"offset":-1,"lines":[]}`, testToken},
+		{"GET", "/worker/workspaces/default/../../etc/passwd", nil, testToken},
+		{"GET", "/worker/workspaces/default/zzzz.tar.gz", nil, testToken},
+		{"GET", "/worker/workspaces/default/" + strings.Repeat("ab", 32) + ".tar.gz", nil, testToken},
+	}
+	// Repeat the set to make 400+ requests; the server must stay healthy.
+	n := 0
+	for n < 400 {
+		for _, r := range reqs {
+			code, body := s.do(r.method, r.path, r.body, r.token)
+			require.GreaterOrEqual(t, code, 400, "%s %s: %s", r.method, r.path, body)
+			require.Less(t, code, 500, "%s %s: %s", r.method, r.path, body)
+			var e errorJSON
+			require.NoError(t, json.Unmarshal(body, &e), "%s %s: body %q is not JSON", r.method, r.path, body)
+			require.NotEmpty(t, e.Error, "%s %s", r.method, r.path)
+			n++
+		}
+	}
+	code, _ := s.do("GET", "/readyz", nil, "")
+	require.Equal(t, http.StatusOK, code)
+	// The job those requests poked at is untouched.
+	require.Equal(t, stroem.StepReady, s.stepStatuses(jobID)["first"])
+}
+
+type errorJSON struct {
+	Error string `json:"error"`
+}
+
+// BenchmarkClaimHandoff measures the hand-off of a dependent step: from the
+// moment a worker reports a step complete to the moment a worker waiting in
+// a long-poll claim receives the next step (complete transaction, promotion,
+// Dispatcher wake-up, claim transaction, HTTP answer).
+func BenchmarkClaimHandoff(b *testing.B) {
+	s := newScenario(b, chainWorkflow, scenarioOpts{})
+	w := s.worker()
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		s.execute("tolerant", nil)
+		a := w.mustClaim("flaky")
+		got := make(chan *stroem.Assignment, 1)
+		go func() { got <- w.claim(10 * time.Second) }()
+		time.Sleep(2 * time.Millisecond) // let the claim reach the Dispatcher
+		b.StartTimer()
+		start := time.Now()
+		if code := w.complete(a, 0, map[string]any{"v": "x"}, ""); code != http.StatusOK {
+			b.Fatalf("complete: %d", code)
+		}
+		next := <-got
+		total += time.Since(start)
+		b.StopTimer()
+		if next == nil || next.StepName != "after" {
+			b.Fatalf("expected the dependent step, got %+v", next)
+		}
+		if code := w.complete(next, 0, nil, ""); code != http.StatusOK {
+			b.Fatalf("complete: %d", code)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/handoff")
+}

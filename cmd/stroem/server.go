@@ -1,0 +1,278 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/actors"
+	stroemhttp "github.com/stroem/stroem/http"
+	"github.com/stroem/stroem/http/logstream"
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/persistence/logstore"
+	"github.com/stroem/stroem/workspace"
+)
+
+func newServerCmd() *cobra.Command {
+	var configPath string
+	var pprofOn bool
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Strøm server (API, orchestrator, worker API)",
+		Long: `Run the Strøm server: it migrates the database, loads the workspaces,
+recovers unfinished jobs and serves the REST API, the worker API and SSE logs.
+
+The config file is YAML (see docs/operations.md); STROEM_CONFIG names it when
+--config is not given, and STROEM__KEY__SUBKEY variables override any key.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := readServerConfig(configPath)
+			if err != nil {
+				return err
+			}
+			log := newLogger()
+			app, err := startServer(cmd.Context(), cfg, serverOptions{pprof: pprofOn}, log)
+			if err != nil {
+				return err
+			}
+			log.Info("strøm server listening", "addr", app.Addr(), "version", version)
+			<-cmd.Context().Done()
+			log.Info("shutting down")
+			return app.Stop(context.Background())
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "server config file (env STROEM_CONFIG)")
+	cmd.Flags().BoolVar(&pprofOn, "pprof", false, "serve Go profiles at /debug/pprof")
+	return cmd
+}
+
+// readServerConfig loads the server config with defaults and env overrides.
+func readServerConfig(path string) (serverConfig, error) {
+	if path == "" {
+		path = os.Getenv("STROEM_CONFIG")
+	}
+	cfg := defaultServerConfig()
+	if err := loadConfig(path, &cfg, os.Environ()); err != nil {
+		return cfg, exitCode(2, err)
+	}
+	if err := cfg.validate(); err != nil {
+		if path != "" {
+			err = fmt.Errorf("config %s: %w", path, err)
+		}
+		return cfg, exitCode(2, err)
+	}
+	return cfg, nil
+}
+
+func newLogger() *slog.Logger {
+	level := slog.LevelInfo
+	if os.Getenv("STROEM_LOG_LEVEL") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+type serverOptions struct {
+	pprof bool
+	// listener, when set, is used instead of listening on cfg.Listen (tests).
+	listener net.Listener
+	// extra mounts more routes (webhooks).
+	extra func(chi.Router)
+}
+
+// serverApp is a running server: every component, wired.
+type serverApp struct {
+	cfg   serverConfig
+	log   *slog.Logger
+	store *persistence.Store
+	logs  *logstore.Store
+	hub   *logstream.Hub
+	ws    *workspace.Registry
+	orch  *actors.Orchestrator
+	http  *http.Server
+	ln    net.Listener
+
+	cancel  context.CancelFunc
+	done    chan struct{}
+	ready   atomic.Bool
+	stopped atomic.Bool
+}
+
+// startServer starts every component of a server; Stop ends them.
+func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log *slog.Logger) (_ *serverApp, err error) {
+	app := &serverApp{cfg: cfg, log: log, done: make(chan struct{})}
+	bg, cancel := context.WithCancel(context.Background())
+	app.cancel = cancel
+	defer func() {
+		if err != nil {
+			_ = app.Stop(context.Background())
+		}
+	}()
+
+	if app.store, err = persistence.Open(ctx, cfg.DB.URL, log); err != nil {
+		return nil, err
+	}
+	if err = app.store.Migrate(ctx); err != nil {
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	if app.logs, err = logstore.Open(cfg.LogStorage.LocalDir, log); err != nil {
+		return nil, fmt.Errorf("open log storage: %w", err)
+	}
+
+	paths := map[string]string{}
+	for name, w := range cfg.Workspaces {
+		paths[name] = w.Path
+	}
+	app.ws = workspace.NewRegistry(paths, log)
+	app.ws.OnReload(func(ws *workspace.Workspace) { app.storeArchive(bg, ws) })
+	for name := range paths {
+		ws, err := app.ws.Reload(name)
+		if err != nil {
+			return nil, fmt.Errorf("load workspace %q: %w", name, err)
+		}
+		for _, p := range ws.Problems {
+			log.Warn("workspace problem", "workspace", name, "problem", p.String())
+		}
+	}
+
+	app.hub = logstream.New(hubSource{logs: app.logs, store: app.store}, log)
+	app.orch = actors.New(actors.Config{Lease: cfg.Lease}, app.store, app.ws, hubEvents{app.hub}, log)
+	if err = app.orch.Start(ctx); err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := app.store.Listen(bg, persistence.ChannelStepsReady, func(string) { app.orch.Wake() }); err != nil && bg.Err() == nil {
+			log.Error("listen for ready steps stopped", "err", err)
+		}
+	}()
+	go app.ws.Watch(bg)
+
+	api := stroemhttp.NewServer(stroemhttp.Config{
+		WorkerToken: cfg.WorkerToken, Lease: cfg.Lease, MaxBodyBytes: cfg.MaxBodyBytes,
+		Ready: app.ready.Load,
+		Extra: func(r chi.Router) {
+			if opts.pprof {
+				r.HandleFunc("/debug/pprof/*", pprof.Index)
+				r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+				r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+				r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+				r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+			}
+			if opts.extra != nil {
+				opts.extra(r)
+			}
+		},
+	}, app.orch, app.store, app.ws, app.logs, app.hub, log)
+
+	app.ln = opts.listener
+	if app.ln == nil {
+		if app.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		}
+	}
+	// No WriteTimeout: SSE streams and long-poll claims stay open by design.
+	app.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() {
+		defer close(app.done)
+		if err := app.http.Serve(app.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	}()
+	app.ready.Store(true)
+	return app, nil
+}
+
+// Addr is the address the server listens on.
+func (a *serverApp) Addr() string { return a.ln.Addr().String() }
+
+// URL is the server's base URL.
+func (a *serverApp) URL() string { return "http://" + a.Addr() }
+
+// Stop shuts the server down: stop accepting, let in-flight requests end
+// (bounded by shutdown_grace), end SSE streams, stop the actors, close
+// storage. All state is in PostgreSQL already. Safe to call twice.
+func (a *serverApp) Stop(ctx context.Context) error {
+	if a.stopped.Swap(true) {
+		return nil
+	}
+	a.ready.Store(false)
+	var errs []error
+	if a.http != nil {
+		if a.hub != nil {
+			a.hub.Close() // SSE streams would keep Shutdown waiting
+		}
+		c, cancel := context.WithTimeout(ctx, a.cfg.ShutdownGrace)
+		if err := a.http.Shutdown(c); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+			_ = a.http.Close()
+		}
+		cancel()
+		<-a.done
+	} else if a.ln != nil {
+		_ = a.ln.Close()
+	}
+	if a.orch != nil {
+		a.orch.Stop()
+	}
+	if a.hub != nil {
+		a.hub.Close()
+	}
+	a.cancel()
+	if a.logs != nil {
+		if err := a.logs.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.store != nil {
+		a.store.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// storeArchive keeps the files of a workspace revision in the database, so
+// workers can fetch exactly what a job was created from.
+func (a *serverApp) storeArchive(ctx context.Context, ws *workspace.Workspace) {
+	b, err := workspace.Archive(ws)
+	if err == nil {
+		c, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = a.store.WorkspaceArchivePut(c, ws.Revision, b)
+		cancel()
+	}
+	if err != nil {
+		a.log.Error("store workspace archive", "workspace", ws.Name, "revision", ws.Revision, "err", err)
+	}
+}
+
+// hubSource gives the SSE hub stored lines and job statuses.
+type hubSource struct {
+	logs  *logstore.Store
+	store *persistence.Store
+}
+
+func (h hubSource) Read(jobID string, afterSeq int64, step string) ([]stroem.LogLine, error) {
+	return h.logs.Read(jobID, afterSeq, step)
+}
+
+func (h hubSource) JobStatus(ctx context.Context, jobID string) (stroem.JobStatus, error) {
+	j, err := h.store.JobGet(ctx, jobID)
+	if err != nil {
+		return "", err
+	}
+	return j.Status, nil
+}
+
+// hubEvents tells SSE subscribers when a job ends.
+type hubEvents struct{ hub *logstream.Hub }
+
+func (e hubEvents) JobFinished(jobID string, status stroem.JobStatus) { e.hub.Finish(jobID, status) }

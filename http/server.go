@@ -1,0 +1,215 @@
+package http
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/actors"
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/persistence/logstore"
+	"github.com/stroem/stroem/workspace"
+)
+
+// Orchestrator is what the handlers ask of the job engine.
+type Orchestrator interface {
+	JobCreate(ctx context.Context, r actors.JobRequest) (string, error)
+	JobCancel(ctx context.Context, jobID string) error
+	StepComplete(ctx context.Context, jobID, step string, c stroem.Completion) error
+	Claim(ctx context.Context, req stroem.ClaimRequest) (*stroem.Assignment, error)
+	Unassign(a *stroem.Assignment, workerID string)
+	Masker(ctx context.Context, jobID string) (*workspace.Masker, error)
+}
+
+// Store is what the handlers read and write directly.
+type Store interface {
+	Ping(ctx context.Context) error
+	JobGet(ctx context.Context, id string) (*stroem.Job, error)
+	JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.Job, error)
+	WorkerRegister(ctx context.Context, r stroem.WorkerRegistration) (stroem.Worker, error)
+	WorkerList(ctx context.Context) ([]stroem.Worker, error)
+	LeasesRenew(ctx context.Context, workerID string, running []stroem.StepRef, lease time.Duration) ([]stroem.StepRef, error)
+	StepFence(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)
+	WorkspaceArchiveGet(ctx context.Context, revision string) ([]byte, error)
+}
+
+// Workspaces is the set of loaded workspaces.
+type Workspaces interface {
+	Get(name string) *workspace.Workspace
+	List() []*workspace.Workspace
+	Reload(name string) (*workspace.Workspace, error)
+}
+
+// Logs stores log lines durably.
+type Logs interface {
+	Append(ctx context.Context, jobID string, a logstore.Append) ([]stroem.LogLine, error)
+	Read(jobID string, afterSeq int64, step string) ([]stroem.LogLine, error)
+}
+
+// Hub fans log lines out to SSE subscribers.
+type Hub interface {
+	Publish(jobID string, lines []stroem.LogLine)
+	ServeHTTP(w http.ResponseWriter, r *http.Request, jobID string)
+}
+
+// Config holds what the server needs besides its collaborators.
+type Config struct {
+	WorkerToken  string
+	Lease        time.Duration
+	MaxBodyBytes int64
+	// Ready reports whether the server finished starting (migrations applied,
+	// workspaces loaded); /readyz is 503 until then.
+	Ready func() bool
+	// Extra mounts additional routes (webhooks, pprof) on the root router.
+	Extra func(r chi.Router)
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg   Config
+	orch  Orchestrator
+	store Store
+	ws    Workspaces
+	logs  Logs
+	hub   Hub
+	log   *slog.Logger
+}
+
+// NewServer wires the handlers.
+func NewServer(cfg Config, orch Orchestrator, store Store, ws Workspaces, logs Logs, hub Hub, log *slog.Logger) *Server {
+	if cfg.Lease <= 0 {
+		cfg.Lease = 10 * time.Second
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 10 << 20
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, orch: orch, store: store, ws: ws, logs: logs, hub: hub, log: log}
+}
+
+// Handler returns the router.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.recoverer, s.limitBody)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, stroem.Errorf(stroem.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path)})
+	})
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	r.Get("/readyz", s.readyz)
+
+	r.Route("/api", func(r chi.Router) {
+		r.Get("/workspaces", s.workspacesList)
+		r.Get("/workspaces/{ws}", s.workspaceGet)
+		r.Post("/workspaces/{ws}/reload", s.workspaceReload)
+		r.Get("/workspaces/{ws}/tasks", s.tasksList)
+		r.Get("/workspaces/{ws}/tasks/{task}", s.taskGet)
+		r.Post("/workspaces/{ws}/tasks/{task}/execute", s.taskExecute)
+		r.Get("/jobs", s.jobsList)
+		r.Get("/jobs/{id}", s.jobGet)
+		r.Post("/jobs/{id}/cancel", s.jobCancel)
+		r.Get("/jobs/{id}/logs", s.jobLogs)
+		r.Get("/jobs/{id}/logs/stream", s.jobLogStream)
+		r.Get("/workers", s.workersList)
+	})
+
+	r.Route("/worker", func(r chi.Router) {
+		r.Use(s.workerAuth)
+		r.Post("/register", s.workerRegister)
+		r.Post("/heartbeat", s.workerHeartbeat)
+		r.Post("/jobs/claim", s.workerClaim)
+		r.Post("/jobs/{id}/steps/{step}/start", s.workerStart)
+		r.Post("/jobs/{id}/steps/{step}/logs", s.workerLogs)
+		r.Post("/jobs/{id}/steps/{step}/complete", s.workerComplete)
+		r.Get("/workspaces/{ws}/{file}", s.workerArchive)
+	})
+	if s.cfg.Extra != nil {
+		s.cfg.Extra(r)
+	}
+	return r
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready != nil && !s.cfg.Ready() {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "starting"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "database unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// recoverer turns a handler panic into a JSON 500 and a log record with the
+// stack, and keeps the server up.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody bounds every request body.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			writeError(w, r, s.log, stroem.Errorf(stroem.CodeTooLarge, "request body is larger than %d bytes", s.cfg.MaxBodyBytes))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// workerAuth admits only requests with the worker token, compared in
+// constant time.
+func (s *Server) workerAuth(next http.Handler) http.Handler {
+	want := []byte("Bearer " + s.cfg.WorkerToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if s.cfg.WorkerToken == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="stroem-worker"`)
+			msg := "missing or wrong worker token"
+			if len(got) == 0 {
+				msg = "missing worker token (Authorization: Bearer …)"
+			}
+			writeError(w, r, s.log, stroem.Errorf(stroem.CodeUnauthorized, "%s", msg))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// pathParam returns a URL parameter, unescaped by chi's routing of RawPath.
+func pathParam(r *http.Request, name string) string {
+	v := chi.URLParam(r, name)
+	if strings.ContainsRune(v, '%') {
+		if u, err := urlUnescape(v); err == nil {
+			return u
+		}
+	}
+	return v
+}
