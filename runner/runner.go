@@ -1,0 +1,67 @@
+package runner
+
+import (
+	"context"
+
+	"github.com/stroem/stroem"
+)
+
+// Runner executes one attempt of one step. Backends: ShellRunner (the
+// `shell` action type); Docker and Kubernetes runners come later.
+//
+// Run blocks until the step has ended and everything it started is gone. It
+// calls sink once per output line, in the order the lines were read, from
+// one goroutine at a time and never after Run returns, so sink needs no
+// locking against itself but must not block for long (the process's pipe
+// fills while it does). Lines are already split at 64 KiB and sanitized with
+// stroem.SanitizeText. When ctx is cancelled, Run stops the step (SIGTERM,
+// grace, SIGKILL to its process group) and returns a Result with Cancelled
+// set; context.Cause(ctx) is quoted in Result.Error. Run never panics on bad
+// input: every failure is a Result with an Error.
+type Runner interface {
+	Run(ctx context.Context, step Step, sink func(stroem.PushLine)) Result
+}
+
+// Step is one attempt of one step, as a runner needs it.
+type Step struct {
+	JobID   string
+	Name    string
+	Attempt int
+	// Spec is the rendered command or script, environment and timeout.
+	Spec stroem.StepSpec
+	// Input is the step's rendered input; each field becomes an INPUT_<NAME>
+	// environment variable.
+	Input map[string]any
+	// Workspace is a directory holding the workspace files at the job's
+	// revision; they are copied into the step's fresh working directory.
+	// Empty means the step starts in an empty directory.
+	Workspace string
+}
+
+// Result is how an attempt ended.
+type Result struct {
+	// ExitCode is the process's exit status; 128+N when a signal N killed
+	// it; -1 when no process ran (the working directory or the script could
+	// not be set up).
+	ExitCode int
+	// Output is the object of the last `OUTPUT: {json}` stdout line of a
+	// successful step, or nil.
+	Output map[string]any
+	// Error says why the attempt failed; empty means it succeeded.
+	Error string
+	// Cancelled is set when ctx ended the step; TimedOut when its timeout did.
+	Cancelled bool
+	TimedOut  bool
+}
+
+// Succeeded reports whether the attempt completed.
+func (r Result) Succeeded() bool { return r.Error == "" && r.ExitCode == 0 }
+
+// Completion turns the result into the worker protocol's report.
+func (r Result) Completion(workerID string, attempt int) stroem.Completion {
+	out := r.Output
+	if out == nil && r.Succeeded() {
+		out = map[string]any{}
+	}
+	return stroem.Completion{WorkerID: workerID, Attempt: attempt, ExitCode: r.ExitCode, Output: out, Error: r.Error}
+}

@@ -1,0 +1,596 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stroem/stroem"
+)
+
+// Limits and defaults of ShellRunner.
+const (
+	// MaxLineBytes is the longest piece of output sent as one log line;
+	// longer lines are split (at a UTF-8 boundary), never dropped.
+	MaxLineBytes = 64 << 10
+	// DefaultGrace is the time between SIGTERM and SIGKILL.
+	DefaultGrace = 5 * time.Second
+	// DefaultDrainTimeout bounds the wait for a step's pipes to close after
+	// its process group is gone (a process that left the group may hold them).
+	DefaultDrainTimeout = 2 * time.Second
+	// maxOutputBytes bounds an OUTPUT line.
+	maxOutputBytes = 4 << 20
+	// stderrTailLines is how many stderr lines a failure message quotes.
+	stderrTailLines = 5
+	// maxTailLineBytes bounds each quoted stderr line.
+	maxTailLineBytes = 512
+	outputPrefix     = "OUTPUT:"
+)
+
+// ShellRunner runs `shell` steps: `/bin/sh -c cmd`, or the workspace script
+// (executed directly when it is executable — it has a shebang — otherwise
+// with `/bin/sh script`).
+//
+// Each step runs in a fresh directory under WorkDir holding a copy of the
+// workspace files, with stdin from /dev/null, in its own process group. The
+// environment is the worker's, then one INPUT_<NAME> per input field, then
+// the rendered env, then STROEM_JOB_ID, STROEM_STEP and STROEM_ATTEMPT
+// (later entries win). A timeout or cancellation sends SIGTERM to the group,
+// waits Grace for the main process, then sends SIGKILL; when the main process
+// has exited for any reason the rest of its group is killed too, so nothing a
+// step started outlives it.
+//
+// The step's directory is removed when the step ends, also on failure (the
+// logs and the error are on the server; a worker running thousands of steps
+// must not fill its disk). Set KeepFailedDirs to keep failed steps'
+// directories for debugging.
+//
+// The zero value is not usable: WorkDir must be set. A ShellRunner is safe
+// for concurrent use.
+type ShellRunner struct {
+	// WorkDir holds the per-step directories; it is created if missing.
+	WorkDir string
+	// Grace is the time between SIGTERM and SIGKILL (default DefaultGrace).
+	Grace time.Duration
+	// DrainTimeout bounds the wait for output after the process group is
+	// gone (default DefaultDrainTimeout).
+	DrainTimeout time.Duration
+	// KeepFailedDirs keeps the directory of a failed step.
+	KeepFailedDirs bool
+	// Environ is the base environment; nil means the worker's (os.Environ).
+	Environ []string
+	// Shell runs cmd and non-executable scripts (default /bin/sh).
+	Shell string
+}
+
+var _ Runner = (*ShellRunner)(nil)
+
+// Run implements Runner.
+func (r *ShellRunner) Run(ctx context.Context, step Step, sink func(stroem.PushLine)) Result {
+	if err := context.Cause(ctx); err != nil {
+		return Result{ExitCode: -1, Error: cancelMessage(err), Cancelled: true}
+	}
+	dir, err := r.prepareDir(step)
+	if err != nil {
+		return Result{ExitCode: -1, Error: "prepare the working directory: " + err.Error()}
+	}
+	res := r.run(ctx, step, dir, sink)
+	if res.Succeeded() || !r.KeepFailedDirs {
+		_ = removeDir(dir)
+	}
+	return res
+}
+
+// prepareDir creates the step's directory and copies the workspace into it.
+func (r *ShellRunner) prepareDir(step Step) (string, error) {
+	if r.WorkDir == "" {
+		return "", errors.New("ShellRunner.WorkDir is not set")
+	}
+	if err := os.MkdirAll(r.WorkDir, 0o755); err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp(r.WorkDir, fileSafe(step.JobID, 8)+"-"+fileSafe(step.Name, 40)+"-"+strconv.Itoa(step.Attempt)+"-")
+	if err != nil {
+		return "", err
+	}
+	if step.Workspace != "" {
+		if err := copyTree(step.Workspace, dir); err != nil {
+			_ = removeDir(dir)
+			return "", fmt.Errorf("copy the workspace files: %w", err)
+		}
+	}
+	return dir, nil
+}
+
+// command builds the process for the step in dir.
+func (r *ShellRunner) command(step Step, dir string) (*exec.Cmd, error) {
+	shell := r.Shell
+	if shell == "" {
+		shell = "/bin/sh"
+	}
+	var cmd *exec.Cmd
+	switch {
+	case step.Spec.Script != "":
+		rel := filepath.FromSlash(step.Spec.Script)
+		if !filepath.IsLocal(rel) {
+			return nil, fmt.Errorf("script %q is outside the workspace", step.Spec.Script)
+		}
+		path := filepath.Join(dir, rel)
+		fi, err := os.Stat(path)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("script %q not found in the workspace", step.Spec.Script)
+			}
+			return nil, fmt.Errorf("script %q: %w", step.Spec.Script, err)
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("script %q is not a regular file", step.Spec.Script)
+		}
+		if fi.Mode().Perm()&0o111 != 0 {
+			cmd = exec.Command(path)
+		} else {
+			cmd = exec.Command(shell, path)
+		}
+	case step.Spec.Cmd != "":
+		cmd = exec.Command(shell, "-c", step.Spec.Cmd)
+	default:
+		return nil, errors.New("nothing to run: the step has neither cmd nor script")
+	}
+	cmd.Dir = dir
+	cmd.Env = r.environment(step)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd, nil
+}
+
+// environment builds the step's environment; later entries win.
+func (r *ShellRunner) environment(step Step) []string {
+	base := r.Environ
+	if base == nil {
+		base = os.Environ()
+	}
+	env := make([]string, 0, len(base)+len(step.Input)+len(step.Spec.Env)+3)
+	env = append(env, base...)
+	for _, k := range sortedKeys(step.Input) {
+		env = append(env, InputEnvName(k)+"="+EnvValue(step.Input[k]))
+	}
+	for _, k := range sortedKeys(step.Spec.Env) {
+		env = append(env, k+"="+step.Spec.Env[k])
+	}
+	return append(env,
+		"STROEM_JOB_ID="+step.JobID,
+		"STROEM_STEP="+step.Name,
+		"STROEM_ATTEMPT="+strconv.Itoa(step.Attempt),
+	)
+}
+
+// run starts the process and supervises it until its group is gone.
+func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(stroem.PushLine)) Result {
+	cmd, err := r.command(step, dir)
+	if err != nil {
+		return Result{ExitCode: -1, Error: err.Error()}
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return Result{ExitCode: -1, Error: "create pipe: " + err.Error()}
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		closeAll(outR, outW)
+		return Result{ExitCode: -1, Error: "create pipe: " + err.Error()}
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW // stdin stays nil: /dev/null
+	err = cmd.Start()
+	if err != nil && errors.Is(err, syscall.ENOEXEC) && step.Spec.Script != "" {
+		// An executable script without a shebang: run it with the shell.
+		retry, _ := r.command(step, dir)
+		retry.Args = []string{shellOf(r.Shell), cmd.Path}
+		retry.Path = shellOf(r.Shell)
+		retry.Stdout, retry.Stderr = outW, errW
+		cmd, err = retry, retry.Start()
+	}
+	closeAll(outW, errW) // the child holds its own copies
+	if err != nil {
+		closeAll(outR, errR)
+		return Result{ExitCode: -1, Error: "start: " + err.Error()}
+	}
+	pgid := cmd.Process.Pid
+
+	out := &outputTracker{}
+	tail := &tailTracker{}
+	var sinkMu sync.Mutex
+	emit := func(stream stroem.Stream, piece []byte) {
+		line := stroem.PushLine{TS: time.Now().UTC(), Stream: stream, Text: stroem.SanitizeText(string(piece))}
+		sinkMu.Lock()
+		defer sinkMu.Unlock()
+		sink(line)
+	}
+	var readers sync.WaitGroup
+	readers.Add(2)
+	go func() {
+		defer readers.Done()
+		_ = splitLines(outR, MaxLineBytes, func(p []byte, end bool) {
+			out.piece(p, end)
+			emit(stroem.Stdout, p)
+		})
+	}()
+	go func() {
+		defer readers.Done()
+		_ = splitLines(errR, MaxLineBytes, func(p []byte, end bool) {
+			tail.piece(p, end)
+			emit(stroem.Stderr, p)
+		})
+	}()
+
+	// Wait for the main process to exit without reaping it, so the group id
+	// stays reserved while the group is signalled.
+	exited := make(chan struct{})
+	var reaped bool
+	var waitErr error
+	go func() {
+		if err := waitExited(pgid); err != nil {
+			reaped, waitErr = true, cmd.Wait()
+		}
+		close(exited)
+	}()
+
+	var timeout <-chan time.Time
+	if d := step.Spec.Timeout.D(); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var cancelled, timedOut bool
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		cancelled = true
+		r.terminate(pgid, exited)
+	case <-timeout:
+		timedOut = true
+		r.terminate(pgid, exited)
+	}
+	// The main process is gone: nothing else of the step may stay behind.
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	if !reaped {
+		waitErr = cmd.Wait()
+	}
+	r.drain(&readers, outR, errR)
+
+	res := Result{ExitCode: exitCode(cmd.ProcessState, waitErr)}
+	switch {
+	case timedOut:
+		res.TimedOut = true
+		res.Error = "timed out after " + step.Spec.Timeout.D().String()
+	case cancelled:
+		res.Cancelled = true
+		res.Error = cancelMessage(context.Cause(ctx))
+	case res.ExitCode != 0:
+		res.Error = "exit code " + strconv.Itoa(res.ExitCode)
+		if sig := signalOf(cmd.ProcessState); sig != "" {
+			res.Error += " (killed by " + sig + ")"
+		}
+		if lines := tail.lines(); len(lines) > 0 {
+			res.Error += ": " + strings.Join(lines, "\n")
+		}
+	default:
+		output, err := out.result()
+		if err != nil {
+			res.Error = err.Error()
+		} else {
+			res.Output = output
+		}
+	}
+	return res
+}
+
+// terminate sends SIGTERM to the group, and SIGKILL when the main process
+// has not exited within the grace period. It returns once it has exited.
+func (r *ShellRunner) terminate(pgid int, exited <-chan struct{}) {
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	grace := r.Grace
+	if grace <= 0 {
+		grace = DefaultGrace
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-exited:
+	case <-t.C:
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-exited
+	}
+}
+
+// drain waits for the output readers. Once the group is dead only a process
+// that left it (setsid) can still hold the pipes; after DrainTimeout the
+// pipes are closed under it so the step can end.
+func (r *ShellRunner) drain(readers *sync.WaitGroup, files ...*os.File) {
+	done := make(chan struct{})
+	go func() {
+		readers.Wait()
+		close(done)
+	}()
+	d := r.DrainTimeout
+	if d <= 0 {
+		d = DefaultDrainTimeout
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		closeAll(files...) // unblocks the readers' Read
+		<-done
+	}
+	closeAll(files...)
+}
+
+// exitCode is the process's exit status, 128+N for a signal N.
+func exitCode(ps *os.ProcessState, waitErr error) int {
+	if ps == nil {
+		if waitErr != nil {
+			return -1
+		}
+		return 0
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+func signalOf(ps *os.ProcessState) string {
+	if ps == nil {
+		return ""
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return "signal " + ws.Signal().String()
+	}
+	return ""
+}
+
+// cancelMessage is the Error of a cancelled step.
+func cancelMessage(cause error) string {
+	if cause == nil || errors.Is(cause, context.Canceled) && cause.Error() == context.Canceled.Error() {
+		return "cancelled"
+	}
+	return "cancelled: " + cause.Error()
+}
+
+// splitLines reads r and calls emit once per line, or per piece of at most
+// max bytes of a longer line (cut at a UTF-8 boundary when the text is
+// UTF-8), with end set on a line's last piece. The line terminator ("\n",
+// "\r\n") is not included; a last line without one is still emitted. The
+// slice passed to emit is only valid during the call.
+func splitLines(r io.Reader, max int, emit func(piece []byte, end bool)) error {
+	buf := make([]byte, max)
+	n := 0 // bytes of an unfinished line at buf[:n]
+	for {
+		m, err := r.Read(buf[n:])
+		n += m
+		start := 0
+		for {
+			i := bytes.IndexByte(buf[start:n], '\n')
+			if i < 0 {
+				break
+			}
+			emit(bytes.TrimSuffix(buf[start:start+i], []byte("\r")), true)
+			start += i + 1
+		}
+		if start == 0 && n == max { // a full buffer with no newline: split
+			cut := runeBoundary(buf[:n])
+			emit(buf[:cut], false)
+			start = cut
+		}
+		n = copy(buf, buf[start:n])
+		if err != nil {
+			if n > 0 {
+				emit(bytes.TrimSuffix(buf[:n], []byte("\r")), true)
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, os.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// runeBoundary returns len(b), or less when b ends inside a UTF-8 sequence
+// that would be complete with more bytes.
+func runeBoundary(b []byte) int {
+	for k := 1; k <= utf8.UTFMax-1 && k <= len(b); k++ {
+		if utf8.RuneStart(b[len(b)-k]) {
+			if !utf8.FullRune(b[len(b)-k:]) {
+				return len(b) - k
+			}
+			break
+		}
+	}
+	return len(b)
+}
+
+// outputTracker remembers the last complete `OUTPUT:` line of stdout.
+type outputTracker struct {
+	inLine   bool // a piece of the current line was seen
+	cand     bool // the current line starts with OUTPUT:
+	buf      []byte
+	over     bool
+	found    bool
+	last     []byte
+	lastOver bool
+}
+
+func (o *outputTracker) piece(p []byte, end bool) {
+	if !o.inLine {
+		o.cand = bytes.HasPrefix(p, []byte(outputPrefix))
+		o.buf, o.over = o.buf[:0], false
+	}
+	if o.cand && !o.over {
+		if len(o.buf)+len(p) > maxOutputBytes {
+			o.over = true
+		} else {
+			o.buf = append(o.buf, p...)
+		}
+	}
+	o.inLine = !end
+	if end && o.cand {
+		o.found, o.lastOver = true, o.over
+		o.last = append(o.last[:0], o.buf...)
+	}
+}
+
+// result parses the last OUTPUT line: nil when there was none, an error when
+// it is not a JSON object.
+func (o *outputTracker) result() (map[string]any, error) {
+	if !o.found {
+		return nil, nil
+	}
+	if o.lastOver {
+		return nil, fmt.Errorf("malformed OUTPUT line: longer than %d bytes", maxOutputBytes)
+	}
+	raw := bytes.TrimSpace(o.last[len(outputPrefix):])
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	err := dec.Decode(&v)
+	if err == nil && dec.InputOffset() != int64(len(raw)) {
+		err = errors.New("unexpected data after the JSON value")
+	}
+	quoted := stroem.SanitizeText(string(raw))
+	if len(quoted) > 200 {
+		quoted = quoted[:200] + "…"
+	}
+	if err != nil {
+		return nil, fmt.Errorf("malformed OUTPUT line (want OUTPUT: {json object}): %v: %s", err, quoted)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("malformed OUTPUT line: want a JSON object, got %s", quoted)
+	}
+	return obj, nil
+}
+
+// tailTracker keeps the first bytes of the last few stderr lines.
+type tailTracker struct {
+	inLine bool
+	ring   []string
+}
+
+func (t *tailTracker) piece(p []byte, end bool) {
+	if !t.inLine {
+		s := p
+		suffix := ""
+		if len(s) > maxTailLineBytes {
+			s, suffix = s[:runeBoundary(s[:maxTailLineBytes])], "…"
+		}
+		t.ring = append(t.ring, stroem.SanitizeText(string(s))+suffix)
+		if len(t.ring) > stderrTailLines {
+			t.ring = t.ring[1:]
+		}
+	}
+	t.inLine = !end
+}
+
+func (t *tailTracker) lines() []string {
+	// Trailing blank lines say nothing.
+	l := t.ring
+	for len(l) > 0 && strings.TrimSpace(l[len(l)-1]) == "" {
+		l = l[:len(l)-1]
+	}
+	return l
+}
+
+// InputEnvName is the environment variable of input field name: INPUT_ and
+// the name upper-cased, every character other than A–Z and 0–9 turned into
+// "_" (`dry-run` → INPUT_DRY_RUN).
+func InputEnvName(name string) string {
+	b := []byte("INPUT_" + strings.ToUpper(name))
+	for i := len("INPUT_"); i < len(b); i++ {
+		if c := b[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// EnvValue formats an input value for the environment the way templates
+// print it: strings raw, numbers as written (2, not 2.0), booleans
+// true/false, null empty, arrays and objects as JSON.
+func EnvValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	case json.Number:
+		return x.String()
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case float32:
+		return strconv.FormatFloat(float64(x), 'f', -1, 32)
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return fmt.Sprint(x)
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func shellOf(s string) string {
+	if s == "" {
+		return "/bin/sh"
+	}
+	return s
+}
+
+func closeAll(files ...*os.File) {
+	for _, f := range files {
+		_ = f.Close()
+	}
+}
+
+// fileSafe keeps a name usable in a directory name.
+func fileSafe(s string, max int) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > max {
+		b = b[:max]
+	}
+	if len(b) == 0 {
+		return "step"
+	}
+	return string(b)
+}

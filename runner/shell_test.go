@@ -1,0 +1,398 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+)
+
+// captured collects what a step printed.
+type captured struct {
+	mu    sync.Mutex
+	lines []stroem.PushLine
+	first chan string // the first stdout line, once
+	once  sync.Once
+}
+
+func newCaptured() *captured { return &captured{first: make(chan string, 1)} }
+
+func (c *captured) sink(l stroem.PushLine) {
+	c.mu.Lock()
+	c.lines = append(c.lines, l)
+	c.mu.Unlock()
+	if l.Stream == stroem.Stdout {
+		c.once.Do(func() { c.first <- l.Text })
+	}
+}
+
+func (c *captured) texts(stream stroem.Stream) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, l := range c.lines {
+		if l.Stream == stream {
+			out = append(out, l.Text)
+		}
+	}
+	return out
+}
+
+func newShell(t *testing.T) *ShellRunner {
+	t.Helper()
+	return &ShellRunner{WorkDir: t.TempDir(), Grace: 300 * time.Millisecond, DrainTimeout: 500 * time.Millisecond}
+}
+
+func run(t *testing.T, r *ShellRunner, step Step) (Result, *captured) {
+	t.Helper()
+	c := newCaptured()
+	if step.JobID == "" {
+		step.JobID, step.Name, step.Attempt = "job-1", "step-1", 1
+	}
+	res := r.Run(context.Background(), step, c.sink)
+	return res, c
+}
+
+func cmdStep(cmd string) Step { return Step{Spec: stroem.StepSpec{Cmd: cmd}} }
+
+// requireGroupGone waits until no process of group pgid exists.
+func requireGroupGone(t *testing.T, pgid int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		return errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH)
+	}, 5*time.Second, 10*time.Millisecond, "process group %d still has members", pgid)
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	r := newShell(t)
+
+	res, c := run(t, r, cmdStep("echo hello"))
+	require.True(t, res.Succeeded(), res.Error)
+	require.Equal(t, 0, res.ExitCode)
+	require.Equal(t, []string{"hello"}, c.texts(stroem.Stdout))
+	require.Equal(t, map[string]any{}, res.Completion("w", 1).Output)
+
+	res, c = run(t, r, cmdStep(`for i in 1 2 3 4 5 6 7; do echo "err $i" >&2; done; echo out; exit 3`))
+	require.False(t, res.Succeeded())
+	require.Equal(t, 3, res.ExitCode)
+	require.Equal(t, "exit code 3: err 3\nerr 4\nerr 5\nerr 6\nerr 7", res.Error)
+	require.Len(t, c.texts(stroem.Stderr), 7)
+	comp := res.Completion("w1", 2)
+	require.Equal(t, stroem.Completion{WorkerID: "w1", Attempt: 2, ExitCode: 3, Error: res.Error}, comp)
+
+	res, _ = run(t, r, cmdStep("kill -9 $$"))
+	require.Equal(t, 128+9, res.ExitCode)
+	require.Equal(t, "exit code 137 (killed by signal killed)", res.Error)
+
+	res, _ = run(t, r, Step{})
+	require.Equal(t, -1, res.ExitCode)
+	require.Contains(t, res.Error, "neither cmd nor script")
+}
+
+func TestOutputParsing(t *testing.T) {
+	t.Parallel()
+	r := newShell(t)
+
+	res, c := run(t, r, cmdStep(`echo 'OUTPUT: {"a": 1}'; echo 'OUTPUT: {"greeting": "Hello", "n": 2, "big": 12345678901234567890}'; echo 'OUTPUT: {"no": "stderr"}' >&2; echo done`))
+	require.True(t, res.Succeeded(), res.Error)
+	require.Equal(t, map[string]any{"greeting": "Hello", "n": json.Number("2"), "big": json.Number("12345678901234567890")}, res.Output, "the last stdout OUTPUT line wins")
+	require.Contains(t, c.texts(stroem.Stdout), `OUTPUT: {"a": 1}`, "OUTPUT lines stay in the logs")
+
+	res, _ = run(t, r, cmdStep(`echo 'OUTPUT: {"ok": true}'; echo 'OUTPUT: {broken'`))
+	require.False(t, res.Succeeded())
+	require.Equal(t, 0, res.ExitCode)
+	require.Contains(t, res.Error, "malformed OUTPUT line")
+	require.Contains(t, res.Error, "{broken")
+
+	res, _ = run(t, r, cmdStep(`echo 'OUTPUT: [1, 2]'`))
+	require.Equal(t, "malformed OUTPUT line: want a JSON object, got [1, 2]", res.Error)
+
+	res, _ = run(t, r, cmdStep(`echo 'OUTPUT: {"a": 1} trailing'`))
+	require.Contains(t, res.Error, "malformed OUTPUT line")
+
+	res, _ = run(t, r, cmdStep(`echo 'OUTPUT: {"only": "stderr"}' >&2`))
+	require.True(t, res.Succeeded(), res.Error)
+	require.Nil(t, res.Output)
+
+	res, _ = run(t, r, cmdStep(`printf 'OUTPUT: {"crlf": true}\r\n'`))
+	require.Equal(t, map[string]any{"crlf": true}, res.Output)
+
+	res, _ = run(t, r, cmdStep(`echo 'OUTPUT: {"x": 1}'; exit 4`))
+	require.Equal(t, 4, res.ExitCode)
+	require.Nil(t, res.Output, "a failed step has no output")
+}
+
+func TestLongLinesAreSplitNeverDropped(t *testing.T) {
+	t.Parallel()
+	r := newShell(t)
+	// A 200 KiB line, a short one, and a last line without a newline.
+	res, c := run(t, r, cmdStep(`head -c 204800 /dev/zero | tr '\0' x; echo; echo short; printf tail`))
+	require.True(t, res.Succeeded(), res.Error)
+	out := c.texts(stroem.Stdout)
+	require.Len(t, out, 6)
+	require.Equal(t, []int{65536, 65536, 65536, 8192}, []int{len(out[0]), len(out[1]), len(out[2]), len(out[3])})
+	require.Equal(t, strings.Repeat("x", 204800), strings.Join(out[:4], ""))
+	require.Equal(t, []string{"short", "tail"}, out[4:])
+
+	// A long OUTPUT line still parses although its log lines are split.
+	res, _ = run(t, r, cmdStep(`printf 'OUTPUT: {"v": "'; head -c 100000 /dev/zero | tr '\0' y; echo '"}'`))
+	require.True(t, res.Succeeded(), res.Error)
+	require.Len(t, res.Output["v"], 100000)
+}
+
+func TestSplitLinesKeepsRunesWhole(t *testing.T) {
+	t.Parallel()
+	in := strings.Repeat("é", 10) + "\n" // 2 bytes each
+	var pieces []string
+	var ends []bool
+	require.NoError(t, splitLines(strings.NewReader(in), 5, func(p []byte, end bool) {
+		pieces = append(pieces, string(p))
+		ends = append(ends, end)
+	}))
+	require.Equal(t, strings.Repeat("é", 10), strings.Join(pieces, ""))
+	for _, p := range pieces {
+		require.True(t, len(p) <= 5)
+		require.Equal(t, strings.ToValidUTF8(p, "?"), p, "no piece cuts a rune")
+	}
+	require.True(t, ends[len(ends)-1])
+	require.False(t, ends[0])
+}
+
+func TestBinaryOutputIsSanitized(t *testing.T) {
+	t.Parallel()
+	r := newShell(t)
+	res, c := run(t, r, cmdStep(`printf 'a\000b\n'; printf '\377\376ok\n'; printf 'caf\303\251\n'`))
+	require.True(t, res.Succeeded(), res.Error)
+	require.Equal(t, []string{`a\0b`, "\uFFFDok", "café"}, c.texts(stroem.Stdout))
+}
+
+func TestEnvironment(t *testing.T) {
+	t.Parallel()
+	r := newShell(t)
+	r.Environ = []string{"PATH=" + os.Getenv("PATH"), "FROM_WORKER=yes", "GREETING=worker"}
+	step := Step{
+		JobID: "job-42", Name: "say-hello", Attempt: 3,
+		Spec: stroem.StepSpec{
+			Cmd: `echo "$FROM_WORKER|$GREETING|$STROEM_JOB_ID|$STROEM_STEP|$STROEM_ATTEMPT"; ` +
+				`echo "$INPUT_NAME|$INPUT_DRY_RUN|$INPUT_N|$INPUT_F|$INPUT_NIL|$INPUT_CFG|$INPUT_LIST|$INPUT_X_Y_Z"`,
+			Env: map[string]string{"GREETING": "Hello"},
+		},
+		Input: map[string]any{
+			"name": "E2E Test", "dry-run": true, "n": json.Number("2"), "f": float64(2),
+			"nil": nil, "cfg": map[string]any{"a": "<b>"}, "list": []any{"x", 1.5}, "x.y z": "dots",
+		},
+	}
+	res, c := run(t, r, step)
+	require.True(t, res.Succeeded(), res.Error)
+	require.Equal(t, []string{
+		"yes|Hello|job-42|say-hello|3",
+		`E2E Test|true|2|2||{"a":"<b>"}|["x",1.5]|dots`,
+	}, c.texts(stroem.Stdout))
+}
+
+func TestInputEnvName(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "INPUT_DRY_RUN", InputEnvName("dry-run"))
+	require.Equal(t, "INPUT_A1_B", InputEnvName("a1.b"))
+	require.Equal(t, "INPUT_CAF__", InputEnvName("café"), "each non-ASCII byte becomes _")
+}
+
+func TestStdinIsDevNull(t *testing.T) {
+	t.Parallel()
+	r := newShell(t)
+	res, c := run(t, r, cmdStep(`cat; readlink /proc/self/fd/0 || echo /dev/null`))
+	require.True(t, res.Succeeded(), res.Error)
+	require.Equal(t, []string{"/dev/null"}, c.texts(stroem.Stdout))
+}
+
+func TestTimeoutKillsTheWholeGroup(t *testing.T) {
+	t.Parallel()
+	r := newShell(t)
+	// The main shell ignores SIGTERM, so only SIGKILL after the grace ends it;
+	// the background grandchild must die too.
+	step := cmdStep(`trap '' TERM; echo $$; sleep 100 & sleep 100`)
+	step.Spec.Timeout = stroem.Duration(300 * time.Millisecond)
+	start := time.Now()
+	res, c := run(t, r, step)
+	require.Less(t, time.Since(start), 5*time.Second)
+	require.True(t, res.TimedOut)
+	require.Equal(t, "timed out after 300ms", res.Error)
+	require.Equal(t, 128+9, res.ExitCode)
+	pgid, err := strconv.Atoi(<-c.first)
+	require.NoError(t, err)
+	requireGroupGone(t, pgid)
+}
+
+func TestCancelKillsTheWholeGroup(t *testing.T) {
+	t.Parallel()
+	r := newShell(t)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	c := newCaptured()
+	done := make(chan Result, 1)
+	go func() {
+		done <- r.Run(ctx, Step{JobID: "j", Name: "s", Attempt: 1,
+			Spec: stroem.StepSpec{Cmd: `echo $$; sleep 100 & sleep 100 & wait`}}, c.sink)
+	}()
+	pgid, err := strconv.Atoi(<-c.first)
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(-pgid, 0), "the group is alive while the step runs")
+	cancel(errors.New("cancelled by user"))
+	res := <-done
+	require.True(t, res.Cancelled)
+	require.Equal(t, "cancelled: cancelled by user", res.Error)
+	requireGroupGone(t, pgid)
+
+	res = r.Run(ctx, cmdStep("echo never"), c.sink)
+	require.True(t, res.Cancelled, "a cancelled context runs nothing")
+}
+
+func TestBackgroundChildDoesNotOutliveTheStep(t *testing.T) {
+	t.Parallel()
+	r := newShell(t)
+	start := time.Now()
+	res, c := run(t, r, cmdStep(`sleep 100 & echo $$`))
+	require.True(t, res.Succeeded(), res.Error)
+	require.Less(t, time.Since(start), 5*time.Second, "a grandchild holding stdout does not hold the step")
+	pgid, err := strconv.Atoi(<-c.first)
+	require.NoError(t, err)
+	requireGroupGone(t, pgid)
+}
+
+func TestEscapedProcessHoldingPipesIsBounded(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("setsid not installed")
+	}
+	r := newShell(t)
+	start := time.Now()
+	res, c := run(t, r, cmdStep(`setsid sh -c 'echo $$; exec sleep 100' &
+sleep 0.2`))
+	require.True(t, res.Succeeded(), res.Error)
+	require.Less(t, time.Since(start), 5*time.Second)
+	pid, err := strconv.Atoi(<-c.first)
+	require.NoError(t, err)
+	_ = syscall.Kill(pid, syscall.SIGKILL) // it left the group: ours to clean up in the test
+}
+
+func TestWorkspaceScripts(t *testing.T) {
+	t.Parallel()
+	ws := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(ws, "actions"), 0o755))
+	deploy, err := os.ReadFile("/work/shared/compat/upstream-mvp/actions/deploy.sh")
+	if err != nil {
+		deploy = []byte("#!/bin/bash\nset -euo pipefail\necho \"Deploying to environment: ${DEPLOY_ENV:-staging}\"\n" +
+			"echo \"OUTPUT: {\\\"status\\\": \\\"deployed\\\", \\\"env\\\": \\\"${DEPLOY_ENV:-staging}\\\"}\"\n")
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(ws, "actions", "deploy.sh"), deploy, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(ws, "plain.sh"), []byte("echo plain $1 from $(pwd)\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(ws, "noshebang.sh"), []byte("echo no shebang\n"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(ws, "data.txt"), []byte("payload"), 0o644))
+	r := newShell(t)
+
+	res, c := run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "actions/deploy.sh", Env: map[string]string{"DEPLOY_ENV": "prod"}}})
+	require.True(t, res.Succeeded(), res.Error)
+	require.Equal(t, map[string]any{"status": "deployed", "env": "prod"}, res.Output)
+	require.Contains(t, c.texts(stroem.Stdout), "Deploying to environment: prod")
+
+	res, c = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "plain.sh"}})
+	require.True(t, res.Succeeded(), res.Error)
+	out := c.texts(stroem.Stdout)
+	require.Len(t, out, 1)
+	require.True(t, strings.HasPrefix(out[0], "plain from "+r.WorkDir), out[0])
+
+	res, c = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "noshebang.sh"}})
+	require.True(t, res.Succeeded(), res.Error)
+	require.Equal(t, []string{"no shebang"}, c.texts(stroem.Stdout))
+
+	// cmd steps run among the workspace files too, in a private copy.
+	res, c = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Cmd: "cat data.txt; echo; echo changed > data.txt"}})
+	require.True(t, res.Succeeded(), res.Error)
+	require.Equal(t, []string{"payload"}, c.texts(stroem.Stdout))
+	b, err := os.ReadFile(filepath.Join(ws, "data.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "payload", string(b), "the cached workspace is never modified")
+
+	res, _ = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "../etc/passwd"}})
+	require.Equal(t, `script "../etc/passwd" is outside the workspace`, res.Error)
+	res, _ = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "missing.sh"}})
+	require.Equal(t, `script "missing.sh" not found in the workspace`, res.Error)
+	require.Equal(t, -1, res.ExitCode)
+}
+
+func TestStepDirectoryLifecycle(t *testing.T) {
+	t.Parallel()
+	r := newShell(t)
+	res, c := run(t, r, cmdStep("pwd; touch made-here"))
+	require.True(t, res.Succeeded(), res.Error)
+	dir := c.texts(stroem.Stdout)[0]
+	require.Equal(t, r.WorkDir, filepath.Dir(dir))
+	require.NoDirExists(t, dir, "removed after success")
+
+	res, c = run(t, r, cmdStep("pwd; mkdir ro; touch ro/f; chmod 500 ro; exit 1"))
+	require.False(t, res.Succeeded())
+	require.NoDirExists(t, c.texts(stroem.Stdout)[0], "removed after failure too, even with read-only dirs")
+
+	r.KeepFailedDirs = true
+	res, c = run(t, r, cmdStep("pwd; exit 1"))
+	require.False(t, res.Succeeded())
+	require.DirExists(t, c.texts(stroem.Stdout)[0], "KeepFailedDirs keeps it for debugging")
+}
+
+func TestEnvValue(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "2", EnvValue(float64(2)))
+	require.Equal(t, "2.5", EnvValue(2.5))
+	require.Equal(t, "1000000", EnvValue(float64(1e6)))
+	require.Equal(t, "7", EnvValue(7))
+	require.Equal(t, "false", EnvValue(false))
+	require.Equal(t, "", EnvValue(nil))
+	require.Equal(t, `{"k":[1,"a&b"]}`, EnvValue(map[string]any{"k": []any{1, "a&b"}}))
+}
+
+func BenchmarkShellStep(b *testing.B) {
+	ws := b.TempDir()
+	for i := range 20 {
+		require.NoError(b, os.WriteFile(filepath.Join(ws, "f"+strconv.Itoa(i)+".sh"), bytes.Repeat([]byte("echo x\n"), 200), 0o644))
+	}
+	r := &ShellRunner{WorkDir: b.TempDir()}
+	step := Step{JobID: "j", Name: "s", Attempt: 1, Workspace: ws, Spec: stroem.StepSpec{Cmd: "true"}}
+	b.Run("copy+spawn+cleanup", func(b *testing.B) {
+		for b.Loop() {
+			if res := r.Run(context.Background(), step, func(stroem.PushLine) {}); !res.Succeeded() {
+				b.Fatal(res.Error)
+			}
+		}
+	})
+	b.Run("spawn-only", func(b *testing.B) {
+		s := step
+		s.Workspace = ""
+		for b.Loop() {
+			if res := r.Run(context.Background(), s, func(stroem.PushLine) {}); !res.Succeeded() {
+				b.Fatal(res.Error)
+			}
+		}
+	})
+	b.Run("copy-only", func(b *testing.B) {
+		for b.Loop() {
+			dir, err := r.prepareDir(step)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = removeDir(dir)
+		}
+	})
+}
