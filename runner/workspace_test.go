@@ -28,7 +28,9 @@ type tarEntry struct {
 	size             int64 // overrides len(body) in the header when set
 }
 
-func file(name, body string) tarEntry { return tarEntry{name: name, body: body, typ: tar.TypeReg, mode: 0o644} }
+func file(name, body string) tarEntry {
+	return tarEntry{name: name, body: body, typ: tar.TypeReg, mode: 0o644}
+}
 
 // tgz builds a tar.gz archive.
 func tgz(t testing.TB, entries ...tarEntry) []byte {
