@@ -502,6 +502,7 @@ func TestGonjaPanicsBecomeErrors(t *testing.T) {
 		"{{a if in t}}", // a test expression without its operand
 		"{{ 1 % 0 }}",   // integer modulo by zero
 		"{% set a = 0 % 0 %}",
+		"{%raw=%}{% endraw %}", // raw statement with arguments: index out of range
 	} {
 		tpl, err := CompileTemplate(src)
 		if err == nil {
