@@ -46,9 +46,11 @@ type Registry struct {
 	hookMu sync.RWMutex
 	hooks  []func(*Workspace)
 
-	// Test seams: force polling, and its period.
+	// Test seams: force polling, and its period; checks counts the
+	// revision checks the watchers made.
 	poll      bool
 	pollEvery time.Duration
+	checks    atomic.Int64
 }
 
 type registryEntry struct {
@@ -272,6 +274,7 @@ func (r *Registry) pollLoop(ctx context.Context, e *registryEntry) {
 // reloadIfChanged reloads when the files' revision differs from the
 // current workspace's.
 func (r *Registry) reloadIfChanged(e *registryEntry) {
+	defer r.checks.Add(1)
 	if cur := e.cur.Load(); cur != nil && cur.src != nil && currentRevision(cur) == cur.Revision {
 		return
 	}

@@ -193,19 +193,35 @@ func TestRegistryWatch(t *testing.T) {
 			// fsnotify needs its watches in place before the change; a
 			// change made earlier is caught by the 30 s re-check only.
 			// Keep changing until the reload shows.
+			// Each write replaces the file whole (rename), so a check
+			// never sees it half written.
+			tmp := filepath.Join(t.TempDir(), "extra.yaml")
 			require.Eventually(t, func() bool {
-				writeFile(t, b.dir, ".workflows/extra.yaml", "actions:\n  extra: { cmd: echo }\n")
+				require.NoError(t, os.WriteFile(tmp, []byte("actions:\n  extra: { cmd: echo }\n"), 0o644))
+				require.NoError(t, os.Rename(tmp, filepath.Join(b.dir, ".workflows", "extra.yaml")))
 				return b.reg.Get("main").Actions["extra"] != nil
 			}, 10*time.Second, 100*time.Millisecond)
-			ws := <-reloaded
-			require.Equal(t, "main", ws.Name)
+			ws := b.reg.Get("main")
 			require.NotEqual(t, before.Revision, ws.Revision)
+			select {
+			case hooked := <-reloaded:
+				require.Equal(t, "main", hooked.Name)
+			default:
+				t.Fatal("the reload hook was not called")
+			}
 
-			// A file in a new sub-folder is seen too (new folders are watched).
+			// A file written later in a new folder is seen too: the
+			// folder's creation alone changes no revision (one check, no
+			// reload), then the file's own event must arrive, well
+			// before the 30 s re-check.
+			checks := b.reg.checks.Load()
+			require.NoError(t, os.MkdirAll(filepath.Join(b.dir, "scripts", "new"), 0o755))
+			require.Eventually(t, func() bool { return b.reg.checks.Load() > checks }, 10*time.Second, 10*time.Millisecond)
+			require.Equal(t, ws.Revision, b.reg.Get("main").Revision)
+			writeFile(t, b.dir, "scripts/new/run.sh", "echo new\n")
 			require.Eventually(t, func() bool {
-				writeFile(t, b.dir, "scripts/new/run.sh", "echo "+time.Now().String())
 				return b.reg.Get("main").Revision != ws.Revision
-			}, 10*time.Second, 100*time.Millisecond)
+			}, 10*time.Second, 20*time.Millisecond)
 
 			cancel()
 			select {
