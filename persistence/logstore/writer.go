@@ -201,7 +201,6 @@ func (s *Store) syncAll(jobs []*jobBatch) {
 func (s *Store) finish(jb *jobBatch) {
 	st := jb.st
 	if jb.err != nil {
-		s.log.Error("storing log lines failed", "job_id", st.id, "err", jb.err)
 		// Cut what may have been written so the file ends on the last
 		// durable line and the seqs are reused by the next append.
 		if !st.broken && (st.f == nil || st.f.Truncate(jb.startSize) != nil) {
