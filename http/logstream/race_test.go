@@ -1,0 +1,5 @@
+//go:build race
+
+package logstream
+
+const raceEnabled = true
