@@ -81,14 +81,28 @@ type wsLoader struct {
 	src  *wsSource
 
 	problems []Problem
-	actions  []*rawAction
-	tasks    []*rawTask
-	triggers []*rawTrigger
-	secrets  []*rawSecret
+	// suggestions left: a "did you mean" compares a name with every
+	// candidate, so a huge workspace full of wrong names could take
+	// quadratic time; past this many comparisons, problems come without
+	// suggestions.
+	suggestions int
+	actions     []*rawAction
+	tasks       []*rawTask
+	triggers    []*rawTrigger
+	secrets     []*rawSecret
 }
 
 func newLoader(path string) *wsLoader {
-	return &wsLoader{src: &wsSource{path: path}}
+	return &wsLoader{src: &wsSource{path: path}, suggestions: 1_000_000}
+}
+
+// suggest is didYouMean within the loader's budget of comparisons.
+func (l *wsLoader) suggest(s string, candidates []string) string {
+	if l.suggestions < len(candidates) {
+		return ""
+	}
+	l.suggestions -= len(candidates)
+	return didYouMean(s, candidates)
 }
 
 func (l *wsLoader) add(p Pos, msg string) {

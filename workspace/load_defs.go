@@ -68,6 +68,10 @@ const (
 	DefaultJitter = 0.2
 )
 
+// MaxSchemaFields bounds an input or output schema: input checks compare
+// every given key with the schema, and a form with more fields is no form.
+const MaxSchemaFields = 1000
+
 // Webhook timeouts (seconds) for sync mode.
 const (
 	DefaultWebhookTimeoutSecs = 30
@@ -336,7 +340,7 @@ func (f *fileParser) parseSchema(e yamlEntry, properties bool) Schema {
 			for i, name := range names {
 				fd := out.Lookup(name)
 				if fd == nil {
-					f.errorf(nodes[i], "%s: required names %q, which is not among the properties%s", e.path, name, didYouMean(name, schemaNames(out)))
+					f.errorf(nodes[i], "%s: required names %q, which is not among the properties%s", e.path, name, f.l.suggest(name, schemaNames(out)))
 					continue
 				}
 				fd.Required = true
@@ -386,6 +390,10 @@ func (f *fileParser) parseFields(e yamlEntry) Schema {
 		return out
 	}
 	es, _ := f.mapping(e.val, e.path)
+	if len(es) > MaxSchemaFields {
+		f.errorf(e.val, "%s has %d fields; at most %d are allowed", e.path, len(es), MaxSchemaFields)
+		es = es[:MaxSchemaFields]
+	}
 	for _, fe := range es {
 		if fd := f.parseField(fe); fd != nil {
 			out = append(out, fd)

@@ -459,11 +459,19 @@ func inList(list []string, s string) bool {
 // suggest returns ` (did you mean "x"?)` for the candidate closest to s, or
 // "" when none is close enough.
 func didYouMean(s string, candidates []string) string {
+	// Edit distance is quadratic: long names get no suggestion.
+	const longest = 100
+	if len(s) > longest {
+		return ""
+	}
 	best, bestD := "", -1
 	sorted := append([]string(nil), candidates...)
 	sort.Strings(sorted)
 	ls := strings.ToLower(s)
 	for _, c := range sorted {
+		if len(c) > longest {
+			continue
+		}
 		d := levenshtein.ComputeDistance(ls, strings.ToLower(c))
 		if bestD < 0 || d < bestD {
 			best, bestD = c, d

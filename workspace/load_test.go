@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -384,6 +385,9 @@ func TestLoadNeverHangs(t *testing.T) {
   g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]
 `, "expands too many aliases"},
 		{"infinite number", "secrets:\n  a: .inf\n", "is not a finite number"},
+		{"long names", "actions:\n  ? " + strings.Repeat("a", 1<<20) + "\n  : { cmd: echo }\n  ? " + strings.Repeat("b", 1<<20) + "\n  : { cmd: echo }\n" +
+			"tasks:\n  t:\n    flow:\n      s: { action: " + strings.Repeat("c", 1<<20) + " }\n", "unknown action"},
+		{"too many fields", "actions:\n  a:\n    cmd: echo\n    input:\n" + manyFields(MaxSchemaFields+1), "at most 1000 are allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -445,4 +449,12 @@ func mustGetwd(t *testing.T) string {
 	wd, err := os.Getwd()
 	require.NoError(t, err)
 	return wd
+}
+
+func manyFields(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "      f%d: {}\n", i)
+	}
+	return b.String()
 }

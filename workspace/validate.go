@@ -52,7 +52,7 @@ func (l *wsLoader) link(ws *Workspace) {
 		case declaredTasks[t.Task]:
 			l.add(rt.taskPos, fmt.Sprintf("trigger %s: task %s has problems and is left out, so this trigger is left out too", t.Name, t.Task))
 		default:
-			l.add(rt.taskPos, fmt.Sprintf("trigger %s: unknown task %q%s", t.Name, t.Task, didYouMean(t.Task, taskNames)))
+			l.add(rt.taskPos, fmt.Sprintf("trigger %s: unknown task %q%s", t.Name, t.Task, l.suggest(t.Task, taskNames)))
 		}
 	}
 
@@ -98,7 +98,7 @@ func (l *wsLoader) linkTask(ws *Workspace, rt *rawTask, declared map[string]bool
 				known = append(known, d)
 				continue
 			}
-			l.add(rs.depPos[i], fmt.Sprintf("%s: depends_on names unknown step %q%s", sw, d, didYouMean(d, t.Order)))
+			l.add(rs.depPos[i], fmt.Sprintf("%s: depends_on names unknown step %q%s", sw, d, l.suggest(d, t.Order)))
 			ok = false
 		}
 		deps[s.Name] = known
@@ -111,7 +111,7 @@ func (l *wsLoader) linkTask(ws *Workspace, rt *rawTask, declared map[string]bool
 			if declared[s.Action] {
 				l.add(rs.actionPos, fmt.Sprintf("%s: action %s has problems and is left out, so task %s is left out too", sw, s.Action, t.Name))
 			} else {
-				l.add(rs.actionPos, fmt.Sprintf("%s: unknown action %q%s", sw, s.Action, didYouMean(s.Action, actionNames)))
+				l.add(rs.actionPos, fmt.Sprintf("%s: unknown action %q%s", sw, s.Action, l.suggest(s.Action, actionNames)))
 			}
 			ok = false
 			continue
@@ -160,7 +160,7 @@ func (l *wsLoader) checkStepInput(rs *rawStep, what string, a *Action) bool {
 		if len(a.Input) == 0 {
 			l.add(rs.inputPos[k], fmt.Sprintf("%s: input %q is not accepted: action %s declares no input", what, k, a.Name))
 		} else {
-			l.add(rs.inputPos[k], fmt.Sprintf("%s: action %s has no input %q%s", what, a.Name, k, didYouMean(k, schemaNames(a.Input))))
+			l.add(rs.inputPos[k], fmt.Sprintf("%s: action %s has no input %q%s", what, a.Name, k, l.suggest(k, schemaNames(a.Input))))
 		}
 		ok = false
 	}
