@@ -1,0 +1,549 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/http/client"
+)
+
+// Defaults of WorkerConfig.
+const (
+	DefaultShutdownGrace  = 30 * time.Second
+	DefaultClaimWait      = 25 * time.Second
+	DefaultLogBatchLines  = 500
+	DefaultLogBatchBytes  = 512 << 10
+	DefaultLogBatchDelay  = 50 * time.Millisecond
+	DefaultLogBufferLines = 10_000
+	DefaultLogBufferBytes = 8 << 20
+	DefaultMaxRetryWait   = 5 * time.Second
+	DefaultReportTimeout  = 15 * time.Second
+	defaultHeartbeat      = 2 * time.Second
+)
+
+// Causes given to a step's context when it is stopped.
+var (
+	// ErrCancelledByServer: the server asked to stop the step (a user
+	// cancelled the job, or the step is no longer this worker's).
+	ErrCancelledByServer = errors.New("cancelled by the server")
+	// ErrStale: the server refused a report of the attempt (409): another
+	// attempt or worker owns the step now.
+	ErrStale = errors.New("the attempt is no longer this worker's")
+	// ErrShutdown: the worker is shutting down and the grace period ran out.
+	ErrShutdown = errors.New("worker shutting down")
+)
+
+// WorkerConfig configures a Worker. Zero fields take the defaults above.
+type WorkerConfig struct {
+	Name         string
+	Capabilities []string
+	Tags         []string
+	// MaxConcurrent is the number of steps run at once, each slot keeping
+	// one long-poll claim outstanding while idle.
+	MaxConcurrent int
+	// WorkDir holds the workspace cache (WorkDir/workspaces) and the
+	// steps' directories (WorkDir/steps).
+	WorkDir string
+	// ShutdownGrace is how long running steps may finish after the worker
+	// is told to stop, before they are cancelled.
+	ShutdownGrace time.Duration
+	// ReportTimeout is how long, once the grace is over, the worker keeps
+	// trying to deliver the last logs and completions before it exits.
+	ReportTimeout time.Duration
+	// ClaimWait is the long poll's wait_ms (at most 30 s).
+	ClaimWait time.Duration
+	// A step's log lines are pushed when LogBatchLines are buffered, or
+	// LogBatchDelay after the first buffered line, whichever comes first;
+	// one push carries at most LogBatchLines lines and about LogBatchBytes.
+	LogBatchLines int
+	LogBatchBytes int
+	LogBatchDelay time.Duration
+	// LogBufferLines and LogBufferBytes bound the unsent lines of one step
+	// (while the server is unreachable); beyond them the oldest are dropped
+	// and replaced by one line saying how many.
+	LogBufferLines int
+	LogBufferBytes int
+	// MaxRetryWait caps the exponential backoff of every retry.
+	MaxRetryWait time.Duration
+	// Runner runs the steps; nil means a ShellRunner under WorkDir/steps.
+	Runner Runner
+}
+
+func (c *WorkerConfig) setDefaults() {
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = 1
+	}
+	if len(c.Capabilities) == 0 {
+		c.Capabilities = []string{"shell"}
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.ReportTimeout <= 0 {
+		c.ReportTimeout = DefaultReportTimeout
+	}
+	if c.ClaimWait <= 0 {
+		c.ClaimWait = DefaultClaimWait
+	}
+	c.ClaimWait = min(c.ClaimWait, client.MaxClaimWait)
+	if c.LogBatchLines <= 0 {
+		c.LogBatchLines = DefaultLogBatchLines
+	}
+	if c.LogBatchBytes <= 0 {
+		c.LogBatchBytes = DefaultLogBatchBytes
+	}
+	if c.LogBatchDelay <= 0 {
+		c.LogBatchDelay = DefaultLogBatchDelay
+	}
+	if c.LogBufferLines <= 0 {
+		c.LogBufferLines = DefaultLogBufferLines
+	}
+	if c.LogBufferBytes <= 0 {
+		c.LogBufferBytes = DefaultLogBufferBytes
+	}
+	if c.MaxRetryWait <= 0 {
+		c.MaxRetryWait = DefaultMaxRetryWait
+	}
+}
+
+// Worker is a worker process's main loop (SPEC §8): it registers, keeps
+// MaxConcurrent long-poll claims outstanding, runs each claimed step,
+// heartbeats the running steps' leases, ships their logs in small batches
+// and reports their completion, retrying with backoff for as long as the
+// server is unreachable.
+type Worker struct {
+	c      *client.Client
+	cfg    WorkerConfig
+	log    *slog.Logger
+	runner Runner
+	cache  *WorkspaceCache
+	down   downTracker
+
+	regMu sync.Mutex // serialises (re-)registration
+
+	mu        sync.Mutex
+	workerID  string
+	heartbeat time.Duration
+	running   map[stroem.StepRef]*task
+}
+
+// task is a step the worker is running (or still reporting).
+type task struct {
+	ref      stroem.StepRef
+	workerID string // the id the step was claimed under: reports are fenced by it
+	cancel   context.CancelCauseFunc
+}
+
+// NewWorker returns a worker talking to the server through c.
+func NewWorker(c *client.Client, cfg WorkerConfig, log *slog.Logger) (*Worker, error) {
+	if c == nil {
+		return nil, errors.New("runner: NewWorker needs a client")
+	}
+	if cfg.WorkDir == "" {
+		return nil, errors.New("runner: WorkerConfig.WorkDir is not set")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg.setDefaults()
+	r := cfg.Runner
+	if r == nil {
+		r = &ShellRunner{WorkDir: filepath.Join(cfg.WorkDir, "steps")}
+	}
+	w := &Worker{
+		c: c, cfg: cfg, log: log, runner: r,
+		running: map[stroem.StepRef]*task{},
+	}
+	w.down.log = log
+	w.cache = NewWorkspaceCache(filepath.Join(cfg.WorkDir, "workspaces"), c.WorkspaceArchive, log)
+	return w, nil
+}
+
+// ID returns the worker id the server gave at the latest registration.
+func (w *Worker) ID() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.workerID
+}
+
+// Run registers and works until ctx is cancelled, then shuts down
+// gracefully: it stops claiming (aborting the outstanding long polls), lets
+// running steps finish within ShutdownGrace, cancels those still running,
+// delivers their logs and completions (giving up after ReportTimeout), and
+// returns nil. It returns an error only when the server refuses the worker
+// (a wrong token, say).
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.register(ctx, ""); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	stepsCtx, cancelSteps := context.WithCancelCause(context.WithoutCancel(ctx))
+	reportCtx, giveUp := context.WithCancelCause(context.WithoutCancel(ctx))
+	hbCtx, stopHeartbeat := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSteps(nil)
+	defer giveUp(nil)
+	defer stopHeartbeat()
+
+	var slots sync.WaitGroup
+	for range w.cfg.MaxConcurrent {
+		slots.Go(func() { w.slot(ctx, stepsCtx, reportCtx) })
+	}
+	var hb sync.WaitGroup
+	hb.Go(func() { w.heartbeatLoop(hbCtx) })
+
+	slotsDone := make(chan struct{})
+	go func() {
+		slots.Wait()
+		close(slotsDone)
+	}()
+	select {
+	case <-slotsDone: // cannot happen before ctx ends, but be safe
+	case <-ctx.Done():
+	}
+	if n := w.runningCount(); n > 0 {
+		w.log.Info("worker stopping: waiting for running steps", "running", n, "grace", w.cfg.ShutdownGrace)
+	}
+	grace := time.NewTimer(w.cfg.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-slotsDone:
+	case <-grace.C:
+		w.log.Warn("shutdown grace over: cancelling running steps", "running", w.runningCount())
+		cancelSteps(ErrShutdown)
+		report := time.NewTimer(w.cfg.ReportTimeout)
+		defer report.Stop()
+		select {
+		case <-slotsDone:
+		case <-report.C:
+			w.log.Error("giving up delivering reports", "running", w.runningCount())
+			giveUp(ErrShutdown)
+			<-slotsDone
+		}
+	}
+	stopHeartbeat()
+	hb.Wait()
+	w.log.Info("worker stopped")
+	return nil
+}
+
+// register registers the worker, retrying while the server is unreachable.
+// With stale set, it re-registers only if the current id is still stale
+// (another goroutine may have done it already).
+func (w *Worker) register(ctx context.Context, stale string) error {
+	w.regMu.Lock()
+	defer w.regMu.Unlock()
+	if stale != "" && w.ID() != stale {
+		return nil
+	}
+	reg, err := backoff.Retry(ctx, func() (stroem.WorkerRegistered, error) {
+		reg, err := w.c.Register(ctx, stroem.WorkerRegistration{
+			Name: w.cfg.Name, Capabilities: w.cfg.Capabilities, Tags: nonNil(w.cfg.Tags),
+		})
+		if err != nil && !client.Retryable(err) {
+			return reg, backoff.Permanent(err)
+		}
+		w.down.observe(err, "register")
+		return reg, err
+	}, w.retryOptions()...)
+	if err != nil {
+		return fmt.Errorf("register with %s: %w", w.c.BaseURL(), err)
+	}
+	hbEvery := time.Duration(reg.HeartbeatMS) * time.Millisecond
+	if hbEvery <= 0 && reg.LeaseMS > 0 {
+		hbEvery = time.Duration(reg.LeaseMS) * time.Millisecond / 5
+	}
+	if hbEvery <= 0 {
+		hbEvery = defaultHeartbeat
+	}
+	hbEvery = max(hbEvery, 50*time.Millisecond)
+	w.mu.Lock()
+	w.workerID, w.heartbeat = reg.WorkerID, hbEvery
+	w.mu.Unlock()
+	w.log.Info("worker registered", "worker_id", reg.WorkerID, "server", w.c.BaseURL(),
+		"capabilities", w.cfg.Capabilities, "max_concurrent", w.cfg.MaxConcurrent, "heartbeat", hbEvery)
+	return nil
+}
+
+// retryOptions: exponential backoff with jitter, capped, never giving up
+// (the context decides).
+func (w *Worker) retryOptions() []backoff.RetryOption {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 100 * time.Millisecond
+	bo.MaxInterval = w.cfg.MaxRetryWait
+	return []backoff.RetryOption{backoff.WithBackOff(bo), backoff.WithMaxElapsedTime(0)}
+}
+
+// slot claims and runs steps one at a time until ctx ends.
+func (w *Worker) slot(ctx, stepsCtx, reportCtx context.Context) {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 100 * time.Millisecond
+	bo.MaxInterval = w.cfg.MaxRetryWait
+	for ctx.Err() == nil {
+		id := w.ID()
+		a, err := w.c.Claim(ctx, stroem.ClaimRequest{
+			WorkerID: id, Capabilities: w.cfg.Capabilities, WaitMS: int(w.cfg.ClaimWait / time.Millisecond),
+		})
+		if a != nil {
+			// Run it even if shutdown began meanwhile: the server handed it
+			// over, and it gets the same grace as any running step.
+			w.down.observe(nil, "claim")
+			bo.Reset()
+			w.execute(stepsCtx, reportCtx, id, *a)
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			w.down.observe(err, "claim")
+			if errors.Is(err, stroem.ErrNotFound) {
+				if rerr := w.register(ctx, id); rerr != nil && ctx.Err() == nil {
+					w.log.Error("re-register", "err", rerr)
+				}
+			} else if !client.Retryable(err) {
+				w.log.Error("claim refused", "err", err)
+			}
+			if !sleepCtx(ctx, bo.NextBackOff()) {
+				return
+			}
+			continue
+		}
+		w.down.observe(nil, "claim")
+		bo.Reset()
+	}
+}
+
+// execute runs one claimed step and reports it.
+func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a stroem.Assignment) {
+	ref := stroem.StepRef{JobID: a.JobID, Step: a.StepName, Attempt: a.Attempt}
+	log := w.log.With("job_id", a.JobID, "step", a.StepName, "attempt", a.Attempt)
+	ctx, cancel := context.WithCancelCause(stepsCtx)
+	defer cancel(nil)
+	w.mu.Lock()
+	w.running[ref] = &task{ref: ref, workerID: workerID, cancel: cancel}
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		delete(w.running, ref)
+		w.mu.Unlock()
+	}()
+	start := time.Now()
+	log.Info("step started", "action", a.ActionName, "revision", a.Revision)
+
+	ship := newShipper(w, reportCtx, workerID, ref, func(err error) { cancel(err) })
+	var shipping sync.WaitGroup
+	shipping.Go(ship.loop)
+
+	res := w.runStep(ctx, log, a, ship.add)
+	ship.close()
+	shipping.Wait()
+
+	if ship.isStale() {
+		log.Warn("step abandoned: the server gave it to another attempt", "duration", time.Since(start))
+		return
+	}
+	comp := res.Completion(workerID, a.Attempt)
+	err := w.complete(reportCtx, log, ref, comp)
+	switch {
+	case err == nil:
+		log.Info("step finished", "succeeded", res.Succeeded(), "exit_code", res.ExitCode,
+			"error", res.Error, "duration", time.Since(start))
+	case errors.Is(err, stroem.ErrConflict) || errors.Is(err, stroem.ErrNotFound):
+		log.Warn("completion refused as stale", "err", err)
+	default:
+		log.Error("completion not delivered", "err", err)
+	}
+}
+
+// runStep gets the workspace files and runs the step.
+func (w *Worker) runStep(ctx context.Context, log *slog.Logger, a stroem.Assignment, sink func(stroem.PushLine)) Result {
+	if !slices.Contains(w.cfg.Capabilities, a.ActionType) && a.ActionType != "" {
+		return Result{ExitCode: -1, Error: fmt.Sprintf("action type %q is not supported by this worker", a.ActionType)}
+	}
+	if a.Image != "" {
+		return Result{ExitCode: -1, Error: fmt.Sprintf("action image %q needs a container runner, which this worker does not have", a.Image)}
+	}
+	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input}
+	if a.Revision != "" {
+		dir, release, err := w.acquireWorkspace(ctx, log, a.Workspace, a.Revision)
+		if err != nil {
+			if ctx.Err() != nil {
+				return Result{ExitCode: -1, Error: cancelMessage(context.Cause(ctx)), Cancelled: true}
+			}
+			return Result{ExitCode: -1, Error: "get the workspace files: " + err.Error()}
+		}
+		defer release()
+		step.Workspace = dir
+	}
+	return w.runner.Run(ctx, step, sink)
+}
+
+// acquireWorkspace gets the revision's files, retrying while the server is
+// unreachable.
+func (w *Worker) acquireWorkspace(ctx context.Context, log *slog.Logger, ws, rev string) (string, func(), error) {
+	type got struct {
+		dir     string
+		release func()
+	}
+	g, err := backoff.Retry(ctx, func() (got, error) {
+		dir, release, err := w.cache.Acquire(ctx, ws, rev)
+		if err != nil {
+			if !client.Retryable(err) || ctx.Err() != nil {
+				return got{}, backoff.Permanent(err)
+			}
+			log.Warn("workspace download failed, retrying", "err", err)
+			return got{}, err
+		}
+		return got{dir, release}, nil
+	}, w.retryOptions()...)
+	return g.dir, g.release, err
+}
+
+// complete reports a completion until the server answers 2xx or refuses it.
+func (w *Worker) complete(ctx context.Context, log *slog.Logger, ref stroem.StepRef, comp stroem.Completion) error {
+	tries := 0
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		tries++
+		err := w.c.Complete(ctx, ref.JobID, ref.Step, comp)
+		w.down.observe(err, "complete")
+		if err != nil && !client.Retryable(err) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		if err != nil && tries == 1 {
+			log.Warn("completion not delivered, retrying", "err", err)
+		}
+		return struct{}{}, err
+	}, w.retryOptions()...)
+	return err
+}
+
+// heartbeatLoop renews the running steps' leases every heartbeat period and
+// stops the steps the server lists.
+func (w *Worker) heartbeatLoop(ctx context.Context) {
+	for {
+		w.mu.Lock()
+		every := w.heartbeat
+		w.mu.Unlock()
+		if !sleepCtx(ctx, every) {
+			return
+		}
+		id := w.ID()
+		refs := w.runningRefs()
+		hctx, cancel := context.WithTimeout(ctx, max(2*every, 5*time.Second))
+		resp, err := w.c.Heartbeat(hctx, stroem.Heartbeat{WorkerID: id, Running: refs})
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		w.down.observe(err, "heartbeat")
+		if errors.Is(err, stroem.ErrNotFound) {
+			w.log.Warn("the server does not know this worker any more: registering again", "worker_id", id)
+			if err := w.register(ctx, id); err != nil && ctx.Err() == nil {
+				w.log.Error("re-register", "err", err)
+			}
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		for _, ref := range resp.Cancel {
+			w.cancelStep(ref, ErrCancelledByServer)
+		}
+	}
+}
+
+// cancelStep stops a running step; unknown refs are ignored.
+func (w *Worker) cancelStep(ref stroem.StepRef, cause error) {
+	w.mu.Lock()
+	t := w.running[ref]
+	w.mu.Unlock()
+	if t != nil {
+		w.log.Info("stopping step", "job_id", ref.JobID, "step", ref.Step, "attempt", ref.Attempt, "reason", cause)
+		t.cancel(cause)
+	}
+}
+
+func (w *Worker) runningRefs() []stroem.StepRef {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	refs := make([]stroem.StepRef, 0, len(w.running))
+	for ref := range w.running {
+		refs = append(refs, ref)
+	}
+	slices.SortFunc(refs, func(a, b stroem.StepRef) int {
+		if a.JobID != b.JobID {
+			return compare(a.JobID, b.JobID)
+		}
+		return compare(a.Step, b.Step)
+	})
+	return refs
+}
+
+func (w *Worker) runningCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.running)
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// downTracker logs when the server becomes unreachable and when it is back,
+// once each, instead of once per failed request.
+type downTracker struct {
+	log   *slog.Logger
+	mu    sync.Mutex
+	down  bool
+	since time.Time
+}
+
+func (d *downTracker) observe(err error, op string) {
+	unreachable := err != nil && client.Retryable(err)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case unreachable && !d.down:
+		d.down, d.since = true, time.Now()
+		d.log.Warn("server unavailable: retrying with backoff, steps keep running", "op", op, "err", err)
+	case err == nil && d.down:
+		d.down = false
+		d.log.Info("server reachable again", "op", op, "after", time.Since(d.since).Round(time.Millisecond))
+	}
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether d elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

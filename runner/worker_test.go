@@ -1,0 +1,346 @@
+package runner
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/http/client"
+)
+
+func newClient(t *testing.T, url, token string) *client.Client {
+	t.Helper()
+	c, err := client.New(url, client.WithToken(token), client.WithTimeout(5*time.Second))
+	require.NoError(t, err)
+	return c
+}
+
+// testLogger writes the worker's log into the test's output.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func shellAssignment(job, step, cmd string) stroem.Assignment {
+	return stroem.Assignment{JobID: job, StepName: step, ActionName: "a", Spec: stroem.StepSpec{Cmd: cmd}}
+}
+
+// flag returns a path a step can wait for (`until [ -f X ]`) and a function
+// that creates it.
+func flag(t *testing.T) (string, func()) {
+	p := filepath.Join(t.TempDir(), "go")
+	return p, func() { require.NoError(t, os.WriteFile(p, nil, 0o644)) }
+}
+
+func waitFor(path string) string {
+	return fmt.Sprintf("until [ -f %s ]; do sleep 0.02; done", path)
+}
+
+func TestWorkerRunsStepsAndKeepsClaimsOutstanding(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	startWorker(t, f, func(c *WorkerConfig) { c.MaxConcurrent = 3 })
+
+	require.Eventually(t, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.outstanding == 3
+	}, 10*time.Second, 5*time.Millisecond, "an idle worker keeps one long poll per slot")
+
+	for i := range 4 {
+		f.enqueue(shellAssignment("job-"+strconv.Itoa(i), "step "+strconv.Itoa(i),
+			fmt.Sprintf(`echo "hello $STROEM_STEP"; echo 'OUTPUT: {"n": %d}'`, i)))
+	}
+	for i := range 4 {
+		step := "step " + strconv.Itoa(i)
+		c := f.waitCompletion(step)
+		require.True(t, c.Succeeded(), c.Error)
+		require.Equal(t, map[string]any{"n": float64(i)}, c.Output)
+		require.Equal(t, "w1", c.WorkerID)
+		require.Equal(t, 1, c.Attempt)
+		require.Equal(t, []string{"hello " + step, fmt.Sprintf(`OUTPUT: {"n": %d}`, i)}, f.texts("job-"+strconv.Itoa(i), step))
+	}
+	f.with(func(f *fakeServer) {
+		require.LessOrEqual(t, f.maxOutstanding, 3, "never more polls than slots")
+		require.Empty(t, f.logAnomalies)
+	})
+}
+
+func TestWorkerShipsLinesWhileTheStepRuns(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	startWorker(t, f, nil)
+	gate, open := flag(t)
+	f.enqueue(shellAssignment("j", "s", "echo first; "+waitFor(gate)+"; echo second"))
+
+	require.Eventually(t, func() bool {
+		return len(f.texts("j", "s")) == 1
+	}, 5*time.Second, 5*time.Millisecond, "a printed line reaches the server while the step still runs")
+	_, done := f.completion("s")
+	require.False(t, done)
+	open()
+	c := f.waitCompletion("s")
+	require.True(t, c.Succeeded(), c.Error)
+	require.Equal(t, []string{"first", "second"}, f.texts("j", "s"))
+}
+
+func TestWorkerRetriesCompletionUntilAcknowledged(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	f.with(func(f *fakeServer) { f.completeAnswers["s"] = []int{503, 503, 500} })
+	startWorker(t, f, nil)
+	f.enqueue(shellAssignment("j", "s", "echo ok"))
+	c := f.waitCompletion("s")
+	require.True(t, c.Succeeded())
+	require.Equal(t, 4, f.calls("s"))
+}
+
+func TestWorkerStopsRetryingOnConflict(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	f.with(func(f *fakeServer) { f.completeAnswers["stale"] = []int{409, 409, 409, 409} })
+	startWorker(t, f, nil)
+	f.enqueue(shellAssignment("j", "stale", "echo ok"))
+	f.enqueue(shellAssignment("j", "next", "echo ok"))
+	f.waitCompletion("next") // one slot: the stale step's report is over
+	require.Equal(t, 1, f.calls("stale"), "409 ends the retries")
+}
+
+func TestWorkerCancelFromHeartbeatKillsTheProcessGroup(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	f.with(func(f *fakeServer) { f.heartbeatMS = 50 })
+	startWorker(t, f, nil)
+	f.enqueue(shellAssignment("j", "s", "echo $$; sleep 100 & sleep 100 & wait"))
+	var pgid int
+	require.Eventually(t, func() bool {
+		if l := f.texts("j", "s"); len(l) > 0 {
+			pgid, _ = strconv.Atoi(l[0])
+			return true
+		}
+		return false
+	}, 5*time.Second, 5*time.Millisecond)
+	f.with(func(f *fakeServer) { f.cancel[stroem.StepRef{JobID: "j", Step: "s", Attempt: 1}] = true })
+	c := f.waitCompletion("s")
+	require.Equal(t, "cancelled: cancelled by the server", c.Error)
+	requireGroupGone(t, pgid)
+}
+
+func TestWorkerCancelFromLogPush(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	f.with(func(f *fakeServer) { f.heartbeatMS = 60_000 }) // only a push can tell
+	startWorker(t, f, nil)
+	f.with(func(f *fakeServer) { f.cancel[stroem.StepRef{JobID: "j", Step: "s", Attempt: 1}] = true })
+	f.enqueue(shellAssignment("j", "s", "while true; do echo tick; sleep 0.05; done"))
+	c := f.waitCompletion("s")
+	require.Equal(t, "cancelled: cancelled by the server", c.Error)
+}
+
+func TestWorkerDropsAStaleAttempt(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	f.with(func(f *fakeServer) { f.pushConflict["s"] = true })
+	startWorker(t, f, nil)
+	f.enqueue(shellAssignment("j", "s", "echo $$; sleep 100"))
+	f.enqueue(shellAssignment("j", "after", "echo next"))
+	f.waitCompletion("after")
+	require.Equal(t, 0, f.calls("s"), "a step whose logs got 409 is stopped and not reported")
+}
+
+func TestWorkerSurvivesServerOutage(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	startWorker(t, f, nil)
+	gate, open := flag(t)
+	finished := filepath.Join(t.TempDir(), "finished")
+	f.enqueue(shellAssignment("j", "s", "echo before; "+waitFor(gate)+
+		`; for i in $(seq 1 300); do echo "line $i"; done; echo 'OUTPUT: {"ok": true}'; touch `+finished))
+	require.Eventually(t, func() bool { return len(f.texts("j", "s")) == 1 }, 5*time.Second, 5*time.Millisecond)
+
+	f.stop()
+	open()
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(finished)
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond, "the step keeps running while the server is down")
+	time.Sleep(300 * time.Millisecond) // let a few pushes and reports fail
+	f.start()
+
+	c := f.waitCompletion("s")
+	require.True(t, c.Succeeded(), c.Error)
+	require.Equal(t, map[string]any{"ok": true}, c.Output)
+	want := []string{"before"}
+	for i := 1; i <= 300; i++ {
+		want = append(want, "line "+strconv.Itoa(i))
+	}
+	want = append(want, `OUTPUT: {"ok": true}`)
+	require.Equal(t, want, f.texts("j", "s"), "every line delivered once, in order")
+	f.with(func(f *fakeServer) { require.Empty(t, f.logAnomalies) })
+}
+
+func TestWorkerRetriedPushIsDeduplicated(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	f.with(func(f *fakeServer) { f.loseAckOnce["s"] = true })
+	startWorker(t, f, nil)
+	f.enqueue(shellAssignment("j", "s", "echo a; echo b; sleep 0.2; echo c"))
+	f.waitCompletion("s")
+	require.Equal(t, []string{"a", "b", "c"}, f.texts("j", "s"))
+}
+
+func TestWorkerLogBufferOverflowDropsOldestWithMarker(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	startWorker(t, f, func(c *WorkerConfig) {
+		c.LogBatchLines = 10
+		c.LogBufferLines = 100
+	})
+	gate, open := flag(t)
+	finished := filepath.Join(t.TempDir(), "finished")
+	f.enqueue(shellAssignment("j", "s", waitFor(gate)+`; for i in $(seq 1 1000); do echo "line $i"; done; touch `+finished))
+	require.Eventually(t, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.outstanding == 0 && f.registers == 1
+	}, 5*time.Second, 5*time.Millisecond, "the step was claimed")
+	f.stop()
+	open()
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(finished)
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond)
+	f.start()
+	c := f.waitCompletion("s")
+	require.True(t, c.Succeeded(), c.Error)
+
+	lines := f.texts("j", "s")
+	require.Less(t, len(lines), 200, "the buffer is bounded")
+	require.Equal(t, "line 1000", lines[len(lines)-1], "the newest lines are kept")
+	dropped, kept := 0, 0
+	for _, l := range lines {
+		if strings.HasPrefix(l, "[stroem] ") {
+			n, err := strconv.Atoi(strings.Fields(l)[1])
+			require.NoError(t, err)
+			dropped += n
+			continue
+		}
+		kept++
+	}
+	require.Positive(t, dropped)
+	require.Equal(t, 1000, dropped+kept, "the markers account for every dropped line")
+	f.with(func(f *fakeServer) { require.Empty(t, f.logAnomalies, "offsets stay contiguous") })
+}
+
+func TestWorkerReregistersWhenForgotten(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	w, _ := startWorker(t, f, func(c *WorkerConfig) { c.MaxConcurrent = 2 })
+	require.Eventually(t, func() bool { return w.ID() == "w1" }, 5*time.Second, 5*time.Millisecond)
+	f.with(func(f *fakeServer) { f.workers = map[string]bool{} }) // a server that lost its memory
+	require.Eventually(t, func() bool { return w.ID() == "w2" }, 10*time.Second, 5*time.Millisecond)
+	f.enqueue(shellAssignment("j", "s", "echo ok"))
+	c := f.waitCompletion("s")
+	require.Equal(t, "w2", c.WorkerID)
+	f.with(func(f *fakeServer) { require.Equal(t, 2, f.registers, "one re-registration, however many slots noticed") })
+}
+
+func TestWorkerRegistersOnceTheServerIsUp(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	f.stop()
+	w, _ := startWorker(t, f, nil)
+	time.Sleep(300 * time.Millisecond)
+	require.Empty(t, w.ID())
+	f.start()
+	require.Eventually(t, func() bool { return w.ID() != "" }, 10*time.Second, 5*time.Millisecond)
+}
+
+func TestWorkerRefusedTokenIsAnError(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	w, err := NewWorker(newClient(t, f.url(), "wrong"), WorkerConfig{Name: "x", WorkDir: t.TempDir()}, testLogger(t))
+	require.NoError(t, err)
+	err = w.Run(t.Context())
+	require.ErrorIs(t, err, stroem.ErrUnauthorized)
+	require.ErrorContains(t, err, "register with http://")
+}
+
+func TestWorkerGracefulShutdownLetsStepsFinish(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	_, stop := startWorker(t, f, func(c *WorkerConfig) { c.MaxConcurrent = 2 })
+	f.enqueue(shellAssignment("j", "s", "echo started; sleep 0.5; echo finished"))
+	require.Eventually(t, func() bool { return len(f.texts("j", "s")) == 1 }, 5*time.Second, 5*time.Millisecond)
+	start := time.Now()
+	stop() // returns once Run has returned nil
+	require.Less(t, time.Since(start), 5*time.Second)
+	c, ok := f.completion("s")
+	require.True(t, ok, "the running step was reported before Run returned")
+	require.True(t, c.Succeeded(), c.Error)
+	require.Equal(t, []string{"started", "finished"}, f.texts("j", "s"))
+	f.with(func(f *fakeServer) { require.Zero(t, f.outstanding, "long polls were aborted") })
+}
+
+func TestWorkerGracefulShutdownCancelsAfterGrace(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	_, stop := startWorker(t, f, func(c *WorkerConfig) { c.ShutdownGrace = 200 * time.Millisecond })
+	f.enqueue(shellAssignment("j", "s", "echo $$; sleep 100"))
+	require.Eventually(t, func() bool { return len(f.texts("j", "s")) == 1 }, 5*time.Second, 5*time.Millisecond)
+	pgid, err := strconv.Atoi(f.texts("j", "s")[0])
+	require.NoError(t, err)
+	start := time.Now()
+	stop()
+	require.Less(t, time.Since(start), 5*time.Second)
+	c, ok := f.completion("s")
+	require.True(t, ok)
+	require.Equal(t, "cancelled: worker shutting down", c.Error)
+	requireGroupGone(t, pgid)
+}
+
+func TestWorkerDownloadsTheWorkspaceOncePerRevision(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	deploy, err := os.ReadFile("/work/shared/compat/upstream-mvp/actions/deploy.sh")
+	if err != nil {
+		deploy = []byte("#!/bin/sh\necho \"OUTPUT: {\\\"status\\\": \\\"deployed\\\", \\\"env\\\": \\\"${DEPLOY_ENV:-staging}\\\"}\"\n")
+	}
+	f.with(func(f *fakeServer) {
+		f.archives["rev1"] = tgz(t, tarEntry{name: "actions/deploy.sh", body: string(deploy), typ: '0', mode: 0o755})
+	})
+	startWorker(t, f, func(c *WorkerConfig) { c.MaxConcurrent = 2 })
+	var wg sync.WaitGroup
+	for _, env := range []string{"prod", "qa"} {
+		a := stroem.Assignment{JobID: "j", StepName: "deploy-" + env, Revision: "rev1",
+			Spec: stroem.StepSpec{Script: "actions/deploy.sh", Env: map[string]string{"DEPLOY_ENV": env}}}
+		f.enqueue(a)
+		wg.Go(func() {
+			c := f.waitCompletion("deploy-" + env)
+			require.True(t, c.Succeeded(), c.Error)
+			require.Equal(t, map[string]any{"status": "deployed", "env": env}, c.Output)
+		})
+	}
+	wg.Wait()
+	f.with(func(f *fakeServer) { require.Equal(t, 1, f.archiveFetches) })
+
+	f.enqueue(stroem.Assignment{JobID: "j", StepName: "gone", Revision: "nope", Spec: stroem.StepSpec{Cmd: "true"}})
+	c := f.waitCompletion("gone")
+	require.Contains(t, c.Error, "get the workspace files")
+	require.Contains(t, c.Error, "unknown revision")
+}
