@@ -2,6 +2,7 @@ package persistence_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -55,7 +56,8 @@ var listFilters = []persistence.JobFilter{
 }
 
 // TestJobListPlan checks, on 100,000 jobs, that every filter of the job list
-// is served by an index in list order: no sequential scan, no sort.
+// is served by an index in list order: no sequential scan, no full sort (an
+// incremental sort of an index's presorted rows is fine with a LIMIT).
 func TestJobListPlan(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -70,7 +72,22 @@ func TestJobListPlan(t *testing.T) {
 		var plan string
 		require.NoError(t, s.Pool().QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+q, args...).Scan(&plan))
 		require.NotContains(t, plan, `"Seq Scan"`, "filter %+v:\n%s", f, plan)
-		require.NotContains(t, plan, `"Sort"`, "filter %+v:\n%s", f, plan)
+		require.NotContains(t, plan, `"Node Type": "Sort"`, "filter %+v:\n%s", f, plan)
+		var parsed []struct {
+			Plan struct {
+				Plans []struct {
+					NodeType  string `json:"Node Type"`
+					IndexName string `json:"Index Name"`
+				} `json:"Plans"`
+			} `json:"Plan"`
+			ExecutionTime float64 `json:"Execution Time"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(plan), &parsed))
+		index := ""
+		if len(parsed[0].Plan.Plans) > 0 {
+			index = parsed[0].Plan.Plans[0].NodeType + " " + parsed[0].Plan.Plans[0].IndexName
+		}
+		t.Logf("%-45s %-40s executed in %.3f ms", filterName(f), index, parsed[0].ExecutionTime)
 		jobs, err := s.JobList(ctx, f)
 		require.NoError(t, err)
 		require.Len(t, jobs, 50, "%+v", f)

@@ -60,6 +60,9 @@ func (s *Store) StepsClaim(ctx context.Context, p ClaimParams) ([]ClaimedStep, e
 	if p.WorkerID == "" {
 		return nil, stroem.Errorf(stroem.CodeInvalid, "claim: worker id is empty")
 	}
+	if p.Lease <= 0 {
+		return nil, stroem.Errorf(stroem.CodeInvalid, "claim: lease must be positive, got %s", p.Lease)
+	}
 	limit := max(p.Limit, 1)
 	p.WorkerID = canonicalUUID(p.WorkerID)
 	var claimed []ClaimedStep
@@ -167,6 +170,9 @@ FROM (SELECT 1) AS one LEFT JOIN renewed r ON true`
 func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stroem.StepRef, lease time.Duration) ([]stroem.StepRef, error) {
 	if !validUUID(workerID) {
 		return nil, notFound("worker %s not found", workerID)
+	}
+	if lease <= 0 {
+		return nil, stroem.Errorf(stroem.CodeInvalid, "renew leases: lease must be positive, got %s", lease)
 	}
 	var (
 		cancel              []stroem.StepRef

@@ -111,6 +111,8 @@ func TestStepsClaim(t *testing.T) {
 		none, err = s.StepsClaim(ctx, persistence.ClaimParams{WorkerID: "w1", Limit: 5, Lease: testLease})
 		require.NoError(t, err)
 		require.Empty(t, none, "no capabilities, nothing to run")
+		_, err = s.StepsClaim(ctx, persistence.ClaimParams{WorkerID: "w1", Capabilities: []string{"docker"}, Limit: 1})
+		require.ErrorIs(t, err, stroem.ErrInvalid, "a claim without a lease is a bug")
 
 		c := claimOne(t, s, "w1", "docker", "shell")
 		require.Equal(t, nj.Job.ID, c.JobID)
