@@ -83,8 +83,23 @@ func newLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
+// serverStore is what a server needs from its store: PostgreSQL
+// (persistence.Store) in production, the embedded store in `stroem dev`.
+type serverStore interface {
+	actors.Store
+	stroemhttp.Store
+	WorkspaceArchivePut(ctx context.Context, revision string, tarball []byte) error
+	// Listen blocks, calling onNotify when steps became ready in another
+	// process (and once with "" after every (re)connect).
+	Listen(ctx context.Context, channel string, onNotify func(payload string)) error
+	Close()
+}
+
 type serverOptions struct {
 	pprof bool
+	// store, when set, is used instead of opening PostgreSQL at cfg.DB.URL;
+	// the caller has migrated it, and Stop closes it.
+	store serverStore
 	// listener, when set, is used instead of listening on cfg.Listen (tests).
 	listener net.Listener
 	// extra mounts more routes (webhooks).
@@ -95,7 +110,7 @@ type serverOptions struct {
 type serverApp struct {
 	cfg   serverConfig
 	log   *slog.Logger
-	store *persistence.Store
+	store serverStore
 	logs  *logstore.Store
 	hub   *logstream.Hub
 	ws    *workspace.Registry
@@ -120,11 +135,17 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 		}
 	}()
 
-	if app.store, err = persistence.Open(ctx, cfg.DB.URL, log); err != nil {
-		return nil, err
-	}
-	if err = app.store.Migrate(ctx); err != nil {
-		return nil, fmt.Errorf("migrate database: %w", err)
+	if opts.store != nil {
+		app.store = opts.store
+	} else {
+		pg, err := persistence.Open(ctx, cfg.DB.URL, log)
+		if err != nil {
+			return nil, err
+		}
+		app.store = pg
+		if err = pg.Migrate(ctx); err != nil {
+			return nil, fmt.Errorf("migrate database: %w", err)
+		}
 	}
 	if app.logs, err = logstore.Open(cfg.LogStorage.LocalDir, log); err != nil {
 		return nil, fmt.Errorf("open log storage: %w", err)
@@ -257,11 +278,15 @@ func (a *serverApp) storeArchive(ctx context.Context, ws *workspace.Workspace) {
 // hubSource gives the SSE hub stored lines and job statuses.
 type hubSource struct {
 	logs  *logstore.Store
-	store *persistence.Store
+	store serverStore
 }
 
 func (h hubSource) Read(jobID string, afterSeq int64, step string) ([]stroem.LogLine, error) {
 	return h.logs.Read(jobID, afterSeq, step)
+}
+
+func (h hubSource) Scan(jobID string, afterSeq int64, step string, fn func(stroem.LogLine) error) error {
+	return h.logs.Scan(jobID, afterSeq, step, fn)
 }
 
 func (h hubSource) JobStatus(ctx context.Context, jobID string) (stroem.JobStatus, error) {
