@@ -396,3 +396,28 @@ func BenchmarkShellStep(b *testing.B) {
 		}
 	})
 }
+
+// Copying an executable while another goroutine forks used to make its exec
+// fail with "text file busy" (golang/go#22315); copyFile holds ForkLock.
+func TestConcurrentScriptStepsNeverTextFileBusy(t *testing.T) {
+	t.Parallel()
+	ws := t.TempDir()
+	for i := range 10 {
+		require.NoError(t, os.WriteFile(filepath.Join(ws, "s"+strconv.Itoa(i)+".sh"), append([]byte("#!/bin/sh\necho ok\nexit 0\n"), bytes.Repeat([]byte("#"), 32<<10)...), 0o755))
+	}
+	r := newShell(t)
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Go(func() {
+			for i := range 15 {
+				res, _ := run(t, r, Step{JobID: "j", Name: "s", Attempt: 1, Workspace: ws,
+					Spec: stroem.StepSpec{Script: "s" + strconv.Itoa((g+i)%10) + ".sh"}})
+				if !res.Succeeded() {
+					t.Error(res.Error)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

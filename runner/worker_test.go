@@ -213,11 +213,11 @@ func TestWorkerLogBufferOverflowDropsOldestWithMarker(t *testing.T) {
 	})
 	gate, open := flag(t)
 	finished := filepath.Join(t.TempDir(), "finished")
-	f.enqueue(shellAssignment("j", "s", waitFor(gate)+`; for i in $(seq 1 1000); do echo "line $i"; done; touch `+finished))
+	started := filepath.Join(t.TempDir(), "started")
+	f.enqueue(shellAssignment("j", "s", "touch "+started+"; "+waitFor(gate)+`; for i in $(seq 1 1000); do echo "line $i"; done; touch `+finished))
 	require.Eventually(t, func() bool {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return f.outstanding == 0 && f.registers == 1
+		_, err := os.Stat(started)
+		return err == nil
 	}, 5*time.Second, 5*time.Millisecond, "the step was claimed")
 	f.stop()
 	open()
@@ -257,7 +257,9 @@ func TestWorkerReregistersWhenForgotten(t *testing.T) {
 	f.enqueue(shellAssignment("j", "s", "echo ok"))
 	c := f.waitCompletion("s")
 	require.Equal(t, "w2", c.WorkerID)
-	f.with(func(f *fakeServer) { require.Equal(t, 2, f.registers, "one re-registration, however many slots noticed") })
+	f.with(func(f *fakeServer) {
+		require.Equal(t, 2, f.registers, "one re-registration, however many slots noticed")
+	})
 }
 
 func TestWorkerRegistersOnceTheServerIsUp(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -479,7 +480,13 @@ func copyTree(src, dst string) error {
 	})
 }
 
+// copyFile copies one file. It holds syscall.ForkLock for reading while the
+// copy is open for writing: a process forked meanwhile by another step would
+// otherwise inherit the write descriptor until its exec, and executing the
+// copied script would fail with "text file busy" (ETXTBSY, golang/go#22315).
 func copyFile(src, dst string, perm fs.FileMode) error {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
 	in, err := os.Open(src)
 	if err != nil {
 		return err
