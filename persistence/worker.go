@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -13,7 +14,7 @@ import (
 
 // WorkerStaleAfter is how long a worker may go without a heartbeat before
 // WorkerList shows it as stale.
-const WorkerStaleAfter = "30 seconds"
+const WorkerStaleAfter = 30 * time.Second
 
 // WorkerRegister records a new worker process under a fresh id. A worker
 // that restarts registers again and gets a new id; its old row turns stale.
@@ -39,8 +40,8 @@ func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistratio
 // active, or stale when it sent no heartbeat for WorkerStaleAfter.
 func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id::text, name, capabilities, tags, registered_at, last_heartbeat_at,
-			CASE WHEN last_heartbeat_at > now() - interval '`+WorkerStaleAfter+`' THEN 'active' ELSE 'stale' END
-		FROM workers ORDER BY last_heartbeat_at DESC, id`)
+			CASE WHEN last_heartbeat_at > now() - $1 * interval '1 millisecond' THEN 'active' ELSE 'stale' END
+		FROM workers ORDER BY last_heartbeat_at DESC, id`, WorkerStaleAfter.Milliseconds())
 	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", interpretError(err))
 	}
