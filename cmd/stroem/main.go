@@ -56,6 +56,14 @@ func newRootCmd() *cobra.Command {
 		newValidateCmd(),
 		newMigrateCmd(),
 		newServerCmd(),
+		newWorkerCmd(),
+		newTasksCmd(),
+		newTriggerCmd(),
+		newStatusCmd(),
+		newLogsCmd(),
+		newJobsCmd(),
+		newCancelCmd(),
+		newWorkersCmd(),
 	)
 	return root
 }

@@ -1,0 +1,384 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+)
+
+// cliResult is what a client command printed and the exit code the binary
+// would have had.
+type cliResult struct {
+	out, err string
+	code     int
+}
+
+// runCLI runs `stroem args…` in-process, like main does, with ctx.
+func runCLI(t *testing.T, ctx context.Context, args ...string) cliResult {
+	t.Helper()
+	root := newRootCmd()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	code := 0
+	if err != nil {
+		code = 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		if msg := err.Error(); msg != "" {
+			require.NotContains(t, msg, "\n", "an error is one line")
+			errOut.WriteString("stroem: " + msg + "\n") // what report prints
+		}
+	}
+	return cliResult{out: out.String(), err: errOut.String(), code: code}
+}
+
+// fakeAPI is an in-memory public API (SPEC §5, §6) for the client commands.
+type fakeAPI struct {
+	mu       sync.Mutex
+	executed []map[string]any
+	final    stroem.JobStatus
+	queries  []string
+}
+
+const testJobID = "0b7e2c1e-5d7b-4c53-9a67-1d2f3e4a5b6c"
+
+func newFakeAPI(t *testing.T) (*fakeAPI, string) {
+	t.Helper()
+	f := &fakeAPI{final: stroem.JobCompleted}
+	started := time.Date(2026, 11, 28, 6, 0, 0, 0, time.UTC)
+	ended := started.Add(1500 * time.Millisecond)
+	worker := "9a1b2c3d-0000-4000-8000-000000000001"
+	job := func() stroem.Job {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return stroem.Job{ID: testJobID, Workspace: "default", TaskName: "hello-world", Status: f.final,
+			SourceType: stroem.SourceAPI, CreatedAt: started, StartedAt: &started, CompletedAt: &ended,
+			Steps: []stroem.Step{
+				{StepName: "say-hello", Status: stroem.StepCompleted, Attempt: 1, MaxAttempts: 1, WorkerID: &worker, StartedAt: &started, CompletedAt: &ended},
+				{StepName: "shout-it", Status: stroem.StepFailed, Attempt: 2, MaxAttempts: 3, WorkerID: &worker, StartedAt: &started, CompletedAt: &ended,
+					ErrorMessage: "exit code 1: tr: missing operand\nmore"},
+			}}
+	}
+	notFound := func(w http.ResponseWriter, what string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(404)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": what + " not found"})
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/workspaces/{ws}/tasks", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("ws") != "default" {
+			notFound(w, fmt.Sprintf("workspace %q", r.PathValue("ws")))
+			return
+		}
+		_, _ = w.Write([]byte(`[{"name":"hello-world","mode":"distributed","description":"Say hello, then shout it",
+			"input":[{"name":"name","type":"string","default":"World"},{"name":"count","type":"integer","required":true}]}]`))
+	})
+	mux.HandleFunc("POST /api/workspaces/{ws}/tasks/{task}/execute", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("task") != "hello-world" {
+			notFound(w, fmt.Sprintf("task %q", r.PathValue("task")))
+			return
+		}
+		var body struct {
+			Input map[string]any `json:"input"`
+		}
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&body))
+		f.mu.Lock()
+		f.executed = append(f.executed, body.Input)
+		f.mu.Unlock()
+		w.WriteHeader(201)
+		_, _ = w.Write([]byte(`{"job_id":"` + testJobID + `"}`))
+	})
+	mux.HandleFunc("GET /api/jobs", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.queries = append(f.queries, r.URL.RawQuery)
+		f.mu.Unlock()
+		j := job()
+		j.Steps = nil
+		_ = json.NewEncoder(w).Encode([]stroem.Job{j})
+	})
+	mux.HandleFunc("GET /api/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("id") != testJobID {
+			notFound(w, "job")
+			return
+		}
+		_ = json.NewEncoder(w).Encode(job())
+	})
+	mux.HandleFunc("POST /api/jobs/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
+		j := job()
+		j.Status = stroem.JobCancelled
+		_ = json.NewEncoder(w).Encode(j)
+	})
+	mux.HandleFunc("GET /api/jobs/{id}/logs", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("format") == "jsonl" {
+			_, _ = w.Write([]byte(`{"seq":1,"step":"say-hello","attempt":1,"stream":"stdout","text":"Hello You"}` + "\n"))
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"logs": "Hello You\nHELLO YOU\n"})
+	})
+	mux.HandleFunc("GET /api/jobs/{id}/logs/stream", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		lines := []stroem.LogLine{
+			{Seq: 1, Step: "say-hello", Attempt: 1, Stream: stroem.Stdout, Text: "Hello You"},
+			{Seq: 2, Step: "say-hello", Attempt: 1, Stream: stroem.Stderr, Text: "a warning"},
+			{Seq: 3, Step: "shout-it", Attempt: 1, Stream: stroem.Stdout, Text: "HELLO YOU"},
+		}
+		for _, l := range lines {
+			if s := r.URL.Query().Get("step"); s != "" && l.Step != s {
+				continue
+			}
+			b, _ := json.Marshal(l)
+			fmt.Fprintf(w, "id: %d\ndata: %s\n\n", l.Seq, b)
+		}
+		f.mu.Lock()
+		final := f.final
+		f.mu.Unlock()
+		fmt.Fprintf(w, "event: done\ndata: {\"status\":%q}\n\n", final)
+	})
+	mux.HandleFunc("GET /api/workers", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode([]stroem.Worker{{ID: "w-1", Name: "worker-1", Status: "active",
+			Capabilities: []string{"shell"}, LastHeartbeatAt: time.Now()}})
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return f, srv.URL
+}
+
+func TestTasksCommand(t *testing.T) {
+	t.Parallel()
+	_, url := newFakeAPI(t)
+	r := runCLI(t, t.Context(), "tasks", "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	require.Contains(t, r.out, "NAME         MODE         INPUT")
+	require.Contains(t, r.out, `hello-world  distributed  name:string="World", count*:integer  Say hello, then shout it`)
+
+	r = runCLI(t, t.Context(), "--server", url, "tasks", "-o", "json")
+	require.Equal(t, 0, r.code, r.err)
+	var tasks []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.out), &tasks))
+	require.Equal(t, "hello-world", tasks[0]["name"])
+
+	r = runCLI(t, t.Context(), "tasks", "--server", url, "--workspace", "nope")
+	require.Equal(t, 1, r.code)
+	require.Equal(t, "stroem: workspace \"nope\" not found\n", r.err)
+}
+
+func TestTriggerCommandInput(t *testing.T) {
+	t.Parallel()
+	f, url := newFakeAPI(t)
+	r := runCLI(t, t.Context(), "trigger", "hello-world", "--server", url,
+		"--input", `{"name": "json", "keep": [1, 2]}`, "-i", "name=You", "-i", "n=2", "-i", "flag=true",
+		"-i", `obj={"k": 1.5}`, "-i", "text=two words", "-i", "empty=")
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, testJobID+"\n", r.out)
+	require.Equal(t, []map[string]any{{
+		"name": "You", "keep": []any{float64(1), float64(2)}, "n": float64(2), "flag": true,
+		"obj": map[string]any{"k": 1.5}, "text": "two words", "empty": "",
+	}}, f.executed)
+
+	r = runCLI(t, t.Context(), "trigger", "hello-world", "--server", url, "-o", "json")
+	require.Equal(t, 0, r.code, r.err)
+	require.JSONEq(t, `{"job_id": "`+testJobID+`"}`, r.out)
+}
+
+func TestTriggerFollowExitCodes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		final stroem.JobStatus
+		code  int
+		err   string
+	}{
+		{stroem.JobCompleted, 0, ""},
+		{stroem.JobFailed, 1, "stroem: step shout-it failed: exit code 1: tr: missing operand …\nstroem: job " + testJobID + " failed\n"},
+		{stroem.JobCancelled, 130, "stroem: job " + testJobID + " was cancelled\n"},
+	} {
+		f, url := newFakeAPI(t)
+		f.final = tc.final
+		r := runCLI(t, t.Context(), "trigger", "hello-world", "-i", "name=You", "--follow", "--server", url)
+		require.Equal(t, tc.code, r.code, r.err)
+		require.Equal(t, "Hello You\nHELLO YOU\n", r.out, "stdout lines in order")
+		require.Equal(t, "job "+testJobID+"\na warning\n"+tc.err, r.err, "stderr lines to stderr")
+	}
+}
+
+func TestTriggerWait(t *testing.T) {
+	t.Parallel()
+	f, url := newFakeAPI(t)
+	r := runCLI(t, t.Context(), "trigger", "hello-world", "--wait", "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, testJobID+" completed\n", r.out)
+
+	f.final = stroem.JobFailed
+	r = runCLI(t, t.Context(), "trigger", "hello-world", "--wait", "--server", url, "-o", "json")
+	require.Equal(t, 1, r.code)
+	var job stroem.Job
+	require.NoError(t, json.Unmarshal([]byte(r.out), &job))
+	require.Equal(t, stroem.JobFailed, job.Status)
+}
+
+func TestClientCommandErrors(t *testing.T) {
+	t.Parallel()
+	_, url := newFakeAPI(t)
+	cases := []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"trigger", "nope", "--server", url}, 1, `stroem: task "nope" not found`},
+		{[]string{"trigger", "hello-world", "--server", "http://127.0.0.1:1"}, 1, "stroem: server at http://127.0.0.1:1 is unreachable: connection refused"},
+		{[]string{"status", "not-a-job", "--server", url}, 1, "stroem: job not found"},
+		{[]string{"trigger", "hello-world", "--input", "{bad", "--server", url}, 2, "stroem: --input {bad: not a JSON object"},
+		{[]string{"trigger", "hello-world", "-i", "novalue", "--server", url}, 2, `stroem: -i "novalue": want key=value or a JSON object`},
+		{[]string{"trigger", "--server", url}, 2, "stroem: trigger needs exactly one TASK"},
+		{[]string{"trigger", "hello-world", "--bogus"}, 2, "stroem: unknown flag: --bogus (see 'stroem trigger --help')"},
+		{[]string{"jobs", "--status", "weird", "--server", url}, 2, `stroem: --status "weird": want one of pending, running, completed, failed, cancelled`},
+		{[]string{"jobs", "--limit", "0", "--server", url}, 2, "stroem: --limit 0: want at least 1"},
+		{[]string{"jobs", "-o", "yaml", "--server", url}, 2, `stroem: --output must be text or json, not "yaml"`},
+		{[]string{"tasks", "--server", "localhost:8080"}, 2, "stroem: --server: server URL"},
+	}
+	for _, tc := range cases {
+		r := runCLI(t, t.Context(), tc.args...)
+		require.Equal(t, tc.code, r.code, "%v: %s", tc.args, r.err)
+		require.True(t, strings.HasPrefix(r.err, tc.err), "%v: got %q", tc.args, r.err)
+		require.Equal(t, 1, strings.Count(r.err, "\n"), "one line: %q", r.err)
+	}
+}
+
+func TestStatusCommand(t *testing.T) {
+	t.Parallel()
+	_, url := newFakeAPI(t)
+	r := runCLI(t, t.Context(), "status", testJobID, "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	for _, want := range []string{
+		"job:       " + testJobID,
+		"task:      default/hello-world",
+		"status:    completed",
+		"duration:  1.5s",
+		"STEP       STATUS     ATTEMPT  WORKER    STARTED               DURATION  ERROR",
+		"say-hello  completed  1        9a1b2c3d  2026-11-28 06:00:00Z  1.5s      -",
+		"shout-it   failed     2/3      9a1b2c3d  2026-11-28 06:00:00Z  1.5s      exit code 1: tr: missing operand …",
+	} {
+		require.Contains(t, r.out, want)
+	}
+	r = runCLI(t, t.Context(), "status", testJobID, "--server", url, "--output", "json")
+	require.Equal(t, 0, r.code, r.err)
+	require.Contains(t, r.out, `"step_name": "shout-it"`)
+}
+
+func TestJobsCommand(t *testing.T) {
+	t.Parallel()
+	f, url := newFakeAPI(t)
+	r := runCLI(t, t.Context(), "jobs", "--status", "failed", "-n", "5", "--workspace", "default", "--task", "hello-world", "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	require.Contains(t, r.out, testJobID+"  default/hello-world  completed  2026-11-28 06:00:00Z  1.5s      api")
+	require.Equal(t, []string{"limit=5&status=failed&task=hello-world&workspace=default"}, f.queries)
+}
+
+func TestLogsCommand(t *testing.T) {
+	t.Parallel()
+	_, url := newFakeAPI(t)
+	r := runCLI(t, t.Context(), "logs", testJobID, "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, "Hello You\nHELLO YOU\n", r.out)
+
+	r = runCLI(t, t.Context(), "logs", testJobID, "--server", url, "-o", "json")
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, `{"seq":1,"step":"say-hello","attempt":1,"ts":"0001-01-01T00:00:00Z","stream":"stdout","text":"Hello You"}`+"\n", r.out)
+
+	r = runCLI(t, t.Context(), "logs", testJobID, "--follow", "--step", "shout-it", "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, "HELLO YOU\n", r.out)
+}
+
+func TestCancelAndWorkersCommands(t *testing.T) {
+	t.Parallel()
+	_, url := newFakeAPI(t)
+	r := runCLI(t, t.Context(), "cancel", testJobID, "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, testJobID+" cancelled\n", r.out)
+
+	r = runCLI(t, t.Context(), "workers", "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	require.Contains(t, r.out, "WORKER  NAME      STATUS  CAPABILITIES  TAGS  LAST HEARTBEAT")
+	require.Contains(t, r.out, "w-1     worker-1  active  shell         -     0s ago")
+}
+
+func TestWorkerCommandConfigErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.yaml")
+	r := runCLI(t, t.Context(), "worker", "--config", missing)
+	require.Equal(t, 2, r.code)
+	require.Equal(t, "stroem: config "+missing+": no such file or directory\n", r.err)
+
+	noToken := filepath.Join(dir, "w.yaml")
+	require.NoError(t, os.WriteFile(noToken, []byte("server_url: http://127.0.0.1:1\n"), 0o600))
+	r = runCLI(t, t.Context(), "worker", "--config", noToken)
+	require.Equal(t, 2, r.code)
+	require.Equal(t, "stroem: config "+noToken+": key worker_token: must be set (the server's worker_token)\n", r.err)
+
+	badKey := filepath.Join(dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(badKey, []byte("worker_token: x\nmax_concurent: 3\n"), 0o600))
+	r = runCLI(t, t.Context(), "worker", "--config", badKey)
+	require.Equal(t, 2, r.code)
+	require.Contains(t, r.err, "max_concurent")
+}
+
+func TestWorkerCommandRunsAndStopsCleanly(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	registered := make(chan struct{})
+	var once sync.Once
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /worker/register", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		require.Equal(t, "Bearer secret", r.Header.Get("Authorization"))
+		_, _ = w.Write([]byte(`{"worker_id":"w1","lease_ms":10000,"heartbeat_ms":2000}`))
+		once.Do(func() { close(registered) })
+	})
+	mux.HandleFunc("POST /worker/jobs/claim", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(200 * time.Millisecond):
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	cfg := filepath.Join(t.TempDir(), "worker.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(
+		"server_url: %s\nworker_token: secret\nworker_name: test\nmax_concurrent: 2\nwork_dir: %s\n", srv.URL, t.TempDir())), 0o600))
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan cliResult, 1)
+	go func() { done <- runCLI(t, ctx, "worker", "--config", cfg) }()
+	<-registered
+	cancel() // what SIGTERM does through main's signal.NotifyContext
+	select {
+	case r := <-done:
+		require.Equal(t, 0, r.code, r.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("stroem worker did not stop")
+	}
+}

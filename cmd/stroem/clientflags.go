@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/http/client"
+)
+
+// The client commands (SPEC §10) talk to a server through http/client. They
+// share --server (env STROEM_URL) and, where they print data, --output.
+// Errors come back from the client as *stroem.Error with the server's
+// message, and main's report prints them as one line.
+
+const defaultServerURL = "http://localhost:8080"
+
+// clientFlags are the flags every client command has.
+type clientFlags struct {
+	server string
+	output string
+}
+
+// addClientFlags registers --server on cmd, and --output when the command
+// prints data.
+func addClientFlags(cmd *cobra.Command, withOutput bool) *clientFlags {
+	f := &clientFlags{}
+	def := os.Getenv("STROEM_URL")
+	if def == "" {
+		def = defaultServerURL
+	}
+	cmd.Flags().StringVar(&f.server, "server", def, "server URL (env STROEM_URL)")
+	if withOutput {
+		cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	}
+	return f
+}
+
+// client checks the flags and returns a client for the server.
+func (f *clientFlags) client() (*client.Client, error) {
+	if f.output != "" && f.output != "text" && f.output != "json" {
+		return nil, usageError("--output must be text or json, not %q", f.output)
+	}
+	c, err := client.New(f.server, client.WithUserAgent("stroem-cli/"+version))
+	if err != nil {
+		return nil, usageError("--server: %v", err)
+	}
+	return c, nil
+}
+
+func (f *clientFlags) json() bool { return f.output == "json" }
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// jobResult turns a job's final status into the command's exit: 0
+// completed, 1 failed, 130 cancelled.
+func jobResult(id string, st stroem.JobStatus) error {
+	switch st {
+	case stroem.JobCompleted:
+		return nil
+	case stroem.JobFailed:
+		return exitCode(1, fmt.Errorf("job %s failed", id))
+	case stroem.JobCancelled:
+		return exitCode(130, fmt.Errorf("job %s was cancelled", id))
+	}
+	return exitCode(1, fmt.Errorf("job %s ended with status %q", id, st))
+}
+
+// interrupted maps a command cancelled by Ctrl-C or SIGTERM to exit 130
+// without an error line.
+func interrupted(ctx context.Context, err error) error {
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())) {
+		return exitCode(130, nil)
+	}
+	return err
+}
+
+// logPrinter prints streamed log lines: the text of stdout lines on stdout
+// and of stderr lines on stderr, or every line as JSON on stdout.
+type logPrinter struct {
+	out, errOut io.Writer
+	json        bool
+}
+
+func (p logPrinter) print(l stroem.LogLine) error {
+	if p.json {
+		b, err := json.Marshal(l)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(p.out, "%s\n", b)
+		return err
+	}
+	w := p.out
+	if l.Stream == stroem.Stderr {
+		w = p.errOut
+	}
+	_, err := fmt.Fprintln(w, l.Text)
+	return err
+}
+
+// followLogs streams a job's logs until it ends and returns its status.
+func followLogs(cmd *cobra.Command, c *client.Client, jobID, step string, asJSON bool) (stroem.JobStatus, error) {
+	p := logPrinter{out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), json: asJSON}
+	return c.StreamLogs(cmd.Context(), jobID, client.StreamOptions{Step: step}, p.print)
+}
+
+// printFailedSteps tells why a failed job failed: one line per failed step.
+func printFailedSteps(cmd *cobra.Command, c *client.Client, jobID string) {
+	job, err := c.Job(cmd.Context(), jobID)
+	if err != nil {
+		return
+	}
+	for _, s := range job.Steps {
+		if s.Status == stroem.StepFailed {
+			fmt.Fprintf(cmd.ErrOrStderr(), "stroem: step %s failed: %s\n", s.StepName, firstLine(s.ErrorMessage, 200))
+		}
+	}
+}
+
+// Formatting helpers for tables.
+
+func formatTime(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+func formatDuration(start, end *time.Time) string {
+	if start == nil || start.IsZero() {
+		return "-"
+	}
+	stop := time.Now()
+	if end != nil && !end.IsZero() {
+		stop = *end
+	}
+	d := stop.Sub(*start)
+	switch {
+	case d < 0:
+		return "-"
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// firstLine shortens a multi-line message for a table cell.
+func firstLine(s string, max int) string {
+	line, rest, multi := strings.Cut(strings.TrimSpace(s), "\n")
+	if len([]rune(line)) > max {
+		line = string([]rune(line)[:max]) + "…"
+	} else if multi && rest != "" {
+		line += " …"
+	}
+	return line
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func newStatusCmd() *cobra.Command {
+	var flags *clientFlags
+	cmd := &cobra.Command{
+		Use:   "status JOB",
+		Short: "Show a job and its steps",
+		Long: `Status shows a job and a table of its steps: status, attempt, worker, start
+time, duration and, for failed steps, the first line of the error.
+Times are UTC; --output json prints the job as the API returns it.`,
+		Example: `  stroem status 0b7e2c1e-5d7b-4c53-9a67-1d2f3e4a5b6c`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("status needs exactly one JOB id, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := flags.client()
+			if err != nil {
+				return err
+			}
+			job, err := c.Job(cmd.Context(), args[0])
+			if err != nil {
+				return interrupted(cmd.Context(), err)
+			}
+			out := cmd.OutOrStdout()
+			if flags.json() {
+				return printJSON(out, job)
+			}
+			fmt.Fprintf(out, "job:       %s\n", job.ID)
+			fmt.Fprintf(out, "task:      %s/%s\n", job.Workspace, job.TaskName)
+			fmt.Fprintf(out, "status:    %s\n", job.Status)
+			fmt.Fprintf(out, "created:   %s (%s)\n", formatTime(&job.CreatedAt), orDash(string(job.SourceType)))
+			fmt.Fprintf(out, "duration:  %s\n\n", formatDuration(job.StartedAt, job.CompletedAt))
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "STEP\tSTATUS\tATTEMPT\tWORKER\tSTARTED\tDURATION\tERROR")
+			for _, s := range job.Steps {
+				worker := "-"
+				if s.WorkerID != nil && *s.WorkerID != "" {
+					worker = shortID(*s.WorkerID)
+				}
+				attempt := "-"
+				if s.Attempt > 0 {
+					attempt = fmt.Sprint(s.Attempt)
+					if s.MaxAttempts > 1 {
+						attempt += fmt.Sprintf("/%d", s.MaxAttempts)
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.StepName, s.Status, attempt, worker,
+					formatTime(s.StartedAt), formatDuration(s.StartedAt, s.CompletedAt), orDash(firstLine(s.ErrorMessage, 80)))
+			}
+			return tw.Flush()
+		},
+	}
+	flags = addClientFlags(cmd, true)
+	return cmd
+}
+
+// shortID shortens a UUID to its first block, like git's short hashes.
+func shortID(id string) string {
+	if len(id) == 36 && id[8] == '-' {
+		return id[:8]
+	}
+	return id
+}
