@@ -41,9 +41,9 @@ const (
 	outputPrefix     = "OUTPUT:"
 )
 
-// ShellRunner runs `shell` steps: `/bin/sh -c cmd`, or the workspace script
-// (executed directly when it is executable — it has a shebang — otherwise
-// with `/bin/sh script`).
+// ShellRunner runs `shell` steps: `/bin/sh -c cmd`, or the workspace script,
+// executed directly when it is executable; a script that lost its exec bit
+// runs with the interpreter its `#!` line names, or else with `/bin/sh`.
 //
 // Each step runs in a fresh directory under WorkDir holding a copy of the
 // workspace files, with stdin from /dev/null, in its own process group. The
@@ -140,9 +140,14 @@ func (r *ShellRunner) command(step Step, dir string) (*exec.Cmd, error) {
 		if !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("script %q is not a regular file", step.Spec.Script)
 		}
-		if fi.Mode().Perm()&0o111 != 0 {
+		switch interp := shebang(path); {
+		case fi.Mode().Perm()&0o111 != 0:
 			cmd = exec.Command(path)
-		} else {
+		case len(interp) > 0:
+			// Not executable (a checkout that lost the bit), but it names
+			// its interpreter: honour it as the kernel would.
+			cmd = exec.Command(interp[0], append(interp[1:], path)...)
+		default:
 			cmd = exec.Command(shell, path)
 		}
 	case step.Spec.Cmd != "":
@@ -154,6 +159,32 @@ func (r *ShellRunner) command(step Step, dir string) (*exec.Cmd, error) {
 	cmd.Env = r.environment(step)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd, nil
+}
+
+// shebang returns the interpreter and its optional argument named by the
+// script's first line ("#!/bin/bash", "#!/usr/bin/env python3"), or nil.
+func shebang(path string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	buf := make([]byte, 256)
+	n, _ := io.ReadFull(f, buf)
+	line, _, _ := bytes.Cut(buf[:n], []byte("\n"))
+	rest, ok := bytes.CutPrefix(line, []byte("#!"))
+	if !ok {
+		return nil
+	}
+	rest = bytes.TrimSpace(bytes.TrimSuffix(rest, []byte("\r")))
+	interp, arg, _ := bytes.Cut(rest, []byte(" "))
+	if len(interp) == 0 || interp[0] != '/' {
+		return nil
+	}
+	if arg = bytes.TrimSpace(arg); len(arg) > 0 {
+		return []string{string(interp), string(arg)} // Linux passes the rest as one argument
+	}
+	return []string{string(interp)}
 }
 
 // environment builds the step's environment; later entries win.

@@ -300,6 +300,7 @@ func TestWorkspaceScripts(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(ws, "actions", "deploy.sh"), deploy, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(ws, "plain.sh"), []byte("echo plain $1 from $(pwd)\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(ws, "noshebang.sh"), []byte("echo no shebang\n"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(ws, "lost-exec-bit.sh"), []byte("#!/bin/bash\nset -euo pipefail\necho \"bash $BASH_VERSION\" | cut -c1-4\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(ws, "data.txt"), []byte("payload"), 0o644))
 	r := newShell(t)
 
@@ -317,6 +318,10 @@ func TestWorkspaceScripts(t *testing.T) {
 	res, c = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "noshebang.sh"}})
 	require.True(t, res.Succeeded(), res.Error)
 	require.Equal(t, []string{"no shebang"}, c.texts(stroem.Stdout))
+
+	res, c = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "lost-exec-bit.sh"}})
+	require.True(t, res.Succeeded(), res.Error)
+	require.Equal(t, []string{"bash"}, c.texts(stroem.Stdout), "a script without its exec bit still runs with its shebang's interpreter")
 
 	// cmd steps run among the workspace files too, in a private copy.
 	res, c = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Cmd: "cat data.txt; echo; echo changed > data.txt"}})
