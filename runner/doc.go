@@ -9,5 +9,31 @@
 //
 // Processes are handled the way Nomad's executor and dagu do: every step runs
 // in its own process group, and cancellation, timeouts and the end of a step
-// signal the whole group, so no grandchild outlives its step.
+// signal the whole group, so no grandchild outlives its step. The group
+// leader is waited for without being reaped (waitid WNOWAIT) until the group
+// has been killed, so the group id cannot be recycled under the signal.
+//
+// Decisions worth knowing:
+//
+//   - Each step runs in a fresh directory under work_dir/steps holding a copy
+//     of the workspace files (copied, not linked, so a step cannot change the
+//     cached revision other steps use). It is removed when the step ends,
+//     failed or not; ShellRunner.KeepFailedDirs keeps failed ones.
+//   - Workspace revisions are cached under work_dir/workspaces/<revision>,
+//     downloaded once per revision, extracted into a temporary directory,
+//     verified and renamed into place; the 8 most recent unused revisions
+//     are kept.
+//   - Output lines are split at 64 KiB (at a UTF-8 boundary) and sanitized
+//     with stroem.SanitizeText on the worker, so what is sent is what is
+//     stored.
+//   - Log lines are pushed when 500 are waiting or 50 ms after the first of
+//     them, whichever comes first. Each step buffers at most 10,000 lines /
+//     8 MiB of unsent lines; beyond that the oldest unsent lines are dropped
+//     and one marker line says how many. A line gets its index (the push's
+//     Offset) only when it enters a batch, and a failed batch is retried
+//     unchanged, so offsets stay contiguous and the server's dedup works.
+//   - Every retry (registration, claims, log pushes, completions, workspace
+//     downloads) uses cenkalti/backoff/v5: exponential from 100 ms, capped at
+//     5 s, with jitter, without a time limit while the worker runs. A
+//     completion is retried until the server answers 2xx or 409.
 package runner

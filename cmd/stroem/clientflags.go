@@ -153,6 +153,8 @@ func formatDuration(start, end *time.Time) string {
 	switch {
 	case d < 0:
 		return "-"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
 	case d < time.Minute:
 		return d.Round(100 * time.Millisecond).String()
 	}
