@@ -76,7 +76,12 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		o(c)
 	}
 	if c.hc == nil {
-		c.hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// A worker keeps a long poll per slot plus heartbeats and log pushes
+		// open at once; the default of 2 idle connections per host would
+		// make it reconnect all the time.
+		t.MaxIdleConnsPerHost = 64
+		c.hc = &http.Client{Transport: t}
 	}
 	return c, nil
 }
