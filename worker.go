@@ -60,8 +60,11 @@ type Assignment struct {
 type StepSpec struct {
 	// Exactly one of Cmd and Script is set. Script is a path relative to the
 	// workspace root.
-	Cmd     string            `json:"cmd,omitempty"`
-	Script  string            `json:"script,omitempty"`
+	Cmd    string `json:"cmd,omitempty"`
+	Script string `json:"script,omitempty"`
+	// Args follows Script: shell words (rendered like Cmd) that /bin/sh
+	// splits and expands, as in `script: actions/deploy.sh --env prod`.
+	Args    string            `json:"args,omitempty"`
 	Env     map[string]string `json:"env,omitempty"`
 	Timeout Duration          `json:"timeout,omitempty"` // 0: no timeout
 }

@@ -65,7 +65,8 @@ type planStep struct {
 	action  *workspace.Action
 	input   *workspace.ValueTemplate // nil when the step has no input
 	cmd     *workspace.Template
-	script  *workspace.Template
+	script  string              // the script's path, relative to the workspace root
+	args    *workspace.Template // the script's arguments; nil when none
 	env     map[string]*workspace.Template
 	retry   *workspace.RetryPolicy // step's, else action's; nil = no retry
 	timeout time.Duration
@@ -123,8 +124,12 @@ func compilePlan(id string, body []byte) (*plan, error) {
 			}
 		}
 		if a.Script != "" {
-			if ps.script, err = workspace.CompileTemplate(a.Script); err != nil {
-				return nil, fmt.Errorf("action %q script: %w", a.Name, err)
+			var args string
+			ps.script, args = workspace.SplitScript(a.Script)
+			if args != "" {
+				if ps.args, err = workspace.CompileTemplate(args); err != nil {
+					return nil, fmt.Errorf("action %q script arguments: %w", a.Name, err)
+				}
 			}
 		}
 		for k, v := range a.Env {

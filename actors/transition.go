@@ -314,7 +314,14 @@ func templateContext(p *plan, s *persistence.JobState, name string) map[string]a
 		Steps:   outputs,
 		Secrets: p.secrets,
 		Job:     workspace.JobInfo{ID: s.Job.ID, Task: s.Job.TaskName, Workspace: s.Job.Workspace},
+		Webhook: webhookContext(s),
 	}.Map()
+}
+
+// webhookContext is the `webhook` variable of a job a webhook started.
+func webhookContext(s *persistence.JobState) map[string]any {
+	m, _ := s.Context["webhook"].(map[string]any)
+	return m
 }
 
 // renderStepInput renders the step's input and checks it against the
@@ -408,9 +415,10 @@ func renderSpec(p *plan, c persistence.ClaimedStep) (stroem.StepSpec, error) {
 			return spec, p.renderError("cmd", err)
 		}
 	}
-	if ps.script != nil {
-		if spec.Script, err = ps.script.Render(ctx); err != nil {
-			return spec, p.renderError("script", err)
+	spec.Script = ps.script
+	if ps.args != nil {
+		if spec.Args, err = ps.args.Render(ctx); err != nil {
+			return spec, p.renderError("script arguments", err)
 		}
 	}
 	if len(ps.env) > 0 {

@@ -22,6 +22,11 @@ actions:
       COUNT: "{{ input.value }}"
     input:
       value: { type: string, required: true }
+  deploy:
+    type: shell
+    script: "deploy.sh --env {{ input.value | shell_quote }}"
+    input:
+      value: { type: string, required: true }
   count:
     type: shell
     cmd: "seq {{ input.n }}"
@@ -38,6 +43,9 @@ tasks:
       second: { action: emit, depends_on: [first], input: { value: "{{ first.output.v }}" } }
       third: { action: emit, depends_on: [second], input: { value: "{{ second.output.v }}" } }
       solo: { action: emit, input: { value: solo } }
+  ship:
+    flow:
+      go: { action: deploy, input: { value: "prod east" } }
   retrying:
     flow:
       flaky:
@@ -66,6 +74,7 @@ func setupTransitions(t *testing.T) *transitionBundle {
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "t.yaml"), []byte(testWorkflow), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "deploy.sh"), []byte("#!/bin/sh\necho deploying \"$@\"\n"), 0o755))
 	ws, err := workspace.Load(dir)
 	require.NoError(t, err)
 	require.Empty(t, ws.Problems)
@@ -273,6 +282,17 @@ func TestRenderSpecUsesStepInputAndSecrets(t *testing.T) {
 	require.Equal(t, "echo hi s3cret-value", spec.Cmd)
 	require.Equal(t, map[string]string{"COUNT": "hi"}, spec.Env)
 	require.Equal(t, "*** done", p.masker.Mask("s3cret-value done"))
+}
+
+func TestRenderSpecScriptArguments(t *testing.T) {
+	t.Parallel()
+	b := setupTransitions(t)
+	p, s := b.newJob(t, "ship", nil)
+	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "go", Input: s.Step("go").Input})
+	require.NoError(t, err)
+	require.Equal(t, "deploy.sh", spec.Script)
+	require.Equal(t, "--env 'prod east'", spec.Args)
+	require.Empty(t, spec.Cmd)
 }
 
 func TestRetryDelay(t *testing.T) {

@@ -150,6 +150,11 @@ func (r *ShellRunner) command(step Step, dir string) (*exec.Cmd, error) {
 		default:
 			cmd = exec.Command(shell, path)
 		}
+		if step.Spec.Args != "" {
+			// The arguments are shell words: let /bin/sh split and expand
+			// them after the script's own argv.
+			cmd = exec.Command(shell, append([]string{"-c", `exec "$@" ` + step.Spec.Args, "sh"}, cmd.Args...)...)
+		}
 	case step.Spec.Cmd != "":
 		cmd = exec.Command(shell, "-c", step.Spec.Cmd)
 	default:

@@ -331,6 +331,15 @@ func TestWorkspaceScripts(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "payload", string(b), "the cached workspace is never modified")
 
+	// Arguments are shell words, split and expanded by /bin/sh.
+	require.NoError(t, os.WriteFile(filepath.Join(ws, "args.sh"), []byte("#!/bin/sh\nfor a in \"$@\"; do echo \"[$a]\"; done\n"), 0o755))
+	res, c = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "args.sh", Args: `--env 'two words' "$STROEM_STEP"`}})
+	require.True(t, res.Succeeded(), res.Error)
+	require.Equal(t, []string{"[--env]", "[two words]", "[step-1]"}, c.texts(stroem.Stdout))
+	res, c = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "plain.sh", Args: "first"}})
+	require.True(t, res.Succeeded(), res.Error)
+	require.True(t, strings.HasPrefix(c.texts(stroem.Stdout)[0], "plain first from "), "a non-executable script gets its arguments too")
+
 	res, _ = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "../etc/passwd"}})
 	require.Equal(t, `script "../etc/passwd" is outside the workspace`, res.Error)
 	res, _ = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "missing.sh"}})

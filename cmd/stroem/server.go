@@ -87,6 +87,7 @@ func newLogger() *slog.Logger {
 // (persistence.Store) in production, the embedded store in `stroem dev`.
 type serverStore interface {
 	actors.Store
+	actors.TriggerStore
 	stroemhttp.Store
 	WorkspaceArchivePut(ctx context.Context, revision string, tarball []byte) error
 	// Listen blocks, calling onNotify when steps became ready in another
@@ -115,6 +116,8 @@ type serverApp struct {
 	hub   *logstream.Hub
 	ws    *workspace.Registry
 	orch  *actors.Orchestrator
+	sched *actors.Scheduler
+	hooks *stroemhttp.Triggers
 	http  *http.Server
 	ln    net.Listener
 
@@ -157,21 +160,28 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	}
 	app.ws = workspace.NewRegistry(paths, log)
 	app.ws.OnReload(func(ws *workspace.Workspace) { app.storeArchive(bg, ws) })
-	for name := range paths {
-		ws, err := app.ws.Reload(name)
-		if err != nil {
-			return nil, fmt.Errorf("load workspace %q: %w", name, err)
-		}
-		for _, p := range ws.Problems {
-			log.Warn("workspace problem", "workspace", name, "problem", p.String())
+	// The registry loaded every workspace (and logged its problems); store
+	// their files before workers can claim, since reload hooks only run for
+	// later reloads.
+	for _, ws := range app.ws.List() {
+		if ws.Revision != "" {
+			app.storeArchive(ctx, ws)
 		}
 	}
 
 	app.hub = logstream.New(hubSource{logs: app.logs, store: app.store}, log)
-	app.orch = actors.New(actors.Config{Lease: cfg.Lease}, app.store, app.ws, hubEvents{app.hub}, log)
+	events := &serverEvents{hub: app.hub}
+	app.orch = actors.New(actors.Config{Lease: cfg.Lease}, app.store, app.ws, events, log)
+	app.sched = actors.NewScheduler(app.orch, app.store, app.ws, log)
+	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{}, app.orch, app.store, app.ws, app.sched, log)
+	events.hooks = app.hooks
 	if err = app.orch.Start(ctx); err != nil {
 		return nil, err
 	}
+	if err = app.sched.Start(); err != nil {
+		return nil, err
+	}
+	app.ws.OnReload(app.sched.Reload)
 	go func() {
 		if err := app.store.Listen(bg, persistence.ChannelStepsReady, func(string) { app.orch.Wake() }); err != nil && bg.Err() == nil {
 			log.Error("listen for ready steps stopped", "err", err)
@@ -183,6 +193,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 		WorkerToken: cfg.WorkerToken, Lease: cfg.Lease, MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready: app.ready.Load,
 		Extra: func(r chi.Router) {
+			app.hooks.Mount(r)
 			if opts.pprof {
 				r.HandleFunc("/debug/pprof/*", pprof.Index)
 				r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -233,6 +244,9 @@ func (a *serverApp) Stop(ctx context.Context) error {
 		if a.hub != nil {
 			a.hub.Close() // SSE streams would keep Shutdown waiting
 		}
+		if a.hooks != nil {
+			a.hooks.Close() // and so would sync webhooks
+		}
 		c, cancel := context.WithTimeout(ctx, a.cfg.ShutdownGrace)
 		if err := a.http.Shutdown(c); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
@@ -242,6 +256,9 @@ func (a *serverApp) Stop(ctx context.Context) error {
 		<-a.done
 	} else if a.ln != nil {
 		_ = a.ln.Close()
+	}
+	if a.sched != nil {
+		a.sched.Stop()
 	}
 	if a.orch != nil {
 		a.orch.Stop()
@@ -297,7 +314,14 @@ func (h hubSource) JobStatus(ctx context.Context, jobID string) (stroem.JobStatu
 	return j.Status, nil
 }
 
-// hubEvents tells SSE subscribers when a job ends.
-type hubEvents struct{ hub *logstream.Hub }
+// serverEvents tells SSE subscribers and waiting sync webhooks when a job
+// ends.
+type serverEvents struct {
+	hub   *logstream.Hub
+	hooks *stroemhttp.Triggers
+}
 
-func (e hubEvents) JobFinished(jobID string, status stroem.JobStatus) { e.hub.Finish(jobID, status) }
+func (e *serverEvents) JobFinished(jobID string, status stroem.JobStatus) {
+	e.hub.Finish(jobID, status)
+	e.hooks.JobFinished(jobID, status)
+}
