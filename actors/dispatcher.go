@@ -65,7 +65,7 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 		}
 	case *claimDone:
 		d.claimed(ctx, m)
-	case *actor.Stopping, *actor.Restarting:
+	case *drain, *actor.Stopping, *actor.Restarting:
 		for key, ws := range d.groups {
 			for _, w := range ws {
 				w.reply <- nil
@@ -187,6 +187,9 @@ func (o *Orchestrator) Claim(ctx context.Context, req stroem.ClaimRequest) (*str
 		return nil, stroem.Invalid("wait_ms must not be negative")
 	}
 	wait = min(wait, o.cfg.MaxWait)
+	if o.draining.Load() {
+		return nil, nil
+	}
 	w := &waiter{
 		id: waiterIDs.Add(1), workerID: req.WorkerID, caps: req.Capabilities,
 		key: groupKey(req.WorkerID, req.Capabilities), reply: make(chan *stroem.Assignment, 1),

@@ -116,6 +116,9 @@ type claimAbandon struct{ id uint64 }
 
 type wakeUp struct{}
 
+// drain answers every waiting claim with nothing (shutdown).
+type drain struct{}
+
 type claimDone struct {
 	key         string
 	workerID    string

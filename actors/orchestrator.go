@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -39,6 +40,8 @@ type Orchestrator struct {
 
 	startOnce, stopOnce sync.Once
 	stopped             chan struct{}
+	// draining is set when the server stops handing out steps (shutdown).
+	draining atomic.Bool
 }
 
 type taskPlan struct {
@@ -119,6 +122,16 @@ func (o *Orchestrator) Stop() {
 		_ = o.root.PoisonFuture(o.orch).Wait()
 		o.system.Shutdown()
 	})
+}
+
+// Drain stops handing out steps: waiting claims are answered with nothing
+// at once and new ones return nothing, so a server shutting down is not held
+// open by long polls. Reports are still accepted until Stop.
+func (o *Orchestrator) Drain() {
+	if o.draining.Swap(true) || o.dispatcher == nil {
+		return
+	}
+	o.root.Send(o.dispatcher, &drain{})
 }
 
 // Wake tells the Dispatcher steps may have become ready (a NOTIFY from any

@@ -241,8 +241,13 @@ func (a *serverApp) Stop(ctx context.Context) error {
 	a.ready.Store(false)
 	var errs []error
 	if a.http != nil {
+		// Long polls and SSE streams would keep Shutdown waiting: answer the
+		// waiting claims with nothing and end the streams (clients resume).
+		if a.orch != nil {
+			a.orch.Drain()
+		}
 		if a.hub != nil {
-			a.hub.Close() // SSE streams would keep Shutdown waiting
+			a.hub.Close()
 		}
 		if a.hooks != nil {
 			a.hooks.Close() // and so would sync webhooks
