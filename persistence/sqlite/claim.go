@@ -1,0 +1,355 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+)
+
+// claimSQL moves up to ? ready steps whose action type the worker runs,
+// oldest ready first, to running under a new attempt and a lease. It runs
+// in a write transaction, which holds SQLite's only write lock from BEGIN
+// IMMEDIATE on: no other claim or update can interleave, which is what
+// FOR UPDATE SKIP LOCKED achieves in PostgreSQL.
+const claimSQL = `
+UPDATE job_steps SET
+	status = 'running', worker_id = ?1, attempt = attempt + 1, attempt_status = 'running',
+	exit_code = NULL, error_message = '', lease_expires_at = ?2 + ?3, started_at = ?2, completed_at = NULL
+WHERE (job_id, step_name) IN (
+	SELECT job_id, step_name FROM job_steps
+	WHERE status = 'ready' AND ready_at <= ?2 AND action_type IN (SELECT value FROM json_each(?4))
+	ORDER BY ready_at, position, job_id
+	LIMIT ?5
+)
+RETURNING job_id, step_name, attempt, action_name, action_type, image, input, lease_expires_at, ready_at, position`
+
+// StepsClaim moves up to p.Limit ready steps whose action type is among
+// p.Capabilities to running for p.WorkerID, each with a new attempt number
+// and a lease of p.Lease, in one transaction, and marks their jobs running.
+// It never returns a step twice, whatever the number of concurrent
+// claimers. Finding nothing is not an error: the result is empty.
+func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
+	if len(p.Capabilities) == 0 {
+		return nil, nil
+	}
+	if p.WorkerID == "" {
+		return nil, stroem.Errorf(stroem.CodeInvalid, "claim: worker id is empty")
+	}
+	if p.Lease <= 0 {
+		return nil, stroem.Errorf(stroem.CodeInvalid, "claim: lease must be positive, got %s", p.Lease)
+	}
+	limit := max(p.Limit, 1)
+	worker := canonicalWorker(p.WorkerID)
+	caps := encodeStrings(p.Capabilities)
+	type claimed struct {
+		persistence.ClaimedStep
+		readyAt  int64
+		position int
+	}
+	var out []claimed
+	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, claimSQL, worker, nanos(now), p.Lease.Nanoseconds(), caps, limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var (
+				c     claimed
+				input []byte
+			)
+			if err := rows.Scan(&c.JobID, &c.StepName, &c.Attempt, &c.ActionName, &c.ActionType, &c.Image,
+				&input, timeVal{&c.LeaseExpiresAt}, &c.readyAt, &c.position); err != nil {
+				rows.Close()
+				return err
+			}
+			if c.Input, err = decodeJSON(input); err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		jobs := map[string]bool{}
+		for _, c := range out {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO step_attempts (job_id, step_name, attempt, worker_id, status, started_at)
+				VALUES (?1, ?2, ?3, ?4, 'running', ?5)
+				ON CONFLICT (job_id, step_name, attempt) DO UPDATE SET
+					worker_id = excluded.worker_id, status = 'running', exit_code = NULL, error_message = '',
+					started_at = excluded.started_at, completed_at = NULL`,
+				c.JobID, c.StepName, c.Attempt, worker, nanos(now)); err != nil {
+				return err
+			}
+			jobs[c.JobID] = true
+		}
+		for id := range jobs {
+			var ws, task, rev, snap string
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = 'running', started_at = coalesce(started_at, ?2)
+				WHERE id = ?1 AND status = 'pending'`, id, nanos(now)); err != nil {
+				return err
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT workspace, task_name, revision, coalesce(snapshot_id, '')
+				FROM jobs WHERE id = ?`, id).Scan(&ws, &task, &rev, &snap); err != nil {
+				return err
+			}
+			for i := range out {
+				if out[i].JobID == id {
+					out[i].Workspace, out[i].TaskName, out[i].Revision, out[i].SnapshotID = ws, task, rev, snap
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim steps for worker %s: %w", worker, interpretError(err))
+	}
+	// RETURNING has no order: sort as the claim picked them.
+	slices.SortFunc(out, func(a, b claimed) int {
+		if a.readyAt != b.readyAt {
+			return cmpInt64(a.readyAt, b.readyAt)
+		}
+		if a.position != b.position {
+			return a.position - b.position
+		}
+		return strings.Compare(a.JobID, b.JobID)
+	})
+	steps := make([]persistence.ClaimedStep, len(out))
+	for i, c := range out {
+		steps[i] = c.ClaimedStep
+	}
+	return steps, nil
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// StepUnclaim undoes a claim whose answer never reached the worker: only if
+// the step is still running that attempt for that worker, it goes back to
+// ready with the attempt forgotten and the previous attempt's fields
+// restored. It keeps its ready_at, so it is first in line again. Otherwise
+// it does nothing. The job stays running.
+func (s *Store) StepUnclaim(ctx context.Context, jobID, step string, attempt int, workerID string) error {
+	id, ok := canonicalUUID(jobID)
+	if !ok {
+		return nil
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		// The previous attempt's record, if any, becomes current again.
+		var (
+			prevWorker, prevStatus, prevError sql.NullString
+			prevExit, prevStarted             sql.NullInt64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT worker_id, status, exit_code, error_message, started_at
+			FROM step_attempts WHERE job_id = ? AND step_name = ? AND attempt = ?`, id, step, attempt-1).
+			Scan(&prevWorker, &prevStatus, &prevExit, &prevError, &prevStarted)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE job_steps SET
+				status = 'ready', attempt = attempt - 1, worker_id = ?, attempt_status = ?, exit_code = ?,
+				error_message = ?, started_at = ?, lease_expires_at = NULL, completed_at = NULL
+			WHERE job_id = ? AND step_name = ? AND status = 'running' AND attempt = ? AND worker_id = ?`,
+			prevWorker, prevStatus.String, prevExit, prevError.String, prevStarted,
+			id, step, attempt, canonicalWorker(workerID))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM step_attempts WHERE job_id = ? AND step_name = ? AND attempt = ?`,
+			id, step, attempt)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("unclaim step %s of job %s: %w", step, jobID, interpretError(err))
+	}
+	return nil
+}
+
+// LeasesRenew records a heartbeat of workerID and renews, to now+lease, the
+// lease of each listed step the worker still holds (running, that attempt,
+// that worker, lease not yet expired). It returns the steps the worker must
+// stop: those not renewed, and renewed ones whose cancellation was
+// requested. An unknown worker is CodeNotFound: it must register again.
+func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stroem.StepRef, lease time.Duration) ([]stroem.StepRef, error) {
+	wid, ok := canonicalUUID(workerID)
+	if !ok {
+		return nil, notFound("worker %s not found", workerID)
+	}
+	if lease <= 0 {
+		return nil, stroem.Errorf(stroem.CodeInvalid, "renew leases: lease must be positive, got %s", lease)
+	}
+	var cancel []stroem.StepRef
+	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		cancel = cancel[:0]
+		res, err := tx.ExecContext(ctx, `UPDATE workers SET last_heartbeat_at = ? WHERE id = ?`, nanos(now), wid)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return notFound("worker %s not found", workerID)
+		}
+		for _, ref := range running {
+			jid, ok := canonicalUUID(ref.JobID)
+			if !ok {
+				cancel = append(cancel, ref)
+				continue
+			}
+			var cancelRequested bool
+			err := tx.QueryRowContext(ctx, `UPDATE job_steps SET lease_expires_at = max(lease_expires_at, ?1)
+				WHERE job_id = ?2 AND step_name = ?3 AND attempt = ?4 AND status = 'running' AND worker_id = ?5
+					AND lease_expires_at > ?6
+				RETURNING cancel_requested`,
+				nanos(now.Add(lease)), jid, ref.Step, ref.Attempt, wid, nanos(now)).Scan(&cancelRequested)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				cancel = append(cancel, ref)
+			case err != nil:
+				return err
+			case cancelRequested:
+				cancel = append(cancel, ref)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("renew leases of worker %s: %w", workerID, interpretError(err))
+	}
+	return cancel, nil
+}
+
+// LeasesExtendAll gives every running step at least lease more time. A
+// starting server calls it: no heartbeat could arrive while it was down, so
+// leases that ran out meanwhile are not the workers' fault.
+func (s *Store) LeasesExtendAll(ctx context.Context, lease time.Duration) (int64, error) {
+	var n int64
+	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		res, err := tx.ExecContext(ctx, `UPDATE job_steps SET lease_expires_at = max(lease_expires_at, ?)
+			WHERE status = 'running'`, nanos(now.Add(lease)))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("extend leases: %w", interpretError(err))
+	}
+	return n, nil
+}
+
+// LeasesExpired returns up to limit running steps whose lease has expired,
+// longest expired first.
+func (s *Store) LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := db.QueryContext(ctx, `SELECT job_id, step_name, attempt FROM job_steps
+		WHERE status = 'running' AND lease_expires_at <= ?
+		ORDER BY lease_expires_at LIMIT ?`, nanos(s.now()), limit)
+	if err != nil {
+		return nil, fmt.Errorf("find expired leases: %w", interpretError(err))
+	}
+	defer rows.Close()
+	var refs []stroem.StepRef
+	for rows.Next() {
+		var r stroem.StepRef
+		if err := rows.Scan(&r.JobID, &r.Step, &r.Attempt); err != nil {
+			return nil, fmt.Errorf("find expired leases: %w", interpretError(err))
+		}
+		refs = append(refs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find expired leases: %w", interpretError(err))
+	}
+	return refs, nil
+}
+
+// StepLease reads a step's current attempt, status and lease expiry together
+// with the store's clock, for the lease timer: compare LeaseExpiresAt with
+// Now. An unknown job or step is CodeNotFound.
+func (s *Store) StepLease(ctx context.Context, jobID, step string) (persistence.StepLease, error) {
+	id, ok := canonicalUUID(jobID)
+	if !ok {
+		return persistence.StepLease{}, notFound("job %s not found", jobID)
+	}
+	db, err := s.reader()
+	if err != nil {
+		return persistence.StepLease{}, err
+	}
+	var (
+		l      persistence.StepLease
+		status string
+	)
+	err = db.QueryRowContext(ctx, `SELECT attempt, status, lease_expires_at FROM job_steps
+		WHERE job_id = ? AND step_name = ?`, id, step).Scan(&l.Attempt, &status, timeCol{&l.LeaseExpiresAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return persistence.StepLease{}, notFound("step %s of job %s not found", step, jobID)
+	}
+	if err != nil {
+		return persistence.StepLease{}, fmt.Errorf("read lease of step %s of job %s: %w", step, jobID, interpretError(err))
+	}
+	l.Status, l.Now = stroem.StepStatus(status), s.now()
+	return l, nil
+}
+
+// StepFence checks that attempt is the step's current running attempt held
+// by workerID, as every log push must: it returns nil and whether a cancel
+// was requested, a CodeConflict error when the worker no longer holds that
+// attempt, and CodeNotFound for an unknown job or step.
+func (s *Store) StepFence(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error) {
+	id, ok := canonicalUUID(jobID)
+	if !ok {
+		return false, notFound("job %s not found", jobID)
+	}
+	db, err := s.reader()
+	if err != nil {
+		return false, err
+	}
+	var (
+		status, holder string
+		current        int
+		cancel         bool
+	)
+	err = db.QueryRowContext(ctx, `SELECT status, attempt, coalesce(worker_id, ''), cancel_requested
+		FROM job_steps WHERE job_id = ? AND step_name = ?`, id, step).Scan(&status, &current, &holder, &cancel)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, notFound("step %s of job %s not found", step, jobID)
+	}
+	if err != nil {
+		return false, fmt.Errorf("fence step %s of job %s: %w", step, jobID, interpretError(err))
+	}
+	if status != string(stroem.StepRunning) || current != attempt || holder != canonicalWorker(workerID) {
+		return false, stroem.Errorf(stroem.CodeConflict,
+			"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d)",
+			step, jobID, attempt, workerID, status, current)
+	}
+	return cancel, nil
+}

@@ -1,0 +1,42 @@
+// Package sqlite is Strøm's embedded store: the whole of package
+// persistence's PostgreSQL store — jobs, JobUpdate, claims, leases, workers,
+// snapshots, workspace archives — on one SQLite file, through the pure-Go
+// driver modernc.org/sqlite (no cgo). `stroem dev` runs on it, so trying
+// Strøm needs no PostgreSQL.
+//
+// *Store has the method set the server needs (cmd/stroem's serverStore:
+// actors.Store, http.Store, WorkspaceArchivePut, Listen, Close) with the
+// same semantics as persistence.Store, checked by the shared conformance
+// suite in persistence/storetest: the same statuses, transition checks,
+// automatic timestamps, attempt records, fencing, sanitizing of NUL and
+// invalid UTF-8, and the same stroem error codes (missing rows are
+// CodeNotFound, duplicates CodeConflict, a closed or locked database
+// CodeUnavailable).
+//
+// How SQLite stands in for PostgreSQL:
+//
+//   - One writer. Every write runs in a transaction on a *sql.DB of exactly
+//     one connection, begun with BEGIN IMMEDIATE, so it holds SQLite's write
+//     lock from its first statement: a claim's select-then-update is
+//     exclusive without SKIP LOCKED, and JobUpdate's load-decide-write
+//     needs no row locks. Reads go to a separate pool of query-only
+//     connections; in WAL mode they see the last commit and never block
+//     the writer or each other.
+//   - Durability. WAL with synchronous=FULL: a commit is fsynced before it
+//     returns, so a job the API acknowledged survives a crash of the process
+//     and a power loss, as the log store's lines do (they are fsynced before
+//     a push is acknowledged). NORMAL would survive only a process crash.
+//   - The clock. Leases, ready times and JobState.Now come from the Go
+//     clock of this process (there is no database server with a clock of
+//     its own); times are stored as INTEGER Unix nanoseconds in UTC, so
+//     they round-trip exactly.
+//   - Notifications. Listen has no other process to hear from: the
+//     orchestrator wakes its own dispatcher. It reports "" once, like the
+//     PostgreSQL store after connecting, and blocks until its context ends.
+//   - One process. Open takes an exclusive advisory lock on a file beside
+//     the database, so a second process on the same file fails fast
+//     instead of running a second orchestrator over the same jobs.
+//
+// The schema is this package's own goose migrations (migrations/, embedded),
+// applied by Open.
+package sqlite

@@ -1,0 +1,482 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+)
+
+// Job list paging, as in the PostgreSQL store.
+const (
+	defaultJobListLimit = 50
+	maxJobListLimit     = 1000
+)
+
+const jobColumns = `id, workspace, task_name, mode, input, output, status, source_type,
+	source_id, revision, coalesce(snapshot_id, ''), cancel_requested, created_at, started_at, completed_at`
+
+const stepColumns = `step_name, position, action_name, action_type, image, depends_on,
+	continue_on_failure, max_attempts, status, input, output, error_message, coalesce(worker_id, ''),
+	attempt, attempt_status, exit_code, lease_expires_at, ready_at, cancel_requested, started_at, completed_at`
+
+// SnapshotPut stores a task snapshot under its id; storing the same id again
+// is a no-op (the id is a hash of the body).
+func (s *Store) SnapshotPut(ctx context.Context, id string, body []byte) error {
+	body, err := sanitizeJSONBytes(body)
+	if err != nil {
+		return err
+	}
+	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO task_snapshots (id, body, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (id) DO NOTHING`, id, string(body), nanos(now))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store snapshot %s: %w", id, interpretError(err))
+	}
+	s.snapshots.Store(id, struct{}{})
+	return nil
+}
+
+// SnapshotGet returns the body of a stored task snapshot.
+func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	var body []byte
+	err = db.QueryRowContext(ctx, `SELECT body FROM task_snapshots WHERE id = ?`, id).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("task snapshot %s not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot %s: %w", id, interpretError(err))
+	}
+	s.snapshots.Store(id, struct{}{})
+	return body, nil
+}
+
+// JobInsert writes a job with all its steps in one transaction: step
+// positions follow NewJob.Steps and ready steps become claimable at once.
+// The snapshot body is written only when this process has not stored that
+// id yet. A duplicate job id (or step name) is a CodeConflict error and
+// writes nothing.
+func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
+	j := nj.Job
+	id, ok := canonicalUUID(j.ID)
+	if !ok {
+		return stroem.Errorf(stroem.CodeInvalid, "job id %q is not a UUID", j.ID)
+	}
+	j.ID = id
+	if j.Status == "" {
+		j.Status = stroem.JobPending
+	}
+	if !j.Status.Valid() {
+		return stroem.Errorf(stroem.CodeInvalid, "job %s: unknown status %q", j.ID, j.Status)
+	}
+	if j.Mode == "" {
+		j.Mode = "distributed"
+	}
+	if j.SourceType == "" {
+		j.SourceType = stroem.SourceAPI
+	}
+	input, err := encodeJSON(sanitizeMap(j.Input))
+	if err != nil {
+		return err
+	}
+	if input == nil {
+		input = "{}"
+	}
+	output, err := encodeJSON(sanitizeMap(j.Output))
+	if err != nil {
+		return err
+	}
+	var snapshotBody []byte
+	_, known := s.snapshots.Load(nj.SnapshotID)
+	if nj.SnapshotID != "" && !known && nj.SnapshotBody != nil {
+		if snapshotBody, err = sanitizeJSONBytes(nj.SnapshotBody); err != nil {
+			return err
+		}
+	}
+
+	type stepRow struct {
+		input any
+		persistence.NewStep
+	}
+	steps := make([]stepRow, len(nj.Steps))
+	for i, st := range nj.Steps {
+		if !st.Status.Valid() {
+			return stroem.Errorf(stroem.CodeInvalid, "job %s step %s: unknown status %q", j.ID, st.Name, st.Status)
+		}
+		if st.Status == stroem.StepRunning {
+			return stroem.Errorf(stroem.CodeInvalid, "job %s step %s: a step cannot be inserted running", j.ID, st.Name)
+		}
+		in, err := encodeJSON(sanitizeMap(st.Input))
+		if err != nil {
+			return err
+		}
+		st.MaxAttempts = max(st.MaxAttempts, 1)
+		st.ErrorMessage = stroem.SanitizeText(st.ErrorMessage)
+		steps[i] = stepRow{input: in, NewStep: st}
+	}
+
+	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		if snapshotBody != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO task_snapshots (id, body, created_at) VALUES (?, ?, ?)
+				ON CONFLICT (id) DO NOTHING`, nj.SnapshotID, string(snapshotBody), nanos(now)); err != nil {
+				return err
+			}
+		}
+		var started, completed any
+		if j.Status == stroem.JobRunning {
+			started = nanos(now)
+		}
+		if j.Status.Terminal() {
+			completed = nanos(now)
+		}
+		var snapshot any
+		if nj.SnapshotID != "" {
+			snapshot = nj.SnapshotID
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, workspace, task_name, mode, input, output, status,
+				source_type, source_id, revision, snapshot_id, created_at, started_at, completed_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			j.ID, j.Workspace, j.TaskName, j.Mode, input, output, string(j.Status), string(j.SourceType),
+			j.SourceID, j.Revision, snapshot, nanos(now), started, completed); err != nil {
+			return err
+		}
+		for i, st := range steps {
+			var ready, done any
+			if st.Status == stroem.StepReady {
+				ready = nanos(now)
+			}
+			if st.Status.Terminal() {
+				done = nanos(now)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO job_steps (job_id, step_name, position, action_name,
+					action_type, image, depends_on, continue_on_failure, max_attempts, status, input, error_message,
+					ready_at, completed_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, encodeStrings(st.DependsOn),
+				st.ContinueOnFailure, st.MaxAttempts, string(st.Status), st.input, st.ErrorMessage,
+				ready, done); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("insert job %s: %w", j.ID, interpretError(err))
+	}
+	if nj.SnapshotID != "" {
+		s.snapshots.Store(nj.SnapshotID, struct{}{})
+	}
+	return nil
+}
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// scanJob reads one row selected with jobColumns.
+func scanJob(row rowScanner) (stroem.Job, string, bool, error) {
+	var (
+		j                  stroem.Job
+		input, output      []byte
+		status, sourceType string
+		snapshotID         string
+		cancelRequested    bool
+	)
+	err := row.Scan(&j.ID, &j.Workspace, &j.TaskName, &j.Mode, &input, &output, &status, &sourceType,
+		&j.SourceID, &j.Revision, &snapshotID, &cancelRequested, timeVal{&j.CreatedAt},
+		timeCol{&j.StartedAt}, timeCol{&j.CompletedAt})
+	if err != nil {
+		return j, "", false, err
+	}
+	j.Status, j.SourceType = stroem.JobStatus(status), stroem.SourceType(sourceType)
+	if j.Input, err = decodeJSON(input); err != nil {
+		return j, "", false, err
+	}
+	if j.Output, err = decodeJSON(output); err != nil {
+		return j, "", false, err
+	}
+	return j, snapshotID, cancelRequested, nil
+}
+
+// scanStep reads one row selected with stepColumns.
+func scanStep(row rowScanner) (*persistence.StepState, error) {
+	var (
+		st                    persistence.StepState
+		dependsOn             string
+		input, output         []byte
+		status, attemptStatus string
+		exitCode              sql.NullInt64
+	)
+	err := row.Scan(&st.Name, &st.Position, &st.ActionName, &st.ActionType, &st.Image, &dependsOn,
+		&st.ContinueOnFailure, &st.MaxAttempts, &status, &input, &output, &st.ErrorMessage, &st.WorkerID,
+		&st.Attempt, &attemptStatus, &exitCode, timeCol{&st.LeaseExpiresAt}, timeCol{&st.ReadyAt},
+		&st.CancelRequested, timeCol{&st.StartedAt}, timeCol{&st.CompletedAt})
+	if err != nil {
+		return nil, err
+	}
+	st.Status, st.AttemptStatus = stroem.StepStatus(status), stroem.AttemptStatus(attemptStatus)
+	if exitCode.Valid {
+		c := int(exitCode.Int64)
+		st.ExitCode = &c
+	}
+	if st.DependsOn, err = decodeStrings(dependsOn); err != nil {
+		return nil, err
+	}
+	if st.Input, err = decodeJSON(input); err != nil {
+		return nil, err
+	}
+	if st.Output, err = decodeJSON(output); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// JobGet returns a job with its steps in position order, each with its
+// attempts, read from one snapshot. An id that is not a UUID, or names no
+// job, is CodeNotFound.
+func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
+	cid, ok := canonicalUUID(id)
+	if !ok {
+		return nil, notFound("job %s not found", id)
+	}
+	var job *stroem.Job
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		job, err = readJob(ctx, tx, cid)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get job %s: %w", id, interpretError(err))
+	}
+	return job, nil
+}
+
+func readJob(ctx context.Context, tx *sql.Tx, id string) (*stroem.Job, error) {
+	job, _, _, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("job %s not found", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	states, err := loadSteps(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	attempts := map[string][]stroem.Attempt{}
+	rows, err := tx.QueryContext(ctx, `SELECT step_name, attempt, worker_id, status, exit_code, error_message,
+			started_at, completed_at
+		FROM step_attempts WHERE job_id = ? ORDER BY step_name, attempt`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			step     string
+			a        stroem.Attempt
+			status   string
+			exitCode sql.NullInt64
+		)
+		if err := rows.Scan(&step, &a.Attempt, &a.WorkerID, &status, &exitCode, &a.ErrorMessage,
+			timeVal{&a.StartedAt}, timeCol{&a.CompletedAt}); err != nil {
+			return nil, err
+		}
+		a.Status = stroem.AttemptStatus(status)
+		if exitCode.Valid {
+			c := int(exitCode.Int64)
+			a.ExitCode = &c
+		}
+		attempts[step] = append(attempts[step], a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	job.Steps = make([]stroem.Step, 0, len(states))
+	for _, st := range states {
+		step := stroem.Step{
+			StepName:     st.Name,
+			ActionName:   st.ActionName,
+			ActionType:   st.ActionType,
+			DependsOn:    st.DependsOn,
+			Status:       st.Status,
+			Input:        st.Input,
+			Output:       st.Output,
+			StartedAt:    st.StartedAt,
+			CompletedAt:  st.CompletedAt,
+			ErrorMessage: st.ErrorMessage,
+			Attempt:      st.Attempt,
+			MaxAttempts:  st.MaxAttempts,
+			Attempts:     attempts[st.Name],
+		}
+		if st.WorkerID != "" {
+			w := st.WorkerID
+			step.WorkerID = &w
+		}
+		job.Steps = append(job.Steps, step)
+	}
+	return &job, nil
+}
+
+// loadSteps reads a job's steps in position order.
+func loadSteps(ctx context.Context, q querier, id string) ([]*persistence.StepState, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+stepColumns+` FROM job_steps WHERE job_id = ? ORDER BY position`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var steps []*persistence.StepState
+	for rows.Next() {
+		st, err := scanStep(rows)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, st)
+	}
+	return steps, rows.Err()
+}
+
+// JobList returns jobs newest first (created_at, then id, descending),
+// without their steps. Limit defaults to 50 and is capped at 1000.
+func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.Job, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	q, args := jobListQuery(f)
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
+	}
+	defer rows.Close()
+	jobs := []stroem.Job{}
+	for rows.Next() {
+		j, _, _, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", interpretError(err))
+		}
+		jobs = append(jobs, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
+	}
+	return jobs, nil
+}
+
+// jobListQuery builds JobList's statement; each filter combination has an
+// index in list order (see the migration).
+func jobListQuery(f persistence.JobFilter) (string, []any) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if f.Workspace != "" {
+		add("workspace = ?", f.Workspace)
+	}
+	if f.Task != "" {
+		add("task_name = ?", f.Task)
+	}
+	if f.Status != "" {
+		add("status = ?", string(f.Status))
+	}
+	if f.SourceType != "" {
+		add("source_type = ?", string(f.SourceType))
+	}
+	if f.SourceID != "" {
+		add("source_id = ?", f.SourceID)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultJobListLimit
+	}
+	limit = min(limit, maxJobListLimit)
+	q := `SELECT ` + jobColumns + ` FROM jobs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
+	return q, append(args, limit, max(f.Offset, 0))
+}
+
+// JobsUnfinished returns the ids of every pending or running job, oldest
+// first: the jobs a starting server must resume.
+func (s *Store) JobsUnfinished(ctx context.Context) ([]string, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx,
+		`SELECT id FROM jobs WHERE status IN ('pending', 'running') ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
+	}
+	defer rows.Close()
+	ids := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
+	}
+	return ids, nil
+}
+
+// JobState returns the same state JobUpdate builds, read from one
+// consistent snapshot without taking the write lock, for rebuilding an
+// actor's view of a job. Now is the store's clock at the time of reading.
+func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState, error) {
+	cid, ok := canonicalUUID(id)
+	if !ok {
+		return nil, notFound("job %s not found", id)
+	}
+	var st *persistence.JobState
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		st, err = loadState(ctx, tx, cid, s.now())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read job %s: %w", id, interpretError(err))
+	}
+	return st, nil
+}
+
+// loadState reads a job and its steps in tx. In a write transaction the
+// whole database is already locked against other writers.
+func loadState(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*persistence.JobState, error) {
+	job, snapshotID, cancelRequested, err := scanJob(tx.QueryRowContext(ctx,
+		`SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("job %s not found", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	steps, err := loadSteps(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &persistence.JobState{
+		Job: job, SnapshotID: snapshotID, CancelRequested: cancelRequested, Steps: steps, Now: now,
+	}, nil
+}

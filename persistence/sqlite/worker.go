@@ -1,0 +1,117 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/stroem/stroem"
+)
+
+// WorkerStaleAfter is how long a worker may go without a heartbeat before
+// WorkerList shows it as stale (the PostgreSQL store's threshold).
+const WorkerStaleAfter = 30 * time.Second
+
+// WorkerRegister records a new worker process under a fresh id. A worker
+// that restarts registers again and gets a new id; its old row turns stale.
+func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistration) (stroem.Worker, error) {
+	w := stroem.Worker{
+		ID:           uuid.NewString(),
+		Name:         stroem.SanitizeText(reg.Name),
+		Capabilities: sanitizeStrings(reg.Capabilities),
+		Tags:         sanitizeStrings(reg.Tags),
+		Status:       "active",
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		w.RegisteredAt, w.LastHeartbeatAt = now, now
+		_, err := tx.ExecContext(ctx, `INSERT INTO workers (id, name, capabilities, tags, registered_at, last_heartbeat_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, w.ID, w.Name, encodeStrings(w.Capabilities), encodeStrings(w.Tags),
+			nanos(now), nanos(now))
+		return err
+	})
+	if err != nil {
+		return stroem.Worker{}, fmt.Errorf("register worker %s: %w", w.Name, interpretError(err))
+	}
+	return w, nil
+}
+
+// WorkerList returns every registered worker, most recently seen first, as
+// active, or stale when it sent no heartbeat for WorkerStaleAfter.
+func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT id, name, capabilities, tags, registered_at, last_heartbeat_at,
+			CASE WHEN last_heartbeat_at > ? THEN 'active' ELSE 'stale' END
+		FROM workers ORDER BY last_heartbeat_at DESC, id`, nanos(s.now().Add(-WorkerStaleAfter)))
+	if err != nil {
+		return nil, fmt.Errorf("list workers: %w", interpretError(err))
+	}
+	defer rows.Close()
+	workers := []stroem.Worker{}
+	for rows.Next() {
+		var (
+			w          stroem.Worker
+			caps, tags string
+		)
+		if err := rows.Scan(&w.ID, &w.Name, &caps, &tags, timeVal{&w.RegisteredAt}, timeVal{&w.LastHeartbeatAt},
+			&w.Status); err != nil {
+			return nil, fmt.Errorf("list workers: %w", interpretError(err))
+		}
+		if w.Capabilities, err = decodeStrings(caps); err != nil {
+			return nil, fmt.Errorf("list workers: %w", err)
+		}
+		if w.Tags, err = decodeStrings(tags); err != nil {
+			return nil, fmt.Errorf("list workers: %w", err)
+		}
+		workers = append(workers, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list workers: %w", interpretError(err))
+	}
+	return workers, nil
+}
+
+// WorkspaceArchivePut stores the files of a workspace revision (a tar.gz).
+// A revision is immutable, so storing it again is a no-op.
+func (s *Store) WorkspaceArchivePut(ctx context.Context, revision string, tarball []byte) error {
+	if revision == "" {
+		return stroem.Errorf(stroem.CodeInvalid, "workspace archive: empty revision")
+	}
+	if tarball == nil {
+		tarball = []byte{}
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO workspace_archives (revision, tarball, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (revision) DO NOTHING`, revision, tarball, nanos(now))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store workspace archive %s: %w", revision, interpretError(err))
+	}
+	return nil
+}
+
+// WorkspaceArchiveGet returns the tar.gz of a workspace revision, so a
+// worker gets the files a job was created from even after the workspace
+// changed. An unknown revision is CodeNotFound.
+func (s *Store) WorkspaceArchiveGet(ctx context.Context, revision string) ([]byte, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	var tarball []byte
+	err = db.QueryRowContext(ctx, `SELECT tarball FROM workspace_archives WHERE revision = ?`, revision).Scan(&tarball)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("workspace archive %s not found", revision)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read workspace archive %s: %w", revision, interpretError(err))
+	}
+	return tarball, nil
+}

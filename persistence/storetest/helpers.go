@@ -1,0 +1,205 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+)
+
+const testLease = 30 * time.Second
+
+// step describes a step of a test job.
+type step struct {
+	name       string
+	actionType string
+	deps       []string
+	contOnFail bool
+	maxAtt     int
+}
+
+// newJob builds a NewJob whose roots are ready and the rest pending, as the
+// orchestrator would.
+func newJob(steps ...step) persistence.NewJob {
+	nj := persistence.NewJob{
+		Job: stroem.Job{
+			ID: uuid.NewString(), Workspace: "default", TaskName: "hello", Mode: "distributed",
+			Input: map[string]any{"name": "World"}, Status: stroem.JobPending, SourceType: stroem.SourceAPI,
+			Revision: "rev1",
+		},
+		SnapshotID:   "snap-1",
+		SnapshotBody: []byte(`{"task": "hello"}`),
+	}
+	for _, s := range steps {
+		st := persistence.NewStep{
+			Name: s.name, ActionName: "act-" + s.name, ActionType: s.actionType, DependsOn: s.deps,
+			ContinueOnFailure: s.contOnFail, MaxAttempts: s.maxAtt, Status: stroem.StepPending,
+		}
+		if st.ActionType == "" {
+			st.ActionType = "shell"
+		}
+		if len(s.deps) == 0 {
+			st.Status = stroem.StepReady
+			st.Input = map[string]any{"step": s.name}
+		}
+		nj.Steps = append(nj.Steps, st)
+	}
+	return nj
+}
+
+func insertJob(t testing.TB, s Store, steps ...step) persistence.NewJob {
+	t.Helper()
+	nj := newJob(steps...)
+	require.NoError(t, s.JobInsert(context.Background(), nj))
+	return nj
+}
+
+func claim(t testing.TB, s Store, worker string, limit int, lease time.Duration, caps ...string) []persistence.ClaimedStep {
+	t.Helper()
+	if len(caps) == 0 {
+		caps = []string{"shell"}
+	}
+	got, err := s.StepsClaim(context.Background(), persistence.ClaimParams{
+		WorkerID: worker, Capabilities: caps, Limit: limit, Lease: lease,
+	})
+	require.NoError(t, err)
+	return got
+}
+
+func claimOne(t testing.TB, s Store, worker string, caps ...string) persistence.ClaimedStep {
+	t.Helper()
+	got := claim(t, s, worker, 1, testLease, caps...)
+	require.Len(t, got, 1)
+	return got[0]
+}
+
+func jobState(t testing.TB, s Store, id string) *persistence.JobState {
+	t.Helper()
+	st, err := s.JobState(context.Background(), id)
+	require.NoError(t, err)
+	return st
+}
+
+func jobGet(t testing.TB, s Store, id string) *stroem.Job {
+	t.Helper()
+	j, err := s.JobGet(context.Background(), id)
+	require.NoError(t, err)
+	return j
+}
+
+// sameStored asserts that two reads of a job show the same stored state
+// (Now, the clock at the time of reading, aside).
+func sameStored(t testing.TB, want, got *persistence.JobState, msgAndArgs ...any) {
+	t.Helper()
+	w, g := *want, *got
+	w.Now, g.Now = time.Time{}, time.Time{}
+	require.Equal(t, w, g, msgAndArgs...)
+}
+
+// report is a worker's completion of one attempt.
+type report struct {
+	step     string
+	worker   string
+	attempt  int
+	exitCode int
+	output   map[string]any
+	err      string
+}
+
+// completeFn is a minimal version of the orchestrator's completion logic,
+// enough to exercise a store: fence the report by (worker, attempt) — a
+// stale one is CodeConflict, a duplicate of an applied one a no-op —
+// record the outcome, then apply the DAG rules (advance).
+func completeFn(r report) func(*persistence.JobState) error {
+	return func(st *persistence.JobState) error {
+		s := st.Step(r.step)
+		if s == nil {
+			return stroem.Errorf(stroem.CodeNotFound, "no step %s", r.step)
+		}
+		if s.Attempt != r.attempt || s.WorkerID != r.worker {
+			return stroem.Errorf(stroem.CodeConflict, "stale report: attempt %d of %s, step is at attempt %d of %s",
+				r.attempt, r.worker, s.Attempt, s.WorkerID)
+		}
+		want := stroem.AttemptCompleted
+		if r.exitCode != 0 || r.err != "" {
+			want = stroem.AttemptFailed
+		}
+		if s.AttemptStatus.Terminal() {
+			if s.AttemptStatus == want {
+				return nil // the same report again: already applied
+			}
+			return stroem.Errorf(stroem.CodeConflict, "attempt %d already ended %s", r.attempt, s.AttemptStatus)
+		}
+		code := r.exitCode
+		s.AttemptStatus, s.ExitCode, s.ErrorMessage = want, &code, r.err
+		if want == stroem.AttemptCompleted {
+			s.Status, s.Output = stroem.StepCompleted, r.output
+		} else {
+			s.Status = stroem.StepFailed
+		}
+		advance(st)
+		return nil
+	}
+}
+
+// advance applies the DAG rules by hand (SPEC §4): skip every pending step
+// with a dependency that failed (without continue_on_failure), was skipped
+// or cancelled — transitively, in position order, which is topological;
+// make ready the pending steps whose dependencies are all done; end the job
+// when every step is terminal.
+func advance(st *persistence.JobState) {
+	for _, s := range st.Steps {
+		if s.Status != stroem.StepPending {
+			continue
+		}
+		done, skip := true, false
+		for _, dep := range s.DependsOn {
+			d := st.Step(dep)
+			switch {
+			case d.Status == stroem.StepCompleted, d.Status == stroem.StepFailed && d.ContinueOnFailure:
+			case d.Status == stroem.StepFailed, d.Status == stroem.StepSkipped, d.Status == stroem.StepCancelled:
+				skip = true
+			default:
+				done = false
+			}
+		}
+		switch {
+		case skip:
+			s.Status, s.ErrorMessage = stroem.StepSkipped, "an upstream step failed"
+		case done:
+			s.Status, s.Input = stroem.StepReady, map[string]any{"step": s.Name}
+		}
+	}
+	failed := false
+	for _, s := range st.Steps {
+		if !s.Status.Terminal() {
+			return
+		}
+		if s.Status == stroem.StepFailed && !s.ContinueOnFailure {
+			failed = true
+		}
+	}
+	if failed {
+		st.Job.Status = stroem.JobFailed
+	} else {
+		st.Job.Status = stroem.JobCompleted
+	}
+}
+
+func stepStatuses(t testing.TB, s Store, jobID string) map[string]stroem.StepStatus {
+	t.Helper()
+	out := map[string]stroem.StepStatus{}
+	for _, st := range jobGet(t, s, jobID).Steps {
+		out[st.StepName] = st.Status
+	}
+	return out
+}
+
+func ref(c persistence.ClaimedStep) stroem.StepRef {
+	return stroem.StepRef{JobID: c.JobID, Step: c.StepName, Attempt: c.Attempt}
+}
