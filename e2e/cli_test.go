@@ -1,0 +1,171 @@
+package e2e
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+)
+
+const cliWorkflow = `
+actions:
+  say:
+    type: shell
+    input: { text: { type: string, required: true } }
+    cmd: 'echo "$INPUT_TEXT"; echo "to stderr" >&2'
+  fail:
+    type: shell
+    cmd: 'echo "about to fail"; echo "it broke" >&2; exit 4'
+  long:
+    type: shell
+    cmd: 'echo "started"; sleep 300'
+tasks:
+  hello:
+    input: { name: { type: string, default: World } }
+    flow:
+      greet: { action: say, input: { text: "Hello {{ input.name }}" } }
+  broken:
+    flow:
+      boom: { action: fail }
+  sleeper:
+    flow:
+      sleep: { action: long }
+`
+
+// `stroem trigger TASK --follow` streams the logs and exits with the job's
+// result: 0 completed, 1 failed, 130 cancelled.
+func TestCLITriggerFollow(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{workspace: workspaceDir(t, cliWorkflow)})
+
+	t.Run("completed", func(t *testing.T) {
+		code, out, errOut := s.cli(nil, "trigger", "hello", "-i", "name=CLI", "--follow")
+		require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+		require.Equal(t, "Hello CLI\n", out, "stdout lines go to stdout")
+		require.Contains(t, errOut, "to stderr", "stderr lines go to stderr")
+		require.Contains(t, errOut, "job ")
+	})
+
+	t.Run("failed", func(t *testing.T) {
+		code, out, errOut := s.cli(nil, "trigger", "broken", "--follow")
+		require.Equal(t, 1, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+		require.Contains(t, out, "about to fail")
+		require.Contains(t, errOut, "step boom failed: exit code 4: it broke")
+	})
+
+	t.Run("cancelled", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		var stdout, stderr lockedBuffer
+		cmd := exec.CommandContext(ctx, binary, "trigger", "sleeper", "--follow", "--server", s.url)
+		cmd.Env = subprocessEnv()
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		require.NoError(t, cmd.Start())
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+
+		// The CLI prints "job ID" first, then follows: cancel once the step
+		// printed its first line, so the cancel reaches a running step.
+		require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "started") }, waitFor, 20*time.Millisecond,
+			"the CLI never printed the step's output; stderr: %s", stderr.String())
+		id := jobIDFrom(t, stderr.String())
+		code, body := s.do("POST", "/api/jobs/"+id+"/cancel", nil)
+		require.Equal(t, 200, code, string(body))
+
+		var err error
+		select {
+		case err = <-exited:
+		case <-time.After(waitFor):
+			t.Fatalf("the CLI did not exit after the cancel")
+		}
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "stderr: %s", stderr.String())
+		require.Equal(t, 130, ee.ExitCode(), "stderr: %s", stderr.String())
+		require.Contains(t, stderr.String(), "was cancelled")
+		require.Equal(t, stroem.JobCancelled, s.job(id).Status)
+	})
+
+	t.Run("status and logs", func(t *testing.T) {
+		code, out, errOut := s.cli(nil, "trigger", "hello", "--wait")
+		require.Equal(t, 0, code, errOut)
+		fields := strings.Fields(out)
+		require.Len(t, fields, 2, out)
+		id := fields[0]
+		require.Equal(t, "completed", fields[1])
+
+		code, out, errOut = s.cli(nil, "logs", id)
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "Hello World\n")
+		require.Contains(t, out, "to stderr\n")
+
+		code, out, errOut = s.cli(nil, "status", id)
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "status:    completed")
+		require.Regexp(t, `greet\s+completed`, out)
+
+		code, _, errOut = s.cli(nil, "status", "not-a-uuid")
+		require.Equal(t, 1, code)
+		require.Contains(t, errOut, "not a UUID")
+	})
+}
+
+// jobIDFrom finds the id in the CLI's "job ID" line.
+func jobIDFrom(t *testing.T, stderr string) string {
+	t.Helper()
+	for _, line := range strings.Split(stderr, "\n") {
+		if id, ok := strings.CutPrefix(line, "job "); ok {
+			return strings.TrimSpace(id)
+		}
+	}
+	t.Fatalf("no job id in the CLI's stderr: %q", stderr)
+	return ""
+}
+
+const fanWorkflow = `
+actions:
+  work:
+    type: shell
+    input: { n: { type: integer, required: true } }
+    cmd: 'echo "part $INPUT_N"; sleep 0.5'
+tasks:
+  fan:
+    flow:
+      p1: { action: work, input: { n: 1 } }
+      p2: { action: work, input: { n: 2 } }
+      p3: { action: work, input: { n: 3 } }
+      p4: { action: work, input: { n: 4 } }
+`
+
+// Two workers with one slot each share a job's parallel steps, and no step
+// runs twice.
+func TestTwoWorkersShareTheLoad(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{workspace: workspaceDir(t, fanWorkflow), workers: 2, maxConcurrent: 1})
+
+	var workers []stroem.Worker
+	require.Equal(t, 200, s.getJSON("/api/workers", &workers))
+	require.Len(t, workers, 2)
+	names := map[string]string{}
+	for _, w := range workers {
+		require.Equal(t, "active", w.Status)
+		names[w.ID] = w.Name
+	}
+
+	j := s.waitJob(s.execute("fan", nil))
+	require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
+	used := map[string]int{}
+	for _, st := range j.Steps {
+		require.Equal(t, stroem.StepCompleted, st.Status)
+		require.Equal(t, 1, st.Attempt, "step %s ran more than once", st.StepName)
+		require.NotNil(t, st.WorkerID)
+		used[names[*st.WorkerID]]++
+	}
+	require.Len(t, used, 2, "both workers ran steps: %v", used)
+}

@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+)
+
+// The workflows of the original implementation run unchanged
+// (workspace/testdata/compat, copied from /work/shared/compat).
+func TestCompatWorkflows(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{workspace: filepath.Join(repoRoot, "workspace", "testdata", "compat")})
+
+	hello := s.execute("hello-world", map[string]any{"name": "E2E Test"})
+	deploy := s.execute("deploy-pipeline", nil)
+
+	t.Run("hello-world", func(t *testing.T) {
+		j := s.waitJob(hello)
+		require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
+		require.Equal(t, map[string]stroem.StepStatus{"say-hello": stroem.StepCompleted, "shout-it": stroem.StepCompleted}, stepStatuses(j))
+		require.Equal(t, map[string]any{"greeting": "Hello E2E Test"}, stepOf(t, j, "say-hello").Output)
+		logs := s.logs(hello)
+		require.Contains(t, logs, "Hello E2E Test")
+		require.Contains(t, logs, "HELLO E2E TEST")
+	})
+
+	t.Run("deploy-pipeline", func(t *testing.T) {
+		// deploy-app runs actions/deploy.sh from the workspace archive the
+		// worker downloads.
+		j := s.waitJob(deploy)
+		require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
+		require.Equal(t, map[string]stroem.StepStatus{
+			"health-check": stroem.StepCompleted, "deploy-app": stroem.StepCompleted, "send-notification": stroem.StepCompleted,
+		}, stepStatuses(j))
+		require.Equal(t, map[string]any{"status": "deployed", "env": "staging"}, stepOf(t, j, "deploy-app").Output)
+		logs := s.logs(deploy)
+		require.Contains(t, logs, "Deployment complete!")
+		require.Contains(t, logs, "Notification: Deployment to staging completed with status=success")
+	})
+}
+
+// Every task of examples/workspace ends as its comment says.
+func TestExampleWorkspace(t *testing.T) {
+	t.Parallel()
+	const token = "e2e-s3cr3t-t0ken"
+	s := startStack(t, stackOpts{
+		workspace: filepath.Join(repoRoot, "examples", "workspace"),
+		serverEnv: []string{"EXAMPLE_API_TOKEN=" + token},
+	})
+
+	type want struct {
+		input  map[string]any
+		status stroem.JobStatus
+		steps  map[string]stroem.StepStatus
+		logs   []string
+		check  func(t *testing.T, j stroem.Job, logs string)
+	}
+	C, F, S := stroem.StepCompleted, stroem.StepFailed, stroem.StepSkipped
+	cases := map[string]want{
+		"hello-world": {
+			input:  map[string]any{"name": `Ada "the first" Lovelace`},
+			status: stroem.JobCompleted,
+			steps:  map[string]stroem.StepStatus{"say-hello": C, "shout-it": C},
+			logs:   []string{`Hello Ada "the first" Lovelace`, `HELLO ADA "THE FIRST" LOVELACE`},
+			check: func(t *testing.T, j stroem.Job, _ string) {
+				require.Equal(t, map[string]any{"greeting": `Hello Ada "the first" Lovelace`}, stepOf(t, j, "say-hello").Output)
+			},
+		},
+		"release": {
+			input:  map[string]any{"env": "production", "version": "2.0.0"},
+			status: stroem.JobCompleted,
+			steps:  map[string]stroem.StepStatus{"build": C, "test": C, "deploy": C, "verify": C, "announce": C},
+			logs: []string{
+				"Deploying app-2.0.0.tar.gz to production (strategy: rolling, attempt 1)",
+				"Deployment complete!", "Checking https://production.example.com/healthz",
+				"Released app-2.0.0.tar.gz to production",
+			},
+		},
+		"nightly-report": {
+			status: stroem.JobCompleted,
+			steps:  map[string]stroem.StepStatus{"plan": C, "region-eu": C, "region-us": C, "region-apac": C, "merge": C},
+			logs:   []string{"All regions: 60 orders"},
+			check: func(t *testing.T, j stroem.Job, _ string) {
+				require.Equal(t, map[string]any{"merge": map[string]any{"total_orders": float64(60)}}, j.Output)
+			},
+		},
+		"failing-pipeline": {
+			status: stroem.JobFailed,
+			steps:  map[string]stroem.StepStatus{"prepare": C, "migrate": F, "restart": S, "cleanup": C},
+			logs:   []string{"preparing", "error: database migration 42 failed", "cleaning up"},
+			check: func(t *testing.T, j stroem.Job, logs string) {
+				require.Equal(t, "exit code 3: error: database migration 42 failed", stepOf(t, j, "migrate").ErrorMessage)
+				require.NotContains(t, logs, "never printed")
+			},
+		},
+		"tolerant-pipeline": {
+			status: stroem.JobCompleted,
+			steps:  map[string]stroem.StepStatus{"lint": F, "build": C},
+			logs:   []string{"error: 3 style warnings", "building despite lint"},
+		},
+		"flaky-service": {
+			status: stroem.JobCompleted,
+			steps:  map[string]stroem.StepStatus{"call": C},
+			logs:   []string{"calling the service (attempt 1)", "503 Service Unavailable", "calling the service (attempt 2)", "200 OK"},
+			check: func(t *testing.T, j stroem.Job, _ string) {
+				call := stepOf(t, j, "call")
+				require.Equal(t, 2, call.Attempt)
+				require.Len(t, call.Attempts, 2)
+				require.Equal(t, stroem.AttemptFailed, call.Attempts[0].Status)
+				require.Equal(t, stroem.AttemptCompleted, call.Attempts[1].Status)
+			},
+		},
+		"slow-step": {
+			status: stroem.JobFailed,
+			steps:  map[string]stroem.StepStatus{"wait": F},
+			logs:   []string{"sleeping for 30 s"},
+			check: func(t *testing.T, j stroem.Job, logs string) {
+				require.Equal(t, "timed out after 2s", stepOf(t, j, "wait").ErrorMessage)
+				require.NotContains(t, logs, "woke up")
+			},
+		},
+		"countdown": {
+			input:  map[string]any{"seconds": 2},
+			status: stroem.JobCompleted,
+			steps:  map[string]stroem.StepStatus{"count": C},
+			logs:   []string{"T-2\nT-1\nliftoff"},
+		},
+		"use-secret": {
+			status: stroem.JobCompleted,
+			steps:  map[string]stroem.StepStatus{"call": C},
+			logs:   []string{"token: ***", "token length: 16"},
+			check: func(t *testing.T, _ stroem.Job, logs string) {
+				require.NotContains(t, logs, token, "a resolved secret is masked in stored logs")
+			},
+		},
+	}
+
+	// Every task of the workspace is covered.
+	var tasks []struct {
+		Name string `json:"name"`
+	}
+	require.Equal(t, 200, s.getJSON("/api/workspaces/default/tasks", &tasks))
+	var names []string
+	for _, tk := range tasks {
+		names = append(names, tk.Name)
+	}
+	for name := range cases {
+		require.Contains(t, names, name)
+	}
+	require.Len(t, names, len(cases), "a task of examples/workspace has no case here: %v", names)
+
+	jobs := map[string]string{}
+	for name, c := range cases {
+		jobs[name] = s.execute(name, c.input)
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			j := s.waitJob(jobs[name])
+			logs := s.logs(jobs[name])
+			require.Equal(t, c.status, j.Status, "%slogs:\n%s", describeJob(j), logs)
+			require.Equal(t, c.steps, stepStatuses(j))
+			for _, l := range c.logs {
+				require.Contains(t, logs, l)
+			}
+			if c.check != nil {
+				c.check(t, j, logs)
+			}
+		})
+	}
+}
+
+// `stroem validate` accepts the example workspace and explains a broken one.
+func TestValidateExitCodes(t *testing.T) {
+	t.Parallel()
+	if skipAll {
+		t.Skip("end-to-end tests are skipped under -short")
+	}
+	code, out, _ := runCLI(t, nil, "validate", filepath.Join(repoRoot, "examples", "workspace"))
+	require.Equal(t, 0, code, out)
+	require.True(t, strings.HasPrefix(out, "ok: "), out)
+
+	bad := workspaceDir(t, `
+actions:
+  a: { type: shell, cmd: "echo hi" }
+tasks:
+  t:
+    flow:
+      one: { action: a }
+      two: { action: missing, depends_on: [nowhere] }
+`)
+	code, out, _ = runCLI(t, nil, "validate", bad)
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, filepath.Join(bad, ".workflows", "test.yaml")+":8:")
+	require.Contains(t, out, "missing")
+	require.Contains(t, out, "nowhere")
+
+	code, _, errOut := runCLI(t, nil, "validate", filepath.Join(t.TempDir(), "does-not-exist"))
+	require.Equal(t, 2, code, errOut)
+}
