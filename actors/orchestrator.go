@@ -56,6 +56,16 @@ type JobRequest struct {
 	Input      map[string]any
 	SourceType stroem.SourceType
 	SourceID   string
+	// Tick, when not zero, is the scheduler tick the job is fired for
+	// (SourceID names the trigger): the store creates at most one job per
+	// tick, in tick order, and answers persistence.ErrTickFired otherwise.
+	Tick time.Time
+	// SkipIfUnfinished (with Tick) refuses the job with
+	// persistence.ErrTriggerBusy while an earlier job of the trigger runs.
+	SkipIfUnfinished bool
+	// Webhook is the request context a webhook job's templates see as
+	// `webhook` (headers, query); nil for other jobs.
+	Webhook map[string]any
 }
 
 // New returns an orchestrator; Start runs it.
@@ -174,6 +184,9 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 		SnapshotID: p.id,
 		Now:        time.Now().UTC(),
 	}
+	if r.Webhook != nil {
+		s.Context = map[string]any{"webhook": r.Webhook}
+	}
 	for i, name := range p.dag.Order() {
 		ps := p.steps[name]
 		s.Steps = append(s.Steps, &persistence.StepState{
@@ -183,7 +196,10 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 		})
 	}
 	advance(p, s)
-	nj := persistence.NewJob{Job: s.Job, SnapshotID: p.id, SnapshotBody: tp.body}
+	nj := persistence.NewJob{Job: s.Job, SnapshotID: p.id, SnapshotBody: tp.body, Context: s.Context}
+	if !r.Tick.IsZero() {
+		nj.Tick = &persistence.TriggerTick{Trigger: r.SourceID, At: r.Tick, SkipIfUnfinished: r.SkipIfUnfinished}
+	}
 	for _, st := range s.Steps {
 		nj.Steps = append(nj.Steps, persistence.NewStep{
 			Name: st.Name, ActionName: st.ActionName, ActionType: st.ActionType, Image: st.Image,

@@ -76,7 +76,9 @@ func sanitizeJSONBytes(b []byte) ([]byte, error) {
 // positions follow NewJob.Steps, ready steps become claimable at once, and
 // the transaction notifies ChannelStepsReady when any step is ready. The
 // snapshot body is sent only when this process has not stored that id yet.
-// A duplicate job id is a CodeConflict error.
+// A duplicate job id is a CodeConflict error. With a Tick, the tick is
+// recorded first, in the same transaction (see TriggerTick): ErrTickFired or
+// ErrTriggerBusy mean nothing was written.
 func (s *Store) JobInsert(ctx context.Context, nj NewJob) error {
 	j := nj.Job
 	if !validUUID(j.ID) {
@@ -102,6 +104,10 @@ func (s *Store) JobInsert(ctx context.Context, nj NewJob) error {
 		input = []byte("{}")
 	}
 	output, err := encodeJSON(sanitizeMap(j.Output))
+	if err != nil {
+		return err
+	}
+	jobContext, err := encodeJSON(sanitizeMap(nj.Context))
 	if err != nil {
 		return err
 	}
@@ -142,18 +148,23 @@ func (s *Store) JobInsert(ctx context.Context, nj NewJob) error {
 	}
 
 	err = s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		if nj.Tick != nil {
+			if err := insertTick(ctx, tx, j.Workspace, j.ID, nj.Tick); err != nil {
+				return err
+			}
+		}
 		b := &pgx.Batch{}
 		if snapshotBody != nil {
 			b.Queue(`INSERT INTO task_snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
 				nj.SnapshotID, snapshotBody)
 		}
 		b.Queue(`INSERT INTO jobs (id, workspace, task_name, mode, input, output, status, source_type,
-				source_id, revision, snapshot_id, created_at, started_at, completed_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), now(),
+				source_id, revision, snapshot_id, context, created_at, started_at, completed_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), $12, now(),
 				CASE WHEN $7 = 'running' THEN now() END,
 				CASE WHEN $7 IN ('completed', 'failed', 'cancelled') THEN now() END)`,
 			j.ID, j.Workspace, j.TaskName, j.Mode, input, output, string(j.Status), string(j.SourceType),
-			j.SourceID, j.Revision, nj.SnapshotID)
+			j.SourceID, j.Revision, nj.SnapshotID, jobContext)
 		for i, st := range steps {
 			b.Queue(`INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, image,
 					depends_on, continue_on_failure, max_attempts, status, input, error_message, ready_at, completed_at)
@@ -446,7 +457,7 @@ func loadState(ctx context.Context, tx pgx.Tx, id string, lock bool) (*JobState,
 	}
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+stepColumns+` FROM job_steps WHERE job_id = $1 ORDER BY position`+forUpdate, id)
-	b.Queue(`SELECT `+jobColumns+`, now() FROM jobs WHERE id = $1`+forUpdate, id)
+	b.Queue(`SELECT `+jobColumns+`, now(), context FROM jobs WHERE id = $1`+forUpdate, id)
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
 	rows, err := br.Query()
@@ -466,11 +477,15 @@ func loadState(ctx context.Context, tx pgx.Tx, id string, lock bool) (*JobState,
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now)
+	var jobContext []byte
+	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("job %s not found", id)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if st.Context, err = decodeJSON(jobContext); err != nil {
 		return nil, err
 	}
 	st.Job, st.SnapshotID, st.CancelRequested = job, snapshotID, cancelRequested

@@ -21,6 +21,9 @@ type JobState struct {
 	// Now is the database's transaction time: compare leases against it, not
 	// against the server's clock.
 	Now time.Time
+	// Context holds the job's extra template variables by name (a webhook's
+	// "webhook": {headers, query}); nil for most jobs.
+	Context map[string]any
 }
 
 // Step returns the step with the name, or nil.
@@ -74,6 +77,11 @@ type NewJob struct {
 	SnapshotID   string
 	SnapshotBody []byte // JSON; stored once per SnapshotID
 	Steps        []NewStep
+	// Context is stored with the job and read back as JobState.Context.
+	Context map[string]any
+	// Tick, when set, is the scheduler tick this job is fired for: see
+	// TriggerTick for what JobInsert then checks.
+	Tick *TriggerTick
 }
 
 // NewStep is one step of a NewJob.

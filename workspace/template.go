@@ -463,11 +463,15 @@ type TemplateContext struct {
 	// Secrets are the resolved secrets.
 	Secrets map[string]any
 	Job     JobInfo
+	// Webhook is the request that started a webhook job (`webhook.headers`,
+	// `webhook.query`); nil otherwise, and then `webhook` is undefined.
+	Webhook map[string]any
 }
 
-// Map builds the variables templates see: input, secret, job, and one
-// `<step_name>: {output: …}` per step with hyphens turned into underscores.
-// input, secret and job win over a step of the same name.
+// Map builds the variables templates see: input, secret, job, webhook (for
+// webhook jobs), and one `<step_name>: {output: …}` per step with hyphens
+// turned into underscores. input, secret, job and webhook win over a step
+// of the same name.
 func (c TemplateContext) Map() map[string]any {
 	m := make(map[string]any, len(c.Steps)+3)
 	for name, out := range c.Steps {
@@ -479,6 +483,9 @@ func (c TemplateContext) Map() map[string]any {
 	m["input"] = orEmpty(c.Input)
 	m["secret"] = orEmpty(c.Secrets)
 	m["job"] = map[string]any{"id": c.Job.ID, "task": c.Job.Task, "workspace": c.Job.Workspace}
+	if c.Webhook != nil {
+		m["webhook"] = c.Webhook
+	}
 	return m
 }
 

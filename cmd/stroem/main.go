@@ -59,6 +59,7 @@ func newRootCmd() *cobra.Command {
 		newWorkerCmd(),
 		newTasksCmd(),
 		newTriggerCmd(),
+		newTriggersCmd(),
 		newStatusCmd(),
 		newLogsCmd(),
 		newJobsCmd(),

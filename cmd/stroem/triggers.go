@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stroem/stroem/http/client"
+)
+
+func newTriggersCmd() *cobra.Command {
+	var workspace string
+	var flags *clientFlags
+	cmd := &cobra.Command{
+		Use:   "triggers",
+		Short: "List the triggers of a workspace (cron schedules and webhooks)",
+		Long: `List the triggers of a workspace: scheduler (cron) triggers with their
+schedule and next fire time, webhooks with their URL path and mode, and the
+last job each one started. See docs/triggers.md.`,
+		Example: `  stroem triggers
+  stroem triggers --workspace ops --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := flags.client()
+			if err != nil {
+				return err
+			}
+			triggers, err := c.Triggers(cmd.Context(), workspace)
+			if err != nil {
+				return interrupted(cmd.Context(), err)
+			}
+			if flags.json() {
+				return printJSON(cmd.OutOrStdout(), nonNilSlice(triggers))
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tTYPE\tTASK\tENABLED\tSCHEDULE / URL\tNEXT FIRE\tLAST JOB")
+			for _, t := range triggers {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Type, t.Task, yesNo(t.Enabled),
+					triggerWhen(t), formatTime(t.NextFireAt), lastJob(t.LastJob))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&workspace, "workspace", "w", "default", "workspace name")
+	flags = addClientFlags(cmd, true)
+	return cmd
+}
+
+// triggerWhen is the SCHEDULE / URL cell: the cron with its time zone and
+// concurrency, or the webhook's path and mode.
+func triggerWhen(t client.Trigger) string {
+	switch t.Type {
+	case "scheduler":
+		s := t.Cron
+		if t.Timezone != "" && t.Timezone != "UTC" {
+			s += " (" + t.Timezone + ")"
+		}
+		if t.Concurrency != "" && t.Concurrency != "allow" {
+			s += " [" + t.Concurrency + "]"
+		}
+		return s
+	case "webhook":
+		s := "POST " + t.Path + " " + t.Mode
+		if t.SecretRequired != nil && !*t.SecretRequired {
+			s += " (open)"
+		}
+		return s
+	}
+	return "-"
+}
+
+func lastJob(j *client.TriggerJob) string {
+	if j == nil {
+		return "-"
+	}
+	return j.JobID + " " + string(j.Status)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

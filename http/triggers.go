@@ -1,0 +1,137 @@
+package http
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/workspace"
+)
+
+// triggerView is a trigger as GET /api/workspaces/{ws}/triggers shows it.
+// The webhook's secret is never shown, only whether it has one.
+type triggerView struct {
+	Name    string         `json:"name"`
+	Type    string         `json:"type"`
+	Task    string         `json:"task"`
+	Enabled bool           `json:"enabled"`
+	Input   map[string]any `json:"input"`
+	// Scheduler triggers.
+	Cron        string `json:"cron,omitempty"`
+	Timezone    string `json:"timezone,omitempty"`
+	Concurrency string `json:"concurrency,omitempty"`
+	// NextFireAt is when this server's scheduler fires the trigger next;
+	// null for webhooks, disabled triggers and crons that never fire again.
+	NextFireAt *time.Time `json:"next_fire_at"`
+	// Webhooks.
+	Mode           string `json:"mode,omitempty"`
+	TimeoutSecs    int    `json:"timeout_secs,omitempty"`
+	Path           string `json:"path,omitempty"`
+	SecretRequired *bool  `json:"secret_required,omitempty"`
+	// LastJob is the trigger's most recent job; null when it has none.
+	LastJob *triggerJob `json:"last_job"`
+}
+
+type triggerJob struct {
+	JobID     string           `json:"job_id"`
+	Status    stroem.JobStatus `json:"status"`
+	CreatedAt time.Time        `json:"created_at"`
+}
+
+func (t *Triggers) list(w http.ResponseWriter, r *http.Request) {
+	ws, err := t.workspace(r)
+	if err != nil {
+		writeError(w, r, t.log, err)
+		return
+	}
+	out := []triggerView{}
+	for _, name := range sortedKeys(ws.Triggers) {
+		v, err := t.view(r, ws, ws.Triggers[name])
+		if err != nil {
+			writeError(w, r, t.log, err)
+			return
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (t *Triggers) get(w http.ResponseWriter, r *http.Request) {
+	ws, err := t.workspace(r)
+	if err != nil {
+		writeError(w, r, t.log, err)
+		return
+	}
+	name := pathParam(r, "trigger")
+	trig := ws.Triggers[name]
+	if trig == nil {
+		writeError(w, r, t.log, stroem.Errorf(stroem.CodeNotFound, "trigger %q not found in workspace %q", name, ws.Name))
+		return
+	}
+	v, err := t.view(r, ws, trig)
+	if err != nil {
+		writeError(w, r, t.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (t *Triggers) workspace(r *http.Request) (*workspace.Workspace, error) {
+	name := pathParam(r, "ws")
+	ws := t.ws.Get(name)
+	if ws == nil {
+		return nil, stroem.Errorf(stroem.CodeNotFound, "workspace %q not found", name)
+	}
+	return ws, nil
+}
+
+// view builds a trigger's entry; its last job costs one indexed query.
+func (t *Triggers) view(r *http.Request, ws *workspace.Workspace, trig *workspace.Trigger) (triggerView, error) {
+	v := triggerView{Name: trig.Name, Type: trig.Type, Task: trig.Task, Enabled: trig.Enabled, Input: trig.Input}
+	if v.Input == nil {
+		v.Input = map[string]any{}
+	}
+	source := stroem.SourceTrigger
+	switch trig.Type {
+	case workspace.TriggerScheduler:
+		v.Cron, v.Timezone, v.Concurrency = trig.Cron, trig.Timezone, trig.Concurrency
+		if t.sched != nil && trig.Enabled {
+			if next, ok := t.sched.NextFire(ws.Name, trig.Name); ok {
+				v.NextFireAt = &next
+			}
+		}
+	case workspace.TriggerWebhook:
+		source = stroem.SourceWebhook
+		v.Mode, v.TimeoutSecs = trig.Mode, trig.TimeoutSecs
+		v.Path = t.hookPath(ws.Name, trig.Name)
+		secret := trig.Secret != ""
+		v.SecretRequired = &secret
+	}
+	jobs, err := t.store.JobList(r.Context(), persistence.JobFilter{
+		Workspace: ws.Name, SourceType: source, SourceID: trig.Name, Limit: 1,
+	})
+	if err != nil {
+		return v, err
+	}
+	if len(jobs) > 0 {
+		v.LastJob = &triggerJob{JobID: jobs[0].ID, Status: jobs[0].Status, CreatedAt: jobs[0].CreatedAt}
+	}
+	return v, nil
+}
+
+// hookPath is the webhook's URL path: /hooks/NAME when no other workspace
+// has a webhook of that name, /hooks/WORKSPACE/NAME otherwise.
+func (t *Triggers) hookPath(wsName, name string) string {
+	n := 0
+	for _, w := range t.ws.List() {
+		if tr := w.Triggers[name]; tr != nil && tr.Type == workspace.TriggerWebhook {
+			n++
+		}
+	}
+	if n > 1 {
+		return "/hooks/" + url.PathEscape(wsName) + "/" + url.PathEscape(name)
+	}
+	return "/hooks/" + url.PathEscape(name)
+}
