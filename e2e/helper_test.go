@@ -419,6 +419,23 @@ func (s *stack) do(method, path string, body any) (int, []byte) {
 	return resp.StatusCode, out
 }
 
+// post sends a raw body with an optional bearer token (webhooks).
+func (s *stack) post(path, token, body string) (int, string) {
+	s.t.Helper()
+	req, err := http.NewRequest("POST", s.url+path, strings.NewReader(body))
+	require.NoError(s.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := s.http.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	return resp.StatusCode, string(out)
+}
+
 // getJSON is a GET that tolerates transport errors (for polling): it
 // returns 0 when the request failed.
 func (s *stack) getJSON(path string, dst any) int {

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,10 +49,10 @@ func TestCompatWorkflows(t *testing.T) {
 // Every task of examples/workspace ends as its comment says.
 func TestExampleWorkspace(t *testing.T) {
 	t.Parallel()
-	const token = "e2e-s3cr3t-t0ken"
+	const token, hookSecret = "e2e-s3cr3t-t0ken", "e2e-hook-s3cret"
 	s := startStack(t, stackOpts{
 		workspace: filepath.Join(repoRoot, "examples", "workspace"),
-		serverEnv: []string{"EXAMPLE_API_TOKEN=" + token},
+		serverEnv: []string{"EXAMPLE_API_TOKEN=" + token, "EXAMPLE_WEBHOOK_SECRET=" + hookSecret},
 	})
 
 	type want struct {
@@ -69,6 +71,7 @@ func TestExampleWorkspace(t *testing.T) {
 			logs:   []string{`Hello Ada "the first" Lovelace`, `HELLO ADA "THE FIRST" LOVELACE`},
 			check: func(t *testing.T, j stroem.Job, _ string) {
 				require.Equal(t, map[string]any{"greeting": `Hello Ada "the first" Lovelace`}, stepOf(t, j, "say-hello").Output)
+				require.Equal(t, map[string]any{"shout-it": map[string]any{"shouted": `HELLO ADA "THE FIRST" LOVELACE`}}, j.Output)
 			},
 		},
 		"release": {
@@ -158,6 +161,23 @@ func TestExampleWorkspace(t *testing.T) {
 	for name, c := range cases {
 		jobs[name] = s.execute(name, c.input)
 	}
+
+	// The webhook trigger `hello` starts hello-world with the body as input,
+	// and only with its secret.
+	code, body := s.post("/hooks/hello", "", `{"name": "Hook"}`)
+	require.Equal(t, http.StatusUnauthorized, code, body)
+	code, body = s.post("/hooks/hello", hookSecret, `{"name": "Hook"}`)
+	require.Equal(t, http.StatusAccepted, code, body)
+	var hooked struct {
+		JobID string `json:"job_id"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &hooked))
+	t.Run("webhook hello", func(t *testing.T) {
+		j := s.waitJob(hooked.JobID)
+		require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
+		require.Equal(t, stroem.SourceWebhook, j.SourceType)
+		require.Contains(t, s.logs(hooked.JobID), "HELLO HOOK")
+	})
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			j := s.waitJob(jobs[name])
