@@ -65,6 +65,7 @@ func newRootCmd() *cobra.Command {
 		newJobsCmd(),
 		newCancelCmd(),
 		newWorkersCmd(),
+		newBenchCmd(),
 	)
 	return root
 }

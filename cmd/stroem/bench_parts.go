@@ -1,0 +1,530 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/http/client"
+)
+
+const benchWorkspace = "default"
+
+// measureFloors measures what no orchestrator can beat on this machine: a
+// process spawn, and (PostgreSQL) one durable commit.
+func (b *bench) measureFloors(ctx context.Context) error {
+	n := b.sizes.FloorRuns
+	f := &floorResult{FloorSamples: n}
+	var spawn benchLatencies
+	for range n {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		t := time.Now()
+		if err := exec.Command("/bin/sh", "-c", "true").Run(); err != nil {
+			return fmt.Errorf("run /bin/sh -c true: %w", err)
+		}
+		spawn = append(spawn, time.Since(t))
+	}
+	f.SpawnP50MS = spawn.p50()
+
+	if b.dbURL != "" {
+		conn, err := pgx.Connect(ctx, b.dbURL)
+		if err != nil {
+			return fmt.Errorf("connect to the bench database: %s", benchOneLine(err))
+		}
+		defer conn.Close(context.Background())
+		for _, q := range []struct {
+			sql string
+			dst *string
+		}{
+			{"SHOW synchronous_commit", &f.PGSyncCommit},
+			{"SHOW fsync", &f.PGFsync},
+			{"SHOW server_version", &f.PGVersion},
+		} {
+			if err := conn.QueryRow(ctx, q.sql).Scan(q.dst); err != nil {
+				return fmt.Errorf("%s: %w", q.sql, err)
+			}
+		}
+		// A regular table: a temp table is not WAL-logged, and a transaction
+		// that wrote no WAL commits without flushing it — no fsync at all.
+		if _, err := conn.Exec(ctx, `CREATE TABLE stroem_bench_commit (id bigserial PRIMARY KEY, v integer NOT NULL)`); err != nil {
+			return fmt.Errorf("create the commit-floor table: %w", err)
+		}
+		var commit benchLatencies
+		for i := range n {
+			t := time.Now()
+			// Autocommit: the INSERT is its own transaction, committed in
+			// the same round trip.
+			if _, err := conn.Exec(ctx, `INSERT INTO stroem_bench_commit (v) VALUES ($1)`, i); err != nil {
+				return fmt.Errorf("commit floor: %w", err)
+			}
+			commit = append(commit, time.Since(t))
+		}
+		p50 := commit.p50()
+		f.PGCommitP50MS = &p50
+		if _, err := conn.Exec(ctx, `DROP TABLE stroem_bench_commit`); err != nil {
+			return fmt.Errorf("drop the commit-floor table: %w", err)
+		}
+	} else {
+		f.ServerProcessNote = "stroem dev (server, SQLite store and workers in one process)"
+	}
+	rss, _, err := benchRSS(b.server.pid())
+	if err == nil {
+		f.ServerRSSStartMB = benchRound(rss)
+	}
+	b.rep.floorResult = f
+	msg := fmt.Sprintf("floor: spawn p50 %s", benchFmtMS(f.SpawnP50MS))
+	if f.PGCommitP50MS != nil {
+		msg += fmt.Sprintf(", PostgreSQL commit p50 %s (synchronous_commit=%s, fsync=%s)", benchFmtMS(*f.PGCommitP50MS), f.PGSyncCommit, f.PGFsync)
+	}
+	b.logf("%s", msg)
+	return nil
+}
+
+// runJob executes task and waits for the job to end: total is the job's
+// started_at → completed_at (server clock), wall is this process's time from
+// just before the POST to the SSE `done` event.
+func (b *bench) runJob(ctx context.Context, task string, limit time.Duration) (total, wall time.Duration, job stroem.Job, err error) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	t0 := time.Now()
+	id, err := b.client.Execute(ctx, benchWorkspace, task, nil)
+	if err != nil {
+		return 0, 0, job, fmt.Errorf("execute %s: %w", task, err)
+	}
+	status, err := b.client.StreamLogs(ctx, id, client.StreamOptions{}, func(stroem.LogLine) error { return nil })
+	wall = time.Since(t0)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return 0, 0, job, fmt.Errorf("job %s (%s) did not end within %s", id, task, limit)
+		}
+		return 0, 0, job, fmt.Errorf("wait for job %s (%s): %w", id, task, err)
+	}
+	if job, err = b.client.Job(ctx, id); err != nil {
+		return 0, 0, job, err
+	}
+	if status != stroem.JobCompleted || job.StartedAt == nil || job.CompletedAt == nil {
+		return 0, 0, job, fmt.Errorf("job %s (%s) ended %s, want completed%s", id, task, status, benchFailedStep(job))
+	}
+	return job.CompletedAt.Sub(*job.StartedAt), wall, job, nil
+}
+
+// failedStep describes the first failed step of a job, for errors.
+func benchFailedStep(j stroem.Job) string {
+	for _, s := range j.Steps {
+		if s.Status == stroem.StepFailed {
+			return fmt.Sprintf(" (step %s: %s)", s.StepName, s.ErrorMessage)
+		}
+	}
+	return ""
+}
+
+func (b *bench) runChain(ctx context.Context) error {
+	n, runs := b.sizes.ChainSteps, b.sizes.ChainRuns
+	var totals, walls []time.Duration
+	r := &chainResult{ChainSteps: n, ChainRuns: runs}
+	for i := range runs {
+		total, wall, _, err := b.runJob(ctx, "chain", 5*time.Minute)
+		if err != nil {
+			return err
+		}
+		totals, walls = append(totals, total), append(walls, wall)
+		r.ChainTotals = append(r.ChainTotals, benchMS(total))
+		b.logf("chain run %d/%d: %d steps in %s (API), %s per hop, wall %s",
+			i+1, runs, n, benchFmtMS(benchMS(total)), benchFmtMS(benchMS(total)/float64(n)), benchFmtMS(benchMS(wall)))
+	}
+	r.ChainTotalMS = benchMS(benchMedian(totals))
+	r.ChainWallMS = benchMS(benchMedian(walls))
+	r.ChainPerHopMS = benchRound3(r.ChainTotalMS / float64(n))
+	b.rep.chainResult = r
+	return b.profileCPU(ctx, "chain", func(ctx context.Context) error {
+		_, _, _, err := b.runJob(ctx, "chain", 5*time.Minute)
+		return err
+	})
+}
+
+func (b *bench) runFanout(ctx context.Context) error {
+	n, runs := b.sizes.FanoutSteps, b.sizes.FanoutRuns
+	var totals, walls []time.Duration
+	r := &fanoutResult{FanoutSteps: n, FanoutRuns: runs}
+	for i := range runs {
+		total, wall, _, err := b.runJob(ctx, "fanout", 5*time.Minute)
+		if err != nil {
+			return err
+		}
+		totals, walls = append(totals, total), append(walls, wall)
+		rate := float64(n) / total.Seconds()
+		r.FanoutStepsPerSes = append(r.FanoutStepsPerSes, benchRound(rate))
+		b.logf("fanout run %d/%d: %d steps in %s (API): %.0f steps/s, wall %s",
+			i+1, runs, n, benchFmtMS(benchMS(total)), rate, benchFmtMS(benchMS(wall)))
+	}
+	total := benchMedian(totals)
+	r.FanoutTotalMS = benchMS(total)
+	r.FanoutWallMS = benchMS(benchMedian(walls))
+	r.FanoutStepsPerS = benchRound(float64(n) / total.Seconds())
+	b.rep.fanoutResult = r
+	return b.profileCPU(ctx, "fanout", func(ctx context.Context) error {
+		_, _, _, err := b.runJob(ctx, "fanout", 5*time.Minute)
+		return err
+	})
+}
+
+// runTrigger creates one-step jobs one after the other, each after the
+// previous one ended, and measures from just before the POST to the step's
+// started_at (its claim, on the database's clock; same host, same clock).
+func (b *bench) runTrigger(ctx context.Context) error {
+	n := b.sizes.TriggerJobs
+	var toRunning, create benchLatencies
+	for i := range n {
+		t0 := time.Now()
+		id, err := b.client.Execute(ctx, benchWorkspace, "one", nil)
+		if err != nil {
+			return fmt.Errorf("execute one: %w", err)
+		}
+		create = append(create, time.Since(t0))
+		job, err := b.waitEnded(ctx, id, 30*time.Second)
+		if err != nil {
+			return err
+		}
+		if job.Status != stroem.JobCompleted || len(job.Steps) != 1 || job.Steps[0].StartedAt == nil {
+			return fmt.Errorf("job %s ended %s, want completed with a started step%s", id, job.Status, benchFailedStep(job))
+		}
+		toRunning = append(toRunning, job.Steps[0].StartedAt.Sub(t0))
+		if (i+1)%50 == 0 || i+1 == n {
+			b.logf("trigger: %d/%d jobs, → running p50 so far %s", i+1, n, benchFmtMS(toRunning.p50()))
+		}
+	}
+	b.rep.triggerResult = &triggerResult{
+		TriggerJobs:         n,
+		TriggerToRunningP50: toRunning.p50(),
+		TriggerToRunningP99: toRunning.p99(),
+		TriggerToRunningMax: toRunning.max(),
+		CreateP50MS:         create.p50(),
+		CreateP99MS:         create.p99(),
+	}
+	return nil
+}
+
+// waitEnded polls a job until it is terminal. The first look is 15 ms after
+// the call, so polling does not compete with the claim being measured.
+func (b *bench) waitEnded(ctx context.Context, id string, limit time.Duration) (stroem.Job, error) {
+	deadline := time.Now().Add(limit)
+	wait := 15 * time.Millisecond
+	for {
+		if err := benchSleep(ctx, wait); err != nil {
+			return stroem.Job{}, err
+		}
+		job, err := b.client.Job(ctx, id)
+		if err != nil {
+			return job, err
+		}
+		if job.Status.Terminal() {
+			return job, nil
+		}
+		if time.Now().After(deadline) {
+			return job, fmt.Errorf("job %s still %s after %s", id, job.Status, limit)
+		}
+		wait = 10 * time.Millisecond
+	}
+}
+
+// runSSE runs the step that prints `date +%s%N` lines and compares each
+// line's timestamp with the time this SSE client received it.
+func (b *bench) runSSE(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	id, err := b.client.Execute(ctx, benchWorkspace, "sse", nil)
+	if err != nil {
+		return fmt.Errorf("execute sse: %w", err)
+	}
+	var lat benchLatencies
+	status, err := b.client.StreamLogs(ctx, id, client.StreamOptions{}, func(l stroem.LogLine) error {
+		now := time.Now()
+		ns, err := strconv.ParseInt(strings.TrimSpace(l.Text), 10, 64)
+		if err != nil {
+			return fmt.Errorf("job %s printed %q (%s), not a `date +%%s%%N` timestamp", id, l.Text, l.Stream)
+		}
+		lat = append(lat, now.Sub(time.Unix(0, ns)))
+		return nil
+	})
+	wall := time.Since(t0)
+	if err != nil {
+		return err
+	}
+	if status != stroem.JobCompleted {
+		job, _ := b.client.Job(ctx, id)
+		return fmt.Errorf("job %s ended %s%s", id, status, benchFailedStep(job))
+	}
+	if len(lat) != b.sizes.SSELines {
+		return fmt.Errorf("received %d of the %d lines job %s printed", len(lat), b.sizes.SSELines, id)
+	}
+	b.rep.sseResult = &sseResult{
+		SSELines: len(lat), SSEP50MS: lat.p50(), SSEP99MS: lat.p99(), SSEMaxMS: lat.max(), SSEWallMS: benchMS(wall),
+	}
+	b.logf("sse: %d lines, p50 %s, p99 %s", len(lat), benchFmtMS(lat.p50()), benchFmtMS(lat.p99()))
+	return nil
+}
+
+// runScale creates the queued jobs over the API, measures the server's RSS,
+// fills the jobs table up to TableJobs with SQL and measures the job list.
+func (b *bench) runScale(ctx context.Context) error {
+	r := &scaleResult{ScaleQueuedJobs: b.sizes.Queued, ScaleCreateConns: b.sizes.CreateConns,
+		JobListRequests: b.sizes.ListRequests, ScaleListTaskFilter: "one"}
+	pid := b.server.pid()
+	if rss, _, err := benchRSS(pid); err == nil {
+		r.ServerRSSBeforeMB = benchRound(rss)
+	}
+
+	// Create the queued jobs with CreateConns concurrent clients.
+	var next atomic.Int64
+	lats := make([]benchLatencies, b.sizes.CreateConns)
+	cctx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for g := range b.sizes.CreateConns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.sizes.Queued) && cctx.Err() == nil {
+				t := time.Now()
+				if _, err := b.client.Execute(cctx, benchWorkspace, "queued", nil); err != nil {
+					cancel(fmt.Errorf("create queued job: %w", err))
+					return
+				}
+				lats[g] = append(lats[g], time.Since(t))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(t0)
+	err := context.Cause(cctx)
+	cancel(nil)
+	if err != nil {
+		return err
+	}
+	var create benchLatencies
+	for _, l := range lats {
+		create = append(create, l...)
+	}
+	r.ScaleCreateJobsPerS = benchRound(float64(b.sizes.Queued) / elapsed.Seconds())
+	r.ScaleCreateP50MS, r.ScaleCreateP99MS = create.p50(), create.p99()
+	b.logf("scale: created %d queued jobs in %s (%.0f jobs/s)", b.sizes.Queued, elapsed.Round(time.Millisecond), r.ScaleCreateJobsPerS)
+
+	// Let the server settle (job actors spawned, garbage collected), then
+	// read its RSS.
+	if err := benchSleep(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	rss, peak, err := benchRSS(pid)
+	if err != nil {
+		return fmt.Errorf("read the server's RSS: %w", err)
+	}
+	r.ServerRSSQueuedMB, r.ServerRSSPeakMB = benchRound(rss), benchRound(peak)
+	b.logf("scale: server RSS %.1f MB with %d queued jobs (peak %.1f MB)", rss, b.sizes.Queued, peak)
+	if err := b.profileHeap(ctx, "queued"); err != nil {
+		return err
+	}
+
+	if err := b.fillJobs(ctx, r); err != nil {
+		return err
+	}
+
+	for _, q := range []struct {
+		f        client.JobFilter
+		p50, p99 *float64
+	}{
+		{client.JobFilter{Limit: 50}, &r.JobListP50MS, &r.JobListP99MS},
+		{client.JobFilter{Limit: 50, Status: stroem.JobCompleted}, &r.JobListStatusP50MS, &r.JobListStatusP99MS},
+		{client.JobFilter{Limit: 50, Task: r.ScaleListTaskFilter}, &r.JobListTaskP50MS, &r.JobListTaskP99MS},
+	} {
+		var lat benchLatencies
+		for range b.sizes.ListRequests {
+			t := time.Now()
+			jobs, err := b.client.Jobs(ctx, q.f)
+			if err != nil {
+				return fmt.Errorf("list jobs: %w", err)
+			}
+			lat = append(lat, time.Since(t))
+			if len(jobs) == 0 {
+				return fmt.Errorf("list jobs %+v: empty page", q.f)
+			}
+		}
+		*q.p50, *q.p99 = lat.p50(), lat.p99()
+		b.logf("scale: GET /api/jobs %s: p50 %s, p99 %s", benchFilterQuery(q.f), benchFmtMS(*q.p50), benchFmtMS(*q.p99))
+	}
+	if rss, _, err := benchRSS(pid); err == nil {
+		r.ServerRSSEndMB = benchRound(rss)
+	}
+	b.rep.scaleResult = r
+	return nil
+}
+
+func benchFilterQuery(f client.JobFilter) string {
+	q := fmt.Sprintf("?limit=%d", f.Limit)
+	if f.Status != "" {
+		q += "&status=" + string(f.Status)
+	}
+	if f.Task != "" {
+		q += "&task=" + f.Task
+	}
+	return q
+}
+
+// benchFillTasks are the task names the inserted jobs spread over: the bench
+// workspace's and a few a real installation would have.
+var benchFillTasks = []string{"one", "chain", "fanout", "sse", "nightly-report", "deploy", "backup", "sync-users"}
+
+// fillJobs inserts jobs with SQL until the table holds TableJobs: finished
+// jobs (90% completed, 5% failed, 5% cancelled; a fifth from a cron
+// trigger), one step each, created every 26 s going back from the oldest job
+// already there (100,000 jobs ≈ 30 days), then ANALYZEs as autovacuum would.
+func (b *bench) fillJobs(ctx context.Context, r *scaleResult) error {
+	if b.dbURL == "" {
+		return b.fillJobsSQLite(ctx, r)
+	}
+	conn, err := pgx.Connect(ctx, b.dbURL)
+	if err != nil {
+		return fmt.Errorf("connect to the bench database: %s", benchOneLine(err))
+	}
+	defer conn.Close(context.Background())
+	var have int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM jobs`).Scan(&have); err != nil {
+		return err
+	}
+	missing := b.sizes.TableJobs - have
+	t0 := time.Now()
+	if missing > 0 {
+		_, err := conn.Exec(ctx, `
+WITH g AS (
+	SELECT gen_random_uuid() AS id, i,
+		($2::text[])[1 + i % cardinality($2::text[])] AS task,
+		CASE WHEN i % 20 = 7 THEN 'failed' WHEN i % 20 = 13 THEN 'cancelled' ELSE 'completed' END AS st,
+		i % 5 = 0 AS cron,
+		coalesce((SELECT min(created_at) FROM jobs), now()) - make_interval(secs => i * 26) AS created,
+		make_interval(secs => 0.05 + (i % 97) * 0.31) AS took
+	FROM generate_series(1, $1) AS i
+), j AS (
+	INSERT INTO jobs (id, workspace, task_name, input, output, status, source_type, source_id,
+		created_at, started_at, completed_at)
+	SELECT id, 'default', task, '{"name": "World"}',
+		CASE WHEN st = 'completed' THEN '{"run": {"ok": true}}'::jsonb END,
+		st, CASE WHEN cron THEN 'trigger' ELSE 'api' END, CASE WHEN cron THEN 'nightly' ELSE '' END,
+		created, created + interval '4 ms', created + took
+	FROM g
+	RETURNING id, status, started_at, completed_at
+)
+INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, status, input, output,
+	error_message, worker_id, attempt, attempt_status, exit_code, ready_at, started_at, completed_at)
+SELECT id, 'run', 0, 'noop', 'shell', status, '{}',
+	CASE WHEN status = 'completed' THEN '{"ok": true}'::jsonb END,
+	CASE status WHEN 'failed' THEN 'exit code 1: boom' WHEN 'cancelled' THEN 'cancelled' ELSE '' END,
+	'00000000-0000-4000-8000-000000000001', 1, status, CASE status WHEN 'completed' THEN 0 WHEN 'failed' THEN 1 END,
+	started_at - interval '1 ms', started_at, completed_at
+FROM j`, missing, benchFillTasks)
+		if err != nil {
+			return fmt.Errorf("insert %d jobs with SQL: %w", missing, err)
+		}
+		if _, err := conn.Exec(ctx, `ANALYZE jobs; ANALYZE job_steps`); err != nil {
+			return fmt.Errorf("analyze: %w", err)
+		}
+	}
+	r.ScaleSQLInsertMS = benchMS(time.Since(t0))
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM jobs`).Scan(&r.ScaleJobsInTable); err != nil {
+		return err
+	}
+	r.ScaleFillDescription = fmt.Sprintf("%d jobs created over the API, %d inserted with SQL (finished, one step each, 26 s apart, then ANALYZE)",
+		have, max(missing, 0))
+	b.logf("scale: %d jobs in the table (%d inserted with SQL in %s)", r.ScaleJobsInTable, max(missing, 0), time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// profileCPU saves a 10 s CPU profile of the server while workload runs
+// again and again (after the measured runs, so profiling does not skew
+// them). The last workload run is let finish, so it cannot spill into the
+// next part.
+func (b *bench) profileCPU(ctx context.Context, part string, workload func(context.Context) error) error {
+	if b.opts.pprofDir == "" || !b.hasPprof() {
+		return nil
+	}
+	dst := filepath.Join(b.opts.pprofDir, "server-cpu-"+part+".pprof")
+	done := make(chan error, 1)
+	go func() { done <- b.fetchProfile(ctx, "/debug/pprof/profile?seconds=10", dst) }()
+	runs := 0
+	for {
+		if err := workload(ctx); err != nil {
+			return err
+		}
+		runs++
+		select {
+		case err := <-done:
+			if err != nil {
+				return err
+			}
+			b.profiles = append(b.profiles, dst)
+			b.logf("%s: saved a 10 s CPU profile of the server over %d more runs to %s", part, runs, dst)
+			return nil
+		default:
+		}
+	}
+}
+
+// profileHeap saves a heap profile of the server.
+func (b *bench) profileHeap(ctx context.Context, what string) error {
+	if b.opts.pprofDir == "" || !b.hasPprof() {
+		return nil
+	}
+	dst := filepath.Join(b.opts.pprofDir, "server-heap-"+what+".pprof")
+	if err := b.fetchProfile(ctx, "/debug/pprof/heap?gc=1", dst); err != nil {
+		return err
+	}
+	b.profiles = append(b.profiles, dst)
+	b.logf("saved a heap profile of the server to %s", dst)
+	return nil
+}
+
+// hasPprof reports whether the server process serves /debug/pprof.
+func (b *bench) hasPprof() bool {
+	return b.opts.store == "postgres" || b.devPprof
+}
+
+func (b *bench) fetchProfile(ctx context.Context, path, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.baseURL+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetch %s: %s", path, resp.Status)
+	}
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("fetch %s: %w", path, err)
+	}
+	return f.Close()
+}

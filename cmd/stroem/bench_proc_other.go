@@ -1,0 +1,16 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+	"syscall"
+)
+
+// benchSysProcAttr puts a bench subprocess in its own process group.
+func benchSysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+// benchRSS needs /proc; elsewhere the RSS figures are not measured.
+func benchRSS(int) (rss, peak float64, err error) {
+	return 0, 0, errors.New("reading a process's RSS needs Linux /proc")
+}

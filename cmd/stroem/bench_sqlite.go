@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // the driver `stroem dev`'s store uses
+)
+
+// benchSQLiteChunk is how many jobs one fill transaction inserts: the dev
+// process keeps working (worker heartbeats write) between chunks.
+const benchSQLiteChunk = 10_000
+
+// fillJobsSQLite is fillJobs for `stroem dev`: it writes the same rows into
+// the dev process's SQLite file (data-dir/stroem.db, WAL mode, so the
+// running server keeps reading and takes its turn writing). Unlike the
+// PostgreSQL fill it does not ANALYZE: nothing in a dev installation would.
+func (b *bench) fillJobsSQLite(ctx context.Context, r *scaleResult) error {
+	path := filepath.Join(b.dir, "data", "stroem.db")
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(30000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: q.Encode()}).String())
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+
+	var have int
+	var oldest sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM jobs`).Scan(&have, &oldest); err != nil {
+		return fmt.Errorf("count jobs in %s: %w", path, err)
+	}
+	if !oldest.Valid {
+		oldest.Int64 = time.Now().UnixNano()
+	}
+	tasks, _ := json.Marshal(benchFillTasks)
+	missing := b.sizes.TableJobs - have
+	t0 := time.Now()
+	for lo := 1; lo <= missing; lo += benchSQLiteChunk {
+		hi := min(lo+benchSQLiteChunk-1, missing)
+		if err := benchSQLiteInsert(ctx, db, lo, hi, oldest.Int64, string(tasks)); err != nil {
+			return fmt.Errorf("insert jobs %d–%d into %s: %w", lo, hi, path, err)
+		}
+	}
+	r.ScaleSQLInsertMS = benchMS(time.Since(t0))
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM jobs`).Scan(&r.ScaleJobsInTable); err != nil {
+		return err
+	}
+	r.ScaleFillDescription = fmt.Sprintf("%d jobs created over the API, %d inserted with SQL into the SQLite file (finished, one step each, 26 s apart; no ANALYZE)",
+		have, max(missing, 0))
+	b.logf("scale: %d jobs in the table (%d inserted with SQL in %s)", r.ScaleJobsInTable, max(missing, 0), time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// benchSQLiteInsert inserts fill jobs lo..hi and their steps in one
+// transaction. Ids are v4-shaped UUIDs that carry the row number, so the
+// steps can find their jobs; times are Unix nanoseconds, as the store keeps
+// them.
+func benchSQLiteInsert(ctx context.Context, db *sql.DB, lo, hi int, oldest int64, tasks string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck
+	_, err = tx.ExecContext(ctx, `
+WITH RECURSIVE s(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM s WHERE i < ?2),
+g AS (
+	SELECT printf('be0c0000-0000-4000-8000-%012x', i) AS id, i,
+		json_extract(?4, '$[' || (i % json_array_length(?4)) || ']') AS task,
+		CASE WHEN i % 20 = 7 THEN 'failed' WHEN i % 20 = 13 THEN 'cancelled' ELSE 'completed' END AS st,
+		i % 5 = 0 AS cron,
+		?3 - i * 26000000000 AS created,
+		(50 + (i % 97) * 310) * 1000000 AS took
+	FROM s
+)
+INSERT INTO jobs (id, workspace, task_name, input, output, status, source_type, source_id,
+	created_at, started_at, completed_at)
+SELECT id, 'default', task, '{"name":"World"}', CASE WHEN st = 'completed' THEN '{"run":{"ok":true}}' END,
+	st, CASE WHEN cron THEN 'trigger' ELSE 'api' END, CASE WHEN cron THEN 'nightly' ELSE '' END,
+	created, created + 4000000, created + took
+FROM g`, lo, hi, oldest, tasks)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `
+INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, status, input, output,
+	error_message, worker_id, attempt, attempt_status, exit_code, ready_at, started_at, completed_at)
+SELECT id, 'run', 0, 'noop', 'shell', status, '{}', CASE WHEN status = 'completed' THEN '{"ok":true}' END,
+	CASE status WHEN 'failed' THEN 'exit code 1: boom' WHEN 'cancelled' THEN 'cancelled' ELSE '' END,
+	'00000000-0000-4000-8000-000000000001', 1, status, CASE status WHEN 'completed' THEN 0 WHEN 'failed' THEN 1 END,
+	started_at - 1000000, started_at, completed_at
+FROM jobs WHERE id BETWEEN printf('be0c0000-0000-4000-8000-%012x', ?1) AND printf('be0c0000-0000-4000-8000-%012x', ?2)`, lo, hi)
+	if err != nil {
+		return err
+	}
+	return tx.Commit()
+}
