@@ -142,6 +142,7 @@ func (s *Scheduler) Reload(ws *workspace.Workspace) {
 	defer t.Stop()
 	select {
 	case <-done:
+	case <-s.ctx.Done(): // stopped meanwhile
 	case <-t.C:
 		s.log.Warn("scheduler did not take the reloaded triggers in time", "workspace", ws.Name)
 	}
@@ -423,7 +424,7 @@ func (a *schedulerActor) fired(ctx actor.Context, m *schedFired) {
 	if m.err != nil && isUnavailable(m.err) && e.last.Equal(m.tick) {
 		// The store is down: try this tick again (or the latest tick due by
 		// then) shortly, unless another server fires it meanwhile.
-		e.last = m.prev
+		e.last, e.recheck = m.prev, false
 		a.arm(ctx, e, time.Now().Add(schedRetryDelay))
 		return
 	}

@@ -1,11 +1,20 @@
 package actors
 
 import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/workspace"
 )
@@ -91,4 +100,171 @@ func TestWebhookContextReachesTemplates(t *testing.T) {
 	s := &persistence.JobState{Context: map[string]any{"webhook": map[string]any{"query": map[string]any{"ref": "main"}}}}
 	require.Equal(t, map[string]any{"query": map[string]any{"ref": "main"}}, webhookContext(s))
 	require.Nil(t, webhookContext(&persistence.JobState{}))
+}
+
+// schedStore is a store for the scheduler alone: JobInsert records ticks
+// and fails with the store unavailable while down > 0.
+type schedStore struct {
+	mu    sync.Mutex
+	down  int
+	tries int
+	ticks []time.Time
+	last  time.Time // what TriggerLastTick answers
+}
+
+func (f *schedStore) JobInsert(_ context.Context, nj persistence.NewJob) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tries++
+	if f.down > 0 {
+		f.down--
+		return stroem.Errorf(stroem.CodeUnavailable, "database unavailable")
+	}
+	if nj.Tick == nil {
+		return errors.New("a scheduler job without a tick")
+	}
+	if n := len(f.ticks); n > 0 && !nj.Tick.At.After(f.ticks[n-1]) {
+		return persistence.ErrTickFired
+	}
+	f.ticks = append(f.ticks, nj.Tick.At)
+	return nil
+}
+
+func (f *schedStore) fired() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.ticks)
+}
+
+func (f *schedStore) SnapshotGet(context.Context, string) ([]byte, error) {
+	return nil, stroem.ErrNotFound
+}
+func (f *schedStore) JobUpdate(context.Context, string, func(*persistence.JobState) error) (*persistence.JobState, error) {
+	return nil, stroem.ErrUnavailable
+}
+func (f *schedStore) JobState(context.Context, string) (*persistence.JobState, error) {
+	return nil, stroem.ErrUnavailable
+}
+func (f *schedStore) JobsUnfinished(context.Context) ([]string, error) { return nil, nil }
+func (f *schedStore) StepsClaim(context.Context, persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
+	return nil, nil
+}
+func (f *schedStore) StepUnclaim(context.Context, string, string, int, string) error { return nil }
+func (f *schedStore) StepLease(context.Context, string, string) (persistence.StepLease, error) {
+	return persistence.StepLease{}, stroem.ErrNotFound
+}
+func (f *schedStore) LeasesExtendAll(context.Context, time.Duration) (int64, error) { return 0, nil }
+func (f *schedStore) TriggerLastTick(context.Context, string, string) (time.Time, error) {
+	return f.last, nil
+}
+func (f *schedStore) TriggerJobsUnfinished(context.Context, string, string, time.Time) ([]string, error) {
+	return nil, nil
+}
+
+type oneWorkspace struct {
+	ws atomic.Pointer[workspace.Workspace]
+}
+
+func (o *oneWorkspace) Get(name string) *workspace.Workspace {
+	if ws := o.ws.Load(); ws.Name == name {
+		return ws
+	}
+	return nil
+}
+func (o *oneWorkspace) List() []*workspace.Workspace { return []*workspace.Workspace{o.ws.Load()} }
+
+func loadWorkspace(t *testing.T, yaml string) *workspace.Workspace {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "t.yaml"), []byte(yaml), 0o644))
+	ws, err := workspace.Load(dir)
+	require.NoError(t, err)
+	require.Empty(t, ws.Problems)
+	ws.Name = "default"
+	return ws
+}
+
+const schedWorkflow = `
+actions:
+  noop: { type: shell, cmd: "true" }
+tasks:
+  t:
+    flow:
+      only: { action: noop }
+triggers:
+  every-second:
+    type: scheduler
+    cron: "* * * * * *"
+    task: t
+    enabled: ENABLED
+`
+
+func startScheduler(t *testing.T, store *schedStore, ws *workspace.Workspace) (*Scheduler, *oneWorkspace) {
+	t.Helper()
+	wss := &oneWorkspace{}
+	wss.ws.Store(ws)
+	o := New(Config{}, store, wss, nil, nil)
+	require.NoError(t, o.Start(context.Background()))
+	t.Cleanup(o.Stop)
+	s := NewScheduler(o, store, wss, nil)
+	require.NoError(t, s.Start())
+	t.Cleanup(s.Stop)
+	return s, wss
+}
+
+// TestSchedulerRetriesTickWhileStoreDown: the latest missed tick of an
+// hourly trigger is due at start; the store refuses it twice (down), and
+// the scheduler tries again until it is stored, instead of waiting an hour.
+func TestSchedulerRetriesTickWhileStoreDown(t *testing.T) {
+	t.Parallel()
+	hour := time.Now().UTC().Truncate(time.Hour)
+	store := &schedStore{down: 2, last: hour.Add(-2 * time.Hour)}
+	yaml := strings.Replace(strings.Replace(schedWorkflow, "ENABLED", "true", 1), `"* * * * * *"`, `"0 0 * * * *"`, 1)
+	startScheduler(t, store, loadWorkspace(t, yaml))
+	require.Eventually(t, func() bool { return len(store.fired()) == 1 }, 30*time.Second, 20*time.Millisecond)
+	if now := time.Now().UTC().Truncate(time.Hour); !now.Equal(hour) {
+		t.Skip("the hour changed during the test")
+	}
+	require.Equal(t, []time.Time{hour}, slicesUTC(store.fired()), "the latest missed tick, once")
+	store.mu.Lock()
+	require.Equal(t, 3, store.tries, "two refused tries, then stored")
+	store.mu.Unlock()
+}
+
+func slicesUTC(ts []time.Time) []time.Time {
+	out := make([]time.Time, len(ts))
+	for i, t := range ts {
+		out[i] = t.UTC()
+	}
+	return out
+}
+
+// TestSchedulerReloadStopsDisabledTrigger: a per-second trigger fires in
+// order, and stops when a reload disables it.
+func TestSchedulerReloadStopsDisabledTrigger(t *testing.T) {
+	t.Parallel()
+	store := &schedStore{}
+	s, wss := startScheduler(t, store, loadWorkspace(t, strings.Replace(schedWorkflow, "ENABLED", "true", 1)))
+	require.Eventually(t, func() bool { return len(store.fired()) >= 2 }, 30*time.Second, 20*time.Millisecond)
+	next, ok := s.NextFire("default", "every-second")
+	require.True(t, ok)
+	require.WithinDuration(t, time.Now(), next, 3*time.Second)
+
+	off := loadWorkspace(t, strings.Replace(schedWorkflow, "ENABLED", "false", 1))
+	wss.ws.Store(off)
+	s.Reload(off)
+	_, ok = s.NextFire("default", "every-second")
+	require.False(t, ok, "a disabled trigger is not armed")
+	time.Sleep(100 * time.Millisecond) // a tick being fired at the reload may land
+	n := len(store.fired())
+	require.Never(t, func() bool { return len(store.fired()) > n }, 1500*time.Millisecond, 50*time.Millisecond)
+
+	ticks := store.fired()
+	for i := 1; i < len(ticks); i++ {
+		require.True(t, ticks[i].After(ticks[i-1]), "ticks in order")
+	}
+	s.Stop()
+	s.Stop()      // twice is fine
+	s.Reload(off) // after Stop: a no-op, not a hang
 }
