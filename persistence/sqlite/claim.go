@@ -278,7 +278,7 @@ func (s *Store) LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef,
 		return nil, fmt.Errorf("find expired leases: %w", interpretError(err))
 	}
 	defer rows.Close()
-	var refs []stroem.StepRef
+	refs := []stroem.StepRef{}
 	for rows.Next() {
 		var r stroem.StepRef
 		if err := rows.Scan(&r.JobID, &r.Step, &r.Attempt); err != nil {

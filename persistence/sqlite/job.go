@@ -66,7 +66,9 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 // positions follow NewJob.Steps and ready steps become claimable at once.
 // The snapshot body is written only when this process has not stored that
 // id yet. A duplicate job id (or step name) is a CodeConflict error and
-// writes nothing.
+// writes nothing. With a Tick, the tick is checked and recorded first, in
+// the same transaction (see persistence.TriggerTick):
+// persistence.ErrTickFired or ErrTriggerBusy mean nothing was written.
 func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 	j := nj.Job
 	id, ok := canonicalUUID(j.ID)
@@ -94,6 +96,10 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 		input = "{}"
 	}
 	output, err := encodeJSON(sanitizeMap(j.Output))
+	if err != nil {
+		return err
+	}
+	jobContext, err := encodeJSON(sanitizeMap(nj.Context))
 	if err != nil {
 		return err
 	}
@@ -127,6 +133,11 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 	}
 
 	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		if nj.Tick != nil {
+			if err := insertTick(ctx, tx, j.Workspace, j.ID, nj.Tick, now); err != nil {
+				return err
+			}
+		}
 		if snapshotBody != nil {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO task_snapshots (id, body, created_at) VALUES (?, ?, ?)
 				ON CONFLICT (id) DO NOTHING`, nj.SnapshotID, string(snapshotBody), nanos(now)); err != nil {
@@ -145,10 +156,10 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 			snapshot = nj.SnapshotID
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, workspace, task_name, mode, input, output, status,
-				source_type, source_id, revision, snapshot_id, created_at, started_at, completed_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				source_type, source_id, revision, snapshot_id, context, created_at, started_at, completed_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			j.ID, j.Workspace, j.TaskName, j.Mode, input, output, string(j.Status), string(j.SourceType),
-			j.SourceID, j.Revision, snapshot, nanos(now), started, completed); err != nil {
+			j.SourceID, j.Revision, snapshot, jobContext, nanos(now), started, completed); err != nil {
 			return err
 		}
 		for i, st := range steps {
@@ -185,8 +196,8 @@ type rowScanner interface {
 	Scan(dest ...any) error
 }
 
-// scanJob reads one row selected with jobColumns.
-func scanJob(row rowScanner) (stroem.Job, string, bool, error) {
+// scanJob reads one row selected with jobColumns (plus extra destinations).
+func scanJob(row rowScanner, extra ...any) (stroem.Job, string, bool, error) {
 	var (
 		j                  stroem.Job
 		input, output      []byte
@@ -194,9 +205,10 @@ func scanJob(row rowScanner) (stroem.Job, string, bool, error) {
 		snapshotID         string
 		cancelRequested    bool
 	)
-	err := row.Scan(&j.ID, &j.Workspace, &j.TaskName, &j.Mode, &input, &output, &status, &sourceType,
+	dest := append([]any{&j.ID, &j.Workspace, &j.TaskName, &j.Mode, &input, &output, &status, &sourceType,
 		&j.SourceID, &j.Revision, &snapshotID, &cancelRequested, timeVal{&j.CreatedAt},
-		timeCol{&j.StartedAt}, timeCol{&j.CompletedAt})
+		timeCol{&j.StartedAt}, timeCol{&j.CompletedAt}}, extra...)
+	err := row.Scan(dest...)
 	if err != nil {
 		return j, "", false, err
 	}
@@ -464,11 +476,16 @@ func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState,
 // loadState reads a job and its steps in tx. In a write transaction the
 // whole database is already locked against other writers.
 func loadState(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*persistence.JobState, error) {
+	var jobContext []byte
 	job, snapshotID, cancelRequested, err := scanJob(tx.QueryRowContext(ctx,
-		`SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+		`SELECT `+jobColumns+`, context FROM jobs WHERE id = ?`, id), &jobContext)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("job %s not found", id)
 	}
+	if err != nil {
+		return nil, err
+	}
+	extra, err := decodeJSON(jobContext)
 	if err != nil {
 		return nil, err
 	}
@@ -477,6 +494,6 @@ func loadState(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*pers
 		return nil, err
 	}
 	return &persistence.JobState{
-		Job: job, SnapshotID: snapshotID, CancelRequested: cancelRequested, Steps: steps, Now: now,
+		Job: job, SnapshotID: snapshotID, CancelRequested: cancelRequested, Steps: steps, Now: now, Context: extra,
 	}, nil
 }

@@ -20,7 +20,7 @@ import (
 )
 
 // Store is the method set every store implements: what the orchestrator
-// (actors.Store), the HTTP layer (http.Store) and the server wiring
+// (actors.Store, actors.TriggerStore), the HTTP layer (http.Store) and the server wiring
 // (cmd/stroem's serverStore) use, plus SnapshotPut.
 type Store interface {
 	Ping(ctx context.Context) error
@@ -43,6 +43,8 @@ type Store interface {
 	WorkerList(ctx context.Context) ([]stroem.Worker, error)
 	WorkspaceArchivePut(ctx context.Context, revision string, tarball []byte) error
 	WorkspaceArchiveGet(ctx context.Context, revision string) ([]byte, error)
+	TriggerLastTick(ctx context.Context, workspace, trigger string) (time.Time, error)
+	TriggerJobsUnfinished(ctx context.Context, workspace, trigger string, before time.Time) ([]string, error)
 	Listen(ctx context.Context, channel string, onNotify func(payload string)) error
 	Close()
 }

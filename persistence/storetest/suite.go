@@ -35,6 +35,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Sanitizing", func(t *testing.T) { t.Parallel(); testSanitizing(t, open) })
 	t.Run("WorkspaceArchives", func(t *testing.T) { t.Parallel(); testArchives(t, open) })
 	t.Run("ListenAndPing", func(t *testing.T) { t.Parallel(); testListenAndPing(t, open) })
+	t.Run("Triggers", func(t *testing.T) { t.Parallel(); testTriggers(t, open) })
+	t.Run("JobContext", func(t *testing.T) { t.Parallel(); testJobContext(t, open) })
 }
 
 func testJobInsert(t *testing.T, open func(t *testing.T) Store) {
