@@ -56,6 +56,7 @@ func newRootCmd() *cobra.Command {
 		newValidateCmd(),
 		newMigrateCmd(),
 		newServerCmd(),
+		newDevCmd(),
 		newWorkerCmd(),
 		newTasksCmd(),
 		newTriggerCmd(),
