@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -146,14 +147,28 @@ const envPrefix = "STROEM__"
 // loadConfig fills dst (already holding defaults) from the YAML file at path
 // (skipped when path is empty), then from STROEM__… environment variables.
 // Unknown keys and wrong types are errors naming the file or variable.
+//
+// The file and the overrides are merged as YAML trees first and decoded
+// once, so an override inside a map entry (STROEM__WORKSPACES__OPS__TYPE)
+// adds to that entry instead of replacing it: yaml.v3 decodes a map value
+// into a fresh zero value, which would drop the entry's other keys.
 func loadConfig(path string, dst any, environ []string) error {
+	merged := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("config %s: %w", path, unwrapPathError(err))
 		}
-		if err := decodeStrict(b, dst); err != nil {
+		// Checked on its own first, so its errors name the file.
+		if err := decodeStrict(b, scratchOf(dst)); err != nil {
 			return fmt.Errorf("config %s: %w", path, err)
+		}
+		var doc yaml.Node
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			return fmt.Errorf("config %s: %w", path, cleanYAMLError(err))
+		}
+		if len(doc.Content) > 0 && doc.Content[0].Kind == yaml.MappingNode {
+			merged = doc.Content[0]
 		}
 	}
 	overrides := map[string]string{}
@@ -170,21 +185,90 @@ func loadConfig(path string, dst any, environ []string) error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		doc, err := envDocument(strings.Split(strings.ToLower(strings.TrimPrefix(k, envPrefix)), "__"), overrides[k])
+		node, err := envNode(strings.Split(strings.ToLower(strings.TrimPrefix(k, envPrefix)), "__"), overrides[k])
 		if err != nil {
 			return fmt.Errorf("environment %s: %w", k, err)
 		}
-		if err := decodeStrict(doc, dst); err != nil {
+		doc, err := yaml.Marshal(node)
+		if err != nil {
 			return fmt.Errorf("environment %s: %w", k, err)
 		}
+		if err := decodeStrict(doc, scratchOf(dst)); err != nil {
+			return fmt.Errorf("environment %s: %w", k, err)
+		}
+		mergeMapping(merged, node)
+	}
+	// Configured workspaces replace the default one rather than join it (a
+	// server told to serve ./ops must not also look for ./workspace).
+	if c, ok := dst.(*serverConfig); ok && mappingKey(merged, "workspaces") >= 0 {
+		c.Workspaces = nil
+	}
+	b, err := yaml.Marshal(merged)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := decodeStrict(b, dst); err != nil {
+		if path != "" {
+			return fmt.Errorf("config %s with the environment's overrides: %w", path, err)
+		}
+		return fmt.Errorf("environment overrides: %w", err)
 	}
 	return nil
 }
 
-// envDocument turns path [db url] and a value into the YAML `db: {url: v}`.
+// scratchOf returns a new zero value of the type dst points to, for
+// checking one source on its own.
+func scratchOf(dst any) any {
+	return reflect.New(reflect.TypeOf(dst).Elem()).Interface()
+}
+
+// mergeMapping sets every key of src into dst (both mapping nodes): a
+// mapping merges into a mapping, anything else replaces the value. Keys
+// match case-insensitively, as environment variables cannot keep case.
+func mergeMapping(dst, src *yaml.Node) {
+	for i := 0; i+1 < len(src.Content); i += 2 {
+		k, v := src.Content[i], src.Content[i+1]
+		j := mappingKey(dst, k.Value)
+		if j < 0 {
+			dst.Content = append(dst.Content, k, v)
+			continue
+		}
+		cur := dst.Content[j+1]
+		if cur.Kind == yaml.AliasNode && cur.Alias != nil {
+			// Merge into a copy: the anchor may be used elsewhere.
+			c := *cur.Alias
+			c.Anchor = ""
+			c.Content = append([]*yaml.Node(nil), cur.Alias.Content...)
+			cur = &c
+			dst.Content[j+1] = cur
+		}
+		if cur.Kind == yaml.MappingNode && v.Kind == yaml.MappingNode {
+			mergeMapping(cur, v)
+			continue
+		}
+		dst.Content[j+1] = v
+	}
+}
+
+// mappingKey returns the index of key in the mapping n (an exact match
+// first, else a case-insensitive one), or -1.
+func mappingKey(n *yaml.Node, key string) int {
+	fold := -1
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch k := n.Content[i].Value; {
+		case k == key:
+			return i
+		case fold < 0 && strings.EqualFold(k, key):
+			fold = i
+		}
+	}
+	return fold
+}
+
+// envNode turns path [db url] and a value into the YAML tree `db: {url: v}`.
 // The value is parsed as YAML, so numbers, booleans, durations and lists
 // (`[shell, docker]`) work as they would in the file.
-func envDocument(path []string, value string) ([]byte, error) {
+func envNode(path []string, value string) (*yaml.Node, error) {
 	for _, p := range path {
 		if p == "" {
 			return nil, errors.New("empty key segment (use a double underscore only between keys)")
@@ -198,11 +282,11 @@ func envDocument(path []string, value string) ([]byte, error) {
 	}
 	node := &v
 	for i := len(path) - 1; i >= 0; i-- {
-		node = &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
-			{Kind: yaml.ScalarNode, Value: path[i]}, node,
+		node = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{
+			{Kind: yaml.ScalarNode, Tag: "!!str", Value: path[i]}, node,
 		}}
 	}
-	return yaml.Marshal(node)
+	return node, nil
 }
 
 // decodeStrict decodes YAML into dst, rejecting unknown keys. An empty

@@ -79,3 +79,31 @@ func TestWorkerConfigDefaultsAndValidation(t *testing.T) {
 	cfg.MaxConcurrent = 0
 	require.ErrorContains(t, cfg.validate(), "max_concurrent")
 }
+
+func TestLoadConfigOverridesMergeIntoMapEntries(t *testing.T) {
+	t.Parallel()
+	// Two overrides of one workspace entry: both keys stay.
+	cfg := defaultServerConfig()
+	require.NoError(t, loadConfig("", &cfg, []string{
+		"STROEM__WORKSPACES__DEFAULT__PATH=/srv/ws",
+		"STROEM__WORKSPACES__DEFAULT__TYPE=folder",
+		"STROEM__WORKER_TOKEN=t",
+	}))
+	require.Equal(t, map[string]workspaceConfig{"default": {Type: "folder", Path: "/srv/ws"}}, cfg.Workspaces)
+	require.NoError(t, cfg.validate())
+
+	// An override of one key of a workspace from the file keeps its other
+	// keys; configured workspaces replace the built-in default.
+	path := filepath.Join(t.TempDir(), "server.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`
+worker_token: x
+workspaces:
+  ops:
+    path: /srv/ops
+`), 0o600))
+	cfg = defaultServerConfig()
+	require.NoError(t, loadConfig(path, &cfg, []string{"STROEM__WORKSPACES__OPS__TYPE=folder", "STROEM__LEASE=20s"}))
+	require.Equal(t, map[string]workspaceConfig{"ops": {Type: "folder", Path: "/srv/ops"}}, cfg.Workspaces)
+	require.Equal(t, 20*time.Second, cfg.Lease)
+	require.Equal(t, "x", cfg.WorkerToken)
+}
