@@ -86,7 +86,7 @@ var (
 
 // reservedStepNames are the template context's own roots: a step with such
 // a template name would hide them (SPEC §3).
-var reservedStepNames = []string{"input", "secret", "job"}
+var reservedStepNames = []string{"input", "secret", "job", "webhook"}
 
 func (f *fileParser) defName(e yamlEntry, kind string) bool {
 	if strings.TrimSpace(e.key) == "" {

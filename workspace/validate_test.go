@@ -379,6 +379,11 @@ func TestValidateRules(t *testing.T) {
 			want:  []string{hello + `:24:7: task hello-world: step name "input" is reserved`},
 		},
 		{
+			name:  "step named like the webhook context",
+			fault: edit(hello, "      shout-it:\n", "      webhook:\n        action: shout\n        input: { message: x }\n      shout-it:\n"),
+			want:  []string{hello + `:24:7: task hello-world: step name "webhook" is reserved`},
+		},
+		{
 			name:  "unsupported secret reference",
 			fault: add(".workflows/secrets.yaml", "secrets:\n  db:\n    password: \"ref+vault://db/pw\"\n"),
 			want:  []string{`.workflows/secrets.yaml:3:15: secret db.password: unsupported secret reference "ref+vault://db/pw"`},
