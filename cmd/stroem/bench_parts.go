@@ -123,6 +123,88 @@ func (b *bench) runJob(ctx context.Context, task string, limit time.Duration) (t
 	return job.CompletedAt.Sub(*job.StartedAt), wall, job, nil
 }
 
+// chainBreakdown splits a chain's time by its steps' timestamps (all on
+// the database's clock): span = a step's claim → its completion recorded
+// (answer to the claim, start ack, workspace copy, spawn, run, log flush,
+// complete request); handoff = a completion recorded → the next step's
+// claim (the completion's transaction and commit, promotion, Dispatcher
+// wake-up, claim).
+func chainBreakdown(j stroem.Job) (spans, handoffs []time.Duration) {
+	var prev *stroem.Step
+	for i := range j.Steps {
+		s := &j.Steps[i]
+		if s.StartedAt == nil || s.CompletedAt == nil {
+			return nil, nil
+		}
+		spans = append(spans, s.CompletedAt.Sub(*s.StartedAt))
+		if prev != nil {
+			handoffs = append(handoffs, s.StartedAt.Sub(*prev.CompletedAt))
+		}
+		prev = s
+	}
+	return spans, handoffs
+}
+
+// benchCPU is a sample of the CPU time used so far by the bench's
+// processes and by the whole machine.
+type benchCPU struct {
+	ok                     bool
+	server, workers, steps time.Duration
+	postgres               time.Duration // backends of the bench database
+	busy, total            uint64        // machine, in ticks
+}
+
+// cpuNow samples the CPU times; ok is false where /proc is missing.
+func (b *bench) cpuNow() benchCPU {
+	var c benchCPU
+	var ch time.Duration
+	var err error
+	if c.server, ch, err = benchProcCPU(b.server.pid()); err != nil {
+		return c
+	}
+	if len(b.workers) == 0 { // stroem dev: the steps are the server's children
+		c.steps = ch
+	}
+	for _, w := range b.workers {
+		own, ch, err := benchProcCPU(w.pid())
+		if err != nil {
+			return c
+		}
+		c.workers += own
+		c.steps += ch
+	}
+	if b.dbName != "" {
+		if c.postgres, err = benchPGBackendsCPU(b.dbName); err != nil {
+			return c
+		}
+	}
+	c.busy, c.total, err = benchMachineCPU()
+	c.ok = err == nil
+	return c
+}
+
+// benchCPUUse is the CPU per step (ms) of each party between two samples,
+// and how busy the machine was (percent of all its CPUs, other users'
+// work included).
+type benchCPUUse struct {
+	Server, Workers, StepProcs, Postgres, MachineBusy float64
+}
+
+func (c benchCPU) since(c0 benchCPU, steps int) benchCPUUse {
+	if !c.ok || !c0.ok || steps == 0 {
+		return benchCPUUse{}
+	}
+	per := func(d time.Duration) float64 { return benchRound3(benchMS(d) / float64(steps)) }
+	u := benchCPUUse{
+		Server: per(c.server - c0.server), Workers: per(c.workers - c0.workers),
+		StepProcs: per(c.steps - c0.steps), Postgres: per(c.postgres - c0.postgres),
+	}
+	if c.total > c0.total {
+		u.MachineBusy = benchRound(100 * float64(c.busy-c0.busy) / float64(c.total-c0.total))
+	}
+	return u
+}
+
 // failedStep describes the first failed step of a job, for errors.
 func benchFailedStep(j stroem.Job) string {
 	for _, s := range j.Steps {
@@ -136,20 +218,30 @@ func benchFailedStep(j stroem.Job) string {
 func (b *bench) runChain(ctx context.Context) error {
 	n, runs := b.sizes.ChainSteps, b.sizes.ChainRuns
 	var totals, walls []time.Duration
+	var spans, handoffs benchLatencies
 	r := &chainResult{ChainSteps: n, ChainRuns: runs}
+	cpu0 := b.cpuNow()
 	for i := range runs {
-		total, wall, _, err := b.runJob(ctx, "chain", 5*time.Minute)
+		total, wall, job, err := b.runJob(ctx, "chain", 5*time.Minute)
 		if err != nil {
 			return err
 		}
+		s, h := chainBreakdown(job)
+		spans, handoffs = append(spans, s...), append(handoffs, h...)
 		totals, walls = append(totals, total), append(walls, wall)
 		r.ChainTotals = append(r.ChainTotals, benchMS(total))
 		b.logf("chain run %d/%d: %d steps in %s (API), %s per hop, wall %s",
 			i+1, runs, n, benchFmtMS(benchMS(total)), benchFmtMS(benchMS(total)/float64(n)), benchFmtMS(benchMS(wall)))
 	}
+	u := b.cpuNow().since(cpu0, n*runs)
+	r.ChainServerCPU, r.ChainWorkersCPU, r.ChainStepProcsCPU, r.ChainPostgresCPU, r.ChainMachineBusy =
+		u.Server, u.Workers, u.StepProcs, u.Postgres, u.MachineBusy
 	r.ChainTotalMS = benchMS(benchMedian(totals))
 	r.ChainWallMS = benchMS(benchMedian(walls))
 	r.ChainPerHopMS = benchRound3(r.ChainTotalMS / float64(n))
+	r.ChainStepSpanP50MS, r.ChainHandoffP50MS = spans.p50(), handoffs.p50()
+	b.logf("chain: per hop, p50 %s from claim to completion recorded (worker side) + %s from completion recorded to the next claim (server side)",
+		benchFmtMS(r.ChainStepSpanP50MS), benchFmtMS(r.ChainHandoffP50MS))
 	b.rep.chainResult = r
 	return b.profileCPU(ctx, "chain", func(ctx context.Context) error {
 		_, _, _, err := b.runJob(ctx, "chain", 5*time.Minute)
@@ -161,17 +253,33 @@ func (b *bench) runFanout(ctx context.Context) error {
 	n, runs := b.sizes.FanoutSteps, b.sizes.FanoutRuns
 	var totals, walls []time.Duration
 	r := &fanoutResult{FanoutSteps: n, FanoutRuns: runs}
+	var spans benchLatencies
+	var busy, elapsed time.Duration
+	cpu0 := b.cpuNow()
 	for i := range runs {
-		total, wall, _, err := b.runJob(ctx, "fanout", 5*time.Minute)
+		total, wall, job, err := b.runJob(ctx, "fanout", 5*time.Minute)
 		if err != nil {
 			return err
 		}
+		s, _ := chainBreakdown(job)
+		spans = append(spans, s...)
+		for _, d := range s {
+			busy += d
+		}
+		elapsed += total
 		totals, walls = append(totals, total), append(walls, wall)
 		rate := float64(n) / total.Seconds()
 		r.FanoutStepsPerSes = append(r.FanoutStepsPerSes, benchRound(rate))
 		b.logf("fanout run %d/%d: %d steps in %s (API): %.0f steps/s, wall %s",
 			i+1, runs, n, benchFmtMS(benchMS(total)), rate, benchFmtMS(benchMS(wall)))
 	}
+	u := b.cpuNow().since(cpu0, n*runs)
+	r.FanoutServerCPU, r.FanoutWorkersCPU, r.FanoutStepProcsCPU, r.FanoutPostgresCPU, r.FanoutMachineBusy =
+		u.Server, u.Workers, u.StepProcs, u.Postgres, u.MachineBusy
+	if elapsed > 0 {
+		r.FanoutAvgConcurrency = benchRound(float64(busy) / float64(elapsed))
+	}
+	r.FanoutStepSpanP50MS = spans.p50()
 	total := benchMedian(totals)
 	r.FanoutTotalMS = benchMS(total)
 	r.FanoutWallMS = benchMS(benchMedian(walls))

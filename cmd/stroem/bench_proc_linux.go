@@ -2,11 +2,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // benchSysProcAttr puts a bench subprocess in its own process group and has
@@ -50,4 +54,96 @@ func benchRSS(pid int) (rss, peak float64, err error) {
 		return 0, 0, fmt.Errorf("/proc/%d/status has no VmRSS", pid)
 	}
 	return rss, peak, nil
+}
+
+// benchUserHZ is the unit of the CPU times in /proc (USER_HZ, 100 on every
+// Linux architecture Go supports).
+const benchUserHZ = 100
+
+// benchProcCPU reads the CPU time a process used (user + system) and the
+// CPU time of its children it has waited for (the steps a worker ran).
+func benchProcCPU(pid int) (own, children time.Duration, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// The command name (field 2) may hold spaces; the fields after it
+	// start at the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); utime, stime, cutime, cstime are fields 14–17.
+	if len(f) < 15 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	var t [4]int64
+	for k := range t {
+		if t[k], err = strconv.ParseInt(f[11+k], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+	}
+	tick := time.Second / benchUserHZ
+	return time.Duration(t[0]+t[1]) * tick, time.Duration(t[2]+t[3]) * tick, nil
+}
+
+// benchMachineCPU reads the machine's busy and total CPU time from
+// /proc/stat, in ticks (busy excludes idle and iowait).
+func benchMachineCPU() (busy, total uint64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, 0, errors.New("/proc/stat: unexpected format")
+	}
+	for k, s := range f[1:] {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		if k >= 8 { // guest time is already counted in user
+			break
+		}
+		total += v
+		if k != 3 && k != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total, nil
+}
+
+// benchPGBackendsCPU sums the CPU time of the PostgreSQL backends connected
+// to database db (their process title is "postgres: [CLUSTER: ]USER DB HOST
+// …").
+// Backends that exited are not counted, nor are PostgreSQL's shared
+// processes (WAL writer, checkpointer).
+func benchPGBackendsCPU(db string) (time.Duration, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	var sum time.Duration
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !bytes.HasPrefix(cmdline, []byte("postgres: ")) {
+			continue
+		}
+		if !slices.Contains(strings.Fields(string(bytes.TrimRight(cmdline, "\x00"))), db) {
+			continue
+		}
+		own, _, err := benchProcCPU(pid)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		sum += own
+	}
+	return sum, nil
 }

@@ -57,6 +57,16 @@ type chainResult struct {
 	ChainWallMS   float64   `json:"chain_wall_ms"`
 	ChainPerHopMS float64   `json:"chain_per_hop_ms"`
 	ChainTotals   []float64 `json:"chain_totals_ms"`
+	// Where a hop's time goes (p50 over every hop of every run).
+	ChainStepSpanP50MS float64 `json:"chain_step_span_p50_ms"`
+	ChainHandoffP50MS  float64 `json:"chain_handoff_p50_ms"`
+	// CPU used per step over the measured runs (zero where /proc is
+	// missing).
+	ChainServerCPU    float64 `json:"chain_server_cpu_ms_per_step"`
+	ChainWorkersCPU   float64 `json:"chain_workers_cpu_ms_per_step"`
+	ChainStepProcsCPU float64 `json:"chain_step_processes_cpu_ms_per_step"`
+	ChainPostgresCPU  float64 `json:"chain_postgres_cpu_ms_per_step"`
+	ChainMachineBusy  float64 `json:"chain_machine_cpu_busy_pct"`
 }
 
 type fanoutResult struct {
@@ -66,6 +76,15 @@ type fanoutResult struct {
 	FanoutWallMS      float64   `json:"fanout_wall_ms"`
 	FanoutStepsPerS   float64   `json:"fanout_steps_per_s"`
 	FanoutStepsPerSes []float64 `json:"fanout_runs_steps_per_s"`
+	// How busy the slots were: the sum of the steps' claim → completion
+	// spans over the job's duration (at most workers × slots).
+	FanoutAvgConcurrency float64 `json:"fanout_avg_concurrency"`
+	FanoutStepSpanP50MS  float64 `json:"fanout_step_span_p50_ms"`
+	FanoutServerCPU      float64 `json:"fanout_server_cpu_ms_per_step"`
+	FanoutWorkersCPU     float64 `json:"fanout_workers_cpu_ms_per_step"`
+	FanoutStepProcsCPU   float64 `json:"fanout_step_processes_cpu_ms_per_step"`
+	FanoutPostgresCPU    float64 `json:"fanout_postgres_cpu_ms_per_step"`
+	FanoutMachineBusy    float64 `json:"fanout_machine_cpu_busy_pct"`
 }
 
 type triggerResult struct {
@@ -139,12 +158,20 @@ func (r *benchReport) writeText(w io.Writer) error {
 		row("chain", fmt.Sprintf("%d-step chain, total (API, median of %d)", c.ChainSteps, c.ChainRuns),
 			benchFmtMS(c.ChainTotalMS), benchVerdict(c.ChainTotalMS, float64(c.ChainSteps)*5, "≤", "ms"))
 		row("chain", "per hop", benchFmtMS(c.ChainPerHopMS), benchVerdict(c.ChainPerHopMS, 5, "≤", "ms"))
+		row("chain", "  claim → completion recorded, p50", benchFmtMS(c.ChainStepSpanP50MS), "(worker side of a hop)")
+		row("chain", "  completion recorded → next claim, p50", benchFmtMS(c.ChainHandoffP50MS), "(server side of a hop)")
 		row("chain", "wall, execute → done event", benchFmtMS(c.ChainWallMS), "")
+		row("chain", "CPU per step: server / workers / sh / PG", benchFmtCPU(c.ChainServerCPU, c.ChainWorkersCPU, c.ChainStepProcsCPU, c.ChainPostgresCPU),
+			fmt.Sprintf("(machine %.0f%% busy)", c.ChainMachineBusy))
 	}
 	if f := r.fanoutResult; f != nil {
 		row("fanout", fmt.Sprintf("%d steps, %d×%d slots (median of %d)", f.FanoutSteps, r.Workers, r.SlotsPerWorker, f.FanoutRuns),
 			fmt.Sprintf("%.0f steps/s", f.FanoutStepsPerS), benchVerdict(f.FanoutStepsPerS, 1000, "≥", "steps/s"))
 		row("fanout", "total (API)", benchFmtMS(f.FanoutTotalMS), "")
+		row("fanout", "busy slots on average", fmt.Sprintf("%.1f of %d", f.FanoutAvgConcurrency, r.Workers*r.SlotsPerWorker), "")
+		row("fanout", "claim → completion recorded, p50", benchFmtMS(f.FanoutStepSpanP50MS), "")
+		row("fanout", "CPU per step: server / workers / sh / PG", benchFmtCPU(f.FanoutServerCPU, f.FanoutWorkersCPU, f.FanoutStepProcsCPU, f.FanoutPostgresCPU),
+			fmt.Sprintf("(machine %.0f%% busy)", f.FanoutMachineBusy))
 	}
 	if t := r.triggerResult; t != nil {
 		row("trigger", fmt.Sprintf("→ step running, p50 (%d jobs)", t.TriggerJobs), benchFmtMS(t.TriggerToRunningP50), benchVerdict(t.TriggerToRunningP50, 10, "≤", "ms"))
@@ -200,6 +227,10 @@ func benchFmtMS(v float64) string {
 		return fmt.Sprintf("%.1f ms", v)
 	}
 	return fmt.Sprintf("%.2f ms", v)
+}
+
+func benchFmtCPU(server, workers, steps, postgres float64) string {
+	return fmt.Sprintf("%.2f / %.2f / %.2f / %.2f ms", server, workers, steps, postgres)
 }
 
 func benchFmtMB(v float64) string { return fmt.Sprintf("%.1f MB", v) }
