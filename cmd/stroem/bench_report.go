@@ -197,6 +197,9 @@ func (r *benchReport) writeText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if f := r.floorResult; f != nil && f.ServerProcessNote != "" {
+		fmt.Fprintf(w, "\nserver = %s: its figures include the workers'.\n", f.ServerProcessNote)
+	}
 	if s := r.scaleResult; s != nil && s.ScaleFillDescription != "" {
 		fmt.Fprintf(w, "\nscale: %s\n", s.ScaleFillDescription)
 	}
