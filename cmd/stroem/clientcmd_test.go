@@ -93,6 +93,14 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 		_, _ = w.Write([]byte(`[{"name":"hello-world","mode":"distributed","description":"Say hello, then shout it",
 			"input":[{"name":"name","type":"string","default":"World"},{"name":"count","type":"integer","required":true}]}]`))
 	})
+	mux.HandleFunc("GET /api/workspaces/{ws}/tasks/{task}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("task") != "hello-world" {
+			notFound(w, fmt.Sprintf("task %q", r.PathValue("task")))
+			return
+		}
+		_, _ = w.Write([]byte(`{"name":"hello-world","mode":"distributed","flow":[],
+			"input":[{"name":"name","type":"string","default":"World"},{"name":"count","type":"integer"},{"name":"version","type":"string"}]}`))
+	})
 	mux.HandleFunc("POST /api/workspaces/{ws}/tasks/{task}/execute", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("task") != "hello-world" {
 			notFound(w, fmt.Sprintf("task %q", r.PathValue("task")))
@@ -194,6 +202,12 @@ func TestTriggerCommandInput(t *testing.T) {
 		"name": "You", "keep": []any{float64(1), float64(2)}, "n": float64(2), "flag": true,
 		"obj": map[string]any{"k": 1.5}, "text": "two words", "empty": "",
 	}}, f.executed)
+
+	// String fields of the task get the text as typed; others keep JSON.
+	r = runCLI(t, t.Context(), "trigger", "hello-world", "--server", url,
+		"-i", "version=2", "-i", "name=true", "-i", "count=3")
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, map[string]any{"version": "2", "name": "true", "count": float64(3)}, f.executed[1])
 
 	r = runCLI(t, t.Context(), "trigger", "hello-world", "--server", url, "-o", "json")
 	require.Equal(t, 0, r.code, r.err)

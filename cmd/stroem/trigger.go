@@ -25,7 +25,9 @@ func newTriggerCmd() *cobra.Command {
 Input is given as a JSON object (--input '{"name": "You"}') and/or as
 key=value pairs (-i name=You -i count=3). A value that parses as JSON is
 taken as JSON (3 is a number, true a boolean, {"a": 1} an object); anything
-else is a string. key=value pairs override the keys of JSON objects.
+else is a string — and where the task declares a field as a string, the
+value is always the text as typed (-i version=2 sends "2"). key=value pairs
+override the keys of JSON objects.
 
 --wait waits until the job ends and prints its status; --follow streams its
 logs live (stdout lines to stdout, stderr lines to stderr), resuming across
@@ -41,7 +43,7 @@ reconnects. Both exit with the job's result: 0 completed, 1 failed,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			input, err := parseInputs(inputs)
+			input, raw, err := parseInputs(inputs)
 			if err != nil {
 				return err
 			}
@@ -50,6 +52,12 @@ reconnects. Both exit with the job's result: 0 completed, 1 failed,
 				return err
 			}
 			ctx := cmd.Context()
+			if len(raw) > 0 {
+				// Best effort: when the task cannot be read, Execute reports why.
+				if t, err := c.Task(ctx, workspace, args[0]); err == nil {
+					keepStrings(input, raw, t.Input)
+				}
+			}
 			id, err := c.Execute(ctx, workspace, args[0], input)
 			if err != nil {
 				return interrupted(ctx, err)
@@ -103,16 +111,26 @@ func finish(cmd *cobra.Command, c *client.Client, id string, st stroem.JobStatus
 	return jobResult(id, st)
 }
 
+// keepStrings gives string-typed fields the key=value text as typed, so
+// -i version=2 is "2" for a string field and 2 for an integer one.
+func keepStrings(input map[string]any, raw map[string]string, schema []client.InputField) {
+	for _, f := range schema {
+		if v, ok := raw[f.Name]; ok && (f.Type == "string" || f.Type == "") {
+			input[f.Name] = v
+		}
+	}
+}
+
 // parseInputs merges the --input/-i values: JSON objects first, in order,
-// then key=value pairs over them.
-func parseInputs(values []string) (map[string]any, error) {
-	input := map[string]any{}
+// then key=value pairs over them. raw holds each key=value pair's text.
+func parseInputs(values []string) (input map[string]any, raw map[string]string, err error) {
+	input, raw = map[string]any{}, map[string]string{}
 	var pairs []string
 	for _, v := range values {
 		if strings.HasPrefix(strings.TrimSpace(v), "{") {
 			obj, err := decodeObject(v)
 			if err != nil {
-				return nil, usageError("--input %s: not a JSON object: %v", v, err)
+				return nil, nil, usageError("--input %s: not a JSON object: %v", v, err)
 			}
 			for k, x := range obj {
 				input[k] = x
@@ -124,11 +142,13 @@ func parseInputs(values []string) (map[string]any, error) {
 	for _, p := range pairs {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok || strings.TrimSpace(k) == "" {
-			return nil, usageError("-i %q: want key=value or a JSON object", p)
+			return nil, nil, usageError("-i %q: want key=value or a JSON object", p)
 		}
-		input[strings.TrimSpace(k)] = inputValue(v)
+		k = strings.TrimSpace(k)
+		input[k] = inputValue(v)
+		raw[k] = v
 	}
-	return input, nil
+	return input, raw, nil
 }
 
 // inputValue reads v as JSON when it is valid JSON, else as a string.
