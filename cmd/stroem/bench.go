@@ -227,8 +227,19 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (_ *bench
 	if err := b.setup(ctx); err != nil {
 		return nil, err
 	}
-	if err := b.measureFloors(ctx); err != nil {
-		return nil, fmt.Errorf("floor: %w", err)
+	// A subprocess that dies stops the run at once, with its last log line,
+	// rather than after the client's reconnect attempts give up.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go b.watch(runCtx, cancel)
+	failed := func(part string, err error) error {
+		if cause := context.Cause(runCtx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+			err = cause
+		}
+		return fmt.Errorf("%s: %w", part, err)
+	}
+	if err := b.measureFloors(runCtx); err != nil {
+		return nil, failed("floor", err)
 	}
 	steps := []struct {
 		name string
@@ -244,8 +255,8 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (_ *bench
 		if !o.parts[s.name] {
 			continue
 		}
-		if err := s.run(ctx); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.name, b.withServerLog(err))
+		if err := s.run(runCtx); err != nil {
+			return nil, failed(s.name, err)
 		}
 	}
 	if o.pprofDir != "" && len(b.profiles) > 0 {
@@ -256,16 +267,28 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (_ *bench
 	return rep, nil
 }
 
-// withServerLog adds the tail of the server's log to err when the server
-// process has died: the likely cause.
-func (b *bench) withServerLog(err error) error {
-	if b.server != nil && b.server.exited() {
-		return fmt.Errorf("%w (the %s process exited: %s)", err, b.server.name, b.server.tail(1))
+// watch cancels the run when the server or a worker exits before the
+// bench stops it.
+func (b *bench) watch(ctx context.Context, cancel context.CancelCauseFunc) {
+	procs := append([]*benchProc{b.server}, b.workers...)
+	exited := make(chan *benchProc, len(procs))
+	for _, p := range procs {
+		go func() {
+			select {
+			case <-p.done:
+				exited <- p
+			case <-ctx.Done():
+			}
+		}()
 	}
-	return err
+	select {
+	case p := <-exited:
+		cancel(fmt.Errorf("the %s process exited unexpectedly (%v): %s", p.name, p.waitErr, p.tail(1)))
+	case <-ctx.Done():
+	}
 }
 
-// loadAverage is the 1-minute load average, or -1 where /proc has none.
+// benchLoadAverage is the 1-minute load average, or -1 where /proc has none.
 func benchLoadAverage() float64 {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
