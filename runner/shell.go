@@ -258,17 +258,11 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	readers.Add(2)
 	go func() {
 		defer readers.Done()
-		_ = splitLines(outR, MaxLineBytes, func(p []byte, end bool) {
-			out.piece(p, end)
-			emit(stroem.Stdout, p)
-		})
+		_ = splitLines(outR, MaxLineBytes, logPieces(out.piece, func(p []byte) { emit(stroem.Stdout, p) }))
 	}()
 	go func() {
 		defer readers.Done()
-		_ = splitLines(errR, MaxLineBytes, func(p []byte, end bool) {
-			tail.piece(p, end)
-			emit(stroem.Stderr, p)
-		})
+		_ = splitLines(errR, MaxLineBytes, logPieces(tail.piece, func(p []byte) { emit(stroem.Stderr, p) }))
 	}()
 
 	// Wait for the main process to exit without reaping it, so the group id
@@ -442,6 +436,21 @@ func splitLines(r io.Reader, max int, emit func(piece []byte, end bool)) error {
 			}
 			return err
 		}
+	}
+}
+
+// logPieces passes every piece of splitLines to track, and sends each one
+// as a log line, except an empty piece that only ends a line already sent in
+// full pieces: a line of exactly k·MaxLineBytes bytes is k log lines, not k
+// and a blank one.
+func logPieces(track func(p []byte, end bool), send func(p []byte)) func([]byte, bool) {
+	split := false // the current line was cut at least once
+	return func(p []byte, end bool) {
+		track(p, end)
+		if !(end && split && len(p) == 0) {
+			send(p)
+		}
+		split = !end
 	}
 }
 

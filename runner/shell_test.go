@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,6 +153,34 @@ func TestLongLinesAreSplitNeverDropped(t *testing.T) {
 	res, _ = run(t, r, cmdStep(`printf 'OUTPUT: {"v": "'; head -c 100000 /dev/zero | tr '\0' y; echo '"}'`))
 	require.True(t, res.Succeeded(), res.Error)
 	require.Len(t, res.Output["v"], 100000)
+}
+
+// A line whose length is an exact multiple of MaxLineBytes is sent as its
+// pieces only: the newline that ends it is not an empty line of its own (a
+// 1 MiB line used to be stored as 16 pieces and a blank line). A real empty
+// line, also right after a long one, is kept.
+func TestLongLineOfExactPiecesHasNoBlankTail(t *testing.T) {
+	t.Parallel()
+	r := newShell(t)
+	res, c := run(t, r, cmdStep(`head -c 131072 /dev/zero | tr '\0' x; echo; echo next; `+
+		`head -c 65536 /dev/zero | tr '\0' y; printf '\r\n'; echo; echo last; `+
+		`head -c 65536 /dev/zero | tr '\0' z >&2; echo >&2`))
+	require.True(t, res.Succeeded(), res.Error)
+	require.Equal(t, []string{"x×65536", "x×65536", "next", "y×65536", "", "last"}, runs(c.texts(stroem.Stdout)))
+	require.Equal(t, []string{"z×65536"}, runs(c.texts(stroem.Stderr)))
+}
+
+// runs shows each line made of one repeated byte as "b×n", so a failure
+// does not print 64 KiB lines.
+func runs(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		if len(l) > 16 && strings.Count(l, l[:1]) == len(l) {
+			l = fmt.Sprintf("%s×%d", l[:1], len(l))
+		}
+		out[i] = l
+	}
+	return out
 }
 
 func TestSplitLinesKeepsRunesWhole(t *testing.T) {
