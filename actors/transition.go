@@ -248,6 +248,11 @@ func advance(p *plan, s *persistence.JobState) {
 	if s.Job.Status.Terminal() {
 		return
 	}
+	if s.Job.Status == stroem.JobPending && anyStarted(s) {
+		// A claim that raced a transition of this job could not mark it
+		// running (it skips a locked job row); do it now.
+		s.Job.Status = stroem.JobRunning
+	}
 	done, status := p.dag.Outcome(statusMap(s), p.cof)
 	if !done {
 		return
@@ -257,6 +262,15 @@ func advance(p *plan, s *persistence.JobState) {
 	}
 	s.Job.Status = status
 	s.Job.Output = jobOutput(p, s)
+}
+
+func anyStarted(s *persistence.JobState) bool {
+	for _, st := range s.Steps {
+		if st.Attempt > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func statusMap(s *persistence.JobState) map[string]stroem.StepStatus {

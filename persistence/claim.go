@@ -40,8 +40,12 @@ WITH picked AS MATERIALIZED (
 		worker_id = excluded.worker_id, status = 'running', exit_code = NULL, error_message = '',
 		started_at = excluded.started_at, completed_at = NULL
 ), started AS (
+	-- SKIP LOCKED: a JobUpdate holds the job row while it waits for a step
+	-- row this claim holds; waiting here would deadlock. That job's next
+	-- transition marks it running instead.
 	UPDATE jobs SET status = 'running', started_at = coalesce(started_at, now())
-	WHERE id IN (SELECT job_id FROM claimed) AND status = 'pending'
+	WHERE id IN (SELECT id FROM jobs WHERE id IN (SELECT job_id FROM claimed) AND status = 'pending'
+		FOR UPDATE SKIP LOCKED)
 )
 SELECT c.job_id::text, c.step_name, c.attempt, c.action_name, c.action_type, c.image, c.input,
 	c.lease_expires_at, j.workspace, j.task_name, j.revision, coalesce(j.snapshot_id, '')

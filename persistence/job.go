@@ -447,36 +447,22 @@ func (s *Store) JobState(ctx context.Context, id string) (*JobState, error) {
 	return st, nil
 }
 
-// loadState reads a job and its steps in tx. With lock, it locks the step
-// rows (in position order) and then the job row: the lock order every
-// writer of a job follows.
+// loadState reads a job and its steps in tx. With lock, it first locks the
+// job row: the per-job mutex every JobUpdate takes. Step rows are read
+// without locks, so claims (SKIP LOCKED on step rows) never skip a job's
+// ready steps while one of its transitions runs; writeState instead writes
+// each step only if it is still as it was read (see there).
 func loadState(ctx context.Context, tx pgx.Tx, id string, lock bool) (*JobState, error) {
 	forUpdate := ""
 	if lock {
 		forUpdate = " FOR UPDATE"
 	}
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+stepColumns+` FROM job_steps WHERE job_id = $1 ORDER BY position`+forUpdate, id)
 	b.Queue(`SELECT `+jobColumns+`, now(), context FROM jobs WHERE id = $1`+forUpdate, id)
+	b.Queue(`SELECT `+stepColumns+` FROM job_steps WHERE job_id = $1 ORDER BY position`, id)
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
-	rows, err := br.Query()
-	if err != nil {
-		return nil, err
-	}
 	st := &JobState{}
-	for rows.Next() {
-		step, err := scanStep(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		st.Steps = append(st.Steps, step)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
 	var jobContext []byte
 	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -490,5 +476,21 @@ func loadState(ctx context.Context, tx pgx.Tx, id string, lock bool) (*JobState,
 	}
 	st.Job, st.SnapshotID, st.CancelRequested = job, snapshotID, cancelRequested
 	st.Now = st.Now.UTC()
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		step, err := scanStep(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		st.Steps = append(st.Steps, step)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
 	return st, br.Close()
 }

@@ -235,7 +235,8 @@ func (s *Store) retry(ctx context.Context, fn func() error) error {
 // retryable reports a deadlock (40P01) or serialization failure (40001).
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+	var moved errStepMoved
+	return errors.As(err, &moved) || errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
 
 // interpretError is the one place where database errors become domain

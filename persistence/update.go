@@ -80,6 +80,13 @@ func writeState(ctx context.Context, tx pgx.Tx, before, after *JobState) error {
 	now := after.Now
 	b := &pgx.Batch{}
 	notify := false
+	// queuedSteps names, per batch statement, the step whose UPDATE must hit
+	// exactly one row ("" for other statements).
+	var queuedSteps []string
+	queue := func(step, sql string, args ...any) {
+		b.Queue(sql, args...)
+		queuedSteps = append(queuedSteps, step)
+	}
 	for i, old := range before.Steps {
 		cur := after.Steps[i]
 		if cur == nil || cur.Name != old.Name || cur.Position != old.Position {
@@ -99,19 +106,26 @@ func writeState(ctx context.Context, tx pgx.Tx, before, after *JobState) error {
 		if err != nil {
 			return err
 		}
-		b.Queue(`UPDATE job_steps SET status = $3, input = $4, output = $5, error_message = $6,
+		// Step rows were read unlocked: write only if the step is still in
+		// the status and attempt it was read in (a claim or an unclaim may
+		// have moved it meanwhile; then the whole update runs again on fresh
+		// state). A lease a heartbeat renewed meanwhile is kept unless fn
+		// changed the lease itself.
+		queue(cur.Name, `UPDATE job_steps SET status = $3, input = $4, output = $5, error_message = $6,
 				worker_id = nullif($7, ''), attempt = $8, attempt_status = $9, exit_code = $10,
-				lease_expires_at = $11, ready_at = $12, cancel_requested = $13, started_at = $14, completed_at = $15
-			WHERE job_id = $1 AND step_name = $2`,
+				lease_expires_at = CASE WHEN $18 THEN $11 ELSE lease_expires_at END,
+				ready_at = $12, cancel_requested = $13, started_at = $14, completed_at = $15
+			WHERE job_id = $1 AND step_name = $2 AND status = $16 AND attempt = $17`,
 			after.Job.ID, cur.Name, string(cur.Status), input, output, cur.ErrorMessage,
 			cur.WorkerID, cur.Attempt, string(cur.AttemptStatus), cur.ExitCode,
-			cur.LeaseExpiresAt, cur.ReadyAt, cur.CancelRequested, cur.StartedAt, cur.CompletedAt)
+			cur.LeaseExpiresAt, cur.ReadyAt, cur.CancelRequested, cur.StartedAt, cur.CompletedAt,
+			string(old.Status), old.Attempt, !timeEqual(old.LeaseExpiresAt, cur.LeaseExpiresAt))
 		if attemptChanged(old, cur) {
 			started := cur.StartedAt
 			if started == nil {
 				started = &now
 			}
-			b.Queue(`INSERT INTO step_attempts AS a (job_id, step_name, attempt, worker_id, status, exit_code,
+			queue("", `INSERT INTO step_attempts AS a (job_id, step_name, attempt, worker_id, status, exit_code,
 					error_message, started_at, completed_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $5 <> 'running' THEN $9::timestamptz END)
 				ON CONFLICT (job_id, step_name, attempt) DO UPDATE SET
@@ -134,18 +148,37 @@ func writeState(ctx context.Context, tx pgx.Tx, before, after *JobState) error {
 		if err != nil {
 			return err
 		}
-		b.Queue(`UPDATE jobs SET status = $2, output = $3, cancel_requested = $4, started_at = $5, completed_at = $6
+		queue("", `UPDATE jobs SET status = $2, output = $3, cancel_requested = $4, started_at = $5, completed_at = $6
 			WHERE id = $1`,
 			after.Job.ID, string(after.Job.Status), output, after.CancelRequested,
 			after.Job.StartedAt, after.Job.CompletedAt)
 	}
 	if notify {
-		b.Queue(`SELECT pg_notify($1, $2)`, ChannelStepsReady, after.Job.ID)
+		queue("", `SELECT pg_notify($1, $2)`, ChannelStepsReady, after.Job.ID)
 	}
 	if b.Len() == 0 {
 		return nil
 	}
-	return tx.SendBatch(ctx, b).Close()
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	for i := 0; i < b.Len(); i++ {
+		tag, err := br.Exec()
+		if err != nil {
+			return err
+		}
+		if queuedSteps[i] != "" && tag.RowsAffected() != 1 {
+			return errStepMoved{job: after.Job.ID, step: queuedSteps[i]}
+		}
+	}
+	return br.Close()
+}
+
+// errStepMoved says a step changed between reading and writing it (a claim
+// or unclaim raced the update); the transaction is run again.
+type errStepMoved struct{ job, step string }
+
+func (e errStepMoved) Error() string {
+	return fmt.Sprintf("job %s step %s changed during the update", e.job, e.step)
 }
 
 // completeStep checks a step's status change and fills in what the store

@@ -1,0 +1,66 @@
+package persistence_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/persistence/dbtest"
+)
+
+// A transition holds only the job row: a claim of one of the job's ready
+// steps goes through while it runs, and the transition, finding the step
+// moved when it writes, runs again on fresh state instead of overwriting
+// the claim.
+func TestJobUpdateRacingAClaimRunsAgain(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	nj := insertJob(t, s, step{name: "a"}, step{name: "b"})
+
+	var calls atomic.Int32
+	inFn := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+			if calls.Add(1) == 1 {
+				close(inFn)
+				<-release
+			}
+			// Cancel-like: a ready step is cancelled, a running one flagged.
+			switch b := st.Step("b"); b.Status {
+			case stroem.StepReady:
+				b.Status = stroem.StepCancelled
+			case stroem.StepRunning:
+				b.CancelRequested = true
+			}
+			return nil
+		})
+		done <- err
+	}()
+	<-inFn
+
+	// The claim is not blocked by the transition in flight and does not skip
+	// the job's steps.
+	claimCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	got, err := openPool(t, s).StepsClaim(claimCtx, persistence.ClaimParams{WorkerID: "w1", Capabilities: []string{"shell"}, Limit: 2, Lease: testLease})
+	require.NoError(t, err)
+	require.Len(t, got, 2, "both ready steps are claimable while a transition of their job runs")
+
+	close(release)
+	require.NoError(t, <-done)
+	require.Equal(t, int32(2), calls.Load(), "the transition ran again after the claim moved step b")
+	st, err := s.JobState(ctx, nj.Job.ID)
+	require.NoError(t, err)
+	b := st.Step("b")
+	require.Equal(t, stroem.StepRunning, b.Status, "the claim was not overwritten")
+	require.Equal(t, "w1", b.WorkerID)
+	require.True(t, b.CancelRequested, "the transition applied to the fresh state")
+}
