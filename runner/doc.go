@@ -17,8 +17,10 @@
 //
 //   - Each step runs in a fresh directory under work_dir/steps holding a copy
 //     of the workspace files (copied, not linked, so a step cannot change the
-//     cached revision other steps use). It is removed when the step ends,
-//     failed or not; ShellRunner.KeepFailedDirs keeps failed ones.
+//     cached revision other steps use) — all but the workflow definitions in
+//     .workflows/, which steps have no use for and which would only cost a
+//     copy per step. It is removed when the step ends, failed or not;
+//     ShellRunner.KeepFailedDirs keeps failed ones.
 //   - Workspace revisions are cached under work_dir/workspaces/<revision>,
 //     downloaded once per revision, extracted into a temporary directory,
 //     verified and renamed into place; the 8 most recent unused revisions

@@ -331,6 +331,8 @@ func TestWorkspaceScripts(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(ws, "noshebang.sh"), []byte("echo no shebang\n"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(ws, "lost-exec-bit.sh"), []byte("#!/bin/bash\nset -euo pipefail\necho \"bash $BASH_VERSION\" | cut -c1-4\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(ws, "data.txt"), []byte("payload"), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(ws, ".workflows"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(ws, ".workflows", "a.yaml"), []byte("tasks: {}\n"), 0o644))
 	r := newShell(t)
 
 	res, c := run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "actions/deploy.sh", Env: map[string]string{"DEPLOY_ENV": "prod"}}})
@@ -351,6 +353,11 @@ func TestWorkspaceScripts(t *testing.T) {
 	res, c = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "lost-exec-bit.sh"}})
 	require.True(t, res.Succeeded(), res.Error)
 	require.Equal(t, []string{"bash"}, c.texts(stroem.Stdout), "a script without its exec bit still runs with its shebang's interpreter")
+
+	// The workflow definitions are not copied into step directories.
+	res, c = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Cmd: "test -e .workflows && echo present || echo absent"}})
+	require.True(t, res.Succeeded(), res.Error)
+	require.Equal(t, []string{"absent"}, c.texts(stroem.Stdout))
 
 	// cmd steps run among the workspace files too, in a private copy.
 	res, c = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Cmd: "cat data.txt; echo; echo changed > data.txt"}})

@@ -450,6 +450,10 @@ func within(root, p string) bool {
 // copyTree copies the files of src into the existing directory dst:
 // directories, regular files with their permission bits, and symlinks as
 // symlinks.
+// workflowsDir holds a workspace's definitions (workspace.WorkflowsDir; the
+// worker does not import the server-side workspace package).
+const workflowsDir = ".workflows"
+
 func copyTree(src, dst string) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -461,6 +465,8 @@ func copyTree(src, dst string) error {
 		}
 		target := filepath.Join(dst, rel)
 		switch t := d.Type(); {
+		case t.IsDir() && rel == workflowsDir:
+			return filepath.SkipDir // definitions, not files steps use
 		case t.IsDir():
 			return os.Mkdir(target, 0o755)
 		case t&fs.ModeSymlink != 0:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -73,9 +74,31 @@ func newRootCmd() *cobra.Command {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfile := startCPUProfile(os.Getenv("STROEM_CPUPROFILE"))
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()
+	stopProfile()
 	os.Exit(report(err))
+}
+
+// startCPUProfile writes a CPU profile of the whole run to path (a
+// debugging aid for any command, e.g. a worker under load); "" does nothing.
+func startCPUProfile(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stroem: STROEM_CPUPROFILE:", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
 
 // report prints err as one line on stderr and returns the exit code.
