@@ -42,6 +42,9 @@ type Orchestrator struct {
 	stopped             chan struct{}
 	// draining is set when the server stops handing out steps (shutdown).
 	draining atomic.Bool
+	// storeDown is set while leases are in doubt after a store outage (see
+	// outage.go).
+	storeDown atomic.Bool
 }
 
 type taskPlan struct {
@@ -116,6 +119,7 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 		o.log.Info("orchestrator started", "unfinished_jobs", len(ids), "leases_extended", n)
 		o.root.Send(o.orch, &recoverJobs{ids: ids})
 		o.Wake()
+		go o.watchStore()
 	})
 	return err
 }

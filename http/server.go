@@ -27,6 +27,11 @@ type Orchestrator interface {
 	Claim(ctx context.Context, req stroem.ClaimRequest) (*stroem.Assignment, error)
 	Unassign(a *stroem.Assignment, workerID string)
 	Masker(ctx context.Context, jobID string) (*workspace.Masker, error)
+	// StoreFailed reports a failed store call (a heartbeat that could not
+	// be recorded); LeasesTrusted is false from a store outage until the
+	// running leases have been extended after it.
+	StoreFailed(err error)
+	LeasesTrusted() bool
 }
 
 // Store is what the handlers read and write directly.

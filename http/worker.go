@@ -47,8 +47,15 @@ func (s *Server) workerHeartbeat(w http.ResponseWriter, r *http.Request) {
 	}
 	cancel, err := s.store.LeasesRenew(r.Context(), hb.WorkerID, hb.Running, s.cfg.Lease)
 	if err != nil {
+		s.orch.StoreFailed(err)
 		writeError(w, r, s.log, err)
 		return
+	}
+	if !s.orch.LeasesTrusted() {
+		// Right after a store outage a lease may have run out only because
+		// no heartbeat could be recorded: the server extends the running
+		// leases shortly; until then, never tell a worker to stop a step.
+		cancel = nil
 	}
 	if cancel == nil {
 		cancel = []stroem.StepRef{}

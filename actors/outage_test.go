@@ -1,0 +1,69 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+)
+
+// outageStore is a store that can be switched off; only what the outage
+// watch calls is implemented.
+type outageStore struct {
+	Store
+	down     atomic.Bool
+	extended atomic.Int64
+}
+
+func (f *outageStore) Ping(context.Context) error {
+	if f.down.Load() {
+		return stroem.Errorf(stroem.CodeUnavailable, "database unavailable")
+	}
+	return nil
+}
+
+func (f *outageStore) LeasesExtendAll(context.Context, time.Duration) (int64, error) {
+	if f.down.Load() {
+		return 0, stroem.Errorf(stroem.CodeUnavailable, "database unavailable")
+	}
+	f.extended.Add(1)
+	return 1, nil
+}
+
+// An unreachable store puts leases in doubt (expired leases are not lost
+// workers, heartbeats stop no step) until the running leases have been
+// extended once the store answers again: no heartbeat could be recorded
+// meanwhile, as if the server had been down.
+func TestStoreOutageHoldsLeasesUntilExtended(t *testing.T) {
+	t.Parallel()
+	f := &outageStore{}
+	o := New(Config{Lease: 250 * time.Millisecond}, f, nil, nil, nil)
+	go o.watchStore()
+	defer o.Stop()
+	require.True(t, o.LeasesTrusted())
+
+	// The watch notices an outage no other call ran into.
+	f.down.Store(true)
+	require.Eventually(t, func() bool { return !o.LeasesTrusted() }, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // several watch periods: still down
+	require.False(t, o.LeasesTrusted())
+	require.Zero(t, f.extended.Load())
+
+	f.down.Store(false)
+	require.Eventually(t, o.LeasesTrusted, 5*time.Second, 10*time.Millisecond)
+	require.EqualValues(t, 1, f.extended.Load(), "leases are extended once after the outage")
+
+	// A failed call reports an outage too; other errors do not.
+	o.StoreFailed(errors.New("syntax error at or near"))
+	o.StoreFailed(stroem.Errorf(stroem.CodeConflict, "stale"))
+	require.True(t, o.LeasesTrusted())
+	o.StoreFailed(stroem.Errorf(stroem.CodeUnavailable, "database unavailable"))
+	require.False(t, o.LeasesTrusted())
+	require.Eventually(t, o.LeasesTrusted, 5*time.Second, 10*time.Millisecond)
+	require.EqualValues(t, 2, f.extended.Load())
+}
