@@ -27,73 +27,116 @@ type waiter struct {
 var waiterIDs atomic.Uint64
 
 // dispatcher hands ready steps to waiting workers. Requests are grouped by
-// worker (a worker keeps one long poll open per free slot); each group has at
-// most one claim query in flight, claiming as many steps as the worker has
-// waiting requests, and a wake-up that arrives meanwhile makes it claim again
-// afterwards, so no readiness signal is lost and no polling loop is needed.
+// worker and capability set (a worker keeps one long poll open per free
+// slot). One claim query runs at a time, for the group at the head of the
+// queue, claiming as many steps as that group has waiting requests. A
+// wake-up (steps may have become ready) queues every group with waiters; a
+// claim that comes back short proves there is nothing more for its
+// capabilities, so the groups it covers that were queued before it started
+// are dropped from the queue instead of each running an empty query. No
+// readiness signal is lost (a wake-up after a claim started re-queues) and
+// no polling loop is needed.
 type dispatcher struct {
 	o        *Orchestrator
-	groups   map[string][]*waiter
-	inFlight map[string]bool
-	dirty    map[string]bool
+	groups   map[string]*group
+	queue    []*group
+	gen      uint64 // counts wake-ups
+	inFlight bool
+}
+
+// group is the waiting requests of one worker with one capability set.
+type group struct {
+	key      string
+	workerID string
+	caps     []string // sorted, unique
+	waiters  []*waiter
+	queued   bool
+	// queuedGen is the wake-up generation the group was last queued at.
+	queuedGen uint64
 }
 
 func newDispatcher(o *Orchestrator) *dispatcher {
-	return &dispatcher{o: o, groups: map[string][]*waiter{}, inFlight: map[string]bool{}, dirty: map[string]bool{}}
+	return &dispatcher{o: o, groups: map[string]*group{}}
 }
 
 func (d *dispatcher) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *claimWait:
-		d.groups[m.w.key] = append(d.groups[m.w.key], m.w)
-		d.claim(ctx, m.w.key)
+		g := d.groups[m.w.key]
+		if g == nil {
+			g = &group{key: m.w.key, workerID: m.w.workerID, caps: m.w.caps}
+			d.groups[m.w.key] = g
+		}
+		g.waiters = append(g.waiters, m.w)
+		d.enqueue(g)
+		d.pump(ctx)
 	case *claimAbandon:
-		for key, ws := range d.groups {
-			for i, w := range ws {
+		for _, g := range d.groups {
+			for i, w := range g.waiters {
 				if w.id == m.id {
 					w.reply <- nil
-					d.groups[key] = slices.Delete(ws, i, i+1)
+					g.waiters = slices.Delete(g.waiters, i, i+1)
+					d.forgetIfIdle(g)
 					return
 				}
 			}
 		}
 	case *wakeUp:
-		for key, ws := range d.groups {
-			if len(ws) > 0 {
-				d.claim(ctx, key)
+		d.gen++
+		for _, g := range d.groups {
+			if len(g.waiters) > 0 {
+				d.enqueue(g)
 			}
 		}
+		d.pump(ctx)
 	case *claimDone:
 		d.claimed(ctx, m)
 	case *drain, *actor.Stopping, *actor.Restarting:
-		for key, ws := range d.groups {
-			for _, w := range ws {
+		for key, g := range d.groups {
+			for _, w := range g.waiters {
 				w.reply <- nil
 			}
 			delete(d.groups, key)
 		}
+		d.queue = nil
 	}
 }
 
-// claim starts a claim for the group, or marks it to run again after the one
-// in flight.
-func (d *dispatcher) claim(ctx actor.Context, key string) {
-	if d.inFlight[key] {
-		d.dirty[key] = true
-		return
+func (d *dispatcher) enqueue(g *group) {
+	g.queuedGen = d.gen
+	if !g.queued {
+		g.queued = true
+		d.queue = append(d.queue, g)
 	}
-	ws := d.groups[key]
-	if len(ws) == 0 {
-		return
+}
+
+// forgetIfIdle drops a group without waiters, so workers that went away do
+// not accumulate.
+func (d *dispatcher) forgetIfIdle(g *group) {
+	if len(g.waiters) == 0 && !g.queued {
+		delete(d.groups, g.key)
 	}
-	d.inFlight[key] = true
-	d.dirty[key] = false
-	limit := len(ws)
-	workerID, caps := ws[0].workerID, ws[0].caps
-	o, self, root := d.o, ctx.Self(), ctx.ActorSystem().Root
-	go func() {
-		root.Send(self, o.claimSteps(key, workerID, caps, limit))
-	}()
+}
+
+// pump starts the next claim, unless one is in flight.
+func (d *dispatcher) pump(ctx actor.Context) {
+	for !d.inFlight && len(d.queue) > 0 {
+		g := d.queue[0]
+		d.queue = d.queue[1:]
+		g.queued = false
+		if len(g.waiters) == 0 {
+			d.forgetIfIdle(g)
+			continue
+		}
+		d.inFlight = true
+		key, workerID, caps, limit, gen := g.key, g.workerID, g.caps, len(g.waiters), d.gen
+		o, self, root := d.o, ctx.Self(), ctx.ActorSystem().Root
+		go func() {
+			done := o.claimSteps(key, workerID, caps, limit)
+			done.gen = gen
+			root.Send(self, done)
+		}()
+	}
 }
 
 // claimSteps claims up to limit steps for one worker and renders their
@@ -133,43 +176,74 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 	return done
 }
 
-// claimed hands claimed steps to waiting workers, oldest request first.
+// claimed hands claimed steps to waiting workers, oldest request first,
+// then decides what to claim next.
 func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
-	d.inFlight[m.key] = false
+	d.inFlight = false
+	g := d.groups[m.key]
 	if m.err != nil {
 		d.o.log.Warn("claim failed", "err", m.err)
-		// The store is likely down: waiters keep waiting; their long polls end
-		// on their own deadline, and a wake-up retries.
-		if d.dirty[m.key] {
-			d.claim(ctx, m.key)
-		}
+		// The store is likely down: waiters keep waiting; their long polls
+		// end on their own deadline, and a wake-up or a new request retries.
+		d.pump(ctx)
 		return
 	}
 	for _, a := range m.assignments {
-		ws := d.groups[m.key]
-		if len(ws) == 0 {
+		if g == nil || len(g.waiters) == 0 {
 			// Every waiter left meanwhile: give the step back.
 			go d.o.Unassign(a, m.workerID)
 			continue
 		}
-		w := ws[0]
-		d.groups[m.key] = ws[1:]
+		w := g.waiters[0]
+		g.waiters = g.waiters[1:]
 		w.reply <- a
 		ctx.Send(d.o.orch, &routed{jobID: a.JobID, msg: &stepClaimed{
 			step: a.StepName, attempt: a.Attempt, leaseIn: d.o.cfg.Lease, timeout: a.Spec.Timeout.D(),
 		}})
 	}
-	got := len(m.assignments) + m.failed
-	if d.dirty[m.key] || (got >= m.limit && len(d.groups[m.key]) > 0) || m.failed > 0 {
-		d.claim(ctx, m.key)
+	switch {
+	case g == nil:
+	case len(m.assignments)+m.failed >= m.limit || m.failed > 0:
+		// Full (more may be ready), or a step failed to render: look again.
+		if len(g.waiters) > 0 {
+			d.enqueue(g)
+		}
+		d.forgetIfIdle(g)
+	default:
+		// Short: nothing more is ready for these capabilities as of when the
+		// claim started. Groups it covers, queued no later, need not query.
+		d.queue = slices.DeleteFunc(d.queue, func(q *group) bool {
+			drop := q.queuedGen <= m.gen && isSubset(q.caps, g.caps)
+			if drop {
+				q.queued = false
+			}
+			return drop
+		})
+		d.forgetIfIdle(g)
 	}
+	d.pump(ctx)
+}
+
+// isSubset reports whether every element of a (sorted) is in b (sorted).
+func isSubset(a, b []string) bool {
+	for _, x := range a {
+		if _, ok := slices.BinarySearch(b, x); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// normalizeCaps sorts and deduplicates a capability list.
+func normalizeCaps(caps []string) []string {
+	c := slices.Clone(caps)
+	sort.Strings(c)
+	return slices.Compact(c)
 }
 
 // groupKey groups requests by worker and capability set.
 func groupKey(workerID string, caps []string) string {
-	c := slices.Clone(caps)
-	sort.Strings(c)
-	return workerID + "|" + strings.Join(slices.Compact(c), ",")
+	return workerID + "|" + strings.Join(caps, ",")
 }
 
 // Claim waits up to req.WaitMS for a step the worker can run. It always
@@ -190,9 +264,10 @@ func (o *Orchestrator) Claim(ctx context.Context, req stroem.ClaimRequest) (*str
 	if o.draining.Load() {
 		return nil, nil
 	}
+	caps := normalizeCaps(req.Capabilities)
 	w := &waiter{
-		id: waiterIDs.Add(1), workerID: req.WorkerID, caps: req.Capabilities,
-		key: groupKey(req.WorkerID, req.Capabilities), reply: make(chan *stroem.Assignment, 1),
+		id: waiterIDs.Add(1), workerID: req.WorkerID, caps: caps,
+		key: groupKey(req.WorkerID, caps), reply: make(chan *stroem.Assignment, 1),
 	}
 	o.root.Send(o.dispatcher, &claimWait{w: w})
 	t := time.NewTimer(wait)

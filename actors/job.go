@@ -49,7 +49,7 @@ func (j *jobActor) Receive(ctx actor.Context) {
 			s := j.initial
 			j.initial = nil
 			j.loaded = true
-			j.sync(ctx, s)
+			j.sync(ctx, s, true)
 			return
 		}
 		j.load(ctx)
@@ -74,7 +74,7 @@ func (j *jobActor) Receive(ctx actor.Context) {
 			j.finish(ctx, nil)
 			return
 		}
-		j.sync(ctx, m.state)
+		j.sync(ctx, m.state, true)
 		// A reconcile repairs a job whose state is behind (recovery).
 		j.queue = append(j.queue, jobEvent{ev: evReconcile{}})
 		j.flush(ctx)
@@ -149,6 +149,9 @@ func (j *jobActor) flush(ctx actor.Context) {
 			}
 			return nil
 		})
+		if err == nil && claimable(s) {
+			o.Wake() // straight away, not after the actor has read the result
+		}
 		root.Send(self, &updateDone{events: events, results: results, state: s, before: before, err: err})
 	}()
 }
@@ -183,7 +186,7 @@ func (j *jobActor) updated(ctx actor.Context, m *updateDone) {
 		e.reply <- err
 	}
 	s := m.state
-	j.sync(ctx, s)
+	j.sync(ctx, s, false) // flush's goroutine already woke the Dispatcher
 	if s.Job.Status.Terminal() {
 		if !m.before.Terminal() && j.o.events != nil {
 			j.o.events.JobFinished(j.id, s.Job.Status)
@@ -207,10 +210,11 @@ func (b batchEvent) apply(p *plan, s *persistence.JobState) error {
 }
 
 // sync aligns the StepActors with the stored state: one per running step
-// (lease and timeout) and per ready step still backing off (retry wake-up).
-// State older than what the JobActor already knows of a step (a claim that
-// raced the read) is ignored for that step.
-func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState) {
+// (lease and timeout) and per ready step still backing off (retry wake-up),
+// and wakes the Dispatcher when asked and a step can be claimed. State older
+// than what the JobActor already knows of a step (a claim that raced the
+// read) is ignored for that step.
+func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState, wakeReady bool) {
 	wake := false
 	for _, st := range s.Steps {
 		t := j.steps[st.Name]
@@ -233,7 +237,7 @@ func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState) {
 		case st.Status == stroem.StepReady && st.ReadyAt != nil && st.ReadyAt.After(s.Now):
 			w = &stepWatch{attempt: st.Attempt, status: st.Status, readyIn: st.ReadyAt.Sub(s.Now)}
 		case st.Status == stroem.StepReady:
-			wake = true
+			wake = wakeReady
 		}
 		if w == nil {
 			if t != nil {
@@ -262,6 +266,16 @@ func (j *jobActor) watch(ctx actor.Context, step string, w *stepWatch) {
 	}
 	t.attempt = w.attempt
 	ctx.Send(t.pid, w)
+}
+
+// claimable reports whether a step of s can be claimed now.
+func claimable(s *persistence.JobState) bool {
+	for _, st := range s.Steps {
+		if st.Status == stroem.StepReady && (st.ReadyAt == nil || !st.ReadyAt.After(s.Now)) {
+			return true
+		}
+	}
+	return false
 }
 
 // watchClaimed starts lease tracking for a step the Dispatcher handed out.

@@ -120,8 +120,10 @@ type wakeUp struct{}
 type drain struct{}
 
 type claimDone struct {
-	key         string
-	workerID    string
+	key      string
+	workerID string
+	// gen is the dispatcher's wake-up generation when the claim started.
+	gen         uint64
 	limit       int
 	assignments []*stroem.Assignment
 	failed      int

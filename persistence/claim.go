@@ -123,7 +123,7 @@ WITH prev AS (
 	DELETE FROM step_attempts
 	WHERE job_id = $1 AND step_name = $2 AND attempt = $3 AND EXISTS (SELECT 1 FROM undone)
 )
-SELECT pg_notify('` + ChannelStepsReady + `', job_id::text) FROM undone`
+SELECT pg_notify('` + ChannelStepsReady + `', $5 || ':' || job_id::text) FROM undone`
 
 // StepUnclaim undoes a claim whose answer never reached the worker: only if
 // the step is still running that attempt for that worker, it goes back to
@@ -134,7 +134,7 @@ func (s *Store) StepUnclaim(ctx context.Context, jobID, step string, attempt int
 		return nil
 	}
 	err := s.retry(ctx, func() error {
-		_, err := s.pool.Exec(ctx, unclaimSQL, jobID, step, attempt, canonicalUUID(workerID))
+		_, err := s.pool.Exec(ctx, unclaimSQL, jobID, step, attempt, canonicalUUID(workerID), s.origin)
 		return err
 	})
 	if err != nil {

@@ -420,7 +420,7 @@ func TestStepUnclaim(t *testing.T) {
 	require.Equal(t, stroem.StepRunning, st.Step("a").Status)
 
 	require.NoError(t, s.StepUnclaim(ctx, id, "a", 2, "w2"))
-	require.Equal(t, id, waitPayload(t, payloads), "ready again: wake the claimers")
+	require.Equal(t, s.Origin()+":"+id, waitPayload(t, payloads), "ready again: wake the claimers")
 	st, err = s.JobState(ctx, id)
 	require.NoError(t, err)
 	a, old := st.Step("a"), before.Step("a")

@@ -175,7 +175,7 @@ func (s *Store) JobInsert(ctx context.Context, nj NewJob) error {
 				st.MaxAttempts, string(st.Status), st.input, st.ErrorMessage)
 		}
 		if anyReady {
-			b.Queue(`SELECT pg_notify($1, $2)`, ChannelStepsReady, j.ID)
+			b.Queue(`SELECT pg_notify($1, $2)`, ChannelStepsReady, s.notifyPayload(j.ID))
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})

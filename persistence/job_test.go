@@ -169,7 +169,7 @@ func TestJobInsert(t *testing.T) {
 		payloads := listen(t, b.store)
 		<-payloads // the initial "" after connecting
 		nj := insertJob(t, b.store, step{name: "a"})
-		require.Equal(t, nj.Job.ID, waitPayload(t, payloads))
+		require.Equal(t, b.store.Origin()+":"+nj.Job.ID, waitPayload(t, payloads))
 	})
 }
 
@@ -411,7 +411,7 @@ func TestJobUpdate(t *testing.T) {
 		require.Equal(t, "", waitPayload(t, payloads))
 		_, err := b.store.JobUpdate(ctx, b.job.Job.ID, completeFn(report{step: "a", worker: "w1", attempt: c.Attempt}))
 		require.NoError(t, err)
-		require.Equal(t, b.job.Job.ID, waitPayload(t, payloads))
+		require.Equal(t, b.store.Origin()+":"+b.job.Job.ID, waitPayload(t, payloads))
 	})
 
 	t.Run("ConcurrentUpdatesSerialize", func(t *testing.T) {

@@ -51,7 +51,7 @@ func TestListen(t *testing.T) {
 		require.Equal(t, "", waitPayload(t, payloads), "a first re-scan after connecting")
 
 		nj := insertJob(t, s, step{name: "a"})
-		require.Equal(t, nj.Job.ID, waitPayload(t, payloads))
+		require.Equal(t, s.Origin()+":"+nj.Job.ID, waitPayload(t, payloads))
 
 		// Kill the listener's backend (every other backend of this database
 		// is a pooled connection in this process, which is fine to lose).
@@ -62,7 +62,7 @@ func TestListen(t *testing.T) {
 		require.Equal(t, "", waitPayload(t, payloads), "reconnected: re-scan, notifications may have been lost")
 
 		nj2 := insertJob(t, s, step{name: "a"})
-		require.Equal(t, nj2.Job.ID, waitPayload(t, payloads), "listening again after the reconnect")
+		require.Equal(t, s.Origin()+":"+nj2.Job.ID, waitPayload(t, payloads), "listening again after the reconnect")
 	})
 
 	t.Run("PendingOnlyJobDoesNotNotify", func(t *testing.T) {
@@ -74,7 +74,7 @@ func TestListen(t *testing.T) {
 		nj.Steps[0].Status = "pending"
 		require.NoError(t, s.JobInsert(context.Background(), nj))
 		ready := insertJob(t, s, step{name: "a"})
-		require.Equal(t, ready.Job.ID, waitPayload(t, payloads), "the first notification is the ready job's")
+		require.Equal(t, s.Origin()+":"+ready.Job.ID, waitPayload(t, payloads), "the first notification is the ready job's")
 	})
 
 	t.Run("ReturnsWhenContextEnds", func(t *testing.T) {

@@ -27,7 +27,8 @@ import (
 // ChannelStepsReady is the NOTIFY channel on which every transaction that
 // makes a step ready (job creation, promotion, retry, unclaim) announces it,
 // so any server process can wake its waiting claimers without polling. The
-// payload is the job id; treat it as a hint and re-query.
+// payload is "<origin>:<job id>", origin naming the Store that sent it (see
+// Origin); treat it as a hint and re-query.
 const ChannelStepsReady = "stroem_steps_ready"
 
 // Pool sizing: the orchestrator runs many short transactions concurrently
@@ -53,7 +54,17 @@ type Store struct {
 	// snapshots caches the ids of task snapshots known to be stored, so
 	// JobInsert sends a snapshot's body once per process, not once per job.
 	snapshots sync.Map
+
+	// origin identifies this Store in its notifications, so a server can
+	// tell its own (whose waiters it already woke) from other servers'.
+	origin string
 }
+
+// Origin is the identity this Store puts in front of its notifications'
+// payloads ("<origin>:<job id>").
+func (s *Store) Origin() string { return s.origin }
+
+func (s *Store) notifyPayload(jobID string) string { return s.origin + ":" + jobID }
 
 // Open connects to the database at url and checks that it answers. It fails
 // fast, with a CodeUnavailable error naming the host, when PostgreSQL cannot
@@ -82,7 +93,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 		pool.Close()
 		return nil, stroem.Errorf(stroem.CodeUnavailable, "database unavailable: cannot connect to PostgreSQL at %s: %w", host, err)
 	}
-	return &Store{pool: pool, log: log, host: host}, nil
+	return &Store{pool: pool, log: log, host: host, origin: uuid.NewString()}, nil
 }
 
 // redactParseError keeps a URL parse error useful without echoing the URL.

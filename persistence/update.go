@@ -55,7 +55,7 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*JobState) 
 		if err := fn(st); err != nil {
 			return fnError{err}
 		}
-		if err := writeState(ctx, tx, before, st); err != nil {
+		if err := writeState(ctx, tx, before, st, s.notifyPayload(jobID)); err != nil {
 			return err
 		}
 		result = st
@@ -73,7 +73,7 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*JobState) 
 
 // writeState validates the changes from before to after, completes the
 // automatic fields of after, and writes the changed rows in one round trip.
-func writeState(ctx context.Context, tx pgx.Tx, before, after *JobState) error {
+func writeState(ctx context.Context, tx pgx.Tx, before, after *JobState, payload string) error {
 	if len(before.Steps) != len(after.Steps) {
 		return fmt.Errorf("job %s: the update added or removed steps (%d → %d)", after.Job.ID, len(before.Steps), len(after.Steps))
 	}
@@ -154,7 +154,7 @@ func writeState(ctx context.Context, tx pgx.Tx, before, after *JobState) error {
 			after.Job.StartedAt, after.Job.CompletedAt)
 	}
 	if notify {
-		queue("", `SELECT pg_notify($1, $2)`, ChannelStepsReady, after.Job.ID)
+		queue("", `SELECT pg_notify($1, $2)`, ChannelStepsReady, payload)
 	}
 	if b.Len() == 0 {
 		return nil

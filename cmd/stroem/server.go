@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -182,8 +183,19 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 		return nil, err
 	}
 	app.ws.OnReload(app.sched.Reload)
+	// Wake the Dispatcher for other servers' notifications; this server's own
+	// transitions already woke it in-process.
+	own := "\x00"
+	if o, ok := app.store.(interface{ Origin() string }); ok {
+		own = o.Origin() + ":"
+	}
 	go func() {
-		if err := app.store.Listen(bg, persistence.ChannelStepsReady, func(string) { app.orch.Wake() }); err != nil && bg.Err() == nil {
+		wake := func(payload string) {
+			if !strings.HasPrefix(payload, own) {
+				app.orch.Wake()
+			}
+		}
+		if err := app.store.Listen(bg, persistence.ChannelStepsReady, wake); err != nil && bg.Err() == nil {
 			log.Error("listen for ready steps stopped", "err", err)
 		}
 	}()
