@@ -52,6 +52,10 @@ type Result struct {
 	// Cancelled is set when ctx ended the step; TimedOut when its timeout did.
 	Cancelled bool
 	TimedOut  bool
+	// Cleanup removes what the attempt left behind (its working directory).
+	// The caller runs it after reporting the result, which keeps the cleanup
+	// off the path from one step to the next. Nil when there is nothing to do.
+	Cleanup func() `json:"-"`
 }
 
 // Succeeded reports whether the attempt completed.

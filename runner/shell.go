@@ -90,7 +90,7 @@ func (r *ShellRunner) Run(ctx context.Context, step Step, sink func(stroem.PushL
 	}
 	res := r.run(ctx, step, dir, sink)
 	if res.Succeeded() || !r.KeepFailedDirs {
-		_ = removeDir(dir)
+		res.Cleanup = func() { _ = removeDir(dir) }
 	}
 	return res
 }

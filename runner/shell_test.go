@@ -64,6 +64,9 @@ func run(t *testing.T, r *ShellRunner, step Step) (Result, *captured) {
 		step.JobID, step.Name, step.Attempt = "job-1", "step-1", 1
 	}
 	res := r.Run(context.Background(), step, c.sink)
+	if res.Cleanup != nil {
+		res.Cleanup() // as the worker does after reporting
+	}
 	return res, c
 }
 
@@ -386,7 +389,15 @@ func TestWorkspaceScripts(t *testing.T) {
 func TestStepDirectoryLifecycle(t *testing.T) {
 	t.Parallel()
 	r := newShell(t)
-	res, c := run(t, r, cmdStep("pwd; touch made-here"))
+	c := newCaptured()
+	res := r.Run(context.Background(), Step{JobID: "job-1", Name: "s", Attempt: 1, Spec: stroem.StepSpec{Cmd: "pwd"}}, c.sink)
+	require.True(t, res.Succeeded(), res.Error)
+	require.DirExists(t, c.texts(stroem.Stdout)[0], "kept until the caller has reported and runs Cleanup")
+	require.NotNil(t, res.Cleanup)
+	res.Cleanup()
+	require.NoDirExists(t, c.texts(stroem.Stdout)[0])
+
+	res, c = run(t, r, cmdStep("pwd; touch made-here"))
 	require.True(t, res.Succeeded(), res.Error)
 	dir := c.texts(stroem.Stdout)[0]
 	require.Equal(t, r.WorkDir, filepath.Dir(dir))

@@ -346,6 +346,9 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 	shipping.Go(ship.loop)
 
 	res := w.runStep(ctx, log, a, ship.add)
+	if res.Cleanup != nil {
+		defer res.Cleanup() // after the report: the next step need not wait for it
+	}
 	ship.close()
 	shipping.Wait()
 
