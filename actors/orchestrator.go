@@ -45,6 +45,9 @@ type Orchestrator struct {
 	// storeDown is set while leases are in doubt after a store outage (see
 	// outage.go).
 	storeDown atomic.Bool
+	// inherited are the claims an earlier server process left running
+	// (see inherited.go).
+	inherited inheritedClaims
 }
 
 type taskPlan struct {
@@ -109,6 +112,10 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 		var n int64
 		if n, err = o.store.LeasesExtendAll(ctx, o.cfg.Lease); err != nil {
 			err = fmt.Errorf("extend leases: %w", err)
+			return
+		}
+		if err = o.inherit(ctx); err != nil {
+			err = fmt.Errorf("list running steps: %w", err)
 			return
 		}
 		var ids []string

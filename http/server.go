@@ -32,6 +32,9 @@ type Orchestrator interface {
 	// running leases have been extended after it.
 	StoreFailed(err error)
 	LeasesTrusted() bool
+	// HeartbeatSeen checks a recorded heartbeat against the steps an
+	// earlier server process left running for that worker.
+	HeartbeatSeen(workerID string, running []stroem.StepRef)
 }
 
 // Store is what the handlers read and write directly.

@@ -51,6 +51,7 @@ func (s *Server) workerHeartbeat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
+	s.orch.HeartbeatSeen(hb.WorkerID, hb.Running)
 	if !s.orch.LeasesTrusted() {
 		// Right after a store outage a lease may have run out only because
 		// no heartbeat could be recorded: the server extends the running

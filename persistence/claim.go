@@ -254,6 +254,32 @@ func (s *Store) LeasesExtendAll(ctx context.Context, lease time.Duration) (int64
 	return n, nil
 }
 
+// HeldStep is a running step and the worker holding it.
+type HeldStep struct {
+	stroem.StepRef
+	WorkerID string
+}
+
+// StepsRunning lists every running step with the worker holding it. A
+// starting server reads it before it serves workers: these are the claims
+// an earlier server process made, some of which it may not have delivered.
+func (s *Store) StepsRunning(ctx context.Context) ([]HeldStep, error) {
+	rows, err := s.pool.Query(ctx, `SELECT job_id::text, step_name, attempt, coalesce(worker_id, '')
+		FROM job_steps WHERE status = 'running' ORDER BY job_id, position`)
+	if err != nil {
+		return nil, fmt.Errorf("list running steps: %w", interpretError(err))
+	}
+	held, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (HeldStep, error) {
+		var h HeldStep
+		err := row.Scan(&h.JobID, &h.Step, &h.Attempt, &h.WorkerID)
+		return h, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list running steps: %w", interpretError(err))
+	}
+	return held, nil
+}
+
 // LeasesExpired returns up to limit running steps whose lease has expired,
 // longest expired first.
 func (s *Store) LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef, error) {
