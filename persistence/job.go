@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -216,16 +218,16 @@ func scanJob(row pgx.Row, extra ...any) (stroem.Job, string, bool, error) {
 }
 
 // scanStep reads one row selected with stepColumns.
-func scanStep(row pgx.Row) (*StepState, error) {
+func scanStep(row pgx.Row, extra ...any) (*StepState, error) {
 	var (
 		st                    StepState
 		input, output         []byte
 		status, attemptStatus string
 	)
-	err := row.Scan(&st.Name, &st.Position, &st.ActionName, &st.ActionType, &st.Image, &st.DependsOn,
+	err := row.Scan(append([]any{&st.Name, &st.Position, &st.ActionName, &st.ActionType, &st.Image, &st.DependsOn,
 		&st.ContinueOnFailure, &st.MaxAttempts, &status, &input, &output, &st.ErrorMessage, &st.WorkerID,
 		&st.Attempt, &attemptStatus, &st.ExitCode, &st.LeaseExpiresAt, &st.ReadyAt, &st.CancelRequested,
-		&st.StartedAt, &st.CompletedAt)
+		&st.StartedAt, &st.CompletedAt}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -438,7 +440,7 @@ func (s *Store) JobState(ctx context.Context, id string) (*JobState, error) {
 	var st *JobState
 	err := s.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
-		st, err = loadState(ctx, tx, id, false)
+		st, _, err = loadState(ctx, tx, id, false, nil)
 		return err
 	})
 	if err != nil {
@@ -452,45 +454,163 @@ func (s *Store) JobState(ctx context.Context, id string) (*JobState, error) {
 // without locks, so claims (SKIP LOCKED on step rows) never skip a job's
 // ready steps while one of its transitions runs; writeState instead writes
 // each step only if it is still as it was read (see there).
-func loadState(ctx context.Context, tx pgx.Tx, id string, lock bool) (*JobState, error) {
+//
+// With a cache entry for the job (its steps as the last JobUpdate wrote
+// them), only each step row's xmin is read, and the rows whose xmin moved
+// (a claim, a heartbeat, another server) are read again in full. The
+// returned steps then share the entry's structs: the caller must not modify
+// them (JobUpdate works on a clone). xmins holds each step's xmin.
+func loadState(ctx context.Context, tx pgx.Tx, id string, lock bool, cached *cachedSteps) (st *JobState, xmins []int64, err error) {
 	forUpdate := ""
 	if lock {
 		forUpdate = " FOR UPDATE"
 	}
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+jobColumns+`, now(), context FROM jobs WHERE id = $1`+forUpdate, id)
-	b.Queue(`SELECT `+stepColumns+` FROM job_steps WHERE job_id = $1 ORDER BY position`, id)
+	if cached != nil {
+		b.Queue(`SELECT xmin::text::bigint FROM job_steps WHERE job_id = $1 ORDER BY position`, id)
+	} else {
+		b.Queue(`SELECT `+stepColumns+`, xmin::text::bigint FROM job_steps WHERE job_id = $1 ORDER BY position`, id)
+	}
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
-	st := &JobState{}
+	st = &JobState{}
 	var jobContext []byte
 	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("job %s not found", id)
+		return nil, nil, notFound("job %s not found", id)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if st.Context, err = decodeJSON(jobContext); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st.Job, st.SnapshotID, st.CancelRequested = job, snapshotID, cancelRequested
 	st.Now = st.Now.UTC()
 	rows, err := br.Query()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	for rows.Next() {
-		step, err := scanStep(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
+	if cached == nil {
+		for rows.Next() {
+			var x int64
+			step, err := scanStep(rows, &x)
+			if err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			st.Steps = append(st.Steps, step)
+			xmins = append(xmins, x)
 		}
-		st.Steps = append(st.Steps, step)
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
+		return st, xmins, br.Close()
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
+	xmins, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, nil, err
 	}
-	return st, br.Close()
+	if err := br.Close(); err != nil {
+		return nil, nil, err
+	}
+	if len(xmins) != len(cached.steps) {
+		return nil, nil, errStaleCache{id}
+	}
+	var moved []int32
+	st.Steps = slices.Clone(cached.steps)
+	for i, x := range xmins {
+		if x != cached.xmins[i] {
+			moved = append(moved, int32(i))
+		}
+	}
+	if len(moved) == 0 {
+		return st, xmins, nil
+	}
+	rows, err = tx.Query(ctx, `SELECT `+stepColumns+`, xmin::text::bigint FROM job_steps
+		WHERE job_id = $1 AND position = ANY($2) ORDER BY position`, id, moved)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var x int64
+		step, err := scanStep(rows, &x)
+		if err != nil {
+			return nil, nil, err
+		}
+		if step.Position < 0 || step.Position >= len(st.Steps) {
+			return nil, nil, errStaleCache{id}
+		}
+		st.Steps[step.Position], xmins[step.Position] = step, x
+	}
+	return st, xmins, rows.Err()
+}
+
+// errStaleCache says a job's cached steps no longer match its rows (never
+// expected: steps are not added or removed); the update runs again with a
+// full read.
+type errStaleCache struct{ job string }
+
+func (e errStaleCache) Error() string { return "job " + e.job + ": cached steps do not match" }
+
+// stepCache keeps the steps of recently updated jobs as JobUpdate wrote
+// them, with each row's xmin (the id of the transaction that wrote the row
+// version), so the next update of a job reads only the xmins and re-reads
+// the rows that changed meanwhile. A job's steps are its bulk: for a
+// 100-step job this is most of a transition's reading. Bounded; least
+// recently used first out.
+type stepCache struct {
+	mu   sync.Mutex
+	max  int
+	jobs map[string]*cachedSteps
+	tick uint64
+}
+
+// cachedSteps is an immutable entry: never modify its steps.
+type cachedSteps struct {
+	steps []*StepState
+	xmins []int64
+	used  uint64
+}
+
+func newStepCache(max int) *stepCache {
+	return &stepCache{max: max, jobs: map[string]*cachedSteps{}}
+}
+
+func (c *stepCache) get(id string) *cachedSteps {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.jobs[id]
+	if e != nil {
+		c.tick++
+		e.used = c.tick
+	}
+	return e
+}
+
+func (c *stepCache) put(id string, steps []*StepState, xmins []int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tick++
+	c.jobs[id] = &cachedSteps{steps: steps, xmins: xmins, used: c.tick}
+	if len(c.jobs) <= c.max {
+		return
+	}
+	var oldest string
+	min := ^uint64(0)
+	for k, e := range c.jobs {
+		if e.used < min {
+			oldest, min = k, e.used
+		}
+	}
+	delete(c.jobs, oldest)
+}
+
+func (c *stepCache) drop(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.jobs, id)
 }

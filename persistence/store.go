@@ -41,6 +41,8 @@ const (
 	// maxTxAttempts bounds the retries of a transaction PostgreSQL aborted
 	// with a deadlock or a serialization failure.
 	maxTxAttempts = 10
+	// stepCacheJobs bounds the jobs whose steps JobUpdate keeps in memory.
+	stepCacheJobs = 512
 )
 
 // Store is Strøm's PostgreSQL storage: every SQL statement of the system runs
@@ -54,6 +56,9 @@ type Store struct {
 	// snapshots caches the ids of task snapshots known to be stored, so
 	// JobInsert sends a snapshot's body once per process, not once per job.
 	snapshots sync.Map
+
+	// steps caches recently updated jobs' steps for JobUpdate (see loadState).
+	steps *stepCache
 
 	// origin identifies this Store in its notifications, so a server can
 	// tell its own (whose waiters it already woke) from other servers'.
@@ -93,7 +98,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 		pool.Close()
 		return nil, stroem.Errorf(stroem.CodeUnavailable, "database unavailable: cannot connect to PostgreSQL at %s: %w", host, err)
 	}
-	return &Store{pool: pool, log: log, host: host, origin: uuid.NewString()}, nil
+	return &Store{pool: pool, log: log, host: host, origin: uuid.NewString(), steps: newStepCache(stepCacheJobs)}, nil
 }
 
 // redactParseError keeps a URL parse error useful without echoing the URL.

@@ -45,77 +45,101 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*JobState) 
 	if !validUUID(jobID) {
 		return nil, notFound("job %s not found", jobID)
 	}
-	var result *JobState
+	var (
+		result *JobState
+		xmins  []int64
+	)
 	err := s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		st, err := loadState(ctx, tx, jobID, true)
+		// A retry after a conflict re-reads everything.
+		cached := s.steps.get(jobID)
+		if result != nil || xmins != nil {
+			cached = nil
+		}
+		before, read, err := loadState(ctx, tx, jobID, true, cached)
 		if err != nil {
+			if errors.As(err, new(errStaleCache)) {
+				s.steps.drop(jobID)
+			}
 			return err
 		}
-		before := st.clone()
+		xmins = read
+		st := before.clone() // before may share the cache's steps: never modified
 		if err := fn(st); err != nil {
 			return fnError{err}
 		}
-		if err := writeState(ctx, tx, before, st, s.notifyPayload(jobID)); err != nil {
+		written, err := writeState(ctx, tx, before, st, s.notifyPayload(jobID))
+		if err != nil {
 			return err
+		}
+		for pos, x := range written {
+			xmins[pos] = x
 		}
 		result = st
 		return nil
 	})
 	var fe fnError
-	if errors.As(err, &fe) {
+	switch {
+	case errors.As(err, &fe):
 		return nil, fe.err
-	}
-	if err != nil {
+	case err != nil:
+		s.steps.drop(jobID)
 		return nil, fmt.Errorf("update job %s: %w", jobID, interpretError(err))
+	}
+	if result.Job.Status.Terminal() {
+		s.steps.drop(jobID) // a finished job is not updated again
+	} else {
+		s.steps.put(jobID, result.clone().Steps, xmins)
 	}
 	return result, nil
 }
 
 // writeState validates the changes from before to after, completes the
 // automatic fields of after, and writes the changed rows in one round trip.
-func writeState(ctx context.Context, tx pgx.Tx, before, after *JobState, payload string) error {
+// It returns the new xmin of each step row it wrote, by position.
+func writeState(ctx context.Context, tx pgx.Tx, before, after *JobState, payload string) (map[int]int64, error) {
 	if len(before.Steps) != len(after.Steps) {
-		return fmt.Errorf("job %s: the update added or removed steps (%d → %d)", after.Job.ID, len(before.Steps), len(after.Steps))
+		return nil, fmt.Errorf("job %s: the update added or removed steps (%d → %d)", after.Job.ID, len(before.Steps), len(after.Steps))
 	}
 	now := after.Now
 	b := &pgx.Batch{}
 	notify := false
-	// queuedSteps names, per batch statement, the step whose UPDATE must hit
-	// exactly one row ("" for other statements).
-	var queuedSteps []string
-	queue := func(step, sql string, args ...any) {
+	// queuedSteps holds, per batch statement, the step whose UPDATE must hit
+	// exactly one row (nil for other statements).
+	var queuedSteps []*StepState
+	queue := func(step *StepState, sql string, args ...any) {
 		b.Queue(sql, args...)
 		queuedSteps = append(queuedSteps, step)
 	}
 	for i, old := range before.Steps {
 		cur := after.Steps[i]
 		if cur == nil || cur.Name != old.Name || cur.Position != old.Position {
-			return fmt.Errorf("job %s: the update replaced step %s", after.Job.ID, old.Name)
+			return nil, fmt.Errorf("job %s: the update replaced step %s", after.Job.ID, old.Name)
 		}
 		if err := completeStep(after.Job.ID, old, cur, now); err != nil {
-			return err
+			return nil, err
 		}
 		if stepEqual(old, cur) {
 			continue
 		}
 		input, err := encodeJSON(cur.Input)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		output, err := encodeJSON(cur.Output)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		// Step rows were read unlocked: write only if the step is still in
 		// the status and attempt it was read in (a claim or an unclaim may
 		// have moved it meanwhile; then the whole update runs again on fresh
 		// state). A lease a heartbeat renewed meanwhile is kept unless fn
 		// changed the lease itself.
-		queue(cur.Name, `UPDATE job_steps SET status = $3, input = $4, output = $5, error_message = $6,
+		queue(cur, `UPDATE job_steps SET status = $3, input = $4, output = $5, error_message = $6,
 				worker_id = nullif($7, ''), attempt = $8, attempt_status = $9, exit_code = $10,
 				lease_expires_at = CASE WHEN $18 THEN $11 ELSE lease_expires_at END,
 				ready_at = $12, cancel_requested = $13, started_at = $14, completed_at = $15
-			WHERE job_id = $1 AND step_name = $2 AND status = $16 AND attempt = $17`,
+			WHERE job_id = $1 AND step_name = $2 AND status = $16 AND attempt = $17
+			RETURNING xmin::text::bigint`,
 			after.Job.ID, cur.Name, string(cur.Status), input, output, cur.ErrorMessage,
 			cur.WorkerID, cur.Attempt, string(cur.AttemptStatus), cur.ExitCode,
 			cur.LeaseExpiresAt, cur.ReadyAt, cur.CancelRequested, cur.StartedAt, cur.CompletedAt,
@@ -125,7 +149,7 @@ func writeState(ctx context.Context, tx pgx.Tx, before, after *JobState, payload
 			if started == nil {
 				started = &now
 			}
-			queue("", `INSERT INTO step_attempts AS a (job_id, step_name, attempt, worker_id, status, exit_code,
+			queue(nil, `INSERT INTO step_attempts AS a (job_id, step_name, attempt, worker_id, status, exit_code,
 					error_message, started_at, completed_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $5 <> 'running' THEN $9::timestamptz END)
 				ON CONFLICT (job_id, step_name, attempt) DO UPDATE SET
@@ -141,36 +165,44 @@ func writeState(ctx context.Context, tx pgx.Tx, before, after *JobState, payload
 		}
 	}
 	if err := completeJob(before, after, now); err != nil {
-		return err
+		return nil, err
 	}
 	if !jobEqual(before, after) {
 		output, err := encodeJSON(after.Job.Output)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		queue("", `UPDATE jobs SET status = $2, output = $3, cancel_requested = $4, started_at = $5, completed_at = $6
+		queue(nil, `UPDATE jobs SET status = $2, output = $3, cancel_requested = $4, started_at = $5, completed_at = $6
 			WHERE id = $1`,
 			after.Job.ID, string(after.Job.Status), output, after.CancelRequested,
 			after.Job.StartedAt, after.Job.CompletedAt)
 	}
 	if notify {
-		queue("", `SELECT pg_notify($1, $2)`, ChannelStepsReady, payload)
+		queue(nil, `SELECT pg_notify($1, $2)`, ChannelStepsReady, payload)
 	}
 	if b.Len() == 0 {
-		return nil
+		return nil, nil
 	}
+	written := map[int]int64{}
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
-	for i := 0; i < b.Len(); i++ {
-		tag, err := br.Exec()
-		if err != nil {
-			return err
+	for _, step := range queuedSteps {
+		if step == nil {
+			if _, err := br.Exec(); err != nil {
+				return nil, err
+			}
+			continue
 		}
-		if queuedSteps[i] != "" && tag.RowsAffected() != 1 {
-			return errStepMoved{job: after.Job.ID, step: queuedSteps[i]}
+		var x int64
+		if err := br.QueryRow().Scan(&x); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil, errStepMoved{job: after.Job.ID, step: step.Name}
+			}
+			return nil, err
 		}
+		written[step.Position] = x
 	}
-	return br.Close()
+	return written, br.Close()
 }
 
 // errStepMoved says a step changed between reading and writing it (a claim

@@ -64,3 +64,42 @@ func TestJobUpdateRacingAClaimRunsAgain(t *testing.T) {
 	require.Equal(t, "w1", b.WorkerID)
 	require.True(t, b.CancelRequested, "the transition applied to the fresh state")
 }
+
+// JobUpdate keeps a job's steps between updates and re-reads only the rows
+// whose xmin moved: whatever changed a row meanwhile (a claim, a heartbeat,
+// a plain UPDATE) is seen by the next update.
+func TestJobUpdateSeesRowsChangedSinceTheLastUpdate(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	nj := insertJob(t, s, step{name: "a"}, step{name: "b"}, step{name: "c", deps: []string{"a"}})
+	seen := func() *persistence.JobState {
+		var got *persistence.JobState
+		_, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+			got = st
+			return nil
+		})
+		require.NoError(t, err)
+		return got
+	}
+	first := seen()
+	require.Equal(t, stroem.StepReady, first.Step("b").Status)
+
+	c := claimOne(t, s, "w1")
+	after := seen()
+	require.Equal(t, stroem.StepRunning, after.Step(c.StepName).Status, "the claim is seen")
+	require.Equal(t, 1, after.Step(c.StepName).Attempt)
+
+	_, err := s.LeasesRenew(ctx, "w1", []stroem.StepRef{{JobID: nj.Job.ID, Step: c.StepName, Attempt: 1}}, time.Hour)
+	require.ErrorIs(t, err, stroem.ErrNotFound, "w1 is not a registered worker")
+	_, err = s.Pool().Exec(ctx, `UPDATE job_steps SET error_message = 'poked', lease_expires_at = now() + interval '1 hour'
+		WHERE job_id = $1 AND step_name = $2`, nj.Job.ID, c.StepName)
+	require.NoError(t, err)
+	poked := seen()
+	require.Equal(t, "poked", poked.Step(c.StepName).ErrorMessage, "a plain UPDATE is seen")
+	require.WithinDuration(t, time.Now().Add(time.Hour), *poked.Step(c.StepName).LeaseExpiresAt, time.Minute)
+
+	// Changing the returned state does not change what the next update reads.
+	poked.Step("c").ErrorMessage = "scribbled"
+	require.Empty(t, seen().Step("c").ErrorMessage)
+}
