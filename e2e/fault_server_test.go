@@ -148,7 +148,7 @@ func TestFaultServerGracefulRestart(t *testing.T) {
 		s.requireAllLines(id, []string{"a", "b"}, faultCountLines)
 	}
 	figure(t, "server SIGTERM → restarted → last job completed", time.Since(fault))
-	figure(t, "server restart → last job completed", slowest)
+	figure(t, "server SIGTERM, restart → last job completed", slowest)
 }
 
 // requireAllLines asserts that each step's stored lines are exactly
