@@ -337,7 +337,10 @@ func startStack(t *testing.T, opts stackOpts) *stack {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, waitFor, 50*time.Millisecond, "server never became ready")
-	require.False(t, s.server.exited(), "the server exited: %v", s.server.err)
+	if s.server.exited() {
+		// err is read only once done is closed (no race with the waiter).
+		t.Fatalf("the server exited: %v", s.server.err)
+	}
 
 	for i := 1; i <= opts.workers; i++ {
 		s.startWorker(fmt.Sprintf("worker-%d", i), opts.maxConcurrent)

@@ -161,7 +161,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request, jobID string) {
 		if overflow {
 			h.nSlowDropped.Add(1)
 			h.log.Info("log stream subscriber too slow, disconnected; it can resume by Last-Event-ID", "job_id", jobID, "last_seq", pos)
-			return
+			// Abort rather than end the response: a cleanly ended response
+			// would leave the connection open for keep-alive, and the client
+			// that stopped reading would hold it forever.
+			panic(http.ErrAbortHandler)
 		}
 		if wrote {
 			keepAlive.Reset(h.opts.KeepAlive)
