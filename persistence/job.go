@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -440,7 +439,7 @@ func (s *Store) JobState(ctx context.Context, id string) (*JobState, error) {
 	var st *JobState
 	err := s.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
-		st, _, err = loadState(ctx, tx, id, false, nil)
+		st, err = loadState(ctx, tx, id)
 		return err
 	})
 	if err != nil {
@@ -449,109 +448,50 @@ func (s *Store) JobState(ctx context.Context, id string) (*JobState, error) {
 	return st, nil
 }
 
-// loadState reads a job and its steps in tx. With lock, it first locks the
-// job row: the per-job mutex every JobUpdate takes. Step rows are read
-// without locks, so claims (SKIP LOCKED on step rows) never skip a job's
-// ready steps while one of its transitions runs; writeState instead writes
-// each step only if it is still as it was read (see there).
-//
-// With a cache entry for the job (its steps as the last JobUpdate wrote
-// them), only each step row's xmin is read, and the rows whose xmin moved
-// (a claim, a heartbeat, another server) are read again in full. The
-// returned steps then share the entry's structs: the caller must not modify
-// them (JobUpdate works on a clone). xmins holds each step's xmin.
-func loadState(ctx context.Context, tx pgx.Tx, id string, lock bool, cached *cachedSteps) (st *JobState, xmins []int64, err error) {
-	forUpdate := ""
-	if lock {
-		forUpdate = " FOR UPDATE"
-	}
+// loadState reads a job and its steps in tx, for JobState (JobUpdate reads
+// with readState).
+func loadState(ctx context.Context, tx pgx.Tx, id string) (*JobState, error) {
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+jobColumns+`, now(), context FROM jobs WHERE id = $1`+forUpdate, id)
-	if cached != nil {
-		b.Queue(`SELECT xmin::text::bigint FROM job_steps WHERE job_id = $1 ORDER BY position`, id)
-	} else {
-		b.Queue(`SELECT `+stepColumns+`, xmin::text::bigint FROM job_steps WHERE job_id = $1 ORDER BY position`, id)
-	}
+	b.Queue(`SELECT `+jobColumns+`, now(), context FROM jobs WHERE id = $1`, id)
+	b.Queue(`SELECT `+stepColumns+` FROM job_steps WHERE job_id = $1 ORDER BY position`, id)
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
-	st = &JobState{}
+	st := &JobState{}
 	var jobContext []byte
 	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil, notFound("job %s not found", id)
+		return nil, notFound("job %s not found", id)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if st.Context, err = decodeJSON(jobContext); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	st.Job, st.SnapshotID, st.CancelRequested = job, snapshotID, cancelRequested
 	st.Now = st.Now.UTC()
 	rows, err := br.Query()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if cached == nil {
-		for rows.Next() {
-			var x int64
-			step, err := scanStep(rows, &x)
-			if err != nil {
-				rows.Close()
-				return nil, nil, err
-			}
-			st.Steps = append(st.Steps, step)
-			xmins = append(xmins, x)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, nil, err
-		}
-		return st, xmins, br.Close()
-	}
-	xmins, err = pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := br.Close(); err != nil {
-		return nil, nil, err
-	}
-	if len(xmins) != len(cached.steps) {
-		return nil, nil, errStaleCache{id}
-	}
-	var moved []int32
-	st.Steps = slices.Clone(cached.steps)
-	for i, x := range xmins {
-		if x != cached.xmins[i] {
-			moved = append(moved, int32(i))
-		}
-	}
-	if len(moved) == 0 {
-		return st, xmins, nil
-	}
-	rows, err = tx.Query(ctx, `SELECT `+stepColumns+`, xmin::text::bigint FROM job_steps
-		WHERE job_id = $1 AND position = ANY($2) ORDER BY position`, id, moved)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer rows.Close()
 	for rows.Next() {
-		var x int64
-		step, err := scanStep(rows, &x)
+		step, err := scanStep(rows)
 		if err != nil {
-			return nil, nil, err
+			rows.Close()
+			return nil, err
 		}
-		if step.Position < 0 || step.Position >= len(st.Steps) {
-			return nil, nil, errStaleCache{id}
-		}
-		st.Steps[step.Position], xmins[step.Position] = step, x
+		st.Steps = append(st.Steps, step)
 	}
-	return st, xmins, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return st, br.Close()
 }
 
-// errStaleCache says a job's cached steps no longer match its rows (never
-// expected: steps are not added or removed); the update runs again with a
-// full read.
+// errStaleCache says a job's step rows do not match what readState expected
+// (never expected: steps are not added or removed); the update runs again
+// with a full read.
 type errStaleCache struct{ job string }
 
 func (e errStaleCache) Error() string { return "job " + e.job + ": cached steps do not match" }

@@ -251,8 +251,12 @@ func (s *Store) retry(ctx context.Context, fn func() error) error {
 // retryable reports a deadlock (40P01) or serialization failure (40001).
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError
-	var moved errStepMoved
-	return errors.As(err, &moved) || errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+	if errors.As(err, new(errStaleCache)) {
+		return true
+	}
+	// 40P01 deadlock, 40001 serialization failure, ST409 a step moved
+	// during a JobUpdate (stroem_step_moved).
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001" || pgErr.Code == "ST409")
 }
 
 // interpretError is the one place where database errors become domain

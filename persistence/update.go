@@ -45,101 +45,216 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*JobState) 
 	if !validUUID(jobID) {
 		return nil, notFound("job %s not found", jobID)
 	}
-	var (
-		result *JobState
-		xmins  []int64
-	)
-	err := s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		// A retry after a conflict re-reads everything.
+	for attempt := 1; ; attempt++ {
+		// A run after a conflict reads everything again.
 		cached := s.steps.get(jobID)
-		if result != nil || xmins != nil {
+		if attempt > 1 {
 			cached = nil
 		}
-		before, read, err := loadState(ctx, tx, jobID, true, cached)
-		if err != nil {
-			if errors.As(err, new(errStaleCache)) {
-				s.steps.drop(jobID)
+		result, xmins, err := s.jobUpdateOnce(ctx, jobID, fn, cached)
+		if err == nil {
+			if result.Job.Status.Terminal() {
+				s.steps.drop(jobID) // a finished job is not updated again
+			} else {
+				s.steps.put(jobID, result.clone().Steps, xmins)
 			}
-			return err
+			return result, nil
 		}
-		xmins = read
-		st := before.clone() // before may share the cache's steps: never modified
-		if err := fn(st); err != nil {
-			return fnError{err}
+		var fe fnError
+		if errors.As(err, &fe) {
+			return nil, fe.err
 		}
-		written, err := writeState(ctx, tx, before, st, s.notifyPayload(jobID))
-		if err != nil {
-			return err
-		}
-		for pos, x := range written {
-			xmins[pos] = x
-		}
-		result = st
-		return nil
-	})
-	var fe fnError
-	switch {
-	case errors.As(err, &fe):
-		return nil, fe.err
-	case err != nil:
 		s.steps.drop(jobID)
-		return nil, fmt.Errorf("update job %s: %w", jobID, interpretError(err))
+		if !retryable(err) || attempt >= maxTxAttempts || ctx.Err() != nil {
+			return nil, fmt.Errorf("update job %s: %w", jobID, interpretError(err))
+		}
+		s.log.Debug("job update runs again", "job_id", jobID, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("update job %s: %w", jobID, interpretError(err))
+		case <-time.After(time.Duration(attempt) * time.Millisecond):
+		}
 	}
-	if result.Job.Status.Terminal() {
-		s.steps.drop(jobID) // a finished job is not updated again
-	} else {
-		s.steps.put(jobID, result.clone().Steps, xmins)
-	}
-	return result, nil
 }
 
-// writeState validates the changes from before to after, completes the
-// automatic fields of after, and writes the changed rows in one round trip.
-// It returns the new xmin of each step row it wrote, by position.
-func writeState(ctx context.Context, tx pgx.Tx, before, after *JobState, payload string) (map[int]int64, error) {
+// jobUpdateOnce runs one JobUpdate transaction in two round trips: BEGIN,
+// the job row's lock and the step rows the cache does not have (or all of
+// them) in one pipeline; then the writes and COMMIT in another. It returns
+// the state as written and every step row's xmin.
+func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*JobState) error, cached *cachedSteps) (*JobState, []int64, error) {
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer pc.Release()
+	conn := pc.Conn()
+	committed := false
+	defer func() {
+		if !committed {
+			// Whatever failed, leave no transaction open on a pooled
+			// connection; one that cannot even roll back is not reused.
+			if _, err := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+				_ = conn.Close(context.WithoutCancel(ctx))
+			}
+		}
+	}()
+	before, xmins, err := readState(ctx, conn, jobID, cached)
+	if err != nil {
+		return nil, nil, err
+	}
+	st := before.clone() // before may share the cache's steps: never modified
+	if err := fn(st); err != nil {
+		return nil, nil, fnError{err}
+	}
+	b, steps, err := writeBatch(before, st, s.notifyPayload(jobID))
+	if err != nil {
+		return nil, nil, err
+	}
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	defer br.Close()
+	for _, step := range steps {
+		if step == nil {
+			if _, err := br.Exec(); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		var x int64
+		if err := br.QueryRow().Scan(&x); err != nil {
+			return nil, nil, err
+		}
+		xmins[step.Position] = x
+	}
+	if _, err := br.Exec(); err != nil { // COMMIT
+		return nil, nil, err
+	}
+	if err := br.Close(); err != nil {
+		return nil, nil, err
+	}
+	committed = true
+	return st, xmins, nil
+}
+
+// readState begins a transaction on conn, locks the job row (the per-job
+// mutex every JobUpdate takes) and reads the job and its steps, in one
+// round trip. Step rows are read without locks, so claims (SKIP LOCKED on
+// step rows) never skip a job's ready steps while one of its transitions
+// runs; writeBatch instead writes each step only if it is still as it was
+// read. With a cache entry (the steps as the last JobUpdate wrote them, and
+// each row's xmin) only the rows whose xmin moved since — a claim, a
+// heartbeat, another server — are read; the returned steps then share the
+// entry's structs and must not be modified.
+func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSteps) (*JobState, []int64, error) {
+	var known []int64 // nil: read every step
+	if cached != nil {
+		known = cached.xmins
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(`SELECT `+jobColumns+`, now(), context FROM jobs WHERE id = $1 FOR UPDATE`, id)
+	b.Queue(`SELECT `+stepColumns+`, xmin::text::bigint FROM job_steps
+		WHERE job_id = $1 AND ($2::bigint[] IS NULL OR xmin::text::bigint IS DISTINCT FROM ($2::bigint[])[position + 1])
+		ORDER BY position`, id, known)
+	br := conn.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, nil, err
+	}
+	st := &JobState{}
+	var jobContext []byte
+	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, notFound("job %s not found", id)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Context, err = decodeJSON(jobContext); err != nil {
+		return nil, nil, err
+	}
+	st.Job, st.SnapshotID, st.CancelRequested = job, snapshotID, cancelRequested
+	st.Now = st.Now.UTC()
+	var xmins []int64
+	if cached != nil {
+		st.Steps = slices.Clone(cached.steps)
+		xmins = slices.Clone(cached.xmins)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var x int64
+		step, err := scanStep(rows, &x)
+		if err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case cached == nil && step.Position == len(st.Steps):
+			st.Steps = append(st.Steps, step)
+			xmins = append(xmins, x)
+		case cached != nil && step.Position >= 0 && step.Position < len(st.Steps):
+			st.Steps[step.Position], xmins[step.Position] = step, x
+		default:
+			return nil, nil, errStaleCache{id}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	return st, xmins, nil
+}
+
+// writeBatch validates the changes from before to after, completes the
+// automatic fields of after, and queues the writes of the changed rows. steps
+// holds, per queued statement, the step it writes (nil for other
+// statements); a step's statement returns the row's new xmin.
+func writeBatch(before, after *JobState, payload string) (b *pgx.Batch, steps []*StepState, err error) {
 	if len(before.Steps) != len(after.Steps) {
-		return nil, fmt.Errorf("job %s: the update added or removed steps (%d → %d)", after.Job.ID, len(before.Steps), len(after.Steps))
+		return nil, nil, fmt.Errorf("job %s: the update added or removed steps (%d → %d)", after.Job.ID, len(before.Steps), len(after.Steps))
 	}
 	now := after.Now
-	b := &pgx.Batch{}
+	b = &pgx.Batch{}
 	notify := false
-	// queuedSteps holds, per batch statement, the step whose UPDATE must hit
-	// exactly one row (nil for other statements).
-	var queuedSteps []*StepState
 	queue := func(step *StepState, sql string, args ...any) {
 		b.Queue(sql, args...)
-		queuedSteps = append(queuedSteps, step)
+		steps = append(steps, step)
 	}
 	for i, old := range before.Steps {
 		cur := after.Steps[i]
 		if cur == nil || cur.Name != old.Name || cur.Position != old.Position {
-			return nil, fmt.Errorf("job %s: the update replaced step %s", after.Job.ID, old.Name)
+			return nil, nil, fmt.Errorf("job %s: the update replaced step %s", after.Job.ID, old.Name)
 		}
 		if err := completeStep(after.Job.ID, old, cur, now); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if stepEqual(old, cur) {
 			continue
 		}
 		input, err := encodeJSON(cur.Input)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		output, err := encodeJSON(cur.Output)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// Step rows were read unlocked: write only if the step is still in
-		// the status and attempt it was read in (a claim or an unclaim may
-		// have moved it meanwhile; then the whole update runs again on fresh
-		// state). A lease a heartbeat renewed meanwhile is kept unless fn
-		// changed the lease itself.
-		queue(cur, `UPDATE job_steps SET status = $3, input = $4, output = $5, error_message = $6,
-				worker_id = nullif($7, ''), attempt = $8, attempt_status = $9, exit_code = $10,
-				lease_expires_at = CASE WHEN $18 THEN $11 ELSE lease_expires_at END,
-				ready_at = $12, cancel_requested = $13, started_at = $14, completed_at = $15
-			WHERE job_id = $1 AND step_name = $2 AND status = $16 AND attempt = $17
-			RETURNING xmin::text::bigint`,
+		// the status and attempt it was read in. If a claim or an unclaim
+		// moved it meanwhile, stroem_step_moved raises (before the COMMIT
+		// queued after these writes can run) and the whole update runs again
+		// on fresh state. A lease a heartbeat renewed meanwhile is kept
+		// unless fn changed the lease itself.
+		queue(cur, `WITH u AS (
+				UPDATE job_steps SET status = $3, input = $4, output = $5, error_message = $6,
+					worker_id = nullif($7, ''), attempt = $8, attempt_status = $9, exit_code = $10,
+					lease_expires_at = CASE WHEN $18 THEN $11 ELSE lease_expires_at END,
+					ready_at = $12, cancel_requested = $13, started_at = $14, completed_at = $15
+				WHERE job_id = $1 AND step_name = $2 AND status = $16 AND attempt = $17
+				RETURNING xmin::text::bigint AS x)
+			SELECT coalesce((SELECT x FROM u), stroem_step_moved($1, $2))`,
 			after.Job.ID, cur.Name, string(cur.Status), input, output, cur.ErrorMessage,
 			cur.WorkerID, cur.Attempt, string(cur.AttemptStatus), cur.ExitCode,
 			cur.LeaseExpiresAt, cur.ReadyAt, cur.CancelRequested, cur.StartedAt, cur.CompletedAt,
@@ -165,12 +280,12 @@ func writeState(ctx context.Context, tx pgx.Tx, before, after *JobState, payload
 		}
 	}
 	if err := completeJob(before, after, now); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !jobEqual(before, after) {
 		output, err := encodeJSON(after.Job.Output)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		queue(nil, `UPDATE jobs SET status = $2, output = $3, cancel_requested = $4, started_at = $5, completed_at = $6
 			WHERE id = $1`,
@@ -180,37 +295,7 @@ func writeState(ctx context.Context, tx pgx.Tx, before, after *JobState, payload
 	if notify {
 		queue(nil, `SELECT pg_notify($1, $2)`, ChannelStepsReady, payload)
 	}
-	if b.Len() == 0 {
-		return nil, nil
-	}
-	written := map[int]int64{}
-	br := tx.SendBatch(ctx, b)
-	defer br.Close()
-	for _, step := range queuedSteps {
-		if step == nil {
-			if _, err := br.Exec(); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		var x int64
-		if err := br.QueryRow().Scan(&x); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil, errStepMoved{job: after.Job.ID, step: step.Name}
-			}
-			return nil, err
-		}
-		written[step.Position] = x
-	}
-	return written, br.Close()
-}
-
-// errStepMoved says a step changed between reading and writing it (a claim
-// or unclaim raced the update); the transaction is run again.
-type errStepMoved struct{ job, step string }
-
-func (e errStepMoved) Error() string {
-	return fmt.Sprintf("job %s step %s changed during the update", e.job, e.step)
+	return b, steps, nil
 }
 
 // completeStep checks a step's status change and fills in what the store
