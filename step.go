@@ -43,10 +43,13 @@ func (s StepStatus) Terminal() bool {
 //   - pending → failed happens when the step's input does not render once its
 //     dependencies are done; ready → failed when its command does not render at
 //     claim time.
+//   - pending → running is a hand-off: the step's dependencies just completed
+//     and a worker was already waiting for it, so it is claimed in the same
+//     transaction that makes it runnable.
 //   - running → ready is a retry: the attempt failed and the retry policy allows
 //     another one.
 var stepTransitions = map[StepStatus][]StepStatus{
-	StepPending: {StepReady, StepSkipped, StepCancelled, StepFailed},
+	StepPending: {StepReady, StepSkipped, StepCancelled, StepFailed, StepRunning},
 	StepReady:   {StepRunning, StepCancelled, StepFailed, StepSkipped},
 	StepRunning: {StepCompleted, StepFailed, StepCancelled, StepReady},
 }

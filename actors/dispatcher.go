@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sort"
@@ -22,6 +23,9 @@ type waiter struct {
 	caps     []string
 	key      string
 	reply    chan *stroem.Assignment
+	// abandoned is set when the request stopped waiting; a reserved request
+	// given back then is answered with nothing instead of queued again.
+	abandoned atomic.Bool
 }
 
 var waiterIDs atomic.Uint64
@@ -91,6 +95,30 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 		d.pump(ctx)
 	case *claimDone:
 		d.claimed(ctx, m)
+	case *reserve:
+		m.reply <- d.reserve(m.types)
+	case *countWaiting:
+		n := 0
+		for _, g := range d.groups {
+			n += len(g.waiters)
+		}
+		m.reply <- n
+	case *unreserve:
+		for _, w := range m.ws {
+			if w.abandoned.Load() || d.o.draining.Load() {
+				w.reply <- nil
+				continue
+			}
+			g := d.groups[w.key]
+			if g == nil {
+				g = &group{key: w.key, workerID: w.workerID, caps: w.caps}
+				d.groups[w.key] = g
+			}
+			i, _ := slices.BinarySearchFunc(g.waiters, w.id, func(x *waiter, id uint64) int { return cmp.Compare(x.id, id) })
+			g.waiters = slices.Insert(g.waiters, i, w)
+			d.enqueue(g)
+		}
+		d.pump(ctx)
 	case *drain, *actor.Stopping, *actor.Restarting:
 		for key, g := range d.groups {
 			for _, w := range g.waiters {
@@ -100,6 +128,31 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 		}
 		d.queue = nil
 	}
+}
+
+// reserve takes, for each action type, the oldest waiting request that can
+// run it out of the queue (nil where there is none): a transition hands
+// steps to them directly (see handoff.go).
+func (d *dispatcher) reserve(types []string) []*waiter {
+	out := make([]*waiter, len(types))
+	if d.o.draining.Load() {
+		return out
+	}
+	for i, t := range types {
+		var best *group
+		for _, g := range d.groups {
+			if len(g.waiters) > 0 && slices.Contains(g.caps, t) && (best == nil || g.waiters[0].id < best.waiters[0].id) {
+				best = g
+			}
+		}
+		if best == nil {
+			continue
+		}
+		out[i] = best.waiters[0]
+		best.waiters = best.waiters[1:]
+		d.forgetIfIdle(best)
+	}
+	return out
 }
 
 func (d *dispatcher) enqueue(g *group) {
@@ -279,6 +332,7 @@ func (o *Orchestrator) Claim(ctx context.Context, req stroem.ClaimRequest) (*str
 	case <-ctx.Done():
 	case <-o.stopped:
 	}
+	w.abandoned.Store(true)
 	o.root.Send(o.dispatcher, &claimAbandon{id: w.id})
 	var a *stroem.Assignment
 	select {
@@ -293,6 +347,24 @@ func (o *Orchestrator) Claim(ctx context.Context, req stroem.ClaimRequest) (*str
 	}
 	return a, nil
 }
+
+// WaitingClaims counts the claim requests waiting in the Dispatcher (for
+// tests and diagnostics); 0 when it does not answer within a second.
+func (o *Orchestrator) WaitingClaims() int {
+	if o.dispatcher == nil {
+		return 0
+	}
+	r := &countWaiting{reply: make(chan int, 1)}
+	o.root.Send(o.dispatcher, r)
+	select {
+	case n := <-r.reply:
+		return n
+	case <-time.After(time.Second):
+		return 0
+	}
+}
+
+type countWaiting struct{ reply chan int }
 
 // Unassign gives back a step whose assignment never reached its worker.
 func (o *Orchestrator) Unassign(a *stroem.Assignment, workerID string) {

@@ -138,6 +138,7 @@ func (j *jobActor) flush(ctx actor.Context) {
 		defer cancel()
 		var results []error
 		var before stroem.JobStatus
+		h := &handoff{o: o}
 		s, err := o.store.JobUpdate(c, id, func(s *persistence.JobState) error {
 			before = s.Job.Status
 			results = make([]error, len(events))
@@ -146,9 +147,15 @@ func (j *jobActor) flush(ctx actor.Context) {
 			}
 			if !s.Job.Status.Terminal() {
 				advance(p, s)
+				h.assign(s)
 			}
 			return nil
 		})
+		if err != nil {
+			h.release()
+		} else {
+			h.deliver(p, s)
+		}
 		if err == nil && claimable(s) {
 			o.Wake() // straight away, not after the actor has read the result
 		}

@@ -159,7 +159,7 @@ func (r *benchReport) writeText(w io.Writer) error {
 			benchFmtMS(c.ChainTotalMS), benchVerdict(c.ChainTotalMS, float64(c.ChainSteps)*5, "≤", "ms"))
 		row("chain", "per hop", benchFmtMS(c.ChainPerHopMS), benchVerdict(c.ChainPerHopMS, 5, "≤", "ms"))
 		row("chain", "  claim → completion recorded, p50", benchFmtMS(c.ChainStepSpanP50MS), "(worker side of a hop)")
-		row("chain", "  completion recorded → next claim, p50", benchFmtMS(c.ChainHandoffP50MS), "(server side of a hop)")
+		row("chain", "  completion recorded → next claim, p50", benchFmtMS(c.ChainHandoffP50MS), "(server side; 0 = handed off in the completing transaction)")
 		row("chain", "wall, execute → done event", benchFmtMS(c.ChainWallMS), "")
 		row("chain", "CPU per step: server / workers / sh / PG", benchFmtCPU(c.ChainServerCPU, c.ChainWorkersCPU, c.ChainStepProcsCPU, c.ChainPostgresCPU),
 			fmt.Sprintf("(machine %.0f%% busy)", c.ChainMachineBusy))

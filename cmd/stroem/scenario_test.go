@@ -625,3 +625,34 @@ func BenchmarkClaimHandoff(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/handoff")
 }
+
+// A worker already waiting in a long poll gets the dependent step from the
+// transaction that completes its dependency (the hand-off), with the same
+// fencing and lease as a claim.
+func TestScenarioHandoffToWaitingWorker(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{})
+	w := s.worker()
+	id := s.execute("chain", map[string]any{"start": "h"})
+	first := w.mustClaim("first")
+	waiting := make(chan *stroem.Assignment, 1)
+	go func() { waiting <- w.claim(10 * time.Second) }()
+	// Let the long poll reach the Dispatcher before completing.
+	require.Eventually(t, func() bool { return s.app.orch.WaitingClaims() == 1 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, http.StatusOK, w.complete(first, 0, map[string]any{"v": "h1"}, ""))
+	second := <-waiting
+	require.NotNil(t, second)
+	require.Equal(t, "second", second.StepName)
+	require.Equal(t, 1, second.Attempt)
+	require.Equal(t, "h1-2", second.Input["value"])
+	require.Equal(t, "echo h1-2", second.Spec.Cmd)
+	j := s.job(id)
+	require.Equal(t, stroem.StepRunning, j.Steps[1].Status)
+	require.Equal(t, w.id, *j.Steps[1].WorkerID)
+	require.Len(t, j.Steps[1].Attempts, 1)
+	require.Empty(t, w.heartbeat(second).Cancel, "the hand-off holds a lease like a claim")
+	require.Equal(t, http.StatusOK, w.complete(second, 0, map[string]any{"v": "h2"}, ""))
+	third := w.mustClaim("third")
+	require.Equal(t, http.StatusOK, w.complete(third, 0, nil, ""))
+	s.waitJob(id, stroem.JobCompleted)
+}

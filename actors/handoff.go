@@ -1,0 +1,173 @@
+package actors
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+)
+
+// Hand-off: a transition that makes steps ready gives them straight to
+// workers already waiting in a long-poll claim, in the same transaction.
+//
+// Without it a dependent step costs a second transaction: the transition
+// commits the step as ready, wakes the Dispatcher, which claims it in its own
+// transaction and answers the waiting worker. With it, the JobActor's
+// transition reserves waiting requests from the Dispatcher (they leave its
+// queue), writes the step as running for the reserved worker — a new
+// attempt under a lease, exactly what a claim writes — and after the commit
+// answers the reserved requests. Requests it did not use go back to the
+// Dispatcher. A step no request was reserved for stays ready for the
+// Dispatcher as before.
+
+// reserve asks the Dispatcher for waiting requests, one per action type in
+// types (nil where none waits for that type), oldest first.
+type reserve struct {
+	types []string
+	reply chan []*waiter
+}
+
+// unreserve gives reserved requests back to the Dispatcher.
+type unreserve struct{ ws []*waiter }
+
+// handoff collects, across the runs of one JobUpdate's function (a
+// conflict makes it run again), the requests reserved for the job's ready
+// steps and the steps given to them.
+type handoff struct {
+	o        *Orchestrator
+	reserved []*waiter
+	// given maps a step handed off in the latest run to its request.
+	given map[string]*waiter
+}
+
+// assign runs inside the transition's function, after advance: it hands the
+// job's claimable steps to reserved requests, reserving more when needed.
+func (h *handoff) assign(s *persistence.JobState) {
+	h.given = map[string]*waiter{}
+	if s.CancelRequested || s.Job.Status.Terminal() || h.o.draining.Load() {
+		return
+	}
+	var ready []*persistence.StepState
+	for _, st := range s.Steps {
+		if st.Status == stroem.StepReady && (st.ReadyAt == nil || !st.ReadyAt.After(s.Now)) {
+			ready = append(ready, st)
+		}
+	}
+	if len(ready) == 0 {
+		return
+	}
+	free := slices.Clone(h.reserved)
+	take := func(actionType string) *waiter {
+		for i, w := range free {
+			if w != nil && slices.Contains(w.caps, actionType) {
+				free[i] = nil
+				return w
+			}
+		}
+		return nil
+	}
+	var missing []string
+	for _, st := range ready {
+		if take(st.ActionType) == nil {
+			missing = append(missing, st.ActionType)
+		}
+	}
+	if len(missing) > 0 {
+		h.reserved = append(h.reserved, h.o.reserveWaiters(missing)...)
+	}
+	free = slices.Clone(h.reserved)
+	lease := s.Now.Add(h.o.cfg.Lease)
+	for _, st := range ready {
+		w := take(st.ActionType)
+		if w == nil {
+			continue
+		}
+		now := s.Now
+		st.Status = stroem.StepRunning
+		st.Attempt++
+		st.WorkerID = w.workerID
+		st.AttemptStatus = stroem.AttemptRunning
+		st.ExitCode = nil
+		st.ErrorMessage = ""
+		st.LeaseExpiresAt = &lease
+		st.StartedAt = &now
+		st.CompletedAt = nil
+		h.given[st.Name] = w
+	}
+	if len(h.given) > 0 && s.Job.Status == stroem.JobPending {
+		s.Job.Status = stroem.JobRunning
+	}
+}
+
+// deliver runs after the transition committed: each handed-off step's
+// command is rendered and its request answered; unused requests go back.
+// A step whose command does not render fails, as at claim time.
+func (h *handoff) deliver(p *plan, s *persistence.JobState) {
+	for name, w := range h.given {
+		st := s.Step(name)
+		if st == nil || st.Status != stroem.StepRunning || st.WorkerID != w.workerID {
+			continue // not as handed off (cannot happen after a commit)
+		}
+		cs := persistence.ClaimedStep{
+			JobID: s.Job.ID, StepName: st.Name, Attempt: st.Attempt, ActionName: st.ActionName,
+			ActionType: st.ActionType, Image: st.Image, Input: st.Input, Workspace: s.Job.Workspace,
+			TaskName: s.Job.TaskName, Revision: s.Job.Revision, SnapshotID: s.SnapshotID,
+		}
+		spec, err := renderSpec(p, cs)
+		if err != nil {
+			h.o.root.Send(h.o.orch, &routed{jobID: cs.JobID, msg: &jobEvent{ev: evStepFailed{
+				step: cs.StepName, attempt: cs.Attempt, msg: err.Error(),
+			}}})
+			continue // the request goes back below
+		}
+		w.reply <- &stroem.Assignment{
+			JobID: cs.JobID, StepName: cs.StepName, Attempt: cs.Attempt,
+			ActionName: cs.ActionName, ActionType: cs.ActionType, Image: cs.Image,
+			Workspace: cs.Workspace, Revision: cs.Revision, Spec: spec, Input: cs.Input,
+			LeaseMS: h.o.cfg.Lease.Milliseconds(),
+		}
+		h.reserved = slices.DeleteFunc(h.reserved, func(x *waiter) bool { return x == w })
+	}
+	h.release()
+}
+
+// release gives every still reserved request back to the Dispatcher (after
+// deliver, or when the transition failed).
+func (h *handoff) release() {
+	ws := slices.DeleteFunc(h.reserved, func(w *waiter) bool { return w == nil })
+	h.reserved, h.given = nil, nil
+	if len(ws) > 0 {
+		h.o.root.Send(h.o.dispatcher, &unreserve{ws: ws})
+	}
+}
+
+// reserveWaiters takes waiting requests out of the Dispatcher's queue, one
+// per type (nil where none). It is called from a transition's goroutine,
+// never from an actor.
+func (o *Orchestrator) reserveWaiters(types []string) []*waiter {
+	if o.dispatcher == nil || o.draining.Load() {
+		return nil
+	}
+	r := &reserve{types: types, reply: make(chan []*waiter, 1)}
+	o.root.Send(o.dispatcher, r)
+	select {
+	case ws := <-r.reply:
+		return ws
+	case <-time.After(time.Second):
+		// The Dispatcher did not answer (stopping): hand off nothing. If it
+		// answers later, its reservations would be stranded, so give them
+		// back as soon as they arrive.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			select {
+			case ws := <-r.reply:
+				(&handoff{o: o, reserved: ws}).release()
+			case <-ctx.Done():
+			}
+		}()
+		return nil
+	}
+}
