@@ -1,0 +1,103 @@
+package stroem
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func TestStepTransitions(t *testing.T) {
+	t.Parallel()
+	allowed := map[[2]StepStatus]bool{
+		{StepPending, StepReady}: true, {StepPending, StepSkipped}: true, {StepPending, StepCancelled}: true,
+		{StepPending, StepFailed}: true, {StepPending, StepRunning}: true,
+		{StepReady, StepRunning}: true, {StepReady, StepCancelled}: true, {StepReady, StepFailed}: true, {StepReady, StepSkipped}: true,
+		{StepRunning, StepCompleted}: true, {StepRunning, StepFailed}: true, {StepRunning, StepCancelled}: true, {StepRunning, StepReady}: true,
+	}
+	for _, from := range StepStatuses {
+		for _, to := range StepStatuses {
+			if got := from.CanTransition(to); got != allowed[[2]StepStatus{from, to}] {
+				t.Errorf("%s → %s: CanTransition = %v", from, to, got)
+			}
+		}
+		if from.Terminal() && len(stepTransitions[from]) > 0 {
+			t.Errorf("terminal status %s has transitions", from)
+		}
+	}
+	if StepStatus("bogus").Valid() || !StepSkipped.Valid() {
+		t.Error("Valid")
+	}
+}
+
+func TestJobTransitions(t *testing.T) {
+	t.Parallel()
+	for _, from := range JobStatuses {
+		for _, to := range JobStatuses {
+			want := !from.Terminal() && to != JobPending && from != to
+			if got := from.CanTransition(to); got != want {
+				t.Errorf("%s → %s: CanTransition = %v, want %v", from, to, got, want)
+			}
+		}
+	}
+	if JobStatus("done").Valid() {
+		t.Error("Valid accepted an unknown status")
+	}
+}
+
+func TestSanitizeText(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"plain ✓", "plain ✓"},
+		{"nul\x00byte", `nul\0byte`},
+		{"bad\xffutf8", "bad\uFFFDutf8"},
+		{"\x00\xfe", `\0` + "\uFFFD"},
+	} {
+		got := SanitizeText(tc.in)
+		if got != tc.want || !utf8.ValidString(got) {
+			t.Errorf("SanitizeText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestDurationJSON(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(Duration(90 * time.Second))
+	if err != nil || string(b) != `"1m30s"` {
+		t.Fatalf("marshal: %s %v", b, err)
+	}
+	var d Duration
+	if err := json.Unmarshal([]byte(`"250ms"`), &d); err != nil || d.D() != 250*time.Millisecond {
+		t.Fatalf("unmarshal string: %v %v", d, err)
+	}
+	if err := json.Unmarshal([]byte(`1500`), &d); err != nil || d.D() != 1500*time.Millisecond {
+		t.Fatalf("unmarshal milliseconds: %v %v", d, err)
+	}
+	if err := json.Unmarshal([]byte(`"soon"`), &d); err == nil {
+		t.Fatal("a bad duration was accepted")
+	}
+}
+
+func TestErrorCodes(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("connection refused")
+	err := fmt.Errorf("claim: %w", Errorf(CodeUnavailable, "database unavailable: %w", cause))
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
+		t.Fatal("errors.Is by code")
+	}
+	if !errors.Is(err, cause) {
+		t.Fatal("the cause stays reachable")
+	}
+	if ErrorCode(err) != CodeUnavailable || ErrorMessage(err) != "database unavailable: connection refused" {
+		t.Fatalf("code %s message %q", ErrorCode(err), ErrorMessage(err))
+	}
+	inv := Invalid("bad input", "a: missing", "b: wrong type")
+	if ErrorCode(inv) != CodeInvalid || len(ErrorDetails(inv)) != 2 {
+		t.Fatal("Invalid keeps its details")
+	}
+	if ErrorCode(cause) != CodeInternal || ErrorMessage(cause) != "internal error" {
+		t.Fatal("an uncoded error is internal and shows no internals")
+	}
+}
