@@ -28,8 +28,9 @@
 //   - Output lines are split at 64 KiB (at a UTF-8 boundary) and sanitized
 //     with stroem.SanitizeText on the worker, so what is sent is what is
 //     stored.
-//   - Log lines are pushed when 500 are waiting or 50 ms after the first of
-//     them, whichever comes first. Each step buffers at most 10,000 lines /
+//   - Log lines are pushed as they come: a line is pushed at once when the
+//     step's previous push started at least 20 ms ago, otherwise it waits
+//     until then (or until 500 lines wait) and goes with the others. Each step buffers at most 10,000 lines /
 //     8 MiB of unsent lines; beyond that the oldest unsent lines are dropped
 //     and one marker line says how many. A line gets its index (the push's
 //     Offset) only when it enters a batch, and a failed batch is retried

@@ -16,9 +16,12 @@ import (
 // lineOverhead approximates the bytes a line costs besides its text.
 const lineOverhead = 64
 
-// shipper pushes one attempt's log lines to the server in small batches as
-// they come: a push starts when LogBatchLines lines are waiting, or
-// LogBatchDelay after the first of them arrived (never on a fixed tick).
+// shipper pushes one attempt's log lines to the server as they come. A
+// line that finds the shipper idle (no push for LogBatchDelay) is pushed at
+// once; lines that come faster wait until LogBatchDelay after the previous
+// push started, or until LogBatchLines are waiting, and go together. So a
+// quiet step's lines arrive with the latency of one request, and a chatty
+// step costs the server at most one push (one fsync) per LogBatchDelay.
 //
 // Lines wait in pending until they are taken into a batch; only then do they
 // get their index within the attempt (the batch's Offset is the index of its
@@ -38,10 +41,10 @@ type shipper struct {
 	mu           sync.Mutex
 	pending      []stroem.PushLine
 	pendingBytes int
-	marker       bool // pending[0] is the drop marker
-	dropped      int  // lines the marker stands for
-	firstAt      time.Time
-	next         int64 // index of the next line to be taken into a batch
+	marker       bool      // pending[0] is the drop marker
+	dropped      int       // lines the marker stands for
+	lastPush     time.Time // when the latest batch was taken
+	next         int64     // index of the next line to be taken into a batch
 	closed       bool
 	stale        bool
 
@@ -58,9 +61,6 @@ func (s *shipper) add(l stroem.PushLine) {
 	if s.stale || s.closed {
 		s.mu.Unlock()
 		return
-	}
-	if len(s.pending) == 0 {
-		s.firstAt = time.Now()
 	}
 	s.pending = append(s.pending, l)
 	s.pendingBytes += len(l.Text) + lineOverhead
@@ -140,7 +140,7 @@ func (s *shipper) loop() {
 	cfg := &s.w.cfg
 	for {
 		s.mu.Lock()
-		n, closed, due := len(s.pending), s.closed, s.firstAt.Add(cfg.LogBatchDelay)
+		n, closed, due := len(s.pending), s.closed, s.lastPush.Add(cfg.LogBatchDelay)
 		s.mu.Unlock()
 		switch {
 		case n == 0 && closed:
@@ -196,9 +196,7 @@ func (s *shipper) takeBatch() batch {
 	if s.marker {
 		s.marker, s.dropped = false, 0 // the marker left in this batch
 	}
-	if len(s.pending) > 0 {
-		s.firstAt = time.Now() // the rest waits at most one more delay
-	}
+	s.lastPush = time.Now() // the rest waits at most one more delay
 	return b
 }
 

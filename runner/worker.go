@@ -22,7 +22,7 @@ const (
 	DefaultClaimWait      = 25 * time.Second
 	DefaultLogBatchLines  = 500
 	DefaultLogBatchBytes  = 512 << 10
-	DefaultLogBatchDelay  = 50 * time.Millisecond
+	DefaultLogBatchDelay  = 20 * time.Millisecond
 	DefaultLogBufferLines = 10_000
 	DefaultLogBufferBytes = 8 << 20
 	DefaultMaxRetryWait   = 5 * time.Second
