@@ -46,6 +46,9 @@ type dispatcher struct {
 	queue    []*group
 	gen      uint64 // counts wake-ups
 	inFlight bool
+	// claiming is the group the claim in flight is for: a hand-off does not
+	// reserve its requests (the claim may return a step for each of them).
+	claiming string
 }
 
 // group is the waiting requests of one worker with one capability set.
@@ -96,7 +99,7 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 	case *claimDone:
 		d.claimed(ctx, m)
 	case *reserve:
-		m.reply <- d.reserve(m.types)
+		m.reply <- d.reserve(m.need)
 	case *countWaiting:
 		n := 0
 		for _, g := range d.groups {
@@ -130,27 +133,31 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 	}
 }
 
-// reserve takes, for each action type, the oldest waiting request that can
-// run it out of the queue (nil where there is none): a transition hands
-// steps to them directly (see handoff.go).
-func (d *dispatcher) reserve(types []string) []*waiter {
-	out := make([]*waiter, len(types))
+// reserve takes up to need[t] waiting requests that can run action type t
+// out of the queue, oldest first: a transition hands steps to them directly
+// (see handoff.go). Requests of the group a claim is in flight for are left
+// alone.
+func (d *dispatcher) reserve(need map[string]int) []*waiter {
+	var out []*waiter
 	if d.o.draining.Load() {
-		return out
+		return nil
 	}
-	for i, t := range types {
-		var best *group
-		for _, g := range d.groups {
-			if len(g.waiters) > 0 && slices.Contains(g.caps, t) && (best == nil || g.waiters[0].id < best.waiters[0].id) {
-				best = g
+	for t, n := range need {
+		for ; n > 0; n-- {
+			var best *group
+			for _, g := range d.groups {
+				if len(g.waiters) > 0 && g.key != d.claiming && slices.Contains(g.caps, t) &&
+					(best == nil || g.waiters[0].id < best.waiters[0].id) {
+					best = g
+				}
 			}
+			if best == nil {
+				break
+			}
+			out = append(out, best.waiters[0])
+			best.waiters = best.waiters[1:]
+			d.forgetIfIdle(best)
 		}
-		if best == nil {
-			continue
-		}
-		out[i] = best.waiters[0]
-		best.waiters = best.waiters[1:]
-		d.forgetIfIdle(best)
 	}
 	return out
 }
@@ -181,7 +188,7 @@ func (d *dispatcher) pump(ctx actor.Context) {
 			d.forgetIfIdle(g)
 			continue
 		}
-		d.inFlight = true
+		d.inFlight, d.claiming = true, g.key
 		key, workerID, caps, limit, gen := g.key, g.workerID, g.caps, len(g.waiters), d.gen
 		o, self, root := d.o, ctx.Self(), ctx.ActorSystem().Root
 		go func() {
@@ -232,7 +239,7 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 // claimed hands claimed steps to waiting workers, oldest request first,
 // then decides what to claim next.
 func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
-	d.inFlight = false
+	d.inFlight, d.claiming = false, ""
 	g := d.groups[m.key]
 	if m.err != nil {
 		d.o.log.Warn("claim failed", "err", m.err)

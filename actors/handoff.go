@@ -22,10 +22,10 @@ import (
 // Dispatcher. A step no request was reserved for stays ready for the
 // Dispatcher as before.
 
-// reserve asks the Dispatcher for waiting requests, one per action type in
-// types (nil where none waits for that type), oldest first.
+// reserve asks the Dispatcher for up to need[t] waiting requests that can
+// run action type t, oldest first.
 type reserve struct {
-	types []string
+	need  map[string]int
 	reply chan []*waiter
 }
 
@@ -68,14 +68,14 @@ func (h *handoff) assign(s *persistence.JobState) {
 		}
 		return nil
 	}
-	var missing []string
+	need := map[string]int{}
 	for _, st := range ready {
 		if take(st.ActionType) == nil {
-			missing = append(missing, st.ActionType)
+			need[st.ActionType]++
 		}
 	}
-	if len(missing) > 0 {
-		h.reserved = append(h.reserved, h.o.reserveWaiters(missing)...)
+	if len(need) > 0 {
+		h.reserved = append(h.reserved, h.o.reserveWaiters(need)...)
 	}
 	free = slices.Clone(h.reserved)
 	lease := s.Now.Add(h.o.cfg.Lease)
@@ -143,14 +143,14 @@ func (h *handoff) release() {
 	}
 }
 
-// reserveWaiters takes waiting requests out of the Dispatcher's queue, one
-// per type (nil where none). It is called from a transition's goroutine,
+// reserveWaiters takes up to need[t] waiting requests per action type t out
+// of the Dispatcher's queue. It is called from a transition's goroutine,
 // never from an actor.
-func (o *Orchestrator) reserveWaiters(types []string) []*waiter {
+func (o *Orchestrator) reserveWaiters(need map[string]int) []*waiter {
 	if o.dispatcher == nil || o.draining.Load() {
 		return nil
 	}
-	r := &reserve{types: types, reply: make(chan []*waiter, 1)}
+	r := &reserve{need: need, reply: make(chan []*waiter, 1)}
 	o.root.Send(o.dispatcher, r)
 	select {
 	case ws := <-r.reply:
