@@ -90,18 +90,38 @@ type tickRow struct {
 // ticks returns the fired ticks of a trigger of the default workspace.
 func (e *triggerEnv) ticks(t *testing.T, trigger string) []tickRow {
 	t.Helper()
+	out, err := e.queryTicks(trigger)
+	require.NoError(t, err)
+	return out
+}
+
+// tickN counts a trigger's fired ticks, -1 when the query fails. Conditions
+// of require.Eventually/Never use it: they may still run in their goroutine
+// after the test ended, so they must not call t.
+func (e *triggerEnv) tickN(trigger string) int {
+	out, err := e.queryTicks(trigger)
+	if err != nil {
+		return -1
+	}
+	return len(out)
+}
+
+func (e *triggerEnv) queryTicks(trigger string) ([]tickRow, error) {
 	rows, err := e.db.Pool().Query(context.Background(), `SELECT tick, job_id::text FROM trigger_ticks
 		WHERE workspace = 'default' AND trigger_name = $1 ORDER BY tick`, trigger)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
 	var out []tickRow
 	for rows.Next() {
 		var r tickRow
-		require.NoError(t, rows.Scan(&r.tick, &r.jobID))
+		if err := rows.Scan(&r.tick, &r.jobID); err != nil {
+			return nil, err
+		}
 		out = append(out, r)
 	}
-	require.NoError(t, rows.Err())
-	return out
+	return out, rows.Err()
 }
 
 type jobRow struct {
@@ -114,20 +134,38 @@ type jobRow struct {
 // triggerJobs returns the jobs a trigger started, oldest first.
 func (e *triggerEnv) triggerJobs(t *testing.T, trigger string) []jobRow {
 	t.Helper()
+	out, err := e.queryTriggerJobs(trigger)
+	require.NoError(t, err)
+	return out
+}
+
+// jobN counts a trigger's jobs, -1 when the query fails (see tickN).
+func (e *triggerEnv) jobN(trigger string) int {
+	out, err := e.queryTriggerJobs(trigger)
+	if err != nil {
+		return -1
+	}
+	return len(out)
+}
+
+func (e *triggerEnv) queryTriggerJobs(trigger string) ([]jobRow, error) {
 	rows, err := e.db.Pool().Query(context.Background(), `SELECT id::text, status, source_type, started_at, completed_at
 		FROM jobs WHERE source_id = $1 ORDER BY created_at, id`, trigger)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
 	var out []jobRow
 	for rows.Next() {
 		var r jobRow
 		var status string
-		require.NoError(t, rows.Scan(&r.id, &status, &r.sourceType, &r.started, &r.completed))
+		if err := rows.Scan(&r.id, &status, &r.sourceType, &r.started, &r.completed); err != nil {
+			return nil, err
+		}
 		r.status = stroem.JobStatus(status)
 		out = append(out, r)
 	}
-	require.NoError(t, rows.Err())
-	return out
+	return out, rows.Err()
 }
 
 // requireConsecutive checks that ticks are whole seconds, one second apart,
@@ -188,7 +226,7 @@ func TestTriggersCronTwoServersFireEachTickOnce(t *testing.T) {
 	start := time.Now()
 	e.start()
 	e.another(t)
-	require.Eventually(t, func() bool { return len(e.ticks(t, "every-second")) >= 5 },
+	require.Eventually(t, func() bool { return e.tickN("every-second") >= 5 },
 		60*time.Second, 50*time.Millisecond, "the per-second trigger should fire")
 	e.stop() // the second server keeps firing alone for a moment: fine
 	stop := time.Now()
@@ -216,7 +254,8 @@ func TestTriggersCronSkipNeverOverlaps(t *testing.T) {
 
 	require.Eventually(t, func() bool {
 		n := 0
-		for _, j := range e.triggerJobs(t, "every-second") {
+		jobs, _ := e.queryTriggerJobs("every-second")
+		for _, j := range jobs {
 			if j.status == stroem.JobCompleted {
 				n++
 			}
@@ -283,7 +322,7 @@ func TestTriggersCronCancelPrevious(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.complete(a, 143, nil, "cancelled"))
 	e.waitJob(first, stroem.JobCancelled)
 
-	require.Eventually(t, func() bool { return len(e.triggerJobs(t, "every-second")) >= 4 }, 30*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return e.jobN("every-second") >= 4 }, 30*time.Second, 50*time.Millisecond)
 	e.stop()
 	jobs := e.triggerJobs(t, "every-second")
 	for _, j := range jobs[:len(jobs)-2] {
@@ -296,7 +335,7 @@ func TestTriggersCronRestartFiresAtMostOneMissedTick(t *testing.T) {
 	t.Parallel()
 	e := newTriggerEnv(t, map[string]string{"default": cronYAML("0", "allow", true)})
 	e.start()
-	require.Eventually(t, func() bool { return len(e.ticks(t, "every-second")) >= 2 }, 60*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return e.tickN("every-second") >= 2 }, 60*time.Second, 50*time.Millisecond)
 	e.stop()
 	stoppedAt := time.Now()
 	before := e.ticks(t, "every-second")
@@ -306,8 +345,8 @@ func TestTriggersCronRestartFiresAtMostOneMissedTick(t *testing.T) {
 	restartAt := time.Now()
 	e.start()
 	require.Eventually(t, func() bool {
-		ticks := e.ticks(t, "every-second")
-		return ticks[len(ticks)-1].tick.After(restartAt.Add(2 * time.Second))
+		ticks, err := e.queryTicks("every-second")
+		return err == nil && len(ticks) > 0 && ticks[len(ticks)-1].tick.After(restartAt.Add(2*time.Second))
 	}, 60*time.Second, 50*time.Millisecond, "the trigger should fire again after the restart")
 	e.stop()
 
@@ -355,14 +394,14 @@ func TestTriggersCronCatchUpFiresOnlyTheLatestMissedTick(t *testing.T) {
 	require.NoError(t, err)
 	e.start()
 
-	require.Eventually(t, func() bool { return len(e.ticks(t, "hourly")) == 2 }, 30*time.Second, 50*time.Millisecond,
+	require.Eventually(t, func() bool { return e.tickN("hourly") == 2 }, 30*time.Second, 50*time.Millisecond,
 		"the latest missed tick fires at once")
 	ticks := e.ticks(t, "hourly")
 	if now := time.Now().UTC().Truncate(time.Hour); !now.Equal(lastHour) {
 		t.Skip("the hour changed during the test")
 	}
 	require.True(t, lastHour.Equal(ticks[1].tick), "fired tick %s, want the latest missed one, %s", ticks[1].tick, lastHour)
-	require.Never(t, func() bool { return len(e.ticks(t, "hourly")) > 2 || len(e.ticks(t, "new-hourly")) > 0 },
+	require.Never(t, func() bool { return e.tickN("hourly") > 2 || e.tickN("new-hourly") > 0 },
 		1500*time.Millisecond, 100*time.Millisecond, "the earlier missed ticks are not replayed; a trigger that never fired waits for its next tick")
 
 	code, body := e.do("GET", "/api/workspaces/default/triggers/hourly", nil, "")
@@ -379,7 +418,7 @@ func TestTriggersReloadReschedules(t *testing.T) {
 	t.Parallel()
 	e := newTriggerEnv(t, map[string]string{"default": cronYAML("0", "allow", true)})
 	e.start()
-	require.Eventually(t, func() bool { return len(e.ticks(t, "every-second")) >= 2 }, 60*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return e.tickN("every-second") >= 2 }, 60*time.Second, 50*time.Millisecond)
 
 	trigger := func() client.Trigger {
 		code, body := e.do("GET", "/api/workspaces/default/triggers/every-second", nil, "")
@@ -404,7 +443,7 @@ func TestTriggersReloadReschedules(t *testing.T) {
 	code, body = e.do("POST", "/api/workspaces/default/reload", nil, "")
 	require.Equal(t, http.StatusOK, code, string(body))
 	n := len(e.ticks(t, "every-second"))
-	require.Eventually(t, func() bool { return len(e.ticks(t, "every-second")) > n }, 30*time.Second, 50*time.Millisecond,
+	require.Eventually(t, func() bool { return e.tickN("every-second") > n }, 30*time.Second, 50*time.Millisecond,
 		"the trigger fires again after it came back")
 
 	e.write(t, "default", cronYAML("0", "allow", false))
@@ -413,7 +452,7 @@ func TestTriggersReloadReschedules(t *testing.T) {
 	require.Nil(t, trigger().NextFireAt, "a disabled trigger has no next fire time")
 	time.Sleep(300 * time.Millisecond) // a tick being fired when the reload came may still land
 	n = len(e.ticks(t, "every-second"))
-	require.Never(t, func() bool { return len(e.ticks(t, "every-second")) > n }, 2500*time.Millisecond, 100*time.Millisecond,
+	require.Never(t, func() bool { return e.tickN("every-second") > n }, 2500*time.Millisecond, 100*time.Millisecond,
 		"a disabled trigger fires no more")
 	require.Len(t, e.triggerJobs(t, "every-second"), n)
 }
