@@ -70,7 +70,7 @@ func sanitizeJSONBytes(b []byte) ([]byte, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, stroem.Errorf(stroem.CodeInvalid, "snapshot is not valid JSON: %v", err)
 	}
-	return json.Marshal(sanitizeValue(v))
+	return json.Marshal(SanitizeValue(v))
 }
 
 // JobInsert writes a job with all its steps in one transaction: step
@@ -97,18 +97,18 @@ func (s *Store) JobInsert(ctx context.Context, nj NewJob) error {
 	if j.SourceType == "" {
 		j.SourceType = stroem.SourceAPI
 	}
-	input, err := encodeJSON(sanitizeMap(j.Input))
+	input, err := encodeJSON(SanitizeMap(j.Input))
 	if err != nil {
 		return err
 	}
 	if input == nil {
 		input = []byte("{}")
 	}
-	output, err := encodeJSON(sanitizeMap(j.Output))
+	output, err := encodeJSON(SanitizeMap(j.Output))
 	if err != nil {
 		return err
 	}
-	jobContext, err := encodeJSON(sanitizeMap(nj.Context))
+	jobContext, err := encodeJSON(SanitizeMap(nj.Context))
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (s *Store) JobInsert(ctx context.Context, nj NewJob) error {
 		if st.Status == stroem.StepRunning {
 			return stroem.Errorf(stroem.CodeInvalid, "job %s step %s: a step cannot be inserted running", j.ID, st.Name)
 		}
-		in, err := encodeJSON(sanitizeMap(st.Input))
+		in, err := encodeJSON(SanitizeMap(st.Input))
 		if err != nil {
 			return err
 		}

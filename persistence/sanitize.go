@@ -14,19 +14,19 @@ import (
 // (invalid UTF-8 → U+FFFD, NUL → the two characters `\0`) instead of failing
 // the write: a step that printed a NUL must still be able to complete.
 
-// sanitizeValue returns v with every string in it, map keys included,
+// SanitizeValue returns v with every string in it, map keys included,
 // passed through stroem.SanitizeText. Values of other types are returned
 // unchanged; encodeJSON catches NULs hidden inside them.
-func sanitizeValue(v any) any {
+func SanitizeValue(v any) any {
 	switch x := v.(type) {
 	case string:
 		return stroem.SanitizeText(x)
 	case map[string]any:
-		return sanitizeMap(x)
+		return SanitizeMap(x)
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = sanitizeValue(e)
+			out[i] = SanitizeValue(e)
 		}
 		return out
 	case map[string]string:
@@ -45,22 +45,22 @@ func sanitizeValue(v any) any {
 	return v
 }
 
-// sanitizeMap returns m with every key and string value sanitized. A nil
+// SanitizeMap returns m with every key and string value sanitized. A nil
 // map stays nil.
-func sanitizeMap(m map[string]any) map[string]any {
+func SanitizeMap(m map[string]any) map[string]any {
 	if m == nil {
 		return nil
 	}
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		out[stroem.SanitizeText(k)] = sanitizeValue(v)
+		out[stroem.SanitizeText(k)] = SanitizeValue(v)
 	}
 	return out
 }
 
 // encodeJSON encodes an already sanitized map for a jsonb column; nil
 // becomes SQL NULL. A NUL that survived sanitizing (inside a value of a type
-// sanitizeValue does not walk) is removed by a decode/sanitize/encode round.
+// SanitizeValue does not walk) is removed by a decode/sanitize/encode round.
 func encodeJSON(m map[string]any) ([]byte, error) {
 	if m == nil {
 		return nil, nil
@@ -78,7 +78,7 @@ func encodeJSON(m map[string]any) ([]byte, error) {
 	if err := dec.Decode(&generic); err != nil {
 		return nil, fmt.Errorf("re-decode JSON: %w", err)
 	}
-	return json.Marshal(sanitizeMap(generic))
+	return json.Marshal(SanitizeMap(generic))
 }
 
 // decodeJSON decodes a jsonb column; NULL becomes a nil map.

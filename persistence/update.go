@@ -4,14 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"reflect"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/stroem/stroem"
 )
 
 // fnError carries the error of a JobUpdate callback through the transaction
@@ -56,7 +52,7 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*JobState) 
 			if result.Job.Status.Terminal() {
 				s.steps.drop(jobID) // a finished job is not updated again
 			} else {
-				s.steps.put(jobID, result.clone().Steps, xmins)
+				s.steps.put(jobID, result.Clone().Steps, xmins)
 			}
 			return result, nil
 		}
@@ -102,7 +98,7 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*JobSta
 	if err != nil {
 		return nil, nil, err
 	}
-	st := before.clone() // before may share the cache's steps: never modified
+	st := before.Clone() // before may share the cache's steps: never modified
 	if err := fn(st); err != nil {
 		return nil, nil, fnError{err}
 	}
@@ -207,13 +203,13 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	return st, xmins, nil
 }
 
-// writeBatch validates the changes from before to after, completes the
-// automatic fields of after, and queues the writes of the changed rows. steps
-// holds, per queued statement, the step it writes (nil for other
-// statements); a step's statement returns the row's new xmin.
+// writeBatch queues the writes of what fn changed (see Diff). steps holds,
+// per queued statement, the step it writes (nil for other statements); a
+// step's statement returns the row's new xmin.
 func writeBatch(before, after *JobState, payload string) (b *pgx.Batch, steps []*StepState, err error) {
-	if len(before.Steps) != len(after.Steps) {
-		return nil, nil, fmt.Errorf("job %s: the update added or removed steps (%d → %d)", after.Job.ID, len(before.Steps), len(after.Steps))
+	changed, jobChanged, err := Diff(before, after)
+	if err != nil {
+		return nil, nil, err
 	}
 	now := after.Now
 	b = &pgx.Batch{}
@@ -222,17 +218,8 @@ func writeBatch(before, after *JobState, payload string) (b *pgx.Batch, steps []
 		b.Queue(sql, args...)
 		steps = append(steps, step)
 	}
-	for i, old := range before.Steps {
-		cur := after.Steps[i]
-		if cur == nil || cur.Name != old.Name || cur.Position != old.Position {
-			return nil, nil, fmt.Errorf("job %s: the update replaced step %s", after.Job.ID, old.Name)
-		}
-		if err := completeStep(after.Job.ID, old, cur, now); err != nil {
-			return nil, nil, err
-		}
-		if stepEqual(old, cur) {
-			continue
-		}
+	for _, w := range changed {
+		old, cur := w.Old, w.Cur
 		input, err := encodeJSON(cur.Input)
 		if err != nil {
 			return nil, nil, err
@@ -259,7 +246,7 @@ func writeBatch(before, after *JobState, payload string) (b *pgx.Batch, steps []
 			cur.WorkerID, cur.Attempt, string(cur.AttemptStatus), cur.ExitCode,
 			cur.LeaseExpiresAt, cur.ReadyAt, cur.CancelRequested, cur.StartedAt, cur.CompletedAt,
 			string(old.Status), old.Attempt, !timeEqual(old.LeaseExpiresAt, cur.LeaseExpiresAt))
-		if attemptChanged(old, cur) {
+		if w.Attempt {
 			started := cur.StartedAt
 			if started == nil {
 				started = &now
@@ -275,14 +262,9 @@ func writeBatch(before, after *JobState, payload string) (b *pgx.Batch, steps []
 				after.Job.ID, cur.Name, cur.Attempt, cur.WorkerID, string(cur.AttemptStatus), cur.ExitCode,
 				cur.ErrorMessage, started, now)
 		}
-		if cur.Status == stroem.StepReady && old.Status != stroem.StepReady {
-			notify = true
-		}
+		notify = notify || w.Ready
 	}
-	if err := completeJob(before, after, now); err != nil {
-		return nil, nil, err
-	}
-	if !jobEqual(before, after) {
+	if jobChanged {
 		output, err := encodeJSON(after.Job.Output)
 		if err != nil {
 			return nil, nil, err
@@ -296,174 +278,4 @@ func writeBatch(before, after *JobState, payload string) (b *pgx.Batch, steps []
 		queue(nil, `SELECT pg_notify($1, $2)`, ChannelStepsReady, payload)
 	}
 	return b, steps, nil
-}
-
-// completeStep checks a step's status change and fills in what the store
-// maintains; it also sanitizes the strings fn wrote.
-func completeStep(jobID string, old, cur *StepState, now time.Time) error {
-	if cur.Status != old.Status {
-		if !old.Status.CanTransition(cur.Status) {
-			return fmt.Errorf("job %s step %s: invalid transition %s → %s", jobID, cur.Name, old.Status, cur.Status)
-		}
-		switch {
-		case cur.Status.Terminal():
-			if cur.CompletedAt == nil {
-				cur.CompletedAt = &now
-			}
-		case cur.Status == stroem.StepReady:
-			cur.CompletedAt = nil
-			if timeEqual(cur.ReadyAt, old.ReadyAt) || cur.ReadyAt == nil {
-				cur.ReadyAt = &now
-			}
-		}
-		if old.Status == stroem.StepRunning && timeEqual(cur.LeaseExpiresAt, old.LeaseExpiresAt) {
-			cur.LeaseExpiresAt = nil
-		}
-	}
-	if cur.Status == stroem.StepRunning && (cur.LeaseExpiresAt == nil || cur.WorkerID == "") {
-		return fmt.Errorf("job %s step %s: running without a worker and a lease", jobID, cur.Name)
-	}
-	if cur.AttemptStatus != "" && cur.Attempt < 1 {
-		return fmt.Errorf("job %s step %s: attempt status %s without an attempt", jobID, cur.Name, cur.AttemptStatus)
-	}
-	cur.ErrorMessage = stroem.SanitizeText(cur.ErrorMessage)
-	cur.WorkerID = stroem.SanitizeText(cur.WorkerID)
-	if !reflect.DeepEqual(cur.Input, old.Input) {
-		cur.Input = sanitizeMap(cur.Input)
-	}
-	if !reflect.DeepEqual(cur.Output, old.Output) {
-		cur.Output = sanitizeMap(cur.Output)
-	}
-	return nil
-}
-
-// completeJob checks the job's status change and fills in its timestamps.
-func completeJob(before, after *JobState, now time.Time) error {
-	old, cur := before.Job.Status, after.Job.Status
-	if cur != old {
-		if !old.CanTransition(cur) {
-			return fmt.Errorf("job %s: invalid transition %s → %s", after.Job.ID, old, cur)
-		}
-		if cur == stroem.JobRunning && after.Job.StartedAt == nil {
-			after.Job.StartedAt = &now
-		}
-		if cur.Terminal() && after.Job.CompletedAt == nil {
-			after.Job.CompletedAt = &now
-		}
-	}
-	if !reflect.DeepEqual(after.Job.Output, before.Job.Output) {
-		after.Job.Output = sanitizeMap(after.Job.Output)
-	}
-	return nil
-}
-
-// attemptChanged reports whether the record of the current attempt must be
-// written: a field of the attempt changed, or the error of a live attempt.
-func attemptChanged(old, cur *StepState) bool {
-	if cur.Attempt < 1 || cur.AttemptStatus == "" {
-		return false
-	}
-	return cur.Attempt != old.Attempt ||
-		cur.WorkerID != old.WorkerID ||
-		cur.AttemptStatus != old.AttemptStatus ||
-		!intPtrEqual(cur.ExitCode, old.ExitCode) ||
-		(cur.ErrorMessage != old.ErrorMessage && old.AttemptStatus == stroem.AttemptRunning)
-}
-
-func stepEqual(a, b *StepState) bool {
-	return a.Status == b.Status &&
-		a.ErrorMessage == b.ErrorMessage &&
-		a.Attempt == b.Attempt &&
-		a.WorkerID == b.WorkerID &&
-		a.AttemptStatus == b.AttemptStatus &&
-		intPtrEqual(a.ExitCode, b.ExitCode) &&
-		timeEqual(a.LeaseExpiresAt, b.LeaseExpiresAt) &&
-		timeEqual(a.ReadyAt, b.ReadyAt) &&
-		a.CancelRequested == b.CancelRequested &&
-		timeEqual(a.StartedAt, b.StartedAt) &&
-		timeEqual(a.CompletedAt, b.CompletedAt) &&
-		reflect.DeepEqual(a.Input, b.Input) &&
-		reflect.DeepEqual(a.Output, b.Output)
-}
-
-func jobEqual(a, b *JobState) bool {
-	return a.Job.Status == b.Job.Status &&
-		a.CancelRequested == b.CancelRequested &&
-		timeEqual(a.Job.StartedAt, b.Job.StartedAt) &&
-		timeEqual(a.Job.CompletedAt, b.Job.CompletedAt) &&
-		reflect.DeepEqual(a.Job.Output, b.Job.Output)
-}
-
-func timeEqual(a, b *time.Time) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Equal(*b)
-}
-
-func intPtrEqual(a, b *int) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
-
-// clone returns a deep copy, so that whatever fn does to the state (maps
-// mutated in place included) the original stays comparable.
-func (s *JobState) clone() *JobState {
-	c := *s
-	c.Job.Input = deepCopyMap(s.Job.Input)
-	c.Job.Output = deepCopyMap(s.Job.Output)
-	c.Job.StartedAt, c.Job.CompletedAt = copyTime(s.Job.StartedAt), copyTime(s.Job.CompletedAt)
-	c.Steps = make([]*StepState, len(s.Steps))
-	for i, st := range s.Steps {
-		sc := *st
-		sc.DependsOn = slices.Clone(st.DependsOn)
-		sc.Input, sc.Output = deepCopyMap(st.Input), deepCopyMap(st.Output)
-		if st.ExitCode != nil {
-			v := *st.ExitCode
-			sc.ExitCode = &v
-		}
-		sc.LeaseExpiresAt, sc.ReadyAt = copyTime(st.LeaseExpiresAt), copyTime(st.ReadyAt)
-		sc.StartedAt, sc.CompletedAt = copyTime(st.StartedAt), copyTime(st.CompletedAt)
-		c.Steps[i] = &sc
-	}
-	return &c
-}
-
-func copyTime(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	v := *t
-	return &v
-}
-
-func deepCopyMap(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = deepCopyValue(v)
-	}
-	return out
-}
-
-func deepCopyValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		return deepCopyMap(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = deepCopyValue(e)
-		}
-		return out
-	case map[string]string:
-		return maps.Clone(x)
-	case []string:
-		return slices.Clone(x)
-	}
-	return v
 }

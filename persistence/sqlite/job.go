@@ -88,18 +88,18 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 	if j.SourceType == "" {
 		j.SourceType = stroem.SourceAPI
 	}
-	input, err := encodeJSON(sanitizeMap(j.Input))
+	input, err := encodeJSON(persistence.SanitizeMap(j.Input))
 	if err != nil {
 		return err
 	}
 	if input == nil {
 		input = "{}"
 	}
-	output, err := encodeJSON(sanitizeMap(j.Output))
+	output, err := encodeJSON(persistence.SanitizeMap(j.Output))
 	if err != nil {
 		return err
 	}
-	jobContext, err := encodeJSON(sanitizeMap(nj.Context))
+	jobContext, err := encodeJSON(persistence.SanitizeMap(nj.Context))
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 		if st.Status == stroem.StepRunning {
 			return stroem.Errorf(stroem.CodeInvalid, "job %s step %s: a step cannot be inserted running", j.ID, st.Name)
 		}
-		in, err := encodeJSON(sanitizeMap(st.Input))
+		in, err := encodeJSON(persistence.SanitizeMap(st.Input))
 		if err != nil {
 			return err
 		}

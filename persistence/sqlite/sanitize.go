@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
 )
 
 // Inputs, outputs and error messages come from users and from arbitrary
@@ -14,49 +15,6 @@ import (
 // the two characters `\0` (stroem.SanitizeText). SQLite would store them,
 // but then the two stores would answer differently, and a NUL would reach
 // JSON, log files and SSE frames.
-
-// sanitizeValue returns v with every string in it, map keys included,
-// passed through stroem.SanitizeText.
-func sanitizeValue(v any) any {
-	switch x := v.(type) {
-	case string:
-		return stroem.SanitizeText(x)
-	case map[string]any:
-		return sanitizeMap(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = sanitizeValue(e)
-		}
-		return out
-	case map[string]string:
-		out := make(map[string]string, len(x))
-		for k, e := range x {
-			out[stroem.SanitizeText(k)] = stroem.SanitizeText(e)
-		}
-		return out
-	case []string:
-		out := make([]string, len(x))
-		for i, e := range x {
-			out[i] = stroem.SanitizeText(e)
-		}
-		return out
-	}
-	return v
-}
-
-// sanitizeMap returns m with every key and string value sanitized. A nil
-// map stays nil.
-func sanitizeMap(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[stroem.SanitizeText(k)] = sanitizeValue(v)
-	}
-	return out
-}
 
 func sanitizeStrings(in []string) []string {
 	out := make([]string, len(in))
@@ -86,7 +44,7 @@ func encodeJSON(m map[string]any) (any, error) {
 	if err := dec.Decode(&generic); err != nil {
 		return nil, fmt.Errorf("re-decode JSON: %w", err)
 	}
-	b, err = json.Marshal(sanitizeMap(generic))
+	b, err = json.Marshal(persistence.SanitizeMap(generic))
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +65,7 @@ func sanitizeJSONBytes(b []byte) ([]byte, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, stroem.Errorf(stroem.CodeInvalid, "snapshot is not valid JSON: %v", err)
 	}
-	return json.Marshal(sanitizeValue(v))
+	return json.Marshal(persistence.SanitizeValue(v))
 }
 
 // decodeJSON decodes a JSON column; NULL becomes a nil map.

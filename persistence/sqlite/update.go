@@ -5,9 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"maps"
-	"reflect"
-	"slices"
 	"time"
 
 	"github.com/stroem/stroem"
@@ -52,7 +49,7 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 		if err != nil {
 			return err
 		}
-		before := cloneState(st)
+		before := st.Clone()
 		if err := fn(st); err != nil {
 			return fnError{err}
 		}
@@ -75,33 +72,14 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 // writeState validates the changes from before to after, completes the
 // automatic fields of after, and writes the changed rows.
 func writeState(ctx context.Context, tx *sql.Tx, before, after *persistence.JobState) error {
-	if len(before.Steps) != len(after.Steps) {
-		return fmt.Errorf("job %s: the update added or removed steps (%d → %d)", after.Job.ID, len(before.Steps), len(after.Steps))
-	}
-	now := after.Now
-	type write struct {
-		step    *persistence.StepState
-		attempt bool
-	}
-	var writes []write
-	for i, old := range before.Steps {
-		cur := after.Steps[i]
-		if cur == nil || cur.Name != old.Name || cur.Position != old.Position {
-			return fmt.Errorf("job %s: the update replaced step %s", after.Job.ID, old.Name)
-		}
-		if err := completeStep(after.Job.ID, old, cur, now); err != nil {
-			return err
-		}
-		if !stepEqual(old, cur) {
-			writes = append(writes, write{step: cur, attempt: attemptChanged(old, cur)})
-		}
-	}
-	if err := completeJob(before, after, now); err != nil {
+	changed, jobChanged, err := persistence.Diff(before, after)
+	if err != nil {
 		return err
 	}
+	now := after.Now
 	// Everything is validated: only now write.
-	for _, w := range writes {
-		cur := w.step
+	for _, w := range changed {
+		cur := w.Cur
 		input, err := encodeJSON(cur.Input)
 		if err != nil {
 			return err
@@ -126,7 +104,7 @@ func writeState(ctx context.Context, tx *sql.Tx, before, after *persistence.JobS
 			nanosPtr(cur.StartedAt), nanosPtr(cur.CompletedAt), after.Job.ID, cur.Name); err != nil {
 			return err
 		}
-		if !w.attempt {
+		if !w.Attempt {
 			continue
 		}
 		started := now
@@ -150,7 +128,7 @@ func writeState(ctx context.Context, tx *sql.Tx, before, after *persistence.JobS
 			return err
 		}
 	}
-	if !jobEqual(before, after) {
+	if jobChanged {
 		output, err := encodeJSON(after.Job.Output)
 		if err != nil {
 			return err
@@ -164,174 +142,4 @@ func writeState(ctx context.Context, tx *sql.Tx, before, after *persistence.JobS
 		}
 	}
 	return nil
-}
-
-// completeStep checks a step's status change and fills in what the store
-// maintains; it also sanitizes the strings fn wrote.
-func completeStep(jobID string, old, cur *persistence.StepState, now time.Time) error {
-	if cur.Status != old.Status {
-		if !old.Status.CanTransition(cur.Status) {
-			return fmt.Errorf("job %s step %s: invalid transition %s → %s", jobID, cur.Name, old.Status, cur.Status)
-		}
-		switch {
-		case cur.Status.Terminal():
-			if cur.CompletedAt == nil {
-				cur.CompletedAt = &now
-			}
-		case cur.Status == stroem.StepReady:
-			cur.CompletedAt = nil
-			if timeEqual(cur.ReadyAt, old.ReadyAt) || cur.ReadyAt == nil {
-				cur.ReadyAt = &now
-			}
-		}
-		if old.Status == stroem.StepRunning && timeEqual(cur.LeaseExpiresAt, old.LeaseExpiresAt) {
-			cur.LeaseExpiresAt = nil
-		}
-	}
-	if cur.Status == stroem.StepRunning && (cur.LeaseExpiresAt == nil || cur.WorkerID == "") {
-		return fmt.Errorf("job %s step %s: running without a worker and a lease", jobID, cur.Name)
-	}
-	if cur.AttemptStatus != "" && cur.Attempt < 1 {
-		return fmt.Errorf("job %s step %s: attempt status %s without an attempt", jobID, cur.Name, cur.AttemptStatus)
-	}
-	cur.ErrorMessage = stroem.SanitizeText(cur.ErrorMessage)
-	cur.WorkerID = stroem.SanitizeText(cur.WorkerID)
-	if !reflect.DeepEqual(cur.Input, old.Input) {
-		cur.Input = sanitizeMap(cur.Input)
-	}
-	if !reflect.DeepEqual(cur.Output, old.Output) {
-		cur.Output = sanitizeMap(cur.Output)
-	}
-	return nil
-}
-
-// completeJob checks the job's status change and fills in its timestamps.
-func completeJob(before, after *persistence.JobState, now time.Time) error {
-	old, cur := before.Job.Status, after.Job.Status
-	if cur != old {
-		if !old.CanTransition(cur) {
-			return fmt.Errorf("job %s: invalid transition %s → %s", after.Job.ID, old, cur)
-		}
-		if cur == stroem.JobRunning && after.Job.StartedAt == nil {
-			after.Job.StartedAt = &now
-		}
-		if cur.Terminal() && after.Job.CompletedAt == nil {
-			after.Job.CompletedAt = &now
-		}
-	}
-	if !reflect.DeepEqual(after.Job.Output, before.Job.Output) {
-		after.Job.Output = sanitizeMap(after.Job.Output)
-	}
-	return nil
-}
-
-// attemptChanged reports whether the record of the current attempt must be
-// written: a field of the attempt changed, or the error of a live attempt.
-func attemptChanged(old, cur *persistence.StepState) bool {
-	if cur.Attempt < 1 || cur.AttemptStatus == "" {
-		return false
-	}
-	return cur.Attempt != old.Attempt ||
-		cur.WorkerID != old.WorkerID ||
-		cur.AttemptStatus != old.AttemptStatus ||
-		!intPtrEqual(cur.ExitCode, old.ExitCode) ||
-		(cur.ErrorMessage != old.ErrorMessage && old.AttemptStatus == stroem.AttemptRunning)
-}
-
-func stepEqual(a, b *persistence.StepState) bool {
-	return a.Status == b.Status &&
-		a.ErrorMessage == b.ErrorMessage &&
-		a.Attempt == b.Attempt &&
-		a.WorkerID == b.WorkerID &&
-		a.AttemptStatus == b.AttemptStatus &&
-		intPtrEqual(a.ExitCode, b.ExitCode) &&
-		timeEqual(a.LeaseExpiresAt, b.LeaseExpiresAt) &&
-		timeEqual(a.ReadyAt, b.ReadyAt) &&
-		a.CancelRequested == b.CancelRequested &&
-		timeEqual(a.StartedAt, b.StartedAt) &&
-		timeEqual(a.CompletedAt, b.CompletedAt) &&
-		reflect.DeepEqual(a.Input, b.Input) &&
-		reflect.DeepEqual(a.Output, b.Output)
-}
-
-func jobEqual(a, b *persistence.JobState) bool {
-	return a.Job.Status == b.Job.Status &&
-		a.CancelRequested == b.CancelRequested &&
-		timeEqual(a.Job.StartedAt, b.Job.StartedAt) &&
-		timeEqual(a.Job.CompletedAt, b.Job.CompletedAt) &&
-		reflect.DeepEqual(a.Job.Output, b.Job.Output)
-}
-
-func timeEqual(a, b *time.Time) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Equal(*b)
-}
-
-func intPtrEqual(a, b *int) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
-
-// cloneState returns a deep copy, so that whatever fn does to the state
-// (maps mutated in place included) the original stays comparable.
-func cloneState(s *persistence.JobState) *persistence.JobState {
-	c := *s
-	c.Job.Input = deepCopyMap(s.Job.Input)
-	c.Job.Output = deepCopyMap(s.Job.Output)
-	c.Job.StartedAt, c.Job.CompletedAt = copyTime(s.Job.StartedAt), copyTime(s.Job.CompletedAt)
-	c.Steps = make([]*persistence.StepState, len(s.Steps))
-	for i, st := range s.Steps {
-		sc := *st
-		sc.DependsOn = slices.Clone(st.DependsOn)
-		sc.Input, sc.Output = deepCopyMap(st.Input), deepCopyMap(st.Output)
-		if st.ExitCode != nil {
-			v := *st.ExitCode
-			sc.ExitCode = &v
-		}
-		sc.LeaseExpiresAt, sc.ReadyAt = copyTime(st.LeaseExpiresAt), copyTime(st.ReadyAt)
-		sc.StartedAt, sc.CompletedAt = copyTime(st.StartedAt), copyTime(st.CompletedAt)
-		c.Steps[i] = &sc
-	}
-	return &c
-}
-
-func copyTime(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	v := *t
-	return &v
-}
-
-func deepCopyMap(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = deepCopyValue(v)
-	}
-	return out
-}
-
-func deepCopyValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		return deepCopyMap(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = deepCopyValue(e)
-		}
-		return out
-	case map[string]string:
-		return maps.Clone(x)
-	case []string:
-		return slices.Clone(x)
-	}
-	return v
 }

@@ -1,0 +1,227 @@
+package persistence
+
+import (
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/stroem/stroem"
+)
+
+// The rules every store applies to a JobUpdate, whatever its SQL: which
+// status changes are allowed, which fields the store fills in itself, what
+// changed and must be written. One copy, so PostgreSQL and the embedded
+// store cannot drift apart.
+
+// StepWrite is a step an update changed.
+type StepWrite struct {
+	Old, Cur *StepState
+	// Attempt is set when the record of the step's current attempt must be
+	// written too.
+	Attempt bool
+	// Ready is set when the step became ready (wake the claimers).
+	Ready bool
+}
+
+// Diff validates the change from before to after (made by a JobUpdate
+// function), completes the fields the store maintains in after (timestamps,
+// sanitized text), and returns the steps to write and whether the job row
+// changed. An invalid change is an error; nothing must be written then.
+func Diff(before, after *JobState) (steps []StepWrite, jobChanged bool, err error) {
+	if len(before.Steps) != len(after.Steps) {
+		return nil, false, fmt.Errorf("job %s: the update added or removed steps (%d → %d)", after.Job.ID, len(before.Steps), len(after.Steps))
+	}
+	now := after.Now
+	for i, old := range before.Steps {
+		cur := after.Steps[i]
+		if cur == nil || cur.Name != old.Name || cur.Position != old.Position {
+			return nil, false, fmt.Errorf("job %s: the update replaced step %s", after.Job.ID, old.Name)
+		}
+		if err := completeStep(after.Job.ID, old, cur, now); err != nil {
+			return nil, false, err
+		}
+		if stepEqual(old, cur) {
+			continue
+		}
+		steps = append(steps, StepWrite{
+			Old: old, Cur: cur, Attempt: attemptChanged(old, cur),
+			Ready: cur.Status == stroem.StepReady && old.Status != stroem.StepReady,
+		})
+	}
+	if err := completeJob(before, after, now); err != nil {
+		return nil, false, err
+	}
+	return steps, !jobEqual(before, after), nil
+}
+
+// completeStep checks a step's status change and fills in what the store
+// maintains; it also sanitizes the strings fn wrote.
+func completeStep(jobID string, old, cur *StepState, now time.Time) error {
+	if cur.Status != old.Status {
+		if !old.Status.CanTransition(cur.Status) {
+			return fmt.Errorf("job %s step %s: invalid transition %s → %s", jobID, cur.Name, old.Status, cur.Status)
+		}
+		switch {
+		case cur.Status.Terminal():
+			if cur.CompletedAt == nil {
+				cur.CompletedAt = &now
+			}
+		case cur.Status == stroem.StepReady:
+			cur.CompletedAt = nil
+			if timeEqual(cur.ReadyAt, old.ReadyAt) || cur.ReadyAt == nil {
+				cur.ReadyAt = &now
+			}
+		}
+		if old.Status == stroem.StepRunning && timeEqual(cur.LeaseExpiresAt, old.LeaseExpiresAt) {
+			cur.LeaseExpiresAt = nil
+		}
+	}
+	if cur.Status == stroem.StepRunning && (cur.LeaseExpiresAt == nil || cur.WorkerID == "") {
+		return fmt.Errorf("job %s step %s: running without a worker and a lease", jobID, cur.Name)
+	}
+	if cur.AttemptStatus != "" && cur.Attempt < 1 {
+		return fmt.Errorf("job %s step %s: attempt status %s without an attempt", jobID, cur.Name, cur.AttemptStatus)
+	}
+	cur.ErrorMessage = stroem.SanitizeText(cur.ErrorMessage)
+	cur.WorkerID = stroem.SanitizeText(cur.WorkerID)
+	if !reflect.DeepEqual(cur.Input, old.Input) {
+		cur.Input = SanitizeMap(cur.Input)
+	}
+	if !reflect.DeepEqual(cur.Output, old.Output) {
+		cur.Output = SanitizeMap(cur.Output)
+	}
+	return nil
+}
+
+// completeJob checks the job's status change and fills in its timestamps.
+func completeJob(before, after *JobState, now time.Time) error {
+	old, cur := before.Job.Status, after.Job.Status
+	if cur != old {
+		if !old.CanTransition(cur) {
+			return fmt.Errorf("job %s: invalid transition %s → %s", after.Job.ID, old, cur)
+		}
+		if cur == stroem.JobRunning && after.Job.StartedAt == nil {
+			after.Job.StartedAt = &now
+		}
+		if cur.Terminal() && after.Job.CompletedAt == nil {
+			after.Job.CompletedAt = &now
+		}
+	}
+	if !reflect.DeepEqual(after.Job.Output, before.Job.Output) {
+		after.Job.Output = SanitizeMap(after.Job.Output)
+	}
+	return nil
+}
+
+// attemptChanged reports whether the record of the current attempt must be
+// written: a field of the attempt changed, or the error of a live attempt.
+func attemptChanged(old, cur *StepState) bool {
+	if cur.Attempt < 1 || cur.AttemptStatus == "" {
+		return false
+	}
+	return cur.Attempt != old.Attempt ||
+		cur.WorkerID != old.WorkerID ||
+		cur.AttemptStatus != old.AttemptStatus ||
+		!intPtrEqual(cur.ExitCode, old.ExitCode) ||
+		(cur.ErrorMessage != old.ErrorMessage && old.AttemptStatus == stroem.AttemptRunning)
+}
+
+func stepEqual(a, b *StepState) bool {
+	return a.Status == b.Status &&
+		a.ErrorMessage == b.ErrorMessage &&
+		a.Attempt == b.Attempt &&
+		a.WorkerID == b.WorkerID &&
+		a.AttemptStatus == b.AttemptStatus &&
+		intPtrEqual(a.ExitCode, b.ExitCode) &&
+		timeEqual(a.LeaseExpiresAt, b.LeaseExpiresAt) &&
+		timeEqual(a.ReadyAt, b.ReadyAt) &&
+		a.CancelRequested == b.CancelRequested &&
+		timeEqual(a.StartedAt, b.StartedAt) &&
+		timeEqual(a.CompletedAt, b.CompletedAt) &&
+		reflect.DeepEqual(a.Input, b.Input) &&
+		reflect.DeepEqual(a.Output, b.Output)
+}
+
+func jobEqual(a, b *JobState) bool {
+	return a.Job.Status == b.Job.Status &&
+		a.CancelRequested == b.CancelRequested &&
+		timeEqual(a.Job.StartedAt, b.Job.StartedAt) &&
+		timeEqual(a.Job.CompletedAt, b.Job.CompletedAt) &&
+		reflect.DeepEqual(a.Job.Output, b.Job.Output)
+}
+
+func timeEqual(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+func intPtrEqual(a, b *int) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// Clone returns a deep copy, so that whatever fn does to the state (maps
+// mutated in place included) the original stays comparable.
+func (s *JobState) Clone() *JobState {
+	c := *s
+	c.Job.Input = deepCopyMap(s.Job.Input)
+	c.Job.Output = deepCopyMap(s.Job.Output)
+	c.Job.StartedAt, c.Job.CompletedAt = copyTime(s.Job.StartedAt), copyTime(s.Job.CompletedAt)
+	c.Steps = make([]*StepState, len(s.Steps))
+	for i, st := range s.Steps {
+		sc := *st
+		sc.DependsOn = slices.Clone(st.DependsOn)
+		sc.Input, sc.Output = deepCopyMap(st.Input), deepCopyMap(st.Output)
+		if st.ExitCode != nil {
+			v := *st.ExitCode
+			sc.ExitCode = &v
+		}
+		sc.LeaseExpiresAt, sc.ReadyAt = copyTime(st.LeaseExpiresAt), copyTime(st.ReadyAt)
+		sc.StartedAt, sc.CompletedAt = copyTime(st.StartedAt), copyTime(st.CompletedAt)
+		c.Steps[i] = &sc
+	}
+	return &c
+}
+
+func copyTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := *t
+	return &v
+}
+
+func deepCopyMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = deepCopyValue(v)
+	}
+	return out
+}
+
+func deepCopyValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return deepCopyMap(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = deepCopyValue(e)
+		}
+		return out
+	case map[string]string:
+		return maps.Clone(x)
+	case []string:
+		return slices.Clone(x)
+	}
+	return v
+}
