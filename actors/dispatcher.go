@@ -26,6 +26,10 @@ type waiter struct {
 	// abandoned is set when the request stopped waiting; a reserved request
 	// given back then is answered with nothing instead of queued again.
 	abandoned atomic.Bool
+	// handed is claimed (0 → 1) by a hand-off before it answers, or by Claim
+	// (0 → 2) when it stops listening: a step is never sent to a request
+	// nobody reads any more.
+	handed atomic.Int32
 }
 
 var waiterIDs atomic.Uint64
@@ -108,6 +112,9 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 		m.reply <- n
 	case *unreserve:
 		for _, w := range m.ws {
+			if w.handed.Load() == 2 {
+				continue // nobody listens any more
+			}
 			if w.abandoned.Load() || d.o.draining.Load() {
 				w.reply <- nil
 				continue
@@ -344,9 +351,14 @@ func (o *Orchestrator) Claim(ctx context.Context, req stroem.ClaimRequest) (*str
 	var a *stroem.Assignment
 	select {
 	case a = <-w.reply:
-	case <-time.After(5 * time.Second):
-		// The dispatcher is gone (shutdown); nothing was handed to us.
-		return nil, nil
+	case <-time.After(o.cfg.ClaimGrace):
+		if w.handed.CompareAndSwap(0, 2) {
+			// Reserved by a transition that has not answered (a slow
+			// database), or the Dispatcher is gone (shutdown): nothing was
+			// handed to us, and nothing will be.
+			return nil, nil
+		}
+		a = <-w.reply // a hand-off is answering right now
 	}
 	if a != nil && ctx.Err() != nil {
 		o.Unassign(a, req.WorkerID)

@@ -115,22 +115,36 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState) {
 			ActionType: st.ActionType, Image: st.Image, Input: st.Input, Workspace: s.Job.Workspace,
 			TaskName: s.Job.TaskName, Revision: s.Job.Revision, SnapshotID: s.SnapshotID,
 		}
-		spec, err := renderSpec(p, cs)
+		a, err := h.assignment(p, cs)
 		if err != nil {
 			h.o.root.Send(h.o.orch, &routed{jobID: cs.JobID, msg: &jobEvent{ev: evStepFailed{
 				step: cs.StepName, attempt: cs.Attempt, msg: err.Error(),
 			}}})
 			continue // the request goes back below
 		}
-		w.reply <- &stroem.Assignment{
-			JobID: cs.JobID, StepName: cs.StepName, Attempt: cs.Attempt,
-			ActionName: cs.ActionName, ActionType: cs.ActionType, Image: cs.Image,
-			Workspace: cs.Workspace, Revision: cs.Revision, Spec: spec, Input: cs.Input,
-			LeaseMS: h.o.cfg.Lease.Milliseconds(),
-		}
 		h.reserved = slices.DeleteFunc(h.reserved, func(x *waiter) bool { return x == w })
+		if !w.handed.CompareAndSwap(0, 1) {
+			// The request stopped listening (the transition took longer than
+			// the long poll): give the step back instead.
+			go h.o.Unassign(a, w.workerID)
+			continue
+		}
+		w.reply <- a
 	}
 	h.release()
+}
+
+func (h *handoff) assignment(p *plan, cs persistence.ClaimedStep) (*stroem.Assignment, error) {
+	spec, err := renderSpec(p, cs)
+	if err != nil {
+		return nil, err
+	}
+	return &stroem.Assignment{
+		JobID: cs.JobID, StepName: cs.StepName, Attempt: cs.Attempt,
+		ActionName: cs.ActionName, ActionType: cs.ActionType, Image: cs.Image,
+		Workspace: cs.Workspace, Revision: cs.Revision, Spec: spec, Input: cs.Input,
+		LeaseMS: h.o.cfg.Lease.Milliseconds(),
+	}, nil
 }
 
 // release gives every still reserved request back to the Dispatcher (after

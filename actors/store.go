@@ -48,6 +48,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxWait caps a claim's long poll.
 	MaxWait time.Duration
+	// ClaimGrace is how long a claim that stopped waiting still listens for
+	// an answer already on its way (default 5 s).
+	ClaimGrace time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -62,6 +65,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxWait <= 0 {
 		c.MaxWait = 30 * time.Second
+	}
+	if c.ClaimGrace <= 0 {
+		c.ClaimGrace = 5 * time.Second
 	}
 	return c
 }

@@ -1,0 +1,90 @@
+package actors
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+)
+
+// unclaimStore records the claims given back.
+type unclaimStore struct {
+	schedStore
+	mu        sync.Mutex
+	unclaimed []string
+}
+
+func (f *unclaimStore) StepUnclaim(_ context.Context, jobID, step string, attempt int, workerID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unclaimed = append(f.unclaimed, step+"/"+workerID)
+	return nil
+}
+
+func (f *unclaimStore) given() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.unclaimed...)
+}
+
+// A hand-off answers a reserved request; one whose request stopped
+// listening (a transition slower than the long poll and its grace) gives the
+// step back instead of sending it to nobody.
+func TestHandoffDeliversOrGivesBack(t *testing.T) {
+	t.Parallel()
+	b := setupTransitions(t)
+	p, s := b.newJob(t, "chain", nil)
+	store := &unclaimStore{}
+	o := New(Config{ClaimGrace: 50 * time.Millisecond}, store, &oneWorkspace{}, nil, nil)
+	require.NoError(t, o.Start(context.Background()))
+	t.Cleanup(o.Stop)
+
+	claim := func(worker string, wait time.Duration) <-chan *stroem.Assignment {
+		got := make(chan *stroem.Assignment, 1)
+		go func() {
+			a, err := o.Claim(context.Background(), stroem.ClaimRequest{WorkerID: worker, Capabilities: []string{"shell"}, WaitMS: int(wait.Milliseconds())})
+			require.NoError(t, err)
+			got <- a
+		}()
+		require.Eventually(t, func() bool { return o.WaitingClaims() == 1 }, 5*time.Second, time.Millisecond)
+		return got
+	}
+
+	// Listening: the request gets the step.
+	got := claim("w1", 10*time.Second)
+	h := &handoff{o: o}
+	h.assign(s)
+	require.Len(t, h.given, 1, "first and solo are ready, one request waits: one step is handed off")
+	require.Len(t, h.reserved, 1)
+	var step string
+	for name := range h.given {
+		step = name
+	}
+	require.Equal(t, stroem.StepRunning, s.Step(step).Status)
+	require.Equal(t, 1, s.Step(step).Attempt)
+	require.Equal(t, "w1", s.Step(step).WorkerID)
+	h.deliver(p, s)
+	a := <-got
+	require.NotNil(t, a)
+	require.Equal(t, step, a.StepName)
+	require.Empty(t, store.given())
+
+	// Not listening any more: the step is given back.
+	_, s = b.newJob(t, "chain", nil)
+	got = claim("w2", 10*time.Millisecond)
+	h = &handoff{o: o}
+	h.assign(s)
+	require.NotEmpty(t, h.given)
+	require.Nil(t, <-got, "the long poll and its grace ended before the hand-off answered")
+	for name := range h.given {
+		step = name
+	}
+	h.deliver(p, s)
+	require.Eventually(t, func() bool { return len(store.given()) == 1 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, []string{step + "/w2"}, store.given())
+	require.Zero(t, o.WaitingClaims(), "the request is not queued again either")
+}
