@@ -16,7 +16,8 @@ import (
 // (workspace/testdata/compat, copied from /work/shared/compat).
 func TestCompatWorkflows(t *testing.T) {
 	t.Parallel()
-	s := startStack(t, stackOpts{workspace: filepath.Join(repoRoot, "workspace", "testdata", "compat")})
+	// Two workers, as the original's end-to-end test ran them.
+	s := startStack(t, stackOpts{workspace: filepath.Join(repoRoot, "workspace", "testdata", "compat"), workers: 2})
 
 	hello := s.execute("hello-world", map[string]any{"name": "E2E Test"})
 	deploy := s.execute("deploy-pipeline", nil)
@@ -29,6 +30,13 @@ func TestCompatWorkflows(t *testing.T) {
 		logs := s.logs(hello)
 		require.Contains(t, logs, "Hello E2E Test")
 		require.Contains(t, logs, "HELLO E2E TEST")
+	})
+
+	t.Run("trigger --follow", func(t *testing.T) {
+		code, out, errOut := s.cli(nil, "trigger", "hello-world", "-i", "name=You", "--follow")
+		require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+		require.Contains(t, out, "Hello You")
+		require.Contains(t, out, "HELLO YOU")
 	})
 
 	t.Run("deploy-pipeline", func(t *testing.T) {
