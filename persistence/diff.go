@@ -105,6 +105,11 @@ func completeJob(before, after *JobState, now time.Time) error {
 		if cur == stroem.JobRunning && after.Job.StartedAt == nil {
 			after.Job.StartedAt = &now
 		}
+		if cur.Terminal() && after.Job.StartedAt == nil {
+			// It may have run without being marked running (a claim skips a
+			// locked job row): it started with its first step.
+			after.Job.StartedAt = firstStart(after)
+		}
 		if cur.Terminal() && after.Job.CompletedAt == nil {
 			after.Job.CompletedAt = &now
 		}
@@ -113,6 +118,18 @@ func completeJob(before, after *JobState, now time.Time) error {
 		after.Job.Output = SanitizeMap(after.Job.Output)
 	}
 	return nil
+}
+
+// firstStart is the earliest start of a step of the job, nil when none
+// started.
+func firstStart(s *JobState) *time.Time {
+	var first *time.Time
+	for _, st := range s.Steps {
+		if st.StartedAt != nil && (first == nil || st.StartedAt.Before(*first)) {
+			first = copyTime(st.StartedAt)
+		}
+	}
+	return first
 }
 
 // attemptChanged reports whether the record of the current attempt must be

@@ -229,23 +229,26 @@ func writeBatch(before, after *JobState, payload string) (b *pgx.Batch, steps []
 			return nil, nil, err
 		}
 		// Step rows were read unlocked: write only if the step is still in
-		// the status and attempt it was read in. If a claim or an unclaim
-		// moved it meanwhile, stroem_step_moved raises (before the COMMIT
-		// queued after these writes can run) and the whole update runs again
-		// on fresh state. A lease a heartbeat renewed meanwhile is kept
-		// unless fn changed the lease itself.
+		// the status, attempt and holder it was read in (an unclaim and a
+		// claim by another worker restore status and attempt, not the
+		// holder). If a claim or an unclaim moved it meanwhile,
+		// stroem_step_moved raises (before the COMMIT queued after these
+		// writes can run) and the whole update runs again on fresh state. A
+		// lease a heartbeat renewed meanwhile is kept unless fn changed the
+		// lease itself.
 		queue(cur, `WITH u AS (
 				UPDATE job_steps SET status = $3, input = $4, output = $5, error_message = $6,
 					worker_id = nullif($7, ''), attempt = $8, attempt_status = $9, exit_code = $10,
 					lease_expires_at = CASE WHEN $18 THEN $11 ELSE lease_expires_at END,
 					ready_at = $12, cancel_requested = $13, started_at = $14, completed_at = $15
 				WHERE job_id = $1 AND step_name = $2 AND status = $16 AND attempt = $17
+					AND worker_id IS NOT DISTINCT FROM nullif($19, '')
 				RETURNING xmin::text::bigint AS x)
 			SELECT coalesce((SELECT x FROM u), stroem_step_moved($1, $2))`,
 			after.Job.ID, cur.Name, string(cur.Status), input, output, cur.ErrorMessage,
 			cur.WorkerID, cur.Attempt, string(cur.AttemptStatus), cur.ExitCode,
 			cur.LeaseExpiresAt, cur.ReadyAt, cur.CancelRequested, cur.StartedAt, cur.CompletedAt,
-			string(old.Status), old.Attempt, !timeEqual(old.LeaseExpiresAt, cur.LeaseExpiresAt))
+			string(old.Status), old.Attempt, !timeEqual(old.LeaseExpiresAt, cur.LeaseExpiresAt), old.WorkerID)
 		if w.Attempt {
 			started := cur.StartedAt
 			if started == nil {

@@ -103,3 +103,71 @@ func TestJobUpdateSeesRowsChangedSinceTheLastUpdate(t *testing.T) {
 	poked.Step("c").ErrorMessage = "scribbled"
 	require.Empty(t, seen().Step("c").ErrorMessage)
 }
+
+// A transition that read a running step must not overwrite it when, before
+// its write, the claim was given back and the step claimed again by another
+// worker (same status, same attempt number, different holder): the write
+// finds the step moved and the transition runs again on fresh state.
+func TestJobUpdateRacingUnclaimAndReclaimRunsAgain(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	nj := insertJob(t, s, step{name: "a"})
+	c := claimOne(t, s, "w1")
+	other := openPool(t, s)
+
+	var calls atomic.Int32
+	_, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+		if calls.Add(1) == 1 {
+			// Meanwhile: w1 never got the step; it is given back and w2 claims it.
+			require.NoError(t, other.StepUnclaim(ctx, nj.Job.ID, "a", c.Attempt, "w1"))
+			got := claimOne(t, other, "w2")
+			require.Equal(t, c.Attempt, got.Attempt)
+		}
+		st.Step("a").CancelRequested = true
+		return nil
+	})
+	require.NoError(t, err)
+	st, err := s.JobState(ctx, nj.Job.ID)
+	require.NoError(t, err)
+	a := st.Step("a")
+	require.Equal(t, stroem.StepRunning, a.Status)
+	require.Equal(t, "w2", a.WorkerID, "the transition overwrote w2's claim with what it had read (w1)")
+	require.True(t, a.CancelRequested)
+	require.Equal(t, int32(2), calls.Load())
+}
+
+// A job whose step was claimed while a transition held the job row (the
+// claim could not mark it running) and that then ends in one update still
+// gets a start time: it ran.
+func TestJobEndingStraightFromPendingHasAStartTime(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	nj := insertJob(t, s, step{name: "a"})
+
+	tx, err := s.Pool().Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, nj.Job.ID)
+	require.NoError(t, err)
+	c := claimOne(t, s, "w1")
+	require.NoError(t, tx.Rollback(ctx))
+	j, err := s.JobGet(ctx, nj.Job.ID)
+	require.NoError(t, err)
+	require.Equal(t, stroem.JobPending, j.Status, "the claim skipped the locked job row")
+
+	_, err = s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+		a := st.Step(c.StepName)
+		zero := 0
+		a.Status, a.AttemptStatus, a.ExitCode = stroem.StepCompleted, stroem.AttemptCompleted, &zero
+		a.LeaseExpiresAt = nil
+		st.Job.Status = stroem.JobCompleted
+		return nil
+	})
+	require.NoError(t, err)
+	j, err = s.JobGet(ctx, nj.Job.ID)
+	require.NoError(t, err)
+	require.Equal(t, stroem.JobCompleted, j.Status)
+	require.NotNil(t, j.StartedAt, "a job that ran has a start time")
+	require.Equal(t, *j.Steps[0].StartedAt, *j.StartedAt, "the start of its first step")
+}
