@@ -73,6 +73,10 @@ func newDispatcher(o *Orchestrator) *dispatcher {
 func (d *dispatcher) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *claimWait:
+		if d.o.draining.Load() {
+			m.w.reply <- nil // sent just before the drain: do not wait
+			return
+		}
 		g := d.groups[m.w.key]
 		if g == nil {
 			g = &group{key: m.w.key, workerID: m.w.workerID, caps: m.w.caps}
@@ -256,6 +260,12 @@ func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
 		return
 	}
 	for _, a := range m.assignments {
+		// The claim's lease is watched whatever happens to it next: a step
+		// given back (below, or by Claim and the HTTP layer) stays running if
+		// the give-back fails, and nothing else would ever expire it.
+		ctx.Send(d.o.orch, &routed{jobID: a.JobID, msg: &stepClaimed{
+			step: a.StepName, attempt: a.Attempt, leaseIn: d.o.cfg.Lease, timeout: a.Spec.Timeout.D(),
+		}})
 		if g == nil || len(g.waiters) == 0 {
 			// Every waiter left meanwhile: give the step back.
 			go d.o.Unassign(a, m.workerID)
@@ -264,9 +274,6 @@ func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
 		w := g.waiters[0]
 		g.waiters = g.waiters[1:]
 		w.reply <- a
-		ctx.Send(d.o.orch, &routed{jobID: a.JobID, msg: &stepClaimed{
-			step: a.StepName, attempt: a.Attempt, leaseIn: d.o.cfg.Lease, timeout: a.Spec.Timeout.D(),
-		}})
 	}
 	switch {
 	case g == nil:

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
 )
 
 // unclaimStore records the claims given back.
@@ -54,10 +55,22 @@ func TestHandoffDeliversOrGivesBack(t *testing.T) {
 		return got
 	}
 
+	// assign hands off once the request can be reserved: while the
+	// Dispatcher's own claim for its group is in flight, it is left to that
+	// claim (and nothing changes).
+	assign := func(s *persistence.JobState) *handoff {
+		var h *handoff
+		require.Eventually(t, func() bool {
+			h = &handoff{o: o}
+			h.assign(s)
+			return len(h.given) > 0
+		}, 5*time.Second, time.Millisecond)
+		return h
+	}
+
 	// Listening: the request gets the step.
 	got := claim("w1", 10*time.Second)
-	h := &handoff{o: o}
-	h.assign(s)
+	h := assign(s)
 	require.Len(t, h.given, 1, "first and solo are ready, one request waits: one step is handed off")
 	require.Len(t, h.reserved, 1)
 	var step string
@@ -75,10 +88,8 @@ func TestHandoffDeliversOrGivesBack(t *testing.T) {
 
 	// Not listening any more: the step is given back.
 	_, s = b.newJob(t, "chain", nil)
-	got = claim("w2", 10*time.Millisecond)
-	h = &handoff{o: o}
-	h.assign(s)
-	require.NotEmpty(t, h.given)
+	got = claim("w2", 300*time.Millisecond)
+	h = assign(s)
 	require.Nil(t, <-got, "the long poll and its grace ended before the hand-off answered")
 	for name := range h.given {
 		step = name
@@ -87,4 +98,25 @@ func TestHandoffDeliversOrGivesBack(t *testing.T) {
 	require.Eventually(t, func() bool { return len(store.given()) == 1 }, 5*time.Second, time.Millisecond)
 	require.Equal(t, []string{step + "/w2"}, store.given())
 	require.Zero(t, o.WaitingClaims(), "the request is not queued again either")
+}
+
+// A claim request that reaches the Dispatcher after it drained (Claim
+// checked draining just before Drain) is answered with nothing at once: it
+// must not hold the server's shutdown for its whole long poll.
+func TestClaimAfterDrainAnsweredAtOnce(t *testing.T) {
+	t.Parallel()
+	o := New(Config{}, &schedStore{}, &oneWorkspace{}, nil, nil)
+	require.NoError(t, o.Start(context.Background()))
+	t.Cleanup(o.Stop)
+	o.Drain()
+	w := &waiter{id: waiterIDs.Add(1), workerID: "w", caps: []string{"shell"}, key: groupKey("w", []string{"shell"}),
+		reply: make(chan *stroem.Assignment, 1)}
+	o.root.Send(o.dispatcher, &claimWait{w: w})
+	select {
+	case a := <-w.reply:
+		require.Nil(t, a)
+	case <-time.After(2 * time.Second):
+		t.Fatal("a request queued after the drain waits for its whole long poll")
+	}
+	require.Zero(t, o.WaitingClaims())
 }

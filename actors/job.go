@@ -85,6 +85,14 @@ func (j *jobActor) Receive(ctx actor.Context) {
 			}
 			return
 		}
+		if j.finished {
+			// Routed here before the Orchestrator forgot this actor, which
+			// is poisoned next: an update started now would never be
+			// answered. Route it again; the Orchestrator reads jobFinished
+			// first and gives the job a fresh actor.
+			ctx.Send(j.o.orch, &routed{jobID: j.id, msg: m})
+			return
+		}
 		j.queue = append(j.queue, *m)
 		j.flush(ctx)
 	case *updateDone:

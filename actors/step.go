@@ -27,6 +27,14 @@ type stepActor struct {
 
 	lease, timeout, ready timerSlot
 	checking              bool // a lease read is in flight
+	// recheck is set when the lease timer fired while a read was in flight:
+	// that read's answer belongs to a replaced timer and is dropped, so the
+	// lease is read again when it arrives.
+	recheck bool
+	// timeoutFired is set once the timeout backstop fired: the next watch
+	// of the step arms it again (the transition refuses a backstop that
+	// fired before the running attempt's own deadline).
+	timeoutFired bool
 }
 
 type timerSlot struct {
@@ -69,6 +77,10 @@ func (a *stepActor) Receive(ctx actor.Context) {
 	case *leaseChecked:
 		a.checking = false
 		if m.gen != a.lease.gen {
+			if a.recheck && a.status == stroem.StepRunning {
+				a.recheck = false
+				a.fire(ctx, timerLease)
+			}
 			return
 		}
 		a.leaseChecked(ctx, m)
@@ -89,7 +101,8 @@ func (a *stepActor) configure(ctx actor.Context, w *stepWatch) {
 	case stroem.StepRunning:
 		a.ready.stop()
 		a.set(ctx, timerLease, max(w.leaseIn, 0)+50*time.Millisecond)
-		if !same {
+		if !same || a.timeoutFired {
+			a.timeoutFired = false
 			a.timeout.stop()
 			if w.timeoutIn > 0 {
 				a.set(ctx, timerTimeout, w.timeoutIn)
@@ -114,12 +127,14 @@ func (a *stepActor) fire(ctx actor.Context, k timerKind) {
 	case timerReady:
 		a.o.Wake()
 	case timerTimeout:
+		a.timeoutFired = true
 		ctx.Send(ctx.Parent(), &jobEvent{ev: evStepFailed{
-			step: a.step, attempt: a.attempt, retry: true,
+			step: a.step, attempt: a.attempt, retry: true, grace: a.o.cfg.TimeoutGrace,
 			msg: "timed out: the worker did not report within the step's timeout plus " + a.o.cfg.TimeoutGrace.String(),
 		}})
 	case timerLease:
 		if a.checking {
+			a.recheck = true
 			return
 		}
 		a.checking = true

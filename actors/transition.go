@@ -100,12 +100,22 @@ type evStepFailed struct {
 	attempt int
 	msg     string
 	retry   bool
+	// grace, when set, makes this the timeout backstop: it applies only once
+	// the running attempt's start plus the step's timeout plus grace has
+	// passed on the database clock. A claim given back and made again runs
+	// under the same attempt number; a timer armed for the first claim must
+	// not fail the second.
+	grace time.Duration
 }
 
 func (e evStepFailed) apply(p *plan, s *persistence.JobState) error {
 	st := s.Step(e.step)
 	if st == nil || st.Status != stroem.StepRunning || st.Attempt != e.attempt {
 		return nil
+	}
+	if ps := p.steps[st.Name]; e.grace > 0 && ps != nil && st.StartedAt != nil &&
+		st.StartedAt.Add(ps.timeout+e.grace).After(s.Now) {
+		return nil // not yet: the JobActor arms the backstop again
 	}
 	st.LeaseExpiresAt = nil
 	failAttempt(p, s, st, stroem.AttemptFailed, e.msg, e.retry)

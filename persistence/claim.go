@@ -118,6 +118,7 @@ WITH prev AS (
 		started_at = (SELECT started_at FROM prev),
 		lease_expires_at = NULL, completed_at = NULL
 	WHERE job_id = $1 AND step_name = $2 AND status = 'running' AND attempt = $3 AND worker_id = $4
+		AND NOT cancel_requested
 	RETURNING job_id
 ), forgotten AS (
 	DELETE FROM step_attempts
@@ -128,7 +129,9 @@ SELECT pg_notify('` + ChannelStepsReady + `', $5 || ':' || job_id::text) FROM un
 // StepUnclaim undoes a claim whose answer never reached the worker: only if
 // the step is still running that attempt for that worker, it goes back to
 // ready with the attempt forgotten. Otherwise it does nothing. The job stays
-// running.
+// running. A step whose job was cancelled meanwhile (cancel requested on the
+// running step) is not made claimable again: it ends cancelled when its
+// lease runs out.
 func (s *Store) StepUnclaim(ctx context.Context, jobID, step string, attempt int, workerID string) error {
 	if !validUUID(jobID) {
 		return nil

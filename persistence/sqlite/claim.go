@@ -147,7 +147,8 @@ func cmpInt64(a, b int64) int {
 // the step is still running that attempt for that worker, it goes back to
 // ready with the attempt forgotten and the previous attempt's fields
 // restored. It keeps its ready_at, so it is first in line again. Otherwise
-// it does nothing. The job stays running.
+// it does nothing. The job stays running. A step whose job was cancelled
+// meanwhile is not made claimable again: it ends when its lease runs out.
 func (s *Store) StepUnclaim(ctx context.Context, jobID, step string, attempt int, workerID string) error {
 	id, ok := canonicalUUID(jobID)
 	if !ok {
@@ -168,7 +169,8 @@ func (s *Store) StepUnclaim(ctx context.Context, jobID, step string, attempt int
 		res, err := tx.ExecContext(ctx, `UPDATE job_steps SET
 				status = 'ready', attempt = attempt - 1, worker_id = ?, attempt_status = ?, exit_code = ?,
 				error_message = ?, started_at = ?, lease_expires_at = NULL, completed_at = NULL
-			WHERE job_id = ? AND step_name = ? AND status = 'running' AND attempt = ? AND worker_id = ?`,
+			WHERE job_id = ? AND step_name = ? AND status = 'running' AND attempt = ? AND worker_id = ?
+				AND NOT cancel_requested`,
 			prevWorker, prevStatus.String, prevExit, prevError.String, prevStarted,
 			id, step, attempt, canonicalWorker(workerID))
 		if err != nil {

@@ -1,0 +1,246 @@
+package actors
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/persistence/dbtest"
+)
+
+// pgEngine is an orchestrator on a real, fresh PostgreSQL database.
+type pgEngine struct {
+	o     *Orchestrator
+	store *persistence.Store
+}
+
+func newPGEngine(t *testing.T, workflow string, cfg Config, wrap func(*persistence.Store) Store) *pgEngine {
+	t.Helper()
+	ctx := context.Background()
+	ps, err := persistence.Open(ctx, dbtest.URL(t), nil)
+	require.NoError(t, err)
+	t.Cleanup(ps.Close)
+	var st Store = ps
+	if wrap != nil {
+		st = wrap(ps)
+	}
+	wss := &oneWorkspace{}
+	wss.ws.Store(loadWorkspace(t, workflow))
+	o := New(cfg, st, wss, nil, nil)
+	require.NoError(t, o.Start(ctx))
+	t.Cleanup(o.Stop)
+	return &pgEngine{o: o, store: ps}
+}
+
+func (e *pgEngine) claim(t *testing.T, worker string, wait time.Duration) *stroem.Assignment {
+	t.Helper()
+	a, err := e.o.Claim(context.Background(), stroem.ClaimRequest{
+		WorkerID: worker, Capabilities: []string{"shell"}, WaitMS: int(wait.Milliseconds()),
+	})
+	require.NoError(t, err)
+	return a
+}
+
+func (e *pgEngine) job(t *testing.T, id string) *stroem.Job {
+	t.Helper()
+	j, err := e.store.JobGet(context.Background(), id)
+	require.NoError(t, err)
+	return j
+}
+
+const engineWorkflow = `
+actions:
+  noop:
+    type: shell
+    cmd: "true"
+  slow:
+    type: shell
+    cmd: "sleep 1"
+    timeout: 1s
+tasks:
+  one:
+    flow:
+      only: { action: noop }
+  timed:
+    flow:
+      only: { action: slow }
+  pair:
+    flow:
+      a: { action: noop }
+      b: { action: noop }
+`
+
+// A claim given back (its answer never reached the worker) after the job
+// was cancelled must not make the step claimable again: a cancelled job
+// never starts another attempt, and the job must end cancelled.
+func TestUnclaimAfterCancelDoesNotRunAgain(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, engineWorkflow, Config{Lease: time.Second}, nil)
+	ctx := context.Background()
+	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "one"})
+	require.NoError(t, err)
+	w1, w2 := uuid.NewString(), uuid.NewString()
+	a := e.claim(t, w1, 5*time.Second)
+	require.NotNil(t, a)
+	require.NoError(t, e.o.JobCancel(ctx, id))
+	// The answer never reached w1 (write failed, inherited claim undone).
+	e.o.Unassign(a, w1)
+
+	b := e.claim(t, w2, 500*time.Millisecond)
+	require.Nil(t, b, "a step of a cancelled job was handed out again")
+	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobCancelled }, 5*time.Second, 20*time.Millisecond,
+		"job stays %s", e.job(t, id).Status)
+}
+
+// The server's timeout backstop of an attempt is measured from that
+// attempt's start: a claim given back and made again (same attempt number)
+// must not inherit the first claim's deadline.
+func TestTimeoutBackstopAfterUnclaimAndReclaim(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, engineWorkflow, Config{TimeoutGrace: time.Second}, nil)
+	ctx := context.Background()
+	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "timed"})
+	require.NoError(t, err)
+	w1, w2 := uuid.NewString(), uuid.NewString()
+	a := e.claim(t, w1, 5*time.Second)
+	require.NotNil(t, a)
+	e.o.Unassign(a, w1) // never reached w1
+	time.Sleep(1500 * time.Millisecond)
+	b := e.claim(t, w2, 5*time.Second)
+	require.NotNil(t, b)
+	require.Equal(t, a.Attempt, b.Attempt, "the given-back attempt number is used again")
+	restarted := time.Now()
+	// Backstop for b: 1s timeout + 1s grace after its start.
+	time.Sleep(time.Second)
+	j := e.job(t, id)
+	require.Equal(t, stroem.StepRunning, j.Steps[0].Status,
+		"failed %s after its start: %s", time.Since(restarted), j.Steps[0].ErrorMessage)
+	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobFailed }, 5*time.Second, 20*time.Millisecond,
+		"the backstop still fires for the new attempt")
+}
+
+// slowLeaseStore delays lease reads (a slow database).
+type slowLeaseStore struct {
+	*persistence.Store
+	delay time.Duration
+}
+
+func (s *slowLeaseStore) StepLease(ctx context.Context, jobID, step string) (StepLease, error) {
+	time.Sleep(s.delay)
+	return s.Store.StepLease(ctx, jobID, step)
+}
+
+// A StepActor reconfigured while a lease read is in flight must still act
+// on the lease: a worker that died is declared lost, never forgotten.
+func TestLeaseWatchSurvivesReconfigureDuringCheck(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, engineWorkflow, Config{Lease: 400 * time.Millisecond}, func(ps *persistence.Store) Store {
+		return &slowLeaseStore{Store: ps, delay: 600 * time.Millisecond}
+	})
+	ctx := context.Background()
+	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "pair"})
+	require.NoError(t, err)
+	w := uuid.NewString()
+	require.NotNil(t, e.claim(t, w, 5*time.Second))
+	require.NotNil(t, e.claim(t, w, 5*time.Second))
+	// No heartbeat: the worker is dead. The lease timers fire at ~450 ms and
+	// their reads take 600 ms; meanwhile the job is updated (any event).
+	time.Sleep(600 * time.Millisecond)
+	e.o.root.Send(e.o.orch, &routed{jobID: id, msg: &stepResync{}})
+	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobFailed }, 8*time.Second, 50*time.Millisecond,
+		"steps of a dead worker stay %s", e.job(t, id).Steps[0].Status)
+}
+
+// finishParent stands in for the Orchestrator: it spawns a JobActor and,
+// like the Orchestrator, routes messages to it until it handles the
+// actor's jobFinished, then poisons it.
+type finishParent struct {
+	o        *Orchestrator
+	id       string
+	child    *actor.PID
+	finished chan struct{}
+}
+
+type toChild struct{ msg any }
+type poisonChild struct{}
+
+func (p *finishParent) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		p.child = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newJobActor(p.o, p.id) }))
+	case *jobFinished:
+		close(p.finished)
+	case *toChild:
+		ctx.Send(p.child, m.msg)
+	case *poisonChild:
+		ctx.Poison(p.child)
+	}
+}
+
+// A request routed to a JobActor that has just finished (the Orchestrator
+// has not yet read its jobFinished, and poisons it next) is still answered.
+func TestRequestToFinishingJobActorIsAnswered(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, engineWorkflow, Config{}, nil)
+	ctx := context.Background()
+	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "one"})
+	require.NoError(t, err)
+	w := uuid.NewString()
+	a := e.claim(t, w, 5*time.Second)
+	require.NotNil(t, a)
+	require.NoError(t, e.o.StepComplete(ctx, id, a.StepName, stroem.Completion{WorkerID: w, Attempt: a.Attempt}))
+
+	p := &finishParent{o: e.o, id: id, finished: make(chan struct{})}
+	pid := e.o.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return p }))
+	t.Cleanup(func() { e.o.root.Stop(pid) })
+	<-p.finished // the JobActor found the job finished and said so
+
+	reply := make(chan error, 1)
+	e.o.root.Send(pid, &toChild{msg: &jobEvent{ev: evCancel{}, reply: reply}})
+	e.o.root.Send(pid, &poisonChild{})
+	select {
+	case err := <-reply:
+		require.ErrorIs(t, err, stroem.ErrConflict, "cancelling a completed job")
+	case <-time.After(3 * time.Second):
+		t.Fatal("the request was never answered")
+	}
+}
+
+// flakyStore makes claims slow and gives back nothing (a database that
+// fails the give-back).
+type flakyStore struct {
+	*persistence.Store
+	claimDelay time.Duration
+}
+
+func (s *flakyStore) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
+	time.Sleep(s.claimDelay)
+	return s.Store.StepsClaim(ctx, p)
+}
+
+func (s *flakyStore) StepUnclaim(context.Context, string, string, int, string) error {
+	return stroem.Errorf(stroem.CodeUnavailable, "database unavailable: test")
+}
+
+// A claim that comes back after its request left is given back; when that
+// fails, the step is still watched like any claim: its lease runs out and
+// the job goes on instead of waiting forever.
+func TestClaimForLeftRequestWatchedWhenGiveBackFails(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, engineWorkflow, Config{Lease: 500 * time.Millisecond, ClaimGrace: 10 * time.Millisecond}, func(ps *persistence.Store) Store {
+		return &flakyStore{Store: ps, claimDelay: 300 * time.Millisecond}
+	})
+	ctx := context.Background()
+	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "one"})
+	require.NoError(t, err)
+	require.Nil(t, e.claim(t, uuid.NewString(), 50*time.Millisecond), "the request leaves before the claim returns")
+	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobFailed }, 5*time.Second, 50*time.Millisecond,
+		"the claimed step is never watched: it stays running with its lease long expired")
+	require.Contains(t, e.job(t, id).Steps[0].ErrorMessage, "worker lost")
+}
