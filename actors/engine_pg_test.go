@@ -244,3 +244,24 @@ func TestClaimForLeftRequestWatchedWhenGiveBackFails(t *testing.T) {
 		"the claimed step is never watched: it stays running with its lease long expired")
 	require.Contains(t, e.job(t, id).Steps[0].ErrorMessage, "worker lost")
 }
+
+// A step claimed behind the orchestrator's back (a claim committed while
+// its answer from the database was lost: no StepActor watches it) still has
+// its lease expired, by the store sweep.
+func TestLeaseSweepCatchesAnUnwatchedStep(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, engineWorkflow, Config{Lease: 500 * time.Millisecond}, nil)
+	ctx := context.Background()
+	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "one"})
+	require.NoError(t, err)
+	got, err := e.store.StepsClaim(ctx, persistence.ClaimParams{WorkerID: "00000000-0000-4000-8000-000000000001",
+		Capabilities: []string{"shell"}, Limit: 1, Lease: 500 * time.Millisecond})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Eventually(t, func() bool {
+		j, err := e.store.JobGet(ctx, id)
+		return err == nil && j.Status == stroem.JobFailed
+	}, 10*time.Second, 20*time.Millisecond, "the sweep failed the unwatched step")
+	j := e.job(t, id)
+	require.Contains(t, j.Steps[0].ErrorMessage, "worker lost")
+}

@@ -40,11 +40,17 @@ type pinger interface {
 // watchStore runs until Stop: every lease/5 (the heartbeat period) it pings
 // the store, to notice an outage even when no other call ran into it; after
 // an outage it extends every running lease, then trusts leases again.
+//
+// Every lease period it also sweeps the store for expired leases and hands
+// them to their JobActors. StepActors watch the leases of the steps their
+// server claimed or handed off; the sweep is the safety net for a step no
+// actor watches — a claim whose commit succeeded while its answer from the
+// database was lost, a job another server gave up on.
 func (o *Orchestrator) watchStore() {
 	every := max(o.cfg.Lease/5, 50*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-o.stopped:
 			return
@@ -54,6 +60,9 @@ func (o *Orchestrator) watchStore() {
 		if !o.storeDown.Load() {
 			if p, ok := o.store.(pinger); ok {
 				o.StoreFailed(p.Ping(ctx))
+			}
+			if tick%5 == 0 && o.LeasesTrusted() {
+				o.sweepLeases(ctx)
 			}
 			cancel()
 			continue
@@ -66,5 +75,19 @@ func (o *Orchestrator) watchStore() {
 		o.storeDown.Store(false)
 		o.log.Info("store reachable again: running leases extended", "leases_extended", n)
 		o.Wake()
+	}
+}
+
+// sweepLeases sends an expired-lease event for each running step whose lease
+// ran out; the JobActor fences it against the stored attempt and lease, so a
+// lease renewed or a step ended meanwhile is left alone.
+func (o *Orchestrator) sweepLeases(ctx context.Context) {
+	refs, err := o.store.LeasesExpired(ctx, 1000)
+	if err != nil {
+		o.StoreFailed(err)
+		return
+	}
+	for _, r := range refs {
+		o.root.Send(o.orch, &routed{jobID: r.JobID, msg: &jobEvent{ev: evLeaseExpired{step: r.Step, attempt: r.Attempt}}})
 	}
 }

@@ -154,6 +154,7 @@ func (f *schedStore) StepLease(context.Context, string, string) (persistence.Ste
 	return persistence.StepLease{}, stroem.ErrNotFound
 }
 func (f *schedStore) LeasesExtendAll(context.Context, time.Duration) (int64, error) { return 0, nil }
+func (f *schedStore) LeasesExpired(context.Context, int) ([]stroem.StepRef, error)  { return nil, nil }
 func (f *schedStore) TriggerLastTick(context.Context, string, string) (time.Time, error) {
 	return f.last, nil
 }

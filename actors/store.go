@@ -21,6 +21,7 @@ type Store interface {
 	StepUnclaim(ctx context.Context, jobID, step string, attempt int, workerID string) error
 	StepLease(ctx context.Context, jobID, step string) (persistence.StepLease, error)
 	LeasesExtendAll(ctx context.Context, lease time.Duration) (int64, error)
+	LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef, error)
 }
 
 // StepLease is the stored lease of a step's current attempt.

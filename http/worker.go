@@ -41,7 +41,7 @@ func (s *Server) workerHeartbeat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	if err := checkWorkerID(hb.WorkerID); err != nil {
+	if err := checkWorkerID(&hb.WorkerID); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
@@ -70,7 +70,7 @@ func (s *Server) workerClaim(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	if err := checkWorkerID(req.WorkerID); err != nil {
+	if err := checkWorkerID(&req.WorkerID); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
@@ -112,7 +112,9 @@ func (s *Server) workerStart(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var st stroem.StepStart
 		if err = decodeJSON(r, &st, false); err == nil {
-			_, err = s.store.StepFence(r.Context(), id, step, st.Attempt, st.WorkerID)
+			if err = checkWorkerID(&st.WorkerID); err == nil {
+				_, err = s.store.StepFence(r.Context(), id, step, st.Attempt, st.WorkerID)
+			}
 		}
 	}
 	if err != nil {
@@ -148,6 +150,10 @@ func (s *Server) workerLogs(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, s.log, stroem.Errorf(stroem.CodeInvalid, "lines[%d].stream: want stdout or stderr, got %q", i, p.Lines[i].Stream))
 			return
 		}
+	}
+	if err := checkWorkerID(&p.WorkerID); err != nil {
+		writeError(w, r, s.log, err)
+		return
 	}
 	cancel, err := s.store.StepFence(r.Context(), id, step, p.Attempt, p.WorkerID)
 	if err != nil {
@@ -185,7 +191,7 @@ func (s *Server) workerComplete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	if err := checkWorkerID(c.WorkerID); err != nil {
+	if err := checkWorkerID(&c.WorkerID); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
@@ -217,13 +223,18 @@ func (s *Server) workerArchive(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-func checkWorkerID(id string) error {
-	if id == "" {
+// checkWorkerID checks that *id is a UUID and rewrites it in the canonical
+// form the server issued, so a worker that sends it upper-cased or braced is
+// still recognised by every fence and lease.
+func checkWorkerID(id *string) error {
+	if *id == "" {
 		return stroem.Invalid("worker_id is required")
 	}
-	if _, err := parseJobID(id); err != nil {
-		return stroem.Errorf(stroem.CodeInvalid, "invalid worker_id %q: not a UUID", id)
+	canonical, err := parseJobID(*id)
+	if err != nil {
+		return stroem.Errorf(stroem.CodeInvalid, "invalid worker_id %q: not a UUID", *id)
 	}
+	*id = canonical
 	return nil
 }
 

@@ -656,3 +656,29 @@ func TestScenarioHandoffToWaitingWorker(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.complete(third, 0, nil, ""))
 	s.waitJob(id, stroem.JobCompleted)
 }
+
+// A worker may send its id in another form of the same UUID (upper case):
+// the server recognises it in claims, hand-offs, heartbeats, pushes and
+// reports.
+func TestScenarioWorkerIDInAnotherForm(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{})
+	w := s.worker()
+	upper := &fakeWorker{s: s, id: strings.ToUpper(w.id)}
+	id := s.execute("chain", nil)
+	a := upper.mustClaim("first")
+	require.Empty(t, upper.heartbeat(a).Cancel)
+	code, _ := upper.pushLogs(a, 0, "hello")
+	require.Equal(t, http.StatusOK, code)
+	waiting := make(chan *stroem.Assignment, 1)
+	go func() { waiting <- upper.claim(10 * time.Second) }()
+	require.Eventually(t, func() bool { return s.app.orch.WaitingClaims() == 1 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, http.StatusOK, upper.complete(a, 0, map[string]any{"v": "x"}, ""))
+	b := <-waiting // handed off
+	require.NotNil(t, b)
+	require.Empty(t, upper.heartbeat(b).Cancel, "the hand-off's holder is the canonical id")
+	require.Equal(t, http.StatusOK, upper.complete(b, 0, map[string]any{"v": "y"}, ""))
+	c := upper.mustClaim("third")
+	require.Equal(t, http.StatusOK, upper.complete(c, 0, nil, ""))
+	s.waitJob(id, stroem.JobCompleted)
+}
