@@ -158,7 +158,6 @@ WITH w AS (
 	SELECT s.job_id, s.step_name
 	FROM job_steps s JOIN refs r ON r.job_id = s.job_id AND r.step_name = s.step_name AND r.attempt = s.attempt
 	WHERE EXISTS (SELECT 1 FROM w) AND s.status = 'running' AND s.worker_id = $6
-		AND s.lease_expires_at > now()
 	ORDER BY s.job_id, s.position
 	FOR UPDATE OF s
 ), renewed AS (
@@ -171,9 +170,11 @@ FROM (SELECT 1) AS one LEFT JOIN renewed r ON true`
 
 // LeasesRenew records a heartbeat of workerID and renews, to now+lease, the
 // lease of each listed step the worker still holds (running, that attempt,
-// that worker, lease not yet expired). It returns the steps the worker must
-// stop: those not renewed, and renewed ones whose cancellation was
-// requested. An unknown worker is CodeNotFound: it must register again.
+// that worker) — also a lease that ran out but whose attempt the server has
+// not declared lost yet: the worker is demonstrably alive. It returns the
+// steps the worker must stop: those not renewed, and renewed ones whose
+// cancellation was requested. An unknown worker is CodeNotFound: it must
+// register again.
 func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stroem.StepRef, lease time.Duration) ([]stroem.StepRef, error) {
 	if !validUUID(workerID) {
 		return nil, notFound("worker %s not found", workerID)

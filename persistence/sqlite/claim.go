@@ -191,7 +191,8 @@ func (s *Store) StepUnclaim(ctx context.Context, jobID, step string, attempt int
 
 // LeasesRenew records a heartbeat of workerID and renews, to now+lease, the
 // lease of each listed step the worker still holds (running, that attempt,
-// that worker, lease not yet expired). It returns the steps the worker must
+// that worker) — also a lease that ran out but whose attempt the server has
+// not declared lost yet (the PostgreSQL store's rule). It returns the steps the worker must
 // stop: those not renewed, and renewed ones whose cancellation was
 // requested. An unknown worker is CodeNotFound: it must register again.
 func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stroem.StepRef, lease time.Duration) ([]stroem.StepRef, error) {
@@ -223,9 +224,8 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 			var cancelRequested bool
 			err := tx.QueryRowContext(ctx, `UPDATE job_steps SET lease_expires_at = max(lease_expires_at, ?1)
 				WHERE job_id = ?2 AND step_name = ?3 AND attempt = ?4 AND status = 'running' AND worker_id = ?5
-					AND lease_expires_at > ?6
 				RETURNING cancel_requested`,
-				nanos(now.Add(lease)), jid, ref.Step, ref.Attempt, wid, nanos(now)).Scan(&cancelRequested)
+				nanos(now.Add(lease)), jid, ref.Step, ref.Attempt, wid).Scan(&cancelRequested)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				cancel = append(cancel, ref)

@@ -1148,7 +1148,7 @@ func testLeases(t *testing.T, open func(t *testing.T) Store) {
 		require.Empty(t, cancel)
 	})
 
-	t.Run("ExpiredLeaseIsVisibleAndNotRenewed", func(t *testing.T) {
+	t.Run("ExpiredLeaseIsVisibleAndExtendedAtStart", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		ctx := context.Background()
@@ -1168,9 +1168,6 @@ func testLeases(t *testing.T, open func(t *testing.T) Store) {
 		expired, err := b.store.LeasesExpired(ctx, 10)
 		require.NoError(t, err)
 		require.Equal(t, []stroem.StepRef{r}, expired)
-		cancel, err := b.store.LeasesRenew(ctx, b.worker.ID, []stroem.StepRef{r}, time.Hour)
-		require.NoError(t, err)
-		require.Equal(t, []stroem.StepRef{r}, cancel, "too late to renew: stop it")
 
 		// A restarting server extends every running lease.
 		n, err := b.store.LeasesExtendAll(ctx, time.Minute)
@@ -1188,6 +1185,35 @@ func testLeases(t *testing.T, open func(t *testing.T) Store) {
 		l2, err := b.store.StepLease(ctx, c.JobID, c.StepName)
 		require.NoError(t, err)
 		require.Equal(t, l.LeaseExpiresAt, l2.LeaseExpiresAt)
+	})
+
+	t.Run("ExpiredLeaseIsRenewedUntilDeclaredLost", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ctx := context.Background()
+		got := claim(t, b.store, b.worker.ID, 1, time.Millisecond)
+		require.Len(t, got, 1)
+		c, r := got[0], ref(got[0])
+		require.Eventually(t, func() bool {
+			l, err := b.store.StepLease(ctx, c.JobID, c.StepName)
+			return err == nil && l.LeaseExpiresAt.Before(l.Now)
+		}, 10*time.Second, 5*time.Millisecond)
+		cancel, err := b.store.LeasesRenew(ctx, b.worker.ID, []stroem.StepRef{r}, time.Hour)
+		require.NoError(t, err)
+		require.Empty(t, cancel, "the worker is alive and the attempt was not declared lost: keep it")
+		l, err := b.store.StepLease(ctx, c.JobID, c.StepName)
+		require.NoError(t, err)
+		require.WithinDuration(t, l.Now.Add(time.Hour), *l.LeaseExpiresAt, 5*time.Second)
+
+		_, err = b.store.JobUpdate(ctx, c.JobID, func(st *persistence.JobState) error {
+			s := st.Step(c.StepName)
+			s.Status, s.AttemptStatus, s.ErrorMessage = stroem.StepFailed, stroem.AttemptLost, "worker lost (lease expired)"
+			return nil
+		})
+		require.NoError(t, err)
+		cancel, err = b.store.LeasesRenew(ctx, b.worker.ID, []stroem.StepRef{r}, time.Hour)
+		require.NoError(t, err)
+		require.Equal(t, []stroem.StepRef{r}, cancel, "declared lost: stop it")
 	})
 
 	t.Run("LeasesExpiredLongestFirst", func(t *testing.T) {
