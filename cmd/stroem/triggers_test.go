@@ -733,10 +733,22 @@ func TestTriggersListAndCommand(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, code, string(body))
 	fired := decodeAnswer(t, body).JobID
 
-	code, body = e.do("GET", "/api/workspaces/default/triggers", nil, "")
-	require.Equal(t, http.StatusOK, code, string(body))
+	// The scheduler arms its timers in the background after start (it reads
+	// the last fired ticks first): wait until the cron trigger has one.
 	var list []map[string]any
-	require.NoError(t, json.Unmarshal(body, &list))
+	require.Eventually(t, func() bool {
+		code, body = e.do("GET", "/api/workspaces/default/triggers", nil, "")
+		list = nil
+		if code != http.StatusOK || json.Unmarshal(body, &list) != nil {
+			return false
+		}
+		for _, tr := range list {
+			if tr["name"] == "cron" {
+				return tr["next_fire_at"] != nil
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond, "the cron trigger is armed")
 	byName := map[string]map[string]any{}
 	var names []string
 	for _, tr := range list {
