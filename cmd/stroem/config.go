@@ -141,6 +141,25 @@ func (c *workerConfig) validate() error {
 	return nil
 }
 
+// readConfig fills cfg (holding its defaults) from the file at path (or
+// STROEM_CONFIG) and the environment, then validates it. Every problem is
+// exit code 2, naming the file when there is one.
+func readConfig(path string, cfg interface{ validate() error }) error {
+	if path == "" {
+		path = os.Getenv("STROEM_CONFIG")
+	}
+	if err := loadConfig(path, cfg, os.Environ()); err != nil {
+		return exitCode(2, err)
+	}
+	if err := cfg.validate(); err != nil {
+		if path != "" {
+			err = fmt.Errorf("config %s: %w", path, err)
+		}
+		return exitCode(2, err)
+	}
+	return nil
+}
+
 // envPrefix starts every override variable.
 const envPrefix = "STROEM__"
 

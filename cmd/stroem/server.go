@@ -60,20 +60,8 @@ The config file is YAML (see docs/operations.md); STROEM_CONFIG names it when
 
 // readServerConfig loads the server config with defaults and env overrides.
 func readServerConfig(path string) (serverConfig, error) {
-	if path == "" {
-		path = os.Getenv("STROEM_CONFIG")
-	}
 	cfg := defaultServerConfig()
-	if err := loadConfig(path, &cfg, os.Environ()); err != nil {
-		return cfg, exitCode(2, err)
-	}
-	if err := cfg.validate(); err != nil {
-		if path != "" {
-			err = fmt.Errorf("config %s: %w", path, err)
-		}
-		return cfg, exitCode(2, err)
-	}
-	return cfg, nil
+	return cfg, readConfig(path, &cfg)
 }
 
 func newLogger() *slog.Logger {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -60,18 +59,9 @@ key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 // readWorkerConfig loads and validates the worker's configuration; every
 // problem is exit code 2.
 func readWorkerConfig(path string) (workerConfig, error) {
-	if path == "" {
-		path = os.Getenv("STROEM_CONFIG")
-	}
 	cfg := defaultWorkerConfig()
-	if err := loadConfig(path, &cfg, os.Environ()); err != nil {
-		return cfg, exitCode(2, err)
-	}
-	if err := cfg.validate(); err != nil {
-		if path != "" {
-			err = fmt.Errorf("config %s: %w", path, err)
-		}
-		return cfg, exitCode(2, err)
+	if err := readConfig(path, &cfg); err != nil {
+		return cfg, err
 	}
 	if cfg.WorkerName == "" {
 		cfg.WorkerName = "worker"
