@@ -3,42 +3,11 @@ package http
 import (
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/workspace"
 )
-
-// triggerView is a trigger as GET /api/workspaces/{ws}/triggers shows it.
-// The webhook's secret is never shown, only whether it has one.
-type triggerView struct {
-	Name    string         `json:"name"`
-	Type    string         `json:"type"`
-	Task    string         `json:"task"`
-	Enabled bool           `json:"enabled"`
-	Input   map[string]any `json:"input"`
-	// Scheduler triggers.
-	Cron        string `json:"cron,omitempty"`
-	Timezone    string `json:"timezone,omitempty"`
-	Concurrency string `json:"concurrency,omitempty"`
-	// NextFireAt is when this server's scheduler fires the trigger next;
-	// null for webhooks, disabled triggers and crons that never fire again.
-	NextFireAt *time.Time `json:"next_fire_at"`
-	// Webhooks.
-	Mode           string `json:"mode,omitempty"`
-	TimeoutSecs    int    `json:"timeout_secs,omitempty"`
-	Path           string `json:"path,omitempty"`
-	SecretRequired *bool  `json:"secret_required,omitempty"`
-	// LastJob is the trigger's most recent job; null when it has none.
-	LastJob *triggerJob `json:"last_job"`
-}
-
-type triggerJob struct {
-	JobID     string           `json:"job_id"`
-	Status    stroem.JobStatus `json:"status"`
-	CreatedAt time.Time        `json:"created_at"`
-}
 
 func (t *Triggers) list(w http.ResponseWriter, r *http.Request) {
 	ws, err := t.workspace(r)
@@ -46,7 +15,7 @@ func (t *Triggers) list(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, t.log, err)
 		return
 	}
-	out := []triggerView{}
+	out := []stroem.Trigger{}
 	for _, name := range sortedKeys(ws.Triggers) {
 		v, err := t.view(r, ws, ws.Triggers[name])
 		if err != nil {
@@ -88,8 +57,8 @@ func (t *Triggers) workspace(r *http.Request) (*workspace.Workspace, error) {
 }
 
 // view builds a trigger's entry; its last job costs one indexed query.
-func (t *Triggers) view(r *http.Request, ws *workspace.Workspace, trig *workspace.Trigger) (triggerView, error) {
-	v := triggerView{Name: trig.Name, Type: trig.Type, Task: trig.Task, Enabled: trig.Enabled, Input: trig.Input}
+func (t *Triggers) view(r *http.Request, ws *workspace.Workspace, trig *workspace.Trigger) (stroem.Trigger, error) {
+	v := stroem.Trigger{Name: trig.Name, Type: trig.Type, Task: trig.Task, Enabled: trig.Enabled, Input: trig.Input}
 	if v.Input == nil {
 		v.Input = map[string]any{}
 	}
@@ -116,7 +85,7 @@ func (t *Triggers) view(r *http.Request, ws *workspace.Workspace, trig *workspac
 		return v, err
 	}
 	if len(jobs) > 0 {
-		v.LastJob = &triggerJob{JobID: jobs[0].ID, Status: jobs[0].Status, CreatedAt: jobs[0].CreatedAt}
+		v.LastJob = &stroem.TriggerJob{JobID: jobs[0].ID, Status: jobs[0].Status, CreatedAt: jobs[0].CreatedAt}
 	}
 	return v, nil
 }
