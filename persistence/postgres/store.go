@@ -1,4 +1,4 @@
-package persistence
+package postgres
 
 import (
 	"context"
@@ -22,14 +22,8 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/migrations"
+	"github.com/stroem/stroem/persistence"
 )
-
-// ChannelStepsReady is the NOTIFY channel on which every transaction that
-// makes a step ready (job creation, promotion, retry, unclaim) announces it,
-// so any server process can wake its waiting claimers without polling. The
-// payload is "<origin>:<job id>", origin naming the Store that sent it (see
-// Origin); treat it as a hint and re-query.
-const ChannelStepsReady = "stroem_steps_ready"
 
 // Pool sizing: the orchestrator runs many short transactions concurrently
 // (claims, completions, heartbeats, reads for the API), so the pgx default of
@@ -44,6 +38,8 @@ const (
 	// stepCacheJobs bounds the jobs whose steps JobUpdate keeps in memory.
 	stepCacheJobs = 512
 )
+
+var _ persistence.Store = (*Store)(nil)
 
 // Store is Strøm's PostgreSQL storage: every SQL statement of the system runs
 // here. It is safe for concurrent use. Consumers declare the small interface

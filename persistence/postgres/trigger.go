@@ -1,4 +1,4 @@
-package persistence
+package postgres
 
 import (
 	"context"
@@ -9,33 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stroem/stroem"
-)
-
-// TriggerTick is the scheduler tick a job is fired for. JobInsert records it
-// in trigger_ticks in the job's own transaction, serialised per trigger, so
-// that however many servers fire the same tick exactly one job is created.
-type TriggerTick struct {
-	// Trigger is the trigger's name; the workspace is the job's.
-	Trigger string
-	// At is the tick's scheduled time (not the time it was handled), so
-	// every server computes the same value for the same tick.
-	At time.Time
-	// SkipIfUnfinished refuses the job with ErrTriggerBusy while an earlier
-	// job of the trigger (source_type trigger, source_id Trigger, same
-	// workspace) is pending or running: concurrency: skip. The tick is then
-	// not recorded.
-	SkipIfUnfinished bool
-}
-
-// Errors of JobInsert with a Tick. Both are CodeConflict (errors.Is with
-// stroem.ErrConflict holds too); nothing was written.
-var (
-	// ErrTickFired: the tick, or a later tick of the trigger, was already
-	// fired (by another server, or before a restart).
-	ErrTickFired = &stroem.Error{Code: stroem.CodeConflict, Message: "this tick of the trigger has already fired"}
-	// ErrTriggerBusy: SkipIfUnfinished was set and an earlier job of the
-	// trigger is unfinished.
-	ErrTriggerBusy = &stroem.Error{Code: stroem.CodeConflict, Message: "the trigger's previous job is unfinished"}
+	"github.com/stroem/stroem/persistence"
 )
 
 // insertTick runs first in JobInsert's transaction when the job has a tick.
@@ -45,7 +19,7 @@ var (
 // refuses a tick that is not later than the trigger's latest (ErrTickFired:
 // ticks of a trigger fire in order, and once), refuses a busy trigger when
 // asked (ErrTriggerBusy), and records the tick.
-func insertTick(ctx context.Context, tx pgx.Tx, workspace, jobID string, t *TriggerTick) error {
+func insertTick(ctx context.Context, tx pgx.Tx, workspace, jobID string, t *persistence.TriggerTick) error {
 	if t.Trigger == "" || t.At.IsZero() {
 		return stroem.Errorf(stroem.CodeInvalid, "job %s: a trigger tick needs a trigger name and a time", jobID)
 	}
@@ -60,7 +34,7 @@ func insertTick(ctx context.Context, tx pgx.Tx, workspace, jobID string, t *Trig
 		return err
 	}
 	if fired {
-		return ErrTickFired
+		return persistence.ErrTickFired
 	}
 	if t.SkipIfUnfinished {
 		var busy bool
@@ -70,7 +44,7 @@ func insertTick(ctx context.Context, tx pgx.Tx, workspace, jobID string, t *Trig
 			return err
 		}
 		if busy {
-			return ErrTriggerBusy
+			return persistence.ErrTriggerBusy
 		}
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO trigger_ticks (workspace, trigger_name, tick, job_id)
@@ -79,7 +53,7 @@ func insertTick(ctx context.Context, tx pgx.Tx, workspace, jobID string, t *Trig
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return ErrTickFired
+		return persistence.ErrTickFired
 	}
 	return nil
 }
