@@ -606,7 +606,8 @@ func BenchmarkClaimHandoff(b *testing.B) {
 		a := w.mustClaim("flaky")
 		got := make(chan *stroem.Assignment, 1)
 		go func() { got <- w.claim(10 * time.Second) }()
-		time.Sleep(2 * time.Millisecond) // let the claim reach the Dispatcher
+		require.Eventually(b, func() bool { return s.app.orch.WaitingClaims() == 1 }, 5*time.Second, 100*time.Microsecond,
+			"the claim reaches the Dispatcher")
 		b.StartTimer()
 		start := time.Now()
 		if code := w.complete(a, 0, map[string]any{"v": "x"}, ""); code != http.StatusOK {
