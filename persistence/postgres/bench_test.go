@@ -99,7 +99,7 @@ func TestJobListPlan(t *testing.T) {
 // BenchmarkJobList lists 50 jobs out of 100,000 with each filter and
 // reports the p99 latency.
 //
-//	go test -bench JobList -run xxx ./persistence/
+//	go test -bench JobList -run xxx ./persistence/postgres/
 func BenchmarkJobList(b *testing.B) {
 	s := dbtest.Store(b)
 	seedJobs(b, s, 100_000)

@@ -10,9 +10,9 @@ import (
 	"github.com/stroem/stroem/persistence"
 )
 
-// The rules below (what JobUpdate validates and fills in) are the
-// PostgreSQL store's (persistence/update.go), restated for this store's
-// SQL; the conformance suite in persistence/storetest holds both to them.
+// The rules of a JobUpdate (what it validates and fills in) are
+// persistence.Diff, shared with the PostgreSQL store; the conformance suite
+// in persistence/storetest holds both stores to them.
 
 // JobUpdate is the one mechanism for every state change of a job. In one
 // write transaction (which excludes every other writer) it loads the job
