@@ -108,6 +108,9 @@ type workerConfig struct {
 	// ShutdownGrace is how long SIGTERM lets running steps finish before
 	// cancelling them.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// LogSpoolBytes bounds each running step's log spool file, used while
+	// the server cannot be reached (0: runner.DefaultLogSpoolBytes).
+	LogSpoolBytes int64 `yaml:"log_spool_bytes"`
 }
 
 func defaultWorkerConfig() workerConfig {
@@ -134,6 +137,9 @@ func (c *workerConfig) validate() error {
 	}
 	if c.WorkDir == "" {
 		return errors.New("key work_dir: must not be empty")
+	}
+	if c.LogSpoolBytes < 0 {
+		return fmt.Errorf("key log_spool_bytes: %d must not be negative", c.LogSpoolBytes)
 	}
 	if len(c.Capabilities) == 0 {
 		return errors.New("key capabilities: at least one action type is needed")
