@@ -277,6 +277,9 @@ func (t *Triggers) readBody(w http.ResponseWriter, r *http.Request) (map[string]
 	if len(bytes.TrimSpace(b)) == 0 {
 		return map[string]any{}, nil
 	}
+	if err := checkJSONText(b); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any

@@ -73,6 +73,9 @@ type Config struct {
 	WorkerToken  string
 	Lease        time.Duration
 	MaxBodyBytes int64
+	// WriteTimeout is the server's write timeout; the claim long poll
+	// extends its deadline by it beyond the wait.
+	WriteTimeout time.Duration
 	// Ready reports whether the server finished starting (migrations applied,
 	// workspaces loaded); /readyz is 503 until then.
 	Ready func() bool
@@ -99,6 +102,9 @@ func NewServer(cfg Config, orch Orchestrator, store Store, ws Workspaces, logs L
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 10 << 20
 	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -108,7 +114,7 @@ func NewServer(cfg Config, orch Orchestrator, store Store, ws Workspaces, logs L
 // Handler returns the router.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.limitBody)
+	r.Use(s.recoverer, s.checkText, s.deadlines, s.limitBody)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, stroem.Errorf(stroem.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence/logstore"
@@ -74,6 +75,7 @@ func (s *Server) workerClaim(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
+	extendWrite(w, time.Duration(max(req.WaitMS, 0))*time.Millisecond+s.cfg.WriteTimeout)
 	a, err := s.orch.Claim(r.Context(), req)
 	if err != nil {
 		writeError(w, r, s.log, err)

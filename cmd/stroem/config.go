@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	stroemhttp "github.com/stroem/stroem/http"
 )
 
 // Configuration files (SPEC §9). Both the server and the worker read a YAML
@@ -35,6 +37,16 @@ type serverConfig struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ShutdownGrace bounds how long SIGTERM waits for in-flight requests.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// HTTP holds the HTTP server's timeouts.
+	HTTP httpConfig `yaml:"http"`
+}
+
+// httpConfig is the HTTP server's timeouts (docs/operations.md).
+type httpConfig struct {
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 }
 
 type dbConfig struct {
@@ -59,6 +71,12 @@ func defaultServerConfig() serverConfig {
 		Lease:         10 * time.Second,
 		MaxBodyBytes:  10 << 20,
 		ShutdownGrace: 30 * time.Second,
+		HTTP: httpConfig{
+			ReadHeaderTimeout: stroemhttp.DefaultReadHeaderTimeout,
+			ReadTimeout:       stroemhttp.DefaultReadTimeout,
+			WriteTimeout:      stroemhttp.DefaultWriteTimeout,
+			IdleTimeout:       stroemhttp.DefaultIdleTimeout,
+		},
 	}
 }
 
@@ -91,6 +109,17 @@ func (c *serverConfig) validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("key max_body_bytes: %d is too small", c.MaxBodyBytes)
+	}
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+	}{
+		{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout}, {"http.read_timeout", c.HTTP.ReadTimeout},
+		{"http.write_timeout", c.HTTP.WriteTimeout}, {"http.idle_timeout", c.HTTP.IdleTimeout},
+	} {
+		if t.d < 100*time.Millisecond {
+			return fmt.Errorf("key %s: %s is too short (at least 100ms)", t.key, t.d)
+		}
 	}
 	return nil
 }

@@ -190,7 +190,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	go app.ws.Watch(bg)
 
 	api := stroemhttp.NewServer(stroemhttp.Config{
-		WorkerToken: cfg.WorkerToken, Lease: cfg.Lease, MaxBodyBytes: cfg.MaxBodyBytes,
+		WorkerToken: cfg.WorkerToken, Lease: cfg.Lease, MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.HTTP.WriteTimeout,
 		Ready: app.ready.Load,
 		Extra: func(r chi.Router) {
 			app.hooks.Mount(r)
@@ -213,8 +213,15 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 		}
 	}
-	// No WriteTimeout: SSE streams and long-poll claims stay open by design.
-	app.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// SSE streams, long-poll claims and streamed log reads move their own
+	// write deadlines; see http.Server.deadlines for the read deadline.
+	app.http = &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+	}
 	go func() {
 		defer close(app.done)
 		if err := app.http.Serve(app.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
