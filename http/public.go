@@ -1,8 +1,10 @@
 package http
 
 import (
+	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -196,7 +198,23 @@ func (s *Server) job(r *http.Request) (*stroem.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.store.JobGet(r.Context(), id)
+	j, err := s.store.JobGet(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	return j, s.markTruncated(r.Context(), j)
+}
+
+// markTruncated sets LogsTruncated on the steps whose log hit the limit.
+func (s *Server) markTruncated(ctx context.Context, j *stroem.Job) error {
+	names, err := s.logs.LogTruncatedSteps(ctx, j.ID)
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	for i := range j.Steps {
+		j.Steps[i].LogsTruncated = slices.Contains(names, j.Steps[i].StepName)
+	}
+	return nil
 }
 
 func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) {
@@ -218,45 +236,14 @@ func (s *Server) jobCancel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	if j, err = s.store.JobGet(r.Context(), j.ID); err != nil {
+	if j, err = s.store.JobGet(r.Context(), j.ID); err == nil {
+		err = s.markTruncated(r.Context(), j)
+	}
+	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, j)
-}
-
-func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) {
-	j, err := s.job(r)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	q := r.URL.Query()
-	lines, err := s.logs.Read(j.ID, 0, q.Get("step"))
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	switch q.Get("format") {
-	case "", "text":
-		var b strings.Builder
-		for _, l := range lines {
-			b.WriteString(l.Text)
-			b.WriteByte('\n')
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"logs": b.String()})
-	case "jsonl":
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		w.WriteHeader(http.StatusOK)
-		enc := jsonLineEncoder(w)
-		for _, l := range lines {
-			if err := enc.Encode(l); err != nil {
-				return
-			}
-		}
-	default:
-		writeError(w, r, s.log, stroem.Errorf(stroem.CodeInvalid, "format: want text or jsonl, got %q", q.Get("format")))
-	}
 }
 
 func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request) {

@@ -15,7 +15,6 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/actors"
 	"github.com/stroem/stroem/persistence"
-	"github.com/stroem/stroem/persistence/logstore"
 	"github.com/stroem/stroem/workspace"
 )
 
@@ -56,10 +55,11 @@ type Workspaces interface {
 	Reload(name string) (*workspace.Workspace, error)
 }
 
-// Logs stores log lines durably.
+// Logs is the log storage of the store (persistence.Store's Log methods).
 type Logs interface {
-	Append(ctx context.Context, jobID string, a logstore.Append) ([]stroem.LogLine, error)
-	Read(jobID string, afterSeq int64, step string) ([]stroem.LogLine, error)
+	LogAppend(ctx context.Context, a persistence.LogAppend) (persistence.LogAppended, error)
+	LogScan(ctx context.Context, jobID string, afterSeq int64, step string, fn func(stroem.LogLine) error) error
+	LogTruncatedSteps(ctx context.Context, jobID string) ([]string, error)
 }
 
 // Hub fans log lines out to SSE subscribers.
@@ -74,8 +74,12 @@ type Config struct {
 	Lease        time.Duration
 	MaxBodyBytes int64
 	// WriteTimeout is the server's write timeout; the claim long poll
-	// extends its deadline by it beyond the wait.
+	// extends its deadline by it beyond the wait, a streamed log read
+	// gives it to each chunk.
 	WriteTimeout time.Duration
+	// MaxStepLogBytes bounds the log stored for one step (default
+	// persistence.DefaultMaxStepLogBytes).
+	MaxStepLogBytes int64
 	// Ready reports whether the server finished starting (migrations applied,
 	// workspaces loaded); /readyz is 503 until then.
 	Ready func() bool

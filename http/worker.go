@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/stroem/stroem"
-	"github.com/stroem/stroem/persistence/logstore"
+	"github.com/stroem/stroem/persistence"
 )
 
 func (s *Server) workerRegister(w http.ResponseWriter, r *http.Request) {
@@ -127,7 +127,8 @@ func (s *Server) workerStart(w http.ResponseWriter, r *http.Request) {
 }
 
 // workerLogs stores a batch of log lines durably, then publishes them. The
-// push is fenced: only the worker holding the current attempt may add lines.
+// push is fenced in the store, in the transaction that stores it: only the
+// worker holding the current running attempt may add lines.
 func (s *Server) workerLogs(w http.ResponseWriter, r *http.Request) {
 	id, step, err := stepPath(r)
 	if err != nil {
@@ -139,47 +140,30 @@ func (s *Server) workerLogs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	if p.Offset < 0 {
-		writeError(w, r, s.log, stroem.Invalid("offset must not be negative"))
-		return
-	}
-	for i := range p.Lines {
-		switch p.Lines[i].Stream {
-		case "":
-			p.Lines[i].Stream = stroem.Stdout
-		case stroem.Stdout, stroem.Stderr:
-		default:
-			writeError(w, r, s.log, stroem.Errorf(stroem.CodeInvalid, "lines[%d].stream: want stdout or stderr, got %q", i, p.Lines[i].Stream))
-			return
-		}
-	}
 	if err := checkWorkerID(&p.WorkerID); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	cancel, err := s.store.StepFence(r.Context(), id, step, p.Attempt, p.WorkerID)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	resp := stroem.LogPushResponse{Cancel: cancel}
 	if len(p.Lines) > 0 {
 		masker, err := s.orch.Masker(r.Context(), id)
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
-		stored, err := s.logs.Append(r.Context(), id, logstore.Append{
-			Step: step, Attempt: p.Attempt, Offset: p.Offset, Lines: p.Lines, Mask: masker.Mask,
-		})
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
+		for i := range p.Lines {
+			p.Lines[i].Text = masker.Mask(p.Lines[i].Text)
 		}
-		s.hub.Publish(id, stored)
-		resp.Stored = len(stored)
 	}
-	writeJSON(w, http.StatusOK, resp)
+	stored, err := s.logs.LogAppend(r.Context(), persistence.LogAppend{
+		JobID: id, Step: step, Attempt: p.Attempt, WorkerID: p.WorkerID, Offset: p.Offset,
+		Lines: p.Lines, MaxStepBytes: s.cfg.MaxStepLogBytes,
+	})
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	s.hub.Publish(id, stored.Lines)
+	writeJSON(w, http.StatusOK, stroem.LogPushResponse{Cancel: stored.Cancel, Stored: len(stored.Lines)})
 }
 
 func (s *Server) workerComplete(w http.ResponseWriter, r *http.Request) {

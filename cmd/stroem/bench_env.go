@@ -171,7 +171,6 @@ func (b *bench) startServer(ctx context.Context, listen string) error {
 	cfg := map[string]any{
 		"listen":         listen,
 		"db":             map[string]any{"url": b.dbURL},
-		"log_storage":    map[string]any{"local_dir": filepath.Join(b.dir, "logs")},
 		"workspaces":     map[string]any{"default": map[string]any{"type": "folder", "path": b.wsDir}},
 		"worker_token":   b.token,
 		"shutdown_grace": "5s",

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	stroemhttp "github.com/stroem/stroem/http"
+	"github.com/stroem/stroem/persistence"
 )
 
 // Configuration files (SPEC §9). Both the server and the worker read a YAML
@@ -54,7 +55,12 @@ type dbConfig struct {
 }
 
 type logStorageConfig struct {
+	// LocalDir is ignored: logs are stored in the database. Accepted so
+	// that older configuration files still load.
 	LocalDir string `yaml:"local_dir"`
+	// MaxStepBytes bounds the log stored for one step; beyond it a marker
+	// line ends the log and the step shows logs_truncated.
+	MaxStepBytes int64 `yaml:"max_step_bytes"`
 }
 
 type workspaceConfig struct {
@@ -66,7 +72,7 @@ func defaultServerConfig() serverConfig {
 	return serverConfig{
 		Listen:        "0.0.0.0:8080",
 		DB:            dbConfig{URL: "postgres://stroem:stroem@localhost:5432/stroem"},
-		LogStorage:    logStorageConfig{LocalDir: "/var/lib/stroem/logs"},
+		LogStorage:    logStorageConfig{MaxStepBytes: persistence.DefaultMaxStepLogBytes},
 		Workspaces:    map[string]workspaceConfig{"default": {Type: "folder", Path: "./workspace"}},
 		Lease:         10 * time.Second,
 		MaxBodyBytes:  10 << 20,
@@ -87,8 +93,8 @@ func (c *serverConfig) validate() error {
 	if c.DB.URL == "" {
 		return errors.New("key db.url: must not be empty")
 	}
-	if c.LogStorage.LocalDir == "" {
-		return errors.New("key log_storage.local_dir: must not be empty")
+	if c.LogStorage.MaxStepBytes < 1024 {
+		return fmt.Errorf("key log_storage.max_step_bytes: %d is too small (at least 1024)", c.LogStorage.MaxStepBytes)
 	}
 	if c.WorkerToken == "" {
 		return errors.New("key worker_token: must be set (workers authenticate with it)")

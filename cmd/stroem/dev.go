@@ -187,7 +187,6 @@ func startDev(ctx context.Context, o devOptions, log *slog.Logger) (_ *devApp, e
 	cfg := defaultServerConfig()
 	cfg.Listen = ln.Addr().String()
 	cfg.DB.URL = "sqlite:" + dbPath // for the record: the store is given below, PostgreSQL is never opened
-	cfg.LogStorage.LocalDir = filepath.Join(dataDir, "logs")
 	cfg.Workspaces = map[string]workspaceConfig{"default": {Type: "folder", Path: ws}}
 	cfg.WorkerToken = token
 	cfg.ShutdownGrace = 10 * time.Second
