@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem/http/apierror"
 )
 
 func TestBadTextInTheRequestIs400(t *testing.T) {
 	t.Parallel()
-	s := NewServer(Config{}, nil, nil, nil, nil, nil, nil)
+	s := NewServer(Config{}, nil, nil, nil, nil, nil, nil, nil)
 	h := s.Handler()
 	for _, tc := range []struct {
 		name, target string
@@ -71,7 +73,7 @@ func TestJSONBodyWithNULOrInvalidUTF8Is400(t *testing.T) {
 			continue
 		}
 		require.Error(t, err, tc.body)
-		require.Equal(t, http.StatusBadRequest, statusOf(err), tc.body)
+		require.Equal(t, http.StatusBadRequest, apierror.Status(err), tc.body)
 	}
 }
 
@@ -79,7 +81,7 @@ func TestJSONBodyWithNULOrInvalidUTF8Is400(t *testing.T) {
 // timeouts on a real listener.
 func serve(t *testing.T, read, write time.Duration, handler http.HandlerFunc) string {
 	t.Helper()
-	s := NewServer(Config{WriteTimeout: write}, nil, nil, nil, nil, nil, nil)
+	s := NewServer(Config{WriteTimeout: write}, nil, nil, nil, nil, nil, nil, nil)
 	srv := &http.Server{
 		Handler:           s.checkText(s.deadlines(s.limitBody(handler))),
 		ReadHeaderTimeout: read, ReadTimeout: read, WriteTimeout: write,

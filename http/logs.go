@@ -23,11 +23,10 @@ const logChunk = 32 << 10
 // A store error after the first bytes were sent cannot become an error
 // status any more: the connection is aborted, so the client sees a broken
 // response, never a complete-looking one.
-func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) {
+func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 	j, err := s.job(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	format := q.Get("format")
@@ -39,8 +38,7 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) {
 	case "text":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	default:
-		writeError(w, r, s.log, stroem.Errorf(stroem.CodeInvalid, "format: want json, jsonl or text, got %q", format))
-		return
+		return stroem.Errorf(stroem.CodeInvalid, "format: want json, jsonl or text, got %q", format)
 	}
 	rc := http.NewResponseController(w)
 	cw := &chunkWriter{w: w, rc: rc, timeout: s.cfg.WriteTimeout}
@@ -73,8 +71,7 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		if !started {
-			writeError(w, r, s.log, err)
-			return
+			return err
 		}
 		if r.Context().Err() == nil && cw.err == nil {
 			s.log.Error("log read failed mid-stream", "job_id", j.ID, "err", err)
@@ -88,6 +85,7 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) {
 	if err := bw.Flush(); err != nil {
 		panic(http.ErrAbortHandler)
 	}
+	return nil
 }
 
 // chunkWriter writes through to the client, moving the write deadline

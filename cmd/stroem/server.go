@@ -172,10 +172,11 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	go app.listenLogs(bg)
 	go app.ws.Watch(bg)
 
+	workers := actors.NewWorkers(app.orch, app.store, app.store, app.hub)
+	workers.MaxStepLogBytes = cfg.LogStorage.MaxStepBytes
 	api := stroemhttp.NewServer(stroemhttp.Config{
-		WorkerToken: cfg.WorkerToken, Lease: cfg.Lease, MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.HTTP.WriteTimeout,
-		MaxStepLogBytes: cfg.LogStorage.MaxStepBytes,
-		Ready:           app.ready.Load,
+		WorkerToken: cfg.WorkerToken, MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.HTTP.WriteTimeout,
+		Ready: app.ready.Load,
 		Extra: func(r chi.Router) {
 			app.hooks.Mount(r)
 			if opts.pprof {
@@ -189,7 +190,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 				opts.extra(r)
 			}
 		},
-	}, app.orch, app.store, app.ws, app.store, app.hub, log)
+	}, app.orch, workers, app.store, app.ws, app.store, app.hub, log)
 
 	app.ln = opts.listener
 	if app.ln == nil {
