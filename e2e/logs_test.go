@@ -248,10 +248,11 @@ const twoStepsWorkflow = `
 actions:
   count:
     type: shell
+    input: { name: { type: string, required: true }, n: { type: integer, required: true } }
     cmd: |
       for i in $(seq 1 "$INPUT_N"); do
         echo "$INPUT_NAME $i"
-        if [ $((i % 250)) -eq 0 ]; then sleep 0.3; fi
+        if [ $((i % 100)) -eq 0 ]; then sleep 0.3; fi
       done
 tasks:
   two:
@@ -289,18 +290,13 @@ func TestLogsAcrossServers(t *testing.T) {
 		})
 	}
 
-	// Mid-stream: both steps running and printing; kill server 1 (worker-1's
-	// server) with SIGKILL, let the stream go on through server 2, then
-	// bring server 1 back so worker-1 can deliver what it kept meanwhile.
-	require.Eventually(t, func() bool {
-		j, ok := c.job(c.proxy.URL, id)
-		return ok && len(j.Steps) == 2 && j.Steps[0].Status == stroem.StepRunning && j.Steps[1].Status == stroem.StepRunning
-	}, waitFor, 20*time.Millisecond, "both steps running")
-	kill9(c.servers[0])
-	require.Eventually(t, func() bool {
-		resp, err := c.http.Get("http://" + c.addrs[1] + "/api/jobs/" + id + "/logs?format=jsonl&step=right")
+	// Mid-stream: both steps printing; kill server 1 (worker-1's server)
+	// with SIGKILL, let the stream go on through server 2 (worker-2's lines),
+	// then bring server 1 back so worker-1 delivers what it kept meanwhile.
+	stored := func(step string) int {
+		resp, err := c.http.Get("http://" + c.addrs[1] + "/api/jobs/" + id + "/logs?format=text&step=" + step)
 		if err != nil {
-			return false
+			return 0
 		}
 		defer resp.Body.Close()
 		n := 0
@@ -308,8 +304,14 @@ func TestLogsAcrossServers(t *testing.T) {
 		for sc.Scan() {
 			n++
 		}
-		return n >= 1000
-	}, waitFor, 50*time.Millisecond, "the stream goes on through server 2")
+		return n
+	}
+	require.Eventually(t, func() bool { return stored("left") >= 300 && stored("right") >= 300 },
+		waitFor, 20*time.Millisecond, "both steps printing")
+	kill9(c.servers[0])
+	atKill := stored("left") + stored("right")
+	require.Eventually(t, func() bool { return stored("left")+stored("right") >= atKill+500 },
+		waitFor, 50*time.Millisecond, "the stream goes on through server 2")
 	c.startServer(0)
 
 	wg.Wait()
