@@ -20,8 +20,8 @@ import (
 const (
 	DefaultShutdownGrace  = 30 * time.Second
 	DefaultClaimWait      = 25 * time.Second
-	DefaultLogBatchLines  = 500
-	DefaultLogBatchBytes  = 512 << 10
+	DefaultLogBatchLines  = 5000
+	DefaultLogBatchBytes  = 1 << 20
 	DefaultLogBatchDelay  = 20 * time.Millisecond
 	DefaultLogBufferLines = 10_000
 	DefaultLogBufferBytes = 8 << 20

@@ -25,7 +25,7 @@ import (
 
 // Parts of the bench, in the order they run. scale runs last: it leaves
 // 10,000 queued jobs and 100,000 rows behind, which would skew the others.
-var benchParts = []string{"chain", "fanout", "trigger", "sse", "scale"}
+var benchParts = []string{"chain", "fanout", "trigger", "sse", "scale", "logs"}
 
 // benchDefaultDBURL is the PostgreSQL server used when neither --db-url nor
 // STROEM__DB__URL says otherwise.
@@ -42,6 +42,7 @@ type benchSizes struct {
 	Slots        int
 	TriggerJobs  int
 	SSELines     int
+	LogsLines    int
 	Queued       int
 	CreateConns  int
 	TableJobs    int
@@ -56,6 +57,7 @@ func defaultBenchSizes() benchSizes {
 		Workers: 2, Slots: 8,
 		TriggerJobs: 200,
 		SSELines:    200,
+		LogsLines:   200_000,
 		Queued:      10_000, CreateConns: 16,
 		TableJobs: 100_000, ListRequests: 200,
 		FloorRuns: 200,
@@ -146,6 +148,7 @@ stdout. The machine should be otherwise idle; the load average is printed.`,
 		{&s.Slots, "slots", "max_concurrent of each worker"},
 		{&s.TriggerJobs, "jobs", "jobs of the trigger part"},
 		{&s.SSELines, "sse-lines", "lines printed in the SSE part"},
+		{&s.LogsLines, "logs-lines", "lines printed in the logs part"},
 		{&s.Queued, "queued", "queued jobs created over the API in the scale part"},
 		{&s.CreateConns, "create-conns", "concurrent clients creating the queued jobs"},
 		{&s.TableJobs, "table-jobs", "jobs in the table for the job list (the rest inserted with SQL)"},
@@ -187,7 +190,7 @@ func (o *benchOptions) check() error {
 	s := o.sizes
 	for name, v := range map[string]int{"chain-steps": s.ChainSteps, "chain-runs": s.ChainRuns,
 		"fanout-steps": s.FanoutSteps, "fanout-runs": s.FanoutRuns, "workers": s.Workers, "slots": s.Slots,
-		"jobs": s.TriggerJobs, "sse-lines": s.SSELines, "queued": s.Queued, "create-conns": s.CreateConns,
+		"jobs": s.TriggerJobs, "sse-lines": s.SSELines, "logs-lines": s.LogsLines, "queued": s.Queued, "create-conns": s.CreateConns,
 		"list-requests": s.ListRequests, "floor-runs": s.FloorRuns} {
 		if v < 1 {
 			return usageError("--%s must be at least 1, got %d", name, v)
@@ -250,6 +253,7 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (_ *bench
 		{"trigger", b.runTrigger},
 		{"sse", b.runSSE},
 		{"scale", b.runScale},
+		{"logs", b.runLogs},
 	}
 	for _, s := range steps {
 		if !o.parts[s.name] {

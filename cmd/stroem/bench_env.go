@@ -429,7 +429,7 @@ func writeBenchWorkspace(dir string, s benchSizes) error {
 	if err := os.WriteFile(filepath.Join(dir, ".workflows", "bench.yaml"), []byte(benchWorkflow(s)), 0o644); err != nil {
 		return fmt.Errorf("write bench workspace: %w", err)
 	}
-	return nil
+	return writeBenchLogsWorkflow(dir, s)
 }
 
 // benchWorkflow is the bench's workflow file.
