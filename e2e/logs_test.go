@@ -345,10 +345,11 @@ func TestLogsAcrossServers(t *testing.T) {
 	}
 }
 
-// TestSyncWebhookAndFollowSeeCompletionsFromAnyServer: the job is created
-// through server 1 and run by a worker of server 2; `--follow` through
-// server 1 ends with the job's result.
-func TestFollowSeesCompletionsFromAnyServer(t *testing.T) {
+// TestFollowAndSyncWebhookSeeCompletionsFromAnyServer: jobs are created
+// through server 1 and run by a worker of server 2 (which records their
+// end); `--follow` and a sync webhook through server 1 end with the job's
+// result at once, not at a timeout.
+func TestFollowAndSyncWebhookSeeCompletionsFromAnyServer(t *testing.T) {
 	c := startLogCluster(t, 2, `
 actions:
   hello:
@@ -359,6 +360,12 @@ tasks:
     flow:
       only:
         action: hello
+triggers:
+  hook:
+    type: webhook
+    task: hello
+    mode: sync
+    timeout_secs: 60
 `, nil)
 	c.startWorker("worker-2", 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -368,6 +375,15 @@ tasks:
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, "only | done here\n", out)
 	require.Less(t, time.Since(start), 10*time.Second, "the end is seen at once, not at the next keep-alive")
+
+	start = time.Now()
+	resp, err := c.http.Post("http://"+c.addrs[0]+"/hooks/hook", "application/json", strings.NewReader(`{}`))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	require.Contains(t, string(body), `"completed"`)
+	require.Less(t, time.Since(start), 10*time.Second, "answered when the job ended on the other server, not at the 60 s timeout")
 }
 
 // rssKB is the resident set size of pid, from /proc.
