@@ -130,6 +130,15 @@ func (w *Workers) PushLogs(ctx context.Context, jobID, step string, p stroem.Log
 	if err := checkWorkerID(&p.WorkerID); err != nil {
 		return stroem.LogPushResponse{}, err
 	}
+	// The cheap checks first: a bad push costs no job lookup.
+	if err := persistence.LogCheck(persistence.LogAppend{Step: step, Attempt: p.Attempt, Offset: p.Offset}); err != nil {
+		return stroem.LogPushResponse{}, err
+	}
+	lines, err := persistence.PrepareLogLines(p.Lines, nil)
+	if err != nil {
+		return stroem.LogPushResponse{}, err
+	}
+	p.Lines = lines
 	if len(p.Lines) > 0 {
 		masker, err := w.o.Masker(ctx, jobID)
 		if err != nil {

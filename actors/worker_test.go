@@ -151,7 +151,7 @@ func TestWorkersPushLogs(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, stroem.LogPushResponse{Cancel: true}, resp, "an empty push only asks the fence")
 	require.Len(t, logs.appended, 1)
-	require.Equal(t, persistence.LogAppend{JobID: job, Step: "a", Attempt: 1, WorkerID: worker}, logs.appended[0],
+	require.Equal(t, persistence.LogAppend{JobID: job, Step: "a", Attempt: 1, WorkerID: worker, Lines: []stroem.PushLine{}}, logs.appended[0],
 		"the store fences with the canonical worker id")
 	require.Empty(t, logs.published, "nothing to publish")
 }
