@@ -50,16 +50,21 @@ type serverEvents struct {
 	log   *slog.Logger
 }
 
+// JobFinished is called from a JobActor's Receive: it must not block, so
+// the NOTIFY (a database round trip) runs in a goroutine of its own.
 func (e *serverEvents) JobFinished(jobID string, status stroem.JobStatus) {
 	e.hub.Finish(jobID, status)
 	e.hooks.JobFinished(jobID, status)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := e.store.Notify(ctx, persistence.ChannelLogs, e.store.Origin()+":"+jobID+":done:"+string(status)); err != nil {
-		// Other servers' subscribers notice within their keep-alive
-		// interval, when they re-read the job's status.
-		e.log.Warn("notify other servers of a finished job", "job_id", jobID, "err", err)
-	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := e.store.Notify(ctx, persistence.ChannelLogs, e.store.Origin()+":"+jobID+":done:"+string(status)); err != nil {
+			// Other servers' subscribers notice within their keep-alive
+			// interval, when they re-read the job's status; their sync
+			// webhooks at their timeout.
+			e.log.Warn("notify other servers of a finished job", "job_id", jobID, "err", err)
+		}
+	}()
 }
 
 // listenLogs hears other servers' log and job-end notifications: new lines
