@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stroem/stroem"
@@ -100,12 +101,15 @@ func (s *Store) LogAppend(ctx context.Context, a persistence.LogAppend) (persist
 			return err
 		}
 		first := last - int64(len(store)) + 1
+		// The id as a UUID value: a string would take pgx's slower
+		// text-to-uuid path for every row.
+		uid := uuid.MustParse(jobID)
 		out.Lines = make([]stroem.LogLine, len(store))
 		rows := make([][]any, len(store))
 		for i, l := range store {
 			seq := first + int64(i)
 			out.Lines[i] = stroem.LogLine{Seq: seq, Step: a.Step, Attempt: a.Attempt, TS: l.TS, Stream: l.Stream, Text: l.Text}
-			rows[i] = []any{jobID, seq, a.Step, a.Attempt, l.TS, string(l.Stream), l.Text}
+			rows[i] = []any{uid, seq, a.Step, a.Attempt, l.TS, string(l.Stream), l.Text}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"job_logs"},
 			[]string{"job_id", "seq", "step_name", "attempt", "ts", "stream", "text"}, pgx.CopyFromRows(rows)); err != nil {
