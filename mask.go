@@ -231,26 +231,22 @@ func (m *Masker) spans(s string) []maskSpan {
 
 // SafeCut returns the largest cut ≤ at such that no occurrence of a
 // secret in b starts before the cut and ends after it, so b[:cut] and
-// b[cut:] can be masked apart. It returns at when no such cut > 0 exists.
+// b[cut:] can be masked apart; 0 when only an empty first part is safe.
 // Only occurrences wholly inside b are seen: a caller cutting a stream
 // keeps at ≤ len(b)-(MaxLen()-1).
 func (m *Masker) SafeCut(b []byte, at int) int {
 	if m == nil || len(m.patterns) == 0 {
 		return at
 	}
-	s := string(b)
-	spans := m.spans(s)
+	spans := m.spans(string(b))
 	cut := at
-	for moved := true; moved; {
+	for moved := true; moved && cut > 0; {
 		moved = false
 		for _, sp := range spans {
 			if sp.start < cut && sp.end > cut {
 				cut, moved = sp.start, true
 			}
 		}
-	}
-	if cut <= 0 {
-		return at
 	}
 	return cut
 }

@@ -54,6 +54,10 @@ type Assignment struct {
 	Spec       StepSpec       `json:"spec"`
 	Input      map[string]any `json:"input"`
 	LeaseMS    int64          `json:"lease_ms"`
+	// Mask lists the secret values this step holds (in its spec or input),
+	// which the worker masks in the step's output before splitting long
+	// lines; the server masks again with every secret of the job.
+	Mask []string `json:"mask,omitempty"`
 }
 
 // StepSpec is what to execute, rendered on the server.

@@ -243,11 +243,11 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	readers.Add(2)
 	go func() {
 		defer readers.Done()
-		_ = splitLines(outR, MaxLineBytes, logPieces(out.piece, func(p []byte) { emit(stroem.Stdout, p) }))
+		_ = splitLines(outR, MaxLineBytes, maskPieces(step.Mask, MaxLineBytes, logPieces(out.piece, func(p []byte) { emit(stroem.Stdout, p) })))
 	}()
 	go func() {
 		defer readers.Done()
-		_ = splitLines(errR, MaxLineBytes, logPieces(tail.piece, func(p []byte) { emit(stroem.Stderr, p) }))
+		_ = splitLines(errR, MaxLineBytes, maskPieces(step.Mask, MaxLineBytes, logPieces(tail.piece, func(p []byte) { emit(stroem.Stderr, p) })))
 	}()
 
 	// Wait for the main process to exit without reaping it, so the group id

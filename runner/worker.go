@@ -76,6 +76,12 @@ type WorkerConfig struct {
 	MaxRetryWait time.Duration
 	// Runner runs the steps; nil means a ShellRunner under WorkDir/steps.
 	Runner Runner
+	// PassEnv names variables of the worker's environment that the default
+	// ShellRunner passes to steps (CheckPassEnv refuses STROEM_* names).
+	PassEnv []string
+	// OnSecrets, when set, is told the secret values of each step before it
+	// runs, so the worker's own log can mask them.
+	OnSecrets func(values []string)
 }
 
 func (c *WorkerConfig) setDefaults() {
@@ -157,7 +163,10 @@ func NewWorker(c *client.Client, cfg WorkerConfig, log *slog.Logger) (*Worker, e
 	cfg.setDefaults()
 	r := cfg.Runner
 	if r == nil {
-		r = &ShellRunner{WorkDir: filepath.Join(cfg.WorkDir, "steps")}
+		if err := CheckPassEnv(cfg.PassEnv); err != nil {
+			return nil, fmt.Errorf("runner: pass_env: %w", err)
+		}
+		r = &ShellRunner{WorkDir: filepath.Join(cfg.WorkDir, "steps"), PassEnv: cfg.PassEnv}
 	}
 	w := &Worker{
 		c: c, cfg: cfg, log: log, runner: r,
@@ -345,7 +354,11 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 	var shipping sync.WaitGroup
 	shipping.Go(ship.loop)
 
-	res := w.runStep(ctx, log, a, ship.add)
+	if w.cfg.OnSecrets != nil && len(a.Mask) > 0 {
+		w.cfg.OnSecrets(a.Mask)
+	}
+	mask := stroem.NewMasker(a.Mask)
+	res := maskResult(mask, w.runStep(ctx, log, a, maskSink(mask, ship.add)))
 	if res.Cleanup != nil {
 		defer res.Cleanup() // after the report: the next step need not wait for it
 	}
@@ -377,7 +390,7 @@ func (w *Worker) runStep(ctx context.Context, log *slog.Logger, a stroem.Assignm
 	if a.Image != "" {
 		return Result{ExitCode: -1, Error: fmt.Sprintf("action image %q needs a container runner, which this worker does not have", a.Image)}
 	}
-	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input}
+	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input, Mask: stroem.NewMasker(a.Mask)}
 	if a.Revision != "" {
 		dir, release, err := w.acquireWorkspace(ctx, log, a.Workspace, a.Revision)
 		if err != nil {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/stroem/stroem/runner"
 )
 
 // Configuration files (SPEC §9). Both the server and the worker read a YAML
@@ -105,6 +107,9 @@ type workerConfig struct {
 	// Capabilities are the action types this worker runs.
 	Capabilities []string `yaml:"capabilities"`
 	Tags         []string `yaml:"tags"`
+	// PassEnv names variables of the worker's environment that steps get
+	// besides the base set (PATH, HOME, LANG, TMPDIR); STROEM_* never.
+	PassEnv []string `yaml:"pass_env"`
 	// ShutdownGrace is how long SIGTERM lets running steps finish before
 	// cancelling them.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
@@ -137,6 +142,9 @@ func (c *workerConfig) validate() error {
 	}
 	if len(c.Capabilities) == 0 {
 		return errors.New("key capabilities: at least one action type is needed")
+	}
+	if err := runner.CheckPassEnv(c.PassEnv); err != nil {
+		return fmt.Errorf("key pass_env: %w", err)
 	}
 	return nil
 }

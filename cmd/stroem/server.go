@@ -69,7 +69,17 @@ func newLogger() *slog.Logger {
 	if os.Getenv("STROEM_LOG_LEVEL") == "debug" {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// Every record is masked with the secrets known so far (see logSecrets).
+	return slog.New(stroem.NewMaskHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+}
+
+// logSecrets returns the function that adds secret values to log's
+// masking, or nil when log does not mask.
+func logSecrets(log *slog.Logger) func([]string) {
+	if mh, ok := log.Handler().(*stroem.MaskHandler); ok {
+		return mh.Add
+	}
+	return nil
 }
 
 // serverStore is what a server needs from its store: PostgreSQL
@@ -160,7 +170,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 
 	app.hub = logstream.New(hubSource{logs: app.logs, store: app.store}, log)
 	events := &serverEvents{hub: app.hub}
-	app.orch = actors.New(actors.Config{Lease: cfg.Lease}, app.store, app.ws, events, log)
+	app.orch = actors.New(actors.Config{Lease: cfg.Lease, OnSecrets: logSecrets(log)}, app.store, app.ws, events, log)
 	app.sched = actors.NewScheduler(app.orch, app.store, app.ws, log)
 	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{}, app.orch, app.store, app.ws, app.sched, log)
 	events.hooks = app.hooks

@@ -23,7 +23,7 @@ On SIGTERM or Ctrl-C it stops claiming, lets running steps finish within
 shutdown_grace (default 30s), cancels and reports the rest, and exits 0.
 
 The config file is YAML (server_url, worker_token, worker_name,
-max_concurrent, work_dir, capabilities, tags, shutdown_grace); STROEM_CONFIG
+max_concurrent, work_dir, capabilities, tags, pass_env, shutdown_grace); STROEM_CONFIG
 names it when --config is not given, and STROEM__KEY variables override any
 key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 		Example: `  stroem worker --config worker-config.yaml
@@ -34,6 +34,7 @@ key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 			if err != nil {
 				return err
 			}
+			log := newLogger()
 			c, err := client.New(cfg.ServerURL, client.WithToken(cfg.WorkerToken), client.WithUserAgent("stroem-worker/"+version))
 			if err != nil {
 				return exitCode(2, fmt.Errorf("key server_url: %w", err))
@@ -45,7 +46,9 @@ key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 				MaxConcurrent: cfg.MaxConcurrent,
 				WorkDir:       cfg.WorkDir,
 				ShutdownGrace: cfg.ShutdownGrace,
-			}, newLogger())
+				PassEnv:       cfg.PassEnv,
+				OnSecrets:     logSecrets(log),
+			}, log)
 			if err != nil {
 				return exitCode(2, err)
 			}
