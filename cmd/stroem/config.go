@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	stroemhttp "github.com/stroem/stroem/http"
 	"github.com/stroem/stroem/runner"
 )
 
@@ -36,7 +37,14 @@ type serverConfig struct {
 	// MaxBodyBytes bounds every request body.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ShutdownGrace bounds how long SIGTERM waits for in-flight requests.
-	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	ShutdownGrace time.Duration  `yaml:"shutdown_grace"`
+	Webhooks      webhooksConfig `yaml:"webhooks"`
+}
+
+type webhooksConfig struct {
+	// Headers is the allowlist of request headers a webhook job stores;
+	// unset means the built-in list (stroemhttp.DefaultHookHeaders).
+	Headers []string `yaml:"headers"`
 }
 
 type dbConfig struct {
@@ -93,6 +101,9 @@ func (c *serverConfig) validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("key max_body_bytes: %d is too small", c.MaxBodyBytes)
+	}
+	if err := stroemhttp.CheckHookHeaders(c.Webhooks.Headers); err != nil {
+		return fmt.Errorf("key webhooks.headers: %w", err)
 	}
 	return nil
 }

@@ -172,7 +172,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	events := &serverEvents{hub: app.hub}
 	app.orch = actors.New(actors.Config{Lease: cfg.Lease, OnSecrets: logSecrets(log)}, app.store, app.ws, events, log)
 	app.sched = actors.NewScheduler(app.orch, app.store, app.ws, log)
-	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{}, app.orch, app.store, app.ws, app.sched, log)
+	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{Headers: cfg.Webhooks.Headers}, app.orch, app.store, app.ws, app.sched, log)
 	events.hooks = app.hooks
 	if err = app.orch.Start(ctx); err != nil {
 		return nil, err
