@@ -295,3 +295,23 @@ func (m *Masker) MaskMap(v map[string]any) map[string]any {
 	}
 	return m.MaskValue(v).(map[string]any)
 }
+
+// MaskJob masks, in place, what a job's JSON shows that can hold a secret:
+// its input and output, and each step's input, output and error messages
+// (attempts included). Values are masked before they are stored; this is
+// the same rule applied once more where a job is served, for what was
+// stored before (or rendered into a step's input from `secret.*`).
+func (m *Masker) MaskJob(j *Job) {
+	if m.Len() == 0 || j == nil {
+		return
+	}
+	j.Input, j.Output = m.MaskMap(j.Input), m.MaskMap(j.Output)
+	for i := range j.Steps {
+		st := &j.Steps[i]
+		st.Input, st.Output = m.MaskMap(st.Input), m.MaskMap(st.Output)
+		st.ErrorMessage = m.Mask(st.ErrorMessage)
+		for k := range st.Attempts {
+			st.Attempts[k].ErrorMessage = m.Mask(st.Attempts[k].ErrorMessage)
+		}
+	}
+}

@@ -110,3 +110,25 @@ func TestMaskContained(t *testing.T) {
 		m.Contained("echo alpha-secret", "X="+b64))
 	require.Empty(t, m.Contained("nothing"))
 }
+
+func TestMaskJob(t *testing.T) {
+	t.Parallel()
+	m := NewMasker([]string{"hunter22"})
+	j := &Job{
+		Input:  map[string]any{"pw": "hunter22"},
+		Output: map[string]any{"s": map[string]any{"x": "HUNTER22"}},
+		Steps: []Step{{
+			Input: map[string]any{"t": "x hunter22"}, Output: map[string]any{"o": "hunter22"},
+			ErrorMessage: "exit code 1: hunter22",
+			Attempts:     []Attempt{{ErrorMessage: "exit code 1: hunter22"}},
+		}},
+	}
+	m.MaskJob(j)
+	b, err := json.Marshal(j)
+	require.NoError(t, err)
+	require.NotContains(t, strings.ToLower(string(b)), "hunter22")
+	require.Equal(t, "exit code 1: ***", j.Steps[0].Attempts[0].ErrorMessage)
+	var nilM *Masker
+	nilM.MaskJob(j) // no-op
+	m.MaskJob(nil)
+}

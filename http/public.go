@@ -27,10 +27,7 @@ type workspaceView struct {
 func viewWorkspace(ws *workspace.Workspace) workspaceView {
 	v := workspaceView{
 		Name: ws.Name, TasksCount: len(ws.Tasks), ActionsCount: len(ws.Actions),
-		TriggersCount: len(ws.Triggers), Revision: ws.Revision, Errors: []string{},
-	}
-	for _, p := range ws.Problems {
-		v.Errors = append(v.Errors, p.String())
+		TriggersCount: len(ws.Triggers), Revision: ws.Revision, Errors: ws.PublicProblems(),
 	}
 	return v
 }
@@ -69,7 +66,9 @@ func (s *Server) workspaceReload(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := s.ws.Reload(name)
 	if err != nil {
-		writeError(w, r, s.log, stroem.Errorf(stroem.CodeInvalid, "reload workspace %q: %v", name, err))
+		// The error names the files read: only workspace-relative paths
+		// reach the client.
+		writeError(w, r, s.log, stroem.Errorf(stroem.CodeInvalid, "reload workspace %q: %s", name, s.ws.Get(name).PublicText(err.Error())))
 		return
 	}
 	writeJSON(w, http.StatusOK, viewWorkspace(ws))
@@ -205,6 +204,12 @@ func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
+	m, err := s.orch.Masker(r.Context(), j.ID)
+	if err != nil {
+		writeError(w, r, s.log, err) // never serve what could not be masked
+		return
+	}
+	m.MaskJob(j)
 	writeJSON(w, http.StatusOK, j)
 }
 
