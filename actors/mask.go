@@ -65,8 +65,12 @@ func (o *Orchestrator) maskProblems(ws *workspace.Workspace, task *workspace.Tas
 	return out
 }
 
-// secretsSeen tells Config.OnSecrets about a newly compiled plan's secrets.
+// secretsSeen adds Config.MaskExtra to a newly compiled plan's masker and
+// tells Config.OnSecrets about its secrets.
 func (o *Orchestrator) secretsSeen(p *plan) {
+	if len(o.cfg.MaskExtra) > 0 {
+		p.masker = stroem.NewMasker(append(p.masker.Values(), o.cfg.MaskExtra...))
+	}
 	if o.cfg.OnSecrets != nil && p.masker.Len() > 0 {
 		o.cfg.OnSecrets(p.masker.Values())
 	}

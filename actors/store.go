@@ -56,6 +56,9 @@ type Config struct {
 	// compiled (as the plan resolved them), so the server's own log can
 	// mask them too.
 	OnSecrets func(values []string)
+	// MaskExtra are values masked with every job's secrets (the worker
+	// token, should a step find it somewhere).
+	MaskExtra []string
 }
 
 func (c Config) withDefaults() Config {

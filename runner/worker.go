@@ -82,6 +82,10 @@ type WorkerConfig struct {
 	// OnSecrets, when set, is told the secret values of each step before it
 	// runs, so the worker's own log can mask them.
 	OnSecrets func(values []string)
+	// MaskExtra are values masked in every step's output besides the
+	// step's secrets: the worker's own credentials, should a step find
+	// them somewhere.
+	MaskExtra []string
 }
 
 func (c *WorkerConfig) setDefaults() {
@@ -357,7 +361,7 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 	if w.cfg.OnSecrets != nil && len(a.Mask) > 0 {
 		w.cfg.OnSecrets(a.Mask)
 	}
-	mask := stroem.NewMasker(a.Mask)
+	mask := stroem.NewMasker(append(slices.Clip(a.Mask), w.cfg.MaskExtra...))
 	res := maskResult(mask, w.runStep(ctx, log, a, maskSink(mask, ship.add)))
 	if res.Cleanup != nil {
 		defer res.Cleanup() // after the report: the next step need not wait for it
@@ -390,7 +394,7 @@ func (w *Worker) runStep(ctx context.Context, log *slog.Logger, a stroem.Assignm
 	if a.Image != "" {
 		return Result{ExitCode: -1, Error: fmt.Sprintf("action image %q needs a container runner, which this worker does not have", a.Image)}
 	}
-	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input, Mask: stroem.NewMasker(a.Mask)}
+	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input, Mask: stroem.NewMasker(append(slices.Clip(a.Mask), w.cfg.MaskExtra...))}
 	if a.Revision != "" {
 		dir, release, err := w.acquireWorkspace(ctx, log, a.Workspace, a.Revision)
 		if err != nil {

@@ -43,6 +43,9 @@ The config file is YAML (see docs/operations.md); STROEM_CONFIG names it when
 				return err
 			}
 			log := newLogger()
+			if err := harden(); err != nil {
+				log.Warn("could not make the process non-dumpable: steps of the same uid may read its environment", "err", err)
+			}
 			app, err := startServer(cmd.Context(), cfg, serverOptions{pprof: pprofOn}, log)
 			if err != nil {
 				return err
@@ -170,7 +173,9 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 
 	app.hub = logstream.New(hubSource{logs: app.logs, store: app.store}, log)
 	events := &serverEvents{hub: app.hub}
-	app.orch = actors.New(actors.Config{Lease: cfg.Lease, OnSecrets: logSecrets(log)}, app.store, app.ws, events, log)
+	app.orch = actors.New(actors.Config{
+		Lease: cfg.Lease, OnSecrets: logSecrets(log), MaskExtra: []string{cfg.WorkerToken},
+	}, app.store, app.ws, events, log)
 	app.sched = actors.NewScheduler(app.orch, app.store, app.ws, log)
 	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{Headers: cfg.Webhooks.Headers}, app.orch, app.store, app.ws, app.sched, log)
 	events.hooks = app.hooks
