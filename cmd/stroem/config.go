@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/stroem/stroem/actors"
 	stroemhttp "github.com/stroem/stroem/http"
 	"github.com/stroem/stroem/runner"
 )
@@ -66,7 +67,7 @@ func defaultServerConfig() serverConfig {
 		DB:            dbConfig{URL: "postgres://stroem:stroem@localhost:5432/stroem"},
 		LogStorage:    logStorageConfig{LocalDir: "/var/lib/stroem/logs"},
 		Workspaces:    map[string]workspaceConfig{"default": {Type: "folder", Path: "./workspace"}},
-		Lease:         10 * time.Second,
+		Lease:         actors.DefaultLease,
 		MaxBodyBytes:  10 << 20,
 		ShutdownGrace: 30 * time.Second,
 	}
