@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"slices"
+
 	"github.com/stroem/stroem"
 )
 
@@ -65,4 +67,14 @@ func maskSink(m *stroem.Masker, sink func(stroem.PushLine)) func(stroem.PushLine
 		l.Text = m.Mask(l.Text)
 		sink(l)
 	}
+}
+
+// maskValues is what a step's output is masked with: its own secrets, the
+// configured extras and the worker's own credential.
+func (w *Worker) maskValues(a stroem.Assignment) []string {
+	out := append(slices.Clip(a.Mask), w.cfg.MaskExtra...)
+	if cred := w.c.Credential(); cred != "" {
+		out = append(out, cred)
+	}
+	return out
 }

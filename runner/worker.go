@@ -280,6 +280,9 @@ func (w *Worker) register(ctx context.Context, stale string) error {
 		hbEvery = defaultHeartbeat
 	}
 	hbEvery = max(hbEvery, 50*time.Millisecond)
+	if w.cfg.OnSecrets != nil {
+		w.cfg.OnSecrets([]string{reg.Credential}) // never in the worker's own log
+	}
 	w.mu.Lock()
 	w.workerID, w.heartbeat = reg.WorkerID, hbEvery
 	w.mu.Unlock()
@@ -320,7 +323,7 @@ func (w *Worker) slot(ctx, stepsCtx, reportCtx context.Context) {
 		}
 		if err != nil {
 			w.down.observe(err, "claim")
-			if errors.Is(err, stroem.ErrNotFound) {
+			if errors.Is(err, stroem.ErrNotFound) || errors.Is(err, stroem.ErrUnauthorized) {
 				if rerr := w.register(ctx, id); rerr != nil && ctx.Err() == nil {
 					w.log.Error("re-register", "err", rerr)
 				}
@@ -361,7 +364,7 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 	if w.cfg.OnSecrets != nil && len(a.Mask) > 0 {
 		w.cfg.OnSecrets(a.Mask)
 	}
-	mask := stroem.NewMasker(append(slices.Clip(a.Mask), w.cfg.MaskExtra...))
+	mask := stroem.NewMasker(w.maskValues(a))
 	res := maskResult(mask, w.runStep(ctx, log, a, maskSink(mask, ship.add)))
 	if res.Cleanup != nil {
 		defer res.Cleanup() // after the report: the next step need not wait for it
@@ -394,7 +397,7 @@ func (w *Worker) runStep(ctx context.Context, log *slog.Logger, a stroem.Assignm
 	if a.Image != "" {
 		return Result{ExitCode: -1, Error: fmt.Sprintf("action image %q needs a container runner, which this worker does not have", a.Image)}
 	}
-	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input, Mask: stroem.NewMasker(append(slices.Clip(a.Mask), w.cfg.MaskExtra...))}
+	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input, Mask: stroem.NewMasker(w.maskValues(a))}
 	if a.Revision != "" {
 		dir, release, err := w.acquireWorkspace(ctx, log, a.Workspace, a.Revision)
 		if err != nil {
@@ -467,7 +470,9 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 			return
 		}
 		w.down.observe(err, "heartbeat")
-		if errors.Is(err, stroem.ErrNotFound) {
+		if errors.Is(err, stroem.ErrNotFound) || errors.Is(err, stroem.ErrUnauthorized) {
+			// Unknown worker, or unknown credential (a server whose
+			// database was reset): a new registration gets a new one.
 			w.log.Warn("the server does not know this worker any more: registering again", "worker_id", id)
 			if err := w.register(ctx, id); err != nil && ctx.Err() == nil {
 				w.log.Error("re-register", "err", err)
