@@ -47,6 +47,9 @@ The config file is YAML (see docs/operations.md); STROEM_CONFIG names it when
 			if err := harden(); err != nil {
 				log.Warn("could not make the process non-dumpable: steps of the same uid may read its environment", "err", err)
 			}
+			if add := logSecrets(log); add != nil {
+				add([]string{cfg.WorkerToken})
+			}
 			app, err := startServer(cmd.Context(), cfg, serverOptions{pprof: pprofOn}, log)
 			if err != nil {
 				return err
