@@ -7,42 +7,32 @@ import (
 )
 
 // maskPieces masks the pieces splitLines cuts a stream into before they go
-// on (to the log, the OUTPUT and stderr trackers). Pieces of one long line
-// are re-cut so that no secret straddles two of them: the last MaxLen()-1
-// bytes of a piece that does not end its line are carried into the next
-// one, and the cut is moved before any secret occurrence it would split.
-// With nothing to mask it returns next itself.
+// on (to the log, the OUTPUT and stderr trackers). A long line's pieces are
+// held until enough of what follows is known to see every secret that
+// starts in them (MaxLen()-1 bytes), then re-cut at max bytes, or before a
+// secret occurrence the cut would split: no secret straddles two pieces, and
+// a line without secrets is cut exactly where splitLines cut it. With
+// nothing to mask it returns next itself.
 func maskPieces(m *stroem.Masker, max int, next func(p []byte, end bool)) func([]byte, bool) {
 	if m.Len() == 0 {
 		return next
 	}
 	hold := min(m.MaxLen()-1, max/2)
-	var carry []byte
+	var buf []byte // the unsent part of the current line
 	return func(p []byte, end bool) {
-		buf := p
-		if len(carry) > 0 {
-			buf = append(carry, p...)
+		buf = append(buf, p...)
+		for len(buf) > max && (end || len(buf) >= max+hold) {
+			cut := m.SafeCut(buf, max)
+			if cut = runeBoundary(buf[:cut]); cut == 0 {
+				cut = runeBoundary(buf[:max]) // overlapping occurrences from the start: cut anyway
+			}
+			next([]byte(m.Mask(string(buf[:cut]))), false)
+			buf = append(buf[:0], buf[cut:]...)
 		}
 		if end {
 			next([]byte(m.Mask(string(buf))), true)
-			carry = carry[:0]
-			return
+			buf = buf[:0]
 		}
-		at := len(buf) - hold
-		if at <= 0 {
-			carry = append(carry[:0:0], buf...)
-			return
-		}
-		if safe := m.SafeCut(buf, at); safe > 0 || len(buf) < 2*max {
-			at = safe // 0: an occurrence starts the buffer; wait for its end
-		} // else a pathological run of overlapping occurrences: cut anyway
-		at = runeBoundary(buf[:at])
-		if at == 0 {
-			carry = append(carry[:0:0], buf...)
-			return
-		}
-		next([]byte(m.Mask(string(buf[:at]))), false)
-		carry = append(carry[:0:0], buf[at:]...)
 	}
 }
 

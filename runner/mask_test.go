@@ -95,3 +95,19 @@ func TestMaskResult(t *testing.T) {
 	// Nothing to mask: the sink is passed through as is.
 	require.Equal(t, Result{Error: "e"}, maskResult(nil, Result{Error: "e"}))
 }
+
+// A long line without secrets is cut exactly where splitLines cut it, also
+// when masking is on: a line of k·max bytes stays k pieces.
+func TestMaskPiecesKeepsCuts(t *testing.T) {
+	t.Parallel()
+	m := stroem.NewMasker([]string{"abcdefgh"})
+	var sizes []int
+	var ends []bool
+	emit := maskPieces(m, 16, func(p []byte, end bool) { sizes, ends = append(sizes, len(p)), append(ends, end) })
+	for range 3 {
+		emit([]byte(strings.Repeat("x", 16)), false)
+	}
+	emit(nil, true)
+	require.Equal(t, []int{16, 16, 16}, sizes)
+	require.Equal(t, []bool{false, false, true}, ends)
+}
