@@ -129,6 +129,7 @@ tasks:
       server: { type: string, required: true }
       victim: { type: string, required: true }
       marker: { type: string, required: true }
+      count: { type: integer }
     flow:
       hostile:
         action: hostile
@@ -233,6 +234,13 @@ func TestHostileStepLeaksNothing(t *testing.T) {
 	require.Equal(t, "completed", hook.Status, reply)
 	require.Equal(t, map[string]any{"consume": map[string]any{"passed": "***"}}, hook.Output)
 
+	// An input-validation error never quotes a secret.
+	code, invalid := s.do("POST", "/api/workspaces/default/tasks/attack/execute", map[string]any{"input": map[string]any{
+		"results": results, "server": s.url, "victim": victim, "marker": s.dir, "count": secret,
+	}})
+	require.Equal(t, http.StatusBadRequest, code, string(invalid))
+	require.Contains(t, string(invalid), "***")
+
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join(results, name))
 		require.NoError(t, err, name)
@@ -281,7 +289,7 @@ func TestHostileStepLeaksNothing(t *testing.T) {
 		_, b := s.do("GET", p, nil)
 		blobs = append(blobs, string(b))
 	}
-	blobs = append(blobs, reply, s.server.out.String())
+	blobs = append(blobs, reply, string(invalid), s.server.out.String())
 	for _, w := range s.workers {
 		blobs = append(blobs, w.out.String())
 	}
