@@ -13,6 +13,7 @@ type Code string
 const (
 	CodeInvalid      Code = "invalid"      // 400: the request is wrong
 	CodeUnauthorized Code = "unauthorized" // 401
+	CodeForbidden    Code = "forbidden"    // 403: authenticated, but not allowed this
 	CodeNotFound     Code = "not_found"    // 404
 	CodeConflict     Code = "conflict"     // 409: stale report, state changed meanwhile
 	CodeTooLarge     Code = "too_large"    // 413

@@ -30,6 +30,10 @@ type WorkerRegistered struct {
 	// a worker never has to guess how often to heartbeat.
 	LeaseMS     int64 `json:"lease_ms"`
 	HeartbeatMS int64 `json:"heartbeat_ms"`
+	// Credential is this worker's own bearer token for every later call
+	// (the shared worker token only registers). It is bound to WorkerID:
+	// a call with it may only name this worker and the steps it holds.
+	Credential string `json:"credential"`
 }
 
 // ClaimRequest is the body of POST /worker/jobs/claim (a long poll).
@@ -54,6 +58,10 @@ type Assignment struct {
 	Spec       StepSpec       `json:"spec"`
 	Input      map[string]any `json:"input"`
 	LeaseMS    int64          `json:"lease_ms"`
+	// Mask lists the secret values this step holds (in its spec or input),
+	// which the worker masks in the step's output before splitting long
+	// lines; the server masks again with every secret of the job.
+	Mask []string `json:"mask,omitempty"`
 }
 
 // StepSpec is what to execute, rendered on the server.

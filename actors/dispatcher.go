@@ -237,7 +237,7 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 		if err != nil {
 			done.failed++
 			o.root.Send(o.orch, &routed{jobID: cs.JobID, msg: &jobEvent{ev: evStepFailed{
-				step: cs.StepName, attempt: cs.Attempt, msg: err.Error(),
+				step: cs.StepName, attempt: cs.Attempt, msg: p.masker.MaskError(err),
 			}}})
 			continue
 		}
@@ -246,7 +246,7 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 			JobID: cs.JobID, StepName: cs.StepName, Attempt: cs.Attempt,
 			ActionName: cs.ActionName, ActionType: cs.ActionType, Image: cs.Image,
 			Workspace: cs.Workspace, Revision: cs.Revision, Spec: spec, Input: cs.Input,
-			LeaseMS: o.cfg.Lease.Milliseconds(),
+			LeaseMS: o.cfg.Lease.Milliseconds(), Mask: stepMask(p, spec, cs.Input),
 		})
 	}
 	return done

@@ -118,7 +118,7 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState) {
 		a, err := h.assignment(p, cs)
 		if err != nil {
 			h.o.root.Send(h.o.orch, &routed{jobID: cs.JobID, msg: &jobEvent{ev: evStepFailed{
-				step: cs.StepName, attempt: cs.Attempt, msg: err.Error(),
+				step: cs.StepName, attempt: cs.Attempt, msg: p.masker.MaskError(err),
 			}}})
 			continue // the request goes back below
 		}
@@ -143,7 +143,7 @@ func (h *handoff) assignment(p *plan, cs persistence.ClaimedStep) (*stroem.Assig
 		JobID: cs.JobID, StepName: cs.StepName, Attempt: cs.Attempt,
 		ActionName: cs.ActionName, ActionType: cs.ActionType, Image: cs.Image,
 		Workspace: cs.Workspace, Revision: cs.Revision, Spec: spec, Input: cs.Input,
-		LeaseMS: h.o.cfg.Lease.Milliseconds(),
+		LeaseMS: h.o.cfg.Lease.Milliseconds(), Mask: stepMask(p, spec, cs.Input),
 	}, nil
 }
 

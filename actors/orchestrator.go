@@ -176,7 +176,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 	}
 	input, problems := workspace.CheckInput(task.Input, r.Input)
 	if len(problems) > 0 {
-		return "", stroem.Invalid(fmt.Sprintf("invalid input for task %q: %d problem(s)", task.Name, len(problems)), problems...)
+		return "", stroem.Invalid(fmt.Sprintf("invalid input for task %q: %d problem(s)", task.Name, len(problems)), o.maskProblems(ws, task, problems)...)
 	}
 	tp, err := o.planForTask(ws, task)
 	if err != nil {
@@ -237,7 +237,11 @@ func (o *Orchestrator) JobCancel(ctx context.Context, jobID string) error {
 
 // StepComplete applies a worker's completion report, fenced by its attempt.
 func (o *Orchestrator) StepComplete(ctx context.Context, jobID, step string, c stroem.Completion) error {
-	return o.request(ctx, jobID, evComplete{step: step, c: c})
+	m, err := o.Masker(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	return o.request(ctx, jobID, evComplete{step: step, c: maskCompletion(m, c)})
 }
 
 // request sends ev to the job's actor and waits for the outcome.
@@ -290,6 +294,7 @@ func (o *Orchestrator) planFor(ctx context.Context, snapshotID string) (*plan, e
 	if err != nil {
 		return nil, err
 	}
+	o.secretsSeen(p)
 	o.plans.put(p)
 	return p, nil
 }
@@ -314,6 +319,7 @@ func (o *Orchestrator) planForTask(ws *workspace.Workspace, task *workspace.Task
 		if p, err = compilePlan(id, body); err != nil {
 			return nil, err
 		}
+		o.secretsSeen(p)
 		o.plans.put(p)
 	}
 	tp := &taskPlan{plan: p, body: body}

@@ -62,6 +62,13 @@ type Config struct {
 	// ClaimGrace is how long a claim that stopped waiting still listens for
 	// an answer already on its way (default 5 s).
 	ClaimGrace time.Duration
+	// OnSecrets, when set, is told the secret values of every task plan
+	// compiled (as the plan resolved them), so the server's own log can
+	// mask them too.
+	OnSecrets func(values []string)
+	// MaskExtra are values masked with every job's secrets (the worker
+	// token, should a step find it somewhere).
+	MaskExtra []string
 }
 
 func (c Config) withDefaults() Config {

@@ -46,7 +46,7 @@ func (e evComplete) apply(p *plan, s *persistence.JobState) error {
 	st.ExitCode = &code
 	st.LeaseExpiresAt = nil
 	if e.c.Output != nil {
-		st.Output = e.c.Output
+		st.Output = p.masker.MaskMap(e.c.Output)
 	}
 	switch {
 	case e.c.Succeeded():
@@ -183,7 +183,7 @@ func fence(s *persistence.JobState, st *persistence.StepState, workerID string, 
 // another attempt (retry policy allows, job not cancelled) or fails the step.
 func failAttempt(p *plan, s *persistence.JobState, st *persistence.StepState, as stroem.AttemptStatus, msg string, retry bool) {
 	st.AttemptStatus = as
-	st.ErrorMessage = msg
+	st.ErrorMessage = p.masker.Mask(msg) // one rule at every exit: reports are masked before, this is the backstop
 	if retry && st.Attempt < st.MaxAttempts && !s.CancelRequested && !st.CancelRequested {
 		var policy *workspace.RetryPolicy
 		if ps := p.steps[st.Name]; ps != nil {
@@ -246,7 +246,7 @@ func advance(p *plan, s *persistence.JobState) {
 			in, err := renderStepInput(p, s, name)
 			if err != nil {
 				st.Status = stroem.StepFailed
-				st.ErrorMessage = err.Error()
+				st.ErrorMessage = p.masker.MaskError(err)
 				continue
 			}
 			now := s.Now

@@ -21,6 +21,9 @@ type WorkerStore interface {
 	WorkerRegister(ctx context.Context, r stroem.WorkerRegistration) (stroem.Worker, error)
 	LeasesRenew(ctx context.Context, workerID string, running []stroem.StepRef, lease time.Duration) ([]stroem.StepRef, error)
 	StepFence(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)
+	WorkerCredentialSet(ctx context.Context, workerID string, hash []byte) error
+	WorkerByCredential(ctx context.Context, hash []byte) (string, error)
+	WorkerHoldsRevision(ctx context.Context, workerID, revision string) (bool, error)
 }
 
 // LogSink stores pushed log lines durably, fenced by attempt in the same
@@ -45,6 +48,7 @@ type Workers struct {
 	store WorkerStore
 	logs  LogSink
 	hub   LogPublisher
+	creds credentialCache
 }
 
 // NewWorkers returns the worker protocol of o: registrations and leases in
@@ -66,9 +70,15 @@ func (w *Workers) Register(ctx context.Context, reg stroem.WorkerRegistration) (
 	if err != nil {
 		return stroem.WorkerRegistered{}, err
 	}
+	cred, hash := newCredential()
+	if err := w.store.WorkerCredentialSet(ctx, wk.ID, hash); err != nil {
+		return stroem.WorkerRegistered{}, err
+	}
+	w.creds.m.Store(string(hash), wk.ID)
 	lease := w.o.cfg.Lease
 	return stroem.WorkerRegistered{
 		WorkerID: wk.ID, LeaseMS: lease.Milliseconds(), HeartbeatMS: (lease / 5).Milliseconds(),
+		Credential: cred,
 	}, nil
 }
 
@@ -78,7 +88,7 @@ func (w *Workers) Register(ctx context.Context, reg stroem.WorkerRegistration) (
 // recorded: until the running leases are extended, it tells no worker to
 // stop a step.
 func (w *Workers) Heartbeat(ctx context.Context, hb stroem.Heartbeat) (stroem.HeartbeatResponse, error) {
-	if err := checkWorkerID(&hb.WorkerID); err != nil {
+	if err := callerIs(ctx, &hb.WorkerID); err != nil {
 		return stroem.HeartbeatResponse{}, err
 	}
 	cancel, err := w.store.LeasesRenew(ctx, hb.WorkerID, hb.Running, w.o.cfg.Lease)
@@ -100,7 +110,7 @@ func (w *Workers) Heartbeat(ctx context.Context, hb stroem.Heartbeat) (stroem.He
 // run; nil means nothing became ready. A caller that cannot deliver the
 // assignment must give it back with Unassign.
 func (w *Workers) Claim(ctx context.Context, req stroem.ClaimRequest) (*stroem.Assignment, error) {
-	if err := checkWorkerID(&req.WorkerID); err != nil {
+	if err := callerIs(ctx, &req.WorkerID); err != nil {
 		return nil, err
 	}
 	return w.o.Claim(ctx, req)
@@ -114,7 +124,7 @@ func (w *Workers) Unassign(a *stroem.Assignment, workerID string) {
 // Start is the worker's idempotent acknowledgement that it started a step;
 // it is fenced like every report.
 func (w *Workers) Start(ctx context.Context, jobID, step string, st stroem.StepStart) error {
-	if err := checkWorkerID(&st.WorkerID); err != nil {
+	if err := callerIs(ctx, &st.WorkerID); err != nil {
 		return err
 	}
 	_, err := w.store.StepFence(ctx, jobID, step, st.Attempt, st.WorkerID)
@@ -127,7 +137,7 @@ func (w *Workers) Start(ctx context.Context, jobID, step string, st stroem.StepS
 // line is stored for an attempt that is not the step's running one (one
 // declared lost a moment ago included).
 func (w *Workers) PushLogs(ctx context.Context, jobID, step string, p stroem.LogPush) (stroem.LogPushResponse, error) {
-	if err := checkWorkerID(&p.WorkerID); err != nil {
+	if err := callerIs(ctx, &p.WorkerID); err != nil {
 		return stroem.LogPushResponse{}, err
 	}
 	// The cheap checks first: a bad push costs no job lookup.
@@ -164,7 +174,7 @@ func (w *Workers) PushLogs(ctx context.Context, jobID, step string, p stroem.Log
 // Complete applies the worker's report of an attempt's end (fenced: a
 // stale report is CodeConflict and changes nothing).
 func (w *Workers) Complete(ctx context.Context, jobID, step string, c stroem.Completion) error {
-	if err := checkWorkerID(&c.WorkerID); err != nil {
+	if err := callerIs(ctx, &c.WorkerID); err != nil {
 		return err
 	}
 	c.Error = stroem.SanitizeText(c.Error)

@@ -23,6 +23,7 @@ type workerStore struct {
 	renewed  []string // worker ids
 	fenced   []string // job/step/attempt/worker
 	stale    bool     // StepFence answers cancel=true
+	creds    fakeCreds
 }
 
 func (f *workerStore) WorkerRegister(_ context.Context, r stroem.WorkerRegistration) (stroem.Worker, error) {
@@ -93,6 +94,8 @@ func TestWorkersRegister(t *testing.T) {
 
 	got, err := w.Register(ctx, stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}})
 	require.NoError(t, err)
+	require.NotEmpty(t, got.Credential) // TestWorkerCredentials
+	got.Credential = ""
 	require.Equal(t, stroem.WorkerRegistered{WorkerID: "0b7e3c1a-8d61-4b57-9a51-4c1f1f6a2c01", LeaseMS: 5000, HeartbeatMS: 1000}, got)
 }
 

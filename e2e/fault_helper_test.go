@@ -158,6 +158,7 @@ func (s *faultStack) startWorker(name string, maxConcurrent int, grace time.Dura
 		"max_concurrent": maxConcurrent,
 		"work_dir":       filepath.Join(s.dir, name),
 		"shutdown_grace": grace.String(),
+		"pass_env":       []string{markerEnv},
 	})
 	w := startProc(s.t, name, subprocessEnv(), "worker", "--config", cfg)
 	s.workers = append(s.workers, w)

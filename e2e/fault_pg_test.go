@@ -40,8 +40,10 @@ func (s *faultStack) probe(jobID string) *apiProbe {
 		{name: "GET readyz", method: "GET", path: "/readyz", up: http.StatusOK},
 		// Writes with no effect: they reach the database, and find nothing.
 		{name: "POST cancel", method: "POST", path: "/api/jobs/" + unknown + "/cancel", up: http.StatusNotFound},
+		// The shared token is no worker's credential: looking it up
+		// reaches the database, and finds nothing.
 		{name: "POST heartbeat", method: "POST", path: "/worker/heartbeat", token: true,
-			body: `{"worker_id": "` + unknown + `", "running": []}`, up: http.StatusNotFound},
+			body: `{"worker_id": "` + unknown + `", "running": []}`, up: http.StatusUnauthorized},
 	}
 	for _, r := range reqs {
 		p.done.Go(func() {

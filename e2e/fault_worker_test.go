@@ -175,13 +175,15 @@ func TestFaultWorkerCutOff(t *testing.T) {
 	require.Equal(t, "lost", d.Attempts["s"][0].Status)
 	require.True(t, groupAlive(pgid), "the cut-off worker's step is still running")
 
-	// A late report of the lost attempt is refused and changes nothing.
+	// A report for w1 made with the shared token is refused: that token
+	// only registers, and w1's own credential is w1's alone. (w1's own late
+	// report, below, is refused as stale.)
 	code, body := s.workerPost("/worker/jobs/"+id+"/steps/s/complete",
 		stroem.Completion{WorkerID: w1ID, Attempt: 1, ExitCode: 0})
-	require.Equal(t, http.StatusConflict, code, body)
+	require.Equal(t, http.StatusUnauthorized, code, body)
 	code, body = s.workerPost("/worker/jobs/"+id+"/steps/s/logs",
 		stroem.LogPush{WorkerID: w1ID, Attempt: 1, Offset: 1000, Lines: []stroem.PushLine{{TS: time.Now(), Text: "late"}}})
-	require.Equal(t, http.StatusConflict, code, body)
+	require.Equal(t, http.StatusUnauthorized, code, body)
 
 	resumed := time.Now()
 	signalGroup(t, w1, syscall.SIGCONT)

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,9 +31,10 @@ import (
 	"github.com/stroem/stroem/persistence/dbtest"
 )
 
-// markerEnv is set in the environment of every subprocess; step processes
-// inherit it, so leftovers can be found after the run.
-const markerEnv = "STROEM_E2E_RUN"
+// markerEnv is set in the environment of every subprocess; the workers pass
+// it on to their steps (pass_env: a step's environment is built fresh), so
+// leftovers can be found after the run.
+const markerEnv = "E2E_STROEM_RUN"
 
 var (
 	// binary is the stroem binary built by TestMain.
@@ -217,11 +219,17 @@ func subprocessEnv(extra ...string) []string {
 // startProc starts `stroem args…` in its own process group.
 func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
+	return startProcAs(t, name, env, nil, args...)
+}
+
+// startProcAs is startProc as another user (cred nil: this process's).
+func startProcAs(t *testing.T, name string, env []string, cred *syscall.Credential, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: name, out: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	require.NoError(t, p.cmd.Start(), "start %s", name)
 	go func() {
 		p.err = p.cmd.Wait()
@@ -267,6 +275,13 @@ type stackOpts struct {
 	maxConcurrent int
 	// serverEnv is added to the server's environment (secrets).
 	serverEnv []string
+	// tokenInEnv gives the server and the workers the worker token as
+	// STROEM__WORKER_TOKEN instead of in their config files (the
+	// least-privilege deployment of docs/security.md).
+	tokenInEnv bool
+	// workerUser runs the workers as another user (the test must be root):
+	// their config files and work dirs are given to that user.
+	workerUser *syscall.Credential
 }
 
 type stack struct {
@@ -274,6 +289,8 @@ type stack struct {
 	url     string
 	token   string
 	dir     string
+	dbURL   string
+	opts    stackOpts
 	server  *proc
 	workers []*proc
 	http    *http.Client
@@ -295,18 +312,25 @@ func startStack(t *testing.T, opts stackOpts) *stack {
 		opts.maxConcurrent = 4
 	}
 	dir := t.TempDir()
-	s := &stack{t: t, token: randomHex(16), dir: dir, http: &http.Client{Timeout: 30 * time.Second}}
+	s := &stack{t: t, token: randomHex(16), dir: dir, http: &http.Client{Timeout: 30 * time.Second}, opts: opts}
 	addr := freeAddr(t)
 	s.url = "http://" + addr
+	s.dbURL = dbtest.URL(t)
 
-	serverCfg := writeConfig(t, dir, "server.yaml", map[string]any{
+	serverKeys := map[string]any{
 		"listen":         addr,
-		"db":             map[string]any{"url": dbtest.URL(t)},
+		"db":             map[string]any{"url": s.dbURL},
 		"log_storage":    map[string]any{"local_dir": filepath.Join(dir, "logs")},
 		"workspaces":     map[string]any{"default": map[string]any{"type": "folder", "path": opts.workspace}},
 		"worker_token":   s.token,
 		"shutdown_grace": "5s",
-	})
+	}
+	serverEnv := opts.serverEnv
+	if opts.tokenInEnv {
+		delete(serverKeys, "worker_token")
+		serverEnv = append(slices.Clip(serverEnv), "STROEM__WORKER_TOKEN="+s.token)
+	}
+	serverCfg := writeConfig(t, dir, "server.yaml", serverKeys)
 
 	t.Cleanup(func() {
 		// Workers first (they cancel their running steps), then the server.
@@ -325,7 +349,7 @@ func startStack(t *testing.T, opts stackOpts) *stack {
 		}
 	})
 
-	s.server = startProc(t, "server", subprocessEnv(opts.serverEnv...), "server", "--config", serverCfg)
+	s.server = startProc(t, "server", subprocessEnv(serverEnv...), "server", "--config", serverCfg)
 	require.Eventually(t, func() bool {
 		if s.server.exited() {
 			return true // reported below
@@ -357,15 +381,33 @@ func startStack(t *testing.T, opts stackOpts) *stack {
 
 func (s *stack) startWorker(name string, maxConcurrent int) *proc {
 	s.t.Helper()
-	cfg := writeConfig(s.t, s.dir, name+".yaml", map[string]any{
+	keys := map[string]any{
 		"server_url":     s.url,
 		"worker_token":   s.token,
 		"worker_name":    name,
 		"max_concurrent": maxConcurrent,
 		"work_dir":       filepath.Join(s.dir, name),
 		"shutdown_grace": "3s",
-	})
-	w := startProc(s.t, name, subprocessEnv(), "worker", "--config", cfg)
+		"pass_env":       []string{markerEnv},
+	}
+	var env []string
+	if s.opts.tokenInEnv {
+		delete(keys, "worker_token")
+		env = append(env, "STROEM__WORKER_TOKEN="+s.token)
+	}
+	cfg := writeConfig(s.t, s.dir, name+".yaml", keys)
+	if u := s.opts.workerUser; u != nil {
+		workDir := filepath.Join(s.dir, name)
+		require.NoError(s.t, os.MkdirAll(workDir, 0o700))
+		for _, p := range []string{cfg, workDir} {
+			require.NoError(s.t, os.Chown(p, int(u.Uid), int(u.Gid)))
+		}
+		// The worker's user must reach its files and the binary.
+		for _, d := range []string{s.dir, filepath.Dir(s.dir), filepath.Dir(binary)} {
+			require.NoError(s.t, os.Chmod(d, 0o755))
+		}
+	}
+	w := startProcAs(s.t, name, subprocessEnv(env...), s.opts.workerUser, "worker", "--config", cfg)
 	s.workers = append(s.workers, w)
 	return w
 }

@@ -48,6 +48,10 @@ type TriggersConfig struct {
 	// MaxBodyBytes bounds a webhook's JSON body (default 1 MiB); a larger
 	// body is refused with 413.
 	MaxBodyBytes int64
+	// Headers is the allowlist of request headers a webhook job stores
+	// (case-insensitive); nil means DefaultHookHeaders, empty stores none.
+	// Authorization, Proxy-Authorization and Cookie are never stored.
+	Headers []string
 }
 
 // Triggers serves the webhooks (POST /hooks/{trigger} and
@@ -55,12 +59,13 @@ type TriggersConfig struct {
 // (GET /api/workspaces/{ws}/triggers). Mount it through Config.Extra, and
 // give it every JobFinished event so sync webhooks can answer.
 type Triggers struct {
-	cfg   TriggersConfig
-	orch  JobCreator
-	store TriggerJobs
-	ws    Workspaces
-	sched Schedule
-	log   *slog.Logger
+	cfg     TriggersConfig
+	headers map[string]bool
+	orch    JobCreator
+	store   TriggerJobs
+	ws      Workspaces
+	sched   Schedule
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	waiters map[string]map[chan struct{}]struct{}
@@ -77,7 +82,7 @@ func NewTriggers(cfg TriggersConfig, orch JobCreator, store TriggerJobs, ws Work
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Triggers{cfg: cfg, orch: orch, store: store, ws: ws, sched: sched, log: log,
+	return &Triggers{cfg: cfg, headers: hookHeaderSet(cfg.Headers), orch: orch, store: store, ws: ws, sched: sched, log: log,
 		waiters: map[string]map[chan struct{}]struct{}{}, closed: make(chan struct{})}
 }
 
@@ -152,7 +157,7 @@ func (t *Triggers) hook(w http.ResponseWriter, r *http.Request) error {
 	id, err := t.orch.JobCreate(r.Context(), actors.JobRequest{
 		Workspace: ws.Name, Task: trig.Task, Input: input,
 		SourceType: stroem.SourceWebhook, SourceID: trig.Name,
-		Webhook: hookContext(r),
+		Webhook: hookContext(r, t.headers),
 	})
 	if err != nil {
 		return err
@@ -306,19 +311,17 @@ func jsonKind(v any) string {
 	return "a number"
 }
 
-// hookHeaderSkip are headers never stored: credentials.
-var hookHeaderSkip = map[string]bool{"authorization": true, "proxy_authorization": true, "cookie": true}
-
 // hookContext is what templates see as `webhook`: the request's headers
-// (names lower-cased, '-' turned into '_', repeated values joined with
-// ", ") and query parameters (as sent; repeated values joined with ","),
-// without credentials: no Authorization, Proxy-Authorization or Cookie
-// header and no `secret` parameter.
-func hookContext(r *http.Request) map[string]any {
+// that the allowlist names (names lower-cased, '-' turned into '_',
+// repeated values joined with ", ") and query parameters (as sent;
+// repeated values joined with ","), without credentials: no header off the
+// allowlist, never Authorization, Proxy-Authorization or Cookie, and no
+// `secret` parameter.
+func hookContext(r *http.Request, allow map[string]bool) map[string]any {
 	headers := map[string]any{}
 	for k, vs := range r.Header {
 		name := HookHeaderName(k)
-		if hookHeaderSkip[name] {
+		if !allow[name] || hookCredentialHeaders[name] {
 			continue
 		}
 		headers[name] = strings.Join(vs, ", ")

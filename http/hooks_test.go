@@ -112,12 +112,30 @@ func TestHookContext(t *testing.T) {
 	r.Header.Set("Authorization", "Bearer s")
 	r.Header.Set("Proxy-Authorization", "Basic x")
 	r.Header.Set("Cookie", "a=b")
-	got := hookContext(r)
+	r.Header.Set("X-Gitlab-Token", "provider-secret")
+	r.Header.Set("X-Api-Key", "key")
+
+	// The default allowlist: event headers, no tokens.
+	got := hookContext(r, hookHeaderSet(nil))
 	require.Equal(t, map[string]any{
-		"headers": map[string]any{"x_github_event": "push", "x_multi": "1, 2"},
+		"headers": map[string]any{"x_github_event": "push"},
 		"query":   map[string]any{"ref": "main", "tag": "a,b"},
 	}, got)
+
+	// A configured allowlist; credentials stay out even when listed.
+	got = hookContext(r, hookHeaderSet([]string{"x-multi", " X-GitHub-Event ", "Authorization"}))
+	require.Equal(t, map[string]any{"x_github_event": "push", "x_multi": "1, 2"}, got["headers"])
+	// An empty allowlist stores no header.
+	require.Equal(t, map[string]any{}, hookContext(r, hookHeaderSet([]string{}))["headers"])
 	require.Equal(t, "content_type", HookHeaderName("Content-Type"))
+}
+
+func TestCheckHookHeaders(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, CheckHookHeaders(DefaultHookHeaders))
+	require.ErrorContains(t, CheckHookHeaders([]string{"X-A", "cookie"}), "never stored")
+	require.ErrorContains(t, CheckHookHeaders([]string{"Proxy-Authorization"}), "credentials")
+	require.ErrorContains(t, CheckHookHeaders([]string{" "}), "empty")
 }
 
 func TestHookReadBody(t *testing.T) {

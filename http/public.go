@@ -27,10 +27,7 @@ type workspaceView struct {
 func viewWorkspace(ws *workspace.Workspace) workspaceView {
 	v := workspaceView{
 		Name: ws.Name, TasksCount: len(ws.Tasks), ActionsCount: len(ws.Actions),
-		TriggersCount: len(ws.Triggers), Revision: ws.Revision, Errors: []string{},
-	}
-	for _, p := range ws.Problems {
-		v.Errors = append(v.Errors, p.String())
+		TriggersCount: len(ws.Triggers), Revision: ws.Revision, Errors: ws.PublicProblems(),
 	}
 	return v
 }
@@ -69,7 +66,9 @@ func (s *Server) workspaceReload(w http.ResponseWriter, r *http.Request) error {
 	}
 	ws, err := s.ws.Reload(name)
 	if err != nil {
-		return stroem.Errorf(stroem.CodeInvalid, "reload workspace %q: %v", name, err)
+		// The error names the files read: only workspace-relative paths
+		// reach the client.
+		return stroem.Errorf(stroem.CodeInvalid, "reload workspace %q: %s", name, s.ws.Get(name).PublicText(err.Error()))
 	}
 	writeJSON(w, http.StatusOK, viewWorkspace(ws))
 	return nil
@@ -217,6 +216,11 @@ func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	m, err := s.orch.Masker(r.Context(), j.ID)
+	if err != nil {
+		return err // never serve what could not be masked
+	}
+	m.MaskJob(j)
 	writeJSON(w, http.StatusOK, j)
 	return nil
 }

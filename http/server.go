@@ -23,6 +23,8 @@ import (
 type Orchestrator interface {
 	JobCreate(ctx context.Context, r actors.JobRequest) (string, error)
 	JobCancel(ctx context.Context, jobID string) error
+	// Masker is the job's secret masker: a served job is masked once more.
+	Masker(ctx context.Context, jobID string) (*stroem.Masker, error)
 }
 
 // Workers is the worker protocol (actors.Workers): the worker API's
@@ -35,6 +37,10 @@ type Workers interface {
 	Start(ctx context.Context, jobID, step string, st stroem.StepStart) error
 	PushLogs(ctx context.Context, jobID, step string, p stroem.LogPush) (stroem.LogPushResponse, error)
 	Complete(ctx context.Context, jobID, step string, c stroem.Completion) error
+	// Authenticate maps a worker's own credential to its id; the worker
+	// routes then run with actors.WithCaller.
+	Authenticate(ctx context.Context, credential string) (string, error)
+	ArchiveAllowed(ctx context.Context, revision string) error
 }
 
 // Store is what the handlers read directly.
@@ -134,14 +140,18 @@ func (s *Server) Handler() http.Handler {
 	})
 
 	r.Route("/worker", func(r chi.Router) {
-		r.Use(s.workerAuth)
-		r.Post("/register", s.handle(s.workerRegister))
-		r.Post("/heartbeat", s.handle(s.workerHeartbeat))
-		r.Post("/jobs/claim", s.handle(s.workerClaim))
-		r.Post("/jobs/{id}/steps/{step}/start", s.handle(s.workerStart))
-		r.Post("/jobs/{id}/steps/{step}/logs", s.handle(s.workerLogs))
-		r.Post("/jobs/{id}/steps/{step}/complete", s.handle(s.workerComplete))
-		r.Get("/workspaces/{ws}/{file}", s.handle(s.workerArchive))
+		// The shared worker token only registers; the answer carries the
+		// worker's own credential, which every other route requires.
+		r.With(s.workerAuth).Post("/register", s.handle(s.workerRegister))
+		r.Group(func(r chi.Router) {
+			r.Use(s.workerCredential)
+			r.Post("/heartbeat", s.handle(s.workerHeartbeat))
+			r.Post("/jobs/claim", s.handle(s.workerClaim))
+			r.Post("/jobs/{id}/steps/{step}/start", s.handle(s.workerStart))
+			r.Post("/jobs/{id}/steps/{step}/logs", s.handle(s.workerLogs))
+			r.Post("/jobs/{id}/steps/{step}/complete", s.handle(s.workerComplete))
+			r.Get("/workspaces/{ws}/{file}", s.handle(s.workerArchive))
+		})
 	})
 	if s.cfg.Extra != nil {
 		s.cfg.Extra(r)
@@ -211,6 +221,28 @@ func (s *Server) workerAuth(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// workerCredential admits only requests with a registered worker's own
+// credential and runs them as that worker (actors.WithCaller): every
+// worker_id they name must be the caller's.
+func (s *Server) workerCredential(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		var cred string
+		if len(h) > len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer ") {
+			cred = h[len("Bearer "):]
+		}
+		id, err := s.workers.Authenticate(r.Context(), cred)
+		if err != nil {
+			if stroem.ErrorCode(err) == stroem.CodeUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="stroem-worker"`)
+			}
+			writeError(w, r, s.log, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(actors.WithCaller(r.Context(), id)))
 	})
 }
 

@@ -135,6 +135,9 @@ func (s *Server) workerArchive(w http.ResponseWriter, r *http.Request) error {
 	if !ok || !revisionRE.MatchString(rev) {
 		return stroem.Errorf(stroem.CodeNotFound, "no workspace archive %q (want <revision>.tar.gz)", file)
 	}
+	if err := s.workers.ArchiveAllowed(r.Context(), rev); err != nil {
+		return err
+	}
 	b, err := s.store.WorkspaceArchiveGet(r.Context(), rev)
 	if err != nil {
 		return err

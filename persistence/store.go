@@ -48,6 +48,14 @@ type Store interface {
 
 	WorkerRegister(ctx context.Context, r stroem.WorkerRegistration) (stroem.Worker, error)
 	WorkerList(ctx context.Context) ([]stroem.Worker, error)
+	// WorkerCredentialSet binds a worker's credential (its sha256, never
+	// the credential) to its id; WorkerByCredential finds the id again
+	// (CodeNotFound when no worker holds it).
+	WorkerCredentialSet(ctx context.Context, workerID string, hash []byte) error
+	WorkerByCredential(ctx context.Context, hash []byte) (string, error)
+	// WorkerHoldsRevision reports whether the worker holds a running step
+	// of a job at the workspace revision.
+	WorkerHoldsRevision(ctx context.Context, workerID, revision string) (bool, error)
 
 	WorkspaceArchivePut(ctx context.Context, revision string, tarball []byte) error
 	WorkspaceArchiveGet(ctx context.Context, revision string) ([]byte, error)

@@ -118,7 +118,11 @@ func (f *fakeServer) routes() http.Handler {
 	mux.HandleFunc("POST /worker/jobs/{id}/steps/{step}/complete", f.complete)
 	mux.HandleFunc("GET /worker/workspaces/{ws}/{file}", f.archive)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer "+f.token {
+		// The shared token registers; every other route wants the
+		// worker's own credential (issued as "cred-" + its id).
+		auth := r.Header.Get("Authorization")
+		if r.URL.Path == "/worker/register" && auth != "Bearer "+f.token ||
+			r.URL.Path != "/worker/register" && !strings.HasPrefix(auth, "Bearer cred-") {
 			fail(w, 401, "invalid worker token")
 			return
 		}
@@ -151,7 +155,7 @@ func (f *fakeServer) register(w http.ResponseWriter, r *http.Request) {
 	f.registers++
 	hb := f.heartbeatMS
 	f.mu.Unlock()
-	reply(w, 200, stroem.WorkerRegistered{WorkerID: id, LeaseMS: hb * 5, HeartbeatMS: hb})
+	reply(w, 200, stroem.WorkerRegistered{WorkerID: id, LeaseMS: hb * 5, HeartbeatMS: hb, Credential: "cred-" + id})
 }
 
 func (f *fakeServer) heartbeat(w http.ResponseWriter, r *http.Request) {

@@ -36,6 +36,9 @@ type Step struct {
 	// revision; they are copied into the step's fresh working directory.
 	// Empty means the step starts in an empty directory.
 	Workspace string
+	// Mask hides the secrets the step was given in everything it prints,
+	// before long lines are split; nil masks nothing.
+	Mask *stroem.Masker
 }
 
 // Result is how an attempt ended.

@@ -48,8 +48,9 @@ const (
 //
 // Each step runs in a fresh directory under WorkDir holding a copy of the
 // workspace files, with stdin from /dev/null, in its own process group. The
-// environment is the worker's, then one INPUT_<NAME> per input field, then
-// the rendered env, then STROEM_JOB_ID, STROEM_STEP and STROEM_ATTEMPT
+// environment is built fresh, never inherited (env.go): PATH, HOME, LANG,
+// TMPDIR and PassEnv from the worker, then one INPUT_<NAME> per input field,
+// then the rendered env, then STROEM_JOB_ID, STROEM_STEP and STROEM_ATTEMPT
 // (later entries win). A timeout or cancellation sends SIGTERM to the group,
 // waits Grace for the main process, then sends SIGKILL; when the main process
 // has exited for any reason the rest of its group is killed too, so nothing a
@@ -72,8 +73,13 @@ type ShellRunner struct {
 	DrainTimeout time.Duration
 	// KeepFailedDirs keeps the directory of a failed step.
 	KeepFailedDirs bool
-	// Environ is the base environment; nil means the worker's (os.Environ).
+	// Environ is where the base variables (BaseEnvNames, PassEnv) are
+	// looked up; nil means the worker's environment. It is never passed
+	// whole: a step's environment is built fresh (see environment).
 	Environ []string
+	// PassEnv names further variables of the worker's environment that
+	// steps get (a proxy, a locale); STROEM_* names are refused.
+	PassEnv []string
 	// Shell runs cmd and non-executable scripts (default /bin/sh).
 	Shell string
 }
@@ -193,27 +199,6 @@ func shebang(path string) []string {
 	return []string{string(interp)}
 }
 
-// environment builds the step's environment; later entries win.
-func (r *ShellRunner) environment(step Step) []string {
-	base := r.Environ
-	if base == nil {
-		base = os.Environ()
-	}
-	env := make([]string, 0, len(base)+len(step.Input)+len(step.Spec.Env)+3)
-	env = append(env, base...)
-	for _, k := range sortedKeys(step.Input) {
-		env = append(env, InputEnvName(k)+"="+EnvValue(step.Input[k]))
-	}
-	for _, k := range sortedKeys(step.Spec.Env) {
-		env = append(env, k+"="+step.Spec.Env[k])
-	}
-	return append(env,
-		"STROEM_JOB_ID="+step.JobID,
-		"STROEM_STEP="+step.Name,
-		"STROEM_ATTEMPT="+strconv.Itoa(step.Attempt),
-	)
-}
-
 // run starts the process and supervises it until its group is gone.
 func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(stroem.PushLine)) Result {
 	cmd, err := r.command(step, dir)
@@ -267,11 +252,11 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	readers.Add(2)
 	go func() {
 		defer readers.Done()
-		_ = splitLines(outR, MaxLineBytes, logPieces(out.piece, func(p []byte) { emit(stroem.Stdout, p) }))
+		_ = splitLines(outR, MaxLineBytes, maskPieces(step.Mask, MaxLineBytes, logPieces(out.piece, func(p []byte) { emit(stroem.Stdout, p) })))
 	}()
 	go func() {
 		defer readers.Done()
-		_ = splitLines(errR, MaxLineBytes, logPieces(tail.piece, func(p []byte) { emit(stroem.Stderr, p) }))
+		_ = splitLines(errR, MaxLineBytes, maskPieces(step.Mask, MaxLineBytes, logPieces(tail.piece, func(p []byte) { emit(stroem.Stderr, p) })))
 	}()
 
 	// Wait for the main process to exit without reaping it, so the group id

@@ -231,7 +231,7 @@ func TestEnvironment(t *testing.T) {
 	res, c := run(t, r, step)
 	require.True(t, res.Succeeded(), res.Error)
 	require.Equal(t, []string{
-		"yes|Hello|job-42|say-hello|3",
+		"|Hello|job-42|say-hello|3", // FROM_WORKER is the worker's, not the step's
 		`E2E Test|true|2|2||{"a":"<b>"}|["x",1.5]|dots`,
 	}, c.texts(stroem.Stdout))
 }

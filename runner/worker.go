@@ -82,6 +82,16 @@ type WorkerConfig struct {
 	MaxRetryWait time.Duration
 	// Runner runs the steps; nil means a ShellRunner under WorkDir/steps.
 	Runner Runner
+	// PassEnv names variables of the worker's environment that the default
+	// ShellRunner passes to steps (CheckPassEnv refuses STROEM_* names).
+	PassEnv []string
+	// OnSecrets, when set, is told the secret values of each step before it
+	// runs, so the worker's own log can mask them.
+	OnSecrets func(values []string)
+	// MaskExtra are values masked in every step's output besides the
+	// step's secrets: the worker's own credentials, should a step find
+	// them somewhere.
+	MaskExtra []string
 }
 
 func (c *WorkerConfig) setDefaults() {
@@ -166,7 +176,10 @@ func NewWorker(c *client.Client, cfg WorkerConfig, log *slog.Logger) (*Worker, e
 	cfg.setDefaults()
 	r := cfg.Runner
 	if r == nil {
-		r = &ShellRunner{WorkDir: filepath.Join(cfg.WorkDir, "steps")}
+		if err := CheckPassEnv(cfg.PassEnv); err != nil {
+			return nil, fmt.Errorf("runner: pass_env: %w", err)
+		}
+		r = &ShellRunner{WorkDir: filepath.Join(cfg.WorkDir, "steps"), PassEnv: cfg.PassEnv}
 	}
 	w := &Worker{
 		c: c, cfg: cfg, log: log, runner: r,
@@ -276,6 +289,9 @@ func (w *Worker) register(ctx context.Context, stale string) error {
 		hbEvery = defaultHeartbeat
 	}
 	hbEvery = max(hbEvery, 50*time.Millisecond)
+	if w.cfg.OnSecrets != nil {
+		w.cfg.OnSecrets([]string{reg.Credential}) // never in the worker's own log
+	}
 	w.mu.Lock()
 	w.workerID, w.heartbeat = reg.WorkerID, hbEvery
 	w.mu.Unlock()
@@ -316,7 +332,7 @@ func (w *Worker) slot(ctx, stepsCtx, reportCtx context.Context) {
 		}
 		if err != nil {
 			w.down.observe(err, "claim")
-			if errors.Is(err, stroem.ErrNotFound) {
+			if errors.Is(err, stroem.ErrNotFound) || errors.Is(err, stroem.ErrUnauthorized) {
 				if rerr := w.register(ctx, id); rerr != nil && ctx.Err() == nil {
 					w.log.Error("re-register", "err", rerr)
 				}
@@ -354,7 +370,11 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 	var shipping sync.WaitGroup
 	shipping.Go(ship.loop)
 
-	res := w.runStep(ctx, log, a, ship.add)
+	if w.cfg.OnSecrets != nil && len(a.Mask) > 0 {
+		w.cfg.OnSecrets(a.Mask)
+	}
+	mask := stroem.NewMasker(w.maskValues(a))
+	res := maskResult(mask, w.runStep(ctx, log, a, maskSink(mask, ship.add)))
 	if res.Cleanup != nil {
 		defer res.Cleanup() // after the report: the next step need not wait for it
 	}
@@ -386,7 +406,7 @@ func (w *Worker) runStep(ctx context.Context, log *slog.Logger, a stroem.Assignm
 	if a.Image != "" {
 		return Result{ExitCode: -1, Error: fmt.Sprintf("action image %q needs a container runner, which this worker does not have", a.Image)}
 	}
-	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input}
+	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input, Mask: stroem.NewMasker(w.maskValues(a))}
 	if a.Revision != "" {
 		dir, release, err := w.acquireWorkspace(ctx, log, a.Workspace, a.Revision)
 		if err != nil {
@@ -459,7 +479,9 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 			return
 		}
 		w.down.observe(err, "heartbeat")
-		if errors.Is(err, stroem.ErrNotFound) {
+		if errors.Is(err, stroem.ErrNotFound) || errors.Is(err, stroem.ErrUnauthorized) {
+			// Unknown worker, or unknown credential (a server whose
+			// database was reset): a new registration gets a new one.
 			w.log.Warn("the server does not know this worker any more: registering again", "worker_id", id)
 			if err := w.register(ctx, id); err != nil && ctx.Err() == nil {
 				w.log.Error("re-register", "err", err)

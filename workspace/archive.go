@@ -196,7 +196,8 @@ func entryDigest(h hash.Hash, e archiveEntry, sum []byte) {
 }
 
 // Archive returns the workspace's files as a tar.gz for workers: the
-// entries of its revision with relative paths, their permission bits and a
+// entries of its revision that steps may see (see shipFilter: no .git,
+// .env*, .stroemignore matches or workflow files) with relative paths, their permission bits and a
 // fixed modification time, so the same revision always gives the same
 // bytes. It fails with ErrRevisionChanged when the files changed since
 // Load.
@@ -218,10 +219,30 @@ func WriteArchive(w io.Writer, ws *Workspace) error {
 	// must show as a changed revision, not as a stale archive.
 	l := &wsLoader{root: ws.Root, src: &wsSource{path: ws.src.path, single: ws.src.single, file: ws.src.file}}
 	entries := l.listEntries(ws.Actions)
+	single := ""
+	if ws.src.single {
+		single = ws.src.file
+	}
+	filter, err := newShipFilter(ws.Root, ws.Actions, single)
+	if err != nil {
+		return fmt.Errorf("archive workspace %s: %w", ws.Name, err)
+	}
 	gz := gzip.NewWriter(w)
 	tw := tar.NewWriter(gz)
 	h := sha256.New()
 	for _, e := range entries {
+		if !filter.ships(e.rel) {
+			// Part of the revision (a change to it is a new revision),
+			// never of what workers get.
+			var sum []byte
+			if e.link == "" {
+				if sum, err = hashFile(filepath.Join(ws.Root, filepath.FromSlash(e.rel))); err != nil {
+					continue
+				}
+			}
+			entryDigest(h, e, sum)
+			continue
+		}
 		hdr := &tar.Header{
 			Name:    e.rel,
 			Mode:    int64(e.mode),

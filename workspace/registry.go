@@ -89,8 +89,10 @@ func NewRegistry(paths map[string]string, log *slog.Logger) *Registry {
 
 // unloaded is the stand-in for a workspace whose path cannot be read.
 func unloaded(name, path string, err error) *Workspace {
+	root, _ := filepath.Abs(path) // only to hide it from API clients (PublicText)
 	return &Workspace{
 		Name:     name,
+		Root:     root,
 		Actions:  map[string]*Action{},
 		Tasks:    map[string]*Task{},
 		Triggers: map[string]*Trigger{},

@@ -393,7 +393,7 @@ func TestWorkerCommandRunsAndStopsCleanly(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		require.Equal(t, "Bearer secret", r.Header.Get("Authorization"))
-		_, _ = w.Write([]byte(`{"worker_id":"w1","lease_ms":10000,"heartbeat_ms":2000}`))
+		_, _ = w.Write([]byte(`{"worker_id":"w1","lease_ms":10000,"heartbeat_ms":2000,"credential":"cred-w1"}`))
 		once.Do(func() { close(registered) })
 	})
 	mux.HandleFunc("POST /worker/jobs/claim", func(w http.ResponseWriter, r *http.Request) {

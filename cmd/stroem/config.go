@@ -16,6 +16,7 @@ import (
 	"github.com/stroem/stroem/actors"
 	stroemhttp "github.com/stroem/stroem/http"
 	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/runner"
 )
 
 // Configuration files (SPEC §9). Both the server and the worker read a YAML
@@ -40,7 +41,8 @@ type serverConfig struct {
 	// ShutdownGrace bounds how long SIGTERM waits for in-flight requests.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// HTTP holds the HTTP server's timeouts.
-	HTTP httpConfig `yaml:"http"`
+	HTTP     httpConfig     `yaml:"http"`
+	Webhooks webhooksConfig `yaml:"webhooks"`
 }
 
 // httpConfig is the HTTP server's timeouts (docs/operations.md).
@@ -49,6 +51,12 @@ type httpConfig struct {
 	ReadTimeout       time.Duration `yaml:"read_timeout"`
 	WriteTimeout      time.Duration `yaml:"write_timeout"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+}
+
+type webhooksConfig struct {
+	// Headers is the allowlist of request headers a webhook job stores;
+	// unset means the built-in list (stroemhttp.DefaultHookHeaders).
+	Headers []string `yaml:"headers"`
 }
 
 type dbConfig struct {
@@ -128,6 +136,9 @@ func (c *serverConfig) validate() error {
 			return fmt.Errorf("key %s: %s is too short (at least 100ms)", t.key, t.d)
 		}
 	}
+	if err := stroemhttp.CheckHookHeaders(c.Webhooks.Headers); err != nil {
+		return fmt.Errorf("key webhooks.headers: %w", err)
+	}
 	return nil
 }
 
@@ -141,6 +152,9 @@ type workerConfig struct {
 	// Capabilities are the action types this worker runs.
 	Capabilities []string `yaml:"capabilities"`
 	Tags         []string `yaml:"tags"`
+	// PassEnv names variables of the worker's environment that steps get
+	// besides the base set (PATH, HOME, LANG, TMPDIR); STROEM_* never.
+	PassEnv []string `yaml:"pass_env"`
 	// ShutdownGrace is how long SIGTERM lets running steps finish before
 	// cancelling them.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
@@ -179,6 +193,9 @@ func (c *workerConfig) validate() error {
 	}
 	if len(c.Capabilities) == 0 {
 		return errors.New("key capabilities: at least one action type is needed")
+	}
+	if err := runner.CheckPassEnv(c.PassEnv); err != nil {
+		return fmt.Errorf("key pass_env: %w", err)
 	}
 	return nil
 }

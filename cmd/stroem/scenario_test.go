@@ -164,8 +164,9 @@ func (s *scenario) waitJob(id string, status stroem.JobStatus) stroem.Job {
 
 // fakeWorker drives the worker API by hand.
 type fakeWorker struct {
-	s  *scenario
-	id string
+	s    *scenario
+	id   string
+	cred string // its own credential: every route but register wants it
 }
 
 func (s *scenario) worker() *fakeWorker {
@@ -174,7 +175,8 @@ func (s *scenario) worker() *fakeWorker {
 	require.Equal(s.t, http.StatusOK, code, string(body))
 	var reg stroem.WorkerRegistered
 	require.NoError(s.t, json.Unmarshal(body, &reg))
-	return &fakeWorker{s: s, id: reg.WorkerID}
+	require.NotEmpty(s.t, reg.Credential)
+	return &fakeWorker{s: s, id: reg.WorkerID, cred: reg.Credential}
 }
 
 // claim long-polls for one step; nil when none came within wait.
@@ -182,7 +184,7 @@ func (w *fakeWorker) claim(wait time.Duration) *stroem.Assignment {
 	w.s.t.Helper()
 	code, body := w.s.do("POST", "/worker/jobs/claim", stroem.ClaimRequest{
 		WorkerID: w.id, Capabilities: []string{"shell"}, WaitMS: int(wait.Milliseconds()),
-	}, testToken)
+	}, w.cred)
 	if code == http.StatusNoContent {
 		return nil
 	}
@@ -204,7 +206,7 @@ func (w *fakeWorker) complete(a *stroem.Assignment, exit int, output map[string]
 	w.s.t.Helper()
 	code, body := w.s.do("POST", fmt.Sprintf("/worker/jobs/%s/steps/%s/complete", a.JobID, a.StepName), stroem.Completion{
 		WorkerID: w.id, Attempt: a.Attempt, ExitCode: exit, Output: output, Error: errMsg,
-	}, testToken)
+	}, w.cred)
 	if code != http.StatusOK {
 		w.s.t.Logf("complete %s: %d %s", a.StepName, code, body)
 	}
@@ -217,7 +219,7 @@ func (w *fakeWorker) heartbeat(running ...*stroem.Assignment) stroem.HeartbeatRe
 	for _, a := range running {
 		hb.Running = append(hb.Running, stroem.StepRef{JobID: a.JobID, Step: a.StepName, Attempt: a.Attempt})
 	}
-	code, body := w.s.do("POST", "/worker/heartbeat", hb, testToken)
+	code, body := w.s.do("POST", "/worker/heartbeat", hb, w.cred)
 	require.Equal(w.s.t, http.StatusOK, code, string(body))
 	var resp stroem.HeartbeatResponse
 	require.NoError(w.s.t, json.Unmarshal(body, &resp))
@@ -230,7 +232,7 @@ func (w *fakeWorker) pushLogs(a *stroem.Assignment, offset int64, lines ...strin
 	for _, l := range lines {
 		p.Lines = append(p.Lines, stroem.PushLine{TS: time.Now(), Stream: stroem.Stdout, Text: l})
 	}
-	code, body := w.s.do("POST", fmt.Sprintf("/worker/jobs/%s/steps/%s/logs", a.JobID, a.StepName), p, testToken)
+	code, body := w.s.do("POST", fmt.Sprintf("/worker/jobs/%s/steps/%s/logs", a.JobID, a.StepName), p, w.cred)
 	var resp stroem.LogPushResponse
 	if code == http.StatusOK {
 		require.NoError(w.s.t, json.Unmarshal(body, &resp))
@@ -565,20 +567,20 @@ func TestScenarioBadRequestsAreClientErrors(t *testing.T) {
 		{"POST", "/worker/register", `{"name":"x","capabilities":["shell"]}`, "wrong"},
 		{"POST", "/worker/register", `{"name":"x"}`, testToken},
 		{"POST", "/worker/register", `[]`, testToken},
-		{"POST", "/worker/heartbeat", `{"worker_id":"nope"}`, testToken},
-		{"POST", "/worker/heartbeat", `{"worker_id":"00000000-0000-0000-0000-000000000000","running":[]}`, testToken},
-		{"POST", "/worker/jobs/claim", `{"worker_id":"` + w.id + `","capabilities":["shell"],"wait_ms":"soon"}`, testToken},
-		{"POST", "/worker/jobs/claim", `{"worker_id":"` + w.id + `","capabilities":[],"wait_ms":0}`, testToken},
-		{"POST", "/worker/jobs/claim", `{"worker_id":"` + w.id + `","capabilities":["shell"],"wait_ms":-5}`, testToken},
-		{"POST", "/worker/jobs/" + jobID + "/steps/first/complete", `{"worker_id":"` + w.id + `","attempt":"one"}`, testToken},
-		{"POST", "/worker/jobs/" + jobID + "/steps/nope/complete", `{"worker_id":"` + w.id + `","attempt":1}`, testToken},
-		{"POST", "/worker/jobs/bad/steps/first/complete", `{"worker_id":"` + w.id + `","attempt":1}`, testToken},
-		{"POST", "/worker/jobs/00000000-0000-0000-0000-000000000000/steps/first/complete", `{"worker_id":"` + w.id + `","attempt":1}`, testToken},
-		{"POST", "/worker/jobs/" + jobID + "/steps/first/logs", `{"worker_id":"` + w.id + `","attempt":1,"lines":[{"stream":"stdin","text":"x"}]}`, testToken},
-		{"POST", "/worker/jobs/" + jobID + "/steps/first/logs", `{"worker_id":"` + w.id + `","attempt":1,"offset":-1,"lines":[]}`, testToken},
-		{"GET", "/worker/workspaces/default/../../etc/passwd", nil, testToken},
-		{"GET", "/worker/workspaces/default/zzzz.tar.gz", nil, testToken},
-		{"GET", "/worker/workspaces/default/" + strings.Repeat("ab", 32) + ".tar.gz", nil, testToken},
+		{"POST", "/worker/heartbeat", `{"worker_id":"nope"}`, w.cred},
+		{"POST", "/worker/heartbeat", `{"worker_id":"00000000-0000-0000-0000-000000000000","running":[]}`, w.cred},
+		{"POST", "/worker/jobs/claim", `{"worker_id":"` + w.id + `","capabilities":["shell"],"wait_ms":"soon"}`, w.cred},
+		{"POST", "/worker/jobs/claim", `{"worker_id":"` + w.id + `","capabilities":[],"wait_ms":0}`, w.cred},
+		{"POST", "/worker/jobs/claim", `{"worker_id":"` + w.id + `","capabilities":["shell"],"wait_ms":-5}`, w.cred},
+		{"POST", "/worker/jobs/" + jobID + "/steps/first/complete", `{"worker_id":"` + w.id + `","attempt":"one"}`, w.cred},
+		{"POST", "/worker/jobs/" + jobID + "/steps/nope/complete", `{"worker_id":"` + w.id + `","attempt":1}`, w.cred},
+		{"POST", "/worker/jobs/bad/steps/first/complete", `{"worker_id":"` + w.id + `","attempt":1}`, w.cred},
+		{"POST", "/worker/jobs/00000000-0000-0000-0000-000000000000/steps/first/complete", `{"worker_id":"` + w.id + `","attempt":1}`, w.cred},
+		{"POST", "/worker/jobs/" + jobID + "/steps/first/logs", `{"worker_id":"` + w.id + `","attempt":1,"lines":[{"stream":"stdin","text":"x"}]}`, w.cred},
+		{"POST", "/worker/jobs/" + jobID + "/steps/first/logs", `{"worker_id":"` + w.id + `","attempt":1,"offset":-1,"lines":[]}`, w.cred},
+		{"GET", "/worker/workspaces/default/../../etc/passwd", nil, w.cred},
+		{"GET", "/worker/workspaces/default/zzzz.tar.gz", nil, w.cred},
+		{"GET", "/worker/workspaces/default/" + strings.Repeat("ab", 32) + ".tar.gz", nil, w.cred},
 	}
 	// Repeat the set to make 400+ requests; the server must stay healthy.
 	n := 0
@@ -677,7 +679,7 @@ func TestScenarioWorkerIDInAnotherForm(t *testing.T) {
 	t.Parallel()
 	s := newScenario(t, chainWorkflow, scenarioOpts{})
 	w := s.worker()
-	upper := &fakeWorker{s: s, id: strings.ToUpper(w.id)}
+	upper := &fakeWorker{s: s, id: strings.ToUpper(w.id), cred: w.cred}
 	id := s.execute("chain", nil)
 	a := upper.mustClaim("first")
 	require.Empty(t, upper.heartbeat(a).Cancel)

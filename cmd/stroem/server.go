@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/actors"
 	stroemhttp "github.com/stroem/stroem/http"
 	"github.com/stroem/stroem/http/logstream"
@@ -42,6 +43,12 @@ The config file is YAML (see docs/operations.md); STROEM_CONFIG names it when
 				return err
 			}
 			log := newLogger()
+			if err := harden(); err != nil {
+				log.Warn("could not make the process non-dumpable: steps of the same uid may read its environment", "err", err)
+			}
+			if add := logSecrets(log); add != nil {
+				add([]string{cfg.WorkerToken})
+			}
 			app, err := startServer(cmd.Context(), cfg, serverOptions{pprof: pprofOn}, log)
 			if err != nil {
 				return err
@@ -68,7 +75,17 @@ func newLogger() *slog.Logger {
 	if os.Getenv("STROEM_LOG_LEVEL") == "debug" {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// Every record is masked with the secrets known so far (see logSecrets).
+	return slog.New(stroem.NewMaskHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+}
+
+// logSecrets returns the function that adds secret values to log's
+// masking, or nil when log does not mask.
+func logSecrets(log *slog.Logger) func([]string) {
+	if mh, ok := log.Handler().(*stroem.MaskHandler); ok {
+		return mh.Add
+	}
+	return nil
 }
 
 type serverOptions struct {
@@ -145,9 +162,11 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 
 	app.hub = logstream.New(hubSource{store: app.store}, log)
 	events := &serverEvents{hub: app.hub, store: app.store, log: log}
-	app.orch = actors.New(actors.Config{Lease: cfg.Lease}, app.store, app.ws, events, log)
+	app.orch = actors.New(actors.Config{
+		Lease: cfg.Lease, OnSecrets: logSecrets(log), MaskExtra: []string{cfg.WorkerToken},
+	}, app.store, app.ws, events, log)
 	app.sched = actors.NewScheduler(app.orch, app.store, app.ws, log)
-	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{}, app.orch, app.store, app.ws, app.sched, log)
+	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{Headers: cfg.Webhooks.Headers}, app.orch, app.store, app.ws, app.sched, log)
 	events.hooks = app.hooks
 	if err = app.orch.Start(ctx); err != nil {
 		return nil, err

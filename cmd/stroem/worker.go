@@ -23,7 +23,7 @@ On SIGTERM or Ctrl-C it stops claiming, lets running steps finish within
 shutdown_grace (default 30s), cancels and reports the rest, and exits 0.
 
 The config file is YAML (server_url, worker_token, worker_name,
-max_concurrent, work_dir, capabilities, tags, shutdown_grace); STROEM_CONFIG
+max_concurrent, work_dir, capabilities, tags, pass_env, shutdown_grace); STROEM_CONFIG
 names it when --config is not given, and STROEM__KEY variables override any
 key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 		Example: `  stroem worker --config worker-config.yaml
@@ -33,6 +33,13 @@ key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 			cfg, err := readWorkerConfig(configPath)
 			if err != nil {
 				return err
+			}
+			log := newLogger()
+			if err := harden(); err != nil {
+				log.Warn("could not make the process non-dumpable: steps of the same uid may read its environment", "err", err)
+			}
+			if add := logSecrets(log); add != nil {
+				add([]string{cfg.WorkerToken})
 			}
 			c, err := client.New(cfg.ServerURL, client.WithToken(cfg.WorkerToken), client.WithUserAgent("stroem-worker/"+version))
 			if err != nil {
@@ -46,7 +53,10 @@ key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 				WorkDir:       cfg.WorkDir,
 				ShutdownGrace: cfg.ShutdownGrace,
 				LogSpoolBytes: cfg.LogSpoolBytes,
-			}, newLogger())
+				PassEnv:       cfg.PassEnv,
+				OnSecrets:     logSecrets(log),
+				MaskExtra:     []string{cfg.WorkerToken},
+			}, log)
 			if err != nil {
 				return exitCode(2, err)
 			}

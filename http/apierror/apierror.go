@@ -31,6 +31,8 @@ func Status(err error) int {
 		return http.StatusBadRequest
 	case stroem.CodeUnauthorized:
 		return http.StatusUnauthorized
+	case stroem.CodeForbidden:
+		return http.StatusForbidden
 	case stroem.CodeNotFound:
 		return http.StatusNotFound
 	case stroem.CodeConflict:

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,6 +31,9 @@ type Client struct {
 	userAgent string
 	hc        *http.Client
 	timeout   time.Duration
+	// cred is the worker's own credential from Register, sent instead of
+	// token on every worker route but register.
+	cred atomic.Pointer[string]
 }
 
 // Option configures a Client.
@@ -140,8 +144,8 @@ func (c *Client) send(ctx context.Context, r request) (resp *http.Response, canc
 		req.Header.Set("Accept", "application/json")
 	}
 	req.Header.Set("User-Agent", c.userAgent)
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if tok := c.bearer(r.path); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err = c.hc.Do(req)
 	if err != nil {
@@ -155,6 +159,25 @@ func (c *Client) send(ctx context.Context, r request) (resp *http.Response, canc
 		return nil, nil, statusError(resp)
 	}
 	return resp, cancel, nil
+}
+
+// bearer is the token for a request to path: the worker's own credential
+// on worker routes once it registered, else the configured token.
+func (c *Client) bearer(path string) string {
+	if strings.HasPrefix(path, "/worker/") && path != "/worker/register" {
+		if cred := c.cred.Load(); cred != nil {
+			return *cred
+		}
+	}
+	return c.token
+}
+
+// Credential is the worker credential the last Register answered, or "".
+func (c *Client) Credential() string {
+	if cred := c.cred.Load(); cred != nil {
+		return *cred
+	}
+	return ""
 }
 
 // do performs r and decodes a JSON answer into out (when out is non-nil).

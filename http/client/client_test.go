@@ -206,9 +206,10 @@ func TestWorkerRoutes(t *testing.T) {
 	mux.HandleFunc("POST /worker/register", func(w http.ResponseWriter, r *http.Request) {
 		require.Equal(t, "Bearer secret", r.Header.Get("Authorization"))
 		require.Equal(t, "test-agent", r.Header.Get("User-Agent"))
-		writeJSON(w, 200, stroem.WorkerRegistered{WorkerID: "w1", LeaseMS: 10000, HeartbeatMS: 2000})
+		writeJSON(w, 200, stroem.WorkerRegistered{WorkerID: "w1", LeaseMS: 10000, HeartbeatMS: 2000, Credential: "cred-w1"})
 	})
 	mux.HandleFunc("POST /worker/heartbeat", func(w http.ResponseWriter, r *http.Request) {
+		require.Equal(t, "Bearer cred-w1", r.Header.Get("Authorization"), "after register, the worker's own credential")
 		var hb stroem.Heartbeat
 		require.NoError(t, json.NewDecoder(r.Body).Decode(&hb))
 		if hb.WorkerID != "w1" {
@@ -249,7 +250,8 @@ func TestWorkerRoutes(t *testing.T) {
 
 	reg, err := c.Register(ctx, stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}})
 	require.NoError(t, err)
-	require.Equal(t, stroem.WorkerRegistered{WorkerID: "w1", LeaseMS: 10000, HeartbeatMS: 2000}, reg)
+	require.Equal(t, stroem.WorkerRegistered{WorkerID: "w1", LeaseMS: 10000, HeartbeatMS: 2000, Credential: "cred-w1"}, reg)
+	require.Equal(t, "cred-w1", c.Credential())
 
 	ref := stroem.StepRef{JobID: "j", Step: "s", Attempt: 1}
 	hr, err := c.Heartbeat(ctx, stroem.Heartbeat{WorkerID: "w1", Running: []stroem.StepRef{ref}})

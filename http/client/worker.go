@@ -17,13 +17,22 @@ const MaxClaimWait = 30 * time.Second
 // server answering 204 right at wait_ms is never cut short.
 const claimSlack = 15 * time.Second
 
-// Register registers a worker process; the answer carries its id and the
-// server's lease and heartbeat periods.
+// Register registers a worker process with the shared worker token; the
+// answer carries its id, the server's lease and heartbeat periods, and the
+// worker's own credential, which this client sends from then on on every
+// other worker route (rotating the shared token does not stop it).
 func (c *Client) Register(ctx context.Context, reg stroem.WorkerRegistration) (stroem.WorkerRegistered, error) {
 	var out stroem.WorkerRegistered
 	_, err := c.do(ctx, request{method: http.MethodPost, path: "/worker/register", body: reg}, &out)
-	if err == nil && out.WorkerID == "" {
+	switch {
+	case err != nil:
+	case out.WorkerID == "":
 		err = fmt.Errorf("register: the server answered without a worker_id")
+	case out.Credential == "":
+		err = fmt.Errorf("register: the server answered without a worker credential (a server older than this worker?)")
+	default:
+		cred := out.Credential
+		c.cred.Store(&cred)
 	}
 	return out, err
 }

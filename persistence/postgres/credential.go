@@ -1,0 +1,54 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stroem/stroem"
+)
+
+// WorkerCredentialSet binds a credential (its sha256) to a registered
+// worker, replacing any earlier one.
+func (s *Store) WorkerCredentialSet(ctx context.Context, workerID string, hash []byte) error {
+	if len(hash) == 0 {
+		return stroem.Invalid("worker credential: empty hash")
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE workers SET credential_hash = $2 WHERE id = $1`, workerID, hash)
+	if err != nil {
+		return fmt.Errorf("set worker credential: %w", interpretError(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return stroem.Errorf(stroem.CodeNotFound, "worker %s not found", workerID)
+	}
+	return nil
+}
+
+// WorkerByCredential returns the id of the worker a credential (its
+// sha256) is bound to; CodeNotFound when none is.
+func (s *Store) WorkerByCredential(ctx context.Context, hash []byte) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT id::text FROM workers WHERE credential_hash = $1`, hash).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", stroem.Errorf(stroem.CodeNotFound, "no worker holds this credential")
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up worker credential: %w", interpretError(err))
+	}
+	return id, nil
+}
+
+// WorkerHoldsRevision reports whether the worker holds a running step of
+// a job at the workspace revision: what entitles it to that revision's
+// archive.
+func (s *Store) WorkerHoldsRevision(ctx context.Context, workerID, revision string) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM job_steps s JOIN jobs j ON j.id = s.job_id
+		WHERE s.status = 'running' AND s.worker_id = $1 AND j.revision = $2)`, workerID, revision).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("check worker revision: %w", interpretError(err))
+	}
+	return ok, nil
+}
