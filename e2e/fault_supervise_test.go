@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+)
+
+// markedWorkflow's step leaves a marker file run-<pid> holding "<pid>
+// <attempt>" in the directory %[1]s while it runs (removed on exit, except
+// when it is killed with SIGKILL) and appends "<attempt> <pid>" to a ledger
+// when it starts, noting any other copy it finds alive. Its first attempt
+// starts a grandchild that traps SIGTERM, then hangs.
+const markedWorkflow = `
+actions:
+  marked:
+    type: shell
+    cmd: |
+      d=%[1]s
+      echo "$$ $STROEM_ATTEMPT" > "$d/tmp-$$"; mv "$d/tmp-$$" "$d/run-$$"
+      trap 'rm -f "$d/run-$$"' EXIT
+      echo "$STROEM_ATTEMPT $$" >> "$d/ledger"
+      for f in "$d"/run-*; do
+        p=${f##*-}
+        if [ "$p" != "$$" ] && kill -0 "$p" 2>/dev/null; then echo "overlap $$ $p" >> "$d/ledger"; fi
+      done
+      echo "pgid $$ attempt $STROEM_ATTEMPT"
+      if [ "$STROEM_ATTEMPT" = 1 ]; then
+        sh -c 'trap "echo grandchild got TERM" TERM; echo $$ > '"$d"'/gc.tmp; mv '"$d"'/gc.tmp '"$d"'/grandchild; while :; do sleep 0.1; done' &
+        sleep 120
+      fi
+      sleep 0.5
+      echo "finished attempt $STROEM_ATTEMPT"
+
+tasks:
+  marked:
+    flow:
+      s: { action: marked, retry: { max_attempts: 3, backoff: 100ms } }
+`
+
+// markerWatch polls a marker directory and remembers the most copies of the
+// step it saw alive at once, and every attempt it saw.
+type markerWatch struct {
+	stop func()
+	done chan struct{}
+
+	mu      sync.Mutex
+	maxLive int
+	polls   int
+	seen    map[string]int // marker → attempt
+}
+
+func watchMarkers(t *testing.T, dir string) *markerWatch {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &markerWatch{stop: cancel, done: make(chan struct{}), seen: map[string]int{}}
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			w.poll(dir)
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-w.done })
+	return w
+}
+
+func (w *markerWatch) poll(dir string) {
+	names, _ := filepath.Glob(filepath.Join(dir, "run-*"))
+	live := 0
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.polls++
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		var pid, attempt int
+		if _, err := fmt.Sscan(string(b), &pid, &attempt); err != nil {
+			continue
+		}
+		w.seen[filepath.Base(n)] = attempt
+		if alive(pid) {
+			live++
+		}
+	}
+	w.maxLive = max(w.maxLive, live)
+}
+
+// result stops the watch and returns what it saw.
+func (w *markerWatch) result() (maxLive, polls int, attempts []int) {
+	w.stop()
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range w.seen {
+		attempts = append(attempts, a)
+	}
+	return w.maxLive, w.polls, attempts
+}
+
+// readPIDFile waits for a pid file written by a step.
+func readPIDFile(t *testing.T, path string) int {
+	t.Helper()
+	var pid int
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	}, waitFor, 10*time.Millisecond, "%s never written", path)
+	return pid
+}
+
+// Issue 26 (a): kill -9 of the worker during a step whose script started a
+// grandchild that traps SIGTERM. Within 1 s no process of the step is left;
+// the retry runs on the other worker exactly once; at no moment do two
+// copies of the step run.
+func TestFaultWorkerKilledTakesItsStepAlong(t *testing.T) {
+	t.Parallel()
+	markers := t.TempDir()
+	s := startFaultStack(t, faultOpts{workflow: fmt.Sprintf(markedWorkflow, markers)})
+	w1 := s.startWorker("w1", 1, 3*time.Second)
+	id := s.execute("marked", nil)
+	w1ID := s.workerID("w1")
+	require.Equal(t, w1ID, s.waitRunningOn(id, "s"))
+	pgid := s.stepPGID(id)
+	grandchild := readPIDFile(t, filepath.Join(markers, "grandchild"))
+	require.True(t, groupAlive(pgid))
+	require.True(t, alive(grandchild))
+	watch := watchMarkers(t, markers)
+	s.startWorker("w2", 1, 3*time.Second) // only now: the step is w1's
+	w2ID := s.workerID("w2")
+
+	fault := time.Now()
+	kill9(w1)
+	require.Eventually(t, func() bool { return !groupAlive(pgid) && !alive(grandchild) },
+		time.Second, 2*time.Millisecond, "a process of the step (group %d, grandchild %d) outlived its worker by 1 s", pgid, grandchild)
+	figure(t, "worker SIGKILL → every process of its step gone", time.Since(fault))
+
+	j := s.waitJobWithin(id, faultLease+faultMargin)
+	figure(t, "worker SIGKILL → retried on the other worker, job completed", j.CompletedAt.Sub(fault))
+	j, d := s.requireJob(id, stroem.JobCompleted)
+	st := stepOf(t, j, "s")
+	require.Equal(t, 2, st.Attempt, describeJob(j))
+	require.Len(t, d.Attempts["s"], 2)
+	require.Equal(t, "lost", d.Attempts["s"][0].Status)
+	require.Equal(t, w1ID, d.Attempts["s"][0].WorkerID)
+	require.Equal(t, "completed", d.Attempts["s"][1].Status)
+	require.Equal(t, w2ID, d.Attempts["s"][1].WorkerID, "the retry ran on the other worker")
+
+	maxLive, polls, attempts := watch.result()
+	require.Equal(t, 1, maxLive, "two copies of the step ran at once (%d polls)", polls)
+	require.ElementsMatch(t, []int{1, 2}, attempts, "every copy that ran, by attempt")
+	ledger, err := os.ReadFile(filepath.Join(markers, "ledger"))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(ledger)), "\n")
+	require.Len(t, lines, 2, "the step started twice in all: %q", ledger)
+	require.True(t, strings.HasPrefix(lines[0], "1 ") && strings.HasPrefix(lines[1], "2 "), "%q", ledger)
+	logs := s.logs(id)
+	require.Equal(t, 1, strings.Count(logs, "finished attempt 2"), "the retry ran exactly once")
+	require.NotContains(t, logs, "finished attempt 1")
+	t.Logf("marker directory polled %d times while the step was retried", polls)
+}
