@@ -27,40 +27,64 @@ func becomeSubreaper() {
 // signal is not sent early.
 func setPdeathsig(attr *syscall.SysProcAttr) { attr.Pdeathsig = syscall.SIGKILL }
 
-// killDescendants SIGKILLs every live descendant of this process, reaping
-// the orphans re-parented to it, until none is left.
+// killDescendants SIGKILLs every descendant of this process, reaping the
+// orphans re-parented to it, until none is left.
 func killDescendants() {
 	self := os.Getpid()
 	deadline := time.Now().Add(killDescendantsFor)
-	for {
-		reapChildren()
-		live := descendants(self)
-		if len(live) == 0 || time.Now().After(deadline) {
-			return
-		}
-		for _, pid := range live {
+	for reapChildren() && time.Now().Before(deadline) {
+		for _, pid := range descendants(self) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		time.Sleep(2 * time.Millisecond) // let the kernel deliver and re-parent
 	}
 }
 
-// reapChildren collects every child that has exited, without blocking.
-func reapChildren() {
+// reapChildren collects every child that has exited, without blocking, and
+// reports whether children remain. A process without children has no
+// descendants: every descendant's chain of parents ends in a child.
+func reapChildren() bool {
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil || pid <= 0 {
-			return
+		switch {
+		case errors.Is(err, unix.EINTR):
+		case err != nil: // ECHILD
+			return false
+		case pid == 0: // children, none exited
+			return true
 		}
 	}
 }
 
-// descendants lists the live (not zombie) processes below root, from /proc.
+// descendants lists the processes below root (zombies included). It walks
+// /proc/<pid>/task/<tid>/children, or scans all of /proc where the kernel
+// lacks those files.
 func descendants(root int) []int {
+	if _, err := os.Stat("/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/children"); err != nil {
+		return descendantsByScan(root)
+	}
+	var out []int
+	queue := []int{root}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(p) + "/task")
+		for _, task := range tasks {
+			b, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/task/" + task.Name() + "/children")
+			for _, f := range bytes.Fields(b) {
+				if c, err := strconv.Atoi(string(f)); err == nil {
+					out = append(out, c)
+					queue = append(queue, c)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// descendantsByScan builds the process tree from every /proc/<pid>/stat.
+func descendantsByScan(root int) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -71,11 +95,9 @@ func descendants(root int) []int {
 		if err != nil {
 			continue
 		}
-		ppid, state, ok := procStat(pid)
-		if !ok || state == 'Z' || state == 'X' {
-			continue
+		if ppid, _, ok := procStat(pid); ok {
+			children[ppid] = append(children[ppid], pid)
 		}
-		children[ppid] = append(children[ppid], pid)
 	}
 	var out []int
 	queue := []int{root}
