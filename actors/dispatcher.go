@@ -377,6 +377,9 @@ func (o *Orchestrator) Claim(ctx context.Context, req stroem.ClaimRequest) (*str
 		o.Unassign(a, req.WorkerID)
 		return nil, ctx.Err()
 	}
+	if a != nil {
+		o.handedOver() // its start must be acknowledged in time (startack.go)
+	}
 	return a, nil
 }
 

@@ -21,6 +21,7 @@ type WorkerStore interface {
 	WorkerRegister(ctx context.Context, r stroem.WorkerRegistration) (stroem.Worker, error)
 	LeasesRenew(ctx context.Context, workerID string, running []stroem.StepRef, lease time.Duration) ([]stroem.StepRef, error)
 	StepFence(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)
+	StepStart(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)
 }
 
 // LogSink stores pushed log lines durably and returns the lines it stored
@@ -106,13 +107,19 @@ func (w *Workers) Unassign(a *stroem.Assignment, workerID string) {
 	w.o.Unassign(a, canonicalID(workerID))
 }
 
-// Start is the worker's idempotent acknowledgement that it started a step;
-// it is fenced like every report.
+// Start is the worker's acknowledgement of a step handed to it, sent before
+// it runs anything of the step: from then on the step counts as started.
+// A step not acknowledged within the start timeout is given back
+// (startack.go) and its late acknowledgement refused (CodeConflict): the
+// worker must then not run it. Fenced like every report; idempotent.
 func (w *Workers) Start(ctx context.Context, jobID, step string, st stroem.StepStart) error {
 	if err := checkWorkerID(&st.WorkerID); err != nil {
 		return err
 	}
-	_, err := w.store.StepFence(ctx, jobID, step, st.Attempt, st.WorkerID)
+	if st.Attempt < 1 {
+		return stroem.Errorf(stroem.CodeInvalid, "attempt must be at least 1, got %d", st.Attempt)
+	}
+	_, err := w.store.StepStart(ctx, jobID, step, st.Attempt, st.WorkerID)
 	return err
 }
 
