@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,4 +182,93 @@ func TestFaultWorkerKilledTakesItsStepAlong(t *testing.T) {
 	require.Equal(t, 1, strings.Count(logs, "finished attempt 2"), "the retry ran exactly once")
 	require.NotContains(t, logs, "finished attempt 1")
 	t.Logf("marker directory polled %d times while the step was retried", polls)
+}
+
+// startAckWorkflow's step appends "<attempt> <pid>" to a ledger in %[1]s
+// whenever it starts.
+const startAckWorkflow = `
+actions:
+  once:
+    type: shell
+    cmd: |
+      echo "$STROEM_ATTEMPT $$" >> %[1]s/ledger
+      echo "ran attempt $STROEM_ATTEMPT"
+      sleep 0.3
+
+tasks:
+  once:
+    flow:
+      s: { action: once }
+`
+
+// Issue 26 (b): a worker frozen with SIGSTOP while its idle long poll is
+// open gets a step handed over and never acknowledges it. Within the start
+// timeout the step is ready again and runs on the other worker, its attempt
+// count unchanged (no retry policy: a lost attempt would have failed the
+// job). The frozen worker, resumed, has its late acknowledgement refused and
+// does not run the step.
+func TestFaultUnacknowledgedHandOffRunsElsewhere(t *testing.T) {
+	t.Parallel()
+	const startTimeout = time.Second // the server's default with a 2 s lease
+	dir := t.TempDir()
+	s := startFaultStack(t, faultOpts{workflow: fmt.Sprintf(startAckWorkflow, dir)})
+	w1 := s.startWorker("w1", 1, 3*time.Second)
+	w1ID := s.workerID("w1")
+	// w1's long poll is open once it has heartbeated (it polls right after
+	// registering); w2's, started afterwards, is younger, and the oldest
+	// waiting poll gets the step.
+	s.waitHeartbeat("w1")
+	s.startWorker("w2", 1, 3*time.Second)
+	w2ID := s.workerID("w2")
+	s.waitHeartbeat("w2")
+
+	signalGroup(t, w1, syscall.SIGSTOP)
+	id := s.execute("once", nil)
+	require.Equal(t, w1ID, s.waitRunningOn(id, "s"), "the step was handed to the frozen worker")
+	handed := time.Now()
+
+	j := s.waitJobWithin(id, faultLease+faultMargin)
+	j, d := s.requireJob(id, stroem.JobCompleted)
+	st := stepOf(t, j, "s")
+	require.Equal(t, 1, st.Attempt, "the unacknowledged hand-off used no attempt: %s", describeJob(j))
+	require.Len(t, d.Attempts["s"], 1)
+	require.Equal(t, w2ID, d.Attempts["s"][0].WorkerID)
+	require.Equal(t, "completed", d.Attempts["s"][0].Status)
+	elsewhere := d.Attempts["s"][0].StartedAt.Sub(handed)
+	figure(t, "hand-off to a frozen worker → running on the other worker", elsewhere)
+	figure(t, "hand-off to a frozen worker → job completed", j.CompletedAt.Sub(handed))
+	require.Less(t, elsewhere, startTimeout+time.Second, "not given back within the start timeout")
+
+	// The frozen worker comes back: its acknowledgement is refused, and it
+	// runs nothing.
+	signalGroup(t, w1, syscall.SIGCONT)
+	require.Eventually(t, func() bool {
+		return strings.Contains(w1.out.String(), "step not started: the server gave it back")
+	}, waitFor, 20*time.Millisecond, "the resumed worker never tried to start the step")
+	code, body := s.workerPost("/worker/jobs/"+id+"/steps/s/start", stroem.StepStart{WorkerID: w1ID, Attempt: 1})
+	require.Equal(t, http.StatusConflict, code, body)
+	ledger, err := os.ReadFile(filepath.Join(dir, "ledger"))
+	require.NoError(t, err)
+	require.Len(t, strings.Split(strings.TrimSpace(string(ledger)), "\n"), 1, "the step ran once: %q", ledger)
+	require.Equal(t, 1, strings.Count(s.logs(id), "ran attempt 1"))
+	j2, d2 := s.requireJob(id, stroem.JobCompleted)
+	require.Equal(t, j.CompletedAt, j2.CompletedAt)
+	require.Equal(t, d.Attempts, d2.Attempts)
+}
+
+// waitHeartbeat waits until the named worker has heartbeated once.
+func (s *faultStack) waitHeartbeat(name string) {
+	s.t.Helper()
+	require.Eventually(s.t, func() bool {
+		var ws []stroem.Worker
+		if s.getJSON("/api/workers", &ws) != http.StatusOK {
+			return false
+		}
+		for _, w := range ws {
+			if w.Name == name && w.LastHeartbeatAt.After(w.RegisteredAt) {
+				return true
+			}
+		}
+		return false
+	}, waitFor, 20*time.Millisecond, "worker %s never heartbeated", name)
 }
