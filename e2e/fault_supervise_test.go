@@ -214,18 +214,16 @@ func TestFaultUnacknowledgedHandOffRunsElsewhere(t *testing.T) {
 	s := startFaultStack(t, faultOpts{workflow: fmt.Sprintf(startAckWorkflow, dir)})
 	w1 := s.startWorker("w1", 1, 3*time.Second)
 	w1ID := s.workerID("w1")
-	// w1's long poll is open once it has heartbeated (it polls right after
-	// registering); w2's, started afterwards, is younger, and the oldest
-	// waiting poll gets the step.
-	s.waitHeartbeat("w1")
-	s.startWorker("w2", 1, 3*time.Second)
-	w2ID := s.workerID("w2")
-	s.waitHeartbeat("w2")
+	s.waitHeartbeat("w1") // its long poll is open: it polls right after registering
 
 	signalGroup(t, w1, syscall.SIGSTOP)
 	id := s.execute("once", nil)
 	require.Equal(t, w1ID, s.waitRunningOn(id, "s"), "the step was handed to the frozen worker")
-	handed := time.Now()
+	var handed time.Time // the hand-off, on the database clock
+	require.NoError(t, s.pool().QueryRow(context.Background(),
+		`SELECT started_at FROM job_steps WHERE job_id = $1 AND step_name = 's' AND worker_id = $2`, id, w1ID).Scan(&handed))
+	s.startWorker("w2", 1, 3*time.Second) // only now, so the step could only go to w1
+	w2ID := s.workerID("w2")
 
 	j := s.waitJobWithin(id, faultLease+faultMargin)
 	j, d := s.requireJob(id, stroem.JobCompleted)
@@ -234,10 +232,13 @@ func TestFaultUnacknowledgedHandOffRunsElsewhere(t *testing.T) {
 	require.Len(t, d.Attempts["s"], 1)
 	require.Equal(t, w2ID, d.Attempts["s"][0].WorkerID)
 	require.Equal(t, "completed", d.Attempts["s"][0].Status)
-	elsewhere := d.Attempts["s"][0].StartedAt.Sub(handed)
-	figure(t, "hand-off to a frozen worker → running on the other worker", elsewhere)
+	givenBack := s.givenBackAt(id)
+	figure(t, "hand-off to a frozen worker → given back (ready again)", givenBack.Sub(handed))
+	require.Less(t, givenBack.Sub(handed), startTimeout+500*time.Millisecond, "not given back within the start timeout")
+	require.GreaterOrEqual(t, givenBack.Sub(handed), startTimeout, "given back before the start timeout")
+	figure(t, "hand-off to a frozen worker → running on the other worker (started after the hand-off)",
+		d.Attempts["s"][0].StartedAt.Sub(handed))
 	figure(t, "hand-off to a frozen worker → job completed", j.CompletedAt.Sub(handed))
-	require.Less(t, elsewhere, startTimeout+time.Second, "not given back within the start timeout")
 
 	// The frozen worker comes back: its acknowledgement is refused, and it
 	// runs nothing.
@@ -254,6 +255,24 @@ func TestFaultUnacknowledgedHandOffRunsElsewhere(t *testing.T) {
 	j2, d2 := s.requireJob(id, stroem.JobCompleted)
 	require.Equal(t, j.CompletedAt, j2.CompletedAt)
 	require.Equal(t, d.Attempts, d2.Attempts)
+}
+
+// givenBackAt is when the server logged that it gave back the job's
+// unacknowledged step.
+func (s *faultStack) givenBackAt(id string) time.Time {
+	s.t.Helper()
+	for _, line := range strings.Split(s.server.out.String(), "\n") {
+		if !strings.Contains(line, "was not acknowledged in time") || !strings.Contains(line, id) {
+			continue
+		}
+		ts, _, ok := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		require.True(s.t, ok, line)
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		require.NoError(s.t, err, line)
+		return at
+	}
+	s.t.Fatalf("the server never logged giving back job %s's step", id)
+	return time.Time{}
 }
 
 // waitHeartbeat waits until the named worker has heartbeated once.
