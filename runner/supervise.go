@@ -69,6 +69,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -84,9 +85,6 @@ const (
 	supervisorVersion = "1"
 	// supervisorArg0 is the supervisor's argv[0], what `ps` shows.
 	supervisorArg0 = "stroem-step-supervisor"
-
-	cmdTerm = 'T'
-	cmdKill = 'K'
 )
 
 // supervisorSpec is the step to start, sent by the worker.
@@ -168,123 +166,209 @@ func (r *ShellRunner) start(cmd *exec.Cmd, step Step) (stepProcess, error) {
 	return startSupervised(cmd, shellOf(r.Shell))
 }
 
-// supervised is the worker's side of a supervised step.
-type supervised struct {
-	sup    *exec.Cmd
-	ctl    *os.File // control pipe: commands; closing it kills the step
-	done   chan struct{}
-	status exitStatus // valid after done
-	pid    int
-
-	mu     sync.Mutex
-	closed bool
+// supervisor is a supervisor process as the worker sees it. Supervisors are
+// kept in a pool and run one step after another: starting one costs tens of
+// milliseconds of CPU (a Go binary of this size), too much to pay per step.
+type supervisor struct {
+	cmd    *exec.Cmd
+	ctl    *net.UnixConn // control socket: steps and signals; closing it kills the step
+	status *bufio.Scanner
+	stR    *os.File
+	mu     sync.Mutex // serialises writes to ctl
 }
 
-func startSupervised(cmd *exec.Cmd, noExecShell string) (*supervised, error) {
-	ctlR, ctlW, err := os.Pipe()
+// maxIdleSupervisors bounds the pool; more supervisors than concurrent
+// steps are never started.
+const maxIdleSupervisors = 64
+
+var supervisors struct {
+	mu   sync.Mutex
+	idle []*supervisor
+}
+
+// newSupervisor starts a supervisor process.
+func newSupervisor() (*supervisor, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("start the step supervisor: %w", err)
+		return nil, err
 	}
+	mine, theirs := os.NewFile(uintptr(fds[0]), "supervisor control"), os.NewFile(uintptr(fds[1]), "control")
 	stR, stW, err := os.Pipe()
 	if err != nil {
-		closeAll(ctlR, ctlW)
-		return nil, fmt.Errorf("start the step supervisor: %w", err)
+		closeAll(mine, theirs)
+		return nil, err
 	}
-	sup := &exec.Cmd{
+	cmd := &exec.Cmd{
 		Path: selfExe(),
 		Args: []string{supervisorArg0},
 		// GORACE: a binary built with -race (tests) otherwise sleeps 1 s
 		// before it exits; other builds ignore it.
 		Env:         []string{supervisorEnv + "=" + supervisorVersion, "GOMAXPROCS=1", "GORACE=atexit_sleep_ms=0"},
-		Stdout:      cmd.Stdout,
-		Stderr:      cmd.Stderr,
-		ExtraFiles:  []*os.File{ctlR, stW},
+		Stderr:      os.Stderr, // only a crash of the supervisor writes here
+		ExtraFiles:  []*os.File{theirs, stW},
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
-	err = sup.Start()
-	closeAll(ctlR, stW) // the supervisor holds its own copies
+	err = cmd.Start()
+	closeAll(theirs, stW) // the supervisor holds its own copies
 	if err != nil {
-		closeAll(ctlW, stR)
+		closeAll(mine, stR)
+		return nil, err
+	}
+	fc, err := net.FileConn(mine)
+	_ = mine.Close()
+	ctl, ok := fc.(*net.UnixConn)
+	if err != nil || !ok {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		stR.Close()
+		return nil, fmt.Errorf("control socket: %v", err)
+	}
+	sc := bufio.NewScanner(stR)
+	sc.Buffer(make([]byte, 4096), 1<<20)
+	return &supervisor{cmd: cmd, ctl: ctl, status: sc, stR: stR}, nil
+}
+
+// discard ends a supervisor that is not returned to the pool.
+func (s *supervisor) discard() {
+	s.mu.Lock()
+	_ = s.ctl.Close() // the supervisor kills what runs and exits
+	s.mu.Unlock()
+	_ = s.cmd.Wait()
+	_ = s.stR.Close()
+}
+
+func (s *supervisor) send(kind byte, payload []byte, files ...*os.File) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sendCtl(s.ctl, kind, payload, files...)
+}
+
+// readMsg reads the next status line.
+func (s *supervisor) readMsg() (supervisorMsg, error) {
+	if !s.status.Scan() {
+		if err := s.status.Err(); err != nil {
+			return supervisorMsg{}, err
+		}
+		return supervisorMsg{}, errors.New("it ended without an answer")
+	}
+	var m supervisorMsg
+	return m, json.Unmarshal(s.status.Bytes(), &m)
+}
+
+// takeSupervisor returns an idle supervisor, or a new one.
+func takeSupervisor() (sup *supervisor, fresh bool, err error) {
+	supervisors.mu.Lock()
+	if n := len(supervisors.idle); n > 0 {
+		sup = supervisors.idle[n-1]
+		supervisors.idle = supervisors.idle[:n-1]
+	}
+	supervisors.mu.Unlock()
+	if sup != nil {
+		return sup, false, nil
+	}
+	sup, err = newSupervisor()
+	return sup, true, err
+}
+
+func putSupervisor(s *supervisor) {
+	supervisors.mu.Lock()
+	if len(supervisors.idle) < maxIdleSupervisors {
+		supervisors.idle = append(supervisors.idle, s)
+		s = nil
+	}
+	supervisors.mu.Unlock()
+	if s != nil {
+		s.discard()
+	}
+}
+
+// supervised is the worker's side of a supervised step.
+type supervised struct {
+	sup    *supervisor
+	done   chan struct{}
+	status exitStatus // valid after done
+	broken bool       // the supervisor died or misbehaved: not reused
+	pid    int
+}
+
+func startSupervised(cmd *exec.Cmd, noExecShell string) (*supervised, error) {
+	stdout, ok1 := cmd.Stdout.(*os.File)
+	stderr, ok2 := cmd.Stderr.(*os.File)
+	if !ok1 || !ok2 {
+		return nil, errors.New("start the step supervisor: the step's output must be files")
+	}
+	spec, err := json.Marshal(supervisorSpec{Path: cmd.Path, Args: cmd.Args, Dir: cmd.Dir, Env: cmd.Env, NoExecShell: noExecShell})
+	if err != nil {
 		return nil, fmt.Errorf("start the step supervisor: %w", err)
 	}
-	s := &supervised{sup: sup, ctl: ctlW, done: make(chan struct{})}
-	spec, _ := json.Marshal(supervisorSpec{Path: cmd.Path, Args: cmd.Args, Dir: cmd.Dir, Env: cmd.Env, NoExecShell: noExecShell})
-	_, werr := ctlW.Write(append(spec, '\n'))
-	status := bufio.NewScanner(stR)
-	status.Buffer(make([]byte, 4096), 1<<20)
-	var first supervisorMsg
-	if werr == nil && status.Scan() {
-		werr = json.Unmarshal(status.Bytes(), &first)
-	} else if werr == nil {
-		werr = errors.New("it ended without an answer")
-	}
-	if werr != nil || first.StartError != "" {
-		s.close()
-		waitErr := sup.Wait()
-		stR.Close()
+	for {
+		sup, fresh, err := takeSupervisor()
+		if err != nil {
+			return nil, fmt.Errorf("start the step supervisor: %w", err)
+		}
+		var first supervisorMsg
+		err = sup.send(msgStep, spec, stdout, stderr)
+		if err == nil {
+			first, err = sup.readMsg()
+		}
+		if err != nil {
+			sup.discard()
+			if !fresh {
+				continue // an idle one that died meanwhile: nothing of the step ran
+			}
+			return nil, fmt.Errorf("start the step supervisor: %w", err)
+		}
 		if first.StartError != "" {
+			putSupervisor(sup)
 			return nil, errors.New(first.StartError)
 		}
-		if waitErr != nil {
-			werr = fmt.Errorf("%w (%v)", werr, waitErr)
-		}
-		return nil, fmt.Errorf("start the step supervisor: %w", werr)
+		s := &supervised{sup: sup, done: make(chan struct{}), pid: first.PID}
+		go s.wait()
+		return s, nil
 	}
-	s.pid = first.PID
-	go func() {
-		defer close(s.done)
-		defer stR.Close()
-		for status.Scan() {
-			var m supervisorMsg
-			if json.Unmarshal(status.Bytes(), &m) == nil && m.Done {
-				s.status = statusOf(syscall.WaitStatus(m.Status))
-				return
-			}
+}
+
+// wait reads the step's end from the supervisor.
+func (s *supervised) wait() {
+	defer close(s.done)
+	m, err := s.sup.readMsg()
+	if err == nil && m.Done {
+		s.status = statusOf(syscall.WaitStatus(m.Status))
+		if m.StartError != "" {
+			s.status.err = errors.New(m.StartError)
 		}
-		// The supervisor died without a report (killed): its Pdeathsig has
-		// killed the main process; kill what is left of the group.
-		s.status = exitStatus{code: -1}
-		if s.pid > 0 {
-			_ = syscall.Kill(-s.pid, syscall.SIGKILL)
-		}
-		werr := sup.Wait()
-		s.status.err = fmt.Errorf("the step supervisor died: %v", werr)
-	}()
-	return s, nil
+		return
+	}
+	// The supervisor died without a report (killed): its Pdeathsig has
+	// killed the main process; kill what is left of the group.
+	s.broken = true
+	s.status = exitStatus{code: -1}
+	if s.pid > 0 {
+		_ = syscall.Kill(-s.pid, syscall.SIGKILL)
+	}
+	_ = s.sup.ctl.Close()
+	werr := s.sup.cmd.Wait()
+	s.status.err = fmt.Errorf("the step supervisor died: %v", werr)
 }
 
 func (s *supervised) exited() <-chan struct{} { return s.done }
 
 func (s *supervised) signal(sig syscall.Signal) {
-	c := byte(cmdTerm)
+	kind := byte(msgTerm)
 	if sig == syscall.SIGKILL {
-		c = cmdKill
+		kind = msgKill
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.closed {
-		_, _ = s.ctl.Write([]byte{c})
-	}
+	_ = s.sup.send(kind, nil)
 }
 
 func (s *supervised) finish() exitStatus {
 	<-s.done
-	s.close()
-	if s.status.err == nil {
-		if err := s.sup.Wait(); err != nil {
-			s.status.err = fmt.Errorf("the step supervisor failed: %w", err)
-		}
+	if s.broken {
+		_ = s.sup.stR.Close()
+	} else {
+		putSupervisor(s.sup)
 	}
 	return s.status
-}
-
-func (s *supervised) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.closed {
-		s.closed = true
-		_ = s.ctl.Close()
-	}
 }
 
 // selfExe is the path that re-executes this binary: /proc/self/exe on

@@ -1,72 +1,98 @@
 package runner
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"runtime"
 	"sync"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
-// supervise is the supervisor process (see supervise.go): it starts the
-// step the worker describes on fd 3, relays the worker's signals to the
-// step's group, and kills everything of the step when the step's main
-// process exits or the worker's end of fd 3 closes. It returns the
-// supervisor's exit code; the step's own status goes to the worker on fd 4.
+// supervise is the supervisor process (see supervise.go): it runs the steps
+// the worker sends on fd 3, one at a time, relays the worker's signals to
+// the running step's group, and kills everything of a step when the step's
+// main process exits or the worker's end of fd 3 closes. It returns the
+// supervisor's exit code; each step's own status goes to the worker on fd 4.
 func supervise() int {
-	// The thread that forks the step must outlive it for Pdeathsig (Go
+	// The thread that forks the steps must outlive them for Pdeathsig (Go
 	// issue 27505): lock the main goroutine to its thread and never unlock.
 	runtime.LockOSThread()
 	// Only the worker (fd 3) or SIGKILL may end the supervisor. Caught, not
 	// ignored: an ignored signal would stay ignored in the step after exec.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
-
-	ctl, st := os.NewFile(3, "control"), os.NewFile(4, "status")
-	if ctl == nil || st == nil {
-		fmt.Fprintln(os.Stderr, "stroem: started as a step supervisor without its pipes")
-		return 2
-	}
-	// The step must not inherit them: a step holding the status pipe would
+	// The steps must not inherit them: a step holding the status pipe would
 	// hide the supervisor's death from the worker.
 	syscall.CloseOnExec(3)
 	syscall.CloseOnExec(4)
-	send := json.NewEncoder(st)
-	in := bufio.NewReader(ctl)
-	line, err := in.ReadBytes('\n')
-	var spec supervisorSpec
-	if err == nil {
-		err = json.Unmarshal(line, &spec)
-	}
-	if err != nil {
-		_ = send.Encode(supervisorMsg{StartError: "step supervisor: read the step: " + err.Error()})
+	ctlFile, st := os.NewFile(3, "control"), os.NewFile(4, "status")
+	if ctlFile == nil || st == nil {
+		fmt.Fprintln(os.Stderr, "stroem: started as a step supervisor without its pipes")
 		return 2
 	}
+	fc, err := net.FileConn(ctlFile)
+	ctl, ok := fc.(*net.UnixConn)
+	if err != nil || !ok {
+		fmt.Fprintln(os.Stderr, "stroem: step supervisor: fd 3 is not a Unix socket")
+		return 2
+	}
+	_ = ctlFile.Close()
 	becomeSubreaper()
 
-	cmd := spec.command()
-	err = cmd.Start()
+	msgs := make(chan ctlMsg)
+	go func() {
+		defer close(msgs) // EOF: the worker closed it, or died
+		r := &ctlReader{c: ctl}
+		for {
+			m, err := r.next()
+			if err != nil {
+				return
+			}
+			msgs <- m
+		}
+	}()
+	send := json.NewEncoder(st)
+	for m := range msgs {
+		if m.kind != msgStep {
+			continue // a late command for a step that has ended
+		}
+		if !runStep(m, msgs, send) {
+			return 0 // the worker is gone
+		}
+	}
+	return 0
+}
+
+// runStep starts and supervises one step. It reports false when the worker
+// went away meanwhile (the step has been killed).
+func runStep(m ctlMsg, msgs <-chan ctlMsg, send *json.Encoder) bool {
+	stdout, stderr := m.files[0], m.files[1]
+	var spec supervisorSpec
+	if err := json.Unmarshal(m.payload, &spec); err != nil {
+		closeAll(stdout, stderr)
+		_ = send.Encode(supervisorMsg{StartError: "step supervisor: read the step: " + err.Error()})
+		return true
+	}
+	cmd := spec.command(stdout, stderr)
+	err := cmd.Start()
 	if err != nil && errors.Is(err, syscall.ENOEXEC) && spec.NoExecShell != "" {
 		// An executable script without a shebang: run it with the shell.
 		spec.Args = []string{spec.NoExecShell, spec.Path}
 		spec.Path = spec.NoExecShell
-		cmd = spec.command()
+		cmd = spec.command(stdout, stderr)
 		err = cmd.Start()
 	}
+	// The step holds the output pipes now; the supervisor must not keep
+	// them open: the worker reads until every holder is gone.
+	closeAll(stdout, stderr)
 	if err != nil {
 		_ = send.Encode(supervisorMsg{StartError: "start: " + err.Error()})
-		return 0
+		return true
 	}
-	// The step holds the output pipes now; the supervisor must not keep
-	// them open (the worker reads until every holder is gone), nor write to
-	// them.
-	nullStdio()
 	pid := cmd.Process.Pid
 	_ = send.Encode(supervisorMsg{PID: pid})
 
@@ -84,7 +110,6 @@ func supervise() int {
 			}
 		}
 	}
-
 	exited := make(chan struct{})
 	var waitErr error
 	go func() {
@@ -95,28 +120,25 @@ func supervise() int {
 		}
 		close(exited)
 	}()
-	workerGone := make(chan struct{})
-	go func() {
-		for {
-			c, err := in.ReadByte()
-			if err != nil { // EOF: the worker closed it, or died
-				close(workerGone)
-				return
-			}
-			switch c {
-			case cmdTerm:
-				signalGroup(syscall.SIGTERM)
-			case cmdKill:
+
+	workerAlive := true
+	for waiting := true; waiting; {
+		select {
+		case <-exited:
+			waiting = false
+		case c, ok := <-msgs:
+			switch {
+			case !ok:
+				workerAlive, msgs = false, nil
 				signalGroup(syscall.SIGKILL)
+			case c.kind == msgTerm:
+				signalGroup(syscall.SIGTERM)
+			case c.kind == msgKill:
+				signalGroup(syscall.SIGKILL)
+			case c.kind == msgStep: // cannot happen: one step at a time
+				closeAll(c.files...)
 			}
 		}
-	}()
-
-	select {
-	case <-exited:
-	case <-workerGone:
-		signalGroup(syscall.SIGKILL)
-		<-exited
 	}
 	signalGroup(syscall.SIGKILL) // what is left of the group
 	mu.Lock()
@@ -124,26 +146,25 @@ func supervise() int {
 		reaped, waitErr = true, cmd.Wait()
 	}
 	mu.Unlock()
-	killDescendants() // what left the group: setsid, double forks
-	msg := supervisorMsg{Done: true}
-	msg.Status = 255 << 8 // exit code 255: the status is unknown
+	killDescendants()                                  // what left the group: setsid, double forks
+	msg := supervisorMsg{Done: true, Status: 255 << 8} // exit code 255: unknown
 	if cmd.ProcessState != nil {
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
 			msg.Status = uint32(ws)
 		}
 	} else if waitErr != nil {
-		_ = send.Encode(supervisorMsg{StartError: "wait: " + waitErr.Error()})
+		msg.StartError = "wait: " + waitErr.Error()
 	}
 	_ = send.Encode(msg)
-	return 0
+	return workerAlive
 }
 
 // command builds the step's main process: in a process group of its own,
 // killed if the supervisor dies.
-func (s supervisorSpec) command() *exec.Cmd {
+func (s supervisorSpec) command(stdout, stderr *os.File) *exec.Cmd {
 	cmd := &exec.Cmd{
 		Path: s.Path, Args: s.Args, Dir: s.Dir, Env: s.Env,
-		Stdout: os.Stdout, Stderr: os.Stderr,
+		Stdout: stdout, Stderr: stderr,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
 	if cmd.Env == nil {
@@ -151,17 +172,4 @@ func (s supervisorSpec) command() *exec.Cmd {
 	}
 	setPdeathsig(cmd.SysProcAttr)
 	return cmd
-}
-
-// nullStdio points fds 1 and 2 at /dev/null.
-func nullStdio() {
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		_ = os.Stdout.Close()
-		_ = os.Stderr.Close()
-		return
-	}
-	defer null.Close()
-	_ = unix.Dup2(int(null.Fd()), 1)
-	_ = unix.Dup2(int(null.Fd()), 2)
 }
