@@ -19,13 +19,16 @@ package runner
 //     group with setsid, but needs a delegated cgroup v2 subtree the worker
 //     can write (root, or systemd Delegate=yes), which most installations do
 //     not have.
-//   - A small supervising parent (chosen): for each step the worker
-//     re-executes its own binary (/proc/self/exe) in a hidden supervisor
-//     mode (SupervisorMain). The supervisor starts the step in its own
-//     process group and holds the read end of a pipe whose only write end is
-//     in the worker. However the worker dies, the kernel closes that end;
-//     the supervisor reads EOF and SIGKILLs the step's group and every
-//     other descendant it has. The supervisor is a child subreaper
+//   - A small supervising parent (chosen): the worker re-executes its own
+//     binary (/proc/self/exe) in a hidden supervisor mode (SupervisorMain),
+//     which starts the step in its own process group and holds one end of a
+//     Unix socket whose other end only the worker has. However the worker
+//     dies, the kernel closes its end; the supervisor reads EOF and
+//     SIGKILLs the step's group and every other descendant it has.
+//     Supervisors are pooled: each runs one step at a time and many steps
+//     in its life, because starting one costs ~45 ms of CPU (a Go binary of
+//     this size) — per step, that made 240 short steps 8× slower on a loaded
+//     machine. The supervisor is a child subreaper
 //     (PR_SET_CHILD_SUBREAPER), so processes whose parent died — double
 //     forks, setsid daemons — are re-parented to it rather than to init, and
 //     it finds them by walking its process tree in /proc. It needs no
@@ -53,16 +56,16 @@ package runner
 //     that is alive but cut off from the server keeps running its steps
 //     (see docs/reliability.md for how long).
 //
-// Costs: one extra process per running step (the stroem binary, a few MB
-// resident), and its start before each step.
+// Costs: one supervisor process per concurrently running step (the stroem
+// binary, ~20 MB resident, mostly shared pages), kept while the worker runs.
 //
 // The protocol between worker and supervisor: fd 3 of the supervisor is the
-// worker's control pipe — one JSON line (supervisorSpec), then one byte per
-// command ('T' SIGTERM, 'K' SIGKILL to the step's group); EOF means the
-// worker is gone. fd 4 is the status pipe back — JSON lines
-// (supervisorMsg): the step's pid, or why it could not start, and, once the
-// step's main process has exited and everything else of the step is killed,
-// its wait status. fds 1 and 2 are the step's stdout and stderr pipes.
+// control socket (supervise_proto.go) — a step (supervisorSpec, with the
+// step's stdout and stderr as SCM_RIGHTS), then commands for it (SIGTERM,
+// SIGKILL to the step's group); EOF means the worker is gone. fd 4 is the
+// status pipe back — JSON lines (supervisorMsg): per step its pid, or why it
+// could not start, and, once the step's main process has exited and
+// everything else of the step is killed, its wait status.
 
 import (
 	"bufio"
