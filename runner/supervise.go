@@ -40,7 +40,7 @@ package runner
 // itself is killed. The supervisor lives in a process group of its own, so a
 // signal to the worker's group (a terminal's Ctrl-C, `kill -- -pgid`) does
 // not reach it, and it ignores SIGINT, SIGTERM, SIGHUP and SIGQUIT: only the
-// worker (through the pipe) or SIGKILL ends it.
+// worker (through the socket) or SIGKILL ends it.
 //
 // Limits (documented in docs/reliability.md):
 //
