@@ -267,8 +267,7 @@ func TestWorkerRegistersOnceTheServerIsUp(t *testing.T) {
 	f := newFakeServer(t)
 	f.stop()
 	w, _ := startWorker(t, f, nil)
-	time.Sleep(300 * time.Millisecond)
-	require.Empty(t, w.ID())
+	require.Never(t, func() bool { return w.ID() != "" }, 300*time.Millisecond, 10*time.Millisecond, "no server, no registration")
 	f.start()
 	require.Eventually(t, func() bool { return w.ID() != "" }, 10*time.Second, 5*time.Millisecond)
 }

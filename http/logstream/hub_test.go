@@ -189,7 +189,11 @@ type result struct {
 }
 
 // collect reads a stream to its end, checking each line event's framing.
-func collect(resp *http.Response) result {
+func collect(resp *http.Response) result { return collectProgress(resp, nil) }
+
+// collectProgress is collect that also stores the sequence number of every
+// line it receives in last (when not nil), for a test to wait on.
+func collectProgress(resp *http.Response, last *atomic.Int64) result {
 	var res result
 	res.err = readSSE(resp.Body, func(ev sseEvent) bool {
 		res.events++
@@ -213,6 +217,9 @@ func collect(resp *http.Response) result {
 				return false
 			}
 			res.lines = append(res.lines, l)
+			if last != nil {
+				last.Store(l.Seq)
+			}
 		}
 		return true
 	})
@@ -643,9 +650,16 @@ func TestStalledSubscriberIsDropped(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return b.subscribers(job) == 1 }, 5*time.Second, time.Millisecond)
 
+	// The good client reads as fast as it can, but on a busy machine that
+	// may be slower than this loop publishes: a client that falls a whole
+	// queue behind is cut off by design (it would resume by Last-Event-ID).
+	// So each push waits until the good client has received the one before:
+	// it never lags by more than one push, whatever the machine's load,
+	// while the stalled client only ever falls further behind.
 	good := b.get(t, job, "", nil)
 	got := make(chan result, 1)
-	go func() { got <- collect(good) }()
+	var goodSeq atomic.Int64
+	go func() { got <- collectProgress(good, &goodSeq) }()
 	require.Eventually(t, func() bool { return b.subscribers(job) == 2 }, 5*time.Second, time.Millisecond)
 
 	big := strings.Repeat("x", 4000)
@@ -667,6 +681,9 @@ func TestStalledSubscriberIsDropped(t *testing.T) {
 		b.hub.Publish(job, lines)
 		slowest = max(slowest, time.Since(start))
 		dropped = dropped || b.subscribers(job) == 1
+		last := lines[len(lines)-1].Seq
+		require.Eventually(t, func() bool { return goodSeq.Load() >= last }, 10*time.Second, time.Millisecond,
+			"the good client receives push %d", p)
 	}
 	require.Eventually(t, func() bool { return b.subscribers(job) == 1 }, 10*time.Second, 5*time.Millisecond, "the stalled client is dropped")
 	t.Logf("slowest Publish %v; stalled client dropped while publishing: %v", slowest, dropped)

@@ -21,8 +21,8 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		s := open(t)
 		ctx := context.Background()
-		id := insertJob(t, s, step{name: "a"}).Job.ID
-		c := claimOne(t, s, "w1")
+		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
+		c := ClaimOne(t, s, "w1")
 		require.Equal(t, 1, c.Attempt)
 
 		_, err := s.StepStart(ctx, id, "a", 1, "w2")
@@ -61,14 +61,14 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		s := open(t)
 		ctx := context.Background()
-		acked := insertJob(t, s, step{name: "a"}).Job.ID
-		claimOne(t, s, "w1")
+		acked := InsertJob(t, s, Step{Name: "a"}).Job.ID
+		ClaimOne(t, s, "w1")
 		_, err := s.StepStart(ctx, acked, "a", 1, "w1")
 		require.NoError(t, err)
 		time.Sleep(time.Millisecond) // the next job is younger: claimed second
-		id := insertJob(t, s, step{name: "a"}).Job.ID
+		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
 		before := jobState(t, s, id)
-		c := claimOne(t, s, "w2")
+		c := ClaimOne(t, s, "w2")
 		require.Equal(t, id, c.JobID)
 
 		given, err := s.StepsGiveBackUnstarted(ctx, time.Hour, 0)
@@ -95,7 +95,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.ErrorIs(t, err, stroem.ErrConflict)
 		// The next claim reuses the attempt number; the late worker's
 		// acknowledgement is still not its.
-		c = claimOne(t, s, "w3")
+		c = ClaimOne(t, s, "w3")
 		require.Equal(t, 1, c.Attempt)
 		_, err = s.StepStart(ctx, id, "a", 1, "w2")
 		require.ErrorIs(t, err, stroem.ErrConflict)
@@ -110,8 +110,8 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		s := open(t)
 		ctx := context.Background()
-		id := insertJob(t, s, step{name: "a", maxAtt: 3}).Job.ID
-		claimOne(t, s, "w1")
+		id := InsertJob(t, s, Step{Name: "a", MaxAttempts: 3}).Job.ID
+		ClaimOne(t, s, "w1")
 		_, err := s.StepStart(ctx, id, "a", 1, "w1")
 		require.NoError(t, err)
 		_, err = s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
@@ -121,7 +121,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 			return nil
 		})
 		require.NoError(t, err)
-		c := claimOne(t, s, "w2")
+		c := ClaimOne(t, s, "w2")
 		require.Equal(t, 2, c.Attempt)
 		given, err := s.StepsGiveBackUnstarted(ctx, 0, 0)
 		require.NoError(t, err)
@@ -139,11 +139,11 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		s := open(t)
 		ctx := context.Background()
-		id := insertJob(t, s, step{name: "a"}).Job.ID
+		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
 		// What a hand-off writes in a transition.
 		_, err := s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
 			a, now := st.Step("a"), st.Now
-			lease := now.Add(testLease)
+			lease := now.Add(Lease)
 			a.Status, a.Attempt, a.WorkerID, a.AttemptStatus = stroem.StepRunning, 1, "w1", stroem.AttemptRunning
 			a.LeaseExpiresAt, a.StartedAt = &lease, &now
 			st.Job.Status = stroem.JobRunning
@@ -160,8 +160,8 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		s := open(t)
 		ctx := context.Background()
-		id := insertJob(t, s, step{name: "a"}).Job.ID
-		claimOne(t, s, "w1")
+		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
+		ClaimOne(t, s, "w1")
 		_, err := s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
 			st.CancelRequested = true
 			st.Step("a").CancelRequested = true
@@ -179,8 +179,8 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		s := open(t)
 		ctx := context.Background()
 		for range 10 {
-			id := insertJob(t, s, step{name: "a"}).Job.ID
-			claimOne(t, s, "w1")
+			id := InsertJob(t, s, Step{Name: "a"}).Job.ID
+			ClaimOne(t, s, "w1")
 			var (
 				wg       sync.WaitGroup
 				startErr error

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-// benchReport is every figure of one run. It marshals to one flat JSON
+// Report is every figure of one run. It marshals to one flat JSON
 // object whose field names carry their units; the parts not run are left
 // out (nil embedded pointers).
-type benchReport struct {
+type Report struct {
 	benchMeta
 	*floorResult
 	*chainResult
@@ -139,8 +139,8 @@ var benchTargets = map[string]float64{
 	"job_list_p99_ms":           50,
 }
 
-// writeText prints the report as a table: figure, value, target, verdict.
-func (r *benchReport) writeText(w io.Writer) error {
+// WriteText prints the report as a table: figure, value, target, verdict.
+func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "Strøm bench %s — store %s, %d CPUs, load average %.2f at start, %.2f at end\n\n",
 		r.Version, r.Store, r.CPUs, r.LoadAvgStart, r.LoadAvgEnd)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
