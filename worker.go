@@ -98,9 +98,11 @@ type HeartbeatResponse struct {
 	Cancel []StepRef `json:"cancel"`
 }
 
-// StepStart is the body of POST /worker/jobs/{id}/steps/{step}/start. The
-// claim already marks the step running; start is an idempotent acknowledgement
-// kept for protocol compatibility.
+// StepStart is the body of POST /worker/jobs/{id}/steps/{step}/start: the
+// worker's acknowledgement of a step handed to it, sent before it runs
+// anything of the step. A step counts as started only once acknowledged; one
+// not acknowledged within the server's start_timeout is given back, and its
+// late acknowledgement refused (409). Idempotent.
 type StepStart struct {
 	WorkerID string `json:"worker_id"`
 	Attempt  int    `json:"attempt"`

@@ -329,7 +329,12 @@ func groupKey(workerID string, caps []string) string {
 // Claim waits up to req.WaitMS for a step the worker can run. It always
 // returns a step the worker now holds, or nil; a step claimed for a caller
 // that went away is given back.
-func (o *Orchestrator) Claim(ctx context.Context, req stroem.ClaimRequest) (*stroem.Assignment, error) {
+func (o *Orchestrator) Claim(ctx context.Context, req stroem.ClaimRequest) (handed *stroem.Assignment, err error) {
+	defer func() {
+		if handed != nil && err == nil {
+			o.handedOver() // its start must be acknowledged in time (startack.go)
+		}
+	}()
 	if req.WorkerID == "" {
 		return nil, stroem.Invalid("worker_id is required")
 	}

@@ -148,8 +148,12 @@ func TestLeaseWatchSurvivesReconfigureDuringCheck(t *testing.T) {
 	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "pair"})
 	require.NoError(t, err)
 	w := uuid.NewString()
-	require.NotNil(t, e.claim(t, w, 5*time.Second))
-	require.NotNil(t, e.claim(t, w, 5*time.Second))
+	for range 2 {
+		a := e.claim(t, w, 5*time.Second)
+		require.NotNil(t, a)
+		_, err := e.store.StepStart(ctx, a.JobID, a.StepName, a.Attempt, w) // the worker started it
+		require.NoError(t, err)
+	}
 	// No heartbeat: the worker is dead. The lease timers fire at ~450 ms and
 	// their reads take 600 ms; meanwhile the job is updated (any event).
 	time.Sleep(600 * time.Millisecond)
@@ -230,8 +234,9 @@ func (s *flakyStore) StepUnclaim(context.Context, string, string, int, string) e
 }
 
 // A claim that comes back after its request left is given back; when that
-// fails, the step is still watched like any claim: its lease runs out and
-// the job goes on instead of waiting forever.
+// fails, the step — never acknowledged by a worker — is given back by the
+// start-acknowledgement sweep instead, its attempt not used, and the job
+// goes on instead of waiting forever.
 func TestClaimForLeftRequestWatchedWhenGiveBackFails(t *testing.T) {
 	t.Parallel()
 	e := newPGEngine(t, engineWorkflow, Config{Lease: 500 * time.Millisecond, ClaimGrace: 10 * time.Millisecond}, func(ps *postgres.Store) Store {
@@ -241,9 +246,11 @@ func TestClaimForLeftRequestWatchedWhenGiveBackFails(t *testing.T) {
 	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "one"})
 	require.NoError(t, err)
 	require.Nil(t, e.claim(t, uuid.NewString(), 50*time.Millisecond), "the request leaves before the claim returns")
-	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobFailed }, 5*time.Second, 50*time.Millisecond,
-		"the claimed step is never watched: it stays running with its lease long expired")
-	require.Contains(t, e.job(t, id).Steps[0].ErrorMessage, "worker lost")
+	require.Eventually(t, func() bool {
+		st := e.job(t, id).Steps[0]
+		return st.Status == stroem.StepReady && st.Attempt == 0
+	}, 5*time.Second, 20*time.Millisecond, "the claimed step stays running although no worker has it")
+	require.False(t, e.job(t, id).Status.Terminal())
 }
 
 // A step claimed behind the orchestrator's back (a claim committed while
@@ -259,6 +266,9 @@ func TestLeaseSweepCatchesAnUnwatchedStep(t *testing.T) {
 		Capabilities: []string{"shell"}, Limit: 1, Lease: 500 * time.Millisecond})
 	require.NoError(t, err)
 	require.Len(t, got, 1)
+	// The worker got it and acknowledged it: now only the lease decides.
+	_, err = e.store.StepStart(ctx, id, got[0].StepName, got[0].Attempt, "00000000-0000-4000-8000-000000000001")
+	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		j, err := e.store.JobGet(ctx, id)
 		return err == nil && j.Status == stroem.JobFailed

@@ -48,6 +48,9 @@ type Orchestrator struct {
 	// inherited are the claims an earlier server process left running
 	// (see inherited.go).
 	inherited inheritedClaims
+	// startDue receives the acknowledgement deadlines of handed-over steps
+	// (see startack.go).
+	startDue chan time.Time
 }
 
 type taskPlan struct {
@@ -80,14 +83,15 @@ func New(cfg Config, store Store, ws Workspaces, events Events, log *slog.Logger
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Orchestrator{
-		cfg:     cfg.withDefaults(),
-		store:   store,
-		ws:      ws,
-		events:  events,
-		log:     log,
-		plans:   newPlanCache(512, log),
-		loadSem: make(chan struct{}, 8),
-		stopped: make(chan struct{}),
+		cfg:      cfg.withDefaults(),
+		store:    store,
+		ws:       ws,
+		events:   events,
+		log:      log,
+		plans:    newPlanCache(512, log),
+		loadSem:  make(chan struct{}, 8),
+		stopped:  make(chan struct{}),
+		startDue: make(chan time.Time, 1024),
 	}
 }
 
@@ -127,6 +131,7 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 		o.root.Send(o.orch, &recoverJobs{ids: ids})
 		o.Wake()
 		go o.watchStore()
+		go o.watchStarts()
 	})
 	return err
 }

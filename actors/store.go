@@ -27,6 +27,9 @@ type Store interface {
 	// StepsRunning lists the running steps a starting server inherits from
 	// an earlier process (see inherited.go).
 	StepsRunning(ctx context.Context) ([]persistence.HeldStep, error)
+	// StepsGiveBackUnstarted puts back hand-offs their workers did not
+	// acknowledge in time (see startack.go).
+	StepsGiveBackUnstarted(ctx context.Context, unackedFor time.Duration, limit int) ([]persistence.HeldStep, error)
 }
 
 // StepLease is the stored lease of a step's current attempt.
@@ -69,6 +72,10 @@ type Config struct {
 	// MaskExtra are values masked with every job's secrets (the worker
 	// token, should a step find it somewhere).
 	MaskExtra []string
+	// StartTimeout is how long a step handed to a worker waits for the
+	// worker's acknowledgement before it is given back (default
+	// DefaultStartTimeout, and never more than half the lease).
+	StartTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -87,5 +94,11 @@ func (c Config) withDefaults() Config {
 	if c.ClaimGrace <= 0 {
 		c.ClaimGrace = 5 * time.Second
 	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = DefaultStartTimeout
+	}
+	// Given back before its lease could run out: an unacknowledged step
+	// must never cost an attempt.
+	c.StartTimeout = max(min(c.StartTimeout, c.Lease/2), 10*time.Millisecond)
 	return c
 }

@@ -24,6 +24,7 @@ type WorkerStore interface {
 	WorkerCredentialSet(ctx context.Context, workerID string, hash []byte) error
 	WorkerByCredential(ctx context.Context, hash []byte) (string, error)
 	WorkerHoldsRevision(ctx context.Context, workerID, revision string) (bool, error)
+	StepStart(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)
 }
 
 // LogSink stores pushed log lines durably, fenced by attempt in the same
@@ -121,13 +122,19 @@ func (w *Workers) Unassign(a *stroem.Assignment, workerID string) {
 	w.o.Unassign(a, canonicalID(workerID))
 }
 
-// Start is the worker's idempotent acknowledgement that it started a step;
-// it is fenced like every report.
+// Start is the worker's acknowledgement of a step handed to it, sent before
+// it runs anything of the step: from then on the step counts as started.
+// A step not acknowledged within the start timeout is given back
+// (startack.go) and its late acknowledgement refused (CodeConflict): the
+// worker must then not run it. Fenced like every report; idempotent.
 func (w *Workers) Start(ctx context.Context, jobID, step string, st stroem.StepStart) error {
 	if err := callerIs(ctx, &st.WorkerID); err != nil {
 		return err
 	}
-	_, err := w.store.StepFence(ctx, jobID, step, st.Attempt, st.WorkerID)
+	if st.Attempt < 1 {
+		return stroem.Errorf(stroem.CodeInvalid, "attempt must be at least 1, got %d", st.Attempt)
+	}
+	_, err := w.store.StepStart(ctx, jobID, step, st.Attempt, st.WorkerID)
 	return err
 }
 

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ type workerStore struct {
 	cancel   []stroem.StepRef
 	renewed  []string // worker ids
 	fenced   []string // job/step/attempt/worker
+	started  []string // job/step/attempt/worker
 	stale    bool     // StepFence answers cancel=true
 	creds    fakeCreds
 }
@@ -42,6 +44,13 @@ func (f *workerStore) StepFence(_ context.Context, jobID, step string, attempt i
 	defer f.mu.Unlock()
 	f.fenced = append(f.fenced, jobID+"/"+step+"/"+strconv.Itoa(attempt)+"/"+workerID)
 	return f.stale, nil
+}
+
+func (f *workerStore) StepStart(_ context.Context, jobID, step string, attempt int, workerID string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.started = append(f.started, jobID+"/"+step+"/"+strconv.Itoa(attempt)+"/"+workerID)
+	return false, nil
 }
 
 // logSink records appended batches, checked with the helpers the stores
@@ -169,6 +178,7 @@ func TestWorkersStartAndCompleteCheckTheWorker(t *testing.T) {
 
 	require.ErrorIs(t, w.Start(ctx, job, "a", stroem.StepStart{Attempt: 1}), stroem.ErrInvalid)
 	require.ErrorIs(t, w.Complete(ctx, job, "a", stroem.Completion{WorkerID: "x", Attempt: 1}), stroem.ErrInvalid)
-	require.NoError(t, w.Start(ctx, job, "a", stroem.StepStart{WorkerID: worker, Attempt: 2}))
-	require.Equal(t, []string{job + "/a/2/" + worker}, f.fenced)
+	require.ErrorIs(t, w.Start(ctx, job, "a", stroem.StepStart{WorkerID: worker}), stroem.ErrInvalid, "attempt 0")
+	require.NoError(t, w.Start(ctx, job, "a", stroem.StepStart{WorkerID: strings.ToUpper(worker), Attempt: 2}))
+	require.Equal(t, []string{job + "/a/2/" + worker}, f.started, "recorded as the acknowledgement, canonical id")
 }

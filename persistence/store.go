@@ -38,6 +38,21 @@ type Store interface {
 	StepUnclaim(ctx context.Context, jobID, step string, attempt int, workerID string) error
 	StepLease(ctx context.Context, jobID, step string) (StepLease, error)
 	StepFence(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)
+	// StepStart records the worker's acknowledgement (its `start` report)
+	// of a step handed to it: the attempt is started and is never given
+	// back for want of one. Fenced like StepFence (CodeConflict when the
+	// worker does not hold that running attempt, e.g. it was given back),
+	// idempotent; it returns whether a cancel was requested. A claim or a
+	// hand-off leaves its new attempt unacknowledged.
+	StepStart(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)
+	// StepsGiveBackUnstarted gives back, as StepUnclaim does (ready again,
+	// first in line, the attempt forgotten), up to limit running steps
+	// handed over at least unackedFor ago (their started_at) whose current
+	// attempt was never acknowledged, and returns them with the attempt and
+	// worker they had. An acknowledgement and a give-back of the same step
+	// exclude each other: exactly one of them takes effect. A step whose job
+	// is being cancelled is left to its lease.
+	StepsGiveBackUnstarted(ctx context.Context, unackedFor time.Duration, limit int) ([]HeldStep, error)
 	// StepsRunning lists every running step with the worker holding it: the
 	// claims a starting server inherits from an earlier process.
 	StepsRunning(ctx context.Context) ([]HeldStep, error)

@@ -12,6 +12,10 @@
 // signal the whole group, so no grandchild outlives its step. The group
 // leader is waited for without being reaped (waitid WNOWAIT) until the group
 // has been killed, so the group id cannot be recycled under the signal.
+// Each step runs under a small supervising process — the worker's own binary
+// re-executed (SupervisorMain) — which kills the step's group and every
+// other descendant when the worker dies, however it dies; supervise.go says
+// why this mechanism and what its limits are.
 //
 // Decisions worth knowing:
 //

@@ -49,6 +49,10 @@ type fakeServer struct {
 	pushConflict map[string]bool // step → 409 on log pushes
 	pushDelay    time.Duration   // how long each push takes: a slow server
 
+	startAnswers map[string][]int // step → statuses to answer in turn, then 200
+	startCalls   map[string]int
+	linesAtStart map[string]int // step → log lines stored when its start was accepted
+
 	completeAnswers map[string][]int // step → statuses to answer in turn, then 200
 	completeCalls   map[string]int
 	completions     map[string]stroem.Completion // step → the accepted one
@@ -65,6 +69,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 		t: t, token: "tok", addr: "127.0.0.1:0", heartbeatMS: 100,
 		workers: map[string]bool{}, queue: make(chan stroem.Assignment, 100),
 		logs: map[stroem.StepRef][]stroem.PushLine{}, loseAckOnce: map[string]bool{}, pushConflict: map[string]bool{},
+		startAnswers: map[string][]int{}, startCalls: map[string]int{}, linesAtStart: map[string]int{},
 		completeAnswers: map[string][]int{}, completeCalls: map[string]int{}, completions: map[string]stroem.Completion{},
 		cancel: map[stroem.StepRef]bool{}, archives: map[string][]byte{},
 	}
@@ -114,6 +119,7 @@ func (f *fakeServer) routes() http.Handler {
 	mux.HandleFunc("POST /worker/register", f.register)
 	mux.HandleFunc("POST /worker/heartbeat", f.heartbeat)
 	mux.HandleFunc("POST /worker/jobs/claim", f.claim)
+	mux.HandleFunc("POST /worker/jobs/{id}/steps/{step}/start", f.stepStart)
 	mux.HandleFunc("POST /worker/jobs/{id}/steps/{step}/logs", f.pushLogs)
 	mux.HandleFunc("POST /worker/jobs/{id}/steps/{step}/complete", f.complete)
 	mux.HandleFunc("GET /worker/workspaces/{ws}/{file}", f.archive)
@@ -261,6 +267,29 @@ func (f *fakeServer) pushLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, 200, stroem.LogPushResponse{Stored: len(p.Lines), Cancel: f.cancel[ref]})
+}
+
+// stepStart answers a start acknowledgement; a step's start must come
+// before any of its log lines.
+func (f *fakeServer) stepStart(w http.ResponseWriter, r *http.Request) {
+	var st stroem.StepStart
+	if !decode(r, &st) || st.WorkerID == "" || st.Attempt < 1 {
+		fail(w, 400, "bad start")
+		return
+	}
+	step := r.PathValue("step")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.startCalls[step]++
+	if answers := f.startAnswers[step]; len(answers) > 0 {
+		f.startAnswers[step] = answers[1:]
+		if answers[0] != 200 {
+			fail(w, answers[0], "not now")
+			return
+		}
+	}
+	f.linesAtStart[step] = len(f.logs[stroem.StepRef{JobID: r.PathValue("id"), Step: step, Attempt: st.Attempt}])
+	reply(w, 200, map[string]any{})
 }
 
 func (f *fakeServer) complete(w http.ResponseWriter, r *http.Request) {

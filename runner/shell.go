@@ -82,6 +82,10 @@ type ShellRunner struct {
 	PassEnv []string
 	// Shell runs cmd and non-executable scripts (default /bin/sh).
 	Shell string
+	// NoSupervisor starts steps directly instead of under a supervising
+	// process (supervise.go): a worker killed with SIGKILL then leaves them
+	// running.
+	NoSupervisor bool
 }
 
 var _ Runner = (*ShellRunner)(nil)
@@ -215,21 +219,12 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 		return Result{ExitCode: -1, Error: "create pipe: " + err.Error()}
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW // stdin stays nil: /dev/null
-	err = cmd.Start()
-	if err != nil && errors.Is(err, syscall.ENOEXEC) && step.Spec.Script != "" {
-		// An executable script without a shebang: run it with the shell.
-		retry, _ := r.command(step, dir)
-		retry.Args = []string{shellOf(r.Shell), cmd.Path}
-		retry.Path = shellOf(r.Shell)
-		retry.Stdout, retry.Stderr = outW, errW
-		cmd, err = retry, retry.Start()
-	}
-	closeAll(outW, errW) // the child holds its own copies
+	proc, err := r.start(cmd, step)     // see supervise.go
+	closeAll(outW, errW)                // the child holds its own copies
 	if err != nil {
 		closeAll(outR, errR)
-		return Result{ExitCode: -1, Error: "start: " + err.Error()}
+		return Result{ExitCode: -1, Error: err.Error()}
 	}
-	pgid := cmd.Process.Pid
 
 	out := &outputTracker{}
 	tail := &tailTracker{}
@@ -259,18 +254,6 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 		_ = splitLines(errR, MaxLineBytes, maskPieces(step.Mask, MaxLineBytes, logPieces(tail.piece, func(p []byte) { emit(stroem.Stderr, p) })))
 	}()
 
-	// Wait for the main process to exit without reaping it, so the group id
-	// stays reserved while the group is signalled.
-	exited := make(chan struct{})
-	var reaped bool
-	var waitErr error
-	go func() {
-		if err := waitExited(pgid); err != nil {
-			reaped, waitErr = true, cmd.Wait()
-		}
-		close(exited)
-	}()
-
 	var timeout <-chan time.Time
 	if d := step.Spec.Timeout.D(); d > 0 {
 		t := time.NewTimer(d)
@@ -279,22 +262,19 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	}
 	var cancelled, timedOut bool
 	select {
-	case <-exited:
+	case <-proc.exited():
 	case <-ctx.Done():
 		cancelled = true
-		r.terminate(pgid, exited)
+		r.terminate(proc)
 	case <-timeout:
 		timedOut = true
-		r.terminate(pgid, exited)
+		r.terminate(proc)
 	}
 	// The main process is gone: nothing else of the step may stay behind.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	if !reaped {
-		waitErr = cmd.Wait()
-	}
+	st := proc.finish()
 	r.drain(&readers, func() (bool, time.Duration) { return inSink.Load() > 0, time.Duration(sinkTime.Load()) }, outR, errR)
 
-	res := Result{ExitCode: exitCode(cmd.ProcessState, waitErr)}
+	res := Result{ExitCode: st.code}
 	switch {
 	case timedOut:
 		res.TimedOut = true
@@ -304,8 +284,11 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 		res.Error = cancelMessage(context.Cause(ctx))
 	case res.ExitCode != 0:
 		res.Error = "exit code " + strconv.Itoa(res.ExitCode)
-		if sig := signalOf(cmd.ProcessState); sig != "" {
-			res.Error += " (killed by " + sig + ")"
+		if st.signal != "" {
+			res.Error += " (killed by " + st.signal + ")"
+		}
+		if st.err != nil {
+			res.Error += " (" + st.err.Error() + ")"
 		}
 		if lines := tail.lines(); len(lines) > 0 {
 			res.Error += ": " + strings.Join(lines, "\n")
@@ -323,8 +306,9 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 
 // terminate sends SIGTERM to the group, and SIGKILL when the main process
 // has not exited within the grace period. It returns once it has exited.
-func (r *ShellRunner) terminate(pgid int, exited <-chan struct{}) {
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+func (r *ShellRunner) terminate(proc stepProcess) {
+	exited := proc.exited()
+	proc.signal(syscall.SIGTERM)
 	grace := r.Grace
 	if grace <= 0 {
 		grace = DefaultGrace
@@ -334,7 +318,7 @@ func (r *ShellRunner) terminate(pgid int, exited <-chan struct{}) {
 	select {
 	case <-exited:
 	case <-t.C:
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		proc.signal(syscall.SIGKILL)
 		<-exited
 	}
 }
@@ -378,30 +362,6 @@ func (r *ShellRunner) drain(readers *sync.WaitGroup, sinkWait func() (bool, time
 		break
 	}
 	closeAll(files...)
-}
-
-// exitCode is the process's exit status, 128+N for a signal N.
-func exitCode(ps *os.ProcessState, waitErr error) int {
-	if ps == nil {
-		if waitErr != nil {
-			return -1
-		}
-		return 0
-	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ps.ExitCode()
-}
-
-func signalOf(ps *os.ProcessState) string {
-	if ps == nil {
-		return ""
-	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return "signal " + ws.Signal().String()
-	}
-	return ""
 }
 
 // cancelMessage is the Error of a cancelled step.

@@ -363,6 +363,9 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 		delete(w.running, ref)
 		w.mu.Unlock()
 	}()
+	if !w.acknowledge(ctx, log, workerID, a) { // ack.go
+		return
+	}
 	start := time.Now()
 	log.Info("step started", "action", a.ActionName, "revision", a.Revision)
 

@@ -36,6 +36,10 @@ type serverConfig struct {
 	WorkerToken string `yaml:"worker_token"`
 	// Lease is how long a claimed step stays a worker's without a heartbeat.
 	Lease time.Duration `yaml:"lease"`
+	// StartTimeout is how long a step handed to a worker waits for the
+	// worker's acknowledgement before it is ready again (0: 3 s, at most
+	// half the lease).
+	StartTimeout time.Duration `yaml:"start_timeout"`
 	// MaxBodyBytes bounds every request body.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ShutdownGrace bounds how long SIGTERM waits for in-flight requests.
@@ -121,6 +125,12 @@ func (c *serverConfig) validate() error {
 	}
 	if c.Lease < time.Second {
 		return fmt.Errorf("key lease: %s is too short (at least 1s)", c.Lease)
+	}
+	if c.StartTimeout != 0 && c.StartTimeout < 100*time.Millisecond {
+		return fmt.Errorf("key start_timeout: %s is too short (at least 100ms)", c.StartTimeout)
+	}
+	if c.StartTimeout > c.Lease/2 {
+		return fmt.Errorf("key start_timeout: %s must be at most half the lease (%s): an unacknowledged step is given back before its lease runs out", c.StartTimeout, c.Lease)
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("key max_body_bytes: %d is too small", c.MaxBodyBytes)

@@ -107,3 +107,18 @@ workspaces:
 	require.Equal(t, 20*time.Second, cfg.Lease)
 	require.Equal(t, "x", cfg.WorkerToken)
 }
+
+func TestServerConfigStartTimeout(t *testing.T) {
+	t.Parallel()
+	cfg := defaultServerConfig()
+	cfg.WorkerToken = "t"
+	require.NoError(t, cfg.validate(), "0 means the default")
+	cfg.StartTimeout = 2 * time.Second
+	require.NoError(t, cfg.validate())
+	cfg.StartTimeout = 50 * time.Millisecond
+	require.ErrorContains(t, cfg.validate(), "key start_timeout: 50ms is too short")
+	cfg.StartTimeout = 6 * time.Second // lease 10s
+	require.ErrorContains(t, cfg.validate(), "key start_timeout: 6s must be at most half the lease (10s)")
+	cfg.StartTimeout = -time.Second
+	require.ErrorContains(t, cfg.validate(), "key start_timeout")
+}

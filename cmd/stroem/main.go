@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/stroem/stroem/runner"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -73,6 +75,8 @@ func newRootCmd() *cobra.Command {
 }
 
 func main() {
+	// First: a worker re-executes this binary as each step's supervisor.
+	runner.SupervisorMain()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile := startCPUProfile(os.Getenv("STROEM_CPUPROFILE"))
 	err := newRootCmd().ExecuteContext(ctx)

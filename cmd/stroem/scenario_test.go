@@ -180,7 +180,28 @@ func (s *scenario) worker() *fakeWorker {
 }
 
 // claim long-polls for one step; nil when none came within wait.
+// claim long-polls for a step and, as a real worker does before it runs
+// anything, acknowledges it with its start report.
 func (w *fakeWorker) claim(wait time.Duration) *stroem.Assignment {
+	w.s.t.Helper()
+	a := w.claimNoStart(wait)
+	if a != nil {
+		require.Equal(w.s.t, http.StatusOK, w.start(a), "acknowledge %s", a.StepName)
+	}
+	return a
+}
+
+// start sends the start report of a claimed step and returns the status.
+func (w *fakeWorker) start(a *stroem.Assignment) int {
+	w.s.t.Helper()
+	code, _ := w.s.do("POST", fmt.Sprintf("/worker/jobs/%s/steps/%s/start", a.JobID, a.StepName),
+		stroem.StepStart{WorkerID: w.id, Attempt: a.Attempt}, testToken)
+	return code
+}
+
+// claimNoStart long-polls for a step without acknowledging it: a worker that
+// froze right after the step was handed to it.
+func (w *fakeWorker) claimNoStart(wait time.Duration) *stroem.Assignment {
 	w.s.t.Helper()
 	code, body := w.s.do("POST", "/worker/jobs/claim", stroem.ClaimRequest{
 		WorkerID: w.id, Capabilities: []string{"shell"}, WaitMS: int(wait.Milliseconds()),
@@ -439,6 +460,29 @@ func TestScenarioLeaseExpiry(t *testing.T) {
 	require.Equal(t, http.StatusConflict, w.complete(a, 0, nil, ""), "a report after the lease expired is refused")
 	require.Equal(t, []stroem.StepRef{{JobID: id, Step: "first", Attempt: 1}}, w.heartbeat(a).Cancel,
 		"a worker that comes back is told to stop the step")
+}
+
+// A step handed to a worker that never acknowledges it is ready again after
+// the start timeout (half the 1 s lease here), its attempt not used, for the
+// next worker; the first worker's late reports are refused.
+func TestScenarioUnacknowledgedClaimIsGivenBack(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{lease: time.Second})
+	frozen, other := s.worker(), s.worker()
+	id := s.execute("chain", nil)
+	a := frozen.claimNoStart(10 * time.Second)
+	require.NotNil(t, a)
+	require.Equal(t, 1, a.Attempt)
+	handed := time.Now()
+	b := other.mustClaim("first")
+	require.Less(t, time.Since(handed), 5*time.Second)
+	require.Equal(t, 1, b.Attempt, "the unacknowledged attempt was not used")
+	require.Equal(t, http.StatusConflict, frozen.start(a), "a late acknowledgement is refused")
+	require.Equal(t, http.StatusConflict, frozen.complete(a, 0, nil, ""))
+	require.Equal(t, http.StatusOK, other.complete(b, 0, map[string]any{"v": "x"}, ""))
+	j := s.job(id)
+	require.Len(t, j.Steps[0].Attempts, 1)
+	require.Equal(t, other.id, j.Steps[0].Attempts[0].WorkerID)
 }
 
 func TestScenarioHeartbeatKeepsSlowStepAlive(t *testing.T) {

@@ -163,7 +163,8 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	app.hub = logstream.New(hubSource{store: app.store}, log)
 	events := &serverEvents{hub: app.hub, store: app.store, log: log}
 	app.orch = actors.New(actors.Config{
-		Lease: cfg.Lease, OnSecrets: logSecrets(log), MaskExtra: []string{cfg.WorkerToken},
+		Lease: cfg.Lease, StartTimeout: cfg.StartTimeout,
+		OnSecrets: logSecrets(log), MaskExtra: []string{cfg.WorkerToken},
 	}, app.store, app.ws, events, log)
 	app.sched = actors.NewScheduler(app.orch, app.store, app.ws, log)
 	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{Headers: cfg.Webhooks.Headers}, app.orch, app.store, app.ws, app.sched, log)

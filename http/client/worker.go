@@ -78,8 +78,10 @@ func (c *Client) Claim(ctx context.Context, req stroem.ClaimRequest) (*stroem.As
 	return &out, nil
 }
 
-// StepStart acknowledges that a claimed step started. The claim already made
-// the step running, so this call is optional.
+// StepStart acknowledges a step handed to the worker; call it before running
+// anything of the step. A stroem.ErrConflict error means the step was given
+// back (not acknowledged in time) or is no longer this worker's: do not run
+// it.
 func (c *Client) StepStart(ctx context.Context, jobID, step string, s stroem.StepStart) error {
 	_, err := c.do(ctx, request{method: http.MethodPost, path: stepPath(jobID, step, "start"), body: s}, nil)
 	return err

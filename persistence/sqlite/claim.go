@@ -155,38 +155,45 @@ func (s *Store) StepUnclaim(ctx context.Context, jobID, step string, attempt int
 		return nil
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
-		// The previous attempt's record, if any, becomes current again.
-		var (
-			prevWorker, prevStatus, prevError sql.NullString
-			prevExit, prevStarted             sql.NullInt64
-		)
-		err := tx.QueryRowContext(ctx, `SELECT worker_id, status, exit_code, error_message, started_at
-			FROM step_attempts WHERE job_id = ? AND step_name = ? AND attempt = ?`, id, step, attempt-1).
-			Scan(&prevWorker, &prevStatus, &prevExit, &prevError, &prevStarted)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE job_steps SET
-				status = 'ready', attempt = attempt - 1, worker_id = ?, attempt_status = ?, exit_code = ?,
-				error_message = ?, started_at = ?, lease_expires_at = NULL, completed_at = NULL
-			WHERE job_id = ? AND step_name = ? AND status = 'running' AND attempt = ? AND worker_id = ?
-				AND NOT cancel_requested`,
-			prevWorker, prevStatus.String, prevExit, prevError.String, prevStarted,
-			id, step, attempt, canonicalWorker(workerID))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM step_attempts WHERE job_id = ? AND step_name = ? AND attempt = ?`,
-			id, step, attempt)
+		_, err := unclaimTx(ctx, tx, id, step, attempt, canonicalWorker(workerID))
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("unclaim step %s of job %s: %w", step, jobID, interpretError(err))
 	}
 	return nil
+}
+
+// unclaimTx is StepUnclaim inside a write transaction, for a canonical job
+// and worker id; it reports whether the step went back to ready.
+func unclaimTx(ctx context.Context, tx *sql.Tx, id, step string, attempt int, workerID string) (bool, error) {
+	// The previous attempt's record, if any, becomes current again.
+	var (
+		prevWorker, prevStatus, prevError sql.NullString
+		prevExit, prevStarted             sql.NullInt64
+	)
+	err := tx.QueryRowContext(ctx, `SELECT worker_id, status, exit_code, error_message, started_at
+		FROM step_attempts WHERE job_id = ? AND step_name = ? AND attempt = ?`, id, step, attempt-1).
+		Scan(&prevWorker, &prevStatus, &prevExit, &prevError, &prevStarted)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE job_steps SET
+			status = 'ready', attempt = attempt - 1, worker_id = ?, attempt_status = ?, exit_code = ?,
+			error_message = ?, started_at = ?, lease_expires_at = NULL, completed_at = NULL
+		WHERE job_id = ? AND step_name = ? AND status = 'running' AND attempt = ? AND worker_id = ?
+			AND NOT cancel_requested`,
+		prevWorker, prevStatus.String, prevExit, prevError.String, prevStarted,
+		id, step, attempt, workerID)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM step_attempts WHERE job_id = ? AND step_name = ? AND attempt = ?`,
+		id, step, attempt)
+	return err == nil, err
 }
 
 // LeasesRenew records a heartbeat of workerID and renews, to now+lease, the

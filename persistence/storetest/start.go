@@ -1,0 +1,216 @@
+package storetest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+)
+
+// testStartAck: a step handed to a worker counts as started only once the
+// worker acknowledges it; unacknowledged, it is given back without using an
+// attempt, and a late acknowledgement is refused.
+func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
+	t.Run("AcknowledgementIsFenced", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := context.Background()
+		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
+		c := ClaimOne(t, s, "w1")
+		require.Equal(t, 1, c.Attempt)
+
+		_, err := s.StepStart(ctx, id, "a", 1, "w2")
+		require.ErrorIs(t, err, stroem.ErrConflict, "another worker")
+		_, err = s.StepStart(ctx, id, "a", 2, "w1")
+		require.ErrorIs(t, err, stroem.ErrConflict, "another attempt")
+		_, err = s.StepStart(ctx, id, "nope", 1, "w1")
+		require.ErrorIs(t, err, stroem.ErrNotFound, "unknown step")
+		_, err = s.StepStart(ctx, uuid.NewString(), "a", 1, "w1")
+		require.ErrorIs(t, err, stroem.ErrNotFound, "unknown job")
+		_, err = s.StepStart(ctx, "not-a-uuid", "a", 1, "w1")
+		require.ErrorIs(t, err, stroem.ErrNotFound, "malformed job id")
+
+		cancel, err := s.StepStart(ctx, id, "a", 1, "w1")
+		require.NoError(t, err)
+		require.False(t, cancel)
+		_, err = s.StepStart(ctx, id, "a", 1, "w1")
+		require.NoError(t, err, "a repeated acknowledgement is a no-op")
+
+		given, err := s.StepsGiveBackUnstarted(ctx, 0, 0)
+		require.NoError(t, err)
+		require.Empty(t, given, "an acknowledged step is never given back")
+		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Step("a").Status)
+
+		_, err = s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+			st.Step("a").CancelRequested = true
+			return nil
+		})
+		require.NoError(t, err)
+		cancel, err = s.StepStart(ctx, id, "a", 1, "w1")
+		require.NoError(t, err)
+		require.True(t, cancel, "the acknowledgement says a cancel was requested")
+	})
+
+	t.Run("UnacknowledgedIsGivenBackWithoutAnAttempt", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := context.Background()
+		acked := InsertJob(t, s, Step{Name: "a"}).Job.ID
+		ClaimOne(t, s, "w1")
+		_, err := s.StepStart(ctx, acked, "a", 1, "w1")
+		require.NoError(t, err)
+		time.Sleep(time.Millisecond) // the next job is younger: claimed second
+		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
+		before := jobState(t, s, id)
+		c := ClaimOne(t, s, "w2")
+		require.Equal(t, id, c.JobID)
+
+		given, err := s.StepsGiveBackUnstarted(ctx, time.Hour, 0)
+		require.NoError(t, err)
+		require.Empty(t, given, "not before its time")
+
+		given, err = s.StepsGiveBackUnstarted(ctx, 0, 0)
+		require.NoError(t, err)
+		require.Equal(t, []persistence.HeldStep{{StepRef: stroem.StepRef{JobID: id, Step: "a", Attempt: 1}, WorkerID: "w2"}}, given)
+		st := jobState(t, s, id)
+		a := st.Step("a")
+		require.Equal(t, stroem.StepReady, a.Status)
+		require.Equal(t, 0, a.Attempt, "no attempt used")
+		require.Empty(t, a.WorkerID)
+		require.Nil(t, a.LeaseExpiresAt)
+		require.Equal(t, before.Step("a").ReadyAt, a.ReadyAt, "first in line again")
+		require.Empty(t, jobGet(t, s, id).Steps[0].Attempts, "no attempt record")
+		require.Equal(t, stroem.StepRunning, jobState(t, s, acked).Step("a").Status, "the acknowledged one stays")
+
+		// Fencing stays: the late worker's reports are refused.
+		_, err = s.StepStart(ctx, id, "a", 1, "w2")
+		require.ErrorIs(t, err, stroem.ErrConflict)
+		_, err = s.StepFence(ctx, id, "a", 1, "w2")
+		require.ErrorIs(t, err, stroem.ErrConflict)
+		// The next claim reuses the attempt number; the late worker's
+		// acknowledgement is still not its.
+		c = ClaimOne(t, s, "w3")
+		require.Equal(t, 1, c.Attempt)
+		_, err = s.StepStart(ctx, id, "a", 1, "w2")
+		require.ErrorIs(t, err, stroem.ErrConflict)
+		_, err = s.StepStart(ctx, id, "a", 1, "w3")
+		require.NoError(t, err)
+		given, err = s.StepsGiveBackUnstarted(ctx, 0, 0)
+		require.NoError(t, err)
+		require.Empty(t, given)
+	})
+
+	t.Run("RetryAttemptGivenBackRestoresThePreviousOne", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := context.Background()
+		id := InsertJob(t, s, Step{Name: "a", MaxAttempts: 3}).Job.ID
+		ClaimOne(t, s, "w1")
+		_, err := s.StepStart(ctx, id, "a", 1, "w1")
+		require.NoError(t, err)
+		_, err = s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+			a := st.Step("a")
+			code := 3
+			a.AttemptStatus, a.ExitCode, a.ErrorMessage, a.Status = stroem.AttemptFailed, &code, "exit 3", stroem.StepReady
+			return nil
+		})
+		require.NoError(t, err)
+		c := ClaimOne(t, s, "w2")
+		require.Equal(t, 2, c.Attempt)
+		given, err := s.StepsGiveBackUnstarted(ctx, 0, 0)
+		require.NoError(t, err)
+		require.Len(t, given, 1)
+		a := jobState(t, s, id).Step("a")
+		require.Equal(t, stroem.StepReady, a.Status)
+		require.Equal(t, 1, a.Attempt)
+		require.Equal(t, "w1", a.WorkerID)
+		require.Equal(t, stroem.AttemptFailed, a.AttemptStatus)
+		require.Equal(t, 3, *a.ExitCode)
+		require.Len(t, jobGet(t, s, id).Steps[0].Attempts, 1)
+	})
+
+	t.Run("HandOffIsUnacknowledgedToo", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := context.Background()
+		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
+		// What a hand-off writes in a transition.
+		_, err := s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+			a, now := st.Step("a"), st.Now
+			lease := now.Add(Lease)
+			a.Status, a.Attempt, a.WorkerID, a.AttemptStatus = stroem.StepRunning, 1, "w1", stroem.AttemptRunning
+			a.LeaseExpiresAt, a.StartedAt = &lease, &now
+			st.Job.Status = stroem.JobRunning
+			return nil
+		})
+		require.NoError(t, err)
+		given, err := s.StepsGiveBackUnstarted(ctx, 0, 0)
+		require.NoError(t, err)
+		require.Len(t, given, 1)
+		require.Equal(t, stroem.StepReady, jobState(t, s, id).Step("a").Status)
+	})
+
+	t.Run("CancelledJobIsLeftToItsLease", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := context.Background()
+		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
+		ClaimOne(t, s, "w1")
+		_, err := s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+			st.CancelRequested = true
+			st.Step("a").CancelRequested = true
+			return nil
+		})
+		require.NoError(t, err)
+		given, err := s.StepsGiveBackUnstarted(ctx, 0, 0)
+		require.NoError(t, err)
+		require.Empty(t, given)
+		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Step("a").Status)
+	})
+
+	t.Run("AcknowledgementAndGiveBackExcludeEachOther", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := context.Background()
+		for range 10 {
+			id := InsertJob(t, s, Step{Name: "a"}).Job.ID
+			ClaimOne(t, s, "w1")
+			var (
+				wg       sync.WaitGroup
+				startErr error
+				given    []persistence.HeldStep
+				giveErr  error
+			)
+			wg.Go(func() { _, startErr = s.StepStart(ctx, id, "a", 1, "w1") })
+			wg.Go(func() { given, giveErr = s.StepsGiveBackUnstarted(ctx, 0, 0) })
+			wg.Wait()
+			require.NoError(t, giveErr)
+			a := jobState(t, s, id).Step("a")
+			if startErr == nil {
+				require.Empty(t, given, "acknowledged, then not given back")
+				require.Equal(t, stroem.StepRunning, a.Status)
+				// Finish it so the next round's claim finds the next job.
+				_, err := s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+					st.Step("a").Status, st.Step("a").AttemptStatus = stroem.StepCompleted, stroem.AttemptCompleted
+					return nil
+				})
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, startErr, stroem.ErrConflict)
+				require.Len(t, given, 1, "given back, then the acknowledgement refused")
+				require.Equal(t, stroem.StepReady, a.Status)
+				_, err := s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+					st.Step("a").Status = stroem.StepSkipped
+					return nil
+				})
+				require.NoError(t, err)
+			}
+		}
+	})
+}

@@ -1,0 +1,233 @@
+package runner
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+)
+
+// testWorkerEnv makes the test binary a stand-in worker (TestMain): it runs
+// one step with a ShellRunner — under the real supervisor, the test binary
+// re-executed once more — and prints its lines until it is killed.
+const testWorkerEnv = "STROEM_RUNNER_TEST_WORKER"
+
+type testWorkerSpec struct {
+	WorkDir string            `json:"work_dir"`
+	Cmd     string            `json:"cmd"`
+	Env     map[string]string `json:"env"`
+}
+
+func testWorkerMain() int {
+	var spec testWorkerSpec
+	if err := json.Unmarshal([]byte(os.Getenv(testWorkerEnv)), &spec); err != nil {
+		fmt.Fprintln(os.Stderr, "test worker:", err)
+		return 2
+	}
+	r := &ShellRunner{WorkDir: spec.WorkDir}
+	res := r.Run(context.Background(), Step{JobID: "job", Name: "step", Attempt: 1,
+		Spec: stroem.StepSpec{Cmd: spec.Cmd, Env: spec.Env}}, func(l stroem.PushLine) { fmt.Println(l.Text) })
+	fmt.Println("step ended:", res.ExitCode, res.Error)
+	return 0
+}
+
+// alive reports whether pid is a live process (a zombie is dead: it only
+// waits for its parent to collect its status).
+func alive(pid int) bool {
+	_, state, ok := procStat(pid)
+	return ok && state != 'Z' && state != 'X'
+}
+
+// liveGroupMembers lists the live processes of process group pgid.
+func liveGroupMembers(pgid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !alive(pid) {
+			continue
+		}
+		if g, err := syscall.Getpgid(pid); err == nil && g == pgid {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// readPID waits for a step to write its pid to file.
+func readPID(t *testing.T, file string) int {
+	t.Helper()
+	var pid int
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(file)
+		if err != nil || !strings.HasSuffix(string(b), "\n") {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	}, 10*time.Second, 5*time.Millisecond, "%s never written", file)
+	return pid
+}
+
+// killerStep starts a grandchild that traps SIGTERM and a process that
+// leaves the group with setsid, writes every pid to $PIDS, and waits.
+const killerStep = `
+sh -c 'trap "echo TERM ignored" TERM; echo $$ > "$PIDS/trapper.tmp"; mv "$PIDS/trapper.tmp" "$PIDS/trapper"; while :; do sleep 1; done' &
+setsid sh -c 'echo $$ > "$PIDS/escapee.tmp"; mv "$PIDS/escapee.tmp" "$PIDS/escapee"; exec sleep 100' &
+echo $$ > "$PIDS/main.tmp"; mv "$PIDS/main.tmp" "$PIDS/main"
+echo $PPID > "$PIDS/parent.tmp"; mv "$PIDS/parent.tmp" "$PIDS/parent"
+wait
+`
+
+func TestStepDiesWithItsWorker(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("setsid not installed")
+	}
+	pids := t.TempDir()
+	spec, err := json.Marshal(testWorkerSpec{WorkDir: t.TempDir(), Cmd: killerStep, Env: map[string]string{"PIDS": pids}})
+	require.NoError(t, err)
+	worker := exec.Command(os.Args[0], "-test.run=^$")
+	worker.Env = append(os.Environ(), testWorkerEnv+"="+string(spec))
+	out, err := worker.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, worker.Start())
+	t.Cleanup(func() { _ = worker.Process.Kill(); _ = worker.Wait() })
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+
+	main := readPID(t, filepath.Join(pids, "main"))
+	trapper := readPID(t, filepath.Join(pids, "trapper"))
+	escapee := readPID(t, filepath.Join(pids, "escapee"))
+	supervisor := readPID(t, filepath.Join(pids, "parent"))
+	t.Cleanup(func() { // never leave them behind, even when the test fails
+		for _, p := range []int{escapee, trapper, main, supervisor} {
+			if alive(p) {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+	})
+	// The step really runs under the supervisor, a child of the worker.
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", supervisor))
+	require.NoError(t, err)
+	require.Equal(t, supervisorArg0, strings.TrimRight(string(cmdline), "\x00"))
+	ppid, _, ok := procStat(supervisor)
+	require.True(t, ok)
+	require.Equal(t, worker.Process.Pid, ppid)
+	require.NotEqual(t, main, mustPgid(t, escapee), "the escapee left the step's group")
+	require.GreaterOrEqual(t, len(liveGroupMembers(main)), 2, "sh and the trapper, in the step's group")
+
+	killed := time.Now()
+	require.NoError(t, worker.Process.Signal(syscall.SIGKILL))
+	_ = worker.Wait()
+	stepGone := func() bool {
+		return !alive(main) && !alive(trapper) && !alive(escapee) && !alive(supervisor) &&
+			len(liveGroupMembers(main)) == 0
+	}
+	if !assert.Eventually(t, stepGone, time.Second, 2*time.Millisecond, "a process of the step outlived its worker by 1 s") {
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", supervisor))
+		wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", supervisor))
+		t.Fatalf("alive after 1 s: main %v, trapper %v, escapee %v, supervisor %v (%s %s, descendants %v), group %v",
+			alive(main), alive(trapper), alive(escapee), alive(supervisor), st, wchan, descendants(supervisor), liveGroupMembers(main))
+	}
+	t.Logf("FIGURE worker SIGKILL → every process of the step gone: %v", time.Since(killed).Round(time.Millisecond))
+	for l := range lines {
+		require.NotContains(t, l, "step ended", "the worker died before the step ended")
+	}
+}
+
+func mustPgid(t *testing.T, pid int) int {
+	t.Helper()
+	g, err := syscall.Getpgid(pid)
+	require.NoError(t, err)
+	return g
+}
+
+func TestSetsidEscapeeDiesWithTheStep(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("setsid not installed")
+	}
+	r := newShell(t)
+	res, c := run(t, r, cmdStep(`setsid sh -c 'echo $$; exec sleep 100' &
+sleep 0.2`))
+	require.True(t, res.Succeeded(), res.Error)
+	pid, err := strconv.Atoi(<-c.first)
+	require.NoError(t, err)
+	require.False(t, alive(pid), "a process that left the step's group with setsid was killed when the step ended")
+}
+
+func TestSupervisorKilledTakesTheStepDown(t *testing.T) {
+	t.Parallel()
+	r := newShell(t)
+	c := newCaptured()
+	done := make(chan Result, 1)
+	go func() {
+		done <- r.Run(context.Background(), Step{JobID: "j", Name: "s", Attempt: 1,
+			Spec: stroem.StepSpec{Cmd: `echo $PPID $$; sleep 100 & wait`}}, c.sink)
+	}()
+	var supervisor, main int
+	_, err := fmt.Sscan(<-c.first, &supervisor, &main)
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(supervisor, syscall.SIGKILL))
+	var res Result
+	select {
+	case res = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its supervisor was killed")
+	}
+	if res.Cleanup != nil {
+		res.Cleanup()
+	}
+	require.False(t, res.Succeeded())
+	require.Contains(t, res.Error, "the step supervisor died")
+	require.Eventually(t, func() bool { return len(liveGroupMembers(main)) == 0 },
+		time.Second, 5*time.Millisecond, "the step's group outlived its supervisor")
+}
+
+func TestUnsupervisedStepsStillDieWithTheirGroup(t *testing.T) {
+	t.Parallel()
+	r := newShell(t)
+	r.NoSupervisor = true
+	ctx, cancel := context.WithCancel(context.Background())
+	c := newCaptured()
+	done := make(chan Result, 1)
+	go func() {
+		done <- r.Run(ctx, Step{JobID: "j", Name: "s", Attempt: 1,
+			Spec: stroem.StepSpec{Cmd: `echo $PPID $$; sh -c 'trap "" TERM; sleep 100' & wait`}}, c.sink)
+	}()
+	var parent, main int
+	_, err := fmt.Sscan(<-c.first, &parent, &main)
+	require.NoError(t, err)
+	require.Equal(t, os.Getpid(), parent, "started by the worker itself")
+	cancel()
+	res := <-done
+	if res.Cleanup != nil {
+		res.Cleanup()
+	}
+	require.True(t, res.Cancelled)
+	require.Empty(t, liveGroupMembers(main))
+
+	// And an exit code still comes through.
+	res, _ = run(t, r, cmdStep(`exit 7`))
+	require.Equal(t, 7, res.ExitCode)
+}
