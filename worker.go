@@ -54,6 +54,9 @@ type Assignment struct {
 	Spec       StepSpec       `json:"spec"`
 	Input      map[string]any `json:"input"`
 	LeaseMS    int64          `json:"lease_ms"`
+	// TraceParent is the W3C trace context of this attempt's span when the
+	// server traces (docs/operations/tracing.md); empty otherwise.
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // StepSpec is what to execute, rendered on the server.

@@ -36,6 +36,9 @@ type Step struct {
 	// revision; they are copied into the step's fresh working directory.
 	// Empty means the step starts in an empty directory.
 	Workspace string
+	// TraceParent is the W3C trace context of the attempt's span on the
+	// server ("" when the server does not trace).
+	TraceParent string
 }
 
 // Result is how an attempt ended.

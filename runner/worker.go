@@ -76,6 +76,8 @@ type WorkerConfig struct {
 	MaxRetryWait time.Duration
 	// Runner runs the steps; nil means a ShellRunner under WorkDir/steps.
 	Runner Runner
+	// WrapRunner, when set, wraps the runner (worker metrics and tracing).
+	WrapRunner func(Runner) Runner
 }
 
 func (c *WorkerConfig) setDefaults() {
@@ -158,6 +160,9 @@ func NewWorker(c *client.Client, cfg WorkerConfig, log *slog.Logger) (*Worker, e
 	r := cfg.Runner
 	if r == nil {
 		r = &ShellRunner{WorkDir: filepath.Join(cfg.WorkDir, "steps")}
+	}
+	if cfg.WrapRunner != nil {
+		r = cfg.WrapRunner(r)
 	}
 	w := &Worker{
 		c: c, cfg: cfg, log: log, runner: r,
@@ -377,7 +382,7 @@ func (w *Worker) runStep(ctx context.Context, log *slog.Logger, a stroem.Assignm
 	if a.Image != "" {
 		return Result{ExitCode: -1, Error: fmt.Sprintf("action image %q needs a container runner, which this worker does not have", a.Image)}
 	}
-	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input}
+	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input, TraceParent: a.TraceParent}
 	if a.Revision != "" {
 		dir, release, err := w.acquireWorkspace(ctx, log, a.Workspace, a.Revision)
 		if err != nil {
