@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"reflect"
 	"sort"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/stroem/stroem/retention"
+	"github.com/stroem/stroem/tracing"
 )
 
 // Configuration files (SPEC §9). Both the server and the worker read a YAML
@@ -35,6 +39,10 @@ type serverConfig struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ShutdownGrace bounds how long SIGTERM waits for in-flight requests.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Operations (docs/operations/): /metrics access, retention, tracing.
+	Metrics   metricsConfig    `yaml:"metrics"`
+	Retention retention.Config `yaml:"retention"`
+	Tracing   tracing.Config   `yaml:"tracing"`
 }
 
 type dbConfig struct {
@@ -92,7 +100,10 @@ func (c *serverConfig) validate() error {
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("key max_body_bytes: %d is too small", c.MaxBodyBytes)
 	}
-	return nil
+	if err := c.Retention.WithDefaults().Validate(); err != nil {
+		return err
+	}
+	return c.Tracing.Validate("tracing")
 }
 
 // workerConfig is a worker's configuration.
@@ -108,6 +119,10 @@ type workerConfig struct {
 	// ShutdownGrace is how long SIGTERM lets running steps finish before
 	// cancelling them.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// MetricsListen, when set, serves the worker's /metrics there
+	// (e.g. 127.0.0.1:9101); no token, so bind it to a private address.
+	MetricsListen string         `yaml:"metrics_listen"`
+	Tracing       tracing.Config `yaml:"tracing"`
 }
 
 func defaultWorkerConfig() workerConfig {
@@ -138,7 +153,12 @@ func (c *workerConfig) validate() error {
 	if len(c.Capabilities) == 0 {
 		return errors.New("key capabilities: at least one action type is needed")
 	}
-	return nil
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return fmt.Errorf("key metrics_listen: %q is not host:port", c.MetricsListen)
+		}
+	}
+	return c.Tracing.Validate("tracing")
 }
 
 // readConfig fills cfg (holding its defaults) from the file at path (or

@@ -95,6 +95,7 @@ type serverApp struct {
 	orch  *actors.Orchestrator
 	sched *actors.Scheduler
 	hooks *stroemhttp.Triggers
+	ops   *opsParts // metrics, tracing, retention (ops.go)
 	http  *http.Server
 	ln    net.Listener
 
@@ -127,6 +128,9 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 			return nil, fmt.Errorf("migrate database: %w", err)
 		}
 	}
+	if app.ops, app.store, err = startOps(ctx, cfg, app.store, log); err != nil {
+		return nil, err
+	}
 	if app.logs, err = logstore.Open(cfg.LogStorage.LocalDir, log); err != nil {
 		return nil, fmt.Errorf("open log storage: %w", err)
 	}
@@ -147,7 +151,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	}
 
 	app.hub = logstream.New(hubSource{logs: app.logs, store: app.store}, log)
-	events := &serverEvents{hub: app.hub}
+	events := &serverEvents{hub: app.hub, ops: app.ops}
 	app.orch = actors.New(actors.Config{Lease: cfg.Lease}, app.store, app.ws, events, log)
 	app.sched = actors.NewScheduler(app.orch, app.store, app.ws, log)
 	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{}, app.orch, app.store, app.ws, app.sched, log)
@@ -179,6 +183,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 		Ready: app.ready.Load,
 		Extra: func(r chi.Router) {
 			app.hooks.Mount(r)
+			app.ops.mount(r)
 			if opts.pprof {
 				r.HandleFunc("/debug/pprof/*", pprof.Index)
 				r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -190,7 +195,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 				opts.extra(r)
 			}
 		},
-	}, app.orch, app.store, app.ws, app.logs, app.hub, log)
+	}, app.ops.orch(app.orch), app.store, app.ws, app.logs, app.ops.hub(app.hub), log)
 
 	app.ln = opts.listener
 	if app.ln == nil {
@@ -199,13 +204,14 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 		}
 	}
 	// No WriteTimeout: SSE streams and long-poll claims stay open by design.
-	app.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	app.http = &http.Server{Handler: app.ops.instrument(api.Handler()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		defer close(app.done)
 		if err := app.http.Serve(app.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "err", err)
 		}
 	}()
+	app.ops.startRetention(app.logs)
 	app.ready.Store(true)
 	return app, nil
 }
@@ -256,6 +262,7 @@ func (a *serverApp) Stop(ctx context.Context) error {
 	if a.hub != nil {
 		a.hub.Close()
 	}
+	a.ops.stop()
 	a.cancel()
 	if a.logs != nil {
 		if err := a.logs.Close(); err != nil {
@@ -309,9 +316,11 @@ func (h hubSource) JobStatus(ctx context.Context, jobID string) (stroem.JobStatu
 type serverEvents struct {
 	hub   *logstream.Hub
 	hooks *stroemhttp.Triggers
+	ops   *opsParts
 }
 
 func (e *serverEvents) JobFinished(jobID string, status stroem.JobStatus) {
 	e.hub.Finish(jobID, status)
 	e.hooks.JobFinished(jobID, status)
+	e.ops.jobFinished(jobID)
 }
