@@ -189,7 +189,11 @@ func (m *Server) observeUpdate(before stateBrief, after *persistence.JobState) {
 }
 
 // hopOf is the time from the last of st's dependencies completing to st's
-// first attempt starting; false for a root step or missing times.
+// first attempt starting, both in the store's clock; false for a root step
+// or missing times. A hand-off starts the dependent in the transaction that
+// records the completion, so its hop is 0 (a start stamped a moment before
+// the completion in that same transaction counts as 0 too); a step claimed
+// later shows how long it waited for a worker.
 func hopOf(s *persistence.JobState, st *persistence.StepState) (time.Duration, bool) {
 	var last time.Time
 	for _, name := range st.DependsOn {
@@ -201,8 +205,8 @@ func hopOf(s *persistence.JobState, st *persistence.StepState) (time.Duration, b
 			last = *d.CompletedAt
 		}
 	}
-	if last.IsZero() || st.StartedAt.Before(last) {
+	if last.IsZero() {
 		return 0, false
 	}
-	return st.StartedAt.Sub(last), true
+	return max(0, st.StartedAt.Sub(last)), true
 }
