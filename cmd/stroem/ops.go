@@ -43,12 +43,14 @@ type opsParts struct {
 
 // startOps sets metrics and tracing up around a migrated store and returns
 // the store to use from then on (observed by the metrics).
-func startOps(ctx context.Context, cfg serverConfig, store persistence.Store, log *slog.Logger) (*opsParts, persistence.Store, error) {
-	o := &opsParts{cfg: cfg, log: log}
+func startOps(ctx context.Context, cfg serverConfig, store persistence.Store, tracer *tracing.Tracer, log *slog.Logger) (*opsParts, persistence.Store, error) {
+	o := &opsParts{cfg: cfg, log: log, tracer: tracer}
 	o.metrics = metrics.NewServer(store.Origin(), store)
 	var err error
-	if o.tracer, err = tracing.New(ctx, cfg.Tracing, "stroem-server"); err != nil {
-		return nil, store, err
+	if o.tracer == nil {
+		if o.tracer, err = tracing.New(ctx, cfg.Tracing, "stroem-server"); err != nil {
+			return nil, store, err
+		}
 	}
 	o.store = metrics.WrapStore(store, o.metrics)
 	return o, o.store, nil

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/tracing"
 )
 
 // The operations sections use the upstream's keys and refuse bad values
@@ -50,4 +56,33 @@ func TestOpsConfig(t *testing.T) {
 	w = defaultWorkerConfig()
 	require.NoError(t, loadConfig("", &w, []string{"STROEM__WORKER_TOKEN=t", "STROEM__METRICS_LISTEN=127.0.0.1:9101"}))
 	require.NoError(t, w.validate())
+}
+
+// With tracing on, each assignment names its attempt's span, and a job
+// that ends is recorded as one trace: the job's span and a span per
+// attempt, under the job's id.
+func TestScenarioTracing(t *testing.T) {
+	t.Parallel()
+	exp := tracetest.NewInMemoryExporter()
+	tr := tracing.NewWithExporter(exp, tracing.Config{Enabled: true}, "stroem-server")
+	s := newScenario(t, chainWorkflow, scenarioOpts{tracer: tr})
+	w := s.worker()
+	id := s.execute("chain", map[string]any{"start": "go"})
+	for i, step := range []string{"first", "second", "third"} {
+		a := w.mustClaim(step)
+		require.Equal(t, tr.TraceParent(id, step, 1), a.TraceParent, "assignment %d carries its attempt's traceparent", i)
+		require.Equal(t, http.StatusOK, w.complete(a, 0, map[string]any{"v": "x"}, ""))
+	}
+	s.waitJob(id, stroem.JobCompleted)
+
+	require.Eventually(t, func() bool { return len(exp.GetSpans()) == 4 }, 10*time.Second, 10*time.Millisecond,
+		"the job's span and three attempt spans")
+	tid, ok := tracing.TraceID(id)
+	require.True(t, ok)
+	names := map[string]bool{}
+	for _, sp := range exp.GetSpans() {
+		require.Equal(t, tid, sp.SpanContext.TraceID())
+		names[sp.Name] = true
+	}
+	require.Equal(t, map[string]bool{"job default/chain": true, "step first": true, "step second": true, "step third": true}, names)
 }

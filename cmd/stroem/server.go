@@ -23,6 +23,7 @@ import (
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/logstore"
 	"github.com/stroem/stroem/persistence/postgres"
+	"github.com/stroem/stroem/tracing"
 	"github.com/stroem/stroem/workspace"
 )
 
@@ -82,6 +83,8 @@ type serverOptions struct {
 	listener net.Listener
 	// extra mounts more routes (webhooks).
 	extra func(chi.Router)
+	// tracer, when set, is used instead of the tracing section (tests).
+	tracer *tracing.Tracer
 }
 
 // serverApp is a running server: every component, wired.
@@ -128,7 +131,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 			return nil, fmt.Errorf("migrate database: %w", err)
 		}
 	}
-	if app.ops, app.store, err = startOps(ctx, cfg, app.store, log); err != nil {
+	if app.ops, app.store, err = startOps(ctx, cfg, app.store, opts.tracer, log); err != nil {
 		return nil, err
 	}
 	if app.logs, err = logstore.Open(cfg.LogStorage.LocalDir, log); err != nil {
