@@ -3,7 +3,8 @@
 #   docker run IMAGE worker --config /etc/stroem/worker.yaml
 # (or configure either entirely with STROEM__… environment variables).
 #
-# Build:  docker build -t stroem .
+# Build:  docker build -t stroem --build-arg VERSION=$(git describe --tags --always) \
+#           --build-arg COMMIT=$(git rev-parse HEAD) --build-arg BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ) .
 # Not built or run on the project's machines (they have no Docker daemon);
 # see README.md.
 
@@ -15,10 +16,12 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
+ARG COMMIT=
+ARG BUILD_DATE=
 # CGO_ENABLED=0: a static binary (the embedded SQLite of `stroem dev` is pure
 # Go). timetzdata embeds the time zone database for scheduler triggers.
 RUN CGO_ENABLED=0 go build -trimpath -tags timetzdata \
-      -ldflags "-s -w -X main.version=${VERSION}" \
+      -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT} -X main.buildDate=${BUILD_DATE}" \
       -o /out/stroem ./cmd/stroem
 
 # ---- runtime: small, with a shell ----

@@ -62,6 +62,9 @@ type Assignment struct {
 	// which the worker masks in the step's output before splitting long
 	// lines; the server masks again with every secret of the job.
 	Mask []string `json:"mask,omitempty"`
+	// TraceParent is the W3C trace context of this attempt's span when the
+	// server traces (docs/operations/tracing.md); empty otherwise.
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // StepSpec is what to execute, rendered on the server.

@@ -80,7 +80,7 @@ func run(m *testing.M) (int, error) {
 	marker = randomHex(8)
 
 	binary = filepath.Join(tmp, "stroem")
-	args := []string{"build", "-o", binary, "-ldflags", "-X main.version=e2e"}
+	args := []string{"build", "-o", binary, "-ldflags", "-X main.version=e2e -X main.commit=e2ecommit -X main.buildDate=2026-01-02T03:04:05Z"}
 	if os.Getenv("STROEM_E2E_RACE") == "1" {
 		args = append(args, "-race")
 	}

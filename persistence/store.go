@@ -93,6 +93,18 @@ type Store interface {
 	// Notify sends payload on channel to every server's Listen (SQLite,
 	// one process: to its own listeners).
 	Notify(ctx context.Context, channel, payload string) error
+	// Retention (docs/operations/retention.md): each call is one small
+	// batch in its own short transaction. JobsPrune deletes terminal jobs
+	// with their steps and attempts; TriggerTicksPrune deletes ticks older
+	// than before but keeps each trigger's latest (missed-tick detection
+	// needs it) and returns how many went (or would go); WorkersPrune
+	// deletes workers not seen since before that hold no running step.
+	JobsPrune(ctx context.Context, p PruneParams) (PruneResult, error)
+	TriggerTicksPrune(ctx context.Context, before time.Time, limit int, dryRun bool) (int64, error)
+	WorkersPrune(ctx context.Context, before time.Time, dryRun bool) (int64, error)
+	// MetricsSample reads the gauges /metrics reports (one cheap query per
+	// gauge, on partial indexes).
+	MetricsSample(ctx context.Context) (MetricsSample, error)
 
 	// Listen blocks until ctx is done, calling onNotify with the payload of
 	// every notification on channel (ChannelStepsReady) from any server

@@ -39,6 +39,9 @@ type Step struct {
 	// Mask hides the secrets the step was given in everything it prints,
 	// before long lines are split; nil masks nothing.
 	Mask *stroem.Masker
+	// TraceParent is the W3C trace context of the attempt's span on the
+	// server ("" when the server does not trace).
+	TraceParent string
 }
 
 // Result is how an attempt ended.

@@ -92,6 +92,8 @@ type WorkerConfig struct {
 	// step's secrets: the worker's own credentials, should a step find
 	// them somewhere.
 	MaskExtra []string
+	// WrapRunner, when set, wraps the runner (worker metrics and tracing).
+	WrapRunner func(Runner) Runner
 }
 
 func (c *WorkerConfig) setDefaults() {
@@ -180,6 +182,9 @@ func NewWorker(c *client.Client, cfg WorkerConfig, log *slog.Logger) (*Worker, e
 			return nil, fmt.Errorf("runner: pass_env: %w", err)
 		}
 		r = &ShellRunner{WorkDir: filepath.Join(cfg.WorkDir, "steps"), PassEnv: cfg.PassEnv}
+	}
+	if cfg.WrapRunner != nil {
+		r = cfg.WrapRunner(r)
 	}
 	w := &Worker{
 		c: c, cfg: cfg, log: log, runner: r,
@@ -409,7 +414,7 @@ func (w *Worker) runStep(ctx context.Context, log *slog.Logger, a stroem.Assignm
 	if a.Image != "" {
 		return Result{ExitCode: -1, Error: fmt.Sprintf("action image %q needs a container runner, which this worker does not have", a.Image)}
 	}
-	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input, Mask: stroem.NewMasker(w.maskValues(a))}
+	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input, Mask: stroem.NewMasker(w.maskValues(a)), TraceParent: a.TraceParent}
 	if a.Revision != "" {
 		dir, release, err := w.acquireWorkspace(ctx, log, a.Workspace, a.Revision)
 		if err != nil {

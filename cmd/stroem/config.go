@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"reflect"
 	"sort"
@@ -16,7 +17,9 @@ import (
 	"github.com/stroem/stroem/actors"
 	stroemhttp "github.com/stroem/stroem/http"
 	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/retention"
 	"github.com/stroem/stroem/runner"
+	"github.com/stroem/stroem/tracing"
 )
 
 // Configuration files (SPEC §9). Both the server and the worker read a YAML
@@ -47,6 +50,10 @@ type serverConfig struct {
 	// HTTP holds the HTTP server's timeouts.
 	HTTP     httpConfig     `yaml:"http"`
 	Webhooks webhooksConfig `yaml:"webhooks"`
+	// Operations (docs/operations/): /metrics access, retention, tracing.
+	Metrics   metricsConfig    `yaml:"metrics"`
+	Retention retention.Config `yaml:"retention"`
+	Tracing   tracing.Config   `yaml:"tracing"`
 }
 
 // httpConfig is the HTTP server's timeouts (docs/operations.md).
@@ -149,7 +156,10 @@ func (c *serverConfig) validate() error {
 	if err := stroemhttp.CheckHookHeaders(c.Webhooks.Headers); err != nil {
 		return fmt.Errorf("key webhooks.headers: %w", err)
 	}
-	return nil
+	if err := c.Retention.WithDefaults().Validate(); err != nil {
+		return err
+	}
+	return c.Tracing.Validate("tracing")
 }
 
 // workerConfig is a worker's configuration.
@@ -171,6 +181,10 @@ type workerConfig struct {
 	// LogSpoolBytes bounds each running step's log spool file, used while
 	// the server cannot be reached (0: runner.DefaultLogSpoolBytes).
 	LogSpoolBytes int64 `yaml:"log_spool_bytes"`
+	// MetricsListen, when set, serves the worker's /metrics there
+	// (e.g. 127.0.0.1:9101); no token, so bind it to a private address.
+	MetricsListen string         `yaml:"metrics_listen"`
+	Tracing       tracing.Config `yaml:"tracing"`
 }
 
 func defaultWorkerConfig() workerConfig {
@@ -207,7 +221,12 @@ func (c *workerConfig) validate() error {
 	if err := runner.CheckPassEnv(c.PassEnv); err != nil {
 		return fmt.Errorf("key pass_env: %w", err)
 	}
-	return nil
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return fmt.Errorf("key metrics_listen: %q is not host:port", c.MetricsListen)
+		}
+	}
+	return c.Tracing.Validate("tracing")
 }
 
 // readConfig fills cfg (holding its defaults) from the file at path (or

@@ -48,10 +48,11 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "stroem",
 		Short:         "Strøm runs workflows described in YAML on a fleet of workers",
-		Version:       version,
+		Version:       currentBuild().Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate(currentBuild().String())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return exitCode(2, fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
 	})
@@ -70,6 +71,8 @@ func newRootCmd() *cobra.Command {
 		newCancelCmd(),
 		newWorkersCmd(),
 		newBenchCmd(),
+		newVersionCmd(),
+		newAdminCmd(),
 	)
 	return root
 }

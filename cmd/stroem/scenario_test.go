@@ -25,12 +25,14 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/tracing"
 )
 
 const testToken = "test-token"
 
 type scenario struct {
 	t      testing.TB
+	tracer *tracing.Tracer
 	cfg    serverConfig
 	app    *serverApp
 	url    string
@@ -38,7 +40,8 @@ type scenario struct {
 }
 
 type scenarioOpts struct {
-	lease time.Duration
+	lease  time.Duration
+	tracer *tracing.Tracer
 }
 
 // newScenario starts a server on a fresh database with a workspace made of
@@ -57,7 +60,7 @@ func newScenario(t testing.TB, workflow string, opts scenarioOpts) *scenario {
 	if opts.lease > 0 {
 		cfg.Lease = opts.lease
 	}
-	s := &scenario{t: t, cfg: cfg, client: &http.Client{Timeout: 60 * time.Second}}
+	s := &scenario{t: t, cfg: cfg, tracer: opts.tracer, client: &http.Client{Timeout: 60 * time.Second}}
 	s.start()
 	t.Cleanup(func() { s.stop() })
 	return s
@@ -68,7 +71,7 @@ func (s *scenario) start() {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(s.t, err)
 	log := slog.New(slog.NewTextHandler(testWriter{s.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	app, err := startServer(context.Background(), s.cfg, serverOptions{listener: ln}, log)
+	app, err := startServer(context.Background(), s.cfg, serverOptions{listener: ln, tracer: s.tracer}, log)
 	require.NoError(s.t, err)
 	s.app, s.url = app, app.URL()
 }

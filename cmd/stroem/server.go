@@ -22,6 +22,7 @@ import (
 	"github.com/stroem/stroem/http/logstream"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/postgres"
+	"github.com/stroem/stroem/tracing"
 	"github.com/stroem/stroem/workspace"
 )
 
@@ -97,6 +98,8 @@ type serverOptions struct {
 	listener net.Listener
 	// extra mounts more routes (webhooks).
 	extra func(chi.Router)
+	// tracer, when set, is used instead of the tracing section (tests).
+	tracer *tracing.Tracer
 }
 
 // serverApp is a running server: every component, wired.
@@ -109,6 +112,7 @@ type serverApp struct {
 	orch  *actors.Orchestrator
 	sched *actors.Scheduler
 	hooks *stroemhttp.Triggers
+	ops   *opsParts // metrics, tracing, retention (ops.go)
 	http  *http.Server
 	ln    net.Listener
 
@@ -141,6 +145,9 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 			return nil, fmt.Errorf("migrate database: %w", err)
 		}
 	}
+	if app.ops, app.store, err = startOps(ctx, cfg, app.store, opts.tracer, log); err != nil {
+		return nil, err
+	}
 	if cfg.LogStorage.LocalDir != "" {
 		log.Warn("log_storage.local_dir is ignored: logs are stored in the database")
 	}
@@ -161,7 +168,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	}
 
 	app.hub = logstream.New(hubSource{store: app.store}, log)
-	events := &serverEvents{hub: app.hub, store: app.store, log: log}
+	events := &serverEvents{hub: app.hub, store: app.store, log: log, ops: app.ops}
 	app.orch = actors.New(actors.Config{
 		Lease: cfg.Lease, StartTimeout: cfg.StartTimeout,
 		OnSecrets: logSecrets(log), MaskExtra: []string{cfg.WorkerToken},
@@ -192,13 +199,15 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	go app.listenLogs(bg)
 	go app.ws.Watch(bg)
 
-	workers := actors.NewWorkers(app.orch, app.store, app.store, app.hub)
+	hub := app.ops.hub(app.hub) // observed: log lines published, SSE clients
+	workers := actors.NewWorkers(app.orch, app.store, app.store, hub)
 	workers.MaxStepLogBytes = cfg.LogStorage.MaxStepBytes
 	api := stroemhttp.NewServer(stroemhttp.Config{
 		WorkerToken: cfg.WorkerToken, MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.HTTP.WriteTimeout,
 		Ready: app.ready.Load,
 		Extra: func(r chi.Router) {
 			app.hooks.Mount(r)
+			app.ops.mount(r)
 			if opts.pprof {
 				r.HandleFunc("/debug/pprof/*", pprof.Index)
 				r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -210,7 +219,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 				opts.extra(r)
 			}
 		},
-	}, app.orch, workers, app.store, app.ws, app.store, app.hub, log)
+	}, app.orch, app.ops.workers(workers), app.store, app.ws, app.store, hub, log)
 
 	app.ln = opts.listener
 	if app.ln == nil {
@@ -221,7 +230,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	// SSE streams, long-poll claims and streamed log reads move their own
 	// write deadlines; see http.Server.deadlines for the read deadline.
 	app.http = &http.Server{
-		Handler:           api.Handler(),
+		Handler:           app.ops.instrument(api.Handler()),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
@@ -233,6 +242,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 			log.Error("http server stopped", "err", err)
 		}
 	}()
+	app.ops.startRetention()
 	app.ready.Store(true)
 	return app, nil
 }
@@ -283,6 +293,7 @@ func (a *serverApp) Stop(ctx context.Context) error {
 	if a.hub != nil {
 		a.hub.Close()
 	}
+	a.ops.stop()
 	a.cancel()
 	if a.store != nil {
 		a.store.Close()

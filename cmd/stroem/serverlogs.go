@@ -48,6 +48,7 @@ type serverEvents struct {
 	hooks *stroemhttp.Triggers
 	store persistence.Store
 	log   *slog.Logger
+	ops   *opsParts
 }
 
 // JobFinished is called from a JobActor's Receive: it must not block, so
@@ -55,6 +56,7 @@ type serverEvents struct {
 func (e *serverEvents) JobFinished(jobID string, status stroem.JobStatus) {
 	e.hub.Finish(jobID, status)
 	e.hooks.JobFinished(jobID, status)
+	e.ops.jobFinished(jobID)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -23,7 +23,8 @@ On SIGTERM or Ctrl-C it stops claiming, lets running steps finish within
 shutdown_grace (default 30s), cancels and reports the rest, and exits 0.
 
 The config file is YAML (server_url, worker_token, worker_name,
-max_concurrent, work_dir, capabilities, tags, pass_env, shutdown_grace); STROEM_CONFIG
+max_concurrent, work_dir, capabilities, tags, pass_env, shutdown_grace,
+log_spool_bytes, metrics_listen, tracing); STROEM_CONFIG
 names it when --config is not given, and STROEM__KEY variables override any
 key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 		Example: `  stroem worker --config worker-config.yaml
@@ -45,6 +46,11 @@ key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 			if err != nil {
 				return exitCode(2, fmt.Errorf("key server_url: %w", err))
 			}
+			ops, err := startWorkerOps(cmd.Context(), cfg, newLogger())
+			if err != nil {
+				return err
+			}
+			defer ops.stop()
 			w, err := runner.NewWorker(c, runner.WorkerConfig{
 				Name:          cfg.WorkerName,
 				Capabilities:  cfg.Capabilities,
@@ -56,6 +62,7 @@ key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 				PassEnv:       cfg.PassEnv,
 				OnSecrets:     logSecrets(log),
 				MaskExtra:     []string{cfg.WorkerToken},
+				WrapRunner:    ops.wrap,
 			}, log)
 			if err != nil {
 				return exitCode(2, err)

@@ -1,0 +1,217 @@
+package metrics
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stroem/stroem/persistence"
+)
+
+// Sampler reads the gauges shared by every server from the store.
+type Sampler interface {
+	MetricsSample(ctx context.Context) (persistence.MetricsSample, error)
+}
+
+// Server holds a server process's metrics. Its methods are safe on a nil
+// *Server (they do nothing), so wiring can leave metrics out.
+type Server struct {
+	reg *prometheus.Registry
+
+	jobsCreated   *prometheus.CounterVec
+	jobsCompleted *prometheus.CounterVec
+	stepsStarted  *prometheus.CounterVec
+	stepsFinished *prometheus.CounterVec
+	leaseExpiries prometheus.Counter
+	claimSeconds  prometheus.Histogram
+	hopSeconds    prometheus.Histogram
+	stepSeconds   *prometheus.HistogramVec
+	storeErrors   *prometheus.CounterVec
+	httpRequests  *prometheus.CounterVec
+	httpSeconds   *prometheus.HistogramVec
+	webhookCalls  *prometheus.CounterVec
+	sseClients    prometheus.Gauge
+	logLines      prometheus.Counter
+	logBytes      prometheus.Counter
+	pruned        *prometheus.CounterVec
+}
+
+// latencyBuckets suit store round trips and hand-offs: 1 ms to 10 s.
+var latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10}
+
+// stepBuckets suit step run times: 100 ms to 2 h.
+var stepBuckets = []float64{0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200}
+
+// httpBuckets are the upstream's request duration buckets.
+var httpBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// NewServer registers every server metric, the Go runtime and process
+// collectors and, when sampler is not nil, the gauges read from the store
+// at scrape time. replicaID (the store's origin, unique per process) is a
+// label on every series, as upstream does, so replicas never collide.
+func NewServer(replicaID string, sampler Sampler) *Server {
+	reg := prometheus.NewRegistry()
+	r := prometheus.WrapRegistererWith(prometheus.Labels{"replica_id": replicaID}, reg)
+	m := &Server{
+		reg: reg,
+		jobsCreated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stroem_jobs_created_total", Help: "Jobs created, by what created them.",
+		}, []string{"source_type"}),
+		jobsCompleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stroem_jobs_completed_total", Help: "Jobs that reached a terminal status, by status.",
+		}, []string{"status"}),
+		stepsStarted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stroem_steps_started_total", Help: "Step attempts started, by how the worker got them (claim or handoff).",
+		}, []string{"via"}),
+		stepsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stroem_steps_finished_total", Help: "Step attempts that ended, by result (completed, failed, cancelled, lost).",
+		}, []string{"result"}),
+		leaseExpiries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stroem_lease_expiries_total", Help: "Step attempts failed because their worker's lease expired.",
+		}),
+		claimSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "stroem_claim_duration_seconds", Help: "Duration of one claim query in the store.", Buckets: latencyBuckets,
+		}),
+		hopSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "stroem_hop_duration_seconds",
+			Help:    "From the last dependency's completion to a dependent step's first attempt running.",
+			Buckets: latencyBuckets,
+		}),
+		stepSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "stroem_step_duration_seconds", Help: "Run time of step attempts, by result.", Buckets: stepBuckets,
+		}, []string{"result"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stroem_store_errors_total", Help: "Store calls that failed for a reason other than the request (unavailable or internal), by operation.",
+		}, []string{"op"}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stroem_http_requests_total", Help: "Requests served on /api/*, by method, route pattern and status.",
+		}, []string{"method", "route", "status"}),
+		httpSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "stroem_http_request_duration_seconds", Help: "Duration of requests on /api/*, by route pattern.", Buckets: httpBuckets,
+		}, []string{"route"}),
+		webhookCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stroem_webhook_calls_total", Help: "Webhook calls (/hooks/*), by HTTP status.",
+		}, []string{"status"}),
+		sseClients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "stroem_sse_clients", Help: "Log stream (SSE) clients connected now.",
+		}),
+		logLines: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stroem_log_lines_total", Help: "Step log lines stored.",
+		}),
+		logBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stroem_log_bytes_total", Help: "Bytes of step log text stored.",
+		}),
+		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stroem_retention_deleted_total", Help: "Rows deleted by retention, by kind (jobs, steps, trigger_ticks, workers).",
+		}, []string{"kind"}),
+	}
+	r.MustRegister(m.jobsCreated, m.jobsCompleted, m.stepsStarted, m.stepsFinished, m.leaseExpiries,
+		m.claimSeconds, m.hopSeconds, m.stepSeconds, m.storeErrors, m.httpRequests, m.httpSeconds,
+		m.webhookCalls, m.sseClients, m.logLines, m.logBytes, m.pruned,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Every terminal status has a series from the start, so rate() and
+	// increase() see the first job of each.
+	for _, s := range []string{"completed", "failed", "cancelled"} {
+		m.jobsCompleted.WithLabelValues(s)
+	}
+	if sampler != nil {
+		r.MustRegister(&storeCollector{sampler: sampler, errs: m.storeErrors})
+	}
+	return m
+}
+
+// Registry is where the metrics are registered (tests gather from it).
+func (m *Server) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the metrics in the Prometheus text format. Unless public,
+// a request must carry "Authorization: Bearer <token>" (the worker token,
+// as upstream); an empty token refuses every request.
+func (m *Server) Handler(token string, public bool) http.Handler {
+	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	if public {
+		return h
+	}
+	return BearerOnly(token, h)
+}
+
+// BearerOnly admits requests carrying "Authorization: Bearer <token>"
+// (compared in constant time) and answers others 401 with a JSON error.
+func BearerOnly(token string, next http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+			msg := "missing or wrong token (Authorization: Bearer <worker_token>, or set metrics.public)"
+			w.Header().Set("WWW-Authenticate", `Bearer realm="stroem-metrics"`)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Pruned counts rows retention deleted.
+func (m *Server) Pruned(kind string, n int64) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.pruned.WithLabelValues(kind).Add(float64(n))
+}
+
+// storeCollector reads the shared gauges from the store at scrape time. A
+// failed read emits nothing for them (Prometheus marks them stale) rather
+// than fabricated zeros, and counts a store error.
+type storeCollector struct {
+	sampler Sampler
+	errs    *prometheus.CounterVec
+}
+
+var (
+	descWorkers = prometheus.NewDesc("stroem_workers_active",
+		"Workers that sent a heartbeat recently.", nil, nil)
+	descInFlight = prometheus.NewDesc("stroem_jobs_in_flight",
+		"Pending and running jobs, by status.", []string{"status"}, nil)
+	descReady = prometheus.NewDesc("stroem_steps_ready",
+		"Claimable ready steps (all capabilities).", nil, nil)
+	descReadyBy = prometheus.NewDesc("stroem_steps_ready_by_capability",
+		"Claimable ready steps, by the action type a worker needs to claim them.", []string{"capability"}, nil)
+	descRunning = prometheus.NewDesc("stroem_steps_running",
+		"Running steps: worker slots in use across all workers.", nil, nil)
+)
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descWorkers
+	ch <- descInFlight
+	ch <- descReady
+	ch <- descReadyBy
+	ch <- descRunning
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := c.sampler.MetricsSample(ctx)
+	if err != nil {
+		c.errs.WithLabelValues("MetricsSample").Inc()
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(s.WorkersActive))
+	for status, n := range s.JobsInFlight {
+		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(n), status)
+	}
+	var ready int64
+	for capability, n := range s.StepsReady {
+		ready += n
+		ch <- prometheus.MustNewConstMetric(descReadyBy, prometheus.GaugeValue, float64(n), capability)
+	}
+	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, float64(ready))
+	ch <- prometheus.MustNewConstMetric(descRunning, prometheus.GaugeValue, float64(s.StepsRunning))
+}

@@ -1,0 +1,212 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+)
+
+// Store wraps a persistence.Store and records what passes through it. Every
+// change of a job goes through JobInsert, StepsClaim or JobUpdate (see
+// docs/architecture.md), so comparing a job's steps before and after each
+// JobUpdate sees every step that started by hand-off or ended, whichever
+// actor caused it; the engine itself needs no instrumentation. Methods not
+// overridden here pass straight through the embedded Store.
+type Store struct {
+	persistence.Store
+	m   *Server
+	now func() time.Time
+}
+
+// WrapStore returns s observed by m; with a nil m it returns s itself.
+func WrapStore(s persistence.Store, m *Server) persistence.Store {
+	if m == nil {
+		return s
+	}
+	return &Store{Store: s, m: m, now: time.Now}
+}
+
+// failed counts err when it is the store's fault rather than the request's
+// (a missing row, a conflict or invalid input is an answer, not an error).
+func (s *Store) failed(op string, err error) {
+	if err == nil || errors.Is(err, stroem.ErrNotFound) || errors.Is(err, stroem.ErrConflict) ||
+		errors.Is(err, stroem.ErrInvalid) || errors.Is(err, context.Canceled) {
+		return
+	}
+	s.m.storeErrors.WithLabelValues(op).Inc()
+}
+
+// JobInsert counts the job as created once it is stored.
+func (s *Store) JobInsert(ctx context.Context, j persistence.NewJob) error {
+	err := s.Store.JobInsert(ctx, j)
+	s.failed("JobInsert", err)
+	if err == nil {
+		s.m.jobsCreated.WithLabelValues(string(j.Job.SourceType)).Inc()
+	}
+	return err
+}
+
+// StepsClaim times the claim query and counts the steps it started.
+func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
+	start := s.now()
+	got, err := s.Store.StepsClaim(ctx, p)
+	s.m.claimSeconds.Observe(s.now().Sub(start).Seconds())
+	s.failed("StepsClaim", err)
+	if len(got) > 0 {
+		s.m.stepsStarted.WithLabelValues("claim").Add(float64(len(got)))
+	}
+	return got, err
+}
+
+// JobUpdate runs fn as given, remembering the steps as fn found them, and
+// after a successful commit records what changed.
+func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistence.JobState) error) (*persistence.JobState, error) {
+	var before stateBrief
+	after, err := s.Store.JobUpdate(ctx, jobID, func(st *persistence.JobState) error {
+		before = brief(st) // again on every retry of the transaction: the last one counts
+		return fn(st)
+	})
+	s.failed("JobUpdate", err)
+	if err == nil && after != nil {
+		s.m.observeUpdate(before, after)
+	}
+	return after, err
+}
+
+// The reads and writes below only count errors.
+
+func (s *Store) JobState(ctx context.Context, jobID string) (*persistence.JobState, error) {
+	st, err := s.Store.JobState(ctx, jobID)
+	s.failed("JobState", err)
+	return st, err
+}
+
+func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
+	j, err := s.Store.JobGet(ctx, id)
+	s.failed("JobGet", err)
+	return j, err
+}
+
+func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.Job, error) {
+	js, err := s.Store.JobList(ctx, f)
+	s.failed("JobList", err)
+	return js, err
+}
+
+func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stroem.StepRef, lease time.Duration) ([]stroem.StepRef, error) {
+	stop, err := s.Store.LeasesRenew(ctx, workerID, running, lease)
+	s.failed("LeasesRenew", err)
+	return stop, err
+}
+
+func (s *Store) StepLease(ctx context.Context, jobID, step string) (persistence.StepLease, error) {
+	l, err := s.Store.StepLease(ctx, jobID, step)
+	s.failed("StepLease", err)
+	return l, err
+}
+
+func (s *Store) StepFence(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error) {
+	ok, err := s.Store.StepFence(ctx, jobID, step, attempt, workerID)
+	s.failed("StepFence", err)
+	return ok, err
+}
+
+func (s *Store) WorkerRegister(ctx context.Context, r stroem.WorkerRegistration) (stroem.Worker, error) {
+	w, err := s.Store.WorkerRegister(ctx, r)
+	s.failed("WorkerRegister", err)
+	return w, err
+}
+
+func (s *Store) Ping(ctx context.Context) error {
+	err := s.Store.Ping(ctx)
+	s.failed("Ping", err)
+	return err
+}
+
+// stepBrief is what the diff needs of a step as a JobUpdate found it.
+type stepBrief struct {
+	status        stroem.StepStatus
+	attempt       int
+	attemptStatus stroem.AttemptStatus
+}
+
+type stateBrief struct {
+	job   stroem.JobStatus
+	steps map[string]stepBrief
+}
+
+func brief(st *persistence.JobState) stateBrief {
+	b := stateBrief{job: st.Job.Status, steps: make(map[string]stepBrief, len(st.Steps))}
+	for _, s := range st.Steps {
+		b.steps[s.Name] = stepBrief{status: s.Status, attempt: s.Attempt, attemptStatus: s.AttemptStatus}
+	}
+	return b
+}
+
+// observeUpdate records what one committed JobUpdate changed: steps handed
+// to a waiting worker (a new running attempt), attempts that ended (with
+// their run time, and the hop from their dependencies for first attempts),
+// lease expiries, and the job's end.
+func (m *Server) observeUpdate(before stateBrief, after *persistence.JobState) {
+	for _, st := range after.Steps {
+		b, ok := before.steps[st.Name]
+		if !ok {
+			continue
+		}
+		if st.Attempt > b.attempt && st.AttemptStatus == stroem.AttemptRunning {
+			m.stepsStarted.WithLabelValues("handoff").Inc()
+		}
+		if b.attemptStatus != stroem.AttemptRunning || st.Attempt != b.attempt || !st.AttemptStatus.Terminal() {
+			continue
+		}
+		result := string(st.AttemptStatus)
+		m.stepsFinished.WithLabelValues(result).Inc()
+		if st.AttemptStatus == stroem.AttemptLost {
+			m.leaseExpiries.Inc()
+		}
+		if st.StartedAt == nil {
+			continue
+		}
+		end := after.Now
+		if st.CompletedAt != nil {
+			end = *st.CompletedAt
+		}
+		if d := end.Sub(*st.StartedAt); d >= 0 {
+			m.stepSeconds.WithLabelValues(result).Observe(d.Seconds())
+		}
+		if st.Attempt == 1 {
+			if hop, ok := hopOf(after, st); ok {
+				m.hopSeconds.Observe(hop.Seconds())
+			}
+		}
+	}
+	if !before.job.Terminal() && after.Job.Status.Terminal() {
+		m.jobsCompleted.WithLabelValues(string(after.Job.Status)).Inc()
+	}
+}
+
+// hopOf is the time from the last of st's dependencies completing to st's
+// first attempt starting, both in the store's clock; false for a root step
+// or missing times. A hand-off starts the dependent in the transaction that
+// records the completion, so its hop is 0 (a start stamped a moment before
+// the completion in that same transaction counts as 0 too); a step claimed
+// later shows how long it waited for a worker.
+func hopOf(s *persistence.JobState, st *persistence.StepState) (time.Duration, bool) {
+	var last time.Time
+	for _, name := range st.DependsOn {
+		d := s.Step(name)
+		if d == nil || d.CompletedAt == nil {
+			return 0, false
+		}
+		if d.CompletedAt.After(last) {
+			last = *d.CompletedAt
+		}
+	}
+	if last.IsZero() {
+		return 0, false
+	}
+	return max(0, st.StartedAt.Sub(last)), true
+}
