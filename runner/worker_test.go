@@ -251,7 +251,7 @@ func outageRun(t *testing.T, n int, mutate func(*WorkerConfig)) []string {
 	require.Eventually(t, func() bool {
 		_, err := os.Stat(finished)
 		return err == nil
-	}, 10*time.Second, 10*time.Millisecond, "the step does not block while the server is down")
+	}, 60*time.Second, 10*time.Millisecond, "the step does not block while the server is down")
 	f.start()
 	c := f.waitCompletion("s")
 	require.True(t, c.Succeeded(), c.Error)
