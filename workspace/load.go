@@ -81,6 +81,7 @@ type wsLoader struct {
 	src  *wsSource
 
 	problems []Problem
+	warnings []Problem
 	// suggestions left: a "did you mean" compares a name with every
 	// candidate, so a huge workspace full of wrong names could take
 	// quadratic time; past this many comparisons, problems come without
@@ -107,6 +108,10 @@ func (l *wsLoader) suggest(s string, candidates []string) string {
 
 func (l *wsLoader) add(p Pos, msg string) {
 	l.problems = append(l.problems, Problem{Pos: p, Message: msg})
+}
+
+func (l *wsLoader) warn(p Pos, msg string) {
+	l.warnings = append(l.warnings, Problem{Pos: p, Message: msg})
 }
 
 // count is the number of problems so far; a definition whose parsing
@@ -275,7 +280,12 @@ func (f *fileParser) parseTop(doc *yaml.Node) {
 		f.errorf(doc, "a workflow file must be a mapping with the keys %s, not %s", strings.Join(workflowTopKeys, ", "), yamlDescribe(doc))
 		return
 	}
-	top, _ := f.fields(doc, "workflow file", workflowTopKeys)
+	top, _ := f.fields(doc, "workflow file", append(append([]string(nil), workflowTopKeys...), loadSortedKeys(notYetTop)...))
+	for _, k := range loadSortedKeys(notYetTop) {
+		if e, ok := top[k]; ok {
+			f.errorf(e.kn, "%s are not supported yet in this version of Strøm (see docs/coming-from-rust-stroem.md)", notYetTop[k])
+		}
+	}
 	if e, ok := top["secrets"]; ok {
 		f.parseSecrets(e)
 	}
@@ -314,6 +324,9 @@ func (l *wsLoader) finish() *Workspace {
 	l.link(ws)
 	l.revision(ws)
 	ws.Problems = sortProblemList(l.problems)
+	if len(l.warnings) > 0 {
+		ws.Warnings = sortProblemList(l.warnings)
+	}
 	return ws
 }
 
