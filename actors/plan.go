@@ -67,6 +67,12 @@ type planStep struct {
 	cmd     *workspace.Template
 	script  string              // the script's path, relative to the workspace root
 	args    *workspace.Template // the script's arguments; nil when none
+	// code is the inline code of a type: script action; literal holds it
+	// instead when it is not a template (code in another language with
+	// braces of its own).
+	code    *workspace.Template
+	literal string
+	argList []*workspace.Template
 	env     map[string]*workspace.Template
 	retry   *workspace.RetryPolicy // step's, else action's; nil = no retry
 	timeout time.Duration
@@ -131,6 +137,24 @@ func compilePlan(id string, body []byte) (*plan, error) {
 					return nil, fmt.Errorf("action %q script arguments: %w", a.Name, err)
 				}
 			}
+		}
+		if a.Source != "" {
+			ps.script = a.Source
+		}
+		if a.Inline != "" {
+			if ps.code, err = workspace.CompileTemplate(a.Inline); err != nil {
+				if a.Language == workspace.LangShell || a.Language == "" {
+					return nil, fmt.Errorf("action %q script: %w", a.Name, err)
+				}
+				ps.code, ps.literal = nil, a.Inline
+			}
+		}
+		for i, arg := range a.Args {
+			t, err := workspace.CompileTemplate(arg)
+			if err != nil {
+				return nil, fmt.Errorf("action %q args[%d]: %w", a.Name, i, err)
+			}
+			ps.argList = append(ps.argList, t)
 		}
 		for k, v := range a.Env {
 			if ps.env[k], err = workspace.CompileTemplate(v); err != nil {

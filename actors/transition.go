@@ -453,6 +453,9 @@ func renderSpec(p *plan, c persistence.ClaimedStep) (stroem.StepSpec, error) {
 			}
 		}
 	}
+	if err := renderScript(p, ps, ctx, &spec); err != nil {
+		return spec, err
+	}
 	spec.Timeout = stroem.Duration(ps.timeout)
 	return spec, nil
 }

@@ -215,7 +215,18 @@ func (r *ShellRunner) environment(step Step) []string {
 
 // run starts the process and supervises it until its group is gone.
 func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(stroem.PushLine)) Result {
-	cmd, err := r.command(step, dir)
+	var cmd *exec.Cmd
+	var err error
+	if step.Spec.Language != "" {
+		// A type: script action (runner/language.go).
+		var extra []string
+		cmd, extra, err = r.languageCommand(ctx, step, dir, sink)
+		if cmd != nil {
+			cmd.Env = append(r.environment(step), extra...)
+		}
+	} else {
+		cmd, err = r.command(step, dir)
+	}
 	if err != nil {
 		return Result{ExitCode: -1, Error: err.Error()}
 	}
@@ -230,7 +241,7 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW // stdin stays nil: /dev/null
 	err = cmd.Start()
-	if err != nil && errors.Is(err, syscall.ENOEXEC) && step.Spec.Script != "" {
+	if err != nil && errors.Is(err, syscall.ENOEXEC) && step.Spec.Script != "" && step.Spec.Language == "" {
 		// An executable script without a shebang: run it with the shell.
 		retry, _ := r.command(step, dir)
 		retry.Args = []string{shellOf(r.Shell), cmd.Path}
