@@ -45,9 +45,8 @@ func (e evComplete) apply(p *plan, s *persistence.JobState) error {
 	code := e.c.ExitCode
 	st.ExitCode = &code
 	st.LeaseExpiresAt = nil
-	if e.c.Output != nil {
-		st.Output = e.c.Output
-	}
+	// Only the last attempt's output counts; no OUTPUT line is null.
+	st.Output = e.c.Output
 	switch {
 	case e.c.Succeeded():
 		st.Status = stroem.StepCompleted

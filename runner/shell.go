@@ -226,6 +226,9 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 		}
 	} else {
 		cmd, err = r.command(step, dir)
+		if err == nil && step.Spec.Workdir != "" {
+			cmd.Dir, err = workdir(dir, step.Spec.Workdir)
+		}
 	}
 	if err != nil {
 		return Result{ExitCode: -1, Error: err.Error()}

@@ -50,7 +50,9 @@ func (f *fileParser) parseAction(e yamlEntry) {
 	a := &Action{Name: e.key, Type: ActionShell, Pos: f.pos(e.kn)}
 	isMap := e.val.Kind == yaml.MappingNode || yamlIsNull(e.val)
 	fs, _ := f.fields(e.val, what, actionKeys)
-	declared := "shell"
+	// No type is the older default (shell); its script/cmd rules are the
+	// upstream type: script's, which read the older forms too.
+	declared := "script"
 	if v, ok := fs["type"]; ok {
 		if t, ok := f.oneOf(v, "script", ActionShell, ActionDocker, ActionPod, "task", "agent", "approval"); ok {
 			declared = t
@@ -151,9 +153,17 @@ func (f *fileParser) parseScriptAction(e yamlEntry, fs map[string]yamlEntry, a *
 	cmdE, hasCmd := fs["cmd"]
 	scriptE, hasScript := fs["script"]
 	sourceE, hasSource := fs["source"]
-	if n := btoi(hasCmd) + btoi(hasScript) + btoi(hasSource); n > 1 {
+	// type: shell is this project's own older type: script there is a file
+	// of the workspace with arguments ("actions/deploy.sh --env prod").
+	legacy := declared == ActionShell
+	switch n := btoi(hasCmd) + btoi(hasScript) + btoi(hasSource); {
+	case legacy && hasCmd && hasScript:
+		f.errorf(scriptE.kn, "%s has both cmd and script; keep one", what)
+	case n > 1:
 		f.errorf(e.kn, "%s has more than one of script, source and cmd; keep one", what)
-	} else if n == 0 && isMap {
+	case n == 0 && isMap && legacy:
+		f.errorf(e.kn, "%s needs cmd (an inline command) or script (a file in the workspace)", what)
+	case n == 0 && isMap:
 		f.errorf(e.kn, "%s needs script (inline code) or source (a file of the workspace)", what)
 	}
 	if hasCmd {
@@ -173,6 +183,9 @@ func (f *fileParser) parseScriptAction(e yamlEntry, fs map[string]yamlEntry, a *
 		if s, ok := f.text(scriptE); ok {
 			path, _ := SplitScript(s)
 			switch {
+			case legacy:
+				a.Script = s
+				f.checkScript(scriptE, s)
 			case strings.TrimSpace(s) == "":
 				f.errorf(scriptE.val, "%s: script is empty", what)
 			case !strings.Contains(strings.TrimSpace(s), "\n") && strings.Contains(path, "/") && f.isWorkspaceFile(path):
