@@ -43,3 +43,61 @@ func renderScript(p *plan, ps *planStep, ctx map[string]any, spec *stroem.StepSp
 	}
 	return nil
 }
+
+// withValsRefs adds to the resolved secrets the values of the references
+// the snapshot's templates resolve inline with `| vals`, so that the log
+// masker hides them too. A reference that does not resolve is left out (the
+// step that uses it fails with the reason).
+func withValsRefs(secrets map[string]any, snap *Snapshot) map[string]any {
+	var refs []string
+	scan := func(src string) { refs = append(refs, workspace.ValsRefs(src)...) }
+	for _, a := range snap.Actions {
+		scan(a.Cmd)
+		scan(a.Script)
+		scan(a.Inline)
+		for _, arg := range a.Args {
+			scan(arg)
+		}
+		for _, v := range a.Env {
+			scan(v)
+		}
+	}
+	if snap.Task != nil {
+		for _, fs := range snap.Task.Flow {
+			walkStrings(fs.Input, scan)
+		}
+	}
+	if len(refs) == 0 {
+		return secrets
+	}
+	out := make(map[string]any, len(secrets)+1)
+	for k, v := range secrets {
+		out[k] = v
+	}
+	vals := map[string]any{}
+	for i, ref := range refs {
+		if r, err := workspace.ResolveSecrets(map[string]any{"v": ref}); err == nil {
+			vals[fmt.Sprint(i)] = r["v"]
+		}
+	}
+	// A key no secret can have (secret names are YAML keys; this one is
+	// only ever seen by the masker).
+	out["\x00vals"] = vals
+	return out
+}
+
+// walkStrings calls fn for every string in v, at any depth.
+func walkStrings(v any, fn func(string)) {
+	switch x := v.(type) {
+	case string:
+		fn(x)
+	case map[string]any:
+		for _, e := range x {
+			walkStrings(e, fn)
+		}
+	case []any:
+		for _, e := range x {
+			walkStrings(e, fn)
+		}
+	}
+}

@@ -175,7 +175,7 @@ func compilePlan(id string, body []byte) (*plan, error) {
 		ps.ancestors = ancestors(deps, name)
 	}
 	p.secrets, p.secretErrs = resolveSecrets(snap.Secrets)
-	p.masker = workspace.NewMasker(p.secrets)
+	p.masker = workspace.NewMasker(withValsRefs(p.secrets, &snap))
 	return p, nil
 }
 

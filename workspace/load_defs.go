@@ -106,6 +106,7 @@ func (f *fileParser) parseSecrets(e yamlEntry) {
 		f.defName(s, "secret")
 		v, _ := f.value(s.val, what)
 		f.checkRefs(s.val, what)
+		f.templates(s.val, what)
 		f.l.secrets = append(f.l.secrets, &rawSecret{name: s.key, value: v, pos: f.pos(s.kn), bad: f.l.count() > mark})
 	}
 }

@@ -68,12 +68,15 @@ func newTemplateEnv() *exec.Environment {
 		"json_encode": filterJSONEncode,
 	})
 	ctx := exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables)
-	ctx.Set("range", boundedRange)
+	ctx.Set("range", teraRange)
+	ctx.Set("now", teraNow)
+	ctx.Set("throw", teraThrow)
+	ctx.Set("get_random", teraGetRandom)
 	ctx.Set(printFuncName, printValue)
 	return &exec.Environment{
 		Context:           ctx,
-		Filters:           exec.NewFilterSet(map[string]exec.FilterFunction{}).Update(builtins.Filters).Update(ours),
-		Tests:             exec.NewTestSet(map[string]exec.TestFunction{}).Update(builtins.Tests),
+		Filters:           exec.NewFilterSet(map[string]exec.FilterFunction{}).Update(builtins.Filters).Update(exec.NewFilterSet(teraFilterSet())).Update(ours),
+		Tests:             exec.NewTestSet(map[string]exec.TestFunction{}).Update(builtins.Tests).Update(exec.NewTestSet(teraTests)),
 		ControlStructures: exec.NewControlStructureSet(cs),
 		Methods:           builtins.Methods,
 	}
