@@ -60,13 +60,13 @@ type plan struct {
 }
 
 type planStep struct {
-	name    string
-	flow    *workspace.FlowStep
-	action  *workspace.Action
-	input   *workspace.ValueTemplate // nil when the step has no input
-	cmd     *workspace.Template
-	script  string              // the script's path, relative to the workspace root
-	args    *workspace.Template // the script's arguments; nil when none
+	name   string
+	flow   *workspace.FlowStep
+	action *workspace.Action
+	input  *workspace.ValueTemplate // nil when the step has no input
+	cmd    *workspace.Template
+	script string              // the script's path, relative to the workspace root
+	args   *workspace.Template // the script's arguments; nil when none
 	// code is the inline code of a type: script action; literal holds it
 	// instead when it is not a template (code in another language with
 	// braces of its own).
