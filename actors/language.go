@@ -1,7 +1,9 @@
 package actors
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/workspace"
@@ -100,4 +102,34 @@ func walkStrings(v any, fn func(string)) {
 			walkStrings(e, fn)
 		}
 	}
+}
+
+// jsonLists decodes, in place, a JSON array given as text to an action field
+// of type string (`"{{ input.environments | json_encode() }}"`, the upstream
+// way of passing a multi-select on), so the action's templates see a list
+// as upstream's do. It returns the schema to check the input with: the
+// fields it decoded take a list there.
+func jsonLists(schema workspace.Schema, in map[string]any) workspace.Schema {
+	var out workspace.Schema
+	for i, f := range schema {
+		s, ok := in[f.Name].(string)
+		if f.Type != workspace.TypeString || f.Multiple || !ok || !strings.HasPrefix(strings.TrimSpace(s), "[") {
+			continue
+		}
+		var list []any
+		if err := json.Unmarshal([]byte(s), &list); err != nil {
+			continue
+		}
+		in[f.Name] = list
+		if out == nil {
+			out = append(workspace.Schema(nil), schema...)
+		}
+		c := *f
+		c.Type, c.Enum = workspace.TypeArray, nil
+		out[i] = &c
+	}
+	if out == nil {
+		return schema
+	}
+	return out
 }

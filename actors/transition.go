@@ -367,7 +367,7 @@ func renderStepInput(p *plan, s *persistence.JobState, name string) (map[string]
 		in = m
 	}
 	coerceStrings(ps.action.Input, in)
-	checked, problems := workspace.CheckInput(ps.action.Input, in)
+	checked, problems := workspace.CheckInput(jsonLists(ps.action.Input, in), in)
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("input for action %q: %s", ps.action.Name, strings.Join(problems, "; "))
 	}
