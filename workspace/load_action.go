@@ -371,9 +371,6 @@ var notYetStep = map[string]string{
 	"when":       "conditional steps (when)",
 	"for_each":   "loops (for_each)",
 	"sequential": "loops (sequential)",
-	"type":       "inline actions on a step",
-	"script":     "inline actions on a step",
-	"source":     "inline actions on a step",
 }
 
 var notYetTask = map[string]string{
@@ -400,4 +397,74 @@ func (f *fileParser) unsupportedStepKeys(e yamlEntry, what string) {
 			f.errorf(ke.kn, "%s: %s are not supported yet in this version of Strøm (see docs/coming-from-rust-stroem.md)", what, feat)
 		}
 	}
+}
+
+// inlineActionKeys are the keys that make a step define its action inline
+// (upstream: a step with type/script/... and no action).
+var inlineActionKeys = []string{"type", "script", "source", "cmd", "image"}
+
+// stepActionKeys are the action keys a step with an inline action may
+// carry (input, name, description, timeout and retry stay the step's).
+var stepActionKeys = []string{
+	"type", "script", "source", "cmd", "args", "language", "interpreter", "dependencies", "runner",
+	"image", "entrypoint", "command", "manifest", "resources", "env", "tags", "workdir", "output",
+}
+
+// InlineActionName is the name of the action a step defines inline.
+func InlineActionName(task, step string) string { return task + "/" + step }
+
+// parseInlineAction reads the action a step defines inline: the step's
+// action keys, as a named action "<task>/<step>" whose input fields are the
+// keys of the step's input (of any type). It returns the action's name, or
+// "" when the step has no inline action.
+func (f *fileParser) parseInlineAction(e yamlEntry, task string) string {
+	n := yamlResolve(e.val)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return ""
+	}
+	has := func(k string) bool {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if kn := yamlResolve(n.Content[i]); kn != nil && kn.Value == k {
+				return true
+			}
+		}
+		return false
+	}
+	inline := false
+	for _, k := range inlineActionKeys {
+		inline = inline || has(k)
+	}
+	if !inline || has("action") {
+		return ""
+	}
+	name := InlineActionName(task, e.key)
+	body := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
+	var inputKeys []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn := yamlResolve(n.Content[i])
+		if kn == nil {
+			continue
+		}
+		if inList(stepActionKeys, kn.Value) {
+			body.Content = append(body.Content, n.Content[i], n.Content[i+1])
+		}
+		if kn.Value == "input" {
+			if in := yamlResolve(n.Content[i+1]); in != nil && in.Kind == yaml.MappingNode {
+				for j := 0; j+1 < len(in.Content); j += 2 {
+					inputKeys = append(inputKeys, in.Content[j])
+				}
+			}
+		}
+	}
+	if len(inputKeys) > 0 {
+		schema := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		for _, k := range inputKeys {
+			schema.Content = append(schema.Content, k, &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"})
+		}
+		body.Content = append(body.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "input"}, schema)
+	}
+	f.inlineAction = true
+	f.parseAction(yamlEntry{key: name, kn: e.kn, val: body, path: task + ", step " + e.key})
+	f.inlineAction = false
+	return name
 }

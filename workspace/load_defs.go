@@ -56,7 +56,9 @@ var (
 	triggerKeys = []string{"type", "task", "input", "enabled"}
 	cronKeys    = []string{"cron", "timezone", "concurrency"}
 	webhookKeys = []string{"name", "secret", "mode", "timeout_secs"}
-	fieldTypes  = []string{string(TypeString), string(TypeText), string(TypeInteger), string(TypeNumber), string(TypeBoolean), "bool", string(TypeDate), string(TypeDateTime), string(TypeArray), string(TypeObject)}
+	// eventSourceKeys belong to upstream's event_source triggers (not here yet).
+	eventSourceKeys = []string{"target_task", "env", "restart_policy", "backoff_secs", "max_in_flight"}
+	fieldTypes      = []string{string(TypeString), string(TypeText), string(TypeInteger), string(TypeNumber), string(TypeBoolean), "bool", string(TypeDate), string(TypeDateTime), string(TypeArray), string(TypeObject)}
 )
 
 // Retry defaults, applied when a retry block leaves a key out.
@@ -368,6 +370,9 @@ func (f *fileParser) parseFields(e yamlEntry) Schema {
 func (f *fileParser) parseField(e yamlEntry) *Field {
 	what := e.path
 	fd := &Field{Name: e.key, Type: TypeString, Pos: f.pos(e.kn)}
+	if f.inlineAction {
+		fd.Type = "" // an inline action's input takes what its step gives
+	}
 	if strings.TrimSpace(e.key) == "" {
 		f.errorf(e.kn, "%s: a field name must not be empty", what)
 	}
@@ -670,7 +675,13 @@ func (f *fileParser) parseStep(e yamlEntry, task string) *rawStep {
 	s := &FlowStep{Name: e.key, Pos: f.pos(e.kn)}
 	rs := &rawStep{s: s, actionPos: f.pos(e.kn), depsPos: f.pos(e.kn), inputPos: map[string]Pos{}}
 	f.unsupportedStepKeys(e, what)
-	fs, _ := f.fields(e.val, what, append(stepKeys, loadSortedKeys(notYetStep)...))
+	known := append(append([]string(nil), stepKeys...), loadSortedKeys(notYetStep)...)
+	inline := f.parseInlineAction(e, strings.TrimPrefix(task, "task "))
+	if inline != "" {
+		known = append(known, stepActionKeys...)
+		s.Action = inline
+	}
+	fs, _ := f.fields(e.val, what, known)
 	if v, ok := fs["name"]; ok {
 		s.Label, _ = f.text(v)
 	}
@@ -680,8 +691,8 @@ func (f *fileParser) parseStep(e yamlEntry, task string) *rawStep {
 	if v, ok := fs["action"]; ok {
 		s.Action, _ = f.nameOf(v)
 		rs.actionPos = f.pos(v.val)
-	} else if e.val.Kind == yaml.MappingNode || yamlIsNull(e.val) {
-		f.errorf(e.kn, "%s has no action", what)
+	} else if inline == "" && (e.val.Kind == yaml.MappingNode || yamlIsNull(e.val)) {
+		f.errorf(e.kn, "%s has no action (name one, or define it inline with type and script)", what)
 	}
 	if v, ok := fs["depends_on"]; ok {
 		rs.depsPos = f.pos(v.val)
@@ -729,9 +740,13 @@ func (f *fileParser) parseTrigger(e yamlEntry) {
 	t := &Trigger{Name: e.key, Enabled: true, Pos: f.pos(e.kn)}
 	rt := &rawTrigger{t: t, taskPos: f.pos(e.kn), inputPos: f.pos(e.kn)}
 	all := append(append(append([]string(nil), triggerKeys...), cronKeys...), webhookKeys...)
+	all = append(all, eventSourceKeys...)
 	fs, _ := f.fields(e.val, what, all)
 	if v, ok := fs["type"]; ok {
-		t.Type, _ = f.oneOf(v, TriggerScheduler, TriggerWebhook)
+		t.Type, _ = f.oneOf(v, TriggerScheduler, TriggerWebhook, "event_source")
+		if t.Type == "event_source" {
+			f.errorf(v.val, "%s: event-source triggers are not supported yet in this version of Strøm (see docs/coming-from-rust-stroem.md)", what)
+		}
 	} else if e.val.Kind == yaml.MappingNode || yamlIsNull(e.val) {
 		f.errorf(e.kn, "%s needs a type: scheduler or webhook", what)
 	}
@@ -755,7 +770,7 @@ func (f *fileParser) parseTrigger(e yamlEntry) {
 		}
 	}
 	// Keys of the other type are a problem, like unknown keys.
-	wrong := map[string][]string{TriggerScheduler: webhookKeys, TriggerWebhook: cronKeys}[t.Type]
+	wrong := map[string][]string{TriggerScheduler: append(webhookKeys, eventSourceKeys...), TriggerWebhook: append(cronKeys, eventSourceKeys...)}[t.Type]
 	for _, k := range wrong {
 		if v, ok := fs[k]; ok {
 			f.errorf(v.kn, "%s: %s does not apply to %s triggers", what, k, t.Type)

@@ -31,6 +31,9 @@ type fileParser struct {
 	// spent counts visited nodes against yamlNodeBudget.
 	spent      int
 	overBudget bool
+	// inlineAction is set while a step's inline action is parsed: its
+	// input fields take any type.
+	inlineAction bool
 }
 
 // yamlEntry is one key/value pair of a mapping, aliases resolved.
@@ -383,6 +386,9 @@ func ParseDuration(s string) (time.Duration, error) {
 		}
 	}
 	var d time.Duration
+	if rest != "" && (rest[0] == '-' || rest[0] == '+') && days > 0 {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
 	if rest != "" {
 		var err error
 		d, err = time.ParseDuration(rest)
