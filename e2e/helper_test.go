@@ -267,6 +267,10 @@ type stackOpts struct {
 	maxConcurrent int
 	// serverEnv is added to the server's environment (secrets).
 	serverEnv []string
+	// workerEnv is added to the workers' environment.
+	workerEnv []string
+	// moreWorkspaces are served besides "default", by name.
+	moreWorkspaces map[string]string
 }
 
 type stack struct {
@@ -277,6 +281,8 @@ type stack struct {
 	server  *proc
 	workers []*proc
 	http    *http.Client
+	// workerEnv is added to each worker's environment.
+	workerEnv []string
 }
 
 // startStack starts a server on a fresh database and opts.workers workers,
@@ -295,7 +301,7 @@ func startStack(t *testing.T, opts stackOpts) *stack {
 		opts.maxConcurrent = 4
 	}
 	dir := t.TempDir()
-	s := &stack{t: t, token: randomHex(16), dir: dir, http: &http.Client{Timeout: 30 * time.Second}}
+	s := &stack{t: t, token: randomHex(16), dir: dir, http: &http.Client{Timeout: 30 * time.Second}, workerEnv: opts.workerEnv}
 	addr := freeAddr(t)
 	s.url = "http://" + addr
 
@@ -303,7 +309,7 @@ func startStack(t *testing.T, opts stackOpts) *stack {
 		"listen":         addr,
 		"db":             map[string]any{"url": dbtest.URL(t)},
 		"log_storage":    map[string]any{"local_dir": filepath.Join(dir, "logs")},
-		"workspaces":     map[string]any{"default": map[string]any{"type": "folder", "path": opts.workspace}},
+		"workspaces":     workspacesConfig(opts),
 		"worker_token":   s.token,
 		"shutdown_grace": "5s",
 	})
@@ -355,6 +361,16 @@ func startStack(t *testing.T, opts stackOpts) *stack {
 	return s
 }
 
+// workspacesConfig is the server's workspaces: opts.workspace as
+// "default", and opts.moreWorkspaces.
+func workspacesConfig(opts stackOpts) map[string]any {
+	out := map[string]any{"default": map[string]any{"type": "folder", "path": opts.workspace}}
+	for name, path := range opts.moreWorkspaces {
+		out[name] = map[string]any{"type": "folder", "path": path}
+	}
+	return out
+}
+
 func (s *stack) startWorker(name string, maxConcurrent int) *proc {
 	s.t.Helper()
 	cfg := writeConfig(s.t, s.dir, name+".yaml", map[string]any{
@@ -365,7 +381,7 @@ func (s *stack) startWorker(name string, maxConcurrent int) *proc {
 		"work_dir":       filepath.Join(s.dir, name),
 		"shutdown_grace": "3s",
 	})
-	w := startProc(s.t, name, subprocessEnv(), "worker", "--config", cfg)
+	w := startProc(s.t, name, subprocessEnv(s.workerEnv...), "worker", "--config", cfg)
 	s.workers = append(s.workers, w)
 	return w
 }

@@ -188,8 +188,10 @@ func (f *fileParser) parseScriptAction(e yamlEntry, fs map[string]yamlEntry, a *
 				f.checkScript(scriptE, s)
 			case strings.TrimSpace(s) == "":
 				f.errorf(scriptE.val, "%s: script is empty", what)
-			case !strings.Contains(strings.TrimSpace(s), "\n") && strings.Contains(path, "/") && f.isWorkspaceFile(path):
+			case !strings.Contains(strings.TrimSpace(s), "\n") && strings.Contains(path, "/") && f.isWorkspaceFile(path) && !f.isExecutable(path):
 				// The older form: a file of the workspace and its arguments.
+				// (An executable file runs the same way as inline code: the
+				// shell runs it with its arguments.)
 				a.Script = s
 				f.checkScript(scriptE, s)
 				f.warnf(scriptE.val, "%s: script %q names a file of the workspace: that is the older form; write source: %s (and args: [...]), since script: now holds inline code", what, s, path)

@@ -230,6 +230,12 @@ func (f *fileParser) checkFile(n *yaml.Node, what, key, path string) bool {
 	return true
 }
 
+// isExecutable reports whether the workspace file at path has an execute bit.
+func (f *fileParser) isExecutable(path string) bool {
+	info, err := os.Stat(filepath.Join(f.l.root, filepath.Clean(path)))
+	return err == nil && info.Mode().Perm()&0o111 != 0
+}
+
 // isWorkspaceFile reports whether path names a regular file inside the
 // workspace, without reporting anything.
 func (f *fileParser) isWorkspaceFile(path string) bool {

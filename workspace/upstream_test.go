@@ -111,7 +111,10 @@ func TestOlderFormsWarn(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "bin"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "bin", "run.sh"), []byte("echo hi\n"), 0o755))
+	// Not executable: as inline code it could not run, so it is the older
+	// form (a file run with the shell).
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bin", "run.sh"), []byte("echo hi\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bin", "x.sh"), []byte("echo hi\n"), 0o755))
 	wf := `
 actions:
   old-path:
@@ -124,6 +127,9 @@ actions:
   ours:
     type: shell
     script: bin/run.sh
+  exec:
+    type: script
+    script: bin/x.sh --loud
 tasks:
   t:
     flow:
@@ -152,4 +158,5 @@ tasks:
 	require.Equal(t, BackoffExponential, a.Retry.BackoffStrategy)
 	require.Equal(t, "bin/run.sh", ws.Actions["ours"].Script)
 	require.Equal(t, "echo hi", ws.Actions["old-cmd"].Cmd)
+	require.Equal(t, "bin/x.sh --loud", ws.Actions["exec"].Inline, "an executable file runs as inline code would")
 }
