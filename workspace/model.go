@@ -287,3 +287,21 @@ type Trigger struct {
 	TimeoutSecs int    `json:"timeout_secs,omitempty"` // sync mode; 1–300, default 30
 	Pos         Pos    `json:"-"`
 }
+
+// Webhook returns the enabled-or-not webhook trigger whose URL name is path
+// (its `name` key, else the trigger's name), or nil.
+func (ws *Workspace) Webhook(path string) *Trigger {
+	for _, t := range ws.Triggers {
+		if t.Type == TriggerWebhook && webhookPath(t) == path {
+			return t
+		}
+	}
+	return nil
+}
+
+func webhookPath(t *Trigger) string {
+	if t.Path != "" {
+		return t.Path
+	}
+	return t.Name
+}

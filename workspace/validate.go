@@ -39,6 +39,18 @@ func (l *wsLoader) link(ws *Workspace) {
 	}
 	taskNames := loadSortedKeys(declaredTasks)
 
+	hookAt := map[string]*rawTrigger{}
+	for _, rt := range l.triggers {
+		if rt.t.Type != TriggerWebhook || rt.bad || triggerDup[rt.t.Name] {
+			continue
+		}
+		if first, dup := hookAt[webhookPath(rt.t)]; dup {
+			l.add(rt.t.Pos, fmt.Sprintf("trigger %s: webhook name %q is already used by trigger %s (%s); each webhook needs its own URL", rt.t.Name, webhookPath(rt.t), first.t.Name, first.t.Pos))
+			rt.bad = true
+			continue
+		}
+		hookAt[webhookPath(rt.t)] = rt
+	}
 	for _, rt := range l.triggers {
 		if rt.t.Task == "" {
 			continue // reported while parsing
