@@ -85,13 +85,13 @@ func NewTriggers(cfg TriggersConfig, orch JobCreator, store TriggerJobs, ws Work
 
 // Mount adds the routes to r (the server's root router).
 func (t *Triggers) Mount(r chi.Router) {
-	r.Post("/hooks/{trigger}", t.hook)
-	r.Post("/hooks/{ws}/{trigger}", t.hook)
-	r.Get("/hooks/{trigger}", t.hook)
-	r.Get("/hooks/{ws}/{trigger}", t.hook)
-	r.Get("/hooks/{trigger}/jobs/{job}", t.hookJob)
-	r.Get("/api/workspaces/{ws}/triggers", t.list)
-	r.Get("/api/workspaces/{ws}/triggers/{trigger}", t.get)
+	r.Post("/hooks/{trigger}", handle(t.log, t.hook))
+	r.Post("/hooks/{ws}/{trigger}", handle(t.log, t.hook))
+	r.Get("/hooks/{trigger}", handle(t.log, t.hook))
+	r.Get("/hooks/{ws}/{trigger}", handle(t.log, t.hook))
+	r.Get("/hooks/{trigger}/jobs/{job}", handle(t.log, t.hookJob))
+	r.Get("/api/workspaces/{ws}/triggers", handle(t.log, t.list))
+	r.Get("/api/workspaces/{ws}/triggers/{trigger}", handle(t.log, t.get))
 }
 
 // JobFinished wakes the sync webhooks waiting for the job. Call it for
@@ -131,27 +131,23 @@ func (t *Triggers) subscribe(jobID string) (<-chan struct{}, func()) {
 }
 
 // hook is POST /hooks/{trigger} and /hooks/{ws}/{trigger}.
-func (t *Triggers) hook(w http.ResponseWriter, r *http.Request) {
+func (t *Triggers) hook(w http.ResponseWriter, r *http.Request) error {
 	ws, trig, err := t.lookupHook(pathParam(r, "ws"), pathParam(r, "trigger"))
 	if err != nil {
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	if err := t.checkSecret(r, ws, trig); err != nil {
 		if errors.Is(err, stroem.ErrUnauthorized) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="stroem-webhook"`)
 		}
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	if !trig.Enabled {
-		writeError(w, r, t.log, stroem.Errorf(stroem.CodeNotFound, "webhook %q of workspace %q is disabled", trig.Name, ws.Name))
-		return
+		return stroem.Errorf(stroem.CodeNotFound, "webhook %q of workspace %q is disabled", trig.Name, ws.Name)
 	}
 	body, err := t.readBody(w, r)
 	if err != nil {
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	input := maps.Clone(trig.Input)
 	if input == nil {
@@ -164,12 +160,11 @@ func (t *Triggers) hook(w http.ResponseWriter, r *http.Request) {
 		Webhook: hookContext(r),
 	})
 	if err != nil {
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	if trig.Mode != workspace.WebhookSync {
 		writeJSON(w, http.StatusAccepted, map[string]string{"job_id": id, "trigger": hookName(trig), "task": trig.Task})
-		return
+		return nil
 	}
 	timeout := time.Duration(trig.TimeoutSecs) * time.Second
 	if timeout <= 0 {
@@ -177,18 +172,18 @@ func (t *Triggers) hook(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := t.wait(r.Context(), id, timeout)
 	if err != nil {
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	if !j.Status.Terminal() {
 		writeJSON(w, http.StatusAccepted, map[string]any{"job_id": id, "trigger": hookName(trig), "task": trig.Task, "status": j.Status})
-		return
+		return nil
 	}
 	out := j.Output
 	if out == nil {
 		out = map[string]any{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"job_id": id, "trigger": hookName(trig), "task": trig.Task, "status": j.Status, "output": out})
+	return nil
 }
 
 // lookupHook finds the webhook trigger. Without a workspace, the name must
@@ -377,23 +372,20 @@ const maxHookWaitSecs = 300
 // any). ?wait=true blocks until the job ends or ?timeout= seconds (default
 // 30, at most 300) pass; still running then is 202. A job another webhook
 // or anything else started is 404, so the route reveals no other job.
-func (t *Triggers) hookJob(w http.ResponseWriter, r *http.Request) {
+func (t *Triggers) hookJob(w http.ResponseWriter, r *http.Request) error {
 	ws, trig, err := t.lookupHook("", pathParam(r, "trigger"))
 	if err != nil {
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	if err := t.checkSecret(r, ws, trig); err != nil {
 		if errors.Is(err, stroem.ErrUnauthorized) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="stroem-webhook"`)
 		}
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	id, err := parseJobID(pathParam(r, "job"))
 	if err != nil {
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	wait := false
@@ -402,15 +394,13 @@ func (t *Triggers) hookJob(w http.ResponseWriter, r *http.Request) {
 	case "true", "1":
 		wait = true
 	default:
-		writeError(w, r, t.log, stroem.Invalid(fmt.Sprintf("wait must be true or false, not %q", v)))
-		return
+		return stroem.Invalid(fmt.Sprintf("wait must be true or false, not %q", v))
 	}
 	timeout := workspace.DefaultWebhookTimeoutSecs
 	if v := q.Get("timeout"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxHookWaitSecs {
-			writeError(w, r, t.log, stroem.Invalid(fmt.Sprintf("timeout must be a whole number of seconds between 1 and %d, not %q", maxHookWaitSecs, v)))
-			return
+			return stroem.Invalid(fmt.Sprintf("timeout must be a whole number of seconds between 1 and %d, not %q", maxHookWaitSecs, v))
 		}
 		timeout = n
 	}
@@ -420,17 +410,14 @@ func (t *Triggers) hookJob(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, stroem.ErrNotFound) {
 			err = notFound
 		}
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	if j.Workspace != ws.Name || j.SourceType != stroem.SourceWebhook || j.SourceID != trig.Name {
-		writeError(w, r, t.log, notFound)
-		return
+		return notFound
 	}
 	if wait && !j.Status.Terminal() {
 		if j, err = t.wait(r.Context(), id, time.Duration(timeout)*time.Second); err != nil {
-			writeError(w, r, t.log, err)
-			return
+			return err
 		}
 	}
 	code := http.StatusOK
@@ -445,4 +432,5 @@ func (t *Triggers) hookJob(w http.ResponseWriter, r *http.Request) {
 		"job_id": j.ID, "trigger": hookName(trig), "task": j.TaskName, "status": j.Status,
 		"output": out, "created_at": j.CreatedAt, "completed_at": j.CompletedAt,
 	})
+	return nil
 }
