@@ -331,3 +331,44 @@ tasks:
 	}
 	require.NotContains(t, msgs, "unknown key")
 }
+
+// validate reports what templates refer to but cannot exist at run time.
+func TestTemplateReferences(t *testing.T) {
+	t.Parallel()
+	ws := loadOne(t, `
+actions:
+  a:
+    type: script
+    script: "echo {{ input.msg }} {{ input.nope }} {{ input.maybe | default('x') }} {% if input.opt is defined %}{{ input.opt }}{% endif %} '{{ \"input.quoted\" }}'"
+    env: { X: "{{ input.mgs }}" }
+    input:
+      msg: { type: string }
+  ok:
+    type: script
+    script: "{% for item in input.list %}{{ item.output }}{% endfor %}"
+    input:
+      list: { type: array }
+tasks:
+  t:
+    input:
+      name: { type: string }
+    flow:
+      first: { action: ok, input: { list: [] } }
+      second:
+        action: ok
+        input:
+          list: ["{{ input.name }}", "{{ input.nmae }}", "{{ first.output.x }}", "{{ thrid.output.x }}", "{{ third.output.x }}", "{{ second.output }}"]
+      third: { action: ok, depends_on: [first], input: { list: ["{{ first.output.x }}", "{{ input.other | default('') }}"] } }
+`)
+	require.Equal(t, []string{
+		`action a: env X uses input.mgs, which is not an input of the action (did you mean "msg"?)`,
+		`action a: script uses input.nope, which is not an input of the action`,
+		`task t, step second: input list uses first.output, but step first is not upstream of this step: add it to depends_on`,
+		`task t, step second: input list uses input.nmae, which is not an input of task t (did you mean "name"?)`,
+		`task t, step second: input list uses the step's own output (second.output)`,
+		`task t, step second: input list uses third.output, but step third is not upstream of this step: add it to depends_on`,
+		`task t, step second: input list uses thrid.output, but the task has no step thrid (did you mean "third"?)`,
+	}, problemTexts(ws))
+	require.Contains(t, ws.Actions, "ok")
+	require.NotContains(t, ws.Actions, "a")
+}

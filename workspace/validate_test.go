@@ -483,6 +483,7 @@ func TestValidateAllProblemsAtOnce(t *testing.T) {
 		d + `:34:17: task deploy-pipeline, step deploy-app: action deploy has problems and is left out, so task deploy-pipeline is left out too`,
 		h + `:21:17: task hello-world, step say-hello: unknown action "gret" (did you mean "greet"?)`,
 		h + `:26:21: task hello-world: dependency cycle: shout-it -> shout-it`,
+		h + `:28:11: task hello-world, step shout-it: input message uses say_hello.output, but step say-hello is not upstream of this step: add it to depends_on`,
 	}, got)
 	require.Empty(t, ws.Tasks)
 	require.Len(t, ws.Actions, 4)
