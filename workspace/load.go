@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -133,25 +134,42 @@ func (l *wsLoader) display(rel string) string {
 
 func (l *wsLoader) loadFolder() error {
 	dir := filepath.Join(l.root, WorkflowsDir)
-	des, err := os.ReadDir(dir)
-	if err != nil {
+	if _, err := os.ReadDir(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("load workspace: %s has no %s folder", l.src.path, WorkflowsDir)
 		}
 		return fmt.Errorf("load workspace: %w", err)
 	}
+	// Every *.yaml and *.yml at any depth of .workflows (subfolders group
+	// files as the user likes), in path order. Symlinked folders are not
+	// followed; .sops.yaml (a SOPS configuration) is not a workflow file.
 	var names []string
-	for _, de := range des {
-		ext := strings.ToLower(filepath.Ext(de.Name()))
-		if ext == ".yaml" || ext == ".yml" {
-			names = append(names, de.Name())
+	_ = filepath.WalkDir(dir, func(path string, de fs.DirEntry, err error) error {
+		if err != nil {
+			if path != dir {
+				rel, _ := filepath.Rel(dir, path)
+				l.add(Pos{File: l.display(WorkflowsDir + "/" + filepath.ToSlash(rel))}, fmt.Sprintf("cannot read: %v", err))
+			}
+			return nil
 		}
-	}
+		if de.IsDir() {
+			if path != dir && strings.HasPrefix(de.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		ext := strings.ToLower(filepath.Ext(de.Name()))
+		if (ext == ".yaml" || ext == ".yml") && de.Name() != ".sops.yaml" && de.Name() != ".sops.yml" {
+			rel, _ := filepath.Rel(dir, path)
+			names = append(names, filepath.ToSlash(rel))
+		}
+		return nil
+	})
 	sort.Strings(names)
 	for _, name := range names {
 		rel := WorkflowsDir + "/" + name
 		shown := l.display(rel)
-		full := filepath.Join(dir, name)
+		full := filepath.Join(dir, filepath.FromSlash(name))
 		info, err := os.Stat(full)
 		if err != nil {
 			l.add(Pos{File: shown}, fmt.Sprintf("cannot read workflow file: %v", err))

@@ -372,3 +372,24 @@ tasks:
 	require.Contains(t, ws.Actions, "ok")
 	require.NotContains(t, ws.Actions, "a")
 }
+
+// Workflow files may sit in subfolders of .workflows; a SOPS configuration
+// file (.sops.yaml) and hidden folders are not workflow files.
+func TestWorkflowSubfolders(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(rel, body string) {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+	}
+	write(".workflows/actions.yaml", "actions:\n  a: { type: script, script: echo }\n")
+	write(".workflows/team/ops/nightly.yml", "tasks:\n  nightly:\n    flow:\n      s: { action: a }\n")
+	write(".workflows/.sops.yaml", "creation_rules:\n  - age: age1xyz\n")
+	write(".workflows/.hidden/x.yaml", "not: [valid\n")
+	ws, err := Load(dir)
+	require.NoError(t, err)
+	require.Empty(t, ws.Problems)
+	require.Contains(t, ws.Tasks, "nightly")
+	require.Equal(t, filepath.Join(dir, ".workflows", "team", "ops", "nightly.yml"), ws.Tasks["nightly"].Pos.File)
+}
