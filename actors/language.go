@@ -133,3 +133,41 @@ func jsonLists(schema workspace.Schema, in map[string]any) workspace.Schema {
 	}
 	return out
 }
+
+// renderDefaults renders the input defaults that are templates
+// (`default: "{{ secret.DEPLOY_KEY }}"`) for the fields the caller did not
+// give, with the workspace's secrets, and checks the result against the
+// field. A default that does not render is the caller's 400 only when the
+// field is required; the message never holds a secret's value.
+func renderDefaults(p *plan, schema workspace.Schema, given, input map[string]any) error {
+	var problems []string
+	for _, f := range schema {
+		src, ok := f.Default.(string)
+		if !f.HasDefault || !ok || !strings.Contains(src, "{{") && !strings.Contains(src, "{%") {
+			continue
+		}
+		if v, present := given[f.Name]; present && v != nil {
+			continue
+		}
+		t, err := workspace.CompileValue(src)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("input %q: its default does not parse: %v", f.Name, err))
+			continue
+		}
+		out, err := t.Render(map[string]any{"secret": p.secrets})
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("input %q: its default does not render: %v", f.Name, p.renderError("default", err)))
+			continue
+		}
+		v, problem := workspace.CheckFieldValue(f, out)
+		if problem != "" {
+			problems = append(problems, fmt.Sprintf("input %q: its default: %s", f.Name, problem))
+			continue
+		}
+		input[f.Name] = v
+	}
+	if len(problems) > 0 {
+		return stroem.Invalid(fmt.Sprintf("%d input default(s) cannot be used", len(problems)), problems...)
+	}
+	return nil
+}

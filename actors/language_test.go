@@ -148,3 +148,58 @@ func TestRenderSpecScriptLanguage(t *testing.T) {
 	require.Equal(t, "bin", spec.Workdir)
 	require.Empty(t, spec.Code)
 }
+
+func TestRenderTemplateDefaults(t *testing.T) {
+	t.Setenv("STROEM_ACTORS_TEST_KEY", "k3y-from-env")
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
+	wf := `
+secrets:
+  DEPLOY_KEY: "ref+env://STROEM_ACTORS_TEST_KEY"
+  PORT: 8443
+actions:
+  a: { type: script, script: echo }
+tasks:
+  t:
+    input:
+      api_key: { type: string, default: "{{ secret.DEPLOY_KEY }}", secret: true }
+      port: { type: integer, default: "{{ secret.PORT }}" }
+      plain: { type: string, default: "x" }
+    flow:
+      s: { action: a }
+  bad:
+    input:
+      k: { type: string, default: "{{ secret.NOPE }}" }
+    flow:
+      s: { action: a }
+`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "w.yaml"), []byte(wf), 0o644))
+	ws, err := workspace.Load(dir)
+	require.NoError(t, err)
+	require.Empty(t, ws.Problems)
+
+	tk := ws.Tasks["t"]
+	id, body, err := newSnapshot(ws, tk)
+	require.NoError(t, err)
+	p, err := compilePlan(id, body)
+	require.NoError(t, err)
+	in, problems := workspace.CheckInput(tk.Input, nil)
+	require.Empty(t, problems)
+	require.NoError(t, renderDefaults(p, tk.Input, nil, in))
+	require.Equal(t, map[string]any{"api_key": "k3y-from-env", "port": int64(8443), "plain": "x"}, in)
+
+	// A value the caller gives is kept as given.
+	in, _ = workspace.CheckInput(tk.Input, map[string]any{"api_key": "mine"})
+	require.NoError(t, renderDefaults(p, tk.Input, map[string]any{"api_key": "mine"}, in))
+	require.Equal(t, "mine", in["api_key"])
+
+	bad := ws.Tasks["bad"]
+	id, body, err = newSnapshot(ws, bad)
+	require.NoError(t, err)
+	p, err = compilePlan(id, body)
+	require.NoError(t, err)
+	in, _ = workspace.CheckInput(bad.Input, nil)
+	err = renderDefaults(p, bad.Input, nil, in)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "default")
+}

@@ -250,6 +250,12 @@ func (l *wsLoader) parseFile(shown string, data []byte) {
 		l.add(p, "invalid YAML: "+msg)
 		return
 	}
+	if IsSOPSFile(shown) && len(docs) > 0 {
+		if err := DecryptSOPS(yamlResolve(docs[0])); err != nil {
+			l.add(Pos{File: shown}, "cannot decrypt this SOPS file: "+err.Error())
+			return
+		}
+	}
 	for i, doc := range docs {
 		if i > 0 {
 			f.errorf(doc, "a workflow file holds one YAML document; this one (document %d) is ignored", i+1)
