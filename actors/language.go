@@ -1,8 +1,10 @@
 package actors
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/stroem/stroem"
@@ -170,4 +172,54 @@ func renderDefaults(p *plan, schema workspace.Schema, given, input map[string]an
 		return stroem.Invalid(fmt.Sprintf("%d input default(s) cannot be used", len(problems)), problems...)
 	}
 	return nil
+}
+
+// containerTypes are the action types this version's workers cannot run
+// (no docker or pod runner exists yet).
+var containerTypes = map[string]bool{workspace.ActionDocker: true, workspace.ActionPod: true}
+
+// checkRunnable refuses a job with a step of a type no worker of this
+// version runs (docker, pod) when no registered worker offers it, instead
+// of creating a job that would wait forever. Other types are not checked:
+// a shell worker may simply not have registered yet.
+func (o *Orchestrator) checkRunnable(ctx context.Context, task string, p *plan) error {
+	need := map[string][]string{}
+	for _, name := range p.dag.Order() {
+		if t := p.steps[name].action.Type; containerTypes[t] {
+			need[t] = append(need[t], name)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	// Both stores list workers; a store that cannot is not checked.
+	wl, ok := o.store.(interface {
+		WorkerList(context.Context) ([]stroem.Worker, error)
+	})
+	if !ok {
+		return nil
+	}
+	workers, err := wl.WorkerList(ctx)
+	if err != nil {
+		return err
+	}
+	for _, w := range workers {
+		for _, c := range w.Capabilities {
+			delete(need, c)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	types := make([]string, 0, len(need))
+	for t := range need {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	var parts []string
+	for _, t := range types {
+		parts = append(parts, fmt.Sprintf("%s (steps %s)", t, strings.Join(need[t], ", ")))
+	}
+	return stroem.Errorf(stroem.CodeConflict, "task %q cannot run: no worker can run %s steps: no registered worker has that capability, and this version's workers run only local scripts; needs: %s",
+		task, strings.Join(types, " and "), strings.Join(parts, "; "))
 }

@@ -186,6 +186,9 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 	if err := renderDefaults(p, task.Input, r.Input, input); err != nil {
 		return "", err
 	}
+	if err := o.checkRunnable(ctx, task.Name, p); err != nil {
+		return "", err
+	}
 	if r.SourceType == "" {
 		r.SourceType = stroem.SourceAPI
 	}

@@ -96,6 +96,16 @@ func TestUpstreamDocExamplesRun(t *testing.T) {
 		}
 		workspaces[strings.ReplaceAll(r.file, "_", "-")] = dir
 	}
+	// Docker steps: no worker of this version runs them, so the job is
+	// refused at once rather than left waiting.
+	for _, f := range []string{"guides_workflow-basics_05", "examples_ci-pipeline_00"} {
+		dir := t.TempDir()
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
+		body, err := os.ReadFile(filepath.Join(repoRoot, "workspace", "testdata", "upstream-docs", f+".yaml"))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "example.yaml"), body, 0o644))
+		workspaces[strings.ReplaceAll(f, "_", "-")] = dir
+	}
 	s := startStack(t, stackOpts{
 		workspace:      filepath.Join(repoRoot, "workspace", "testdata", "upstream"),
 		moreWorkspaces: workspaces,
@@ -119,6 +129,15 @@ func TestUpstreamDocExamplesRun(t *testing.T) {
 		require.NoError(t, json.Unmarshal(body, &out))
 		ids[r.file] = out.JobID
 	}
+	t.Run("docker steps are refused at once", func(t *testing.T) {
+		code, body := s.do("POST", "/api/workspaces/guides-workflow-basics-05/tasks/deploy/execute", map[string]any{})
+		require.Equal(t, 409, code, string(body))
+		require.Contains(t, string(body), `task \"deploy\" cannot run: no worker can run docker steps`)
+		require.Contains(t, string(body), "docker (steps build, deploy)")
+		code, body = s.do("POST", "/api/workspaces/examples-ci-pipeline-00/tasks/ci-pipeline/execute", map[string]any{"input": map[string]any{"body": "x"}})
+		require.Equal(t, 409, code, string(body))
+		require.Contains(t, string(body), "docker (steps lint, test, build)")
+	})
 	for _, r := range runs {
 		t.Run(r.file, func(t *testing.T) {
 			if r.skip != nil {
