@@ -223,3 +223,12 @@ func (o *Orchestrator) checkRunnable(ctx context.Context, task string, p *plan) 
 	return stroem.Errorf(stroem.CodeConflict, "task %q cannot run: no worker can run %s steps: no registered worker has that capability, and this version's workers run only local scripts; needs: %s",
 		task, strings.Join(types, " and "), strings.Join(parts, "; "))
 }
+
+// stepTimeout is a step's timeout: its own (action's or step's), else the
+// server's default_step_timeout.
+func (o *Orchestrator) stepTimeout(own stroem.Duration) stroem.Duration {
+	if own > 0 {
+		return own
+	}
+	return stroem.Duration(o.cfg.DefaultStepTimeout)
+}

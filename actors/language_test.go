@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -202,4 +203,12 @@ tasks:
 	err = renderDefaults(p, bad.Input, nil, in)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "default")
+}
+
+func TestDefaultStepTimeout(t *testing.T) {
+	t.Parallel()
+	o := &Orchestrator{cfg: Config{DefaultStepTimeout: 5 * time.Minute}}
+	require.Equal(t, stroem.Duration(5*time.Minute), o.stepTimeout(0), "no timeout of its own: the server's default")
+	require.Equal(t, stroem.Duration(time.Second), o.stepTimeout(stroem.Duration(time.Second)), "the step's own wins")
+	require.Equal(t, stroem.Duration(0), (&Orchestrator{}).stepTimeout(0), "no default: none")
 }

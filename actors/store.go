@@ -62,6 +62,9 @@ type Config struct {
 	// ClaimGrace is how long a claim that stopped waiting still listens for
 	// an answer already on its way (default 5 s).
 	ClaimGrace time.Duration
+	// DefaultStepTimeout bounds an attempt of a step whose action and step
+	// set no timeout (the server's default_step_timeout); 0: none.
+	DefaultStepTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {

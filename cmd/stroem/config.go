@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/stroem/stroem/actors"
+	"github.com/stroem/stroem/workspace"
 )
 
 // Configuration files (SPEC §9). Both the server and the worker read a YAML
@@ -37,6 +38,9 @@ type serverConfig struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ShutdownGrace bounds how long SIGTERM waits for in-flight requests.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// DefaultStepTimeout bounds each attempt of a step whose action and
+	// step set no timeout (at most 24h); 0: none.
+	DefaultStepTimeout time.Duration `yaml:"default_step_timeout"`
 }
 
 type dbConfig struct {
@@ -93,6 +97,9 @@ func (c *serverConfig) validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("key max_body_bytes: %d is too small", c.MaxBodyBytes)
+	}
+	if c.DefaultStepTimeout < 0 || c.DefaultStepTimeout > workspace.MaxStepTimeout {
+		return fmt.Errorf("key default_step_timeout: %s is out of range (0 to 24h)", c.DefaultStepTimeout)
 	}
 	return nil
 }

@@ -148,7 +148,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 
 	app.hub = logstream.New(hubSource{logs: app.logs, store: app.store}, log)
 	events := &serverEvents{hub: app.hub}
-	app.orch = actors.New(actors.Config{Lease: cfg.Lease}, app.store, app.ws, events, log)
+	app.orch = actors.New(actors.Config{Lease: cfg.Lease, DefaultStepTimeout: cfg.DefaultStepTimeout}, app.store, app.ws, events, log)
 	app.sched = actors.NewScheduler(app.orch, app.store, app.ws, log)
 	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{}, app.orch, app.store, app.ws, app.sched, log)
 	events.hooks = app.hooks
