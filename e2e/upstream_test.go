@@ -13,7 +13,8 @@ import (
 // The upstream Strøm's sample workspace (workspace/testdata/upstream, copied
 // unchanged) runs here as it does upstream. hooks-test.yaml (task hooks)
 // and xref.yaml (cross-workspace actions) wait for features not here yet;
-// the server serves the rest.
+// the server serves the rest. state-test.yaml runs as on a first run
+// (no state yet).
 func TestUpstreamExampleWorkspace(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackOpts{workspace: filepath.Join(repoRoot, "workspace", "testdata", "upstream")})
@@ -79,6 +80,13 @@ func TestUpstreamExampleWorkspace(t *testing.T) {
 			check: func(t *testing.T, j stroem.Job) {
 				require.Equal(t, map[string]any{"summarize": map[string]any{"summary": "processed-abc done"}}, j.Output)
 			},
+		},
+		// Before any state exists (task state is not here yet), as upstream
+		// on a first run.
+		"read-state": {
+			status: stroem.JobCompleted,
+			steps:  map[string]stroem.StepStatus{"read": C},
+			logs:   []string{"FILE_CONTENT: (no file)", "TEMPLATE_GREETING: (no greeting)"},
 		},
 		"multi-select-demo": {
 			input:  map[string]any{"environments": []any{"dev", "prod"}, "tags": []any{"smoke", "my-own"}},
