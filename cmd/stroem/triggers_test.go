@@ -827,7 +827,8 @@ func TestTriggersListAndCommand(t *testing.T) {
 		names = append(names, tr["name"].(string))
 	}
 	require.True(t, sort.StringsAreSorted(names), "sorted by name: %v", names)
-	require.Len(t, list, 7)
+	require.Len(t, list, 8)
+	require.Equal(t, "/hooks/github-ci", byName["named"]["path"], "a webhook's name key is its URL")
 
 	secured := byName["secured"]
 	require.Equal(t, "webhook", secured["type"])
