@@ -110,3 +110,28 @@ func TestRenderVals(t *testing.T) {
 		ValsRefs(`a {{ 'ref+env://STROEM_TEST_VALS' | vals }} {{ "ref+file:///x/y"|vals }} {{ 'ref+env://NOT' }}`))
 	require.Nil(t, ValsRefs(strings.Repeat("x", 10)))
 }
+
+// Tera truthiness: in {% if %}, an undefined variable or path is false;
+// other conditions with an undefined variable are still errors.
+func TestRenderTeraIfUndefined(t *testing.T) {
+	t.Parallel()
+	ctx := testContext()
+	ok := []struct{ src, want string }{
+		{"{% if input.nam %}x{% else %}y{% endif %}", "y"},
+		{"{% if nope %}x{% elif input.name %}n{% endif %}", "n"},
+		{"{% if input.map.zz %}x{% endif %}|", "|"},
+		{"{% if input.list[9] %}x{% else %}none{% endif %}", "none"},
+		{"{% if input.name %}{{ input.name }}{% endif %}", "World"},
+		{"{% if not input.nam is defined %}absent{% endif %}", "absent"},
+		{"{% if '' %}x{% elif 0 %}y{% elif [] %}z{% else %}falsy{% endif %}", "falsy"},
+	}
+	for _, tt := range ok {
+		require.Equal(t, tt.want, render(t, tt.src, ctx), tt.src)
+	}
+	for _, src := range []string{"{% if input.nam == 'x' %}x{% endif %}", "{% if input.name %}{{ input.nam }}{% endif %}"} {
+		tpl, err := CompileTemplate(src)
+		require.NoError(t, err)
+		_, err = tpl.Render(ctx)
+		require.EqualError(t, err, `undefined variable "input.nam"`, src)
+	}
+}
