@@ -318,7 +318,7 @@ func (r *ShellRunner) runInstaller(ctx context.Context, argv []string, dir strin
 		werr = <-done
 	}
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	r.drain(&readers, pr)
+	r.drain(&readers, func() (bool, time.Duration) { return false, 0 }, pr)
 	if werr == nil && ctx.Err() != nil {
 		werr = ctx.Err()
 	}
