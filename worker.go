@@ -78,6 +78,22 @@ type StepSpec struct {
 	Args    string            `json:"args,omitempty"`
 	Env     map[string]string `json:"env,omitempty"`
 	Timeout Duration          `json:"timeout,omitempty"` // 0: no timeout
+
+	// Code is the inline code of a `type: script` action (rendered), run
+	// in Language; with Script instead, the file is run in Language.
+	Code string `json:"code,omitempty"`
+	// Language is shell, python, javascript, typescript or go; empty means
+	// the older behaviour (Cmd with /bin/sh, Script executed directly).
+	Language string `json:"language,omitempty"`
+	// Interpreter overrides the program that runs Code or Script.
+	Interpreter string `json:"interpreter,omitempty"`
+	// ArgList are command-line arguments (rendered), one word each.
+	ArgList []string `json:"arg_list,omitempty"`
+	// Dependencies are packages the worker installs (cached per set)
+	// before the step runs.
+	Dependencies []string `json:"dependencies,omitempty"`
+	// Workdir is the working directory relative to the workspace copy.
+	Workdir string `json:"workdir,omitempty"`
 }
 
 // StepRef names one attempt of one step.

@@ -234,6 +234,7 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 			continue
 		}
 		spec, err := renderSpec(p, cs)
+		spec.Timeout = o.stepTimeout(spec.Timeout)
 		if err != nil {
 			done.failed++
 			o.root.Send(o.orch, &routed{jobID: cs.JobID, msg: &jobEvent{ev: evStepFailed{

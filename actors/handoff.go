@@ -139,6 +139,7 @@ func (h *handoff) assignment(p *plan, cs persistence.ClaimedStep) (*stroem.Assig
 	if err != nil {
 		return nil, err
 	}
+	spec.Timeout = h.o.stepTimeout(spec.Timeout)
 	return &stroem.Assignment{
 		JobID: cs.JobID, StepName: cs.StepName, Attempt: cs.Attempt,
 		ActionName: cs.ActionName, ActionType: cs.ActionType, Image: cs.Image,

@@ -188,6 +188,12 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 		return "", stroem.Errorf(stroem.CodeInvalid, "task %q cannot run: %v", task.Name, err)
 	}
 	p := tp.plan
+	if err := renderDefaults(p, task.Input, r.Input, input); err != nil {
+		return "", err
+	}
+	if err := o.checkRunnable(ctx, task.Name, p); err != nil {
+		return "", err
+	}
 	if r.SourceType == "" {
 		r.SourceType = stroem.SourceAPI
 	}

@@ -60,13 +60,19 @@ type plan struct {
 }
 
 type planStep struct {
-	name    string
-	flow    *workspace.FlowStep
-	action  *workspace.Action
-	input   *workspace.ValueTemplate // nil when the step has no input
-	cmd     *workspace.Template
-	script  string              // the script's path, relative to the workspace root
-	args    *workspace.Template // the script's arguments; nil when none
+	name   string
+	flow   *workspace.FlowStep
+	action *workspace.Action
+	input  *workspace.ValueTemplate // nil when the step has no input
+	cmd    *workspace.Template
+	script string              // the script's path, relative to the workspace root
+	args   *workspace.Template // the script's arguments; nil when none
+	// code is the inline code of a type: script action; literal holds it
+	// instead when it is not a template (code in another language with
+	// braces of its own).
+	code    *workspace.Template
+	literal string
+	argList []*workspace.Template
 	env     map[string]*workspace.Template
 	retry   *workspace.RetryPolicy // step's, else action's; nil = no retry
 	timeout time.Duration
@@ -132,6 +138,24 @@ func compilePlan(id string, body []byte) (*plan, error) {
 				}
 			}
 		}
+		if a.Source != "" {
+			ps.script = a.Source
+		}
+		if a.Inline != "" {
+			if ps.code, err = workspace.CompileTemplate(a.Inline); err != nil {
+				if a.Language == workspace.LangShell || a.Language == "" {
+					return nil, fmt.Errorf("action %q script: %w", a.Name, err)
+				}
+				ps.code, ps.literal = nil, a.Inline
+			}
+		}
+		for i, arg := range a.Args {
+			t, err := workspace.CompileTemplate(arg)
+			if err != nil {
+				return nil, fmt.Errorf("action %q args[%d]: %w", a.Name, i, err)
+			}
+			ps.argList = append(ps.argList, t)
+		}
 		for k, v := range a.Env {
 			if ps.env[k], err = workspace.CompileTemplate(v); err != nil {
 				return nil, fmt.Errorf("action %q env %s: %w", a.Name, k, err)
@@ -151,7 +175,7 @@ func compilePlan(id string, body []byte) (*plan, error) {
 		ps.ancestors = ancestors(deps, name)
 	}
 	p.secrets, p.secretErrs = resolveSecrets(snap.Secrets)
-	p.masker = workspace.NewMasker(p.secrets)
+	p.masker = workspace.NewMasker(withValsRefs(p.secrets, &snap))
 	return p, nil
 }
 

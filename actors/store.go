@@ -76,6 +76,9 @@ type Config struct {
 	// worker's acknowledgement before it is given back (default
 	// DefaultStartTimeout, and never more than half the lease).
 	StartTimeout time.Duration
+	// DefaultStepTimeout bounds an attempt of a step whose action and step
+	// set no timeout (the server's default_step_timeout); 0: none.
+	DefaultStepTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {

@@ -45,6 +45,8 @@ func (e evComplete) apply(p *plan, s *persistence.JobState) error {
 	code := e.c.ExitCode
 	st.ExitCode = &code
 	st.LeaseExpiresAt = nil
+	// Only the last attempt's output counts; no OUTPUT line is null.
+	st.Output = nil
 	if e.c.Output != nil {
 		st.Output = p.masker.MaskMap(e.c.Output)
 	}
@@ -368,7 +370,7 @@ func renderStepInput(p *plan, s *persistence.JobState, name string) (map[string]
 		in = m
 	}
 	coerceStrings(ps.action.Input, in)
-	checked, problems := workspace.CheckInput(ps.action.Input, in)
+	checked, problems := workspace.CheckInput(jsonLists(ps.action.Input, in), in)
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("input for action %q: %s", ps.action.Name, strings.Join(problems, "; "))
 	}
@@ -462,6 +464,9 @@ func renderSpec(p *plan, c persistence.ClaimedStep) (stroem.StepSpec, error) {
 				return spec, p.renderError("env "+k, err)
 			}
 		}
+	}
+	if err := renderScript(p, ps, ctx, &spec); err != nil {
+		return spec, err
 	}
 	spec.Timeout = stroem.Duration(ps.timeout)
 	return spec, nil

@@ -282,6 +282,10 @@ type stackOpts struct {
 	// workerUser runs the workers as another user (the test must be root):
 	// their config files and work dirs are given to that user.
 	workerUser *syscall.Credential
+	// workerEnv is added to the workers' environment.
+	workerEnv []string
+	// moreWorkspaces are served besides "default", by name.
+	moreWorkspaces map[string]string
 }
 
 type stack struct {
@@ -321,7 +325,7 @@ func startStack(t *testing.T, opts stackOpts) *stack {
 		"listen":         addr,
 		"db":             map[string]any{"url": s.dbURL},
 		"log_storage":    map[string]any{"local_dir": filepath.Join(dir, "logs")},
-		"workspaces":     map[string]any{"default": map[string]any{"type": "folder", "path": opts.workspace}},
+		"workspaces":     workspacesConfig(opts),
 		"worker_token":   s.token,
 		"shutdown_grace": "5s",
 	}
@@ -379,6 +383,16 @@ func startStack(t *testing.T, opts stackOpts) *stack {
 	return s
 }
 
+// workspacesConfig is the server's workspaces: opts.workspace as
+// "default", and opts.moreWorkspaces.
+func workspacesConfig(opts stackOpts) map[string]any {
+	out := map[string]any{"default": map[string]any{"type": "folder", "path": opts.workspace}}
+	for name, path := range opts.moreWorkspaces {
+		out[name] = map[string]any{"type": "folder", "path": path}
+	}
+	return out
+}
+
 func (s *stack) startWorker(name string, maxConcurrent int) *proc {
 	s.t.Helper()
 	keys := map[string]any{
@@ -388,9 +402,9 @@ func (s *stack) startWorker(name string, maxConcurrent int) *proc {
 		"max_concurrent": maxConcurrent,
 		"work_dir":       filepath.Join(s.dir, name),
 		"shutdown_grace": "3s",
-		"pass_env":       []string{markerEnv},
+		"pass_env":       passEnv(s.opts.workerEnv),
 	}
-	var env []string
+	env := slices.Clone(s.opts.workerEnv)
 	if s.opts.tokenInEnv {
 		delete(keys, "worker_token")
 		env = append(env, "STROEM__WORKER_TOKEN="+s.token)
@@ -740,4 +754,17 @@ func logLine(t *testing.T, ev sseEvent) stroem.LogLine {
 	require.NoError(t, json.Unmarshal([]byte(ev.data), &l), ev.data)
 	require.Equal(t, strconv.FormatInt(l.Seq, 10), ev.id, "the event id is the line's seq")
 	return l
+}
+
+// passEnv is what a test worker passes on to its steps: the leftover
+// marker, and the names of the extra variables the test gave the worker
+// (steps get a fresh environment otherwise, docs/security.md).
+func passEnv(workerEnv []string) []string {
+	names := []string{markerEnv}
+	for _, kv := range workerEnv {
+		if k, _, ok := strings.Cut(kv, "="); ok {
+			names = append(names, k)
+		}
+	}
+	return names
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -151,6 +152,30 @@ func TestExampleWorkspace(t *testing.T) {
 		},
 	}
 
+	cases["languages"] = want{
+		status: stroem.JobCompleted,
+		steps:  map[string]stroem.StepStatus{"python": C, "shell": C, "javascript": C, "go": C, "report": C},
+		logs: []string{
+			"primes up to 30: [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]", "counting words of: 10 primes, the largest 29",
+			"sum of 4 numbers: 10", "fib(20) = 6765", "Regions: 3 regions: eu, us, apac",
+		},
+		check: func(t *testing.T, j stroem.Job, _ string) {
+			require.Equal(t, map[string]any{"count": float64(10), "largest": float64(29)}, stepOf(t, j, "python").Output)
+			require.Equal(t, map[string]any{"words": float64(5)}, stepOf(t, j, "shell").Output)
+			require.Equal(t, map[string]any{"total": float64(10)}, stepOf(t, j, "javascript").Output)
+			require.Equal(t, map[string]any{"fib": float64(6765)}, stepOf(t, j, "go").Output)
+			require.Equal(t, map[string]any{"regions": float64(3), "title": "Regions"}, stepOf(t, j, "report").Output)
+		},
+	}
+	if hasAnyTool("bun", "deno") {
+		cases["typescript"] = want{status: stroem.JobCompleted, steps: map[string]stroem.StepStatus{"greet": C}, logs: []string{"Hello from TypeScript, world"}}
+	} else {
+		cases["typescript"] = want{status: stroem.JobFailed, steps: map[string]stroem.StepStatus{"greet": F},
+			check: func(t *testing.T, j stroem.Job, _ string) {
+				require.Equal(t, "no typescript interpreter on this worker: install one of bun, deno, or set the action's interpreter", stepOf(t, j, "greet").ErrorMessage)
+			}}
+	}
+
 	// Every task of the workspace is covered.
 	var tasks []struct {
 		Name string `json:"name"`
@@ -229,4 +254,14 @@ tasks:
 
 	code, _, errOut := runCLI(t, nil, "validate", filepath.Join(t.TempDir(), "does-not-exist"))
 	require.Equal(t, 2, code, errOut)
+}
+
+// hasAnyTool reports whether one of the programs is on PATH.
+func hasAnyTool(names ...string) bool {
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -7,11 +7,13 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -90,6 +92,9 @@ func NewTriggers(cfg TriggersConfig, orch JobCreator, store TriggerJobs, ws Work
 func (t *Triggers) Mount(r chi.Router) {
 	r.Post("/hooks/{trigger}", handle(t.log, t.hook))
 	r.Post("/hooks/{ws}/{trigger}", handle(t.log, t.hook))
+	r.Get("/hooks/{trigger}", handle(t.log, t.hook))
+	r.Get("/hooks/{ws}/{trigger}", handle(t.log, t.hook))
+	r.Get("/hooks/{trigger}/jobs/{job}", handle(t.log, t.hookJob))
 	r.Get("/api/workspaces/{ws}/triggers", handle(t.log, t.list))
 	r.Get("/api/workspaces/{ws}/triggers/{trigger}", handle(t.log, t.get))
 }
@@ -163,7 +168,7 @@ func (t *Triggers) hook(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if trig.Mode != workspace.WebhookSync {
-		writeJSON(w, http.StatusAccepted, map[string]string{"job_id": id})
+		writeJSON(w, http.StatusAccepted, map[string]string{"job_id": id, "trigger": hookName(trig), "task": trig.Task})
 		return nil
 	}
 	timeout := time.Duration(trig.TimeoutSecs) * time.Second
@@ -175,14 +180,14 @@ func (t *Triggers) hook(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !j.Status.Terminal() {
-		writeJSON(w, http.StatusAccepted, map[string]any{"job_id": id, "status": j.Status})
+		writeJSON(w, http.StatusAccepted, map[string]any{"job_id": id, "trigger": hookName(trig), "task": trig.Task, "status": j.Status})
 		return nil
 	}
 	out := j.Output
 	if out == nil {
 		out = map[string]any{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"job_id": id, "status": j.Status, "output": out})
+	writeJSON(w, http.StatusOK, map[string]any{"job_id": id, "trigger": hookName(trig), "task": trig.Task, "status": j.Status, "output": out})
 	return nil
 }
 
@@ -194,12 +199,12 @@ func (t *Triggers) lookupHook(wsName, name string) (*workspace.Workspace, *works
 		if ws == nil {
 			return nil, nil, stroem.Errorf(stroem.CodeNotFound, "workspace %q not found", wsName)
 		}
-		trig := ws.Triggers[name]
+		trig := ws.Webhook(name)
 		if trig == nil {
+			if other := ws.Triggers[name]; other != nil && other.Type != workspace.TriggerWebhook {
+				return nil, nil, stroem.Errorf(stroem.CodeNotFound, "trigger %q of workspace %q is a %s trigger, not a webhook", name, wsName, other.Type)
+			}
 			return nil, nil, stroem.Errorf(stroem.CodeNotFound, "no webhook %q in workspace %q", name, wsName)
-		}
-		if trig.Type != workspace.TriggerWebhook {
-			return nil, nil, stroem.Errorf(stroem.CodeNotFound, "trigger %q of workspace %q is a %s trigger, not a webhook", name, wsName, trig.Type)
 		}
 		return ws, trig, nil
 	}
@@ -209,7 +214,7 @@ func (t *Triggers) lookupHook(wsName, name string) (*workspace.Workspace, *works
 		trig  *workspace.Trigger
 	)
 	for _, w := range t.ws.List() {
-		if tr := w.Triggers[name]; tr != nil && tr.Type == workspace.TriggerWebhook {
+		if tr := w.Webhook(name); tr != nil {
 			found = append(found, w.Name)
 			ws, trig = w, tr
 		}
@@ -364,4 +369,75 @@ func (t *Triggers) wait(ctx context.Context, jobID string, timeout time.Duration
 		return nil, ctx.Err()
 	}
 	return t.store.JobGet(ctx, jobID)
+}
+
+// MaxHookWaitSecs bounds ?timeout= of the webhook job status route.
+const maxHookWaitSecs = 300
+
+// hookJob is GET /hooks/{trigger}/jobs/{job}: the status of a job this
+// webhook started, with the webhook's own authentication (its secret, if
+// any). ?wait=true blocks until the job ends or ?timeout= seconds (default
+// 30, at most 300) pass; still running then is 202. A job another webhook
+// or anything else started is 404, so the route reveals no other job.
+func (t *Triggers) hookJob(w http.ResponseWriter, r *http.Request) error {
+	ws, trig, err := t.lookupHook("", pathParam(r, "trigger"))
+	if err != nil {
+		return err
+	}
+	if err := t.checkSecret(r, ws, trig); err != nil {
+		if errors.Is(err, stroem.ErrUnauthorized) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="stroem-webhook"`)
+		}
+		return err
+	}
+	id, err := parseJobID(pathParam(r, "job"))
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	wait := false
+	switch v := q.Get("wait"); v {
+	case "", "false", "0":
+	case "true", "1":
+		wait = true
+	default:
+		return stroem.Invalid(fmt.Sprintf("wait must be true or false, not %q", v))
+	}
+	timeout := workspace.DefaultWebhookTimeoutSecs
+	if v := q.Get("timeout"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxHookWaitSecs {
+			return stroem.Invalid(fmt.Sprintf("timeout must be a whole number of seconds between 1 and %d, not %q", maxHookWaitSecs, v))
+		}
+		timeout = n
+	}
+	notFound := stroem.Errorf(stroem.CodeNotFound, "webhook %q started no job %s", hookName(trig), id)
+	j, err := t.store.JobGet(r.Context(), id)
+	if err != nil {
+		if errors.Is(err, stroem.ErrNotFound) {
+			err = notFound
+		}
+		return err
+	}
+	if j.Workspace != ws.Name || j.SourceType != stroem.SourceWebhook || j.SourceID != trig.Name {
+		return notFound
+	}
+	if wait && !j.Status.Terminal() {
+		if j, err = t.wait(r.Context(), id, time.Duration(timeout)*time.Second); err != nil {
+			return err
+		}
+	}
+	code := http.StatusOK
+	if wait && !j.Status.Terminal() {
+		code = http.StatusAccepted
+	}
+	var out any
+	if j.Status == stroem.JobCompleted {
+		out = j.Output
+	}
+	writeJSON(w, code, map[string]any{
+		"job_id": j.ID, "trigger": hookName(trig), "task": j.TaskName, "status": j.Status,
+		"output": out, "created_at": j.CreatedAt, "completed_at": j.CompletedAt,
+	})
+	return nil
 }

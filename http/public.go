@@ -76,10 +76,16 @@ func (s *Server) workspaceReload(w http.ResponseWriter, r *http.Request) error {
 
 // taskView is a task in lists; taskDetail adds its flow.
 type taskView struct {
-	Name        string           `json:"name"`
-	Description string           `json:"description"`
-	Mode        string           `json:"mode"`
-	Input       workspace.Schema `json:"input"`
+	Name        string `json:"name"`
+	Label       string `json:"label,omitempty"`
+	Description string `json:"description"`
+	Mode        string `json:"mode"`
+	// Folder groups tasks in the UI ("deploy/staging").
+	Folder string `json:"folder,omitempty"`
+	// Input is the full schema a form is built from: type, required,
+	// default, description, enum (upstream's options), label, allow_custom,
+	// multiple, secret, order. A secret field's default is not shown.
+	Input workspace.Schema `json:"input"`
 }
 
 type taskDetail struct {
@@ -92,7 +98,28 @@ func viewTask(t *workspace.Task) taskView {
 	if in == nil {
 		in = workspace.Schema{}
 	}
-	return taskView{Name: t.Name, Description: t.Description, Mode: t.Mode, Input: in}
+	return taskView{Name: t.Name, Label: t.Label, Description: t.Description, Mode: t.Mode, Folder: t.Folder, Input: redactSecretDefaults(in)}
+}
+
+// redactSecretDefaults returns the schema with the defaults of secret
+// fields left out (HasDefault still says there is one).
+func redactSecretDefaults(in workspace.Schema) workspace.Schema {
+	var out workspace.Schema
+	for i, f := range in {
+		if !f.Secret || f.Default == nil {
+			continue
+		}
+		if out == nil {
+			out = append(workspace.Schema(nil), in...)
+		}
+		c := *f
+		c.Default = nil
+		out[i] = &c
+	}
+	if out == nil {
+		return in
+	}
+	return out
 }
 
 func (s *Server) tasksList(w http.ResponseWriter, r *http.Request) error {

@@ -73,7 +73,7 @@ func (t *Triggers) view(r *http.Request, ws *workspace.Workspace, trig *workspac
 	case workspace.TriggerWebhook:
 		source = stroem.SourceWebhook
 		v.Mode, v.TimeoutSecs = trig.Mode, trig.TimeoutSecs
-		v.Path = t.hookPath(ws.Name, trig.Name)
+		v.Path = t.hookPath(ws.Name, hookName(trig))
 		secret := trig.Secret != ""
 		v.SecretRequired = &secret
 	}
@@ -94,7 +94,7 @@ func (t *Triggers) view(r *http.Request, ws *workspace.Workspace, trig *workspac
 func (t *Triggers) hookPath(wsName, name string) string {
 	n := 0
 	for _, w := range t.ws.List() {
-		if tr := w.Triggers[name]; tr != nil && tr.Type == workspace.TriggerWebhook {
+		if w.Webhook(name) != nil {
 			n++
 		}
 	}
@@ -102,4 +102,12 @@ func (t *Triggers) hookPath(wsName, name string) string {
 		return "/hooks/" + url.PathEscape(wsName) + "/" + url.PathEscape(name)
 	}
 	return "/hooks/" + url.PathEscape(name)
+}
+
+// hookName is a webhook's URL name: its `name` key, else the trigger's name.
+func hookName(trig *workspace.Trigger) string {
+	if trig.Path != "" {
+		return trig.Path
+	}
+	return trig.Name
 }

@@ -69,9 +69,6 @@ func (r Result) Succeeded() bool { return r.Error == "" && r.ExitCode == 0 }
 
 // Completion turns the result into the worker protocol's report.
 func (r Result) Completion(workerID string, attempt int) stroem.Completion {
-	out := r.Output
-	if out == nil && r.Succeeded() {
-		out = map[string]any{}
-	}
-	return stroem.Completion{WorkerID: workerID, Attempt: attempt, ExitCode: r.ExitCode, Output: out, Error: r.Error}
+	// A step that printed no OUTPUT line has no output (null), as upstream.
+	return stroem.Completion{WorkerID: workerID, Attempt: attempt, ExitCode: r.ExitCode, Output: r.Output, Error: r.Error}
 }

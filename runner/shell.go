@@ -205,7 +205,21 @@ func shebang(path string) []string {
 
 // run starts the process and supervises it until its group is gone.
 func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(stroem.PushLine)) Result {
-	cmd, err := r.command(step, dir)
+	var cmd *exec.Cmd
+	var err error
+	if step.Spec.Language != "" {
+		// A type: script action (runner/language.go).
+		var extra []string
+		cmd, extra, err = r.languageCommand(ctx, step, dir, sink)
+		if cmd != nil {
+			cmd.Env = append(r.environment(step), extra...)
+		}
+	} else {
+		cmd, err = r.command(step, dir)
+		if err == nil && step.Spec.Workdir != "" {
+			cmd.Dir, err = workdir(dir, step.Spec.Workdir)
+		}
+	}
 	if err != nil {
 		return Result{ExitCode: -1, Error: err.Error()}
 	}

@@ -71,6 +71,9 @@ func (l *wsLoader) listEntries(actions map[string]*Action) []archiveEntry {
 func (l *wsLoader) singleEntries(actions map[string]*Action) []archiveEntry {
 	rels := map[string]bool{l.src.file: true}
 	for _, a := range actions {
+		if a.Source != "" {
+			rels[filepath.ToSlash(filepath.Clean(a.Source))] = true
+		}
 		if a.Script == "" {
 			continue
 		}

@@ -246,9 +246,12 @@ func (d *DAG) inOrder(set map[string]bool) []string {
 //
 //   - a pending step whose dependencies are all done — completed, or failed
 //     with continue_on_failure set on that dependency — becomes ready;
-//   - a pending step with a dependency that is skipped, cancelled, or failed
-//     without continue_on_failure is skipped, even while its other
-//     dependencies still run: it can never run any more.
+//     a step with continue_on_failure set on itself also runs when a
+//     dependency failed or was skipped (upstream: "run even if my
+//     dependencies failed, and my own failure is tolerable");
+//   - otherwise a pending step with a dependency that is skipped,
+//     cancelled, or failed without continue_on_failure is skipped, even
+//     while its other dependencies still run: it can never run any more.
 //
 // Skipping is applied transitively in the same call (the whole chain below a
 // failure is skipped at once); readiness is not, because a ready step has
@@ -275,10 +278,16 @@ func (d *DAG) Advance(st map[string]stroem.StepStatus, continueOnFailure map[str
 			switch status(dep) {
 			case stroem.StepCompleted:
 			case stroem.StepFailed:
-				if !continueOnFailure[dep] {
+				// A tolerated failure lets its dependents run; a step with
+				// continue_on_failure runs even after a failed dependency.
+				if !continueOnFailure[dep] && !continueOnFailure[n] {
 					skip = true
 				}
-			case stroem.StepSkipped, stroem.StepCancelled:
+			case stroem.StepSkipped:
+				if !continueOnFailure[n] {
+					skip = true
+				}
+			case stroem.StepCancelled:
 				skip = true
 			default:
 				done = false

@@ -288,8 +288,19 @@ func TestDAGAdvance(t *testing.T) {
 			wantReady: []string{"b"},
 		},
 		{
-			name: "continue_on_failure is the stFailed dependency's flag, not the dependent's", steps: flowLinear,
+			// Upstream: "run even if my dependencies failed".
+			name: "continue_on_failure on the dependent: it runs after a failed dependency", steps: flowLinear,
 			st: dagStatuses{"a": stFailed, "b": stPending, "c": stPending, "d": stPending}, cof: dagFlags{"b": true},
+			wantReady: []string{"b"},
+		},
+		{
+			name: "continue_on_failure on the dependent: it runs after a skipped dependency", steps: flowLinear,
+			st: dagStatuses{"a": stFailed, "b": stPending, "c": stPending, "d": stPending}, cof: dagFlags{"c": true},
+			wantSkipped: []string{"b"}, wantReady: []string{"c"},
+		},
+		{
+			name: "continue_on_failure does not run a step after a cancelled dependency", steps: flowLinear,
+			st: dagStatuses{"a": stCancelled, "b": stPending, "c": stPending, "d": stPending}, cof: dagFlags{"b": true},
 			wantSkipped: []string{"b", "c", "d"},
 		},
 		{
@@ -399,15 +410,15 @@ func TestDAGSimulation(t *testing.T) {
 		var runnable []string
 		apply := func() {
 			rd, sk := d.Advance(st, cof)
+			for _, s := range sk {
+				st[s] = stSkipped // decided in the same call, before rd
+			}
 			for _, s := range rd {
 				for _, dep := range steps[s] {
-					require.True(t, st[dep] == stCompleted || (st[dep] == stFailed && cof[dep]), "round %d: %s stReady with %s %s", round, s, dep, st[dep])
+					require.True(t, st[dep] == stCompleted || (st[dep] == stFailed && (cof[dep] || cof[s])) || (st[dep] == stSkipped && cof[s]), "round %d: %s stReady with %s %s", round, s, dep, st[dep])
 				}
 				st[s] = stReady
 				runnable = append(runnable, s)
-			}
-			for _, s := range sk {
-				st[s] = stSkipped
 			}
 		}
 		apply()
@@ -430,8 +441,12 @@ func TestDAGSimulation(t *testing.T) {
 		for _, s := range names {
 			if st[s] == stFailed && !cof[s] {
 				wantStatus = stroem.JobFailed
+				// Its direct dependents are skipped, unless they run
+				// regardless (continue_on_failure on themselves).
 				for _, desc := range d.Descendants(s) {
-					require.Equal(t, stSkipped, st[desc], "round %d: descendant %s of stFailed %s", round, desc, s)
+					if slices.Contains(steps[desc], s) && !cof[desc] {
+						require.Equal(t, stSkipped, st[desc], "round %d: dependent %s of stFailed %s", round, desc, s)
+					}
 				}
 			}
 		}

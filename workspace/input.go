@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 )
 
 // CheckInput checks a job's input against a task's input schema (SPEC §2)
@@ -45,13 +46,9 @@ func CheckInput(schema Schema, in map[string]any) (map[string]any, []string) {
 			}
 			continue
 		}
-		nv, problem := checkFieldType(f.Type, v)
+		nv, problem := CheckFieldValue(f, v)
 		if problem != "" {
 			problems = append(problems, fmt.Sprintf("input %q: %s", f.Name, problem))
-			continue
-		}
-		if len(f.Enum) > 0 && !enumContains(f.Enum, nv) {
-			problems = append(problems, fmt.Sprintf("input %q: %s is not one of %s", f.Name, describeJSON(nv), enumList(f.Enum)))
 			continue
 		}
 		out[f.Name] = nv
@@ -60,13 +57,70 @@ func CheckInput(schema Schema, in map[string]any) (map[string]any, []string) {
 	return out, problems
 }
 
+// CheckFieldValue checks one value against a field: its type (a list of
+// that type when Multiple), its options unless AllowCustom. It returns the
+// value normalised, or a problem sentence that never quotes the value of a
+// secret field.
+func CheckFieldValue(f *Field, v any) (any, string) {
+	show := describeJSON
+	if f.Secret {
+		show = func(any) string { return "the value" }
+	}
+	one := func(v any) (any, string) {
+		nv, problem := checkFieldType(f.Type, v)
+		if problem != "" {
+			if f.Secret {
+				problem = fmt.Sprintf("expected %s, got %s", f.Type, jsonTypeName(v))
+			}
+			return nil, problem
+		}
+		if len(f.Enum) > 0 && !f.AllowCustom && !enumContains(f.Enum, nv) {
+			return nil, fmt.Sprintf("%s is not one of %s", show(nv), enumList(f.Enum))
+		}
+		return nv, ""
+	}
+	if !f.Multiple {
+		return one(v)
+	}
+	list, problem := checkFieldType(TypeArray, v)
+	if problem != "" {
+		return nil, fmt.Sprintf("expected a list (multiple values), got %s", jsonTypeName(v))
+	}
+	items := list.([]any)
+	out := make([]any, 0, len(items))
+	for i, item := range items {
+		nv, problem := one(item)
+		if problem != "" {
+			return nil, fmt.Sprintf("item %d: %s", i, problem)
+		}
+		out = append(out, nv)
+	}
+	return out, ""
+}
+
 // checkFieldType returns v normalised for type t, or a problem sentence.
 // An empty or unknown type accepts anything: the validator reports it.
 func checkFieldType(t FieldType, v any) (any, string) {
 	switch t {
-	case TypeString:
+	case TypeString, TypeText:
 		if s, ok := v.(string); ok {
 			return s, ""
+		}
+	case TypeDate:
+		if s, ok := v.(string); ok {
+			if _, err := time.Parse(time.DateOnly, s); err == nil {
+				return s, ""
+			}
+			return nil, fmt.Sprintf("expected a date (YYYY-MM-DD), got %s", describeJSON(v))
+		}
+	case TypeDateTime:
+		if s, ok := v.(string); ok {
+			for _, layout := range dateTimeLayouts {
+				if _, err := time.Parse(layout, s); err == nil {
+					return s, ""
+				}
+			}
+			return nil, fmt.Sprintf("expected a date and time (RFC 3339, like 2026-03-21T10:30:00Z), got %s", describeJSON(v))
 		}
 	case TypeInteger:
 		if i, ok := asInteger(v); ok {
@@ -100,6 +154,10 @@ func checkFieldType(t FieldType, v any) (any, string) {
 	}
 	return nil, fmt.Sprintf("expected %s, got %s %s", t, jsonTypeName(v), describeJSON(v))
 }
+
+// dateTimeLayouts are the forms a datetime field takes: RFC 3339, and the
+// zone-less forms a browser's datetime-local input sends.
+var dateTimeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04"}
 
 // asInteger accepts Go integers, floats with an integral value (what JSON
 // and YAML decoding produce for 2 or 2.0) and integral json.Numbers.

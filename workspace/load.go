@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -81,6 +82,7 @@ type wsLoader struct {
 	src  *wsSource
 
 	problems []Problem
+	warnings []Problem
 	// suggestions left: a "did you mean" compares a name with every
 	// candidate, so a huge workspace full of wrong names could take
 	// quadratic time; past this many comparisons, problems come without
@@ -109,6 +111,10 @@ func (l *wsLoader) add(p Pos, msg string) {
 	l.problems = append(l.problems, Problem{Pos: p, Message: msg})
 }
 
+func (l *wsLoader) warn(p Pos, msg string) {
+	l.warnings = append(l.warnings, Problem{Pos: p, Message: msg})
+}
+
 // count is the number of problems so far; a definition whose parsing
 // raised the count has problems.
 func (l *wsLoader) count() int { return len(l.problems) }
@@ -128,25 +134,42 @@ func (l *wsLoader) display(rel string) string {
 
 func (l *wsLoader) loadFolder() error {
 	dir := filepath.Join(l.root, WorkflowsDir)
-	des, err := os.ReadDir(dir)
-	if err != nil {
+	if _, err := os.ReadDir(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("load workspace: %s has no %s folder", l.src.path, WorkflowsDir)
 		}
 		return fmt.Errorf("load workspace: %w", err)
 	}
+	// Every *.yaml and *.yml at any depth of .workflows (subfolders group
+	// files as the user likes), in path order. Symlinked folders are not
+	// followed; .sops.yaml (a SOPS configuration) is not a workflow file.
 	var names []string
-	for _, de := range des {
-		ext := strings.ToLower(filepath.Ext(de.Name()))
-		if ext == ".yaml" || ext == ".yml" {
-			names = append(names, de.Name())
+	_ = filepath.WalkDir(dir, func(path string, de fs.DirEntry, err error) error {
+		if err != nil {
+			if path != dir {
+				rel, _ := filepath.Rel(dir, path)
+				l.add(Pos{File: l.display(WorkflowsDir + "/" + filepath.ToSlash(rel))}, fmt.Sprintf("cannot read: %v", err))
+			}
+			return nil
 		}
-	}
+		if de.IsDir() {
+			if path != dir && strings.HasPrefix(de.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		ext := strings.ToLower(filepath.Ext(de.Name()))
+		if (ext == ".yaml" || ext == ".yml") && de.Name() != ".sops.yaml" && de.Name() != ".sops.yml" {
+			rel, _ := filepath.Rel(dir, path)
+			names = append(names, filepath.ToSlash(rel))
+		}
+		return nil
+	})
 	sort.Strings(names)
 	for _, name := range names {
 		rel := WorkflowsDir + "/" + name
 		shown := l.display(rel)
-		full := filepath.Join(dir, name)
+		full := filepath.Join(dir, filepath.FromSlash(name))
 		info, err := os.Stat(full)
 		if err != nil {
 			l.add(Pos{File: shown}, fmt.Sprintf("cannot read workflow file: %v", err))
@@ -227,6 +250,12 @@ func (l *wsLoader) parseFile(shown string, data []byte) {
 		l.add(p, "invalid YAML: "+msg)
 		return
 	}
+	if IsSOPSFile(shown) && len(docs) > 0 {
+		if err := DecryptSOPS(yamlResolve(docs[0])); err != nil {
+			l.add(Pos{File: shown}, "cannot decrypt this SOPS file: "+err.Error())
+			return
+		}
+	}
 	for i, doc := range docs {
 		if i > 0 {
 			f.errorf(doc, "a workflow file holds one YAML document; this one (document %d) is ignored", i+1)
@@ -275,7 +304,12 @@ func (f *fileParser) parseTop(doc *yaml.Node) {
 		f.errorf(doc, "a workflow file must be a mapping with the keys %s, not %s", strings.Join(workflowTopKeys, ", "), yamlDescribe(doc))
 		return
 	}
-	top, _ := f.fields(doc, "workflow file", workflowTopKeys)
+	top, _ := f.fields(doc, "workflow file", append(append([]string(nil), workflowTopKeys...), loadSortedKeys(notYetTop)...))
+	for _, k := range loadSortedKeys(notYetTop) {
+		if e, ok := top[k]; ok {
+			f.errorf(e.kn, "%s are not supported yet in this version of Strøm (see docs/coming-from-rust-stroem.md)", notYetTop[k])
+		}
+	}
 	if e, ok := top["secrets"]; ok {
 		f.parseSecrets(e)
 	}
@@ -314,6 +348,9 @@ func (l *wsLoader) finish() *Workspace {
 	l.link(ws)
 	l.revision(ws)
 	ws.Problems = sortProblemList(l.problems)
+	if len(l.warnings) > 0 {
+		ws.Warnings = sortProblemList(l.warnings)
+	}
 	return ws
 }
 

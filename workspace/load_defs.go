@@ -49,23 +49,25 @@ type (
 
 // Keys of each kind of definition.
 var (
-	actionKeys  = []string{"type", "cmd", "script", "image", "env", "input", "output", "timeout", "retry"}
-	fieldKeys   = []string{"type", "required", "default", "description", "enum"}
-	retryKeys   = []string{"max_attempts", "backoff", "backoff_strategy", "max_backoff", "jitter"}
-	taskKeys    = []string{"mode", "description", "input", "flow"}
-	stepKeys    = []string{"action", "depends_on", "input", "continue_on_failure", "timeout", "retry"}
+	fieldKeys   = []string{"type", "required", "default", "description", "enum", "options", "name", "allow_custom", "multiple", "secret", "order"}
+	retryKeys   = []string{"max_attempts", "delay", "backoff", "max_delay", "jitter", "backoff_strategy", "max_backoff"}
+	taskKeys    = []string{"name", "mode", "description", "folder", "input", "flow", "timeout", "retry"}
+	stepKeys    = []string{"action", "name", "description", "depends_on", "input", "continue_on_failure", "timeout", "retry"}
 	triggerKeys = []string{"type", "task", "input", "enabled"}
 	cronKeys    = []string{"cron", "timezone", "concurrency"}
-	webhookKeys = []string{"secret", "mode", "timeout_secs"}
-	fieldTypes  = []string{string(TypeString), string(TypeInteger), string(TypeNumber), string(TypeBoolean), string(TypeArray), string(TypeObject)}
+	webhookKeys = []string{"name", "secret", "mode", "timeout_secs"}
+	// eventSourceKeys belong to upstream's event_source triggers (not here yet).
+	eventSourceKeys = []string{"target_task", "env", "restart_policy", "backoff_secs", "max_in_flight"}
+	fieldTypes      = []string{string(TypeString), string(TypeText), string(TypeInteger), string(TypeNumber), string(TypeBoolean), "bool", string(TypeDate), string(TypeDateTime), string(TypeArray), string(TypeObject)}
 )
 
 // Retry defaults, applied when a retry block leaves a key out.
 const (
 	DefaultMaxAttempts = 3
-	DefaultBackoff     = time.Second
-	// DefaultJitter is the jitter that `jitter: true` stands for.
-	DefaultJitter = 0.2
+	DefaultBackoff     = 30 * time.Second
+	// DefaultJitter is the jitter that `jitter: true` stands for: each delay
+	// is spread by up to ±25 %.
+	DefaultJitter = 0.25
 )
 
 // MaxSchemaFields bounds an input or output schema: input checks compare
@@ -106,6 +108,7 @@ func (f *fileParser) parseSecrets(e yamlEntry) {
 		f.defName(s, "secret")
 		v, _ := f.value(s.val, what)
 		f.checkRefs(s.val, what)
+		f.templates(s.val, what)
 		f.l.secrets = append(f.l.secrets, &rawSecret{name: s.key, value: v, pos: f.pos(s.kn), bad: f.l.count() > mark})
 	}
 }
@@ -171,76 +174,8 @@ func (f *fileParser) template(s *yaml.Node, what string) {
 
 // ---- actions ----
 
-func (f *fileParser) parseAction(e yamlEntry) {
-	mark := f.l.count()
-	what := "action " + e.key
-	f.defName(e, "action")
-	a := &Action{Name: e.key, Type: ActionShell, Pos: f.pos(e.kn)}
-	isMap := e.val.Kind == yaml.MappingNode || yamlIsNull(e.val)
-	fs, _ := f.fields(e.val, what, actionKeys)
-	if v, ok := fs["type"]; ok {
-		if t, ok := f.oneOf(v, ActionShell, "script", ActionDocker, ActionPod); ok {
-			a.Type = t
-			if t == "script" {
-				a.Type = ActionShell
-			}
-		}
-	}
-	cmdE, hasCmd := fs["cmd"]
-	scriptE, hasScript := fs["script"]
-	if hasCmd {
-		if s, ok := f.text(cmdE); ok {
-			a.Cmd = s
-			if strings.TrimSpace(s) == "" {
-				f.errorf(cmdE.val, "%s: cmd is empty", what)
-			} else {
-				f.template(cmdE.val, what+": cmd")
-			}
-		}
-	}
-	if hasScript {
-		if s, ok := f.text(scriptE); ok {
-			a.Script = s
-			f.checkScript(scriptE, s)
-		}
-	}
-	if v, ok := fs["image"]; ok {
-		if s, ok := f.text(v); ok {
-			a.Image = strings.TrimSpace(s)
-		}
-	}
-	switch {
-	case hasCmd && hasScript:
-		f.errorf(scriptE.kn, "%s has both cmd and script; keep one", what)
-	case !isMap:
-		// Reported as "must be a mapping"; nothing more to say.
-	case a.Type == ActionShell && !hasCmd && !hasScript:
-		f.errorf(e.kn, "%s needs cmd (an inline command) or script (a file in the workspace)", what)
-	}
-	if isMap && (a.Type == ActionDocker || a.Type == ActionPod) && a.Image == "" {
-		f.errorf(e.kn, "%s: type %s needs an image", what, a.Type)
-	}
-	if v, ok := fs["env"]; ok {
-		a.Env = f.parseEnv(v)
-	}
-	if v, ok := fs["input"]; ok {
-		a.Input = f.parseSchema(v, false)
-	}
-	if v, ok := fs["output"]; ok {
-		a.Output = f.parseSchema(v, true)
-	}
-	if v, ok := fs["timeout"]; ok {
-		a.Timeout, _ = f.duration(v)
-	}
-	if v, ok := fs["retry"]; ok {
-		a.Retry = f.parseRetry(v)
-	}
-	f.l.actions = append(f.l.actions, &rawAction{a: a, bad: f.l.count() > mark})
-}
-
-// checkScript checks the path of a script action: relative, inside the
-// workspace (also after symlinks), an existing regular file. The path is
-// the value's first word; the rest are arguments, rendered as a template.
+// checkScript checks the path of an old-form script action ("path args"):
+// the path must be plain text and a file of the workspace (checkFile).
 func (f *fileParser) checkScript(e yamlEntry, s string) {
 	what := strings.TrimSuffix(e.path, ": script")
 	path, _ := SplitScript(s)
@@ -253,38 +188,74 @@ func (f *fileParser) checkScript(e yamlEntry, s string) {
 		return
 	}
 	f.template(e.val, what+": script")
+	f.checkFile(e.val, what, "script", path)
+}
+
+// checkFile checks a workspace file an action runs: relative, inside the
+// workspace (also after symlinks), an existing regular file.
+func (f *fileParser) checkFile(n *yaml.Node, what, key, path string) bool {
 	if filepath.IsAbs(path) {
-		f.errorf(e.val, "%s: script %q must be a path relative to the workspace root, not an absolute path", what, path)
-		return
+		f.errorf(n, "%s: %s %q must be a path relative to the workspace root, not an absolute path", what, key, path)
+		return false
 	}
 	clean := filepath.Clean(path)
 	if clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
-		f.errorf(e.val, "%s: script %q leaves the workspace", what, path)
-		return
+		f.errorf(n, "%s: %s %q leaves the workspace", what, key, path)
+		return false
 	}
 	full := filepath.Join(f.l.root, clean)
 	real, err := filepath.EvalSymlinks(full)
 	if err != nil {
 		if os.IsNotExist(err) {
-			f.errorf(e.val, "%s: script %q not found in the workspace", what, path)
+			f.errorf(n, "%s: %s %q not found in the workspace", what, key, path)
 		} else {
-			f.errorf(e.val, "%s: script %q cannot be read: %v", what, path, err)
+			f.errorf(n, "%s: %s %q cannot be read: %v", what, key, path, err)
 		}
-		return
+		return false
 	}
 	root, err := filepath.EvalSymlinks(f.l.root)
 	if err != nil || !pathWithin(root, real) {
-		f.errorf(e.val, "%s: script %q is a symlink that leaves the workspace (to %s)", what, path, real)
-		return
+		f.errorf(n, "%s: %s %q is a symlink that leaves the workspace (to %s)", what, key, path, real)
+		return false
 	}
 	info, err := os.Stat(real)
 	if err != nil {
-		f.errorf(e.val, "%s: script %q cannot be read: %v", what, path, err)
-		return
+		f.errorf(n, "%s: %s %q cannot be read: %v", what, key, path, err)
+		return false
 	}
 	if !info.Mode().IsRegular() {
-		f.errorf(e.val, "%s: script %q is not a regular file", what, path)
+		f.errorf(n, "%s: %s %q is not a regular file", what, key, path)
+		return false
 	}
+	return true
+}
+
+// isExecutable reports whether the workspace file at path has an execute bit.
+func (f *fileParser) isExecutable(path string) bool {
+	info, err := os.Stat(filepath.Join(f.l.root, filepath.Clean(path)))
+	return err == nil && info.Mode().Perm()&0o111 != 0
+}
+
+// isWorkspaceFile reports whether path names a regular file inside the
+// workspace, without reporting anything.
+func (f *fileParser) isWorkspaceFile(path string) bool {
+	if path == "" || filepath.IsAbs(path) || strings.ContainsAny(path, "{}$`'\"<>|&;*?") {
+		return false
+	}
+	clean := filepath.Clean(path)
+	if clean == "." || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+		return false
+	}
+	real, err := filepath.EvalSymlinks(filepath.Join(f.l.root, clean))
+	if err != nil {
+		return false
+	}
+	root, err := filepath.EvalSymlinks(f.l.root)
+	if err != nil || !pathWithin(root, real) {
+		return false
+	}
+	info, err := os.Stat(real)
+	return err == nil && info.Mode().IsRegular()
 }
 
 // SplitScript splits an action's script value into the file's path
@@ -405,12 +376,18 @@ func (f *fileParser) parseFields(e yamlEntry) Schema {
 func (f *fileParser) parseField(e yamlEntry) *Field {
 	what := e.path
 	fd := &Field{Name: e.key, Type: TypeString, Pos: f.pos(e.kn)}
+	if f.inlineAction {
+		fd.Type = "" // an inline action's input takes what its step gives
+	}
 	if strings.TrimSpace(e.key) == "" {
 		f.errorf(e.kn, "%s: a field name must not be empty", what)
 	}
 	fs, _ := f.fields(e.val, what, fieldKeys)
 	if v, ok := fs["type"]; ok {
 		if t, ok := f.oneOf(v, fieldTypes...); ok {
+			if t == "bool" {
+				t = string(TypeBoolean)
+			}
 			fd.Type = FieldType(t)
 		}
 	}
@@ -420,7 +397,33 @@ func (f *fileParser) parseField(e yamlEntry) *Field {
 	if v, ok := fs["description"]; ok {
 		fd.Description, _ = f.text(v)
 	}
-	if v, ok := fs["enum"]; ok {
+	if v, ok := fs["name"]; ok {
+		fd.Label, _ = f.text(v)
+	}
+	if v, ok := fs["secret"]; ok {
+		fd.Secret, _ = f.boolean(v)
+	}
+	if v, ok := fs["allow_custom"]; ok {
+		fd.AllowCustom, _ = f.boolean(v)
+	}
+	if v, ok := fs["multiple"]; ok {
+		fd.Multiple, _ = f.boolean(v)
+	}
+	if v, ok := fs["order"]; ok {
+		if n, ok := f.integer(v); ok {
+			fd.Order = &n
+		}
+	}
+	optE, hasOpt := fs["options"]
+	if old, ok := fs["enum"]; ok {
+		if hasOpt {
+			f.errorf(old.kn, "%s has both options and enum; keep options", what)
+		} else {
+			optE, hasOpt = old, true
+		}
+	}
+	if hasOpt {
+		v := optE
 		if v.val.Kind != yaml.SequenceNode {
 			f.errorf(v.val, "%s must be a list of allowed values, not %s", v.path, yamlDescribe(v.val))
 		} else {
@@ -442,16 +445,25 @@ func (f *fileParser) parseField(e yamlEntry) *Field {
 			}
 		}
 	}
+	if fd.Multiple {
+		if !hasOpt && !fd.AllowCustom {
+			f.errorf(fs["multiple"].kn, "%s: multiple needs options (the values to pick from) or allow_custom", what)
+		}
+		if fd.Secret {
+			f.errorf(fs["multiple"].kn, "%s: multiple cannot be combined with secret", what)
+		}
+	}
 	if v, ok := fs["default"]; ok {
 		d, ok := f.value(v.val, v.path)
 		if ok {
-			nv, problem := checkFieldType(fd.Type, d)
-			switch {
-			case problem != "":
+			if s, isStr := d.(string); isStr && hasTemplateSyntax(s) {
+				// A template default (`{{ secret.KEY }}`) is rendered when a
+				// job is created.
+				f.template(v.val, v.path)
+				fd.Default, fd.HasDefault = d, true
+			} else if nv, problem := CheckFieldValue(fd, d); problem != "" {
 				f.errorf(v.val, "%s: %s", v.path, problem)
-			case fd.Enum != nil && !enumContains(fd.Enum, nv):
-				f.errorf(v.val, "%s: %s is not one of %s", v.path, describeJSON(nv), enumList(fd.Enum))
-			default:
+			} else {
 				fd.Default, fd.HasDefault = nv, true
 			}
 		}
@@ -461,13 +473,37 @@ func (f *fileParser) parseField(e yamlEntry) *Field {
 
 // ---- retry ----
 
+// Retry limits (the upstream reference's).
+const (
+	MaxRetryAttempts = 10
+	MaxRetryDelay    = time.Hour
+	// MaxBackoffFactor caps exponential backoff at this multiple of delay
+	// unless max_delay says otherwise.
+	MaxBackoffFactor = 64
+)
+
+// Timeout limits.
+const (
+	MaxStepTimeout = 24 * time.Hour
+	MaxJobTimeout  = 7 * 24 * time.Hour
+)
+
+// parseRetry reads a retry block: `retry: 3` (max_attempts), or {max_attempts,
+// delay, backoff: fixed|exponential, max_delay, jitter}. The older keys
+// (backoff as a duration, backoff_strategy, max_backoff) still work, with a
+// warning.
 func (f *fileParser) parseRetry(e yamlEntry) *RetryPolicy {
 	r := &RetryPolicy{MaxAttempts: DefaultMaxAttempts, Backoff: stroem.Duration(DefaultBackoff), BackoffStrategy: BackoffFixed}
+	checkAttempts := func(n int, at *yaml.Node, what string) {
+		if n < 1 || n > MaxRetryAttempts {
+			f.errorf(at, "%s must be between 1 and %d (it counts every run, the first included), got %d", what, MaxRetryAttempts, n)
+		}
+	}
 	if e.val.Kind == yaml.ScalarNode && e.val.ShortTag() == "!!int" {
 		// `retry: 3` is short for `retry: {max_attempts: 3}`.
 		n, ok := f.integer(e)
-		if ok && n < 1 {
-			f.errorf(e.val, "%s: max_attempts must be at least 1 (it counts every run, the first included), got %d", e.path, n)
+		if ok {
+			checkAttempts(n, e.val, e.path+": max_attempts")
 		}
 		r.MaxAttempts = n
 		return r
@@ -475,25 +511,53 @@ func (f *fileParser) parseRetry(e yamlEntry) *RetryPolicy {
 	fs, _ := f.fields(e.val, e.path, retryKeys)
 	if v, ok := fs["max_attempts"]; ok {
 		if n, ok := f.integer(v); ok {
-			if n < 1 {
-				f.errorf(v.val, "%s must be at least 1 (it counts every run, the first included), got %d", v.path, n)
-			}
+			checkAttempts(n, v.val, v.path)
 			r.MaxAttempts = n
 		}
 	}
+	if v, ok := fs["delay"]; ok {
+		r.Backoff, _ = f.limitedDuration(v, MaxRetryDelay)
+	}
 	if v, ok := fs["backoff"]; ok {
-		r.Backoff, _ = f.duration(v)
+		switch {
+		case v.val.Kind == yaml.ScalarNode && (v.val.Value == BackoffFixed || v.val.Value == BackoffExponential):
+			r.BackoffStrategy = v.val.Value
+		case v.val.Kind == yaml.ScalarNode && v.val.ShortTag() != "!!null":
+			if _, hasDelay := fs["delay"]; hasDelay {
+				f.errorf(v.val, "%s must be fixed or exponential (the wait is delay), not %s", v.path, yamlDescribe(v.val))
+				break
+			}
+			if d, err := ParseDuration(v.val.Value); err == nil {
+				f.warnf(v.val, "%s: backoff as a duration is the older form; write delay: %s (backoff now names the strategy: fixed or exponential)", e.path, v.val.Value)
+				r.Backoff = stroem.Duration(d)
+				if d > MaxRetryDelay {
+					f.errorf(v.val, "%s is %s; at most %s is allowed", v.path, d, MaxRetryDelay)
+				}
+				break
+			}
+			f.errorf(v.val, "%s must be fixed or exponential, not %s", v.path, yamlDescribe(v.val))
+		default:
+			f.errorf(v.val, "%s must be fixed or exponential, not %s", v.path, yamlDescribe(v.val))
+		}
 	}
 	if v, ok := fs["backoff_strategy"]; ok {
 		if s, ok := f.oneOf(v, BackoffFixed, BackoffExponential); ok {
 			r.BackoffStrategy = s
+			f.warnf(v.kn, "%s: backoff_strategy is the older spelling; write backoff: %s", e.path, s)
 		}
 	}
-	if v, ok := fs["max_backoff"]; ok {
-		if d, ok := f.duration(v); ok {
+	maxE, hasMax := fs["max_delay"]
+	if old, ok := fs["max_backoff"]; ok {
+		f.warnf(old.kn, "%s: max_backoff is the older spelling; write max_delay", e.path)
+		if !hasMax {
+			maxE, hasMax = old, true
+		}
+	}
+	if hasMax {
+		if d, ok := f.duration(maxE); ok {
 			r.MaxBackoff = d
 			if d > 0 && d < r.Backoff {
-				f.errorf(v.val, "%s (%s) is shorter than backoff (%s)", v.path, d, r.Backoff)
+				f.errorf(maxE.val, "%s (%s) is shorter than delay (%s)", maxE.path, d, r.Backoff)
 			}
 		}
 	}
@@ -514,6 +578,9 @@ func (f *fileParser) parseRetry(e yamlEntry) *RetryPolicy {
 		default:
 			f.errorf(v.val, "%s must be true, false or a fraction between 0 and 1, not %s", v.path, yamlDescribe(v.val))
 		}
+	}
+	if r.BackoffStrategy == BackoffExponential && r.MaxBackoff == 0 {
+		r.MaxBackoff = stroem.Duration(time.Duration(MaxBackoffFactor) * r.Backoff.D())
 	}
 	return r
 }
@@ -536,7 +603,12 @@ func (f *fileParser) parseTask(e yamlEntry) {
 	f.defName(e, "task")
 	t := &Task{Name: e.key, Mode: ModeDistributed, Flow: map[string]*FlowStep{}, Pos: f.pos(e.kn)}
 	rt := &rawTask{t: t}
-	fs, _ := f.fields(e.val, what, taskKeys)
+	fs, _ := f.fields(e.val, what, append(append([]string(nil), taskKeys...), loadSortedKeys(notYetTask)...))
+	for _, k := range loadSortedKeys(notYetTask) {
+		if v, ok := fs[k]; ok {
+			f.errorf(v.kn, "%s: %s are not supported yet in this version of Strøm (see docs/coming-from-rust-stroem.md)", what, notYetTask[k])
+		}
+	}
 	if v, ok := fs["mode"]; ok {
 		if m, ok := f.oneOf(v, ModeDistributed, ModeLocal); ok {
 			t.Mode = m
@@ -544,6 +616,25 @@ func (f *fileParser) parseTask(e yamlEntry) {
 	}
 	if v, ok := fs["description"]; ok {
 		t.Description, _ = f.text(v)
+	}
+	if v, ok := fs["name"]; ok {
+		t.Label, _ = f.text(v)
+	}
+	if v, ok := fs["folder"]; ok {
+		if s, ok := f.text(v); ok {
+			t.Folder = strings.Trim(strings.TrimSpace(s), "/")
+			if strings.Contains(t.Folder, "//") {
+				f.errorf(v.val, "%s: folder %q has an empty part", what, s)
+			}
+		}
+	}
+	if v, ok := fs["timeout"]; ok {
+		t.Timeout, _ = f.limitedDuration(v, MaxJobTimeout)
+		f.warnf(v.kn, "%s: a task-level timeout is accepted but not enforced yet (step timeouts are); see docs/coming-from-rust-stroem.md", what)
+	}
+	if v, ok := fs["retry"]; ok {
+		t.Retry = f.parseRetry(v)
+		f.warnf(v.kn, "%s: task-level retry is accepted but not performed yet (step retry is); see docs/coming-from-rust-stroem.md", what)
 	}
 	if v, ok := fs["input"]; ok {
 		t.Input = f.parseSchema(v, false)
@@ -589,12 +680,25 @@ func (f *fileParser) parseStep(e yamlEntry, task string) *rawStep {
 	}
 	s := &FlowStep{Name: e.key, Pos: f.pos(e.kn)}
 	rs := &rawStep{s: s, actionPos: f.pos(e.kn), depsPos: f.pos(e.kn), inputPos: map[string]Pos{}}
-	fs, _ := f.fields(e.val, what, stepKeys)
+	f.unsupportedStepKeys(e, what)
+	known := append(append([]string(nil), stepKeys...), loadSortedKeys(notYetStep)...)
+	inline := f.parseInlineAction(e, strings.TrimPrefix(task, "task "))
+	if inline != "" {
+		known = append(known, stepActionKeys...)
+		s.Action = inline
+	}
+	fs, _ := f.fields(e.val, what, known)
+	if v, ok := fs["name"]; ok {
+		s.Label, _ = f.text(v)
+	}
+	if v, ok := fs["description"]; ok {
+		s.Description, _ = f.text(v)
+	}
 	if v, ok := fs["action"]; ok {
 		s.Action, _ = f.nameOf(v)
 		rs.actionPos = f.pos(v.val)
-	} else if e.val.Kind == yaml.MappingNode || yamlIsNull(e.val) {
-		f.errorf(e.kn, "%s has no action", what)
+	} else if inline == "" && (e.val.Kind == yaml.MappingNode || yamlIsNull(e.val)) {
+		f.errorf(e.kn, "%s has no action (name one, or define it inline with type and script)", what)
 	}
 	if v, ok := fs["depends_on"]; ok {
 		rs.depsPos = f.pos(v.val)
@@ -625,7 +729,7 @@ func (f *fileParser) parseStep(e yamlEntry, task string) *rawStep {
 		s.ContinueOnFailure, _ = f.boolean(v)
 	}
 	if v, ok := fs["timeout"]; ok {
-		s.Timeout, _ = f.duration(v)
+		s.Timeout, _ = f.limitedDuration(v, MaxStepTimeout)
 	}
 	if v, ok := fs["retry"]; ok {
 		s.Retry = f.parseRetry(v)
@@ -642,9 +746,13 @@ func (f *fileParser) parseTrigger(e yamlEntry) {
 	t := &Trigger{Name: e.key, Enabled: true, Pos: f.pos(e.kn)}
 	rt := &rawTrigger{t: t, taskPos: f.pos(e.kn), inputPos: f.pos(e.kn)}
 	all := append(append(append([]string(nil), triggerKeys...), cronKeys...), webhookKeys...)
+	all = append(all, eventSourceKeys...)
 	fs, _ := f.fields(e.val, what, all)
 	if v, ok := fs["type"]; ok {
-		t.Type, _ = f.oneOf(v, TriggerScheduler, TriggerWebhook)
+		t.Type, _ = f.oneOf(v, TriggerScheduler, TriggerWebhook, "event_source")
+		if t.Type == "event_source" {
+			f.errorf(v.val, "%s: event-source triggers are not supported yet in this version of Strøm (see docs/coming-from-rust-stroem.md)", what)
+		}
 	} else if e.val.Kind == yaml.MappingNode || yamlIsNull(e.val) {
 		f.errorf(e.kn, "%s needs a type: scheduler or webhook", what)
 	}
@@ -668,7 +776,7 @@ func (f *fileParser) parseTrigger(e yamlEntry) {
 		}
 	}
 	// Keys of the other type are a problem, like unknown keys.
-	wrong := map[string][]string{TriggerScheduler: webhookKeys, TriggerWebhook: cronKeys}[t.Type]
+	wrong := map[string][]string{TriggerScheduler: append(webhookKeys, eventSourceKeys...), TriggerWebhook: append(cronKeys, eventSourceKeys...)}[t.Type]
 	for _, k := range wrong {
 		if v, ok := fs[k]; ok {
 			f.errorf(v.kn, "%s: %s does not apply to %s triggers", what, k, t.Type)
@@ -758,8 +866,15 @@ func checkTimezone(tz string) error {
 func (f *fileParser) parseWebhook(e yamlEntry, fs map[string]yamlEntry, t *Trigger) {
 	what := "trigger " + e.key
 	t.Mode = WebhookAsync
-	if !webhookName.MatchString(e.key) {
-		f.errorf(e.kn, "%s: a webhook trigger's name is part of its URL (/hooks/NAME) and may hold only letters, digits, '_', '.' and '-'", what)
+	t.Path = e.key
+	at := e.kn
+	if v, ok := fs["name"]; ok {
+		if s, ok := f.text(v); ok {
+			t.Path, at = strings.TrimSpace(s), v.val
+		}
+	}
+	if !webhookName.MatchString(t.Path) {
+		f.errorf(at, "%s: a webhook's name is part of its URL (/hooks/NAME) and may hold only letters, digits, '_', '.' and '-'", what)
 	}
 	if v, ok := fs["secret"]; ok {
 		if s, ok := f.text(v); ok {

@@ -31,6 +31,9 @@ type fileParser struct {
 	// spent counts visited nodes against yamlNodeBudget.
 	spent      int
 	overBudget bool
+	// inlineAction is set while a step's inline action is parsed: its
+	// input fields take any type.
+	inlineAction bool
 }
 
 // yamlEntry is one key/value pair of a mapping, aliases resolved.
@@ -50,6 +53,11 @@ func (f *fileParser) pos(n *yaml.Node) Pos {
 
 func (f *fileParser) errorf(n *yaml.Node, format string, args ...any) {
 	f.l.add(f.pos(n), fmt.Sprintf(format, args...))
+}
+
+// warnf records a warning: the form works, but has a newer spelling.
+func (f *fileParser) warnf(n *yaml.Node, format string, args ...any) {
+	f.l.warn(f.pos(n), fmt.Sprintf(format, args...))
 }
 
 // spend counts n visited nodes; false once the file is over budget (the
@@ -329,27 +337,72 @@ func (f *fileParser) integer(e yamlEntry) (int, bool) {
 	return 0, false
 }
 
-// duration reads a Go duration string ("30s", "5m", "1h30m"); negative
-// durations are a problem.
+// duration reads a duration: a whole number of seconds (300), or a Go
+// duration string ("30s", "5m", "1h30m") that may also count days ("7d",
+// "1d12h"). Negative durations are a problem.
 func (f *fileParser) duration(e yamlEntry) (stroem.Duration, bool) {
 	if e.val.Kind != yaml.ScalarNode || yamlIsNull(e.val) {
-		f.errorf(e.val, "%s must be a duration like \"30s\" or \"5m\", not %s", e.path, yamlDescribe(e.val))
+		f.errorf(e.val, "%s must be a duration like \"30s\", \"5m\" or a number of seconds, not %s", e.path, yamlDescribe(e.val))
 		return 0, false
 	}
-	d, err := time.ParseDuration(e.val.Value)
+	d, err := ParseDuration(e.val.Value)
 	if err != nil {
-		hint := ""
-		if _, nerr := strconv.ParseFloat(e.val.Value, 64); nerr == nil {
-			hint = " (add a unit: \"" + e.val.Value + "s\")"
-		}
-		f.errorf(e.val, "%s: invalid duration %q%s; use a Go duration like \"30s\", \"5m\" or \"1h30m\"", e.path, e.val.Value, hint)
-		return 0, false
-	}
-	if d < 0 {
-		f.errorf(e.val, "%s must not be negative, got %s", e.path, e.val.Value)
+		f.errorf(e.val, "%s: %v", e.path, err)
 		return 0, false
 	}
 	return stroem.Duration(d), true
+}
+
+// limitedDuration is duration with an upper bound.
+func (f *fileParser) limitedDuration(e yamlEntry, limit time.Duration) (stroem.Duration, bool) {
+	d, ok := f.duration(e)
+	if ok && d.D() > limit {
+		f.errorf(e.val, "%s is %s; at most %s is allowed", e.path, d.D(), limit)
+		return 0, false
+	}
+	return d, ok
+}
+
+// ParseDuration reads a workflow duration: whole seconds ("300"), or a Go
+// duration string that may also count days ("7d", "1d12h", "90s").
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("duration must not be negative, got %s", s)
+		}
+		if n > int64(math.MaxInt64/int64(time.Second)) {
+			return 0, fmt.Errorf("duration %s is too long", s)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	rest := s
+	var days time.Duration
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.ParseInt(s[:i], 10, 64)
+		if err == nil && n >= 0 && n < 100000 {
+			days = time.Duration(n) * 24 * time.Hour
+			rest = s[i+1:]
+		}
+	}
+	var d time.Duration
+	if rest != "" && (rest[0] == '-' || rest[0] == '+') && days > 0 {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	if rest != "" {
+		var err error
+		d, err = time.ParseDuration(rest)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q; use a number of seconds or a duration like \"30s\", \"5m\", \"1h30m\" or \"7d\"", s)
+		}
+	} else if days == 0 && s != "0d" {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	d += days
+	if d < 0 {
+		return 0, fmt.Errorf("duration must not be negative, got %s", s)
+	}
+	return d, nil
 }
 
 // oneOf reads a string that must be one of allowed.

@@ -274,7 +274,7 @@ triggers:
 	g := ws.Actions["greet"]
 	require.Equal(t, map[string]string{"GREETING": "Hello", "PORT": "8080"}, g.Env)
 	require.Equal(t, stroem.Duration(30*time.Second), g.Timeout)
-	require.Equal(t, &RetryPolicy{MaxAttempts: 5, Backoff: stroem.Duration(2 * time.Second), BackoffStrategy: BackoffExponential, MaxBackoff: stroem.Duration(time.Minute), Jitter: 0.2}, g.Retry)
+	require.Equal(t, &RetryPolicy{MaxAttempts: 5, Backoff: stroem.Duration(2 * time.Second), BackoffStrategy: BackoffExponential, MaxBackoff: stroem.Duration(time.Minute), Jitter: 0.25}, g.Retry)
 	require.Equal(t, []string{"name", "count", "ratio", "loud", "tags", "extra", "plain"}, schemaNames(g.Input))
 	require.Equal(t, "who to greet", g.Input.Lookup("name").Description)
 	require.Equal(t, int64(2), g.Input.Lookup("count").Default)
@@ -325,7 +325,7 @@ triggers:
 	require.Equal(t, ConcurrencyAllow, ff.Concurrency)
 	require.Equal(t, "@daily", ws.Triggers["nightly"].Cron)
 	h := ws.Triggers["hook.one"]
-	require.Equal(t, &Trigger{Name: "hook.one", Type: TriggerWebhook, Task: "hello-world", Enabled: true, Secret: "ref+env://HOOK_SECRET",
+	require.Equal(t, &Trigger{Name: "hook.one", Path: "hook.one", Type: TriggerWebhook, Task: "hello-world", Enabled: true, Secret: "ref+env://HOOK_SECRET",
 		Mode: WebhookSync, TimeoutSecs: DefaultWebhookTimeoutSecs, Pos: h.Pos}, h)
 	require.Equal(t, WebhookAsync, ws.Triggers["hook-async"].Mode)
 	require.Equal(t, 10, ws.Triggers["hook-async"].TimeoutSecs)
@@ -426,7 +426,7 @@ func TestLoadProblemsSortedAcrossFiles(t *testing.T) {
 	require.Equal(t, []string{
 		a + `:4:20: task t, step s: unknown action "nope"`,
 		a + `:5:1: workflow file: unknown key "foo"`,
-		b + `:2:3: action x needs cmd (an inline command) or script (a file in the workspace)`,
+		b + `:2:3: action x needs script (inline code) or source (a file of the workspace)`,
 		b + `:3:5: action x: unknown key "cmnd" (did you mean "cmd"?)`,
 	}, got)
 }

@@ -42,6 +42,9 @@ type Workspace struct {
 	// ("ref+env://VAR", "ref+file://path") resolved by ResolveSecrets.
 	Secrets  map[string]any `json:"secrets"`
 	Problems []Problem      `json:"problems"`
+	// Warnings are forms that still work but have a newer spelling (the
+	// upstream Strøm's); they never leave a definition out.
+	Warnings []Problem `json:"warnings,omitempty"`
 
 	// src is where Load read the workspace from: the files its revision
 	// and archive cover, and the path a reload reads again.
@@ -59,6 +62,11 @@ const (
 	TypeBoolean FieldType = "boolean"
 	TypeArray   FieldType = "array"
 	TypeObject  FieldType = "object"
+	// TypeText is a multi-line string; TypeDate is "YYYY-MM-DD"; TypeDateTime
+	// is an RFC 3339 timestamp. All three hold strings.
+	TypeText     FieldType = "text"
+	TypeDate     FieldType = "date"
+	TypeDateTime FieldType = "datetime"
 )
 
 // Field is one declared input (or output) field.
@@ -69,8 +77,20 @@ type Field struct {
 	Default     any       `json:"default,omitempty"`
 	HasDefault  bool      `json:"has_default,omitempty"`
 	Description string    `json:"description,omitempty"`
-	Enum        []any     `json:"enum,omitempty"`
-	Pos         Pos       `json:"-"`
+	// Enum lists the allowed values (`options` upstream, `enum` here). With
+	// AllowCustom, they are suggestions and any value of the type is taken.
+	Enum []any `json:"enum,omitempty"`
+	// Label is the human-readable name the UI shows (YAML `name`).
+	Label       string `json:"label,omitempty"`
+	AllowCustom bool   `json:"allow_custom,omitempty"`
+	// Multiple: the value is a list of values of Type (with Enum, each one
+	// of them).
+	Multiple bool `json:"multiple,omitempty"`
+	// Secret: the value is masked in the UI and in logs.
+	Secret bool `json:"secret,omitempty"`
+	// Order places the field in forms (lower first); nil = after those with one.
+	Order *int `json:"order,omitempty"`
+	Pos   Pos  `json:"-"`
 }
 
 // Schema is an ordered list of fields (in YAML order, so forms and help
@@ -94,17 +114,65 @@ const (
 	ActionPod    = "pod"
 )
 
+// Script languages (`language` of a script action).
+const (
+	LangShell      = "shell"
+	LangPython     = "python"
+	LangJavaScript = "javascript"
+	LangTypeScript = "typescript"
+	LangGo         = "go"
+)
+
+// Runners of a script action.
+const (
+	RunnerLocal  = "local"
+	RunnerDocker = "docker"
+	RunnerPod    = "pod"
+)
+
 // Action is a reusable unit of work: a shell command or a workspace script.
+//
+// A script action holds exactly one of Inline (code, upstream `script:`),
+// Source (a file, upstream `source:`), Cmd (our older inline shell command)
+// and Script (our older "path args" form).
 type Action struct {
 	Name string `json:"name"`
-	// Type is shell, docker or pod; the loader turns the alias "script" into shell.
-	Type   string            `json:"type"`
-	Cmd    string            `json:"cmd,omitempty"`
-	Script string            `json:"script,omitempty"`
-	Image  string            `json:"image,omitempty"`
-	Env    map[string]string `json:"env,omitempty"`
-	Input  Schema            `json:"input,omitempty"`
-	Output Schema            `json:"output,omitempty"`
+	// Type is the capability a worker needs: shell (local scripts, also
+	// YAML `type: script`), docker or pod (also `type: script` with
+	// `runner: docker|pod`).
+	Type string `json:"type"`
+	// Label and Description are for people (YAML `name`, `description`).
+	Label       string `json:"label,omitempty"`
+	Description string `json:"description,omitempty"`
+	Cmd         string `json:"cmd,omitempty"`
+	Script      string `json:"script,omitempty"`
+	// Inline is the code of the script, a template rendered at claim time.
+	Inline string `json:"inline,omitempty"`
+	// Source is a file of the workspace run as the script.
+	Source string `json:"source,omitempty"`
+	// Args are extra command-line arguments, each a template.
+	Args []string `json:"args,omitempty"`
+	// Language of Inline/Source: shell (default), python, javascript,
+	// typescript, go.
+	Language     string   `json:"language,omitempty"`
+	Interpreter  string   `json:"interpreter,omitempty"`
+	Dependencies []string `json:"dependencies,omitempty"`
+	// Runner is local (default), docker or pod.
+	Runner string   `json:"runner,omitempty"`
+	Tags   []string `json:"tags,omitempty"`
+	// Workdir is the step's working directory, relative to the workspace
+	// copy (local runner).
+	Workdir string `json:"workdir,omitempty"`
+	// Container settings, kept for docker/pod runners (no worker runs
+	// them yet).
+	Entrypoint []string          `json:"entrypoint,omitempty"`
+	Command    []string          `json:"command,omitempty"`
+	Manifest   map[string]any    `json:"manifest,omitempty"`
+	Resources  map[string]any    `json:"resources,omitempty"`
+	Image      string            `json:"image,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	Input      Schema            `json:"input,omitempty"`
+	Output     Schema            `json:"output,omitempty"`
 	// Timeout 0 means none.
 	Timeout stroem.Duration `json:"timeout,omitempty"`
 	Retry   *RetryPolicy    `json:"retry,omitempty"`
@@ -119,6 +187,11 @@ const (
 
 // RetryPolicy says how often a failed step is run again. MaxAttempts counts
 // executions in all: 1 means no retry.
+//
+// YAML takes the upstream names (delay, backoff: fixed|exponential,
+// max_delay, jitter: bool) and, with a warning, the older ones (backoff as a
+// duration, backoff_strategy, max_backoff, jitter as a fraction). Backoff
+// holds the delay before the first retry either way.
 type RetryPolicy struct {
 	MaxAttempts     int             `json:"max_attempts"`
 	Backoff         stroem.Duration `json:"backoff"`
@@ -137,11 +210,18 @@ const (
 
 // Task is a DAG of steps, each running an action.
 type Task struct {
-	Name        string               `json:"name"`
-	Mode        string               `json:"mode"`
-	Description string               `json:"description,omitempty"`
-	Input       Schema               `json:"input,omitempty"`
-	Flow        map[string]*FlowStep `json:"flow"`
+	Name        string `json:"name"`
+	Label       string `json:"label,omitempty"`
+	Mode        string `json:"mode"`
+	Description string `json:"description,omitempty"`
+	// Folder groups tasks in the UI ("deploy/staging").
+	Folder string `json:"folder,omitempty"`
+	// Timeout bounds the whole job (0: none); Retry, when set, runs the
+	// whole task again as a new job after it failed.
+	Timeout stroem.Duration      `json:"timeout,omitempty"`
+	Retry   *RetryPolicy         `json:"retry,omitempty"`
+	Input   Schema               `json:"input,omitempty"`
+	Flow    map[string]*FlowStep `json:"flow"`
 	// Order lists the flow's step names in YAML order.
 	Order []string `json:"order"`
 	Pos   Pos      `json:"-"`
@@ -149,12 +229,17 @@ type Task struct {
 
 // FlowStep is one node of a task's flow.
 type FlowStep struct {
-	Name      string   `json:"name"`
-	Action    string   `json:"action"`
-	DependsOn []string `json:"depends_on,omitempty"`
+	Name string `json:"name"`
+	// Label and Description are for people (YAML `name`, `description`).
+	Label       string   `json:"label,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Action      string   `json:"action"`
+	DependsOn   []string `json:"depends_on,omitempty"`
 	// Input values are YAML values; strings among them (at any depth) are
 	// templates rendered when the step becomes ready.
-	Input             map[string]any  `json:"input,omitempty"`
+	Input map[string]any `json:"input,omitempty"`
+	// ContinueOnFailure: the step runs even when a dependency failed, and
+	// its own failure does not fail the job.
 	ContinueOnFailure bool            `json:"continue_on_failure,omitempty"`
 	Timeout           stroem.Duration `json:"timeout,omitempty"`
 	Retry             *RetryPolicy    `json:"retry,omitempty"`
@@ -184,7 +269,10 @@ const (
 // Trigger starts a task on a schedule or from a webhook. Fields that do not
 // apply to the type are zero.
 type Trigger struct {
-	Name    string         `json:"name"`
+	Name string `json:"name"`
+	// Path is a webhook's URL name (/hooks/{path}): its `name` key, else
+	// the trigger's name.
+	Path    string         `json:"path,omitempty"`
 	Type    string         `json:"type"`
 	Task    string         `json:"task"`
 	Input   map[string]any `json:"input,omitempty"`
@@ -198,4 +286,22 @@ type Trigger struct {
 	Mode        string `json:"mode,omitempty"`         // default async
 	TimeoutSecs int    `json:"timeout_secs,omitempty"` // sync mode; 1–300, default 30
 	Pos         Pos    `json:"-"`
+}
+
+// Webhook returns the enabled-or-not webhook trigger whose URL name is path
+// (its `name` key, else the trigger's name), or nil.
+func (ws *Workspace) Webhook(path string) *Trigger {
+	for _, t := range ws.Triggers {
+		if t.Type == TriggerWebhook && webhookPath(t) == path {
+			return t
+		}
+	}
+	return nil
+}
+
+func webhookPath(t *Trigger) string {
+	if t.Path != "" {
+		return t.Path
+	}
+	return t.Name
 }

@@ -98,6 +98,17 @@ func resolveSecretValue(path string, v any, problems *[]string) any {
 		}
 		return out
 	case string:
+		if hasTemplateSyntax(v) {
+			// The upstream form: a template over the server's environment
+			// ("{{ env.DB_PASSWORD }}") or a reference resolved with vals
+			// ("{{ 'ref+env://X' | vals }}").
+			s, err := renderSecretTemplate(v)
+			if err != nil {
+				*problems = append(*problems, fmt.Sprintf("secret %q: %v", path, err))
+				return nil
+			}
+			return s
+		}
 		s, err := resolveSecretRef(v)
 		if err != nil {
 			*problems = append(*problems, fmt.Sprintf("secret %q: %v", path, err))
@@ -141,4 +152,20 @@ func resolveSecretRef(s string) (string, error) {
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
+}
+
+// renderSecretTemplate renders a secret written as a template. Its context
+// is `env`, the server's environment variables (only secrets see it).
+func renderSecretTemplate(src string) (string, error) {
+	t, err := CompileTemplate(src)
+	if err != nil {
+		return "", err
+	}
+	env := map[string]any{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	return t.Render(map[string]any{"env": env})
 }

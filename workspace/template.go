@@ -63,17 +63,23 @@ func newTemplateEnv() *exec.Environment {
 	if p, ok := cs["for"]; ok {
 		cs["for"] = nonRecursiveFor(p)
 	}
+	if p, ok := cs["if"]; ok {
+		cs["if"] = teraIf(p)
+	}
 	ours := exec.NewFilterSet(map[string]exec.FilterFunction{
 		"shell_quote": filterShellQuote,
 		"json_encode": filterJSONEncode,
 	})
 	ctx := exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables)
-	ctx.Set("range", boundedRange)
+	ctx.Set("range", teraRange)
+	ctx.Set("now", teraNow)
+	ctx.Set("throw", teraThrow)
+	ctx.Set("get_random", teraGetRandom)
 	ctx.Set(printFuncName, printValue)
 	return &exec.Environment{
 		Context:           ctx,
-		Filters:           exec.NewFilterSet(map[string]exec.FilterFunction{}).Update(builtins.Filters).Update(ours),
-		Tests:             exec.NewTestSet(map[string]exec.TestFunction{}).Update(builtins.Tests),
+		Filters:           exec.NewFilterSet(map[string]exec.FilterFunction{}).Update(builtins.Filters).Update(exec.NewFilterSet(teraFilterSet())).Update(ours),
+		Tests:             exec.NewTestSet(map[string]exec.TestFunction{}).Update(builtins.Tests).Update(exec.NewTestSet(teraTests)),
 		ControlStructures: exec.NewControlStructureSet(cs),
 		Methods:           builtins.Methods,
 	}

@@ -174,7 +174,9 @@ func TestRenderUndefined(t *testing.T) {
 		{"{{ input.list[5] }}", `undefined variable "input.list[5]"`},
 		{"{{ input.null.x }}", `undefined variable "input.null.x"`},
 		{"{{ input.null['x'] }}", `undefined variable "input.null['x']"`},
-		{"{% if input.nam %}x{% endif %}", `undefined variable "input.nam"`},
+		// (A bare undefined path in {% if %} is false, as in Tera; see
+		// TestRenderTeraIfUndefined.)
+		{"{% if input.nam == 'x' %}x{% endif %}", `undefined variable "input.nam"`},
 		{"{% for x in input.nope %}{% endfor %}", `undefined variable "input.nope"`},
 		{"{{ input.name if input.nope else 'x' }}", `undefined variable "input.nope"`},
 		{"{{ input.nope ~ 'x' }}", `undefined variable "input.nope"`},

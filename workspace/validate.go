@@ -22,6 +22,9 @@ func (l *wsLoader) link(ws *Workspace) {
 	declared := map[string]bool{}
 	for _, ra := range l.actions {
 		declared[ra.a.Name] = true
+		if !l.checkActionRefs(ra.a) {
+			ra.bad = true
+		}
 		if !ra.bad && !actionDup[ra.a.Name] {
 			ws.Actions[ra.a.Name] = ra.a
 		}
@@ -39,6 +42,18 @@ func (l *wsLoader) link(ws *Workspace) {
 	}
 	taskNames := loadSortedKeys(declaredTasks)
 
+	hookAt := map[string]*rawTrigger{}
+	for _, rt := range l.triggers {
+		if rt.t.Type != TriggerWebhook || rt.bad || triggerDup[rt.t.Name] {
+			continue
+		}
+		if first, dup := hookAt[webhookPath(rt.t)]; dup {
+			l.add(rt.t.Pos, fmt.Sprintf("trigger %s: webhook name %q is already used by trigger %s (%s); each webhook needs its own URL", rt.t.Name, webhookPath(rt.t), first.t.Name, first.t.Pos))
+			rt.bad = true
+			continue
+		}
+		hookAt[webhookPath(rt.t)] = rt
+	}
 	for _, rt := range l.triggers {
 		if rt.t.Task == "" {
 			continue // reported while parsing
@@ -140,6 +155,12 @@ func (l *wsLoader) linkTask(ws *Workspace, rt *rawTask, declared map[string]bool
 			next = c[1]
 		}
 		deps[c[0]] = slices.DeleteFunc(slices.Clone(deps[c[0]]), func(d string) bool { return d == next })
+	}
+	up := upstreamOf(deps)
+	for _, rs := range rt.steps {
+		if !l.checkStepRefs(t, rs, what+", step "+rs.s.Name, up[rs.s.Name]) {
+			ok = false
+		}
 	}
 	return ok
 }

@@ -250,7 +250,7 @@ func TestValidateRules(t *testing.T) {
 		{
 			name:  "webhook name not URL-safe",
 			fault: add(".workflows/triggers.yaml", "triggers:\n  \"deploy now\":\n    type: webhook\n    task: hello-world\n"),
-			want:  []string{`.workflows/triggers.yaml:2:3: trigger deploy now: a webhook trigger's name is part of its URL`},
+			want:  []string{`.workflows/triggers.yaml:2:3: trigger deploy now: a webhook's name is part of its URL`},
 			gone:  []string{"trigger deploy now"},
 		},
 		{
@@ -305,25 +305,25 @@ func TestValidateRules(t *testing.T) {
 		},
 		{
 			name:  "invalid duration",
-			fault: edit(deploy, "    script: actions/deploy.sh\n", "    script: actions/deploy.sh\n    timeout: 30\n"),
-			want:  []string{deploy + `:9:14: action deploy: timeout: invalid duration "30" (add a unit: "30s")`},
+			fault: edit(deploy, "    script: actions/deploy.sh\n", "    script: actions/deploy.sh\n    timeout: 30x\n"),
+			want:  []string{deploy + `:9:14: action deploy: timeout: invalid duration "30x"; use a number of seconds or a duration like "30s", "5m", "1h30m" or "7d"`},
 			gone:  []string{"action deploy"},
 		},
 		{
 			name:  "negative duration",
 			fault: edit(hello, "        depends_on: [say-hello]", "        depends_on: [say-hello]\n        timeout: -5s"),
-			want:  []string{hello + `:27:18: task hello-world, step shout-it: timeout must not be negative`},
+			want:  []string{hello + `:27:18: task hello-world, step shout-it: timeout: duration must not be negative, got -5s`},
 		},
 		{
 			name:  "max_attempts below 1",
 			fault: edit(deploy, "    script: actions/deploy.sh\n", "    script: actions/deploy.sh\n    retry: { max_attempts: 0 }\n"),
-			want:  []string{deploy + `:9:28: action deploy: retry: max_attempts must be at least 1`},
+			want:  []string{deploy + `:9:28: action deploy: retry: max_attempts must be between 1 and 10`},
 		},
 		{
 			name:  "retry details",
 			fault: edit(deploy, "    script: actions/deploy.sh\n", "    script: actions/deploy.sh\n    retry: { backoff: 10s, max_backoff: 1s, backoff_strategy: linear, jitter: 1.5 }\n"),
 			want: []string{
-				deploy + `:9:41: action deploy: retry: max_backoff (1s) is shorter than backoff (10s)`,
+				deploy + `:9:41: action deploy: retry: max_backoff (1s) is shorter than delay (10s)`,
 				deploy + `:9:63: action deploy: retry: backoff_strategy: unknown value "linear"; want one of fixed, exponential`,
 				deploy + `:9:79: action deploy: retry: jitter must be between 0 and 1, got 1.5`,
 			},
@@ -352,7 +352,7 @@ func TestValidateRules(t *testing.T) {
 		{
 			name:  "invalid enum value for action type",
 			fault: edit(hello, "    type: shell\n    cmd: \"echo {{", "    type: bash\n    cmd: \"echo {{"),
-			want:  []string{hello + `:9:11: action shout: type: unknown value "bash"; want one of shell, script, docker, pod`},
+			want:  []string{hello + `:9:11: action shout: type: unknown value "bash" (did you mean "task"?); want one of script, shell, docker, pod, task, agent, approval`},
 		},
 		{
 			name:  "docker without an image",
@@ -479,10 +479,11 @@ func TestValidateAllProblemsAtOnce(t *testing.T) {
 	d, h := filepath.Join(dir, deploy), filepath.Join(dir, hello)
 	require.Equal(t, []string{
 		d + `:8:13: action deploy: script "/etc/passwd" must be a path relative to the workspace root, not an absolute path`,
-		d + `:11:15: action deploy: input: env: type: unknown value "strin" (did you mean "string"?); want one of string, integer, number, boolean, array, object`,
+		d + `:11:15: action deploy: input: env: type: unknown value "strin" (did you mean "string"?); want one of string, text, integer, number, boolean, bool, date, datetime, array, object`,
 		d + `:34:17: task deploy-pipeline, step deploy-app: action deploy has problems and is left out, so task deploy-pipeline is left out too`,
 		h + `:21:17: task hello-world, step say-hello: unknown action "gret" (did you mean "greet"?)`,
 		h + `:26:21: task hello-world: dependency cycle: shout-it -> shout-it`,
+		h + `:28:11: task hello-world, step shout-it: input message uses say_hello.output, but step say-hello is not upstream of this step: add it to depends_on`,
 	}, got)
 	require.Empty(t, ws.Tasks)
 	require.Len(t, ws.Actions, 4)

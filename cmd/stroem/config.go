@@ -20,6 +20,7 @@ import (
 	"github.com/stroem/stroem/retention"
 	"github.com/stroem/stroem/runner"
 	"github.com/stroem/stroem/tracing"
+	"github.com/stroem/stroem/workspace"
 )
 
 // Configuration files (SPEC §9). Both the server and the worker read a YAML
@@ -47,6 +48,9 @@ type serverConfig struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ShutdownGrace bounds how long SIGTERM waits for in-flight requests.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// DefaultStepTimeout bounds each attempt of a step whose action and
+	// step set no timeout (at most 24h); 0: none.
+	DefaultStepTimeout time.Duration `yaml:"default_step_timeout"`
 	// HTTP holds the HTTP server's timeouts.
 	HTTP     httpConfig     `yaml:"http"`
 	Webhooks webhooksConfig `yaml:"webhooks"`
@@ -141,6 +145,9 @@ func (c *serverConfig) validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("key max_body_bytes: %d is too small", c.MaxBodyBytes)
+	}
+	if c.DefaultStepTimeout < 0 || c.DefaultStepTimeout > workspace.MaxStepTimeout {
+		return fmt.Errorf("key default_step_timeout: %s is out of range (0 to 24h)", c.DefaultStepTimeout)
 	}
 	for _, t := range []struct {
 		key string

@@ -122,3 +122,16 @@ func TestServerConfigStartTimeout(t *testing.T) {
 	cfg.StartTimeout = -time.Second
 	require.ErrorContains(t, cfg.validate(), "key start_timeout")
 }
+
+func TestDefaultStepTimeoutConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "s.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("worker_token: x\ndefault_step_timeout: 30m\n"), 0o600))
+	cfg := defaultServerConfig()
+	require.NoError(t, loadConfig(p, &cfg, nil))
+	require.Equal(t, 30*time.Minute, cfg.DefaultStepTimeout)
+	require.NoError(t, cfg.validate())
+	cfg.DefaultStepTimeout = 25 * time.Hour
+	require.EqualError(t, cfg.validate(), "key default_step_timeout: 25h0m0s is out of range (0 to 24h)")
+}

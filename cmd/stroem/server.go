@@ -170,7 +170,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	app.hub = logstream.New(hubSource{store: app.store}, log)
 	events := &serverEvents{hub: app.hub, store: app.store, log: log, ops: app.ops}
 	app.orch = actors.New(actors.Config{
-		Lease: cfg.Lease, StartTimeout: cfg.StartTimeout,
+		Lease: cfg.Lease, StartTimeout: cfg.StartTimeout, DefaultStepTimeout: cfg.DefaultStepTimeout,
 		OnSecrets: logSecrets(log), MaskExtra: []string{cfg.WorkerToken},
 	}, app.store, app.ws, events, log)
 	app.sched = actors.NewScheduler(app.orch, app.store, app.ws, log)

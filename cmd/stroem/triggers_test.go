@@ -491,6 +491,11 @@ triggers:
   open-hook:
     type: webhook
     task: templated
+  named:
+    type: webhook
+    name: github-ci
+    task: hooked
+    secret: "s3cret"
   off:
     type: webhook
     task: hooked
@@ -637,7 +642,9 @@ func TestWebhookRouting(t *testing.T) {
 		{"POST", "/hooks/default/cron", http.StatusNotFound, "not a webhook"},
 		{"POST", "/hooks/nope/secured", http.StatusNotFound, `workspace "nope" not found`},
 		{"POST", "/hooks/shared", http.StatusConflict, "/hooks/default/shared"},
-		{"GET", "/hooks/open-hook", http.StatusMethodNotAllowed, "not allowed"},
+		{"PUT", "/hooks/open-hook", http.StatusMethodNotAllowed, "not allowed"},
+		{"GET", "/hooks/nope", http.StatusNotFound, `no webhook "nope"`},
+		{"POST", "/hooks/named", http.StatusNotFound, `no webhook "named"`},
 	}
 	for _, c := range cases {
 		code, body := e.do(c.method, c.path, nil, "")
@@ -647,6 +654,70 @@ func TestWebhookRouting(t *testing.T) {
 	code, body := e.do("POST", "/hooks/other/shared", nil, "")
 	require.Equal(t, http.StatusAccepted, code, string(body))
 	require.Equal(t, "other", e.job(decodeAnswer(t, body).JobID).Workspace)
+}
+
+// The upstream forms: a webhook's `name` is its URL, GET fires it too,
+// and GET /hooks/{name}/jobs/{id} reports the jobs it started, behind the
+// same secret.
+func TestWebhookUpstreamForms(t *testing.T) {
+	t.Parallel()
+	e := newHooksEnv(t)
+	code, body := e.do("POST", "/hooks/github-ci", `{"msg": "m"}`, "s3cret")
+	require.Equal(t, http.StatusAccepted, code, string(body))
+	var ans struct {
+		JobID   string `json:"job_id"`
+		Trigger string `json:"trigger"`
+		Task    string `json:"task"`
+	}
+	require.NoError(t, json.Unmarshal(body, &ans))
+	require.Equal(t, "github-ci", ans.Trigger)
+	require.Equal(t, "hooked", ans.Task)
+	j := e.job(ans.JobID)
+	require.Equal(t, "named", j.SourceID)
+	require.Equal(t, "m", j.Input["msg"])
+
+	code, body = e.do("GET", "/hooks/github-ci?secret=s3cret", nil, "")
+	require.Equal(t, http.StatusAccepted, code, string(body))
+	require.NotEmpty(t, decodeAnswer(t, body).JobID)
+	code, _ = e.do("GET", "/hooks/github-ci", nil, "")
+	require.Equal(t, http.StatusUnauthorized, code)
+
+	status := "/hooks/github-ci/jobs/" + ans.JobID
+	code, body = e.do("GET", status, nil, "")
+	require.Equal(t, http.StatusUnauthorized, code, string(body))
+	code, body = e.do("GET", status+"?secret=s3cret", nil, "")
+	require.Equal(t, http.StatusOK, code, string(body))
+	var st map[string]any
+	require.NoError(t, json.Unmarshal(body, &st))
+	require.Equal(t, ans.JobID, st["job_id"])
+	require.Equal(t, "github-ci", st["trigger"])
+	require.Equal(t, "hooked", st["task"])
+	require.Equal(t, "pending", st["status"])
+	require.Nil(t, st["output"])
+	require.Nil(t, st["completed_at"])
+
+	// No worker: waiting ends with 202 and the job still pending.
+	code, body = e.do("GET", status+"?wait=true&timeout=1", nil, "s3cret")
+	require.Equal(t, http.StatusAccepted, code, string(body))
+
+	other := e.execute("hooked", nil) // not started by this webhook
+	bad := []struct {
+		path string
+		want int
+		says string
+	}{
+		{"/hooks/github-ci/jobs/" + other, http.StatusNotFound, "started no job"},
+		{"/hooks/github-ci/jobs/" + uuid.NewString(), http.StatusNotFound, "started no job"},
+		{"/hooks/github-ci/jobs/not-a-uuid", http.StatusBadRequest, "job id"},
+		{status + "?wait=maybe", http.StatusBadRequest, "wait must be true or false"},
+		{status + "?wait=true&timeout=301", http.StatusBadRequest, "timeout must be a whole number of seconds between 1 and 300"},
+		{"/hooks/nope/jobs/" + ans.JobID, http.StatusNotFound, `no webhook "nope"`},
+	}
+	for _, b := range bad {
+		code, body := e.do("GET", b.path, nil, "s3cret")
+		require.Equal(t, b.want, code, "%s: %s", b.path, body)
+		require.Contains(t, decodeAnswer(t, body).Error, b.says, b.path)
+	}
 }
 
 func TestWebhookHeadersAndQueryReachTemplates(t *testing.T) {
@@ -756,7 +827,8 @@ func TestTriggersListAndCommand(t *testing.T) {
 		names = append(names, tr["name"].(string))
 	}
 	require.True(t, sort.StringsAreSorted(names), "sorted by name: %v", names)
-	require.Len(t, list, 7)
+	require.Len(t, list, 8)
+	require.Equal(t, "/hooks/github-ci", byName["named"]["path"], "a webhook's name key is its URL")
 
 	secured := byName["secured"]
 	require.Equal(t, "webhook", secured["type"])

@@ -66,6 +66,11 @@ func formatProblem(p workspace.Problem) string {
 }
 
 func writeValidateText(w io.Writer, ws *workspace.Workspace) error {
+	for _, p := range ws.Warnings {
+		if _, err := fmt.Fprintln(w, formatProblem(workspace.Problem{Pos: p.Pos, Message: "warning: " + p.Message})); err != nil {
+			return err
+		}
+	}
 	for _, p := range ws.Problems {
 		if _, err := fmt.Fprintln(w, formatProblem(p)); err != nil {
 			return err
@@ -93,6 +98,7 @@ func plural(n int, noun string) string {
 type validateJSON struct {
 	Valid    bool                  `json:"valid"`
 	Problems []validateJSONProblem `json:"problems"`
+	Warnings []validateJSONProblem `json:"warnings"`
 	Actions  int                   `json:"actions"`
 	Tasks    int                   `json:"tasks"`
 	Triggers int                   `json:"triggers"`
@@ -109,12 +115,16 @@ func writeValidateJSON(w io.Writer, ws *workspace.Workspace) error {
 	doc := validateJSON{
 		Valid:    len(ws.Problems) == 0,
 		Problems: make([]validateJSONProblem, 0, len(ws.Problems)),
+		Warnings: make([]validateJSONProblem, 0, len(ws.Warnings)),
 		Actions:  len(ws.Actions),
 		Tasks:    len(ws.Tasks),
 		Triggers: len(ws.Triggers),
 	}
 	for _, p := range ws.Problems {
 		doc.Problems = append(doc.Problems, validateJSONProblem{File: p.Pos.File, Line: p.Pos.Line, Col: p.Pos.Col, Message: p.Message})
+	}
+	for _, p := range ws.Warnings {
+		doc.Warnings = append(doc.Warnings, validateJSONProblem{File: p.Pos.File, Line: p.Pos.Line, Col: p.Pos.Col, Message: p.Message})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+)
+
+// The upstream Strøm's sample workspace (workspace/testdata/upstream, copied
+// unchanged) runs here as it does upstream. hooks-test.yaml (task hooks)
+// and xref.yaml (cross-workspace actions) wait for features not here yet;
+// the server serves the rest. state-test.yaml runs as on a first run
+// (no state yet).
+func TestUpstreamExampleWorkspace(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{workspace: filepath.Join(repoRoot, "workspace", "testdata", "upstream")})
+
+	type want struct {
+		input  map[string]any
+		status stroem.JobStatus
+		steps  map[string]stroem.StepStatus
+		logs   []string
+		check  func(t *testing.T, j stroem.Job)
+	}
+	C, F, S := stroem.StepCompleted, stroem.StepFailed, stroem.StepSkipped
+	cases := map[string]want{
+		"hello-world": {
+			status: stroem.JobCompleted,
+			steps:  map[string]stroem.StepStatus{"say-hello": C, "shout-it": C},
+			logs:   []string{"Hello World", "HELLO WORLD"},
+			check: func(t *testing.T, j stroem.Job) {
+				require.Equal(t, map[string]any{"greeting": "Hello World"}, stepOf(t, j, "say-hello").Output)
+				require.Nil(t, stepOf(t, j, "shout-it").Output, "no OUTPUT line: null")
+			},
+		},
+		"hello-with-warning": {
+			input:  map[string]any{"name": "Ada"},
+			status: stroem.JobCompleted,
+			steps:  map[string]stroem.StepStatus{"warn-hello": C},
+			logs:   []string{"Hello Ada", "this is a warning"},
+		},
+		"deploy-pipeline": {
+			status: stroem.JobCompleted,
+			steps:  map[string]stroem.StepStatus{"health-check": C, "deploy-app": C, "send-notification": C},
+			logs:   []string{"Checking system status...", "Deployment complete!", "Notification: Deployment to staging completed with status=success"},
+			check: func(t *testing.T, j stroem.Job) {
+				require.Equal(t, map[string]any{"status": "deployed", "env": "staging"}, stepOf(t, j, "deploy-app").Output)
+				require.Equal(t, map[string]any{"healthy": true}, stepOf(t, j, "health-check").Output)
+			},
+		},
+		"always-failing": {
+			status: stroem.JobFailed,
+			steps:  map[string]stroem.StepStatus{"doom": F},
+			logs:   []string{"About to fail"},
+			check: func(t *testing.T, j stroem.Job) {
+				require.Equal(t, "exit code 1: Error details", stepOf(t, j, "doom").ErrorMessage)
+			},
+		},
+		"fail-in-chain": {
+			status: stroem.JobFailed,
+			steps:  map[string]stroem.StepStatus{"step-fail": F, "step-after": S},
+		},
+		"fail-continue": {
+			status: stroem.JobFailed,
+			steps:  map[string]stroem.StepStatus{"step-fail": F, "step-after": C},
+			logs:   []string{"Hello test"},
+			check: func(t *testing.T, j stroem.Job) {
+				require.Equal(t, map[string]any{"greeting": "Hello test"}, stepOf(t, j, "step-after").Output)
+			},
+		},
+		"data-pipeline": {
+			input:  map[string]any{"data": "abc"},
+			status: stroem.JobCompleted,
+			steps:  map[string]stroem.StepStatus{"transform": C, "summarize": C},
+			logs:   []string{"Processing abc", "Summarizing processed-abc"},
+			check: func(t *testing.T, j stroem.Job) {
+				require.Equal(t, map[string]any{"summarize": map[string]any{"summary": "processed-abc done"}}, j.Output)
+			},
+		},
+		// Before any state exists (task state is not here yet), as upstream
+		// on a first run.
+		"read-state": {
+			status: stroem.JobCompleted,
+			steps:  map[string]stroem.StepStatus{"read": C},
+			logs:   []string{"FILE_CONTENT: (no file)", "TEMPLATE_GREETING: (no greeting)"},
+		},
+		"multi-select-demo": {
+			input:  map[string]any{"environments": []any{"dev", "prod"}, "tags": []any{"smoke", "my-own"}},
+			status: stroem.JobCompleted,
+			steps:  map[string]stroem.StepStatus{"deploy": C},
+			logs:   []string{"Deploying to: dev, prod", "Tags: smoke, my-own"},
+		},
+	}
+	ids := map[string]string{}
+	for task, w := range cases {
+		ids[task] = s.execute(task, w.input)
+	}
+	for task, w := range cases {
+		t.Run(task, func(t *testing.T) {
+			j := s.waitJob(ids[task])
+			require.Equal(t, w.status, j.Status, describeJob(j))
+			require.Equal(t, w.steps, stepStatuses(j), describeJob(j))
+			logs := s.logs(ids[task])
+			for _, l := range w.logs {
+				require.Contains(t, logs, l)
+			}
+			if w.check != nil {
+				w.check(t, j)
+			}
+		})
+	}
+
+	t.Run("multi-select refuses a value outside the options", func(t *testing.T) {
+		code, body := s.do("POST", "/api/workspaces/default/tasks/multi-select-demo/execute", map[string]any{"input": map[string]any{"environments": []any{"moon"}}})
+		require.Equal(t, 400, code, string(body))
+		var e struct {
+			Details []string `json:"details"`
+		}
+		require.NoError(t, json.Unmarshal(body, &e))
+		require.Equal(t, []string{`input "environments": item 0: "moon" is not one of "dev", "staging", "prod", "sandbox"`}, e.Details)
+	})
+}

@@ -1,0 +1,137 @@
+package workspace
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The Tera spellings the upstream documentation uses render as Tera does.
+func TestRenderTeraFilters(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ src, want string }{
+		// keyword arguments of filters Jinja also has
+		{"{{ input.nope | default(value='World') }}", "World"},
+		{"{{ input.name | default(value='x') }}", "World"},
+		{"{{ state.greeting | default(value='(no greeting)') }}", "(no greeting)"},
+		{"{{ input.list | join(sep=', ') }}", "a, b"},
+		{"{{ input.list | join(', ') }}", "a, b"},
+		{"{{ 'a-b-c' | replace(from='-', to='+') }}", "a+b+c"},
+		{"{{ 'a-b-c' | replace('-', '+') }}", "a+b+c"},
+		// Tera's truncate: exactly length characters, then "…"
+		{"{{ 'Hello World' | truncate(length=5) }}", "Hello…"},
+		{"{{ 'Hello World' | truncate(length=5, end='...') }}", "Hello..."},
+		{"{{ 'Hello' | truncate(length=5) }}", "Hello"},
+		// Tera-only filters
+		{"{{ input.list | nth(n=1) }}", "b"},
+		{"{{ input.map | get(key='k') }}", "v"},
+		{"{{ input.map | get(key='zz', default='d') }}", "d"},
+		{"{{ input.list | concat(with='c') | join(sep='') }}", "abc"},
+		{"{{ input.list | concat(with=input.list) | length }}", "4"},
+		{"{{ '  x  ' | trim_start }}|", "x  |"},
+		{"{{ '  x  ' | trim_end }}|", "  x|"},
+		{"{{ 'prefix-x' | trim_start_matches(pat='prefix-') }}", "x"},
+		{"{{ 'x.yaml' | trim_end_matches(pat='.yaml') }}", "x"},
+		{"{{ 'Hello, World & Co!' | slugify }}", "hello-world-co"},
+		{"{{ \"it's\" | addslashes }}", `it\'s`},
+		{"{{ 'a b c' | split(pat=' ') | length }}", "3"},
+		{"{{ 'a,b' | split(pat=',') | last }}", "b"},
+		{"{{ [1, 2, 3, 4] | slice(start=1, end=3) | join(sep=',') }}", "2,3"},
+		{"{{ [1, 2, 3, 4] | slice(end=-1) | join(sep=',') }}", "1,2,3"},
+		{"{{ 'a\nb' | indent(prefix='> ') }}", "a\n> b"},
+		{"{{ 'a\nb' | indent(prefix='> ', first=true) }}", "> a\n> b"},
+		{"{{ 1 | pluralize }}|{{ 2 | pluralize }}|{{ 2 | pluralize(plural='es') }}", "|s|es"},
+		{"{{ 0 | date(format='%Y-%m-%d %H:%M') }}", "1970-01-01 00:00"},
+		{"{{ '2026-03-21T10:30:00Z' | date(format='%d/%m/%Y') }}", "21/03/2026"},
+		{"{{ '<a>' | escape_xml }}", "&lt;a&gt;"},
+		{"{{ 'a b&c' | urlencode_strict }}", "a+b%26c"},
+		{"{{ 3 | as_str }}", "3"},
+		{"{{ [{'k': 'x', 'v': 1}, {'k': 'y', 'v': 2}, {'k': 'x', 'v': 3}] | group_by(attribute='k') | get(key='x') | length }}", "2"},
+		{"{{ [{'k': 'x'}, {'k': 'y'}] | filter(attribute='k', value='y') | length }}", "1"},
+		{"{{ [3, 1, 2] | sort | join(sep=',') }}", "1,2,3"},
+		{"{{ 'x' | upper }}", "X"},
+		{"{{ 2.567 | round(precision=2) }}", "2.57"},
+		{"{{ 2.5 | round(method='floor') }}", "2"},
+		{"{{ input.list | json_encode() }}", `["a","b"]`},
+		{"{{ 'plain' | vals }}", "plain"},
+		// tests
+		{"{% if 'abc' is starting_with('ab') %}y{% else %}n{% endif %}", "y"},
+		{"{% if 'abc' is ending_with('bc') %}y{% else %}n{% endif %}", "y"},
+		{"{% if 'abc' is containing('z') %}y{% else %}n{% endif %}", "n"},
+		{"{% if input.list is containing('a') %}y{% else %}n{% endif %}", "y"},
+		{"{% if 'v1.2' is matching('^v[0-9]') %}y{% else %}n{% endif %}", "y"},
+		{"{% if input.map is object %}y{% else %}n{% endif %}", "y"},
+		{"{% if 4 is divisibleby(2) %}y{% endif %}", "y"},
+		{"{% if input.nope is undefined %}u{% endif %}", "u"},
+		// functions
+		{"{% for i in range(end=3) %}{{ i }}{% endfor %}", "012"},
+		{"{% for i in range(start=1, end=7, step_by=2) %}{{ i }}{% endfor %}", "135"},
+		{"{% for i in range(3) %}{{ i }}{% endfor %}", "012"},
+		{"{{ get_random(start=5, end=6) }}", "5"},
+	}
+	ctx := testContext()
+	ctx["state"] = map[string]any{}
+	for _, tt := range tests {
+		t.Run(tt.src, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, render(t, tt.src, ctx))
+		})
+	}
+}
+
+func TestRenderTeraErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ src, want string }{
+		{"{{ 'x' | truncate(size=3) }}", `unknown argument "size"`},
+		{"{{ input.list | nth }}", "nth: needs n"},
+		{"{{ input.map | get(key='zz') }}", `the object has no key "zz"`},
+		{"{{ throw(message='stop here') }}", "stop here"},
+		{"{{ 'ref+awsssm:///prod/db' | vals }}", "unsupported secret reference"},
+		{"{{ 'ref+env://STROEM_TEST_NEVER_SET_X' | vals }}", `environment variable "STROEM_TEST_NEVER_SET_X" is not set`},
+	}
+	ctx := testContext()
+	for _, tt := range tests {
+		t.Run(tt.src, func(t *testing.T) {
+			t.Parallel()
+			tpl, err := CompileTemplate(tt.src)
+			require.NoError(t, err)
+			_, err = tpl.Render(ctx)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestRenderVals(t *testing.T) {
+	t.Setenv("STROEM_TEST_VALS", "s3cr3t-value")
+	require.Equal(t, "s3cr3t-value", render(t, "{{ 'ref+env://STROEM_TEST_VALS' | vals }}", testContext()))
+	require.Equal(t, []string{"ref+env://STROEM_TEST_VALS", "ref+file:///x/y"},
+		ValsRefs(`a {{ 'ref+env://STROEM_TEST_VALS' | vals }} {{ "ref+file:///x/y"|vals }} {{ 'ref+env://NOT' }}`))
+	require.Nil(t, ValsRefs(strings.Repeat("x", 10)))
+}
+
+// Tera truthiness: in {% if %}, an undefined variable or path is false;
+// other conditions with an undefined variable are still errors.
+func TestRenderTeraIfUndefined(t *testing.T) {
+	t.Parallel()
+	ctx := testContext()
+	ok := []struct{ src, want string }{
+		{"{% if input.nam %}x{% else %}y{% endif %}", "y"},
+		{"{% if nope %}x{% elif input.name %}n{% endif %}", "n"},
+		{"{% if input.map.zz %}x{% endif %}|", "|"},
+		{"{% if input.list[9] %}x{% else %}none{% endif %}", "none"},
+		{"{% if input.name %}{{ input.name }}{% endif %}", "World"},
+		{"{% if not input.nam is defined %}absent{% endif %}", "absent"},
+		{"{% if '' %}x{% elif 0 %}y{% elif [] %}z{% else %}falsy{% endif %}", "falsy"},
+	}
+	for _, tt := range ok {
+		require.Equal(t, tt.want, render(t, tt.src, ctx), tt.src)
+	}
+	for _, src := range []string{"{% if input.nam == 'x' %}x{% endif %}", "{% if input.name %}{{ input.nam }}{% endif %}"} {
+		tpl, err := CompileTemplate(src)
+		require.NoError(t, err)
+		_, err = tpl.Render(ctx)
+		require.EqualError(t, err, `undefined variable "input.nam"`, src)
+	}
+}
