@@ -1,10 +1,13 @@
 package http
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/actors"
@@ -75,11 +78,16 @@ func (s *Server) workspaceReload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, viewWorkspace(ws))
 }
 
-// taskView is a task in lists; taskDetail adds its flow.
+// taskView is a task in lists; taskDetail adds its flow. ID repeats the
+// name (the task's key in its workspace), as clients of the Rust Strøm's
+// API expect; HasTriggers says whether a trigger targets the task.
 type taskView struct {
+	ID          string           `json:"id"`
 	Name        string           `json:"name"`
+	Workspace   string           `json:"workspace"`
 	Description string           `json:"description"`
 	Mode        string           `json:"mode"`
+	HasTriggers bool             `json:"has_triggers"`
 	Input       workspace.Schema `json:"input"`
 }
 
@@ -88,12 +96,19 @@ type taskDetail struct {
 	Flow []*workspace.FlowStep `json:"flow"`
 }
 
-func viewTask(t *workspace.Task) taskView {
+func viewTask(ws *workspace.Workspace, t *workspace.Task) taskView {
 	in := t.Input
 	if in == nil {
 		in = workspace.Schema{}
 	}
-	return taskView{Name: t.Name, Description: t.Description, Mode: t.Mode, Input: in}
+	v := taskView{ID: t.Name, Name: t.Name, Workspace: ws.Name, Description: t.Description, Mode: t.Mode, Input: in}
+	for _, trig := range ws.Triggers {
+		if trig.Task == t.Name {
+			v.HasTriggers = true
+			break
+		}
+	}
+	return v
 }
 
 func (s *Server) tasksList(w http.ResponseWriter, r *http.Request) {
@@ -104,7 +119,7 @@ func (s *Server) tasksList(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []taskView{}
 	for _, name := range sortedKeys(ws.Tasks) {
-		out = append(out, viewTask(ws.Tasks[name]))
+		out = append(out, viewTask(ws, ws.Tasks[name]))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -121,7 +136,7 @@ func (s *Server) taskGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", name, ws.Name))
 		return
 	}
-	d := taskDetail{taskView: viewTask(t), Flow: []*workspace.FlowStep{}}
+	d := taskDetail{taskView: viewTask(ws, t), Flow: []*workspace.FlowStep{}}
 	for _, step := range t.Order {
 		if fs := t.Flow[step]; fs != nil {
 			d.Flow = append(d.Flow, fs)
@@ -152,10 +167,34 @@ func (s *Server) taskExecute(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"job_id": id})
 }
 
+// page is a list answer: one page of items and how many there are in all.
+type page[T any] struct {
+	Items []T `json:"items"`
+	Total int `json:"total"`
+}
+
 func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := persistence.JobFilter{Workspace: q.Get("workspace"), Task: q.Get("task"), Limit: 50}
 	var problems []string
+	if v := q.Get("task_name"); v != "" { // the Rust Strøm's name for it
+		if f.Task != "" && f.Task != v {
+			problems = append(problems, "task and task_name differ")
+		}
+		f.Task = v
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.CreatedAfter}, {"until", &f.CreatedBefore}} {
+		if v := q.Get(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				problems = append(problems, p.name+": want an RFC 3339 time (2026-11-28T07:00:00Z), got "+strconv.Quote(v))
+			}
+			*p.dst = t
+		}
+	}
 	if v := q.Get("status"); v != "" {
 		f.Status = stroem.JobStatus(v)
 		if !f.Status.Valid() {
@@ -188,7 +227,16 @@ func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) {
 	if jobs == nil {
 		jobs = []stroem.Job{}
 	}
-	writeJSON(w, http.StatusOK, jobs)
+	total := f.Offset + len(jobs)
+	if len(jobs) == f.Limit || (len(jobs) == 0 && f.Offset > 0) {
+		// Only a full (or past-the-end) page needs a count: a short page
+		// ends the list.
+		if total, err = s.store.JobCount(r.Context(), f); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, page[stroem.Job]{Items: jobs, Total: total})
 }
 
 func (s *Server) job(r *http.Request) (*stroem.Job, error) {
@@ -232,7 +280,15 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	lines, err := s.logs.Read(j.ID, 0, q.Get("step"))
+	step := q.Get("step")
+	if p := pathParam(r, "step"); p != "" { // GET /api/jobs/{id}/steps/{step}/logs
+		step = p
+		if !slices.ContainsFunc(j.Steps, func(st stroem.Step) bool { return st.StepName == p }) {
+			writeError(w, r, s.log, stroem.Errorf(stroem.CodeNotFound, "job %s has no step %q", j.ID, p))
+			return
+		}
+	}
+	lines, err := s.logs.Read(j.ID, 0, step)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -269,13 +325,44 @@ func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) workersList(w http.ResponseWriter, r *http.Request) {
+	limit, offset, err := pageParams(r, 1000)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
 	ws, err := s.store.WorkerList(r.Context())
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	if ws == nil {
-		ws = []stroem.Worker{}
+	items := ws[min(offset, len(ws)):min(offset+limit, len(ws))]
+	if items == nil {
+		items = []stroem.Worker{}
 	}
-	writeJSON(w, http.StatusOK, ws)
+	writeJSON(w, http.StatusOK, page[stroem.Worker]{Items: items, Total: len(ws)})
+}
+
+// pageParams reads ?limit= (1–max, default max) and ?offset= (≥ 0).
+func pageParams(r *http.Request, maxLimit int) (limit, offset int, err error) {
+	q := r.URL.Query()
+	limit = maxLimit
+	var problems []string
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			problems = append(problems, fmt.Sprintf("limit: want an integer from 1 to %d, got %q", maxLimit, v))
+		}
+		limit = n
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			problems = append(problems, "offset: want a non-negative integer, got "+strconv.Quote(v))
+		}
+		offset = n
+	}
+	if len(problems) > 0 {
+		return 0, 0, stroem.Invalid("invalid query: "+strings.Join(problems, "; "), problems...)
+	}
+	return limit, offset, nil
 }

@@ -42,6 +42,7 @@ type Store interface {
 	Ping(ctx context.Context) error
 	JobGet(ctx context.Context, id string) (*stroem.Job, error)
 	JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.Job, error)
+	JobCount(ctx context.Context, f persistence.JobFilter) (int, error)
 	WorkerRegister(ctx context.Context, r stroem.WorkerRegistration) (stroem.Worker, error)
 	WorkerList(ctx context.Context) ([]stroem.Worker, error)
 	LeasesRenew(ctx context.Context, workerID string, running []stroem.StepRef, lease time.Duration) ([]stroem.StepRef, error)
@@ -78,6 +79,22 @@ type Config struct {
 	Ready func() bool
 	// Extra mounts additional routes (webhooks, pprof) on the root router.
 	Extra func(r chi.Router)
+	// UI, when set, answers the GET and HEAD requests no route matched
+	// outside the server's own prefixes (the web front end, package ui).
+	UI http.Handler
+}
+
+// serverPrefixes are the paths that belong to the server: the UI never
+// answers under them, so an unknown API route stays a JSON 404.
+var serverPrefixes = []string{"/api", "/hooks", "/worker", "/healthz", "/readyz", "/metrics", "/debug"}
+
+func serverPath(p string) bool {
+	for _, pre := range serverPrefixes {
+		if p == pre || strings.HasPrefix(p, pre+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // Server is the HTTP API.
@@ -110,6 +127,10 @@ func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.recoverer, s.limitBody)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.UI != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !serverPath(r.URL.Path) {
+			s.cfg.UI.ServeHTTP(w, r)
+			return
+		}
 		writeError(w, r, s.log, stroem.Errorf(stroem.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
@@ -124,11 +145,13 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/workspaces/{ws}/reload", s.workspaceReload)
 		r.Get("/workspaces/{ws}/tasks", s.tasksList)
 		r.Get("/workspaces/{ws}/tasks/{task}", s.taskGet)
+		r.Get("/workspaces/{ws}/tasks/{task}/stats", s.taskStats)
 		r.Post("/workspaces/{ws}/tasks/{task}/execute", s.taskExecute)
 		r.Get("/jobs", s.jobsList)
 		r.Get("/jobs/{id}", s.jobGet)
 		r.Post("/jobs/{id}/cancel", s.jobCancel)
 		r.Get("/jobs/{id}/logs", s.jobLogs)
+		r.Get("/jobs/{id}/steps/{step}/logs", s.jobLogs)
 		r.Get("/jobs/{id}/logs/stream", s.jobLogStream)
 		r.Get("/workers", s.workersList)
 	})

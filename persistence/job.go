@@ -377,6 +377,33 @@ func (s *Store) JobList(ctx context.Context, f JobFilter) ([]stroem.Job, error) 
 // offers matches an index whose order is the list order (see the first
 // migration), so a page is a short index scan even at 100,000s of jobs.
 func jobListQuery(f JobFilter) (string, []any) {
+	where, args := jobListWhere(f)
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultJobListLimit
+	}
+	limit = min(limit, maxJobListLimit)
+	offset := max(f.Offset, 0)
+	q := `SELECT ` + jobColumns + ` FROM jobs` + where
+	args = append(args, limit, offset)
+	q += fmt.Sprintf(` ORDER BY jobs.created_at DESC, jobs.id DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
+	return q, args
+}
+
+// JobCount counts the jobs JobList would page through (Limit and Offset
+// are ignored): the total of a paginated list.
+func (s *Store) JobCount(ctx context.Context, f JobFilter) (int, error) {
+	where, args := jobListWhere(f)
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM jobs`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count jobs: %w", interpretError(err))
+	}
+	return n, nil
+}
+
+// jobListWhere is the WHERE clause (with its leading space, or empty) of
+// JobList and JobCount.
+func jobListWhere(f JobFilter) (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -400,19 +427,16 @@ func jobListQuery(f JobFilter) (string, []any) {
 	if f.SourceID != "" {
 		add("source_id = $%d", f.SourceID)
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultJobListLimit
+	if !f.CreatedAfter.IsZero() {
+		add("created_at >= $%d", f.CreatedAfter)
 	}
-	limit = min(limit, maxJobListLimit)
-	offset := max(f.Offset, 0)
-	q := `SELECT ` + jobColumns + ` FROM jobs`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
+	if !f.CreatedBefore.IsZero() {
+		add("created_at < $%d", f.CreatedBefore)
 	}
-	args = append(args, limit, offset)
-	q += fmt.Sprintf(` ORDER BY jobs.created_at DESC, jobs.id DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
-	return q, args
+	if len(where) == 0 {
+		return "", args
+	}
+	return ` WHERE ` + strings.Join(where, " AND "), args
 }
 
 // JobsUnfinished returns the ids of every pending or running job, oldest

@@ -122,7 +122,7 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 		f.mu.Unlock()
 		j := job()
 		j.Steps = nil
-		_ = json.NewEncoder(w).Encode([]stroem.Job{j})
+		_ = json.NewEncoder(w).Encode(map[string]any{"items": []stroem.Job{j}, "total": 1})
 	})
 	mux.HandleFunc("GET /api/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("id") != testJobID {
@@ -163,8 +163,8 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 		fmt.Fprintf(w, "event: done\ndata: {\"status\":%q}\n\n", final)
 	})
 	mux.HandleFunc("GET /api/workers", func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode([]stroem.Worker{{ID: "w-1", Name: "worker-1", Status: "active",
-			Capabilities: []string{"shell"}, LastHeartbeatAt: time.Now()}})
+		_ = json.NewEncoder(w).Encode(map[string]any{"items": []stroem.Worker{{ID: "w-1", Name: "worker-1", Status: "active",
+			Capabilities: []string{"shell"}, LastHeartbeatAt: time.Now()}}, "total": 1})
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)

@@ -43,10 +43,11 @@ func newJobsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			jobs, err := c.Jobs(cmd.Context(), filter)
+			page, err := c.JobPage(cmd.Context(), filter)
 			if err != nil {
 				return interrupted(cmd.Context(), err)
 			}
+			jobs := page.Items
 			if flags.json() {
 				return printJSON(cmd.OutOrStdout(), nonNilSlice(jobs))
 			}
@@ -56,7 +57,13 @@ func newJobsCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%s\n", j.ID, j.Workspace, j.TaskName, j.Status,
 					formatTime(&j.CreatedAt), formatDuration(j.StartedAt, j.CompletedAt), orDash(string(j.SourceType)))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if n := filter.Offset + len(jobs); n < page.Total {
+				fmt.Fprintf(cmd.ErrOrStderr(), "(%d of %d jobs; --offset %d for more)\n", len(jobs), page.Total, n)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&status, "status", "", "only jobs with this status")

@@ -22,6 +22,7 @@ import (
 	"github.com/stroem/stroem/http/logstream"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/logstore"
+	"github.com/stroem/stroem/ui"
 	"github.com/stroem/stroem/workspace"
 )
 
@@ -192,6 +193,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	api := stroemhttp.NewServer(stroemhttp.Config{
 		WorkerToken: cfg.WorkerToken, Lease: cfg.Lease, MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready: app.ready.Load,
+		UI:    ui.Handler(),
 		Extra: func(r chi.Router) {
 			app.hooks.Mount(r)
 			if opts.pprof {

@@ -390,6 +390,34 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 // jobListQuery builds JobList's statement; each filter combination has an
 // index in list order (see the migration).
 func jobListQuery(f persistence.JobFilter) (string, []any) {
+	where, args := jobListWhere(f)
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultJobListLimit
+	}
+	limit = min(limit, maxJobListLimit)
+	q := `SELECT ` + jobColumns + ` FROM jobs` + where + ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
+	return q, append(args, limit, max(f.Offset, 0))
+}
+
+// JobCount counts the jobs JobList would page through (Limit and Offset
+// are ignored): the total of a paginated list.
+func (s *Store) JobCount(ctx context.Context, f persistence.JobFilter) (int, error) {
+	db, err := s.reader()
+	if err != nil {
+		return 0, err
+	}
+	where, args := jobListWhere(f)
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM jobs`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count jobs: %w", interpretError(err))
+	}
+	return n, nil
+}
+
+// jobListWhere is the WHERE clause (with its leading space, or empty) of
+// JobList and JobCount.
+func jobListWhere(f persistence.JobFilter) (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -413,17 +441,16 @@ func jobListQuery(f persistence.JobFilter) (string, []any) {
 	if f.SourceID != "" {
 		add("source_id = ?", f.SourceID)
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultJobListLimit
+	if !f.CreatedAfter.IsZero() {
+		add("created_at >= ?", nanos(f.CreatedAfter))
 	}
-	limit = min(limit, maxJobListLimit)
-	q := `SELECT ` + jobColumns + ` FROM jobs`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
+	if !f.CreatedBefore.IsZero() {
+		add("created_at < ?", nanos(f.CreatedBefore))
 	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
-	return q, append(args, limit, max(f.Offset, 0))
+	if len(where) == 0 {
+		return "", args
+	}
+	return ` WHERE ` + strings.Join(where, " AND "), args
 }
 
 // JobsUnfinished returns the ids of every pending or running job, oldest

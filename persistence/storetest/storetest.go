@@ -31,6 +31,7 @@ type Store interface {
 	JobState(ctx context.Context, jobID string) (*persistence.JobState, error)
 	JobGet(ctx context.Context, id string) (*stroem.Job, error)
 	JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.Job, error)
+	JobCount(ctx context.Context, f persistence.JobFilter) (int, error)
 	JobsUnfinished(ctx context.Context) ([]string, error)
 	StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error)
 	StepUnclaim(ctx context.Context, jobID, step string, attempt int, workerID string) error
