@@ -169,9 +169,9 @@ try {
     await page.getByRole("tab", { name: "Timeline" }).click();
     await shot("job-failed");
     await page.getByRole("tab", { name: "Logs" }).click();
-    await page.getByLabel("Step").selectOption("explode");
+    await page.getByLabel("Step", { exact: true }).selectOption("explode");
     await page.locator("[role=log]").getByText("fatal: disk full on /var/data").waitFor();
-    await page.getByRole("searchbox", { name: "Search the log" }).fill("disk");
+    await page.getByRole("searchbox", { name: "Search the log" }).fill("full");
     await page.getByText("1 of 2 lines").waitFor();
     const dl = page.waitForEvent("download");
     await page.getByRole("button", { name: "Download" }).click();
