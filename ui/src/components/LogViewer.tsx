@@ -49,7 +49,7 @@ const Line = memo(function Line({ l, showStep, query }: { l: LogLine; showStep: 
 /** Live log of a job (one step, or all), streamed over SSE into a
  * virtualised list: only the visible rows are in the DOM, and arriving
  * lines are rendered at most once per animation frame. */
-export function LogViewer({ jobId, steps, initialStep = "" }: { jobId: string; steps: string[]; initialStep?: string }) {
+export const LogViewer = memo(function LogViewer({ jobId, steps, initialStep = "" }: { jobId: string; steps: string[]; initialStep?: string }) {
   const [step, setStep] = useState(initialStep);
   const buf = useRef<LogLine[]>([]);
   const [count, setCount] = useState(0);
@@ -166,4 +166,4 @@ export function LogViewer({ jobId, steps, initialStep = "" }: { jobId: string; s
       </div>
     </div>
   );
-}
+});

@@ -17,31 +17,41 @@ export class SSEParser {
   private id: string | undefined;
 
   push(chunk: string): SSEEvent[] {
-    this.buf += chunk;
+    const buf = this.buf + chunk;
     const out: SSEEvent[] = [];
-    let nl: number;
-    while ((nl = this.buf.search(/\r\n|\r|\n/)) >= 0) {
-      const line = this.buf.slice(0, nl);
-      const sep = this.buf[nl] === "\r" && this.buf[nl + 1] === "\n" ? 2 : 1;
-      this.buf = this.buf.slice(nl + sep);
-      if (line === "") {
-        if (this.data.length > 0 || this.event) {
-          out.push({ id: this.id, event: this.event || "message", data: this.data.join("\n") });
-        }
-        this.data = [];
-        this.event = "";
-        continue;
-      }
-      if (line.startsWith(":")) continue; // comment (keep-alive)
-      const c = line.indexOf(":");
-      const field = c < 0 ? line : line.slice(0, c);
-      let value = c < 0 ? "" : line.slice(c + 1);
-      if (value.startsWith(" ")) value = value.slice(1);
-      if (field === "data") this.data.push(value);
-      else if (field === "event") this.event = value;
-      else if (field === "id") this.id = value;
+    let pos = 0;
+    // Scan with an index (no re-slicing of the rest per line: a burst of
+    // thousands of events in one chunk stays linear).
+    for (;;) {
+      let nl = pos;
+      while (nl < buf.length && buf.charCodeAt(nl) !== 10 && buf.charCodeAt(nl) !== 13) nl++;
+      if (nl >= buf.length) break;
+      if (buf.charCodeAt(nl) === 13 && nl + 1 === buf.length) break; // a CR that may be half of a CRLF: wait for more
+      const line = buf.slice(pos, nl);
+      pos = nl + (buf.charCodeAt(nl) === 13 && buf.charCodeAt(nl + 1) === 10 ? 2 : 1);
+      this.line(line, out);
     }
+    this.buf = buf.slice(pos);
     return out;
+  }
+
+  private line(line: string, out: SSEEvent[]) {
+    if (line === "") {
+      if (this.data.length > 0 || this.event) {
+        out.push({ id: this.id, event: this.event || "message", data: this.data.join("\n") });
+      }
+      this.data = [];
+      this.event = "";
+      return;
+    }
+    if (line.startsWith(":")) return; // comment (keep-alive)
+    const c = line.indexOf(":");
+    const field = c < 0 ? line : line.slice(0, c);
+    let value = c < 0 ? "" : line.slice(c + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "data") this.data.push(value);
+    else if (field === "event") this.event = value;
+    else if (field === "id") this.id = value;
   }
 }
 

@@ -153,6 +153,8 @@ export default function JobPage() {
   const dagKey = j?.steps?.map((s) => `${s.step_name}:${s.status}`).join(",");
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const dagSteps = useMemo(() => (j ? jobSteps(j) : []), [dagKey]);
+  const stepNames = j?.steps?.map((s) => s.step_name).join("\n") ?? "";
+  const logSteps = useMemo(() => (stepNames ? stepNames.split("\n") : []), [stepNames]);
   useTitle(j ? `${j.task_name} ${j.status}` : "Job");
   if (job.error && !j) return <ErrorBox error={job.error} />;
   if (!j) return <Spinner />;
@@ -214,7 +216,7 @@ export default function JobPage() {
             <TabsTrigger value="input">Input</TabsTrigger>
           </TabsList>
           <TabsContent value="logs" forceMount className="data-[state=inactive]:hidden">
-            <LogViewer jobId={j.job_id} steps={steps.map((s) => s.step_name)} initialStep={selected} />
+            <LogViewer jobId={j.job_id} steps={logSteps} initialStep={selected} />
           </TabsContent>
           <TabsContent value="timeline">
             <Timeline job={j} now={now} />
