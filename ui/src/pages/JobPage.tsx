@@ -174,7 +174,7 @@ export default function JobPage() {
               {j.workspace}/{j.task_name}
             </Link>{" "}
             · job <span className="font-mono">{j.job_id}</span> · {j.source_type}
-            {j.source_id ? `: ${j.source_id}` : ""} · created {formatTime(j.created_at)} · took {formatDuration(durationBetween(j.started_at, j.completed_at, now))}
+            {j.source_id ? `: ${j.source_id}` : ""} · created {formatTime(j.created_at)} · {terminal(j.status) ? "took" : "running for"} {formatDuration(durationBetween(j.started_at, j.completed_at, now))}
           </>
         }
       >
