@@ -154,6 +154,9 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/jobs/{id}/steps/{step}/logs", s.jobLogs)
 		r.Get("/jobs/{id}/logs/stream", s.jobLogStream)
 		r.Get("/workers", s.workersList)
+		// What the web UI asks first: whether to show a login page.
+		// Authentication (issue 15) answers this route itself once it lands.
+		r.Get("/config", s.serverConfig)
 	})
 
 	r.Route("/worker", func(r chi.Router) {
