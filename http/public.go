@@ -2,8 +2,8 @@ package http
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,8 +14,6 @@ import (
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/workspace"
 )
-
-var urlUnescape = url.PathUnescape
 
 // workspaceView is a workspace as the API shows it.
 type workspaceView struct {
@@ -47,35 +45,35 @@ func (s *Server) workspace(r *http.Request) (*workspace.Workspace, error) {
 	return ws, nil
 }
 
-func (s *Server) workspacesList(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) workspacesList(w http.ResponseWriter, _ *http.Request) error {
 	out := []workspaceView{}
 	for _, ws := range s.ws.List() {
 		out = append(out, viewWorkspace(ws))
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
-func (s *Server) workspaceGet(w http.ResponseWriter, r *http.Request) {
+func (s *Server) workspaceGet(w http.ResponseWriter, r *http.Request) error {
 	ws, err := s.workspace(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, viewWorkspace(ws))
+	return nil
 }
 
-func (s *Server) workspaceReload(w http.ResponseWriter, r *http.Request) {
+func (s *Server) workspaceReload(w http.ResponseWriter, r *http.Request) error {
 	name := pathParam(r, "ws")
 	if s.ws.Get(name) == nil {
-		writeError(w, r, s.log, stroem.Errorf(stroem.CodeNotFound, "workspace %q not found", name))
-		return
+		return stroem.Errorf(stroem.CodeNotFound, "workspace %q not found", name)
 	}
 	ws, err := s.ws.Reload(name)
 	if err != nil {
-		writeError(w, r, s.log, stroem.Errorf(stroem.CodeInvalid, "reload workspace %q: %v", name, err))
-		return
+		return stroem.Errorf(stroem.CodeInvalid, "reload workspace %q: %v", name, err)
 	}
 	writeJSON(w, http.StatusOK, viewWorkspace(ws))
+	return nil
 }
 
 // taskView is a task in lists; taskDetail adds its flow. ID repeats the
@@ -111,30 +109,28 @@ func viewTask(ws *workspace.Workspace, t *workspace.Task) taskView {
 	return v
 }
 
-func (s *Server) tasksList(w http.ResponseWriter, r *http.Request) {
+func (s *Server) tasksList(w http.ResponseWriter, r *http.Request) error {
 	ws, err := s.workspace(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	out := []taskView{}
-	for _, name := range sortedKeys(ws.Tasks) {
+	for _, name := range slices.Sorted(maps.Keys(ws.Tasks)) {
 		out = append(out, viewTask(ws, ws.Tasks[name]))
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
-func (s *Server) taskGet(w http.ResponseWriter, r *http.Request) {
+func (s *Server) taskGet(w http.ResponseWriter, r *http.Request) error {
 	ws, err := s.workspace(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	name := pathParam(r, "task")
 	t := ws.Tasks[name]
 	if t == nil {
-		writeError(w, r, s.log, stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", name, ws.Name))
-		return
+		return stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", name, ws.Name)
 	}
 	d := taskDetail{taskView: viewTask(ws, t), Flow: []*workspace.FlowStep{}}
 	for _, step := range t.Order {
@@ -143,6 +139,7 @@ func (s *Server) taskGet(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, d)
+	return nil
 }
 
 // executeBody is the body of POST …/execute.
@@ -150,21 +147,20 @@ type executeBody struct {
 	Input map[string]any `json:"input"`
 }
 
-func (s *Server) taskExecute(w http.ResponseWriter, r *http.Request) {
+func (s *Server) taskExecute(w http.ResponseWriter, r *http.Request) error {
 	var body executeBody
 	if err := decodeJSON(r, &body, true); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	id, err := s.orch.JobCreate(r.Context(), actors.JobRequest{
 		Workspace: pathParam(r, "ws"), Task: pathParam(r, "task"), Input: body.Input,
 		SourceType: stroem.SourceAPI,
 	})
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"job_id": id})
+	return nil
 }
 
 // page is a list answer: one page of items and how many there are in all.
@@ -173,7 +169,7 @@ type page[T any] struct {
 	Total int `json:"total"`
 }
 
-func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) {
+func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := persistence.JobFilter{Workspace: q.Get("workspace"), Task: q.Get("task"), Limit: 50}
 	var problems []string
@@ -216,13 +212,11 @@ func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) {
 		f.Offset = n
 	}
 	if len(problems) > 0 {
-		writeError(w, r, s.log, stroem.Invalid("invalid query: "+strings.Join(problems, "; "), problems...))
-		return
+		return stroem.Invalid("invalid query: "+strings.Join(problems, "; "), problems...)
 	}
 	jobs, err := s.store.JobList(r.Context(), f)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if jobs == nil {
 		jobs = []stroem.Job{}
@@ -232,11 +226,11 @@ func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) {
 		// Only a full (or past-the-end) page needs a count: a short page
 		// ends the list.
 		if total, err = s.store.JobCount(r.Context(), f); err != nil {
-			writeError(w, r, s.log, err)
-			return
+			return err
 		}
 	}
 	writeJSON(w, http.StatusOK, page[stroem.Job]{Items: jobs, Total: total})
+	return nil
 }
 
 func (s *Server) job(r *http.Request) (*stroem.Job, error) {
@@ -247,51 +241,46 @@ func (s *Server) job(r *http.Request) (*stroem.Job, error) {
 	return s.store.JobGet(r.Context(), id)
 }
 
-func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) {
+func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) error {
 	j, err := s.job(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, j)
+	return nil
 }
 
-func (s *Server) jobCancel(w http.ResponseWriter, r *http.Request) {
+func (s *Server) jobCancel(w http.ResponseWriter, r *http.Request) error {
 	j, err := s.job(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if err := s.orch.JobCancel(r.Context(), j.ID); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if j, err = s.store.JobGet(r.Context(), j.ID); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, j)
+	return nil
 }
 
-func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) {
+func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 	j, err := s.job(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	step := q.Get("step")
 	if p := pathParam(r, "step"); p != "" { // GET /api/jobs/{id}/steps/{step}/logs
 		step = p
 		if !slices.ContainsFunc(j.Steps, func(st stroem.Step) bool { return st.StepName == p }) {
-			writeError(w, r, s.log, stroem.Errorf(stroem.CodeNotFound, "job %s has no step %q", j.ID, p))
-			return
+			return stroem.Errorf(stroem.CodeNotFound, "job %s has no step %q", j.ID, p)
 		}
 	}
 	lines, err := s.logs.Read(j.ID, 0, step)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	switch q.Get("format") {
 	case "", "text":
@@ -307,39 +296,39 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) {
 		enc := jsonLineEncoder(w)
 		for _, l := range lines {
 			if err := enc.Encode(l); err != nil {
-				return
+				return nil
 			}
 		}
 	default:
-		writeError(w, r, s.log, stroem.Errorf(stroem.CodeInvalid, "format: want text or jsonl, got %q", q.Get("format")))
+		return stroem.Errorf(stroem.CodeInvalid, "format: want text or jsonl, got %q", q.Get("format"))
 	}
+	return nil
 }
 
-func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request) {
+func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request) error {
 	id, err := parseJobID(pathParam(r, "id"))
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	s.hub.ServeHTTP(w, r, id)
+	return nil
 }
 
-func (s *Server) workersList(w http.ResponseWriter, r *http.Request) {
+func (s *Server) workersList(w http.ResponseWriter, r *http.Request) error {
 	limit, offset, err := pageParams(r, 1000)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	ws, err := s.store.WorkerList(r.Context())
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	items := ws[min(offset, len(ws)):min(offset+limit, len(ws))]
 	if items == nil {
 		items = []stroem.Worker{}
 	}
 	writeJSON(w, http.StatusOK, page[stroem.Worker]{Items: items, Total: len(ws)})
+	return nil
 }
 
 // pageParams reads ?limit= (1–max, default max) and ?offset= (≥ 0).
@@ -369,9 +358,10 @@ func pageParams(r *http.Request, maxLimit int) (limit, offset int, err error) {
 
 // serverConfig is GET /api/config, the public description of the server a
 // browser needs before signing in. This server has no authentication yet.
-func (s *Server) serverConfig(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) serverConfig(w http.ResponseWriter, _ *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"auth_required": false, "has_internal_auth": false,
 		"oidc_providers": []any{}, "acl_enabled": false,
 	})
+	return nil
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -46,32 +47,28 @@ type stepStats struct {
 // durations of the task's last N completed jobs (default 50, 1–500) and of
 // their completed steps. Failed and cancelled runs are left out, they
 // would distort the distribution.
-func (s *Server) taskStats(w http.ResponseWriter, r *http.Request) {
+func (s *Server) taskStats(w http.ResponseWriter, r *http.Request) error {
 	ws, err := s.workspace(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	name := pathParam(r, "task")
 	t := ws.Tasks[name]
 	if t == nil {
-		writeError(w, r, s.log, stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", name, ws.Name))
-		return
+		return stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", name, ws.Name)
 	}
 	limit := 50
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 500 {
-			writeError(w, r, s.log, stroem.Errorf(stroem.CodeInvalid, "limit: want an integer from 1 to 500, got %q", v))
-			return
+			return stroem.Errorf(stroem.CodeInvalid, "limit: want an integer from 1 to 500, got %q", v)
 		}
 		limit = n
 	}
 	jobs, err := s.store.JobList(r.Context(), persistence.JobFilter{
 		Workspace: ws.Name, Task: t.Name, Status: stroem.JobCompleted, Limit: limit})
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	body := taskStatsBody{Window: limit, Steps: []stepStats{}}
 	body.Task.Recent = []recentRun{}
@@ -86,8 +83,7 @@ func (s *Server) taskStats(w http.ResponseWriter, r *http.Request) {
 		body.Task.Recent = append(body.Task.Recent, recentRun{JobID: j.ID, DurationMS: ms, CompletedAt: *j.CompletedAt})
 		full, err := s.store.JobGet(r.Context(), j.ID)
 		if err != nil {
-			writeError(w, r, s.log, err)
-			return
+			return err
 		}
 		for _, st := range full.Steps {
 			if st.Status == stroem.StepCompleted && st.StartedAt != nil && st.CompletedAt != nil {
@@ -102,10 +98,11 @@ func (s *Server) taskStats(w http.ResponseWriter, r *http.Request) {
 			delete(perStep, step)
 		}
 	}
-	for _, step := range sortedKeys(perStep) {
+	for _, step := range slices.Sorted(maps.Keys(perStep)) {
 		body.Steps = append(body.Steps, stepStats{StepName: step, durationStats: summarise(perStep[step])})
 	}
 	writeJSON(w, http.StatusOK, body)
+	return nil
 }
 
 func millis(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/10) / 100 }

@@ -14,7 +14,7 @@ import (
 func TestUINeverShadowsTheServer(t *testing.T) {
 	t.Parallel()
 	ui := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "the app") })
-	h := NewServer(Config{UI: ui}, nil, nil, nil, nil, nil, nil).Handler()
+	h := NewServer(Config{UI: ui}, nil, nil, nil, nil, nil, nil, nil).Handler()
 	for _, c := range []struct {
 		method, path string
 		app          bool
@@ -46,7 +46,7 @@ func TestUINeverShadowsTheServer(t *testing.T) {
 
 func TestServerConfigSaysAuthIsOff(t *testing.T) {
 	t.Parallel()
-	h := NewServer(Config{}, nil, nil, nil, nil, nil, nil).Handler()
+	h := NewServer(Config{}, nil, nil, nil, nil, nil, nil, nil).Handler()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/config", nil))
 	require.Equal(t, 200, rec.Code)

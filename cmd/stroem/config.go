@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/stroem/stroem/actors"
 )
 
 // Configuration files (SPEC §9). Both the server and the worker read a YAML
@@ -56,7 +58,7 @@ func defaultServerConfig() serverConfig {
 		DB:            dbConfig{URL: "postgres://stroem:stroem@localhost:5432/stroem"},
 		LogStorage:    logStorageConfig{LocalDir: "/var/lib/stroem/logs"},
 		Workspaces:    map[string]workspaceConfig{"default": {Type: "folder", Path: "./workspace"}},
-		Lease:         10 * time.Second,
+		Lease:         actors.DefaultLease,
 		MaxBodyBytes:  10 << 20,
 		ShutdownGrace: 30 * time.Second,
 	}
