@@ -98,7 +98,8 @@ try {
 
   await test("tasks page lists and searches tasks", async () => {
     await page.getByRole("link", { name: "Tasks" }).click();
-    await page.getByRole("link", { name: /^greet/ }).waitFor();
+    await page.getByRole("link", { name: /^greet triggers Say hello/ }).waitFor(); // has_triggers
+    assert.equal(await page.getByRole("link", { name: /^slow/ }).innerText().then((t) => t.includes("triggers")), false);
     await shot("tasks");
     await page.getByRole("searchbox", { name: "Search tasks" }).fill("fail");
     await page.getByRole("link", { name: /^broken/ }).waitFor();
