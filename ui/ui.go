@@ -1,11 +1,15 @@
 package ui
 
 import (
+	"bytes"
+	"compress/gzip"
 	"embed"
 	"io/fs"
+	"mime"
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 )
 
 //go:embed all:dist
@@ -26,6 +30,7 @@ func Handler() http.Handler {
 
 func handler(root fs.FS) http.Handler {
 	files := http.FileServerFS(root)
+	zipped := &gzipCache{files: map[string][]byte{}}
 	index, _ := fs.ReadFile(root, "index.html")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -40,6 +45,15 @@ func handler(root fs.FS) http.Handler {
 			if st, err := fs.Stat(root, name); err == nil && !st.IsDir() {
 				if strings.HasPrefix(name, "assets/") {
 					w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+				}
+				w.Header().Add("Vary", "Accept-Encoding")
+				if gz := zipped.get(root, name); gz != nil && acceptsGzip(r) {
+					if ct := mime.TypeByExtension(path.Ext(name)); ct != "" {
+						w.Header().Set("Content-Type", ct)
+					}
+					w.Header().Set("Content-Encoding", "gzip")
+					http.ServeContent(w, r, name, st.ModTime(), bytes.NewReader(gz))
+					return
 				}
 				files.ServeHTTP(w, r)
 				return
@@ -64,4 +78,45 @@ func handler(root fs.FS) http.Handler {
 			_, _ = w.Write(index)
 		}
 	})
+}
+
+// gzipCache holds the gzip form of the compressible files, made on first
+// request (the embedded files never change).
+type gzipCache struct {
+	mu    sync.Mutex
+	files map[string][]byte
+}
+
+func (c *gzipCache) get(root fs.FS, name string) []byte {
+	switch path.Ext(name) {
+	case ".js", ".css", ".svg", ".json", ".html", ".txt":
+	default:
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gz, ok := c.files[name]; ok {
+		return gz
+	}
+	raw, err := fs.ReadFile(root, name)
+	if err != nil || len(raw) < 1024 {
+		c.files[name] = nil
+		return nil
+	}
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	_, _ = zw.Write(raw)
+	_ = zw.Close()
+	c.files[name] = b.Bytes()
+	return c.files[name]
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(q, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
 }

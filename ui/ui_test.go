@@ -1,9 +1,11 @@
 package ui
 
 import (
+	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -63,6 +65,33 @@ func TestHandlerServesFilesAndFallsBackToTheApp(t *testing.T) {
 	r = get(t, h, "GET", "/../../etc/passwd")
 	require.Equal(t, 200, r.StatusCode)
 	require.Contains(t, body(t, r), "id=root", "paths are cleaned, never outside the embedded files")
+}
+
+func TestHandlerGzipsAssets(t *testing.T) {
+	t.Parallel()
+	js := strings.Repeat("console.log('hello');\n", 200)
+	h := handler(fstest.MapFS{"index.html": {Data: []byte("x")}, "assets/a.js": {Data: []byte(js)}})
+	req := httptest.NewRequest("GET", "/assets/a.js", nil)
+	req.Header.Set("Accept-Encoding", "br, gzip")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, 200, rec.Code)
+	require.Equal(t, "gzip", rec.Header().Get("Content-Encoding"))
+	require.Contains(t, rec.Header().Get("Content-Type"), "javascript")
+	require.Less(t, rec.Body.Len(), len(js)/4)
+	zr, err := gzip.NewReader(rec.Body)
+	require.NoError(t, err)
+	plain, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	require.Equal(t, js, string(plain))
+
+	r := get(t, h, "GET", "/assets/a.js") // no Accept-Encoding
+	require.Empty(t, r.Header.Get("Content-Encoding"))
+	require.Equal(t, js, body(t, r))
+	req.Header.Set("Accept-Encoding", "gzip;q=0")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Empty(t, rec.Header().Get("Content-Encoding"))
 }
 
 func TestHandlerWithoutABuild(t *testing.T) {

@@ -87,13 +87,21 @@ try {
   const shot = (name, p = page) => p.screenshot({ path: join(out, `${name}.png`), fullPage: true });
   const jobStatus = () => page.locator("h1 [data-status]").getAttribute("data-status");
 
-  await test("dashboard loads; initial JS measured", async () => {
+  await test("dashboard loads with at most 250 KB of gzipped JavaScript", async () => {
     const t0 = Date.now();
     await page.goto(base + "/");
     await page.getByRole("heading", { name: "Dashboard" }).waitFor();
     await page.getByText("Workers online").waitFor();
     await waitFor(async () => /\d+ \/ \d+/.test(await page.locator("a[href='/workers']").last().innerText()), "worker count");
-    results.push(`     dashboard ready in ${Date.now() - t0} ms`);
+    const js = await page.evaluate(() =>
+      performance
+        .getEntriesByType("resource")
+        .filter((e) => e.name.endsWith(".js"))
+        .map((e) => ({ name: e.name.split("/").pop(), bytes: e.encodedBodySize })),
+    );
+    const kb = js.reduce((n, e) => n + e.bytes, 0) / 1024;
+    results.push(`     dashboard with workers shown in ${Date.now() - t0} ms; JavaScript loaded: ${kb.toFixed(1)} KB over the wire (${js.length} files)`);
+    assert.ok(kb > 0 && kb <= 250, `initial JavaScript ${kb.toFixed(1)} KB`);
   });
 
   await test("tasks page lists and searches tasks", async () => {
