@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,13 +14,14 @@ import (
 
 func newJobsCmd() *cobra.Command {
 	var status string
+	var since time.Duration
 	var filter client.JobFilter
 	var flags *clientFlags
 	cmd := &cobra.Command{
 		Use:   "jobs",
 		Short: "List recent jobs, newest first",
 		Example: `  stroem jobs
-  stroem jobs --status failed --limit 10
+  stroem jobs --status failed --limit 10 --since 24h
   stroem jobs --workspace default --task hello-world --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -38,6 +40,12 @@ func newJobsCmd() *cobra.Command {
 			}
 			if filter.Offset < 0 {
 				return usageError("--offset %d: want 0 or more", filter.Offset)
+			}
+			if since < 0 {
+				return usageError("--since %s: want a positive duration such as 30m or 24h", since)
+			}
+			if since > 0 {
+				filter.Since = time.Now().Add(-since)
 			}
 			c, err := flags.client()
 			if err != nil {
@@ -69,6 +77,7 @@ func newJobsCmd() *cobra.Command {
 	cmd.Flags().StringVar(&status, "status", "", "only jobs with this status")
 	cmd.Flags().IntVarP(&filter.Limit, "limit", "n", 20, "at most this many jobs")
 	cmd.Flags().IntVar(&filter.Offset, "offset", 0, "skip this many jobs")
+	cmd.Flags().DurationVar(&since, "since", 0, "only jobs created within this long (e.g. 1h, 24h)")
 	cmd.Flags().StringVarP(&filter.Workspace, "workspace", "w", "", "only jobs of this workspace")
 	cmd.Flags().StringVarP(&filter.Task, "task", "t", "", "only jobs of this task")
 	flags = addClientFlags(cmd, true)

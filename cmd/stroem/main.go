@@ -65,6 +65,7 @@ func newRootCmd() *cobra.Command {
 		newStatusCmd(),
 		newLogsCmd(),
 		newJobsCmd(),
+		newStatsCmd(),
 		newCancelCmd(),
 		newWorkersCmd(),
 		newBenchCmd(),
