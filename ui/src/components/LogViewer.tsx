@@ -105,7 +105,13 @@ export const LogViewer = memo(function LogViewer({ jobId, steps, initialStep = "
   const rows = filtered ?? buf.current;
   const n = filtered ? filtered.length : count;
 
-  const v = useVirtualizer({ count: n, getScrollElement: () => scroller.current, estimateSize: () => ROW, overscan: 20 });
+  const v = useVirtualizer({
+    count: n,
+    getScrollElement: () => scroller.current,
+    estimateSize: () => ROW,
+    overscan: 20,
+    initialRect: { width: 800, height: 384 }, // the log box (h-96) until measured
+  });
 
   useEffect(() => {
     if (follow && n > 0) v.scrollToIndex(n - 1, { align: "end" });
