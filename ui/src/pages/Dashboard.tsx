@@ -20,22 +20,23 @@ export default function Dashboard() {
   const live = useLoad(
     async () => {
       const since = new Date(Date.now() - 24 * 3600_000).toISOString();
-      const [running, pending, recent, failures, day, workers] = await Promise.all([
+      const [running, pending, recent, failures, failedDay, day, workers] = await Promise.all([
         api.jobs({ status: "running", limit: 10 }),
         api.jobs({ status: "pending", limit: 1 }),
         api.jobs({ limit: 10 }),
         api.jobs({ status: "failed", limit: 5 }),
+        api.jobs({ status: "failed", since, limit: 1 }),
         api.jobs({ since, limit: 1000 }),
         api.workers(),
       ]);
-      return { running, pending, recent, failures, day, workers };
+      return { running, pending, recent, failures, failedDay, day, workers };
     },
     [],
     3000,
   );
   const d = live.data;
   const online = d?.workers.items.filter((w) => w.status === "active").length;
-  const failed24 = d?.day.items.filter((j) => j.status === "failed").length;
+  const failed24 = d?.failedDay.total;
 
   return (
     <div>
@@ -51,7 +52,9 @@ export default function Dashboard() {
         <Card>
           <CardHeader>
             <CardTitle>Throughput, last 24 hours</CardTitle>
-            <span className="text-xs text-[var(--muted)]">{d ? `${d.day.total} jobs` : ""}</span>
+            <span className="text-xs text-[var(--muted)]">
+              {d ? (d.day.total > d.day.items.length ? `latest ${d.day.items.length} of ${d.day.total} jobs` : `${d.day.total} jobs`) : ""}
+            </span>
           </CardHeader>
           <CardContent>{d ? <ThroughputChart buckets={bucketJobs(d.day.items, Date.now())} /> : <Spinner />}</CardContent>
         </Card>
