@@ -106,3 +106,21 @@ describe("buildInput", () => {
     expect(initialValues(f, { token: "***" }).token).toBe("");
   });
 });
+
+describe("the lang engineer's list shape", () => {
+  it("reads label, enum, multiple, secret and order", () => {
+    const f = normaliseInputs([
+      { name: "ports", type: "integer", multiple: true, order: 2 },
+      { name: "env", type: "text", label: "Environment", enum: ["dev", "prod"], allow_custom: true, order: 1 },
+      { name: "pw", type: "string", secret: true },
+    ]);
+    expect(f.map((x) => [x.key, x.label, x.kind])).toEqual([
+      ["env", "Environment", "select"],
+      ["ports", "ports", "multiselect"],
+      ["pw", "pw", "text"],
+    ]);
+    expect(f[1].allowCustom).toBe(true);
+    expect(buildInput(f, { env: "qa", ports: ["80", "443"], pw: "x" })).toEqual({ input: { env: "qa", ports: [80, 443], pw: "x" }, errors: {} });
+    expect(buildInput(f, { env: "qa", ports: ["80", "web"], pw: "" }).errors).toEqual({ ports: "Enter numbers only." });
+  });
+});

@@ -58,15 +58,17 @@ export function normaliseInputs(input: RawInputField[] | Record<string, RawInput
       const hasDefault = f.has_default ?? f.default !== undefined;
       return {
         key,
-        // In the map shape `name` is a display label; in the list shape it is the key.
-        label: !Array.isArray(input) && f.name ? f.name : key,
+        // `label` (or, in the map shape, `name`) is the display name; in the
+        // list shape `name` is the key.
+        label: f.label || (!Array.isArray(input) && f.name ? f.name : key),
         kind: kindOf(type, f, options),
         type,
         description: f.description,
         required: !!f.required,
         secret: !!f.secret,
         options,
-        allowCustom: !!f.allow_custom,
+        // A list without options takes any values.
+        allowCustom: !!f.allow_custom || (!!f.multiple && options.length === 0),
         hasDefault,
         default: f.default,
         order: typeof f.order === "number" ? f.order : 1e6 + i,
@@ -113,6 +115,12 @@ export function buildInput(fields: InputField[], values: FormValues): { input: R
       const arr = Array.isArray(v) ? v : [];
       if (arr.length === 0) {
         if (f.required) errors[f.key] = "Choose at least one.";
+        continue;
+      }
+      if (/^(integer|int|number|float)$/.test(f.type)) {
+        const nums = arr.map(Number);
+        if (nums.some((n) => !isFinite(n) || (/^int/.test(f.type) && !Number.isInteger(n)))) errors[f.key] = "Enter numbers only.";
+        else input[f.key] = nums;
         continue;
       }
       input[f.key] = arr;

@@ -21,6 +21,7 @@ export interface Workspace {
  * normalises both with normaliseInputs (lib/inputs.ts). */
 export interface RawInputField {
   name?: string;
+  label?: string;
   type?: string;
   description?: string;
   default?: unknown;
