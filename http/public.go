@@ -355,13 +355,3 @@ func pageParams(r *http.Request, maxLimit int) (limit, offset int, err error) {
 	}
 	return limit, offset, nil
 }
-
-// serverConfig is GET /api/config, the public description of the server a
-// browser needs before signing in. This server has no authentication yet.
-func (s *Server) serverConfig(w http.ResponseWriter, _ *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"auth_required": false, "has_internal_auth": false,
-		"oidc_providers": []any{}, "acl_enabled": false,
-	})
-	return nil
-}
