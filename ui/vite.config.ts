@@ -23,5 +23,7 @@ export default defineConfig({
     setupFiles: ["./src/test/setup.ts"],
     include: ["src/**/*.test.{ts,tsx}"],
     css: false,
+    // A loaded CI machine types slowly; nothing here measures time.
+    testTimeout: 30_000,
   },
 });
