@@ -28,7 +28,7 @@ function freePort() {
   });
 }
 
-async function waitFor(fn, what, timeout = 30_000) {
+async function waitFor(fn, what, timeout = 60_000) {
   const end = Date.now() + timeout;
   let last;
   while (Date.now() < end) {
@@ -81,6 +81,8 @@ try {
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
   const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme: "light", acceptDownloads: true });
+  // Generous timeouts: CI machines can be slow; nothing here measures time.
+  ctx.setDefaultTimeout(60_000);
   const page = await ctx.newPage();
   page.on("console", (m) => m.type() === "error" && consoleErrors.push(`${page.url()}: ${m.text()}`));
   page.on("pageerror", (e) => consoleErrors.push(`${page.url()}: ${e.message}`));
@@ -215,6 +217,7 @@ try {
 
   await test("dark mode and phone width", async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: "dark", isMobile: true });
+    phone.setDefaultTimeout(60_000);
     const p = await phone.newPage();
     p.on("console", (m) => m.type() === "error" && consoleErrors.push(`${p.url()}: ${m.text()}`));
     p.on("pageerror", (e) => consoleErrors.push(`${p.url()}: ${e.message}`));
