@@ -14,12 +14,6 @@ import (
 	"github.com/stroem/stroem/persistence"
 )
 
-// Job list paging.
-const (
-	defaultJobListLimit = 50
-	maxJobListLimit     = 1000
-)
-
 const jobColumns = `id::text, workspace, task_name, mode, input, output, status, source_type,
 	source_id, revision, coalesce(snapshot_id, ''), cancel_requested, created_at, started_at, completed_at`
 
@@ -308,29 +302,7 @@ func readJob(br pgx.BatchResults, id string) (*stroem.Job, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	job.Steps = make([]stroem.Step, 0, len(states))
-	for _, st := range states {
-		step := stroem.Step{
-			StepName:     st.Name,
-			ActionName:   st.ActionName,
-			ActionType:   st.ActionType,
-			DependsOn:    st.DependsOn,
-			Status:       st.Status,
-			Input:        st.Input,
-			Output:       st.Output,
-			StartedAt:    st.StartedAt,
-			CompletedAt:  st.CompletedAt,
-			ErrorMessage: st.ErrorMessage,
-			Attempt:      st.Attempt,
-			MaxAttempts:  st.MaxAttempts,
-			Attempts:     attempts[st.Name],
-		}
-		if st.WorkerID != "" {
-			w := st.WorkerID
-			step.WorkerID = &w
-		}
-		job.Steps = append(job.Steps, step)
-	}
+	job.Steps = persistence.StepViews(states, attempts)
 	return &job, nil
 }
 
@@ -343,15 +315,11 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
 	defer rows.Close()
-	jobs := []stroem.Job{}
-	for rows.Next() {
+	jobs, err := persistence.CollectRows(rows, func() (stroem.Job, error) {
 		j, _, _, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list jobs: %w", interpretError(err))
-		}
-		jobs = append(jobs, j)
-	}
-	if err := rows.Err(); err != nil {
+		return j, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
 	return jobs, nil
@@ -362,12 +330,7 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 // migration), so a page is a short index scan even at 100,000s of jobs.
 func jobListQuery(f persistence.JobFilter) (string, []any) {
 	where, args := jobListWhere(f)
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultJobListLimit
-	}
-	limit = min(limit, maxJobListLimit)
-	offset := max(f.Offset, 0)
+	limit, offset := f.Page()
 	q := `SELECT ` + jobColumns + ` FROM jobs` + where
 	args = append(args, limit, offset)
 	q += fmt.Sprintf(` ORDER BY jobs.created_at DESC, jobs.id DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
@@ -386,7 +349,7 @@ func (s *Store) JobCount(ctx context.Context, f persistence.JobFilter) (int, err
 }
 
 // jobListWhere is the WHERE clause (with its leading space, or empty) of
-// JobList and JobCount.
+// JobList and JobCount: the filter's equalities and its created_at range.
 func jobListWhere(f persistence.JobFilter) (string, []any) {
 	var (
 		where []string
@@ -396,20 +359,8 @@ func jobListWhere(f persistence.JobFilter) (string, []any) {
 		args = append(args, v)
 		where = append(where, fmt.Sprintf(cond, len(args)))
 	}
-	if f.Workspace != "" {
-		add("workspace = $%d", f.Workspace)
-	}
-	if f.Task != "" {
-		add("task_name = $%d", f.Task)
-	}
-	if f.Status != "" {
-		add("status = $%d", string(f.Status))
-	}
-	if f.SourceType != "" {
-		add("source_type = $%d", string(f.SourceType))
-	}
-	if f.SourceID != "" {
-		add("source_id = $%d", f.SourceID)
+	for _, c := range f.Conds() {
+		add(c.Column+" = $%d", c.Value)
 	}
 	if !f.CreatedAfter.IsZero() {
 		add("created_at >= $%d", f.CreatedAfter)

@@ -12,12 +12,6 @@ import (
 	"github.com/stroem/stroem/persistence"
 )
 
-// Job list paging, as in the PostgreSQL store.
-const (
-	defaultJobListLimit = 50
-	maxJobListLimit     = 1000
-)
-
 const jobColumns = `id, workspace, task_name, mode, input, output, status, source_type,
 	source_id, revision, coalesce(snapshot_id, ''), cancel_requested, created_at, started_at, completed_at`
 
@@ -316,29 +310,7 @@ func readJob(ctx context.Context, tx *sql.Tx, id string) (*stroem.Job, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	job.Steps = make([]stroem.Step, 0, len(states))
-	for _, st := range states {
-		step := stroem.Step{
-			StepName:     st.Name,
-			ActionName:   st.ActionName,
-			ActionType:   st.ActionType,
-			DependsOn:    st.DependsOn,
-			Status:       st.Status,
-			Input:        st.Input,
-			Output:       st.Output,
-			StartedAt:    st.StartedAt,
-			CompletedAt:  st.CompletedAt,
-			ErrorMessage: st.ErrorMessage,
-			Attempt:      st.Attempt,
-			MaxAttempts:  st.MaxAttempts,
-			Attempts:     attempts[st.Name],
-		}
-		if st.WorkerID != "" {
-			w := st.WorkerID
-			step.WorkerID = &w
-		}
-		job.Steps = append(job.Steps, step)
-	}
+	job.Steps = persistence.StepViews(states, attempts)
 	return &job, nil
 }
 
@@ -373,15 +345,11 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
 	defer rows.Close()
-	jobs := []stroem.Job{}
-	for rows.Next() {
+	jobs, err := persistence.CollectRows(rows, func() (stroem.Job, error) {
 		j, _, _, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list jobs: %w", interpretError(err))
-		}
-		jobs = append(jobs, j)
-	}
-	if err := rows.Err(); err != nil {
+		return j, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
 	return jobs, nil
@@ -391,13 +359,9 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 // index in list order (see the migration).
 func jobListQuery(f persistence.JobFilter) (string, []any) {
 	where, args := jobListWhere(f)
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultJobListLimit
-	}
-	limit = min(limit, maxJobListLimit)
+	limit, offset := f.Page()
 	q := `SELECT ` + jobColumns + ` FROM jobs` + where + ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
-	return q, append(args, limit, max(f.Offset, 0))
+	return q, append(args, limit, offset)
 }
 
 // JobCount counts the jobs JobList would page through (Limit and Offset
@@ -416,36 +380,23 @@ func (s *Store) JobCount(ctx context.Context, f persistence.JobFilter) (int, err
 }
 
 // jobListWhere is the WHERE clause (with its leading space, or empty) of
-// JobList and JobCount.
+// JobList and JobCount: the filter's equalities and its created_at range.
 func jobListWhere(f persistence.JobFilter) (string, []any) {
 	var (
 		where []string
 		args  []any
 	)
-	add := func(cond string, v any) {
-		where = append(where, cond)
-		args = append(args, v)
-	}
-	if f.Workspace != "" {
-		add("workspace = ?", f.Workspace)
-	}
-	if f.Task != "" {
-		add("task_name = ?", f.Task)
-	}
-	if f.Status != "" {
-		add("status = ?", string(f.Status))
-	}
-	if f.SourceType != "" {
-		add("source_type = ?", string(f.SourceType))
-	}
-	if f.SourceID != "" {
-		add("source_id = ?", f.SourceID)
+	for _, c := range f.Conds() {
+		where = append(where, c.Column+` = ?`)
+		args = append(args, c.Value)
 	}
 	if !f.CreatedAfter.IsZero() {
-		add("created_at >= ?", nanos(f.CreatedAfter))
+		where = append(where, `created_at >= ?`)
+		args = append(args, nanos(f.CreatedAfter))
 	}
 	if !f.CreatedBefore.IsZero() {
-		add("created_at < ?", nanos(f.CreatedBefore))
+		where = append(where, `created_at < ?`)
+		args = append(args, nanos(f.CreatedBefore))
 	}
 	if len(where) == 0 {
 		return "", args
