@@ -149,8 +149,9 @@ func TestTwoWorkersShareTheLoad(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackOpts{workspace: workspaceDir(t, fanWorkflow), workers: 2, maxConcurrent: 1})
 
-	var workers []stroem.Worker
-	require.Equal(t, 200, s.getJSON("/api/workers", &workers))
+	var page struct{ Items []stroem.Worker }
+	require.Equal(t, 200, s.getJSON("/api/workers", &page))
+	workers := page.Items
 	require.Len(t, workers, 2)
 	names := map[string]string{}
 	for _, w := range workers {

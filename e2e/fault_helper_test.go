@@ -172,11 +172,11 @@ func (s *faultStack) startWorker(name string, maxConcurrent int, grace time.Dura
 
 // workerID is the id the named worker registered with ("" when unknown).
 func (s *faultStack) workerID(name string) string {
-	var ws []stroem.Worker
+	var ws struct{ Items []stroem.Worker }
 	if s.getJSON("/api/workers", &ws) != http.StatusOK {
 		return ""
 	}
-	for _, w := range ws {
+	for _, w := range ws.Items {
 		if w.Name == name {
 			return w.ID
 		}

@@ -374,11 +374,11 @@ func startStack(t *testing.T, opts stackOpts) *stack {
 		s.startWorker(fmt.Sprintf("worker-%d", i), opts.maxConcurrent)
 	}
 	require.Eventually(t, func() bool {
-		var ws []stroem.Worker
+		var ws struct{ Items []stroem.Worker }
 		if s.getJSON("/api/workers", &ws) != http.StatusOK {
 			return false
 		}
-		return len(ws) == len(s.workers)
+		return len(ws.Items) == len(s.workers)
 	}, waitFor, 50*time.Millisecond, "workers never registered")
 	return s
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/stroem/stroem"
@@ -29,6 +30,13 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
+	step := q.Get("step")
+	if p := pathParam(r, "step"); p != "" { // GET /api/jobs/{id}/steps/{step}/logs
+		step = p
+		if !slices.ContainsFunc(j.Steps, func(st stroem.Step) bool { return st.StepName == p }) {
+			return stroem.Errorf(stroem.CodeNotFound, "job %s has no step %q", j.ID, p)
+		}
+	}
 	format := q.Get("format")
 	switch format {
 	case "", "json":
@@ -55,7 +63,7 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	err = s.logs.LogScan(r.Context(), j.ID, 0, q.Get("step"), func(l stroem.LogLine) error {
+	err = s.logs.LogScan(r.Context(), j.ID, 0, step, func(l stroem.LogLine) error {
 		start()
 		switch format {
 		case "jsonl":

@@ -2,11 +2,13 @@ package http
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/actors"
@@ -74,14 +76,19 @@ func (s *Server) workspaceReload(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// taskView is a task in lists; taskDetail adds its flow.
+// taskView is a task in lists; taskDetail adds its flow. ID repeats the
+// name (the task's key in its workspace), as clients of the Rust Strøm's
+// API expect; HasTriggers says whether a trigger targets the task.
 type taskView struct {
+	ID          string `json:"id"`
 	Name        string `json:"name"`
 	Label       string `json:"label,omitempty"`
+	Workspace   string `json:"workspace"`
 	Description string `json:"description"`
 	Mode        string `json:"mode"`
 	// Folder groups tasks in the UI ("deploy/staging").
-	Folder string `json:"folder,omitempty"`
+	Folder      string `json:"folder,omitempty"`
+	HasTriggers bool   `json:"has_triggers"`
 	// Input is the full schema a form is built from: type, required,
 	// default, description, enum (upstream's options), label, allow_custom,
 	// multiple, secret, order. A secret field's default is not shown.
@@ -93,12 +100,22 @@ type taskDetail struct {
 	Flow []*workspace.FlowStep `json:"flow"`
 }
 
-func viewTask(t *workspace.Task) taskView {
+func viewTask(ws *workspace.Workspace, t *workspace.Task) taskView {
 	in := t.Input
 	if in == nil {
 		in = workspace.Schema{}
 	}
-	return taskView{Name: t.Name, Label: t.Label, Description: t.Description, Mode: t.Mode, Folder: t.Folder, Input: redactSecretDefaults(in)}
+	v := taskView{
+		ID: t.Name, Name: t.Name, Label: t.Label, Workspace: ws.Name, Description: t.Description,
+		Mode: t.Mode, Folder: t.Folder, Input: redactSecretDefaults(in),
+	}
+	for _, trig := range ws.Triggers {
+		if trig.Task == t.Name {
+			v.HasTriggers = true
+			break
+		}
+	}
+	return v
 }
 
 // redactSecretDefaults returns the schema with the defaults of secret
@@ -129,7 +146,7 @@ func (s *Server) tasksList(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []taskView{}
 	for _, name := range slices.Sorted(maps.Keys(ws.Tasks)) {
-		out = append(out, viewTask(ws.Tasks[name]))
+		out = append(out, viewTask(ws, ws.Tasks[name]))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -145,7 +162,7 @@ func (s *Server) taskGet(w http.ResponseWriter, r *http.Request) error {
 	if t == nil {
 		return stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", name, ws.Name)
 	}
-	d := taskDetail{taskView: viewTask(t), Flow: []*workspace.FlowStep{}}
+	d := taskDetail{taskView: viewTask(ws, t), Flow: []*workspace.FlowStep{}}
 	for _, step := range t.Order {
 		if fs := t.Flow[step]; fs != nil {
 			d.Flow = append(d.Flow, fs)
@@ -176,10 +193,34 @@ func (s *Server) taskExecute(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// page is a list answer: one page of items and how many there are in all.
+type page[T any] struct {
+	Items []T `json:"items"`
+	Total int `json:"total"`
+}
+
 func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := persistence.JobFilter{Workspace: q.Get("workspace"), Task: q.Get("task"), Limit: 50}
 	var problems []string
+	if v := q.Get("task_name"); v != "" { // the Rust Strøm's name for it
+		if f.Task != "" && f.Task != v {
+			problems = append(problems, "task and task_name differ")
+		}
+		f.Task = v
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.CreatedAfter}, {"until", &f.CreatedBefore}} {
+		if v := q.Get(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				problems = append(problems, p.name+": want an RFC 3339 time (2026-11-28T07:00:00Z), got "+strconv.Quote(v))
+			}
+			*p.dst = t
+		}
+	}
 	if v := q.Get("status"); v != "" {
 		f.Status = stroem.JobStatus(v)
 		if !f.Status.Valid() {
@@ -210,7 +251,15 @@ func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) error {
 	if jobs == nil {
 		jobs = []stroem.Job{}
 	}
-	writeJSON(w, http.StatusOK, jobs)
+	total := f.Offset + len(jobs)
+	if len(jobs) == f.Limit || (len(jobs) == 0 && f.Offset > 0) {
+		// Only a full (or past-the-end) page needs a count: a short page
+		// ends the list.
+		if total, err = s.store.JobCount(r.Context(), f); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, page[stroem.Job]{Items: jobs, Total: total})
 	return nil
 }
 
@@ -280,13 +329,43 @@ func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) workersList(w http.ResponseWriter, r *http.Request) error {
+	limit, offset, err := pageParams(r, 1000)
+	if err != nil {
+		return err
+	}
 	ws, err := s.store.WorkerList(r.Context())
 	if err != nil {
 		return err
 	}
-	if ws == nil {
-		ws = []stroem.Worker{}
+	items := ws[min(offset, len(ws)):min(offset+limit, len(ws))]
+	if items == nil {
+		items = []stroem.Worker{}
 	}
-	writeJSON(w, http.StatusOK, ws)
+	writeJSON(w, http.StatusOK, page[stroem.Worker]{Items: items, Total: len(ws)})
 	return nil
+}
+
+// pageParams reads ?limit= (1–max, default max) and ?offset= (≥ 0).
+func pageParams(r *http.Request, maxLimit int) (limit, offset int, err error) {
+	q := r.URL.Query()
+	limit = maxLimit
+	var problems []string
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			problems = append(problems, fmt.Sprintf("limit: want an integer from 1 to %d, got %q", maxLimit, v))
+		}
+		limit = n
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			problems = append(problems, "offset: want a non-negative integer, got "+strconv.Quote(v))
+		}
+		offset = n
+	}
+	if len(problems) > 0 {
+		return 0, 0, stroem.Invalid("invalid query: "+strings.Join(problems, "; "), problems...)
+	}
+	return limit, offset, nil
 }

@@ -48,6 +48,7 @@ type Store interface {
 	Ping(ctx context.Context) error
 	JobGet(ctx context.Context, id string) (*stroem.Job, error)
 	JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.Job, error)
+	JobCount(ctx context.Context, f persistence.JobFilter) (int, error)
 	WorkerList(ctx context.Context) ([]stroem.Worker, error)
 	WorkspaceArchiveGet(ctx context.Context, revision string) ([]byte, error)
 }
@@ -83,6 +84,22 @@ type Config struct {
 	Ready func() bool
 	// Extra mounts additional routes (webhooks, pprof) on the root router.
 	Extra func(r chi.Router)
+	// UI, when set, answers the GET and HEAD requests no route matched
+	// outside the server's own prefixes (the web front end, package ui).
+	UI http.Handler
+}
+
+// serverPrefixes are the paths that belong to the server: the UI never
+// answers under them, so an unknown API route stays a JSON 404.
+var serverPrefixes = []string{"/api", "/hooks", "/worker", "/healthz", "/readyz", "/metrics", "/debug"}
+
+func serverPath(p string) bool {
+	for _, pre := range serverPrefixes {
+		if p == pre || strings.HasPrefix(p, pre+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // Server is the HTTP API.
@@ -116,6 +133,10 @@ func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.recoverer, s.checkText, s.deadlines, s.limitBody)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.UI != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !serverPath(r.URL.Path) {
+			s.cfg.UI.ServeHTTP(w, r)
+			return
+		}
 		writeError(w, r, s.log, stroem.Errorf(stroem.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
@@ -130,13 +151,18 @@ func (s *Server) Handler() http.Handler {
 		r.Post("/workspaces/{ws}/reload", s.handle(s.workspaceReload))
 		r.Get("/workspaces/{ws}/tasks", s.handle(s.tasksList))
 		r.Get("/workspaces/{ws}/tasks/{task}", s.handle(s.taskGet))
+		r.Get("/workspaces/{ws}/tasks/{task}/stats", s.handle(s.taskStats))
 		r.Post("/workspaces/{ws}/tasks/{task}/execute", s.handle(s.taskExecute))
 		r.Get("/jobs", s.handle(s.jobsList))
 		r.Get("/jobs/{id}", s.handle(s.jobGet))
 		r.Post("/jobs/{id}/cancel", s.handle(s.jobCancel))
 		r.Get("/jobs/{id}/logs", s.handle(s.jobLogs))
+		r.Get("/jobs/{id}/steps/{step}/logs", s.handle(s.jobLogs))
 		r.Get("/jobs/{id}/logs/stream", s.handle(s.jobLogStream))
 		r.Get("/workers", s.handle(s.workersList))
+		// What the web UI asks first: whether to show a login page.
+		// Authentication (issue 15) answers this route itself once it lands.
+		r.Get("/config", s.handle(s.serverConfig))
 	})
 
 	r.Route("/worker", func(r chi.Router) {

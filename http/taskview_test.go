@@ -17,10 +17,10 @@ func TestViewTaskSchema(t *testing.T) {
 		{Name: "envs", Type: workspace.TypeString, Enum: []any{"dev", "prod"}, Multiple: true, AllowCustom: true, Label: "Environments", Order: &order, Description: "where"},
 		{Name: "token", Type: workspace.TypeString, Secret: true, Default: "hunter2-secret", HasDefault: true},
 	}}
-	b, err := json.Marshal(viewTask(task))
+	b, err := json.Marshal(viewTask(&workspace.Workspace{Name: "default"}, task))
 	require.NoError(t, err)
 	require.JSONEq(t, `{
-		"name": "deploy", "label": "Deploy", "description": "", "mode": "distributed", "folder": "ops/prod",
+		"id": "deploy", "name": "deploy", "label": "Deploy", "workspace": "default", "has_triggers": false, "description": "", "mode": "distributed", "folder": "ops/prod",
 		"input": [
 			{"name": "envs", "type": "string", "enum": ["dev", "prod"], "multiple": true, "allow_custom": true, "label": "Environments", "order": 1, "description": "where"},
 			{"name": "token", "type": "string", "secret": true, "has_default": true}

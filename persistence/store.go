@@ -32,6 +32,8 @@ type Store interface {
 	JobState(ctx context.Context, jobID string) (*JobState, error)
 	JobGet(ctx context.Context, id string) (*stroem.Job, error)
 	JobList(ctx context.Context, f JobFilter) ([]stroem.Job, error)
+	// JobCount counts what JobList pages through (Limit and Offset ignored).
+	JobCount(ctx context.Context, f JobFilter) (int, error)
 	JobsUnfinished(ctx context.Context) ([]string, error)
 
 	StepsClaim(ctx context.Context, p ClaimParams) ([]ClaimedStep, error)

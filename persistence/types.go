@@ -132,8 +132,12 @@ type JobFilter struct {
 	// SourceType/SourceID find the jobs of one trigger.
 	SourceType stroem.SourceType
 	SourceID   string
-	Limit      int // default 50, at most 1000
-	Offset     int
+	// CreatedAfter/CreatedBefore bound created_at (inclusive after,
+	// exclusive before); zero times do not filter.
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	Limit         int // default 50, at most 1000
+	Offset        int
 }
 
 // StepLease is the stored lease of a step's current attempt, read by the

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,7 +123,7 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 		f.mu.Unlock()
 		j := job()
 		j.Steps = nil
-		_ = json.NewEncoder(w).Encode([]stroem.Job{j})
+		_ = json.NewEncoder(w).Encode(map[string]any{"items": []stroem.Job{j}, "total": 1})
 	})
 	mux.HandleFunc("GET /api/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("id") != testJobID {
@@ -169,9 +170,20 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 		f.mu.Unlock()
 		fmt.Fprintf(w, "event: done\ndata: {\"status\":%q}\n\n", final)
 	})
+	mux.HandleFunc("GET /api/workspaces/{ws}/tasks/{task}/stats", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.queries = append(f.queries, r.PathValue("ws")+"/"+r.PathValue("task")+"?"+r.URL.RawQuery)
+		f.mu.Unlock()
+		if r.PathValue("task") == "never-ran" {
+			_, _ = w.Write([]byte(`{"window":50,"task":{"sample_size":0,"avg_ms":null,"p50_ms":null,"p95_ms":null,"min_ms":null,"max_ms":null,"recent":[]},"steps":[]}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"window":20,"task":{"sample_size":7,"avg_ms":1500,"p50_ms":1400,"p95_ms":2600.5,"min_ms":900,"max_ms":2700,"recent":[]},
+			"steps":[{"step_name":"say-hello","sample_size":7,"avg_ms":300,"p50_ms":250,"p95_ms":480,"min_ms":120,"max_ms":500}]}`))
+	})
 	mux.HandleFunc("GET /api/workers", func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode([]stroem.Worker{{ID: "w-1", Name: "worker-1", Status: "active",
-			Capabilities: []string{"shell"}, LastHeartbeatAt: time.Now()}})
+		_ = json.NewEncoder(w).Encode(map[string]any{"items": []stroem.Worker{{ID: "w-1", Name: "worker-1", Status: "active",
+			Capabilities: []string{"shell"}, LastHeartbeatAt: time.Now()}}, "total": 1})
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -421,4 +433,41 @@ func TestWorkerCommandRunsAndStopsCleanly(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("stroem worker did not stop")
 	}
+}
+
+func TestJobsSinceAndTotal(t *testing.T) {
+	t.Parallel()
+	f, url := newFakeAPI(t)
+	r := runCLI(t, t.Context(), "jobs", "--since", "2h", "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	q, err := neturl.ParseQuery(f.queries[0])
+	require.NoError(t, err)
+	since, err := time.Parse(time.RFC3339Nano, q.Get("since"))
+	require.NoError(t, err)
+	require.WithinDuration(t, time.Now().Add(-2*time.Hour), since, time.Minute)
+
+	r = runCLI(t, t.Context(), "jobs", "--since", "-5m", "--server", url)
+	require.Equal(t, 2, r.code)
+	require.Contains(t, r.err, "--since")
+}
+
+func TestStatsCommand(t *testing.T) {
+	t.Parallel()
+	f, url := newFakeAPI(t)
+	r := runCLI(t, t.Context(), "stats", "hello-world", "-n", "20", "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	require.Contains(t, r.out, "STEP       RUNS  P50    P95    MIN    MAX")
+	require.Contains(t, r.out, "(task)     7     1.40s  2.60s  900ms  2.70s")
+	require.Contains(t, r.out, "say-hello  7     250ms  480ms  120ms  500ms")
+	require.Equal(t, []string{"default/hello-world?limit=20"}, f.queries)
+
+	r = runCLI(t, t.Context(), "stats", "never-ran", "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, "never-ran has no completed run yet\n", r.out)
+
+	r = runCLI(t, t.Context(), "stats", "x", "-n", "0", "--server", url)
+	require.Equal(t, 2, r.code)
+	r = runCLI(t, t.Context(), "stats", "--server", url)
+	require.NotEqual(t, 0, r.code, "a task name is required")
+	require.Contains(t, r.err, "accepts 1 arg")
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,13 +14,14 @@ import (
 
 func newJobsCmd() *cobra.Command {
 	var status string
+	var since time.Duration
 	var filter client.JobFilter
 	var flags *clientFlags
 	cmd := &cobra.Command{
 		Use:   "jobs",
 		Short: "List recent jobs, newest first",
 		Example: `  stroem jobs
-  stroem jobs --status failed --limit 10
+  stroem jobs --status failed --limit 10 --since 24h
   stroem jobs --workspace default --task hello-world --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -39,14 +41,21 @@ func newJobsCmd() *cobra.Command {
 			if filter.Offset < 0 {
 				return usageError("--offset %d: want 0 or more", filter.Offset)
 			}
+			if since < 0 {
+				return usageError("--since %s: want a positive duration such as 30m or 24h", since)
+			}
+			if since > 0 {
+				filter.Since = time.Now().Add(-since)
+			}
 			c, err := flags.client()
 			if err != nil {
 				return err
 			}
-			jobs, err := c.Jobs(cmd.Context(), filter)
+			page, err := c.JobPage(cmd.Context(), filter)
 			if err != nil {
 				return interrupted(cmd.Context(), err)
 			}
+			jobs := page.Items
 			if flags.json() {
 				return printJSON(cmd.OutOrStdout(), nonNilSlice(jobs))
 			}
@@ -56,12 +65,19 @@ func newJobsCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%s\n", j.ID, j.Workspace, j.TaskName, j.Status,
 					formatTime(&j.CreatedAt), formatDuration(j.StartedAt, j.CompletedAt), orDash(string(j.SourceType)))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if n := filter.Offset + len(jobs); n < page.Total {
+				fmt.Fprintf(cmd.ErrOrStderr(), "(%d of %d jobs; --offset %d for more)\n", len(jobs), page.Total, n)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&status, "status", "", "only jobs with this status")
 	cmd.Flags().IntVarP(&filter.Limit, "limit", "n", 20, "at most this many jobs")
 	cmd.Flags().IntVar(&filter.Offset, "offset", 0, "skip this many jobs")
+	cmd.Flags().DurationVar(&since, "since", 0, "only jobs created within this long (e.g. 1h, 24h)")
 	cmd.Flags().StringVarP(&filter.Workspace, "workspace", "w", "", "only jobs of this workspace")
 	cmd.Flags().StringVarP(&filter.Task, "task", "t", "", "only jobs of this task")
 	flags = addClientFlags(cmd, true)

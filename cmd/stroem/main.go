@@ -68,6 +68,7 @@ func newRootCmd() *cobra.Command {
 		newStatusCmd(),
 		newLogsCmd(),
 		newJobsCmd(),
+		newStatsCmd(),
 		newCancelCmd(),
 		newWorkersCmd(),
 		newBenchCmd(),

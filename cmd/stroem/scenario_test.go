@@ -608,6 +608,16 @@ func TestScenarioBadRequestsAreClientErrors(t *testing.T) {
 		{"GET", "/api/jobs?status=bogus", nil, ""},
 		{"GET", "/api/jobs?offset=-1", nil, ""},
 		{"GET", "/api/jobs/" + jobID + "/logs?format=xml", nil, ""},
+		{"GET", "/api/jobs?since=yesterday", nil, ""},
+		{"GET", "/api/jobs?until=2026-13-01T00:00:00Z", nil, ""},
+		{"GET", "/api/jobs?task=a&task_name=b", nil, ""},
+		{"GET", "/api/jobs/" + jobID + "/steps/nope/logs", nil, ""},
+		{"GET", "/api/jobs/not-a-uuid/steps/first/logs", nil, ""},
+		{"GET", "/api/workspaces/default/tasks/chain/stats?limit=0", nil, ""},
+		{"GET", "/api/workspaces/default/tasks/chain/stats?limit=501", nil, ""},
+		{"GET", "/api/workspaces/default/tasks/missing/stats", nil, ""},
+		{"GET", "/api/workers?limit=0", nil, ""},
+		{"GET", "/api/workers?offset=x", nil, ""},
 		{"GET", "/api/nothing", nil, ""},
 		{"DELETE", "/api/jobs", nil, ""},
 		{"POST", "/worker/register", `{"name":"x","capabilities":["shell"]}`, ""},
@@ -743,4 +753,105 @@ func TestScenarioWorkerIDInAnotherForm(t *testing.T) {
 	c := upper.mustClaim("third")
 	require.Equal(t, http.StatusOK, upper.complete(c, 0, nil, ""))
 	s.waitJob(id, stroem.JobCompleted)
+}
+
+// The list envelopes, task ids, step logs and task stats of the API a
+// client of the Rust Strøm (and the web UI) relies on.
+func TestScenarioAPIShapes(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{})
+	w := s.worker()
+	before := time.Now().UTC().Add(-time.Second)
+	ids := []string{s.execute("chain", map[string]any{"start": "a"}), s.execute("chain", map[string]any{"start": "b"})}
+	for range 6 { // three steps of each job, in whatever order they come
+		a := w.claim(5 * time.Second)
+		require.NotNil(t, a)
+		if a.StepName == "first" {
+			code, _ := w.pushLogs(a, 0, "hello from "+a.JobID)
+			require.Equal(t, http.StatusOK, code)
+		}
+		require.Equal(t, http.StatusOK, w.complete(a, 0, map[string]any{"v": "x"}, ""))
+	}
+	for _, id := range ids {
+		s.waitJob(id, stroem.JobCompleted)
+	}
+
+	var page struct {
+		Items []stroem.Job `json:"items"`
+		Total int          `json:"total"`
+	}
+	get := func(path string, out any) {
+		t.Helper()
+		code, body := s.do("GET", path, nil, "")
+		require.Equal(t, http.StatusOK, code, "%s: %s", path, body)
+		require.NoError(t, json.Unmarshal(body, out), string(body))
+	}
+	get("/api/jobs?limit=1", &page)
+	require.Len(t, page.Items, 1)
+	require.Equal(t, 2, page.Total, "a full page counts the rest")
+	require.Equal(t, ids[1], page.Items[0].ID)
+	get("/api/jobs?limit=1&offset=1&task_name=chain&workspace=default", &page)
+	require.Equal(t, []string{ids[0]}, []string{page.Items[0].ID})
+	require.Equal(t, 2, page.Total)
+	get("/api/jobs?offset=5", &page)
+	require.Empty(t, page.Items)
+	require.Equal(t, 2, page.Total, "past the end still says how many")
+	get("/api/jobs?since="+before.Format(time.RFC3339), &page)
+	require.Equal(t, 2, page.Total)
+	get("/api/jobs?until="+before.Format(time.RFC3339), &page)
+	require.Equal(t, 0, page.Total)
+	require.NotNil(t, page.Items)
+
+	var workers struct {
+		Items []stroem.Worker `json:"items"`
+		Total int             `json:"total"`
+	}
+	get("/api/workers?limit=1", &workers)
+	require.Equal(t, 1, workers.Total)
+	require.Equal(t, w.id, workers.Items[0].ID)
+
+	var tasks []struct {
+		ID, Name, Workspace string
+		HasTriggers         bool `json:"has_triggers"`
+	}
+	get("/api/workspaces/default/tasks", &tasks)
+	require.NotEmpty(t, tasks)
+	for _, task := range tasks {
+		require.Equal(t, task.Name, task.ID)
+		require.Equal(t, "default", task.Workspace)
+		require.False(t, task.HasTriggers, "no triggers in this workspace")
+	}
+
+	var logs struct{ Logs string }
+	get("/api/jobs/"+ids[0]+"/steps/first/logs", &logs)
+	require.Equal(t, "hello from "+ids[0]+"\n", logs.Logs)
+	get("/api/jobs/"+ids[0]+"/steps/second/logs", &logs)
+	require.Empty(t, logs.Logs, "a step without lines")
+
+	var stats struct {
+		Window int `json:"window"`
+		Task   struct {
+			SampleSize int      `json:"sample_size"`
+			P50        *float64 `json:"p50_ms"`
+			Min, Max   *float64
+			Recent     []struct {
+				JobID string `json:"job_id"`
+			} `json:"recent"`
+		} `json:"task"`
+		Steps []struct {
+			StepName   string   `json:"step_name"`
+			SampleSize int      `json:"sample_size"`
+			P95        *float64 `json:"p95_ms"`
+		} `json:"steps"`
+	}
+	get("/api/workspaces/default/tasks/chain/stats?limit=10", &stats)
+	require.Equal(t, 10, stats.Window)
+	require.Equal(t, 2, stats.Task.SampleSize)
+	require.NotNil(t, stats.Task.P50)
+	require.Len(t, stats.Task.Recent, 2)
+	require.Equal(t, ids[1], stats.Task.Recent[0].JobID, "newest first")
+	require.Equal(t, []string{"first", "second", "third"},
+		[]string{stats.Steps[0].StepName, stats.Steps[1].StepName, stats.Steps[2].StepName}, "flow order")
+	require.Equal(t, 2, stats.Steps[0].SampleSize)
+	require.NotNil(t, stats.Steps[0].P95)
 }

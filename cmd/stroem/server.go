@@ -23,6 +23,7 @@ import (
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/postgres"
 	"github.com/stroem/stroem/tracing"
+	"github.com/stroem/stroem/ui"
 	"github.com/stroem/stroem/workspace"
 )
 
@@ -205,6 +206,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	api := stroemhttp.NewServer(stroemhttp.Config{
 		WorkerToken: cfg.WorkerToken, MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.HTTP.WriteTimeout,
 		Ready: app.ready.Load,
+		UI:    ui.Handler(),
 		Extra: func(r chi.Router) {
 			app.hooks.Mount(r)
 			app.ops.mount(r)

@@ -147,7 +147,7 @@ func TestPublicRoutes(t *testing.T) {
 		require.Equal(t, "status=failed&task=t&workspace=default&limit=5&offset=10",
 			"status="+r.URL.Query().Get("status")+"&task="+r.URL.Query().Get("task")+"&workspace="+r.URL.Query().Get("workspace")+
 				"&limit="+r.URL.Query().Get("limit")+"&offset="+r.URL.Query().Get("offset"))
-		writeJSON(w, 200, []stroem.Job{{ID: "j2", Status: stroem.JobFailed}})
+		writeJSON(w, 200, map[string]any{"items": []stroem.Job{{ID: "j2", Status: stroem.JobFailed}}, "total": 11})
 	})
 	mux.HandleFunc("GET /api/jobs/{id}/logs", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("format") == "jsonl" {
@@ -183,6 +183,9 @@ func TestPublicRoutes(t *testing.T) {
 	jobs, err := c.Jobs(ctx, client.JobFilter{Workspace: "default", Task: "t", Status: stroem.JobFailed, Limit: 5, Offset: 10})
 	require.NoError(t, err)
 	require.Equal(t, "j2", jobs[0].ID)
+	jp, err := c.JobPage(ctx, client.JobFilter{Workspace: "default", Task: "t", Status: stroem.JobFailed, Limit: 5, Offset: 10})
+	require.NoError(t, err)
+	require.Equal(t, 11, jp.Total)
 
 	logs, err := c.Logs(ctx, "j2", "")
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/stroem/stroem"
 )
@@ -88,6 +89,8 @@ type InputField struct {
 // Task is a task as the API lists it; the detail view adds its flow.
 type Task struct {
 	Name        string       `json:"name"`
+	Workspace   string       `json:"workspace,omitempty"`
+	HasTriggers bool         `json:"has_triggers,omitempty"`
 	Description string       `json:"description,omitempty"`
 	Mode        string       `json:"mode"`
 	Input       []InputField `json:"input"`
@@ -101,8 +104,18 @@ type JobFilter struct {
 	Workspace string
 	Task      string
 	Status    stroem.JobStatus
-	Limit     int
-	Offset    int
+	// Since/Until bound the jobs' created_at (inclusive, exclusive).
+	Since  time.Time
+	Until  time.Time
+	Limit  int
+	Offset int
+}
+
+// JobPage is one page of GET /api/jobs: the jobs and how many match the
+// filter in all.
+type JobPage struct {
+	Items []stroem.Job `json:"items"`
+	Total int          `json:"total"`
 }
 
 // Workspaces lists the server's workspaces with their load errors.
@@ -152,6 +165,12 @@ func (c *Client) Execute(ctx context.Context, ws, task string, input map[string]
 
 // Jobs lists jobs, newest first, without their steps.
 func (c *Client) Jobs(ctx context.Context, f JobFilter) ([]stroem.Job, error) {
+	p, err := c.JobPage(ctx, f)
+	return p.Items, err
+}
+
+// JobPage lists one page of jobs, newest first, with the total.
+func (c *Client) JobPage(ctx context.Context, f JobFilter) (JobPage, error) {
 	q := url.Values{}
 	if f.Workspace != "" {
 		q.Set("workspace", f.Workspace)
@@ -168,8 +187,17 @@ func (c *Client) Jobs(ctx context.Context, f JobFilter) ([]stroem.Job, error) {
 	if f.Offset > 0 {
 		q.Set("offset", strconv.Itoa(f.Offset))
 	}
-	var out []stroem.Job
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
+	}
+	var out JobPage
 	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/jobs", query: q}, &out)
+	if out.Items == nil {
+		out.Items = []stroem.Job{}
+	}
 	return out, err
 }
 
@@ -250,7 +278,49 @@ func (c *Client) EachLogLine(ctx context.Context, id, step string, fn func(stroe
 
 // Workers lists the registered workers.
 func (c *Client) Workers(ctx context.Context) ([]stroem.Worker, error) {
-	var out []stroem.Worker
+	var out struct {
+		Items []stroem.Worker `json:"items"`
+	}
 	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/workers"}, &out)
+	return out.Items, err
+}
+
+// TaskStats is GET …/tasks/{task}/stats: duration statistics of a task's
+// recent completed runs, in milliseconds (nil when there is no sample).
+type TaskStats struct {
+	Window int `json:"window"`
+	Task   struct {
+		DurationStats
+		Recent []struct {
+			JobID       string    `json:"job_id"`
+			DurationMS  float64   `json:"duration_ms"`
+			CompletedAt time.Time `json:"completed_at"`
+		} `json:"recent"`
+	} `json:"task"`
+	Steps []struct {
+		StepName string `json:"step_name"`
+		DurationStats
+	} `json:"steps"`
+}
+
+// DurationStats summarises durations in milliseconds.
+type DurationStats struct {
+	SampleSize int      `json:"sample_size"`
+	AvgMS      *float64 `json:"avg_ms"`
+	P50MS      *float64 `json:"p50_ms"`
+	P95MS      *float64 `json:"p95_ms"`
+	MinMS      *float64 `json:"min_ms"`
+	MaxMS      *float64 `json:"max_ms"`
+}
+
+// TaskStats returns the duration statistics of the last limit (0: the
+// server's default, 50) completed runs of a task.
+func (c *Client) TaskStats(ctx context.Context, ws, task string, limit int) (TaskStats, error) {
+	q := url.Values{}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out TaskStats
+	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/workspaces/" + seg(ws) + "/tasks/" + seg(task) + "/stats", query: q}, &out)
 	return out, err
 }

@@ -329,22 +329,49 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 // offers matches an index whose order is the list order (see the first
 // migration), so a page is a short index scan even at 100,000s of jobs.
 func jobListQuery(f persistence.JobFilter) (string, []any) {
+	where, args := jobListWhere(f)
+	limit, offset := f.Page()
+	q := `SELECT ` + jobColumns + ` FROM jobs` + where
+	args = append(args, limit, offset)
+	q += fmt.Sprintf(` ORDER BY jobs.created_at DESC, jobs.id DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
+	return q, args
+}
+
+// JobCount counts the jobs JobList would page through (Limit and Offset
+// are ignored): the total of a paginated list.
+func (s *Store) JobCount(ctx context.Context, f persistence.JobFilter) (int, error) {
+	where, args := jobListWhere(f)
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM jobs`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count jobs: %w", interpretError(err))
+	}
+	return n, nil
+}
+
+// jobListWhere is the WHERE clause (with its leading space, or empty) of
+// JobList and JobCount: the filter's equalities and its created_at range.
+func jobListWhere(f persistence.JobFilter) (string, []any) {
 	var (
 		where []string
 		args  []any
 	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
 	for _, c := range f.Conds() {
-		args = append(args, c.Value)
-		where = append(where, fmt.Sprintf("%s = $%d", c.Column, len(args)))
+		add(c.Column+" = $%d", c.Value)
 	}
-	limit, offset := f.Page()
-	q := `SELECT ` + jobColumns + ` FROM jobs`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
+	if !f.CreatedAfter.IsZero() {
+		add("created_at >= $%d", f.CreatedAfter)
 	}
-	args = append(args, limit, offset)
-	q += fmt.Sprintf(` ORDER BY jobs.created_at DESC, jobs.id DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
-	return q, args
+	if !f.CreatedBefore.IsZero() {
+		add("created_at < $%d", f.CreatedBefore)
+	}
+	if len(where) == 0 {
+		return "", args
+	}
+	return ` WHERE ` + strings.Join(where, " AND "), args
 }
 
 // JobsUnfinished returns the ids of every pending or running job, oldest

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/stroem/stroem"
@@ -357,17 +358,50 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 // jobListQuery builds JobList's statement; each filter combination has an
 // index in list order (see the migration).
 func jobListQuery(f persistence.JobFilter) (string, []any) {
-	q := `SELECT ` + jobColumns + ` FROM jobs`
-	var args []any
-	sep := ` WHERE `
+	where, args := jobListWhere(f)
+	limit, offset := f.Page()
+	q := `SELECT ` + jobColumns + ` FROM jobs` + where + ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
+	return q, append(args, limit, offset)
+}
+
+// JobCount counts the jobs JobList would page through (Limit and Offset
+// are ignored): the total of a paginated list.
+func (s *Store) JobCount(ctx context.Context, f persistence.JobFilter) (int, error) {
+	db, err := s.reader()
+	if err != nil {
+		return 0, err
+	}
+	where, args := jobListWhere(f)
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM jobs`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count jobs: %w", interpretError(err))
+	}
+	return n, nil
+}
+
+// jobListWhere is the WHERE clause (with its leading space, or empty) of
+// JobList and JobCount: the filter's equalities and its created_at range.
+func jobListWhere(f persistence.JobFilter) (string, []any) {
+	var (
+		where []string
+		args  []any
+	)
 	for _, c := range f.Conds() {
-		q += sep + c.Column + ` = ?`
-		sep = ` AND `
+		where = append(where, c.Column+` = ?`)
 		args = append(args, c.Value)
 	}
-	limit, offset := f.Page()
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
-	return q, append(args, limit, offset)
+	if !f.CreatedAfter.IsZero() {
+		where = append(where, `created_at >= ?`)
+		args = append(args, nanos(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		where = append(where, `created_at < ?`)
+		args = append(args, nanos(f.CreatedBefore))
+	}
+	if len(where) == 0 {
+		return "", args
+	}
+	return ` WHERE ` + strings.Join(where, " AND "), args
 }
 
 // JobsUnfinished returns the ids of every pending or running job, oldest

@@ -288,6 +288,34 @@ func testJobList(t *testing.T, open func(t *testing.T) persistence.Store) {
 	require.NotNil(t, none, "an empty list, not nil (JSON [])")
 	require.Empty(t, none)
 
+	// JobCount counts what JobList pages through, ignoring limit and offset.
+	for _, c := range []struct {
+		f    persistence.JobFilter
+		want int
+	}{
+		{persistence.JobFilter{}, 7},
+		{persistence.JobFilter{Limit: 2, Offset: 5}, 7},
+		{persistence.JobFilter{Status: stroem.JobPending, Workspace: "default"}, 5},
+		{persistence.JobFilter{Task: "other"}, 3},
+		{persistence.JobFilter{Workspace: "nope"}, 0},
+	} {
+		n, err := s.JobCount(ctx, c.f)
+		require.NoError(t, err)
+		require.Equal(t, c.want, n, "%+v", c.f)
+	}
+
+	// A created_at range: after is inclusive, before exclusive.
+	third, err := s.JobGet(ctx, ids[2])
+	require.NoError(t, err)
+	fifth, err := s.JobGet(ctx, ids[4])
+	require.NoError(t, err)
+	ranged, err := s.JobList(ctx, persistence.JobFilter{CreatedAfter: third.CreatedAt, CreatedBefore: fifth.CreatedAt})
+	require.NoError(t, err)
+	require.Equal(t, []string{ids[3], ids[2]}, jobIDs(ranged))
+	n, err := s.JobCount(ctx, persistence.JobFilter{CreatedAfter: fifth.CreatedAt})
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+
 	unfinished, err := s.JobsUnfinished(ctx)
 	require.NoError(t, err)
 	require.Equal(t, ids, unfinished, "oldest first")

@@ -1,0 +1,139 @@
+// Measurements (not a pass/fail test; run by hand: npm run perf): the jobs
+// page's time to ready with 10,000 jobs in the database, and how smooth the
+// live log view stays while a step prints 1,000 lines a second.
+import { chromium } from "playwright-core";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createServer } from "node:net";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), "stroem-ui-perf-"));
+const JOBS = Number(process.env.PERF_JOBS || 10_000);
+const ws = join(tmp, "ws");
+mkdirSync(join(ws, ".workflows"), { recursive: true });
+// `parked` needs a docker runner no dev worker has, so its jobs stay in
+// the database unfinished; `flood` prints 1,000 lines a second for 10 s.
+writeFileSync(
+  join(ws, ".workflows", "perf.yaml"),
+  `actions:
+  park: { type: docker, image: alpine, cmd: "true" }
+  flood:
+    type: shell
+    cmd: |
+      for s in 1 2 3 4 5 6 7 8 9 10; do
+        awk -v s="$s" 'BEGIN { for (i = 1; i <= 1000; i++) printf "second %d line %d \\033[36mcyan\\033[0m padding padding padding\\n", s, i }'
+        sleep 1
+      done
+tasks:
+  parked: { flow: { a: { action: park } } }
+  flood: { flow: { out: { action: flood } } }
+`,
+);
+
+const port = await new Promise((res) => {
+  const s = createServer().listen(0, "127.0.0.1", () => {
+    const p = s.address().port;
+    s.close(() => res(p));
+  });
+});
+const base = `http://127.0.0.1:${port}`;
+const bin = process.env.STROEM_BIN || join(tmp, "stroem");
+if (!process.env.STROEM_BIN) execFileSync("go", ["build", "-o", bin, "./cmd/stroem"], { cwd: join(here, "..", ".."), stdio: "inherit" });
+const server = spawn(bin, ["dev", ws, "--listen", `127.0.0.1:${port}`, "--data-dir", join(tmp, "data"), "--workers", "1"], { stdio: "ignore" });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+for (let i = 0; i < 300; i++) {
+  try {
+    if ((await fetch(base + "/readyz")).ok) break;
+  } catch {}
+  await sleep(100);
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+let browser;
+try {
+  let t0 = Date.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < JOBS) {
+        next++;
+        const r = await fetch(`${base}/api/workspaces/default/tasks/parked/execute`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+        if (r.status !== 201) throw new Error(`execute: ${r.status} ${await r.text()}`);
+      }
+    }),
+  );
+  const total = (await (await fetch(`${base}/api/jobs?limit=1`)).json()).total;
+  console.log(`created ${JOBS} jobs in ${Date.now() - t0} ms; /api/jobs total = ${total}`);
+
+  const api = [];
+  for (let i = 0; i < 10; i++) {
+    t0 = performance.now();
+    await (await fetch(`${base}/api/jobs?limit=50&offset=${i * 50}`)).json();
+    api.push(performance.now() - t0);
+  }
+  console.log(`GET /api/jobs?limit=50 (with total): median ${median(api).toFixed(1)} ms, max ${Math.max(...api).toFixed(1)} ms`);
+
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const ready = [];
+  for (let i = 0; i < 5; i++) {
+    t0 = Date.now();
+    await page.goto(`${base}/jobs`);
+    await page.getByText(`${total} jobs`).waitFor();
+    await page.locator("tbody tr").nth(49).waitFor();
+    ready.push(Date.now() - t0);
+  }
+  console.log(`/jobs page ready (navigation → 50 rows and the total shown), ${total} jobs: ${ready.join(", ")} ms; median ${median(ready)} ms`);
+  t0 = Date.now();
+  await page.getByRole("button", { name: "Next page" }).click();
+  await page.getByText(/page 2 of/).waitFor();
+  await page.locator("tbody tr").nth(49).waitFor();
+  console.log(`next page: ${Date.now() - t0} ms`);
+
+  const { job_id } = await (await fetch(`${base}/api/workspaces/default/tasks/flood/execute`, { method: "POST", body: "{}" })).json();
+  await page.goto(`${base}/jobs/${job_id}`);
+  await page.locator("[role=log]").waitFor();
+  await page.evaluate(() => {
+    window.__gaps = [];
+    window.__long = [];
+    let last = performance.now();
+    const loop = (t) => {
+      window.__gaps.push(t - last);
+      last = t;
+      if (!window.__stop) requestAnimationFrame(loop);
+    };
+    requestAnimationFrame(loop);
+    new PerformanceObserver((l) => l.getEntries().forEach((e) => window.__long.push(e.duration))).observe({ type: "longtask", buffered: false });
+  });
+  t0 = Date.now();
+  await page.getByText(/stream ended/).waitFor({ timeout: 60_000 });
+  const r = await page.evaluate(() => {
+    window.__stop = true;
+    const g = window.__gaps.slice(1).sort((a, b) => a - b);
+    return {
+      frames: g.length,
+      p50: g[Math.floor(g.length * 0.5)],
+      p95: g[Math.floor(g.length * 0.95)],
+      p99: g[Math.floor(g.length * 0.99)],
+      max: g[g.length - 1],
+      long: window.__long.length,
+      longMax: Math.max(0, ...window.__long),
+      dom: document.querySelectorAll("[role=log] [data-seq]").length,
+      state: document.querySelector("[data-testid=log-state]").textContent,
+    };
+  });
+  console.log(
+    `live log at 1,000 lines/s for 10 s (${Date.now() - t0} ms): ${r.state}; frame gap p50 ${r.p50.toFixed(1)} / p95 ${r.p95.toFixed(1)} / p99 ${r.p99.toFixed(1)} / max ${r.max.toFixed(1)} ms over ${r.frames} frames; long tasks ${r.long} (longest ${r.longMax.toFixed(0)} ms); rows in the DOM ${r.dom}`,
+  );
+} finally {
+  await browser?.close();
+  server.kill("SIGTERM");
+  await new Promise((r) => server.once("exit", r));
+  rmSync(tmp, { recursive: true, force: true });
+}

@@ -1,0 +1,98 @@
+import dagre from "@dagrejs/dagre";
+import { Background, Controls, Handle, MarkerType, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
+import "@xyflow/react/dist/style.css";
+import { useEffect, useMemo, useState } from "react";
+import { statusColor } from "./status";
+
+export interface DagStep {
+  name: string;
+  action?: string;
+  dependsOn: string[];
+  status?: string;
+}
+
+const W = 180;
+const H = 52;
+
+/** Lays the steps out top to bottom with dagre (positions of node centres
+ * converted to React Flow's top-left corners). */
+export function layout(steps: DagStep[]): { nodes: Node[]; edges: Edge[] } {
+  const g = new dagre.graphlib.Graph();
+  g.setGraph({ rankdir: "LR", nodesep: 24, ranksep: 56 });
+  g.setDefaultEdgeLabel(() => ({}));
+  const names = new Set(steps.map((s) => s.name));
+  for (const s of steps) g.setNode(s.name, { width: W, height: H });
+  const edges: Edge[] = [];
+  for (const s of steps) {
+    for (const d of s.dependsOn) {
+      if (!names.has(d)) continue;
+      g.setEdge(d, s.name);
+      edges.push({ id: `${d}->${s.name}`, source: d, target: s.name, markerEnd: { type: MarkerType.ArrowClosed }, animated: s.status === "running" });
+    }
+  }
+  dagre.layout(g);
+  const nodes: Node[] = steps.map((s) => {
+    const p = g.node(s.name);
+    return { id: s.name, type: "step", position: { x: p.x - W / 2, y: p.y - H / 2 }, data: { ...s }, draggable: false };
+  });
+  return { nodes, edges };
+}
+
+function StepNode({ data, selected }: NodeProps) {
+  const s = data as unknown as DagStep & { onSelect?: (n: string) => void };
+  const c = statusColor[s.status ?? ""] ?? { fill: "var(--panel)", stroke: "#64748b" };
+  return (
+    <div
+      className="rounded-md border-2 px-2 py-1.5 text-left text-xs text-slate-900 shadow-sm"
+      style={{ width: W, height: H, background: c.fill, borderColor: selected ? "#0ea5e9" : c.stroke }}
+      data-step={s.name}
+      data-status={s.status}
+    >
+      <Handle type="target" position={Position.Left} className="!opacity-0" />
+      <div className="truncate font-semibold">{s.name}</div>
+      <div className="truncate opacity-80">
+        {s.action}
+        {s.status ? ` · ${s.status}` : ""}
+      </div>
+      <Handle type="source" position={Position.Right} className="!opacity-0" />
+    </div>
+  );
+}
+
+const nodeTypes = { step: StepNode };
+
+function useDarkClass(): boolean {
+  const [dark, setDark] = useState(() => document.documentElement.classList.contains("dark"));
+  useEffect(() => {
+    const o = new MutationObserver(() => setDark(document.documentElement.classList.contains("dark")));
+    o.observe(document.documentElement, { attributes: true, attributeFilter: ["class"] });
+    return () => o.disconnect();
+  }, []);
+  return dark;
+}
+
+export default function Dag({ steps, onSelect, selected }: { steps: DagStep[]; onSelect?: (name: string) => void; selected?: string }) {
+  const dark = useDarkClass();
+  const { nodes, edges } = useMemo(() => layout(steps), [steps]);
+  const withSel = useMemo(() => nodes.map((n) => ({ ...n, selected: n.id === selected })), [nodes, selected]);
+  return (
+    <div className="h-72 w-full" role="img" aria-label={`Flow of ${steps.length} steps: ${steps.map((s) => `${s.name}${s.status ? " " + s.status : ""}`).join(", ")}`}>
+      <ReactFlow
+        nodes={withSel}
+        edges={edges}
+        nodeTypes={nodeTypes}
+        fitView
+        fitViewOptions={{ padding: 0.15, maxZoom: 1.2 }}
+        nodesConnectable={false}
+        elementsSelectable={!!onSelect}
+        onNodeClick={(_, n) => onSelect?.(n.id)}
+        proOptions={{ hideAttribution: true }}
+        colorMode={dark ? "dark" : "light"}
+        minZoom={0.2}
+      >
+        <Background gap={16} size={1} />
+        <Controls showInteractive={false} />
+      </ReactFlow>
+    </div>
+  );
+}

@@ -1,0 +1,114 @@
+import { Activity, Clock, Cpu, LayoutDashboard, ListTree, LogOut, Menu, Moon, Sun, X } from "lucide-react";
+import { Suspense, useEffect, useState } from "react";
+import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
+import { logout } from "@/lib/auth";
+import { useServerConfig } from "@/lib/auth-context";
+import { cn } from "@/lib/utils";
+import { Button } from "./ui/button";
+import { Spinner } from "./common";
+
+const nav = [
+  { to: "/", label: "Dashboard", icon: LayoutDashboard, end: true },
+  { to: "/tasks", label: "Tasks", icon: ListTree },
+  { to: "/jobs", label: "Jobs", icon: Activity },
+  { to: "/triggers", label: "Triggers", icon: Clock },
+  { to: "/workers", label: "Workers", icon: Cpu },
+];
+
+function useTheme(): [boolean, () => void] {
+  const [dark, setDark] = useState(() => document.documentElement.classList.contains("dark"));
+  useEffect(() => {
+    document.documentElement.classList.toggle("dark", dark);
+  }, [dark]);
+  return [
+    dark,
+    () =>
+      setDark((d) => {
+        try {
+          localStorage.setItem("stroem-theme", d ? "light" : "dark");
+        } catch {
+          /* ignore */
+        }
+        return !d;
+      }),
+  ];
+}
+
+export function Layout() {
+  const [dark, toggle] = useTheme();
+  const [open, setOpen] = useState(false);
+  const cfg = useServerConfig();
+  const loc = useLocation();
+  const navigate = useNavigate();
+  useEffect(() => setOpen(false), [loc.pathname]);
+
+  return (
+    <div className="flex min-h-full">
+      <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-[var(--panel)] focus:p-2">
+        Skip to content
+      </a>
+      <aside
+        className={cn(
+          "fixed inset-y-0 left-0 z-30 w-56 shrink-0 border-r border-[var(--border)] bg-[var(--panel)] transition-transform md:static md:translate-x-0",
+          open ? "translate-x-0" : "-translate-x-full",
+        )}
+        aria-label="Main navigation"
+      >
+        <div className="flex h-14 items-center justify-between px-4">
+          <NavLink to="/" className="text-lg font-bold tracking-tight text-sky-700 dark:text-sky-400">
+            Strøm
+          </NavLink>
+          <Button variant="ghost" size="icon" className="md:hidden" onClick={() => setOpen(false)} aria-label="Close menu">
+            <X className="h-4 w-4" />
+          </Button>
+        </div>
+        <nav className="flex flex-col gap-0.5 px-2">
+          {nav.map(({ to, label, icon: Icon, end }) => (
+            <NavLink
+              key={to}
+              to={to}
+              end={end}
+              className={({ isActive }) =>
+                cn(
+                  "flex items-center gap-2 rounded-md px-3 py-2 text-sm",
+                  isActive ? "bg-sky-50 font-medium text-sky-800 dark:bg-sky-950 dark:text-sky-300" : "text-[var(--muted)] hover:bg-slate-100 hover:text-[var(--fg)] dark:hover:bg-slate-800",
+                )
+              }
+            >
+              <Icon className="h-4 w-4" aria-hidden /> {label}
+            </NavLink>
+          ))}
+        </nav>
+      </aside>
+      {open && <div className="fixed inset-0 z-20 bg-black/40 md:hidden" onClick={() => setOpen(false)} aria-hidden />}
+      <div className="flex min-w-0 flex-1 flex-col">
+        <header className="sticky top-0 z-10 flex h-14 items-center gap-2 border-b border-[var(--border)] bg-[var(--panel)]/90 px-3 backdrop-blur">
+          <Button variant="ghost" size="icon" className="md:hidden" onClick={() => setOpen(true)} aria-label="Open menu">
+            <Menu className="h-4 w-4" />
+          </Button>
+          <div className="flex-1" />
+          <Button variant="ghost" size="icon" onClick={toggle} aria-label={dark ? "Use light theme" : "Use dark theme"} title={dark ? "Light theme" : "Dark theme"}>
+            {dark ? <Sun className="h-4 w-4" /> : <Moon className="h-4 w-4" />}
+          </Button>
+          {cfg.auth_required && (
+            <Button
+              variant="ghost"
+              size="sm"
+              onClick={async () => {
+                await logout();
+                navigate("/login");
+              }}
+            >
+              <LogOut className="h-4 w-4" aria-hidden /> Sign out
+            </Button>
+          )}
+        </header>
+        <main id="main" className="mx-auto w-full max-w-screen-2xl flex-1 p-3 sm:p-5">
+          <Suspense fallback={<Spinner />}>
+            <Outlet />
+          </Suspense>
+        </main>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,81 @@
+import { render, screen } from "@testing-library/react";
+import { describe, expect, it } from "vitest";
+import { MemoryRouter } from "react-router";
+import { bucketJobs, ThroughputChart } from "./ThroughputChart";
+import { JobTable } from "./JobTable";
+import { StatusBadge } from "./status";
+import { groupByFolder, matches } from "@/pages/Tasks";
+import { safeNext } from "@/pages/Login";
+import { readOidcFragment, getAccessToken, jwtExpiry, setTokens } from "@/lib/auth";
+import type { Job, Task } from "@/lib/types";
+
+const job = (id: string, status: Job["status"], created: string): Job => ({
+  job_id: id,
+  workspace: "default",
+  task_name: "t",
+  status,
+  source_type: "api",
+  created_at: created,
+});
+
+describe("components", () => {
+  it("StatusBadge says the status in words", () => {
+    render(<StatusBadge status="failed" />);
+    expect(screen.getByText("failed")).toHaveAttribute("data-status", "failed");
+  });
+
+  it("JobTable links each job", () => {
+    render(
+      <MemoryRouter>
+        <JobTable jobs={[job("00000000-0000-0000-0000-000000000001", "running", new Date().toISOString())]} />
+      </MemoryRouter>,
+    );
+    expect(screen.getByRole("link", { name: "t" })).toHaveAttribute("href", "/jobs/00000000-0000-0000-0000-000000000001");
+    expect(screen.getByText("running")).toBeInTheDocument();
+  });
+
+  it("bucketJobs counts jobs per hour by outcome; the chart describes itself", () => {
+    const now = Date.parse("2026-12-06T10:30:00Z");
+    const b = bucketJobs(
+      [job("a", "completed", "2026-12-06T10:10:00Z"), job("b", "failed", "2026-12-06T10:20:00Z"), job("c", "running", "2026-12-06T08:05:00Z"), job("d", "completed", "2026-12-01T00:00:00Z")],
+      now,
+    );
+    expect(b).toHaveLength(24);
+    expect(b[23]).toMatchObject({ completed: 1, failed: 1, other: 0 });
+    expect(b[21]).toMatchObject({ completed: 0, failed: 0, other: 1 });
+    render(<ThroughputChart buckets={b} />);
+    expect(screen.getByRole("img")).toHaveAccessibleName("Jobs per hour over the last 24 hours: 3 in all");
+  });
+
+  it("tasks group by folder and match a search", () => {
+    const ts: Task[] = [
+      { name: "b", mode: "distributed", input: [], folder: "ops" },
+      { name: "a", mode: "distributed", input: [], description: "deploy the app" },
+    ];
+    expect(groupByFolder(ts).map(([f, t]) => [f, t.map((x) => x.name)])).toEqual([
+      ["", ["a"]],
+      ["ops", ["b"]],
+    ]);
+    expect(ts.filter((t) => matches(t, "DEPLOY")).map((t) => t.name)).toEqual(["a"]);
+    expect(ts.filter((t) => matches(t, "ops")).map((t) => t.name)).toEqual(["b"]);
+  });
+
+  it("login only redirects within the app", () => {
+    expect(safeNext("/jobs?status=failed")).toBe("/jobs?status=failed");
+    expect(safeNext("//evil.example")).toBe("/");
+    expect(safeNext("https://evil.example")).toBe("/");
+    expect(safeNext(null)).toBe("/");
+  });
+
+  it("an OIDC callback fragment signs in, or reports its error", () => {
+    expect(readOidcFragment("#error=access%20denied")).toEqual({ ok: false, error: "access denied" });
+    const payload = btoa(JSON.stringify({ exp: Math.floor(Date.now() / 1000) + 900 }));
+    const at = `h.${payload}.s`;
+    expect(jwtExpiry(at)).toBeGreaterThan(Date.now());
+    expect(readOidcFragment(`#access_token=${at}&refresh_token=r1`)).toEqual({ ok: true });
+    expect(getAccessToken()).toBe(at);
+    expect(localStorage.getItem("stroem-refresh-token")).toBe("r1");
+    setTokens(null);
+    expect(localStorage.getItem("stroem-refresh-token")).toBeNull();
+  });
+});

@@ -1,0 +1,14 @@
+import { describe, expect, it } from "vitest";
+import { ansiSegments, stripAnsi } from "./ansi";
+
+describe("ansi", () => {
+  it("styles SGR colours and leaves plain text alone", () => {
+    expect(ansiSegments("plain")).toEqual([{ text: "plain" }]);
+    const s = ansiSegments("\u001b[1;31mred\u001b[0m rest");
+    expect(s[0].text).toBe("red");
+    expect(s[0].fg).toMatch(/^rgb\(/);
+    expect(s[0].bold).toBe(true);
+    expect(s[1]).toMatchObject({ text: " rest", fg: undefined });
+    expect(stripAnsi("\u001b[32mok\u001b[0m")).toBe("ok");
+  });
+});

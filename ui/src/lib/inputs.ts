@@ -1,0 +1,171 @@
+// The Run form's model: a task's inputs normalised from either API shape,
+// and the conversion of form values to the execute request's input.
+import type { RawInputField } from "./types";
+
+export type InputKind = "text" | "number" | "integer" | "boolean" | "date" | "datetime" | "select" | "multiselect" | "json";
+
+export interface InputField {
+  key: string;
+  label: string;
+  kind: InputKind;
+  type: string;
+  description?: string;
+  required: boolean;
+  secret: boolean;
+  options: string[];
+  allowCustom: boolean;
+  hasDefault: boolean;
+  default?: unknown;
+  order: number;
+}
+
+function kindOf(type: string, f: RawInputField, options: string[]): InputKind {
+  const t = type.toLowerCase();
+  if (options.length > 0 || f.allow_custom) return f.multiple ? "multiselect" : "select";
+  if (f.multiple) return "multiselect";
+  switch (t) {
+    case "bool":
+    case "boolean":
+      return "boolean";
+    case "integer":
+    case "int":
+      return "integer";
+    case "number":
+    case "float":
+      return "number";
+    case "date":
+      return "date";
+    case "datetime":
+      return "datetime";
+    case "array":
+    case "object":
+      return "json";
+    default:
+      return "text"; // text, string, and anything unknown
+  }
+}
+
+export function normaliseInputs(input: RawInputField[] | Record<string, RawInputField> | null | undefined): InputField[] {
+  if (!input) return [];
+  const entries: [string, RawInputField][] = Array.isArray(input)
+    ? input.map((f) => [f.name ?? "", f])
+    : Object.entries(input).map(([k, f]) => [k, f ?? {}]);
+  const fields = entries
+    .filter(([k]) => k !== "")
+    .map(([key, f], i): InputField => {
+      const options = (f.options ?? f.enum ?? []).map((o) => String(o));
+      const type = f.type ?? "string";
+      const hasDefault = f.has_default ?? f.default !== undefined;
+      return {
+        key,
+        // `label` (or, in the map shape, `name`) is the display name; in the
+        // list shape `name` is the key.
+        label: f.label || (!Array.isArray(input) && f.name ? f.name : key),
+        kind: kindOf(type, f, options),
+        type,
+        description: f.description,
+        required: !!f.required,
+        secret: !!f.secret,
+        options,
+        // A list without options takes any values.
+        allowCustom: !!f.allow_custom || (!!f.multiple && options.length === 0),
+        hasDefault,
+        default: f.default,
+        order: typeof f.order === "number" ? f.order : 1e6 + i,
+      };
+    });
+  return fields.sort((a, b) => a.order - b.order);
+}
+
+export type FormValues = Record<string, string | boolean | string[]>;
+
+/** The form's starting values: previous inputs (a re-run) over defaults. */
+export function initialValues(fields: InputField[], previous?: Record<string, unknown> | null): FormValues {
+  const v: FormValues = {};
+  for (const f of fields) {
+    const src = previous && f.key in previous ? previous[f.key] : f.hasDefault ? f.default : undefined;
+    v[f.key] = toFormValue(f, src);
+  }
+  return v;
+}
+
+function toFormValue(f: InputField, src: unknown): string | boolean | string[] {
+  if (f.kind === "boolean") return src === true || src === "true";
+  if (f.kind === "multiselect") return Array.isArray(src) ? src.map(String) : src == null || src === "" ? [] : [String(src)];
+  if (src == null) return "";
+  if (f.kind === "json") return typeof src === "string" ? src : JSON.stringify(src, null, 2);
+  if (f.kind === "datetime" && typeof src === "string") return src.replace(/Z$/, "").slice(0, 16);
+  if (f.secret && src === "***") return ""; // a masked value cannot be re-sent
+  return String(src);
+}
+
+/** Converts form values to the execute body's input; returns the problems
+ * found by field (empty optional fields are left out, so the server's
+ * defaults apply). */
+export function buildInput(fields: InputField[], values: FormValues): { input: Record<string, unknown>; errors: Record<string, string> } {
+  const input: Record<string, unknown> = {};
+  const errors: Record<string, string> = {};
+  for (const f of fields) {
+    const v = values[f.key];
+    if (f.kind === "boolean") {
+      input[f.key] = !!v;
+      continue;
+    }
+    if (f.kind === "multiselect") {
+      const arr = Array.isArray(v) ? v : [];
+      if (arr.length === 0) {
+        if (f.required) errors[f.key] = "Choose at least one.";
+        continue;
+      }
+      if (/^(integer|int|number|float)$/.test(f.type)) {
+        const nums = arr.map(Number);
+        if (nums.some((n) => !isFinite(n) || (/^int/.test(f.type) && !Number.isInteger(n)))) errors[f.key] = "Enter numbers only.";
+        else input[f.key] = nums;
+        continue;
+      }
+      input[f.key] = arr;
+      continue;
+    }
+    const s = typeof v === "string" ? v : "";
+    if (s.trim() === "") {
+      if (f.required && !f.hasDefault) errors[f.key] = "Required.";
+      continue;
+    }
+    switch (f.kind) {
+      case "integer": {
+        if (!/^[-+]?\d+$/.test(s.trim())) errors[f.key] = "Enter a whole number.";
+        else input[f.key] = parseInt(s, 10);
+        break;
+      }
+      case "number": {
+        const n = Number(s);
+        if (!isFinite(n)) errors[f.key] = "Enter a number.";
+        else input[f.key] = n;
+        break;
+      }
+      case "datetime": {
+        const d = new Date(s);
+        if (isNaN(d.getTime())) errors[f.key] = "Enter a date and time.";
+        else input[f.key] = d.toISOString();
+        break;
+      }
+      case "json": {
+        try {
+          input[f.key] = JSON.parse(s);
+        } catch {
+          errors[f.key] = "Enter valid JSON.";
+        }
+        break;
+      }
+      case "select": {
+        if (!f.allowCustom && f.options.length > 0 && !f.options.includes(s)) errors[f.key] = "Choose one of the options.";
+        else if (/^(integer|int|number|float)$/.test(f.type) && isFinite(Number(s))) input[f.key] = Number(s);
+        else input[f.key] = s;
+        break;
+      }
+      default:
+        input[f.key] = s;
+    }
+  }
+  return { input, errors };
+}

@@ -1,0 +1,169 @@
+export type JobStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
+export type StepStatus = "pending" | "ready" | "running" | "completed" | "failed" | "skipped" | "cancelled";
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+}
+
+export interface Workspace {
+  name: string;
+  tasks_count: number;
+  actions_count: number;
+  triggers_count: number;
+  revision: string;
+  errors: string[];
+}
+
+/** One input of a task as the API describes it. Older servers send a list
+ * of fields with `enum`; the workflow language's full shape (the Rust
+ * Strøm's) is a map by name with options, secret, order and so on. The UI
+ * normalises both with normaliseInputs (lib/inputs.ts). */
+export interface RawInputField {
+  name?: string;
+  label?: string;
+  type?: string;
+  description?: string;
+  default?: unknown;
+  has_default?: boolean;
+  required?: boolean;
+  secret?: boolean;
+  options?: unknown[];
+  enum?: unknown[];
+  allow_custom?: boolean;
+  multiple?: boolean;
+  order?: number;
+}
+
+export interface Task {
+  id?: string;
+  name: string;
+  workspace?: string;
+  folder?: string;
+  description?: string;
+  mode: string;
+  has_triggers?: boolean;
+  input: RawInputField[] | Record<string, RawInputField>;
+}
+
+export interface FlowStep {
+  name?: string;
+  action: string;
+  depends_on?: string[];
+  input?: Record<string, unknown>;
+  continue_on_failure?: boolean;
+  timeout?: string;
+}
+
+export interface TaskDetail extends Task {
+  flow: FlowStep[] | Record<string, FlowStep>;
+}
+
+export interface Trigger {
+  name: string;
+  type: string;
+  task: string;
+  workspace?: string;
+  cron?: string;
+  enabled?: boolean;
+  input?: Record<string, unknown>;
+  next_fire_at?: string | null;
+  next_runs?: string[];
+  mode?: string;
+  [k: string]: unknown;
+}
+
+export interface Attempt {
+  attempt: number;
+  worker_id?: string;
+  status: string;
+  exit_code?: number | null;
+  error_message?: string;
+  started_at?: string | null;
+  completed_at?: string | null;
+}
+
+export interface Step {
+  step_name: string;
+  action_name: string;
+  action_type: string;
+  depends_on?: string[];
+  status: StepStatus;
+  input?: Record<string, unknown> | null;
+  output?: Record<string, unknown> | null;
+  worker_id?: string | null;
+  started_at?: string | null;
+  completed_at?: string | null;
+  error_message?: string;
+  attempt?: number;
+  max_attempts?: number;
+  attempts?: Attempt[];
+}
+
+export interface Job {
+  job_id: string;
+  workspace: string;
+  task_name: string;
+  mode?: string;
+  input?: Record<string, unknown> | null;
+  output?: Record<string, unknown> | null;
+  status: JobStatus;
+  source_type: string;
+  source_id?: string | null;
+  revision?: string;
+  created_at: string;
+  started_at?: string | null;
+  completed_at?: string | null;
+  steps?: Step[];
+}
+
+export interface Worker {
+  worker_id: string;
+  name: string;
+  capabilities: string[];
+  tags: string[];
+  status: string;
+  registered_at: string;
+  last_heartbeat_at?: string | null;
+  max_concurrent?: number;
+  slots?: number;
+  [k: string]: unknown;
+}
+
+export interface LogLine {
+  seq: number;
+  step: string;
+  attempt: number;
+  ts: string;
+  stream: "stdout" | "stderr";
+  text: string;
+}
+
+export interface DurationStats {
+  sample_size: number;
+  avg_ms: number | null;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  min_ms: number | null;
+  max_ms: number | null;
+}
+
+export interface TaskStats {
+  window: number;
+  task: DurationStats & { recent: { job_id: string; duration_ms: number; completed_at: string }[] };
+  steps: (DurationStats & { step_name: string })[];
+}
+
+export interface ServerConfig {
+  auth_required: boolean;
+  has_internal_auth: boolean;
+  oidc_providers: { id: string; display_name: string }[];
+  version?: string;
+}
+
+export interface Me {
+  user_id: string;
+  name?: string | null;
+  email: string;
+  is_admin?: boolean;
+}

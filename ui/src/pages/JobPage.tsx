@@ -1,0 +1,238 @@
+import { RotateCcw, Square } from "lucide-react";
+import { lazy, Suspense, useMemo, useState } from "react";
+import { Link, useParams } from "react-router";
+import { ErrorBox, PageHeader, Spinner } from "@/components/common";
+import { Json } from "@/components/Json";
+import { LogViewer } from "@/components/LogViewer";
+import { StatusBadge } from "@/components/status";
+import { Timeline } from "@/components/Timeline";
+import { Button } from "@/components/ui/button";
+import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
+import { Dialog, DialogClose, DialogContent, DialogDescription, DialogTitle, DialogTrigger } from "@/components/ui/dialog";
+import { Tabs, TabsContent, TabsList, TabsTrigger } from "@/components/ui/tabs";
+import { api } from "@/lib/api";
+import { jobSteps } from "@/lib/flow";
+import { useLoad, useNow, useTitle } from "@/lib/hooks";
+import type { Job, Step } from "@/lib/types";
+import { durationBetween, formatDuration, formatTime } from "@/lib/utils";
+
+const Dag = lazy(() => import("@/components/Dag"));
+
+const terminal = (s: string) => s === "completed" || s === "failed" || s === "cancelled";
+
+function CancelButton({ job, onDone }: { job: Job; onDone: () => void }) {
+  const [error, setError] = useState<Error>();
+  const [busy, setBusy] = useState(false);
+  const [open, setOpen] = useState(false);
+  return (
+    <Dialog open={open} onOpenChange={setOpen}>
+      <DialogTrigger asChild>
+        <Button variant="destructive" size="sm">
+          <Square className="h-4 w-4" aria-hidden /> Cancel job
+        </Button>
+      </DialogTrigger>
+      <DialogContent>
+        <DialogTitle>Cancel this job?</DialogTitle>
+        <DialogDescription>
+          Steps that have not started are cancelled at once; running steps are stopped on their workers.
+        </DialogDescription>
+        {error && <div className="mt-3"><ErrorBox error={error} /></div>}
+        <div className="mt-5 flex justify-end gap-2">
+          <DialogClose asChild>
+            <Button variant="outline">Keep running</Button>
+          </DialogClose>
+          <Button
+            variant="destructive"
+            disabled={busy}
+            onClick={async () => {
+              setBusy(true);
+              try {
+                await api.cancel(job.job_id);
+                setOpen(false);
+                onDone();
+              } catch (e) {
+                setError(e as Error);
+              } finally {
+                setBusy(false);
+              }
+            }}
+          >
+            {busy ? "Cancelling…" : "Cancel job"}
+          </Button>
+        </div>
+      </DialogContent>
+    </Dialog>
+  );
+}
+
+function StepRow({ s, now, selected, onSelect }: { s: Step; now: number; selected: boolean; onSelect: () => void }) {
+  return (
+    <li className={selected ? "bg-sky-50 dark:bg-sky-950/50" : undefined} data-step-row={s.step_name}>
+      <button type="button" className="flex w-full flex-wrap items-center gap-x-3 gap-y-1 px-4 py-2 text-left text-sm" onClick={onSelect} aria-pressed={selected}>
+        <span className="font-medium">{s.step_name}</span>
+        <StatusBadge status={s.status} />
+        <span className="text-xs text-[var(--muted)]">
+          {s.action_name} · {s.action_type}
+        </span>
+        <span className="ml-auto text-xs tabular-nums text-[var(--muted)]">{formatDuration(durationBetween(s.started_at, s.completed_at, now))}</span>
+      </button>
+      {s.error_message && (
+        <pre
+          className={
+            s.status === "failed"
+              ? "mx-4 mb-2 whitespace-pre-wrap rounded border border-red-300 bg-red-50 p-2 font-mono text-xs text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200"
+              : "mx-4 mb-2 whitespace-pre-wrap rounded border border-[var(--border)] bg-slate-50 p-2 font-mono text-xs text-[var(--muted)] dark:bg-slate-900"
+          }
+          data-testid="step-error"
+        >
+          {s.error_message}
+        </pre>
+      )}
+      {selected && (
+        <div className="space-y-3 px-4 pb-3">
+          {(s.attempts?.length ?? 0) > 0 && (
+            <table className="w-full text-xs">
+              <caption className="mb-1 text-left font-medium">
+                Attempts ({s.attempt ?? 0} of {s.max_attempts ?? 1})
+              </caption>
+              <thead className="text-left text-[var(--muted)]">
+                <tr>
+                  <th scope="col" className="py-1 pr-3 font-medium">#</th>
+                  <th scope="col" className="py-1 pr-3 font-medium">status</th>
+                  <th scope="col" className="py-1 pr-3 font-medium">exit</th>
+                  <th scope="col" className="py-1 pr-3 font-medium">worker</th>
+                  <th scope="col" className="py-1 pr-3 font-medium">duration</th>
+                  <th scope="col" className="py-1 pr-3 font-medium">error</th>
+                </tr>
+              </thead>
+              <tbody>
+                {s.attempts!.map((a) => (
+                  <tr key={a.attempt}>
+                    <td className="py-1 pr-3">{a.attempt}</td>
+                    <td className="py-1 pr-3"><StatusBadge status={a.status} /></td>
+                    <td className="py-1 pr-3 tabular-nums">{a.exit_code ?? "—"}</td>
+                    <td className="py-1 pr-3 font-mono">{a.worker_id?.slice(0, 8) ?? "—"}</td>
+                    <td className="py-1 pr-3 tabular-nums">{formatDuration(durationBetween(a.started_at, a.completed_at, now))}</td>
+                    <td className="py-1 pr-3 text-red-800 dark:text-red-300">{a.error_message ?? ""}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          <div className="grid gap-3 md:grid-cols-2">
+            <div>
+              <h3 className="mb-1 text-xs font-medium">Input</h3>
+              <Json value={s.input} />
+            </div>
+            <div>
+              <h3 className="mb-1 text-xs font-medium">Output</h3>
+              <Json value={s.output} />
+            </div>
+          </div>
+        </div>
+      )}
+    </li>
+  );
+}
+
+export default function JobPage() {
+  const { id = "" } = useParams();
+  const now = useNow(1000);
+  const [selected, setSelected] = useState<string>("");
+  const [live, setLive] = useState(true);
+  const job = useLoad(
+    async () => {
+      const j = await api.job(id);
+      setLive(!terminal(j.status));
+      return j;
+    },
+    [id],
+    live ? 1000 : false,
+  );
+  const j = job.data;
+  const dagKey = j?.steps?.map((s) => `${s.step_name}:${s.status}`).join(",");
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const dagSteps = useMemo(() => (j ? jobSteps(j) : []), [dagKey]);
+  const stepNames = j?.steps?.map((s) => s.step_name).join("\n") ?? "";
+  const logSteps = useMemo(() => (stepNames ? stepNames.split("\n") : []), [stepNames]);
+  useTitle(j ? `${j.task_name} ${j.status}` : "Job");
+  if (job.error && !j) return <ErrorBox error={job.error} />;
+  if (!j) return <Spinner />;
+  const steps = j.steps ?? [];
+
+  return (
+    <div>
+      <PageHeader
+        title={
+          <span className="flex items-center gap-2">
+            {j.task_name} <StatusBadge status={j.status} className="text-sm" />
+          </span>
+        }
+        sub={
+          <>
+            <Link className="hover:underline" to={`/tasks/${encodeURIComponent(j.workspace)}/${encodeURIComponent(j.task_name)}`}>
+              {j.workspace}/{j.task_name}
+            </Link>{" "}
+            · job <span className="font-mono">{j.job_id}</span> · {j.source_type}
+            {j.source_id ? `: ${j.source_id}` : ""} · created {formatTime(j.created_at)} · {terminal(j.status) ? "took" : "running for"} {formatDuration(durationBetween(j.started_at, j.completed_at, now))}
+          </>
+        }
+      >
+        <Button asChild variant="outline" size="sm">
+          <Link to={`/tasks/${encodeURIComponent(j.workspace)}/${encodeURIComponent(j.task_name)}?rerun=${j.job_id}`}>
+            <RotateCcw className="h-4 w-4" aria-hidden /> Re-run
+          </Link>
+        </Button>
+        {!terminal(j.status) && <CancelButton job={j} onDone={job.reload} />}
+      </PageHeader>
+      {job.error && <ErrorBox error={job.error} />}
+      <div className="grid gap-4 xl:grid-cols-2">
+        <Card>
+          <CardHeader>
+            <CardTitle>Flow</CardTitle>
+            <span className="text-xs text-[var(--muted)]">select a step to filter its logs</span>
+          </CardHeader>
+          <Suspense fallback={<Spinner />}>
+            <Dag steps={dagSteps} selected={selected} onSelect={(n) => setSelected((s) => (s === n ? "" : n))} />
+          </Suspense>
+        </Card>
+        <Card>
+          <CardHeader>
+            <CardTitle>Steps</CardTitle>
+          </CardHeader>
+          <ul className="divide-y divide-[var(--border)]">
+            {steps.map((s) => (
+              <StepRow key={s.step_name} s={s} now={now} selected={selected === s.step_name} onSelect={() => setSelected((x) => (x === s.step_name ? "" : s.step_name))} />
+            ))}
+          </ul>
+        </Card>
+      </div>
+      <Card className="mt-4">
+        <Tabs defaultValue="logs">
+          <TabsList>
+            <TabsTrigger value="logs">Logs</TabsTrigger>
+            <TabsTrigger value="timeline">Timeline</TabsTrigger>
+            <TabsTrigger value="output">Output</TabsTrigger>
+            <TabsTrigger value="input">Input</TabsTrigger>
+          </TabsList>
+          <TabsContent value="logs" forceMount className="data-[state=inactive]:hidden">
+            <LogViewer jobId={j.job_id} steps={logSteps} initialStep={selected} />
+          </TabsContent>
+          <TabsContent value="timeline">
+            <Timeline job={j} now={now} />
+          </TabsContent>
+          <TabsContent value="output">
+            <CardContent>
+              <Json value={j.output} />
+            </CardContent>
+          </TabsContent>
+          <TabsContent value="input">
+            <CardContent>
+              <Json value={j.input} />
+            </CardContent>
+          </TabsContent>
+        </Tabs>
+      </Card>
+    </div>
+  );
+}
