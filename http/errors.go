@@ -26,6 +26,12 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case stroem.CodeUnauthorized:
 		return http.StatusUnauthorized
+	case stroem.CodeForbidden:
+		return http.StatusForbidden
+	case stroem.CodeUnsupported:
+		return http.StatusUnsupportedMediaType
+	case stroem.CodeRateLimited:
+		return http.StatusTooManyRequests
 	case stroem.CodeNotFound:
 		return http.StatusNotFound
 	case stroem.CodeConflict:
