@@ -158,7 +158,7 @@ func (c *Config) Warnings() []string {
 }
 
 // HasInternal reports whether email/password login is enabled.
-func (c *Config) HasInternal() bool {
+func (c Config) HasInternal() bool {
 	for _, p := range c.Providers {
 		if p.ProviderType == ProviderInternal {
 			return true
@@ -169,7 +169,7 @@ func (c *Config) HasInternal() bool {
 
 // SecureCookies reports whether cookies get the Secure attribute: when the
 // public URL is https.
-func (c *Config) SecureCookies() bool {
+func (c Config) SecureCookies() bool {
 	return strings.HasPrefix(strings.ToLower(c.BaseURL), "https://")
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/actors"
+	"github.com/stroem/stroem/auth"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/workspace"
 )
@@ -48,6 +49,10 @@ type TriggersConfig struct {
 	// MaxBodyBytes bounds a webhook's JSON body (default 1 MiB); a larger
 	// body is refused with 413.
 	MaxBodyBytes int64
+	// ACL filters the trigger list (GET /api/workspaces/{ws}/triggers) by
+	// the triggers' tasks; nil when no acl section is configured. The
+	// webhooks themselves are not subject to it: they have their secrets.
+	ACL *auth.ACL
 }
 
 // Triggers serves the webhooks (POST /hooks/{trigger} and

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/actors"
+	"github.com/stroem/stroem/auth"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/workspace"
 )
@@ -38,16 +39,45 @@ func viewWorkspace(ws *workspace.Workspace) workspaceView {
 func (s *Server) workspace(r *http.Request) (*workspace.Workspace, error) {
 	name := pathParam(r, "ws")
 	ws := s.ws.Get(name)
-	if ws == nil {
+	if ws == nil || !visibleWorkspace(s.acl(), r, ws) {
 		return nil, stroem.Errorf(stroem.CodeNotFound, "workspace %q not found", name)
 	}
 	return ws, nil
 }
 
-func (s *Server) workspacesList(w http.ResponseWriter, _ *http.Request) {
+// visibleWorkspace: with ACL rules, a workspace is listed to a user who
+// may see at least one of its tasks (admins see all).
+func visibleWorkspace(acl *auth.ACL, r *http.Request, ws *workspace.Workspace) bool {
+	if !acl.Enabled() || identity(r).IsAdmin {
+		return true
+	}
+	for _, t := range ws.Tasks {
+		if permission(acl, r, ws.Name, taskPath(t)) >= auth.View {
+			return true
+		}
+	}
+	return false
+}
+
+// visibleTasks counts the tasks the user may see.
+func visibleTasks(acl *auth.ACL, r *http.Request, ws *workspace.Workspace) int {
+	n := 0
+	for _, t := range ws.Tasks {
+		if permission(acl, r, ws.Name, taskPath(t)) >= auth.View {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Server) workspacesList(w http.ResponseWriter, r *http.Request) {
 	out := []workspaceView{}
 	for _, ws := range s.ws.List() {
-		out = append(out, viewWorkspace(ws))
+		if visibleWorkspace(s.acl(), r, ws) {
+			v := viewWorkspace(ws)
+			v.TasksCount = visibleTasks(s.acl(), r, ws)
+			out = append(out, v)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -58,14 +88,24 @@ func (s *Server) workspaceGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewWorkspace(ws))
+	v := viewWorkspace(ws)
+	v.TasksCount = visibleTasks(s.acl(), r, ws)
+	writeJSON(w, http.StatusOK, v)
 }
 
+// workspaceReload swaps a workspace's definitions; with ACL rules it is
+// for admins only (it affects every task of the workspace).
 func (s *Server) workspaceReload(w http.ResponseWriter, r *http.Request) {
 	name := pathParam(r, "ws")
-	if s.ws.Get(name) == nil {
-		writeError(w, r, s.log, stroem.Errorf(stroem.CodeNotFound, "workspace %q not found", name))
+	if _, err := s.workspace(r); err != nil {
+		writeError(w, r, s.log, err)
 		return
+	}
+	if s.acl().Enabled() {
+		if err := requireAdmin(r); err != nil {
+			s.denied(w, r, err, "forbidden")
+			return
+		}
 	}
 	ws, err := s.ws.Reload(name)
 	if err != nil {
@@ -104,7 +144,9 @@ func (s *Server) tasksList(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []taskView{}
 	for _, name := range sortedKeys(ws.Tasks) {
-		out = append(out, viewTask(ws.Tasks[name]))
+		if permission(s.acl(), r, ws.Name, taskPath(ws.Tasks[name])) >= auth.View {
+			out = append(out, viewTask(ws.Tasks[name]))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -117,7 +159,7 @@ func (s *Server) taskGet(w http.ResponseWriter, r *http.Request) {
 	}
 	name := pathParam(r, "task")
 	t := ws.Tasks[name]
-	if t == nil {
+	if t == nil || permission(s.acl(), r, ws.Name, taskPath(t)) < auth.View {
 		writeError(w, r, s.log, stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", name, ws.Name))
 		return
 	}
@@ -136,6 +178,20 @@ type executeBody struct {
 }
 
 func (s *Server) taskExecute(w http.ResponseWriter, r *http.Request) {
+	ws, err := s.workspace(r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	name := pathParam(r, "task")
+	path := name
+	if t := ws.Tasks[name]; t != nil {
+		path = taskPath(t)
+	}
+	if err := requireRun(s.acl(), r, ws.Name, path, "run"); err != nil {
+		s.denied(w, r, err, "acl")
+		return
+	}
 	var body executeBody
 	if err := decodeJSON(r, &body, true); err != nil {
 		writeError(w, r, s.log, err)
@@ -143,7 +199,7 @@ func (s *Server) taskExecute(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := s.orch.JobCreate(r.Context(), actors.JobRequest{
 		Workspace: pathParam(r, "ws"), Task: pathParam(r, "task"), Input: body.Input,
-		SourceType: stroem.SourceAPI,
+		SourceType: stroem.SourceAPI, CreatedBy: identity(r).Actor(),
 	})
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -180,23 +236,69 @@ func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, stroem.Invalid("invalid query: "+strings.Join(problems, "; "), problems...))
 		return
 	}
-	jobs, err := s.store.JobList(r.Context(), f)
+	jobs, err := s.visibleJobs(r, f)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	if jobs == nil {
-		jobs = []stroem.Job{}
-	}
 	writeJSON(w, http.StatusOK, jobs)
 }
 
+// visibleJobs is JobList without the jobs whose task the user may not see.
+// With ACL rules it pages through the store until the page is full, so
+// limit and offset count visible jobs only.
+func (s *Server) visibleJobs(r *http.Request, f persistence.JobFilter) ([]stroem.Job, error) {
+	acl := s.acl()
+	if !acl.Enabled() || identity(r).IsAdmin {
+		jobs, err := s.store.JobList(r.Context(), f)
+		if jobs == nil {
+			jobs = []stroem.Job{}
+		}
+		return jobs, err
+	}
+	want, skip := f.Limit, f.Offset
+	out := []stroem.Job{}
+	batch := persistence.JobFilter{Workspace: f.Workspace, Task: f.Task, Status: f.Status, Limit: 500}
+	for {
+		jobs, err := s.store.JobList(r.Context(), batch)
+		if err != nil {
+			return nil, err
+		}
+		for i := range jobs {
+			if !s.canSee(r, &jobs[i]) {
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			out = append(out, jobs[i])
+			if len(out) == want {
+				return out, nil
+			}
+		}
+		if len(jobs) < batch.Limit {
+			return out, nil
+		}
+		batch.Offset += len(jobs)
+	}
+}
+
+// job loads the job of the URL, if the user may see its task (a hidden
+// job is "not found", like a missing one).
 func (s *Server) job(r *http.Request) (*stroem.Job, error) {
 	id, err := parseJobID(pathParam(r, "id"))
 	if err != nil {
 		return nil, err
 	}
-	return s.store.JobGet(r.Context(), id)
+	j, err := s.store.JobGet(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if !s.canSee(r, j) {
+		return nil, stroem.Errorf(stroem.CodeNotFound, "job %s not found", id)
+	}
+	return j, nil
 }
 
 func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) {
@@ -214,9 +316,19 @@ func (s *Server) jobCancel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
+	if err := requireRun(s.acl(), r, j.Workspace, jobTaskPath(s.ws, j), "cancel jobs of"); err != nil {
+		s.denied(w, r, err, "acl")
+		return
+	}
 	if err := s.orch.JobCancel(r.Context(), j.ID); err != nil {
 		writeError(w, r, s.log, err)
 		return
+	}
+	if who := identity(r).Actor(); who != "" {
+		if err := s.store.JobCancelledBy(r.Context(), j.ID, who); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
 	}
 	if j, err = s.store.JobGet(r.Context(), j.ID); err != nil {
 		writeError(w, r, s.log, err)
@@ -260,15 +372,22 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request) {
-	id, err := parseJobID(pathParam(r, "id"))
+	j, err := s.job(r)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	s.hub.ServeHTTP(w, r, id)
+	s.hub.ServeHTTP(w, r, j.ID)
 }
 
+// workersList: with ACL rules, for admins only (as upstream's Workers page).
 func (s *Server) workersList(w http.ResponseWriter, r *http.Request) {
+	if s.acl().Enabled() {
+		if err := requireAdmin(r); err != nil {
+			s.denied(w, r, err, "forbidden")
+			return
+		}
+	}
 	ws, err := s.store.WorkerList(r.Context())
 	if err != nil {
 		writeError(w, r, s.log, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"reflect"
 	"sort"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/stroem/stroem/auth"
+	"github.com/stroem/stroem/workspace"
 )
 
 // Configuration files (SPEC §9). Both the server and the worker read a YAML
@@ -35,6 +39,14 @@ type serverConfig struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ShutdownGrace bounds how long SIGTERM waits for in-flight requests.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Auth turns on authentication (the upstream's auth: section); ACL
+	// restricts tasks per user and group (acl:). See docs/auth.md.
+	Auth *auth.Config    `yaml:"auth"`
+	ACL  *auth.ACLConfig `yaml:"acl"`
+	// InsecureNoAuth lets a server without an auth: section listen on a
+	// non-loopback address: anyone who reaches the port can then run any
+	// task. Off by default.
+	InsecureNoAuth bool `yaml:"insecure_no_auth"`
 }
 
 type dbConfig struct {
@@ -92,7 +104,74 @@ func (c *serverConfig) validate() error {
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("key max_body_bytes: %d is too small", c.MaxBodyBytes)
 	}
+	if c.Auth != nil {
+		if err := resolveAuthSecrets(c.Auth); err != nil {
+			return err
+		}
+		if err := c.Auth.Validate(); err != nil {
+			return err
+		}
+	}
+	if c.ACL != nil {
+		if c.Auth == nil {
+			return errors.New("key acl: needs an auth: section (ACL rules apply to signed-in users)")
+		}
+		if _, err := auth.NewACL(c.ACL); err != nil {
+			return err
+		}
+	}
+	return checkExposure(c.Listen, c.Auth != nil, c.InsecureNoAuth)
+}
+
+// resolveAuthSecrets replaces ref+env:// and ref+file:// references in the
+// auth section's secrets by their values, like workspace secrets.
+func resolveAuthSecrets(a *auth.Config) error {
+	refs := map[string]*string{"auth.jwt_secret": &a.JWTSecret, "auth.refresh_secret": &a.RefreshSecret}
+	if a.InitialUser != nil {
+		refs["auth.initial_user.password"] = &a.InitialUser.Password
+	}
+	for id, p := range a.Providers {
+		p := p
+		refs["auth.providers."+id+".client_secret"] = &p.ClientSecret
+		defer func(id string) { a.Providers[id] = p }(id)
+	}
+	raw := map[string]any{}
+	for k, v := range refs {
+		raw[k] = *v
+	}
+	out, err := workspace.ResolveSecrets(raw)
+	if err != nil {
+		return fmt.Errorf("auth secrets: %w", err)
+	}
+	for k, v := range refs {
+		*v, _ = out[k].(string)
+	}
 	return nil
+}
+
+// checkExposure refuses a server without authentication on an address
+// other machines can reach, unless insecure_no_auth says so.
+func checkExposure(listen string, authOn, insecure bool) error {
+	if authOn || insecure || loopbackAddr(listen) {
+		return nil
+	}
+	return fmt.Errorf("refusing to listen on %s without authentication: anyone who can reach it could run any task. "+
+		"Add an auth: section (jwt_secret, refresh_secret, providers, initial_user; see docs/auth.md), "+
+		"or listen on a loopback address (listen: 127.0.0.1:8080), "+
+		"or set insecure_no_auth: true (STROEM__INSECURE_NO_AUTH=true) to run an open server on purpose", listen)
+}
+
+// loopbackAddr reports whether host:port only accepts local connections.
+func loopbackAddr(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // workerConfig is a worker's configuration.

@@ -39,7 +39,7 @@ func newJobsCmd() *cobra.Command {
 			if filter.Offset < 0 {
 				return usageError("--offset %d: want 0 or more", filter.Offset)
 			}
-			c, err := flags.client()
+			c, err := flags.client(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/stroem/stroem"
+	stroemhttp "github.com/stroem/stroem/http"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -67,12 +70,17 @@ func newRootCmd() *cobra.Command {
 		newJobsCmd(),
 		newCancelCmd(),
 		newWorkersCmd(),
+		newLoginCmd(),
+		newLogoutCmd(),
+		newWhoamiCmd(),
+		newAPIKeysCmd(),
 		newBenchCmd(),
 	)
 	return root
 }
 
 func main() {
+	stroemhttp.Version = version
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile := startCPUProfile(os.Getenv("STROEM_CPUPROFILE"))
 	err := newRootCmd().ExecuteContext(ctx)
@@ -115,5 +123,19 @@ func report(err error) int {
 		}
 	}
 	fmt.Fprintln(os.Stderr, "stroem:", err)
+	if hint := authHint(err); hint != "" {
+		fmt.Fprintln(os.Stderr, "stroem:", hint)
+	}
 	return code
+}
+
+// authHint says what to do about a refused client command.
+func authHint(err error) string {
+	switch stroem.ErrorCode(err) {
+	case stroem.CodeUnauthorized:
+		return "log in with `stroem login` (add --server URL for another server), or set STROEM_TOKEN to an API key"
+	case stroem.CodeForbidden:
+		return "your account lacks this permission; `stroem whoami` shows who you are, an admin can grant access"
+	}
+	return ""
 }

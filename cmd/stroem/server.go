@@ -18,6 +18,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/actors"
+	"github.com/stroem/stroem/auth"
 	stroemhttp "github.com/stroem/stroem/http"
 	"github.com/stroem/stroem/http/logstream"
 	"github.com/stroem/stroem/persistence"
@@ -78,6 +79,7 @@ type serverStore interface {
 	actors.Store
 	actors.TriggerStore
 	stroemhttp.Store
+	auth.Store
 	WorkspaceArchivePut(ctx context.Context, revision string, tarball []byte) error
 	// Listen blocks, calling onNotify when steps became ready in another
 	// process (and once with "" after every (re)connect).
@@ -158,11 +160,33 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 		}
 	}
 
+	var authSvc *auth.Service
+	var acl *auth.ACL
+	if cfg.Auth != nil {
+		if acl, err = auth.NewACL(cfg.ACL); err != nil {
+			return nil, err
+		}
+		if authSvc, err = auth.New(*cfg.Auth, acl, app.store, log, auth.Options{}); err != nil {
+			return nil, err
+		}
+		for _, w := range cfg.Auth.Warnings() {
+			log.Warn("auth: " + w)
+		}
+		// The length only, so operators of several servers can check they
+		// share the secret without it being logged.
+		log.Info("auth enabled", "jwt_secret_len", len(cfg.Auth.JWTSecret), "acl", acl.Enabled())
+		if err = authSvc.Seed(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		log.Warn("auth: no auth section: every client may run any task (only safe on a loopback address)")
+	}
+
 	app.hub = logstream.New(hubSource{logs: app.logs, store: app.store}, log)
 	events := &serverEvents{hub: app.hub}
 	app.orch = actors.New(actors.Config{Lease: cfg.Lease}, app.store, app.ws, events, log)
 	app.sched = actors.NewScheduler(app.orch, app.store, app.ws, log)
-	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{}, app.orch, app.store, app.ws, app.sched, log)
+	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{ACL: acl}, app.orch, app.store, app.ws, app.sched, log)
 	events.hooks = app.hooks
 	if err = app.orch.Start(ctx); err != nil {
 		return nil, err
@@ -191,7 +215,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 
 	api := stroemhttp.NewServer(stroemhttp.Config{
 		WorkerToken: cfg.WorkerToken, Lease: cfg.Lease, MaxBodyBytes: cfg.MaxBodyBytes,
-		Ready: app.ready.Load,
+		Ready: app.ready.Load, Auth: authSvc,
 		Extra: func(r chi.Router) {
 			app.hooks.Mount(r)
 			if opts.pprof {
@@ -212,6 +236,9 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 		if app.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 		}
+	}
+	if err = checkExposure(app.ln.Addr().String(), cfg.Auth != nil, cfg.InsecureNoAuth); err != nil {
+		return nil, exitCode(2, err)
 	}
 	// No WriteTimeout: SSE streams and long-poll claims stay open by design.
 	app.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}

@@ -23,7 +23,7 @@ Times are UTC; --output json prints the job as the API returns it.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client()
+			c, err := flags.client(cmd.Context())
 			if err != nil {
 				return err
 			}
