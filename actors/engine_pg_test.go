@@ -12,18 +12,19 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/persistence/postgres"
 )
 
 // pgEngine is an orchestrator on a real, fresh PostgreSQL database.
 type pgEngine struct {
 	o     *Orchestrator
-	store *persistence.Store
+	store *postgres.Store
 }
 
-func newPGEngine(t *testing.T, workflow string, cfg Config, wrap func(*persistence.Store) Store) *pgEngine {
+func newPGEngine(t *testing.T, workflow string, cfg Config, wrap func(*postgres.Store) Store) *pgEngine {
 	t.Helper()
 	ctx := context.Background()
-	ps, err := persistence.Open(ctx, dbtest.URL(t), nil)
+	ps, err := postgres.Open(ctx, dbtest.URL(t), nil)
 	require.NoError(t, err)
 	t.Cleanup(ps.Close)
 	var st Store = ps
@@ -127,7 +128,7 @@ func TestTimeoutBackstopAfterUnclaimAndReclaim(t *testing.T) {
 
 // slowLeaseStore delays lease reads (a slow database).
 type slowLeaseStore struct {
-	*persistence.Store
+	*postgres.Store
 	delay time.Duration
 }
 
@@ -140,7 +141,7 @@ func (s *slowLeaseStore) StepLease(ctx context.Context, jobID, step string) (Ste
 // on the lease: a worker that died is declared lost, never forgotten.
 func TestLeaseWatchSurvivesReconfigureDuringCheck(t *testing.T) {
 	t.Parallel()
-	e := newPGEngine(t, engineWorkflow, Config{Lease: 400 * time.Millisecond}, func(ps *persistence.Store) Store {
+	e := newPGEngine(t, engineWorkflow, Config{Lease: 400 * time.Millisecond}, func(ps *postgres.Store) Store {
 		return &slowLeaseStore{Store: ps, delay: 600 * time.Millisecond}
 	})
 	ctx := context.Background()
@@ -215,7 +216,7 @@ func TestRequestToFinishingJobActorIsAnswered(t *testing.T) {
 // flakyStore makes claims slow and gives back nothing (a database that
 // fails the give-back).
 type flakyStore struct {
-	*persistence.Store
+	*postgres.Store
 	claimDelay time.Duration
 }
 
@@ -233,7 +234,7 @@ func (s *flakyStore) StepUnclaim(context.Context, string, string, int, string) e
 // the job goes on instead of waiting forever.
 func TestClaimForLeftRequestWatchedWhenGiveBackFails(t *testing.T) {
 	t.Parallel()
-	e := newPGEngine(t, engineWorkflow, Config{Lease: 500 * time.Millisecond, ClaimGrace: 10 * time.Millisecond}, func(ps *persistence.Store) Store {
+	e := newPGEngine(t, engineWorkflow, Config{Lease: 500 * time.Millisecond, ClaimGrace: 10 * time.Millisecond}, func(ps *postgres.Store) Store {
 		return &flakyStore{Store: ps, claimDelay: 300 * time.Millisecond}
 	})
 	ctx := context.Background()

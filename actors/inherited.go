@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stroem/stroem"
-	"github.com/stroem/stroem/persistence"
 )
 
 // Claims inherited from an earlier server process.
@@ -25,11 +24,6 @@ import (
 // got it and the claim is undone: the step is ready again and its attempt
 // forgotten, as for an answer that could not be written (Unassign).
 
-// runningLister is implemented by stores that can list running steps.
-type runningLister interface {
-	StepsRunning(ctx context.Context) ([]persistence.HeldStep, error)
-}
-
 // inheritedMisses is how many heartbeats of its worker must leave an
 // inherited step out before its claim is undone.
 const inheritedMisses = 2
@@ -43,11 +37,7 @@ type inheritedClaims struct {
 // inherit records the steps an earlier server process left running. It
 // must run before this process hands out any step.
 func (o *Orchestrator) inherit(ctx context.Context) error {
-	l, ok := o.store.(runningLister)
-	if !ok {
-		return nil
-	}
-	steps, err := l.StepsRunning(ctx)
+	steps, err := o.store.StepsRunning(ctx)
 	if err != nil {
 		return err
 	}

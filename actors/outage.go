@@ -32,11 +32,6 @@ func (o *Orchestrator) StoreFailed(err error) {
 // a store outage until every running lease has been extended after it.
 func (o *Orchestrator) LeasesTrusted() bool { return !o.storeDown.Load() }
 
-// pinger is implemented by stores that can check they answer.
-type pinger interface {
-	Ping(ctx context.Context) error
-}
-
 // watchStore runs until Stop: every lease/5 (the heartbeat period) it pings
 // the store, to notice an outage even when no other call ran into it; after
 // an outage it extends every running lease, then trusts leases again.
@@ -58,9 +53,7 @@ func (o *Orchestrator) watchStore() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), max(o.cfg.Lease/2, time.Second))
 		if !o.storeDown.Load() {
-			if p, ok := o.store.(pinger); ok {
-				o.StoreFailed(p.Ping(ctx))
-			}
+			o.StoreFailed(o.store.Ping(ctx))
 			if tick%5 == 0 && o.LeasesTrusted() {
 				o.sweepLeases(ctx)
 			}

@@ -155,6 +155,8 @@ func (f *schedStore) StepLease(context.Context, string, string) (persistence.Ste
 }
 func (f *schedStore) LeasesExtendAll(context.Context, time.Duration) (int64, error) { return 0, nil }
 func (f *schedStore) LeasesExpired(context.Context, int) ([]stroem.StepRef, error)  { return nil, nil }
+func (f *schedStore) StepsRunning(context.Context) ([]persistence.HeldStep, error)  { return nil, nil }
+func (f *schedStore) Ping(context.Context) error                                    { return nil }
 func (f *schedStore) TriggerLastTick(context.Context, string, string) (time.Time, error) {
 	return f.last, nil
 }

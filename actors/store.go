@@ -9,9 +9,11 @@ import (
 	"github.com/stroem/stroem/workspace"
 )
 
-// Store is what the orchestrator needs from durable storage. PostgreSQL
-// (package persistence) and the embedded store of `stroem dev` implement it.
+// Store is what the orchestrator needs from durable storage. Every persistence.Store
+// (PostgreSQL in production, SQLite in `stroem dev`) implements it.
 type Store interface {
+	// Ping checks that the store answers (the outage watch).
+	Ping(ctx context.Context) error
 	SnapshotGet(ctx context.Context, id string) ([]byte, error)
 	JobInsert(ctx context.Context, j persistence.NewJob) error
 	JobUpdate(ctx context.Context, jobID string, fn func(*persistence.JobState) error) (*persistence.JobState, error)
@@ -22,6 +24,9 @@ type Store interface {
 	StepLease(ctx context.Context, jobID, step string) (persistence.StepLease, error)
 	LeasesExtendAll(ctx context.Context, lease time.Duration) (int64, error)
 	LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef, error)
+	// StepsRunning lists the running steps a starting server inherits from
+	// an earlier process (see inherited.go).
+	StepsRunning(ctx context.Context) ([]persistence.HeldStep, error)
 }
 
 // StepLease is the stored lease of a step's current attempt.

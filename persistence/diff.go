@@ -70,11 +70,11 @@ func completeStep(jobID string, old, cur *StepState, now time.Time) error {
 			}
 		case cur.Status == stroem.StepReady:
 			cur.CompletedAt = nil
-			if timeEqual(cur.ReadyAt, old.ReadyAt) || cur.ReadyAt == nil {
+			if TimesEqual(cur.ReadyAt, old.ReadyAt) || cur.ReadyAt == nil {
 				cur.ReadyAt = &now
 			}
 		}
-		if old.Status == stroem.StepRunning && timeEqual(cur.LeaseExpiresAt, old.LeaseExpiresAt) {
+		if old.Status == stroem.StepRunning && TimesEqual(cur.LeaseExpiresAt, old.LeaseExpiresAt) {
 			cur.LeaseExpiresAt = nil
 		}
 	}
@@ -152,11 +152,11 @@ func stepEqual(a, b *StepState) bool {
 		a.WorkerID == b.WorkerID &&
 		a.AttemptStatus == b.AttemptStatus &&
 		intPtrEqual(a.ExitCode, b.ExitCode) &&
-		timeEqual(a.LeaseExpiresAt, b.LeaseExpiresAt) &&
-		timeEqual(a.ReadyAt, b.ReadyAt) &&
+		TimesEqual(a.LeaseExpiresAt, b.LeaseExpiresAt) &&
+		TimesEqual(a.ReadyAt, b.ReadyAt) &&
 		a.CancelRequested == b.CancelRequested &&
-		timeEqual(a.StartedAt, b.StartedAt) &&
-		timeEqual(a.CompletedAt, b.CompletedAt) &&
+		TimesEqual(a.StartedAt, b.StartedAt) &&
+		TimesEqual(a.CompletedAt, b.CompletedAt) &&
 		reflect.DeepEqual(a.Input, b.Input) &&
 		reflect.DeepEqual(a.Output, b.Output)
 }
@@ -164,12 +164,13 @@ func stepEqual(a, b *StepState) bool {
 func jobEqual(a, b *JobState) bool {
 	return a.Job.Status == b.Job.Status &&
 		a.CancelRequested == b.CancelRequested &&
-		timeEqual(a.Job.StartedAt, b.Job.StartedAt) &&
-		timeEqual(a.Job.CompletedAt, b.Job.CompletedAt) &&
+		TimesEqual(a.Job.StartedAt, b.Job.StartedAt) &&
+		TimesEqual(a.Job.CompletedAt, b.Job.CompletedAt) &&
 		reflect.DeepEqual(a.Job.Output, b.Job.Output)
 }
 
-func timeEqual(a, b *time.Time) bool {
+// TimesEqual reports whether two optional times are both nil or equal.
+func TimesEqual(a, b *time.Time) bool {
 	if a == nil || b == nil {
 		return a == b
 	}

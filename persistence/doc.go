@@ -1,17 +1,19 @@
-// Package persistence is Strøm's PostgreSQL storage: the connection pool,
-// the goose migration runner, every SQL statement of the system, the claim
-// path that hands each ready step to exactly one worker, leases, and
-// LISTEN/NOTIFY wake-ups.
+// Package persistence is the store contract of Strøm: what the orchestrator,
+// the HTTP layer and the server wiring may ask of durable storage, and the
+// rules every store applies the same way. It holds no driver and runs no
+// SQL.
 //
-// The rest of the system reaches it through small interfaces declared where
-// they are used; *Store is the concrete implementation. Methods are
-// noun-first (JobInsert, StepsClaim, LeasesRenew) and speak the domain types
-// of package stroem. Database errors become stroem error codes in one place
-// (interpretError): missing rows are CodeNotFound, an unreachable or
-// restarting PostgreSQL is CodeUnavailable, stale reports are CodeConflict.
+//   - Store, the interface every store implements (optional capabilities
+//     such as Origin or StepsRunning are methods, never type assertions);
+//   - the state-machine types a store reads and writes: JobState and
+//     StepState (what Store.JobUpdate hands to its callback), NewJob,
+//     ClaimParams, ClaimedStep, StepLease, HeldStep, TriggerTick, JobFilter;
+//   - the errors of the contract (ErrTickFired, ErrTriggerBusy);
+//   - the helpers both stores share: the JobUpdate rules (Diff: allowed
+//     transitions, the fields a store fills in, what changed), sanitizing
+//     of user text for storage, and JSON encoding and decoding of columns.
 //
-// Every change of a job's state goes through Store.JobUpdate: one
-// transaction that locks the job's steps (in position order) and then the
-// job, hands the state to a pure function, and writes what it changed. The
-// package knows nothing about HTTP or actors.
+// The implementations are siblings that never import each other:
+// persistence/postgres (production) and persistence/sqlite (`stroem dev`).
+// persistence/storetest is the behavioural specification both run.
 package persistence

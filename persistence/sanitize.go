@@ -16,7 +16,7 @@ import (
 
 // SanitizeValue returns v with every string in it, map keys included,
 // passed through stroem.SanitizeText. Values of other types are returned
-// unchanged; encodeJSON catches NULs hidden inside them.
+// unchanged; EncodeJSON catches NULs hidden inside them.
 func SanitizeValue(v any) any {
 	switch x := v.(type) {
 	case string:
@@ -58,10 +58,10 @@ func SanitizeMap(m map[string]any) map[string]any {
 	return out
 }
 
-// encodeJSON encodes an already sanitized map for a jsonb column; nil
-// becomes SQL NULL. A NUL that survived sanitizing (inside a value of a type
+// EncodeJSON encodes an already sanitized map for a JSON column; nil
+// becomes SQL NULL (a nil slice). A NUL that survived sanitizing (inside a value of a type
 // SanitizeValue does not walk) is removed by a decode/sanitize/encode round.
-func encodeJSON(m map[string]any) ([]byte, error) {
+func EncodeJSON(m map[string]any) ([]byte, error) {
 	if m == nil {
 		return nil, nil
 	}
@@ -81,8 +81,8 @@ func encodeJSON(m map[string]any) ([]byte, error) {
 	return json.Marshal(SanitizeMap(generic))
 }
 
-// decodeJSON decodes a jsonb column; NULL becomes a nil map.
-func decodeJSON(b []byte) (map[string]any, error) {
+// DecodeJSON decodes a JSON column; NULL becomes a nil map.
+func DecodeJSON(b []byte) (map[string]any, error) {
 	if b == nil {
 		return nil, nil
 	}
@@ -91,4 +91,30 @@ func decodeJSON(b []byte) (map[string]any, error) {
 		return nil, fmt.Errorf("decode stored JSON: %w", err)
 	}
 	return m, nil
+}
+
+// SanitizeJSONBytes makes a JSON document (a task snapshot) storable the
+// same way in every store (PostgreSQL's jsonb refuses \u0000): it must be
+// valid JSON, and a \u0000 escape is replaced by a decode/sanitize/encode
+// round. Clean input is returned as is.
+func SanitizeJSONBytes(b []byte) ([]byte, error) {
+	if !bytes.Contains(b, []byte(`\u0000`)) && json.Valid(b) {
+		return b, nil
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, stroem.Errorf(stroem.CodeInvalid, "snapshot is not valid JSON: %v", err)
+	}
+	return json.Marshal(SanitizeValue(v))
+}
+
+// SanitizeStrings returns a copy of in with every string sanitized.
+func SanitizeStrings(in []string) []string {
+	out := make([]string, len(in))
+	for i, v := range in {
+		out[i] = stroem.SanitizeText(v)
+	}
+	return out
 }

@@ -145,3 +145,20 @@ type StepLease struct {
 	// Now is the database clock at the time of reading.
 	Now time.Time
 }
+
+// HeldStep is a running step and the worker holding it.
+type HeldStep struct {
+	stroem.StepRef
+	WorkerID string
+}
+
+// ChannelStepsReady is the NOTIFY channel on which every transaction that
+// makes a step ready (job creation, promotion, retry, unclaim) announces it,
+// so any server process can wake its waiting claimers without polling. The
+// payload is "<origin>:<job id>", origin naming the Store that sent it (see
+// Origin); treat it as a hint and re-query.
+const ChannelStepsReady = "stroem_steps_ready"
+
+// WorkerStaleAfter is how long a worker may go without a heartbeat before
+// WorkerList shows it as stale.
+const WorkerStaleAfter = 30 * time.Second

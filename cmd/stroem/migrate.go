@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/persistence/postgres"
 )
 
 // newMigrateCmd is `stroem migrate up|status`: the schema migrations for
@@ -35,7 +35,7 @@ func newMigrateCmd() *cobra.Command {
 		Short: "Apply every pending migration",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return withStore(c.Context(), dbURL, c.ErrOrStderr(), func(ctx context.Context, s *persistence.Store) error {
+			return withStore(c.Context(), dbURL, c.ErrOrStderr(), func(ctx context.Context, s *postgres.Store) error {
 				if err := s.Migrate(ctx); err != nil {
 					return err
 				}
@@ -48,7 +48,7 @@ func newMigrateCmd() *cobra.Command {
 		Short: "List the migrations and whether each is applied",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return withStore(c.Context(), dbURL, c.ErrOrStderr(), func(ctx context.Context, s *persistence.Store) error {
+			return withStore(c.Context(), dbURL, c.ErrOrStderr(), func(ctx context.Context, s *postgres.Store) error {
 				return printMigrations(ctx, s, c.OutOrStdout())
 			})
 		},
@@ -69,11 +69,11 @@ func migrateDBURL(flag string) string {
 	return defaultServerConfig().DB.URL
 }
 
-func withStore(ctx context.Context, flag string, logTo io.Writer, fn func(context.Context, *persistence.Store) error) error {
+func withStore(ctx context.Context, flag string, logTo io.Writer, fn func(context.Context, *postgres.Store) error) error {
 	log := slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	openCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	s, err := persistence.Open(openCtx, migrateDBURL(flag), log)
+	s, err := postgres.Open(openCtx, migrateDBURL(flag), log)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func withStore(ctx context.Context, flag string, logTo io.Writer, fn func(contex
 	return fn(ctx, s)
 }
 
-func printMigrations(ctx context.Context, s *persistence.Store, out io.Writer) error {
+func printMigrations(ctx context.Context, s *postgres.Store, out io.Writer) error {
 	list, err := s.MigrationStatus(ctx)
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	"github.com/stroem/stroem/http/logstream"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/logstore"
+	"github.com/stroem/stroem/persistence/postgres"
 	"github.com/stroem/stroem/workspace"
 )
 
@@ -73,25 +74,11 @@ func newLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// serverStore is what a server needs from its store: PostgreSQL
-// (persistence.Store) in production, the embedded store in `stroem dev`.
-type serverStore interface {
-	actors.Store
-	actors.TriggerStore
-	stroemhttp.Store
-	auth.Store
-	WorkspaceArchivePut(ctx context.Context, revision string, tarball []byte) error
-	// Listen blocks, calling onNotify when steps became ready in another
-	// process (and once with "" after every (re)connect).
-	Listen(ctx context.Context, channel string, onNotify func(payload string)) error
-	Close()
-}
-
 type serverOptions struct {
 	pprof bool
 	// store, when set, is used instead of opening PostgreSQL at cfg.DB.URL;
 	// the caller has migrated it, and Stop closes it.
-	store serverStore
+	store persistence.Store
 	// listener, when set, is used instead of listening on cfg.Listen (tests).
 	listener net.Listener
 	// extra mounts more routes (webhooks).
@@ -102,7 +89,7 @@ type serverOptions struct {
 type serverApp struct {
 	cfg   serverConfig
 	log   *slog.Logger
-	store serverStore
+	store persistence.Store
 	logs  *logstore.Store
 	hub   *logstream.Hub
 	ws    *workspace.Registry
@@ -132,7 +119,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	if opts.store != nil {
 		app.store = opts.store
 	} else {
-		pg, err := persistence.Open(ctx, cfg.DB.URL, log)
+		pg, err := postgres.Open(ctx, cfg.DB.URL, log)
 		if err != nil {
 			return nil, err
 		}
@@ -197,10 +184,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	app.ws.OnReload(app.sched.Reload)
 	// Wake the Dispatcher for other servers' notifications; this server's own
 	// transitions already woke it in-process.
-	own := "\x00"
-	if o, ok := app.store.(interface{ Origin() string }); ok {
-		own = o.Origin() + ":"
-	}
+	own := app.store.Origin() + ":"
 	go func() {
 		wake := func(payload string) {
 			if !strings.HasPrefix(payload, own) {
@@ -327,7 +311,7 @@ func (a *serverApp) storeArchive(ctx context.Context, ws *workspace.Workspace) {
 // hubSource gives the SSE hub stored lines and job statuses.
 type hubSource struct {
 	logs  *logstore.Store
-	store serverStore
+	store persistence.Store
 }
 
 func (h hubSource) Read(jobID string, afterSeq int64, step string) ([]stroem.LogLine, error) {

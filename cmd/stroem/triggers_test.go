@@ -22,8 +22,8 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/http/client"
-	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/persistence/postgres"
 	"github.com/stroem/stroem/runner"
 )
 
@@ -32,7 +32,7 @@ import (
 type triggerEnv struct {
 	*scenario
 	dirs map[string]string // workspace name → folder
-	db   *persistence.Store
+	db   *postgres.Store
 }
 
 // newTriggerEnv prepares (but does not start) a server whose workspaces
@@ -53,7 +53,7 @@ func newTriggerEnv(t *testing.T, workspaces map[string]string) *triggerEnv {
 		e.write(t, name, wf)
 		cfg.Workspaces[name] = workspaceConfig{Type: "folder", Path: dir}
 	}
-	db, err := persistence.Open(context.Background(), cfg.DB.URL, slog.New(slog.DiscardHandler))
+	db, err := postgres.Open(context.Background(), cfg.DB.URL, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(db.Close)
 	e.db = db

@@ -33,7 +33,7 @@ import (
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 
 	"github.com/stroem/stroem/migrations"
-	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/persistence/postgres"
 )
 
 // EnvURL names the variable that points tests at a PostgreSQL server.
@@ -108,11 +108,11 @@ func create(tb testing.TB, migrated bool) string {
 }
 
 // Store returns a Store on a fresh database for tb, closed when tb ends.
-func Store(tb testing.TB) *persistence.Store {
+func Store(tb testing.TB) *postgres.Store {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := persistence.Open(ctx, URL(tb), slog.New(slog.DiscardHandler))
+	s, err := postgres.Open(ctx, URL(tb), slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatalf("dbtest: open store: %v", err)
 	}
@@ -195,7 +195,7 @@ func buildTemplate(ctx context.Context, base string) (string, error) {
 	drop := func() {
 		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ident(build)+" WITH (FORCE)")
 	}
-	s, err := persistence.Open(ctx, withDatabase(base, build), slog.New(slog.DiscardHandler))
+	s, err := postgres.Open(ctx, withDatabase(base, build), slog.New(slog.DiscardHandler))
 	if err != nil {
 		drop()
 		return "", err

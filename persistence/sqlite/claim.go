@@ -70,7 +70,7 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 				rows.Close()
 				return err
 			}
-			if c.Input, err = decodeJSON(input); err != nil {
+			if c.Input, err = persistence.DecodeJSON(input); err != nil {
 				rows.Close()
 				return err
 			}
@@ -292,6 +292,33 @@ func (s *Store) LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef,
 		return nil, fmt.Errorf("find expired leases: %w", interpretError(err))
 	}
 	return refs, nil
+}
+
+// StepsRunning lists every running step with the worker holding it: the
+// claims a starting server inherits from an earlier process.
+func (s *Store) StepsRunning(ctx context.Context) ([]persistence.HeldStep, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT job_id, step_name, attempt, coalesce(worker_id, '')
+		FROM job_steps WHERE status = 'running' ORDER BY job_id, position`)
+	if err != nil {
+		return nil, fmt.Errorf("list running steps: %w", interpretError(err))
+	}
+	defer rows.Close()
+	var held []persistence.HeldStep
+	for rows.Next() {
+		var h persistence.HeldStep
+		if err := rows.Scan(&h.JobID, &h.Step, &h.Attempt, &h.WorkerID); err != nil {
+			return nil, fmt.Errorf("list running steps: %w", interpretError(err))
+		}
+		held = append(held, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list running steps: %w", interpretError(err))
+	}
+	return held, nil
 }
 
 // StepLease reads a step's current attempt, status and lease expiry together

@@ -29,7 +29,7 @@ const stepColumns = `step_name, position, action_name, action_type, image, depen
 // SnapshotPut stores a task snapshot under its id; storing the same id again
 // is a no-op (the id is a hash of the body).
 func (s *Store) SnapshotPut(ctx context.Context, id string, body []byte) error {
-	body, err := sanitizeJSONBytes(body)
+	body, err := persistence.SanitizeJSONBytes(body)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 	var snapshotBody []byte
 	_, known := s.snapshots.Load(nj.SnapshotID)
 	if nj.SnapshotID != "" && !known && nj.SnapshotBody != nil {
-		if snapshotBody, err = sanitizeJSONBytes(nj.SnapshotBody); err != nil {
+		if snapshotBody, err = persistence.SanitizeJSONBytes(nj.SnapshotBody); err != nil {
 			return err
 		}
 	}
@@ -214,10 +214,10 @@ func scanJob(row rowScanner, extra ...any) (stroem.Job, string, bool, error) {
 		return j, "", false, err
 	}
 	j.Status, j.SourceType = stroem.JobStatus(status), stroem.SourceType(sourceType)
-	if j.Input, err = decodeJSON(input); err != nil {
+	if j.Input, err = persistence.DecodeJSON(input); err != nil {
 		return j, "", false, err
 	}
-	if j.Output, err = decodeJSON(output); err != nil {
+	if j.Output, err = persistence.DecodeJSON(output); err != nil {
 		return j, "", false, err
 	}
 	return j, snapshotID, cancelRequested, nil
@@ -247,10 +247,10 @@ func scanStep(row rowScanner) (*persistence.StepState, error) {
 	if st.DependsOn, err = decodeStrings(dependsOn); err != nil {
 		return nil, err
 	}
-	if st.Input, err = decodeJSON(input); err != nil {
+	if st.Input, err = persistence.DecodeJSON(input); err != nil {
 		return nil, err
 	}
-	if st.Output, err = decodeJSON(output); err != nil {
+	if st.Output, err = persistence.DecodeJSON(output); err != nil {
 		return nil, err
 	}
 	return &st, nil
@@ -486,7 +486,7 @@ func loadState(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*pers
 	if err != nil {
 		return nil, err
 	}
-	extra, err := decodeJSON(jobContext)
+	extra, err := persistence.DecodeJSON(jobContext)
 	if err != nil {
 		return nil, err
 	}

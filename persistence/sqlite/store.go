@@ -22,6 +22,7 @@ import (
 	sqlite3lib "modernc.org/sqlite/lib"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
 )
 
 //go:embed migrations/*.sql
@@ -31,6 +32,8 @@ var migrationFiles embed.FS
 // holds (only a tool opening the file behind the store's back can, given
 // the process lock) before failing with CodeUnavailable.
 const busyTimeout = 10 * time.Second
+
+var _ persistence.Store = (*Store)(nil)
 
 // Store is Strøm's embedded storage on one SQLite file. It is safe for
 // concurrent use by one process; see the package comment for how it maps
@@ -52,7 +55,15 @@ type Store struct {
 	// snapshots caches the ids of task snapshots known to be stored, so
 	// JobInsert writes a snapshot's body once per process.
 	snapshots sync.Map
+
+	// origin names this store in notification payloads (see Origin).
+	origin string
 }
+
+// Origin is the identity this store would put in front of its
+// notifications' payloads. An embedded store has one process and Listen
+// delivers nothing but the initial "", so it only has to be unique.
+func (s *Store) Origin() string { return s.origin }
 
 // Open opens (creating it if needed) the database file at path, migrates
 // it, and returns the store. The file's folder is created too. A path in
@@ -75,7 +86,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (_ *Store, err err
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{log: log, path: abs, unlock: unlock, now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{log: log, path: abs, unlock: unlock, origin: uuid.NewString(), now: func() time.Time { return time.Now().UTC() }}
 	defer func() {
 		if err != nil {
 			s.Close()

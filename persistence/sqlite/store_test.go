@@ -18,8 +18,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-var _ storetest.Store = (*Store)(nil)
-
 // openTemp opens a store on a fresh file in t's temporary directory,
 // closed when t ends.
 func openTemp(t testing.TB) *Store {
@@ -34,7 +32,7 @@ func openTemp(t testing.TB) *Store {
 // store runs the same suite).
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) storetest.Store { return openTemp(t) })
+	storetest.Run(t, func(t *testing.T) persistence.Store { return openTemp(t) })
 }
 
 func TestOpenConfiguresConnections(t *testing.T) {
@@ -109,7 +107,7 @@ func TestWorkerGoesStale(t *testing.T) {
 	w, err := s.WorkerRegister(ctx, stroem.WorkerRegistration{Name: "w"})
 	require.NoError(t, err)
 	_, err = s.write.ExecContext(ctx, `UPDATE workers SET last_heartbeat_at = ? WHERE id = ?`,
-		nanos(s.now().Add(-WorkerStaleAfter-time.Second)), w.ID)
+		nanos(s.now().Add(-persistence.WorkerStaleAfter-time.Second)), w.ID)
 	require.NoError(t, err)
 	list, err := s.WorkerList(ctx)
 	require.NoError(t, err)

@@ -10,11 +10,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
 )
-
-// WorkerStaleAfter is how long a worker may go without a heartbeat before
-// WorkerList shows it as stale (the PostgreSQL store's threshold).
-const WorkerStaleAfter = 30 * time.Second
 
 // WorkerRegister records a new worker process under a fresh id. A worker
 // that restarts registers again and gets a new id; its old row turns stale.
@@ -22,8 +19,8 @@ func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistratio
 	w := stroem.Worker{
 		ID:           uuid.NewString(),
 		Name:         stroem.SanitizeText(reg.Name),
-		Capabilities: sanitizeStrings(reg.Capabilities),
-		Tags:         sanitizeStrings(reg.Tags),
+		Capabilities: persistence.SanitizeStrings(reg.Capabilities),
+		Tags:         persistence.SanitizeStrings(reg.Tags),
 		Status:       "active",
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
@@ -40,7 +37,7 @@ func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistratio
 }
 
 // WorkerList returns every registered worker, most recently seen first, as
-// active, or stale when it sent no heartbeat for WorkerStaleAfter.
+// active, or stale when it sent no heartbeat for persistence.WorkerStaleAfter.
 func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 	db, err := s.reader()
 	if err != nil {
@@ -48,7 +45,7 @@ func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 	}
 	rows, err := db.QueryContext(ctx, `SELECT id, name, capabilities, tags, registered_at, last_heartbeat_at,
 			CASE WHEN last_heartbeat_at > ? THEN 'active' ELSE 'stale' END
-		FROM workers ORDER BY last_heartbeat_at DESC, id`, nanos(s.now().Add(-WorkerStaleAfter)))
+		FROM workers ORDER BY last_heartbeat_at DESC, id`, nanos(s.now().Add(-persistence.WorkerStaleAfter)))
 	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", interpretError(err))
 	}

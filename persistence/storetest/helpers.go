@@ -52,14 +52,14 @@ func newJob(steps ...step) persistence.NewJob {
 	return nj
 }
 
-func insertJob(t testing.TB, s Store, steps ...step) persistence.NewJob {
+func insertJob(t testing.TB, s persistence.Store, steps ...step) persistence.NewJob {
 	t.Helper()
 	nj := newJob(steps...)
 	require.NoError(t, s.JobInsert(context.Background(), nj))
 	return nj
 }
 
-func claim(t testing.TB, s Store, worker string, limit int, lease time.Duration, caps ...string) []persistence.ClaimedStep {
+func claim(t testing.TB, s persistence.Store, worker string, limit int, lease time.Duration, caps ...string) []persistence.ClaimedStep {
 	t.Helper()
 	if len(caps) == 0 {
 		caps = []string{"shell"}
@@ -71,21 +71,21 @@ func claim(t testing.TB, s Store, worker string, limit int, lease time.Duration,
 	return got
 }
 
-func claimOne(t testing.TB, s Store, worker string, caps ...string) persistence.ClaimedStep {
+func claimOne(t testing.TB, s persistence.Store, worker string, caps ...string) persistence.ClaimedStep {
 	t.Helper()
 	got := claim(t, s, worker, 1, testLease, caps...)
 	require.Len(t, got, 1)
 	return got[0]
 }
 
-func jobState(t testing.TB, s Store, id string) *persistence.JobState {
+func jobState(t testing.TB, s persistence.Store, id string) *persistence.JobState {
 	t.Helper()
 	st, err := s.JobState(context.Background(), id)
 	require.NoError(t, err)
 	return st
 }
 
-func jobGet(t testing.TB, s Store, id string) *stroem.Job {
+func jobGet(t testing.TB, s persistence.Store, id string) *stroem.Job {
 	t.Helper()
 	j, err := s.JobGet(context.Background(), id)
 	require.NoError(t, err)
@@ -191,7 +191,7 @@ func advance(st *persistence.JobState) {
 	}
 }
 
-func stepStatuses(t testing.TB, s Store, jobID string) map[string]stroem.StepStatus {
+func stepStatuses(t testing.TB, s persistence.Store, jobID string) map[string]stroem.StepStatus {
 	t.Helper()
 	out := map[string]stroem.StepStatus{}
 	for _, st := range jobGet(t, s, jobID).Steps {

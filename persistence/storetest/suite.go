@@ -20,7 +20,7 @@ import (
 // Run runs the whole suite. open must return a fresh, empty, migrated store
 // for the test it is given and close it when that test ends; every subtest
 // opens its own and runs in parallel.
-func Run(t *testing.T, open func(t *testing.T) Store) {
+func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("JobInsert", func(t *testing.T) { t.Parallel(); testJobInsert(t, open) })
 	t.Run("Snapshots", func(t *testing.T) { t.Parallel(); testSnapshots(t, open) })
 	t.Run("JobGet", func(t *testing.T) { t.Parallel(); testJobGet(t, open) })
@@ -39,7 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("JobContext", func(t *testing.T) { t.Parallel(); testJobContext(t, open) })
 }
 
-func testJobInsert(t *testing.T, open func(t *testing.T) Store) {
+func testJobInsert(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("JobWithStepsInOrder", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
@@ -197,7 +197,7 @@ func testJobInsert(t *testing.T, open func(t *testing.T) Store) {
 	})
 }
 
-func testSnapshots(t *testing.T, open func(t *testing.T) Store) {
+func testSnapshots(t *testing.T, open func(t *testing.T) persistence.Store) {
 	s := open(t)
 	ctx := context.Background()
 	_, err := s.SnapshotGet(ctx, "snap-1")
@@ -224,7 +224,7 @@ func testSnapshots(t *testing.T, open func(t *testing.T) Store) {
 	require.ErrorIs(t, err, stroem.ErrNotFound)
 }
 
-func testJobGet(t *testing.T, open func(t *testing.T) Store) {
+func testJobGet(t *testing.T, open func(t *testing.T) persistence.Store) {
 	s := open(t)
 	ctx := context.Background()
 	insertJob(t, s, step{name: "a"})
@@ -243,7 +243,7 @@ func testJobGet(t *testing.T, open func(t *testing.T) Store) {
 	require.Len(t, jobs, 1, "still there")
 }
 
-func testJobList(t *testing.T, open func(t *testing.T) Store) {
+func testJobList(t *testing.T, open func(t *testing.T) persistence.Store) {
 	s := open(t)
 	ctx := context.Background()
 
@@ -351,9 +351,9 @@ func jobIDs(jobs []stroem.Job) []string {
 	return out
 }
 
-func testJobUpdate(t *testing.T, open func(t *testing.T) Store) {
+func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 	type testBundle struct {
-		store Store
+		store persistence.Store
 		job   persistence.NewJob
 	}
 	setup := func(t *testing.T) *testBundle {
@@ -606,7 +606,7 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) Store) {
 	})
 }
 
-func testClaims(t *testing.T, open func(t *testing.T) Store) {
+func testClaims(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("EachStepClaimedExactlyOnceByConcurrentClaimers", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
@@ -791,9 +791,9 @@ func testClaims(t *testing.T, open func(t *testing.T) Store) {
 	})
 }
 
-func testFencing(t *testing.T, open func(t *testing.T) Store) {
+func testFencing(t *testing.T, open func(t *testing.T) persistence.Store) {
 	type testBundle struct {
-		store Store
+		store persistence.Store
 		job   persistence.NewJob
 		claim persistence.ClaimedStep
 	}
@@ -911,7 +911,7 @@ func testFencing(t *testing.T, open func(t *testing.T) Store) {
 	})
 }
 
-func testTransitions(t *testing.T, open func(t *testing.T) Store) {
+func testTransitions(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("FailureSkipsExactlyTheTransitiveDependentsInOneUpdate", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
@@ -1012,7 +1012,7 @@ func testTransitions(t *testing.T, open func(t *testing.T) Store) {
 	})
 }
 
-func testStepUnclaim(t *testing.T, open func(t *testing.T) Store) {
+func testStepUnclaim(t *testing.T, open func(t *testing.T) persistence.Store) {
 	s := open(t)
 	ctx := context.Background()
 	nj := insertJob(t, s, step{name: "a"})
@@ -1078,9 +1078,9 @@ func testStepUnclaim(t *testing.T, open func(t *testing.T) Store) {
 	require.Empty(t, jobGet(t, s, fresh.Job.ID).Steps[0].Attempts)
 }
 
-func testLeases(t *testing.T, open func(t *testing.T) Store) {
+func testLeases(t *testing.T, open func(t *testing.T) persistence.Store) {
 	type testBundle struct {
-		store  Store
+		store  persistence.Store
 		worker stroem.Worker
 		job    persistence.NewJob
 	}
@@ -1270,7 +1270,7 @@ func testLeases(t *testing.T, open func(t *testing.T) Store) {
 	})
 }
 
-func testWorkers(t *testing.T, open func(t *testing.T) Store) {
+func testWorkers(t *testing.T, open func(t *testing.T) persistence.Store) {
 	s := open(t)
 	ctx := context.Background()
 
@@ -1318,7 +1318,7 @@ func testWorkers(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testSanitizing(t *testing.T, open func(t *testing.T) Store) {
+func testSanitizing(t *testing.T, open func(t *testing.T) persistence.Store) {
 	s := open(t)
 	ctx := context.Background()
 	nj := newJob(step{name: "a"})
@@ -1376,7 +1376,7 @@ func testSanitizing(t *testing.T, open func(t *testing.T) Store) {
 	require.Equal(t, "boom\\0\uFFFD", j.Steps[0].Attempts[0].ErrorMessage)
 }
 
-func testArchives(t *testing.T, open func(t *testing.T) Store) {
+func testArchives(t *testing.T, open func(t *testing.T) persistence.Store) {
 	s := open(t)
 	ctx := context.Background()
 	_, err := s.WorkspaceArchiveGet(ctx, "rev1")
@@ -1394,7 +1394,7 @@ func testArchives(t *testing.T, open func(t *testing.T) Store) {
 	require.Empty(t, got)
 }
 
-func testListenAndPing(t *testing.T, open func(t *testing.T) Store) {
+func testListenAndPing(t *testing.T, open func(t *testing.T) persistence.Store) {
 	s := open(t)
 	require.NoError(t, s.Ping(context.Background()))
 	ctx, cancel := context.WithCancel(context.Background())

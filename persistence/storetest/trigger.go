@@ -23,7 +23,7 @@ func tickJob(workspace, trigger string, at time.Time, skip bool) persistence.New
 }
 
 // endJob cancels a job's unstarted steps, which ends it.
-func endJob(t *testing.T, s Store, id string) {
+func endJob(t *testing.T, s persistence.Store, id string) {
 	t.Helper()
 	_, err := s.JobUpdate(context.Background(), id, func(st *persistence.JobState) error {
 		for _, step := range st.Steps {
@@ -35,7 +35,7 @@ func endJob(t *testing.T, s Store, id string) {
 	require.NoError(t, err)
 }
 
-func testTriggers(t *testing.T, open func(t *testing.T) Store) {
+func testTriggers(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
 	t.Run("EachTickOnceInOrder", func(t *testing.T) {
@@ -141,7 +141,7 @@ func testTriggers(t *testing.T, open func(t *testing.T) Store) {
 	})
 }
 
-func testJobContext(t *testing.T, open func(t *testing.T) Store) {
+func testJobContext(t *testing.T, open func(t *testing.T) persistence.Store) {
 	s, ctx := open(t), context.Background()
 	nj := newJob(step{name: "a"})
 	nj.Context = map[string]any{"webhook": map[string]any{

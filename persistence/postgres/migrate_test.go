@@ -1,4 +1,4 @@
-package persistence_test
+package postgres_test
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/persistence/postgres"
 )
 
 func TestMigrate(t *testing.T) {
@@ -27,7 +27,7 @@ func TestMigrate(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s, err := persistence.Open(ctx, url, slog.New(slog.DiscardHandler))
+				s, err := postgres.Open(ctx, url, slog.New(slog.DiscardHandler))
 				if err != nil {
 					errs[i] = err
 					return
@@ -40,7 +40,7 @@ func TestMigrate(t *testing.T) {
 		require.NoError(t, errs[0])
 		require.NoError(t, errs[1])
 
-		s, err := persistence.Open(ctx, url, slog.New(slog.DiscardHandler))
+		s, err := postgres.Open(ctx, url, slog.New(slog.DiscardHandler))
 		require.NoError(t, err)
 		defer s.Close()
 		require.NoError(t, s.Migrate(ctx), "a second run is a no-op")
@@ -68,7 +68,7 @@ func TestMigrate(t *testing.T) {
 	t.Run("StatusOfEmptyDatabaseIsPending", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
-		s, err := persistence.Open(ctx, dbtest.EmptyURL(t), slog.New(slog.DiscardHandler))
+		s, err := postgres.Open(ctx, dbtest.EmptyURL(t), slog.New(slog.DiscardHandler))
 		require.NoError(t, err)
 		defer s.Close()
 		status, err := s.MigrationStatus(ctx)

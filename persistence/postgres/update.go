@@ -1,4 +1,4 @@
-package persistence
+package postgres
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/stroem/stroem/persistence"
 )
 
 // fnError carries the error of a JobUpdate callback through the transaction
@@ -37,7 +39,7 @@ func (e fnError) Error() string { return e.err.Error() }
 // notified when a step became ready. Strings in inputs, outputs and error
 // messages are sanitized (see stroem.SanitizeText), and the returned state is
 // the state as written. An unknown job is CodeNotFound.
-func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*JobState) error) (*JobState, error) {
+func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistence.JobState) error) (*persistence.JobState, error) {
 	if !validUUID(jobID) {
 		return nil, notFound("job %s not found", jobID)
 	}
@@ -77,7 +79,7 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*JobState) 
 // the job row's lock and the step rows the cache does not have (or all of
 // them) in one pipeline; then the writes and COMMIT in another. It returns
 // the state as written and every step row's xmin.
-func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*JobState) error, cached *cachedSteps) (*JobState, []int64, error) {
+func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persistence.JobState) error, cached *cachedSteps) (*persistence.JobState, []int64, error) {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -141,7 +143,7 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*JobSta
 // each row's xmin) only the rows whose xmin moved since — a claim, a
 // heartbeat, another server — are read; the returned steps then share the
 // entry's structs and must not be modified.
-func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSteps) (*JobState, []int64, error) {
+func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSteps) (*persistence.JobState, []int64, error) {
 	var known []int64 // nil: read every step
 	if cached != nil {
 		known = cached.xmins
@@ -157,7 +159,7 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	if _, err := br.Exec(); err != nil {
 		return nil, nil, err
 	}
-	st := &JobState{}
+	st := &persistence.JobState{}
 	var jobContext []byte
 	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -166,7 +168,7 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	if err != nil {
 		return nil, nil, err
 	}
-	if st.Context, err = decodeJSON(jobContext); err != nil {
+	if st.Context, err = persistence.DecodeJSON(jobContext); err != nil {
 		return nil, nil, err
 	}
 	st.Job, st.SnapshotID, st.CancelRequested = job, snapshotID, cancelRequested
@@ -206,25 +208,25 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 // writeBatch queues the writes of what fn changed (see Diff). steps holds,
 // per queued statement, the step it writes (nil for other statements); a
 // step's statement returns the row's new xmin.
-func writeBatch(before, after *JobState, payload string) (b *pgx.Batch, steps []*StepState, err error) {
-	changed, jobChanged, err := Diff(before, after)
+func writeBatch(before, after *persistence.JobState, payload string) (b *pgx.Batch, steps []*persistence.StepState, err error) {
+	changed, jobChanged, err := persistence.Diff(before, after)
 	if err != nil {
 		return nil, nil, err
 	}
 	now := after.Now
 	b = &pgx.Batch{}
 	notify := false
-	queue := func(step *StepState, sql string, args ...any) {
+	queue := func(step *persistence.StepState, sql string, args ...any) {
 		b.Queue(sql, args...)
 		steps = append(steps, step)
 	}
 	for _, w := range changed {
 		old, cur := w.Old, w.Cur
-		input, err := encodeJSON(cur.Input)
+		input, err := persistence.EncodeJSON(cur.Input)
 		if err != nil {
 			return nil, nil, err
 		}
-		output, err := encodeJSON(cur.Output)
+		output, err := persistence.EncodeJSON(cur.Output)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -248,7 +250,7 @@ func writeBatch(before, after *JobState, payload string) (b *pgx.Batch, steps []
 			after.Job.ID, cur.Name, string(cur.Status), input, output, cur.ErrorMessage,
 			cur.WorkerID, cur.Attempt, string(cur.AttemptStatus), cur.ExitCode,
 			cur.LeaseExpiresAt, cur.ReadyAt, cur.CancelRequested, cur.StartedAt, cur.CompletedAt,
-			string(old.Status), old.Attempt, !timeEqual(old.LeaseExpiresAt, cur.LeaseExpiresAt), old.WorkerID)
+			string(old.Status), old.Attempt, !persistence.TimesEqual(old.LeaseExpiresAt, cur.LeaseExpiresAt), old.WorkerID)
 		if w.Attempt {
 			started := cur.StartedAt
 			if started == nil {
@@ -268,7 +270,7 @@ func writeBatch(before, after *JobState, payload string) (b *pgx.Batch, steps []
 		notify = notify || w.Ready
 	}
 	if jobChanged {
-		output, err := encodeJSON(after.Job.Output)
+		output, err := persistence.EncodeJSON(after.Job.Output)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -278,7 +280,7 @@ func writeBatch(before, after *JobState, payload string) (b *pgx.Batch, steps []
 			after.Job.StartedAt, after.Job.CompletedAt)
 	}
 	if notify {
-		queue(nil, `SELECT pg_notify($1, $2)`, ChannelStepsReady, payload)
+		queue(nil, `SELECT pg_notify($1, $2)`, persistence.ChannelStepsReady, payload)
 	}
 	return b, steps, nil
 }

@@ -1,4 +1,4 @@
-package persistence_test
+package postgres_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/persistence/postgres"
 )
 
 func TestStepsClaim(t *testing.T) {
@@ -161,9 +162,9 @@ func TestStepsClaim(t *testing.T) {
 }
 
 // openPool opens a second Store (its own connection pool) on s's database.
-func openPool(t *testing.T, s *persistence.Store) *persistence.Store {
+func openPool(t *testing.T, s *postgres.Store) *postgres.Store {
 	t.Helper()
-	other, err := persistence.Open(context.Background(), s.Pool().Config().ConnString(), nil)
+	other, err := postgres.Open(context.Background(), s.Pool().Config().ConnString(), nil)
 	require.NoError(t, err)
 	t.Cleanup(other.Close)
 	return other
@@ -182,7 +183,7 @@ func TestFencing(t *testing.T) {
 	t.Parallel()
 
 	type testBundle struct {
-		store *persistence.Store
+		store *postgres.Store
 		job   persistence.NewJob
 		claim persistence.ClaimedStep
 	}
@@ -446,7 +447,7 @@ func TestLeases(t *testing.T) {
 	t.Parallel()
 
 	type testBundle struct {
-		store  *persistence.Store
+		store  *postgres.Store
 		worker stroem.Worker
 		job    persistence.NewJob
 	}
@@ -457,7 +458,7 @@ func TestLeases(t *testing.T) {
 		require.NoError(t, err)
 		return &testBundle{store: s, worker: w, job: insertJob(t, s, step{name: "a"}, step{name: "b"}, step{name: "c"})}
 	}
-	expire := func(t *testing.T, s *persistence.Store, jobID, step string) {
+	expire := func(t *testing.T, s *postgres.Store, jobID, step string) {
 		t.Helper()
 		_, err := s.Pool().Exec(context.Background(), `UPDATE job_steps SET lease_expires_at = now() - interval '1 second'
 			WHERE job_id = $1 AND step_name = $2`, jobID, step)

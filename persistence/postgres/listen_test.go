@@ -1,4 +1,4 @@
-package persistence_test
+package postgres_test
 
 import (
 	"context"
@@ -10,11 +10,12 @@ import (
 
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/persistence/postgres"
 )
 
 // listen starts s.Listen on the steps-ready channel for the rest of the
 // test and returns the payloads it receives ("" after each connect).
-func listen(t *testing.T, s *persistence.Store) <-chan string {
+func listen(t *testing.T, s *postgres.Store) <-chan string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	payloads := make(chan string, 100)

@@ -1,20 +1,16 @@
-package persistence
+package postgres
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
 )
-
-// WorkerStaleAfter is how long a worker may go without a heartbeat before
-// WorkerList shows it as stale.
-const WorkerStaleAfter = 30 * time.Second
 
 // WorkerRegister records a new worker process under a fresh id. A worker
 // that restarts registers again and gets a new id; its old row turns stale.
@@ -22,8 +18,8 @@ func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistratio
 	w := stroem.Worker{
 		ID:           uuid.NewString(),
 		Name:         stroem.SanitizeText(reg.Name),
-		Capabilities: sanitizeStrings(reg.Capabilities),
-		Tags:         sanitizeStrings(reg.Tags),
+		Capabilities: persistence.SanitizeStrings(reg.Capabilities),
+		Tags:         persistence.SanitizeStrings(reg.Tags),
 		Status:       "active",
 	}
 	err := s.pool.QueryRow(ctx, `INSERT INTO workers (id, name, capabilities, tags)
@@ -41,7 +37,7 @@ func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistratio
 func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id::text, name, capabilities, tags, registered_at, last_heartbeat_at,
 			CASE WHEN last_heartbeat_at > now() - $1 * interval '1 millisecond' THEN 'active' ELSE 'stale' END
-		FROM workers ORDER BY last_heartbeat_at DESC, id`, WorkerStaleAfter.Milliseconds())
+		FROM workers ORDER BY last_heartbeat_at DESC, id`, persistence.WorkerStaleAfter.Milliseconds())
 	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", interpretError(err))
 	}
@@ -55,14 +51,6 @@ func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 		return nil, fmt.Errorf("list workers: %w", interpretError(err))
 	}
 	return workers, nil
-}
-
-func sanitizeStrings(in []string) []string {
-	out := make([]string, len(in))
-	for i, v := range in {
-		out[i] = stroem.SanitizeText(v)
-	}
-	return out
 }
 
 // WorkspaceArchivePut stores the files of a workspace revision (a tar.gz).

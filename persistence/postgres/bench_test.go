@@ -1,4 +1,4 @@
-package persistence_test
+package postgres_test
 
 import (
 	"context"
@@ -15,12 +15,13 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/persistence/postgres"
 )
 
 // seedJobs inserts n finished-or-not jobs with one SQL statement: ten
 // workspaces' worth of variety (2 workspaces, 20 tasks, 5 statuses, trigger
 // sources), created one second apart, then ANALYZEs.
-func seedJobs(tb testing.TB, s *persistence.Store, n int) {
+func seedJobs(tb testing.TB, s *postgres.Store, n int) {
 	tb.Helper()
 	ctx := context.Background()
 	_, err := s.Pool().Exec(ctx, `
@@ -68,7 +69,7 @@ func TestJobListPlan(t *testing.T) {
 	seedJobs(t, s, 100_000)
 
 	for _, f := range listFilters {
-		q, args := persistence.JobListQuery(f)
+		q, args := postgres.JobListQuery(f)
 		var plan string
 		require.NoError(t, s.Pool().QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+q, args...).Scan(&plan))
 		require.NotContains(t, plan, `"Seq Scan"`, "filter %+v:\n%s", f, plan)
@@ -137,7 +138,7 @@ func filterName(f persistence.JobFilter) string {
 }
 
 // seedReady inserts n ready shell steps, four per job, in one statement.
-func seedReady(tb testing.TB, s *persistence.Store, n int) {
+func seedReady(tb testing.TB, s *postgres.Store, n int) {
 	tb.Helper()
 	_, err := s.Pool().Exec(context.Background(), `
 		WITH j AS (

@@ -1,4 +1,4 @@
-package persistence_test
+package postgres_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/persistence/postgres"
 )
 
 // tickJob is a job a scheduler trigger fires for tick at.
@@ -24,7 +25,7 @@ func tickJob(workspace, trigger string, at time.Time, skip bool) persistence.New
 }
 
 // endJob cancels a job's unstarted steps, which ends it.
-func endJob(t *testing.T, s *persistence.Store, id string) {
+func endJob(t *testing.T, s *postgres.Store, id string) {
 	t.Helper()
 	_, err := s.JobUpdate(context.Background(), id, func(st *persistence.JobState) error {
 		for _, step := range st.Steps {

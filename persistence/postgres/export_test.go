@@ -1,4 +1,4 @@
-package persistence
+package postgres
 
 // JobListQuery exposes JobList's statement to the plan tests.
 var JobListQuery = jobListQuery

@@ -1,9 +1,7 @@
-package persistence
+package postgres
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
 )
 
 // Job list paging.
@@ -32,7 +31,7 @@ const stepColumns = `step_name, position, action_name, action_type, image, depen
 // SnapshotPut stores a task snapshot under its id; storing the same id again
 // is a no-op (the id is a hash of the body).
 func (s *Store) SnapshotPut(ctx context.Context, id string, body []byte) error {
-	body, err := sanitizeJSONBytes(body)
+	body, err := persistence.SanitizeJSONBytes(body)
 	if err != nil {
 		return err
 	}
@@ -59,21 +58,6 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 	return body, nil
 }
 
-// sanitizeJSONBytes makes a JSON document storable as jsonb: a \u0000 escape
-// is replaced by a decode/sanitize/encode round. Clean input is returned as is.
-func sanitizeJSONBytes(b []byte) ([]byte, error) {
-	if !bytes.Contains(b, []byte(`\u0000`)) && json.Valid(b) {
-		return b, nil
-	}
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return nil, stroem.Errorf(stroem.CodeInvalid, "snapshot is not valid JSON: %v", err)
-	}
-	return json.Marshal(SanitizeValue(v))
-}
-
 // JobInsert writes a job with all its steps in one transaction: step
 // positions follow NewJob.Steps, ready steps become claimable at once, and
 // the transaction notifies ChannelStepsReady when any step is ready. The
@@ -81,7 +65,7 @@ func sanitizeJSONBytes(b []byte) ([]byte, error) {
 // A duplicate job id is a CodeConflict error. With a Tick, the tick is
 // recorded first, in the same transaction (see TriggerTick): ErrTickFired or
 // ErrTriggerBusy mean nothing was written.
-func (s *Store) JobInsert(ctx context.Context, nj NewJob) error {
+func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 	j := nj.Job
 	if !validUUID(j.ID) {
 		return stroem.Errorf(stroem.CodeInvalid, "job id %q is not a UUID", j.ID)
@@ -98,32 +82,32 @@ func (s *Store) JobInsert(ctx context.Context, nj NewJob) error {
 	if j.SourceType == "" {
 		j.SourceType = stroem.SourceAPI
 	}
-	input, err := encodeJSON(SanitizeMap(j.Input))
+	input, err := persistence.EncodeJSON(persistence.SanitizeMap(j.Input))
 	if err != nil {
 		return err
 	}
 	if input == nil {
 		input = []byte("{}")
 	}
-	output, err := encodeJSON(SanitizeMap(j.Output))
+	output, err := persistence.EncodeJSON(persistence.SanitizeMap(j.Output))
 	if err != nil {
 		return err
 	}
-	jobContext, err := encodeJSON(SanitizeMap(nj.Context))
+	jobContext, err := persistence.EncodeJSON(persistence.SanitizeMap(nj.Context))
 	if err != nil {
 		return err
 	}
 	var snapshotBody []byte
 	_, known := s.snapshots.Load(nj.SnapshotID)
 	if nj.SnapshotID != "" && !known && nj.SnapshotBody != nil {
-		if snapshotBody, err = sanitizeJSONBytes(nj.SnapshotBody); err != nil {
+		if snapshotBody, err = persistence.SanitizeJSONBytes(nj.SnapshotBody); err != nil {
 			return err
 		}
 	}
 
 	type stepRow struct {
 		input []byte
-		NewStep
+		persistence.NewStep
 	}
 	steps := make([]stepRow, len(nj.Steps))
 	anyReady := false
@@ -134,7 +118,7 @@ func (s *Store) JobInsert(ctx context.Context, nj NewJob) error {
 		if st.Status == stroem.StepRunning {
 			return stroem.Errorf(stroem.CodeInvalid, "job %s step %s: a step cannot be inserted running", j.ID, st.Name)
 		}
-		in, err := encodeJSON(SanitizeMap(st.Input))
+		in, err := persistence.EncodeJSON(persistence.SanitizeMap(st.Input))
 		if err != nil {
 			return err
 		}
@@ -177,7 +161,7 @@ func (s *Store) JobInsert(ctx context.Context, nj NewJob) error {
 				st.MaxAttempts, string(st.Status), st.input, st.ErrorMessage)
 		}
 		if anyReady {
-			b.Queue(`SELECT pg_notify($1, $2)`, ChannelStepsReady, s.notifyPayload(j.ID))
+			b.Queue(`SELECT pg_notify($1, $2)`, persistence.ChannelStepsReady, s.notifyPayload(j.ID))
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
@@ -207,10 +191,10 @@ func scanJob(row pgx.Row, extra ...any) (stroem.Job, string, bool, error) {
 	}
 	j.Status, j.SourceType = stroem.JobStatus(status), stroem.SourceType(sourceType)
 	var err error
-	if j.Input, err = decodeJSON(input); err != nil {
+	if j.Input, err = persistence.DecodeJSON(input); err != nil {
 		return j, "", false, err
 	}
-	if j.Output, err = decodeJSON(output); err != nil {
+	if j.Output, err = persistence.DecodeJSON(output); err != nil {
 		return j, "", false, err
 	}
 	j.CreatedAt = j.CreatedAt.UTC()
@@ -219,9 +203,9 @@ func scanJob(row pgx.Row, extra ...any) (stroem.Job, string, bool, error) {
 }
 
 // scanStep reads one row selected with stepColumns.
-func scanStep(row pgx.Row, extra ...any) (*StepState, error) {
+func scanStep(row pgx.Row, extra ...any) (*persistence.StepState, error) {
 	var (
-		st                    StepState
+		st                    persistence.StepState
 		input, output         []byte
 		status, attemptStatus string
 	)
@@ -236,10 +220,10 @@ func scanStep(row pgx.Row, extra ...any) (*StepState, error) {
 	if st.DependsOn == nil {
 		st.DependsOn = []string{}
 	}
-	if st.Input, err = decodeJSON(input); err != nil {
+	if st.Input, err = persistence.DecodeJSON(input); err != nil {
 		return nil, err
 	}
-	if st.Output, err = decodeJSON(output); err != nil {
+	if st.Output, err = persistence.DecodeJSON(output); err != nil {
 		return nil, err
 	}
 	st.LeaseExpiresAt, st.ReadyAt = utc(st.LeaseExpiresAt), utc(st.ReadyAt)
@@ -289,7 +273,7 @@ func readJob(br pgx.BatchResults, id string) (*stroem.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	var states []*StepState
+	var states []*persistence.StepState
 	for rows.Next() {
 		st, err := scanStep(rows)
 		if err != nil {
@@ -354,7 +338,7 @@ func readJob(br pgx.BatchResults, id string) (*stroem.Job, error) {
 
 // JobList returns jobs newest first (created_at, then id, descending),
 // without their steps. Limit defaults to 50 and is capped at 1000.
-func (s *Store) JobList(ctx context.Context, f JobFilter) ([]stroem.Job, error) {
+func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.Job, error) {
 	q, args := jobListQuery(f)
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
@@ -378,7 +362,7 @@ func (s *Store) JobList(ctx context.Context, f JobFilter) ([]stroem.Job, error) 
 // jobListQuery builds JobList's statement. Each filter combination the API
 // offers matches an index whose order is the list order (see the first
 // migration), so a page is a short index scan even at 100,000s of jobs.
-func jobListQuery(f JobFilter) (string, []any) {
+func jobListQuery(f persistence.JobFilter) (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -434,11 +418,11 @@ func (s *Store) JobsUnfinished(ctx context.Context) ([]string, error) {
 
 // JobState returns the same state JobUpdate builds, read-only and without
 // locks, for rebuilding an actor's view of a job.
-func (s *Store) JobState(ctx context.Context, id string) (*JobState, error) {
+func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState, error) {
 	if !validUUID(id) {
 		return nil, notFound("job %s not found", id)
 	}
-	var st *JobState
+	var st *persistence.JobState
 	err := s.inTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
 		st, err = loadState(ctx, tx, id)
@@ -452,13 +436,13 @@ func (s *Store) JobState(ctx context.Context, id string) (*JobState, error) {
 
 // loadState reads a job and its steps in tx, for JobState (JobUpdate reads
 // with readState).
-func loadState(ctx context.Context, tx pgx.Tx, id string) (*JobState, error) {
+func loadState(ctx context.Context, tx pgx.Tx, id string) (*persistence.JobState, error) {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+jobColumns+`, now(), context FROM jobs WHERE id = $1`, id)
 	b.Queue(`SELECT `+stepColumns+` FROM job_steps WHERE job_id = $1 ORDER BY position`, id)
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
-	st := &JobState{}
+	st := &persistence.JobState{}
 	var jobContext []byte
 	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -467,7 +451,7 @@ func loadState(ctx context.Context, tx pgx.Tx, id string) (*JobState, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.Context, err = decodeJSON(jobContext); err != nil {
+	if st.Context, err = persistence.DecodeJSON(jobContext); err != nil {
 		return nil, err
 	}
 	st.Job, st.SnapshotID, st.CancelRequested = job, snapshotID, cancelRequested
@@ -513,7 +497,7 @@ type stepCache struct {
 
 // cachedSteps is an immutable entry: never modify its steps.
 type cachedSteps struct {
-	steps []*StepState
+	steps []*persistence.StepState
 	xmins []int64
 	used  uint64
 }
@@ -533,7 +517,7 @@ func (c *stepCache) get(id string) *cachedSteps {
 	return e
 }
 
-func (c *stepCache) put(id string, steps []*StepState, xmins []int64) {
+func (c *stepCache) put(id string, steps []*persistence.StepState, xmins []int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.tick++

@@ -1,4 +1,4 @@
-package persistence_test
+package postgres_test
 
 import (
 	"testing"
@@ -8,12 +8,10 @@ import (
 	"github.com/stroem/stroem/persistence/storetest"
 )
 
-var _ storetest.Store = (*persistence.Store)(nil)
-
 // TestConformance runs the behaviour every store shares against
 // PostgreSQL, each subtest on a fresh database (the embedded SQLite store
 // runs the same suite).
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) storetest.Store { return dbtest.Store(t) })
+	storetest.Run(t, func(t *testing.T) persistence.Store { return dbtest.Store(t) })
 }

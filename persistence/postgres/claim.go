@@ -1,4 +1,4 @@
-package persistence
+package postgres
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
 )
 
 // claimSQL claims up to $3 ready steps whose action type the worker runs,
@@ -57,7 +58,7 @@ ORDER BY c.ready_at, c.position, c.job_id`
 // and a lease of p.Lease, in one round trip. It never returns a step twice,
 // whatever the number of concurrent claimers. Finding nothing is not an
 // error: the result is empty.
-func (s *Store) StepsClaim(ctx context.Context, p ClaimParams) ([]ClaimedStep, error) {
+func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
 	if len(p.Capabilities) == 0 {
 		return nil, nil
 	}
@@ -69,7 +70,7 @@ func (s *Store) StepsClaim(ctx context.Context, p ClaimParams) ([]ClaimedStep, e
 	}
 	limit := max(p.Limit, 1)
 	p.WorkerID = canonicalUUID(p.WorkerID)
-	var claimed []ClaimedStep
+	var claimed []persistence.ClaimedStep
 	err := s.retry(ctx, func() error {
 		claimed = claimed[:0]
 		rows, err := s.pool.Query(ctx, claimSQL, p.WorkerID, p.Capabilities, limit, p.Lease.Milliseconds())
@@ -79,14 +80,14 @@ func (s *Store) StepsClaim(ctx context.Context, p ClaimParams) ([]ClaimedStep, e
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				c     ClaimedStep
+				c     persistence.ClaimedStep
 				input []byte
 			)
 			if err := rows.Scan(&c.JobID, &c.StepName, &c.Attempt, &c.ActionName, &c.ActionType, &c.Image,
 				&input, &c.LeaseExpiresAt, &c.Workspace, &c.TaskName, &c.Revision, &c.SnapshotID); err != nil {
 				return err
 			}
-			if c.Input, err = decodeJSON(input); err != nil {
+			if c.Input, err = persistence.DecodeJSON(input); err != nil {
 				return err
 			}
 			c.LeaseExpiresAt = c.LeaseExpiresAt.UTC()
@@ -124,7 +125,7 @@ WITH prev AS (
 	DELETE FROM step_attempts
 	WHERE job_id = $1 AND step_name = $2 AND attempt = $3 AND EXISTS (SELECT 1 FROM undone)
 )
-SELECT pg_notify('` + ChannelStepsReady + `', $5 || ':' || job_id::text) FROM undone`
+SELECT pg_notify('` + persistence.ChannelStepsReady + `', $5 || ':' || job_id::text) FROM undone`
 
 // StepUnclaim undoes a claim whose answer never reached the worker: only if
 // the step is still running that attempt for that worker, it goes back to
@@ -258,23 +259,17 @@ func (s *Store) LeasesExtendAll(ctx context.Context, lease time.Duration) (int64
 	return n, nil
 }
 
-// HeldStep is a running step and the worker holding it.
-type HeldStep struct {
-	stroem.StepRef
-	WorkerID string
-}
-
 // StepsRunning lists every running step with the worker holding it. A
 // starting server reads it before it serves workers: these are the claims
 // an earlier server process made, some of which it may not have delivered.
-func (s *Store) StepsRunning(ctx context.Context) ([]HeldStep, error) {
+func (s *Store) StepsRunning(ctx context.Context) ([]persistence.HeldStep, error) {
 	rows, err := s.pool.Query(ctx, `SELECT job_id::text, step_name, attempt, coalesce(worker_id, '')
 		FROM job_steps WHERE status = 'running' ORDER BY job_id, position`)
 	if err != nil {
 		return nil, fmt.Errorf("list running steps: %w", interpretError(err))
 	}
-	held, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (HeldStep, error) {
-		var h HeldStep
+	held, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (persistence.HeldStep, error) {
+		var h persistence.HeldStep
 		err := row.Scan(&h.JobID, &h.Step, &h.Attempt, &h.WorkerID)
 		return h, err
 	})
@@ -310,21 +305,21 @@ func (s *Store) LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef,
 // StepLease reads a step's current attempt, status and lease expiry together
 // with the database clock, for the lease timer: compare LeaseExpiresAt with
 // Now, never with the server's clock. An unknown job or step is CodeNotFound.
-func (s *Store) StepLease(ctx context.Context, jobID, step string) (StepLease, error) {
+func (s *Store) StepLease(ctx context.Context, jobID, step string) (persistence.StepLease, error) {
 	if !validUUID(jobID) {
-		return StepLease{}, notFound("job %s not found", jobID)
+		return persistence.StepLease{}, notFound("job %s not found", jobID)
 	}
 	var (
-		l      StepLease
+		l      persistence.StepLease
 		status string
 	)
 	err := s.pool.QueryRow(ctx, `SELECT attempt, status, lease_expires_at, now() FROM job_steps
 		WHERE job_id = $1 AND step_name = $2`, jobID, step).Scan(&l.Attempt, &status, &l.LeaseExpiresAt, &l.Now)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return StepLease{}, notFound("step %s of job %s not found", step, jobID)
+		return persistence.StepLease{}, notFound("step %s of job %s not found", step, jobID)
 	}
 	if err != nil {
-		return StepLease{}, fmt.Errorf("read lease of step %s of job %s: %w", step, jobID, interpretError(err))
+		return persistence.StepLease{}, fmt.Errorf("read lease of step %s of job %s: %w", step, jobID, interpretError(err))
 	}
 	l.Status, l.LeaseExpiresAt, l.Now = stroem.StepStatus(status), utc(l.LeaseExpiresAt), l.Now.UTC()
 	return l, nil

@@ -1,4 +1,4 @@
-package persistence_test
+package postgres_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/persistence/postgres"
 )
 
 // proxy forwards TCP connections to PostgreSQL and can be cut and restored
@@ -95,7 +96,7 @@ func TestUnavailable(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		start := time.Now()
-		_, err = persistence.Open(ctx, "postgres://postgres@"+addr+"/postgres", nil)
+		_, err = postgres.Open(ctx, "postgres://postgres@"+addr+"/postgres", nil)
 		require.Error(t, err)
 		require.Equal(t, stroem.CodeUnavailable, stroem.ErrorCode(err))
 		require.ErrorContains(t, err, addr, "the message names the host")
@@ -104,7 +105,7 @@ func TestUnavailable(t *testing.T) {
 
 	t.Run("InvalidURL", func(t *testing.T) {
 		t.Parallel()
-		_, err := persistence.Open(context.Background(), "postgres://u:secret@host:notaport/db", nil)
+		_, err := postgres.Open(context.Background(), "postgres://u:secret@host:notaport/db", nil)
 		require.Equal(t, stroem.CodeInvalid, stroem.ErrorCode(err))
 		require.NotContains(t, err.Error(), "secret")
 	})
@@ -117,7 +118,7 @@ func TestUnavailable(t *testing.T) {
 		require.NoError(t, err)
 		p := newProxy(t, u.Host)
 		u.Host = p.addr
-		s, err := persistence.Open(ctx, u.String(), slog.New(slog.DiscardHandler))
+		s, err := postgres.Open(ctx, u.String(), slog.New(slog.DiscardHandler))
 		require.NoError(t, err)
 		defer s.Close()
 		nj := insertJob(t, s, step{name: "a"})

@@ -1,4 +1,4 @@
-package persistence_test
+package postgres_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/persistence/postgres"
 )
 
 func TestMain(m *testing.M) {
@@ -60,14 +61,14 @@ func newJob(steps ...step) persistence.NewJob {
 }
 
 // insertJob inserts a job built by newJob and returns it.
-func insertJob(t testing.TB, s *persistence.Store, steps ...step) persistence.NewJob {
+func insertJob(t testing.TB, s *postgres.Store, steps ...step) persistence.NewJob {
 	t.Helper()
 	nj := newJob(steps...)
 	require.NoError(t, s.JobInsert(context.Background(), nj))
 	return nj
 }
 
-func claimOne(t testing.TB, s *persistence.Store, worker string, caps ...string) persistence.ClaimedStep {
+func claimOne(t testing.TB, s *postgres.Store, worker string, caps ...string) persistence.ClaimedStep {
 	t.Helper()
 	if len(caps) == 0 {
 		caps = []string{"shell"}
@@ -173,7 +174,7 @@ func advance(st *persistence.JobState) {
 }
 
 // stepXmin returns the row version of a step, to prove a row was not written.
-func stepXmin(t testing.TB, s *persistence.Store, jobID, step string) string {
+func stepXmin(t testing.TB, s *postgres.Store, jobID, step string) string {
 	t.Helper()
 	var xmin string
 	require.NoError(t, s.Pool().QueryRow(context.Background(),
@@ -181,7 +182,7 @@ func stepXmin(t testing.TB, s *persistence.Store, jobID, step string) string {
 	return xmin
 }
 
-func stepStatuses(t testing.TB, s *persistence.Store, jobID string) map[string]stroem.StepStatus {
+func stepStatuses(t testing.TB, s *postgres.Store, jobID string) map[string]stroem.StepStatus {
 	t.Helper()
 	j, err := s.JobGet(context.Background(), jobID)
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package persistence_test
+package postgres_test
 
 import (
 	"context"
@@ -12,13 +12,14 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/persistence/postgres"
 )
 
 func TestJobInsert(t *testing.T) {
 	t.Parallel()
 
 	type testBundle struct {
-		store *persistence.Store
+		store *postgres.Store
 	}
 	setup := func(t *testing.T) *testBundle {
 		t.Helper()
@@ -249,7 +250,7 @@ func TestJobUpdate(t *testing.T) {
 	t.Parallel()
 
 	type testBundle struct {
-		store *persistence.Store
+		store *postgres.Store
 		job   persistence.NewJob
 	}
 	setup := func(t *testing.T) *testBundle {

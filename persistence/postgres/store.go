@@ -1,0 +1,333 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jackc/puddle/v2"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/migrations"
+	"github.com/stroem/stroem/persistence"
+)
+
+// Pool sizing: the orchestrator runs many short transactions concurrently
+// (claims, completions, heartbeats, reads for the API), so the pgx default of
+// max(4, NumCPU) is too small on small machines. A pool_max_conns in the URL
+// wins.
+const (
+	defaultMaxConns       = 20
+	defaultConnectTimeout = 5 * time.Second
+	// maxTxAttempts bounds the retries of a transaction PostgreSQL aborted
+	// with a deadlock or a serialization failure.
+	maxTxAttempts = 10
+	// stepCacheJobs bounds the jobs whose steps JobUpdate keeps in memory.
+	stepCacheJobs = 512
+)
+
+var _ persistence.Store = (*Store)(nil)
+
+// Store is Strøm's PostgreSQL storage: every SQL statement of the system runs
+// here. It is safe for concurrent use. Consumers declare the small interface
+// of the methods they need rather than depending on *Store.
+type Store struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	host string // host:port, for error messages
+
+	// snapshots caches the ids of task snapshots known to be stored, so
+	// JobInsert sends a snapshot's body once per process, not once per job.
+	snapshots sync.Map
+
+	// steps caches recently updated jobs' steps for JobUpdate (see loadState).
+	steps *stepCache
+
+	// origin identifies this Store in its notifications, so a server can
+	// tell its own (whose waiters it already woke) from other servers'.
+	origin string
+}
+
+// Origin is the identity this Store puts in front of its notifications'
+// payloads ("<origin>:<job id>").
+func (s *Store) Origin() string { return s.origin }
+
+func (s *Store) notifyPayload(jobID string) string { return s.origin + ":" + jobID }
+
+// Open connects to the database at url and checks that it answers. It fails
+// fast, with a CodeUnavailable error naming the host, when PostgreSQL cannot
+// be reached. It does not migrate: call Migrate.
+func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error may quote the URL, password included: do not wrap it.
+		return nil, stroem.Errorf(stroem.CodeInvalid, "invalid database URL: %s", redactParseError(err))
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
+	host := fmt.Sprintf("%s:%d", cfg.ConnConfig.Host, cfg.ConnConfig.Port)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, stroem.Errorf(stroem.CodeUnavailable, "database unavailable: cannot connect to PostgreSQL at %s: %w", host, err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, stroem.Errorf(stroem.CodeUnavailable, "database unavailable: cannot connect to PostgreSQL at %s: %w", host, err)
+	}
+	return &Store{pool: pool, log: log, host: host, origin: uuid.NewString(), steps: newStepCache(stepCacheJobs)}, nil
+}
+
+// redactParseError keeps a URL parse error useful without echoing the URL.
+func redactParseError(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg, "://") {
+		return msg[i+2:]
+	}
+	return msg
+}
+
+// Close closes every connection. Listen loops must have ended first (their
+// context cancelled); they use their own connections.
+func (s *Store) Close() { s.pool.Close() }
+
+// Pool returns the underlying pool, for tests and benchmarks only.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Ping checks that the database answers (used by /readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	return interpretError(s.pool.Ping(ctx))
+}
+
+// MigrationState is one migration as `stroem migrate status` shows it.
+type MigrationState struct {
+	Version   int64
+	Name      string // file name, e.g. 00001_init.sql
+	Applied   bool
+	AppliedAt time.Time // zero when pending
+}
+
+// provider builds a goose provider over the pool. The session locker makes
+// concurrent migrations from several servers safe: one migrates while the
+// others wait for the advisory lock, then find nothing left to do.
+func (s *Store) provider() (*goose.Provider, func(), error) {
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+	if err != nil {
+		return nil, nil, err
+	}
+	db := stdlib.OpenDBFromPool(s.pool) // closing it leaves the pool open
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS(),
+		goose.WithSessionLocker(locker), goose.WithSlog(s.log))
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return p, func() { _ = p.Close() }, nil
+}
+
+// Migrate applies every pending migration; a no-op when there is none. Safe
+// when several servers start at once.
+func (s *Store) Migrate(ctx context.Context) error {
+	p, done, err := s.provider()
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer done()
+	res, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", interpretError(err))
+	}
+	for _, r := range res {
+		s.log.Info("migration applied", "migration", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}
+
+// MigrationStatus lists every known migration and whether it is applied.
+func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
+	p, done, err := s.provider()
+	if err != nil {
+		return nil, fmt.Errorf("migration status: %w", err)
+	}
+	defer done()
+	list, err := p.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migration status: %w", interpretError(err))
+	}
+	out := make([]MigrationState, 0, len(list))
+	for _, m := range list {
+		out = append(out, MigrationState{
+			Version:   m.Source.Version,
+			Name:      m.Source.Path,
+			Applied:   m.State == goose.StateApplied,
+			AppliedAt: m.AppliedAt,
+		})
+	}
+	return out, nil
+}
+
+// MigrationsPending reports whether some migration is not applied yet (for
+// /readyz: a server is ready only on a fully migrated database).
+func (s *Store) MigrationsPending(ctx context.Context) (bool, error) {
+	p, done, err := s.provider()
+	if err != nil {
+		return false, fmt.Errorf("migration status: %w", err)
+	}
+	defer done()
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return false, fmt.Errorf("migration status: %w", interpretError(err))
+	}
+	return pending, nil
+}
+
+// inTx runs fn in a transaction and commits it, retrying the whole
+// transaction (fn included) when PostgreSQL aborts it with a deadlock or a
+// serialization failure. fn must therefore be safe to run again.
+func (s *Store) inTx(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = s.tryTx(ctx, opts, fn)
+		if err == nil || !retryable(err) || attempt >= maxTxAttempts || ctx.Err() != nil {
+			return err
+		}
+		s.log.Debug("transaction retried", "attempt", attempt, "err", err)
+		// A short, growing pause lets the other transaction finish.
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * time.Millisecond):
+		}
+	}
+}
+
+func (s *Store) tryTx(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
+	tx, err := s.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// retry runs a single statement again on a deadlock or serialization failure.
+func (s *Store) retry(ctx context.Context, fn func() error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = fn()
+		if err == nil || !retryable(err) || attempt >= maxTxAttempts || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(attempt) * time.Millisecond)
+	}
+}
+
+// retryable reports a deadlock (40P01) or serialization failure (40001).
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, new(errStaleCache)) {
+		return true
+	}
+	// 40P01 deadlock, 40001 serialization failure, ST409 a step moved
+	// during a JobUpdate (stroem_step_moved).
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001" || pgErr.Code == "ST409")
+}
+
+// interpretError is the one place where database errors become domain
+// errors: no rows → CodeNotFound, PostgreSQL unreachable or shutting down →
+// CodeUnavailable (the API answers 503), unique violations → CodeConflict.
+// Errors that already carry a code pass through unchanged; anything else is
+// returned as is (an internal error).
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var coded *stroem.Error
+	if errors.As(err, &coded) {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &stroem.Error{Code: stroem.CodeNotFound, Message: "not found", Err: err}
+	}
+	if unavailable(err) {
+		return stroem.Errorf(stroem.CodeUnavailable, "database unavailable: %w", err)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return stroem.Errorf(stroem.CodeConflict, "already exists (%s): %w", pgErr.ConstraintName, err)
+	}
+	return err
+}
+
+// unavailable reports errors that mean "PostgreSQL cannot answer now" rather
+// than "this request is wrong".
+func unavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+			pgErr.Code == "57P01", // admin_shutdown
+			pgErr.Code == "57P02", // crash_shutdown
+			pgErr.Code == "57P03", // cannot_connect_now
+			pgErr.Code == "53300": // too_many_connections
+			return true
+		}
+		return false
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) ||
+		errors.As(err, &netErr) ||
+		errors.Is(err, puddle.ErrClosedPool) ||
+		errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) ||
+		pgconn.Timeout(err)
+}
+
+// notFound returns the CodeNotFound error for a missing thing.
+func notFound(format string, args ...any) error {
+	return stroem.Errorf(stroem.CodeNotFound, format, args...)
+}
+
+// validUUID reports whether id parses as a UUID; ids that do not can name no
+// row, and must not reach a uuid column (PostgreSQL would reject the query).
+func validUUID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil
+}
+
+// canonicalUUID returns id in PostgreSQL's text form (lower case, dashed),
+// so ids read back from the database compare equal to the ones given. Worker
+// ids stored on steps are text; they are canonicalized the same way when
+// they are UUIDs, and kept as given otherwise.
+func canonicalUUID(id string) string {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return id
+	}
+	return u.String()
+}
