@@ -89,6 +89,7 @@ type Service struct {
 
 	ipLimit      *Limiter
 	accountLimit *Limiter
+	refreshLimit *Limiter
 	oidc         map[string]*oidcProvider
 }
 
@@ -117,6 +118,9 @@ func New(cfg Config, acl *ACL, store Store, log *slog.Logger, opts Options) (*Se
 		tokens:       NewTokens(cfg.JWTSecret, cfg.RefreshSecret, opts.Now),
 		ipLimit:      NewLimiter(opts.LoginsPerIP, opts.LoginRefill, 100_000, opts.Now),
 		accountLimit: NewLimiter(opts.LoginsPerAccount, opts.LoginRefill, 100_000, opts.Now),
+		// Refresh tokens are 256 random bits, so guessing is hopeless; this
+		// only bounds the database work one address can cause.
+		refreshLimit: NewLimiter(60, time.Second, 100_000, opts.Now),
 		oidc:         map[string]*oidcProvider{},
 	}
 	for id, p := range cfg.Providers {
@@ -191,15 +195,12 @@ func (e *RateLimitError) Is(target error) bool { return target == stroem.ErrRate
 
 // limit applies the per-IP and per-account login limits.
 func (s *Service) limit(ip, account string) error {
-	okIP := s.ipLimit.Allow("ip:" + ip)
-	okAcct := account == "" || s.accountLimit.Allow("acct:"+account)
+	okIP := s.ipLimit.Allow(ip)
+	okAcct := s.accountLimit.Allow(account)
 	if okIP && okAcct {
 		return nil
 	}
-	wait := s.ipLimit.RetryAfter("ip:" + ip)
-	if account != "" {
-		wait = max(wait, s.accountLimit.RetryAfter("acct:"+account))
-	}
+	wait := max(s.ipLimit.RetryAfter(ip), s.accountLimit.RetryAfter(account))
 	wait = max(wait, time.Second)
 	return &stroem.Error{Code: stroem.CodeRateLimited, Message: (&RateLimitError{RetryAfter: wait}).Error(), Err: &RateLimitError{RetryAfter: wait}}
 }
@@ -268,8 +269,10 @@ func (s *Service) Refresh(ctx context.Context, token, ip string) (Session, error
 	if token == "" {
 		return Session{}, stroem.Invalid("refresh_token is required")
 	}
-	if err := s.limit(ip, ""); err != nil {
-		return Session{}, err
+	if !s.refreshLimit.Allow(ip) {
+		wait := max(s.refreshLimit.RetryAfter(ip), time.Second)
+		return Session{}, &stroem.Error{Code: stroem.CodeRateLimited, Message: fmt.Sprintf("too many refresh attempts; try again in %s", wait.Round(time.Second)),
+			Err: &RateLimitError{RetryAfter: wait}}
 	}
 	now := s.now().UTC()
 	old, err := s.store.RefreshTokenGet(ctx, s.tokens.RefreshHash(token))
