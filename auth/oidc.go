@@ -234,8 +234,10 @@ func (s *Service) OIDCCallback(ctx context.Context, provider, code, state, flow 
 }
 
 // provision finds or creates the user of an OIDC subject (JIT): by the
-// provider's link, else by verified email (then linked), else a new user
-// without a password (an admin when it is the first user of the server).
+// provider's link, else by email when the provider says it is verified
+// (then linked), else a new user without a password (an admin when it is
+// the first user of the server). An email the provider marks unverified
+// is refused.
 func (s *Service) provision(ctx context.Context, p *oidcProvider, subject string, claims map[string]any) (stroem.User, error) {
 	email, _ := claims["email"].(string)
 	email = NormalizeEmail(email)
@@ -271,6 +273,11 @@ func (s *Service) provision(ctx context.Context, p *oidcProvider, subject string
 		u, err = s.store.UserGetByEmail(ctx, email)
 		switch {
 		case err == nil:
+			// Linking hands over an existing account: only on the
+			// provider's word that the address belongs to this person.
+			if !hasVerified || !verified {
+				return stroem.User{}, errFlow("an account with the email %s exists, but the provider does not say the address is verified, so it is not linked (ask an admin)", email)
+			}
 		case errors.Is(err, stroem.ErrNotFound):
 			n, err := s.store.UserCount(ctx)
 			if err != nil {

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
+	"github.com/oauth2-proxy/mockoidc"
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
@@ -92,11 +95,12 @@ func newAuthEnv(t *testing.T, mutate func(*serverConfig)) *authEnv {
 		InitialUser: &auth.InitialUser{Email: adminEmail, Password: adminPassword},
 	}
 	cfg.ACL = testACL
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cfg.Auth.BaseURL = "http://" + ln.Addr().String()
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	app, err := startServer(context.Background(), cfg, serverOptions{store: store, listener: ln, pprof: true}, log)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, app.Stop(context.Background())) })
@@ -485,3 +489,390 @@ func mustUser(t *testing.T, e *authEnv, email string) string {
 }
 
 func jobFilterAll() persistence.JobFilter { return persistence.JobFilter{Limit: 1000} }
+
+func TestLoginRateLimits(t *testing.T) {
+	t.Parallel()
+	e := newAuthEnv(t, nil)
+	wrong := fmt.Sprintf(`{"email": %q, "password": "wrong"}`, adminEmail)
+	first429 := 0
+	for i := 1; i <= 50; i++ {
+		st, b, h := e.do(req{method: "POST", path: "/api/auth/login", body: wrong})
+		if st == http.StatusTooManyRequests {
+			first429 = i
+			require.NotEmpty(t, h.Get("Retry-After"), "429 says when to come back")
+			require.Contains(t, string(b), "too many login attempts")
+			break
+		}
+		require.Equal(t, http.StatusUnauthorized, st, string(b))
+		require.JSONEq(t, `{"error": "invalid email or password"}`, string(b))
+	}
+	require.NotZero(t, first429, "50 wrong passwords were all answered 401")
+	require.Less(t, first429, 50)
+	// While limited, even the right password is refused: guessing cannot
+	// go on by chance of a correct guess.
+	st, _, _ := e.do(req{method: "POST", path: "/api/auth/login", body: fmt.Sprintf(`{"email": %q, "password": %q}`, adminEmail, adminPassword)})
+	require.Equal(t, http.StatusTooManyRequests, st)
+
+	// Per address: many accounts from one address are limited too.
+	e2 := newAuthEnv(t, nil)
+	limited := false
+	for i := range 50 {
+		st, _, _ := e2.do(req{method: "POST", path: "/api/auth/login", body: fmt.Sprintf(`{"email": "user%d@example.com", "password": "x"}`, i)})
+		if st == http.StatusTooManyRequests {
+			limited = true
+			break
+		}
+		require.Equal(t, http.StatusUnauthorized, st)
+	}
+	require.True(t, limited, "50 accounts tried from one address were never limited")
+}
+
+func TestBrowserForgeryNeverCreatesJobs(t *testing.T) {
+	t.Parallel()
+	e := newAuthEnv(t, func(c *serverConfig) { c.ACL = nil })
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	resp, err := browser.Post(e.url+"/api/auth/login", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"email": %q, "password": %q}`, adminEmail, adminPassword)))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "stroem_session" {
+			session = c
+		}
+	}
+	require.NotNil(t, session, "login sets the session cookie")
+	require.True(t, session.HttpOnly)
+	require.Equal(t, http.SameSiteLaxMode, session.SameSite)
+	require.False(t, session.Secure, "plain http base: no Secure flag (see the https case below)")
+
+	execute := e.url + "/api/workspaces/default/tasks/hello/execute"
+	send := func(contentType, body string, header map[string]string) int {
+		r, err := http.NewRequest("POST", execute, strings.NewReader(body))
+		require.NoError(t, err)
+		if contentType != "" {
+			r.Header.Set("Content-Type", contentType)
+		}
+		for k, v := range header {
+			r.Header.Set(k, v)
+		}
+		resp, err := browser.Do(r)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	before := e.jobCount()
+	evil := map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+	// A cross-site HTML form: urlencoded, with the victim's cookie.
+	require.Equal(t, http.StatusUnsupportedMediaType, send("application/x-www-form-urlencoded", "input=x", evil))
+	require.Equal(t, http.StatusUnsupportedMediaType, send("multipart/form-data; boundary=x", "--x--", evil))
+	// text/plain (a "simple" request, no preflight), even same-site.
+	require.Equal(t, http.StatusUnsupportedMediaType, send("text/plain", `{"input": {}}`, evil))
+	require.Equal(t, http.StatusUnsupportedMediaType, send("text/plain", `{"input": {}}`, nil))
+	require.Equal(t, http.StatusUnsupportedMediaType, send("", `{"input": {}}`, nil), "a body without a type")
+	// JSON from another origin with the cookie: the CSRF check refuses it.
+	require.Equal(t, http.StatusForbidden, send("application/json", `{}`, evil))
+	require.Equal(t, http.StatusForbidden, send("application/json", `{}`, map[string]string{"Origin": "https://evil.example"}))
+	// An empty cross-site POST (no body at all) with the cookie.
+	require.Equal(t, http.StatusForbidden, send("", "", evil))
+	// Anonymous forms never get in either.
+	st, _, _ := e.do(req{method: "POST", path: "/api/workspaces/default/tasks/hello/execute", body: "input=x", contentType: "application/x-www-form-urlencoded"})
+	require.Equal(t, http.StatusUnsupportedMediaType, st)
+	st, _, _ = e.do(req{method: "POST", path: "/api/workspaces/default/tasks/hello/execute", body: `{}`})
+	require.Equal(t, http.StatusUnauthorized, st)
+	require.Equal(t, before, e.jobCount(), "no forged request created a job")
+
+	// The UI's own requests work: same origin, JSON, cookie.
+	require.Equal(t, http.StatusCreated, send("application/json", `{}`, map[string]string{"Origin": e.url, "Sec-Fetch-Site": "same-origin"}))
+	require.Equal(t, http.StatusCreated, send("application/json; charset=utf-8", `{}`, nil), "non-browser clients send no Origin")
+	require.Equal(t, before+2, e.jobCount())
+
+	// Logout clears the cookies; the cookie session then ends.
+	r, err := http.NewRequest("POST", e.url+"/api/auth/logout", nil)
+	require.NoError(t, err)
+	resp, err = browser.Do(r)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, http.StatusUnauthorized, send("application/json", `{}`, nil))
+
+	// With an https base URL the cookies are Secure.
+	s := newAuthEnv(t, func(c *serverConfig) { c.Auth.BaseURL = "https://stroem.example.com" })
+	st, _, h := s.do(req{method: "POST", path: "/api/auth/login", body: fmt.Sprintf(`{"email": %q, "password": %q}`, adminEmail, adminPassword)})
+	require.Equal(t, http.StatusOK, st)
+	cookies := (&http.Response{Header: h}).Cookies()
+	require.NotEmpty(t, cookies)
+	for _, c := range cookies {
+		require.True(t, c.Secure, c.Name)
+		require.True(t, c.HttpOnly, c.Name)
+		require.Equal(t, http.SameSiteLaxMode, c.SameSite, c.Name)
+	}
+}
+
+func TestRefreshRotationAndWhoDidIt(t *testing.T) {
+	t.Parallel()
+	e := newAuthEnv(t, nil)
+	e.user("runner@example.com", "pw", "runners")
+	access, refresh := e.login("runner@example.com", "pw")
+
+	// Rotation: the new pair works, the old refresh token is spent.
+	st, b, _ := e.do(req{method: "POST", path: "/api/auth/refresh", body: fmt.Sprintf(`{"refresh_token": %q}`, refresh)})
+	require.Equal(t, http.StatusOK, st, string(b))
+	var pair struct {
+		Access  string `json:"access_token"`
+		Refresh string `json:"refresh_token"`
+	}
+	require.NoError(t, json.Unmarshal(b, &pair))
+	require.NotEqual(t, refresh, pair.Refresh)
+	st, _, _ = e.do(req{method: "GET", path: "/api/auth/me", token: pair.Access})
+	require.Equal(t, http.StatusOK, st)
+	// Reuse of the spent token revokes the whole session: the token it was
+	// rotated into stops working too.
+	st, _, _ = e.do(req{method: "POST", path: "/api/auth/refresh", body: fmt.Sprintf(`{"refresh_token": %q}`, refresh)})
+	require.Equal(t, http.StatusUnauthorized, st)
+	st, _, _ = e.do(req{method: "POST", path: "/api/auth/refresh", body: fmt.Sprintf(`{"refresh_token": %q}`, pair.Refresh)})
+	require.Equal(t, http.StatusUnauthorized, st)
+	// Logout ends a session.
+	_, refresh2 := e.login("runner@example.com", "pw")
+	st, _, _ = e.do(req{method: "POST", path: "/api/auth/logout", body: fmt.Sprintf(`{"refresh_token": %q}`, refresh2)})
+	require.Equal(t, http.StatusOK, st)
+	st, _, _ = e.do(req{method: "POST", path: "/api/auth/refresh", body: fmt.Sprintf(`{"refresh_token": %q}`, refresh2)})
+	require.Equal(t, http.StatusUnauthorized, st)
+
+	// Who did it: the creator and the canceller are kept and shown.
+	jobID := e.execute(access, "hello")
+	st, b, _ = e.do(req{method: "POST", path: "/api/auth/api-keys", body: `{"name": "ci"}`, token: access})
+	require.Equal(t, http.StatusCreated, st, string(b))
+	var key struct {
+		Key    string     `json:"key"`
+		Prefix string     `json:"prefix"`
+		Expiry *time.Time `json:"expires_at"`
+	}
+	require.NoError(t, json.Unmarshal(b, &key))
+	require.Nil(t, key.Expiry)
+	require.Equal(t, key.Key[:8], key.Prefix)
+	keyJob := e.execute(key.Key, "hello")
+	adminAccess, _ := e.login(adminEmail, adminPassword)
+	st, b, _ = e.do(req{method: "POST", path: "/api/jobs/" + jobID + "/cancel", token: adminAccess})
+	require.Equal(t, http.StatusOK, st, string(b))
+	var j stroem.Job
+	require.NoError(t, json.Unmarshal(b, &j))
+	require.Equal(t, "runner@example.com", j.CreatedBy)
+	require.Equal(t, adminEmail, j.CancelledBy)
+	st, b, _ = e.do(req{method: "GET", path: "/api/jobs/" + keyJob, token: access})
+	require.Equal(t, http.StatusOK, st)
+	require.NoError(t, json.Unmarshal(b, &j))
+	require.Equal(t, "runner@example.com (api key "+key.Prefix+")", j.CreatedBy)
+
+	// The key is listed (never the key itself), its use recorded, and
+	// revoking it locks it out.
+	st, b, _ = e.do(req{method: "GET", path: "/api/auth/api-keys", token: access})
+	require.Equal(t, http.StatusOK, st)
+	require.NotContains(t, string(b), key.Key)
+	var keys []stroem.APIKey
+	require.NoError(t, json.Unmarshal(b, &keys))
+	require.Len(t, keys, 1)
+	require.NotNil(t, keys[0].LastUsedAt)
+	st, _, _ = e.do(req{method: "DELETE", path: "/api/auth/api-keys/" + key.Prefix, token: access})
+	require.Equal(t, http.StatusOK, st)
+	st, _, _ = e.do(req{method: "GET", path: "/api/auth/me", token: key.Key})
+	require.Equal(t, http.StatusUnauthorized, st)
+}
+
+func TestOpenServerWithoutAuth(t *testing.T) {
+	t.Parallel()
+	e := newAuthEnv(t, func(c *serverConfig) { c.Auth, c.ACL = nil, nil })
+	st, b, _ := e.do(req{method: "GET", path: "/api/config"})
+	require.Equal(t, http.StatusOK, st)
+	require.Contains(t, string(b), `"auth_required":false`)
+	st, _, _ = e.do(req{method: "GET", path: "/api/jobs"})
+	require.Equal(t, http.StatusOK, st, "open on loopback")
+	for _, p := range []string{"/api/auth/me", "/api/users"} {
+		st, _, _ = e.do(req{method: "GET", path: p})
+		require.Equal(t, http.StatusNotFound, st, p)
+	}
+	st, _, _ = e.do(req{method: "POST", path: "/api/auth/login", body: `{"email": "a@b.c", "password": "x"}`})
+	require.Equal(t, http.StatusNotFound, st)
+	// JSON-only holds without auth too.
+	st, _, _ = e.do(req{method: "POST", path: "/api/workspaces/default/tasks/hello/execute", body: "x", contentType: "text/plain"})
+	require.Equal(t, http.StatusUnsupportedMediaType, st)
+	jobID := e.execute("", "hello")
+	st, b, _ = e.do(req{method: "GET", path: "/api/jobs/" + jobID})
+	require.Equal(t, http.StatusOK, st)
+	require.Contains(t, string(b), `"created_by":""`)
+
+	// The same configuration on a public address does not start.
+	cfg := e.cfg
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	require.NoError(t, err)
+	_, err = startServer(context.Background(), cfg, serverOptions{listener: ln}, slog.New(slog.DiscardHandler))
+	require.ErrorContains(t, err, "without authentication")
+	require.ErrorContains(t, err, "insecure_no_auth")
+}
+
+// TestUpstreamConfigStartsServer: the server config of the upstream's
+// authentication page (with its OIDC provider, whose discovery waits for
+// the first sign-in) starts a server, and its initial user logs in.
+func TestUpstreamConfigStartsServer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "workspace", ".workflows"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "workspace", ".workflows", "t.yaml"), []byte(authWorkflow), 0o644))
+	path := filepath.Join(dir, "server-config.yaml")
+	conf := strings.Replace(upstreamAuthConfig, "path: ./workspace", "path: "+filepath.Join(dir, "workspace"), 1)
+	require.NoError(t, os.WriteFile(path, []byte(conf), 0o600))
+	cfg, err := readServerConfig(path)
+	require.NoError(t, err)
+	cfg.LogStorage.LocalDir = filepath.Join(dir, "logs")
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
+	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "db"), log)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	app, err := startServer(context.Background(), cfg, serverOptions{store: store, listener: ln}, log)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, app.Stop(context.Background())) })
+	e := &authEnv{t: t, app: app, url: app.URL(), store: store, hc: &http.Client{Timeout: 30 * time.Second}}
+	access, _ := e.login("admin@stroem.local", "admin")
+	st, b, _ := e.do(req{method: "GET", path: "/api/auth/me", token: access})
+	require.Equal(t, http.StatusOK, st)
+	require.Contains(t, string(b), `"is_admin":true`)
+	st, b, _ = e.do(req{method: "GET", path: "/api/config"})
+	require.Equal(t, http.StatusOK, st)
+	require.JSONEq(t, `{"auth_required": true, "has_internal_auth": true, "acl_enabled": true, "version": "dev",
+		"oidc_providers": [{"id": "google", "display_name": "Google"}]}`, string(b))
+}
+
+// TestOIDCLogin signs in through a real OIDC provider (mockoidc, started
+// here): authorization code with PKCE (S256), state and nonce, JIT
+// provisioning with the groups claim, and linking on the next sign-in.
+func TestOIDCLogin(t *testing.T) {
+	t.Parallel()
+	m, err := mockoidc.Run()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Shutdown() })
+	mc := m.Config()
+	e := newAuthEnv(t, func(c *serverConfig) {
+		c.Auth.Providers["mock"] = auth.ProviderConfig{ProviderType: auth.ProviderOIDC, DisplayName: "Mock SSO",
+			IssuerURL: mc.Issuer, ClientID: mc.ClientID, ClientSecret: mc.ClientSecret, DefaultGroups: []string{"employees"}}
+	})
+	st, b, _ := e.do(req{method: "GET", path: "/api/config"})
+	require.Equal(t, http.StatusOK, st)
+	require.Contains(t, string(b), `{"id":"mock","display_name":"Mock SSO"}`)
+
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(u string) *http.Response {
+		t.Helper()
+		resp, err := browser.Get(u)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	// signIn walks the browser through the redirects and returns the
+	// final fragment of /login/callback.
+	signIn := func() url.Values {
+		t.Helper()
+		start := get(e.url + "/api/auth/oidc/mock")
+		require.Equal(t, http.StatusFound, start.StatusCode)
+		authURL, err := url.Parse(start.Header.Get("Location"))
+		require.NoError(t, err)
+		q := authURL.Query()
+		require.True(t, strings.HasPrefix(authURL.String(), m.AuthorizationEndpoint()), authURL.String())
+		require.Equal(t, "S256", q.Get("code_challenge_method"))
+		require.NotEmpty(t, q.Get("code_challenge"))
+		require.NotEmpty(t, q.Get("state"))
+		require.NotEmpty(t, q.Get("nonce"))
+		require.Equal(t, e.url+"/api/auth/oidc/mock/callback", q.Get("redirect_uri"))
+		require.Contains(t, q.Get("scope"), "openid")
+		idp := get(authURL.String())
+		require.Equal(t, http.StatusFound, idp.StatusCode)
+		back := idp.Header.Get("Location")
+		require.True(t, strings.HasPrefix(back, e.url+"/api/auth/oidc/mock/callback?"), back)
+		done := get(back)
+		require.Equal(t, http.StatusFound, done.StatusCode)
+		loc, err := url.Parse(done.Header.Get("Location"))
+		require.NoError(t, err)
+		require.Equal(t, "/login/callback", loc.Path)
+		frag, err := url.ParseQuery(loc.EscapedFragment())
+		require.NoError(t, err)
+		return frag
+	}
+
+	frag := signIn()
+	require.Empty(t, frag.Get("error"))
+	access := frag.Get("access_token")
+	require.NotEmpty(t, access)
+	require.NotEmpty(t, frag.Get("refresh_token"))
+	st, b, _ = e.do(req{method: "GET", path: "/api/auth/me", token: access})
+	require.Equal(t, http.StatusOK, st, string(b))
+	var me stroem.User
+	require.NoError(t, json.Unmarshal(b, &me))
+	require.Equal(t, "jane.doe@example.com", me.Email)
+	require.False(t, me.IsAdmin, "not the first user (the initial admin exists)")
+	require.Equal(t, []string{"design", "employees", "engineering"}, me.Groups, "groups claim plus default_groups")
+	require.Equal(t, []string{"mock"}, me.AuthMethods)
+	// The refresh token of an OIDC session works like any other.
+	st, _, _ = e.do(req{method: "POST", path: "/api/auth/refresh", body: fmt.Sprintf(`{"refresh_token": %q}`, frag.Get("refresh_token"))})
+	require.Equal(t, http.StatusOK, st)
+
+	// A second sign-in of the same subject is the same user.
+	again := signIn()
+	st, b, _ = e.do(req{method: "GET", path: "/api/auth/me", token: again.Get("access_token")})
+	require.Equal(t, http.StatusOK, st)
+	var me2 stroem.User
+	require.NoError(t, json.Unmarshal(b, &me2))
+	require.Equal(t, me.ID, me2.ID)
+
+	// A provider account with the email of an existing password user is
+	// linked to that user.
+	existing := e.user("sam@example.com", "pw")
+	m.QueueUser(&mockoidc.MockUser{Subject: "sam-subject", Email: "sam@example.com", EmailVerified: true})
+	linked := signIn()
+	st, b, _ = e.do(req{method: "GET", path: "/api/auth/me", token: linked.Get("access_token")})
+	require.Equal(t, http.StatusOK, st)
+	var sam stroem.User
+	require.NoError(t, json.Unmarshal(b, &sam))
+	require.Equal(t, existing, sam.ID)
+	require.Equal(t, []string{"password", "mock"}, sam.AuthMethods)
+
+	// An unverified email is never linked to an existing account.
+	e.user("victim@example.com", "pw")
+	m.QueueUser(&mockoidc.MockUser{Subject: "attacker", Email: "victim@example.com", EmailVerified: false})
+	refused := signIn()
+	require.Contains(t, refused.Get("error"), "is not linked")
+	require.Empty(t, refused.Get("access_token"))
+
+	// A callback that does not match the sign-in this browser started is
+	// refused: a forged state, or no flow cookie at all.
+	start := get(e.url + "/api/auth/oidc/mock")
+	authURL, err := url.Parse(start.Header.Get("Location"))
+	require.NoError(t, err)
+	idp := get(authURL.String())
+	back, err := url.Parse(idp.Header.Get("Location"))
+	require.NoError(t, err)
+	bq := back.Query()
+	bq.Set("state", "forged")
+	back.RawQuery = bq.Encode()
+	bad := get(back.String())
+	require.Equal(t, http.StatusFound, bad.StatusCode)
+	require.Contains(t, bad.Header.Get("Location"), "#error=")
+	require.Contains(t, bad.Header.Get("Location"), "state+mismatch")
+	stranger := &http.Client{Timeout: 30 * time.Second, CheckRedirect: browser.CheckRedirect}
+	resp, err := stranger.Get(e.url + "/api/auth/oidc/mock/callback?code=x&state=y")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Contains(t, resp.Header.Get("Location"), "#error=")
+	require.NotContains(t, resp.Header.Get("Location"), "access_token")
+	// The provider's own error is passed on, not a token.
+	resp, err = stranger.Get(e.url + "/api/auth/oidc/mock/callback?error=access_denied")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Contains(t, resp.Header.Get("Location"), "access_denied")
+}

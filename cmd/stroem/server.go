@@ -107,6 +107,21 @@ type serverApp struct {
 
 // startServer starts every component of a server; Stop ends them.
 func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log *slog.Logger) (_ *serverApp, err error) {
+	// Before anything else: a server without authentication must not be
+	// reachable from other machines (unless insecure_no_auth says so).
+	addr := cfg.Listen
+	if opts.listener != nil {
+		addr = opts.listener.Addr().String()
+	}
+	if err := checkExposure(addr, cfg.Auth != nil, cfg.InsecureNoAuth); err != nil {
+		if opts.store != nil {
+			opts.store.Close()
+		}
+		if opts.listener != nil {
+			_ = opts.listener.Close()
+		}
+		return nil, exitCode(2, err)
+	}
 	app := &serverApp{cfg: cfg, log: log, done: make(chan struct{})}
 	bg, cancel := context.WithCancel(context.Background())
 	app.cancel = cancel
@@ -220,9 +235,6 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 		if app.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 		}
-	}
-	if err = checkExposure(app.ln.Addr().String(), cfg.Auth != nil, cfg.InsecureNoAuth); err != nil {
-		return nil, exitCode(2, err)
 	}
 	// No WriteTimeout: SSE streams and long-poll claims stay open by design.
 	app.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
