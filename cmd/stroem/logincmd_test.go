@@ -74,6 +74,17 @@ func TestCLILoginAndAPIKeys(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &cf))
 	require.NotEqual(t, oldRefresh, cf.Servers[e.url].RefreshToken, "rotated")
 
+	// stroem status shows who created and who cancelled a job.
+	r = runCLI(t, ctx, "trigger", "hello", server)
+	require.Equal(t, 0, r.code, r.err)
+	jobID := strings.TrimSpace(r.out)
+	r = runCLI(t, ctx, "cancel", jobID, server)
+	require.Equal(t, 0, r.code, r.err)
+	r = runCLI(t, ctx, "status", jobID, server)
+	require.Equal(t, 0, r.code, r.err)
+	require.Contains(t, r.out, "by:        "+adminEmail)
+	require.Contains(t, r.out, "cancelled: by "+adminEmail)
+
 	// API keys.
 	r = runCLI(t, ctx, "api-keys", "create", "ci", "--expires-in-days", "7", server)
 	require.Equal(t, 0, r.code, r.err)
