@@ -125,3 +125,22 @@ func TestNoAuthNeedsLoopbackOrOptOut(t *testing.T) {
 	require.NoError(t, loadConfig("", &cfg, []string{"STROEM__WORKER_TOKEN=t", "STROEM__LISTEN=127.0.0.1:1", "STROEM__ACL__DEFAULT=view"}))
 	require.ErrorContains(t, cfg.validate(), "acl: needs an auth: section")
 }
+
+// TestComposeAuthFromEnvironment: the variables docker-compose.yml sets
+// make a complete auth section on their own.
+func TestComposeAuthFromEnvironment(t *testing.T) {
+	t.Parallel()
+	cfg := defaultServerConfig()
+	require.NoError(t, loadConfig("", &cfg, []string{
+		"STROEM__WORKER_TOKEN=wt",
+		"STROEM__AUTH__JWT_SECRET=0123456789abcdef0123456789abcdef",
+		"STROEM__AUTH__REFRESH_SECRET=fedcba9876543210fedcba9876543210",
+		"STROEM__AUTH__PROVIDERS__INTERNAL__PROVIDER_TYPE=internal",
+		"STROEM__AUTH__INITIAL_USER__EMAIL=admin@stroem.local",
+		"STROEM__AUTH__INITIAL_USER__PASSWORD=s3cret-pass",
+	}))
+	require.NoError(t, cfg.validate(), "listens on 0.0.0.0:8080 with auth on")
+	require.True(t, cfg.Auth.HasInternal())
+	require.Equal(t, "s3cret-pass", cfg.Auth.InitialUser.Password)
+	require.Empty(t, cfg.Auth.Warnings())
+}
