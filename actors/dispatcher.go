@@ -228,7 +228,7 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 		if err != nil {
 			// The task definition could not be read (the store is likely
 			// down): give the step back rather than fail it for good.
-			o.StoreFailed(err)
+			o.storeFailed(err)
 			done.failed++
 			go o.Unassign(&stroem.Assignment{JobID: cs.JobID, StepName: cs.StepName, Attempt: cs.Attempt}, workerID)
 			continue
@@ -258,7 +258,7 @@ func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
 	d.inFlight, d.claiming = false, ""
 	g := d.groups[m.key]
 	if m.err != nil {
-		d.o.StoreFailed(m.err)
+		d.o.storeFailed(m.err)
 		d.o.log.Warn("claim failed", "err", m.err)
 		// The store is likely down: waiters keep waiting; their long polls
 		// end on their own deadline, and a wake-up or a new request retries.

@@ -58,10 +58,10 @@ func (o *Orchestrator) inherit(ctx context.Context) error {
 	return nil
 }
 
-// HeartbeatSeen checks a recorded heartbeat against the claims inherited
+// heartbeatSeen checks a recorded heartbeat against the claims inherited
 // from an earlier server process (see inherited.go): a step the worker
 // holds but left out of two heartbeats goes back to ready.
-func (o *Orchestrator) HeartbeatSeen(workerID string, running []stroem.StepRef) {
+func (o *Orchestrator) heartbeatSeen(workerID string, running []stroem.StepRef) {
 	c := &o.inherited
 	c.mu.Lock()
 	if len(c.held) == 0 {

@@ -72,16 +72,16 @@ func TestInheritedClaimNeverDeliveredIsUndone(t *testing.T) {
 	require.NoError(t, o.inherit(context.Background()))
 
 	kept := stroem.StepRef{JobID: strings.ToUpper(job), Step: "kept", Attempt: 1}
-	o.HeartbeatSeen(w1, []stroem.StepRef{kept})
+	o.heartbeatSeen(w1, []stroem.StepRef{kept})
 	time.Sleep(50 * time.Millisecond)
 	require.Empty(t, f.undoneSteps(), "one heartbeat without it is not enough")
 
-	o.HeartbeatSeen(strings.ToUpper(w1), nil) // "kept" was confirmed already
+	o.heartbeatSeen(strings.ToUpper(w1), nil) // "kept" was confirmed already
 	require.Eventually(t, func() bool { return len(f.undoneSteps()) == 1 }, 5*time.Second, 10*time.Millisecond)
 	require.Equal(t, []string{job + "/undelivered"}, f.undoneSteps())
 
 	for range 3 {
-		o.HeartbeatSeen(w1, nil)
+		o.heartbeatSeen(w1, nil)
 	}
 	time.Sleep(50 * time.Millisecond)
 	require.Equal(t, []string{job + "/undelivered"}, f.undoneSteps(), "each claim is undone once; w2's are not touched")
@@ -97,8 +97,8 @@ func TestInheritedClaimsExpire(t *testing.T) {
 	o := New(Config{Lease: 20 * time.Millisecond}, f, nil, nil, nil)
 	require.NoError(t, o.inherit(context.Background()))
 	time.Sleep(100 * time.Millisecond)
-	o.HeartbeatSeen("w", nil)
-	o.HeartbeatSeen("w", nil)
+	o.heartbeatSeen("w", nil)
+	o.heartbeatSeen("w", nil)
 	time.Sleep(50 * time.Millisecond)
 	require.Empty(t, f.undoneSteps())
 }

@@ -18,19 +18,19 @@ import (
 // heartbeat answers do not tell workers to stop steps they hold. A worker
 // that really died meanwhile loses its steps one lease after the outage.
 
-// StoreFailed tells the orchestrator that a store call failed. An
+// storeFailed tells the orchestrator that a store call failed. An
 // unavailable store (connection lost, shutting down, timeout) puts leases in
 // doubt until they are extended after the store is back. The worker API
 // calls it when recording a heartbeat failed.
-func (o *Orchestrator) StoreFailed(err error) {
+func (o *Orchestrator) storeFailed(err error) {
 	if err != nil && isUnavailable(err) && !o.storeDown.Swap(true) {
 		o.log.Warn("store unavailable: leases are not expired until it is back", "err", err)
 	}
 }
 
-// LeasesTrusted reports whether expired leases mean lost workers: false from
+// leasesTrusted reports whether expired leases mean lost workers: false from
 // a store outage until every running lease has been extended after it.
-func (o *Orchestrator) LeasesTrusted() bool { return !o.storeDown.Load() }
+func (o *Orchestrator) leasesTrusted() bool { return !o.storeDown.Load() }
 
 // watchStore runs until Stop: every lease/5 (the heartbeat period) it pings
 // the store, to notice an outage even when no other call ran into it; after
@@ -53,8 +53,8 @@ func (o *Orchestrator) watchStore() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), max(o.cfg.Lease/2, time.Second))
 		if !o.storeDown.Load() {
-			o.StoreFailed(o.store.Ping(ctx))
-			if tick%5 == 0 && o.LeasesTrusted() {
+			o.storeFailed(o.store.Ping(ctx))
+			if tick%5 == 0 && o.leasesTrusted() {
 				o.sweepLeases(ctx)
 			}
 			cancel()
@@ -77,7 +77,7 @@ func (o *Orchestrator) watchStore() {
 func (o *Orchestrator) sweepLeases(ctx context.Context) {
 	refs, err := o.store.LeasesExpired(ctx, 1000)
 	if err != nil {
-		o.StoreFailed(err)
+		o.storeFailed(err)
 		return
 	}
 	for _, r := range refs {

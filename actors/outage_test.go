@@ -45,25 +45,25 @@ func TestStoreOutageHoldsLeasesUntilExtended(t *testing.T) {
 	o := New(Config{Lease: 250 * time.Millisecond}, f, nil, nil, nil)
 	go o.watchStore()
 	defer o.Stop()
-	require.True(t, o.LeasesTrusted())
+	require.True(t, o.leasesTrusted())
 
 	// The watch notices an outage no other call ran into.
 	f.down.Store(true)
-	require.Eventually(t, func() bool { return !o.LeasesTrusted() }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return !o.leasesTrusted() }, 5*time.Second, 10*time.Millisecond)
 	time.Sleep(200 * time.Millisecond) // several watch periods: still down
-	require.False(t, o.LeasesTrusted())
+	require.False(t, o.leasesTrusted())
 	require.Zero(t, f.extended.Load())
 
 	f.down.Store(false)
-	require.Eventually(t, o.LeasesTrusted, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, o.leasesTrusted, 5*time.Second, 10*time.Millisecond)
 	require.EqualValues(t, 1, f.extended.Load(), "leases are extended once after the outage")
 
 	// A failed call reports an outage too; other errors do not.
-	o.StoreFailed(errors.New("syntax error at or near"))
-	o.StoreFailed(stroem.Errorf(stroem.CodeConflict, "stale"))
-	require.True(t, o.LeasesTrusted())
-	o.StoreFailed(stroem.Errorf(stroem.CodeUnavailable, "database unavailable"))
-	require.False(t, o.LeasesTrusted())
-	require.Eventually(t, o.LeasesTrusted, 5*time.Second, 10*time.Millisecond)
+	o.storeFailed(errors.New("syntax error at or near"))
+	o.storeFailed(stroem.Errorf(stroem.CodeConflict, "stale"))
+	require.True(t, o.leasesTrusted())
+	o.storeFailed(stroem.Errorf(stroem.CodeUnavailable, "database unavailable"))
+	require.False(t, o.leasesTrusted())
+	require.Eventually(t, o.leasesTrusted, 5*time.Second, 10*time.Millisecond)
 	require.EqualValues(t, 2, f.extended.Load())
 }

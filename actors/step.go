@@ -153,7 +153,7 @@ func (a *stepActor) fire(ctx actor.Context, k timerKind) {
 // again in its transaction.
 func (a *stepActor) leaseChecked(ctx actor.Context, m *leaseChecked) {
 	if m.err != nil {
-		a.o.StoreFailed(m.err)
+		a.o.storeFailed(m.err)
 		a.o.log.Warn("read lease failed; retrying", "job_id", a.jobID, "step", a.step, "err", m.err)
 		a.set(ctx, timerLease, time.Second)
 		return
@@ -166,7 +166,7 @@ func (a *stepActor) leaseChecked(ctx actor.Context, m *leaseChecked) {
 		a.set(ctx, timerLease, l.LeaseExpiresAt.Sub(l.Now)+50*time.Millisecond)
 		return
 	}
-	if !a.o.LeasesTrusted() {
+	if !a.o.leasesTrusted() {
 		// The store was unreachable: heartbeats may have been lost on the
 		// server's side. Look again once the leases have been extended.
 		a.set(ctx, timerLease, max(a.o.cfg.Lease/5, 50*time.Millisecond))

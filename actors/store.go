@@ -43,6 +43,11 @@ type Events interface {
 	JobFinished(jobID string, status stroem.JobStatus)
 }
 
+// DefaultLease is how long a claim stays valid without a heartbeat unless
+// configured otherwise (the server's `lease`); workers heartbeat every
+// lease/5.
+const DefaultLease = 10 * time.Second
+
 // Config tunes the orchestrator; zero fields take defaults.
 type Config struct {
 	// Lease is how long a claim stays valid without a heartbeat.
@@ -61,7 +66,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Lease <= 0 {
-		c.Lease = 10 * time.Second
+		c.Lease = DefaultLease
 	}
 	if c.TimeoutGrace <= 0 {
 		c.TimeoutGrace = 30 * time.Second

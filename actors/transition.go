@@ -392,6 +392,16 @@ func coerceStrings(schema workspace.Schema, in map[string]any) {
 	}
 }
 
+// undefinedSecret reports whether err is a template that used an undefined
+// `secret` or `secret.<name>`.
+func undefinedSecret(err error) bool {
+	var te *workspace.TemplateError
+	if !errors.As(err, &te) {
+		return false
+	}
+	return te.Undefined == "secret" || strings.HasPrefix(te.Undefined, "secret.")
+}
+
 func formatNumber(v any) string {
 	if f, ok := v.(float64); ok {
 		if f == math.Trunc(f) && math.Abs(f) < 1e15 {
@@ -405,7 +415,7 @@ func formatNumber(v any) string {
 // renderError adds the failure of any secret that did not resolve, since an
 // undefined secret.x is usually that.
 func (p *plan) renderError(what string, err error) error {
-	if len(p.secretErrs) == 0 || !strings.Contains(err.Error(), "secret") {
+	if len(p.secretErrs) == 0 || !undefinedSecret(err) {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	names := make([]string, 0, len(p.secretErrs))

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -310,4 +311,24 @@ func TestRetryDelay(t *testing.T) {
 	require.Equal(t, 800*time.Millisecond, retryDelay(jit, 1, func() float64 { return 0 }))
 	require.Equal(t, 1200*time.Millisecond, retryDelay(jit, 1, func() float64 { return 1 }))
 	require.Equal(t, time.Duration(0), retryDelay(nil, 1, half))
+}
+
+// A render error caused by an undefined secret names the secrets that did
+// not resolve; any other render error is left as it is. The cause is read
+// from the template error's structure, not from its text.
+func TestRenderErrorNamesUnresolvedSecrets(t *testing.T) {
+	t.Parallel()
+	p := &plan{secretErrs: map[string]error{"token": errors.New("env var TOKEN is not set")}}
+	render := func(src string) error {
+		tpl, err := workspace.CompileTemplate(src)
+		require.NoError(t, err)
+		_, err = tpl.Render(map[string]any{"secret": map[string]any{}, "input": map[string]any{}})
+		require.Error(t, err)
+		return err
+	}
+	err := p.renderError("cmd", render("echo {{ secret.token }}"))
+	require.Contains(t, err.Error(), `secret "token" did not resolve: env var TOKEN is not set`)
+
+	err = p.renderError("cmd", render("echo {{ input.secret_word }}"))
+	require.NotContains(t, err.Error(), "did not resolve", "an undefined input named like a secret is not a secret")
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/auth"
+	"github.com/stroem/stroem/http/apierror"
 	"github.com/stroem/stroem/workspace"
 )
 
@@ -155,7 +156,13 @@ func (s *Server) identify(r *http.Request) (auth.Identity, error) {
 
 // denied answers a 401/403 and logs it without any credential.
 func (s *Server) denied(w http.ResponseWriter, r *http.Request, err error, reason string) {
-	attrs := []any{"method", r.Method, "path", r.URL.Path, "remote", clientIP(r), "reason", reason, "status", statusOf(err)}
+	writeError(w, r, s.log, s.refused(r, err, reason))
+}
+
+// refused logs a refused request (401/403) without any credential and
+// returns err, for handlers that return their errors.
+func (s *Server) refused(r *http.Request, err error, reason string) error {
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "remote", clientIP(r), "reason", reason, "status", apierror.Status(err)}
 	if id, ok := auth.FromContext(r.Context()); ok && id.Email != "" {
 		attrs = append(attrs, "user", id.Email)
 	}
@@ -163,7 +170,7 @@ func (s *Server) denied(w http.ResponseWriter, r *http.Request, err error, reaso
 		attrs = append(attrs, "err", stroem.ErrorMessage(err))
 		s.log.Warn("request denied", attrs...)
 	}
-	writeError(w, r, s.log, err)
+	return err
 }
 
 // clientIP is the address the request came from (the TCP peer; a proxy in

@@ -1,73 +1,32 @@
 package http
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 
-	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/http/apierror"
 )
 
-// errorBody is every error response: {"error": "…", "details": ["…"]}.
-type errorBody struct {
-	Error   string   `json:"error"`
-	Details []string `json:"details,omitempty"`
+// errorBody is every error response (see apierror.Body).
+type errorBody = apierror.Body
+
+// handlerFunc is a handler that returns its error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle turns a handlerFunc into an http.HandlerFunc: a returned error is
+// answered through the one error mapping (apierror.Write).
+func handle(log *slog.Logger, fn handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			apierror.Write(w, r, log, err)
+		}
+	}
 }
 
-// statusOf is the one place an error becomes an HTTP status.
-func statusOf(err error) int {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return http.StatusServiceUnavailable
-	}
-	switch stroem.ErrorCode(err) {
-	case stroem.CodeInvalid:
-		return http.StatusBadRequest
-	case stroem.CodeUnauthorized:
-		return http.StatusUnauthorized
-	case stroem.CodeForbidden:
-		return http.StatusForbidden
-	case stroem.CodeUnsupported:
-		return http.StatusUnsupportedMediaType
-	case stroem.CodeRateLimited:
-		return http.StatusTooManyRequests
-	case stroem.CodeNotFound:
-		return http.StatusNotFound
-	case stroem.CodeConflict:
-		return http.StatusConflict
-	case stroem.CodeTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case stroem.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-// writeError answers with err's status and message. Internal errors are
-// logged and shown as "internal error"; the client never sees internals.
+// writeError answers with err's status and message (apierror.Write).
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	status := statusOf(err)
-	body := errorBody{Error: stroem.ErrorMessage(err), Details: stroem.ErrorDetails(err)}
-	switch {
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		return // the client went away; nobody reads the answer
-	case status == http.StatusServiceUnavailable && body.Error == "internal error":
-		body.Error = "service unavailable, try again"
-		log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	case status >= 500:
-		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-	}
-	writeJSON(w, status, body)
+	apierror.Write(w, r, log, err)
 }
 
 // writeJSON writes v as JSON with status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error: encode response"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { apierror.WriteJSON(w, status, v) }

@@ -88,10 +88,10 @@ func NewTriggers(cfg TriggersConfig, orch JobCreator, store TriggerJobs, ws Work
 
 // Mount adds the routes to r (the server's root router).
 func (t *Triggers) Mount(r chi.Router) {
-	r.Post("/hooks/{trigger}", t.hook)
-	r.Post("/hooks/{ws}/{trigger}", t.hook)
-	r.Get("/api/workspaces/{ws}/triggers", t.list)
-	r.Get("/api/workspaces/{ws}/triggers/{trigger}", t.get)
+	r.Post("/hooks/{trigger}", handle(t.log, t.hook))
+	r.Post("/hooks/{ws}/{trigger}", handle(t.log, t.hook))
+	r.Get("/api/workspaces/{ws}/triggers", handle(t.log, t.list))
+	r.Get("/api/workspaces/{ws}/triggers/{trigger}", handle(t.log, t.get))
 }
 
 // JobFinished wakes the sync webhooks waiting for the job. Call it for
@@ -131,27 +131,23 @@ func (t *Triggers) subscribe(jobID string) (<-chan struct{}, func()) {
 }
 
 // hook is POST /hooks/{trigger} and /hooks/{ws}/{trigger}.
-func (t *Triggers) hook(w http.ResponseWriter, r *http.Request) {
+func (t *Triggers) hook(w http.ResponseWriter, r *http.Request) error {
 	ws, trig, err := t.lookupHook(pathParam(r, "ws"), pathParam(r, "trigger"))
 	if err != nil {
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	if err := t.checkSecret(r, ws, trig); err != nil {
 		if errors.Is(err, stroem.ErrUnauthorized) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="stroem-webhook"`)
 		}
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	if !trig.Enabled {
-		writeError(w, r, t.log, stroem.Errorf(stroem.CodeNotFound, "webhook %q of workspace %q is disabled", trig.Name, ws.Name))
-		return
+		return stroem.Errorf(stroem.CodeNotFound, "webhook %q of workspace %q is disabled", trig.Name, ws.Name)
 	}
 	body, err := t.readBody(w, r)
 	if err != nil {
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	input := maps.Clone(trig.Input)
 	if input == nil {
@@ -164,12 +160,11 @@ func (t *Triggers) hook(w http.ResponseWriter, r *http.Request) {
 		Webhook: hookContext(r),
 	})
 	if err != nil {
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	if trig.Mode != workspace.WebhookSync {
 		writeJSON(w, http.StatusAccepted, map[string]string{"job_id": id})
-		return
+		return nil
 	}
 	timeout := time.Duration(trig.TimeoutSecs) * time.Second
 	if timeout <= 0 {
@@ -177,18 +172,18 @@ func (t *Triggers) hook(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := t.wait(r.Context(), id, timeout)
 	if err != nil {
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	if !j.Status.Terminal() {
 		writeJSON(w, http.StatusAccepted, map[string]any{"job_id": id, "status": j.Status})
-		return
+		return nil
 	}
 	out := j.Output
 	if out == nil {
 		out = map[string]any{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"job_id": id, "status": j.Status, "output": out})
+	return nil
 }
 
 // lookupHook finds the webhook trigger. Without a workspace, the name must

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/http/apierror"
 	"github.com/stroem/stroem/persistence"
 )
 
@@ -142,5 +143,5 @@ func TestHookReadBody(t *testing.T) {
 	}
 	_, err = read(`{"s": "` + strings.Repeat("a", 100) + `"}`)
 	require.ErrorIs(t, err, stroem.ErrTooLarge)
-	require.Equal(t, http.StatusRequestEntityTooLarge, statusOf(err))
+	require.Equal(t, http.StatusRequestEntityTooLarge, apierror.Status(err))
 }

@@ -1,8 +1,9 @@
 package http
 
 import (
+	"maps"
 	"net/http"
-	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,8 +13,6 @@ import (
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/workspace"
 )
-
-var urlUnescape = url.PathUnescape
 
 // workspaceView is a workspace as the API shows it.
 type workspaceView struct {
@@ -70,7 +69,7 @@ func visibleTasks(acl *auth.ACL, r *http.Request, ws *workspace.Workspace) int {
 	return n
 }
 
-func (s *Server) workspacesList(w http.ResponseWriter, r *http.Request) {
+func (s *Server) workspacesList(w http.ResponseWriter, r *http.Request) error {
 	out := []workspaceView{}
 	for _, ws := range s.ws.List() {
 		if visibleWorkspace(s.acl(), r, ws) {
@@ -80,39 +79,38 @@ func (s *Server) workspacesList(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
-func (s *Server) workspaceGet(w http.ResponseWriter, r *http.Request) {
+func (s *Server) workspaceGet(w http.ResponseWriter, r *http.Request) error {
 	ws, err := s.workspace(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	v := viewWorkspace(ws)
 	v.TasksCount = visibleTasks(s.acl(), r, ws)
 	writeJSON(w, http.StatusOK, v)
+	return nil
 }
 
 // workspaceReload swaps a workspace's definitions; with ACL rules it is
 // for admins only (it affects every task of the workspace).
-func (s *Server) workspaceReload(w http.ResponseWriter, r *http.Request) {
+func (s *Server) workspaceReload(w http.ResponseWriter, r *http.Request) error {
 	name := pathParam(r, "ws")
 	if _, err := s.workspace(r); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if s.acl().Enabled() {
 		if err := requireAdmin(r); err != nil {
-			s.denied(w, r, err, "forbidden")
-			return
+			return s.refused(r, err, "forbidden")
 		}
 	}
 	ws, err := s.ws.Reload(name)
 	if err != nil {
-		writeError(w, r, s.log, stroem.Errorf(stroem.CodeInvalid, "reload workspace %q: %v", name, err))
-		return
+		return stroem.Errorf(stroem.CodeInvalid, "reload workspace %q: %v", name, err)
 	}
 	writeJSON(w, http.StatusOK, viewWorkspace(ws))
+	return nil
 }
 
 // taskView is a task in lists; taskDetail adds its flow.
@@ -136,32 +134,30 @@ func viewTask(t *workspace.Task) taskView {
 	return taskView{Name: t.Name, Description: t.Description, Mode: t.Mode, Input: in}
 }
 
-func (s *Server) tasksList(w http.ResponseWriter, r *http.Request) {
+func (s *Server) tasksList(w http.ResponseWriter, r *http.Request) error {
 	ws, err := s.workspace(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	out := []taskView{}
-	for _, name := range sortedKeys(ws.Tasks) {
+	for _, name := range slices.Sorted(maps.Keys(ws.Tasks)) {
 		if permission(s.acl(), r, ws.Name, taskPath(ws.Tasks[name])) >= auth.View {
 			out = append(out, viewTask(ws.Tasks[name]))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
-func (s *Server) taskGet(w http.ResponseWriter, r *http.Request) {
+func (s *Server) taskGet(w http.ResponseWriter, r *http.Request) error {
 	ws, err := s.workspace(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	name := pathParam(r, "task")
 	t := ws.Tasks[name]
 	if t == nil || permission(s.acl(), r, ws.Name, taskPath(t)) < auth.View {
-		writeError(w, r, s.log, stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", name, ws.Name))
-		return
+		return stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", name, ws.Name)
 	}
 	d := taskDetail{taskView: viewTask(t), Flow: []*workspace.FlowStep{}}
 	for _, step := range t.Order {
@@ -170,6 +166,7 @@ func (s *Server) taskGet(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, d)
+	return nil
 }
 
 // executeBody is the body of POST …/execute.
@@ -177,11 +174,10 @@ type executeBody struct {
 	Input map[string]any `json:"input"`
 }
 
-func (s *Server) taskExecute(w http.ResponseWriter, r *http.Request) {
+func (s *Server) taskExecute(w http.ResponseWriter, r *http.Request) error {
 	ws, err := s.workspace(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	name := pathParam(r, "task")
 	path := name
@@ -189,26 +185,24 @@ func (s *Server) taskExecute(w http.ResponseWriter, r *http.Request) {
 		path = taskPath(t)
 	}
 	if err := requireRun(s.acl(), r, ws.Name, path, "run"); err != nil {
-		s.denied(w, r, err, "acl")
-		return
+		return s.refused(r, err, "acl")
 	}
 	var body executeBody
 	if err := decodeJSON(r, &body, true); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	id, err := s.orch.JobCreate(r.Context(), actors.JobRequest{
 		Workspace: pathParam(r, "ws"), Task: pathParam(r, "task"), Input: body.Input,
 		SourceType: stroem.SourceAPI, CreatedBy: identity(r).Actor(),
 	})
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"job_id": id})
+	return nil
 }
 
-func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) {
+func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := persistence.JobFilter{Workspace: q.Get("workspace"), Task: q.Get("task"), Limit: 50}
 	var problems []string
@@ -233,15 +227,14 @@ func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) {
 		f.Offset = n
 	}
 	if len(problems) > 0 {
-		writeError(w, r, s.log, stroem.Invalid("invalid query: "+strings.Join(problems, "; "), problems...))
-		return
+		return stroem.Invalid("invalid query: "+strings.Join(problems, "; "), problems...)
 	}
 	jobs, err := s.visibleJobs(r, f)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, jobs)
+	return nil
 }
 
 // visibleJobs is JobList without the jobs whose task the user may not see.
@@ -301,53 +294,47 @@ func (s *Server) job(r *http.Request) (*stroem.Job, error) {
 	return j, nil
 }
 
-func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) {
+func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) error {
 	j, err := s.job(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, j)
+	return nil
 }
 
-func (s *Server) jobCancel(w http.ResponseWriter, r *http.Request) {
+func (s *Server) jobCancel(w http.ResponseWriter, r *http.Request) error {
 	j, err := s.job(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if err := requireRun(s.acl(), r, j.Workspace, jobTaskPath(s.ws, j), "cancel jobs of"); err != nil {
-		s.denied(w, r, err, "acl")
-		return
+		return s.refused(r, err, "acl")
 	}
 	if err := s.orch.JobCancel(r.Context(), j.ID); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if who := identity(r).Actor(); who != "" {
 		if err := s.store.JobCancelledBy(r.Context(), j.ID, who); err != nil {
-			writeError(w, r, s.log, err)
-			return
+			return err
 		}
 	}
 	if j, err = s.store.JobGet(r.Context(), j.ID); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, j)
+	return nil
 }
 
-func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) {
+func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 	j, err := s.job(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	lines, err := s.logs.Read(j.ID, 0, q.Get("step"))
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	switch q.Get("format") {
 	case "", "text":
@@ -363,38 +350,38 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) {
 		enc := jsonLineEncoder(w)
 		for _, l := range lines {
 			if err := enc.Encode(l); err != nil {
-				return
+				return nil
 			}
 		}
 	default:
-		writeError(w, r, s.log, stroem.Errorf(stroem.CodeInvalid, "format: want text or jsonl, got %q", q.Get("format")))
+		return stroem.Errorf(stroem.CodeInvalid, "format: want text or jsonl, got %q", q.Get("format"))
 	}
+	return nil
 }
 
-func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request) {
+func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request) error {
 	j, err := s.job(r)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	s.hub.ServeHTTP(w, r, j.ID)
+	return nil
 }
 
-// workersList: with ACL rules, for admins only (as upstream's Workers page).
-func (s *Server) workersList(w http.ResponseWriter, r *http.Request) {
+func (s *Server) workersList(w http.ResponseWriter, r *http.Request) error {
+	// With ACL rules, for admins only (as upstream's Workers page).
 	if s.acl().Enabled() {
 		if err := requireAdmin(r); err != nil {
-			s.denied(w, r, err, "forbidden")
-			return
+			return s.refused(r, err, "forbidden")
 		}
 	}
 	ws, err := s.store.WorkerList(r.Context())
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if ws == nil {
 		ws = []stroem.Worker{}
 	}
 	writeJSON(w, http.StatusOK, ws)
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -15,39 +16,35 @@ import (
 	"github.com/stroem/stroem/actors"
 	"github.com/stroem/stroem/auth"
 	"github.com/stroem/stroem/persistence"
-	"github.com/stroem/stroem/persistence/logstore"
 	"github.com/stroem/stroem/workspace"
 )
 
-// Orchestrator is what the handlers ask of the job engine.
+// Orchestrator is what the public handlers ask of the job engine.
 type Orchestrator interface {
 	JobCreate(ctx context.Context, r actors.JobRequest) (string, error)
 	JobCancel(ctx context.Context, jobID string) error
-	StepComplete(ctx context.Context, jobID, step string, c stroem.Completion) error
-	Claim(ctx context.Context, req stroem.ClaimRequest) (*stroem.Assignment, error)
-	Unassign(a *stroem.Assignment, workerID string)
-	Masker(ctx context.Context, jobID string) (*workspace.Masker, error)
-	// StoreFailed reports a failed store call (a heartbeat that could not
-	// be recorded); LeasesTrusted is false from a store outage until the
-	// running leases have been extended after it.
-	StoreFailed(err error)
-	LeasesTrusted() bool
-	// HeartbeatSeen checks a recorded heartbeat against the steps an
-	// earlier server process left running for that worker.
-	HeartbeatSeen(workerID string, running []stroem.StepRef)
 }
 
-// Store is what the handlers read and write directly.
+// Workers is the worker protocol (actors.Workers): the worker API's
+// handlers only decode, call one of these and encode.
+type Workers interface {
+	Register(ctx context.Context, reg stroem.WorkerRegistration) (stroem.WorkerRegistered, error)
+	Heartbeat(ctx context.Context, hb stroem.Heartbeat) (stroem.HeartbeatResponse, error)
+	Claim(ctx context.Context, req stroem.ClaimRequest) (*stroem.Assignment, error)
+	Unassign(a *stroem.Assignment, workerID string)
+	Start(ctx context.Context, jobID, step string, st stroem.StepStart) error
+	PushLogs(ctx context.Context, jobID, step string, p stroem.LogPush) (stroem.LogPushResponse, error)
+	Complete(ctx context.Context, jobID, step string, c stroem.Completion) error
+}
+
+// Store is what the handlers read directly.
 type Store interface {
 	Ping(ctx context.Context) error
 	JobGet(ctx context.Context, id string) (*stroem.Job, error)
 	JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.Job, error)
 	// JobCancelledBy records who cancelled a job (the first one).
 	JobCancelledBy(ctx context.Context, jobID, who string) error
-	WorkerRegister(ctx context.Context, r stroem.WorkerRegistration) (stroem.Worker, error)
 	WorkerList(ctx context.Context) ([]stroem.Worker, error)
-	LeasesRenew(ctx context.Context, workerID string, running []stroem.StepRef, lease time.Duration) ([]stroem.StepRef, error)
-	StepFence(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)
 	WorkspaceArchiveGet(ctx context.Context, revision string) ([]byte, error)
 }
 
@@ -58,22 +55,19 @@ type Workspaces interface {
 	Reload(name string) (*workspace.Workspace, error)
 }
 
-// Logs stores log lines durably.
+// Logs reads stored log lines.
 type Logs interface {
-	Append(ctx context.Context, jobID string, a logstore.Append) ([]stroem.LogLine, error)
 	Read(jobID string, afterSeq int64, step string) ([]stroem.LogLine, error)
 }
 
-// Hub fans log lines out to SSE subscribers.
+// Hub serves a job's log stream (http/logstream).
 type Hub interface {
-	Publish(jobID string, lines []stroem.LogLine)
 	ServeHTTP(w http.ResponseWriter, r *http.Request, jobID string)
 }
 
 // Config holds what the server needs besides its collaborators.
 type Config struct {
 	WorkerToken  string
-	Lease        time.Duration
 	MaxBodyBytes int64
 	// Ready reports whether the server finished starting (migrations applied,
 	// workspaces loaded); /readyz is 503 until then.
@@ -89,27 +83,25 @@ type Config struct {
 
 // Server is the HTTP API.
 type Server struct {
-	cfg   Config
-	orch  Orchestrator
-	store Store
-	ws    Workspaces
-	logs  Logs
-	hub   Hub
-	log   *slog.Logger
+	cfg     Config
+	orch    Orchestrator
+	workers Workers
+	store   Store
+	ws      Workspaces
+	logs    Logs
+	hub     Hub
+	log     *slog.Logger
 }
 
 // NewServer wires the handlers.
-func NewServer(cfg Config, orch Orchestrator, store Store, ws Workspaces, logs Logs, hub Hub, log *slog.Logger) *Server {
-	if cfg.Lease <= 0 {
-		cfg.Lease = 10 * time.Second
-	}
+func NewServer(cfg Config, orch Orchestrator, workers Workers, store Store, ws Workspaces, logs Logs, hub Hub, log *slog.Logger) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 10 << 20
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, orch: orch, store: store, ws: ws, logs: logs, hub: hub, log: log}
+	return &Server{cfg: cfg, orch: orch, workers: workers, store: store, ws: ws, logs: logs, hub: hub, log: log}
 }
 
 // Handler returns the router.
@@ -128,29 +120,29 @@ func (s *Server) Handler() http.Handler {
 
 	r.Route("/api", func(r chi.Router) {
 		s.mountAuth(r)
-		r.Get("/workspaces", s.workspacesList)
-		r.Get("/workspaces/{ws}", s.workspaceGet)
-		r.Post("/workspaces/{ws}/reload", s.workspaceReload)
-		r.Get("/workspaces/{ws}/tasks", s.tasksList)
-		r.Get("/workspaces/{ws}/tasks/{task}", s.taskGet)
-		r.Post("/workspaces/{ws}/tasks/{task}/execute", s.taskExecute)
-		r.Get("/jobs", s.jobsList)
-		r.Get("/jobs/{id}", s.jobGet)
-		r.Post("/jobs/{id}/cancel", s.jobCancel)
-		r.Get("/jobs/{id}/logs", s.jobLogs)
-		r.Get("/jobs/{id}/logs/stream", s.jobLogStream)
-		r.Get("/workers", s.workersList)
+		r.Get("/workspaces", s.handle(s.workspacesList))
+		r.Get("/workspaces/{ws}", s.handle(s.workspaceGet))
+		r.Post("/workspaces/{ws}/reload", s.handle(s.workspaceReload))
+		r.Get("/workspaces/{ws}/tasks", s.handle(s.tasksList))
+		r.Get("/workspaces/{ws}/tasks/{task}", s.handle(s.taskGet))
+		r.Post("/workspaces/{ws}/tasks/{task}/execute", s.handle(s.taskExecute))
+		r.Get("/jobs", s.handle(s.jobsList))
+		r.Get("/jobs/{id}", s.handle(s.jobGet))
+		r.Post("/jobs/{id}/cancel", s.handle(s.jobCancel))
+		r.Get("/jobs/{id}/logs", s.handle(s.jobLogs))
+		r.Get("/jobs/{id}/logs/stream", s.handle(s.jobLogStream))
+		r.Get("/workers", s.handle(s.workersList))
 	})
 
 	r.Route("/worker", func(r chi.Router) {
 		r.Use(s.workerAuth)
-		r.Post("/register", s.workerRegister)
-		r.Post("/heartbeat", s.workerHeartbeat)
-		r.Post("/jobs/claim", s.workerClaim)
-		r.Post("/jobs/{id}/steps/{step}/start", s.workerStart)
-		r.Post("/jobs/{id}/steps/{step}/logs", s.workerLogs)
-		r.Post("/jobs/{id}/steps/{step}/complete", s.workerComplete)
-		r.Get("/workspaces/{ws}/{file}", s.workerArchive)
+		r.Post("/register", s.handle(s.workerRegister))
+		r.Post("/heartbeat", s.handle(s.workerHeartbeat))
+		r.Post("/jobs/claim", s.handle(s.workerClaim))
+		r.Post("/jobs/{id}/steps/{step}/start", s.handle(s.workerStart))
+		r.Post("/jobs/{id}/steps/{step}/logs", s.handle(s.workerLogs))
+		r.Post("/jobs/{id}/steps/{step}/complete", s.handle(s.workerComplete))
+		r.Get("/workspaces/{ws}/{file}", s.handle(s.workerArchive))
 	})
 	if s.cfg.Extra != nil {
 		s.cfg.Extra(r)
@@ -219,6 +211,9 @@ func (s *Server) healthzDetail(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
 }
 
+// handle answers the error a handler returns through the one error mapping.
+func (s *Server) handle(fn handlerFunc) http.HandlerFunc { return handle(s.log, fn) }
+
 // recoverer turns a handler panic into a JSON 500 and a log record with the
 // stack, and keeps the server up.
 func (s *Server) recoverer(next http.Handler) http.Handler {
@@ -271,7 +266,7 @@ func (s *Server) workerAuth(next http.Handler) http.Handler {
 func pathParam(r *http.Request, name string) string {
 	v := chi.URLParam(r, name)
 	if strings.ContainsRune(v, '%') {
-		if u, err := urlUnescape(v); err == nil {
+		if u, err := url.PathUnescape(v); err == nil {
 			return u
 		}
 	}

@@ -1,8 +1,10 @@
 package http
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/auth"
@@ -10,45 +12,42 @@ import (
 	"github.com/stroem/stroem/workspace"
 )
 
-func (t *Triggers) list(w http.ResponseWriter, r *http.Request) {
+func (t *Triggers) list(w http.ResponseWriter, r *http.Request) error {
 	ws, err := t.workspace(r)
 	if err != nil {
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	out := []stroem.Trigger{}
-	for _, name := range sortedKeys(ws.Triggers) {
+	for _, name := range slices.Sorted(maps.Keys(ws.Triggers)) {
 		if !t.canSee(r, ws, ws.Triggers[name]) {
 			continue
 		}
 		v, err := t.view(r, ws, ws.Triggers[name])
 		if err != nil {
-			writeError(w, r, t.log, err)
-			return
+			return err
 		}
 		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
-func (t *Triggers) get(w http.ResponseWriter, r *http.Request) {
+func (t *Triggers) get(w http.ResponseWriter, r *http.Request) error {
 	ws, err := t.workspace(r)
 	if err != nil {
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	name := pathParam(r, "trigger")
 	trig := ws.Triggers[name]
 	if trig == nil || !t.canSee(r, ws, trig) {
-		writeError(w, r, t.log, stroem.Errorf(stroem.CodeNotFound, "trigger %q not found in workspace %q", name, ws.Name))
-		return
+		return stroem.Errorf(stroem.CodeNotFound, "trigger %q not found in workspace %q", name, ws.Name)
 	}
 	v, err := t.view(r, ws, trig)
 	if err != nil {
-		writeError(w, r, t.log, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, v)
+	return nil
 }
 
 func (t *Triggers) workspace(r *http.Request) (*workspace.Workspace, error) {

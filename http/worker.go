@@ -8,94 +8,63 @@ import (
 	"strings"
 
 	"github.com/stroem/stroem"
-	"github.com/stroem/stroem/persistence/logstore"
 )
 
-func (s *Server) workerRegister(w http.ResponseWriter, r *http.Request) {
+// The worker API: each handler decodes the request, calls the worker
+// protocol (actors.Workers, which owns every rule) and encodes the answer.
+
+func (s *Server) workerRegister(w http.ResponseWriter, r *http.Request) error {
 	var reg stroem.WorkerRegistration
 	if err := decodeJSON(r, &reg, false); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	if strings.TrimSpace(reg.Name) == "" {
-		writeError(w, r, s.log, stroem.Invalid("name is required"))
-		return
-	}
-	if len(reg.Capabilities) == 0 {
-		writeError(w, r, s.log, stroem.Invalid("capabilities must list at least one action type"))
-		return
-	}
-	wk, err := s.store.WorkerRegister(r.Context(), reg)
+	out, err := s.workers.Register(r.Context(), reg)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, stroem.WorkerRegistered{
-		WorkerID: wk.ID, LeaseMS: s.cfg.Lease.Milliseconds(), HeartbeatMS: (s.cfg.Lease / 5).Milliseconds(),
-	})
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
-func (s *Server) workerHeartbeat(w http.ResponseWriter, r *http.Request) {
+func (s *Server) workerHeartbeat(w http.ResponseWriter, r *http.Request) error {
 	var hb stroem.Heartbeat
 	if err := decodeJSON(r, &hb, false); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	if err := checkWorkerID(&hb.WorkerID); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	cancel, err := s.store.LeasesRenew(r.Context(), hb.WorkerID, hb.Running, s.cfg.Lease)
+	out, err := s.workers.Heartbeat(r.Context(), hb)
 	if err != nil {
-		s.orch.StoreFailed(err)
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	s.orch.HeartbeatSeen(hb.WorkerID, hb.Running)
-	if !s.orch.LeasesTrusted() {
-		// Right after a store outage a lease may have run out only because
-		// no heartbeat could be recorded: the server extends the running
-		// leases shortly; until then, never tell a worker to stop a step.
-		cancel = nil
-	}
-	if cancel == nil {
-		cancel = []stroem.StepRef{}
-	}
-	writeJSON(w, http.StatusOK, stroem.HeartbeatResponse{Cancel: cancel})
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
-func (s *Server) workerClaim(w http.ResponseWriter, r *http.Request) {
+func (s *Server) workerClaim(w http.ResponseWriter, r *http.Request) error {
 	var req stroem.ClaimRequest
 	if err := decodeJSON(r, &req, false); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	if err := checkWorkerID(&req.WorkerID); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	a, err := s.orch.Claim(r.Context(), req)
+	a, err := s.workers.Claim(r.Context(), req)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	if a == nil {
 		w.WriteHeader(http.StatusNoContent)
-		return
+		return nil
 	}
 	b, err := json.Marshal(a)
 	if err != nil {
-		s.orch.Unassign(a, req.WorkerID)
-		writeError(w, r, s.log, err)
-		return
+		s.workers.Unassign(a, req.WorkerID)
+		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	if _, err := w.Write(append(b, '\n')); err != nil {
 		// The worker is gone: give the step back rather than wait for the
 		// lease to run out.
-		s.orch.Unassign(a, req.WorkerID)
+		s.workers.Unassign(a, req.WorkerID)
 	}
+	return nil
 }
 
 // stepPath returns the job id and step name of a worker step route.
@@ -107,134 +76,70 @@ func stepPath(r *http.Request) (string, string, error) {
 	return id, pathParam(r, "step"), nil
 }
 
-func (s *Server) workerStart(w http.ResponseWriter, r *http.Request) {
-	id, step, err := stepPath(r)
-	if err == nil {
-		var st stroem.StepStart
-		if err = decodeJSON(r, &st, false); err == nil {
-			if err = checkWorkerID(&st.WorkerID); err == nil {
-				_, err = s.store.StepFence(r.Context(), id, step, st.Attempt, st.WorkerID)
-			}
-		}
+// decodeStep reads a worker step route's job id and step name, and the body.
+func decodeStep(r *http.Request, body any) (id, step string, err error) {
+	if id, step, err = stepPath(r); err != nil {
+		return "", "", err
 	}
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, struct{}{})
+	return id, step, decodeJSON(r, body, false)
 }
 
-// workerLogs stores a batch of log lines durably, then publishes them. The
-// push is fenced: only the worker holding the current attempt may add lines.
-func (s *Server) workerLogs(w http.ResponseWriter, r *http.Request) {
-	id, step, err := stepPath(r)
+func (s *Server) workerStart(w http.ResponseWriter, r *http.Request) error {
+	var st stroem.StepStart
+	id, step, err := decodeStep(r, &st)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
+	if err := s.workers.Start(r.Context(), id, step, st); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+func (s *Server) workerLogs(w http.ResponseWriter, r *http.Request) error {
 	var p stroem.LogPush
-	if err := decodeJSON(r, &p, false); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	if p.Offset < 0 {
-		writeError(w, r, s.log, stroem.Invalid("offset must not be negative"))
-		return
-	}
-	for i := range p.Lines {
-		switch p.Lines[i].Stream {
-		case "":
-			p.Lines[i].Stream = stroem.Stdout
-		case stroem.Stdout, stroem.Stderr:
-		default:
-			writeError(w, r, s.log, stroem.Errorf(stroem.CodeInvalid, "lines[%d].stream: want stdout or stderr, got %q", i, p.Lines[i].Stream))
-			return
-		}
-	}
-	if err := checkWorkerID(&p.WorkerID); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	cancel, err := s.store.StepFence(r.Context(), id, step, p.Attempt, p.WorkerID)
+	id, step, err := decodeStep(r, &p)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
-	resp := stroem.LogPushResponse{Cancel: cancel}
-	if len(p.Lines) > 0 {
-		masker, err := s.orch.Masker(r.Context(), id)
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		stored, err := s.logs.Append(r.Context(), id, logstore.Append{
-			Step: step, Attempt: p.Attempt, Offset: p.Offset, Lines: p.Lines, Mask: masker.Mask,
-		})
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		s.hub.Publish(id, stored)
-		resp.Stored = len(stored)
+	out, err := s.workers.PushLogs(r.Context(), id, step, p)
+	if err != nil {
+		return err
 	}
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
-func (s *Server) workerComplete(w http.ResponseWriter, r *http.Request) {
-	id, step, err := stepPath(r)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
+func (s *Server) workerComplete(w http.ResponseWriter, r *http.Request) error {
 	var c stroem.Completion
-	if err := decodeJSON(r, &c, false); err != nil {
-		writeError(w, r, s.log, err)
-		return
+	id, step, err := decodeStep(r, &c)
+	if err != nil {
+		return err
 	}
-	if err := checkWorkerID(&c.WorkerID); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	c.Error = stroem.SanitizeText(c.Error)
-	if err := s.orch.StepComplete(r.Context(), id, step, c); err != nil {
-		writeError(w, r, s.log, err)
-		return
+	if err := s.workers.Complete(r.Context(), id, step, c); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }
 
 var revisionRE = regexp.MustCompile(`^[0-9a-f]{8,128}$`)
 
 // workerArchive serves the files of a workspace revision as tar.gz.
-func (s *Server) workerArchive(w http.ResponseWriter, r *http.Request) {
+func (s *Server) workerArchive(w http.ResponseWriter, r *http.Request) error {
 	file := pathParam(r, "file")
 	rev, ok := strings.CutSuffix(file, ".tar.gz")
 	if !ok || !revisionRE.MatchString(rev) {
-		writeError(w, r, s.log, stroem.Errorf(stroem.CodeNotFound, "no workspace archive %q (want <revision>.tar.gz)", file))
-		return
+		return stroem.Errorf(stroem.CodeNotFound, "no workspace archive %q (want <revision>.tar.gz)", file)
 	}
 	b, err := s.store.WorkspaceArchiveGet(r.Context(), rev)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "application/gzip")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
-}
-
-// checkWorkerID checks that *id is a UUID and rewrites it in the canonical
-// form the server issued, so a worker that sends it upper-cased or braced is
-// still recognised by every fence and lease.
-func checkWorkerID(id *string) error {
-	if *id == "" {
-		return stroem.Invalid("worker_id is required")
-	}
-	canonical, err := parseJobID(*id)
-	if err != nil {
-		return stroem.Errorf(stroem.CodeInvalid, "invalid worker_id %q: not a UUID", *id)
-	}
-	*id = canonical
 	return nil
 }
 

@@ -202,6 +202,9 @@ type TemplateError struct {
 	// when known; zero otherwise.
 	Line, Column int
 	Message      string
+	// Undefined is the undefined variable the template used
+	// (`secret.token`, `say_hello.output.x`), when that is the problem.
+	Undefined string
 	// Err is gonja's own error, kept for debugging.
 	Err error
 }
@@ -555,10 +558,11 @@ func (t *Template) renderError(err error) error {
 	full := err.Error()
 	root := rootCause(err)
 	msg := root.Error()
-	if name := undefinedName(full); name != "" {
+	name := undefinedName(full)
+	if name != "" {
 		msg = fmt.Sprintf("undefined variable %q", name)
 	}
-	te := &TemplateError{Message: msg, Err: err}
+	te := &TemplateError{Message: msg, Undefined: name, Err: err}
 	if m := reAtLine.FindStringSubmatch(full); m != nil {
 		te.Line, _ = strconv.Atoi(m[1])
 		if strings.Contains(strings.TrimRight(t.src, "\n"), "\n") {

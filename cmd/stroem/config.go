@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/stroem/stroem/actors"
 	"github.com/stroem/stroem/auth"
 	"github.com/stroem/stroem/workspace"
 )
@@ -68,7 +69,7 @@ func defaultServerConfig() serverConfig {
 		DB:            dbConfig{URL: "postgres://stroem:stroem@localhost:5432/stroem"},
 		LogStorage:    logStorageConfig{LocalDir: "/var/lib/stroem/logs"},
 		Workspaces:    map[string]workspaceConfig{"default": {Type: "folder", Path: "./workspace"}},
-		Lease:         10 * time.Second,
+		Lease:         actors.DefaultLease,
 		MaxBodyBytes:  10 << 20,
 		ShutdownGrace: 30 * time.Second,
 	}

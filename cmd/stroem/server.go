@@ -213,7 +213,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	go app.ws.Watch(bg)
 
 	api := stroemhttp.NewServer(stroemhttp.Config{
-		WorkerToken: cfg.WorkerToken, Lease: cfg.Lease, MaxBodyBytes: cfg.MaxBodyBytes,
+		WorkerToken: cfg.WorkerToken, MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready: app.ready.Load, Auth: authSvc,
 		Extra: func(r chi.Router) {
 			app.hooks.Mount(r)
@@ -228,7 +228,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 				opts.extra(r)
 			}
 		},
-	}, app.orch, app.store, app.ws, app.logs, app.hub, log)
+	}, app.orch, actors.NewWorkers(app.orch, app.store, app.logs, app.hub), app.store, app.ws, app.logs, app.hub, log)
 
 	app.ln = opts.listener
 	if app.ln == nil {

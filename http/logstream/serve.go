@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/http/apierror"
 )
 
 // errStop ends a replay early (client gone, hub closing).
@@ -31,7 +32,7 @@ var errStop = errors.New("stream stopped")
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request, jobID string) {
 	after, err := lastEventID(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		h.fail(w, r, err)
 		return
 	}
 	step := r.URL.Query().Get("step")
@@ -39,7 +40,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request, jobID string) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
+		h.fail(w, r, errShuttingDown)
 		return
 	}
 	h.active.Add(1)
@@ -48,7 +49,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request, jobID string) {
 
 	status, err := h.src.JobStatus(r.Context(), jobID)
 	if err != nil {
-		h.writeSourceError(w, jobID, err)
+		h.fail(w, r, sourceError(jobID, err))
 		return
 	}
 	if status.Terminal() {
@@ -58,7 +59,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request, jobID string) {
 
 	sub, finished, ok := h.subscribe(jobID, step)
 	if !ok {
-		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
+		h.fail(w, r, errShuttingDown)
 		return
 	}
 	if finished != nil {
@@ -82,20 +83,19 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request, jobID string) {
 	select {
 	case <-sub.registered:
 	case <-liveDone:
-		h.log.Error("log stream registration failed", "job_id", jobID)
-		writeError(w, http.StatusInternalServerError, "internal error")
+		h.fail(w, r, fmt.Errorf("job %s: log stream registration failed", jobID))
 		return
 	case <-r.Context().Done():
 		return
 	case <-h.closing:
-		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
+		h.fail(w, r, errShuttingDown)
 		return
 	}
 
 	// The job may have finished between the first check and the
 	// registration, with its Finish coming before we were there to see it.
 	if status, err = h.src.JobStatus(r.Context(), jobID); err != nil {
-		h.writeSourceError(w, jobID, err)
+		h.fail(w, r, sourceError(jobID, err))
 		return
 	}
 	ew := newEventWriter(w, h.opts.WriteTimeout)
@@ -292,30 +292,28 @@ func lastEventID(r *http.Request) (int64, error) {
 		if len(v) > 40 {
 			v = v[:40] + "…"
 		}
-		return 0, fmt.Errorf("invalid %s %q: want a line's sequence number (a non-negative integer)", name, stroem.SanitizeText(v))
+		return 0, stroem.Errorf(stroem.CodeInvalid, "invalid %s %q: want a line's sequence number (a non-negative integer)", name, stroem.SanitizeText(v))
 	}
 	return n, nil
 }
 
-func (h *Hub) writeSourceError(w http.ResponseWriter, jobID string, err error) {
-	switch stroem.ErrorCode(err) {
-	case stroem.CodeNotFound:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("job %s not found", jobID))
-	case stroem.CodeInvalid:
-		writeError(w, http.StatusBadRequest, stroem.ErrorMessage(err))
-	case stroem.CodeUnavailable:
-		writeError(w, http.StatusServiceUnavailable, stroem.ErrorMessage(err))
-	default:
-		h.log.Error("log stream: job status", "job_id", jobID, "err", err)
-		writeError(w, http.StatusInternalServerError, stroem.ErrorMessage(err))
+// errShuttingDown answers a stream requested while the hub closes.
+var errShuttingDown = stroem.Errorf(stroem.CodeUnavailable, "server is shutting down")
+
+// sourceError is the error of the job-status lookup as the client sees it:
+// an unknown job is named; every other error keeps its code.
+func sourceError(jobID string, err error) error {
+	if stroem.ErrorCode(err) == stroem.CodeNotFound {
+		return stroem.Errorf(stroem.CodeNotFound, "job %s not found", jobID)
 	}
+	return err
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
+// fail answers a stream that cannot start through the API's one error
+// mapping (apierror), uncached.
+func (h *Hub) fail(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	apierror.Write(w, r, h.log, err)
 }
 
 // subscriber is one client of a running job's stream.

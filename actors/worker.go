@@ -1,0 +1,184 @@
+package actors
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence/logstore"
+)
+
+// The worker protocol, owned here: every rule of register, claim, start,
+// heartbeat, log push and complete lives in Workers; the HTTP handlers only
+// decode a request, call one method and encode its answer.
+
+// WorkerStore is what the worker protocol reads and writes in the store
+// beyond what the orchestrator needs (Store).
+type WorkerStore interface {
+	WorkerRegister(ctx context.Context, r stroem.WorkerRegistration) (stroem.Worker, error)
+	LeasesRenew(ctx context.Context, workerID string, running []stroem.StepRef, lease time.Duration) ([]stroem.StepRef, error)
+	StepFence(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)
+}
+
+// LogSink stores pushed log lines durably and returns the lines it stored
+// (a retried push stores nothing twice).
+type LogSink interface {
+	Append(ctx context.Context, jobID string, a logstore.Append) ([]stroem.LogLine, error)
+}
+
+// LogPublisher hands stored log lines to live subscribers.
+type LogPublisher interface {
+	Publish(jobID string, lines []stroem.LogLine)
+}
+
+// Workers serves the worker protocol on top of an Orchestrator.
+type Workers struct {
+	o     *Orchestrator
+	store WorkerStore
+	logs  LogSink
+	hub   LogPublisher
+}
+
+// NewWorkers returns the worker protocol of o: registrations and leases in
+// store, log lines into logs and then to hub.
+func NewWorkers(o *Orchestrator, store WorkerStore, logs LogSink, hub LogPublisher) *Workers {
+	return &Workers{o: o, store: store, logs: logs, hub: hub}
+}
+
+// Register records a new worker process and tells it the lease and the
+// heartbeat period. A name and at least one capability are required.
+func (w *Workers) Register(ctx context.Context, reg stroem.WorkerRegistration) (stroem.WorkerRegistered, error) {
+	if strings.TrimSpace(reg.Name) == "" {
+		return stroem.WorkerRegistered{}, stroem.Invalid("name is required")
+	}
+	if len(reg.Capabilities) == 0 {
+		return stroem.WorkerRegistered{}, stroem.Invalid("capabilities must list at least one action type")
+	}
+	wk, err := w.store.WorkerRegister(ctx, reg)
+	if err != nil {
+		return stroem.WorkerRegistered{}, err
+	}
+	lease := w.o.cfg.Lease
+	return stroem.WorkerRegistered{
+		WorkerID: wk.ID, LeaseMS: lease.Milliseconds(), HeartbeatMS: (lease / 5).Milliseconds(),
+	}, nil
+}
+
+// Heartbeat renews the leases of the steps the worker lists and answers the
+// steps it must stop (cancelled, or no longer its own). Right after a store
+// outage a lease may have run out only because no heartbeat could be
+// recorded: until the running leases are extended, it tells no worker to
+// stop a step.
+func (w *Workers) Heartbeat(ctx context.Context, hb stroem.Heartbeat) (stroem.HeartbeatResponse, error) {
+	if err := checkWorkerID(&hb.WorkerID); err != nil {
+		return stroem.HeartbeatResponse{}, err
+	}
+	cancel, err := w.store.LeasesRenew(ctx, hb.WorkerID, hb.Running, w.o.cfg.Lease)
+	if err != nil {
+		w.o.storeFailed(err)
+		return stroem.HeartbeatResponse{}, err
+	}
+	w.o.heartbeatSeen(hb.WorkerID, hb.Running)
+	if !w.o.leasesTrusted() {
+		cancel = nil
+	}
+	if cancel == nil {
+		cancel = []stroem.StepRef{}
+	}
+	return stroem.HeartbeatResponse{Cancel: cancel}, nil
+}
+
+// Claim waits (up to the request's wait) for a ready step the worker can
+// run; nil means nothing became ready. A caller that cannot deliver the
+// assignment must give it back with Unassign.
+func (w *Workers) Claim(ctx context.Context, req stroem.ClaimRequest) (*stroem.Assignment, error) {
+	if err := checkWorkerID(&req.WorkerID); err != nil {
+		return nil, err
+	}
+	return w.o.Claim(ctx, req)
+}
+
+// Unassign gives back an assignment that never reached its worker.
+func (w *Workers) Unassign(a *stroem.Assignment, workerID string) {
+	w.o.Unassign(a, canonicalID(workerID))
+}
+
+// Start is the worker's idempotent acknowledgement that it started a step;
+// it is fenced like every report.
+func (w *Workers) Start(ctx context.Context, jobID, step string, st stroem.StepStart) error {
+	if err := checkWorkerID(&st.WorkerID); err != nil {
+		return err
+	}
+	_, err := w.store.StepFence(ctx, jobID, step, st.Attempt, st.WorkerID)
+	return err
+}
+
+// PushLogs stores a batch of log lines durably, then publishes them. The
+// push is fenced (only the worker holding the current attempt may add
+// lines) and masked with the job's secrets before anything is stored.
+func (w *Workers) PushLogs(ctx context.Context, jobID, step string, p stroem.LogPush) (stroem.LogPushResponse, error) {
+	if p.Offset < 0 {
+		return stroem.LogPushResponse{}, stroem.Invalid("offset must not be negative")
+	}
+	for i := range p.Lines {
+		switch p.Lines[i].Stream {
+		case "":
+			p.Lines[i].Stream = stroem.Stdout
+		case stroem.Stdout, stroem.Stderr:
+		default:
+			return stroem.LogPushResponse{}, stroem.Errorf(stroem.CodeInvalid, "lines[%d].stream: want stdout or stderr, got %q", i, p.Lines[i].Stream)
+		}
+	}
+	if err := checkWorkerID(&p.WorkerID); err != nil {
+		return stroem.LogPushResponse{}, err
+	}
+	cancel, err := w.store.StepFence(ctx, jobID, step, p.Attempt, p.WorkerID)
+	if err != nil {
+		return stroem.LogPushResponse{}, err
+	}
+	resp := stroem.LogPushResponse{Cancel: cancel}
+	if len(p.Lines) == 0 {
+		return resp, nil
+	}
+	masker, err := w.o.Masker(ctx, jobID)
+	if err != nil {
+		return stroem.LogPushResponse{}, err
+	}
+	stored, err := w.logs.Append(ctx, jobID, logstore.Append{
+		Step: step, Attempt: p.Attempt, Offset: p.Offset, Lines: p.Lines, Mask: masker.Mask,
+	})
+	if err != nil {
+		return stroem.LogPushResponse{}, err
+	}
+	w.hub.Publish(jobID, stored)
+	resp.Stored = len(stored)
+	return resp, nil
+}
+
+// Complete applies the worker's report of an attempt's end (fenced: a
+// stale report is CodeConflict and changes nothing).
+func (w *Workers) Complete(ctx context.Context, jobID, step string, c stroem.Completion) error {
+	if err := checkWorkerID(&c.WorkerID); err != nil {
+		return err
+	}
+	c.Error = stroem.SanitizeText(c.Error)
+	return w.o.StepComplete(ctx, jobID, step, c)
+}
+
+// checkWorkerID checks that *id is a UUID and rewrites it in the canonical
+// form the server issued, so a worker that sends it upper-cased or braced is
+// still recognised by every fence and lease.
+func checkWorkerID(id *string) error {
+	if *id == "" {
+		return stroem.Invalid("worker_id is required")
+	}
+	u, err := uuid.Parse(*id)
+	if err != nil {
+		return stroem.Errorf(stroem.CodeInvalid, "invalid worker_id %q: not a UUID", *id)
+	}
+	*id = u.String()
+	return nil
+}

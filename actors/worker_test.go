@@ -1,0 +1,160 @@
+package actors
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence/logstore"
+)
+
+// workerStore records what the worker protocol asks of the store.
+type workerStore struct {
+	outageStore
+	mu       sync.Mutex
+	renewErr error
+	cancel   []stroem.StepRef
+	renewed  []string // worker ids
+	fenced   []string // job/step/attempt/worker
+	stale    bool     // StepFence answers cancel=true
+}
+
+func (f *workerStore) WorkerRegister(_ context.Context, r stroem.WorkerRegistration) (stroem.Worker, error) {
+	return stroem.Worker{ID: "0b7e3c1a-8d61-4b57-9a51-4c1f1f6a2c01", Name: r.Name}, nil
+}
+
+func (f *workerStore) LeasesRenew(_ context.Context, workerID string, _ []stroem.StepRef, _ time.Duration) ([]stroem.StepRef, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.renewed = append(f.renewed, workerID)
+	return f.cancel, f.renewErr
+}
+
+func (f *workerStore) StepFence(_ context.Context, jobID, step string, attempt int, workerID string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fenced = append(f.fenced, jobID+"/"+step+"/"+strconv.Itoa(attempt)+"/"+workerID)
+	return f.stale, nil
+}
+
+// logSink records appended batches; hub records published ones.
+type logSink struct {
+	appended  []logstore.Append
+	published [][]stroem.LogLine
+}
+
+func (l *logSink) Append(_ context.Context, _ string, a logstore.Append) ([]stroem.LogLine, error) {
+	l.appended = append(l.appended, a)
+	out := make([]stroem.LogLine, 0, len(a.Lines))
+	for _, l := range a.Lines {
+		out = append(out, stroem.LogLine{Step: a.Step, Stream: l.Stream, Text: l.Text})
+	}
+	return out, nil
+}
+
+func (l *logSink) Publish(_ string, lines []stroem.LogLine) { l.published = append(l.published, lines) }
+
+func newTestWorkers(t *testing.T) (*Workers, *workerStore, *logSink) {
+	t.Helper()
+	f := &workerStore{}
+	o := New(Config{Lease: 5 * time.Second}, f, nil, nil, nil)
+	logs := &logSink{}
+	return NewWorkers(o, f, logs, logs), f, logs
+}
+
+// Register checks the registration and answers the server's lease and the
+// heartbeat period (lease/5).
+func TestWorkersRegister(t *testing.T) {
+	t.Parallel()
+	w, _, _ := newTestWorkers(t)
+	ctx := context.Background()
+
+	_, err := w.Register(ctx, stroem.WorkerRegistration{Name: " ", Capabilities: []string{"shell"}})
+	require.ErrorIs(t, err, stroem.ErrInvalid)
+	require.Contains(t, err.Error(), "name is required")
+	_, err = w.Register(ctx, stroem.WorkerRegistration{Name: "w"})
+	require.ErrorIs(t, err, stroem.ErrInvalid)
+	require.Contains(t, err.Error(), "capabilities")
+
+	got, err := w.Register(ctx, stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}})
+	require.NoError(t, err)
+	require.Equal(t, stroem.WorkerRegistered{WorkerID: "0b7e3c1a-8d61-4b57-9a51-4c1f1f6a2c01", LeaseMS: 5000, HeartbeatMS: 1000}, got)
+}
+
+// A heartbeat's worker id must be a UUID and is canonicalised; a failed
+// renewal because the store is down puts leases in doubt, and until they
+// are trusted again no heartbeat answer tells a worker to stop a step.
+func TestWorkersHeartbeat(t *testing.T) {
+	t.Parallel()
+	w, f, _ := newTestWorkers(t)
+	ctx := context.Background()
+	id := uuid.NewString()
+	stop := []stroem.StepRef{{JobID: uuid.NewString(), Step: "a", Attempt: 1}}
+	f.cancel = stop
+
+	_, err := w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: "not-a-uuid"})
+	require.ErrorIs(t, err, stroem.ErrInvalid)
+	_, err = w.Heartbeat(ctx, stroem.Heartbeat{})
+	require.ErrorIs(t, err, stroem.ErrInvalid)
+
+	resp, err := w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: "{" + id + "}"})
+	require.NoError(t, err)
+	require.Equal(t, stop, resp.Cancel)
+	require.Equal(t, []string{id}, f.renewed, "the worker id reaches the store canonical")
+
+	f.renewErr = stroem.Errorf(stroem.CodeUnavailable, "database unavailable")
+	_, err = w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: id})
+	require.ErrorIs(t, err, stroem.ErrUnavailable)
+	require.False(t, w.o.leasesTrusted(), "an unreachable store puts leases in doubt")
+
+	f.renewErr = nil
+	resp, err = w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: id})
+	require.NoError(t, err)
+	require.Equal(t, []stroem.StepRef{}, resp.Cancel, "no stop list while leases are in doubt")
+}
+
+// A log push is checked (offset, streams, worker id) before anything is
+// fenced or stored; a fenced push with lines is stored, then published.
+func TestWorkersPushLogs(t *testing.T) {
+	t.Parallel()
+	w, f, logs := newTestWorkers(t)
+	ctx := context.Background()
+	job, worker := uuid.NewString(), uuid.NewString()
+
+	_, err := w.PushLogs(ctx, job, "a", stroem.LogPush{WorkerID: worker, Attempt: 1, Offset: -1})
+	require.ErrorIs(t, err, stroem.ErrInvalid)
+	_, err = w.PushLogs(ctx, job, "a", stroem.LogPush{WorkerID: worker, Attempt: 1,
+		Lines: []stroem.PushLine{{Stream: "stdin", Text: "x"}}})
+	require.ErrorIs(t, err, stroem.ErrInvalid)
+	require.Contains(t, err.Error(), "lines[0].stream")
+	_, err = w.PushLogs(ctx, job, "a", stroem.LogPush{WorkerID: "nope", Attempt: 1})
+	require.ErrorIs(t, err, stroem.ErrInvalid)
+	require.Empty(t, f.fenced, "nothing is fenced for a bad push")
+
+	f.stale = true
+	resp, err := w.PushLogs(ctx, job, "a", stroem.LogPush{WorkerID: worker, Attempt: 1})
+	require.NoError(t, err)
+	require.Equal(t, stroem.LogPushResponse{Cancel: true}, resp, "an empty push only asks the fence")
+	require.Empty(t, logs.appended)
+	require.Equal(t, []string{job + "/a/1/" + worker}, f.fenced)
+}
+
+// Start and Complete are fenced with the canonical worker id; a bad one is
+// refused before the store or the job is asked.
+func TestWorkersStartAndCompleteCheckTheWorker(t *testing.T) {
+	t.Parallel()
+	w, f, _ := newTestWorkers(t)
+	ctx := context.Background()
+	job, worker := uuid.NewString(), uuid.NewString()
+
+	require.ErrorIs(t, w.Start(ctx, job, "a", stroem.StepStart{Attempt: 1}), stroem.ErrInvalid)
+	require.ErrorIs(t, w.Complete(ctx, job, "a", stroem.Completion{WorkerID: "x", Attempt: 1}), stroem.ErrInvalid)
+	require.NoError(t, w.Start(ctx, job, "a", stroem.StepStart{WorkerID: worker, Attempt: 2}))
+	require.Equal(t, []string{job + "/a/2/" + worker}, f.fenced)
+}
