@@ -125,27 +125,28 @@ func (c *serverConfig) validate() error {
 }
 
 // resolveAuthSecrets replaces ref+env:// and ref+file:// references in the
-// auth section's secrets by their values, like workspace secrets.
+// auth section's secrets by their values, like workspace secrets. Every
+// unresolvable one is reported, by key, in one error.
 func resolveAuthSecrets(a *auth.Config) error {
-	refs := map[string]*string{"auth.jwt_secret": &a.JWTSecret, "auth.refresh_secret": &a.RefreshSecret}
+	raw := map[string]any{"auth.jwt_secret": a.JWTSecret, "auth.refresh_secret": a.RefreshSecret}
 	if a.InitialUser != nil {
-		refs["auth.initial_user.password"] = &a.InitialUser.Password
+		raw["auth.initial_user.password"] = a.InitialUser.Password
 	}
 	for id, p := range a.Providers {
-		p := p
-		refs["auth.providers."+id+".client_secret"] = &p.ClientSecret
-		defer func(id string) { a.Providers[id] = p }(id)
-	}
-	raw := map[string]any{}
-	for k, v := range refs {
-		raw[k] = *v
+		raw["auth.providers."+id+".client_secret"] = p.ClientSecret
 	}
 	out, err := workspace.ResolveSecrets(raw)
 	if err != nil {
 		return fmt.Errorf("auth secrets: %w", err)
 	}
-	for k, v := range refs {
-		*v, _ = out[k].(string)
+	str := func(k string) string { v, _ := out[k].(string); return v }
+	a.JWTSecret, a.RefreshSecret = str("auth.jwt_secret"), str("auth.refresh_secret")
+	if a.InitialUser != nil {
+		a.InitialUser.Password = str("auth.initial_user.password")
+	}
+	for id, p := range a.Providers {
+		p.ClientSecret = str("auth.providers." + id + ".client_secret")
+		a.Providers[id] = p
 	}
 	return nil
 }
