@@ -69,6 +69,7 @@ var testACL = &auth.ACLConfig{Default: "deny", Rules: []auth.ACLRule{
 
 type authEnv struct {
 	t     *testing.T
+	logs  *syncBuffer // the server's log records, warnings and up
 	app   *serverApp
 	url   string
 	store *sqlite.Store
@@ -81,7 +82,13 @@ func newAuthEnv(t *testing.T, mutate func(*serverConfig)) *authEnv {
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "ws", ".workflows"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "ws", ".workflows", "test.yaml"), []byte(authWorkflow), 0o644))
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
+	logs := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log("server log:\n" + logs.String())
+		}
+	})
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "stroem.db"), log)
 	require.NoError(t, err)
 	cfg := defaultServerConfig()
@@ -104,7 +111,7 @@ func newAuthEnv(t *testing.T, mutate func(*serverConfig)) *authEnv {
 	app, err := startServer(context.Background(), cfg, serverOptions{store: store, listener: ln, pprof: true}, log)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, app.Stop(context.Background())) })
-	return &authEnv{t: t, app: app, url: app.URL(), store: store, cfg: cfg, hc: &http.Client{Timeout: 30 * time.Second,
+	return &authEnv{t: t, logs: logs, app: app, url: app.URL(), store: store, cfg: cfg, hc: &http.Client{Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
@@ -423,6 +430,20 @@ func TestEveryRouteForEveryCaller(t *testing.T) {
 				}
 			}
 		}
+	}
+
+	// Refusals are logged, and no log record holds a credential.
+	logged := e.logs.String()
+	require.Contains(t, logged, "request denied")
+	require.Contains(t, logged, "reason=acl")
+	require.Contains(t, logged, "login failed")
+	for c, cred := range creds {
+		if len(cred) > 8 {
+			require.NotContains(t, logged, cred, "the log holds the credential of %s", c)
+		}
+	}
+	for _, secret := range []string{testJWTSecret, testRefreshSecret, adminPassword, "pw-runner", "pw-viewer", "a-webhook-secret"} {
+		require.NotContains(t, logged, secret)
 	}
 
 	// Lists hide what is denied: the denied user sees no workspace and no
