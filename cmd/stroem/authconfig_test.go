@@ -144,3 +144,16 @@ func TestComposeAuthFromEnvironment(t *testing.T) {
 	require.Equal(t, "s3cret-pass", cfg.Auth.InitialUser.Password)
 	require.Empty(t, cfg.Auth.Warnings())
 }
+
+// TestDevStaysOnLoopback: `stroem dev` has no authentication and refuses
+// an address other machines can reach.
+func TestDevStaysOnLoopback(t *testing.T) {
+	t.Parallel()
+	ws := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(ws, ".workflows"), 0o755))
+	r := runCLI(t, t.Context(), "dev", ws, "--listen", "0.0.0.0:0", "--data-dir", t.TempDir())
+	require.Equal(t, 2, r.code)
+	require.Contains(t, r.err, "stroem dev has no authentication")
+	require.Contains(t, r.err, "docs/auth.md")
+	require.Equal(t, devDefaultListen, "127.0.0.1:8080")
+}
