@@ -81,6 +81,12 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			}
 		}
 		if api && publicAPI(r) {
+			// Refresh and logout read the browser's cookies: the same
+			// cross-origin check as for a session.
+			if stateChanging(r) && hasSessionCookie(r) {
+				cop.Handler(next).ServeHTTP(w, r)
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -101,6 +107,15 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func hasSessionCookie(r *http.Request) bool {
+	for _, name := range []string{SessionCookie, RefreshCookie} {
+		if c, err := r.Cookie(name); err == nil && c.Value != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonOnly refuses a state-changing request whose body is not JSON: a

@@ -611,6 +611,21 @@ func TestBrowserForgeryNeverCreatesJobs(t *testing.T) {
 	require.Equal(t, http.StatusCreated, send("application/json; charset=utf-8", `{}`, nil), "non-browser clients send no Origin")
 	require.Equal(t, before+2, e.jobCount())
 
+	// Another site cannot spend the refresh cookie or log the user out.
+	for _, path := range []string{"/api/auth/refresh", "/api/auth/logout"} {
+		r, err := http.NewRequest("POST", e.url+path, nil)
+		require.NoError(t, err)
+		for k, v := range evil {
+			r.Header.Set(k, v)
+		}
+		resp, err := browser.Do(r)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, path)
+	}
+	require.Equal(t, http.StatusCreated, send("application/json", `{}`, nil), "the session still works")
+	require.Equal(t, before+3, e.jobCount())
+
 	// Logout clears the cookies; the cookie session then ends.
 	r, err := http.NewRequest("POST", e.url+"/api/auth/logout", nil)
 	require.NoError(t, err)
