@@ -53,16 +53,18 @@ func newOIDCProvider(id string, cfg ProviderConfig, baseURL string, client *http
 	if cfg.DisplayName == "" {
 		cfg.DisplayName = id
 	}
+	if client == nil {
+		// go-oidc fetches signing keys in the background with this client:
+		// bound every call, so a provider that hangs cannot hang sign-ins.
+		client = &http.Client{Timeout: 15 * time.Second}
+	}
 	return &oidcProvider{id: id, cfg: cfg, client: client,
 		redirect: strings.TrimRight(baseURL, "/") + "/api/auth/oidc/" + id + "/callback"}
 }
 
 func (p *oidcProvider) ctx(ctx context.Context) context.Context {
-	if p.client != nil {
-		ctx = oidc.ClientContext(ctx, p.client)
-		ctx = context.WithValue(ctx, oauth2.HTTPClient, p.client)
-	}
-	return ctx
+	ctx = oidc.ClientContext(ctx, p.client)
+	return context.WithValue(ctx, oauth2.HTTPClient, p.client)
 }
 
 func (p *oidcProvider) discover(ctx context.Context) (*oidc.Provider, error) {
@@ -73,9 +75,9 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidc.Provider, error) {
 	}
 	c, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	// The provider keeps the context for fetching keys later: give it one
-	// that lives as long as the server, carrying only the HTTP client.
-	prov, err := oidc.NewProvider(p.ctx(context.WithoutCancel(c)), p.cfg.IssuerURL)
+	// Only the discovery request uses c; the provider keeps just the HTTP
+	// client for fetching keys later.
+	prov, err := oidc.NewProvider(p.ctx(c), p.cfg.IssuerURL)
 	if err != nil {
 		return nil, stroem.Errorf(stroem.CodeUnavailable, "OIDC provider %q: discovery at %s failed: %v", p.id, p.cfg.IssuerURL, err)
 	}

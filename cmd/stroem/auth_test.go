@@ -794,8 +794,15 @@ func TestOIDCLogin(t *testing.T) {
 	e := newAuthEnv(t, func(c *serverConfig) {
 		c.Auth.Providers["mock"] = auth.ProviderConfig{ProviderType: auth.ProviderOIDC, DisplayName: "Mock SSO",
 			IssuerURL: mc.Issuer, ClientID: mc.ClientID, ClientSecret: mc.ClientSecret, DefaultGroups: []string{"employees"}}
+		// A provider that does not answer: the server starts anyway.
+		c.Auth.Providers["down"] = auth.ProviderConfig{ProviderType: auth.ProviderOIDC, IssuerURL: "http://127.0.0.1:1/",
+			ClientID: "x", ClientSecret: "y"}
 	})
-	st, b, _ := e.do(req{method: "GET", path: "/api/config"})
+	st, b, _ := e.do(req{method: "GET", path: "/api/auth/oidc/down"})
+	require.Equal(t, http.StatusServiceUnavailable, st, string(b))
+	require.Contains(t, string(b), "discovery")
+	require.NotContains(t, string(b), `"y"`)
+	st, b, _ = e.do(req{method: "GET", path: "/api/config"})
 	require.Equal(t, http.StatusOK, st)
 	require.Contains(t, string(b), `{"id":"mock","display_name":"Mock SSO"}`)
 
