@@ -4,6 +4,6 @@
 // maps to status codes.
 //
 // It imports only the standard library. Workflow definitions (actions, tasks,
-// flows, triggers, templates) live in package workspace; storage lives in
-// package persistence. Nothing here does I/O.
+// flows, triggers, templates) live in package workspace; the store contract
+// is package persistence. Nothing here does I/O.
 package stroem

@@ -73,8 +73,8 @@ func TestInheritedClaimNeverDeliveredIsUndone(t *testing.T) {
 
 	kept := stroem.StepRef{JobID: strings.ToUpper(job), Step: "kept", Attempt: 1}
 	o.heartbeatSeen(w1, []stroem.StepRef{kept})
-	time.Sleep(50 * time.Millisecond)
-	require.Empty(t, f.undoneSteps(), "one heartbeat without it is not enough")
+	require.Never(t, func() bool { return len(f.undoneSteps()) > 0 }, 50*time.Millisecond, 5*time.Millisecond,
+		"one heartbeat without it is not enough")
 
 	o.heartbeatSeen(strings.ToUpper(w1), nil) // "kept" was confirmed already
 	require.Eventually(t, func() bool { return len(f.undoneSteps()) == 1 }, 5*time.Second, 10*time.Millisecond)
@@ -83,8 +83,9 @@ func TestInheritedClaimNeverDeliveredIsUndone(t *testing.T) {
 	for range 3 {
 		o.heartbeatSeen(w1, nil)
 	}
-	time.Sleep(50 * time.Millisecond)
-	require.Equal(t, []string{job + "/undelivered"}, f.undoneSteps(), "each claim is undone once; w2's are not touched")
+	require.Never(t, func() bool { return len(f.undoneSteps()) != 1 }, 50*time.Millisecond, 5*time.Millisecond,
+		"each claim is undone once; w2's are not touched")
+	require.Equal(t, []string{job + "/undelivered"}, f.undoneSteps())
 }
 
 // Heartbeats are checked only for a few leases after the start: a worker
@@ -96,9 +97,14 @@ func TestInheritedClaimsExpire(t *testing.T) {
 	}}
 	o := New(Config{Lease: 20 * time.Millisecond}, f, nil, nil, nil)
 	require.NoError(t, o.inherit(context.Background()))
-	time.Sleep(100 * time.Millisecond)
+	until := func() time.Time {
+		o.inherited.mu.Lock()
+		defer o.inherited.mu.Unlock()
+		return o.inherited.until
+	}()
+	require.Eventually(t, func() bool { return time.Now().After(until) }, 5*time.Second, 5*time.Millisecond)
 	o.heartbeatSeen("w", nil)
 	o.heartbeatSeen("w", nil)
-	time.Sleep(50 * time.Millisecond)
-	require.Empty(t, f.undoneSteps())
+	require.Never(t, func() bool { return len(f.undoneSteps()) > 0 }, 50*time.Millisecond, 5*time.Millisecond,
+		"heartbeats after the check window undo nothing")
 }

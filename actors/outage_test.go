@@ -50,8 +50,7 @@ func TestStoreOutageHoldsLeasesUntilExtended(t *testing.T) {
 	// The watch notices an outage no other call ran into.
 	f.down.Store(true)
 	require.Eventually(t, func() bool { return !o.leasesTrusted() }, 5*time.Second, 10*time.Millisecond)
-	time.Sleep(200 * time.Millisecond) // several watch periods: still down
-	require.False(t, o.leasesTrusted())
+	require.Never(t, o.leasesTrusted, 200*time.Millisecond, 10*time.Millisecond, "several watch periods: still down")
 	require.Zero(t, f.extended.Load())
 
 	f.down.Store(false)

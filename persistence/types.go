@@ -162,3 +162,40 @@ const ChannelStepsReady = "stroem_steps_ready"
 // WorkerStaleAfter is how long a worker may go without a heartbeat before
 // WorkerList shows it as stale.
 const WorkerStaleAfter = 30 * time.Second
+
+// Job list paging: JobFilter.Limit's default and cap.
+const (
+	DefaultJobListLimit = 50
+	MaxJobListLimit     = 1000
+)
+
+// Cond is one equality condition of a job list query: column = value.
+type Cond struct {
+	Column string
+	Value  any
+}
+
+// Conds returns the filter's conditions, in a fixed order (the order of
+// the job list's indexes).
+func (f JobFilter) Conds() []Cond {
+	var out []Cond
+	for _, c := range []Cond{
+		{"workspace", f.Workspace}, {"task_name", f.Task}, {"status", string(f.Status)},
+		{"source_type", string(f.SourceType)}, {"source_id", f.SourceID},
+	} {
+		if c.Value != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Page returns the page the filter asks for: the limit defaulted and
+// capped, the offset at least 0.
+func (f JobFilter) Page() (limit, offset int) {
+	limit = f.Limit
+	if limit <= 0 {
+		limit = DefaultJobListLimit
+	}
+	return min(limit, MaxJobListLimit), max(f.Offset, 0)
+}

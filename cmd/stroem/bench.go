@@ -10,59 +10,18 @@ package main
 // killed, database dropped — on success, failure and Ctrl-C.
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/stroem/stroem/bench"
 )
 
-// Parts of the bench, in the order they run. scale runs last: it leaves
-// 10,000 queued jobs and 100,000 rows behind, which would skew the others.
-var benchParts = []string{"chain", "fanout", "trigger", "sse", "scale"}
-
-// benchDefaultDBURL is the PostgreSQL server used when neither --db-url nor
-// STROEM__DB__URL says otherwise.
-const benchDefaultDBURL = "postgres://postgres@127.0.0.1:5432/postgres"
-
-// benchSizes are the workload's sizes. The defaults are the issue's; the
-// hidden flags shrink them for tests.
-type benchSizes struct {
-	ChainSteps   int
-	ChainRuns    int
-	FanoutSteps  int
-	FanoutRuns   int
-	Workers      int
-	Slots        int
-	TriggerJobs  int
-	SSELines     int
-	Queued       int
-	CreateConns  int
-	TableJobs    int
-	ListRequests int
-	FloorRuns    int
-}
-
-func defaultBenchSizes() benchSizes {
-	return benchSizes{
-		ChainSteps: 100, ChainRuns: 3,
-		FanoutSteps: 400, FanoutRuns: 3,
-		Workers: 2, Slots: 8,
-		TriggerJobs: 200,
-		SSELines:    200,
-		Queued:      10_000, CreateConns: 16,
-		TableJobs: 100_000, ListRequests: 200,
-		FloorRuns: 200,
-	}
-}
-
-// benchOptions are the command's flags.
+// benchOptions are the command's flags; bench.Options is what they become.
 type benchOptions struct {
 	dbURL    string
 	store    string
@@ -71,12 +30,12 @@ type benchOptions struct {
 	keep     bool
 	pprofDir string
 	exe      string // the stroem binary the subprocesses run
-	sizes    benchSizes
+	sizes    bench.Sizes
 	parts    map[string]bool
 }
 
 func newBenchCmd() *cobra.Command {
-	o := benchOptions{sizes: defaultBenchSizes()}
+	o := benchOptions{sizes: bench.DefaultSizes()}
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure step hand-off, throughput, latency and memory on a fresh server",
@@ -109,7 +68,14 @@ stdout. The machine should be otherwise idle; the load average is printed.`,
 				return err
 			}
 			ctx := cmd.Context()
-			rep, err := runBench(ctx, o, cmd.ErrOrStderr())
+			rep, err := bench.Run(ctx, bench.Options{
+				DBURL: o.dbURL, Store: o.store, Parts: o.parts, Keep: o.keep, PprofDir: o.pprofDir,
+				Exe: o.exe, Version: version, Sizes: o.sizes,
+			}, cmd.ErrOrStderr())
+			var usage *bench.UsageError
+			if errors.As(err, &usage) {
+				return usageError("%s", usage.Err.Error())
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "stroem bench: interrupted; cleaned up")
@@ -120,14 +86,14 @@ stdout. The machine should be otherwise idle; the load average is printed.`,
 			if o.output == "json" {
 				return printJSON(cmd.OutOrStdout(), rep)
 			}
-			return rep.writeText(cmd.OutOrStdout())
+			return rep.WriteText(cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.dbURL, "db-url", "", "PostgreSQL server to create the bench database on (default $STROEM__DB__URL, else "+benchDefaultDBURL+")")
+	f.StringVar(&o.dbURL, "db-url", "", "PostgreSQL server to create the bench database on (default $STROEM__DB__URL, else "+bench.DefaultDBURL+")")
 	f.StringVar(&o.store, "store", "postgres", "postgres (server + workers) or sqlite (stroem dev)")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
-	f.StringVar(&o.only, "only", "", "comma-separated parts to run: "+strings.Join(benchParts, ",")+" (default all)")
+	f.StringVar(&o.only, "only", "", "comma-separated parts to run: "+strings.Join(bench.Parts, ",")+" (default all)")
 	f.BoolVar(&o.keep, "keep", false, "keep the database and the temp dir (printed on stderr)")
 	f.StringVar(&o.pprofDir, "pprof-dir", "", "save CPU profiles of the server during chain and fanout, and a heap profile during scale, here")
 
@@ -146,6 +112,7 @@ stdout. The machine should be otherwise idle; the load average is printed.`,
 		{&s.Slots, "slots", "max_concurrent of each worker"},
 		{&s.TriggerJobs, "jobs", "jobs of the trigger part"},
 		{&s.SSELines, "sse-lines", "lines printed in the SSE part"},
+		{&s.LogsLines, "logs-lines", "lines printed in the logs part"},
 		{&s.Queued, "queued", "queued jobs created over the API in the scale part"},
 		{&s.CreateConns, "create-conns", "concurrent clients creating the queued jobs"},
 		{&s.TableJobs, "table-jobs", "jobs in the table for the job list (the rest inserted with SQL)"},
@@ -172,14 +139,14 @@ func (o *benchOptions) check() error {
 	}
 	o.parts = map[string]bool{}
 	if strings.TrimSpace(o.only) == "" {
-		for _, p := range benchParts {
+		for _, p := range bench.Parts {
 			o.parts[p] = true
 		}
 	} else {
 		for _, p := range strings.Split(o.only, ",") {
 			p = strings.TrimSpace(p)
-			if !slices.Contains(benchParts, p) {
-				return usageError("--only: unknown part %q (parts: %s)", p, strings.Join(benchParts, ", "))
+			if !slices.Contains(bench.Parts, p) {
+				return usageError("--only: unknown part %q (parts: %s)", p, strings.Join(bench.Parts, ", "))
 			}
 			o.parts[p] = true
 		}
@@ -187,7 +154,7 @@ func (o *benchOptions) check() error {
 	s := o.sizes
 	for name, v := range map[string]int{"chain-steps": s.ChainSteps, "chain-runs": s.ChainRuns,
 		"fanout-steps": s.FanoutSteps, "fanout-runs": s.FanoutRuns, "workers": s.Workers, "slots": s.Slots,
-		"jobs": s.TriggerJobs, "sse-lines": s.SSELines, "queued": s.Queued, "create-conns": s.CreateConns,
+		"jobs": s.TriggerJobs, "sse-lines": s.SSELines, "logs-lines": s.LogsLines, "queued": s.Queued, "create-conns": s.CreateConns,
 		"list-requests": s.ListRequests, "floor-runs": s.FloorRuns} {
 		if v < 1 {
 			return usageError("--%s must be at least 1, got %d", name, v)
@@ -197,7 +164,7 @@ func (o *benchOptions) check() error {
 		o.dbURL = os.Getenv("STROEM__DB__URL")
 	}
 	if o.dbURL == "" {
-		o.dbURL = benchDefaultDBURL
+		o.dbURL = bench.DefaultDBURL
 	}
 	if o.exe == "" {
 		exe, err := os.Executable()
@@ -208,98 +175,3 @@ func (o *benchOptions) check() error {
 	}
 	return nil
 }
-
-// runBench sets up the environment, runs the chosen parts and tears the
-// environment down, whatever happened.
-func runBench(ctx context.Context, o benchOptions, progress io.Writer) (_ *benchReport, err error) {
-	rep := &benchReport{benchMeta: benchMeta{
-		Version: version, Store: o.store, CPUs: runtime.NumCPU(),
-		StartedAt: time.Now().UTC().Truncate(time.Second), LoadAvgStart: benchLoadAverage(),
-		Workers: o.sizes.Workers, SlotsPerWorker: o.sizes.Slots,
-	}}
-	b := &bench{opts: o, sizes: o.sizes, progress: progress, rep: rep}
-	defer func() {
-		// On Ctrl-C the logs are of no interest; on a failure they are.
-		if cerr := b.teardown(err != nil && ctx.Err() == nil); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
-	if err := b.setup(ctx); err != nil {
-		return nil, err
-	}
-	// A subprocess that dies stops the run at once, with its last log line,
-	// rather than after the client's reconnect attempts give up.
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go b.watch(runCtx, cancel)
-	failed := func(part string, err error) error {
-		if cause := context.Cause(runCtx); ctx.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
-			err = cause
-		}
-		return fmt.Errorf("%s: %w", part, err)
-	}
-	if err := b.measureFloors(runCtx); err != nil {
-		return nil, failed("floor", err)
-	}
-	steps := []struct {
-		name string
-		run  func(context.Context) error
-	}{
-		{"chain", b.runChain},
-		{"fanout", b.runFanout},
-		{"trigger", b.runTrigger},
-		{"sse", b.runSSE},
-		{"scale", b.runScale},
-	}
-	for _, s := range steps {
-		if !o.parts[s.name] {
-			continue
-		}
-		if err := s.run(runCtx); err != nil {
-			return nil, failed(s.name, err)
-		}
-	}
-	if o.pprofDir != "" && len(b.profiles) > 0 {
-		rep.PprofFiles = b.profiles
-	}
-	rep.LoadAvgEnd = benchLoadAverage()
-	rep.Targets = benchTargets
-	return rep, nil
-}
-
-// watch cancels the run when the server or a worker exits before the
-// bench stops it.
-func (b *bench) watch(ctx context.Context, cancel context.CancelCauseFunc) {
-	procs := append([]*benchProc{b.server}, b.workers...)
-	exited := make(chan *benchProc, len(procs))
-	for _, p := range procs {
-		go func() {
-			select {
-			case <-p.done:
-				exited <- p
-			case <-ctx.Done():
-			}
-		}()
-	}
-	select {
-	case p := <-exited:
-		cancel(fmt.Errorf("the %s process exited unexpectedly (%v): %s", p.name, p.waitErr, p.tail(1)))
-	case <-ctx.Done():
-	}
-}
-
-// benchLoadAverage is the 1-minute load average, or -1 where /proc has none.
-func benchLoadAverage() float64 {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return -1
-	}
-	var l float64
-	if _, err := fmt.Sscan(string(b), &l); err != nil {
-		return -1
-	}
-	return l
-}
-
-// errNoDev is returned for --store sqlite by a binary without `stroem dev`.
-var errNoDev = errors.New("--store sqlite runs `stroem dev`, which this stroem binary does not have yet")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
 	"github.com/stroem/stroem/persistence/postgres"
+	"github.com/stroem/stroem/persistence/storetest"
 )
 
 // seedJobs inserts n finished-or-not jobs with one SQL statement: ten
@@ -99,7 +99,7 @@ func TestJobListPlan(t *testing.T) {
 // BenchmarkJobList lists 50 jobs out of 100,000 with each filter and
 // reports the p99 latency.
 //
-//	go test -bench JobList -run xxx ./persistence/
+//	go test -bench JobList -run xxx ./persistence/postgres/
 func BenchmarkJobList(b *testing.B) {
 	s := dbtest.Store(b)
 	seedJobs(b, s, 100_000)
@@ -153,70 +153,11 @@ func seedReady(tb testing.TB, s *postgres.Store, n int) {
 	require.NoError(tb, err)
 }
 
-// completeStep is the benchmark's "complete": the step completes, and the
-// job with it once every step is terminal.
-func completeStep(c persistence.ClaimedStep) func(*persistence.JobState) error {
-	return func(st *persistence.JobState) error {
-		s := st.Step(c.StepName)
-		if s.Attempt != c.Attempt || s.AttemptStatus != stroem.AttemptRunning {
-			return stroem.Errorf(stroem.CodeConflict, "stale")
-		}
-		code := 0
-		s.Status, s.AttemptStatus, s.ExitCode, s.Output = stroem.StepCompleted, stroem.AttemptCompleted, &code, map[string]any{"ok": true}
-		for _, o := range st.Steps {
-			if !o.Status.Terminal() {
-				return nil
-			}
-		}
-		st.Job.Status = stroem.JobCompleted
-		return nil
-	}
-}
-
-// BenchmarkClaimComplete measures claim+complete pairs: each of N claimers
-// (own goroutine, pooled connections) claims one step at a time and
-// completes it with a JobUpdate, until b.N steps are done.
+// BenchmarkClaimComplete measures claim+complete pairs (see
+// storetest.BenchClaimComplete) on pooled connections.
 //
-//	go test -bench ClaimComplete -run xxx ./persistence/
+//	go test -bench ClaimComplete -run xxx ./persistence/postgres/
 func BenchmarkClaimComplete(b *testing.B) {
 	s := dbtest.Store(b)
-	ctx := context.Background()
-	for _, claimers := range []int{1, 4, 8} {
-		b.Run(fmt.Sprintf("claimers=%d", claimers), func(b *testing.B) {
-			seedReady(b, s, b.N)
-			b.ResetTimer()
-			var (
-				wg   sync.WaitGroup
-				errs = make(chan error, claimers)
-			)
-			for w := range claimers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					p := persistence.ClaimParams{WorkerID: fmt.Sprintf("w%d", w), Capabilities: []string{"shell"}, Limit: 1, Lease: time.Minute}
-					for {
-						got, err := s.StepsClaim(ctx, p)
-						if err != nil {
-							errs <- err
-							return
-						}
-						if len(got) == 0 {
-							return
-						}
-						if _, err := s.JobUpdate(ctx, got[0].JobID, completeStep(got[0])); err != nil {
-							errs <- err
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			close(errs)
-			for err := range errs {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
-		})
-	}
+	storetest.BenchClaimComplete(b, s, func(b *testing.B, n int) { seedReady(b, s, n) })
 }

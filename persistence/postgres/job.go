@@ -14,12 +14,6 @@ import (
 	"github.com/stroem/stroem/persistence"
 )
 
-// Job list paging.
-const (
-	defaultJobListLimit = 50
-	maxJobListLimit     = 1000
-)
-
 const jobColumns = `id::text, workspace, task_name, mode, input, output, status, source_type,
 	source_id, revision, coalesce(snapshot_id, ''), cancel_requested, created_at, started_at, completed_at,
 	created_by, cancelled_by`
@@ -310,29 +304,7 @@ func readJob(br pgx.BatchResults, id string) (*stroem.Job, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	job.Steps = make([]stroem.Step, 0, len(states))
-	for _, st := range states {
-		step := stroem.Step{
-			StepName:     st.Name,
-			ActionName:   st.ActionName,
-			ActionType:   st.ActionType,
-			DependsOn:    st.DependsOn,
-			Status:       st.Status,
-			Input:        st.Input,
-			Output:       st.Output,
-			StartedAt:    st.StartedAt,
-			CompletedAt:  st.CompletedAt,
-			ErrorMessage: st.ErrorMessage,
-			Attempt:      st.Attempt,
-			MaxAttempts:  st.MaxAttempts,
-			Attempts:     attempts[st.Name],
-		}
-		if st.WorkerID != "" {
-			w := st.WorkerID
-			step.WorkerID = &w
-		}
-		job.Steps = append(job.Steps, step)
-	}
+	job.Steps = persistence.StepViews(states, attempts)
 	return &job, nil
 }
 
@@ -345,15 +317,11 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
 	defer rows.Close()
-	jobs := []stroem.Job{}
-	for rows.Next() {
+	jobs, err := persistence.CollectRows(rows, func() (stroem.Job, error) {
 		j, _, _, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list jobs: %w", interpretError(err))
-		}
-		jobs = append(jobs, j)
-	}
-	if err := rows.Err(); err != nil {
+		return j, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
 	return jobs, nil
@@ -367,31 +335,11 @@ func jobListQuery(f persistence.JobFilter) (string, []any) {
 		where []string
 		args  []any
 	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
+	for _, c := range f.Conds() {
+		args = append(args, c.Value)
+		where = append(where, fmt.Sprintf("%s = $%d", c.Column, len(args)))
 	}
-	if f.Workspace != "" {
-		add("workspace = $%d", f.Workspace)
-	}
-	if f.Task != "" {
-		add("task_name = $%d", f.Task)
-	}
-	if f.Status != "" {
-		add("status = $%d", string(f.Status))
-	}
-	if f.SourceType != "" {
-		add("source_type = $%d", string(f.SourceType))
-	}
-	if f.SourceID != "" {
-		add("source_id = $%d", f.SourceID)
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultJobListLimit
-	}
-	limit = min(limit, maxJobListLimit)
-	offset := max(f.Offset, 0)
+	limit, offset := f.Page()
 	q := `SELECT ` + jobColumns + ` FROM jobs`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

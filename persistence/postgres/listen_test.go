@@ -11,6 +11,7 @@ import (
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
 	"github.com/stroem/stroem/persistence/postgres"
+	"github.com/stroem/stroem/persistence/storetest"
 )
 
 // listen starts s.Listen on the steps-ready channel for the rest of the
@@ -51,7 +52,7 @@ func TestListen(t *testing.T) {
 		payloads := listen(t, s)
 		require.Equal(t, "", waitPayload(t, payloads), "a first re-scan after connecting")
 
-		nj := insertJob(t, s, step{name: "a"})
+		nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"})
 		require.Equal(t, s.Origin()+":"+nj.Job.ID, waitPayload(t, payloads))
 
 		// Kill the listener's backend (every other backend of this database
@@ -62,7 +63,7 @@ func TestListen(t *testing.T) {
 		require.Equal(t, 1, killed)
 		require.Equal(t, "", waitPayload(t, payloads), "reconnected: re-scan, notifications may have been lost")
 
-		nj2 := insertJob(t, s, step{name: "a"})
+		nj2 := storetest.InsertJob(t, s, storetest.Step{Name: "a"})
 		require.Equal(t, s.Origin()+":"+nj2.Job.ID, waitPayload(t, payloads), "listening again after the reconnect")
 	})
 
@@ -71,11 +72,29 @@ func TestListen(t *testing.T) {
 		s := dbtest.Store(t)
 		payloads := listen(t, s)
 		require.Equal(t, "", waitPayload(t, payloads))
-		nj := newJob(step{name: "a"})
+		nj := storetest.NewJob(storetest.Step{Name: "a"})
 		nj.Steps[0].Status = "pending"
 		require.NoError(t, s.JobInsert(context.Background(), nj))
-		ready := insertJob(t, s, step{name: "a"})
+		ready := storetest.InsertJob(t, s, storetest.Step{Name: "a"})
 		require.Equal(t, s.Origin()+":"+ready.Job.ID, waitPayload(t, payloads), "the first notification is the ready job's")
+	})
+
+	t.Run("UnclaimNotifies", func(t *testing.T) {
+		t.Parallel()
+		s := dbtest.Store(t)
+		ctx := context.Background()
+		nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"})
+		c := storetest.ClaimOne(t, s, "w1")
+		payloads := listen(t, s)
+		require.Equal(t, "", waitPayload(t, payloads))
+		require.NoError(t, s.StepUnclaim(ctx, c.JobID, c.StepName, c.Attempt, "w2"), "another worker: no-op")
+		require.NoError(t, s.StepUnclaim(ctx, c.JobID, c.StepName, c.Attempt, "w1"))
+		require.Equal(t, s.Origin()+":"+nj.Job.ID, waitPayload(t, payloads), "ready again: wake the claimers")
+		select {
+		case p := <-payloads:
+			t.Fatalf("the no-op unclaim notified too: %q", p)
+		default:
+		}
 	})
 
 	t.Run("ReturnsWhenContextEnds", func(t *testing.T) {

@@ -2,175 +2,16 @@ package postgres_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
-	"time"
 
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/stroem/stroem"
-	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/postgres"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-const testLease = 30 * time.Second
-
-// step describes a step of a test job: name, action type and dependencies.
-type step struct {
-	name       string
-	actionType string
-	deps       []string
-	contOnFail bool
-	maxAtt     int
-}
-
-// newJob builds a NewJob whose roots are ready and the rest pending, as the
-// orchestrator would.
-func newJob(steps ...step) persistence.NewJob {
-	id := uuid.NewString()
-	nj := persistence.NewJob{
-		Job: stroem.Job{
-			ID: id, Workspace: "default", TaskName: "hello", Mode: "distributed",
-			Input: map[string]any{"name": "World"}, Status: stroem.JobPending, SourceType: stroem.SourceAPI,
-			Revision: "rev1",
-		},
-		SnapshotID:   "snap-1",
-		SnapshotBody: []byte(`{"task": "hello"}`),
-	}
-	for _, s := range steps {
-		st := persistence.NewStep{
-			Name: s.name, ActionName: "act-" + s.name, ActionType: s.actionType, DependsOn: s.deps,
-			ContinueOnFailure: s.contOnFail, MaxAttempts: s.maxAtt, Status: stroem.StepPending,
-		}
-		if st.ActionType == "" {
-			st.ActionType = "shell"
-		}
-		if len(s.deps) == 0 {
-			st.Status = stroem.StepReady
-			st.Input = map[string]any{"step": s.name}
-		}
-		nj.Steps = append(nj.Steps, st)
-	}
-	return nj
-}
-
-// insertJob inserts a job built by newJob and returns it.
-func insertJob(t testing.TB, s *postgres.Store, steps ...step) persistence.NewJob {
-	t.Helper()
-	nj := newJob(steps...)
-	require.NoError(t, s.JobInsert(context.Background(), nj))
-	return nj
-}
-
-func claimOne(t testing.TB, s *postgres.Store, worker string, caps ...string) persistence.ClaimedStep {
-	t.Helper()
-	if len(caps) == 0 {
-		caps = []string{"shell"}
-	}
-	got, err := s.StepsClaim(context.Background(), persistence.ClaimParams{
-		WorkerID: worker, Capabilities: caps, Limit: 1, Lease: testLease,
-	})
-	require.NoError(t, err)
-	require.Len(t, got, 1)
-	return got[0]
-}
-
-// report is a worker's completion of one attempt, as the test's fencing
-// function sees it.
-type report struct {
-	step     string
-	worker   string
-	attempt  int
-	exitCode int
-	output   map[string]any
-	err      string
-}
-
-// completeFn is a minimal version of the orchestrator's completion logic,
-// enough to exercise the store: fence the report by (worker, attempt),
-// accept a duplicate of an applied report as a no-op, record the outcome,
-// skip the transitive dependents of a failure, promote dependents whose
-// dependencies all completed, and end the job when every step is terminal.
-func completeFn(r report) func(*persistence.JobState) error {
-	return func(st *persistence.JobState) error {
-		s := st.Step(r.step)
-		if s == nil {
-			return stroem.Errorf(stroem.CodeNotFound, "no step %s", r.step)
-		}
-		if s.Attempt != r.attempt || s.WorkerID != r.worker {
-			return stroem.Errorf(stroem.CodeConflict, "stale report: attempt %d of %s, step is at attempt %d of %s",
-				r.attempt, r.worker, s.Attempt, s.WorkerID)
-		}
-		want := stroem.AttemptCompleted
-		if r.exitCode != 0 || r.err != "" {
-			want = stroem.AttemptFailed
-		}
-		if s.AttemptStatus.Terminal() {
-			if s.AttemptStatus == want {
-				return nil // the same report again: already applied
-			}
-			return stroem.Errorf(stroem.CodeConflict, "attempt %d already ended %s", r.attempt, s.AttemptStatus)
-		}
-		code := r.exitCode
-		s.AttemptStatus, s.ExitCode, s.ErrorMessage = want, &code, r.err
-		if want == stroem.AttemptCompleted {
-			s.Status, s.Output = stroem.StepCompleted, r.output
-		} else {
-			s.Status = stroem.StepFailed
-		}
-		advance(st)
-		return nil
-	}
-}
-
-// advance applies the DAG rules by hand (SPEC §4): skip every pending step
-// with a dependency that failed (without continue_on_failure), was skipped
-// or cancelled — transitively, in position order, which is topological;
-// make ready the pending steps whose dependencies are all done; end the job
-// when every step is terminal.
-func advance(st *persistence.JobState) {
-	for _, s := range st.Steps {
-		if s.Status != stroem.StepPending {
-			continue
-		}
-		done, skip := true, false
-		for _, dep := range s.DependsOn {
-			d := st.Step(dep)
-			switch {
-			case d.Status == stroem.StepCompleted, d.Status == stroem.StepFailed && d.ContinueOnFailure:
-			case d.Status == stroem.StepFailed, d.Status == stroem.StepSkipped, d.Status == stroem.StepCancelled:
-				skip = true
-			default:
-				done = false
-			}
-		}
-		switch {
-		case skip:
-			s.Status, s.ErrorMessage = stroem.StepSkipped, "an upstream step failed"
-		case done:
-			s.Status, s.Input = stroem.StepReady, map[string]any{"step": s.Name}
-		}
-	}
-	failed := false
-	for _, s := range st.Steps {
-		if !s.Status.Terminal() {
-			return
-		}
-		if s.Status == stroem.StepFailed && !s.ContinueOnFailure {
-			failed = true
-		}
-	}
-	if failed {
-		st.Job.Status = stroem.JobFailed
-	} else {
-		st.Job.Status = stroem.JobCompleted
-	}
 }
 
 // stepXmin returns the row version of a step, to prove a row was not written.
@@ -180,23 +21,4 @@ func stepXmin(t testing.TB, s *postgres.Store, jobID, step string) string {
 	require.NoError(t, s.Pool().QueryRow(context.Background(),
 		`SELECT xmin::text FROM job_steps WHERE job_id = $1 AND step_name = $2`, jobID, step).Scan(&xmin))
 	return xmin
-}
-
-func stepStatuses(t testing.TB, s *postgres.Store, jobID string) map[string]stroem.StepStatus {
-	t.Helper()
-	j, err := s.JobGet(context.Background(), jobID)
-	require.NoError(t, err)
-	out := map[string]stroem.StepStatus{}
-	for _, st := range j.Steps {
-		out[st.StepName] = st.Status
-	}
-	return out
-}
-
-func names(prefix string, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("%s%d", prefix, i)
-	}
-	return out
 }

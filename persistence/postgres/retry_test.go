@@ -11,6 +11,7 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/persistence/storetest"
 )
 
 // TestJobUpdateRetriesDeadlock provokes a real deadlock in JobUpdate's write
@@ -21,8 +22,8 @@ func TestJobUpdateRetriesDeadlock(t *testing.T) {
 	t.Parallel()
 	s := dbtest.Store(t)
 	ctx := context.Background()
-	nj := insertJob(t, s, step{name: "a"}, step{name: "b", deps: []string{"a"}})
-	claimOne(t, s, "w1")
+	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b", Deps: []string{"a"}})
+	storetest.ClaimOne(t, s, "w1")
 
 	other, err := s.Pool().Begin(ctx)
 	require.NoError(t, err)
@@ -35,7 +36,7 @@ func TestJobUpdateRetriesDeadlock(t *testing.T) {
 	go func() {
 		_, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
 			calls.Add(1)
-			return completeFn(report{step: "a", worker: "w1", attempt: 1})(st)
+			return storetest.Complete(storetest.Report{Step: "a", Worker: "w1", Attempt: 1})(st)
 		})
 		done <- err
 	}()
@@ -60,5 +61,5 @@ func TestJobUpdateRetriesDeadlock(t *testing.T) {
 		t.Fatal("JobUpdate did not finish")
 	}
 	require.Equal(t, int32(2), calls.Load(), "fn ran again on fresh state")
-	require.Equal(t, map[string]stroem.StepStatus{"a": stroem.StepCompleted, "b": stroem.StepReady}, stepStatuses(t, s, nj.Job.ID))
+	require.Equal(t, map[string]stroem.StepStatus{"a": stroem.StepCompleted, "b": stroem.StepReady}, storetest.StepStatuses(t, s, nj.Job.ID))
 }

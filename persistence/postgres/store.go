@@ -261,15 +261,8 @@ func retryable(err error) bool {
 // Errors that already carry a code pass through unchanged; anything else is
 // returned as is (an internal error).
 func interpretError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var coded *stroem.Error
-	if errors.As(err, &coded) {
+	if err, ok := persistence.CodedError(err, pgx.ErrNoRows); ok {
 		return err
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return &stroem.Error{Code: stroem.CodeNotFound, Message: "not found", Err: err}
 	}
 	if unavailable(err) {
 		return stroem.Errorf(stroem.CodeUnavailable, "database unavailable: %w", err)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 )
 
@@ -20,32 +19,27 @@ import (
 // ticks of a trigger fire in order, and once), refuses a busy trigger when
 // asked (ErrTriggerBusy), and records the tick.
 func insertTick(ctx context.Context, tx pgx.Tx, workspace, jobID string, t *persistence.TriggerTick) error {
-	if t.Trigger == "" || t.At.IsZero() {
-		return stroem.Errorf(stroem.CodeInvalid, "job %s: a trigger tick needs a trigger name and a time", jobID)
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('stroem.trigger/' || $1 || '/' || $2, 0))`,
-		workspace, t.Trigger); err != nil {
-		return err
-	}
-	var fired bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM trigger_ticks
+	err := persistence.CheckTick(jobID, t, func() (bool, error) {
+		// The lock comes first, so the checks see what other servers
+		// committed for the trigger.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('stroem.trigger/' || $1 || '/' || $2, 0))`,
+			workspace, t.Trigger); err != nil {
+			return false, err
+		}
+		var fired bool
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM trigger_ticks
 			WHERE workspace = $1 AND trigger_name = $2 AND tick >= $3)`,
-		workspace, t.Trigger, t.At).Scan(&fired); err != nil {
-		return err
-	}
-	if fired {
-		return persistence.ErrTickFired
-	}
-	if t.SkipIfUnfinished {
+			workspace, t.Trigger, t.At).Scan(&fired)
+		return fired, err
+	}, func() (bool, error) {
 		var busy bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM jobs
-				WHERE workspace = $1 AND source_type = 'trigger' AND source_id = $2 AND status IN ('pending', 'running'))`,
-			workspace, t.Trigger).Scan(&busy); err != nil {
-			return err
-		}
-		if busy {
-			return persistence.ErrTriggerBusy
-		}
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM jobs
+			WHERE workspace = $1 AND source_type = 'trigger' AND source_id = $2 AND status IN ('pending', 'running'))`,
+			workspace, t.Trigger).Scan(&busy)
+		return busy, err
+	})
+	if err != nil {
+		return err
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO trigger_ticks (workspace, trigger_name, tick, job_id)
 		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, workspace, t.Trigger, t.At, jobID)

@@ -17,6 +17,7 @@ import (
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
 	"github.com/stroem/stroem/persistence/postgres"
+	"github.com/stroem/stroem/persistence/storetest"
 )
 
 // proxy forwards TCP connections to PostgreSQL and can be cut and restored
@@ -121,7 +122,7 @@ func TestUnavailable(t *testing.T) {
 		s, err := postgres.Open(ctx, u.String(), slog.New(slog.DiscardHandler))
 		require.NoError(t, err)
 		defer s.Close()
-		nj := insertJob(t, s, step{name: "a"})
+		nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"})
 
 		payloads := listen(t, s)
 		require.Equal(t, "", waitPayload(t, payloads))
@@ -140,7 +141,7 @@ func TestUnavailable(t *testing.T) {
 		require.Equal(t, stroem.CodeUnavailable, stroem.ErrorCode(err), "%v", err)
 		_, err = s.LeasesRenew(opCtx, uuid.NewString(), nil, time.Minute)
 		require.Equal(t, stroem.CodeUnavailable, stroem.ErrorCode(err), "%v", err)
-		err = s.JobInsert(opCtx, newJob(step{name: "a"}))
+		err = s.JobInsert(opCtx, storetest.NewJob(storetest.Step{Name: "a"}))
 		require.Equal(t, stroem.CodeUnavailable, stroem.ErrorCode(err), "%v", err)
 		require.Equal(t, stroem.CodeUnavailable, stroem.ErrorCode(s.Ping(opCtx)))
 

@@ -12,12 +12,6 @@ import (
 	"github.com/stroem/stroem/persistence"
 )
 
-// fnError carries the error of a JobUpdate callback through the transaction
-// machinery untouched: it is never retried and never reinterpreted.
-type fnError struct{ err error }
-
-func (e fnError) Error() string { return e.err.Error() }
-
 // JobUpdate is the one mechanism for every state change of a job. In one
 // transaction it locks the job's step rows (in position order) and then the
 // job row, reads the database clock into JobState.Now, calls fn on the
@@ -58,9 +52,8 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 			}
 			return result, nil
 		}
-		var fe fnError
-		if errors.As(err, &fe) {
-			return nil, fe.err
+		if cbErr, ok := persistence.CallbackErr(err); ok {
+			return nil, cbErr
 		}
 		s.steps.drop(jobID)
 		if !retryable(err) || attempt >= maxTxAttempts || ctx.Err() != nil {
@@ -102,7 +95,7 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 	}
 	st := before.Clone() // before may share the cache's steps: never modified
 	if err := fn(st); err != nil {
-		return nil, nil, fnError{err}
+		return nil, nil, persistence.CallbackError{Err: err}
 	}
 	b, steps, err := writeBatch(before, st, s.notifyPayload(jobID))
 	if err != nil {

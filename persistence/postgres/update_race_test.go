@@ -11,6 +11,8 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/persistence/postgres"
+	"github.com/stroem/stroem/persistence/storetest"
 )
 
 // A transition holds only the job row: a claim of one of the job's ready
@@ -21,7 +23,7 @@ func TestJobUpdateRacingAClaimRunsAgain(t *testing.T) {
 	t.Parallel()
 	s := dbtest.Store(t)
 	ctx := context.Background()
-	nj := insertJob(t, s, step{name: "a"}, step{name: "b"})
+	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b"})
 
 	var calls atomic.Int32
 	inFn := make(chan struct{})
@@ -50,7 +52,7 @@ func TestJobUpdateRacingAClaimRunsAgain(t *testing.T) {
 	// the job's steps.
 	claimCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	got, err := openPool(t, s).StepsClaim(claimCtx, persistence.ClaimParams{WorkerID: "w1", Capabilities: []string{"shell"}, Limit: 2, Lease: testLease})
+	got, err := openPool(t, s).StepsClaim(claimCtx, persistence.ClaimParams{WorkerID: "w1", Capabilities: []string{"shell"}, Limit: 2, Lease: storetest.Lease})
 	require.NoError(t, err)
 	require.Len(t, got, 2, "both ready steps are claimable while a transition of their job runs")
 
@@ -72,7 +74,7 @@ func TestJobUpdateSeesRowsChangedSinceTheLastUpdate(t *testing.T) {
 	t.Parallel()
 	s := dbtest.Store(t)
 	ctx := context.Background()
-	nj := insertJob(t, s, step{name: "a"}, step{name: "b"}, step{name: "c", deps: []string{"a"}})
+	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b"}, storetest.Step{Name: "c", Deps: []string{"a"}})
 	seen := func() *persistence.JobState {
 		var got *persistence.JobState
 		_, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
@@ -85,7 +87,7 @@ func TestJobUpdateSeesRowsChangedSinceTheLastUpdate(t *testing.T) {
 	first := seen()
 	require.Equal(t, stroem.StepReady, first.Step("b").Status)
 
-	c := claimOne(t, s, "w1")
+	c := storetest.ClaimOne(t, s, "w1")
 	after := seen()
 	require.Equal(t, stroem.StepRunning, after.Step(c.StepName).Status, "the claim is seen")
 	require.Equal(t, 1, after.Step(c.StepName).Attempt)
@@ -112,8 +114,8 @@ func TestJobUpdateRacingUnclaimAndReclaimRunsAgain(t *testing.T) {
 	t.Parallel()
 	s := dbtest.Store(t)
 	ctx := context.Background()
-	nj := insertJob(t, s, step{name: "a"})
-	c := claimOne(t, s, "w1")
+	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"})
+	c := storetest.ClaimOne(t, s, "w1")
 	other := openPool(t, s)
 
 	var calls atomic.Int32
@@ -121,7 +123,7 @@ func TestJobUpdateRacingUnclaimAndReclaimRunsAgain(t *testing.T) {
 		if calls.Add(1) == 1 {
 			// Meanwhile: w1 never got the step; it is given back and w2 claims it.
 			require.NoError(t, other.StepUnclaim(ctx, nj.Job.ID, "a", c.Attempt, "w1"))
-			got := claimOne(t, other, "w2")
+			got := storetest.ClaimOne(t, other, "w2")
 			require.Equal(t, c.Attempt, got.Attempt)
 		}
 		st.Step("a").CancelRequested = true
@@ -144,13 +146,13 @@ func TestJobEndingStraightFromPendingHasAStartTime(t *testing.T) {
 	t.Parallel()
 	s := dbtest.Store(t)
 	ctx := context.Background()
-	nj := insertJob(t, s, step{name: "a"})
+	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"})
 
 	tx, err := s.Pool().Begin(ctx)
 	require.NoError(t, err)
 	_, err = tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, nj.Job.ID)
 	require.NoError(t, err)
-	c := claimOne(t, s, "w1")
+	c := storetest.ClaimOne(t, s, "w1")
 	require.NoError(t, tx.Rollback(ctx))
 	j, err := s.JobGet(ctx, nj.Job.ID)
 	require.NoError(t, err)
@@ -170,4 +172,13 @@ func TestJobEndingStraightFromPendingHasAStartTime(t *testing.T) {
 	require.Equal(t, stroem.JobCompleted, j.Status)
 	require.NotNil(t, j.StartedAt, "a job that ran has a start time")
 	require.Equal(t, *j.Steps[0].StartedAt, *j.StartedAt, "the start of its first step")
+}
+
+// openPool opens a second Store (its own connection pool) on s's database.
+func openPool(t *testing.T, s *postgres.Store) *postgres.Store {
+	t.Helper()
+	other, err := postgres.Open(context.Background(), s.Pool().Config().ConnString(), nil)
+	require.NoError(t, err)
+	t.Cleanup(other.Close)
+	return other
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stroem/stroem"
@@ -15,13 +14,7 @@ import (
 // WorkerRegister records a new worker process under a fresh id. A worker
 // that restarts registers again and gets a new id; its old row turns stale.
 func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistration) (stroem.Worker, error) {
-	w := stroem.Worker{
-		ID:           uuid.NewString(),
-		Name:         stroem.SanitizeText(reg.Name),
-		Capabilities: persistence.SanitizeStrings(reg.Capabilities),
-		Tags:         persistence.SanitizeStrings(reg.Tags),
-		Status:       "active",
-	}
+	w := persistence.NewWorker(reg)
 	err := s.pool.QueryRow(ctx, `INSERT INTO workers (id, name, capabilities, tags)
 		VALUES ($1, $2, $3, $4) RETURNING registered_at, last_heartbeat_at`,
 		w.ID, w.Name, w.Capabilities, w.Tags).Scan(&w.RegisteredAt, &w.LastHeartbeatAt)
@@ -56,13 +49,11 @@ func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 // WorkspaceArchivePut stores the files of a workspace revision (a tar.gz).
 // A revision is immutable, so storing it again is a no-op.
 func (s *Store) WorkspaceArchivePut(ctx context.Context, revision string, tarball []byte) error {
-	if revision == "" {
-		return stroem.Errorf(stroem.CodeInvalid, "workspace archive: empty revision")
+	tarball, err := persistence.ArchiveToStore(revision, tarball)
+	if err != nil {
+		return err
 	}
-	if tarball == nil {
-		tarball = []byte{}
-	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO workspace_archives (revision, tarball) VALUES ($1, $2)
+	_, err = s.pool.Exec(ctx, `INSERT INTO workspace_archives (revision, tarball) VALUES ($1, $2)
 		ON CONFLICT (revision) DO NOTHING`, revision, tarball)
 	if err != nil {
 		return fmt.Errorf("store workspace archive %s: %w", revision, interpretError(err))

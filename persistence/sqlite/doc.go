@@ -1,13 +1,12 @@
-// Package sqlite is Strøm's embedded store: the whole of package
-// persistence's PostgreSQL store — jobs, JobUpdate, claims, leases, workers,
+// Package sqlite is Strøm's embedded store: the whole store contract of
+// package persistence — jobs, JobUpdate, claims, leases, workers,
 // snapshots, workspace archives — on one SQLite file, through the pure-Go
 // driver modernc.org/sqlite (no cgo). `stroem dev` runs on it, so trying
 // Strøm needs no PostgreSQL.
 //
-// *Store has the method set the server needs (cmd/stroem's serverStore:
-// actors.Store, http.Store, WorkspaceArchivePut, Listen, Close) with the
-// same semantics as persistence.Store, checked by the shared conformance
-// suite in persistence/storetest: the same statuses, transition checks,
+// *Store implements persistence.Store with the same semantics as the
+// PostgreSQL store (persistence/postgres, a sibling it never imports),
+// checked by the shared conformance suite in persistence/storetest: the same statuses, transition checks,
 // automatic timestamps, attempt records, fencing, sanitizing of NUL and
 // invalid UTF-8, and the same stroem error codes (missing rows are
 // CodeNotFound, duplicates CodeConflict, a closed or locked database

@@ -5,17 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
-)
-
-// Job list paging, as in the PostgreSQL store.
-const (
-	defaultJobListLimit = 50
-	maxJobListLimit     = 1000
 )
 
 const jobColumns = `id, workspace, task_name, mode, input, output, status, source_type,
@@ -317,29 +310,7 @@ func readJob(ctx context.Context, tx *sql.Tx, id string) (*stroem.Job, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	job.Steps = make([]stroem.Step, 0, len(states))
-	for _, st := range states {
-		step := stroem.Step{
-			StepName:     st.Name,
-			ActionName:   st.ActionName,
-			ActionType:   st.ActionType,
-			DependsOn:    st.DependsOn,
-			Status:       st.Status,
-			Input:        st.Input,
-			Output:       st.Output,
-			StartedAt:    st.StartedAt,
-			CompletedAt:  st.CompletedAt,
-			ErrorMessage: st.ErrorMessage,
-			Attempt:      st.Attempt,
-			MaxAttempts:  st.MaxAttempts,
-			Attempts:     attempts[st.Name],
-		}
-		if st.WorkerID != "" {
-			w := st.WorkerID
-			step.WorkerID = &w
-		}
-		job.Steps = append(job.Steps, step)
-	}
+	job.Steps = persistence.StepViews(states, attempts)
 	return &job, nil
 }
 
@@ -374,15 +345,11 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
 	defer rows.Close()
-	jobs := []stroem.Job{}
-	for rows.Next() {
+	jobs, err := persistence.CollectRows(rows, func() (stroem.Job, error) {
 		j, _, _, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list jobs: %w", interpretError(err))
-		}
-		jobs = append(jobs, j)
-	}
-	if err := rows.Err(); err != nil {
+		return j, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
 	return jobs, nil
@@ -391,40 +358,17 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 // jobListQuery builds JobList's statement; each filter combination has an
 // index in list order (see the migration).
 func jobListQuery(f persistence.JobFilter) (string, []any) {
-	var (
-		where []string
-		args  []any
-	)
-	add := func(cond string, v any) {
-		where = append(where, cond)
-		args = append(args, v)
-	}
-	if f.Workspace != "" {
-		add("workspace = ?", f.Workspace)
-	}
-	if f.Task != "" {
-		add("task_name = ?", f.Task)
-	}
-	if f.Status != "" {
-		add("status = ?", string(f.Status))
-	}
-	if f.SourceType != "" {
-		add("source_type = ?", string(f.SourceType))
-	}
-	if f.SourceID != "" {
-		add("source_id = ?", f.SourceID)
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultJobListLimit
-	}
-	limit = min(limit, maxJobListLimit)
 	q := `SELECT ` + jobColumns + ` FROM jobs`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
+	var args []any
+	sep := ` WHERE `
+	for _, c := range f.Conds() {
+		q += sep + c.Column + ` = ?`
+		sep = ` AND `
+		args = append(args, c.Value)
 	}
+	limit, offset := f.Page()
 	q += ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
-	return q, append(args, limit, max(f.Offset, 0))
+	return q, append(args, limit, offset)
 }
 
 // JobsUnfinished returns the ids of every pending or running job, oldest

@@ -269,15 +269,8 @@ func (s *Store) closedError() error {
 // API answers 503). Errors that already carry a code pass through
 // unchanged; anything else is returned as is (an internal error).
 func interpretError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var coded *stroem.Error
-	if errors.As(err, &coded) {
+	if err, ok := persistence.CodedError(err, sql.ErrNoRows); ok {
 		return err
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return &stroem.Error{Code: stroem.CodeNotFound, Message: "not found", Err: err}
 	}
 	var se *sqlite3.Error
 	if errors.As(err, &se) {

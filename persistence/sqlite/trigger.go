@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 )
 
@@ -19,28 +18,21 @@ import (
 // transaction excludes every other writer, so no lock per trigger is
 // needed.
 func insertTick(ctx context.Context, tx *sql.Tx, workspace, jobID string, t *persistence.TriggerTick, now time.Time) error {
-	if t.Trigger == "" || t.At.IsZero() {
-		return stroem.Errorf(stroem.CodeInvalid, "job %s: a trigger tick needs a trigger name and a time", jobID)
-	}
-	var fired bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM trigger_ticks
+	err := persistence.CheckTick(jobID, t, func() (bool, error) {
+		var fired bool
+		err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM trigger_ticks
 			WHERE workspace = ? AND trigger_name = ? AND tick >= ?)`,
-		workspace, t.Trigger, nanos(t.At)).Scan(&fired); err != nil {
-		return err
-	}
-	if fired {
-		return persistence.ErrTickFired
-	}
-	if t.SkipIfUnfinished {
+			workspace, t.Trigger, nanos(t.At)).Scan(&fired)
+		return fired, err
+	}, func() (bool, error) {
 		var busy bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM jobs
-				WHERE workspace = ? AND source_type = 'trigger' AND source_id = ? AND status IN ('pending', 'running'))`,
-			workspace, t.Trigger).Scan(&busy); err != nil {
-			return err
-		}
-		if busy {
-			return persistence.ErrTriggerBusy
-		}
+		err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM jobs
+			WHERE workspace = ? AND source_type = 'trigger' AND source_id = ? AND status IN ('pending', 'running'))`,
+			workspace, t.Trigger).Scan(&busy)
+		return busy, err
+	})
+	if err != nil {
+		return err
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO trigger_ticks (workspace, trigger_name, tick, job_id, created_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, workspace, t.Trigger, nanos(t.At), jobID, nanos(now))

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,15 +10,9 @@ import (
 	"github.com/stroem/stroem/persistence"
 )
 
-// The rules below (what JobUpdate validates and fills in) are the
-// PostgreSQL store's (persistence/update.go), restated for this store's
-// SQL; the conformance suite in persistence/storetest holds both to them.
-
-// fnError carries the error of a JobUpdate callback through the transaction
-// machinery untouched.
-type fnError struct{ err error }
-
-func (e fnError) Error() string { return e.err.Error() }
+// The rules of a JobUpdate (what it validates and fills in) are
+// persistence.Diff, shared with the PostgreSQL store; the conformance suite
+// in persistence/storetest holds both stores to them.
 
 // JobUpdate is the one mechanism for every state change of a job. In one
 // write transaction (which excludes every other writer) it loads the job
@@ -51,7 +44,7 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 		}
 		before := st.Clone()
 		if err := fn(st); err != nil {
-			return fnError{err}
+			return persistence.CallbackError{Err: err}
 		}
 		if err := writeState(ctx, tx, before, st); err != nil {
 			return err
@@ -59,9 +52,8 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 		result = st
 		return nil
 	})
-	var fe fnError
-	if errors.As(err, &fe) {
-		return nil, fe.err
+	if cbErr, ok := persistence.CallbackErr(err); ok {
+		return nil, cbErr
 	}
 	if err != nil {
 		return nil, fmt.Errorf("update job %s: %w", jobID, interpretError(err))

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 )
@@ -16,13 +14,7 @@ import (
 // WorkerRegister records a new worker process under a fresh id. A worker
 // that restarts registers again and gets a new id; its old row turns stale.
 func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistration) (stroem.Worker, error) {
-	w := stroem.Worker{
-		ID:           uuid.NewString(),
-		Name:         stroem.SanitizeText(reg.Name),
-		Capabilities: persistence.SanitizeStrings(reg.Capabilities),
-		Tags:         persistence.SanitizeStrings(reg.Tags),
-		Status:       "active",
-	}
+	w := persistence.NewWorker(reg)
 	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
 		w.RegisteredAt, w.LastHeartbeatAt = now, now
 		_, err := tx.ExecContext(ctx, `INSERT INTO workers (id, name, capabilities, tags, registered_at, last_heartbeat_at)
@@ -77,13 +69,11 @@ func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 // WorkspaceArchivePut stores the files of a workspace revision (a tar.gz).
 // A revision is immutable, so storing it again is a no-op.
 func (s *Store) WorkspaceArchivePut(ctx context.Context, revision string, tarball []byte) error {
-	if revision == "" {
-		return stroem.Errorf(stroem.CodeInvalid, "workspace archive: empty revision")
+	tarball, err := persistence.ArchiveToStore(revision, tarball)
+	if err != nil {
+		return err
 	}
-	if tarball == nil {
-		tarball = []byte{}
-	}
-	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO workspace_archives (revision, tarball, created_at) VALUES (?, ?, ?)
 			ON CONFLICT (revision) DO NOTHING`, revision, tarball, nanos(now))
 		return err

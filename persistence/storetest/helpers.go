@@ -12,20 +12,22 @@ import (
 	"github.com/stroem/stroem/persistence"
 )
 
-const testLease = 30 * time.Second
+// Lease is the lease of the helpers' claims.
+const Lease = 30 * time.Second
 
-// step describes a step of a test job.
-type step struct {
-	name       string
-	actionType string
-	deps       []string
-	contOnFail bool
-	maxAtt     int
+// Step describes a step of a test job: its name, action type (default
+// shell) and dependencies.
+type Step struct {
+	Name              string
+	ActionType        string
+	Deps              []string
+	ContinueOnFailure bool
+	MaxAttempts       int
 }
 
-// newJob builds a NewJob whose roots are ready and the rest pending, as the
+// NewJob builds a NewJob whose roots are ready and the rest pending, as the
 // orchestrator would.
-func newJob(steps ...step) persistence.NewJob {
+func NewJob(steps ...Step) persistence.NewJob {
 	nj := persistence.NewJob{
 		Job: stroem.Job{
 			ID: uuid.NewString(), Workspace: "default", TaskName: "hello", Mode: "distributed",
@@ -37,24 +39,24 @@ func newJob(steps ...step) persistence.NewJob {
 	}
 	for _, s := range steps {
 		st := persistence.NewStep{
-			Name: s.name, ActionName: "act-" + s.name, ActionType: s.actionType, DependsOn: s.deps,
-			ContinueOnFailure: s.contOnFail, MaxAttempts: s.maxAtt, Status: stroem.StepPending,
+			Name: s.Name, ActionName: "act-" + s.Name, ActionType: s.ActionType, DependsOn: s.Deps,
+			ContinueOnFailure: s.ContinueOnFailure, MaxAttempts: s.MaxAttempts, Status: stroem.StepPending,
 		}
 		if st.ActionType == "" {
 			st.ActionType = "shell"
 		}
-		if len(s.deps) == 0 {
+		if len(s.Deps) == 0 {
 			st.Status = stroem.StepReady
-			st.Input = map[string]any{"step": s.name}
+			st.Input = map[string]any{"step": s.Name}
 		}
 		nj.Steps = append(nj.Steps, st)
 	}
 	return nj
 }
 
-func insertJob(t testing.TB, s persistence.Store, steps ...step) persistence.NewJob {
+func InsertJob(t testing.TB, s persistence.Store, steps ...Step) persistence.NewJob {
 	t.Helper()
-	nj := newJob(steps...)
+	nj := NewJob(steps...)
 	require.NoError(t, s.JobInsert(context.Background(), nj))
 	return nj
 }
@@ -71,9 +73,9 @@ func claim(t testing.TB, s persistence.Store, worker string, limit int, lease ti
 	return got
 }
 
-func claimOne(t testing.TB, s persistence.Store, worker string, caps ...string) persistence.ClaimedStep {
+func ClaimOne(t testing.TB, s persistence.Store, worker string, caps ...string) persistence.ClaimedStep {
 	t.Helper()
-	got := claim(t, s, worker, 1, testLease, caps...)
+	got := claim(t, s, worker, 1, Lease, caps...)
 	require.Len(t, got, 1)
 	return got[0]
 }
@@ -101,58 +103,58 @@ func sameStored(t testing.TB, want, got *persistence.JobState, msgAndArgs ...any
 	require.Equal(t, w, g, msgAndArgs...)
 }
 
-// report is a worker's completion of one attempt.
-type report struct {
-	step     string
-	worker   string
-	attempt  int
-	exitCode int
-	output   map[string]any
-	err      string
+// Report is a worker's completion of one attempt.
+type Report struct {
+	Step     string
+	Worker   string
+	Attempt  int
+	ExitCode int
+	Output   map[string]any
+	Err      string
 }
 
-// completeFn is a minimal version of the orchestrator's completion logic,
+// Complete is a minimal version of the orchestrator's completion logic,
 // enough to exercise a store: fence the report by (worker, attempt) — a
 // stale one is CodeConflict, a duplicate of an applied one a no-op —
-// record the outcome, then apply the DAG rules (advance).
-func completeFn(r report) func(*persistence.JobState) error {
+// record the outcome, then apply the DAG rules (Advance).
+func Complete(r Report) func(*persistence.JobState) error {
 	return func(st *persistence.JobState) error {
-		s := st.Step(r.step)
+		s := st.Step(r.Step)
 		if s == nil {
-			return stroem.Errorf(stroem.CodeNotFound, "no step %s", r.step)
+			return stroem.Errorf(stroem.CodeNotFound, "no step %s", r.Step)
 		}
-		if s.Attempt != r.attempt || s.WorkerID != r.worker {
+		if s.Attempt != r.Attempt || s.WorkerID != r.Worker {
 			return stroem.Errorf(stroem.CodeConflict, "stale report: attempt %d of %s, step is at attempt %d of %s",
-				r.attempt, r.worker, s.Attempt, s.WorkerID)
+				r.Attempt, r.Worker, s.Attempt, s.WorkerID)
 		}
 		want := stroem.AttemptCompleted
-		if r.exitCode != 0 || r.err != "" {
+		if r.ExitCode != 0 || r.Err != "" {
 			want = stroem.AttemptFailed
 		}
 		if s.AttemptStatus.Terminal() {
 			if s.AttemptStatus == want {
 				return nil // the same report again: already applied
 			}
-			return stroem.Errorf(stroem.CodeConflict, "attempt %d already ended %s", r.attempt, s.AttemptStatus)
+			return stroem.Errorf(stroem.CodeConflict, "attempt %d already ended %s", r.Attempt, s.AttemptStatus)
 		}
-		code := r.exitCode
-		s.AttemptStatus, s.ExitCode, s.ErrorMessage = want, &code, r.err
+		code := r.ExitCode
+		s.AttemptStatus, s.ExitCode, s.ErrorMessage = want, &code, r.Err
 		if want == stroem.AttemptCompleted {
-			s.Status, s.Output = stroem.StepCompleted, r.output
+			s.Status, s.Output = stroem.StepCompleted, r.Output
 		} else {
 			s.Status = stroem.StepFailed
 		}
-		advance(st)
+		Advance(st)
 		return nil
 	}
 }
 
-// advance applies the DAG rules by hand (SPEC §4): skip every pending step
+// Advance applies the DAG rules by hand (SPEC §4): skip every pending step
 // with a dependency that failed (without continue_on_failure), was skipped
 // or cancelled — transitively, in position order, which is topological;
 // make ready the pending steps whose dependencies are all done; end the job
 // when every step is terminal.
-func advance(st *persistence.JobState) {
+func Advance(st *persistence.JobState) {
 	for _, s := range st.Steps {
 		if s.Status != stroem.StepPending {
 			continue
@@ -191,7 +193,7 @@ func advance(st *persistence.JobState) {
 	}
 }
 
-func stepStatuses(t testing.TB, s persistence.Store, jobID string) map[string]stroem.StepStatus {
+func StepStatuses(t testing.TB, s persistence.Store, jobID string) map[string]stroem.StepStatus {
 	t.Helper()
 	out := map[string]stroem.StepStatus{}
 	for _, st := range jobGet(t, s, jobID).Steps {

@@ -255,7 +255,7 @@ func testUsers(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		s := open(t)
 		ctx := context.Background()
-		nj := newJob(step{name: "a"})
+		nj := NewJob(Step{Name: "a"})
 		nj.Job.CreatedBy = "alice@example.com (api key strm_abc)"
 		require.NoError(t, s.JobInsert(ctx, nj))
 		j := jobGet(t, s, nj.Job.ID)

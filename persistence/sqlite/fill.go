@@ -1,4 +1,4 @@
-package main
+package sqlite
 
 import (
 	"context"
@@ -6,65 +6,58 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"time"
-
-	_ "modernc.org/sqlite" // the driver `stroem dev`'s store uses
 )
 
-// benchSQLiteChunk is how many jobs one fill transaction inserts: the dev
+// fillChunk is how many jobs one fill transaction inserts: a running dev
 // process keeps working (worker heartbeats write) between chunks.
-const benchSQLiteChunk = 10_000
+const fillChunk = 10_000
 
-// fillJobsSQLite is fillJobs for `stroem dev`: it writes the same rows into
-// the dev process's SQLite file (data-dir/stroem.db, WAL mode, so the
-// running server keeps reading and takes its turn writing). Unlike the
-// PostgreSQL fill it does not ANALYZE: nothing in a dev installation would.
-func (b *bench) fillJobsSQLite(ctx context.Context, r *scaleResult) error {
-	path := filepath.Join(b.dir, "data", "stroem.db")
+// FillFinishedJobs is postgres.FillFinishedJobs for the SQLite file at path,
+// for the bench harness: it writes the same rows (finished jobs, one step
+// each, 26 s apart going back from the oldest job, task names in turn from
+// tasks) until the jobs table holds total rows, in chunks, so the dev
+// process using the file (WAL mode) keeps reading and takes its turn
+// writing. Unlike the PostgreSQL fill it does not ANALYZE: nothing in a dev
+// installation would. It returns how many jobs were there before and after.
+func FillFinishedJobs(ctx context.Context, path string, total int, tasks []string) (before, after int, err error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(30000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: q.Encode()}).String())
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
+		return 0, 0, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 
-	var have int
 	var oldest sql.NullInt64
-	if err := db.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM jobs`).Scan(&have, &oldest); err != nil {
-		return fmt.Errorf("count jobs in %s: %w", path, err)
+	if err := db.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM jobs`).Scan(&before, &oldest); err != nil {
+		return 0, 0, fmt.Errorf("count jobs in %s: %w", path, err)
 	}
 	if !oldest.Valid {
 		oldest.Int64 = time.Now().UnixNano()
 	}
-	tasks, _ := json.Marshal(benchFillTasks)
-	missing := b.sizes.TableJobs - have
-	t0 := time.Now()
-	for lo := 1; lo <= missing; lo += benchSQLiteChunk {
-		hi := min(lo+benchSQLiteChunk-1, missing)
-		if err := benchSQLiteInsert(ctx, db, lo, hi, oldest.Int64, string(tasks)); err != nil {
-			return fmt.Errorf("insert jobs %d–%d into %s: %w", lo, hi, path, err)
+	names, _ := json.Marshal(tasks) // a []string always encodes
+	missing := total - before
+	for lo := 1; lo <= missing; lo += fillChunk {
+		hi := min(lo+fillChunk-1, missing)
+		if err := fillInsert(ctx, db, lo, hi, oldest.Int64, string(names)); err != nil {
+			return before, 0, fmt.Errorf("insert jobs %d–%d into %s: %w", lo, hi, path, err)
 		}
 	}
-	r.ScaleSQLInsertMS = benchMS(time.Since(t0))
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM jobs`).Scan(&r.ScaleJobsInTable); err != nil {
-		return err
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM jobs`).Scan(&after); err != nil {
+		return before, 0, err
 	}
-	r.ScaleFillDescription = fmt.Sprintf("%d jobs created over the API, %d inserted with SQL into the SQLite file (finished, one step each, 26 s apart; no ANALYZE)",
-		have, max(missing, 0))
-	b.logf("scale: %d jobs in the table (%d inserted with SQL in %s)", r.ScaleJobsInTable, max(missing, 0), time.Since(t0).Round(time.Millisecond))
-	return nil
+	return before, after, nil
 }
 
-// benchSQLiteInsert inserts fill jobs lo..hi and their steps in one
+// fillInsert inserts fill jobs lo..hi and their steps in one
 // transaction. Ids are v4-shaped UUIDs that carry the row number, so the
 // steps can find their jobs; times are Unix nanoseconds, as the store keeps
 // them.
-func benchSQLiteInsert(ctx context.Context, db *sql.DB, lo, hi int, oldest int64, tasks string) error {
+func fillInsert(ctx context.Context, db *sql.DB, lo, hi int, oldest int64, tasks string) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

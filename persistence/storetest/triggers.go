@@ -13,17 +13,17 @@ import (
 	"github.com/stroem/stroem/persistence"
 )
 
-// tickJob is a job a scheduler trigger fires for the tick at.
-func tickJob(workspace, trigger string, at time.Time, skip bool) persistence.NewJob {
-	nj := newJob(step{name: "a"})
+// TickJob is a job a scheduler trigger fires for the tick at.
+func TickJob(workspace, trigger string, at time.Time, skip bool) persistence.NewJob {
+	nj := NewJob(Step{Name: "a"})
 	nj.Job.Workspace = workspace
 	nj.Job.SourceType, nj.Job.SourceID = stroem.SourceTrigger, trigger
 	nj.Tick = &persistence.TriggerTick{Trigger: trigger, At: at, SkipIfUnfinished: skip}
 	return nj
 }
 
-// endJob cancels a job's unstarted steps, which ends it.
-func endJob(t *testing.T, s persistence.Store, id string) {
+// EndJob cancels a job's unstarted steps, which ends it.
+func EndJob(t *testing.T, s persistence.Store, id string) {
 	t.Helper()
 	_, err := s.JobUpdate(context.Background(), id, func(st *persistence.JobState) error {
 		for _, step := range st.Steps {
@@ -45,8 +45,8 @@ func testTriggers(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.NoError(t, err)
 		require.True(t, last.IsZero(), "a trigger that never fired has no last tick")
 
-		require.NoError(t, s.JobInsert(ctx, tickJob("default", "cron", t0, false)))
-		again := tickJob("default", "cron", t0, false)
+		require.NoError(t, s.JobInsert(ctx, TickJob("default", "cron", t0, false)))
+		again := TickJob("default", "cron", t0, false)
 		again.SnapshotID, again.SnapshotBody = "snap-again", []byte(`{}`)
 		err = s.JobInsert(ctx, again)
 		require.ErrorIs(t, err, persistence.ErrTickFired)
@@ -56,11 +56,11 @@ func testTriggers(t *testing.T, open func(t *testing.T) persistence.Store) {
 		_, err = s.SnapshotGet(ctx, "snap-again")
 		require.ErrorIs(t, err, stroem.ErrNotFound)
 
-		older := tickJob("default", "cron", t0.Add(-time.Second), false)
+		older := TickJob("default", "cron", t0.Add(-time.Second), false)
 		require.ErrorIs(t, s.JobInsert(ctx, older), persistence.ErrTickFired, "ticks fire in order: an older tick is stale")
 
-		require.NoError(t, s.JobInsert(ctx, tickJob("default", "cron", t0.Add(time.Second), false)))
-		require.NoError(t, s.JobInsert(ctx, tickJob("other", "cron", t0, false)), "another workspace's trigger of the same name is independent")
+		require.NoError(t, s.JobInsert(ctx, TickJob("default", "cron", t0.Add(time.Second), false)))
+		require.NoError(t, s.JobInsert(ctx, TickJob("other", "cron", t0, false)), "another workspace's trigger of the same name is independent")
 		last, err = s.TriggerLastTick(ctx, "default", "cron")
 		require.NoError(t, err)
 		require.True(t, t0.Add(time.Second).Equal(last), "got %s", last)
@@ -78,7 +78,7 @@ func testTriggers(t *testing.T, open func(t *testing.T) persistence.Store) {
 		errs := make([]error, servers)
 		var wg sync.WaitGroup
 		for i := range servers {
-			wg.Go(func() { errs[i] = s.JobInsert(ctx, tickJob("default", "cron", t0, false)) })
+			wg.Go(func() { errs[i] = s.JobInsert(ctx, TickJob("default", "cron", t0, false)) })
 		}
 		wg.Wait()
 		won := 0
@@ -98,30 +98,30 @@ func testTriggers(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("SkipIfUnfinished", func(t *testing.T) {
 		t.Parallel()
 		s, ctx := open(t), context.Background()
-		first := tickJob("default", "cron", t0, true)
+		first := TickJob("default", "cron", t0, true)
 		require.NoError(t, s.JobInsert(ctx, first), "nothing runs yet")
-		err := s.JobInsert(ctx, tickJob("default", "cron", t0.Add(time.Second), true))
+		err := s.JobInsert(ctx, TickJob("default", "cron", t0.Add(time.Second), true))
 		require.ErrorIs(t, err, persistence.ErrTriggerBusy)
 		require.False(t, errors.Is(err, persistence.ErrTickFired))
 		last, err := s.TriggerLastTick(ctx, "default", "cron")
 		require.NoError(t, err)
 		require.True(t, t0.Equal(last), "a skipped tick is not recorded")
 
-		require.NoError(t, s.JobInsert(ctx, newJob(step{name: "a"})), "an API job of the same task does not count")
-		endJob(t, s, first.Job.ID)
-		require.NoError(t, s.JobInsert(ctx, tickJob("default", "cron", t0.Add(2*time.Second), true)))
+		require.NoError(t, s.JobInsert(ctx, NewJob(Step{Name: "a"})), "an API job of the same task does not count")
+		EndJob(t, s, first.Job.ID)
+		require.NoError(t, s.JobInsert(ctx, TickJob("default", "cron", t0.Add(2*time.Second), true)))
 	})
 
 	t.Run("UnfinishedJobsOfEarlierTicks", func(t *testing.T) {
 		t.Parallel()
 		s, ctx := open(t), context.Background()
-		a := tickJob("default", "cron", t0, false)
-		b := tickJob("default", "cron", t0.Add(time.Second), false)
-		c := tickJob("default", "cron", t0.Add(2*time.Second), false)
+		a := TickJob("default", "cron", t0, false)
+		b := TickJob("default", "cron", t0.Add(time.Second), false)
+		c := TickJob("default", "cron", t0.Add(2*time.Second), false)
 		for _, nj := range []persistence.NewJob{a, b, c} {
 			require.NoError(t, s.JobInsert(ctx, nj))
 		}
-		endJob(t, s, a.Job.ID)
+		EndJob(t, s, a.Job.ID)
 		ids, err := s.TriggerJobsUnfinished(ctx, "default", "cron", t0.Add(2*time.Second))
 		require.NoError(t, err)
 		require.Equal(t, []string{b.Job.ID}, ids, "finished jobs and jobs of the tick itself or later are left out")
@@ -136,14 +136,14 @@ func testTriggers(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("BadTick", func(t *testing.T) {
 		t.Parallel()
 		s, ctx := open(t), context.Background()
-		require.ErrorIs(t, s.JobInsert(ctx, tickJob("default", "cron", time.Time{}, false)), stroem.ErrInvalid)
-		require.ErrorIs(t, s.JobInsert(ctx, tickJob("default", "", t0, false)), stroem.ErrInvalid)
+		require.ErrorIs(t, s.JobInsert(ctx, TickJob("default", "cron", time.Time{}, false)), stroem.ErrInvalid)
+		require.ErrorIs(t, s.JobInsert(ctx, TickJob("default", "", t0, false)), stroem.ErrInvalid)
 	})
 }
 
 func testJobContext(t *testing.T, open func(t *testing.T) persistence.Store) {
 	s, ctx := open(t), context.Background()
-	nj := newJob(step{name: "a"})
+	nj := NewJob(Step{Name: "a"})
 	nj.Context = map[string]any{"webhook": map[string]any{
 		"headers": map[string]any{"x_github_event": "push"},
 		"query":   map[string]any{"ref": "main\x00"},
@@ -158,7 +158,7 @@ func testJobContext(t *testing.T, open func(t *testing.T) persistence.Store) {
 	require.NoError(t, err)
 	require.Equal(t, want, st.Context)
 
-	plain := insertJob(t, s, step{name: "a"})
+	plain := InsertJob(t, s, Step{Name: "a"})
 	require.Nil(t, jobState(t, s, plain.Job.ID).Context)
 	st, err = s.JobUpdate(ctx, plain.Job.ID, func(*persistence.JobState) error { return nil })
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -22,20 +22,19 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"gopkg.in/yaml.v3"
 
 	"github.com/stroem/stroem/http/client"
+	"github.com/stroem/stroem/persistence/postgres"
 )
 
 // bench is one run: its environment (temp dir, database, subprocesses) and
 // the report being filled.
 type bench struct {
-	opts     benchOptions
-	sizes    benchSizes
+	opts     Options
+	sizes    Sizes
 	progress io.Writer
-	rep      *benchReport
+	rep      *Report
 
 	dir      string // temp dir: workspace, configs, logs, work dirs
 	wsDir    string
@@ -59,7 +58,7 @@ func (b *bench) logf(format string, args ...any) {
 // setup builds the workspace, the database and the processes, and waits
 // until the server is ready and every worker has registered.
 func (b *bench) setup(ctx context.Context) error {
-	if b.opts.store == "sqlite" {
+	if b.opts.Store == "sqlite" {
 		// Checked first: nothing to clean up yet.
 		if err := b.checkDev(); err != nil {
 			return err
@@ -81,11 +80,11 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(port)
 	b.baseURL = "http://" + listen
-	if b.client, err = client.New(b.baseURL, client.WithUserAgent("stroem-bench/"+version)); err != nil {
+	if b.client, err = client.New(b.baseURL, client.WithUserAgent("stroem-bench/"+b.opts.Version)); err != nil {
 		return err
 	}
 
-	if b.opts.store == "sqlite" {
+	if b.opts.Store == "sqlite" {
 		return b.startDev(ctx, listen)
 	}
 	if err := b.createDatabase(ctx); err != nil {
@@ -108,29 +107,27 @@ func (b *bench) setup(ctx context.Context) error {
 // createDatabase creates stroem_bench_<random> on the PostgreSQL server. An
 // unreachable server is one clear line.
 func (b *bench) createDatabase(ctx context.Context) error {
-	b.adminURL = b.opts.dbURL
+	b.adminURL = b.opts.DBURL
 	u, err := url.Parse(b.adminURL)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return usageError("--db-url: want a postgres:// URL, got %q", b.opts.dbURL)
+		return usageError("--db-url: want a postgres:// URL, got %q", b.opts.DBURL)
 	}
 	c, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(c, b.adminURL)
-	if err != nil {
+	name := "stroem_bench_" + benchRandomHex(6)
+	if err := postgres.CreateDatabase(c, b.adminURL, name, ""); err != nil {
+		var connErr *postgres.ConnectError
+		if !errors.As(err, &connErr) {
+			return fmt.Errorf("create database %s on %s: %s", name, u.Redacted(), benchOneLine(err))
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		verb := "is unreachable"
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) {
+		if connErr.Refused {
 			verb = "refused the connection"
 		}
-		return fmt.Errorf("PostgreSQL at %s %s: %s (set --db-url or STROEM__DB__URL)", u.Redacted(), verb, benchConnectError(err))
-	}
-	defer conn.Close(context.Background())
-	name := "stroem_bench_" + benchRandomHex(6)
-	if _, err := conn.Exec(c, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return fmt.Errorf("create database %s on %s: %s", name, u.Redacted(), benchOneLine(err))
+		return fmt.Errorf("PostgreSQL at %s %s: %s (set --db-url or STROEM__DB__URL)", u.Redacted(), verb, connErr.Error())
 	}
 	b.dbName = name
 	u.Path = "/" + name
@@ -143,12 +140,7 @@ func (b *bench) createDatabase(ctx context.Context) error {
 func (b *bench) dropDatabase() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, b.adminURL)
-	if err != nil {
-		return fmt.Errorf("drop database %s: %s", b.dbName, benchOneLine(err))
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{b.dbName}.Sanitize()+" WITH (FORCE)"); err != nil {
+	if err := postgres.DropDatabase(ctx, b.adminURL, b.dbName); err != nil {
 		return fmt.Errorf("drop database %s: %s", b.dbName, benchOneLine(err))
 	}
 	return nil
@@ -171,7 +163,6 @@ func (b *bench) startServer(ctx context.Context, listen string) error {
 	cfg := map[string]any{
 		"listen":         listen,
 		"db":             map[string]any{"url": b.dbURL},
-		"log_storage":    map[string]any{"local_dir": filepath.Join(b.dir, "logs")},
 		"workspaces":     map[string]any{"default": map[string]any{"type": "folder", "path": b.wsDir}},
 		"worker_token":   b.token,
 		"shutdown_grace": "5s",
@@ -180,7 +171,7 @@ func (b *bench) startServer(ctx context.Context, listen string) error {
 	if err := benchWriteYAML(path, cfg); err != nil {
 		return err
 	}
-	p, err := startBenchProc("server", b.opts.exe, []string{"server", "--config", path, "--pprof"}, filepath.Join(b.dir, "server.log"))
+	p, err := startBenchProc("server", b.opts.Exe, []string{"server", "--config", path, "--pprof"}, filepath.Join(b.dir, "server.log"))
 	if err != nil {
 		return err
 	}
@@ -203,7 +194,7 @@ func (b *bench) startWorker(i int) error {
 	if err := benchWriteYAML(path, cfg); err != nil {
 		return err
 	}
-	p, err := startBenchProc(fmt.Sprintf("worker-%d", i), b.opts.exe, []string{"worker", "--config", path}, filepath.Join(b.dir, fmt.Sprintf("worker-%d.log", i)))
+	p, err := startBenchProc(fmt.Sprintf("worker-%d", i), b.opts.Exe, []string{"worker", "--config", path}, filepath.Join(b.dir, fmt.Sprintf("worker-%d.log", i)))
 	if err != nil {
 		return err
 	}
@@ -213,9 +204,9 @@ func (b *bench) startWorker(i int) error {
 
 // checkDev fails clearly when this binary has no `dev` command.
 func (b *bench) checkDev() error {
-	out, err := exec.Command(b.opts.exe, "dev", "--help").CombinedOutput()
+	out, err := exec.Command(b.opts.Exe, "dev", "--help").CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("--data-dir")) {
-		return errNoDev
+		return ErrNoDev
 	}
 	return nil
 }
@@ -225,7 +216,7 @@ func (b *bench) checkDev() error {
 func (b *bench) startDev(ctx context.Context, listen string) error {
 	args := []string{"dev", b.wsDir, "--data-dir", filepath.Join(b.dir, "data"), "--listen", listen,
 		"--workers", strconv.Itoa(b.sizes.Workers)}
-	help, _ := exec.Command(b.opts.exe, "dev", "--help").CombinedOutput()
+	help, _ := exec.Command(b.opts.Exe, "dev", "--help").CombinedOutput()
 	if bytes.Contains(help, []byte("--pprof")) {
 		args = append(args, "--pprof")
 		b.devPprof = true
@@ -237,7 +228,7 @@ func (b *bench) startDev(ctx context.Context, listen string) error {
 			b.rep.SlotsPerWorker = n
 		}
 	}
-	p, err := startBenchProc("dev", b.opts.exe, args, filepath.Join(b.dir, "dev.log"))
+	p, err := startBenchProc("dev", b.opts.Exe, args, filepath.Join(b.dir, "dev.log"))
 	if err != nil {
 		return err
 	}
@@ -325,7 +316,7 @@ func (b *bench) teardown(failed bool) error {
 		b.server.stop(20 * time.Second)
 	}
 	if b.dbName != "" {
-		if b.opts.keep {
+		if b.opts.Keep {
 			u, _ := url.Parse(b.dbURL)
 			b.logf("kept database %s", u.Redacted())
 		} else if err := b.dropDatabase(); err != nil {
@@ -333,7 +324,7 @@ func (b *bench) teardown(failed bool) error {
 		}
 	}
 	if b.dir != "" {
-		if b.opts.keep {
+		if b.opts.Keep {
 			b.logf("kept temp dir %s", b.dir)
 		} else if err := os.RemoveAll(b.dir); err != nil {
 			errs = append(errs, fmt.Errorf("remove temp dir: %w", err))
@@ -423,14 +414,14 @@ func (p *benchProc) tail(n int) string {
 
 // writeBenchWorkspace writes the workload: one workflow file with every
 // task the parts run.
-func writeBenchWorkspace(dir string, s benchSizes) error {
+func writeBenchWorkspace(dir string, s Sizes) error {
 	if err := os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, ".workflows", "bench.yaml"), []byte(benchWorkflow(s)), 0o644); err != nil {
 		return fmt.Errorf("write bench workspace: %w", err)
 	}
-	return nil
+	return writeBenchLogsWorkflow(dir, s)
 }
 
 // benchWorkflow is the bench's workflow file.
@@ -441,7 +432,7 @@ func writeBenchWorkspace(dir string, s benchSizes) error {
 //   - sse: a step that sleeps 0.5 s (so the client is connected), then
 //     prints SSELines lines of `date +%s%N`, 10 ms apart
 //   - queued: a docker step; the workers only run shell, so it stays queued
-func benchWorkflow(s benchSizes) string {
+func benchWorkflow(s Sizes) string {
 	var w strings.Builder
 	fmt.Fprintf(&w, `# Written by stroem bench.
 actions:
@@ -510,20 +501,6 @@ func benchRandomHex(n int) string {
 }
 
 func benchRandomToken() string { return benchRandomHex(24) }
-
-// benchConnectError is the cause of a failed connection, once: pgx tries
-// every address and TLS mode and repeats the cause for each.
-func benchConnectError(err error) string {
-	var pgErr *pgconn.PgError
-	var opErr *net.OpError
-	switch {
-	case errors.As(err, &pgErr):
-		return pgErr.Message + " (SQLSTATE " + pgErr.Code + ")"
-	case errors.As(err, &opErr):
-		return opErr.Error()
-	}
-	return benchOneLine(err)
-}
 
 func benchOneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 

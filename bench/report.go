@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-// benchReport is every figure of one run. It marshals to one flat JSON
+// Report is every figure of one run. It marshals to one flat JSON
 // object whose field names carry their units; the parts not run are left
 // out (nil embedded pointers).
-type benchReport struct {
+type Report struct {
 	benchMeta
 	*floorResult
 	*chainResult
@@ -21,6 +21,7 @@ type benchReport struct {
 	*triggerResult
 	*sseResult
 	*scaleResult
+	*logsResult
 	PprofFiles []string           `json:"pprof_files,omitempty"`
 	Targets    map[string]float64 `json:"targets"`
 }
@@ -137,10 +138,12 @@ var benchTargets = map[string]float64{
 	"sse_latency_p50_ms":        50,
 	"server_rss_queued_mb":      150,
 	"job_list_p99_ms":           50,
+	"logs_stored_lines_per_s":   benchLogsLinesPerSTarget,
+	"logs_sse_latency_p50_ms":   benchLogsP50MSTarget,
 }
 
-// writeText prints the report as a table: figure, value, target, verdict.
-func (r *benchReport) writeText(w io.Writer) error {
+// WriteText prints the report as a table: figure, value, target, verdict.
+func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "Strøm bench %s — store %s, %d CPUs, load average %.2f at start, %.2f at end\n\n",
 		r.Version, r.Store, r.CPUs, r.LoadAvgStart, r.LoadAvgEnd)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -193,6 +196,9 @@ func (r *benchReport) writeText(w io.Writer) error {
 			benchFmtMS(s.JobListP50MS)+" / "+benchFmtMS(s.JobListP99MS), benchVerdict(s.JobListP99MS, 50, "≤", "ms"))
 		row("scale", "  ?status=completed", benchFmtMS(s.JobListStatusP50MS)+" / "+benchFmtMS(s.JobListStatusP99MS), benchVerdict(s.JobListStatusP99MS, 50, "≤", "ms"))
 		row("scale", "  ?task="+s.ScaleListTaskFilter, benchFmtMS(s.JobListTaskP50MS)+" / "+benchFmtMS(s.JobListTaskP99MS), benchVerdict(s.JobListTaskP99MS, 50, "≤", "ms"))
+	}
+	if l := r.logsResult; l != nil {
+		l.rows(row)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -15,10 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/http/client"
+	"github.com/stroem/stroem/persistence/postgres"
+	"github.com/stroem/stroem/persistence/sqlite"
 )
 
 const benchWorkspace = "default"
@@ -42,43 +42,13 @@ func (b *bench) measureFloors(ctx context.Context) error {
 	f.SpawnP50MS = spawn.p50()
 
 	if b.dbURL != "" {
-		conn, err := pgx.Connect(ctx, b.dbURL)
+		floor, err := postgres.MeasureCommits(ctx, b.dbURL, n)
 		if err != nil {
-			return fmt.Errorf("connect to the bench database: %s", benchOneLine(err))
+			return fmt.Errorf("commit floor on the bench database: %s", benchOneLine(err))
 		}
-		defer conn.Close(context.Background())
-		for _, q := range []struct {
-			sql string
-			dst *string
-		}{
-			{"SHOW synchronous_commit", &f.PGSyncCommit},
-			{"SHOW fsync", &f.PGFsync},
-			{"SHOW server_version", &f.PGVersion},
-		} {
-			if err := conn.QueryRow(ctx, q.sql).Scan(q.dst); err != nil {
-				return fmt.Errorf("%s: %w", q.sql, err)
-			}
-		}
-		// A regular table: a temp table is not WAL-logged, and a transaction
-		// that wrote no WAL commits without flushing it — no fsync at all.
-		if _, err := conn.Exec(ctx, `CREATE TABLE stroem_bench_commit (id bigserial PRIMARY KEY, v integer NOT NULL)`); err != nil {
-			return fmt.Errorf("create the commit-floor table: %w", err)
-		}
-		var commit benchLatencies
-		for i := range n {
-			t := time.Now()
-			// Autocommit: the INSERT is its own transaction, committed in
-			// the same round trip.
-			if _, err := conn.Exec(ctx, `INSERT INTO stroem_bench_commit (v) VALUES ($1)`, i); err != nil {
-				return fmt.Errorf("commit floor: %w", err)
-			}
-			commit = append(commit, time.Since(t))
-		}
-		p50 := commit.p50()
+		f.PGSyncCommit, f.PGFsync, f.PGVersion = floor.SynchronousCommit, floor.Fsync, floor.Version
+		p50 := benchLatencies(floor.Commits).p50()
 		f.PGCommitP50MS = &p50
-		if _, err := conn.Exec(ctx, `DROP TABLE stroem_bench_commit`); err != nil {
-			return fmt.Errorf("drop the commit-floor table: %w", err)
-		}
 	} else {
 		f.ServerProcessNote = "stroem dev (server, SQLite store and workers in one process)"
 	}
@@ -497,66 +467,30 @@ func benchFilterQuery(f client.JobFilter) string {
 // workspace's and a few a real installation would have.
 var benchFillTasks = []string{"one", "chain", "fanout", "sse", "nightly-report", "deploy", "backup", "sync-users"}
 
-// fillJobs inserts jobs with SQL until the table holds TableJobs: finished
-// jobs (90% completed, 5% failed, 5% cancelled; a fifth from a cron
-// trigger), one step each, created every 26 s going back from the oldest job
-// already there (100,000 jobs ≈ 30 days), then ANALYZEs as autovacuum would.
+// fillJobs fills the jobs table up to TableJobs with finished jobs (see
+// postgres.FillFinishedJobs and sqlite.FillFinishedJobs: 90% completed, 5%
+// failed, 5% cancelled; a fifth from a cron trigger; one step each; created
+// every 26 s going back from the oldest job already there, so 100,000 jobs
+// ≈ 30 days).
 func (b *bench) fillJobs(ctx context.Context, r *scaleResult) error {
+	t0 := time.Now()
+	var have, now int
+	var err error
+	desc := "%d jobs created over the API, %d inserted with SQL (finished, one step each, 26 s apart, then ANALYZE)"
 	if b.dbURL == "" {
-		return b.fillJobsSQLite(ctx, r)
+		// stroem dev: the dev process's SQLite file (data-dir/stroem.db).
+		desc = "%d jobs created over the API, %d inserted with SQL into the SQLite file (finished, one step each, 26 s apart; no ANALYZE)"
+		have, now, err = sqlite.FillFinishedJobs(ctx, filepath.Join(b.dir, "data", "stroem.db"), b.sizes.TableJobs, benchFillTasks)
+	} else {
+		have, now, err = postgres.FillFinishedJobs(ctx, b.dbURL, b.sizes.TableJobs, benchFillTasks)
 	}
-	conn, err := pgx.Connect(ctx, b.dbURL)
 	if err != nil {
-		return fmt.Errorf("connect to the bench database: %s", benchOneLine(err))
-	}
-	defer conn.Close(context.Background())
-	var have int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM jobs`).Scan(&have); err != nil {
 		return err
 	}
 	missing := b.sizes.TableJobs - have
-	t0 := time.Now()
-	if missing > 0 {
-		_, err := conn.Exec(ctx, `
-WITH g AS (
-	SELECT gen_random_uuid() AS id, i,
-		($2::text[])[1 + i % cardinality($2::text[])] AS task,
-		CASE WHEN i % 20 = 7 THEN 'failed' WHEN i % 20 = 13 THEN 'cancelled' ELSE 'completed' END AS st,
-		i % 5 = 0 AS cron,
-		coalesce((SELECT min(created_at) FROM jobs), now()) - make_interval(secs => i * 26) AS created,
-		make_interval(secs => 0.05 + (i % 97) * 0.31) AS took
-	FROM generate_series(1, $1) AS i
-), j AS (
-	INSERT INTO jobs (id, workspace, task_name, input, output, status, source_type, source_id,
-		created_at, started_at, completed_at)
-	SELECT id, 'default', task, '{"name": "World"}',
-		CASE WHEN st = 'completed' THEN '{"run": {"ok": true}}'::jsonb END,
-		st, CASE WHEN cron THEN 'trigger' ELSE 'api' END, CASE WHEN cron THEN 'nightly' ELSE '' END,
-		created, created + interval '4 ms', created + took
-	FROM g
-	RETURNING id, status, started_at, completed_at
-)
-INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, status, input, output,
-	error_message, worker_id, attempt, attempt_status, exit_code, ready_at, started_at, completed_at)
-SELECT id, 'run', 0, 'noop', 'shell', status, '{}',
-	CASE WHEN status = 'completed' THEN '{"ok": true}'::jsonb END,
-	CASE status WHEN 'failed' THEN 'exit code 1: boom' WHEN 'cancelled' THEN 'cancelled' ELSE '' END,
-	'00000000-0000-4000-8000-000000000001', 1, status, CASE status WHEN 'completed' THEN 0 WHEN 'failed' THEN 1 END,
-	started_at - interval '1 ms', started_at, completed_at
-FROM j`, missing, benchFillTasks)
-		if err != nil {
-			return fmt.Errorf("insert %d jobs with SQL: %w", missing, err)
-		}
-		if _, err := conn.Exec(ctx, `ANALYZE jobs; ANALYZE job_steps`); err != nil {
-			return fmt.Errorf("analyze: %w", err)
-		}
-	}
 	r.ScaleSQLInsertMS = benchMS(time.Since(t0))
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM jobs`).Scan(&r.ScaleJobsInTable); err != nil {
-		return err
-	}
-	r.ScaleFillDescription = fmt.Sprintf("%d jobs created over the API, %d inserted with SQL (finished, one step each, 26 s apart, then ANALYZE)",
-		have, max(missing, 0))
+	r.ScaleJobsInTable = now
+	r.ScaleFillDescription = fmt.Sprintf(desc, have, max(missing, 0))
 	b.logf("scale: %d jobs in the table (%d inserted with SQL in %s)", r.ScaleJobsInTable, max(missing, 0), time.Since(t0).Round(time.Millisecond))
 	return nil
 }
@@ -566,10 +500,10 @@ FROM j`, missing, benchFillTasks)
 // them). The last workload run is let finish, so it cannot spill into the
 // next part.
 func (b *bench) profileCPU(ctx context.Context, part string, workload func(context.Context) error) error {
-	if b.opts.pprofDir == "" || !b.hasPprof() {
+	if b.opts.PprofDir == "" || !b.hasPprof() {
 		return nil
 	}
-	dst := filepath.Join(b.opts.pprofDir, "server-cpu-"+part+".pprof")
+	dst := filepath.Join(b.opts.PprofDir, "server-cpu-"+part+".pprof")
 	done := make(chan error, 1)
 	go func() { done <- b.fetchProfile(ctx, "/debug/pprof/profile?seconds=10", dst) }()
 	runs := 0
@@ -593,10 +527,10 @@ func (b *bench) profileCPU(ctx context.Context, part string, workload func(conte
 
 // profileHeap saves a heap profile of the server.
 func (b *bench) profileHeap(ctx context.Context, what string) error {
-	if b.opts.pprofDir == "" || !b.hasPprof() {
+	if b.opts.PprofDir == "" || !b.hasPprof() {
 		return nil
 	}
-	dst := filepath.Join(b.opts.pprofDir, "server-heap-"+what+".pprof")
+	dst := filepath.Join(b.opts.PprofDir, "server-heap-"+what+".pprof")
 	if err := b.fetchProfile(ctx, "/debug/pprof/heap?gc=1", dst); err != nil {
 		return err
 	}
@@ -607,7 +541,7 @@ func (b *bench) profileHeap(ctx context.Context, what string) error {
 
 // hasPprof reports whether the server process serves /debug/pprof.
 func (b *bench) hasPprof() bool {
-	return b.opts.store == "postgres" || b.devPprof
+	return b.opts.Store == "postgres" || b.devPprof
 }
 
 func (b *bench) fetchProfile(ctx context.Context, path, dst string) error {

@@ -1,0 +1,115 @@
+package persistence
+
+import (
+	"errors"
+
+	"github.com/google/uuid"
+
+	"github.com/stroem/stroem"
+)
+
+// CallbackError carries the error of a JobUpdate callback through a store's
+// transaction machinery untouched: it is never retried and never
+// reinterpreted, and JobUpdate returns Err as it is (callers use it for
+// 409s).
+type CallbackError struct{ Err error }
+
+func (e CallbackError) Error() string { return e.Err.Error() }
+
+// CallbackErr returns the callback's own error when err carries one.
+func CallbackErr(err error) (error, bool) {
+	var ce CallbackError
+	if errors.As(err, &ce) {
+		return ce.Err, true
+	}
+	return nil, false
+}
+
+// NewWorker is the worker a registration records: a fresh id, the name,
+// capabilities and tags sanitized, active. The store sets the times.
+func NewWorker(reg stroem.WorkerRegistration) stroem.Worker {
+	return stroem.Worker{
+		ID:           uuid.NewString(),
+		Name:         stroem.SanitizeText(reg.Name),
+		Capabilities: SanitizeStrings(reg.Capabilities),
+		Tags:         SanitizeStrings(reg.Tags),
+		Status:       "active",
+	}
+}
+
+// CodedError is the part of translating a driver's error into a domain
+// error that every store shares: nil stays nil, an error that already
+// carries a stroem code passes through, and the driver's "no rows" becomes
+// CodeNotFound. ok is false when the store must classify err itself.
+func CodedError(err, noRows error) (_ error, ok bool) {
+	if err == nil {
+		return nil, true
+	}
+	var coded *stroem.Error
+	if errors.As(err, &coded) {
+		return err, true
+	}
+	if errors.Is(err, noRows) {
+		return &stroem.Error{Code: stroem.CodeNotFound, Message: "not found", Err: err}, true
+	}
+	return err, false
+}
+
+// CheckTick applies the rules of JobInsert for a job with a tick (see
+// TriggerTick), with the store's queries: fired reports whether the tick or
+// a later one of the trigger is recorded, busy whether an earlier job of
+// the trigger is unfinished (asked only with SkipIfUnfinished). The store
+// serialises the check per trigger and records the tick when it passes.
+func CheckTick(jobID string, t *TriggerTick, fired, busy func() (bool, error)) error {
+	if t.Trigger == "" || t.At.IsZero() {
+		return stroem.Errorf(stroem.CodeInvalid, "job %s: a trigger tick needs a trigger name and a time", jobID)
+	}
+	if f, err := fired(); err != nil || f {
+		if err != nil {
+			return err
+		}
+		return ErrTickFired
+	}
+	if t.SkipIfUnfinished {
+		b, err := busy()
+		if err != nil {
+			return err
+		}
+		if b {
+			return ErrTriggerBusy
+		}
+	}
+	return nil
+}
+
+// ArchiveToStore checks a workspace archive before a store writes it: a
+// revision is required; no files is an empty archive, not NULL.
+func ArchiveToStore(revision string, tarball []byte) ([]byte, error) {
+	if revision == "" {
+		return nil, stroem.Errorf(stroem.CodeInvalid, "workspace archive: empty revision")
+	}
+	if tarball == nil {
+		tarball = []byte{}
+	}
+	return tarball, nil
+}
+
+// Rows is what the result sets of both drivers offer.
+type Rows interface {
+	Next() bool
+	Err() error
+}
+
+// CollectRows calls scan for every row of rows and returns the values,
+// never nil. The caller closes rows.
+func CollectRows[T any](rows Rows, scan func() (T, error)) ([]T, error) {
+	out := []T{}
+	for rows.Next() {
+		v, err := scan()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,206 @@
+package storetest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+)
+
+func testLeases(t *testing.T, open func(t *testing.T) persistence.Store) {
+	type testBundle struct {
+		store  persistence.Store
+		worker stroem.Worker
+		job    persistence.NewJob
+	}
+	setup := func(t *testing.T) *testBundle {
+		t.Helper()
+		s := open(t)
+		w, err := s.WorkerRegister(context.Background(), stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}})
+		require.NoError(t, err)
+		return &testBundle{store: s, worker: w, job: InsertJob(t, s, Step{Name: "a"}, Step{Name: "b"}, Step{Name: "c"})}
+	}
+
+	t.Run("RenewHeldCancelTheRest", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ctx := context.Background()
+		id := b.job.Job.ID
+		a := ClaimOne(t, b.store, b.worker.ID)
+		bb := ClaimOne(t, b.store, b.worker.ID)
+		other := ClaimOne(t, b.store, "someone-else")
+		// a: held; b: cancel requested; other: another worker's; plus an old
+		// attempt, an unknown job and a malformed id.
+		_, err := b.store.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+			st.Step(bb.StepName).CancelRequested = true
+			return nil
+		})
+		require.NoError(t, err)
+		stale := stroem.StepRef{JobID: id, Step: a.StepName, Attempt: 0}
+		gone := stroem.StepRef{JobID: uuid.NewString(), Step: "a", Attempt: 1}
+		bad := stroem.StepRef{JobID: "bad", Step: "a", Attempt: 1}
+		before, err := b.store.StepLease(ctx, id, a.StepName)
+		require.NoError(t, err)
+		time.Sleep(10 * time.Millisecond)
+
+		cancel, err := b.store.LeasesRenew(ctx, b.worker.ID, []stroem.StepRef{ref(a), ref(bb), ref(other), stale, gone, bad}, time.Hour)
+		require.NoError(t, err)
+		require.ElementsMatch(t, []stroem.StepRef{bad, ref(bb), ref(other), stale, gone}, cancel)
+
+		after, err := b.store.StepLease(ctx, id, a.StepName)
+		require.NoError(t, err)
+		require.Equal(t, 1, after.Attempt)
+		require.Equal(t, stroem.StepRunning, after.Status)
+		require.True(t, after.LeaseExpiresAt.After(*before.LeaseExpiresAt))
+		require.WithinDuration(t, after.Now.Add(time.Hour), *after.LeaseExpiresAt, 5*time.Second)
+		otherLease, err := b.store.StepLease(ctx, id, other.StepName)
+		require.NoError(t, err)
+		require.Equal(t, other.LeaseExpiresAt, *otherLease.LeaseExpiresAt, "another worker's lease is untouched")
+
+		workers, err := b.store.WorkerList(ctx)
+		require.NoError(t, err)
+		require.Len(t, workers, 1)
+		require.True(t, workers[0].LastHeartbeatAt.After(workers[0].RegisteredAt), "the heartbeat is recorded")
+
+		// A renewal never shortens a lease.
+		_, err = b.store.LeasesRenew(ctx, b.worker.ID, []stroem.StepRef{ref(a)}, time.Second)
+		require.NoError(t, err)
+		kept, err := b.store.StepLease(ctx, id, a.StepName)
+		require.NoError(t, err)
+		require.Equal(t, after.LeaseExpiresAt, kept.LeaseExpiresAt)
+
+		// Upper-case ids are the same UUIDs.
+		upper := ref(a)
+		upper.JobID = strings.ToUpper(upper.JobID)
+		cancel, err = b.store.LeasesRenew(ctx, strings.ToUpper(b.worker.ID), []stroem.StepRef{upper}, time.Hour)
+		require.NoError(t, err)
+		require.Empty(t, cancel)
+	})
+
+	t.Run("ExpiredLeaseIsVisibleAndExtendedAtStart", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ctx := context.Background()
+		got := claim(t, b.store, b.worker.ID, 1, time.Millisecond)
+		require.Len(t, got, 1)
+		c := got[0]
+		require.Eventually(t, func() bool {
+			l, err := b.store.StepLease(ctx, c.JobID, c.StepName)
+			return err == nil && l.LeaseExpiresAt.Before(l.Now)
+		}, 10*time.Second, 5*time.Millisecond, "the lease runs out by the store's clock")
+		l, err := b.store.StepLease(ctx, c.JobID, c.StepName)
+		require.NoError(t, err)
+		require.Equal(t, stroem.StepRunning, l.Status, "an expired lease does not end the step by itself")
+		require.Equal(t, 1, l.Attempt)
+
+		r := ref(c)
+		expired, err := b.store.LeasesExpired(ctx, 10)
+		require.NoError(t, err)
+		require.Equal(t, []stroem.StepRef{r}, expired)
+
+		// A restarting server extends every running lease.
+		n, err := b.store.LeasesExtendAll(ctx, time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, int64(1), n)
+		expired, err = b.store.LeasesExpired(ctx, 10)
+		require.NoError(t, err)
+		require.Empty(t, expired)
+		l, err = b.store.StepLease(ctx, c.JobID, c.StepName)
+		require.NoError(t, err)
+		require.WithinDuration(t, l.Now.Add(time.Minute), *l.LeaseExpiresAt, 5*time.Second)
+		// It never shortens a lease.
+		_, err = b.store.LeasesExtendAll(ctx, time.Second)
+		require.NoError(t, err)
+		l2, err := b.store.StepLease(ctx, c.JobID, c.StepName)
+		require.NoError(t, err)
+		require.Equal(t, l.LeaseExpiresAt, l2.LeaseExpiresAt)
+	})
+
+	t.Run("ExpiredLeaseIsRenewedUntilDeclaredLost", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ctx := context.Background()
+		got := claim(t, b.store, b.worker.ID, 1, time.Millisecond)
+		require.Len(t, got, 1)
+		c, r := got[0], ref(got[0])
+		require.Eventually(t, func() bool {
+			l, err := b.store.StepLease(ctx, c.JobID, c.StepName)
+			return err == nil && l.LeaseExpiresAt.Before(l.Now)
+		}, 10*time.Second, 5*time.Millisecond)
+		cancel, err := b.store.LeasesRenew(ctx, b.worker.ID, []stroem.StepRef{r}, time.Hour)
+		require.NoError(t, err)
+		require.Empty(t, cancel, "the worker is alive and the attempt was not declared lost: keep it")
+		l, err := b.store.StepLease(ctx, c.JobID, c.StepName)
+		require.NoError(t, err)
+		require.WithinDuration(t, l.Now.Add(time.Hour), *l.LeaseExpiresAt, 5*time.Second)
+
+		_, err = b.store.JobUpdate(ctx, c.JobID, func(st *persistence.JobState) error {
+			s := st.Step(c.StepName)
+			s.Status, s.AttemptStatus, s.ErrorMessage = stroem.StepFailed, stroem.AttemptLost, "worker lost (lease expired)"
+			return nil
+		})
+		require.NoError(t, err)
+		cancel, err = b.store.LeasesRenew(ctx, b.worker.ID, []stroem.StepRef{r}, time.Hour)
+		require.NoError(t, err)
+		require.Equal(t, []stroem.StepRef{r}, cancel, "declared lost: stop it")
+	})
+
+	t.Run("LeasesExpiredLongestFirst", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ctx := context.Background()
+		first := claim(t, b.store, b.worker.ID, 1, time.Millisecond)[0]
+		time.Sleep(2 * time.Millisecond)
+		second := claim(t, b.store, b.worker.ID, 1, time.Millisecond)[0]
+		ClaimOne(t, b.store, b.worker.ID) // a live lease
+		require.Eventually(t, func() bool {
+			refs, err := b.store.LeasesExpired(ctx, 10)
+			return err == nil && len(refs) == 2
+		}, 10*time.Second, 5*time.Millisecond)
+		refs, err := b.store.LeasesExpired(ctx, 10)
+		require.NoError(t, err)
+		require.Equal(t, []stroem.StepRef{ref(first), ref(second)}, refs)
+		refs, err = b.store.LeasesExpired(ctx, 1)
+		require.NoError(t, err)
+		require.Equal(t, []stroem.StepRef{ref(first)}, refs, "the limit holds")
+	})
+
+	t.Run("UnknownWorkerMustRegisterAgain", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ctx := context.Background()
+		for _, w := range []string{uuid.NewString(), "not-a-uuid", ""} {
+			_, err := b.store.LeasesRenew(ctx, w, nil, time.Minute)
+			require.ErrorIs(t, err, stroem.ErrNotFound, w)
+		}
+		cancel, err := b.store.LeasesRenew(ctx, b.worker.ID, nil, time.Minute)
+		require.NoError(t, err)
+		require.Empty(t, cancel)
+		_, err = b.store.LeasesRenew(ctx, b.worker.ID, nil, 0)
+		require.ErrorIs(t, err, stroem.ErrInvalid, "a renewal without a lease is a bug")
+	})
+
+	t.Run("StepLeaseOfUnknownStep", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ctx := context.Background()
+		_, err := b.store.StepLease(ctx, b.job.Job.ID, "nope")
+		require.ErrorIs(t, err, stroem.ErrNotFound)
+		_, err = b.store.StepLease(ctx, "bad", "a")
+		require.ErrorIs(t, err, stroem.ErrNotFound)
+		_, err = b.store.StepLease(ctx, uuid.NewString(), "a")
+		require.ErrorIs(t, err, stroem.ErrNotFound)
+		l, err := b.store.StepLease(ctx, b.job.Job.ID, "a")
+		require.NoError(t, err)
+		require.Equal(t, stroem.StepReady, l.Status)
+		require.Equal(t, 0, l.Attempt)
+		require.Nil(t, l.LeaseExpiresAt)
+		require.WithinDuration(t, time.Now(), l.Now, time.Minute)
+	})
+}
