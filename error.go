@@ -12,8 +12,10 @@ type Code string
 // Error codes.
 const (
 	CodeInvalid      Code = "invalid"      // 400: the request is wrong
-	CodeUnauthorized Code = "unauthorized" // 401
-	CodeForbidden    Code = "forbidden"    // 403: authenticated, but not allowed this
+	CodeUnauthorized Code = "unauthorized" // 401: who you are is unknown
+	CodeForbidden    Code = "forbidden"    // 403: known, but not allowed
+	CodeUnsupported  Code = "unsupported"  // 415: body is not JSON
+	CodeRateLimited  Code = "rate_limited" // 429: too many attempts
 	CodeNotFound     Code = "not_found"    // 404
 	CodeConflict     Code = "conflict"     // 409: stale report, state changed meanwhile
 	CodeTooLarge     Code = "too_large"    // 413
@@ -53,6 +55,8 @@ func (e *Error) Is(target error) bool {
 var (
 	ErrInvalid      = &Error{Code: CodeInvalid}
 	ErrUnauthorized = &Error{Code: CodeUnauthorized}
+	ErrForbidden    = &Error{Code: CodeForbidden}
+	ErrRateLimited  = &Error{Code: CodeRateLimited}
 	ErrNotFound     = &Error{Code: CodeNotFound}
 	ErrConflict     = &Error{Code: CodeConflict}
 	ErrTooLarge     = &Error{Code: CodeTooLarge}

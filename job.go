@@ -78,6 +78,11 @@ type Job struct {
 	CreatedAt   time.Time      `json:"created_at"`
 	StartedAt   *time.Time     `json:"started_at"`
 	CompletedAt *time.Time     `json:"completed_at"`
+	// CreatedBy and CancelledBy name who created and who cancelled the
+	// job: a user's email, "<email> (api key strm_…)" for an API key, or
+	// empty (a trigger, a webhook, a server without authentication).
+	CreatedBy   string `json:"created_by"`
+	CancelledBy string `json:"cancelled_by"`
 	// Steps is filled by the single-job view and left out of lists.
 	Steps []Step `json:"steps,omitempty"`
 }

@@ -65,6 +65,9 @@ type JobRequest struct {
 	Input      map[string]any
 	SourceType stroem.SourceType
 	SourceID   string
+	// CreatedBy names who asked for the job (auth.Identity.Actor), kept on
+	// the job.
+	CreatedBy string
 	// Tick, when not zero, is the scheduler tick the job is fired for
 	// (SourceID names the trigger): the store creates at most one job per
 	// tick, in tick order, and answers persistence.ErrTickFired otherwise.
@@ -200,7 +203,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 	s := &persistence.JobState{
 		Job: stroem.Job{
 			ID: uuid.NewString(), Workspace: ws.Name, TaskName: task.Name, Mode: task.Mode,
-			Input: input, Status: stroem.JobPending, SourceType: r.SourceType, SourceID: r.SourceID,
+			Input: input, Status: stroem.JobPending, SourceType: r.SourceType, SourceID: r.SourceID, CreatedBy: r.CreatedBy,
 			Revision: ws.Revision,
 		},
 		SnapshotID: p.id,

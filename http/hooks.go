@@ -22,6 +22,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/actors"
+	"github.com/stroem/stroem/auth"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/workspace"
 )
@@ -54,6 +55,10 @@ type TriggersConfig struct {
 	// (case-insensitive); nil means DefaultHookHeaders, empty stores none.
 	// Authorization, Proxy-Authorization and Cookie are never stored.
 	Headers []string
+	// ACL filters the trigger list (GET /api/workspaces/{ws}/triggers) by
+	// the triggers' tasks; nil when no acl section is configured. The
+	// webhooks themselves are not subject to it: they have their secrets.
+	ACL *auth.ACL
 }
 
 // Triggers serves the webhooks (POST /hooks/{trigger} and

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/actors"
+	"github.com/stroem/stroem/auth"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/workspace"
 )
@@ -37,16 +38,45 @@ func viewWorkspace(ws *workspace.Workspace) workspaceView {
 func (s *Server) workspace(r *http.Request) (*workspace.Workspace, error) {
 	name := pathParam(r, "ws")
 	ws := s.ws.Get(name)
-	if ws == nil {
+	if ws == nil || !visibleWorkspace(s.acl(), r, ws) {
 		return nil, stroem.Errorf(stroem.CodeNotFound, "workspace %q not found", name)
 	}
 	return ws, nil
 }
 
-func (s *Server) workspacesList(w http.ResponseWriter, _ *http.Request) error {
+// visibleWorkspace: with ACL rules, a workspace is listed to a user who
+// may see at least one of its tasks (admins see all).
+func visibleWorkspace(acl *auth.ACL, r *http.Request, ws *workspace.Workspace) bool {
+	if !acl.Enabled() || identity(r).IsAdmin {
+		return true
+	}
+	for _, t := range ws.Tasks {
+		if permission(acl, r, ws.Name, taskPath(t)) >= auth.View {
+			return true
+		}
+	}
+	return false
+}
+
+// visibleTasks counts the tasks the user may see.
+func visibleTasks(acl *auth.ACL, r *http.Request, ws *workspace.Workspace) int {
+	n := 0
+	for _, t := range ws.Tasks {
+		if permission(acl, r, ws.Name, taskPath(t)) >= auth.View {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Server) workspacesList(w http.ResponseWriter, r *http.Request) error {
 	out := []workspaceView{}
 	for _, ws := range s.ws.List() {
-		out = append(out, viewWorkspace(ws))
+		if visibleWorkspace(s.acl(), r, ws) {
+			v := viewWorkspace(ws)
+			v.TasksCount = visibleTasks(s.acl(), r, ws)
+			out = append(out, v)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -57,14 +87,23 @@ func (s *Server) workspaceGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, viewWorkspace(ws))
+	v := viewWorkspace(ws)
+	v.TasksCount = visibleTasks(s.acl(), r, ws)
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
+// workspaceReload swaps a workspace's definitions; with ACL rules it is
+// for admins only (it affects every task of the workspace).
 func (s *Server) workspaceReload(w http.ResponseWriter, r *http.Request) error {
 	name := pathParam(r, "ws")
-	if s.ws.Get(name) == nil {
-		return stroem.Errorf(stroem.CodeNotFound, "workspace %q not found", name)
+	if _, err := s.workspace(r); err != nil {
+		return err
+	}
+	if s.acl().Enabled() {
+		if err := requireAdmin(r); err != nil {
+			return s.refused(r, err, "forbidden")
+		}
 	}
 	ws, err := s.ws.Reload(name)
 	if err != nil {
@@ -146,7 +185,9 @@ func (s *Server) tasksList(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []taskView{}
 	for _, name := range slices.Sorted(maps.Keys(ws.Tasks)) {
-		out = append(out, viewTask(ws, ws.Tasks[name]))
+		if permission(s.acl(), r, ws.Name, taskPath(ws.Tasks[name])) >= auth.View {
+			out = append(out, viewTask(ws, ws.Tasks[name]))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -159,7 +200,7 @@ func (s *Server) taskGet(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := pathParam(r, "task")
 	t := ws.Tasks[name]
-	if t == nil {
+	if t == nil || permission(s.acl(), r, ws.Name, taskPath(t)) < auth.View {
 		return stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", name, ws.Name)
 	}
 	d := taskDetail{taskView: viewTask(ws, t), Flow: []*workspace.FlowStep{}}
@@ -178,13 +219,25 @@ type executeBody struct {
 }
 
 func (s *Server) taskExecute(w http.ResponseWriter, r *http.Request) error {
+	ws, err := s.workspace(r)
+	if err != nil {
+		return err
+	}
+	name := pathParam(r, "task")
+	path := name
+	if t := ws.Tasks[name]; t != nil {
+		path = taskPath(t)
+	}
+	if err := requireRun(s.acl(), r, ws.Name, path, "run"); err != nil {
+		return s.refused(r, err, "acl")
+	}
 	var body executeBody
 	if err := decodeJSON(r, &body, true); err != nil {
 		return err
 	}
 	id, err := s.orch.JobCreate(r.Context(), actors.JobRequest{
 		Workspace: pathParam(r, "ws"), Task: pathParam(r, "task"), Input: body.Input,
-		SourceType: stroem.SourceAPI,
+		SourceType: stroem.SourceAPI, CreatedBy: identity(r).Actor(),
 	})
 	if err != nil {
 		return err
@@ -244,25 +297,70 @@ func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) error {
 	if len(problems) > 0 {
 		return stroem.Invalid("invalid query: "+strings.Join(problems, "; "), problems...)
 	}
-	jobs, err := s.store.JobList(r.Context(), f)
+	jobs, total, err := s.visibleJobs(r, f)
 	if err != nil {
 		return err
-	}
-	if jobs == nil {
-		jobs = []stroem.Job{}
-	}
-	total := f.Offset + len(jobs)
-	if len(jobs) == f.Limit || (len(jobs) == 0 && f.Offset > 0) {
-		// Only a full (or past-the-end) page needs a count: a short page
-		// ends the list.
-		if total, err = s.store.JobCount(r.Context(), f); err != nil {
-			return err
-		}
 	}
 	writeJSON(w, http.StatusOK, page[stroem.Job]{Items: jobs, Total: total})
 	return nil
 }
 
+// visibleJobs is JobList without the jobs whose task the user may not see,
+// and the total the list envelope reports. With ACL rules it pages through
+// the store, so limit, offset and total count visible jobs only (a hidden
+// job is not even counted).
+func (s *Server) visibleJobs(r *http.Request, f persistence.JobFilter) ([]stroem.Job, int, error) {
+	acl := s.acl()
+	if !acl.Enabled() || identity(r).IsAdmin {
+		jobs, err := s.store.JobList(r.Context(), f)
+		if err != nil {
+			return nil, 0, err
+		}
+		if jobs == nil {
+			jobs = []stroem.Job{}
+		}
+		total := f.Offset + len(jobs)
+		if len(jobs) == f.Limit || (len(jobs) == 0 && f.Offset > 0) {
+			// Only a full (or past-the-end) page needs a count: a short
+			// page ends the list.
+			if total, err = s.store.JobCount(r.Context(), f); err != nil {
+				return nil, 0, err
+			}
+		}
+		return jobs, total, nil
+	}
+	want, skip := f.Limit, f.Offset
+	out := []stroem.Job{}
+	visible := 0
+	batch := f
+	batch.Limit, batch.Offset = 500, 0
+	for {
+		jobs, err := s.store.JobList(r.Context(), batch)
+		if err != nil {
+			return nil, 0, err
+		}
+		for i := range jobs {
+			if !s.canSee(r, &jobs[i]) {
+				continue
+			}
+			visible++
+			if skip > 0 {
+				skip--
+				continue
+			}
+			if len(out) < want {
+				out = append(out, jobs[i])
+			}
+		}
+		if len(jobs) < batch.Limit {
+			return out, visible, nil
+		}
+		batch.Offset += len(jobs)
+	}
+}
+
+// job loads the job of the URL, if the user may see its task (a hidden
+// job is "not found", like a missing one).
 func (s *Server) job(r *http.Request) (*stroem.Job, error) {
 	id, err := parseJobID(pathParam(r, "id"))
 	if err != nil {
@@ -271,6 +369,9 @@ func (s *Server) job(r *http.Request) (*stroem.Job, error) {
 	j, err := s.store.JobGet(r.Context(), id)
 	if err != nil {
 		return nil, err
+	}
+	if !s.canSee(r, j) {
+		return nil, stroem.Errorf(stroem.CodeNotFound, "job %s not found", id)
 	}
 	return j, s.markTruncated(r.Context(), j)
 }
@@ -306,8 +407,16 @@ func (s *Server) jobCancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := requireRun(s.acl(), r, j.Workspace, jobTaskPath(s.ws, j), "cancel jobs of"); err != nil {
+		return s.refused(r, err, "acl")
+	}
 	if err := s.orch.JobCancel(r.Context(), j.ID); err != nil {
 		return err
+	}
+	if who := identity(r).Actor(); who != "" {
+		if err := s.store.JobCancelledBy(r.Context(), j.ID, who); err != nil {
+			return err
+		}
 	}
 	if j, err = s.store.JobGet(r.Context(), j.ID); err == nil {
 		err = s.markTruncated(r.Context(), j)
@@ -320,16 +429,22 @@ func (s *Server) jobCancel(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request) error {
-	id, err := parseJobID(pathParam(r, "id"))
+	j, err := s.job(r)
 	if err != nil {
 		return err
 	}
-	s.hub.ServeHTTP(w, r, id)
+	s.hub.ServeHTTP(w, r, j.ID)
 	return nil
 }
 
 func (s *Server) workersList(w http.ResponseWriter, r *http.Request) error {
-	limit, offset, err := pageParams(r, 1000)
+	// With ACL rules, for admins only (as upstream's Workers page).
+	if s.acl().Enabled() {
+		if err := requireAdmin(r); err != nil {
+			return s.refused(r, err, "forbidden")
+		}
+	}
+	limit, offset, err := pageParams(r, 1000, 1000)
 	if err != nil {
 		return err
 	}
@@ -345,10 +460,10 @@ func (s *Server) workersList(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// pageParams reads ?limit= (1–max, default max) and ?offset= (≥ 0).
-func pageParams(r *http.Request, maxLimit int) (limit, offset int, err error) {
+// pageParams reads ?limit= (1 to maxLimit, default defLimit) and ?offset= (≥ 0).
+func pageParams(r *http.Request, defLimit, maxLimit int) (limit, offset int, err error) {
 	q := r.URL.Query()
-	limit = maxLimit
+	limit = defLimit
 	var problems []string
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"crypto/subtle"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/actors"
+	"github.com/stroem/stroem/auth"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/workspace"
 )
@@ -49,6 +49,8 @@ type Store interface {
 	JobGet(ctx context.Context, id string) (*stroem.Job, error)
 	JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.Job, error)
 	JobCount(ctx context.Context, f persistence.JobFilter) (int, error)
+	// JobCancelledBy records who cancelled a job (the first one).
+	JobCancelledBy(ctx context.Context, jobID, who string) error
 	WorkerList(ctx context.Context) ([]stroem.Worker, error)
 	WorkspaceArchiveGet(ctx context.Context, revision string) ([]byte, error)
 }
@@ -83,10 +85,15 @@ type Config struct {
 	// workspaces loaded); /readyz is 503 until then.
 	Ready func() bool
 	// Extra mounts additional routes (webhooks, pprof) on the root router.
+	// Whatever it mounts under /api or /debug is guarded like the rest.
 	Extra func(r chi.Router)
 	// UI, when set, answers the GET and HEAD requests no route matched
 	// outside the server's own prefixes (the web front end, package ui).
 	UI http.Handler
+	// Auth authenticates users; nil means an open server (no auth:
+	// section, allowed only on a loopback address or when explicitly
+	// turned off), where every request may do everything.
+	Auth *auth.Service
 }
 
 // serverPrefixes are the paths that belong to the server: the UI never
@@ -131,7 +138,7 @@ func NewServer(cfg Config, orch Orchestrator, workers Workers, store Store, ws W
 // Handler returns the router.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.checkText, s.deadlines, s.limitBody)
+	r.Use(s.recoverer, s.checkText, s.deadlines, s.limitBody, s.guard)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.UI != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !serverPath(r.URL.Path) {
 			s.cfg.UI.ServeHTTP(w, r)
@@ -142,10 +149,12 @@ func (s *Server) Handler() http.Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path)})
 	})
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	r.Get("/healthz", s.healthz)
+	r.Get("/healthz/detail", s.healthzDetail)
 	r.Get("/readyz", s.readyz)
 
 	r.Route("/api", func(r chi.Router) {
+		s.mountAuth(r)
 		r.Get("/workspaces", s.handle(s.workspacesList))
 		r.Get("/workspaces/{ws}", s.handle(s.workspaceGet))
 		r.Post("/workspaces/{ws}/reload", s.handle(s.workspaceReload))
@@ -162,7 +171,6 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/workers", s.handle(s.workersList))
 		// What the web UI asks first: whether to show a login page.
 		// Authentication (issue 15) answers this route itself once it lands.
-		r.Get("/config", s.handle(s.serverConfig))
 	})
 
 	r.Route("/worker", func(r chi.Router) {
@@ -199,6 +207,53 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// healthz is the open liveness probe: up, and the database answers. It
+// says nothing more (no topology for anonymous scanners).
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "db": "error"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "db": "ok"})
+}
+
+// healthzDetail is the authenticated diagnostic view: the worker token or
+// any signed-in user (or API key).
+func (s *Server) healthzDetail(w http.ResponseWriter, r *http.Request) {
+	workerTok := s.cfg.WorkerToken != "" && auth.Equal(r.Header.Get("Authorization"), "Bearer "+s.cfg.WorkerToken)
+	if !workerTok {
+		if _, err := s.identify(r); err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="stroem"`)
+			s.denied(w, r, err, "unauthenticated")
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]any{"db": "ok", "ready": s.cfg.Ready == nil || s.cfg.Ready()}
+	status, code := "ok", http.StatusOK
+	if err := s.store.Ping(ctx); err != nil {
+		checks["db"] = "error"
+		status, code = "unhealthy", http.StatusServiceUnavailable
+	}
+	if checks["ready"] == false {
+		status, code = "starting", http.StatusServiceUnavailable
+	}
+	if ws, err := s.store.WorkerList(ctx); err == nil {
+		active := 0
+		for _, wk := range ws {
+			if wk.Status == "active" {
+				active++
+			}
+		}
+		checks["workers_active"] = active
+	}
+	checks["auth"] = s.cfg.Auth != nil
+	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+}
+
 // handle answers the error a handler returns through the one error mapping.
 func (s *Server) handle(fn handlerFunc) http.HandlerFunc { return handle(s.log, fn) }
 
@@ -232,18 +287,18 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 }
 
 // workerAuth admits only requests with the worker token, compared in
-// constant time.
+// constant time, length included (auth.Equal).
 func (s *Server) workerAuth(next http.Handler) http.Handler {
-	want := []byte("Bearer " + s.cfg.WorkerToken)
+	want := "Bearer " + s.cfg.WorkerToken
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if s.cfg.WorkerToken == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+		got := r.Header.Get("Authorization")
+		if s.cfg.WorkerToken == "" || !auth.Equal(got, want) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="stroem-worker"`)
 			msg := "missing or wrong worker token"
 			if len(got) == 0 {
 				msg = "missing worker token (Authorization: Bearer …)"
 			}
-			writeError(w, r, s.log, stroem.Errorf(stroem.CodeUnauthorized, "%s", msg))
+			s.denied(w, r, stroem.Errorf(stroem.CodeUnauthorized, "%s", msg), "worker token")
 			return
 		}
 		next.ServeHTTP(w, r)

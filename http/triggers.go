@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/auth"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/workspace"
 )
@@ -18,6 +19,9 @@ func (t *Triggers) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []stroem.Trigger{}
 	for _, name := range slices.Sorted(maps.Keys(ws.Triggers)) {
+		if !t.canSee(r, ws, ws.Triggers[name]) {
+			continue
+		}
 		v, err := t.view(r, ws, ws.Triggers[name])
 		if err != nil {
 			return err
@@ -35,7 +39,7 @@ func (t *Triggers) get(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := pathParam(r, "trigger")
 	trig := ws.Triggers[name]
-	if trig == nil {
+	if trig == nil || !t.canSee(r, ws, trig) {
 		return stroem.Errorf(stroem.CodeNotFound, "trigger %q not found in workspace %q", name, ws.Name)
 	}
 	v, err := t.view(r, ws, trig)
@@ -49,10 +53,19 @@ func (t *Triggers) get(w http.ResponseWriter, r *http.Request) error {
 func (t *Triggers) workspace(r *http.Request) (*workspace.Workspace, error) {
 	name := pathParam(r, "ws")
 	ws := t.ws.Get(name)
-	if ws == nil {
+	if ws == nil || !visibleWorkspace(t.cfg.ACL, r, ws) {
 		return nil, stroem.Errorf(stroem.CodeNotFound, "workspace %q not found", name)
 	}
 	return ws, nil
+}
+
+// canSee: a trigger is listed to users who may see its task.
+func (t *Triggers) canSee(r *http.Request, ws *workspace.Workspace, trig *workspace.Trigger) bool {
+	path := trig.Task
+	if task := ws.Tasks[trig.Task]; task != nil {
+		path = taskPath(task)
+	}
+	return permission(t.cfg.ACL, r, ws.Name, path) >= auth.View
 }
 
 // view builds a trigger's entry; its last job costs one indexed query.

@@ -116,4 +116,53 @@ type Store interface {
 	// its own notifications ("<origin>:<job id>"), so a server can tell its
 	// own (whose waiters it already woke) from other servers'.
 	Origin() string
+
+	// JobCancelledBy records who cancelled a job; the first one is kept.
+	JobCancelledBy(ctx context.Context, jobID, who string) error
+
+	UserStore
+}
+
+// UserStore keeps users, their groups, OIDC links, refresh tokens and API
+// keys (package auth's Store). Emails arrive normalized (lower case); ids
+// are UUIDs, and an id that is not one names no row. Missing rows are
+// stroem.ErrNotFound, a taken email or key prefix stroem.ErrConflict.
+type UserStore interface {
+	// UserInsert stores a new user with its groups.
+	UserInsert(ctx context.Context, u stroem.User) error
+	// UserGet and UserGetByEmail return the user with Groups (sorted) and
+	// AuthMethods ("password" when it has one, then linked providers).
+	UserGet(ctx context.Context, id string) (stroem.User, error)
+	UserGetByEmail(ctx context.Context, email string) (stroem.User, error)
+	// UserList returns a page of users ordered by email, and the total.
+	UserList(ctx context.Context, limit, offset int) ([]stroem.User, int, error)
+	UserCount(ctx context.Context) (int, error)
+	UserSetAdmin(ctx context.Context, id string, admin bool) error
+	UserSetPassword(ctx context.Context, id, hash string) error
+	// UserSetGroups replaces the user's groups.
+	UserSetGroups(ctx context.Context, id string, groups []string) error
+	UserLoggedIn(ctx context.Context, id string, at time.Time) error
+	// GroupList returns every distinct group name, sorted.
+	GroupList(ctx context.Context) ([]string, error)
+
+	// AuthLinkGet returns the user linked to an OIDC provider's subject.
+	AuthLinkGet(ctx context.Context, provider, subject string) (string, error)
+	AuthLinkInsert(ctx context.Context, provider, subject, userID string) error
+
+	RefreshTokenInsert(ctx context.Context, t stroem.RefreshToken) error
+	RefreshTokenGet(ctx context.Context, hash string) (stroem.RefreshToken, error)
+	// RefreshTokenRotate revokes the token (only if not revoked yet) and
+	// stores next in one transaction; ErrConflict when it was revoked.
+	RefreshTokenRotate(ctx context.Context, hash string, next stroem.RefreshToken, now time.Time) error
+	// RefreshTokenRevokeFamily revokes every live token of a session.
+	RefreshTokenRevokeFamily(ctx context.Context, family string, now time.Time) error
+
+	// APIKeyInsert fails with ErrConflict when the user already has a key
+	// with that prefix.
+	APIKeyInsert(ctx context.Context, k stroem.APIKey) error
+	APIKeyGet(ctx context.Context, hash string) (stroem.APIKey, error)
+	// APIKeyList returns a user's keys, newest first.
+	APIKeyList(ctx context.Context, userID string) ([]stroem.APIKey, error)
+	APIKeyDelete(ctx context.Context, userID, prefix string) error
+	APIKeyUsed(ctx context.Context, hash string, at time.Time) error
 }

@@ -32,7 +32,14 @@ type cliResult struct {
 // runCLI runs `stroem args…` in-process, like main does, with ctx.
 func runCLI(t *testing.T, ctx context.Context, args ...string) cliResult {
 	t.Helper()
+	return runCLIIn(t, ctx, "", args...)
+}
+
+// runCLIIn is runCLI with stdin.
+func runCLIIn(t *testing.T, ctx context.Context, stdin string, args ...string) cliResult {
+	t.Helper()
 	root := newRootCmd()
+	root.SetIn(strings.NewReader(stdin))
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
@@ -48,6 +55,9 @@ func runCLI(t *testing.T, ctx context.Context, args ...string) cliResult {
 		if msg := err.Error(); msg != "" {
 			require.NotContains(t, msg, "\n", "an error is one line")
 			errOut.WriteString("stroem: " + msg + "\n") // what report prints
+		}
+		if hint := authHint(err); hint != "" {
+			errOut.WriteString("stroem: " + hint + "\n")
 		}
 	}
 	return cliResult{out: out.String(), err: errOut.String(), code: code}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -44,17 +45,28 @@ func addClientFlags(cmd *cobra.Command, withOutput bool) *clientFlags {
 	return f
 }
 
-// client checks the flags and returns a client for the server.
-func (f *clientFlags) client() (*client.Client, error) {
+// client checks the flags and returns a client for the server, sending
+// the token of `stroem login` (or STROEM_TOKEN).
+func (f *clientFlags) client(ctx context.Context) (*client.Client, error) {
 	if f.output != "" && f.output != "text" && f.output != "json" {
 		return nil, usageError("--output must be text or json, not %q", f.output)
 	}
-	c, err := client.New(f.server, client.WithUserAgent("stroem-cli/"+version))
+	if _, err := client.New(f.server); err != nil {
+		return nil, usageError("--server: %v", err)
+	}
+	tok, err := tokenFor(ctx, f.server)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(f.server, client.WithUserAgent("stroem-cli/"+version), client.WithToken(tok))
 	if err != nil {
 		return nil, usageError("--server: %v", err)
 	}
 	return c, nil
 }
+
+// newTable is the writer of the CLI's tables.
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
 
 func (f *clientFlags) json() bool { return f.output == "json" }
 

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/stroem/stroem/actors"
+	"github.com/stroem/stroem/auth"
 	stroemhttp "github.com/stroem/stroem/http"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/retention"
@@ -51,6 +52,14 @@ type serverConfig struct {
 	// DefaultStepTimeout bounds each attempt of a step whose action and
 	// step set no timeout (at most 24h); 0: none.
 	DefaultStepTimeout time.Duration `yaml:"default_step_timeout"`
+	// Auth turns on authentication (the upstream's auth: section); ACL
+	// restricts tasks per user and group (acl:). See docs/auth.md.
+	Auth *auth.Config    `yaml:"auth"`
+	ACL  *auth.ACLConfig `yaml:"acl"`
+	// InsecureNoAuth lets a server without an auth: section listen on a
+	// non-loopback address: anyone who reaches the port can then run any
+	// task. Off by default.
+	InsecureNoAuth bool `yaml:"insecure_no_auth"`
 	// HTTP holds the HTTP server's timeouts.
 	HTTP     httpConfig     `yaml:"http"`
 	Webhooks webhooksConfig `yaml:"webhooks"`
@@ -166,7 +175,78 @@ func (c *serverConfig) validate() error {
 	if err := c.Retention.WithDefaults().Validate(); err != nil {
 		return err
 	}
-	return c.Tracing.Validate("tracing")
+	if err := c.Tracing.Validate("tracing"); err != nil {
+		return err
+	}
+	if c.Auth != nil {
+		if err := resolveAuthSecrets(c.Auth); err != nil {
+			return err
+		}
+		if err := c.Auth.Validate(); err != nil {
+			return err
+		}
+	}
+	if c.ACL != nil {
+		if c.Auth == nil {
+			return errors.New("key acl: needs an auth: section (ACL rules apply to signed-in users)")
+		}
+		if _, err := auth.NewACL(c.ACL); err != nil {
+			return err
+		}
+	}
+	return checkExposure(c.Listen, c.Auth != nil, c.InsecureNoAuth)
+}
+
+// resolveAuthSecrets replaces ref+env:// and ref+file:// references in the
+// auth section's secrets by their values, like workspace secrets. Every
+// unresolvable one is reported, by key, in one error.
+func resolveAuthSecrets(a *auth.Config) error {
+	raw := map[string]any{"auth.jwt_secret": a.JWTSecret, "auth.refresh_secret": a.RefreshSecret}
+	if a.InitialUser != nil {
+		raw["auth.initial_user.password"] = a.InitialUser.Password
+	}
+	for id, p := range a.Providers {
+		raw["auth.providers."+id+".client_secret"] = p.ClientSecret
+	}
+	out, err := workspace.ResolveSecrets(raw)
+	if err != nil {
+		return fmt.Errorf("auth secrets: %w", err)
+	}
+	str := func(k string) string { v, _ := out[k].(string); return v }
+	a.JWTSecret, a.RefreshSecret = str("auth.jwt_secret"), str("auth.refresh_secret")
+	if a.InitialUser != nil {
+		a.InitialUser.Password = str("auth.initial_user.password")
+	}
+	for id, p := range a.Providers {
+		p.ClientSecret = str("auth.providers." + id + ".client_secret")
+		a.Providers[id] = p
+	}
+	return nil
+}
+
+// checkExposure refuses a server without authentication on an address
+// other machines can reach, unless insecure_no_auth says so.
+func checkExposure(listen string, authOn, insecure bool) error {
+	if authOn || insecure || loopbackAddr(listen) {
+		return nil
+	}
+	return fmt.Errorf("refusing to listen on %s without authentication: anyone who can reach it could run any task. "+
+		"Add an auth: section (jwt_secret, refresh_secret, providers, initial_user; see docs/auth.md), "+
+		"or listen on a loopback address (listen: 127.0.0.1:8080), "+
+		"or set insecure_no_auth: true (STROEM__INSECURE_NO_AUTH=true) to run an open server on purpose", listen)
+}
+
+// loopbackAddr reports whether host:port only accepts local connections.
+func loopbackAddr(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // workerConfig is a worker's configuration.

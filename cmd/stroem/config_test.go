@@ -88,6 +88,7 @@ func TestLoadConfigOverridesMergeIntoMapEntries(t *testing.T) {
 		"STROEM__WORKSPACES__DEFAULT__PATH=/srv/ws",
 		"STROEM__WORKSPACES__DEFAULT__TYPE=folder",
 		"STROEM__WORKER_TOKEN=t",
+		"STROEM__LISTEN=127.0.0.1:8080",
 	}))
 	require.Equal(t, map[string]workspaceConfig{"default": {Type: "folder", Path: "/srv/ws"}}, cfg.Workspaces)
 	require.NoError(t, cfg.validate())

@@ -164,6 +164,12 @@ func startDev(ctx context.Context, o devOptions, log *slog.Logger) (_ *devApp, e
 		if o.listen == "" {
 			o.listen = devDefaultListen
 		}
+		// dev has no authentication: anyone reaching it could run any
+		// command, so it only listens where only this machine can reach.
+		if !loopbackAddr(o.listen) {
+			return nil, usageError("--listen %s: stroem dev has no authentication, so it only listens on a loopback address (e.g. 127.0.0.1:8080); "+
+				"for a server others can reach, run `stroem server` with an auth: section (docs/auth.md)", o.listen)
+		}
 		if ln, err = net.Listen("tcp", o.listen); err != nil {
 			return nil, fmt.Errorf("listen on %s: %w", o.listen, err)
 		}

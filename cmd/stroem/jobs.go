@@ -47,7 +47,7 @@ func newJobsCmd() *cobra.Command {
 			if since > 0 {
 				filter.Since = time.Now().Add(-since)
 			}
-			c, err := flags.client()
+			c, err := flags.client(cmd.Context())
 			if err != nil {
 				return err
 			}

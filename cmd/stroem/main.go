@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stroem/stroem"
+	stroemhttp "github.com/stroem/stroem/http"
 	"github.com/stroem/stroem/runner"
 )
 
@@ -71,6 +73,10 @@ func newRootCmd() *cobra.Command {
 		newStatsCmd(),
 		newCancelCmd(),
 		newWorkersCmd(),
+		newLoginCmd(),
+		newLogoutCmd(),
+		newWhoamiCmd(),
+		newAPIKeysCmd(),
 		newBenchCmd(),
 		newVersionCmd(),
 		newAdminCmd(),
@@ -81,6 +87,7 @@ func newRootCmd() *cobra.Command {
 func main() {
 	// First: a worker re-executes this binary as each step's supervisor.
 	runner.SupervisorMain()
+	stroemhttp.Version = version
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile := startCPUProfile(os.Getenv("STROEM_CPUPROFILE"))
 	err := newRootCmd().ExecuteContext(ctx)
@@ -123,5 +130,19 @@ func report(err error) int {
 		}
 	}
 	fmt.Fprintln(os.Stderr, "stroem:", err)
+	if hint := authHint(err); hint != "" {
+		fmt.Fprintln(os.Stderr, "stroem:", hint)
+	}
 	return code
+}
+
+// authHint says what to do about a refused client command.
+func authHint(err error) string {
+	switch stroem.ErrorCode(err) {
+	case stroem.CodeUnauthorized:
+		return "log in with `stroem login` (add --server URL for another server), or set STROEM_TOKEN to an API key"
+	case stroem.CodeForbidden:
+		return "your account lacks this permission; `stroem whoami` shows who you are, an admin can grant access"
+	}
+	return ""
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/actors"
+	"github.com/stroem/stroem/auth"
 	stroemhttp "github.com/stroem/stroem/http"
 	"github.com/stroem/stroem/http/logstream"
 	"github.com/stroem/stroem/persistence"
@@ -125,6 +126,21 @@ type serverApp struct {
 
 // startServer starts every component of a server; Stop ends them.
 func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log *slog.Logger) (_ *serverApp, err error) {
+	// Before anything else: a server without authentication must not be
+	// reachable from other machines (unless insecure_no_auth says so).
+	addr := cfg.Listen
+	if opts.listener != nil {
+		addr = opts.listener.Addr().String()
+	}
+	if err := checkExposure(addr, cfg.Auth != nil, cfg.InsecureNoAuth); err != nil {
+		if opts.store != nil {
+			opts.store.Close()
+		}
+		if opts.listener != nil {
+			_ = opts.listener.Close()
+		}
+		return nil, exitCode(2, err)
+	}
 	app := &serverApp{cfg: cfg, log: log, done: make(chan struct{})}
 	bg, cancel := context.WithCancel(context.Background())
 	app.cancel = cancel
@@ -168,6 +184,28 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 		}
 	}
 
+	var authSvc *auth.Service
+	var acl *auth.ACL
+	if cfg.Auth != nil {
+		if acl, err = auth.NewACL(cfg.ACL); err != nil {
+			return nil, err
+		}
+		if authSvc, err = auth.New(*cfg.Auth, acl, app.store, log, auth.Options{}); err != nil {
+			return nil, err
+		}
+		for _, w := range cfg.Auth.Warnings() {
+			log.Warn("auth: " + w)
+		}
+		// The length only, so operators of several servers can check they
+		// share the secret without it being logged.
+		log.Info("auth enabled", "jwt_secret_len", len(cfg.Auth.JWTSecret), "acl", acl.Enabled())
+		if err = authSvc.Seed(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		log.Warn("auth: no auth section: every client may run any task (only safe on a loopback address)")
+	}
+
 	app.hub = logstream.New(hubSource{store: app.store}, log)
 	events := &serverEvents{hub: app.hub, store: app.store, log: log, ops: app.ops}
 	app.orch = actors.New(actors.Config{
@@ -175,7 +213,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 		OnSecrets: logSecrets(log), MaskExtra: []string{cfg.WorkerToken},
 	}, app.store, app.ws, events, log)
 	app.sched = actors.NewScheduler(app.orch, app.store, app.ws, log)
-	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{Headers: cfg.Webhooks.Headers}, app.orch, app.store, app.ws, app.sched, log)
+	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{Headers: cfg.Webhooks.Headers, ACL: acl}, app.orch, app.store, app.ws, app.sched, log)
 	events.hooks = app.hooks
 	if err = app.orch.Start(ctx); err != nil {
 		return nil, err
@@ -205,7 +243,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	workers.MaxStepLogBytes = cfg.LogStorage.MaxStepBytes
 	api := stroemhttp.NewServer(stroemhttp.Config{
 		WorkerToken: cfg.WorkerToken, MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.HTTP.WriteTimeout,
-		Ready: app.ready.Load,
+		Ready: app.ready.Load, Auth: authSvc,
 		UI:    ui.Handler(),
 		Extra: func(r chi.Router) {
 			app.hooks.Mount(r)

@@ -26,7 +26,7 @@ cancelled runs are left out. Fewer than 5 runs are too few to trust.`,
 			if limit < 1 || limit > 500 {
 				return usageError("--limit %d: want 1 to 500", limit)
 			}
-			c, err := flags.client()
+			c, err := flags.client(cmd.Context())
 			if err != nil {
 				return err
 			}

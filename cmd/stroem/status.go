@@ -23,7 +23,7 @@ Times are UTC; --output json prints the job as the API returns it.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client()
+			c, err := flags.client(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -39,6 +39,12 @@ Times are UTC; --output json prints the job as the API returns it.`,
 			fmt.Fprintf(out, "task:      %s/%s\n", job.Workspace, job.TaskName)
 			fmt.Fprintf(out, "status:    %s\n", job.Status)
 			fmt.Fprintf(out, "created:   %s (%s)\n", formatTime(&job.CreatedAt), orDash(string(job.SourceType)))
+			if job.CreatedBy != "" {
+				fmt.Fprintf(out, "by:        %s\n", job.CreatedBy)
+			}
+			if job.CancelledBy != "" {
+				fmt.Fprintf(out, "cancelled: by %s\n", job.CancelledBy)
+			}
 			fmt.Fprintf(out, "duration:  %s\n\n", formatDuration(job.StartedAt, job.CompletedAt))
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "STEP\tSTATUS\tATTEMPT\tWORKER\tSTARTED\tDURATION\tERROR")

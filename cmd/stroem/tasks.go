@@ -23,7 +23,7 @@ In the INPUT column a * marks a required field and =VALUE its default.`,
   stroem tasks --workspace ops --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := flags.client()
+			c, err := flags.client(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -48,7 +48,7 @@ reconnects. Both exit with the job's result: 0 completed, 1 failed,
 			if err != nil {
 				return err
 			}
-			c, err := flags.client()
+			c, err := flags.client(cmd.Context())
 			if err != nil {
 				return err
 			}

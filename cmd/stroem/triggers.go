@@ -22,7 +22,7 @@ last job each one started. See docs/triggers.md.`,
   stroem triggers --workspace ops --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := flags.client()
+			c, err := flags.client(cmd.Context())
 			if err != nil {
 				return err
 			}

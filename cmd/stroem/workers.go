@@ -16,7 +16,7 @@ func newWorkersCmd() *cobra.Command {
 		Short: "List the registered workers and their last heartbeat",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := flags.client()
+			c, err := flags.client(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -33,6 +33,10 @@ func Status(err error) int {
 		return http.StatusUnauthorized
 	case stroem.CodeForbidden:
 		return http.StatusForbidden
+	case stroem.CodeUnsupported:
+		return http.StatusUnsupportedMediaType
+	case stroem.CodeRateLimited:
+		return http.StatusTooManyRequests
 	case stroem.CodeNotFound:
 		return http.StatusNotFound
 	case stroem.CodeConflict:

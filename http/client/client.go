@@ -276,15 +276,21 @@ func codeForStatus(status int) stroem.Code {
 	switch status {
 	case http.StatusBadRequest, http.StatusUnprocessableEntity:
 		return stroem.CodeInvalid
-	case http.StatusUnauthorized, http.StatusForbidden:
+	case http.StatusUnauthorized:
 		return stroem.CodeUnauthorized
+	case http.StatusForbidden:
+		return stroem.CodeForbidden
+	case http.StatusUnsupportedMediaType:
+		return stroem.CodeUnsupported
+	case http.StatusTooManyRequests:
+		return stroem.CodeRateLimited
 	case http.StatusNotFound:
 		return stroem.CodeNotFound
 	case http.StatusConflict:
 		return stroem.CodeConflict
 	case http.StatusRequestEntityTooLarge:
 		return stroem.CodeTooLarge
-	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout, http.StatusTooManyRequests:
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
 		return stroem.CodeUnavailable
 	}
 	if status >= 400 && status < 500 {

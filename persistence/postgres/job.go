@@ -15,7 +15,8 @@ import (
 )
 
 const jobColumns = `id::text, workspace, task_name, mode, input, output, status, source_type,
-	source_id, revision, coalesce(snapshot_id, ''), cancel_requested, created_at, started_at, completed_at`
+	source_id, revision, coalesce(snapshot_id, ''), cancel_requested, created_at, started_at, completed_at,
+	created_by, cancelled_by`
 
 const stepColumns = `step_name, position, action_name, action_type, image, depends_on,
 	continue_on_failure, max_attempts, status, input, output, error_message, coalesce(worker_id, ''),
@@ -138,12 +139,12 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 				nj.SnapshotID, snapshotBody)
 		}
 		b.Queue(`INSERT INTO jobs (id, workspace, task_name, mode, input, output, status, source_type,
-				source_id, revision, snapshot_id, context, created_at, started_at, completed_at)
+				source_id, revision, snapshot_id, context, created_at, started_at, completed_at, created_by)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), $12, now(),
 				CASE WHEN $7 = 'running' THEN now() END,
-				CASE WHEN $7 IN ('completed', 'failed', 'cancelled') THEN now() END)`,
+				CASE WHEN $7 IN ('completed', 'failed', 'cancelled') THEN now() END, $13)`,
 			j.ID, j.Workspace, j.TaskName, j.Mode, input, output, string(j.Status), string(j.SourceType),
-			j.SourceID, j.Revision, nj.SnapshotID, jobContext)
+			j.SourceID, j.Revision, nj.SnapshotID, jobContext, stroem.SanitizeText(j.CreatedBy))
 		for i, st := range steps {
 			b.Queue(`INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, image,
 					depends_on, continue_on_failure, max_attempts, status, input, error_message, ready_at, completed_at)
@@ -177,7 +178,8 @@ func scanJob(row pgx.Row, extra ...any) (stroem.Job, string, bool, error) {
 		cancelRequested    bool
 	)
 	dest := append([]any{&j.ID, &j.Workspace, &j.TaskName, &j.Mode, &input, &output, &status, &sourceType,
-		&j.SourceID, &j.Revision, &snapshotID, &cancelRequested, &j.CreatedAt, &j.StartedAt, &j.CompletedAt}, extra...)
+		&j.SourceID, &j.Revision, &snapshotID, &cancelRequested, &j.CreatedAt, &j.StartedAt, &j.CompletedAt,
+		&j.CreatedBy, &j.CancelledBy}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return j, "", false, err
 	}

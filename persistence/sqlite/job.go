@@ -13,7 +13,8 @@ import (
 )
 
 const jobColumns = `id, workspace, task_name, mode, input, output, status, source_type,
-	source_id, revision, coalesce(snapshot_id, ''), cancel_requested, created_at, started_at, completed_at`
+	source_id, revision, coalesce(snapshot_id, ''), cancel_requested, created_at, started_at, completed_at,
+	created_by, cancelled_by`
 
 const stepColumns = `step_name, position, action_name, action_type, image, depends_on,
 	continue_on_failure, max_attempts, status, input, output, error_message, coalesce(worker_id, ''),
@@ -150,10 +151,10 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 			snapshot = nj.SnapshotID
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, workspace, task_name, mode, input, output, status,
-				source_type, source_id, revision, snapshot_id, context, created_at, started_at, completed_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				source_type, source_id, revision, snapshot_id, context, created_at, started_at, completed_at, created_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			j.ID, j.Workspace, j.TaskName, j.Mode, input, output, string(j.Status), string(j.SourceType),
-			j.SourceID, j.Revision, snapshot, jobContext, nanos(now), started, completed); err != nil {
+			j.SourceID, j.Revision, snapshot, jobContext, nanos(now), started, completed, stroem.SanitizeText(j.CreatedBy)); err != nil {
 			return err
 		}
 		for i, st := range steps {
@@ -201,7 +202,7 @@ func scanJob(row rowScanner, extra ...any) (stroem.Job, string, bool, error) {
 	)
 	dest := append([]any{&j.ID, &j.Workspace, &j.TaskName, &j.Mode, &input, &output, &status, &sourceType,
 		&j.SourceID, &j.Revision, &snapshotID, &cancelRequested, timeVal{&j.CreatedAt},
-		timeCol{&j.StartedAt}, timeCol{&j.CompletedAt}}, extra...)
+		timeCol{&j.StartedAt}, timeCol{&j.CompletedAt}, &j.CreatedBy, &j.CancelledBy}, extra...)
 	err := row.Scan(dest...)
 	if err != nil {
 		return j, "", false, err

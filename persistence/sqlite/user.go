@@ -1,0 +1,466 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/stroem/stroem"
+)
+
+// Users, groups, OIDC links, refresh tokens and API keys (package auth's
+// Store). Emails arrive normalized (lower case); ids are UUIDs.
+
+const userColumns = `u.id, u.email, u.name, u.password_hash, u.is_admin, u.created_at, u.last_login_at,
+	(SELECT COALESCE(json_group_array(g.group_name), '[]') FROM (SELECT group_name FROM user_groups WHERE user_id = u.id ORDER BY group_name) g),
+	(SELECT COALESCE(json_group_array(a.provider), '[]') FROM (SELECT DISTINCT provider FROM auth_links WHERE user_id = u.id ORDER BY provider) a)`
+
+func scanUser(row interface{ Scan(...any) error }) (stroem.User, error) {
+	var (
+		u              stroem.User
+		name, hash     sql.NullString
+		admin          int64
+		groups, linked string
+	)
+	if err := row.Scan(&u.ID, &u.Email, &name, &hash, &admin, timeVal{&u.CreatedAt}, timeCol{&u.LastLoginAt}, &groups, &linked); err != nil {
+		return stroem.User{}, err
+	}
+	if name.Valid {
+		u.Name = &name.String
+	}
+	u.PasswordHash, u.IsAdmin = hash.String, admin == 1
+	var err error
+	if u.Groups, err = decodeStrings(groups); err != nil {
+		return stroem.User{}, err
+	}
+	var providers []string
+	if err := json.Unmarshal([]byte(linked), &providers); err != nil {
+		return stroem.User{}, err
+	}
+	u.AuthMethods = []string{}
+	if u.PasswordHash != "" {
+		u.AuthMethods = append(u.AuthMethods, "password")
+	}
+	u.AuthMethods = append(u.AuthMethods, providers...)
+	return u, nil
+}
+
+// UserInsert stores a new user and its groups; a taken email is a conflict.
+func (s *Store) UserInsert(ctx context.Context, u stroem.User) error {
+	id, ok := canonicalUUID(u.ID)
+	if !ok {
+		return stroem.Errorf(stroem.CodeInvalid, "user id %q is not a UUID", u.ID)
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		var hash any
+		if u.PasswordHash != "" {
+			hash = u.PasswordHash
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, email, name, password_hash, is_admin, created_at, last_login_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, strings.ToLower(u.Email), u.Name, hash, boolInt(u.IsAdmin), nanos(u.CreatedAt), nanosPtr(u.LastLoginAt)); err != nil {
+			return err
+		}
+		return setGroups(ctx, tx, id, u.Groups)
+	})
+	if err != nil {
+		return fmt.Errorf("insert user %s: %w", u.Email, interpretError(err))
+	}
+	return nil
+}
+
+func setGroups(ctx context.Context, tx *sql.Tx, id string, groups []string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM user_groups WHERE user_id = ?`, id); err != nil {
+		return err
+	}
+	for _, g := range groups {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO user_groups (user_id, group_name) VALUES (?, ?) ON CONFLICT DO NOTHING`, id, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// UserGet returns a user by id.
+func (s *Store) UserGet(ctx context.Context, id string) (stroem.User, error) {
+	cid, ok := canonicalUUID(id)
+	if !ok {
+		return stroem.User{}, notFound("user %s not found", id)
+	}
+	return s.userWhere(ctx, "u.id = ?", cid, "user "+id)
+}
+
+// UserGetByEmail returns a user by (lower-case) email.
+func (s *Store) UserGetByEmail(ctx context.Context, email string) (stroem.User, error) {
+	return s.userWhere(ctx, "u.email = ?", strings.ToLower(email), "user "+email)
+}
+
+func (s *Store) userWhere(ctx context.Context, where string, arg any, what string) (stroem.User, error) {
+	db, err := s.reader()
+	if err != nil {
+		return stroem.User{}, err
+	}
+	u, err := scanUser(db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where, arg))
+	if err == sql.ErrNoRows {
+		return stroem.User{}, notFound("%s not found", what)
+	}
+	if err != nil {
+		return stroem.User{}, fmt.Errorf("get %s: %w", what, interpretError(err))
+	}
+	return u, nil
+}
+
+// UserList returns a page of users by email, and how many there are.
+func (s *Store) UserList(ctx context.Context, limit, offset int) ([]stroem.User, int, error) {
+	var (
+		out   = []stroem.User{}
+		total int
+	)
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&total); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+` FROM users u ORDER BY u.email LIMIT ? OFFSET ?`, limit, offset)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			u, err := scanUser(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, u)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list users: %w", interpretError(err))
+	}
+	return out, total, nil
+}
+
+// UserCount is the number of users.
+func (s *Store) UserCount(ctx context.Context) (int, error) {
+	db, err := s.reader()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count users: %w", interpretError(err))
+	}
+	return n, nil
+}
+
+// userExec runs one statement on a user's row; no such user is NotFound.
+func (s *Store) userExec(ctx context.Context, id, what, query string, args ...any) error {
+	cid, ok := canonicalUUID(id)
+	if !ok {
+		return notFound("user %s not found", id)
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		res, err := tx.ExecContext(ctx, query, append(args, cid)...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("user %s not found", id)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, interpretError(err))
+	}
+	return nil
+}
+
+// UserSetAdmin sets the admin flag.
+func (s *Store) UserSetAdmin(ctx context.Context, id string, admin bool) error {
+	return s.userExec(ctx, id, "set admin", `UPDATE users SET is_admin = ? WHERE id = ?`, boolInt(admin))
+}
+
+// UserSetPassword replaces the password hash.
+func (s *Store) UserSetPassword(ctx context.Context, id, hash string) error {
+	return s.userExec(ctx, id, "set password", `UPDATE users SET password_hash = ? WHERE id = ?`, hash)
+}
+
+// UserLoggedIn records a successful login.
+func (s *Store) UserLoggedIn(ctx context.Context, id string, at time.Time) error {
+	return s.userExec(ctx, id, "record login", `UPDATE users SET last_login_at = ? WHERE id = ?`, nanos(at))
+}
+
+// UserSetGroups replaces the user's groups.
+func (s *Store) UserSetGroups(ctx context.Context, id string, groups []string) error {
+	cid, ok := canonicalUUID(id)
+	if !ok {
+		return notFound("user %s not found", id)
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = ?`, cid).Scan(&one); err != nil {
+			if err == sql.ErrNoRows {
+				return notFound("user %s not found", id)
+			}
+			return err
+		}
+		return setGroups(ctx, tx, cid, groups)
+	})
+	if err != nil {
+		return fmt.Errorf("set groups: %w", interpretError(err))
+	}
+	return nil
+}
+
+// GroupList returns every group name in use, sorted.
+func (s *Store) GroupList(ctx context.Context) ([]string, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT DISTINCT group_name FROM user_groups ORDER BY group_name`)
+	if err != nil {
+		return nil, fmt.Errorf("list groups: %w", interpretError(err))
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return nil, fmt.Errorf("list groups: %w", interpretError(err))
+		}
+		out = append(out, g)
+	}
+	sort.Strings(out)
+	return out, interpretError(rows.Err())
+}
+
+// AuthLinkGet returns the user an OIDC provider's subject signs in.
+func (s *Store) AuthLinkGet(ctx context.Context, provider, subject string) (string, error) {
+	db, err := s.reader()
+	if err != nil {
+		return "", err
+	}
+	var id string
+	err = db.QueryRowContext(ctx, `SELECT user_id FROM auth_links WHERE provider = ? AND subject = ?`, provider, subject).Scan(&id)
+	if err == sql.ErrNoRows {
+		return "", notFound("no user linked to %s subject %s", provider, subject)
+	}
+	if err != nil {
+		return "", fmt.Errorf("get auth link: %w", interpretError(err))
+	}
+	return id, nil
+}
+
+// AuthLinkInsert links an OIDC subject to a user.
+func (s *Store) AuthLinkInsert(ctx context.Context, provider, subject, userID string) error {
+	cid, ok := canonicalUUID(userID)
+	if !ok {
+		return notFound("user %s not found", userID)
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO auth_links (provider, subject, user_id, created_at) VALUES (?, ?, ?, ?)`,
+			provider, subject, cid, nanos(now))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("link %s subject to user %s: %w", provider, userID, interpretError(err))
+	}
+	return nil
+}
+
+// RefreshTokenInsert stores a new refresh token (its hash).
+func (s *Store) RefreshTokenInsert(ctx context.Context, t stroem.RefreshToken) error {
+	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error { return insertRefresh(ctx, tx, t) })
+	if err != nil {
+		return fmt.Errorf("insert refresh token: %w", interpretError(err))
+	}
+	return nil
+}
+
+func insertRefresh(ctx context.Context, tx *sql.Tx, t stroem.RefreshToken) error {
+	uid, _ := canonicalUUID(t.UserID)
+	fam, _ := canonicalUUID(t.Family)
+	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, user_id, family, created_at, expires_at, revoked_at, replaced_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, t.Hash, uid, fam, nanos(t.CreatedAt), nanos(t.ExpiresAt), nanosPtr(t.RevokedAt), t.ReplacedBy)
+	return err
+}
+
+// RefreshTokenGet returns a refresh token by hash.
+func (s *Store) RefreshTokenGet(ctx context.Context, hash string) (stroem.RefreshToken, error) {
+	db, err := s.reader()
+	if err != nil {
+		return stroem.RefreshToken{}, err
+	}
+	var t stroem.RefreshToken
+	err = db.QueryRowContext(ctx, `SELECT hash, user_id, family, created_at, expires_at, revoked_at, replaced_by
+		FROM refresh_tokens WHERE hash = ?`, hash).Scan(&t.Hash, &t.UserID, &t.Family, timeVal{&t.CreatedAt}, timeVal{&t.ExpiresAt}, timeCol{&t.RevokedAt}, &t.ReplacedBy)
+	if err == sql.ErrNoRows {
+		return t, notFound("refresh token not found")
+	}
+	if err != nil {
+		return t, fmt.Errorf("get refresh token: %w", interpretError(err))
+	}
+	return t, nil
+}
+
+// RefreshTokenRotate spends the token and stores its successor at once; a
+// token already spent is a conflict (and nothing is stored).
+func (s *Store) RefreshTokenRotate(ctx context.Context, hash string, next stroem.RefreshToken, now time.Time) error {
+	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ?, replaced_by = ? WHERE hash = ? AND revoked_at IS NULL`,
+			nanos(now), next.Hash, hash)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return stroem.Errorf(stroem.CodeConflict, "refresh token already used or revoked")
+		}
+		return insertRefresh(ctx, tx, next)
+	})
+	if err != nil {
+		return fmt.Errorf("rotate refresh token: %w", interpretError(err))
+	}
+	return nil
+}
+
+// RefreshTokenRevokeFamily revokes every live token of a session.
+func (s *Store) RefreshTokenRevokeFamily(ctx context.Context, family string, now time.Time) error {
+	fam, _ := canonicalUUID(family)
+	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		_, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL`, nanos(now), fam)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("revoke session: %w", interpretError(err))
+	}
+	return nil
+}
+
+// APIKeyInsert stores a key (its hash); a prefix the user already has is a
+// conflict.
+func (s *Store) APIKeyInsert(ctx context.Context, k stroem.APIKey) error {
+	uid, ok := canonicalUUID(k.UserID)
+	if !ok {
+		return notFound("user %s not found", k.UserID)
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (hash, prefix, user_id, name, created_at, expires_at, last_used_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, k.Hash, k.Prefix, uid, k.Name, nanos(k.CreatedAt), nanosPtr(k.ExpiresAt), nanosPtr(k.LastUsedAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("insert API key %s: %w", k.Prefix, interpretError(err))
+	}
+	return nil
+}
+
+const apiKeyColumns = `hash, prefix, user_id, name, created_at, expires_at, last_used_at`
+
+func scanAPIKey(row interface{ Scan(...any) error }) (stroem.APIKey, error) {
+	var k stroem.APIKey
+	err := row.Scan(&k.Hash, &k.Prefix, &k.UserID, &k.Name, timeVal{&k.CreatedAt}, timeCol{&k.ExpiresAt}, timeCol{&k.LastUsedAt})
+	return k, err
+}
+
+// APIKeyGet returns a key by its hash.
+func (s *Store) APIKeyGet(ctx context.Context, hash string) (stroem.APIKey, error) {
+	db, err := s.reader()
+	if err != nil {
+		return stroem.APIKey{}, err
+	}
+	k, err := scanAPIKey(db.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	if err == sql.ErrNoRows {
+		return k, notFound("API key not found")
+	}
+	if err != nil {
+		return k, fmt.Errorf("get API key: %w", interpretError(err))
+	}
+	return k, nil
+}
+
+// APIKeyList returns a user's keys, newest first.
+func (s *Store) APIKeyList(ctx context.Context, userID string) ([]stroem.APIKey, error) {
+	out := []stroem.APIKey{}
+	uid, ok := canonicalUUID(userID)
+	if !ok {
+		return out, nil
+	}
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE user_id = ? ORDER BY created_at DESC, prefix`, uid)
+	if err != nil {
+		return nil, fmt.Errorf("list API keys: %w", interpretError(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list API keys: %w", interpretError(err))
+		}
+		out = append(out, k)
+	}
+	return out, interpretError(rows.Err())
+}
+
+// APIKeyDelete revokes one of a user's keys by prefix.
+func (s *Store) APIKeyDelete(ctx context.Context, userID, prefix string) error {
+	uid, ok := canonicalUUID(userID)
+	if !ok {
+		return notFound("API key %s not found", prefix)
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM api_keys WHERE user_id = ? AND prefix = ?`, uid, prefix)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("API key %s not found", prefix)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete API key: %w", interpretError(err))
+	}
+	return nil
+}
+
+// APIKeyUsed records when a key was last used.
+func (s *Store) APIKeyUsed(ctx context.Context, hash string, at time.Time) error {
+	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE hash = ?`, nanos(at), hash)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record API key use: %w", interpretError(err))
+	}
+	return nil
+}
+
+// JobCancelledBy records who cancelled a job; the first one is kept.
+func (s *Store) JobCancelledBy(ctx context.Context, jobID, who string) error {
+	id, ok := canonicalUUID(jobID)
+	if !ok {
+		return notFound("job %s not found", jobID)
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET cancelled_by = ? WHERE id = ? AND cancelled_by = ''`, stroem.SanitizeText(who), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record who cancelled job %s: %w", jobID, interpretError(err))
+	}
+	return nil
+}
