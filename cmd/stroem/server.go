@@ -244,7 +244,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	api := stroemhttp.NewServer(stroemhttp.Config{
 		WorkerToken: cfg.WorkerToken, MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.HTTP.WriteTimeout,
 		Ready: app.ready.Load, Auth: authSvc,
-		UI:    ui.Handler(),
+		UI: ui.Handler(),
 		Extra: func(r chi.Router) {
 			app.hooks.Mount(r)
 			app.ops.mount(r)
