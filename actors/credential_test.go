@@ -100,10 +100,11 @@ func TestWorkerCredentials(t *testing.T) {
 	forbidden(w.Complete(as, job, "s", stroem.Completion{WorkerID: otherWorker, Attempt: 1}))
 	require.Len(t, f.renewed, 1)
 	require.Empty(t, f.fenced, "a refused call touches no step")
+	require.Empty(t, f.started, "a refused call touches no step")
 
 	// The caller's own id in another form is still the caller's.
 	require.NoError(t, w.Start(as, job, "s", stroem.StepStart{WorkerID: strings.ToUpper(reg.WorkerID), Attempt: 1}))
-	require.Equal(t, []string{job + "/s/1/" + reg.WorkerID}, f.fenced)
+	require.Equal(t, []string{job + "/s/1/" + reg.WorkerID}, f.started, "acknowledged as the caller")
 
 	// Archives: only a revision the caller holds a running step of.
 	f.mu.Lock()

@@ -283,11 +283,11 @@ func (s *faultStack) givenBackAt(id string) time.Time {
 func (s *faultStack) waitHeartbeat(name string) {
 	s.t.Helper()
 	require.Eventually(s.t, func() bool {
-		var ws []stroem.Worker
+		var ws struct{ Items []stroem.Worker }
 		if s.getJSON("/api/workers", &ws) != http.StatusOK {
 			return false
 		}
-		for _, w := range ws {
+		for _, w := range ws.Items {
 			if w.Name == name && w.LastHeartbeatAt.After(w.RegisteredAt) {
 				return true
 			}

@@ -23,12 +23,12 @@ func TestUINeverShadowsTheServer(t *testing.T) {
 		{"GET", "/", true, 200},
 		{"GET", "/jobs/123", true, 200},
 		{"HEAD", "/tasks", true, 200},
-		{"GET", "/healthz", false, 200},
+		{"GET", "/api/config", false, 200},
 		{"POST", "/jobs", false, 404},
 		{"GET", "/api/nope", false, 404},
 		{"GET", "/api", false, 404},
 		{"GET", "/hooks/x", false, 404},
-		{"GET", "/worker/nope", false, 401}, // the worker token is checked first
+		{"GET", "/worker/nope", false, 404},
 		{"GET", "/metrics", false, 404},
 		{"GET", "/readyzz", true, 200},
 		{"GET", "/apix", true, 200},
@@ -50,5 +50,5 @@ func TestServerConfigSaysAuthIsOff(t *testing.T) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/config", nil))
 	require.Equal(t, 200, rec.Code)
-	require.JSONEq(t, `{"auth_required": false, "has_internal_auth": false, "oidc_providers": [], "acl_enabled": false}`, rec.Body.String())
+	require.JSONEq(t, `{"auth_required": false, "has_internal_auth": false, "oidc_providers": [], "acl_enabled": false, "version": "dev"}`, rec.Body.String())
 }

@@ -350,10 +350,18 @@ func TestEveryRouteForEveryCaller(t *testing.T) {
 		"GET /api/jobs/{id}/logs":                        {path: fixed("/api/jobs/" + doneJob + "/logs"), expect: protected(ok, ok, notFound, ok, ok)},
 		"GET /api/jobs/{id}/logs/stream":                 {path: fixed("/api/jobs/" + doneJob + "/logs/stream"), expect: protected(ok, ok, notFound, ok, ok)},
 		"GET /api/workers":                               {path: fixed("/api/workers"), expect: protected(forbidden, forbidden, forbidden, ok, forbidden)},
+		"GET /api/jobs/{id}/steps/{step}/logs":           {path: fixed("/api/jobs/" + doneJob + "/steps/one/logs"), expect: protected(ok, ok, notFound, ok, ok)},
+		"GET /api/workspaces/{ws}/tasks/{task}/stats":    {path: fixed("/api/workspaces/default/tasks/hello/stats"), expect: protected(ok, ok, notFound, ok, ok)},
+
+		// Prometheus metrics: the worker token (metrics.public is off).
+		"GET /metrics": {path: fixed("/metrics"), worker: true},
 
 		// Webhooks keep their own secret: no user credential opens them.
-		"POST /hooks/{trigger}":      {path: fixed("/hooks/hook"), body: `{}`, expect: expect{public: unauth}},
-		"POST /hooks/{ws}/{trigger}": {path: fixed("/hooks/default/hook"), body: `{}`, expect: expect{public: unauth}},
+		"POST /hooks/{trigger}":           {path: fixed("/hooks/hook"), body: `{}`, expect: expect{public: unauth}},
+		"POST /hooks/{ws}/{trigger}":      {path: fixed("/hooks/default/hook"), body: `{}`, expect: expect{public: unauth}},
+		"GET /hooks/{trigger}":            {path: fixed("/hooks/hook"), expect: expect{public: unauth}},
+		"GET /hooks/{ws}/{trigger}":       {path: fixed("/hooks/default/hook"), expect: expect{public: unauth}},
+		"GET /hooks/{trigger}/jobs/{job}": {path: fixed("/hooks/hook/jobs/" + doneJob), expect: expect{public: unauth}},
 
 		// Profiles are for admins.
 		"* /debug/pprof/*":       {path: fixed("/debug/pprof/"), expect: protected(forbidden, forbidden, forbidden, ok, forbidden)},
@@ -375,7 +383,7 @@ func TestEveryRouteForEveryCaller(t *testing.T) {
 	// Every route of the router is in the table, and nothing else is:
 	// a new route cannot be added without deciding who may call it.
 	routes := map[string]bool{}
-	require.NoError(t, chi.Walk(e.app.http.Handler.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+	require.NoError(t, chi.Walk(e.app.routes, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		route = strings.Replace(route, "/*/", "/", -1) // chi's marker of mounted subrouters
 		if strings.HasPrefix(route, "/debug/pprof/") {
 			method = "*" // HandleFunc: every method
@@ -483,7 +491,18 @@ func listOf(t *testing.T, e *authEnv, token, path, key string) []string {
 	st, b, _ := e.do(req{method: "GET", path: path, token: token})
 	require.Equal(t, http.StatusOK, st, string(b))
 	var items []map[string]any
-	require.NoError(t, json.Unmarshal(b, &items), string(b))
+	if strings.HasPrefix(path, "/api/jobs") || strings.HasPrefix(path, "/api/workers") {
+		// Envelopes: {items, total}; total counts what the caller may see.
+		var page struct {
+			Items []map[string]any `json:"items"`
+			Total int              `json:"total"`
+		}
+		require.NoError(t, json.Unmarshal(b, &page), string(b))
+		require.GreaterOrEqual(t, page.Total, len(page.Items), string(b))
+		items = page.Items
+	} else {
+		require.NoError(t, json.Unmarshal(b, &items), string(b))
+	}
 	out := []string{}
 	for _, it := range items {
 		out = append(out, fmt.Sprint(it[key]))

@@ -17,12 +17,12 @@ func TestConfigSecretHygieneKeys(t *testing.T) {
 		return p
 	}
 	srv := defaultServerConfig()
-	require.NoError(t, loadConfig(write("s.yaml", "worker_token: t\nwebhooks:\n  headers: [X-GitHub-Event, X-Custom]\n"), &srv, nil))
+	require.NoError(t, loadConfig(write("s.yaml", "worker_token: t\nlisten: 127.0.0.1:8080\nwebhooks:\n  headers: [X-GitHub-Event, X-Custom]\n"), &srv, nil))
 	require.NoError(t, srv.validate())
 	require.Equal(t, []string{"X-GitHub-Event", "X-Custom"}, srv.Webhooks.Headers)
 
 	srv = defaultServerConfig()
-	require.NoError(t, loadConfig(write("s2.yaml", "worker_token: t\nwebhooks:\n  headers: [Cookie]\n"), &srv, nil))
+	require.NoError(t, loadConfig(write("s2.yaml", "worker_token: t\nlisten: 127.0.0.1:8080\nwebhooks:\n  headers: [Cookie]\n"), &srv, nil))
 	require.ErrorContains(t, srv.validate(), "key webhooks.headers: Cookie carries credentials")
 
 	wk := defaultWorkerConfig()

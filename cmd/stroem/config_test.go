@@ -112,7 +112,7 @@ workspaces:
 func TestServerConfigStartTimeout(t *testing.T) {
 	t.Parallel()
 	cfg := defaultServerConfig()
-	cfg.WorkerToken = "t"
+	cfg.WorkerToken, cfg.Listen = "t", "127.0.0.1:8080"
 	require.NoError(t, cfg.validate(), "0 means the default")
 	cfg.StartTimeout = 2 * time.Second
 	require.NoError(t, cfg.validate())
@@ -128,7 +128,7 @@ func TestDefaultStepTimeoutConfig(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "s.yaml")
-	require.NoError(t, os.WriteFile(p, []byte("worker_token: x\ndefault_step_timeout: 30m\n"), 0o600))
+	require.NoError(t, os.WriteFile(p, []byte("worker_token: x\nlisten: 127.0.0.1:8080\ndefault_step_timeout: 30m\n"), 0o600))
 	cfg := defaultServerConfig()
 	require.NoError(t, loadConfig(p, &cfg, nil))
 	require.Equal(t, 30*time.Minute, cfg.DefaultStepTimeout)

@@ -19,6 +19,7 @@ func TestOpsConfig(t *testing.T) {
 	cfg := defaultServerConfig()
 	require.NoError(t, loadConfig("", &cfg, []string{
 		"STROEM__WORKER_TOKEN=t",
+		"STROEM__LISTEN=127.0.0.1:8080",
 		"STROEM__METRICS__PUBLIC=true",
 		"STROEM__RETENTION__JOB_DAYS=30",
 		"STROEM__RETENTION__WORKER_HOURS=2",

@@ -198,7 +198,7 @@ func (w *fakeWorker) claim(wait time.Duration) *stroem.Assignment {
 func (w *fakeWorker) start(a *stroem.Assignment) int {
 	w.s.t.Helper()
 	code, _ := w.s.do("POST", fmt.Sprintf("/worker/jobs/%s/steps/%s/start", a.JobID, a.StepName),
-		stroem.StepStart{WorkerID: w.id, Attempt: a.Attempt}, testToken)
+		stroem.StepStart{WorkerID: w.id, Attempt: a.Attempt}, w.cred)
 	return code
 }
 

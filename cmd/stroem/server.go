@@ -115,8 +115,11 @@ type serverApp struct {
 	sched *actors.Scheduler
 	hooks *stroemhttp.Triggers
 	ops   *opsParts // metrics, tracing, retention (ops.go)
-	http  *http.Server
-	ln    net.Listener
+	// routes is the API's router (app.http's handler wraps it with the
+	// request metrics).
+	routes chi.Router
+	http   *http.Server
+	ln     net.Listener
 
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -267,10 +270,12 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 		}
 	}
-	// SSE streams, long-poll claims and streamed log reads move their own
-	// write deadlines; see http.Server.deadlines for the read deadline.
+	// The router is a chi.Router (its routes can be walked, see the auth
+	// tests); SSE streams, long-poll claims and streamed log reads move
+	// their own write deadlines (see http.Server.deadlines).
+	app.routes = api.Handler().(chi.Router)
 	app.http = &http.Server{
-		Handler:           app.ops.instrument(api.Handler()),
+		Handler:           app.ops.instrument(app.routes),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
