@@ -38,3 +38,23 @@ func TestWorkerDropsAStepGivenBackBeforeItStarted(t *testing.T) {
 	require.Empty(t, f.texts("j", "given-back"))
 	f.with(func(f *fakeServer) { require.Equal(t, 1, f.startCalls["given-back"], "409 ends the retries") })
 }
+
+// The same attempt handed to the worker twice (given back while its start
+// was on its way, then claimed again by another slot) runs once.
+func TestWorkerRunsTheSameAttemptOnce(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	f.with(func(f *fakeServer) { f.startAnswers["s"] = []int{503, 503, 503} }) // the first start is held up
+	startWorker(t, f, func(c *WorkerConfig) { c.MaxConcurrent = 2 })
+	ran := filepath.Join(t.TempDir(), "ran")
+	a := shellAssignment("j", "s", "echo x >> "+ran)
+	f.enqueue(a)
+	f.enqueue(a)
+	c := f.waitCompletion("s")
+	require.True(t, c.Succeeded(), c.Error)
+	f.enqueue(shellAssignment("j", "next", "echo ok")) // both slots are free again once it is done
+	f.waitCompletion("next")
+	b, err := os.ReadFile(ran)
+	require.NoError(t, err)
+	require.Equal(t, "x\n", string(b), "the step ran once")
+}

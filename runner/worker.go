@@ -361,6 +361,14 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 	ctx, cancel := context.WithCancelCause(stepsCtx)
 	defer cancel(nil)
 	w.mu.Lock()
+	if _, dup := w.running[ref]; dup {
+		// The same attempt handed to this worker again: the server gave it
+		// back while this worker's start was on its way (a restart), and it
+		// was claimed here once more. It is already being run: never twice.
+		w.mu.Unlock()
+		log.Warn("step handed over again while this worker already has it: not run twice")
+		return
+	}
 	w.running[ref] = &task{ref: ref, workerID: workerID, cancel: cancel}
 	w.mu.Unlock()
 	defer func() {
