@@ -250,8 +250,11 @@ func TestFaultUnacknowledgedHandOffRunsElsewhere(t *testing.T) {
 		return strings.Contains(out, "step not started: the server gave it back") ||
 			strings.Contains(out, "server unavailable")
 	}, waitFor, 20*time.Millisecond, "the resumed worker never tried to start the step")
+	// A late acknowledgement with the shared token is refused outright
+	// (only register takes it; every other worker call needs the worker's
+	// own credential, docs/security.md); the worker's own one got 409 above.
 	code, body := s.workerPost("/worker/jobs/"+id+"/steps/s/start", stroem.StepStart{WorkerID: w1ID, Attempt: 1})
-	require.Equal(t, http.StatusConflict, code, body)
+	require.Equal(t, http.StatusUnauthorized, code, body)
 	ledger, err := os.ReadFile(filepath.Join(dir, "ledger"))
 	require.NoError(t, err)
 	require.Len(t, strings.Split(strings.TrimSpace(string(ledger)), "\n"), 1, "the step ran once: %q", ledger)
