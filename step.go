@@ -81,6 +81,9 @@ type Step struct {
 	Attempt     int       `json:"attempt"`
 	MaxAttempts int       `json:"max_attempts"`
 	Attempts    []Attempt `json:"attempts,omitempty"`
+	// LogsTruncated is set when the step's log reached the server's
+	// per-step size limit: a marker line ends what was stored.
+	LogsTruncated bool `json:"logs_truncated"`
 }
 
 // AttemptStatus is the outcome of one execution of a step.

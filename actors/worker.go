@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stroem/stroem"
-	"github.com/stroem/stroem/persistence/logstore"
+	"github.com/stroem/stroem/persistence"
 )
 
 // The worker protocol, owned here: every rule of register, claim, start,
@@ -23,10 +23,11 @@ type WorkerStore interface {
 	StepFence(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)
 }
 
-// LogSink stores pushed log lines durably and returns the lines it stored
-// (a retried push stores nothing twice).
+// LogSink stores pushed log lines durably, fenced by attempt in the same
+// transaction, and returns the lines it stored (a retried push stores
+// nothing twice); see persistence/logs.go.
 type LogSink interface {
-	Append(ctx context.Context, jobID string, a logstore.Append) ([]stroem.LogLine, error)
+	LogAppend(ctx context.Context, a persistence.LogAppend) (persistence.LogAppended, error)
 }
 
 // LogPublisher hands stored log lines to live subscribers.
@@ -36,6 +37,10 @@ type LogPublisher interface {
 
 // Workers serves the worker protocol on top of an Orchestrator.
 type Workers struct {
+	// MaxStepLogBytes bounds the log stored for one step (0: the store's
+	// persistence.DefaultMaxStepLogBytes). Set it before serving.
+	MaxStepLogBytes int64
+
 	o     *Orchestrator
 	store WorkerStore
 	logs  LogSink
@@ -117,45 +122,43 @@ func (w *Workers) Start(ctx context.Context, jobID, step string, st stroem.StepS
 }
 
 // PushLogs stores a batch of log lines durably, then publishes them. The
-// push is fenced (only the worker holding the current attempt may add
-// lines) and masked with the job's secrets before anything is stored.
+// lines are masked with the job's secrets before anything is stored, and
+// the push is fenced by the store in the transaction that stores it: no
+// line is stored for an attempt that is not the step's running one (one
+// declared lost a moment ago included).
 func (w *Workers) PushLogs(ctx context.Context, jobID, step string, p stroem.LogPush) (stroem.LogPushResponse, error) {
-	if p.Offset < 0 {
-		return stroem.LogPushResponse{}, stroem.Invalid("offset must not be negative")
-	}
-	for i := range p.Lines {
-		switch p.Lines[i].Stream {
-		case "":
-			p.Lines[i].Stream = stroem.Stdout
-		case stroem.Stdout, stroem.Stderr:
-		default:
-			return stroem.LogPushResponse{}, stroem.Errorf(stroem.CodeInvalid, "lines[%d].stream: want stdout or stderr, got %q", i, p.Lines[i].Stream)
-		}
-	}
 	if err := checkWorkerID(&p.WorkerID); err != nil {
 		return stroem.LogPushResponse{}, err
 	}
-	cancel, err := w.store.StepFence(ctx, jobID, step, p.Attempt, p.WorkerID)
+	// The cheap checks first: a bad push costs no job lookup.
+	if err := persistence.LogCheck(persistence.LogAppend{Step: step, Attempt: p.Attempt, Offset: p.Offset}); err != nil {
+		return stroem.LogPushResponse{}, err
+	}
+	lines, err := persistence.PrepareLogLines(p.Lines, nil)
 	if err != nil {
 		return stroem.LogPushResponse{}, err
 	}
-	resp := stroem.LogPushResponse{Cancel: cancel}
-	if len(p.Lines) == 0 {
-		return resp, nil
+	p.Lines = lines
+	if len(p.Lines) > 0 {
+		masker, err := w.o.Masker(ctx, jobID)
+		if err != nil {
+			return stroem.LogPushResponse{}, err
+		}
+		for i := range p.Lines {
+			p.Lines[i].Text = masker.Mask(p.Lines[i].Text)
+		}
 	}
-	masker, err := w.o.Masker(ctx, jobID)
-	if err != nil {
-		return stroem.LogPushResponse{}, err
-	}
-	stored, err := w.logs.Append(ctx, jobID, logstore.Append{
-		Step: step, Attempt: p.Attempt, Offset: p.Offset, Lines: p.Lines, Mask: masker.Mask,
+	stored, err := w.logs.LogAppend(ctx, persistence.LogAppend{
+		JobID: jobID, Step: step, Attempt: p.Attempt, WorkerID: p.WorkerID, Offset: p.Offset,
+		Lines: p.Lines, MaxStepBytes: w.MaxStepLogBytes,
 	})
 	if err != nil {
 		return stroem.LogPushResponse{}, err
 	}
-	w.hub.Publish(jobID, stored)
-	resp.Stored = len(stored)
-	return resp, nil
+	if len(stored.Lines) > 0 {
+		w.hub.Publish(jobID, stored.Lines)
+	}
+	return stroem.LogPushResponse{Cancel: stored.Cancel, Stored: len(stored.Lines)}, nil
 }
 
 // Complete applies the worker's report of an attempt's end (fenced: a

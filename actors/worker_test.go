@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
-	"github.com/stroem/stroem/persistence/logstore"
+	"github.com/stroem/stroem/persistence"
 )
 
 // workerStore records what the worker protocol asks of the store.
@@ -43,19 +43,28 @@ func (f *workerStore) StepFence(_ context.Context, jobID, step string, attempt i
 	return f.stale, nil
 }
 
-// logSink records appended batches; hub records published ones.
+// logSink records appended batches, checked with the helpers the stores
+// use; cancel is what its fence answers. It also records published lines.
 type logSink struct {
-	appended  []logstore.Append
+	cancel    bool
+	appended  []persistence.LogAppend
 	published [][]stroem.LogLine
 }
 
-func (l *logSink) Append(_ context.Context, _ string, a logstore.Append) ([]stroem.LogLine, error) {
-	l.appended = append(l.appended, a)
-	out := make([]stroem.LogLine, 0, len(a.Lines))
-	for _, l := range a.Lines {
-		out = append(out, stroem.LogLine{Step: a.Step, Stream: l.Stream, Text: l.Text})
+func (l *logSink) LogAppend(_ context.Context, a persistence.LogAppend) (persistence.LogAppended, error) {
+	if err := persistence.LogCheck(a); err != nil {
+		return persistence.LogAppended{}, err
 	}
-	return out, nil
+	lines, err := persistence.PrepareLogLines(a.Lines, nil)
+	if err != nil {
+		return persistence.LogAppended{}, err
+	}
+	l.appended = append(l.appended, a)
+	out := make([]stroem.LogLine, 0, len(lines))
+	for _, pl := range lines {
+		out = append(out, stroem.LogLine{Step: a.Step, Stream: pl.Stream, Text: pl.Text})
+	}
+	return persistence.LogAppended{Lines: out, Cancel: l.cancel}, nil
 }
 
 func (l *logSink) Publish(_ string, lines []stroem.LogLine) { l.published = append(l.published, lines) }
@@ -120,10 +129,10 @@ func TestWorkersHeartbeat(t *testing.T) {
 }
 
 // A log push is checked (offset, streams, worker id) before anything is
-// fenced or stored; a fenced push with lines is stored, then published.
+// stored; the store's fence answer (cancel) reaches the worker.
 func TestWorkersPushLogs(t *testing.T) {
 	t.Parallel()
-	w, f, logs := newTestWorkers(t)
+	w, _, logs := newTestWorkers(t)
 	ctx := context.Background()
 	job, worker := uuid.NewString(), uuid.NewString()
 
@@ -135,14 +144,16 @@ func TestWorkersPushLogs(t *testing.T) {
 	require.Contains(t, err.Error(), "lines[0].stream")
 	_, err = w.PushLogs(ctx, job, "a", stroem.LogPush{WorkerID: "nope", Attempt: 1})
 	require.ErrorIs(t, err, stroem.ErrInvalid)
-	require.Empty(t, f.fenced, "nothing is fenced for a bad push")
+	require.Empty(t, logs.appended, "nothing is stored for a bad push")
 
-	f.stale = true
-	resp, err := w.PushLogs(ctx, job, "a", stroem.LogPush{WorkerID: worker, Attempt: 1})
+	logs.cancel = true
+	resp, err := w.PushLogs(ctx, job, "a", stroem.LogPush{WorkerID: "{" + worker + "}", Attempt: 1})
 	require.NoError(t, err)
 	require.Equal(t, stroem.LogPushResponse{Cancel: true}, resp, "an empty push only asks the fence")
-	require.Empty(t, logs.appended)
-	require.Equal(t, []string{job + "/a/1/" + worker}, f.fenced)
+	require.Len(t, logs.appended, 1)
+	require.Equal(t, persistence.LogAppend{JobID: job, Step: "a", Attempt: 1, WorkerID: worker, Lines: []stroem.PushLine{}}, logs.appended[0],
+		"the store fences with the canonical worker id")
+	require.Empty(t, logs.published, "nothing to publish")
 }
 
 // Start and Complete are fenced with the canonical worker id; a bad one is

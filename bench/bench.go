@@ -25,7 +25,7 @@ import (
 
 // Parts of the bench, in the order they run. scale runs last: it leaves
 // 10,000 queued jobs and 100,000 rows behind, which would skew the others.
-var Parts = []string{"chain", "fanout", "trigger", "sse", "scale"}
+var Parts = []string{"chain", "fanout", "trigger", "sse", "scale", "logs"}
 
 // DefaultDBURL is the PostgreSQL server used when neither --db-url nor
 // STROEM__DB__URL says otherwise.
@@ -42,6 +42,7 @@ type Sizes struct {
 	Slots        int
 	TriggerJobs  int
 	SSELines     int
+	LogsLines    int
 	Queued       int
 	CreateConns  int
 	TableJobs    int
@@ -56,6 +57,7 @@ func DefaultSizes() Sizes {
 		Workers: 2, Slots: 8,
 		TriggerJobs: 200,
 		SSELines:    200,
+		LogsLines:   200_000,
 		Queued:      10_000, CreateConns: 16,
 		TableJobs: 100_000, ListRequests: 200,
 		FloorRuns: 200,
@@ -133,6 +135,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (_ *Report, err err
 		{"trigger", b.runTrigger},
 		{"sse", b.runSSE},
 		{"scale", b.runScale},
+		{"logs", b.runLogs},
 	}
 	for _, s := range steps {
 		if !o.Parts[s.name] {

@@ -163,7 +163,6 @@ func (b *bench) startServer(ctx context.Context, listen string) error {
 	cfg := map[string]any{
 		"listen":         listen,
 		"db":             map[string]any{"url": b.dbURL},
-		"log_storage":    map[string]any{"local_dir": filepath.Join(b.dir, "logs")},
 		"workspaces":     map[string]any{"default": map[string]any{"type": "folder", "path": b.wsDir}},
 		"worker_token":   b.token,
 		"shutdown_grace": "5s",
@@ -422,7 +421,7 @@ func writeBenchWorkspace(dir string, s Sizes) error {
 	if err := os.WriteFile(filepath.Join(dir, ".workflows", "bench.yaml"), []byte(benchWorkflow(s)), 0o644); err != nil {
 		return fmt.Errorf("write bench workspace: %w", err)
 	}
-	return nil
+	return writeBenchLogsWorkflow(dir, s)
 }
 
 // benchWorkflow is the bench's workflow file.

@@ -21,6 +21,7 @@ type Report struct {
 	*triggerResult
 	*sseResult
 	*scaleResult
+	*logsResult
 	PprofFiles []string           `json:"pprof_files,omitempty"`
 	Targets    map[string]float64 `json:"targets"`
 }
@@ -137,6 +138,8 @@ var benchTargets = map[string]float64{
 	"sse_latency_p50_ms":        50,
 	"server_rss_queued_mb":      150,
 	"job_list_p99_ms":           50,
+	"logs_stored_lines_per_s":   benchLogsLinesPerSTarget,
+	"logs_sse_latency_p50_ms":   benchLogsP50MSTarget,
 }
 
 // WriteText prints the report as a table: figure, value, target, verdict.
@@ -193,6 +196,9 @@ func (r *Report) WriteText(w io.Writer) error {
 			benchFmtMS(s.JobListP50MS)+" / "+benchFmtMS(s.JobListP99MS), benchVerdict(s.JobListP99MS, 50, "≤", "ms"))
 		row("scale", "  ?status=completed", benchFmtMS(s.JobListStatusP50MS)+" / "+benchFmtMS(s.JobListStatusP99MS), benchVerdict(s.JobListStatusP99MS, 50, "≤", "ms"))
 		row("scale", "  ?task="+s.ScaleListTaskFilter, benchFmtMS(s.JobListTaskP50MS)+" / "+benchFmtMS(s.JobListTaskP99MS), benchVerdict(s.JobListTaskP99MS, 50, "≤", "ms"))
+	}
+	if l := r.logsResult; l != nil {
+		l.rows(row)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

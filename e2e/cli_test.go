@@ -47,7 +47,7 @@ func TestCLITriggerFollow(t *testing.T) {
 	t.Run("completed", func(t *testing.T) {
 		code, out, errOut := s.cli(nil, "trigger", "hello", "-i", "name=CLI", "--follow")
 		require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-		require.Equal(t, "Hello CLI\n", out, "stdout lines go to stdout")
+		require.Equal(t, "greet | Hello CLI\n", out, "stdout lines go to stdout, prefixed with their step")
 		require.Contains(t, errOut, "to stderr", "stderr lines go to stderr")
 		require.Contains(t, errOut, "job ")
 	})

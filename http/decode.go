@@ -32,6 +32,9 @@ func decodeJSON(r *http.Request, dst any, allowEmpty bool) error {
 		}
 		return stroem.Invalid("request body is empty; a JSON object is expected")
 	}
+	if err := checkJSONText(b); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(dst); err != nil {

@@ -272,6 +272,9 @@ func (t *Triggers) readBody(w http.ResponseWriter, r *http.Request) (map[string]
 	if len(bytes.TrimSpace(b)) == 0 {
 		return map[string]any{}, nil
 	}
+	if err := checkJSONText(b); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
@@ -337,9 +340,10 @@ func HookHeaderName(h string) string {
 }
 
 // wait waits up to timeout for the job to finish, woken by JobFinished (no
-// polling). The job is read once after subscribing, so a job that finished
-// before the subscription is seen, and once more at the timeout, so a job
-// finished by another server is seen too.
+// polling; the server wiring calls it for jobs other servers finish too,
+// from their NOTIFY). The job is read once after subscribing, so a job that
+// finished before the subscription is seen, and once more at the timeout,
+// in case a notification was lost.
 func (t *Triggers) wait(ctx context.Context, jobID string, timeout time.Duration) (*stroem.Job, error) {
 	woken, unsubscribe := t.subscribe(jobID)
 	defer unsubscribe()

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"maps"
 	"net/http"
 	"slices"
@@ -192,7 +193,23 @@ func (s *Server) job(r *http.Request) (*stroem.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.store.JobGet(r.Context(), id)
+	j, err := s.store.JobGet(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	return j, s.markTruncated(r.Context(), j)
+}
+
+// markTruncated sets LogsTruncated on the steps whose log hit the limit.
+func (s *Server) markTruncated(ctx context.Context, j *stroem.Job) error {
+	names, err := s.logs.LogTruncatedSteps(ctx, j.ID)
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	for i := range j.Steps {
+		j.Steps[i].LogsTruncated = slices.Contains(names, j.Steps[i].StepName)
+	}
+	return nil
 }
 
 func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) error {
@@ -212,43 +229,13 @@ func (s *Server) jobCancel(w http.ResponseWriter, r *http.Request) error {
 	if err := s.orch.JobCancel(r.Context(), j.ID); err != nil {
 		return err
 	}
-	if j, err = s.store.JobGet(r.Context(), j.ID); err != nil {
+	if j, err = s.store.JobGet(r.Context(), j.ID); err == nil {
+		err = s.markTruncated(r.Context(), j)
+	}
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, j)
-	return nil
-}
-
-func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
-	j, err := s.job(r)
-	if err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	lines, err := s.logs.Read(j.ID, 0, q.Get("step"))
-	if err != nil {
-		return err
-	}
-	switch q.Get("format") {
-	case "", "text":
-		var b strings.Builder
-		for _, l := range lines {
-			b.WriteString(l.Text)
-			b.WriteByte('\n')
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"logs": b.String()})
-	case "jsonl":
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		w.WriteHeader(http.StatusOK)
-		enc := jsonLineEncoder(w)
-		for _, l := range lines {
-			if err := enc.Encode(l); err != nil {
-				return nil
-			}
-		}
-	default:
-		return stroem.Errorf(stroem.CodeInvalid, "format: want text or jsonl, got %q", q.Get("format"))
-	}
 	return nil
 }
 

@@ -56,9 +56,10 @@ type Workspaces interface {
 	SourceStatus(name string) (workspace.SourceStatus, bool)
 }
 
-// Logs reads stored log lines.
+// Logs reads the stored log lines (persistence.Store's Log methods).
 type Logs interface {
-	Read(jobID string, afterSeq int64, step string) ([]stroem.LogLine, error)
+	LogScan(ctx context.Context, jobID string, afterSeq int64, step string, fn func(stroem.LogLine) error) error
+	LogTruncatedSteps(ctx context.Context, jobID string) ([]string, error)
 }
 
 // Hub serves a job's log stream (http/logstream).
@@ -70,6 +71,10 @@ type Hub interface {
 type Config struct {
 	WorkerToken  string
 	MaxBodyBytes int64
+	// WriteTimeout is the server's write timeout; the claim long poll
+	// extends its deadline by it beyond the wait, a streamed log read
+	// gives it to each chunk.
+	WriteTimeout time.Duration
 	// Ready reports whether the server finished starting (migrations applied,
 	// workspaces loaded); /readyz is 503 until then.
 	Ready func() bool
@@ -94,6 +99,9 @@ func NewServer(cfg Config, orch Orchestrator, workers Workers, store Store, ws W
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 10 << 20
 	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -103,7 +111,7 @@ func NewServer(cfg Config, orch Orchestrator, workers Workers, store Store, ws W
 // Handler returns the router.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.limitBody)
+	r.Use(s.recoverer, s.checkText, s.deadlines, s.limitBody)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, stroem.Errorf(stroem.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})

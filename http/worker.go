@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/stroem/stroem"
 )
@@ -44,6 +45,7 @@ func (s *Server) workerClaim(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
+	extendWrite(w, time.Duration(max(req.WaitMS, 0))*time.Millisecond+s.cfg.WriteTimeout)
 	a, err := s.workers.Claim(r.Context(), req)
 	if err != nil {
 		return err

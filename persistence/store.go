@@ -55,6 +55,22 @@ type Store interface {
 	TriggerLastTick(ctx context.Context, workspace, trigger string) (time.Time, error)
 	TriggerJobsUnfinished(ctx context.Context, workspace, trigger string, before time.Time) ([]string, error)
 
+	// LogAppend stores one push of log lines, fenced by attempt (see
+	// logs.go): a push from a worker that does not hold the step's running
+	// attempt is a stroem.CodeConflict error and stores nothing.
+	LogAppend(ctx context.Context, a LogAppend) (LogAppended, error)
+	// LogScan calls fn for every stored line of the job with seq > afterSeq
+	// (of step only, when not empty) in seq order, reading page by page; it
+	// stops at the first error fn returns and returns it. A job without
+	// lines (or without a row) calls fn never.
+	LogScan(ctx context.Context, jobID string, afterSeq int64, step string, fn func(stroem.LogLine) error) error
+	// LogTruncatedSteps names the job's steps whose log reached the size
+	// limit.
+	LogTruncatedSteps(ctx context.Context, jobID string) ([]string, error)
+	// Notify sends payload on channel to every server's Listen (SQLite,
+	// one process: to its own listeners).
+	Notify(ctx context.Context, channel, payload string) error
+
 	// Listen blocks until ctx is done, calling onNotify with the payload of
 	// every notification on channel (ChannelStepsReady) from any server
 	// process, and once with "" after every (re)connect: re-scan then.

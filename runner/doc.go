@@ -30,11 +30,27 @@
 //     stored.
 //   - Log lines are pushed as they come: a line is pushed at once when the
 //     step's previous push started at least 20 ms ago, otherwise it waits
-//     until then (or until 500 lines wait) and goes with the others. Each step buffers at most 10,000 lines /
-//     8 MiB of unsent lines; beyond that the oldest unsent lines are dropped
-//     and one marker line says how many. A line gets its index (the push's
-//     Offset) only when it enters a batch, and a failed batch is retried
-//     unchanged, so offsets stay contiguous and the server's dedup works.
+//     until then (or until 5,000 lines or 1 MiB wait) and goes with the others. Nothing
+//     is dropped while the server answers: each step holds at most 10,000
+//     lines / 8 MiB in memory, and beyond that the step's output blocks (its
+//     pipe fills) until lines are stored — backpressure. While the server
+//     cannot be reached, lines go to a spool file under work_dir/spool (at
+//     most 256 MiB per step, log_spool_bytes), shipped in order when the
+//     server is back; only when that is full are lines dropped, and one
+//     marker line says exactly how many. A line gets its index within the
+//     attempt (the push's Offset) when the runner hands it over, and a failed
+//     batch is retried unchanged, so offsets stay contiguous and the server's
+//     dedup works. The time readers wait on the shipper does not count
+//     towards DrainTimeout.
+//   - Order of stdout and stderr: the two are separate pipes read by two
+//     goroutines, and a line's index is taken when its reader hands it over,
+//     so lines of one stream keep their order exactly, and lines of the two
+//     streams are ordered as they were read. Two writes to different pipes
+//     that happen closer together than the readers are scheduled (tens of
+//     microseconds) may swap; and a program that buffers its stdout (C stdio
+//     and Python do when stdout is a pipe) writes it later than its stderr.
+//     Use `2>&1` (one pipe) or unbuffered output (`stdbuf -oL`,
+//     PYTHONUNBUFFERED=1) where the exact interleaving matters.
 //   - Every retry (registration, claims, log pushes, completions, workspace
 //     downloads) uses cenkalti/backoff/v5: exponential from 100 ms, capped at
 //     5 s, with jitter, without a time limit while the worker runs. A

@@ -47,6 +47,7 @@ type fakeServer struct {
 	pushes       int
 	loseAckOnce  map[string]bool // step → store the push but answer 503 once
 	pushConflict map[string]bool // step → 409 on log pushes
+	pushDelay    time.Duration   // how long each push takes: a slow server
 
 	completeAnswers map[string][]int // step → statuses to answer in turn, then 200
 	completeCalls   map[string]int
@@ -224,6 +225,16 @@ func (f *fakeServer) pushLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref := stroem.StepRef{JobID: r.PathValue("id"), Step: r.PathValue("step"), Attempt: p.Attempt}
+	f.mu.Lock()
+	delay := f.pushDelay
+	f.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pushes++

@@ -2,8 +2,11 @@ package runner
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -21,16 +24,24 @@ const lineOverhead = 64
 // once; lines that come faster wait until LogBatchDelay after the previous
 // push started, or until LogBatchLines are waiting, and go together. So a
 // quiet step's lines arrive with the latency of one request, and a chatty
-// step costs the server at most one push (one fsync) per LogBatchDelay.
+// step costs the server at most one push per LogBatchDelay.
 //
-// Lines wait in pending until they are taken into a batch; only then do they
-// get their index within the attempt (the batch's Offset is the index of its
-// first line). A batch that fails is retried unchanged, with the same
-// Offset, until the server stores it, so the server's dedup by offset makes
-// retries harmless. While a batch is being retried (the server is down), new
-// lines keep arriving: when pending exceeds its bounds, the oldest pending
-// lines are dropped and one marker line at the front says how many. Dropped
-// lines never had an index, so the indices the server sees stay contiguous.
+// Nothing is dropped while the server answers. Lines wait in memory
+// (at most LogBufferLines / LogBufferBytes); when that is full and the
+// server is reachable, add blocks — the step's pipe fills and the step
+// waits for its log to be stored (backpressure). When the latest push
+// failed because the server could not be reached, lines go to a spool file
+// instead (at most LogSpoolBytes, see spool), shipped in order once the
+// server is back. Only a line that finds the server unreachable and the
+// spool full is dropped; the dropped lines are counted, and one marker line
+// saying exactly how many takes their place in the log.
+//
+// Every line gets its index within the attempt (its sequence) when add
+// takes it, that is in the order the runner read it: the batch's Offset is
+// the index of its first line. A batch that fails is retried unchanged, with
+// the same Offset, until the server stores it, so the server's dedup by
+// offset makes retries harmless. Dropped lines never get an index, so the
+// indices the server sees stay contiguous.
 type shipper struct {
 	w        *Worker
 	ctx      context.Context // ends when the worker gives up reporting
@@ -39,78 +50,149 @@ type shipper struct {
 	stop     func(error) // cancels the step
 
 	mu           sync.Mutex
+	room         *sync.Cond // signalled when add may proceed
 	pending      []stroem.PushLine
 	pendingBytes int
-	marker       bool      // pending[0] is the drop marker
-	dropped      int       // lines the marker stands for
+	spool        *spool    // created at the first line that needs it
+	spoolErr     bool      // the spool could not be created: treat it as full
+	dropped      int       // lines dropped since the last marker
+	down         bool      // the latest push attempt found the server unreachable
 	lastPush     time.Time // when the latest batch was taken
 	next         int64     // index of the next line to be taken into a batch
 	closed       bool
 	stale        bool
+	done         bool // the loop has ended: nothing more is shipped
 
 	wake chan struct{}
 }
 
 func newShipper(w *Worker, ctx context.Context, workerID string, ref stroem.StepRef, stop func(error)) *shipper {
-	return &shipper{w: w, ctx: ctx, workerID: workerID, ref: ref, stop: stop, wake: make(chan struct{}, 1)}
+	s := &shipper{w: w, ctx: ctx, workerID: workerID, ref: ref, stop: stop, wake: make(chan struct{}, 1)}
+	s.room = sync.NewCond(&s.mu)
+	return s
 }
 
-// add buffers one line; it never blocks on the network.
+// add takes one line. It blocks while the server is reachable and the
+// shipper is behind (backpressure); it never blocks while the server is
+// unreachable.
 func (s *shipper) add(l stroem.PushLine) {
 	s.mu.Lock()
-	if s.stale || s.closed {
-		s.mu.Unlock()
-		return
+	defer s.mu.Unlock()
+	for {
+		if s.stale || s.closed || s.done {
+			return
+		}
+		spooling := s.spool != nil && s.spool.len() > 0
+		if !spooling && s.memoryRoom() {
+			s.placeMarker(false)
+			s.toMemory(l)
+			return
+		}
+		if s.down || spooling {
+			if s.placeMarker(true) && s.toSpool(l) {
+				return
+			}
+			if s.down {
+				s.dropped++
+				return
+			}
+		}
+		s.room.Wait() // the server answers: wait for the shipper to catch up
 	}
+}
+
+func (s *shipper) memoryRoom() bool {
+	cfg := &s.w.cfg
+	return len(s.pending) < cfg.LogBufferLines && s.pendingBytes < cfg.LogBufferBytes
+}
+
+func (s *shipper) toMemory(l stroem.PushLine) {
 	s.pending = append(s.pending, l)
 	s.pendingBytes += len(l.Text) + lineOverhead
-	cfg := &s.w.cfg
-	if len(s.pending) > cfg.LogBufferLines || s.pendingBytes > cfg.LogBufferBytes {
-		s.dropOldest()
-	}
-	s.mu.Unlock()
 	s.signal()
 }
 
-// dropOldest drops the oldest pending lines until pending is at 90% of its
-// bounds (dropping in chunks keeps add O(1) amortised), keeping or creating
-// the marker at the front. Called with mu held.
-func (s *shipper) dropOldest() {
-	cfg := &s.w.cfg
-	maxLines, maxBytes := cfg.LogBufferLines*9/10, cfg.LogBufferBytes*9/10
-	first := 0
-	if s.marker {
-		first = 1
+// toSpool appends l to the spool file and reports whether it fit.
+func (s *shipper) toSpool(l stroem.PushLine) bool {
+	if s.spool == nil && !s.spoolErr {
+		dir := filepath.Join(s.w.cfg.WorkDir, "spool")
+		name := fmt.Sprintf("%s-%d-%s.jsonl", s.ref.JobID, s.ref.Attempt, hex.EncodeToString([]byte(s.ref.Step)))
+		sp, err := func() (*spool, error) {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, err
+			}
+			return newSpool(filepath.Join(dir, name), s.w.cfg.LogSpoolBytes)
+		}()
+		if err != nil {
+			s.spoolErr = true
+			s.w.log.Error("no log spool: lines are dropped while the server is unreachable", "job_id", s.ref.JobID, "step", s.ref.Step, "err", err)
+			return false
+		}
+		s.spool = sp
 	}
-	i, lines, bytes := first, len(s.pending), s.pendingBytes
-	for i < len(s.pending)-1 && (lines > maxLines || bytes > maxBytes) {
-		bytes -= len(s.pending[i].Text) + lineOverhead
-		lines--
-		i++
+	if s.spool == nil {
+		return false
 	}
-	n := i - first
-	if n == 0 {
-		return
+	if err := s.spool.put(l); err != nil {
+		if !errors.Is(err, errSpoolFull) {
+			s.w.log.Error("log spool", "job_id", s.ref.JobID, "step", s.ref.Step, "err", err)
+		}
+		return false
 	}
-	s.dropped += n
-	kept := make([]stroem.PushLine, 0, len(s.pending)-i+1)
-	kept = append(kept, stroem.PushLine{
-		TS:     time.Now().UTC(),
-		Stream: stroem.Stderr,
-		Text:   fmt.Sprintf("[stroem] %d log lines dropped: the worker's log buffer was full while the server could not be reached", s.dropped),
-	})
-	s.pending = append(kept, s.pending[i:]...)
-	s.marker = true
-	s.recount()
+	s.signal()
+	return true
 }
 
-// recount recomputes pendingBytes exactly (after a drop, which is rare).
-func (s *shipper) recount() {
-	b := 0
-	for _, l := range s.pending {
-		b += len(l.Text) + lineOverhead
+// placeMarker puts the marker for the lines dropped so far where the next
+// line goes (the spool, or memory), and reports whether there was room.
+// Called with mu held.
+func (s *shipper) placeMarker(spool bool) bool {
+	if s.dropped == 0 {
+		return true
 	}
-	s.pendingBytes = b
+	m := s.marker()
+	if spool {
+		if !s.toSpool(m) {
+			return false
+		}
+	} else {
+		s.toMemory(m)
+	}
+	s.dropped = 0
+	return true
+}
+
+func (s *shipper) marker() stroem.PushLine {
+	return stroem.PushLine{
+		TS:     time.Now().UTC(),
+		Stream: stroem.Stderr,
+		Text: fmt.Sprintf("[stroem] %d log lines dropped: the server could not be reached and the worker's log spool (%d bytes) was full",
+			s.dropped, s.w.cfg.LogSpoolBytes),
+	}
+}
+
+// waiting is the number of lines (and the marker) not yet taken into a
+// batch. Called with mu held.
+func (s *shipper) waiting() int {
+	n := len(s.pending)
+	if s.spool != nil {
+		n += s.spool.len()
+	}
+	if s.dropped > 0 {
+		n++
+	}
+	return n
+}
+
+// setDown records whether the latest push attempt found the server
+// unreachable; add stops blocking while it is.
+func (s *shipper) setDown(down bool) {
+	s.mu.Lock()
+	if s.down != down {
+		s.down = down
+		s.room.Broadcast()
+	}
+	s.mu.Unlock()
 }
 
 func (s *shipper) signal() {
@@ -124,6 +206,7 @@ func (s *shipper) signal() {
 func (s *shipper) close() {
 	s.mu.Lock()
 	s.closed = true
+	s.room.Broadcast()
 	s.mu.Unlock()
 	s.signal()
 }
@@ -137,10 +220,18 @@ func (s *shipper) isStale() bool {
 // loop pushes batches until the step has ended and everything is delivered,
 // the attempt turned out stale, or the worker gave up reporting.
 func (s *shipper) loop() {
+	defer s.finish()
+	stopWake := context.AfterFunc(s.ctx, func() {
+		s.mu.Lock()
+		s.done = true
+		s.room.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stopWake()
 	cfg := &s.w.cfg
 	for {
 		s.mu.Lock()
-		n, closed, due := len(s.pending), s.closed, s.lastPush.Add(cfg.LogBatchDelay)
+		n, closed, due := s.waiting(), s.closed, s.lastPush.Add(cfg.LogBatchDelay)
 		s.mu.Unlock()
 		switch {
 		case n == 0 && closed:
@@ -166,7 +257,11 @@ func (s *shipper) loop() {
 				continue
 			}
 		}
-		if !s.push(s.takeBatch()) {
+		b := s.takeBatch()
+		if len(b.lines) == 0 {
+			continue
+		}
+		if !s.push(b) {
 			return
 		}
 	}
@@ -178,26 +273,66 @@ type batch struct {
 	lines  []stroem.PushLine
 }
 
-// takeBatch moves the oldest pending lines into a batch and gives them
-// their indices.
+// finish ends shipping: add stops blocking and the spool file goes.
+func (s *shipper) finish() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.done = true
+	s.room.Broadcast()
+	if s.spool != nil {
+		s.spool.remove()
+		s.spool = nil
+	}
+}
+
+// takeBatch moves the oldest waiting lines into a batch and gives them
+// their indices: memory first (it only takes lines while the spool is
+// empty, so its lines are older than the spool's), then the spool, then
+// the marker of lines dropped after everything else.
 func (s *shipper) takeBatch() batch {
 	cfg := &s.w.cfg
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n, size := 0, 0
-	for n < len(s.pending) && n < cfg.LogBatchLines && (n == 0 || size+len(s.pending[n].Text) <= cfg.LogBatchBytes) {
-		size += len(s.pending[n].Text)
-		n++
+	var lines []stroem.PushLine
+	switch {
+	case len(s.pending) > 0:
+		n, size := 0, 0
+		for n < len(s.pending) && n < cfg.LogBatchLines && (n == 0 || size+len(s.pending[n].Text) <= cfg.LogBatchBytes) {
+			size += len(s.pending[n].Text)
+			n++
+		}
+		lines = append([]stroem.PushLine(nil), s.pending[:n]...)
+		s.pending = append(s.pending[:0:0], s.pending[n:]...)
+		s.recount()
+	case s.spool != nil && s.spool.len() > 0:
+		var err error
+		lines, err = s.spool.take(cfg.LogBatchLines, cfg.LogBatchBytes)
+		if err != nil {
+			// The file is unreadable: what is left of it is lost, and
+			// counted as dropped.
+			s.w.log.Error("log spool unreadable", "job_id", s.ref.JobID, "step", s.ref.Step, "err", err)
+			s.dropped += s.spool.len()
+			s.spool.remove()
+			s.spool, s.spoolErr = nil, true
+		}
+	case s.dropped > 0:
+		lines = []stroem.PushLine{s.marker()}
+		s.dropped = 0
 	}
-	b := batch{offset: s.next, lines: append([]stroem.PushLine(nil), s.pending[:n]...)}
-	s.next += int64(n)
-	s.pending = append(s.pending[:0:0], s.pending[n:]...)
-	s.recount()
-	if s.marker {
-		s.marker, s.dropped = false, 0 // the marker left in this batch
-	}
+	b := batch{offset: s.next, lines: lines}
+	s.next += int64(len(lines))
 	s.lastPush = time.Now() // the rest waits at most one more delay
+	s.room.Broadcast()
 	return b
+}
+
+// recount recomputes pendingBytes exactly.
+func (s *shipper) recount() {
+	b := 0
+	for _, l := range s.pending {
+		b += len(l.Text) + lineOverhead
+	}
+	s.pendingBytes = b
 }
 
 // push delivers one batch, retrying with backoff while the server is
@@ -209,6 +344,7 @@ func (s *shipper) push(b batch) bool {
 			WorkerID: s.workerID, Attempt: s.ref.Attempt, Offset: b.offset, Lines: b.lines,
 		})
 		s.w.down.observe(err, "push logs")
+		s.setDown(err != nil && client.Retryable(err))
 		if err != nil && !client.Retryable(err) {
 			return resp, backoff.Permanent(err)
 		}
@@ -228,6 +364,7 @@ func (s *shipper) push(b batch) bool {
 		s.mu.Lock()
 		s.stale = true
 		s.pending, s.pendingBytes = nil, 0
+		s.room.Broadcast()
 		s.mu.Unlock()
 		s.stop(ErrStale)
 		return false

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -248,11 +249,19 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	out := &outputTracker{}
 	tail := &tailTracker{}
 	var sinkMu sync.Mutex
+	// Time the readers spend waiting on the sink (backpressure), not on
+	// the pipes: drain does not count it.
+	var inSink atomic.Int32
+	var sinkTime atomic.Int64
 	emit := func(stream stroem.Stream, piece []byte) {
-		line := stroem.PushLine{TS: time.Now().UTC(), Stream: stream, Text: stroem.SanitizeText(string(piece))}
+		now := time.Now()
+		line := stroem.PushLine{TS: now.UTC(), Stream: stream, Text: stroem.SanitizeText(string(piece))}
+		inSink.Add(1)
 		sinkMu.Lock()
-		defer sinkMu.Unlock()
 		sink(line)
+		sinkMu.Unlock()
+		sinkTime.Add(int64(time.Since(now)))
+		inSink.Add(-1)
 	}
 	var readers sync.WaitGroup
 	readers.Add(2)
@@ -298,7 +307,7 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	if !reaped {
 		waitErr = cmd.Wait()
 	}
-	r.drain(&readers, outR, errR)
+	r.drain(&readers, func() (bool, time.Duration) { return inSink.Load() > 0, time.Duration(sinkTime.Load()) }, outR, errR)
 
 	res := Result{ExitCode: exitCode(cmd.ProcessState, waitErr)}
 	switch {
@@ -347,8 +356,11 @@ func (r *ShellRunner) terminate(pgid int, exited <-chan struct{}) {
 
 // drain waits for the output readers. Once the group is dead only a process
 // that left it (setsid) can still hold the pipes; after DrainTimeout the
-// pipes are closed under it so the step can end.
-func (r *ShellRunner) drain(readers *sync.WaitGroup, files ...*os.File) {
+// pipes are closed under it so the step can end. Time the readers spend
+// waiting on the sink (sinkWait: whether one waits now, and the total so
+// far) does not count: what is still in the pipes is read out however
+// slowly the log is shipped.
+func (r *ShellRunner) drain(readers *sync.WaitGroup, sinkWait func() (bool, time.Duration), files ...*os.File) {
 	done := make(chan struct{})
 	go func() {
 		readers.Wait()
@@ -358,13 +370,27 @@ func (r *ShellRunner) drain(readers *sync.WaitGroup, files ...*os.File) {
 	if d <= 0 {
 		d = DefaultDrainTimeout
 	}
+	_, counted := sinkWait()
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		closeAll(files...) // unblocks the readers' Read
-		<-done
+	for {
+		select {
+		case <-done:
+		case <-t.C:
+			waiting, total := sinkWait()
+			if waiting {
+				t.Reset(d)
+				continue
+			}
+			if extra := total - counted; extra > 0 {
+				counted = total
+				t.Reset(extra)
+				continue
+			}
+			closeAll(files...) // unblocks the readers' Read
+			<-done
+		}
+		break
 	}
 	closeAll(files...)
 }

@@ -20,11 +20,12 @@ import (
 const (
 	DefaultShutdownGrace  = 30 * time.Second
 	DefaultClaimWait      = 25 * time.Second
-	DefaultLogBatchLines  = 500
-	DefaultLogBatchBytes  = 512 << 10
+	DefaultLogBatchLines  = 5000
+	DefaultLogBatchBytes  = 1 << 20
 	DefaultLogBatchDelay  = 20 * time.Millisecond
 	DefaultLogBufferLines = 10_000
 	DefaultLogBufferBytes = 8 << 20
+	DefaultLogSpoolBytes  = 256 << 20
 	DefaultMaxRetryWait   = 5 * time.Second
 	DefaultReportTimeout  = 15 * time.Second
 	defaultHeartbeat      = 2 * time.Second
@@ -68,10 +69,15 @@ type WorkerConfig struct {
 	LogBatchBytes int
 	LogBatchDelay time.Duration
 	// LogBufferLines and LogBufferBytes bound the unsent lines of one step
-	// (while the server is unreachable); beyond them the oldest are dropped
-	// and replaced by one line saying how many.
+	// held in memory. When they are reached and the server answers, the
+	// step's output blocks until lines are stored (backpressure); while the
+	// server cannot be reached, further lines go to a spool file.
 	LogBufferLines int
 	LogBufferBytes int
+	// LogSpoolBytes bounds one step's spool file (under WorkDir/spool).
+	// Only lines that find the server unreachable and the spool full are
+	// dropped, replaced by one line saying how many.
+	LogSpoolBytes int64
 	// MaxRetryWait caps the exponential backoff of every retry.
 	MaxRetryWait time.Duration
 	// Runner runs the steps; nil means a ShellRunner under WorkDir/steps.
@@ -109,6 +115,9 @@ func (c *WorkerConfig) setDefaults() {
 	}
 	if c.LogBufferBytes <= 0 {
 		c.LogBufferBytes = DefaultLogBufferBytes
+	}
+	if c.LogSpoolBytes <= 0 {
+		c.LogSpoolBytes = DefaultLogSpoolBytes
 	}
 	if c.MaxRetryWait <= 0 {
 		c.MaxRetryWait = DefaultMaxRetryWait

@@ -204,17 +204,44 @@ func TestWorkerRetriedPushIsDeduplicated(t *testing.T) {
 	require.Equal(t, []string{"a", "b", "c"}, f.texts("j", "s"))
 }
 
-func TestWorkerLogBufferOverflowDropsOldestWithMarker(t *testing.T) {
+// seqLines is the expected log of `seq 1 n` with a "line " prefix.
+func seqLines(from, to int) []string {
+	var want []string
+	for i := from; i <= to; i++ {
+		want = append(want, "line "+strconv.Itoa(i))
+	}
+	return want
+}
+
+func TestWorkerBackpressureLosesNothingWhileTheServerIsSlow(t *testing.T) {
 	t.Parallel()
 	f := newFakeServer(t)
-	startWorker(t, f, func(c *WorkerConfig) {
+	f.with(func(f *fakeServer) { f.pushDelay = 5 * time.Millisecond })
+	w, _ := startWorker(t, f, func(c *WorkerConfig) {
 		c.LogBatchLines = 10
-		c.LogBufferLines = 100
+		c.LogBufferLines = 20 // far fewer than the step prints
 	})
+	f.enqueue(shellAssignment("j", "s", `for i in $(seq 1 3000); do echo "line $i"; done`))
+	c := f.waitCompletion("s")
+	require.True(t, c.Succeeded(), c.Error)
+	require.Equal(t, seqLines(1, 3000), f.texts("j", "s"), "the step waited for its log: every line stored once, in order")
+	f.with(func(f *fakeServer) { require.Empty(t, f.logAnomalies, "offsets stay contiguous") })
+	entries, err := os.ReadDir(filepath.Join(w.cfg.WorkDir, "spool"))
+	if err == nil {
+		require.Empty(t, entries, "a reachable server needs no spool")
+	}
+}
+
+// outageRun runs a step that prints n lines while the server is down, then
+// brings the server back and returns the stored log.
+func outageRun(t *testing.T, n int, mutate func(*WorkerConfig)) []string {
+	f := newFakeServer(t)
+	startWorker(t, f, mutate)
 	gate, open := flag(t)
 	finished := filepath.Join(t.TempDir(), "finished")
 	started := filepath.Join(t.TempDir(), "started")
-	f.enqueue(shellAssignment("j", "s", "touch "+started+"; "+waitFor(gate)+`; for i in $(seq 1 1000); do echo "line $i"; done; touch `+finished))
+	f.enqueue(shellAssignment("j", "s", "touch "+started+"; "+waitFor(gate)+
+		`; for i in $(seq 1 `+strconv.Itoa(n)+`); do echo "line $i"; done; touch `+finished))
 	require.Eventually(t, func() bool {
 		_, err := os.Stat(started)
 		return err == nil
@@ -224,27 +251,50 @@ func TestWorkerLogBufferOverflowDropsOldestWithMarker(t *testing.T) {
 	require.Eventually(t, func() bool {
 		_, err := os.Stat(finished)
 		return err == nil
-	}, 10*time.Second, 10*time.Millisecond)
+	}, 10*time.Second, 10*time.Millisecond, "the step does not block while the server is down")
 	f.start()
 	c := f.waitCompletion("s")
 	require.True(t, c.Succeeded(), c.Error)
-
-	lines := f.texts("j", "s")
-	require.Less(t, len(lines), 200, "the buffer is bounded")
-	require.Equal(t, "line 1000", lines[len(lines)-1], "the newest lines are kept")
-	dropped, kept := 0, 0
-	for _, l := range lines {
-		if strings.HasPrefix(l, "[stroem] ") {
-			n, err := strconv.Atoi(strings.Fields(l)[1])
-			require.NoError(t, err)
-			dropped += n
-			continue
-		}
-		kept++
-	}
-	require.Positive(t, dropped)
-	require.Equal(t, 1000, dropped+kept, "the markers account for every dropped line")
 	f.with(func(f *fakeServer) { require.Empty(t, f.logAnomalies, "offsets stay contiguous") })
+	return f.texts("j", "s")
+}
+
+func TestWorkerSpoolsWhileTheServerIsDown(t *testing.T) {
+	t.Parallel()
+	lines := outageRun(t, 2000, func(c *WorkerConfig) {
+		c.LogBatchLines = 10
+		c.LogBufferLines = 50 // most lines go through the spool file
+	})
+	require.Equal(t, seqLines(1, 2000), lines, "spooled lines are shipped in order once the server is back")
+}
+
+func TestWorkerDropsOnlyWhenTheSpoolIsFullWithAnExactMarker(t *testing.T) {
+	t.Parallel()
+	// 30,000 lines of ~11 bytes: far more than the pipe holds (64 KiB), so
+	// the step can only finish once the worker has read most of them while
+	// the server is down; what is still in the pipe is read after it is
+	// back.
+	const n = 30000
+	lines := outageRun(t, n, func(c *WorkerConfig) {
+		c.LogBatchLines = 10
+		c.LogBufferLines = 50
+		c.LogSpoolBytes = 8 << 10 // about 100 spooled lines
+	})
+	marker := -1
+	for i, l := range lines {
+		if strings.HasPrefix(l, "[stroem] ") {
+			require.Equal(t, -1, marker, "one marker: %q", l)
+			marker = i
+		}
+	}
+	require.NotEqual(t, -1, marker, "lines were dropped, and a marker says so")
+	require.Contains(t, lines[marker], "log spool (8192 bytes) was full")
+	dropped, err := strconv.Atoi(strings.Fields(lines[marker])[1])
+	require.NoError(t, err)
+	before, after := lines[:marker], lines[marker+1:]
+	require.Less(t, len(before), 400, "memory and spool are bounded")
+	require.Equal(t, seqLines(1, len(before)), before, "the oldest lines are kept, in order")
+	require.Equal(t, seqLines(len(before)+dropped+1, n), after, "the marker stands exactly where the dropped lines were")
 }
 
 func TestWorkerReregistersWhenForgotten(t *testing.T) {

@@ -112,6 +112,7 @@ stdout. The machine should be otherwise idle; the load average is printed.`,
 		{&s.Slots, "slots", "max_concurrent of each worker"},
 		{&s.TriggerJobs, "jobs", "jobs of the trigger part"},
 		{&s.SSELines, "sse-lines", "lines printed in the SSE part"},
+		{&s.LogsLines, "logs-lines", "lines printed in the logs part"},
 		{&s.Queued, "queued", "queued jobs created over the API in the scale part"},
 		{&s.CreateConns, "create-conns", "concurrent clients creating the queued jobs"},
 		{&s.TableJobs, "table-jobs", "jobs in the table for the job list (the rest inserted with SQL)"},
@@ -153,7 +154,7 @@ func (o *benchOptions) check() error {
 	s := o.sizes
 	for name, v := range map[string]int{"chain-steps": s.ChainSteps, "chain-runs": s.ChainRuns,
 		"fanout-steps": s.FanoutSteps, "fanout-runs": s.FanoutRuns, "workers": s.Workers, "slots": s.Slots,
-		"jobs": s.TriggerJobs, "sse-lines": s.SSELines, "queued": s.Queued, "create-conns": s.CreateConns,
+		"jobs": s.TriggerJobs, "sse-lines": s.SSELines, "logs-lines": s.LogsLines, "queued": s.Queued, "create-conns": s.CreateConns,
 		"list-requests": s.ListRequests, "floor-runs": s.FloorRuns} {
 		if v < 1 {
 			return usageError("--%s must be at least 1, got %d", name, v)

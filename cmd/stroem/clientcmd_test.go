@@ -138,7 +138,14 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 	})
 	mux.HandleFunc("GET /api/jobs/{id}/logs", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("format") == "jsonl" {
-			_, _ = w.Write([]byte(`{"seq":1,"step":"say-hello","attempt":1,"stream":"stdout","text":"Hello You"}` + "\n"))
+			for _, l := range []string{
+				`{"seq":1,"step":"say-hello","attempt":1,"stream":"stdout","text":"Hello You"}`,
+				`{"seq":2,"step":"shout-it","attempt":1,"stream":"stderr","text":"HELLO YOU"}`,
+			} {
+				if s := r.URL.Query().Get("step"); s == "" || strings.Contains(l, `"step":"`+s+`"`) {
+					_, _ = w.Write([]byte(l + "\n"))
+				}
+			}
 			return
 		}
 		_ = json.NewEncoder(w).Encode(map[string]string{"logs": "Hello You\nHELLO YOU\n"})
@@ -229,8 +236,12 @@ func TestTriggerFollowExitCodes(t *testing.T) {
 		f.final = tc.final
 		r := runCLI(t, t.Context(), "trigger", "hello-world", "-i", "name=You", "--follow", "--server", url)
 		require.Equal(t, tc.code, r.code, r.err)
-		require.Equal(t, "Hello You\nHELLO YOU\n", r.out, "stdout lines in order")
-		require.Equal(t, "job "+testJobID+"\na warning\n"+tc.err, r.err, "stderr lines to stderr")
+		require.Equal(t, "say-hello | Hello You\nshout-it  | HELLO YOU\n", r.out, "stdout lines in order, prefixed with their step")
+		require.Equal(t, "job "+testJobID+"\nsay-hello | a warning\n"+tc.err, r.err, "stderr lines to stderr")
+
+		r = runCLI(t, t.Context(), "trigger", "hello-world", "--follow", "--no-prefix", "--server", url)
+		require.Equal(t, tc.code, r.code, r.err)
+		require.Equal(t, "Hello You\nHELLO YOU\n", r.out, "--no-prefix: the bare lines")
 	}
 }
 
@@ -312,15 +323,30 @@ func TestLogsCommand(t *testing.T) {
 	_, url := newFakeAPI(t)
 	r := runCLI(t, t.Context(), "logs", testJobID, "--server", url)
 	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, "say-hello | Hello You\nshout-it  | HELLO YOU\n", r.out, "stored lines in order, stderr too, prefixed and aligned")
+
+	r = runCLI(t, t.Context(), "logs", testJobID, "--server", url, "--no-prefix")
+	require.Equal(t, 0, r.code, r.err)
 	require.Equal(t, "Hello You\nHELLO YOU\n", r.out)
 
-	r = runCLI(t, t.Context(), "logs", testJobID, "--server", url, "-o", "json")
+	r = runCLI(t, t.Context(), "logs", testJobID, "--server", url, "-o", "json", "--step", "say-hello")
 	require.Equal(t, 0, r.code, r.err)
 	require.Equal(t, `{"seq":1,"step":"say-hello","attempt":1,"ts":"0001-01-01T00:00:00Z","stream":"stdout","text":"Hello You"}`+"\n", r.out)
 
 	r = runCLI(t, t.Context(), "logs", testJobID, "--follow", "--step", "shout-it", "--server", url)
 	require.Equal(t, 0, r.code, r.err)
-	require.Equal(t, "HELLO YOU\n", r.out)
+	require.Equal(t, "shout-it | HELLO YOU\n", r.out)
+}
+
+func TestLogPrinterColoursEachStep(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	p := &logPrinter{out: &out, prefix: true, color: true, colors: map[string]string{}}
+	for _, l := range []stroem.LogLine{{Step: "a", Text: "1"}, {Step: "build", Text: "2"}, {Step: "a", Text: "3"}} {
+		require.NoError(t, p.print(l))
+	}
+	require.Equal(t, "\x1b[36ma | \x1b[0m1\n\x1b[33mbuild | \x1b[0m2\n\x1b[36ma     | \x1b[0m3\n", out.String(),
+		"one colour per step; the prefix grows to the longest name seen")
 }
 
 func TestCancelAndWorkersCommands(t *testing.T) {

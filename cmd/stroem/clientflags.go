@@ -91,34 +91,6 @@ func interrupted(ctx context.Context, err error) error {
 
 // logPrinter prints streamed log lines: the text of stdout lines on stdout
 // and of stderr lines on stderr, or every line as JSON on stdout.
-type logPrinter struct {
-	out, errOut io.Writer
-	json        bool
-}
-
-func (p logPrinter) print(l stroem.LogLine) error {
-	if p.json {
-		b, err := json.Marshal(l)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(p.out, "%s\n", b)
-		return err
-	}
-	w := p.out
-	if l.Stream == stroem.Stderr {
-		w = p.errOut
-	}
-	_, err := fmt.Fprintln(w, l.Text)
-	return err
-}
-
-// followLogs streams a job's logs until it ends and returns its status.
-func followLogs(cmd *cobra.Command, c *client.Client, jobID, step string, asJSON bool) (stroem.JobStatus, error) {
-	p := logPrinter{out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), json: asJSON}
-	return c.StreamLogs(cmd.Context(), jobID, client.StreamOptions{Step: step}, p.print)
-}
-
 // printFailedSteps tells why a failed job failed: one line per failed step.
 func printFailedSteps(cmd *cobra.Command, c *client.Client, jobID string) {
 	job, err := c.Job(cmd.Context(), jobID)

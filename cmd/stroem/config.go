@@ -14,6 +14,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/stroem/stroem/actors"
+	stroemhttp "github.com/stroem/stroem/http"
+	"github.com/stroem/stroem/persistence"
 )
 
 // Configuration files (SPEC §9). Both the server and the worker read a YAML
@@ -39,6 +41,16 @@ type serverConfig struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ShutdownGrace bounds how long SIGTERM waits for in-flight requests.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// HTTP holds the HTTP server's timeouts.
+	HTTP httpConfig `yaml:"http"`
+}
+
+// httpConfig is the HTTP server's timeouts (docs/operations.md).
+type httpConfig struct {
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 }
 
 type dbConfig struct {
@@ -46,7 +58,12 @@ type dbConfig struct {
 }
 
 type logStorageConfig struct {
+	// LocalDir is ignored: logs are stored in the database. Accepted so
+	// that older configuration files still load.
 	LocalDir string `yaml:"local_dir"`
+	// MaxStepBytes bounds the log stored for one step; beyond it a marker
+	// line ends the log and the step shows logs_truncated.
+	MaxStepBytes int64 `yaml:"max_step_bytes"`
 }
 
 type workspaceConfig struct {
@@ -60,12 +77,18 @@ func defaultServerConfig() serverConfig {
 	return serverConfig{
 		Listen:        "0.0.0.0:8080",
 		DB:            dbConfig{URL: "postgres://stroem:stroem@localhost:5432/stroem"},
-		LogStorage:    logStorageConfig{LocalDir: "/var/lib/stroem/logs"},
+		LogStorage:    logStorageConfig{MaxStepBytes: persistence.DefaultMaxStepLogBytes},
 		Workspaces:    map[string]workspaceConfig{"default": {Type: "folder", Path: "./workspace"}},
 		GitCacheDir:   "/var/lib/stroem/git",
 		Lease:         actors.DefaultLease,
 		MaxBodyBytes:  10 << 20,
 		ShutdownGrace: 30 * time.Second,
+		HTTP: httpConfig{
+			ReadHeaderTimeout: stroemhttp.DefaultReadHeaderTimeout,
+			ReadTimeout:       stroemhttp.DefaultReadTimeout,
+			WriteTimeout:      stroemhttp.DefaultWriteTimeout,
+			IdleTimeout:       stroemhttp.DefaultIdleTimeout,
+		},
 	}
 }
 
@@ -76,8 +99,8 @@ func (c *serverConfig) validate() error {
 	if c.DB.URL == "" {
 		return errors.New("key db.url: must not be empty")
 	}
-	if c.LogStorage.LocalDir == "" {
-		return errors.New("key log_storage.local_dir: must not be empty")
+	if c.LogStorage.MaxStepBytes < 1024 {
+		return fmt.Errorf("key log_storage.max_step_bytes: %d is too small (at least 1024)", c.LogStorage.MaxStepBytes)
 	}
 	if c.WorkerToken == "" {
 		return errors.New("key worker_token: must be set (workers authenticate with it)")
@@ -108,6 +131,17 @@ func (c *serverConfig) validate() error {
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("key max_body_bytes: %d is too small", c.MaxBodyBytes)
 	}
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+	}{
+		{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout}, {"http.read_timeout", c.HTTP.ReadTimeout},
+		{"http.write_timeout", c.HTTP.WriteTimeout}, {"http.idle_timeout", c.HTTP.IdleTimeout},
+	} {
+		if t.d < 100*time.Millisecond {
+			return fmt.Errorf("key %s: %s is too short (at least 100ms)", t.key, t.d)
+		}
+	}
 	return nil
 }
 
@@ -124,6 +158,9 @@ type workerConfig struct {
 	// ShutdownGrace is how long SIGTERM lets running steps finish before
 	// cancelling them.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// LogSpoolBytes bounds each running step's log spool file, used while
+	// the server cannot be reached (0: runner.DefaultLogSpoolBytes).
+	LogSpoolBytes int64 `yaml:"log_spool_bytes"`
 }
 
 func defaultWorkerConfig() workerConfig {
@@ -150,6 +187,9 @@ func (c *workerConfig) validate() error {
 	}
 	if c.WorkDir == "" {
 		return errors.New("key work_dir: must not be empty")
+	}
+	if c.LogSpoolBytes < 0 {
+		return fmt.Errorf("key log_spool_bytes: %d must not be negative", c.LogSpoolBytes)
 	}
 	if len(c.Capabilities) == 0 {
 		return errors.New("key capabilities: at least one action type is needed")

@@ -37,7 +37,7 @@ import (
 // works here works with `stroem server` and `stroem worker`.
 //
 // Everything durable lives in --data-dir: the database file (stroem.db,
-// WAL mode) and the job logs (logs/); the workers' scratch space is
+// WAL mode), which holds the job logs too; the workers' scratch space is
 // work/. Restarting with the same --data-dir resumes unfinished jobs and
 // lists the earlier ones with their logs.
 
@@ -81,8 +81,8 @@ PostgreSQL, no config file, no worker token to choose.
 WORKSPACE is a workspace folder (one with a .workflows folder). Without it,
 ./workspace is used if it has workflows, else examples/workspace.
 
-State is kept in --data-dir (default ./.stroem): the database (stroem.db)
-and the job logs (logs/). Restart with the same --data-dir and the earlier
+State is kept in --data-dir (default ./.stroem): the database (stroem.db),
+job logs included. Restart with the same --data-dir and the earlier
 jobs, their logs and any unfinished work are still there. Only one stroem
 dev can use a data dir at a time.
 
@@ -111,7 +111,7 @@ stops the server; the exit code is 0.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.listen, "listen", devDefaultListen, "address the server listens on")
-	cmd.Flags().StringVar(&o.dataDir, "data-dir", devDefaultDataDir, "folder for the database and the job logs")
+	cmd.Flags().StringVar(&o.dataDir, "data-dir", devDefaultDataDir, "folder for the database (job logs included) and the workers' scratch space")
 	cmd.Flags().IntVar(&o.workers, "workers", devDefaultWorkers, fmt.Sprintf("number of in-process workers (each runs up to %d steps at once)", devMaxConcurrent))
 	cmd.Flags().BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof")
 	return cmd
@@ -187,7 +187,6 @@ func startDev(ctx context.Context, o devOptions, log *slog.Logger) (_ *devApp, e
 	cfg := defaultServerConfig()
 	cfg.Listen = ln.Addr().String()
 	cfg.DB.URL = "sqlite:" + dbPath // for the record: the store is given below, PostgreSQL is never opened
-	cfg.LogStorage.LocalDir = filepath.Join(dataDir, "logs")
 	cfg.Workspaces = map[string]workspaceConfig{"default": {Type: "folder", Path: ws}}
 	cfg.WorkerToken = token
 	cfg.ShutdownGrace = 10 * time.Second

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"io"
-
 	"github.com/spf13/cobra"
 )
 
@@ -11,12 +8,16 @@ func newLogsCmd() *cobra.Command {
 	var step string
 	var follow bool
 	var flags *clientFlags
+	var pf *prefixFlags
 	cmd := &cobra.Command{
 		Use:   "logs JOB",
 		Short: "Print a job's logs, or follow them live",
 		Long: `Logs prints the stored log lines of a job (of one step with --step).
 --follow streams them over Server-Sent Events until the job ends, resuming
 where it left off when the connection drops; stderr lines go to stderr.
+Each line is prefixed with its step's name, coloured per step on a terminal
+(like docker compose logs); --no-prefix prints the bare lines, --no-color
+keeps the prefix without colour (so does NO_COLOR=1).
 --output json prints one JSON line per log line, with sequence number,
 step, attempt, time and stream.`,
 		Example: `  stroem logs 0b7e2c1e-5d7b-4c53-9a67-1d2f3e4a5b6c
@@ -32,28 +33,23 @@ step, attempt, time and stream.`,
 			if err != nil {
 				return err
 			}
-			ctx, id, out := cmd.Context(), args[0], cmd.OutOrStdout()
-			switch {
-			case follow:
-				_, err = followLogs(cmd, c, id, step, flags.json())
-			case flags.json():
-				p := logPrinter{out: out, json: true}
-				err = c.EachLogLine(ctx, id, step, p.print)
-			default:
-				var text string
-				text, err = c.Logs(ctx, id, step)
-				if err == nil {
-					_, err = io.WriteString(out, text)
-					if err == nil && text != "" && text[len(text)-1] != '\n' {
-						_, err = fmt.Fprintln(out)
-					}
-				}
+			ctx, id := cmd.Context(), args[0]
+			if follow {
+				_, err = followLogs(cmd, c, pf, id, step, flags.json())
+				return interrupted(ctx, err)
 			}
-			return interrupted(ctx, err)
+			var steps []string
+			if !flags.json() && !pf.noPrefix {
+				steps = jobStepNames(cmd, c, id, step)
+			}
+			p := newLogPrinter(cmd, pf, flags.json(), steps)
+			p.errOut = nil // stored lines all go to stdout, in order
+			return interrupted(ctx, c.EachLogLine(ctx, id, step, p.print))
 		},
 	}
 	cmd.Flags().StringVarP(&step, "step", "s", "", "only this step's lines")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "stream new lines until the job ends")
 	flags = addClientFlags(cmd, true)
+	pf = addPrefixFlags(cmd)
 	return cmd
 }

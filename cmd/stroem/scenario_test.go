@@ -441,11 +441,14 @@ func TestScenarioLeaseExpiry(t *testing.T) {
 
 func TestScenarioHeartbeatKeepsSlowStepAlive(t *testing.T) {
 	t.Parallel()
-	s := newScenario(t, chainWorkflow, scenarioOpts{lease: time.Second})
+	// A lease of 2 s, heartbeats every 200 ms: ten chances per lease, so a
+	// busy machine that delays a few heartbeats does not lose the step.
+	const lease = 2 * time.Second
+	s := newScenario(t, chainWorkflow, scenarioOpts{lease: lease})
 	w := s.worker()
 	id := s.execute("chain", nil)
 	a := w.mustClaim("first")
-	deadline := time.Now().Add(3 * time.Second) // three leases
+	deadline := time.Now().Add(3 * lease) // three leases
 	for time.Now().Before(deadline) {
 		require.Empty(t, w.heartbeat(a).Cancel)
 		time.Sleep(200 * time.Millisecond)
@@ -490,14 +493,23 @@ func TestScenarioConcurrentWorkersEachStepOnce(t *testing.T) {
 	}
 	var mu sync.Mutex
 	seen := map[string]int{}
+	// The workers stop when every step was handed out (a claim that finds
+	// nothing for a while proves nothing on a busy machine), or at a
+	// generous deadline; every step handed out twice is counted.
+	allSeen := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) >= jobs*4
+	}
+	deadline := time.Now().Add(2 * time.Minute)
 	var wg sync.WaitGroup
 	for range 4 {
 		w := s.worker()
 		wg.Go(func() {
-			for {
+			for !allSeen() && time.Now().Before(deadline) {
 				a := w.claim(300 * time.Millisecond)
 				if a == nil {
-					return
+					continue
 				}
 				mu.Lock()
 				seen[a.JobID+"/"+a.StepName]++

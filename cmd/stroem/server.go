@@ -16,12 +16,10 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/spf13/cobra"
 
-	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/actors"
 	stroemhttp "github.com/stroem/stroem/http"
 	"github.com/stroem/stroem/http/logstream"
 	"github.com/stroem/stroem/persistence"
-	"github.com/stroem/stroem/persistence/logstore"
 	"github.com/stroem/stroem/persistence/postgres"
 	"github.com/stroem/stroem/workspace"
 )
@@ -89,7 +87,6 @@ type serverApp struct {
 	cfg   serverConfig
 	log   *slog.Logger
 	store persistence.Store
-	logs  *logstore.Store
 	hub   *logstream.Hub
 	ws    *workspace.Registry
 	orch  *actors.Orchestrator
@@ -127,8 +124,8 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 			return nil, fmt.Errorf("migrate database: %w", err)
 		}
 	}
-	if app.logs, err = logstore.Open(cfg.LogStorage.LocalDir, log); err != nil {
-		return nil, fmt.Errorf("open log storage: %w", err)
+	if cfg.LogStorage.LocalDir != "" {
+		log.Warn("log_storage.local_dir is ignored: logs are stored in the database")
 	}
 
 	paths := map[string]string{}
@@ -149,8 +146,8 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 		}
 	}
 
-	app.hub = logstream.New(hubSource{logs: app.logs, store: app.store}, log)
-	events := &serverEvents{hub: app.hub}
+	app.hub = logstream.New(hubSource{store: app.store}, log)
+	events := &serverEvents{hub: app.hub, store: app.store, log: log}
 	app.orch = actors.New(actors.Config{Lease: cfg.Lease}, app.store, app.ws, events, log)
 	app.sched = actors.NewScheduler(app.orch, app.store, app.ws, log)
 	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{}, app.orch, app.store, app.ws, app.sched, log)
@@ -175,10 +172,13 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 			log.Error("listen for ready steps stopped", "err", err)
 		}
 	}()
+	go app.listenLogs(bg)
 	go app.ws.Watch(bg)
 
+	workers := actors.NewWorkers(app.orch, app.store, app.store, app.hub)
+	workers.MaxStepLogBytes = cfg.LogStorage.MaxStepBytes
 	api := stroemhttp.NewServer(stroemhttp.Config{
-		WorkerToken: cfg.WorkerToken, MaxBodyBytes: cfg.MaxBodyBytes,
+		WorkerToken: cfg.WorkerToken, MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.HTTP.WriteTimeout,
 		Ready: app.ready.Load,
 		Extra: func(r chi.Router) {
 			app.hooks.Mount(r)
@@ -193,7 +193,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 				opts.extra(r)
 			}
 		},
-	}, app.orch, actors.NewWorkers(app.orch, app.store, app.logs, app.hub), app.store, app.ws, app.logs, app.hub, log)
+	}, app.orch, workers, app.store, app.ws, app.store, app.hub, log)
 
 	app.ln = opts.listener
 	if app.ln == nil {
@@ -201,8 +201,15 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 		}
 	}
-	// No WriteTimeout: SSE streams and long-poll claims stay open by design.
-	app.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// SSE streams, long-poll claims and streamed log reads move their own
+	// write deadlines; see http.Server.deadlines for the read deadline.
+	app.http = &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+	}
 	go func() {
 		defer close(app.done)
 		if err := app.http.Serve(app.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -260,11 +267,6 @@ func (a *serverApp) Stop(ctx context.Context) error {
 		a.hub.Close()
 	}
 	a.cancel()
-	if a.logs != nil {
-		if err := a.logs.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	if a.store != nil {
 		a.store.Close()
 	}
@@ -283,38 +285,4 @@ func (a *serverApp) storeArchive(ctx context.Context, ws *workspace.Workspace) {
 	if err != nil {
 		a.log.Error("store workspace archive", "workspace", ws.Name, "revision", ws.Revision, "err", err)
 	}
-}
-
-// hubSource gives the SSE hub stored lines and job statuses.
-type hubSource struct {
-	logs  *logstore.Store
-	store persistence.Store
-}
-
-func (h hubSource) Read(jobID string, afterSeq int64, step string) ([]stroem.LogLine, error) {
-	return h.logs.Read(jobID, afterSeq, step)
-}
-
-func (h hubSource) Scan(jobID string, afterSeq int64, step string, fn func(stroem.LogLine) error) error {
-	return h.logs.Scan(jobID, afterSeq, step, fn)
-}
-
-func (h hubSource) JobStatus(ctx context.Context, jobID string) (stroem.JobStatus, error) {
-	j, err := h.store.JobGet(ctx, jobID)
-	if err != nil {
-		return "", err
-	}
-	return j.Status, nil
-}
-
-// serverEvents tells SSE subscribers and waiting sync webhooks when a job
-// ends.
-type serverEvents struct {
-	hub   *logstream.Hub
-	hooks *stroemhttp.Triggers
-}
-
-func (e *serverEvents) JobFinished(jobID string, status stroem.JobStatus) {
-	e.hub.Finish(jobID, status)
-	e.hooks.JobFinished(jobID, status)
 }

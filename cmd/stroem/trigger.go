@@ -17,6 +17,7 @@ func newTriggerCmd() *cobra.Command {
 	var inputs []string
 	var wait, follow bool
 	var flags *clientFlags
+	var pf *prefixFlags
 	cmd := &cobra.Command{
 		Use:   "trigger TASK",
 		Short: "Run a task: create a job, optionally wait for it or follow its logs",
@@ -65,7 +66,7 @@ reconnects. Both exit with the job's result: 0 completed, 1 failed,
 			switch {
 			case follow:
 				fmt.Fprintf(cmd.ErrOrStderr(), "job %s\n", id)
-				st, err := followLogs(cmd, c, id, "", flags.json())
+				st, err := followLogs(cmd, c, pf, id, "", flags.json())
 				if err != nil {
 					return interrupted(ctx, err)
 				}
@@ -99,6 +100,7 @@ reconnects. Both exit with the job's result: 0 completed, 1 failed,
 	cmd.Flags().StringArrayVarP(&inputs, "input", "i", nil, "input: a JSON object, or key=value (repeatable)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the job ends and print its status")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "stream the job's logs until it ends")
+	pf = addPrefixFlags(cmd)
 	flags = addClientFlags(cmd, true)
 	return cmd
 }

@@ -45,6 +45,7 @@ key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 				MaxConcurrent: cfg.MaxConcurrent,
 				WorkDir:       cfg.WorkDir,
 				ShutdownGrace: cfg.ShutdownGrace,
+				LogSpoolBytes: cfg.LogSpoolBytes,
 			}, newLogger())
 			if err != nil {
 				return exitCode(2, err)

@@ -28,7 +28,8 @@ type Source interface {
 }
 
 // Scanner is implemented by Sources that can stream a log without holding it
-// in memory (logstore.Store does); the hub then replays big logs line by line.
+// in memory (the stores' LogScan does); the hub then replays big logs line by
+// line.
 type Scanner interface {
 	Scan(jobID string, afterSeq int64, step string, fn func(stroem.LogLine) error) error
 }
@@ -175,6 +176,12 @@ type jobEntry struct {
 	timer   *time.Timer
 	enc     *json.Encoder
 	encBuf  bytes.Buffer
+	// Lines stored by other servers (see Wake): seen is the highest seq
+	// given to Publish, want the highest another server announced, and
+	// fetching is set while a goroutine reads the difference.
+	seen     int64
+	want     int64
+	fetching bool
 }
 
 func jobKey(jobID string) string { return strings.ToLower(jobID) }
@@ -197,6 +204,7 @@ func (h *Hub) Publish(jobID string, lines []stroem.LogLine) {
 	if e.removed {
 		return
 	}
+	e.seen = max(e.seen, lines[len(lines)-1].Seq)
 	if e.next != 0 {
 		i := 0
 		for i < len(lines) && lines[i].Seq < e.next {

@@ -21,7 +21,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/stroem/stroem"
-	"github.com/stroem/stroem/persistence/logstore"
 )
 
 func TestMain(m *testing.M) {
@@ -30,7 +29,7 @@ func TestMain(m *testing.M) {
 
 // source is the hub's Source backed by a real log store and a status map.
 type source struct {
-	*logstore.Store
+	*memLogs
 	mu     sync.Mutex
 	status map[string]stroem.JobStatus
 	// statusHook, when set, answers JobStatus instead of the map.
@@ -67,9 +66,8 @@ type testBundle struct {
 
 func setup(t testing.TB, opts Options) *testBundle {
 	t.Helper()
-	store, err := logstore.Open(t.TempDir(), nil)
-	require.NoError(t, err)
-	src := &source{Store: store, status: map[string]stroem.JobStatus{}}
+	store := newMemLogs()
+	src := &source{memLogs: store, status: map[string]stroem.JobStatus{}}
 	hub := NewWithOptions(src, nil, opts)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/jobs/{id}/logs/stream", func(w http.ResponseWriter, r *http.Request) {
@@ -102,14 +100,14 @@ func (b *testBundle) push(t testing.TB, job, step string, offset int64, texts ..
 	for i, tx := range texts {
 		pl[i] = stroem.PushLine{TS: time.Now().UTC(), Stream: stroem.Stdout, Text: tx}
 	}
-	lines, err := b.src.Append(context.Background(), job, logstore.Append{Step: step, Attempt: 1, Offset: offset, Lines: pl})
+	lines, err := b.src.Append(context.Background(), job, logAppend{Step: step, Attempt: 1, Offset: offset, Lines: pl})
 	require.NoError(t, err)
 	b.hub.Publish(job, lines)
 	return lines
 }
 
-func appendOf(step string, offset int64, pl []stroem.PushLine) logstore.Append {
-	return logstore.Append{Step: step, Attempt: 1, Offset: offset, Lines: pl}
+func appendOf(step string, offset int64, pl []stroem.PushLine) logAppend {
+	return logAppend{Step: step, Attempt: 1, Offset: offset, Lines: pl}
 }
 
 func (b *testBundle) url(job, query string) string {
@@ -467,7 +465,7 @@ func TestOutOfOrderAndMissingPublishes(t *testing.T) {
 		for i, tx := range texts {
 			pl[i] = stroem.PushLine{Text: tx}
 		}
-		lines, err := b.src.Append(context.Background(), job, logstore.Append{Step: "s", Attempt: 1, Offset: off, Lines: pl})
+		lines, err := b.src.Append(context.Background(), job, logAppend{Step: "s", Attempt: 1, Offset: off, Lines: pl})
 		require.NoError(t, err)
 		return lines
 	}
@@ -491,7 +489,7 @@ func TestSanitizedAndMaskedLinesStreamSafely(t *testing.T) {
 	got := make(chan result, 1)
 	go func() { got <- collect(resp) }()
 	require.Eventually(t, func() bool { return b.subscribers(job) == 1 }, 5*time.Second, time.Millisecond)
-	lines, err := b.src.Append(context.Background(), job, logstore.Append{
+	lines, err := b.src.Append(context.Background(), job, logAppend{
 		Step: "s", Attempt: 1,
 		Mask:  func(s string) string { return strings.ReplaceAll(s, "hunter2", "***") },
 		Lines: []stroem.PushLine{{Text: "nul\x00 bad\xff pw=hunter2"}, {Text: "line\nbreak\r and data: x\n\n"}, {Text: ""}},
@@ -657,6 +655,8 @@ func TestStalledSubscriberIsDropped(t *testing.T) {
 	// it never lags by more than one push, whatever the machine's load,
 	// while the stalled client only ever falls further behind.
 	good := b.get(t, job, "", nil)
+	read := &countingReader{r: good.Body}
+	good.Body = read
 	got := make(chan result, 1)
 	var goodSeq atomic.Int64
 	go func() { got <- collectProgress(good, &goodSeq) }()
@@ -667,6 +667,10 @@ func TestStalledSubscriberIsDropped(t *testing.T) {
 	var slowest time.Duration
 	var dropped bool
 	for p := range pushes {
+		// The good client keeps up (it is never more than two pushes
+		// behind); only the stalled one falls behind.
+		require.Eventually(t, func() bool { return read.n.Load() >= int64(max(p-2, 0)*perPush*len(big)) },
+			10*time.Second, time.Millisecond)
 		texts := make([]string, perPush)
 		for i := range texts {
 			texts[i] = big
@@ -675,7 +679,7 @@ func TestStalledSubscriberIsDropped(t *testing.T) {
 		for i := range pl {
 			pl[i] = stroem.PushLine{Text: texts[i]}
 		}
-		lines, err := b.src.Append(context.Background(), job, logstore.Append{Step: "s", Attempt: 1, Offset: int64(p * perPush), Lines: pl})
+		lines, err := b.src.Append(context.Background(), job, logAppend{Step: "s", Attempt: 1, Offset: int64(p * perPush), Lines: pl})
 		require.NoError(t, err)
 		start := time.Now()
 		b.hub.Publish(job, lines)
@@ -791,3 +795,17 @@ func mustJSON(t *testing.T, b *testBundle, job string, seq int64) string {
 	require.NoError(t, err)
 	return string(data)
 }
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.ReadCloser
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *countingReader) Close() error { return c.r.Close() }

@@ -27,4 +27,5 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("ListenAndPing", func(t *testing.T) { t.Parallel(); testListenAndPing(t, open) })
 	t.Run("Triggers", func(t *testing.T) { t.Parallel(); testTriggers(t, open) })
 	t.Run("JobContext", func(t *testing.T) { t.Parallel(); testJobContext(t, open) })
+	t.Run("Logs", func(t *testing.T) { t.Parallel(); testLogs(t, open) })
 }

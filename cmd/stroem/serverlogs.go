@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stroem/stroem"
+	stroemhttp "github.com/stroem/stroem/http"
+	"github.com/stroem/stroem/http/logstream"
+	"github.com/stroem/stroem/persistence"
+)
+
+// hubSource gives the SSE hub stored lines and job statuses, from the store
+// every server shares.
+type hubSource struct {
+	store persistence.Store
+}
+
+func (h hubSource) Read(jobID string, afterSeq int64, step string) ([]stroem.LogLine, error) {
+	out := []stroem.LogLine{}
+	err := h.Scan(jobID, afterSeq, step, func(l stroem.LogLine) error {
+		out = append(out, l)
+		return nil
+	})
+	return out, err
+}
+
+func (h hubSource) Scan(jobID string, afterSeq int64, step string, fn func(stroem.LogLine) error) error {
+	return h.store.LogScan(context.Background(), jobID, afterSeq, step, fn)
+}
+
+func (h hubSource) JobStatus(ctx context.Context, jobID string) (stroem.JobStatus, error) {
+	j, err := h.store.JobGet(ctx, jobID)
+	if err != nil {
+		return "", err
+	}
+	return j.Status, nil
+}
+
+// serverEvents tells SSE subscribers and waiting sync webhooks when a job
+// ends — on this server directly, on the others through a NOTIFY on
+// persistence.ChannelLogs.
+type serverEvents struct {
+	hub   *logstream.Hub
+	hooks *stroemhttp.Triggers
+	store persistence.Store
+	log   *slog.Logger
+}
+
+// JobFinished is called from a JobActor's Receive: it must not block, so
+// the NOTIFY (a database round trip) runs in a goroutine of its own.
+func (e *serverEvents) JobFinished(jobID string, status stroem.JobStatus) {
+	e.hub.Finish(jobID, status)
+	e.hooks.JobFinished(jobID, status)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := e.store.Notify(ctx, persistence.ChannelLogs, e.store.Origin()+":"+jobID+":done:"+string(status)); err != nil {
+			// Other servers' subscribers notice within their keep-alive
+			// interval, when they re-read the job's status; their sync
+			// webhooks at their timeout.
+			e.log.Warn("notify other servers of a finished job", "job_id", jobID, "err", err)
+		}
+	}()
+}
+
+// listenLogs hears other servers' log and job-end notifications: new lines
+// wake this server's SSE streams of the job (which read them from the
+// store), a finished job ends them and answers waiting sync webhooks. After
+// every (re)connect every followed job is re-read, since notifications
+// sent meanwhile are lost.
+func (a *serverApp) listenLogs(ctx context.Context) {
+	own := a.store.Origin() + ":"
+	err := a.store.Listen(ctx, persistence.ChannelLogs, func(payload string) {
+		if payload == "" {
+			a.hub.WakeAll()
+			return
+		}
+		if strings.HasPrefix(payload, own) {
+			return // this server published and finished them itself
+		}
+		_, rest, ok := strings.Cut(payload, ":")
+		if !ok {
+			return
+		}
+		jobID, what, ok := strings.Cut(rest, ":")
+		if !ok {
+			return
+		}
+		if status, done := strings.CutPrefix(what, "done:"); done {
+			a.hub.Finish(jobID, stroem.JobStatus(status))
+			a.hooks.JobFinished(jobID, stroem.JobStatus(status))
+			return
+		}
+		if seq, err := strconv.ParseInt(what, 10, 64); err == nil {
+			a.hub.Wake(jobID, seq)
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		a.log.Error("listen for other servers' logs stopped", "err", err)
+	}
+}
