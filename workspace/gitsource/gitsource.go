@@ -209,7 +209,12 @@ func RedactURL(raw string) string {
 func (s *Source) redact(msg string) string {
 	msg = strings.ReplaceAll(msg, s.cfg.URL, RedactURL(s.cfg.URL))
 	for _, sec := range s.secrets {
-		msg = strings.ReplaceAll(msg, sec, "xxxxx")
+		// Also the escaped forms a URL in a library's message may carry.
+		for _, form := range []string{sec, url.QueryEscape(sec), url.PathEscape(sec), url.UserPassword("", sec).String()[1:]} {
+			if form != "" {
+				msg = strings.ReplaceAll(msg, form, "xxxxx")
+			}
+		}
 	}
 	return msg
 }

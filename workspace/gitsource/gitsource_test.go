@@ -2,6 +2,9 @@ package gitsource_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/workspace"
@@ -227,4 +231,23 @@ func TestRegistryIsolatesWorkspacesAndPolls(t *testing.T) {
 	r.Commit("two", map[string]string{".workflows/w.yaml": flow("one", "two")})
 	r.Push()
 	require.Eventually(t, func() bool { return reg.Get("team").Tasks["two"] != nil }, 10*time.Second, 10*time.Millisecond)
+}
+
+func TestSSHKeyAuth(t *testing.T) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	const pass = "k3y-passphrase"
+	block, err := ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte(pass))
+	require.NoError(t, err)
+	key := pem.EncodeToMemory(block)
+
+	s, err := gitsource.New(gitsource.Config{URL: "deploy@example.invalid:org/repo.git", Dir: t.TempDir(),
+		Auth: gitsource.Auth{Type: gitsource.AuthSSH, PrivateKey: key, Passphrase: pass, InsecureIgnoreHostKey: true}})
+	require.NoError(t, err)
+	require.Equal(t, "deploy@example.invalid:org/repo.git@HEAD", s.Describe())
+
+	_, err = gitsource.New(gitsource.Config{URL: "ssh://git@example.invalid/r", Dir: t.TempDir(),
+		Auth: gitsource.Auth{Type: gitsource.AuthSSH, PrivateKey: key, Passphrase: "wrong-" + pass}})
+	require.ErrorContains(t, err, "ssh private key cannot be used")
+	require.NotContains(t, err.Error(), pass)
 }
