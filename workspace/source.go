@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/stroem/stroem"
@@ -57,6 +58,15 @@ type sourceEntry struct {
 	every  time.Duration
 	good   *Workspace // the version served, without the status problems
 	status SourceStatus
+	// published is a copy of status, read without waiting for a sync.
+	published atomic.Pointer[SourceStatus]
+}
+
+// publish makes the status readable by SourceStatus.
+func (se *sourceEntry) publish() {
+	st := se.status
+	st.Rejected = slices.Clone(st.Rejected)
+	se.published.Store(&st)
 }
 
 // AddSource adds a workspace whose files come from src and syncs it once.
@@ -84,11 +94,13 @@ func (r *Registry) SourceStatus(name string) (SourceStatus, bool) {
 	if e == nil || e.source == nil {
 		return SourceStatus{}, false
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	st := e.source.status
-	st.Rejected = slices.Clone(st.Rejected)
-	return st, true
+	st := e.source.published.Load()
+	if st == nil {
+		return SourceStatus{Source: e.source.src.Describe()}, true
+	}
+	out := *st
+	out.Rejected = slices.Clone(st.Rejected)
+	return out, true
 }
 
 // syncSource syncs e's source and serves the new version if it loads
@@ -98,6 +110,7 @@ func (r *Registry) SourceStatus(name string) (SourceStatus, bool) {
 // new version is swapped in and hooks is true. The caller holds e.mu.
 func (r *Registry) syncSource(ctx context.Context, e *registryEntry, hooks bool) (*Workspace, error) {
 	se := e.source
+	defer se.publish()
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
 	keep := se.status.Version
