@@ -1,6 +1,7 @@
 package gitsource_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -250,4 +251,28 @@ func TestSSHKeyAuth(t *testing.T) {
 		Auth: gitsource.Auth{Type: gitsource.AuthSSH, PrivateKey: key, Passphrase: "wrong-" + pass}})
 	require.ErrorContains(t, err, "ssh private key cannot be used")
 	require.NotContains(t, err.Error(), pass)
+}
+
+func TestCredentialsNeverInLogsOrProblems(t *testing.T) {
+	const token = "tok-9f8e7d6c5b4a"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "denied", http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	var logs bytes.Buffer
+	reg := workspace.NewRegistry(nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	url := strings.Replace(srv.URL, "http://", "http://bot:"+token+"@", 1) + "/repo.git"
+	reg.AddSource(context.Background(), "team", newSource(t, gitsource.Config{URL: url, Auth: gitsource.Auth{Type: gitsource.AuthToken, Token: token}}), 0)
+	_, err := reg.Reload("team")
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), token)
+	require.Contains(t, logs.String(), "sync failed")
+	require.NotContains(t, logs.String(), token)
+	ws := reg.Get("team")
+	require.NotEmpty(t, ws.Problems)
+	for _, p := range ws.Problems {
+		require.NotContains(t, p.String(), token)
+	}
+	st, _ := reg.SourceStatus("team")
+	require.NotContains(t, st.Error+st.Source, token)
 }
