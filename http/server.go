@@ -60,6 +60,9 @@ type Workspaces interface {
 	Get(name string) *workspace.Workspace
 	List() []*workspace.Workspace
 	Reload(name string) (*workspace.Workspace, error)
+	// SourceStatus is the sync state of a workspace loaded from git; ok
+	// is false for folder workspaces.
+	SourceStatus(name string) (workspace.SourceStatus, bool)
 }
 
 // Logs reads the stored log lines (persistence.Store's Log methods).
@@ -158,6 +161,8 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/workspaces", s.handle(s.workspacesList))
 		r.Get("/workspaces/{ws}", s.handle(s.workspaceGet))
 		r.Post("/workspaces/{ws}/reload", s.handle(s.workspaceReload))
+		r.Post("/workspaces/{ws}/refresh", s.handle(s.workspaceRefresh))
+		r.Get("/workspaces/{ws}/source", s.handle(s.workspaceSource))
 		r.Get("/workspaces/{ws}/tasks", s.handle(s.tasksList))
 		r.Get("/workspaces/{ws}/tasks/{task}", s.handle(s.taskGet))
 		r.Get("/workspaces/{ws}/tasks/{task}/stats", s.handle(s.taskStats))

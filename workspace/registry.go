@@ -58,6 +58,9 @@ type registryEntry struct {
 	path string
 	cur  atomic.Pointer[Workspace]
 	mu   sync.Mutex // serialises reloads of this workspace
+	// source is set for a workspace whose files come from a Source (git);
+	// path is then unused (source.go).
+	source *sourceEntry
 }
 
 // NewRegistry loads every workspace of paths (name → folder or file). A
@@ -142,6 +145,9 @@ func (r *Registry) Reload(name string) (*Workspace, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.source != nil {
+		return r.syncSource(context.Background(), e, true)
+	}
 	ws, err := Load(e.path)
 	if err != nil {
 		return nil, stroem.Errorf(stroem.CodeUnavailable, "reload workspace %s: %w", name, err)
@@ -181,6 +187,16 @@ func (r *Registry) Watch(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, name := range r.names {
 		e := r.entries[name]
+		if e.source != nil {
+			if e.source.every > 0 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r.watchSource(ctx, e)
+				}()
+			}
+			continue
+		}
 		info, err := os.Stat(e.path)
 		if err != nil || !info.IsDir() {
 			continue

@@ -339,6 +339,8 @@ func TestEveryRouteForEveryCaller(t *testing.T) {
 		"GET /api/workspaces":                            {path: fixed("/api/workspaces"), expect: all(ok)},
 		"GET /api/workspaces/{ws}":                       {path: fixed("/api/workspaces/default"), expect: protected(ok, ok, notFound, ok, ok)},
 		"POST /api/workspaces/{ws}/reload":               {path: fixed("/api/workspaces/default/reload"), expect: protected(forbidden, forbidden, notFound, ok, forbidden)},
+		"POST /api/workspaces/{ws}/refresh":              {path: fixed("/api/workspaces/default/refresh"), expect: protected(forbidden, forbidden, notFound, ok, forbidden)},
+		"GET /api/workspaces/{ws}/source":                {path: fixed("/api/workspaces/default/source"), expect: protected(ok, ok, notFound, ok, ok)},
 		"GET /api/workspaces/{ws}/tasks":                 {path: fixed("/api/workspaces/default/tasks"), expect: protected(ok, ok, notFound, ok, ok)},
 		"GET /api/workspaces/{ws}/tasks/{task}":          {path: fixed("/api/workspaces/default/tasks/hello"), expect: protected(ok, ok, notFound, ok, ok)},
 		"POST /api/workspaces/{ws}/tasks/{task}/execute": {path: fixed("/api/workspaces/default/tasks/hello/execute"), body: `{}`, expect: protected(forbidden, created_, notFound, created_, created_)},

@@ -37,6 +37,8 @@ type serverConfig struct {
 	DB         dbConfig                   `yaml:"db"`
 	LogStorage logStorageConfig           `yaml:"log_storage"`
 	Workspaces map[string]workspaceConfig `yaml:"workspaces"`
+	// GitCacheDir holds the clones and checkouts of git workspaces.
+	GitCacheDir string `yaml:"git_cache_dir"`
 	// WorkerToken authenticates workers (Authorization: Bearer …).
 	WorkerToken string `yaml:"worker_token"`
 	// Lease is how long a claimed step stays a worker's without a heartbeat.
@@ -99,6 +101,8 @@ type logStorageConfig struct {
 type workspaceConfig struct {
 	Type string `yaml:"type"`
 	Path string `yaml:"path"`
+	// The keys of a git workspace (config_git.go).
+	gitWorkspaceConfig `yaml:",inline"`
 }
 
 func defaultServerConfig() serverConfig {
@@ -107,6 +111,7 @@ func defaultServerConfig() serverConfig {
 		DB:            dbConfig{URL: "postgres://stroem:stroem@localhost:5432/stroem"},
 		LogStorage:    logStorageConfig{MaxStepBytes: persistence.DefaultMaxStepLogBytes},
 		Workspaces:    map[string]workspaceConfig{"default": {Type: "folder", Path: "./workspace"}},
+		GitCacheDir:   "/var/lib/stroem/git",
 		Lease:         actors.DefaultLease,
 		MaxBodyBytes:  10 << 20,
 		ShutdownGrace: 30 * time.Second,
@@ -136,8 +141,17 @@ func (c *serverConfig) validate() error {
 		return errors.New("key workspaces: at least one workspace is needed")
 	}
 	for name, ws := range c.Workspaces {
+		if ws.Type == "git" {
+			if err := ws.validateGit(name); err != nil {
+				return err
+			}
+			continue
+		}
 		if ws.Type != "folder" && ws.Type != "" {
-			return fmt.Errorf("key workspaces.%s.type: %q is not supported (only folder)", name, ws.Type)
+			return fmt.Errorf("key workspaces.%s.type: %q is not supported (folder or git)", name, ws.Type)
+		}
+		if ws.URL != "" {
+			return fmt.Errorf("key workspaces.%s.url: only a git workspace has a url (set type: git)", name)
 		}
 		if ws.Path == "" {
 			return fmt.Errorf("key workspaces.%s.path: must not be empty", name)

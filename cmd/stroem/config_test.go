@@ -136,3 +136,62 @@ func TestDefaultStepTimeoutConfig(t *testing.T) {
 	cfg.DefaultStepTimeout = 25 * time.Hour
 	require.EqualError(t, cfg.validate(), "key default_step_timeout: 25h0m0s is out of range (0 to 24h)")
 }
+
+func TestGitWorkspaceConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`worker_token: t
+listen: 127.0.0.1:8080
+workspaces:
+  data-team:
+    type: git
+    url: https://example.invalid/org/data.git
+    ref: main
+    poll_interval_secs: 30
+    max_size_bytes: 1000000
+    auth:
+      type: token
+      token: ref+env://GIT_TOKEN
+`), 0o644))
+	cfg := defaultServerConfig()
+	require.NoError(t, loadConfig(path, &cfg, []string{"STROEM__WORKSPACES__DATA-TEAM__AUTH__USERNAME=oauth2"}))
+	require.NoError(t, cfg.validate())
+	w := cfg.Workspaces["data-team"]
+	require.Equal(t, "git", w.Type)
+	require.Equal(t, "main", w.Ref)
+	require.Equal(t, 30, w.PollIntervalSecs)
+	require.Equal(t, "oauth2", w.Auth.Username)
+
+	// The token reference is resolved when the source is built; a missing
+	// variable names the key, not a value.
+	t.Setenv("GIT_TOKEN", "")
+	_, err := w.gitSource("data-team", t.TempDir())
+	require.ErrorContains(t, err, "token")
+
+	for _, tt := range []struct {
+		name string
+		mod  func(w *workspaceConfig)
+		want string
+	}{
+		{"no url", func(w *workspaceConfig) { w.URL = "" }, "workspaces.x.url: must be set"},
+		{"two refs", func(w *workspaceConfig) { w.Tag = "v1" }, "only one of ref, branch, tag and commit"},
+		{"short commit", func(w *workspaceConfig) { w.Ref = ""; w.Commit = "abc" }, "not a full commit sha"},
+		{"path", func(w *workspaceConfig) { w.Path = "./x" }, "a git workspace has no path"},
+		{"auth type", func(w *workspaceConfig) { w.Auth.Type = "password" }, `auth.type: "password" is not supported`},
+		{"ssh without key", func(w *workspaceConfig) { w.Auth = gitAuthConfig{Type: "ssh_key"} }, "private_key and private_key_path"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := cfg
+			c.Workspaces = map[string]workspaceConfig{"x": w}
+			ws := c.Workspaces["x"]
+			tt.mod(&ws)
+			c.Workspaces["x"] = ws
+			require.ErrorContains(t, c.validate(), tt.want)
+		})
+	}
+	folder := cfg
+	folder.Workspaces = map[string]workspaceConfig{"f": {Type: "folder", Path: "."}}
+	fw := folder.Workspaces["f"]
+	fw.URL = "https://x"
+	folder.Workspaces["f"] = fw
+	require.ErrorContains(t, folder.validate(), "only a git workspace has a url")
+}

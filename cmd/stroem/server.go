@@ -174,9 +174,12 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 
 	paths := map[string]string{}
 	for name, w := range cfg.Workspaces {
-		paths[name] = w.Path
+		if w.Type != "git" {
+			paths[name] = w.Path
+		}
 	}
 	app.ws = workspace.NewRegistry(paths, log)
+	addGitWorkspaces(ctx, app.ws, cfg, log)
 	app.ws.OnReload(func(ws *workspace.Workspace) { app.storeArchive(bg, ws) })
 	// The registry loaded every workspace (and logged its problems); store
 	// their files before workers can claim, since reload hooks only run for

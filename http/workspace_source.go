@@ -1,0 +1,58 @@
+package http
+
+import (
+	"net/http"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/workspace"
+)
+
+// sourceView is a workspace with the sync state of its git source.
+type sourceView struct {
+	workspaceView
+	Source *workspace.SourceStatus `json:"source,omitempty"`
+}
+
+// workspaceRefresh (POST /api/workspaces/{ws}/refresh) syncs a git
+// workspace now (a push webhook calls it) or reloads a folder workspace.
+// A sync that fails keeps the served revision: the answer is 503 when the
+// repository cannot be reached and 400 when the new commit was refused,
+// with each problem in details; GET …/source shows the state any time.
+func (s *Server) workspaceRefresh(w http.ResponseWriter, r *http.Request) error {
+	name := pathParam(r, "ws")
+	// The same rules as reload: a workspace the caller cannot see is not
+	// found; with ACL rules only admins refresh.
+	if _, err := s.workspace(r); err != nil {
+		return err
+	}
+	if s.acl().Enabled() {
+		if err := requireAdmin(r); err != nil {
+			return s.refused(r, err, "forbidden")
+		}
+	}
+	ws, err := s.ws.Reload(name)
+	if err != nil {
+		return &stroem.Error{Code: stroem.ErrorCode(err), Message: "refresh workspace " + name + ": " + stroem.ErrorMessage(err), Details: stroem.ErrorDetails(err)}
+	}
+	writeJSON(w, http.StatusOK, s.sourceView(ws))
+	return nil
+}
+
+// workspaceSource (GET /api/workspaces/{ws}/source) shows a workspace with
+// its sync state.
+func (s *Server) workspaceSource(w http.ResponseWriter, r *http.Request) error {
+	ws, err := s.workspace(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.sourceView(ws))
+	return nil
+}
+
+func (s *Server) sourceView(ws *workspace.Workspace) sourceView {
+	v := sourceView{workspaceView: viewWorkspace(ws)}
+	if st, ok := s.ws.SourceStatus(ws.Name); ok {
+		v.Source = &st
+	}
+	return v
+}
