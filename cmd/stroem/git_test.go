@@ -61,6 +61,7 @@ func TestGitWorkspaceRefreshKeepsRunningJobOnItsRevision(t *testing.T) {
 	cfg.LogStorage.LocalDir = t.TempDir()
 	cfg.GitCacheDir = t.TempDir()
 	cfg.WorkerToken = testToken
+	cfg.Listen = "127.0.0.1:0" // the scenario gives the server its own listener
 	cfg.ShutdownGrace = 5 * time.Second
 	ws := workspaceConfig{Type: "git"}
 	ws.URL, ws.Branch, ws.PollIntervalSecs = remote.URL, "main", -1
