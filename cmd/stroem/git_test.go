@@ -18,10 +18,10 @@ import (
 )
 
 // archiveFile returns one file of a workspace archive as the worker API
-// serves it.
-func (s *scenario) archiveFile(ws, revision, name string) string {
+// serves it to w (a worker running a step of that revision).
+func (s *scenario) archiveFile(w *fakeWorker, ws, revision, name string) string {
 	s.t.Helper()
-	code, body := s.do("GET", "/worker/workspaces/"+ws+"/"+revision+".tar.gz", nil, testToken)
+	code, body := s.do("GET", "/worker/workspaces/"+ws+"/"+revision+".tar.gz", nil, w.cred)
 	require.Equal(s.t, http.StatusOK, code, string(body))
 	gz, err := gzip.NewReader(bytes.NewReader(body))
 	require.NoError(s.t, err)
@@ -99,7 +99,7 @@ func TestGitWorkspaceRefreshKeepsRunningJobOnItsRevision(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, string(body))
 
 	// The running step still gets its own revision's files, and finishes.
-	require.Equal(t, "echo old\n", s.archiveFile("default", oldRev, "run.sh"))
+	require.Equal(t, "echo old\n", s.archiveFile(w, "default", oldRev, "run.sh"))
 	require.Equal(t, http.StatusOK, w.complete(a, 0, nil, ""))
 	j := s.waitJob(oldJob, stroem.JobCompleted)
 	require.Equal(t, oldRev, j.Revision)
@@ -108,7 +108,7 @@ func TestGitWorkspaceRefreshKeepsRunningJobOnItsRevision(t *testing.T) {
 	b := w.mustClaim("s")
 	require.Equal(t, newJob, b.JobID)
 	require.Equal(t, view.Revision, b.Revision)
-	require.Equal(t, "echo new\n", s.archiveFile("default", b.Revision, "run.sh"))
+	require.Equal(t, "echo new\n", s.archiveFile(w, "default", b.Revision, "run.sh"))
 
 	// A broken commit is refused with each problem; the revision stays.
 	remote.Commit("broken", map[string]string{".workflows/w.yaml": "tasks: [\n"})
