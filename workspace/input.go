@@ -248,9 +248,12 @@ func describeJSON(v any) string {
 	if err != nil {
 		s = fmt.Sprint(v)
 	}
+	// A long value is described, not quoted: a prefix of it could be the
+	// first part of a secret, which the server's masking (whole values and
+	// their encodings) would not recognise.
 	const limit = 60
 	if len(s) > limit {
-		s = s[:limit] + "…"
+		return fmt.Sprintf("(a %s of %d bytes)", jsonTypeName(v), len(s))
 	}
 	return s
 }
