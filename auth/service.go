@@ -12,49 +12,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
 )
 
-// Store is the storage the auth service needs; the PostgreSQL and SQLite
-// stores implement it. Missing rows are stroem.ErrNotFound, a duplicate
-// email or key prefix stroem.ErrConflict.
-type Store interface {
-	// UserInsert stores a new user (ID, Email, CreatedAt set by the caller;
-	// Groups stored too) and fails with ErrConflict when the email is taken.
-	UserInsert(ctx context.Context, u stroem.User) error
-	UserGet(ctx context.Context, id string) (stroem.User, error)
-	UserGetByEmail(ctx context.Context, email string) (stroem.User, error)
-	// UserList returns a page of users ordered by email, and the total.
-	UserList(ctx context.Context, limit, offset int) ([]stroem.User, int, error)
-	UserCount(ctx context.Context) (int, error)
-	UserSetAdmin(ctx context.Context, id string, admin bool) error
-	UserSetPassword(ctx context.Context, id, hash string) error
-	// UserSetGroups replaces the user's groups.
-	UserSetGroups(ctx context.Context, id string, groups []string) error
-	UserLoggedIn(ctx context.Context, id string, at time.Time) error
-	// GroupList returns every distinct group name, sorted.
-	GroupList(ctx context.Context) ([]string, error)
-
-	// AuthLinkGet returns the user linked to an OIDC provider's subject.
-	AuthLinkGet(ctx context.Context, provider, subject string) (string, error)
-	AuthLinkInsert(ctx context.Context, provider, subject, userID string) error
-
-	RefreshTokenInsert(ctx context.Context, t stroem.RefreshToken) error
-	RefreshTokenGet(ctx context.Context, hash string) (stroem.RefreshToken, error)
-	// RefreshTokenRotate revokes the token with hash (only if it is not
-	// revoked yet) and stores next in the same transaction; it fails with
-	// ErrConflict when the token was already revoked (a reuse).
-	RefreshTokenRotate(ctx context.Context, hash string, next stroem.RefreshToken, now time.Time) error
-	// RefreshTokenRevokeFamily revokes every token of a session.
-	RefreshTokenRevokeFamily(ctx context.Context, family string, now time.Time) error
-
-	// APIKeyInsert fails with ErrConflict when the user already has a key
-	// with the same prefix.
-	APIKeyInsert(ctx context.Context, k stroem.APIKey) error
-	APIKeyGet(ctx context.Context, hash string) (stroem.APIKey, error)
-	APIKeyList(ctx context.Context, userID string) ([]stroem.APIKey, error)
-	APIKeyDelete(ctx context.Context, userID, prefix string) error
-	APIKeyUsed(ctx context.Context, hash string, at time.Time) error
-}
+// Store is the storage the auth service needs: the store contract's
+// UserStore, which the PostgreSQL and SQLite stores implement (and
+// persistence/storetest specifies). Missing rows are stroem.ErrNotFound, a
+// duplicate email or key prefix stroem.ErrConflict.
+type Store = persistence.UserStore
 
 // Session is what a login or a refresh hands out.
 type Session struct {
