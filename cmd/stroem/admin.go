@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/stroem/stroem/persistence/postgres"
 	"github.com/stroem/stroem/retention"
 )
 
@@ -61,7 +60,7 @@ servers run. --dry-run deletes nothing and prints what would go.`,
 			}
 			ctx := cmd.Context()
 			log := newLogger()
-			store, err := postgres.Open(ctx, cfg.DB.URL, log)
+			store, err := openPostgres(ctx, cfg.DB.URL, log)
 			if err != nil {
 				return err
 			}

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -135,7 +137,7 @@ func (c *serverConfig) validate() error {
 		return fmt.Errorf("key log_storage.max_step_bytes: %d is too small (at least 1024)", c.LogStorage.MaxStepBytes)
 	}
 	if c.WorkerToken == "" {
-		return errors.New("key worker_token: must be set (workers authenticate with it)")
+		return errors.New("key worker_token: must be set, in the config file (worker_token: …) or as STROEM__WORKER_TOKEN; workers authenticate with it (make one with `openssl rand -hex 32`)")
 	}
 	if len(c.Workspaces) == 0 {
 		return errors.New("key workspaces: at least one workspace is needed")
@@ -305,7 +307,7 @@ func (c *workerConfig) validate() error {
 		return errors.New("key server_url: must not be empty")
 	}
 	if c.WorkerToken == "" {
-		return errors.New("key worker_token: must be set (the server's worker_token)")
+		return errors.New("key worker_token: must be set to the server's worker_token, in the config file (worker_token: …) or as STROEM__WORKER_TOKEN")
 	}
 	if c.MaxConcurrent < 1 {
 		return fmt.Errorf("key max_concurrent: %d, want at least 1", c.MaxConcurrent)
@@ -367,16 +369,20 @@ func loadConfig(path string, dst any, environ []string) error {
 		if err != nil {
 			return fmt.Errorf("config %s: %w", path, unwrapPathError(err))
 		}
-		// Checked on its own first, so its errors name the file.
-		if err := decodeStrict(b, scratchOf(dst)); err != nil {
-			return fmt.Errorf("config %s: %w", path, err)
-		}
 		var doc yaml.Node
 		if err := yaml.Unmarshal(b, &doc); err != nil {
 			return fmt.Errorf("config %s: %w", path, cleanYAMLError(err))
 		}
+		// Checked on its own first, so its errors name the file.
+		if err := checkConfigKeys(&doc, dst); err != nil {
+			return fmt.Errorf("config %s: %w", path, err)
+		}
+		if err := decodeStrict(b, scratchOf(dst)); err != nil {
+			return fmt.Errorf("config %s: %w", path, err)
+		}
 		if len(doc.Content) > 0 && doc.Content[0].Kind == yaml.MappingNode {
 			merged = doc.Content[0]
+			resolveConfigPaths(merged, filepath.Dir(absPath(path)))
 		}
 	}
 	overrides := map[string]string{}
@@ -395,6 +401,9 @@ func loadConfig(path string, dst any, environ []string) error {
 	for _, k := range keys {
 		node, err := envNode(strings.Split(strings.ToLower(strings.TrimPrefix(k, envPrefix)), "__"), overrides[k])
 		if err != nil {
+			return fmt.Errorf("environment %s: %w", k, err)
+		}
+		if err := checkConfigKeys(node, dst); err != nil {
 			return fmt.Errorf("environment %s: %w", k, err)
 		}
 		doc, err := yaml.Marshal(node)
@@ -511,13 +520,31 @@ func decodeStrict(b []byte, dst any) error {
 	return nil
 }
 
-// cleanYAMLError turns yaml.v3's multi-line TypeError into one line.
+// cleanYAMLError turns yaml.v3's multi-line TypeError into one line,
+// without Go type names.
 func cleanYAMLError(err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		return errors.New(strings.Join(te.Errors, "; "))
+		msgs := make([]string, len(te.Errors))
+		for i, m := range te.Errors {
+			m = goTypeName.ReplaceAllString(m, "")
+			m = strings.Replace(m, "field ", "unknown key ", 1)
+			msgs[i] = strings.Replace(m, "cannot unmarshal", "cannot read", 1)
+		}
+		return errors.New(strings.Join(msgs, "; "))
 	}
 	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+// goTypeName matches the Go type yaml.v3 names in its errors.
+var goTypeName = regexp.MustCompile(` (not found )?in(to)? (type )?[a-z]+\.[A-Za-z]+`)
+
+// absPath is path made absolute (as given when that fails).
+func absPath(path string) string {
+	if a, err := filepath.Abs(path); err == nil {
+		return a
+	}
+	return path
 }
 
 func unwrapPathError(err error) error {

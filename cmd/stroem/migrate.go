@@ -73,7 +73,7 @@ func withStore(ctx context.Context, flag string, logTo io.Writer, fn func(contex
 	log := slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	openCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	s, err := postgres.Open(openCtx, migrateDBURL(flag), log)
+	s, err := openPostgres(openCtx, migrateDBURL(flag), log)
 	if err != nil {
 		return err
 	}

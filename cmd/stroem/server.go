@@ -22,7 +22,6 @@ import (
 	stroemhttp "github.com/stroem/stroem/http"
 	"github.com/stroem/stroem/http/logstream"
 	"github.com/stroem/stroem/persistence"
-	"github.com/stroem/stroem/persistence/postgres"
 	"github.com/stroem/stroem/tracing"
 	"github.com/stroem/stroem/ui"
 	"github.com/stroem/stroem/workspace"
@@ -156,7 +155,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	if opts.store != nil {
 		app.store = opts.store
 	} else {
-		pg, err := postgres.Open(ctx, cfg.DB.URL, log)
+		pg, err := openPostgres(ctx, cfg.DB.URL, log)
 		if err != nil {
 			return nil, err
 		}
