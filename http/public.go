@@ -294,6 +294,12 @@ func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Offset = n
 	}
+	if v := q.Get("id_prefix"); v != "" {
+		f.IDPrefix = v
+		if _, _, ok := persistence.UUIDPrefixRange(v); !ok {
+			problems = append(problems, "id_prefix: want the start of a job id (hex digits, dashes where a UUID has them), got "+strconv.Quote(v))
+		}
+	}
 	if len(problems) > 0 {
 		return stroem.Invalid("invalid query: "+strings.Join(problems, "; "), problems...)
 	}

@@ -138,6 +138,9 @@ type JobFilter struct {
 	CreatedBefore time.Time
 	Limit         int // default 50, at most 1000
 	Offset        int
+	// IDPrefix keeps the jobs whose id starts with it (a short id as the
+	// CLI prints it); see UUIDPrefixRange.
+	IDPrefix string
 }
 
 // StepLease is the stored lease of a step's current attempt, read by the

@@ -69,7 +69,14 @@ type fakeAPI struct {
 	executed []map[string]any
 	final    stroem.JobStatus
 	queries  []string
+	// hold, when set, keeps the log stream open after its lines (a job
+	// that goes on) and is closed-signalled on streaming.
+	hold      bool
+	streaming chan struct{}
 }
+
+// otherJobID shares testJobID's first four characters.
+const otherJobID = "0b7e9999-0000-4000-8000-000000000002"
 
 const testJobID = "0b7e2c1e-5d7b-4c53-9a67-1d2f3e4a5b6c"
 
@@ -87,7 +94,10 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 			Steps: []stroem.Step{
 				{StepName: "say-hello", Status: stroem.StepCompleted, Attempt: 1, MaxAttempts: 1, WorkerID: &worker, StartedAt: &started, CompletedAt: &ended},
 				{StepName: "shout-it", Status: stroem.StepFailed, Attempt: 2, MaxAttempts: 3, WorkerID: &worker, StartedAt: &started, CompletedAt: &ended,
-					ErrorMessage: "exit code 1: tr: missing operand\nmore"},
+					ErrorMessage: "exit code 1: tr: missing operand\nmore", Attempts: []stroem.Attempt{
+						{Attempt: 1, WorkerID: worker, Status: stroem.AttemptFailed, ErrorMessage: "exit code 2: first try went wrong", StartedAt: started, CompletedAt: &ended},
+						{Attempt: 2, WorkerID: worker, Status: stroem.AttemptFailed, ErrorMessage: "exit code 1: tr: missing operand\nmore", StartedAt: started, CompletedAt: &ended},
+					}},
 			}}
 	}
 	notFound := func(w http.ResponseWriter, what string) {
@@ -133,6 +143,17 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 		f.mu.Unlock()
 		j := job()
 		j.Steps = nil
+		if p := r.URL.Query().Get("id_prefix"); p != "" {
+			items := []stroem.Job{}
+			for _, id := range []string{testJobID, otherJobID} {
+				if strings.HasPrefix(id, p) {
+					j.ID = id
+					items = append(items, j)
+				}
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"items": items, "total": len(items)})
+			return
+		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"items": []stroem.Job{j}, "total": 1})
 	})
 	mux.HandleFunc("GET /api/jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -176,8 +197,14 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 			fmt.Fprintf(w, "id: %d\ndata: %s\n\n", l.Seq, b)
 		}
 		f.mu.Lock()
-		final := f.final
+		final, hold := f.final, f.hold
 		f.mu.Unlock()
+		if hold {
+			w.(http.Flusher).Flush()
+			close(f.streaming)
+			<-r.Context().Done()
+			return
+		}
 		fmt.Fprintf(w, "event: done\ndata: {\"status\":%q}\n\n", final)
 	})
 	mux.HandleFunc("GET /api/workspaces/{ws}/tasks/{task}/stats", func(w http.ResponseWriter, r *http.Request) {
@@ -292,7 +319,13 @@ func TestClientCommandErrors(t *testing.T) {
 	}{
 		{[]string{"trigger", "nope", "--server", url}, 1, `stroem: task "nope" not found`},
 		{[]string{"trigger", "hello-world", "--server", "http://127.0.0.1:1"}, 1, "stroem: server at http://127.0.0.1:1 is unreachable: connection refused"},
-		{[]string{"status", "not-a-job", "--server", url}, 1, "stroem: job not found"},
+		{[]string{"status", "not-a-job", "--server", url}, 2, `stroem: "not-a-job" is not a job id`},
+		{[]string{"status", "0b7", "--server", url}, 2, `stroem: "0b7" is not a job id: want its UUID or a unique prefix of at least 4 characters`},
+		{[]string{"status", "abcd", "--server", url}, 1, "stroem: no job id starts with abcd"},
+		{[]string{"status", "0b7e", "--server", url}, 2, "stroem: job id prefix 0b7e is ambiguous: " + testJobID + " (default/hello-world, completed), " + otherJobID},
+		{[]string{"status", "a", "b", "--server", url}, 2, "stroem: status needs exactly one JOB id, got 2 arguments"},
+		{[]string{"bogus"}, 2, `stroem: unknown command "bogus"`},
+		{[]string{"stauts", testJobID}, 2, `stroem: unknown command "stauts" (did you mean "status"?)`},
 		{[]string{"trigger", "hello-world", "--input", "{bad", "--server", url}, 2, "stroem: --input {bad: not a JSON object"},
 		{[]string{"trigger", "hello-world", "-i", "novalue", "--server", url}, 2, `stroem: -i "novalue": want key=value or a JSON object`},
 		{[]string{"trigger", "--server", url}, 2, "stroem: trigger needs exactly one TASK"},
@@ -326,6 +359,14 @@ func TestStatusCommand(t *testing.T) {
 	} {
 		require.Contains(t, r.out, want)
 	}
+	require.Contains(t, r.out, "earlier attempts:\nSTEP      ATTEMPT  STATUS  WORKER    STARTED               DURATION  ERROR\n"+
+		"shout-it  1/3      failed  9a1b2c3d  2026-11-28 06:00:00Z  1.5s      exit code 2: first try went wrong\n", "a retried step's earlier errors")
+	require.NotContains(t, r.out, "2/3      failed", "the latest attempt is the table's row")
+
+	short := runCLI(t, t.Context(), "status", "0b7e2c1e", "--server", url)
+	require.Equal(t, 0, short.code, short.err)
+	require.Equal(t, r.out, short.out, "a unique prefix is the job")
+
 	r = runCLI(t, t.Context(), "status", testJobID, "--server", url, "--output", "json")
 	require.Equal(t, 0, r.code, r.err)
 	require.Contains(t, r.out, `"step_name": "shout-it"`)
@@ -376,7 +417,10 @@ func TestCancelAndWorkersCommands(t *testing.T) {
 	_, url := newFakeAPI(t)
 	r := runCLI(t, t.Context(), "cancel", testJobID, "--server", url)
 	require.Equal(t, 0, r.code, r.err)
-	require.Equal(t, testJobID+" cancelled\n", r.out)
+	require.Equal(t, "job "+testJobID+" cancelled\n", r.out)
+	r = runCLI(t, t.Context(), "cancel", "0b7e2c", "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, "job "+testJobID+" cancelled\n", r.out, "a unique prefix of the id")
 
 	r = runCLI(t, t.Context(), "workers", "--server", url)
 	require.Equal(t, 0, r.code, r.err)
@@ -480,4 +524,53 @@ func TestStatsCommand(t *testing.T) {
 	r = runCLI(t, t.Context(), "stats", "--server", url)
 	require.NotEqual(t, 0, r.code, "a task name is required")
 	require.Contains(t, r.err, "accepts 1 arg")
+}
+
+func TestCancelMessage(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "job "+testJobID+" cancelled", cancelMessage(stroem.Job{ID: testJobID, Status: stroem.JobCancelled}))
+	require.Equal(t, "cancel requested; job "+testJobID+" is cancelling (its running steps are being stopped; `stroem status 0b7e2c1e` shows when it has)",
+		cancelMessage(stroem.Job{ID: testJobID, Status: stroem.JobRunning}))
+	require.Equal(t, "job "+testJobID+" had already ended (completed); nothing to cancel",
+		cancelMessage(stroem.Job{ID: testJobID, Status: stroem.JobCompleted}))
+}
+
+// logs --follow ends with the job's result, like trigger --follow: a
+// cancelled job says so and exits 130.
+func TestLogsFollowSaysCancelled(t *testing.T) {
+	t.Parallel()
+	f, url := newFakeAPI(t)
+	f.final = stroem.JobCancelled
+	r := runCLI(t, t.Context(), "logs", "0b7e2c1e", "--follow", "--server", url)
+	require.Equal(t, 130, r.code, r.err)
+	require.Equal(t, "say-hello | Hello You\nshout-it  | HELLO YOU\n", r.out)
+	require.Equal(t, "say-hello | a warning\nstroem: job "+testJobID+" was cancelled\n", r.err)
+
+	f.final = stroem.JobFailed
+	r = runCLI(t, t.Context(), "logs", testJobID, "--follow", "--server", url)
+	require.Equal(t, 1, r.code, r.err)
+	require.Contains(t, r.err, "stroem: job "+testJobID+" failed\n")
+}
+
+// Ctrl-C on a --follow detaches: the job goes on, exit 3 (not 130, which
+// says the job was cancelled).
+func TestFollowCtrlCDetaches(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"trigger", "hello-world", "--follow"},
+		{"trigger", "hello-world", "--wait"},
+		{"logs", testJobID, "--follow"},
+	} {
+		f, url := newFakeAPI(t)
+		f.hold, f.streaming = true, make(chan struct{})
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() {
+			<-f.streaming
+			cancel() // what Ctrl-C does to the command's context
+		}()
+		r := runCLI(t, ctx, append(args, "--server", url)...)
+		cancel()
+		require.Equal(t, exitDetached, r.code, "%v: %s", args, r.err)
+		require.Contains(t, r.err, "stroem: detached; the job continues (stroem cancel "+testJobID+")\n", args)
+	}
 }

@@ -92,6 +92,19 @@ func jobResult(id string, st stroem.JobStatus) error {
 	return exitCode(1, fmt.Errorf("job %s ended with status %q", id, st))
 }
 
+// exitDetached is the exit code of a --follow stopped by Ctrl-C: the
+// command stopped watching, the job goes on (130 means it was cancelled).
+const exitDetached = 3
+
+// detached is interrupted for a command following job id: Ctrl-C or
+// SIGTERM says the job continues and how to cancel it, exit 3.
+func detached(ctx context.Context, id string, err error) error {
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())) {
+		return exitCode(exitDetached, fmt.Errorf("detached; the job continues (stroem cancel %s)", id))
+	}
+	return err
+}
+
 // interrupted maps a command cancelled by Ctrl-C or SIGTERM to exit 130
 // without an error line.
 func interrupted(ctx context.Context, err error) error {

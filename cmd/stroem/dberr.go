@@ -23,16 +23,16 @@ func openPostgres(ctx context.Context, url string, log *slog.Logger) (*postgres.
 // explainDBError drops repeated lines from err's message and adds a hint
 // for a missing role or database.
 func explainDBError(err error) error {
-	msg := dedupeLines(err.Error())
+	msg := strings.ReplaceAll(strings.ReplaceAll(dedupeLines(err.Error()), ":\n\t", ": "), "\n\t", "; ")
 	switch {
 	case strings.Contains(msg, "role ") && strings.Contains(msg, "does not exist"),
 		strings.Contains(msg, "database ") && strings.Contains(msg, "does not exist"):
-		msg += "\nhint: create the role and database first, e.g. " +
+		msg += "; hint: create the role and database first, e.g. " +
 			"psql -U postgres -c \"CREATE ROLE stroem LOGIN PASSWORD 'stroem'\" -c \"CREATE DATABASE stroem OWNER stroem\"" +
 			" (see docs/operations.md#postgresql), or point db.url / STROEM__DB__URL at an existing one; " +
 			"`stroem dev` needs no PostgreSQL"
 	case strings.Contains(msg, "password authentication failed"):
-		msg += "\nhint: check the user and password in db.url (or STROEM__DB__URL)"
+		msg += "; hint: check the user and password in db.url (or STROEM__DB__URL)"
 	}
 	return &wrappedMsg{msg: msg, err: err}
 }

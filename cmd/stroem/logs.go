@@ -15,6 +15,9 @@ func newLogsCmd() *cobra.Command {
 		Long: `Logs prints the stored log lines of a job (of one step with --step).
 --follow streams them over Server-Sent Events until the job ends, resuming
 where it left off when the connection drops; stderr lines go to stderr.
+It then exits with the job's result like trigger --follow: 0 completed,
+1 failed, 130 cancelled (saying so); Ctrl-C detaches (exit 3), the job
+goes on. JOB is the job's id or a unique prefix of it.
 Each line is prefixed with its step's name, coloured per step on a terminal
 (like docker compose logs); --no-prefix prints the bare lines, --no-color
 keeps the prefix without colour (so does NO_COLOR=1).
@@ -22,21 +25,23 @@ keeps the prefix without colour (so does NO_COLOR=1).
 step, attempt, time and stream.`,
 		Example: `  stroem logs 0b7e2c1e-5d7b-4c53-9a67-1d2f3e4a5b6c
   stroem logs 0b7e2c1e-5d7b-4c53-9a67-1d2f3e4a5b6c --step deploy --follow`,
-		Args: func(c *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError("logs needs exactly one JOB id, got %d arguments", len(args))
-			}
-			return nil
-		},
+		Args: jobArgs("logs"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := flags.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			ctx, id := cmd.Context(), args[0]
+			ctx := cmd.Context()
+			id, err := resolveJobID(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
 			if follow {
-				_, err = followLogs(cmd, c, pf, id, step, flags.json())
-				return interrupted(ctx, err)
+				st, err := followLogs(cmd, c, pf, id, step, flags.json())
+				if err != nil {
+					return detached(ctx, id, err)
+				}
+				return jobResult(id, st)
 			}
 			var steps []string
 			if !flags.json() && !pf.noPrefix {

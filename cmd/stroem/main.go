@@ -55,6 +55,19 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate(currentBuild().String())
+	root.SuggestionsMinimumDistance = 2
+	// An unknown command is a usage error (exit 2), in one line.
+	root.Args = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		hint := ""
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = fmt.Sprintf(" (did you mean %q?)", s[0])
+		}
+		return usageError("unknown command %q%s; see 'stroem --help'", args[0], hint)
+	}
+	root.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return exitCode(2, fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
 	})

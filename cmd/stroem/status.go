@@ -2,9 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/stroem/stroem"
 )
 
 func newStatusCmd() *cobra.Command {
@@ -13,21 +17,22 @@ func newStatusCmd() *cobra.Command {
 		Use:   "status JOB",
 		Short: "Show a job and its steps",
 		Long: `Status shows a job and a table of its steps: status, attempt, worker, start
-time, duration and, for failed steps, the first line of the error.
+time, duration and, for failed steps, the first line of the error; then
+the earlier attempts of retried steps, with their errors. JOB is the job's
+id or a unique prefix of it (at least 4 characters, like git).
 Times are UTC; --output json prints the job as the API returns it.`,
 		Example: `  stroem status 0b7e2c1e-5d7b-4c53-9a67-1d2f3e4a5b6c`,
-		Args: func(c *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError("status needs exactly one JOB id, got %d arguments", len(args))
-			}
-			return nil
-		},
+		Args:    jobArgs("status"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := flags.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			job, err := c.Job(cmd.Context(), args[0])
+			id, err := resolveJobID(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			job, err := c.Job(cmd.Context(), id)
 			if err != nil {
 				return interrupted(cmd.Context(), err)
 			}
@@ -63,7 +68,10 @@ Times are UTC; --output json prints the job as the API returns it.`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.StepName, s.Status, attempt, worker,
 					formatTime(s.StartedAt), formatDuration(s.StartedAt, s.CompletedAt), orDash(firstLine(s.ErrorMessage, 80)))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return printEarlierAttempts(out, job.Steps)
 		},
 	}
 	flags = addClientFlags(cmd, true)
@@ -76,4 +84,34 @@ func shortID(id string) string {
 		return id[:8]
 	}
 	return id
+}
+
+// printEarlierAttempts lists the attempts before each step's latest one
+// (a retried step's table row shows only the latest), with their errors.
+func printEarlierAttempts(out io.Writer, steps []stroem.Step) error {
+	var rows [][]string
+	for _, s := range steps {
+		for _, a := range s.Attempts {
+			if a.Attempt >= s.Attempt {
+				continue
+			}
+			worker := "-"
+			if a.WorkerID != "" {
+				worker = shortID(a.WorkerID)
+			}
+			started := a.StartedAt
+			rows = append(rows, []string{s.StepName, fmt.Sprintf("%d/%d", a.Attempt, max(s.MaxAttempts, s.Attempt)),
+				string(a.Status), worker, formatTime(&started), formatDuration(&started, a.CompletedAt), orDash(firstLine(a.ErrorMessage, 80))})
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	fmt.Fprintln(out, "\nearlier attempts:")
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tATTEMPT\tSTATUS\tWORKER\tSTARTED\tDURATION\tERROR")
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
 }

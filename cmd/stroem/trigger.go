@@ -33,9 +33,11 @@ override the keys of JSON objects.
 --wait waits until the job ends and prints its status; --follow streams its
 logs live (stdout lines to stdout, stderr lines to stderr), resuming across
 reconnects. Both exit with the job's result: 0 completed, 1 failed,
-130 cancelled.`,
+130 cancelled. Ctrl-C while waiting or following detaches: the job goes
+on (stroem cancel JOB stops it) and the exit code is 3.`,
 		Example: `  stroem trigger hello-world -i name=You --follow
-  stroem trigger deploy-pipeline --input '{"env": "prod"}' --wait
+  stroem trigger release -i env=production --follow
+  stroem trigger release --input '{"env": "staging"}' --wait
   JOB=$(stroem trigger nightly-report)`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -68,13 +70,13 @@ reconnects. Both exit with the job's result: 0 completed, 1 failed,
 				fmt.Fprintf(cmd.ErrOrStderr(), "job %s\n", id)
 				st, err := followLogs(cmd, c, pf, id, "", flags.json())
 				if err != nil {
-					return interrupted(ctx, err)
+					return detached(ctx, id, err)
 				}
 				return finish(cmd, c, id, st)
 			case wait:
 				st, err := c.StreamLogs(ctx, id, client.StreamOptions{}, func(stroem.LogLine) error { return nil })
 				if err != nil {
-					return interrupted(ctx, err)
+					return detached(ctx, id, err)
 				}
 				if flags.json() {
 					job, err := c.Job(ctx, id)

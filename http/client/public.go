@@ -109,6 +109,8 @@ type JobFilter struct {
 	Until  time.Time
 	Limit  int
 	Offset int
+	// IDPrefix keeps the jobs whose id starts with it (?id_prefix=).
+	IDPrefix string
 }
 
 // JobPage is one page of GET /api/jobs: the jobs and how many match the
@@ -192,6 +194,9 @@ func (c *Client) JobPage(ctx context.Context, f JobFilter) (JobPage, error) {
 	}
 	if !f.Until.IsZero() {
 		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
+	}
+	if f.IDPrefix != "" {
+		q.Set("id_prefix", f.IDPrefix)
 	}
 	var out JobPage
 	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/jobs", query: q}, &out)

@@ -370,6 +370,10 @@ func jobListWhere(f persistence.JobFilter) (string, []any) {
 	if !f.CreatedBefore.IsZero() {
 		add("created_at < $%d", f.CreatedBefore)
 	}
+	if lo, hi, ok := f.IDRange(); ok {
+		add("id >= $%d::uuid", lo)
+		add("id <= $%d::uuid", hi)
+	}
 	if len(where) == 0 {
 		return "", args
 	}

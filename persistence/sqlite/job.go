@@ -399,6 +399,10 @@ func jobListWhere(f persistence.JobFilter) (string, []any) {
 		where = append(where, `created_at < ?`)
 		args = append(args, nanos(f.CreatedBefore))
 	}
+	if lo, hi, ok := f.IDRange(); ok {
+		where = append(where, `id >= ?`, `id <= ?`)
+		args = append(args, lo, hi)
+	}
 	if len(where) == 0 {
 		return "", args
 	}

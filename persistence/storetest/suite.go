@@ -14,6 +14,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("Snapshots", func(t *testing.T) { t.Parallel(); testSnapshots(t, open) })
 	t.Run("JobGet", func(t *testing.T) { t.Parallel(); testJobGet(t, open) })
 	t.Run("JobList", func(t *testing.T) { t.Parallel(); testJobList(t, open) })
+	t.Run("JobIDPrefix", func(t *testing.T) { t.Parallel(); testJobIDPrefix(t, open) })
 	t.Run("JobUpdate", func(t *testing.T) { t.Parallel(); testJobUpdate(t, open) })
 	t.Run("Claims", func(t *testing.T) { t.Parallel(); testClaims(t, open) })
 	t.Run("Fencing", func(t *testing.T) { t.Parallel(); testFencing(t, open) })
