@@ -427,7 +427,9 @@ func (p *plan) renderError(what string, err error) error {
 	sort.Strings(names)
 	var b strings.Builder
 	for _, n := range names {
-		fmt.Fprintf(&b, "; secret %q did not resolve: %v", n, p.secretErrs[n])
+		// ResolveSecrets' errors already start with `secret "n": `.
+		msg := strings.TrimPrefix(p.secretErrs[n].Error(), fmt.Sprintf("secret %q: ", n))
+		fmt.Fprintf(&b, "; secret %q did not resolve: %s", n, msg)
 	}
 	return fmt.Errorf("%s: %w%s", what, err, b.String())
 }

@@ -111,8 +111,19 @@ func TestCLITriggerFollow(t *testing.T) {
 		require.Regexp(t, `greet\s+completed`, out)
 
 		code, _, errOut = s.cli(nil, "status", "not-a-uuid")
-		require.Equal(t, 1, code)
-		require.Contains(t, errOut, "not a UUID")
+		require.Equal(t, 2, code, "a usage error")
+		require.Contains(t, errOut, `"not-a-uuid" is not a job id`)
+
+		// Like git, a unique prefix of the id names the job.
+		code, short, errOut := s.cli(nil, "status", id[:8])
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, short, "job:       "+id)
+		code, out, errOut = s.cli(nil, "logs", strings.ToUpper(id[:6]))
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "Hello World\n")
+		code, body := s.do("GET", "/api/jobs?id_prefix=zz", nil)
+		require.Equal(t, 400, code, string(body))
+		require.Contains(t, string(body), "id_prefix")
 	})
 }
 

@@ -252,7 +252,7 @@ func (t *Triggers) checkSecret(r *http.Request, ws *workspace.Workspace, trig *w
 			err = errors.New("it resolves to an empty value")
 		}
 		t.log.Error("webhook secret cannot be resolved", "workspace", ws.Name, "trigger", trig.Name, "err", err)
-		return stroem.Errorf(stroem.CodeInternal, "the secret of webhook %q of workspace %q cannot be resolved on the server", trig.Name, ws.Name)
+		return stroem.Errorf(stroem.CodeUnavailable, "webhook %q of workspace %q is not available: its secret does not resolve on the server (its log and `stroem validate` say which reference)", trig.Name, ws.Name)
 	}
 	got := r.URL.Query().Get("secret")
 	if h := r.Header.Get("Authorization"); len(h) > len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer ") {

@@ -179,7 +179,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	}
 	app.ws = workspace.NewRegistry(paths, log)
 	addGitWorkspaces(ctx, app.ws, cfg, log)
-	app.ws.OnReload(func(ws *workspace.Workspace) { app.storeArchive(bg, ws) })
+	app.ws.OnReload(func(ws *workspace.Workspace) { app.storeArchive(bg, ws); logWebhookSecretWarnings(log, ws) })
 	// The registry loaded every workspace (and logged its problems); store
 	// their files before workers can claim, since reload hooks only run for
 	// later reloads.
@@ -187,6 +187,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 		if ws.Revision != "" {
 			app.storeArchive(ctx, ws)
 		}
+		logWebhookSecretWarnings(log, ws)
 	}
 
 	var authSvc *auth.Service

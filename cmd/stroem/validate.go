@@ -37,6 +37,7 @@ Exit codes: 0 valid, 1 problems found, 2 usage or I/O error.`,
 			if err != nil {
 				return exitCode(2, err)
 			}
+			ws.Warnings = append(ws.Warnings, webhookSecretWarnings(ws)...)
 			out := c.OutOrStdout()
 			if output == "json" {
 				err = writeValidateJSON(out, ws)
