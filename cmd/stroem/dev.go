@@ -185,6 +185,13 @@ func startDev(ctx context.Context, o devOptions, log *slog.Logger) (_ *devApp, e
 	if err != nil {
 		return nil, err
 	}
+	// The workers of earlier runs on this data dir are gone (this process
+	// is the only one using it): drop them, so `stroem workers` lists this
+	// run's. A worker still holding a running step stays until the step's
+	// lease runs out.
+	if _, err := store.WorkersPrune(ctx, time.Now().Add(time.Hour), false); err != nil {
+		log.Warn("could not remove the workers of earlier runs", "err", err)
+	}
 	token, err := newDevToken()
 	if err != nil {
 		store.Close()

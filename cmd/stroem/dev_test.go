@@ -137,6 +137,13 @@ func TestDevRunsTheCompatWorkflowsAndKeepsThemAcrossRestarts(t *testing.T) {
 	// Restart on the same data dir: the jobs and their logs are still there.
 	again := startDevForTest(t, dataDir)
 	ctx := context.Background()
+	listed, err := again.c.Workers(ctx)
+	require.NoError(t, err)
+	for _, w := range listed {
+		for _, old := range workers {
+			require.NotEqual(t, old.ID, w.ID, "the workers of the earlier run are not listed any more")
+		}
+	}
 	jobs, err := again.c.Jobs(ctx, client.JobFilter{})
 	require.NoError(t, err)
 	require.Len(t, jobs, 2)
