@@ -18,7 +18,7 @@ import (
 // operators who run them before (or instead of) a server start. The server
 // also migrates at start, so this is optional.
 func newMigrateCmd() *cobra.Command {
-	var dbURL string
+	var dbURL, output string
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply or inspect the database migrations",
@@ -29,6 +29,13 @@ func newMigrateCmd() *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
 	cmd.PersistentFlags().StringVar(&dbURL, "db-url", "", "PostgreSQL URL (default: $STROEM__DB__URL, then the server default)")
+	cmd.PersistentFlags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if output != "text" && output != "json" {
+			return usageError("--output must be text or json, not %q", output)
+		}
+		return nil
+	}
 
 	up := &cobra.Command{
 		Use:   "up",
@@ -39,7 +46,7 @@ func newMigrateCmd() *cobra.Command {
 				if err := s.Migrate(ctx); err != nil {
 					return err
 				}
-				return printMigrations(ctx, s, c.OutOrStdout())
+				return printMigrations(ctx, s, c.OutOrStdout(), output == "json")
 			})
 		},
 	}
@@ -49,7 +56,7 @@ func newMigrateCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return withStore(c.Context(), dbURL, c.ErrOrStderr(), func(ctx context.Context, s *postgres.Store) error {
-				return printMigrations(ctx, s, c.OutOrStdout())
+				return printMigrations(ctx, s, c.OutOrStdout(), output == "json")
 			})
 		},
 	}
@@ -81,10 +88,30 @@ func withStore(ctx context.Context, flag string, logTo io.Writer, fn func(contex
 	return fn(ctx, s)
 }
 
-func printMigrations(ctx context.Context, s *postgres.Store, out io.Writer) error {
+// migrationJSON is one migration in --output json.
+type migrationJSON struct {
+	Version   int64      `json:"version"`
+	Name      string     `json:"name"`
+	Applied   bool       `json:"applied"`
+	AppliedAt *time.Time `json:"applied_at"`
+}
+
+func printMigrations(ctx context.Context, s *postgres.Store, out io.Writer, asJSON bool) error {
 	list, err := s.MigrationStatus(ctx)
 	if err != nil {
 		return err
+	}
+	if asJSON {
+		doc := make([]migrationJSON, 0, len(list))
+		for _, m := range list {
+			j := migrationJSON{Version: m.Version, Name: m.Name, Applied: m.Applied}
+			if m.Applied {
+				at := m.AppliedAt.UTC()
+				j.AppliedAt = &at
+			}
+			doc = append(doc, j)
+		}
+		return printJSON(out, doc)
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tMIGRATION\tSTATE\tAPPLIED AT")
