@@ -20,7 +20,7 @@ func newStatsCmd() *cobra.Command {
 step: the number of runs and the p50, p95, min and max durations. Failed and
 cancelled runs are left out. Fewer than 5 runs are too few to trust.`,
 		Example: `  stroem stats hello-world
-  stroem stats deploy --limit 200 --output json`,
+  stroem stats release --limit 200 --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if limit < 1 || limit > 500 {
