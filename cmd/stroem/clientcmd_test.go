@@ -426,6 +426,16 @@ func TestCancelAndWorkersCommands(t *testing.T) {
 	require.Equal(t, 0, r.code, r.err)
 	require.Contains(t, r.out, "WORKER  NAME      STATUS  CAPABILITIES  TAGS  LAST HEARTBEAT")
 	require.Contains(t, r.out, "w-1     worker-1  active  shell         -     0s ago")
+	for _, arg := range []string{"w-", "W-1", "worker-1"} {
+		one := runCLI(t, t.Context(), "workers", arg, "--server", url)
+		require.Equal(t, 0, one.code, one.err)
+		require.Equal(t, r.out, one.out, "an id prefix or the name selects the worker")
+	}
+	none := runCLI(t, t.Context(), "workers", "zz", "--server", url)
+	require.Equal(t, 1, none.code)
+	require.Contains(t, none.err, "stroem: no worker id starts with zz")
+	two := runCLI(t, t.Context(), "workers", "a", "b", "--server", url)
+	require.Equal(t, 2, two.code)
 }
 
 func TestWorkerCommandConfigErrors(t *testing.T) {

@@ -7,15 +7,29 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/stroem/stroem"
 )
 
 func newWorkersCmd() *cobra.Command {
 	var flags *clientFlags
 	cmd := &cobra.Command{
-		Use:   "workers",
+		Use:   "workers [WORKER]",
 		Short: "List the registered workers and their last heartbeat",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Long: `Workers lists the registered workers: id, name, status (active, or stale
+when it sent no heartbeat lately), capabilities, tags and last heartbeat.
+WORKER shows only the workers whose id starts with it (like git, e.g. the
+8 characters stroem status shows) or whose name it is.`,
+		Example: `  stroem workers
+  stroem workers 9a1b2c3d
+  stroem workers worker-1 --output json`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageError("workers takes at most one WORKER (an id prefix or a name), got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := flags.client(cmd.Context())
 			if err != nil {
 				return err
@@ -23,6 +37,11 @@ func newWorkersCmd() *cobra.Command {
 			workers, err := c.Workers(cmd.Context())
 			if err != nil {
 				return interrupted(cmd.Context(), err)
+			}
+			if len(args) == 1 {
+				if workers = matchWorkers(workers, args[0]); len(workers) == 0 {
+					return fmt.Errorf("no worker id starts with %s and no worker is named so (`stroem workers` lists them)", args[0])
+				}
 			}
 			if flags.json() {
 				return printJSON(cmd.OutOrStdout(), nonNilSlice(workers))
@@ -42,4 +61,16 @@ func newWorkersCmd() *cobra.Command {
 	}
 	flags = addClientFlags(cmd, true)
 	return cmd
+}
+
+// matchWorkers keeps the workers whose id starts with arg (any case) or
+// whose name is arg.
+func matchWorkers(workers []stroem.Worker, arg string) []stroem.Worker {
+	var out []stroem.Worker
+	for _, w := range workers {
+		if w.Name == arg || strings.HasPrefix(strings.ToLower(w.ID), strings.ToLower(arg)) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
