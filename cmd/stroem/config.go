@@ -404,6 +404,10 @@ func loadConfig(path string, dst any, environ []string) error {
 			return fmt.Errorf("environment %s: %w", k, err)
 		}
 		if err := checkConfigKeys(node, dst); err != nil {
+			var ke *configKeyError
+			if errors.As(err, &ke) {
+				ke.line = 0 // the value's own line, not the user's
+			}
 			return fmt.Errorf("environment %s: %w", k, err)
 		}
 		doc, err := yaml.Marshal(node)

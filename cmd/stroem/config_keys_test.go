@@ -67,6 +67,9 @@ func TestConfigErrorsSayKeyAndFix(t *testing.T) {
 			for _, w := range tt.want {
 				require.Contains(t, err.Error(), w)
 			}
+			if tt.path == "" {
+				tt.wantNone = append(tt.wantNone, "line ")
+			}
 			for _, w := range append(tt.wantNone, "main.", "time.Duration", "unmarshal", "\n") {
 				require.NotContains(t, err.Error(), w)
 			}
