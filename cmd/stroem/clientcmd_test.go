@@ -450,13 +450,13 @@ func TestWorkerCommandConfigErrors(t *testing.T) {
 	require.NoError(t, os.WriteFile(noToken, []byte("server_url: http://127.0.0.1:1\n"), 0o600))
 	r = runCLI(t, t.Context(), "worker", "--config", noToken)
 	require.Equal(t, 2, r.code)
-	require.Equal(t, "stroem: config "+noToken+": key worker_token: must be set (the server's worker_token)\n", r.err)
+	require.Equal(t, "stroem: config "+noToken+": key worker_token: must be set to the server's worker_token, in the config file (worker_token: …) or as STROEM__WORKER_TOKEN\n", r.err)
 
 	badKey := filepath.Join(dir, "bad.yaml")
 	require.NoError(t, os.WriteFile(badKey, []byte("worker_token: x\nmax_concurent: 3\n"), 0o600))
 	r = runCLI(t, t.Context(), "worker", "--config", badKey)
 	require.Equal(t, 2, r.code)
-	require.Contains(t, r.err, "max_concurent")
+	require.Contains(t, r.err, `line 2: key max_concurent: unknown key (did you mean "max_concurrent"?)`)
 }
 
 func TestWorkerCommandRunsAndStopsCleanly(t *testing.T) {
