@@ -92,6 +92,41 @@ func TestCLITriggerFollow(t *testing.T) {
 		require.Equal(t, stroem.JobCancelled, s.job(id).Status)
 	})
 
+	t.Run("Ctrl-C detaches", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		var stdout, stderr lockedBuffer
+		cmd := exec.CommandContext(ctx, binary, "trigger", "sleeper", "--follow", "--server", s.url)
+		cmd.Env = subprocessEnv()
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		require.NoError(t, cmd.Start())
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "started") }, waitFor, 20*time.Millisecond,
+			"the CLI never printed the step's output; stderr: %s", stderr.String())
+		id := jobIDFrom(t, stderr.String())
+		require.NoError(t, cmd.Process.Signal(syscall.SIGINT)) // Ctrl-C
+
+		var err error
+		select {
+		case err = <-exited:
+		case <-time.After(waitFor):
+			t.Fatalf("the CLI did not exit on Ctrl-C")
+		}
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "stderr: %s", stderr.String())
+		require.Equal(t, 3, ee.ExitCode(), "detached, not cancelled; stderr: %s", stderr.String())
+		require.Contains(t, stderr.String(), "stroem: detached; the job continues (stroem cancel "+id+")")
+		require.Equal(t, stroem.JobRunning, s.job(id).Status, "the job goes on")
+
+		// stroem cancel says what it did; the job ends cancelled.
+		code, out, errOut := s.cli(nil, "cancel", id[:8])
+		require.Equal(t, 0, code, errOut)
+		require.Regexp(t, `^(job `+id+` cancelled|cancel requested; job `+id+` is cancelling .*)\n$`, out)
+		require.Equal(t, stroem.JobCancelled, s.waitJob(id).Status)
+	})
+
 	t.Run("status and logs", func(t *testing.T) {
 		code, out, errOut := s.cli(nil, "trigger", "hello", "--wait")
 		require.Equal(t, 0, code, errOut)
