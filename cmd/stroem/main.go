@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -63,7 +65,10 @@ func newRootCmd() *cobra.Command {
 		}
 		hint := ""
 		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
-			hint = fmt.Sprintf(" (did you mean %q?)", s[0])
+			for i, name := range s {
+				s[i] = strconv.Quote(name)
+			}
+			hint = fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
 		}
 		return usageError("unknown command %q%s; see 'stroem --help'", args[0], hint)
 	}
@@ -94,7 +99,29 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(),
 		newAdminCmd(),
 	)
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes every argument check's error a usage error (exit 2), as
+// docs/operations.md says: cobra's own checks (NoArgs, ExactArgs …) return
+// plain errors.
+func usageArgs(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
+	orig := c.Args
+	if orig == nil {
+		return
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		err := orig(cmd, args)
+		var ee *exitError
+		if err == nil || errors.As(err, &ee) {
+			return err
+		}
+		return exitCode(2, fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath()))
+	}
 }
 
 func main() {
