@@ -97,9 +97,13 @@ func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 				for name := range fields {
 					names = append(names, name)
 				}
-				msg := "unknown key" + configDidYouMean(k.Value, names)
-				if path != "" {
+				hint := configDidYouMean(k.Value, names)
+				msg := "unknown key" + hint
+				switch {
+				case path != "":
 					msg += "; " + path + " has " + strings.Join(sortedNames(names), ", ")
+				case hint == "":
+					msg += " (docs/operations.md#configuration lists every key)"
 				}
 				return &configKeyError{k.Line, sub, msg}
 			}

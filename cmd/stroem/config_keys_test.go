@@ -41,7 +41,7 @@ func TestConfigErrorsSayKeyAndFix(t *testing.T) {
 		{name: "bad number in file", path: write("num.yaml", "max_body_bytes: lots\n"),
 			want: []string{`key max_body_bytes: "lots" is not a whole number`}},
 		{name: "unknown env key", env: []string{"STROEM__BOGUS=1"},
-			want: []string{"environment STROEM__BOGUS", "key bogus: unknown key"}},
+			want: []string{"environment STROEM__BOGUS", "key bogus: unknown key (docs/operations.md#configuration lists every key)"}},
 		{name: "env typo", env: []string{"STROEM__LISTN=x"},
 			want: []string{"environment STROEM__LISTN", `did you mean "listen"?`}},
 		{name: "bad env duration", env: []string{"STROEM__LEASE=abc"},
