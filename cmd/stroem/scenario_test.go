@@ -611,6 +611,8 @@ func TestScenarioBadRequestsAreClientErrors(t *testing.T) {
 		{"GET", "/api/jobs?since=yesterday", nil, ""},
 		{"GET", "/api/jobs?until=2026-13-01T00:00:00Z", nil, ""},
 		{"GET", "/api/jobs?task=a&task_name=b", nil, ""},
+		{"GET", "/api/jobs?id_prefix=xyz", nil, ""},
+		{"GET", "/api/jobs?id_prefix=0b7e2c1e5", nil, ""},
 		{"GET", "/api/jobs/" + jobID + "/steps/nope/logs", nil, ""},
 		{"GET", "/api/jobs/not-a-uuid/steps/first/logs", nil, ""},
 		{"GET", "/api/workspaces/default/tasks/chain/stats?limit=0", nil, ""},
