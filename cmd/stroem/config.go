@@ -377,6 +377,11 @@ func loadConfig(path string, dst any, environ []string) error {
 		if err := checkConfigKeys(&doc, dst); err != nil {
 			return fmt.Errorf("config %s: %w", path, err)
 		}
+		if doc.Kind != 0 {
+			if b, err = yaml.Marshal(&doc); err != nil {
+				return fmt.Errorf("config %s: %w", path, err)
+			}
+		}
 		if err := decodeStrict(b, scratchOf(dst)); err != nil {
 			return fmt.Errorf("config %s: %w", path, err)
 		}

@@ -40,7 +40,8 @@ func (e *configKeyError) Error() string {
 
 // checkConfigKeys checks the YAML tree n against the type of dst (a
 // pointer to a configuration struct). It returns the first problem, or nil;
-// anything it does not understand is left to the decoder.
+// anything it does not understand is left to the decoder. A duration
+// written as a bare 0 is rewritten to 0s in n.
 func checkConfigKeys(n *yaml.Node, dst any) error {
 	if n == nil || n.Kind == 0 {
 		return nil
@@ -75,7 +76,10 @@ func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 		if n.Kind != yaml.ScalarNode {
 			return &configKeyError{n.Line, path, "want a duration (a number with a unit: 500ms, 30s, 5m, 1h30m)"}
 		}
-		if _, err := time.ParseDuration(n.Value); err != nil && n.Value != "0" {
+		if n.Value == "0" {
+			n.Value, n.Tag = "0s", "!!str" // a bare 0 needs no unit
+		}
+		if _, err := time.ParseDuration(n.Value); err != nil {
 			return &configKeyError{n.Line, path, fmt.Sprintf("%q is not a duration (want a number with a unit: 500ms, 30s, 5m, 1h30m)", n.Value)}
 		}
 		return nil

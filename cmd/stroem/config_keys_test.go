@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -128,4 +129,17 @@ func TestDBErrorOnceWithHint(t *testing.T) {
 	require.Equal(t, 1, strings.Count(err.Error(), "does not exist"))
 	require.Contains(t, err.Error(), "CREATE ROLE stroem")
 	require.Contains(t, err.Error(), "docs/operations.md#postgresql")
+}
+
+// A duration of 0 needs no unit, in the file and in the environment.
+func TestConfigZeroDuration(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "server.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("default_step_timeout: 0\nstart_timeout: 0\n"), 0o600))
+	cfg := defaultServerConfig()
+	cfg.DefaultStepTimeout = time.Minute
+	require.NoError(t, loadConfig(path, &cfg, []string{"STROEM__SHUTDOWN_GRACE=0"}))
+	require.Zero(t, cfg.DefaultStepTimeout)
+	require.Zero(t, cfg.StartTimeout)
+	require.Zero(t, cfg.ShutdownGrace)
 }
