@@ -51,6 +51,8 @@ type Orchestrator struct {
 	// startDue receives the acknowledgement deadlines of handed-over steps
 	// (see startack.go).
 	startDue chan time.Time
+	// files gives templates the tasks' state (files.go); nil: none.
+	files atomic.Pointer[Files]
 }
 
 type taskPlan struct {
