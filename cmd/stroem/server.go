@@ -257,7 +257,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 		WorkerToken: cfg.WorkerToken, MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.HTTP.WriteTimeout,
 		Ready: app.ready.Load, Auth: authSvc,
 		Files: files,
-		UI: ui.Handler(),
+		UI:    ui.Handler(),
 		Extra: func(r chi.Router) {
 			app.hooks.Mount(r)
 			app.ops.mount(r)
