@@ -104,7 +104,7 @@ type request struct {
 	raw     io.Reader
 	rawType string
 	rawLen  int64
-	header http.Header
+	header  http.Header
 	// timeout bounds the whole call; 0 means c.timeout, <0 means none.
 	timeout time.Duration
 }
