@@ -80,6 +80,8 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(),
 		newVersionCmd(),
 		newAdminCmd(),
+		newStateCmd(),
+		newArtifactsCmd(),
 	)
 	return root
 }
