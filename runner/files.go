@@ -60,7 +60,11 @@ func (f *stepFiles) dir(name string) string { return filepath.Join(f.root, name)
 // prepareFiles makes the attempt's directories, fetches the newest state
 // into them and names them in the step's environment.
 func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID string, a *stroem.Assignment) (*stepFiles, error) {
-	root, err := os.MkdirTemp(filepath.Join(w.cfg.WorkDir), "files-")
+	base := filepath.Join(w.cfg.WorkDir, "files")
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return nil, fmt.Errorf("make the state and artifact directories: %w", err)
+	}
+	root, err := os.MkdirTemp(base, "step-")
 	if err != nil {
 		return nil, fmt.Errorf("make the state and artifact directories: %w", err)
 	}
