@@ -180,3 +180,51 @@ tasks:
 		require.Equal(t, map[string]string{"count.txt": "2\n", "state.json": `{"count":2}`}, files)
 	})
 }
+
+// A connection-typed input takes a connection's name; the step sees its
+// values and the secret property is masked in the log and the job.
+func TestConnectionInputs(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{serverEnv: []string{"E2E_DB_PASSWORD=pw-Zq81-secret"}, workspace: workspaceDir(t, `
+connection_types:
+  postgres:
+    host: { type: string, required: true }
+    port: { type: integer, default: 5432 }
+    password: { type: string, required: true, secret: true }
+connections:
+  prod_db:
+    type: postgres
+    host: db.example.com
+    password: "{{ 'ref+env://E2E_DB_PASSWORD' | vals }}"
+actions:
+  connect:
+    type: script
+    script: |
+      echo "HOST {{ input.db.host }}:{{ input.db.port }}"
+      echo "PW {{ input.db.password }}"
+    input:
+      db: { type: postgres }
+tasks:
+  migrate:
+    input:
+      db: { type: postgres }
+    flow:
+      m:
+        action: connect
+        input:
+          db: "{{ input.db }}"
+`)})
+	j := s.waitJob(s.execute("migrate", map[string]any{"db": "prod_db"}))
+	require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
+	logs := s.logs(j.ID)
+	require.Contains(t, logs, "HOST db.example.com:5432")
+	require.Contains(t, logs, "PW ***")
+	require.NotContains(t, logs, "pw-Zq81-secret")
+	code, body := s.do("GET", "/api/jobs/"+j.ID, nil)
+	require.Equal(t, 200, code)
+	require.NotContains(t, string(body), "pw-Zq81-secret")
+
+	code, body = s.do("POST", "/api/workspaces/default/tasks/migrate/execute", map[string]any{"input": map[string]any{"db": "nope"}})
+	require.Equal(t, 400, code, string(body))
+	require.Contains(t, string(body), `no connection \"nope\" of type postgres`)
+}

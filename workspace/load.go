@@ -92,6 +92,11 @@ type wsLoader struct {
 	tasks       []*rawTask
 	triggers    []*rawTrigger
 	secrets     []*rawSecret
+	// connection types, connections and the field types naming them
+	// (connection.go)
+	connTypes []*ConnectionType
+	conns     []*Connection
+	connRefs  []connRef
 }
 
 func newLoader(path string) *wsLoader {
@@ -293,7 +298,7 @@ func yamlDecodeDocs(data []byte) (docs []*yaml.Node, err error) {
 }
 
 // workflowTopKeys are the keys a workflow file may have.
-var workflowTopKeys = []string{"secrets", "actions", "tasks", "triggers"}
+var workflowTopKeys = []string{"secrets", "actions", "tasks", "triggers", "connection_types", "connections"}
 
 func (f *fileParser) parseTop(doc *yaml.Node) {
 	doc = yamlResolve(doc)
@@ -312,6 +317,12 @@ func (f *fileParser) parseTop(doc *yaml.Node) {
 	}
 	if e, ok := top["secrets"]; ok {
 		f.parseSecrets(e)
+	}
+	if e, ok := top["connection_types"]; ok {
+		f.parseConnectionTypes(e)
+	}
+	if e, ok := top["connections"]; ok {
+		f.parseConnections(e)
 	}
 	if e, ok := top["actions"]; ok {
 		es, _ := f.mappingDup(e.val, "actions", true)
@@ -346,6 +357,7 @@ func (l *wsLoader) finish() *Workspace {
 		src:      l.src,
 	}
 	l.link(ws)
+	l.linkConnections(ws)
 	l.revision(ws)
 	ws.Problems = sortProblemList(l.problems)
 	if len(l.warnings) > 0 {

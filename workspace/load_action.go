@@ -385,8 +385,6 @@ var notYetTask = map[string]string{
 var notYetTop = map[string]string{
 	"on_success":       "workspace hooks (on_success)",
 	"on_error":         "workspace hooks (on_error)",
-	"connections":      "connections",
-	"connection_types": "connection types",
 	"libraries":        "libraries",
 }
 

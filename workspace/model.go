@@ -41,6 +41,9 @@ type Workspace struct {
 	// Secrets are the raw values: literals, nested maps, or references
 	// ("ref+env://VAR", "ref+file://path") resolved by ResolveSecrets.
 	Secrets  map[string]any `json:"secrets"`
+	// ConnectionTypes and Connections (connection.go).
+	ConnectionTypes map[string]*ConnectionType `json:"connection_types,omitempty"`
+	Connections     map[string]*Connection     `json:"connections,omitempty"`
 	Problems []Problem      `json:"problems"`
 	// Warnings are forms that still work but have a newer spelling (the
 	// upstream Strøm's); they never leave a definition out.
