@@ -228,3 +228,32 @@ tasks:
 	require.Equal(t, 400, code, string(body))
 	require.Contains(t, string(body), `no connection \"nope\" of type postgres`)
 }
+
+// An artifact over the limit fails its step with the reason; nothing of it
+// is listed.
+func TestArtifactTooLarge(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{
+		serverKeys: map[string]any{"artifact_storage": map[string]any{"max_file_bytes": 1000}},
+		workspace: workspaceDir(t, `
+actions:
+  big:
+    type: script
+    script: |
+      head -c 999 /dev/zero > "$ARTIFACTS_DIR/small.bin"
+      head -c 1001 /dev/zero > "$ARTIFACTS_DIR/too-big.bin"
+tasks:
+  big:
+    flow:
+      make:
+        action: big
+`)})
+	j := s.waitJob(s.execute("big", nil))
+	require.Equal(t, stroem.JobFailed, j.Status, describeJob(j))
+	msg := stepOf(t, j, "make").ErrorMessage
+	require.Contains(t, msg, `artifact "too-big.bin"`)
+	require.Contains(t, msg, "larger than the limit of 1000 bytes")
+	code, body := s.do("GET", "/api/jobs/"+j.ID+"/artifacts", nil)
+	require.Equal(t, 200, code)
+	require.JSONEq(t, "[]", string(body), "a failed step's artifacts are not listed, the small one neither")
+}
