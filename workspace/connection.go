@@ -41,6 +41,10 @@ var connectionPropertyTypes = []FieldType{TypeString, TypeText, TypeInteger, Typ
 // (a library's is namespaced: common.postgres).
 var connTypeName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 
+// connectionTopKeys are the top-level keys of a workflow file that hold
+// connections.
+var connectionTopKeys = []string{"connection_types", "connections"}
+
 // connRef is a field whose type is not a built-in one: it must name a
 // connection type.
 type connRef struct {
@@ -155,12 +159,16 @@ func (l *wsLoader) linkConnections(ws *Workspace) {
 		}
 		ws.Connections[c.Name] = c
 	}
-	builtIn := []string{"string", "text", "integer", "number", "boolean", "date", "datetime", "array", "object"}
 	for _, r := range l.connRefs {
-		if ws.ConnectionTypes[r.typ] == nil {
-			l.add(r.pos, fmt.Sprintf("%s: unknown type %q%s; want one of %s, or a connection type", r.what, r.typ,
-				didYouMean(r.typ, append(append([]string(nil), builtIn...), typeNames...)), strings.Join(builtIn, ", ")))
+		if ws.ConnectionTypes[r.typ] != nil {
+			continue
 		}
+		msg := fmt.Sprintf("%s: type: unknown value %q%s; want one of %s", r.what, r.typ,
+			didYouMean(r.typ, append(append([]string(nil), fieldTypes...), typeNames...)), strings.Join(fieldTypes, ", "))
+		if len(typeNames) > 0 {
+			msg += ", or a connection type (" + strings.Join(typeNames, ", ") + ")"
+		}
+		l.add(r.pos, msg)
 	}
 }
 

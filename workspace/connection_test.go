@@ -99,7 +99,7 @@ tasks:
 		`connection a: required value "host" (connection type pg) is missing`,
 		`connection b: unknown connection type "pgg"`,
 		`connection c: value "host" is empty`,
-		`unknown type "postgress"`,
+		`input: db: type: unknown value "postgress"`,
 	} {
 		require.Contains(t, msgs, want)
 	}

@@ -298,7 +298,7 @@ func yamlDecodeDocs(data []byte) (docs []*yaml.Node, err error) {
 }
 
 // workflowTopKeys are the keys a workflow file may have.
-var workflowTopKeys = []string{"secrets", "actions", "tasks", "triggers", "connection_types", "connections"}
+var workflowTopKeys = []string{"secrets", "actions", "tasks", "triggers"}
 
 func (f *fileParser) parseTop(doc *yaml.Node) {
 	doc = yamlResolve(doc)
@@ -309,7 +309,7 @@ func (f *fileParser) parseTop(doc *yaml.Node) {
 		f.errorf(doc, "a workflow file must be a mapping with the keys %s, not %s", strings.Join(workflowTopKeys, ", "), yamlDescribe(doc))
 		return
 	}
-	top, _ := f.fields(doc, "workflow file", append(append([]string(nil), workflowTopKeys...), loadSortedKeys(notYetTop)...))
+	top, _ := f.fields(doc, "workflow file", append(append([]string(nil), workflowTopKeys...), append(append([]string(nil), connectionTopKeys...), loadSortedKeys(notYetTop)...)...))
 	for _, k := range loadSortedKeys(notYetTop) {
 		if e, ok := top[k]; ok {
 			f.errorf(e.kn, "%s are not supported yet in this version of Strøm (see docs/coming-from-rust-stroem.md)", notYetTop[k])
