@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -90,11 +91,17 @@ func (s *Server) files() (Files, error) {
 	return s.cfg.Files, nil
 }
 
-// limitedBody bounds an upload's body to max bytes, answering 413 beyond.
+// uploadReadTimeout bounds the body of an upload (the server's
+// http.read_timeout is sized for JSON bodies, not 100 MiB files).
+const uploadReadTimeout = 30 * time.Minute
+
+// limitedBody bounds an upload's body to max bytes, answering 413 beyond,
+// and gives it uploadReadTimeout to arrive.
 func limitedBody(w http.ResponseWriter, r *http.Request, max int64, what string) (io.Reader, error) {
 	if r.ContentLength > max {
 		return nil, stroem.Errorf(stroem.CodeTooLarge, "%s of %d bytes is larger than the limit of %d bytes", what, r.ContentLength, max)
 	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadReadTimeout))
 	return &tooLargeBody{r: http.MaxBytesReader(w, r.Body, max), what: what, max: max}, nil
 }
 
