@@ -384,10 +384,10 @@ func (o *Orchestrator) SetFiles(f *Files) { o.files.Store(f) }
 // template variables. State is resolved at claim time, so a step sees what
 // the steps before it wrote. A store error leaves them out (logged): the
 // templates then render as on a first run, or fail naming the variable.
-func (o *Orchestrator) stateTemplates(ctx context.Context, cs *persistence.ClaimedStep) {
+func (o *Orchestrator) stateTemplates(ctx context.Context, p *plan, cs *persistence.ClaimedStep) {
 	f := o.files.Load()
-	if f == nil {
-		return
+	if f == nil || !usesState(p, cs.StepName) {
+		return // no query on the claim path of a step that cannot need it
 	}
 	c, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -397,4 +397,24 @@ func (o *Orchestrator) stateTemplates(ctx context.Context, cs *persistence.Claim
 		return
 	}
 	cs.Templates = m
+}
+
+// usesState reports whether the templates of a step's action may refer to
+// `state` or `global_state` (a mention anywhere in them is enough).
+func usesState(p *plan, step string) bool {
+	ps := p.steps[step]
+	if ps == nil || ps.action == nil {
+		return false
+	}
+	a := ps.action
+	texts := append([]string{a.Cmd, a.Script, a.Inline}, a.Args...)
+	for _, v := range a.Env {
+		texts = append(texts, v)
+	}
+	for _, t := range texts {
+		if strings.Contains(t, "state") {
+			return true
+		}
+	}
+	return false
 }
