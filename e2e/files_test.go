@@ -223,6 +223,10 @@ tasks:
 	code, body := s.do("GET", "/api/jobs/"+j.ID, nil)
 	require.Equal(t, 200, code)
 	require.NotContains(t, string(body), "pw-Zq81-secret")
+	code, body = s.do("GET", "/api/jobs", nil)
+	require.Equal(t, 200, code)
+	require.Contains(t, string(body), j.ID)
+	require.NotContains(t, string(body), "pw-Zq81-secret", "the job list is masked too")
 
 	code, body = s.do("POST", "/api/workspaces/default/tasks/migrate/execute", map[string]any{"input": map[string]any{"db": "nope"}})
 	require.Equal(t, 400, code, string(body))
