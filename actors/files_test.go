@@ -82,6 +82,26 @@ func TestFilesFencingAndLimits(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, r, "no global state yet")
 
+	// An upload cut off halfway (the worker died) leaves nothing visible,
+	// even once the step completed.
+	_, err = f.ArtifactPut(as(w1), mine, "cut.bin", "", io.MultiReader(strings.NewReader("abc"), errReader{}))
+	require.Error(t, err)
+	_, err = st.JobUpdate(ctx, nj.Job.ID, storetest.Complete(storetest.Report{Step: ca.StepName, Worker: w1, Attempt: ca.Attempt}))
+	require.NoError(t, err)
+	list, err := f.ArtifactList(ctx, nj.Job.ID)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, "ok.txt", list[0].Name)
+	require.Equal(t, "text/plain; charset=utf-8", list[0].ContentType)
+	a, r, err := f.ArtifactOpen(ctx, nj.Job.ID, "ok.txt")
+	require.NoError(t, err)
+	b, err = io.ReadAll(r)
+	require.NoError(t, err)
+	require.Equal(t, "hello", string(b))
+	require.Equal(t, int64(5), a.SizeBytes)
+	_, _, err = f.ArtifactOpen(ctx, nj.Job.ID, "cut.bin")
+	require.ErrorIs(t, err, stroem.ErrNotFound)
+
 	// Templates see it.
 	m, err := f.TemplateState(ctx, nj.Job.Workspace, nj.Job.TaskName)
 	require.NoError(t, err)
@@ -146,3 +166,7 @@ func TestStateUploadModes(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, replaced.ID, latest.ID, "refused uploads store nothing visible")
 }
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }

@@ -46,7 +46,7 @@ func Put(ctx context.Context, s Chunks, r io.Reader, limit int64, what string) (
 	buf := make([]byte, persistence.BlobChunkSize)
 	var size int64
 	for n := 0; ; n++ {
-		k, err := io.ReadFull(r, buf)
+		k, err := fill(r, buf)
 		if k > 0 || n == 0 {
 			size += int64(k)
 			if limit > 0 && size > limit {
@@ -57,7 +57,7 @@ func Put(ctx context.Context, s Chunks, r io.Reader, limit int64, what string) (
 				return Written{}, perr
 			}
 		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -120,4 +120,20 @@ func ReadAll(ctx context.Context, s Chunks, id string, size, limit int64) ([]byt
 // TooLarge is the error of a body over its limit (413).
 func TooLarge(what string, limit int64) error {
 	return stroem.Errorf(stroem.CodeTooLarge, "%s is larger than the limit of %d bytes", what, limit)
+}
+
+// fill reads into buf until it is full (nil error) or r ends (io.EOF, with
+// what was read). Unlike io.ReadFull it passes every other error on as it
+// is: a body cut short (net/http's io.ErrUnexpectedEOF) is a failed upload,
+// never the end of a shorter file.
+func fill(r io.Reader, buf []byte) (int, error) {
+	k := 0
+	for k < len(buf) {
+		n, err := r.Read(buf[k:])
+		k += n
+		if err != nil {
+			return k, err
+		}
+	}
+	return k, nil
 }

@@ -122,3 +122,23 @@ func TestPruneHookRunsBatchesUntilShort(t *testing.T) {
 	require.NoError(t, PruneHook(p)(context.Background(), nil))
 	require.Equal(t, []int64{100, 0}, p.calls)
 }
+
+type cutReader struct{ left int }
+
+func (c *cutReader) Read(p []byte) (int, error) {
+	if c.left == 0 {
+		return 0, io.ErrUnexpectedEOF // what net/http says of a body cut short
+	}
+	n := min(len(p), c.left)
+	c.left -= n
+	return n, nil
+}
+
+// A body cut short is a failed upload, never a shorter file.
+func TestPutCutShortFails(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{0, 10, persistence.BlobChunkSize + 3} {
+		_, err := Put(context.Background(), &memChunks{}, &cutReader{left: n}, 0, "x")
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF, "after %d bytes", n)
+	}
+}
