@@ -13,8 +13,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/stroem/stroem"
-	stroemhttp "github.com/stroem/stroem/http"
 	"github.com/stroem/stroem/blob"
+	stroemhttp "github.com/stroem/stroem/http"
 	"github.com/stroem/stroem/metrics"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/retention"
