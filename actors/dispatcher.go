@@ -233,6 +233,7 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 			go o.Unassign(&stroem.Assignment{JobID: cs.JobID, StepName: cs.StepName, Attempt: cs.Attempt}, workerID)
 			continue
 		}
+		o.stateTemplates(c, p, &cs)
 		spec, err := renderSpec(p, cs)
 		spec.Timeout = o.stepTimeout(spec.Timeout)
 		if err != nil {

@@ -135,6 +135,7 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState) {
 }
 
 func (h *handoff) assignment(p *plan, cs persistence.ClaimedStep) (*stroem.Assignment, error) {
+	h.o.stateTemplates(context.Background(), p, &cs)
 	spec, err := renderSpec(p, cs)
 	if err != nil {
 		return nil, err

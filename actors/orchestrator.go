@@ -51,6 +51,8 @@ type Orchestrator struct {
 	// startDue receives the acknowledgement deadlines of handed-over steps
 	// (see startack.go).
 	startDue chan time.Time
+	// files gives templates the tasks' state (files.go); nil: none.
+	files atomic.Pointer[Files]
 }
 
 type taskPlan struct {
@@ -182,7 +184,11 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 	if task == nil {
 		return "", stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", r.Task, r.Workspace)
 	}
-	input, problems := workspace.CheckInput(task.Input, r.Input)
+	resolved, problems := resolveConnections(ws, task, r.Input) // connection.go
+	if len(problems) > 0 {
+		return "", stroem.Invalid(fmt.Sprintf("invalid input for task %q: %d problem(s)", task.Name, len(problems)), problems...)
+	}
+	input, problems := workspace.CheckInput(task.Input, resolved)
 	if len(problems) > 0 {
 		return "", stroem.Invalid(fmt.Sprintf("invalid input for task %q: %d problem(s)", task.Name, len(problems)), o.maskProblems(ws, task, problems)...)
 	}

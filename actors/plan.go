@@ -23,11 +23,15 @@ type Snapshot struct {
 	Task      *workspace.Task              `json:"task"`
 	Actions   map[string]*workspace.Action `json:"actions"`
 	Secrets   map[string]any               `json:"secrets,omitempty"`
+	// ConnectionSecrets are the secret properties of the workspace's
+	// connections (references unresolved), masked like secrets
+	// (connection.go).
+	ConnectionSecrets map[string]any `json:"connection_secrets,omitempty"`
 }
 
 // newSnapshot freezes task from ws and returns it with its id and JSON body.
 func newSnapshot(ws *workspace.Workspace, task *workspace.Task) (id string, body []byte, err error) {
-	snap := Snapshot{Workspace: ws.Name, Revision: ws.Revision, Task: task, Actions: map[string]*workspace.Action{}, Secrets: ws.Secrets}
+	snap := Snapshot{Workspace: ws.Name, Revision: ws.Revision, Task: task, Actions: map[string]*workspace.Action{}, Secrets: ws.Secrets, ConnectionSecrets: ws.ConnectionSecretRefs()}
 	for _, fs := range task.Flow {
 		a, ok := ws.Actions[fs.Action]
 		if !ok {
@@ -175,7 +179,7 @@ func compilePlan(id string, body []byte) (*plan, error) {
 		ps.ancestors = ancestors(deps, name)
 	}
 	p.secrets, p.secretErrs = resolveSecrets(snap.Secrets)
-	p.masker = workspace.NewMasker(withValsRefs(p.secrets, &snap))
+	p.masker = workspace.NewMasker(withConnectionSecrets(withValsRefs(p.secrets, &snap), &snap))
 	return p, nil
 }
 

@@ -446,6 +446,9 @@ func renderSpec(p *plan, c persistence.ClaimedStep) (stroem.StepSpec, error) {
 		Secrets: p.secrets,
 		Job:     workspace.JobInfo{ID: c.JobID, Task: c.TaskName, Workspace: c.Workspace},
 	}.Map()
+	for k, v := range c.Templates { // state, global_state (files.go)
+		ctx[k] = v
+	}
 	var spec stroem.StepSpec
 	var err error
 	if ps.cmd != nil {

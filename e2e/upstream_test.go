@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -14,7 +15,7 @@ import (
 // unchanged) runs here as it does upstream. hooks-test.yaml (task hooks)
 // and xref.yaml (cross-workspace actions) wait for features not here yet;
 // the server serves the rest. state-test.yaml runs as on a first run
-// (no state yet).
+// (no state yet), then again after a state upload.
 func TestUpstreamExampleWorkspace(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackOpts{workspace: filepath.Join(repoRoot, "workspace", "testdata", "upstream")})
@@ -113,6 +114,21 @@ func TestUpstreamExampleWorkspace(t *testing.T) {
 			}
 		})
 	}
+
+	// After an operator uploads state, as upstream's e2e does: the file is
+	// in $STATE_DIR and the value in the `state` template variable.
+	t.Run("read-state after a state upload", func(t *testing.T) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from state"), 0o644))
+		code, out, errOut := s.cli(nil, "state", "upload", "--task", "read-state", "--state", "greeting=Hej fra state",
+			filepath.Join(dir, "hello.txt"))
+		require.Equal(t, 0, code, "stdout: %s\nstderr: %s", out, errOut)
+		j := s.waitJob(s.execute("read-state", nil))
+		require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
+		logs := s.logs(j.ID)
+		require.Contains(t, logs, "FILE_CONTENT: hello from state")
+		require.Contains(t, logs, "TEMPLATE_GREETING: Hej fra state")
+	})
 
 	t.Run("multi-select refuses a value outside the options", func(t *testing.T) {
 		code, body := s.do("POST", "/api/workspaces/default/tasks/multi-select-demo/execute", map[string]any{"input": map[string]any{"environments": []any{"moon"}}})

@@ -74,7 +74,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if api && stateChanging(r) {
+		if api && stateChanging(r) && !binaryUpload(r) {
 			if err := jsonOnly(r); err != nil {
 				writeError(w, r, s.log, err)
 				return

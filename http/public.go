@@ -307,6 +307,7 @@ func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.maskConnectionSecrets(jobs) // connections.go
 	writeJSON(w, http.StatusOK, page[stroem.Job]{Items: jobs, Total: total})
 	return nil
 }

@@ -97,6 +97,9 @@ type Config struct {
 	// section, allowed only on a loopback address or when explicitly
 	// turned off), where every request may do everything.
 	Auth *auth.Service
+	// Files stores and serves task state and artifacts (actors.Files);
+	// nil answers their routes 404.
+	Files Files
 }
 
 // serverPrefixes are the paths that belong to the server: the UI never
@@ -174,6 +177,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/jobs/{id}/steps/{step}/logs", s.handle(s.jobLogs))
 		r.Get("/jobs/{id}/logs/stream", s.handle(s.jobLogStream))
 		r.Get("/workers", s.handle(s.workersList))
+		s.mountFilesAPI(r)
 		// What the web UI asks first: whether to show a login page.
 		// Authentication (issue 15) answers this route itself once it lands.
 	})
@@ -190,6 +194,7 @@ func (s *Server) Handler() http.Handler {
 			r.Post("/jobs/{id}/steps/{step}/logs", s.handle(s.workerLogs))
 			r.Post("/jobs/{id}/steps/{step}/complete", s.handle(s.workerComplete))
 			r.Get("/workspaces/{ws}/{file}", s.handle(s.workerArchive))
+			s.mountFilesWorker(r)
 		})
 	})
 	if s.cfg.Extra != nil {
@@ -282,6 +287,10 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 // limitBody bounds every request body.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ownBodyLimit(r) { // http/artifacts.go
+			next.ServeHTTP(w, r)
+			return
+		}
 		if r.ContentLength > s.cfg.MaxBodyBytes {
 			writeError(w, r, s.log, stroem.Errorf(stroem.CodeTooLarge, "request body is larger than %d bytes", s.cfg.MaxBodyBytes))
 			return

@@ -121,6 +121,7 @@ type Store interface {
 	JobCancelledBy(ctx context.Context, jobID, who string) error
 
 	UserStore
+	StateArtifactStore
 }
 
 // UserStore keeps users, their groups, OIDC links, refresh tokens and API

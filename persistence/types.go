@@ -122,6 +122,9 @@ type ClaimedStep struct {
 	Revision       string
 	SnapshotID     string
 	LeaseExpiresAt time.Time
+	// Templates are extra template variables of the step's command
+	// (`state`, `global_state`), set by the orchestrator, never stored.
+	Templates map[string]any
 }
 
 // JobFilter selects jobs for JobList. Zero fields do not filter.

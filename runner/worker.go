@@ -390,7 +390,17 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 		w.cfg.OnSecrets(a.Mask)
 	}
 	mask := stroem.NewMasker(w.maskValues(a))
-	res := maskResult(mask, w.runStep(ctx, log, a, maskSink(mask, ship.add)))
+	var res Result
+	files, ferr := w.prepareFiles(ctx, log, workerID, &a) // files.go
+	if ferr != nil {
+		res = Result{ExitCode: -1, Error: maskResult(mask, Result{Error: ferr.Error()}).Error}
+	} else {
+		defer files.cleanup()
+		res = maskResult(mask, w.runStep(ctx, log, a, files.watch(maskSink(mask, ship.add))))
+		res = maskResult(mask, files.finish(ctx, res, func(text string) {
+			ship.add(stroem.PushLine{TS: time.Now().UTC(), Stream: stroem.Stderr, Text: mask.Mask(text)})
+		}))
+	}
 	if res.Cleanup != nil {
 		defer res.Cleanup() // after the report: the next step need not wait for it
 	}

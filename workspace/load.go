@@ -92,6 +92,11 @@ type wsLoader struct {
 	tasks       []*rawTask
 	triggers    []*rawTrigger
 	secrets     []*rawSecret
+	// connection types, connections and the field types naming them
+	// (connection.go)
+	connTypes []*ConnectionType
+	conns     []*Connection
+	connRefs  []connRef
 }
 
 func newLoader(path string) *wsLoader {
@@ -304,7 +309,7 @@ func (f *fileParser) parseTop(doc *yaml.Node) {
 		f.errorf(doc, "a workflow file must be a mapping with the keys %s, not %s", strings.Join(workflowTopKeys, ", "), yamlDescribe(doc))
 		return
 	}
-	top, _ := f.fields(doc, "workflow file", append(append([]string(nil), workflowTopKeys...), loadSortedKeys(notYetTop)...))
+	top, _ := f.fields(doc, "workflow file", append(append([]string(nil), workflowTopKeys...), append(append([]string(nil), connectionTopKeys...), loadSortedKeys(notYetTop)...)...))
 	for _, k := range loadSortedKeys(notYetTop) {
 		if e, ok := top[k]; ok {
 			f.errorf(e.kn, "%s are not supported yet in this version of Strøm (see docs/coming-from-rust-stroem.md)", notYetTop[k])
@@ -312,6 +317,12 @@ func (f *fileParser) parseTop(doc *yaml.Node) {
 	}
 	if e, ok := top["secrets"]; ok {
 		f.parseSecrets(e)
+	}
+	if e, ok := top["connection_types"]; ok {
+		f.parseConnectionTypes(e)
+	}
+	if e, ok := top["connections"]; ok {
+		f.parseConnections(e)
 	}
 	if e, ok := top["actions"]; ok {
 		es, _ := f.mappingDup(e.val, "actions", true)
@@ -346,6 +357,7 @@ func (l *wsLoader) finish() *Workspace {
 		src:      l.src,
 	}
 	l.link(ws)
+	l.linkConnections(ws)
 	l.revision(ws)
 	ws.Problems = sortProblemList(l.problems)
 	if len(l.warnings) > 0 {

@@ -383,11 +383,9 @@ var notYetTask = map[string]string{
 }
 
 var notYetTop = map[string]string{
-	"on_success":       "workspace hooks (on_success)",
-	"on_error":         "workspace hooks (on_error)",
-	"connections":      "connections",
-	"connection_types": "connection types",
-	"libraries":        "libraries",
+	"on_success": "workspace hooks (on_success)",
+	"on_error":   "workspace hooks (on_error)",
+	"libraries":  "libraries",
 }
 
 // unsupportedStepKeys reports step keys of features that are not here yet

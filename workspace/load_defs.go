@@ -383,7 +383,12 @@ func (f *fileParser) parseField(e yamlEntry) *Field {
 		f.errorf(e.kn, "%s: a field name must not be empty", what)
 	}
 	fs, _ := f.fields(e.val, what, fieldKeys)
-	if v, ok := fs["type"]; ok {
+	if v, ok := fs["type"]; ok && v.val.Kind == yaml.ScalarNode && !inList(fieldTypes, v.val.Value) && connTypeName.MatchString(v.val.Value) {
+		// Not a built-in type: it must name a connection type (checked
+		// once every file is read, connection.go).
+		fd.Type = FieldType(v.val.Value)
+		f.l.connRefs = append(f.l.connRefs, connRef{typ: v.val.Value, what: what, pos: f.pos(v.val)})
+	} else if ok {
 		if t, ok := f.oneOf(v, fieldTypes...); ok {
 			if t == "bool" {
 				t = string(TypeBoolean)

@@ -40,8 +40,11 @@ type Workspace struct {
 	Triggers map[string]*Trigger `json:"triggers"`
 	// Secrets are the raw values: literals, nested maps, or references
 	// ("ref+env://VAR", "ref+file://path") resolved by ResolveSecrets.
-	Secrets  map[string]any `json:"secrets"`
-	Problems []Problem      `json:"problems"`
+	Secrets map[string]any `json:"secrets"`
+	// ConnectionTypes and Connections (connection.go).
+	ConnectionTypes map[string]*ConnectionType `json:"connection_types,omitempty"`
+	Connections     map[string]*Connection     `json:"connections,omitempty"`
+	Problems        []Problem                  `json:"problems"`
 	// Warnings are forms that still work but have a newer spelling (the
 	// upstream Strøm's); they never leave a definition out.
 	Warnings []Problem `json:"warnings,omitempty"`

@@ -312,8 +312,6 @@ triggers:
 func TestNotYetFeaturesAreNamed(t *testing.T) {
 	t.Parallel()
 	ws := loadOne(t, `
-connections:
-  db: { host: x }
 on_error:
   - action: a
 actions:
@@ -326,7 +324,7 @@ tasks:
       s: { action: a, when: "{{ input.x }}", for_each: [1, 2] }
 `)
 	msgs := strings.Join(problemTexts(ws), "\n")
-	for _, want := range []string{"connections are not supported yet", "workspace hooks (on_error) are not supported yet", "task hooks (on_success) are not supported yet", "conditional steps (when) are not supported yet", "loops (for_each) are not supported yet"} {
+	for _, want := range []string{"workspace hooks (on_error) are not supported yet", "task hooks (on_success) are not supported yet", "conditional steps (when) are not supported yet", "loops (for_each) are not supported yet"} {
 		require.Contains(t, msgs, want)
 	}
 	require.NotContains(t, msgs, "unknown key")

@@ -355,6 +355,20 @@ func TestEveryRouteForEveryCaller(t *testing.T) {
 		"GET /api/jobs/{id}/steps/{step}/logs":           {path: fixed("/api/jobs/" + doneJob + "/steps/one/logs"), expect: protected(ok, ok, notFound, ok, ok)},
 		"GET /api/workspaces/{ws}/tasks/{task}/stats":    {path: fixed("/api/workspaces/default/tasks/hello/stats"), expect: protected(ok, ok, notFound, ok, ok)},
 
+		// Task state (as the task: view reads, run uploads), global state
+		// (admins), artifacts (as the job).
+		"GET /api/workspaces/{ws}/tasks/{task}/state":            {path: fixed("/api/workspaces/default/tasks/hello/state"), expect: protected(ok, ok, notFound, ok, ok)},
+		"GET /api/workspaces/{ws}/tasks/{task}/state/{snapshot}": {path: fixed("/api/workspaces/default/tasks/hello/state/latest"), expect: all(notFound)},
+		"POST /api/workspaces/{ws}/tasks/{task}/state":           {path: fixed("/api/workspaces/default/tasks/hello/state?k=v"), expect: protected(forbidden, created_, notFound, created_, created_)},
+		"GET /api/workspaces/{ws}/state":                         {path: fixed("/api/workspaces/default/state"), expect: protected(forbidden, forbidden, notFound, ok, forbidden)},
+		"GET /api/workspaces/{ws}/state/{snapshot}":              {path: fixed("/api/workspaces/default/state/latest"), expect: protected(forbidden, forbidden, notFound, notFound, forbidden)},
+		"POST /api/workspaces/{ws}/state":                        {path: fixed("/api/workspaces/default/state?k=v"), expect: protected(forbidden, forbidden, notFound, created_, forbidden)},
+		"GET /api/jobs/{id}/artifacts":                           {path: fixed("/api/jobs/" + doneJob + "/artifacts"), expect: protected(ok, ok, notFound, ok, ok)},
+		"GET /api/jobs/{id}/artifacts/*":                         {path: fixed("/api/jobs/" + doneJob + "/artifacts/reports/a.txt"), expect: all(notFound)},
+		"POST /worker/jobs/{id}/steps/{step}/artifacts/*":        {path: fixed("/worker/jobs/" + doneJob + "/steps/one/artifacts/a.txt?attempt=1"), body: `x`, worker: true},
+		"POST /worker/jobs/{id}/steps/{step}/state":              {path: fixed("/worker/jobs/" + doneJob + "/steps/one/state?attempt=1&scope=task"), worker: true},
+		"GET /worker/jobs/{id}/steps/{step}/state":               {path: fixed("/worker/jobs/" + doneJob + "/steps/one/state?attempt=1&scope=task"), worker: true},
+
 		// Prometheus metrics: the worker token (metrics.public is off).
 		"GET /metrics": {path: fixed("/metrics"), worker: true},
 

@@ -71,6 +71,9 @@ type serverConfig struct {
 	Metrics   metricsConfig    `yaml:"metrics"`
 	Retention retention.Config `yaml:"retention"`
 	Tracing   tracing.Config   `yaml:"tracing"`
+	// Task state and artifacts (filesconfig.go).
+	ArtifactStorage artifactStorageConfig `yaml:"artifact_storage"`
+	StateStorage    stateStorageConfig    `yaml:"state_storage"`
 }
 
 // httpConfig is the HTTP server's timeouts (docs/operations.md).

@@ -98,6 +98,8 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(),
 		newVersionCmd(),
 		newAdminCmd(),
+		newStateCmd(),
+		newArtifactsCmd(),
 	)
 	usageArgs(root)
 	return root

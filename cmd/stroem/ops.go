@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/blob"
 	stroemhttp "github.com/stroem/stroem/http"
 	"github.com/stroem/stroem/metrics"
 	"github.com/stroem/stroem/persistence"
@@ -106,7 +107,9 @@ func (o *opsParts) startRetention() {
 	if o == nil {
 		return
 	}
-	o.ret = retention.New(o.cfg.Retention, o.store, nil, o.metrics.Pruned, o.log)
+	// blob.PruneHook: the blobs of deleted jobs' artifacts, replaced
+	// artifacts, pruned state snapshots and cut-off uploads.
+	o.ret = retention.New(o.cfg.Retention, o.store, []retention.Hook{blob.PruneHook(o.store)}, o.metrics.Pruned, o.log)
 	o.ret.Start()
 }
 

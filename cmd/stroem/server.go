@@ -247,10 +247,17 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	hub := app.ops.hub(app.hub) // observed: log lines published, SSE clients
 	workers := actors.NewWorkers(app.orch, app.store, app.store, hub)
 	workers.MaxStepLogBytes = cfg.LogStorage.MaxStepBytes
+	limits, err := fileLimits(cfg.ArtifactStorage, cfg.StateStorage)
+	if err != nil {
+		return nil, err
+	}
+	files := actors.NewFiles(app.store, limits)
+	app.orch.SetFiles(files)
 	api := stroemhttp.NewServer(stroemhttp.Config{
 		WorkerToken: cfg.WorkerToken, MaxBodyBytes: cfg.MaxBodyBytes, WriteTimeout: cfg.HTTP.WriteTimeout,
 		Ready: app.ready.Load, Auth: authSvc,
-		UI: ui.Handler(),
+		Files: files,
+		UI:    ui.Handler(),
 		Extra: func(r chi.Router) {
 			app.hooks.Mount(r)
 			app.ops.mount(r)

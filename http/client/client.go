@@ -99,7 +99,12 @@ type request struct {
 	path   string // already escaped, starting with "/"
 	query  url.Values
 	body   any // JSON-encoded when non-nil
-	header http.Header
+	// raw, when set, is sent as the body as it is, with Content-Type
+	// rawType and, when rawLen >= 0, that Content-Length (files.go).
+	raw     io.Reader
+	rawType string
+	rawLen  int64
+	header  http.Header
 	// timeout bounds the whole call; 0 means c.timeout, <0 means none.
 	timeout time.Duration
 }
@@ -129,10 +134,19 @@ func (c *Client) send(ctx context.Context, r request) (resp *http.Response, canc
 		cancel()
 		rctx, cancel = context.WithTimeout(ctx, timeout)
 	}
+	if r.raw != nil {
+		body = r.raw
+	}
 	req, err := http.NewRequestWithContext(rctx, r.method, target, body)
 	if err != nil {
 		cancel()
 		return nil, nil, fmt.Errorf("%s %s: %w", r.method, r.path, err)
+	}
+	if r.raw != nil {
+		req.Header.Set("Content-Type", r.rawType)
+		if r.rawLen >= 0 {
+			req.ContentLength = r.rawLen
+		}
 	}
 	for k, v := range r.header {
 		req.Header[k] = v

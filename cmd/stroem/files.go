@@ -1,0 +1,316 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stroem/stroem/blob"
+)
+
+// `stroem state …` and `stroem artifacts …` (docs/state-artifacts.md).
+
+func newStateCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "state", Short: "Upload, list and download task state and global state"}
+	cmd.AddCommand(newStateUploadCmd(), newStateListCmd(), newStateDownloadCmd())
+	return cmd
+}
+
+type stateTarget struct{ workspace, task string }
+
+func (t *stateTarget) add(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&t.workspace, "workspace", "w", "default", "workspace name")
+	cmd.Flags().StringVarP(&t.task, "task", "t", "", "task name (none: the workspace's global state, admins only)")
+}
+
+func newStateUploadCmd() *cobra.Command {
+	var (
+		flags  *clientFlags
+		target stateTarget
+		mode   string
+		values []string
+	)
+	cmd := &cobra.Command{
+		Use:   "upload [FILE|DIR]...",
+		Short: "Store a new state snapshot: the files given (at the root) and --state key=value entries",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kv := map[string]string{}
+			for _, v := range values {
+				k, val, ok := strings.Cut(v, "=")
+				if !ok || k == "" {
+					return usageError("--state %q: want key=value", v)
+				}
+				if k == "mode" {
+					return usageError("--state mode=…: the key mode is taken by --mode")
+				}
+				kv[k] = val
+			}
+			if mode != "replace" && mode != "merge" {
+				return usageError("--mode %q: want replace or merge", mode)
+			}
+			tmp, err := os.CreateTemp("", "stroem-state-*.tar.gz")
+			if err != nil {
+				return err
+			}
+			defer os.Remove(tmp.Name())
+			defer tmp.Close()
+			tw := blob.NewWriter(tmp)
+			for _, a := range args {
+				if err := packPath(tw, a); err != nil {
+					return err
+				}
+			}
+			if err := tw.Close(); err != nil {
+				return err
+			}
+			size, err := tmp.Seek(0, io.SeekCurrent)
+			if err != nil {
+				return err
+			}
+			if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			c, err := flags.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			sn, err := c.StateUpload(cmd.Context(), target.workspace, target.task, mode, kv, tmp, size)
+			if err != nil {
+				return interrupted(cmd.Context(), err)
+			}
+			if flags.json() {
+				return printJSON(cmd.OutOrStdout(), sn)
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s %d bytes sha256:%s\n", sn.ID, sn.SizeBytes, sn.SHA256)
+			return err
+		},
+	}
+	flags = addClientFlags(cmd, true)
+	target.add(cmd)
+	cmd.Flags().StringVar(&mode, "mode", "replace", "replace: exactly what is uploaded; merge: over the newest snapshot")
+	cmd.Flags().StringArrayVar(&values, "state", nil, "key=value entry of state.json (repeatable)")
+	return cmd
+}
+
+// packPath adds a file (by its base name) or a directory (recursively,
+// under its base name) to a state tarball.
+func packPath(tw *blob.Writer, p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	base := filepath.Base(filepath.Clean(p))
+	if !st.IsDir() {
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return tw.Add(base, st.Size(), f)
+	}
+	return filepath.WalkDir(p, func(q string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(p, q)
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return usageError("%s: not a regular file (links are not uploaded)", q)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(q)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return tw.Add(base+"/"+filepath.ToSlash(rel), info.Size(), f)
+	})
+}
+
+func newStateListCmd() *cobra.Command {
+	var (
+		flags  *clientFlags
+		target stateTarget
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List a task's state snapshots (or the global state's), newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := flags.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			list, err := c.StateList(cmd.Context(), target.workspace, target.task)
+			if err != nil {
+				return interrupted(cmd.Context(), err)
+			}
+			if flags.json() {
+				return printJSON(cmd.OutOrStdout(), list)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tCREATED\tSOURCE\tSIZE\tKEYS")
+			for _, sn := range list {
+				keys := make([]string, 0, len(sn.State))
+				for k := range sn.State {
+					keys = append(keys, k)
+				}
+				src := sn.Source
+				if sn.JobID != "" {
+					src += " " + sn.JobID + "/" + sn.StepName
+				} else if sn.UploadedBy != "" {
+					src += " by " + sn.UploadedBy
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", sn.ID, sn.CreatedAt.Format("2006-01-02 15:04:05"), src, sn.SizeBytes, strings.Join(slices.Sorted(slices.Values(keys)), ","))
+			}
+			return tw.Flush()
+		},
+	}
+	flags = addClientFlags(cmd, true)
+	target.add(cmd)
+	return cmd
+}
+
+func newStateDownloadCmd() *cobra.Command {
+	var (
+		flags  *clientFlags
+		target stateTarget
+		out    string
+	)
+	cmd := &cobra.Command{
+		Use:   "download [SNAPSHOT]",
+		Short: "Download a state snapshot (default: the newest) as tar.gz",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageError("download takes at most one SNAPSHOT id, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := "latest"
+			if len(args) == 1 {
+				id = args[0]
+			}
+			c, err := flags.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rc, err := c.StateDownload(cmd.Context(), target.workspace, target.task, id)
+			if err != nil {
+				return interrupted(cmd.Context(), err)
+			}
+			defer rc.Close()
+			return writeOut(cmd, out, rc)
+		},
+	}
+	flags = addClientFlags(cmd, false)
+	target.add(cmd)
+	cmd.Flags().StringVarP(&out, "output-file", "o", "-", "file to write (-: standard output)")
+	return cmd
+}
+
+func newArtifactsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "artifacts", Short: "List and download the files a job's steps left in $ARTIFACTS_DIR"}
+	cmd.AddCommand(newArtifactsListCmd(), newArtifactsDownloadCmd())
+	return cmd
+}
+
+func newArtifactsListCmd() *cobra.Command {
+	var flags *clientFlags
+	cmd := &cobra.Command{
+		Use:   "list JOB",
+		Short: "List a job's artifacts",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("artifacts list needs exactly one JOB id, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := flags.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			list, err := c.Artifacts(cmd.Context(), args[0])
+			if err != nil {
+				return interrupted(cmd.Context(), err)
+			}
+			if flags.json() {
+				return printJSON(cmd.OutOrStdout(), list)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTEP\tSIZE\tTYPE")
+			for _, a := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", a.Name, a.StepName, a.SizeBytes, a.ContentType)
+			}
+			return tw.Flush()
+		},
+	}
+	flags = addClientFlags(cmd, true)
+	return cmd
+}
+
+func newArtifactsDownloadCmd() *cobra.Command {
+	var (
+		flags *clientFlags
+		out   string
+	)
+	cmd := &cobra.Command{
+		Use:   "download JOB NAME",
+		Short: "Download one artifact",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return usageError("artifacts download needs a JOB id and an artifact NAME, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := flags.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rc, err := c.ArtifactDownload(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return interrupted(cmd.Context(), err)
+			}
+			defer rc.Close()
+			return writeOut(cmd, out, rc)
+		},
+	}
+	flags = addClientFlags(cmd, false)
+	cmd.Flags().StringVarP(&out, "output-file", "o", "-", "file to write (-: standard output)")
+	return cmd
+}
+
+// writeOut copies a download to a file (written whole, then renamed into
+// place, so a cut download leaves no partial file) or standard output.
+func writeOut(cmd *cobra.Command, out string, r io.Reader) error {
+	if out == "-" || out == "" {
+		_, err := io.Copy(cmd.OutOrStdout(), r)
+		return interrupted(cmd.Context(), err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, r); err != nil {
+		tmp.Close()
+		return interrupted(cmd.Context(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), out)
+}

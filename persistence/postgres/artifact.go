@@ -1,0 +1,306 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+)
+
+// Blobs, artifacts and state snapshots (issue 22): see
+// persistence.StateArtifactStore and migrations/00130_state_artifacts.sql.
+
+func (s *Store) BlobChunkPut(ctx context.Context, blobID string, n int, data []byte) error {
+	if !validUUID(blobID) {
+		return stroem.Errorf(stroem.CodeInvalid, "blob id %q is not a UUID", blobID)
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO blob_chunks (blob_id, n, data) VALUES ($1, $2, $3)
+		ON CONFLICT (blob_id, n) DO UPDATE SET data = excluded.data`, blobID, n, data)
+	if err != nil {
+		return fmt.Errorf("store chunk %d of blob %s: %w", n, blobID, interpretError(err))
+	}
+	return nil
+}
+
+func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte, error) {
+	if !validUUID(blobID) {
+		return nil, notFound("blob %s not found", blobID)
+	}
+	var data []byte
+	err := s.pool.QueryRow(ctx, `SELECT data FROM blob_chunks WHERE blob_id = $1 AND n = $2`, blobID, n).Scan(&data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("chunk %d of blob %s not found", n, blobID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read chunk %d of blob %s: %w", n, blobID, interpretError(err))
+	}
+	return data, nil
+}
+
+func (s *Store) BlobsPrune(ctx context.Context, before time.Time, limit int, dryRun bool) (int64, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	const orphans = `SELECT c.blob_id FROM blob_chunks c
+		WHERE c.n = 0 AND c.created_at < $1
+		AND NOT EXISTS (SELECT 1 FROM job_artifacts a WHERE a.blob_id = c.blob_id)
+		AND NOT EXISTS (SELECT 1 FROM state_snapshots t WHERE t.blob_id = c.blob_id)
+		ORDER BY c.created_at LIMIT $2`
+	if dryRun {
+		var n int64
+		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (`+orphans+`) o`, before, limit).Scan(&n)
+		return n, interpretError(err)
+	}
+	var n int64
+	err := s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, orphans, before, limit)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			n = 0
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM blob_chunks WHERE blob_id = ANY($1::uuid[])`, ids); err != nil {
+			return err
+		}
+		n = int64(len(ids))
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune blobs: %w", interpretError(err))
+	}
+	return n, nil
+}
+
+// fenceAttempt is the log push's fence: the worker must hold the step's
+// running attempt; the share lock orders it with a transition that
+// declares the attempt lost.
+func fenceAttempt(ctx context.Context, tx pgx.Tx, f persistence.AttemptFence, what string) error {
+	var (
+		status, holder string
+		current        int
+	)
+	err := tx.QueryRow(ctx, `SELECT status, attempt, coalesce(worker_id, '') FROM job_steps
+		WHERE job_id = $1 AND step_name = $2 FOR SHARE`, canonicalUUID(f.JobID), f.Step).Scan(&status, &current, &holder)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return notFound("step %s of job %s not found", f.Step, f.JobID)
+	}
+	if err != nil {
+		return err
+	}
+	if status != string(stroem.StepRunning) || current != f.Attempt || holder != canonicalUUID(f.WorkerID) {
+		return stroem.Errorf(stroem.CodeConflict,
+			"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d): its %s is not stored",
+			f.Step, f.JobID, f.Attempt, f.WorkerID, status, current, what)
+	}
+	return nil
+}
+
+func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f persistence.AttemptFence, maxJobBytes int64) error {
+	if !validUUID(f.JobID) {
+		return notFound("job %s not found", f.JobID)
+	}
+	if err := persistence.CheckArtifactName(a.Name); err != nil {
+		return err
+	}
+	if !validUUID(a.BlobID) {
+		return stroem.Errorf(stroem.CodeInvalid, "blob id %q is not a UUID", a.BlobID)
+	}
+	err := s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		if err := fenceAttempt(ctx, tx, f, "artifact"); err != nil {
+			return err
+		}
+		if maxJobBytes > 0 {
+			var total int64
+			if err := tx.QueryRow(ctx, `SELECT coalesce(sum(size_bytes), 0) FROM job_artifacts
+				WHERE job_id = $1 AND name <> $2`, canonicalUUID(f.JobID), a.Name).Scan(&total); err != nil {
+				return err
+			}
+			if total+a.SizeBytes > maxJobBytes {
+				return stroem.Errorf(stroem.CodeTooLarge,
+					"artifact %q (%d bytes) would take job %s's artifacts to %d bytes, over the limit of %d (artifact_storage.max_job_bytes)",
+					a.Name, a.SizeBytes, f.JobID, total+a.SizeBytes, maxJobBytes)
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO job_artifacts
+			(job_id, name, step_name, attempt, content_type, size_bytes, sha256, blob_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (job_id, name) DO UPDATE SET step_name = excluded.step_name, attempt = excluded.attempt,
+				content_type = excluded.content_type, size_bytes = excluded.size_bytes, sha256 = excluded.sha256,
+				blob_id = excluded.blob_id, created_at = now()`,
+			canonicalUUID(f.JobID), a.Name, f.Step, f.Attempt, a.ContentType, a.SizeBytes, a.SHA256, a.BlobID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store artifact %q of job %s: %w", a.Name, f.JobID, interpretError(err))
+	}
+	return nil
+}
+
+const artifactCols = `a.job_id::text, a.name, a.step_name, a.attempt, a.content_type, a.size_bytes, a.sha256, a.blob_id::text, a.created_at`
+
+const artifactVisible = `FROM job_artifacts a JOIN job_steps s ON s.job_id = a.job_id AND s.step_name = a.step_name
+	WHERE a.job_id = $1 AND s.status = 'completed' AND s.attempt = a.attempt`
+
+func scanArtifact(row pgx.Row) (persistence.Artifact, error) {
+	var a persistence.Artifact
+	err := row.Scan(&a.JobID, &a.Name, &a.StepName, &a.Attempt, &a.ContentType, &a.SizeBytes, &a.SHA256, &a.BlobID, &a.CreatedAt)
+	a.CreatedAt = a.CreatedAt.UTC()
+	return a, err
+}
+
+func (s *Store) ArtifactList(ctx context.Context, jobID string) ([]persistence.Artifact, error) {
+	if !validUUID(jobID) {
+		return []persistence.Artifact{}, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+artifactCols+` `+artifactVisible+` ORDER BY a.name`, canonicalUUID(jobID))
+	if err != nil {
+		return nil, fmt.Errorf("list artifacts of job %s: %w", jobID, interpretError(err))
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persistence.Artifact, error) { return scanArtifact(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list artifacts of job %s: %w", jobID, interpretError(err))
+	}
+	if out == nil {
+		out = []persistence.Artifact{}
+	}
+	return out, nil
+}
+
+func (s *Store) ArtifactGet(ctx context.Context, jobID, name string) (persistence.Artifact, error) {
+	if !validUUID(jobID) {
+		return persistence.Artifact{}, notFound("job %s not found", jobID)
+	}
+	a, err := scanArtifact(s.pool.QueryRow(ctx, `SELECT `+artifactCols+` `+artifactVisible+` AND a.name = $2`, canonicalUUID(jobID), name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, notFound("job %s has no artifact %q", jobID, name)
+	}
+	if err != nil {
+		return a, fmt.Errorf("read artifact %q of job %s: %w", name, jobID, interpretError(err))
+	}
+	return a, nil
+}
+
+func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapshot, f *persistence.AttemptFence, keep int) error {
+	if !validUUID(sn.ID) || !validUUID(sn.BlobID) {
+		return stroem.Errorf(stroem.CodeInvalid, "snapshot and blob ids must be UUIDs")
+	}
+	if sn.Source != persistence.StateSourceStep && sn.Source != persistence.StateSourceUpload {
+		return stroem.Errorf(stroem.CodeInvalid, "snapshot source %q: want step or upload", sn.Source)
+	}
+	if keep <= 0 {
+		keep = persistence.DefaultStateKeep
+	}
+	st, err := persistence.StateJSON(sn.State)
+	if err != nil {
+		return stroem.Errorf(stroem.CodeInvalid, "state: %v", err)
+	}
+	var jobID any
+	if sn.JobID != "" {
+		if !validUUID(sn.JobID) {
+			return notFound("job %s not found", sn.JobID)
+		}
+		jobID = canonicalUUID(sn.JobID)
+	}
+	err = s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		if f != nil {
+			if !validUUID(f.JobID) {
+				return notFound("job %s not found", f.JobID)
+			}
+			if err := fenceAttempt(ctx, tx, *f, "state"); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO state_snapshots
+			(id, workspace, task_name, job_id, step_name, source, uploaded_by, state, blob_id, size_bytes, sha256)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11)`,
+			sn.ID, sn.Workspace, sn.Task, jobID, sn.StepName, sn.Source, sn.UploadedBy, string(st),
+			sn.BlobID, sn.SizeBytes, sn.SHA256); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM state_snapshots WHERE workspace = $1 AND task_name = $2 AND seq NOT IN
+			(SELECT seq FROM state_snapshots WHERE workspace = $1 AND task_name = $2 ORDER BY seq DESC LIMIT $3)`,
+			sn.Workspace, sn.Task, keep)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store state of %s/%s: %w", sn.Workspace, sn.Task, interpretError(err))
+	}
+	return nil
+}
+
+const snapshotCols = `id::text, workspace, task_name, coalesce(job_id::text, ''), step_name, source, uploaded_by, state::text, blob_id::text, size_bytes, sha256, created_at`
+
+func scanSnapshot(row pgx.Row) (persistence.StateSnapshot, error) {
+	var (
+		sn persistence.StateSnapshot
+		st string
+	)
+	if err := row.Scan(&sn.ID, &sn.Workspace, &sn.Task, &sn.JobID, &sn.StepName, &sn.Source, &sn.UploadedBy, &st,
+		&sn.BlobID, &sn.SizeBytes, &sn.SHA256, &sn.CreatedAt); err != nil {
+		return sn, err
+	}
+	sn.CreatedAt = sn.CreatedAt.UTC()
+	sn.State = map[string]any{}
+	if err := json.Unmarshal([]byte(st), &sn.State); err != nil {
+		return sn, fmt.Errorf("decode state of snapshot %s: %w", sn.ID, err)
+	}
+	return sn, nil
+}
+
+func (s *Store) StateSnapshotLatest(ctx context.Context, workspace, task string) (persistence.StateSnapshot, error) {
+	sn, err := scanSnapshot(s.pool.QueryRow(ctx, `SELECT `+snapshotCols+` FROM state_snapshots
+		WHERE workspace = $1 AND task_name = $2 ORDER BY seq DESC LIMIT 1`, workspace, task))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sn, notFound("no state stored for %s", persistence.StateName(workspace, task))
+	}
+	if err != nil {
+		return sn, fmt.Errorf("read state of %s: %w", persistence.StateName(workspace, task), interpretError(err))
+	}
+	return sn, nil
+}
+
+func (s *Store) StateSnapshotGet(ctx context.Context, workspace, task, id string) (persistence.StateSnapshot, error) {
+	if !validUUID(id) {
+		return persistence.StateSnapshot{}, notFound("no state snapshot %s for %s", id, persistence.StateName(workspace, task))
+	}
+	sn, err := scanSnapshot(s.pool.QueryRow(ctx, `SELECT `+snapshotCols+` FROM state_snapshots
+		WHERE workspace = $1 AND task_name = $2 AND id = $3`, workspace, task, canonicalUUID(id)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sn, notFound("no state snapshot %s for %s", id, persistence.StateName(workspace, task))
+	}
+	if err != nil {
+		return sn, fmt.Errorf("read state snapshot %s: %w", id, interpretError(err))
+	}
+	return sn, nil
+}
+
+func (s *Store) StateSnapshotList(ctx context.Context, workspace, task string, limit int) ([]persistence.StateSnapshot, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+snapshotCols+` FROM state_snapshots
+		WHERE workspace = $1 AND task_name = $2 ORDER BY seq DESC LIMIT $3`, workspace, task, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list state of %s: %w", persistence.StateName(workspace, task), interpretError(err))
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persistence.StateSnapshot, error) { return scanSnapshot(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list state of %s: %w", persistence.StateName(workspace, task), interpretError(err))
+	}
+	if out == nil {
+		out = []persistence.StateSnapshot{}
+	}
+	return out, nil
+}

@@ -1,0 +1,358 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+)
+
+// Blobs, artifacts and state snapshots (issue 22): the same behaviour as
+// the PostgreSQL store (persistence.StateArtifactStore). Each chunk is its
+// own short write transaction, so an upload never holds the single
+// writer for longer than one chunk.
+
+func (s *Store) BlobChunkPut(ctx context.Context, blobID string, n int, data []byte) error {
+	id, ok := canonicalUUID(blobID)
+	if !ok {
+		return stroem.Errorf(stroem.CodeInvalid, "blob id %q is not a UUID", blobID)
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO blob_chunks (blob_id, n, data, created_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (blob_id, n) DO UPDATE SET data = excluded.data`, id, n, data, nanos(now))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store chunk %d of blob %s: %w", n, blobID, interpretError(err))
+	}
+	return nil
+}
+
+func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte, error) {
+	id, ok := canonicalUUID(blobID)
+	if !ok {
+		return nil, notFound("blob %s not found", blobID)
+	}
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	var data []byte
+	err = db.QueryRowContext(ctx, `SELECT data FROM blob_chunks WHERE blob_id = ? AND n = ?`, id, n).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("chunk %d of blob %s not found", n, blobID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read chunk %d of blob %s: %w", n, blobID, interpretError(err))
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
+}
+
+const blobOrphans = `SELECT c.blob_id FROM blob_chunks c
+	WHERE c.n = 0 AND c.created_at < ?
+	AND NOT EXISTS (SELECT 1 FROM job_artifacts a WHERE a.blob_id = c.blob_id)
+	AND NOT EXISTS (SELECT 1 FROM state_snapshots t WHERE t.blob_id = c.blob_id)
+	ORDER BY c.created_at LIMIT ?`
+
+func (s *Store) BlobsPrune(ctx context.Context, before time.Time, limit int, dryRun bool) (int64, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var n int64
+	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		rows, err := tx.QueryContext(ctx, blobOrphans, nanos(before), limit)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		n = int64(len(ids))
+		if dryRun {
+			return nil
+		}
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM blob_chunks WHERE blob_id = ?`, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune blobs: %w", interpretError(err))
+	}
+	return n, nil
+}
+
+func fenceAttempt(ctx context.Context, tx *sql.Tx, jobID string, f persistence.AttemptFence, what string) error {
+	var (
+		status, holder string
+		current        int
+	)
+	err := tx.QueryRowContext(ctx, `SELECT status, attempt, coalesce(worker_id, '') FROM job_steps
+		WHERE job_id = ? AND step_name = ?`, jobID, f.Step).Scan(&status, &current, &holder)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound("step %s of job %s not found", f.Step, f.JobID)
+	}
+	if err != nil {
+		return err
+	}
+	if status != string(stroem.StepRunning) || current != f.Attempt || holder != canonicalWorker(f.WorkerID) {
+		return stroem.Errorf(stroem.CodeConflict,
+			"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d): its %s is not stored",
+			f.Step, f.JobID, f.Attempt, f.WorkerID, status, current, what)
+	}
+	return nil
+}
+
+func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f persistence.AttemptFence, maxJobBytes int64) error {
+	jobID, ok := canonicalUUID(f.JobID)
+	if !ok {
+		return notFound("job %s not found", f.JobID)
+	}
+	if err := persistence.CheckArtifactName(a.Name); err != nil {
+		return err
+	}
+	blobID, ok := canonicalUUID(a.BlobID)
+	if !ok {
+		return stroem.Errorf(stroem.CodeInvalid, "blob id %q is not a UUID", a.BlobID)
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		if err := fenceAttempt(ctx, tx, jobID, f, "artifact"); err != nil {
+			return err
+		}
+		if maxJobBytes > 0 {
+			var total int64
+			if err := tx.QueryRowContext(ctx, `SELECT coalesce(sum(size_bytes), 0) FROM job_artifacts
+				WHERE job_id = ? AND name <> ?`, jobID, a.Name).Scan(&total); err != nil {
+				return err
+			}
+			if total+a.SizeBytes > maxJobBytes {
+				return stroem.Errorf(stroem.CodeTooLarge,
+					"artifact %q (%d bytes) would take job %s's artifacts to %d bytes, over the limit of %d (artifact_storage.max_job_bytes)",
+					a.Name, a.SizeBytes, f.JobID, total+a.SizeBytes, maxJobBytes)
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO job_artifacts
+			(job_id, name, step_name, attempt, content_type, size_bytes, sha256, blob_id, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (job_id, name) DO UPDATE SET step_name = excluded.step_name, attempt = excluded.attempt,
+				content_type = excluded.content_type, size_bytes = excluded.size_bytes, sha256 = excluded.sha256,
+				blob_id = excluded.blob_id, created_at = excluded.created_at`,
+			jobID, a.Name, f.Step, f.Attempt, a.ContentType, a.SizeBytes, a.SHA256, blobID, nanos(now))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store artifact %q of job %s: %w", a.Name, f.JobID, interpretError(err))
+	}
+	return nil
+}
+
+const artifactCols = `a.job_id, a.name, a.step_name, a.attempt, a.content_type, a.size_bytes, a.sha256, a.blob_id, a.created_at`
+
+const artifactVisible = `FROM job_artifacts a JOIN job_steps s ON s.job_id = a.job_id AND s.step_name = a.step_name
+	WHERE a.job_id = ? AND s.status = 'completed' AND s.attempt = a.attempt`
+
+func scanArtifact(row interface{ Scan(...any) error }) (persistence.Artifact, error) {
+	var (
+		a  persistence.Artifact
+		at int64
+	)
+	err := row.Scan(&a.JobID, &a.Name, &a.StepName, &a.Attempt, &a.ContentType, &a.SizeBytes, &a.SHA256, &a.BlobID, &at)
+	a.CreatedAt = fromNanos(at)
+	return a, err
+}
+
+func (s *Store) ArtifactList(ctx context.Context, jobID string) ([]persistence.Artifact, error) {
+	out := []persistence.Artifact{}
+	id, ok := canonicalUUID(jobID)
+	if !ok {
+		return out, nil
+	}
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT `+artifactCols+` `+artifactVisible+` ORDER BY a.name`, id)
+	if err != nil {
+		return nil, fmt.Errorf("list artifacts of job %s: %w", jobID, interpretError(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanArtifact(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list artifacts of job %s: %w", jobID, interpretError(err))
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list artifacts of job %s: %w", jobID, interpretError(err))
+	}
+	return out, nil
+}
+
+func (s *Store) ArtifactGet(ctx context.Context, jobID, name string) (persistence.Artifact, error) {
+	id, ok := canonicalUUID(jobID)
+	if !ok {
+		return persistence.Artifact{}, notFound("job %s not found", jobID)
+	}
+	db, err := s.reader()
+	if err != nil {
+		return persistence.Artifact{}, err
+	}
+	a, err := scanArtifact(db.QueryRowContext(ctx, `SELECT `+artifactCols+` `+artifactVisible+` AND a.name = ?`, id, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, notFound("job %s has no artifact %q", jobID, name)
+	}
+	if err != nil {
+		return a, fmt.Errorf("read artifact %q of job %s: %w", name, jobID, interpretError(err))
+	}
+	return a, nil
+}
+
+func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapshot, f *persistence.AttemptFence, keep int) error {
+	id, ok1 := canonicalUUID(sn.ID)
+	blobID, ok2 := canonicalUUID(sn.BlobID)
+	if !ok1 || !ok2 {
+		return stroem.Errorf(stroem.CodeInvalid, "snapshot and blob ids must be UUIDs")
+	}
+	if sn.Source != persistence.StateSourceStep && sn.Source != persistence.StateSourceUpload {
+		return stroem.Errorf(stroem.CodeInvalid, "snapshot source %q: want step or upload", sn.Source)
+	}
+	if keep <= 0 {
+		keep = persistence.DefaultStateKeep
+	}
+	st, err := persistence.StateJSON(sn.State)
+	if err != nil {
+		return stroem.Errorf(stroem.CodeInvalid, "state: %v", err)
+	}
+	var jobID any
+	if sn.JobID != "" {
+		j, ok := canonicalUUID(sn.JobID)
+		if !ok {
+			return notFound("job %s not found", sn.JobID)
+		}
+		jobID = j
+	}
+	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		if f != nil {
+			fj, ok := canonicalUUID(f.JobID)
+			if !ok {
+				return notFound("job %s not found", f.JobID)
+			}
+			if err := fenceAttempt(ctx, tx, fj, *f, "state"); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO state_snapshots
+			(id, workspace, task_name, job_id, step_name, source, uploaded_by, state, blob_id, size_bytes, sha256, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, sn.Workspace, sn.Task, jobID, sn.StepName, sn.Source, sn.UploadedBy, string(st),
+			blobID, sn.SizeBytes, sn.SHA256, nanos(now)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM state_snapshots WHERE workspace = ? AND task_name = ? AND seq NOT IN
+			(SELECT seq FROM state_snapshots WHERE workspace = ? AND task_name = ? ORDER BY seq DESC LIMIT ?)`,
+			sn.Workspace, sn.Task, sn.Workspace, sn.Task, keep)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store state of %s/%s: %w", sn.Workspace, sn.Task, interpretError(err))
+	}
+	return nil
+}
+
+const snapshotCols = `id, workspace, task_name, coalesce(job_id, ''), step_name, source, uploaded_by, state, blob_id, size_bytes, sha256, created_at`
+
+func scanSnapshot(row interface{ Scan(...any) error }) (persistence.StateSnapshot, error) {
+	var (
+		sn persistence.StateSnapshot
+		st string
+		at int64
+	)
+	if err := row.Scan(&sn.ID, &sn.Workspace, &sn.Task, &sn.JobID, &sn.StepName, &sn.Source, &sn.UploadedBy, &st,
+		&sn.BlobID, &sn.SizeBytes, &sn.SHA256, &at); err != nil {
+		return sn, err
+	}
+	sn.CreatedAt = fromNanos(at)
+	sn.State = map[string]any{}
+	if err := json.Unmarshal([]byte(st), &sn.State); err != nil {
+		return sn, fmt.Errorf("decode state of snapshot %s: %w", sn.ID, err)
+	}
+	return sn, nil
+}
+
+func (s *Store) snapshotQuery(ctx context.Context, what, where string, args ...any) (persistence.StateSnapshot, error) {
+	db, err := s.reader()
+	if err != nil {
+		return persistence.StateSnapshot{}, err
+	}
+	sn, err := scanSnapshot(db.QueryRowContext(ctx, `SELECT `+snapshotCols+` FROM state_snapshots WHERE `+where, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return sn, notFound("%s", what)
+	}
+	if err != nil {
+		return sn, fmt.Errorf("read %s: %w", strings.TrimPrefix(what, "no "), interpretError(err))
+	}
+	return sn, nil
+}
+
+func (s *Store) StateSnapshotLatest(ctx context.Context, workspace, task string) (persistence.StateSnapshot, error) {
+	return s.snapshotQuery(ctx, "no state stored for "+persistence.StateName(workspace, task),
+		`workspace = ? AND task_name = ? ORDER BY seq DESC LIMIT 1`, workspace, task)
+}
+
+func (s *Store) StateSnapshotGet(ctx context.Context, workspace, task, id string) (persistence.StateSnapshot, error) {
+	what := "no state snapshot " + id + " for " + persistence.StateName(workspace, task)
+	cid, ok := canonicalUUID(id)
+	if !ok {
+		return persistence.StateSnapshot{}, notFound("%s", what)
+	}
+	return s.snapshotQuery(ctx, what, `workspace = ? AND task_name = ? AND id = ?`, workspace, task, cid)
+}
+
+func (s *Store) StateSnapshotList(ctx context.Context, workspace, task string, limit int) ([]persistence.StateSnapshot, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT `+snapshotCols+` FROM state_snapshots
+		WHERE workspace = ? AND task_name = ? ORDER BY seq DESC LIMIT ?`, workspace, task, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list state of %s: %w", persistence.StateName(workspace, task), interpretError(err))
+	}
+	defer rows.Close()
+	out := []persistence.StateSnapshot{}
+	for rows.Next() {
+		sn, err := scanSnapshot(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list state of %s: %w", persistence.StateName(workspace, task), interpretError(err))
+		}
+		out = append(out, sn)
+	}
+	return out, rows.Err()
+}
