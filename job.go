@@ -61,6 +61,11 @@ const (
 	SourceUser    SourceType = "user"
 	SourceTrigger SourceType = "trigger"
 	SourceWebhook SourceType = "webhook"
+	// SourceHook is a job a hook started (SourceID: the job it reports
+	// on); SourceTask a child job of a `type: task` step (SourceID: the
+	// parent job). Neither fires workspace-level hooks; hook jobs fire none.
+	SourceHook SourceType = "hook"
+	SourceTask SourceType = "task"
 )
 
 // Job is one execution of a task, as the API shows it.
