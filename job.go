@@ -90,4 +90,20 @@ type Job struct {
 	CancelledBy string `json:"cancelled_by"`
 	// Steps is filled by the single-job view and left out of lists.
 	Steps []Step `json:"steps,omitempty"`
+	// Sub-jobs and hooks (single-job view): a child job's parent, a job's
+	// children (its `type: task` steps' jobs) and hook jobs.
+	ParentJobID    string    `json:"parent_job_id,omitempty"`
+	ParentStepName string    `json:"parent_step_name,omitempty"`
+	Children       []JobLink `json:"children,omitempty"`
+	Hooks          []JobLink `json:"hooks,omitempty"`
+}
+
+// JobLink is a job related to another: a child job (StepName: the parent's
+// step) or a hook job (Event: on_success, on_error, on_cancel, on_suspended).
+type JobLink struct {
+	JobID    string    `json:"job_id"`
+	StepName string    `json:"step_name,omitempty"`
+	Event    string    `json:"event,omitempty"`
+	TaskName string    `json:"task_name"`
+	Status   JobStatus `json:"status"`
 }

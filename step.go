@@ -91,6 +91,8 @@ type Step struct {
 	// LogsTruncated is set when the step's log reached the server's
 	// per-step size limit: a marker line ends what was stored.
 	LogsTruncated bool `json:"logs_truncated"`
+	// ChildJobID is the child job of a `type: task` step, once created.
+	ChildJobID string `json:"child_job_id,omitempty"`
 }
 
 // AttemptStatus is the outcome of one execution of a step.
