@@ -72,6 +72,7 @@ func newRootCmd() *cobra.Command {
 		newJobsCmd(),
 		newStatsCmd(),
 		newCancelCmd(),
+		newApproveCmd(),
 		newWorkersCmd(),
 		newLoginCmd(),
 		newLogoutCmd(),
