@@ -38,11 +38,17 @@ type Decision struct {
 
 // suspendServerSteps moves ready steps of server-side actions to suspended
 // (an approval gate gets its rendered message), and marks the job running.
-// Part of advance: it runs in every JobUpdate and at job creation.
+// Part of advance: it runs in every JobUpdate and at job creation. A job's
+// insert keeps only the status of its steps, so a step suspended at creation
+// (a root gate) gets its start time and message in the JobActor's first
+// update (gatesSync asks for it).
 func suspendServerSteps(p *plan, s *persistence.JobState) {
 	for _, st := range s.Steps {
 		ps := p.steps[st.Name]
-		if st.Status != stroem.StepReady || ps == nil || !workspace.IsServerSide(ps.action.Type) {
+		if ps == nil || !workspace.IsServerSide(ps.action.Type) {
+			continue
+		}
+		if st.Status != stroem.StepReady && (st.Status != stroem.StepSuspended || st.StartedAt != nil) {
 			continue
 		}
 		now := s.Now
@@ -183,6 +189,11 @@ func (j *jobActor) gatesSync(ctx actor.Context, s *persistence.JobState) {
 	for _, st := range s.Steps {
 		ps := j.plan.steps[st.Name]
 		if ps == nil || !workspace.IsServerSide(ps.action.Type) {
+			continue
+		}
+		if st.Status == stroem.StepSuspended && st.StartedAt == nil && !s.Job.Status.Terminal() {
+			// Suspended at creation: the next update records when and why.
+			j.queue = append(j.queue, jobEvent{ev: evReconcile{}})
 			continue
 		}
 		switch {
