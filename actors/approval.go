@@ -125,6 +125,8 @@ func (e evApprove) apply(p *plan, s *persistence.JobState) error {
 	}
 	if m, ok := st.Output["message"]; ok {
 		out["message"] = m
+	} else if m, err := approvalMessage(p, s, st); err == nil {
+		out["message"] = m // decided before its first update recorded it (a root gate)
 	}
 	if e.d.Approved {
 		out["approved_by"], out["approved_at"] = e.d.By, at
