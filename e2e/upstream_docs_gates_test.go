@@ -75,12 +75,12 @@ actions:
   build-app: { type: script, script: "echo building; sleep 120" }
   deploy-app: { type: script, script: echo deploying }
 `, check: func(t *testing.T, s *stack, id string, _ stroem.Job) {
-				s.waitStep(id, "build", stroem.StepRunning)
-				code, body := s.do("POST", "/api/jobs/"+id+"/cancel", nil)
-				require.Equal(t, 200, code, string(body))
-				require.Equal(t, stroem.JobCancelled, s.waitJob(id).Status)
-				hookLogs("on_cancel", "slack: Deploy deploy was cancelled")(t, s, id, stroem.Job{})
-			}},
+			s.waitStep(id, "build", stroem.StepRunning)
+			code, body := s.do("POST", "/api/jobs/"+id+"/cancel", nil)
+			require.Equal(t, 200, code, string(body))
+			require.Equal(t, stroem.JobCancelled, s.waitJob(id).Status)
+			hookLogs("on_cancel", "slack: Deploy deploy was cancelled")(t, s, id, stroem.Job{})
+		}},
 		// on_suspended notifies the approvers of a gate.
 		{file: "guides_hooks_02", fragment: true, task: "deploy-production", approve: []string{"approve"}, status: C, logs: []string{"deploying"},
 			extra: `
@@ -102,7 +102,7 @@ actions:
     input: { title: { type: string }, service_id: { type: string }, job_id: { type: string } }
   maintenance-script: { type: script, script: echo maintaining }
 `, check: hookLogs("on_suspended", // the secret is masked in the log
-			"incident critical-maintenance awaiting approval in guides-hooks-04 service=*** job=")},
+				"incident critical-maintenance awaiting approval in guides-hooks-04 service=*** job=")},
 		// Workspace-level hooks are the fallback of a task without its own
 		// (the example's notify-slack posts to $WEBHOOK_URL, unset here: the
 		// hook job fails, visibly, and the job stays completed).
@@ -111,10 +111,10 @@ actions:
   deploy-app: { type: script, script: echo deploying }
   backup-db: { type: script, script: echo backing up }
 `, check: func(t *testing.T, s *stack, id string, _ stroem.Job) {
-				h := s.waitHook(id, "on_success")
-				require.Equal(t, "_hook:notify-slack", h.TaskName)
-				require.Equal(t, stroem.JobCompleted, s.job(id).Status)
-			}},
+			h := s.waitHook(id, "on_success")
+			require.Equal(t, "_hook:notify-slack", h.TaskName)
+			require.Equal(t, stroem.JobCompleted, s.job(id).Status)
+		}},
 		// A hook action of type task runs a whole task as the hook job.
 		{file: "guides_hooks_06", fragment: true, task: "deploy", status: F, extra: `
 actions:
@@ -132,11 +132,11 @@ tasks:
     flow:
       cleanup: { action: cleanup-action, input: { env: "{{ input.env }}" } }
 `, check: func(t *testing.T, s *stack, id string, _ stroem.Job) {
-				h := s.waitHook(id, "on_error")
-				require.Equal(t, "cleanup-resources", h.TaskName)
-				require.Equal(t, stroem.SourceHook, h.SourceType)
-				require.Contains(t, s.logs(h.ID), "cleaning guides-hooks-06")
-			}},
+			h := s.waitHook(id, "on_error")
+			require.Equal(t, "cleanup-resources", h.TaskName)
+			require.Equal(t, stroem.SourceHook, h.SourceType)
+			require.Contains(t, s.logs(h.ID), "cleaning guides-hooks-06")
+		}},
 	}
 }
 
