@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -163,8 +164,20 @@ func (e evApprovalTimeout) apply(p *plan, s *persistence.JobState) error {
 		return nil // early (clocks differ): gatesSync arms it again
 	}
 	st.Status = stroem.StepFailed
-	st.ErrorMessage = "approval step timed out after " + stroem.Duration(ps.timeout).String()
+	st.ErrorMessage = "approval step timed out after " + shortDuration(ps.timeout)
 	return nil
+}
+
+// shortDuration writes 24h, 1h30m, 2s rather than 24h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // gateState is what a JobActor remembers of its server-side steps, so each
