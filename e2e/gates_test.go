@@ -111,7 +111,9 @@ tasks:
 
 func TestApprovalGatesSubJobsAndHooks(t *testing.T) {
 	t.Parallel()
-	s := startStack(t, stackOpts{workspace: workspaceDir(t, gatesWorkflow)})
+	// One worker slot: a job waiting at a gate or for its child holds none
+	// (the on_suspended hook job runs while the gate waits).
+	s := startStack(t, stackOpts{workspace: workspaceDir(t, gatesWorkflow), maxConcurrent: 1})
 
 	t.Run("approved gate, then a sub-job, then the workspace hook", func(t *testing.T) {
 		id := s.execute("deploy", map[string]any{"env": "prod"})
