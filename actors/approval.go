@@ -39,10 +39,10 @@ type Decision struct {
 
 // suspendServerSteps moves ready steps of server-side actions to suspended
 // (an approval gate gets its rendered message), and marks the job running.
-// Part of advance: it runs in every JobUpdate and at job creation. A job's
-// insert keeps only the status of its steps, so a step suspended at creation
-// (a root gate) gets its start time and message in the JobActor's first
-// update (gatesSync asks for it).
+// Part of advance: it runs in every JobUpdate and at job creation (the
+// insert stores a root gate's message, and its start as the insert's time).
+// A suspended step stored without a start gets one, and its message, in the
+// JobActor's next update (gatesSync asks for it).
 func suspendServerSteps(p *plan, s *persistence.JobState) {
 	for _, st := range s.Steps {
 		ps := p.steps[st.Name]
@@ -197,6 +197,13 @@ func (j *jobActor) gatesSync(ctx actor.Context, s *persistence.JobState) {
 	if j.plan == nil {
 		return
 	}
+	reconcile := false
+	defer func() {
+		if reconcile {
+			j.queue = append(j.queue, jobEvent{ev: evReconcile{}})
+			j.flush(ctx)
+		}
+	}()
 	g := &j.gates
 	if g.timers == nil {
 		g.timers, g.children, g.cancelled, g.suspended = map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
@@ -207,8 +214,9 @@ func (j *jobActor) gatesSync(ctx actor.Context, s *persistence.JobState) {
 			continue
 		}
 		if st.Status == stroem.StepSuspended && st.StartedAt == nil && !s.Job.Status.Terminal() {
-			// Suspended at creation: the next update records when and why.
-			j.queue = append(j.queue, jobEvent{ev: evReconcile{}})
+			// Stored without its start (an insert by an older version):
+			// the next update records when and why it waits.
+			reconcile = true
 			continue
 		}
 		switch {

@@ -230,6 +230,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 			Name: st.Name, ActionName: st.ActionName, ActionType: st.ActionType, Image: st.Image,
 			DependsOn: st.DependsOn, ContinueOnFailure: st.ContinueOnFailure, MaxAttempts: st.MaxAttempts,
 			Status: st.Status, Input: st.Input, ErrorMessage: st.ErrorMessage,
+			Output: st.Output, // a root gate's message (approval.go)
 		})
 	}
 	if err := o.store.JobInsert(ctx, nj); err != nil {

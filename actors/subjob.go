@@ -312,7 +312,7 @@ func (o *Orchestrator) createJob(ctx context.Context, ws *workspace.Workspace, t
 		nj.Steps = append(nj.Steps, persistence.NewStep{
 			Name: st.Name, ActionName: st.ActionName, ActionType: st.ActionType, Image: st.Image,
 			DependsOn: st.DependsOn, ContinueOnFailure: st.ContinueOnFailure, MaxAttempts: st.MaxAttempts,
-			Status: st.Status, Input: st.Input, ErrorMessage: st.ErrorMessage,
+			Status: st.Status, Input: st.Input, ErrorMessage: st.ErrorMessage, Output: st.Output,
 		})
 	}
 	if err := o.store.JobInsert(ctx, nj); err != nil {

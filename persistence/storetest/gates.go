@@ -23,11 +23,16 @@ func testGates(t *testing.T, open func(t *testing.T) persistence.Store) {
 		s, ctx := open(t), context.Background()
 		nj := NewJob(Step{Name: "gate", ActionType: "approval"}, Step{Name: "after", Deps: []string{"gate"}})
 		nj.Steps[0].Status, nj.Steps[0].Input = stroem.StepSuspended, map[string]any{"v": "1"}
+		nj.Steps[0].Output = map[string]any{"message": "ship it?\x00"}
 		require.NoError(t, s.JobInsert(ctx, nj))
 
 		st := jobState(t, s, nj.Job.ID)
 		require.Equal(t, stroem.StepSuspended, st.Step("gate").Status, "a root gate is suspended from the start")
 		require.Nil(t, st.Step("gate").ReadyAt)
+		require.NotNil(t, st.Step("gate").StartedAt, "its wait begins at the insert")
+		require.Equal(t, map[string]any{"message": `ship it?\0`}, st.Step("gate").Output, "its output is stored, sanitized")
+		require.Nil(t, st.Step("after").StartedAt)
+		require.Nil(t, st.Step("after").Output)
 		require.Empty(t, claim(t, s, "w1", 10, Lease, "shell", "approval"), "a suspended step is never claimed, whatever the worker runs")
 		ids, err := s.JobsUnfinished(ctx)
 		require.NoError(t, err)
