@@ -51,6 +51,7 @@ func (j *jobActor) Receive(ctx actor.Context) {
 			j.initial = nil
 			j.loaded = true
 			j.sync(ctx, s, true)
+			j.o.orphanCheck(s) // a child created as its parent was cancelled (subjob.go)
 			return
 		}
 		j.load(ctx)

@@ -240,6 +240,8 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 		o.jobPlans.Store(s.Job.ID, p)
 		o.root.Send(o.orch, &jobCreated{plan: p, state: s})
 		o.Wake()
+	} else {
+		o.jobEnded(p, nil, s) // ended at creation: its hooks fire (hook.go)
 	}
 	return s.Job.ID, nil
 }
