@@ -171,37 +171,26 @@ func (o *Orchestrator) fireHook(ws *workspace.Workspace, job stroem.Job, h *work
 	if a == nil {
 		return fmt.Errorf("hook action %q not found in workspace %q", h.Action, ws.Name)
 	}
-	input := map[string]any{}
-	if len(h.Input) > 0 {
-		t, err := workspace.CompileValue(h.Input)
-		if err != nil {
-			return fmt.Errorf("hook input: %w", err)
-		}
-		v, err := t.Render(map[string]any{"hook": hc, "secret": secrets})
-		if err != nil {
-			return fmt.Errorf("hook input: %w", err)
-		}
-		m, _ := v.(map[string]any)
-		for k, x := range m {
-			if x != nil { // a null (hook.error_message of a success) is left out
-				input[k] = x
-			}
-		}
-	}
 	spec := jobSpec{
 		id: id, source: stroem.SourceHook, sourceID: job.ID, createdBy: job.CreatedBy,
 		context: map[string]any{"hook": map[string]any{"event": event, "job_id": job.ID, "action": h.Action}},
 	}
-	if a.Type == workspace.ActionTask {
+	input, err := renderHookInput(h, hc, secrets)
+	if err != nil {
+		// Still a hook job, failed: its failure shows where hooks show.
+		spec.fail, input = err.Error(), map[string]any{}
+	}
+	if a.Type == workspace.ActionTask && spec.fail == "" {
 		task := ws.Tasks[a.Task]
 		if task == nil {
 			return fmt.Errorf("hook action %s: task %q not found", a.Name, a.Task)
 		}
 		in, problems := workspace.CheckInput(task.Input, input)
-		if len(problems) > 0 {
-			return fmt.Errorf("hook action %s: invalid input for task %q: %s", a.Name, task.Name, strings.Join(problems, "; "))
+		if len(problems) == 0 {
+			return o.createJob(ctx, ws, task, input, in, spec)
 		}
-		return o.createJob(ctx, ws, task, input, in, spec)
+		spec.fail = fmt.Sprintf("invalid input for task %q: %s", task.Name, strings.Join(problems, "; "))
+		input = map[string]any{}
 	}
 	task, err := hookTask(a, input)
 	if err != nil {
@@ -221,6 +210,30 @@ func (o *Orchestrator) fireHook(ws *workspace.Workspace, job stroem.Job, h *work
 	}
 	spec.plan, spec.body = p, body
 	return o.createJob(ctx, ws, task, input, input, spec)
+}
+
+// renderHookInput renders a hook's input templates over hook.* and
+// secret.*.
+func renderHookInput(h *workspace.HookSpec, hc, secrets map[string]any) (map[string]any, error) {
+	input := map[string]any{}
+	if len(h.Input) == 0 {
+		return input, nil
+	}
+	t, err := workspace.CompileValue(h.Input)
+	if err != nil {
+		return nil, fmt.Errorf("hook input: %w", err)
+	}
+	v, err := t.Render(map[string]any{"hook": hc, "secret": secrets})
+	if err != nil {
+		return nil, fmt.Errorf("hook input does not render: %w", err)
+	}
+	m, _ := v.(map[string]any)
+	for k, x := range m {
+		if x != nil { // a null (hook.error_message of a success) is left out
+			input[k] = x
+		}
+	}
+	return input, nil
 }
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

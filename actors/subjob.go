@@ -119,7 +119,11 @@ func (o *Orchestrator) childEnsure(p *plan, s *persistence.JobState, step string
 				return
 			}
 			if !isUnavailable(err) || attempt > 600 {
+				// The step fails with the reason rather than wait forever.
 				o.log.Warn("child job not created", "job_id", job.ID, "step", step, "err", err)
+				fail := evChildDone{step: step, childID: ChildJobID(job.ID, step), status: stroem.JobFailed,
+					msg: fmt.Sprintf("child job not created: %v", err)}
+				o.root.Send(o.orch, &routed{jobID: job.ID, msg: &jobEvent{ev: fail}})
 				return
 			}
 			select {
@@ -272,6 +276,10 @@ type jobSpec struct {
 	// run a task made for them).
 	plan *plan
 	body []byte
+	// fail, when set, creates the job failed: its steps fail with this
+	// message without running (a hook whose input does not render, so its
+	// failure shows like any hook job's).
+	fail string
 }
 
 // createJob inserts a job of task with a checked input, as JobCreate does,
@@ -307,6 +315,14 @@ func (o *Orchestrator) createJob(ctx context.Context, ws *workspace.Workspace, t
 		})
 	}
 	advance(p, s)
+	if spec.fail != "" {
+		for _, st := range s.Steps {
+			if !st.Status.Terminal() {
+				st.Status, st.ErrorMessage, st.StartedAt, st.ReadyAt = stroem.StepFailed, p.masker.Mask(spec.fail), nil, nil
+			}
+		}
+		advance(p, s)
+	}
 	nj := persistence.NewJob{Job: s.Job, SnapshotID: p.id, SnapshotBody: body, Context: s.Context}
 	for _, st := range s.Steps {
 		nj.Steps = append(nj.Steps, persistence.NewStep{

@@ -92,6 +92,9 @@ tasks:
   timed:
     flow:
       wait: { action: short-gate }
+    on_error:
+      - action: record
+        input: { event: "{{ hook.no_such_thing }}", task: t, status: s, ok: o }
   slow:
     flow:
       nap: { action: sleepy }
@@ -242,6 +245,11 @@ func TestApprovalGatesSubJobsAndHooks(t *testing.T) {
 		j := s.waitJob(id)
 		require.Equal(t, stroem.JobFailed, j.Status)
 		require.Equal(t, "approval step timed out after 2s", stepOf(t, j, "wait").ErrorMessage)
+
+		hook := s.waitHook(id, "on_error")
+		require.Equal(t, stroem.JobFailed, hook.Status, "a hook whose input does not render is a failed hook job")
+		require.Contains(t, hook.Steps[0].ErrorMessage, "hook input does not render")
+		require.Contains(t, hook.Steps[0].ErrorMessage, "hook.no_such_thing")
 	})
 
 	t.Run("cancelling the parent cancels the child", func(t *testing.T) {
