@@ -74,13 +74,6 @@ func (h *Hooks) add(event string, specs []*HookSpec) {
 	}
 }
 
-func (h *Hooks) all() []*HookSpec {
-	if h == nil {
-		return nil
-	}
-	return slices.Concat(h.OnSuccess, h.OnError, h.OnCancel, h.OnSuspended)
-}
-
 // IsServerSide reports whether steps of an action type run on the server
 // (no worker ever claims them).
 func IsServerSide(actionType string) bool {
