@@ -61,6 +61,11 @@ const (
 	SourceUser    SourceType = "user"
 	SourceTrigger SourceType = "trigger"
 	SourceWebhook SourceType = "webhook"
+	// SourceHook is a job a hook started (SourceID: the job it reports
+	// on); SourceTask a child job of a `type: task` step (SourceID: the
+	// parent job). Neither fires workspace-level hooks; hook jobs fire none.
+	SourceHook SourceType = "hook"
+	SourceTask SourceType = "task"
 )
 
 // Job is one execution of a task, as the API shows it.
@@ -85,4 +90,20 @@ type Job struct {
 	CancelledBy string `json:"cancelled_by"`
 	// Steps is filled by the single-job view and left out of lists.
 	Steps []Step `json:"steps,omitempty"`
+	// Sub-jobs and hooks (single-job view): a child job's parent, a job's
+	// children (its `type: task` steps' jobs) and hook jobs.
+	ParentJobID    string    `json:"parent_job_id,omitempty"`
+	ParentStepName string    `json:"parent_step_name,omitempty"`
+	Children       []JobLink `json:"children,omitempty"`
+	Hooks          []JobLink `json:"hooks,omitempty"`
+}
+
+// JobLink is a job related to another: a child job (StepName: the parent's
+// step) or a hook job (Event: on_success, on_error, on_cancel, on_suspended).
+type JobLink struct {
+	JobID    string    `json:"job_id"`
+	StepName string    `json:"step_name,omitempty"`
+	Event    string    `json:"event,omitempty"`
+	TaskName string    `json:"task_name"`
+	Status   JobStatus `json:"status"`
 }

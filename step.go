@@ -15,10 +15,14 @@ const (
 	StepFailed    StepStatus = "failed"
 	StepSkipped   StepStatus = "skipped"
 	StepCancelled StepStatus = "cancelled"
+	// StepSuspended is a server-side step waiting for something other than
+	// a worker: an approval gate for a decision, a `type: task` step for
+	// its child job. It holds no worker slot (docs/workflows.md).
+	StepSuspended StepStatus = "suspended"
 )
 
 // StepStatuses lists every step status, in lifecycle order.
-var StepStatuses = []StepStatus{StepPending, StepReady, StepRunning, StepCompleted, StepFailed, StepSkipped, StepCancelled}
+var StepStatuses = []StepStatus{StepPending, StepReady, StepRunning, StepCompleted, StepFailed, StepSkipped, StepCancelled, StepSuspended}
 
 // Valid reports whether s is a known step status.
 func (s StepStatus) Valid() bool {
@@ -48,10 +52,13 @@ func (s StepStatus) Terminal() bool {
 //     transaction that makes it runnable.
 //   - running → ready is a retry: the attempt failed and the retry policy allows
 //     another one.
+//   - pending/ready → suspended: a server-side step (approval, task) began to
+//     wait; it ends completed, failed or cancelled.
 var stepTransitions = map[StepStatus][]StepStatus{
-	StepPending: {StepReady, StepSkipped, StepCancelled, StepFailed, StepRunning},
-	StepReady:   {StepRunning, StepCancelled, StepFailed, StepSkipped},
-	StepRunning: {StepCompleted, StepFailed, StepCancelled, StepReady},
+	StepPending:   {StepReady, StepSkipped, StepCancelled, StepFailed, StepRunning, StepSuspended},
+	StepReady:     {StepRunning, StepCancelled, StepFailed, StepSkipped, StepSuspended},
+	StepRunning:   {StepCompleted, StepFailed, StepCancelled, StepReady},
+	StepSuspended: {StepCompleted, StepFailed, StepCancelled},
 }
 
 // CanTransition reports whether a step may move from s to next.
@@ -84,6 +91,8 @@ type Step struct {
 	// LogsTruncated is set when the step's log reached the server's
 	// per-step size limit: a marker line ends what was stored.
 	LogsTruncated bool `json:"logs_truncated"`
+	// ChildJobID is the child job of a `type: task` step, once created.
+	ChildJobID string `json:"child_job_id,omitempty"`
 }
 
 // AttemptStatus is the outcome of one execution of a step.

@@ -30,6 +30,7 @@ type jobActor struct {
 	finished bool
 
 	steps map[string]*trackedStep
+	gates gateState // server-side steps (approval.go)
 }
 
 // trackedStep is what the JobActor knows of a watched step.
@@ -50,6 +51,7 @@ func (j *jobActor) Receive(ctx actor.Context) {
 			j.initial = nil
 			j.loaded = true
 			j.sync(ctx, s, true)
+			j.o.orphanCheck(s) // a child created as its parent was cancelled (subjob.go)
 			return
 		}
 		j.load(ctx)
@@ -75,6 +77,7 @@ func (j *jobActor) Receive(ctx actor.Context) {
 			return
 		}
 		j.sync(ctx, m.state, true)
+		j.o.orphanCheck(m.state)
 		// A reconcile repairs a job whose state is behind (recovery).
 		j.queue = append(j.queue, jobEvent{ev: evReconcile{}})
 		j.flush(ctx)
@@ -99,6 +102,8 @@ func (j *jobActor) Receive(ctx actor.Context) {
 		j.updated(ctx, m)
 	case *stepClaimed:
 		j.watchClaimed(ctx, m)
+	case *gateTimer:
+		j.gateTimerFired(ctx, m)
 	case *stepResync:
 		j.queue = append(j.queue, jobEvent{ev: evReconcile{}})
 		j.flush(ctx)
@@ -206,6 +211,9 @@ func (j *jobActor) updated(ctx actor.Context, m *updateDone) {
 		if !m.before.Terminal() && j.o.events != nil {
 			j.o.events.JobFinished(j.id, s.Job.Status)
 		}
+		if !m.before.Terminal() {
+			j.o.jobEnded(j.plan, nil, s) // parent, hooks (hook.go)
+		}
 		if len(j.queue) == 0 {
 			j.finish(ctx, s)
 			return
@@ -266,6 +274,7 @@ func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState, wakeReady bo
 	if wake {
 		j.o.Wake()
 	}
+	j.gatesSync(ctx, s)
 }
 
 func (j *jobActor) watch(ctx actor.Context, step string, w *stepWatch) {

@@ -236,6 +236,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 			Name: st.Name, ActionName: st.ActionName, ActionType: st.ActionType, Image: st.Image,
 			DependsOn: st.DependsOn, ContinueOnFailure: st.ContinueOnFailure, MaxAttempts: st.MaxAttempts,
 			Status: st.Status, Input: st.Input, ErrorMessage: st.ErrorMessage,
+			Output: st.Output, // a root gate's message (approval.go)
 		})
 	}
 	if err := o.store.JobInsert(ctx, nj); err != nil {
@@ -245,6 +246,8 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 		o.jobPlans.Store(s.Job.ID, p)
 		o.root.Send(o.orch, &jobCreated{plan: p, state: s})
 		o.Wake()
+	} else {
+		o.jobEnded(p, nil, s) // ended at creation: its hooks fire (hook.go)
 	}
 	return s.Job.ID, nil
 }

@@ -135,7 +135,7 @@ func (evCancel) apply(_ *plan, s *persistence.JobState) error {
 	s.CancelRequested = true
 	for _, st := range s.Steps {
 		switch st.Status {
-		case stroem.StepPending, stroem.StepReady:
+		case stroem.StepPending, stroem.StepReady, stroem.StepSuspended:
 			st.Status = stroem.StepCancelled
 			st.ErrorMessage = "cancelled"
 			st.ReadyAt = nil
@@ -257,6 +257,7 @@ func advance(p *plan, s *persistence.JobState) {
 			st.ReadyAt = &now
 		}
 	}
+	suspendServerSteps(p, s) // approval and task steps wait on the server (approval.go)
 	if s.Job.Status.Terminal() {
 		return
 	}
@@ -368,6 +369,9 @@ func renderStepInput(p *plan, s *persistence.JobState, name string) (map[string]
 			return nil, fmt.Errorf("input: rendered to %T, want a map", v)
 		}
 		in = m
+	}
+	if workspace.IsServerSide(ps.action.Type) && len(ps.action.Input) == 0 {
+		return in, nil // a gate's or a sub-task's input (checked against the task's)
 	}
 	coerceStrings(ps.action.Input, in)
 	checked, problems := workspace.CheckInput(jsonLists(ps.action.Input, in), in)

@@ -773,3 +773,24 @@ func passEnv(workerEnv []string) []string {
 	}
 	return names
 }
+
+// waitHook waits until the job lists a hook job of the event, waits for
+// that job to end and returns it.
+func (s *stack) waitHook(id, event string) stroem.Job {
+	s.t.Helper()
+	var hookID string
+	require.Eventually(s.t, func() bool {
+		var j stroem.Job
+		if s.getJSON("/api/jobs/"+id, &j) != http.StatusOK {
+			return false
+		}
+		for _, h := range j.Hooks {
+			if h.Event == event {
+				hookID = h.JobID
+				return true
+			}
+		}
+		return false
+	}, waitFor, 50*time.Millisecond, "job %s never listed an %s hook", id, event)
+	return s.waitJob(hookID)
+}

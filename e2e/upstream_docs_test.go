@@ -27,6 +27,15 @@ type docRun struct {
 	errors []string // in the first step's error
 	output map[string]any
 	skip   func() string
+	// Fragments (workspace/testdata/upstream-docs-fragments): extra
+	// defines what the example names but does not define.
+	fragment bool
+	extra    string
+	// approve lists gates to approve, in order, once each is suspended.
+	approve []string
+	// check runs after the job ended with status (status empty: check
+	// alone drives the job, e.g. to cancel it).
+	check func(t *testing.T, s *stack, id string, j stroem.Job)
 }
 
 func noTool(names ...string) func() string {
@@ -79,6 +88,7 @@ func TestUpstreamDocExamplesRun(t *testing.T) {
 		{file: "reference_workflow-yaml_08", wrap: "{ action: build }", status: C, logs: []string{"Building..."},
 			output: map[string]any{"artifact": "dist/app.tar.gz", "size": float64(1024)}},
 	}
+	runs = append(runs, gateDocRuns()...)
 	workspaces := map[string]string{}
 	for _, r := range runs {
 		if r.skip != nil && r.skip() != "" {
@@ -88,9 +98,16 @@ func TestUpstreamDocExamplesRun(t *testing.T) {
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, "actions"), 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "actions", "deploy.sh"), []byte("#!/bin/sh\necho \"deploying $*\"\n"), 0o755))
-		body, err := os.ReadFile(filepath.Join(repoRoot, "workspace", "testdata", "upstream-docs", r.file+".yaml"))
+		from := "upstream-docs"
+		if r.fragment {
+			from = "upstream-docs-fragments"
+		}
+		body, err := os.ReadFile(filepath.Join(repoRoot, "workspace", "testdata", from, r.file+".yaml"))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "example.yaml"), body, 0o644))
+		if r.extra != "" {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "zz-extra.yaml"), []byte(r.extra), 0o644))
+		}
 		if r.wrap != "" {
 			require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "zz-run.yaml"), []byte("tasks:\n  run:\n    flow:\n      run: "+r.wrap+"\n"), 0o644))
 		}
@@ -145,8 +162,20 @@ func TestUpstreamDocExamplesRun(t *testing.T) {
 					t.Skip(why)
 				}
 			}
+			for _, step := range r.approve {
+				s.waitStep(ids[r.file], step, stroem.StepSuspended)
+				code, body := s.do("POST", "/api/jobs/"+ids[r.file]+"/steps/"+step+"/approve", map[string]any{"approved": true})
+				require.Equal(t, 200, code, string(body))
+			}
+			if r.status == "" {
+				r.check(t, s, ids[r.file], stroem.Job{})
+				return
+			}
 			j := s.waitJob(ids[r.file])
 			require.Equal(t, r.status, j.Status, describeJob(j))
+			if r.check != nil {
+				defer r.check(t, s, ids[r.file], j)
+			}
 			logs := s.logs(ids[r.file])
 			for _, l := range r.logs {
 				require.Contains(t, logs, l)

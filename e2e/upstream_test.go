@@ -12,8 +12,8 @@ import (
 )
 
 // The upstream Strøm's sample workspace (workspace/testdata/upstream, copied
-// unchanged) runs here as it does upstream. hooks-test.yaml (task hooks)
-// and xref.yaml (cross-workspace actions) wait for features not here yet;
+// unchanged) runs here as it does upstream. xref.yaml (cross-workspace
+// actions) waits for a feature not here yet;
 // the server serves the rest. state-test.yaml runs as on a first run
 // (no state yet), then again after a state upload.
 func TestUpstreamExampleWorkspace(t *testing.T) {
@@ -88,6 +88,27 @@ func TestUpstreamExampleWorkspace(t *testing.T) {
 			status: stroem.JobCompleted,
 			steps:  map[string]stroem.StepStatus{"read": C},
 			logs:   []string{"FILE_CONTENT: (no file)", "TEMPLATE_GREETING: (no greeting)"},
+		},
+		// hooks-test.yaml: the Python crash fails the job; its on_error hook
+		// runs as a job of its own with the hook context, and the job it
+		// reports on stays failed.
+		"python-crash-with-hook": {
+			status: stroem.JobFailed,
+			steps:  map[string]stroem.StepStatus{"crash": F},
+			logs:   []string{"KeyError: 'missing_key'"},
+			check: func(t *testing.T, j stroem.Job) {
+				hook := s.waitHook(j.ID, "on_error")
+				require.Equal(t, "_hook:log-hook-result", hook.TaskName)
+				require.Equal(t, stroem.SourceHook, hook.SourceType)
+				require.Equal(t, j.ID, hook.SourceID)
+				require.Equal(t, stroem.JobCompleted, hook.Status, describeJob(hook))
+				logs := s.logs(hook.ID)
+				for _, l := range []string{"HOOK_FIRED", "workspace=default", "task=python-crash-with-hook", "status=failed", "is_success=false", "error_message=crash: "} {
+					require.Contains(t, logs, l)
+				}
+				require.Contains(t, logs, "KeyError")
+				require.Equal(t, stroem.JobFailed, s.job(j.ID).Status, "the hook does not change the job")
+			},
 		},
 		"multi-select-demo": {
 			input:  map[string]any{"environments": []any{"dev", "prod"}, "tags": []any{"smoke", "my-own"}},

@@ -70,6 +70,8 @@ func TestExampleWorkspace(t *testing.T) {
 		steps  map[string]stroem.StepStatus
 		logs   []string
 		check  func(t *testing.T, j stroem.Job, logs string)
+		// approve lists approval gates to approve once suspended.
+		approve []string
 	}
 	C, F, S := stroem.StepCompleted, stroem.StepFailed, stroem.StepSkipped
 	cases := map[string]want{
@@ -167,6 +169,30 @@ func TestExampleWorkspace(t *testing.T) {
 			require.Equal(t, map[string]any{"regions": float64(3), "title": "Regions"}, stepOf(t, j, "report").Output)
 		},
 	}
+	// gates.yaml: approval gates, sub-tasks, hooks.
+	cases["approved-release"] = want{
+		status: stroem.JobCompleted, approve: []string{"go-live"},
+		steps: map[string]stroem.StepStatus{"check": C, "go-live": C, "publish": C},
+		logs:  []string{"publishing 1.4.2"},
+		check: func(t *testing.T, j stroem.Job, _ string) {
+			require.Equal(t, "Publish 1.4.2 to production?", stepOf(t, j, "go-live").Output["message"])
+		},
+	}
+	cases["clean-cache"] = want{status: stroem.JobCompleted, steps: map[string]stroem.StepStatus{"clean": C}, logs: []string{"cleaning the eu cache"}}
+	cases["cache-maintenance"] = want{
+		status: stroem.JobCompleted, steps: map[string]stroem.StepStatus{"sweep": C, "report": C}, logs: []string{"freed 128 MB"},
+		check: func(t *testing.T, j stroem.Job, _ string) {
+			require.Len(t, j.Children, 1)
+			require.Contains(t, s.logs(j.Children[0].JobID), "cleaning the us cache")
+		},
+	}
+	cases["nightly-backup"] = want{
+		status: stroem.JobFailed, steps: map[string]stroem.StepStatus{"backup": F}, logs: []string{"backing up"},
+		check: func(t *testing.T, j stroem.Job, _ string) {
+			h := s.waitHook(j.ID, "on_error")
+			require.Contains(t, s.logs(h.ID), "notify: backup nightly-backup failed: backup: exit code 2: error: disk full")
+		},
+	}
 	if hasAnyTool("bun", "deno") {
 		cases["typescript"] = want{status: stroem.JobCompleted, steps: map[string]stroem.StepStatus{"greet": C}, logs: []string{"Hello from TypeScript, world"}}
 	} else {
@@ -213,6 +239,11 @@ func TestExampleWorkspace(t *testing.T) {
 	})
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
+			for _, step := range c.approve {
+				s.waitStep(jobs[name], step, stroem.StepSuspended)
+				code, body := s.do("POST", "/api/jobs/"+jobs[name]+"/steps/"+step+"/approve", map[string]any{"approved": true})
+				require.Equal(t, http.StatusOK, code, body)
+			}
 			j := s.waitJob(jobs[name])
 			logs := s.logs(jobs[name])
 			require.Equal(t, c.status, j.Status, "%slogs:\n%s", describeJob(j), logs)

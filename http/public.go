@@ -405,6 +405,9 @@ func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) error {
 		return err // never serve what could not be masked
 	}
 	m.MaskJob(j)
+	if err := s.jobLinks(r, j); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, j)
 	return nil
 }

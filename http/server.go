@@ -25,6 +25,8 @@ type Orchestrator interface {
 	JobCancel(ctx context.Context, jobID string) error
 	// Masker is the job's secret masker: a served job is masked once more.
 	Masker(ctx context.Context, jobID string) (*stroem.Masker, error)
+	// Approve decides a suspended approval gate (http/approval.go).
+	Approve(ctx context.Context, jobID, step string, d actors.Decision) error
 }
 
 // Workers is the worker protocol (actors.Workers): the worker API's
@@ -176,6 +178,7 @@ func (s *Server) Handler() http.Handler {
 		r.Get("/jobs/{id}/logs", s.handle(s.jobLogs))
 		r.Get("/jobs/{id}/steps/{step}/logs", s.handle(s.jobLogs))
 		r.Get("/jobs/{id}/logs/stream", s.handle(s.jobLogStream))
+		r.Post("/jobs/{id}/steps/{step}/approve", s.handle(s.stepApprove))
 		r.Get("/workers", s.handle(s.workersList))
 		s.mountFilesAPI(r)
 		// What the web UI asks first: whether to show a login page.

@@ -98,6 +98,9 @@ type NewStep struct {
 	Status       stroem.StepStatus
 	Input        map[string]any
 	ErrorMessage string
+	// Output is stored for a step inserted suspended (an approval gate's
+	// message); such a step's started_at is the insert's time.
+	Output map[string]any
 }
 
 // ClaimParams says who claims and what it can run.

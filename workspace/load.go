@@ -97,6 +97,7 @@ type wsLoader struct {
 	connTypes []*ConnectionType
 	conns     []*Connection
 	connRefs  []connRef
+	hooks       []*Hooks
 }
 
 func newLoader(path string) *wsLoader {
@@ -298,7 +299,7 @@ func yamlDecodeDocs(data []byte) (docs []*yaml.Node, err error) {
 }
 
 // workflowTopKeys are the keys a workflow file may have.
-var workflowTopKeys = []string{"secrets", "actions", "tasks", "triggers"}
+var workflowTopKeys = []string{"secrets", "actions", "tasks", "triggers", HookOnSuccess, HookOnError, HookOnCancel}
 
 func (f *fileParser) parseTop(doc *yaml.Node) {
 	doc = yamlResolve(doc)
@@ -323,6 +324,9 @@ func (f *fileParser) parseTop(doc *yaml.Node) {
 	}
 	if e, ok := top["connections"]; ok {
 		f.parseConnections(e)
+	}
+	if h := f.parseHooks(top, []string{HookOnSuccess, HookOnError, HookOnCancel}); h != nil {
+		f.l.hooks = append(f.l.hooks, h) // files' hooks are merged (upstream: extended)
 	}
 	if e, ok := top["actions"]; ok {
 		es, _ := f.mappingDup(e.val, "actions", true)

@@ -38,9 +38,7 @@ var languageAliases = map[string]string{
 // unsupportedTypes are action types of the upstream Strøm this version does
 // not run yet, with what to use meanwhile.
 var unsupportedTypes = map[string]string{
-	"task":     "sub-task steps are not supported yet",
-	"agent":    "LLM agent steps are not supported yet",
-	"approval": "approval gates are not supported yet",
+	"agent": "LLM agent steps are not supported yet",
 }
 
 func (f *fileParser) parseAction(e yamlEntry) {
@@ -59,7 +57,7 @@ func (f *fileParser) parseAction(e yamlEntry) {
 			if why, bad := unsupportedTypes[t]; bad {
 				f.errorf(v.val, "%s: type %s: %s in this version of Strøm (see docs/coming-from-rust-stroem.md)", what, t, why)
 			}
-			if t == ActionDocker || t == ActionPod {
+			if t == ActionDocker || t == ActionPod || IsServerSide(t) {
 				a.Type = t
 			}
 		}
@@ -72,7 +70,7 @@ func (f *fileParser) parseAction(e yamlEntry) {
 	}
 	if _, bad := unsupportedTypes[declared]; !bad {
 		for _, k := range unsupportedKeys {
-			if v, ok := fs[k]; ok {
+			if v, ok := fs[k]; ok && !serverKey(declared, k) {
 				f.errorf(v.kn, "%s: %s does not apply to type %s actions", what, k, declared)
 			}
 		}
@@ -89,6 +87,8 @@ func (f *fileParser) parseAction(e yamlEntry) {
 			}
 		}
 		f.parseScriptAction(e, fs, a, declared, isMap)
+	case ActionTask, ActionApproval:
+		f.parseServerAction(e, fs, a, declared)
 	case ActionDocker, ActionPod:
 		for _, k := range scriptOnlyKeys {
 			if v, ok := fs[k]; ok {
@@ -375,17 +375,10 @@ var notYetStep = map[string]string{
 	"sequential": "loops (sequential)",
 }
 
-var notYetTask = map[string]string{
-	"on_success":   "task hooks (on_success)",
-	"on_error":     "task hooks (on_error)",
-	"on_suspended": "task hooks (on_suspended)",
-	"on_cancel":    "task hooks (on_cancel)",
-}
+var notYetTask = map[string]string{}
 
 var notYetTop = map[string]string{
-	"on_success": "workspace hooks (on_success)",
-	"on_error":   "workspace hooks (on_error)",
-	"libraries":  "libraries",
+	"libraries": "libraries",
 }
 
 // unsupportedStepKeys reports step keys of features that are not here yet
@@ -408,6 +401,7 @@ var inlineActionKeys = []string{"type", "script", "source", "cmd", "image"}
 var stepActionKeys = []string{
 	"type", "script", "source", "cmd", "args", "language", "interpreter", "dependencies", "runner",
 	"image", "entrypoint", "command", "manifest", "resources", "env", "tags", "workdir", "output",
+	"task", "message",
 }
 
 // InlineActionName is the name of the action a step defines inline.

@@ -51,7 +51,7 @@ type (
 var (
 	fieldKeys   = []string{"type", "required", "default", "description", "enum", "options", "name", "allow_custom", "multiple", "secret", "order"}
 	retryKeys   = []string{"max_attempts", "delay", "backoff", "max_delay", "jitter", "backoff_strategy", "max_backoff"}
-	taskKeys    = []string{"name", "mode", "description", "folder", "input", "flow", "timeout", "retry"}
+	taskKeys    = []string{"name", "mode", "description", "folder", "input", "flow", "timeout", "retry", HookOnSuccess, HookOnError, HookOnCancel, HookOnSuspended}
 	stepKeys    = []string{"action", "name", "description", "depends_on", "input", "continue_on_failure", "timeout", "retry"}
 	triggerKeys = []string{"type", "task", "input", "enabled"}
 	cronKeys    = []string{"cron", "timezone", "concurrency"}
@@ -644,6 +644,7 @@ func (f *fileParser) parseTask(e yamlEntry) {
 	if v, ok := fs["input"]; ok {
 		t.Input = f.parseSchema(v, false)
 	}
+	t.Hooks = f.parseHooks(fs, HookEvents)
 	flow, ok := fs["flow"]
 	if !ok {
 		if e.val.Kind == yaml.MappingNode || yamlIsNull(e.val) {

@@ -48,6 +48,9 @@ type Workspace struct {
 	// Warnings are forms that still work but have a newer spelling (the
 	// upstream Strøm's); they never leave a definition out.
 	Warnings []Problem `json:"warnings,omitempty"`
+	// Hooks are the workspace-level hooks: fallbacks for top-level jobs
+	// of tasks without hooks of their own for that event.
+	Hooks *Hooks `json:"hooks,omitempty"`
 
 	// src is where Load read the workspace from: the files its revision
 	// and archive cover, and the path a reload reads again.
@@ -115,6 +118,10 @@ const (
 	ActionShell  = "shell"
 	ActionDocker = "docker"
 	ActionPod    = "pod"
+	// ActionTask and ActionApproval run on the server, never on a worker
+	// (see hook.go): a child job of another task, a human decision.
+	ActionTask     = "task"
+	ActionApproval = "approval"
 )
 
 // Script languages (`language` of a script action).
@@ -180,6 +187,10 @@ type Action struct {
 	Timeout stroem.Duration `json:"timeout,omitempty"`
 	Retry   *RetryPolicy    `json:"retry,omitempty"`
 	Pos     Pos             `json:"-"`
+	// Task is the task a type: task action runs as a child job; Message
+	// the template a type: approval action shows the approver.
+	Task    string `json:"task,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // Backoff strategies.
@@ -228,6 +239,8 @@ type Task struct {
 	// Order lists the flow's step names in YAML order.
 	Order []string `json:"order"`
 	Pos   Pos      `json:"-"`
+	// Hooks are the task's on_success/on_error/on_cancel/on_suspended.
+	Hooks *Hooks `json:"hooks,omitempty"`
 }
 
 // FlowStep is one node of a task's flow.

@@ -93,7 +93,10 @@ func TestUpstreamActionProblems(t *testing.T) {
 		{"templated source", "type: script\n    source: \"{{ input.f }}\"", "must be a plain path"},
 		{"shell template error", "type: script\n    script: \"echo {{ input.x \"", "template does not parse"},
 		{"interpreter with spaces", "type: script\n    language: python\n    interpreter: python3 -u\n    script: x", "interpreter must be one program name"},
-		{"task type", "type: task\n    task: other", "type task: sub-task steps are not supported yet"},
+		{"task type naming no task", "type: task\n    task: other", `action a: type task names unknown task "other"`},
+		{"task type without task", "type: task", "type task needs task"},
+		{"task type with a script", "type: task\n    task: other\n    script: echo", "script does not apply to type task actions"},
+		{"approval with a cmd", "type: approval\n    cmd: echo", "cmd does not apply to type approval actions"},
 		{"agent type", "type: agent\n    provider: p\n    prompt: hi", "type agent: LLM agent steps are not supported yet"},
 		{"timeout too long", "type: script\n    script: echo\n    timeout: 25h", "timeout is 25h0m0s; at most 24h0m0s is allowed"},
 		{"workdir leaves", "type: script\n    script: echo\n    workdir: ../up", `workdir "../up" must be a path relative to the workspace root`},
@@ -312,19 +315,15 @@ triggers:
 func TestNotYetFeaturesAreNamed(t *testing.T) {
 	t.Parallel()
 	ws := loadOne(t, `
-on_error:
-  - action: a
 actions:
   a: { type: script, script: echo }
 tasks:
   t:
-    on_success:
-      - action: a
     flow:
       s: { action: a, when: "{{ input.x }}", for_each: [1, 2] }
 `)
 	msgs := strings.Join(problemTexts(ws), "\n")
-	for _, want := range []string{"workspace hooks (on_error) are not supported yet", "task hooks (on_success) are not supported yet", "conditional steps (when) are not supported yet", "loops (for_each) are not supported yet"} {
+	for _, want := range []string{"conditional steps (when) are not supported yet", "loops (for_each) are not supported yet"} {
 		require.Contains(t, msgs, want)
 	}
 	require.NotContains(t, msgs, "unknown key")

@@ -22,7 +22,7 @@ func (l *wsLoader) link(ws *Workspace) {
 	declared := map[string]bool{}
 	for _, ra := range l.actions {
 		declared[ra.a.Name] = true
-		if !l.checkActionRefs(ra.a) {
+		if !l.checkActionRefs(ra.a) || !l.checkServerAction(ra.a) {
 			ra.bad = true
 		}
 		if !ra.bad && !actionDup[ra.a.Name] {
@@ -76,6 +76,8 @@ func (l *wsLoader) link(ws *Workspace) {
 			ws.Secrets[rs.name] = rs.value
 		}
 	}
+	ws.Hooks = mergeHooks(l.hooks)
+	l.linkGates(ws)
 }
 
 // duplicates reports every definition of a kind whose name was already
@@ -131,7 +133,7 @@ func (l *wsLoader) linkTask(ws *Workspace, rt *rawTask, declared map[string]bool
 			ok = false
 			continue
 		}
-		if !l.checkStepInput(rs, sw, a) {
+		if !IsServerSide(a.Type) && !l.checkStepInput(rs, sw, a) {
 			ok = false
 		}
 	}

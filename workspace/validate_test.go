@@ -397,7 +397,7 @@ func TestValidateRules(t *testing.T) {
 		{
 			name:  "a file that is not a mapping",
 			fault: add(".workflows/list.yaml", "- a\n- b\n"),
-			want:  []string{`.workflows/list.yaml:1:1: a workflow file must be a mapping with the keys secrets, actions, tasks, triggers, not a list`},
+			want:  []string{`.workflows/list.yaml:1:1: a workflow file must be a mapping with the keys secrets, actions, tasks, triggers, on_success, on_error, on_cancel, not a list`},
 		},
 		{
 			name:  "two documents in a file",

@@ -45,10 +45,16 @@ actions:
   say:
     type: shell
     cmd: "echo hi"
+  gate:
+    type: approval
+    message: "go on?"
 tasks:
   hello:
     flow:
       one: {action: say}
+  gated:
+    flow:
+      wait: {action: gate}
   other:
     flow:
       one: {action: say}
@@ -349,11 +355,13 @@ func TestEveryRouteForEveryCaller(t *testing.T) {
 		"GET /api/jobs":                                  {path: fixed("/api/jobs"), expect: all(ok)},
 		"GET /api/jobs/{id}":                             {path: fixed("/api/jobs/" + doneJob), expect: protected(ok, ok, notFound, ok, ok)},
 		"POST /api/jobs/{id}/cancel":                     {path: func() string { return "/api/jobs/" + pendingJob() + "/cancel" }, expect: protected(forbidden, ok, notFound, ok, ok)},
-		"GET /api/jobs/{id}/logs":                        {path: fixed("/api/jobs/" + doneJob + "/logs"), expect: protected(ok, ok, notFound, ok, ok)},
-		"GET /api/jobs/{id}/logs/stream":                 {path: fixed("/api/jobs/" + doneJob + "/logs/stream"), expect: protected(ok, ok, notFound, ok, ok)},
-		"GET /api/workers":                               {path: fixed("/api/workers"), expect: protected(forbidden, forbidden, forbidden, ok, forbidden)},
-		"GET /api/jobs/{id}/steps/{step}/logs":           {path: fixed("/api/jobs/" + doneJob + "/steps/one/logs"), expect: protected(ok, ok, notFound, ok, ok)},
-		"GET /api/workspaces/{ws}/tasks/{task}/stats":    {path: fixed("/api/workspaces/default/tasks/hello/stats"), expect: protected(ok, ok, notFound, ok, ok)},
+		"POST /api/jobs/{id}/steps/{step}/approve": {path: func() string { return "/api/jobs/" + e.execute(adminAccess, "gated") + "/steps/wait/approve" },
+			body: `{"approved": true}`, expect: protected(forbidden, ok, notFound, ok, ok)},
+		"GET /api/jobs/{id}/logs":                     {path: fixed("/api/jobs/" + doneJob + "/logs"), expect: protected(ok, ok, notFound, ok, ok)},
+		"GET /api/jobs/{id}/logs/stream":              {path: fixed("/api/jobs/" + doneJob + "/logs/stream"), expect: protected(ok, ok, notFound, ok, ok)},
+		"GET /api/workers":                            {path: fixed("/api/workers"), expect: protected(forbidden, forbidden, forbidden, ok, forbidden)},
+		"GET /api/jobs/{id}/steps/{step}/logs":        {path: fixed("/api/jobs/" + doneJob + "/steps/one/logs"), expect: protected(ok, ok, notFound, ok, ok)},
+		"GET /api/workspaces/{ws}/tasks/{task}/stats": {path: fixed("/api/workspaces/default/tasks/hello/stats"), expect: protected(ok, ok, notFound, ok, ok)},
 
 		// Task state (as the task: view reads, run uploads), global state
 		// (admins), artifacts (as the job).
@@ -489,7 +497,7 @@ func TestEveryRouteForEveryCaller(t *testing.T) {
 	}(partial, "/api/workspaces/default/tasks", "name")
 	require.Equal(t, []string{"hello"}, names)
 	require.Equal(t, []string{"hello"}, uniq(listOf(t, e, partial, "/api/jobs?limit=1000", "task_name")))
-	require.Equal(t, []string{"hello", "other"}, uniq(listOf(t, e, creds[viewUser], "/api/jobs?limit=1000", "task_name")))
+	require.Equal(t, []string{"gated", "hello", "other"}, uniq(listOf(t, e, creds[viewUser], "/api/jobs?limit=1000", "task_name")))
 	require.Equal(t, []string{"hook"}, listOf(t, e, partial, "/api/workspaces/default/triggers", "name"))
 	st, _, _ = e.do(req{method: "GET", path: "/api/jobs/" + otherJob, token: partial})
 	require.Equal(t, http.StatusNotFound, st, "a job of a hidden task is not found")

@@ -90,6 +90,7 @@ func newRootCmd() *cobra.Command {
 		newJobsCmd(),
 		newStatsCmd(),
 		newCancelCmd(),
+		newApproveCmd(),
 		newWorkersCmd(),
 		newLoginCmd(),
 		newLogoutCmd(),

@@ -65,13 +65,19 @@ Times are UTC; --output json prints the job as the API returns it.`,
 						attempt += fmt.Sprintf("/%d", s.MaxAttempts)
 					}
 				}
+				if s.ActionType == "task" || s.ActionType == "approval" {
+					worker = "server"
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.StepName, s.Status, attempt, worker,
 					formatTime(s.StartedAt), formatDuration(s.StartedAt, s.CompletedAt), orDash(firstLine(s.ErrorMessage, 80)))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			return printEarlierAttempts(out, job.Steps)
+			if err := printEarlierAttempts(out, job.Steps); err != nil {
+				return err
+			}
+			return printLinks(out, job) // sub-jobs, waits, hooks (status_links.go)
 		},
 	}
 	flags = addClientFlags(cmd, true)

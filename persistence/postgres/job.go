@@ -100,7 +100,7 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 	}
 
 	type stepRow struct {
-		input []byte
+		input, output []byte
 		persistence.NewStep
 	}
 	steps := make([]stepRow, len(nj.Steps))
@@ -116,6 +116,12 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 		if err != nil {
 			return err
 		}
+		var out []byte
+		if st.Output != nil {
+			if out, err = persistence.EncodeJSON(persistence.SanitizeMap(st.Output)); err != nil {
+				return err
+			}
+		}
 		if st.MaxAttempts < 1 {
 			st.MaxAttempts = 1
 		}
@@ -123,7 +129,7 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 			st.DependsOn = []string{}
 		}
 		st.ErrorMessage = stroem.SanitizeText(st.ErrorMessage)
-		steps[i] = stepRow{input: in, NewStep: st}
+		steps[i] = stepRow{input: in, output: out, NewStep: st}
 		anyReady = anyReady || st.Status == stroem.StepReady
 	}
 
@@ -147,12 +153,14 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 			j.SourceID, j.Revision, nj.SnapshotID, jobContext, stroem.SanitizeText(j.CreatedBy))
 		for i, st := range steps {
 			b.Queue(`INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, image,
-					depends_on, continue_on_failure, max_attempts, status, input, error_message, ready_at, completed_at)
+					depends_on, continue_on_failure, max_attempts, status, input, error_message, ready_at, completed_at,
+					output, started_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
 					CASE WHEN $10 = 'ready' THEN now() END,
-					CASE WHEN $10 IN ('completed', 'failed', 'skipped', 'cancelled') THEN now() END)`,
+					CASE WHEN $10 IN ('completed', 'failed', 'skipped', 'cancelled') THEN now() END,
+					$13, CASE WHEN $10 = 'suspended' THEN now() END)`,
 				j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, st.DependsOn, st.ContinueOnFailure,
-				st.MaxAttempts, string(st.Status), st.input, st.ErrorMessage)
+				st.MaxAttempts, string(st.Status), st.input, st.ErrorMessage, st.output)
 		}
 		if anyReady {
 			b.Queue(`SELECT pg_notify($1, $2)`, persistence.ChannelStepsReady, s.notifyPayload(j.ID))

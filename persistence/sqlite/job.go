@@ -107,7 +107,7 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 	}
 
 	type stepRow struct {
-		input any
+		input, output any
 		persistence.NewStep
 	}
 	steps := make([]stepRow, len(nj.Steps))
@@ -122,9 +122,15 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 		if err != nil {
 			return err
 		}
+		var out any
+		if st.Output != nil {
+			if out, err = encodeJSON(persistence.SanitizeMap(st.Output)); err != nil {
+				return err
+			}
+		}
 		st.MaxAttempts = max(st.MaxAttempts, 1)
 		st.ErrorMessage = stroem.SanitizeText(st.ErrorMessage)
-		steps[i] = stepRow{input: in, NewStep: st}
+		steps[i] = stepRow{input: in, output: out, NewStep: st}
 	}
 
 	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
@@ -158,20 +164,23 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 			return err
 		}
 		for i, st := range steps {
-			var ready, done any
+			var ready, done, started any
 			if st.Status == stroem.StepReady {
 				ready = nanos(now)
+			}
+			if st.Status == stroem.StepSuspended {
+				started = nanos(now)
 			}
 			if st.Status.Terminal() {
 				done = nanos(now)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO job_steps (job_id, step_name, position, action_name,
 					action_type, image, depends_on, continue_on_failure, max_attempts, status, input, error_message,
-					ready_at, completed_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					ready_at, completed_at, output, started_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, encodeStrings(st.DependsOn),
 				st.ContinueOnFailure, st.MaxAttempts, string(st.Status), st.input, st.ErrorMessage,
-				ready, done); err != nil {
+				ready, done, st.output, started); err != nil {
 				return err
 			}
 		}

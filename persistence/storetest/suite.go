@@ -34,4 +34,5 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("Retention", func(t *testing.T) { t.Parallel(); testRetention(t, open) })
 	t.Run("Users", func(t *testing.T) { t.Parallel(); testUsers(t, open) })
 	t.Run("StateArtifacts", func(t *testing.T) { t.Parallel(); testStateArtifacts(t, open) })
+	t.Run("Gates", func(t *testing.T) { t.Parallel(); testGates(t, open) })
 }

@@ -1,0 +1,163 @@
+package actors
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/workspace"
+)
+
+const gatesTestWorkflow = `
+actions:
+  emit:
+    type: shell
+    cmd: "echo {{ input.value }}"
+    input:
+      value: { type: string, required: true }
+  gate:
+    type: approval
+    message: "Ship {{ input.version }} ({{ input.env }})? token {{ secret.token }}"
+    timeout: 1h
+  sub:
+    type: task
+    task: child
+secrets:
+  token: "s3cret-value"
+tasks:
+  child:
+    flow:
+      one: { action: emit, input: { value: x } }
+  gated:
+    input:
+      env: { type: string, default: prod }
+    flow:
+      first: { action: emit, input: { value: a } }
+      approve: { action: gate, depends_on: [first], input: { version: "1.2" } }
+      run: { action: sub, depends_on: [approve], input: { anything: "{{ input.env }}" } }
+      last: { action: emit, depends_on: [run], input: { value: "{{ run.output.one.v }}" } }
+`
+
+func gatesBundle(t *testing.T) *transitionBundle {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "t.yaml"), []byte(gatesTestWorkflow), 0o644))
+	ws, err := workspace.Load(dir)
+	require.NoError(t, err)
+	require.Empty(t, ws.Problems)
+	return &transitionBundle{ws: ws}
+}
+
+func complete(t *testing.T, p *plan, s *persistence.JobState, step string, out map[string]any) {
+	t.Helper()
+	st := claim(s, step, "w1")
+	require.NoError(t, evComplete{step: step, c: stroem.Completion{WorkerID: "w1", Attempt: st.Attempt, ExitCode: 0, Output: out}}.apply(p, s))
+	advance(p, s)
+}
+
+func TestGateSuspendsThenApprovalCompletesIt(t *testing.T) {
+	t.Parallel()
+	p, s := gatesBundle(t).newJob(t, "gated", nil)
+	complete(t, p, s, "first", nil)
+
+	gate := s.Step("approve")
+	require.Equal(t, stroem.StepSuspended, gate.Status, "a gate never becomes ready for a worker")
+	require.Nil(t, gate.ReadyAt)
+	require.Equal(t, s.Now, *gate.StartedAt)
+	require.Equal(t, "Ship 1.2 (prod)? token ***", gate.Output["message"], "job input under step input; secrets masked")
+	require.Equal(t, "2026-01-01T01:00:00Z", gate.Output["timeout_at"])
+	require.False(t, claimable(s))
+
+	err := evApprove{step: "first", d: Decision{Approved: true, By: "ann"}}.apply(p, s)
+	require.ErrorIs(t, err, stroem.ErrConflict, "not a gate")
+	err = evApprove{step: "nope", d: Decision{Approved: true, By: "ann"}}.apply(p, s)
+	require.ErrorIs(t, err, stroem.ErrNotFound)
+
+	require.NoError(t, evApprove{step: "approve", d: Decision{Approved: true, By: "ann", Message: "ok"}}.apply(p, s))
+	advance(p, s)
+	require.Equal(t, stroem.StepCompleted, gate.Status)
+	require.Equal(t, map[string]any{"approved": true, "approved_by": "ann", "approved_at": "2026-01-01T00:00:00Z",
+		"comment": "ok", "message": "Ship 1.2 (prod)? token ***", "input": map[string]any{"version": "1.2"}}, gate.Output)
+	err = evApprove{step: "approve", d: Decision{Approved: false, By: "bob"}}.apply(p, s)
+	require.ErrorIs(t, err, stroem.ErrConflict, "the first decision stands")
+
+	run := s.Step("run")
+	require.Equal(t, stroem.StepSuspended, run.Status, "the sub-task step waits for its child")
+	require.Equal(t, map[string]any{"anything": "prod"}, run.Input, "a task step's input is the child's, not checked against an action schema")
+
+	require.NoError(t, evChildDone{step: "run", childID: "c1", status: stroem.JobCompleted, output: map[string]any{"one": map[string]any{"v": "42"}}}.apply(p, s))
+	advance(p, s)
+	require.Equal(t, stroem.StepCompleted, run.Status)
+	require.Equal(t, map[string]any{"value": "42"}, s.Step("last").Input, "dependents read the child's output")
+	require.NoError(t, evChildDone{step: "run", childID: "c1", status: stroem.JobFailed}.apply(p, s), "a late duplicate changes nothing")
+	require.Equal(t, stroem.StepCompleted, run.Status)
+}
+
+func TestGateRejectedFailsAndSkipsDependents(t *testing.T) {
+	t.Parallel()
+	p, s := gatesBundle(t).newJob(t, "gated", nil)
+	complete(t, p, s, "first", nil)
+	require.NoError(t, evApprove{step: "approve", d: Decision{Approved: false, By: "bob", Reason: "not today"}}.apply(p, s))
+	advance(p, s)
+	gate := s.Step("approve")
+	require.Equal(t, stroem.StepFailed, gate.Status)
+	require.Equal(t, "rejected by bob: not today", gate.ErrorMessage)
+	require.Equal(t, "not today", gate.Output["rejection_reason"])
+	require.Equal(t, false, gate.Output["approved"])
+	require.Equal(t, stroem.StepSkipped, s.Step("run").Status)
+	require.Equal(t, stroem.JobFailed, s.Job.Status)
+}
+
+func TestGateTimesOutOnlyAtItsDeadline(t *testing.T) {
+	t.Parallel()
+	p, s := gatesBundle(t).newJob(t, "gated", nil)
+	complete(t, p, s, "first", nil)
+	s.Now = s.Now.Add(59 * time.Minute)
+	require.NoError(t, evApprovalTimeout{step: "approve"}.apply(p, s))
+	require.Equal(t, stroem.StepSuspended, s.Step("approve").Status, "early: nothing happens")
+	s.Now = s.Now.Add(time.Minute)
+	require.NoError(t, evApprovalTimeout{step: "approve"}.apply(p, s))
+	advance(p, s)
+	require.Equal(t, stroem.StepFailed, s.Step("approve").Status)
+	require.Equal(t, "approval step timed out after 1h", s.Step("approve").ErrorMessage)
+	require.Equal(t, stroem.JobFailed, s.Job.Status)
+}
+
+func TestCancelEndsWaitsAtOnce(t *testing.T) {
+	t.Parallel()
+	p, s := gatesBundle(t).newJob(t, "gated", nil)
+	complete(t, p, s, "first", nil)
+	require.NoError(t, evCancel{}.apply(p, s))
+	advance(p, s)
+	require.Equal(t, stroem.StepCancelled, s.Step("approve").Status)
+	require.Equal(t, stroem.JobCancelled, s.Job.Status)
+}
+
+func TestChildFailureFailsTheStep(t *testing.T) {
+	t.Parallel()
+	p, s := gatesBundle(t).newJob(t, "gated", nil)
+	complete(t, p, s, "first", nil)
+	require.NoError(t, evApprove{step: "approve", d: Decision{Approved: true, By: "ann"}}.apply(p, s))
+	advance(p, s)
+	require.NoError(t, evChildDone{step: "run", childID: "c1", status: stroem.JobFailed, msg: "child job c1 failed (one: exit code 1)"}.apply(p, s))
+	advance(p, s)
+	require.Equal(t, stroem.StepFailed, s.Step("run").Status)
+	require.Equal(t, "child job c1 failed (one: exit code 1)", s.Step("run").ErrorMessage)
+	require.Equal(t, stroem.StepSkipped, s.Step("last").Status)
+}
+
+func TestDerivedIDsAreStableAndDistinct(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, ChildJobID("j1", "a"), ChildJobID("j1", "a"))
+	require.NotEqual(t, ChildJobID("j1", "a"), ChildJobID("j1", "b"))
+	require.NotEqual(t, ChildJobID("j1", "a"), ChildJobID("j2", "a"))
+	require.NotEqual(t, HookJobID("j1", "on_error", 0, ""), HookJobID("j1", "on_error", 1, ""))
+	require.NotEqual(t, HookJobID("j1", "on_error", 0, ""), HookJobID("j1", "on_success", 0, ""))
+	require.NotEqual(t, HookJobID("j1", "on_suspended", 0, "a"), HookJobID("j1", "on_suspended", 0, "b"))
+}

@@ -1,0 +1,85 @@
+package actors
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+)
+
+const gatesEngineWorkflow = `
+actions:
+  noop:
+    type: shell
+    cmd: "true"
+  gate:
+    type: approval
+    message: "go?"
+  sub:
+    type: task
+    task: child
+tasks:
+  child:
+    flow:
+      only: { action: noop }
+  parent:
+    flow:
+      approve: { action: gate }
+      run: { action: sub, depends_on: [approve] }
+    on_success:
+      - action: noop
+`
+
+// The whole path in one process, under the race detector: a root gate is
+// suspended at creation and decided, the sub-task step creates its child
+// once (a second creation finds it), the child's end completes the parent,
+// and the parent's on_success hook becomes a job.
+func TestGateSubJobAndHookInProcess(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, gatesEngineWorkflow, Config{}, nil)
+	ctx := context.Background()
+	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "parent"})
+	require.NoError(t, err)
+	st, err := e.store.JobState(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, stroem.StepSuspended, st.Step("approve").Status)
+	require.Equal(t, map[string]any{"message": "go?"}, st.Step("approve").Output, "the insert keeps the gate's message")
+	require.NotNil(t, st.Step("approve").StartedAt)
+	require.Equal(t, stroem.JobRunning, st.Job.Status)
+
+	require.NoError(t, e.o.Approve(ctx, id, "approve", Decision{Approved: true, By: "ann"}))
+	childID := ChildJobID(id, "run")
+	require.Eventually(t, func() bool {
+		_, err := e.store.JobState(ctx, childID)
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond, "the child job is created")
+	// Creating it again (a restarted server) finds it: no second child.
+	done, err := e.o.childEnsureOnce(st.Job, parentLink{JobID: id, Depth: 1}, e.o.plans.get(st.SnapshotID).steps["run"], "run", nil)
+	require.NoError(t, err)
+	require.Nil(t, done, "the child runs: nothing ends the step yet")
+	kids, err := e.store.JobList(ctx, persistence.JobFilter{SourceType: stroem.SourceTask, SourceID: id})
+	require.NoError(t, err)
+	require.Len(t, kids, 1)
+
+	w := uuid.NewString()
+	a := e.claim(t, w, 5*time.Second)
+	require.NotNil(t, a)
+	require.Equal(t, childID, a.JobID)
+	require.NoError(t, e.o.StepComplete(ctx, childID, a.StepName, stroem.Completion{WorkerID: w, Attempt: a.Attempt, Output: map[string]any{"v": 1.0}}))
+
+	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobCompleted }, 10*time.Second, 10*time.Millisecond)
+	j := e.job(t, id)
+	require.Equal(t, map[string]any{"only": map[string]any{"v": 1.0}}, j.Steps[1].Output)
+
+	hookID := HookJobID(id, "on_success", 0, "")
+	require.Eventually(t, func() bool {
+		h, err := e.store.JobGet(ctx, hookID)
+		return err == nil && h.SourceType == stroem.SourceHook && h.SourceID == id && h.TaskName == "_hook:noop"
+	}, 10*time.Second, 10*time.Millisecond, "the hook job is created")
+	require.Equal(t, stroem.JobCompleted, e.job(t, id).Status, "the hook changes nothing of the job")
+}

@@ -1,0 +1,28 @@
+-- Issue 19 part B, as the PostgreSQL schema's 00120_gates.sql: the step
+-- status `suspended` and the job source types `hook` and `task`.
+-- SQLite cannot alter a CHECK constraint; widening one changes no stored
+-- row, so the table definitions are edited in place as the SQLite manual
+-- describes for such changes (ALTER TABLE, "making other kinds of table
+-- schema changes"), and the schema is reloaded.
+
+-- +goose Up
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema
+SET sql = replace(sql, '''skipped'', ''cancelled'')),', '''skipped'', ''cancelled'', ''suspended'')),')
+WHERE type = 'table' AND name = 'job_steps';
+UPDATE sqlite_schema
+SET sql = replace(sql, '''trigger'', ''webhook'')),', '''trigger'', ''webhook'', ''hook'', ''task'')),')
+WHERE type = 'table' AND name = 'jobs';
+PRAGMA writable_schema = RESET;
+CREATE INDEX job_steps_suspended_idx ON job_steps (job_id) WHERE status = 'suspended';
+
+-- +goose Down
+DROP INDEX job_steps_suspended_idx;
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema
+SET sql = replace(sql, ', ''suspended'')),', ')),')
+WHERE type = 'table' AND name = 'job_steps';
+UPDATE sqlite_schema
+SET sql = replace(sql, ', ''hook'', ''task'')),', ')),')
+WHERE type = 'table' AND name = 'jobs';
+PRAGMA writable_schema = RESET;
