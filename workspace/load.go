@@ -97,7 +97,7 @@ type wsLoader struct {
 	connTypes []*ConnectionType
 	conns     []*Connection
 	connRefs  []connRef
-	hooks       []*Hooks
+	hooks     []*Hooks
 }
 
 func newLoader(path string) *wsLoader {
