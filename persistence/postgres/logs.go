@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
@@ -101,15 +102,18 @@ func (s *Store) LogAppend(ctx context.Context, a persistence.LogAppend) (persist
 			return err
 		}
 		first := last - int64(len(store)) + 1
-		// The id as a UUID value: a string would take pgx's slower
-		// text-to-uuid path for every row.
-		uid := uuid.MustParse(jobID)
+		// The id as a pgtype.UUID: a string would be parsed for every row,
+		// and uuid.UUID is a driver.Valuer, which pgx encodes by first
+		// trying (and failing, building an error each time) its other
+		// plans — a third of the server's CPU in a log flood.
+		uid := pgtype.UUID{Bytes: uuid.MustParse(jobID), Valid: true}
+		attempt32 := int32(a.Attempt)
 		out.Lines = make([]stroem.LogLine, len(store))
 		rows := make([][]any, len(store))
 		for i, l := range store {
 			seq := first + int64(i)
 			out.Lines[i] = stroem.LogLine{Seq: seq, Step: a.Step, Attempt: a.Attempt, TS: l.TS, Stream: l.Stream, Text: l.Text}
-			rows[i] = []any{uid, seq, a.Step, a.Attempt, l.TS, string(l.Stream), l.Text}
+			rows[i] = []any{uid, seq, a.Step, attempt32, l.TS, string(l.Stream), l.Text}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"job_logs"},
 			[]string{"job_id", "seq", "step_name", "attempt", "ts", "stream", "text"}, pgx.CopyFromRows(rows)); err != nil {
