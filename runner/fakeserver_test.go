@@ -44,10 +44,15 @@ type fakeServer struct {
 
 	logs         map[stroem.StepRef][]stroem.PushLine
 	logAnomalies []string // gaps in offsets
-	pushes       int
-	loseAckOnce  map[string]bool // step → store the push but answer 503 once
-	pushConflict map[string]bool // step → 409 on log pushes
-	pushDelay    time.Duration   // how long each push takes: a slow server
+	aheads       int      // ordered pushes answered Ahead
+	// slowFirstPush delays the first push request only, so the pushes
+	// after it overtake it.
+	slowFirstPush time.Duration
+	firstPushSeen bool
+	pushes        int
+	loseAckOnce   map[string]bool // step → store the push but answer 503 once
+	pushConflict  map[string]bool // step → 409 on log pushes
+	pushDelay     time.Duration   // how long each push takes: a slow server
 
 	startAnswers map[string][]int // step → statuses to answer in turn, then 200
 	startCalls   map[string]int
@@ -237,6 +242,10 @@ func (f *fakeServer) pushLogs(w http.ResponseWriter, r *http.Request) {
 	ref := stroem.StepRef{JobID: r.PathValue("id"), Step: r.PathValue("step"), Attempt: p.Attempt}
 	f.mu.Lock()
 	delay := f.pushDelay
+	if f.slowFirstPush > 0 && !f.firstPushSeen {
+		f.firstPushSeen = true
+		delay = f.slowFirstPush
+	}
 	f.mu.Unlock()
 	if delay > 0 {
 		select {
@@ -254,6 +263,10 @@ func (f *fakeServer) pushLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	stored := f.logs[ref]
 	switch {
+	case p.Ordered && p.Offset > int64(len(stored)):
+		f.aheads++ // an earlier push is still on its way, as the stores answer
+		reply(w, 200, stroem.LogPushResponse{Ahead: true, Cancel: f.cancel[ref]})
+		return
 	case p.Offset > int64(len(stored)):
 		f.logAnomalies = append(f.logAnomalies, "gap at "+strconv.FormatInt(p.Offset, 10))
 	case p.Offset < int64(len(stored)):
