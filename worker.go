@@ -160,6 +160,10 @@ type LogPushResponse struct {
 	// were stored, and stored nothing: send it again once the earlier
 	// pushes are answered.
 	Ahead bool `json:"ahead,omitempty"`
+	// Ordered echoes the push's Ordered: the server honours it. A worker
+	// keeps one push in flight until it has seen this (an older server
+	// would store an early push and then drop the one before it).
+	Ordered bool `json:"ordered,omitempty"`
 }
 
 // Completion is the body of POST /worker/jobs/{id}/steps/{step}/complete.

@@ -175,7 +175,7 @@ func (w *Workers) PushLogs(ctx context.Context, jobID, step string, p stroem.Log
 	if len(stored.Lines) > 0 {
 		w.hub.Publish(jobID, stored.Lines)
 	}
-	return stroem.LogPushResponse{Cancel: stored.Cancel, Stored: len(stored.Lines), Ahead: stored.Ahead}, nil
+	return stroem.LogPushResponse{Cancel: stored.Cancel, Stored: len(stored.Lines), Ahead: stored.Ahead, Ordered: p.Ordered}, nil
 }
 
 // Complete applies the worker's report of an attempt's end (fenced: a

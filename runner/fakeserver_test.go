@@ -45,14 +45,18 @@ type fakeServer struct {
 	logs         map[stroem.StepRef][]stroem.PushLine
 	logAnomalies []string // gaps in offsets
 	aheads       int      // ordered pushes answered Ahead
-	// slowFirstPush delays the first push request only, so the pushes
-	// after it overtake it.
-	slowFirstPush time.Duration
-	firstPushSeen bool
-	pushes        int
-	loseAckOnce   map[string]bool // step → store the push but answer 503 once
-	pushConflict  map[string]bool // step → 409 on log pushes
-	pushDelay     time.Duration   // how long each push takes: a slow server
+	// slowPush delays the slowPushNo-th push request (from 1) by slowPush,
+	// so the pushes after it overtake it.
+	slowPush   time.Duration
+	slowPushNo int
+	pushesSeen int
+	// oldServer answers like a server from before Ordered: it never echoes
+	// it (and stores what it gets).
+	oldServer    bool
+	pushes       int
+	loseAckOnce  map[string]bool // step → store the push but answer 503 once
+	pushConflict map[string]bool // step → 409 on log pushes
+	pushDelay    time.Duration   // how long each push takes: a slow server
 
 	startAnswers map[string][]int // step → statuses to answer in turn, then 200
 	startCalls   map[string]int
@@ -242,9 +246,9 @@ func (f *fakeServer) pushLogs(w http.ResponseWriter, r *http.Request) {
 	ref := stroem.StepRef{JobID: r.PathValue("id"), Step: r.PathValue("step"), Attempt: p.Attempt}
 	f.mu.Lock()
 	delay := f.pushDelay
-	if f.slowFirstPush > 0 && !f.firstPushSeen {
-		f.firstPushSeen = true
-		delay = f.slowFirstPush
+	f.pushesSeen++
+	if f.slowPush > 0 && f.pushesSeen == f.slowPushNo {
+		delay = f.slowPush
 	}
 	f.mu.Unlock()
 	if delay > 0 {
@@ -263,9 +267,9 @@ func (f *fakeServer) pushLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	stored := f.logs[ref]
 	switch {
-	case p.Ordered && p.Offset > int64(len(stored)):
+	case p.Ordered && !f.oldServer && p.Offset > int64(len(stored)):
 		f.aheads++ // an earlier push is still on its way, as the stores answer
-		reply(w, 200, stroem.LogPushResponse{Ahead: true, Cancel: f.cancel[ref]})
+		reply(w, 200, stroem.LogPushResponse{Ahead: true, Cancel: f.cancel[ref], Ordered: true})
 		return
 	case p.Offset > int64(len(stored)):
 		f.logAnomalies = append(f.logAnomalies, "gap at "+strconv.FormatInt(p.Offset, 10))
@@ -279,7 +283,7 @@ func (f *fakeServer) pushLogs(w http.ResponseWriter, r *http.Request) {
 		fail(w, 503, "ack lost")
 		return
 	}
-	reply(w, 200, stroem.LogPushResponse{Stored: len(p.Lines), Cancel: f.cancel[ref]})
+	reply(w, 200, stroem.LogPushResponse{Stored: len(p.Lines), Cancel: f.cancel[ref], Ordered: p.Ordered && !f.oldServer})
 }
 
 // stepStart answers a start acknowledgement; a step's start must come

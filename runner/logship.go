@@ -47,7 +47,10 @@ const lineOverhead = 64
 // batch is encoded, sent and decoded while the server stores the previous
 // one. They are sent Ordered: one that reaches the store before the batches
 // ahead of it stores nothing and is answered Ahead, and is sent again once
-// those are answered — lines are stored exactly once, in order.
+// those are answered — lines are stored exactly once, in order. Pushes
+// overlap only once the server has shown it honours Ordered (by echoing
+// it): an older server would store an early push and then skip the one
+// before it as already stored.
 type shipper struct {
 	w        *Worker
 	ctx      context.Context // ends when the worker gives up reporting
@@ -69,6 +72,7 @@ type shipper struct {
 	stale        bool
 	done         bool // the loop has ended (or is ending): nothing more is shipped
 	inFlight     int  // batches being pushed
+	ordered      bool // the server answered an Ordered push as one: pushes may overlap
 
 	wake chan struct{}
 }
@@ -244,7 +248,11 @@ func (s *shipper) loop() {
 	var prev *flight
 	for {
 		s.mu.Lock()
-		n, closed, due, busy, done := s.waiting(), s.closed, s.lastPush.Add(cfg.LogBatchDelay), s.inFlight >= pushesInFlight, s.done
+		limit := 1
+		if s.ordered {
+			limit = pushesInFlight
+		}
+		n, closed, due, busy, done := s.waiting(), s.closed, s.lastPush.Add(cfg.LogBatchDelay), s.inFlight >= limit, s.done
 		s.mu.Unlock()
 		switch {
 		case done:
@@ -439,6 +447,11 @@ func (s *shipper) push(b batch, ordered bool) (stroem.LogPushResponse, pushResul
 	case err == nil:
 		if resp.Cancel {
 			s.stop(ErrCancelledByServer)
+		}
+		if resp.Ordered && ordered {
+			s.mu.Lock()
+			s.ordered = true
+			s.mu.Unlock()
 		}
 		return resp, pushDone
 	case errors.Is(err, stroem.ErrConflict) || errors.Is(err, stroem.ErrNotFound):
