@@ -136,6 +136,12 @@ type LogPush struct {
 	// retried after a lost acknowledgement stores nothing twice.
 	Offset int64      `json:"offset"`
 	Lines  []PushLine `json:"lines"`
+	// Ordered asks the server to store the push only once every line of
+	// the attempt before Offset is stored; a push that comes early (a
+	// worker with several pushes in flight) stores nothing and is answered
+	// with Ahead set. Without it a push ahead of the stored lines is
+	// stored at once (a worker that skipped a refused batch).
+	Ordered bool `json:"ordered,omitempty"`
 }
 
 // PushLine is one line as the worker sends it; the server assigns Seq.
@@ -150,6 +156,14 @@ type PushLine struct {
 type LogPushResponse struct {
 	Stored int  `json:"stored"`
 	Cancel bool `json:"cancel,omitempty"`
+	// Ahead says an Ordered push came before the attempt's earlier lines
+	// were stored, and stored nothing: send it again once the earlier
+	// pushes are answered.
+	Ahead bool `json:"ahead,omitempty"`
+	// Ordered echoes the push's Ordered: the server honours it. A worker
+	// keeps one push in flight until it has seen this (an older server
+	// would store an early push and then drop the one before it).
+	Ordered bool `json:"ordered,omitempty"`
 }
 
 // Completion is the body of POST /worker/jobs/{id}/steps/{step}/complete.

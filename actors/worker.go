@@ -167,7 +167,7 @@ func (w *Workers) PushLogs(ctx context.Context, jobID, step string, p stroem.Log
 	}
 	stored, err := w.logs.LogAppend(ctx, persistence.LogAppend{
 		JobID: jobID, Step: step, Attempt: p.Attempt, WorkerID: p.WorkerID, Offset: p.Offset,
-		Lines: p.Lines, MaxStepBytes: w.MaxStepLogBytes,
+		Lines: p.Lines, MaxStepBytes: w.MaxStepLogBytes, Ordered: p.Ordered,
 	})
 	if err != nil {
 		return stroem.LogPushResponse{}, err
@@ -175,7 +175,7 @@ func (w *Workers) PushLogs(ctx context.Context, jobID, step string, p stroem.Log
 	if len(stored.Lines) > 0 {
 		w.hub.Publish(jobID, stored.Lines)
 	}
-	return stroem.LogPushResponse{Cancel: stored.Cancel, Stored: len(stored.Lines)}, nil
+	return stroem.LogPushResponse{Cancel: stored.Cancel, Stored: len(stored.Lines), Ahead: stored.Ahead, Ordered: p.Ordered}, nil
 }
 
 // Complete applies the worker's report of an attempt's end (fenced: a

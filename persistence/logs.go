@@ -21,7 +21,9 @@ import (
 //     server.
 //   - A push is identified by (step, attempt, offset): a line whose index
 //     within its attempt was already stored is skipped, so a retried push
-//     stores nothing twice.
+//     stores nothing twice. An Ordered push that starts past the attempt's
+//     stored lines stores nothing (LogAppended.Ahead), so a worker may have
+//     several pushes in flight and still have its lines stored in order.
 //   - Each step's stored text is limited (LogAppend.MaxStepBytes): the line
 //     that would cross it is replaced by one marker line, later lines are
 //     not stored, and the step is reported as truncated.
@@ -49,6 +51,10 @@ type LogAppend struct {
 	// MaxStepBytes bounds the text stored for the step (all attempts);
 	// 0 means DefaultMaxStepLogBytes.
 	MaxStepBytes int64
+	// Ordered stores the push only when no line of the attempt before
+	// Offset is missing; otherwise nothing is stored and LogAppended.Ahead
+	// is set. Without it a push past the stored lines is stored at once.
+	Ordered bool
 }
 
 // LogAppended is what LogAppend stored.
@@ -59,6 +65,9 @@ type LogAppended struct {
 	// Cancel is set when the job has a cancel request: the worker should
 	// stop the step.
 	Cancel bool
+	// Ahead is set when an Ordered push came before the attempt's earlier
+	// lines: nothing was stored.
+	Ahead bool
 }
 
 // PrepareLogLines checks the streams, fills missing times and sanitizes the
@@ -109,6 +118,20 @@ func LogLimit(lines []stroem.PushLine, stored int64, truncated bool, max int64, 
 		stored += int64(len(l.Text))
 	}
 	return lines, stored, false
+}
+
+// LogAhead reports whether an Ordered push at offset must wait: the
+// attempt's lines before it are not all stored. next is the stored
+// next_offset of the step and nextAttempt the attempt it counts (0: no
+// line of the step stored yet).
+func LogAhead(a LogAppend, nextAttempt int, next int64) bool {
+	if !a.Ordered {
+		return false
+	}
+	if nextAttempt != a.Attempt {
+		next = 0
+	}
+	return a.Offset > next
 }
 
 // LogCheck validates the parts of a LogAppend every store checks the same

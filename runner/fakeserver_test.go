@@ -44,6 +44,15 @@ type fakeServer struct {
 
 	logs         map[stroem.StepRef][]stroem.PushLine
 	logAnomalies []string // gaps in offsets
+	aheads       int      // ordered pushes answered Ahead
+	// slowPush delays the slowPushNo-th push request (from 1) by slowPush,
+	// so the pushes after it overtake it.
+	slowPush   time.Duration
+	slowPushNo int
+	pushesSeen int
+	// oldServer answers like a server from before Ordered: it never echoes
+	// it (and stores what it gets).
+	oldServer    bool
 	pushes       int
 	loseAckOnce  map[string]bool // step → store the push but answer 503 once
 	pushConflict map[string]bool // step → 409 on log pushes
@@ -237,6 +246,10 @@ func (f *fakeServer) pushLogs(w http.ResponseWriter, r *http.Request) {
 	ref := stroem.StepRef{JobID: r.PathValue("id"), Step: r.PathValue("step"), Attempt: p.Attempt}
 	f.mu.Lock()
 	delay := f.pushDelay
+	f.pushesSeen++
+	if f.slowPush > 0 && f.pushesSeen == f.slowPushNo {
+		delay = f.slowPush
+	}
 	f.mu.Unlock()
 	if delay > 0 {
 		select {
@@ -254,6 +267,10 @@ func (f *fakeServer) pushLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	stored := f.logs[ref]
 	switch {
+	case p.Ordered && !f.oldServer && p.Offset > int64(len(stored)):
+		f.aheads++ // an earlier push is still on its way, as the stores answer
+		reply(w, 200, stroem.LogPushResponse{Ahead: true, Cancel: f.cancel[ref], Ordered: true})
+		return
 	case p.Offset > int64(len(stored)):
 		f.logAnomalies = append(f.logAnomalies, "gap at "+strconv.FormatInt(p.Offset, 10))
 	case p.Offset < int64(len(stored)):
@@ -266,7 +283,7 @@ func (f *fakeServer) pushLogs(w http.ResponseWriter, r *http.Request) {
 		fail(w, 503, "ack lost")
 		return
 	}
-	reply(w, 200, stroem.LogPushResponse{Stored: len(p.Lines), Cancel: f.cancel[ref]})
+	reply(w, 200, stroem.LogPushResponse{Stored: len(p.Lines), Cancel: f.cancel[ref], Ordered: p.Ordered && !f.oldServer})
 }
 
 // stepStart answers a start acknowledgement; a step's start must come

@@ -42,6 +42,15 @@ const lineOverhead = 64
 // the same Offset, until the server stores it, so the server's dedup by
 // offset makes retries harmless. Dropped lines never get an index, so the
 // indices the server sees stay contiguous.
+//
+// Up to pushesInFlight batches are pushed at once, so a chatty step's next
+// batch is encoded, sent and decoded while the server stores the previous
+// one. They are sent Ordered: one that reaches the store before the batches
+// ahead of it stores nothing and is answered Ahead, and is sent again once
+// those are answered — lines are stored exactly once, in order. Pushes
+// overlap only once the server has shown it honours Ordered (by echoing
+// it): an older server would store an early push and then skip the one
+// before it as already stored.
 type shipper struct {
 	w        *Worker
 	ctx      context.Context // ends when the worker gives up reporting
@@ -61,7 +70,9 @@ type shipper struct {
 	next         int64     // index of the next line to be taken into a batch
 	closed       bool
 	stale        bool
-	done         bool // the loop has ended: nothing more is shipped
+	done         bool // the loop has ended (or is ending): nothing more is shipped
+	inFlight     int  // batches being pushed
+	ordered      bool // the server answered an Ordered push as one: pushes may overlap
 
 	wake chan struct{}
 }
@@ -217,6 +228,9 @@ func (s *shipper) isStale() bool {
 	return s.stale
 }
 
+// pushesInFlight is how many batches of one step are pushed at once.
+const pushesInFlight = 2
+
 // loop pushes batches until the step has ended and everything is delivered,
 // the attempt turned out stale, or the worker gave up reporting.
 func (s *shipper) loop() {
@@ -228,17 +242,26 @@ func (s *shipper) loop() {
 		s.mu.Unlock()
 	})
 	defer stopWake()
+	var pushes sync.WaitGroup
+	defer pushes.Wait() // before finish: the spool goes when nothing is in flight
 	cfg := &s.w.cfg
+	var prev *flight
 	for {
 		s.mu.Lock()
-		n, closed, due := s.waiting(), s.closed, s.lastPush.Add(cfg.LogBatchDelay)
+		limit := 1
+		if s.ordered {
+			limit = pushesInFlight
+		}
+		n, closed, due, busy, done := s.waiting(), s.closed, s.lastPush.Add(cfg.LogBatchDelay), s.inFlight >= limit, s.done
 		s.mu.Unlock()
 		switch {
-		case n == 0 && closed:
+		case done:
 			return
-		case n == 0:
+		case n == 0 && closed:
+			return // what is in flight is waited for
+		case n == 0 || busy:
 			select {
-			case <-s.wake:
+			case <-s.wake: // lines, closed, or a push ended
 			case <-s.ctx.Done():
 				return
 			}
@@ -261,9 +284,66 @@ func (s *shipper) loop() {
 		if len(b.lines) == 0 {
 			continue
 		}
-		if !s.push(b) {
+		f := &flight{done: make(chan struct{})}
+		s.mu.Lock()
+		s.inFlight++
+		s.mu.Unlock()
+		before := prev
+		prev = f
+		pushes.Go(func() { s.pushInFlight(b, before, f) })
+	}
+}
+
+// flight is one batch being pushed. done is closed when it and every batch
+// before it have been stored, refused or given up on; refused is set before.
+type flight struct {
+	done    chan struct{}
+	refused bool
+}
+
+// pushInFlight pushes b, Ordered, after prev (the batch before it, nil for
+// none). A batch answered Ahead is sent again once prev is done — unordered
+// when prev was refused (its lines will never come), or when it is somehow
+// still ahead then, so it cannot wait forever.
+func (s *shipper) pushInFlight(b batch, prev *flight, f *flight) {
+	defer func() {
+		if prev != nil {
+			<-prev.done // done means "this and everything before it"
+		}
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+		close(f.done)
+		s.signal()
+	}()
+	ordered := true
+	wait := prev
+	for {
+		resp, res := s.push(b, ordered)
+		switch {
+		case res == pushStop:
+			s.mu.Lock()
+			s.done = true
+			s.room.Broadcast()
+			s.mu.Unlock()
+			return
+		case res == pushRefused:
+			f.refused = true
+			return
+		case !resp.Ahead:
 			return
 		}
+		if wait == nil {
+			ordered = false
+			continue
+		}
+		select {
+		case <-wait.done:
+		case <-s.ctx.Done():
+			return
+		}
+		ordered = !wait.refused
+		wait = nil
 	}
 }
 
@@ -335,13 +415,22 @@ func (s *shipper) recount() {
 	s.pendingBytes = b
 }
 
+// pushResult is how a push ended.
+type pushResult int
+
+const (
+	pushDone    pushResult = iota // stored (or answered Ahead)
+	pushRefused                   // refused (400, 413, 401): skipped
+	pushStop                      // stale attempt, or the worker gave up: stop shipping
+)
+
 // push delivers one batch, retrying with backoff while the server is
-// unreachable. It reports whether shipping should go on.
-func (s *shipper) push(b batch) bool {
+// unreachable.
+func (s *shipper) push(b batch, ordered bool) (stroem.LogPushResponse, pushResult) {
 	first := true
 	resp, err := backoff.Retry(s.ctx, func() (stroem.LogPushResponse, error) {
 		resp, err := s.w.c.PushLogs(s.ctx, s.ref.JobID, s.ref.Step, stroem.LogPush{
-			WorkerID: s.workerID, Attempt: s.ref.Attempt, Offset: b.offset, Lines: b.lines,
+			WorkerID: s.workerID, Attempt: s.ref.Attempt, Offset: b.offset, Lines: b.lines, Ordered: ordered,
 		})
 		s.w.down.observe(err, "push logs")
 		s.setDown(err != nil && client.Retryable(err))
@@ -359,7 +448,12 @@ func (s *shipper) push(b batch) bool {
 		if resp.Cancel {
 			s.stop(ErrCancelledByServer)
 		}
-		return true
+		if resp.Ordered && ordered {
+			s.mu.Lock()
+			s.ordered = true
+			s.mu.Unlock()
+		}
+		return resp, pushDone
 	case errors.Is(err, stroem.ErrConflict) || errors.Is(err, stroem.ErrNotFound):
 		s.mu.Lock()
 		s.stale = true
@@ -367,13 +461,13 @@ func (s *shipper) push(b batch) bool {
 		s.room.Broadcast()
 		s.mu.Unlock()
 		s.stop(ErrStale)
-		return false
+		return resp, pushStop
 	case s.ctx.Err() != nil:
 		s.w.log.Error("giving up log delivery", "job_id", s.ref.JobID, "step", s.ref.Step, "undelivered_from", b.offset)
-		return false
+		return resp, pushStop
 	default: // refused (400, 413, 401): skip this batch, keep the rest
 		s.w.log.Error("log batch refused, skipped", "job_id", s.ref.JobID, "step", s.ref.Step,
 			"offset", b.offset, "lines", len(b.lines), "err", err)
-		return true
+		return resp, pushRefused
 	}
 }

@@ -20,10 +20,10 @@ import (
 const (
 	DefaultShutdownGrace  = 30 * time.Second
 	DefaultClaimWait      = 25 * time.Second
-	DefaultLogBatchLines  = 5000
+	DefaultLogBatchLines  = 2000
 	DefaultLogBatchBytes  = 1 << 20
 	DefaultLogBatchDelay  = 20 * time.Millisecond
-	DefaultLogBufferLines = 10_000
+	DefaultLogBufferLines = 4000
 	DefaultLogBufferBytes = 8 << 20
 	DefaultLogSpoolBytes  = 256 << 20
 	DefaultMaxRetryWait   = 5 * time.Second

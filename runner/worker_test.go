@@ -232,6 +232,33 @@ func TestWorkerBackpressureLosesNothingWhileTheServerIsSlow(t *testing.T) {
 	}
 }
 
+func TestWorkerPushesInFlightAreStoredInOrder(t *testing.T) {
+	t.Parallel()
+	for _, old := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Server", true: "OlderServer"}[old], func(t *testing.T) {
+			t.Parallel()
+			f := newFakeServer(t)
+			f.with(func(f *fakeServer) { f.slowPush, f.slowPushNo, f.oldServer = 300*time.Millisecond, 2, old })
+			startWorker(t, f, func(c *WorkerConfig) {
+				c.LogBatchLines = 10
+				c.LogBatchDelay = time.Millisecond
+			})
+			f.enqueue(shellAssignment("j", "s", `for i in $(seq 1 500); do echo "line $i"; done`))
+			c := f.waitCompletion("s")
+			require.True(t, c.Succeeded(), c.Error)
+			require.Equal(t, seqLines(1, 500), f.texts("j", "s"), "every line stored once, in order")
+			f.with(func(f *fakeServer) {
+				require.Empty(t, f.logAnomalies, "offsets stay contiguous")
+				if old {
+					require.Zero(t, f.aheads, "a server that does not echo Ordered gets one push at a time")
+				} else {
+					require.Positive(t, f.aheads, "a push overtook the slow one and was sent again")
+				}
+			})
+		})
+	}
+}
+
 // outageRun runs a step that prints n lines while the server is down, then
 // brings the server back and returns the stored log.
 func outageRun(t *testing.T, n int, mutate func(*WorkerConfig)) []string {

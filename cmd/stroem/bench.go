@@ -53,10 +53,13 @@ each) as subprocesses of this binary, and measures through the public API:
   scale    server RSS with 10,000 queued jobs (created over the API by 16
            clients), then GET /api/jobs p50/p99 with 100,000 jobs in the table
            (the rest inserted with SQL)
+  logs     one step printing short lines as fast as it can: lines stored per
+           second, and a line's latency to an SSE client, from the step's
+           print and from the worker's read
 
 With --store sqlite it runs ` + "`stroem dev`" + ` (embedded SQLite, in-process workers)
 instead of a server and workers. --pprof-dir saves 10 s CPU profiles of the
-server taken while extra chain and fan-out jobs run (after the measured runs),
+server taken while extra chain, fan-out and logs jobs run (after the measured runs),
 and a heap profile with the queued jobs. Progress goes to stderr, figures to
 stdout. The machine should be otherwise idle; the load average is printed.`,
 		Example: `  stroem bench
@@ -95,7 +98,7 @@ stdout. The machine should be otherwise idle; the load average is printed.`,
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	f.StringVar(&o.only, "only", "", "comma-separated parts to run: "+strings.Join(bench.Parts, ",")+" (default all)")
 	f.BoolVar(&o.keep, "keep", false, "keep the database and the temp dir (printed on stderr)")
-	f.StringVar(&o.pprofDir, "pprof-dir", "", "save CPU profiles of the server during chain and fanout, and a heap profile during scale, here")
+	f.StringVar(&o.pprofDir, "pprof-dir", "", "save CPU profiles of the server during chain, fanout and logs, and a heap profile during scale, here")
 
 	// Sizes, for tests and for experiments; the defaults are the issue's.
 	s := &o.sizes

@@ -82,6 +82,8 @@ type httpConfig struct {
 	ReadTimeout       time.Duration `yaml:"read_timeout"`
 	WriteTimeout      time.Duration `yaml:"write_timeout"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	// MaxConnections caps the open connections; one more is answered 503.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 type webhooksConfig struct {
@@ -125,6 +127,7 @@ func defaultServerConfig() serverConfig {
 			ReadTimeout:       stroemhttp.DefaultReadTimeout,
 			WriteTimeout:      stroemhttp.DefaultWriteTimeout,
 			IdleTimeout:       stroemhttp.DefaultIdleTimeout,
+			MaxConnections:    stroemhttp.DefaultMaxConnections,
 		},
 	}
 }
@@ -187,6 +190,9 @@ func (c *serverConfig) validate() error {
 		if t.d < 100*time.Millisecond {
 			return fmt.Errorf("key %s: %s is too short (at least 100ms)", t.key, t.d)
 		}
+	}
+	if c.HTTP.MaxConnections < 1 {
+		return fmt.Errorf("key http.max_connections: %d is too small (at least 1)", c.HTTP.MaxConnections)
 	}
 	if err := stroemhttp.CheckHookHeaders(c.Webhooks.Headers); err != nil {
 		return fmt.Errorf("key webhooks.headers: %w", err)

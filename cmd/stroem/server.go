@@ -280,6 +280,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 		}
 	}
+	app.ln = stroemhttp.LimitConnections(app.ln, cfg.HTTP.MaxConnections, log)
 	// The router is a chi.Router (its routes can be walked, see the auth
 	// tests); SSE streams, long-poll claims and streamed log reads move
 	// their own write deadlines (see http.Server.deadlines).

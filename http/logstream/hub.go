@@ -3,7 +3,6 @@ package logstream
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -174,8 +173,7 @@ type jobEntry struct {
 	held    map[int64][]stroem.LogLine // batches waiting for an earlier seq, by first seq
 	nHeld   int
 	timer   *time.Timer
-	enc     *json.Encoder
-	encBuf  bytes.Buffer
+	encBuf  []byte
 	// Lines stored by other servers (see Wake): seen is the highest seq
 	// given to Publish, want the highest another server announced, and
 	// fetching is set while a goroutine reads the difference.
@@ -316,19 +314,14 @@ func (h *Hub) flushHeld(e *jobEntry) {
 // many lines were taken (fewer when r3labs' buffer is full). Callers hold
 // e.mu.
 func (h *Hub) emit(e *jobEntry, lines []stroem.LogLine) int {
-	if e.enc == nil {
-		e.enc = json.NewEncoder(&e.encBuf)
-		e.enc.SetEscapeHTML(false)
-	}
 	sent := 0
 	for sent < len(lines) {
 		data := make([]byte, 0, min(maxEventBytes, 64+(len(lines)-sent)*160))
 		n := 0
 		for sent+n < len(lines) && (n == 0 || len(data) < maxEventBytes) {
 			l := &lines[sent+n]
-			e.encBuf.Reset()
-			_ = e.enc.Encode(l) // plain fields: cannot fail
-			data = appendRecord(data, l.Seq, l.Step, e.encBuf.Bytes())
+			e.encBuf = appendLineJSON(e.encBuf[:0], l)
+			data = appendRecord(data, l.Seq, l.Step, e.encBuf)
 			n++
 		}
 		ev := &sse.Event{ID: strconv.AppendInt(nil, lines[sent].Seq, 10), Data: data}

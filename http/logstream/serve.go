@@ -417,15 +417,11 @@ type eventWriter struct {
 	rc      *http.ResponseController
 	timeout time.Duration
 	buf     []byte
-	jbuf    bytes.Buffer
-	enc     *json.Encoder
+	jbuf    []byte
 }
 
 func newEventWriter(w http.ResponseWriter, timeout time.Duration) *eventWriter {
-	ew := &eventWriter{w: w, rc: http.NewResponseController(w), timeout: timeout}
-	ew.enc = json.NewEncoder(&ew.jbuf)
-	ew.enc.SetEscapeHTML(false)
-	return ew
+	return &eventWriter{w: w, rc: http.NewResponseController(w), timeout: timeout}
 }
 
 func (ew *eventWriter) start() error {
@@ -440,9 +436,8 @@ func (ew *eventWriter) start() error {
 
 // line queues one stored line.
 func (ew *eventWriter) line(l stroem.LogLine) error {
-	ew.jbuf.Reset()
-	_ = ew.enc.Encode(&l)
-	ew.frame(l.Seq, bytes.TrimSuffix(ew.jbuf.Bytes(), []byte("\n")))
+	ew.jbuf = appendLineJSON(ew.jbuf[:0], &l)
+	ew.frame(l.Seq, ew.jbuf[:len(ew.jbuf)-1]) // without its newline
 	return ew.maybeWrite()
 }
 

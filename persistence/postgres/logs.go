@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
@@ -17,8 +17,15 @@ import (
 // LogAppend stores one push of log lines in one transaction: fence (the
 // step row is read FOR SHARE, so a transition that declares the attempt
 // lost waits for this append or makes it fail — never both), dedup by
-// offset, size limit, seqs from the job's counter row, COPY of the lines,
-// and a NOTIFY on persistence.ChannelLogs delivered at commit.
+// offset, size limit, seqs from the job's counter row, the lines, and a
+// NOTIFY on persistence.ChannelLogs delivered at commit.
+//
+// The transaction takes two round trips to the database, each a pipelined
+// batch: BEGIN with the two locking reads, then the step_logs write, the
+// lines (one INSERT of unnested arrays, which also takes the seqs and
+// sends the NOTIFY) and COMMIT. The step's lock is held for about one
+// round trip and the commit, so a worker's pushes in flight queue on it
+// briefly, not for a conversation of ten statements.
 func (s *Store) LogAppend(ctx context.Context, a persistence.LogAppend) (persistence.LogAppended, error) {
 	var out persistence.LogAppended
 	if err := persistence.LogCheck(a); err != nil {
@@ -32,93 +39,17 @@ func (s *Store) LogAppend(ctx context.Context, a persistence.LogAppend) (persist
 	if err != nil {
 		return out, err
 	}
-	err = s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		out = persistence.LogAppended{}
-		var (
-			status, holder string
-			current        int
-		)
-		err := tx.QueryRow(ctx, `SELECT status, attempt, coalesce(worker_id, ''), cancel_requested
-			FROM job_steps WHERE job_id = $1 AND step_name = $2 FOR SHARE`, jobID, a.Step).
-			Scan(&status, &current, &holder, &out.Cancel)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return notFound("step %s of job %s not found", a.Step, jobID)
+	for attempt := 1; ; attempt++ {
+		out, err = s.tryLogAppend(ctx, a, jobID, lines)
+		if err == nil || !retryable(err) || attempt >= maxTxAttempts || ctx.Err() != nil {
+			break
 		}
-		if err != nil {
-			return err
+		s.log.Debug("log append retried", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(attempt) * time.Millisecond):
 		}
-		if status != string(stroem.StepRunning) || current != a.Attempt || holder != canonicalUUID(a.WorkerID) {
-			return stroem.Errorf(stroem.CodeConflict,
-				"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d): its log lines are not stored",
-				a.Step, jobID, a.Attempt, a.WorkerID, status, current)
-		}
-		if len(lines) == 0 {
-			return nil
-		}
-		var (
-			attempt         int
-			next, bytes     int64
-			truncated, seen bool
-		)
-		err = tx.QueryRow(ctx, `SELECT attempt, next_offset, bytes, truncated FROM step_logs
-			WHERE job_id = $1 AND step_name = $2 FOR UPDATE`, jobID, a.Step).Scan(&attempt, &next, &bytes, &truncated)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
-			return err
-		default:
-			seen = true
-		}
-		if attempt != a.Attempt {
-			next = 0 // a new attempt: its offsets start over
-		}
-		fresh := lines
-		if skip := next - a.Offset; skip > 0 {
-			if skip >= int64(len(fresh)) {
-				return nil // all stored already: a retried push
-			}
-			fresh = fresh[skip:]
-		}
-		end := a.Offset + int64(len(lines))
-		store, newBytes, newTrunc := persistence.LogLimit(fresh, bytes, truncated, a.MaxStepBytes, a.Step)
-		if seen {
-			_, err = tx.Exec(ctx, `UPDATE step_logs SET attempt = $3, next_offset = $4, bytes = $5, truncated = $6
-				WHERE job_id = $1 AND step_name = $2`, jobID, a.Step, a.Attempt, max(end, next), newBytes, newTrunc)
-		} else {
-			_, err = tx.Exec(ctx, `INSERT INTO step_logs (job_id, step_name, attempt, next_offset, bytes, truncated)
-				VALUES ($1, $2, $3, $4, $5, $6)`, jobID, a.Step, a.Attempt, end, newBytes, newTrunc)
-		}
-		if err != nil {
-			return err
-		}
-		if len(store) == 0 {
-			return nil
-		}
-		var last int64
-		if err := tx.QueryRow(ctx, `INSERT INTO job_log_heads (job_id, last_seq) VALUES ($1, $2)
-			ON CONFLICT (job_id) DO UPDATE SET last_seq = job_log_heads.last_seq + excluded.last_seq
-			RETURNING last_seq`, jobID, len(store)).Scan(&last); err != nil {
-			return err
-		}
-		first := last - int64(len(store)) + 1
-		// The id as a UUID value: a string would take pgx's slower
-		// text-to-uuid path for every row.
-		uid := uuid.MustParse(jobID)
-		out.Lines = make([]stroem.LogLine, len(store))
-		rows := make([][]any, len(store))
-		for i, l := range store {
-			seq := first + int64(i)
-			out.Lines[i] = stroem.LogLine{Seq: seq, Step: a.Step, Attempt: a.Attempt, TS: l.TS, Stream: l.Stream, Text: l.Text}
-			rows[i] = []any{uid, seq, a.Step, a.Attempt, l.TS, string(l.Stream), l.Text}
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"job_logs"},
-			[]string{"job_id", "seq", "step_name", "attempt", "ts", "stream", "text"}, pgx.CopyFromRows(rows)); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, persistence.ChannelLogs,
-			s.origin+":"+jobID+":"+strconv.FormatInt(last, 10))
-		return err
-	})
+	}
 	if err != nil {
 		out.Lines = nil
 		var coded *stroem.Error
@@ -126,6 +57,157 @@ func (s *Store) LogAppend(ctx context.Context, a persistence.LogAppend) (persist
 			return out, err
 		}
 		return out, fmt.Errorf("append logs of step %s of job %s: %w", a.Step, a.JobID, interpretError(err))
+	}
+	return out, nil
+}
+
+// tryLogAppend is one try of LogAppend's transaction, on a connection of
+// its own: BEGIN and COMMIT go in the batches.
+func (s *Store) tryLogAppend(ctx context.Context, a persistence.LogAppend, jobID string, lines []stroem.PushLine) (out persistence.LogAppended, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return out, err
+	}
+	defer conn.Release()
+	open := false // a transaction is open on conn
+	defer func() {
+		if open {
+			// Ends an aborted or unfinished transaction; should that fail,
+			// the pool closes a connection it gets back inside one.
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	uid := pgtype.UUID{Bytes: uuid.MustParse(jobID), Valid: true}
+
+	// Round trip 1: BEGIN, the fence, the step's log state.
+	var (
+		status, holder string
+		current        int
+		attempt        int
+		next, bytes    int64
+		truncated      bool
+		seen           bool
+	)
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(`SELECT status, attempt, coalesce(worker_id, ''), cancel_requested
+		FROM job_steps WHERE job_id = $1 AND step_name = $2 FOR SHARE`, uid, a.Step)
+	b.Queue(`SELECT attempt, next_offset, bytes, truncated FROM step_logs
+		WHERE job_id = $1 AND step_name = $2 FOR UPDATE`, uid, a.Step)
+	open = true
+	err = func() error {
+		br := conn.SendBatch(ctx, b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		err := br.QueryRow().Scan(&status, &current, &holder, &out.Cancel)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("step %s of job %s not found", a.Step, jobID)
+		}
+		if err != nil {
+			return err
+		}
+		err = br.QueryRow().Scan(&attempt, &next, &bytes, &truncated)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return err
+		default:
+			seen = true
+		}
+		return br.Close()
+	}()
+	if err != nil {
+		return out, err
+	}
+	if status != string(stroem.StepRunning) || current != a.Attempt || holder != canonicalUUID(a.WorkerID) {
+		return out, stroem.Errorf(stroem.CodeConflict,
+			"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d): its log lines are not stored",
+			a.Step, jobID, a.Attempt, a.WorkerID, status, current)
+	}
+	if len(lines) == 0 || persistence.LogAhead(a, attempt, next) {
+		out.Ahead = len(lines) > 0 // earlier lines of the attempt are still on their way
+		_, err := conn.Exec(ctx, "COMMIT")
+		open = err != nil
+		return out, err
+	}
+	if attempt != a.Attempt {
+		next = 0 // a new attempt: its offsets start over
+	}
+	fresh := lines
+	if skip := next - a.Offset; skip > 0 {
+		if skip >= int64(len(fresh)) {
+			_, err := conn.Exec(ctx, "COMMIT") // all stored already: a retried push
+			open = err != nil
+			return out, err
+		}
+		fresh = fresh[skip:]
+	}
+	end := a.Offset + int64(len(lines))
+	store, newBytes, newTrunc := persistence.LogLimit(fresh, bytes, truncated, a.MaxStepBytes, a.Step)
+
+	// Round trip 2: the step's log state, the lines with their seqs and
+	// the NOTIFY, COMMIT.
+	b = &pgx.Batch{}
+	if seen {
+		b.Queue(`UPDATE step_logs SET attempt = $3, next_offset = $4, bytes = $5, truncated = $6
+			WHERE job_id = $1 AND step_name = $2`, uid, a.Step, a.Attempt, max(end, next), newBytes, newTrunc)
+	} else {
+		b.Queue(`INSERT INTO step_logs (job_id, step_name, attempt, next_offset, bytes, truncated)
+			VALUES ($1, $2, $3, $4, $5, $6)`, uid, a.Step, a.Attempt, end, newBytes, newTrunc)
+	}
+	if len(store) > 0 {
+		ts := make([]time.Time, len(store))
+		streams := make([]string, len(store))
+		texts := make([]string, len(store))
+		for i, l := range store {
+			ts[i], streams[i], texts[i] = l.TS, string(l.Stream), l.Text
+		}
+		// The NOTIFY is sent at commit, after the lines are visible.
+		b.Queue(`WITH head AS (
+				INSERT INTO job_log_heads (job_id, last_seq) VALUES ($1, $2)
+				ON CONFLICT (job_id) DO UPDATE SET last_seq = job_log_heads.last_seq + excluded.last_seq
+				RETURNING last_seq
+			), stored AS (
+				INSERT INTO job_logs (job_id, seq, step_name, attempt, ts, stream, text)
+				SELECT $1, head.last_seq - $2 + l.ord, $3, $4, l.ts, l.stream, l.text
+				FROM head, unnest($5::timestamptz[], $6::text[], $7::text[]) WITH ORDINALITY AS l (ts, stream, text, ord)
+			)
+			SELECT head.last_seq, pg_notify($8, $9 || head.last_seq::text) FROM head`,
+			uid, int64(len(store)), a.Step, int32(a.Attempt), ts, streams, texts,
+			persistence.ChannelLogs, s.origin+":"+jobID+":")
+	}
+	b.Queue("COMMIT")
+	var last int64
+	err = func() error {
+		br := conn.SendBatch(ctx, b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		if len(store) > 0 {
+			if err := br.QueryRow().Scan(&last, nil); err != nil {
+				return err
+			}
+		}
+		tag, err := br.Exec()
+		if err != nil {
+			return err
+		}
+		if tag.String() != "COMMIT" {
+			return fmt.Errorf("commit: the transaction was rolled back (%s)", tag)
+		}
+		return br.Close()
+	}()
+	if err != nil {
+		return out, err
+	}
+	open = false
+	first := last - int64(len(store)) + 1
+	out.Lines = make([]stroem.LogLine, len(store))
+	for i, l := range store {
+		out.Lines[i] = stroem.LogLine{Seq: first + int64(i), Step: a.Step, Attempt: a.Attempt, TS: l.TS, Stream: l.Stream, Text: l.Text}
 	}
 	return out, nil
 }

@@ -64,6 +64,10 @@ func (s *Store) LogAppend(ctx context.Context, a persistence.LogAppend) (persist
 		default:
 			seen = true
 		}
+		if persistence.LogAhead(a, attempt, next) {
+			out.Ahead = true // earlier lines of the attempt are still on their way
+			return nil
+		}
 		if attempt != a.Attempt {
 			next = 0
 		}

@@ -100,6 +100,39 @@ func testLogs(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Equal(t, []string{"a", "b", "c", "d"}, texts(scanAll(t, b.store, b.job.Job.ID, 0, "")))
 	})
 
+	t.Run("OrderedPushAheadOfTheStoredLinesWaitsForThem", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		ordered := func(offset int64, lines ...string) persistence.LogAppended {
+			t.Helper()
+			got, err := b.store.LogAppend(context.Background(), persistence.LogAppend{
+				JobID: b.job.Job.ID, Step: b.claim.StepName, Attempt: b.claim.Attempt, WorkerID: "w1",
+				Offset: offset, Lines: pushLines(lines...), Ordered: true,
+			})
+			require.NoError(t, err)
+			return got
+		}
+		// The second push of a worker arrives first: nothing is stored.
+		early := ordered(2, "c", "d")
+		require.True(t, early.Ahead)
+		require.Empty(t, early.Lines)
+		require.Empty(t, scanAll(t, b.store, b.job.Job.ID, 0, ""))
+		first := ordered(0, "a", "b")
+		require.False(t, first.Ahead)
+		require.Len(t, first.Lines, 2)
+		require.True(t, ordered(5, "f").Ahead, "still a hole at offset 4")
+		again := ordered(2, "c", "d")
+		require.False(t, again.Ahead)
+		require.Equal(t, []int64{3, 4}, []int64{again.Lines[0].Seq, again.Lines[1].Seq})
+		require.Empty(t, ordered(0, "a", "b").Lines, "a retried ordered push stores nothing twice")
+		// Without Ordered a push past the stored lines is stored at once
+		// (the worker skipped a batch the server refused).
+		skipped, err := push(b, 5, "f")
+		require.NoError(t, err)
+		require.Len(t, skipped.Lines, 1)
+		require.Equal(t, []string{"a", "b", "c", "d", "f"}, texts(scanAll(t, b.store, b.job.Job.ID, 0, "")))
+	})
+
 	t.Run("PushOfAnAttemptNotRunningIsRefusedAndStoresNothing", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
