@@ -326,7 +326,7 @@ func TestClientCommandErrors(t *testing.T) {
 		{[]string{"status", "a", "b", "--server", url}, 2, "stroem: status needs exactly one JOB id, got 2 arguments"},
 		{[]string{"bogus"}, 2, `stroem: unknown command "bogus"`},
 		{[]string{"tasks", "extra", "--server", url}, 2, `stroem: unknown command "extra" for "stroem tasks" (see 'stroem tasks --help')`},
-		{[]string{"stauts", testJobID}, 2, `stroem: unknown command "stauts" (did you mean "stats" or "status"?)`},
+		{[]string{"stauts", testJobID}, 2, `stroem: unknown command "stauts" (did you mean "state" or "stats" or "status"?)`},
 		{[]string{"trigger", "hello-world", "--input", "{bad", "--server", url}, 2, "stroem: --input {bad: not a JSON object"},
 		{[]string{"trigger", "hello-world", "-i", "novalue", "--server", url}, 2, `stroem: -i "novalue": want key=value or a JSON object`},
 		{[]string{"trigger", "--server", url}, 2, "stroem: trigger needs exactly one TASK"},
