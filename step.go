@@ -49,7 +49,9 @@ func (s StepStatus) Terminal() bool {
 //   - running → ready is a retry: the attempt failed and the retry policy allows
 //     another one.
 var stepTransitions = map[StepStatus][]StepStatus{
-	StepPending: {StepReady, StepSkipped, StepCancelled, StepFailed, StepRunning},
+	StepPending: {StepReady, StepSkipped, StepCancelled, StepFailed, StepRunning,
+		// A for_each step ends from pending when its instances have ended.
+		StepCompleted},
 	StepReady:   {StepRunning, StepCancelled, StepFailed, StepSkipped},
 	StepRunning: {StepCompleted, StepFailed, StepCancelled, StepReady},
 }
@@ -84,6 +86,14 @@ type Step struct {
 	// LogsTruncated is set when the step's log reached the server's
 	// per-step size limit: a marker line ends what was stored.
 	LogsTruncated bool `json:"logs_truncated"`
+	// Loop and LoopIndex are set on an instance of a for_each step
+	// ("deploy[2]": loop "deploy", index 2); Instances on the loop step
+	// itself (its instances' names, in index order).
+	Loop      string   `json:"loop,omitempty"`
+	LoopIndex *int     `json:"loop_index,omitempty"`
+	Instances []string `json:"instances,omitempty"`
+	// SkipReason says why a skipped step did not run (see SkipReasonOf).
+	SkipReason SkipReason `json:"skip_reason,omitempty"`
 }
 
 // AttemptStatus is the outcome of one execution of a step.

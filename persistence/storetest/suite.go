@@ -32,4 +32,5 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("Logs", func(t *testing.T) { t.Parallel(); testLogs(t, open) })
 	t.Run("Retention", func(t *testing.T) { t.Parallel(); testRetention(t, open) })
 	t.Run("Users", func(t *testing.T) { t.Parallel(); testUsers(t, open) })
+	t.Run("AppendSteps", func(t *testing.T) { t.Parallel(); testAppendSteps(t, open) })
 }
