@@ -233,6 +233,12 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 			go o.Unassign(&stroem.Assignment{JobID: cs.JobID, StepName: cs.StepName, Attempt: cs.Attempt}, workerID)
 			continue
 		}
+		if err := o.claimEach(c, p, &cs); err != nil {
+			o.storeFailed(err)
+			done.failed++
+			go o.Unassign(&stroem.Assignment{JobID: cs.JobID, StepName: cs.StepName, Attempt: cs.Attempt}, workerID)
+			continue
+		}
 		spec, err := renderSpec(p, cs)
 		spec.Timeout = o.stepTimeout(spec.Timeout)
 		if err != nil {

@@ -122,6 +122,9 @@ type ClaimedStep struct {
 	Revision       string
 	SnapshotID     string
 	LeaseExpiresAt time.Time
+	// Each is a loop instance's each.item and each.index, for its action's
+	// templates (set by the orchestrator, not read from the store).
+	Each map[string]any
 }
 
 // JobFilter selects jobs for JobList. Zero fields do not filter.

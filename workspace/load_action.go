@@ -369,11 +369,7 @@ func btoi(b bool) int {
 // notYet are keys of the upstream workflow language this version does not
 // support yet, with what they do; they are reported as such instead of as
 // unknown keys.
-var notYetStep = map[string]string{
-	"when":       "conditional steps (when)",
-	"for_each":   "loops (for_each)",
-	"sequential": "loops (sequential)",
-}
+var notYetStep = map[string]string{}
 
 var notYetTask = map[string]string{
 	"on_success":   "task hooks (on_success)",
