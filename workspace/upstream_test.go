@@ -52,9 +52,7 @@ func TestUpstreamExampleWorkspaceLoads(t *testing.T) {
 // pages (testdata/upstream-docs) that use a feature not here yet, with the
 // feature each problem names.
 var docExamplesWaiting = map[string][]string{
-	"examples_ci-pipeline_01.yaml":     {"loops (for_each)"},
-	"examples_deploy-pipeline_01.yaml": {"loops (for_each)"},
-	"examples_deploy-pipeline_03.yaml": {"loops (for_each)", "sub-task steps"},
+	"examples_deploy-pipeline_03.yaml": {"sub-task steps"},
 	"guides_action-types_21.yaml":      {"approval gates"},
 	"guides_secrets_03.yaml":           {"task hooks (on_success)"},
 }
