@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -396,6 +397,13 @@ func coerceStrings(schema workspace.Schema, in map[string]any) {
 			in[f.Name] = fmt.Sprint(v)
 		case int, int64, float64:
 			in[f.Name] = formatNumber(v)
+		case []any, map[string]any:
+			// A list or an object (a loop's outputs) given to a string
+			// input is its JSON text, as the upstream's string templates
+			// render it.
+			if b, err := json.Marshal(v); err == nil {
+				in[f.Name] = string(b)
+			}
 		}
 	}
 }
