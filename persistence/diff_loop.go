@@ -84,3 +84,35 @@ func loopInstances(states []*StepState) map[string][]string {
 	}
 	return out
 }
+
+// orderLoops puts each loop's instances right after their loop step, in
+// index order (they are stored after every step of the task, in the order
+// the loops expanded).
+func orderLoops(steps []stroem.Step) []stroem.Step {
+	byLoop := map[string][]stroem.Step{}
+	n := 0
+	for _, st := range steps {
+		if st.Loop != "" {
+			byLoop[st.Loop] = append(byLoop[st.Loop], st)
+			n++
+		}
+	}
+	if n == 0 {
+		return steps
+	}
+	out := make([]stroem.Step, 0, len(steps))
+	for _, st := range steps {
+		if st.Loop != "" {
+			continue
+		}
+		out = append(out, st)
+		out = append(out, byLoop[st.StepName]...)
+		delete(byLoop, st.StepName)
+	}
+	for _, st := range steps { // instances of a step not shown (cannot happen)
+		if _, left := byLoop[st.Loop]; left && st.Loop != "" {
+			out = append(out, st)
+		}
+	}
+	return out
+}

@@ -31,5 +31,5 @@ func StepViews(states []*StepState, attempts map[string][]stroem.Attempt) []stro
 		}
 		out = append(out, step)
 	}
-	return out
+	return orderLoops(out)
 }

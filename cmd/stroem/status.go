@@ -60,7 +60,7 @@ Times are UTC; --output json prints the job as the API returns it.`,
 						attempt += fmt.Sprintf("/%d", s.MaxAttempts)
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.StepName, s.Status, attempt, worker,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stepLabel(s), stepStatusText(s, job.Steps), attempt, worker,
 					formatTime(s.StartedAt), formatDuration(s.StartedAt, s.CompletedAt), orDash(firstLine(s.ErrorMessage, 80)))
 			}
 			return tw.Flush()

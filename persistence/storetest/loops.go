@@ -72,6 +72,11 @@ func testAppendSteps(t *testing.T, open func(t *testing.T) persistence.Store) {
 		}
 		require.NotNil(t, loop)
 		require.Equal(t, []string{"loop[0]", "loop[1]", "loop[2]"}, loop.Instances)
+		var order []string
+		for _, st := range j.Steps {
+			order = append(order, st.StepName)
+		}
+		require.Equal(t, []string{"a", "loop", "loop[0]", "loop[1]", "loop[2]"}, order, "instances follow their loop")
 		last := j.Steps[len(j.Steps)-1]
 		require.Equal(t, "loop", last.Loop)
 		require.Equal(t, 2, *last.LoopIndex)
