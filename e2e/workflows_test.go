@@ -163,7 +163,7 @@ func TestExampleWorkspace(t *testing.T) {
 	}
 	cases["regional-rollout"] = want{
 		status: stroem.JobCompleted,
-		steps: map[string]stroem.StepStatus{"regions": C, "deploy": C, "deploy[0]": C, "deploy[1]": C, "deploy[2]": C, "summary": C},
+		steps:  map[string]stroem.StepStatus{"regions": C, "deploy": C, "deploy[0]": C, "deploy[1]": C, "deploy[2]": C, "summary": C},
 		logs: []string{"deploying to eu-west (instance 0 of the loop)", "deploying to ap-south (instance 2 of the loop)",
 			"deployed: eu-west, us-east, ap-south"},
 		check: func(t *testing.T, j stroem.Job, _ string) {
