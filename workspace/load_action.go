@@ -443,7 +443,7 @@ func (f *fileParser) parseInlineAction(e yamlEntry, task string) string {
 		if kn == nil {
 			continue
 		}
-		if inList(stepActionKeys, kn.Value) {
+		if isInlineActionKey(kn.Value) {
 			body.Content = append(body.Content, n.Content[i], n.Content[i+1])
 		}
 		if kn.Value == "input" {

@@ -685,7 +685,7 @@ func (f *fileParser) parseStep(e yamlEntry, task string) *rawStep {
 	known = append(known, loopStepKeys...)
 	inline := f.parseInlineAction(e, strings.TrimPrefix(task, "task "))
 	if inline != "" {
-		known = append(known, stepActionKeys...)
+		known = append(known, inlineStepKeys(e)...)
 		s.Action = inline
 	}
 	fs, _ := f.fields(e.val, what, known)

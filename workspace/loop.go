@@ -92,3 +92,29 @@ func (s *FlowStep) LoopTemplate() string {
 	t, _ := s.ForEach.(string)
 	return t
 }
+
+// isInlineActionKey reports whether a key of a step with an inline action
+// belongs to the action: every key that is not one of the step's own
+// (action, name, description, depends_on, input, continue_on_failure,
+// timeout, retry, when, for_each, sequential). The action's parser then
+// checks it as for a named action, so every action type and every key it
+// knows work inline, and an unknown key is reported as one.
+func isInlineActionKey(k string) bool {
+	return !inList(stepKeys, k) && !inList(loopStepKeys, k)
+}
+
+// inlineStepKeys are the keys of a step with an inline action that go to
+// the action.
+func inlineStepKeys(e yamlEntry) []string {
+	n := yamlResolve(e.val)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	var out []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if kn := yamlResolve(n.Content[i]); kn != nil && isInlineActionKey(kn.Value) {
+			out = append(out, kn.Value)
+		}
+	}
+	return out
+}

@@ -94,3 +94,51 @@ tasks:
 		require.Contains(t, got, want)
 	}
 }
+
+// Every action key works on a step with an inline action: the step's keys
+// other than its own go to an action parsed like a named one (an unknown
+// key is that action's problem).
+func TestInlineActionTakesEveryActionKey(t *testing.T) {
+	t.Parallel()
+	ws := loadOne(t, `
+tasks:
+  t:
+    flow:
+      a:
+        name: Say
+        type: script
+        language: python
+        interpreter: python3
+        script: "print('{{ input.x }}')"
+        env: { A: "1" }
+        tags: [x]
+        workdir: sub
+        timeout: 30s
+        input: { x: hi }
+      b:
+        type: docker
+        image: alpine
+        command: [echo, hi]
+        entrypoint: [sh, -c]
+        depends_on: [a]
+`)
+	require.Empty(t, ws.Problems)
+	a := ws.Actions[InlineActionName("t", "a")]
+	require.Equal(t, LangPython, a.Language)
+	require.Equal(t, "python3", a.Interpreter)
+	require.Equal(t, map[string]string{"A": "1"}, a.Env)
+	require.Equal(t, []string{"x"}, a.Tags)
+	require.Equal(t, "sub", a.Workdir)
+	require.Equal(t, "Say", ws.Tasks["t"].Flow["a"].Label, "name stays the step's")
+	b := ws.Actions[InlineActionName("t", "b")]
+	require.Equal(t, ActionDocker, b.Type)
+	require.Equal(t, []string{"echo", "hi"}, b.Command)
+
+	bad := loadOne(t, `
+tasks:
+  t:
+    flow:
+      a: { type: script, script: echo, bogus: 1 }
+`)
+	require.Contains(t, strings.Join(problemTexts(bad), "\n"), `action t/a: unknown key "bogus"`)
+}
