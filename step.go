@@ -49,9 +49,7 @@ func (s StepStatus) Terminal() bool {
 //   - running → ready is a retry: the attempt failed and the retry policy allows
 //     another one.
 var stepTransitions = map[StepStatus][]StepStatus{
-	StepPending: {StepReady, StepSkipped, StepCancelled, StepFailed, StepRunning,
-		// A for_each step ends from pending when its instances have ended.
-		StepCompleted},
+	StepPending: {StepReady, StepSkipped, StepCancelled, StepFailed, StepRunning},
 	StepReady:   {StepRunning, StepCancelled, StepFailed, StepSkipped},
 	StepRunning: {StepCompleted, StepFailed, StepCancelled, StepReady},
 }

@@ -38,7 +38,8 @@ func Diff(before, after *JobState) (steps []StepWrite, jobChanged bool, err erro
 		return nil, false, fmt.Errorf("job %s: the update removed steps (%d → %d)", after.Job.ID, len(before.Steps), len(after.Steps))
 	}
 	now := after.Now
-	added, err := appendedSteps(before, after)
+	loops := loopInstances(after.Steps)
+	added, err := appendedSteps(before, after, loops)
 	if err != nil {
 		return nil, false, err
 	}
@@ -47,7 +48,7 @@ func Diff(before, after *JobState) (steps []StepWrite, jobChanged bool, err erro
 		if cur == nil || cur.Name != old.Name || cur.Position != old.Position {
 			return nil, false, fmt.Errorf("job %s: the update replaced step %s", after.Job.ID, old.Name)
 		}
-		if err := completeStep(after.Job.ID, old, cur, now); err != nil {
+		if err := completeStep(after.Job.ID, old, cur, now, loops); err != nil {
 			return nil, false, err
 		}
 		if stepEqual(old, cur) {
@@ -67,9 +68,9 @@ func Diff(before, after *JobState) (steps []StepWrite, jobChanged bool, err erro
 
 // completeStep checks a step's status change and fills in what the store
 // maintains; it also sanitizes the strings fn wrote.
-func completeStep(jobID string, old, cur *StepState, now time.Time) error {
+func completeStep(jobID string, old, cur *StepState, now time.Time, loops map[string][]string) error {
 	if cur.Status != old.Status {
-		if !old.Status.CanTransition(cur.Status) {
+		if !old.Status.CanTransition(cur.Status) && !loopEnds(old, cur, loops) {
 			return fmt.Errorf("job %s step %s: invalid transition %s → %s", jobID, cur.Name, old.Status, cur.Status)
 		}
 		switch {

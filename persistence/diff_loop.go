@@ -14,7 +14,7 @@ import (
 // pending skeleton and then changed to what fn made of it, with the same
 // transition rules as a stored step (pending → ready, → running for a
 // hand-off, → skipped …).
-func appendedSteps(before, after *JobState) ([]StepWrite, error) {
+func appendedSteps(before, after *JobState, loops map[string][]string) ([]StepWrite, error) {
 	if len(after.Steps) == len(before.Steps) {
 		return nil, nil
 	}
@@ -39,7 +39,7 @@ func appendedSteps(before, after *JobState) ([]StepWrite, error) {
 			cur.DependsOn = []string{}
 		}
 		old := skeleton(cur)
-		if err := completeStep(after.Job.ID, old, cur, after.Now); err != nil {
+		if err := completeStep(after.Job.ID, old, cur, after.Now, loops); err != nil {
 			return nil, err
 		}
 		out = append(out, StepWrite{
@@ -115,4 +115,10 @@ func orderLoops(steps []stroem.Step) []stroem.Step {
 		}
 	}
 	return out
+}
+
+// loopEnds allows the one move a loop step makes that other steps cannot:
+// pending → completed, when its instances (which it waited for) exist.
+func loopEnds(old, cur *StepState, loops map[string][]string) bool {
+	return old.Status == stroem.StepPending && cur.Status == stroem.StepCompleted && len(loops[cur.Name]) > 0
 }
