@@ -290,14 +290,6 @@ func anyStarted(s *persistence.JobState) bool {
 	return false
 }
 
-func statusMap(s *persistence.JobState) map[string]stroem.StepStatus {
-	m := make(map[string]stroem.StepStatus, len(s.Steps))
-	for _, st := range s.Steps {
-		m[st.Name] = st.Status
-	}
-	return m
-}
-
 // skipReason names the dependency that did not complete.
 func skipReason(p *plan, s *persistence.JobState, name string) string {
 	ps := p.step(name)

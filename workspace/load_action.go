@@ -401,13 +401,6 @@ func (f *fileParser) unsupportedStepKeys(e yamlEntry, what string) {
 // (upstream: a step with type/script/... and no action).
 var inlineActionKeys = []string{"type", "script", "source", "cmd", "image"}
 
-// stepActionKeys are the action keys a step with an inline action may
-// carry (input, name, description, timeout and retry stay the step's).
-var stepActionKeys = []string{
-	"type", "script", "source", "cmd", "args", "language", "interpreter", "dependencies", "runner",
-	"image", "entrypoint", "command", "manifest", "resources", "env", "tags", "workdir", "output",
-}
-
 // InlineActionName is the name of the action a step defines inline.
 func InlineActionName(task, step string) string { return task + "/" + step }
 
