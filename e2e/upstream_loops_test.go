@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,9 @@ type loopRun struct {
 	job   stroem.JobStatus
 	steps map[string]string // step → "completed", "failed", "skipped/condition", "skipped/cascade", …
 	logs  []string
-	check func(t *testing.T, j stroem.Job)
+	// stepLogs: text each step's own log (GET …/steps/{step}/logs) holds.
+	stepLogs map[string]string
+	check    func(t *testing.T, j stroem.Job)
 }
 
 // The examples of guides/conditionals.md and guides/loops.md run with the
@@ -78,8 +81,9 @@ func TestUpstreamConditionalsAndLoopsRun(t *testing.T) {
 			logs:  []string{"prepare-data d1"}},
 		// Loops.
 		{name: "parallel loop fan-in", files: snip("guides_loops_00"), task: "main", job: C,
-			steps: map[string]string{"fetch": "completed", "process": "completed", "process[0]": "completed", "process[1]": "completed", "process[2]": "completed", "aggregate": "completed"},
-			logs:  []string{"Processing a", "Processing b", "Processing c"},
+			steps:    map[string]string{"fetch": "completed", "process": "completed", "process[0]": "completed", "process[1]": "completed", "process[2]": "completed", "aggregate": "completed"},
+			logs:     []string{"Processing a", "Processing b", "Processing c"},
+			stepLogs: map[string]string{"process[1]": "Processing b\nOUTPUT: {\"result\": \"done-b\"}\n", "process[2]": "Processing c\nOUTPUT: {\"result\": \"done-c\"}\n"},
 			check: func(t *testing.T, j stroem.Job) {
 				want := []any{map[string]any{"result": "done-a"}, map[string]any{"result": "done-b"}, map[string]any{"result": "done-c"}}
 				require.Equal(t, want, stepNamed(j, "aggregate").Input["results"])
@@ -158,6 +162,11 @@ func TestUpstreamConditionalsAndLoopsRun(t *testing.T) {
 			logs := s.logs(ids[i])
 			for _, l := range r.logs {
 				require.Contains(t, logs, l)
+			}
+			for step, want := range r.stepLogs {
+				code, body := s.do("GET", "/api/jobs/"+ids[i]+"/steps/"+url.PathEscape(step)+"/logs?format=text", nil)
+				require.Equal(t, http.StatusOK, code, string(body))
+				require.Equal(t, want, string(body), "the log of %s holds its own lines only", step)
 			}
 			if r.check != nil {
 				r.check(t, j)
