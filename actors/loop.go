@@ -288,6 +288,14 @@ func loopContext(p *plan, s *persistence.JobState, name string, m map[string]any
 	}
 	if each := eachOf(p, s, name); each != nil {
 		m["each"] = each
+		// An instance sees the upstream outputs its input names (by their
+		// template name); the others are left out of what each of
+		// thousands of renders copies.
+		for _, a := range ps.ancestors {
+			if tn := workspace.TemplateName(a); !strings.Contains(ps.flowCtl.inputSrc, tn) {
+				delete(m, tn)
+			}
+		}
 	}
 	return m
 }

@@ -26,6 +26,10 @@ type flowControl struct {
 	// eachInAction: the action's own templates (cmd, script, env) use
 	// each.*, so a claim must be given the instance's item.
 	eachInAction bool
+	// inputSrc is every string of the step's input: an instance's input is
+	// rendered with only the upstream outputs it names (rendering copies
+	// the variables, and a loop's list is often an upstream output).
+	inputSrc string
 }
 
 // compileFlow compiles the step's when and for_each.
@@ -53,6 +57,11 @@ func compileFlow(ps *planStep) error {
 				fc.items = []any{}
 			}
 		}
+		var in strings.Builder
+		for _, v := range fs.Input {
+			collectStrings(v, &in)
+		}
+		fc.inputSrc = in.String()
 		a := ps.action
 		srcs := []string{a.Cmd, a.Inline, a.Script}
 		srcs = append(srcs, a.Args...)
@@ -173,4 +182,21 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// collectStrings writes every string in a YAML value, at any depth.
+func collectStrings(v any, b *strings.Builder) {
+	switch x := v.(type) {
+	case string:
+		b.WriteString(x)
+		b.WriteByte('\n')
+	case map[string]any:
+		for _, e := range x {
+			collectStrings(e, b)
+		}
+	case []any:
+		for _, e := range x {
+			collectStrings(e, b)
+		}
+	}
 }
