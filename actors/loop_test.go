@@ -56,6 +56,18 @@ tasks:
         action: emit
         depends_on: [each-item]
         input: { value: "{{ each_item.output | length }}:{{ each_item.output[1].r }}" }
+  tolerant:
+    flow:
+      each-item:
+        action: emit
+        for_each: [a, b, c]
+        continue_on_failure: true
+        retry: { max_attempts: 2 }
+        input: { value: "{{ each.item }}" }
+      after:
+        action: emit
+        depends_on: [each-item]
+        input: { value: "{{ each_item.output | json_encode() }}" }
   literal:
     flow:
       deploy:
@@ -285,4 +297,24 @@ func TestCancelDuringLoopWaitsForRunningInstances(t *testing.T) {
 	require.NoError(t, evComplete{step: "each-item[0]", c: stroem.Completion{WorkerID: "w", Attempt: 1, ExitCode: 1}}.apply(p, s))
 	advance(p, s)
 	require.Equal(t, stroem.JobCancelled, s.Job.Status)
+}
+
+func TestForEachContinueOnFailureAndRetry(t *testing.T) {
+	t.Parallel()
+	b := setupLoops(t)
+	p, s := b.newJob(t, "tolerant", nil)
+	require.Equal(t, 2, s.Step("each-item[1]").MaxAttempts, "instances take the step's retry")
+	run(t, p, s, "each-item[1]", false, nil)
+	require.Equal(t, stroem.StepReady, s.Step("each-item[1]").Status, "retried")
+	run(t, p, s, "each-item[1]", false, nil)
+	require.Equal(t, stroem.StepFailed, s.Step("each-item[1]").Status)
+	run(t, p, s, "each-item[0]", true, map[string]any{"n": 0})
+	run(t, p, s, "each-item[2]", true, map[string]any{"n": 2})
+	loop := s.Step("each-item")
+	require.Equal(t, stroem.StepCompleted, loop.Status, "continue_on_failure: the loop completes")
+	require.Equal(t, "1 of 3 instances failed (continue_on_failure)", loop.ErrorMessage)
+	// (a JSON list given as text to a string input arrives as the list)
+	require.Equal(t, []any{map[string]any{"n": float64(0)}, nil, map[string]any{"n": float64(2)}}, s.Step("after").Input["value"], "a failed instance is null")
+	run(t, p, s, "after", true, nil)
+	require.Equal(t, stroem.JobCompleted, s.Job.Status)
 }
