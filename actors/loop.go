@@ -54,6 +54,8 @@ func expandLoop(p *plan, s *persistence.JobState, st *persistence.StepState, fc 
 	}
 	st.Input = map[string]any{loopItemsKey: items}
 	st.ReadyAt = nil
+	now := s.Now
+	st.StartedAt = &now // the loop's duration runs from its expansion
 	for i := range items {
 		s.Steps = append(s.Steps, &persistence.StepState{
 			Name: stroem.LoopInstanceName(st.Name, i), Position: len(s.Steps),

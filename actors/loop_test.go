@@ -179,6 +179,7 @@ func TestForEachExpandsRunsAndAggregates(t *testing.T) {
 	loop := s.Step("each-item")
 	require.Equal(t, stroem.StepPending, loop.Status, "the loop step waits for its instances")
 	require.Equal(t, []any{"a", "b", "c"}, loop.Input["items"])
+	require.Equal(t, s.Now, *loop.StartedAt, "a loop starts when it expands")
 	for i, item := range []string{"a", "b", "c"} {
 		in := s.Step(fmt.Sprintf("each-item[%d]", i))
 		require.NotNil(t, in)
