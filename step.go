@@ -93,6 +93,14 @@ type Step struct {
 	LogsTruncated bool `json:"logs_truncated"`
 	// ChildJobID is the child job of a `type: task` step, once created.
 	ChildJobID string `json:"child_job_id,omitempty"`
+	// Loop and LoopIndex are set on an instance of a for_each step
+	// ("deploy[2]": loop "deploy", index 2); Instances on the loop step
+	// itself (its instances' names, in index order).
+	Loop      string   `json:"loop,omitempty"`
+	LoopIndex *int     `json:"loop_index,omitempty"`
+	Instances []string `json:"instances,omitempty"`
+	// SkipReason says why a skipped step did not run (see SkipReasonOf).
+	SkipReason SkipReason `json:"skip_reason,omitempty"`
 }
 
 // AttemptStatus is the outcome of one execution of a step.

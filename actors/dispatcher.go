@@ -234,6 +234,12 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 			continue
 		}
 		o.stateTemplates(c, p, &cs)
+		if err := o.claimEach(c, p, &cs); err != nil {
+			o.storeFailed(err)
+			done.failed++
+			go o.Unassign(&stroem.Assignment{JobID: cs.JobID, StepName: cs.StepName, Attempt: cs.Attempt}, workerID)
+			continue
+		}
 		spec, err := renderSpec(p, cs)
 		spec.Timeout = o.stepTimeout(spec.Timeout)
 		if err != nil {

@@ -114,6 +114,7 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState) {
 			JobID: s.Job.ID, StepName: st.Name, Attempt: st.Attempt, ActionName: st.ActionName,
 			ActionType: st.ActionType, Image: st.Image, Input: st.Input, Workspace: s.Job.Workspace,
 			TaskName: s.Job.TaskName, Revision: s.Job.Revision, SnapshotID: s.SnapshotID,
+			Each: eachOf(p, s, st.Name),
 		}
 		a, err := h.assignment(p, cs)
 		if err != nil {

@@ -251,7 +251,7 @@ func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState, wakeReady bo
 			if st.LeaseExpiresAt != nil {
 				w.leaseIn = st.LeaseExpiresAt.Sub(s.Now)
 			}
-			if ps := j.plan.steps[st.Name]; ps != nil && j.o.stepTimeout(stroem.Duration(ps.timeout)) > 0 && st.StartedAt != nil {
+			if ps := j.plan.step(st.Name); ps != nil && j.o.stepTimeout(stroem.Duration(ps.timeout)) > 0 && st.StartedAt != nil {
 				w.timeoutIn = st.StartedAt.Add(j.o.stepTimeout(stroem.Duration(ps.timeout)).D() + j.o.cfg.TimeoutGrace).Sub(s.Now)
 				if w.timeoutIn <= 0 {
 					w.timeoutIn = time.Millisecond

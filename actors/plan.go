@@ -82,6 +82,8 @@ type planStep struct {
 	timeout time.Duration
 	// ancestors are the steps whose outputs the input templates may read.
 	ancestors []string
+	// flowCtl is the step's when and for_each, nil when it has neither.
+	flowCtl *flowControl
 }
 
 // maxAttempts is the number of executions the step's retry policy allows.
@@ -172,6 +174,9 @@ func compilePlan(id string, body []byte) (*plan, error) {
 		ps.timeout = a.Timeout.D()
 		if fs.Timeout > 0 {
 			ps.timeout = fs.Timeout.D()
+		}
+		if err := compileFlow(ps); err != nil {
+			return nil, err
 		}
 		p.steps[name] = ps
 	}

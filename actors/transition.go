@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -115,7 +116,7 @@ func (e evStepFailed) apply(p *plan, s *persistence.JobState) error {
 	if st == nil || st.Status != stroem.StepRunning || st.Attempt != e.attempt {
 		return nil
 	}
-	if ps := p.steps[st.Name]; e.grace > 0 && ps != nil && st.StartedAt != nil &&
+	if ps := p.step(st.Name); e.grace > 0 && ps != nil && st.StartedAt != nil &&
 		st.StartedAt.Add(ps.timeout+e.grace).After(s.Now) {
 		return nil // not yet: the JobActor arms the backstop again
 	}
@@ -188,7 +189,7 @@ func failAttempt(p *plan, s *persistence.JobState, st *persistence.StepState, as
 	st.ErrorMessage = p.masker.Mask(msg) // one rule at every exit: reports are masked before, this is the backstop
 	if retry && st.Attempt < st.MaxAttempts && !s.CancelRequested && !st.CancelRequested {
 		var policy *workspace.RetryPolicy
-		if ps := p.steps[st.Name]; ps != nil {
+		if ps := p.step(st.Name); ps != nil {
 			policy = ps.retry
 		}
 		at := s.Now.Add(retryDelay(policy, st.Attempt, rand.Float64))
@@ -228,9 +229,10 @@ func retryDelay(r *workspace.RetryPolicy, attempt int, rnd func() float64) time.
 // of failures are skipped, and the job ends when every step is terminal.
 func advance(p *plan, s *persistence.JobState) {
 	for {
-		statuses := statusMap(s)
+		loopsMoved := advanceLoops(p, s)
+		statuses := dagStatuses(p, s)
 		ready, skipped := p.dag.Advance(statuses, p.cof)
-		if len(ready) == 0 && len(skipped) == 0 {
+		if len(ready) == 0 && len(skipped) == 0 && !loopsMoved {
 			break
 		}
 		for _, name := range skipped {
@@ -244,6 +246,9 @@ func advance(p *plan, s *persistence.JobState) {
 				st.Status = stroem.StepCancelled
 				st.ErrorMessage = "cancelled"
 				continue
+			}
+			if startFlow(p, s, st) {
+				continue // skipped by its condition, failed, or a loop expanded
 			}
 			in, err := renderStepInput(p, s, name)
 			if err != nil {
@@ -266,7 +271,7 @@ func advance(p *plan, s *persistence.JobState) {
 		// running (it skips a locked job row); do it now.
 		s.Job.Status = stroem.JobRunning
 	}
-	done, status := p.dag.Outcome(statusMap(s), p.cof)
+	done, status := p.dag.Outcome(dagStatuses(p, s), p.cof)
 	if !done {
 		return
 	}
@@ -286,22 +291,14 @@ func anyStarted(s *persistence.JobState) bool {
 	return false
 }
 
-func statusMap(s *persistence.JobState) map[string]stroem.StepStatus {
-	m := make(map[string]stroem.StepStatus, len(s.Steps))
-	for _, st := range s.Steps {
-		m[st.Name] = st.Status
-	}
-	return m
-}
-
 // skipReason names the dependency that did not complete.
 func skipReason(p *plan, s *persistence.JobState, name string) string {
-	ps := p.steps[name]
+	ps := p.step(name)
 	if ps == nil {
 		return "a dependency did not complete"
 	}
 	for _, d := range ps.flow.DependsOn {
-		if st := s.Step(d); st != nil && st.Status != stroem.StepCompleted && !(st.Status == stroem.StepFailed && p.cof[d]) {
+		if st := s.Step(d); st != nil && st.Status != stroem.StepCompleted && !(st.Status == stroem.StepFailed && p.cof[d]) && !satisfiedSkip(st) {
 			return fmt.Sprintf("dependency %q %s", d, st.Status)
 		}
 	}
@@ -314,6 +311,8 @@ func jobOutput(p *plan, s *persistence.JobState) map[string]any {
 	for _, name := range p.dag.Leaves() {
 		if st := s.Step(name); st != nil && st.Output != nil {
 			out[name] = st.Output
+		} else if st != nil && isExpanded(p, st) {
+			out[name] = loopOutput(s, st)
 		}
 	}
 	return out
@@ -323,7 +322,7 @@ func jobOutput(p *plan, s *persistence.JobState) map[string]any {
 // outputs of the steps it (transitively) depends on, secrets, job identity.
 func templateContext(p *plan, s *persistence.JobState, name string) map[string]any {
 	outputs := map[string]map[string]any{}
-	if ps := p.steps[name]; ps != nil {
+	if ps := p.step(name); ps != nil {
 		for _, a := range ps.ancestors {
 			st := s.Step(a)
 			if st == nil || !(st.Status == stroem.StepCompleted || st.Status == stroem.StepFailed) {
@@ -336,13 +335,13 @@ func templateContext(p *plan, s *persistence.JobState, name string) map[string]a
 			outputs[a] = o
 		}
 	}
-	return workspace.TemplateContext{
+	return loopContext(p, s, name, workspace.TemplateContext{
 		Input:   s.Job.Input,
 		Steps:   outputs,
 		Secrets: p.secrets,
 		Job:     workspace.JobInfo{ID: s.Job.ID, Task: s.Job.TaskName, Workspace: s.Job.Workspace},
 		Webhook: webhookContext(s),
-	}.Map()
+	}.Map())
 }
 
 // webhookContext is the `webhook` variable of a job a webhook started.
@@ -354,7 +353,7 @@ func webhookContext(s *persistence.JobState) map[string]any {
 // renderStepInput renders the step's input and checks it against the
 // action's input schema (defaults applied).
 func renderStepInput(p *plan, s *persistence.JobState, name string) (map[string]any, error) {
-	ps := p.steps[name]
+	ps := p.step(name)
 	if ps == nil {
 		return nil, fmt.Errorf("step %q is not in the task definition", name)
 	}
@@ -394,6 +393,13 @@ func coerceStrings(schema workspace.Schema, in map[string]any) {
 			in[f.Name] = fmt.Sprint(v)
 		case int, int64, float64:
 			in[f.Name] = formatNumber(v)
+		case []any, map[string]any:
+			// A list or an object (a loop's outputs) given to a string
+			// input is its JSON text, as the upstream's string templates
+			// render it.
+			if b, err := json.Marshal(v); err == nil {
+				in[f.Name] = string(b)
+			}
 		}
 	}
 }
@@ -441,7 +447,7 @@ func (p *plan) renderError(what string, err error) error {
 // renderSpec renders the action's command for a claimed step, with input =
 // the step's rendered input.
 func renderSpec(p *plan, c persistence.ClaimedStep) (stroem.StepSpec, error) {
-	ps := p.steps[c.StepName]
+	ps := p.step(c.StepName)
 	if ps == nil {
 		return stroem.StepSpec{}, fmt.Errorf("step %q is not in the task definition", c.StepName)
 	}
@@ -452,6 +458,9 @@ func renderSpec(p *plan, c persistence.ClaimedStep) (stroem.StepSpec, error) {
 	}.Map()
 	for k, v := range c.Templates { // state, global_state (files.go)
 		ctx[k] = v
+	}
+	if c.Each != nil {
+		ctx["each"] = c.Each
 	}
 	var spec stroem.StepSpec
 	var err error

@@ -85,6 +85,8 @@ func TestUpstreamDocExamplesRun(t *testing.T) {
 			errors: []string{"no typescript interpreter on this worker: install one of bun, deno"}, skip: noTool("bun", "deno")},
 		{file: "guides_action-types_07", wrap: "{ action: compute, timeout: 5m }", status: C, output: map[string]any{"result": float64(42)}, skip: needTool("go")},
 		{file: "guides_action-types_08", wrap: "{ action: legacy-python }", status: C, logs: []string{"Using Python 3.11"}, skip: needTool("python3.11")},
+		{file: "examples_deploy-pipeline_01", task: "multi-region-deploy", status: C,
+			logs: []string{"Deploying to us-east-1 (staging)", "Deploying to eu-west-1 (staging)", "Deploying to ap-south-1 (staging)", "regions: success"}},
 		{file: "reference_workflow-yaml_08", wrap: "{ action: build }", status: C, logs: []string{"Building..."},
 			output: map[string]any{"artifact": "dist/app.tar.gz", "size": float64(1024)}},
 	}

@@ -154,6 +154,30 @@ func TestExampleWorkspace(t *testing.T) {
 		},
 	}
 
+	cases["guarded-release"] = want{
+		status: stroem.JobCompleted,
+		steps:  map[string]stroem.StepStatus{"check": C, "announce": C, "rollback": S, "cleanup": C},
+		logs:   []string{"release is ready", "cleaning up"},
+		check: func(t *testing.T, j stroem.Job, logs string) {
+			require.Equal(t, stroem.SkipCondition, stepOf(t, j, "rollback").SkipReason)
+			require.NotContains(t, logs, "rolling back")
+		},
+	}
+	cases["regional-rollout"] = want{
+		status: stroem.JobCompleted,
+		steps:  map[string]stroem.StepStatus{"regions": C, "deploy": C, "deploy[0]": C, "deploy[1]": C, "deploy[2]": C, "summary": C},
+		logs: []string{"deploying to eu-west (instance 0 of the loop)", "deploying to ap-south (instance 2 of the loop)",
+			"deployed: eu-west, us-east, ap-south"},
+		check: func(t *testing.T, j stroem.Job, _ string) {
+			require.Equal(t, map[string]any{"summary": map[string]any{"deployed": float64(3)}}, j.Output)
+			require.Equal(t, []string{"deploy[0]", "deploy[1]", "deploy[2]"}, stepOf(t, j, "deploy").Instances)
+		},
+	}
+	cases["ordered-migrations"] = want{
+		status: stroem.JobCompleted,
+		steps:  map[string]stroem.StepStatus{"migrate": C, "migrate[0]": C, "migrate[1]": C, "migrate[2]": C},
+		logs:   []string{"migrating schema users (0)\nmigrating schema orders (1)\nmigrating schema billing (2)"},
+	}
 	cases["languages"] = want{
 		status: stroem.JobCompleted,
 		steps:  map[string]stroem.StepStatus{"python": C, "shell": C, "javascript": C, "go": C, "report": C},

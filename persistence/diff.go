@@ -23,6 +23,10 @@ type StepWrite struct {
 	Attempt bool
 	// Ready is set when the step became ready (wake the claimers).
 	Ready bool
+	// Insert is set for a step the update appended (a loop's instance):
+	// the store inserts Old (its pending skeleton) and then writes Cur
+	// over it like any other change.
+	Insert bool
 }
 
 // Diff validates the change from before to after (made by a JobUpdate
@@ -30,16 +34,21 @@ type StepWrite struct {
 // sanitized text), and returns the steps to write and whether the job row
 // changed. An invalid change is an error; nothing must be written then.
 func Diff(before, after *JobState) (steps []StepWrite, jobChanged bool, err error) {
-	if len(before.Steps) != len(after.Steps) {
-		return nil, false, fmt.Errorf("job %s: the update added or removed steps (%d → %d)", after.Job.ID, len(before.Steps), len(after.Steps))
+	if len(before.Steps) > len(after.Steps) {
+		return nil, false, fmt.Errorf("job %s: the update removed steps (%d → %d)", after.Job.ID, len(before.Steps), len(after.Steps))
 	}
 	now := after.Now
+	loops := loopInstances(after.Steps)
+	added, err := appendedSteps(before, after, loops)
+	if err != nil {
+		return nil, false, err
+	}
 	for i, old := range before.Steps {
 		cur := after.Steps[i]
 		if cur == nil || cur.Name != old.Name || cur.Position != old.Position {
 			return nil, false, fmt.Errorf("job %s: the update replaced step %s", after.Job.ID, old.Name)
 		}
-		if err := completeStep(after.Job.ID, old, cur, now); err != nil {
+		if err := completeStep(after.Job.ID, old, cur, now, loops); err != nil {
 			return nil, false, err
 		}
 		if stepEqual(old, cur) {
@@ -50,6 +59,7 @@ func Diff(before, after *JobState) (steps []StepWrite, jobChanged bool, err erro
 			Ready: cur.Status == stroem.StepReady && old.Status != stroem.StepReady,
 		})
 	}
+	steps = append(steps, added...)
 	if err := completeJob(before, after, now); err != nil {
 		return nil, false, err
 	}
@@ -58,9 +68,9 @@ func Diff(before, after *JobState) (steps []StepWrite, jobChanged bool, err erro
 
 // completeStep checks a step's status change and fills in what the store
 // maintains; it also sanitizes the strings fn wrote.
-func completeStep(jobID string, old, cur *StepState, now time.Time) error {
+func completeStep(jobID string, old, cur *StepState, now time.Time, loops map[string][]string) error {
 	if cur.Status != old.Status {
-		if !old.Status.CanTransition(cur.Status) {
+		if !old.Status.CanTransition(cur.Status) && !loopEnds(old, cur, loops) {
 			return fmt.Errorf("job %s step %s: invalid transition %s → %s", jobID, cur.Name, old.Status, cur.Status)
 		}
 		switch {

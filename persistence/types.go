@@ -128,6 +128,9 @@ type ClaimedStep struct {
 	// Templates are extra template variables of the step's command
 	// (`state`, `global_state`), set by the orchestrator, never stored.
 	Templates map[string]any
+	// Each is a loop instance's each.item and each.index, for its action's
+	// templates (set by the orchestrator, not read from the store).
+	Each map[string]any
 }
 
 // JobFilter selects jobs for JobList. Zero fields do not filter.

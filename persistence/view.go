@@ -7,6 +7,7 @@ import "github.com/stroem/stroem"
 // store.
 func StepViews(states []*StepState, attempts map[string][]stroem.Attempt) []stroem.Step {
 	out := make([]stroem.Step, 0, len(states))
+	instances := loopInstances(states)
 	for _, st := range states {
 		step := stroem.Step{
 			StepName:     st.Name,
@@ -23,11 +24,12 @@ func StepViews(states []*StepState, attempts map[string][]stroem.Attempt) []stro
 			MaxAttempts:  st.MaxAttempts,
 			Attempts:     attempts[st.Name],
 		}
+		loopView(&step, instances)
 		if st.WorkerID != "" {
 			w := st.WorkerID
 			step.WorkerID = &w
 		}
 		out = append(out, step)
 	}
-	return out
+	return orderLoops(out)
 }

@@ -369,11 +369,7 @@ func btoi(b bool) int {
 // notYet are keys of the upstream workflow language this version does not
 // support yet, with what they do; they are reported as such instead of as
 // unknown keys.
-var notYetStep = map[string]string{
-	"when":       "conditional steps (when)",
-	"for_each":   "loops (for_each)",
-	"sequential": "loops (sequential)",
-}
+var notYetStep = map[string]string{}
 
 var notYetTask = map[string]string{}
 
@@ -395,14 +391,6 @@ func (f *fileParser) unsupportedStepKeys(e yamlEntry, what string) {
 // inlineActionKeys are the keys that make a step define its action inline
 // (upstream: a step with type/script/... and no action).
 var inlineActionKeys = []string{"type", "script", "source", "cmd", "image"}
-
-// stepActionKeys are the action keys a step with an inline action may
-// carry (input, name, description, timeout and retry stay the step's).
-var stepActionKeys = []string{
-	"type", "script", "source", "cmd", "args", "language", "interpreter", "dependencies", "runner",
-	"image", "entrypoint", "command", "manifest", "resources", "env", "tags", "workdir", "output",
-	"task", "message",
-}
 
 // InlineActionName is the name of the action a step defines inline.
 func InlineActionName(task, step string) string { return task + "/" + step }
@@ -439,7 +427,7 @@ func (f *fileParser) parseInlineAction(e yamlEntry, task string) string {
 		if kn == nil {
 			continue
 		}
-		if inList(stepActionKeys, kn.Value) {
+		if isInlineActionKey(kn.Value) {
 			body.Content = append(body.Content, n.Content[i], n.Content[i+1])
 		}
 		if kn.Value == "input" {

@@ -88,7 +88,7 @@ var (
 
 // reservedStepNames are the template context's own roots: a step with such
 // a template name would hide them (SPEC §3).
-var reservedStepNames = []string{"input", "secret", "job", "webhook"}
+var reservedStepNames = []string{"input", "secret", "job", "webhook", "each"}
 
 func (f *fileParser) defName(e yamlEntry, kind string) bool {
 	if strings.TrimSpace(e.key) == "" {
@@ -688,9 +688,10 @@ func (f *fileParser) parseStep(e yamlEntry, task string) *rawStep {
 	rs := &rawStep{s: s, actionPos: f.pos(e.kn), depsPos: f.pos(e.kn), inputPos: map[string]Pos{}}
 	f.unsupportedStepKeys(e, what)
 	known := append(append([]string(nil), stepKeys...), loadSortedKeys(notYetStep)...)
+	known = append(known, loopStepKeys...)
 	inline := f.parseInlineAction(e, strings.TrimPrefix(task, "task "))
 	if inline != "" {
-		known = append(known, stepActionKeys...)
+		known = append(known, inlineStepKeys(e)...)
 		s.Action = inline
 	}
 	fs, _ := f.fields(e.val, what, known)
@@ -740,6 +741,7 @@ func (f *fileParser) parseStep(e yamlEntry, task string) *rawStep {
 	if v, ok := fs["retry"]; ok {
 		s.Retry = f.parseRetry(v)
 	}
+	f.parseStepFlow(fs, s, what, e.kn)
 	return rs
 }
 

@@ -260,6 +260,10 @@ type FlowStep struct {
 	Timeout           stroem.Duration `json:"timeout,omitempty"`
 	Retry             *RetryPolicy    `json:"retry,omitempty"`
 	Pos               Pos             `json:"-"`
+	// When, ForEach and Sequential: see loop.go.
+	When       string `json:"when,omitempty"`
+	ForEach    any    `json:"for_each,omitempty"`
+	Sequential bool   `json:"sequential,omitempty"`
 }
 
 // Trigger types.

@@ -315,15 +315,17 @@ triggers:
 func TestNotYetFeaturesAreNamed(t *testing.T) {
 	t.Parallel()
 	ws := loadOne(t, `
+libraries:
+  common: { type: folder, path: ../common }
 actions:
   a: { type: script, script: echo }
 tasks:
   t:
     flow:
-      s: { action: a, when: "{{ input.x }}", for_each: [1, 2] }
+      s: { action: a }
 `)
 	msgs := strings.Join(problemTexts(ws), "\n")
-	for _, want := range []string{"conditional steps (when) are not supported yet", "loops (for_each) are not supported yet"} {
+	for _, want := range []string{"libraries are not supported yet"} {
 		require.Contains(t, msgs, want)
 	}
 	require.NotContains(t, msgs, "unknown key")

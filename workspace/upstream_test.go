@@ -51,9 +51,6 @@ func TestUpstreamExampleWorkspaceLoads(t *testing.T) {
 // pages (testdata/upstream-docs) that use a feature not here yet, with the
 // feature each problem names.
 var docExamplesWaiting = map[string][]string{
-	"examples_ci-pipeline_01.yaml":     {"loops (for_each)"},
-	"examples_deploy-pipeline_01.yaml": {"loops (for_each)"},
-	"examples_deploy-pipeline_03.yaml": {"loops (for_each)"},
 	// A fragment: its hook names an action the example does not define.
 	"guides_secrets_03.yaml": {`unknown action "notify-slack"`},
 }

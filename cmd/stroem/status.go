@@ -68,7 +68,7 @@ Times are UTC; --output json prints the job as the API returns it.`,
 				if s.ActionType == "task" || s.ActionType == "approval" {
 					worker = "server"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.StepName, s.Status, attempt, worker,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stepLabel(s), stepStatusText(s, job.Steps), attempt, worker,
 					formatTime(s.StartedAt), formatDuration(s.StartedAt, s.CompletedAt), orDash(firstLine(s.ErrorMessage, 80)))
 			}
 			if err := tw.Flush(); err != nil {

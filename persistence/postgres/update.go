@@ -101,6 +101,9 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 	if err != nil {
 		return nil, nil, err
 	}
+	for len(xmins) < len(st.Steps) {
+		xmins = append(xmins, 0) // appended steps: set from their writes below
+	}
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
@@ -215,6 +218,10 @@ func writeBatch(before, after *persistence.JobState, payload string) (b *pgx.Bat
 	}
 	for _, w := range changed {
 		old, cur := w.Old, w.Cur
+		if w.Insert {
+			queue(nil, insertStepSQL, after.Job.ID, old.Name, old.Position, old.ActionName, old.ActionType,
+				old.Image, old.DependsOn, old.ContinueOnFailure, old.MaxAttempts)
+		}
 		input, err := persistence.EncodeJSON(cur.Input)
 		if err != nil {
 			return nil, nil, err
@@ -277,3 +284,9 @@ func writeBatch(before, after *persistence.JobState, payload string) (b *pgx.Bat
 	}
 	return b, steps, nil
 }
+
+// insertStepSQL inserts the pending skeleton of a step a JobUpdate appended
+// (a loop instance); the step's own write follows it in the same batch.
+const insertStepSQL = `INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, image,
+		depends_on, continue_on_failure, max_attempts, status, input)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', NULL)`

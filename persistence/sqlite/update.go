@@ -72,6 +72,11 @@ func writeState(ctx context.Context, tx *sql.Tx, before, after *persistence.JobS
 	// Everything is validated: only now write.
 	for _, w := range changed {
 		cur := w.Cur
+		if w.Insert {
+			if err := insertSkeleton(ctx, tx, after.Job.ID, w.Old); err != nil {
+				return err
+			}
+		}
 		input, err := encodeJSON(cur.Input)
 		if err != nil {
 			return err

@@ -35,4 +35,5 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("Users", func(t *testing.T) { t.Parallel(); testUsers(t, open) })
 	t.Run("StateArtifacts", func(t *testing.T) { t.Parallel(); testStateArtifacts(t, open) })
 	t.Run("Gates", func(t *testing.T) { t.Parallel(); testGates(t, open) })
+	t.Run("AppendSteps", func(t *testing.T) { t.Parallel(); testAppendSteps(t, open) })
 }

@@ -97,8 +97,8 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 			"an attempt status needs an attempt": func(st *persistence.JobState) {
 				st.Step("a").AttemptStatus = stroem.AttemptFailed
 			},
-			"steps cannot be added": func(st *persistence.JobState) {
-				st.Steps = append(st.Steps, &persistence.StepState{Name: "c", Position: 2, Status: stroem.StepPending})
+			"an added step needs the next position": func(st *persistence.JobState) {
+				st.Steps = append(st.Steps, &persistence.StepState{Name: "c", Position: 5, Status: stroem.StepPending})
 			},
 			"steps cannot be replaced": func(st *persistence.JobState) {
 				st.Steps[1] = &persistence.StepState{Name: "z", Position: 1, Status: stroem.StepPending}

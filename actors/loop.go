@@ -1,0 +1,335 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/workspace"
+)
+
+// A for_each step ("deploy") expands, when its dependencies are done and
+// its condition holds, into one instance per item: steps "deploy[0]",
+// "deploy[1]", … appended to the job in the same JobUpdate transaction that
+// stores the item list on the loop step (its input, {"items": […]}). The
+// loop step stays pending while its instances run — all at once, or one
+// after another when sequential — and ends when they all have: completed
+// (failed when an instance failed without continue_on_failure, cancelled
+// when one was cancelled). Its output, for its dependents' templates and
+// the job's output, is the list of its instances' outputs in index order
+// (null for an instance that did not complete).
+//
+// Expansion is idempotent by construction: the decision is taken from the
+// stored state, and a stored expansion (the items on the loop step, its
+// instances) is never taken again.
+
+// loopItemsKey is the key of a loop step's input holding its items.
+const loopItemsKey = "items"
+
+// expandLoop renders the loop's list and appends its instances, or fails
+// or skips the loop step.
+func expandLoop(p *plan, s *persistence.JobState, st *persistence.StepState, fc *flowControl) {
+	items := fc.items
+	if fc.forEach != nil {
+		v, err := fc.forEach.Render(templateContext(p, s, st.Name))
+		if err != nil {
+			failStep(p, st, p.renderError("for_each", err))
+			return
+		}
+		if items, err = loopList(v); err != nil {
+			failStep(p, st, err)
+			return
+		}
+	}
+	if len(items) > workspace.MaxLoopItems {
+		failStep(p, st, fmt.Errorf("for_each: %d items; at most %d are allowed", len(items), workspace.MaxLoopItems))
+		return
+	}
+	if len(items) == 0 {
+		skipStep(st, stroem.SkipEmptyLoop, "for_each has no items")
+		return
+	}
+	st.Input = map[string]any{loopItemsKey: items}
+	st.ReadyAt = nil
+	now := s.Now
+	st.StartedAt = &now // the loop's duration runs from its expansion
+	for i := range items {
+		s.Steps = append(s.Steps, &persistence.StepState{
+			Name: stroem.LoopInstanceName(st.Name, i), Position: len(s.Steps),
+			ActionName: st.ActionName, ActionType: st.ActionType, Image: st.Image,
+			DependsOn: st.DependsOn, ContinueOnFailure: st.ContinueOnFailure, MaxAttempts: st.MaxAttempts,
+			Status: stroem.StepPending,
+		})
+	}
+	insts := instances(s, st)
+	for i, in := range insts {
+		if fc.sequential && i > 0 {
+			break
+		}
+		startInstance(p, s, in)
+	}
+}
+
+// loopList accepts a rendered for_each: a list, or a string holding a
+// JSON list (a template that printed one).
+func loopList(v any) ([]any, error) {
+	switch x := v.(type) {
+	case []any:
+		return x, nil
+	case string:
+		t := strings.TrimSpace(x)
+		if strings.HasPrefix(t, "[") {
+			var l []any
+			if err := json.Unmarshal([]byte(t), &l); err == nil {
+				return l, nil
+			}
+		}
+		if t == "" {
+			return nil, fmt.Errorf("for_each rendered to an empty string, want a list")
+		}
+		return nil, fmt.Errorf("for_each rendered to a string, want a list")
+	case nil:
+		return nil, fmt.Errorf("for_each rendered to null, want a list")
+	}
+	return nil, fmt.Errorf("for_each rendered to %s, want a list", describeValue(v))
+}
+
+func describeValue(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "an object"
+	case bool:
+		return "a boolean"
+	case int, int64, float64, json.Number:
+		return "a number"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+// startInstance makes a pending instance ready with its input rendered
+// (each.* bound), or fails it when the input does not render.
+func startInstance(p *plan, s *persistence.JobState, in *persistence.StepState) {
+	if s.CancelRequested {
+		in.Status = stroem.StepCancelled
+		in.ErrorMessage = "cancelled"
+		return
+	}
+	input, err := renderStepInput(p, s, in.Name)
+	if err != nil {
+		failStep(p, in, err)
+		return
+	}
+	now := s.Now
+	in.Input = input
+	in.Status = stroem.StepReady
+	in.ReadyAt = &now
+}
+
+// isExpanded reports whether st is a loop step whose instances exist.
+func isExpanded(p *plan, st *persistence.StepState) bool {
+	ps := p.steps[st.Name]
+	if ps == nil || ps.flowCtl == nil || !ps.flowCtl.loop {
+		return false
+	}
+	_, ok := st.Input[loopItemsKey].([]any)
+	return ok
+}
+
+// loopItems returns the items an expanded loop step stored.
+func loopItems(st *persistence.StepState) []any {
+	l, _ := st.Input[loopItemsKey].([]any)
+	return l
+}
+
+// instances returns an expanded loop's instances in index order. They were
+// appended together, so they are consecutive from instance 0.
+func instances(s *persistence.JobState, loop *persistence.StepState) []*persistence.StepState {
+	n := len(loopItems(loop))
+	first := stroem.LoopInstanceName(loop.Name, 0)
+	for i, st := range s.Steps {
+		if st.Name != first {
+			continue
+		}
+		if i+n > len(s.Steps) {
+			break
+		}
+		out := s.Steps[i : i+n]
+		for k, in := range out {
+			if in.Name != stroem.LoopInstanceName(loop.Name, k) {
+				return nil
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// instancesDone reports whether every instance of an expanded loop ended.
+func instancesDone(s *persistence.JobState, loop *persistence.StepState) bool {
+	for _, in := range instances(s, loop) {
+		if !in.Status.Terminal() {
+			return false
+		}
+	}
+	return true
+}
+
+// advanceLoops moves every expanded loop on: the next instance of a
+// sequential loop starts when the one before it completed (the rest are
+// skipped when it did not), and a loop whose instances all ended ends. It
+// reports whether it changed anything.
+func advanceLoops(p *plan, s *persistence.JobState) bool {
+	changed := false
+	for _, name := range p.dag.Order() {
+		ps := p.steps[name]
+		if ps.flowCtl == nil || !ps.flowCtl.loop {
+			continue
+		}
+		st := s.Step(name)
+		if st == nil || !isExpanded(p, st) || st.Status.Terminal() {
+			continue
+		}
+		insts := instances(s, st)
+		if ps.flowCtl.sequential && advanceSequential(p, s, insts) {
+			changed = true
+		}
+		done := true
+		failed, cancelled := 0, 0
+		for _, in := range insts {
+			switch in.Status {
+			case stroem.StepFailed:
+				failed++
+			case stroem.StepCancelled:
+				cancelled++
+			}
+			done = done && in.Status.Terminal()
+		}
+		if !done {
+			continue
+		}
+		changed = true
+		switch {
+		case failed > 0 && !st.ContinueOnFailure:
+			st.Status = stroem.StepFailed
+			st.ErrorMessage = fmt.Sprintf("%d of %d instances failed", failed, len(insts))
+		case cancelled > 0 || s.CancelRequested:
+			st.Status = stroem.StepCancelled
+			st.ErrorMessage = "cancelled"
+		default:
+			st.Status = stroem.StepCompleted
+			st.ErrorMessage = ""
+			if failed > 0 {
+				st.ErrorMessage = fmt.Sprintf("%d of %d instances failed (continue_on_failure)", failed, len(insts))
+			}
+		}
+	}
+	return changed
+}
+
+// advanceSequential starts the first pending instance once the one before
+// it completed (or failed with continue_on_failure), or skips every
+// pending instance when it did not.
+func advanceSequential(p *plan, s *persistence.JobState, insts []*persistence.StepState) bool {
+	for i, in := range insts {
+		if in.Status.Terminal() {
+			continue
+		}
+		if in.Status != stroem.StepPending || i == 0 {
+			return false // one is running (or ready)
+		}
+		prev := insts[i-1]
+		if prev.Status == stroem.StepCompleted || (prev.Status == stroem.StepFailed && prev.ContinueOnFailure) {
+			startInstance(p, s, in)
+			return true
+		}
+		for _, rest := range insts[i:] {
+			if rest.Status == stroem.StepPending {
+				rest.Status = stroem.StepSkipped
+				rest.ErrorMessage = fmt.Sprintf("skipped: instance %s %s", prev.Name, prev.Status)
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// loopOutput is an expanded loop's output: its instances' outputs in index
+// order, null for an instance that did not complete.
+func loopOutput(s *persistence.JobState, loop *persistence.StepState) []any {
+	insts := instances(s, loop)
+	out := make([]any, len(insts))
+	for i, in := range insts {
+		if in.Status != stroem.StepCompleted {
+			continue
+		}
+		if in.Output == nil {
+			out[i] = map[string]any{}
+		} else {
+			out[i] = in.Output
+		}
+	}
+	return out
+}
+
+// loopContext completes a step's template variables: each upstream loop's
+// output is its list of instance outputs, and an instance sees each.item
+// and each.index.
+func loopContext(p *plan, s *persistence.JobState, name string, m map[string]any) map[string]any {
+	ps := p.step(name)
+	if ps == nil {
+		return m
+	}
+	for _, a := range ps.ancestors {
+		st := s.Step(a)
+		if st != nil && st.Status.Terminal() && isExpanded(p, st) {
+			m[workspace.TemplateName(a)] = map[string]any{"output": loopOutput(s, st)}
+		}
+	}
+	if each := eachOf(p, s, name); each != nil {
+		m["each"] = each
+		// An instance sees the upstream outputs its input names (by their
+		// template name); the others are left out of what each of
+		// thousands of renders copies.
+		for _, a := range ps.ancestors {
+			if tn := workspace.TemplateName(a); !strings.Contains(ps.flowCtl.inputSrc, tn) {
+				delete(m, tn)
+			}
+		}
+	}
+	return m
+}
+
+// eachOf is a loop instance's each variable, nil for other steps.
+func eachOf(p *plan, s *persistence.JobState, name string) map[string]any {
+	loop, i, ok := stroem.ParseLoopInstance(name)
+	if !ok {
+		return nil
+	}
+	st := s.Step(loop)
+	if st == nil || !isExpanded(p, st) {
+		return nil
+	}
+	items := loopItems(st)
+	if i >= len(items) {
+		return nil
+	}
+	return map[string]any{"item": items[i], "index": i}
+}
+
+// claimEach sets a claimed instance's each variable when its action's
+// templates use it, reading the loop's items from the store.
+func (o *Orchestrator) claimEach(ctx context.Context, p *plan, cs *persistence.ClaimedStep) error {
+	ps := p.step(cs.StepName)
+	if ps == nil || ps.flowCtl == nil || !ps.flowCtl.eachInAction || p.steps[cs.StepName] != nil {
+		return nil
+	}
+	s, err := o.store.JobState(ctx, cs.JobID)
+	if err != nil {
+		return err
+	}
+	cs.Each = eachOf(p, s, cs.StepName)
+	return nil
+}
