@@ -45,7 +45,7 @@ type Decision struct {
 // JobActor's next update (gatesSync asks for it).
 func suspendServerSteps(p *plan, s *persistence.JobState) {
 	for _, st := range s.Steps {
-		ps := p.steps[st.Name]
+		ps := p.step(st.Name)
 		if ps == nil || !workspace.IsServerSide(ps.action.Type) {
 			continue
 		}
@@ -79,7 +79,7 @@ func suspendServerSteps(p *plan, s *persistence.JobState) {
 // with the step's own input over it, and the outputs of the steps before it
 // are there as for any step.
 func approvalMessage(p *plan, s *persistence.JobState, st *persistence.StepState) (string, error) {
-	ps := p.steps[st.Name]
+	ps := p.step(st.Name)
 	if ps.action.Message == "" {
 		return fmt.Sprintf("Approve step %q of task %s?", st.Name, s.Job.TaskName), nil
 	}
@@ -112,7 +112,7 @@ func (e evApprove) apply(p *plan, s *persistence.JobState) error {
 	if err != nil {
 		return err
 	}
-	ps := p.steps[st.Name]
+	ps := p.step(st.Name)
 	if ps == nil || ps.action.Type != workspace.ActionApproval {
 		return stroem.Errorf(stroem.CodeConflict, "step %q of job %s is not an approval gate", e.step, s.Job.ID)
 	}
@@ -156,7 +156,7 @@ type evApprovalTimeout struct{ step string }
 
 func (e evApprovalTimeout) apply(p *plan, s *persistence.JobState) error {
 	st := s.Step(e.step)
-	ps := p.steps[e.step]
+	ps := p.step(e.step)
 	if st == nil || ps == nil || st.Status != stroem.StepSuspended || ps.action.Type != workspace.ActionApproval || ps.timeout <= 0 || st.StartedAt == nil {
 		return nil
 	}
@@ -209,7 +209,7 @@ func (j *jobActor) gatesSync(ctx actor.Context, s *persistence.JobState) {
 		g.timers, g.children, g.cancelled, g.suspended = map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	}
 	for _, st := range s.Steps {
-		ps := j.plan.steps[st.Name]
+		ps := j.plan.step(st.Name)
 		if ps == nil || !workspace.IsServerSide(ps.action.Type) {
 			continue
 		}

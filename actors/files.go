@@ -402,7 +402,7 @@ func (o *Orchestrator) stateTemplates(ctx context.Context, p *plan, cs *persiste
 // usesState reports whether the templates of a step's action may refer to
 // `state` or `global_state` (a mention anywhere in them is enough).
 func usesState(p *plan, step string) bool {
-	ps := p.steps[step]
+	ps := p.step(step)
 	if ps == nil || ps.action == nil {
 		return false
 	}

@@ -81,7 +81,7 @@ func (e evChildDone) apply(p *plan, s *persistence.JobState) error {
 	if st == nil || st.Status != stroem.StepSuspended {
 		return nil // ended already (cancelled, or a duplicate report)
 	}
-	if ps := p.steps[e.step]; ps == nil || ps.action.Type != workspace.ActionTask {
+	if ps := p.step(e.step); ps == nil || ps.action.Type != workspace.ActionTask {
 		return nil
 	}
 	switch e.status {
@@ -108,7 +108,7 @@ func (o *Orchestrator) childEnsure(p *plan, s *persistence.JobState, step string
 	if st := s.Step(step); st != nil {
 		input = st.Input
 	}
-	ps := p.steps[step]
+	ps := p.step(step)
 	go func() {
 		for attempt := 0; ; attempt++ {
 			done, err := o.childEnsureOnce(job, parent, ps, step, input)
@@ -307,7 +307,7 @@ func (o *Orchestrator) createJob(ctx context.Context, ws *workspace.Workspace, t
 		Context:    spec.context,
 	}
 	for i, name := range p.dag.Order() {
-		ps := p.steps[name]
+		ps := p.step(name)
 		s.Steps = append(s.Steps, &persistence.StepState{
 			Name: name, Position: i, ActionName: ps.action.Name, ActionType: ps.action.Type, Image: ps.action.Image,
 			DependsOn: ps.flow.DependsOn, ContinueOnFailure: ps.flow.ContinueOnFailure, MaxAttempts: ps.maxAttempts(),
