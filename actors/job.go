@@ -30,6 +30,10 @@ type jobActor struct {
 	finished bool
 
 	steps map[string]*trackedStep
+	// deadline is the task timeout's timer (tasklimits.go); unmatched the
+	// steps waiting for a capable worker (unmatched.go).
+	deadline  *time.Timer
+	unmatched map[string]int
 }
 
 // trackedStep is what the JobActor knows of a watched step.
@@ -99,6 +103,8 @@ func (j *jobActor) Receive(ctx actor.Context) {
 		j.updated(ctx, m)
 	case *stepClaimed:
 		j.watchClaimed(ctx, m)
+	case *unmatchedCheck:
+		j.checkUnmatched(ctx, m)
 	case *stepResync:
 		j.queue = append(j.queue, jobEvent{ev: evReconcile{}})
 		j.flush(ctx)
@@ -206,6 +212,9 @@ func (j *jobActor) updated(ctx actor.Context, m *updateDone) {
 		if !m.before.Terminal() && j.o.events != nil {
 			j.o.events.JobFinished(j.id, s.Job.Status)
 		}
+		if !m.before.Terminal() {
+			j.o.retryTask(j.plan, s)
+		}
 		if len(j.queue) == 0 {
 			j.finish(ctx, s)
 			return
@@ -230,6 +239,8 @@ func (b batchEvent) apply(p *plan, s *persistence.JobState) error {
 // than what the JobActor already knows of a step (a claim that raced the
 // read) is ignored for that step.
 func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState, wakeReady bool) {
+	j.armDeadline(ctx, s)
+	j.armUnmatched(ctx, s)
 	wake := false
 	for _, st := range s.Steps {
 		t := j.steps[st.Name]
@@ -312,6 +323,7 @@ func (j *jobActor) finish(ctx actor.Context, _ *persistence.JobState) {
 		return
 	}
 	j.finished = true
+	j.stopDeadline()
 	for name, t := range j.steps {
 		ctx.Stop(t.pid)
 		delete(j.steps, name)

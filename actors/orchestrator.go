@@ -78,6 +78,9 @@ type JobRequest struct {
 	// Webhook is the request context a webhook job's templates see as
 	// `webhook` (headers, query); nil for other jobs.
 	Webhook map[string]any
+	// retry, when set, makes the job the next of a task-level retry chain
+	// (see tasklimits.go).
+	retry *taskRetry
 }
 
 // New returns an orchestrator; Start runs it.
@@ -212,6 +215,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 	if r.Webhook != nil {
 		s.Context = map[string]any{"webhook": r.Webhook}
 	}
+	o.setTaskLimits(task, r, s)
 	for i, name := range p.dag.Order() {
 		ps := p.steps[name]
 		s.Steps = append(s.Steps, &persistence.StepState{
