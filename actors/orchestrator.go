@@ -29,6 +29,7 @@ type Orchestrator struct {
 	plans     *planCache
 	taskPlans sync.Map // workspace\x00revision\x00task → *taskPlan
 	jobPlans  sync.Map // job id → *plan, for masking log lines
+	masks     maskCache // job id → redaction (redact.go)
 
 	// loadSem bounds concurrent job loads (recovery spawns many JobActors).
 	loadSem chan struct{}
@@ -240,6 +241,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 		return "", fmt.Errorf("insert job: %w", err)
 	}
 	if !s.Job.Status.Terminal() {
+		o.masks.put(s.Job.ID, newJobRedaction(p, input))
 		o.jobPlans.Store(s.Job.ID, p)
 		o.root.Send(o.orch, &jobCreated{plan: p, state: s})
 		o.Wake()
@@ -281,22 +283,16 @@ func (o *Orchestrator) request(ctx context.Context, jobID string, ev event) erro
 }
 
 // Masker returns the secret masker for a job's log lines.
+// It masks the job's secret inputs too (redact.go).
 func (o *Orchestrator) Masker(ctx context.Context, jobID string) (*workspace.Masker, error) {
-	if p, ok := o.jobPlans.Load(jobID); ok {
+	if p, ok := o.jobPlans.Load(jobID); ok && len(secretInputKeys(p.(*plan))) == 0 {
 		return p.(*plan).masker, nil
 	}
-	s, err := o.store.JobState(ctx, jobID)
+	r, err := o.redaction(ctx, jobID)
 	if err != nil {
 		return nil, err
 	}
-	p, err := o.planFor(ctx, s.SnapshotID)
-	if err != nil {
-		return nil, err
-	}
-	if !s.Job.Status.Terminal() {
-		o.jobPlans.Store(jobID, p)
-	}
-	return p.masker, nil
+	return r.masker, nil
 }
 
 // planFor returns the compiled plan of a stored snapshot.

@@ -301,6 +301,11 @@ func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	for i := range jobs {
+		if err := s.orch.RedactJob(r.Context(), &jobs[i]); err != nil {
+			return err // never serve what could not be masked
+		}
+	}
 	writeJSON(w, http.StatusOK, page[stroem.Job]{Items: jobs, Total: total})
 	return nil
 }
@@ -393,11 +398,9 @@ func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	m, err := s.orch.Masker(r.Context(), j.ID)
-	if err != nil {
+	if err := s.orch.RedactJob(r.Context(), j); err != nil {
 		return err // never serve what could not be masked
 	}
-	m.MaskJob(j)
 	writeJSON(w, http.StatusOK, j)
 	return nil
 }

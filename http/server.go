@@ -25,6 +25,9 @@ type Orchestrator interface {
 	JobCancel(ctx context.Context, jobID string) error
 	// Masker is the job's secret masker: a served job is masked once more.
 	Masker(ctx context.Context, jobID string) (*stroem.Masker, error)
+	// RedactJob masks every secret in a job about to be served, its
+	// secret: true inputs included; an error means it must not be served.
+	RedactJob(ctx context.Context, j *stroem.Job) error
 }
 
 // Workers is the worker protocol (actors.Workers): the worker API's
