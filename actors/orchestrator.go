@@ -27,8 +27,8 @@ type Orchestrator struct {
 	log    *slog.Logger
 
 	plans     *planCache
-	taskPlans sync.Map // workspace\x00revision\x00task → *taskPlan
-	jobPlans  sync.Map // job id → *plan, for masking log lines
+	taskPlans sync.Map  // workspace\x00revision\x00task → *taskPlan
+	jobPlans  sync.Map  // job id → *plan, for masking log lines
 	masks     maskCache // job id → redaction (redact.go)
 
 	// loadSem bounds concurrent job loads (recovery spawns many JobActors).
