@@ -27,9 +27,10 @@ type Orchestrator struct {
 	log    *slog.Logger
 
 	plans     *planCache
-	taskPlans sync.Map  // workspace\x00revision\x00task → *taskPlan
-	jobPlans  sync.Map  // job id → *plan, for masking log lines
-	masks     maskCache // job id → redaction (redact.go)
+	taskPlans sync.Map // workspace\x00revision\x00task → *taskPlan
+	jobPlans  sync.Map // job id → *plan, for masking log lines
+
+	masks maskCache // job id → redaction (redact.go)
 
 	// loadSem bounds concurrent job loads (recovery spawns many JobActors).
 	loadSem chan struct{}
