@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,6 +84,10 @@ type JobRequest struct {
 	// retry, when set, makes the job the next of a task-level retry chain
 	// (see tasklimits.go).
 	retry *taskRetry
+	// WebhookInput, for a webhook job, holds the input keys the request
+	// gives in the upstream's shape (workspace.WebhookInputKeys): set after
+	// the input is checked, over anything else.
+	WebhookInput map[string]any
 }
 
 // New returns an orchestrator; Start runs it.
@@ -187,7 +192,12 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 	if task == nil {
 		return "", stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", r.Task, r.Workspace)
 	}
-	input, problems := workspace.CheckInput(task.Input, r.Input)
+	schema := task.Input
+	if r.WebhookInput != nil {
+		schema = schema.WithoutWebhookInputKeys()
+	}
+	input, problems := workspace.CheckInput(schema, r.Input)
+	maps.Copy(input, r.WebhookInput)
 	if len(problems) > 0 {
 		return "", stroem.Invalid(fmt.Sprintf("invalid input for task %q: %d problem(s)", task.Name, len(problems)), o.maskProblems(ws, task, problems)...)
 	}
@@ -196,7 +206,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 		return "", stroem.Errorf(stroem.CodeInvalid, "task %q cannot run: %v", task.Name, err)
 	}
 	p := tp.plan
-	if err := renderDefaults(p, task.Input, r.Input, input); err != nil {
+	if err := renderDefaults(p, schema, r.Input, input); err != nil {
 		return "", err
 	}
 	if err := o.checkRunnable(ctx, task.Name, p); err != nil {

@@ -180,6 +180,17 @@ func (o *Orchestrator) retryTask(p *plan, s *persistence.JobState) {
 		SourceType: s.Job.SourceType, SourceID: s.Job.SourceID, CreatedBy: s.Job.CreatedBy,
 		Webhook: webhookContext(s), retry: next,
 	}
+	if s.Job.SourceType == stroem.SourceWebhook {
+		// The request's keys are set again after the input is checked.
+		req.Input, req.WebhookInput = map[string]any{}, map[string]any{}
+		for k, v := range s.Job.Input {
+			if workspace.IsWebhookInputKey(k) {
+				req.WebhookInput[k] = v
+			} else {
+				req.Input[k] = v
+			}
+		}
+	}
 	time.AfterFunc(delay, func() {
 		select {
 		case <-o.stopped:
