@@ -1,12 +1,15 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
 )
 
 // The upstream's server-wide job timeout and unmatched-step grace load
@@ -33,4 +36,47 @@ recovery:
 	cfg.DefaultJobTimeout = 0
 	cfg.Recovery.UnmatchedStepTimeoutSecs = -1
 	require.ErrorContains(t, cfg.validate(), "key recovery.unmatched_step_timeout_secs: -1 is out of range")
+}
+
+const limitsServerWorkflow = `
+actions:
+  work: { type: shell, cmd: "true" }
+tasks:
+  one:
+    flow:
+      only: { action: work }
+      after: { action: work, depends_on: [only] }
+`
+
+// The server wires default_job_timeout and
+// recovery.unmatched_step_timeout_secs into the engine: with no worker
+// registered a step fails after the grace, saying why; a job of a task
+// without a timeout is cancelled at the server's default.
+func TestJobLimitsServer(t *testing.T) {
+	t.Parallel()
+	t.Run("no worker can run", func(t *testing.T) {
+		t.Parallel()
+		e := newTriggerEnv(t, map[string]string{"default": limitsServerWorkflow})
+		e.cfg.Recovery.UnmatchedStepTimeoutSecs = 1
+		e.start()
+		id := e.execute("one", nil)
+		j := e.waitJob(id, stroem.JobFailed)
+		require.Equal(t, `no worker can run this step: no active worker has the "shell" capability (waited 1s)`, j.Steps[0].ErrorMessage)
+		require.Equal(t, stroem.StepSkipped, j.Steps[1].Status)
+	})
+	t.Run("default job timeout", func(t *testing.T) {
+		t.Parallel()
+		e := newTriggerEnv(t, map[string]string{"default": limitsServerWorkflow})
+		e.cfg.DefaultJobTimeout = time.Second
+		e.start()
+		w := e.worker() // a capable worker: the step waits for it, not failing
+		id := e.execute("one", nil)
+		a := w.mustClaim("only")
+		require.Eventually(t, func() bool { return len(w.heartbeat(a).Cancel) > 0 }, 10*time.Second, 50*time.Millisecond,
+			"the running step is stopped on its worker")
+		require.Equal(t, http.StatusOK, w.complete(a, -1, nil, "cancelled"))
+		j := e.waitJob(id, stroem.JobCancelled)
+		require.Equal(t, stroem.StepCancelled, j.Steps[0].Status)
+		require.Equal(t, "cancelled: the job timed out (task timeout 1s)", j.Steps[1].ErrorMessage)
+	})
 }
