@@ -149,20 +149,28 @@ func (e evTimeout) apply(p *plan, s *persistence.JobState) error {
 	return nil
 }
 
+// taskRetryFollows reports whether a finished job is followed by a
+// task-level retry job (its task's retry allows another attempt). Upstream
+// fires a task's on_error hooks only when it is not.
+func taskRetryFollows(p *plan, s *persistence.JobState) bool {
+	if s.Job.Status != stroem.JobFailed || p == nil || p.snap == nil || p.snap.Task == nil {
+		return false
+	}
+	r := p.snap.Task.Retry
+	return r != nil && taskAttempt(s) < r.MaxAttempts
+}
+
 // retryTask creates the next job of a failed job's task-level retry chain,
 // after the policy's delay. It runs the task's current definition with the
 // same input. A retry whose delay would end after the chain's deadline is
 // not made. The delay is kept in memory: a retry still waiting when the
 // server stops is not made (docs/workflows.md says so).
 func (o *Orchestrator) retryTask(p *plan, s *persistence.JobState) {
-	if s.Job.Status != stroem.JobFailed || p == nil || p.snap == nil || p.snap.Task == nil {
+	if !taskRetryFollows(p, s) {
 		return
 	}
 	r := p.snap.Task.Retry
 	attempt := taskAttempt(s)
-	if r == nil || attempt >= r.MaxAttempts {
-		return
-	}
 	delay := retryDelay(r, attempt, rand.Float64)
 	next := &taskRetry{of: s.Job.ID, attempt: attempt + 1}
 	if at, ok := jobDeadline(s); ok {
