@@ -32,6 +32,9 @@ type Orchestrator struct {
 	jobPlans  sync.Map // job id → *plan, for masking log lines
 
 	masks maskCache // job id → redaction (redact.go)
+	// workerCaps caches the worker list for the unmatched-step checks
+	// (unmatched.go).
+	workerCaps workerListCache
 
 	// loadSem bounds concurrent job loads (recovery spawns many JobActors).
 	loadSem chan struct{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -72,7 +73,11 @@ func (j *jobActor) checkUnmatched(ctx actor.Context, m *unmatchedCheck) {
 	go func() {
 		c, cancel := context.WithTimeout(context.Background(), o.cfg.RequestTimeout)
 		defer cancel()
-		workers, err := wl.WorkerList(c)
+		workers, err := o.workerCaps.list(c, wl.WorkerList, false)
+		if err == nil && !anyActiveWith(workers, m.capability) {
+			// Never fail a step on a cached list: read it again.
+			workers, err = o.workerCaps.list(c, wl.WorkerList, true)
+		}
 		if err == nil && !anyActiveWith(workers, m.capability) {
 			root.Send(self, &jobEvent{ev: evNoWorker{step: m.step, attempt: m.attempt, capability: m.capability, grace: grace}})
 		}
@@ -81,6 +86,34 @@ func (j *jobActor) checkUnmatched(ctx actor.Context, m *unmatchedCheck) {
 		// dropped once the step left the ready state).
 		time.AfterFunc(grace, func() { root.Send(self, m) })
 	}()
+}
+
+// workerListCache shares one worker list among the checks of a second:
+// a backlog of ready steps that capable workers will take costs one query,
+// not one per step. A step is only failed on a freshly read list.
+type workerListCache struct {
+	mu      sync.Mutex
+	at      time.Time
+	workers []stroem.Worker
+}
+
+const workerListMaxAge = time.Second
+
+func (c *workerListCache) list(ctx context.Context, read func(context.Context) ([]stroem.Worker, error), fresh bool) ([]stroem.Worker, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !fresh && c.workers != nil && time.Since(c.at) < workerListMaxAge {
+		return c.workers, nil
+	}
+	w, err := read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if w == nil {
+		w = []stroem.Worker{}
+	}
+	c.workers, c.at = w, time.Now()
+	return w, nil
 }
 
 func anyActiveWith(workers []stroem.Worker, capability string) bool {
