@@ -255,7 +255,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 		return "", fmt.Errorf("insert job: %w", err)
 	}
 	if !s.Job.Status.Terminal() {
-		o.masks.put(s.Job.ID, newJobRedaction(p, input))
+		o.masks.put(s.Job.ID, o.createdRedaction(p, input, r))
 		o.jobPlans.Store(s.Job.ID, p)
 		o.root.Send(o.orch, &jobCreated{plan: p, state: s})
 		o.Wake()

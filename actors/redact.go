@@ -22,6 +22,9 @@ type jobRedaction struct {
 	masker *stroem.Masker
 	// keys are the task's secret input fields.
 	keys []string
+	// retryOf is the job a task-level retry job retries (shown with the
+	// job, as upstream's retry_of_job_id).
+	retryOf string
 }
 
 // maskCache holds the redaction of recently served jobs (bounded; the
@@ -107,6 +110,15 @@ func appendSecretValues(out []string, v any) []string {
 	return out
 }
 
+// createdRedaction is the redaction of a job being created.
+func (o *Orchestrator) createdRedaction(p *plan, input map[string]any, r JobRequest) *jobRedaction {
+	red := newJobRedaction(p, input)
+	if r.retry != nil {
+		red.retryOf = r.retry.of
+	}
+	return red
+}
+
 // redaction returns the job's redaction, from the cache or built from the
 // stored job.
 func (o *Orchestrator) redaction(ctx context.Context, jobID string) (*jobRedaction, error) {
@@ -125,6 +137,7 @@ func (o *Orchestrator) redaction(ctx context.Context, jobID string) (*jobRedacti
 		o.jobPlans.Store(jobID, p)
 	}
 	r := newJobRedaction(p, s.Job.Input)
+	r.retryOf, _ = s.Context[ctxRetryOf].(string)
 	o.masks.put(jobID, r)
 	return r, nil
 }
@@ -137,6 +150,7 @@ func (o *Orchestrator) RedactJob(ctx context.Context, j *stroem.Job) error {
 		return err
 	}
 	r.masker.MaskJob(j)
+	j.RetryOfJobID = r.retryOf
 	if len(r.keys) > 0 && j.Input != nil {
 		in := make(map[string]any, len(j.Input))
 		for k, v := range j.Input {

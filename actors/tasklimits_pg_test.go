@@ -123,6 +123,15 @@ func TestTaskRetryCreatesANewJob(t *testing.T) {
 	s := e.state(t, second)
 	require.Equal(t, first, s.Context[ctxRetryOf])
 	require.EqualValues(t, 2, s.Context[ctxTaskAttempt])
+	// The API shows the link (retry_of_job_id), also on another server.
+	for _, o := range []*Orchestrator{e.o, secondOrchestrator(t, e, limitsWorkflow)} {
+		j := e.job(t, second)
+		require.NoError(t, o.RedactJob(ctx, j))
+		require.Equal(t, first, j.RetryOfJobID)
+		j = e.job(t, first)
+		require.NoError(t, o.RedactJob(ctx, j))
+		require.Empty(t, j.RetryOfJobID)
+	}
 	fail(second)
 	require.Eventually(t, func() bool { return e.job(t, second).Status == stroem.JobFailed }, 10*time.Second, 20*time.Millisecond)
 	require.Nil(t, e.claim(t, w, time.Second), "max_attempts 2: no third job")

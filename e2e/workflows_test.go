@@ -162,6 +162,9 @@ func TestExampleWorkspace(t *testing.T) {
 				for _, other := range list.Items {
 					require.Equal(t, stroem.JobFailed, other.Status)
 				}
+				// Newest first: the retry names the job it retries.
+				require.Equal(t, list.Items[1].ID, list.Items[0].RetryOfJobID)
+				require.Empty(t, list.Items[1].RetryOfJobID)
 			},
 		},
 		"countdown": {
