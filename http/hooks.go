@@ -154,14 +154,14 @@ func (t *Triggers) hook(w http.ResponseWriter, r *http.Request) error {
 	if !trig.Enabled {
 		return stroem.Errorf(stroem.CodeNotFound, "webhook %q of workspace %q is disabled", trig.Name, ws.Name)
 	}
-	body, err := t.readBody(w, r)
+	body, raw, err := t.readHookBody(w, r)
 	if err != nil {
 		return err
 	}
 	id, err := t.orch.JobCreate(r.Context(), actors.JobRequest{
 		Workspace: ws.Name, Task: trig.Task, Input: hookTopLevel(trig.Input, body, ws.Tasks[trig.Task]),
 		SourceType: stroem.SourceWebhook, SourceID: trig.Name,
-		Webhook: hookContext(r, t.headers), WebhookInput: hookInput(r, body, t.headers),
+		Webhook: hookContext(r, t.headers), WebhookInput: hookInput(r, raw, t.headers),
 	})
 	if err != nil {
 		return err
