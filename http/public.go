@@ -424,6 +424,9 @@ func (s *Server) jobCancel(w http.ResponseWriter, r *http.Request) error {
 	if j, err = s.store.JobGet(r.Context(), j.ID); err == nil {
 		err = s.markTruncated(r.Context(), j)
 	}
+	if err == nil {
+		err = s.orch.RedactJob(r.Context(), j) // never serve what could not be masked
+	}
 	if err != nil {
 		return err
 	}

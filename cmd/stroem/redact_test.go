@@ -80,10 +80,22 @@ func TestSecretInputRedactedByTheAPI(t *testing.T) {
 	require.NotContains(t, string(body), token)
 	require.Contains(t, string(body), ans.JobID)
 
+	// The cancel answer (a finished job: 409) and a running job's.
+	code, body = e.do("POST", "/api/jobs/"+ans.JobID+"/cancel", nil, "")
+	require.Equal(t, http.StatusConflict, code, string(body))
+	require.NotContains(t, string(body), token)
+
 	require.Eventually(t, func() bool {
 		code, body = e.do("GET", "/api/jobs/"+ans.JobID+"/logs", nil, "")
 		return code == http.StatusOK && len(body) > 0
 	}, 10*time.Second, 20*time.Millisecond)
 	require.NotContains(t, string(body), token)
 	require.Contains(t, string(body), "using ***")
+
+	id := e.execute("deploy", map[string]any{"token": token, "env": "dev"})
+	code, body = e.do("POST", "/api/jobs/"+id+"/cancel", nil, "")
+	require.Equal(t, http.StatusOK, code, string(body))
+	require.NotContains(t, string(body), token)
+	require.NoError(t, json.Unmarshal(body, &j))
+	require.Equal(t, "***", j.Input["token"])
 }
