@@ -88,6 +88,9 @@ type Job struct {
 	// empty (a trigger, a webhook, a server without authentication).
 	CreatedBy   string `json:"created_by"`
 	CancelledBy string `json:"cancelled_by"`
+	// RetryOfJobID names the failed job this one retries (a task-level
+	// retry); empty otherwise.
+	RetryOfJobID string `json:"retry_of_job_id,omitempty"`
 	// Steps is filled by the single-job view and left out of lists.
 	Steps []Step `json:"steps,omitempty"`
 	// Sub-jobs and hooks (single-job view): a child job's parent, a job's

@@ -31,6 +31,10 @@ type jobActor struct {
 
 	steps map[string]*trackedStep
 	gates gateState // server-side steps (approval.go)
+	// deadline is the task timeout's timer (tasklimits.go); unmatched the
+	// steps waiting for a capable worker (unmatched.go).
+	deadline  *time.Timer
+	unmatched map[string]int
 }
 
 // trackedStep is what the JobActor knows of a watched step.
@@ -104,6 +108,8 @@ func (j *jobActor) Receive(ctx actor.Context) {
 		j.watchClaimed(ctx, m)
 	case *gateTimer:
 		j.gateTimerFired(ctx, m)
+	case *unmatchedCheck:
+		j.checkUnmatched(ctx, m)
 	case *stepResync:
 		j.queue = append(j.queue, jobEvent{ev: evReconcile{}})
 		j.flush(ctx)
@@ -212,6 +218,7 @@ func (j *jobActor) updated(ctx actor.Context, m *updateDone) {
 			j.o.events.JobFinished(j.id, s.Job.Status)
 		}
 		if !m.before.Terminal() {
+			j.o.retryTask(j.plan, s)
 			j.o.jobEnded(j.plan, nil, s) // parent, hooks (hook.go)
 		}
 		if len(j.queue) == 0 {
@@ -238,6 +245,8 @@ func (b batchEvent) apply(p *plan, s *persistence.JobState) error {
 // than what the JobActor already knows of a step (a claim that raced the
 // read) is ignored for that step.
 func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState, wakeReady bool) {
+	j.armDeadline(ctx, s)
+	j.armUnmatched(ctx, s)
 	wake := false
 	for _, st := range s.Steps {
 		t := j.steps[st.Name]
@@ -321,6 +330,7 @@ func (j *jobActor) finish(ctx actor.Context, _ *persistence.JobState) {
 		return
 	}
 	j.finished = true
+	j.stopDeadline()
 	for name, t := range j.steps {
 		ctx.Stop(t.pid)
 		delete(j.steps, name)

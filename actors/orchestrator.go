@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,11 @@ type Orchestrator struct {
 	plans     *planCache
 	taskPlans sync.Map // workspace\x00revision\x00task → *taskPlan
 	jobPlans  sync.Map // job id → *plan, for masking log lines
+
+	masks maskCache // job id → redaction (redact.go)
+	// workerCaps caches the worker list for the unmatched-step checks
+	// (unmatched.go).
+	workerCaps workerListCache
 
 	// loadSem bounds concurrent job loads (recovery spawns many JobActors).
 	loadSem chan struct{}
@@ -80,6 +86,13 @@ type JobRequest struct {
 	// Webhook is the request context a webhook job's templates see as
 	// `webhook` (headers, query); nil for other jobs.
 	Webhook map[string]any
+	// retry, when set, makes the job the next of a task-level retry chain
+	// (see tasklimits.go).
+	retry *taskRetry
+	// WebhookInput, for a webhook job, holds the input keys the request
+	// gives in the upstream's shape (workspace.WebhookInputKeys): set after
+	// the input is checked, over anything else.
+	WebhookInput map[string]any
 }
 
 // New returns an orchestrator; Start runs it.
@@ -184,11 +197,16 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 	if task == nil {
 		return "", stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", r.Task, r.Workspace)
 	}
+	schema := task.Input
+	if r.WebhookInput != nil {
+		schema = schema.WithoutWebhookInputKeys()
+	}
 	resolved, problems := resolveConnections(ws, task, r.Input) // connection.go
 	if len(problems) > 0 {
-		return "", stroem.Invalid(fmt.Sprintf("invalid input for task %q: %d problem(s)", task.Name, len(problems)), problems...)
+		return "", stroem.Invalid(fmt.Sprintf("invalid input for task %q: %d problem(s)", task.Name, len(problems)), o.maskProblems(ws, task, problems)...)
 	}
-	input, problems := workspace.CheckInput(task.Input, resolved)
+	input, problems := workspace.CheckInput(schema, resolved)
+	maps.Copy(input, r.WebhookInput)
 	if len(problems) > 0 {
 		return "", stroem.Invalid(fmt.Sprintf("invalid input for task %q: %d problem(s)", task.Name, len(problems)), o.maskProblems(ws, task, problems)...)
 	}
@@ -197,7 +215,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 		return "", stroem.Errorf(stroem.CodeInvalid, "task %q cannot run: %v", task.Name, err)
 	}
 	p := tp.plan
-	if err := renderDefaults(p, task.Input, r.Input, input); err != nil {
+	if err := renderDefaults(p, schema, r.Input, input); err != nil {
 		return "", err
 	}
 	if err := o.checkRunnable(ctx, task.Name, p); err != nil {
@@ -218,6 +236,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 	if r.Webhook != nil {
 		s.Context = map[string]any{"webhook": r.Webhook}
 	}
+	o.setTaskLimits(task, r, s)
 	for i, name := range p.dag.Order() {
 		ps := p.steps[name]
 		s.Steps = append(s.Steps, &persistence.StepState{
@@ -243,6 +262,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 		return "", fmt.Errorf("insert job: %w", err)
 	}
 	if !s.Job.Status.Terminal() {
+		o.masks.put(s.Job.ID, o.createdRedaction(p, input, r))
 		o.jobPlans.Store(s.Job.ID, p)
 		o.root.Send(o.orch, &jobCreated{plan: p, state: s})
 		o.Wake()
@@ -286,22 +306,16 @@ func (o *Orchestrator) request(ctx context.Context, jobID string, ev event) erro
 }
 
 // Masker returns the secret masker for a job's log lines.
+// It masks the job's secret inputs too (redact.go).
 func (o *Orchestrator) Masker(ctx context.Context, jobID string) (*workspace.Masker, error) {
-	if p, ok := o.jobPlans.Load(jobID); ok {
+	if p, ok := o.jobPlans.Load(jobID); ok && len(secretInputKeys(p.(*plan))) == 0 {
 		return p.(*plan).masker, nil
 	}
-	s, err := o.store.JobState(ctx, jobID)
+	r, err := o.redaction(ctx, jobID)
 	if err != nil {
 		return nil, err
 	}
-	p, err := o.planFor(ctx, s.SnapshotID)
-	if err != nil {
-		return nil, err
-	}
-	if !s.Job.Status.Terminal() {
-		o.jobPlans.Store(jobID, p)
-	}
-	return p.masker, nil
+	return r.masker, nil
 }
 
 // planFor returns the compiled plan of a stored snapshot.

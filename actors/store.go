@@ -79,6 +79,13 @@ type Config struct {
 	// DefaultStepTimeout bounds an attempt of a step whose action and step
 	// set no timeout (the server's default_step_timeout); 0: none.
 	DefaultStepTimeout time.Duration
+	// DefaultJobTimeout bounds a job whose task sets no timeout (the
+	// server's default_job_timeout), from its creation; 0: none.
+	DefaultJobTimeout time.Duration
+	// UnmatchedStepTimeout is how long a ready step waits for an active
+	// worker with its capability before it fails (default 30 s; see
+	// unmatched.go).
+	UnmatchedStepTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -96,6 +103,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ClaimGrace <= 0 {
 		c.ClaimGrace = 5 * time.Second
+	}
+	if c.UnmatchedStepTimeout <= 0 {
+		c.UnmatchedStepTimeout = DefaultUnmatchedStepTimeout
 	}
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = DefaultStartTimeout

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"time"
+
 	"encoding/json"
 	"net/http"
 	"os/exec"
@@ -136,6 +138,35 @@ func TestExampleWorkspace(t *testing.T) {
 			check: func(t *testing.T, j stroem.Job, logs string) {
 				require.Equal(t, "timed out after 2s", stepOf(t, j, "wait").ErrorMessage)
 				require.NotContains(t, logs, "woke up")
+			},
+		},
+		"deadline": {
+			status: stroem.JobCancelled,
+			steps:  map[string]stroem.StepStatus{"wait": stroem.StepCancelled},
+			logs:   []string{"sleeping for 30 s"},
+			check: func(t *testing.T, j stroem.Job, logs string) {
+				require.NotContains(t, logs, "woke up")
+				require.NotNil(t, j.CompletedAt)
+				require.Less(t, j.CompletedAt.Sub(j.CreatedAt), 25*time.Second, "cancelled at its 3s timeout, not after the sleep")
+			},
+		},
+		"rerun-on-failure": {
+			status: stroem.JobFailed,
+			steps:  map[string]stroem.StepStatus{"check": F},
+			logs:   []string{"calling a service that is down"},
+			check: func(t *testing.T, j stroem.Job, _ string) {
+				// The task's retry: a second job of the task, then no more.
+				var list struct{ Items []stroem.Job }
+				require.Eventually(t, func() bool {
+					require.Equal(t, 200, s.getJSON("/api/jobs?task=rerun-on-failure", &list))
+					return len(list.Items) == 2 && list.Items[0].Status.Terminal() && list.Items[1].Status.Terminal()
+				}, waitFor, 50*time.Millisecond, "no second job")
+				for _, other := range list.Items {
+					require.Equal(t, stroem.JobFailed, other.Status)
+				}
+				// Newest first: the retry names the job it retries.
+				require.Equal(t, list.Items[1].ID, list.Items[0].RetryOfJobID)
+				require.Empty(t, list.Items[1].RetryOfJobID)
 			},
 		},
 		"countdown": {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
 	"sort"
 	"strconv"
@@ -155,19 +154,14 @@ func (t *Triggers) hook(w http.ResponseWriter, r *http.Request) error {
 	if !trig.Enabled {
 		return stroem.Errorf(stroem.CodeNotFound, "webhook %q of workspace %q is disabled", trig.Name, ws.Name)
 	}
-	body, err := t.readBody(w, r)
+	body, raw, err := t.readHookBody(w, r)
 	if err != nil {
 		return err
 	}
-	input := maps.Clone(trig.Input)
-	if input == nil {
-		input = map[string]any{}
-	}
-	maps.Copy(input, body) // the body wins over the trigger's defaults
 	id, err := t.orch.JobCreate(r.Context(), actors.JobRequest{
-		Workspace: ws.Name, Task: trig.Task, Input: input,
+		Workspace: ws.Name, Task: trig.Task, Input: hookTopLevel(trig.Input, body, ws.Tasks[trig.Task]),
 		SourceType: stroem.SourceWebhook, SourceID: trig.Name,
-		Webhook: hookContext(r, t.headers),
+		Webhook: hookContext(r, t.headers), WebhookInput: hookInput(r, raw, t.headers),
 	})
 	if err != nil {
 		return err

@@ -308,6 +308,11 @@ func (s *Server) jobsList(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.maskConnectionSecrets(jobs) // connections.go
+	for i := range jobs {
+		if err := s.orch.RedactJob(r.Context(), &jobs[i]); err != nil {
+			return err // never serve what could not be masked
+		}
+	}
 	writeJSON(w, http.StatusOK, page[stroem.Job]{Items: jobs, Total: total})
 	return nil
 }
@@ -400,11 +405,9 @@ func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	m, err := s.orch.Masker(r.Context(), j.ID)
-	if err != nil {
+	if err := s.orch.RedactJob(r.Context(), j); err != nil {
 		return err // never serve what could not be masked
 	}
-	m.MaskJob(j)
 	if err := s.jobLinks(r, j); err != nil {
 		return err
 	}
@@ -430,6 +433,9 @@ func (s *Server) jobCancel(w http.ResponseWriter, r *http.Request) error {
 	}
 	if j, err = s.store.JobGet(r.Context(), j.ID); err == nil {
 		err = s.markTruncated(r.Context(), j)
+	}
+	if err == nil {
+		err = s.orch.RedactJob(r.Context(), j) // never serve what could not be masked
 	}
 	if err != nil {
 		return err

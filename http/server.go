@@ -27,6 +27,9 @@ type Orchestrator interface {
 	Masker(ctx context.Context, jobID string) (*stroem.Masker, error)
 	// Approve decides a suspended approval gate (http/approval.go).
 	Approve(ctx context.Context, jobID, step string, d actors.Decision) error
+	// RedactJob masks every secret in a job about to be served, its
+	// secret: true inputs included; an error means it must not be served.
+	RedactJob(ctx context.Context, j *stroem.Job) error
 }
 
 // Workers is the worker protocol (actors.Workers): the worker API's

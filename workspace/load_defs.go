@@ -635,11 +635,9 @@ func (f *fileParser) parseTask(e yamlEntry) {
 	}
 	if v, ok := fs["timeout"]; ok {
 		t.Timeout, _ = f.limitedDuration(v, MaxJobTimeout)
-		f.warnf(v.kn, "%s: a task-level timeout is accepted but not enforced yet (step timeouts are); see docs/coming-from-rust-stroem.md", what)
 	}
 	if v, ok := fs["retry"]; ok {
 		t.Retry = f.parseRetry(v)
-		f.warnf(v.kn, "%s: task-level retry is accepted but not performed yet (step retry is); see docs/coming-from-rust-stroem.md", what)
 	}
 	if v, ok := fs["input"]; ok {
 		t.Input = f.parseSchema(v, false)

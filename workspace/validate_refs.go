@@ -167,7 +167,8 @@ func (l *wsLoader) checkStepRefs(t *Task, rs *rawStep, what string, upstream map
 				case r.root == "input":
 					// A task that declares no input is not checked: upstream
 					// workflows often leave the schema out.
-					if len(t.Input) == 0 || t.Input.Lookup(r.attr) != nil {
+					// A webhook job also has the request's keys (body, …).
+					if len(t.Input) == 0 || t.Input.Lookup(r.attr) != nil || IsWebhookInputKey(r.attr) {
 						continue
 					}
 					l.add(pos, fmt.Sprintf("%s: input %s uses input.%s, which is not an input of task %s%s", what, key, r.attr, t.Name, l.suggest(r.attr, schemaNames(t.Input))))

@@ -56,6 +56,11 @@ type serverConfig struct {
 	// DefaultStepTimeout bounds each attempt of a step whose action and
 	// step set no timeout (at most 24h); 0: none.
 	DefaultStepTimeout time.Duration `yaml:"default_step_timeout"`
+	// DefaultJobTimeout bounds a job whose task sets no timeout, from its
+	// creation (at most 7d); 0: none.
+	DefaultJobTimeout time.Duration `yaml:"default_job_timeout"`
+	// Recovery holds the upstream's recovery: keys this server reads.
+	Recovery recoveryConfig `yaml:"recovery"`
 	// Auth turns on authentication (the upstream's auth: section); ACL
 	// restricts tasks per user and group (acl:). See docs/auth.md.
 	Auth *auth.Config    `yaml:"auth"`
@@ -179,6 +184,9 @@ func (c *serverConfig) validate() error {
 	}
 	if c.DefaultStepTimeout < 0 || c.DefaultStepTimeout > workspace.MaxStepTimeout {
 		return fmt.Errorf("key default_step_timeout: %s is out of range (0 to 24h)", c.DefaultStepTimeout)
+	}
+	if err := c.validateLimits(); err != nil {
+		return err
 	}
 	for _, t := range []struct {
 		key string

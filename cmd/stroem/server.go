@@ -217,6 +217,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	app.orch = actors.New(actors.Config{
 		Lease: cfg.Lease, StartTimeout: cfg.StartTimeout, DefaultStepTimeout: cfg.DefaultStepTimeout,
 		OnSecrets: logSecrets(log), MaskExtra: []string{cfg.WorkerToken},
+		DefaultJobTimeout: cfg.DefaultJobTimeout, UnmatchedStepTimeout: cfg.Recovery.unmatchedStepTimeout(),
 	}, app.store, app.ws, events, log)
 	app.sched = actors.NewScheduler(app.orch, app.store, app.ws, log)
 	app.hooks = stroemhttp.NewTriggers(stroemhttp.TriggersConfig{Headers: cfg.Webhooks.Headers, ACL: acl}, app.orch, app.store, app.ws, app.sched, log)

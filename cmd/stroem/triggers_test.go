@@ -596,13 +596,40 @@ func TestWebhookBody(t *testing.T) {
 	code, body := e.do("POST", "/hooks/secured", `{"msg": "from-body", "count": 3}`, "s3cret")
 	require.Equal(t, http.StatusAccepted, code, string(body))
 	j := e.job(decodeAnswer(t, body).JobID)
+	// The upstream's keys (body, headers, method, query) beside the
+	// task's declared inputs taken from the body.
+	upstream := map[string]any{"body": j.Input["body"], "headers": j.Input["headers"], "method": j.Input["method"], "query": j.Input["query"]}
+	require.Equal(t, map[string]any{"body": map[string]any{"msg": "from-body", "count": float64(3)}, "method": "POST",
+		"headers": j.Input["headers"], "query": map[string]any{}}, upstream)
+	require.NotContains(t, j.Input["headers"], "authorization", "no credential header")
+	for _, k := range []string{"body", "headers", "method", "query"} {
+		delete(j.Input, k)
+	}
 	require.Equal(t, map[string]any{"msg": "from-body", "who": "trigger-default", "count": float64(3)}, j.Input,
 		"the body wins over the trigger's input; the trigger's other defaults stay")
+
+	code, body = e.do("POST", "/hooks/secured?env=prod&secret=s3cret", `{"nope": 1, "body": "not the body", "msg": "m"}`, "")
+	require.Equal(t, http.StatusAccepted, code, string(body))
+	j = e.job(decodeAnswer(t, body).JobID)
+	require.Equal(t, map[string]any{"nope": float64(1), "body": "not the body", "msg": "m"}, j.Input["body"])
+	require.Equal(t, map[string]any{"env": "prod"}, j.Input["query"], "the secret is left out")
+	require.Equal(t, "m", j.Input["msg"])
+	require.NotContains(t, j.Input, "nope", "a body key the task does not declare stays in input.body")
 
 	code, body = e.do("POST", "/hooks/secured", "", "s3cret")
 	require.Equal(t, http.StatusAccepted, code, string(body))
 	j = e.job(decodeAnswer(t, body).JobID)
-	require.Equal(t, map[string]any{"msg": "trigger-msg", "who": "trigger-default"}, j.Input, "an empty body is {}")
+	require.Equal(t, "trigger-msg", j.Input["msg"], "an empty body is {}")
+	require.Equal(t, "trigger-default", j.Input["who"])
+	require.Equal(t, map[string]any{}, j.Input["body"])
+
+	code, body = e.do("GET", "/hooks/open-hook?ref=x", "", "")
+	require.Equal(t, http.StatusAccepted, code, string(body))
+	j = e.job(decodeAnswer(t, body).JobID)
+	require.Equal(t, "GET", j.Input["method"])
+	require.Contains(t, j.Input, "body")
+	require.Nil(t, j.Input["body"], "a GET has no body: null")
+	require.Equal(t, map[string]any{"ref": "x"}, j.Input["query"])
 
 	bad := []struct {
 		name, body string
@@ -612,7 +639,7 @@ func TestWebhookBody(t *testing.T) {
 		{"invalid JSON", `{"msg": `, http.StatusBadRequest, 0},
 		{"trailing data", `{} {}`, http.StatusBadRequest, 0},
 		{"not an object", `["a"]`, http.StatusBadRequest, 0},
-		{"every input problem", `{"count": "three", "nope": 1, "who": 5}`, http.StatusBadRequest, 3},
+		{"every input problem", `{"count": "three", "nope": 1, "who": 5}`, http.StatusBadRequest, 2},
 		{"too large", `{"msg": "` + strings.Repeat("a", 1<<20) + `"}`, http.StatusRequestEntityTooLarge, 0},
 	}
 	for _, c := range bad {

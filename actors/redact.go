@@ -1,0 +1,167 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+
+	"github.com/stroem/stroem"
+)
+
+// API redaction (upstream guides/secrets.md): what the API serves about a
+// job never shows a secret in clear. A job's masker is its plan's (every
+// resolved secret of the workspace, and unresolved `ref+` references) plus
+// the values the job was given for the task's `secret: true` input fields,
+// so those are masked wherever they appear: log lines, step inputs and
+// outputs, error messages. The fields themselves are redacted by name in
+// the job's input whatever their length (the masker leaves out values too
+// short to mask as substrings).
+
+// jobRedaction is what a job's redaction needs, cached per job.
+type jobRedaction struct {
+	masker *stroem.Masker
+	// keys are the task's secret input fields.
+	keys []string
+	// retryOf is the job a task-level retry job retries (shown with the
+	// job, as upstream's retry_of_job_id).
+	retryOf string
+}
+
+// maskCache holds the redaction of recently served jobs (bounded; the
+// oldest entry goes first). Its zero value is ready.
+type maskCache struct {
+	mu    sync.Mutex
+	m     map[string]*jobRedaction
+	order []string
+}
+
+const maskCacheSize = 4096
+
+func (c *maskCache) get(id string) (*jobRedaction, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.m[id]
+	return r, ok
+}
+
+func (c *maskCache) put(id string, r *jobRedaction) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]*jobRedaction{}
+	}
+	if _, ok := c.m[id]; ok {
+		c.m[id] = r
+		return
+	}
+	if len(c.order) >= maskCacheSize {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.m[id] = r
+	c.order = append(c.order, id)
+}
+
+// secretInputKeys lists the task's `secret: true` input fields.
+func secretInputKeys(p *plan) []string {
+	if p == nil || p.snap == nil || p.snap.Task == nil {
+		return nil
+	}
+	var keys []string
+	for _, f := range p.snap.Task.Input {
+		if f.Secret {
+			keys = append(keys, f.Name)
+		}
+	}
+	return keys
+}
+
+// newJobRedaction builds the redaction of a job with the given input.
+func newJobRedaction(p *plan, input map[string]any) *jobRedaction {
+	keys := secretInputKeys(p)
+	var values []string
+	for _, k := range keys {
+		values = appendSecretValues(values, input[k])
+	}
+	m := p.masker
+	if len(values) > 0 {
+		m = stroem.NewMasker(append(p.masker.Values(), values...))
+	}
+	return &jobRedaction{masker: m, keys: keys}
+}
+
+// appendSecretValues adds the text of a secret input's value (each element
+// of a list; a number or boolean as JSON).
+func appendSecretValues(out []string, v any) []string {
+	switch x := v.(type) {
+	case nil:
+		return out
+	case string:
+		return append(out, x)
+	case []any:
+		for _, e := range x {
+			out = appendSecretValues(out, e)
+		}
+		return out
+	}
+	if b, err := json.Marshal(v); err == nil {
+		out = append(out, string(b))
+	}
+	return out
+}
+
+// createdRedaction is the redaction of a job being created.
+func (o *Orchestrator) createdRedaction(p *plan, input map[string]any, r JobRequest) *jobRedaction {
+	red := newJobRedaction(p, input)
+	if r.retry != nil {
+		red.retryOf = r.retry.of
+	}
+	return red
+}
+
+// redaction returns the job's redaction, from the cache or built from the
+// stored job.
+func (o *Orchestrator) redaction(ctx context.Context, jobID string) (*jobRedaction, error) {
+	if r, ok := o.masks.get(jobID); ok {
+		return r, nil
+	}
+	s, err := o.store.JobState(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := o.planFor(ctx, s.SnapshotID)
+	if err != nil {
+		return nil, err
+	}
+	if !s.Job.Status.Terminal() {
+		o.jobPlans.Store(jobID, p)
+	}
+	r := newJobRedaction(p, s.Job.Input)
+	r.retryOf, _ = s.Context[ctxRetryOf].(string)
+	o.masks.put(jobID, r)
+	return r, nil
+}
+
+// RedactJob masks, in place, every secret in what the API serves about a
+// job (see above). An error means the job must not be served.
+func (o *Orchestrator) RedactJob(ctx context.Context, j *stroem.Job) error {
+	r, err := o.redaction(ctx, j.ID)
+	if err != nil {
+		return err
+	}
+	r.masker.MaskJob(j)
+	j.RetryOfJobID = r.retryOf
+	if len(r.keys) > 0 && j.Input != nil {
+		in := make(map[string]any, len(j.Input))
+		for k, v := range j.Input {
+			in[k] = v
+		}
+		for _, k := range r.keys {
+			if v, ok := in[k]; ok && v != nil {
+				in[k] = stroem.MaskText
+			}
+		}
+		j.Input = in
+	}
+	return nil
+}

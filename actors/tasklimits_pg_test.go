@@ -1,0 +1,165 @@
+package actors
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+)
+
+const limitsWorkflow = `
+actions:
+  work:
+    type: shell
+    cmd: "true"
+tasks:
+  bounded:
+    timeout: 1s
+    flow:
+      first: { action: work }
+      second: { action: work, depends_on: [first] }
+  unbounded:
+    flow:
+      only: { action: work }
+  long:
+    timeout: 1h
+    flow:
+      only: { action: work }
+  retried:
+    retry:
+      max_attempts: 2
+      delay: 0s
+    flow:
+      only: { action: work }
+`
+
+func (e *pgEngine) state(t *testing.T, id string) *persistence.JobState {
+	t.Helper()
+	s, err := e.store.JobState(context.Background(), id)
+	require.NoError(t, err)
+	return s
+}
+
+func stepNamed(j *stroem.Job, name string) stroem.Step {
+	for _, st := range j.Steps {
+		if st.StepName == name {
+			return st
+		}
+	}
+	return stroem.Step{}
+}
+
+// A task's timeout cancels the job when it passes, as upstream: the
+// running step is stopped on its worker (here: its lease runs out, the
+// worker never answers), the steps not started are cancelled and say why.
+func TestTaskTimeoutCancelsTheJob(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, limitsWorkflow, Config{Lease: time.Second}, nil)
+	ctx := context.Background()
+	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "bounded"})
+	require.NoError(t, err)
+	require.Equal(t, "1s", e.state(t, id).Context[ctxTimeout])
+	a := e.claim(t, uuid.NewString(), 5*time.Second)
+	require.NotNil(t, a)
+	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobCancelled }, 10*time.Second, 20*time.Millisecond)
+	j := e.job(t, id)
+	require.Equal(t, stroem.StepCancelled, stepNamed(j, "first").Status)
+	second := stepNamed(j, "second")
+	require.Equal(t, stroem.StepCancelled, second.Status)
+	require.Equal(t, "cancelled: the job timed out (task timeout 1s)", second.ErrorMessage)
+}
+
+// default_job_timeout bounds a task without a timeout of its own; a task's
+// own timeout wins.
+func TestDefaultJobTimeout(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, limitsWorkflow, Config{DefaultJobTimeout: 500 * time.Millisecond}, nil)
+	ctx := context.Background()
+	long, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "long"})
+	require.NoError(t, err)
+	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "unbounded"})
+	require.NoError(t, err)
+	require.Equal(t, "500ms", e.state(t, id).Context[ctxTimeout])
+	require.Equal(t, "1h0m0s", e.state(t, long).Context[ctxTimeout])
+	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobCancelled }, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, "cancelled: the job timed out (task timeout 500ms)", e.job(t, id).Steps[0].ErrorMessage)
+	require.Equal(t, stroem.JobPending, e.job(t, long).Status, "the task's own 1h timeout applies")
+}
+
+// A task's retry runs the task again as a new job when the job fails,
+// linked to the failed job, until max_attempts jobs have run.
+func TestTaskRetryCreatesANewJob(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, limitsWorkflow, Config{}, nil)
+	ctx := context.Background()
+	first, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "retried", Input: map[string]any{}})
+	require.NoError(t, err)
+	w := uuid.NewString()
+	fail := func(jobID string) {
+		t.Helper()
+		a := e.claim(t, w, 5*time.Second)
+		require.NotNil(t, a)
+		require.Equal(t, jobID, a.JobID)
+		require.NoError(t, e.o.StepComplete(ctx, a.JobID, a.StepName, stroem.Completion{WorkerID: w, Attempt: a.Attempt, ExitCode: 1}))
+	}
+	fail(first)
+	var second string
+	require.Eventually(t, func() bool {
+		jobs, err := e.store.JobList(ctx, persistence.JobFilter{Task: "retried"})
+		require.NoError(t, err)
+		for _, j := range jobs {
+			if j.ID != first {
+				second = j.ID
+			}
+		}
+		return second != ""
+	}, 10*time.Second, 20*time.Millisecond, "no retry job")
+	require.Equal(t, stroem.JobFailed, e.job(t, first).Status)
+	s := e.state(t, second)
+	require.Equal(t, first, s.Context[ctxRetryOf])
+	require.EqualValues(t, 2, s.Context[ctxTaskAttempt])
+	// The API shows the link (retry_of_job_id), also on another server.
+	for _, o := range []*Orchestrator{e.o, secondOrchestrator(t, e, limitsWorkflow)} {
+		j := e.job(t, second)
+		require.NoError(t, o.RedactJob(ctx, j))
+		require.Equal(t, first, j.RetryOfJobID)
+		j = e.job(t, first)
+		require.NoError(t, o.RedactJob(ctx, j))
+		require.Empty(t, j.RetryOfJobID)
+	}
+	fail(second)
+	require.Eventually(t, func() bool { return e.job(t, second).Status == stroem.JobFailed }, 10*time.Second, 20*time.Millisecond)
+	require.Nil(t, e.claim(t, w, time.Second), "max_attempts 2: no third job")
+	jobs, err := e.store.JobList(ctx, persistence.JobFilter{Task: "retried"})
+	require.NoError(t, err)
+	require.Len(t, jobs, 2)
+}
+
+// A step no active worker can run fails after the grace with a clear
+// error, and its dependents are skipped; with a capable worker registered
+// it waits (the worker is only busy).
+func TestStepNoWorkerCanRunFailsAfterGrace(t *testing.T) {
+	t.Parallel()
+	grace := 300 * time.Millisecond
+	e := newPGEngine(t, limitsWorkflow, Config{UnmatchedStepTimeout: grace}, nil)
+	ctx := context.Background()
+	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "bounded"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobFailed }, 10*time.Second, 20*time.Millisecond)
+	j := e.job(t, id)
+	require.Equal(t, stroem.StepFailed, stepNamed(j, "first").Status)
+	require.Equal(t, `no worker can run this step: no active worker has the "shell" capability (waited 300ms)`, stepNamed(j, "first").ErrorMessage)
+	require.Equal(t, stroem.StepSkipped, stepNamed(j, "second").Status)
+
+	_, err = e.store.WorkerRegister(ctx, stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}})
+	require.NoError(t, err)
+	id, err = e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "long"})
+	require.NoError(t, err)
+	time.Sleep(4 * grace) // nothing to wait for: the step must stay ready
+	require.Equal(t, stroem.StepReady, e.job(t, id).Steps[0].Status, e.job(t, id).Steps[0].ErrorMessage)
+}
