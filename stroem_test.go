@@ -16,6 +16,9 @@ func TestStepTransitions(t *testing.T) {
 		{StepPending, StepFailed}: true, {StepPending, StepRunning}: true,
 		{StepReady, StepRunning}: true, {StepReady, StepCancelled}: true, {StepReady, StepFailed}: true, {StepReady, StepSkipped}: true,
 		{StepRunning, StepCompleted}: true, {StepRunning, StepFailed}: true, {StepRunning, StepCancelled}: true, {StepRunning, StepReady}: true,
+		// server-side steps (approval gates, type: task) wait suspended
+		{StepPending, StepSuspended}: true, {StepReady, StepSuspended}: true,
+		{StepSuspended, StepCompleted}: true, {StepSuspended, StepFailed}: true, {StepSuspended, StepCancelled}: true,
 	}
 	for _, from := range StepStatuses {
 		for _, to := range StepStatuses {
