@@ -70,6 +70,11 @@ type fakeServer struct {
 
 	archives       map[string][]byte
 	archiveFetches int
+
+	// stateAnswers are statuses to answer state downloads with in turn
+	// (then 204: no state yet); stateCalls counts the downloads.
+	stateAnswers []int
+	stateCalls   int
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
@@ -132,6 +137,7 @@ func (f *fakeServer) routes() http.Handler {
 	mux.HandleFunc("POST /worker/jobs/{id}/steps/{step}/logs", f.pushLogs)
 	mux.HandleFunc("POST /worker/jobs/{id}/steps/{step}/complete", f.complete)
 	mux.HandleFunc("GET /worker/workspaces/{ws}/{file}", f.archive)
+	mux.HandleFunc("GET /worker/jobs/{id}/steps/{step}/state", f.stepState)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The shared token registers; every other route wants the
 		// worker's own credential (issued as "cred-" + its id).
@@ -434,4 +440,16 @@ func startWorker(t *testing.T, f *fakeServer, mutate func(*WorkerConfig)) (w *Wo
 	}
 	t.Cleanup(stop)
 	return w, stop
+}
+
+// stepState answers a state download: the next of stateAnswers, then 204.
+func (f *fakeServer) stepState(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.stateCalls++
+	code := http.StatusNoContent
+	if len(f.stateAnswers) > 0 {
+		code, f.stateAnswers = f.stateAnswers[0], f.stateAnswers[1:]
+	}
+	f.mu.Unlock()
+	w.WriteHeader(code)
 }

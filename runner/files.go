@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/blob"
 	"github.com/stroem/stroem/http/client"
@@ -44,10 +46,11 @@ const (
 
 // stepFiles is one attempt's state and artifact directories.
 type stepFiles struct {
-	c    *client.Client
-	ref  client.StepFile
-	root string
-	log  *slog.Logger
+	c     *client.Client
+	ref   client.StepFile
+	root  string
+	log   *slog.Logger
+	retry []backoff.RetryOption // the worker's, for calls that wait out an outage
 
 	mu          sync.Mutex
 	state       map[string]any
@@ -68,7 +71,7 @@ func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID st
 	if err != nil {
 		return nil, fmt.Errorf("make the state and artifact directories: %w", err)
 	}
-	f := &stepFiles{c: w.c, root: root, log: log,
+	f := &stepFiles{c: w.c, root: root, log: log, retry: w.retryOptions(),
 		ref: client.StepFile{JobID: a.JobID, Step: a.StepName, WorkerID: workerID, Attempt: a.Attempt}}
 	if a.Spec.Env == nil {
 		a.Spec.Env = map[string]string{}
@@ -98,7 +101,20 @@ func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID st
 // read-only (the step reads the previous state; it writes the next one in
 // the -out directory).
 func (f *stepFiles) fetch(ctx context.Context, scope, dir string) error {
-	rc, err := f.c.StepState(ctx, f.ref, scope)
+	// Like the start acknowledgement, the download waits out a server
+	// that is down or restarting instead of failing a step that never ran.
+	tries := 0
+	rc, err := backoff.Retry(ctx, func() (io.ReadCloser, error) {
+		tries++
+		rc, err := f.c.StepState(ctx, f.ref, scope)
+		if err != nil && !client.Retryable(err) {
+			return nil, backoff.Permanent(err)
+		}
+		if err != nil && tries == 1 {
+			f.log.Warn("state download failed, retrying", "scope", scope, "err", err)
+		}
+		return rc, err
+	}, f.retry...)
 	if errors.Is(err, stroem.ErrNotFound) {
 		// A server without state (older, or a test double): none yet.
 		rc, err = nil, nil

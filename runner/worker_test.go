@@ -110,6 +110,19 @@ func TestWorkerRetriesCompletionUntilAcknowledged(t *testing.T) {
 	require.Equal(t, 4, f.calls("s"))
 }
 
+// A state download that meets a server being restarted is retried: the
+// step runs once the server answers, instead of failing without running.
+func TestWorkerRetriesStateDownloadWhileTheServerIsDown(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	f.with(func(f *fakeServer) { f.stateAnswers = []int{503, 503} })
+	startWorker(t, f, nil)
+	f.enqueue(shellAssignment("j", "s", "echo ran"))
+	c := f.waitCompletion("s")
+	require.True(t, c.Succeeded(), "%+v", c)
+	f.with(func(f *fakeServer) { require.Equal(t, 4, f.stateCalls, "two refused, then the task and the global state") })
+}
+
 func TestWorkerStopsRetryingOnConflict(t *testing.T) {
 	t.Parallel()
 	f := newFakeServer(t)
