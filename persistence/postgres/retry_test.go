@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,12 +23,25 @@ func TestJobUpdateRetriesDeadlock(t *testing.T) {
 	t.Parallel()
 	s := dbtest.Store(t)
 	ctx := context.Background()
+	// PostgreSQL looks for a deadlock once, deadlock_timeout after a wait
+	// begins, and aborts the transaction that looks. For JobUpdate to be
+	// the one, its look must come after the other transaction starts to
+	// wait: on a busy machine the default 1 s was sometimes over before
+	// that (the other transaction was aborted instead). The store's
+	// connections get 5 s (the other transaction, 60 s).
+	var db string
+	require.NoError(t, s.Pool().QueryRow(ctx, `SELECT current_database()`).Scan(&db))
+	_, err := s.Pool().Exec(ctx, fmt.Sprintf(`ALTER DATABASE %q SET deadlock_timeout = '5s'`, db))
+	require.NoError(t, err)
+	s.Pool().Reset()
 	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b", Deps: []string{"a"}})
 	storetest.ClaimOne(t, s, "w1")
 
 	other, err := s.Pool().Begin(ctx)
 	require.NoError(t, err)
 	defer other.Rollback(ctx) //nolint:errcheck
+	_, err = other.Exec(ctx, `SET LOCAL deadlock_timeout = '60s'`)
+	require.NoError(t, err)
 	_, err = other.Exec(ctx, `SELECT 1 FROM step_attempts WHERE job_id = $1 FOR UPDATE`, nj.Job.ID)
 	require.NoError(t, err)
 
