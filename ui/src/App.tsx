@@ -17,6 +17,10 @@ const Triggers = lazy(() => import("./pages/Triggers"));
 const Login = lazy(() => import("./pages/Login"));
 const LoginCallback = lazy(() => import("./pages/LoginCallback"));
 const NotFound = lazy(() => import("./pages/NotFound"));
+const ApiKeys = lazy(() => import("./pages/ApiKeys"));
+const Users = lazy(() => import("./pages/Users"));
+const UserPage = lazy(() => import("./pages/UserPage"));
+const Groups = lazy(() => import("./pages/Groups"));
 
 function useSignedIn(): boolean {
   return useSyncExternalStore(onAuthChange, () => getAccessToken() !== null);
@@ -47,6 +51,10 @@ function Gate({ config }: { config: ServerConfig }) {
           <Route path="jobs/:id" element={<JobPage />} />
           <Route path="workers" element={<Workers />} />
           <Route path="triggers" element={<Triggers />} />
+          <Route path="settings/api-keys" element={<ApiKeys />} />
+          <Route path="admin/users" element={<Users />} />
+          <Route path="admin/users/:id" element={<UserPage />} />
+          <Route path="admin/groups" element={<Groups />} />
           <Route path="*" element={<NotFound />} />
         </Route>
       </Routes>

@@ -1,5 +1,5 @@
 export type JobStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
-export type StepStatus = "pending" | "ready" | "running" | "completed" | "failed" | "skipped" | "cancelled";
+export type StepStatus = "pending" | "ready" | "running" | "completed" | "failed" | "skipped" | "cancelled" | "suspended";
 
 export interface Page<T> {
   items: T[];
@@ -98,6 +98,22 @@ export interface Step {
   attempt?: number;
   max_attempts?: number;
   attempts?: Attempt[];
+  /** Loops (for_each): an instance is named `step[i]`; servers may also
+   * say so in these fields. The placeholder step (named `step`) carries
+   * the loop's overall status and, when done, the array of outputs. */
+  loop_source?: string | null;
+  loop_index?: number | null;
+  loop_total?: number | null;
+  loop_item?: unknown;
+  /** Sub-jobs (`type: task`): the child job this step started. */
+  child_job_id?: string | null;
+  /** Approval gates (`type: approval`): the rendered message, and the
+   * decision once made. */
+  approval_message?: string | null;
+  message?: string | null;
+  approved_by?: string | null;
+  decided_by?: string | null;
+  rejection_reason?: string | null;
 }
 
 export interface Job {
@@ -115,6 +131,11 @@ export interface Job {
   started_at?: string | null;
   completed_at?: string | null;
   steps?: Step[];
+  /** A child job (`type: task` step) names its parent job and step. */
+  parent_job_id?: string | null;
+  parent_step_name?: string | null;
+  created_by?: string;
+  cancelled_by?: string;
 }
 
 export interface Worker {
@@ -166,4 +187,30 @@ export interface Me {
   name?: string | null;
   email: string;
   is_admin?: boolean;
+  groups?: string[];
+  created_at?: string;
+  last_login_at?: string | null;
+  auth_methods?: string[];
+}
+
+/** A user as the admin API shows it (same shape as /api/auth/me). */
+export type User = Me;
+
+export interface UserPage {
+  items: User[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export interface ApiKey {
+  prefix: string;
+  name: string;
+  created_at: string;
+  expires_at?: string | null;
+  last_used_at?: string | null;
+}
+
+export interface ApiKeyCreated extends ApiKey {
+  key: string;
 }
