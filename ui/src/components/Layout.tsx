@@ -50,6 +50,13 @@ export function Layout() {
   const loc = useLocation();
   const navigate = useNavigate();
   useEffect(() => setOpen(false), [loc.pathname]);
+  // Escape closes the open drawer (keyboard users).
+  useEffect(() => {
+    if (!open) return;
+    const h = (e: KeyboardEvent) => e.key === "Escape" && setOpen(false);
+    document.addEventListener("keydown", h);
+    return () => document.removeEventListener("keydown", h);
+  }, [open]);
   const me = useLoad(() => (cfg.auth_required ? api.me() : Promise.resolve(null)), [cfg.auth_required]).data ?? null;
   const items = [...nav, ...(cfg.auth_required ? userNav : []), ...(me?.is_admin ? adminNav : [])];
 
@@ -61,8 +68,11 @@ export function Layout() {
       </a>
       <aside
         className={cn(
-          "fixed inset-y-0 left-0 z-30 w-56 shrink-0 border-r border-[var(--border)] bg-[var(--panel)] transition-transform md:static md:translate-x-0",
-          open ? "translate-x-0" : "-translate-x-full",
+          // Below md the navigation is a drawer: off screen and hidden
+          // (out of the tab order) when closed; visibility switches at the
+          // end of the slide. From md on it is a plain column.
+          "fixed inset-y-0 left-0 z-30 w-56 shrink-0 border-r border-[var(--border)] bg-[var(--panel)] transition-[transform,visibility] duration-200 motion-reduce:transition-none md:visible md:static md:translate-x-0",
+          open ? "visible translate-x-0" : "invisible -translate-x-full",
         )}
         aria-label="Main navigation"
       >
@@ -80,6 +90,7 @@ export function Layout() {
               key={to}
               to={to}
               end={end}
+              onClick={() => setOpen(false)}
               className={({ isActive }) =>
                 cn(
                   "flex items-center gap-2 rounded-md px-3 py-2 text-sm",
