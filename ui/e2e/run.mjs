@@ -83,10 +83,15 @@ async function test(name, fn) {
   }
 }
 
-// Waits until no CSS transition or animation runs in the page (the
+// Waits until no CSS transition or finite animation runs in the page (the
 // navigation drawer slides), so a screenshot shows the settled layout.
 async function settled(p) {
-  await p.waitForFunction(() => document.getAnimations().every((a) => a.playState !== "running"), null, { timeout: 10_000 });
+  // Endless ones (a running status's pulse) never end: only finite ones count.
+  await p.waitForFunction(
+    () => document.getAnimations().every((a) => a.playState !== "running" || a.effect?.getTiming().iterations === Infinity),
+    null,
+    { timeout: 10_000 },
+  );
 }
 
 try {
@@ -286,6 +291,49 @@ tasks:
     const gate = j.steps.find((x) => x.step_name === "approve");
     assert.equal(gate.status, "failed");
     assert.match(JSON.stringify(gate), /wrong version/, "the rejection reason is kept");
+  });
+
+  // Until loops and approval gates are merged the real server cannot
+  // produce such a job: the browser gets canned answers (the shapes of the
+  // upstream reference) for one made-up job, to see and check the page.
+  await test("preview with canned API answers: a for_each loop, a sub-job and a waiting approval", async () => {
+    const id = "0000cafe-0000-4000-8000-000000000001";
+    const t = (s) => new Date(Date.now() - s * 1000).toISOString();
+    const step = (name, status, extra = {}) => ({ step_name: name, action_name: "deploy-region", action_type: "shell", status, started_at: t(30), completed_at: status === "running" || status === "pending" ? null : t(10), ...extra });
+    const job = {
+      job_id: id, workspace: "default", task_name: "release", status: "running", source_type: "user", created_at: t(40), started_at: t(40), input: { version: "1.2.3" },
+      steps: [
+        step("fetch", "completed", { action_name: "list-regions" }),
+        step("deploy", "running", { depends_on: ["fetch"] }),
+        ...["us-east-1", "eu-west-1", "ap-south-1", "sa-east-1", "eu-north-1"].map((r, i) => step(`deploy[${i}]`, ["completed", "completed", "running", "failed", "pending"][i], { loop_item: r, depends_on: ["fetch"], ...(i === 3 ? { error_message: "exit code 1: region unavailable" } : {}) })),
+        step("smoke", "completed", { action_name: "smoke-tests", action_type: "task", child_job_id: "0000cafe-0000-4000-8000-000000000002", depends_on: ["fetch"] }),
+        step("approve", "suspended", { action_name: "prod-approval", action_type: "approval", approval_message: "Deploy 1.2.3 to production?\nCurrent: 1.2.2 · by ada@example.com", completed_at: null, depends_on: ["deploy", "smoke"] }),
+        step("promote", "pending", { action_name: "promote", depends_on: ["approve"], started_at: null, completed_at: null }),
+      ],
+    };
+    const ctxs = [page, null];
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: "dark", isMobile: true });
+    ctxs[1] = await phone.newPage();
+    for (const p of ctxs) {
+      p.on("console", (m) => m.type() === "error" && consoleErrors.push(`${p.url()}: ${m.text()}`));
+      await p.route(`**/api/jobs/${id}`, (r) => r.fulfill({ json: job }));
+      await p.route(`**/api/jobs/${id}/logs/stream*`, (r) =>
+        r.fulfill({ status: 200, contentType: "text/event-stream", body: `id: 1\ndata: ${JSON.stringify({ seq: 1, step: "deploy[0]", attempt: 1, ts: t(20), stream: "stdout", text: "deployed to us-east-1" })}\n\nevent: done\ndata: {"status":"running"}\n\n` }),
+      );
+      await p.goto(`${base}/jobs/${id}`);
+      await p.getByRole("region", { name: "Approval: approve" }).waitFor();
+      await p.locator(".react-flow__node [data-loop-instances='5']").waitFor();
+      assert.equal(await p.getByRole("list", { name: "Instances of deploy" }).locator("[data-step-row]").count(), 5);
+      await p.getByText(/for_each: 2 of 5 completed · 1 running · 1 failed · 1 pending/).waitFor();
+      assert.equal(await p.getByTestId("child-job").getAttribute("href"), "/jobs/0000cafe-0000-4000-8000-000000000002");
+      await settled(p);
+    }
+    await shot("job-loop-approval-preview");
+    await shot("job-loop-approval-preview-phone-dark", ctxs[1]);
+    assert.ok(await ctxs[1].evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), "no horizontal page scroll at phone width");
+    await phone.close();
+    await page.unroute(`**/api/jobs/${id}`);
+    await page.unroute(`**/api/jobs/${id}/logs/stream*`);
   });
 
   await test("workers, triggers, dashboard", async () => {
