@@ -3,6 +3,7 @@
 // browser download). Screenshots of the main pages go to e2e-output/
 // (not committed). Run: npm run e2e  (STROEM_BIN=path to skip `go build`).
 import { chromium } from "playwright-core";
+import { AxeBuilder } from "@axe-core/playwright";
 import { spawn, execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -83,6 +84,16 @@ async function test(name, fn) {
   }
 }
 
+// Readable contrast: axe-core's color-contrast rule (WCAG AA, 4.5:1 for
+// text) on the page as it is, collected and asserted at the end.
+const contrastProblems = [];
+const contrastChecked = [];
+async function contrast(p, name) {
+  const r = await new AxeBuilder({ page: p }).withRules(["color-contrast"]).analyze();
+  contrastChecked.push(name);
+  for (const v of r.violations) for (const n of v.nodes) contrastProblems.push(`${name}: ${n.target.join(" ")}: ${n.any[0]?.message ?? v.help}`);
+}
+
 // Waits until no CSS transition or finite animation runs in the page (the
 // navigation drawer slides), so a screenshot shows the settled layout.
 async function settled(p) {
@@ -132,6 +143,7 @@ try {
     await page.getByRole("link", { name: /^greet triggers Say hello/ }).waitFor(); // has_triggers
     assert.equal(await page.getByRole("link", { name: /^slow/ }).innerText().then((t) => t.includes("triggers")), false);
     await shot("tasks");
+    await contrast(page, "tasks");
     await page.getByRole("searchbox", { name: "Search tasks" }).fill("fail");
     await page.getByRole("link", { name: /^broken/ }).waitFor();
     assert.equal(await page.getByRole("link", { name: /^greet/ }).count(), 0, "greet is filtered out");
@@ -158,6 +170,7 @@ try {
     await page.locator("[role=log] [data-stream=stderr]").getByText("LOUD MODE").waitFor();
     await page.getByText(/stream ended \(completed\)/).waitFor();
     await shot("job-completed");
+    await contrast(page, "job (light)");
     const job = await (await fetch(`${base}/api/jobs/${greetJob}`)).json();
     assert.deepEqual(job.input, { name: "Ada", count: 3, loud: true, color: "green" });
     await page.getByRole("link", { name: "Re-run" }).click();
@@ -216,6 +229,7 @@ try {
     await page.getByRole("heading", { name: "Jobs" }).waitFor();
     await page.getByText("3 jobs").waitFor();
     await shot("jobs");
+    await contrast(page, "jobs (light)");
     await page.getByLabel("Status").selectOption("failed");
     await page.getByText("1 job", { exact: true }).waitFor();
     await page.getByLabel("Status").selectOption("");
@@ -329,6 +343,8 @@ tasks:
       await settled(p);
     }
     await shot("job-loop-approval-preview");
+    await contrast(page, "loop and approval preview (light)");
+    await contrast(ctxs[1], "loop and approval preview (phone, dark)");
     await shot("job-loop-approval-preview-phone-dark", ctxs[1]);
     assert.ok(await ctxs[1].evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), "no horizontal page scroll at phone width");
     await phone.close();
@@ -347,6 +363,7 @@ tasks:
     await page.getByText("Recent failures").waitFor();
     await page.getByRole("link", { name: "broken" }).first().waitFor();
     await shot("dashboard");
+    await contrast(page, "dashboard (light)");
   });
 
   await test("dark mode and phone width", async () => {
@@ -360,6 +377,7 @@ tasks:
     await settled(p);
     assert.ok(await p.evaluate(() => document.documentElement.classList.contains("dark")), "dark theme from the system preference");
     await shot("job-phone-dark", p);
+    await contrast(p, "job (phone, dark)");
     await p.getByRole("button", { name: "Open menu" }).click();
     await p.getByRole("link", { name: "Jobs" }).click();
     await p.getByRole("heading", { name: "Jobs" }).waitFor();
@@ -371,6 +389,13 @@ tasks:
     assert.equal(await nav.evaluate((el) => getComputedStyle(el).visibility), "hidden", "a closed drawer is hidden (not in the tab order)");
     await p.getByText(/\d+ jobs?/).first().waitFor();
     await shot("jobs-phone-dark", p);
+    await contrast(p, "jobs (phone, dark)");
+    await p.goto(`${base}/`);
+    await p.getByText("Recent failures").waitFor();
+    await p.getByRole("link", { name: "broken" }).first().waitFor();
+    await settled(p);
+    await contrast(p, "dashboard (phone, dark)");
+    await shot("dashboard-phone-dark", p);
     const sw = await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
     assert.ok(sw, "no horizontal page scroll at phone width");
     await phone.close();
@@ -449,6 +474,7 @@ auth:
     await a.getByRole("alert").getByText(/Wrong email or password/).waitFor();
     expected401 = false;
     await shot("login", a);
+    await contrast(a, "login (light)");
     await a.getByLabel("Password").fill("admin-pass-1234");
     await a.getByRole("button", { name: "Sign in" }).click();
     await a.waitForURL(abase + "/jobs");
@@ -467,6 +493,7 @@ auth:
     assert.equal((await me.json()).email, "admin@example.com");
     await a.locator("tr[data-key]").getByText("ci", { exact: true }).waitFor();
     await shot("api-keys", a);
+    await contrast(a, "API keys (light)");
     await a.getByRole("button", { name: /^Revoke ci/ }).click();
     await a.getByRole("dialog").getByRole("button", { name: "Revoke key" }).click();
     await a.getByText("No API keys.").waitFor();
@@ -476,6 +503,7 @@ auth:
     await a.getByRole("navigation").getByRole("link", { name: "Users", exact: true }).click();
     await a.getByRole("link", { name: "dev@example.com" }).waitFor();
     await shot("users", a);
+    await contrast(a, "users (light)");
     await a.getByRole("link", { name: "dev@example.com" }).click();
     await a.getByRole("heading", { name: "dev@example.com" }).waitFor();
     await a.getByLabel("Add a group").fill("devops");
@@ -489,6 +517,12 @@ auth:
     assert.equal(await a.getByRole("switch", { name: "Admin" }).getAttribute("aria-checked"), "true");
     await a.getByRole("list", { name: "Groups" }).getByText("devops").waitFor();
     await shot("user", a);
+    await contrast(a, "user (light)");
+    await a.getByRole("button", { name: "Use dark theme" }).click();
+    await a.getByRole("button", { name: "Use light theme" }).waitFor();
+    await contrast(a, "user (dark)");
+    await shot("user-dark", a);
+    await a.getByRole("button", { name: "Use light theme" }).click();
     // Your own admin flag cannot be switched off.
     await a.getByRole("navigation").getByRole("link", { name: "Users", exact: true }).click();
     await a.getByRole("link", { name: "admin@example.com" }).click();
@@ -499,6 +533,7 @@ auth:
     const g = a.locator("[data-group=devops]");
     await g.getByRole("link", { name: "dev@example.com" }).waitFor();
     await shot("groups", a);
+    await contrast(a, "groups (light)");
 
     // Sign out: back to the login page, and a reload stays signed out.
     await a.getByRole("button", { name: "Sign out" }).click();
@@ -506,6 +541,12 @@ auth:
     await a.goto(abase + "/admin/users");
     await a.waitForURL(/\/login\?next=/);
     await actx.close();
+  });
+
+  await test("readable contrast (axe-core color-contrast, WCAG AA) on the main pages, light and dark", async () => {
+    assert.ok(contrastChecked.length >= 8, `pages checked: ${contrastChecked.join(", ")}`);
+    results.push(`     contrast checked on ${contrastChecked.length} page states: ${contrastChecked.join(", ")}`);
+    assert.deepEqual(contrastProblems, []);
   });
 
   await test("no console errors", async () => {

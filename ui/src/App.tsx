@@ -7,20 +7,65 @@ import { unauthorized } from "./lib/api";
 import type { ServerConfig } from "./lib/types";
 import { AuthContext } from "./lib/auth-context";
 
-const Dashboard = lazy(() => import("./pages/Dashboard"));
-const Tasks = lazy(() => import("./pages/Tasks"));
-const TaskPage = lazy(() => import("./pages/TaskPage"));
-const Jobs = lazy(() => import("./pages/Jobs"));
-const JobPage = lazy(() => import("./pages/JobPage"));
-const Workers = lazy(() => import("./pages/Workers"));
-const Triggers = lazy(() => import("./pages/Triggers"));
-const Login = lazy(() => import("./pages/Login"));
-const LoginCallback = lazy(() => import("./pages/LoginCallback"));
-const NotFound = lazy(() => import("./pages/NotFound"));
-const ApiKeys = lazy(() => import("./pages/ApiKeys"));
-const Users = lazy(() => import("./pages/Users"));
-const UserPage = lazy(() => import("./pages/UserPage"));
-const Groups = lazy(() => import("./pages/Groups"));
+// Each page is its own chunk. The page of the address the app opens on is
+// fetched at once, in parallel with GET /api/config (not after it), which
+// takes a round trip off the first paint of any page.
+const pages = {
+  dashboard: () => import("./pages/Dashboard"),
+  tasks: () => import("./pages/Tasks"),
+  task: () => import("./pages/TaskPage"),
+  jobs: () => import("./pages/Jobs"),
+  job: () => import("./pages/JobPage"),
+  workers: () => import("./pages/Workers"),
+  triggers: () => import("./pages/Triggers"),
+  login: () => import("./pages/Login"),
+  loginCallback: () => import("./pages/LoginCallback"),
+  notFound: () => import("./pages/NotFound"),
+  apiKeys: () => import("./pages/ApiKeys"),
+  users: () => import("./pages/Users"),
+  user: () => import("./pages/UserPage"),
+  groups: () => import("./pages/Groups"),
+};
+const Dashboard = lazy(pages.dashboard);
+const Tasks = lazy(pages.tasks);
+const TaskPage = lazy(pages.task);
+const Jobs = lazy(pages.jobs);
+const JobPage = lazy(pages.job);
+const Workers = lazy(pages.workers);
+const Triggers = lazy(pages.triggers);
+const Login = lazy(pages.login);
+const LoginCallback = lazy(pages.loginCallback);
+const NotFound = lazy(pages.notFound);
+const ApiKeys = lazy(pages.apiKeys);
+const Users = lazy(pages.users);
+const UserPage = lazy(pages.user);
+const Groups = lazy(pages.groups);
+
+/** The page chunk for a path (the routes below), to fetch it early. */
+export function pageFor(path: string): (() => Promise<unknown>) | undefined {
+  const routes: [RegExp, () => Promise<unknown>][] = [
+    [/^\/$/, pages.dashboard],
+    [/^\/tasks\/?$/, pages.tasks],
+    [/^\/tasks\/[^/]+\/[^/]+\/?$/, pages.task],
+    [/^\/jobs\/?$/, pages.jobs],
+    [/^\/jobs\/[^/]+\/?$/, pages.job],
+    [/^\/workers\/?$/, pages.workers],
+    [/^\/triggers\/?$/, pages.triggers],
+    [/^\/login\/?$/, pages.login],
+    [/^\/settings\/api-keys\/?$/, pages.apiKeys],
+    [/^\/admin\/users\/?$/, pages.users],
+    [/^\/admin\/users\/[^/]+\/?$/, pages.user],
+    [/^\/admin\/groups\/?$/, pages.groups],
+  ];
+  return routes.find(([re]) => re.test(path))?.[1];
+}
+
+let configPromise: Promise<ServerConfig> | undefined;
+/** Starts the app's first requests: the server config and the page's code. */
+export function startLoading() {
+  configPromise ??= loadServerConfig();
+  void pageFor(location.pathname)?.().catch(() => undefined);
+}
 
 function useSignedIn(): boolean {
   return useSyncExternalStore(onAuthChange, () => getAccessToken() !== null);
@@ -66,7 +111,8 @@ export function App() {
   const [config, setConfig] = useState<ServerConfig>();
   useEffect(() => {
     void (async () => {
-      const c = await loadServerConfig();
+      startLoading();
+      const c = await configPromise!;
       // Restore a session silently from the stored refresh token.
       if (c.auth_required && location.pathname !== "/login/callback") await refresh();
       setConfig(c);

@@ -1,6 +1,7 @@
 import dagre from "@dagrejs/dagre";
 import { Background, Controls, Handle, MarkerType, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
+import { CornerDownRight, Hand } from "lucide-react";
 import { useEffect, useMemo, useState } from "react";
 import { statusColor } from "./status";
 
@@ -57,10 +58,13 @@ function StepNode({ data, selected }: NodeProps) {
       data-status={s.status}
     >
       <Handle type="target" position={Position.Left} className="!opacity-0" />
-      <div className="truncate font-semibold">
-        {s.kind === "approval" ? "✋ " : s.kind === "task" ? "↳ " : ""}
-        {s.name}
-        {s.instances ? ` ×${s.instances.length}` : ""}
+      <div className="flex items-center gap-1 font-semibold">
+        {s.kind === "approval" && <Hand className="h-3 w-3 shrink-0" aria-label="approval" />}
+        {s.kind === "task" && <CornerDownRight className="h-3 w-3 shrink-0" aria-label="sub-job" />}
+        <span className="truncate">
+          {s.name}
+          {s.instances ? ` ×${s.instances.length}` : ""}
+        </span>
       </div>
       <div className="truncate opacity-80">
         {s.action}
