@@ -117,6 +117,14 @@ try {
     busyMs.push(Math.round(await busy()));
   }
   console.log(`/jobs page ready (navigation → 50 rows and the total shown), ${total} jobs: ${ready.join(", ")} ms; median ${median(ready)} ms; the page's main-thread tasks ${busyMs.join(", ")} ms (median ${median(busyMs)} ms) (${load()})`);
+  // Where the last load's time went: when each request ended, from the
+  // navigation's start.
+  const wf = await page.evaluate(() => {
+    const nav = performance.getEntriesByType("navigation")[0];
+    const rs = performance.getEntriesByType("resource").map((e) => `${e.name.replace(location.origin, "").replace(/-[\w-]{8}\.js$/, ".js").slice(0, 40)} ${Math.round(e.startTime)}→${Math.round(e.responseEnd)}`);
+    return [`document ${Math.round(nav.responseEnd)}`, `DOMContentLoaded ${Math.round(nav.domContentLoadedEventEnd)}`, ...rs, `now ${Math.round(performance.now())}`].join("; ");
+  });
+  console.log(`last load, ms from navigation start: ${wf}`);
   t0 = Date.now();
   await page.getByRole("button", { name: "Next page" }).click();
   await page.getByText(/page 2 of/).waitFor();

@@ -1,4 +1,4 @@
-import { lazy, Suspense, useEffect, useState, useSyncExternalStore } from "react";
+import { Suspense, useEffect, useState, useSyncExternalStore } from "react";
 import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router";
 import { Layout } from "./components/Layout";
 import { Spinner } from "./components/common";
@@ -6,65 +6,52 @@ import { getAccessToken, loadServerConfig, onAuthChange, refresh, setTokens } fr
 import { unauthorized } from "./lib/api";
 import type { ServerConfig } from "./lib/types";
 import { AuthContext } from "./lib/auth-context";
+import { page } from "./lib/page";
 
 // Each page is its own chunk. The page of the address the app opens on is
-// fetched at once, in parallel with GET /api/config (not after it), which
-// takes a round trip off the first paint of any page.
-const pages = {
-  dashboard: () => import("./pages/Dashboard"),
-  tasks: () => import("./pages/Tasks"),
-  task: () => import("./pages/TaskPage"),
-  jobs: () => import("./pages/Jobs"),
-  job: () => import("./pages/JobPage"),
-  workers: () => import("./pages/Workers"),
-  triggers: () => import("./pages/Triggers"),
-  login: () => import("./pages/Login"),
-  loginCallback: () => import("./pages/LoginCallback"),
-  notFound: () => import("./pages/NotFound"),
-  apiKeys: () => import("./pages/ApiKeys"),
-  users: () => import("./pages/Users"),
-  user: () => import("./pages/UserPage"),
-  groups: () => import("./pages/Groups"),
-};
-const Dashboard = lazy(pages.dashboard);
-const Tasks = lazy(pages.tasks);
-const TaskPage = lazy(pages.task);
-const Jobs = lazy(pages.jobs);
-const JobPage = lazy(pages.job);
-const Workers = lazy(pages.workers);
-const Triggers = lazy(pages.triggers);
-const Login = lazy(pages.login);
-const LoginCallback = lazy(pages.loginCallback);
-const NotFound = lazy(pages.notFound);
-const ApiKeys = lazy(pages.apiKeys);
-const Users = lazy(pages.users);
-const UserPage = lazy(pages.user);
-const Groups = lazy(pages.groups);
+// fetched at once, in parallel with GET /api/config (not after it), and the
+// first render waits for both, so it shows the page without a spinner.
+const Dashboard = page(() => import("./pages/Dashboard"));
+const Tasks = page(() => import("./pages/Tasks"));
+const TaskPage = page(() => import("./pages/TaskPage"));
+const Jobs = page(() => import("./pages/Jobs"));
+const JobPage = page(() => import("./pages/JobPage"));
+const Workers = page(() => import("./pages/Workers"));
+const Triggers = page(() => import("./pages/Triggers"));
+const Login = page(() => import("./pages/Login"));
+const LoginCallback = page(() => import("./pages/LoginCallback"));
+const NotFound = page(() => import("./pages/NotFound"));
+const ApiKeys = page(() => import("./pages/ApiKeys"));
+const Users = page(() => import("./pages/Users"));
+const UserPage = page(() => import("./pages/UserPage"));
+const Groups = page(() => import("./pages/Groups"));
 
-/** The page chunk for a path (the routes below), to fetch it early. */
-export function pageFor(path: string): (() => Promise<unknown>) | undefined {
-  const routes: [RegExp, () => Promise<unknown>][] = [
-    [/^\/$/, pages.dashboard],
-    [/^\/tasks\/?$/, pages.tasks],
-    [/^\/tasks\/[^/]+\/[^/]+\/?$/, pages.task],
-    [/^\/jobs\/?$/, pages.jobs],
-    [/^\/jobs\/[^/]+\/?$/, pages.job],
-    [/^\/workers\/?$/, pages.workers],
-    [/^\/triggers\/?$/, pages.triggers],
-    [/^\/login\/?$/, pages.login],
-    [/^\/settings\/api-keys\/?$/, pages.apiKeys],
-    [/^\/admin\/users\/?$/, pages.users],
-    [/^\/admin\/users\/[^/]+\/?$/, pages.user],
-    [/^\/admin\/groups\/?$/, pages.groups],
+/** The page for a path (the routes below), to fetch its code early. */
+export function pageFor(path: string): { preload: () => Promise<unknown> } | undefined {
+  const routes: [RegExp, { preload: () => Promise<unknown> }][] = [
+    [/^\/$/, Dashboard],
+    [/^\/tasks\/?$/, Tasks],
+    [/^\/tasks\/[^/]+\/[^/]+\/?$/, TaskPage],
+    [/^\/jobs\/?$/, Jobs],
+    [/^\/jobs\/[^/]+\/?$/, JobPage],
+    [/^\/workers\/?$/, Workers],
+    [/^\/triggers\/?$/, Triggers],
+    [/^\/login\/?$/, Login],
+    [/^\/login\/callback\/?$/, LoginCallback],
+    [/^\/settings\/api-keys\/?$/, ApiKeys],
+    [/^\/admin\/users\/?$/, Users],
+    [/^\/admin\/users\/[^/]+\/?$/, UserPage],
+    [/^\/admin\/groups\/?$/, Groups],
   ];
   return routes.find(([re]) => re.test(path))?.[1];
 }
 
 let configPromise: Promise<ServerConfig> | undefined;
+let pagePromise: Promise<unknown> | undefined;
 /** Starts the app's first requests: the server config and the page's code. */
 export function startLoading() {
   configPromise ??= loadServerConfig();
-  void pageFor(location.pathname)?.().catch(() => undefined);
+  pagePromise ??= pageFor(location.pathname)?.preload().catch(() => undefined);
 }
 
 function useSignedIn(): boolean {
@@ -112,7 +99,7 @@ export function App() {
   useEffect(() => {
     void (async () => {
       startLoading();
-      const c = await configPromise!;
+      const [c] = await Promise.all([configPromise!, pagePromise]);
       // Restore a session silently from the stored refresh token.
       if (c.auth_required && location.pathname !== "/login/callback") await refresh();
       setConfig(c);
