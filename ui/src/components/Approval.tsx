@@ -4,10 +4,11 @@ import { ErrorBox } from "@/components/common";
 import { Button } from "@/components/ui/button";
 import { Dialog, DialogClose, DialogContent, DialogDescription, DialogTitle, DialogTrigger } from "@/components/ui/dialog";
 import { Label, Textarea } from "@/components/ui/input";
-import { approvalMessage } from "@/lib/loops";
+import { approvalDeadline, approvalMessage } from "@/lib/loops";
+import { formatTime } from "@/lib/utils";
 import type { Step } from "@/lib/types";
 
-export type Decide = (step: string, approved: boolean, reason?: string) => Promise<void>;
+export type Decide = (step: string, approved: boolean, reason?: string, message?: string) => Promise<void>;
 
 /** A step waiting for approval: its message, and Approve / Reject (with a
  * reason) for whoever may run the task. The server decides who may. */
@@ -24,6 +25,7 @@ export function ApprovalCard({ step, onDecide }: { step: Step; onDecide: Decide 
       <p className="mt-2 whitespace-pre-wrap text-sm" data-testid="approval-message">
         {approvalMessage(step)}
       </p>
+      {approvalDeadline(step) && <p className="mt-1 text-xs">Fails if undecided by {formatTime(approvalDeadline(step))}.</p>}
       <div className="mt-3 flex flex-wrap gap-2">
         <DecideDialog step={step} approve onDecide={onDecide} />
         <DecideDialog step={step} approve={false} onDecide={onDecide} />
@@ -35,6 +37,7 @@ export function ApprovalCard({ step, onDecide }: { step: Step; onDecide: Decide 
 function DecideDialog({ step, approve, onDecide }: { step: Step; approve: boolean; onDecide: Decide }) {
   const [open, setOpen] = useState(false);
   const [reason, setReason] = useState("");
+  const [comment, setComment] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<Error>();
   const verb = approve ? "Approve" : "Reject";
@@ -58,10 +61,15 @@ function DecideDialog({ step, approve, onDecide }: { step: Step; approve: boolea
         <DialogDescription>
           {approve ? "The job continues with the steps that wait for this one." : "The step fails; the job stops unless the step has continue_on_failure."}
         </DialogDescription>
-        {!approve && (
+        {approve ? (
           <div className="mt-3 grid gap-1">
-            <Label htmlFor={`reason-${step.step_name}`}>Reason (kept with the decision)</Label>
-            <Textarea id={`reason-${step.step_name}`} className="font-sans" value={reason} onChange={(e) => setReason(e.target.value)} maxLength={2000} />
+            <Label htmlFor={`comment-${step.step_name}`}>Comment (optional, kept with the decision)</Label>
+            <Textarea id={`comment-${step.step_name}`} className="font-sans" value={comment} onChange={(e) => setComment(e.target.value)} maxLength={4000} />
+          </div>
+        ) : (
+          <div className="mt-3 grid gap-1">
+            <Label htmlFor={`reason-${step.step_name}`}>Reason (optional, kept with the decision)</Label>
+            <Textarea id={`reason-${step.step_name}`} className="font-sans" value={reason} onChange={(e) => setReason(e.target.value)} maxLength={4000} />
           </div>
         )}
         {error && (
@@ -79,7 +87,7 @@ function DecideDialog({ step, approve, onDecide }: { step: Step; approve: boolea
             onClick={async () => {
               setBusy(true);
               try {
-                await onDecide(step.step_name, approve, approve ? undefined : reason.trim() || undefined);
+                await onDecide(step.step_name, approve, approve ? undefined : reason.trim() || undefined, approve ? comment.trim() || undefined : undefined);
                 setOpen(false);
               } catch (e) {
                 setError(e as Error);
@@ -96,11 +104,22 @@ function DecideDialog({ step, approve, onDecide }: { step: Step; approve: boolea
   );
 }
 
-/** The decision on an approval step, once made, in words. */
+/** The decision on an approval step, once made, in words (from its
+ * output, where the server records it, or from step fields). */
 export function decisionText(s: Step): string | null {
   if (s.action_type !== "approval") return null;
-  const who = s.approved_by ?? s.decided_by;
-  if (s.status === "completed") return `Approved${who ? ` by ${who}` : ""}`;
-  if (s.status === "failed" && (s.rejection_reason || who)) return `Rejected${who ? ` by ${who}` : ""}${s.rejection_reason ? `: ${s.rejection_reason}` : ""}`;
+  const o = (s.output ?? {}) as Record<string, unknown>;
+  const str = (v: unknown) => (typeof v === "string" && v ? v : undefined);
+  if (s.status === "completed") {
+    const who = str(o.approved_by) ?? s.approved_by ?? s.decided_by;
+    const comment = str(o.comment);
+    return `Approved${who ? ` by ${who}` : ""}${comment ? `: ${comment}` : ""}`;
+  }
+  if (s.status === "failed") {
+    const who = str(o.rejected_by) ?? s.decided_by ?? undefined;
+    const reason = str(o.rejection_reason) ?? s.rejection_reason ?? undefined;
+    if (!who && !reason && o.approved !== false) return null;
+    return `Rejected${who ? ` by ${who}` : ""}${reason ? `: ${reason}` : ""}`;
+  }
   return null;
 }

@@ -68,7 +68,7 @@ function StepNode({ data, selected }: NodeProps) {
       </div>
       <div className="truncate opacity-80">
         {s.action}
-        {s.status ? ` · ${s.status === "suspended" ? "waiting for approval" : s.status}` : ""}
+        {s.status ? ` · ${s.status === "suspended" ? (s.kind === "task" ? "waiting for sub-job" : "waiting for approval") : s.status}` : ""}
       </div>
       {s.instances && <LoopStrip instances={s.instances} />}
       <Handle type="source" position={Position.Right} className="!opacity-0" />

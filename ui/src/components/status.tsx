@@ -15,7 +15,7 @@ const styles: Record<string, string> = {
 };
 
 /** Status as text plus colour (never colour alone). */
-export function StatusBadge({ status, className }: { status: string; className?: string }) {
+export function StatusBadge({ status, className, label }: { status: string; className?: string; label?: string }) {
   return (
     <span
       className={cn(
@@ -26,7 +26,7 @@ export function StatusBadge({ status, className }: { status: string; className?:
       data-status={status}
     >
       {status === "running" && <span className="h-1.5 w-1.5 animate-pulse rounded-full bg-current" aria-hidden />}
-      {status === "suspended" ? "waiting for approval" : status}
+      {label ?? (status === "suspended" ? "waiting" : status)}
     </span>
   );
 }

@@ -97,10 +97,10 @@ export const api = {
   workers: () => getJSON<Page<Worker>>("/api/workers"),
   me: () => getJSON<Me>("/api/auth/me"),
   // Approval gates: one route decides, as the workflow language's reference names it.
-  approve: (id: string, step: string, approved: boolean, reason?: string) =>
+  approve: (id: string, step: string, approved: boolean, reason?: string, message?: string) =>
     getJSON<unknown>(`/api/jobs/${seg(id)}/steps/${seg(step)}/approve`, {
       method: "POST",
-      body: JSON.stringify(approved ? { approved: true } : reason ? { approved: false, rejection_reason: reason } : { approved: false }),
+      body: JSON.stringify({ approved, ...(!approved && reason ? { rejection_reason: reason } : {}), ...(message ? { message } : {}) }),
     }),
   // The signed-in user's API keys.
   myKeys: () => getJSON<ApiKey[]>("/api/auth/api-keys"),

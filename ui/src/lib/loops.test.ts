@@ -11,6 +11,7 @@ describe("loops", () => {
     expect(instanceOf(st("deploy[2]", "running"))).toEqual({ base: "deploy", index: 2 });
     expect(instanceOf(st("deploy", "running"))).toBeNull();
     expect(instanceOf(st("x", "running", { loop_source: "fan", loop_index: 4 }))).toEqual({ base: "fan", index: 4 });
+    expect(instanceOf(st("fan[3]", "running", { loop: "fan", loop_index: 3 }))).toEqual({ base: "fan", index: 3 });
   });
 
   it("groups instances under their loop step, in index order, keeping the step order", () => {

@@ -13,7 +13,8 @@ const instanceName = /^(.+)\[(\d+)\]$/;
  * instance naming `step[i]` (step names cannot contain brackets). */
 export function instanceOf(s: Step): { base: string; index: number } | null {
   const m = instanceName.exec(s.step_name);
-  if (s.loop_source) return { base: s.loop_source, index: s.loop_index ?? (m ? Number(m[2]) : 0) };
+  const loop = s.loop ?? s.loop_source;
+  if (loop) return { base: loop, index: s.loop_index ?? (m ? Number(m[2]) : 0) };
   return m ? { base: m[1], index: Number(m[2]) } : null;
 }
 
@@ -59,7 +60,11 @@ export function groupSteps(steps: Step[]): StepGroup[] {
     groups.push(g);
     byName.set(base, g);
   }
-  for (const g of groups) g.instances.sort((a, b) => (instanceOf(a)?.index ?? 0) - (instanceOf(b)?.index ?? 0));
+  for (const g of groups) {
+    g.instances.sort((a, b) => (instanceOf(a)?.index ?? 0) - (instanceOf(b)?.index ?? 0));
+    // The loop step stays pending while its instances run: show theirs.
+    if (g.instances.length > 0 && (g.step.status === "pending" || g.step.status === "ready")) g.step = { ...g.step, status: loopStatus(g.instances) };
+  }
   return groups;
 }
 
@@ -73,10 +78,20 @@ export function loopSummary(instances: Step[]): string {
   return [`${done} of ${instances.length} completed`, ...rest].join(" · ");
 }
 
-/** The loop item of an instance, when the server says it. */
-export function instanceItem(s: Step): unknown {
+/** The loop item of an instance: its own field, or the loop step's
+ * `input.items` at its index. */
+export function instanceItem(s: Step, loop?: Step): unknown {
   if (s.loop_item !== undefined) return s.loop_item;
+  const items = loop?.input?.items;
+  const i = instanceOf(s)?.index;
+  if (Array.isArray(items) && i !== undefined && i < items.length) return items[i];
   return undefined;
+}
+
+/** When an undecided approval gate times out, if it has a timeout. */
+export function approvalDeadline(s: Step): string | undefined {
+  const t = s.output?.timeout_at;
+  return typeof t === "string" ? t : undefined;
 }
 
 /** The message an approval step shows its approvers. */
@@ -85,5 +100,9 @@ export function approvalMessage(s: Step): string {
   return pick(s.approval_message) ?? pick(s.message) ?? pick(s.output?.message) ?? pick(s.input?.message) ?? "Approve this step to let the job continue.";
 }
 
-/** Whether a step waits for a human decision. */
-export const awaitsApproval = (s: Step) => s.status === "suspended";
+/** Whether a step waits for a human decision (a suspended `type: task`
+ * step waits for its sub-job instead). */
+export const awaitsApproval = (s: Step) => s.status === "suspended" && s.action_type !== "task";
+
+/** What a suspended step waits for, in words. */
+export const suspendedLabel = (s: Step) => (s.action_type === "task" ? "waiting for sub-job" : "waiting for approval");

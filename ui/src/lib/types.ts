@@ -101,7 +101,10 @@ export interface Step {
   /** Loops (for_each): an instance is named `step[i]`; servers may also
    * say so in these fields. The placeholder step (named `step`) carries
    * the loop's overall status and, when done, the array of outputs. */
+  loop?: string | null;
   loop_source?: string | null;
+  instances?: string[];
+  skip_reason?: string;
   loop_index?: number | null;
   loop_total?: number | null;
   loop_item?: unknown;
@@ -134,8 +137,19 @@ export interface Job {
   /** A child job (`type: task` step) names its parent job and step. */
   parent_job_id?: string | null;
   parent_step_name?: string | null;
+  /** Child jobs of `type: task` steps and hook jobs, as the API links them. */
+  children?: JobLink[];
+  hooks?: JobLink[];
   created_by?: string;
   cancelled_by?: string;
+}
+
+export interface JobLink {
+  job_id: string;
+  step_name?: string;
+  event?: string;
+  task_name: string;
+  status: string;
 }
 
 export interface Worker {

@@ -118,6 +118,44 @@ describe("JobPage: approvals, loops and sub-jobs", () => {
     expect(screen.queryByRole("list", { name: "Instances of process" })).toBeNull();
   });
 
+  it("follows the server's shapes: a sub-job wait is not an approval, loop fields and items, the decision in the output, hook links", async () => {
+    const calls = mockApi({
+      [`GET /api/jobs/${ID}`]: () =>
+        job(
+          [
+            st("sub", "suspended", { action_type: "task", child_job_id: CHILD }),
+            st("fan", "pending", { input: { items: ["eu", "us"] }, instances: ["fan[0]", "fan[1]"] }),
+            st("fan[0]", "completed", { loop: "fan", loop_index: 0 }),
+            st("fan[1]", "running", { loop: "fan", loop_index: 1 }),
+            st("ok", "completed", { action_type: "approval", output: { approved: true, approved_by: "ann@example.com", comment: "looks good" } }),
+            st("no", "failed", { action_type: "approval", output: { approved: false, rejected_by: "bob@example.com", rejection_reason: "too late" } }),
+            st("gate", "suspended", { action_type: "approval", output: { message: "Ship?", timeout_at: "2026-12-07T10:00:00Z" } }),
+          ],
+          { hooks: [{ job_id: CHILD, event: "on_suspended", task_name: "notify", status: "completed" }] },
+        ),
+      [`POST /api/jobs/${ID}/steps/gate/approve`]: () => ({ status: "ok" }),
+    });
+    const user = userEvent.setup();
+    renderJob();
+    expect(await screen.findByRole("region", { name: "Approval: gate" })).toHaveTextContent("Ship?");
+    expect(screen.getByText(/Fails if undecided by/)).toBeInTheDocument();
+    expect(screen.queryByRole("region", { name: "Approval: sub" })).toBeNull();
+    expect(document.querySelector("[data-step-row=sub] [data-status=suspended]")).toHaveTextContent("waiting for sub-job");
+    // The loop step is pending while its instances run: the row shows theirs.
+    expect(document.querySelector("[data-step-row=fan] [data-status]")).toHaveAttribute("data-status", "running");
+    const inst = screen.getByRole("list", { name: "Instances of fan" });
+    expect(within(inst).getByText('item "us"')).toBeInTheDocument();
+    const decisions = screen.getAllByTestId("approval-decision").map((e) => e.textContent);
+    expect(decisions).toEqual(["Approved by ann@example.com: looks good", "Rejected by bob@example.com: too late"]);
+    expect(screen.getByTestId("hook-jobs")).toHaveTextContent("on_suspended: notify");
+    // Approving with a comment sends it as the reference's "message".
+    await user.click(screen.getByRole("button", { name: "Approve" }));
+    await user.type(screen.getByLabelText(/Comment/), "go ahead");
+    await user.click(screen.getByRole("button", { name: "Approve step" }));
+    await waitFor(() => expect(calls.some((c) => c.method === "POST")).toBe(true));
+    expect(calls.find((c) => c.method === "POST")?.body).toEqual({ approved: true, message: "go ahead" });
+  });
+
   it("shows the first instances of a big loop and the rest on demand", async () => {
     const many = Array.from({ length: 45 }, (_, i) => st(`p[${i}]`, "completed"));
     mockApi({ [`GET /api/jobs/${ID}`]: () => job([st("p", "completed"), ...many], { status: "completed" }) });

@@ -13,7 +13,7 @@ import { Dialog, DialogClose, DialogContent, DialogDescription, DialogTitle, Dia
 import { Tabs, TabsContent, TabsList, TabsTrigger } from "@/components/ui/tabs";
 import { api } from "@/lib/api";
 import { jobSteps } from "@/lib/flow";
-import { awaitsApproval, groupSteps, instanceItem, loopSummary } from "@/lib/loops";
+import { awaitsApproval, groupSteps, instanceItem, loopSummary, suspendedLabel } from "@/lib/loops";
 import { useLoad, useNow, useTitle } from "@/lib/hooks";
 import type { Job, Step } from "@/lib/types";
 import { durationBetween, formatDuration, formatTime } from "@/lib/utils";
@@ -78,6 +78,7 @@ export function StepRow({
   instances = [],
   isSelected,
   nested = false,
+  loop,
 }: {
   s: Step;
   now: number;
@@ -86,11 +87,12 @@ export function StepRow({
   instances?: Step[];
   isSelected?: (name: string) => boolean;
   nested?: boolean;
+  loop?: Step;
 }) {
   const [open, setOpen] = useState(true);
   const [all, setAll] = useState(false);
   const decision = decisionText(s);
-  const item = instanceItem(s);
+  const item = instanceItem(s, loop);
   const shown = all ? instances : instances.slice(0, INSTANCES_SHOWN);
   return (
     <li className={selected ? "bg-sky-50 dark:bg-sky-950/50" : undefined} data-step-row={s.step_name}>
@@ -113,7 +115,7 @@ export function StepRow({
           aria-pressed={selected}
         >
           <span className="font-medium">{s.step_name}</span>
-          <StatusBadge status={s.status} />
+          <StatusBadge status={s.status} label={s.status === "suspended" ? suspendedLabel(s) : undefined} />
           <span className="text-xs text-[var(--muted)]">
             {nested ? (item !== undefined ? `item ${JSON.stringify(item)}` : s.action_name) : `${s.action_name} · ${s.action_type}`}
             {instances.length > 0 ? ` · for_each: ${loopSummary(instances)}` : ""}
@@ -191,7 +193,7 @@ export function StepRow({
       {instances.length > 0 && open && (
         <ul className="divide-y divide-[var(--border)] border-t border-[var(--border)] bg-slate-50/60 dark:bg-slate-900/40" aria-label={`Instances of ${s.step_name}`}>
           {shown.map((i) => (
-            <StepRow key={i.step_name} s={i} now={now} selected={isSelected?.(i.step_name) ?? false} onSelect={onSelect} nested />
+            <StepRow key={i.step_name} s={i} now={now} selected={isSelected?.(i.step_name) ?? false} onSelect={onSelect} nested loop={s} />
           ))}
           {instances.length > shown.length && (
             <li className="px-10 py-2">
@@ -276,13 +278,24 @@ export default function JobPage() {
             <ApprovalCard
               key={s.step_name}
               step={s}
-              onDecide={async (step, approved, reason) => {
-                await api.approve(j.job_id, step, approved, reason);
+              onDecide={async (step, approved, reason, message) => {
+                await api.approve(j.job_id, step, approved, reason, message);
                 job.reload();
               }}
             />
           ))}
         </div>
+      )}
+      {(j.hooks?.length ?? 0) > 0 && (
+        <p className="mb-3 flex flex-wrap gap-x-3 gap-y-1 text-sm" data-testid="hook-jobs">
+          <span className="text-[var(--muted)]">Hook jobs:</span>
+          {j.hooks!.map((h) => (
+            <Link key={h.job_id} className="inline-flex items-center gap-1 text-sky-800 hover:underline dark:text-sky-300" to={`/jobs/${encodeURIComponent(h.job_id)}`}>
+              {h.event ? `${h.event}: ` : ""}
+              {h.task_name} <StatusBadge status={h.status} />
+            </Link>
+          ))}
+        </p>
       )}
       <div className="grid gap-4 xl:grid-cols-2">
         <Card>
