@@ -76,7 +76,8 @@ function StepNode({ data, selected }: NodeProps) {
   );
 }
 
-/** One small square per loop instance, coloured by its status (the
+/** One small square per loop instance, filled with its status's strong
+ * colour so it stands out on the node (the
  * words are in the step list and the node's label). */
 function LoopStrip({ instances }: { instances: { name: string; status: string }[] }) {
   const shown = instances.slice(0, MAX_SQUARES);
@@ -84,7 +85,7 @@ function LoopStrip({ instances }: { instances: { name: string; status: string }[
     <div className="mt-1 flex items-center gap-0.5" data-loop-instances={instances.length}>
       {shown.map((i) => {
         const c = statusColor[i.status] ?? { fill: "#fff", stroke: "#64748b" };
-        return <span key={i.name} title={`${i.name} ${i.status}`} data-instance={i.name} data-status={i.status} className="h-2.5 w-2.5 shrink-0 rounded-sm border" style={{ background: c.fill, borderColor: c.stroke }} />;
+        return <span key={i.name} title={`${i.name} ${i.status}`} data-instance={i.name} data-status={i.status} className="h-2.5 w-2.5 shrink-0 rounded-sm border border-white/70" style={{ background: c.stroke }} />;
       })}
       {instances.length > shown.length && <span className="ml-0.5 text-[10px]">+{instances.length - shown.length}</span>}
     </div>
