@@ -448,6 +448,12 @@ tasks:
     await settled(p);
     await contrast(p, "dashboard (phone, dark)");
     await shot("dashboard-phone-dark", p);
+    assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), "no horizontal page scroll on the dashboard at phone width");
+    await p.goto(`${base}/tasks/default/greet`);
+    await p.locator(".react-flow__node").first().waitFor();
+    await settled(p);
+    await shot("task-phone-dark", p);
+    assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), "no horizontal page scroll on a task at phone width");
     const sw = await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
     assert.ok(sw, "no horizontal page scroll at phone width");
     await phone.close();

@@ -178,7 +178,7 @@ export function StepRow({
               </tbody>
             </table>
           )}
-          <div className="grid gap-3 md:grid-cols-2">
+          <div className="grid grid-cols-1 gap-3 md:grid-cols-2">
             <div>
               <h3 className="mb-1 text-xs font-medium">Input</h3>
               <Json value={s.input} />
@@ -297,7 +297,7 @@ export default function JobPage() {
           ))}
         </p>
       )}
-      <div className="grid gap-4 xl:grid-cols-2">
+      <div className="grid grid-cols-1 gap-4 xl:grid-cols-2">
         <Card>
           <CardHeader>
             <CardTitle>Flow</CardTitle>

@@ -43,7 +43,7 @@ export default function UserPage() {
       {user.error && <ErrorBox error={user.error} />}
       {!u && !user.error && <Spinner />}
       {u && (
-        <div className="grid gap-4 lg:grid-cols-2">
+        <div className="grid grid-cols-1 gap-4 lg:grid-cols-2">
           <Card>
             <CardHeader>
               <CardTitle>Role</CardTitle>
