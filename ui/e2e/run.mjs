@@ -453,6 +453,7 @@ tasks:
     await p.locator(".react-flow__node").first().waitFor();
     await settled(p);
     await shot("task-phone-dark", p);
+    await contrast(p, "task (phone, dark)");
     assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), "no horizontal page scroll on a task at phone width");
     const sw = await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
     assert.ok(sw, "no horizontal page scroll at phone width");

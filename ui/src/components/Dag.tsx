@@ -52,8 +52,10 @@ function StepNode({ data, selected }: NodeProps) {
   const c = statusColor[s.status ?? ""] ?? { fill: "var(--panel)", stroke: "#64748b" };
   return (
     <div
-      className="rounded-md border-2 px-2 py-1.5 text-left text-xs text-slate-900 shadow-sm"
-      style={{ width: W, height: height(s), background: c.fill, borderColor: selected ? "#0ea5e9" : c.stroke }}
+      className="rounded-md border-2 px-2 py-1.5 text-left text-xs shadow-sm"
+      // Status fills are light in both themes: dark text on them; a step
+      // without a status (a task's flow) is drawn on the panel colour.
+      style={{ width: W, height: height(s), background: c.fill, color: statusColor[s.status ?? ""] ? "#0f172a" : "var(--fg)", borderColor: selected ? "#0ea5e9" : c.stroke }}
       data-step={s.name}
       data-status={s.status}
     >
