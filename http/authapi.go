@@ -39,6 +39,8 @@ func (s *Server) mountAuth(r chi.Router) {
 		r.Get("/users/{id}/groups", s.handle(s.userGroups))
 		r.Put("/users/{id}/groups", s.handle(s.userSetGroups))
 		r.Get("/groups", s.handle(s.groupsList))
+		r.Get("/users/{id}/api-keys", s.handle(s.userAPIKeysList))
+		r.Delete("/users/{id}/api-keys/{prefix}", s.handle(s.userAPIKeyRevoke))
 	})
 }
 

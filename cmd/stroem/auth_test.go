@@ -342,6 +342,8 @@ func TestEveryRouteForEveryCaller(t *testing.T) {
 		"GET /api/users/{id}/groups":                     {path: fixed("/api/users/" + spare + "/groups"), expect: protected(forbidden, forbidden, forbidden, ok, forbidden)},
 		"PUT /api/users/{id}/groups":                     {path: fixed("/api/users/" + spare + "/groups"), body: `{"groups": ["spare"]}`, expect: protected(forbidden, forbidden, forbidden, ok, forbidden)},
 		"GET /api/groups":                                {path: fixed("/api/groups"), expect: protected(forbidden, forbidden, forbidden, ok, forbidden)},
+		"GET /api/users/{id}/api-keys":                   {path: fixed("/api/users/" + spare + "/api-keys"), expect: protected(forbidden, forbidden, forbidden, ok, forbidden)},
+		"DELETE /api/users/{id}/api-keys/{prefix}":       {path: fixed("/api/users/" + spare + "/api-keys/strm_zzz"), expect: protected(forbidden, forbidden, forbidden, notFound, forbidden)},
 		"GET /api/workspaces":                            {path: fixed("/api/workspaces"), expect: all(ok)},
 		"GET /api/workspaces/{ws}":                       {path: fixed("/api/workspaces/default"), expect: protected(ok, ok, notFound, ok, ok)},
 		"POST /api/workspaces/{ws}/reload":               {path: fixed("/api/workspaces/default/reload"), expect: protected(forbidden, forbidden, notFound, ok, forbidden)},

@@ -8,18 +8,25 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createServer } from "node:net";
+import { cpus, loadavg } from "node:os";
+
+// The machine's load with each figure: a shared machine's numbers mean
+// little without it.
+const load = () => `load average ${loadavg().map((x) => x.toFixed(1)).join(" / ")} on ${cpus().length} CPUs`;
 
 const here = dirname(fileURLToPath(import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), "stroem-ui-perf-"));
 const JOBS = Number(process.env.PERF_JOBS || 10_000);
 const ws = join(tmp, "ws");
 mkdirSync(join(ws, ".workflows"), { recursive: true });
-// `parked` needs a docker runner no dev worker has, so its jobs stay in
-// the database unfinished; `flood` prints 1,000 lines a second for 10 s.
+// Phase 1: one worker (4 slots) runs 4 `parked` jobs, which sleep, so the
+// other 9,996 stay pending in the database (a docker step would be refused
+// at once, no worker offering docker). Phase 2, on a fresh database, runs
+// `flood`, which prints 1,000 lines a second for 10 s.
 writeFileSync(
   join(ws, ".workflows", "perf.yaml"),
   `actions:
-  park: { type: docker, image: alpine, cmd: "true" }
+  park: { type: shell, cmd: "sleep 100000" }
   flood:
     type: shell
     cmd: |
@@ -33,23 +40,34 @@ tasks:
 `,
 );
 
-const port = await new Promise((res) => {
-  const s = createServer().listen(0, "127.0.0.1", () => {
-    const p = s.address().port;
-    s.close(() => res(p));
-  });
-});
-const base = `http://127.0.0.1:${port}`;
 const bin = process.env.STROEM_BIN || join(tmp, "stroem");
 if (!process.env.STROEM_BIN) execFileSync("go", ["build", "-o", bin, "./cmd/stroem"], { cwd: join(here, "..", ".."), stdio: "inherit" });
-const server = spawn(bin, ["dev", ws, "--listen", `127.0.0.1:${port}`, "--data-dir", join(tmp, "data"), "--workers", "1"], { stdio: "ignore" });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-for (let i = 0; i < 300; i++) {
-  try {
-    if ((await fetch(base + "/readyz")).ok) break;
-  } catch {}
-  await sleep(100);
+let server;
+let base;
+async function startServer(data, workers) {
+  const port = await new Promise((res) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const p = s.address().port;
+      s.close(() => res(p));
+    });
+  });
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(bin, ["dev", ws, "--listen", `127.0.0.1:${port}`, "--data-dir", join(tmp, data), "--workers", String(workers)], { stdio: "ignore" });
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(base + "/readyz")).ok) return;
+    } catch {}
+    await sleep(100);
+  }
+  throw new Error("stroem dev did not become ready");
 }
+async function stopServer() {
+  if (!server || server.exitCode !== null) return;
+  server.kill("SIGTERM");
+  await new Promise((r) => server.once("exit", r));
+}
+await startServer("data-jobs", 1);
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 let browser;
@@ -66,7 +84,7 @@ try {
     }),
   );
   const total = (await (await fetch(`${base}/api/jobs?limit=1`)).json()).total;
-  console.log(`created ${JOBS} jobs in ${Date.now() - t0} ms; /api/jobs total = ${total}`);
+  console.log(`created ${JOBS} jobs in ${Date.now() - t0} ms; /api/jobs total = ${total} (${load()})`);
 
   const api = [];
   for (let i = 0; i < 10; i++) {
@@ -81,6 +99,13 @@ try {
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  // The renderer's main-thread task time (CDP Performance.TaskDuration,
+  // wall time of the page's tasks: on a loaded machine it includes time the
+  // OS gave other processes in the middle of a task).
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Performance.enable");
+  const busy = async () => Object.fromEntries((await cdp.send("Performance.getMetrics")).metrics.map((m) => [m.name, m.value])).TaskDuration * 1000;
+  const busyMs = [];
   const ready = [];
   for (let i = 0; i < 5; i++) {
     t0 = Date.now();
@@ -88,15 +113,28 @@ try {
     await page.getByText(`${total} jobs`).waitFor();
     await page.locator("tbody tr").nth(49).waitFor();
     ready.push(Date.now() - t0);
+    // The counters restart with each document: the value is the new page's.
+    busyMs.push(Math.round(await busy()));
   }
-  console.log(`/jobs page ready (navigation → 50 rows and the total shown), ${total} jobs: ${ready.join(", ")} ms; median ${median(ready)} ms`);
+  console.log(`/jobs page ready (navigation → 50 rows and the total shown), ${total} jobs: ${ready.join(", ")} ms; median ${median(ready)} ms; the page's main-thread tasks ${busyMs.join(", ")} ms (median ${median(busyMs)} ms) (${load()})`);
+  // Where the last load's time went: when each request ended, from the
+  // navigation's start.
+  const wf = await page.evaluate(() => {
+    const nav = performance.getEntriesByType("navigation")[0];
+    const rs = performance.getEntriesByType("resource").map((e) => `${e.name.replace(location.origin, "").replace(/-[\w-]{8}\.js$/, ".js").slice(0, 40)} ${Math.round(e.startTime)}→${Math.round(e.responseEnd)}`);
+    return [`document ${Math.round(nav.responseEnd)}`, `DOMContentLoaded ${Math.round(nav.domContentLoadedEventEnd)}`, ...rs, `now ${Math.round(performance.now())}`].join("; ");
+  });
+  console.log(`last load, ms from navigation start: ${wf}`);
   t0 = Date.now();
   await page.getByRole("button", { name: "Next page" }).click();
   await page.getByText(/page 2 of/).waitFor();
   await page.locator("tbody tr").nth(49).waitFor();
   console.log(`next page: ${Date.now() - t0} ms`);
 
-  const { job_id } = await (await fetch(`${base}/api/workspaces/default/tasks/flood/execute`, { method: "POST", body: "{}" })).json();
+  await stopServer();
+  await startServer("data-flood", 1);
+  const { job_id } = await (await fetch(`${base}/api/workspaces/default/tasks/flood/execute`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" })).json();
+  if (!job_id) throw new Error("flood did not start");
   await page.goto(`${base}/jobs/${job_id}`);
   await page.locator("[role=log]").waitFor();
   await page.evaluate(() => {
@@ -112,7 +150,9 @@ try {
     new PerformanceObserver((l) => l.getEntries().forEach((e) => window.__long.push(e.duration))).observe({ type: "longtask", buffered: false });
   });
   t0 = Date.now();
+  const fb0 = await busy();
   await page.getByText(/stream ended/).waitFor({ timeout: 60_000 });
+  const floodBusy = (await busy()) - fb0;
   const r = await page.evaluate(() => {
     window.__stop = true;
     const g = window.__gaps.slice(1).sort((a, b) => a - b);
@@ -129,11 +169,10 @@ try {
     };
   });
   console.log(
-    `live log at 1,000 lines/s for 10 s (${Date.now() - t0} ms): ${r.state}; frame gap p50 ${r.p50.toFixed(1)} / p95 ${r.p95.toFixed(1)} / p99 ${r.p99.toFixed(1)} / max ${r.max.toFixed(1)} ms over ${r.frames} frames; long tasks ${r.long} (longest ${r.longMax.toFixed(0)} ms); rows in the DOM ${r.dom}`,
+    `live log at 1,000 lines/s for 10 s (${Date.now() - t0} ms): ${r.state}; frame gap p50 ${r.p50.toFixed(1)} / p95 ${r.p95.toFixed(1)} / p99 ${r.p99.toFixed(1)} / max ${r.max.toFixed(1)} ms over ${r.frames} frames; long tasks ${r.long} (longest ${r.longMax.toFixed(0)} ms); rows in the DOM ${r.dom}; main thread busy ${Math.round(floodBusy)} ms of ${Date.now() - t0} ms (${load()})`,
   );
 } finally {
   await browser?.close();
-  server.kill("SIGTERM");
-  await new Promise((r) => server.once("exit", r));
+  await stopServer();
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -1,6 +1,7 @@
 import dagre from "@dagrejs/dagre";
 import { Background, Controls, Handle, MarkerType, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
+import { CornerDownRight, Hand } from "lucide-react";
 import { useEffect, useMemo, useState } from "react";
 import { statusColor } from "./status";
 
@@ -9,10 +10,18 @@ export interface DagStep {
   action?: string;
   dependsOn: string[];
   status?: string;
+  /** A for_each loop's instances, drawn inside its node. */
+  instances?: { name: string; status: string }[];
+  /** approval gate or sub-job step */
+  kind?: "approval" | "task";
 }
 
 const W = 180;
 const H = 52;
+const LOOP_H = 74;
+/** Instances drawn as squares in a loop node; more are summed up. */
+export const MAX_SQUARES = 24;
+const height = (s: DagStep) => (s.instances ? LOOP_H : H);
 
 /** Lays the steps out top to bottom with dagre (positions of node centres
  * converted to React Flow's top-left corners). */
@@ -21,7 +30,7 @@ export function layout(steps: DagStep[]): { nodes: Node[]; edges: Edge[] } {
   g.setGraph({ rankdir: "LR", nodesep: 24, ranksep: 56 });
   g.setDefaultEdgeLabel(() => ({}));
   const names = new Set(steps.map((s) => s.name));
-  for (const s of steps) g.setNode(s.name, { width: W, height: H });
+  for (const s of steps) g.setNode(s.name, { width: W, height: height(s) });
   const edges: Edge[] = [];
   for (const s of steps) {
     for (const d of s.dependsOn) {
@@ -33,7 +42,7 @@ export function layout(steps: DagStep[]): { nodes: Node[]; edges: Edge[] } {
   dagre.layout(g);
   const nodes: Node[] = steps.map((s) => {
     const p = g.node(s.name);
-    return { id: s.name, type: "step", position: { x: p.x - W / 2, y: p.y - H / 2 }, data: { ...s }, draggable: false };
+    return { id: s.name, type: "step", position: { x: p.x - W / 2, y: p.y - height(s) / 2 }, data: { ...s }, draggable: false };
   });
   return { nodes, edges };
 }
@@ -43,18 +52,44 @@ function StepNode({ data, selected }: NodeProps) {
   const c = statusColor[s.status ?? ""] ?? { fill: "var(--panel)", stroke: "#64748b" };
   return (
     <div
-      className="rounded-md border-2 px-2 py-1.5 text-left text-xs text-slate-900 shadow-sm"
-      style={{ width: W, height: H, background: c.fill, borderColor: selected ? "#0ea5e9" : c.stroke }}
+      className="rounded-md border-2 px-2 py-1.5 text-left text-xs shadow-sm"
+      // Status fills are light in both themes: dark text on them; a step
+      // without a status (a task's flow) is drawn on the panel colour.
+      style={{ width: W, height: height(s), background: c.fill, color: statusColor[s.status ?? ""] ? "#0f172a" : "var(--fg)", borderColor: selected ? "#0ea5e9" : c.stroke }}
       data-step={s.name}
       data-status={s.status}
     >
       <Handle type="target" position={Position.Left} className="!opacity-0" />
-      <div className="truncate font-semibold">{s.name}</div>
+      <div className="flex items-center gap-1 font-semibold">
+        {s.kind === "approval" && <Hand className="h-3 w-3 shrink-0" aria-label="approval" />}
+        {s.kind === "task" && <CornerDownRight className="h-3 w-3 shrink-0" aria-label="sub-job" />}
+        <span className="truncate">
+          {s.name}
+          {s.instances ? ` ×${s.instances.length}` : ""}
+        </span>
+      </div>
       <div className="truncate opacity-80">
         {s.action}
-        {s.status ? ` · ${s.status}` : ""}
+        {s.status ? ` · ${s.status === "suspended" ? (s.kind === "task" ? "waiting for sub-job" : "waiting for approval") : s.status}` : ""}
       </div>
+      {s.instances && <LoopStrip instances={s.instances} />}
       <Handle type="source" position={Position.Right} className="!opacity-0" />
+    </div>
+  );
+}
+
+/** One small square per loop instance, filled with its status's strong
+ * colour so it stands out on the node (the
+ * words are in the step list and the node's label). */
+function LoopStrip({ instances }: { instances: { name: string; status: string }[] }) {
+  const shown = instances.slice(0, MAX_SQUARES);
+  return (
+    <div className="mt-1 flex items-center gap-0.5" data-loop-instances={instances.length}>
+      {shown.map((i) => {
+        const c = statusColor[i.status] ?? { fill: "#fff", stroke: "#64748b" };
+        return <span key={i.name} title={`${i.name} ${i.status}`} data-instance={i.name} data-status={i.status} className="h-2.5 w-2.5 shrink-0 rounded-sm border border-white/70" style={{ background: c.stroke }} />;
+      })}
+      {instances.length > shown.length && <span className="ml-0.5 text-[10px]">+{instances.length - shown.length}</span>}
     </div>
   );
 }

@@ -1,8 +1,11 @@
-import { Activity, Clock, Cpu, LayoutDashboard, ListTree, LogOut, Menu, Moon, Sun, X } from "lucide-react";
+import { Activity, Clock, Cpu, KeyRound, LayoutDashboard, ListTree, LogOut, Menu, Moon, Sun, Users, UsersRound, X } from "lucide-react";
 import { Suspense, useEffect, useState } from "react";
 import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
 import { logout } from "@/lib/auth";
+import { api } from "@/lib/api";
 import { useServerConfig } from "@/lib/auth-context";
+import { useLoad } from "@/lib/hooks";
+import { MeContext } from "@/lib/me";
 import { cn } from "@/lib/utils";
 import { Button } from "./ui/button";
 import { Spinner } from "./common";
@@ -13,6 +16,12 @@ const nav = [
   { to: "/jobs", label: "Jobs", icon: Activity },
   { to: "/triggers", label: "Triggers", icon: Clock },
   { to: "/workers", label: "Workers", icon: Cpu },
+];
+// With authentication: everyone's own keys; for admins, users and groups.
+const userNav = [{ to: "/settings/api-keys", label: "API keys", icon: KeyRound, end: false }];
+const adminNav = [
+  { to: "/admin/users", label: "Users", icon: Users, end: false },
+  { to: "/admin/groups", label: "Groups", icon: UsersRound, end: false },
 ];
 
 function useTheme(): [boolean, () => void] {
@@ -41,16 +50,29 @@ export function Layout() {
   const loc = useLocation();
   const navigate = useNavigate();
   useEffect(() => setOpen(false), [loc.pathname]);
+  // Escape closes the open drawer (keyboard users).
+  useEffect(() => {
+    if (!open) return;
+    const h = (e: KeyboardEvent) => e.key === "Escape" && setOpen(false);
+    document.addEventListener("keydown", h);
+    return () => document.removeEventListener("keydown", h);
+  }, [open]);
+  const me = useLoad(() => (cfg.auth_required ? api.me() : Promise.resolve(null)), [cfg.auth_required]).data ?? null;
+  const items = [...nav, ...(cfg.auth_required ? userNav : []), ...(me?.is_admin ? adminNav : [])];
 
   return (
+    <MeContext.Provider value={me}>
     <div className="flex min-h-full">
       <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-[var(--panel)] focus:p-2">
         Skip to content
       </a>
       <aside
         className={cn(
-          "fixed inset-y-0 left-0 z-30 w-56 shrink-0 border-r border-[var(--border)] bg-[var(--panel)] transition-transform md:static md:translate-x-0",
-          open ? "translate-x-0" : "-translate-x-full",
+          // Below md the navigation is a drawer: off screen and hidden
+          // (out of the tab order) when closed; visibility switches at the
+          // end of the slide. From md on it is a plain column.
+          "fixed inset-y-0 left-0 z-30 w-56 shrink-0 border-r border-[var(--border)] bg-[var(--panel)] transition-[transform,visibility] duration-200 motion-reduce:transition-none md:visible md:static md:translate-x-0",
+          open ? "visible translate-x-0" : "invisible -translate-x-full",
         )}
         aria-label="Main navigation"
       >
@@ -63,11 +85,12 @@ export function Layout() {
           </Button>
         </div>
         <nav className="flex flex-col gap-0.5 px-2">
-          {nav.map(({ to, label, icon: Icon, end }) => (
+          {items.map(({ to, label, icon: Icon, end }) => (
             <NavLink
               key={to}
               to={to}
               end={end}
+              onClick={() => setOpen(false)}
               className={({ isActive }) =>
                 cn(
                   "flex items-center gap-2 rounded-md px-3 py-2 text-sm",
@@ -90,6 +113,7 @@ export function Layout() {
           <Button variant="ghost" size="icon" onClick={toggle} aria-label={dark ? "Use light theme" : "Use dark theme"} title={dark ? "Light theme" : "Dark theme"}>
             {dark ? <Sun className="h-4 w-4" /> : <Moon className="h-4 w-4" />}
           </Button>
+          {me && <span className="hidden truncate text-sm text-[var(--muted)] sm:inline" title={me.is_admin ? "admin" : undefined}>{me.email}</span>}
           {cfg.auth_required && (
             <Button
               variant="ghost"
@@ -110,5 +134,6 @@ export function Layout() {
         </main>
       </div>
     </div>
+    </MeContext.Provider>
   );
 }

@@ -47,7 +47,7 @@ describe("LogViewer", () => {
     });
     expect(screen.getByTestId("log-state")).toHaveTextContent("3 lines · live");
     const green = screen.getByText("compiled");
-    expect(green.getAttribute("style")).toMatch(/color: rgb\(/);
+    expect(green.getAttribute("style")).toMatch(/color: var\(--ansi-green\)/);
     const err = screen.getByText("warning: slow disk").closest("[data-stream]");
     expect(err).toHaveAttribute("data-stream", "stderr");
     expect(err).toHaveTextContent("ERR");

@@ -8,13 +8,14 @@ const styles: Record<string, string> = {
   failed: "bg-red-50 text-red-800 ring-red-300 dark:bg-red-950 dark:text-red-300 dark:ring-red-700",
   lost: "bg-red-50 text-red-800 ring-red-300 dark:bg-red-950 dark:text-red-300 dark:ring-red-700",
   cancelled: "bg-amber-50 text-amber-800 ring-amber-300 dark:bg-amber-950 dark:text-amber-300 dark:ring-amber-700",
+  suspended: "bg-violet-50 text-violet-900 ring-violet-300 dark:bg-violet-950 dark:text-violet-200 dark:ring-violet-700",
   skipped: "bg-slate-50 text-slate-600 ring-slate-200 dark:bg-slate-900 dark:text-slate-400 dark:ring-slate-700",
   active: "bg-emerald-50 text-emerald-800 ring-emerald-300 dark:bg-emerald-950 dark:text-emerald-300 dark:ring-emerald-700",
   stale: "bg-amber-50 text-amber-800 ring-amber-300 dark:bg-amber-950 dark:text-amber-300 dark:ring-amber-700",
 };
 
 /** Status as text plus colour (never colour alone). */
-export function StatusBadge({ status, className }: { status: string; className?: string }) {
+export function StatusBadge({ status, className, label }: { status: string; className?: string; label?: string }) {
   return (
     <span
       className={cn(
@@ -25,7 +26,7 @@ export function StatusBadge({ status, className }: { status: string; className?:
       data-status={status}
     >
       {status === "running" && <span className="h-1.5 w-1.5 animate-pulse rounded-full bg-current" aria-hidden />}
-      {status}
+      {label ?? (status === "suspended" ? "waiting" : status)}
     </span>
   );
 }
@@ -39,4 +40,5 @@ export const statusColor: Record<string, { fill: string; stroke: string }> = {
   failed: { fill: "#fecaca", stroke: "#dc2626" },
   cancelled: { fill: "#fde68a", stroke: "#d97706" },
   skipped: { fill: "#f1f5f9", stroke: "#94a3b8" },
+  suspended: { fill: "#ddd6fe", stroke: "#7c3aed" },
 };

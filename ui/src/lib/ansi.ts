@@ -11,13 +11,32 @@ export interface Segment {
 
 const hasEscape = /\u001b\[/;
 
+// The 16 standard colours (as anser reports them) are drawn with the
+// theme's own palette (--ansi-* in index.css), chosen for at least 4.5:1
+// against the log's background in light and dark mode: the terminal
+// palette's green on white is 2.5:1. Other colours (256, true colour) are
+// kept as the program sent them.
+const names = ["black", "red", "green", "yellow", "blue", "magenta", "cyan", "white"];
+const palette = new Map<string, string>();
+const std = ["0,0,0", "187,0,0", "0,187,0", "187,187,0", "0,0,187", "187,0,187", "0,187,187", "255,255,255"];
+const bright = ["85,85,85", "255,85,85", "0,255,0", "255,255,85", "85,85,255", "255,85,255", "85,255,255", "255,255,255"];
+names.forEach((n, i) => {
+  palette.set(std[i], `var(--ansi-${n})`);
+  if (!palette.has(bright[i])) palette.set(bright[i], `var(--ansi-bright-${n})`);
+});
+
+/** The CSS colour of an ANSI foreground ("r, g, b" from anser). */
+export function ansiColor(rgb: string): string {
+  return palette.get(rgb.replace(/\s+/g, "")) ?? `rgb(${rgb})`;
+}
+
 /** Splits a log line into styled segments by its ANSI SGR codes; other
  * escape sequences are dropped. Plain lines skip the parser. */
 export function ansiSegments(text: string): Segment[] {
   if (!hasEscape.test(text)) return [{ text }];
   return Anser.ansiToJson(text, { remove_empty: true, use_classes: false }).map((e) => ({
     text: e.content,
-    fg: e.fg ? `rgb(${e.fg})` : undefined,
+    fg: e.fg ? ansiColor(e.fg) : undefined,
     bg: e.bg ? `rgb(${e.bg})` : undefined,
     bold: e.decorations?.includes("bold"),
     italic: e.decorations?.includes("italic"),

@@ -1,5 +1,5 @@
 import { getAccessToken, refresh } from "./auth";
-import type { Job, Page, Task, TaskDetail, TaskStats, Trigger, Worker, Workspace, Me } from "./types";
+import type { ApiKey, ApiKeyCreated, Job, Page, Task, TaskDetail, TaskStats, Trigger, User, UserPage, Worker, Workspace, Me } from "./types";
 
 export class ApiError extends Error {
   status: number;
@@ -96,4 +96,39 @@ export const api = {
   },
   workers: () => getJSON<Page<Worker>>("/api/workers"),
   me: () => getJSON<Me>("/api/auth/me"),
+  // Approval gates: one route decides, as the workflow language's reference names it.
+  approve: (id: string, step: string, approved: boolean, reason?: string, message?: string) =>
+    getJSON<unknown>(`/api/jobs/${seg(id)}/steps/${seg(step)}/approve`, {
+      method: "POST",
+      body: JSON.stringify({ approved, ...(!approved && reason ? { rejection_reason: reason } : {}), ...(message ? { message } : {}) }),
+    }),
+  // The signed-in user's API keys.
+  myKeys: () => getJSON<ApiKey[]>("/api/auth/api-keys"),
+  createKey: (name: string, expiresInDays?: number) =>
+    getJSON<ApiKeyCreated>("/api/auth/api-keys", {
+      method: "POST",
+      body: JSON.stringify(expiresInDays ? { name, expires_in_days: expiresInDays } : { name }),
+    }),
+  revokeKey: (prefix: string) => getJSON<unknown>(`/api/auth/api-keys/${seg(prefix)}`, { method: "DELETE" }),
+  // Administration (admins only).
+  users: (limit = 20, offset = 0) => getJSON<UserPage>(`/api/users?limit=${limit}&offset=${offset}`),
+  user: (id: string) => getJSON<User>(`/api/users/${seg(id)}`),
+  setAdmin: (id: string, isAdmin: boolean) =>
+    getJSON<User>(`/api/users/${seg(id)}/admin`, { method: "PUT", body: JSON.stringify({ is_admin: isAdmin }) }),
+  setGroups: (id: string, groups: string[]) =>
+    getJSON<{ groups: string[] }>(`/api/users/${seg(id)}/groups`, { method: "PUT", body: JSON.stringify({ groups }) }),
+  groups: async () => (await getJSON<{ groups: string[] }>("/api/groups")).groups ?? [],
+  userKeys: (id: string) => getJSON<ApiKey[]>(`/api/users/${seg(id)}/api-keys`),
+  revokeUserKey: (id: string, prefix: string) => getJSON<unknown>(`/api/users/${seg(id)}/api-keys/${seg(prefix)}`, { method: "DELETE" }),
 };
+
+/** Every user, page by page (the groups page shows each group's members). */
+export async function allUsers(): Promise<User[]> {
+  const out: User[] = [];
+  for (let offset = 0; ; ) {
+    const p = await api.users(1000, offset);
+    out.push(...p.items);
+    offset += p.items.length;
+    if (p.items.length === 0 || offset >= p.total) return out;
+  }
+}

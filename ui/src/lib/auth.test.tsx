@@ -41,6 +41,14 @@ describe("auth against the documented routes", () => {
     expect(fetch).toHaveBeenCalledTimes(3); // 401, refresh, retry
   });
 
+  it("without a stored refresh token nothing is asked (no 400 in the console on a first visit)", async () => {
+    setTokens(null);
+    const fetch = vi.fn();
+    vi.stubGlobal("fetch", fetch);
+    expect(await refresh()).toBe(false);
+    expect(fetch).not.toHaveBeenCalled();
+  });
+
   it("a refused refresh signs out; logout revokes the refresh token", async () => {
     setTokens("a", "r9");
     vi.stubGlobal("fetch", vi.fn().mockResolvedValue(reply(401, { error: "invalid refresh token" })));

@@ -65,14 +65,17 @@ export function setTokens(access: string | null, refreshToken?: string | null) {
  * none or the server refuses it (then the user must sign in again). */
 export function refresh(): Promise<boolean> {
   if (refreshing) return refreshing;
+  const rt = storedRefresh();
+  // Nothing to exchange: a first visit, or signed out. Not asking keeps
+  // the browser console free of the server's 400 for a missing token.
+  if (!rt) return Promise.resolve(false);
   refreshing = (async () => {
-    const rt = storedRefresh();
     try {
       const res = await fetch("/api/auth/refresh", {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(rt ? { refresh_token: rt } : {}),
+        body: JSON.stringify({ refresh_token: rt }),
       });
       if (!res.ok) {
         if (res.status === 401 || res.status === 400) setTokens(null);

@@ -1,5 +1,5 @@
 export type JobStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
-export type StepStatus = "pending" | "ready" | "running" | "completed" | "failed" | "skipped" | "cancelled";
+export type StepStatus = "pending" | "ready" | "running" | "completed" | "failed" | "skipped" | "cancelled" | "suspended";
 
 export interface Page<T> {
   items: T[];
@@ -98,6 +98,25 @@ export interface Step {
   attempt?: number;
   max_attempts?: number;
   attempts?: Attempt[];
+  /** Loops (for_each): an instance is named `step[i]`; servers may also
+   * say so in these fields. The placeholder step (named `step`) carries
+   * the loop's overall status and, when done, the array of outputs. */
+  loop?: string | null;
+  loop_source?: string | null;
+  instances?: string[];
+  skip_reason?: string;
+  loop_index?: number | null;
+  loop_total?: number | null;
+  loop_item?: unknown;
+  /** Sub-jobs (`type: task`): the child job this step started. */
+  child_job_id?: string | null;
+  /** Approval gates (`type: approval`): the rendered message, and the
+   * decision once made. */
+  approval_message?: string | null;
+  message?: string | null;
+  approved_by?: string | null;
+  decided_by?: string | null;
+  rejection_reason?: string | null;
 }
 
 export interface Job {
@@ -115,6 +134,22 @@ export interface Job {
   started_at?: string | null;
   completed_at?: string | null;
   steps?: Step[];
+  /** A child job (`type: task` step) names its parent job and step. */
+  parent_job_id?: string | null;
+  parent_step_name?: string | null;
+  /** Child jobs of `type: task` steps and hook jobs, as the API links them. */
+  children?: JobLink[];
+  hooks?: JobLink[];
+  created_by?: string;
+  cancelled_by?: string;
+}
+
+export interface JobLink {
+  job_id: string;
+  step_name?: string;
+  event?: string;
+  task_name: string;
+  status: string;
 }
 
 export interface Worker {
@@ -166,4 +201,30 @@ export interface Me {
   name?: string | null;
   email: string;
   is_admin?: boolean;
+  groups?: string[];
+  created_at?: string;
+  last_login_at?: string | null;
+  auth_methods?: string[];
+}
+
+/** A user as the admin API shows it (same shape as /api/auth/me). */
+export type User = Me;
+
+export interface UserPage {
+  items: User[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export interface ApiKey {
+  prefix: string;
+  name: string;
+  created_at: string;
+  expires_at?: string | null;
+  last_used_at?: string | null;
+}
+
+export interface ApiKeyCreated extends ApiKey {
+  key: string;
 }

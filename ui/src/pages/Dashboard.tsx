@@ -48,7 +48,7 @@ export default function Dashboard() {
         <Stat label="Failed (24 h)" value={failed24} to="/jobs?status=failed&range=24h" />
         <Stat label="Workers online" value={d ? `${online} / ${d.workers.total}` : undefined} to="/workers" />
       </div>
-      <div className="mt-4 grid gap-4 xl:grid-cols-2">
+      <div className="mt-4 grid grid-cols-1 gap-4 xl:grid-cols-2">
         <Card>
           <CardHeader>
             <CardTitle>Throughput, last 24 hours</CardTitle>

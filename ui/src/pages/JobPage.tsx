@@ -1,7 +1,8 @@
-import { RotateCcw, Square } from "lucide-react";
+import { ChevronDown, ChevronRight, CornerLeftUp, ExternalLink, RotateCcw, Square } from "lucide-react";
 import { lazy, Suspense, useMemo, useState } from "react";
 import { Link, useParams } from "react-router";
 import { ErrorBox, PageHeader, Spinner } from "@/components/common";
+import { ApprovalCard, decisionText } from "@/components/Approval";
 import { Json } from "@/components/Json";
 import { LogViewer } from "@/components/LogViewer";
 import { StatusBadge } from "@/components/status";
@@ -12,6 +13,7 @@ import { Dialog, DialogClose, DialogContent, DialogDescription, DialogTitle, Dia
 import { Tabs, TabsContent, TabsList, TabsTrigger } from "@/components/ui/tabs";
 import { api } from "@/lib/api";
 import { jobSteps } from "@/lib/flow";
+import { awaitsApproval, groupSteps, instanceItem, loopSummary, suspendedLabel } from "@/lib/loops";
 import { useLoad, useNow, useTitle } from "@/lib/hooks";
 import type { Job, Step } from "@/lib/types";
 import { durationBetween, formatDuration, formatTime } from "@/lib/utils";
@@ -65,17 +67,74 @@ function CancelButton({ job, onDone }: { job: Job; onDone: () => void }) {
   );
 }
 
-function StepRow({ s, now, selected, onSelect }: { s: Step; now: number; selected: boolean; onSelect: () => void }) {
+/** Loops with more instances than this show the first ones and a button. */
+export const INSTANCES_SHOWN = 20;
+
+export function StepRow({
+  s,
+  now,
+  selected,
+  onSelect,
+  instances = [],
+  isSelected,
+  nested = false,
+  loop,
+}: {
+  s: Step;
+  now: number;
+  selected: boolean;
+  onSelect: (name: string) => void;
+  instances?: Step[];
+  isSelected?: (name: string) => boolean;
+  nested?: boolean;
+  loop?: Step;
+}) {
+  const [open, setOpen] = useState(true);
+  const [all, setAll] = useState(false);
+  const decision = decisionText(s);
+  const item = instanceItem(s, loop);
+  const shown = all ? instances : instances.slice(0, INSTANCES_SHOWN);
   return (
     <li className={selected ? "bg-sky-50 dark:bg-sky-950/50" : undefined} data-step-row={s.step_name}>
-      <button type="button" className="flex w-full flex-wrap items-center gap-x-3 gap-y-1 px-4 py-2 text-left text-sm" onClick={onSelect} aria-pressed={selected}>
-        <span className="font-medium">{s.step_name}</span>
-        <StatusBadge status={s.status} />
-        <span className="text-xs text-[var(--muted)]">
-          {s.action_name} · {s.action_type}
-        </span>
-        <span className="ml-auto text-xs tabular-nums text-[var(--muted)]">{formatDuration(durationBetween(s.started_at, s.completed_at, now))}</span>
-      </button>
+      <div className="flex items-center">
+        {instances.length > 0 && (
+          <button
+            type="button"
+            className="ml-2 rounded p-1 hover:bg-slate-100 dark:hover:bg-slate-800"
+            onClick={() => setOpen(!open)}
+            aria-expanded={open}
+            aria-label={`${open ? "Hide" : "Show"} the ${instances.length} instances of ${s.step_name}`}
+          >
+            {open ? <ChevronDown className="h-4 w-4" aria-hidden /> : <ChevronRight className="h-4 w-4" aria-hidden />}
+          </button>
+        )}
+        <button
+          type="button"
+          className={`flex min-w-0 flex-1 flex-wrap items-center gap-x-3 gap-y-1 py-2 pr-4 text-left text-sm ${instances.length > 0 ? "pl-1" : nested ? "pl-10" : "pl-4"}`}
+          onClick={() => onSelect(s.step_name)}
+          aria-pressed={selected}
+        >
+          <span className="font-medium">{s.step_name}</span>
+          <StatusBadge status={s.status} label={s.status === "suspended" ? suspendedLabel(s) : undefined} />
+          <span className="text-xs text-[var(--muted)]">
+            {nested ? (item !== undefined ? `item ${JSON.stringify(item)}` : s.action_name) : `${s.action_name} · ${s.action_type}`}
+            {instances.length > 0 ? ` · for_each: ${loopSummary(instances)}` : ""}
+          </span>
+          <span className="ml-auto text-xs tabular-nums text-[var(--muted)]">{formatDuration(durationBetween(s.started_at, s.completed_at, now))}</span>
+        </button>
+      </div>
+      {s.child_job_id && (
+        <p className={`pb-2 text-xs ${nested ? "pl-10" : "pl-4"}`}>
+          <Link className="inline-flex items-center gap-1 text-sky-800 hover:underline dark:text-sky-300" to={`/jobs/${encodeURIComponent(s.child_job_id)}`} data-testid="child-job">
+            <ExternalLink className="h-3.5 w-3.5" aria-hidden /> sub-job <span className="font-mono">{s.child_job_id.slice(0, 8)}</span>
+          </Link>
+        </p>
+      )}
+      {decision && (
+        <p className="mx-4 mb-2 text-xs" data-testid="approval-decision">
+          {decision}
+        </p>
+      )}
       {s.error_message && (
         <pre
           className={
@@ -119,7 +178,7 @@ function StepRow({ s, now, selected, onSelect }: { s: Step; now: number; selecte
               </tbody>
             </table>
           )}
-          <div className="grid gap-3 md:grid-cols-2">
+          <div className="grid grid-cols-1 gap-3 md:grid-cols-2">
             <div>
               <h3 className="mb-1 text-xs font-medium">Input</h3>
               <Json value={s.input} />
@@ -130,6 +189,20 @@ function StepRow({ s, now, selected, onSelect }: { s: Step; now: number; selecte
             </div>
           </div>
         </div>
+      )}
+      {instances.length > 0 && open && (
+        <ul className="divide-y divide-[var(--border)] border-t border-[var(--border)] bg-slate-50/60 dark:bg-slate-900/40" aria-label={`Instances of ${s.step_name}`}>
+          {shown.map((i) => (
+            <StepRow key={i.step_name} s={i} now={now} selected={isSelected?.(i.step_name) ?? false} onSelect={onSelect} nested loop={s} />
+          ))}
+          {instances.length > shown.length && (
+            <li className="px-10 py-2">
+              <Button variant="ghost" size="sm" onClick={() => setAll(true)}>
+                Show all {instances.length} instances
+              </Button>
+            </li>
+          )}
+        </ul>
       )}
     </li>
   );
@@ -158,7 +231,9 @@ export default function JobPage() {
   useTitle(j ? `${j.task_name} ${j.status}` : "Job");
   if (job.error && !j) return <ErrorBox error={job.error} />;
   if (!j) return <Spinner />;
-  const steps = j.steps ?? [];
+  const groups = groupSteps(j.steps ?? []);
+  const waiting = (j.steps ?? []).filter(awaitsApproval);
+  const pick = (n: string) => setSelected((x) => (x === n ? "" : n));
 
   return (
     <div>
@@ -174,7 +249,18 @@ export default function JobPage() {
               {j.workspace}/{j.task_name}
             </Link>{" "}
             · job <span className="font-mono">{j.job_id}</span> · {j.source_type}
-            {j.source_id ? `: ${j.source_id}` : ""} · created {formatTime(j.created_at)} · {terminal(j.status) ? "took" : "running for"} {formatDuration(durationBetween(j.started_at, j.completed_at, now))}
+            {j.source_id ? `: ${j.source_id}` : ""}
+            {j.parent_job_id && (
+              <>
+                {" "}
+                ·{" "}
+                <Link className="inline-flex items-center gap-0.5 hover:underline" to={`/jobs/${encodeURIComponent(j.parent_job_id)}`} data-testid="parent-job">
+                  <CornerLeftUp className="h-3.5 w-3.5" aria-hidden /> parent job <span className="font-mono">{j.parent_job_id.slice(0, 8)}</span>
+                  {j.parent_step_name ? ` (step ${j.parent_step_name})` : ""}
+                </Link>
+              </>
+            )}{" "}
+            · created {formatTime(j.created_at)} · {terminal(j.status) ? "took" : "running for"} {formatDuration(durationBetween(j.started_at, j.completed_at, now))}
           </>
         }
       >
@@ -186,7 +272,32 @@ export default function JobPage() {
         {!terminal(j.status) && <CancelButton job={j} onDone={job.reload} />}
       </PageHeader>
       {job.error && <ErrorBox error={job.error} />}
-      <div className="grid gap-4 xl:grid-cols-2">
+      {waiting.length > 0 && (
+        <div className="mb-4 space-y-3">
+          {waiting.map((s) => (
+            <ApprovalCard
+              key={s.step_name}
+              step={s}
+              onDecide={async (step, approved, reason, message) => {
+                await api.approve(j.job_id, step, approved, reason, message);
+                job.reload();
+              }}
+            />
+          ))}
+        </div>
+      )}
+      {(j.hooks?.length ?? 0) > 0 && (
+        <p className="mb-3 flex flex-wrap gap-x-3 gap-y-1 text-sm" data-testid="hook-jobs">
+          <span className="text-[var(--muted)]">Hook jobs:</span>
+          {j.hooks!.map((h) => (
+            <Link key={h.job_id} className="inline-flex items-center gap-1 text-sky-800 hover:underline dark:text-sky-300" to={`/jobs/${encodeURIComponent(h.job_id)}`}>
+              {h.event ? `${h.event}: ` : ""}
+              {h.task_name} <StatusBadge status={h.status} />
+            </Link>
+          ))}
+        </p>
+      )}
+      <div className="grid grid-cols-1 gap-4 xl:grid-cols-2">
         <Card>
           <CardHeader>
             <CardTitle>Flow</CardTitle>
@@ -201,8 +312,8 @@ export default function JobPage() {
             <CardTitle>Steps</CardTitle>
           </CardHeader>
           <ul className="divide-y divide-[var(--border)]">
-            {steps.map((s) => (
-              <StepRow key={s.step_name} s={s} now={now} selected={selected === s.step_name} onSelect={() => setSelected((x) => (x === s.step_name ? "" : s.step_name))} />
+            {groups.map(({ step: s, instances }) => (
+              <StepRow key={s.step_name} s={s} now={now} selected={selected === s.step_name} onSelect={pick} instances={instances} isSelected={(n) => n === selected} />
             ))}
           </ul>
         </Card>

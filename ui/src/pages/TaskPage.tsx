@@ -54,7 +54,7 @@ export default function TaskPage() {
           </>
         }
       />
-      <div className="grid gap-4 lg:grid-cols-5">
+      <div className="grid grid-cols-1 gap-4 lg:grid-cols-5">
         <Card className="lg:col-span-2">
           <CardHeader>
             <CardTitle>{rerun ? "Run again" : "Run"}</CardTitle>
