@@ -48,6 +48,29 @@ const (
 	DefaultMaxStateBytes       = 50 << 20
 )
 
+// StateUnpackFactor bounds what a snapshot unpacks to: at most this many
+// times state_storage.max_bytes (1 GiB by default). The tarball's own
+// bound says little of that (zeros compress a thousandfold), and every
+// worker that runs the task unpacks it.
+const StateUnpackFactor = 20
+
+// maxUnpacked is the most a snapshot may unpack to.
+func (l FileLimits) maxUnpacked() int64 { return StateUnpackFactor * l.MaxStateBytes }
+
+// unpackedLimit counts what a snapshot's entries unpack to; fn checks one
+// entry's size before its bytes are read.
+type unpackedLimit struct {
+	total, max int64
+}
+
+func (u *unpackedLimit) add(size int64) error {
+	u.total += size
+	if u.total > u.max {
+		return blob.TooLarge(fmt.Sprintf("unpacked state snapshot (%d × state_storage.max_bytes)", StateUnpackFactor), u.max)
+	}
+	return nil
+}
+
 func (l FileLimits) withDefaults() FileLimits {
 	if l.MaxFileBytes <= 0 {
 		l.MaxFileBytes = DefaultMaxArtifactBytes
@@ -182,7 +205,11 @@ func (f *Files) StatePut(ctx context.Context, w StepWrite, scope string, body io
 // entry on the way).
 func (f *Files) readState(ctx context.Context, wr blob.Written) (map[string]any, error) {
 	st := map[string]any{}
+	u := unpackedLimit{max: f.lim.maxUnpacked()}
 	err := blob.Walk(blob.Open(ctx, f.store, wr.ID, wr.Size), func(name string, size int64, body io.Reader) error {
+		if err := u.add(size); err != nil {
+			return err
+		}
 		if name != blob.StateFile {
 			return nil
 		}
@@ -292,7 +319,11 @@ func (f *Files) StateUpload(ctx context.Context, u StateUpload, body io.Reader) 
 func (f *Files) writeUpload(ctx context.Context, w io.Writer, body io.Reader, prev *persistence.StateSnapshot, st []byte) error {
 	tw := blob.NewWriter(w)
 	seen := map[string]bool{}
+	u := unpackedLimit{max: f.lim.maxUnpacked() - int64(len(st))}
 	err := blob.Walk(body, func(name string, size int64, r io.Reader) error {
+		if err := u.add(size); err != nil {
+			return err
+		}
 		if name == blob.StateFile {
 			return stroem.Errorf(stroem.CodeInvalid, "the tarball may not hold a root state.json: pass state values as query parameters")
 		}
@@ -309,6 +340,9 @@ func (f *Files) writeUpload(ctx context.Context, w io.Writer, body io.Reader, pr
 		err := blob.Walk(blob.Open(ctx, f.store, prev.BlobID, prev.SizeBytes), func(name string, size int64, r io.Reader) error {
 			if name == blob.StateFile || seen[name] {
 				return nil
+			}
+			if err := u.add(size); err != nil {
+				return err
 			}
 			return tw.Add(name, size, r)
 		})

@@ -28,7 +28,7 @@ func (s *Server) stepApprove(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := requireRun(s.acl(), r, j.Workspace, jobTaskPath(s.ws, j), "approve steps of"); err != nil {
+	if err := requireRun(s.acl(), r, j.Workspace, s.jobACLPath(r, j), "approve steps of"); err != nil {
 		return s.refused(r, err, "acl")
 	}
 	step := pathParam(r, "step")

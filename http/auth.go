@@ -235,7 +235,7 @@ func jobTaskPath(wss Workspaces, j *stroem.Job) string {
 
 // canSee reports whether the request may see a job's task (view or run).
 func (s *Server) canSee(r *http.Request, j *stroem.Job) bool {
-	return permission(s.acl(), r, j.Workspace, jobTaskPath(s.ws, j)) >= auth.View
+	return permission(s.acl(), r, j.Workspace, s.jobACLPath(r, j)) >= auth.View // hookacl.go
 }
 
 func (s *Server) acl() *auth.ACL {

@@ -420,7 +420,7 @@ func (s *Server) jobCancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := requireRun(s.acl(), r, j.Workspace, jobTaskPath(s.ws, j), "cancel jobs of"); err != nil {
+	if err := requireRun(s.acl(), r, j.Workspace, s.jobACLPath(r, j), "cancel jobs of"); err != nil {
 		return s.refused(r, err, "acl")
 	}
 	if err := s.orch.JobCancel(r.Context(), j.ID); err != nil {

@@ -348,9 +348,12 @@ func (s *Server) workerCredential(next http.Handler) http.Handler {
 }
 
 // pathParam returns a URL parameter, unescaped by chi's routing of RawPath.
+// chi routes on RawPath only when the request has one; otherwise the
+// parameter comes from the decoded Path and is not unescaped again (an
+// artifact named a%41.txt is not aA.txt).
 func pathParam(r *http.Request, name string) string {
 	v := chi.URLParam(r, name)
-	if strings.ContainsRune(v, '%') {
+	if r.URL.RawPath != "" && strings.ContainsRune(v, '%') {
 		if u, err := url.PathUnescape(v); err == nil {
 			return u
 		}

@@ -25,7 +25,7 @@ It needs run permission on the job's task; who decided is recorded.`,
 			if len(args) != 2 {
 				return usageError("approve needs a JOB id and a STEP name, got %d arguments", len(args))
 			}
-			return nil
+			return checkIDArg("job", args[0])
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if reason != "" && !reject {
@@ -35,7 +35,11 @@ It needs run permission on the job's task; who decided is recorded.`,
 			if err != nil {
 				return err
 			}
-			job, err := c.Approve(cmd.Context(), args[0], args[1], client.Approval{Approved: !reject, RejectionReason: reason, Message: message})
+			id, err := resolveJobID(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			job, err := c.Approve(cmd.Context(), id, args[1], client.Approval{Approved: !reject, RejectionReason: reason, Message: message})
 			if err != nil {
 				return interrupted(cmd.Context(), err)
 			}

@@ -163,6 +163,27 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 		}
 		_ = json.NewEncoder(w).Encode(job())
 	})
+	mux.HandleFunc("POST /api/jobs/{id}/steps/{step}/approve", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("id") != testJobID {
+			notFound(w, "job")
+			return
+		}
+		_ = json.NewEncoder(w).Encode(job())
+	})
+	mux.HandleFunc("GET /api/jobs/{id}/artifacts", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("id") != testJobID {
+			notFound(w, "job")
+			return
+		}
+		_, _ = w.Write([]byte(`[{"job_id":"` + testJobID + `","name":"report.txt","step_name":"say-hello","attempt":1,"content_type":"text/plain","size_bytes":2}]`))
+	})
+	mux.HandleFunc("GET /api/jobs/{id}/artifacts/{name}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("id") != testJobID || r.PathValue("name") != "report.txt" {
+			notFound(w, "artifact")
+			return
+		}
+		_, _ = w.Write([]byte("hi"))
+	})
 	mux.HandleFunc("POST /api/jobs/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
 		j := job()
 		j.Status = stroem.JobCancelled

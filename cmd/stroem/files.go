@@ -235,14 +235,18 @@ func newArtifactsListCmd() *cobra.Command {
 			if len(args) != 1 {
 				return usageError("artifacts list needs exactly one JOB id, got %d arguments", len(args))
 			}
-			return nil
+			return checkIDArg("job", args[0])
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := flags.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			list, err := c.Artifacts(cmd.Context(), args[0])
+			id, err := resolveJobID(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			list, err := c.Artifacts(cmd.Context(), id)
 			if err != nil {
 				return interrupted(cmd.Context(), err)
 			}
@@ -273,14 +277,18 @@ func newArtifactsDownloadCmd() *cobra.Command {
 			if len(args) != 2 {
 				return usageError("artifacts download needs a JOB id and an artifact NAME, got %d arguments", len(args))
 			}
-			return nil
+			return checkIDArg("job", args[0])
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := flags.client(cmd.Context())
 			if err != nil {
 				return err
 			}
-			rc, err := c.ArtifactDownload(cmd.Context(), args[0], args[1])
+			id, err := resolveJobID(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			rc, err := c.ArtifactDownload(cmd.Context(), id, args[1])
 			if err != nil {
 				return interrupted(cmd.Context(), err)
 			}
