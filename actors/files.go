@@ -415,9 +415,11 @@ func (f *Files) TemplateState(ctx context.Context, workspace, task string) (map[
 func (o *Orchestrator) SetFiles(f *Files) { o.files.Store(f) }
 
 // stateTemplates adds `state` and `global_state` to a claimed step's
-// template variables. State is resolved at claim time, so a step sees what
-// the steps before it wrote. A store error leaves them out (logged): the
-// templates then render as on a first run, or fail naming the variable.
+// template variables (an empty object where there is no snapshot yet).
+// State is resolved at claim time, like $STATE_DIR, so a step's command sees
+// what the steps before it wrote; its input and when see the job-start
+// snapshot instead (state_tmpl.go). A store error leaves them out (logged):
+// the templates then fail naming the variable, or fall back to a default.
 func (o *Orchestrator) stateTemplates(ctx context.Context, p *plan, cs *persistence.ClaimedStep) {
 	f := o.files.Load()
 	if f == nil || !usesState(p, cs.StepName) {
@@ -429,6 +431,11 @@ func (o *Orchestrator) stateTemplates(ctx context.Context, p *plan, cs *persiste
 	if err != nil {
 		o.log.Warn("read state for templates", "job_id", cs.JobID, "step", cs.StepName, "err", err)
 		return
+	}
+	for _, k := range []string{stateVar, globalStateVar} {
+		if _, ok := m[k]; !ok {
+			m[k] = map[string]any{} // no snapshot yet: `not state` is true
+		}
 	}
 	cs.Templates = m
 }

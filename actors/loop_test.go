@@ -114,6 +114,7 @@ func TestWhenFalsyValues(t *testing.T) {
 	for flag, runs := range map[string]bool{
 		"": false, "false": false, "False": false, "FALSE": false, "0": false, "null": false, "NULL": false,
 		"none": false, "None": false, " false ": false,
+		"{}": false, "[]": false, "{\"a\":1}": true, "[0]": true,
 		"true": true, "1": true, "yes": true, "no": true, "00": true, "anything": true,
 	} {
 		p, s := b.newJob(t, "cond", map[string]any{"flag": flag})

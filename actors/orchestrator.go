@@ -236,6 +236,9 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 	if r.Webhook != nil {
 		s.Context = map[string]any{"webhook": r.Webhook}
 	}
+	if err := o.addJobState(ctx, p, s); err != nil { // state_tmpl.go
+		return "", err
+	}
 	o.setTaskLimits(task, r, s)
 	for i, name := range p.dag.Order() {
 		ps := p.steps[name]

@@ -306,6 +306,9 @@ func (o *Orchestrator) createJob(ctx context.Context, ws *workspace.Workspace, t
 		Now:        time.Now().UTC(),
 		Context:    spec.context,
 	}
+	if err := o.addJobState(ctx, p, s); err != nil { // state_tmpl.go
+		return err
+	}
 	for i, name := range p.dag.Order() {
 		ps := p.step(name)
 		s.Steps = append(s.Steps, &persistence.StepState{

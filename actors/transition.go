@@ -335,13 +335,13 @@ func templateContext(p *plan, s *persistence.JobState, name string) map[string]a
 			outputs[a] = o
 		}
 	}
-	return loopContext(p, s, name, workspace.TemplateContext{
+	return loopContext(p, s, name, withJobState(p, s, name, workspace.TemplateContext{
 		Input:   s.Job.Input,
 		Steps:   outputs,
 		Secrets: p.secrets,
 		Job:     workspace.JobInfo{ID: s.Job.ID, Task: s.Job.TaskName, Workspace: s.Job.Workspace},
 		Webhook: webhookContext(s),
-	}.Map())
+	}.Map())) // withJobState: state_tmpl.go
 }
 
 // webhookContext is the `webhook` variable of a job a webhook started.

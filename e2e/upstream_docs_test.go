@@ -96,6 +96,7 @@ func TestUpstreamDocExamplesRun(t *testing.T) {
 			output: map[string]any{"artifact": "dist/app.tar.gz", "size": float64(1024)}},
 	}
 	runs = append(runs, gateDocRuns()...)
+	runs = append(runs, stateDocRuns()...) // upstream_docs_state_test.go
 	workspaces := map[string]string{}
 	for _, r := range runs {
 		if r.skip != nil && r.skip() != "" {

@@ -24,10 +24,12 @@ var loopStepKeys = []string{"when", "for_each", "sequential"}
 
 // Falsy reports whether a rendered when condition skips its step: empty
 // (after trimming spaces), "false", "0", "null" or "none", letter case
-// ignored.
+// ignored, or an empty list or object as it prints ("[]", "{}": what
+// `{{ state and … }}` prints when there is no state yet, since Jinja's and
+// returns its falsy operand).
 func Falsy(rendered string) bool {
 	switch strings.ToLower(strings.TrimSpace(rendered)) {
-	case "", "false", "0", "null", "none":
+	case "", "false", "0", "null", "none", "[]", "{}":
 		return true
 	}
 	return false

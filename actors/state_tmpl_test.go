@@ -1,0 +1,118 @@
+package actors
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/persistence/sqlite"
+	"github.com/stroem/stroem/workspace"
+)
+
+const stateTmplWorkflow = `
+actions:
+  emit:
+    type: shell
+    cmd: "echo {{ input.value }}"
+    input:
+      value: { type: string }
+tasks:
+  cert:
+    flow:
+      renew:
+        action: emit
+        when: "{{ not state or state.days | int < 30 }}"
+        input: { value: "{{ state.domain | default(value='example.com') }}" }
+      keep:
+        action: emit
+        when: "{{ state and state.days | int >= 30 }}"
+        input: { value: "{{ state.domain }}/{{ global_state.region | default(value='none') }}" }
+  plain:
+    flow:
+      a: { action: emit, input: { value: a } }
+`
+
+// newStateJob builds the state JobCreate inserts for task, with the job's
+// state read as JobCreate reads it.
+func newStateJob(t *testing.T, o *Orchestrator, ws *workspace.Workspace, task string) (*plan, *persistence.JobState, error) {
+	t.Helper()
+	id, body, err := newSnapshot(ws, ws.Tasks[task])
+	require.NoError(t, err)
+	p, err := compilePlan(id, body)
+	require.NoError(t, err)
+	s := &persistence.JobState{
+		Job: stroem.Job{ID: "job-" + task, Workspace: "default", TaskName: task, Input: map[string]any{}, Status: stroem.JobPending},
+		Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	for i, name := range p.dag.Order() {
+		ps := p.steps[name]
+		s.Steps = append(s.Steps, &persistence.StepState{
+			Name: name, Position: i, ActionName: ps.action.Name, ActionType: ps.action.Type,
+			DependsOn: ps.flow.DependsOn, MaxAttempts: 1, Status: stroem.StepPending,
+		})
+	}
+	if err := o.addJobState(context.Background(), p, s); err != nil {
+		return p, s, err
+	}
+	advance(p, s)
+	return p, s, nil
+}
+
+// A job's when and input see the state of when it was created: none on a
+// first run (`not state` holds), the uploaded values after an upload; a
+// task that never mentions state reads none; a store error refuses a job
+// that needs it.
+func TestJobStartStateInWhenAndInput(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "t.yaml"), []byte(stateTmplWorkflow), 0o644))
+	ws, err := workspace.Load(dir)
+	require.NoError(t, err)
+	require.Empty(t, ws.Problems)
+
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), nil)
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	f := NewFiles(st, FileLimits{})
+	o := &Orchestrator{}
+	o.SetFiles(f)
+
+	// First run: no snapshot.
+	_, s, err := newStateJob(t, o, ws, "cert")
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{}, s.Context[stateVar])
+	require.Equal(t, map[string]any{}, s.Context[globalStateVar])
+	require.Equal(t, stroem.StepReady, s.Step("renew").Status)
+	require.Equal(t, map[string]any{"value": "example.com"}, s.Step("renew").Input)
+	require.Equal(t, stroem.StepSkipped, s.Step("keep").Status, s.Step("keep").ErrorMessage)
+
+	// After uploads (task and global state), the other branch, with the
+	// values in its input.
+	_, err = f.StateUpload(ctx, StateUpload{Workspace: "default", Task: "cert", Values: map[string]string{"days": "90", "domain": "shop.example"}}, strings.NewReader(""))
+	require.NoError(t, err)
+	_, err = f.StateUpload(ctx, StateUpload{Workspace: "default", Values: map[string]string{"region": "eu"}}, strings.NewReader(""))
+	require.NoError(t, err)
+	_, s, err = newStateJob(t, o, ws, "cert")
+	require.NoError(t, err)
+	require.Equal(t, stroem.StepSkipped, s.Step("renew").Status)
+	require.Equal(t, stroem.StepReady, s.Step("keep").Status, s.Step("keep").ErrorMessage)
+	require.Equal(t, map[string]any{"value": "shop.example/eu"}, s.Step("keep").Input)
+
+	// A task without state in its templates reads nothing, even with the
+	// store gone; one with state is refused then.
+	st.Close()
+	_, s, err = newStateJob(t, o, ws, "plain")
+	require.NoError(t, err)
+	require.Nil(t, s.Context)
+	_, _, err = newStateJob(t, o, ws, "cert")
+	require.Equal(t, stroem.CodeUnavailable, stroem.ErrorCode(err), "%v", err)
+}
