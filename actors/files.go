@@ -26,6 +26,7 @@ import (
 type FileStore interface {
 	persistence.StateArtifactStore
 	JobGet(ctx context.Context, id string) (*stroem.Job, error)
+	JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.Job, error)
 	StepFence(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)
 }
 
@@ -104,7 +105,24 @@ func (f *Files) check(ctx context.Context, w *StepWrite) (*stroem.Job, error) {
 	if _, err := f.store.StepFence(ctx, w.JobID, w.Step, w.Attempt, w.WorkerID); err != nil {
 		return nil, err
 	}
-	return f.store.JobGet(ctx, w.JobID)
+	return f.jobHead(ctx, w.JobID)
+}
+
+// jobHead is the job without its steps: what check's callers need (its id,
+// workspace and task). Every step fetches its task and global state when it
+// starts, so JobGet here — every step and attempt of the job, twice per
+// step — made a fan-out of n steps cost O(n²) on the server and in
+// PostgreSQL (issue 23). JobList on the full id reads one row by the
+// primary key.
+func (f *Files) jobHead(ctx context.Context, id string) (*stroem.Job, error) {
+	js, err := f.store.JobList(ctx, persistence.JobFilter{IDPrefix: id, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(js) == 0 || !strings.EqualFold(js[0].ID, id) {
+		return nil, stroem.Errorf(stroem.CodeNotFound, "job %s not found", id)
+	}
+	return &js[0], nil
 }
 
 func (w StepWrite) fence() persistence.AttemptFence {
