@@ -343,12 +343,14 @@ type benchProc struct {
 	waitErr error
 }
 
-// startProc starts a subprocess; with --pprof-dir, each one also writes a
+// startProc starts a subprocess; with --pprof-dir, a worker also writes a
 // CPU profile of its whole life to <pprof-dir>/<name>-cpu-whole.pprof
-// (STROEM_CPUPROFILE), so the workers' costs can be profiled too.
+// (STROEM_CPUPROFILE), so the workers' costs can be profiled too. (Not the
+// server: it is profiled over /debug/pprof per part, and a process has one
+// CPU profile at a time.)
 func (b *bench) startProc(name, exe string, args []string, logPath string) (*benchProc, error) {
 	var env []string
-	if b.opts.PprofDir != "" {
+	if b.opts.PprofDir != "" && strings.HasPrefix(name, "worker") {
 		if err := os.MkdirAll(b.opts.PprofDir, 0o755); err != nil {
 			return nil, err
 		}
