@@ -48,6 +48,10 @@ type stepFiles struct {
 	ref  client.StepFile
 	root string
 	log  *slog.Logger
+	// pool takes root back after the step; reused: root served a step
+	// before (its directories exist, empty, state ones read-only).
+	pool   *filesPool
+	reused bool
 
 	mu          sync.Mutex
 	state       map[string]any
@@ -64,29 +68,33 @@ func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID st
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return nil, fmt.Errorf("make the state and artifact directories: %w", err)
 	}
-	root, err := os.MkdirTemp(base, "step-")
-	if err != nil {
-		return nil, fmt.Errorf("make the state and artifact directories: %w", err)
+	// A previous step's directories, left empty, serve again: making and
+	// removing six directories was a third of the worker's CPU per step
+	// (issue 23; files_pool.go).
+	root, reused := w.files.get()
+	if !reused {
+		var err error
+		if root, err = os.MkdirTemp(base, "step-"); err != nil {
+			return nil, fmt.Errorf("make the state and artifact directories: %w", err)
+		}
 	}
-	f := &stepFiles{c: w.c, root: root, log: log,
+	f := &stepFiles{c: w.c, root: root, log: log, pool: &w.files, reused: reused,
 		ref: client.StepFile{JobID: a.JobID, Step: a.StepName, WorkerID: workerID, Attempt: a.Attempt}}
 	if a.Spec.Env == nil {
 		a.Spec.Env = map[string]string{}
 	}
-	for _, d := range []struct{ env, name, scope string }{
-		{EnvStateDir, "state", "task"}, {EnvStateOutDir, "state-out", ""},
-		{EnvGlobalStateDir, "global-state", "global"}, {EnvGlobalStateOutDir, "global-state-out", ""},
-		{EnvArtifactsDir, "artifacts", ""},
-	} {
+	for _, d := range stepFileDirs {
 		p := f.dir(d.name)
-		if err := os.Mkdir(p, 0o755); err != nil {
-			f.cleanup()
-			return nil, fmt.Errorf("make the state and artifact directories: %w", err)
+		if !reused {
+			if err := os.Mkdir(p, 0o755); err != nil {
+				f.remove()
+				return nil, fmt.Errorf("make the state and artifact directories: %w", err)
+			}
 		}
 		a.Spec.Env[d.env] = p
 		if d.scope != "" {
 			if err := f.fetch(ctx, d.scope, p); err != nil {
-				f.cleanup()
+				f.remove()
 				return nil, err
 			}
 		}
@@ -107,9 +115,17 @@ func (f *stepFiles) fetch(ctx context.Context, scope, dir string) error {
 		return fmt.Errorf("download the %s state: %w", scope, err)
 	}
 	if rc == nil {
+		if f.reused {
+			return nil // read-only already (checked when it was given back)
+		}
 		return os.Chmod(dir, 0o555)
 	}
 	defer rc.Close()
+	if f.reused {
+		if err := os.Chmod(dir, 0o755); err != nil { // to unpack into
+			return err
+		}
+	}
 	if _, err := blob.Extract(rc, dir, 0); err != nil {
 		return fmt.Errorf("unpack the %s state: %w", scope, err)
 	}
@@ -268,20 +284,6 @@ func (f *stepFiles) uploadState(ctx context.Context, scope, dir string, state ma
 	return f.c.StepStateUpload(ctx, f.ref, scope, tmp, size)
 }
 
-// dirEmpty says whether dir has no entries.
-func dirEmpty(dir string) (bool, error) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return false, err
-	}
-	defer d.Close()
-	_, err = d.Readdirnames(1)
-	if errors.Is(err, io.EOF) {
-		return true, nil
-	}
-	return false, err
-}
-
 // uploadArtifacts uploads every regular file below the artifacts
 // directory; links are skipped (and said so), a name the server refuses
 // or a file it cannot store fails the step.
@@ -350,8 +352,17 @@ func (f *stepFiles) uploadArtifact(ctx context.Context, p, name string) error {
 	return nil
 }
 
-// cleanup removes the attempt's directories (read-only ones included).
+// cleanup gives the attempt's directories back for the next step when
+// they are as new (empty, modes unchanged), and removes them otherwise.
 func (f *stepFiles) cleanup() {
+	if f.pool != nil && reusableFilesRoot(f.root) && f.pool.put(f.root) {
+		return
+	}
+	f.remove()
+}
+
+// remove removes the attempt's directories (read-only ones included).
+func (f *stepFiles) remove() {
 	_ = filepath.WalkDir(f.root, func(p string, d os.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
 			_ = os.Chmod(p, 0o755)
