@@ -135,6 +135,14 @@ func (b *bench) cpuNow() benchCPU {
 	}
 	if len(b.workers) == 0 { // stroem dev: the steps are the server's children
 		c.steps = ch
+		// …and so are the pooled step supervisors.
+		sOwn, sCh, err := benchChildrenCPU(b.server.pid())
+		if err != nil {
+			return c
+		}
+		c.supervisors += sOwn
+		c.server += sOwn
+		c.steps += sCh
 	}
 	for _, w := range b.workers {
 		own, ch, err := benchProcCPU(w.pid())
