@@ -9,6 +9,7 @@ import (
 	"maps"
 	"mime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,6 +27,7 @@ import (
 type FileStore interface {
 	persistence.StateArtifactStore
 	JobGet(ctx context.Context, id string) (*stroem.Job, error)
+	JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.Job, error)
 	StepFence(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)
 }
 
@@ -91,6 +93,7 @@ func (l FileLimits) withDefaults() FileLimits {
 type Files struct {
 	store FileStore
 	lim   FileLimits
+	heads jobHeadCache
 }
 
 // NewFiles returns the state and artifact service over store.
@@ -127,7 +130,60 @@ func (f *Files) check(ctx context.Context, w *StepWrite) (*stroem.Job, error) {
 	if _, err := f.store.StepFence(ctx, w.JobID, w.Step, w.Attempt, w.WorkerID); err != nil {
 		return nil, err
 	}
-	return f.store.JobGet(ctx, w.JobID)
+	return f.jobHead(ctx, w.JobID)
+}
+
+// jobHead is the job's id, workspace and task: what check's callers need.
+// Every step fetches its task and global state when it starts, so JobGet
+// here — every step and attempt of the job, twice per step — made a fan-out
+// of n steps cost O(n²) on the server and in PostgreSQL (issue 23). JobList
+// on the full id reads one row by the primary key, and the answer is kept:
+// a job's workspace and task never change (and the fence, checked before,
+// fails for a job that is gone).
+func (f *Files) jobHead(ctx context.Context, id string) (*stroem.Job, error) {
+	if j, ok := f.heads.get(id); ok {
+		return j, nil
+	}
+	js, err := f.store.JobList(ctx, persistence.JobFilter{IDPrefix: id, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(js) == 0 || !strings.EqualFold(js[0].ID, id) {
+		return nil, stroem.Errorf(stroem.CodeNotFound, "job %s not found", id)
+	}
+	j := &stroem.Job{ID: js[0].ID, Workspace: js[0].Workspace, TaskName: js[0].TaskName}
+	f.heads.put(id, j)
+	return j, nil
+}
+
+// jobHeadCache keeps the heads of the jobs whose steps ran lately; when
+// full it starts over (the running jobs fill it again at one read each).
+type jobHeadCache struct {
+	mu sync.Mutex
+	m  map[string]*stroem.Job
+}
+
+const jobHeadCacheSize = 4096
+
+func (c *jobHeadCache) get(id string) (*stroem.Job, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	j, ok := c.m[id]
+	if !ok {
+		return nil, false
+	}
+	cp := *j
+	return &cp, true
+}
+
+func (c *jobHeadCache) put(id string, j *stroem.Job) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= jobHeadCacheSize {
+		c.m = make(map[string]*stroem.Job)
+	}
+	cp := *j
+	c.m[id] = &cp
 }
 
 func (w StepWrite) fence() persistence.AttemptFence {

@@ -150,6 +150,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (_ *Report, err err
 	}
 	rep.LoadAvgEnd = benchLoadAverage()
 	rep.Targets = benchTargets
+	rep.derive()
 	return rep, nil
 }
 

@@ -171,7 +171,7 @@ func (b *bench) startServer(ctx context.Context, listen string) error {
 	if err := benchWriteYAML(path, cfg); err != nil {
 		return err
 	}
-	p, err := startBenchProc("server", b.opts.Exe, []string{"server", "--config", path, "--pprof"}, filepath.Join(b.dir, "server.log"))
+	p, err := b.startProc("server", b.opts.Exe, []string{"server", "--config", path, "--pprof"}, filepath.Join(b.dir, "server.log"))
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ func (b *bench) startWorker(i int) error {
 	if err := benchWriteYAML(path, cfg); err != nil {
 		return err
 	}
-	p, err := startBenchProc(fmt.Sprintf("worker-%d", i), b.opts.Exe, []string{"worker", "--config", path}, filepath.Join(b.dir, fmt.Sprintf("worker-%d.log", i)))
+	p, err := b.startProc(fmt.Sprintf("worker-%d", i), b.opts.Exe, []string{"worker", "--config", path}, filepath.Join(b.dir, fmt.Sprintf("worker-%d.log", i)))
 	if err != nil {
 		return err
 	}
@@ -228,7 +228,7 @@ func (b *bench) startDev(ctx context.Context, listen string) error {
 			b.rep.SlotsPerWorker = n
 		}
 	}
-	p, err := startBenchProc("dev", b.opts.Exe, args, filepath.Join(b.dir, "dev.log"))
+	p, err := b.startProc("dev", b.opts.Exe, args, filepath.Join(b.dir, "dev.log"))
 	if err != nil {
 		return err
 	}
@@ -343,13 +343,31 @@ type benchProc struct {
 	waitErr error
 }
 
-func startBenchProc(name, exe string, args []string, logPath string) (*benchProc, error) {
+// startProc starts a subprocess; with --pprof-dir, a worker also writes a
+// CPU profile of its whole life to <pprof-dir>/<name>-cpu-whole.pprof
+// (STROEM_CPUPROFILE), so the workers' costs can be profiled too. (Not the
+// server: it is profiled over /debug/pprof per part, and a process has one
+// CPU profile at a time.)
+func (b *bench) startProc(name, exe string, args []string, logPath string) (*benchProc, error) {
+	var env []string
+	if b.opts.PprofDir != "" && strings.HasPrefix(name, "worker") {
+		if err := os.MkdirAll(b.opts.PprofDir, 0o755); err != nil {
+			return nil, err
+		}
+		dst := filepath.Join(b.opts.PprofDir, name+"-cpu-whole.pprof")
+		env = append(env, "STROEM_CPUPROFILE="+dst)
+		b.profiles = append(b.profiles, dst)
+	}
+	return startBenchProc(name, exe, args, logPath, env...)
+}
+
+func startBenchProc(name, exe string, args []string, logPath string, env ...string) (*benchProc, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(exe, args...)
-	cmd.Env = benchChildEnv()
+	cmd.Env = append(benchChildEnv(), env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	// Its own process group, so Ctrl-C in a terminal reaches only the
 	// bench, which then stops the children in order; and (on Linux) killed

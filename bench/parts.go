@@ -120,6 +120,7 @@ func chainBreakdown(j stroem.Job) (spans, handoffs []time.Duration) {
 type benchCPU struct {
 	ok                     bool
 	server, workers, steps time.Duration
+	supervisors            time.Duration // part of workers: the pooled step supervisors
 	postgres               time.Duration // backends of the bench database
 	busy, total            uint64        // machine, in ticks
 }
@@ -134,6 +135,14 @@ func (b *bench) cpuNow() benchCPU {
 	}
 	if len(b.workers) == 0 { // stroem dev: the steps are the server's children
 		c.steps = ch
+		// …and so are the pooled step supervisors.
+		sOwn, sCh, err := benchChildrenCPU(b.server.pid())
+		if err != nil {
+			return c
+		}
+		c.supervisors += sOwn
+		c.server += sOwn
+		c.steps += sCh
 	}
 	for _, w := range b.workers {
 		own, ch, err := benchProcCPU(w.pid())
@@ -142,6 +151,15 @@ func (b *bench) cpuNow() benchCPU {
 		}
 		c.workers += own
 		c.steps += ch
+		// The pooled step supervisors: their own CPU is the worker's
+		// (orchestration), what they reaped is the steps'.
+		sOwn, sCh, err := benchChildrenCPU(w.pid())
+		if err != nil {
+			return c
+		}
+		c.supervisors += sOwn
+		c.workers += sOwn
+		c.steps += sCh
 	}
 	if b.dbName != "" {
 		if c.postgres, err = benchPGBackendsCPU(b.dbName); err != nil {
@@ -157,7 +175,7 @@ func (b *bench) cpuNow() benchCPU {
 // and how busy the machine was (percent of all its CPUs, other users'
 // work included).
 type benchCPUUse struct {
-	Server, Workers, StepProcs, Postgres, MachineBusy float64
+	Server, Workers, Supervisors, StepProcs, Postgres, MachineBusy float64
 }
 
 func (c benchCPU) since(c0 benchCPU, steps int) benchCPUUse {
@@ -167,7 +185,8 @@ func (c benchCPU) since(c0 benchCPU, steps int) benchCPUUse {
 	per := func(d time.Duration) float64 { return benchRound3(benchMS(d) / float64(steps)) }
 	u := benchCPUUse{
 		Server: per(c.server - c0.server), Workers: per(c.workers - c0.workers),
-		StepProcs: per(c.steps - c0.steps), Postgres: per(c.postgres - c0.postgres),
+		Supervisors: per(c.supervisors - c0.supervisors),
+		StepProcs:   per(c.steps - c0.steps), Postgres: per(c.postgres - c0.postgres),
 	}
 	if c.total > c0.total {
 		u.MachineBusy = benchRound(100 * float64(c.busy-c0.busy) / float64(c.total-c0.total))
@@ -206,6 +225,8 @@ func (b *bench) runChain(ctx context.Context) error {
 	u := b.cpuNow().since(cpu0, n*runs)
 	r.ChainServerCPU, r.ChainWorkersCPU, r.ChainStepProcsCPU, r.ChainPostgresCPU, r.ChainMachineBusy =
 		u.Server, u.Workers, u.StepProcs, u.Postgres, u.MachineBusy
+	r.ChainSupervisorsCPU = u.Supervisors
+	r.ChainOrchestrationCPU = benchRound3(u.Server + u.Workers + u.Postgres)
 	r.ChainTotalMS = benchMS(benchMedian(totals))
 	r.ChainWallMS = benchMS(benchMedian(walls))
 	r.ChainPerHopMS = benchRound3(r.ChainTotalMS / float64(n))
@@ -246,6 +267,8 @@ func (b *bench) runFanout(ctx context.Context) error {
 	u := b.cpuNow().since(cpu0, n*runs)
 	r.FanoutServerCPU, r.FanoutWorkersCPU, r.FanoutStepProcsCPU, r.FanoutPostgresCPU, r.FanoutMachineBusy =
 		u.Server, u.Workers, u.StepProcs, u.Postgres, u.MachineBusy
+	r.FanoutSupervisorsCPU = u.Supervisors
+	r.FanoutOrchestrationCPU = benchRound3(u.Server + u.Workers + u.Postgres)
 	if elapsed > 0 {
 		r.FanoutAvgConcurrency = benchRound(float64(busy) / float64(elapsed))
 	}

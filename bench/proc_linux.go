@@ -88,6 +88,38 @@ func benchProcCPU(pid int) (own, children time.Duration, err error) {
 	return time.Duration(t[0]+t[1]) * tick, time.Duration(t[2]+t[3]) * tick, nil
 }
 
+// benchChildrenCPU sums, over the live children of pid (a worker's pooled
+// step supervisors), their own CPU time and the CPU time of the children
+// they have waited for (the steps' processes). A pooled supervisor outlives
+// the steps it runs, so neither figure shows in the worker's own /proc stat
+// until it exits.
+func benchChildrenCPU(pid int) (own, children time.Duration, err error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	seen := map[int]bool{}
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		for _, f := range strings.Fields(string(b)) {
+			c, err := strconv.Atoi(f)
+			if err != nil || seen[c] {
+				continue
+			}
+			seen[c] = true
+			o, ch, err := benchProcCPU(c)
+			if err != nil {
+				continue // exited meanwhile
+			}
+			own, children = own+o, children+ch
+		}
+	}
+	return own, children, nil
+}
+
 // benchMachineCPU reads the machine's busy and total CPU time from
 // /proc/stat, in ticks (busy excludes idle and iowait).
 func benchMachineCPU() (busy, total uint64, err error) {

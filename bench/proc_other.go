@@ -27,3 +27,7 @@ func benchMachineCPU() (busy, total uint64, err error) {
 func benchPGBackendsCPU(string) (time.Duration, error) {
 	return 0, errors.New("reading PostgreSQL's CPU time needs Linux /proc")
 }
+
+func benchChildrenCPU(int) (own, children time.Duration, err error) {
+	return 0, 0, errors.New("reading a process's children needs Linux /proc")
+}

@@ -68,6 +68,13 @@ type chainResult struct {
 	ChainStepProcsCPU float64 `json:"chain_step_processes_cpu_ms_per_step"`
 	ChainPostgresCPU  float64 `json:"chain_postgres_cpu_ms_per_step"`
 	ChainMachineBusy  float64 `json:"chain_machine_cpu_busy_pct"`
+	// Of the workers' CPU, the pooled step supervisors' own share.
+	ChainSupervisorsCPU float64 `json:"chain_supervisors_cpu_ms_per_step"`
+	// Orchestration: server + workers (supervisors included) + PostgreSQL
+	// backends, the step's own processes excluded.
+	ChainOrchestrationCPU float64 `json:"chain_orchestration_cpu_ms_per_step"`
+	// Per hop minus the spawn floor measured in the same run.
+	ChainHopOverFloorMS float64 `json:"chain_hop_over_spawn_floor_ms,omitempty"`
 }
 
 type fanoutResult struct {
@@ -86,6 +93,15 @@ type fanoutResult struct {
 	FanoutStepProcsCPU   float64 `json:"fanout_step_processes_cpu_ms_per_step"`
 	FanoutPostgresCPU    float64 `json:"fanout_postgres_cpu_ms_per_step"`
 	FanoutMachineBusy    float64 `json:"fanout_machine_cpu_busy_pct"`
+	FanoutSupervisorsCPU float64 `json:"fanout_supervisors_cpu_ms_per_step"`
+	// Orchestration: server + workers (supervisors included) + PostgreSQL
+	// backends, the step's own processes excluded.
+	FanoutOrchestrationCPU float64 `json:"fanout_orchestration_cpu_ms_per_step"`
+	// The spawn-bound ceiling: CPUs ÷ the step processes' CPU per step, in
+	// steps/s (what the machine could do if orchestration cost nothing),
+	// and the fan-out's throughput as a share of it.
+	FanoutSpawnCeilingPerS float64 `json:"fanout_spawn_ceiling_steps_per_s,omitempty"`
+	FanoutCeilingPct       float64 `json:"fanout_pct_of_spawn_ceiling,omitempty"`
 }
 
 type triggerResult struct {
@@ -140,6 +156,30 @@ var benchTargets = map[string]float64{
 	"job_list_p99_ms":           50,
 	"logs_stored_lines_per_s":   benchLogsLinesPerSTarget,
 	"logs_sse_latency_p50_ms":   benchLogsP50MSTarget,
+	// Issue 23: CPU budgets and ratios, which hold on a loaded machine.
+	"chain_orchestration_cpu_ms_per_step":  benchChainOrchCPUTarget,
+	"fanout_orchestration_cpu_ms_per_step": benchFanoutOrchCPUTarget,
+	"fanout_pct_of_spawn_ceiling":          benchCeilingPctTarget,
+	"chain_hop_over_spawn_floor_ms":        benchHopOverFloorTarget,
+}
+
+const (
+	benchChainOrchCPUTarget  = 1.5
+	benchFanoutOrchCPUTarget = 1.0
+	benchCeilingPctTarget    = 70
+	benchHopOverFloorTarget  = 2
+)
+
+// derive computes the figures that combine parts (the ratios to the
+// floors measured in the same run).
+func (r *Report) derive() {
+	if c, f := r.chainResult, r.floorResult; c != nil && f != nil {
+		c.ChainHopOverFloorMS = benchRound3(c.ChainPerHopMS - f.SpawnP50MS)
+	}
+	if f := r.fanoutResult; f != nil && f.FanoutStepProcsCPU > 0 && r.CPUs > 0 {
+		f.FanoutSpawnCeilingPerS = benchRound(float64(r.CPUs) * 1000 / f.FanoutStepProcsCPU)
+		f.FanoutCeilingPct = benchRound(100 * f.FanoutStepsPerS / f.FanoutSpawnCeilingPerS)
+	}
 }
 
 // WriteText prints the report as a table: figure, value, target, verdict.
@@ -166,6 +206,13 @@ func (r *Report) WriteText(w io.Writer) error {
 		row("chain", "wall, execute → done event", benchFmtMS(c.ChainWallMS), "")
 		row("chain", "CPU per step: server / workers / sh / PG", benchFmtCPU(c.ChainServerCPU, c.ChainWorkersCPU, c.ChainStepProcsCPU, c.ChainPostgresCPU),
 			fmt.Sprintf("(machine %.0f%% busy)", c.ChainMachineBusy))
+		row("chain", "  of the workers': step supervisors", benchFmtMS(c.ChainSupervisorsCPU), "")
+		row("chain", "orchestration CPU per step (server+workers+PG)", benchFmtMS(c.ChainOrchestrationCPU),
+			benchVerdict(c.ChainOrchestrationCPU, benchChainOrchCPUTarget, "≤", "ms"))
+		if r.floorResult != nil {
+			row("chain", "per hop − spawn floor", benchFmtMS(c.ChainHopOverFloorMS),
+				benchVerdict(c.ChainHopOverFloorMS, benchHopOverFloorTarget, "≤", "ms"))
+		}
 	}
 	if f := r.fanoutResult; f != nil {
 		row("fanout", fmt.Sprintf("%d steps, %d×%d slots (median of %d)", f.FanoutSteps, r.Workers, r.SlotsPerWorker, f.FanoutRuns),
@@ -175,6 +222,14 @@ func (r *Report) WriteText(w io.Writer) error {
 		row("fanout", "claim → completion recorded, p50", benchFmtMS(f.FanoutStepSpanP50MS), "")
 		row("fanout", "CPU per step: server / workers / sh / PG", benchFmtCPU(f.FanoutServerCPU, f.FanoutWorkersCPU, f.FanoutStepProcsCPU, f.FanoutPostgresCPU),
 			fmt.Sprintf("(machine %.0f%% busy)", f.FanoutMachineBusy))
+		row("fanout", "  of the workers': step supervisors", benchFmtMS(f.FanoutSupervisorsCPU), "")
+		row("fanout", "orchestration CPU per step (server+workers+PG)", benchFmtMS(f.FanoutOrchestrationCPU),
+			benchVerdict(f.FanoutOrchestrationCPU, benchFanoutOrchCPUTarget, "≤", "ms"))
+		if f.FanoutSpawnCeilingPerS > 0 {
+			row("fanout", "spawn ceiling (CPUs ÷ step processes' CPU per step)", fmt.Sprintf("%.0f steps/s", f.FanoutSpawnCeilingPerS), "")
+			row("fanout", "throughput ÷ spawn ceiling", fmt.Sprintf("%.1f %%", f.FanoutCeilingPct),
+				benchVerdict(f.FanoutCeilingPct, benchCeilingPctTarget, "≥", "%"))
+		}
 	}
 	if t := r.triggerResult; t != nil {
 		row("trigger", fmt.Sprintf("→ step running, p50 (%d jobs)", t.TriggerJobs), benchFmtMS(t.TriggerToRunningP50), benchVerdict(t.TriggerToRunningP50, 10, "≤", "ms"))

@@ -51,6 +51,10 @@ type stepFiles struct {
 	root  string
 	log   *slog.Logger
 	retry []backoff.RetryOption // the worker's, for calls that wait out an outage
+	// pool takes root back after the step; reused: root served a step
+	// before (its directories exist, empty, state ones read-only).
+	pool   *filesPool
+	reused bool
 
 	mu          sync.Mutex
 	state       map[string]any
@@ -67,29 +71,33 @@ func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID st
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return nil, fmt.Errorf("make the state and artifact directories: %w", err)
 	}
-	root, err := os.MkdirTemp(base, "step-")
-	if err != nil {
-		return nil, fmt.Errorf("make the state and artifact directories: %w", err)
+	// A previous step's directories, left empty, serve again: making and
+	// removing six directories was a third of the worker's CPU per step
+	// (issue 23; files_pool.go).
+	root, reused := w.files.get()
+	if !reused {
+		var err error
+		if root, err = os.MkdirTemp(base, "step-"); err != nil {
+			return nil, fmt.Errorf("make the state and artifact directories: %w", err)
+		}
 	}
-	f := &stepFiles{c: w.c, root: root, log: log, retry: w.retryOptions(),
+	f := &stepFiles{c: w.c, root: root, log: log, retry: w.retryOptions(), pool: &w.files, reused: reused,
 		ref: client.StepFile{JobID: a.JobID, Step: a.StepName, WorkerID: workerID, Attempt: a.Attempt}}
 	if a.Spec.Env == nil {
 		a.Spec.Env = map[string]string{}
 	}
-	for _, d := range []struct{ env, name, scope string }{
-		{EnvStateDir, "state", "task"}, {EnvStateOutDir, "state-out", ""},
-		{EnvGlobalStateDir, "global-state", "global"}, {EnvGlobalStateOutDir, "global-state-out", ""},
-		{EnvArtifactsDir, "artifacts", ""},
-	} {
+	for _, d := range stepFileDirs {
 		p := f.dir(d.name)
-		if err := os.Mkdir(p, 0o755); err != nil {
-			f.cleanup()
-			return nil, fmt.Errorf("make the state and artifact directories: %w", err)
+		if !reused {
+			if err := os.Mkdir(p, 0o755); err != nil {
+				f.remove()
+				return nil, fmt.Errorf("make the state and artifact directories: %w", err)
+			}
 		}
 		a.Spec.Env[d.env] = p
 		if d.scope != "" {
 			if err := f.fetch(ctx, d.scope, p); err != nil {
-				f.cleanup()
+				f.remove()
 				return nil, err
 			}
 		}
@@ -123,9 +131,17 @@ func (f *stepFiles) fetch(ctx context.Context, scope, dir string) error {
 		return fmt.Errorf("download the %s state: %w", scope, err)
 	}
 	if rc == nil {
+		if f.reused {
+			return nil // read-only already (checked when it was given back)
+		}
 		return os.Chmod(dir, 0o555)
 	}
 	defer rc.Close()
+	if f.reused {
+		if err := os.Chmod(dir, 0o755); err != nil { // to unpack into
+			return err
+		}
+	}
 	if _, err := blob.Extract(rc, dir, 0); err != nil {
 		return fmt.Errorf("unpack the %s state: %w", scope, err)
 	}
@@ -231,6 +247,19 @@ func errText(err error) string {
 // uploadState packs dir and the structured state into a snapshot and
 // uploads it; a step that wrote neither writes no snapshot.
 func (f *stepFiles) uploadState(ctx context.Context, scope, dir string, state map[string]any) error {
+	if state == nil {
+		// Most steps write no state: say so from the directory listing,
+		// without creating (and removing) a tarball for nothing — on a
+		// loaded machine a file's creation and removal were a tenth of the
+		// worker's CPU per step (issue 23).
+		empty, err := dirEmpty(dir)
+		if err != nil {
+			return err
+		}
+		if empty {
+			return nil
+		}
+	}
 	tmp, err := os.CreateTemp(f.root, "state-*.tar.gz")
 	if err != nil {
 		return err
@@ -339,8 +368,17 @@ func (f *stepFiles) uploadArtifact(ctx context.Context, p, name string) error {
 	return nil
 }
 
-// cleanup removes the attempt's directories (read-only ones included).
+// cleanup gives the attempt's directories back for the next step when
+// they are as new (empty, modes unchanged), and removes them otherwise.
 func (f *stepFiles) cleanup() {
+	if f.pool != nil && reusableFilesRoot(f.root) && f.pool.put(f.root) {
+		return
+	}
+	f.remove()
+}
+
+// remove removes the attempt's directories (read-only ones included).
+func (f *stepFiles) remove() {
 	_ = filepath.WalkDir(f.root, func(p string, d os.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
 			_ = os.Chmod(p, 0o755)

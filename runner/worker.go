@@ -148,6 +148,7 @@ type Worker struct {
 	runner Runner
 	cache  *WorkspaceCache
 	down   downTracker
+	files  filesPool // the steps' emptied state and artifact directories, for reuse (files_pool.go)
 
 	regMu sync.Mutex // serialises (re-)registration
 
@@ -260,6 +261,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	stopHeartbeat()
 	hb.Wait()
+	w.files.drain(w.log) // every step has ended: remove the kept directories
 	w.log.Info("worker stopped")
 	return nil
 }

@@ -63,7 +63,8 @@ func TestBench(t *testing.T) {
 		}
 		// 0 when the next step was handed off in the completing transaction.
 		require.GreaterOrEqual(t, got["chain_handoff_p50_ms"], 0.0)
-		for _, k := range []string{"chain_server_cpu_ms_per_step", "chain_workers_cpu_ms_per_step", "chain_machine_cpu_busy_pct"} {
+		for _, k := range []string{"chain_server_cpu_ms_per_step", "chain_workers_cpu_ms_per_step", "chain_machine_cpu_busy_pct",
+			"chain_supervisors_cpu_ms_per_step", "chain_orchestration_cpu_ms_per_step"} {
 			require.Contains(t, got, k) // CPU ticks are 10 ms: five steps may show none
 		}
 		require.EqualValues(t, 5, got["chain_steps"])

@@ -378,7 +378,12 @@ func jobListWhere(f persistence.JobFilter) (string, []any) {
 	if !f.CreatedBefore.IsZero() {
 		add("created_at < $%d", f.CreatedBefore)
 	}
-	if lo, hi, ok := f.IDRange(); ok {
+	if lo, hi, ok := f.IDRange(); ok && lo == hi {
+		// A full id: an equality, which the planner always answers from
+		// the primary key (a range with parameters may be planned as a
+		// scan of the created_at index in a generic plan).
+		add("id = $%d::uuid", lo)
+	} else if ok {
 		add("id >= $%d::uuid", lo)
 		add("id <= $%d::uuid", hi)
 	}

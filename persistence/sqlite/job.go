@@ -408,7 +408,11 @@ func jobListWhere(f persistence.JobFilter) (string, []any) {
 		where = append(where, `created_at < ?`)
 		args = append(args, nanos(f.CreatedBefore))
 	}
-	if lo, hi, ok := f.IDRange(); ok {
+	if lo, hi, ok := f.IDRange(); ok && lo == hi {
+		// A full id: an equality on the primary key.
+		where = append(where, `id = ?`)
+		args = append(args, lo)
+	} else if ok {
 		where = append(where, `id >= ?`, `id <= ?`)
 		args = append(args, lo, hi)
 	}

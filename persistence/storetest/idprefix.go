@@ -33,6 +33,8 @@ func testJobIDPrefix(t *testing.T, open func(t *testing.T) persistence.Store) {
 		{"0B7E2C1E", ids[:2]},
 		{"0b7e2c1e-5", ids[:1]},
 		{"0b7e2c1e-5d7b-4c53-9a67-1d2f3e4a5b6c", ids[:1]},
+		{"0B7E2C1E-5D7B-4C53-9A67-1D2F3E4A5B6C", ids[:1]}, // a full id, any case
+		{"0b7e2c1e-5d7b-4c53-9a67-000000000000", nil},     // a full id of no job
 		{"0b7", ids[:3]},
 		{"ffff", ids[3:]},
 		{"1", nil},

@@ -1,0 +1,130 @@
+package runner
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// Reusing the steps' state and artifact directories (issue 23). Each step
+// gets a root with five directories (stepFileDirs); on a loaded ext4 host,
+// making and removing them was a third of the worker's CPU per step. A
+// root that comes back from a step exactly as it was handed out — the five
+// directories and nothing else, each empty, the state ones still read-only
+// — serves the next step; anything else (a failed step's leftovers, state
+// written, a mode changed, an extra file) is removed as before. The
+// directories isolate steps from each other no less than fresh ones: a
+// step reaches only what its environment names, its processes are gone
+// when it ends (the supervisor kills its whole tree), and the directories
+// are empty when handed out again. (A process that escaped the
+// supervisor's tree runs as the worker's user and could write into any
+// step's directories, fresh or not.)
+
+// stepFileDirs are a step's directories: variable, name, and the state
+// scope fetched into it ("" for the empty ones the step writes into).
+var stepFileDirs = []struct{ env, name, scope string }{
+	{EnvStateDir, "state", "task"}, {EnvStateOutDir, "state-out", ""},
+	{EnvGlobalStateDir, "global-state", "global"}, {EnvGlobalStateOutDir, "global-state-out", ""},
+	{EnvArtifactsDir, "artifacts", ""},
+}
+
+// maxPooledFilesRoots bounds the idle roots kept (one per slot in use is
+// enough; more are removed).
+const maxPooledFilesRoots = 64
+
+// filesPool holds emptied step roots.
+type filesPool struct {
+	mu    sync.Mutex
+	roots []string
+}
+
+func (p *filesPool) get() (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.roots) == 0 {
+		return "", false
+	}
+	r := p.roots[len(p.roots)-1]
+	p.roots = p.roots[:len(p.roots)-1]
+	return r, true
+}
+
+// put keeps root for a next step; false when the pool is full.
+func (p *filesPool) put(root string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.roots) >= maxPooledFilesRoots {
+		return false
+	}
+	p.roots = append(p.roots, root)
+	return true
+}
+
+// drain removes the kept roots (read-only directories included).
+func (p *filesPool) drain(log *slog.Logger) {
+	p.mu.Lock()
+	roots := p.roots
+	p.roots = nil
+	p.mu.Unlock()
+	for _, r := range roots {
+		(&stepFiles{root: r, log: log}).remove()
+	}
+}
+
+// reusableFilesRoot says whether root is as a step got it: mode 0700, the
+// five directories and nothing else, each a real directory, empty, the
+// state ones 0555 and the others writable by the worker and by nobody
+// else.
+func reusableFilesRoot(root string) bool {
+	if fi, err := os.Lstat(root); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		return false
+	}
+	entries, err := os.ReadDir(root)
+	if err != nil || len(entries) != len(stepFileDirs) {
+		return false
+	}
+	want := map[string]bool{} // name → read-only
+	for _, d := range stepFileDirs {
+		want[d.name] = d.scope != ""
+	}
+	for _, e := range entries {
+		readOnly, ok := want[e.Name()]
+		if !ok || !e.IsDir() || e.Type()&os.ModeSymlink != 0 {
+			return false
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return false
+		}
+		perm := fi.Mode().Perm()
+		if readOnly && perm != 0o555 || !readOnly && (perm&0o700 != 0o700 || perm&^0o755 != 0) {
+			return false
+		}
+		if !dirIsEmpty(filepath.Join(root, e.Name())) {
+			return false
+		}
+	}
+	return true
+}
+
+func dirIsEmpty(dir string) bool {
+	empty, err := dirEmpty(dir)
+	return err == nil && empty
+}
+
+// dirEmpty says whether dir has no entries.
+func dirEmpty(dir string) (bool, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	_, err = d.Readdirnames(1)
+	if errors.Is(err, io.EOF) {
+		return true, nil
+	}
+	return false, err
+}

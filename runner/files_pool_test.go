@@ -1,0 +1,95 @@
+package runner
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// newPooledRoot makes a root as prepareFiles hands it out for a step that
+// found no state.
+func newPooledRoot(t *testing.T) string {
+	t.Helper()
+	root, err := os.MkdirTemp(t.TempDir(), "step-")
+	require.NoError(t, err)
+	for _, d := range stepFileDirs {
+		p := filepath.Join(root, d.name)
+		require.NoError(t, os.Mkdir(p, 0o755))
+		require.NoError(t, os.Chmod(p, 0o755)) // whatever the umask
+		if d.scope != "" {
+			require.NoError(t, os.Chmod(p, 0o555))
+		}
+	}
+	t.Cleanup(func() { (&stepFiles{root: root, log: testLogger(t)}).remove() })
+	return root
+}
+
+func TestFilesRootReusedOnlyAsHandedOut(t *testing.T) {
+	t.Parallel()
+	require.True(t, reusableFilesRoot(newPooledRoot(t)), "untouched")
+	for name, spoil := range map[string]func(root string) error{
+		"a file in artifacts": func(root string) error {
+			return os.WriteFile(filepath.Join(root, "artifacts", "x"), nil, 0o644)
+		},
+		"a directory in state-out": func(root string) error { return os.Mkdir(filepath.Join(root, "state-out", "d"), 0o755) },
+		"a tarball left in the root": func(root string) error {
+			return os.WriteFile(filepath.Join(root, "state-1.tar.gz"), nil, 0o600)
+		},
+		"state made writable":   func(root string) error { return os.Chmod(filepath.Join(root, "state"), 0o755) },
+		"artifacts open to all": func(root string) error { return os.Chmod(filepath.Join(root, "artifacts"), 0o777) },
+		"the root opened":       func(root string) error { return os.Chmod(root, 0o755) },
+		"a directory gone":      func(root string) error { return os.Remove(filepath.Join(root, "global-state-out")) },
+		"a directory made a link": func(root string) error {
+			p := filepath.Join(root, "artifacts")
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+			return os.Symlink(t.TempDir(), p)
+		},
+	} {
+		root := newPooledRoot(t)
+		require.NoError(t, spoil(root), name)
+		require.False(t, reusableFilesRoot(root), name)
+	}
+}
+
+func TestFilesPoolBounded(t *testing.T) {
+	t.Parallel()
+	var p filesPool
+	for i := range maxPooledFilesRoots {
+		require.True(t, p.put(filepath.Join("r", string(rune('a'+i%26)))), i)
+	}
+	require.False(t, p.put("one too many"))
+	_, ok := p.get()
+	require.True(t, ok)
+}
+
+// A step's directories serve the next step only when it left them empty:
+// the second step finds the first one's directories, empty; the third,
+// after a step that left an artifact behind a failure, gets new ones.
+func TestWorkerReusesEmptiedStepDirectories(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	startWorker(t, f, func(c *WorkerConfig) { c.MaxConcurrent = 1 })
+	show := `echo "$STATE_DIR|$STATE_OUT_DIR|$ARTIFACTS_DIR"; ls -A "$STATE_DIR" "$STATE_OUT_DIR" "$GLOBAL_STATE_DIR" "$GLOBAL_STATE_OUT_DIR" "$ARTIFACTS_DIR" | grep -v -e : -e '^$' | wc -l | tr -d ' '`
+	run := func(step, cmd string, ok bool) []string {
+		f.enqueue(shellAssignment("job-1", step, cmd))
+		c := f.waitCompletion(step)
+		require.Equal(t, ok, c.Succeeded(), c.Error)
+		return f.texts("job-1", step)
+	}
+	first := run("first", show, true)
+	second := run("second", show+`; touch "$ARTIFACTS_DIR/left"; exit 3`, false)
+	third := run("third", show, true)
+	require.Len(t, first, 2)
+	require.Equal(t, []string{first[0], "0"}, second[:2], "the same directories, empty")
+	require.Len(t, third, 2)
+	require.NotEqual(t, first[0], third[0], "a failed step's leftovers are removed, not reused")
+	require.Equal(t, "0", third[1])
+	root := filepath.Dir(strings.Split(first[0], "|")[0])
+	_, err := os.Stat(root)
+	require.ErrorIs(t, err, os.ErrNotExist, "the failed step's directories are gone")
+}
