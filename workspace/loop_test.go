@@ -10,10 +10,10 @@ import (
 
 func TestFalsy(t *testing.T) {
 	t.Parallel()
-	for _, v := range []string{"", "  ", "false", "False", "FALSE", "0", "null", "Null", "NULL", "none", "None", "NONE", " false\n"} {
+	for _, v := range []string{"", "  ", "false", "False", "FALSE", "0", "null", "Null", "NULL", "none", "None", "NONE", " false\n", "[]", "{}", " [] "} {
 		require.True(t, Falsy(v), "%q", v)
 	}
-	for _, v := range []string{"true", "1", "yes", "no", "00", "0.0", "f", "nil", "[]"} {
+	for _, v := range []string{"true", "1", "yes", "no", "00", "0.0", "f", "nil", "[1]", `{"a":1}`} {
 		require.False(t, Falsy(v), "%q", v)
 	}
 }
