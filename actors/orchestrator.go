@@ -306,9 +306,10 @@ func (o *Orchestrator) request(ctx context.Context, jobID string, ev event) erro
 }
 
 // Masker returns the secret masker for a job's log lines.
-// It masks the job's secret inputs too (redact.go).
+// It masks the job's secret inputs too, and a child or hook job its
+// parent's (redact.go).
 func (o *Orchestrator) Masker(ctx context.Context, jobID string) (*workspace.Masker, error) {
-	if p, ok := o.jobPlans.Load(jobID); ok && len(secretInputKeys(p.(*plan))) == 0 {
+	if p, ok := o.jobPlans.Load(jobID); ok && len(secretInputKeys(p.(*plan))) == 0 && !derivedJobID(jobID) {
 		return p.(*plan).masker, nil
 	}
 	r, err := o.redaction(ctx, jobID)
