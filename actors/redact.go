@@ -197,6 +197,20 @@ func (o *Orchestrator) RedactJob(ctx context.Context, j *stroem.Job) error {
 				in[k] = stroem.MaskText
 			}
 		}
+		if body, ok := in["body"].(map[string]any); ok && j.SourceType == stroem.SourceWebhook {
+			// input.body is the webhook's request body as received: the
+			// same fields are redacted there.
+			b := make(map[string]any, len(body))
+			for k, v := range body {
+				b[k] = v
+			}
+			for _, k := range r.keys {
+				if v, ok := b[k]; ok && v != nil {
+					b[k] = stroem.MaskText
+				}
+			}
+			in["body"] = b
+		}
 		j.Input = in
 	}
 	return nil
