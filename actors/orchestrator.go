@@ -32,6 +32,8 @@ type Orchestrator struct {
 	jobPlans  sync.Map // job id → *plan, for masking log lines
 
 	masks maskCache // job id → redaction (redact.go)
+	// loopItems caches expanded loops' items for claims (loop.go).
+	loopItems loopItemsCache
 	// workerCaps caches the worker list for the unmatched-step checks
 	// (unmatched.go).
 	workerCaps workerListCache
