@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
@@ -326,10 +327,63 @@ func (o *Orchestrator) claimEach(ctx context.Context, p *plan, cs *persistence.C
 	if ps == nil || ps.flowCtl == nil || !ps.flowCtl.eachInAction || p.steps[cs.StepName] != nil {
 		return nil
 	}
-	s, err := o.store.JobState(ctx, cs.JobID)
-	if err != nil {
-		return err
+	loop, i, ok := stroem.ParseLoopInstance(cs.StepName)
+	if !ok {
+		return nil
 	}
-	cs.Each = eachOf(p, s, cs.StepName)
+	key := cs.JobID + "\x00" + loop
+	items, ok := o.loopItems.get(key)
+	if !ok {
+		// A stored expansion never changes: read it once, not the whole
+		// job per claim of each of its instances.
+		s, err := o.store.JobState(ctx, cs.JobID)
+		if err != nil {
+			return err
+		}
+		st := s.Step(loop)
+		if st == nil || !isExpanded(p, st) {
+			return nil
+		}
+		items = loopItems(st)
+		o.loopItems.put(key, items)
+	}
+	if i < len(items) {
+		cs.Each = map[string]any{"item": items[i], "index": i}
+	}
 	return nil
+}
+
+// loopItemsCache holds the items of recently claimed loops, by job id and
+// loop step (bounded; the oldest entry goes first). Its zero value is
+// ready.
+type loopItemsCache struct {
+	mu    sync.Mutex
+	m     map[string][]any
+	order []string
+}
+
+const loopItemsCacheSize = 64
+
+func (c *loopItemsCache) get(key string) ([]any, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	items, ok := c.m[key]
+	return items, ok
+}
+
+func (c *loopItemsCache) put(key string, items []any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string][]any{}
+	}
+	if _, ok := c.m[key]; ok {
+		return
+	}
+	if len(c.order) >= loopItemsCacheSize {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.m[key] = items
+	c.order = append(c.order, key)
 }

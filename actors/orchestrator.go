@@ -32,6 +32,8 @@ type Orchestrator struct {
 	jobPlans  sync.Map // job id → *plan, for masking log lines
 
 	masks maskCache // job id → redaction (redact.go)
+	// loopItems caches expanded loops' items for claims (loop.go).
+	loopItems loopItemsCache
 	// workerCaps caches the worker list for the unmatched-step checks
 	// (unmatched.go).
 	workerCaps workerListCache
@@ -309,9 +311,10 @@ func (o *Orchestrator) request(ctx context.Context, jobID string, ev event) erro
 }
 
 // Masker returns the secret masker for a job's log lines.
-// It masks the job's secret inputs too (redact.go).
+// It masks the job's secret inputs too, and a child or hook job its
+// parent's (redact.go).
 func (o *Orchestrator) Masker(ctx context.Context, jobID string) (*workspace.Masker, error) {
-	if p, ok := o.jobPlans.Load(jobID); ok && len(secretInputKeys(p.(*plan))) == 0 {
+	if p, ok := o.jobPlans.Load(jobID); ok && len(secretInputKeys(p.(*plan))) == 0 && !derivedJobID(jobID) {
 		return p.(*plan).masker, nil
 	}
 	r, err := o.redaction(ctx, jobID)

@@ -3,9 +3,13 @@ package actors
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 
+	"github.com/google/uuid"
+
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
 )
 
 // API redaction (upstream guides/secrets.md): what the API serves about a
@@ -138,8 +142,40 @@ func (o *Orchestrator) redaction(ctx context.Context, jobID string) (*jobRedacti
 	}
 	r := newJobRedaction(p, s.Job.Input)
 	r.retryOf, _ = s.Context[ctxRetryOf].(string)
+	if pid := redactionParent(s); pid != "" && pid != jobID {
+		// A child or hook job masks what its parent masks: a parent's
+		// secret input reaches it as an ordinary input.
+		pr, err := o.redaction(ctx, pid)
+		switch {
+		case err == nil && pr.masker.Len() > 0:
+			r.masker = stroem.NewMasker(append(r.masker.Values(), pr.masker.Values()...))
+		case err != nil && !errors.Is(err, stroem.ErrNotFound):
+			return nil, err
+		}
+	}
 	o.masks.put(jobID, r)
 	return r, nil
+}
+
+// redactionParent is the job a child job (of a type: task step) or a hook
+// job was started by, "" for other jobs.
+func redactionParent(s *persistence.JobState) string {
+	if l, ok := parentOf(s); ok {
+		return l.JobID
+	}
+	if h, ok := s.Context["hook"].(map[string]any); ok {
+		id, _ := h["job_id"].(string)
+		return id
+	}
+	return ""
+}
+
+// derivedJobID reports whether a job id is derived from its parent's (a
+// child or hook job: ChildJobID, HookJobID), so the job may carry its
+// parent's secrets.
+func derivedJobID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && u.Version() == 5
 }
 
 // RedactJob masks, in place, every secret in what the API serves about a
@@ -160,6 +196,20 @@ func (o *Orchestrator) RedactJob(ctx context.Context, j *stroem.Job) error {
 			if v, ok := in[k]; ok && v != nil {
 				in[k] = stroem.MaskText
 			}
+		}
+		if body, ok := in["body"].(map[string]any); ok && j.SourceType == stroem.SourceWebhook {
+			// input.body is the webhook's request body as received: the
+			// same fields are redacted there.
+			b := make(map[string]any, len(body))
+			for k, v := range body {
+				b[k] = v
+			}
+			for _, k := range r.keys {
+				if v, ok := b[k]; ok && v != nil {
+					b[k] = stroem.MaskText
+				}
+			}
+			in["body"] = b
 		}
 		j.Input = in
 	}

@@ -79,3 +79,71 @@ func secondOrchestrator(t *testing.T, e *pgEngine, workflow string) *Orchestrato
 	t.Cleanup(o.Stop)
 	return o
 }
+
+const redactChildWorkflow = `
+actions:
+  use:
+    type: shell
+    cmd: "true"
+    input:
+      t: { type: string }
+  sub:
+    type: task
+    task: inner
+    input:
+      t: { type: string }
+tasks:
+  inner:
+    input:
+      t: { type: string }
+    flow:
+      go:
+        action: use
+        input:
+          t: "{{ input.t }}"
+  deploy:
+    input:
+      token: { type: string, secret: true }
+    flow:
+      call:
+        action: sub
+        input:
+          t: "{{ input.token }}"
+`
+
+// A secret: true input handed to a child job (a type: task step) stays
+// masked there: in the child's input, its step's input and output, and its
+// log, though the child's task does not mark the field secret.
+func TestSecretInputsAreRedactedInChildJobs(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, redactChildWorkflow, Config{}, nil)
+	ctx := context.Background()
+	const token = "tok-77c1-child-secret"
+	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "deploy",
+		Input: map[string]any{"token": token}})
+	require.NoError(t, err)
+	w := uuid.NewString()
+	a := e.claim(t, w, 5*time.Second)
+	require.NotNil(t, a)
+	childID := ChildJobID(id, "call")
+	require.Equal(t, childID, a.JobID)
+	require.Equal(t, token, a.Input["t"], "the child's step gets the secret")
+	require.NoError(t, e.o.StepComplete(ctx, childID, a.StepName, stroem.Completion{
+		WorkerID: w, Attempt: a.Attempt, Output: map[string]any{"echo": "got " + token},
+	}))
+	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobCompleted }, 10*time.Second, 20*time.Millisecond)
+
+	for _, o := range []*Orchestrator{e.o, secondOrchestrator(t, e, redactChildWorkflow)} {
+		m, err := o.Masker(ctx, childID)
+		require.NoError(t, err)
+		require.Equal(t, "token ***", m.Mask("token "+token), "the child's log lines are masked")
+		j := e.job(t, childID)
+		require.NoError(t, o.RedactJob(ctx, j))
+		require.Equal(t, map[string]any{"t": "***"}, j.Input)
+		require.Equal(t, map[string]any{"t": "***"}, j.Steps[0].Input)
+		require.Equal(t, map[string]any{"echo": "got ***"}, j.Steps[0].Output)
+		p := e.job(t, id)
+		require.NoError(t, o.RedactJob(ctx, p))
+		require.Equal(t, map[string]any{"go": map[string]any{"echo": "got ***"}}, p.Steps[0].Output)
+	}
+}

@@ -156,6 +156,11 @@ func taskRetryFollows(p *plan, s *persistence.JobState) bool {
 	if s.Job.Status != stroem.JobFailed || p == nil || p.snap == nil || p.snap.Task == nil {
 		return false
 	}
+	if _, child := parentOf(s); child {
+		// The parent's step ended with the child: a retry job would run
+		// the task again with nobody waiting for it.
+		return false
+	}
 	r := p.snap.Task.Retry
 	return r != nil && taskAttempt(s) < r.MaxAttempts
 }

@@ -61,11 +61,9 @@ func (s *Server) stepApprove(w http.ResponseWriter, r *http.Request) error {
 	if err := s.markTruncated(r.Context(), j); err != nil {
 		return err
 	}
-	m, err := s.orch.Masker(r.Context(), j.ID)
-	if err != nil {
-		return err
+	if err := s.orch.RedactJob(r.Context(), j); err != nil {
+		return err // never serve what could not be masked
 	}
-	m.MaskJob(j)
 	if err := s.jobLinks(r, j); err != nil {
 		return err
 	}

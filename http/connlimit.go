@@ -124,6 +124,16 @@ type limitConn struct {
 	once sync.Once
 }
 
+// CloseWrite half-closes the connection when it can (a TCP connection):
+// net/http ends a response to a body it does not read with it, so the
+// client gets the answer rather than a reset.
+func (c *limitConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.l.open.Add(-1) })

@@ -90,3 +90,23 @@ func TestLimitConnectionsDefault(t *testing.T) {
 	l := LimitConnections(ln, 0, nil).(*limitListener)
 	require.EqualValues(t, DefaultMaxConnections, l.max)
 }
+
+// A connection under the cap keeps its TCP half-close: net/http uses it to
+// end a response (a 413 to a body it will not read) without a reset that
+// could make the client lose the answer.
+func TestLimitedConnectionsCanCloseWrite(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	l := LimitConnections(ln, 1, nil)
+	t.Cleanup(func() { _ = l.Close() })
+	client, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer client.Close()
+	c, err := l.Accept()
+	require.NoError(t, err)
+	defer c.Close()
+	cw, ok := c.(interface{ CloseWrite() error })
+	require.True(t, ok, "the accepted connection has CloseWrite")
+	require.NoError(t, cw.CloseWrite())
+}

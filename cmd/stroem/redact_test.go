@@ -99,3 +99,75 @@ func TestSecretInputRedactedByTheAPI(t *testing.T) {
 	require.NoError(t, json.Unmarshal(body, &j))
 	require.Equal(t, "***", j.Input["token"])
 }
+
+const redactApprovalWorkflow = `
+actions:
+  gate: { type: approval }
+tasks:
+  release:
+    input:
+      pin: { type: string, secret: true }
+      env: { type: string }
+    flow:
+      wait:
+        action: gate
+`
+
+// The approve answer is the job, redacted like GET /api/jobs/{id}: a
+// secret: true input (here too short to be masked as a substring) is not
+// shown.
+func TestSecretInputRedactedByApprove(t *testing.T) {
+	t.Parallel()
+	e := newTriggerEnv(t, map[string]string{"default": redactApprovalWorkflow})
+	e.start()
+	const pin = "47" // shorter than stroem.MaskMinLen
+	id := e.execute("release", map[string]any{"pin": pin, "env": "prod"})
+	var code int
+	var body []byte
+	require.Eventually(t, func() bool {
+		code, body = e.do("POST", "/api/jobs/"+id+"/steps/wait/approve", map[string]any{"approved": true}, "")
+		return code == http.StatusOK
+	}, 10*time.Second, 20*time.Millisecond, "%d %s", code, body)
+	var j stroem.Job
+	require.NoError(t, json.Unmarshal(body, &j))
+	require.Equal(t, "***", j.Input["pin"])
+	require.Equal(t, "prod", j.Input["env"])
+}
+
+const redactHookBodyWorkflow = `
+actions:
+  use:
+    type: shell
+    cmd: "true"
+tasks:
+  deploy:
+    input:
+      pin: { type: string, secret: true }
+      env: { type: string }
+    flow:
+      run: { action: use }
+triggers:
+  deploy-hook:
+    type: webhook
+    task: deploy
+`
+
+// A secret: true input a webhook's body gives is redacted in input.body
+// too (the request's body as received), whatever its length.
+func TestSecretInputRedactedInWebhookBody(t *testing.T) {
+	t.Parallel()
+	e := newTriggerEnv(t, map[string]string{"default": redactHookBodyWorkflow})
+	e.start()
+	code, reply := e.do("POST", "/hooks/deploy-hook", map[string]any{"pin": "47", "env": "prod"}, "")
+	require.Equal(t, http.StatusAccepted, code, string(reply))
+	var ans struct {
+		JobID string `json:"job_id"`
+	}
+	require.NoError(t, json.Unmarshal(reply, &ans))
+	code, body := e.do("GET", "/api/jobs/"+ans.JobID, nil, "")
+	require.Equal(t, http.StatusOK, code, string(body))
+	var j stroem.Job
+	require.NoError(t, json.Unmarshal(body, &j))
+	require.Equal(t, "***", j.Input["pin"])
+	require.Equal(t, map[string]any{"pin": "***", "env": "prod"}, j.Input["body"])
+}
