@@ -23,6 +23,9 @@ type Snapshot struct {
 	Task      *workspace.Task              `json:"task"`
 	Actions   map[string]*workspace.Action `json:"actions"`
 	Secrets   map[string]any               `json:"secrets,omitempty"`
+	// Owners are the workspaces of actions of other workspaces, by the
+	// step's action name ("other.item"; xref.go).
+	Owners map[string]*ActionOwner `json:"owners,omitempty"`
 }
 
 // newSnapshot freezes task from ws and returns it with its id and JSON body.
@@ -78,6 +81,8 @@ type planStep struct {
 	timeout time.Duration
 	// ancestors are the steps whose outputs the input templates may read.
 	ancestors []string
+	// owner is the workspace of an action of another workspace (xref.go).
+	owner *stepOwner
 }
 
 // maxAttempts is the number of executions the step's retry policy allows.
@@ -176,6 +181,7 @@ func compilePlan(id string, body []byte) (*plan, error) {
 	}
 	p.secrets, p.secretErrs = resolveSecrets(snap.Secrets)
 	p.masker = workspace.NewMasker(withValsRefs(p.secrets, &snap))
+	compileOwners(p)
 	return p, nil
 }
 

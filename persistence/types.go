@@ -98,6 +98,10 @@ type NewStep struct {
 	Status       stroem.StepStatus
 	Input        map[string]any
 	ErrorMessage string
+	// Revision is the workspace revision the step runs on when its action
+	// belongs to another workspace (a cross-workspace reference); "" for
+	// the job's own revision.
+	Revision string
 }
 
 // ClaimParams says who claims and what it can run.
