@@ -49,10 +49,14 @@ func newSnapshotRefs(ws *workspace.Workspace, task *workspace.Task, lookup func(
 		if err != nil {
 			return "", nil, fmt.Errorf("step %s: %w", name, err)
 		}
-		if owner != nil {
+		if owner != nil || workspace.IsQualified(fs.Action) {
+			// Load checked the workspace's own actions' inputs; a library's
+			// or another workspace's are checked here.
 			if problems := workspace.StepInputProblems(fs, a); len(problems) > 0 {
 				return "", nil, fmt.Errorf("step %s: %s", name, strings.Join(problems, "; "))
 			}
+		}
+		if owner != nil {
 			if snap.Owners == nil {
 				snap.Owners = map[string]*ActionOwner{}
 			}

@@ -122,7 +122,7 @@ func (l *wsLoader) linkTask(ws *Workspace, rt *rawTask, declared map[string]bool
 			continue // reported while parsing
 		}
 		a := ws.Actions[s.Action]
-		if a == nil && !declared[s.Action] && IsQualified(s.Action) {
+		if a == nil && !declared[s.Action] && (IsQualified(s.Action) || l.library) {
 			l.warnQualified(rs, sw) // xref.go
 			continue
 		}

@@ -39,6 +39,13 @@ func ResolveAction(ws *Workspace, name string, lookup func(string) *Workspace) (
 	if !ok || q == "" || item == "" {
 		return nil, nil, fmt.Errorf("unknown action %q%s", name, didYouMean(name, loadSortedKeys(ws.Actions)))
 	}
+	if ws.lib != nil {
+		for _, lib := range ws.lib.libs {
+			if lib.Name == q {
+				return nil, nil, fmt.Errorf("action %q: library %s has no action %q%s", name, q, item, didYouMean(item, loadSortedKeys(lib.WS.Actions)))
+			}
+		}
+	}
 	var other *Workspace
 	if q == ws.Name {
 		other = ws
@@ -105,8 +112,15 @@ func RefProblems(ws *Workspace, lookup func(string) *Workspace) []Problem {
 		t := ws.Tasks[tn]
 		for _, sn := range t.Order {
 			fs := t.Flow[sn]
-			if fs == nil || ws.Actions[fs.Action] != nil || !IsQualified(fs.Action) {
+			if fs == nil || !IsQualified(fs.Action) {
 				continue
+			}
+			own := ws.Actions
+			if ws.lib != nil {
+				own = ws.lib.base.Actions
+			}
+			if own[fs.Action] != nil {
+				continue // the workspace's own action, checked by Load
 			}
 			what := fmt.Sprintf("task %s, step %s: ", t.Name, sn)
 			a, _, err := ResolveAction(ws, fs.Action, lookup)
