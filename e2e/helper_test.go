@@ -286,6 +286,8 @@ type stackOpts struct {
 	workerEnv []string
 	// moreWorkspaces are served besides "default", by name.
 	moreWorkspaces map[string]string
+	// libraries is the server's libraries: section (name → keys).
+	libraries map[string]any
 }
 
 type stack struct {
@@ -328,6 +330,9 @@ func startStack(t *testing.T, opts stackOpts) *stack {
 		"workspaces":     workspacesConfig(opts),
 		"worker_token":   s.token,
 		"shutdown_grace": "5s",
+	}
+	if opts.libraries != nil {
+		serverKeys["libraries"] = opts.libraries
 	}
 	serverEnv := opts.serverEnv
 	if opts.tokenInEnv {
