@@ -57,6 +57,10 @@ func newSnapshotRefs(ws *workspace.Workspace, task *workspace.Task, lookup func(
 			}
 		}
 		if owner != nil {
+			// Shown (and stored on the step) by the name the flow uses.
+			c := *a
+			c.Name = fs.Action
+			a = &c
 			if snap.Owners == nil {
 				snap.Owners = map[string]*ActionOwner{}
 			}

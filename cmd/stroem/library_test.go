@@ -153,6 +153,7 @@ tasks:
 	require.Equal(t, http.StatusOK, code, string(body))
 	require.NoError(t, json.Unmarshal(body, &ow))
 	require.Equal(t, "other", a.Workspace)
+	require.Equal(t, "other.show", a.ActionName, "the step shows the name its flow uses")
 	require.Equal(t, ow.Revision, a.Revision)
 	require.Equal(t, "echo other\n", s.archiveFile(w, "other", a.Revision, "show.sh"))
 	idle := s.worker()
