@@ -164,3 +164,30 @@ tasks:
 	require.NotEqual(t, ow.Revision, j.Revision, "the job keeps its own workspace's revision")
 	require.Equal(t, "default", j.Workspace)
 }
+
+// Bad libraries: and git_auth: entries are refused naming the key.
+func TestLibraryConfigErrors(t *testing.T) {
+	t.Parallel()
+	for want, c := range map[string]func(*serverConfig){
+		`key libraries.a.b: a library name is the prefix`: func(c *serverConfig) { c.Libraries = map[string]libraryConfig{"a.b": {Type: "folder", Path: "x"}} },
+		`key libraries.lib.type: "svn" is not supported (folder or git)`: func(c *serverConfig) {
+			c.Libraries = map[string]libraryConfig{"lib": {Type: "svn"}}
+		},
+		`key libraries.lib.path: must be set for a folder library`: func(c *serverConfig) { c.Libraries = map[string]libraryConfig{"lib": {Type: "folder"}} },
+		`key libraries.lib.url: must be set for a git library`:     func(c *serverConfig) { c.Libraries = map[string]libraryConfig{"lib": {Type: "git"}} },
+		`key libraries.lib.auth: no git_auth entry "gh" (entries: other)`: func(c *serverConfig) {
+			c.Libraries = map[string]libraryConfig{"lib": {Type: "git", URL: "https://example.invalid/x.git", Auth: "gh"}}
+			c.GitAuth = map[string]gitAuthConfig{"other": {}}
+		},
+		`key git_auth.gh.token: must be set for auth type token`: func(c *serverConfig) {
+			c.GitAuth = map[string]gitAuthConfig{"gh": {Type: "token"}}
+		},
+	} {
+		cfg := defaultServerConfig()
+		cfg.WorkerToken = testToken
+		c(&cfg)
+		err := cfg.validate()
+		require.Error(t, err, want)
+		require.Contains(t, err.Error(), want)
+	}
+}
