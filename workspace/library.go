@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -38,6 +39,10 @@ type Library struct {
 	// Err is why the library could not be loaded (it is then left out,
 	// and every workspace reports it).
 	Err error
+	// Refresh, when set, reads the library again (a folder, or a git
+	// branch fetched anew); the registry calls it before each workspace
+	// load and keeps the last good version when it fails.
+	Refresh func(ctx context.Context) (*Workspace, error)
 }
 
 // libMerge is what a workspace with libraries was made from.
@@ -234,13 +239,49 @@ func libraryCurrentRevision(ws *Workspace) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// load loads the workspace at path with the registry's libraries.
+// load loads the workspace at path with the registry's libraries, each
+// refreshed first when it can be.
 func (r *Registry) load(path string) (*Workspace, error) {
 	ws, err := Load(path)
 	if err != nil {
 		return nil, err
 	}
-	return WithLibraries(ws, r.libs), nil
+	return WithLibraries(ws, r.currentLibraries()), nil
+}
+
+// currentLibraries refreshes the libraries that can be and returns them.
+// A refresh that fails keeps the library's last good version (its error is
+// logged, and reported while no version was ever good).
+func (r *Registry) currentLibraries() []*Library {
+	if len(r.libs) == 0 {
+		return nil
+	}
+	r.libMu.Lock()
+	defer r.libMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+	defer cancel()
+	for i, lib := range r.libs {
+		if lib.Refresh == nil {
+			continue
+		}
+		lw, err := lib.Refresh(ctx)
+		next := *lib
+		switch {
+		case err != nil && lib.WS != nil:
+			r.log.Error("library refresh failed; keeping its last good version", "library", lib.Name, "err", err)
+			continue
+		case err != nil:
+			next.Err = err
+		default:
+			if lib.WS != nil && lib.WS.Revision == lw.Revision {
+				continue
+			}
+			next.WS, next.Err = lw, nil
+			r.log.Info("library loaded", "library", lib.Name, "revision", short(lw.Revision))
+		}
+		r.libs[i] = &next
+	}
+	return slices.Clone(r.libs)
 }
 
 // LoadLibrary loads a library's files like Load, except that a step may

@@ -48,7 +48,8 @@ type Registry struct {
 
 	// libs are merged into every workspace (library.go); set before
 	// any workspace is loaded.
-	libs []*Library
+	libs  []*Library
+	libMu sync.Mutex // guards libs (library.go)
 
 	// Test seams: force polling, and its period; checks counts the
 	// revision checks the watchers made.

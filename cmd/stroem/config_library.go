@@ -87,19 +87,43 @@ func loadLibraries(ctx context.Context, cfg serverConfig, log *slog.Logger) []*w
 				w.Auth = cfg.GitAuth[l.Auth]
 			}
 			src, err := w.gitSource(name, filepath.Join(cfg.GitCacheDir, workspace.LibrariesDir))
+			version := ""
 			if err == nil {
 				var res workspace.SyncResult
 				if res, err = src.Sync(ctx, ""); err == nil {
-					dir = res.Dir
+					dir, version = res.Dir, res.Version
 					log.Info("library synced", "library", name, "source", src.Describe(), "version", res.Version)
 				}
 			}
 			if err != nil {
 				lib.Err = errors.New(strings.Replace(err.Error(), "workspace "+name+": ", "", 1))
 			}
-			if !gitsourcePinned(l.Ref) {
-				log.Warn("library follows a branch: it is fetched when the server starts only; pin a tag or commit for reproducible jobs", "library", name, "ref", l.Ref)
+			pinned := gitsourcePinned(l.Ref)
+			if !pinned {
+				log.Warn("library follows a floating ref: it is fetched again at every workspace reload; pin a tag or commit for reproducible jobs", "library", name, "ref", l.Ref)
 			}
+			if src != nil && (!pinned || lib.Err != nil) {
+				// A branch moves: fetched again before every workspace
+				// load. A pinned ref is fetched until it worked once.
+				var last *workspace.Workspace
+				lib.Refresh = func(ctx context.Context) (*workspace.Workspace, error) {
+					if pinned && last != nil {
+						return last, nil
+					}
+					res, err := src.Sync(ctx, version)
+					if err != nil {
+						return nil, err
+					}
+					version = res.Version
+					lw, err := workspace.LoadLibrary(res.Dir)
+					if err == nil {
+						last = lw
+					}
+					return lw, err
+				}
+			}
+		} else {
+			lib.Refresh = func(context.Context) (*workspace.Workspace, error) { return workspace.LoadLibrary(l.Path) }
 		}
 		if lib.Err == nil {
 			ws, err := workspace.LoadLibrary(dir)

@@ -191,3 +191,41 @@ func TestLibraryConfigErrors(t *testing.T) {
 		require.Contains(t, err.Error(), want)
 	}
 }
+
+// A library on a branch is fetched again when a workspace reloads: a new
+// commit's action appears; a failing fetch keeps the last good version.
+func TestBranchLibraryFollowsReloads(t *testing.T) {
+	remote := gittest.New(t)
+	remote.Commit("one", map[string]string{".workflows/l.yaml": "actions:\n  one:\n    type: script\n    script: echo one\n"})
+	remote.Push()
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "w.yaml"), []byte("tasks:\n  t:\n    flow:\n      s:\n        action: lib.two\n"), 0o644))
+
+	cfg := defaultServerConfig()
+	cfg.DB.URL = dbtest.URL(t)
+	cfg.GitCacheDir = t.TempDir()
+	cfg.WorkerToken = testToken
+	cfg.Listen = "127.0.0.1:0"
+	cfg.ShutdownGrace = 5 * time.Second
+	cfg.Workspaces = map[string]workspaceConfig{"default": {Type: "folder", Path: dir}}
+	cfg.Libraries = map[string]libraryConfig{"lib": {Type: "git", URL: remote.URL, Ref: "main"}}
+	require.NoError(t, cfg.validate())
+	s := &scenario{t: t, cfg: cfg, client: &http.Client{Timeout: 60 * time.Second}}
+	s.start()
+	t.Cleanup(s.stop)
+
+	code, body := s.do("POST", "/api/workspaces/default/tasks/t/execute", map[string]any{}, "")
+	require.Equal(t, http.StatusBadRequest, code, string(body))
+	require.Contains(t, string(body), `library lib has no action \"two\"`)
+
+	remote.Commit("two", map[string]string{".workflows/l.yaml": "actions:\n  one:\n    type: script\n    script: echo one\n  two:\n    type: script\n    script: echo two\n"})
+	remote.Push()
+	code, body = s.do("POST", "/api/workspaces/default/reload", nil, "")
+	require.Equal(t, http.StatusOK, code, string(body))
+	job := s.execute("t", nil)
+	a := s.worker().mustClaim("s")
+	require.Equal(t, job, a.JobID)
+	require.Equal(t, "lib.two", a.ActionName)
+	require.Contains(t, a.Spec.Cmd+a.Spec.Code, "echo two")
+}
