@@ -256,6 +256,7 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 			Workspace: cs.Workspace, Revision: cs.Revision, Spec: spec, Input: cs.Input,
 			LeaseMS: o.cfg.Lease.Milliseconds(), Mask: stepMask(p, spec, cs.Input),
 		})
+		stampOwner(p, done.assignments[len(done.assignments)-1])
 	}
 	return done
 }

@@ -142,12 +142,14 @@ func (h *handoff) assignment(p *plan, cs persistence.ClaimedStep) (*stroem.Assig
 		return nil, err
 	}
 	spec.Timeout = h.o.stepTimeout(spec.Timeout)
-	return &stroem.Assignment{
+	a := &stroem.Assignment{
 		JobID: cs.JobID, StepName: cs.StepName, Attempt: cs.Attempt,
 		ActionName: cs.ActionName, ActionType: cs.ActionType, Image: cs.Image,
 		Workspace: cs.Workspace, Revision: cs.Revision, Spec: spec, Input: cs.Input,
 		LeaseMS: h.o.cfg.Lease.Milliseconds(), Mask: stepMask(p, spec, cs.Input),
-	}, nil
+	}
+	stampOwner(p, a)
+	return a, nil
 }
 
 // release gives every still reserved request back to the Dispatcher (after

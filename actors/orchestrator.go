@@ -263,6 +263,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 			Output: st.Output, // a root gate's message (approval.go)
 		})
 	}
+	stampStepRevisions(p, &nj)
 	if err := o.store.JobInsert(ctx, nj); err != nil {
 		return "", fmt.Errorf("insert job: %w", err)
 	}
@@ -345,7 +346,7 @@ func (o *Orchestrator) planFor(ctx context.Context, snapshotID string) (*plan, e
 // planForTask freezes and compiles a task of the current workspace, once per
 // revision.
 func (o *Orchestrator) planForTask(ws *workspace.Workspace, task *workspace.Task) (*taskPlan, error) {
-	key := ws.Name + "\x00" + ws.Revision + "\x00" + task.Name
+	key := ws.Name + "\x00" + ws.Revision + "\x00" + task.Name + ownersKey(ws, task, o.ws.Get)
 	if v, ok := o.taskPlans.Load(key); ok {
 		tp := v.(*taskPlan)
 		if o.plans.get(tp.plan.id) == nil {
@@ -353,7 +354,7 @@ func (o *Orchestrator) planForTask(ws *workspace.Workspace, task *workspace.Task
 		}
 		return tp, nil
 	}
-	id, body, err := newSnapshot(ws, task)
+	id, body, err := newSnapshotRefs(ws, task, o.ws.Get)
 	if err != nil {
 		return nil, err
 	}

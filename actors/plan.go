@@ -27,6 +27,9 @@ type Snapshot struct {
 	// connections (references unresolved), masked like secrets
 	// (connection.go).
 	ConnectionSecrets map[string]any `json:"connection_secrets,omitempty"`
+	// Owners are the workspaces of actions of other workspaces, by the
+	// step's action name ("other.item"; xref.go).
+	Owners map[string]*ActionOwner `json:"owners,omitempty"`
 }
 
 // newSnapshot freezes task from ws and returns it with its id and JSON body.
@@ -84,6 +87,8 @@ type planStep struct {
 	ancestors []string
 	// flowCtl is the step's when and for_each, nil when it has neither.
 	flowCtl *flowControl
+	// owner is the workspace of an action of another workspace (xref.go).
+	owner *stepOwner
 }
 
 // maxAttempts is the number of executions the step's retry policy allows.
@@ -185,6 +190,7 @@ func compilePlan(id string, body []byte) (*plan, error) {
 	}
 	p.secrets, p.secretErrs = resolveSecrets(snap.Secrets)
 	p.masker = workspace.NewMasker(withConnectionSecrets(withValsRefs(p.secrets, &snap), &snap))
+	compileOwners(p)
 	return p, nil
 }
 

@@ -453,7 +453,7 @@ func renderSpec(p *plan, c persistence.ClaimedStep) (stroem.StepSpec, error) {
 	}
 	ctx := workspace.TemplateContext{
 		Input:   c.Input,
-		Secrets: p.secrets,
+		Secrets: p.secretsFor(ps),
 		Job:     workspace.JobInfo{ID: c.JobID, Task: c.TaskName, Workspace: c.Workspace},
 	}.Map()
 	for k, v := range c.Templates { // state, global_state (files.go)

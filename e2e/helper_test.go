@@ -288,6 +288,8 @@ type stackOpts struct {
 	moreWorkspaces map[string]string
 	// serverKeys are added to the server's configuration file.
 	serverKeys map[string]any
+	// libraries is the server's libraries: section (name → keys).
+	libraries map[string]any
 }
 
 type stack struct {
@@ -333,6 +335,9 @@ func startStack(t *testing.T, opts stackOpts) *stack {
 	}
 	for k, v := range opts.serverKeys {
 		serverKeys[k] = v
+	}
+	if opts.libraries != nil {
+		serverKeys["libraries"] = opts.libraries
 	}
 	serverEnv := opts.serverEnv
 	if opts.tokenInEnv {

@@ -197,3 +197,67 @@ func TestUpstreamDocExamplesRun(t *testing.T) {
 		})
 	}
 }
+
+// The examples of the reference's libraries and cross-workspace pages run:
+// the library's task of "How Prefixing Works" (as written there, with the
+// two actions it names) as common.canary-deploy of every workspace, a
+// library action in a workspace task ("Referencing Library Items"), the
+// flow step jobs.recalc-agg-sessions ("Syntax"), and the page's typo
+// (jobs.recalc-agg-session) refused with 400 naming the action.
+func TestUpstreamLibraryAndCrossWorkspaceExamples(t *testing.T) {
+	t.Parallel()
+	caller := workspaceDir(t, `
+actions:
+  score-all:
+    type: script
+    script: 'echo "OUTPUT: {\"dataset\": \"sessions\"}"'
+tasks:
+  deploy:
+    flow:
+      notify:
+        action: common.slack-notify    # library action
+  daily:
+    flow:
+      run:
+        action: score-all
+      recalc:
+        depends_on: [run]
+        action: jobs.recalc-agg-sessions
+        input:
+          dataset: "{{ run.output.dataset }}"
+  typo:
+    flow:
+      recalc:
+        action: jobs.recalc-agg-session
+        input: { dataset: x }
+`)
+	s := startStack(t, stackOpts{
+		workspace:      caller,
+		moreWorkspaces: map[string]string{"jobs": filepath.Join(repoRoot, "e2e", "testdata", "docs-jobs")},
+		libraries:      map[string]any{"common": map[string]any{"type": "folder", "path": filepath.Join(repoRoot, "e2e", "testdata", "docs-library")}},
+	})
+	runs := map[string][]string{
+		"deploy":               {"slack-notify from the library script"},
+		"common.canary-deploy": {"slack-notify from the library script", "kubectl apply (library action, run in"},
+		"daily":                {"recalc sessions in workspace jobs"},
+	}
+	ids := map[string]string{}
+	for task := range runs {
+		ids[task] = s.execute(task, nil)
+	}
+	for task, logs := range runs {
+		j := s.waitJob(ids[task])
+		require.Equal(t, stroem.JobCompleted, j.Status, "%s: %s", task, describeJob(j))
+		got := s.logs(ids[task])
+		for _, l := range logs {
+			require.Contains(t, got, l, task)
+		}
+	}
+	code, body := s.do("POST", "/api/workspaces/default/tasks/typo/execute", map[string]any{})
+	require.Equal(t, 400, code, string(body))
+	require.Contains(t, string(body), `step recalc: action \"jobs.recalc-agg-session\": workspace jobs has no action \"recalc-agg-session\" (did you mean \"recalc-agg-sessions\"?)`)
+	// Every workspace has the library's task; the library's own files
+	// are not a workspace's tasks otherwise.
+	code, body = s.do("GET", "/api/workspaces/jobs/tasks/common.canary-deploy", nil)
+	require.Equal(t, 200, code, string(body))
+}

@@ -12,13 +12,18 @@ import (
 )
 
 // The upstream Strøm's sample workspace (workspace/testdata/upstream, copied
-// unchanged) runs here as it does upstream. xref.yaml (cross-workspace
-// actions) waits for a feature not here yet;
-// the server serves the rest. state-test.yaml runs as on a first run
-// (no state yet), then again after a state upload.
+// unchanged) runs here as it does upstream, every file of it.
+// state-test.yaml runs as on a first run (no state yet), then again after a
+// state upload. hooks-test.yaml's on_error hook runs as a job of its own.
+// xref.yaml runs action remote-cat of workspace "test"
+// (e2e/testdata/xref-owner, as in the upstream's e2e setup): with that
+// workspace's files and secrets.
 func TestUpstreamExampleWorkspace(t *testing.T) {
 	t.Parallel()
-	s := startStack(t, stackOpts{workspace: filepath.Join(repoRoot, "workspace", "testdata", "upstream")})
+	s := startStack(t, stackOpts{
+		workspace:      filepath.Join(repoRoot, "workspace", "testdata", "upstream"),
+		moreWorkspaces: map[string]string{"test": filepath.Join(repoRoot, "e2e", "testdata", "xref-owner")},
+	})
 
 	type want struct {
 		input  map[string]any
@@ -109,6 +114,13 @@ func TestUpstreamExampleWorkspace(t *testing.T) {
 				require.Contains(t, logs, "KeyError")
 				require.Equal(t, stroem.JobFailed, s.job(j.ID).Status, "the hook does not change the job")
 			},
+		},
+		"xref": {
+			status: stroem.JobCompleted,
+			steps:  map[string]stroem.StepStatus{"run": C},
+			// data/marker.txt exists only in workspace test, and the
+			// secret only there.
+			logs: []string{"owner files: this line comes from workspace test", "secret seen: 23 chars"},
 		},
 		"multi-select-demo": {
 			input:  map[string]any{"environments": []any{"dev", "prod"}, "tags": []any{"smoke", "my-own"}},

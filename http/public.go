@@ -27,10 +27,16 @@ type workspaceView struct {
 	Errors        []string `json:"errors"`
 }
 
-func viewWorkspace(ws *workspace.Workspace) workspaceView {
+func (s *Server) viewWorkspace(ws *workspace.Workspace) workspaceView {
 	v := workspaceView{
 		Name: ws.Name, TasksCount: len(ws.Tasks), ActionsCount: len(ws.Actions),
 		TriggersCount: len(ws.Triggers), Revision: ws.Revision, Errors: ws.PublicProblems(),
+	}
+	// Actions of other workspaces ("other.item") that do not resolve now.
+	if refs := s.ws.RefProblems(ws.Name); len(refs) > 0 {
+		shown := *ws
+		shown.Problems = refs
+		v.Errors = append(v.Errors, shown.PublicProblems()...)
 	}
 	return v
 }
@@ -73,7 +79,7 @@ func (s *Server) workspacesList(w http.ResponseWriter, r *http.Request) error {
 	out := []workspaceView{}
 	for _, ws := range s.ws.List() {
 		if visibleWorkspace(s.acl(), r, ws) {
-			v := viewWorkspace(ws)
+			v := s.viewWorkspace(ws)
 			v.TasksCount = visibleTasks(s.acl(), r, ws)
 			out = append(out, v)
 		}
@@ -87,7 +93,7 @@ func (s *Server) workspaceGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v := viewWorkspace(ws)
+	v := s.viewWorkspace(ws)
 	v.TasksCount = visibleTasks(s.acl(), r, ws)
 	writeJSON(w, http.StatusOK, v)
 	return nil
@@ -111,7 +117,7 @@ func (s *Server) workspaceReload(w http.ResponseWriter, r *http.Request) error {
 		// reach the client.
 		return stroem.Errorf(stroem.CodeInvalid, "reload workspace %q: %s", name, s.ws.Get(name).PublicText(err.Error()))
 	}
-	writeJSON(w, http.StatusOK, viewWorkspace(ws))
+	writeJSON(w, http.StatusOK, s.viewWorkspace(ws))
 	return nil
 }
 

@@ -68,6 +68,9 @@ type Workspaces interface {
 	// SourceStatus is the sync state of a workspace loaded from git; ok
 	// is false for folder workspaces.
 	SourceStatus(name string) (workspace.SourceStatus, bool)
+	// RefProblems are the problems of the workspace's references to
+	// other workspaces' actions, checked against the workspaces served now.
+	RefProblems(name string) []workspace.Problem
 }
 
 // Logs reads the stored log lines (persistence.Store's Log methods).

@@ -50,7 +50,7 @@ func (s *Server) workspaceSource(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) sourceView(ws *workspace.Workspace) sourceView {
-	v := sourceView{workspaceView: viewWorkspace(ws)}
+	v := sourceView{workspaceView: s.viewWorkspace(ws)}
 	if st, ok := s.ws.SourceStatus(ws.Name); ok {
 		v.Source = &st
 	}

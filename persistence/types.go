@@ -101,6 +101,10 @@ type NewStep struct {
 	// Output is stored for a step inserted suspended (an approval gate's
 	// message); such a step's started_at is the insert's time.
 	Output map[string]any
+	// Revision is the workspace revision the step runs on when its action
+	// belongs to another workspace (a cross-workspace reference); "" for
+	// the job's own revision.
+	Revision string
 }
 
 // ClaimParams says who claims and what it can run.

@@ -68,7 +68,12 @@ func TestPruneWhileClaiming(t *testing.T) {
 	_, err = pool.Exec(ctx, `ANALYZE`)
 	require.NoError(t, err)
 
-	svc := retention.New(retention.Config{JobDays: 30}, s, nil, nil, nil)
+	rc := retention.Config{JobDays: 30}
+	if v := os.Getenv("STROEM_PRUNE_BATCH"); v != "" {
+		rc.BatchSize, err = strconv.Atoi(v)
+		require.NoError(t, err, "STROEM_PRUNE_BATCH")
+	}
+	svc := retention.New(rc, s, nil, nil, nil)
 	dry, err := svc.Run(ctx, true)
 	require.NoError(t, err)
 	require.Equal(t, int64(old), dry.Jobs)

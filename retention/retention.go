@@ -202,10 +202,12 @@ func (s *Service) Run(ctx context.Context, dryRun bool) (Report, error) {
 func (s *Service) jobs(ctx context.Context, r *Report) error {
 	p := persistence.PruneParams{Before: r.JobsBefore, Limit: s.cfg.BatchSize, DryRun: r.DryRun}
 	for {
+		start := time.Now()
 		res, err := s.store.JobsPrune(ctx, p)
 		if err != nil {
 			return err
 		}
+		took := time.Since(start)
 		r.Jobs += res.Jobs
 		r.Steps += res.Steps
 		if r.DryRun {
@@ -221,7 +223,7 @@ func (s *Service) jobs(ctx context.Context, r *Report) error {
 		if res.Jobs < int64(p.Limit) {
 			return nil
 		}
-		if err := s.pause(ctx); err != nil {
+		if err := s.pause(ctx, took); err != nil {
 			return err
 		}
 	}
@@ -229,10 +231,12 @@ func (s *Service) jobs(ctx context.Context, r *Report) error {
 
 func (s *Service) ticks(ctx context.Context, r *Report) error {
 	for {
+		start := time.Now()
 		n, err := s.store.TriggerTicksPrune(ctx, r.JobsBefore, s.cfg.BatchSize, r.DryRun)
 		if err != nil {
 			return err
 		}
+		took := time.Since(start)
 		r.TriggerTicks += n
 		if r.DryRun {
 			return nil
@@ -241,14 +245,18 @@ func (s *Service) ticks(ctx context.Context, r *Report) error {
 		if n < int64(s.cfg.BatchSize) {
 			return nil
 		}
-		if err := s.pause(ctx); err != nil {
+		if err := s.pause(ctx, took); err != nil {
 			return err
 		}
 	}
 }
 
-func (s *Service) pause(ctx context.Context) error {
-	t := time.NewTimer(time.Duration(s.cfg.BatchPauseMS) * time.Millisecond)
+// pause waits between two batches: batch_pause_ms, or as long as the
+// batch took if that is longer, so a prune never has the database more
+// than half the time however slow its batches are (a busy or small
+// machine): claims and transitions get the rest.
+func (s *Service) pause(ctx context.Context, took time.Duration) error {
+	t := time.NewTimer(max(time.Duration(s.cfg.BatchPauseMS)*time.Millisecond, took))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

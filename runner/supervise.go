@@ -191,7 +191,7 @@ var supervisors struct {
 
 // newSupervisor starts a supervisor process.
 func newSupervisor() (*supervisor, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fds, err := controlSocketpair()
 	if err != nil {
 		return nil, err
 	}

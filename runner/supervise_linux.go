@@ -130,3 +130,9 @@ func procStat(pid int) (ppid int, state byte, ok bool) {
 	ppid, err = strconv.Atoi(string(f[1]))
 	return ppid, f[0][0], err == nil
 }
+
+// controlSocketpair makes the supervisor's control socket pair, both ends
+// close-on-exec from the start.
+func controlSocketpair() ([2]int, error) {
+	return syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+}

@@ -13,3 +13,18 @@ func becomeSubreaper() {}
 func setPdeathsig(*syscall.SysProcAttr) {}
 
 func killDescendants() {}
+
+// controlSocketpair makes the supervisor's control socket pair, both ends
+// close-on-exec (darwin has no SOCK_CLOEXEC: set under the fork lock, so
+// no child started meanwhile inherits them).
+func controlSocketpair() ([2]int, error) {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return fds, err
+	}
+	syscall.CloseOnExec(fds[0])
+	syscall.CloseOnExec(fds[1])
+	return fds, nil
+}

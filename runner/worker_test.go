@@ -120,7 +120,9 @@ func TestWorkerRetriesStateDownloadWhileTheServerIsDown(t *testing.T) {
 	f.enqueue(shellAssignment("j", "s", "echo ran"))
 	c := f.waitCompletion("s")
 	require.True(t, c.Succeeded(), "%+v", c)
-	f.with(func(f *fakeServer) { require.Equal(t, 4, f.stateCalls, "two refused, then the task and the global state") })
+	f.with(func(f *fakeServer) {
+		require.Equal(t, 4, f.stateCalls, "two refused, then the task and the global state")
+	})
 }
 
 func TestWorkerStopsRetryingOnConflict(t *testing.T) {

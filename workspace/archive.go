@@ -218,6 +218,9 @@ func WriteArchive(w io.Writer, ws *Workspace) error {
 	if ws == nil || ws.src == nil {
 		return errors.New("archive workspace: it was not loaded from files")
 	}
+	if ws.lib != nil {
+		return writeLibraryArchive(w, ws)
+	}
 	// List the files again: a file added, removed or chmod-ed since Load
 	// must show as a changed revision, not as a stale archive.
 	l := &wsLoader{root: ws.Root, src: &wsSource{path: ws.src.path, single: ws.src.single, file: ws.src.file}}
@@ -296,6 +299,9 @@ func short(rev string) string {
 func currentRevision(ws *Workspace) string {
 	if ws == nil || ws.src == nil {
 		return ""
+	}
+	if ws.lib != nil {
+		return libraryCurrentRevision(ws)
 	}
 	l := &wsLoader{root: ws.Root, src: &wsSource{path: ws.src.path, single: ws.src.single, file: ws.src.file}}
 	return l.computeRevision(ws.Actions)

@@ -43,6 +43,11 @@ type wsSource struct {
 // wrong inside the files is a Problem in the returned Workspace, whose maps
 // hold the definitions that are valid (see the package documentation).
 func Load(path string) (*Workspace, error) {
+	return load(path, false)
+}
+
+// load is Load; library is set for a library (LoadLibrary).
+func load(path string, library bool) (*Workspace, error) {
 	if path == "" {
 		return nil, errors.New("load workspace: no path given")
 	}
@@ -55,6 +60,7 @@ func Load(path string) (*Workspace, error) {
 		return nil, fmt.Errorf("load workspace %s: %w", path, err)
 	}
 	l := newLoader(path)
+	l.library = library
 	if info.IsDir() {
 		l.root = abs
 		if err := l.loadFolder(); err != nil {
@@ -98,6 +104,9 @@ type wsLoader struct {
 	conns     []*Connection
 	connRefs  []connRef
 	hooks     []*Hooks
+	// library: a step may name an action the library lacks (the
+	// workspace's own, checked when merged; library.go).
+	library bool
 }
 
 func newLoader(path string) *wsLoader {

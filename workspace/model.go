@@ -55,6 +55,8 @@ type Workspace struct {
 	// src is where Load read the workspace from: the files its revision
 	// and archive cover, and the path a reload reads again.
 	src *wsSource
+	// lib is set on a workspace with libraries merged in (library.go).
+	lib *libMerge
 }
 
 // FieldType is the type of an input or output field.

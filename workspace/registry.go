@@ -46,6 +46,11 @@ type Registry struct {
 	hookMu sync.RWMutex
 	hooks  []func(*Workspace)
 
+	// libs are merged into every workspace (library.go); set before
+	// any workspace is loaded.
+	libs  []*Library
+	libMu sync.Mutex // guards libs (library.go)
+
 	// Test seams: force polling, and its period; checks counts the
 	// revision checks the watchers made.
 	poll      bool
@@ -68,13 +73,19 @@ type registryEntry struct {
 // with the error as its only problem, until a reload succeeds; validation
 // problems are logged once each.
 func NewRegistry(paths map[string]string, log *slog.Logger) *Registry {
+	return NewRegistryWithLibraries(paths, nil, log)
+}
+
+// NewRegistryWithLibraries is NewRegistry with libraries merged into every
+// workspace (see WithLibraries).
+func NewRegistryWithLibraries(paths map[string]string, libs []*Library, log *slog.Logger) *Registry {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Registry{log: log, entries: make(map[string]*registryEntry, len(paths)), pollEvery: pollInterval}
+	r := &Registry{log: log, entries: make(map[string]*registryEntry, len(paths)), pollEvery: pollInterval, libs: libs}
 	for name, path := range paths {
 		e := &registryEntry{name: name, path: path}
-		ws, err := Load(path)
+		ws, err := r.load(path)
 		if err != nil {
 			log.Error("workspace cannot be loaded; serving it empty", "workspace", name, "path", path, "err", err)
 			ws = unloaded(name, path, err)
@@ -148,7 +159,7 @@ func (r *Registry) Reload(name string) (*Workspace, error) {
 	if e.source != nil {
 		return r.syncSource(context.Background(), e, true)
 	}
-	ws, err := Load(e.path)
+	ws, err := r.load(e.path)
 	if err != nil {
 		return nil, stroem.Errorf(stroem.CodeUnavailable, "reload workspace %s: %w", name, err)
 	}

@@ -125,7 +125,7 @@ func (r *Registry) syncSource(ctx context.Context, e *registryEntry, hooks bool)
 		e.cur.Store(se.good)
 		return se.good, nil
 	}
-	ws, err := Load(res.Dir)
+	ws, err := r.load(res.Dir)
 	if err != nil {
 		return r.keepServing(e, fmt.Sprintf("version %s: %v", shortVersion(res.Version), err), nil),
 			stroem.Errorf(stroem.CodeUnavailable, "sync workspace %s: version %s: %v", e.name, shortVersion(res.Version), err)

@@ -124,6 +124,10 @@ func (l *wsLoader) linkTask(ws *Workspace, rt *rawTask, declared map[string]bool
 			continue // reported while parsing
 		}
 		a := ws.Actions[s.Action]
+		if a == nil && !declared[s.Action] && (IsQualified(s.Action) || l.library) {
+			l.warnQualified(rs, sw) // xref.go
+			continue
+		}
 		if a == nil {
 			if declared[s.Action] {
 				l.add(rs.actionPos, fmt.Sprintf("%s: action %s has problems and is left out, so task %s is left out too", sw, s.Action, t.Name))

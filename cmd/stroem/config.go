@@ -41,6 +41,10 @@ type serverConfig struct {
 	Workspaces map[string]workspaceConfig `yaml:"workspaces"`
 	// GitCacheDir holds the clones and checkouts of git workspaces.
 	GitCacheDir string `yaml:"git_cache_dir"`
+	// Libraries are merged into every workspace; GitAuth holds the
+	// credentials git libraries name (config_library.go).
+	Libraries map[string]libraryConfig `yaml:"libraries"`
+	GitAuth   map[string]gitAuthConfig `yaml:"git_auth"`
 	// WorkerToken authenticates workers (Authorization: Bearer …).
 	WorkerToken string `yaml:"worker_token"`
 	// Lease is how long a claimed step stays a worker's without a heartbeat.
@@ -169,6 +173,9 @@ func (c *serverConfig) validate() error {
 		if ws.Path == "" {
 			return fmt.Errorf("key workspaces.%s.path: must not be empty", name)
 		}
+	}
+	if err := c.validateLibraries(); err != nil {
+		return err
 	}
 	if c.Lease < time.Second {
 		return fmt.Errorf("key lease: %s is too short (at least 1s)", c.Lease)

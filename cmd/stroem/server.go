@@ -177,7 +177,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 			paths[name] = w.Path
 		}
 	}
-	app.ws = workspace.NewRegistry(paths, log)
+	app.ws = workspace.NewRegistryWithLibraries(paths, loadLibraries(ctx, cfg, log), log)
 	addGitWorkspaces(ctx, app.ws, cfg, log)
 	app.ws.OnReload(func(ws *workspace.Workspace) { app.storeArchive(bg, ws); logWebhookSecretWarnings(log, ws) })
 	// The registry loaded every workspace (and logged its problems); store

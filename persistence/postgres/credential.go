@@ -46,7 +46,7 @@ func (s *Store) WorkerByCredential(ctx context.Context, hash []byte) (string, er
 func (s *Store) WorkerHoldsRevision(ctx context.Context, workerID, revision string) (bool, error) {
 	var ok bool
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM job_steps s JOIN jobs j ON j.id = s.job_id
-		WHERE s.status = 'running' AND s.worker_id = $1 AND j.revision = $2)`, workerID, revision).Scan(&ok)
+		WHERE s.status = 'running' AND s.worker_id = $1 AND coalesce(s.revision, j.revision) = $2)`, workerID, revision).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("check worker revision: %w", interpretError(err))
 	}

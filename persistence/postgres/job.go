@@ -162,6 +162,11 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 				j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, st.DependsOn, st.ContinueOnFailure,
 				st.MaxAttempts, string(st.Status), st.input, st.ErrorMessage, st.output)
 		}
+		for _, st := range nj.Steps {
+			if st.Revision != "" { // a step of another workspace's action
+				b.Queue(`UPDATE job_steps SET revision = $3 WHERE job_id = $1 AND step_name = $2`, j.ID, st.Name, st.Revision)
+			}
+		}
 		if anyReady {
 			b.Queue(`SELECT pg_notify($1, $2)`, persistence.ChannelStepsReady, s.notifyPayload(j.ID))
 		}

@@ -57,7 +57,7 @@ func (s *Store) WorkerHoldsRevision(ctx context.Context, workerID, revision stri
 	var ok bool
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM job_steps s JOIN jobs j ON j.id = s.job_id
-			WHERE s.status = 'running' AND s.worker_id = ? AND j.revision = ?)`, workerID, revision).Scan(&ok)
+			WHERE s.status = 'running' AND s.worker_id = ? AND coalesce(s.revision, j.revision) = ?)`, workerID, revision).Scan(&ok)
 	})
 	if err != nil {
 		return false, fmt.Errorf("check worker revision: %w", interpretError(err))

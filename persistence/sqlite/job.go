@@ -184,6 +184,13 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 				return err
 			}
 		}
+		for _, st := range nj.Steps {
+			if st.Revision != "" { // a step of another workspace's action
+				if _, err := tx.ExecContext(ctx, `UPDATE job_steps SET revision = ? WHERE job_id = ? AND step_name = ?`, st.Revision, j.ID, st.Name); err != nil {
+					return err
+				}
+			}
+		}
 		return nil
 	})
 	if err != nil {

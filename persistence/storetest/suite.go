@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("Leases", func(t *testing.T) { t.Parallel(); testLeases(t, open) })
 	t.Run("Workers", func(t *testing.T) { t.Parallel(); testWorkers(t, open) })
 	t.Run("WorkerCredentials", func(t *testing.T) { t.Parallel(); testWorkerCredentials(t, open) })
+	t.Run("StepRevision", func(t *testing.T) { t.Parallel(); testStepRevision(t, open) })
 	t.Run("Sanitizing", func(t *testing.T) { t.Parallel(); testSanitizing(t, open) })
 	t.Run("WorkspaceArchives", func(t *testing.T) { t.Parallel(); testArchives(t, open) })
 	t.Run("ListenAndPing", func(t *testing.T) { t.Parallel(); testListenAndPing(t, open) })

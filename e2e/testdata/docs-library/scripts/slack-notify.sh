@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "slack-notify from the library script"
