@@ -1,8 +1,6 @@
 package actors
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -34,20 +32,9 @@ type Snapshot struct {
 
 // newSnapshot freezes task from ws and returns it with its id and JSON body.
 func newSnapshot(ws *workspace.Workspace, task *workspace.Task) (id string, body []byte, err error) {
-	snap := Snapshot{Workspace: ws.Name, Revision: ws.Revision, Task: task, Actions: map[string]*workspace.Action{}, Secrets: ws.Secrets, ConnectionSecrets: ws.ConnectionSecretRefs()}
-	for _, fs := range task.Flow {
-		a, ok := ws.Actions[fs.Action]
-		if !ok {
-			return "", nil, fmt.Errorf("step %q uses unknown action %q", fs.Name, fs.Action)
-		}
-		snap.Actions[fs.Action] = a
-	}
-	body, err = json.Marshal(snap)
-	if err != nil {
-		return "", nil, fmt.Errorf("encode task snapshot: %w", err)
-	}
-	sum := sha256.Sum256(body)
-	return hex.EncodeToString(sum[:]), body, nil
+	// One constructor (xref.go), so what a snapshot keeps cannot drift
+	// between jobs and hooks: here no other workspace is looked up.
+	return newSnapshotRefs(ws, task, func(string) *workspace.Workspace { return nil })
 }
 
 // plan is a compiled snapshot: the DAG and every template parsed once.

@@ -39,7 +39,7 @@ type stepOwner struct {
 // newSnapshotRefs is newSnapshot resolving qualified actions against the
 // workspaces lookup returns.
 func newSnapshotRefs(ws *workspace.Workspace, task *workspace.Task, lookup func(string) *workspace.Workspace) (id string, body []byte, err error) {
-	snap := Snapshot{Workspace: ws.Name, Revision: ws.Revision, Task: task, Actions: map[string]*workspace.Action{}, Secrets: ws.Secrets}
+	snap := Snapshot{Workspace: ws.Name, Revision: ws.Revision, Task: task, Actions: map[string]*workspace.Action{}, Secrets: ws.Secrets, ConnectionSecrets: ws.ConnectionSecretRefs()}
 	for _, name := range task.Order {
 		fs := task.Flow[name]
 		if fs == nil {
