@@ -31,11 +31,7 @@ It needs run permission on the job's task; who decided is recorded.`,
 			if reason != "" && !reject {
 				return usageError("--reason is for --reject; use --message for a comment")
 			}
-			c, err := flags.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			id, err := resolveJobID(cmd.Context(), c, args[0])
+			c, id, err := flags.clientForJob(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

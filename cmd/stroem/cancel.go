@@ -20,11 +20,7 @@ status JOB shows when it has. JOB is the job's id or a unique prefix of it.`,
 		Example: `  stroem cancel 0b7e2c1e`,
 		Args:    jobArgs("cancel"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			id, err := resolveJobID(cmd.Context(), c, args[0])
+			c, id, err := flags.clientForJob(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

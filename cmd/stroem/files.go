@@ -238,11 +238,7 @@ func newArtifactsListCmd() *cobra.Command {
 			return checkIDArg("job", args[0])
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			id, err := resolveJobID(cmd.Context(), c, args[0])
+			c, id, err := flags.clientForJob(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -280,11 +276,7 @@ func newArtifactsDownloadCmd() *cobra.Command {
 			return checkIDArg("job", args[0])
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			id, err := resolveJobID(cmd.Context(), c, args[0])
+			c, id, err := flags.clientForJob(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

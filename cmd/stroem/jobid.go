@@ -33,6 +33,20 @@ func checkIDArg(what, arg string) error {
 	return nil
 }
 
+// clientForJob is the client of a command about one job and the full id
+// of the job its JOB argument names (a UUID or a unique prefix).
+func (f *clientFlags) clientForJob(ctx context.Context, arg string) (*client.Client, string, error) {
+	c, err := f.client(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := resolveJobID(ctx, c, arg)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, id, nil
+}
+
 // resolveJobID returns the job id arg stands for: arg itself when it is a
 // full UUID, else the one job whose id starts with it. No match is "not
 // found" (exit 1); several list the candidates.

@@ -27,12 +27,8 @@ step, attempt, time and stream.`,
   stroem logs 0b7e2c1e-5d7b-4c53-9a67-1d2f3e4a5b6c --step deploy --follow`,
 		Args: jobArgs("logs"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client(cmd.Context())
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			id, err := resolveJobID(ctx, c, args[0])
+			c, id, err := flags.clientForJob(ctx, args[0])
 			if err != nil {
 				return err
 			}

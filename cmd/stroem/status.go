@@ -24,11 +24,7 @@ Times are UTC; --output json prints the job as the API returns it.`,
 		Example: `  stroem status 0b7e2c1e-5d7b-4c53-9a67-1d2f3e4a5b6c`,
 		Args:    jobArgs("status"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			id, err := resolveJobID(cmd.Context(), c, args[0])
+			c, id, err := flags.clientForJob(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
