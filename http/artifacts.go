@@ -134,12 +134,19 @@ func stepWrite(r *http.Request) (actors.StepWrite, error) {
 	return actors.StepWrite{JobID: id, Step: step, Attempt: attempt, WorkerID: q.Get("worker_id")}, nil
 }
 
-func (s *Server) workerArtifactPut(w http.ResponseWriter, r *http.Request) error {
+// workerFiles is the file store and the step attempt of a worker file
+// route.
+func (s *Server) workerFiles(r *http.Request) (Files, actors.StepWrite, error) {
 	f, err := s.files()
 	if err != nil {
-		return err
+		return nil, actors.StepWrite{}, err
 	}
 	sw, err := stepWrite(r)
+	return f, sw, err
+}
+
+func (s *Server) workerArtifactPut(w http.ResponseWriter, r *http.Request) error {
+	f, sw, err := s.workerFiles(r)
 	if err != nil {
 		return err
 	}
@@ -160,11 +167,7 @@ func (s *Server) workerArtifactPut(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) workerStatePut(w http.ResponseWriter, r *http.Request) error {
-	f, err := s.files()
-	if err != nil {
-		return err
-	}
-	sw, err := stepWrite(r)
+	f, sw, err := s.workerFiles(r)
 	if err != nil {
 		return err
 	}
@@ -181,11 +184,7 @@ func (s *Server) workerStatePut(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) workerStateGet(w http.ResponseWriter, r *http.Request) error {
-	f, err := s.files()
-	if err != nil {
-		return err
-	}
-	sw, err := stepWrite(r)
+	f, sw, err := s.workerFiles(r)
 	if err != nil {
 		return err
 	}
