@@ -53,6 +53,42 @@ type dispatcher struct {
 	// claiming is the group the claim in flight is for: a hand-off does not
 	// reserve its requests (the claim may return a step for each of them).
 	claiming string
+	// empty lists the capability sets a short claim found nothing more for,
+	// at the generation it started in (see knownEmpty).
+	empty []emptyCaps
+}
+
+// emptyCaps says a claim for caps that started at wake-up generation gen
+// came back short at time at.
+type emptyCaps struct {
+	caps []string
+	gen  uint64
+	at   time.Time
+}
+
+// knownEmpty reports whether a recent short claim, with no wake-up since,
+// covered caps. Then a new request waits without querying: an idle fleet's
+// polls (each slot polls again every claim wait) would otherwise cost a
+// query each. Config.EmptyClaimFor bounds "recent" (1 s), so a step that
+// became ready without a wake-up is still found by a request soon after.
+func (d *dispatcher) knownEmpty(caps []string, now time.Time) bool {
+	for _, e := range d.empty {
+		if e.gen == d.gen && now.Sub(e.at) < d.o.cfg.EmptyClaimFor && isSubset(caps, e.caps) {
+			return true
+		}
+	}
+	return false
+}
+
+// noteEmpty records a short claim, forgetting entries a wake-up or time made
+// stale.
+func (d *dispatcher) noteEmpty(caps []string, gen uint64, now time.Time) {
+	d.empty = slices.DeleteFunc(d.empty, func(e emptyCaps) bool {
+		return e.gen != d.gen || now.Sub(e.at) >= d.o.cfg.EmptyClaimFor || isSubset(e.caps, caps)
+	})
+	if gen == d.gen && len(d.empty) < 64 {
+		d.empty = append(d.empty, emptyCaps{caps: caps, gen: gen, at: now})
+	}
 }
 
 // group is the waiting requests of one worker with one capability set.
@@ -83,6 +119,9 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 			d.groups[m.w.key] = g
 		}
 		g.waiters = append(g.waiters, m.w)
+		if !g.queued && d.knownEmpty(g.caps, time.Now()) {
+			return // nothing ready for it; a wake-up queues it
+		}
 		d.enqueue(g)
 		d.pump(ctx)
 	case *claimAbandon:
@@ -98,6 +137,7 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 		}
 	case *wakeUp:
 		d.gen++
+		d.empty = d.empty[:0]
 		for _, g := range d.groups {
 			if len(g.waiters) > 0 {
 				d.enqueue(g)
@@ -215,7 +255,7 @@ func (d *dispatcher) pump(ctx actor.Context) {
 func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int) *claimDone {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	done := &claimDone{key: key, workerID: workerID, limit: limit}
+	done := &claimDone{key: key, workerID: workerID, caps: caps, limit: limit}
 	claimed, err := o.store.StepsClaim(c, persistence.ClaimParams{
 		WorkerID: workerID, Capabilities: caps, Limit: limit, Lease: o.cfg.Lease,
 	})
@@ -290,24 +330,27 @@ func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
 		g.waiters = g.waiters[1:]
 		w.reply <- a
 	}
-	switch {
-	case g == nil:
-	case len(m.assignments)+m.failed >= m.limit || m.failed > 0:
-		// Full (more may be ready), or a step failed to render: look again.
-		if len(g.waiters) > 0 {
-			d.enqueue(g)
-		}
-		d.forgetIfIdle(g)
-	default:
-		// Short: nothing more is ready for these capabilities as of when the
-		// claim started. Groups it covers, queued no later, need not query.
+	short := len(m.assignments)+m.failed < m.limit && m.failed == 0
+	if short {
+		// Nothing more is ready for these capabilities as of when the claim
+		// started, whether or not its requests are still there: groups it
+		// covers, queued no later, need not query, nor new requests for a
+		// moment (knownEmpty).
+		d.noteEmpty(m.caps, m.gen, time.Now())
 		d.queue = slices.DeleteFunc(d.queue, func(q *group) bool {
-			drop := q.queuedGen <= m.gen && isSubset(q.caps, g.caps)
+			drop := q.queuedGen <= m.gen && isSubset(q.caps, m.caps)
 			if drop {
 				q.queued = false
+				d.forgetIfIdle(q)
 			}
 			return drop
 		})
+	}
+	if g != nil {
+		if !short && len(g.waiters) > 0 {
+			// Full (more may be ready), or a step failed to render: look again.
+			d.enqueue(g)
+		}
 		d.forgetIfIdle(g)
 	}
 	d.pump(ctx)

@@ -122,6 +122,7 @@ type drain struct{}
 type claimDone struct {
 	key      string
 	workerID string
+	caps     []string
 	// gen is the dispatcher's wake-up generation when the claim started.
 	gen         uint64
 	limit       int

@@ -65,6 +65,10 @@ type Config struct {
 	// ClaimGrace is how long a claim that stopped waiting still listens for
 	// an answer already on its way (default 5 s).
 	ClaimGrace time.Duration
+	// EmptyClaimFor is how long a claim that came back short spares new
+	// requests with the capabilities it covered a query of their own, while
+	// no wake-up came (default 1 s; see dispatcher.knownEmpty).
+	EmptyClaimFor time.Duration
 	// OnSecrets, when set, is told the secret values of every task plan
 	// compiled (as the plan resolved them), so the server's own log can
 	// mask them too.
@@ -100,6 +104,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxWait <= 0 {
 		c.MaxWait = 30 * time.Second
+	}
+	if c.EmptyClaimFor <= 0 {
+		c.EmptyClaimFor = time.Second
 	}
 	if c.ClaimGrace <= 0 {
 		c.ClaimGrace = 5 * time.Second

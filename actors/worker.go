@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,6 +51,7 @@ type Workers struct {
 	logs  LogSink
 	hub   LogPublisher
 	creds credentialCache
+	idle  idleBeats
 }
 
 // NewWorkers returns the worker protocol of o: registrations and leases in
@@ -92,11 +94,19 @@ func (w *Workers) Heartbeat(ctx context.Context, hb stroem.Heartbeat) (stroem.He
 	if err := callerIs(ctx, &hb.WorkerID); err != nil {
 		return stroem.HeartbeatResponse{}, err
 	}
+	now := time.Now()
+	if len(hb.Running) == 0 && w.idle.recent(hb.WorkerID, now) {
+		// No lease to renew, and the worker's liveness was recorded a
+		// moment ago: nothing for the store to do (see idleBeats).
+		w.o.heartbeatSeen(hb.WorkerID, nil)
+		return stroem.HeartbeatResponse{Cancel: []stroem.StepRef{}}, nil
+	}
 	cancel, err := w.store.LeasesRenew(ctx, hb.WorkerID, hb.Running, w.o.cfg.Lease)
 	if err != nil {
 		w.o.storeFailed(err)
 		return stroem.HeartbeatResponse{}, err
 	}
+	w.idle.recorded(hb.WorkerID, now)
 	w.o.heartbeatSeen(hb.WorkerID, hb.Running)
 	if !w.o.leasesTrusted() {
 		cancel = nil
@@ -201,4 +211,47 @@ func checkWorkerID(id *string) error {
 	}
 	*id = u.String()
 	return nil
+}
+
+// idleBeatEvery is how often a worker with no step running has its
+// heartbeat written to the store: its last_heartbeat_at only tells whether
+// it is active (persistence.WorkerStaleAfter), so a third of that is
+// plenty. A heartbeat that lists steps always goes to the store (it renews
+// their leases and learns of cancellations).
+const idleBeatEvery = persistence.WorkerStaleAfter / 3
+
+// idleBeats remembers when this server last recorded each worker's
+// heartbeat. An idle fleet otherwise costs a durable commit per worker per
+// heartbeat period (100 workers: 50 a second) for nothing but a timestamp.
+// Each server keeps its own: a worker heartbeating to several servers gets
+// at least one write per idleBeatEvery from each, and a server that
+// restarted writes (and so finds out the worker is unknown) at once.
+type idleBeats struct {
+	mu    sync.Mutex
+	last  map[string]time.Time
+	swept time.Time
+}
+
+func (b *idleBeats) recent(workerID string, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.last[workerID]
+	return ok && now.Sub(t) < idleBeatEvery
+}
+
+func (b *idleBeats) recorded(workerID string, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.last == nil {
+		b.last = map[string]time.Time{}
+	}
+	b.last[workerID] = now
+	if now.Sub(b.swept) > idleBeatEvery { // forget workers that went away
+		for id, t := range b.last {
+			if now.Sub(t) >= idleBeatEvery {
+				delete(b.last, id)
+			}
+		}
+		b.swept = now
+	}
 }

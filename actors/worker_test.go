@@ -129,15 +129,49 @@ func TestWorkersHeartbeat(t *testing.T) {
 	require.Equal(t, stop, resp.Cancel)
 	require.Equal(t, []string{id}, f.renewed, "the worker id reaches the store canonical")
 
+	// A worker with a step running always reaches the store (its leases).
 	f.renewErr = stroem.Errorf(stroem.CodeUnavailable, "database unavailable")
-	_, err = w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: id})
+	_, err = w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: id, Running: stop})
 	require.ErrorIs(t, err, stroem.ErrUnavailable)
 	require.False(t, w.o.leasesTrusted(), "an unreachable store puts leases in doubt")
 
 	f.renewErr = nil
-	resp, err = w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: id})
+	resp, err = w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: id, Running: stop})
 	require.NoError(t, err)
 	require.Equal(t, []stroem.StepRef{}, resp.Cancel, "no stop list while leases are in doubt")
+}
+
+// An idle worker's heartbeat (no step listed) is written to the store once
+// per idleBeatEvery: the rest only prove it is alive, which the last write
+// already says for longer than they come. A heartbeat listing steps always
+// goes to the store, and a worker this server has not written yet does too.
+func TestWorkersIdleHeartbeatWritesSparingly(t *testing.T) {
+	t.Parallel()
+	w, f, _ := newTestWorkers(t)
+	ctx := context.Background()
+	a, b := uuid.NewString(), uuid.NewString()
+	running := []stroem.StepRef{{JobID: uuid.NewString(), Step: "s", Attempt: 1}}
+
+	for range 3 {
+		resp, err := w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: a})
+		require.NoError(t, err)
+		require.Equal(t, []stroem.StepRef{}, resp.Cancel)
+	}
+	require.Equal(t, []string{a}, f.renewed, "idle: one write for three heartbeats")
+
+	_, err := w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: a, Running: running})
+	require.NoError(t, err)
+	_, err = w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: b})
+	require.NoError(t, err)
+	require.Equal(t, []string{a, a, b}, f.renewed, "a step listed, or another worker: written")
+
+	// Once idleBeatEvery has passed since the last write, the next is written.
+	w.idle.mu.Lock()
+	w.idle.last[a] = time.Now().Add(-idleBeatEvery)
+	w.idle.mu.Unlock()
+	_, err = w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: a})
+	require.NoError(t, err)
+	require.Equal(t, []string{a, a, b, a}, f.renewed)
 }
 
 // A log push is checked (offset, streams, worker id) before anything is

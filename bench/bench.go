@@ -25,7 +25,7 @@ import (
 
 // Parts of the bench, in the order they run. scale runs last: it leaves
 // 10,000 queued jobs and 100,000 rows behind, which would skew the others.
-var Parts = []string{"chain", "fanout", "trigger", "sse", "scale", "logs"}
+var Parts = []string{"chain", "fanout", "trigger", "sse", "fleet", "scale", "logs"}
 
 // DefaultDBURL is the PostgreSQL server used when neither --db-url nor
 // STROEM__DB__URL says otherwise.
@@ -48,6 +48,12 @@ type Sizes struct {
 	TableJobs    int
 	ListRequests int
 	FloorRuns    int
+	// The fleet part: simulated workers, slots each, the idle window (ms)
+	// and the jobs created once it closes.
+	FleetWorkers int
+	FleetSlots   int
+	FleetIdleMS  int
+	FleetJobs    int
 }
 
 func DefaultSizes() Sizes {
@@ -60,7 +66,8 @@ func DefaultSizes() Sizes {
 		LogsLines:   200_000,
 		Queued:      10_000, CreateConns: 16,
 		TableJobs: 100_000, ListRequests: 200,
-		FloorRuns: 200,
+		FloorRuns:    200,
+		FleetWorkers: 100, FleetSlots: 4, FleetIdleMS: 20_000, FleetJobs: 200,
 	}
 }
 
@@ -134,6 +141,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (_ *Report, err err
 		{"fanout", b.runFanout},
 		{"trigger", b.runTrigger},
 		{"sse", b.runSSE},
+		{"fleet", b.runFleet},
 		{"scale", b.runScale},
 		{"logs", b.runLogs},
 	}

@@ -450,6 +450,7 @@ func writeBenchWorkspace(dir string, s Sizes) error {
 //   - sse: a step that sleeps 0.5 s (so the client is connected), then
 //     prints SSELines lines of `date +%s%N`, 10 ms apart
 //   - queued: a docker step; the workers only run shell, so it stays queued
+//   - fleet: a pod step, which only the fleet part's simulated workers run
 func benchWorkflow(s Sizes) string {
 	var w strings.Builder
 	fmt.Fprintf(&w, `# Written by stroem bench.
@@ -462,6 +463,10 @@ actions:
     cmd: 'sleep 0.5; i=0; while [ $i -lt %d ]; do date +%%s%%N; sleep 0.01; i=$((i+1)); done'
   boxed:
     type: docker
+    image: "x"
+    cmd: "true"
+  pod:
+    type: pod
     image: "x"
     cmd: "true"
 
@@ -478,6 +483,10 @@ tasks:
     flow:
       run:
         action: boxed
+  fleet:
+    flow:
+      run:
+        action: pod
   chain:
     flow:
 `, s.SSELines)

@@ -20,6 +20,7 @@ type Report struct {
 	*fanoutResult
 	*triggerResult
 	*sseResult
+	*fleetResult
 	*scaleResult
 	*logsResult
 	PprofFiles []string           `json:"pprof_files,omitempty"`
@@ -161,6 +162,8 @@ var benchTargets = map[string]float64{
 	"fanout_orchestration_cpu_ms_per_step": benchFanoutOrchCPUTarget,
 	"fanout_pct_of_spawn_ceiling":          benchCeilingPctTarget,
 	"chain_hop_over_spawn_floor_ms":        benchHopOverFloorTarget,
+	"fleet_idle_cpu_pct_of_core":           benchFleetIdleCPUPctTarget,
+	"fleet_claim_latency_p99_ms":           benchFleetClaimP99MSTarget,
 }
 
 const (
@@ -239,6 +242,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	if s := r.sseResult; s != nil {
 		row("sse", fmt.Sprintf("line → SSE client, p50 (%d lines)", s.SSELines), benchFmtMS(s.SSEP50MS), benchVerdict(s.SSEP50MS, 50, "≤", "ms"))
 		row("sse", "line → SSE client, p99 / max", benchFmtMS(s.SSEP99MS)+" / "+benchFmtMS(s.SSEMaxMS), "")
+	}
+	if f := r.fleetResult; f != nil {
+		f.rows(row)
 	}
 	if s := r.scaleResult; s != nil {
 		row("scale", fmt.Sprintf("create %d jobs, %d clients", s.ScaleQueuedJobs, s.ScaleCreateConns),

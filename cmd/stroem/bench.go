@@ -121,6 +121,10 @@ stdout. The machine should be otherwise idle; the load average is printed.`,
 		{&s.TableJobs, "table-jobs", "jobs in the table for the job list (the rest inserted with SQL)"},
 		{&s.ListRequests, "list-requests", "job list requests per filter"},
 		{&s.FloorRuns, "floor-runs", "samples of each floor"},
+		{&s.FleetWorkers, "fleet-workers", "simulated workers of the fleet part"},
+		{&s.FleetSlots, "fleet-slots", "slots (long polls) of each simulated worker"},
+		{&s.FleetIdleMS, "fleet-idle-ms", "the fleet part's idle window, in ms"},
+		{&s.FleetJobs, "fleet-jobs", "jobs created after the fleet part's idle window"},
 	}
 	for _, h := range hidden {
 		f.IntVar(h.p, h.name, *h.p, h.help)
