@@ -60,79 +60,12 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 // recorded first, in the same transaction (see TriggerTick): ErrTickFired or
 // ErrTriggerBusy mean nothing was written.
 func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
-	j := nj.Job
-	if !validUUID(j.ID) {
-		return stroem.Errorf(stroem.CodeInvalid, "job id %q is not a UUID", j.ID)
-	}
-	if j.Status == "" {
-		j.Status = stroem.JobPending
-	}
-	if !j.Status.Valid() {
-		return stroem.Errorf(stroem.CodeInvalid, "job %s: unknown status %q", j.ID, j.Status)
-	}
-	if j.Mode == "" {
-		j.Mode = "distributed"
-	}
-	if j.SourceType == "" {
-		j.SourceType = stroem.SourceAPI
-	}
-	input, err := persistence.EncodeJSON(persistence.SanitizeMap(j.Input))
-	if err != nil {
-		return err
-	}
-	if input == nil {
-		input = []byte("{}")
-	}
-	output, err := persistence.EncodeJSON(persistence.SanitizeMap(j.Output))
-	if err != nil {
-		return err
-	}
-	jobContext, err := persistence.EncodeJSON(persistence.SanitizeMap(nj.Context))
-	if err != nil {
-		return err
-	}
-	var snapshotBody []byte
 	_, known := s.snapshots.Load(nj.SnapshotID)
-	if nj.SnapshotID != "" && !known && nj.SnapshotBody != nil {
-		if snapshotBody, err = persistence.SanitizeJSONBytes(nj.SnapshotBody); err != nil {
-			return err
-		}
+	p, err := persistence.PrepareJob(nj, known)
+	if err != nil {
+		return err
 	}
-
-	type stepRow struct {
-		input, output []byte
-		persistence.NewStep
-	}
-	steps := make([]stepRow, len(nj.Steps))
-	anyReady := false
-	for i, st := range nj.Steps {
-		if !st.Status.Valid() {
-			return stroem.Errorf(stroem.CodeInvalid, "job %s step %s: unknown status %q", j.ID, st.Name, st.Status)
-		}
-		if st.Status == stroem.StepRunning {
-			return stroem.Errorf(stroem.CodeInvalid, "job %s step %s: a step cannot be inserted running", j.ID, st.Name)
-		}
-		in, err := persistence.EncodeJSON(persistence.SanitizeMap(st.Input))
-		if err != nil {
-			return err
-		}
-		var out []byte
-		if st.Output != nil {
-			if out, err = persistence.EncodeJSON(persistence.SanitizeMap(st.Output)); err != nil {
-				return err
-			}
-		}
-		if st.MaxAttempts < 1 {
-			st.MaxAttempts = 1
-		}
-		if st.DependsOn == nil {
-			st.DependsOn = []string{}
-		}
-		st.ErrorMessage = stroem.SanitizeText(st.ErrorMessage)
-		steps[i] = stepRow{input: in, output: out, NewStep: st}
-		anyReady = anyReady || st.Status == stroem.StepReady
-	}
-
+	j := p.Job
 	err = s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		if nj.Tick != nil {
 			if err := insertTick(ctx, tx, j.Workspace, j.ID, nj.Tick); err != nil {
@@ -140,18 +73,18 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 			}
 		}
 		b := &pgx.Batch{}
-		if snapshotBody != nil {
+		if p.SnapshotBody != nil {
 			b.Queue(`INSERT INTO task_snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
-				nj.SnapshotID, snapshotBody)
+				nj.SnapshotID, p.SnapshotBody)
 		}
 		b.Queue(`INSERT INTO jobs (id, workspace, task_name, mode, input, output, status, source_type,
 				source_id, revision, snapshot_id, context, created_at, started_at, completed_at, created_by)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), $12, now(),
 				CASE WHEN $7 = 'running' THEN now() END,
 				CASE WHEN $7 IN ('completed', 'failed', 'cancelled') THEN now() END, $13)`,
-			j.ID, j.Workspace, j.TaskName, j.Mode, input, output, string(j.Status), string(j.SourceType),
-			j.SourceID, j.Revision, nj.SnapshotID, jobContext, stroem.SanitizeText(j.CreatedBy))
-		for i, st := range steps {
+			j.ID, j.Workspace, j.TaskName, j.Mode, p.Input, p.Output, string(j.Status), string(j.SourceType),
+			j.SourceID, j.Revision, nj.SnapshotID, p.Context, j.CreatedBy)
+		for i, st := range p.Steps {
 			b.Queue(`INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, image,
 					depends_on, continue_on_failure, max_attempts, status, input, error_message, ready_at, completed_at,
 					output, started_at)
@@ -160,14 +93,12 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 					CASE WHEN $10 IN ('completed', 'failed', 'skipped', 'cancelled') THEN now() END,
 					$13, CASE WHEN $10 = 'suspended' THEN now() END)`,
 				j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, st.DependsOn, st.ContinueOnFailure,
-				st.MaxAttempts, string(st.Status), st.input, st.ErrorMessage, st.output)
-		}
-		for _, st := range nj.Steps {
+				st.MaxAttempts, string(st.Status), st.Input, st.ErrorMessage, st.Output)
 			if st.Revision != "" { // a step of another workspace's action
 				b.Queue(`UPDATE job_steps SET revision = $3 WHERE job_id = $1 AND step_name = $2`, j.ID, st.Name, st.Revision)
 			}
 		}
-		if anyReady {
+		if p.AnyReady {
 			b.Queue(`SELECT pg_notify($1, $2)`, persistence.ChannelStepsReady, s.notifyPayload(j.ID))
 		}
 		return tx.SendBatch(ctx, b).Close()
@@ -183,59 +114,30 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 
 // scanJob reads one row selected with jobColumns (plus extra destinations).
 func scanJob(row pgx.Row, extra ...any) (stroem.Job, string, bool, error) {
-	var (
-		j                  stroem.Job
-		input, output      []byte
-		status, sourceType string
-		snapshotID         string
-		cancelRequested    bool
-	)
-	dest := append([]any{&j.ID, &j.Workspace, &j.TaskName, &j.Mode, &input, &output, &status, &sourceType,
-		&j.SourceID, &j.Revision, &snapshotID, &cancelRequested, &j.CreatedAt, &j.StartedAt, &j.CompletedAt,
-		&j.CreatedBy, &j.CancelledBy}, extra...)
-	if err := row.Scan(dest...); err != nil {
-		return j, "", false, err
+	var r persistence.JobRow
+	j := &r.Job
+	err := row.Scan(append([]any{&j.ID, &j.Workspace, &j.TaskName, &j.Mode, &r.Input, &r.Output, &r.Status,
+		&r.SourceType, &j.SourceID, &j.Revision, &r.SnapshotID, &r.CancelRequested, &j.CreatedAt, &j.StartedAt,
+		&j.CompletedAt, &j.CreatedBy, &j.CancelledBy}, extra...)...)
+	if err != nil {
+		return r.Job, "", false, err
 	}
-	j.Status, j.SourceType = stroem.JobStatus(status), stroem.SourceType(sourceType)
-	var err error
-	if j.Input, err = persistence.DecodeJSON(input); err != nil {
-		return j, "", false, err
-	}
-	if j.Output, err = persistence.DecodeJSON(output); err != nil {
-		return j, "", false, err
-	}
-	j.CreatedAt = j.CreatedAt.UTC()
-	j.StartedAt, j.CompletedAt = utc(j.StartedAt), utc(j.CompletedAt)
-	return j, snapshotID, cancelRequested, nil
+	job, err := r.Decode()
+	return job, r.SnapshotID, r.CancelRequested, err
 }
 
 // scanStep reads one row selected with stepColumns.
 func scanStep(row pgx.Row, extra ...any) (*persistence.StepState, error) {
-	var (
-		st                    persistence.StepState
-		input, output         []byte
-		status, attemptStatus string
-	)
+	var r persistence.StepRow
+	st := &r.Step
 	err := row.Scan(append([]any{&st.Name, &st.Position, &st.ActionName, &st.ActionType, &st.Image, &st.DependsOn,
-		&st.ContinueOnFailure, &st.MaxAttempts, &status, &input, &output, &st.ErrorMessage, &st.WorkerID,
-		&st.Attempt, &attemptStatus, &st.ExitCode, &st.LeaseExpiresAt, &st.ReadyAt, &st.CancelRequested,
+		&st.ContinueOnFailure, &st.MaxAttempts, &r.Status, &r.Input, &r.Output, &st.ErrorMessage, &st.WorkerID,
+		&st.Attempt, &r.AttemptStatus, &st.ExitCode, &st.LeaseExpiresAt, &st.ReadyAt, &st.CancelRequested,
 		&st.StartedAt, &st.CompletedAt}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
-	st.Status, st.AttemptStatus = stroem.StepStatus(status), stroem.AttemptStatus(attemptStatus)
-	if st.DependsOn == nil {
-		st.DependsOn = []string{}
-	}
-	if st.Input, err = persistence.DecodeJSON(input); err != nil {
-		return nil, err
-	}
-	if st.Output, err = persistence.DecodeJSON(output); err != nil {
-		return nil, err
-	}
-	st.LeaseExpiresAt, st.ReadyAt = utc(st.LeaseExpiresAt), utc(st.ReadyAt)
-	st.StartedAt, st.CompletedAt = utc(st.StartedAt), utc(st.CompletedAt)
-	return &st, nil
+	return r.Decode()
 }
 
 func utc(t *time.Time) *time.Time {
