@@ -113,3 +113,13 @@ func CollectRows[T any](rows Rows, scan func() (T, error)) ([]T, error) {
 	}
 	return out, rows.Err()
 }
+
+// AuthMethods is what a stored user can sign in with, as both stores
+// report it: "password" when a hash is set, then the linked providers.
+func AuthMethods(passwordHash string, providers []string) []string {
+	out := []string{}
+	if passwordHash != "" {
+		out = append(out, "password")
+	}
+	return append(out, providers...)
+}

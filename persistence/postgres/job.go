@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -231,73 +230,47 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
-	defer rows.Close()
-	jobs, err := persistence.CollectRows(rows, func() (stroem.Job, error) {
-		j, _, _, err := scanJob(rows)
-		return j, err
-	})
+	jobs, err := pgx.CollectRows(rows, rowToJob)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
 	return jobs, nil
 }
 
-// jobListQuery builds JobList's statement. Each filter combination the API
-// offers matches an index whose order is the list order (see the first
-// migration), so a page is a short index scan even at 100,000s of jobs.
+// jobListQuery is JobList's statement (the plan tests explain it).
 func jobListQuery(f persistence.JobFilter) (string, []any) {
-	where, args := jobListWhere(f)
-	limit, offset := f.Page()
-	q := `SELECT ` + jobColumns + ` FROM jobs` + where
-	args = append(args, limit, offset)
-	q += fmt.Sprintf(` ORDER BY jobs.created_at DESC, jobs.id DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
+	var args params
+	q := `SELECT ` + jobColumns + ` FROM jobs` + f.Where(args.add) + f.ListPage(args.add)
 	return q, args
+}
+
+func rowToJob(row pgx.CollectableRow) (stroem.Job, error) {
+	j, _, _, err := scanJob(row)
+	return j, err
 }
 
 // JobCount counts the jobs JobList would page through (Limit and Offset
 // are ignored): the total of a paginated list.
 func (s *Store) JobCount(ctx context.Context, f persistence.JobFilter) (int, error) {
-	where, args := jobListWhere(f)
-	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM jobs`+where, args...).Scan(&n); err != nil {
+	var (
+		args params
+		n    int
+	)
+	q := `SELECT count(*) FROM jobs` + f.Where(args.add)
+	if err := s.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count jobs: %w", interpretError(err))
 	}
 	return n, nil
 }
 
-// jobListWhere is the WHERE clause (with its leading space, or empty) of
-// JobList and JobCount: the filter's equalities and its created_at range.
-func jobListWhere(f persistence.JobFilter) (string, []any) {
-	var (
-		where []string
-		args  []any
-	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	for _, c := range f.Conds() {
-		add(c.Column+" = $%d", c.Value)
-	}
-	if !f.CreatedAfter.IsZero() {
-		add("created_at >= $%d", f.CreatedAfter)
-	}
-	if !f.CreatedBefore.IsZero() {
-		add("created_at < $%d", f.CreatedBefore)
-	}
-	if lo, hi, ok := f.IDRange(); ok && lo == hi {
-		// A full id: an equality, which the planner always answers from
-		// the primary key (a range with parameters may be planned as a
-		// scan of the created_at index in a generic plan).
-		add("id = $%d::uuid", lo)
-	} else if ok {
-		add("id >= $%d::uuid", lo)
-		add("id <= $%d::uuid", hi)
-	}
-	if len(where) == 0 {
-		return "", args
-	}
-	return ` WHERE ` + strings.Join(where, " AND "), args
+// params collects a statement's arguments for a neutral builder such as
+// persistence.JobFilter.Where.
+type params []any
+
+// add records v and returns its placeholder.
+func (p *params) add(v any) string {
+	*p = append(*p, v)
+	return fmt.Sprintf("$%d", len(*p))
 }
 
 // JobsUnfinished returns the ids of every pending or running job, oldest

@@ -324,3 +324,8 @@ func canonicalUUID(id string) string {
 	}
 	return u.String()
 }
+
+// rowTo adapts a scan function of one row to pgx.CollectRows.
+func rowTo[T any](scan func(pgx.Row) (T, error)) pgx.RowToFunc[T] {
+	return func(row pgx.CollectableRow) (T, error) { return scan(row) }
+}

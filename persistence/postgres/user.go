@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
 )
 
 // Users, groups, OIDC links, refresh tokens and API keys (package auth's
@@ -35,11 +36,7 @@ func scanUser(row pgx.Row) (stroem.User, error) {
 	if u.Groups == nil {
 		u.Groups = []string{}
 	}
-	u.AuthMethods = []string{}
-	if u.PasswordHash != "" {
-		u.AuthMethods = append(u.AuthMethods, "password")
-	}
-	u.AuthMethods = append(u.AuthMethods, providers...)
+	u.AuthMethods = persistence.AuthMethods(u.PasswordHash, providers)
 	return u, nil
 }
 
@@ -98,26 +95,19 @@ func (s *Store) userWhere(ctx context.Context, where string, arg any, what strin
 
 // UserList returns a page of users by email, and how many there are.
 func (s *Store) UserList(ctx context.Context, limit, offset int) ([]stroem.User, int, error) {
-	out := []stroem.User{}
-	var total int
+	var (
+		out   []stroem.User
+		total int
+	)
 	err := s.inTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-		out = out[:0]
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&total); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT `+userColumns+` FROM users u ORDER BY u.email LIMIT $1 OFFSET $2`, limit, offset)
-		if err != nil {
-			return err
+		if err == nil {
+			out, err = pgx.CollectRows(rows, rowTo(scanUser))
 		}
-		defer rows.Close()
-		for rows.Next() {
-			u, err := scanUser(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, u)
-		}
-		return rows.Err()
+		return err
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", interpretError(err))
@@ -345,18 +335,10 @@ func (s *Store) APIKeyList(ctx context.Context, userID string) ([]stroem.APIKey,
 		return out, nil
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC, prefix`, userID)
+	if err == nil {
+		out, err = pgx.CollectRows(rows, rowTo(scanAPIKey))
+	}
 	if err != nil {
-		return nil, fmt.Errorf("list API keys: %w", interpretError(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list API keys: %w", interpretError(err))
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list API keys: %w", interpretError(err))
 	}
 	return out, nil

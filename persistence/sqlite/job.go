@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/stroem/stroem"
@@ -251,7 +250,8 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 	if err != nil {
 		return nil, err
 	}
-	q, args := jobListQuery(f)
+	var args params
+	q := `SELECT ` + jobColumns + ` FROM jobs` + f.Where(args.add) + f.ListPage(args.add)
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
@@ -267,15 +267,6 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 	return jobs, nil
 }
 
-// jobListQuery builds JobList's statement; each filter combination has an
-// index in list order (see the migration).
-func jobListQuery(f persistence.JobFilter) (string, []any) {
-	where, args := jobListWhere(f)
-	limit, offset := f.Page()
-	q := `SELECT ` + jobColumns + ` FROM jobs` + where + ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
-	return q, append(args, limit, offset)
-}
-
 // JobCount counts the jobs JobList would page through (Limit and Offset
 // are ignored): the total of a paginated list.
 func (s *Store) JobCount(ctx context.Context, f persistence.JobFilter) (int, error) {
@@ -283,45 +274,26 @@ func (s *Store) JobCount(ctx context.Context, f persistence.JobFilter) (int, err
 	if err != nil {
 		return 0, err
 	}
-	where, args := jobListWhere(f)
+	var args params
+	q := `SELECT count(*) FROM jobs` + f.Where(args.add)
 	var n int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM jobs`+where, args...).Scan(&n); err != nil {
+	if err := db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count jobs: %w", interpretError(err))
 	}
 	return n, nil
 }
 
-// jobListWhere is the WHERE clause (with its leading space, or empty) of
-// JobList and JobCount: the filter's equalities and its created_at range.
-func jobListWhere(f persistence.JobFilter) (string, []any) {
-	var (
-		where []string
-		args  []any
-	)
-	for _, c := range f.Conds() {
-		where = append(where, c.Column+` = ?`)
-		args = append(args, c.Value)
+// params collects a statement's arguments for a neutral builder such as
+// persistence.JobFilter.Where; times become the columns' Unix nanoseconds.
+type params []any
+
+// add records v and returns its placeholder.
+func (p *params) add(v any) string {
+	if t, ok := v.(time.Time); ok {
+		v = nanos(t)
 	}
-	if !f.CreatedAfter.IsZero() {
-		where = append(where, `created_at >= ?`)
-		args = append(args, nanos(f.CreatedAfter))
-	}
-	if !f.CreatedBefore.IsZero() {
-		where = append(where, `created_at < ?`)
-		args = append(args, nanos(f.CreatedBefore))
-	}
-	if lo, hi, ok := f.IDRange(); ok && lo == hi {
-		// A full id: an equality on the primary key.
-		where = append(where, `id = ?`)
-		args = append(args, lo)
-	} else if ok {
-		where = append(where, `id >= ?`, `id <= ?`)
-		args = append(args, lo, hi)
-	}
-	if len(where) == 0 {
-		return "", args
-	}
-	return ` WHERE ` + strings.Join(where, " AND "), args
+	*p = append(*p, v)
+	return "?"
 }
 
 // JobsUnfinished returns the ids of every pending or running job, oldest

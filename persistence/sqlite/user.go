@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
 )
 
 // Users, groups, OIDC links, refresh tokens and API keys (package auth's
@@ -41,11 +42,7 @@ func scanUser(row interface{ Scan(...any) error }) (stroem.User, error) {
 	if err := json.Unmarshal([]byte(linked), &providers); err != nil {
 		return stroem.User{}, err
 	}
-	u.AuthMethods = []string{}
-	if u.PasswordHash != "" {
-		u.AuthMethods = append(u.AuthMethods, "password")
-	}
-	u.AuthMethods = append(u.AuthMethods, providers...)
+	u.AuthMethods = persistence.AuthMethods(u.PasswordHash, providers)
 	return u, nil
 }
 
