@@ -116,6 +116,19 @@ type ClaimParams struct {
 	Lease        time.Duration
 }
 
+// Check applies StepsClaim's rules both stores share: a worker id and a
+// positive lease are required. A claim without capabilities is valid and
+// finds nothing.
+func (p ClaimParams) Check() error {
+	if p.WorkerID == "" {
+		return stroem.Errorf(stroem.CodeInvalid, "claim: worker id is empty")
+	}
+	if p.Lease <= 0 {
+		return stroem.Errorf(stroem.CodeInvalid, "claim: lease must be positive, got %s", p.Lease)
+	}
+	return nil
+}
+
 // ClaimedStep is a step a claim moved to running for a worker.
 type ClaimedStep struct {
 	JobID          string

@@ -87,50 +87,39 @@ func (s *Store) BlobsPrune(ctx context.Context, before time.Time, limit int, dry
 // running attempt; the share lock orders it with a transition that
 // declares the attempt lost.
 func fenceAttempt(ctx context.Context, tx pgx.Tx, f persistence.AttemptFence, what string) error {
-	var (
-		status, holder string
-		current        int
-	)
+	jobID, ok := persistence.CanonicalUUID(f.JobID)
+	if !ok {
+		return notFound("job %s not found", f.JobID)
+	}
+	var h persistence.StepHolder
 	err := tx.QueryRow(ctx, `SELECT status, attempt, coalesce(worker_id, '') FROM job_steps
-		WHERE job_id = $1 AND step_name = $2 FOR SHARE`, canonicalUUID(f.JobID), f.Step).Scan(&status, &current, &holder)
+		WHERE job_id = $1 AND step_name = $2 FOR SHARE`, jobID, f.Step).Scan(&h.Status, &h.Attempt, &h.WorkerID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return notFound("step %s of job %s not found", f.Step, f.JobID)
 	}
 	if err != nil {
 		return err
 	}
-	if status != string(stroem.StepRunning) || current != f.Attempt || holder != canonicalUUID(f.WorkerID) {
-		return stroem.Errorf(stroem.CodeConflict,
-			"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d): its %s is not stored",
-			f.Step, f.JobID, f.Attempt, f.WorkerID, status, current, what)
-	}
-	return nil
+	return h.Fence(f, what)
 }
 
 func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f persistence.AttemptFence, maxJobBytes int64) error {
-	if !validUUID(f.JobID) {
-		return notFound("job %s not found", f.JobID)
-	}
-	if err := persistence.CheckArtifactName(a.Name); err != nil {
+	jobID, blobID, err := persistence.PrepareArtifact(a, f)
+	if err != nil {
 		return err
 	}
-	if !validUUID(a.BlobID) {
-		return stroem.Errorf(stroem.CodeInvalid, "blob id %q is not a UUID", a.BlobID)
-	}
-	err := s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		if err := fenceAttempt(ctx, tx, f, "artifact"); err != nil {
 			return err
 		}
 		if maxJobBytes > 0 {
 			var total int64
 			if err := tx.QueryRow(ctx, `SELECT coalesce(sum(size_bytes), 0) FROM job_artifacts
-				WHERE job_id = $1 AND name <> $2`, canonicalUUID(f.JobID), a.Name).Scan(&total); err != nil {
+				WHERE job_id = $1 AND name <> $2`, jobID, a.Name).Scan(&total); err != nil {
 				return err
 			}
-			if total+a.SizeBytes > maxJobBytes {
-				return stroem.Errorf(stroem.CodeTooLarge,
-					"artifact %q (%d bytes) would take job %s's artifacts to %d bytes, over the limit of %d (artifact_storage.max_job_bytes)",
-					a.Name, a.SizeBytes, f.JobID, total+a.SizeBytes, maxJobBytes)
+			if err := persistence.CheckJobBytes(a, f, total, maxJobBytes); err != nil {
+				return err
 			}
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO job_artifacts
@@ -139,7 +128,7 @@ func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f pe
 			ON CONFLICT (job_id, name) DO UPDATE SET step_name = excluded.step_name, attempt = excluded.attempt,
 				content_type = excluded.content_type, size_bytes = excluded.size_bytes, sha256 = excluded.sha256,
 				blob_id = excluded.blob_id, created_at = now()`,
-			canonicalUUID(f.JobID), a.Name, f.Step, f.Attempt, a.ContentType, a.SizeBytes, a.SHA256, a.BlobID)
+			jobID, a.Name, f.Step, f.Attempt, a.ContentType, a.SizeBytes, a.SHA256, blobID)
 		return err
 	})
 	if err != nil {
@@ -193,36 +182,21 @@ func (s *Store) ArtifactGet(ctx context.Context, jobID, name string) (persistenc
 }
 
 func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapshot, f *persistence.AttemptFence, keep int) error {
-	if !validUUID(sn.ID) || !validUUID(sn.BlobID) {
-		return stroem.Errorf(stroem.CodeInvalid, "snapshot and blob ids must be UUIDs")
-	}
-	if sn.Source != persistence.StateSourceStep && sn.Source != persistence.StateSourceUpload {
-		return stroem.Errorf(stroem.CodeInvalid, "snapshot source %q: want step or upload", sn.Source)
-	}
-	if keep <= 0 {
-		keep = persistence.DefaultStateKeep
-	}
-	st, err := persistence.StateJSON(sn.State)
+	sn, st, keep, err := persistence.PrepareStateSnapshot(sn, keep)
 	if err != nil {
-		return stroem.Errorf(stroem.CodeInvalid, "state: %v", err)
+		return err
 	}
-	var jobID any
+	var jobID any // NULL for an upload
 	if sn.JobID != "" {
-		if !validUUID(sn.JobID) {
-			return notFound("job %s not found", sn.JobID)
-		}
-		jobID = canonicalUUID(sn.JobID)
+		jobID = sn.JobID
 	}
 	err = s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		if f != nil {
-			if !validUUID(f.JobID) {
-				return notFound("job %s not found", f.JobID)
-			}
 			if err := fenceAttempt(ctx, tx, *f, "state"); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO state_snapshots
+	if _, err := tx.Exec(ctx, `INSERT INTO state_snapshots
 			(id, workspace, task_name, job_id, step_name, source, uploaded_by, state, blob_id, size_bytes, sha256)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11)`,
 			sn.ID, sn.Workspace, sn.Task, jobID, sn.StepName, sn.Source, sn.UploadedBy, string(st),

@@ -105,54 +105,41 @@ func (s *Store) BlobsPrune(ctx context.Context, before time.Time, limit int, dry
 	return n, nil
 }
 
-func fenceAttempt(ctx context.Context, tx *sql.Tx, jobID string, f persistence.AttemptFence, what string) error {
-	var (
-		status, holder string
-		current        int
-	)
+func fenceAttempt(ctx context.Context, tx *sql.Tx, f persistence.AttemptFence, what string) error {
+	jobID, ok := canonicalUUID(f.JobID)
+	if !ok {
+		return notFound("job %s not found", f.JobID)
+	}
+	var h persistence.StepHolder
 	err := tx.QueryRowContext(ctx, `SELECT status, attempt, coalesce(worker_id, '') FROM job_steps
-		WHERE job_id = ? AND step_name = ?`, jobID, f.Step).Scan(&status, &current, &holder)
+		WHERE job_id = ? AND step_name = ?`, jobID, f.Step).Scan(&h.Status, &h.Attempt, &h.WorkerID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return notFound("step %s of job %s not found", f.Step, f.JobID)
 	}
 	if err != nil {
 		return err
 	}
-	if status != string(stroem.StepRunning) || current != f.Attempt || holder != canonicalWorker(f.WorkerID) {
-		return stroem.Errorf(stroem.CodeConflict,
-			"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d): its %s is not stored",
-			f.Step, f.JobID, f.Attempt, f.WorkerID, status, current, what)
-	}
-	return nil
+	return h.Fence(f, what)
 }
 
 func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f persistence.AttemptFence, maxJobBytes int64) error {
-	jobID, ok := canonicalUUID(f.JobID)
-	if !ok {
-		return notFound("job %s not found", f.JobID)
-	}
-	if err := persistence.CheckArtifactName(a.Name); err != nil {
+	jobID, blobID, err := persistence.PrepareArtifact(a, f)
+	if err != nil {
 		return err
 	}
-	blobID, ok := canonicalUUID(a.BlobID)
-	if !ok {
-		return stroem.Errorf(stroem.CodeInvalid, "blob id %q is not a UUID", a.BlobID)
-	}
-	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		if err := fenceAttempt(ctx, tx, jobID, f, "artifact"); err != nil {
+	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		if err := fenceAttempt(ctx, tx, f, "artifact"); err != nil {
 			return err
 		}
+		var total int64
 		if maxJobBytes > 0 {
-			var total int64
 			if err := tx.QueryRowContext(ctx, `SELECT coalesce(sum(size_bytes), 0) FROM job_artifacts
 				WHERE job_id = ? AND name <> ?`, jobID, a.Name).Scan(&total); err != nil {
 				return err
 			}
-			if total+a.SizeBytes > maxJobBytes {
-				return stroem.Errorf(stroem.CodeTooLarge,
-					"artifact %q (%d bytes) would take job %s's artifacts to %d bytes, over the limit of %d (artifact_storage.max_job_bytes)",
-					a.Name, a.SizeBytes, f.JobID, total+a.SizeBytes, maxJobBytes)
-			}
+		}
+		if err := persistence.CheckJobBytes(a, f, total, maxJobBytes); err != nil {
+			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO job_artifacts
 			(job_id, name, step_name, attempt, content_type, size_bytes, sha256, blob_id, created_at)
@@ -232,44 +219,21 @@ func (s *Store) ArtifactGet(ctx context.Context, jobID, name string) (persistenc
 }
 
 func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapshot, f *persistence.AttemptFence, keep int) error {
-	id, ok1 := canonicalUUID(sn.ID)
-	blobID, ok2 := canonicalUUID(sn.BlobID)
-	if !ok1 || !ok2 {
-		return stroem.Errorf(stroem.CodeInvalid, "snapshot and blob ids must be UUIDs")
-	}
-	if sn.Source != persistence.StateSourceStep && sn.Source != persistence.StateSourceUpload {
-		return stroem.Errorf(stroem.CodeInvalid, "snapshot source %q: want step or upload", sn.Source)
-	}
-	if keep <= 0 {
-		keep = persistence.DefaultStateKeep
-	}
-	st, err := persistence.StateJSON(sn.State)
+	sn, st, keep, err := persistence.PrepareStateSnapshot(sn, keep)
 	if err != nil {
-		return stroem.Errorf(stroem.CodeInvalid, "state: %v", err)
-	}
-	var jobID any
-	if sn.JobID != "" {
-		j, ok := canonicalUUID(sn.JobID)
-		if !ok {
-			return notFound("job %s not found", sn.JobID)
-		}
-		jobID = j
+		return err
 	}
 	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
 		if f != nil {
-			fj, ok := canonicalUUID(f.JobID)
-			if !ok {
-				return notFound("job %s not found", f.JobID)
-			}
-			if err := fenceAttempt(ctx, tx, fj, *f, "state"); err != nil {
+			if err := fenceAttempt(ctx, tx, *f, "state"); err != nil {
 				return err
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO state_snapshots
 			(id, workspace, task_name, job_id, step_name, source, uploaded_by, state, blob_id, size_bytes, sha256, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			id, sn.Workspace, sn.Task, jobID, sn.StepName, sn.Source, sn.UploadedBy, string(st),
-			blobID, sn.SizeBytes, sn.SHA256, nanos(now)); err != nil {
+			sn.ID, sn.Workspace, sn.Task, nullIfEmpty(sn.JobID), sn.StepName, sn.Source, sn.UploadedBy, string(st),
+			sn.BlobID, sn.SizeBytes, sn.SHA256, nanos(now)); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM state_snapshots WHERE workspace = ? AND task_name = ? AND seq NOT IN
