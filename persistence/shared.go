@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/google/uuid"
 
@@ -122,4 +123,21 @@ func AuthMethods(passwordHash string, providers []string) []string {
 		out = append(out, "password")
 	}
 	return append(out, providers...)
+}
+
+// RowError is the error skeleton of reading one row that both stores
+// share: nil stays nil; the driver's noRows becomes missing (a CodeNotFound
+// error that names what is missing); any other error is interpreted and
+// wrapped with the message format and args, or, with format "", returned
+// as it is (inside a transaction, whose caller interprets it).
+func RowError(err, noRows, missing error, interpret func(error) error, format string, args ...any) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, noRows):
+		return missing
+	case format == "":
+		return err
+	}
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), interpret(err))
 }

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -34,11 +33,8 @@ func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte,
 	}
 	var data []byte
 	err := s.pool.QueryRow(ctx, `SELECT data FROM blob_chunks WHERE blob_id = $1 AND n = $2`, blobID, n).Scan(&data)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("chunk %d of blob %s not found", n, blobID)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read chunk %d of blob %s: %w", n, blobID, interpretError(err))
+		return nil, rowErr(err, notFound("chunk %d of blob %s not found", n, blobID), "read chunk %d of blob %s", n, blobID)
 	}
 	return data, nil
 }
@@ -94,11 +90,8 @@ func fenceAttempt(ctx context.Context, tx pgx.Tx, f persistence.AttemptFence, wh
 	var h persistence.StepHolder
 	err := tx.QueryRow(ctx, `SELECT status, attempt, coalesce(worker_id, '') FROM job_steps
 		WHERE job_id = $1 AND step_name = $2 FOR SHARE`, jobID, f.Step).Scan(&h.Status, &h.Attempt, &h.WorkerID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return notFound("step %s of job %s not found", f.Step, f.JobID)
-	}
 	if err != nil {
-		return err
+		return rowErr(err, notFound("step %s of job %s not found", f.Step, f.JobID), "")
 	}
 	return h.Fence(f, what)
 }
@@ -172,11 +165,8 @@ func (s *Store) ArtifactGet(ctx context.Context, jobID, name string) (persistenc
 		return persistence.Artifact{}, notFound("job %s not found", jobID)
 	}
 	a, err := scanArtifact(s.pool.QueryRow(ctx, `SELECT `+artifactCols+` `+artifactVisible+` AND a.name = $2`, canonicalUUID(jobID), name))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return a, notFound("job %s has no artifact %q", jobID, name)
-	}
 	if err != nil {
-		return a, fmt.Errorf("read artifact %q of job %s: %w", name, jobID, interpretError(err))
+		return a, rowErr(err, notFound("job %s has no artifact %q", jobID, name), "read artifact %q of job %s", name, jobID)
 	}
 	return a, nil
 }
@@ -196,7 +186,7 @@ func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapsh
 				return err
 			}
 		}
-	if _, err := tx.Exec(ctx, `INSERT INTO state_snapshots
+		if _, err := tx.Exec(ctx, `INSERT INTO state_snapshots
 			(id, workspace, task_name, job_id, step_name, source, uploaded_by, state, blob_id, size_bytes, sha256)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11)`,
 			sn.ID, sn.Workspace, sn.Task, jobID, sn.StepName, sn.Source, sn.UploadedBy, string(st),
@@ -236,11 +226,8 @@ func scanSnapshot(row pgx.Row) (persistence.StateSnapshot, error) {
 func (s *Store) StateSnapshotLatest(ctx context.Context, workspace, task string) (persistence.StateSnapshot, error) {
 	sn, err := scanSnapshot(s.pool.QueryRow(ctx, `SELECT `+snapshotCols+` FROM state_snapshots
 		WHERE workspace = $1 AND task_name = $2 ORDER BY seq DESC LIMIT 1`, workspace, task))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sn, notFound("no state stored for %s", persistence.StateName(workspace, task))
-	}
 	if err != nil {
-		return sn, fmt.Errorf("read state of %s: %w", persistence.StateName(workspace, task), interpretError(err))
+		return sn, rowErr(err, notFound("no state stored for %s", persistence.StateName(workspace, task)), "read state of %s", persistence.StateName(workspace, task))
 	}
 	return sn, nil
 }
@@ -251,11 +238,8 @@ func (s *Store) StateSnapshotGet(ctx context.Context, workspace, task, id string
 	}
 	sn, err := scanSnapshot(s.pool.QueryRow(ctx, `SELECT `+snapshotCols+` FROM state_snapshots
 		WHERE workspace = $1 AND task_name = $2 AND id = $3`, workspace, task, canonicalUUID(id)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sn, notFound("no state snapshot %s for %s", id, persistence.StateName(workspace, task))
-	}
 	if err != nil {
-		return sn, fmt.Errorf("read state snapshot %s: %w", id, interpretError(err))
+		return sn, rowErr(err, notFound("no state snapshot %s for %s", id, persistence.StateName(workspace, task)), "read state snapshot %s", id)
 	}
 	return sn, nil
 }

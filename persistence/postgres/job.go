@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -41,11 +40,8 @@ func (s *Store) SnapshotPut(ctx context.Context, id string, body []byte) error {
 func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 	var body []byte
 	err := s.pool.QueryRow(ctx, `SELECT body FROM task_snapshots WHERE id = $1`, id).Scan(&body)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("task snapshot %s not found", id)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read snapshot %s: %w", id, interpretError(err))
+		return nil, rowErr(err, notFound("task snapshot %s not found", id), "read snapshot %s", id)
 	}
 	s.snapshots.Store(id, struct{}{})
 	return body, nil
@@ -171,11 +167,8 @@ func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
 
 func readJob(br pgx.BatchResults, id string) (*stroem.Job, error) {
 	job, _, _, err := scanJob(br.QueryRow())
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("job %s not found", id)
-	}
 	if err != nil {
-		return nil, err
+		return nil, rowErr(err, notFound("job %s not found", id), "")
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -317,11 +310,8 @@ func loadState(ctx context.Context, tx pgx.Tx, id string) (*persistence.JobState
 	st := &persistence.JobState{}
 	var jobContext []byte
 	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("job %s not found", id)
-	}
 	if err != nil {
-		return nil, err
+		return nil, rowErr(err, notFound("job %s not found", id), "")
 	}
 	if st.Context, err = persistence.DecodeJSON(jobContext); err != nil {
 		return nil, err

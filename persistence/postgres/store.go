@@ -301,6 +301,12 @@ func unavailable(err error) bool {
 		pgconn.Timeout(err)
 }
 
+// rowErr is persistence.RowError with this driver's "no rows" and
+// interpretError: the error of reading one row.
+func rowErr(err, missing error, format string, args ...any) error {
+	return persistence.RowError(err, pgx.ErrNoRows, missing, interpretError, format, args...)
+}
+
 // notFound returns the CodeNotFound error for a missing thing.
 func notFound(format string, args ...any) error {
 	return stroem.Errorf(stroem.CodeNotFound, format, args...)

@@ -84,11 +84,8 @@ func (s *Store) UserGetByEmail(ctx context.Context, email string) (stroem.User, 
 
 func (s *Store) userWhere(ctx context.Context, where string, arg any, what string) (stroem.User, error) {
 	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where, arg))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return stroem.User{}, stroem.Errorf(stroem.CodeNotFound, "%s not found", what)
-	}
 	if err != nil {
-		return stroem.User{}, fmt.Errorf("get %s: %w", what, interpretError(err))
+		return stroem.User{}, rowErr(err, stroem.Errorf(stroem.CodeNotFound, "%s not found", what), "get %s", what)
 	}
 	return u, nil
 }
@@ -196,11 +193,8 @@ func (s *Store) GroupList(ctx context.Context) ([]string, error) {
 func (s *Store) AuthLinkGet(ctx context.Context, provider, subject string) (string, error) {
 	var id string
 	err := s.pool.QueryRow(ctx, `SELECT user_id::text FROM auth_links WHERE provider = $1 AND subject = $2`, provider, subject).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", stroem.Errorf(stroem.CodeNotFound, "no user linked to %s subject %s", provider, subject)
-	}
 	if err != nil {
-		return "", fmt.Errorf("get auth link: %w", interpretError(err))
+		return "", rowErr(err, stroem.Errorf(stroem.CodeNotFound, "no user linked to %s subject %s", provider, subject), "get auth link")
 	}
 	return id, nil
 }
@@ -239,11 +233,8 @@ func (s *Store) RefreshTokenGet(ctx context.Context, hash string) (stroem.Refres
 	var t stroem.RefreshToken
 	err := s.pool.QueryRow(ctx, `SELECT hash, user_id::text, family::text, created_at, expires_at, revoked_at, replaced_by
 		FROM refresh_tokens WHERE hash = $1`, hash).Scan(&t.Hash, &t.UserID, &t.Family, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt, &t.ReplacedBy)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return t, stroem.Errorf(stroem.CodeNotFound, "refresh token not found")
-	}
 	if err != nil {
-		return t, fmt.Errorf("get refresh token: %w", interpretError(err))
+		return t, rowErr(err, stroem.Errorf(stroem.CodeNotFound, "refresh token not found"), "get refresh token")
 	}
 	t.CreatedAt, t.ExpiresAt = t.CreatedAt.UTC(), t.ExpiresAt.UTC()
 	if t.RevokedAt != nil {
@@ -319,11 +310,8 @@ func scanAPIKey(row pgx.Row) (stroem.APIKey, error) {
 // APIKeyGet returns a key by its hash.
 func (s *Store) APIKeyGet(ctx context.Context, hash string) (stroem.APIKey, error) {
 	k, err := scanAPIKey(s.pool.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1`, hash))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return k, stroem.Errorf(stroem.CodeNotFound, "API key not found")
-	}
 	if err != nil {
-		return k, fmt.Errorf("get API key: %w", interpretError(err))
+		return k, rowErr(err, stroem.Errorf(stroem.CodeNotFound, "API key not found"), "get API key")
 	}
 	return k, nil
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -67,11 +66,8 @@ func (s *Store) WorkspaceArchivePut(ctx context.Context, revision string, tarbal
 func (s *Store) WorkspaceArchiveGet(ctx context.Context, revision string) ([]byte, error) {
 	var tarball []byte
 	err := s.pool.QueryRow(ctx, `SELECT tarball FROM workspace_archives WHERE revision = $1`, revision).Scan(&tarball)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("workspace archive %s not found", revision)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read workspace archive %s: %w", revision, interpretError(err))
+		return nil, rowErr(err, notFound("workspace archive %s not found", revision), "read workspace archive %s", revision)
 	}
 	return tarball, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -48,11 +47,8 @@ func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte,
 	}
 	var data []byte
 	err = db.QueryRowContext(ctx, `SELECT data FROM blob_chunks WHERE blob_id = ? AND n = ?`, id, n).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("chunk %d of blob %s not found", n, blobID)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read chunk %d of blob %s: %w", n, blobID, interpretError(err))
+		return nil, rowErr(err, notFound("chunk %d of blob %s not found", n, blobID), "read chunk %d of blob %s", n, blobID)
 	}
 	if data == nil {
 		data = []byte{}
@@ -113,11 +109,8 @@ func fenceAttempt(ctx context.Context, tx *sql.Tx, f persistence.AttemptFence, w
 	var h persistence.StepHolder
 	err := tx.QueryRowContext(ctx, `SELECT status, attempt, coalesce(worker_id, '') FROM job_steps
 		WHERE job_id = ? AND step_name = ?`, jobID, f.Step).Scan(&h.Status, &h.Attempt, &h.WorkerID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return notFound("step %s of job %s not found", f.Step, f.JobID)
-	}
 	if err != nil {
-		return err
+		return rowErr(err, notFound("step %s of job %s not found", f.Step, f.JobID), "")
 	}
 	return h.Fence(f, what)
 }
@@ -209,11 +202,8 @@ func (s *Store) ArtifactGet(ctx context.Context, jobID, name string) (persistenc
 		return persistence.Artifact{}, err
 	}
 	a, err := scanArtifact(db.QueryRowContext(ctx, `SELECT `+artifactCols+` `+artifactVisible+` AND a.name = ?`, id, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return a, notFound("job %s has no artifact %q", jobID, name)
-	}
 	if err != nil {
-		return a, fmt.Errorf("read artifact %q of job %s: %w", name, jobID, interpretError(err))
+		return a, rowErr(err, notFound("job %s has no artifact %q", jobID, name), "read artifact %q of job %s", name, jobID)
 	}
 	return a, nil
 }
@@ -273,11 +263,8 @@ func (s *Store) snapshotQuery(ctx context.Context, what, where string, args ...a
 		return persistence.StateSnapshot{}, err
 	}
 	sn, err := scanSnapshot(db.QueryRowContext(ctx, `SELECT `+snapshotCols+` FROM state_snapshots WHERE `+where, args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return sn, notFound("%s", what)
-	}
 	if err != nil {
-		return sn, fmt.Errorf("read %s: %w", strings.TrimPrefix(what, "no "), interpretError(err))
+		return sn, rowErr(err, notFound("%s", what), "read %s", strings.TrimPrefix(what, "no "))
 	}
 	return sn, nil
 }

@@ -343,11 +343,8 @@ func (s *Store) StepLease(ctx context.Context, jobID, step string) (persistence.
 	)
 	err = db.QueryRowContext(ctx, `SELECT attempt, status, lease_expires_at FROM job_steps
 		WHERE job_id = ? AND step_name = ?`, id, step).Scan(&l.Attempt, &status, timeCol{&l.LeaseExpiresAt})
-	if errors.Is(err, sql.ErrNoRows) {
-		return persistence.StepLease{}, notFound("step %s of job %s not found", step, jobID)
-	}
 	if err != nil {
-		return persistence.StepLease{}, fmt.Errorf("read lease of step %s of job %s: %w", step, jobID, interpretError(err))
+		return persistence.StepLease{}, rowErr(err, notFound("step %s of job %s not found", step, jobID), "read lease of step %s of job %s", step, jobID)
 	}
 	l.Status, l.Now = stroem.StepStatus(status), s.now()
 	return l, nil
@@ -372,11 +369,8 @@ func (s *Store) StepFence(ctx context.Context, jobID, step string, attempt int, 
 	)
 	err = db.QueryRowContext(ctx, `SELECT status, attempt, coalesce(worker_id, ''), cancel_requested
 		FROM job_steps WHERE job_id = ? AND step_name = ?`, id, step).Scan(&h.Status, &h.Attempt, &h.WorkerID, &cancel)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, notFound("step %s of job %s not found", step, jobID)
-	}
 	if err != nil {
-		return false, fmt.Errorf("fence step %s of job %s: %w", step, jobID, interpretError(err))
+		return false, rowErr(err, notFound("step %s of job %s not found", step, jobID), "fence step %s of job %s", step, jobID)
 	}
 	f := persistence.AttemptFence{JobID: jobID, Step: step, Attempt: attempt, WorkerID: workerID}
 	if err := h.Fence(f, ""); err != nil {

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -46,11 +45,8 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 	}
 	var body []byte
 	err = db.QueryRowContext(ctx, `SELECT body FROM task_snapshots WHERE id = ?`, id).Scan(&body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("task snapshot %s not found", id)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read snapshot %s: %w", id, interpretError(err))
+		return nil, rowErr(err, notFound("task snapshot %s not found", id), "read snapshot %s", id)
 	}
 	s.snapshots.Store(id, struct{}{})
 	return body, nil
@@ -182,11 +178,8 @@ func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
 
 func readJob(ctx context.Context, tx *sql.Tx, id string) (*stroem.Job, error) {
 	job, _, _, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("job %s not found", id)
-	}
 	if err != nil {
-		return nil, err
+		return nil, rowErr(err, notFound("job %s not found", id), "")
 	}
 	states, err := loadSteps(ctx, tx, id)
 	if err != nil {
@@ -349,11 +342,8 @@ func loadState(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*pers
 	var jobContext []byte
 	job, snapshotID, cancelRequested, err := scanJob(tx.QueryRowContext(ctx,
 		`SELECT `+jobColumns+`, context FROM jobs WHERE id = ?`, id), &jobContext)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("job %s not found", id)
-	}
 	if err != nil {
-		return nil, err
+		return nil, rowErr(err, notFound("job %s not found", id), "")
 	}
 	extra, err := persistence.DecodeJSON(jobContext)
 	if err != nil {

@@ -299,6 +299,12 @@ func unavailableCode(primary int) bool {
 	return false
 }
 
+// rowErr is persistence.RowError with this driver's "no rows" and
+// interpretError: the error of reading one row.
+func rowErr(err, missing error, format string, args ...any) error {
+	return persistence.RowError(err, sql.ErrNoRows, missing, interpretError, format, args...)
+}
+
 // notFound returns the CodeNotFound error for a missing thing.
 func notFound(format string, args ...any) error {
 	return stroem.Errorf(stroem.CodeNotFound, format, args...)

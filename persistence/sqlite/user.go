@@ -108,11 +108,8 @@ func (s *Store) userWhere(ctx context.Context, where string, arg any, what strin
 		return stroem.User{}, err
 	}
 	u, err := scanUser(db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where, arg))
-	if err == sql.ErrNoRows {
-		return stroem.User{}, notFound("%s not found", what)
-	}
 	if err != nil {
-		return stroem.User{}, fmt.Errorf("get %s: %w", what, interpretError(err))
+		return stroem.User{}, rowErr(err, notFound("%s not found", what), "get %s", what)
 	}
 	return u, nil
 }
@@ -250,11 +247,8 @@ func (s *Store) AuthLinkGet(ctx context.Context, provider, subject string) (stri
 	}
 	var id string
 	err = db.QueryRowContext(ctx, `SELECT user_id FROM auth_links WHERE provider = ? AND subject = ?`, provider, subject).Scan(&id)
-	if err == sql.ErrNoRows {
-		return "", notFound("no user linked to %s subject %s", provider, subject)
-	}
 	if err != nil {
-		return "", fmt.Errorf("get auth link: %w", interpretError(err))
+		return "", rowErr(err, notFound("no user linked to %s subject %s", provider, subject), "get auth link")
 	}
 	return id, nil
 }
@@ -302,11 +296,8 @@ func (s *Store) RefreshTokenGet(ctx context.Context, hash string) (stroem.Refres
 	var t stroem.RefreshToken
 	err = db.QueryRowContext(ctx, `SELECT hash, user_id, family, created_at, expires_at, revoked_at, replaced_by
 		FROM refresh_tokens WHERE hash = ?`, hash).Scan(&t.Hash, &t.UserID, &t.Family, timeVal{&t.CreatedAt}, timeVal{&t.ExpiresAt}, timeCol{&t.RevokedAt}, &t.ReplacedBy)
-	if err == sql.ErrNoRows {
-		return t, notFound("refresh token not found")
-	}
 	if err != nil {
-		return t, fmt.Errorf("get refresh token: %w", interpretError(err))
+		return t, rowErr(err, notFound("refresh token not found"), "get refresh token")
 	}
 	return t, nil
 }
@@ -377,11 +368,8 @@ func (s *Store) APIKeyGet(ctx context.Context, hash string) (stroem.APIKey, erro
 		return stroem.APIKey{}, err
 	}
 	k, err := scanAPIKey(db.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
-	if err == sql.ErrNoRows {
-		return k, notFound("API key not found")
-	}
 	if err != nil {
-		return k, fmt.Errorf("get API key: %w", interpretError(err))
+		return k, rowErr(err, notFound("API key not found"), "get API key")
 	}
 	return k, nil
 }

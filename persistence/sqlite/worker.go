@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -94,11 +93,8 @@ func (s *Store) WorkspaceArchiveGet(ctx context.Context, revision string) ([]byt
 	}
 	var tarball []byte
 	err = db.QueryRowContext(ctx, `SELECT tarball FROM workspace_archives WHERE revision = ?`, revision).Scan(&tarball)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("workspace archive %s not found", revision)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read workspace archive %s: %w", revision, interpretError(err))
+		return nil, rowErr(err, notFound("workspace archive %s not found", revision), "read workspace archive %s", revision)
 	}
 	return tarball, nil
 }
