@@ -139,5 +139,15 @@ func RowError(err, noRows, missing error, interpret func(error) error, format st
 	case format == "":
 		return err
 	}
+	return WrapError(err, interpret, format, args...)
+}
+
+// WrapError is the error skeleton of a store method's last step: nil stays
+// nil; any other error is interpreted by the store and wrapped with the
+// message format and args (what was being done).
+func WrapError(err error, interpret func(error) error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), interpret(err))
 }

@@ -21,10 +21,7 @@ func (s *Store) BlobChunkPut(ctx context.Context, blobID string, n int, data []b
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO blob_chunks (blob_id, n, data) VALUES ($1, $2, $3)
 		ON CONFLICT (blob_id, n) DO UPDATE SET data = excluded.data`, blobID, n, data)
-	if err != nil {
-		return fmt.Errorf("store chunk %d of blob %s: %w", n, blobID, interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "store chunk %d of blob %s", n, blobID)
 }
 
 func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte, error) {
@@ -124,10 +121,7 @@ func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f pe
 			jobID, a.Name, f.Step, f.Attempt, a.ContentType, a.SizeBytes, a.SHA256, blobID)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("store artifact %q of job %s: %w", a.Name, f.JobID, interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "store artifact %q of job %s", a.Name, f.JobID)
 }
 
 const artifactCols = `a.job_id::text, a.name, a.step_name, a.attempt, a.content_type, a.size_bytes, a.sha256, a.blob_id::text, a.created_at`
@@ -198,10 +192,7 @@ func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapsh
 			sn.Workspace, sn.Task, keep)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("store state of %s/%s: %w", sn.Workspace, sn.Task, interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "store state of %s/%s", sn.Workspace, sn.Task)
 }
 
 const snapshotCols = `id::text, workspace, task_name, coalesce(job_id::text, ''), step_name, source, uploaded_by, state::text, blob_id::text, size_bytes, sha256, created_at`

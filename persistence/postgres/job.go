@@ -159,10 +159,7 @@ func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
-	if err != nil {
-		return nil, fmt.Errorf("get job %s: %w", id, interpretError(err))
-	}
-	return job, nil
+	return job, wrapErr(err, "get job %s", id)
 }
 
 func readJob(br pgx.BatchResults, id string) (*stroem.Job, error) {
@@ -224,10 +221,7 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
 	jobs, err := pgx.CollectRows(rows, rowToJob)
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
-	}
-	return jobs, nil
+	return jobs, wrapErr(err, "list jobs")
 }
 
 // jobListQuery is JobList's statement (the plan tests explain it).
@@ -275,10 +269,7 @@ func (s *Store) JobsUnfinished(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
-	}
-	return ids, nil
+	return ids, wrapErr(err, "list unfinished jobs")
 }
 
 // JobState returns the same state JobUpdate builds, read-only and without
@@ -293,10 +284,7 @@ func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState,
 		st, err = loadState(ctx, tx, id)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read job %s: %w", id, interpretError(err))
-	}
-	return st, nil
+	return st, wrapErr(err, "read job %s", id)
 }
 
 // loadState reads a job and its steps in tx, for JobState (JobUpdate reads

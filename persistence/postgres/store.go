@@ -307,6 +307,11 @@ func rowErr(err, missing error, format string, args ...any) error {
 	return persistence.RowError(err, pgx.ErrNoRows, missing, interpretError, format, args...)
 }
 
+// wrapErr is persistence.WrapError with interpretError: nil stays nil.
+func wrapErr(err error, format string, args ...any) error {
+	return persistence.WrapError(err, interpretError, format, args...)
+}
+
 // notFound returns the CodeNotFound error for a missing thing.
 func notFound(format string, args ...any) error {
 	return stroem.Errorf(stroem.CodeNotFound, format, args...)

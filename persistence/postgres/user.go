@@ -52,10 +52,7 @@ func (s *Store) UserInsert(ctx context.Context, u stroem.User) error {
 		}
 		return setGroups(ctx, tx, u.ID, u.Groups)
 	})
-	if err != nil {
-		return fmt.Errorf("insert user %s: %w", u.Email, interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "insert user %s", u.Email)
 }
 
 func setGroups(ctx context.Context, tx pgx.Tx, id string, groups []string) error {
@@ -167,10 +164,7 @@ func (s *Store) UserSetGroups(ctx context.Context, id string, groups []string) e
 		}
 		return setGroups(ctx, tx, id, groups)
 	})
-	if err != nil {
-		return fmt.Errorf("set groups: %w", interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "set groups")
 }
 
 // GroupList returns every group name in use, sorted.
@@ -259,10 +253,7 @@ func (s *Store) RefreshTokenRotate(ctx context.Context, hash string, next stroem
 		_, err = tx.Exec(ctx, insertRefreshSQL, refreshArgs(next)...)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("rotate refresh token: %w", interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "rotate refresh token")
 }
 
 // RefreshTokenRevokeFamily revokes every live token of a session.
@@ -284,10 +275,7 @@ func (s *Store) APIKeyInsert(ctx context.Context, k stroem.APIKey) error {
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO api_keys (hash, prefix, user_id, name, created_at, expires_at, last_used_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, k.Hash, k.Prefix, k.UserID, k.Name, k.CreatedAt, k.ExpiresAt, k.LastUsedAt)
-	if err != nil {
-		return fmt.Errorf("insert API key %s: %w", k.Prefix, interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "insert API key %s", k.Prefix)
 }
 
 const apiKeyColumns = `hash, prefix, user_id::text, name, created_at, expires_at, last_used_at`

@@ -39,10 +39,7 @@ func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 		w.RegisteredAt, w.LastHeartbeatAt = w.RegisteredAt.UTC(), w.LastHeartbeatAt.UTC()
 		return w, err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list workers: %w", interpretError(err))
-	}
-	return workers, nil
+	return workers, wrapErr(err, "list workers")
 }
 
 // WorkspaceArchivePut stores the files of a workspace revision (a tar.gz).
@@ -54,10 +51,7 @@ func (s *Store) WorkspaceArchivePut(ctx context.Context, revision string, tarbal
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO workspace_archives (revision, tarball) VALUES ($1, $2)
 		ON CONFLICT (revision) DO NOTHING`, revision, tarball)
-	if err != nil {
-		return fmt.Errorf("store workspace archive %s: %w", revision, interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "store workspace archive %s", revision)
 }
 
 // WorkspaceArchiveGet returns the tar.gz of a workspace revision, so a

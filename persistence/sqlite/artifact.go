@@ -30,10 +30,7 @@ func (s *Store) BlobChunkPut(ctx context.Context, blobID string, n int, data []b
 			ON CONFLICT (blob_id, n) DO UPDATE SET data = excluded.data`, id, n, data, nanos(now))
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("store chunk %d of blob %s: %w", n, blobID, interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "store chunk %d of blob %s", n, blobID)
 }
 
 func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte, error) {
@@ -143,10 +140,7 @@ func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f pe
 			jobID, a.Name, f.Step, f.Attempt, a.ContentType, a.SizeBytes, a.SHA256, blobID, nanos(now))
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("store artifact %q of job %s: %w", a.Name, f.JobID, interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "store artifact %q of job %s", a.Name, f.JobID)
 }
 
 const artifactCols = `a.job_id, a.name, a.step_name, a.attempt, a.content_type, a.size_bytes, a.sha256, a.blob_id, a.created_at`
@@ -231,10 +225,7 @@ func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapsh
 			sn.Workspace, sn.Task, sn.Workspace, sn.Task, keep)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("store state of %s/%s: %w", sn.Workspace, sn.Task, interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "store state of %s/%s", sn.Workspace, sn.Task)
 }
 
 const snapshotCols = `id, workspace, task_name, coalesce(job_id, ''), step_name, source, uploaded_by, state, blob_id, size_bytes, sha256, created_at`

@@ -170,10 +170,7 @@ func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
 		job, err = readJob(ctx, tx, cid)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("get job %s: %w", id, interpretError(err))
-	}
-	return job, nil
+	return job, wrapErr(err, "get job %s", id)
 }
 
 func readJob(ctx context.Context, tx *sql.Tx, id string) (*stroem.Job, error) {
@@ -254,10 +251,7 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 		j, _, _, err := scanJob(rows)
 		return j, err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
-	}
-	return jobs, nil
+	return jobs, wrapErr(err, "list jobs")
 }
 
 // JobCount counts the jobs JobList would page through (Limit and Offset
@@ -330,10 +324,7 @@ func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState,
 		st, err = loadState(ctx, tx, cid, s.now())
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read job %s: %w", id, interpretError(err))
-	}
-	return st, nil
+	return st, wrapErr(err, "read job %s", id)
 }
 
 // loadState reads a job and its steps in tx. In a write transaction the

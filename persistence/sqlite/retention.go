@@ -162,10 +162,7 @@ func (s *Store) MetricsSample(ctx context.Context) (persistence.MetricsSample, e
 			(SELECT count(*) FROM workers WHERE last_heartbeat_at > ?)`,
 			nanos(now.Add(-persistence.WorkerStaleAfter))).Scan(&m.StepsRunning, &m.WorkersActive)
 	})
-	if err != nil {
-		return m, fmt.Errorf("sample metrics: %w", interpretError(err))
-	}
-	return m, nil
+	return m, wrapErr(err, "sample metrics")
 }
 
 func counts(ctx context.Context, tx *sql.Tx, into map[string]int64, query string, args ...any) error {

@@ -305,29 +305,23 @@ func rowErr(err, missing error, format string, args ...any) error {
 	return persistence.RowError(err, sql.ErrNoRows, missing, interpretError, format, args...)
 }
 
+// wrapErr is persistence.WrapError with interpretError: nil stays nil.
+func wrapErr(err error, format string, args ...any) error {
+	return persistence.WrapError(err, interpretError, format, args...)
+}
+
 // notFound returns the CodeNotFound error for a missing thing.
 func notFound(format string, args ...any) error {
 	return stroem.Errorf(stroem.CodeNotFound, format, args...)
 }
 
-// canonicalUUID parses id as a UUID and returns its canonical text (lower
-// case, dashed), as PostgreSQL's uuid type would store it; ok is false when
-// id is not a UUID (it can then name no row).
-func canonicalUUID(id string) (string, bool) {
-	u, err := uuid.Parse(id)
-	if err != nil {
-		return id, false
-	}
-	return u.String(), true
-}
-
-// canonicalWorker canonicalizes a worker id stored on a step: a UUID in
-// canonical form, anything else as given (the PostgreSQL store does the
-// same, its steps' worker_id column being text).
-func canonicalWorker(id string) string {
-	c, _ := canonicalUUID(id)
-	return c
-}
+// canonicalUUID and canonicalWorker: see persistence.CanonicalUUID and
+// persistence.CanonicalWorker (the PostgreSQL store canonicalizes the same
+// way).
+var (
+	canonicalUUID   = persistence.CanonicalUUID
+	canonicalWorker = persistence.CanonicalWorker
+)
 
 // Times are stored as INTEGER Unix nanoseconds, UTC.
 

@@ -63,10 +63,7 @@ func (s *Store) UserInsert(ctx context.Context, u stroem.User) error {
 		}
 		return setGroups(ctx, tx, id, u.Groups)
 	})
-	if err != nil {
-		return fmt.Errorf("insert user %s: %w", u.Email, interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "insert user %s", u.Email)
 }
 
 func setGroups(ctx context.Context, tx *sql.Tx, id string, groups []string) error {
@@ -173,10 +170,7 @@ func (s *Store) userExec(ctx context.Context, id, what, query string, args ...an
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "%s", what)
 }
 
 // UserSetAdmin sets the admin flag.
@@ -210,10 +204,7 @@ func (s *Store) UserSetGroups(ctx context.Context, id string, groups []string) e
 		}
 		return setGroups(ctx, tx, cid, groups)
 	})
-	if err != nil {
-		return fmt.Errorf("set groups: %w", interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "set groups")
 }
 
 // GroupList returns every group name in use, sorted.
@@ -264,19 +255,13 @@ func (s *Store) AuthLinkInsert(ctx context.Context, provider, subject, userID st
 			provider, subject, cid, nanos(now))
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("link %s subject to user %s: %w", provider, userID, interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "link %s subject to user %s", provider, userID)
 }
 
 // RefreshTokenInsert stores a new refresh token (its hash).
 func (s *Store) RefreshTokenInsert(ctx context.Context, t stroem.RefreshToken) error {
 	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error { return insertRefresh(ctx, tx, t) })
-	if err != nil {
-		return fmt.Errorf("insert refresh token: %w", interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "insert refresh token")
 }
 
 func insertRefresh(ctx context.Context, tx *sql.Tx, t stroem.RefreshToken) error {
@@ -316,10 +301,7 @@ func (s *Store) RefreshTokenRotate(ctx context.Context, hash string, next stroem
 		}
 		return insertRefresh(ctx, tx, next)
 	})
-	if err != nil {
-		return fmt.Errorf("rotate refresh token: %w", interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "rotate refresh token")
 }
 
 // RefreshTokenRevokeFamily revokes every live token of a session.
@@ -329,10 +311,7 @@ func (s *Store) RefreshTokenRevokeFamily(ctx context.Context, family string, now
 		_, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL`, nanos(now), fam)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("revoke session: %w", interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "revoke session")
 }
 
 // APIKeyInsert stores a key (its hash); a prefix the user already has is a
@@ -347,10 +326,7 @@ func (s *Store) APIKeyInsert(ctx context.Context, k stroem.APIKey) error {
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, k.Hash, k.Prefix, uid, k.Name, nanos(k.CreatedAt), nanosPtr(k.ExpiresAt), nanosPtr(k.LastUsedAt))
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("insert API key %s: %w", k.Prefix, interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "insert API key %s", k.Prefix)
 }
 
 const apiKeyColumns = `hash, prefix, user_id, name, created_at, expires_at, last_used_at`
@@ -416,10 +392,7 @@ func (s *Store) APIKeyDelete(ctx context.Context, userID, prefix string) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("delete API key: %w", interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "delete API key")
 }
 
 // APIKeyUsed records when a key was last used.
@@ -428,10 +401,7 @@ func (s *Store) APIKeyUsed(ctx context.Context, hash string, at time.Time) error
 		_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE hash = ?`, nanos(at), hash)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("record API key use: %w", interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "record API key use")
 }
 
 // JobCancelledBy records who cancelled a job; the first one is kept.
@@ -444,8 +414,5 @@ func (s *Store) JobCancelledBy(ctx context.Context, jobID, who string) error {
 		_, err := tx.ExecContext(ctx, `UPDATE jobs SET cancelled_by = ? WHERE id = ? AND cancelled_by = ''`, stroem.SanitizeText(who), id)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("record who cancelled job %s: %w", jobID, interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "record who cancelled job %s", jobID)
 }

@@ -77,10 +77,7 @@ func (s *Store) WorkspaceArchivePut(ctx context.Context, revision string, tarbal
 			ON CONFLICT (revision) DO NOTHING`, revision, tarball, nanos(now))
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("store workspace archive %s: %w", revision, interpretError(err))
-	}
-	return nil
+	return wrapErr(err, "store workspace archive %s", revision)
 }
 
 // WorkspaceArchiveGet returns the tar.gz of a workspace revision, so a
