@@ -21,7 +21,7 @@ func (s *Store) BlobChunkPut(ctx context.Context, blobID string, n int, data []b
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO blob_chunks (blob_id, n, data) VALUES ($1, $2, $3)
 		ON CONFLICT (blob_id, n) DO UPDATE SET data = excluded.data`, blobID, n, data)
-	return wrapErr(err, "store chunk %d of blob %s", n, blobID)
+	return errs.Wrap(err, "store chunk %d of blob %s", n, blobID)
 }
 
 func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte, error) {
@@ -31,7 +31,7 @@ func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte,
 	var data []byte
 	err := s.pool.QueryRow(ctx, `SELECT data FROM blob_chunks WHERE blob_id = $1 AND n = $2`, blobID, n).Scan(&data)
 	if err != nil {
-		return nil, rowErr(err, notFound("chunk %d of blob %s not found", n, blobID), "read chunk %d of blob %s", n, blobID)
+		return nil, errs.Row(err, notFound("chunk %d of blob %s not found", n, blobID), "read chunk %d of blob %s", n, blobID)
 	}
 	return data, nil
 }
@@ -87,10 +87,7 @@ func fenceAttempt(ctx context.Context, tx pgx.Tx, f persistence.AttemptFence, wh
 	var h persistence.StepHolder
 	err := tx.QueryRow(ctx, `SELECT status, attempt, coalesce(worker_id, '') FROM job_steps
 		WHERE job_id = $1 AND step_name = $2 FOR SHARE`, jobID, f.Step).Scan(&h.Status, &h.Attempt, &h.WorkerID)
-	if err != nil {
-		return rowErr(err, notFound("step %s of job %s not found", f.Step, f.JobID), "")
-	}
-	return h.Fence(f, what)
+	return errs.Fence(err, h, f, what)
 }
 
 func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f persistence.AttemptFence, maxJobBytes int64) error {
@@ -121,7 +118,7 @@ func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f pe
 			jobID, a.Name, f.Step, f.Attempt, a.ContentType, a.SizeBytes, a.SHA256, blobID)
 		return err
 	})
-	return wrapErr(err, "store artifact %q of job %s", a.Name, f.JobID)
+	return errs.Wrap(err, "store artifact %q of job %s", a.Name, f.JobID)
 }
 
 const artifactCols = `a.job_id::text, a.name, a.step_name, a.attempt, a.content_type, a.size_bytes, a.sha256, a.blob_id::text, a.created_at`
@@ -159,10 +156,7 @@ func (s *Store) ArtifactGet(ctx context.Context, jobID, name string) (persistenc
 		return persistence.Artifact{}, notFound("job %s not found", jobID)
 	}
 	a, err := scanArtifact(s.pool.QueryRow(ctx, `SELECT `+artifactCols+` `+artifactVisible+` AND a.name = $2`, canonicalUUID(jobID), name))
-	if err != nil {
-		return a, rowErr(err, notFound("job %s has no artifact %q", jobID, name), "read artifact %q of job %s", name, jobID)
-	}
-	return a, nil
+	return a, errs.Row(err, notFound("job %s has no artifact %q", jobID, name), "read artifact %q of job %s", name, jobID)
 }
 
 func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapshot, f *persistence.AttemptFence, keep int) error {
@@ -192,7 +186,7 @@ func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapsh
 			sn.Workspace, sn.Task, keep)
 		return err
 	})
-	return wrapErr(err, "store state of %s/%s", sn.Workspace, sn.Task)
+	return errs.Wrap(err, "store state of %s/%s", sn.Workspace, sn.Task)
 }
 
 const snapshotCols = `id::text, workspace, task_name, coalesce(job_id::text, ''), step_name, source, uploaded_by, state::text, blob_id::text, size_bytes, sha256, created_at`
@@ -218,7 +212,7 @@ func (s *Store) StateSnapshotLatest(ctx context.Context, workspace, task string)
 	sn, err := scanSnapshot(s.pool.QueryRow(ctx, `SELECT `+snapshotCols+` FROM state_snapshots
 		WHERE workspace = $1 AND task_name = $2 ORDER BY seq DESC LIMIT 1`, workspace, task))
 	if err != nil {
-		return sn, rowErr(err, notFound("no state stored for %s", persistence.StateName(workspace, task)), "read state of %s", persistence.StateName(workspace, task))
+		return sn, errs.Row(err, notFound("no state stored for %s", persistence.StateName(workspace, task)), "read state of %s", persistence.StateName(workspace, task))
 	}
 	return sn, nil
 }
@@ -230,7 +224,7 @@ func (s *Store) StateSnapshotGet(ctx context.Context, workspace, task, id string
 	sn, err := scanSnapshot(s.pool.QueryRow(ctx, `SELECT `+snapshotCols+` FROM state_snapshots
 		WHERE workspace = $1 AND task_name = $2 AND id = $3`, workspace, task, canonicalUUID(id)))
 	if err != nil {
-		return sn, rowErr(err, notFound("no state snapshot %s for %s", id, persistence.StateName(workspace, task)), "read state snapshot %s", id)
+		return sn, errs.Row(err, notFound("no state snapshot %s for %s", id, persistence.StateName(workspace, task)), "read state snapshot %s", id)
 	}
 	return sn, nil
 }

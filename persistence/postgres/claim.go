@@ -312,7 +312,7 @@ func (s *Store) StepLease(ctx context.Context, jobID, step string) (persistence.
 	err := s.pool.QueryRow(ctx, `SELECT attempt, status, lease_expires_at, now() FROM job_steps
 		WHERE job_id = $1 AND step_name = $2`, jobID, step).Scan(&l.Attempt, &status, &l.LeaseExpiresAt, &l.Now)
 	if err != nil {
-		return persistence.StepLease{}, rowErr(err, notFound("step %s of job %s not found", step, jobID), "read lease of step %s of job %s", step, jobID)
+		return persistence.StepLease{}, errs.Row(err, notFound("step %s of job %s not found", step, jobID), "read lease of step %s of job %s", step, jobID)
 	}
 	l.Status, l.LeaseExpiresAt, l.Now = stroem.StepStatus(status), utc(l.LeaseExpiresAt), l.Now.UTC()
 	return l, nil
@@ -333,7 +333,7 @@ func (s *Store) StepFence(ctx context.Context, jobID, step string, attempt int, 
 	err := s.pool.QueryRow(ctx, `SELECT status, attempt, coalesce(worker_id, ''), cancel_requested
 		FROM job_steps WHERE job_id = $1 AND step_name = $2`, jobID, step).Scan(&h.Status, &h.Attempt, &h.WorkerID, &cancel)
 	if err != nil {
-		return false, rowErr(err, notFound("step %s of job %s not found", step, jobID), "fence step %s of job %s", step, jobID)
+		return false, errs.Row(err, notFound("step %s of job %s not found", step, jobID), "fence step %s of job %s", step, jobID)
 	}
 	f := persistence.AttemptFence{JobID: jobID, Step: step, Attempt: attempt, WorkerID: workerID}
 	if err := h.Fence(f, ""); err != nil {

@@ -29,7 +29,7 @@ func (s *Store) WorkerByCredential(ctx context.Context, hash []byte) (string, er
 	var id string
 	err := s.pool.QueryRow(ctx, `SELECT id::text FROM workers WHERE credential_hash = $1`, hash).Scan(&id)
 	if err != nil {
-		return "", rowErr(err, stroem.Errorf(stroem.CodeNotFound, "no worker holds this credential"), "look up worker credential")
+		return "", errs.Row(err, stroem.Errorf(stroem.CodeNotFound, "no worker holds this credential"), "look up worker credential")
 	}
 	return id, nil
 }

@@ -41,7 +41,7 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 	var body []byte
 	err := s.pool.QueryRow(ctx, `SELECT body FROM task_snapshots WHERE id = $1`, id).Scan(&body)
 	if err != nil {
-		return nil, rowErr(err, notFound("task snapshot %s not found", id), "read snapshot %s", id)
+		return nil, errs.Row(err, notFound("task snapshot %s not found", id), "read snapshot %s", id)
 	}
 	s.snapshots.Store(id, struct{}{})
 	return body, nil
@@ -159,13 +159,13 @@ func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
-	return job, wrapErr(err, "get job %s", id)
+	return job, errs.Wrap(err, "get job %s", id)
 }
 
 func readJob(br pgx.BatchResults, id string) (*stroem.Job, error) {
 	job, _, _, err := scanJob(br.QueryRow())
 	if err != nil {
-		return nil, rowErr(err, notFound("job %s not found", id), "")
+		return nil, errs.Row(err, notFound("job %s not found", id), "")
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -221,7 +221,7 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
 	jobs, err := pgx.CollectRows(rows, rowToJob)
-	return jobs, wrapErr(err, "list jobs")
+	return jobs, errs.Wrap(err, "list jobs")
 }
 
 // jobListQuery is JobList's statement (the plan tests explain it).
@@ -269,7 +269,7 @@ func (s *Store) JobsUnfinished(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	return ids, wrapErr(err, "list unfinished jobs")
+	return ids, errs.Wrap(err, "list unfinished jobs")
 }
 
 // JobState returns the same state JobUpdate builds, read-only and without
@@ -284,7 +284,7 @@ func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState,
 		st, err = loadState(ctx, tx, id)
 		return err
 	})
-	return st, wrapErr(err, "read job %s", id)
+	return st, errs.Wrap(err, "read job %s", id)
 }
 
 // loadState reads a job and its steps in tx, for JobState (JobUpdate reads
@@ -299,7 +299,7 @@ func loadState(ctx context.Context, tx pgx.Tx, id string) (*persistence.JobState
 	var jobContext []byte
 	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext)
 	if err != nil {
-		return nil, rowErr(err, notFound("job %s not found", id), "")
+		return nil, errs.Row(err, notFound("job %s not found", id), "")
 	}
 	if st.Context, err = persistence.DecodeJSON(jobContext); err != nil {
 		return nil, err

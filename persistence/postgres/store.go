@@ -255,6 +255,10 @@ func retryable(err error) bool {
 	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001" || pgErr.Code == "ST409")
 }
 
+// errs reads a row's error (errs.Row) and wraps a method's (errs.Wrap)
+// with interpretError.
+var errs = persistence.Errors{NoRows: pgx.ErrNoRows, Interpret: interpretError}
+
 // interpretError is the one place where database errors become domain
 // errors: no rows → CodeNotFound, PostgreSQL unreachable or shutting down →
 // CodeUnavailable (the API answers 503), unique violations → CodeConflict.
@@ -299,17 +303,6 @@ func unavailable(err error) bool {
 		errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, net.ErrClosed) ||
 		pgconn.Timeout(err)
-}
-
-// rowErr is persistence.RowError with this driver's "no rows" and
-// interpretError: the error of reading one row.
-func rowErr(err, missing error, format string, args ...any) error {
-	return persistence.RowError(err, pgx.ErrNoRows, missing, interpretError, format, args...)
-}
-
-// wrapErr is persistence.WrapError with interpretError: nil stays nil.
-func wrapErr(err error, format string, args ...any) error {
-	return persistence.WrapError(err, interpretError, format, args...)
 }
 
 // notFound returns the CodeNotFound error for a missing thing.

@@ -52,7 +52,7 @@ func (s *Store) UserInsert(ctx context.Context, u stroem.User) error {
 		}
 		return setGroups(ctx, tx, u.ID, u.Groups)
 	})
-	return wrapErr(err, "insert user %s", u.Email)
+	return errs.Wrap(err, "insert user %s", u.Email)
 }
 
 func setGroups(ctx context.Context, tx pgx.Tx, id string, groups []string) error {
@@ -82,7 +82,7 @@ func (s *Store) UserGetByEmail(ctx context.Context, email string) (stroem.User, 
 func (s *Store) userWhere(ctx context.Context, where string, arg any, what string) (stroem.User, error) {
 	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where, arg))
 	if err != nil {
-		return stroem.User{}, rowErr(err, stroem.Errorf(stroem.CodeNotFound, "%s not found", what), "get %s", what)
+		return stroem.User{}, errs.Row(err, stroem.Errorf(stroem.CodeNotFound, "%s not found", what), "get %s", what)
 	}
 	return u, nil
 }
@@ -164,7 +164,7 @@ func (s *Store) UserSetGroups(ctx context.Context, id string, groups []string) e
 		}
 		return setGroups(ctx, tx, id, groups)
 	})
-	return wrapErr(err, "set groups")
+	return errs.Wrap(err, "set groups")
 }
 
 // GroupList returns every group name in use, sorted.
@@ -188,7 +188,7 @@ func (s *Store) AuthLinkGet(ctx context.Context, provider, subject string) (stri
 	var id string
 	err := s.pool.QueryRow(ctx, `SELECT user_id::text FROM auth_links WHERE provider = $1 AND subject = $2`, provider, subject).Scan(&id)
 	if err != nil {
-		return "", rowErr(err, stroem.Errorf(stroem.CodeNotFound, "no user linked to %s subject %s", provider, subject), "get auth link")
+		return "", errs.Row(err, stroem.Errorf(stroem.CodeNotFound, "no user linked to %s subject %s", provider, subject), "get auth link")
 	}
 	return id, nil
 }
@@ -228,7 +228,7 @@ func (s *Store) RefreshTokenGet(ctx context.Context, hash string) (stroem.Refres
 	err := s.pool.QueryRow(ctx, `SELECT hash, user_id::text, family::text, created_at, expires_at, revoked_at, replaced_by
 		FROM refresh_tokens WHERE hash = $1`, hash).Scan(&t.Hash, &t.UserID, &t.Family, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt, &t.ReplacedBy)
 	if err != nil {
-		return t, rowErr(err, stroem.Errorf(stroem.CodeNotFound, "refresh token not found"), "get refresh token")
+		return t, errs.Row(err, stroem.Errorf(stroem.CodeNotFound, "refresh token not found"), "get refresh token")
 	}
 	t.CreatedAt, t.ExpiresAt = t.CreatedAt.UTC(), t.ExpiresAt.UTC()
 	if t.RevokedAt != nil {
@@ -253,7 +253,7 @@ func (s *Store) RefreshTokenRotate(ctx context.Context, hash string, next stroem
 		_, err = tx.Exec(ctx, insertRefreshSQL, refreshArgs(next)...)
 		return err
 	})
-	return wrapErr(err, "rotate refresh token")
+	return errs.Wrap(err, "rotate refresh token")
 }
 
 // RefreshTokenRevokeFamily revokes every live token of a session.
@@ -275,7 +275,7 @@ func (s *Store) APIKeyInsert(ctx context.Context, k stroem.APIKey) error {
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO api_keys (hash, prefix, user_id, name, created_at, expires_at, last_used_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, k.Hash, k.Prefix, k.UserID, k.Name, k.CreatedAt, k.ExpiresAt, k.LastUsedAt)
-	return wrapErr(err, "insert API key %s", k.Prefix)
+	return errs.Wrap(err, "insert API key %s", k.Prefix)
 }
 
 const apiKeyColumns = `hash, prefix, user_id::text, name, created_at, expires_at, last_used_at`
@@ -299,7 +299,7 @@ func scanAPIKey(row pgx.Row) (stroem.APIKey, error) {
 func (s *Store) APIKeyGet(ctx context.Context, hash string) (stroem.APIKey, error) {
 	k, err := scanAPIKey(s.pool.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1`, hash))
 	if err != nil {
-		return k, rowErr(err, stroem.Errorf(stroem.CodeNotFound, "API key not found"), "get API key")
+		return k, errs.Row(err, stroem.Errorf(stroem.CodeNotFound, "API key not found"), "get API key")
 	}
 	return k, nil
 }

@@ -39,7 +39,7 @@ func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 		w.RegisteredAt, w.LastHeartbeatAt = w.RegisteredAt.UTC(), w.LastHeartbeatAt.UTC()
 		return w, err
 	})
-	return workers, wrapErr(err, "list workers")
+	return workers, errs.Wrap(err, "list workers")
 }
 
 // WorkspaceArchivePut stores the files of a workspace revision (a tar.gz).
@@ -51,7 +51,7 @@ func (s *Store) WorkspaceArchivePut(ctx context.Context, revision string, tarbal
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO workspace_archives (revision, tarball) VALUES ($1, $2)
 		ON CONFLICT (revision) DO NOTHING`, revision, tarball)
-	return wrapErr(err, "store workspace archive %s", revision)
+	return errs.Wrap(err, "store workspace archive %s", revision)
 }
 
 // WorkspaceArchiveGet returns the tar.gz of a workspace revision, so a
@@ -61,7 +61,7 @@ func (s *Store) WorkspaceArchiveGet(ctx context.Context, revision string) ([]byt
 	var tarball []byte
 	err := s.pool.QueryRow(ctx, `SELECT tarball FROM workspace_archives WHERE revision = $1`, revision).Scan(&tarball)
 	if err != nil {
-		return nil, rowErr(err, notFound("workspace archive %s not found", revision), "read workspace archive %s", revision)
+		return nil, errs.Row(err, notFound("workspace archive %s not found", revision), "read workspace archive %s", revision)
 	}
 	return tarball, nil
 }

@@ -30,7 +30,7 @@ func (s *Store) BlobChunkPut(ctx context.Context, blobID string, n int, data []b
 			ON CONFLICT (blob_id, n) DO UPDATE SET data = excluded.data`, id, n, data, nanos(now))
 		return err
 	})
-	return wrapErr(err, "store chunk %d of blob %s", n, blobID)
+	return errs.Wrap(err, "store chunk %d of blob %s", n, blobID)
 }
 
 func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte, error) {
@@ -45,7 +45,7 @@ func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte,
 	var data []byte
 	err = db.QueryRowContext(ctx, `SELECT data FROM blob_chunks WHERE blob_id = ? AND n = ?`, id, n).Scan(&data)
 	if err != nil {
-		return nil, rowErr(err, notFound("chunk %d of blob %s not found", n, blobID), "read chunk %d of blob %s", n, blobID)
+		return nil, errs.Row(err, notFound("chunk %d of blob %s not found", n, blobID), "read chunk %d of blob %s", n, blobID)
 	}
 	if data == nil {
 		data = []byte{}
@@ -106,10 +106,7 @@ func fenceAttempt(ctx context.Context, tx *sql.Tx, f persistence.AttemptFence, w
 	var h persistence.StepHolder
 	err := tx.QueryRowContext(ctx, `SELECT status, attempt, coalesce(worker_id, '') FROM job_steps
 		WHERE job_id = ? AND step_name = ?`, jobID, f.Step).Scan(&h.Status, &h.Attempt, &h.WorkerID)
-	if err != nil {
-		return rowErr(err, notFound("step %s of job %s not found", f.Step, f.JobID), "")
-	}
-	return h.Fence(f, what)
+	return errs.Fence(err, h, f, what)
 }
 
 func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f persistence.AttemptFence, maxJobBytes int64) error {
@@ -140,7 +137,7 @@ func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f pe
 			jobID, a.Name, f.Step, f.Attempt, a.ContentType, a.SizeBytes, a.SHA256, blobID, nanos(now))
 		return err
 	})
-	return wrapErr(err, "store artifact %q of job %s", a.Name, f.JobID)
+	return errs.Wrap(err, "store artifact %q of job %s", a.Name, f.JobID)
 }
 
 const artifactCols = `a.job_id, a.name, a.step_name, a.attempt, a.content_type, a.size_bytes, a.sha256, a.blob_id, a.created_at`
@@ -196,10 +193,7 @@ func (s *Store) ArtifactGet(ctx context.Context, jobID, name string) (persistenc
 		return persistence.Artifact{}, err
 	}
 	a, err := scanArtifact(db.QueryRowContext(ctx, `SELECT `+artifactCols+` `+artifactVisible+` AND a.name = ?`, id, name))
-	if err != nil {
-		return a, rowErr(err, notFound("job %s has no artifact %q", jobID, name), "read artifact %q of job %s", name, jobID)
-	}
-	return a, nil
+	return a, errs.Row(err, notFound("job %s has no artifact %q", jobID, name), "read artifact %q of job %s", name, jobID)
 }
 
 func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapshot, f *persistence.AttemptFence, keep int) error {
@@ -225,7 +219,7 @@ func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapsh
 			sn.Workspace, sn.Task, sn.Workspace, sn.Task, keep)
 		return err
 	})
-	return wrapErr(err, "store state of %s/%s", sn.Workspace, sn.Task)
+	return errs.Wrap(err, "store state of %s/%s", sn.Workspace, sn.Task)
 }
 
 const snapshotCols = `id, workspace, task_name, coalesce(job_id, ''), step_name, source, uploaded_by, state, blob_id, size_bytes, sha256, created_at`
@@ -255,7 +249,7 @@ func (s *Store) snapshotQuery(ctx context.Context, what, where string, args ...a
 	}
 	sn, err := scanSnapshot(db.QueryRowContext(ctx, `SELECT `+snapshotCols+` FROM state_snapshots WHERE `+where, args...))
 	if err != nil {
-		return sn, rowErr(err, notFound("%s", what), "read %s", strings.TrimPrefix(what, "no "))
+		return sn, errs.Row(err, notFound("%s", what), "read %s", strings.TrimPrefix(what, "no "))
 	}
 	return sn, nil
 }

@@ -344,7 +344,7 @@ func (s *Store) StepLease(ctx context.Context, jobID, step string) (persistence.
 	err = db.QueryRowContext(ctx, `SELECT attempt, status, lease_expires_at FROM job_steps
 		WHERE job_id = ? AND step_name = ?`, id, step).Scan(&l.Attempt, &status, timeCol{&l.LeaseExpiresAt})
 	if err != nil {
-		return persistence.StepLease{}, rowErr(err, notFound("step %s of job %s not found", step, jobID), "read lease of step %s of job %s", step, jobID)
+		return persistence.StepLease{}, errs.Row(err, notFound("step %s of job %s not found", step, jobID), "read lease of step %s of job %s", step, jobID)
 	}
 	l.Status, l.Now = stroem.StepStatus(status), s.now()
 	return l, nil
@@ -370,7 +370,7 @@ func (s *Store) StepFence(ctx context.Context, jobID, step string, attempt int, 
 	err = db.QueryRowContext(ctx, `SELECT status, attempt, coalesce(worker_id, ''), cancel_requested
 		FROM job_steps WHERE job_id = ? AND step_name = ?`, id, step).Scan(&h.Status, &h.Attempt, &h.WorkerID, &cancel)
 	if err != nil {
-		return false, rowErr(err, notFound("step %s of job %s not found", step, jobID), "fence step %s of job %s", step, jobID)
+		return false, errs.Row(err, notFound("step %s of job %s not found", step, jobID), "fence step %s of job %s", step, jobID)
 	}
 	f := persistence.AttemptFence{JobID: jobID, Step: step, Attempt: attempt, WorkerID: workerID}
 	if err := h.Fence(f, ""); err != nil {

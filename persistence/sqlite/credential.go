@@ -41,7 +41,7 @@ func (s *Store) WorkerByCredential(ctx context.Context, hash []byte) (string, er
 		return tx.QueryRowContext(ctx, `SELECT id FROM workers WHERE credential_hash = ?`, hash).Scan(&id)
 	})
 	if err != nil {
-		return "", rowErr(err, stroem.Errorf(stroem.CodeNotFound, "no worker holds this credential"), "look up worker credential")
+		return "", errs.Row(err, stroem.Errorf(stroem.CodeNotFound, "no worker holds this credential"), "look up worker credential")
 	}
 	return id, nil
 }

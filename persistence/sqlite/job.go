@@ -46,7 +46,7 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 	var body []byte
 	err = db.QueryRowContext(ctx, `SELECT body FROM task_snapshots WHERE id = ?`, id).Scan(&body)
 	if err != nil {
-		return nil, rowErr(err, notFound("task snapshot %s not found", id), "read snapshot %s", id)
+		return nil, errs.Row(err, notFound("task snapshot %s not found", id), "read snapshot %s", id)
 	}
 	s.snapshots.Store(id, struct{}{})
 	return body, nil
@@ -170,13 +170,13 @@ func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
 		job, err = readJob(ctx, tx, cid)
 		return err
 	})
-	return job, wrapErr(err, "get job %s", id)
+	return job, errs.Wrap(err, "get job %s", id)
 }
 
 func readJob(ctx context.Context, tx *sql.Tx, id string) (*stroem.Job, error) {
 	job, _, _, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
 	if err != nil {
-		return nil, rowErr(err, notFound("job %s not found", id), "")
+		return nil, errs.Row(err, notFound("job %s not found", id), "")
 	}
 	states, err := loadSteps(ctx, tx, id)
 	if err != nil {
@@ -251,7 +251,7 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 		j, _, _, err := scanJob(rows)
 		return j, err
 	})
-	return jobs, wrapErr(err, "list jobs")
+	return jobs, errs.Wrap(err, "list jobs")
 }
 
 // JobCount counts the jobs JobList would page through (Limit and Offset
@@ -324,7 +324,7 @@ func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState,
 		st, err = loadState(ctx, tx, cid, s.now())
 		return err
 	})
-	return st, wrapErr(err, "read job %s", id)
+	return st, errs.Wrap(err, "read job %s", id)
 }
 
 // loadState reads a job and its steps in tx. In a write transaction the
@@ -334,7 +334,7 @@ func loadState(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*pers
 	job, snapshotID, cancelRequested, err := scanJob(tx.QueryRowContext(ctx,
 		`SELECT `+jobColumns+`, context FROM jobs WHERE id = ?`, id), &jobContext)
 	if err != nil {
-		return nil, rowErr(err, notFound("job %s not found", id), "")
+		return nil, errs.Row(err, notFound("job %s not found", id), "")
 	}
 	extra, err := persistence.DecodeJSON(jobContext)
 	if err != nil {

@@ -263,6 +263,10 @@ func (s *Store) closedError() error {
 	return stroem.Errorf(stroem.CodeUnavailable, "database unavailable: the store %s is closed", s.path)
 }
 
+// errs reads a row's error (errs.Row) and wraps a method's (errs.Wrap)
+// with interpretError.
+var errs = persistence.Errors{NoRows: sql.ErrNoRows, Interpret: interpretError}
+
 // interpretError is the one place where database errors become domain
 // errors: no rows → CodeNotFound; a uniqueness violation → CodeConflict;
 // a locked, full, unreadable or closed database → CodeUnavailable (the
@@ -297,17 +301,6 @@ func unavailableCode(primary int) bool {
 		return true
 	}
 	return false
-}
-
-// rowErr is persistence.RowError with this driver's "no rows" and
-// interpretError: the error of reading one row.
-func rowErr(err, missing error, format string, args ...any) error {
-	return persistence.RowError(err, sql.ErrNoRows, missing, interpretError, format, args...)
-}
-
-// wrapErr is persistence.WrapError with interpretError: nil stays nil.
-func wrapErr(err error, format string, args ...any) error {
-	return persistence.WrapError(err, interpretError, format, args...)
 }
 
 // notFound returns the CodeNotFound error for a missing thing.

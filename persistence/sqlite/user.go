@@ -63,7 +63,7 @@ func (s *Store) UserInsert(ctx context.Context, u stroem.User) error {
 		}
 		return setGroups(ctx, tx, id, u.Groups)
 	})
-	return wrapErr(err, "insert user %s", u.Email)
+	return errs.Wrap(err, "insert user %s", u.Email)
 }
 
 func setGroups(ctx context.Context, tx *sql.Tx, id string, groups []string) error {
@@ -106,7 +106,7 @@ func (s *Store) userWhere(ctx context.Context, where string, arg any, what strin
 	}
 	u, err := scanUser(db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where, arg))
 	if err != nil {
-		return stroem.User{}, rowErr(err, notFound("%s not found", what), "get %s", what)
+		return stroem.User{}, errs.Row(err, notFound("%s not found", what), "get %s", what)
 	}
 	return u, nil
 }
@@ -170,7 +170,7 @@ func (s *Store) userExec(ctx context.Context, id, what, query string, args ...an
 		}
 		return nil
 	})
-	return wrapErr(err, "%s", what)
+	return errs.Wrap(err, "%s", what)
 }
 
 // UserSetAdmin sets the admin flag.
@@ -204,7 +204,7 @@ func (s *Store) UserSetGroups(ctx context.Context, id string, groups []string) e
 		}
 		return setGroups(ctx, tx, cid, groups)
 	})
-	return wrapErr(err, "set groups")
+	return errs.Wrap(err, "set groups")
 }
 
 // GroupList returns every group name in use, sorted.
@@ -239,7 +239,7 @@ func (s *Store) AuthLinkGet(ctx context.Context, provider, subject string) (stri
 	var id string
 	err = db.QueryRowContext(ctx, `SELECT user_id FROM auth_links WHERE provider = ? AND subject = ?`, provider, subject).Scan(&id)
 	if err != nil {
-		return "", rowErr(err, notFound("no user linked to %s subject %s", provider, subject), "get auth link")
+		return "", errs.Row(err, notFound("no user linked to %s subject %s", provider, subject), "get auth link")
 	}
 	return id, nil
 }
@@ -255,13 +255,13 @@ func (s *Store) AuthLinkInsert(ctx context.Context, provider, subject, userID st
 			provider, subject, cid, nanos(now))
 		return err
 	})
-	return wrapErr(err, "link %s subject to user %s", provider, userID)
+	return errs.Wrap(err, "link %s subject to user %s", provider, userID)
 }
 
 // RefreshTokenInsert stores a new refresh token (its hash).
 func (s *Store) RefreshTokenInsert(ctx context.Context, t stroem.RefreshToken) error {
 	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error { return insertRefresh(ctx, tx, t) })
-	return wrapErr(err, "insert refresh token")
+	return errs.Wrap(err, "insert refresh token")
 }
 
 func insertRefresh(ctx context.Context, tx *sql.Tx, t stroem.RefreshToken) error {
@@ -282,7 +282,7 @@ func (s *Store) RefreshTokenGet(ctx context.Context, hash string) (stroem.Refres
 	err = db.QueryRowContext(ctx, `SELECT hash, user_id, family, created_at, expires_at, revoked_at, replaced_by
 		FROM refresh_tokens WHERE hash = ?`, hash).Scan(&t.Hash, &t.UserID, &t.Family, timeVal{&t.CreatedAt}, timeVal{&t.ExpiresAt}, timeCol{&t.RevokedAt}, &t.ReplacedBy)
 	if err != nil {
-		return t, rowErr(err, notFound("refresh token not found"), "get refresh token")
+		return t, errs.Row(err, notFound("refresh token not found"), "get refresh token")
 	}
 	return t, nil
 }
@@ -301,7 +301,7 @@ func (s *Store) RefreshTokenRotate(ctx context.Context, hash string, next stroem
 		}
 		return insertRefresh(ctx, tx, next)
 	})
-	return wrapErr(err, "rotate refresh token")
+	return errs.Wrap(err, "rotate refresh token")
 }
 
 // RefreshTokenRevokeFamily revokes every live token of a session.
@@ -311,7 +311,7 @@ func (s *Store) RefreshTokenRevokeFamily(ctx context.Context, family string, now
 		_, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL`, nanos(now), fam)
 		return err
 	})
-	return wrapErr(err, "revoke session")
+	return errs.Wrap(err, "revoke session")
 }
 
 // APIKeyInsert stores a key (its hash); a prefix the user already has is a
@@ -326,7 +326,7 @@ func (s *Store) APIKeyInsert(ctx context.Context, k stroem.APIKey) error {
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, k.Hash, k.Prefix, uid, k.Name, nanos(k.CreatedAt), nanosPtr(k.ExpiresAt), nanosPtr(k.LastUsedAt))
 		return err
 	})
-	return wrapErr(err, "insert API key %s", k.Prefix)
+	return errs.Wrap(err, "insert API key %s", k.Prefix)
 }
 
 const apiKeyColumns = `hash, prefix, user_id, name, created_at, expires_at, last_used_at`
@@ -345,7 +345,7 @@ func (s *Store) APIKeyGet(ctx context.Context, hash string) (stroem.APIKey, erro
 	}
 	k, err := scanAPIKey(db.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
 	if err != nil {
-		return k, rowErr(err, notFound("API key not found"), "get API key")
+		return k, errs.Row(err, notFound("API key not found"), "get API key")
 	}
 	return k, nil
 }
@@ -392,7 +392,7 @@ func (s *Store) APIKeyDelete(ctx context.Context, userID, prefix string) error {
 		}
 		return nil
 	})
-	return wrapErr(err, "delete API key")
+	return errs.Wrap(err, "delete API key")
 }
 
 // APIKeyUsed records when a key was last used.
@@ -401,7 +401,7 @@ func (s *Store) APIKeyUsed(ctx context.Context, hash string, at time.Time) error
 		_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE hash = ?`, nanos(at), hash)
 		return err
 	})
-	return wrapErr(err, "record API key use")
+	return errs.Wrap(err, "record API key use")
 }
 
 // JobCancelledBy records who cancelled a job; the first one is kept.
@@ -414,5 +414,5 @@ func (s *Store) JobCancelledBy(ctx context.Context, jobID, who string) error {
 		_, err := tx.ExecContext(ctx, `UPDATE jobs SET cancelled_by = ? WHERE id = ? AND cancelled_by = ''`, stroem.SanitizeText(who), id)
 		return err
 	})
-	return wrapErr(err, "record who cancelled job %s", jobID)
+	return errs.Wrap(err, "record who cancelled job %s", jobID)
 }

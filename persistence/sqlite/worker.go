@@ -77,7 +77,7 @@ func (s *Store) WorkspaceArchivePut(ctx context.Context, revision string, tarbal
 			ON CONFLICT (revision) DO NOTHING`, revision, tarball, nanos(now))
 		return err
 	})
-	return wrapErr(err, "store workspace archive %s", revision)
+	return errs.Wrap(err, "store workspace archive %s", revision)
 }
 
 // WorkspaceArchiveGet returns the tar.gz of a workspace revision, so a
@@ -91,7 +91,7 @@ func (s *Store) WorkspaceArchiveGet(ctx context.Context, revision string) ([]byt
 	var tarball []byte
 	err = db.QueryRowContext(ctx, `SELECT tarball FROM workspace_archives WHERE revision = ?`, revision).Scan(&tarball)
 	if err != nil {
-		return nil, rowErr(err, notFound("workspace archive %s not found", revision), "read workspace archive %s", revision)
+		return nil, errs.Row(err, notFound("workspace archive %s not found", revision), "read workspace archive %s", revision)
 	}
 	return tarball, nil
 }
