@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/google/uuid"
 
@@ -112,4 +113,63 @@ func CollectRows[T any](rows Rows, scan func() (T, error)) ([]T, error) {
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// AuthMethods is what a stored user can sign in with, as both stores
+// report it: "password" when a hash is set, then the linked providers.
+func AuthMethods(passwordHash string, providers []string) []string {
+	out := []string{}
+	if passwordHash != "" {
+		out = append(out, "password")
+	}
+	return append(out, providers...)
+}
+
+// Errors are the error skeletons both stores share, bound to a driver's
+// "no rows" error and the store's Interpret (its translation of driver
+// errors into stroem codes).
+type Errors struct {
+	NoRows    error
+	Interpret func(error) error
+}
+
+// Row is the error of reading one row: nil stays nil; NoRows becomes
+// missing (a CodeNotFound error that names what is missing); any other
+// error is interpreted and wrapped with the message format and args, or,
+// with format "", returned as it is (inside a transaction, whose caller
+// interprets it).
+func (e Errors) Row(err, missing error, format string, args ...any) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, e.NoRows):
+		return missing
+	case format == "":
+		return err
+	}
+	return e.Wrap(err, format, args...)
+}
+
+// Wrap is the error of a store method's last step: nil stays nil; any
+// other error is interpreted and wrapped with the message format and args
+// (what was being done).
+func (e Errors) Wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), e.Interpret(err))
+}
+
+// Fence is the outcome of a fence's read of a step's row into h (see
+// StepHolder.Fence): NoRows is an unknown step (CodeNotFound), any other
+// read error is returned as it is (the fence runs inside a transaction),
+// else h decides.
+func (e Errors) Fence(err error, h StepHolder, f AttemptFence, what string) error {
+	switch {
+	case errors.Is(err, e.NoRows):
+		return stroem.Errorf(stroem.CodeNotFound, "step %s of job %s not found", f.Step, f.JobID)
+	case err != nil:
+		return err
+	}
+	return h.Fence(f, what)
 }

@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"strings"
 	"time"
 
 	"github.com/stroem/stroem"
@@ -115,6 +116,19 @@ type ClaimParams struct {
 	Lease        time.Duration
 }
 
+// Check applies StepsClaim's rules both stores share: a worker id and a
+// positive lease are required. A claim without capabilities is valid and
+// finds nothing.
+func (p ClaimParams) Check() error {
+	if p.WorkerID == "" {
+		return stroem.Errorf(stroem.CodeInvalid, "claim: worker id is empty")
+	}
+	if p.Lease <= 0 {
+		return stroem.Errorf(stroem.CodeInvalid, "claim: lease must be positive, got %s", p.Lease)
+	}
+	return nil
+}
+
 // ClaimedStep is a step a claim moved to running for a worker.
 type ClaimedStep struct {
 	JobID          string
@@ -218,4 +232,43 @@ func (f JobFilter) Page() (limit, offset int) {
 		limit = DefaultJobListLimit
 	}
 	return min(limit, MaxJobListLimit), max(f.Offset, 0)
+}
+
+// Where is the WHERE clause (with its leading space, or empty) of a store's
+// JobList and JobCount: the filter's equalities, its created_at range and
+// its id range. arg records one value and returns its placeholder ($n in
+// PostgreSQL, ? in SQLite; a store converts times as its columns hold
+// them), so both stores run the same statement. Each filter combination the
+// API offers matches an index whose order is the list order (see the
+// migrations), so a page is a short index scan even at 100,000s of jobs.
+func (f JobFilter) Where(arg func(v any) string) string {
+	var where []string
+	for _, c := range f.Conds() {
+		where = append(where, c.Column+` = `+arg(c.Value))
+	}
+	if !f.CreatedAfter.IsZero() {
+		where = append(where, `created_at >= `+arg(f.CreatedAfter))
+	}
+	if !f.CreatedBefore.IsZero() {
+		where = append(where, `created_at < `+arg(f.CreatedBefore))
+	}
+	if lo, hi, ok := f.IDRange(); ok && lo == hi {
+		// A full id: an equality, which is always answered from the primary
+		// key (a range with parameters may be planned as a scan of the
+		// created_at index in a generic plan).
+		where = append(where, `id = `+arg(lo))
+	} else if ok {
+		where = append(where, `id >= `+arg(lo), `id <= `+arg(hi))
+	}
+	if len(where) == 0 {
+		return ""
+	}
+	return ` WHERE ` + strings.Join(where, " AND ")
+}
+
+// ListPage is the end of JobList's statement, after Where: newest first
+// (created_at, then id, descending) and the page (see Page).
+func (f JobFilter) ListPage(arg func(v any) string) string {
+	limit, offset := f.Page()
+	return ` ORDER BY created_at DESC, id DESC LIMIT ` + arg(limit) + ` OFFSET ` + arg(offset)
 }

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -22,10 +21,7 @@ func (s *Store) BlobChunkPut(ctx context.Context, blobID string, n int, data []b
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO blob_chunks (blob_id, n, data) VALUES ($1, $2, $3)
 		ON CONFLICT (blob_id, n) DO UPDATE SET data = excluded.data`, blobID, n, data)
-	if err != nil {
-		return fmt.Errorf("store chunk %d of blob %s: %w", n, blobID, interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "store chunk %d of blob %s", n, blobID)
 }
 
 func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte, error) {
@@ -34,11 +30,8 @@ func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte,
 	}
 	var data []byte
 	err := s.pool.QueryRow(ctx, `SELECT data FROM blob_chunks WHERE blob_id = $1 AND n = $2`, blobID, n).Scan(&data)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("chunk %d of blob %s not found", n, blobID)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read chunk %d of blob %s: %w", n, blobID, interpretError(err))
+		return nil, errs.Row(err, notFound("chunk %d of blob %s not found", n, blobID), "read chunk %d of blob %s", n, blobID)
 	}
 	return data, nil
 }
@@ -87,50 +80,33 @@ func (s *Store) BlobsPrune(ctx context.Context, before time.Time, limit int, dry
 // running attempt; the share lock orders it with a transition that
 // declares the attempt lost.
 func fenceAttempt(ctx context.Context, tx pgx.Tx, f persistence.AttemptFence, what string) error {
-	var (
-		status, holder string
-		current        int
-	)
+	jobID, ok := persistence.CanonicalUUID(f.JobID)
+	if !ok {
+		return notFound("job %s not found", f.JobID)
+	}
+	var h persistence.StepHolder
 	err := tx.QueryRow(ctx, `SELECT status, attempt, coalesce(worker_id, '') FROM job_steps
-		WHERE job_id = $1 AND step_name = $2 FOR SHARE`, canonicalUUID(f.JobID), f.Step).Scan(&status, &current, &holder)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return notFound("step %s of job %s not found", f.Step, f.JobID)
-	}
-	if err != nil {
-		return err
-	}
-	if status != string(stroem.StepRunning) || current != f.Attempt || holder != canonicalUUID(f.WorkerID) {
-		return stroem.Errorf(stroem.CodeConflict,
-			"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d): its %s is not stored",
-			f.Step, f.JobID, f.Attempt, f.WorkerID, status, current, what)
-	}
-	return nil
+		WHERE job_id = $1 AND step_name = $2 FOR SHARE`, jobID, f.Step).Scan(&h.Status, &h.Attempt, &h.WorkerID)
+	return errs.Fence(err, h, f, what)
 }
 
 func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f persistence.AttemptFence, maxJobBytes int64) error {
-	if !validUUID(f.JobID) {
-		return notFound("job %s not found", f.JobID)
-	}
-	if err := persistence.CheckArtifactName(a.Name); err != nil {
+	jobID, blobID, err := persistence.PrepareArtifact(a, f)
+	if err != nil {
 		return err
 	}
-	if !validUUID(a.BlobID) {
-		return stroem.Errorf(stroem.CodeInvalid, "blob id %q is not a UUID", a.BlobID)
-	}
-	err := s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		if err := fenceAttempt(ctx, tx, f, "artifact"); err != nil {
 			return err
 		}
 		if maxJobBytes > 0 {
 			var total int64
 			if err := tx.QueryRow(ctx, `SELECT coalesce(sum(size_bytes), 0) FROM job_artifacts
-				WHERE job_id = $1 AND name <> $2`, canonicalUUID(f.JobID), a.Name).Scan(&total); err != nil {
+				WHERE job_id = $1 AND name <> $2`, jobID, a.Name).Scan(&total); err != nil {
 				return err
 			}
-			if total+a.SizeBytes > maxJobBytes {
-				return stroem.Errorf(stroem.CodeTooLarge,
-					"artifact %q (%d bytes) would take job %s's artifacts to %d bytes, over the limit of %d (artifact_storage.max_job_bytes)",
-					a.Name, a.SizeBytes, f.JobID, total+a.SizeBytes, maxJobBytes)
+			if err := persistence.CheckJobBytes(a, f, total, maxJobBytes); err != nil {
+				return err
 			}
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO job_artifacts
@@ -139,13 +115,10 @@ func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f pe
 			ON CONFLICT (job_id, name) DO UPDATE SET step_name = excluded.step_name, attempt = excluded.attempt,
 				content_type = excluded.content_type, size_bytes = excluded.size_bytes, sha256 = excluded.sha256,
 				blob_id = excluded.blob_id, created_at = now()`,
-			canonicalUUID(f.JobID), a.Name, f.Step, f.Attempt, a.ContentType, a.SizeBytes, a.SHA256, a.BlobID)
+			jobID, a.Name, f.Step, f.Attempt, a.ContentType, a.SizeBytes, a.SHA256, blobID)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("store artifact %q of job %s: %w", a.Name, f.JobID, interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "store artifact %q of job %s", a.Name, f.JobID)
 }
 
 const artifactCols = `a.job_id::text, a.name, a.step_name, a.attempt, a.content_type, a.size_bytes, a.sha256, a.blob_id::text, a.created_at`
@@ -183,41 +156,20 @@ func (s *Store) ArtifactGet(ctx context.Context, jobID, name string) (persistenc
 		return persistence.Artifact{}, notFound("job %s not found", jobID)
 	}
 	a, err := scanArtifact(s.pool.QueryRow(ctx, `SELECT `+artifactCols+` `+artifactVisible+` AND a.name = $2`, canonicalUUID(jobID), name))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return a, notFound("job %s has no artifact %q", jobID, name)
-	}
-	if err != nil {
-		return a, fmt.Errorf("read artifact %q of job %s: %w", name, jobID, interpretError(err))
-	}
-	return a, nil
+	return a, errs.Row(err, notFound("job %s has no artifact %q", jobID, name), "read artifact %q of job %s", name, jobID)
 }
 
 func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapshot, f *persistence.AttemptFence, keep int) error {
-	if !validUUID(sn.ID) || !validUUID(sn.BlobID) {
-		return stroem.Errorf(stroem.CodeInvalid, "snapshot and blob ids must be UUIDs")
-	}
-	if sn.Source != persistence.StateSourceStep && sn.Source != persistence.StateSourceUpload {
-		return stroem.Errorf(stroem.CodeInvalid, "snapshot source %q: want step or upload", sn.Source)
-	}
-	if keep <= 0 {
-		keep = persistence.DefaultStateKeep
-	}
-	st, err := persistence.StateJSON(sn.State)
+	sn, st, keep, err := persistence.PrepareStateSnapshot(sn, keep)
 	if err != nil {
-		return stroem.Errorf(stroem.CodeInvalid, "state: %v", err)
+		return err
 	}
-	var jobID any
+	var jobID any // NULL for an upload
 	if sn.JobID != "" {
-		if !validUUID(sn.JobID) {
-			return notFound("job %s not found", sn.JobID)
-		}
-		jobID = canonicalUUID(sn.JobID)
+		jobID = sn.JobID
 	}
 	err = s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		if f != nil {
-			if !validUUID(f.JobID) {
-				return notFound("job %s not found", f.JobID)
-			}
 			if err := fenceAttempt(ctx, tx, *f, "state"); err != nil {
 				return err
 			}
@@ -234,10 +186,7 @@ func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapsh
 			sn.Workspace, sn.Task, keep)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("store state of %s/%s: %w", sn.Workspace, sn.Task, interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "store state of %s/%s", sn.Workspace, sn.Task)
 }
 
 const snapshotCols = `id::text, workspace, task_name, coalesce(job_id::text, ''), step_name, source, uploaded_by, state::text, blob_id::text, size_bytes, sha256, created_at`
@@ -262,11 +211,8 @@ func scanSnapshot(row pgx.Row) (persistence.StateSnapshot, error) {
 func (s *Store) StateSnapshotLatest(ctx context.Context, workspace, task string) (persistence.StateSnapshot, error) {
 	sn, err := scanSnapshot(s.pool.QueryRow(ctx, `SELECT `+snapshotCols+` FROM state_snapshots
 		WHERE workspace = $1 AND task_name = $2 ORDER BY seq DESC LIMIT 1`, workspace, task))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sn, notFound("no state stored for %s", persistence.StateName(workspace, task))
-	}
 	if err != nil {
-		return sn, fmt.Errorf("read state of %s: %w", persistence.StateName(workspace, task), interpretError(err))
+		return sn, errs.Row(err, notFound("no state stored for %s", persistence.StateName(workspace, task)), "read state of %s", persistence.StateName(workspace, task))
 	}
 	return sn, nil
 }
@@ -277,11 +223,8 @@ func (s *Store) StateSnapshotGet(ctx context.Context, workspace, task, id string
 	}
 	sn, err := scanSnapshot(s.pool.QueryRow(ctx, `SELECT `+snapshotCols+` FROM state_snapshots
 		WHERE workspace = $1 AND task_name = $2 AND id = $3`, workspace, task, canonicalUUID(id)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sn, notFound("no state snapshot %s for %s", id, persistence.StateName(workspace, task))
-	}
 	if err != nil {
-		return sn, fmt.Errorf("read state snapshot %s: %w", id, interpretError(err))
+		return sn, errs.Row(err, notFound("no state snapshot %s for %s", id, persistence.StateName(workspace, task)), "read state snapshot %s", id)
 	}
 	return sn, nil
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -62,11 +61,8 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 	if len(p.Capabilities) == 0 {
 		return nil, nil
 	}
-	if p.WorkerID == "" {
-		return nil, stroem.Errorf(stroem.CodeInvalid, "claim: worker id is empty")
-	}
-	if p.Lease <= 0 {
-		return nil, stroem.Errorf(stroem.CodeInvalid, "claim: lease must be positive, got %s", p.Lease)
+	if err := p.Check(); err != nil {
+		return nil, err
 	}
 	limit := max(p.Limit, 1)
 	p.WorkerID = canonicalUUID(p.WorkerID)
@@ -315,11 +311,8 @@ func (s *Store) StepLease(ctx context.Context, jobID, step string) (persistence.
 	)
 	err := s.pool.QueryRow(ctx, `SELECT attempt, status, lease_expires_at, now() FROM job_steps
 		WHERE job_id = $1 AND step_name = $2`, jobID, step).Scan(&l.Attempt, &status, &l.LeaseExpiresAt, &l.Now)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return persistence.StepLease{}, notFound("step %s of job %s not found", step, jobID)
-	}
 	if err != nil {
-		return persistence.StepLease{}, fmt.Errorf("read lease of step %s of job %s: %w", step, jobID, interpretError(err))
+		return persistence.StepLease{}, errs.Row(err, notFound("step %s of job %s not found", step, jobID), "read lease of step %s of job %s", step, jobID)
 	}
 	l.Status, l.LeaseExpiresAt, l.Now = stroem.StepStatus(status), utc(l.LeaseExpiresAt), l.Now.UTC()
 	return l, nil
@@ -334,22 +327,17 @@ func (s *Store) StepFence(ctx context.Context, jobID, step string, attempt int, 
 		return false, notFound("job %s not found", jobID)
 	}
 	var (
-		status, holder string
-		current        int
-		cancel         bool
+		h      persistence.StepHolder
+		cancel bool
 	)
 	err := s.pool.QueryRow(ctx, `SELECT status, attempt, coalesce(worker_id, ''), cancel_requested
-		FROM job_steps WHERE job_id = $1 AND step_name = $2`, jobID, step).Scan(&status, &current, &holder, &cancel)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, notFound("step %s of job %s not found", step, jobID)
-	}
+		FROM job_steps WHERE job_id = $1 AND step_name = $2`, jobID, step).Scan(&h.Status, &h.Attempt, &h.WorkerID, &cancel)
 	if err != nil {
-		return false, fmt.Errorf("fence step %s of job %s: %w", step, jobID, interpretError(err))
+		return false, errs.Row(err, notFound("step %s of job %s not found", step, jobID), "fence step %s of job %s", step, jobID)
 	}
-	if status != string(stroem.StepRunning) || current != attempt || holder != canonicalUUID(workerID) {
-		return false, stroem.Errorf(stroem.CodeConflict,
-			"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d)",
-			step, jobID, attempt, workerID, status, current)
+	f := persistence.AttemptFence{JobID: jobID, Step: step, Attempt: attempt, WorkerID: workerID}
+	if err := h.Fence(f, ""); err != nil {
+		return false, err
 	}
 	return cancel, nil
 }

@@ -2,10 +2,7 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/stroem/stroem"
 )
@@ -31,11 +28,8 @@ func (s *Store) WorkerCredentialSet(ctx context.Context, workerID string, hash [
 func (s *Store) WorkerByCredential(ctx context.Context, hash []byte) (string, error) {
 	var id string
 	err := s.pool.QueryRow(ctx, `SELECT id::text FROM workers WHERE credential_hash = $1`, hash).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", stroem.Errorf(stroem.CodeNotFound, "no worker holds this credential")
-	}
 	if err != nil {
-		return "", fmt.Errorf("look up worker credential: %w", interpretError(err))
+		return "", errs.Row(err, stroem.Errorf(stroem.CodeNotFound, "no worker holds this credential"), "look up worker credential")
 	}
 	return id, nil
 }

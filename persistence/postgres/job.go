@@ -2,9 +2,7 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -42,11 +40,8 @@ func (s *Store) SnapshotPut(ctx context.Context, id string, body []byte) error {
 func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 	var body []byte
 	err := s.pool.QueryRow(ctx, `SELECT body FROM task_snapshots WHERE id = $1`, id).Scan(&body)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("task snapshot %s not found", id)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read snapshot %s: %w", id, interpretError(err))
+		return nil, errs.Row(err, notFound("task snapshot %s not found", id), "read snapshot %s", id)
 	}
 	s.snapshots.Store(id, struct{}{})
 	return body, nil
@@ -60,79 +55,12 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 // recorded first, in the same transaction (see TriggerTick): ErrTickFired or
 // ErrTriggerBusy mean nothing was written.
 func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
-	j := nj.Job
-	if !validUUID(j.ID) {
-		return stroem.Errorf(stroem.CodeInvalid, "job id %q is not a UUID", j.ID)
-	}
-	if j.Status == "" {
-		j.Status = stroem.JobPending
-	}
-	if !j.Status.Valid() {
-		return stroem.Errorf(stroem.CodeInvalid, "job %s: unknown status %q", j.ID, j.Status)
-	}
-	if j.Mode == "" {
-		j.Mode = "distributed"
-	}
-	if j.SourceType == "" {
-		j.SourceType = stroem.SourceAPI
-	}
-	input, err := persistence.EncodeJSON(persistence.SanitizeMap(j.Input))
-	if err != nil {
-		return err
-	}
-	if input == nil {
-		input = []byte("{}")
-	}
-	output, err := persistence.EncodeJSON(persistence.SanitizeMap(j.Output))
-	if err != nil {
-		return err
-	}
-	jobContext, err := persistence.EncodeJSON(persistence.SanitizeMap(nj.Context))
-	if err != nil {
-		return err
-	}
-	var snapshotBody []byte
 	_, known := s.snapshots.Load(nj.SnapshotID)
-	if nj.SnapshotID != "" && !known && nj.SnapshotBody != nil {
-		if snapshotBody, err = persistence.SanitizeJSONBytes(nj.SnapshotBody); err != nil {
-			return err
-		}
+	p, err := persistence.PrepareJob(nj, known)
+	if err != nil {
+		return err
 	}
-
-	type stepRow struct {
-		input, output []byte
-		persistence.NewStep
-	}
-	steps := make([]stepRow, len(nj.Steps))
-	anyReady := false
-	for i, st := range nj.Steps {
-		if !st.Status.Valid() {
-			return stroem.Errorf(stroem.CodeInvalid, "job %s step %s: unknown status %q", j.ID, st.Name, st.Status)
-		}
-		if st.Status == stroem.StepRunning {
-			return stroem.Errorf(stroem.CodeInvalid, "job %s step %s: a step cannot be inserted running", j.ID, st.Name)
-		}
-		in, err := persistence.EncodeJSON(persistence.SanitizeMap(st.Input))
-		if err != nil {
-			return err
-		}
-		var out []byte
-		if st.Output != nil {
-			if out, err = persistence.EncodeJSON(persistence.SanitizeMap(st.Output)); err != nil {
-				return err
-			}
-		}
-		if st.MaxAttempts < 1 {
-			st.MaxAttempts = 1
-		}
-		if st.DependsOn == nil {
-			st.DependsOn = []string{}
-		}
-		st.ErrorMessage = stroem.SanitizeText(st.ErrorMessage)
-		steps[i] = stepRow{input: in, output: out, NewStep: st}
-		anyReady = anyReady || st.Status == stroem.StepReady
-	}
-
+	j := p.Job
 	err = s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		if nj.Tick != nil {
 			if err := insertTick(ctx, tx, j.Workspace, j.ID, nj.Tick); err != nil {
@@ -140,18 +68,18 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 			}
 		}
 		b := &pgx.Batch{}
-		if snapshotBody != nil {
+		if p.SnapshotBody != nil {
 			b.Queue(`INSERT INTO task_snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
-				nj.SnapshotID, snapshotBody)
+				nj.SnapshotID, p.SnapshotBody)
 		}
 		b.Queue(`INSERT INTO jobs (id, workspace, task_name, mode, input, output, status, source_type,
 				source_id, revision, snapshot_id, context, created_at, started_at, completed_at, created_by)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), $12, now(),
 				CASE WHEN $7 = 'running' THEN now() END,
 				CASE WHEN $7 IN ('completed', 'failed', 'cancelled') THEN now() END, $13)`,
-			j.ID, j.Workspace, j.TaskName, j.Mode, input, output, string(j.Status), string(j.SourceType),
-			j.SourceID, j.Revision, nj.SnapshotID, jobContext, stroem.SanitizeText(j.CreatedBy))
-		for i, st := range steps {
+			j.ID, j.Workspace, j.TaskName, j.Mode, p.Input, p.Output, string(j.Status), string(j.SourceType),
+			j.SourceID, j.Revision, nj.SnapshotID, p.Context, j.CreatedBy)
+		for i, st := range p.Steps {
 			b.Queue(`INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, image,
 					depends_on, continue_on_failure, max_attempts, status, input, error_message, ready_at, completed_at,
 					output, started_at)
@@ -160,14 +88,12 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 					CASE WHEN $10 IN ('completed', 'failed', 'skipped', 'cancelled') THEN now() END,
 					$13, CASE WHEN $10 = 'suspended' THEN now() END)`,
 				j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, st.DependsOn, st.ContinueOnFailure,
-				st.MaxAttempts, string(st.Status), st.input, st.ErrorMessage, st.output)
-		}
-		for _, st := range nj.Steps {
+				st.MaxAttempts, string(st.Status), st.Input, st.ErrorMessage, st.Output)
 			if st.Revision != "" { // a step of another workspace's action
 				b.Queue(`UPDATE job_steps SET revision = $3 WHERE job_id = $1 AND step_name = $2`, j.ID, st.Name, st.Revision)
 			}
 		}
-		if anyReady {
+		if p.AnyReady {
 			b.Queue(`SELECT pg_notify($1, $2)`, persistence.ChannelStepsReady, s.notifyPayload(j.ID))
 		}
 		return tx.SendBatch(ctx, b).Close()
@@ -183,59 +109,30 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 
 // scanJob reads one row selected with jobColumns (plus extra destinations).
 func scanJob(row pgx.Row, extra ...any) (stroem.Job, string, bool, error) {
-	var (
-		j                  stroem.Job
-		input, output      []byte
-		status, sourceType string
-		snapshotID         string
-		cancelRequested    bool
-	)
-	dest := append([]any{&j.ID, &j.Workspace, &j.TaskName, &j.Mode, &input, &output, &status, &sourceType,
-		&j.SourceID, &j.Revision, &snapshotID, &cancelRequested, &j.CreatedAt, &j.StartedAt, &j.CompletedAt,
-		&j.CreatedBy, &j.CancelledBy}, extra...)
-	if err := row.Scan(dest...); err != nil {
-		return j, "", false, err
+	var r persistence.JobRow
+	j := &r.Job
+	err := row.Scan(append([]any{&j.ID, &j.Workspace, &j.TaskName, &j.Mode, &r.Input, &r.Output, &r.Status,
+		&r.SourceType, &j.SourceID, &j.Revision, &r.SnapshotID, &r.CancelRequested, &j.CreatedAt, &j.StartedAt,
+		&j.CompletedAt, &j.CreatedBy, &j.CancelledBy}, extra...)...)
+	if err != nil {
+		return r.Job, "", false, err
 	}
-	j.Status, j.SourceType = stroem.JobStatus(status), stroem.SourceType(sourceType)
-	var err error
-	if j.Input, err = persistence.DecodeJSON(input); err != nil {
-		return j, "", false, err
-	}
-	if j.Output, err = persistence.DecodeJSON(output); err != nil {
-		return j, "", false, err
-	}
-	j.CreatedAt = j.CreatedAt.UTC()
-	j.StartedAt, j.CompletedAt = utc(j.StartedAt), utc(j.CompletedAt)
-	return j, snapshotID, cancelRequested, nil
+	job, err := r.Decode()
+	return job, r.SnapshotID, r.CancelRequested, err
 }
 
 // scanStep reads one row selected with stepColumns.
 func scanStep(row pgx.Row, extra ...any) (*persistence.StepState, error) {
-	var (
-		st                    persistence.StepState
-		input, output         []byte
-		status, attemptStatus string
-	)
+	var r persistence.StepRow
+	st := &r.Step
 	err := row.Scan(append([]any{&st.Name, &st.Position, &st.ActionName, &st.ActionType, &st.Image, &st.DependsOn,
-		&st.ContinueOnFailure, &st.MaxAttempts, &status, &input, &output, &st.ErrorMessage, &st.WorkerID,
-		&st.Attempt, &attemptStatus, &st.ExitCode, &st.LeaseExpiresAt, &st.ReadyAt, &st.CancelRequested,
+		&st.ContinueOnFailure, &st.MaxAttempts, &r.Status, &r.Input, &r.Output, &st.ErrorMessage, &st.WorkerID,
+		&st.Attempt, &r.AttemptStatus, &st.ExitCode, &st.LeaseExpiresAt, &st.ReadyAt, &st.CancelRequested,
 		&st.StartedAt, &st.CompletedAt}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
-	st.Status, st.AttemptStatus = stroem.StepStatus(status), stroem.AttemptStatus(attemptStatus)
-	if st.DependsOn == nil {
-		st.DependsOn = []string{}
-	}
-	if st.Input, err = persistence.DecodeJSON(input); err != nil {
-		return nil, err
-	}
-	if st.Output, err = persistence.DecodeJSON(output); err != nil {
-		return nil, err
-	}
-	st.LeaseExpiresAt, st.ReadyAt = utc(st.LeaseExpiresAt), utc(st.ReadyAt)
-	st.StartedAt, st.CompletedAt = utc(st.StartedAt), utc(st.CompletedAt)
-	return &st, nil
+	return r.Decode()
 }
 
 func utc(t *time.Time) *time.Time {
@@ -262,19 +159,13 @@ func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
-	if err != nil {
-		return nil, fmt.Errorf("get job %s: %w", id, interpretError(err))
-	}
-	return job, nil
+	return job, errs.Wrap(err, "get job %s", id)
 }
 
 func readJob(br pgx.BatchResults, id string) (*stroem.Job, error) {
 	job, _, _, err := scanJob(br.QueryRow())
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("job %s not found", id)
-	}
 	if err != nil {
-		return nil, err
+		return nil, errs.Row(err, notFound("job %s not found", id), "")
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -329,73 +220,44 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
-	defer rows.Close()
-	jobs, err := persistence.CollectRows(rows, func() (stroem.Job, error) {
-		j, _, _, err := scanJob(rows)
-		return j, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
-	}
-	return jobs, nil
+	jobs, err := pgx.CollectRows(rows, rowToJob)
+	return jobs, errs.Wrap(err, "list jobs")
 }
 
-// jobListQuery builds JobList's statement. Each filter combination the API
-// offers matches an index whose order is the list order (see the first
-// migration), so a page is a short index scan even at 100,000s of jobs.
+// jobListQuery is JobList's statement (the plan tests explain it).
 func jobListQuery(f persistence.JobFilter) (string, []any) {
-	where, args := jobListWhere(f)
-	limit, offset := f.Page()
-	q := `SELECT ` + jobColumns + ` FROM jobs` + where
-	args = append(args, limit, offset)
-	q += fmt.Sprintf(` ORDER BY jobs.created_at DESC, jobs.id DESC LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
+	var args params
+	q := `SELECT ` + jobColumns + ` FROM jobs` + f.Where(args.add) + f.ListPage(args.add)
 	return q, args
+}
+
+func rowToJob(row pgx.CollectableRow) (stroem.Job, error) {
+	j, _, _, err := scanJob(row)
+	return j, err
 }
 
 // JobCount counts the jobs JobList would page through (Limit and Offset
 // are ignored): the total of a paginated list.
 func (s *Store) JobCount(ctx context.Context, f persistence.JobFilter) (int, error) {
-	where, args := jobListWhere(f)
-	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM jobs`+where, args...).Scan(&n); err != nil {
+	var (
+		args params
+		n    int
+	)
+	q := `SELECT count(*) FROM jobs` + f.Where(args.add)
+	if err := s.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count jobs: %w", interpretError(err))
 	}
 	return n, nil
 }
 
-// jobListWhere is the WHERE clause (with its leading space, or empty) of
-// JobList and JobCount: the filter's equalities and its created_at range.
-func jobListWhere(f persistence.JobFilter) (string, []any) {
-	var (
-		where []string
-		args  []any
-	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	for _, c := range f.Conds() {
-		add(c.Column+" = $%d", c.Value)
-	}
-	if !f.CreatedAfter.IsZero() {
-		add("created_at >= $%d", f.CreatedAfter)
-	}
-	if !f.CreatedBefore.IsZero() {
-		add("created_at < $%d", f.CreatedBefore)
-	}
-	if lo, hi, ok := f.IDRange(); ok && lo == hi {
-		// A full id: an equality, which the planner always answers from
-		// the primary key (a range with parameters may be planned as a
-		// scan of the created_at index in a generic plan).
-		add("id = $%d::uuid", lo)
-	} else if ok {
-		add("id >= $%d::uuid", lo)
-		add("id <= $%d::uuid", hi)
-	}
-	if len(where) == 0 {
-		return "", args
-	}
-	return ` WHERE ` + strings.Join(where, " AND "), args
+// params collects a statement's arguments for a neutral builder such as
+// persistence.JobFilter.Where.
+type params []any
+
+// add records v and returns its placeholder.
+func (p *params) add(v any) string {
+	*p = append(*p, v)
+	return fmt.Sprintf("$%d", len(*p))
 }
 
 // JobsUnfinished returns the ids of every pending or running job, oldest
@@ -407,10 +269,7 @@ func (s *Store) JobsUnfinished(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
-	}
-	return ids, nil
+	return ids, errs.Wrap(err, "list unfinished jobs")
 }
 
 // JobState returns the same state JobUpdate builds, read-only and without
@@ -425,10 +284,7 @@ func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState,
 		st, err = loadState(ctx, tx, id)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read job %s: %w", id, interpretError(err))
-	}
-	return st, nil
+	return st, errs.Wrap(err, "read job %s", id)
 }
 
 // loadState reads a job and its steps in tx, for JobState (JobUpdate reads
@@ -442,11 +298,8 @@ func loadState(ctx context.Context, tx pgx.Tx, id string) (*persistence.JobState
 	st := &persistence.JobState{}
 	var jobContext []byte
 	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("job %s not found", id)
-	}
 	if err != nil {
-		return nil, err
+		return nil, errs.Row(err, notFound("job %s not found", id), "")
 	}
 	if st.Context, err = persistence.DecodeJSON(jobContext); err != nil {
 		return nil, err

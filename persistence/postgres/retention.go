@@ -60,9 +60,7 @@ func (s *Store) JobsPrune(ctx context.Context, p persistence.PruneParams) (persi
 // TriggerTicksPrune deletes up to limit ticks older than before, never the
 // latest tick of a trigger (a starting server compares the cron with it).
 func (s *Store) TriggerTicksPrune(ctx context.Context, before time.Time, limit int, dryRun bool) (int64, error) {
-	if limit <= 0 {
-		limit = persistence.DefaultPruneLimit
-	}
+	limit = persistence.PruneParams{Limit: limit}.BatchSize()
 	const old = `FROM trigger_ticks t WHERE t.tick < $1 AND t.tick < (SELECT max(m.tick) FROM trigger_ticks m
 		WHERE m.workspace = t.workspace AND m.trigger_name = t.trigger_name)`
 	if dryRun {
@@ -132,14 +130,13 @@ func (s *Store) MetricsSample(ctx context.Context) (persistence.MetricsSample, e
 }
 
 func collectCounts(rows pgx.Rows, into map[string]int64) error {
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		var n int64
-		if err := rows.Scan(&k, &n); err != nil {
-			return err
-		}
+	var (
+		k string
+		n int64
+	)
+	_, err := pgx.ForEachRow(rows, []any{&k, &n}, func() error {
 		into[k] = n
-	}
-	return rows.Err()
+		return nil
+	})
+	return err
 }

@@ -255,6 +255,10 @@ func retryable(err error) bool {
 	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001" || pgErr.Code == "ST409")
 }
 
+// errs reads a row's error (errs.Row) and wraps a method's (errs.Wrap)
+// with interpretError.
+var errs = persistence.Errors{NoRows: pgx.ErrNoRows, Interpret: interpretError}
+
 // interpretError is the one place where database errors become domain
 // errors: no rows → CodeNotFound, PostgreSQL unreachable or shutting down →
 // CodeUnavailable (the API answers 503), unique violations → CodeConflict.
@@ -323,4 +327,9 @@ func canonicalUUID(id string) string {
 		return id
 	}
 	return u.String()
+}
+
+// rowTo adapts a scan function of one row to pgx.CollectRows.
+func rowTo[T any](scan func(pgx.Row) (T, error)) pgx.RowToFunc[T] {
+	return func(row pgx.CollectableRow) (T, error) { return scan(row) }
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
 )
 
 // Users, groups, OIDC links, refresh tokens and API keys (package auth's
@@ -35,11 +36,7 @@ func scanUser(row pgx.Row) (stroem.User, error) {
 	if u.Groups == nil {
 		u.Groups = []string{}
 	}
-	u.AuthMethods = []string{}
-	if u.PasswordHash != "" {
-		u.AuthMethods = append(u.AuthMethods, "password")
-	}
-	u.AuthMethods = append(u.AuthMethods, providers...)
+	u.AuthMethods = persistence.AuthMethods(u.PasswordHash, providers)
 	return u, nil
 }
 
@@ -55,10 +52,7 @@ func (s *Store) UserInsert(ctx context.Context, u stroem.User) error {
 		}
 		return setGroups(ctx, tx, u.ID, u.Groups)
 	})
-	if err != nil {
-		return fmt.Errorf("insert user %s: %w", u.Email, interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "insert user %s", u.Email)
 }
 
 func setGroups(ctx context.Context, tx pgx.Tx, id string, groups []string) error {
@@ -87,37 +81,27 @@ func (s *Store) UserGetByEmail(ctx context.Context, email string) (stroem.User, 
 
 func (s *Store) userWhere(ctx context.Context, where string, arg any, what string) (stroem.User, error) {
 	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where, arg))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return stroem.User{}, stroem.Errorf(stroem.CodeNotFound, "%s not found", what)
-	}
 	if err != nil {
-		return stroem.User{}, fmt.Errorf("get %s: %w", what, interpretError(err))
+		return stroem.User{}, errs.Row(err, stroem.Errorf(stroem.CodeNotFound, "%s not found", what), "get %s", what)
 	}
 	return u, nil
 }
 
 // UserList returns a page of users by email, and how many there are.
 func (s *Store) UserList(ctx context.Context, limit, offset int) ([]stroem.User, int, error) {
-	out := []stroem.User{}
-	var total int
+	var (
+		out   []stroem.User
+		total int
+	)
 	err := s.inTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-		out = out[:0]
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&total); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT `+userColumns+` FROM users u ORDER BY u.email LIMIT $1 OFFSET $2`, limit, offset)
-		if err != nil {
-			return err
+		if err == nil {
+			out, err = pgx.CollectRows(rows, rowTo(scanUser))
 		}
-		defer rows.Close()
-		for rows.Next() {
-			u, err := scanUser(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, u)
-		}
-		return rows.Err()
+		return err
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", interpretError(err))
@@ -180,10 +164,7 @@ func (s *Store) UserSetGroups(ctx context.Context, id string, groups []string) e
 		}
 		return setGroups(ctx, tx, id, groups)
 	})
-	if err != nil {
-		return fmt.Errorf("set groups: %w", interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "set groups")
 }
 
 // GroupList returns every group name in use, sorted.
@@ -206,11 +187,8 @@ func (s *Store) GroupList(ctx context.Context) ([]string, error) {
 func (s *Store) AuthLinkGet(ctx context.Context, provider, subject string) (string, error) {
 	var id string
 	err := s.pool.QueryRow(ctx, `SELECT user_id::text FROM auth_links WHERE provider = $1 AND subject = $2`, provider, subject).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", stroem.Errorf(stroem.CodeNotFound, "no user linked to %s subject %s", provider, subject)
-	}
 	if err != nil {
-		return "", fmt.Errorf("get auth link: %w", interpretError(err))
+		return "", errs.Row(err, stroem.Errorf(stroem.CodeNotFound, "no user linked to %s subject %s", provider, subject), "get auth link")
 	}
 	return id, nil
 }
@@ -249,11 +227,8 @@ func (s *Store) RefreshTokenGet(ctx context.Context, hash string) (stroem.Refres
 	var t stroem.RefreshToken
 	err := s.pool.QueryRow(ctx, `SELECT hash, user_id::text, family::text, created_at, expires_at, revoked_at, replaced_by
 		FROM refresh_tokens WHERE hash = $1`, hash).Scan(&t.Hash, &t.UserID, &t.Family, &t.CreatedAt, &t.ExpiresAt, &t.RevokedAt, &t.ReplacedBy)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return t, stroem.Errorf(stroem.CodeNotFound, "refresh token not found")
-	}
 	if err != nil {
-		return t, fmt.Errorf("get refresh token: %w", interpretError(err))
+		return t, errs.Row(err, stroem.Errorf(stroem.CodeNotFound, "refresh token not found"), "get refresh token")
 	}
 	t.CreatedAt, t.ExpiresAt = t.CreatedAt.UTC(), t.ExpiresAt.UTC()
 	if t.RevokedAt != nil {
@@ -278,10 +253,7 @@ func (s *Store) RefreshTokenRotate(ctx context.Context, hash string, next stroem
 		_, err = tx.Exec(ctx, insertRefreshSQL, refreshArgs(next)...)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("rotate refresh token: %w", interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "rotate refresh token")
 }
 
 // RefreshTokenRevokeFamily revokes every live token of a session.
@@ -303,10 +275,7 @@ func (s *Store) APIKeyInsert(ctx context.Context, k stroem.APIKey) error {
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO api_keys (hash, prefix, user_id, name, created_at, expires_at, last_used_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`, k.Hash, k.Prefix, k.UserID, k.Name, k.CreatedAt, k.ExpiresAt, k.LastUsedAt)
-	if err != nil {
-		return fmt.Errorf("insert API key %s: %w", k.Prefix, interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "insert API key %s", k.Prefix)
 }
 
 const apiKeyColumns = `hash, prefix, user_id::text, name, created_at, expires_at, last_used_at`
@@ -329,11 +298,8 @@ func scanAPIKey(row pgx.Row) (stroem.APIKey, error) {
 // APIKeyGet returns a key by its hash.
 func (s *Store) APIKeyGet(ctx context.Context, hash string) (stroem.APIKey, error) {
 	k, err := scanAPIKey(s.pool.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = $1`, hash))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return k, stroem.Errorf(stroem.CodeNotFound, "API key not found")
-	}
 	if err != nil {
-		return k, fmt.Errorf("get API key: %w", interpretError(err))
+		return k, errs.Row(err, stroem.Errorf(stroem.CodeNotFound, "API key not found"), "get API key")
 	}
 	return k, nil
 }
@@ -345,18 +311,10 @@ func (s *Store) APIKeyList(ctx context.Context, userID string) ([]stroem.APIKey,
 		return out, nil
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC, prefix`, userID)
+	if err == nil {
+		out, err = pgx.CollectRows(rows, rowTo(scanAPIKey))
+	}
 	if err != nil {
-		return nil, fmt.Errorf("list API keys: %w", interpretError(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list API keys: %w", interpretError(err))
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list API keys: %w", interpretError(err))
 	}
 	return out, nil

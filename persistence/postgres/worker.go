@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -40,10 +39,7 @@ func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 		w.RegisteredAt, w.LastHeartbeatAt = w.RegisteredAt.UTC(), w.LastHeartbeatAt.UTC()
 		return w, err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list workers: %w", interpretError(err))
-	}
-	return workers, nil
+	return workers, errs.Wrap(err, "list workers")
 }
 
 // WorkspaceArchivePut stores the files of a workspace revision (a tar.gz).
@@ -55,10 +51,7 @@ func (s *Store) WorkspaceArchivePut(ctx context.Context, revision string, tarbal
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO workspace_archives (revision, tarball) VALUES ($1, $2)
 		ON CONFLICT (revision) DO NOTHING`, revision, tarball)
-	if err != nil {
-		return fmt.Errorf("store workspace archive %s: %w", revision, interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "store workspace archive %s", revision)
 }
 
 // WorkspaceArchiveGet returns the tar.gz of a workspace revision, so a
@@ -67,11 +60,8 @@ func (s *Store) WorkspaceArchivePut(ctx context.Context, revision string, tarbal
 func (s *Store) WorkspaceArchiveGet(ctx context.Context, revision string) ([]byte, error) {
 	var tarball []byte
 	err := s.pool.QueryRow(ctx, `SELECT tarball FROM workspace_archives WHERE revision = $1`, revision).Scan(&tarball)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("workspace archive %s not found", revision)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read workspace archive %s: %w", revision, interpretError(err))
+		return nil, errs.Row(err, notFound("workspace archive %s not found", revision), "read workspace archive %s", revision)
 	}
 	return tarball, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -31,10 +30,7 @@ func (s *Store) BlobChunkPut(ctx context.Context, blobID string, n int, data []b
 			ON CONFLICT (blob_id, n) DO UPDATE SET data = excluded.data`, id, n, data, nanos(now))
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("store chunk %d of blob %s: %w", n, blobID, interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "store chunk %d of blob %s", n, blobID)
 }
 
 func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte, error) {
@@ -48,11 +44,8 @@ func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte,
 	}
 	var data []byte
 	err = db.QueryRowContext(ctx, `SELECT data FROM blob_chunks WHERE blob_id = ? AND n = ?`, id, n).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("chunk %d of blob %s not found", n, blobID)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read chunk %d of blob %s: %w", n, blobID, interpretError(err))
+		return nil, errs.Row(err, notFound("chunk %d of blob %s not found", n, blobID), "read chunk %d of blob %s", n, blobID)
 	}
 	if data == nil {
 		data = []byte{}
@@ -105,54 +98,35 @@ func (s *Store) BlobsPrune(ctx context.Context, before time.Time, limit int, dry
 	return n, nil
 }
 
-func fenceAttempt(ctx context.Context, tx *sql.Tx, jobID string, f persistence.AttemptFence, what string) error {
-	var (
-		status, holder string
-		current        int
-	)
-	err := tx.QueryRowContext(ctx, `SELECT status, attempt, coalesce(worker_id, '') FROM job_steps
-		WHERE job_id = ? AND step_name = ?`, jobID, f.Step).Scan(&status, &current, &holder)
-	if errors.Is(err, sql.ErrNoRows) {
-		return notFound("step %s of job %s not found", f.Step, f.JobID)
-	}
-	if err != nil {
-		return err
-	}
-	if status != string(stroem.StepRunning) || current != f.Attempt || holder != canonicalWorker(f.WorkerID) {
-		return stroem.Errorf(stroem.CodeConflict,
-			"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d): its %s is not stored",
-			f.Step, f.JobID, f.Attempt, f.WorkerID, status, current, what)
-	}
-	return nil
-}
-
-func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f persistence.AttemptFence, maxJobBytes int64) error {
+func fenceAttempt(ctx context.Context, tx *sql.Tx, f persistence.AttemptFence, what string) error {
 	jobID, ok := canonicalUUID(f.JobID)
 	if !ok {
 		return notFound("job %s not found", f.JobID)
 	}
-	if err := persistence.CheckArtifactName(a.Name); err != nil {
+	var h persistence.StepHolder
+	err := tx.QueryRowContext(ctx, `SELECT status, attempt, coalesce(worker_id, '') FROM job_steps
+		WHERE job_id = ? AND step_name = ?`, jobID, f.Step).Scan(&h.Status, &h.Attempt, &h.WorkerID)
+	return errs.Fence(err, h, f, what)
+}
+
+func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f persistence.AttemptFence, maxJobBytes int64) error {
+	jobID, blobID, err := persistence.PrepareArtifact(a, f)
+	if err != nil {
 		return err
 	}
-	blobID, ok := canonicalUUID(a.BlobID)
-	if !ok {
-		return stroem.Errorf(stroem.CodeInvalid, "blob id %q is not a UUID", a.BlobID)
-	}
-	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		if err := fenceAttempt(ctx, tx, jobID, f, "artifact"); err != nil {
+	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		if err := fenceAttempt(ctx, tx, f, "artifact"); err != nil {
 			return err
 		}
+		var total int64
 		if maxJobBytes > 0 {
-			var total int64
 			if err := tx.QueryRowContext(ctx, `SELECT coalesce(sum(size_bytes), 0) FROM job_artifacts
 				WHERE job_id = ? AND name <> ?`, jobID, a.Name).Scan(&total); err != nil {
 				return err
 			}
-			if total+a.SizeBytes > maxJobBytes {
-				return stroem.Errorf(stroem.CodeTooLarge,
-					"artifact %q (%d bytes) would take job %s's artifacts to %d bytes, over the limit of %d (artifact_storage.max_job_bytes)",
-					a.Name, a.SizeBytes, f.JobID, total+a.SizeBytes, maxJobBytes)
-			}
+		}
+		if err := persistence.CheckJobBytes(a, f, total, maxJobBytes); err != nil {
+			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO job_artifacts
 			(job_id, name, step_name, attempt, content_type, size_bytes, sha256, blob_id, created_at)
@@ -163,10 +137,7 @@ func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f pe
 			jobID, a.Name, f.Step, f.Attempt, a.ContentType, a.SizeBytes, a.SHA256, blobID, nanos(now))
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("store artifact %q of job %s: %w", a.Name, f.JobID, interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "store artifact %q of job %s", a.Name, f.JobID)
 }
 
 const artifactCols = `a.job_id, a.name, a.step_name, a.attempt, a.content_type, a.size_bytes, a.sha256, a.blob_id, a.created_at`
@@ -222,54 +193,25 @@ func (s *Store) ArtifactGet(ctx context.Context, jobID, name string) (persistenc
 		return persistence.Artifact{}, err
 	}
 	a, err := scanArtifact(db.QueryRowContext(ctx, `SELECT `+artifactCols+` `+artifactVisible+` AND a.name = ?`, id, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return a, notFound("job %s has no artifact %q", jobID, name)
-	}
-	if err != nil {
-		return a, fmt.Errorf("read artifact %q of job %s: %w", name, jobID, interpretError(err))
-	}
-	return a, nil
+	return a, errs.Row(err, notFound("job %s has no artifact %q", jobID, name), "read artifact %q of job %s", name, jobID)
 }
 
 func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapshot, f *persistence.AttemptFence, keep int) error {
-	id, ok1 := canonicalUUID(sn.ID)
-	blobID, ok2 := canonicalUUID(sn.BlobID)
-	if !ok1 || !ok2 {
-		return stroem.Errorf(stroem.CodeInvalid, "snapshot and blob ids must be UUIDs")
-	}
-	if sn.Source != persistence.StateSourceStep && sn.Source != persistence.StateSourceUpload {
-		return stroem.Errorf(stroem.CodeInvalid, "snapshot source %q: want step or upload", sn.Source)
-	}
-	if keep <= 0 {
-		keep = persistence.DefaultStateKeep
-	}
-	st, err := persistence.StateJSON(sn.State)
+	sn, st, keep, err := persistence.PrepareStateSnapshot(sn, keep)
 	if err != nil {
-		return stroem.Errorf(stroem.CodeInvalid, "state: %v", err)
-	}
-	var jobID any
-	if sn.JobID != "" {
-		j, ok := canonicalUUID(sn.JobID)
-		if !ok {
-			return notFound("job %s not found", sn.JobID)
-		}
-		jobID = j
+		return err
 	}
 	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
 		if f != nil {
-			fj, ok := canonicalUUID(f.JobID)
-			if !ok {
-				return notFound("job %s not found", f.JobID)
-			}
-			if err := fenceAttempt(ctx, tx, fj, *f, "state"); err != nil {
+			if err := fenceAttempt(ctx, tx, *f, "state"); err != nil {
 				return err
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO state_snapshots
 			(id, workspace, task_name, job_id, step_name, source, uploaded_by, state, blob_id, size_bytes, sha256, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			id, sn.Workspace, sn.Task, jobID, sn.StepName, sn.Source, sn.UploadedBy, string(st),
-			blobID, sn.SizeBytes, sn.SHA256, nanos(now)); err != nil {
+			sn.ID, sn.Workspace, sn.Task, nullIfEmpty(sn.JobID), sn.StepName, sn.Source, sn.UploadedBy, string(st),
+			sn.BlobID, sn.SizeBytes, sn.SHA256, nanos(now)); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM state_snapshots WHERE workspace = ? AND task_name = ? AND seq NOT IN
@@ -277,10 +219,7 @@ func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapsh
 			sn.Workspace, sn.Task, sn.Workspace, sn.Task, keep)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("store state of %s/%s: %w", sn.Workspace, sn.Task, interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "store state of %s/%s", sn.Workspace, sn.Task)
 }
 
 const snapshotCols = `id, workspace, task_name, coalesce(job_id, ''), step_name, source, uploaded_by, state, blob_id, size_bytes, sha256, created_at`
@@ -309,11 +248,8 @@ func (s *Store) snapshotQuery(ctx context.Context, what, where string, args ...a
 		return persistence.StateSnapshot{}, err
 	}
 	sn, err := scanSnapshot(db.QueryRowContext(ctx, `SELECT `+snapshotCols+` FROM state_snapshots WHERE `+where, args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return sn, notFound("%s", what)
-	}
 	if err != nil {
-		return sn, fmt.Errorf("read %s: %w", strings.TrimPrefix(what, "no "), interpretError(err))
+		return sn, errs.Row(err, notFound("%s", what), "read %s", strings.TrimPrefix(what, "no "))
 	}
 	return sn, nil
 }

@@ -39,11 +39,8 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 	if len(p.Capabilities) == 0 {
 		return nil, nil
 	}
-	if p.WorkerID == "" {
-		return nil, stroem.Errorf(stroem.CodeInvalid, "claim: worker id is empty")
-	}
-	if p.Lease <= 0 {
-		return nil, stroem.Errorf(stroem.CodeInvalid, "claim: lease must be positive, got %s", p.Lease)
+	if err := p.Check(); err != nil {
+		return nil, err
 	}
 	limit := max(p.Limit, 1)
 	worker := canonicalWorker(p.WorkerID)
@@ -346,11 +343,8 @@ func (s *Store) StepLease(ctx context.Context, jobID, step string) (persistence.
 	)
 	err = db.QueryRowContext(ctx, `SELECT attempt, status, lease_expires_at FROM job_steps
 		WHERE job_id = ? AND step_name = ?`, id, step).Scan(&l.Attempt, &status, timeCol{&l.LeaseExpiresAt})
-	if errors.Is(err, sql.ErrNoRows) {
-		return persistence.StepLease{}, notFound("step %s of job %s not found", step, jobID)
-	}
 	if err != nil {
-		return persistence.StepLease{}, fmt.Errorf("read lease of step %s of job %s: %w", step, jobID, interpretError(err))
+		return persistence.StepLease{}, errs.Row(err, notFound("step %s of job %s not found", step, jobID), "read lease of step %s of job %s", step, jobID)
 	}
 	l.Status, l.Now = stroem.StepStatus(status), s.now()
 	return l, nil
@@ -370,22 +364,17 @@ func (s *Store) StepFence(ctx context.Context, jobID, step string, attempt int, 
 		return false, err
 	}
 	var (
-		status, holder string
-		current        int
-		cancel         bool
+		h      persistence.StepHolder
+		cancel bool
 	)
 	err = db.QueryRowContext(ctx, `SELECT status, attempt, coalesce(worker_id, ''), cancel_requested
-		FROM job_steps WHERE job_id = ? AND step_name = ?`, id, step).Scan(&status, &current, &holder, &cancel)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, notFound("step %s of job %s not found", step, jobID)
-	}
+		FROM job_steps WHERE job_id = ? AND step_name = ?`, id, step).Scan(&h.Status, &h.Attempt, &h.WorkerID, &cancel)
 	if err != nil {
-		return false, fmt.Errorf("fence step %s of job %s: %w", step, jobID, interpretError(err))
+		return false, errs.Row(err, notFound("step %s of job %s not found", step, jobID), "fence step %s of job %s", step, jobID)
 	}
-	if status != string(stroem.StepRunning) || current != attempt || holder != canonicalWorker(workerID) {
-		return false, stroem.Errorf(stroem.CodeConflict,
-			"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d)",
-			step, jobID, attempt, workerID, status, current)
+	f := persistence.AttemptFence{JobID: jobID, Step: step, Attempt: attempt, WorkerID: workerID}
+	if err := h.Fence(f, ""); err != nil {
+		return false, err
 	}
 	return cancel, nil
 }

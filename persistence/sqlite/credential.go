@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -41,11 +40,8 @@ func (s *Store) WorkerByCredential(ctx context.Context, hash []byte) (string, er
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `SELECT id FROM workers WHERE credential_hash = ?`, hash).Scan(&id)
 	})
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", stroem.Errorf(stroem.CodeNotFound, "no worker holds this credential")
-	}
 	if err != nil {
-		return "", fmt.Errorf("look up worker credential: %w", interpretError(err))
+		return "", errs.Row(err, stroem.Errorf(stroem.CodeNotFound, "no worker holds this credential"), "look up worker credential")
 	}
 	return id, nil
 }

@@ -3,9 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/stroem/stroem"
@@ -47,11 +45,8 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 	}
 	var body []byte
 	err = db.QueryRowContext(ctx, `SELECT body FROM task_snapshots WHERE id = ?`, id).Scan(&body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("task snapshot %s not found", id)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read snapshot %s: %w", id, interpretError(err))
+		return nil, errs.Row(err, notFound("task snapshot %s not found", id), "read snapshot %s", id)
 	}
 	s.snapshots.Store(id, struct{}{})
 	return body, nil
@@ -65,130 +60,49 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 // the same transaction (see persistence.TriggerTick):
 // persistence.ErrTickFired or ErrTriggerBusy mean nothing was written.
 func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
-	j := nj.Job
-	id, ok := canonicalUUID(j.ID)
-	if !ok {
-		return stroem.Errorf(stroem.CodeInvalid, "job id %q is not a UUID", j.ID)
-	}
-	j.ID = id
-	if j.Status == "" {
-		j.Status = stroem.JobPending
-	}
-	if !j.Status.Valid() {
-		return stroem.Errorf(stroem.CodeInvalid, "job %s: unknown status %q", j.ID, j.Status)
-	}
-	if j.Mode == "" {
-		j.Mode = "distributed"
-	}
-	if j.SourceType == "" {
-		j.SourceType = stroem.SourceAPI
-	}
-	input, err := encodeJSON(persistence.SanitizeMap(j.Input))
-	if err != nil {
-		return err
-	}
-	if input == nil {
-		input = "{}"
-	}
-	output, err := encodeJSON(persistence.SanitizeMap(j.Output))
-	if err != nil {
-		return err
-	}
-	jobContext, err := encodeJSON(persistence.SanitizeMap(nj.Context))
-	if err != nil {
-		return err
-	}
-	var snapshotBody []byte
 	_, known := s.snapshots.Load(nj.SnapshotID)
-	if nj.SnapshotID != "" && !known && nj.SnapshotBody != nil {
-		if snapshotBody, err = persistence.SanitizeJSONBytes(nj.SnapshotBody); err != nil {
-			return err
-		}
+	p, err := persistence.PrepareJob(nj, known)
+	if err != nil {
+		return err
 	}
-
-	type stepRow struct {
-		input, output any
-		persistence.NewStep
-	}
-	steps := make([]stepRow, len(nj.Steps))
-	for i, st := range nj.Steps {
-		if !st.Status.Valid() {
-			return stroem.Errorf(stroem.CodeInvalid, "job %s step %s: unknown status %q", j.ID, st.Name, st.Status)
-		}
-		if st.Status == stroem.StepRunning {
-			return stroem.Errorf(stroem.CodeInvalid, "job %s step %s: a step cannot be inserted running", j.ID, st.Name)
-		}
-		in, err := encodeJSON(persistence.SanitizeMap(st.Input))
-		if err != nil {
-			return err
-		}
-		var out any
-		if st.Output != nil {
-			if out, err = encodeJSON(persistence.SanitizeMap(st.Output)); err != nil {
-				return err
-			}
-		}
-		st.MaxAttempts = max(st.MaxAttempts, 1)
-		st.ErrorMessage = stroem.SanitizeText(st.ErrorMessage)
-		steps[i] = stepRow{input: in, output: out, NewStep: st}
-	}
-
+	j := p.Job
 	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
 		if nj.Tick != nil {
 			if err := insertTick(ctx, tx, j.Workspace, j.ID, nj.Tick, now); err != nil {
 				return err
 			}
 		}
-		if snapshotBody != nil {
+		if p.SnapshotBody != nil {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO task_snapshots (id, body, created_at) VALUES (?, ?, ?)
-				ON CONFLICT (id) DO NOTHING`, nj.SnapshotID, string(snapshotBody), nanos(now)); err != nil {
+				ON CONFLICT (id) DO NOTHING`, nj.SnapshotID, string(p.SnapshotBody), nanos(now)); err != nil {
 				return err
 			}
 		}
-		var started, completed any
-		if j.Status == stroem.JobRunning {
-			started = nanos(now)
-		}
-		if j.Status.Terminal() {
-			completed = nanos(now)
-		}
-		var snapshot any
-		if nj.SnapshotID != "" {
-			snapshot = nj.SnapshotID
+		// The times PostgreSQL's INSERT sets with CASE WHEN … THEN now().
+		at := func(set bool) any {
+			if set {
+				return nanos(now)
+			}
+			return nil
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, workspace, task_name, mode, input, output, status,
 				source_type, source_id, revision, snapshot_id, context, created_at, started_at, completed_at, created_by)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			j.ID, j.Workspace, j.TaskName, j.Mode, input, output, string(j.Status), string(j.SourceType),
-			j.SourceID, j.Revision, snapshot, jobContext, nanos(now), started, completed, stroem.SanitizeText(j.CreatedBy)); err != nil {
+			j.ID, j.Workspace, j.TaskName, j.Mode, jsonText(p.Input), jsonText(p.Output), string(j.Status),
+			string(j.SourceType), j.SourceID, j.Revision, nullIfEmpty(nj.SnapshotID), jsonText(p.Context), nanos(now),
+			at(j.Status == stroem.JobRunning), at(j.Status.Terminal()), j.CreatedBy); err != nil {
 			return err
 		}
-		for i, st := range steps {
-			var ready, done, started any
-			if st.Status == stroem.StepReady {
-				ready = nanos(now)
-			}
-			if st.Status == stroem.StepSuspended {
-				started = nanos(now)
-			}
-			if st.Status.Terminal() {
-				done = nanos(now)
-			}
+		for i, st := range p.Steps {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO job_steps (job_id, step_name, position, action_name,
 					action_type, image, depends_on, continue_on_failure, max_attempts, status, input, error_message,
-					ready_at, completed_at, output, started_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					ready_at, completed_at, output, started_at, revision)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, encodeStrings(st.DependsOn),
-				st.ContinueOnFailure, st.MaxAttempts, string(st.Status), st.input, st.ErrorMessage,
-				ready, done, st.output, started); err != nil {
+				st.ContinueOnFailure, st.MaxAttempts, string(st.Status), jsonText(st.Input), st.ErrorMessage,
+				at(st.Status == stroem.StepReady), at(st.Status.Terminal()), jsonText(st.Output),
+				at(st.Status == stroem.StepSuspended), nullIfEmpty(st.Revision)); err != nil {
 				return err
-			}
-		}
-		for _, st := range nj.Steps {
-			if st.Revision != "" { // a step of another workspace's action
-				if _, err := tx.ExecContext(ctx, `UPDATE job_steps SET revision = ? WHERE job_id = ? AND step_name = ?`, st.Revision, j.ID, st.Name); err != nil {
-					return err
-				}
 			}
 		}
 		return nil
@@ -209,61 +123,37 @@ type rowScanner interface {
 
 // scanJob reads one row selected with jobColumns (plus extra destinations).
 func scanJob(row rowScanner, extra ...any) (stroem.Job, string, bool, error) {
-	var (
-		j                  stroem.Job
-		input, output      []byte
-		status, sourceType string
-		snapshotID         string
-		cancelRequested    bool
-	)
-	dest := append([]any{&j.ID, &j.Workspace, &j.TaskName, &j.Mode, &input, &output, &status, &sourceType,
-		&j.SourceID, &j.Revision, &snapshotID, &cancelRequested, timeVal{&j.CreatedAt},
+	var r persistence.JobRow
+	j := &r.Job
+	dest := append([]any{&j.ID, &j.Workspace, &j.TaskName, &j.Mode, &r.Input, &r.Output, &r.Status,
+		&r.SourceType, &j.SourceID, &j.Revision, &r.SnapshotID, &r.CancelRequested, timeVal{&j.CreatedAt},
 		timeCol{&j.StartedAt}, timeCol{&j.CompletedAt}, &j.CreatedBy, &j.CancelledBy}, extra...)
-	err := row.Scan(dest...)
-	if err != nil {
-		return j, "", false, err
+	if err := row.Scan(dest...); err != nil {
+		return r.Job, "", false, err
 	}
-	j.Status, j.SourceType = stroem.JobStatus(status), stroem.SourceType(sourceType)
-	if j.Input, err = persistence.DecodeJSON(input); err != nil {
-		return j, "", false, err
-	}
-	if j.Output, err = persistence.DecodeJSON(output); err != nil {
-		return j, "", false, err
-	}
-	return j, snapshotID, cancelRequested, nil
+	job, err := r.Decode()
+	return job, r.SnapshotID, r.CancelRequested, err
 }
 
-// scanStep reads one row selected with stepColumns.
+// scanStep reads one row selected with stepColumns; depends_on is a JSON
+// array (SQLite has no arrays).
 func scanStep(row rowScanner) (*persistence.StepState, error) {
 	var (
-		st                    persistence.StepState
-		dependsOn             string
-		input, output         []byte
-		status, attemptStatus string
-		exitCode              sql.NullInt64
+		r         persistence.StepRow
+		dependsOn string
 	)
-	err := row.Scan(&st.Name, &st.Position, &st.ActionName, &st.ActionType, &st.Image, &dependsOn,
-		&st.ContinueOnFailure, &st.MaxAttempts, &status, &input, &output, &st.ErrorMessage, &st.WorkerID,
-		&st.Attempt, &attemptStatus, &exitCode, timeCol{&st.LeaseExpiresAt}, timeCol{&st.ReadyAt},
-		&st.CancelRequested, timeCol{&st.StartedAt}, timeCol{&st.CompletedAt})
-	if err != nil {
+	st := &r.Step
+	if err := row.Scan(&st.Name, &st.Position, &st.ActionName, &st.ActionType, &st.Image, &dependsOn,
+		&st.ContinueOnFailure, &st.MaxAttempts, &r.Status, &r.Input, &r.Output, &st.ErrorMessage, &st.WorkerID,
+		&st.Attempt, &r.AttemptStatus, &st.ExitCode, timeCol{&st.LeaseExpiresAt}, timeCol{&st.ReadyAt},
+		&st.CancelRequested, timeCol{&st.StartedAt}, timeCol{&st.CompletedAt}); err != nil {
 		return nil, err
 	}
-	st.Status, st.AttemptStatus = stroem.StepStatus(status), stroem.AttemptStatus(attemptStatus)
-	if exitCode.Valid {
-		c := int(exitCode.Int64)
-		st.ExitCode = &c
-	}
+	var err error
 	if st.DependsOn, err = decodeStrings(dependsOn); err != nil {
 		return nil, err
 	}
-	if st.Input, err = persistence.DecodeJSON(input); err != nil {
-		return nil, err
-	}
-	if st.Output, err = persistence.DecodeJSON(output); err != nil {
-		return nil, err
-	}
-	return &st, nil
+	return r.Decode()
 }
 
 // JobGet returns a job with its steps in position order, each with its
@@ -280,19 +170,13 @@ func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
 		job, err = readJob(ctx, tx, cid)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("get job %s: %w", id, interpretError(err))
-	}
-	return job, nil
+	return job, errs.Wrap(err, "get job %s", id)
 }
 
 func readJob(ctx context.Context, tx *sql.Tx, id string) (*stroem.Job, error) {
 	job, _, _, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("job %s not found", id)
-	}
 	if err != nil {
-		return nil, err
+		return nil, errs.Row(err, notFound("job %s not found", id), "")
 	}
 	states, err := loadSteps(ctx, tx, id)
 	if err != nil {
@@ -356,7 +240,8 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 	if err != nil {
 		return nil, err
 	}
-	q, args := jobListQuery(f)
+	var args params
+	q := `SELECT ` + jobColumns + ` FROM jobs` + f.Where(args.add) + f.ListPage(args.add)
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
@@ -366,19 +251,7 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 		j, _, _, err := scanJob(rows)
 		return j, err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
-	}
-	return jobs, nil
-}
-
-// jobListQuery builds JobList's statement; each filter combination has an
-// index in list order (see the migration).
-func jobListQuery(f persistence.JobFilter) (string, []any) {
-	where, args := jobListWhere(f)
-	limit, offset := f.Page()
-	q := `SELECT ` + jobColumns + ` FROM jobs` + where + ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
-	return q, append(args, limit, offset)
+	return jobs, errs.Wrap(err, "list jobs")
 }
 
 // JobCount counts the jobs JobList would page through (Limit and Offset
@@ -388,45 +261,26 @@ func (s *Store) JobCount(ctx context.Context, f persistence.JobFilter) (int, err
 	if err != nil {
 		return 0, err
 	}
-	where, args := jobListWhere(f)
+	var args params
+	q := `SELECT count(*) FROM jobs` + f.Where(args.add)
 	var n int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM jobs`+where, args...).Scan(&n); err != nil {
+	if err := db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count jobs: %w", interpretError(err))
 	}
 	return n, nil
 }
 
-// jobListWhere is the WHERE clause (with its leading space, or empty) of
-// JobList and JobCount: the filter's equalities and its created_at range.
-func jobListWhere(f persistence.JobFilter) (string, []any) {
-	var (
-		where []string
-		args  []any
-	)
-	for _, c := range f.Conds() {
-		where = append(where, c.Column+` = ?`)
-		args = append(args, c.Value)
+// params collects a statement's arguments for a neutral builder such as
+// persistence.JobFilter.Where; times become the columns' Unix nanoseconds.
+type params []any
+
+// add records v and returns its placeholder.
+func (p *params) add(v any) string {
+	if t, ok := v.(time.Time); ok {
+		v = nanos(t)
 	}
-	if !f.CreatedAfter.IsZero() {
-		where = append(where, `created_at >= ?`)
-		args = append(args, nanos(f.CreatedAfter))
-	}
-	if !f.CreatedBefore.IsZero() {
-		where = append(where, `created_at < ?`)
-		args = append(args, nanos(f.CreatedBefore))
-	}
-	if lo, hi, ok := f.IDRange(); ok && lo == hi {
-		// A full id: an equality on the primary key.
-		where = append(where, `id = ?`)
-		args = append(args, lo)
-	} else if ok {
-		where = append(where, `id >= ?`, `id <= ?`)
-		args = append(args, lo, hi)
-	}
-	if len(where) == 0 {
-		return "", args
-	}
-	return ` WHERE ` + strings.Join(where, " AND "), args
+	*p = append(*p, v)
+	return "?"
 }
 
 // JobsUnfinished returns the ids of every pending or running job, oldest
@@ -470,10 +324,7 @@ func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState,
 		st, err = loadState(ctx, tx, cid, s.now())
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read job %s: %w", id, interpretError(err))
-	}
-	return st, nil
+	return st, errs.Wrap(err, "read job %s", id)
 }
 
 // loadState reads a job and its steps in tx. In a write transaction the
@@ -482,11 +333,8 @@ func loadState(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*pers
 	var jobContext []byte
 	job, snapshotID, cancelRequested, err := scanJob(tx.QueryRowContext(ctx,
 		`SELECT `+jobColumns+`, context FROM jobs WHERE id = ?`, id), &jobContext)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("job %s not found", id)
-	}
 	if err != nil {
-		return nil, err
+		return nil, errs.Row(err, notFound("job %s not found", id), "")
 	}
 	extra, err := persistence.DecodeJSON(jobContext)
 	if err != nil {

@@ -79,9 +79,7 @@ func (s *Store) JobsPrune(ctx context.Context, p persistence.PruneParams) (persi
 // TriggerTicksPrune deletes up to limit ticks older than before, never the
 // latest tick of a trigger (a starting server compares the cron with it).
 func (s *Store) TriggerTicksPrune(ctx context.Context, before time.Time, limit int, dryRun bool) (int64, error) {
-	if limit <= 0 {
-		limit = persistence.DefaultPruneLimit
-	}
+	limit = persistence.PruneParams{Limit: limit}.BatchSize()
 	const old = `FROM trigger_ticks t WHERE t.tick < ? AND t.tick < (SELECT max(m.tick) FROM trigger_ticks m
 		WHERE m.workspace = t.workspace AND m.trigger_name = t.trigger_name)`
 	if dryRun {
@@ -162,10 +160,7 @@ func (s *Store) MetricsSample(ctx context.Context) (persistence.MetricsSample, e
 			(SELECT count(*) FROM workers WHERE last_heartbeat_at > ?)`,
 			nanos(now.Add(-persistence.WorkerStaleAfter))).Scan(&m.StepsRunning, &m.WorkersActive)
 	})
-	if err != nil {
-		return m, fmt.Errorf("sample metrics: %w", interpretError(err))
-	}
-	return m, nil
+	return m, errs.Wrap(err, "sample metrics")
 }
 
 func counts(ctx context.Context, tx *sql.Tx, into map[string]int64, query string, args ...any) error {

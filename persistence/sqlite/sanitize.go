@@ -18,10 +18,27 @@ import (
 // (persistence.EncodeJSON) as text; nil becomes SQL NULL.
 func encodeJSON(m map[string]any) (any, error) {
 	b, err := persistence.EncodeJSON(m)
-	if err != nil || b == nil {
+	if err != nil {
 		return nil, err
 	}
-	return string(b), nil
+	return jsonText(b), nil
+}
+
+// jsonText is encoded JSON as the text a column stores (STRICT tables take
+// no BLOB in a TEXT column); nil becomes SQL NULL.
+func jsonText(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+// nullIfEmpty stores "" as SQL NULL.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // encodeStrings encodes a list of strings as a JSON array (never null).

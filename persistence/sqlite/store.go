@@ -263,6 +263,10 @@ func (s *Store) closedError() error {
 	return stroem.Errorf(stroem.CodeUnavailable, "database unavailable: the store %s is closed", s.path)
 }
 
+// errs reads a row's error (errs.Row) and wraps a method's (errs.Wrap)
+// with interpretError.
+var errs = persistence.Errors{NoRows: sql.ErrNoRows, Interpret: interpretError}
+
 // interpretError is the one place where database errors become domain
 // errors: no rows → CodeNotFound; a uniqueness violation → CodeConflict;
 // a locked, full, unreadable or closed database → CodeUnavailable (the
@@ -304,24 +308,13 @@ func notFound(format string, args ...any) error {
 	return stroem.Errorf(stroem.CodeNotFound, format, args...)
 }
 
-// canonicalUUID parses id as a UUID and returns its canonical text (lower
-// case, dashed), as PostgreSQL's uuid type would store it; ok is false when
-// id is not a UUID (it can then name no row).
-func canonicalUUID(id string) (string, bool) {
-	u, err := uuid.Parse(id)
-	if err != nil {
-		return id, false
-	}
-	return u.String(), true
-}
-
-// canonicalWorker canonicalizes a worker id stored on a step: a UUID in
-// canonical form, anything else as given (the PostgreSQL store does the
-// same, its steps' worker_id column being text).
-func canonicalWorker(id string) string {
-	c, _ := canonicalUUID(id)
-	return c
-}
+// canonicalUUID and canonicalWorker: see persistence.CanonicalUUID and
+// persistence.CanonicalWorker (the PostgreSQL store canonicalizes the same
+// way).
+var (
+	canonicalUUID   = persistence.CanonicalUUID
+	canonicalWorker = persistence.CanonicalWorker
+)
 
 // Times are stored as INTEGER Unix nanoseconds, UTC.
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
 )
 
 // Users, groups, OIDC links, refresh tokens and API keys (package auth's
@@ -41,11 +42,7 @@ func scanUser(row interface{ Scan(...any) error }) (stroem.User, error) {
 	if err := json.Unmarshal([]byte(linked), &providers); err != nil {
 		return stroem.User{}, err
 	}
-	u.AuthMethods = []string{}
-	if u.PasswordHash != "" {
-		u.AuthMethods = append(u.AuthMethods, "password")
-	}
-	u.AuthMethods = append(u.AuthMethods, providers...)
+	u.AuthMethods = persistence.AuthMethods(u.PasswordHash, providers)
 	return u, nil
 }
 
@@ -66,10 +63,7 @@ func (s *Store) UserInsert(ctx context.Context, u stroem.User) error {
 		}
 		return setGroups(ctx, tx, id, u.Groups)
 	})
-	if err != nil {
-		return fmt.Errorf("insert user %s: %w", u.Email, interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "insert user %s", u.Email)
 }
 
 func setGroups(ctx context.Context, tx *sql.Tx, id string, groups []string) error {
@@ -111,11 +105,8 @@ func (s *Store) userWhere(ctx context.Context, where string, arg any, what strin
 		return stroem.User{}, err
 	}
 	u, err := scanUser(db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where, arg))
-	if err == sql.ErrNoRows {
-		return stroem.User{}, notFound("%s not found", what)
-	}
 	if err != nil {
-		return stroem.User{}, fmt.Errorf("get %s: %w", what, interpretError(err))
+		return stroem.User{}, errs.Row(err, notFound("%s not found", what), "get %s", what)
 	}
 	return u, nil
 }
@@ -179,10 +170,7 @@ func (s *Store) userExec(ctx context.Context, id, what, query string, args ...an
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "%s", what)
 }
 
 // UserSetAdmin sets the admin flag.
@@ -216,10 +204,7 @@ func (s *Store) UserSetGroups(ctx context.Context, id string, groups []string) e
 		}
 		return setGroups(ctx, tx, cid, groups)
 	})
-	if err != nil {
-		return fmt.Errorf("set groups: %w", interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "set groups")
 }
 
 // GroupList returns every group name in use, sorted.
@@ -253,11 +238,8 @@ func (s *Store) AuthLinkGet(ctx context.Context, provider, subject string) (stri
 	}
 	var id string
 	err = db.QueryRowContext(ctx, `SELECT user_id FROM auth_links WHERE provider = ? AND subject = ?`, provider, subject).Scan(&id)
-	if err == sql.ErrNoRows {
-		return "", notFound("no user linked to %s subject %s", provider, subject)
-	}
 	if err != nil {
-		return "", fmt.Errorf("get auth link: %w", interpretError(err))
+		return "", errs.Row(err, notFound("no user linked to %s subject %s", provider, subject), "get auth link")
 	}
 	return id, nil
 }
@@ -273,19 +255,13 @@ func (s *Store) AuthLinkInsert(ctx context.Context, provider, subject, userID st
 			provider, subject, cid, nanos(now))
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("link %s subject to user %s: %w", provider, userID, interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "link %s subject to user %s", provider, userID)
 }
 
 // RefreshTokenInsert stores a new refresh token (its hash).
 func (s *Store) RefreshTokenInsert(ctx context.Context, t stroem.RefreshToken) error {
 	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error { return insertRefresh(ctx, tx, t) })
-	if err != nil {
-		return fmt.Errorf("insert refresh token: %w", interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "insert refresh token")
 }
 
 func insertRefresh(ctx context.Context, tx *sql.Tx, t stroem.RefreshToken) error {
@@ -305,11 +281,8 @@ func (s *Store) RefreshTokenGet(ctx context.Context, hash string) (stroem.Refres
 	var t stroem.RefreshToken
 	err = db.QueryRowContext(ctx, `SELECT hash, user_id, family, created_at, expires_at, revoked_at, replaced_by
 		FROM refresh_tokens WHERE hash = ?`, hash).Scan(&t.Hash, &t.UserID, &t.Family, timeVal{&t.CreatedAt}, timeVal{&t.ExpiresAt}, timeCol{&t.RevokedAt}, &t.ReplacedBy)
-	if err == sql.ErrNoRows {
-		return t, notFound("refresh token not found")
-	}
 	if err != nil {
-		return t, fmt.Errorf("get refresh token: %w", interpretError(err))
+		return t, errs.Row(err, notFound("refresh token not found"), "get refresh token")
 	}
 	return t, nil
 }
@@ -328,10 +301,7 @@ func (s *Store) RefreshTokenRotate(ctx context.Context, hash string, next stroem
 		}
 		return insertRefresh(ctx, tx, next)
 	})
-	if err != nil {
-		return fmt.Errorf("rotate refresh token: %w", interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "rotate refresh token")
 }
 
 // RefreshTokenRevokeFamily revokes every live token of a session.
@@ -341,10 +311,7 @@ func (s *Store) RefreshTokenRevokeFamily(ctx context.Context, family string, now
 		_, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL`, nanos(now), fam)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("revoke session: %w", interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "revoke session")
 }
 
 // APIKeyInsert stores a key (its hash); a prefix the user already has is a
@@ -359,10 +326,7 @@ func (s *Store) APIKeyInsert(ctx context.Context, k stroem.APIKey) error {
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, k.Hash, k.Prefix, uid, k.Name, nanos(k.CreatedAt), nanosPtr(k.ExpiresAt), nanosPtr(k.LastUsedAt))
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("insert API key %s: %w", k.Prefix, interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "insert API key %s", k.Prefix)
 }
 
 const apiKeyColumns = `hash, prefix, user_id, name, created_at, expires_at, last_used_at`
@@ -380,11 +344,8 @@ func (s *Store) APIKeyGet(ctx context.Context, hash string) (stroem.APIKey, erro
 		return stroem.APIKey{}, err
 	}
 	k, err := scanAPIKey(db.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
-	if err == sql.ErrNoRows {
-		return k, notFound("API key not found")
-	}
 	if err != nil {
-		return k, fmt.Errorf("get API key: %w", interpretError(err))
+		return k, errs.Row(err, notFound("API key not found"), "get API key")
 	}
 	return k, nil
 }
@@ -431,10 +392,7 @@ func (s *Store) APIKeyDelete(ctx context.Context, userID, prefix string) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("delete API key: %w", interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "delete API key")
 }
 
 // APIKeyUsed records when a key was last used.
@@ -443,10 +401,7 @@ func (s *Store) APIKeyUsed(ctx context.Context, hash string, at time.Time) error
 		_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE hash = ?`, nanos(at), hash)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("record API key use: %w", interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "record API key use")
 }
 
 // JobCancelledBy records who cancelled a job; the first one is kept.
@@ -459,8 +414,5 @@ func (s *Store) JobCancelledBy(ctx context.Context, jobID, who string) error {
 		_, err := tx.ExecContext(ctx, `UPDATE jobs SET cancelled_by = ? WHERE id = ? AND cancelled_by = ''`, stroem.SanitizeText(who), id)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("record who cancelled job %s: %w", jobID, interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "record who cancelled job %s", jobID)
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -78,10 +77,7 @@ func (s *Store) WorkspaceArchivePut(ctx context.Context, revision string, tarbal
 			ON CONFLICT (revision) DO NOTHING`, revision, tarball, nanos(now))
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("store workspace archive %s: %w", revision, interpretError(err))
-	}
-	return nil
+	return errs.Wrap(err, "store workspace archive %s", revision)
 }
 
 // WorkspaceArchiveGet returns the tar.gz of a workspace revision, so a
@@ -94,11 +90,8 @@ func (s *Store) WorkspaceArchiveGet(ctx context.Context, revision string) ([]byt
 	}
 	var tarball []byte
 	err = db.QueryRowContext(ctx, `SELECT tarball FROM workspace_archives WHERE revision = ?`, revision).Scan(&tarball)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("workspace archive %s not found", revision)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("read workspace archive %s: %w", revision, interpretError(err))
+		return nil, errs.Row(err, notFound("workspace archive %s not found", revision), "read workspace archive %s", revision)
 	}
 	return tarball, nil
 }
