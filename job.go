@@ -1,6 +1,9 @@
 package stroem
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // JobStatus is where a job is in its lifecycle (SPEC §4).
 type JobStatus string
@@ -20,14 +23,7 @@ var JobStatuses = []JobStatus{JobPending, JobRunning, JobCompleted, JobFailed, J
 
 // Valid reports whether s is a known job status, so that filters coming from
 // users can be rejected with a clear error instead of silently matching nothing.
-func (s JobStatus) Valid() bool {
-	for _, v := range JobStatuses {
-		if s == v {
-			return true
-		}
-	}
-	return false
-}
+func (s JobStatus) Valid() bool { return slices.Contains(JobStatuses, s) }
 
 // Terminal reports whether the job has finished and will never change again.
 func (s JobStatus) Terminal() bool {
@@ -44,12 +40,7 @@ var jobTransitions = map[JobStatus][]JobStatus{
 // CanTransition reports whether a job may move from s to next. Staying in the
 // same status is not a transition.
 func (s JobStatus) CanTransition(next JobStatus) bool {
-	for _, v := range jobTransitions[s] {
-		if v == next {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(jobTransitions[s], next)
 }
 
 // SourceType says what created a job.

@@ -1,6 +1,9 @@
 package stroem
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // StepStatus is where one step of a job is in its lifecycle (SPEC §4).
 type StepStatus string
@@ -25,14 +28,7 @@ const (
 var StepStatuses = []StepStatus{StepPending, StepReady, StepRunning, StepCompleted, StepFailed, StepSkipped, StepCancelled, StepSuspended}
 
 // Valid reports whether s is a known step status.
-func (s StepStatus) Valid() bool {
-	for _, v := range StepStatuses {
-		if s == v {
-			return true
-		}
-	}
-	return false
-}
+func (s StepStatus) Valid() bool { return slices.Contains(StepStatuses, s) }
 
 // Terminal reports whether the step has finished for good.
 func (s StepStatus) Terminal() bool {
@@ -63,12 +59,7 @@ var stepTransitions = map[StepStatus][]StepStatus{
 
 // CanTransition reports whether a step may move from s to next.
 func (s StepStatus) CanTransition(next StepStatus) bool {
-	for _, v := range stepTransitions[s] {
-		if v == next {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(stepTransitions[s], next)
 }
 
 // Step is one node of a job's DAG, as the API shows it.

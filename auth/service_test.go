@@ -37,11 +37,18 @@ func newTestService(t *testing.T, mutate func(*Config)) *testService {
 	return ts
 }
 
-func TestSeedInitialUser(t *testing.T) {
-	t.Parallel()
+// seededService is a service with its initial admin stored.
+func seededService(t *testing.T) (*testService, context.Context) {
+	t.Helper()
 	ts := newTestService(t, nil)
 	ctx := context.Background()
 	require.NoError(t, ts.Seed(ctx))
+	return ts, ctx
+}
+
+func TestSeedInitialUser(t *testing.T) {
+	t.Parallel()
+	ts, ctx := seededService(t)
 	u, err := ts.store.UserGetByEmail(ctx, "admin@example.com")
 	require.NoError(t, err, "stored lower-case")
 	require.True(t, u.IsAdmin)
@@ -62,9 +69,7 @@ func TestSeedInitialUser(t *testing.T) {
 
 func TestLoginRefreshExpiry(t *testing.T) {
 	t.Parallel()
-	ts := newTestService(t, nil)
-	ctx := context.Background()
-	require.NoError(t, ts.Seed(ctx))
+	ts, ctx := seededService(t)
 
 	_, err := ts.Login(ctx, "admin@example.com", "nope", "10.0.0.1")
 	require.ErrorIs(t, err, stroem.ErrUnauthorized)
@@ -100,9 +105,7 @@ func TestLoginRefreshExpiry(t *testing.T) {
 
 func TestAPIKeyLifecycle(t *testing.T) {
 	t.Parallel()
-	ts := newTestService(t, nil)
-	ctx := context.Background()
-	require.NoError(t, ts.Seed(ctx))
+	ts, ctx := seededService(t)
 	sess, err := ts.Login(ctx, "admin@example.com", "first-password", "10.0.0.1")
 	require.NoError(t, err)
 	owner, err := ts.Authenticate(ctx, sess.AccessToken, MethodJWT)
@@ -150,9 +153,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 
 func TestUserAdministration(t *testing.T) {
 	t.Parallel()
-	ts := newTestService(t, nil)
-	ctx := context.Background()
-	require.NoError(t, ts.Seed(ctx))
+	ts, ctx := seededService(t)
 	admin, err := ts.store.UserGetByEmail(ctx, "admin@example.com")
 	require.NoError(t, err)
 	by := Identity{UserID: admin.ID, Email: admin.Email, IsAdmin: true}

@@ -55,20 +55,10 @@ func (s *Server) stepApprove(w http.ResponseWriter, r *http.Request) error {
 	if err := s.orch.Approve(r.Context(), j.ID, step, d); err != nil {
 		return err
 	}
-	if j, err = s.store.JobGet(r.Context(), j.ID); err != nil {
+	if j, err = s.jobReload(r.Context(), j.ID); err != nil {
 		return err
 	}
-	if err := s.markTruncated(r.Context(), j); err != nil {
-		return err
-	}
-	if err := s.orch.RedactJob(r.Context(), j); err != nil {
-		return err // never serve what could not be masked
-	}
-	if err := s.jobLinks(r, j); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, j)
-	return nil
+	return s.writeJobView(w, r, j)
 }
 
 // maxHookLinks bounds the hook jobs a job view lists (and the hook list

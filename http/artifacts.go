@@ -217,6 +217,27 @@ func (s *Server) stream(w http.ResponseWriter, contentType string, size int64, d
 	}
 }
 
+// stateFiles is the file store and the workspace and task of a public
+// state route (see stateTarget).
+func (s *Server) stateFiles(r *http.Request, write bool) (Files, string, string, error) {
+	f, err := s.files()
+	if err != nil {
+		return nil, "", "", err
+	}
+	ws, task, err := s.stateTarget(r, write)
+	return f, ws, task, err
+}
+
+// jobFiles is the file store and the job of a public artifact route.
+func (s *Server) jobFiles(r *http.Request) (Files, *stroem.Job, error) {
+	f, err := s.files()
+	if err != nil {
+		return nil, nil, err
+	}
+	j, err := s.job(r)
+	return f, j, err
+}
+
 // stateTarget resolves the workspace and task of a public state route
 // (task "" for global state) and checks the caller's permission.
 func (s *Server) stateTarget(r *http.Request, write bool) (ws, task string, err error) {
@@ -246,11 +267,7 @@ func (s *Server) stateTarget(r *http.Request, write bool) (ws, task string, err 
 }
 
 func (s *Server) stateUpload(w http.ResponseWriter, r *http.Request) error {
-	f, err := s.files()
-	if err != nil {
-		return err
-	}
-	ws, task, err := s.stateTarget(r, true)
+	f, ws, task, err := s.stateFiles(r, true)
 	if err != nil {
 		return err
 	}
@@ -278,11 +295,7 @@ func (s *Server) stateUpload(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) stateList(w http.ResponseWriter, r *http.Request) error {
-	f, err := s.files()
-	if err != nil {
-		return err
-	}
-	ws, task, err := s.stateTarget(r, false)
+	f, ws, task, err := s.stateFiles(r, false)
 	if err != nil {
 		return err
 	}
@@ -295,11 +308,7 @@ func (s *Server) stateList(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) stateDownload(w http.ResponseWriter, r *http.Request) error {
-	f, err := s.files()
-	if err != nil {
-		return err
-	}
-	ws, task, err := s.stateTarget(r, false)
+	f, ws, task, err := s.stateFiles(r, false)
 	if err != nil {
 		return err
 	}
@@ -318,11 +327,7 @@ type artifactView struct {
 }
 
 func (s *Server) artifactsList(w http.ResponseWriter, r *http.Request) error {
-	f, err := s.files()
-	if err != nil {
-		return err
-	}
-	j, err := s.job(r)
+	f, j, err := s.jobFiles(r)
 	if err != nil {
 		return err
 	}
@@ -362,11 +367,7 @@ func attachment(name string, inline bool) string {
 }
 
 func (s *Server) artifactDownload(w http.ResponseWriter, r *http.Request) error {
-	f, err := s.files()
-	if err != nil {
-		return err
-	}
-	j, err := s.job(r)
+	f, j, err := s.jobFiles(r)
 	if err != nil {
 		return err
 	}

@@ -141,14 +141,8 @@ func (t *Triggers) subscribe(jobID string) (<-chan struct{}, func()) {
 
 // hook is POST /hooks/{trigger} and /hooks/{ws}/{trigger}.
 func (t *Triggers) hook(w http.ResponseWriter, r *http.Request) error {
-	ws, trig, err := t.lookupHook(pathParam(r, "ws"), pathParam(r, "trigger"))
+	ws, trig, err := t.authedHook(w, r, pathParam(r, "ws"))
 	if err != nil {
-		return err
-	}
-	if err := t.checkSecret(r, ws, trig); err != nil {
-		if errors.Is(err, stroem.ErrUnauthorized) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="stroem-webhook"`)
-		}
 		return err
 	}
 	if !trig.Enabled {
@@ -228,6 +222,23 @@ func (t *Triggers) lookupHook(wsName, name string) (*workspace.Workspace, *works
 	return nil, nil, stroem.Errorf(stroem.CodeConflict,
 		"webhook %q exists in several workspaces (%s); post to /hooks/{workspace}/%s, e.g. /hooks/%s/%s",
 		name, strings.Join(found, ", "), name, found[0], name)
+}
+
+// authedHook finds the webhook of the URL (in workspace wsName, or in
+// any with "") and checks the request's secret; a missing or wrong one
+// is 401 with a challenge.
+func (t *Triggers) authedHook(w http.ResponseWriter, r *http.Request, wsName string) (*workspace.Workspace, *workspace.Trigger, error) {
+	ws, trig, err := t.lookupHook(wsName, pathParam(r, "trigger"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := t.checkSecret(r, ws, trig); err != nil {
+		if errors.Is(err, stroem.ErrUnauthorized) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="stroem-webhook"`)
+		}
+		return nil, nil, err
+	}
+	return ws, trig, nil
 }
 
 // checkHookSecret admits the request when the webhook has no secret, or
@@ -379,14 +390,8 @@ const maxHookWaitSecs = 300
 // 30, at most 300) pass; still running then is 202. A job another webhook
 // or anything else started is 404, so the route reveals no other job.
 func (t *Triggers) hookJob(w http.ResponseWriter, r *http.Request) error {
-	ws, trig, err := t.lookupHook("", pathParam(r, "trigger"))
+	ws, trig, err := t.authedHook(w, r, "")
 	if err != nil {
-		return err
-	}
-	if err := t.checkSecret(r, ws, trig); err != nil {
-		if errors.Is(err, stroem.ErrUnauthorized) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="stroem-webhook"`)
-		}
 		return err
 	}
 	id, err := parseJobID(pathParam(r, "job"))

@@ -102,14 +102,9 @@ func (s *Server) workspaceGet(w http.ResponseWriter, r *http.Request) error {
 // workspaceReload swaps a workspace's definitions; with ACL rules it is
 // for admins only (it affects every task of the workspace).
 func (s *Server) workspaceReload(w http.ResponseWriter, r *http.Request) error {
-	name := pathParam(r, "ws")
-	if _, err := s.workspace(r); err != nil {
+	name, err := s.reloadable(r)
+	if err != nil {
 		return err
-	}
-	if s.acl().Enabled() {
-		if err := requireAdmin(r); err != nil {
-			return s.refused(r, err, "forbidden")
-		}
 	}
 	ws, err := s.ws.Reload(name)
 	if err != nil {
@@ -119,6 +114,20 @@ func (s *Server) workspaceReload(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, s.viewWorkspace(ws))
 	return nil
+}
+
+// reloadable names the workspace of a reload or refresh route: one the
+// caller cannot see is not found; with ACL rules only admins reload.
+func (s *Server) reloadable(r *http.Request) (string, error) {
+	if _, err := s.workspace(r); err != nil {
+		return "", err
+	}
+	if s.acl().Enabled() {
+		if err := requireAdmin(r); err != nil {
+			return "", s.refused(r, err, "forbidden")
+		}
+	}
+	return pathParam(r, "ws"), nil
 }
 
 // taskView is a task in lists; taskDetail adds its flow. ID repeats the
@@ -394,6 +403,15 @@ func (s *Server) job(r *http.Request) (*stroem.Job, error) {
 	return j, s.markTruncated(r.Context(), j)
 }
 
+// jobReload reads a job again after a change, with its truncation marks.
+func (s *Server) jobReload(ctx context.Context, id string) (*stroem.Job, error) {
+	j, err := s.store.JobGet(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return j, s.markTruncated(ctx, j)
+}
+
 // markTruncated sets LogsTruncated on the steps whose log hit the limit.
 func (s *Server) markTruncated(ctx context.Context, j *stroem.Job) error {
 	names, err := s.logs.LogTruncatedSteps(ctx, j.ID)
@@ -411,6 +429,12 @@ func (s *Server) jobGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return s.writeJobView(w, r, j)
+}
+
+// writeJobView answers with the single-job view of j: masked and with its
+// links.
+func (s *Server) writeJobView(w http.ResponseWriter, r *http.Request, j *stroem.Job) error {
 	if err := s.orch.RedactJob(r.Context(), j); err != nil {
 		return err // never serve what could not be masked
 	}
@@ -437,10 +461,7 @@ func (s *Server) jobCancel(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if j, err = s.store.JobGet(r.Context(), j.ID); err == nil {
-		err = s.markTruncated(r.Context(), j)
-	}
-	if err == nil {
+	if j, err = s.jobReload(r.Context(), j.ID); err == nil {
 		err = s.orch.RedactJob(r.Context(), j) // never serve what could not be masked
 	}
 	if err != nil {

@@ -12,37 +12,6 @@ import (
 	"github.com/stroem/stroem/persistence"
 )
 
-// durationStats summarises durations in milliseconds. The aggregates are
-// null when SampleSize is 0.
-type durationStats struct {
-	SampleSize int      `json:"sample_size"`
-	AvgMS      *float64 `json:"avg_ms"`
-	P50MS      *float64 `json:"p50_ms"`
-	P95MS      *float64 `json:"p95_ms"`
-	MinMS      *float64 `json:"min_ms"`
-	MaxMS      *float64 `json:"max_ms"`
-}
-
-type recentRun struct {
-	JobID       string    `json:"job_id"`
-	DurationMS  float64   `json:"duration_ms"`
-	CompletedAt time.Time `json:"completed_at"`
-}
-
-type taskStatsBody struct {
-	Window int `json:"window"`
-	Task   struct {
-		durationStats
-		Recent []recentRun `json:"recent"`
-	} `json:"task"`
-	Steps []stepStats `json:"steps"`
-}
-
-type stepStats struct {
-	StepName string `json:"step_name"`
-	durationStats
-}
-
 // taskStats is GET /api/workspaces/{ws}/tasks/{task}/stats?limit=N: the
 // durations of the task's last N completed jobs (default 50, 1–500) and of
 // their completed steps. Failed and cancelled runs are left out, they
@@ -70,8 +39,8 @@ func (s *Server) taskStats(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body := taskStatsBody{Window: limit, Steps: []stepStats{}}
-	body.Task.Recent = []recentRun{}
+	body := stroem.TaskStats{Window: limit, Steps: []stroem.StepStats{}}
+	body.Task.Recent = []stroem.RecentRun{}
 	var total []float64
 	perStep := map[string][]float64{}
 	for _, j := range jobs {
@@ -80,7 +49,7 @@ func (s *Server) taskStats(w http.ResponseWriter, r *http.Request) error {
 		}
 		ms := millis(j.CompletedAt.Sub(*j.StartedAt))
 		total = append(total, ms)
-		body.Task.Recent = append(body.Task.Recent, recentRun{JobID: j.ID, DurationMS: ms, CompletedAt: *j.CompletedAt})
+		body.Task.Recent = append(body.Task.Recent, stroem.RecentRun{JobID: j.ID, DurationMS: ms, CompletedAt: *j.CompletedAt})
 		full, err := s.store.JobGet(r.Context(), j.ID)
 		if err != nil {
 			return err
@@ -91,15 +60,15 @@ func (s *Server) taskStats(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	body.Task.durationStats = summarise(total)
+	body.Task.DurationStats = summarise(total)
 	for _, step := range t.Order { // flow order, then any step no longer in the flow
 		if d, ok := perStep[step]; ok {
-			body.Steps = append(body.Steps, stepStats{StepName: step, durationStats: summarise(d)})
+			body.Steps = append(body.Steps, stroem.StepStats{StepName: step, DurationStats: summarise(d)})
 			delete(perStep, step)
 		}
 	}
 	for _, step := range slices.Sorted(maps.Keys(perStep)) {
-		body.Steps = append(body.Steps, stepStats{StepName: step, durationStats: summarise(perStep[step])})
+		body.Steps = append(body.Steps, stroem.StepStats{StepName: step, DurationStats: summarise(perStep[step])})
 	}
 	writeJSON(w, http.StatusOK, body)
 	return nil
@@ -109,8 +78,8 @@ func millis(d time.Duration) float64 { return math.Round(float64(d.Microseconds(
 
 // summarise computes the statistics of ds; percentiles interpolate
 // linearly between the closest ranks.
-func summarise(ds []float64) durationStats {
-	out := durationStats{SampleSize: len(ds)}
+func summarise(ds []float64) stroem.DurationStats {
+	out := stroem.DurationStats{SampleSize: len(ds)}
 	if len(ds) == 0 {
 		return out
 	}

@@ -19,16 +19,10 @@ type sourceView struct {
 // repository cannot be reached and 400 when the new commit was refused,
 // with each problem in details; GET …/source shows the state any time.
 func (s *Server) workspaceRefresh(w http.ResponseWriter, r *http.Request) error {
-	name := pathParam(r, "ws")
-	// The same rules as reload: a workspace the caller cannot see is not
-	// found; with ACL rules only admins refresh.
-	if _, err := s.workspace(r); err != nil {
+	// The same rules as reload.
+	name, err := s.reloadable(r)
+	if err != nil {
 		return err
-	}
-	if s.acl().Enabled() {
-		if err := requireAdmin(r); err != nil {
-			return s.refused(r, err, "forbidden")
-		}
 	}
 	ws, err := s.ws.Reload(name)
 	if err != nil {

@@ -59,57 +59,23 @@ func NewServer(replicaID string, sampler Sampler) *Server {
 	reg := prometheus.NewRegistry()
 	r := prometheus.WrapRegistererWith(prometheus.Labels{"replica_id": replicaID}, reg)
 	m := &Server{
-		reg: reg,
-		jobsCreated: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stroem_jobs_created_total", Help: "Jobs created, by what created them.",
-		}, []string{"source_type"}),
-		jobsCompleted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stroem_jobs_completed_total", Help: "Jobs that reached a terminal status, by status.",
-		}, []string{"status"}),
-		stepsStarted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stroem_steps_started_total", Help: "Step attempts started, by how the worker got them (claim or handoff).",
-		}, []string{"via"}),
-		stepsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stroem_steps_finished_total", Help: "Step attempts that ended, by result (completed, failed, cancelled, lost).",
-		}, []string{"result"}),
-		leaseExpiries: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "stroem_lease_expiries_total", Help: "Step attempts failed because their worker's lease expired.",
-		}),
-		claimSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "stroem_claim_duration_seconds", Help: "Duration of one claim query in the store.", Buckets: latencyBuckets,
-		}),
-		hopSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "stroem_hop_duration_seconds",
-			Help:    "From the last dependency's completion to a dependent step's first attempt running.",
-			Buckets: latencyBuckets,
-		}),
-		stepSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "stroem_step_duration_seconds", Help: "Run time of step attempts, by result.", Buckets: stepBuckets,
-		}, []string{"result"}),
-		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stroem_store_errors_total", Help: "Store calls that failed for a reason other than the request (unavailable or internal), by operation.",
-		}, []string{"op"}),
-		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stroem_http_requests_total", Help: "Requests served on /api/*, by method, route pattern and status.",
-		}, []string{"method", "route", "status"}),
-		httpSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "stroem_http_request_duration_seconds", Help: "Duration of requests on /api/*, by route pattern.", Buckets: httpBuckets,
-		}, []string{"route"}),
-		webhookCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stroem_webhook_calls_total", Help: "Webhook calls (/hooks/*), by HTTP status.",
-		}, []string{"status"}),
-		sseClients: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "stroem_sse_clients", Help: "Log stream (SSE) clients connected now.",
-		}),
-		logLines: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "stroem_log_lines_total", Help: "Step log lines stored.",
-		}),
-		logBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "stroem_log_bytes_total", Help: "Bytes of step log text stored.",
-		}),
-		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stroem_retention_deleted_total", Help: "Rows deleted by retention, by kind (jobs, steps, trigger_ticks, workers).",
-		}, []string{"kind"}),
+		reg:           reg,
+		jobsCreated:   counterVec("stroem_jobs_created_total", "Jobs created, by what created them.", "source_type"),
+		jobsCompleted: counterVec("stroem_jobs_completed_total", "Jobs that reached a terminal status, by status.", "status"),
+		stepsStarted:  counterVec("stroem_steps_started_total", "Step attempts started, by how the worker got them (claim or handoff).", "via"),
+		stepsFinished: counterVec("stroem_steps_finished_total", "Step attempts that ended, by result (completed, failed, cancelled, lost).", "result"),
+		leaseExpiries: counter("stroem_lease_expiries_total", "Step attempts failed because their worker's lease expired."),
+		claimSeconds:  histogram("stroem_claim_duration_seconds", "Duration of one claim query in the store.", latencyBuckets),
+		hopSeconds:    histogram("stroem_hop_duration_seconds", "From the last dependency's completion to a dependent step's first attempt running.", latencyBuckets),
+		stepSeconds:   histogramVec("stroem_step_duration_seconds", "Run time of step attempts, by result.", stepBuckets, "result"),
+		storeErrors:   counterVec("stroem_store_errors_total", "Store calls that failed for a reason other than the request (unavailable or internal), by operation.", "op"),
+		httpRequests:  counterVec("stroem_http_requests_total", "Requests served on /api/*, by method, route pattern and status.", "method", "route", "status"),
+		httpSeconds:   histogramVec("stroem_http_request_duration_seconds", "Duration of requests on /api/*, by route pattern.", httpBuckets, "route"),
+		webhookCalls:  counterVec("stroem_webhook_calls_total", "Webhook calls (/hooks/*), by HTTP status.", "status"),
+		sseClients:    gauge("stroem_sse_clients", "Log stream (SSE) clients connected now."),
+		logLines:      counter("stroem_log_lines_total", "Step log lines stored."),
+		logBytes:      counter("stroem_log_bytes_total", "Bytes of step log text stored."),
+		pruned:        counterVec("stroem_retention_deleted_total", "Rows deleted by retention, by kind (jobs, steps, trigger_ticks, workers).", "kind"),
 	}
 	r.MustRegister(m.jobsCreated, m.jobsCompleted, m.stepsStarted, m.stepsFinished, m.leaseExpiries,
 		m.claimSeconds, m.hopSeconds, m.stepSeconds, m.storeErrors, m.httpRequests, m.httpSeconds,

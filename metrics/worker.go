@@ -32,26 +32,14 @@ func NewWorker(worker string, slots int) *Worker {
 	reg := prometheus.NewRegistry()
 	r := prometheus.WrapRegistererWith(prometheus.Labels{"worker": worker}, reg)
 	m := &Worker{
-		reg:   reg,
-		slots: slots,
-		running: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "stroem_worker_steps_running", Help: "Steps this worker runs now.",
-		}),
-		free: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "stroem_worker_free_slots", Help: "Free slots of this worker (max_concurrent minus running steps).",
-		}),
-		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "stroem_worker_steps_finished_total", Help: "Step attempts this worker ran to an end, by result (completed, failed, cancelled, timed_out).",
-		}, []string{"result"}),
-		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "stroem_worker_step_duration_seconds", Help: "Run time of step attempts on this worker, by result.", Buckets: stepBuckets,
-		}, []string{"result"}),
-		lines: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "stroem_worker_log_lines_total", Help: "Output lines steps wrote on this worker.",
-		}),
-		bytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "stroem_worker_log_bytes_total", Help: "Bytes of output steps wrote on this worker.",
-		}),
+		reg:      reg,
+		slots:    slots,
+		running:  gauge("stroem_worker_steps_running", "Steps this worker runs now."),
+		free:     gauge("stroem_worker_free_slots", "Free slots of this worker (max_concurrent minus running steps)."),
+		finished: counterVec("stroem_worker_steps_finished_total", "Step attempts this worker ran to an end, by result (completed, failed, cancelled, timed_out).", "result"),
+		seconds:  histogramVec("stroem_worker_step_duration_seconds", "Run time of step attempts on this worker, by result.", stepBuckets, "result"),
+		lines:    counter("stroem_worker_log_lines_total", "Output lines steps wrote on this worker."),
+		bytes:    counter("stroem_worker_log_bytes_total", "Bytes of output steps wrote on this worker."),
 	}
 	m.free.Set(float64(slots))
 	r.MustRegister(m.running, m.free, m.finished, m.seconds, m.lines, m.bytes,

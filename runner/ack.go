@@ -5,10 +5,7 @@ import (
 	"errors"
 	"log/slog"
 
-	"github.com/cenkalti/backoff/v5"
-
 	"github.com/stroem/stroem"
-	"github.com/stroem/stroem/http/client"
 )
 
 // acknowledge sends the step's `start` report before anything of the step
@@ -19,19 +16,11 @@ import (
 // server refused (the step was given back, or given to someone else
 // meanwhile) — the step must then neither run nor be reported.
 func (w *Worker) acknowledge(ctx context.Context, log *slog.Logger, workerID string, a stroem.Assignment) bool {
-	tries := 0
-	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		tries++
+	_, err := retryReachable(ctx, w.retryOptions(), log, "start not acknowledged, retrying", func() (struct{}, error) {
 		err := w.c.StepStart(ctx, a.JobID, a.StepName, stroem.StepStart{WorkerID: workerID, Attempt: a.Attempt})
 		w.down.observe(err, "start")
-		if err != nil && !client.Retryable(err) {
-			return struct{}{}, backoff.Permanent(err)
-		}
-		if err != nil && tries == 1 {
-			log.Warn("start not acknowledged, retrying", "err", err)
-		}
 		return struct{}{}, err
-	}, w.retryOptions()...)
+	})
 	switch {
 	case err == nil:
 		return true

@@ -292,6 +292,17 @@ func (f *fakeServer) pushLogs(w http.ResponseWriter, r *http.Request) {
 	reply(w, 200, stroem.LogPushResponse{Stored: len(p.Lines), Cancel: f.cancel[ref], Ordered: p.Ordered && !f.oldServer})
 }
 
+// nextAnswer takes the next scripted status for step from answers (200
+// once none is left). Callers hold f.mu.
+func nextAnswer(answers map[string][]int, step string) int {
+	a := answers[step]
+	if len(a) == 0 {
+		return 200
+	}
+	answers[step] = a[1:]
+	return a[0]
+}
+
 // stepStart answers a start acknowledgement; a step's start must come
 // before any of its log lines.
 func (f *fakeServer) stepStart(w http.ResponseWriter, r *http.Request) {
@@ -304,12 +315,9 @@ func (f *fakeServer) stepStart(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.startCalls[step]++
-	if answers := f.startAnswers[step]; len(answers) > 0 {
-		f.startAnswers[step] = answers[1:]
-		if answers[0] != 200 {
-			fail(w, answers[0], "not now")
-			return
-		}
+	if code := nextAnswer(f.startAnswers, step); code != 200 {
+		fail(w, code, "not now")
+		return
 	}
 	f.linesAtStart[step] = len(f.logs[stroem.StepRef{JobID: r.PathValue("id"), Step: step, Attempt: st.Attempt}])
 	reply(w, 200, map[string]any{})
@@ -325,12 +333,9 @@ func (f *fakeServer) complete(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.completeCalls[step]++
-	if answers := f.completeAnswers[step]; len(answers) > 0 {
-		f.completeAnswers[step] = answers[1:]
-		if answers[0] != 200 {
-			fail(w, answers[0], "not now")
-			return
-		}
+	if code := nextAnswer(f.completeAnswers, step); code != 200 {
+		fail(w, code, "not now")
+		return
 	}
 	f.completions[step] = c
 	reply(w, 200, map[string]any{})

@@ -111,18 +111,9 @@ func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID st
 func (f *stepFiles) fetch(ctx context.Context, scope, dir string) error {
 	// Like the start acknowledgement, the download waits out a server
 	// that is down or restarting instead of failing a step that never ran.
-	tries := 0
-	rc, err := backoff.Retry(ctx, func() (io.ReadCloser, error) {
-		tries++
-		rc, err := f.c.StepState(ctx, f.ref, scope)
-		if err != nil && !client.Retryable(err) {
-			return nil, backoff.Permanent(err)
-		}
-		if err != nil && tries == 1 {
-			f.log.Warn("state download failed, retrying", "scope", scope, "err", err)
-		}
-		return rc, err
-	}, f.retry...)
+	rc, err := retryReachable(ctx, f.retry, f.log.With("scope", scope), "state download failed, retrying", func() (io.ReadCloser, error) {
+		return f.c.StepState(ctx, f.ref, scope)
+	})
 	if errors.Is(err, stroem.ErrNotFound) {
 		// A server without state (older, or a test double): none yet.
 		rc, err = nil, nil

@@ -97,43 +97,21 @@ type WorkerConfig struct {
 }
 
 func (c *WorkerConfig) setDefaults() {
-	if c.MaxConcurrent <= 0 {
-		c.MaxConcurrent = 1
-	}
+	positiveOr(&c.MaxConcurrent, 1)
 	if len(c.Capabilities) == 0 {
 		c.Capabilities = []string{"shell"}
 	}
-	if c.ShutdownGrace <= 0 {
-		c.ShutdownGrace = DefaultShutdownGrace
-	}
-	if c.ReportTimeout <= 0 {
-		c.ReportTimeout = DefaultReportTimeout
-	}
-	if c.ClaimWait <= 0 {
-		c.ClaimWait = DefaultClaimWait
-	}
+	positiveOr(&c.ShutdownGrace, DefaultShutdownGrace)
+	positiveOr(&c.ReportTimeout, DefaultReportTimeout)
+	positiveOr(&c.ClaimWait, DefaultClaimWait)
 	c.ClaimWait = min(c.ClaimWait, client.MaxClaimWait)
-	if c.LogBatchLines <= 0 {
-		c.LogBatchLines = DefaultLogBatchLines
-	}
-	if c.LogBatchBytes <= 0 {
-		c.LogBatchBytes = DefaultLogBatchBytes
-	}
-	if c.LogBatchDelay <= 0 {
-		c.LogBatchDelay = DefaultLogBatchDelay
-	}
-	if c.LogBufferLines <= 0 {
-		c.LogBufferLines = DefaultLogBufferLines
-	}
-	if c.LogBufferBytes <= 0 {
-		c.LogBufferBytes = DefaultLogBufferBytes
-	}
-	if c.LogSpoolBytes <= 0 {
-		c.LogSpoolBytes = DefaultLogSpoolBytes
-	}
-	if c.MaxRetryWait <= 0 {
-		c.MaxRetryWait = DefaultMaxRetryWait
-	}
+	positiveOr(&c.LogBatchLines, DefaultLogBatchLines)
+	positiveOr(&c.LogBatchBytes, DefaultLogBatchBytes)
+	positiveOr(&c.LogBatchDelay, DefaultLogBatchDelay)
+	positiveOr(&c.LogBufferLines, DefaultLogBufferLines)
+	positiveOr(&c.LogBufferBytes, DefaultLogBufferBytes)
+	positiveOr(&c.LogSpoolBytes, DefaultLogSpoolBytes)
+	positiveOr(&c.MaxRetryWait, DefaultMaxRetryWait)
 }
 
 // Worker is a worker process's main loop (SPEC §8): it registers, keeps
@@ -275,16 +253,13 @@ func (w *Worker) register(ctx context.Context, stale string) error {
 	if stale != "" && w.ID() != stale {
 		return nil
 	}
-	reg, err := backoff.Retry(ctx, func() (stroem.WorkerRegistered, error) {
+	reg, err := retryReachable(ctx, w.retryOptions(), w.log, "", func() (stroem.WorkerRegistered, error) {
 		reg, err := w.c.Register(ctx, stroem.WorkerRegistration{
 			Name: w.cfg.Name, Capabilities: w.cfg.Capabilities, Tags: nonNil(w.cfg.Tags),
 		})
-		if err != nil && !client.Retryable(err) {
-			return reg, backoff.Permanent(err)
-		}
-		w.down.observe(err, "register")
+		w.down.observe(err, "register") // a refusal is no outage: observe ignores it
 		return reg, err
-	}, w.retryOptions()...)
+	})
 	if err != nil {
 		return fmt.Errorf("register with %s: %w", w.c.BaseURL(), err)
 	}
@@ -472,19 +447,11 @@ func (w *Worker) acquireWorkspace(ctx context.Context, log *slog.Logger, ws, rev
 
 // complete reports a completion until the server answers 2xx or refuses it.
 func (w *Worker) complete(ctx context.Context, log *slog.Logger, ref stroem.StepRef, comp stroem.Completion) error {
-	tries := 0
-	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		tries++
+	_, err := retryReachable(ctx, w.retryOptions(), log, "completion not delivered, retrying", func() (struct{}, error) {
 		err := w.c.Complete(ctx, ref.JobID, ref.Step, comp)
 		w.down.observe(err, "complete")
-		if err != nil && !client.Retryable(err) {
-			return struct{}{}, backoff.Permanent(err)
-		}
-		if err != nil && tries == 1 {
-			log.Warn("completion not delivered, retrying", "err", err)
-		}
 		return struct{}{}, err
-	}, w.retryOptions()...)
+	})
 	return err
 }
 

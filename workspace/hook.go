@@ -121,15 +121,7 @@ func (f *fileParser) parseHookList(e yamlEntry) []*HookSpec {
 			continue
 		}
 		if v, ok := fs["input"]; ok {
-			es, _ := f.mapping(v.val, v.path)
-			if len(es) > 0 {
-				hs.Input = make(map[string]any, len(es))
-			}
-			for _, ie := range es {
-				val, _ := f.value(ie.val, ie.path)
-				hs.Input[ie.key] = val
-				f.templates(ie.val, ie.path)
-			}
+			hs.Input = f.inputValues(v, nil)
 		}
 		if hs.Action != "" {
 			out = append(out, hs)

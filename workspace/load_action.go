@@ -62,12 +62,8 @@ func (f *fileParser) parseAction(e yamlEntry) {
 			}
 		}
 	}
-	if v, ok := fs["name"]; ok {
-		a.Label, _ = f.text(v)
-	}
-	if v, ok := fs["description"]; ok {
-		a.Description, _ = f.text(v)
-	}
+	setField(fs, "name", &a.Label, f.text)
+	setField(fs, "description", &a.Description, f.text)
 	if _, bad := unsupportedTypes[declared]; !bad {
 		for _, k := range unsupportedKeys {
 			if v, ok := fs[k]; ok && !serverKey(declared, k) {

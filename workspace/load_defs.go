@@ -396,24 +396,12 @@ func (f *fileParser) parseField(e yamlEntry) *Field {
 			fd.Type = FieldType(t)
 		}
 	}
-	if v, ok := fs["required"]; ok {
-		fd.Required, _ = f.boolean(v)
-	}
-	if v, ok := fs["description"]; ok {
-		fd.Description, _ = f.text(v)
-	}
-	if v, ok := fs["name"]; ok {
-		fd.Label, _ = f.text(v)
-	}
-	if v, ok := fs["secret"]; ok {
-		fd.Secret, _ = f.boolean(v)
-	}
-	if v, ok := fs["allow_custom"]; ok {
-		fd.AllowCustom, _ = f.boolean(v)
-	}
-	if v, ok := fs["multiple"]; ok {
-		fd.Multiple, _ = f.boolean(v)
-	}
+	setField(fs, "required", &fd.Required, f.boolean)
+	setField(fs, "description", &fd.Description, f.text)
+	setField(fs, "name", &fd.Label, f.text)
+	setField(fs, "secret", &fd.Secret, f.boolean)
+	setField(fs, "allow_custom", &fd.AllowCustom, f.boolean)
+	setField(fs, "multiple", &fd.Multiple, f.boolean)
 	if v, ok := fs["order"]; ok {
 		if n, ok := f.integer(v); ok {
 			fd.Order = &n
@@ -619,12 +607,8 @@ func (f *fileParser) parseTask(e yamlEntry) {
 			t.Mode = m
 		}
 	}
-	if v, ok := fs["description"]; ok {
-		t.Description, _ = f.text(v)
-	}
-	if v, ok := fs["name"]; ok {
-		t.Label, _ = f.text(v)
-	}
+	setField(fs, "description", &t.Description, f.text)
+	setField(fs, "name", &t.Label, f.text)
 	if v, ok := fs["folder"]; ok {
 		if s, ok := f.text(v); ok {
 			t.Folder = strings.Trim(strings.TrimSpace(s), "/")
@@ -673,6 +657,25 @@ func (f *fileParser) parseTask(e yamlEntry) {
 	f.l.tasks = append(f.l.tasks, rt)
 }
 
+// inputValues reads the input mapping of a step or a hook: YAML values
+// whose strings are templates (nil when empty). With pos set, it records
+// where each key stands.
+func (f *fileParser) inputValues(v yamlEntry, pos map[string]Pos) map[string]any {
+	es, _ := f.mapping(v.val, v.path)
+	var in map[string]any
+	if len(es) > 0 {
+		in = make(map[string]any, len(es))
+	}
+	for _, ie := range es {
+		in[ie.key], _ = f.value(ie.val, ie.path)
+		if pos != nil {
+			pos[ie.key] = f.pos(ie.kn)
+		}
+		f.templates(ie.val, ie.path)
+	}
+	return in
+}
+
 func (f *fileParser) parseStep(e yamlEntry, task string) *rawStep {
 	what := task + ", step " + e.key
 	if strings.TrimSpace(e.key) == "" {
@@ -693,12 +696,8 @@ func (f *fileParser) parseStep(e yamlEntry, task string) *rawStep {
 		s.Action = inline
 	}
 	fs, _ := f.fields(e.val, what, known)
-	if v, ok := fs["name"]; ok {
-		s.Label, _ = f.text(v)
-	}
-	if v, ok := fs["description"]; ok {
-		s.Description, _ = f.text(v)
-	}
+	setField(fs, "name", &s.Label, f.text)
+	setField(fs, "description", &s.Description, f.text)
 	if v, ok := fs["action"]; ok {
 		s.Action, _ = f.nameOf(v)
 		rs.actionPos = f.pos(v.val)
@@ -719,20 +718,9 @@ func (f *fileParser) parseStep(e yamlEntry, task string) *rawStep {
 		}
 	}
 	if v, ok := fs["input"]; ok {
-		es, _ := f.mapping(v.val, v.path)
-		if len(es) > 0 {
-			s.Input = make(map[string]any, len(es))
-		}
-		for _, ie := range es {
-			val, _ := f.value(ie.val, ie.path)
-			s.Input[ie.key] = val
-			rs.inputPos[ie.key] = f.pos(ie.kn)
-			f.templates(ie.val, ie.path)
-		}
+		s.Input = f.inputValues(v, rs.inputPos)
 	}
-	if v, ok := fs["continue_on_failure"]; ok {
-		s.ContinueOnFailure, _ = f.boolean(v)
-	}
+	setField(fs, "continue_on_failure", &s.ContinueOnFailure, f.boolean)
 	if v, ok := fs["timeout"]; ok {
 		s.Timeout, _ = f.limitedDuration(v, MaxStepTimeout)
 	}

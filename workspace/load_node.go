@@ -246,6 +246,14 @@ func (f *fileParser) fields(n *yaml.Node, what string, known []string) (map[stri
 	return out, ok
 }
 
+// setField parses fs[key], when present, into *dst (the zero value when
+// it does not parse: parse reported why).
+func setField[T any](fs map[string]yamlEntry, key string, dst *T, parse func(yamlEntry) (T, bool)) {
+	if v, ok := fs[key]; ok {
+		*dst, _ = parse(v)
+	}
+}
+
 // text reads a free-text field: any scalar (numbers and booleans as
 // written); null is "". A mapping or list is a problem.
 func (f *fileParser) text(e yamlEntry) (string, bool) {

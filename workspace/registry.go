@@ -169,13 +169,18 @@ func (r *Registry) Reload(name string) (*Workspace, error) {
 	}
 	e.cur.Store(ws)
 	r.logLoaded(ws)
+	r.runHooks(ws)
+	return ws, nil
+}
+
+// runHooks calls the OnReload functions with a newly served version.
+func (r *Registry) runHooks(ws *Workspace) {
 	r.hookMu.RLock()
 	hooks := slices.Clone(r.hooks)
 	r.hookMu.RUnlock()
 	for _, h := range hooks {
 		h(ws)
 	}
-	return ws, nil
 }
 
 func (r *Registry) logLoaded(ws *Workspace) {

@@ -146,12 +146,7 @@ func (r *Registry) syncSource(ctx context.Context, e *registryEntry, hooks bool)
 	r.log.Info("workspace synced", "workspace", e.name, "source", se.src.Describe(), "version", res.Version)
 	r.logLoaded(ws)
 	if hooks {
-		r.hookMu.RLock()
-		hs := slices.Clone(r.hooks)
-		r.hookMu.RUnlock()
-		for _, h := range hs {
-			h(ws)
-		}
+		r.runHooks(ws)
 	}
 	return ws, nil
 }

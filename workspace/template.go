@@ -386,16 +386,7 @@ func compileValue(path string, v any) (*ValueTemplate, error) {
 	case string:
 		t, err := CompileTemplate(v)
 		if err != nil {
-			if path == "" {
-				return nil, err
-			}
-			var te *TemplateError
-			if errors.As(err, &te) {
-				c := *te
-				c.Message = path + ": " + te.Message
-				return nil, &c
-			}
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, atPath(path, err)
 		}
 		return &ValueTemplate{kind: 't', tpl: t}, nil
 	default:
@@ -436,13 +427,7 @@ func (vt *ValueTemplate) render(path string, ctx map[string]any) (any, error) {
 	case 't':
 		v, err := vt.tpl.renderNative(ctx)
 		if err != nil && path != "" {
-			var te *TemplateError
-			if errors.As(err, &te) {
-				c := *te
-				c.Message = path + ": " + te.Message
-				return nil, &c
-			}
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, atPath(path, err)
 		}
 		return v, err
 	default:
@@ -663,4 +648,19 @@ func panicError(what string, r any) error {
 		Message: fmt.Sprintf("template %s failed: internal error in the template engine: %v", what, r),
 		Err:     fmt.Errorf("panic: %v\n%s", r, debug.Stack()),
 	}
+}
+
+// atPath prefixes a template's error with the path of the value it stands
+// in (a TemplateError keeps its type); with no path it is err unchanged.
+func atPath(path string, err error) error {
+	if path == "" {
+		return err
+	}
+	var te *TemplateError
+	if errors.As(err, &te) {
+		c := *te
+		c.Message = path + ": " + te.Message
+		return &c
+	}
+	return fmt.Errorf("%s: %w", path, err)
 }

@@ -318,6 +318,19 @@ func filterJSONEncode(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *
 	return exec.AsSafeValue(s)
 }
 
+// formatArg is the printed form of a filter's input for a filter that
+// takes no arguments; on failure it returns the error value to answer.
+func formatArg(in *exec.Value, params *exec.VarArgs) (string, *exec.Value) {
+	if err := params.Take(); err != nil {
+		return "", exec.AsValue(exec.ErrInvalidCall(err))
+	}
+	s, err := formatValue(in)
+	if err != nil {
+		return "", exec.AsValue(err)
+	}
+	return s, nil
+}
+
 // filterShellQuote quotes a value for /bin/sh: `{{ x | shell_quote }}` is
 // one word whose value is exactly x, whatever x holds. Non-string values
 // are quoted as they would print.
@@ -325,12 +338,9 @@ func filterShellQuote(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *
 	if in.IsError() {
 		return in
 	}
-	if err := params.Take(); err != nil {
-		return exec.AsValue(exec.ErrInvalidCall(err))
-	}
-	s, err := formatValue(in)
-	if err != nil {
-		return exec.AsValue(err)
+	s, errv := formatArg(in, params)
+	if errv != nil {
+		return errv
 	}
 	return exec.AsSafeValue(ShellQuote(s))
 }

@@ -150,6 +150,15 @@ func takeTera(params *exec.VarArgs, names ...string) (map[string]*exec.Value, er
 	return out, nil
 }
 
+// takeTeraNeeds is takeTera for a call whose first argument is required.
+func takeTeraNeeds(params *exec.VarArgs, names ...string) (map[string]*exec.Value, error) {
+	a, err := takeTera(params, names...)
+	if err == nil && a[names[0]] == nil {
+		err = errors.New("needs " + names[0])
+	}
+	return a, err
+}
+
 func invalid(name string, err error) *exec.Value {
 	return exec.AsValue(exec.ErrInvalidCall(fmt.Errorf("%s: %w", name, err)))
 }
@@ -171,11 +180,8 @@ func patFilter(fn func(s, pat string) string) exec.FilterFunction {
 		if in.IsError() {
 			return in
 		}
-		a, err := takeTera(params, "pat")
-		if err != nil || a["pat"] == nil {
-			if err == nil {
-				err = errors.New("needs pat")
-			}
+		a, err := takeTeraNeeds(params, "pat")
+		if err != nil {
 			return invalid("trim_*_matches", err)
 		}
 		return exec.AsValue(fn(in.String(), a["pat"].String()))
@@ -331,11 +337,8 @@ func filterTeraGet(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exe
 	if in.IsError() {
 		return in
 	}
-	a, err := takeTera(params, "key", "default")
-	if err != nil || a["key"] == nil {
-		if err == nil {
-			err = errors.New("needs key")
-		}
+	a, err := takeTeraNeeds(params, "key", "default")
+	if err != nil {
 		return invalid("get", err)
 	}
 	plain, err := plainValue(in)
@@ -359,11 +362,8 @@ func filterTeraConcat(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *
 	if in.IsError() {
 		return in
 	}
-	a, err := takeTera(params, "with")
-	if err != nil || a["with"] == nil {
-		if err == nil {
-			err = errors.New("needs with")
-		}
+	a, err := takeTeraNeeds(params, "with")
+	if err != nil {
 		return invalid("concat", err)
 	}
 	list, ok := plainList(in)
@@ -387,12 +387,9 @@ func filterTeraAsStr(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *e
 	if in.IsError() {
 		return in
 	}
-	if err := params.Take(); err != nil {
-		return exec.AsValue(exec.ErrInvalidCall(err))
-	}
-	s, err := formatValue(in)
-	if err != nil {
-		return exec.AsValue(err)
+	s, errv := formatArg(in, params)
+	if errv != nil {
+		return errv
 	}
 	return exec.AsValue(s)
 }
@@ -427,11 +424,8 @@ func filterTeraGroupBy(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) 
 	if in.IsError() {
 		return in
 	}
-	a, err := takeTera(params, "attribute")
-	if err != nil || a["attribute"] == nil {
-		if err == nil {
-			err = errors.New("needs attribute")
-		}
+	a, err := takeTeraNeeds(params, "attribute")
+	if err != nil {
 		return invalid("group_by", err)
 	}
 	list, ok := plainList(in)
@@ -460,11 +454,8 @@ func filterTeraFilter(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *
 	if in.IsError() {
 		return in
 	}
-	a, err := takeTera(params, "attribute", "value")
-	if err != nil || a["attribute"] == nil {
-		if err == nil {
-			err = errors.New("needs attribute")
-		}
+	a, err := takeTeraNeeds(params, "attribute", "value")
+	if err != nil {
 		return invalid("filter", err)
 	}
 	list, ok := plainList(in)
@@ -661,11 +652,8 @@ var teraTests = map[string]exec.TestFunction{
 
 func stringTest(name string, fn func(s, pat string) bool) exec.TestFunction {
 	return func(_ *exec.Context, in *exec.Value, params *exec.VarArgs) (bool, error) {
-		a, err := takeTera(params, "pat")
-		if err != nil || a["pat"] == nil {
-			if err == nil {
-				err = errors.New("needs pat")
-			}
+		a, err := takeTeraNeeds(params, "pat")
+		if err != nil {
 			return false, fmt.Errorf("%s: %w", name, err)
 		}
 		if !in.IsString() {
@@ -676,11 +664,8 @@ func stringTest(name string, fn func(s, pat string) bool) exec.TestFunction {
 }
 
 func testContaining(_ *exec.Context, in *exec.Value, params *exec.VarArgs) (bool, error) {
-	a, err := takeTera(params, "pat")
-	if err != nil || a["pat"] == nil {
-		if err == nil {
-			err = errors.New("needs pat")
-		}
+	a, err := takeTeraNeeds(params, "pat")
+	if err != nil {
 		return false, fmt.Errorf("containing: %w", err)
 	}
 	switch {
@@ -693,11 +678,8 @@ func testContaining(_ *exec.Context, in *exec.Value, params *exec.VarArgs) (bool
 }
 
 func testMatching(_ *exec.Context, in *exec.Value, params *exec.VarArgs) (bool, error) {
-	a, err := takeTera(params, "regex")
-	if err != nil || a["regex"] == nil {
-		if err == nil {
-			err = errors.New("needs regex")
-		}
+	a, err := takeTeraNeeds(params, "regex")
+	if err != nil {
 		return false, fmt.Errorf("matching: %w", err)
 	}
 	re, err := regexp.Compile(a["regex"].String())

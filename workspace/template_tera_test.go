@@ -10,7 +10,7 @@ import (
 // The Tera spellings the upstream documentation uses render as Tera does.
 func TestRenderTeraFilters(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ src, want string }{
+	tests := []renderCase{
 		// keyword arguments of filters Jinja also has
 		{"{{ input.nope | default(value='World') }}", "World"},
 		{"{{ input.name | default(value='x') }}", "World"},
@@ -72,12 +72,7 @@ func TestRenderTeraFilters(t *testing.T) {
 	}
 	ctx := testContext()
 	ctx["state"] = map[string]any{}
-	for _, tt := range tests {
-		t.Run(tt.src, func(t *testing.T) {
-			t.Parallel()
-			require.Equal(t, tt.want, render(t, tt.src, ctx))
-		})
-	}
+	runRenderCases(t, ctx, tests)
 }
 
 func TestRenderTeraErrors(t *testing.T) {
@@ -116,7 +111,7 @@ func TestRenderVals(t *testing.T) {
 func TestRenderTeraIfUndefined(t *testing.T) {
 	t.Parallel()
 	ctx := testContext()
-	ok := []struct{ src, want string }{
+	ok := []renderCase{
 		{"{% if input.nam %}x{% else %}y{% endif %}", "y"},
 		{"{% if nope %}x{% elif input.name %}n{% endif %}", "n"},
 		{"{% if input.map.zz %}x{% endif %}|", "|"},
@@ -125,9 +120,7 @@ func TestRenderTeraIfUndefined(t *testing.T) {
 		{"{% if not input.nam is defined %}absent{% endif %}", "absent"},
 		{"{% if '' %}x{% elif 0 %}y{% elif [] %}z{% else %}falsy{% endif %}", "falsy"},
 	}
-	for _, tt := range ok {
-		require.Equal(t, tt.want, render(t, tt.src, ctx), tt.src)
-	}
+	requireRenders(t, ctx, ok)
 	for _, src := range []string{"{% if input.nam == 'x' %}x{% endif %}", "{% if input.name %}{{ input.nam }}{% endif %}"} {
 		tpl, err := CompileTemplate(src)
 		require.NoError(t, err)

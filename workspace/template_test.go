@@ -51,9 +51,32 @@ func render(t *testing.T, src string, ctx map[string]any) string {
 	return out
 }
 
+// renderCase is a template and what it renders to.
+type renderCase struct{ src, want string }
+
+// runRenderCases renders each case in ctx as a parallel subtest named by
+// its source.
+func runRenderCases(t *testing.T, ctx map[string]any, cases []renderCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.src, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, render(t, tt.src, ctx))
+		})
+	}
+}
+
+// requireRenders renders each case in ctx within t.
+func requireRenders(t *testing.T, ctx map[string]any, cases []renderCase) {
+	t.Helper()
+	for _, tt := range cases {
+		require.Equal(t, tt.want, render(t, tt.src, ctx), tt.src)
+	}
+}
+
 func TestRenderPrinting(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ src, want string }{
+	tests := []renderCase{
 		{"{{ input.name }}", "World"},
 		{"{{ input.int }}", "2"},
 		{"{{ input.int64 }}", "-7"},
@@ -113,18 +136,13 @@ func TestRenderPrinting(t *testing.T) {
 		{"{# comment #}x", "x"},
 	}
 	ctx := testContext()
-	for _, tt := range tests {
-		t.Run(tt.src, func(t *testing.T) {
-			t.Parallel()
-			require.Equal(t, tt.want, render(t, tt.src, ctx))
-		})
-	}
+	runRenderCases(t, ctx, tests)
 }
 
 func TestRenderContext(t *testing.T) {
 	t.Parallel()
 	ctx := testContext()
-	tests := []struct{ src, want string }{
+	tests := []renderCase{
 		// Hyphenated step names are reached with underscores.
 		{"{{ say_hello.output.greeting }}", "Hello World"},
 		{"{{ say_hello.output.x.y }}", "deep"},
@@ -134,9 +152,7 @@ func TestRenderContext(t *testing.T) {
 		{"{{ secret.db.password }} {{ secret.token }}", "hunter22 t0k"},
 		{"{{ job.id }} {{ job.task }} {{ job.workspace }}", "0b8f5e0e-0000-4000-8000-000000000001 hello-world default"},
 	}
-	for _, tt := range tests {
-		require.Equal(t, tt.want, render(t, tt.src, ctx), tt.src)
-	}
+	requireRenders(t, ctx, tests)
 }
 
 func TestTemplateName(t *testing.T) {

@@ -39,9 +39,7 @@ func (c *Client) Logout(ctx context.Context, refreshToken string) error {
 
 // Me is the signed-in user (GET /api/auth/me).
 func (c *Client) Me(ctx context.Context) (stroem.User, error) {
-	var out stroem.User
-	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/auth/me"}, &out)
-	return out, err
+	return get[stroem.User](ctx, c, "/api/auth/me")
 }
 
 // ServerInfo is GET /api/config: whether the server wants a login.
@@ -58,9 +56,7 @@ type ServerInfo struct {
 
 // ServerInfo reads the server's public configuration.
 func (c *Client) ServerInfo(ctx context.Context) (ServerInfo, error) {
-	var out ServerInfo
-	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/config"}, &out)
-	return out, err
+	return get[ServerInfo](ctx, c, "/api/config")
 }
 
 // NewAPIKey is a created key; Key is shown this once.
@@ -86,9 +82,7 @@ func (c *Client) APIKeyCreate(ctx context.Context, name string, expiresInDays in
 
 // APIKeys lists the signed-in user's keys (never the keys themselves).
 func (c *Client) APIKeys(ctx context.Context) ([]stroem.APIKey, error) {
-	var out []stroem.APIKey
-	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/auth/api-keys"}, &out)
-	return out, err
+	return get[[]stroem.APIKey](ctx, c, "/api/auth/api-keys")
 }
 
 // APIKeyRevoke revokes one of the signed-in user's keys by its prefix.

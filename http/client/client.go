@@ -194,6 +194,13 @@ func (c *Client) Credential() string {
 	return ""
 }
 
+// get decodes the JSON answer of GET path.
+func get[T any](ctx context.Context, c *Client, path string) (T, error) {
+	var out T
+	_, err := c.do(ctx, request{method: http.MethodGet, path: path}, &out)
+	return out, err
+}
+
 // do performs r and decodes a JSON answer into out (when out is non-nil).
 // It returns the status code of a 2xx answer.
 func (c *Client) do(ctx context.Context, r request, out any) (int, error) {

@@ -147,9 +147,7 @@ type Artifact struct {
 
 // Artifacts lists a job's artifacts.
 func (c *Client) Artifacts(ctx context.Context, jobID string) ([]Artifact, error) {
-	var out []Artifact
-	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/jobs/" + seg(jobID) + "/artifacts"}, &out)
-	return out, err
+	return get[[]Artifact](ctx, c, "/api/jobs/"+seg(jobID)+"/artifacts")
 }
 
 // ArtifactDownload streams one artifact; the caller closes it.

@@ -122,23 +122,17 @@ type JobPage struct {
 
 // Workspaces lists the server's workspaces with their load errors.
 func (c *Client) Workspaces(ctx context.Context) ([]Workspace, error) {
-	var out []Workspace
-	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/workspaces"}, &out)
-	return out, err
+	return get[[]Workspace](ctx, c, "/api/workspaces")
 }
 
 // Tasks lists the tasks of workspace ws.
 func (c *Client) Tasks(ctx context.Context, ws string) ([]Task, error) {
-	var out []Task
-	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/workspaces/" + seg(ws) + "/tasks"}, &out)
-	return out, err
+	return get[[]Task](ctx, c, "/api/workspaces/"+seg(ws)+"/tasks")
 }
 
 // Task returns one task of workspace ws, with its flow.
 func (c *Client) Task(ctx context.Context, ws, task string) (Task, error) {
-	var out Task
-	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/workspaces/" + seg(ws) + "/tasks/" + seg(task)}, &out)
-	return out, err
+	return get[Task](ctx, c, "/api/workspaces/"+seg(ws)+"/tasks/"+seg(task))
 }
 
 // Execute creates a job running task of workspace ws with input and returns
@@ -208,9 +202,7 @@ func (c *Client) JobPage(ctx context.Context, f JobFilter) (JobPage, error) {
 
 // Job returns one job with its steps.
 func (c *Client) Job(ctx context.Context, id string) (stroem.Job, error) {
-	var out stroem.Job
-	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/jobs/" + seg(id)}, &out)
-	return out, err
+	return get[stroem.Job](ctx, c, "/api/jobs/"+seg(id))
 }
 
 // CancelJob cancels a job and returns it as it is after the request.
@@ -290,33 +282,12 @@ func (c *Client) Workers(ctx context.Context) ([]stroem.Worker, error) {
 	return out.Items, err
 }
 
-// TaskStats is GET …/tasks/{task}/stats: duration statistics of a task's
-// recent completed runs, in milliseconds (nil when there is no sample).
-type TaskStats struct {
-	Window int `json:"window"`
-	Task   struct {
-		DurationStats
-		Recent []struct {
-			JobID       string    `json:"job_id"`
-			DurationMS  float64   `json:"duration_ms"`
-			CompletedAt time.Time `json:"completed_at"`
-		} `json:"recent"`
-	} `json:"task"`
-	Steps []struct {
-		StepName string `json:"step_name"`
-		DurationStats
-	} `json:"steps"`
-}
-
-// DurationStats summarises durations in milliseconds.
-type DurationStats struct {
-	SampleSize int      `json:"sample_size"`
-	AvgMS      *float64 `json:"avg_ms"`
-	P50MS      *float64 `json:"p50_ms"`
-	P95MS      *float64 `json:"p95_ms"`
-	MinMS      *float64 `json:"min_ms"`
-	MaxMS      *float64 `json:"max_ms"`
-}
+// TaskStats and DurationStats are the stats route's answer (the server's
+// own types).
+type (
+	TaskStats     = stroem.TaskStats
+	DurationStats = stroem.DurationStats
+)
 
 // TaskStats returns the duration statistics of the last limit (0: the
 // server's default, 50) completed runs of a task.

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/stroem/stroem"
 )
@@ -15,14 +14,10 @@ type TriggerJob = stroem.TriggerJob
 
 // Triggers lists the triggers of workspace ws, by name.
 func (c *Client) Triggers(ctx context.Context, ws string) ([]Trigger, error) {
-	var out []Trigger
-	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/workspaces/" + seg(ws) + "/triggers"}, &out)
-	return out, err
+	return get[[]Trigger](ctx, c, "/api/workspaces/"+seg(ws)+"/triggers")
 }
 
 // Trigger returns one trigger of workspace ws.
 func (c *Client) Trigger(ctx context.Context, ws, name string) (Trigger, error) {
-	var out Trigger
-	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/workspaces/" + seg(ws) + "/triggers/" + seg(name)}, &out)
-	return out, err
+	return get[Trigger](ctx, c, "/api/workspaces/"+seg(ws)+"/triggers/"+seg(name))
 }

@@ -246,16 +246,23 @@ func (h *Hub) hold(e *jobEntry, lines []stroem.LogLine) {
 	}
 }
 
+// firstHeld is the lowest seq of the held batches (e.held is not empty).
+// Callers hold e.mu.
+func (e *jobEntry) firstHeld() int64 {
+	first := int64(-1)
+	for k := range e.held {
+		if first < 0 || k < first {
+			first = k
+		}
+	}
+	return first
+}
+
 // drainHeld publishes held batches that are now next in line. Callers hold
 // e.mu.
 func (h *Hub) drainHeld(e *jobEntry) {
 	for len(e.held) > 0 {
-		first := int64(-1)
-		for k := range e.held {
-			if first < 0 || k < first {
-				first = k
-			}
-		}
+		first := e.firstHeld()
 		if first > e.next {
 			return
 		}
@@ -289,12 +296,7 @@ func (h *Hub) flushHeld(e *jobEntry) {
 		return
 	}
 	for len(e.held) > 0 {
-		first := int64(-1)
-		for k := range e.held {
-			if first < 0 || k < first {
-				first = k
-			}
-		}
+		first := e.firstHeld()
 		if first > e.next {
 			e.next = first
 		}
