@@ -22,8 +22,7 @@ func testLeases(t *testing.T, open func(t *testing.T) persistence.Store) {
 	setup := func(t *testing.T) *testBundle {
 		t.Helper()
 		s := open(t)
-		w, err := s.WorkerRegister(context.Background(), stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}})
-		require.NoError(t, err)
+		w := registerWorker(t, s, "w")
 		return &testBundle{store: s, worker: w, job: InsertJob(t, s, Step{Name: "a"}, Step{Name: "b"}, Step{Name: "c"})}
 	}
 
@@ -37,11 +36,9 @@ func testLeases(t *testing.T, open func(t *testing.T) persistence.Store) {
 		other := ClaimOne(t, b.store, "someone-else")
 		// a: held; b: cancel requested; other: another worker's; plus an old
 		// attempt, an unknown job and a malformed id.
-		_, err := b.store.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+		update(t, b.store, id, func(st *persistence.JobState) {
 			st.Step(bb.StepName).CancelRequested = true
-			return nil
 		})
-		require.NoError(t, err)
 		stale := stroem.StepRef{JobID: id, Step: a.StepName, Attempt: 0}
 		gone := stroem.StepRef{JobID: uuid.NewString(), Step: "a", Attempt: 1}
 		bad := stroem.StepRef{JobID: "bad", Step: "a", Attempt: 1}
@@ -140,12 +137,10 @@ func testLeases(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.NoError(t, err)
 		require.WithinDuration(t, l.Now.Add(time.Hour), *l.LeaseExpiresAt, 5*time.Second)
 
-		_, err = b.store.JobUpdate(ctx, c.JobID, func(st *persistence.JobState) error {
+		update(t, b.store, c.JobID, func(st *persistence.JobState) {
 			s := st.Step(c.StepName)
 			s.Status, s.AttemptStatus, s.ErrorMessage = stroem.StepFailed, stroem.AttemptLost, "worker lost (lease expired)"
-			return nil
 		})
-		require.NoError(t, err)
 		cancel, err = b.store.LeasesRenew(ctx, b.worker.ID, []stroem.StepRef{r}, time.Hour)
 		require.NoError(t, err)
 		require.Equal(t, []stroem.StepRef{r}, cancel, "declared lost: stop it")
