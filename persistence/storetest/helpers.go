@@ -94,6 +94,14 @@ func jobGet(t testing.TB, s persistence.Store, id string) *stroem.Job {
 	return j
 }
 
+// stepLease reads a step's lease.
+func stepLease(t testing.TB, s persistence.Store, jobID, step string) persistence.StepLease {
+	t.Helper()
+	l, err := s.StepLease(context.Background(), jobID, step)
+	require.NoError(t, err)
+	return l
+}
+
 // sameStored asserts that two reads of a job show the same stored state
 // (Now, the clock at the time of reading, aside).
 func sameStored(t testing.TB, want, got *persistence.JobState, msgAndArgs ...any) {
