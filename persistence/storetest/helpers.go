@@ -102,6 +102,14 @@ func stepLease(t testing.TB, s persistence.Store, jobID, step string) persistenc
 	return l
 }
 
+// giveBack gives back every claimed step not yet acknowledged.
+func giveBack(t testing.TB, s persistence.Store) []persistence.HeldStep {
+	t.Helper()
+	given, err := s.StepsGiveBackUnstarted(context.Background(), 0, 0)
+	require.NoError(t, err)
+	return given
+}
+
 // sameStored asserts that two reads of a job show the same stored state
 // (Now, the clock at the time of reading, aside).
 func sameStored(t testing.TB, want, got *persistence.JobState, msgAndArgs ...any) {

@@ -13,14 +13,6 @@ import (
 	"github.com/stroem/stroem/persistence"
 )
 
-// giveBack gives back every claimed step not yet acknowledged.
-func giveBack(t *testing.T, s persistence.Store) []persistence.HeldStep {
-	t.Helper()
-	given, err := s.StepsGiveBackUnstarted(context.Background(), 0, 0)
-	require.NoError(t, err)
-	return given
-}
-
 // testStartAck: a step handed to a worker counts as started only once the
 // worker acknowledges it; unacknowledged, it is given back without using an
 // attempt, and a late acknowledgement is refused.
