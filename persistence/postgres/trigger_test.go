@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,22 +19,7 @@ func TestTriggerTicks(t *testing.T) {
 	t.Run("ConcurrentServersOneJob", func(t *testing.T) {
 		t.Parallel()
 		s, ctx := dbtest.Store(t), context.Background()
-		const servers = 8
-		errs := make([]error, servers)
-		var wg sync.WaitGroup
-		for i := range servers {
-			wg.Go(func() { errs[i] = s.JobInsert(ctx, storetest.TickJob("default", "cron", t0, false)) })
-		}
-		wg.Wait()
-		won := 0
-		for _, err := range errs {
-			if err == nil {
-				won++
-				continue
-			}
-			require.ErrorIs(t, err, persistence.ErrTickFired)
-		}
-		require.Equal(t, 1, won)
+		storetest.FireConcurrently(t, s, 8, func() persistence.NewJob { return storetest.TickJob("default", "cron", t0, false) })
 		var jobs, ticks int
 		require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM jobs`).Scan(&jobs))
 		require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM trigger_ticks`).Scan(&ticks))

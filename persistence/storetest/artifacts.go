@@ -24,6 +24,25 @@ func testStateArtifacts(t *testing.T, open func(t *testing.T) persistence.Store)
 		}
 		return id
 	}
+	artifacts := func(t *testing.T, s persistence.Store, jobID string) []persistence.Artifact {
+		t.Helper()
+		list, err := s.ArtifactList(ctx, jobID)
+		require.NoError(t, err)
+		return list
+	}
+	// running inserts a job of one step, a, and claims it as w1: the fence
+	// of that attempt.
+	running := func(t *testing.T, s persistence.Store) persistence.AttemptFence {
+		t.Helper()
+		nj := InsertJob(t, s, Step{Name: "a"})
+		c := ClaimOne(t, s, "w1")
+		return persistence.AttemptFence{JobID: nj.Job.ID, Step: "a", Attempt: c.Attempt, WorkerID: "w1"}
+	}
+	// end reports that the attempt of f ended with exitCode.
+	end := func(t *testing.T, s persistence.Store, f persistence.AttemptFence, exitCode int) {
+		t.Helper()
+		report(t, s, f.JobID, Report{Step: f.Step, Worker: f.WorkerID, Attempt: f.Attempt, ExitCode: exitCode})
+	}
 
 	t.Run("BlobChunks", func(t *testing.T) {
 		t.Parallel()
@@ -51,9 +70,7 @@ func testStateArtifacts(t *testing.T, open func(t *testing.T) persistence.Store)
 	t.Run("ArtifactsFencedAndVisibleOnceCompleted", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
-		nj := InsertJob(t, s, Step{Name: "a"})
-		c := ClaimOne(t, s, "w1")
-		f := persistence.AttemptFence{JobID: nj.Job.ID, Step: "a", Attempt: c.Attempt, WorkerID: "w1"}
+		f := running(t, s)
 		art := func(name string, size int64) persistence.Artifact {
 			return persistence.Artifact{Name: name, ContentType: "text/plain", SizeBytes: size, SHA256: "abc", BlobID: putBlob(t, s, []byte("x"))}
 		}
@@ -77,55 +94,45 @@ func testStateArtifacts(t *testing.T, open func(t *testing.T) persistence.Store)
 		require.Equal(t, stroem.CodeTooLarge, stroem.ErrorCode(err), "%v", err)
 		require.NoError(t, s.ArtifactCommit(ctx, art("sub/b.bin", 90), f, 100))
 
-		list, err := s.ArtifactList(ctx, nj.Job.ID)
-		require.NoError(t, err)
+		list := artifacts(t, s, f.JobID)
 		require.Empty(t, list, "nothing is listed while the step runs")
-		_, err = s.ArtifactGet(ctx, nj.Job.ID, "report.txt")
+		_, err = s.ArtifactGet(ctx, f.JobID, "report.txt")
 		require.ErrorIs(t, err, stroem.ErrNotFound)
 
-		_, err = s.JobUpdate(ctx, nj.Job.ID, Complete(Report{Step: "a", Worker: "w1", Attempt: c.Attempt}))
-		require.NoError(t, err)
-		list, err = s.ArtifactList(ctx, nj.Job.ID)
-		require.NoError(t, err)
+		end(t, s, f, 0)
+		list = artifacts(t, s, f.JobID)
 		require.Len(t, list, 2)
 		require.Equal(t, "report.txt", list[0].Name)
 		require.Equal(t, "sub/b.bin", list[1].Name)
 		require.Equal(t, int64(90), list[1].SizeBytes, "last writer wins")
 		require.Equal(t, "a", list[1].StepName)
-		require.Equal(t, c.Attempt, list[1].Attempt)
+		require.Equal(t, f.Attempt, list[1].Attempt)
 		require.WithinDuration(t, time.Now(), list[1].CreatedAt, time.Minute)
-		got, err := s.ArtifactGet(ctx, nj.Job.ID, "sub/b.bin")
+		got, err := s.ArtifactGet(ctx, f.JobID, "sub/b.bin")
 		require.NoError(t, err)
 		require.Equal(t, list[1], got)
-		require.Equal(t, nj.Job.ID, got.JobID)
+		require.Equal(t, f.JobID, got.JobID)
 
 		// Written after the attempt ended: refused.
 		require.ErrorIs(t, s.ArtifactCommit(ctx, art("late", 1), f, 0), stroem.ErrConflict)
-		list, err = s.ArtifactList(ctx, "not-a-uuid")
-		require.NoError(t, err)
+		list = artifacts(t, s, "not-a-uuid")
 		require.Empty(t, list)
 	})
 
 	t.Run("ArtifactsOfAFailedAttemptAreNotListed", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
-		nj := InsertJob(t, s, Step{Name: "a"})
-		c := ClaimOne(t, s, "w1")
-		f := persistence.AttemptFence{JobID: nj.Job.ID, Step: "a", Attempt: c.Attempt, WorkerID: "w1"}
+		f := running(t, s)
 		require.NoError(t, s.ArtifactCommit(ctx, persistence.Artifact{Name: "half", ContentType: "text/plain", SizeBytes: 1, SHA256: "x", BlobID: uuid.NewString()}, f, 0))
-		_, err := s.JobUpdate(ctx, nj.Job.ID, Complete(Report{Step: "a", Worker: "w1", Attempt: c.Attempt, ExitCode: 1}))
-		require.NoError(t, err)
-		list, err := s.ArtifactList(ctx, nj.Job.ID)
-		require.NoError(t, err)
+		end(t, s, f, 1)
+		list := artifacts(t, s, f.JobID)
 		require.Empty(t, list)
 	})
 
 	t.Run("BlobsPruneOnlyUnnamed", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
-		nj := InsertJob(t, s, Step{Name: "a"})
-		c := ClaimOne(t, s, "w1")
-		f := persistence.AttemptFence{JobID: nj.Job.ID, Step: "a", Attempt: c.Attempt, WorkerID: "w1"}
+		f := running(t, s)
 		named := putBlob(t, s, []byte("kept"), []byte("kept too"))
 		require.NoError(t, s.ArtifactCommit(ctx, persistence.Artifact{Name: "k", ContentType: "text/plain", SizeBytes: 12, SHA256: "x", BlobID: named}, f, 0))
 		snapBlob := putBlob(t, s, []byte("tar"))
@@ -204,24 +211,21 @@ func testStateArtifacts(t *testing.T, open func(t *testing.T) persistence.Store)
 		require.Equal(t, g.ID, gl.ID, "global state is kept apart from task state")
 
 		// Written by a step: fenced like a log push; outlives its job.
-		nj := InsertJob(t, s, Step{Name: "a"})
-		c := ClaimOne(t, s, "w1")
-		f := &persistence.AttemptFence{JobID: nj.Job.ID, Step: "a", Attempt: c.Attempt, WorkerID: "w1"}
-		bad := *f
+		f := running(t, s)
+		bad := f
 		bad.WorkerID = "w2"
 		_, err = put("t", nil, &bad, 3)
 		require.ErrorIs(t, err, stroem.ErrConflict)
-		sn, err := put("t", nil, f, 3)
+		sn, err := put("t", nil, &f, 3)
 		require.NoError(t, err)
 		latest, err = s.StateSnapshotLatest(ctx, "ws", "t")
 		require.NoError(t, err)
 		require.Equal(t, sn.ID, latest.ID)
-		require.Equal(t, nj.Job.ID, latest.JobID)
+		require.Equal(t, f.JobID, latest.JobID)
 		require.Equal(t, "a", latest.StepName)
 		require.Equal(t, map[string]any{}, latest.State)
 
-		_, err = s.JobUpdate(ctx, nj.Job.ID, Complete(Report{Step: "a", Worker: "w1", Attempt: c.Attempt}))
-		require.NoError(t, err)
+		end(t, s, f, 0)
 		res, err := s.JobsPrune(ctx, persistence.PruneParams{Before: time.Now().Add(time.Hour)})
 		require.NoError(t, err)
 		require.Equal(t, int64(1), res.Jobs)
@@ -237,17 +241,13 @@ func testStateArtifacts(t *testing.T, open func(t *testing.T) persistence.Store)
 	t.Run("ArtifactsGoWithTheirJob", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
-		nj := InsertJob(t, s, Step{Name: "a"})
-		c := ClaimOne(t, s, "w1")
-		f := persistence.AttemptFence{JobID: nj.Job.ID, Step: "a", Attempt: c.Attempt, WorkerID: "w1"}
+		f := running(t, s)
 		b := putBlob(t, s, []byte("x"))
 		require.NoError(t, s.ArtifactCommit(ctx, persistence.Artifact{Name: "a.txt", ContentType: "text/plain", SizeBytes: 1, SHA256: "x", BlobID: b}, f, 0))
-		_, err := s.JobUpdate(ctx, nj.Job.ID, Complete(Report{Step: "a", Worker: "w1", Attempt: c.Attempt}))
+		end(t, s, f, 0)
+		_, err := s.JobsPrune(ctx, persistence.PruneParams{Before: time.Now().Add(time.Hour)})
 		require.NoError(t, err)
-		_, err = s.JobsPrune(ctx, persistence.PruneParams{Before: time.Now().Add(time.Hour)})
-		require.NoError(t, err)
-		list, err := s.ArtifactList(ctx, nj.Job.ID)
-		require.NoError(t, err)
+		list := artifacts(t, s, f.JobID)
 		require.Empty(t, list)
 		n, err := s.BlobsPrune(ctx, time.Now().Add(time.Hour), 10, false)
 		require.NoError(t, err)

@@ -143,8 +143,7 @@ func testClaims(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Equal(t, stroem.JobRunning, st.Job.Status)
 		require.NotNil(t, st.Job.StartedAt)
 		require.Equal(t, *a.StartedAt, *st.Job.StartedAt, "the job started with its first claim")
-		l, err := s.StepLease(ctx, nj.Job.ID, "a")
-		require.NoError(t, err)
+		l := stepLease(t, s, nj.Job.ID, "a")
 		require.Equal(t, c.LeaseExpiresAt, *l.LeaseExpiresAt)
 		require.Equal(t, stroem.StepRunning, l.Status)
 		require.True(t, l.Now.Before(*l.LeaseExpiresAt))
@@ -161,7 +160,6 @@ func testClaims(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("OldestReadyFirstAndFutureReadyAtNotClaimable", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
-		ctx := context.Background()
 		first := InsertJob(t, s, Step{Name: "a"})
 		readyAt := *jobState(t, s, first.Job.ID).Step("a").ReadyAt
 		time.Sleep(2 * time.Millisecond)
@@ -169,12 +167,10 @@ func testClaims(t *testing.T, open func(t *testing.T) persistence.Store) {
 		time.Sleep(2 * time.Millisecond)
 		third := InsertJob(t, s, Step{Name: "a"})
 		// The first job's step backs off for an hour: not claimable.
-		_, err := s.JobUpdate(ctx, first.Job.ID, func(st *persistence.JobState) error {
+		update(t, s, first.Job.ID, func(st *persistence.JobState) {
 			later := st.Now.Add(time.Hour)
 			st.Step("a").ReadyAt = &later
-			return nil
 		})
-		require.NoError(t, err)
 
 		got := claim(t, s, "w1", 2, Lease)
 		require.Len(t, got, 2, "the limit holds")
@@ -189,11 +185,9 @@ func testClaims(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Equal(t, stroem.JobPending, jobGet(t, s, first.Job.ID).Status)
 
 		// The back-off is called off: claimable again, first in line.
-		_, err = s.JobUpdate(ctx, first.Job.ID, func(st *persistence.JobState) error {
+		update(t, s, first.Job.ID, func(st *persistence.JobState) {
 			st.Step("a").ReadyAt = &readyAt
-			return nil
 		})
-		require.NoError(t, err)
 		got = claim(t, s, "w1", 10, Lease, "shell", "docker")
 		require.Len(t, got, 2)
 		require.Equal(t, first.Job.ID, got[0].JobID, "ready the longest")
@@ -231,18 +225,15 @@ func testFencing(t *testing.T, open func(t *testing.T) persistence.Store) {
 		sameStored(t, before, jobState(t, b.store, b.job.Job.ID))
 
 		// After a retry, a report of the first attempt is stale too.
-		_, err := b.store.JobUpdate(ctx, b.job.Job.ID, func(st *persistence.JobState) error {
+		update(t, b.store, b.job.Job.ID, func(st *persistence.JobState) {
 			a := st.Step("a")
 			a.AttemptStatus, a.ErrorMessage, a.Status = stroem.AttemptLost, "worker lost (lease expired)", stroem.StepReady
-			return nil
 		})
-		require.NoError(t, err)
 		c2 := ClaimOne(t, b.store, "w2")
 		require.Equal(t, 2, c2.Attempt)
-		_, err = b.store.JobUpdate(ctx, b.job.Job.ID, Complete(Report{Step: "a", Worker: "w1", Attempt: 1}))
+		_, err := b.store.JobUpdate(ctx, b.job.Job.ID, Complete(Report{Step: "a", Worker: "w1", Attempt: 1}))
 		require.ErrorIs(t, err, stroem.ErrConflict)
-		st, err := b.store.JobUpdate(ctx, b.job.Job.ID, Complete(Report{Step: "a", Worker: "w2", Attempt: 2}))
-		require.NoError(t, err)
+		st := report(t, b.store, b.job.Job.ID, Report{Step: "a", Worker: "w2", Attempt: 2})
 		require.Equal(t, stroem.StepCompleted, st.Step("a").Status)
 		atts := jobGet(t, b.store, b.job.Job.ID).Steps[0].Attempts
 		require.Len(t, atts, 2)
@@ -303,19 +294,16 @@ func testFencing(t *testing.T, open func(t *testing.T) persistence.Store) {
 		_, err = b.store.StepFence(ctx, "bad", "a", 1, "w1")
 		require.ErrorIs(t, err, stroem.ErrNotFound)
 
-		_, err = b.store.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+		update(t, b.store, id, func(st *persistence.JobState) {
 			st.CancelRequested = true
 			st.Step("a").CancelRequested = true
 			st.Step("b").Status = stroem.StepCancelled
-			return nil
 		})
-		require.NoError(t, err)
 		cancel, err = b.store.StepFence(ctx, id, "a", 1, "w1")
 		require.NoError(t, err)
 		require.True(t, cancel, "the worker learns of the cancel")
 
-		_, err = b.store.JobUpdate(ctx, id, Complete(Report{Step: "a", Worker: "w1", Attempt: 1}))
-		require.NoError(t, err)
+		report(t, b.store, id, Report{Step: "a", Worker: "w1", Attempt: 1})
 		_, err = b.store.StepFence(ctx, id, "a", 1, "w1")
 		require.ErrorIs(t, err, stroem.ErrConflict, "the attempt is over")
 	})
@@ -329,13 +317,11 @@ func testStepUnclaim(t *testing.T, open func(t *testing.T) persistence.Store) {
 
 	// Attempt 1 fails and is retried; attempt 2's claim is then undone.
 	ClaimOne(t, s, "w1")
-	_, err := s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+	update(t, s, id, func(st *persistence.JobState) {
 		a := st.Step("a")
 		code := 7
 		a.AttemptStatus, a.ExitCode, a.ErrorMessage, a.Status = stroem.AttemptFailed, &code, "exit 7", stroem.StepReady
-		return nil
 	})
-	require.NoError(t, err)
 	before := jobState(t, s, id)
 	c := ClaimOne(t, s, "w2")
 	require.Equal(t, 2, c.Attempt)

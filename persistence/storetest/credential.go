@@ -18,10 +18,8 @@ import (
 func testWorkerCredentials(t *testing.T, open func(t *testing.T) persistence.Store) {
 	s := open(t)
 	ctx := context.Background()
-	w1, err := s.WorkerRegister(ctx, stroem.WorkerRegistration{Name: "w1", Capabilities: []string{"shell"}})
-	require.NoError(t, err)
-	w2, err := s.WorkerRegister(ctx, stroem.WorkerRegistration{Name: "w2", Capabilities: []string{"shell"}})
-	require.NoError(t, err)
+	w1 := registerWorker(t, s, "w1")
+	w2 := registerWorker(t, s, "w2")
 	h1, h2 := sha256.Sum256([]byte("cred-1")), sha256.Sum256([]byte("cred-2"))
 	require.NoError(t, s.WorkerCredentialSet(ctx, w1.ID, h1[:]))
 	require.NoError(t, s.WorkerCredentialSet(ctx, w2.ID, h2[:]))

@@ -94,6 +94,22 @@ func jobGet(t testing.TB, s persistence.Store, id string) *stroem.Job {
 	return j
 }
 
+// stepLease reads a step's lease.
+func stepLease(t testing.TB, s persistence.Store, jobID, step string) persistence.StepLease {
+	t.Helper()
+	l, err := s.StepLease(context.Background(), jobID, step)
+	require.NoError(t, err)
+	return l
+}
+
+// giveBack gives back every claimed step not yet acknowledged.
+func giveBack(t testing.TB, s persistence.Store) []persistence.HeldStep {
+	t.Helper()
+	given, err := s.StepsGiveBackUnstarted(context.Background(), 0, 0)
+	require.NoError(t, err)
+	return given
+}
+
 // sameStored asserts that two reads of a job show the same stored state
 // (Now, the clock at the time of reading, aside).
 func sameStored(t testing.TB, want, got *persistence.JobState, msgAndArgs ...any) {
@@ -204,4 +220,33 @@ func StepStatuses(t testing.TB, s persistence.Store, jobID string) map[string]st
 
 func ref(c persistence.ClaimedStep) stroem.StepRef {
 	return stroem.StepRef{JobID: c.JobID, Step: c.StepName, Attempt: c.Attempt}
+}
+
+// update runs a JobUpdate whose change cannot fail and requires it to be
+// written: the state after it.
+func update(t testing.TB, s persistence.Store, jobID string, change func(st *persistence.JobState)) *persistence.JobState {
+	t.Helper()
+	st, err := s.JobUpdate(context.Background(), jobID, func(st *persistence.JobState) error {
+		change(st)
+		return nil
+	})
+	require.NoError(t, err)
+	return st
+}
+
+// report applies a worker's report (Complete) and requires it to be
+// accepted: the state after it.
+func report(t testing.TB, s persistence.Store, jobID string, r Report) *persistence.JobState {
+	t.Helper()
+	st, err := s.JobUpdate(context.Background(), jobID, Complete(r))
+	require.NoError(t, err)
+	return st
+}
+
+// registerWorker registers a shell worker of the given name.
+func registerWorker(t testing.TB, s persistence.Store, name string) stroem.Worker {
+	t.Helper()
+	w, err := s.WorkerRegister(context.Background(), stroem.WorkerRegistration{Name: name, Capabilities: []string{"shell"}})
+	require.NoError(t, err)
+	return w
 }

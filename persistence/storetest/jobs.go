@@ -319,11 +319,9 @@ func testJobList(t *testing.T, open func(t *testing.T) persistence.Store) {
 	unfinished, err := s.JobsUnfinished(ctx)
 	require.NoError(t, err)
 	require.Equal(t, ids, unfinished, "oldest first")
-	_, err = s.JobUpdate(ctx, ids[2], func(st *persistence.JobState) error {
+	update(t, s, ids[2], func(st *persistence.JobState) {
 		st.Steps[0].Status, st.Job.Status = stroem.StepCancelled, stroem.JobCancelled
-		return nil
 	})
-	require.NoError(t, err)
 	unfinished, err = s.JobsUnfinished(ctx)
 	require.NoError(t, err)
 	require.Equal(t, slices.Delete(slices.Clone(ids), 2, 3), unfinished, "a finished job is not resumed")

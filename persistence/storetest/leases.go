@@ -22,8 +22,7 @@ func testLeases(t *testing.T, open func(t *testing.T) persistence.Store) {
 	setup := func(t *testing.T) *testBundle {
 		t.Helper()
 		s := open(t)
-		w, err := s.WorkerRegister(context.Background(), stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}})
-		require.NoError(t, err)
+		w := registerWorker(t, s, "w")
 		return &testBundle{store: s, worker: w, job: InsertJob(t, s, Step{Name: "a"}, Step{Name: "b"}, Step{Name: "c"})}
 	}
 
@@ -37,30 +36,25 @@ func testLeases(t *testing.T, open func(t *testing.T) persistence.Store) {
 		other := ClaimOne(t, b.store, "someone-else")
 		// a: held; b: cancel requested; other: another worker's; plus an old
 		// attempt, an unknown job and a malformed id.
-		_, err := b.store.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+		update(t, b.store, id, func(st *persistence.JobState) {
 			st.Step(bb.StepName).CancelRequested = true
-			return nil
 		})
-		require.NoError(t, err)
 		stale := stroem.StepRef{JobID: id, Step: a.StepName, Attempt: 0}
 		gone := stroem.StepRef{JobID: uuid.NewString(), Step: "a", Attempt: 1}
 		bad := stroem.StepRef{JobID: "bad", Step: "a", Attempt: 1}
-		before, err := b.store.StepLease(ctx, id, a.StepName)
-		require.NoError(t, err)
+		before := stepLease(t, b.store, id, a.StepName)
 		time.Sleep(10 * time.Millisecond)
 
 		cancel, err := b.store.LeasesRenew(ctx, b.worker.ID, []stroem.StepRef{ref(a), ref(bb), ref(other), stale, gone, bad}, time.Hour)
 		require.NoError(t, err)
 		require.ElementsMatch(t, []stroem.StepRef{bad, ref(bb), ref(other), stale, gone}, cancel)
 
-		after, err := b.store.StepLease(ctx, id, a.StepName)
-		require.NoError(t, err)
+		after := stepLease(t, b.store, id, a.StepName)
 		require.Equal(t, 1, after.Attempt)
 		require.Equal(t, stroem.StepRunning, after.Status)
 		require.True(t, after.LeaseExpiresAt.After(*before.LeaseExpiresAt))
 		require.WithinDuration(t, after.Now.Add(time.Hour), *after.LeaseExpiresAt, 5*time.Second)
-		otherLease, err := b.store.StepLease(ctx, id, other.StepName)
-		require.NoError(t, err)
+		otherLease := stepLease(t, b.store, id, other.StepName)
 		require.Equal(t, other.LeaseExpiresAt, *otherLease.LeaseExpiresAt, "another worker's lease is untouched")
 
 		workers, err := b.store.WorkerList(ctx)
@@ -71,8 +65,7 @@ func testLeases(t *testing.T, open func(t *testing.T) persistence.Store) {
 		// A renewal never shortens a lease.
 		_, err = b.store.LeasesRenew(ctx, b.worker.ID, []stroem.StepRef{ref(a)}, time.Second)
 		require.NoError(t, err)
-		kept, err := b.store.StepLease(ctx, id, a.StepName)
-		require.NoError(t, err)
+		kept := stepLease(t, b.store, id, a.StepName)
 		require.Equal(t, after.LeaseExpiresAt, kept.LeaseExpiresAt)
 
 		// Upper-case ids are the same UUIDs.
@@ -94,8 +87,7 @@ func testLeases(t *testing.T, open func(t *testing.T) persistence.Store) {
 			l, err := b.store.StepLease(ctx, c.JobID, c.StepName)
 			return err == nil && l.LeaseExpiresAt.Before(l.Now)
 		}, 10*time.Second, 5*time.Millisecond, "the lease runs out by the store's clock")
-		l, err := b.store.StepLease(ctx, c.JobID, c.StepName)
-		require.NoError(t, err)
+		l := stepLease(t, b.store, c.JobID, c.StepName)
 		require.Equal(t, stroem.StepRunning, l.Status, "an expired lease does not end the step by itself")
 		require.Equal(t, 1, l.Attempt)
 
@@ -111,14 +103,12 @@ func testLeases(t *testing.T, open func(t *testing.T) persistence.Store) {
 		expired, err = b.store.LeasesExpired(ctx, 10)
 		require.NoError(t, err)
 		require.Empty(t, expired)
-		l, err = b.store.StepLease(ctx, c.JobID, c.StepName)
-		require.NoError(t, err)
+		l = stepLease(t, b.store, c.JobID, c.StepName)
 		require.WithinDuration(t, l.Now.Add(time.Minute), *l.LeaseExpiresAt, 5*time.Second)
 		// It never shortens a lease.
 		_, err = b.store.LeasesExtendAll(ctx, time.Second)
 		require.NoError(t, err)
-		l2, err := b.store.StepLease(ctx, c.JobID, c.StepName)
-		require.NoError(t, err)
+		l2 := stepLease(t, b.store, c.JobID, c.StepName)
 		require.Equal(t, l.LeaseExpiresAt, l2.LeaseExpiresAt)
 	})
 
@@ -136,16 +126,13 @@ func testLeases(t *testing.T, open func(t *testing.T) persistence.Store) {
 		cancel, err := b.store.LeasesRenew(ctx, b.worker.ID, []stroem.StepRef{r}, time.Hour)
 		require.NoError(t, err)
 		require.Empty(t, cancel, "the worker is alive and the attempt was not declared lost: keep it")
-		l, err := b.store.StepLease(ctx, c.JobID, c.StepName)
-		require.NoError(t, err)
+		l := stepLease(t, b.store, c.JobID, c.StepName)
 		require.WithinDuration(t, l.Now.Add(time.Hour), *l.LeaseExpiresAt, 5*time.Second)
 
-		_, err = b.store.JobUpdate(ctx, c.JobID, func(st *persistence.JobState) error {
+		update(t, b.store, c.JobID, func(st *persistence.JobState) {
 			s := st.Step(c.StepName)
 			s.Status, s.AttemptStatus, s.ErrorMessage = stroem.StepFailed, stroem.AttemptLost, "worker lost (lease expired)"
-			return nil
 		})
-		require.NoError(t, err)
 		cancel, err = b.store.LeasesRenew(ctx, b.worker.ID, []stroem.StepRef{r}, time.Hour)
 		require.NoError(t, err)
 		require.Equal(t, []stroem.StepRef{r}, cancel, "declared lost: stop it")
@@ -196,8 +183,7 @@ func testLeases(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.ErrorIs(t, err, stroem.ErrNotFound)
 		_, err = b.store.StepLease(ctx, uuid.NewString(), "a")
 		require.ErrorIs(t, err, stroem.ErrNotFound)
-		l, err := b.store.StepLease(ctx, b.job.Job.ID, "a")
-		require.NoError(t, err)
+		l := stepLease(t, b.store, b.job.Job.ID, "a")
 		require.Equal(t, stroem.StepReady, l.Status)
 		require.Equal(t, 0, l.Attempt)
 		require.Nil(t, l.LeaseExpiresAt)

@@ -156,12 +156,10 @@ func testLogs(t *testing.T, open func(t *testing.T) persistence.Store) {
 		// The attempt is declared lost: its worker's later lines are refused.
 		_, err = push(b, 0, "before")
 		require.NoError(t, err)
-		_, err = b.store.JobUpdate(ctx, b.job.Job.ID, func(st *persistence.JobState) error {
+		update(t, b.store, b.job.Job.ID, func(st *persistence.JobState) {
 			a := st.Step("a")
 			a.AttemptStatus, a.ErrorMessage, a.Status = stroem.AttemptLost, "worker lost (lease expired)", stroem.StepReady
-			return nil
 		})
-		require.NoError(t, err)
 		_, err = push(b, 1, "after")
 		require.ErrorIs(t, err, stroem.ErrConflict)
 		require.Equal(t, []string{"before"}, texts(scanAll(t, b.store, b.job.Job.ID, 0, "")))
@@ -177,7 +175,6 @@ func testLogs(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("NoLineIsStoredAfterTheAttemptIsDeclaredLost", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		ctx := context.Background()
 		var mu sync.Mutex
 		var acked []string
 		done := make(chan struct{})
@@ -199,12 +196,10 @@ func testLogs(t *testing.T, open func(t *testing.T) persistence.Store) {
 			defer mu.Unlock()
 			return len(acked) >= 5
 		}, 10*time.Second, time.Millisecond)
-		_, err := b.store.JobUpdate(ctx, b.job.Job.ID, func(st *persistence.JobState) error {
+		update(t, b.store, b.job.Job.ID, func(st *persistence.JobState) {
 			a := st.Step("a")
 			a.AttemptStatus, a.ErrorMessage, a.Status = stroem.AttemptLost, "worker lost (lease expired)", stroem.StepFailed
-			return nil
 		})
-		require.NoError(t, err)
 		<-done
 		mu.Lock()
 		defer mu.Unlock()

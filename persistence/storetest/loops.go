@@ -56,20 +56,16 @@ func testAppendSteps(t *testing.T, open func(t *testing.T) persistence.Store) {
 		claimed := claim(t, s, "w1", 10, Lease)
 		require.Len(t, claimed, 4)
 		// A further update (the cached steps now include the new ones).
-		_, err = s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+		update(t, s, nj.Job.ID, func(st *persistence.JobState) {
 			st.Step("loop[1]").Output = map[string]any{"seen": true}
-			return nil
 		})
-		require.NoError(t, err)
 		require.Equal(t, map[string]any{"seen": true}, jobState(t, s, nj.Job.ID).Step("loop[1]").Output)
 
 		// A loop step ends from pending once it has instances (a step
 		// without any cannot: JobUpdate's "step pending → completed").
-		_, err = s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+		update(t, s, nj.Job.ID, func(st *persistence.JobState) {
 			st.Step("loop").Status = stroem.StepCompleted
-			return nil
 		})
-		require.NoError(t, err)
 
 		j := jobGet(t, s, nj.Job.ID)
 		var loop *stroem.Step

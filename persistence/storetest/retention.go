@@ -101,10 +101,8 @@ func testRetention(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("WorkersPruneKeepsBusyAndRecent", func(t *testing.T) {
 		t.Parallel()
 		s, ctx := open(t), context.Background()
-		idle, err := s.WorkerRegister(ctx, stroem.WorkerRegistration{Name: "idle", Capabilities: []string{"shell"}})
-		require.NoError(t, err)
-		busy, err := s.WorkerRegister(ctx, stroem.WorkerRegistration{Name: "busy", Capabilities: []string{"shell"}})
-		require.NoError(t, err)
+		idle := registerWorker(t, s, "idle")
+		busy := registerWorker(t, s, "busy")
 		InsertJob(t, s, Step{Name: "a"})
 		ClaimOne(t, s, busy.ID)
 
@@ -132,8 +130,7 @@ func testRetention(t *testing.T, open func(t *testing.T) persistence.Store) {
 			JobsInFlight: map[string]int64{"pending": 0, "running": 0}, StepsReady: map[string]int64{},
 		}, m, "both in-flight statuses are present when zero")
 
-		_, err = s.WorkerRegister(ctx, stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}})
-		require.NoError(t, err)
+		registerWorker(t, s, "w")
 		InsertJob(t, s, Step{Name: "a"}, Step{Name: "b"}, Step{Name: "c", ActionType: "docker"})
 		InsertJob(t, s, Step{Name: "a"})
 		ended := InsertJob(t, s, Step{Name: "a"})

@@ -50,17 +50,14 @@ func testSanitizing(t *testing.T, open func(t *testing.T) persistence.Store) {
 	// Outputs and errors written by an update are sanitized too, and the
 	// returned state is the state as written.
 	c := ClaimOne(t, s, "w1")
-	st, err := s.JobUpdate(ctx, nj.Job.ID, Complete(Report{
+	st := report(t, s, nj.Job.ID, Report{
 		Step: "a", Worker: "w1", Attempt: c.Attempt, ExitCode: 1, Err: "boom\u0000\xff",
-	}))
-	require.NoError(t, err)
+	})
 	require.Equal(t, "boom\\0\uFFFD", st.Step("a").ErrorMessage)
-	_, err = s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+	update(t, s, nj.Job.ID, func(st *persistence.JobState) {
 		st.Step("a").Output = map[string]any{"out\u0000": []any{"\u0000"}}
 		st.Job.Output = map[string]any{"a": map[string]any{"x": "\xff\u0000"}}
-		return nil
 	})
-	require.NoError(t, err)
 	j = jobGet(t, s, nj.Job.ID)
 	require.Equal(t, map[string]any{`out\0`: []any{`\0`}}, j.Steps[0].Output)
 	require.Equal(t, map[string]any{"a": map[string]any{"x": "\uFFFD\\0"}}, j.Output)

@@ -42,16 +42,13 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		_, err = s.StepStart(ctx, id, "a", 1, "w1")
 		require.NoError(t, err, "a repeated acknowledgement is a no-op")
 
-		given, err := s.StepsGiveBackUnstarted(ctx, 0, 0)
-		require.NoError(t, err)
+		given := giveBack(t, s)
 		require.Empty(t, given, "an acknowledged step is never given back")
 		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Step("a").Status)
 
-		_, err = s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+		update(t, s, id, func(st *persistence.JobState) {
 			st.Step("a").CancelRequested = true
-			return nil
 		})
-		require.NoError(t, err)
 		cancel, err = s.StepStart(ctx, id, "a", 1, "w1")
 		require.NoError(t, err)
 		require.True(t, cancel, "the acknowledgement says a cancel was requested")
@@ -75,8 +72,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.NoError(t, err)
 		require.Empty(t, given, "not before its time")
 
-		given, err = s.StepsGiveBackUnstarted(ctx, 0, 0)
-		require.NoError(t, err)
+		given = giveBack(t, s)
 		require.Equal(t, []persistence.HeldStep{{StepRef: stroem.StepRef{JobID: id, Step: "a", Attempt: 1}, WorkerID: "w2"}}, given)
 		st := jobState(t, s, id)
 		a := st.Step("a")
@@ -101,8 +97,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.ErrorIs(t, err, stroem.ErrConflict)
 		_, err = s.StepStart(ctx, id, "a", 1, "w3")
 		require.NoError(t, err)
-		given, err = s.StepsGiveBackUnstarted(ctx, 0, 0)
-		require.NoError(t, err)
+		given = giveBack(t, s)
 		require.Empty(t, given)
 	})
 
@@ -114,17 +109,14 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		ClaimOne(t, s, "w1")
 		_, err := s.StepStart(ctx, id, "a", 1, "w1")
 		require.NoError(t, err)
-		_, err = s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+		update(t, s, id, func(st *persistence.JobState) {
 			a := st.Step("a")
 			code := 3
 			a.AttemptStatus, a.ExitCode, a.ErrorMessage, a.Status = stroem.AttemptFailed, &code, "exit 3", stroem.StepReady
-			return nil
 		})
-		require.NoError(t, err)
 		c := ClaimOne(t, s, "w2")
 		require.Equal(t, 2, c.Attempt)
-		given, err := s.StepsGiveBackUnstarted(ctx, 0, 0)
-		require.NoError(t, err)
+		given := giveBack(t, s)
 		require.Len(t, given, 1)
 		a := jobState(t, s, id).Step("a")
 		require.Equal(t, stroem.StepReady, a.Status)
@@ -138,20 +130,16 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("HandOffIsUnacknowledgedToo", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
-		ctx := context.Background()
 		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
 		// What a hand-off writes in a transition.
-		_, err := s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+		update(t, s, id, func(st *persistence.JobState) {
 			a, now := st.Step("a"), st.Now
 			lease := now.Add(Lease)
 			a.Status, a.Attempt, a.WorkerID, a.AttemptStatus = stroem.StepRunning, 1, "w1", stroem.AttemptRunning
 			a.LeaseExpiresAt, a.StartedAt = &lease, &now
 			st.Job.Status = stroem.JobRunning
-			return nil
 		})
-		require.NoError(t, err)
-		given, err := s.StepsGiveBackUnstarted(ctx, 0, 0)
-		require.NoError(t, err)
+		given := giveBack(t, s)
 		require.Len(t, given, 1)
 		require.Equal(t, stroem.StepReady, jobState(t, s, id).Step("a").Status)
 	})
@@ -159,17 +147,13 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("CancelledJobIsLeftToItsLease", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
-		ctx := context.Background()
 		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
 		ClaimOne(t, s, "w1")
-		_, err := s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+		update(t, s, id, func(st *persistence.JobState) {
 			st.CancelRequested = true
 			st.Step("a").CancelRequested = true
-			return nil
 		})
-		require.NoError(t, err)
-		given, err := s.StepsGiveBackUnstarted(ctx, 0, 0)
-		require.NoError(t, err)
+		given := giveBack(t, s)
 		require.Empty(t, given)
 		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Step("a").Status)
 	})
@@ -196,20 +180,16 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 				require.Empty(t, given, "acknowledged, then not given back")
 				require.Equal(t, stroem.StepRunning, a.Status)
 				// Finish it so the next round's claim finds the next job.
-				_, err := s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+				update(t, s, id, func(st *persistence.JobState) {
 					st.Step("a").Status, st.Step("a").AttemptStatus = stroem.StepCompleted, stroem.AttemptCompleted
-					return nil
 				})
-				require.NoError(t, err)
 			} else {
 				require.ErrorIs(t, startErr, stroem.ErrConflict)
 				require.Len(t, given, 1, "given back, then the acknowledgement refused")
 				require.Equal(t, stroem.StepReady, a.Status)
-				_, err := s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+				update(t, s, id, func(st *persistence.JobState) {
 					st.Step("a").Status = stroem.StepSkipped
-					return nil
 				})
-				require.NoError(t, err)
 			}
 		}
 	})

@@ -25,14 +25,34 @@ func TickJob(workspace, trigger string, at time.Time, skip bool) persistence.New
 // EndJob cancels a job's unstarted steps, which ends it.
 func EndJob(t *testing.T, s persistence.Store, id string) {
 	t.Helper()
-	_, err := s.JobUpdate(context.Background(), id, func(st *persistence.JobState) error {
+	update(t, s, id, func(st *persistence.JobState) {
 		for _, step := range st.Steps {
 			step.Status = stroem.StepCancelled
 		}
 		st.Job.Status = stroem.JobCancelled
-		return nil
 	})
-	require.NoError(t, err)
+}
+
+// FireConcurrently inserts the job of one trigger tick from that many
+// servers at once (tick makes each one's job) and requires that exactly
+// one insert wins and every other is refused with persistence.ErrTickFired.
+func FireConcurrently(t *testing.T, s persistence.Store, servers int, tick func() persistence.NewJob) {
+	t.Helper()
+	errs := make([]error, servers)
+	var wg sync.WaitGroup
+	for i := range servers {
+		wg.Go(func() { errs[i] = s.JobInsert(context.Background(), tick()) })
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		if err == nil {
+			won++
+			continue
+		}
+		require.ErrorIs(t, err, persistence.ErrTickFired)
+	}
+	require.Equal(t, 1, won)
 }
 
 func testTriggers(t *testing.T, open func(t *testing.T) persistence.Store) {
@@ -74,22 +94,7 @@ func testTriggers(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("ConcurrentFiresOneJob", func(t *testing.T) {
 		t.Parallel()
 		s, ctx := open(t), context.Background()
-		const servers = 8
-		errs := make([]error, servers)
-		var wg sync.WaitGroup
-		for i := range servers {
-			wg.Go(func() { errs[i] = s.JobInsert(ctx, TickJob("default", "cron", t0, false)) })
-		}
-		wg.Wait()
-		won := 0
-		for _, err := range errs {
-			if err == nil {
-				won++
-				continue
-			}
-			require.ErrorIs(t, err, persistence.ErrTickFired)
-		}
-		require.Equal(t, 1, won)
+		FireConcurrently(t, s, 8, func() persistence.NewJob { return TickJob("default", "cron", t0, false) })
 		jobs, err := s.JobList(ctx, persistence.JobFilter{})
 		require.NoError(t, err)
 		require.Len(t, jobs, 1)

@@ -19,6 +19,14 @@ func newUser(email string, groups ...string) stroem.User {
 		CreatedAt: time.Now().UTC().Truncate(time.Millisecond), Groups: groups}
 }
 
+// insertUser inserts a newUser.
+func insertUser(t *testing.T, s persistence.Store, email string) stroem.User {
+	t.Helper()
+	u := newUser(email)
+	require.NoError(t, s.UserInsert(context.Background(), u))
+	return u
+}
+
 func testUsers(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("InsertGetListGroups", func(t *testing.T) {
 		t.Parallel()
@@ -111,8 +119,7 @@ func testUsers(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		s := open(t)
 		ctx := context.Background()
-		u := newUser("carol@example.com")
-		require.NoError(t, s.UserInsert(ctx, u))
+		u := insertUser(t, s, "carol@example.com")
 		_, err := s.AuthLinkGet(ctx, "google", "sub-1")
 		require.ErrorIs(t, err, stroem.ErrNotFound)
 		require.NoError(t, s.AuthLinkInsert(ctx, "google", "sub-1", u.ID))
@@ -131,8 +138,7 @@ func testUsers(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		s := open(t)
 		ctx := context.Background()
-		u := newUser("dave@example.com")
-		require.NoError(t, s.UserInsert(ctx, u))
+		u := insertUser(t, s, "dave@example.com")
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		family := uuid.NewString()
 		first := stroem.RefreshToken{Hash: "h1", UserID: u.ID, Family: family, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
@@ -173,8 +179,7 @@ func testUsers(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		s := open(t)
 		ctx := context.Background()
-		u := newUser("erin@example.com")
-		require.NoError(t, s.UserInsert(ctx, u))
+		u := insertUser(t, s, "erin@example.com")
 		now := time.Now().UTC()
 		family := uuid.NewString()
 		require.NoError(t, s.RefreshTokenInsert(ctx, stroem.RefreshToken{Hash: "root", UserID: u.ID, Family: family, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
@@ -204,10 +209,8 @@ func testUsers(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		s := open(t)
 		ctx := context.Background()
-		u := newUser("frank@example.com")
-		v := newUser("grace@example.com")
-		require.NoError(t, s.UserInsert(ctx, u))
-		require.NoError(t, s.UserInsert(ctx, v))
+		u := insertUser(t, s, "frank@example.com")
+		v := insertUser(t, s, "grace@example.com")
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		exp := now.Add(24 * time.Hour)
 		k1 := stroem.APIKey{Hash: "hash-1", Prefix: "strm_aaa", UserID: u.ID, Name: "CI", CreatedAt: now, ExpiresAt: &exp}

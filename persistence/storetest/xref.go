@@ -6,7 +6,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 )
 
@@ -17,10 +16,8 @@ import (
 func testStepRevision(t *testing.T, open func(t *testing.T) persistence.Store) {
 	s := open(t)
 	ctx := context.Background()
-	w1, err := s.WorkerRegister(ctx, stroem.WorkerRegistration{Name: "w1", Capabilities: []string{"shell"}})
-	require.NoError(t, err)
-	w2, err := s.WorkerRegister(ctx, stroem.WorkerRegistration{Name: "w2", Capabilities: []string{"shell"}})
-	require.NoError(t, err)
+	w1 := registerWorker(t, s, "w1")
+	w2 := registerWorker(t, s, "w2")
 
 	nj := NewJob(Step{Name: "local"}, Step{Name: "remote"})
 	nj.Steps[1].Revision = "owner-rev"

@@ -1,8 +1,7 @@
 import { Check, Hand, X } from "lucide-react";
 import { useState } from "react";
-import { ErrorBox } from "@/components/common";
+import { ConfirmDialog } from "@/components/ConfirmDialog";
 import { Button } from "@/components/ui/button";
-import { Dialog, DialogClose, DialogContent, DialogDescription, DialogTitle, DialogTrigger } from "@/components/ui/dialog";
 import { Label, Textarea } from "@/components/ui/input";
 import { approvalDeadline, approvalMessage } from "@/lib/loops";
 import { formatTime } from "@/lib/utils";
@@ -35,72 +34,40 @@ export function ApprovalCard({ step, onDecide }: { step: Step; onDecide: Decide 
 }
 
 function DecideDialog({ step, approve, onDecide }: { step: Step; approve: boolean; onDecide: Decide }) {
-  const [open, setOpen] = useState(false);
   const [reason, setReason] = useState("");
   const [comment, setComment] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<Error>();
   const verb = approve ? "Approve" : "Reject";
   return (
-    <Dialog
-      open={open}
-      onOpenChange={(o) => {
-        setOpen(o);
-        setError(undefined);
-      }}
-    >
-      <DialogTrigger asChild>
+    <ConfirmDialog
+      trigger={
         <Button variant={approve ? "default" : "destructive"} size="sm">
           {approve ? <Check className="h-4 w-4" aria-hidden /> : <X className="h-4 w-4" aria-hidden />} {verb}
         </Button>
-      </DialogTrigger>
-      <DialogContent>
-        <DialogTitle>
+      }
+      title={
+        <>
           {verb} “{step.step_name}”?
-        </DialogTitle>
-        <DialogDescription>
-          {approve ? "The job continues with the steps that wait for this one." : "The step fails; the job stops unless the step has continue_on_failure."}
-        </DialogDescription>
-        {approve ? (
-          <div className="mt-3 grid gap-1">
-            <Label htmlFor={`comment-${step.step_name}`}>Comment (optional, kept with the decision)</Label>
-            <Textarea id={`comment-${step.step_name}`} className="font-sans" value={comment} onChange={(e) => setComment(e.target.value)} maxLength={4000} />
-          </div>
-        ) : (
-          <div className="mt-3 grid gap-1">
-            <Label htmlFor={`reason-${step.step_name}`}>Reason (optional, kept with the decision)</Label>
-            <Textarea id={`reason-${step.step_name}`} className="font-sans" value={reason} onChange={(e) => setReason(e.target.value)} maxLength={4000} />
-          </div>
-        )}
-        {error && (
-          <div className="mt-3">
-            <ErrorBox error={error} />
-          </div>
-        )}
-        <div className="mt-5 flex justify-end gap-2">
-          <DialogClose asChild>
-            <Button variant="outline">Not now</Button>
-          </DialogClose>
-          <Button
-            variant={approve ? "default" : "destructive"}
-            disabled={busy}
-            onClick={async () => {
-              setBusy(true);
-              try {
-                await onDecide(step.step_name, approve, approve ? undefined : reason.trim() || undefined, approve ? comment.trim() || undefined : undefined);
-                setOpen(false);
-              } catch (e) {
-                setError(e as Error);
-              } finally {
-                setBusy(false);
-              }
-            }}
-          >
-            {busy ? (approve ? "Approving…" : "Rejecting…") : `${verb} step`}
-          </Button>
+        </>
+      }
+      description={approve ? "The job continues with the steps that wait for this one." : "The step fails; the job stops unless the step has continue_on_failure."}
+      keep="Not now"
+      confirm={`${verb} step`}
+      busyLabel={approve ? "Approving…" : "Rejecting…"}
+      variant={approve ? "default" : "destructive"}
+      onConfirm={() => onDecide(step.step_name, approve, approve ? undefined : reason.trim() || undefined, approve ? comment.trim() || undefined : undefined)}
+    >
+      {approve ? (
+        <div className="mt-3 grid gap-1">
+          <Label htmlFor={`comment-${step.step_name}`}>Comment (optional, kept with the decision)</Label>
+          <Textarea id={`comment-${step.step_name}`} className="font-sans" value={comment} onChange={(e) => setComment(e.target.value)} maxLength={4000} />
         </div>
-      </DialogContent>
-    </Dialog>
+      ) : (
+        <div className="mt-3 grid gap-1">
+          <Label htmlFor={`reason-${step.step_name}`}>Reason (optional, kept with the decision)</Label>
+          <Textarea id={`reason-${step.step_name}`} className="font-sans" value={reason} onChange={(e) => setReason(e.target.value)} maxLength={4000} />
+        </div>
+      )}
+    </ConfirmDialog>
   );
 }
 

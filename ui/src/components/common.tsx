@@ -1,6 +1,9 @@
 import { AlertTriangle, Loader2 } from "lucide-react";
 import type { ReactNode } from "react";
+import { Card } from "@/components/ui/card";
 import { ApiError } from "@/lib/api";
+import type { Loaded } from "@/lib/hooks";
+import { cn } from "@/lib/utils";
 
 export function ErrorBox({ error }: { error: Error }) {
   const details = error instanceof ApiError ? error.details : [];
@@ -42,5 +45,81 @@ export function PageHeader({ title, children, sub }: { title: ReactNode; sub?: R
       </div>
       {children && <div className="flex flex-wrap items-center gap-2">{children}</div>}
     </div>
+  );
+}
+
+/** The class of a body row of a DataTable. */
+export const rowClass = "border-b border-[var(--border)] last:border-0";
+
+/** A table of the app's lists: it scrolls sideways when narrow, has a
+ * header row of columns (false entries are left out: optional columns)
+ * and children as its body rows; footer follows the table. */
+export function DataTable({
+  columns,
+  children,
+  footer,
+  headClassName,
+  thClassName = "px-3 py-2 font-medium",
+}: {
+  columns: (ReactNode | false)[];
+  children: ReactNode;
+  footer?: ReactNode;
+  headClassName?: string;
+  thClassName?: string;
+}) {
+  return (
+    <div className="overflow-x-auto">
+      <table className="w-full text-sm">
+        <thead className={cn("text-left text-xs uppercase text-[var(--muted)]", headClassName)}>
+          <tr className="border-b border-[var(--border)]">
+            {columns.map(
+              (c, i) =>
+                c !== false && (
+                  <th key={i} scope="col" className={thClassName}>
+                    {c}
+                  </th>
+                ),
+            )}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+      {footer}
+    </div>
+  );
+}
+
+/** What a useLoad has: its error, a spinner until the first data, then
+ * children(data). */
+export function Loading<T>({ load, children }: { load: Loaded<T>; children: (data: T) => ReactNode }) {
+  return (
+    <>
+      {load.error && <ErrorBox error={load.error} />}
+      {load.data === undefined ? !load.error && <Spinner /> : children(load.data)}
+    </>
+  );
+}
+
+/** A list page's body: the load's error above a Card that has a spinner
+ * until the first data, then the empty note when items(data) is empty and
+ * children(data) when not (or always, without items). */
+export function ListCard<T>({
+  load,
+  items,
+  empty,
+  children,
+}: {
+  load: Loaded<T>;
+  items?: (data: T) => unknown[];
+  empty?: ReactNode;
+  children: (data: T) => ReactNode;
+}) {
+  return (
+    <>
+      {load.error && <ErrorBox error={load.error} />}
+      <Card>
+        {load.data === undefined ? !load.error && <Spinner /> : items?.(load.data).length === 0 ? <Empty>{empty}</Empty> : children(load.data)}
+      </Card>
+    </>
   );
 }

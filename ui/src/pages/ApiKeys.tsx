@@ -1,7 +1,7 @@
 import { Copy, KeyRound } from "lucide-react";
 import { useState, type FormEvent } from "react";
-import { ApiKeyTable } from "@/components/ApiKeyTable";
-import { Empty, ErrorBox, PageHeader, Spinner } from "@/components/common";
+import { ApiKeysCard } from "@/components/ApiKeyTable";
+import { Empty, ErrorBox, PageHeader } from "@/components/common";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
 import { Input, Label } from "@/components/ui/input";
@@ -37,22 +37,7 @@ export default function ApiKeys() {
         }}
       />
       {created && <NewKey k={created} onDone={() => setCreated(undefined)} />}
-      <Card>
-        <CardHeader>
-          <CardTitle>Your keys</CardTitle>
-        </CardHeader>
-        {keys.error && <ErrorBox error={keys.error} />}
-        {!keys.data && !keys.error && <Spinner />}
-        {keys.data && (
-          <ApiKeyTable
-            keys={keys.data}
-            onRevoke={async (p) => {
-              await api.revokeKey(p);
-              keys.reload();
-            }}
-          />
-        )}
-      </Card>
+      <ApiKeysCard title="Your keys" keys={keys} revoke={(p) => api.revokeKey(p)} />
     </div>
   );
 }

@@ -5,6 +5,7 @@ import { bucketJobs, ThroughputChart } from "@/components/ThroughputChart";
 import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
 import { api } from "@/lib/api";
 import { useLoad, useTitle } from "@/lib/hooks";
+import type { Job } from "@/lib/types";
 
 function Stat({ label, value, to }: { label: string; value: number | string | undefined; to: string }) {
   return (
@@ -12,6 +13,23 @@ function Stat({ label, value, to }: { label: string; value: number | string | un
       <div className="text-xs uppercase tracking-wide text-[var(--muted)]">{label}</div>
       <div className="mt-1 text-2xl font-semibold tabular-nums">{value ?? "…"}</div>
     </Link>
+  );
+}
+
+/** A card of a few jobs, with a link to all of them. */
+function JobsCard({ title, all, jobs, empty }: { title: string; all?: { to: string; label: string }; jobs: Job[] | undefined; empty: string }) {
+  return (
+    <Card>
+      <CardHeader>
+        <CardTitle>{title}</CardTitle>
+        {all && (
+          <Link to={all.to} className="text-xs text-sky-700 hover:underline dark:text-sky-400">
+            {all.label}
+          </Link>
+        )}
+      </CardHeader>
+      {!jobs ? <Spinner /> : jobs.length ? <JobTable jobs={jobs} compact /> : <Empty>{empty}</Empty>}
+    </Card>
   );
 }
 
@@ -58,26 +76,9 @@ export default function Dashboard() {
           </CardHeader>
           <CardContent>{d ? <ThroughputChart buckets={bucketJobs(d.day.items, Date.now())} /> : <Spinner />}</CardContent>
         </Card>
-        <Card>
-          <CardHeader>
-            <CardTitle>Running now</CardTitle>
-          </CardHeader>
-          {!d ? <Spinner /> : d.running.items.length ? <JobTable jobs={d.running.items} compact /> : <Empty>Nothing is running.</Empty>}
-        </Card>
-        <Card>
-          <CardHeader>
-            <CardTitle>Recent jobs</CardTitle>
-            <Link to="/jobs" className="text-xs text-sky-700 hover:underline dark:text-sky-400">All jobs</Link>
-          </CardHeader>
-          {!d ? <Spinner /> : d.recent.items.length ? <JobTable jobs={d.recent.items} compact /> : <Empty>No jobs yet. Run a task from the Tasks page.</Empty>}
-        </Card>
-        <Card>
-          <CardHeader>
-            <CardTitle>Recent failures</CardTitle>
-            <Link to="/jobs?status=failed" className="text-xs text-sky-700 hover:underline dark:text-sky-400">All failures</Link>
-          </CardHeader>
-          {!d ? <Spinner /> : d.failures.items.length ? <JobTable jobs={d.failures.items} compact /> : <Empty>No failed jobs.</Empty>}
-        </Card>
+        <JobsCard title="Running now" jobs={d?.running.items} empty="Nothing is running." />
+        <JobsCard title="Recent jobs" all={{ to: "/jobs", label: "All jobs" }} jobs={d?.recent.items} empty="No jobs yet. Run a task from the Tasks page." />
+        <JobsCard title="Recent failures" all={{ to: "/jobs?status=failed", label: "All failures" }} jobs={d?.failures.items} empty="No failed jobs." />
       </div>
     </div>
   );

@@ -1,15 +1,16 @@
 import { ChevronDown, ChevronRight, CornerLeftUp, ExternalLink, RotateCcw, Square } from "lucide-react";
-import { lazy, Suspense, useMemo, useState } from "react";
+import { useMemo, useState } from "react";
 import { Link, useParams } from "react-router";
 import { ErrorBox, PageHeader, Spinner } from "@/components/common";
 import { ApprovalCard, decisionText } from "@/components/Approval";
+import { ConfirmDialog } from "@/components/ConfirmDialog";
+import { FlowCard } from "@/components/FlowCard";
 import { Json } from "@/components/Json";
 import { LogViewer } from "@/components/LogViewer";
 import { StatusBadge } from "@/components/status";
 import { Timeline } from "@/components/Timeline";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
-import { Dialog, DialogClose, DialogContent, DialogDescription, DialogTitle, DialogTrigger } from "@/components/ui/dialog";
 import { Tabs, TabsContent, TabsList, TabsTrigger } from "@/components/ui/tabs";
 import { api } from "@/lib/api";
 import { jobSteps } from "@/lib/flow";
@@ -18,52 +19,26 @@ import { useLoad, useNow, useTitle } from "@/lib/hooks";
 import type { Job, Step } from "@/lib/types";
 import { durationBetween, formatDuration, formatTime } from "@/lib/utils";
 
-const Dag = lazy(() => import("@/components/Dag"));
-
 const terminal = (s: string) => s === "completed" || s === "failed" || s === "cancelled";
 
 function CancelButton({ job, onDone }: { job: Job; onDone: () => void }) {
-  const [error, setError] = useState<Error>();
-  const [busy, setBusy] = useState(false);
-  const [open, setOpen] = useState(false);
   return (
-    <Dialog open={open} onOpenChange={setOpen}>
-      <DialogTrigger asChild>
+    <ConfirmDialog
+      trigger={
         <Button variant="destructive" size="sm">
           <Square className="h-4 w-4" aria-hidden /> Cancel job
         </Button>
-      </DialogTrigger>
-      <DialogContent>
-        <DialogTitle>Cancel this job?</DialogTitle>
-        <DialogDescription>
-          Steps that have not started are cancelled at once; running steps are stopped on their workers.
-        </DialogDescription>
-        {error && <div className="mt-3"><ErrorBox error={error} /></div>}
-        <div className="mt-5 flex justify-end gap-2">
-          <DialogClose asChild>
-            <Button variant="outline">Keep running</Button>
-          </DialogClose>
-          <Button
-            variant="destructive"
-            disabled={busy}
-            onClick={async () => {
-              setBusy(true);
-              try {
-                await api.cancel(job.job_id);
-                setOpen(false);
-                onDone();
-              } catch (e) {
-                setError(e as Error);
-              } finally {
-                setBusy(false);
-              }
-            }}
-          >
-            {busy ? "Cancelling…" : "Cancel job"}
-          </Button>
-        </div>
-      </DialogContent>
-    </Dialog>
+      }
+      title="Cancel this job?"
+      description="Steps that have not started are cancelled at once; running steps are stopped on their workers."
+      keep="Keep running"
+      confirm="Cancel job"
+      busyLabel="Cancelling…"
+      onConfirm={async () => {
+        await api.cancel(job.job_id);
+        onDone();
+      }}
+    />
   );
 }
 
@@ -298,15 +273,7 @@ export default function JobPage() {
         </p>
       )}
       <div className="grid grid-cols-1 gap-4 xl:grid-cols-2">
-        <Card>
-          <CardHeader>
-            <CardTitle>Flow</CardTitle>
-            <span className="text-xs text-[var(--muted)]">select a step to filter its logs</span>
-          </CardHeader>
-          <Suspense fallback={<Spinner />}>
-            <Dag steps={dagSteps} selected={selected} onSelect={(n) => setSelected((s) => (s === n ? "" : n))} />
-          </Suspense>
-        </Card>
+        <FlowCard note="select a step to filter its logs" steps={dagSteps} selected={selected} onSelect={(n) => setSelected((s) => (s === n ? "" : n))} />
         <Card>
           <CardHeader>
             <CardTitle>Steps</CardTitle>

@@ -1,6 +1,7 @@
-import { lazy, Suspense, useMemo } from "react";
+import { useMemo } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
-import { Empty, ErrorBox, PageHeader, Spinner } from "@/components/common";
+import { DataTable, Empty, ErrorBox, PageHeader, rowClass, Spinner } from "@/components/common";
+import { FlowCard } from "@/components/FlowCard";
 import { JobTable } from "@/components/JobTable";
 import { RunForm } from "@/components/RunForm";
 import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
@@ -10,11 +11,9 @@ import { useLoad, useTitle } from "@/lib/hooks";
 import type { DurationStats } from "@/lib/types";
 import { formatDuration, formatTime, timeAgo } from "@/lib/utils";
 
-const Dag = lazy(() => import("@/components/Dag"));
-
 function StatRow({ label, s }: { label: string; s: DurationStats }) {
   return (
-    <tr className="border-b border-[var(--border)] last:border-0">
+    <tr className={rowClass}>
       <th scope="row" className="px-3 py-1.5 text-left font-medium">{label}</th>
       <td className="px-3 py-1.5 tabular-nums">{s.sample_size}</td>
       <td className="px-3 py-1.5 tabular-nums">{formatDuration(s.p50_ms)}</td>
@@ -79,15 +78,7 @@ export default function TaskPage() {
             )}
           </CardContent>
         </Card>
-        <Card className="lg:col-span-3">
-          <CardHeader>
-            <CardTitle>Flow</CardTitle>
-            <span className="text-xs text-[var(--muted)]">{steps.length} steps</span>
-          </CardHeader>
-          <Suspense fallback={<Spinner />}>
-            <Dag steps={steps} />
-          </Suspense>
-        </Card>
+        <FlowCard className="lg:col-span-3" note={`${steps.length} steps`} steps={steps} />
         <Card className="lg:col-span-2">
           <CardHeader>
             <CardTitle>Triggers</CardTitle>
@@ -120,27 +111,16 @@ export default function TaskPage() {
             (stats.data.task.sample_size === 0 ? (
               <Empty>No completed run yet.</Empty>
             ) : (
-              <div className="overflow-x-auto">
-                <table className="w-full text-sm">
-                  <thead className="text-left text-xs uppercase text-[var(--muted)]">
-                    <tr className="border-b border-[var(--border)]">
-                      <th scope="col" className="px-3 py-1.5 font-medium" />
-                      <th scope="col" className="px-3 py-1.5 font-medium">runs</th>
-                      <th scope="col" className="px-3 py-1.5 font-medium">p50</th>
-                      <th scope="col" className="px-3 py-1.5 font-medium">p95</th>
-                      <th scope="col" className="px-3 py-1.5 font-medium">min</th>
-                      <th scope="col" className="px-3 py-1.5 font-medium">max</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    <StatRow label="whole task" s={stats.data.task} />
-                    {stats.data.steps.map((s) => (
-                      <StatRow key={s.step_name} label={s.step_name} s={s} />
-                    ))}
-                  </tbody>
-                </table>
-                {stats.data.task.sample_size < 5 && <p className="px-3 py-2 text-xs text-[var(--muted)]">Fewer than 5 runs: too few to trust the percentiles.</p>}
-              </div>
+              <DataTable
+                columns={["", "runs", "p50", "p95", "min", "max"]}
+                thClassName="px-3 py-1.5 font-medium"
+                footer={stats.data.task.sample_size < 5 && <p className="px-3 py-2 text-xs text-[var(--muted)]">Fewer than 5 runs: too few to trust the percentiles.</p>}
+              >
+                <StatRow label="whole task" s={stats.data.task} />
+                {stats.data.steps.map((s) => (
+                  <StatRow key={s.step_name} label={s.step_name} s={s} />
+                ))}
+              </DataTable>
             ))}
         </Card>
         <Card className="lg:col-span-5">

@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { Link, useParams } from "react-router";
 import { AdminOnly } from "@/components/AdminOnly";
-import { ApiKeyTable } from "@/components/ApiKeyTable";
+import { ApiKeysCard } from "@/components/ApiKeyTable";
 import { ErrorBox, PageHeader, Spinner } from "@/components/common";
 import { GroupsEditor } from "@/components/GroupsEditor";
 import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
@@ -94,22 +94,7 @@ export default function UserPage() {
               <p className="mt-2 text-xs text-[var(--muted)]">Groups are what ACL rules name. A single sign-on provider with a groups claim replaces them at the user's next sign-in.</p>
             </CardContent>
           </Card>
-          <Card className="lg:col-span-2">
-            <CardHeader>
-              <CardTitle>API keys</CardTitle>
-            </CardHeader>
-            {keys.error && <ErrorBox error={keys.error} />}
-            {!keys.data && !keys.error && <Spinner />}
-            {keys.data && (
-              <ApiKeyTable
-                keys={keys.data}
-                onRevoke={async (p) => {
-                  await api.revokeUserKey(id, p);
-                  keys.reload();
-                }}
-              />
-            )}
-          </Card>
+          <ApiKeysCard className="lg:col-span-2" title="API keys" keys={keys} revoke={(p) => api.revokeUserKey(id, p)} />
         </div>
       )}
     </AdminOnly>

@@ -1,9 +1,8 @@
 import { ChevronLeft, ChevronRight } from "lucide-react";
 import { Link, useSearchParams } from "react-router";
-import { Empty, ErrorBox, PageHeader, Spinner } from "@/components/common";
+import { DataTable, Empty, ListCard, PageHeader, rowClass } from "@/components/common";
 import { AdminOnly } from "@/components/AdminOnly";
 import { Button } from "@/components/ui/button";
-import { Card } from "@/components/ui/card";
 import { api } from "@/lib/api";
 import { useLoad, useNow, useTitle } from "@/lib/hooks";
 import type { User } from "@/lib/types";
@@ -14,39 +13,25 @@ const PAGE = 20;
 export function UserTable({ users, now = Date.now() }: { users: User[]; now?: number }) {
   if (users.length === 0) return <Empty>No users.</Empty>;
   return (
-    <div className="overflow-x-auto">
-      <table className="w-full text-sm">
-        <thead className="text-left text-xs uppercase text-[var(--muted)]">
-          <tr className="border-b border-[var(--border)]">
-            <th scope="col" className="px-3 py-2 font-medium">User</th>
-            <th scope="col" className="px-3 py-2 font-medium">Role</th>
-            <th scope="col" className="px-3 py-2 font-medium">Groups</th>
-            <th scope="col" className="px-3 py-2 font-medium">Sign-in</th>
-            <th scope="col" className="px-3 py-2 font-medium">Last login</th>
-            <th scope="col" className="px-3 py-2 font-medium">Created</th>
-          </tr>
-        </thead>
-        <tbody>
-          {users.map((u) => (
-            <tr key={u.user_id} className="border-b border-[var(--border)] last:border-0" data-user={u.email}>
-              <td className="px-3 py-2">
-                <Link className="font-medium text-sky-800 hover:underline dark:text-sky-300" to={`/admin/users/${encodeURIComponent(u.user_id)}`}>
-                  {u.email}
-                </Link>
-                {u.name && <div className="text-xs text-[var(--muted)]">{u.name}</div>}
-              </td>
-              <td className="px-3 py-2">{u.is_admin ? <span className="rounded bg-violet-100 px-1.5 py-0.5 text-xs font-medium text-violet-900 dark:bg-violet-950 dark:text-violet-200">admin</span> : "user"}</td>
-              <td className="px-3 py-2">{u.groups?.length ? u.groups.join(", ") : <span className="text-[var(--muted)]">—</span>}</td>
-              <td className="px-3 py-2">{u.auth_methods?.join(", ") || "—"}</td>
-              <td className="px-3 py-2 whitespace-nowrap" title={formatTime(u.last_login_at)}>
-                {u.last_login_at ? timeAgo(u.last_login_at, now) : "never"}
-              </td>
-              <td className="px-3 py-2 whitespace-nowrap">{formatTime(u.created_at)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable columns={["User", "Role", "Groups", "Sign-in", "Last login", "Created"]}>
+      {users.map((u) => (
+        <tr key={u.user_id} className={rowClass} data-user={u.email}>
+          <td className="px-3 py-2">
+            <Link className="font-medium text-sky-800 hover:underline dark:text-sky-300" to={`/admin/users/${encodeURIComponent(u.user_id)}`}>
+              {u.email}
+            </Link>
+            {u.name && <div className="text-xs text-[var(--muted)]">{u.name}</div>}
+          </td>
+          <td className="px-3 py-2">{u.is_admin ? <span className="rounded bg-violet-100 px-1.5 py-0.5 text-xs font-medium text-violet-900 dark:bg-violet-950 dark:text-violet-200">admin</span> : "user"}</td>
+          <td className="px-3 py-2">{u.groups?.length ? u.groups.join(", ") : <span className="text-[var(--muted)]">—</span>}</td>
+          <td className="px-3 py-2">{u.auth_methods?.join(", ") || "—"}</td>
+          <td className="px-3 py-2 whitespace-nowrap" title={formatTime(u.last_login_at)}>
+            {u.last_login_at ? timeAgo(u.last_login_at, now) : "never"}
+          </td>
+          <td className="px-3 py-2 whitespace-nowrap">{formatTime(u.created_at)}</td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }
 
@@ -70,11 +55,7 @@ export default function Users() {
       <p className="mb-3 text-sm text-[var(--muted)]">
         Users are created by their first sign-in with a single sign-on provider, or as the server's <code>initial_user</code>. Open a user to change their admin flag, groups and API keys.
       </p>
-      {users.error && <ErrorBox error={users.error} />}
-      <Card>
-        {!users.data && !users.error && <Spinner />}
-        {users.data && <UserTable users={users.data.items} now={now} />}
-      </Card>
+      <ListCard load={users}>{(d) => <UserTable users={d.items} now={now} />}</ListCard>
       {pages > 1 && (
         <nav className="mt-3 flex items-center justify-end gap-2 text-sm" aria-label="Pages">
           <Button variant="outline" size="sm" disabled={offset === 0} onClick={() => go(Math.max(0, offset - PAGE))} aria-label="Previous page">
