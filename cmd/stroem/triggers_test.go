@@ -514,14 +514,18 @@ triggers:
     task: hooked
 `
 
-const otherWorkflow = `
+// noopTaskWorkflow is a workflow file's start: task t, one step that does
+// nothing; the tests append their triggers.
+const noopTaskWorkflow = `
 actions:
   noop: { type: shell, cmd: "true" }
 tasks:
   t:
     flow:
       only: { action: noop }
-triggers:
+`
+
+const otherWorkflow = noopTaskWorkflow + `triggers:
   shared:
     type: webhook
     task: t
