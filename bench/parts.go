@@ -204,25 +204,37 @@ func benchFailedStep(j stroem.Job) string {
 	return ""
 }
 
+// runSeries runs task runs times, one job after the other, handing each
+// run's API total, wall time and job to each, and returns the CPU used per
+// step (steps a run) over the series.
+func (b *bench) runSeries(ctx context.Context, task string, runs, steps int, each func(i int, total, wall time.Duration, job stroem.Job)) (benchCPUUse, error) {
+	cpu0 := b.cpuNow()
+	for i := range runs {
+		total, wall, job, err := b.runJob(ctx, task, 5*time.Minute)
+		if err != nil {
+			return benchCPUUse{}, err
+		}
+		each(i, total, wall, job)
+	}
+	return b.cpuNow().since(cpu0, steps*runs), nil
+}
+
 func (b *bench) runChain(ctx context.Context) error {
 	n, runs := b.sizes.ChainSteps, b.sizes.ChainRuns
 	var totals, walls []time.Duration
 	var spans, handoffs benchLatencies
 	r := &chainResult{ChainSteps: n, ChainRuns: runs}
-	cpu0 := b.cpuNow()
-	for i := range runs {
-		total, wall, job, err := b.runJob(ctx, "chain", 5*time.Minute)
-		if err != nil {
-			return err
-		}
+	u, err := b.runSeries(ctx, "chain", runs, n, func(i int, total, wall time.Duration, job stroem.Job) {
 		s, h := chainBreakdown(job)
 		spans, handoffs = append(spans, s...), append(handoffs, h...)
 		totals, walls = append(totals, total), append(walls, wall)
 		r.ChainTotals = append(r.ChainTotals, benchMS(total))
 		b.logf("chain run %d/%d: %d steps in %s (API), %s per hop, wall %s",
 			i+1, runs, n, benchFmtMS(benchMS(total)), benchFmtMS(benchMS(total)/float64(n)), benchFmtMS(benchMS(wall)))
+	})
+	if err != nil {
+		return err
 	}
-	u := b.cpuNow().since(cpu0, n*runs)
 	r.ChainServerCPU, r.ChainWorkersCPU, r.ChainStepProcsCPU, r.ChainPostgresCPU, r.ChainMachineBusy =
 		u.Server, u.Workers, u.StepProcs, u.Postgres, u.MachineBusy
 	r.ChainSupervisorsCPU = u.Supervisors
@@ -246,12 +258,7 @@ func (b *bench) runFanout(ctx context.Context) error {
 	r := &fanoutResult{FanoutSteps: n, FanoutRuns: runs}
 	var spans benchLatencies
 	var busy, elapsed time.Duration
-	cpu0 := b.cpuNow()
-	for i := range runs {
-		total, wall, job, err := b.runJob(ctx, "fanout", 5*time.Minute)
-		if err != nil {
-			return err
-		}
+	u, err := b.runSeries(ctx, "fanout", runs, n, func(i int, total, wall time.Duration, job stroem.Job) {
 		s, _ := chainBreakdown(job)
 		spans = append(spans, s...)
 		for _, d := range s {
@@ -263,8 +270,10 @@ func (b *bench) runFanout(ctx context.Context) error {
 		r.FanoutStepsPerSes = append(r.FanoutStepsPerSes, benchRound(rate))
 		b.logf("fanout run %d/%d: %d steps in %s (API): %.0f steps/s, wall %s",
 			i+1, runs, n, benchFmtMS(benchMS(total)), rate, benchFmtMS(benchMS(wall)))
+	})
+	if err != nil {
+		return err
 	}
-	u := b.cpuNow().since(cpu0, n*runs)
 	r.FanoutServerCPU, r.FanoutWorkersCPU, r.FanoutStepProcsCPU, r.FanoutPostgresCPU, r.FanoutMachineBusy =
 		u.Server, u.Workers, u.StepProcs, u.Postgres, u.MachineBusy
 	r.FanoutSupervisorsCPU = u.Supervisors

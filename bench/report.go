@@ -191,6 +191,14 @@ func (r *Report) WriteText(w io.Writer) error {
 		r.Version, r.Store, r.CPUs, r.LoadAvgStart, r.LoadAvgEnd)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(part, what, value, target string) { fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", part, what, value, target) }
+	// cpuRows are a part's CPU figures per step.
+	cpuRows := func(part string, u benchCPUUse, orchestration, orchestrationTarget float64) {
+		row(part, "CPU per step: server / workers / sh / PG", benchFmtCPU(u.Server, u.Workers, u.StepProcs, u.Postgres),
+			fmt.Sprintf("(machine %.0f%% busy)", u.MachineBusy))
+		row(part, "  of the workers': step supervisors", benchFmtMS(u.Supervisors), "")
+		row(part, "orchestration CPU per step (server+workers+PG)", benchFmtMS(orchestration),
+			benchVerdict(orchestration, orchestrationTarget, "≤", "ms"))
+	}
 	fmt.Fprintln(tw, "PART\tFIGURE\tVALUE\tTARGET")
 	if f := r.floorResult; f != nil {
 		row("floor", "sh -c true spawn, p50", benchFmtMS(f.SpawnP50MS), "")
@@ -207,11 +215,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		row("chain", "  claim → completion recorded, p50", benchFmtMS(c.ChainStepSpanP50MS), "(worker side of a hop)")
 		row("chain", "  completion recorded → next claim, p50", benchFmtMS(c.ChainHandoffP50MS), "(server side; 0 = handed off in the completing transaction)")
 		row("chain", "wall, execute → done event", benchFmtMS(c.ChainWallMS), "")
-		row("chain", "CPU per step: server / workers / sh / PG", benchFmtCPU(c.ChainServerCPU, c.ChainWorkersCPU, c.ChainStepProcsCPU, c.ChainPostgresCPU),
-			fmt.Sprintf("(machine %.0f%% busy)", c.ChainMachineBusy))
-		row("chain", "  of the workers': step supervisors", benchFmtMS(c.ChainSupervisorsCPU), "")
-		row("chain", "orchestration CPU per step (server+workers+PG)", benchFmtMS(c.ChainOrchestrationCPU),
-			benchVerdict(c.ChainOrchestrationCPU, benchChainOrchCPUTarget, "≤", "ms"))
+		cpuRows("chain", benchCPUUse{Server: c.ChainServerCPU, Workers: c.ChainWorkersCPU, StepProcs: c.ChainStepProcsCPU,
+			Postgres: c.ChainPostgresCPU, MachineBusy: c.ChainMachineBusy, Supervisors: c.ChainSupervisorsCPU},
+			c.ChainOrchestrationCPU, benchChainOrchCPUTarget)
 		if r.floorResult != nil {
 			row("chain", "per hop − spawn floor", benchFmtMS(c.ChainHopOverFloorMS),
 				benchVerdict(c.ChainHopOverFloorMS, benchHopOverFloorTarget, "≤", "ms"))
@@ -223,11 +229,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		row("fanout", "total (API)", benchFmtMS(f.FanoutTotalMS), "")
 		row("fanout", "busy slots on average", fmt.Sprintf("%.1f of %d", f.FanoutAvgConcurrency, r.Workers*r.SlotsPerWorker), "")
 		row("fanout", "claim → completion recorded, p50", benchFmtMS(f.FanoutStepSpanP50MS), "")
-		row("fanout", "CPU per step: server / workers / sh / PG", benchFmtCPU(f.FanoutServerCPU, f.FanoutWorkersCPU, f.FanoutStepProcsCPU, f.FanoutPostgresCPU),
-			fmt.Sprintf("(machine %.0f%% busy)", f.FanoutMachineBusy))
-		row("fanout", "  of the workers': step supervisors", benchFmtMS(f.FanoutSupervisorsCPU), "")
-		row("fanout", "orchestration CPU per step (server+workers+PG)", benchFmtMS(f.FanoutOrchestrationCPU),
-			benchVerdict(f.FanoutOrchestrationCPU, benchFanoutOrchCPUTarget, "≤", "ms"))
+		cpuRows("fanout", benchCPUUse{Server: f.FanoutServerCPU, Workers: f.FanoutWorkersCPU, StepProcs: f.FanoutStepProcsCPU,
+			Postgres: f.FanoutPostgresCPU, MachineBusy: f.FanoutMachineBusy, Supervisors: f.FanoutSupervisorsCPU},
+			f.FanoutOrchestrationCPU, benchFanoutOrchCPUTarget)
 		if f.FanoutSpawnCeilingPerS > 0 {
 			row("fanout", "spawn ceiling (CPUs ÷ step processes' CPU per step)", fmt.Sprintf("%.0f steps/s", f.FanoutSpawnCeilingPerS), "")
 			row("fanout", "throughput ÷ spawn ceiling", fmt.Sprintf("%.1f %%", f.FanoutCeilingPct),

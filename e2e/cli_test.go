@@ -60,64 +60,23 @@ func TestCLITriggerFollow(t *testing.T) {
 	})
 
 	t.Run("cancelled", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-		defer cancel()
-		var stdout, stderr lockedBuffer
-		cmd := exec.CommandContext(ctx, binary, "trigger", "sleeper", "--follow", "--server", s.url)
-		cmd.Env = subprocessEnv()
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		require.NoError(t, cmd.Start())
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-
 		// The CLI prints "job ID" first, then follows: cancel once the step
 		// printed its first line, so the cancel reaches a running step.
-		require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "started") }, waitFor, 20*time.Millisecond,
-			"the CLI never printed the step's output; stderr: %s", stderr.String())
-		id := jobIDFrom(t, stderr.String())
+		f, id := startFollow(t, s, "sleeper", "started")
 		code, body := s.do("POST", "/api/jobs/"+id+"/cancel", nil)
 		require.Equal(t, 200, code, string(body))
 
-		var err error
-		select {
-		case err = <-exited:
-		case <-time.After(waitFor):
-			t.Fatalf("the CLI did not exit after the cancel")
-		}
-		var ee *exec.ExitError
-		require.ErrorAs(t, err, &ee, "stderr: %s", stderr.String())
-		require.Equal(t, 130, ee.ExitCode(), "stderr: %s", stderr.String())
-		require.Contains(t, stderr.String(), "was cancelled")
+		require.Equal(t, 130, f.exitCode(t, "after the cancel"), "stderr: %s", f.stderr.String())
+		require.Contains(t, f.stderr.String(), "was cancelled")
 		require.Equal(t, stroem.JobCancelled, s.job(id).Status)
 	})
 
 	t.Run("Ctrl-C detaches", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-		defer cancel()
-		var stdout, stderr lockedBuffer
-		cmd := exec.CommandContext(ctx, binary, "trigger", "sleeper", "--follow", "--server", s.url)
-		cmd.Env = subprocessEnv()
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		require.NoError(t, cmd.Start())
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "started") }, waitFor, 20*time.Millisecond,
-			"the CLI never printed the step's output; stderr: %s", stderr.String())
-		id := jobIDFrom(t, stderr.String())
-		require.NoError(t, cmd.Process.Signal(syscall.SIGINT)) // Ctrl-C
+		f, id := startFollow(t, s, "sleeper", "started")
+		require.NoError(t, f.cmd.Process.Signal(syscall.SIGINT)) // Ctrl-C
 
-		var err error
-		select {
-		case err = <-exited:
-		case <-time.After(waitFor):
-			t.Fatalf("the CLI did not exit on Ctrl-C")
-		}
-		var ee *exec.ExitError
-		require.ErrorAs(t, err, &ee, "stderr: %s", stderr.String())
-		require.Equal(t, 3, ee.ExitCode(), "detached, not cancelled; stderr: %s", stderr.String())
-		require.Contains(t, stderr.String(), "stroem: detached; the job continues (stroem cancel "+id+")")
+		require.Equal(t, 3, f.exitCode(t, "on Ctrl-C"), "detached, not cancelled; stderr: %s", f.stderr.String())
+		require.Contains(t, f.stderr.String(), "stroem: detached; the job continues (stroem cancel "+id+")")
 		require.Equal(t, stroem.JobRunning, s.job(id).Status, "the job goes on")
 
 		// stroem cancel says what it did; the job ends cancelled.
@@ -160,6 +119,47 @@ func TestCLITriggerFollow(t *testing.T) {
 		require.Equal(t, 400, code, string(body))
 		require.Contains(t, string(body), "id_prefix")
 	})
+}
+
+// following is a `stroem trigger TASK --follow` running as a subprocess.
+type following struct {
+	cmd            *exec.Cmd
+	stdout, stderr lockedBuffer
+	exited         chan error
+}
+
+// startFollow starts `stroem trigger task --follow` against s and waits
+// until the job's output shows want; it returns the CLI and the job's id.
+// The CLI is killed when it outlives waitFor.
+func startFollow(t *testing.T, s *stack, task, want string) (*following, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	t.Cleanup(cancel)
+	f := &following{exited: make(chan error, 1)}
+	f.cmd = exec.CommandContext(ctx, binary, "trigger", task, "--follow", "--server", s.url)
+	f.cmd.Env = subprocessEnv()
+	f.cmd.Stdout, f.cmd.Stderr = &f.stdout, &f.stderr
+	f.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, f.cmd.Start())
+	go func() { f.exited <- f.cmd.Wait() }()
+	require.Eventually(t, func() bool { return strings.Contains(f.stdout.String(), want) }, waitFor, 20*time.Millisecond,
+		"the CLI never printed the step's output; stderr: %s", f.stderr.String())
+	return f, jobIDFrom(t, f.stderr.String())
+}
+
+// exitCode waits for the CLI to exit (after what) and returns its exit
+// code; it must exit with one.
+func (f *following) exitCode(t *testing.T, after string) int {
+	t.Helper()
+	var err error
+	select {
+	case err = <-f.exited:
+	case <-time.After(waitFor):
+		t.Fatalf("the CLI did not exit %s", after)
+	}
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "stderr: %s", f.stderr.String())
+	return ee.ExitCode()
 }
 
 // jobIDFrom finds the id in the CLI's "job ID" line.

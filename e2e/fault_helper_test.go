@@ -16,11 +16,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -224,32 +225,20 @@ func waitExit(t *testing.T, p *proc, within time.Duration) time.Duration {
 // terminal.
 func (s *faultStack) waitJobWithin(id string, within time.Duration) stroem.Job {
 	s.t.Helper()
-	var j stroem.Job
-	require.Eventually(s.t, func() bool {
-		return s.getJSON("/api/jobs/"+id, &j) == http.StatusOK && j.Status.Terminal()
-	}, within, 20*time.Millisecond, "job %s did not end within %s; last seen %s", id, within, j.Status)
-	return j
+	return s.pollJob(id, within, 20*time.Millisecond, func(j stroem.Job) bool { return j.Status.Terminal() },
+		"job %s did not end within %s", id, within)
 }
 
 // waitRunningOn waits until the job's step is running and returns the
 // worker id holding it.
 func (s *faultStack) waitRunningOn(id, step string) string {
 	s.t.Helper()
-	var holder string
-	require.Eventually(s.t, func() bool {
-		var j stroem.Job
-		if s.getJSON("/api/jobs/"+id, &j) != http.StatusOK {
-			return false
-		}
-		for _, st := range j.Steps {
-			if st.StepName == step && st.Status == stroem.StepRunning && st.WorkerID != nil {
-				holder = *st.WorkerID
-				return true
-			}
-		}
-		return false
-	}, waitFor, 20*time.Millisecond, "step %s of job %s never ran", step, id)
-	return holder
+	running := func(st stroem.Step) bool {
+		return st.StepName == step && st.Status == stroem.StepRunning && st.WorkerID != nil
+	}
+	j := s.pollJob(id, waitFor, 20*time.Millisecond, func(j stroem.Job) bool { return slices.ContainsFunc(j.Steps, running) },
+		"step %s of job %s never ran", step, id)
+	return *j.Steps[slices.IndexFunc(j.Steps, running)].WorkerID
 }
 
 var pgidRE = regexp.MustCompile(`pgid (\d+)`)
@@ -502,12 +491,7 @@ func (s *faultStack) dumpDB() {
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "job %s %s completed_at=%v\n", id, j.Status, j.CompletedAt)
-		names := make([]string, 0, len(j.Steps))
-		for n := range j.Steps {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
+		for _, n := range slices.Sorted(maps.Keys(j.Steps)) {
 			st := j.Steps[n]
 			fmt.Fprintf(&b, "  %s %s attempt=%d/%s worker=%s lease=%v %q\n", n, st.Status, st.Attempt, st.AttemptStatus, st.WorkerID, st.Lease, st.Error)
 			for _, a := range j.Attempts[n] {

@@ -14,18 +14,14 @@ import (
 	"github.com/stroem/stroem"
 )
 
-// 60 jobs at once, each a diamond (a → b, c → d), on two workers: every step
-// runs exactly once. Each step appends one line to a shared file, which must
-// end up with one line per step; PostgreSQL must hold one attempt per step.
-func TestFaultManyJobsEachStepOnce(t *testing.T) {
-	t.Parallel()
-	const jobs = 60
-	ledger := filepath.Join(t.TempDir(), "ledger")
-	workflow := fmt.Sprintf(`
+// diamondWorkflow is a task diamond (a → b, c → d) whose steps each append
+// "job step attempt" to the ledger file (the first %s), then run the shell
+// of the second %s.
+const diamondWorkflow = `
 actions:
   mark:
     type: shell
-    cmd: 'echo "$STROEM_JOB_ID $STROEM_STEP $STROEM_ATTEMPT" >> %s'
+    cmd: 'echo "$STROEM_JOB_ID $STROEM_STEP $STROEM_ATTEMPT" >> %s%s'
 tasks:
   diamond:
     flow:
@@ -33,8 +29,16 @@ tasks:
       b: { action: mark, depends_on: [a] }
       c: { action: mark, depends_on: [a] }
       d: { action: mark, depends_on: [b, c] }
-`, ledger)
-	s := startFaultStack(t, faultOpts{workflow: workflow})
+`
+
+// 60 jobs at once, each a diamond (a → b, c → d), on two workers: every step
+// runs exactly once. Each step appends one line to a shared file, which must
+// end up with one line per step; PostgreSQL must hold one attempt per step.
+func TestFaultManyJobsEachStepOnce(t *testing.T) {
+	t.Parallel()
+	const jobs = 60
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	s := startFaultStack(t, faultOpts{workflow: fmt.Sprintf(diamondWorkflow, ledger, "")})
 	s.startWorker("w1", 4, 3*time.Second)
 	s.startWorker("w2", 4, 3*time.Second)
 
@@ -146,19 +150,7 @@ func TestFaultServerKilledUnderLoad(t *testing.T) {
 	t.Parallel()
 	const jobs = 60
 	ledger := filepath.Join(t.TempDir(), "ledger")
-	s := startFaultStack(t, faultOpts{workflow: fmt.Sprintf(`
-actions:
-  mark:
-    type: shell
-    cmd: 'echo "$STROEM_JOB_ID $STROEM_STEP $STROEM_ATTEMPT" >> %s; sleep 0.05'
-tasks:
-  diamond:
-    flow:
-      a: { action: mark }
-      b: { action: mark, depends_on: [a] }
-      c: { action: mark, depends_on: [a] }
-      d: { action: mark, depends_on: [b, c] }
-`, ledger)})
+	s := startFaultStack(t, faultOpts{workflow: fmt.Sprintf(diamondWorkflow, ledger, "; sleep 0.05")})
 	s.startWorker("w1", 4, 3*time.Second)
 	s.startWorker("w2", 4, 3*time.Second)
 	var ids []string

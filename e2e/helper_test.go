@@ -542,29 +542,35 @@ func (s *stack) job(id string) stroem.Job {
 	return j
 }
 
+// pollJob reads the job every tick until cond holds for it (a failed
+// request, e.g. while the server is down, counts as not yet), failing the
+// test with msgAndArgs after within; it returns the job cond accepted.
+func (s *stack) pollJob(id string, within, tick time.Duration, cond func(stroem.Job) bool, msgAndArgs ...any) stroem.Job {
+	s.t.Helper()
+	var found stroem.Job
+	require.Eventually(s.t, func() bool {
+		var j stroem.Job
+		if s.getJSON("/api/jobs/"+id, &j) != http.StatusOK || !cond(j) {
+			return false
+		}
+		found = j
+		return true
+	}, within, tick, msgAndArgs...)
+	return found
+}
+
 // waitJob waits until the job is terminal and returns it.
 func (s *stack) waitJob(id string) stroem.Job {
 	s.t.Helper()
-	var j stroem.Job
-	require.Eventually(s.t, func() bool {
-		if s.getJSON("/api/jobs/"+id, &j) != http.StatusOK {
-			return false
-		}
-		return j.Status.Terminal()
-	}, waitFor, 50*time.Millisecond, "job %s did not end; last seen %s", id, j.Status)
-	return j
+	return s.pollJob(id, waitFor, 50*time.Millisecond, func(j stroem.Job) bool { return j.Status.Terminal() },
+		"job %s did not end", id)
 }
 
 // waitStep waits until a step of the job has status st.
 func (s *stack) waitStep(id, step string, st stroem.StepStatus) {
 	s.t.Helper()
-	var j stroem.Job
-	require.Eventually(s.t, func() bool {
-		if s.getJSON("/api/jobs/"+id, &j) != http.StatusOK {
-			return false
-		}
-		return stepStatuses(j)[step] == st
-	}, waitFor, 50*time.Millisecond, "step %s of job %s never became %s", step, id, st)
+	s.pollJob(id, waitFor, 50*time.Millisecond, func(j stroem.Job) bool { return stepStatuses(j)[step] == st },
+		"step %s of job %s never became %s", step, id, st)
 }
 
 func (s *stack) logs(id string) string {
@@ -783,19 +789,9 @@ func passEnv(workerEnv []string) []string {
 // that job to end and returns it.
 func (s *stack) waitHook(id, event string) stroem.Job {
 	s.t.Helper()
-	var hookID string
-	require.Eventually(s.t, func() bool {
-		var j stroem.Job
-		if s.getJSON("/api/jobs/"+id, &j) != http.StatusOK {
-			return false
-		}
-		for _, h := range j.Hooks {
-			if h.Event == event {
-				hookID = h.JobID
-				return true
-			}
-		}
-		return false
-	}, waitFor, 50*time.Millisecond, "job %s never listed an %s hook", id, event)
-	return s.waitJob(hookID)
+	j := s.pollJob(id, waitFor, 50*time.Millisecond, func(j stroem.Job) bool {
+		return slices.ContainsFunc(j.Hooks, func(h stroem.JobLink) bool { return h.Event == event })
+	}, "job %s never listed an %s hook", id, event)
+	i := slices.IndexFunc(j.Hooks, func(h stroem.JobLink) bool { return h.Event == event })
+	return s.waitJob(j.Hooks[i].JobID)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -90,7 +89,7 @@ func printPrune(cmd *cobra.Command, r retention.Report) {
 	if r.DryRun {
 		verb = "would delete"
 	}
-	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	w := newTable(cmd.OutOrStdout())
 	fmt.Fprintf(w, "KIND\t%s\tCUT-OFF\n", verb)
 	cut := func(t interface{ IsZero() bool }, s string) string {
 		if t.IsZero() {

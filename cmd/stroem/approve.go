@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/http/client"
 )
 
@@ -31,13 +33,11 @@ It needs run permission on the job's task; who decided is recorded.`,
 			if reason != "" && !reject {
 				return usageError("--reason is for --reject; use --message for a comment")
 			}
-			c, id, err := flags.clientForJob(cmd.Context(), args[0])
+			job, err := requestJob(cmd, flags, args[0], func(c *client.Client, ctx context.Context, id string) (stroem.Job, error) {
+				return c.Approve(ctx, id, args[1], client.Approval{Approved: !reject, RejectionReason: reason, Message: message})
+			})
 			if err != nil {
 				return err
-			}
-			job, err := c.Approve(cmd.Context(), id, args[1], client.Approval{Approved: !reject, RejectionReason: reason, Message: message})
-			if err != nil {
-				return interrupted(cmd.Context(), err)
 			}
 			if flags.json() {
 				return printJSON(cmd.OutOrStdout(), job)

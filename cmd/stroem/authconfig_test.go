@@ -50,10 +50,8 @@ acl:
 
 func TestUpstreamAuthConfigLoads(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "server-config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(upstreamAuthConfig), 0o600))
-	cfg := defaultServerConfig()
-	require.NoError(t, loadConfig(path, &cfg, nil))
+	path := configFile(t, "server-config.yaml", upstreamAuthConfig)
+	cfg := loadServerConfig(t, path)
 	require.NoError(t, cfg.validate(), "the default listen 0.0.0.0:8080 is fine with auth on")
 	require.NotNil(t, cfg.Auth)
 	require.Equal(t, "your-jwt-secret", cfg.Auth.JWTSecret)
@@ -66,8 +64,7 @@ func TestUpstreamAuthConfigLoads(t *testing.T) {
 func TestAuthSecretsFromEnvAndRefs(t *testing.T) {
 	// The Helm way (STROEM__AUTH__… overrides) and ref+env:// references.
 	t.Setenv("MY_JWT", "from-a-reference-0123456789")
-	path := filepath.Join(t.TempDir(), "server.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(`
+	path := configFile(t, "server.yaml", `
 worker_token: wt
 auth:
   jwt_secret: "ref+env://MY_JWT"
@@ -75,19 +72,17 @@ auth:
   providers:
     internal: {provider_type: internal}
   initial_user: {email: admin@example.com, password: placeholder}
-`), 0o600))
-	cfg := defaultServerConfig()
-	require.NoError(t, loadConfig(path, &cfg, []string{
+`)
+	cfg := loadServerConfig(t, path,
 		"STROEM__AUTH__REFRESH_SECRET=real-refresh-secret-0123",
 		"STROEM__AUTH__INITIAL_USER__PASSWORD=real-admin-password",
-	}))
+	)
 	require.NoError(t, cfg.validate())
 	require.Equal(t, "from-a-reference-0123456789", cfg.Auth.JWTSecret)
 	require.Equal(t, "real-refresh-secret-0123", cfg.Auth.RefreshSecret)
 	require.Equal(t, "real-admin-password", cfg.Auth.InitialUser.Password)
 
-	cfg = defaultServerConfig()
-	require.NoError(t, loadConfig(path, &cfg, []string{"STROEM__AUTH__JWT_SECRET=ref+env://NOT_SET_ANYWHERE_42"}))
+	cfg = loadServerConfig(t, path, "STROEM__AUTH__JWT_SECRET=ref+env://NOT_SET_ANYWHERE_42")
 	err := cfg.validate()
 	require.ErrorContains(t, err, `environment variable "NOT_SET_ANYWHERE_42" is not set`)
 	require.ErrorContains(t, err, "auth.jwt_secret")
@@ -107,8 +102,7 @@ func TestNoAuthNeedsLoopbackOrOptOut(t *testing.T) {
 		{[]string{"STROEM__WORKER_TOKEN=t", "STROEM__LISTEN=[::1]:8080"}, false},
 		{[]string{"STROEM__WORKER_TOKEN=t", "STROEM__INSECURE_NO_AUTH=true"}, false},
 	} {
-		cfg := defaultServerConfig()
-		require.NoError(t, loadConfig("", &cfg, c.env))
+		cfg := loadServerConfig(t, "", c.env...)
 		err := cfg.validate()
 		if !c.wantErr {
 			require.NoError(t, err, c.env)
@@ -121,8 +115,7 @@ func TestNoAuthNeedsLoopbackOrOptOut(t *testing.T) {
 		}
 	}
 
-	cfg := defaultServerConfig()
-	require.NoError(t, loadConfig("", &cfg, []string{"STROEM__WORKER_TOKEN=t", "STROEM__LISTEN=127.0.0.1:1", "STROEM__ACL__DEFAULT=view"}))
+	cfg := loadServerConfig(t, "", "STROEM__WORKER_TOKEN=t", "STROEM__LISTEN=127.0.0.1:1", "STROEM__ACL__DEFAULT=view")
 	require.ErrorContains(t, cfg.validate(), "acl: needs an auth: section")
 }
 
@@ -130,15 +123,14 @@ func TestNoAuthNeedsLoopbackOrOptOut(t *testing.T) {
 // make a complete auth section on their own.
 func TestComposeAuthFromEnvironment(t *testing.T) {
 	t.Parallel()
-	cfg := defaultServerConfig()
-	require.NoError(t, loadConfig("", &cfg, []string{
+	cfg := loadServerConfig(t, "",
 		"STROEM__WORKER_TOKEN=wt",
 		"STROEM__AUTH__JWT_SECRET=0123456789abcdef0123456789abcdef",
 		"STROEM__AUTH__REFRESH_SECRET=fedcba9876543210fedcba9876543210",
 		"STROEM__AUTH__PROVIDERS__INTERNAL__PROVIDER_TYPE=internal",
 		"STROEM__AUTH__INITIAL_USER__EMAIL=admin@stroem.local",
 		"STROEM__AUTH__INITIAL_USER__PASSWORD=s3cret-pass",
-	}))
+	)
 	require.NoError(t, cfg.validate(), "listens on 0.0.0.0:8080 with auth on")
 	require.True(t, cfg.Auth.HasInternal())
 	require.Equal(t, "s3cret-pass", cfg.Auth.InitialUser.Password)

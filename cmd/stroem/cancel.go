@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/http/client"
 )
 
 func newCancelCmd() *cobra.Command {
@@ -20,13 +21,9 @@ status JOB shows when it has. JOB is the job's id or a unique prefix of it.`,
 		Example: `  stroem cancel 0b7e2c1e`,
 		Args:    jobArgs("cancel"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, id, err := flags.clientForJob(cmd.Context(), args[0])
+			job, err := requestJob(cmd, flags, args[0], (*client.Client).CancelJob)
 			if err != nil {
 				return err
-			}
-			job, err := c.CancelJob(cmd.Context(), id)
-			if err != nil {
-				return interrupted(cmd.Context(), err)
 			}
 			if flags.json() {
 				return printJSON(cmd.OutOrStdout(), job)

@@ -70,6 +70,46 @@ func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 
 
 func (f *clientFlags) json() bool { return f.output == "json" }
 
+// request is a client command's call to the server: a client from the
+// flags, then do with it; Ctrl-C or SIGTERM during the call is exit 130
+// (interrupted).
+func request[T any](cmd *cobra.Command, f *clientFlags, do func(c *client.Client) (T, error)) (T, error) {
+	c, err := f.client(cmd.Context())
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := do(c)
+	return v, interrupted(cmd.Context(), err)
+}
+
+// requestJob is request for a command about one job: do gets the full id
+// of the job arg names (its id or a unique prefix). A method expression
+// such as (*client.Client).Job fits do.
+func requestJob[T any](cmd *cobra.Command, f *clientFlags, arg string, do func(c *client.Client, ctx context.Context, id string) (T, error)) (T, error) {
+	c, id, err := f.clientForJob(cmd.Context(), arg)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := do(c, cmd.Context(), id)
+	return v, interrupted(cmd.Context(), err)
+}
+
+// printList prints a list command's items: as JSON under --output json,
+// else as a table of header and one row (tab-separated cells) per item.
+func printList[T any](w io.Writer, f *clientFlags, items []T, header string, row func(T) string) error {
+	if f.json() {
+		return printJSON(w, items)
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, header)
+	for _, it := range items {
+		fmt.Fprintln(tw, row(it))
+	}
+	return tw.Flush()
+}
+
 // printJSON writes v as indented JSON.
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

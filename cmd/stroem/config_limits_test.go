@@ -2,8 +2,6 @@ package main
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,17 +14,15 @@ import (
 // under their upstream names, and out-of-range values are refused.
 func TestJobLimitsConfig(t *testing.T) {
 	t.Parallel()
-	p := filepath.Join(t.TempDir(), "s.yaml")
-	require.NoError(t, os.WriteFile(p, []byte(`worker_token: x
+	p := configFile(t, "s.yaml", `worker_token: x
 listen: 127.0.0.1:8080
 default_job_timeout: 4h
 recovery:
   heartbeat_timeout_secs: 120
   sweep_interval_secs: 60
   unmatched_step_timeout_secs: 45
-`), 0o600))
-	cfg := defaultServerConfig()
-	require.NoError(t, loadConfig(p, &cfg, nil))
+`)
+	cfg := loadServerConfig(t, p)
 	require.Equal(t, 4*time.Hour, cfg.DefaultJobTimeout)
 	require.Equal(t, 45*time.Second, cfg.Recovery.unmatchedStepTimeout())
 	require.NoError(t, cfg.validate())

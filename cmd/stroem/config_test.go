@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,22 +13,19 @@ import (
 
 func TestLoadConfigFileAndEnv(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "server.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(`
+	path := configFile(t, "server.yaml", `
 listen: "127.0.0.1:9000"
 db:
   url: "postgres://a@b/c"
 worker_token: from-file
 lease: 15s
-`), 0o600))
-	cfg := defaultServerConfig()
-	err := loadConfig(path, &cfg, []string{
+`)
+	cfg := loadServerConfig(t, path,
 		"STROEM__WORKER_TOKEN=from-env",
 		"STROEM__LOG_STORAGE__LOCAL_DIR=/tmp/logs",
 		"STROEM__MAX_BODY_BYTES=2048",
 		"OTHER=ignored",
-	})
-	require.NoError(t, err)
+	)
 	require.Equal(t, "127.0.0.1:9000", cfg.Listen)
 	require.Equal(t, "postgres://a@b/c", cfg.DB.URL)
 	require.Equal(t, "from-env", cfg.WorkerToken)
@@ -37,34 +36,68 @@ lease: 15s
 	require.NoError(t, cfg.validate())
 }
 
-func TestLoadConfigErrorsNameFileAndKey(t *testing.T) {
+// Configuration errors name the file or variable and the key, and what is
+// accepted, in the user's words: no Go type names, a suggestion for a typo.
+func TestConfigErrorsSayKeyAndFix(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	write := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
-		return p
-	}
 	tests := []struct {
-		name    string
-		path    string
-		env     []string
-		wantErr []string
+		name     string
+		path     string
+		env      []string
+		want     []string
+		worker   bool
+		wantNone []string
 	}{
-		{"missing file", filepath.Join(dir, "nope.yaml"), nil, []string{"nope.yaml", "no such file"}},
-		{"unknown key", write("unknown.yaml", "listen: x\nlistn: y\n"), nil, []string{"unknown.yaml", "listn"}},
-		{"wrong type", write("type.yaml", "max_body_bytes: lots\n"), nil, []string{"type.yaml", "line 1", "lots"}},
-		{"malformed", write("bad.yaml", "listen: [\n"), nil, []string{"bad.yaml"}},
-		{"bad env value", "", []string{"STROEM__LEASE=soon"}, []string{"STROEM__LEASE", "soon"}},
-		{"unknown env key", "", []string{"STROEM__DB__URLL=x"}, []string{"STROEM__DB__URLL", "urll"}},
+		{name: "missing file", path: filepath.Join(t.TempDir(), "nope.yaml"), want: []string{"nope.yaml", "no such file"}},
+		{name: "unknown key", path: configFile(t, "unknown.yaml", "listen: x\nlistn: y\n"), want: []string{"unknown.yaml", "listn"}},
+		{name: "wrong type", path: configFile(t, "type.yaml", "max_body_bytes: lots\n"), want: []string{"type.yaml", "line 1", "lots"}},
+		{name: "malformed", path: configFile(t, "bad.yaml", "listen: [\n"), want: []string{"bad.yaml"}},
+		{name: "bad env value", env: []string{"STROEM__LEASE=soon"}, want: []string{"STROEM__LEASE", "soon"}},
+		{name: "unknown env key", env: []string{"STROEM__DB__URLL=x"}, want: []string{"STROEM__DB__URLL", "urll"}},
+		{name: "typo in file", path: configFile(t, "typo.yaml", "listn: x\n"),
+			want: []string{"typo.yaml", "line 1", "key listn: unknown key", `did you mean "listen"?`}},
+		{name: "typo nested", path: configFile(t, "nested.yaml", "db:\n  ulr: x\n"),
+			want: []string{"line 2", "key db.ulr: unknown key", `did you mean "url"?`}},
+		{name: "typo in a workspace", path: configFile(t, "ws.yaml", "workspaces:\n  ops:\n    pth: ./x\n"),
+			want: []string{"key workspaces.ops.pth: unknown key", `did you mean "path"?`}},
+		{name: "far from any key", path: configFile(t, "far.yaml", "zzzzzzzzzz: 1\n"),
+			want: []string{"key zzzzzzzzzz: unknown key"}, wantNone: []string{"did you mean"}},
+		{name: "bad duration in file", path: configFile(t, "dur.yaml", "lease: abc\n"),
+			want: []string{"dur.yaml", "line 1", `key lease: "abc" is not a duration`, "30s"}},
+		{name: "bad number in file", path: configFile(t, "num.yaml", "max_body_bytes: lots\n"),
+			want: []string{`key max_body_bytes: "lots" is not a whole number`}},
+		{name: "unknown env key", env: []string{"STROEM__BOGUS=1"},
+			want: []string{"environment STROEM__BOGUS", "key bogus: unknown key (docs/operations.md#configuration lists every key)"}},
+		{name: "env typo", env: []string{"STROEM__LISTN=x"},
+			want: []string{"environment STROEM__LISTN", `did you mean "listen"?`}},
+		{name: "bad env duration", env: []string{"STROEM__LEASE=abc"},
+			want: []string{"environment STROEM__LEASE", `key lease: "abc" is not a duration`}},
+		{name: "bad nested env duration", env: []string{"STROEM__HTTP__READ_TIMEOUT=soon"},
+			want: []string{`key http.read_timeout: "soon" is not a duration`}},
+		{name: "worker typo", worker: true, env: []string{"STROEM__MAX_CONCURENT=3"},
+			want: []string{`did you mean "max_concurrent"?`}},
+		{name: "worker bad number", worker: true, env: []string{"STROEM__MAX_CONCURRENT=many"},
+			want: []string{`key max_concurrent: "many" is not a whole number`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := defaultServerConfig()
-			err := loadConfig(tt.path, &cfg, tt.env)
+			var err error
+			if tt.worker {
+				cfg := defaultWorkerConfig()
+				err = loadConfig(tt.path, &cfg, tt.env)
+			} else {
+				cfg := defaultServerConfig()
+				err = loadConfig(tt.path, &cfg, tt.env)
+			}
 			require.Error(t, err)
-			for _, want := range tt.wantErr {
-				require.Contains(t, err.Error(), want)
+			for _, w := range tt.want {
+				require.Contains(t, err.Error(), w)
+			}
+			if tt.path == "" {
+				tt.wantNone = append(tt.wantNone, "line ")
+			}
+			for _, w := range append(tt.wantNone, "main.", "time.Duration", "unmarshal", "\n") {
+				require.NotContains(t, err.Error(), w)
 			}
 		})
 	}
@@ -83,27 +116,24 @@ func TestWorkerConfigDefaultsAndValidation(t *testing.T) {
 func TestLoadConfigOverridesMergeIntoMapEntries(t *testing.T) {
 	t.Parallel()
 	// Two overrides of one workspace entry: both keys stay.
-	cfg := defaultServerConfig()
-	require.NoError(t, loadConfig("", &cfg, []string{
+	cfg := loadServerConfig(t, "",
 		"STROEM__WORKSPACES__DEFAULT__PATH=/srv/ws",
 		"STROEM__WORKSPACES__DEFAULT__TYPE=folder",
 		"STROEM__WORKER_TOKEN=t",
 		"STROEM__LISTEN=127.0.0.1:8080",
-	}))
+	)
 	require.Equal(t, map[string]workspaceConfig{"default": {Type: "folder", Path: "/srv/ws"}}, cfg.Workspaces)
 	require.NoError(t, cfg.validate())
 
 	// An override of one key of a workspace from the file keeps its other
 	// keys; configured workspaces replace the built-in default.
-	path := filepath.Join(t.TempDir(), "server.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(`
+	path := configFile(t, "server.yaml", `
 worker_token: x
 workspaces:
   ops:
     path: /srv/ops
-`), 0o600))
-	cfg = defaultServerConfig()
-	require.NoError(t, loadConfig(path, &cfg, []string{"STROEM__WORKSPACES__OPS__TYPE=folder", "STROEM__LEASE=20s"}))
+`)
+	cfg = loadServerConfig(t, path, "STROEM__WORKSPACES__OPS__TYPE=folder", "STROEM__LEASE=20s")
 	require.Equal(t, map[string]workspaceConfig{"ops": {Type: "folder", Path: "/srv/ops"}}, cfg.Workspaces)
 	require.Equal(t, 20*time.Second, cfg.Lease)
 	require.Equal(t, "x", cfg.WorkerToken)
@@ -129,8 +159,7 @@ func TestDefaultStepTimeoutConfig(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "s.yaml")
 	require.NoError(t, os.WriteFile(p, []byte("worker_token: x\nlisten: 127.0.0.1:8080\ndefault_step_timeout: 30m\n"), 0o600))
-	cfg := defaultServerConfig()
-	require.NoError(t, loadConfig(p, &cfg, nil))
+	cfg := loadServerConfig(t, p)
 	require.Equal(t, 30*time.Minute, cfg.DefaultStepTimeout)
 	require.NoError(t, cfg.validate())
 	cfg.DefaultStepTimeout = 25 * time.Hour
@@ -138,8 +167,7 @@ func TestDefaultStepTimeoutConfig(t *testing.T) {
 }
 
 func TestGitWorkspaceConfig(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "c.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(`worker_token: t
+	path := configFile(t, "c.yaml", `worker_token: t
 listen: 127.0.0.1:8080
 workspaces:
   data-team:
@@ -151,9 +179,8 @@ workspaces:
     auth:
       type: token
       token: ref+env://GIT_TOKEN
-`), 0o644))
-	cfg := defaultServerConfig()
-	require.NoError(t, loadConfig(path, &cfg, []string{"STROEM__WORKSPACES__DATA-TEAM__AUTH__USERNAME=oauth2"}))
+`)
+	cfg := loadServerConfig(t, path, "STROEM__WORKSPACES__DATA-TEAM__AUTH__USERNAME=oauth2")
 	require.NoError(t, cfg.validate())
 	w := cfg.Workspaces["data-team"]
 	require.Equal(t, "git", w.Type)
@@ -194,4 +221,104 @@ workspaces:
 	fw.URL = "https://x"
 	folder.Workspaces["f"] = fw
 	require.ErrorContains(t, folder.validate(), "only a git workspace has a url")
+}
+
+func TestWorkerTokenErrorSaysWhereToSetIt(t *testing.T) {
+	t.Parallel()
+	s := defaultServerConfig()
+	require.ErrorContains(t, s.validate(), "STROEM__WORKER_TOKEN")
+	w := defaultWorkerConfig()
+	require.ErrorContains(t, w.validate(), "STROEM__WORKER_TOKEN")
+}
+
+// Relative paths in a configuration file are relative to the file, so the
+// README's server.yaml means the same from any working directory; paths
+// from the environment stay relative to the working directory.
+func TestConfigPathsRelativeToTheFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "conf", "server.yaml")
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
+	require.NoError(t, os.WriteFile(path, []byte(`
+workspaces:
+  default: {type: folder, path: ./examples/workspace}
+  abs: {type: folder, path: /srv/ws}
+  ops:
+    type: git
+    url: https://example.com/ops.git
+    auth: {type: ssh, private_key_path: keys/id}
+git_cache_dir: cache
+`), 0o600))
+	cfg := loadServerConfig(t, path, "STROEM__WORKSPACES__ENV__PATH=./here")
+	confDir := filepath.Dir(path)
+	require.Equal(t, filepath.Join(confDir, "examples/workspace"), cfg.Workspaces["default"].Path)
+	require.Equal(t, "/srv/ws", cfg.Workspaces["abs"].Path)
+	require.Equal(t, filepath.Join(confDir, "keys/id"), cfg.Workspaces["ops"].Auth.PrivateKeyPath)
+	require.Equal(t, filepath.Join(confDir, "cache"), cfg.GitCacheDir)
+	require.Equal(t, "./here", cfg.Workspaces["env"].Path)
+
+	wpath := filepath.Join(confDir, "worker.yaml")
+	require.NoError(t, os.WriteFile(wpath, []byte("work_dir: work\n"), 0o600))
+	wcfg := defaultWorkerConfig()
+	require.NoError(t, loadConfig(wpath, &wcfg, nil))
+	require.Equal(t, filepath.Join(confDir, "work"), wcfg.WorkDir)
+}
+
+// A missing role is said once, with how to create it.
+func TestDBErrorOnceWithHint(t *testing.T) {
+	t.Parallel()
+	err := explainDBError(errors.New("database unavailable: cannot connect to PostgreSQL at localhost:5432: failed to connect to `user=stroem database=stroem`:\n" +
+		"\t127.0.0.1:5432 (localhost): server error: FATAL: role \"stroem\" does not exist (SQLSTATE 28000)\n" +
+		"\t127.0.0.1:5432 (localhost): server error: FATAL: role \"stroem\" does not exist (SQLSTATE 28000)"))
+	require.Equal(t, 1, strings.Count(err.Error(), "does not exist"))
+	require.Contains(t, err.Error(), "CREATE ROLE stroem")
+	require.Contains(t, err.Error(), "docs/operations.md#postgresql")
+}
+
+// A duration of 0 needs no unit, in the file and in the environment.
+func TestConfigZeroDuration(t *testing.T) {
+	t.Parallel()
+	path := configFile(t, "server.yaml", "default_step_timeout: 0\nstart_timeout: 0\n")
+	cfg := defaultServerConfig()
+	cfg.DefaultStepTimeout = time.Minute
+	require.NoError(t, loadConfig(path, &cfg, []string{"STROEM__SHUTDOWN_GRACE=0"}))
+	require.Zero(t, cfg.DefaultStepTimeout)
+	require.Zero(t, cfg.StartTimeout)
+	require.Zero(t, cfg.ShutdownGrace)
+}
+
+func TestConfigSecretHygieneKeys(t *testing.T) {
+	t.Parallel()
+	srv := defaultServerConfig()
+	require.NoError(t, loadConfig(configFile(t, "s.yaml", "worker_token: t\nlisten: 127.0.0.1:8080\nwebhooks:\n  headers: [X-GitHub-Event, X-Custom]\n"), &srv, nil))
+	require.NoError(t, srv.validate())
+	require.Equal(t, []string{"X-GitHub-Event", "X-Custom"}, srv.Webhooks.Headers)
+
+	srv = defaultServerConfig()
+	require.NoError(t, loadConfig(configFile(t, "s2.yaml", "worker_token: t\nlisten: 127.0.0.1:8080\nwebhooks:\n  headers: [Cookie]\n"), &srv, nil))
+	require.ErrorContains(t, srv.validate(), "key webhooks.headers: Cookie carries credentials")
+
+	wk := defaultWorkerConfig()
+	require.NoError(t, loadConfig(configFile(t, "w.yaml", "worker_token: t\npass_env: [HTTPS_PROXY, STROEM__WORKER_TOKEN]\n"), &wk, nil))
+	require.ErrorContains(t, wk.validate(), "key pass_env: \"STROEM__WORKER_TOKEN\"")
+	wk.PassEnv = []string{"HTTPS_PROXY"}
+	require.NoError(t, wk.validate())
+}
+
+// configFile writes body as the config file name in a new temporary
+// directory and returns its path.
+func configFile(t *testing.T, name, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+	return path
+}
+
+// loadServerConfig is the server configuration from the file at path ("":
+// none) and the STROEM__ variables env, which must load.
+func loadServerConfig(t *testing.T, path string, env ...string) serverConfig {
+	t.Helper()
+	cfg := defaultServerConfig()
+	require.NoError(t, loadConfig(path, &cfg, env))
+	return cfg
 }

@@ -1,17 +1,19 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stroem/stroem/blob"
+	"github.com/stroem/stroem/http/client"
 )
 
 // `stroem state …` and `stroem artifacts …` (docs/state-artifacts.md).
@@ -76,13 +78,11 @@ func newStateUploadCmd() *cobra.Command {
 			if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 				return err
 			}
-			c, err := flags.client(cmd.Context())
+			sn, err := request(cmd, flags, func(c *client.Client) (client.StateSnapshot, error) {
+				return c.StateUpload(cmd.Context(), target.workspace, target.task, mode, kv, tmp, size)
+			})
 			if err != nil {
 				return err
-			}
-			sn, err := c.StateUpload(cmd.Context(), target.workspace, target.task, mode, kv, tmp, size)
-			if err != nil {
-				return interrupted(cmd.Context(), err)
 			}
 			if flags.json() {
 				return printJSON(cmd.OutOrStdout(), sn)
@@ -148,33 +148,22 @@ func newStateListCmd() *cobra.Command {
 		Short: "List a task's state snapshots (or the global state's), newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client(cmd.Context())
+			list, err := request(cmd, flags, func(c *client.Client) ([]client.StateSnapshot, error) {
+				return c.StateList(cmd.Context(), target.workspace, target.task)
+			})
 			if err != nil {
 				return err
 			}
-			list, err := c.StateList(cmd.Context(), target.workspace, target.task)
-			if err != nil {
-				return interrupted(cmd.Context(), err)
-			}
-			if flags.json() {
-				return printJSON(cmd.OutOrStdout(), list)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tCREATED\tSOURCE\tSIZE\tKEYS")
-			for _, sn := range list {
-				keys := make([]string, 0, len(sn.State))
-				for k := range sn.State {
-					keys = append(keys, k)
-				}
+			return printList(cmd.OutOrStdout(), flags, list, "ID\tCREATED\tSOURCE\tSIZE\tKEYS", func(sn client.StateSnapshot) string {
 				src := sn.Source
 				if sn.JobID != "" {
 					src += " " + sn.JobID + "/" + sn.StepName
 				} else if sn.UploadedBy != "" {
 					src += " by " + sn.UploadedBy
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", sn.ID, sn.CreatedAt.Format("2006-01-02 15:04:05"), src, sn.SizeBytes, strings.Join(slices.Sorted(slices.Values(keys)), ","))
-			}
-			return tw.Flush()
+				keys := strings.Join(slices.Sorted(maps.Keys(sn.State)), ",")
+				return fmt.Sprintf("%s\t%s\t%s\t%d\t%s", sn.ID, sn.CreatedAt.Format("2006-01-02 15:04:05"), src, sn.SizeBytes, keys)
+			})
 		},
 	}
 	flags = addClientFlags(cmd, true)
@@ -202,13 +191,11 @@ func newStateDownloadCmd() *cobra.Command {
 			if len(args) == 1 {
 				id = args[0]
 			}
-			c, err := flags.client(cmd.Context())
+			rc, err := request(cmd, flags, func(c *client.Client) (io.ReadCloser, error) {
+				return c.StateDownload(cmd.Context(), target.workspace, target.task, id)
+			})
 			if err != nil {
 				return err
-			}
-			rc, err := c.StateDownload(cmd.Context(), target.workspace, target.task, id)
-			if err != nil {
-				return interrupted(cmd.Context(), err)
 			}
 			defer rc.Close()
 			return writeOut(cmd, out, rc)
@@ -238,23 +225,13 @@ func newArtifactsListCmd() *cobra.Command {
 			return checkIDArg("job", args[0])
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, id, err := flags.clientForJob(cmd.Context(), args[0])
+			list, err := requestJob(cmd, flags, args[0], (*client.Client).Artifacts)
 			if err != nil {
 				return err
 			}
-			list, err := c.Artifacts(cmd.Context(), id)
-			if err != nil {
-				return interrupted(cmd.Context(), err)
-			}
-			if flags.json() {
-				return printJSON(cmd.OutOrStdout(), list)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTEP\tSIZE\tTYPE")
-			for _, a := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", a.Name, a.StepName, a.SizeBytes, a.ContentType)
-			}
-			return tw.Flush()
+			return printList(cmd.OutOrStdout(), flags, list, "NAME\tSTEP\tSIZE\tTYPE", func(a client.Artifact) string {
+				return fmt.Sprintf("%s\t%s\t%d\t%s", a.Name, a.StepName, a.SizeBytes, a.ContentType)
+			})
 		},
 	}
 	flags = addClientFlags(cmd, true)
@@ -276,13 +253,11 @@ func newArtifactsDownloadCmd() *cobra.Command {
 			return checkIDArg("job", args[0])
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, id, err := flags.clientForJob(cmd.Context(), args[0])
+			rc, err := requestJob(cmd, flags, args[0], func(c *client.Client, ctx context.Context, id string) (io.ReadCloser, error) {
+				return c.ArtifactDownload(ctx, id, args[1])
+			})
 			if err != nil {
 				return err
-			}
-			rc, err := c.ArtifactDownload(cmd.Context(), id, args[1])
-			if err != nil {
-				return interrupted(cmd.Context(), err)
 			}
 			defer rc.Close()
 			return writeOut(cmd, out, rc)

@@ -8,12 +8,10 @@ import (
 	"io"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
-	"github.com/stroem/stroem/persistence/dbtest"
 	"github.com/stroem/stroem/workspace/gitsource/gittest"
 )
 
@@ -56,20 +54,14 @@ func TestGitWorkspaceRefreshKeepsRunningJobOnItsRevision(t *testing.T) {
 	remote.Commit("first", map[string]string{".workflows/w.yaml": gitFlowOld, "run.sh": "echo old\n"})
 	remote.Push()
 
-	cfg := defaultServerConfig()
-	cfg.DB.URL = dbtest.URL(t)
-	cfg.LogStorage.LocalDir = t.TempDir()
+	cfg := testServerConfig(t)
 	cfg.GitCacheDir = t.TempDir()
-	cfg.WorkerToken = testToken
 	cfg.Listen = "127.0.0.1:0" // the scenario gives the server its own listener
-	cfg.ShutdownGrace = 5 * time.Second
 	ws := workspaceConfig{Type: "git"}
 	ws.URL, ws.Branch, ws.PollIntervalSecs = remote.URL, "main", -1
 	cfg.Workspaces = map[string]workspaceConfig{"default": ws}
 	require.NoError(t, cfg.validate())
-	s := &scenario{t: t, cfg: cfg, client: &http.Client{Timeout: 60 * time.Second}}
-	s.start()
-	t.Cleanup(s.stop)
+	s := startScenario(t, cfg, nil)
 
 	oldJob := s.execute("old", nil)
 	w := s.worker()

@@ -9,14 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const unresolvedHookWorkflow = `
-actions:
-  noop: { type: shell, cmd: "true" }
-tasks:
-  t:
-    flow:
-      only: { action: noop }
-triggers:
+const unresolvedHookWorkflow = noopTaskWorkflow + `triggers:
   unresolved:
     type: webhook
     task: t

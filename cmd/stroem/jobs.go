@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,25 +46,15 @@ func newJobsCmd() *cobra.Command {
 			if since > 0 {
 				filter.Since = time.Now().Add(-since)
 			}
-			c, err := flags.client(cmd.Context())
+			page, err := request(cmd, flags, func(c *client.Client) (client.JobPage, error) { return c.JobPage(cmd.Context(), filter) })
 			if err != nil {
 				return err
 			}
-			page, err := c.JobPage(cmd.Context(), filter)
-			if err != nil {
-				return interrupted(cmd.Context(), err)
-			}
 			jobs := page.Items
-			if flags.json() {
-				return printJSON(cmd.OutOrStdout(), nonNilSlice(jobs))
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "JOB\tTASK\tSTATUS\tCREATED\tDURATION\tSOURCE")
-			for _, j := range jobs {
-				fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%s\n", j.ID, j.Workspace, j.TaskName, j.Status,
+			if err := printList(cmd.OutOrStdout(), flags, nonNilSlice(jobs), "JOB\tTASK\tSTATUS\tCREATED\tDURATION\tSOURCE", func(j stroem.Job) string {
+				return fmt.Sprintf("%s\t%s/%s\t%s\t%s\t%s\t%s", j.ID, j.Workspace, j.TaskName, j.Status,
 					formatTime(&j.CreatedAt), formatDuration(j.StartedAt, j.CompletedAt), orDash(string(j.SourceType)))
-			}
-			if err := tw.Flush(); err != nil {
+			}); err != nil || flags.json() {
 				return err
 			}
 			if n := filter.Offset + len(jobs); n < page.Total {

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
-	"github.com/stroem/stroem/persistence/dbtest"
 	"github.com/stroem/stroem/workspace/gitsource/gittest"
 )
 
@@ -86,13 +85,9 @@ tasks:
 	require.NoError(t, os.WriteFile(filepath.Join(other, ".workflows", "o.yaml"), []byte("actions:\n  show:\n    type: script\n    source: show.sh\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(other, "show.sh"), []byte("echo other\n"), 0o755))
 
-	cfg := defaultServerConfig()
-	cfg.DB.URL = dbtest.URL(t)
-	cfg.LogStorage.LocalDir = t.TempDir()
+	cfg := testServerConfig(t)
 	cfg.GitCacheDir = t.TempDir()
-	cfg.WorkerToken = testToken
 	cfg.Listen = "127.0.0.1:0"
-	cfg.ShutdownGrace = 5 * time.Second
 	cfg.Workspaces = map[string]workspaceConfig{
 		"default": {Type: "folder", Path: dir},
 		"other":   {Type: "folder", Path: other},
@@ -103,9 +98,7 @@ tasks:
 	}
 	cfg.GitAuth = map[string]gitAuthConfig{"none-needed": {}}
 	require.NoError(t, cfg.validate())
-	s := &scenario{t: t, cfg: cfg, client: &http.Client{Timeout: 60 * time.Second}}
-	s.start()
-	t.Cleanup(s.stop)
+	s := startScenario(t, cfg, nil)
 
 	// Library actions in a workspace task.
 	job := s.execute("deploy", nil)
@@ -202,18 +195,13 @@ func TestBranchLibraryFollowsReloads(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "w.yaml"), []byte("tasks:\n  t:\n    flow:\n      s:\n        action: lib.two\n"), 0o644))
 
-	cfg := defaultServerConfig()
-	cfg.DB.URL = dbtest.URL(t)
+	cfg := testServerConfig(t)
 	cfg.GitCacheDir = t.TempDir()
-	cfg.WorkerToken = testToken
 	cfg.Listen = "127.0.0.1:0"
-	cfg.ShutdownGrace = 5 * time.Second
 	cfg.Workspaces = map[string]workspaceConfig{"default": {Type: "folder", Path: dir}}
 	cfg.Libraries = map[string]libraryConfig{"lib": {Type: "git", URL: remote.URL, Ref: "main"}}
 	require.NoError(t, cfg.validate())
-	s := &scenario{t: t, cfg: cfg, client: &http.Client{Timeout: 60 * time.Second}}
-	s.start()
-	t.Cleanup(s.stop)
+	s := startScenario(t, cfg, nil)
 
 	code, body := s.do("POST", "/api/workspaces/default/tasks/t/execute", map[string]any{}, "")
 	require.Equal(t, http.StatusBadRequest, code, string(body))

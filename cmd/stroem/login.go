@@ -383,16 +383,9 @@ func newAPIKeysCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if lf.json() {
-			return printJSON(cmd.OutOrStdout(), ks)
-		}
-		tw := newTable(cmd.OutOrStdout())
-		fmt.Fprintln(tw, "PREFIX\tNAME\tCREATED\tEXPIRES\tLAST USED")
-		for _, k := range ks {
-			created := k.CreatedAt
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.Prefix, k.Name, formatTime(&created), formatTime(k.ExpiresAt), formatTime(k.LastUsedAt))
-		}
-		return tw.Flush()
+		return printList(cmd.OutOrStdout(), lf, ks, "PREFIX\tNAME\tCREATED\tEXPIRES\tLAST USED", func(k stroem.APIKey) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", k.Prefix, k.Name, formatTime(&k.CreatedAt), formatTime(k.ExpiresAt), formatTime(k.LastUsedAt))
+		})
 	}
 	revoke := &cobra.Command{Use: "revoke PREFIX", Short: "Revoke an API key by its prefix (strm_…)", Args: cobra.ExactArgs(1)}
 	rf := addClientFlags(revoke, false)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -113,7 +112,7 @@ func printMigrations(ctx context.Context, s *postgres.Store, out io.Writer, asJS
 		}
 		return printJSON(out, doc)
 	}
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	tw := newTable(out)
 	fmt.Fprintln(tw, "VERSION\tMIGRATION\tSTATE\tAPPLIED AT")
 	for _, m := range list {
 		state, at := "pending", ""

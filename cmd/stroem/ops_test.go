@@ -16,8 +16,7 @@ import (
 // with the key's name.
 func TestOpsConfig(t *testing.T) {
 	t.Parallel()
-	cfg := defaultServerConfig()
-	require.NoError(t, loadConfig("", &cfg, []string{
+	cfg := loadServerConfig(t, "",
 		"STROEM__WORKER_TOKEN=t",
 		"STROEM__LISTEN=127.0.0.1:8080",
 		"STROEM__METRICS__PUBLIC=true",
@@ -27,7 +26,7 @@ func TestOpsConfig(t *testing.T) {
 		"STROEM__TRACING__ENABLED=true",
 		"STROEM__TRACING__ENDPOINT=http://collector:4318",
 		"STROEM__TRACING__SAMPLE_RATIO=0.25",
-	}))
+	)
 	require.NoError(t, cfg.validate())
 	require.True(t, cfg.Metrics.Public)
 	require.Equal(t, 30, cfg.Retention.JobDays)
@@ -46,8 +45,7 @@ func TestOpsConfig(t *testing.T) {
 		"STROEM__RETENTION__BATCH_SIZE=99999999": "key retention.batch_size",
 		"STROEM__TRACING__SAMPLE_RATIO=3":        "key tracing.sample_ratio",
 	} {
-		c := defaultServerConfig()
-		require.NoError(t, loadConfig("", &c, []string{"STROEM__WORKER_TOKEN=t", "STROEM__TRACING__ENABLED=true", env}))
+		c := loadServerConfig(t, "", "STROEM__WORKER_TOKEN=t", "STROEM__TRACING__ENABLED=true", env)
 		require.ErrorContains(t, c.validate(), want, env)
 	}
 

@@ -51,18 +51,33 @@ func newScenario(t testing.TB, workflow string, opts scenarioOpts) *scenario {
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "test.yaml"), []byte(workflow), 0o644))
-	cfg := defaultServerConfig()
-	cfg.DB.URL = dbtest.URL(t)
-	cfg.LogStorage.LocalDir = t.TempDir()
+	cfg := testServerConfig(t)
 	cfg.Workspaces = map[string]workspaceConfig{"default": {Type: "folder", Path: dir}}
-	cfg.WorkerToken = testToken
-	cfg.ShutdownGrace = 5 * time.Second
 	if opts.lease > 0 {
 		cfg.Lease = opts.lease
 	}
-	s := &scenario{t: t, cfg: cfg, tracer: opts.tracer, client: &http.Client{Timeout: 60 * time.Second}}
+	return startScenario(t, cfg, opts.tracer)
+}
+
+// testServerConfig is the configuration of a test server on a fresh
+// database, with the test's worker token and no workspace yet.
+func testServerConfig(t testing.TB) serverConfig {
+	t.Helper()
+	cfg := defaultServerConfig()
+	cfg.DB.URL = dbtest.URL(t)
+	cfg.LogStorage.LocalDir = t.TempDir()
+	cfg.WorkerToken = testToken
+	cfg.ShutdownGrace = 5 * time.Second
+	return cfg
+}
+
+// startScenario starts a server with cfg (tracer nil: the tracing
+// section's); the test's end stops it.
+func startScenario(t testing.TB, cfg serverConfig, tracer *tracing.Tracer) *scenario {
+	t.Helper()
+	s := &scenario{t: t, cfg: cfg, tracer: tracer, client: &http.Client{Timeout: 60 * time.Second}}
 	s.start()
-	t.Cleanup(func() { s.stop() })
+	t.Cleanup(s.stop)
 	return s
 }
 

@@ -44,13 +44,7 @@ The config file is YAML (see docs/operations.md); STROEM_CONFIG names it when
 			if err != nil {
 				return err
 			}
-			log := newLogger()
-			if err := harden(); err != nil {
-				log.Warn("could not make the process non-dumpable: steps of the same uid may read its environment", "err", err)
-			}
-			if add := logSecrets(log); add != nil {
-				add([]string{cfg.WorkerToken})
-			}
+			log := daemonLogger(cfg.WorkerToken)
 			app, err := startServer(cmd.Context(), cfg, serverOptions{pprof: pprofOn}, log)
 			if err != nil {
 				return err
@@ -79,6 +73,20 @@ func newLogger() *slog.Logger {
 	}
 	// Every record is masked with the secrets known so far (see logSecrets).
 	return slog.New(stroem.NewMaskHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+}
+
+// daemonLogger is the logger of a long-running process (server, worker)
+// holding the worker token: it makes the process non-dumpable first (a
+// failure is logged), and masks the token in every record.
+func daemonLogger(workerToken string) *slog.Logger {
+	log := newLogger()
+	if err := harden(); err != nil {
+		log.Warn("could not make the process non-dumpable: steps of the same uid may read its environment", "err", err)
+	}
+	if add := logSecrets(log); add != nil {
+		add([]string{workerToken})
+	}
+	return log
 }
 
 // logSecrets returns the function that adds secret values to log's

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -26,13 +25,11 @@ cancelled runs are left out. Fewer than 5 runs are too few to trust.`,
 			if limit < 1 || limit > 500 {
 				return usageError("--limit %d: want 1 to 500", limit)
 			}
-			c, err := flags.client(cmd.Context())
+			st, err := request(cmd, flags, func(c *client.Client) (client.TaskStats, error) {
+				return c.TaskStats(cmd.Context(), workspace, args[0], limit)
+			})
 			if err != nil {
 				return err
-			}
-			st, err := c.TaskStats(cmd.Context(), workspace, args[0], limit)
-			if err != nil {
-				return interrupted(cmd.Context(), err)
 			}
 			if flags.json() {
 				return printJSON(cmd.OutOrStdout(), st)
@@ -41,7 +38,7 @@ cancelled runs are left out. Fewer than 5 runs are too few to trust.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "%s has no completed run yet\n", args[0])
 				return nil
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			tw := newTable(cmd.OutOrStdout())
 			fmt.Fprintln(tw, "STEP\tRUNS\tP50\tP95\tMIN\tMAX")
 			row := func(name string, d client.DurationStats) {
 				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", name, d.SampleSize, fmtMS(d.P50MS), fmtMS(d.P95MS), fmtMS(d.MinMS), fmtMS(d.MaxMS))

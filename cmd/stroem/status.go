@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/http/client"
 )
 
 func newStatusCmd() *cobra.Command {
@@ -24,13 +24,9 @@ Times are UTC; --output json prints the job as the API returns it.`,
 		Example: `  stroem status 0b7e2c1e-5d7b-4c53-9a67-1d2f3e4a5b6c`,
 		Args:    jobArgs("status"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, id, err := flags.clientForJob(cmd.Context(), args[0])
+			job, err := requestJob(cmd, flags, args[0], (*client.Client).Job)
 			if err != nil {
 				return err
-			}
-			job, err := c.Job(cmd.Context(), id)
-			if err != nil {
-				return interrupted(cmd.Context(), err)
 			}
 			out := cmd.OutOrStdout()
 			if flags.json() {
@@ -47,7 +43,7 @@ Times are UTC; --output json prints the job as the API returns it.`,
 				fmt.Fprintf(out, "cancelled: by %s\n", job.CancelledBy)
 			}
 			fmt.Fprintf(out, "duration:  %s\n\n", formatDuration(job.StartedAt, job.CompletedAt))
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			tw := newTable(out)
 			fmt.Fprintln(tw, "STEP\tSTATUS\tATTEMPT\tWORKER\tSTARTED\tDURATION\tERROR")
 			for _, s := range job.Steps {
 				worker := "-"
@@ -110,7 +106,7 @@ func printEarlierAttempts(out io.Writer, steps []stroem.Step) error {
 		return nil
 	}
 	fmt.Fprintln(out, "\nearlier attempts:")
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	tw := newTable(out)
 	fmt.Fprintln(tw, "STEP\tATTEMPT\tSTATUS\tWORKER\tSTARTED\tDURATION\tERROR")
 	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))

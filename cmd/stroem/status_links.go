@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"github.com/stroem/stroem"
 )
@@ -45,7 +44,7 @@ func printLinks(out io.Writer, job stroem.Job) error {
 	}
 	if len(job.Children) > 0 {
 		fmt.Fprintln(out, "\nchildren:")
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		tw := newTable(out)
 		for _, c := range job.Children {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", c.StepName, c.JobID, c.TaskName, c.Status)
 		}
@@ -55,7 +54,7 @@ func printLinks(out io.Writer, job stroem.Job) error {
 	}
 	if len(job.Hooks) > 0 {
 		fmt.Fprintln(out, "\nhooks:")
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		tw := newTable(out)
 		for _, h := range job.Hooks {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", orDash(h.Event), h.JobID, h.TaskName, h.Status)
 		}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -23,23 +22,13 @@ In the INPUT column a * marks a required field and =VALUE its default.`,
   stroem tasks --workspace ops --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := flags.client(cmd.Context())
+			tasks, err := request(cmd, flags, func(c *client.Client) ([]client.Task, error) { return c.Tasks(cmd.Context(), workspace) })
 			if err != nil {
 				return err
 			}
-			tasks, err := c.Tasks(cmd.Context(), workspace)
-			if err != nil {
-				return interrupted(cmd.Context(), err)
-			}
-			if flags.json() {
-				return printJSON(cmd.OutOrStdout(), nonNilSlice(tasks))
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tMODE\tINPUT\tDESCRIPTION")
-			for _, t := range tasks {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Name, orDash(t.Mode), orDash(inputSummary(t.Input)), firstLine(t.Description, 60))
-			}
-			return tw.Flush()
+			return printList(cmd.OutOrStdout(), flags, nonNilSlice(tasks), "NAME\tMODE\tINPUT\tDESCRIPTION", func(t client.Task) string {
+				return fmt.Sprintf("%s\t%s\t%s\t%s", t.Name, orDash(t.Mode), orDash(inputSummary(t.Input)), firstLine(t.Description, 60))
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&workspace, "workspace", "w", "default", "workspace name")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -22,24 +21,14 @@ last job each one started. See docs/triggers.md.`,
   stroem triggers --workspace ops --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := flags.client(cmd.Context())
+			triggers, err := request(cmd, flags, func(c *client.Client) ([]client.Trigger, error) { return c.Triggers(cmd.Context(), workspace) })
 			if err != nil {
 				return err
 			}
-			triggers, err := c.Triggers(cmd.Context(), workspace)
-			if err != nil {
-				return interrupted(cmd.Context(), err)
-			}
-			if flags.json() {
-				return printJSON(cmd.OutOrStdout(), nonNilSlice(triggers))
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tTYPE\tTASK\tENABLED\tSCHEDULE / URL\tNEXT FIRE\tLAST JOB")
-			for _, t := range triggers {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Type, t.Task, yesNo(t.Enabled),
+			return printList(cmd.OutOrStdout(), flags, nonNilSlice(triggers), "NAME\tTYPE\tTASK\tENABLED\tSCHEDULE / URL\tNEXT FIRE\tLAST JOB", func(t client.Trigger) string {
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", t.Name, t.Type, t.Task, yesNo(t.Enabled),
 					triggerWhen(t), formatTime(t.NextFireAt), lastJob(t.LastJob))
-			}
-			return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&workspace, "workspace", "w", "default", "workspace name")

@@ -22,7 +22,6 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/http/client"
-	"github.com/stroem/stroem/persistence/dbtest"
 	"github.com/stroem/stroem/persistence/postgres"
 	"github.com/stroem/stroem/runner"
 )
@@ -39,11 +38,7 @@ type triggerEnv struct {
 // are the given workflow files; before runs on the database first.
 func newTriggerEnv(t *testing.T, workspaces map[string]string) *triggerEnv {
 	t.Helper()
-	cfg := defaultServerConfig()
-	cfg.DB.URL = dbtest.URL(t)
-	cfg.LogStorage.LocalDir = t.TempDir()
-	cfg.WorkerToken = testToken
-	cfg.ShutdownGrace = 5 * time.Second
+	cfg := testServerConfig(t)
 	cfg.Workspaces = map[string]workspaceConfig{}
 	e := &triggerEnv{dirs: map[string]string{}}
 	for name, wf := range workspaces {
@@ -519,14 +514,18 @@ triggers:
     task: hooked
 `
 
-const otherWorkflow = `
+// noopTaskWorkflow is a workflow file's start: task t, one step that does
+// nothing; the tests append their triggers.
+const noopTaskWorkflow = `
 actions:
   noop: { type: shell, cmd: "true" }
 tasks:
   t:
     flow:
       only: { action: noop }
-triggers:
+`
+
+const otherWorkflow = noopTaskWorkflow + `triggers:
   shared:
     type: webhook
     task: t

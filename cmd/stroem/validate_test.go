@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,21 +17,8 @@ const compatWorkspace = "../../workspace/testdata/compat"
 // and the exit code the binary would have.
 func runValidate(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	root := newRootCmd()
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(append([]string{"validate"}, args...))
-	err := root.Execute()
-	code := 0
-	if err != nil {
-		code = 1
-		var ee *exitError
-		if errors.As(err, &ee) {
-			code = ee.code
-		}
-	}
-	return out.String(), code
+	r := runCLI(t, t.Context(), append([]string{"validate"}, args...)...)
+	return r.out, r.code
 }
 
 // brokenCopy copies the compatibility workspace and breaks one step's

@@ -35,13 +35,7 @@ key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 			if err != nil {
 				return err
 			}
-			log := newLogger()
-			if err := harden(); err != nil {
-				log.Warn("could not make the process non-dumpable: steps of the same uid may read its environment", "err", err)
-			}
-			if add := logSecrets(log); add != nil {
-				add([]string{cfg.WorkerToken})
-			}
+			log := daemonLogger(cfg.WorkerToken)
 			c, err := client.New(cfg.ServerURL, client.WithToken(cfg.WorkerToken), client.WithUserAgent("stroem-worker/"+version))
 			if err != nil {
 				return exitCode(2, fmt.Errorf("key server_url: %w", err))

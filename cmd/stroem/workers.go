@@ -3,12 +3,12 @@ package main
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/http/client"
 )
 
 func newWorkersCmd() *cobra.Command {
@@ -30,33 +30,23 @@ WORKER shows only the workers whose id starts with it (like git, e.g. the
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client(cmd.Context())
+			workers, err := request(cmd, flags, func(c *client.Client) ([]stroem.Worker, error) { return c.Workers(cmd.Context()) })
 			if err != nil {
 				return err
-			}
-			workers, err := c.Workers(cmd.Context())
-			if err != nil {
-				return interrupted(cmd.Context(), err)
 			}
 			if len(args) == 1 {
 				if workers = matchWorkers(workers, args[0]); len(workers) == 0 {
 					return fmt.Errorf("no worker id starts with %s and no worker is named so (`stroem workers` lists them)", args[0])
 				}
 			}
-			if flags.json() {
-				return printJSON(cmd.OutOrStdout(), nonNilSlice(workers))
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "WORKER\tNAME\tSTATUS\tCAPABILITIES\tTAGS\tLAST HEARTBEAT")
-			for _, w := range workers {
+			return printList(cmd.OutOrStdout(), flags, nonNilSlice(workers), "WORKER\tNAME\tSTATUS\tCAPABILITIES\tTAGS\tLAST HEARTBEAT", func(w stroem.Worker) string {
 				last := "-"
 				if !w.LastHeartbeatAt.IsZero() {
 					last = time.Since(w.LastHeartbeatAt).Round(time.Second).String() + " ago"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", w.ID, w.Name, orDash(w.Status),
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", w.ID, w.Name, orDash(w.Status),
 					orDash(strings.Join(w.Capabilities, ",")), orDash(strings.Join(w.Tags, ",")), last)
-			}
-			return tw.Flush()
+			})
 		},
 	}
 	flags = addClientFlags(cmd, true)
