@@ -57,6 +57,7 @@ type fakeServer struct {
 	loseAckOnce  map[string]bool // step → store the push but answer 503 once
 	pushConflict map[string]bool // step → 409 on log pushes
 	pushDelay    time.Duration   // how long each push takes: a slow server
+	pushGate     chan struct{}   // when set, pushes are answered once it is closed
 
 	startAnswers map[string][]int // step → statuses to answer in turn, then 200
 	startCalls   map[string]int
@@ -251,12 +252,19 @@ func (f *fakeServer) pushLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	ref := stroem.StepRef{JobID: r.PathValue("id"), Step: r.PathValue("step"), Attempt: p.Attempt}
 	f.mu.Lock()
-	delay := f.pushDelay
+	delay, gate := f.pushDelay, f.pushGate
 	f.pushesSeen++
 	if f.slowPush > 0 && f.pushesSeen == f.slowPushNo {
 		delay = f.slowPush
 	}
 	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if delay > 0 {
 		select {
 		case <-time.After(delay):

@@ -22,14 +22,20 @@ const lineOverhead = 64
 // shipper pushes one attempt's log lines to the server as they come. A
 // line that finds the shipper idle (no push for LogBatchDelay) is pushed at
 // once; lines that come faster wait until LogBatchDelay after the previous
-// push started, or until LogBatchLines are waiting, and go together. So a
-// quiet step's lines arrive with the latency of one request, and a chatty
-// step costs the server at most one push per LogBatchDelay.
+// push started, or until LogBatchLines are waiting (or memory is full), and
+// go together. So a quiet step's lines arrive with the latency of one
+// request, and a chatty step costs the server at most one push per
+// LogBatchDelay unless it fills batches faster.
 //
-// Nothing is dropped while the server answers. Lines wait in memory
-// (at most LogBufferLines / LogBufferBytes); when that is full and the
-// server is reachable, add blocks — the step's pipe fills and the step
-// waits for its log to be stored (backpressure). When the latest push
+// Nothing is dropped while the server answers. Lines wait in memory: the
+// lines waiting and those in the pushes in flight together are at most
+// LogBufferLines / LogBufferBytes. When that is full and the server is
+// reachable, add blocks — the step's pipe fills and the step waits for its
+// log to be stored (backpressure). Counting the lines in flight keeps the
+// worker from reading far ahead of what the server has stored: under a
+// flood a line's latency is about what is queued ahead of it (the pipe and
+// LogBufferLines) divided by the storing rate, so the queue is kept short
+// (see proc_linux.go for the pipe). When the latest push
 // failed because the server could not be reached, lines go to a spool file
 // instead (at most LogSpoolBytes, see spool), shipped in order once the
 // server is back. Only a line that finds the server unreachable and the
@@ -72,6 +78,8 @@ type shipper struct {
 	stale        bool
 	done         bool // the loop has ended (or is ending): nothing more is shipped
 	inFlight     int  // batches being pushed
+	flyLines     int  // lines of the batches being pushed
+	flyBytes     int  // and their bytes (as pendingBytes counts them)
 	ordered      bool // the server answered an Ordered push as one: pushes may overlap
 
 	wake chan struct{}
@@ -112,9 +120,15 @@ func (s *shipper) add(l stroem.PushLine) {
 	}
 }
 
+// memoryRoom reports whether memory may take another line: the lines
+// waiting and those being pushed stay within LogBufferLines and
+// LogBufferBytes. Counting the lines in flight bounds how far the worker
+// reads ahead of what the server has stored, so a step printing faster than
+// its log is shipped waits in its pipe, and a line's latency stays about
+// the time to ship LogBufferLines.
 func (s *shipper) memoryRoom() bool {
 	cfg := &s.w.cfg
-	return len(s.pending) < cfg.LogBufferLines && s.pendingBytes < cfg.LogBufferBytes
+	return len(s.pending)+s.flyLines < cfg.LogBufferLines && s.pendingBytes+s.flyBytes < cfg.LogBufferBytes
 }
 
 func (s *shipper) toMemory(l stroem.PushLine) {
@@ -253,6 +267,7 @@ func (s *shipper) loop() {
 			limit = pushesInFlight
 		}
 		n, closed, due, busy, done := s.waiting(), s.closed, s.lastPush.Add(cfg.LogBatchDelay), s.inFlight >= limit, s.done
+		full := len(s.pending) > 0 && !s.memoryRoom() // add waits: ship what it waits behind
 		s.mu.Unlock()
 		switch {
 		case done:
@@ -266,7 +281,7 @@ func (s *shipper) loop() {
 				return
 			}
 			continue
-		case n < cfg.LogBatchLines && !closed:
+		case n < cfg.LogBatchLines && !closed && !full:
 			if wait := time.Until(due); wait > 0 {
 				t := time.NewTimer(wait)
 				select {
@@ -284,9 +299,11 @@ func (s *shipper) loop() {
 		if len(b.lines) == 0 {
 			continue
 		}
-		f := &flight{done: make(chan struct{})}
+		f := &flight{done: make(chan struct{}), lines: len(b.lines), bytes: linesBytes(b.lines)}
 		s.mu.Lock()
 		s.inFlight++
+		s.flyLines += f.lines
+		s.flyBytes += f.bytes
 		s.mu.Unlock()
 		before := prev
 		prev = f
@@ -299,6 +316,8 @@ func (s *shipper) loop() {
 type flight struct {
 	done    chan struct{}
 	refused bool
+	lines   int // the batch's lines and bytes, counted in flyLines and flyBytes
+	bytes   int
 }
 
 // pushInFlight pushes b, Ordered, after prev (the batch before it, nil for
@@ -312,6 +331,9 @@ func (s *shipper) pushInFlight(b batch, prev *flight, f *flight) {
 		}
 		s.mu.Lock()
 		s.inFlight--
+		s.flyLines -= f.lines
+		s.flyBytes -= f.bytes
+		s.room.Broadcast() // memory has room again
 		s.mu.Unlock()
 		close(f.done)
 		s.signal()
@@ -408,11 +430,16 @@ func (s *shipper) takeBatch() batch {
 
 // recount recomputes pendingBytes exactly.
 func (s *shipper) recount() {
+	s.pendingBytes = linesBytes(s.pending)
+}
+
+// linesBytes is what lines count against LogBufferBytes.
+func linesBytes(lines []stroem.PushLine) int {
 	b := 0
-	for _, l := range s.pending {
+	for _, l := range lines {
 		b += len(l.Text) + lineOverhead
 	}
-	s.pendingBytes = b
+	return b
 }
 
 // pushResult is how a push ended.

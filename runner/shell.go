@@ -232,6 +232,8 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 		closeAll(outR, outW)
 		return Result{ExitCode: -1, Error: "create pipe: " + err.Error()}
 	}
+	shrinkPipe(outR) // proc_linux.go: a full pipe is latency
+	shrinkPipe(errR)
 	cmd.Stdout, cmd.Stderr = outW, errW // stdin stays nil: /dev/null
 	proc, err := r.start(cmd, step)     // see supervise.go
 	closeAll(outW, errW)                // the child holds its own copies

@@ -20,10 +20,10 @@ import (
 const (
 	DefaultShutdownGrace  = 30 * time.Second
 	DefaultClaimWait      = 25 * time.Second
-	DefaultLogBatchLines  = 2000
+	DefaultLogBatchLines  = 256
 	DefaultLogBatchBytes  = 1 << 20
 	DefaultLogBatchDelay  = 20 * time.Millisecond
-	DefaultLogBufferLines = 4000
+	DefaultLogBufferLines = 512
 	DefaultLogBufferBytes = 8 << 20
 	DefaultLogSpoolBytes  = 256 << 20
 	DefaultMaxRetryWait   = 5 * time.Second
@@ -62,16 +62,19 @@ type WorkerConfig struct {
 	ReportTimeout time.Duration
 	// ClaimWait is the long poll's wait_ms (at most 30 s).
 	ClaimWait time.Duration
-	// A step's log lines are pushed when LogBatchLines are buffered, or
-	// LogBatchDelay after the first buffered line, whichever comes first;
-	// one push carries at most LogBatchLines lines and about LogBatchBytes.
+	// A step's log lines are pushed when LogBatchLines are buffered (or the
+	// buffer is full), or LogBatchDelay after the previous push started,
+	// whichever comes first; one push carries at most LogBatchLines lines
+	// and about LogBatchBytes.
 	LogBatchLines int
 	LogBatchBytes int
 	LogBatchDelay time.Duration
-	// LogBufferLines and LogBufferBytes bound the unsent lines of one step
-	// held in memory. When they are reached and the server answers, the
-	// step's output blocks until lines are stored (backpressure); while the
-	// server cannot be reached, further lines go to a spool file.
+	// LogBufferLines and LogBufferBytes bound one step's lines held in
+	// memory: those waiting and those in the pushes in flight. When they
+	// are reached and the server answers, the step's output blocks until
+	// lines are stored (backpressure); while the server cannot be reached,
+	// further lines go to a spool file. Everything in this buffer is a line
+	// waiting to reach SSE clients, so it is kept small (about two batches).
 	LogBufferLines int
 	LogBufferBytes int
 	// LogSpoolBytes bounds one step's spool file (under WorkDir/spool).

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,6 +249,55 @@ func TestWorkerBackpressureLosesNothingWhileTheServerIsSlow(t *testing.T) {
 	}
 }
 
+// The shipper's memory holds at most LogBufferLines lines counting the
+// pushes in flight, so a worker does not read a flooding step's output far
+// ahead of what the server has stored (each line read is a line waiting).
+func TestShipperBufferCountsThePushesInFlight(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	gate := make(chan struct{})
+	f.with(func(f *fakeServer) { f.pushGate = gate })
+	w, err := NewWorker(newClient(t, f.url(), "cred-w1"), WorkerConfig{ // as if registered as w1
+		WorkDir: t.TempDir(), LogBatchLines: 10, LogBufferLines: 30, LogBatchDelay: time.Millisecond,
+	}, testLogger(t))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := newShipper(w, ctx, "w1", stroem.StepRef{JobID: "j", Step: "s", Attempt: 1}, func(error) {})
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		s.loop()
+	}()
+	var added atomic.Int64
+	go func() {
+		for i := 1; i <= 100; i++ {
+			s.add(stroem.PushLine{TS: time.Now(), Stream: stroem.Stdout, Text: "line " + strconv.Itoa(i)})
+			added.Add(1)
+		}
+		s.close()
+	}()
+	require.Eventually(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.inFlight > 0 && len(s.pending)+s.flyLines == 30
+	}, 10*time.Second, time.Millisecond, "the buffer fills while the server holds the push")
+	time.Sleep(50 * time.Millisecond) // add would take more lines now if it could
+	s.mu.Lock()
+	inFlight, fly, pending := s.inFlight, s.flyLines, len(s.pending)
+	s.mu.Unlock()
+	require.Positive(t, fly, "lines are in flight")
+	require.Equal(t, 30, fly+pending, "waiting and in-flight lines together fill LogBufferLines (%d pushes in flight)", inFlight)
+	require.EqualValues(t, 30, added.Load(), "add blocks at LogBufferLines, in flight included")
+	close(gate)
+	select {
+	case <-loopDone:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the shipper did not finish once the server answered")
+	}
+	require.Equal(t, seqLines(1, 100), f.texts("j", "s"), "every line stored once, in order")
+}
+
 func TestWorkerPushesInFlightAreStoredInOrder(t *testing.T) {
 	t.Parallel()
 	for _, old := range []bool{false, true} {
@@ -312,10 +363,10 @@ func TestWorkerSpoolsWhileTheServerIsDown(t *testing.T) {
 
 func TestWorkerDropsOnlyWhenTheSpoolIsFullWithAnExactMarker(t *testing.T) {
 	t.Parallel()
-	// 30,000 lines of ~11 bytes: far more than the pipe holds (64 KiB), so
-	// the step can only finish once the worker has read most of them while
-	// the server is down; what is still in the pipe is read after it is
-	// back.
+	// 30,000 lines of ~11 bytes: far more than the pipe holds (4 KiB, see
+	// stepPipeBytes), so the step can only finish once the worker has read
+	// most of them while the server is down; what is still in the pipe, if
+	// anything, is read after it is back.
 	const n = 30000
 	lines := outageRun(t, n, func(c *WorkerConfig) {
 		c.LogBatchLines = 10
@@ -336,6 +387,9 @@ func TestWorkerDropsOnlyWhenTheSpoolIsFullWithAnExactMarker(t *testing.T) {
 	before, after := lines[:marker], lines[marker+1:]
 	require.Less(t, len(before), 400, "memory and spool are bounded")
 	require.Equal(t, seqLines(1, len(before)), before, "the oldest lines are kept, in order")
+	if len(after) == 0 {
+		after = nil // the pipe was read out while the server was down: the marker is last
+	}
 	require.Equal(t, seqLines(len(before)+dropped+1, n), after, "the marker stands exactly where the dropped lines were")
 }
 

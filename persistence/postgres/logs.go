@@ -126,9 +126,12 @@ func (s *Store) tryLogAppend(ctx context.Context, a persistence.LogAppend, jobID
 			"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d): its log lines are not stored",
 			a.Step, jobID, a.Attempt, a.WorkerID, status, current)
 	}
+	// Nothing to write: ROLLBACK, not COMMIT. The locking reads gave the
+	// transaction an id, so a COMMIT would write and flush (fsync) a
+	// commit record for nothing; a rollback releases the locks the same.
 	if len(lines) == 0 || persistence.LogAhead(a, attempt, next) {
 		out.Ahead = len(lines) > 0 // earlier lines of the attempt are still on their way
-		_, err := conn.Exec(ctx, "COMMIT")
+		_, err := conn.Exec(ctx, "ROLLBACK")
 		open = err != nil
 		return out, err
 	}
@@ -138,7 +141,7 @@ func (s *Store) tryLogAppend(ctx context.Context, a persistence.LogAppend, jobID
 	fresh := lines
 	if skip := next - a.Offset; skip > 0 {
 		if skip >= int64(len(fresh)) {
-			_, err := conn.Exec(ctx, "COMMIT") // all stored already: a retried push
+			_, err := conn.Exec(ctx, "ROLLBACK") // all stored already: a retried push
 			open = err != nil
 			return out, err
 		}
