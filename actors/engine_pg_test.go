@@ -112,18 +112,22 @@ func TestTimeoutBackstopAfterUnclaimAndReclaim(t *testing.T) {
 	a := e.claim(t, w1, 5*time.Second)
 	require.NotNil(t, a)
 	e.o.Unassign(a, w1) // never reached w1
+	// Deliberate: most of the first claim's 2 s backstop passes.
 	time.Sleep(1500 * time.Millisecond)
+	beforeB := time.Now()
 	b := e.claim(t, w2, 5*time.Second)
 	require.NotNil(t, b)
 	require.Equal(t, a.Attempt, b.Attempt, "the given-back attempt number is used again")
-	restarted := time.Now()
-	// Backstop for b: 1s timeout + 1s grace after its start.
-	time.Sleep(time.Second)
-	j := e.job(t, id)
-	require.Equal(t, stroem.StepRunning, j.Steps[0].Status,
-		"failed %s after its start: %s", time.Since(restarted), j.Steps[0].ErrorMessage)
-	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobFailed }, 5*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobFailed }, 10*time.Second, 20*time.Millisecond,
 		"the backstop still fires for the new attempt")
+	// Backstop for b: 1s timeout + 1s grace after its start; the first
+	// claim's would have fired about 0.5 s after b's claim. The failure's
+	// own time is compared (not the status sampled at a moment, which a busy
+	// machine may read late).
+	st := e.job(t, id).Steps[0]
+	require.NotNil(t, st.CompletedAt, "a failed step has its completion time")
+	require.GreaterOrEqual(t, st.CompletedAt.Sub(beforeB), 2*time.Second,
+		"failed %s after the second claim: %s", st.CompletedAt.Sub(beforeB), st.ErrorMessage)
 }
 
 // slowLeaseStore delays lease reads (a slow database).
