@@ -148,15 +148,6 @@ func (w *Workers) Start(ctx context.Context, jobID, step string, st stroem.StepS
 	return err
 }
 
-// How long PushLogs looks again for the lines before an ordered push that
-// arrived ahead of them: first after aheadFirstWait, then doubling up to
-// aheadMaxStep, for aheadMaxWait in all.
-const (
-	aheadFirstWait = 500 * time.Microsecond
-	aheadMaxStep   = 8 * time.Millisecond
-	aheadMaxWait   = 100 * time.Millisecond
-)
-
 // PushLogs stores a batch of log lines durably, then publishes them. The
 // lines are masked with the job's secrets before anything is stored, and
 // the push is fenced by the store in the transaction that stores it: no
@@ -184,26 +175,10 @@ func (w *Workers) PushLogs(ctx context.Context, jobID, step string, p stroem.Log
 			p.Lines[i].Text = masker.Mask(p.Lines[i].Text)
 		}
 	}
-	a := persistence.LogAppend{
+	stored, err := w.logs.LogAppend(ctx, persistence.LogAppend{
 		JobID: jobID, Step: step, Attempt: p.Attempt, WorkerID: p.WorkerID, Offset: p.Offset,
 		Lines: p.Lines, MaxStepBytes: w.MaxStepLogBytes, Ordered: p.Ordered,
-	}
-	stored, err := w.logs.LogAppend(ctx, a)
-	// An ordered push that overtook the one before it (both in flight, on
-	// this server or another) is usually only a moment early: look again
-	// for a while before answering Ahead, which costs the worker a round
-	// trip and a resend of the whole batch.
-	for wait, waited := aheadFirstWait, time.Duration(0); err == nil && stored.Ahead && waited < aheadMaxWait; wait = min(2*wait, aheadMaxStep) {
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return stroem.LogPushResponse{}, ctx.Err()
-		case <-t.C:
-		}
-		waited += wait
-		stored, err = w.logs.LogAppend(ctx, a)
-	}
+	})
 	if err != nil {
 		return stroem.LogPushResponse{}, err
 	}

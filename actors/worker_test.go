@@ -57,7 +57,6 @@ func (f *workerStore) StepStart(_ context.Context, jobID, step string, attempt i
 // use; cancel is what its fence answers. It also records published lines.
 type logSink struct {
 	cancel    bool
-	ahead     int // answer Ahead (nothing stored) to this many more appends
 	appended  []persistence.LogAppend
 	published [][]stroem.LogLine
 }
@@ -71,10 +70,6 @@ func (l *logSink) LogAppend(_ context.Context, a persistence.LogAppend) (persist
 		return persistence.LogAppended{}, err
 	}
 	l.appended = append(l.appended, a)
-	if l.ahead > 0 {
-		l.ahead--
-		return persistence.LogAppended{Ahead: true, Cancel: l.cancel}, nil
-	}
 	out := make([]stroem.LogLine, 0, len(lines))
 	for _, pl := range lines {
 		out = append(out, stroem.LogLine{Step: a.Step, Stream: pl.Stream, Text: pl.Text})
@@ -205,31 +200,6 @@ func TestWorkersPushLogs(t *testing.T) {
 	require.Equal(t, persistence.LogAppend{JobID: job, Step: "a", Attempt: 1, WorkerID: worker, Lines: []stroem.PushLine{}}, logs.appended[0],
 		"the store fences with the canonical worker id")
 	require.Empty(t, logs.published, "nothing to publish")
-}
-
-// An ordered push that arrives ahead of the lines before it is looked at
-// again for a while (those lines are usually a moment behind), and answered
-// Ahead only when they do not come.
-func TestWorkersPushLogsWaitsBrieflyForTheLinesBefore(t *testing.T) {
-	t.Parallel()
-	w, _, logs := newTestWorkers(t)
-	ctx := context.Background()
-	job, worker := uuid.NewString(), uuid.NewString()
-	push := stroem.LogPush{WorkerID: worker, Attempt: 1, Offset: 10, Ordered: true}
-
-	logs.ahead = 3
-	resp, err := w.PushLogs(ctx, job, "a", push)
-	require.NoError(t, err)
-	require.False(t, resp.Ahead, "stored once the lines before it were")
-	require.Len(t, logs.appended, 4, "three looks ahead, then stored")
-
-	logs.appended, logs.ahead = nil, 1<<20
-	start := time.Now()
-	resp, err = w.PushLogs(ctx, job, "a", push)
-	require.NoError(t, err)
-	require.True(t, resp.Ahead, "the lines before it never came")
-	require.GreaterOrEqual(t, time.Since(start), aheadMaxWait)
-	require.Less(t, len(logs.appended), 30, "a bounded number of looks")
 }
 
 // Start and Complete are fenced with the canonical worker id; a bad one is
