@@ -1,16 +1,12 @@
 package actors
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
-	"github.com/stroem/stroem/persistence"
-	"github.com/stroem/stroem/workspace"
 )
 
 const gatesTestWorkflow = `
@@ -43,28 +39,10 @@ tasks:
       last: { action: emit, depends_on: [run], input: { value: "{{ run.output.one.v }}" } }
 `
 
-func gatesBundle(t *testing.T) *transitionBundle {
-	t.Helper()
-	dir := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "t.yaml"), []byte(gatesTestWorkflow), 0o644))
-	ws, err := workspace.Load(dir)
-	require.NoError(t, err)
-	require.Empty(t, ws.Problems)
-	return &transitionBundle{ws: ws}
-}
-
-func complete(t *testing.T, p *plan, s *persistence.JobState, step string, out map[string]any) {
-	t.Helper()
-	st := claim(s, step, "w1")
-	require.NoError(t, evComplete{step: step, c: stroem.Completion{WorkerID: "w1", Attempt: st.Attempt, ExitCode: 0, Output: out}}.apply(p, s))
-	advance(p, s)
-}
-
 func TestGateSuspendsThenApprovalCompletesIt(t *testing.T) {
 	t.Parallel()
-	p, s := gatesBundle(t).newJob(t, "gated", nil)
-	complete(t, p, s, "first", nil)
+	p, s := newBundle(t, gatesTestWorkflow).newJob(t, "gated", nil)
+	report(t, p, s, "first", stroem.Completion{})
 
 	gate := s.Step("approve")
 	require.Equal(t, stroem.StepSuspended, gate.Status, "a gate never becomes ready for a worker")
@@ -101,8 +79,8 @@ func TestGateSuspendsThenApprovalCompletesIt(t *testing.T) {
 
 func TestGateRejectedFailsAndSkipsDependents(t *testing.T) {
 	t.Parallel()
-	p, s := gatesBundle(t).newJob(t, "gated", nil)
-	complete(t, p, s, "first", nil)
+	p, s := newBundle(t, gatesTestWorkflow).newJob(t, "gated", nil)
+	report(t, p, s, "first", stroem.Completion{})
 	require.NoError(t, evApprove{step: "approve", d: Decision{Approved: false, By: "bob", Reason: "not today"}}.apply(p, s))
 	advance(p, s)
 	gate := s.Step("approve")
@@ -116,8 +94,8 @@ func TestGateRejectedFailsAndSkipsDependents(t *testing.T) {
 
 func TestGateTimesOutOnlyAtItsDeadline(t *testing.T) {
 	t.Parallel()
-	p, s := gatesBundle(t).newJob(t, "gated", nil)
-	complete(t, p, s, "first", nil)
+	p, s := newBundle(t, gatesTestWorkflow).newJob(t, "gated", nil)
+	report(t, p, s, "first", stroem.Completion{})
 	s.Now = s.Now.Add(59 * time.Minute)
 	require.NoError(t, evApprovalTimeout{step: "approve"}.apply(p, s))
 	require.Equal(t, stroem.StepSuspended, s.Step("approve").Status, "early: nothing happens")
@@ -131,8 +109,8 @@ func TestGateTimesOutOnlyAtItsDeadline(t *testing.T) {
 
 func TestCancelEndsWaitsAtOnce(t *testing.T) {
 	t.Parallel()
-	p, s := gatesBundle(t).newJob(t, "gated", nil)
-	complete(t, p, s, "first", nil)
+	p, s := newBundle(t, gatesTestWorkflow).newJob(t, "gated", nil)
+	report(t, p, s, "first", stroem.Completion{})
 	require.NoError(t, evCancel{}.apply(p, s))
 	advance(p, s)
 	require.Equal(t, stroem.StepCancelled, s.Step("approve").Status)
@@ -141,8 +119,8 @@ func TestCancelEndsWaitsAtOnce(t *testing.T) {
 
 func TestChildFailureFailsTheStep(t *testing.T) {
 	t.Parallel()
-	p, s := gatesBundle(t).newJob(t, "gated", nil)
-	complete(t, p, s, "first", nil)
+	p, s := newBundle(t, gatesTestWorkflow).newJob(t, "gated", nil)
+	report(t, p, s, "first", stroem.Completion{})
 	require.NoError(t, evApprove{step: "approve", d: Decision{Approved: true, By: "ann"}}.apply(p, s))
 	advance(p, s)
 	require.NoError(t, evChildDone{step: "run", childID: "c1", status: stroem.JobFailed, msg: "child job c1 failed (one: exit code 1)"}.apply(p, s))

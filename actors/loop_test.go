@@ -2,8 +2,6 @@ package actors
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -84,33 +82,9 @@ tasks:
         when: "{{ input.go }}"
 `
 
-func setupLoops(t *testing.T) *transitionBundle {
-	t.Helper()
-	dir := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "t.yaml"), []byte(loopWorkflow), 0o644))
-	ws, err := workspace.Load(dir)
-	require.NoError(t, err)
-	require.Empty(t, ws.Problems)
-	return &transitionBundle{ws: ws}
-}
-
-// run claims and completes a ready step with output.
-func run(t *testing.T, p *plan, s *persistence.JobState, step string, ok bool, out map[string]any) {
-	t.Helper()
-	require.Equal(t, stroem.StepReady, s.Step(step).Status, step)
-	st := claim(s, step, "w")
-	c := stroem.Completion{WorkerID: "w", Attempt: st.Attempt, Output: out}
-	if !ok {
-		c.ExitCode = 1
-	}
-	require.NoError(t, evComplete{step: step, c: c}.apply(p, s))
-	advance(p, s)
-}
-
 func TestWhenFalsyValues(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	for flag, runs := range map[string]bool{
 		"": false, "false": false, "False": false, "FALSE": false, "0": false, "null": false, "NULL": false,
 		"none": false, "None": false, " false ": false,
@@ -137,7 +111,7 @@ func TestWhenFalsyValues(t *testing.T) {
 
 func TestWhenRenderErrorFailsTheStep(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	p, s := b.newJob(t, "cond", nil)
 	run(t, p, s, "setup", true, map[string]any{"x": 1})
 	st := s.Step("bad-when")
@@ -147,7 +121,7 @@ func TestWhenRenderErrorFailsTheStep(t *testing.T) {
 
 func TestWhenConvergenceAndJobOutcome(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	for _, fast := range []bool{true, false} {
 		p, s := b.newJob(t, "branches", map[string]any{"fast": fast})
 		taken, other := "fast-path", "slow-path"
@@ -163,7 +137,7 @@ func TestWhenConvergenceAndJobOutcome(t *testing.T) {
 
 func TestDependencySkipIsNotAConditionSkip(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	p, s := b.newJob(t, "fail-chain", nil)
 	run(t, p, s, "a", false, nil)
 	st := s.Step("b")
@@ -174,7 +148,7 @@ func TestDependencySkipIsNotAConditionSkip(t *testing.T) {
 
 func TestForEachExpandsRunsAndAggregates(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	p, s := b.newJob(t, "loop", nil)
 	run(t, p, s, "fetch", true, map[string]any{"items": []any{"a", "b", "c"}})
 	loop := s.Step("each-item")
@@ -203,7 +177,7 @@ func TestForEachExpandsRunsAndAggregates(t *testing.T) {
 
 func TestForEachInstanceFailureFailsTheLoop(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	p, s := b.newJob(t, "loop", nil)
 	run(t, p, s, "fetch", true, map[string]any{"items": []any{"a", "b"}})
 	run(t, p, s, "each-item[0]", false, nil)
@@ -218,7 +192,7 @@ func TestForEachInstanceFailureFailsTheLoop(t *testing.T) {
 
 func TestForEachBadLists(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	many := make([]any, workspace.MaxLoopItems+1)
 	for out, want := range map[string]struct {
 		v      any
@@ -251,7 +225,7 @@ func TestForEachBadLists(t *testing.T) {
 
 func TestForEachSequentialLiteralAndEachInAction(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	p, s := b.newJob(t, "literal", nil)
 	require.Equal(t, stroem.StepReady, s.Step("deploy[0]").Status, "a root loop expands at creation")
 	require.Equal(t, stroem.StepPending, s.Step("deploy[1]").Status, "sequential: one at a time")
@@ -267,7 +241,7 @@ func TestForEachSequentialLiteralAndEachInAction(t *testing.T) {
 
 func TestForEachSequentialFailureSkipsTheRest(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	p, s := b.newJob(t, "literal", nil)
 	run(t, p, s, "deploy[0]", false, nil)
 	rest := s.Step("deploy[1]")
@@ -279,7 +253,7 @@ func TestForEachSequentialFailureSkipsTheRest(t *testing.T) {
 
 func TestWhenBeforeForEach(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	_, s := b.newJob(t, "guarded", nil)
 	require.Equal(t, stroem.StepSkipped, s.Step("deploy").Status)
 	require.Nil(t, s.Step("deploy[0]"), "a skipped loop does not expand")
@@ -288,7 +262,7 @@ func TestWhenBeforeForEach(t *testing.T) {
 
 func TestCancelDuringLoopWaitsForRunningInstances(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	p, s := b.newJob(t, "loop", nil)
 	run(t, p, s, "fetch", true, map[string]any{"items": []any{"a", "b"}})
 	claim(s, "each-item[0]", "w")
@@ -303,7 +277,7 @@ func TestCancelDuringLoopWaitsForRunningInstances(t *testing.T) {
 
 func TestForEachContinueOnFailureAndRetry(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	p, s := b.newJob(t, "tolerant", nil)
 	require.Equal(t, 2, s.Step("each-item[1]").MaxAttempts, "instances take the step's retry")
 	run(t, p, s, "each-item[1]", false, nil)

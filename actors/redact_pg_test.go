@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -40,18 +39,14 @@ func TestSecretInputsAreRedacted(t *testing.T) {
 	e := newPGEngine(t, redactWorkflow, Config{}, nil)
 	ctx := context.Background()
 	const token = "tok-3f9a-very-secret"
-	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "deploy",
-		Input: map[string]any{"token": token, "pin": "12", "env": "prod"}})
-	require.NoError(t, err)
+	id := e.create(t, "deploy", map[string]any{"token": token, "pin": "12", "env": "prod"})
 	w := uuid.NewString()
-	a := e.claim(t, w, 5*time.Second)
-	require.NotNil(t, a)
+	a := e.claimed(t, w)
 	require.Equal(t, token, a.Input["t"], "the step gets the secret")
-	require.NoError(t, e.o.StepComplete(ctx, id, a.StepName, stroem.Completion{
-		WorkerID: w, Attempt: a.Attempt, ExitCode: 1,
-		Output: map[string]any{"echo": "got " + token}, Error: "failed with " + token,
-	}))
-	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobFailed }, 10*time.Second, 20*time.Millisecond)
+	e.complete(t, a, w, stroem.Completion{
+		ExitCode: 1, Output: map[string]any{"echo": "got " + token}, Error: "failed with " + token,
+	})
+	e.waitStatus(t, id, stroem.JobFailed)
 
 	m, err := e.o.Masker(ctx, id)
 	require.NoError(t, err)
@@ -67,17 +62,6 @@ func TestSecretInputsAreRedacted(t *testing.T) {
 		require.Equal(t, map[string]any{"echo": "got ***"}, st.Output)
 		require.NotContains(t, st.ErrorMessage, token)
 	}
-}
-
-// secondOrchestrator is another server's orchestrator on e's database.
-func secondOrchestrator(t *testing.T, e *pgEngine, workflow string) *Orchestrator {
-	t.Helper()
-	wss := &oneWorkspace{}
-	wss.ws.Store(loadWorkspace(t, workflow))
-	o := New(Config{}, e.store, wss, nil, nil)
-	require.NoError(t, o.Start(context.Background()))
-	t.Cleanup(o.Stop)
-	return o
 }
 
 const redactChildWorkflow = `
@@ -119,19 +103,14 @@ func TestSecretInputsAreRedactedInChildJobs(t *testing.T) {
 	e := newPGEngine(t, redactChildWorkflow, Config{}, nil)
 	ctx := context.Background()
 	const token = "tok-77c1-child-secret"
-	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "deploy",
-		Input: map[string]any{"token": token}})
-	require.NoError(t, err)
+	id := e.create(t, "deploy", map[string]any{"token": token})
 	w := uuid.NewString()
-	a := e.claim(t, w, 5*time.Second)
-	require.NotNil(t, a)
+	a := e.claimed(t, w)
 	childID := ChildJobID(id, "call")
 	require.Equal(t, childID, a.JobID)
 	require.Equal(t, token, a.Input["t"], "the child's step gets the secret")
-	require.NoError(t, e.o.StepComplete(ctx, childID, a.StepName, stroem.Completion{
-		WorkerID: w, Attempt: a.Attempt, Output: map[string]any{"echo": "got " + token},
-	}))
-	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobCompleted }, 10*time.Second, 20*time.Millisecond)
+	e.complete(t, a, w, stroem.Completion{Output: map[string]any{"echo": "got " + token}})
+	e.waitStatus(t, id, stroem.JobCompleted)
 
 	for _, o := range []*Orchestrator{e.o, secondOrchestrator(t, e, redactChildWorkflow)} {
 		m, err := o.Masker(ctx, childID)

@@ -2,8 +2,6 @@ package actors
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -65,61 +63,9 @@ tasks:
       other: { action: count, input: { n: 3 } }
 `
 
-type transitionBundle struct {
-	plan *plan
-	ws   *workspace.Workspace
-}
-
 func setupTransitions(t *testing.T) *transitionBundle {
 	t.Helper()
-	dir := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "t.yaml"), []byte(testWorkflow), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "deploy.sh"), []byte("#!/bin/sh\necho deploying \"$@\"\n"), 0o755))
-	ws, err := workspace.Load(dir)
-	require.NoError(t, err)
-	require.Empty(t, ws.Problems)
-	return &transitionBundle{ws: ws}
-}
-
-// newJob builds the state JobCreate would insert.
-func (b *transitionBundle) newJob(t *testing.T, task string, input map[string]any) (*plan, *persistence.JobState) {
-	t.Helper()
-	tk := b.ws.Tasks[task]
-	require.NotNil(t, tk)
-	id, body, err := newSnapshot(b.ws, tk)
-	require.NoError(t, err)
-	p, err := compilePlan(id, body)
-	require.NoError(t, err)
-	in, problems := workspace.CheckInput(tk.Input, input)
-	require.Empty(t, problems)
-	s := &persistence.JobState{
-		Job: stroem.Job{ID: "job-1", Workspace: "default", TaskName: task, Input: in, Status: stroem.JobPending},
-		Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
-	}
-	for i, name := range p.dag.Order() {
-		ps := p.steps[name]
-		s.Steps = append(s.Steps, &persistence.StepState{
-			Name: name, Position: i, ActionName: ps.action.Name, ActionType: ps.action.Type,
-			DependsOn: ps.flow.DependsOn, ContinueOnFailure: ps.flow.ContinueOnFailure,
-			MaxAttempts: ps.maxAttempts(), Status: stroem.StepPending,
-		})
-	}
-	advance(p, s)
-	return p, s
-}
-
-// claim does what the store's claim does to a ready step.
-func claim(s *persistence.JobState, step, worker string) *persistence.StepState {
-	st := s.Step(step)
-	st.Status = stroem.StepRunning
-	st.Attempt++
-	st.WorkerID = worker
-	st.AttemptStatus = stroem.AttemptRunning
-	lease := s.Now.Add(10 * time.Second)
-	st.LeaseExpiresAt = &lease
-	s.Job.Status = stroem.JobRunning
-	return st
+	return newBundle(t, testWorkflow, map[string]string{"deploy.sh": "#!/bin/sh\necho deploying \"$@\"\n"})
 }
 
 func TestAdvanceNewJobRendersRoots(t *testing.T) {
@@ -189,9 +135,7 @@ func TestJobEndsWithLeafOutputs(t *testing.T) {
 	b := setupTransitions(t)
 	p, s := b.newJob(t, "chain", nil)
 	for _, step := range []string{"first", "solo", "second", "third"} {
-		claim(s, step, "w")
-		require.NoError(t, evComplete{step: step, c: stroem.Completion{WorkerID: "w", Attempt: 1, Output: map[string]any{"v": step}}}.apply(p, s))
-		advance(p, s)
+		report(t, p, s, step, stroem.Completion{Output: map[string]any{"v": step}})
 	}
 	require.Equal(t, stroem.JobCompleted, s.Job.Status)
 	require.Equal(t, map[string]any{"third": map[string]any{"v": "third"}, "solo": map[string]any{"v": "solo"}}, s.Job.Output)
@@ -261,16 +205,12 @@ func TestContinueOnFailure(t *testing.T) {
 	t.Parallel()
 	b := setupTransitions(t)
 	p, s := b.newJob(t, "tolerant", nil)
-	claim(s, "flaky", "w")
-	require.NoError(t, evComplete{step: "flaky", c: stroem.Completion{WorkerID: "w", Attempt: 1, ExitCode: 1}}.apply(p, s))
-	advance(p, s)
+	report(t, p, s, "flaky", stroem.Completion{ExitCode: 1})
 	require.Equal(t, stroem.StepFailed, s.Step("flaky").Status)
 	require.Equal(t, "exit code 1", s.Step("flaky").ErrorMessage)
 	require.Equal(t, stroem.StepReady, s.Step("after").Status)
 	require.Equal(t, map[string]any{"value": "none"}, s.Step("after").Input)
-	claim(s, "after", "w")
-	require.NoError(t, evComplete{step: "after", c: stroem.Completion{WorkerID: "w", Attempt: 1}}.apply(p, s))
-	advance(p, s)
+	report(t, p, s, "after", stroem.Completion{})
 	require.Equal(t, stroem.JobCompleted, s.Job.Status)
 }
 
