@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
 )
 
 const gatesTestWorkflow = `
@@ -39,10 +40,18 @@ tasks:
       last: { action: emit, depends_on: [run], input: { value: "{{ run.output.one.v }}" } }
 `
 
-func TestGateSuspendsThenApprovalCompletesIt(t *testing.T) {
-	t.Parallel()
+// gatedJob is a job of task gated whose first step completed: its gate
+// is suspended.
+func gatedJob(t *testing.T) (*plan, *persistence.JobState) {
+	t.Helper()
 	p, s := newBundle(t, gatesTestWorkflow).newJob(t, "gated", nil)
 	report(t, p, s, "first", stroem.Completion{})
+	return p, s
+}
+
+func TestGateSuspendsThenApprovalCompletesIt(t *testing.T) {
+	t.Parallel()
+	p, s := gatedJob(t)
 
 	gate := s.Step("approve")
 	require.Equal(t, stroem.StepSuspended, gate.Status, "a gate never becomes ready for a worker")
@@ -79,8 +88,7 @@ func TestGateSuspendsThenApprovalCompletesIt(t *testing.T) {
 
 func TestGateRejectedFailsAndSkipsDependents(t *testing.T) {
 	t.Parallel()
-	p, s := newBundle(t, gatesTestWorkflow).newJob(t, "gated", nil)
-	report(t, p, s, "first", stroem.Completion{})
+	p, s := gatedJob(t)
 	require.NoError(t, evApprove{step: "approve", d: Decision{Approved: false, By: "bob", Reason: "not today"}}.apply(p, s))
 	advance(p, s)
 	gate := s.Step("approve")
@@ -94,8 +102,7 @@ func TestGateRejectedFailsAndSkipsDependents(t *testing.T) {
 
 func TestGateTimesOutOnlyAtItsDeadline(t *testing.T) {
 	t.Parallel()
-	p, s := newBundle(t, gatesTestWorkflow).newJob(t, "gated", nil)
-	report(t, p, s, "first", stroem.Completion{})
+	p, s := gatedJob(t)
 	s.Now = s.Now.Add(59 * time.Minute)
 	require.NoError(t, evApprovalTimeout{step: "approve"}.apply(p, s))
 	require.Equal(t, stroem.StepSuspended, s.Step("approve").Status, "early: nothing happens")
@@ -109,8 +116,7 @@ func TestGateTimesOutOnlyAtItsDeadline(t *testing.T) {
 
 func TestCancelEndsWaitsAtOnce(t *testing.T) {
 	t.Parallel()
-	p, s := newBundle(t, gatesTestWorkflow).newJob(t, "gated", nil)
-	report(t, p, s, "first", stroem.Completion{})
+	p, s := gatedJob(t)
 	require.NoError(t, evCancel{}.apply(p, s))
 	advance(p, s)
 	require.Equal(t, stroem.StepCancelled, s.Step("approve").Status)
@@ -119,8 +125,7 @@ func TestCancelEndsWaitsAtOnce(t *testing.T) {
 
 func TestChildFailureFailsTheStep(t *testing.T) {
 	t.Parallel()
-	p, s := newBundle(t, gatesTestWorkflow).newJob(t, "gated", nil)
-	report(t, p, s, "first", stroem.Completion{})
+	p, s := gatedJob(t)
 	require.NoError(t, evApprove{step: "approve", d: Decision{Approved: true, By: "ann"}}.apply(p, s))
 	advance(p, s)
 	require.NoError(t, evChildDone{step: "run", childID: "c1", status: stroem.JobFailed, msg: "child job c1 failed (one: exit code 1)"}.apply(p, s))

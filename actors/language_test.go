@@ -73,8 +73,7 @@ func setupUpstream(t *testing.T) *transitionBundle {
 
 func TestUpstreamFailInChainSkips(t *testing.T) {
 	t.Parallel()
-	b := setupUpstream(t)
-	p, s := b.newJob(t, "fail-in-chain", nil)
+	p, s := setupUpstream(t).newJob(t, "fail-in-chain", nil)
 	report(t, p, s, "step-fail", stroem.Completion{ExitCode: 1, Error: "exit code 1: Error details"})
 	require.Equal(t, stroem.StepSkipped, s.Step("step-after").Status)
 	require.Equal(t, stroem.JobFailed, s.Job.Status)
@@ -84,8 +83,7 @@ func TestUpstreamFailInChainSkips(t *testing.T) {
 // run although its dependency failed.
 func TestUpstreamContinueOnFailureOnTheDependent(t *testing.T) {
 	t.Parallel()
-	b := setupUpstream(t)
-	p, s := b.newJob(t, "fail-continue", map[string]any{"name": "x"})
+	p, s := setupUpstream(t).newJob(t, "fail-continue", map[string]any{"name": "x"})
 	report(t, p, s, "step-fail", stroem.Completion{ExitCode: 1})
 	require.Equal(t, stroem.StepReady, s.Step("step-after").Status)
 	require.Equal(t, map[string]any{"name": "x"}, s.Step("step-after").Input)
@@ -99,8 +97,7 @@ func TestUpstreamContinueOnFailureOnTheDependent(t *testing.T) {
 // printed one.
 func TestNoOutputIsNull(t *testing.T) {
 	t.Parallel()
-	b := setupUpstream(t)
-	p, s := b.newJob(t, "fail-in-chain", nil)
+	p, s := setupUpstream(t).newJob(t, "fail-in-chain", nil)
 	st := claim(s, "step-fail", "w")
 	st.Output = map[string]any{"stale": true}
 	require.NoError(t, evComplete{step: "step-fail", c: stroem.Completion{WorkerID: "w", Attempt: 1}}.apply(p, s))
@@ -109,8 +106,7 @@ func TestNoOutputIsNull(t *testing.T) {
 
 func TestRenderSpecScriptLanguage(t *testing.T) {
 	t.Setenv("STROEM_ACTORS_TEST_VALS", "vals-secret-123")
-	b := setupUpstream(t)
-	p, s := b.newJob(t, "langs", nil)
+	p, s := setupUpstream(t).newJob(t, "langs", nil)
 
 	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "p", Input: s.Step("p").Input})
 	require.NoError(t, err)

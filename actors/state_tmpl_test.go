@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,7 +9,6 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
-	"github.com/stroem/stroem/persistence/sqlite"
 	"github.com/stroem/stroem/workspace"
 )
 
@@ -58,9 +56,7 @@ func TestJobStartStateInWhenAndInput(t *testing.T) {
 	ctx := context.Background()
 	ws := loadWorkspace(t, stateTmplWorkflow)
 
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), nil)
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
+	st := sqliteStore(t)
 	f := NewFiles(st, FileLimits{})
 	o := &Orchestrator{}
 	o.SetFiles(f)

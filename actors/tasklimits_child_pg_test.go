@@ -10,32 +10,12 @@ import (
 	"github.com/stroem/stroem"
 )
 
-const childRetryWorkflow = `
-actions:
-  work:
-    type: shell
-    cmd: "true"
-  sub:
-    type: task
-    task: retried
-tasks:
-  retried:
-    retry:
-      max_attempts: 2
-      delay: 0s
-    flow:
-      only: { action: work }
-  parent:
-    flow:
-      call: { action: sub }
-`
-
 // A child job (of a type: task step) whose task has a retry is not retried
 // as a new job: its parent's step ended failed with it, so a retry job
 // would run the task again with nobody waiting for it.
 func TestTaskRetrySkipsChildJobs(t *testing.T) {
 	t.Parallel()
-	e := newPGEngine(t, childRetryWorkflow, Config{}, nil)
+	e := newPGEngine(t, limitsWorkflow, Config{}, nil)
 	ctx := context.Background()
 	id := e.create(t, "parent", nil)
 	w := uuid.NewString()

@@ -17,6 +17,9 @@ actions:
   work:
     type: shell
     cmd: "true"
+  sub:
+    type: task
+    task: retried
 tasks:
   bounded:
     timeout: 1s
@@ -36,6 +39,9 @@ tasks:
       delay: 0s
     flow:
       only: { action: work }
+  parent:
+    flow:
+      call: { action: sub }
 `
 
 func stepNamed(j *stroem.Job, name string) stroem.Step {

@@ -70,8 +70,7 @@ func setupTransitions(t *testing.T) *transitionBundle {
 
 func TestAdvanceNewJobRendersRoots(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	_, s := b.newJob(t, "chain", map[string]any{"start": "go"})
+	_, s := setupTransitions(t).newJob(t, "chain", map[string]any{"start": "go"})
 	require.Equal(t, stroem.StepReady, s.Step("first").Status)
 	require.Equal(t, map[string]any{"value": "go"}, s.Step("first").Input)
 	require.Equal(t, stroem.StepReady, s.Step("solo").Status)
@@ -81,8 +80,7 @@ func TestAdvanceNewJobRendersRoots(t *testing.T) {
 
 func TestAdvanceRenderFailureFailsStepAndSkipsDependents(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	_, s := b.newJob(t, "broken", nil)
+	_, s := setupTransitions(t).newJob(t, "broken", nil)
 	require.Equal(t, stroem.StepFailed, s.Step("root").Status)
 	require.Contains(t, s.Step("root").ErrorMessage, "missing", "the error names the undefined variable")
 	require.Equal(t, stroem.StepSkipped, s.Step("child").Status)
@@ -108,8 +106,7 @@ func normalizeInts(m map[string]any) map[string]any {
 
 func TestCompletePromotesWithOutputs(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "chain", nil)
+	p, s := setupTransitions(t).newJob(t, "chain", nil)
 	claim(s, "first", "w1")
 	ev := evComplete{step: "first", c: stroem.Completion{WorkerID: "w1", Attempt: 1, Output: map[string]any{"v": "out1"}}}
 	require.NoError(t, ev.apply(p, s))
@@ -132,8 +129,7 @@ func TestCompletePromotesWithOutputs(t *testing.T) {
 
 func TestJobEndsWithLeafOutputs(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "chain", nil)
+	p, s := setupTransitions(t).newJob(t, "chain", nil)
 	for _, step := range []string{"first", "solo", "second", "third"} {
 		report(t, p, s, step, stroem.Completion{Output: map[string]any{"v": step}})
 	}
@@ -143,8 +139,7 @@ func TestJobEndsWithLeafOutputs(t *testing.T) {
 
 func TestRetryThenFail(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "retrying", nil)
+	p, s := setupTransitions(t).newJob(t, "retrying", nil)
 	for attempt := 1; attempt <= 3; attempt++ {
 		require.Equal(t, stroem.StepReady, s.Step("flaky").Status, "attempt %d", attempt)
 		claim(s, "flaky", "w")
@@ -165,8 +160,7 @@ func TestRetryThenFail(t *testing.T) {
 
 func TestCancelledJobNeverRetries(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "retrying", nil)
+	p, s := setupTransitions(t).newJob(t, "retrying", nil)
 	claim(s, "flaky", "w")
 	require.NoError(t, evCancel{}.apply(p, s))
 	require.True(t, s.Step("flaky").CancelRequested)
@@ -180,8 +174,7 @@ func TestCancelledJobNeverRetries(t *testing.T) {
 
 func TestLeaseExpiry(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "retrying", nil)
+	p, s := setupTransitions(t).newJob(t, "retrying", nil)
 	st := claim(s, "flaky", "w")
 
 	require.NoError(t, evLeaseExpired{step: "flaky", attempt: 1}.apply(p, s))
@@ -203,8 +196,7 @@ func TestLeaseExpiry(t *testing.T) {
 
 func TestContinueOnFailure(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "tolerant", nil)
+	p, s := setupTransitions(t).newJob(t, "tolerant", nil)
 	report(t, p, s, "flaky", stroem.Completion{ExitCode: 1})
 	require.Equal(t, stroem.StepFailed, s.Step("flaky").Status)
 	require.Equal(t, "exit code 1", s.Step("flaky").ErrorMessage)
@@ -216,8 +208,7 @@ func TestContinueOnFailure(t *testing.T) {
 
 func TestRenderSpecUsesStepInputAndSecrets(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "chain", map[string]any{"start": "hi"})
+	p, s := setupTransitions(t).newJob(t, "chain", map[string]any{"start": "hi"})
 	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "first", Input: s.Step("first").Input})
 	require.NoError(t, err)
 	require.Equal(t, "echo hi s3cret-value", spec.Cmd)
@@ -227,8 +218,7 @@ func TestRenderSpecUsesStepInputAndSecrets(t *testing.T) {
 
 func TestRenderSpecScriptArguments(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "ship", nil)
+	p, s := setupTransitions(t).newJob(t, "ship", nil)
 	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "go", Input: s.Step("go").Input})
 	require.NoError(t, err)
 	require.Equal(t, "deploy.sh", spec.Script)
