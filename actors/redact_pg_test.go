@@ -17,6 +17,11 @@ actions:
     cmd: "true"
     input:
       t: { type: string }
+  sub:
+    type: task
+    task: inner
+    input:
+      t: { type: string }
 tasks:
   deploy:
     input:
@@ -26,6 +31,22 @@ tasks:
     flow:
       go:
         action: use
+        input:
+          t: "{{ input.token }}"
+  inner:
+    input:
+      t: { type: string }
+    flow:
+      go:
+        action: use
+        input:
+          t: "{{ input.t }}"
+  deploy-child:
+    input:
+      token: { type: string, secret: true }
+    flow:
+      call:
+        action: sub
         input:
           t: "{{ input.token }}"
 `
@@ -64,46 +85,15 @@ func TestSecretInputsAreRedacted(t *testing.T) {
 	}
 }
 
-const redactChildWorkflow = `
-actions:
-  use:
-    type: shell
-    cmd: "true"
-    input:
-      t: { type: string }
-  sub:
-    type: task
-    task: inner
-    input:
-      t: { type: string }
-tasks:
-  inner:
-    input:
-      t: { type: string }
-    flow:
-      go:
-        action: use
-        input:
-          t: "{{ input.t }}"
-  deploy:
-    input:
-      token: { type: string, secret: true }
-    flow:
-      call:
-        action: sub
-        input:
-          t: "{{ input.token }}"
-`
-
 // A secret: true input handed to a child job (a type: task step) stays
 // masked there: in the child's input, its step's input and output, and its
 // log, though the child's task does not mark the field secret.
 func TestSecretInputsAreRedactedInChildJobs(t *testing.T) {
 	t.Parallel()
-	e := newPGEngine(t, redactChildWorkflow, Config{}, nil)
+	e := newPGEngine(t, redactWorkflow, Config{}, nil)
 	ctx := context.Background()
 	const token = "tok-77c1-child-secret"
-	id := e.create(t, "deploy", map[string]any{"token": token})
+	id := e.create(t, "deploy-child", map[string]any{"token": token})
 	w := uuid.NewString()
 	a := e.claimed(t, w)
 	childID := ChildJobID(id, "call")
@@ -112,7 +102,7 @@ func TestSecretInputsAreRedactedInChildJobs(t *testing.T) {
 	e.complete(t, a, w, stroem.Completion{Output: map[string]any{"echo": "got " + token}})
 	e.waitStatus(t, id, stroem.JobCompleted)
 
-	for _, o := range []*Orchestrator{e.o, secondOrchestrator(t, e, redactChildWorkflow)} {
+	for _, o := range []*Orchestrator{e.o, secondOrchestrator(t, e, redactWorkflow)} {
 		m, err := o.Masker(ctx, childID)
 		require.NoError(t, err)
 		require.Equal(t, "token ***", m.Mask("token "+token), "the child's log lines are masked")
