@@ -1,8 +1,6 @@
 package actors
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,7 +8,6 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
-	"github.com/stroem/stroem/workspace"
 )
 
 const gatesTestWorkflow = `
@@ -43,28 +40,18 @@ tasks:
       last: { action: emit, depends_on: [run], input: { value: "{{ run.output.one.v }}" } }
 `
 
-func gatesBundle(t *testing.T) *transitionBundle {
+// gatedJob is a job of task gated whose first step completed: its gate
+// is suspended.
+func gatedJob(t *testing.T) (*plan, *persistence.JobState) {
 	t.Helper()
-	dir := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "t.yaml"), []byte(gatesTestWorkflow), 0o644))
-	ws, err := workspace.Load(dir)
-	require.NoError(t, err)
-	require.Empty(t, ws.Problems)
-	return &transitionBundle{ws: ws}
-}
-
-func complete(t *testing.T, p *plan, s *persistence.JobState, step string, out map[string]any) {
-	t.Helper()
-	st := claim(s, step, "w1")
-	require.NoError(t, evComplete{step: step, c: stroem.Completion{WorkerID: "w1", Attempt: st.Attempt, ExitCode: 0, Output: out}}.apply(p, s))
-	advance(p, s)
+	p, s := newBundle(t, gatesTestWorkflow).newJob(t, "gated", nil)
+	report(t, p, s, "first", stroem.Completion{})
+	return p, s
 }
 
 func TestGateSuspendsThenApprovalCompletesIt(t *testing.T) {
 	t.Parallel()
-	p, s := gatesBundle(t).newJob(t, "gated", nil)
-	complete(t, p, s, "first", nil)
+	p, s := gatedJob(t)
 
 	gate := s.Step("approve")
 	require.Equal(t, stroem.StepSuspended, gate.Status, "a gate never becomes ready for a worker")
@@ -101,8 +88,7 @@ func TestGateSuspendsThenApprovalCompletesIt(t *testing.T) {
 
 func TestGateRejectedFailsAndSkipsDependents(t *testing.T) {
 	t.Parallel()
-	p, s := gatesBundle(t).newJob(t, "gated", nil)
-	complete(t, p, s, "first", nil)
+	p, s := gatedJob(t)
 	require.NoError(t, evApprove{step: "approve", d: Decision{Approved: false, By: "bob", Reason: "not today"}}.apply(p, s))
 	advance(p, s)
 	gate := s.Step("approve")
@@ -116,8 +102,7 @@ func TestGateRejectedFailsAndSkipsDependents(t *testing.T) {
 
 func TestGateTimesOutOnlyAtItsDeadline(t *testing.T) {
 	t.Parallel()
-	p, s := gatesBundle(t).newJob(t, "gated", nil)
-	complete(t, p, s, "first", nil)
+	p, s := gatedJob(t)
 	s.Now = s.Now.Add(59 * time.Minute)
 	require.NoError(t, evApprovalTimeout{step: "approve"}.apply(p, s))
 	require.Equal(t, stroem.StepSuspended, s.Step("approve").Status, "early: nothing happens")
@@ -131,8 +116,7 @@ func TestGateTimesOutOnlyAtItsDeadline(t *testing.T) {
 
 func TestCancelEndsWaitsAtOnce(t *testing.T) {
 	t.Parallel()
-	p, s := gatesBundle(t).newJob(t, "gated", nil)
-	complete(t, p, s, "first", nil)
+	p, s := gatedJob(t)
 	require.NoError(t, evCancel{}.apply(p, s))
 	advance(p, s)
 	require.Equal(t, stroem.StepCancelled, s.Step("approve").Status)
@@ -141,8 +125,7 @@ func TestCancelEndsWaitsAtOnce(t *testing.T) {
 
 func TestChildFailureFailsTheStep(t *testing.T) {
 	t.Parallel()
-	p, s := gatesBundle(t).newJob(t, "gated", nil)
-	complete(t, p, s, "first", nil)
+	p, s := gatedJob(t)
 	require.NoError(t, evApprove{step: "approve", d: Decision{Approved: true, By: "ann"}}.apply(p, s))
 	advance(p, s)
 	require.NoError(t, evChildDone{step: "run", childID: "c1", status: stroem.JobFailed, msg: "child job c1 failed (one: exit code 1)"}.apply(p, s))

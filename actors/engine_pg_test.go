@@ -11,49 +11,8 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
-	"github.com/stroem/stroem/persistence/dbtest"
 	"github.com/stroem/stroem/persistence/postgres"
 )
-
-// pgEngine is an orchestrator on a real, fresh PostgreSQL database.
-type pgEngine struct {
-	o     *Orchestrator
-	store *postgres.Store
-}
-
-func newPGEngine(t *testing.T, workflow string, cfg Config, wrap func(*postgres.Store) Store) *pgEngine {
-	t.Helper()
-	ctx := context.Background()
-	ps, err := postgres.Open(ctx, dbtest.URL(t), nil)
-	require.NoError(t, err)
-	t.Cleanup(ps.Close)
-	var st Store = ps
-	if wrap != nil {
-		st = wrap(ps)
-	}
-	wss := &oneWorkspace{}
-	wss.ws.Store(loadWorkspace(t, workflow))
-	o := New(cfg, st, wss, nil, nil)
-	require.NoError(t, o.Start(ctx))
-	t.Cleanup(o.Stop)
-	return &pgEngine{o: o, store: ps}
-}
-
-func (e *pgEngine) claim(t *testing.T, worker string, wait time.Duration) *stroem.Assignment {
-	t.Helper()
-	a, err := e.o.Claim(context.Background(), stroem.ClaimRequest{
-		WorkerID: worker, Capabilities: []string{"shell"}, WaitMS: int(wait.Milliseconds()),
-	})
-	require.NoError(t, err)
-	return a
-}
-
-func (e *pgEngine) job(t *testing.T, id string) *stroem.Job {
-	t.Helper()
-	j, err := e.store.JobGet(context.Background(), id)
-	require.NoError(t, err)
-	return j
-}
 
 const engineWorkflow = `
 actions:
@@ -84,19 +43,16 @@ func TestUnclaimAfterCancelDoesNotRunAgain(t *testing.T) {
 	t.Parallel()
 	e := newPGEngine(t, engineWorkflow, Config{Lease: time.Second}, nil)
 	ctx := context.Background()
-	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "one"})
-	require.NoError(t, err)
+	id := e.create(t, "one", nil)
 	w1, w2 := uuid.NewString(), uuid.NewString()
-	a := e.claim(t, w1, 5*time.Second)
-	require.NotNil(t, a)
+	a := e.claimed(t, w1)
 	require.NoError(t, e.o.JobCancel(ctx, id))
 	// The answer never reached w1 (write failed, inherited claim undone).
 	e.o.Unassign(a, w1)
 
 	b := e.claim(t, w2, 500*time.Millisecond)
 	require.Nil(t, b, "a step of a cancelled job was handed out again")
-	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobCancelled }, 5*time.Second, 20*time.Millisecond,
-		"job stays %s", e.job(t, id).Status)
+	e.waitStatus(t, id, stroem.JobCancelled, "job stays %s", e.job(t, id).Status)
 }
 
 // The server's timeout backstop of an attempt is measured from that
@@ -105,21 +61,16 @@ func TestUnclaimAfterCancelDoesNotRunAgain(t *testing.T) {
 func TestTimeoutBackstopAfterUnclaimAndReclaim(t *testing.T) {
 	t.Parallel()
 	e := newPGEngine(t, engineWorkflow, Config{TimeoutGrace: time.Second}, nil)
-	ctx := context.Background()
-	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "timed"})
-	require.NoError(t, err)
+	id := e.create(t, "timed", nil)
 	w1, w2 := uuid.NewString(), uuid.NewString()
-	a := e.claim(t, w1, 5*time.Second)
-	require.NotNil(t, a)
+	a := e.claimed(t, w1)
 	e.o.Unassign(a, w1) // never reached w1
 	// Deliberate: most of the first claim's 2 s backstop passes.
 	time.Sleep(1500 * time.Millisecond)
 	beforeB := time.Now()
-	b := e.claim(t, w2, 5*time.Second)
-	require.NotNil(t, b)
+	b := e.claimed(t, w2)
 	require.Equal(t, a.Attempt, b.Attempt, "the given-back attempt number is used again")
-	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobFailed }, 10*time.Second, 20*time.Millisecond,
-		"the backstop still fires for the new attempt")
+	e.waitStatus(t, id, stroem.JobFailed, "the backstop still fires for the new attempt")
 	// Backstop for b: 1s timeout + 1s grace after its start; the first
 	// claim's would have fired about 0.5 s after b's claim. The failure's
 	// own time is compared (not the status sampled at a moment, which a busy
@@ -149,12 +100,10 @@ func TestLeaseWatchSurvivesReconfigureDuringCheck(t *testing.T) {
 		return &slowLeaseStore{Store: ps, delay: 600 * time.Millisecond}
 	})
 	ctx := context.Background()
-	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "pair"})
-	require.NoError(t, err)
+	id := e.create(t, "pair", nil)
 	w := uuid.NewString()
 	for range 2 {
-		a := e.claim(t, w, 5*time.Second)
-		require.NotNil(t, a)
+		a := e.claimed(t, w)
 		_, err := e.store.StepStart(ctx, a.JobID, a.StepName, a.Attempt, w) // the worker started it
 		require.NoError(t, err)
 	}
@@ -162,8 +111,7 @@ func TestLeaseWatchSurvivesReconfigureDuringCheck(t *testing.T) {
 	// their reads take 600 ms; meanwhile the job is updated (any event).
 	time.Sleep(600 * time.Millisecond)
 	e.o.root.Send(e.o.orch, &routed{jobID: id, msg: &stepResync{}})
-	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobFailed }, 8*time.Second, 50*time.Millisecond,
-		"steps of a dead worker stay %s", e.job(t, id).Steps[0].Status)
+	e.waitStatus(t, id, stroem.JobFailed, "steps of a dead worker stay %s", e.job(t, id).Steps[0].Status)
 }
 
 // finishParent stands in for the Orchestrator: it spawns a JobActor and,
@@ -197,13 +145,10 @@ func (p *finishParent) Receive(ctx actor.Context) {
 func TestRequestToFinishingJobActorIsAnswered(t *testing.T) {
 	t.Parallel()
 	e := newPGEngine(t, engineWorkflow, Config{}, nil)
-	ctx := context.Background()
-	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "one"})
-	require.NoError(t, err)
+	id := e.create(t, "one", nil)
 	w := uuid.NewString()
-	a := e.claim(t, w, 5*time.Second)
-	require.NotNil(t, a)
-	require.NoError(t, e.o.StepComplete(ctx, id, a.StepName, stroem.Completion{WorkerID: w, Attempt: a.Attempt}))
+	a := e.claimed(t, w)
+	e.complete(t, a, w, stroem.Completion{})
 
 	p := &finishParent{o: e.o, id: id, finished: make(chan struct{})}
 	pid := e.o.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return p }))
@@ -246,9 +191,7 @@ func TestClaimForLeftRequestWatchedWhenGiveBackFails(t *testing.T) {
 	e := newPGEngine(t, engineWorkflow, Config{Lease: 500 * time.Millisecond, ClaimGrace: 10 * time.Millisecond}, func(ps *postgres.Store) Store {
 		return &flakyStore{Store: ps, claimDelay: 300 * time.Millisecond}
 	})
-	ctx := context.Background()
-	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "one"})
-	require.NoError(t, err)
+	id := e.create(t, "one", nil)
 	require.Nil(t, e.claim(t, uuid.NewString(), 50*time.Millisecond), "the request leaves before the claim returns")
 	require.Eventually(t, func() bool {
 		st := e.job(t, id).Steps[0]
@@ -264,8 +207,7 @@ func TestLeaseSweepCatchesAnUnwatchedStep(t *testing.T) {
 	t.Parallel()
 	e := newPGEngine(t, engineWorkflow, Config{Lease: 500 * time.Millisecond}, nil)
 	ctx := context.Background()
-	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "one"})
-	require.NoError(t, err)
+	id := e.create(t, "one", nil)
 	got, err := e.store.StepsClaim(ctx, persistence.ClaimParams{WorkerID: "00000000-0000-4000-8000-000000000001",
 		Capabilities: []string{"shell"}, Limit: 1, Lease: 500 * time.Millisecond})
 	require.NoError(t, err)

@@ -74,18 +74,10 @@ func (u *unpackedLimit) add(size int64) error {
 }
 
 func (l FileLimits) withDefaults() FileLimits {
-	if l.MaxFileBytes <= 0 {
-		l.MaxFileBytes = DefaultMaxArtifactBytes
-	}
-	if l.MaxJobBytes <= 0 {
-		l.MaxJobBytes = DefaultMaxJobArtifactBytes
-	}
-	if l.MaxStateBytes <= 0 {
-		l.MaxStateBytes = DefaultMaxStateBytes
-	}
-	if l.StateKeep <= 0 {
-		l.StateKeep = persistence.DefaultStateKeep
-	}
+	orDefault(&l.MaxFileBytes, DefaultMaxArtifactBytes)
+	orDefault(&l.MaxJobBytes, DefaultMaxJobArtifactBytes)
+	orDefault(&l.MaxStateBytes, DefaultMaxStateBytes)
+	orDefault(&l.StateKeep, persistence.DefaultStateKeep)
 	return l
 }
 

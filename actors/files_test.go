@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/blob"
 	"github.com/stroem/stroem/persistence"
-	"github.com/stroem/stroem/persistence/sqlite"
 	"github.com/stroem/stroem/persistence/storetest"
 )
 
@@ -22,9 +20,7 @@ import (
 func TestFilesFencingAndLimits(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), nil)
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
+	st := sqliteStore(t)
 	nj := storetest.InsertJob(t, st, storetest.Step{Name: "a"}, storetest.Step{Name: "b"})
 	w1 := "6f2b3c1e-0000-4000-8000-000000000001"
 	w2 := "6f2b3c1e-0000-4000-8000-000000000002"
@@ -34,7 +30,7 @@ func TestFilesFencingAndLimits(t *testing.T) {
 	as := func(w string) context.Context { return WithCaller(ctx, w) }
 	mine := StepWrite{JobID: nj.Job.ID, Step: ca.StepName, Attempt: ca.Attempt, WorkerID: w1}
 
-	_, err = f.ArtifactPut(as(w1), mine, "ok.txt", "text/plain; charset=utf-8", strings.NewReader("hello"))
+	_, err := f.ArtifactPut(as(w1), mine, "ok.txt", "text/plain; charset=utf-8", strings.NewReader("hello"))
 	require.NoError(t, err)
 
 	// Another worker cannot write as w1, nor for w1's step as itself; w1
@@ -112,9 +108,7 @@ func TestFilesFencingAndLimits(t *testing.T) {
 func TestStateUploadModes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), nil)
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
+	st := sqliteStore(t)
 	f := NewFiles(st, FileLimits{})
 	tarball := func(files ...string) io.Reader {
 		var buf bytes.Buffer

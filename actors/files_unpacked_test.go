@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/blob"
-	"github.com/stroem/stroem/persistence/sqlite"
 	"github.com/stroem/stroem/persistence/storetest"
 )
 
@@ -40,16 +38,14 @@ func bomb(t *testing.T, n int64) []byte {
 func TestStateUnpackedSizeIsBounded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), nil)
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
+	st := sqliteStore(t)
 	const limit = 64 << 10
 	f := NewFiles(st, FileLimits{MaxStateBytes: limit})
 	big := bomb(t, StateUnpackFactor*limit+1)
 	require.Less(t, len(big), limit, "the tarball itself is within the limit")
 	ok := bomb(t, StateUnpackFactor*limit-4096)
 
-	_, err = f.StateUpload(ctx, StateUpload{Workspace: "ws", Task: "t", By: "ada"}, bytes.NewReader(big))
+	_, err := f.StateUpload(ctx, StateUpload{Workspace: "ws", Task: "t", By: "ada"}, bytes.NewReader(big))
 	require.Equal(t, stroem.CodeTooLarge, stroem.ErrorCode(err), "%v", err)
 	_, err = f.StateUpload(ctx, StateUpload{Workspace: "ws", Task: "t", By: "ada"}, bytes.NewReader(ok))
 	require.NoError(t, err)

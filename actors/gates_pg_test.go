@@ -43,8 +43,7 @@ func TestGateSubJobAndHookInProcess(t *testing.T) {
 	t.Parallel()
 	e := newPGEngine(t, gatesEngineWorkflow, Config{}, nil)
 	ctx := context.Background()
-	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "parent"})
-	require.NoError(t, err)
+	id := e.create(t, "parent", nil)
 	st, err := e.store.JobState(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, stroem.StepSuspended, st.Step("approve").Status)
@@ -67,12 +66,11 @@ func TestGateSubJobAndHookInProcess(t *testing.T) {
 	require.Len(t, kids, 1)
 
 	w := uuid.NewString()
-	a := e.claim(t, w, 5*time.Second)
-	require.NotNil(t, a)
+	a := e.claimed(t, w)
 	require.Equal(t, childID, a.JobID)
-	require.NoError(t, e.o.StepComplete(ctx, childID, a.StepName, stroem.Completion{WorkerID: w, Attempt: a.Attempt, Output: map[string]any{"v": 1.0}}))
+	e.complete(t, a, w, stroem.Completion{Output: map[string]any{"v": 1.0}})
 
-	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobCompleted }, 10*time.Second, 10*time.Millisecond)
+	e.waitStatus(t, id, stroem.JobCompleted)
 	j := e.job(t, id)
 	require.Equal(t, map[string]any{"only": map[string]any{"v": 1.0}}, j.Steps[1].Output)
 

@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,21 +14,12 @@ import (
 // unclaimStore records the claims given back.
 type unclaimStore struct {
 	schedStore
-	mu        sync.Mutex
-	unclaimed []string
+	unclaimLog
 }
 
 func (f *unclaimStore) StepUnclaim(_ context.Context, jobID, step string, attempt int, workerID string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.unclaimed = append(f.unclaimed, step+"/"+workerID)
+	f.record(step + "/" + workerID)
 	return nil
-}
-
-func (f *unclaimStore) given() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.unclaimed...)
 }
 
 // A hand-off answers a reserved request; one whose request stopped
@@ -84,7 +74,7 @@ func TestHandoffDeliversOrGivesBack(t *testing.T) {
 	a := <-got
 	require.NotNil(t, a)
 	require.Equal(t, step, a.StepName)
-	require.Empty(t, store.given())
+	require.Empty(t, store.all())
 
 	// Not listening any more: the step is given back.
 	_, s = b.newJob(t, "chain", nil)
@@ -95,8 +85,8 @@ func TestHandoffDeliversOrGivesBack(t *testing.T) {
 		step = name
 	}
 	h.deliver(p, s)
-	require.Eventually(t, func() bool { return len(store.given()) == 1 }, 5*time.Second, time.Millisecond)
-	require.Equal(t, []string{step + "/w2"}, store.given())
+	require.Eventually(t, func() bool { return len(store.all()) == 1 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, []string{step + "/w2"}, store.all())
 	require.Zero(t, o.WaitingClaims(), "the request is not queued again either")
 }
 

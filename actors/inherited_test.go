@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,9 +17,7 @@ import (
 type inheritStore struct {
 	Store
 	running []persistence.HeldStep
-
-	mu     sync.Mutex
-	undone []string
+	unclaimLog
 }
 
 func (f *inheritStore) StepsRunning(context.Context) ([]persistence.HeldStep, error) {
@@ -39,16 +36,8 @@ func (f *inheritStore) StepLease(_ context.Context, _, step string) (StepLease, 
 }
 
 func (f *inheritStore) StepUnclaim(_ context.Context, jobID, step string, _ int, _ string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.undone = append(f.undone, jobID+"/"+step)
+	f.record(jobID + "/" + step)
 	return nil
-}
-
-func (f *inheritStore) undoneSteps() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.undone...)
 }
 
 // A step an earlier server process left running for a worker that leaves it
@@ -73,19 +62,19 @@ func TestInheritedClaimNeverDeliveredIsUndone(t *testing.T) {
 
 	kept := stroem.StepRef{JobID: strings.ToUpper(job), Step: "kept", Attempt: 1}
 	o.heartbeatSeen(w1, []stroem.StepRef{kept})
-	require.Never(t, func() bool { return len(f.undoneSteps()) > 0 }, 50*time.Millisecond, 5*time.Millisecond,
+	require.Never(t, func() bool { return len(f.all()) > 0 }, 50*time.Millisecond, 5*time.Millisecond,
 		"one heartbeat without it is not enough")
 
 	o.heartbeatSeen(strings.ToUpper(w1), nil) // "kept" was confirmed already
-	require.Eventually(t, func() bool { return len(f.undoneSteps()) == 1 }, 5*time.Second, 10*time.Millisecond)
-	require.Equal(t, []string{job + "/undelivered"}, f.undoneSteps())
+	require.Eventually(t, func() bool { return len(f.all()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, []string{job + "/undelivered"}, f.all())
 
 	for range 3 {
 		o.heartbeatSeen(w1, nil)
 	}
-	require.Never(t, func() bool { return len(f.undoneSteps()) != 1 }, 50*time.Millisecond, 5*time.Millisecond,
+	require.Never(t, func() bool { return len(f.all()) != 1 }, 50*time.Millisecond, 5*time.Millisecond,
 		"each claim is undone once; w2's are not touched")
-	require.Equal(t, []string{job + "/undelivered"}, f.undoneSteps())
+	require.Equal(t, []string{job + "/undelivered"}, f.all())
 }
 
 // Heartbeats are checked only for a few leases after the start: a worker
@@ -105,6 +94,6 @@ func TestInheritedClaimsExpire(t *testing.T) {
 	require.Eventually(t, func() bool { return time.Now().After(until) }, 5*time.Second, 5*time.Millisecond)
 	o.heartbeatSeen("w", nil)
 	o.heartbeatSeen("w", nil)
-	require.Never(t, func() bool { return len(f.undoneSteps()) > 0 }, 50*time.Millisecond, 5*time.Millisecond,
+	require.Never(t, func() bool { return len(f.all()) > 0 }, 50*time.Millisecond, 5*time.Millisecond,
 		"heartbeats after the check window undo nothing")
 }

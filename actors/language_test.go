@@ -1,8 +1,6 @@
 package actors
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -70,24 +68,13 @@ tasks:
 
 func setupUpstream(t *testing.T) *transitionBundle {
 	t.Helper()
-	dir := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "bin"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "u.yaml"), []byte(upstreamWorkflow), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "bin", "run.sh"), []byte("echo \"$1\"\n"), 0o644))
-	ws, err := workspace.Load(dir)
-	require.NoError(t, err)
-	require.Empty(t, ws.Problems)
-	return &transitionBundle{ws: ws}
+	return newBundle(t, upstreamWorkflow, map[string]string{"bin/run.sh": "echo \"$1\"\n"})
 }
 
 func TestUpstreamFailInChainSkips(t *testing.T) {
 	t.Parallel()
-	b := setupUpstream(t)
-	p, s := b.newJob(t, "fail-in-chain", nil)
-	claim(s, "step-fail", "w")
-	require.NoError(t, evComplete{step: "step-fail", c: stroem.Completion{WorkerID: "w", Attempt: 1, ExitCode: 1, Error: "exit code 1: Error details"}}.apply(p, s))
-	advance(p, s)
+	p, s := setupUpstream(t).newJob(t, "fail-in-chain", nil)
+	report(t, p, s, "step-fail", stroem.Completion{ExitCode: 1, Error: "exit code 1: Error details"})
 	require.Equal(t, stroem.StepSkipped, s.Step("step-after").Status)
 	require.Equal(t, stroem.JobFailed, s.Job.Status)
 }
@@ -96,16 +83,11 @@ func TestUpstreamFailInChainSkips(t *testing.T) {
 // run although its dependency failed.
 func TestUpstreamContinueOnFailureOnTheDependent(t *testing.T) {
 	t.Parallel()
-	b := setupUpstream(t)
-	p, s := b.newJob(t, "fail-continue", map[string]any{"name": "x"})
-	claim(s, "step-fail", "w")
-	require.NoError(t, evComplete{step: "step-fail", c: stroem.Completion{WorkerID: "w", Attempt: 1, ExitCode: 1}}.apply(p, s))
-	advance(p, s)
+	p, s := setupUpstream(t).newJob(t, "fail-continue", map[string]any{"name": "x"})
+	report(t, p, s, "step-fail", stroem.Completion{ExitCode: 1})
 	require.Equal(t, stroem.StepReady, s.Step("step-after").Status)
 	require.Equal(t, map[string]any{"name": "x"}, s.Step("step-after").Input)
-	claim(s, "step-after", "w")
-	require.NoError(t, evComplete{step: "step-after", c: stroem.Completion{WorkerID: "w", Attempt: 1, Output: map[string]any{"greeting": "Hello x"}}}.apply(p, s))
-	advance(p, s)
+	report(t, p, s, "step-after", stroem.Completion{Output: map[string]any{"greeting": "Hello x"}})
 	require.Equal(t, stroem.StepCompleted, s.Step("step-after").Status)
 	// step-fail has no continue_on_failure of its own: the job failed.
 	require.Equal(t, stroem.JobFailed, s.Job.Status)
@@ -115,8 +97,7 @@ func TestUpstreamContinueOnFailureOnTheDependent(t *testing.T) {
 // printed one.
 func TestNoOutputIsNull(t *testing.T) {
 	t.Parallel()
-	b := setupUpstream(t)
-	p, s := b.newJob(t, "fail-in-chain", nil)
+	p, s := setupUpstream(t).newJob(t, "fail-in-chain", nil)
 	st := claim(s, "step-fail", "w")
 	st.Output = map[string]any{"stale": true}
 	require.NoError(t, evComplete{step: "step-fail", c: stroem.Completion{WorkerID: "w", Attempt: 1}}.apply(p, s))
@@ -125,8 +106,7 @@ func TestNoOutputIsNull(t *testing.T) {
 
 func TestRenderSpecScriptLanguage(t *testing.T) {
 	t.Setenv("STROEM_ACTORS_TEST_VALS", "vals-secret-123")
-	b := setupUpstream(t)
-	p, s := b.newJob(t, "langs", nil)
+	p, s := setupUpstream(t).newJob(t, "langs", nil)
 
 	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "p", Input: s.Step("p").Input})
 	require.NoError(t, err)
@@ -152,9 +132,7 @@ func TestRenderSpecScriptLanguage(t *testing.T) {
 
 func TestRenderTemplateDefaults(t *testing.T) {
 	t.Setenv("STROEM_ACTORS_TEST_KEY", "k3y-from-env")
-	dir := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
-	wf := `
+	ws := loadWorkspace(t, `
 secrets:
   DEPLOY_KEY: "ref+env://STROEM_ACTORS_TEST_KEY"
   PORT: 8443
@@ -173,17 +151,10 @@ tasks:
       k: { type: string, default: "{{ secret.NOPE }}" }
     flow:
       s: { action: a }
-`
-	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "w.yaml"), []byte(wf), 0o644))
-	ws, err := workspace.Load(dir)
-	require.NoError(t, err)
-	require.Empty(t, ws.Problems)
+`)
 
 	tk := ws.Tasks["t"]
-	id, body, err := newSnapshot(ws, tk)
-	require.NoError(t, err)
-	p, err := compilePlan(id, body)
-	require.NoError(t, err)
+	p := testPlan(t, ws, "t")
 	in, problems := workspace.CheckInput(tk.Input, nil)
 	require.Empty(t, problems)
 	require.NoError(t, renderDefaults(p, tk.Input, nil, in))
@@ -195,12 +166,9 @@ tasks:
 	require.Equal(t, "mine", in["api_key"])
 
 	bad := ws.Tasks["bad"]
-	id, body, err = newSnapshot(ws, bad)
-	require.NoError(t, err)
-	p, err = compilePlan(id, body)
-	require.NoError(t, err)
+	p = testPlan(t, ws, "bad")
 	in, _ = workspace.CheckInput(bad.Input, nil)
-	err = renderDefaults(p, bad.Input, nil, in)
+	err := renderDefaults(p, bad.Input, nil, in)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "default")
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
@@ -355,35 +354,12 @@ func (o *Orchestrator) claimEach(ctx context.Context, p *plan, cs *persistence.C
 
 // loopItemsCache holds the items of recently claimed loops, by job id and
 // loop step (bounded; the oldest entry goes first). Its zero value is
-// ready.
-type loopItemsCache struct {
-	mu    sync.Mutex
-	m     map[string][]any
-	order []string
-}
+// ready. A loop's items never change once expanded: a second put of a key
+// stores what the first did.
+type loopItemsCache struct{ boundedCache[[]any] }
 
 const loopItemsCacheSize = 64
 
-func (c *loopItemsCache) get(key string) ([]any, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	items, ok := c.m[key]
-	return items, ok
-}
-
 func (c *loopItemsCache) put(key string, items []any) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string][]any{}
-	}
-	if _, ok := c.m[key]; ok {
-		return
-	}
-	if len(c.order) >= loopItemsCacheSize {
-		delete(c.m, c.order[0])
-		c.order = c.order[1:]
-	}
-	c.m[key] = items
-	c.order = append(c.order, key)
+	c.boundedCache.put(key, items, loopItemsCacheSize)
 }

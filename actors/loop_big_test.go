@@ -14,7 +14,7 @@ import (
 // ready with its own input.
 func TestForEachLargestLoopExpands(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	p, s := b.newJob(t, "loop", nil)
 	items := make([]any, workspace.MaxLoopItems)
 	for i := range items {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -49,15 +48,12 @@ func TestForEachClaimsReadTheItemsOnce(t *testing.T) {
 		cs = &countingStore{Store: ps}
 		return cs
 	})
-	ctx := context.Background()
-	_, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "fan"})
-	require.NoError(t, err)
+	e.create(t, "fan", nil)
 	w := uuid.NewString()
 	before := cs.reads.Load()
 	seen := map[string]bool{}
 	for range 6 {
-		a := e.claim(t, w, 5*time.Second)
-		require.NotNil(t, a)
+		a := e.claimed(t, w)
 		_, i, ok := stroem.ParseLoopInstance(a.StepName)
 		require.True(t, ok, a.StepName)
 		require.Equal(t, fmt.Sprintf("echo %c", 'a'+i), a.Spec.Cmd)

@@ -2,8 +2,6 @@ package actors
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -84,33 +82,9 @@ tasks:
         when: "{{ input.go }}"
 `
 
-func setupLoops(t *testing.T) *transitionBundle {
-	t.Helper()
-	dir := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "t.yaml"), []byte(loopWorkflow), 0o644))
-	ws, err := workspace.Load(dir)
-	require.NoError(t, err)
-	require.Empty(t, ws.Problems)
-	return &transitionBundle{ws: ws}
-}
-
-// run claims and completes a ready step with output.
-func run(t *testing.T, p *plan, s *persistence.JobState, step string, ok bool, out map[string]any) {
-	t.Helper()
-	require.Equal(t, stroem.StepReady, s.Step(step).Status, step)
-	st := claim(s, step, "w")
-	c := stroem.Completion{WorkerID: "w", Attempt: st.Attempt, Output: out}
-	if !ok {
-		c.ExitCode = 1
-	}
-	require.NoError(t, evComplete{step: step, c: c}.apply(p, s))
-	advance(p, s)
-}
-
 func TestWhenFalsyValues(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	for flag, runs := range map[string]bool{
 		"": false, "false": false, "False": false, "FALSE": false, "0": false, "null": false, "NULL": false,
 		"none": false, "None": false, " false ": false,
@@ -137,8 +111,7 @@ func TestWhenFalsyValues(t *testing.T) {
 
 func TestWhenRenderErrorFailsTheStep(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
-	p, s := b.newJob(t, "cond", nil)
+	p, s := newBundle(t, loopWorkflow).newJob(t, "cond", nil)
 	run(t, p, s, "setup", true, map[string]any{"x": 1})
 	st := s.Step("bad-when")
 	require.Equal(t, stroem.StepFailed, st.Status)
@@ -147,7 +120,7 @@ func TestWhenRenderErrorFailsTheStep(t *testing.T) {
 
 func TestWhenConvergenceAndJobOutcome(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	for _, fast := range []bool{true, false} {
 		p, s := b.newJob(t, "branches", map[string]any{"fast": fast})
 		taken, other := "fast-path", "slow-path"
@@ -161,21 +134,34 @@ func TestWhenConvergenceAndJobOutcome(t *testing.T) {
 	}
 }
 
-func TestDependencySkipIsNotAConditionSkip(t *testing.T) {
+// A failed step's dependents are skipped for their dependency, not for a
+// condition; in a sequential loop, the instances after a failed one are
+// skipped so, and the loop fails.
+func TestFailureSkipsDependents(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
-	p, s := b.newJob(t, "fail-chain", nil)
-	run(t, p, s, "a", false, nil)
-	st := s.Step("b")
-	require.Equal(t, stroem.StepSkipped, st.Status)
-	require.Equal(t, stroem.SkipDependency, stroem.SkipReasonOf(st.Status, st.ErrorMessage))
-	require.Equal(t, stroem.JobFailed, s.Job.Status)
+	b := newBundle(t, loopWorkflow)
+	for _, c := range []struct {
+		task, fail, skipped string
+		failed              []string
+	}{
+		{task: "fail-chain", fail: "a", skipped: "b"},
+		{task: "literal", fail: "deploy[0]", skipped: "deploy[1]", failed: []string{"deploy"}},
+	} {
+		p, s := b.newJob(t, c.task, nil)
+		run(t, p, s, c.fail, false, nil)
+		st := s.Step(c.skipped)
+		require.Equal(t, stroem.StepSkipped, st.Status, c.task)
+		require.Equal(t, stroem.SkipDependency, stroem.SkipReasonOf(st.Status, st.ErrorMessage), c.task)
+		for _, name := range c.failed {
+			require.Equal(t, stroem.StepFailed, s.Step(name).Status, c.task)
+		}
+		require.Equal(t, stroem.JobFailed, s.Job.Status, c.task)
+	}
 }
 
 func TestForEachExpandsRunsAndAggregates(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
-	p, s := b.newJob(t, "loop", nil)
+	p, s := newBundle(t, loopWorkflow).newJob(t, "loop", nil)
 	run(t, p, s, "fetch", true, map[string]any{"items": []any{"a", "b", "c"}})
 	loop := s.Step("each-item")
 	require.Equal(t, stroem.StepPending, loop.Status, "the loop step waits for its instances")
@@ -203,8 +189,7 @@ func TestForEachExpandsRunsAndAggregates(t *testing.T) {
 
 func TestForEachInstanceFailureFailsTheLoop(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
-	p, s := b.newJob(t, "loop", nil)
+	p, s := newBundle(t, loopWorkflow).newJob(t, "loop", nil)
 	run(t, p, s, "fetch", true, map[string]any{"items": []any{"a", "b"}})
 	run(t, p, s, "each-item[0]", false, nil)
 	require.Equal(t, stroem.StepPending, s.Step("each-item").Status, "the other instance still runs")
@@ -218,7 +203,7 @@ func TestForEachInstanceFailureFailsTheLoop(t *testing.T) {
 
 func TestForEachBadLists(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
+	b := newBundle(t, loopWorkflow)
 	many := make([]any, workspace.MaxLoopItems+1)
 	for out, want := range map[string]struct {
 		v      any
@@ -251,8 +236,7 @@ func TestForEachBadLists(t *testing.T) {
 
 func TestForEachSequentialLiteralAndEachInAction(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
-	p, s := b.newJob(t, "literal", nil)
+	p, s := newBundle(t, loopWorkflow).newJob(t, "literal", nil)
 	require.Equal(t, stroem.StepReady, s.Step("deploy[0]").Status, "a root loop expands at creation")
 	require.Equal(t, stroem.StepPending, s.Step("deploy[1]").Status, "sequential: one at a time")
 	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: "j", StepName: "deploy[1]", Each: eachOf(p, s, "deploy[1]")})
@@ -265,22 +249,9 @@ func TestForEachSequentialLiteralAndEachInAction(t *testing.T) {
 	require.Equal(t, map[string]any{"deploy": []any{map[string]any{}, map[string]any{"ok": true}}}, s.Job.Output)
 }
 
-func TestForEachSequentialFailureSkipsTheRest(t *testing.T) {
-	t.Parallel()
-	b := setupLoops(t)
-	p, s := b.newJob(t, "literal", nil)
-	run(t, p, s, "deploy[0]", false, nil)
-	rest := s.Step("deploy[1]")
-	require.Equal(t, stroem.StepSkipped, rest.Status)
-	require.Equal(t, stroem.SkipDependency, stroem.SkipReasonOf(rest.Status, rest.ErrorMessage))
-	require.Equal(t, stroem.StepFailed, s.Step("deploy").Status)
-	require.Equal(t, stroem.JobFailed, s.Job.Status)
-}
-
 func TestWhenBeforeForEach(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
-	_, s := b.newJob(t, "guarded", nil)
+	_, s := newBundle(t, loopWorkflow).newJob(t, "guarded", nil)
 	require.Equal(t, stroem.StepSkipped, s.Step("deploy").Status)
 	require.Nil(t, s.Step("deploy[0]"), "a skipped loop does not expand")
 	require.Equal(t, stroem.JobCompleted, s.Job.Status)
@@ -288,8 +259,7 @@ func TestWhenBeforeForEach(t *testing.T) {
 
 func TestCancelDuringLoopWaitsForRunningInstances(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
-	p, s := b.newJob(t, "loop", nil)
+	p, s := newBundle(t, loopWorkflow).newJob(t, "loop", nil)
 	run(t, p, s, "fetch", true, map[string]any{"items": []any{"a", "b"}})
 	claim(s, "each-item[0]", "w")
 	require.NoError(t, evCancel{}.apply(p, s))
@@ -303,8 +273,7 @@ func TestCancelDuringLoopWaitsForRunningInstances(t *testing.T) {
 
 func TestForEachContinueOnFailureAndRetry(t *testing.T) {
 	t.Parallel()
-	b := setupLoops(t)
-	p, s := b.newJob(t, "tolerant", nil)
+	p, s := newBundle(t, loopWorkflow).newJob(t, "tolerant", nil)
 	require.Equal(t, 2, s.Step("each-item[1]").MaxAttempts, "instances take the step's retry")
 	run(t, p, s, "each-item[1]", false, nil)
 	require.Equal(t, stroem.StepReady, s.Step("each-item[1]").Status, "retried")

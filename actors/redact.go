@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync"
 
 	"github.com/google/uuid"
 
@@ -33,38 +32,11 @@ type jobRedaction struct {
 
 // maskCache holds the redaction of recently served jobs (bounded; the
 // oldest entry goes first). Its zero value is ready.
-type maskCache struct {
-	mu    sync.Mutex
-	m     map[string]*jobRedaction
-	order []string
-}
+type maskCache struct{ boundedCache[*jobRedaction] }
 
 const maskCacheSize = 4096
 
-func (c *maskCache) get(id string) (*jobRedaction, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r, ok := c.m[id]
-	return r, ok
-}
-
-func (c *maskCache) put(id string, r *jobRedaction) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]*jobRedaction{}
-	}
-	if _, ok := c.m[id]; ok {
-		c.m[id] = r
-		return
-	}
-	if len(c.order) >= maskCacheSize {
-		delete(c.m, c.order[0])
-		c.order = c.order[1:]
-	}
-	c.m[id] = r
-	c.order = append(c.order, id)
-}
+func (c *maskCache) put(id string, r *jobRedaction) { c.boundedCache.put(id, r, maskCacheSize) }
 
 // secretInputKeys lists the task's `secret: true` input fields.
 func secretInputKeys(p *plan) []string {

@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -18,6 +17,11 @@ actions:
     cmd: "true"
     input:
       t: { type: string }
+  sub:
+    type: task
+    task: inner
+    input:
+      t: { type: string }
 tasks:
   deploy:
     input:
@@ -27,6 +31,22 @@ tasks:
     flow:
       go:
         action: use
+        input:
+          t: "{{ input.token }}"
+  inner:
+    input:
+      t: { type: string }
+    flow:
+      go:
+        action: use
+        input:
+          t: "{{ input.t }}"
+  deploy-child:
+    input:
+      token: { type: string, secret: true }
+    flow:
+      call:
+        action: sub
         input:
           t: "{{ input.token }}"
 `
@@ -40,18 +60,14 @@ func TestSecretInputsAreRedacted(t *testing.T) {
 	e := newPGEngine(t, redactWorkflow, Config{}, nil)
 	ctx := context.Background()
 	const token = "tok-3f9a-very-secret"
-	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "deploy",
-		Input: map[string]any{"token": token, "pin": "12", "env": "prod"}})
-	require.NoError(t, err)
+	id := e.create(t, "deploy", map[string]any{"token": token, "pin": "12", "env": "prod"})
 	w := uuid.NewString()
-	a := e.claim(t, w, 5*time.Second)
-	require.NotNil(t, a)
+	a := e.claimed(t, w)
 	require.Equal(t, token, a.Input["t"], "the step gets the secret")
-	require.NoError(t, e.o.StepComplete(ctx, id, a.StepName, stroem.Completion{
-		WorkerID: w, Attempt: a.Attempt, ExitCode: 1,
-		Output: map[string]any{"echo": "got " + token}, Error: "failed with " + token,
-	}))
-	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobFailed }, 10*time.Second, 20*time.Millisecond)
+	e.complete(t, a, w, stroem.Completion{
+		ExitCode: 1, Output: map[string]any{"echo": "got " + token}, Error: "failed with " + token,
+	})
+	e.waitStatus(t, id, stroem.JobFailed)
 
 	m, err := e.o.Masker(ctx, id)
 	require.NoError(t, err)
@@ -69,71 +85,24 @@ func TestSecretInputsAreRedacted(t *testing.T) {
 	}
 }
 
-// secondOrchestrator is another server's orchestrator on e's database.
-func secondOrchestrator(t *testing.T, e *pgEngine, workflow string) *Orchestrator {
-	t.Helper()
-	wss := &oneWorkspace{}
-	wss.ws.Store(loadWorkspace(t, workflow))
-	o := New(Config{}, e.store, wss, nil, nil)
-	require.NoError(t, o.Start(context.Background()))
-	t.Cleanup(o.Stop)
-	return o
-}
-
-const redactChildWorkflow = `
-actions:
-  use:
-    type: shell
-    cmd: "true"
-    input:
-      t: { type: string }
-  sub:
-    type: task
-    task: inner
-    input:
-      t: { type: string }
-tasks:
-  inner:
-    input:
-      t: { type: string }
-    flow:
-      go:
-        action: use
-        input:
-          t: "{{ input.t }}"
-  deploy:
-    input:
-      token: { type: string, secret: true }
-    flow:
-      call:
-        action: sub
-        input:
-          t: "{{ input.token }}"
-`
-
 // A secret: true input handed to a child job (a type: task step) stays
 // masked there: in the child's input, its step's input and output, and its
 // log, though the child's task does not mark the field secret.
 func TestSecretInputsAreRedactedInChildJobs(t *testing.T) {
 	t.Parallel()
-	e := newPGEngine(t, redactChildWorkflow, Config{}, nil)
+	e := newPGEngine(t, redactWorkflow, Config{}, nil)
 	ctx := context.Background()
 	const token = "tok-77c1-child-secret"
-	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "deploy",
-		Input: map[string]any{"token": token}})
-	require.NoError(t, err)
+	id := e.create(t, "deploy-child", map[string]any{"token": token})
 	w := uuid.NewString()
-	a := e.claim(t, w, 5*time.Second)
-	require.NotNil(t, a)
+	a := e.claimed(t, w)
 	childID := ChildJobID(id, "call")
 	require.Equal(t, childID, a.JobID)
 	require.Equal(t, token, a.Input["t"], "the child's step gets the secret")
-	require.NoError(t, e.o.StepComplete(ctx, childID, a.StepName, stroem.Completion{
-		WorkerID: w, Attempt: a.Attempt, Output: map[string]any{"echo": "got " + token},
-	}))
-	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobCompleted }, 10*time.Second, 20*time.Millisecond)
+	e.complete(t, a, w, stroem.Completion{Output: map[string]any{"echo": "got " + token}})
+	e.waitStatus(t, id, stroem.JobCompleted)
 
-	for _, o := range []*Orchestrator{e.o, secondOrchestrator(t, e, redactChildWorkflow)} {
+	for _, o := range []*Orchestrator{e.o, secondOrchestrator(t, e, redactWorkflow)} {
 		m, err := o.Masker(ctx, childID)
 		require.NoError(t, err)
 		require.Equal(t, "token ***", m.Mask("token "+token), "the child's log lines are masked")

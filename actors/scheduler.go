@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -310,12 +310,7 @@ func (a *schedulerActor) load(ctx actor.Context) {
 // since fires at once; otherwise from now.
 func (a *schedulerActor) apply(ctx actor.Context, ws *workspace.Workspace, last map[string]time.Time, now time.Time) {
 	seen := map[string]bool{}
-	names := make([]string, 0, len(ws.Triggers))
-	for name := range ws.Triggers {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(ws.Triggers)) {
 		t := ws.Triggers[name]
 		if t.Type != workspace.TriggerScheduler || !t.Enabled {
 			continue

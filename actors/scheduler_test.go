@@ -3,8 +3,6 @@ package actors
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -179,18 +177,6 @@ func (o *oneWorkspace) Get(name string) *workspace.Workspace {
 }
 func (o *oneWorkspace) List() []*workspace.Workspace { return []*workspace.Workspace{o.ws.Load()} }
 
-func loadWorkspace(t *testing.T, yaml string) *workspace.Workspace {
-	t.Helper()
-	dir := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "t.yaml"), []byte(yaml), 0o644))
-	ws, err := workspace.Load(dir)
-	require.NoError(t, err)
-	require.Empty(t, ws.Problems)
-	ws.Name = "default"
-	return ws
-}
-
 const schedWorkflow = `
 actions:
   noop: { type: shell, cmd: "true" }
@@ -208,11 +194,7 @@ triggers:
 
 func startScheduler(t *testing.T, store *schedStore, ws *workspace.Workspace) (*Scheduler, *oneWorkspace) {
 	t.Helper()
-	wss := &oneWorkspace{}
-	wss.ws.Store(ws)
-	o := New(Config{}, store, wss, nil, nil)
-	require.NoError(t, o.Start(context.Background()))
-	t.Cleanup(o.Stop)
+	o, wss := startOrchestrator(t, Config{}, store, ws)
 	s := NewScheduler(o, store, wss, nil)
 	require.NoError(t, s.Start())
 	t.Cleanup(s.Stop)

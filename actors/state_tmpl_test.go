@@ -2,17 +2,13 @@ package actors
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
-	"github.com/stroem/stroem/persistence/sqlite"
 	"github.com/stroem/stroem/workspace"
 )
 
@@ -43,21 +39,7 @@ tasks:
 // state read as JobCreate reads it.
 func newStateJob(t *testing.T, o *Orchestrator, ws *workspace.Workspace, task string) (*plan, *persistence.JobState, error) {
 	t.Helper()
-	id, body, err := newSnapshot(ws, ws.Tasks[task])
-	require.NoError(t, err)
-	p, err := compilePlan(id, body)
-	require.NoError(t, err)
-	s := &persistence.JobState{
-		Job: stroem.Job{ID: "job-" + task, Workspace: "default", TaskName: task, Input: map[string]any{}, Status: stroem.JobPending},
-		Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
-	}
-	for i, name := range p.dag.Order() {
-		ps := p.steps[name]
-		s.Steps = append(s.Steps, &persistence.StepState{
-			Name: name, Position: i, ActionName: ps.action.Name, ActionType: ps.action.Type,
-			DependsOn: ps.flow.DependsOn, MaxAttempts: 1, Status: stroem.StepPending,
-		})
-	}
+	p, s := jobState(t, ws, task, "job-"+task, map[string]any{})
 	if err := o.addJobState(context.Background(), p, s); err != nil {
 		return p, s, err
 	}
@@ -72,16 +54,9 @@ func newStateJob(t *testing.T, o *Orchestrator, ws *workspace.Workspace, task st
 func TestJobStartStateInWhenAndInput(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dir := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "t.yaml"), []byte(stateTmplWorkflow), 0o644))
-	ws, err := workspace.Load(dir)
-	require.NoError(t, err)
-	require.Empty(t, ws.Problems)
+	ws := loadWorkspace(t, stateTmplWorkflow)
 
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), nil)
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
+	st := sqliteStore(t)
 	f := NewFiles(st, FileLimits{})
 	o := &Orchestrator{}
 	o.SetFiles(f)

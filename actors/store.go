@@ -93,32 +93,23 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Lease <= 0 {
-		c.Lease = DefaultLease
-	}
-	if c.TimeoutGrace <= 0 {
-		c.TimeoutGrace = 30 * time.Second
-	}
-	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = 30 * time.Second
-	}
-	if c.MaxWait <= 0 {
-		c.MaxWait = 30 * time.Second
-	}
-	if c.EmptyClaimFor <= 0 {
-		c.EmptyClaimFor = time.Second
-	}
-	if c.ClaimGrace <= 0 {
-		c.ClaimGrace = 5 * time.Second
-	}
-	if c.UnmatchedStepTimeout <= 0 {
-		c.UnmatchedStepTimeout = DefaultUnmatchedStepTimeout
-	}
-	if c.StartTimeout <= 0 {
-		c.StartTimeout = DefaultStartTimeout
-	}
+	orDefault(&c.Lease, DefaultLease)
+	orDefault(&c.TimeoutGrace, 30*time.Second)
+	orDefault(&c.RequestTimeout, 30*time.Second)
+	orDefault(&c.MaxWait, 30*time.Second)
+	orDefault(&c.EmptyClaimFor, time.Second)
+	orDefault(&c.ClaimGrace, 5*time.Second)
+	orDefault(&c.UnmatchedStepTimeout, DefaultUnmatchedStepTimeout)
+	orDefault(&c.StartTimeout, DefaultStartTimeout)
 	// Given back before its lease could run out: an unacknowledged step
 	// must never cost an attempt.
 	c.StartTimeout = max(min(c.StartTimeout, c.Lease/2), 10*time.Millisecond)
 	return c
+}
+
+// orDefault sets an unset (zero or negative) setting to its default.
+func orDefault[T ~int | ~int64](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }

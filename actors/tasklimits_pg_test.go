@@ -17,6 +17,9 @@ actions:
   work:
     type: shell
     cmd: "true"
+  sub:
+    type: task
+    task: retried
 tasks:
   bounded:
     timeout: 1s
@@ -36,14 +39,10 @@ tasks:
       delay: 0s
     flow:
       only: { action: work }
+  parent:
+    flow:
+      call: { action: sub }
 `
-
-func (e *pgEngine) state(t *testing.T, id string) *persistence.JobState {
-	t.Helper()
-	s, err := e.store.JobState(context.Background(), id)
-	require.NoError(t, err)
-	return s
-}
 
 func stepNamed(j *stroem.Job, name string) stroem.Step {
 	for _, st := range j.Steps {
@@ -60,13 +59,10 @@ func stepNamed(j *stroem.Job, name string) stroem.Step {
 func TestTaskTimeoutCancelsTheJob(t *testing.T) {
 	t.Parallel()
 	e := newPGEngine(t, limitsWorkflow, Config{Lease: time.Second}, nil)
-	ctx := context.Background()
-	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "bounded"})
-	require.NoError(t, err)
+	id := e.create(t, "bounded", nil)
 	require.Equal(t, "1s", e.state(t, id).Context[ctxTimeout])
-	a := e.claim(t, uuid.NewString(), 5*time.Second)
-	require.NotNil(t, a)
-	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobCancelled }, 10*time.Second, 20*time.Millisecond)
+	e.claimed(t, uuid.NewString())
+	e.waitStatus(t, id, stroem.JobCancelled)
 	j := e.job(t, id)
 	require.Equal(t, stroem.StepCancelled, stepNamed(j, "first").Status)
 	second := stepNamed(j, "second")
@@ -79,14 +75,11 @@ func TestTaskTimeoutCancelsTheJob(t *testing.T) {
 func TestDefaultJobTimeout(t *testing.T) {
 	t.Parallel()
 	e := newPGEngine(t, limitsWorkflow, Config{DefaultJobTimeout: 500 * time.Millisecond}, nil)
-	ctx := context.Background()
-	long, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "long"})
-	require.NoError(t, err)
-	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "unbounded"})
-	require.NoError(t, err)
+	long := e.create(t, "long", nil)
+	id := e.create(t, "unbounded", nil)
 	require.Equal(t, "500ms", e.state(t, id).Context[ctxTimeout])
 	require.Equal(t, "1h0m0s", e.state(t, long).Context[ctxTimeout])
-	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobCancelled }, 10*time.Second, 20*time.Millisecond)
+	e.waitStatus(t, id, stroem.JobCancelled)
 	require.Equal(t, "cancelled: the job timed out (task timeout 500ms)", e.job(t, id).Steps[0].ErrorMessage)
 	require.Equal(t, stroem.JobPending, e.job(t, long).Status, "the task's own 1h timeout applies")
 }
@@ -97,15 +90,13 @@ func TestTaskRetryCreatesANewJob(t *testing.T) {
 	t.Parallel()
 	e := newPGEngine(t, limitsWorkflow, Config{}, nil)
 	ctx := context.Background()
-	first, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "retried", Input: map[string]any{}})
-	require.NoError(t, err)
+	first := e.create(t, "retried", map[string]any{})
 	w := uuid.NewString()
 	fail := func(jobID string) {
 		t.Helper()
-		a := e.claim(t, w, 5*time.Second)
-		require.NotNil(t, a)
+		a := e.claimed(t, w)
 		require.Equal(t, jobID, a.JobID)
-		require.NoError(t, e.o.StepComplete(ctx, a.JobID, a.StepName, stroem.Completion{WorkerID: w, Attempt: a.Attempt, ExitCode: 1}))
+		e.complete(t, a, w, stroem.Completion{ExitCode: 1})
 	}
 	fail(first)
 	var second string
@@ -133,7 +124,7 @@ func TestTaskRetryCreatesANewJob(t *testing.T) {
 		require.Empty(t, j.RetryOfJobID)
 	}
 	fail(second)
-	require.Eventually(t, func() bool { return e.job(t, second).Status == stroem.JobFailed }, 10*time.Second, 20*time.Millisecond)
+	e.waitStatus(t, second, stroem.JobFailed)
 	require.Nil(t, e.claim(t, w, time.Second), "max_attempts 2: no third job")
 	jobs, err := e.store.JobList(ctx, persistence.JobFilter{Task: "retried"})
 	require.NoError(t, err)
@@ -148,18 +139,16 @@ func TestStepNoWorkerCanRunFailsAfterGrace(t *testing.T) {
 	grace := 300 * time.Millisecond
 	e := newPGEngine(t, limitsWorkflow, Config{UnmatchedStepTimeout: grace}, nil)
 	ctx := context.Background()
-	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "bounded"})
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobFailed }, 10*time.Second, 20*time.Millisecond)
+	id := e.create(t, "bounded", nil)
+	e.waitStatus(t, id, stroem.JobFailed)
 	j := e.job(t, id)
 	require.Equal(t, stroem.StepFailed, stepNamed(j, "first").Status)
 	require.Equal(t, `no worker can run this step: no active worker has the "shell" capability (waited 300ms)`, stepNamed(j, "first").ErrorMessage)
 	require.Equal(t, stroem.StepSkipped, stepNamed(j, "second").Status)
 
-	_, err = e.store.WorkerRegister(ctx, stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}})
+	_, err := e.store.WorkerRegister(ctx, stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}})
 	require.NoError(t, err)
-	id, err = e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "long"})
-	require.NoError(t, err)
+	id = e.create(t, "long", nil)
 	time.Sleep(4 * grace) // nothing to wait for: the step must stay ready
 	require.Equal(t, stroem.StepReady, e.job(t, id).Steps[0].Status, e.job(t, id).Steps[0].ErrorMessage)
 }

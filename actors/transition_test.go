@@ -2,8 +2,6 @@ package actors
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -65,67 +63,14 @@ tasks:
       other: { action: count, input: { n: 3 } }
 `
 
-type transitionBundle struct {
-	plan *plan
-	ws   *workspace.Workspace
-}
-
 func setupTransitions(t *testing.T) *transitionBundle {
 	t.Helper()
-	dir := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".workflows"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "t.yaml"), []byte(testWorkflow), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "deploy.sh"), []byte("#!/bin/sh\necho deploying \"$@\"\n"), 0o755))
-	ws, err := workspace.Load(dir)
-	require.NoError(t, err)
-	require.Empty(t, ws.Problems)
-	return &transitionBundle{ws: ws}
-}
-
-// newJob builds the state JobCreate would insert.
-func (b *transitionBundle) newJob(t *testing.T, task string, input map[string]any) (*plan, *persistence.JobState) {
-	t.Helper()
-	tk := b.ws.Tasks[task]
-	require.NotNil(t, tk)
-	id, body, err := newSnapshot(b.ws, tk)
-	require.NoError(t, err)
-	p, err := compilePlan(id, body)
-	require.NoError(t, err)
-	in, problems := workspace.CheckInput(tk.Input, input)
-	require.Empty(t, problems)
-	s := &persistence.JobState{
-		Job: stroem.Job{ID: "job-1", Workspace: "default", TaskName: task, Input: in, Status: stroem.JobPending},
-		Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
-	}
-	for i, name := range p.dag.Order() {
-		ps := p.steps[name]
-		s.Steps = append(s.Steps, &persistence.StepState{
-			Name: name, Position: i, ActionName: ps.action.Name, ActionType: ps.action.Type,
-			DependsOn: ps.flow.DependsOn, ContinueOnFailure: ps.flow.ContinueOnFailure,
-			MaxAttempts: ps.maxAttempts(), Status: stroem.StepPending,
-		})
-	}
-	advance(p, s)
-	return p, s
-}
-
-// claim does what the store's claim does to a ready step.
-func claim(s *persistence.JobState, step, worker string) *persistence.StepState {
-	st := s.Step(step)
-	st.Status = stroem.StepRunning
-	st.Attempt++
-	st.WorkerID = worker
-	st.AttemptStatus = stroem.AttemptRunning
-	lease := s.Now.Add(10 * time.Second)
-	st.LeaseExpiresAt = &lease
-	s.Job.Status = stroem.JobRunning
-	return st
+	return newBundle(t, testWorkflow, map[string]string{"deploy.sh": "#!/bin/sh\necho deploying \"$@\"\n"})
 }
 
 func TestAdvanceNewJobRendersRoots(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	_, s := b.newJob(t, "chain", map[string]any{"start": "go"})
+	_, s := setupTransitions(t).newJob(t, "chain", map[string]any{"start": "go"})
 	require.Equal(t, stroem.StepReady, s.Step("first").Status)
 	require.Equal(t, map[string]any{"value": "go"}, s.Step("first").Input)
 	require.Equal(t, stroem.StepReady, s.Step("solo").Status)
@@ -135,8 +80,7 @@ func TestAdvanceNewJobRendersRoots(t *testing.T) {
 
 func TestAdvanceRenderFailureFailsStepAndSkipsDependents(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	_, s := b.newJob(t, "broken", nil)
+	_, s := setupTransitions(t).newJob(t, "broken", nil)
 	require.Equal(t, stroem.StepFailed, s.Step("root").Status)
 	require.Contains(t, s.Step("root").ErrorMessage, "missing", "the error names the undefined variable")
 	require.Equal(t, stroem.StepSkipped, s.Step("child").Status)
@@ -162,8 +106,7 @@ func normalizeInts(m map[string]any) map[string]any {
 
 func TestCompletePromotesWithOutputs(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "chain", nil)
+	p, s := setupTransitions(t).newJob(t, "chain", nil)
 	claim(s, "first", "w1")
 	ev := evComplete{step: "first", c: stroem.Completion{WorkerID: "w1", Attempt: 1, Output: map[string]any{"v": "out1"}}}
 	require.NoError(t, ev.apply(p, s))
@@ -186,12 +129,9 @@ func TestCompletePromotesWithOutputs(t *testing.T) {
 
 func TestJobEndsWithLeafOutputs(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "chain", nil)
+	p, s := setupTransitions(t).newJob(t, "chain", nil)
 	for _, step := range []string{"first", "solo", "second", "third"} {
-		claim(s, step, "w")
-		require.NoError(t, evComplete{step: step, c: stroem.Completion{WorkerID: "w", Attempt: 1, Output: map[string]any{"v": step}}}.apply(p, s))
-		advance(p, s)
+		report(t, p, s, step, stroem.Completion{Output: map[string]any{"v": step}})
 	}
 	require.Equal(t, stroem.JobCompleted, s.Job.Status)
 	require.Equal(t, map[string]any{"third": map[string]any{"v": "third"}, "solo": map[string]any{"v": "solo"}}, s.Job.Output)
@@ -199,8 +139,7 @@ func TestJobEndsWithLeafOutputs(t *testing.T) {
 
 func TestRetryThenFail(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "retrying", nil)
+	p, s := setupTransitions(t).newJob(t, "retrying", nil)
 	for attempt := 1; attempt <= 3; attempt++ {
 		require.Equal(t, stroem.StepReady, s.Step("flaky").Status, "attempt %d", attempt)
 		claim(s, "flaky", "w")
@@ -221,8 +160,7 @@ func TestRetryThenFail(t *testing.T) {
 
 func TestCancelledJobNeverRetries(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "retrying", nil)
+	p, s := setupTransitions(t).newJob(t, "retrying", nil)
 	claim(s, "flaky", "w")
 	require.NoError(t, evCancel{}.apply(p, s))
 	require.True(t, s.Step("flaky").CancelRequested)
@@ -236,8 +174,7 @@ func TestCancelledJobNeverRetries(t *testing.T) {
 
 func TestLeaseExpiry(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "retrying", nil)
+	p, s := setupTransitions(t).newJob(t, "retrying", nil)
 	st := claim(s, "flaky", "w")
 
 	require.NoError(t, evLeaseExpired{step: "flaky", attempt: 1}.apply(p, s))
@@ -259,25 +196,19 @@ func TestLeaseExpiry(t *testing.T) {
 
 func TestContinueOnFailure(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "tolerant", nil)
-	claim(s, "flaky", "w")
-	require.NoError(t, evComplete{step: "flaky", c: stroem.Completion{WorkerID: "w", Attempt: 1, ExitCode: 1}}.apply(p, s))
-	advance(p, s)
+	p, s := setupTransitions(t).newJob(t, "tolerant", nil)
+	report(t, p, s, "flaky", stroem.Completion{ExitCode: 1})
 	require.Equal(t, stroem.StepFailed, s.Step("flaky").Status)
 	require.Equal(t, "exit code 1", s.Step("flaky").ErrorMessage)
 	require.Equal(t, stroem.StepReady, s.Step("after").Status)
 	require.Equal(t, map[string]any{"value": "none"}, s.Step("after").Input)
-	claim(s, "after", "w")
-	require.NoError(t, evComplete{step: "after", c: stroem.Completion{WorkerID: "w", Attempt: 1}}.apply(p, s))
-	advance(p, s)
+	report(t, p, s, "after", stroem.Completion{})
 	require.Equal(t, stroem.JobCompleted, s.Job.Status)
 }
 
 func TestRenderSpecUsesStepInputAndSecrets(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "chain", map[string]any{"start": "hi"})
+	p, s := setupTransitions(t).newJob(t, "chain", map[string]any{"start": "hi"})
 	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "first", Input: s.Step("first").Input})
 	require.NoError(t, err)
 	require.Equal(t, "echo hi s3cret-value", spec.Cmd)
@@ -287,8 +218,7 @@ func TestRenderSpecUsesStepInputAndSecrets(t *testing.T) {
 
 func TestRenderSpecScriptArguments(t *testing.T) {
 	t.Parallel()
-	b := setupTransitions(t)
-	p, s := b.newJob(t, "ship", nil)
+	p, s := setupTransitions(t).newJob(t, "ship", nil)
 	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "go", Input: s.Step("go").Input})
 	require.NoError(t, err)
 	require.Equal(t, "deploy.sh", spec.Script)

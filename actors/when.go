@@ -58,9 +58,10 @@ func compileFlow(ps *planStep) error {
 			}
 		}
 		var in strings.Builder
-		for _, v := range fs.Input {
-			collectStrings(v, &in)
-		}
+		walkStrings(fs.Input, func(s string) {
+			in.WriteString(s)
+			in.WriteByte('\n')
+		})
 		fc.inputSrc = in.String()
 		a := ps.action
 		srcs := []string{a.Cmd, a.Inline, a.Script}
@@ -182,21 +183,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// collectStrings writes every string in a YAML value, at any depth.
-func collectStrings(v any, b *strings.Builder) {
-	switch x := v.(type) {
-	case string:
-		b.WriteString(x)
-		b.WriteByte('\n')
-	case map[string]any:
-		for _, e := range x {
-			collectStrings(e, b)
-		}
-	case []any:
-		for _, e := range x {
-			collectStrings(e, b)
-		}
-	}
 }
