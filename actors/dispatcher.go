@@ -223,6 +223,7 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 		done.err = err
 		return done
 	}
+	hints := stateHints{}
 	for _, cs := range claimed {
 		p, err := o.planFor(c, cs.SnapshotID)
 		if err != nil {
@@ -255,6 +256,7 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 			ActionName: cs.ActionName, ActionType: cs.ActionType, Image: cs.Image,
 			Workspace: cs.Workspace, Revision: cs.Revision, Spec: spec, Input: cs.Input,
 			LeaseMS: o.cfg.Lease.Milliseconds(), Mask: stepMask(p, spec, cs.Input),
+			State: hints.get(c, o, cs.Workspace, cs.TaskName),
 		})
 		stampOwner(p, done.assignments[len(done.assignments)-1])
 	}
