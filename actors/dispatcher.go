@@ -343,7 +343,7 @@ func groupKey(workerID string, caps []string) string {
 func (o *Orchestrator) Claim(ctx context.Context, req stroem.ClaimRequest) (handed *stroem.Assignment, err error) {
 	defer func() {
 		if handed != nil && err == nil {
-			o.handedOver() // its start must be acknowledged in time (startack.go)
+			o.handedOver(handed) // its start must be acknowledged in time (startack.go)
 		}
 	}()
 	if req.WorkerID == "" {
