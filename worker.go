@@ -65,6 +65,34 @@ type Assignment struct {
 	// TraceParent is the W3C trace context of this attempt's span when the
 	// server traces (docs/operations/tracing.md); empty otherwise.
 	TraceParent string `json:"traceparent,omitempty"`
+	// State says which state snapshots (task, global) existed when the
+	// step was handed out; the worker downloads only those. Absent (an
+	// older server, or one that could not tell) means download both.
+	State *AssignmentState `json:"state,omitempty"`
+}
+
+// AssignmentState is which of the step's state scopes had a snapshot when
+// the step was handed out. The step's STATE_DIR holds the snapshot newest
+// when it is claimed (docs/state-artifacts.md), so a scope without one
+// needs no download: most steps write no state, and asking cost two
+// requests per step (issue 23).
+type AssignmentState struct {
+	Task   bool `json:"task"`
+	Global bool `json:"global"`
+}
+
+// Has reports whether scope ("task" or "global") may have a snapshot to
+// download: true unless the server said it had none.
+func (s *AssignmentState) Has(scope string) bool {
+	switch {
+	case s == nil:
+		return true
+	case scope == "task":
+		return s.Task
+	case scope == "global":
+		return s.Global
+	}
+	return true
 }
 
 // StepSpec is what to execute, rendered on the server.

@@ -263,6 +263,7 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 		done.err = err
 		return done
 	}
+	hints := stateHints{}
 	for _, cs := range claimed {
 		p, err := o.planFor(c, cs.SnapshotID)
 		if err != nil {
@@ -295,6 +296,7 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 			ActionName: cs.ActionName, ActionType: cs.ActionType, Image: cs.Image,
 			Workspace: cs.Workspace, Revision: cs.Revision, Spec: spec, Input: cs.Input,
 			LeaseMS: o.cfg.Lease.Milliseconds(), Mask: stepMask(p, spec, cs.Input),
+			State: hints.get(c, o, cs.Workspace, cs.TaskName),
 		})
 		stampOwner(p, done.assignments[len(done.assignments)-1])
 	}
@@ -384,7 +386,7 @@ func groupKey(workerID string, caps []string) string {
 func (o *Orchestrator) Claim(ctx context.Context, req stroem.ClaimRequest) (handed *stroem.Assignment, err error) {
 	defer func() {
 		if handed != nil && err == nil {
-			o.handedOver() // its start must be acknowledged in time (startack.go)
+			o.handedOver(handed) // its start must be acknowledged in time (startack.go)
 		}
 	}()
 	if req.WorkerID == "" {

@@ -488,6 +488,51 @@ func (o *Orchestrator) stateTemplates(ctx context.Context, p *plan, cs *persiste
 	cs.Templates = m
 }
 
+// stateHint says which state scopes of a claimed step's task have a
+// snapshot now, for the assignment (stroem.AssignmentState): the worker
+// then downloads only those instead of asking for both on every step. It
+// reads the store, so it holds whichever server wrote the state; it runs
+// after the claim, so a step sees what the steps before it wrote, as
+// STATE_DIR promises. Nil (the worker asks, as before) without state
+// storage or when the store cannot say.
+func (o *Orchestrator) stateHint(ctx context.Context, workspace, task string) *stroem.AssignmentState {
+	f := o.files.Load()
+	if f == nil {
+		return nil
+	}
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var h stroem.AssignmentState
+	for _, s := range []struct {
+		task string
+		has  *bool
+	}{{task, &h.Task}, {"", &h.Global}} {
+		_, err := f.store.StateSnapshotLatest(c, workspace, s.task)
+		switch {
+		case err == nil:
+			*s.has = true
+		case !errors.Is(err, stroem.ErrNotFound):
+			o.log.Warn("read state for an assignment", "workspace", workspace, "task", task, "err", err)
+			return nil
+		}
+	}
+	return &h
+}
+
+// stateHints memoises stateHint over the steps of one claim (a fan-out's
+// steps share their task).
+type stateHints map[[2]string]*stroem.AssignmentState
+
+func (m stateHints) get(ctx context.Context, o *Orchestrator, workspace, task string) *stroem.AssignmentState {
+	k := [2]string{workspace, task}
+	if h, ok := m[k]; ok && h != nil {
+		return h
+	}
+	h := o.stateHint(ctx, workspace, task)
+	m[k] = h
+	return h
+}
+
 // usesState reports whether the templates of a step's action may refer to
 // `state` or `global_state` (a mention anywhere in them is enough).
 func usesState(p *plan, step string) bool {

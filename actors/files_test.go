@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -102,6 +103,14 @@ func TestFilesFencingAndLimits(t *testing.T) {
 	m, err := f.TemplateState(ctx, nj.Job.Workspace, nj.Job.TaskName)
 	require.NoError(t, err)
 	require.Equal(t, map[string]any{"state": map[string]any{"days": float64(30)}}, m)
+
+	// An assignment tells the worker which scopes have a snapshot, so it
+	// downloads only those; another task of the workspace has none.
+	o := &Orchestrator{log: slog.New(slog.DiscardHandler)}
+	require.Nil(t, o.stateHint(ctx, nj.Job.Workspace, nj.Job.TaskName), "no state storage: the worker asks")
+	o.SetFiles(f)
+	require.Equal(t, &stroem.AssignmentState{Task: true}, o.stateHint(ctx, nj.Job.Workspace, nj.Job.TaskName))
+	require.Equal(t, &stroem.AssignmentState{}, o.stateHint(ctx, nj.Job.Workspace, "another-task"))
 }
 
 // An operator's upload: replace and merge, and bad tarballs refused.

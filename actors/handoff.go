@@ -105,6 +105,7 @@ func (h *handoff) assign(s *persistence.JobState) {
 // command is rendered and its request answered; unused requests go back.
 // A step whose command does not render fails, as at claim time.
 func (h *handoff) deliver(p *plan, s *persistence.JobState) {
+	hints := stateHints{} // the steps share their job's task
 	for name, w := range h.given {
 		st := s.Step(name)
 		if st == nil || st.Status != stroem.StepRunning || st.WorkerID != w.workerID {
@@ -116,7 +117,7 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState) {
 			TaskName: s.Job.TaskName, Revision: s.Job.Revision, SnapshotID: s.SnapshotID,
 			Each: eachOf(p, s, st.Name),
 		}
-		a, err := h.assignment(p, cs)
+		a, err := h.assignment(p, cs, hints)
 		if err != nil {
 			h.o.root.Send(h.o.orch, &routed{jobID: cs.JobID, msg: &jobEvent{ev: evStepFailed{
 				step: cs.StepName, attempt: cs.Attempt, msg: p.masker.MaskError(err),
@@ -135,7 +136,7 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState) {
 	h.release()
 }
 
-func (h *handoff) assignment(p *plan, cs persistence.ClaimedStep) (*stroem.Assignment, error) {
+func (h *handoff) assignment(p *plan, cs persistence.ClaimedStep, hints stateHints) (*stroem.Assignment, error) {
 	h.o.stateTemplates(context.Background(), p, &cs)
 	spec, err := renderSpec(p, cs)
 	if err != nil {
@@ -147,6 +148,7 @@ func (h *handoff) assignment(p *plan, cs persistence.ClaimedStep) (*stroem.Assig
 		ActionName: cs.ActionName, ActionType: cs.ActionType, Image: cs.Image,
 		Workspace: cs.Workspace, Revision: cs.Revision, Spec: spec, Input: cs.Input,
 		LeaseMS: h.o.cfg.Lease.Milliseconds(), Mask: stepMask(p, spec, cs.Input),
+		State: hints.get(context.Background(), h.o, cs.Workspace, cs.TaskName),
 	}
 	stampOwner(p, a)
 	return a, nil

@@ -57,8 +57,10 @@ type Orchestrator struct {
 	// (see inherited.go).
 	inherited inheritedClaims
 	// startDue receives the acknowledgement deadlines of handed-over steps
-	// (see startack.go).
-	startDue chan time.Time
+	// (see startack.go); unacked holds those steps until acknowledged
+	// here (StepRef → struct{}).
+	startDue chan startDue
+	unacked  sync.Map
 	// files gives templates the tasks' state (files.go); nil: none.
 	files atomic.Pointer[Files]
 }
@@ -111,7 +113,7 @@ func New(cfg Config, store Store, ws Workspaces, events Events, log *slog.Logger
 		plans:    newPlanCache(512, log),
 		loadSem:  make(chan struct{}, 8),
 		stopped:  make(chan struct{}),
-		startDue: make(chan time.Time, 1024),
+		startDue: make(chan startDue, 1024),
 	}
 }
 

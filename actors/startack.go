@@ -3,6 +3,8 @@ package actors
 import (
 	"context"
 	"time"
+
+	"github.com/stroem/stroem"
 )
 
 // Start acknowledgement (issue 26): a step handed to a worker — the answer
@@ -28,26 +30,40 @@ const DefaultStartTimeout = 3 * time.Second
 // passed it too.
 const startDeadlineSlack = 20 * time.Millisecond
 
+// startDue is when a handed-over step's acknowledgement is due.
+type startDue struct {
+	at  time.Time
+	ref stroem.StepRef
+}
+
 // handedOver notes that a step was just handed to a worker: the sweep runs
-// when its acknowledgement is due.
-func (o *Orchestrator) handedOver() {
+// when its acknowledgement is due, unless it came in here meanwhile.
+func (o *Orchestrator) handedOver(a *stroem.Assignment) {
+	ref := stroem.StepRef{JobID: a.JobID, Step: a.StepName, Attempt: a.Attempt}
+	o.unacked.Store(ref, struct{}{})
 	select {
-	case o.startDue <- time.Now().Add(o.cfg.StartTimeout + startDeadlineSlack):
+	case o.startDue <- startDue{at: time.Now().Add(o.cfg.StartTimeout + startDeadlineSlack), ref: ref}:
 	default: // the periodic sweep covers it
+		o.unacked.Delete(ref)
 	}
 }
+
+// acknowledged notes a step's start accepted by the store: no sweep is
+// needed for it at its deadline.
+func (o *Orchestrator) acknowledged(ref stroem.StepRef) { o.unacked.Delete(ref) }
 
 // watchStarts gives back unacknowledged hand-offs until the orchestrator
 // stops.
 func (o *Orchestrator) watchStarts() {
 	net := o.cfg.StartTimeout / 2
-	var due []time.Time // ascending: every deadline is now + StartTimeout
+	var due []startDue // ascending: every deadline is now + StartTimeout
+	lastSweep := time.Now()
 	t := time.NewTimer(net)
 	defer t.Stop()
 	rearm := func() {
-		d := net
+		d := net - time.Since(lastSweep)
 		if len(due) > 0 {
-			d = min(time.Until(due[0]), net)
+			d = min(time.Until(due[0].at), d)
 		}
 		t.Reset(max(d, 0))
 	}
@@ -63,12 +79,22 @@ func (o *Orchestrator) watchStarts() {
 			}
 		case <-t.C:
 			now := time.Now()
+			// A deadline whose step was acknowledged here needs no sweep:
+			// the store has it started, so the sweep would find nothing
+			// for it. A sweep per hand-off was a query per step.
+			need := now.Sub(lastSweep) >= net
 			i := 0
-			for i < len(due) && !due[i].After(now) {
+			for i < len(due) && !due[i].at.After(now) {
+				if _, ok := o.unacked.LoadAndDelete(due[i].ref); ok {
+					need = true
+				}
 				i++
 			}
 			due = due[i:]
-			o.sweepUnstarted()
+			if need {
+				o.sweepUnstarted()
+				lastSweep = time.Now()
+			}
 			rearm()
 		}
 	}

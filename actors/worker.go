@@ -145,6 +145,9 @@ func (w *Workers) Start(ctx context.Context, jobID, step string, st stroem.StepS
 		return stroem.Errorf(stroem.CodeInvalid, "attempt must be at least 1, got %d", st.Attempt)
 	}
 	_, err := w.store.StepStart(ctx, jobID, step, st.Attempt, st.WorkerID)
+	if err == nil {
+		w.o.acknowledged(stroem.StepRef{JobID: jobID, Step: step, Attempt: st.Attempt})
+	}
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -80,11 +81,15 @@ func VerifyPassword(hash, password string) (bool, error) {
 
 // dummyHash is verified against when a login names an unknown user, so the
 // answer takes as long as for a wrong password (no user enumeration by
-// timing).
-var dummyHash = func() string {
+// timing). It is made once, when New builds a service (never during a
+// login, which would make the first unknown user's answer slower), not at
+// package init: hashing is ~20 MB and a hundred milliseconds of CPU, which
+// every stroem process paid at start — the CLI, each worker and each
+// pooled step supervisor (issue 23).
+var dummyHash = sync.OnceValue(func() string {
 	h, err := HashPassword("not a real password, only for timing")
 	if err != nil {
 		panic(err)
 	}
 	return h
-}()
+})

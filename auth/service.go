@@ -93,6 +93,7 @@ func New(cfg Config, acl *ACL, store Store, log *slog.Logger, opts Options) (*Se
 			s.oidc[id] = newOIDCProvider(id, p, cfg.BaseURL, opts.HTTPClient)
 		}
 	}
+	_ = dummyHash() // before the first login, which must not pay for it
 	return s, nil
 }
 
@@ -190,7 +191,7 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (Sessio
 	}
 	hash := u.PasswordHash
 	if hash == "" {
-		hash = dummyHash // same work for unknown users and OIDC-only users
+		hash = dummyHash() // same work for unknown users and OIDC-only users
 	}
 	ok, verr := VerifyPassword(hash, password)
 	if verr != nil {

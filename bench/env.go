@@ -131,9 +131,38 @@ func (b *bench) createDatabase(ctx context.Context) error {
 	}
 	b.dbName = name
 	u.Path = "/" + name
+	tls := benchLoopbackPlain(u)
 	b.dbURL = u.String()
-	b.logf("database %s on %s", name, u.Redacted())
+	b.logf("database %s on %s%s", name, u.Redacted(), tls)
 	return nil
+}
+
+// benchLoopbackPlain adds sslmode=disable to the bench's database URL when
+// it names a loopback host and says nothing of TLS, and returns a note
+// saying so. pgx's default (prefer) otherwise encrypts every round trip to
+// a server on the same machine, which cost the server process and its
+// PostgreSQL backends a sixth of their CPU per step (issue 23) — a cost a
+// production DSN pays only if it asks for it. An explicit sslmode is
+// kept, so --db-url '…?sslmode=require' still measures TLS. Only the
+// bench's own subprocesses see the change, never a user's configuration.
+func benchLoopbackPlain(u *url.URL) string {
+	q := u.Query()
+	if q.Has("sslmode") || !benchLoopback(u.Hostname()) {
+		return ""
+	}
+	q.Set("sslmode", "disable")
+	u.RawQuery = q.Encode()
+	return " (loopback: sslmode=disable; give --db-url an sslmode to measure TLS)"
+}
+
+// benchLoopback reports whether host is this machine: a loopback name or
+// address, or a Unix socket directory.
+func benchLoopback(host string) bool {
+	if host == "localhost" || strings.HasPrefix(host, "/") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // dropDatabase drops the bench database, even with connections left.

@@ -95,7 +95,14 @@ func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID st
 			}
 		}
 		a.Spec.Env[d.env] = p
-		if d.scope != "" {
+		if d.scope != "" && !a.State.Has(d.scope) {
+			// The server had no snapshot of this scope when it handed the
+			// step out: nothing to download.
+			if err := f.none(p); err != nil {
+				f.remove()
+				return nil, fmt.Errorf("make the state and artifact directories: %w", err)
+			}
+		} else if d.scope != "" {
 			if err := f.fetch(ctx, d.scope, p); err != nil {
 				f.remove()
 				return nil, err
@@ -122,10 +129,7 @@ func (f *stepFiles) fetch(ctx context.Context, scope, dir string) error {
 		return fmt.Errorf("download the %s state: %w", scope, err)
 	}
 	if rc == nil {
-		if f.reused {
-			return nil // read-only already (checked when it was given back)
-		}
-		return os.Chmod(dir, 0o555)
+		return f.none(dir)
 	}
 	defer rc.Close()
 	if f.reused {
@@ -153,6 +157,14 @@ func (f *stepFiles) fetch(ctx context.Context, scope, dir string) error {
 		}
 	}
 	return err
+}
+
+// none leaves a state directory empty and read-only: no snapshot yet.
+func (f *stepFiles) none(dir string) error {
+	if f.reused {
+		return nil // read-only already (checked when it was given back)
+	}
+	return os.Chmod(dir, 0o555)
 }
 
 // watch merges the STATE: and GLOBAL_STATE: lines of stdout on their way

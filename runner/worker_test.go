@@ -127,6 +127,28 @@ func TestWorkerRetriesStateDownloadWhileTheServerIsDown(t *testing.T) {
 	})
 }
 
+// A server that says which state scopes have a snapshot spares the
+// worker the downloads of the others; STATE_DIR is then empty and
+// read-only, as when a download finds none.
+func TestWorkerDownloadsOnlyTheStateTheAssignmentNames(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	startWorker(t, f, nil)
+	none := shellAssignment("j", "none", `test "$(stat -c %a "$STATE_DIR")" = 555 && test -z "$(ls -A "$STATE_DIR")" && test -z "$(ls -A "$GLOBAL_STATE_DIR")"`)
+	none.State = &stroem.AssignmentState{}
+	f.enqueue(none)
+	c := f.waitCompletion("none")
+	require.True(t, c.Succeeded(), "%+v", c)
+	f.with(func(f *fakeServer) { require.Equal(t, 0, f.stateCalls, "no snapshot of either scope: nothing asked") })
+
+	global := shellAssignment("j", "global", "true")
+	global.State = &stroem.AssignmentState{Global: true}
+	f.enqueue(global)
+	c = f.waitCompletion("global")
+	require.True(t, c.Succeeded(), "%+v", c)
+	f.with(func(f *fakeServer) { require.Equal(t, 1, f.stateCalls, "only the global state is asked for") })
+}
+
 func TestWorkerStopsRetryingOnConflict(t *testing.T) {
 	t.Parallel()
 	f := newFakeServer(t)
