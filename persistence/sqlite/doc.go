@@ -37,5 +37,11 @@
 //     instead of running a second orchestrator over the same jobs.
 //
 // The schema is this package's own goose migrations (migrations/, embedded),
-// applied by Open.
+// applied by Open. They deliberately mirror the PostgreSQL migrations
+// table for table (the same columns and constraints in SQLite's types), and
+// they stay a versioned history rather than one consolidated schema file:
+// Open upgrades an existing `stroem dev` database file in place
+// (TestGatesMigrationWidensChecks applies 00120 to a file at 00070), which a
+// consolidated file could not do. The logic both stores share lives in
+// package persistence; only SQL and column encodings are written twice.
 package sqlite
