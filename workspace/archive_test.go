@@ -46,8 +46,7 @@ func readArchive(t *testing.T, data []byte) map[string]tarEntry {
 func TestArchiveCompat(t *testing.T) {
 	t.Parallel()
 	dir := copyCompat(t)
-	ws, err := Load(dir)
-	require.NoError(t, err)
+	ws := loaded(t, dir)
 	data, err := Archive(ws)
 	require.NoError(t, err)
 
@@ -137,8 +136,7 @@ func TestArchiveSymlinks(t *testing.T) {
 	require.NoError(t, os.Symlink("../../etc/passwd", filepath.Join(dir, "dotdot")))
 	require.NoError(t, os.Symlink("missing", filepath.Join(dir, "dangling")))
 
-	ws, err := Load(dir)
-	require.NoError(t, err)
+	ws := loaded(t, dir)
 	require.Equal(t, []string{
 		filepath.Join(dir, "actions", "leak") + `:0:0: symlink to "` + outside + `" leaves the workspace; left out of the revision and the archive`,
 		filepath.Join(dir, "dangling") + `:0:0: symlink to "missing" does not resolve (lstat ` + filepath.Join(dir, "missing") + `: no such file or directory); left out of the revision and the archive`,

@@ -43,8 +43,7 @@ tasks:
 	writeFile(t, dir, "notes/public.key", "pub\n")
 	writeFile(t, dir, IgnoreFile, "# local files\nbuild/\n*.key\n!public.key\n\n")
 
-	ws, err := Load(dir)
-	require.NoError(t, err)
+	ws := loaded(t, dir)
 	require.Empty(t, problemStrings(ws))
 	data, err := Archive(ws)
 	require.NoError(t, err)
@@ -63,8 +62,7 @@ func TestArchiveUnreadableIgnoreFile(t *testing.T) {
 	t.Parallel()
 	dir := copyCompat(t)
 	require.NoError(t, os.Mkdir(filepath.Join(dir, IgnoreFile), 0o755)) // a folder: cannot be read as a file
-	ws, err := Load(dir)
-	require.NoError(t, err)
-	_, err = Archive(ws)
+	ws := loaded(t, dir)
+	_, err := Archive(ws)
 	require.ErrorContains(t, err, "read "+IgnoreFile)
 }

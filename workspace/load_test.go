@@ -40,6 +40,14 @@ func copyCompat(t *testing.T) string {
 }
 
 // writeFile writes content to dir/rel, creating folders.
+// loaded is the workspace of dir, which must load (problems or not).
+func loaded(t *testing.T, dir string) *Workspace {
+	t.Helper()
+	ws, err := Load(dir)
+	require.NoError(t, err)
+	return ws
+}
+
 func writeFile(t *testing.T, dir, rel, content string) {
 	t.Helper()
 	p := filepath.Join(dir, filepath.FromSlash(rel))
@@ -161,8 +169,7 @@ func TestLoadEmptyWorkflows(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, ".workflows/empty.yaml", "# nothing yet\n")
 	writeFile(t, dir, ".workflows/notes.txt", "not a workflow: ignored")
-	ws, err := Load(dir)
-	require.NoError(t, err)
+	ws := loaded(t, dir)
 	require.Empty(t, ws.Problems)
 	require.Empty(t, ws.Actions)
 	require.Empty(t, ws.Tasks)
@@ -267,8 +274,7 @@ triggers:
     task: defaults
     timeout_secs: 10
 `)
-	ws, err := Load(dir)
-	require.NoError(t, err)
+	ws := loaded(t, dir)
 	require.Empty(t, problemStrings(ws))
 
 	g := ws.Actions["greet"]
@@ -358,8 +364,7 @@ tasks:
       one: { action: base, input: &in { x: hi } }
       two: { action: derived, input: *in, depends_on: [one] }
 `)
-	ws, err := Load(dir)
-	require.NoError(t, err)
+	ws := loaded(t, dir)
 	require.Empty(t, problemStrings(ws))
 	require.Equal(t, ws.Actions["base"].Cmd, ws.Actions["derived"].Cmd)
 	require.Equal(t, stroem.Duration(20*time.Second), ws.Actions["derived"].Timeout, "explicit keys win over merged ones")
@@ -418,8 +423,7 @@ func TestLoadProblemsSortedAcrossFiles(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, ".workflows/b.yaml", "actions:\n  x:\n    cmnd: echo\n")
 	writeFile(t, dir, ".workflows/a.yml", "tasks:\n  t:\n    flow:\n      s: { action: nope }\nfoo: 1\n")
-	ws, err := Load(dir)
-	require.NoError(t, err)
+	ws := loaded(t, dir)
 	got := problemStrings(ws)
 	a := filepath.Join(dir, ".workflows", "a.yml")
 	b := filepath.Join(dir, ".workflows", "b.yaml")

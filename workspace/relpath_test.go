@@ -14,8 +14,7 @@ func TestPublicProblemsAreRelative(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, dir, ".workflows/bad.yaml", "tasks:\n  t:\n    flow:\n      a: { action: missing }\n")
-	ws, err := Load(dir)
-	require.NoError(t, err)
+	ws := loaded(t, dir)
 	require.NotEmpty(t, ws.Problems)
 	for _, p := range ws.PublicProblems() {
 		require.NotContains(t, p, dir)

@@ -137,8 +137,7 @@ func TestSOPSDecrypt(t *testing.T) {
 	t.Setenv("SOPS_AGE_KEY", "")
 	t.Setenv("SOPS_AGE_KEY_FILE", keyFile)
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	ws, err := Load(dir)
-	require.NoError(t, err)
+	ws := loaded(t, dir)
 	// The only problem is the key the plain text had under an unencrypted
 	// suffix: it is not an action key — proof it was read as plain text.
 	require.Len(t, ws.Problems, 1)

@@ -319,8 +319,12 @@ func filterJSONEncode(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *
 }
 
 // formatArg is the printed form of a filter's input for a filter that
-// takes no arguments; on failure it returns the error value to answer.
+// takes no arguments; when the input is an error or on failure it returns
+// the value to answer instead.
 func formatArg(in *exec.Value, params *exec.VarArgs) (string, *exec.Value) {
+	if in.IsError() {
+		return "", in
+	}
 	if err := params.Take(); err != nil {
 		return "", exec.AsValue(exec.ErrInvalidCall(err))
 	}
@@ -335,9 +339,6 @@ func formatArg(in *exec.Value, params *exec.VarArgs) (string, *exec.Value) {
 // one word whose value is exactly x, whatever x holds. Non-string values
 // are quoted as they would print.
 func filterShellQuote(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if in.IsError() {
-		return in
-	}
 	s, errv := formatArg(in, params)
 	if errv != nil {
 		return errv

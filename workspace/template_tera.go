@@ -384,9 +384,6 @@ func filterTeraConcat(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *
 }
 
 func filterTeraAsStr(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if in.IsError() {
-		return in
-	}
 	s, errv := formatArg(in, params)
 	if errv != nil {
 		return errv

@@ -19,8 +19,7 @@ func loadOne(t *testing.T, wf string) *Workspace {
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "bin"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "bin", "run.py"), []byte("print(1)\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "w.yaml"), []byte(wf), 0o644))
-	ws, err := Load(dir)
-	require.NoError(t, err)
+	ws := loaded(t, dir)
 	return ws
 }
 
@@ -386,8 +385,7 @@ func TestWorkflowSubfolders(t *testing.T) {
 	write(".workflows/team/ops/nightly.yml", "tasks:\n  nightly:\n    flow:\n      s: { action: a }\n")
 	write(".workflows/.sops.yaml", "creation_rules:\n  - age: age1xyz\n")
 	write(".workflows/.hidden/x.yaml", "not: [valid\n")
-	ws, err := Load(dir)
-	require.NoError(t, err)
+	ws := loaded(t, dir)
 	require.Empty(t, ws.Problems)
 	require.Contains(t, ws.Tasks, "nightly")
 	require.Equal(t, filepath.Join(dir, ".workflows", "team", "ops", "nightly.yml"), ws.Tasks["nightly"].Pos.File)

@@ -137,8 +137,7 @@ tasks:
       c: { action: ours }
 `
 	require.NoError(t, os.WriteFile(filepath.Join(dir, ".workflows", "w.yaml"), []byte(wf), 0o644))
-	ws, err := Load(dir)
-	require.NoError(t, err)
+	ws := loaded(t, dir)
 	require.Empty(t, ws.Problems)
 	var msgs []string
 	for _, w := range ws.Warnings {

@@ -473,8 +473,7 @@ func TestValidateAllProblemsAtOnce(t *testing.T) {
 	editFile(t, dir, hello, "depends_on: [say-hello]", "depends_on: [shout-it]")
 	editFile(t, dir, deploy, "script: actions/deploy.sh", "script: /etc/passwd")
 	editFile(t, dir, deploy, "        type: string\n        default: \"staging\"\n\n  notify", "        type: strin\n        default: \"staging\"\n\n  notify")
-	ws, err := Load(dir)
-	require.NoError(t, err)
+	ws := loaded(t, dir)
 	got := problemStrings(ws)
 	d, h := filepath.Join(dir, deploy), filepath.Join(dir, hello)
 	require.Equal(t, []string{

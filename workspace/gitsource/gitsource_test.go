@@ -50,6 +50,14 @@ func read(t *testing.T, dir, rel string) string {
 	return string(b)
 }
 
+// synced is a sync of s that must succeed (keep: the version to keep).
+func synced(t *testing.T, s *gitsource.Source, keep string) workspace.SyncResult {
+	t.Helper()
+	res, err := s.Sync(context.Background(), keep)
+	require.NoError(t, err)
+	return res
+}
+
 func TestSyncBranchTagCommitAndForcePush(t *testing.T) {
 	r := gittest.New(t)
 	a := r.Commit("a", map[string]string{".workflows/w.yaml": flow("one"), "run.sh": "echo a\n"})
@@ -58,8 +66,7 @@ func TestSyncBranchTagCommitAndForcePush(t *testing.T) {
 	ctx := context.Background()
 
 	branch := newSource(t, gitsource.Config{URL: r.URL, Ref: "main"})
-	res, err := branch.Sync(ctx, "")
-	require.NoError(t, err)
+	res := synced(t, branch, "")
 	require.Equal(t, a, res.Version)
 	require.Equal(t, "echo a\n", read(t, res.Dir, "run.sh"))
 	info, err := os.Stat(filepath.Join(res.Dir, "run.sh"))
@@ -68,34 +75,29 @@ func TestSyncBranchTagCommitAndForcePush(t *testing.T) {
 
 	b := r.Commit("b", map[string]string{"run.sh": "echo b\n"})
 	r.Push()
-	resB, err := branch.Sync(ctx, res.Version)
-	require.NoError(t, err)
+	resB := synced(t, branch, res.Version)
 	require.Equal(t, b, resB.Version)
 	require.Equal(t, "echo b\n", read(t, resB.Dir, "run.sh"))
 	require.Equal(t, "echo a\n", read(t, res.Dir, "run.sh"), "the kept version's folder is untouched")
 
 	// Default ref: the remote's HEAD (main).
 	head := newSource(t, gitsource.Config{URL: r.URL})
-	resH, err := head.Sync(ctx, "")
-	require.NoError(t, err)
+	resH := synced(t, head, "")
 	require.Equal(t, b, resH.Version)
 
 	// A tag and a commit stay where they point.
 	tag := newSource(t, gitsource.Config{URL: r.URL, Ref: "v1"})
-	resT, err := tag.Sync(ctx, "")
-	require.NoError(t, err)
+	resT := synced(t, tag, "")
 	require.Equal(t, a, resT.Version)
 	pinned := newSource(t, gitsource.Config{URL: r.URL, Ref: a})
-	resP, err := pinned.Sync(ctx, "")
-	require.NoError(t, err)
+	resP := synced(t, pinned, "")
 	require.Equal(t, a, resP.Version)
 
 	// Force-push: main is rewritten to a after a, dropping b.
 	r.Reset(a)
 	c := r.Commit("c", map[string]string{"run.sh": "echo c\n"})
 	r.Push()
-	resC, err := branch.Sync(ctx, resB.Version)
-	require.NoError(t, err)
+	resC := synced(t, branch, resB.Version)
 	require.Equal(t, c, resC.Version)
 	require.Equal(t, "echo c\n", read(t, resC.Dir, "run.sh"))
 	_, err = os.Stat(res.Dir)
