@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/stroem/stroem/workspace"
@@ -28,7 +29,7 @@ type libraryConfig struct {
 // validateLibraries checks `libraries:` and `git_auth:` (no network, no
 // secrets resolved).
 func (c *serverConfig) validateLibraries() error {
-	for _, name := range sortedKeys(c.Libraries) {
+	for _, name := range slices.Sorted(maps.Keys(c.Libraries)) {
 		l := c.Libraries[name]
 		key := func(k string) string { return "key libraries." + name + "." + k }
 		if name == "" || strings.ContainsAny(name, "./ ") {
@@ -54,14 +55,14 @@ func (c *serverConfig) validateLibraries() error {
 			}
 			if l.Auth != "" {
 				if _, ok := c.GitAuth[l.Auth]; !ok {
-					return fmt.Errorf("%s: no git_auth entry %q (entries: %s)", key("auth"), l.Auth, strings.Join(sortedKeys(c.GitAuth), ", "))
+					return fmt.Errorf("%s: no git_auth entry %q (entries: %s)", key("auth"), l.Auth, strings.Join(slices.Sorted(maps.Keys(c.GitAuth)), ", "))
 				}
 			}
 		default:
 			return fmt.Errorf("%s: %q is not supported (folder or git)", key("type"), l.Type)
 		}
 	}
-	for _, name := range sortedKeys(c.GitAuth) {
+	for _, name := range slices.Sorted(maps.Keys(c.GitAuth)) {
 		// The same checks as a git workspace's auth block.
 		w := workspaceConfig{Type: "git", gitWorkspaceConfig: gitWorkspaceConfig{URL: "x", Auth: c.GitAuth[name]}}
 		if err := w.validateGit(name); err != nil {
@@ -77,7 +78,7 @@ func (c *serverConfig) validateLibraries() error {
 // workspace reports it, and steps naming its actions are refused.
 func loadLibraries(ctx context.Context, cfg serverConfig, log *slog.Logger) []*workspace.Library {
 	var out []*workspace.Library
-	for _, name := range sortedKeys(cfg.Libraries) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Libraries)) {
 		l := cfg.Libraries[name]
 		lib := &workspace.Library{Name: name}
 		dir := l.Path
@@ -148,13 +149,4 @@ func gitsourcePinned(ref string) bool {
 		return true
 	}
 	return strings.HasPrefix(ref, "v") && strings.ContainsAny(ref, "0123456789") && strings.Contains(ref, ".")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
