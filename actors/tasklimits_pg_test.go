@@ -26,6 +26,10 @@ tasks:
   unbounded:
     flow:
       only: { action: work }
+  chain:
+    flow:
+      first: { action: work }
+      second: { action: work, depends_on: [first] }
   long:
     timeout: 1h
     flow:
@@ -148,7 +152,9 @@ func TestStepNoWorkerCanRunFailsAfterGrace(t *testing.T) {
 	grace := 300 * time.Millisecond
 	e := newPGEngine(t, limitsWorkflow, Config{UnmatchedStepTimeout: grace}, nil)
 	ctx := context.Background()
-	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "bounded"})
+	// A task without a timeout: "bounded"'s 1 s timeout raced the grace and,
+	// on a busy machine, cancelled the job before the check failed the step.
+	id, err := e.o.JobCreate(ctx, JobRequest{Workspace: "default", Task: "chain"})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return e.job(t, id).Status == stroem.JobFailed }, 10*time.Second, 20*time.Millisecond)
 	j := e.job(t, id)
