@@ -29,6 +29,10 @@ tasks:
   unbounded:
     flow:
       only: { action: work }
+  chain:
+    flow:
+      first: { action: work }
+      second: { action: work, depends_on: [first] }
   long:
     timeout: 1h
     flow:
@@ -139,7 +143,9 @@ func TestStepNoWorkerCanRunFailsAfterGrace(t *testing.T) {
 	grace := 300 * time.Millisecond
 	e := newPGEngine(t, limitsWorkflow, Config{UnmatchedStepTimeout: grace}, nil)
 	ctx := context.Background()
-	id := e.create(t, "bounded", nil)
+	// A task without a timeout: "bounded"'s 1 s timeout raced the grace and,
+	// on a busy machine, cancelled the job before the check failed the step.
+	id := e.create(t, "chain", nil)
 	e.waitStatus(t, id, stroem.JobFailed)
 	j := e.job(t, id)
 	require.Equal(t, stroem.StepFailed, stepNamed(j, "first").Status)
