@@ -293,14 +293,19 @@ func (r *Registry) watch(ctx context.Context, e *registryEntry) {
 }
 
 func (r *Registry) pollLoop(ctx context.Context, e *registryEntry) {
-	t := time.NewTicker(r.pollEvery)
+	everyTick(ctx, r.pollEvery, func() { r.reloadIfChanged(e) })
+}
+
+// everyTick calls fn every d until ctx is done.
+func everyTick(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			r.reloadIfChanged(e)
+			fn()
 		}
 	}
 }

@@ -189,17 +189,10 @@ func shortVersion(v string) string {
 
 // watchSource syncs e every se.every until ctx is done.
 func (r *Registry) watchSource(ctx context.Context, e *registryEntry) {
-	t := time.NewTicker(e.source.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			e.mu.Lock()
-			_, _ = r.syncSource(ctx, e, true) // logged by syncSource
-			e.mu.Unlock()
-			r.checks.Add(1)
-		}
-	}
+	everyTick(ctx, e.source.every, func() {
+		e.mu.Lock()
+		_, _ = r.syncSource(ctx, e, true) // logged by syncSource
+		e.mu.Unlock()
+		r.checks.Add(1)
+	})
 }
