@@ -56,6 +56,9 @@ type dispatcher struct {
 	// empty lists the capability sets a short claim found nothing more for,
 	// at the generation it started in (see knownEmpty).
 	empty []emptyCaps
+	// recheckArmed says a recheck is due: requests knownEmpty spared a
+	// query look again once what vouched for them is stale.
+	recheckArmed bool
 }
 
 // emptyCaps says a claim for caps that started at wake-up generation gen
@@ -100,6 +103,9 @@ type group struct {
 	queued   bool
 	// queuedGen is the wake-up generation the group was last queued at.
 	queuedGen uint64
+	// spared says requests of the group wait without a query of their own
+	// (knownEmpty); the recheck queues it when that is stale.
+	spared bool
 }
 
 func newDispatcher(o *Orchestrator) *dispatcher {
@@ -120,9 +126,27 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 		}
 		g.waiters = append(g.waiters, m.w)
 		if !g.queued && d.knownEmpty(g.caps, time.Now()) {
-			return // nothing ready for it; a wake-up queues it
+			// Nothing ready for it: a wake-up queues it, or the recheck
+			// once the short claim no longer vouches for it.
+			g.spared = true
+			d.armRecheck(ctx)
+			return
 		}
 		d.enqueue(g)
+		d.pump(ctx)
+	case *recheck:
+		d.recheckArmed = false
+		now := time.Now()
+		for _, g := range d.groups {
+			if !g.spared || g.queued || len(g.waiters) == 0 {
+				continue
+			}
+			if d.knownEmpty(g.caps, now) {
+				d.armRecheck(ctx) // a newer short claim vouches for it
+				continue
+			}
+			d.enqueue(g)
+		}
 		d.pump(ctx)
 	case *claimAbandon:
 		for _, g := range d.groups {
@@ -213,8 +237,20 @@ func (d *dispatcher) reserve(need map[string]int) []*waiter {
 	return out
 }
 
+// armRecheck has a recheck sent to the dispatcher once EmptyClaimFor has
+// passed, unless one is due already.
+func (d *dispatcher) armRecheck(ctx actor.Context) {
+	if d.recheckArmed {
+		return
+	}
+	d.recheckArmed = true
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	time.AfterFunc(d.o.cfg.EmptyClaimFor, func() { root.Send(self, &recheck{}) })
+}
+
 func (d *dispatcher) enqueue(g *group) {
 	g.queuedGen = d.gen
+	g.spared = false
 	if !g.queued {
 		g.queued = true
 		d.queue = append(d.queue, g)

@@ -88,3 +88,40 @@ func TestShortClaimVouchesForEmptyClaimForOnly(t *testing.T) {
 	require.Nil(t, e.claim(t, uuid.NewString(), 20*time.Millisecond))
 	require.Greater(t, cs.n.Load(), n)
 }
+
+// hidingStore hides the ready steps from claims while hide is set, as a
+// claim's SKIP LOCKED does with a step row a concurrent transaction holds.
+type hidingStore struct {
+	*postgres.Store
+	hide atomic.Bool
+}
+
+func (s *hidingStore) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
+	if s.hide.Load() {
+		return nil, nil
+	}
+	return s.Store.StepsClaim(ctx, p)
+}
+
+// A request that waits without querying because a short claim vouched for
+// its capabilities looks again once EmptyClaimFor has passed: a step that
+// was ready all along (the short claim missed it, and no wake-up follows)
+// is not left ready while the request waits out its long poll.
+func TestRequestSparedByShortClaimLooksAgainAfterEmptyClaimFor(t *testing.T) {
+	t.Parallel()
+	var hs *hidingStore
+	e := newPGEngine(t, engineWorkflow, Config{EmptyClaimFor: 100 * time.Millisecond}, func(ps *postgres.Store) Store {
+		hs = &hidingStore{Store: ps}
+		return hs
+	})
+	id := e.create(t, "one", nil) // ready; its wake-up finds nobody waiting
+	hs.hide.Store(true)
+	require.Nil(t, e.claim(t, uuid.NewString(), 20*time.Millisecond), "the hidden step was claimed")
+	hs.hide.Store(false)
+
+	start := time.Now()
+	a := e.claim(t, uuid.NewString(), 5*time.Second)
+	require.NotNil(t, a, "the ready step was never handed to the waiting request")
+	require.Equal(t, id, a.JobID)
+	require.Less(t, time.Since(start), 2*time.Second, "the request waited out its long poll with a step ready")
+}

@@ -116,6 +116,10 @@ type claimAbandon struct{ id uint64 }
 
 type wakeUp struct{}
 
+// recheck queues the groups whose requests a short claim spared a query,
+// once it no longer vouches for them (dispatcher.knownEmpty).
+type recheck struct{}
+
 // drain answers every waiting claim with nothing (shutdown).
 type drain struct{}
 
