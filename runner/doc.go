@@ -34,10 +34,10 @@
 //     stored.
 //   - Log lines are pushed as they come: a line is pushed at once when the
 //     step's previous push started at least 20 ms ago, otherwise it waits
-//     until then (or until 2,000 lines or 1 MiB wait) and goes with the others;
+//     until then (or until 256 lines or 1 MiB wait) and goes with the others;
 //     up to two pushes of a step are in flight, sent Ordered so the server
 //     stores them in order whichever arrives first. Nothing
-//     is dropped while the server answers: each step holds at most 4,000
+//     is dropped while the server answers: each step holds at most 512
 //     lines / 8 MiB in memory, and beyond that the step's output blocks (its
 //     pipe fills) until lines are stored — backpressure. While the server
 //     cannot be reached, lines go to a spool file under work_dir/spool (at

@@ -39,7 +39,6 @@ func copyCompat(t *testing.T) string {
 	return dst
 }
 
-// writeFile writes content to dir/rel, creating folders.
 // loaded is the workspace of dir, which must load (problems or not).
 func loaded(t *testing.T, dir string) *Workspace {
 	t.Helper()
@@ -48,6 +47,7 @@ func loaded(t *testing.T, dir string) *Workspace {
 	return ws
 }
 
+// writeFile writes content to dir/rel, creating folders.
 func writeFile(t *testing.T, dir, rel, content string) {
 	t.Helper()
 	p := filepath.Join(dir, filepath.FromSlash(rel))
