@@ -406,16 +406,42 @@ func (f *fakeServer) with(fn func(f *fakeServer)) {
 	fn(f)
 }
 
-// waitCompletion waits for the accepted completion of step.
+// stallLimit is how long waitCompletion waits without progress.
+const stallLimit = 20 * time.Second
+
+// waitCompletion waits for the accepted completion of step. It fails when
+// stallLimit passes with no completion and no new stored log line of the
+// step: a step shipping thousands of lines may take much longer than that
+// on a loaded machine (with -race, each push costs milliseconds of CPU), but
+// as long as its log grows it is not stuck.
 func (f *fakeServer) waitCompletion(step string) stroem.Completion {
 	f.t.Helper()
-	var c stroem.Completion
-	require.Eventually(f.t, func() bool {
-		var ok bool
-		c, ok = f.completion(step)
-		return ok
-	}, 20*time.Second, 10*time.Millisecond, "no completion for step %s", step)
-	return c
+	lines, progress := f.storedLines(step), time.Now()
+	for {
+		if c, ok := f.completion(step); ok {
+			return c
+		}
+		if n := f.storedLines(step); n != lines {
+			lines, progress = n, time.Now()
+		}
+		if time.Since(progress) > stallLimit {
+			f.t.Fatalf("no completion for step %s, and no new log line for %s (%d stored)", step, stallLimit, lines)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// storedLines counts the stored log lines of step, of any job and attempt.
+func (f *fakeServer) storedLines(step string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for ref, ls := range f.logs {
+		if ref.Step == step {
+			n += len(ls)
+		}
+	}
+	return n
 }
 
 var errTestDone = errors.New("test done")

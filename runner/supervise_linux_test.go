@@ -85,7 +85,7 @@ func readPID(t *testing.T, file string) int {
 // killerStep starts a grandchild that traps SIGTERM and a process that
 // leaves the group with setsid, writes every pid to $PIDS, and waits.
 const killerStep = `
-sh -c 'trap "echo TERM ignored" TERM; echo $$ > "$PIDS/trapper.tmp"; mv "$PIDS/trapper.tmp" "$PIDS/trapper"; while :; do sleep 1; done' &
+sh -c 'trap "echo TERM ignored; touch \"\$PIDS/termed\"" TERM; echo $$ > "$PIDS/trapper.tmp"; mv "$PIDS/trapper.tmp" "$PIDS/trapper"; while :; do sleep 1; done' &
 setsid sh -c 'echo $$ > "$PIDS/escapee.tmp"; mv "$PIDS/escapee.tmp" "$PIDS/escapee"; exec sleep 100' &
 echo $$ > "$PIDS/main.tmp"; mv "$PIDS/main.tmp" "$PIDS/main"
 echo $PPID > "$PIDS/parent.tmp"; mv "$PIDS/parent.tmp" "$PIDS/parent"
@@ -143,13 +143,20 @@ func TestStepDiesWithItsWorker(t *testing.T) {
 		return !alive(main) && !alive(trapper) && !alive(escapee) && !alive(supervisor) &&
 			len(liveGroupMembers(main)) == 0
 	}
-	if !assert.Eventually(t, stepGone, time.Second, 2*time.Millisecond, "a process of the step outlived its worker by 1 s") {
+	// The supervisor SIGKILLs at once, with no grace: how soon they are gone
+	// is scheduling latency (milliseconds on an idle machine, the FIGURE),
+	// not a budget of the design, so the bound is only "long before the
+	// trapper's loop or the escapee's sleep 100 would end by themselves".
+	// That the kill was immediate is asserted below: the trapper never saw
+	// a SIGTERM.
+	if !assert.Eventually(t, stepGone, 30*time.Second, 2*time.Millisecond, "a process of the step outlived its worker") {
 		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", supervisor))
 		wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", supervisor))
-		t.Fatalf("alive after 1 s: main %v, trapper %v, escapee %v, supervisor %v (%s %s, descendants %v), group %v",
+		t.Fatalf("alive after 30 s: main %v, trapper %v, escapee %v, supervisor %v (%s %s, descendants %v), group %v",
 			alive(main), alive(trapper), alive(escapee), alive(supervisor), st, wchan, descendants(supervisor), liveGroupMembers(main))
 	}
 	t.Logf("FIGURE worker SIGKILL → every process of the step gone: %v", time.Since(killed).Round(time.Millisecond))
+	require.NoFileExists(t, filepath.Join(pids, "termed"), "the step was killed outright (SIGKILL), not asked to stop (SIGTERM) and given a grace")
 	for l := range lines {
 		require.NotContains(t, l, "step ended", "the worker died before the step ended")
 	}

@@ -360,13 +360,13 @@ func outageRun(t *testing.T, n int, mutate func(*WorkerConfig)) []string {
 	require.Eventually(t, func() bool {
 		_, err := os.Stat(started)
 		return err == nil
-	}, 5*time.Second, 5*time.Millisecond, "the step was claimed")
+	}, 60*time.Second, 5*time.Millisecond, "the step was claimed")
 	f.stop()
 	open()
 	require.Eventually(t, func() bool {
 		_, err := os.Stat(finished)
 		return err == nil
-	}, 60*time.Second, 10*time.Millisecond, "the step does not block while the server is down")
+	}, 3*time.Minute, 10*time.Millisecond, "the step does not block while the server is down") // a blocked step would never finish: the bound only ends a failing run
 	f.start()
 	c := f.waitCompletion("s")
 	require.True(t, c.Succeeded(), c.Error)

@@ -163,23 +163,28 @@ func (e *triggerEnv) queryTriggerJobs(trigger string) ([]jobRow, error) {
 	return out, rows.Err()
 }
 
-// requireConsecutive checks that ticks are whole seconds, one second apart,
-// and that each has its own job, of source trigger; and that the trigger
-// has no job without a tick.
-func (e *triggerEnv) requireConsecutive(t *testing.T, trigger string, ticks []tickRow) {
+// requireTicks checks that ticks are whole seconds, strictly increasing
+// (none fired twice), and that each has its own job, of source trigger; and
+// that the trigger has no job without a tick. Ticks need not be consecutive:
+// when the server stalls past a tick (a loaded machine), the scheduler fires
+// only the latest due tick and skips the others, by design (actors/scheduler.go).
+func (e *triggerEnv) requireTicks(t *testing.T, trigger string, ticks []tickRow) {
 	t.Helper()
 	jobs := map[string]jobRow{}
 	for _, j := range e.triggerJobs(t, trigger) {
 		jobs[j.id] = j
 	}
 	require.Len(t, jobs, len(e.ticks(t, trigger)), "one job per tick, no job without a tick")
+	seen := map[string]bool{}
 	for i, r := range ticks {
 		require.Equal(t, r.tick, r.tick.Truncate(time.Second), "a tick is the scheduled second, not the firing time")
 		j, ok := jobs[r.jobID]
 		require.True(t, ok, "tick %s names job %s", r.tick, r.jobID)
+		require.False(t, seen[r.jobID], "tick %s shares job %s with another tick", r.tick, r.jobID)
+		seen[r.jobID] = true
 		require.Equal(t, "trigger", j.sourceType)
 		if i > 0 {
-			require.Equal(t, time.Second, r.tick.Sub(ticks[i-1].tick), "ticks %s and %s are not consecutive", ticks[i-1].tick, r.tick)
+			require.True(t, r.tick.After(ticks[i-1].tick), "ticks %s and %s are out of order or repeated", ticks[i-1].tick, r.tick)
 		}
 	}
 }
@@ -228,17 +233,21 @@ func TestTriggersCronTwoServersFireEachTickOnce(t *testing.T) {
 	elapsed := stop.Sub(start).Seconds()
 
 	ticks := e.ticks(t, "every-second")
-	e.requireConsecutive(t, "every-second", ticks)
+	e.requireTicks(t, "every-second", ticks)
 	require.False(t, ticks[0].tick.Before(start.Truncate(time.Second)), "no tick before the first server started")
-	// Ticks fired while the first server ran; the second may add one or two
-	// after it stopped.
+	// Ticks fired while the first server ran (the second may add some after
+	// it stopped): at most one per whole second elapsed, plus the one due at
+	// start. Fewer is fine: a stalled server fires only the latest due tick.
+	// Two servers firing each tick would show as a repeated tick above, or as
+	// more ticks than seconds here.
 	var during int
 	for _, r := range ticks {
 		if !r.tick.After(stop) {
 			during++
 		}
 	}
-	require.InDelta(t, elapsed, float64(during), 1.5, "%d ticks in %.1fs", during, elapsed)
+	require.GreaterOrEqual(t, during, 1, "the trigger fired while the first server ran")
+	require.LessOrEqual(t, float64(during), elapsed+1, "%d ticks in %.1fs", during, elapsed)
 }
 
 func TestTriggersCronSkipNeverOverlaps(t *testing.T) {
@@ -323,7 +332,7 @@ func TestTriggersCronCancelPrevious(t *testing.T) {
 	for _, j := range jobs[:len(jobs)-2] {
 		require.Equal(t, stroem.JobCancelled, j.status, "every job but the newest ones was cancelled by its successor")
 	}
-	e.requireConsecutive(t, "every-second", e.ticks(t, "every-second"))
+	e.requireTicks(t, "every-second", e.ticks(t, "every-second"))
 }
 
 func TestTriggersCronRestartFiresAtMostOneMissedTick(t *testing.T) {
@@ -357,7 +366,7 @@ func TestTriggersCronRestartFiresAtMostOneMissedTick(t *testing.T) {
 	require.LessOrEqual(t, missed, 1, "at most one job for the ticks missed while no server ran")
 	require.GreaterOrEqual(t, restartAt.Sub(stoppedAt), 2*time.Second)
 	require.GreaterOrEqual(t, after[0].tick.Sub(last), 2*time.Second, "the missed ticks were not replayed")
-	e.requireConsecutive(t, "every-second", after)
+	e.requireTicks(t, "every-second", after)
 }
 
 const hourlyWorkflow = `
