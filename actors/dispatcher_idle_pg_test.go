@@ -14,15 +14,31 @@ import (
 	"github.com/stroem/stroem/persistence/postgres"
 )
 
-// claimCounter counts the claim queries that reach the store.
-type claimCounter struct {
+// claimSpy counts the claim queries that reach the store, and hides the
+// ready steps from them while hide is set, as a claim's SKIP LOCKED does
+// with a step row a concurrent transaction holds.
+type claimSpy struct {
 	*postgres.Store
-	n atomic.Int64
+	n    atomic.Int64
+	hide atomic.Bool
 }
 
-func (s *claimCounter) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
+func (s *claimSpy) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
 	s.n.Add(1)
+	if s.hide.Load() {
+		return nil, nil
+	}
 	return s.Store.StepsClaim(ctx, p)
+}
+
+// spiedEngine is a PostgreSQL engine whose claims go through a claimSpy.
+func spiedEngine(t *testing.T, cfg Config) (*pgEngine, *claimSpy) {
+	var cs *claimSpy
+	e := newPGEngine(t, engineWorkflow, cfg, func(ps *postgres.Store) Store {
+		cs = &claimSpy{Store: ps}
+		return cs
+	})
+	return e, cs
 }
 
 // An idle fleet's polls do not each cost a claim query: after a claim came
@@ -31,11 +47,7 @@ func (s *claimCounter) StepsClaim(ctx context.Context, p persistence.ClaimParams
 // then still reaches a waiting request at once.
 func TestIdlePollsShareAShortClaim(t *testing.T) {
 	t.Parallel()
-	var cs *claimCounter
-	e := newPGEngine(t, engineWorkflow, Config{EmptyClaimFor: time.Minute}, func(ps *postgres.Store) Store {
-		cs = &claimCounter{Store: ps}
-		return cs
-	})
+	e, cs := spiedEngine(t, Config{EmptyClaimFor: time.Minute})
 	// Let the start-up's wake-ups pass, then one short claim.
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		n := cs.n.Load()
@@ -77,30 +89,12 @@ func TestIdlePollsShareAShortClaim(t *testing.T) {
 // queries again, wake-up or not.
 func TestShortClaimVouchesForEmptyClaimForOnly(t *testing.T) {
 	t.Parallel()
-	var cs *claimCounter
-	e := newPGEngine(t, engineWorkflow, Config{EmptyClaimFor: 100 * time.Millisecond}, func(ps *postgres.Store) Store {
-		cs = &claimCounter{Store: ps}
-		return cs
-	})
+	e, cs := spiedEngine(t, Config{EmptyClaimFor: 100 * time.Millisecond})
 	require.Nil(t, e.claim(t, uuid.NewString(), 20*time.Millisecond))
 	n := cs.n.Load()
 	time.Sleep(200 * time.Millisecond) // let EmptyClaimFor pass; nothing to wait for
 	require.Nil(t, e.claim(t, uuid.NewString(), 20*time.Millisecond))
 	require.Greater(t, cs.n.Load(), n)
-}
-
-// hidingStore hides the ready steps from claims while hide is set, as a
-// claim's SKIP LOCKED does with a step row a concurrent transaction holds.
-type hidingStore struct {
-	*postgres.Store
-	hide atomic.Bool
-}
-
-func (s *hidingStore) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
-	if s.hide.Load() {
-		return nil, nil
-	}
-	return s.Store.StepsClaim(ctx, p)
 }
 
 // A request that waits without querying because a short claim vouched for
@@ -109,11 +103,7 @@ func (s *hidingStore) StepsClaim(ctx context.Context, p persistence.ClaimParams)
 // is not left ready while the request waits out its long poll.
 func TestRequestSparedByShortClaimLooksAgainAfterEmptyClaimFor(t *testing.T) {
 	t.Parallel()
-	var hs *hidingStore
-	e := newPGEngine(t, engineWorkflow, Config{EmptyClaimFor: 100 * time.Millisecond}, func(ps *postgres.Store) Store {
-		hs = &hidingStore{Store: ps}
-		return hs
-	})
+	e, hs := spiedEngine(t, Config{EmptyClaimFor: 100 * time.Millisecond})
 	id := e.create(t, "one", nil) // ready; its wake-up finds nobody waiting
 	hs.hide.Store(true)
 	require.Nil(t, e.claim(t, uuid.NewString(), 20*time.Millisecond), "the hidden step was claimed")
