@@ -283,8 +283,11 @@ func (r *Report) WriteText(w io.Writer) error {
 // verdict prints "target ≤ 5 ms  ok" or "… MISS".
 func benchVerdict(v, target float64, op, unit string) string {
 	ok := v <= target
-	if op == "≥" {
+	switch op {
+	case "≥":
 		ok = v >= target
+	case "<":
+		ok = v < target
 	}
 	mark := "ok"
 	if !ok {
