@@ -23,6 +23,12 @@ import (
 // built a heartbeat period after the first) leave one out, the worker never
 // got it and the claim is undone: the step is ready again and its attempt
 // forgotten, as for an answer that could not be written (Unassign).
+//
+// A heartbeat can be built just before the worker reads a late answer, so
+// leaving a step out is only a hint: the store undoes the claim only while
+// the worker has not acknowledged it (StepUnclaim). A worker that read the
+// answer and acknowledged it keeps the step; one whose acknowledgement comes
+// after the undo is refused and never runs it.
 
 // inheritedMisses is how many heartbeats of its worker must leave an
 // inherited step out before its claim is undone.

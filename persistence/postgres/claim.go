@@ -115,7 +115,7 @@ WITH prev AS (
 		started_at = (SELECT started_at FROM prev),
 		lease_expires_at = NULL, completed_at = NULL
 	WHERE job_id = $1 AND step_name = $2 AND status = 'running' AND attempt = $3 AND worker_id = $4
-		AND NOT cancel_requested
+		AND started_attempt <> attempt AND NOT cancel_requested
 	RETURNING job_id
 ), forgotten AS (
 	DELETE FROM step_attempts
@@ -124,8 +124,11 @@ WITH prev AS (
 SELECT pg_notify('` + persistence.ChannelStepsReady + `', $5 || ':' || job_id::text) FROM undone`
 
 // StepUnclaim undoes a claim whose answer never reached the worker: only if
-// the step is still running that attempt for that worker, it goes back to
-// ready with the attempt forgotten. Otherwise it does nothing. The job stays
+// the step is still running that attempt for that worker and the worker has
+// not acknowledged it (StepStart), it goes back to ready with the attempt
+// forgotten. Otherwise it does nothing: an acknowledged attempt did reach
+// its worker, which may be running it. The acknowledgement and the unclaim
+// lock the same row, so exactly one of them wins. The job stays
 // running. A step whose job was cancelled meanwhile (cancel requested on the
 // running step) is not made claimable again: it ends cancelled when its
 // lease runs out.

@@ -141,7 +141,8 @@ func cmpInt64(a, b int64) int {
 }
 
 // StepUnclaim undoes a claim whose answer never reached the worker: only if
-// the step is still running that attempt for that worker, it goes back to
+// the step is still running that attempt for that worker and the worker has
+// not acknowledged it (StepStart: it did reach the worker then), it goes back to
 // ready with the attempt forgotten and the previous attempt's fields
 // restored. It keeps its ready_at, so it is first in line again. Otherwise
 // it does nothing. The job stays running. A step whose job was cancelled
@@ -179,7 +180,7 @@ func unclaimTx(ctx context.Context, tx *sql.Tx, id, step string, attempt int, wo
 			status = 'ready', attempt = attempt - 1, worker_id = ?, attempt_status = ?, exit_code = ?,
 			error_message = ?, started_at = ?, lease_expires_at = NULL, completed_at = NULL
 		WHERE job_id = ? AND step_name = ? AND status = 'running' AND attempt = ? AND worker_id = ?
-			AND NOT cancel_requested`,
+			AND started_attempt <> attempt AND NOT cancel_requested`,
 		prevWorker, prevStatus.String, prevExit, prevError.String, prevStarted,
 		id, step, attempt, workerID)
 	if err != nil {

@@ -54,6 +54,39 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.True(t, cancel, "the acknowledgement says a cancel was requested")
 	})
 
+	// Unclaim (an answer that never reached its worker, or a claim a
+	// restarted server inherited) is refused once the worker acknowledged
+	// the step: it did get it and may be running it. Undoing it then would
+	// let another claim run the same attempt a second time.
+	t.Run("AcknowledgedIsNeverUnclaimed", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := context.Background()
+		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
+		ClaimOne(t, s, "w1")
+		_, err := s.StepStart(ctx, id, "a", 1, "w1")
+		require.NoError(t, err)
+
+		require.NoError(t, s.StepUnclaim(ctx, id, "a", 1, "w1"))
+		a := jobState(t, s, id).Step("a")
+		require.Equal(t, stroem.StepRunning, a.Status, "the acknowledged attempt stays running")
+		require.Equal(t, 1, a.Attempt)
+		require.Equal(t, "w1", a.WorkerID)
+		require.Len(t, jobGet(t, s, id).Steps[0].Attempts, 1)
+		_, err = s.StepStart(ctx, id, "a", 1, "w1")
+		require.NoError(t, err, "still the worker's")
+
+		// Unacknowledged, the same unclaim goes through, and the late
+		// acknowledgement is refused.
+		other := InsertJob(t, s, Step{Name: "a"}).Job.ID
+		c := ClaimOne(t, s, "w2")
+		require.Equal(t, other, c.JobID)
+		require.NoError(t, s.StepUnclaim(ctx, other, "a", 1, "w2"))
+		require.Equal(t, stroem.StepReady, jobState(t, s, other).Step("a").Status)
+		_, err = s.StepStart(ctx, other, "a", 1, "w2")
+		require.ErrorIs(t, err, stroem.ErrConflict)
+	})
+
 	t.Run("UnacknowledgedIsGivenBackWithoutAnAttempt", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
