@@ -28,6 +28,7 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/http/client"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/stroemtest"
 )
 
 // logCluster is several servers on one database, each with its own
@@ -53,7 +54,7 @@ func startLogCluster(t *testing.T, servers int, workflow string, extra map[strin
 	c := &logCluster{t: t, token: randomHex(16), dir: t.TempDir(), dbURL: dbtest.URL(t), http: &http.Client{Timeout: 30 * time.Second}}
 	ws := workspaceDir(t, workflow)
 	for i := range servers {
-		addr := freeAddr(t)
+		addr := stroemtest.FreeAddr(t)
 		cfg := map[string]any{
 			"listen":         addr,
 			"db":             map[string]any{"url": c.dbURL},
