@@ -6,11 +6,15 @@ package stroemtest
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -61,4 +65,38 @@ func Request(t testing.TB, c *http.Client, method, url string, body io.Reader, t
 	out, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, out
+}
+
+// SlowBody starts a JSON POST to path on addr whose body never finishes:
+// after "{", one byte every `every`. It returns how long the server took
+// to close the connection, and fails the test when that takes over limit.
+func SlowBody(t testing.TB, addr, path string, every, limit time.Duration) time.Duration {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	start := time.Now()
+	_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", path)
+	require.NoError(t, err)
+	closed := make(chan time.Duration, 1)
+	go func() {
+		// Read until the server ends the connection.
+		_, _ = io.Copy(io.Discard, conn)
+		closed <- time.Since(start)
+	}()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	deadline := time.After(limit)
+	for {
+		select {
+		case took := <-closed:
+			return took
+		case <-tick.C:
+			if _, err := conn.Write([]byte(" ")); err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+				t.Logf("slow body: write: %v", err)
+			}
+		case <-deadline:
+			t.Fatalf("the slow body was not cut off within %v", limit)
+		}
+	}
 }
