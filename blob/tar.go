@@ -106,6 +106,22 @@ func (w *Writer) Close() error {
 	return w.zw.Close()
 }
 
+// Finish closes the tarball and rewinds f, the file it was written to, for
+// reading (an upload): it returns the tarball's size.
+func (w *Writer) Finish(f io.Seeker) (int64, error) {
+	if err := w.Close(); err != nil {
+		return 0, err
+	}
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	return size, nil
+}
+
 // Extract writes the regular files of a gzip tarball below dir (which
 // must exist), at most limit bytes in all (0: no limit), and returns the
 // content of StateFile when there is one.

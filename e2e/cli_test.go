@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/stroemtest"
 )
 
 const cliWorkflow = `
@@ -124,7 +125,7 @@ func TestCLITriggerFollow(t *testing.T) {
 // following is a `stroem trigger TASK --follow` running as a subprocess.
 type following struct {
 	cmd            *exec.Cmd
-	stdout, stderr lockedBuffer
+	stdout, stderr stroemtest.Buffer
 	exited         chan error
 }
 

@@ -34,6 +34,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/stroemtest"
 )
 
 // faultLease is the lease of every fault scenario (production default: 10 s).
@@ -85,7 +86,7 @@ func startFaultStack(t *testing.T, opts faultOpts) *faultStack {
 		opts.dbURL = dbtest.URL(t)
 	}
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := stroemtest.FreeAddr(t)
 	s := &faultStack{
 		stack: &stack{t: t, url: "http://" + addr, token: randomHex(16), dir: dir,
 			http: &http.Client{Timeout: 10 * time.Second}},

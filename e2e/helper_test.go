@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,6 +27,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/stroemtest"
 )
 
 // markerEnv is set in the environment of every subprocess; the workers pass
@@ -180,26 +179,9 @@ func randomHex(n int) string {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *stroemtest.Buffer
 	done chan struct{}
 	err  error // set when done is closed
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // subprocessEnv is the test's environment without any STROEM_ setting that
@@ -225,7 +207,7 @@ func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 // startProcAs is startProc as another user (cred nil: this process's).
 func startProcAs(t *testing.T, name string, env []string, cred *syscall.Credential, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, out: &stroemtest.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -321,7 +303,7 @@ func startStack(t *testing.T, opts stackOpts) *stack {
 	}
 	dir := t.TempDir()
 	s := &stack{t: t, token: randomHex(16), dir: dir, http: &http.Client{Timeout: 30 * time.Second}, opts: opts}
-	addr := freeAddr(t)
+	addr := stroemtest.FreeAddr(t)
 	s.url = "http://" + addr
 	s.dbURL = dbtest.URL(t)
 
@@ -436,18 +418,6 @@ func (s *stack) startWorker(name string, maxConcurrent int) *proc {
 	return w
 }
 
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago (the server needs a --config, not a listener, so the tiny window
-// between closing and the server binding is accepted).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
 // writeConfig writes v as a config file (JSON is YAML).
 func writeConfig(t *testing.T, dir, name string, v any) string {
 	t.Helper()
@@ -477,32 +447,14 @@ func (s *stack) do(method, path string, body any) (int, []byte) {
 		require.NoError(s.t, err)
 		r = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, s.url+path, r)
-	require.NoError(s.t, err)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.http.Do(req)
-	require.NoError(s.t, err)
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	require.NoError(s.t, err)
-	return resp.StatusCode, out
+	return stroemtest.Request(s.t, s.http, method, s.url+path, r, "")
 }
 
 // post sends a raw body with an optional bearer token (webhooks).
 func (s *stack) post(path, token, body string) (int, string) {
 	s.t.Helper()
-	req, err := http.NewRequest("POST", s.url+path, strings.NewReader(body))
-	require.NoError(s.t, err)
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := s.http.Do(req)
-	require.NoError(s.t, err)
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	require.NoError(s.t, err)
-	return resp.StatusCode, string(out)
+	status, out := stroemtest.Request(s.t, s.http, "POST", s.url+path, strings.NewReader(body), token)
+	return status, string(out)
 }
 
 // getJSON is a GET that tolerates transport errors (for polling): it

@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -28,6 +26,7 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/http/client"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/stroemtest"
 )
 
 // logCluster is several servers on one database, each with its own
@@ -53,7 +52,7 @@ func startLogCluster(t *testing.T, servers int, workflow string, extra map[strin
 	c := &logCluster{t: t, token: randomHex(16), dir: t.TempDir(), dbURL: dbtest.URL(t), http: &http.Client{Timeout: 30 * time.Second}}
 	ws := workspaceDir(t, workflow)
 	for i := range servers {
-		addr := freeAddr(t)
+		addr := stroemtest.FreeAddr(t)
 		cfg := map[string]any{
 			"listen":         addr,
 			"db":             map[string]any{"url": c.dbURL},
@@ -516,33 +515,9 @@ tasks:
 	require.Less(t, peak.Load(), int64(150<<10), "server RSS stays under 150 MB")
 
 	// A slow body: one byte every 200 ms; the read timeout is 2 s.
-	conn, err := net.Dial("tcp", c.addrs[0])
-	require.NoError(t, err)
-	defer conn.Close()
-	t0 := time.Now()
-	_, err = fmt.Fprintf(conn, "POST /api/workspaces/default/tasks/seq/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
-	require.NoError(t, err)
-	closed := make(chan time.Duration, 1)
-	go func() {
-		_, _ = io.Copy(io.Discard, conn)
-		closed <- time.Since(t0)
-	}()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case d := <-closed:
-			t.Logf("slow body cut off after %v (read_timeout 2s)", d)
-			require.Less(t, d, 4*time.Second)
-			return
-		case <-tick.C:
-			if _, err := conn.Write([]byte(" ")); err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
-				t.Logf("write: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("the slow body was not cut off")
-		}
-	}
+	d := stroemtest.SlowBody(t, c.addrs[0], "/api/workspaces/default/tasks/seq/execute", 200*time.Millisecond, 20*time.Second)
+	t.Logf("slow body cut off after %v (read_timeout 2s)", d)
+	require.Less(t, d, 4*time.Second)
 }
 
 // TestNoLogLineStoredForALostAttempt (issue 26, test c): the worker is

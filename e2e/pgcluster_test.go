@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem/stroemtest"
 )
 
 // pgCluster is a throwaway PostgreSQL cluster owned by one test: initdb in a
@@ -167,7 +169,7 @@ func pgVersion(binDir string) int {
 // freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := stroemtest.FreeAddr(t)
 	_, p, _ := strings.Cut(addr, ":")
 	n, err := strconv.Atoi(p)
 	require.NoError(t, err)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem/stroemtest"
 )
 
 // readmeBlock is one fenced code block of README.md.
@@ -102,11 +104,11 @@ func TestReadmeQuickStart(t *testing.T) {
 	require.NotEmpty(t, triggerArgs, "the quick start triggers a task")
 	require.NotEmpty(t, want, "the quick start shows the trigger's output")
 
-	addr := freeAddr(t)
+	addr := stroemtest.FreeAddr(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
 	dev := exec.Command(binary, append(devArgs, "--data-dir", dataDir, "--listen", addr)...)
 	dev.Dir = repoRoot // the README runs from a clone's root
-	devOut := &lockedBuffer{}
+	devOut := &stroemtest.Buffer{}
 	dev.Stdout, dev.Stderr = devOut, devOut
 	dev.Env = subprocessEnv()
 	dev.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -141,7 +143,7 @@ func TestReadmeQuickStart(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	var stdout, stderr lockedBuffer
+	var stdout, stderr stroemtest.Buffer
 	trig := exec.CommandContext(ctx, binary, triggerArgs...)
 	trig.Dir = repoRoot
 	trig.Env = subprocessEnv("STROEM_URL=" + url)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem/http/apierror"
+	"github.com/stroem/stroem/stroemtest"
 )
 
 func TestBadTextInTheRequestIs400(t *testing.T) {
@@ -104,33 +105,10 @@ func TestSlowBodyIsCutOffAtTheReadTimeout(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	conn, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer conn.Close()
-	start := time.Now()
-	_, err = io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
-	require.NoError(t, err)
-	closed := make(chan time.Duration, 1)
-	go func() {
-		// Read until the server ends the connection.
-		_, _ = io.Copy(io.Discard, conn)
-		closed <- time.Since(start)
-	}()
 	// One byte every 100 ms: the body would take 100 s.
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case took := <-closed:
-			require.Less(t, took, readTimeout+time.Second, "cut off within the read timeout")
-			require.Greater(t, took, readTimeout/2, "not before the timeout")
-			return
-		case <-tick.C:
-			_, _ = conn.Write([]byte(" "))
-		case <-time.After(5 * time.Second):
-			t.Fatal("the slow body was not cut off")
-		}
-	}
+	took := stroemtest.SlowBody(t, addr, "/", 100*time.Millisecond, 5*time.Second)
+	require.Less(t, took, readTimeout+time.Second, "cut off within the read timeout")
+	require.Greater(t, took, readTimeout/2, "not before the timeout")
 }
 
 func TestLongRequestsOutliveTheReadTimeout(t *testing.T) {

@@ -50,6 +50,37 @@ func (h StepHolder) Fence(f AttemptFence, what string) error {
 	return stroem.Errorf(stroem.CodeConflict, "%s", msg)
 }
 
+// FenceRead is the row a store's StepFence reads: who holds the step, and
+// whether its job has a cancel request.
+type FenceRead struct {
+	Holder StepHolder
+	Cancel bool
+}
+
+// FenceColumns is what StepFence selects from job_steps into FenceRead.Dest.
+const FenceColumns = `status, attempt, coalesce(worker_id, ''), cancel_requested`
+
+// Dest is where a row of FenceColumns is scanned.
+func (r *FenceRead) Dest() []any {
+	return []any{&r.Holder.Status, &r.Holder.Attempt, &r.Holder.WorkerID, &r.Cancel}
+}
+
+// StepFence is the outcome of a store's StepFence once it read f's step
+// into r, err being the read's error: an unknown step is CodeNotFound,
+// another read error is interpreted and wrapped, a worker that does not
+// hold f's running attempt is CodeConflict (StepHolder.Fence), else the
+// step's cancel request.
+func (e Errors) StepFence(err error, r FenceRead, f AttemptFence) (bool, error) {
+	if err != nil {
+		missing := stroem.Errorf(stroem.CodeNotFound, "step %s of job %s not found", f.Step, f.JobID)
+		return false, e.Row(err, missing, "fence step %s of job %s", f.Step, f.JobID)
+	}
+	if err := r.Holder.Fence(f, ""); err != nil {
+		return false, err
+	}
+	return r.Cancel, nil
+}
+
 // PrepareArtifact applies ArtifactCommit's rules both stores share before
 // any SQL: the fence's job id must be a UUID (CodeNotFound otherwise), the
 // name safe (CheckArtifactName) and the blob id a UUID. It returns the

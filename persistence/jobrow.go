@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -108,6 +109,36 @@ func prepareStep(jobID string, st NewStep) (PreparedStep, error) {
 	}
 	st.ErrorMessage = stroem.SanitizeText(st.ErrorMessage)
 	return PreparedStep{NewStep: st, Input: in, Output: out}, nil
+}
+
+// JobColumns and StepColumns are the columns both stores select into a
+// JobRow and a StepRow, in the order their scans expect.
+const (
+	JobColumns = `CAST(id AS text), workspace, task_name, mode, input, output, status, source_type,
+	source_id, revision, coalesce(snapshot_id, ''), cancel_requested, created_at, started_at, completed_at,
+	created_by, cancelled_by`
+	StepColumns = `step_name, position, action_name, action_type, image, depends_on,
+	continue_on_failure, max_attempts, status, input, output, error_message, coalesce(worker_id, ''),
+	attempt, attempt_status, exit_code, lease_expires_at, ready_at, cancel_requested, started_at, completed_at`
+)
+
+// Snapshots remembers the ids of the task snapshots a store holds, so its
+// JobInsert sends a snapshot's body once per process, not once per job
+// (see PrepareJob). The zero value is ready to use.
+type Snapshots struct{ ids sync.Map }
+
+// Known reports whether the snapshot id is stored.
+func (c *Snapshots) Known(id string) bool {
+	_, ok := c.ids.Load(id)
+	return ok
+}
+
+// Stored records that the snapshot id is stored; "" (no snapshot) is
+// ignored.
+func (c *Snapshots) Stored(id string) {
+	if id != "" {
+		c.ids.Store(id, struct{}{})
+	}
 }
 
 // JobRow is a jobs row as a store scans it, before Decode turns its text

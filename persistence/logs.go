@@ -70,6 +70,22 @@ type LogAppended struct {
 	Ahead bool
 }
 
+// PrepareLogAppend applies LogAppend's rules both stores share before any
+// SQL: the push is checked (LogCheck), its job id must be a UUID
+// (CodeNotFound otherwise) and its lines are prepared (PrepareLogLines). It
+// returns the job id in canonical form and the lines to store.
+func PrepareLogAppend(a LogAppend) (jobID string, lines []stroem.PushLine, err error) {
+	if err := LogCheck(a); err != nil {
+		return "", nil, err
+	}
+	jobID, ok := CanonicalUUID(a.JobID)
+	if !ok {
+		return "", nil, stroem.Errorf(stroem.CodeNotFound, "job %s not found", a.JobID)
+	}
+	lines, err = PrepareLogLines(a.Lines, nil)
+	return jobID, lines, err
+}
+
 // PrepareLogLines checks the streams, fills missing times and sanitizes the
 // texts of a push, so what is stored can always be encoded as JSON.
 func PrepareLogLines(lines []stroem.PushLine, mask func(string) string) ([]stroem.PushLine, error) {
@@ -96,6 +112,78 @@ func PrepareLogLines(lines []stroem.PushLine, mask func(string) string) ([]stroe
 		out[i] = l
 	}
 	return out, nil
+}
+
+// StepLogState is a step's row of step_logs as LogAppend reads it: the
+// attempt whose offsets next_offset counts, the step's stored bytes and
+// whether its log was truncated. Seen is false while the step has no row.
+type StepLogState struct {
+	Seen      bool
+	Attempt   int
+	Next      int64
+	Bytes     int64
+	Truncated bool
+}
+
+// StepLogColumns is what LogAppend selects from step_logs into
+// StepLogState.Dest.
+const StepLogColumns = `attempt, next_offset, bytes, truncated`
+
+// Dest is where a row of StepLogColumns is scanned.
+func (st *StepLogState) Dest() []any {
+	return []any{&st.Attempt, &st.Next, &st.Bytes, &st.Truncated}
+}
+
+// LogPlan is what LogAppend writes for one push (PlanLogAppend).
+type LogPlan struct {
+	// Write is false when nothing is written: the push has no lines, came
+	// ahead of the attempt's earlier lines (Ahead), or was stored already
+	// (a retried push).
+	Write bool
+	Ahead bool
+	// Store are the lines to store, in order (possibly none: the limit
+	// was reached before).
+	Store []stroem.PushLine
+	// State is the step's log state to write (an update when Seen, else an
+	// insert).
+	State StepLogState
+}
+
+// PlanLogAppend applies LogAppend's rules to a fenced push and the step's
+// log state st: an Ordered push past the stored lines waits (LogAhead),
+// lines whose offset is stored already are skipped (a new attempt's
+// offsets start over), and the step's size limit applies (LogLimit).
+func PlanLogAppend(a LogAppend, lines []stroem.PushLine, st StepLogState) LogPlan {
+	if len(lines) == 0 {
+		return LogPlan{}
+	}
+	if LogAhead(a, st.Attempt, st.Next) {
+		return LogPlan{Ahead: true}
+	}
+	next := st.Next
+	if st.Attempt != a.Attempt {
+		next = 0 // a new attempt: its offsets start over
+	}
+	fresh := lines
+	if skip := next - a.Offset; skip > 0 {
+		if skip >= int64(len(fresh)) {
+			return LogPlan{} // all stored already: a retried push
+		}
+		fresh = fresh[skip:]
+	}
+	end := a.Offset + int64(len(lines))
+	store, bytes, truncated := LogLimit(fresh, st.Bytes, st.Truncated, a.MaxStepBytes, a.Step)
+	return LogPlan{Write: true, Store: store,
+		State: StepLogState{Seen: st.Seen, Attempt: a.Attempt, Next: max(end, next), Bytes: bytes, Truncated: truncated}}
+}
+
+// StoredLines are the lines of a push as stored, the first with seq first.
+func StoredLines(a LogAppend, lines []stroem.PushLine, first int64) []stroem.LogLine {
+	out := make([]stroem.LogLine, len(lines))
+	for i, l := range lines {
+		out[i] = stroem.LogLine{Seq: first + int64(i), Step: a.Step, Attempt: a.Attempt, TS: l.TS, Stream: l.Stream, Text: l.Text}
+	}
+	return out
 }
 
 // LogLimit applies the per-step size limit to a push's new lines: given
@@ -153,3 +241,56 @@ func LogCheck(a LogAppend) error {
 // bounded however long the log, and no transaction stays open while a slow
 // client reads.
 const LogPageSize = 500
+
+// LogPageQuery is the statement of one page of LogScan: the job's lines
+// (only step's unless step is "") with a seq above after, in seq order,
+// LogPageSize at most. arg records one value and returns its placeholder
+// (see JobFilter.Where), so both stores run the same statement.
+func LogPageQuery(jobID, step string, after int64, arg func(v any) string) string {
+	q := `SELECT seq, step_name, attempt, ts, stream, text FROM job_logs WHERE job_id = ` + arg(jobID)
+	if step != "" {
+		q += ` AND step_name = ` + arg(step)
+	}
+	return q + ` AND seq > ` + arg(after) + ` ORDER BY seq LIMIT ` + arg(LogPageSize)
+}
+
+// LogRow is a row of LogPageQuery as a store scans it, before Decode.
+type LogRow struct {
+	Line   stroem.LogLine
+	Stream string
+}
+
+// Dest is where a row is scanned; ts is the destination of the ts column,
+// which the store's scan must leave in Line.TS.
+func (r *LogRow) Dest(ts any) []any {
+	return []any{&r.Line.Seq, &r.Line.Step, &r.Line.Attempt, ts, &r.Stream, &r.Line.Text}
+}
+
+// Decode returns the line of the row, its time in UTC.
+func (r *LogRow) Decode() stroem.LogLine {
+	l := r.Line
+	l.TS, l.Stream = l.TS.UTC(), stroem.Stream(r.Stream)
+	return l
+}
+
+// ScanLogPages is the loop of a store's LogScan: read returns the next page
+// (up to LogPageSize lines with a seq above after, in seq order), fn is
+// called for each line of a page before the next is read (no query is open
+// meanwhile), and a short page ends the scan.
+func ScanLogPages(afterSeq int64, fn func(stroem.LogLine) error, read func(after int64) ([]stroem.LogLine, error)) error {
+	for {
+		page, err := read(afterSeq)
+		if err != nil {
+			return err
+		}
+		for _, l := range page {
+			if err := fn(l); err != nil {
+				return err
+			}
+		}
+		if len(page) < LogPageSize {
+			return nil
+		}
+		afterSeq = page[len(page)-1].Seq
+	}
+}

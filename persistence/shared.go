@@ -160,6 +160,28 @@ func (e Errors) Wrap(err error, format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), e.Interpret(err))
 }
 
+// Found is the outcome of reading an optional row: the driver's "no rows"
+// is (false, nil), any other error is returned as it is (the read runs
+// inside a transaction, whose caller interprets it).
+func (e Errors) Found(err error) (bool, error) {
+	if errors.Is(err, e.NoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Coded is Wrap for an error that may come from the store's own checks
+// inside a transaction (a fence, a limit): an error that carries a stroem
+// code is returned as it is, so its message reaches the caller unchanged;
+// any other is interpreted and wrapped.
+func (e Errors) Coded(err error, format string, args ...any) error {
+	var coded *stroem.Error
+	if errors.As(err, &coded) {
+		return err
+	}
+	return e.Wrap(err, format, args...)
+}
+
 // Fence is the outcome of a fence's read of a step's row into h (see
 // StepHolder.Fence): NoRows is an unknown step (CodeNotFound), any other
 // read error is returned as it is (the fence runs inside a transaction),

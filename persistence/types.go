@@ -129,6 +129,33 @@ func (p ClaimParams) Check() error {
 	return nil
 }
 
+// Batch checks p (see Check) and returns how many steps the claim may
+// take: p.Limit, at least 1, or 0 when p has no capabilities (no step can
+// match, and the store runs no query).
+func (p ClaimParams) Batch() (int, error) {
+	if len(p.Capabilities) == 0 {
+		return 0, nil
+	}
+	if err := p.Check(); err != nil {
+		return 0, err
+	}
+	return max(p.Limit, 1), nil
+}
+
+// CheckRenew applies LeasesRenew's argument rules both stores share: a
+// worker id that is not a UUID names no worker (CodeNotFound), and the lease
+// must be positive. It returns the worker id in canonical form.
+func CheckRenew(workerID string, lease time.Duration) (string, error) {
+	wid, ok := CanonicalUUID(workerID)
+	if !ok {
+		return "", stroem.Errorf(stroem.CodeNotFound, "worker %s not found", workerID)
+	}
+	if lease <= 0 {
+		return "", stroem.Errorf(stroem.CodeInvalid, "renew leases: lease must be positive, got %s", lease)
+	}
+	return wid, nil
+}
+
 // ClaimedStep is a step a claim moved to running for a worker.
 type ClaimedStep struct {
 	JobID          string

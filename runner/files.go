@@ -290,14 +290,8 @@ func (f *stepFiles) uploadState(ctx context.Context, scope, dir string, state ma
 			return err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	size, err := tmp.Seek(0, io.SeekCurrent)
+	size, err := tw.Finish(tmp)
 	if err != nil {
-		return err
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
 	return f.c.StepStateUpload(ctx, f.ref, scope, tmp, size)

@@ -1,7 +1,6 @@
 package workspace
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -15,31 +14,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/stroemtest"
 )
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 type registryBundle struct {
 	reg  *Registry
 	dir  string // the folder workspace "main"
 	file string // the single-file workspace "single"
-	logs *syncBuffer
+	logs *stroemtest.Buffer
 }
 
 func setupRegistry(t *testing.T) *registryBundle {
@@ -47,7 +29,7 @@ func setupRegistry(t *testing.T) *registryBundle {
 	dir := copyCompat(t)
 	single := filepath.Join(t.TempDir(), "one.yaml")
 	require.NoError(t, os.WriteFile(single, []byte("actions:\n  a: { cmd: echo }\n"), 0o644))
-	logs := &syncBuffer{}
+	logs := &stroemtest.Buffer{}
 	reg := NewRegistry(map[string]string{
 		"main":    dir,
 		"single":  single,

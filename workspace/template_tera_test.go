@@ -77,7 +77,7 @@ func TestRenderTeraFilters(t *testing.T) {
 
 func TestRenderTeraErrors(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ src, want string }{
+	tests := []renderCase{
 		{"{{ 'x' | truncate(size=3) }}", `unknown argument "size"`},
 		{"{{ input.list | nth }}", "nth: needs n"},
 		{"{{ input.map | get(key='zz') }}", `the object has no key "zz"`},
@@ -85,17 +85,9 @@ func TestRenderTeraErrors(t *testing.T) {
 		{"{{ 'ref+awsssm:///prod/db' | vals }}", "unsupported secret reference"},
 		{"{{ 'ref+env://STROEM_TEST_NEVER_SET_X' | vals }}", `environment variable "STROEM_TEST_NEVER_SET_X" is not set`},
 	}
-	ctx := testContext()
-	for _, tt := range tests {
-		t.Run(tt.src, func(t *testing.T) {
-			t.Parallel()
-			tpl, err := CompileTemplate(tt.src)
-			require.NoError(t, err)
-			_, err = tpl.Render(ctx)
-			require.Error(t, err)
-			require.Contains(t, err.Error(), tt.want)
-		})
-	}
+	runRenderErrors(t, testContext(), tests, func(t *testing.T, want, _ string, err error) {
+		require.ErrorContains(t, err, want)
+	})
 }
 
 func TestRenderVals(t *testing.T) {

@@ -66,6 +66,22 @@ func runRenderCases(t *testing.T, ctx map[string]any, cases []renderCase) {
 	}
 }
 
+// runRenderErrors renders each case in ctx as a parallel subtest named by
+// its source; the template must compile, and check judges the output and
+// the error of its rendering against the case's want.
+func runRenderErrors(t *testing.T, ctx map[string]any, cases []renderCase, check func(t *testing.T, want, out string, err error)) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.src, func(t *testing.T) {
+			t.Parallel()
+			tpl, err := CompileTemplate(tt.src)
+			require.NoError(t, err)
+			out, err := tpl.Render(ctx)
+			check(t, tt.want, out, err)
+		})
+	}
+}
+
 // requireRenders renders each case in ctx within t.
 func requireRenders(t *testing.T, ctx map[string]any, cases []renderCase) {
 	t.Helper()
@@ -175,7 +191,7 @@ func TestTemplateContextMap(t *testing.T) {
 
 func TestRenderUndefined(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ src, want string }{
+	tests := []renderCase{
 		{"{{ nope }}", `undefined variable "nope"`},
 		{"{{ input.nam }}", `undefined variable "input.nam"`},
 		{"echo {{ input.nam | upper }}", `undefined variable "input.nam"`},
@@ -200,19 +216,12 @@ func TestRenderUndefined(t *testing.T) {
 		// Other render errors keep a clean message.
 		{"{{ input.list | join(1, 2, 3) }}", `invalid call to filter 'join': received 1 unexpected positional argument`},
 	}
-	ctx := testContext()
-	for _, tt := range tests {
-		t.Run(tt.src, func(t *testing.T) {
-			t.Parallel()
-			tpl, err := CompileTemplate(tt.src)
-			require.NoError(t, err)
-			out, err := tpl.Render(ctx)
-			require.Empty(t, out)
-			require.EqualError(t, err, tt.want)
-			var te *TemplateError
-			require.ErrorAs(t, err, &te)
-		})
-	}
+	runRenderErrors(t, testContext(), tests, func(t *testing.T, want, out string, err error) {
+		require.Empty(t, out)
+		require.EqualError(t, err, want)
+		var te *TemplateError
+		require.ErrorAs(t, err, &te)
+	})
 }
 
 func TestCompileErrors(t *testing.T) {

@@ -31,6 +31,7 @@ import (
 	"github.com/stroem/stroem/auth"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/sqlite"
+	"github.com/stroem/stroem/stroemtest"
 )
 
 const (
@@ -75,7 +76,7 @@ var testACL = &auth.ACLConfig{Default: "deny", Rules: []auth.ACLRule{
 
 type authEnv struct {
 	t     *testing.T
-	logs  *syncBuffer // the server's log records, warnings and up
+	logs  *stroemtest.Buffer // the server's log records, warnings and up
 	app   *serverApp
 	url   string
 	store *sqlite.Store
@@ -88,7 +89,7 @@ func newAuthEnv(t *testing.T, mutate func(*serverConfig)) *authEnv {
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "ws", ".workflows"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "ws", ".workflows", "test.yaml"), []byte(authWorkflow), 0o644))
-	logs := &syncBuffer{}
+	logs := &stroemtest.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Log("server log:\n" + logs.String())

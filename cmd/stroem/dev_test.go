@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/http/client"
+	"github.com/stroem/stroem/stroemtest"
 )
 
 // devLeakOptions are the goroutines a stopped dev system may leave for a
@@ -110,7 +109,7 @@ func stepStates(j stroem.Job) map[string]stroem.StepStatus {
 // STROEM__DB__URL points at a closed port.
 func TestDevRunsTheCompatWorkflowsAndKeepsThemAcrossRestarts(t *testing.T) {
 	defer goleak.VerifyNone(t, devLeakOptions()...)
-	t.Setenv("STROEM__DB__URL", "postgres://stroem:stroem@"+closedAddr(t)+"/stroem?connect_timeout=1")
+	t.Setenv("STROEM__DB__URL", "postgres://stroem:stroem@"+stroemtest.FreeAddr(t)+"/stroem?connect_timeout=1")
 	dataDir := filepath.Join(t.TempDir(), "data")
 	b := startDevForTest(t, dataDir)
 
@@ -171,13 +170,13 @@ func TestDevRunsTheCompatWorkflowsAndKeepsThemAcrossRestarts(t *testing.T) {
 // does: it prints the URL and the hint, never the worker token, and exits 0.
 func TestDevCommand(t *testing.T) {
 	defer goleak.VerifyNone(t, devLeakOptions()...)
-	t.Setenv("STROEM__DB__URL", "postgres://stroem:stroem@"+closedAddr(t)+"/stroem?connect_timeout=1")
+	t.Setenv("STROEM__DB__URL", "postgres://stroem:stroem@"+stroemtest.FreeAddr(t)+"/stroem?connect_timeout=1")
 	t.Setenv("STROEM_LOG_LEVEL", "")
 	dataDir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	root := newRootCmd()
-	out := &syncBuffer{}
+	out := &stroemtest.Buffer{}
 	root.SetOut(out)
 	root.SetErr(io.Discard)
 	root.SetArgs([]string{"dev", compatWorkspace, "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--workers", "1"})
@@ -263,32 +262,4 @@ func TestLoopbackURL(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, loopbackURL(a), addr)
 	}
-}
-
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -68,14 +68,8 @@ func newStateUploadCmd() *cobra.Command {
 					return err
 				}
 			}
-			if err := tw.Close(); err != nil {
-				return err
-			}
-			size, err := tmp.Seek(0, io.SeekCurrent)
+			size, err := tw.Finish(tmp)
 			if err != nil {
-				return err
-			}
-			if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 				return err
 			}
 			sn, err := request(cmd, flags, func(c *client.Client) (client.StateSnapshot, error) {

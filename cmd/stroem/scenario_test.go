@@ -25,6 +25,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/stroemtest"
 	"github.com/stroem/stroem/tracing"
 )
 
@@ -127,18 +128,7 @@ func (s *scenario) do(method, path string, body any, token string) (int, []byte)
 		require.NoError(s.t, err)
 		r = bytes.NewReader(enc)
 	}
-	req, err := http.NewRequest(method, s.url+path, r)
-	require.NoError(s.t, err)
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := s.client.Do(req)
-	require.NoError(s.t, err)
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	require.NoError(s.t, err)
-	return resp.StatusCode, out
+	return stroemtest.Request(s.t, s.client, method, s.url+path, r, token)
 }
 
 func (s *scenario) execute(task string, input map[string]any) string {

@@ -42,11 +42,8 @@ func (m *memLogs) Append(_ context.Context, jobID string, a logAppend) ([]stroem
 		pl = pl[min(int(skip), len(pl)):]
 	}
 	m.next[key] = max(m.next[key], a.Offset+int64(len(a.Lines)))
-	out := make([]stroem.LogLine, len(pl))
-	for i, l := range pl {
-		out[i] = stroem.LogLine{Seq: int64(len(m.lines[jobID]) + 1), Step: a.Step, Attempt: a.Attempt, TS: l.TS, Stream: l.Stream, Text: l.Text}
-		m.lines[jobID] = append(m.lines[jobID], out[i])
-	}
+	out := persistence.StoredLines(persistence.LogAppend{Step: a.Step, Attempt: a.Attempt}, pl, int64(len(m.lines[jobID])+1))
+	m.lines[jobID] = append(m.lines[jobID], out...)
 	return out, nil
 }
 
@@ -59,30 +56,24 @@ func (m *memLogs) Read(jobID string, afterSeq int64, step string) ([]stroem.LogL
 	return out, err
 }
 
-// Scan reads in pages, like the stores, calling fn without the lock held.
+// Scan reads in pages, like the stores (persistence.ScanLogPages), calling
+// fn without the lock held.
 func (m *memLogs) Scan(jobID string, afterSeq int64, step string, fn func(stroem.LogLine) error) error {
-	for {
+	return persistence.ScanLogPages(afterSeq, fn, func(after int64) ([]stroem.LogLine, error) {
 		m.mu.Lock()
-		all := m.lines[jobID]
+		defer m.mu.Unlock()
+		all := m.lines[jobID] // the line with seq n is all[n-1]
 		var page []stroem.LogLine
-		i := int(max(afterSeq, 0))
-		for ; i < len(all) && len(page) < persistence.LogPageSize; i++ {
-			if step == "" || all[i].Step == step {
-				page = append(page, all[i])
+		for _, l := range all[min(int(max(after, 0)), len(all)):] {
+			if len(page) == persistence.LogPageSize {
+				break
 			}
-			afterSeq = all[i].Seq
-		}
-		end := i >= len(all)
-		m.mu.Unlock()
-		for _, l := range page {
-			if err := fn(l); err != nil {
-				return err
+			if step == "" || l.Step == step {
+				page = append(page, l)
 			}
 		}
-		if end {
-			return nil
-		}
-	}
+		return page, nil
+	})
 }
 
 func (m *memLogs) Close() error { return nil }

@@ -58,16 +58,13 @@ ORDER BY c.ready_at, c.position, c.job_id`
 // whatever the number of concurrent claimers. Finding nothing is not an
 // error: the result is empty.
 func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
-	if len(p.Capabilities) == 0 {
-		return nil, nil
-	}
-	if err := p.Check(); err != nil {
+	limit, err := p.Batch()
+	if err != nil || limit == 0 {
 		return nil, err
 	}
-	limit := max(p.Limit, 1)
 	p.WorkerID = canonicalUUID(p.WorkerID)
 	var claimed []persistence.ClaimedStep
-	err := s.retry(ctx, func() error {
+	err = s.retry(ctx, func() error {
 		claimed = claimed[:0]
 		rows, err := s.pool.Query(ctx, claimSQL, p.WorkerID, p.Capabilities, limit, p.Lease.Milliseconds())
 		if err != nil {
@@ -176,11 +173,9 @@ FROM (SELECT 1) AS one LEFT JOIN renewed r ON true`
 // cancellation was requested. An unknown worker is CodeNotFound: it must
 // register again.
 func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stroem.StepRef, lease time.Duration) ([]stroem.StepRef, error) {
-	if !validUUID(workerID) {
-		return nil, notFound("worker %s not found", workerID)
-	}
-	if lease <= 0 {
-		return nil, stroem.Errorf(stroem.CodeInvalid, "renew leases: lease must be positive, got %s", lease)
+	wid, err := persistence.CheckRenew(workerID, lease)
+	if err != nil {
+		return nil, err
 	}
 	var (
 		cancel              []stroem.StepRef
@@ -198,9 +193,9 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 		steps = append(steps, ref.Step)
 		attempts = append(attempts, int32(ref.Attempt))
 	}
-	err := s.retry(ctx, func() error {
+	err = s.retry(ctx, func() error {
 		cancel = append(cancel[:0], invalid...)
-		rows, err := s.pool.Query(ctx, renewSQL, workerID, jobIDs, steps, attempts, lease.Milliseconds(), canonicalUUID(workerID))
+		rows, err := s.pool.Query(ctx, renewSQL, workerID, jobIDs, steps, attempts, lease.Milliseconds(), wid)
 		if err != nil {
 			return err
 		}
@@ -329,18 +324,8 @@ func (s *Store) StepFence(ctx context.Context, jobID, step string, attempt int, 
 	if !validUUID(jobID) {
 		return false, notFound("job %s not found", jobID)
 	}
-	var (
-		h      persistence.StepHolder
-		cancel bool
-	)
-	err := s.pool.QueryRow(ctx, `SELECT status, attempt, coalesce(worker_id, ''), cancel_requested
-		FROM job_steps WHERE job_id = $1 AND step_name = $2`, jobID, step).Scan(&h.Status, &h.Attempt, &h.WorkerID, &cancel)
-	if err != nil {
-		return false, errs.Row(err, notFound("step %s of job %s not found", step, jobID), "fence step %s of job %s", step, jobID)
-	}
-	f := persistence.AttemptFence{JobID: jobID, Step: step, Attempt: attempt, WorkerID: workerID}
-	if err := h.Fence(f, ""); err != nil {
-		return false, err
-	}
-	return cancel, nil
+	var r persistence.FenceRead
+	err := s.pool.QueryRow(ctx, `SELECT `+persistence.FenceColumns+`
+		FROM job_steps WHERE job_id = $1 AND step_name = $2`, jobID, step).Scan(r.Dest()...)
+	return errs.StepFence(err, r, persistence.AttemptFence{JobID: jobID, Step: step, Attempt: attempt, WorkerID: workerID})
 }

@@ -12,14 +12,6 @@ import (
 	"github.com/stroem/stroem/persistence"
 )
 
-const jobColumns = `id::text, workspace, task_name, mode, input, output, status, source_type,
-	source_id, revision, coalesce(snapshot_id, ''), cancel_requested, created_at, started_at, completed_at,
-	created_by, cancelled_by`
-
-const stepColumns = `step_name, position, action_name, action_type, image, depends_on,
-	continue_on_failure, max_attempts, status, input, output, error_message, coalesce(worker_id, ''),
-	attempt, attempt_status, exit_code, lease_expires_at, ready_at, cancel_requested, started_at, completed_at`
-
 // SnapshotPut stores a task snapshot under its id; storing the same id again
 // is a no-op (the id is a hash of the body).
 func (s *Store) SnapshotPut(ctx context.Context, id string, body []byte) error {
@@ -32,7 +24,7 @@ func (s *Store) SnapshotPut(ctx context.Context, id string, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("store snapshot %s: %w", id, interpretError(err))
 	}
-	s.snapshots.Store(id, struct{}{})
+	s.snapshots.Stored(id)
 	return nil
 }
 
@@ -43,7 +35,7 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 	if err != nil {
 		return nil, errs.Row(err, notFound("task snapshot %s not found", id), "read snapshot %s", id)
 	}
-	s.snapshots.Store(id, struct{}{})
+	s.snapshots.Stored(id)
 	return body, nil
 }
 
@@ -55,8 +47,7 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 // recorded first, in the same transaction (see TriggerTick): ErrTickFired or
 // ErrTriggerBusy mean nothing was written.
 func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
-	_, known := s.snapshots.Load(nj.SnapshotID)
-	p, err := persistence.PrepareJob(nj, known)
+	p, err := persistence.PrepareJob(nj, s.snapshots.Known(nj.SnapshotID))
 	if err != nil {
 		return err
 	}
@@ -101,13 +92,11 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 	if err != nil {
 		return fmt.Errorf("insert job %s: %w", j.ID, interpretError(err))
 	}
-	if nj.SnapshotID != "" {
-		s.snapshots.Store(nj.SnapshotID, struct{}{})
-	}
+	s.snapshots.Stored(nj.SnapshotID)
 	return nil
 }
 
-// scanJob reads one row selected with jobColumns (plus extra destinations).
+// scanJob reads one row selected with persistence.JobColumns (plus extra destinations).
 func scanJob(row pgx.Row, extra ...any) (stroem.Job, string, bool, error) {
 	var r persistence.JobRow
 	j := &r.Job
@@ -121,7 +110,7 @@ func scanJob(row pgx.Row, extra ...any) (stroem.Job, string, bool, error) {
 	return job, r.SnapshotID, r.CancelRequested, err
 }
 
-// scanStep reads one row selected with stepColumns.
+// scanStep reads one row selected with persistence.StepColumns.
 func scanStep(row pgx.Row, extra ...any) (*persistence.StepState, error) {
 	var r persistence.StepRow
 	st := &r.Step
@@ -150,8 +139,8 @@ func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
 		return nil, notFound("job %s not found", id)
 	}
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id)
-	b.Queue(`SELECT `+stepColumns+` FROM job_steps WHERE job_id = $1 ORDER BY position`, id)
+	b.Queue(`SELECT `+persistence.JobColumns+` FROM jobs WHERE id = $1`, id)
+	b.Queue(`SELECT `+persistence.StepColumns+` FROM job_steps WHERE job_id = $1 ORDER BY position`, id)
 	b.Queue(`SELECT step_name, attempt, worker_id, status, exit_code, error_message, started_at, completed_at
 		FROM step_attempts WHERE job_id = $1 ORDER BY step_name, attempt`, id)
 	br := s.pool.SendBatch(ctx, b)
@@ -227,7 +216,7 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 // jobListQuery is JobList's statement (the plan tests explain it).
 func jobListQuery(f persistence.JobFilter) (string, []any) {
 	var args params
-	q := `SELECT ` + jobColumns + ` FROM jobs` + f.Where(args.add) + f.ListPage(args.add)
+	q := `SELECT ` + persistence.JobColumns + ` FROM jobs` + f.Where(args.add) + f.ListPage(args.add)
 	return q, args
 }
 
@@ -291,8 +280,8 @@ func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState,
 // with readState).
 func loadState(ctx context.Context, tx pgx.Tx, id string) (*persistence.JobState, error) {
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+jobColumns+`, now(), context FROM jobs WHERE id = $1`, id)
-	b.Queue(`SELECT `+stepColumns+` FROM job_steps WHERE job_id = $1 ORDER BY position`, id)
+	b.Queue(`SELECT `+persistence.JobColumns+`, now(), context FROM jobs WHERE id = $1`, id)
+	b.Queue(`SELECT `+persistence.StepColumns+` FROM job_steps WHERE job_id = $1 ORDER BY position`, id)
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
 	st := &persistence.JobState{}

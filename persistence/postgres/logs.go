@@ -28,14 +28,7 @@ import (
 // briefly, not for a conversation of ten statements.
 func (s *Store) LogAppend(ctx context.Context, a persistence.LogAppend) (persistence.LogAppended, error) {
 	var out persistence.LogAppended
-	if err := persistence.LogCheck(a); err != nil {
-		return out, err
-	}
-	if !validUUID(a.JobID) {
-		return out, notFound("job %s not found", a.JobID)
-	}
-	jobID := canonicalUUID(a.JobID)
-	lines, err := persistence.PrepareLogLines(a.Lines, nil)
+	jobID, lines, err := persistence.PrepareLogAppend(a)
 	if err != nil {
 		return out, err
 	}
@@ -52,11 +45,7 @@ func (s *Store) LogAppend(ctx context.Context, a persistence.LogAppend) (persist
 	}
 	if err != nil {
 		out.Lines = nil
-		var coded *stroem.Error
-		if errors.As(err, &coded) {
-			return out, err
-		}
-		return out, fmt.Errorf("append logs of step %s of job %s: %w", a.Step, a.JobID, interpretError(err))
+		return out, errs.Coded(err, "append logs of step %s of job %s", a.Step, a.JobID)
 	}
 	return out, nil
 }
@@ -81,18 +70,14 @@ func (s *Store) tryLogAppend(ctx context.Context, a persistence.LogAppend, jobID
 
 	// Round trip 1: BEGIN, the fence, the step's log state.
 	var (
-		status, holder string
-		current        int
-		attempt        int
-		next, bytes    int64
-		truncated      bool
-		seen           bool
+		r  persistence.FenceRead
+		st persistence.StepLogState
 	)
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(`SELECT status, attempt, coalesce(worker_id, ''), cancel_requested
+	b.Queue(`SELECT `+persistence.FenceColumns+`
 		FROM job_steps WHERE job_id = $1 AND step_name = $2 FOR SHARE`, uid, a.Step)
-	b.Queue(`SELECT attempt, next_offset, bytes, truncated FROM step_logs
+	b.Queue(`SELECT `+persistence.StepLogColumns+` FROM step_logs
 		WHERE job_id = $1 AND step_name = $2 FOR UPDATE`, uid, a.Step)
 	open = true
 	err = func() error {
@@ -101,64 +86,46 @@ func (s *Store) tryLogAppend(ctx context.Context, a persistence.LogAppend, jobID
 		if _, err := br.Exec(); err != nil {
 			return err
 		}
-		err := br.QueryRow().Scan(&status, &current, &holder, &out.Cancel)
+		err := br.QueryRow().Scan(r.Dest()...)
+		out.Cancel = r.Cancel
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("step %s of job %s not found", a.Step, jobID)
 		}
 		if err != nil {
 			return err
 		}
-		err = br.QueryRow().Scan(&attempt, &next, &bytes, &truncated)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
+		if st.Seen, err = errs.Found(br.QueryRow().Scan(st.Dest()...)); err != nil {
 			return err
-		default:
-			seen = true
 		}
 		return br.Close()
 	}()
 	if err != nil {
 		return out, err
 	}
-	if status != string(stroem.StepRunning) || current != a.Attempt || holder != canonicalUUID(a.WorkerID) {
-		return out, stroem.Errorf(stroem.CodeConflict,
-			"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d): its log lines are not stored",
-			a.Step, jobID, a.Attempt, a.WorkerID, status, current)
+	if err := r.Holder.Fence(persistence.AttemptFence{JobID: jobID, Step: a.Step, Attempt: a.Attempt, WorkerID: a.WorkerID}, "log lines"); err != nil {
+		return out, err
 	}
 	// Nothing to write: ROLLBACK, not COMMIT. The locking reads gave the
 	// transaction an id, so a COMMIT would write and flush (fsync) a
 	// commit record for nothing; a rollback releases the locks the same.
-	if len(lines) == 0 || persistence.LogAhead(a, attempt, next) {
-		out.Ahead = len(lines) > 0 // earlier lines of the attempt are still on their way
+	plan := persistence.PlanLogAppend(a, lines, st)
+	if !plan.Write {
+		out.Ahead = plan.Ahead // earlier lines of the attempt are still on their way
 		_, err := conn.Exec(ctx, "ROLLBACK")
 		open = err != nil
 		return out, err
 	}
-	if attempt != a.Attempt {
-		next = 0 // a new attempt: its offsets start over
-	}
-	fresh := lines
-	if skip := next - a.Offset; skip > 0 {
-		if skip >= int64(len(fresh)) {
-			_, err := conn.Exec(ctx, "ROLLBACK") // all stored already: a retried push
-			open = err != nil
-			return out, err
-		}
-		fresh = fresh[skip:]
-	}
-	end := a.Offset + int64(len(lines))
-	store, newBytes, newTrunc := persistence.LogLimit(fresh, bytes, truncated, a.MaxStepBytes, a.Step)
+	store, next := plan.Store, plan.State
 
 	// Round trip 2: the step's log state, the lines with their seqs and
 	// the NOTIFY, COMMIT.
 	b = &pgx.Batch{}
-	if seen {
+	if next.Seen {
 		b.Queue(`UPDATE step_logs SET attempt = $3, next_offset = $4, bytes = $5, truncated = $6
-			WHERE job_id = $1 AND step_name = $2`, uid, a.Step, a.Attempt, max(end, next), newBytes, newTrunc)
+			WHERE job_id = $1 AND step_name = $2`, uid, a.Step, next.Attempt, next.Next, next.Bytes, next.Truncated)
 	} else {
 		b.Queue(`INSERT INTO step_logs (job_id, step_name, attempt, next_offset, bytes, truncated)
-			VALUES ($1, $2, $3, $4, $5, $6)`, uid, a.Step, a.Attempt, end, newBytes, newTrunc)
+			VALUES ($1, $2, $3, $4, $5, $6)`, uid, a.Step, next.Attempt, next.Next, next.Bytes, next.Truncated)
 	}
 	if len(store) > 0 {
 		ts := make([]time.Time, len(store))
@@ -207,11 +174,7 @@ func (s *Store) tryLogAppend(ctx context.Context, a persistence.LogAppend, jobID
 		return out, err
 	}
 	open = false
-	first := last - int64(len(store)) + 1
-	out.Lines = make([]stroem.LogLine, len(store))
-	for i, l := range store {
-		out.Lines[i] = stroem.LogLine{Seq: first + int64(i), Step: a.Step, Attempt: a.Attempt, TS: l.TS, Stream: l.Stream, Text: l.Text}
-	}
+	out.Lines = persistence.StoredLines(a, store, last-int64(len(store))+1)
 	return out, nil
 }
 
@@ -223,46 +186,21 @@ func (s *Store) LogScan(ctx context.Context, jobID string, afterSeq int64, step 
 		return nil
 	}
 	id := canonicalUUID(jobID)
-	page := make([]stroem.LogLine, 0, persistence.LogPageSize)
-	for {
-		page = page[:0]
-		var rows pgx.Rows
-		var err error
-		if step == "" {
-			rows, err = s.pool.Query(ctx, `SELECT seq, step_name, attempt, ts, stream, text FROM job_logs
-				WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, id, afterSeq, persistence.LogPageSize)
-		} else {
-			rows, err = s.pool.Query(ctx, `SELECT seq, step_name, attempt, ts, stream, text FROM job_logs
-				WHERE job_id = $1 AND step_name = $3 AND seq > $2 ORDER BY seq LIMIT $4`, id, afterSeq, step, persistence.LogPageSize)
-		}
+	return persistence.ScanLogPages(afterSeq, fn, func(after int64) ([]stroem.LogLine, error) {
+		var args params
+		q := persistence.LogPageQuery(id, step, after, args.add)
+		rows, err := s.pool.Query(ctx, q, args...)
 		if err != nil {
-			return fmt.Errorf("read logs of job %s: %w", id, interpretError(err))
+			return nil, errs.Wrap(err, "read logs of job %s", id)
 		}
-		for rows.Next() {
-			var l stroem.LogLine
-			var stream string
-			var ts time.Time
-			if err := rows.Scan(&l.Seq, &l.Step, &l.Attempt, &ts, &stream, &l.Text); err != nil {
-				rows.Close()
-				return fmt.Errorf("read logs of job %s: %w", id, interpretError(err))
-			}
-			l.TS, l.Stream = ts.UTC(), stroem.Stream(stream)
-			page = append(page, l)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read logs of job %s: %w", id, interpretError(err))
-		}
-		for _, l := range page {
-			if err := fn(l); err != nil {
-				return err
-			}
-		}
-		if len(page) < persistence.LogPageSize {
-			return nil
-		}
-		afterSeq = page[len(page)-1].Seq
-	}
+		defer rows.Close()
+		page, err := persistence.CollectRows(rows, func() (stroem.LogLine, error) {
+			var r persistence.LogRow
+			err := rows.Scan(r.Dest(&r.Line.TS)...)
+			return r.Decode(), err
+		})
+		return page, errs.Wrap(err, "read logs of job %s", id)
+	})
 }
 
 // LogTruncatedSteps names the job's steps whose log reached the limit.

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,7 +50,7 @@ type Store struct {
 
 	// snapshots caches the ids of task snapshots known to be stored, so
 	// JobInsert sends a snapshot's body once per process, not once per job.
-	snapshots sync.Map
+	snapshots persistence.Snapshots
 
 	// steps caches recently updated jobs' steps for JobUpdate (see loadState).
 	steps *stepCache

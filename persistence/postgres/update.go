@@ -146,8 +146,8 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(`SELECT `+jobColumns+`, now(), context FROM jobs WHERE id = $1 FOR UPDATE`, id)
-	b.Queue(`SELECT `+stepColumns+`, xmin::text::bigint FROM job_steps
+	b.Queue(`SELECT `+persistence.JobColumns+`, now(), context FROM jobs WHERE id = $1 FOR UPDATE`, id)
+	b.Queue(`SELECT `+persistence.StepColumns+`, xmin::text::bigint FROM job_steps
 		WHERE job_id = $1 AND ($2::bigint[] IS NULL OR xmin::text::bigint IS DISTINCT FROM ($2::bigint[])[position + 1])
 		ORDER BY position`, id, known)
 	br := conn.SendBatch(ctx, b)

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -36,13 +37,10 @@ RETURNING job_id, step_name, attempt, action_name, action_type, image, input, le
 // It never returns a step twice, whatever the number of concurrent
 // claimers. Finding nothing is not an error: the result is empty.
 func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
-	if len(p.Capabilities) == 0 {
-		return nil, nil
-	}
-	if err := p.Check(); err != nil {
+	limit, err := p.Batch()
+	if err != nil || limit == 0 {
 		return nil, err
 	}
-	limit := max(p.Limit, 1)
 	worker := canonicalWorker(p.WorkerID)
 	caps := encodeStrings(p.Capabilities)
 	type claimed struct {
@@ -51,7 +49,7 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 		position int
 	}
 	var out []claimed
-	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, claimSQL, worker, nanos(now), p.Lease.Nanoseconds(), caps, limit)
 		if err != nil {
@@ -116,7 +114,7 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 	// RETURNING has no order: sort as the claim picked them.
 	slices.SortFunc(out, func(a, b claimed) int {
 		if a.readyAt != b.readyAt {
-			return cmpInt64(a.readyAt, b.readyAt)
+			return cmp.Compare(a.readyAt, b.readyAt)
 		}
 		if a.position != b.position {
 			return a.position - b.position
@@ -128,16 +126,6 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 		steps[i] = c.ClaimedStep
 	}
 	return steps, nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // StepUnclaim undoes a claim whose answer never reached the worker: only if
@@ -201,15 +189,12 @@ func unclaimTx(ctx context.Context, tx *sql.Tx, id, step string, attempt int, wo
 // stop: those not renewed, and renewed ones whose cancellation was
 // requested. An unknown worker is CodeNotFound: it must register again.
 func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stroem.StepRef, lease time.Duration) ([]stroem.StepRef, error) {
-	wid, ok := canonicalUUID(workerID)
-	if !ok {
-		return nil, notFound("worker %s not found", workerID)
-	}
-	if lease <= 0 {
-		return nil, stroem.Errorf(stroem.CodeInvalid, "renew leases: lease must be positive, got %s", lease)
+	wid, err := persistence.CheckRenew(workerID, lease)
+	if err != nil {
+		return nil, err
 	}
 	var cancel []stroem.StepRef
-	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
 		cancel = cancel[:0]
 		res, err := tx.ExecContext(ctx, `UPDATE workers SET last_heartbeat_at = ? WHERE id = ?`, nanos(now), wid)
 		if err != nil {
@@ -364,18 +349,8 @@ func (s *Store) StepFence(ctx context.Context, jobID, step string, attempt int, 
 	if err != nil {
 		return false, err
 	}
-	var (
-		h      persistence.StepHolder
-		cancel bool
-	)
-	err = db.QueryRowContext(ctx, `SELECT status, attempt, coalesce(worker_id, ''), cancel_requested
-		FROM job_steps WHERE job_id = ? AND step_name = ?`, id, step).Scan(&h.Status, &h.Attempt, &h.WorkerID, &cancel)
-	if err != nil {
-		return false, errs.Row(err, notFound("step %s of job %s not found", step, jobID), "fence step %s of job %s", step, jobID)
-	}
-	f := persistence.AttemptFence{JobID: jobID, Step: step, Attempt: attempt, WorkerID: workerID}
-	if err := h.Fence(f, ""); err != nil {
-		return false, err
-	}
-	return cancel, nil
+	var r persistence.FenceRead
+	err = db.QueryRowContext(ctx, `SELECT `+persistence.FenceColumns+`
+		FROM job_steps WHERE job_id = ? AND step_name = ?`, id, step).Scan(r.Dest()...)
+	return errs.StepFence(err, r, persistence.AttemptFence{JobID: jobID, Step: step, Attempt: attempt, WorkerID: workerID})
 }

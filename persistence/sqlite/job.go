@@ -10,14 +10,6 @@ import (
 	"github.com/stroem/stroem/persistence"
 )
 
-const jobColumns = `id, workspace, task_name, mode, input, output, status, source_type,
-	source_id, revision, coalesce(snapshot_id, ''), cancel_requested, created_at, started_at, completed_at,
-	created_by, cancelled_by`
-
-const stepColumns = `step_name, position, action_name, action_type, image, depends_on,
-	continue_on_failure, max_attempts, status, input, output, error_message, coalesce(worker_id, ''),
-	attempt, attempt_status, exit_code, lease_expires_at, ready_at, cancel_requested, started_at, completed_at`
-
 // SnapshotPut stores a task snapshot under its id; storing the same id again
 // is a no-op (the id is a hash of the body).
 func (s *Store) SnapshotPut(ctx context.Context, id string, body []byte) error {
@@ -33,7 +25,7 @@ func (s *Store) SnapshotPut(ctx context.Context, id string, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("store snapshot %s: %w", id, interpretError(err))
 	}
-	s.snapshots.Store(id, struct{}{})
+	s.snapshots.Stored(id)
 	return nil
 }
 
@@ -48,7 +40,7 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 	if err != nil {
 		return nil, errs.Row(err, notFound("task snapshot %s not found", id), "read snapshot %s", id)
 	}
-	s.snapshots.Store(id, struct{}{})
+	s.snapshots.Stored(id)
 	return body, nil
 }
 
@@ -60,8 +52,7 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 // the same transaction (see persistence.TriggerTick):
 // persistence.ErrTickFired or ErrTriggerBusy mean nothing was written.
 func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
-	_, known := s.snapshots.Load(nj.SnapshotID)
-	p, err := persistence.PrepareJob(nj, known)
+	p, err := persistence.PrepareJob(nj, s.snapshots.Known(nj.SnapshotID))
 	if err != nil {
 		return err
 	}
@@ -110,9 +101,7 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 	if err != nil {
 		return fmt.Errorf("insert job %s: %w", j.ID, interpretError(err))
 	}
-	if nj.SnapshotID != "" {
-		s.snapshots.Store(nj.SnapshotID, struct{}{})
-	}
+	s.snapshots.Stored(nj.SnapshotID)
 	return nil
 }
 
@@ -121,7 +110,7 @@ type rowScanner interface {
 	Scan(dest ...any) error
 }
 
-// scanJob reads one row selected with jobColumns (plus extra destinations).
+// scanJob reads one row selected with persistence.JobColumns (plus extra destinations).
 func scanJob(row rowScanner, extra ...any) (stroem.Job, string, bool, error) {
 	var r persistence.JobRow
 	j := &r.Job
@@ -135,7 +124,7 @@ func scanJob(row rowScanner, extra ...any) (stroem.Job, string, bool, error) {
 	return job, r.SnapshotID, r.CancelRequested, err
 }
 
-// scanStep reads one row selected with stepColumns; depends_on is a JSON
+// scanStep reads one row selected with persistence.StepColumns; depends_on is a JSON
 // array (SQLite has no arrays).
 func scanStep(row rowScanner) (*persistence.StepState, error) {
 	var (
@@ -174,7 +163,7 @@ func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
 }
 
 func readJob(ctx context.Context, tx *sql.Tx, id string) (*stroem.Job, error) {
-	job, _, _, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	job, _, _, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+persistence.JobColumns+` FROM jobs WHERE id = ?`, id))
 	if err != nil {
 		return nil, errs.Row(err, notFound("job %s not found", id), "")
 	}
@@ -217,7 +206,7 @@ func readJob(ctx context.Context, tx *sql.Tx, id string) (*stroem.Job, error) {
 
 // loadSteps reads a job's steps in position order.
 func loadSteps(ctx context.Context, q querier, id string) ([]*persistence.StepState, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+stepColumns+` FROM job_steps WHERE job_id = ? ORDER BY position`, id)
+	rows, err := q.QueryContext(ctx, `SELECT `+persistence.StepColumns+` FROM job_steps WHERE job_id = ? ORDER BY position`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +230,7 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 		return nil, err
 	}
 	var args params
-	q := `SELECT ` + jobColumns + ` FROM jobs` + f.Where(args.add) + f.ListPage(args.add)
+	q := `SELECT ` + persistence.JobColumns + ` FROM jobs` + f.Where(args.add) + f.ListPage(args.add)
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
@@ -332,7 +321,7 @@ func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState,
 func loadState(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*persistence.JobState, error) {
 	var jobContext []byte
 	job, snapshotID, cancelRequested, err := scanJob(tx.QueryRowContext(ctx,
-		`SELECT `+jobColumns+`, context FROM jobs WHERE id = ?`, id), &jobContext)
+		`SELECT `+persistence.JobColumns+`, context FROM jobs WHERE id = ?`, id), &jobContext)
 	if err != nil {
 		return nil, errs.Row(err, notFound("job %s not found", id), "")
 	}

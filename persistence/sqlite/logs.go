@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -17,75 +16,41 @@ import (
 // transition declared lost.
 func (s *Store) LogAppend(ctx context.Context, a persistence.LogAppend) (persistence.LogAppended, error) {
 	var out persistence.LogAppended
-	if err := persistence.LogCheck(a); err != nil {
-		return out, err
-	}
-	jobID, ok := canonicalUUID(a.JobID)
-	if !ok {
-		return out, notFound("job %s not found", a.JobID)
-	}
-	lines, err := persistence.PrepareLogLines(a.Lines, nil)
+	jobID, lines, err := persistence.PrepareLogAppend(a)
 	if err != nil {
 		return out, err
 	}
 	err = s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
 		out = persistence.LogAppended{}
-		var (
-			status, holder string
-			current        int
-		)
-		err := tx.QueryRowContext(ctx, `SELECT status, attempt, coalesce(worker_id, ''), cancel_requested
-			FROM job_steps WHERE job_id = ? AND step_name = ?`, jobID, a.Step).Scan(&status, &current, &holder, &out.Cancel)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("step %s of job %s not found", a.Step, jobID)
-		}
-		if err != nil {
+		var r persistence.FenceRead
+		err := tx.QueryRowContext(ctx, `SELECT `+persistence.FenceColumns+`
+			FROM job_steps WHERE job_id = ? AND step_name = ?`, jobID, a.Step).Scan(r.Dest()...)
+		out.Cancel = r.Cancel
+		f := persistence.AttemptFence{JobID: jobID, Step: a.Step, Attempt: a.Attempt, WorkerID: a.WorkerID}
+		if err := errs.Fence(err, r.Holder, f, "log lines"); err != nil {
 			return err
-		}
-		if status != string(stroem.StepRunning) || current != a.Attempt || holder != canonicalWorker(a.WorkerID) {
-			return stroem.Errorf(stroem.CodeConflict,
-				"step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d): its log lines are not stored",
-				a.Step, jobID, a.Attempt, a.WorkerID, status, current)
 		}
 		if len(lines) == 0 {
 			return nil
 		}
-		var (
-			attempt         int
-			next, bytes     int64
-			truncated, seen bool
-		)
-		err = tx.QueryRowContext(ctx, `SELECT attempt, next_offset, bytes, truncated FROM step_logs
-			WHERE job_id = ? AND step_name = ?`, jobID, a.Step).Scan(&attempt, &next, &bytes, &truncated)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
+		var st persistence.StepLogState
+		st.Seen, err = errs.Found(tx.QueryRowContext(ctx, `SELECT `+persistence.StepLogColumns+` FROM step_logs
+			WHERE job_id = ? AND step_name = ?`, jobID, a.Step).Scan(st.Dest()...))
+		if err != nil {
 			return err
-		default:
-			seen = true
 		}
-		if persistence.LogAhead(a, attempt, next) {
-			out.Ahead = true // earlier lines of the attempt are still on their way
+		plan := persistence.PlanLogAppend(a, lines, st)
+		out.Ahead = plan.Ahead // earlier lines of the attempt are still on their way
+		if !plan.Write {
 			return nil
 		}
-		if attempt != a.Attempt {
-			next = 0
-		}
-		fresh := lines
-		if skip := next - a.Offset; skip > 0 {
-			if skip >= int64(len(fresh)) {
-				return nil
-			}
-			fresh = fresh[skip:]
-		}
-		end := a.Offset + int64(len(lines))
-		store, newBytes, newTrunc := persistence.LogLimit(fresh, bytes, truncated, a.MaxStepBytes, a.Step)
-		if seen {
+		store, next := plan.Store, plan.State
+		if next.Seen {
 			_, err = tx.ExecContext(ctx, `UPDATE step_logs SET attempt = ?, next_offset = ?, bytes = ?, truncated = ?
-				WHERE job_id = ? AND step_name = ?`, a.Attempt, max(end, next), newBytes, newTrunc, jobID, a.Step)
+				WHERE job_id = ? AND step_name = ?`, next.Attempt, next.Next, next.Bytes, next.Truncated, jobID, a.Step)
 		} else {
 			_, err = tx.ExecContext(ctx, `INSERT INTO step_logs (job_id, step_name, attempt, next_offset, bytes, truncated)
-				VALUES (?, ?, ?, ?, ?, ?)`, jobID, a.Step, a.Attempt, end, newBytes, newTrunc)
+				VALUES (?, ?, ?, ?, ?, ?)`, jobID, a.Step, next.Attempt, next.Next, next.Bytes, next.Truncated)
 		}
 		if err != nil {
 			return err
@@ -106,11 +71,9 @@ func (s *Store) LogAppend(ctx context.Context, a persistence.LogAppend) (persist
 			return err
 		}
 		defer ins.Close()
-		out.Lines = make([]stroem.LogLine, len(store))
-		for i, l := range store {
-			seq := first + int64(i)
-			out.Lines[i] = stroem.LogLine{Seq: seq, Step: a.Step, Attempt: a.Attempt, TS: l.TS, Stream: l.Stream, Text: l.Text}
-			if _, err := ins.ExecContext(ctx, jobID, seq, a.Step, a.Attempt, nanos(l.TS), string(l.Stream), l.Text); err != nil {
+		out.Lines = persistence.StoredLines(a, store, first)
+		for _, l := range out.Lines {
+			if _, err := ins.ExecContext(ctx, jobID, l.Seq, a.Step, a.Attempt, nanos(l.TS), string(l.Stream), l.Text); err != nil {
 				return err
 			}
 		}
@@ -118,11 +81,7 @@ func (s *Store) LogAppend(ctx context.Context, a persistence.LogAppend) (persist
 	})
 	if err != nil {
 		out.Lines = nil
-		var coded *stroem.Error
-		if errors.As(err, &coded) {
-			return out, err
-		}
-		return out, fmt.Errorf("append logs of step %s of job %s: %w", a.Step, a.JobID, interpretError(err))
+		return out, errs.Coded(err, "append logs of step %s of job %s", a.Step, a.JobID)
 	}
 	return out, nil
 }
@@ -138,46 +97,21 @@ func (s *Store) LogScan(ctx context.Context, jobID string, afterSeq int64, step 
 	if err != nil {
 		return err
 	}
-	page := make([]stroem.LogLine, 0, persistence.LogPageSize)
-	for {
-		page = page[:0]
-		var rows *sql.Rows
-		if step == "" {
-			rows, err = db.QueryContext(ctx, `SELECT seq, step_name, attempt, ts, stream, text FROM job_logs
-				WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?`, id, afterSeq, persistence.LogPageSize)
-		} else {
-			rows, err = db.QueryContext(ctx, `SELECT seq, step_name, attempt, ts, stream, text FROM job_logs
-				WHERE job_id = ? AND step_name = ? AND seq > ? ORDER BY seq LIMIT ?`, id, step, afterSeq, persistence.LogPageSize)
-		}
+	return persistence.ScanLogPages(afterSeq, fn, func(after int64) ([]stroem.LogLine, error) {
+		var args params
+		q := persistence.LogPageQuery(id, step, after, args.add)
+		rows, err := db.QueryContext(ctx, q, args...)
 		if err != nil {
-			return fmt.Errorf("read logs of job %s: %w", id, interpretError(err))
+			return nil, errs.Wrap(err, "read logs of job %s", id)
 		}
-		for rows.Next() {
-			var l stroem.LogLine
-			var stream string
-			var ts int64
-			if err := rows.Scan(&l.Seq, &l.Step, &l.Attempt, &ts, &stream, &l.Text); err != nil {
-				_ = rows.Close()
-				return fmt.Errorf("read logs of job %s: %w", id, interpretError(err))
-			}
-			l.TS, l.Stream = fromNanos(ts), stroem.Stream(stream)
-			page = append(page, l)
-		}
-		err = rows.Err()
-		_ = rows.Close()
-		if err != nil {
-			return fmt.Errorf("read logs of job %s: %w", id, interpretError(err))
-		}
-		for _, l := range page {
-			if err := fn(l); err != nil {
-				return err
-			}
-		}
-		if len(page) < persistence.LogPageSize {
-			return nil
-		}
-		afterSeq = page[len(page)-1].Seq
-	}
+		defer rows.Close()
+		page, err := persistence.CollectRows(rows, func() (stroem.LogLine, error) {
+			var r persistence.LogRow
+			err := rows.Scan(r.Dest(timeVal{&r.Line.TS})...)
+			return r.Decode(), err
+		})
+		return page, errs.Wrap(err, "read logs of job %s", id)
+	})
 }
 
 // LogTruncatedSteps names the job's steps whose log reached the limit.

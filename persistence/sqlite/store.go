@@ -54,7 +54,7 @@ type Store struct {
 
 	// snapshots caches the ids of task snapshots known to be stored, so
 	// JobInsert writes a snapshot's body once per process.
-	snapshots sync.Map
+	snapshots persistence.Snapshots
 
 	// origin names this store in notification payloads (see Origin).
 	origin string
