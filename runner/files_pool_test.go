@@ -60,9 +60,9 @@ func TestFilesPoolBounded(t *testing.T) {
 	t.Parallel()
 	var p filesPool
 	for i := range maxPooledFilesRoots {
-		require.True(t, p.put(filepath.Join("r", string(rune('a'+i%26)))), i)
+		require.True(t, p.put(pooledRoot{root: filepath.Join("r", string(rune('a'+i%26)))}), i)
 	}
-	require.False(t, p.put("one too many"))
+	require.False(t, p.put(pooledRoot{root: "one too many"}))
 	_, ok := p.get()
 	require.True(t, ok)
 }

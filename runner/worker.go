@@ -127,6 +127,7 @@ type Worker struct {
 	cfg    WorkerConfig
 	log    *slog.Logger
 	runner Runner
+	shell  *ShellRunner // the ShellRunner NewWorker made (nil when cfg.Runner was given)
 	cache  *WorkspaceCache
 	down   downTracker
 	files  filesPool // the steps' emptied state and artifact directories, for reuse (files_pool.go)
@@ -159,17 +160,19 @@ func NewWorker(c *client.Client, cfg WorkerConfig, log *slog.Logger) (*Worker, e
 	}
 	cfg.setDefaults()
 	r := cfg.Runner
+	var shell *ShellRunner // the worker's own, drained when it stops
 	if r == nil {
 		if err := CheckPassEnv(cfg.PassEnv); err != nil {
 			return nil, fmt.Errorf("runner: pass_env: %w", err)
 		}
-		r = &ShellRunner{WorkDir: filepath.Join(cfg.WorkDir, "steps"), PassEnv: cfg.PassEnv}
+		shell = &ShellRunner{WorkDir: filepath.Join(cfg.WorkDir, "steps"), PassEnv: cfg.PassEnv}
+		r = shell
 	}
 	if cfg.WrapRunner != nil {
 		r = cfg.WrapRunner(r)
 	}
 	w := &Worker{
-		c: c, cfg: cfg, log: log, runner: r,
+		c: c, cfg: cfg, log: log, runner: r, shell: shell,
 		running: map[stroem.StepRef]*task{},
 	}
 	w.down.log = log
@@ -243,6 +246,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	stopHeartbeat()
 	hb.Wait()
 	w.files.drain(w.log) // every step has ended: remove the kept directories
+	if w.shell != nil {
+		w.shell.Drain()
+	}
 	w.log.Info("worker stopped")
 	return nil
 }
