@@ -132,6 +132,10 @@ type Worker struct {
 	down   downTracker
 	files  filesPool // the steps' emptied state and artifact directories, for reuse (files_pool.go)
 
+	maskMu   sync.Mutex // guards the last masker built (mask.go)
+	maskKey  string
+	maskLast *stroem.Masker
+
 	regMu sync.Mutex // serialises (re-)registration
 
 	mu        sync.Mutex
@@ -375,7 +379,7 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 	if w.cfg.OnSecrets != nil && len(a.Mask) > 0 {
 		w.cfg.OnSecrets(a.Mask)
 	}
-	mask := stroem.NewMasker(w.maskValues(a))
+	mask := w.masker(a)
 	var res Result
 	files, ferr := w.prepareFiles(ctx, log, workerID, &a) // files.go
 	if ferr != nil {
@@ -418,7 +422,7 @@ func (w *Worker) runStep(ctx context.Context, log *slog.Logger, a stroem.Assignm
 	if a.Image != "" {
 		return Result{ExitCode: -1, Error: fmt.Sprintf("action image %q needs a container runner, which this worker does not have", a.Image)}
 	}
-	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input, Mask: stroem.NewMasker(w.maskValues(a)), TraceParent: a.TraceParent}
+	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input, Mask: w.masker(a), TraceParent: a.TraceParent}
 	if a.Revision != "" {
 		dir, release, err := w.acquireWorkspace(ctx, log, a.Workspace, a.Revision)
 		if err != nil {
