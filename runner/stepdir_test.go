@@ -182,7 +182,7 @@ func TestStepDirTooBigNotKept(t *testing.T) {
 }
 
 // A state and artifact root kept with trusted stamps is judged by them:
-// every way of spoiling it (TestFilesRootReusedOnlyAsHandedOut's) makes it
+// every way of spoiling it (filesRootSpoilers) makes it
 // be removed, and an untouched one goes back to the pool with its
 // directories seen empty without listing them.
 func TestFilesRootJudgedByStamps(t *testing.T) {
@@ -213,18 +213,7 @@ func TestFilesRootJudgedByStamps(t *testing.T) {
 	require.Len(t, f.pool.roots, 1, "empty again: kept")
 	require.NotEqual(t, f.stamps, f.pool.roots[0].stamps, "with its new stamps")
 
-	for name, spoil := range map[string]func(root string) error{
-		"a file in artifacts": func(root string) error {
-			return os.WriteFile(filepath.Join(root, "artifacts", "x"), nil, 0o644)
-		},
-		"a tarball left in the root": func(root string) error {
-			return os.WriteFile(filepath.Join(root, "state-1.tar.gz"), nil, 0o600)
-		},
-		"state made writable":   func(root string) error { return os.Chmod(filepath.Join(root, "state"), 0o755) },
-		"artifacts open to all": func(root string) error { return os.Chmod(filepath.Join(root, "artifacts"), 0o777) },
-		"the root opened":       func(root string) error { return os.Chmod(root, 0o755) },
-		"a directory gone":      func(root string) error { return os.Remove(filepath.Join(root, "global-state-out")) },
-	} {
+	for name, spoil := range filesRootSpoilers(t) {
 		f := trustedFiles(newPooledRoot(t))
 		require.NoError(t, spoil(f.root), name)
 		if name == "a file in artifacts" {
