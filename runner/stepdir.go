@@ -42,9 +42,10 @@ import (
 
 // Bounds of what is kept for reuse.
 const (
-	maxPooledStepDirs   = 64      // idle directories kept (all revisions)
-	maxPooledDirEntries = 2000    // a bigger workspace copy is not kept
-	maxPooledDirBytes   = 8 << 20 // nor one holding more file bytes
+	maxPooledStepDirs   = 64       // idle directories kept (all revisions)
+	maxPooledDirEntries = 2000     // a bigger workspace copy is not kept
+	maxPooledDirBytes   = 8 << 20  // nor one holding more file bytes
+	maxPooledBytes      = 64 << 20 // file bytes in all idle directories
 )
 
 // stamp is what the kernel says of one entry of a step's directory.
@@ -70,8 +71,18 @@ type stepDir struct {
 
 // dirPool holds idle step directories by source, oldest first.
 type dirPool struct {
-	mu   sync.Mutex
-	idle []*stepDir
+	mu    sync.Mutex
+	idle  []*stepDir
+	bytes int64 // file bytes in idle
+}
+
+// size is the file bytes d holds.
+func (d *stepDir) size() int64 {
+	var n int64
+	for _, s := range d.snap {
+		n += s.size
+	}
+	return n
 }
 
 // get takes an idle directory of src, or nil.
@@ -82,6 +93,7 @@ func (p *dirPool) get(src string) *stepDir {
 		if p.idle[i].src == src {
 			d = p.idle[i]
 			p.idle = slices.Delete(p.idle, i, i+1)
+			p.bytes -= d.size()
 			break
 		}
 	}
@@ -92,18 +104,22 @@ func (p *dirPool) get(src string) *stepDir {
 	return d
 }
 
-// put keeps d, removing the oldest idle directory when the pool is full.
+// put keeps d, removing the oldest idle directories while the pool is
+// over its bounds.
 func (p *dirPool) put(d *stepDir) {
 	p.mu.Lock()
-	var evicted *stepDir
-	if len(p.idle) >= maxPooledStepDirs {
-		evicted = p.idle[0]
-		p.idle = slices.Delete(p.idle, 0, 1)
-	}
 	p.idle = append(p.idle, d)
+	p.bytes += d.size()
+	var evicted []*stepDir
+	for len(p.idle) > maxPooledStepDirs || p.bytes > maxPooledBytes {
+		e := p.idle[0]
+		p.idle = slices.Delete(p.idle, 0, 1)
+		p.bytes -= e.size()
+		evicted = append(evicted, e)
+	}
 	p.mu.Unlock()
-	if evicted != nil {
-		_ = removeDir(evicted.path)
+	for _, e := range evicted {
+		_ = removeDir(e.path)
 	}
 }
 
@@ -111,7 +127,7 @@ func (p *dirPool) put(d *stepDir) {
 func (p *dirPool) drain() {
 	p.mu.Lock()
 	idle := p.idle
-	p.idle = nil
+	p.idle, p.bytes = nil, 0
 	p.mu.Unlock()
 	for _, d := range idle {
 		_ = removeDir(d.path)

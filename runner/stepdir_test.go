@@ -226,3 +226,29 @@ func TestFilesRootJudgedByStamps(t *testing.T) {
 		require.NoDirExists(t, f.root, name)
 	}
 }
+
+func TestStepDirPoolBoundedInBytes(t *testing.T) {
+	t.Parallel()
+	var p dirPool
+	var paths []string
+	for i := range 10 {
+		path := filepath.Join(t.TempDir(), "d")
+		require.NoError(t, os.Mkdir(path, 0o700))
+		paths = append(paths, path)
+		p.put(&stepDir{path: path, src: "ws", snap: []stamp{{size: 10 << 20}}}) // as recorded: 10 MiB of files
+		require.LessOrEqual(t, p.bytes, int64(maxPooledBytes), i)
+	}
+	require.Len(t, p.idle, maxPooledBytes/(10<<20))
+	for i, path := range paths {
+		if i < len(paths)-len(p.idle) {
+			require.NoDirExists(t, path, "the oldest are removed")
+		} else {
+			require.DirExists(t, path)
+		}
+	}
+	d := p.get("ws")
+	require.NotNil(t, d)
+	require.Equal(t, int64(len(p.idle))*(10<<20), p.bytes)
+	p.drain()
+	require.Zero(t, p.bytes)
+}
