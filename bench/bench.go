@@ -25,7 +25,7 @@ import (
 
 // Parts of the bench, in the order they run. scale runs last: it leaves
 // 10,000 queued jobs and 100,000 rows behind, which would skew the others.
-var Parts = []string{"chain", "fanout", "trigger", "sse", "fleet", "scale", "logs"}
+var Parts = []string{"chain", "fanout", "trigger", "many", "sse", "fleet", "scale", "logs"}
 
 // DefaultDBURL is the PostgreSQL server used when neither --db-url nor
 // STROEM__DB__URL says otherwise.
@@ -41,6 +41,7 @@ type Sizes struct {
 	Workers      int
 	Slots        int
 	TriggerJobs  int
+	ManyJobs     int // the many part's jobs, created at once
 	SSELines     int
 	LogsLines    int
 	Queued       int
@@ -62,6 +63,7 @@ func DefaultSizes() Sizes {
 		FanoutSteps: 400, FanoutRuns: 3,
 		Workers: 2, Slots: 8,
 		TriggerJobs: 200,
+		ManyJobs:    1000,
 		SSELines:    200,
 		LogsLines:   200_000,
 		Queued:      10_000, CreateConns: 16,
@@ -140,6 +142,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (_ *Report, err err
 		{"chain", b.runChain},
 		{"fanout", b.runFanout},
 		{"trigger", b.runTrigger},
+		{"many", b.runMany},
 		{"sse", b.runSSE},
 		{"fleet", b.runFleet},
 		{"scale", b.runScale},

@@ -204,13 +204,19 @@ func benchFailedStep(j stroem.Job) string {
 	return ""
 }
 
+// benchJobLimit is how long a job of steps steps may take: 5 minutes, or
+// 100 ms a step for a bigger job (a 10,000-step fan-out).
+func benchJobLimit(steps int) time.Duration {
+	return max(5*time.Minute, time.Duration(steps)*100*time.Millisecond)
+}
+
 // runSeries runs task runs times, one job after the other, handing each
 // run's API total, wall time and job to each, and returns the CPU used per
 // step (steps a run) over the series.
 func (b *bench) runSeries(ctx context.Context, task string, runs, steps int, each func(i int, total, wall time.Duration, job stroem.Job)) (benchCPUUse, error) {
 	cpu0 := b.cpuNow()
 	for i := range runs {
-		total, wall, job, err := b.runJob(ctx, task, 5*time.Minute)
+		total, wall, job, err := b.runJob(ctx, task, benchJobLimit(steps))
 		if err != nil {
 			return benchCPUUse{}, err
 		}
@@ -247,7 +253,7 @@ func (b *bench) runChain(ctx context.Context) error {
 		benchFmtMS(r.ChainStepSpanP50MS), benchFmtMS(r.ChainHandoffP50MS))
 	b.rep.chainResult = r
 	return b.profileCPU(ctx, "chain", func(ctx context.Context) error {
-		_, _, _, err := b.runJob(ctx, "chain", 5*time.Minute)
+		_, _, _, err := b.runJob(ctx, "chain", benchJobLimit(n))
 		return err
 	})
 }
@@ -288,7 +294,7 @@ func (b *bench) runFanout(ctx context.Context) error {
 	r.FanoutStepsPerS = benchRound(float64(n) / total.Seconds())
 	b.rep.fanoutResult = r
 	return b.profileCPU(ctx, "fanout", func(ctx context.Context) error {
-		_, _, _, err := b.runJob(ctx, "fanout", 5*time.Minute)
+		_, _, _, err := b.runJob(ctx, "fanout", benchJobLimit(n))
 		return err
 	})
 }

@@ -19,6 +19,7 @@ type Report struct {
 	*chainResult
 	*fanoutResult
 	*triggerResult
+	*manyResult
 	*sseResult
 	*fleetResult
 	*scaleResult
@@ -242,6 +243,14 @@ func (r *Report) WriteText(w io.Writer) error {
 		row("trigger", fmt.Sprintf("→ step running, p50 (%d jobs)", t.TriggerJobs), benchFmtMS(t.TriggerToRunningP50), benchVerdict(t.TriggerToRunningP50, 10, "≤", "ms"))
 		row("trigger", "→ step running, p99 / max", benchFmtMS(t.TriggerToRunningP99)+" / "+benchFmtMS(t.TriggerToRunningMax), "")
 		row("trigger", "POST execute, p50 / p99", benchFmtMS(t.CreateP50MS)+" / "+benchFmtMS(t.CreateP99MS), "")
+	}
+	if m := r.manyResult; m != nil {
+		row("many", fmt.Sprintf("%d one-step jobs at once (%d clients), all ended", m.ManyJobs, m.ManyCreateConns),
+			fmt.Sprintf("%.0f jobs/s", m.ManyJobsPerS), "")
+		row("many", "first POST → last job ended / creating them", benchFmtMS(m.ManyTotalMS)+" / "+benchFmtMS(m.ManyCreateMS), "")
+		row("many", "CPU per job: server / workers / sh / PG", benchFmtCPU(m.ManyServerCPU, m.ManyWorkersCPU, m.ManyStepProcs, m.ManyPostgresCPU),
+			fmt.Sprintf("(machine %.0f%% busy)", m.ManyMachineBusy))
+		row("many", "orchestration CPU per job (server+workers+PG)", benchFmtMS(m.ManyOrchCPU), "")
 	}
 	if s := r.sseResult; s != nil {
 		row("sse", fmt.Sprintf("line → SSE client, p50 (%d lines)", s.SSELines), benchFmtMS(s.SSEP50MS), benchVerdict(s.SSEP50MS, 50, "≤", "ms"))

@@ -167,8 +167,18 @@ func stepEqual(a, b *StepState) bool {
 		a.CancelRequested == b.CancelRequested &&
 		TimesEqual(a.StartedAt, b.StartedAt) &&
 		TimesEqual(a.CompletedAt, b.CompletedAt) &&
-		reflect.DeepEqual(a.Input, b.Input) &&
-		reflect.DeepEqual(a.Output, b.Output)
+		mapsEqual(a.Input, b.Input) &&
+		mapsEqual(a.Output, b.Output)
+}
+
+// mapsEqual is reflect.DeepEqual of two JSON objects, without reflection
+// for the empty ones most steps have (Diff compares every step of a job on
+// every update).
+func mapsEqual(a, b map[string]any) bool {
+	if (a == nil) != (b == nil) || len(a) != len(b) {
+		return false
+	}
+	return len(a) == 0 || reflect.DeepEqual(a, b)
 }
 
 func jobEqual(a, b *JobState) bool {
@@ -203,18 +213,23 @@ func (s *JobState) Clone() *JobState {
 	c.Job.StartedAt, c.Job.CompletedAt = copyTime(s.Job.StartedAt), copyTime(s.Job.CompletedAt)
 	c.Steps = make([]*StepState, len(s.Steps))
 	for i, st := range s.Steps {
-		sc := *st
-		sc.DependsOn = slices.Clone(st.DependsOn)
-		sc.Input, sc.Output = deepCopyMap(st.Input), deepCopyMap(st.Output)
-		if st.ExitCode != nil {
-			v := *st.ExitCode
-			sc.ExitCode = &v
-		}
-		sc.LeaseExpiresAt, sc.ReadyAt = copyTime(st.LeaseExpiresAt), copyTime(st.ReadyAt)
-		sc.StartedAt, sc.CompletedAt = copyTime(st.StartedAt), copyTime(st.CompletedAt)
-		c.Steps[i] = &sc
+		c.Steps[i] = st.Clone()
 	}
 	return &c
+}
+
+// Clone returns a deep copy of the step.
+func (st *StepState) Clone() *StepState {
+	sc := *st
+	sc.DependsOn = slices.Clone(st.DependsOn)
+	sc.Input, sc.Output = deepCopyMap(st.Input), deepCopyMap(st.Output)
+	if st.ExitCode != nil {
+		v := *st.ExitCode
+		sc.ExitCode = &v
+	}
+	sc.LeaseExpiresAt, sc.ReadyAt = copyTime(st.LeaseExpiresAt), copyTime(st.ReadyAt)
+	sc.StartedAt, sc.CompletedAt = copyTime(st.StartedAt), copyTime(st.CompletedAt)
+	return &sc
 }
 
 func copyTime(t *time.Time) *time.Time {

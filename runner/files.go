@@ -55,6 +55,11 @@ type stepFiles struct {
 	// before (its directories exist, empty, state ones read-only).
 	pool   *filesPool
 	reused bool
+	// stamps are the root's and its directories' inode stamps as handed
+	// out; trusted when they are older than the step, so unchanged stamps
+	// prove a directory unchanged (stepdir.go).
+	stamps  []stamp
+	trusted bool
 
 	mu          sync.Mutex
 	state       map[string]any
@@ -74,7 +79,8 @@ func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID st
 	// A previous step's directories, left empty, serve again: making and
 	// removing six directories was a third of the worker's CPU per step
 	// (issue 23; files_pool.go).
-	root, reused := w.files.get()
+	pooled, reused := w.files.get()
+	root := pooled.root
 	if !reused {
 		var err error
 		if root, err = os.MkdirTemp(base, "step-"); err != nil {
@@ -82,6 +88,7 @@ func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID st
 		}
 	}
 	f := &stepFiles{c: w.c, root: root, log: log, retry: w.retryOptions(), pool: &w.files, reused: reused,
+		stamps: pooled.stamps, trusted: reused && stampsOlderThanNow(pooled.stamps),
 		ref: client.StepFile{JobID: a.JobID, Step: a.StepName, WorkerID: workerID, Attempt: a.Attempt}}
 	if a.Spec.Env == nil {
 		a.Spec.Env = map[string]string{}
@@ -133,6 +140,7 @@ func (f *stepFiles) fetch(ctx context.Context, scope, dir string) error {
 	}
 	defer rc.Close()
 	if f.reused {
+		f.trusted = false                            // its stamps change now
 		if err := os.Chmod(dir, 0o755); err != nil { // to unpack into
 			return err
 		}
@@ -255,7 +263,7 @@ func (f *stepFiles) uploadState(ctx context.Context, scope, dir string, state ma
 		// without creating (and removing) a tarball for nothing — on a
 		// loaded machine a file's creation and removal were a tenth of the
 		// worker's CPU per step (issue 23).
-		empty, err := dirEmpty(dir)
+		empty, err := f.empty(dir)
 		if err != nil {
 			return err
 		}
@@ -302,6 +310,9 @@ func (f *stepFiles) uploadState(ctx context.Context, scope, dir string, state ma
 // or a file it cannot store fails the step.
 func (f *stepFiles) uploadArtifacts(ctx context.Context, note func(string)) error {
 	dir := f.dir("artifacts")
+	if empty, err := f.empty(dir); err != nil || empty {
+		return err
+	}
 	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -365,11 +376,40 @@ func (f *stepFiles) uploadArtifact(ctx context.Context, p, name string) error {
 	return nil
 }
 
+// empty says whether dir, one of the attempt's directories, has no
+// entries: from its stamp when that is trusted and unchanged (it was
+// handed out empty), else from a listing.
+func (f *stepFiles) empty(dir string) (bool, error) {
+	if f.trusted {
+		rel, err := filepath.Rel(f.root, dir)
+		if err == nil {
+			for _, s := range f.stamps {
+				if s.rel == rel {
+					if now, ok := stampOf(dir, rel); ok && now == s {
+						return true, nil
+					}
+				}
+			}
+		}
+	}
+	return dirEmpty(dir)
+}
+
 // cleanup gives the attempt's directories back for the next step when
 // they are as new (empty, modes unchanged), and removes them otherwise.
 func (f *stepFiles) cleanup() {
-	if f.pool != nil && reusableFilesRoot(f.root) && f.pool.put(f.root) {
-		return
+	if f.pool != nil {
+		stamps, reusable := f.stamps, true
+		switch {
+		case f.trusted && stampsMatch(f.root, stamps):
+		case reusableFilesRoot(f.root):
+			stamps = filesRootStamps(f.root) // nil: judged by a listing next time
+		default:
+			reusable = false
+		}
+		if reusable && f.pool.put(pooledRoot{root: f.root, stamps: stamps}) {
+			return
+		}
 	}
 	f.remove()
 }

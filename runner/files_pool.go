@@ -38,14 +38,22 @@ const maxPooledFilesRoots = 64
 // filesPool holds emptied step roots.
 type filesPool struct {
 	mu    sync.Mutex
-	roots []string
+	roots []pooledRoot
 }
 
-func (p *filesPool) get() (string, bool) {
+// pooledRoot is an idle root with the inode stamps of it and its five
+// directories, taken when it was found as handed out (stepdir.go says why
+// unchanged stamps prove it unchanged).
+type pooledRoot struct {
+	root   string
+	stamps []stamp
+}
+
+func (p *filesPool) get() (pooledRoot, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.roots) == 0 {
-		return "", false
+		return pooledRoot{}, false
 	}
 	r := p.roots[len(p.roots)-1]
 	p.roots = p.roots[:len(p.roots)-1]
@@ -53,13 +61,13 @@ func (p *filesPool) get() (string, bool) {
 }
 
 // put keeps root for a next step; false when the pool is full.
-func (p *filesPool) put(root string) bool {
+func (p *filesPool) put(r pooledRoot) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.roots) >= maxPooledFilesRoots {
 		return false
 	}
-	p.roots = append(p.roots, root)
+	p.roots = append(p.roots, r)
 	return true
 }
 
@@ -70,9 +78,32 @@ func (p *filesPool) drain(log *slog.Logger) {
 	p.roots = nil
 	p.mu.Unlock()
 	for _, r := range roots {
-		(&stepFiles{root: r, log: log}).remove()
+		(&stepFiles{root: r.root, log: log}).remove()
 	}
 }
+
+// filesRootStamps records the stamps of a root found reusable: the root
+// and its five directories (nil when one cannot be read).
+func filesRootStamps(root string) []stamp {
+	stamps := make([]stamp, 0, 1+len(stepFileDirs))
+	for _, rel := range append([]string{""}, stepFileDirNames...) {
+		s, ok := stampOf(filepath.Join(root, rel), rel)
+		if !ok {
+			return nil
+		}
+		stamps = append(stamps, s)
+	}
+	return stamps
+}
+
+// stepFileDirNames are stepFileDirs' names.
+var stepFileDirNames = func() []string {
+	var names []string
+	for _, d := range stepFileDirs {
+		names = append(names, d.name)
+	}
+	return names
+}()
 
 // reusableFilesRoot says whether root is as a step got it: mode 0700, the
 // five directories and nothing else, each a real directory, empty, the

@@ -27,10 +27,10 @@ func newPooledRoot(t *testing.T) string {
 	return root
 }
 
-func TestFilesRootReusedOnlyAsHandedOut(t *testing.T) {
-	t.Parallel()
-	require.True(t, reusableFilesRoot(newPooledRoot(t)), "untouched")
-	for name, spoil := range map[string]func(root string) error{
+// filesRootSpoilers are the ways a step can leave its state and artifact
+// root other than it got it.
+func filesRootSpoilers(t *testing.T) map[string]func(root string) error {
+	return map[string]func(root string) error{
 		"a file in artifacts": func(root string) error {
 			return os.WriteFile(filepath.Join(root, "artifacts", "x"), nil, 0o644)
 		},
@@ -49,7 +49,13 @@ func TestFilesRootReusedOnlyAsHandedOut(t *testing.T) {
 			}
 			return os.Symlink(t.TempDir(), p)
 		},
-	} {
+	}
+}
+
+func TestFilesRootReusedOnlyAsHandedOut(t *testing.T) {
+	t.Parallel()
+	require.True(t, reusableFilesRoot(newPooledRoot(t)), "untouched")
+	for name, spoil := range filesRootSpoilers(t) {
 		root := newPooledRoot(t)
 		require.NoError(t, spoil(root), name)
 		require.False(t, reusableFilesRoot(root), name)
@@ -60,9 +66,9 @@ func TestFilesPoolBounded(t *testing.T) {
 	t.Parallel()
 	var p filesPool
 	for i := range maxPooledFilesRoots {
-		require.True(t, p.put(filepath.Join("r", string(rune('a'+i%26)))), i)
+		require.True(t, p.put(pooledRoot{root: filepath.Join("r", string(rune('a'+i%26)))}), i)
 	}
-	require.False(t, p.put("one too many"))
+	require.False(t, p.put(pooledRoot{root: "one too many"}))
 	_, ok := p.get()
 	require.True(t, ok)
 }

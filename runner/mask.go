@@ -2,6 +2,7 @@ package runner
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/stroem/stroem"
 )
@@ -67,4 +68,20 @@ func (w *Worker) maskValues(a stroem.Assignment) []string {
 		out = append(out, cred)
 	}
 	return out
+}
+
+// masker is the masker of maskValues(a). Building one encodes every value
+// in a dozen ways; most steps are masked with the same values (the
+// worker's credential and extras, their task's secrets), so the last one
+// built is kept and shared (a Masker is immutable and safe for concurrent
+// use).
+func (w *Worker) masker(a stroem.Assignment) *stroem.Masker {
+	values := w.maskValues(a)
+	key := strings.Join(values, "\x00")
+	w.maskMu.Lock()
+	defer w.maskMu.Unlock()
+	if w.maskLast == nil || w.maskKey != key {
+		w.maskKey, w.maskLast = key, stroem.NewMasker(values)
+	}
+	return w.maskLast
 }

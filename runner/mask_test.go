@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/http/client"
 )
 
 const maskTestSecret = "pa55-w0rd/with+chars"
@@ -110,4 +111,21 @@ func TestMaskPiecesKeepsCuts(t *testing.T) {
 	emit(nil, true)
 	require.Equal(t, []int{16, 16, 16}, sizes)
 	require.Equal(t, []bool{false, false, true}, ends)
+}
+
+// A step's masker hides that step's secrets: the one built for the previous
+// step serves only a step with the same values.
+func TestWorkerMaskerPerValues(t *testing.T) {
+	t.Parallel()
+	c, err := client.New("http://127.0.0.1:1")
+	require.NoError(t, err)
+	w := &Worker{c: c, cfg: WorkerConfig{MaskExtra: []string{"extra-secret"}}}
+	a := stroem.Assignment{Mask: []string{"first-secret"}}
+	m1 := w.masker(a)
+	require.Same(t, m1, w.masker(a), "the same values: the same masker")
+	require.Equal(t, "*** ***", m1.Mask("first-secret extra-secret"))
+	m2 := w.masker(stroem.Assignment{Mask: []string{"second-secret"}})
+	require.NotSame(t, m1, m2)
+	require.Equal(t, "*** *** first-secret", m2.Mask("second-secret extra-secret first-secret"))
+	require.Equal(t, "***", w.masker(a).Mask("first-secret"))
 }

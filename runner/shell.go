@@ -86,6 +86,10 @@ type ShellRunner struct {
 	// process (supervise.go): a worker killed with SIGKILL then leaves them
 	// running.
 	NoSupervisor bool
+
+	// dirs keeps working directories that came back as handed out, for
+	// the next step of the same revision (stepdir.go).
+	dirs dirPool
 }
 
 var _ Runner = (*ShellRunner)(nil)
@@ -95,13 +99,13 @@ func (r *ShellRunner) Run(ctx context.Context, step Step, sink func(stroem.PushL
 	if err := context.Cause(ctx); err != nil {
 		return Result{ExitCode: -1, Error: cancelMessage(err), Cancelled: true}
 	}
-	dir, err := r.prepareDir(step)
+	d, err := r.prepareStepDir(step) // a fresh copy, or an idle one (stepdir.go)
 	if err != nil {
 		return Result{ExitCode: -1, Error: "prepare the working directory: " + err.Error()}
 	}
-	res := r.run(ctx, step, dir, sink)
+	res := r.run(ctx, step, d.path, sink)
 	if res.Succeeded() || !r.KeepFailedDirs {
-		res.Cleanup = func() { _ = removeDir(dir) }
+		res.Cleanup = func() { r.dirs.release(d) }
 	}
 	return res
 }

@@ -395,13 +395,21 @@ func TestStepDirectoryLifecycle(t *testing.T) {
 	require.DirExists(t, c.texts(stroem.Stdout)[0], "kept until the caller has reported and runs Cleanup")
 	require.NotNil(t, res.Cleanup)
 	res.Cleanup()
-	require.NoDirExists(t, c.texts(stroem.Stdout)[0])
+	untouched := c.texts(stroem.Stdout)[0]
+	require.DirExists(t, untouched, "as handed out: kept for the next step (stepdir.go)")
 
 	res, c = run(t, r, cmdStep("pwd; touch made-here"))
 	require.True(t, res.Succeeded(), res.Error)
 	dir := c.texts(stroem.Stdout)[0]
+	require.Equal(t, untouched, dir, "the kept directory served the next step")
 	require.Equal(t, r.WorkDir, filepath.Dir(dir))
-	require.NoDirExists(t, dir, "removed after success")
+	require.NoDirExists(t, dir, "removed after success when the step left something")
+
+	res, c = run(t, r, cmdStep("pwd"))
+	require.True(t, res.Succeeded(), res.Error)
+	require.DirExists(t, c.texts(stroem.Stdout)[0])
+	r.Drain()
+	require.NoDirExists(t, c.texts(stroem.Stdout)[0], "Drain removes the kept directories")
 
 	res, c = run(t, r, cmdStep("pwd; mkdir ro; touch ro/f; chmod 500 ro; exit 1"))
 	require.False(t, res.Succeeded())

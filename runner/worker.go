@@ -127,9 +127,14 @@ type Worker struct {
 	cfg    WorkerConfig
 	log    *slog.Logger
 	runner Runner
+	shell  *ShellRunner // the ShellRunner NewWorker made (nil when cfg.Runner was given)
 	cache  *WorkspaceCache
 	down   downTracker
 	files  filesPool // the steps' emptied state and artifact directories, for reuse (files_pool.go)
+
+	maskMu   sync.Mutex // guards the last masker built (mask.go)
+	maskKey  string
+	maskLast *stroem.Masker
 
 	regMu sync.Mutex // serialises (re-)registration
 
@@ -159,17 +164,19 @@ func NewWorker(c *client.Client, cfg WorkerConfig, log *slog.Logger) (*Worker, e
 	}
 	cfg.setDefaults()
 	r := cfg.Runner
+	var shell *ShellRunner // the worker's own, drained when it stops
 	if r == nil {
 		if err := CheckPassEnv(cfg.PassEnv); err != nil {
 			return nil, fmt.Errorf("runner: pass_env: %w", err)
 		}
-		r = &ShellRunner{WorkDir: filepath.Join(cfg.WorkDir, "steps"), PassEnv: cfg.PassEnv}
+		shell = &ShellRunner{WorkDir: filepath.Join(cfg.WorkDir, "steps"), PassEnv: cfg.PassEnv}
+		r = shell
 	}
 	if cfg.WrapRunner != nil {
 		r = cfg.WrapRunner(r)
 	}
 	w := &Worker{
-		c: c, cfg: cfg, log: log, runner: r,
+		c: c, cfg: cfg, log: log, runner: r, shell: shell,
 		running: map[stroem.StepRef]*task{},
 	}
 	w.down.log = log
@@ -243,6 +250,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	stopHeartbeat()
 	hb.Wait()
 	w.files.drain(w.log) // every step has ended: remove the kept directories
+	if w.shell != nil {
+		w.shell.Drain()
+	}
 	w.log.Info("worker stopped")
 	return nil
 }
@@ -369,7 +379,7 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 	if w.cfg.OnSecrets != nil && len(a.Mask) > 0 {
 		w.cfg.OnSecrets(a.Mask)
 	}
-	mask := stroem.NewMasker(w.maskValues(a))
+	mask := w.masker(a)
 	var res Result
 	files, ferr := w.prepareFiles(ctx, log, workerID, &a) // files.go
 	if ferr != nil {
@@ -412,7 +422,7 @@ func (w *Worker) runStep(ctx context.Context, log *slog.Logger, a stroem.Assignm
 	if a.Image != "" {
 		return Result{ExitCode: -1, Error: fmt.Sprintf("action image %q needs a container runner, which this worker does not have", a.Image)}
 	}
-	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input, Mask: stroem.NewMasker(w.maskValues(a)), TraceParent: a.TraceParent}
+	step := Step{JobID: a.JobID, Name: a.StepName, Attempt: a.Attempt, Spec: a.Spec, Input: a.Input, Mask: w.masker(a), TraceParent: a.TraceParent}
 	if a.Revision != "" {
 		dir, release, err := w.acquireWorkspace(ctx, log, a.Workspace, a.Revision)
 		if err != nil {

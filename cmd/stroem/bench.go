@@ -49,6 +49,8 @@ each) as subprocesses of this binary, and measures through the public API:
   chain    a 100-step linear chain of trivial steps: total and per hop (median of 3)
   fanout   400 independent trivial steps in one job: steps/s (median of 3)
   trigger  POST execute → first step running (claimed): p50/p99 over 200 jobs
+  many     1,000 one-step jobs created at once (by 16 clients) and run to
+           the end: jobs/s and CPU per job
   sse      a line printed by a step → received by an SSE client: p50/p99
   scale    server RSS with 10,000 queued jobs (created over the API by 16
            clients), then GET /api/jobs p50/p99 with 100,000 jobs in the table
@@ -114,6 +116,7 @@ stdout. The machine should be otherwise idle; the load average is printed.`,
 		{&s.Workers, "workers", "worker processes"},
 		{&s.Slots, "slots", "max_concurrent of each worker"},
 		{&s.TriggerJobs, "jobs", "jobs of the trigger part"},
+		{&s.ManyJobs, "many-jobs", "jobs created at once in the many part"},
 		{&s.SSELines, "sse-lines", "lines printed in the SSE part"},
 		{&s.LogsLines, "logs-lines", "lines printed in the logs part"},
 		{&s.Queued, "queued", "queued jobs created over the API in the scale part"},
@@ -161,7 +164,7 @@ func (o *benchOptions) check() error {
 	s := o.sizes
 	for name, v := range map[string]int{"chain-steps": s.ChainSteps, "chain-runs": s.ChainRuns,
 		"fanout-steps": s.FanoutSteps, "fanout-runs": s.FanoutRuns, "workers": s.Workers, "slots": s.Slots,
-		"jobs": s.TriggerJobs, "sse-lines": s.SSELines, "logs-lines": s.LogsLines, "queued": s.Queued, "create-conns": s.CreateConns,
+		"jobs": s.TriggerJobs, "many-jobs": s.ManyJobs, "sse-lines": s.SSELines, "logs-lines": s.LogsLines, "queued": s.Queued, "create-conns": s.CreateConns,
 		"list-requests": s.ListRequests, "floor-runs": s.FloorRuns} {
 		if v < 1 {
 			return usageError("--%s must be at least 1, got %d", name, v)

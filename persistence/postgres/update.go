@@ -43,12 +43,12 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 		if attempt > 1 {
 			cached = nil
 		}
-		result, xmins, err := s.jobUpdateOnce(ctx, jobID, fn, cached)
+		result, keep, xmins, err := s.jobUpdateOnce(ctx, jobID, fn, cached)
 		if err == nil {
 			if result.Job.Status.Terminal() {
 				s.steps.drop(jobID) // a finished job is not updated again
 			} else {
-				s.steps.put(jobID, result.Clone().Steps, xmins)
+				s.steps.put(jobID, keep, xmins)
 			}
 			return result, nil
 		}
@@ -71,11 +71,13 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 // jobUpdateOnce runs one JobUpdate transaction in two round trips: BEGIN,
 // the job row's lock and the step rows the cache does not have (or all of
 // them) in one pipeline; then the writes and COMMIT in another. It returns
-// the state as written and every step row's xmin.
-func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persistence.JobState) error, cached *cachedSteps) (*persistence.JobState, []int64, error) {
+// the state as written, the steps for the cache (the unchanged ones shared
+// with what was read, which nobody modifies; copies of the written ones,
+// as the caller may modify the state returned) and every step row's xmin.
+func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persistence.JobState) error, cached *cachedSteps) (*persistence.JobState, []*persistence.StepState, []int64, error) {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer pc.Release()
 	conn := pc.Conn()
@@ -91,15 +93,15 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 	}()
 	before, xmins, err := readState(ctx, conn, jobID, cached)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	st := before.Clone() // before may share the cache's steps: never modified
 	if err := fn(st); err != nil {
-		return nil, nil, persistence.CallbackError{Err: err}
+		return nil, nil, nil, persistence.CallbackError{Err: err}
 	}
 	b, steps, err := writeBatch(before, st, s.notifyPayload(jobID))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for len(xmins) < len(st.Steps) {
 		xmins = append(xmins, 0) // appended steps: set from their writes below
@@ -110,24 +112,36 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 	for _, step := range steps {
 		if step == nil {
 			if _, err := br.Exec(); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			continue
 		}
 		var x int64
 		if err := br.QueryRow().Scan(&x); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		xmins[step.Position] = x
 	}
 	if _, err := br.Exec(); err != nil { // COMMIT
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := br.Close(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	committed = true
-	return st, xmins, nil
+	keep := make([]*persistence.StepState, len(st.Steps))
+	copy(keep, before.Steps)
+	for _, step := range steps {
+		if step != nil {
+			keep[step.Position] = step.Clone()
+		}
+	}
+	for i, k := range keep {
+		if k == nil { // not written, yet not read: cannot happen, but never cache a hole
+			keep[i] = st.Steps[i].Clone()
+		}
+	}
+	return st, keep, xmins, nil
 }
 
 // readState begins a transaction on conn, locks the job row (the per-job

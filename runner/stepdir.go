@@ -1,0 +1,329 @@
+package runner
+
+import (
+	"bytes"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Reusing steps' working directories (issue 23). A step runs in a fresh
+// copy of its revision's workspace files (docs/workflows.md); on a loaded
+// ext4 host making, filling and removing that directory was about a fifth
+// of the worker's CPU per step. A directory that comes back from a step
+// exactly as it was handed out serves the next step of the same revision;
+// anything else is removed as before.
+//
+// "Exactly as handed out" is decided without trusting the step:
+//
+//   - The first time, by content: every file, link and directory of the
+//     revision is there with the same bytes, type and mode, and nothing
+//     else (stepDir.sameAsSource). Then the tree's inode stamps are
+//     recorded (stepDir.snap).
+//   - Afterwards, by those stamps: every recorded entry still has the same
+//     inode, type, mode, size and change time (ctime). A step cannot set a
+//     ctime: writing, truncating, chmod, adding, removing or renaming an
+//     entry (which changes its directory's ctime) all stamp the current
+//     time. The stamps are trusted only when the newest recorded ctime is
+//     older than the clock when the step is given the directory (with a
+//     margin for file systems that store coarse times), so a change in the
+//     same clock tick as the recording cannot go unseen; otherwise the
+//     content comparison decides again.
+//
+// Reused directories isolate steps no less than fresh ones: a step's
+// processes are gone when it ends (the supervisor kills its whole tree),
+// and what it left was either nothing or makes the directory be removed.
+// (A process that escaped the supervisor's tree runs as the worker's user
+// and could write into any step's directory, fresh or not.)
+
+// Bounds of what is kept for reuse.
+const (
+	maxPooledStepDirs   = 64       // idle directories kept (all revisions)
+	maxPooledDirEntries = 2000     // a bigger workspace copy is not kept
+	maxPooledDirBytes   = 8 << 20  // nor one holding more file bytes
+	maxPooledBytes      = 64 << 20 // file bytes in all idle directories
+)
+
+// stamp is what the kernel says of one entry of a step's directory.
+type stamp struct {
+	rel   string // "" for the root
+	ino   uint64
+	mode  fs.FileMode
+	size  int64
+	ctime int64 // Unix nanoseconds
+}
+
+// stepDir is one step's working directory and what is known of it.
+type stepDir struct {
+	path string
+	src  string // the revision's files ("" for an empty directory)
+	// snap lists the entries as the step got them, the root first,
+	// parents before children.
+	snap []stamp
+	// trusted: snap's ctimes are older than the step, so comparing stamps
+	// decides; otherwise the content comparison does.
+	trusted bool
+}
+
+// dirPool holds idle step directories by source, oldest first.
+type dirPool struct {
+	mu    sync.Mutex
+	idle  []*stepDir
+	bytes int64 // file bytes in idle
+}
+
+// size is the file bytes d holds.
+func (d *stepDir) size() int64 {
+	var n int64
+	for _, s := range d.snap {
+		n += s.size
+	}
+	return n
+}
+
+// get takes an idle directory of src, or nil.
+func (p *dirPool) get(src string) *stepDir {
+	p.mu.Lock()
+	var d *stepDir
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		if p.idle[i].src == src {
+			d = p.idle[i]
+			p.idle = slices.Delete(p.idle, i, i+1)
+			p.bytes -= d.size()
+			break
+		}
+	}
+	p.mu.Unlock()
+	if d != nil {
+		d.trusted = stampsOlderThanNow(d.snap)
+	}
+	return d
+}
+
+// put keeps d, removing the oldest idle directories while the pool is
+// over its bounds.
+func (p *dirPool) put(d *stepDir) {
+	p.mu.Lock()
+	p.idle = append(p.idle, d)
+	p.bytes += d.size()
+	var evicted []*stepDir
+	for len(p.idle) > maxPooledStepDirs || p.bytes > maxPooledBytes {
+		e := p.idle[0]
+		p.idle = slices.Delete(p.idle, 0, 1)
+		p.bytes -= e.size()
+		evicted = append(evicted, e)
+	}
+	p.mu.Unlock()
+	for _, e := range evicted {
+		_ = removeDir(e.path)
+	}
+}
+
+// drain removes every idle directory.
+func (p *dirPool) drain() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle, p.bytes = nil, 0
+	p.mu.Unlock()
+	for _, d := range idle {
+		_ = removeDir(d.path)
+	}
+}
+
+// release keeps d for a next step when it is as handed out, and removes it
+// otherwise.
+func (p *dirPool) release(d *stepDir) {
+	switch {
+	case d.snap == nil:
+	case d.trusted && stampsMatch(d.path, d.snap):
+		p.put(d) // the stamps still hold
+		return
+	case !d.trusted && d.sameAsSource():
+		if snap, ok := snapshot(d.path); ok {
+			d.snap = snap
+			p.put(d)
+			return
+		}
+	}
+	_ = removeDir(d.path)
+}
+
+// stampsMatch compares every entry's recorded stamp under root with the
+// kernel's.
+func stampsMatch(root string, snap []stamp) bool {
+	for _, s := range snap {
+		now, ok := stampOf(filepath.Join(root, s.rel), s.rel)
+		if !ok || now != s {
+			return false
+		}
+	}
+	return true
+}
+
+// sameAsSource compares the directory with the files it was copied from:
+// the same entries (names, types, modes as handed out), nothing more, and
+// the same bytes in every file and link.
+func (d *stepDir) sameAsSource() bool {
+	for _, s := range d.snap {
+		p := filepath.Join(d.path, s.rel)
+		now, ok := stampOf(p, s.rel)
+		if !ok || now.mode != s.mode || now.size != s.size && !s.mode.IsDir() {
+			return false
+		}
+		switch {
+		case s.mode.IsDir():
+			if !sameNames(p, d.snap, s.rel) {
+				return false
+			}
+		case s.mode&fs.ModeSymlink != 0:
+			a, err1 := os.Readlink(p)
+			b, err2 := os.Readlink(filepath.Join(d.src, s.rel))
+			if err1 != nil || err2 != nil || a != b {
+				return false
+			}
+		case s.mode.IsRegular():
+			if !sameFile(p, filepath.Join(d.src, s.rel)) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// sameNames says whether dir holds exactly the children snap records for
+// rel.
+func sameNames(dir string, snap []stamp, rel string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	want := 0
+	for _, s := range snap {
+		if s.rel != "" && filepath.Dir(s.rel) == orDot(rel) {
+			want++
+		}
+	}
+	if len(entries) != want {
+		return false
+	}
+	for _, e := range entries {
+		child := filepath.Join(rel, e.Name())
+		if !slices.ContainsFunc(snap, func(s stamp) bool { return s.rel == child }) {
+			return false
+		}
+	}
+	return true
+}
+
+func orDot(rel string) string {
+	if rel == "" {
+		return "."
+	}
+	return rel
+}
+
+// sameFile compares two files' bytes.
+func sameFile(a, b string) bool {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false
+	}
+	defer fb.Close()
+	var ba, bb [32 << 10]byte
+	for {
+		na, erra := io.ReadFull(fa, ba[:])
+		nb, errb := io.ReadFull(fb, bb[:])
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false
+		}
+		endA := erra == io.EOF || erra == io.ErrUnexpectedEOF
+		endB := errb == io.EOF || errb == io.ErrUnexpectedEOF
+		switch {
+		case endA && endB:
+			return true
+		case erra != nil || errb != nil:
+			return false
+		}
+	}
+}
+
+// snapshot records the stamps of the tree at dir; false when it is too big
+// to keep or cannot be read.
+func snapshot(dir string) ([]stamp, bool) {
+	var snap []stamp
+	var bytes int64
+	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			rel = ""
+		}
+		s, ok := stampOf(p, rel)
+		if !ok {
+			return fs.ErrInvalid
+		}
+		snap = append(snap, s)
+		bytes += s.size
+		if len(snap) > maxPooledDirEntries || bytes > maxPooledDirBytes {
+			return fs.ErrInvalid
+		}
+		return nil
+	})
+	return snap, err == nil
+}
+
+// stampsOlderThanNow says whether every ctime in snap is older than the
+// clock file systems stamp changes with, by more than a file system could
+// round a stamp down: a change made from now on gets a later ctime.
+func stampsOlderThanNow(snap []stamp) bool {
+	now, ok := coarseNow()
+	if !ok || len(snap) == 0 {
+		return false
+	}
+	margin := int64(2 * time.Second) // a file system that keeps whole seconds (or two)
+	var newest int64
+	for _, s := range snap {
+		if s.ctime%1000 != 0 {
+			margin = int64(time.Millisecond) // finer than a microsecond
+		}
+		newest = max(newest, s.ctime)
+	}
+	return newest+margin < now
+}
+
+// prepareStepDir hands out a directory for step: an idle copy of its
+// revision when there is one, else a fresh copy.
+func (r *ShellRunner) prepareStepDir(step Step) (*stepDir, error) {
+	if d := r.dirs.get(step.Workspace); d != nil {
+		return d, nil
+	}
+	path, err := r.prepareDir(step)
+	if err != nil {
+		return nil, err
+	}
+	d := &stepDir{path: path, src: step.Workspace}
+	if snap, ok := snapshot(path); ok {
+		d.snap = snap // as handed out; compared by content at the end
+	}
+	return d, nil
+}
+
+// Drain removes the working directories kept for reuse. Call it once no
+// step runs (the worker does when it stops).
+func (r *ShellRunner) Drain() { r.dirs.drain() }

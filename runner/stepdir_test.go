@@ -1,0 +1,254 @@
+//go:build linux
+
+package runner
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+)
+
+// newRevision makes a workspace revision as the cache holds it.
+func newRevision(t *testing.T) string {
+	t.Helper()
+	ws := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(ws, "lib", "deep"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(ws, "run.sh"), []byte("#!/bin/sh\necho run\n"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(ws, "lib", "data.txt"), []byte("abc\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(ws, "lib", "deep", "x"), []byte("x"), 0o644))
+	require.NoError(t, os.Symlink("lib/data.txt", filepath.Join(ws, "link")))
+	return ws
+}
+
+// listing is a tree's names, modes and contents, to compare a step's
+// directory with its revision.
+func listing(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		require.NoError(t, err)
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." {
+			return nil
+		}
+		fi, err := d.Info()
+		require.NoError(t, err)
+		v := fi.Mode().String()
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			l, err := os.Readlink(p)
+			require.NoError(t, err)
+			v += " -> " + l
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			v += " " + string(b)
+		}
+		out[rel] = v
+		return nil
+	}))
+	return out
+}
+
+// The ways a step can leave its directory other than it found it; each
+// must keep the directory from serving another step, whether the end of
+// the step is judged by content or by inode stamps.
+var spoilers = map[string]string{
+	"a file appended to":           "echo more >> lib/data.txt",
+	"a file rewritten, same size":  "printf 'xyz\\n' > lib/data.txt",
+	"a file made executable":       "chmod +x lib/data.txt",
+	"a file added":                 "touch new",
+	"a file added deep down":       "touch lib/deep/new",
+	"a file removed":               "rm lib/deep/x",
+	"a file renamed":               "mv lib/deep/x lib/deep/y",
+	"a file replaced, same size":   "printf 'xyz\\n' > t && mv t lib/data.txt",
+	"a directory removed":          "rm -r lib/deep",
+	"a link retargeted":            "ln -sfn run.sh link",
+	"a directory made read-only":   "chmod 555 lib",
+	"the root opened to everybody": "chmod 777 .",
+	"a directory added":            "mkdir d",
+}
+
+func TestStepDirReusedOnlyAsHandedOut(t *testing.T) {
+	t.Parallel()
+	ws := newRevision(t)
+	want := listing(t, ws)
+	for _, trusted := range []bool{false, true} {
+		for name, spoil := range spoilers {
+			r := newShell(t)
+			// A first step that changes nothing: its directory is kept.
+			res, c := run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Cmd: "pwd"}})
+			require.True(t, res.Succeeded(), res.Error)
+			first := c.texts(stroem.Stdout)[0]
+			require.DirExists(t, first, name)
+			if trusted {
+				// Once the clock has moved past its stamps, the next step's
+				// end is judged by them alone.
+				require.Eventually(t, func() bool { return stampsOlderThanNow(r.dirs.idle[0].snap) }, time.Minute, time.Millisecond)
+			}
+			d := r.dirs.get(ws)
+			require.NotNil(t, d)
+			require.Equal(t, first, d.path)
+			if trusted {
+				require.True(t, d.trusted, name)
+			} else {
+				d.trusted = false // as when its stamps are too recent: judged by content
+			}
+			require.Equal(t, want, listing(t, d.path), "%s: handed out as the revision", name)
+
+			cmd := exec.Command("/bin/sh", "-c", spoil)
+			cmd.Dir = d.path
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "%s: %s", name, out)
+			r.dirs.release(d)
+			require.NoDirExists(t, d.path, "%s (trusted stamps: %v): removed", name, trusted)
+			require.Empty(t, r.dirs.idle, name)
+
+			// The next step gets a fresh copy of the revision.
+			res, c = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Cmd: "pwd; ls -lR >/dev/null"}})
+			require.True(t, res.Succeeded(), res.Error)
+			require.NotEqual(t, first, c.texts(stroem.Stdout)[0])
+			r.Drain()
+		}
+	}
+}
+
+func TestStepDirServesStepsOfItsRevision(t *testing.T) {
+	t.Parallel()
+	ws := newRevision(t)
+	other := t.TempDir()
+	r := newShell(t)
+	t.Cleanup(r.Drain)
+	dirs := map[string]bool{}
+	for i := range 5 {
+		res, c := run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "run.sh"}})
+		require.True(t, res.Succeeded(), res.Error)
+		require.Equal(t, []string{"run"}, c.texts(stroem.Stdout), "step %d", i)
+		res, c = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Cmd: "pwd; cat lib/data.txt"}})
+		require.True(t, res.Succeeded(), res.Error)
+		out := c.texts(stroem.Stdout)
+		require.Equal(t, "abc", out[1], "the files as in the revision")
+		dirs[out[0]] = true
+		res, c = run(t, r, Step{Workspace: other, Spec: stroem.StepSpec{Cmd: "ls -A"}})
+		require.True(t, res.Succeeded(), res.Error)
+		require.Empty(t, c.texts(stroem.Stdout), "another revision's step never gets this revision's directory")
+	}
+	require.Len(t, dirs, 1, "one directory served every step of the revision")
+	entries, err := os.ReadDir(r.WorkDir)
+	require.NoError(t, err)
+	require.Len(t, entries, 2, "one idle directory per revision")
+}
+
+func TestStepDirPoolBounded(t *testing.T) {
+	t.Parallel()
+	r := newShell(t)
+	var paths []string
+	var ds []*stepDir
+	for range maxPooledStepDirs + 3 {
+		d, err := r.prepareStepDir(Step{JobID: "j", Name: "s", Attempt: 1})
+		require.NoError(t, err)
+		ds = append(ds, d)
+		paths = append(paths, d.path)
+	}
+	for _, d := range ds {
+		r.dirs.release(d)
+	}
+	require.Len(t, r.dirs.idle, maxPooledStepDirs)
+	for _, p := range paths[:3] {
+		require.NoDirExists(t, p, "the oldest are removed")
+	}
+	r.Drain()
+	entries, err := os.ReadDir(r.WorkDir)
+	require.NoError(t, err)
+	require.Empty(t, entries)
+}
+
+func TestStepDirTooBigNotKept(t *testing.T) {
+	t.Parallel()
+	ws := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(ws, "big"), []byte(strings.Repeat("x", maxPooledDirBytes+1)), 0o644))
+	r := newShell(t)
+	res, c := run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Cmd: "pwd"}})
+	require.True(t, res.Succeeded(), res.Error)
+	require.NoDirExists(t, c.texts(stroem.Stdout)[0])
+	require.Empty(t, r.dirs.idle)
+}
+
+// A state and artifact root kept with trusted stamps is judged by them:
+// every way of spoiling it (filesRootSpoilers) makes it
+// be removed, and an untouched one goes back to the pool with its
+// directories seen empty without listing them.
+func TestFilesRootJudgedByStamps(t *testing.T) {
+	t.Parallel()
+	trustedFiles := func(root string) *stepFiles {
+		stamps := filesRootStamps(root)
+		require.Len(t, stamps, 1+len(stepFileDirs))
+		require.Eventually(t, func() bool { return stampsOlderThanNow(stamps) }, time.Minute, time.Millisecond)
+		return &stepFiles{root: root, log: testLogger(t), pool: &filesPool{}, reused: true, stamps: stamps, trusted: true}
+	}
+	f := trustedFiles(newPooledRoot(t))
+	for _, d := range stepFileDirs {
+		empty, err := f.empty(f.dir(d.name))
+		require.NoError(t, err)
+		require.True(t, empty, d.name)
+	}
+	f.cleanup()
+	require.Len(t, f.pool.roots, 1, "untouched: kept")
+	require.Equal(t, f.stamps, f.pool.roots[0].stamps)
+
+	// Stamps that moved are no verdict: the listing decides (a file made
+	// and removed again leaves the directory as handed out).
+	f = trustedFiles(newPooledRoot(t))
+	p := filepath.Join(f.root, "state-out", "x")
+	require.NoError(t, os.WriteFile(p, nil, 0o644))
+	require.NoError(t, os.Remove(p))
+	f.cleanup()
+	require.Len(t, f.pool.roots, 1, "empty again: kept")
+	require.NotEqual(t, f.stamps, f.pool.roots[0].stamps, "with its new stamps")
+
+	for name, spoil := range filesRootSpoilers(t) {
+		f := trustedFiles(newPooledRoot(t))
+		require.NoError(t, spoil(f.root), name)
+		if name == "a file in artifacts" {
+			empty, err := f.empty(f.dir("artifacts"))
+			require.NoError(t, err)
+			require.False(t, empty, name)
+		}
+		f.cleanup()
+		require.Empty(t, f.pool.roots, name)
+		require.NoDirExists(t, f.root, name)
+	}
+}
+
+func TestStepDirPoolBoundedInBytes(t *testing.T) {
+	t.Parallel()
+	var p dirPool
+	var paths []string
+	for i := range 10 {
+		path := filepath.Join(t.TempDir(), "d")
+		require.NoError(t, os.Mkdir(path, 0o700))
+		paths = append(paths, path)
+		p.put(&stepDir{path: path, src: "ws", snap: []stamp{{size: 10 << 20}}}) // as recorded: 10 MiB of files
+		require.LessOrEqual(t, p.bytes, int64(maxPooledBytes), i)
+	}
+	require.Len(t, p.idle, maxPooledBytes/(10<<20))
+	for i, path := range paths {
+		if i < len(paths)-len(p.idle) {
+			require.NoDirExists(t, path, "the oldest are removed")
+		} else {
+			require.DirExists(t, path)
+		}
+	}
+	d := p.get("ws")
+	require.NotNil(t, d)
+	require.Equal(t, int64(len(p.idle))*(10<<20), p.bytes)
+	p.drain()
+	require.Zero(t, p.bytes)
+}
