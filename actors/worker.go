@@ -52,6 +52,10 @@ type Workers struct {
 	hub   LogPublisher
 	creds credentialCache
 	idle  idleBeats
+	order logOrder
+	// orderWait bounds holding back an early Ordered push (0:
+	// defaultLogOrderWait); tests shorten it.
+	orderWait time.Duration
 }
 
 // NewWorkers returns the worker protocol of o: registrations and leases in
@@ -155,7 +159,9 @@ func (w *Workers) Start(ctx context.Context, jobID, step string, st stroem.StepS
 // lines are masked with the job's secrets before anything is stored, and
 // the push is fenced by the store in the transaction that stores it: no
 // line is stored for an attempt that is not the step's running one (one
-// declared lost a moment ago included).
+// declared lost a moment ago included). An Ordered push that came before
+// the lines ahead of it is held back a moment rather than refused
+// (logorder.go).
 func (w *Workers) PushLogs(ctx context.Context, jobID, step string, p stroem.LogPush) (stroem.LogPushResponse, error) {
 	if err := callerIs(ctx, &p.WorkerID); err != nil {
 		return stroem.LogPushResponse{}, err
@@ -178,10 +184,11 @@ func (w *Workers) PushLogs(ctx context.Context, jobID, step string, p stroem.Log
 			p.Lines[i].Text = masker.Mask(p.Lines[i].Text)
 		}
 	}
-	stored, err := w.logs.LogAppend(ctx, persistence.LogAppend{
+	stored, done, err := w.appendOrdered(ctx, persistence.LogAppend{
 		JobID: jobID, Step: step, Attempt: p.Attempt, WorkerID: p.WorkerID, Offset: p.Offset,
 		Lines: p.Lines, MaxStepBytes: w.MaxStepLogBytes, Ordered: p.Ordered,
 	})
+	defer done()
 	if err != nil {
 		return stroem.LogPushResponse{}, err
 	}

@@ -51,9 +51,11 @@ const lineOverhead = 64
 //
 // Up to pushesInFlight batches are pushed at once, so a chatty step's next
 // batch is encoded, sent and decoded while the server stores the previous
-// one. They are sent Ordered: one that reaches the store before the batches
-// ahead of it stores nothing and is answered Ahead, and is sent again once
-// those are answered — lines are stored exactly once, in order. Pushes
+// one. They are sent Ordered: the server holds back one that arrives before
+// the batches ahead of it until they are stored (actors/logorder.go); one
+// that still finds them missing after a bounded wait stores nothing and is
+// answered Ahead, and is sent again once those are answered — lines are
+// stored exactly once, in order, and normally sent once. Pushes
 // overlap only once the server has shown it honours Ordered (by echoing
 // it): an older server would store an early push and then skip the one
 // before it as already stored.
