@@ -24,7 +24,10 @@
 //     cached revision other steps use) — all but the workflow definitions in
 //     .workflows/, which steps have no use for and which would only cost a
 //     copy per step. It is removed when the step ends, failed or not;
-//     ShellRunner.KeepFailedDirs keeps failed ones.
+//     ShellRunner.KeepFailedDirs keeps failed ones. A directory the step
+//     left exactly as it got it (by content, or by inode change times a
+//     step cannot set) serves the next step of the revision instead of a
+//     new copy (stepdir.go; a bounded number are kept).
 //   - Workspace revisions are cached under work_dir/workspaces/<revision>,
 //     downloaded once per revision, extracted into a temporary directory,
 //     verified and renamed into place; the 8 most recent unused revisions

@@ -33,7 +33,7 @@ type Step struct {
 	// environment variable.
 	Input map[string]any
 	// Workspace is a directory holding the workspace files at the job's
-	// revision; they are copied into the step's fresh working directory.
+	// revision; the step's working directory holds a copy of them.
 	// Empty means the step starts in an empty directory.
 	Workspace string
 	// Mask hides the secrets the step was given in everything it prints,

@@ -46,8 +46,9 @@ const (
 // executed directly when it is executable; a script that lost its exec bit
 // runs with the interpreter its `#!` line names, or else with `/bin/sh`.
 //
-// Each step runs in a fresh directory under WorkDir holding a copy of the
-// workspace files, with stdin from /dev/null, in its own process group. The
+// Each step runs in a directory under WorkDir holding a copy of the
+// workspace files (a fresh one, or one an earlier step of the same revision
+// left exactly as it got it: stepdir.go), with stdin from /dev/null, in its own process group. The
 // environment is built fresh, never inherited (env.go): PATH, HOME, LANG,
 // TMPDIR and PassEnv from the worker, then one INPUT_<NAME> per input field,
 // then the rendered env, then STROEM_JOB_ID, STROEM_STEP and STROEM_ATTEMPT
@@ -58,8 +59,9 @@ const (
 //
 // The step's directory is removed when the step ends, also on failure (the
 // logs and the error are on the server; a worker running thousands of steps
-// must not fill its disk). Set KeepFailedDirs to keep failed steps'
-// directories for debugging.
+// must not fill its disk), unless it is kept for reuse (bounded; Drain
+// removes those). Set KeepFailedDirs to keep failed steps' directories for
+// debugging.
 //
 // The zero value is not usable: WorkDir must be set. A ShellRunner is safe
 // for concurrent use.

@@ -39,12 +39,12 @@ func TestBench(t *testing.T) {
 		dbURL = dbtest.DefaultURL
 	}
 
-	t.Run("chain and trigger as JSON", func(t *testing.T) {
+	t.Run("chain, trigger and many as JSON", func(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, exe, "bench", "--only", "chain,trigger", "--output", "json", "--db-url", dbURL,
-			"--chain-steps", "5", "--chain-runs", "1", "--jobs", "5", "--floor-runs", "10")
+		cmd := exec.CommandContext(ctx, exe, "bench", "--only", "chain,trigger,many", "--output", "json", "--db-url", dbURL,
+			"--chain-steps", "5", "--chain-runs", "1", "--jobs", "5", "--many-jobs", "7", "--floor-runs", "10")
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		require.NoError(t, cmd.Run(), "stderr:\n%s", stderr.String())
@@ -55,6 +55,7 @@ func TestBench(t *testing.T) {
 			"spawn_floor_p50_ms", "pg_commit_p50_ms", "server_rss_start_mb",
 			"chain_total_ms", "chain_wall_ms", "chain_per_hop_ms", "chain_step_span_p50_ms",
 			"trigger_to_running_p50_ms", "trigger_to_running_p99_ms", "create_p50_ms", "create_p99_ms",
+			"many_total_ms", "many_create_ms", "many_jobs_per_s",
 		} {
 			require.Contains(t, got, k)
 			v, ok := got[k].(float64)
@@ -69,6 +70,8 @@ func TestBench(t *testing.T) {
 		}
 		require.EqualValues(t, 5, got["chain_steps"])
 		require.EqualValues(t, 5, got["trigger_jobs"])
+		require.EqualValues(t, 7, got["many_jobs"])
+		require.Contains(t, got, "many_orchestration_cpu_ms_per_job")
 		require.Equal(t, "postgres", got["store"])
 		require.NotEmpty(t, got["pg_fsync"])
 		require.GreaterOrEqual(t, got["chain_wall_ms"].(float64), got["chain_total_ms"].(float64),
