@@ -47,8 +47,11 @@ import (
 // give such a change a ctime of its own, as the copy's stamps were read.
 //
 // Reused directories isolate steps no less than fresh ones: a step's
-// processes are gone when it ends (the supervisor kills its whole tree),
-// and what it left was either nothing or makes the directory be removed.
+// processes are gone when it ends (only the directory of a step whose
+// whole tree a supervisor killed is kept: not one started without a
+// supervisor, nor one whose supervisor died, where a process that left
+// the step's group may live on holding the directory), and what it left
+// was either nothing or makes the directory be removed.
 // (A process that escaped the supervisor's tree runs as the worker's user
 // and could write into any step's directory, fresh or not, while it runs.)
 

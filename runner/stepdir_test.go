@@ -303,3 +303,29 @@ func TestStepDirHardLinkedOutNotReused(t *testing.T) {
 	require.NoDirExists(t, c.texts(stroem.Stdout)[0])
 	require.Empty(t, r.dirs.idle)
 }
+
+// A directory is reused only after a supervisor swept the step's whole
+// process tree: a step started without one, or one that killed its
+// supervisor, may have left a process (setsid, outside the group) that
+// still holds the directory and could change it after it is handed out
+// again.
+func TestStepDirNotReusedWithoutSweep(t *testing.T) {
+	t.Parallel()
+	ws := newRevision(t)
+	for name, tc := range map[string]struct {
+		noSupervisor bool
+		cmd          string
+	}{
+		"no supervisor":          {noSupervisor: true, cmd: "pwd"},
+		"the supervisor, killed": {cmd: "pwd; kill -KILL $PPID; sleep 5"},
+	} {
+		r := newShell(t)
+		r.NoSupervisor = tc.noSupervisor
+		res, c := run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Cmd: tc.cmd}})
+		if tc.noSupervisor {
+			require.True(t, res.Succeeded(), res.Error)
+		}
+		require.NoDirExists(t, c.texts(stroem.Stdout)[0], name)
+		require.Empty(t, r.dirs.idle, name)
+	}
+}
