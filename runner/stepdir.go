@@ -43,8 +43,9 @@ import (
 // Left: a change in the same clock tick as the fresh copy that alters
 // neither bytes nor any stamp but ctime (an extended attribute, an ACL
 // that keeps the mode bits, an inode flag) goes unseen on kernels that
-// stamp with a coarse clock; kernels with multigrain timestamps (6.13+)
-// give such a change a ctime of its own, as the copy's stamps were read.
+// stamp with a coarse clock; with multigrain timestamps (Linux 6.13 and
+// later, on the file systems that use them) such a change gets a ctime of
+// its own, as the copy's stamps were read.
 //
 // Reused directories isolate steps no less than fresh ones: a step's
 // processes are gone when it ends (only the directory of a step whose
