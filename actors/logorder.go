@@ -130,6 +130,12 @@ func (w *Workers) appendOrdered(ctx context.Context, a persistence.LogAppend) (s
 		return stored, func() {}, err
 	}
 	done = func() { w.order.leave(key, a.Offset) }
+	defer func() {
+		if v := recover(); v != nil {
+			done() // the caller never gets done: leave here, so no push waits for this one
+			panic(v)
+		}
+	}()
 	wait := w.orderWait
 	if wait <= 0 {
 		wait = defaultLogOrderWait

@@ -266,3 +266,28 @@ func TestLogOrderHoldsFewPushesPerAttempt(t *testing.T) {
 	require.Zero(t, held(), "every held push left")
 	require.Empty(t, w.order.steps)
 }
+
+type panickingSink struct{ orderedSink }
+
+func (s *panickingSink) LogAppend(context.Context, persistence.LogAppend) (persistence.LogAppended, error) {
+	panic("store bug")
+}
+
+// A push whose store call panics (the HTTP server recovers it) leaves
+// nothing behind: the pushes after it are not held for it.
+func TestLogOrderLeavesOnPanic(t *testing.T) {
+	t.Parallel()
+	f := &workerStore{}
+	o := New(Config{Lease: 5 * time.Second}, f, nil, nil, nil)
+	sink := &panickingSink{}
+	w := NewWorkers(o, f, sink, sink)
+	func() {
+		defer func() { require.NotNil(t, recover()) }()
+		_, _, _ = w.appendOrdered(context.Background(), persistence.LogAppend{
+			JobID: "j", Step: "s", Attempt: 1, Offset: 3, Ordered: true, Lines: []stroem.PushLine{{Text: "x"}},
+		})
+	}()
+	w.order.mu.Lock()
+	defer w.order.mu.Unlock()
+	require.Empty(t, w.order.steps)
+}
