@@ -34,6 +34,13 @@ const (
 	// push whose predecessor is not being handled by this server.
 	logOrderPollFirst = 2 * time.Millisecond
 	logOrderPollMax   = 50 * time.Millisecond
+	// maxHeldLogPushes bounds the pushes of one step attempt handled here
+	// at once that may be held back (a worker sends two at a time): every
+	// end of one wakes the others, which scan them all under the one lock
+	// of logOrder, so a worker sending many at once must not be able to
+	// make that quadratic. Past it a push is tried once, as without the
+	// holding.
+	maxHeldLogPushes = 8
 )
 
 // logOrder knows the Ordered pushes this server is handling, per step
@@ -51,11 +58,13 @@ type logOrderKey struct {
 // logPushes are the pushes of one step attempt being handled.
 type logPushes struct {
 	offsets map[int64]int // offset → pushes with it (a retried push may come twice)
+	n       int           // pushes in offsets
 	ended   chan struct{} // closed when one of them ends: the waiting look again
 }
 
-// enter records a push of key at offset; leave must follow.
-func (o *logOrder) enter(key logOrderKey, offset int64) {
+// enter records a push of key at offset, and then leave must follow; false
+// when maxHeldLogPushes of key are recorded already (nothing recorded).
+func (o *logOrder) enter(key logOrderKey, offset int64) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.steps == nil {
@@ -66,7 +75,12 @@ func (o *logOrder) enter(key logOrderKey, offset int64) {
 		p = &logPushes{offsets: map[int64]int{}, ended: make(chan struct{})}
 		o.steps[key] = p
 	}
+	if p.n >= maxHeldLogPushes {
+		return false
+	}
 	p.offsets[offset]++
+	p.n++
+	return true
 }
 
 // leave ends a push entered at offset and wakes the pushes waiting.
@@ -77,6 +91,7 @@ func (o *logOrder) leave(key logOrderKey, offset int64) {
 	if p.offsets[offset]--; p.offsets[offset] == 0 {
 		delete(p.offsets, offset)
 	}
+	p.n--
 	close(p.ended)
 	p.ended = make(chan struct{})
 	if len(p.offsets) == 0 {
@@ -110,8 +125,17 @@ func (w *Workers) appendOrdered(ctx context.Context, a persistence.LogAppend) (s
 		return stored, func() {}, err
 	}
 	key := logOrderKey{job: a.JobID, step: a.Step, attempt: a.Attempt}
-	w.order.enter(key, a.Offset)
+	if !w.order.enter(key, a.Offset) {
+		stored, err = w.logs.LogAppend(ctx, a)
+		return stored, func() {}, err
+	}
 	done = func() { w.order.leave(key, a.Offset) }
+	defer func() {
+		if v := recover(); v != nil {
+			done() // the caller never gets done: leave here, so no push waits for this one
+			panic(v)
+		}
+	}()
 	wait := w.orderWait
 	if wait <= 0 {
 		wait = defaultLogOrderWait

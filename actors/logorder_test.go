@@ -218,3 +218,76 @@ func (o *logOrder) handling() int {
 	}
 	return n
 }
+
+// A worker cannot make the server hold more than a few pushes of one step
+// attempt at once (each held push is woken, and scans the others, whenever
+// one of them ends, under one lock for the whole server): past
+// maxHeldLogPushes, a push that overtook its predecessor is answered Ahead
+// at once, as without the holding. Nothing is left behind when they end.
+func TestLogOrderHoldsFewPushesPerAttempt(t *testing.T) {
+	t.Parallel()
+	w, _, push := newOrderTest(t, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const extra = 5
+	var mu sync.Mutex
+	var aheadAnswers int
+	var wg sync.WaitGroup
+	for i := range maxHeldLogPushes + extra {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := push(ctx, int64(1+i), "x") // offset 0 never comes
+			if err == nil && resp.Ahead {
+				mu.Lock()
+				aheadAnswers++
+				mu.Unlock()
+			}
+		}()
+	}
+	held := func() int {
+		w.order.mu.Lock()
+		defer w.order.mu.Unlock()
+		n := 0
+		for _, p := range w.order.steps {
+			for _, c := range p.offsets {
+				n += c
+			}
+		}
+		return n
+	}
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return aheadAnswers == extra && held() == maxHeldLogPushes
+	}, 10*time.Second, time.Millisecond, "the pushes past the bound are answered at once, the others held")
+	cancel()
+	wg.Wait()
+	require.Zero(t, held(), "every held push left")
+	require.Empty(t, w.order.steps)
+}
+
+type panickingSink struct{ orderedSink }
+
+func (s *panickingSink) LogAppend(context.Context, persistence.LogAppend) (persistence.LogAppended, error) {
+	panic("store bug")
+}
+
+// A push whose store call panics (the HTTP server recovers it) leaves
+// nothing behind: the pushes after it are not held for it.
+func TestLogOrderLeavesOnPanic(t *testing.T) {
+	t.Parallel()
+	f := &workerStore{}
+	o := New(Config{Lease: 5 * time.Second}, f, nil, nil, nil)
+	sink := &panickingSink{}
+	w := NewWorkers(o, f, sink, sink)
+	func() {
+		defer func() { require.NotNil(t, recover()) }()
+		_, _, _ = w.appendOrdered(context.Background(), persistence.LogAppend{
+			JobID: "j", Step: "s", Attempt: 1, Offset: 3, Ordered: true, Lines: []stroem.PushLine{{Text: "x"}},
+		})
+	}()
+	w.order.mu.Lock()
+	defer w.order.mu.Unlock()
+	require.Empty(t, w.order.steps)
+}

@@ -79,7 +79,7 @@ func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID st
 	// A previous step's directories, left empty, serve again: making and
 	// removing six directories was a third of the worker's CPU per step
 	// (issue 23; files_pool.go).
-	pooled, reused := w.files.get()
+	pooled, reused := w.files.get(log)
 	root := pooled.root
 	if !reused {
 		var err error
@@ -88,7 +88,7 @@ func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID st
 		}
 	}
 	f := &stepFiles{c: w.c, root: root, log: log, retry: w.retryOptions(), pool: &w.files, reused: reused,
-		stamps: pooled.stamps, trusted: reused && stampsOlderThanNow(pooled.stamps),
+		stamps: pooled.stamps, trusted: pooled.trusted,
 		ref: client.StepFile{JobID: a.JobID, Step: a.StepName, WorkerID: workerID, Attempt: a.Attempt}}
 	if a.Spec.Env == nil {
 		a.Spec.Env = map[string]string{}
@@ -399,15 +399,8 @@ func (f *stepFiles) empty(dir string) (bool, error) {
 // they are as new (empty, modes unchanged), and removes them otherwise.
 func (f *stepFiles) cleanup() {
 	if f.pool != nil {
-		stamps, reusable := f.stamps, true
-		switch {
-		case f.trusted && stampsMatch(f.root, stamps):
-		case reusableFilesRoot(f.root):
-			stamps = filesRootStamps(f.root) // nil: judged by a listing next time
-		default:
-			reusable = false
-		}
-		if reusable && f.pool.put(pooledRoot{root: f.root, stamps: stamps}) {
+		r := pooledRoot{root: f.root, stamps: f.stamps, trusted: f.trusted}
+		if r.check() && f.pool.put(r) {
 			return
 		}
 	}

@@ -43,21 +43,47 @@ type filesPool struct {
 
 // pooledRoot is an idle root with the inode stamps of it and its five
 // directories, taken when it was found as handed out (stepdir.go says why
-// unchanged stamps prove it unchanged).
+// unchanged stamps prove it unchanged when they are trusted).
 type pooledRoot struct {
-	root   string
-	stamps []stamp
+	root    string
+	stamps  []stamp
+	trusted bool
 }
 
-func (p *filesPool) get() (pooledRoot, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.roots) == 0 {
-		return pooledRoot{}, false
+// get takes an idle root that is still as a step got it; idle roots that
+// changed while they waited (a file planted in artifacts would be uploaded
+// as the next step's) are removed.
+func (p *filesPool) get(log *slog.Logger) (pooledRoot, bool) {
+	for {
+		p.mu.Lock()
+		if len(p.roots) == 0 {
+			p.mu.Unlock()
+			return pooledRoot{}, false
+		}
+		r := p.roots[len(p.roots)-1]
+		p.roots = p.roots[:len(p.roots)-1]
+		p.mu.Unlock()
+		if r.check() {
+			return r, true
+		}
+		(&stepFiles{root: r.root, log: log}).remove()
 	}
-	r := p.roots[len(p.roots)-1]
-	p.roots = p.roots[:len(p.roots)-1]
-	return r, true
+}
+
+// check says whether r is as a step gets it: by its stamps when they are
+// trusted and unchanged, else by a listing (reusableFilesRoot), recording
+// its stamps anew.
+func (r *pooledRoot) check() bool {
+	if r.trusted && stampsMatch(r.root, r.stamps) {
+		return true
+	}
+	since, ok := coarseNow() // before anything is read: a change from now on shows
+	if !reusableFilesRoot(r.root) {
+		return false
+	}
+	r.stamps = filesRootStamps(r.root) // nil: judged by a listing next time
+	r.trusted = ok && settledBefore(r.stamps, since)
+	return true
 }
 
 // put keeps root for a next step; false when the pool is full.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -66,10 +67,10 @@ func TestFilesPoolBounded(t *testing.T) {
 	t.Parallel()
 	var p filesPool
 	for i := range maxPooledFilesRoots {
-		require.True(t, p.put(pooledRoot{root: filepath.Join("r", string(rune('a'+i%26)))}), i)
+		require.True(t, p.put(pooledRoot{root: newPooledRoot(t)}), i)
 	}
 	require.False(t, p.put(pooledRoot{root: "one too many"}))
-	_, ok := p.get()
+	_, ok := p.get(testLogger(t))
 	require.True(t, ok)
 }
 
@@ -98,4 +99,26 @@ func TestWorkerReusesEmptiedStepDirectories(t *testing.T) {
 	root := filepath.Dir(strings.Split(first[0], "|")[0])
 	_, err := os.Stat(root)
 	require.ErrorIs(t, err, os.ErrNotExist, "the failed step's directories are gone")
+}
+
+// A root waiting in the pool is checked again when it is handed out: a
+// file planted in it meanwhile (an artifact the next step would upload as
+// its own, state it would read) keeps it from serving a step.
+func TestFilesRootCheckedWhenHandedOut(t *testing.T) {
+	t.Parallel()
+	for _, settled := range []bool{false, true} {
+		for name, spoil := range filesRootSpoilers(t) {
+			root := newPooledRoot(t)
+			f := &stepFiles{root: root, log: testLogger(t), pool: &filesPool{}}
+			f.cleanup()
+			require.Len(t, f.pool.roots, 1, name)
+			if settled {
+				require.Eventually(t, func() bool { return stampsOlderThanNow(f.pool.roots[0].stamps) }, time.Minute, time.Millisecond)
+			}
+			require.NoError(t, spoil(root), name)
+			_, ok := f.pool.get(testLogger(t))
+			require.False(t, ok, "%s (settled: %v): not handed out", name, settled)
+			require.NoDirExists(t, root, name)
+		}
+	}
 }

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"slices"
-	"strings"
 
 	"github.com/stroem/stroem"
 )
@@ -77,11 +76,12 @@ func (w *Worker) maskValues(a stroem.Assignment) []string {
 // use).
 func (w *Worker) masker(a stroem.Assignment) *stroem.Masker {
 	values := w.maskValues(a)
-	key := strings.Join(values, "\x00")
 	w.maskMu.Lock()
 	defer w.maskMu.Unlock()
-	if w.maskLast == nil || w.maskKey != key {
-		w.maskKey, w.maskLast = key, stroem.NewMasker(values)
+	// Compared value by value: joined, a secret holding the separator
+	// would match the values it splits into, and get their masker.
+	if w.maskLast == nil || !slices.Equal(w.maskFor, values) {
+		w.maskFor, w.maskLast = slices.Clone(values), stroem.NewMasker(values)
 	}
 	return w.maskLast
 }

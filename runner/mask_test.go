@@ -129,3 +129,17 @@ func TestWorkerMaskerPerValues(t *testing.T) {
 	require.Equal(t, "*** *** first-secret", m2.Mask("second-secret extra-secret first-secret"))
 	require.Equal(t, "***", w.masker(a).Mask("first-secret"))
 }
+
+// Values that join to the same text are still other values: a secret
+// holding a NUL byte gets a masker of its own, which hides its encodings.
+func TestWorkerMaskerValuesNotJoined(t *testing.T) {
+	t.Parallel()
+	c, err := client.New("http://127.0.0.1:1")
+	require.NoError(t, err)
+	w := &Worker{c: c}
+	m1 := w.masker(stroem.Assignment{Mask: []string{"first-secret", "second-secret"}})
+	secret := "first-secret\x00second-secret"
+	m2 := w.masker(stroem.Assignment{Mask: []string{secret}})
+	require.NotSame(t, m1, m2)
+	require.Equal(t, "***", m2.Mask(base64.StdEncoding.EncodeToString([]byte(secret))))
+}

@@ -105,7 +105,11 @@ func (r *ShellRunner) Run(ctx context.Context, step Step, sink func(stroem.PushL
 	if err != nil {
 		return Result{ExitCode: -1, Error: "prepare the working directory: " + err.Error()}
 	}
-	res := r.run(ctx, step, d.path, sink)
+	var swept bool
+	res := r.run(ctx, step, d.path, sink, &swept)
+	if !swept {
+		d.snap = nil // a process of the step may live on and hold it: never reused
+	}
 	if res.Succeeded() || !r.KeepFailedDirs {
 		res.Cleanup = func() { r.dirs.release(d) }
 	}
@@ -209,8 +213,9 @@ func shebang(path string) []string {
 	return []string{string(interp)}
 }
 
-// run starts the process and supervises it until its group is gone.
-func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(stroem.PushLine)) Result {
+// run starts the process and supervises it until its group is gone;
+// *swept tells whether a supervisor reported every process of it killed.
+func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(stroem.PushLine), swept *bool) Result {
 	var cmd *exec.Cmd
 	var err error
 	if step.Spec.Language != "" {
@@ -294,6 +299,7 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	}
 	// The main process is gone: nothing else of the step may stay behind.
 	st := proc.finish()
+	*swept = st.swept
 	r.drain(&readers, func() (bool, time.Duration) { return inSink.Load() > 0, time.Duration(sinkTime.Load()) }, outR, errR)
 
 	res := Result{ExitCode: st.code}

@@ -18,27 +18,43 @@ import (
 // exactly as it was handed out serves the next step of the same revision;
 // anything else is removed as before.
 //
-// "Exactly as handed out" is decided without trusting the step:
+// "Exactly as handed out" is decided without trusting the step, when the
+// step ends and again when the directory is handed out to the next step
+// (whatever ran meanwhile as the worker's user — a later step of another
+// revision — could have changed it while it waited):
 //
-//   - The first time, by content: every file, link and directory of the
-//     revision is there with the same bytes, type and mode, and nothing
-//     else (stepDir.sameAsSource). Then the tree's inode stamps are
-//     recorded (stepDir.snap).
-//   - Afterwards, by those stamps: every recorded entry still has the same
-//     inode, type, mode, size and change time (ctime). A step cannot set a
-//     ctime: writing, truncating, chmod, adding, removing or renaming an
-//     entry (which changes its directory's ctime) all stamp the current
-//     time. The stamps are trusted only when the newest recorded ctime is
-//     older than the clock when the step is given the directory (with a
-//     margin for file systems that store coarse times), so a change in the
-//     same clock tick as the recording cannot go unseen; otherwise the
-//     content comparison decides again.
+//   - By content while the stamps cannot vouch for it: every file, link
+//     and directory of the revision is there with the same bytes and the
+//     same stamp as recorded (below), and nothing else
+//     (stepDir.sameAsSource). Then the tree's inode stamps are recorded
+//     (snapshot).
+//   - Otherwise by those stamps: every recorded entry still has the same
+//     device, inode, link count, owner, type, mode, size and change time
+//     (ctime). A step cannot set a ctime: writing, truncating, chmod,
+//     chown, linking, setting an extended attribute or inode flag, adding,
+//     removing or renaming an entry (which changes its directory's ctime)
+//     all stamp the current time. The stamps vouch only when the newest
+//     recorded ctime was older than the clock read before they were taken
+//     (with a margin for file systems that store coarse times), so a change
+//     in the same clock tick as the recording cannot go unseen (trusted).
+//   - A file's link count must stay as copied: a step that hard-linked a
+//     file elsewhere could otherwise read what the next step writes into it.
+//
+// Left: a change in the same clock tick as the fresh copy that alters
+// neither bytes nor any stamp but ctime (an extended attribute, an ACL
+// that keeps the mode bits, an inode flag) goes unseen on kernels that
+// stamp with a coarse clock; with multigrain timestamps (Linux 6.13 and
+// later, on the file systems that use them) such a change gets a ctime of
+// its own, as the copy's stamps were read.
 //
 // Reused directories isolate steps no less than fresh ones: a step's
-// processes are gone when it ends (the supervisor kills its whole tree),
-// and what it left was either nothing or makes the directory be removed.
+// processes are gone when it ends (only the directory of a step whose
+// whole tree a supervisor killed is kept: not one started without a
+// supervisor, nor one whose supervisor died, where a process that left
+// the step's group may live on holding the directory), and what it left
+// was either nothing or makes the directory be removed.
 // (A process that escaped the supervisor's tree runs as the worker's user
-// and could write into any step's directory, fresh or not.)
+// and could write into any step's directory, fresh or not, while it runs.)
 
 // Bounds of what is kept for reuse.
 const (
@@ -50,11 +66,13 @@ const (
 
 // stamp is what the kernel says of one entry of a step's directory.
 type stamp struct {
-	rel   string // "" for the root
-	ino   uint64
-	mode  fs.FileMode
-	size  int64
-	ctime int64 // Unix nanoseconds
+	rel      string // "" for the root
+	dev, ino uint64
+	nlink    uint64
+	uid, gid uint32
+	mode     fs.FileMode
+	size     int64
+	ctime    int64 // Unix nanoseconds
 }
 
 // stepDir is one step's working directory and what is known of it.
@@ -64,8 +82,9 @@ type stepDir struct {
 	// snap lists the entries as the step got them, the root first,
 	// parents before children.
 	snap []stamp
-	// trusted: snap's ctimes are older than the step, so comparing stamps
-	// decides; otherwise the content comparison does.
+	// trusted: snap's ctimes were older than the clock when they were
+	// taken, so comparing stamps decides; otherwise the content comparison
+	// does.
 	trusted bool
 }
 
@@ -85,23 +104,26 @@ func (d *stepDir) size() int64 {
 	return n
 }
 
-// get takes an idle directory of src, or nil.
+// get takes an idle directory of src that is still as recorded, or nil;
+// idle directories of src that changed while they waited are removed.
 func (p *dirPool) get(src string) *stepDir {
-	p.mu.Lock()
-	var d *stepDir
-	for i := len(p.idle) - 1; i >= 0; i-- {
-		if p.idle[i].src == src {
-			d = p.idle[i]
-			p.idle = slices.Delete(p.idle, i, i+1)
-			p.bytes -= d.size()
-			break
+	for {
+		p.mu.Lock()
+		var d *stepDir
+		for i := len(p.idle) - 1; i >= 0; i-- {
+			if p.idle[i].src == src {
+				d = p.idle[i]
+				p.idle = slices.Delete(p.idle, i, i+1)
+				p.bytes -= d.size()
+				break
+			}
 		}
+		p.mu.Unlock()
+		if d == nil || d.check() {
+			return d
+		}
+		_ = removeDir(d.path)
 	}
-	p.mu.Unlock()
-	if d != nil {
-		d.trusted = stampsOlderThanNow(d.snap)
-	}
-	return d
 }
 
 // put keeps d, removing the oldest idle directories while the pool is
@@ -137,19 +159,29 @@ func (p *dirPool) drain() {
 // release keeps d for a next step when it is as handed out, and removes it
 // otherwise.
 func (p *dirPool) release(d *stepDir) {
-	switch {
-	case d.snap == nil:
-	case d.trusted && stampsMatch(d.path, d.snap):
-		p.put(d) // the stamps still hold
+	if d.snap != nil && d.check() {
+		p.put(d)
 		return
-	case !d.trusted && d.sameAsSource():
-		if snap, ok := snapshot(d.path); ok {
-			d.snap = snap
-			p.put(d)
-			return
-		}
 	}
 	_ = removeDir(d.path)
+}
+
+// check says whether d is as recorded: by its stamps when they are
+// trusted, else by content, recording its stamps anew.
+func (d *stepDir) check() bool {
+	if d.trusted {
+		return stampsMatch(d.path, d.snap)
+	}
+	since, ok := coarseNow() // before anything is read: a change from now on shows
+	if !ok || !d.sameAsSource() {
+		return false
+	}
+	snap, ok := snapshot(d.path)
+	if !ok {
+		return false
+	}
+	d.snap, d.trusted = snap, settledBefore(snap, since)
+	return true
 }
 
 // stampsMatch compares every entry's recorded stamp under root with the
@@ -165,13 +197,13 @@ func stampsMatch(root string, snap []stamp) bool {
 }
 
 // sameAsSource compares the directory with the files it was copied from:
-// the same entries (names, types, modes as handed out), nothing more, and
-// the same bytes in every file and link.
+// the same entries with the same stamps as recorded, nothing more, and the
+// same bytes in every file and link.
 func (d *stepDir) sameAsSource() bool {
 	for _, s := range d.snap {
 		p := filepath.Join(d.path, s.rel)
 		now, ok := stampOf(p, s.rel)
-		if !ok || now.mode != s.mode || now.size != s.size && !s.mode.IsDir() {
+		if !ok || now != s {
 			return false
 		}
 		switch {
@@ -289,11 +321,17 @@ func snapshot(dir string) ([]stamp, bool) {
 }
 
 // stampsOlderThanNow says whether every ctime in snap is older than the
-// clock file systems stamp changes with, by more than a file system could
-// round a stamp down: a change made from now on gets a later ctime.
+// clock file systems stamp changes with (settledBefore).
 func stampsOlderThanNow(snap []stamp) bool {
 	now, ok := coarseNow()
-	if !ok || len(snap) == 0 {
+	return ok && settledBefore(snap, now)
+}
+
+// settledBefore says whether every ctime in snap is older than now (a
+// coarseNow reading) by more than a file system could round a stamp down:
+// a change made after now gets a later ctime.
+func settledBefore(snap []stamp, now int64) bool {
+	if len(snap) == 0 {
 		return false
 	}
 	margin := int64(2 * time.Second) // a file system that keeps whole seconds (or two)

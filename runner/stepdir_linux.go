@@ -17,7 +17,8 @@ func stampOf(path, rel string) (stamp, bool) {
 	if !ok {
 		return stamp{}, false
 	}
-	return stamp{rel: rel, ino: st.Ino, mode: fi.Mode(), size: fi.Size(), ctime: st.Ctim.Nano()}, true
+	return stamp{rel: rel, dev: uint64(st.Dev), ino: st.Ino, nlink: uint64(st.Nlink), uid: st.Uid, gid: st.Gid,
+		mode: fi.Mode(), size: fi.Size(), ctime: st.Ctim.Nano()}, true
 }
 
 // coarseNow is the clock the kernel stamps file changes with (a file

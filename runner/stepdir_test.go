@@ -246,9 +246,86 @@ func TestStepDirPoolBoundedInBytes(t *testing.T) {
 			require.DirExists(t, path)
 		}
 	}
-	d := p.get("ws")
-	require.NotNil(t, d)
-	require.Equal(t, int64(len(p.idle))*(10<<20), p.bytes)
+	// Their made-up stamps do not match the directories: get removes
+	// each one it takes, and counts its bytes out.
+	require.Nil(t, p.get("ws"))
+	require.Empty(t, p.idle)
+	require.Zero(t, p.bytes)
+	for _, path := range paths {
+		require.NoDirExists(t, path)
+	}
 	p.drain()
 	require.Zero(t, p.bytes)
+}
+
+// A directory waiting in the pool is checked again when it is handed out:
+// whatever changed it meanwhile (a later step of another revision, running
+// as the same user, writing into work_dir/steps) keeps it from serving a
+// step, which gets a fresh copy of the revision instead.
+func TestStepDirCheckedWhenHandedOut(t *testing.T) {
+	t.Parallel()
+	ws := newRevision(t)
+	want := listing(t, ws)
+	for name, spoil := range spoilers {
+		r := newShell(t)
+		res, c := run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Cmd: "pwd"}})
+		require.True(t, res.Succeeded(), res.Error)
+		idle := c.texts(stroem.Stdout)[0]
+		require.Len(t, r.dirs.idle, 1, name)
+		require.Eventually(t, func() bool { return stampsOlderThanNow(r.dirs.idle[0].snap) }, time.Minute, time.Millisecond)
+
+		cmd := exec.Command("/bin/sh", "-c", spoil)
+		cmd.Dir = idle
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s: %s", name, out)
+
+		d, err := r.prepareStepDir(Step{Workspace: ws})
+		require.NoError(t, err)
+		require.NotEqual(t, idle, d.path, "%s: the changed directory is not handed out", name)
+		require.Equal(t, want, listing(t, d.path), "%s: a copy of the revision", name)
+		require.NoDirExists(t, idle, "%s: removed", name)
+		r.dirs.release(d)
+		r.Drain()
+	}
+}
+
+// A step that hard-links one of its files elsewhere keeps a way into the
+// directory after it ended (and sees what the next step writes into that
+// file): the directory is not reused.
+func TestStepDirHardLinkedOutNotReused(t *testing.T) {
+	t.Parallel()
+	ws := newRevision(t)
+	out := filepath.Join(t.TempDir(), "x")
+	r := newShell(t)
+	t.Cleanup(r.Drain)
+	res, c := run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Cmd: "pwd; ln lib/data.txt " + out}})
+	require.True(t, res.Succeeded(), res.Error)
+	require.NoDirExists(t, c.texts(stroem.Stdout)[0])
+	require.Empty(t, r.dirs.idle)
+}
+
+// A directory is reused only after a supervisor swept the step's whole
+// process tree: a step started without one, or one that killed its
+// supervisor, may have left a process (setsid, outside the group) that
+// still holds the directory and could change it after it is handed out
+// again.
+func TestStepDirNotReusedWithoutSweep(t *testing.T) {
+	t.Parallel()
+	ws := newRevision(t)
+	for name, tc := range map[string]struct {
+		noSupervisor bool
+		cmd          string
+	}{
+		"no supervisor":          {noSupervisor: true, cmd: "pwd"},
+		"the supervisor, killed": {cmd: "pwd; kill -KILL $PPID; sleep 5"},
+	} {
+		r := newShell(t)
+		r.NoSupervisor = tc.noSupervisor
+		res, c := run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Cmd: tc.cmd}})
+		if tc.noSupervisor {
+			require.True(t, res.Succeeded(), res.Error)
+		}
+		require.NoDirExists(t, c.texts(stroem.Stdout)[0], name)
+		require.Empty(t, r.dirs.idle, name)
+	}
 }

@@ -139,6 +139,10 @@ type exitStatus struct {
 	code   int    // exit status, 128+N for signal N, -1 when unknown
 	signal string // "signal killed" when a signal ended it
 	err    error  // the process could not be waited for
+	// swept: a supervisor reported every other process of the step killed
+	// (a step started directly, or whose supervisor died, may have left
+	// one running outside its group).
+	swept bool
 }
 
 func statusOf(ws syscall.WaitStatus) exitStatus {
@@ -337,6 +341,7 @@ func (s *supervised) wait() {
 	m, err := s.sup.readMsg()
 	if err == nil && m.Done {
 		s.status = statusOf(syscall.WaitStatus(m.Status))
+		s.status.swept = true
 		if m.StartError != "" {
 			s.status.err = errors.New(m.StartError)
 		}

@@ -133,7 +133,7 @@ type Worker struct {
 	files  filesPool // the steps' emptied state and artifact directories, for reuse (files_pool.go)
 
 	maskMu   sync.Mutex // guards the last masker built (mask.go)
-	maskKey  string
+	maskFor  []string   // the values maskLast was built with
 	maskLast *stroem.Masker
 
 	regMu sync.Mutex // serialises (re-)registration
