@@ -122,3 +122,24 @@ func TestFilesRootCheckedWhenHandedOut(t *testing.T) {
 		}
 	}
 }
+
+// A step whose supervisor died (here: killed by the step) may have left a
+// process behind that still holds its directories: they are removed, not
+// handed to the next step.
+func TestWorkerDoesNotReuseDirectoriesOfAnUnsweptStep(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	startWorker(t, f, func(c *WorkerConfig) { c.MaxConcurrent = 1 })
+	show := `echo "$ARTIFACTS_DIR"`
+	run := func(step, cmd string) string {
+		f.enqueue(shellAssignment("job-1", step, cmd))
+		f.waitCompletion(step)
+		texts := f.texts("job-1", step)
+		require.NotEmpty(t, texts, step)
+		return texts[0]
+	}
+	first := run("first", show+"; kill -KILL $PPID; sleep 5")
+	second := run("second", show)
+	require.NotEqual(t, first, second)
+	require.NoDirExists(t, first)
+}

@@ -62,6 +62,10 @@ type Result struct {
 	// The caller runs it after reporting the result, which keeps the cleanup
 	// off the path from one step to the next. Nil when there is nothing to do.
 	Cleanup func() `json:"-"`
+	// leftRunning: a process of the step may outlive it (ShellRunner: no
+	// supervisor reported its whole tree killed), so what it could reach
+	// is not handed to another step.
+	leftRunning bool
 }
 
 // Succeeded reports whether the attempt completed.

@@ -105,10 +105,11 @@ func (r *ShellRunner) Run(ctx context.Context, step Step, sink func(stroem.PushL
 	if err != nil {
 		return Result{ExitCode: -1, Error: "prepare the working directory: " + err.Error()}
 	}
-	var swept bool
+	swept := true // unless a process starts
 	res := r.run(ctx, step, d.path, sink, &swept)
 	if !swept {
 		d.snap = nil // a process of the step may live on and hold it: never reused
+		res.leftRunning = true
 	}
 	if res.Succeeded() || !r.KeepFailedDirs {
 		res.Cleanup = func() { r.dirs.release(d) }
@@ -213,8 +214,9 @@ func shebang(path string) []string {
 	return []string{string(interp)}
 }
 
-// run starts the process and supervises it until its group is gone;
-// *swept tells whether a supervisor reported every process of it killed.
+// run starts the process and supervises it until its group is gone; once
+// a process ran, *swept tells whether a supervisor reported every process
+// of it killed.
 func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(stroem.PushLine), swept *bool) Result {
 	var cmd *exec.Cmd
 	var err error

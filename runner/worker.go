@@ -385,7 +385,13 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 	if ferr != nil {
 		res = Result{ExitCode: -1, Error: maskResult(mask, Result{Error: ferr.Error()}).Error}
 	} else {
-		defer files.cleanup()
+		defer func() {
+			if res.leftRunning {
+				files.remove() // a process of the step may hold them still
+			} else {
+				files.cleanup()
+			}
+		}()
 		res = maskResult(mask, w.runStep(ctx, log, a, files.watch(maskSink(mask, ship.add))))
 		res = maskResult(mask, files.finish(ctx, res, func(text string) {
 			ship.add(stroem.PushLine{TS: time.Now().UTC(), Stream: stroem.Stderr, Text: mask.Mask(text)})
