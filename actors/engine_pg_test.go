@@ -94,10 +94,13 @@ func (s *slowLeaseStore) StepLease(ctx context.Context, jobID, step string) (Ste
 
 // A StepActor reconfigured while a lease read is in flight must still act
 // on the lease: a worker that died is declared lost, never forgotten.
+// (Lease and delays are long enough that, on a loaded machine, the second
+// claim and both acknowledgements still come well before the first lease
+// runs out: a 400 ms lease made the test fail now and then.)
 func TestLeaseWatchSurvivesReconfigureDuringCheck(t *testing.T) {
 	t.Parallel()
-	e := newPGEngine(t, engineWorkflow, Config{Lease: 400 * time.Millisecond}, func(ps *postgres.Store) Store {
-		return &slowLeaseStore{Store: ps, delay: 600 * time.Millisecond}
+	e := newPGEngine(t, engineWorkflow, Config{Lease: 2 * time.Second}, func(ps *postgres.Store) Store {
+		return &slowLeaseStore{Store: ps, delay: 3 * time.Second}
 	})
 	ctx := context.Background()
 	id := e.create(t, "pair", nil)
@@ -107,9 +110,9 @@ func TestLeaseWatchSurvivesReconfigureDuringCheck(t *testing.T) {
 		_, err := e.store.StepStart(ctx, a.JobID, a.StepName, a.Attempt, w) // the worker started it
 		require.NoError(t, err)
 	}
-	// No heartbeat: the worker is dead. The lease timers fire at ~450 ms and
-	// their reads take 600 ms; meanwhile the job is updated (any event).
-	time.Sleep(600 * time.Millisecond)
+	// No heartbeat: the worker is dead. The lease timers fire at ~2 s and
+	// their reads take 3 s; meanwhile the job is updated (any event).
+	time.Sleep(3 * time.Second)
 	e.o.root.Send(e.o.orch, &routed{jobID: id, msg: &stepResync{}})
 	e.waitStatus(t, id, stroem.JobFailed, "steps of a dead worker stay %s", e.job(t, id).Steps[0].Status)
 }
