@@ -81,14 +81,19 @@ func TestTimeoutBackstopAfterUnclaimAndReclaim(t *testing.T) {
 		"failed %s after the second claim: %s", st.CompletedAt.Sub(beforeB), st.ErrorMessage)
 }
 
-// slowLeaseStore delays lease reads (a slow database).
+// slowLeaseStore delays lease reads (a slow database) until stop is closed.
 type slowLeaseStore struct {
 	*postgres.Store
 	delay time.Duration
+	stop  <-chan struct{}
 }
 
 func (s *slowLeaseStore) StepLease(ctx context.Context, jobID, step string) (StepLease, error) {
-	time.Sleep(s.delay)
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+	case <-s.stop:
+	}
 	return s.Store.StepLease(ctx, jobID, step)
 }
 
@@ -99,9 +104,11 @@ func (s *slowLeaseStore) StepLease(ctx context.Context, jobID, step string) (Ste
 // runs out: a 400 ms lease made the test fail now and then.)
 func TestLeaseWatchSurvivesReconfigureDuringCheck(t *testing.T) {
 	t.Parallel()
+	stop := make(chan struct{})
 	e := newPGEngine(t, engineWorkflow, Config{Lease: 2 * time.Second}, func(ps *postgres.Store) Store {
-		return &slowLeaseStore{Store: ps, delay: 3 * time.Second}
+		return &slowLeaseStore{Store: ps, delay: 3 * time.Second, stop: stop}
 	})
+	t.Cleanup(func() { close(stop) }) // before the engine stops: no read outlives the test
 	ctx := context.Background()
 	id := e.create(t, "pair", nil)
 	w := uuid.NewString()
