@@ -120,12 +120,10 @@ func (o *logOrder) state(key logOrderKey, offset int64) (earlier bool, ended <-c
 // here; call it once the stored lines are published, so the push behind it
 // is stored, and published, after them.
 func (w *Workers) appendOrdered(ctx context.Context, a persistence.LogAppend) (stored persistence.LogAppended, done func(), err error) {
-	if !a.Ordered || len(a.Lines) == 0 {
-		stored, err = w.logs.LogAppend(ctx, a)
-		return stored, func() {}, err
-	}
 	key := logOrderKey{job: a.JobID, step: a.Step, attempt: a.Attempt}
-	if !w.order.enter(key, a.Offset) {
+	if !a.Ordered || len(a.Lines) == 0 || !w.order.enter(key, a.Offset) {
+		// Nothing to order, or as many pushes of the attempt held as
+		// allowed: tried once, as it comes.
 		stored, err = w.logs.LogAppend(ctx, a)
 		return stored, func() {}, err
 	}

@@ -143,3 +143,11 @@ func TestWorkerDoesNotReuseDirectoriesOfAnUnsweptStep(t *testing.T) {
 	require.NotEqual(t, first, second)
 	require.NoDirExists(t, first)
 }
+
+// stampsOlderThanNow says whether every ctime in snap is older than the
+// clock file systems stamp changes with (settledBefore): from then on the
+// stamps vouch for the directory.
+func stampsOlderThanNow(snap []stamp) bool {
+	now, ok := coarseNow()
+	return ok && settledBefore(snap, now)
+}

@@ -320,13 +320,6 @@ func snapshot(dir string) ([]stamp, bool) {
 	return snap, err == nil
 }
 
-// stampsOlderThanNow says whether every ctime in snap is older than the
-// clock file systems stamp changes with (settledBefore).
-func stampsOlderThanNow(snap []stamp) bool {
-	now, ok := coarseNow()
-	return ok && settledBefore(snap, now)
-}
-
 // settledBefore says whether every ctime in snap is older than now (a
 // coarseNow reading) by more than a file system could round a stamp down:
 // a change made after now gets a later ctime.
