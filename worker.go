@@ -14,6 +14,10 @@ type Worker struct {
 	Status          string    `json:"status"` // active | stale (no heartbeat for 3 leases)
 	RegisteredAt    time.Time `json:"registered_at"`
 	LastHeartbeatAt time.Time `json:"last_heartbeat_at"`
+	// MaxConcurrent is the number of steps the worker runs at once (its
+	// slots), as it said when registering; 0, and left out of the JSON,
+	// when it did not say (a worker older than the field).
+	MaxConcurrent int `json:"max_concurrent,omitempty"`
 }
 
 // WorkerRegistration is the body of POST /worker/register.
@@ -21,6 +25,10 @@ type WorkerRegistration struct {
 	Name         string   `json:"name"`
 	Capabilities []string `json:"capabilities"`
 	Tags         []string `json:"tags"`
+	// MaxConcurrent is how many steps the worker runs at once, shown to
+	// operators (GET /api/workers); 0 means not said. Claims do not use
+	// it: each slot long-polls on its own.
+	MaxConcurrent int `json:"max_concurrent,omitempty"`
 }
 
 // WorkerRegistered answers a registration.

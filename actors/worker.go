@@ -73,6 +73,9 @@ func (w *Workers) Register(ctx context.Context, reg stroem.WorkerRegistration) (
 	if len(reg.Capabilities) == 0 {
 		return stroem.WorkerRegistered{}, stroem.Invalid("capabilities must list at least one action type")
 	}
+	if reg.MaxConcurrent < 0 {
+		return stroem.WorkerRegistered{}, stroem.Invalid("max_concurrent must not be negative")
+	}
 	wk, err := w.store.WorkerRegister(ctx, reg)
 	if err != nil {
 		return stroem.WorkerRegistered{}, err

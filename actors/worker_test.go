@@ -100,6 +100,9 @@ func TestWorkersRegister(t *testing.T) {
 	_, err = w.Register(ctx, stroem.WorkerRegistration{Name: "w"})
 	require.ErrorIs(t, err, stroem.ErrInvalid)
 	require.Contains(t, err.Error(), "capabilities")
+	_, err = w.Register(ctx, stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}, MaxConcurrent: -1})
+	require.ErrorIs(t, err, stroem.ErrInvalid)
+	require.Contains(t, err.Error(), "max_concurrent")
 
 	got, err := w.Register(ctx, stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}})
 	require.NoError(t, err)

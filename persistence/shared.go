@@ -30,11 +30,12 @@ func CallbackErr(err error) (error, bool) {
 // capabilities and tags sanitized, active. The store sets the times.
 func NewWorker(reg stroem.WorkerRegistration) stroem.Worker {
 	return stroem.Worker{
-		ID:           uuid.NewString(),
-		Name:         stroem.SanitizeText(reg.Name),
-		Capabilities: SanitizeStrings(reg.Capabilities),
-		Tags:         SanitizeStrings(reg.Tags),
-		Status:       "active",
+		ID:            uuid.NewString(),
+		Name:          stroem.SanitizeText(reg.Name),
+		Capabilities:  SanitizeStrings(reg.Capabilities),
+		Tags:          SanitizeStrings(reg.Tags),
+		Status:        "active",
+		MaxConcurrent: reg.MaxConcurrent,
 	}
 }
 

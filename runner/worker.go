@@ -269,6 +269,7 @@ func (w *Worker) register(ctx context.Context, stale string) error {
 	reg, err := retryReachable(ctx, w.retryOptions(), w.log, "", func() (stroem.WorkerRegistered, error) {
 		reg, err := w.c.Register(ctx, stroem.WorkerRegistration{
 			Name: w.cfg.Name, Capabilities: w.cfg.Capabilities, Tags: nonNil(w.cfg.Tags),
+			MaxConcurrent: w.cfg.MaxConcurrent,
 		})
 		w.down.observe(err, "register") // a refusal is no outage: observe ignores it
 		return reg, err

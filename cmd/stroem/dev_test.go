@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -131,6 +132,20 @@ func TestDevRunsTheCompatWorkflowsAndKeepsThemAcrossRestarts(t *testing.T) {
 	workers, err := b.c.Workers(context.Background())
 	require.NoError(t, err)
 	require.Len(t, workers, 2)
+	// The in-process workers say their slots, as the web UI's Workers page
+	// shows them (it showed "—" while they were not reported).
+	var listedJSON struct {
+		Items []map[string]any `json:"items"`
+	}
+	resp, err := (&http.Client{Transport: b.tr}).Get(b.app.URL() + "/api/workers")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&listedJSON))
+	require.NoError(t, resp.Body.Close())
+	require.Len(t, listedJSON.Items, 2)
+	for _, w := range listedJSON.Items {
+		require.Equal(t, float64(devMaxConcurrent), w["max_concurrent"], "slots of %v", w["name"])
+	}
 	b.stop()
 
 	// Restart on the same data dir: the jobs and their logs are still there.

@@ -16,9 +16,9 @@ func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistratio
 	w := persistence.NewWorker(reg)
 	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
 		w.RegisteredAt, w.LastHeartbeatAt = now, now
-		_, err := tx.ExecContext(ctx, `INSERT INTO workers (id, name, capabilities, tags, registered_at, last_heartbeat_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, w.ID, w.Name, encodeStrings(w.Capabilities), encodeStrings(w.Tags),
-			nanos(now), nanos(now))
+		_, err := tx.ExecContext(ctx, `INSERT INTO workers (id, name, capabilities, tags, registered_at, last_heartbeat_at, max_concurrent)
+			VALUES (?, ?, ?, ?, ?, ?, NULLIF(?, 0))`, w.ID, w.Name, encodeStrings(w.Capabilities), encodeStrings(w.Tags),
+			nanos(now), nanos(now), w.MaxConcurrent)
 		return err
 	})
 	if err != nil {
@@ -35,6 +35,7 @@ func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 		return nil, err
 	}
 	rows, err := db.QueryContext(ctx, `SELECT id, name, capabilities, tags, registered_at, last_heartbeat_at,
+			coalesce(max_concurrent, 0),
 			CASE WHEN last_heartbeat_at > ? THEN 'active' ELSE 'stale' END
 		FROM workers ORDER BY last_heartbeat_at DESC, id`, nanos(s.now().Add(-persistence.WorkerStaleAfter)))
 	if err != nil {
@@ -48,7 +49,7 @@ func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 			caps, tags string
 		)
 		if err := rows.Scan(&w.ID, &w.Name, &caps, &tags, timeVal{&w.RegisteredAt}, timeVal{&w.LastHeartbeatAt},
-			&w.Status); err != nil {
+			&w.MaxConcurrent, &w.Status); err != nil {
 			return nil, fmt.Errorf("list workers: %w", interpretError(err))
 		}
 		if w.Capabilities, err = decodeStrings(caps); err != nil {

@@ -22,7 +22,7 @@ func testWorkers(t *testing.T, open func(t *testing.T) persistence.Store) {
 	require.NotNil(t, empty)
 	require.Empty(t, empty)
 
-	w1, err := s.WorkerRegister(ctx, stroem.WorkerRegistration{Name: "host-1", Capabilities: []string{"shell"}, Tags: []string{"linux"}})
+	w1, err := s.WorkerRegister(ctx, stroem.WorkerRegistration{Name: "host-1", Capabilities: []string{"shell"}, Tags: []string{"linux"}, MaxConcurrent: 4})
 	require.NoError(t, err)
 	_, err = uuid.Parse(w1.ID)
 	require.NoError(t, err)
@@ -30,6 +30,7 @@ func testWorkers(t *testing.T, open func(t *testing.T) persistence.Store) {
 	require.Equal(t, "active", w1.Status)
 	require.Equal(t, "host-1", w1.Name)
 	require.Equal(t, w1.RegisteredAt, w1.LastHeartbeatAt)
+	require.Equal(t, 4, w1.MaxConcurrent)
 	time.Sleep(2 * time.Millisecond)
 	w2, err := s.WorkerRegister(ctx, stroem.WorkerRegistration{Name: "host-1\u0000\xff", Capabilities: []string{"shell", "docker"}})
 	require.NoError(t, err)
@@ -44,8 +45,10 @@ func testWorkers(t *testing.T, open func(t *testing.T) persistence.Store) {
 	require.Equal(t, []string{"shell", "docker"}, list[0].Capabilities)
 	require.Equal(t, []string{}, list[0].Tags)
 	require.Equal(t, "active", list[0].Status)
+	require.Zero(t, list[0].MaxConcurrent, "a worker that did not say its slots")
 	require.Equal(t, w1.ID, list[1].ID)
 	require.Equal(t, []string{"linux"}, list[1].Tags)
+	require.Equal(t, 4, list[1].MaxConcurrent, "the slots the worker said at registration")
 	require.Equal(t, w1.RegisteredAt, list[1].RegisteredAt)
 
 	// A heartbeat moves w1 to the front.
