@@ -1,5 +1,5 @@
 import { AlertTriangle, Loader2 } from "lucide-react";
-import type { ReactNode } from "react";
+import { isValidElement, type ReactNode } from "react";
 import { Card } from "@/components/ui/card";
 import { ApiError } from "@/lib/api";
 import type { Loaded } from "@/lib/hooks";
@@ -51,9 +51,43 @@ export function PageHeader({ title, children, sub }: { title: ReactNode; sub?: R
 /** The class of a body row of a DataTable. */
 export const rowClass = "border-b border-[var(--border)] last:border-0";
 
-/** A table of the app's lists: it scrolls sideways when narrow, has a
- * header row of columns (false entries are left out: optional columns)
- * and children as its body rows; footer follows the table. */
+/** The widths (of a DataTable's box) from which an optional column shows:
+ * Tailwind's container sizes, @sm 384 px, @md 448, @lg 512, @2xl 672. */
+export type ColumnFrom = "sm" | "md" | "lg" | "2xl";
+
+/** The classes of an optional column's cells (its header gets them from
+ * DataTable): hidden while the table's box is narrower than `from`. */
+export const wideOnly: Record<ColumnFrom, string> = {
+  sm: "hidden @sm:table-cell",
+  md: "hidden @md:table-cell",
+  lg: "hidden @lg:table-cell",
+  "2xl": "hidden @2xl:table-cell",
+};
+
+/** The classes of what stands in for optional columns while they are
+ * hidden (their key facts, in a short line of the row's first cell). */
+export const narrowOnly: Record<ColumnFrom, string> = {
+  sm: "@sm:hidden",
+  md: "@md:hidden",
+  lg: "@lg:hidden",
+  "2xl": "@2xl:hidden",
+};
+
+/** A column of a DataTable: its header, or false (left out), or an
+ * optional column shown only from a width of the table's box on. */
+export type Column = ReactNode | false | { label: ReactNode; from: ColumnFrom };
+
+function optional(c: Column): c is { label: ReactNode; from: ColumnFrom } {
+  return typeof c === "object" && c !== null && !isValidElement(c) && "from" in c;
+}
+
+/** A table of the app's lists: it has a header row of columns and
+ * children as its body rows; footer follows the table. It fits the width
+ * it is given (a phone's): optional columns (see Column) hide by the width
+ * of the table's box — a container query, so the navigation column beside
+ * the page and a half-width card count — and their cells take
+ * wideOnly[from]. It still scrolls sideways, inside its box, if a cell
+ * cannot wrap. */
 export function DataTable({
   columns,
   children,
@@ -61,22 +95,22 @@ export function DataTable({
   headClassName,
   thClassName = "px-3 py-2 font-medium",
 }: {
-  columns: (ReactNode | false)[];
+  columns: Column[];
   children: ReactNode;
   footer?: ReactNode;
   headClassName?: string;
   thClassName?: string;
 }) {
   return (
-    <div className="overflow-x-auto">
+    <div className="@container overflow-x-auto">
       <table className="w-full text-sm">
         <thead className={cn("text-left text-xs uppercase text-[var(--muted)]", headClassName)}>
           <tr className="border-b border-[var(--border)]">
             {columns.map(
               (c, i) =>
                 c !== false && (
-                  <th key={i} scope="col" className={thClassName}>
-                    {c}
+                  <th key={i} scope="col" className={cn(thClassName, optional(c) && wideOnly[c.from])}>
+                    {optional(c) ? c.label : c}
                   </th>
                 ),
             )}

@@ -160,8 +160,9 @@ export interface Worker {
   status: string;
   registered_at: string;
   last_heartbeat_at?: string | null;
+  /** Steps it runs at once (its slots), as it said when registering;
+   * absent for a worker that did not say. */
   max_concurrent?: number;
-  slots?: number;
   [k: string]: unknown;
 }
 

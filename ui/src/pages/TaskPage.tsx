@@ -1,6 +1,6 @@
 import { useMemo } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
-import { DataTable, Empty, ErrorBox, PageHeader, rowClass, Spinner } from "@/components/common";
+import { DataTable, Empty, ErrorBox, narrowOnly, PageHeader, rowClass, Spinner, wideOnly } from "@/components/common";
 import { FlowCard } from "@/components/FlowCard";
 import { JobTable } from "@/components/JobTable";
 import { RunForm } from "@/components/RunForm";
@@ -14,12 +14,17 @@ import { formatDuration, formatTime, timeAgo } from "@/lib/utils";
 function StatRow({ label, s }: { label: string; s: DurationStats }) {
   return (
     <tr className={rowClass}>
-      <th scope="row" className="px-3 py-1.5 text-left font-medium">{label}</th>
+      <th scope="row" className="px-3 py-1.5 text-left font-medium wrap-anywhere">
+        {label}
+        <div className={`text-xs font-normal text-[var(--muted)] tabular-nums ${narrowOnly.sm}`}>
+          range {formatDuration(s.min_ms)}–{formatDuration(s.max_ms)}
+        </div>
+      </th>
       <td className="px-3 py-1.5 tabular-nums">{s.sample_size}</td>
       <td className="px-3 py-1.5 tabular-nums">{formatDuration(s.p50_ms)}</td>
       <td className="px-3 py-1.5 tabular-nums">{formatDuration(s.p95_ms)}</td>
-      <td className="px-3 py-1.5 tabular-nums">{formatDuration(s.min_ms)}</td>
-      <td className="px-3 py-1.5 tabular-nums">{formatDuration(s.max_ms)}</td>
+      <td className={`px-3 py-1.5 tabular-nums ${wideOnly.sm}`}>{formatDuration(s.min_ms)}</td>
+      <td className={`px-3 py-1.5 tabular-nums ${wideOnly.sm}`}>{formatDuration(s.max_ms)}</td>
     </tr>
   );
 }
@@ -112,7 +117,7 @@ export default function TaskPage() {
               <Empty>No completed run yet.</Empty>
             ) : (
               <DataTable
-                columns={["", "runs", "p50", "p95", "min", "max"]}
+                columns={["", "runs", "p50", "p95", { label: "min", from: "sm" }, { label: "max", from: "sm" }]}
                 thClassName="px-3 py-1.5 font-medium"
                 footer={stats.data.task.sample_size < 5 && <p className="px-3 py-2 text-xs text-[var(--muted)]">Fewer than 5 runs: too few to trust the percentiles.</p>}
               >

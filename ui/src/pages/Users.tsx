@@ -1,6 +1,6 @@
 import { ChevronLeft, ChevronRight } from "lucide-react";
 import { Link, useSearchParams } from "react-router";
-import { DataTable, Empty, ListCard, PageHeader, rowClass } from "@/components/common";
+import { DataTable, Empty, ListCard, narrowOnly, PageHeader, rowClass, wideOnly } from "@/components/common";
 import { AdminOnly } from "@/components/AdminOnly";
 import { Button } from "@/components/ui/button";
 import { api } from "@/lib/api";
@@ -13,22 +13,25 @@ const PAGE = 20;
 export function UserTable({ users, now = Date.now() }: { users: User[]; now?: number }) {
   if (users.length === 0) return <Empty>No users.</Empty>;
   return (
-    <DataTable columns={["User", "Role", "Groups", "Sign-in", "Last login", "Created"]}>
+    <DataTable columns={["User", "Role", { label: "Groups", from: "2xl" }, { label: "Sign-in", from: "2xl" }, "Last login", { label: "Created", from: "2xl" }]}>
       {users.map((u) => (
         <tr key={u.user_id} className={rowClass} data-user={u.email}>
-          <td className="px-3 py-2">
+          <td className="px-3 py-2 wrap-anywhere">
             <Link className="font-medium text-sky-800 hover:underline dark:text-sky-300" to={`/admin/users/${encodeURIComponent(u.user_id)}`}>
               {u.email}
             </Link>
             {u.name && <div className="text-xs text-[var(--muted)]">{u.name}</div>}
+            <div className={`text-xs text-[var(--muted)] ${narrowOnly["2xl"]}`}>
+              {[u.groups?.length && `groups ${u.groups.join(", ")}`, u.auth_methods?.length && `sign-in ${u.auth_methods.join(", ")}`].filter(Boolean).join(" · ")}
+            </div>
           </td>
           <td className="px-3 py-2">{u.is_admin ? <span className="rounded bg-violet-100 px-1.5 py-0.5 text-xs font-medium text-violet-900 dark:bg-violet-950 dark:text-violet-200">admin</span> : "user"}</td>
-          <td className="px-3 py-2">{u.groups?.length ? u.groups.join(", ") : <span className="text-[var(--muted)]">—</span>}</td>
-          <td className="px-3 py-2">{u.auth_methods?.join(", ") || "—"}</td>
+          <td className={`px-3 py-2 ${wideOnly["2xl"]}`}>{u.groups?.length ? u.groups.join(", ") : <span className="text-[var(--muted)]">—</span>}</td>
+          <td className={`px-3 py-2 ${wideOnly["2xl"]}`}>{u.auth_methods?.join(", ") || "—"}</td>
           <td className="px-3 py-2 whitespace-nowrap" title={formatTime(u.last_login_at)}>
             {u.last_login_at ? timeAgo(u.last_login_at, now) : "never"}
           </td>
-          <td className="px-3 py-2 whitespace-nowrap">{formatTime(u.created_at)}</td>
+          <td className={`px-3 py-2 whitespace-nowrap ${wideOnly["2xl"]}`}>{formatTime(u.created_at)}</td>
         </tr>
       ))}
     </DataTable>

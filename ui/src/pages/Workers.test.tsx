@@ -1,0 +1,37 @@
+import { render, screen, within } from "@testing-library/react";
+import { MemoryRouter } from "react-router";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { Worker } from "@/lib/types";
+import { mockApi } from "@/test/fetchmock";
+import Workers from "./Workers";
+
+const worker = (name: string, extra: Partial<Worker> = {}): Worker => ({
+  worker_id: `${name}-0000-0000-0000-000000000000`,
+  name,
+  capabilities: ["shell"],
+  tags: ["dev"],
+  status: "active",
+  registered_at: new Date().toISOString(),
+  last_heartbeat_at: new Date().toISOString(),
+  ...extra,
+});
+
+afterEach(() => vi.unstubAllGlobals());
+
+describe("workers", () => {
+  it("shows each worker's slots as the API gives them (max_concurrent), — when the worker did not say", async () => {
+    mockApi({ "GET /api/workers": () => ({ items: [worker("dev-worker-1", { max_concurrent: 4 }), worker("old-worker")], total: 2 }) });
+    render(
+      <MemoryRouter>
+        <Workers />
+      </MemoryRouter>,
+    );
+    const slotsOf = async (name: string) => {
+      const row = (await screen.findByText(name)).closest("tr")!;
+      const col = screen.getAllByRole("columnheader").findIndex((h) => h.textContent === "Slots");
+      return within(row).getAllByRole("cell")[col].textContent;
+    };
+    expect(await slotsOf("dev-worker-1")).toBe("4");
+    expect(await slotsOf("old-worker")).toBe("—");
+  });
+});
