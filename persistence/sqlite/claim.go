@@ -193,9 +193,9 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 	if err != nil {
 		return nil, err
 	}
-	var cancel []stroem.StepRef
+	renewed := map[stroem.StepRef]bool{} // → cancel requested
 	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		cancel = cancel[:0]
+		clear(renewed)
 		res, err := tx.ExecContext(ctx, `UPDATE workers SET last_heartbeat_at = ? WHERE id = ?`, nanos(now), wid)
 		if err != nil {
 			return err
@@ -208,8 +208,7 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 		for _, ref := range running {
 			jid, ok := canonicalUUID(ref.JobID)
 			if !ok {
-				cancel = append(cancel, ref)
-				continue
+				continue // RenewedLeases tells the worker to stop it
 			}
 			var cancelRequested bool
 			err := tx.QueryRowContext(ctx, `UPDATE job_steps SET lease_expires_at = max(lease_expires_at, ?1)
@@ -218,34 +217,24 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 				nanos(now.Add(lease)), jid, ref.Step, ref.Attempt, wid).Scan(&cancelRequested)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
-				cancel = append(cancel, ref)
 			case err != nil:
 				return err
-			case cancelRequested:
-				cancel = append(cancel, ref)
+			default:
+				renewed[stroem.StepRef{JobID: jid, Step: ref.Step, Attempt: ref.Attempt}] = cancelRequested
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("renew leases of worker %s: %w", workerID, interpretError(err))
-	}
-	return cancel, nil
+	return errs.RenewedLeases(err, workerID, running, renewed)
 }
 
 // LeasesExtendAll gives every running step at least lease more time. A
 // starting server calls it: no heartbeat could arrive while it was down, so
 // leases that ran out meanwhile are not the workers' fault.
 func (s *Store) LeasesExtendAll(ctx context.Context, lease time.Duration) (int64, error) {
-	var n int64
-	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		res, err := tx.ExecContext(ctx, `UPDATE job_steps SET lease_expires_at = max(lease_expires_at, ?)
+	n, err := s.writeCount(ctx, func(tx *sql.Tx, now time.Time) (sql.Result, error) {
+		return tx.ExecContext(ctx, `UPDATE job_steps SET lease_expires_at = max(lease_expires_at, ?)
 			WHERE status = 'running'`, nanos(now.Add(lease)))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("extend leases: %w", interpretError(err))

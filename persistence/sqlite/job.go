@@ -13,35 +13,25 @@ import (
 // SnapshotPut stores a task snapshot under its id; storing the same id again
 // is a no-op (the id is a hash of the body).
 func (s *Store) SnapshotPut(ctx context.Context, id string, body []byte) error {
-	body, err := persistence.SanitizeJSONBytes(body)
-	if err != nil {
-		return err
-	}
-	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO task_snapshots (id, body, created_at) VALUES (?, ?, ?)
-			ON CONFLICT (id) DO NOTHING`, id, string(body), nanos(now))
-		return err
+	return s.snapshots.Put(errs, id, body, func(body []byte) error {
+		return s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO task_snapshots (id, body, created_at) VALUES (?, ?, ?)
+				ON CONFLICT (id) DO NOTHING`, id, string(body), nanos(now))
+			return err
+		})
 	})
-	if err != nil {
-		return fmt.Errorf("store snapshot %s: %w", id, interpretError(err))
-	}
-	s.snapshots.Stored(id)
-	return nil
 }
 
 // SnapshotGet returns the body of a stored task snapshot.
 func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	var body []byte
-	err = db.QueryRowContext(ctx, `SELECT body FROM task_snapshots WHERE id = ?`, id).Scan(&body)
-	if err != nil {
-		return nil, errs.Row(err, notFound("task snapshot %s not found", id), "read snapshot %s", id)
-	}
-	s.snapshots.Stored(id)
-	return body, nil
+	return s.snapshots.Get(errs, id, func() (body []byte, err error) {
+		db, err := s.reader()
+		if err != nil {
+			return nil, err
+		}
+		err = db.QueryRowContext(ctx, `SELECT body FROM task_snapshots WHERE id = ?`, id).Scan(&body)
+		return body, err
+	})
 }
 
 // JobInsert writes a job with all its steps in one transaction: step
@@ -52,57 +42,50 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 // the same transaction (see persistence.TriggerTick):
 // persistence.ErrTickFired or ErrTriggerBusy mean nothing was written.
 func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
-	p, err := persistence.PrepareJob(nj, s.snapshots.Known(nj.SnapshotID))
-	if err != nil {
-		return err
-	}
-	j := p.Job
-	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		if nj.Tick != nil {
-			if err := insertTick(ctx, tx, j.Workspace, j.ID, nj.Tick, now); err != nil {
+	return s.snapshots.InsertJob(errs, nj, func(p persistence.PreparedJob) error {
+		j := p.Job
+		return s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+			if nj.Tick != nil {
+				if err := insertTick(ctx, tx, j.Workspace, j.ID, nj.Tick, now); err != nil {
+					return err
+				}
+			}
+			if p.SnapshotBody != nil {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO task_snapshots (id, body, created_at) VALUES (?, ?, ?)
+					ON CONFLICT (id) DO NOTHING`, nj.SnapshotID, string(p.SnapshotBody), nanos(now)); err != nil {
+					return err
+				}
+			}
+			// The times PostgreSQL's INSERT sets with CASE WHEN … THEN now().
+			at := func(set bool) any {
+				if set {
+					return nanos(now)
+				}
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, workspace, task_name, mode, input, output, status,
+					source_type, source_id, revision, snapshot_id, context, created_at, started_at, completed_at, created_by)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				j.ID, j.Workspace, j.TaskName, j.Mode, jsonText(p.Input), jsonText(p.Output), string(j.Status),
+				string(j.SourceType), j.SourceID, j.Revision, nullIfEmpty(nj.SnapshotID), jsonText(p.Context), nanos(now),
+				at(j.Status == stroem.JobRunning), at(j.Status.Terminal()), j.CreatedBy); err != nil {
 				return err
 			}
-		}
-		if p.SnapshotBody != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO task_snapshots (id, body, created_at) VALUES (?, ?, ?)
-				ON CONFLICT (id) DO NOTHING`, nj.SnapshotID, string(p.SnapshotBody), nanos(now)); err != nil {
-				return err
-			}
-		}
-		// The times PostgreSQL's INSERT sets with CASE WHEN … THEN now().
-		at := func(set bool) any {
-			if set {
-				return nanos(now)
+			for i, st := range p.Steps {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO job_steps (job_id, step_name, position, action_name,
+						action_type, image, depends_on, continue_on_failure, max_attempts, status, input, error_message,
+						ready_at, completed_at, output, started_at, revision)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, encodeStrings(st.DependsOn),
+					st.ContinueOnFailure, st.MaxAttempts, string(st.Status), jsonText(st.Input), st.ErrorMessage,
+					at(st.Status == stroem.StepReady), at(st.Status.Terminal()), jsonText(st.Output),
+					at(st.Status == stroem.StepSuspended), nullIfEmpty(st.Revision)); err != nil {
+					return err
+				}
 			}
 			return nil
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, workspace, task_name, mode, input, output, status,
-				source_type, source_id, revision, snapshot_id, context, created_at, started_at, completed_at, created_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			j.ID, j.Workspace, j.TaskName, j.Mode, jsonText(p.Input), jsonText(p.Output), string(j.Status),
-			string(j.SourceType), j.SourceID, j.Revision, nullIfEmpty(nj.SnapshotID), jsonText(p.Context), nanos(now),
-			at(j.Status == stroem.JobRunning), at(j.Status.Terminal()), j.CreatedBy); err != nil {
-			return err
-		}
-		for i, st := range p.Steps {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO job_steps (job_id, step_name, position, action_name,
-					action_type, image, depends_on, continue_on_failure, max_attempts, status, input, error_message,
-					ready_at, completed_at, output, started_at, revision)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, encodeStrings(st.DependsOn),
-				st.ContinueOnFailure, st.MaxAttempts, string(st.Status), jsonText(st.Input), st.ErrorMessage,
-				at(st.Status == stroem.StepReady), at(st.Status.Terminal()), jsonText(st.Output),
-				at(st.Status == stroem.StepSuspended), nullIfEmpty(st.Revision)); err != nil {
-				return err
-			}
-		}
-		return nil
+		})
 	})
-	if err != nil {
-		return fmt.Errorf("insert job %s: %w", j.ID, interpretError(err))
-	}
-	s.snapshots.Stored(nj.SnapshotID)
-	return nil
 }
 
 // rowScanner is *sql.Row or *sql.Rows.

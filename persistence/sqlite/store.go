@@ -251,6 +251,32 @@ func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// writeCount runs exec, one statement, in a write transaction and returns
+// how many rows it changed.
+func (s *Store) writeCount(ctx context.Context, exec func(tx *sql.Tx, now time.Time) (sql.Result, error)) (int64, error) {
+	var n int64
+	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		r, err := exec(tx, now)
+		if err != nil {
+			return err
+		}
+		n, err = r.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// count reads one count(*) with the read pool.
+func (s *Store) count(ctx context.Context, query string, args ...any) (int64, error) {
+	db, err := s.reader()
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = db.QueryRowContext(ctx, query, args...).Scan(&n)
+	return n, err
+}
+
 // reader returns the read pool, or an error once the store is closed.
 func (s *Store) reader() (*sql.DB, error) {
 	if s.closed.Load() {
