@@ -38,12 +38,8 @@ func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte,
 	if !ok {
 		return nil, notFound("blob %s not found", blobID)
 	}
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
 	var data []byte
-	err = db.QueryRowContext(ctx, `SELECT data FROM blob_chunks WHERE blob_id = ? AND n = ?`, id, n).Scan(&data)
+	err := s.queryRow(ctx, `SELECT data FROM blob_chunks WHERE blob_id = ? AND n = ?`, id, n).Scan(&data)
 	if err != nil {
 		return nil, errs.Row(err, notFound("chunk %d of blob %s not found", n, blobID), "read chunk %d of blob %s", n, blobID)
 	}
@@ -65,20 +61,8 @@ func (s *Store) BlobsPrune(ctx context.Context, before time.Time, limit int, dry
 	}
 	var n int64
 	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
-		rows, err := tx.QueryContext(ctx, blobOrphans, nanos(before), limit)
+		ids, err := column(tx.QueryContext(ctx, blobOrphans, nanos(before), limit))
 		if err != nil {
-			return err
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		if err := rows.Close(); err != nil {
 			return err
 		}
 		n = int64(len(ids))
@@ -161,11 +145,7 @@ func (s *Store) ArtifactList(ctx context.Context, jobID string) ([]persistence.A
 	if !ok {
 		return out, nil
 	}
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, `SELECT `+artifactCols+` `+artifactVisible+` ORDER BY a.name`, id)
+	rows, err := s.query(ctx, `SELECT `+artifactCols+` `+artifactVisible+` ORDER BY a.name`, id)
 	if err != nil {
 		return nil, fmt.Errorf("list artifacts of job %s: %w", jobID, interpretError(err))
 	}
@@ -188,11 +168,7 @@ func (s *Store) ArtifactGet(ctx context.Context, jobID, name string) (persistenc
 	if !ok {
 		return persistence.Artifact{}, notFound("job %s not found", jobID)
 	}
-	db, err := s.reader()
-	if err != nil {
-		return persistence.Artifact{}, err
-	}
-	a, err := scanArtifact(db.QueryRowContext(ctx, `SELECT `+artifactCols+` `+artifactVisible+` AND a.name = ?`, id, name))
+	a, err := scanArtifact(s.queryRow(ctx, `SELECT `+artifactCols+` `+artifactVisible+` AND a.name = ?`, id, name))
 	return a, errs.Row(err, notFound("job %s has no artifact %q", jobID, name), "read artifact %q of job %s", name, jobID)
 }
 
@@ -243,11 +219,7 @@ func scanSnapshot(row interface{ Scan(...any) error }) (persistence.StateSnapsho
 }
 
 func (s *Store) snapshotQuery(ctx context.Context, what, where string, args ...any) (persistence.StateSnapshot, error) {
-	db, err := s.reader()
-	if err != nil {
-		return persistence.StateSnapshot{}, err
-	}
-	sn, err := scanSnapshot(db.QueryRowContext(ctx, `SELECT `+snapshotCols+` FROM state_snapshots WHERE `+where, args...))
+	sn, err := scanSnapshot(s.queryRow(ctx, `SELECT `+snapshotCols+` FROM state_snapshots WHERE `+where, args...))
 	if err != nil {
 		return sn, errs.Row(err, notFound("%s", what), "read %s", strings.TrimPrefix(what, "no "))
 	}
@@ -272,11 +244,7 @@ func (s *Store) StateSnapshotList(ctx context.Context, workspace, task string, l
 	if limit <= 0 {
 		limit = 100
 	}
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, `SELECT `+snapshotCols+` FROM state_snapshots
+	rows, err := s.query(ctx, `SELECT `+snapshotCols+` FROM state_snapshots
 		WHERE workspace = ? AND task_name = ? ORDER BY seq DESC LIMIT ?`, workspace, task, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list state of %s: %w", persistence.StateName(workspace, task), interpretError(err))

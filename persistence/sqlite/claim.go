@@ -245,14 +245,10 @@ func (s *Store) LeasesExtendAll(ctx context.Context, lease time.Duration) (int64
 // LeasesExpired returns up to limit running steps whose lease has expired,
 // longest expired first.
 func (s *Store) LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef, error) {
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := db.QueryContext(ctx, `SELECT job_id, step_name, attempt FROM job_steps
+	rows, err := s.query(ctx, `SELECT job_id, step_name, attempt FROM job_steps
 		WHERE status = 'running' AND lease_expires_at <= ?
 		ORDER BY lease_expires_at LIMIT ?`, nanos(s.now()), limit)
 	if err != nil {
@@ -276,11 +272,7 @@ func (s *Store) LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef,
 // StepsRunning lists every running step with the worker holding it: the
 // claims a starting server inherits from an earlier process.
 func (s *Store) StepsRunning(ctx context.Context) ([]persistence.HeldStep, error) {
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, `SELECT job_id, step_name, attempt, coalesce(worker_id, '')
+	rows, err := s.query(ctx, `SELECT job_id, step_name, attempt, coalesce(worker_id, '')
 		FROM job_steps WHERE status = 'running' ORDER BY job_id, position`)
 	if err != nil {
 		return nil, fmt.Errorf("list running steps: %w", interpretError(err))
@@ -308,15 +300,11 @@ func (s *Store) StepLease(ctx context.Context, jobID, step string) (persistence.
 	if !ok {
 		return persistence.StepLease{}, notFound("job %s not found", jobID)
 	}
-	db, err := s.reader()
-	if err != nil {
-		return persistence.StepLease{}, err
-	}
 	var (
 		l      persistence.StepLease
 		status string
 	)
-	err = db.QueryRowContext(ctx, `SELECT attempt, status, lease_expires_at FROM job_steps
+	err := s.queryRow(ctx, `SELECT attempt, status, lease_expires_at FROM job_steps
 		WHERE job_id = ? AND step_name = ?`, id, step).Scan(&l.Attempt, &status, timeCol{&l.LeaseExpiresAt})
 	if err != nil {
 		return persistence.StepLease{}, errs.Row(err, notFound("step %s of job %s not found", step, jobID), "read lease of step %s of job %s", step, jobID)
@@ -334,12 +322,8 @@ func (s *Store) StepFence(ctx context.Context, jobID, step string, attempt int, 
 	if !ok {
 		return false, notFound("job %s not found", jobID)
 	}
-	db, err := s.reader()
-	if err != nil {
-		return false, err
-	}
 	var r persistence.FenceRead
-	err = db.QueryRowContext(ctx, `SELECT `+persistence.FenceColumns+`
+	err := s.queryRow(ctx, `SELECT `+persistence.FenceColumns+`
 		FROM job_steps WHERE job_id = ? AND step_name = ?`, id, step).Scan(r.Dest()...)
 	return errs.StepFence(err, r, persistence.AttemptFence{JobID: jobID, Step: step, Attempt: attempt, WorkerID: workerID})
 }

@@ -25,11 +25,7 @@ func (s *Store) SnapshotPut(ctx context.Context, id string, body []byte) error {
 // SnapshotGet returns the body of a stored task snapshot.
 func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 	return s.snapshots.Get(errs, id, func() (body []byte, err error) {
-		db, err := s.reader()
-		if err != nil {
-			return nil, err
-		}
-		err = db.QueryRowContext(ctx, `SELECT body FROM task_snapshots WHERE id = ?`, id).Scan(&body)
+		err = s.queryRow(ctx, `SELECT body FROM task_snapshots WHERE id = ?`, id).Scan(&body)
 		return body, err
 	})
 }
@@ -208,13 +204,9 @@ func loadSteps(ctx context.Context, q querier, id string) ([]*persistence.StepSt
 // JobList returns jobs newest first (created_at, then id, descending),
 // without their steps. Limit defaults to 50 and is capped at 1000.
 func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.Job, error) {
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
 	var args params
 	q := `SELECT ` + persistence.JobColumns + ` FROM jobs` + f.Where(args.add) + f.ListPage(args.add)
-	rows, err := db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
@@ -229,14 +221,10 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 // JobCount counts the jobs JobList would page through (Limit and Offset
 // are ignored): the total of a paginated list.
 func (s *Store) JobCount(ctx context.Context, f persistence.JobFilter) (int, error) {
-	db, err := s.reader()
-	if err != nil {
-		return 0, err
-	}
 	var args params
 	q := `SELECT count(*) FROM jobs` + f.Where(args.add)
 	var n int
-	if err := db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count jobs: %w", interpretError(err))
 	}
 	return n, nil
@@ -258,25 +246,8 @@ func (p *params) add(v any) string {
 // JobsUnfinished returns the ids of every pending or running job, oldest
 // first: the jobs a starting server must resume.
 func (s *Store) JobsUnfinished(ctx context.Context) ([]string, error) {
-	db, err := s.reader()
+	ids, err := column(s.query(ctx, `SELECT id FROM jobs WHERE status IN ('pending', 'running') ORDER BY created_at, id`))
 	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx,
-		`SELECT id FROM jobs WHERE status IN ('pending', 'running') ORDER BY created_at, id`)
-	if err != nil {
-		return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
-	}
-	defer rows.Close()
-	ids := []string{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
 	}
 	return ids, nil

@@ -16,53 +16,36 @@ import (
 func (s *Store) JobsPrune(ctx context.Context, p persistence.PruneParams) (persistence.PruneResult, error) {
 	const terminal = `completed_at < ? AND status IN ('completed', 'failed', 'cancelled')`
 	return persistence.Prune(errs, "jobs", p.DryRun, func() (res persistence.PruneResult, err error) {
-		db, err := s.reader()
-		if err != nil {
-			return res, err
-		}
-		err = db.QueryRowContext(ctx, `SELECT count(*), (SELECT count(*) FROM job_steps
+		err = s.queryRow(ctx, `SELECT count(*), (SELECT count(*) FROM job_steps
 				WHERE job_id IN (SELECT id FROM jobs WHERE `+terminal+`))
 			FROM jobs WHERE `+terminal, nanos(p.Before), nanos(p.Before)).Scan(&res.Jobs, &res.Steps)
 		return res, err
 	}, func() (res persistence.PruneResult, err error) {
 		err = s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
-			rows, err := tx.QueryContext(ctx, `SELECT id FROM jobs WHERE `+terminal+` ORDER BY completed_at LIMIT ?`,
-				nanos(p.Before), p.BatchSize())
-			if err != nil {
+			ids, err := column(tx.QueryContext(ctx, `SELECT id FROM jobs WHERE `+terminal+` ORDER BY completed_at LIMIT ?`,
+				nanos(p.Before), p.BatchSize()))
+			if err != nil || len(ids) == 0 {
 				return err
 			}
-			var ids []any
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					_ = rows.Close()
-					return err
-				}
-				ids = append(ids, id)
-			}
-			if err := rows.Close(); err != nil {
-				return err
-			}
-			if err := rows.Err(); err != nil || len(ids) == 0 {
-				return err
+			args := make([]any, len(ids))
+			for i, id := range ids {
+				args[i] = id
 			}
 			in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
-			r, err := tx.ExecContext(ctx, `DELETE FROM job_steps WHERE job_id IN `+in, ids...)
+			r, err := tx.ExecContext(ctx, `DELETE FROM job_steps WHERE job_id IN `+in, args...)
 			if err != nil {
 				return err
 			}
 			if res.Steps, err = r.RowsAffected(); err != nil {
 				return err
 			}
-			if r, err = tx.ExecContext(ctx, `DELETE FROM jobs WHERE id IN `+in, ids...); err != nil {
+			if r, err = tx.ExecContext(ctx, `DELETE FROM jobs WHERE id IN `+in, args...); err != nil {
 				return err
 			}
 			if res.Jobs, err = r.RowsAffected(); err != nil {
 				return err
 			}
-			for _, id := range ids {
-				res.JobIDs = append(res.JobIDs, id.(string))
-			}
+			res.JobIDs = ids
 			return nil
 		})
 		return res, err

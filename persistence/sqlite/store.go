@@ -268,14 +268,45 @@ func (s *Store) writeCount(ctx context.Context, exec func(tx *sql.Tx, now time.T
 
 // count reads one count(*) with the read pool.
 func (s *Store) count(ctx context.Context, query string, args ...any) (int64, error) {
-	db, err := s.reader()
-	if err != nil {
-		return 0, err
-	}
 	var n int64
-	err = db.QueryRowContext(ctx, query, args...).Scan(&n)
+	err := s.queryRow(ctx, query, args...).Scan(&n)
 	return n, err
 }
+
+// query runs a query with the read pool; once the store is closed it
+// fails with the store's closed error.
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	return db.QueryContext(ctx, query, args...)
+}
+
+// queryRow runs a query of one row with the read pool; once the store is
+// closed, the row's Scan fails with the store's closed error.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) rowScanner {
+	db, err := s.reader()
+	if err != nil {
+		return errRow{err}
+	}
+	return db.QueryRowContext(ctx, query, args...)
+}
+
+// column reads the one text column of every row of a query's result
+// (rows, err), in order, and closes the rows; never nil.
+func column(rows *sql.Rows, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return persistence.CollectRows(rows, func() (v string, err error) { return v, rows.Scan(&v) })
+}
+
+// errRow is a row that could not be read: its Scan returns the error.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // reader returns the read pool, or an error once the store is closed.
 func (s *Store) reader() (*sql.DB, error) {

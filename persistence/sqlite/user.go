@@ -100,11 +100,7 @@ func (s *Store) UserGetByEmail(ctx context.Context, email string) (stroem.User, 
 }
 
 func (s *Store) userWhere(ctx context.Context, where string, arg any, what string) (stroem.User, error) {
-	db, err := s.reader()
-	if err != nil {
-		return stroem.User{}, err
-	}
-	u, err := scanUser(db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where, arg))
+	u, err := scanUser(s.queryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where, arg))
 	if err != nil {
 		return stroem.User{}, errs.Row(err, notFound("%s not found", what), "get %s", what)
 	}
@@ -143,12 +139,8 @@ func (s *Store) UserList(ctx context.Context, limit, offset int) ([]stroem.User,
 
 // UserCount is the number of users.
 func (s *Store) UserCount(ctx context.Context) (int, error) {
-	db, err := s.reader()
-	if err != nil {
-		return 0, err
-	}
 	var n int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count users: %w", interpretError(err))
 	}
 	return n, nil
@@ -209,35 +201,18 @@ func (s *Store) UserSetGroups(ctx context.Context, id string, groups []string) e
 
 // GroupList returns every group name in use, sorted.
 func (s *Store) GroupList(ctx context.Context) ([]string, error) {
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, `SELECT DISTINCT group_name FROM user_groups ORDER BY group_name`)
+	out, err := column(s.query(ctx, `SELECT DISTINCT group_name FROM user_groups ORDER BY group_name`))
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", interpretError(err))
 	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var g string
-		if err := rows.Scan(&g); err != nil {
-			return nil, fmt.Errorf("list groups: %w", interpretError(err))
-		}
-		out = append(out, g)
-	}
 	sort.Strings(out)
-	return out, interpretError(rows.Err())
+	return out, nil
 }
 
 // AuthLinkGet returns the user an OIDC provider's subject signs in.
 func (s *Store) AuthLinkGet(ctx context.Context, provider, subject string) (string, error) {
-	db, err := s.reader()
-	if err != nil {
-		return "", err
-	}
 	var id string
-	err = db.QueryRowContext(ctx, `SELECT user_id FROM auth_links WHERE provider = ? AND subject = ?`, provider, subject).Scan(&id)
+	err := s.queryRow(ctx, `SELECT user_id FROM auth_links WHERE provider = ? AND subject = ?`, provider, subject).Scan(&id)
 	if err != nil {
 		return "", errs.Row(err, notFound("no user linked to %s subject %s", provider, subject), "get auth link")
 	}
@@ -274,12 +249,8 @@ func insertRefresh(ctx context.Context, tx *sql.Tx, t stroem.RefreshToken) error
 
 // RefreshTokenGet returns a refresh token by hash.
 func (s *Store) RefreshTokenGet(ctx context.Context, hash string) (stroem.RefreshToken, error) {
-	db, err := s.reader()
-	if err != nil {
-		return stroem.RefreshToken{}, err
-	}
 	var t stroem.RefreshToken
-	err = db.QueryRowContext(ctx, `SELECT hash, user_id, family, created_at, expires_at, revoked_at, replaced_by
+	err := s.queryRow(ctx, `SELECT hash, user_id, family, created_at, expires_at, revoked_at, replaced_by
 		FROM refresh_tokens WHERE hash = ?`, hash).Scan(&t.Hash, &t.UserID, &t.Family, timeVal{&t.CreatedAt}, timeVal{&t.ExpiresAt}, timeCol{&t.RevokedAt}, &t.ReplacedBy)
 	if err != nil {
 		return t, errs.Row(err, notFound("refresh token not found"), "get refresh token")
@@ -339,11 +310,7 @@ func scanAPIKey(row interface{ Scan(...any) error }) (stroem.APIKey, error) {
 
 // APIKeyGet returns a key by its hash.
 func (s *Store) APIKeyGet(ctx context.Context, hash string) (stroem.APIKey, error) {
-	db, err := s.reader()
-	if err != nil {
-		return stroem.APIKey{}, err
-	}
-	k, err := scanAPIKey(db.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	k, err := scanAPIKey(s.queryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
 	if err != nil {
 		return k, errs.Row(err, notFound("API key not found"), "get API key")
 	}
@@ -357,11 +324,7 @@ func (s *Store) APIKeyList(ctx context.Context, userID string) ([]stroem.APIKey,
 	if !ok {
 		return out, nil
 	}
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE user_id = ? ORDER BY created_at DESC, prefix`, uid)
+	rows, err := s.query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE user_id = ? ORDER BY created_at DESC, prefix`, uid)
 	if err != nil {
 		return nil, fmt.Errorf("list API keys: %w", interpretError(err))
 	}

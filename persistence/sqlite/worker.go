@@ -30,11 +30,7 @@ func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistratio
 // WorkerList returns every registered worker, most recently seen first, as
 // active, or stale when it sent no heartbeat for persistence.WorkerStaleAfter.
 func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, `SELECT id, name, capabilities, tags, registered_at, last_heartbeat_at,
+	rows, err := s.query(ctx, `SELECT id, name, capabilities, tags, registered_at, last_heartbeat_at,
 			CASE WHEN last_heartbeat_at > ? THEN 'active' ELSE 'stale' END
 		FROM workers ORDER BY last_heartbeat_at DESC, id`, nanos(s.now().Add(-persistence.WorkerStaleAfter)))
 	if err != nil {
@@ -84,12 +80,8 @@ func (s *Store) WorkspaceArchivePut(ctx context.Context, revision string, tarbal
 // worker gets the files a job was created from even after the workspace
 // changed. An unknown revision is CodeNotFound.
 func (s *Store) WorkspaceArchiveGet(ctx context.Context, revision string) ([]byte, error) {
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
 	var tarball []byte
-	err = db.QueryRowContext(ctx, `SELECT tarball FROM workspace_archives WHERE revision = ?`, revision).Scan(&tarball)
+	err := s.queryRow(ctx, `SELECT tarball FROM workspace_archives WHERE revision = ?`, revision).Scan(&tarball)
 	if err != nil {
 		return nil, errs.Row(err, notFound("workspace archive %s not found", revision), "read workspace archive %s", revision)
 	}
