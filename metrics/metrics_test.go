@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +16,7 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/metrics"
 	"github.com/stroem/stroem/persistence"
-	"github.com/stroem/stroem/persistence/sqlite"
+	"github.com/stroem/stroem/persistence/sqlite/sqlitetest"
 	"github.com/stroem/stroem/runner"
 )
 
@@ -76,9 +75,7 @@ func countIn(t *testing.T, g prometheus.Gatherer, name string, labels ...string)
 
 func newStore(t *testing.T) (*metrics.Server, persistence.Store) {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "m.db"), nil)
-	require.NoError(t, err)
-	t.Cleanup(s.Close)
+	s := sqlitetest.Store(t)
 	m := metrics.NewServer("replica-1", s)
 	return m, metrics.WrapStore(s, m)
 }
