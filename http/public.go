@@ -42,9 +42,15 @@ func (s *Server) viewWorkspace(ws *workspace.Workspace) workspaceView {
 }
 
 func (s *Server) workspace(r *http.Request) (*workspace.Workspace, error) {
+	return routeWorkspace(s.ws, s.acl(), r)
+}
+
+// routeWorkspace is the workspace the route's {ws} names, when the caller
+// may see it (visibleWorkspace); else it is not found.
+func routeWorkspace(wss Workspaces, acl *auth.ACL, r *http.Request) (*workspace.Workspace, error) {
 	name := pathParam(r, "ws")
-	ws := s.ws.Get(name)
-	if ws == nil || !visibleWorkspace(s.acl(), r, ws) {
+	ws := wss.Get(name)
+	if ws == nil || !visibleWorkspace(acl, r, ws) {
 		return nil, stroem.Errorf(stroem.CodeNotFound, "workspace %q not found", name)
 	}
 	return ws, nil
