@@ -129,7 +129,7 @@ const artifactCols = `a.job_id, a.name, a.step_name, a.attempt, a.content_type, 
 const artifactVisible = `FROM job_artifacts a JOIN job_steps s ON s.job_id = a.job_id AND s.step_name = a.step_name
 	WHERE a.job_id = ? AND s.status = 'completed' AND s.attempt = a.attempt`
 
-func scanArtifact(row interface{ Scan(...any) error }) (persistence.Artifact, error) {
+func scanArtifact(row rowScanner) (persistence.Artifact, error) {
 	var (
 		a  persistence.Artifact
 		at int64
@@ -140,24 +140,13 @@ func scanArtifact(row interface{ Scan(...any) error }) (persistence.Artifact, er
 }
 
 func (s *Store) ArtifactList(ctx context.Context, jobID string) ([]persistence.Artifact, error) {
-	out := []persistence.Artifact{}
 	id, ok := canonicalUUID(jobID)
 	if !ok {
-		return out, nil
+		return []persistence.Artifact{}, nil
 	}
 	rows, err := s.query(ctx, `SELECT `+artifactCols+` `+artifactVisible+` ORDER BY a.name`, id)
+	out, err := collect(rows, err, scanArtifact)
 	if err != nil {
-		return nil, fmt.Errorf("list artifacts of job %s: %w", jobID, interpretError(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
-		a, err := scanArtifact(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list artifacts of job %s: %w", jobID, interpretError(err))
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list artifacts of job %s: %w", jobID, interpretError(err))
 	}
 	return out, nil
@@ -200,7 +189,7 @@ func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapsh
 
 const snapshotCols = `id, workspace, task_name, coalesce(job_id, ''), step_name, source, uploaded_by, state, blob_id, size_bytes, sha256, created_at`
 
-func scanSnapshot(row interface{ Scan(...any) error }) (persistence.StateSnapshot, error) {
+func scanSnapshot(row rowScanner) (persistence.StateSnapshot, error) {
 	var (
 		sn persistence.StateSnapshot
 		st string
@@ -246,17 +235,9 @@ func (s *Store) StateSnapshotList(ctx context.Context, workspace, task string, l
 	}
 	rows, err := s.query(ctx, `SELECT `+snapshotCols+` FROM state_snapshots
 		WHERE workspace = ? AND task_name = ? ORDER BY seq DESC LIMIT ?`, workspace, task, limit)
+	out, err := collect(rows, err, scanSnapshot)
 	if err != nil {
 		return nil, fmt.Errorf("list state of %s: %w", persistence.StateName(workspace, task), interpretError(err))
 	}
-	defer rows.Close()
-	out := []persistence.StateSnapshot{}
-	for rows.Next() {
-		sn, err := scanSnapshot(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list state of %s: %w", persistence.StateName(workspace, task), interpretError(err))
-		}
-		out = append(out, sn)
-	}
-	return out, rows.Err()
+	return out, nil
 }

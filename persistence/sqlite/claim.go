@@ -251,19 +251,10 @@ func (s *Store) LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef,
 	rows, err := s.query(ctx, `SELECT job_id, step_name, attempt FROM job_steps
 		WHERE status = 'running' AND lease_expires_at <= ?
 		ORDER BY lease_expires_at LIMIT ?`, nanos(s.now()), limit)
+	refs, err := collect(rows, err, func(row rowScanner) (r stroem.StepRef, err error) {
+		return r, row.Scan(&r.JobID, &r.Step, &r.Attempt)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("find expired leases: %w", interpretError(err))
-	}
-	defer rows.Close()
-	refs := []stroem.StepRef{}
-	for rows.Next() {
-		var r stroem.StepRef
-		if err := rows.Scan(&r.JobID, &r.Step, &r.Attempt); err != nil {
-			return nil, fmt.Errorf("find expired leases: %w", interpretError(err))
-		}
-		refs = append(refs, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find expired leases: %w", interpretError(err))
 	}
 	return refs, nil
@@ -274,19 +265,10 @@ func (s *Store) LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef,
 func (s *Store) StepsRunning(ctx context.Context) ([]persistence.HeldStep, error) {
 	rows, err := s.query(ctx, `SELECT job_id, step_name, attempt, coalesce(worker_id, '')
 		FROM job_steps WHERE status = 'running' ORDER BY job_id, position`)
+	held, err := collect(rows, err, func(row rowScanner) (h persistence.HeldStep, err error) {
+		return h, row.Scan(&h.JobID, &h.Step, &h.Attempt, &h.WorkerID)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("list running steps: %w", interpretError(err))
-	}
-	defer rows.Close()
-	var held []persistence.HeldStep
-	for rows.Next() {
-		var h persistence.HeldStep
-		if err := rows.Scan(&h.JobID, &h.Step, &h.Attempt, &h.WorkerID); err != nil {
-			return nil, fmt.Errorf("list running steps: %w", interpretError(err))
-		}
-		held = append(held, h)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list running steps: %w", interpretError(err))
 	}
 	return held, nil

@@ -293,14 +293,19 @@ func (s *Store) queryRow(ctx context.Context, query string, args ...any) rowScan
 	return db.QueryRowContext(ctx, query, args...)
 }
 
-// column reads the one text column of every row of a query's result
-// (rows, err), in order, and closes the rows; never nil.
-func column(rows *sql.Rows, err error) ([]string, error) {
+// collect reads every row of rows, the result of a query (err its error),
+// with scan, in order, and closes them; never nil.
+func collect[T any](rows *sql.Rows, err error, scan func(rowScanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	return persistence.CollectRows(rows, func() (v string, err error) { return v, rows.Scan(&v) })
+	return persistence.CollectRows(rows, func() (T, error) { return scan(rows) })
+}
+
+// column collects the one text column of a query's rows.
+func column(rows *sql.Rows, err error) ([]string, error) {
+	return collect(rows, err, func(r rowScanner) (v string, err error) { return v, r.Scan(&v) })
 }
 
 // errRow is a row that could not be read: its Scan returns the error.

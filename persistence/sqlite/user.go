@@ -20,7 +20,7 @@ const userColumns = `u.id, u.email, u.name, u.password_hash, u.is_admin, u.creat
 	(SELECT COALESCE(json_group_array(g.group_name), '[]') FROM (SELECT group_name FROM user_groups WHERE user_id = u.id ORDER BY group_name) g),
 	(SELECT COALESCE(json_group_array(a.provider), '[]') FROM (SELECT DISTINCT provider FROM auth_links WHERE user_id = u.id ORDER BY provider) a)`
 
-func scanUser(row interface{ Scan(...any) error }) (stroem.User, error) {
+func scanUser(row rowScanner) (stroem.User, error) {
 	var (
 		u              stroem.User
 		name, hash     sql.NullString
@@ -110,7 +110,7 @@ func (s *Store) userWhere(ctx context.Context, where string, arg any, what strin
 // UserList returns a page of users by email, and how many there are.
 func (s *Store) UserList(ctx context.Context, limit, offset int) ([]stroem.User, int, error) {
 	var (
-		out   = []stroem.User{}
+		out   []stroem.User
 		total int
 	)
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
@@ -118,18 +118,8 @@ func (s *Store) UserList(ctx context.Context, limit, offset int) ([]stroem.User,
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+` FROM users u ORDER BY u.email LIMIT ? OFFSET ?`, limit, offset)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			u, err := scanUser(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, u)
-		}
-		return rows.Err()
+		out, err = collect(rows, err, scanUser)
+		return err
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", interpretError(err))
@@ -139,11 +129,11 @@ func (s *Store) UserList(ctx context.Context, limit, offset int) ([]stroem.User,
 
 // UserCount is the number of users.
 func (s *Store) UserCount(ctx context.Context) (int, error) {
-	var n int
-	if err := s.queryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+	n, err := s.count(ctx, `SELECT count(*) FROM users`)
+	if err != nil {
 		return 0, fmt.Errorf("count users: %w", interpretError(err))
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // userExec runs one statement on a user's row; no such user is NotFound.
@@ -302,7 +292,7 @@ func (s *Store) APIKeyInsert(ctx context.Context, k stroem.APIKey) error {
 
 const apiKeyColumns = `hash, prefix, user_id, name, created_at, expires_at, last_used_at`
 
-func scanAPIKey(row interface{ Scan(...any) error }) (stroem.APIKey, error) {
+func scanAPIKey(row rowScanner) (stroem.APIKey, error) {
 	var k stroem.APIKey
 	err := row.Scan(&k.Hash, &k.Prefix, &k.UserID, &k.Name, timeVal{&k.CreatedAt}, timeCol{&k.ExpiresAt}, timeCol{&k.LastUsedAt})
 	return k, err
@@ -319,24 +309,16 @@ func (s *Store) APIKeyGet(ctx context.Context, hash string) (stroem.APIKey, erro
 
 // APIKeyList returns a user's keys, newest first.
 func (s *Store) APIKeyList(ctx context.Context, userID string) ([]stroem.APIKey, error) {
-	out := []stroem.APIKey{}
 	uid, ok := canonicalUUID(userID)
 	if !ok {
-		return out, nil
+		return []stroem.APIKey{}, nil
 	}
 	rows, err := s.query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE user_id = ? ORDER BY created_at DESC, prefix`, uid)
+	out, err := collect(rows, err, scanAPIKey)
 	if err != nil {
 		return nil, fmt.Errorf("list API keys: %w", interpretError(err))
 	}
-	defer rows.Close()
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list API keys: %w", interpretError(err))
-		}
-		out = append(out, k)
-	}
-	return out, interpretError(rows.Err())
+	return out, nil
 }
 
 // APIKeyDelete revokes one of a user's keys by prefix.

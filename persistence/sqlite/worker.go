@@ -33,32 +33,28 @@ func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 	rows, err := s.query(ctx, `SELECT id, name, capabilities, tags, registered_at, last_heartbeat_at,
 			CASE WHEN last_heartbeat_at > ? THEN 'active' ELSE 'stale' END
 		FROM workers ORDER BY last_heartbeat_at DESC, id`, nanos(s.now().Add(-persistence.WorkerStaleAfter)))
+	workers, err := collect(rows, err, scanWorker)
 	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", interpretError(err))
 	}
-	defer rows.Close()
-	workers := []stroem.Worker{}
-	for rows.Next() {
-		var (
-			w          stroem.Worker
-			caps, tags string
-		)
-		if err := rows.Scan(&w.ID, &w.Name, &caps, &tags, timeVal{&w.RegisteredAt}, timeVal{&w.LastHeartbeatAt},
-			&w.Status); err != nil {
-			return nil, fmt.Errorf("list workers: %w", interpretError(err))
-		}
-		if w.Capabilities, err = decodeStrings(caps); err != nil {
-			return nil, fmt.Errorf("list workers: %w", err)
-		}
-		if w.Tags, err = decodeStrings(tags); err != nil {
-			return nil, fmt.Errorf("list workers: %w", err)
-		}
-		workers = append(workers, w)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list workers: %w", interpretError(err))
-	}
 	return workers, nil
+}
+
+// scanWorker reads a row of WorkerList.
+func scanWorker(row rowScanner) (stroem.Worker, error) {
+	var (
+		w          stroem.Worker
+		caps, tags string
+	)
+	err := row.Scan(&w.ID, &w.Name, &caps, &tags, timeVal{&w.RegisteredAt}, timeVal{&w.LastHeartbeatAt}, &w.Status)
+	if err != nil {
+		return w, err
+	}
+	if w.Capabilities, err = decodeStrings(caps); err != nil {
+		return w, err
+	}
+	w.Tags, err = decodeStrings(tags)
+	return w, err
 }
 
 // WorkspaceArchivePut stores the files of a workspace revision (a tar.gz).
