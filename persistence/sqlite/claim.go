@@ -50,33 +50,18 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 	}
 	var out []claimed
 	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		out = out[:0]
 		rows, err := tx.QueryContext(ctx, claimSQL, worker, nanos(now), p.Lease.Nanoseconds(), caps, limit)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var (
-				c     claimed
-				input []byte
-			)
-			if err := rows.Scan(&c.JobID, &c.StepName, &c.Attempt, &c.ActionName, &c.ActionType, &c.Image,
+		out, err = collect(rows, err, func(row rowScanner) (c claimed, err error) {
+			var input []byte
+			if err := row.Scan(&c.JobID, &c.StepName, &c.Attempt, &c.ActionName, &c.ActionType, &c.Image,
 				&input, timeVal{&c.LeaseExpiresAt}, &c.readyAt, &c.position); err != nil {
-				rows.Close()
-				return err
+				return c, err
 			}
-			if c.Input, err = persistence.DecodeJSON(input); err != nil {
-				rows.Close()
-				return err
-			}
-			out = append(out, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			c.Input, err = persistence.DecodeJSON(input)
+			return c, err
+		})
+		if err != nil || len(out) == 0 {
 			return err
-		}
-		if len(out) == 0 {
-			return nil
 		}
 		jobs := map[string]bool{}
 		for _, c := range out {
@@ -265,13 +250,17 @@ func (s *Store) LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef,
 func (s *Store) StepsRunning(ctx context.Context) ([]persistence.HeldStep, error) {
 	rows, err := s.query(ctx, `SELECT job_id, step_name, attempt, coalesce(worker_id, '')
 		FROM job_steps WHERE status = 'running' ORDER BY job_id, position`)
-	held, err := collect(rows, err, func(row rowScanner) (h persistence.HeldStep, err error) {
-		return h, row.Scan(&h.JobID, &h.Step, &h.Attempt, &h.WorkerID)
-	})
+	held, err := collect(rows, err, scanHeld)
 	if err != nil {
 		return nil, fmt.Errorf("list running steps: %w", interpretError(err))
 	}
 	return held, nil
+}
+
+// scanHeld reads a running step and its worker: job_id, step_name, attempt
+// and the worker id (empty for none).
+func scanHeld(row rowScanner) (h persistence.HeldStep, err error) {
+	return h, row.Scan(&h.JobID, &h.Step, &h.Attempt, &h.WorkerID)
 }
 
 // StepLease reads a step's current attempt, status and lease expiry together
