@@ -128,17 +128,27 @@ func scanStep(row rowScanner) (*persistence.StepState, error) {
 // attempts, read from one snapshot. An id that is not a UUID, or names no
 // job, is CodeNotFound.
 func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
+	return readJobTx(ctx, s, id, "get", func(tx *sql.Tx, cid string) (*stroem.Job, error) {
+		return readJob(ctx, tx, cid)
+	})
+}
+
+// readJobTx reads, with read, what a method needs of job id in one read
+// transaction (one snapshot). An id that is not a UUID names no job
+// (CodeNotFound); read gets it in canonical form. An error is wrapped as
+// "<verb> job <id>".
+func readJobTx[T any](ctx context.Context, s *Store, id, verb string, read func(tx *sql.Tx, cid string) (T, error)) (T, error) {
+	var v T
 	cid, ok := canonicalUUID(id)
 	if !ok {
-		return nil, notFound("job %s not found", id)
+		return v, notFound("job %s not found", id)
 	}
-	var job *stroem.Job
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		job, err = readJob(ctx, tx, cid)
+		v, err = read(tx, cid)
 		return err
 	})
-	return job, errs.Wrap(err, "get job %s", id)
+	return v, errs.Wrap(err, "%s job %s", verb, id)
 }
 
 func readJob(ctx context.Context, tx *sql.Tx, id string) (*stroem.Job, error) {
@@ -257,17 +267,9 @@ func (s *Store) JobsUnfinished(ctx context.Context) ([]string, error) {
 // consistent snapshot without taking the write lock, for rebuilding an
 // actor's view of a job. Now is the store's clock at the time of reading.
 func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState, error) {
-	cid, ok := canonicalUUID(id)
-	if !ok {
-		return nil, notFound("job %s not found", id)
-	}
-	var st *persistence.JobState
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		st, err = loadState(ctx, tx, cid, s.now())
-		return err
+	return readJobTx(ctx, s, id, "read", func(tx *sql.Tx, cid string) (*persistence.JobState, error) {
+		return loadState(ctx, tx, cid, s.now())
 	})
-	return st, errs.Wrap(err, "read job %s", id)
 }
 
 // loadState reads a job and its steps in tx. In a write transaction the
