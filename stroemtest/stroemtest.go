@@ -100,3 +100,16 @@ func SlowBody(t testing.TB, addr, path string, every, limit time.Duration) time.
 		}
 	}
 }
+
+// Concurrently runs fn(0) … fn(n-1) at once and returns their errors by
+// index, once all have returned: the tests of races (concurrent migrations,
+// token rotations, trigger ticks) start their contenders with it.
+func Concurrently(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = fn(i) })
+	}
+	wg.Wait()
+	return errs
+}
