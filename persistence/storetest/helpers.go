@@ -80,6 +80,14 @@ func ClaimOne(t testing.TB, s persistence.Store, worker string, caps ...string) 
 	return got[0]
 }
 
+// ClaimedJob inserts a job of one step, "a", which worker claims (and has
+// not acknowledged yet).
+func ClaimedJob(t testing.TB, s persistence.Store, worker string) (persistence.NewJob, persistence.ClaimedStep) {
+	t.Helper()
+	nj := InsertJob(t, s, Step{Name: "a"})
+	return nj, ClaimOne(t, s, worker)
+}
+
 // startedJob inserts a job of one step, which worker claims and
 // acknowledges: the step runs, held by worker. It returns the job's id.
 func startedJob(t testing.TB, s persistence.Store, worker string, step Step) string {

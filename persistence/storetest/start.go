@@ -21,8 +21,8 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		s := open(t)
 		ctx := context.Background()
-		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
-		c := ClaimOne(t, s, "w1")
+		nj, c := ClaimedJob(t, s, "w1")
+		id := nj.Job.ID
 		require.Equal(t, 1, c.Attempt)
 
 		_, err := s.StepStart(ctx, id, "a", 1, "w2")
