@@ -18,6 +18,7 @@ import (
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/sqlite/sqlitetest"
 	"github.com/stroem/stroem/runner"
+	"github.com/stroem/stroem/stroemtest"
 )
 
 // gather returns the value of one series in the text format, or "".
@@ -44,30 +45,15 @@ func countIn(t *testing.T, g prometheus.Gatherer, name string, labels ...string)
 	t.Helper()
 	fams, err := g.Gather()
 	require.NoError(t, err)
+	want := map[string]string{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		want[labels[i]] = labels[i+1]
+	}
 	var sum float64
 	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	next:
-		for _, s := range f.Metric {
-			have := map[string]string{}
-			for _, l := range s.Label {
-				have[l.GetName()] = l.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue next
-				}
-			}
-			switch {
-			case s.Counter != nil:
-				sum += s.Counter.GetValue()
-			case s.Gauge != nil:
-				sum += s.Gauge.GetValue()
-			case s.Histogram != nil:
-				sum += float64(s.Histogram.GetSampleCount())
-			}
+		if f.GetName() == name {
+			n, _ := stroemtest.MetricSum(f, want)
+			sum += n
 		}
 	}
 	return sum

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 )
 
@@ -112,4 +113,34 @@ func Concurrently(n int, fn func(i int) error) []error {
 	}
 	wg.Wait()
 	return errs
+}
+
+// MetricSum sums the samples of a metric family whose labels include want:
+// counter, gauge and untyped values, histogram sample counts. found says
+// whether any sample matched.
+func MetricSum(f *dto.MetricFamily, want map[string]string) (sum float64, found bool) {
+next:
+	for _, m := range f.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if labels[k] != v {
+				continue next
+			}
+		}
+		found = true
+		switch {
+		case m.Counter != nil:
+			sum += m.Counter.GetValue()
+		case m.Gauge != nil:
+			sum += m.Gauge.GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.Histogram.GetSampleCount())
+		case m.Untyped != nil:
+			sum += m.Untyped.GetValue()
+		}
+	}
+	return sum, found
 }
