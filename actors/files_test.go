@@ -13,6 +13,7 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/blob"
 	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/persistence/sqlite/sqlitetest"
 	"github.com/stroem/stroem/persistence/storetest"
 )
 
@@ -21,7 +22,7 @@ import (
 func TestFilesFencingAndLimits(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := sqliteStore(t)
+	st := sqlitetest.Store(t)
 	nj := storetest.InsertJob(t, st, storetest.Step{Name: "a"}, storetest.Step{Name: "b"})
 	w1 := "6f2b3c1e-0000-4000-8000-000000000001"
 	w2 := "6f2b3c1e-0000-4000-8000-000000000002"
@@ -117,7 +118,7 @@ func TestFilesFencingAndLimits(t *testing.T) {
 func TestStateUploadModes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := sqliteStore(t)
+	st := sqlitetest.Store(t)
 	f := NewFiles(st, FileLimits{})
 	tarball := func(files ...string) io.Reader {
 		var buf bytes.Buffer

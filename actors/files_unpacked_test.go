@@ -10,6 +10,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/blob"
+	"github.com/stroem/stroem/persistence/sqlite/sqlitetest"
 	"github.com/stroem/stroem/persistence/storetest"
 )
 
@@ -38,7 +39,7 @@ func bomb(t *testing.T, n int64) []byte {
 func TestStateUnpackedSizeIsBounded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := sqliteStore(t)
+	st := sqlitetest.Store(t)
 	const limit = 64 << 10
 	f := NewFiles(st, FileLimits{MaxStateBytes: limit})
 	big := bomb(t, StateUnpackFactor*limit+1)

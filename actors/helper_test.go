@@ -18,7 +18,6 @@ import (
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
 	"github.com/stroem/stroem/persistence/postgres"
-	"github.com/stroem/stroem/persistence/sqlite"
 	"github.com/stroem/stroem/workspace"
 )
 
@@ -44,15 +43,6 @@ func loadWorkspace(t *testing.T, yaml string, extra ...map[string]string) *works
 	require.Empty(t, ws.Problems)
 	ws.Name = "default"
 	return ws
-}
-
-// sqliteStore opens a store in a fresh SQLite file; the test closes it.
-func sqliteStore(t *testing.T) *sqlite.Store {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), nil)
-	require.NoError(t, err)
-	t.Cleanup(st.Close)
-	return st
 }
 
 // transitionBundle is a workspace whose jobs the tests drive by hand.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/persistence/sqlite/sqlitetest"
 	"github.com/stroem/stroem/workspace"
 )
 
@@ -56,7 +57,7 @@ func TestJobStartStateInWhenAndInput(t *testing.T) {
 	ctx := context.Background()
 	ws := loadWorkspace(t, stateTmplWorkflow)
 
-	st := sqliteStore(t)
+	st := sqlitetest.Store(t)
 	f := NewFiles(st, FileLimits{})
 	o := &Orchestrator{}
 	o.SetFiles(f)

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence/sqlite"
+	"github.com/stroem/stroem/persistence/sqlite/sqlitetest"
 )
 
 // testService is a Service on a fresh embedded store with a settable clock.
@@ -22,9 +22,7 @@ type testService struct {
 
 func newTestService(t *testing.T, mutate func(*Config)) *testService {
 	t.Helper()
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
-	require.NoError(t, err)
-	t.Cleanup(store.Close)
+	store := sqlitetest.Store(t)
 	cfg := Config{JWTSecret: "jwt-secret-0123456789abcdef", RefreshSecret: "refresh-secret-0123456789ab",
 		Providers:   map[string]ProviderConfig{"internal": {ProviderType: ProviderInternal}},
 		InitialUser: &InitialUser{Email: "Admin@Example.com", Password: "first-password"}}
@@ -32,6 +30,7 @@ func newTestService(t *testing.T, mutate func(*Config)) *testService {
 		mutate(&cfg)
 	}
 	ts := &testService{store: store, now: time.Now()}
+	var err error
 	ts.Service, err = New(cfg, nil, store, nil, Options{Now: func() time.Time { return ts.now }})
 	require.NoError(t, err)
 	return ts

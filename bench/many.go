@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/stroem/stroem"
@@ -38,23 +36,7 @@ func (b *bench) runMany(ctx context.Context) error {
 	since := time.Now().Add(-time.Second) // created_at is the database's clock
 	cpu0 := b.cpuNow()
 	t0 := time.Now()
-	var next atomic.Int64
-	cctx, stop := context.WithCancelCause(ctx)
-	var wg sync.WaitGroup
-	for range b.sizes.CreateConns {
-		wg.Go(func() {
-			for next.Add(1) <= int64(n) && cctx.Err() == nil {
-				if _, err := b.client.Execute(cctx, benchWorkspace, "one", nil); err != nil {
-					stop(fmt.Errorf("create job: %w", err))
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	created := time.Since(t0)
-	err := context.Cause(cctx)
-	stop(nil)
+	created, err := b.createJobs(ctx, "one", n, nil)
 	if err != nil {
 		return err
 	}

@@ -396,6 +396,34 @@ func (b *bench) runSSE(ctx context.Context) error {
 	return nil
 }
 
+// createJobs creates n jobs of task over the API with CreateConns
+// concurrent clients, stopping at the first error, and returns how long it
+// took. each, when not nil, gets the latency of every creation with the
+// index of the client that made it (so a client's figures need no lock).
+func (b *bench) createJobs(ctx context.Context, task string, n int, each func(client int, took time.Duration)) (time.Duration, error) {
+	var next atomic.Int64
+	cctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for g := range b.sizes.CreateConns {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) && cctx.Err() == nil {
+				t := time.Now()
+				if _, err := b.client.Execute(cctx, benchWorkspace, task, nil); err != nil {
+					stop(fmt.Errorf("create a job of task %s: %w", task, err))
+					return
+				}
+				if each != nil {
+					each(g, time.Since(t))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(t0), context.Cause(cctx)
+}
+
 // runScale creates the queued jobs over the API, measures the server's RSS,
 // fills the jobs table up to TableJobs with SQL and measures the job list.
 func (b *bench) runScale(ctx context.Context) error {
@@ -407,29 +435,10 @@ func (b *bench) runScale(ctx context.Context) error {
 	}
 
 	// Create the queued jobs with CreateConns concurrent clients.
-	var next atomic.Int64
 	lats := make([]benchLatencies, b.sizes.CreateConns)
-	cctx, cancel := context.WithCancelCause(ctx)
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for g := range b.sizes.CreateConns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(b.sizes.Queued) && cctx.Err() == nil {
-				t := time.Now()
-				if _, err := b.client.Execute(cctx, benchWorkspace, "queued", nil); err != nil {
-					cancel(fmt.Errorf("create queued job: %w", err))
-					return
-				}
-				lats[g] = append(lats[g], time.Since(t))
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(t0)
-	err := context.Cause(cctx)
-	cancel(nil)
+	elapsed, err := b.createJobs(ctx, "queued", b.sizes.Queued, func(client int, took time.Duration) {
+		lats[client] = append(lats[client], took)
+	})
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,29 +33,46 @@ tasks:
       d: { action: mark, depends_on: [b, c] }
 `
 
+// startDiamondStack starts a fault stack serving diamondWorkflow, its
+// ledger in the test's temporary directory and then run by each step after
+// its ledger line, and two workers of 4 slots. It returns the stack and the
+// ledger's path.
+func startDiamondStack(t *testing.T, then string) (*faultStack, string) {
+	t.Helper()
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	s := startFaultStack(t, faultOpts{workflow: fmt.Sprintf(diamondWorkflow, ledger, then)})
+	s.startWorker("w1", 4, 3*time.Second)
+	s.startWorker("w2", 4, 3*time.Second)
+	return s, ledger
+}
+
+// waitAllWithin waits for every job of ids to end, each within within, and
+// returns when the last one completed.
+func (s *faultStack) waitAllWithin(ids []string, within time.Duration) time.Time {
+	var last time.Time
+	for _, id := range ids {
+		j := s.waitJobWithin(id, within)
+		if j.CompletedAt.After(last) {
+			last = *j.CompletedAt
+		}
+	}
+	return last
+}
+
 // 60 jobs at once, each a diamond (a → b, c → d), on two workers: every step
 // runs exactly once. Each step appends one line to a shared file, which must
 // end up with one line per step; PostgreSQL must hold one attempt per step.
 func TestFaultManyJobsEachStepOnce(t *testing.T) {
 	t.Parallel()
 	const jobs = 60
-	ledger := filepath.Join(t.TempDir(), "ledger")
-	s := startFaultStack(t, faultOpts{workflow: fmt.Sprintf(diamondWorkflow, ledger, "")})
-	s.startWorker("w1", 4, 3*time.Second)
-	s.startWorker("w2", 4, 3*time.Second)
+	s, ledger := startDiamondStack(t, "")
 
 	start := time.Now()
 	ids := map[string]bool{}
 	for range jobs {
 		ids[s.execute("diamond", nil)] = true
 	}
-	var last time.Time
-	for id := range ids {
-		j := s.waitJobWithin(id, 2*waitFor)
-		if j.CompletedAt.After(last) {
-			last = *j.CompletedAt
-		}
-	}
+	last := s.waitAllWithin(slices.Collect(maps.Keys(ids)), 2*waitFor)
 	figure(t, fmt.Sprintf("%d diamond jobs (%d steps) on 2 workers: submit → all completed", jobs, 4*jobs), last.Sub(start))
 
 	for id := range ids {
@@ -149,10 +168,7 @@ tasks:
 func TestFaultServerKilledUnderLoad(t *testing.T) {
 	t.Parallel()
 	const jobs = 60
-	ledger := filepath.Join(t.TempDir(), "ledger")
-	s := startFaultStack(t, faultOpts{workflow: fmt.Sprintf(diamondWorkflow, ledger, "; sleep 0.05")})
-	s.startWorker("w1", 4, 3*time.Second)
-	s.startWorker("w2", 4, 3*time.Second)
+	s, ledger := startDiamondStack(t, "; sleep 0.05")
 	var ids []string
 	for range jobs {
 		ids = append(ids, s.execute("diamond", nil))
@@ -168,13 +184,7 @@ func TestFaultServerKilledUnderLoad(t *testing.T) {
 		s.startServer()
 	}
 
-	var last time.Time
-	for _, id := range ids {
-		j := s.waitJobWithin(id, 2*waitFor)
-		if j.CompletedAt.After(last) {
-			last = *j.CompletedAt
-		}
-	}
+	last := s.waitAllWithin(ids, 2*waitFor)
 	ran := ledgerCounts(t, ledger)
 	require.Len(t, ran, 4*jobs, "every step ran")
 	for _, id := range ids {

@@ -555,6 +555,14 @@ func stepStatuses(j stroem.Job) map[string]stroem.StepStatus {
 	return m
 }
 
+// requireEnded asserts that j ended with status and its steps with steps
+// (step name → status).
+func requireEnded(t *testing.T, j stroem.Job, status stroem.JobStatus, steps map[string]stroem.StepStatus) {
+	t.Helper()
+	require.Equal(t, status, j.Status, describeJob(j))
+	require.Equal(t, steps, stepStatuses(j))
+}
+
 // describeJob lists the job's steps with their statuses and errors, for
 // failure messages.
 func describeJob(j stroem.Job) string {
@@ -649,7 +657,17 @@ func (s *stack) openSSE(jobID, lastEventID string) *sseConn {
 
 func (c *sseConn) read() {
 	defer close(c.events)
-	br := bufio.NewReader(c.resp.Body)
+	readEvents(c.resp.Body, func(ev sseEvent) bool {
+		c.events <- ev
+		return true
+	})
+}
+
+// readEvents parses the server-sent events of r (fields id, event and
+// data, several data lines joined with "\n"; comments skipped) and calls fn
+// with each until fn returns false or r ends.
+func readEvents(r io.Reader, fn func(sseEvent) bool) {
+	br := bufio.NewReader(r)
 	var ev sseEvent
 	var has bool
 	for {
@@ -660,8 +678,8 @@ func (c *sseConn) read() {
 		line = strings.TrimRight(line, "\r\n")
 		switch {
 		case line == "":
-			if has {
-				c.events <- ev
+			if has && !fn(ev) {
+				return
 			}
 			ev, has = sseEvent{}, false
 		case strings.HasPrefix(line, ":"): // a comment (keep-alive)

@@ -201,42 +201,35 @@ func followJob(ctx context.Context, base, jobID string, rng *rand.Rand) (*sseCli
 			}
 			continue
 		}
-		br := bufio.NewReader(resp.Body)
-		var event, data string
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				break
-			}
-			line = strings.TrimRight(line, "\n")
+		var (
+			ended bool
+			fail  error
+		)
+		readEvents(resp.Body, func(ev sseEvent) bool {
 			switch {
-			case strings.HasPrefix(line, "event: "):
-				event = line[len("event: "):]
-			case strings.HasPrefix(line, "data: "):
-				data = line[len("data: "):]
-			case line == "" && data != "":
-				if event == "done" {
-					resp.Body.Close()
-					c.done = data
-					return c, nil
-				}
-				var l stroem.LogLine
-				if err := json.Unmarshal([]byte(data), &l); err != nil {
-					resp.Body.Close()
-					return c, fmt.Errorf("bad event %q: %w", data, err)
-				}
-				if l.Seq != last+1 {
-					resp.Body.Close()
-					return c, fmt.Errorf("got seq %d after %d (lines so far %d)", l.Seq, last, len(c.lines))
-				}
-				last = l.Seq
-				c.lines = append(c.lines, l)
-				budget--
-				event, data = "", ""
+			case ev.data == "":
+				return true
+			case ev.event == "done":
+				c.done, ended = ev.data, true
+				return false
 			}
-			if budget == 0 {
-				break
+			var l stroem.LogLine
+			if err := json.Unmarshal([]byte(ev.data), &l); err != nil {
+				fail = fmt.Errorf("bad event %q: %w", ev.data, err)
+				return false
 			}
+			if l.Seq != last+1 {
+				fail = fmt.Errorf("got seq %d after %d (lines so far %d)", l.Seq, last, len(c.lines))
+				return false
+			}
+			last = l.Seq
+			c.lines = append(c.lines, l)
+			budget--
+			return budget > 0
+		})
+		if ended || fail != nil {
+			resp.Body.Close()
+			return c, fail
 		}
 		resp.Body.Close()
 		c.reconnects++

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/stroemtest"
 )
 
 const opsWorkflow = `
@@ -66,32 +67,7 @@ func value(fams map[string]*dto.MetricFamily, name string, want map[string]strin
 	if f == nil {
 		return 0, false
 	}
-	var sum float64
-	found := false
-next:
-	for _, m := range f.Metric {
-		labels := map[string]string{}
-		for _, l := range m.Label {
-			labels[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if labels[k] != v {
-				continue next
-			}
-		}
-		found = true
-		switch {
-		case m.Counter != nil:
-			sum += m.Counter.GetValue()
-		case m.Gauge != nil:
-			sum += m.Gauge.GetValue()
-		case m.Histogram != nil:
-			sum += float64(m.Histogram.GetSampleCount())
-		case m.Untyped != nil:
-			sum += m.Untyped.GetValue()
-		}
-	}
-	return sum, found
+	return stroemtest.MetricSum(f, want)
 }
 
 // Known activity — three jobs run, one cancelled while its step runs — is

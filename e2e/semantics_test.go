@@ -62,11 +62,10 @@ func TestFailureSemantics(t *testing.T) {
 
 	t.Run("dependents of a failure are skipped", func(t *testing.T) {
 		j := s.waitJob(chain)
-		require.Equal(t, stroem.JobFailed, j.Status, describeJob(j))
-		require.Equal(t, map[string]stroem.StepStatus{
+		requireEnded(t, j, stroem.JobFailed, map[string]stroem.StepStatus{
 			"a": stroem.StepFailed, "b": stroem.StepSkipped, "c": stroem.StepSkipped,
 			"d": stroem.StepCompleted, "e": stroem.StepSkipped,
-		}, stepStatuses(j))
+		})
 		require.Equal(t, "exit code 7: failing", stepOf(t, j, "a").ErrorMessage)
 		require.Equal(t, `skipped: dependency "a" failed`, stepOf(t, j, "b").ErrorMessage)
 		logs := s.logs(chain)
@@ -77,10 +76,9 @@ func TestFailureSemantics(t *testing.T) {
 
 	t.Run("continue_on_failure", func(t *testing.T) {
 		j := s.waitJob(tolerated)
-		require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
-		require.Equal(t, map[string]stroem.StepStatus{
+		requireEnded(t, j, stroem.JobCompleted, map[string]stroem.StepStatus{
 			"x": stroem.StepFailed, "y": stroem.StepCompleted, "z": stroem.StepCompleted,
-		}, stepStatuses(j))
+		})
 		require.Contains(t, s.logs(tolerated), "ran z")
 	})
 
@@ -130,8 +128,7 @@ func TestCancelRunningStep(t *testing.T) {
 	require.Equal(t, 200, code, string(body))
 
 	j := s.waitJob(id)
-	require.Equal(t, stroem.JobCancelled, j.Status, describeJob(j))
-	require.Equal(t, map[string]stroem.StepStatus{"sleep": stroem.StepCancelled, "next": stroem.StepCancelled}, stepStatuses(j))
+	requireEnded(t, j, stroem.JobCancelled, map[string]stroem.StepStatus{"sleep": stroem.StepCancelled, "next": stroem.StepCancelled})
 	require.Eventually(t, func() bool { return !alive(shellPID) && !alive(childPID) }, waitFor, 20*time.Millisecond,
 		"the step's processes outlived the cancel")
 	require.NotContains(t, s.logs(id), "after ran")

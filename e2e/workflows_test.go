@@ -27,8 +27,7 @@ func TestCompatWorkflows(t *testing.T) {
 
 	t.Run("hello-world", func(t *testing.T) {
 		j := s.waitJob(hello)
-		require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
-		require.Equal(t, map[string]stroem.StepStatus{"say-hello": stroem.StepCompleted, "shout-it": stroem.StepCompleted}, stepStatuses(j))
+		requireEnded(t, j, stroem.JobCompleted, map[string]stroem.StepStatus{"say-hello": stroem.StepCompleted, "shout-it": stroem.StepCompleted})
 		require.Equal(t, map[string]any{"greeting": "Hello E2E Test"}, stepOf(t, j, "say-hello").Output)
 		logs := s.logs(hello)
 		require.Contains(t, logs, "Hello E2E Test")
@@ -46,10 +45,9 @@ func TestCompatWorkflows(t *testing.T) {
 		// deploy-app runs actions/deploy.sh from the workspace archive the
 		// worker downloads.
 		j := s.waitJob(deploy)
-		require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
-		require.Equal(t, map[string]stroem.StepStatus{
+		requireEnded(t, j, stroem.JobCompleted, map[string]stroem.StepStatus{
 			"health-check": stroem.StepCompleted, "deploy-app": stroem.StepCompleted, "send-notification": stroem.StepCompleted,
-		}, stepStatuses(j))
+		})
 		require.Equal(t, map[string]any{"status": "deployed", "env": "staging"}, stepOf(t, j, "deploy-app").Output)
 		logs := s.logs(deploy)
 		require.Contains(t, logs, "Deployment complete!")

@@ -24,12 +24,9 @@ type approveBody struct {
 }
 
 func (s *Server) stepApprove(w http.ResponseWriter, r *http.Request) error {
-	j, err := s.job(r)
+	j, err := s.runnableJob(r, "approve steps of")
 	if err != nil {
 		return err
-	}
-	if err := requireRun(s.acl(), r, j.Workspace, s.jobACLPath(r, j), "approve steps of"); err != nil {
-		return s.refused(r, err, "acl")
 	}
 	step := pathParam(r, "step")
 	var b approveBody

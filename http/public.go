@@ -42,9 +42,15 @@ func (s *Server) viewWorkspace(ws *workspace.Workspace) workspaceView {
 }
 
 func (s *Server) workspace(r *http.Request) (*workspace.Workspace, error) {
+	return routeWorkspace(s.ws, s.acl(), r)
+}
+
+// routeWorkspace is the workspace the route's {ws} names, when the caller
+// may see it (visibleWorkspace); else it is not found.
+func routeWorkspace(wss Workspaces, acl *auth.ACL, r *http.Request) (*workspace.Workspace, error) {
 	name := pathParam(r, "ws")
-	ws := s.ws.Get(name)
-	if ws == nil || !visibleWorkspace(s.acl(), r, ws) {
+	ws := wss.Get(name)
+	if ws == nil || !visibleWorkspace(acl, r, ws) {
 		return nil, stroem.Errorf(stroem.CodeNotFound, "workspace %q not found", name)
 	}
 	return ws, nil
@@ -403,6 +409,21 @@ func (s *Server) job(r *http.Request) (*stroem.Job, error) {
 	return j, s.markTruncated(r.Context(), j)
 }
 
+// runnableJob is the job of the route for a request that acts on it
+// (cancel, approve): one the caller cannot see is not found (job), one
+// whose task it may not run is refused; what says what was refused
+// ("cancel jobs of").
+func (s *Server) runnableJob(r *http.Request, what string) (*stroem.Job, error) {
+	j, err := s.job(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireRun(s.acl(), r, j.Workspace, s.jobACLPath(r, j), what); err != nil {
+		return nil, s.refused(r, err, "acl")
+	}
+	return j, nil
+}
+
 // jobReload reads a job again after a change, with its truncation marks.
 func (s *Server) jobReload(ctx context.Context, id string) (*stroem.Job, error) {
 	j, err := s.store.JobGet(ctx, id)
@@ -446,12 +467,9 @@ func (s *Server) writeJobView(w http.ResponseWriter, r *http.Request, j *stroem.
 }
 
 func (s *Server) jobCancel(w http.ResponseWriter, r *http.Request) error {
-	j, err := s.job(r)
+	j, err := s.runnableJob(r, "cancel jobs of")
 	if err != nil {
 		return err
-	}
-	if err := requireRun(s.acl(), r, j.Workspace, s.jobACLPath(r, j), "cancel jobs of"); err != nil {
-		return s.refused(r, err, "acl")
 	}
 	if err := s.orch.JobCancel(r.Context(), j.ID); err != nil {
 		return err

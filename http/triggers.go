@@ -51,12 +51,7 @@ func (t *Triggers) get(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (t *Triggers) workspace(r *http.Request) (*workspace.Workspace, error) {
-	name := pathParam(r, "ws")
-	ws := t.ws.Get(name)
-	if ws == nil || !visibleWorkspace(t.cfg.ACL, r, ws) {
-		return nil, stroem.Errorf(stroem.CodeNotFound, "workspace %q not found", name)
-	}
-	return ws, nil
+	return routeWorkspace(t.ws, t.cfg.ACL, r)
 }
 
 // canSee: a trigger is listed to users who may see its task.

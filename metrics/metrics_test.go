@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,8 +16,9 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/metrics"
 	"github.com/stroem/stroem/persistence"
-	"github.com/stroem/stroem/persistence/sqlite"
+	"github.com/stroem/stroem/persistence/sqlite/sqlitetest"
 	"github.com/stroem/stroem/runner"
+	"github.com/stroem/stroem/stroemtest"
 )
 
 // gather returns the value of one series in the text format, or "".
@@ -45,30 +45,15 @@ func countIn(t *testing.T, g prometheus.Gatherer, name string, labels ...string)
 	t.Helper()
 	fams, err := g.Gather()
 	require.NoError(t, err)
+	want := map[string]string{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		want[labels[i]] = labels[i+1]
+	}
 	var sum float64
 	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	next:
-		for _, s := range f.Metric {
-			have := map[string]string{}
-			for _, l := range s.Label {
-				have[l.GetName()] = l.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue next
-				}
-			}
-			switch {
-			case s.Counter != nil:
-				sum += s.Counter.GetValue()
-			case s.Gauge != nil:
-				sum += s.Gauge.GetValue()
-			case s.Histogram != nil:
-				sum += float64(s.Histogram.GetSampleCount())
-			}
+		if f.GetName() == name {
+			n, _ := stroemtest.MetricSum(f, want)
+			sum += n
 		}
 	}
 	return sum
@@ -76,9 +61,7 @@ func countIn(t *testing.T, g prometheus.Gatherer, name string, labels ...string)
 
 func newStore(t *testing.T) (*metrics.Server, persistence.Store) {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "m.db"), nil)
-	require.NoError(t, err)
-	t.Cleanup(s.Close)
+	s := sqlitetest.Store(t)
 	m := metrics.NewServer("replica-1", s)
 	return m, metrics.WrapStore(s, m)
 }

@@ -141,6 +141,51 @@ func (c *Snapshots) Stored(id string) {
 	}
 }
 
+// Put is SnapshotPut as both stores do it: the body is sanitized (see
+// SanitizeJSONBytes), write stores it with the store's SQL (storing an id
+// again being a no-op), and the id is then known. write's error is
+// interpreted and wrapped with e.
+func (c *Snapshots) Put(e Errors, id string, body []byte, write func(body []byte) error) error {
+	body, err := SanitizeJSONBytes(body)
+	if err != nil {
+		return err
+	}
+	if err := write(body); err != nil {
+		return e.Wrap(err, "store snapshot %s", id)
+	}
+	c.Stored(id)
+	return nil
+}
+
+// InsertJob is JobInsert as both stores do it: nj is prepared (PrepareJob,
+// with the snapshot's body only when its id is not known yet), write
+// inserts it with the store's SQL in one transaction, and the snapshot id
+// is known once that committed. write's error is interpreted and wrapped
+// with e.
+func (c *Snapshots) InsertJob(e Errors, nj NewJob, write func(p PreparedJob) error) error {
+	p, err := PrepareJob(nj, c.Known(nj.SnapshotID))
+	if err != nil {
+		return err
+	}
+	if err := write(p); err != nil {
+		return e.Wrap(err, "insert job %s", p.Job.ID)
+	}
+	c.Stored(nj.SnapshotID)
+	return nil
+}
+
+// Get is SnapshotGet as both stores do it: read returns the body with the
+// store's SQL; no row is CodeNotFound, another error is interpreted and
+// wrapped with e; a body read means the id is known.
+func (c *Snapshots) Get(e Errors, id string, read func() ([]byte, error)) ([]byte, error) {
+	body, err := read()
+	if err != nil {
+		return nil, e.Row(err, stroem.Errorf(stroem.CodeNotFound, "task snapshot %s not found", id), "read snapshot %s", id)
+	}
+	c.Stored(id)
+	return body, nil
+}
+
 // JobRow is a jobs row as a store scans it, before Decode turns its text
 // and JSON columns into the domain's types. Both stores select the same
 // columns in the same order.

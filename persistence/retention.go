@@ -53,3 +53,24 @@ func (p PruneParams) BatchSize() int {
 	}
 	return p.Limit
 }
+
+// Prune is the frame of a store's prune methods (JobsPrune,
+// TriggerTicksPrune, WorkersPrune): a dry run counts every matching row
+// and deletes nothing, else del deletes one batch. what names the rows in
+// the error, which is interpreted and wrapped with e; on error the result
+// is T's zero value.
+func Prune[T any](e Errors, what string, dryRun bool, count, del func() (T, error)) (T, error) {
+	var zero T
+	if dryRun {
+		n, err := count()
+		if err != nil {
+			return zero, e.Wrap(err, "count %s to prune", what)
+		}
+		return n, nil
+	}
+	n, err := del()
+	if err != nil {
+		return zero, e.Wrap(err, "prune %s", what)
+	}
+	return n, nil
+}

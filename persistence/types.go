@@ -156,6 +156,27 @@ func CheckRenew(workerID string, lease time.Duration) (string, error) {
 	return wid, nil
 }
 
+// RenewedLeases is the outcome of a store's LeasesRenew once it renewed
+// what it could: renewed maps each step whose lease it renewed (job id in
+// canonical form) to whether its cancellation was requested, err is the
+// renewal's error (interpreted and wrapped with e). It returns the steps
+// of running the worker must stop, in their order: those whose job id is
+// not a UUID, those not renewed, and renewed ones whose cancellation was
+// requested.
+func (e Errors) RenewedLeases(err error, workerID string, running []stroem.StepRef, renewed map[stroem.StepRef]bool) ([]stroem.StepRef, error) {
+	if err != nil {
+		return nil, e.Wrap(err, "renew leases of worker %s", workerID)
+	}
+	var cancel []stroem.StepRef
+	for _, ref := range running {
+		jobID, ok := CanonicalUUID(ref.JobID)
+		if cancelReq, held := renewed[stroem.StepRef{JobID: jobID, Step: ref.Step, Attempt: ref.Attempt}]; !ok || !held || cancelReq {
+			cancel = append(cancel, ref)
+		}
+	}
+	return cancel, nil
+}
+
 // ClaimedStep is a step a claim moved to running for a worker.
 type ClaimedStep struct {
 	JobID          string

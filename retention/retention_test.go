@@ -2,7 +2,6 @@ package retention_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,17 +11,9 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
-	"github.com/stroem/stroem/persistence/sqlite"
+	"github.com/stroem/stroem/persistence/sqlite/sqlitetest"
 	"github.com/stroem/stroem/retention"
 )
-
-func openSQLite(t *testing.T) *sqlite.Store {
-	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "stroem.db"), nil)
-	require.NoError(t, err)
-	t.Cleanup(s.Close)
-	return s
-}
 
 // endedJob inserts a job with one step and cancels it, which ends it now.
 func endedJob(t *testing.T, s persistence.Store) string {
@@ -47,7 +38,7 @@ func endedJob(t *testing.T, s persistence.Store) string {
 
 func TestRunDeletesOldJobsInBatchesAndCallsHooks(t *testing.T) {
 	t.Parallel()
-	s := openSQLite(t)
+	s := sqlitetest.Store(t)
 	var ids []string
 	for range 7 {
 		ids = append(ids, endedJob(t, s))
@@ -95,7 +86,7 @@ func TestRunDeletesOldJobsInBatchesAndCallsHooks(t *testing.T) {
 
 func TestRunPrunesWorkers(t *testing.T) {
 	t.Parallel()
-	s := openSQLite(t)
+	s := sqlitetest.Store(t)
 	_, err := s.WorkerRegister(context.Background(), stroem.WorkerRegistration{Name: "gone", Capabilities: []string{"shell"}})
 	require.NoError(t, err)
 	svc := retention.New(retention.Config{WorkerHours: 2}, s, nil, nil, nil)
@@ -127,7 +118,7 @@ func TestConfig(t *testing.T) {
 
 func TestStartStop(t *testing.T) {
 	t.Parallel()
-	s := openSQLite(t)
+	s := sqlitetest.Store(t)
 	id := endedJob(t, s)
 	svc := retention.New(retention.Config{JobDays: 1, IntervalSecs: 3600}, s, nil, nil, nil)
 	retention.SetNow(svc, func() time.Time { return time.Now().Add(48 * time.Hour) })

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 )
 
@@ -99,4 +100,47 @@ func SlowBody(t testing.TB, addr, path string, every, limit time.Duration) time.
 			t.Fatalf("the slow body was not cut off within %v", limit)
 		}
 	}
+}
+
+// Concurrently runs fn(0) … fn(n-1) at once and returns their errors by
+// index, once all have returned: the tests of races (concurrent migrations,
+// token rotations, trigger ticks) start their contenders with it.
+func Concurrently(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = fn(i) })
+	}
+	wg.Wait()
+	return errs
+}
+
+// MetricSum sums the samples of a metric family whose labels include want:
+// counter, gauge and untyped values, histogram sample counts. found says
+// whether any sample matched.
+func MetricSum(f *dto.MetricFamily, want map[string]string) (sum float64, found bool) {
+next:
+	for _, m := range f.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if labels[k] != v {
+				continue next
+			}
+		}
+		found = true
+		switch {
+		case m.Counter != nil:
+			sum += m.Counter.GetValue()
+		case m.Gauge != nil:
+			sum += m.Gauge.GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.Histogram.GetSampleCount())
+		case m.Untyped != nil:
+			sum += m.Untyped.GetValue()
+		}
+	}
+	return sum, found
 }

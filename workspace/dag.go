@@ -185,22 +185,18 @@ func (d *DAG) DependsOn(step string) []string { return slices.Clone(d.deps[step]
 
 // Roots returns the steps without dependencies, in order. They start ready
 // when a job is created.
-func (d *DAG) Roots() []string {
-	var out []string
-	for _, n := range d.order {
-		if len(d.deps[n]) == 0 {
-			out = append(out, n)
-		}
-	}
-	return out
-}
+func (d *DAG) Roots() []string { return d.without(d.deps) }
 
 // Leaves returns the steps nothing depends on, in order. The job's output is
 // made of their outputs.
-func (d *DAG) Leaves() []string {
+func (d *DAG) Leaves() []string { return d.without(d.dependents) }
+
+// without returns the steps that edges (deps or dependents) maps to no
+// step, in order.
+func (d *DAG) without(edges map[string][]string) []string {
 	var out []string
 	for _, n := range d.order {
-		if len(d.dependents[n]) == 0 {
+		if len(edges[n]) == 0 {
 			out = append(out, n)
 		}
 	}

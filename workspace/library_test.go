@@ -1,10 +1,6 @@
 package workspace
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -27,20 +23,11 @@ func archiveFiles(t *testing.T, ws *Workspace) map[string]string {
 	t.Helper()
 	b, err := Archive(ws)
 	require.NoError(t, err)
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	require.NoError(t, err)
-	tr := tar.NewReader(zr)
 	out := map[string]string{}
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		require.NoError(t, err)
-		data, err := io.ReadAll(tr)
-		require.NoError(t, err)
-		out[h.Name] = string(data)
+	for name, e := range readArchive(t, b) {
+		out[name] = e.content
 	}
+	return out
 }
 
 // A library's actions and tasks join the workspace prefixed, its files

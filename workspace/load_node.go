@@ -323,26 +323,26 @@ func (f *fileParser) names(e yamlEntry) ([]string, []*yaml.Node, bool) {
 
 // boolean reads true or false.
 func (f *fileParser) boolean(e yamlEntry) (bool, bool) {
-	if e.val.Kind == yaml.ScalarNode && e.val.ShortTag() == "!!bool" {
-		var b bool
-		if err := e.val.Decode(&b); err == nil {
-			return b, true
-		}
-	}
-	f.errorf(e.val, "%s must be true or false, not %s", e.path, yamlDescribe(e.val))
-	return false, false
+	return scalarOf[bool](f, e, "!!bool", "true or false")
 }
 
 // integer reads a whole number.
 func (f *fileParser) integer(e yamlEntry) (int, bool) {
-	if e.val.Kind == yaml.ScalarNode && e.val.ShortTag() == "!!int" {
-		var i int
-		if err := e.val.Decode(&i); err == nil {
-			return i, true
+	return scalarOf[int](f, e, "!!int", "a whole number")
+}
+
+// scalarOf reads a scalar of the YAML tag into a T; anything else is a
+// problem saying what it must be.
+func scalarOf[T any](f *fileParser, e yamlEntry, tag, what string) (T, bool) {
+	var v T
+	if e.val.Kind == yaml.ScalarNode && e.val.ShortTag() == tag {
+		if err := e.val.Decode(&v); err == nil {
+			return v, true
 		}
 	}
-	f.errorf(e.val, "%s must be a whole number, not %s", e.path, yamlDescribe(e.val))
-	return 0, false
+	f.errorf(e.val, "%s must be %s, not %s", e.path, what, yamlDescribe(e.val))
+	var zero T
+	return zero, false
 }
 
 // duration reads a duration: a whole number of seconds (300), or a Go

@@ -159,6 +159,33 @@ func takeTeraNeeds(params *exec.VarArgs, names ...string) (map[string]*exec.Valu
 	return a, err
 }
 
+// filterArgs starts a filter: an error input passes through (bad is the
+// input), then take (takeTera or takeTeraNeeds) reads the arguments under
+// names; else bad is the invalid call the filter returns.
+func filterArgs(name string, in *exec.Value, params *exec.VarArgs, take func(*exec.VarArgs, ...string) (map[string]*exec.Value, error), names ...string) (a map[string]*exec.Value, bad *exec.Value) {
+	if in.IsError() {
+		return nil, in
+	}
+	a, err := take(params, names...)
+	if err != nil {
+		return nil, invalid(name, err)
+	}
+	return a, nil
+}
+
+// listArgs is filterArgs for a filter over an array: an input that is not
+// one is an invalid call too.
+func listArgs(name string, in *exec.Value, params *exec.VarArgs, take func(*exec.VarArgs, ...string) (map[string]*exec.Value, error), names ...string) (list []any, a map[string]*exec.Value, bad *exec.Value) {
+	if a, bad = filterArgs(name, in, params, take, names...); bad != nil {
+		return nil, nil, bad
+	}
+	list, ok := plainList(in)
+	if !ok {
+		return nil, nil, invalid(name, errors.New("applies to an array"))
+	}
+	return list, a, nil
+}
+
 func invalid(name string, err error) *exec.Value {
 	return exec.AsValue(exec.ErrInvalidCall(fmt.Errorf("%s: %w", name, err)))
 }
@@ -191,12 +218,9 @@ func patFilter(fn func(s, pat string) string) exec.FilterFunction {
 // filterTeraTruncate is Tera's truncate: at most length characters, then
 // end (default "…") when something was cut.
 func filterTeraTruncate(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if in.IsError() {
-		return in
-	}
-	a, err := takeTera(params, "length", "end")
-	if err != nil {
-		return invalid("truncate", err)
+	a, bad := filterArgs("truncate", in, params, takeTera, "length", "end")
+	if bad != nil {
+		return bad
 	}
 	length, end := 255, "…"
 	if v := a["length"]; v != nil {
@@ -218,16 +242,9 @@ func filterTeraTruncate(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs)
 // filterTeraSlice is Tera's slice(start, end) of an array (negative
 // indexes count from the end).
 func filterTeraSlice(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if in.IsError() {
-		return in
-	}
-	a, err := takeTera(params, "start", "end")
-	if err != nil {
-		return invalid("slice", err)
-	}
-	list, ok := plainList(in)
-	if !ok {
-		return invalid("slice", errors.New("applies to an array"))
+	list, a, bad := listArgs("slice", in, params, takeTera, "start", "end")
+	if bad != nil {
+		return bad
 	}
 	n := len(list)
 	idx := func(v *exec.Value, def int) (int, error) {
@@ -259,12 +276,9 @@ func filterTeraSlice(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *e
 
 // filterTeraSplit is Tera's split(pat): a string split at every pat.
 func filterTeraSplit(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if in.IsError() {
-		return in
-	}
-	a, err := takeTera(params, "pat")
-	if err != nil {
-		return invalid("split", err)
+	a, bad := filterArgs("split", in, params, takeTera, "pat")
+	if bad != nil {
+		return bad
 	}
 	var parts []string
 	if a["pat"] == nil {
@@ -282,12 +296,9 @@ func filterTeraSplit(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *e
 // filterTeraIndent is Tera's indent(prefix="    ", first=false,
 // blank=false): prefix before every line but the first (and blank) ones.
 func filterTeraIndent(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if in.IsError() {
-		return in
-	}
-	a, err := takeTera(params, "prefix", "first", "blank")
-	if err != nil {
-		return invalid("indent", err)
+	a, bad := filterArgs("indent", in, params, takeTera, "prefix", "first", "blank")
+	if bad != nil {
+		return bad
 	}
 	prefix := "    "
 	if v := a["prefix"]; v != nil {
@@ -334,12 +345,9 @@ func filterTeraNth(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exe
 // filterTeraGet is Tera's get(key, default): an object's value by a key
 // computed at run time.
 func filterTeraGet(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if in.IsError() {
-		return in
-	}
-	a, err := takeTeraNeeds(params, "key", "default")
-	if err != nil {
-		return invalid("get", err)
+	a, bad := filterArgs("get", in, params, takeTeraNeeds, "key", "default")
+	if bad != nil {
+		return bad
 	}
 	plain, err := plainValue(in)
 	if err != nil {
@@ -359,16 +367,9 @@ func filterTeraGet(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exe
 }
 
 func filterTeraConcat(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if in.IsError() {
-		return in
-	}
-	a, err := takeTeraNeeds(params, "with")
-	if err != nil {
-		return invalid("concat", err)
-	}
-	list, ok := plainList(in)
-	if !ok {
-		return invalid("concat", errors.New("applies to an array"))
+	list, a, bad := listArgs("concat", in, params, takeTeraNeeds, "with")
+	if bad != nil {
+		return bad
 	}
 	out := append([]any(nil), list...)
 	if more, ok := plainList(a["with"]); ok {
@@ -392,12 +393,9 @@ func filterTeraAsStr(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *e
 }
 
 func filterTeraPluralize(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if in.IsError() {
-		return in
-	}
-	a, err := takeTera(params, "singular", "plural")
-	if err != nil {
-		return invalid("pluralize", err)
+	a, bad := filterArgs("pluralize", in, params, takeTera, "singular", "plural")
+	if bad != nil {
+		return bad
 	}
 	singular, plural := "", "s"
 	if v := a["singular"]; v != nil {
@@ -418,16 +416,9 @@ func filterTeraPluralize(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs
 // filterTeraGroupBy is Tera's group_by(attribute): an object from the
 // attribute's value (as text) to the items that have it.
 func filterTeraGroupBy(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if in.IsError() {
-		return in
-	}
-	a, err := takeTeraNeeds(params, "attribute")
-	if err != nil {
-		return invalid("group_by", err)
-	}
-	list, ok := plainList(in)
-	if !ok {
-		return invalid("group_by", errors.New("applies to an array"))
+	list, a, bad := listArgs("group_by", in, params, takeTeraNeeds, "attribute")
+	if bad != nil {
+		return bad
 	}
 	out := map[string]any{}
 	for _, item := range list {
@@ -448,20 +439,14 @@ func filterTeraGroupBy(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) 
 // filterTeraFilter is Tera's filter(attribute, value): the items whose
 // attribute equals value (or is not null, without value).
 func filterTeraFilter(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if in.IsError() {
-		return in
-	}
-	a, err := takeTeraNeeds(params, "attribute", "value")
-	if err != nil {
-		return invalid("filter", err)
-	}
-	list, ok := plainList(in)
-	if !ok {
-		return invalid("filter", errors.New("applies to an array"))
+	list, a, bad := listArgs("filter", in, params, takeTeraNeeds, "attribute", "value")
+	if bad != nil {
+		return bad
 	}
 	var want any
 	hasWant := a["value"] != nil
 	if hasWant {
+		var err error
 		if want, err = plainValue(a["value"]); err != nil {
 			return exec.AsValue(err)
 		}
@@ -483,14 +468,14 @@ func filterTeraFilter(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *
 // 3339 / YYYY-MM-DD string) with a strftime format (default %Y-%m-%d), in
 // UTC or the timezone given.
 func filterTeraDate(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if in.IsError() {
-		return in
+	a, bad := filterArgs("date", in, params, takeTera, "format", "timezone")
+	if bad != nil {
+		return bad
 	}
-	a, err := takeTera(params, "format", "timezone")
-	if err != nil {
-		return invalid("date", err)
-	}
-	var t time.Time
+	var (
+		t   time.Time
+		err error
+	)
 	switch {
 	case in.IsNumber():
 		t = time.Unix(int64(in.Float()), 0).UTC()

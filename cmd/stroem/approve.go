@@ -23,12 +23,7 @@ waits in status suspended. Approving completes the step and the job goes on;
 It needs run permission on the job's task; who decided is recorded.`,
 		Example: `  stroem approve 0b7e2c1e-5d7b-4c53-9a67-1d2f3e4a5b6c approve -m "checked the diff"
   stroem approve 0b7e2c1e-5d7b-4c53-9a67-1d2f3e4a5b6c approve --reject --reason "wrong version"`,
-		Args: func(c *cobra.Command, args []string) error {
-			if len(args) != 2 {
-				return usageError("approve needs a JOB id and a STEP name, got %d arguments", len(args))
-			}
-			return checkIDArg("job", args[0])
-		},
+		Args: jobAndArg("approve", "a STEP name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if reason != "" && !reject {
 				return usageError("--reason is for --reject; use --message for a comment")

@@ -212,12 +212,7 @@ func newArtifactsListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list JOB",
 		Short: "List a job's artifacts",
-		Args: func(c *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError("artifacts list needs exactly one JOB id, got %d arguments", len(args))
-			}
-			return checkIDArg("job", args[0])
-		},
+		Args:  jobArgs("artifacts list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			list, err := requestJob(cmd, flags, args[0], (*client.Client).Artifacts)
 			if err != nil {
@@ -240,12 +235,7 @@ func newArtifactsDownloadCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "download JOB NAME",
 		Short: "Download one artifact",
-		Args: func(c *cobra.Command, args []string) error {
-			if len(args) != 2 {
-				return usageError("artifacts download needs a JOB id and an artifact NAME, got %d arguments", len(args))
-			}
-			return checkIDArg("job", args[0])
-		},
+		Args:  jobAndArg("artifacts download", "an artifact NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rc, err := requestJob(cmd, flags, args[0], func(c *client.Client, ctx context.Context, id string) (io.ReadCloser, error) {
 				return c.ArtifactDownload(ctx, id, args[1])

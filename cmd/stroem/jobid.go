@@ -87,3 +87,14 @@ func jobArgs(name string) cobra.PositionalArgs {
 		return checkIDArg("job", args[0])
 	}
 }
+
+// jobAndArg is the Args check of a command taking a JOB and one more
+// argument, which what describes ("a STEP name").
+func jobAndArg(name, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != 2 {
+			return usageError("%s needs a JOB id and %s, got %d arguments", name, what, len(args))
+		}
+		return checkIDArg("job", args[0])
+	}
+}

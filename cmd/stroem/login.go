@@ -357,11 +357,9 @@ func newAPIKeysCmd() *cobra.Command {
 		if days < 0 {
 			return usageError("--expires-in-days must not be negative")
 		}
-		c, err := cf.client(cmd.Context())
-		if err != nil {
-			return err
-		}
-		k, err := c.APIKeyCreate(cmd.Context(), args[0], days)
+		k, err := request(cmd, cf, func(c *client.Client) (client.NewAPIKey, error) {
+			return c.APIKeyCreate(cmd.Context(), args[0], days)
+		})
 		if err != nil {
 			return err
 		}
@@ -375,11 +373,7 @@ func newAPIKeysCmd() *cobra.Command {
 	list := &cobra.Command{Use: "list", Short: "List your API keys", Args: cobra.NoArgs}
 	lf := addClientFlags(list, true)
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		c, err := lf.client(cmd.Context())
-		if err != nil {
-			return err
-		}
-		ks, err := c.APIKeys(cmd.Context())
+		ks, err := request(cmd, lf, func(c *client.Client) ([]stroem.APIKey, error) { return c.APIKeys(cmd.Context()) })
 		if err != nil {
 			return err
 		}

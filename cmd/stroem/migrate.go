@@ -36,29 +36,22 @@ func newMigrateCmd() *cobra.Command {
 		return nil
 	}
 
-	up := &cobra.Command{
-		Use:   "up",
-		Short: "Apply every pending migration",
-		Args:  cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
+	// list prints the migrations, after applying the pending ones when
+	// apply is set.
+	list := func(apply bool) func(*cobra.Command, []string) error {
+		return func(c *cobra.Command, _ []string) error {
 			return withStore(c.Context(), dbURL, c.ErrOrStderr(), func(ctx context.Context, s *postgres.Store) error {
-				if err := s.Migrate(ctx); err != nil {
-					return err
+				if apply {
+					if err := s.Migrate(ctx); err != nil {
+						return err
+					}
 				}
 				return printMigrations(ctx, s, c.OutOrStdout(), output == "json")
 			})
-		},
+		}
 	}
-	status := &cobra.Command{
-		Use:   "status",
-		Short: "List the migrations and whether each is applied",
-		Args:  cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			return withStore(c.Context(), dbURL, c.ErrOrStderr(), func(ctx context.Context, s *postgres.Store) error {
-				return printMigrations(ctx, s, c.OutOrStdout(), output == "json")
-			})
-		},
-	}
+	up := &cobra.Command{Use: "up", Short: "Apply every pending migration", Args: cobra.NoArgs, RunE: list(true)}
+	status := &cobra.Command{Use: "status", Short: "List the migrations and whether each is applied", Args: cobra.NoArgs, RunE: list(false)}
 	cmd.AddCommand(up, status)
 	return cmd
 }

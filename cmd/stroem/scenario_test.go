@@ -231,6 +231,18 @@ func (w *fakeWorker) mustClaim(step string) *stroem.Assignment {
 	return a
 }
 
+// longPoll starts a claim that waits for a step and returns once it is
+// waiting in the Dispatcher (so a completion made next hands its dependent
+// step to it); the channel receives what the claim got.
+func (w *fakeWorker) longPoll() <-chan *stroem.Assignment {
+	w.s.t.Helper()
+	got := make(chan *stroem.Assignment, 1)
+	go func() { got <- w.claim(10 * time.Second) }()
+	require.Eventually(w.s.t, func() bool { return w.s.app.orch.WaitingClaims() == 1 }, 5*time.Second, 100*time.Microsecond,
+		"the claim reaches the Dispatcher")
+	return got
+}
+
 func (w *fakeWorker) complete(a *stroem.Assignment, exit int, output map[string]any, errMsg string) int {
 	w.s.t.Helper()
 	code, body := w.s.do("POST", fmt.Sprintf("/worker/jobs/%s/steps/%s/complete", a.JobID, a.StepName), stroem.Completion{
@@ -682,10 +694,7 @@ func BenchmarkClaimHandoff(b *testing.B) {
 		b.StopTimer()
 		s.execute("tolerant", nil)
 		a := w.mustClaim("flaky")
-		got := make(chan *stroem.Assignment, 1)
-		go func() { got <- w.claim(10 * time.Second) }()
-		require.Eventually(b, func() bool { return s.app.orch.WaitingClaims() == 1 }, 5*time.Second, 100*time.Microsecond,
-			"the claim reaches the Dispatcher")
+		got := w.longPoll()
 		b.StartTimer()
 		start := time.Now()
 		if code := w.complete(a, 0, map[string]any{"v": "x"}, ""); code != http.StatusOK {
@@ -714,10 +723,7 @@ func TestScenarioHandoffToWaitingWorker(t *testing.T) {
 	w := s.worker()
 	id := s.execute("chain", map[string]any{"start": "h"})
 	first := w.mustClaim("first")
-	waiting := make(chan *stroem.Assignment, 1)
-	go func() { waiting <- w.claim(10 * time.Second) }()
-	// Let the long poll reach the Dispatcher before completing.
-	require.Eventually(t, func() bool { return s.app.orch.WaitingClaims() == 1 }, 5*time.Second, time.Millisecond)
+	waiting := w.longPoll()
 	require.Equal(t, http.StatusOK, w.complete(first, 0, map[string]any{"v": "h1"}, ""))
 	second := <-waiting
 	require.NotNil(t, second)
@@ -749,9 +755,7 @@ func TestScenarioWorkerIDInAnotherForm(t *testing.T) {
 	require.Empty(t, upper.heartbeat(a).Cancel)
 	code, _ := upper.pushLogs(a, 0, "hello")
 	require.Equal(t, http.StatusOK, code)
-	waiting := make(chan *stroem.Assignment, 1)
-	go func() { waiting <- upper.claim(10 * time.Second) }()
-	require.Eventually(t, func() bool { return s.app.orch.WaitingClaims() == 1 }, 5*time.Second, time.Millisecond)
+	waiting := upper.longPoll()
 	require.Equal(t, http.StatusOK, upper.complete(a, 0, map[string]any{"v": "x"}, ""))
 	b := <-waiting // handed off
 	require.NotNil(t, b)

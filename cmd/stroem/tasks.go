@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,25 +12,32 @@ import (
 )
 
 func newTasksCmd() *cobra.Command {
-	var workspace string
-	var flags *clientFlags
-	cmd := &cobra.Command{
+	return workspaceListCmd(&cobra.Command{
 		Use:   "tasks",
 		Short: "List the tasks of a workspace",
 		Long: `List the tasks of a workspace with their mode, input and description.
 In the INPUT column a * marks a required field and =VALUE its default.`,
 		Example: `  stroem tasks
   stroem tasks --workspace ops --output json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			tasks, err := request(cmd, flags, func(c *client.Client) ([]client.Task, error) { return c.Tasks(cmd.Context(), workspace) })
-			if err != nil {
-				return err
-			}
-			return printList(cmd.OutOrStdout(), flags, nonNilSlice(tasks), "NAME\tMODE\tINPUT\tDESCRIPTION", func(t client.Task) string {
-				return fmt.Sprintf("%s\t%s\t%s\t%s", t.Name, orDash(t.Mode), orDash(inputSummary(t.Input)), firstLine(t.Description, 60))
-			})
-		},
+	}, (*client.Client).Tasks, "NAME\tMODE\tINPUT\tDESCRIPTION", func(t client.Task) string {
+		return fmt.Sprintf("%s\t%s\t%s\t%s", t.Name, orDash(t.Mode), orDash(inputSummary(t.Input)), firstLine(t.Description, 60))
+	})
+}
+
+// workspaceListCmd makes cmd list what list returns for a workspace
+// (--workspace, default "default"): a table of header and one row per item,
+// or JSON under --output json.
+func workspaceListCmd[T any](cmd *cobra.Command, list func(c *client.Client, ctx context.Context, ws string) ([]T, error),
+	header string, row func(T) string) *cobra.Command {
+	var workspace string
+	var flags *clientFlags
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		items, err := request(cmd, flags, func(c *client.Client) ([]T, error) { return list(c, cmd.Context(), workspace) })
+		if err != nil {
+			return err
+		}
+		return printList(cmd.OutOrStdout(), flags, nonNilSlice(items), header, row)
 	}
 	cmd.Flags().StringVarP(&workspace, "workspace", "w", "default", "workspace name")
 	flags = addClientFlags(cmd, true)

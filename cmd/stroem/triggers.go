@@ -9,9 +9,7 @@ import (
 )
 
 func newTriggersCmd() *cobra.Command {
-	var workspace string
-	var flags *clientFlags
-	cmd := &cobra.Command{
+	return workspaceListCmd(&cobra.Command{
 		Use:   "triggers",
 		Short: "List the triggers of a workspace (cron schedules and webhooks)",
 		Long: `List the triggers of a workspace: scheduler (cron) triggers with their
@@ -19,21 +17,10 @@ schedule and next fire time, webhooks with their URL path and mode, and the
 last job each one started. See docs/triggers.md.`,
 		Example: `  stroem triggers
   stroem triggers --workspace ops --output json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			triggers, err := request(cmd, flags, func(c *client.Client) ([]client.Trigger, error) { return c.Triggers(cmd.Context(), workspace) })
-			if err != nil {
-				return err
-			}
-			return printList(cmd.OutOrStdout(), flags, nonNilSlice(triggers), "NAME\tTYPE\tTASK\tENABLED\tSCHEDULE / URL\tNEXT FIRE\tLAST JOB", func(t client.Trigger) string {
-				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", t.Name, t.Type, t.Task, yesNo(t.Enabled),
-					triggerWhen(t), formatTime(t.NextFireAt), lastJob(t.LastJob))
-			})
-		},
-	}
-	cmd.Flags().StringVarP(&workspace, "workspace", "w", "default", "workspace name")
-	flags = addClientFlags(cmd, true)
-	return cmd
+	}, (*client.Client).Triggers, "NAME\tTYPE\tTASK\tENABLED\tSCHEDULE / URL\tNEXT FIRE\tLAST JOB", func(t client.Trigger) string {
+		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", t.Name, t.Type, t.Task, yesNo(t.Enabled),
+			triggerWhen(t), formatTime(t.NextFireAt), lastJob(t.LastJob))
+	})
 }
 
 // triggerWhen is the SCHEDULE / URL cell: the cron with its time zone and

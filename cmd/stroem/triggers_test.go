@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
@@ -85,21 +86,11 @@ type tickRow struct {
 // ticks returns the fired ticks of a trigger of the default workspace.
 func (e *triggerEnv) ticks(t *testing.T, trigger string) []tickRow {
 	t.Helper()
-	out, err := e.queryTicks(trigger)
-	require.NoError(t, err)
-	return out
+	return mustRows(t, e.queryTicks, trigger)
 }
 
-// tickN counts a trigger's fired ticks, -1 when the query fails. Conditions
-// of require.Eventually/Never use it: they may still run in their goroutine
-// after the test ended, so they must not call t.
-func (e *triggerEnv) tickN(trigger string) int {
-	out, err := e.queryTicks(trigger)
-	if err != nil {
-		return -1
-	}
-	return len(out)
-}
+// tickN counts a trigger's fired ticks, -1 when the query fails (countRows).
+func (e *triggerEnv) tickN(trigger string) int { return countRows(e.queryTicks(trigger)) }
 
 func (e *triggerEnv) queryTicks(trigger string) ([]tickRow, error) {
 	rows, err := e.db.Pool().Query(context.Background(), `SELECT tick, job_id::text FROM trigger_ticks
@@ -107,16 +98,9 @@ func (e *triggerEnv) queryTicks(trigger string) ([]tickRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []tickRow
-	for rows.Next() {
-		var r tickRow
-		if err := rows.Scan(&r.tick, &r.jobID); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (r tickRow, err error) {
+		return r, row.Scan(&r.tick, &r.jobID)
+	})
 }
 
 type jobRow struct {
@@ -129,19 +113,11 @@ type jobRow struct {
 // triggerJobs returns the jobs a trigger started, oldest first.
 func (e *triggerEnv) triggerJobs(t *testing.T, trigger string) []jobRow {
 	t.Helper()
-	out, err := e.queryTriggerJobs(trigger)
-	require.NoError(t, err)
-	return out
+	return mustRows(t, e.queryTriggerJobs, trigger)
 }
 
-// jobN counts a trigger's jobs, -1 when the query fails (see tickN).
-func (e *triggerEnv) jobN(trigger string) int {
-	out, err := e.queryTriggerJobs(trigger)
-	if err != nil {
-		return -1
-	}
-	return len(out)
-}
+// jobN counts a trigger's jobs, -1 when the query fails (countRows).
+func (e *triggerEnv) jobN(trigger string) int { return countRows(e.queryTriggerJobs(trigger)) }
 
 func (e *triggerEnv) queryTriggerJobs(trigger string) ([]jobRow, error) {
 	rows, err := e.db.Pool().Query(context.Background(), `SELECT id::text, status, source_type, started_at, completed_at
@@ -149,18 +125,31 @@ func (e *triggerEnv) queryTriggerJobs(trigger string) ([]jobRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []jobRow
-	for rows.Next() {
-		var r jobRow
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (r jobRow, err error) {
 		var status string
-		if err := rows.Scan(&r.id, &status, &r.sourceType, &r.started, &r.completed); err != nil {
-			return nil, err
-		}
+		err = row.Scan(&r.id, &status, &r.sourceType, &r.started, &r.completed)
 		r.status = stroem.JobStatus(status)
-		out = append(out, r)
+		return r, err
+	})
+}
+
+// mustRows returns the rows query reads for trigger, failing t when it
+// fails.
+func mustRows[T any](t *testing.T, query func(trigger string) ([]T, error), trigger string) []T {
+	t.Helper()
+	out, err := query(trigger)
+	require.NoError(t, err)
+	return out
+}
+
+// countRows counts the rows a query read, -1 when it failed. Conditions of
+// require.Eventually/Never use it: they may still run in their goroutine
+// after the test ended, so they must not call t.
+func countRows[T any](rows []T, err error) int {
+	if err != nil {
+		return -1
 	}
-	return out, rows.Err()
+	return len(rows)
 }
 
 // requireTicks checks that ticks are whole seconds, strictly increasing

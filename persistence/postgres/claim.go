@@ -178,29 +178,25 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 		return nil, err
 	}
 	var (
-		cancel              []stroem.StepRef
-		jobIDs, steps       []string
-		attempts            []int32
-		candidates, invalid []stroem.StepRef
+		jobIDs, steps []string
+		attempts      []int32
+		renewed       map[stroem.StepRef]bool // → cancel requested
 	)
 	for _, ref := range running {
 		if !validUUID(ref.JobID) {
-			invalid = append(invalid, ref)
-			continue
+			continue // RenewedLeases tells the worker to stop it
 		}
-		candidates = append(candidates, ref)
 		jobIDs = append(jobIDs, canonicalUUID(ref.JobID))
 		steps = append(steps, ref.Step)
 		attempts = append(attempts, int32(ref.Attempt))
 	}
 	err = s.retry(ctx, func() error {
-		cancel = append(cancel[:0], invalid...)
+		renewed = map[stroem.StepRef]bool{}
 		rows, err := s.pool.Query(ctx, renewSQL, workerID, jobIDs, steps, attempts, lease.Milliseconds(), wid)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		renewed := map[stroem.StepRef]bool{} // → cancel requested
 		known := false
 		for rows.Next() {
 			var (
@@ -221,18 +217,9 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 		if !known {
 			return notFound("worker %s not found", workerID)
 		}
-		for _, ref := range candidates {
-			key := stroem.StepRef{JobID: canonicalUUID(ref.JobID), Step: ref.Step, Attempt: ref.Attempt}
-			if cancelReq, ok := renewed[key]; !ok || cancelReq {
-				cancel = append(cancel, ref)
-			}
-		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("renew leases of worker %s: %w", workerID, interpretError(err))
-	}
-	return cancel, nil
+	return errs.RenewedLeases(err, workerID, running, renewed)
 }
 
 // LeasesExtendAll gives every running step at least lease more time. A

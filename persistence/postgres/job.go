@@ -15,28 +15,19 @@ import (
 // SnapshotPut stores a task snapshot under its id; storing the same id again
 // is a no-op (the id is a hash of the body).
 func (s *Store) SnapshotPut(ctx context.Context, id string, body []byte) error {
-	body, err := persistence.SanitizeJSONBytes(body)
-	if err != nil {
+	return s.snapshots.Put(errs, id, body, func(body []byte) error {
+		_, err := s.pool.Exec(ctx,
+			`INSERT INTO task_snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, id, body)
 		return err
-	}
-	_, err = s.pool.Exec(ctx,
-		`INSERT INTO task_snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, id, body)
-	if err != nil {
-		return fmt.Errorf("store snapshot %s: %w", id, interpretError(err))
-	}
-	s.snapshots.Stored(id)
-	return nil
+	})
 }
 
 // SnapshotGet returns the body of a stored task snapshot.
 func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
-	var body []byte
-	err := s.pool.QueryRow(ctx, `SELECT body FROM task_snapshots WHERE id = $1`, id).Scan(&body)
-	if err != nil {
-		return nil, errs.Row(err, notFound("task snapshot %s not found", id), "read snapshot %s", id)
-	}
-	s.snapshots.Stored(id)
-	return body, nil
+	return s.snapshots.Get(errs, id, func() (body []byte, err error) {
+		err = s.pool.QueryRow(ctx, `SELECT body FROM task_snapshots WHERE id = $1`, id).Scan(&body)
+		return body, err
+	})
 }
 
 // JobInsert writes a job with all its steps in one transaction: step
@@ -47,53 +38,46 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 // recorded first, in the same transaction (see TriggerTick): ErrTickFired or
 // ErrTriggerBusy mean nothing was written.
 func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
-	p, err := persistence.PrepareJob(nj, s.snapshots.Known(nj.SnapshotID))
-	if err != nil {
-		return err
-	}
-	j := p.Job
-	err = s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		if nj.Tick != nil {
-			if err := insertTick(ctx, tx, j.Workspace, j.ID, nj.Tick); err != nil {
-				return err
+	return s.snapshots.InsertJob(errs, nj, func(p persistence.PreparedJob) error {
+		j := p.Job
+		return s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+			if nj.Tick != nil {
+				if err := insertTick(ctx, tx, j.Workspace, j.ID, nj.Tick); err != nil {
+					return err
+				}
 			}
-		}
-		b := &pgx.Batch{}
-		if p.SnapshotBody != nil {
-			b.Queue(`INSERT INTO task_snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
-				nj.SnapshotID, p.SnapshotBody)
-		}
-		b.Queue(`INSERT INTO jobs (id, workspace, task_name, mode, input, output, status, source_type,
-				source_id, revision, snapshot_id, context, created_at, started_at, completed_at, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), $12, now(),
-				CASE WHEN $7 = 'running' THEN now() END,
-				CASE WHEN $7 IN ('completed', 'failed', 'cancelled') THEN now() END, $13)`,
-			j.ID, j.Workspace, j.TaskName, j.Mode, p.Input, p.Output, string(j.Status), string(j.SourceType),
-			j.SourceID, j.Revision, nj.SnapshotID, p.Context, j.CreatedBy)
-		for i, st := range p.Steps {
-			b.Queue(`INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, image,
-					depends_on, continue_on_failure, max_attempts, status, input, error_message, ready_at, completed_at,
-					output, started_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-					CASE WHEN $10 = 'ready' THEN now() END,
-					CASE WHEN $10 IN ('completed', 'failed', 'skipped', 'cancelled') THEN now() END,
-					$13, CASE WHEN $10 = 'suspended' THEN now() END)`,
-				j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, st.DependsOn, st.ContinueOnFailure,
-				st.MaxAttempts, string(st.Status), st.Input, st.ErrorMessage, st.Output)
-			if st.Revision != "" { // a step of another workspace's action
-				b.Queue(`UPDATE job_steps SET revision = $3 WHERE job_id = $1 AND step_name = $2`, j.ID, st.Name, st.Revision)
+			b := &pgx.Batch{}
+			if p.SnapshotBody != nil {
+				b.Queue(`INSERT INTO task_snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
+					nj.SnapshotID, p.SnapshotBody)
 			}
-		}
-		if p.AnyReady {
-			b.Queue(`SELECT pg_notify($1, $2)`, persistence.ChannelStepsReady, s.notifyPayload(j.ID))
-		}
-		return tx.SendBatch(ctx, b).Close()
+			b.Queue(`INSERT INTO jobs (id, workspace, task_name, mode, input, output, status, source_type,
+					source_id, revision, snapshot_id, context, created_at, started_at, completed_at, created_by)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), $12, now(),
+					CASE WHEN $7 = 'running' THEN now() END,
+					CASE WHEN $7 IN ('completed', 'failed', 'cancelled') THEN now() END, $13)`,
+				j.ID, j.Workspace, j.TaskName, j.Mode, p.Input, p.Output, string(j.Status), string(j.SourceType),
+				j.SourceID, j.Revision, nj.SnapshotID, p.Context, j.CreatedBy)
+			for i, st := range p.Steps {
+				b.Queue(`INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, image,
+						depends_on, continue_on_failure, max_attempts, status, input, error_message, ready_at, completed_at,
+						output, started_at)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+						CASE WHEN $10 = 'ready' THEN now() END,
+						CASE WHEN $10 IN ('completed', 'failed', 'skipped', 'cancelled') THEN now() END,
+						$13, CASE WHEN $10 = 'suspended' THEN now() END)`,
+					j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, st.DependsOn, st.ContinueOnFailure,
+					st.MaxAttempts, string(st.Status), st.Input, st.ErrorMessage, st.Output)
+				if st.Revision != "" { // a step of another workspace's action
+					b.Queue(`UPDATE job_steps SET revision = $3 WHERE job_id = $1 AND step_name = $2`, j.ID, st.Name, st.Revision)
+				}
+			}
+			if p.AnyReady {
+				b.Queue(`SELECT pg_notify($1, $2)`, persistence.ChannelStepsReady, s.notifyPayload(j.ID))
+			}
+			return tx.SendBatch(ctx, b).Close()
+		})
 	})
-	if err != nil {
-		return fmt.Errorf("insert job %s: %w", j.ID, interpretError(err))
-	}
-	s.snapshots.Stored(nj.SnapshotID)
-	return nil
 }
 
 // scanJob reads one row selected with persistence.JobColumns (plus extra destinations).

@@ -3,13 +3,13 @@ package postgres_test
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem/persistence/dbtest"
 	"github.com/stroem/stroem/persistence/postgres"
+	"github.com/stroem/stroem/stroemtest"
 )
 
 func TestMigrate(t *testing.T) {
@@ -21,22 +21,14 @@ func TestMigrate(t *testing.T) {
 		url := dbtest.EmptyURL(t)
 
 		// Two servers starting at once, each with its own pool.
-		var wg sync.WaitGroup
-		errs := make([]error, 2)
-		for i := range errs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				s, err := postgres.Open(ctx, url, slog.New(slog.DiscardHandler))
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				defer s.Close()
-				errs[i] = s.Migrate(ctx)
-			}()
-		}
-		wg.Wait()
+		errs := stroemtest.Concurrently(2, func(int) error {
+			s, err := postgres.Open(ctx, url, slog.New(slog.DiscardHandler))
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return s.Migrate(ctx)
+		})
 		require.NoError(t, errs[0])
 		require.NoError(t, errs[1])
 

@@ -16,66 +16,55 @@ import (
 // transition holds, and it touches only terminal jobs' rows, which no claim
 // reads: claims keep their latency while a backlog is pruned.
 func (s *Store) JobsPrune(ctx context.Context, p persistence.PruneParams) (persistence.PruneResult, error) {
-	var res persistence.PruneResult
-	if p.DryRun {
-		err := s.pool.QueryRow(ctx, `SELECT count(*),
+	return persistence.Prune(errs, "jobs", p.DryRun, func() (res persistence.PruneResult, err error) {
+		err = s.pool.QueryRow(ctx, `SELECT count(*),
 				(SELECT count(*) FROM job_steps st JOIN jobs j ON j.id = st.job_id
 					WHERE j.completed_at < $1 AND j.status IN ('completed', 'failed', 'cancelled'))
 			FROM jobs WHERE completed_at < $1 AND status IN ('completed', 'failed', 'cancelled')`,
 			p.Before).Scan(&res.Jobs, &res.Steps)
-		if err != nil {
-			return res, fmt.Errorf("count jobs to prune: %w", interpretError(err))
-		}
-		return res, nil
-	}
-	err := s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		res = persistence.PruneResult{}
-		rows, err := tx.Query(ctx, `SELECT id::text FROM jobs
-			WHERE completed_at < $1 AND status IN ('completed', 'failed', 'cancelled')
-			ORDER BY completed_at LIMIT $2 FOR UPDATE SKIP LOCKED`, p.Before, p.BatchSize())
-		if err != nil {
-			return err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil || len(ids) == 0 {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `DELETE FROM job_steps WHERE job_id = ANY($1::uuid[])`, ids)
-		if err != nil {
-			return err
-		}
-		res.Steps = tag.RowsAffected()
-		if tag, err = tx.Exec(ctx, `DELETE FROM jobs WHERE id = ANY($1::uuid[])`, ids); err != nil {
-			return err
-		}
-		res.Jobs, res.JobIDs = tag.RowsAffected(), ids
-		return nil
+		return res, err
+	}, func() (res persistence.PruneResult, err error) {
+		err = s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+			res = persistence.PruneResult{}
+			rows, err := tx.Query(ctx, `SELECT id::text FROM jobs
+				WHERE completed_at < $1 AND status IN ('completed', 'failed', 'cancelled')
+				ORDER BY completed_at LIMIT $2 FOR UPDATE SKIP LOCKED`, p.Before, p.BatchSize())
+			if err != nil {
+				return err
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil || len(ids) == 0 {
+				return err
+			}
+			tag, err := tx.Exec(ctx, `DELETE FROM job_steps WHERE job_id = ANY($1::uuid[])`, ids)
+			if err != nil {
+				return err
+			}
+			res.Steps = tag.RowsAffected()
+			if tag, err = tx.Exec(ctx, `DELETE FROM jobs WHERE id = ANY($1::uuid[])`, ids); err != nil {
+				return err
+			}
+			res.Jobs, res.JobIDs = tag.RowsAffected(), ids
+			return nil
+		})
+		return res, err
 	})
-	if err != nil {
-		return persistence.PruneResult{}, fmt.Errorf("prune jobs: %w", interpretError(err))
-	}
-	return res, nil
 }
 
 // TriggerTicksPrune deletes up to limit ticks older than before, never the
 // latest tick of a trigger (a starting server compares the cron with it).
 func (s *Store) TriggerTicksPrune(ctx context.Context, before time.Time, limit int, dryRun bool) (int64, error) {
-	limit = persistence.PruneParams{Limit: limit}.BatchSize()
 	const old = `FROM trigger_ticks t WHERE t.tick < $1 AND t.tick < (SELECT max(m.tick) FROM trigger_ticks m
 		WHERE m.workspace = t.workspace AND m.trigger_name = t.trigger_name)`
-	if dryRun {
-		var n int64
-		if err := s.pool.QueryRow(ctx, `SELECT count(*) `+old, before).Scan(&n); err != nil {
-			return 0, fmt.Errorf("count trigger ticks to prune: %w", interpretError(err))
-		}
-		return n, nil
-	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM trigger_ticks WHERE (workspace, trigger_name, tick) IN (
-		SELECT t.workspace, t.trigger_name, t.tick `+old+` ORDER BY t.tick LIMIT $2 FOR UPDATE SKIP LOCKED)`, before, limit)
-	if err != nil {
-		return 0, fmt.Errorf("prune trigger ticks: %w", interpretError(err))
-	}
-	return tag.RowsAffected(), nil
+	return persistence.Prune(errs, "trigger ticks", dryRun, func() (n int64, err error) {
+		err = s.pool.QueryRow(ctx, `SELECT count(*) `+old, before).Scan(&n)
+		return n, err
+	}, func() (int64, error) {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM trigger_ticks WHERE (workspace, trigger_name, tick) IN (
+			SELECT t.workspace, t.trigger_name, t.tick `+old+` ORDER BY t.tick LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+			before, persistence.PruneParams{Limit: limit}.BatchSize())
+		return tag.RowsAffected(), err
+	})
 }
 
 // WorkersPrune deletes workers whose last heartbeat is older than before
@@ -83,18 +72,13 @@ func (s *Store) TriggerTicksPrune(ctx context.Context, before time.Time, limit i
 func (s *Store) WorkersPrune(ctx context.Context, before time.Time, dryRun bool) (int64, error) {
 	const cond = `last_heartbeat_at < $1 AND NOT EXISTS (SELECT 1 FROM job_steps
 		WHERE status = 'running' AND worker_id = workers.id::text)`
-	if dryRun {
-		var n int64
-		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM workers WHERE `+cond, before).Scan(&n); err != nil {
-			return 0, fmt.Errorf("count workers to prune: %w", interpretError(err))
-		}
-		return n, nil
-	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM workers WHERE `+cond, before)
-	if err != nil {
-		return 0, fmt.Errorf("prune workers: %w", interpretError(err))
-	}
-	return tag.RowsAffected(), nil
+	return persistence.Prune(errs, "workers", dryRun, func() (n int64, err error) {
+		err = s.pool.QueryRow(ctx, `SELECT count(*) FROM workers WHERE `+cond, before).Scan(&n)
+		return n, err
+	}, func() (int64, error) {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM workers WHERE `+cond, before)
+		return tag.RowsAffected(), err
+	})
 }
 
 // MetricsSample reads the gauges of /metrics; every count uses a partial

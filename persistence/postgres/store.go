@@ -143,43 +143,53 @@ func (s *Store) provider() (*goose.Provider, func(), error) {
 	return p, func() { _ = p.Close() }, nil
 }
 
-// Migrate applies every pending migration; a no-op when there is none. Safe
-// when several servers start at once.
-func (s *Store) Migrate(ctx context.Context) error {
+// withProvider runs fn with a goose provider (see provider) and closes it.
+// An error, building the provider or of fn, is wrapped with what.
+func (s *Store) withProvider(what string, fn func(p *goose.Provider) error) error {
 	p, done, err := s.provider()
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer done()
-	res, err := p.Up(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", interpretError(err))
-	}
-	for _, r := range res {
-		s.log.Info("migration applied", "migration", r.Source.Path, "duration", r.Duration)
+	if err := fn(p); err != nil {
+		return fmt.Errorf("%s: %w", what, interpretError(err))
 	}
 	return nil
 }
 
+// Migrate applies every pending migration; a no-op when there is none. Safe
+// when several servers start at once.
+func (s *Store) Migrate(ctx context.Context) error {
+	return s.withProvider("migrate", func(p *goose.Provider) error {
+		res, err := p.Up(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range res {
+			s.log.Info("migration applied", "migration", r.Source.Path, "duration", r.Duration)
+		}
+		return nil
+	})
+}
+
 // MigrationStatus lists every known migration and whether it is applied.
 func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
-	p, done, err := s.provider()
+	var out []MigrationState
+	err := s.withProvider("migration status", func(p *goose.Provider) error {
+		list, err := p.Status(ctx)
+		out = make([]MigrationState, 0, len(list))
+		for _, m := range list {
+			out = append(out, MigrationState{
+				Version:   m.Source.Version,
+				Name:      m.Source.Path,
+				Applied:   m.State == goose.StateApplied,
+				AppliedAt: m.AppliedAt,
+			})
+		}
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("migration status: %w", err)
-	}
-	defer done()
-	list, err := p.Status(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("migration status: %w", interpretError(err))
-	}
-	out := make([]MigrationState, 0, len(list))
-	for _, m := range list {
-		out = append(out, MigrationState{
-			Version:   m.Source.Version,
-			Name:      m.Source.Path,
-			Applied:   m.State == goose.StateApplied,
-			AppliedAt: m.AppliedAt,
-		})
+		return nil, err
 	}
 	return out, nil
 }
@@ -187,16 +197,12 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
 // MigrationsPending reports whether some migration is not applied yet (for
 // /readyz: a server is ready only on a fully migrated database).
 func (s *Store) MigrationsPending(ctx context.Context) (bool, error) {
-	p, done, err := s.provider()
-	if err != nil {
-		return false, fmt.Errorf("migration status: %w", err)
-	}
-	defer done()
-	pending, err := p.HasPending(ctx)
-	if err != nil {
-		return false, fmt.Errorf("migration status: %w", interpretError(err))
-	}
-	return pending, nil
+	var pending bool
+	err := s.withProvider("migration status", func(p *goose.Provider) (err error) {
+		pending, err = p.HasPending(ctx)
+		return err
+	})
+	return pending && err == nil, err
 }
 
 // inTx runs fn in a transaction and commits it, retrying the whole

@@ -114,8 +114,7 @@ func TestJobUpdateRacingUnclaimAndReclaimRunsAgain(t *testing.T) {
 	t.Parallel()
 	s := dbtest.Store(t)
 	ctx := context.Background()
-	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"})
-	c := storetest.ClaimOne(t, s, "w1")
+	nj, c := storetest.ClaimedJob(t, s, "w1")
 	other := openPool(t, s)
 
 	var calls atomic.Int32

@@ -38,12 +38,8 @@ func (s *Store) BlobChunkGet(ctx context.Context, blobID string, n int) ([]byte,
 	if !ok {
 		return nil, notFound("blob %s not found", blobID)
 	}
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
 	var data []byte
-	err = db.QueryRowContext(ctx, `SELECT data FROM blob_chunks WHERE blob_id = ? AND n = ?`, id, n).Scan(&data)
+	err := s.queryRow(ctx, `SELECT data FROM blob_chunks WHERE blob_id = ? AND n = ?`, id, n).Scan(&data)
 	if err != nil {
 		return nil, errs.Row(err, notFound("chunk %d of blob %s not found", n, blobID), "read chunk %d of blob %s", n, blobID)
 	}
@@ -65,20 +61,8 @@ func (s *Store) BlobsPrune(ctx context.Context, before time.Time, limit int, dry
 	}
 	var n int64
 	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
-		rows, err := tx.QueryContext(ctx, blobOrphans, nanos(before), limit)
+		ids, err := column(tx.QueryContext(ctx, blobOrphans, nanos(before), limit))
 		if err != nil {
-			return err
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		if err := rows.Close(); err != nil {
 			return err
 		}
 		n = int64(len(ids))
@@ -145,7 +129,7 @@ const artifactCols = `a.job_id, a.name, a.step_name, a.attempt, a.content_type, 
 const artifactVisible = `FROM job_artifacts a JOIN job_steps s ON s.job_id = a.job_id AND s.step_name = a.step_name
 	WHERE a.job_id = ? AND s.status = 'completed' AND s.attempt = a.attempt`
 
-func scanArtifact(row interface{ Scan(...any) error }) (persistence.Artifact, error) {
+func scanArtifact(row rowScanner) (persistence.Artifact, error) {
 	var (
 		a  persistence.Artifact
 		at int64
@@ -156,28 +140,13 @@ func scanArtifact(row interface{ Scan(...any) error }) (persistence.Artifact, er
 }
 
 func (s *Store) ArtifactList(ctx context.Context, jobID string) ([]persistence.Artifact, error) {
-	out := []persistence.Artifact{}
 	id, ok := canonicalUUID(jobID)
 	if !ok {
-		return out, nil
+		return []persistence.Artifact{}, nil
 	}
-	db, err := s.reader()
+	rows, err := s.query(ctx, `SELECT `+artifactCols+` `+artifactVisible+` ORDER BY a.name`, id)
+	out, err := collect(rows, err, scanArtifact)
 	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, `SELECT `+artifactCols+` `+artifactVisible+` ORDER BY a.name`, id)
-	if err != nil {
-		return nil, fmt.Errorf("list artifacts of job %s: %w", jobID, interpretError(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
-		a, err := scanArtifact(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list artifacts of job %s: %w", jobID, interpretError(err))
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list artifacts of job %s: %w", jobID, interpretError(err))
 	}
 	return out, nil
@@ -188,11 +157,7 @@ func (s *Store) ArtifactGet(ctx context.Context, jobID, name string) (persistenc
 	if !ok {
 		return persistence.Artifact{}, notFound("job %s not found", jobID)
 	}
-	db, err := s.reader()
-	if err != nil {
-		return persistence.Artifact{}, err
-	}
-	a, err := scanArtifact(db.QueryRowContext(ctx, `SELECT `+artifactCols+` `+artifactVisible+` AND a.name = ?`, id, name))
+	a, err := scanArtifact(s.queryRow(ctx, `SELECT `+artifactCols+` `+artifactVisible+` AND a.name = ?`, id, name))
 	return a, errs.Row(err, notFound("job %s has no artifact %q", jobID, name), "read artifact %q of job %s", name, jobID)
 }
 
@@ -224,7 +189,7 @@ func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapsh
 
 const snapshotCols = `id, workspace, task_name, coalesce(job_id, ''), step_name, source, uploaded_by, state, blob_id, size_bytes, sha256, created_at`
 
-func scanSnapshot(row interface{ Scan(...any) error }) (persistence.StateSnapshot, error) {
+func scanSnapshot(row rowScanner) (persistence.StateSnapshot, error) {
 	var (
 		sn persistence.StateSnapshot
 		st string
@@ -243,11 +208,7 @@ func scanSnapshot(row interface{ Scan(...any) error }) (persistence.StateSnapsho
 }
 
 func (s *Store) snapshotQuery(ctx context.Context, what, where string, args ...any) (persistence.StateSnapshot, error) {
-	db, err := s.reader()
-	if err != nil {
-		return persistence.StateSnapshot{}, err
-	}
-	sn, err := scanSnapshot(db.QueryRowContext(ctx, `SELECT `+snapshotCols+` FROM state_snapshots WHERE `+where, args...))
+	sn, err := scanSnapshot(s.queryRow(ctx, `SELECT `+snapshotCols+` FROM state_snapshots WHERE `+where, args...))
 	if err != nil {
 		return sn, errs.Row(err, notFound("%s", what), "read %s", strings.TrimPrefix(what, "no "))
 	}
@@ -272,23 +233,11 @@ func (s *Store) StateSnapshotList(ctx context.Context, workspace, task string, l
 	if limit <= 0 {
 		limit = 100
 	}
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, `SELECT `+snapshotCols+` FROM state_snapshots
+	rows, err := s.query(ctx, `SELECT `+snapshotCols+` FROM state_snapshots
 		WHERE workspace = ? AND task_name = ? ORDER BY seq DESC LIMIT ?`, workspace, task, limit)
+	out, err := collect(rows, err, scanSnapshot)
 	if err != nil {
 		return nil, fmt.Errorf("list state of %s: %w", persistence.StateName(workspace, task), interpretError(err))
 	}
-	defer rows.Close()
-	out := []persistence.StateSnapshot{}
-	for rows.Next() {
-		sn, err := scanSnapshot(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list state of %s: %w", persistence.StateName(workspace, task), interpretError(err))
-		}
-		out = append(out, sn)
-	}
-	return out, rows.Err()
+	return out, nil
 }

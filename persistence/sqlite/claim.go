@@ -50,33 +50,18 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 	}
 	var out []claimed
 	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		out = out[:0]
 		rows, err := tx.QueryContext(ctx, claimSQL, worker, nanos(now), p.Lease.Nanoseconds(), caps, limit)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var (
-				c     claimed
-				input []byte
-			)
-			if err := rows.Scan(&c.JobID, &c.StepName, &c.Attempt, &c.ActionName, &c.ActionType, &c.Image,
+		out, err = collect(rows, err, func(row rowScanner) (c claimed, err error) {
+			var input []byte
+			if err := row.Scan(&c.JobID, &c.StepName, &c.Attempt, &c.ActionName, &c.ActionType, &c.Image,
 				&input, timeVal{&c.LeaseExpiresAt}, &c.readyAt, &c.position); err != nil {
-				rows.Close()
-				return err
+				return c, err
 			}
-			if c.Input, err = persistence.DecodeJSON(input); err != nil {
-				rows.Close()
-				return err
-			}
-			out = append(out, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			c.Input, err = persistence.DecodeJSON(input)
+			return c, err
+		})
+		if err != nil || len(out) == 0 {
 			return err
-		}
-		if len(out) == 0 {
-			return nil
 		}
 		jobs := map[string]bool{}
 		for _, c := range out {
@@ -193,9 +178,9 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 	if err != nil {
 		return nil, err
 	}
-	var cancel []stroem.StepRef
+	renewed := map[stroem.StepRef]bool{} // → cancel requested
 	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		cancel = cancel[:0]
+		clear(renewed)
 		res, err := tx.ExecContext(ctx, `UPDATE workers SET last_heartbeat_at = ? WHERE id = ?`, nanos(now), wid)
 		if err != nil {
 			return err
@@ -208,8 +193,7 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 		for _, ref := range running {
 			jid, ok := canonicalUUID(ref.JobID)
 			if !ok {
-				cancel = append(cancel, ref)
-				continue
+				continue // RenewedLeases tells the worker to stop it
 			}
 			var cancelRequested bool
 			err := tx.QueryRowContext(ctx, `UPDATE job_steps SET lease_expires_at = max(lease_expires_at, ?1)
@@ -218,34 +202,24 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 				nanos(now.Add(lease)), jid, ref.Step, ref.Attempt, wid).Scan(&cancelRequested)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
-				cancel = append(cancel, ref)
 			case err != nil:
 				return err
-			case cancelRequested:
-				cancel = append(cancel, ref)
+			default:
+				renewed[stroem.StepRef{JobID: jid, Step: ref.Step, Attempt: ref.Attempt}] = cancelRequested
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("renew leases of worker %s: %w", workerID, interpretError(err))
-	}
-	return cancel, nil
+	return errs.RenewedLeases(err, workerID, running, renewed)
 }
 
 // LeasesExtendAll gives every running step at least lease more time. A
 // starting server calls it: no heartbeat could arrive while it was down, so
 // leases that ran out meanwhile are not the workers' fault.
 func (s *Store) LeasesExtendAll(ctx context.Context, lease time.Duration) (int64, error) {
-	var n int64
-	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		res, err := tx.ExecContext(ctx, `UPDATE job_steps SET lease_expires_at = max(lease_expires_at, ?)
+	n, err := s.writeCount(ctx, func(tx *sql.Tx, now time.Time) (sql.Result, error) {
+		return tx.ExecContext(ctx, `UPDATE job_steps SET lease_expires_at = max(lease_expires_at, ?)
 			WHERE status = 'running'`, nanos(now.Add(lease)))
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("extend leases: %w", interpretError(err))
@@ -256,29 +230,16 @@ func (s *Store) LeasesExtendAll(ctx context.Context, lease time.Duration) (int64
 // LeasesExpired returns up to limit running steps whose lease has expired,
 // longest expired first.
 func (s *Store) LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef, error) {
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := db.QueryContext(ctx, `SELECT job_id, step_name, attempt FROM job_steps
+	rows, err := s.query(ctx, `SELECT job_id, step_name, attempt FROM job_steps
 		WHERE status = 'running' AND lease_expires_at <= ?
 		ORDER BY lease_expires_at LIMIT ?`, nanos(s.now()), limit)
+	refs, err := collect(rows, err, func(row rowScanner) (r stroem.StepRef, err error) {
+		return r, row.Scan(&r.JobID, &r.Step, &r.Attempt)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("find expired leases: %w", interpretError(err))
-	}
-	defer rows.Close()
-	refs := []stroem.StepRef{}
-	for rows.Next() {
-		var r stroem.StepRef
-		if err := rows.Scan(&r.JobID, &r.Step, &r.Attempt); err != nil {
-			return nil, fmt.Errorf("find expired leases: %w", interpretError(err))
-		}
-		refs = append(refs, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find expired leases: %w", interpretError(err))
 	}
 	return refs, nil
@@ -287,28 +248,19 @@ func (s *Store) LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef,
 // StepsRunning lists every running step with the worker holding it: the
 // claims a starting server inherits from an earlier process.
 func (s *Store) StepsRunning(ctx context.Context) ([]persistence.HeldStep, error) {
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, `SELECT job_id, step_name, attempt, coalesce(worker_id, '')
+	rows, err := s.query(ctx, `SELECT job_id, step_name, attempt, coalesce(worker_id, '')
 		FROM job_steps WHERE status = 'running' ORDER BY job_id, position`)
+	held, err := collect(rows, err, scanHeld)
 	if err != nil {
-		return nil, fmt.Errorf("list running steps: %w", interpretError(err))
-	}
-	defer rows.Close()
-	var held []persistence.HeldStep
-	for rows.Next() {
-		var h persistence.HeldStep
-		if err := rows.Scan(&h.JobID, &h.Step, &h.Attempt, &h.WorkerID); err != nil {
-			return nil, fmt.Errorf("list running steps: %w", interpretError(err))
-		}
-		held = append(held, h)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list running steps: %w", interpretError(err))
 	}
 	return held, nil
+}
+
+// scanHeld reads a running step and its worker: job_id, step_name, attempt
+// and the worker id (empty for none).
+func scanHeld(row rowScanner) (h persistence.HeldStep, err error) {
+	return h, row.Scan(&h.JobID, &h.Step, &h.Attempt, &h.WorkerID)
 }
 
 // StepLease reads a step's current attempt, status and lease expiry together
@@ -319,15 +271,11 @@ func (s *Store) StepLease(ctx context.Context, jobID, step string) (persistence.
 	if !ok {
 		return persistence.StepLease{}, notFound("job %s not found", jobID)
 	}
-	db, err := s.reader()
-	if err != nil {
-		return persistence.StepLease{}, err
-	}
 	var (
 		l      persistence.StepLease
 		status string
 	)
-	err = db.QueryRowContext(ctx, `SELECT attempt, status, lease_expires_at FROM job_steps
+	err := s.queryRow(ctx, `SELECT attempt, status, lease_expires_at FROM job_steps
 		WHERE job_id = ? AND step_name = ?`, id, step).Scan(&l.Attempt, &status, timeCol{&l.LeaseExpiresAt})
 	if err != nil {
 		return persistence.StepLease{}, errs.Row(err, notFound("step %s of job %s not found", step, jobID), "read lease of step %s of job %s", step, jobID)
@@ -345,12 +293,8 @@ func (s *Store) StepFence(ctx context.Context, jobID, step string, attempt int, 
 	if !ok {
 		return false, notFound("job %s not found", jobID)
 	}
-	db, err := s.reader()
-	if err != nil {
-		return false, err
-	}
 	var r persistence.FenceRead
-	err = db.QueryRowContext(ctx, `SELECT `+persistence.FenceColumns+`
+	err := s.queryRow(ctx, `SELECT `+persistence.FenceColumns+`
 		FROM job_steps WHERE job_id = ? AND step_name = ?`, id, step).Scan(r.Dest()...)
 	return errs.StepFence(err, r, persistence.AttemptFence{JobID: jobID, Step: step, Attempt: attempt, WorkerID: workerID})
 }

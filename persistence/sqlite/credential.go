@@ -15,14 +15,8 @@ func (s *Store) WorkerCredentialSet(ctx context.Context, workerID string, hash [
 	if len(hash) == 0 {
 		return stroem.Invalid("worker credential: empty hash")
 	}
-	var n int64
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
-		res, err := tx.ExecContext(ctx, `UPDATE workers SET credential_hash = ? WHERE id = ?`, hash, workerID)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
+	n, err := s.writeCount(ctx, func(tx *sql.Tx, _ time.Time) (sql.Result, error) {
+		return tx.ExecContext(ctx, `UPDATE workers SET credential_hash = ? WHERE id = ?`, hash, workerID)
 	})
 	if err != nil {
 		return fmt.Errorf("set worker credential: %w", interpretError(err))

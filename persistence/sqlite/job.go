@@ -13,35 +13,21 @@ import (
 // SnapshotPut stores a task snapshot under its id; storing the same id again
 // is a no-op (the id is a hash of the body).
 func (s *Store) SnapshotPut(ctx context.Context, id string, body []byte) error {
-	body, err := persistence.SanitizeJSONBytes(body)
-	if err != nil {
-		return err
-	}
-	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO task_snapshots (id, body, created_at) VALUES (?, ?, ?)
-			ON CONFLICT (id) DO NOTHING`, id, string(body), nanos(now))
-		return err
+	return s.snapshots.Put(errs, id, body, func(body []byte) error {
+		return s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO task_snapshots (id, body, created_at) VALUES (?, ?, ?)
+				ON CONFLICT (id) DO NOTHING`, id, string(body), nanos(now))
+			return err
+		})
 	})
-	if err != nil {
-		return fmt.Errorf("store snapshot %s: %w", id, interpretError(err))
-	}
-	s.snapshots.Stored(id)
-	return nil
 }
 
 // SnapshotGet returns the body of a stored task snapshot.
 func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	var body []byte
-	err = db.QueryRowContext(ctx, `SELECT body FROM task_snapshots WHERE id = ?`, id).Scan(&body)
-	if err != nil {
-		return nil, errs.Row(err, notFound("task snapshot %s not found", id), "read snapshot %s", id)
-	}
-	s.snapshots.Stored(id)
-	return body, nil
+	return s.snapshots.Get(errs, id, func() (body []byte, err error) {
+		err = s.queryRow(ctx, `SELECT body FROM task_snapshots WHERE id = ?`, id).Scan(&body)
+		return body, err
+	})
 }
 
 // JobInsert writes a job with all its steps in one transaction: step
@@ -52,57 +38,50 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 // the same transaction (see persistence.TriggerTick):
 // persistence.ErrTickFired or ErrTriggerBusy mean nothing was written.
 func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
-	p, err := persistence.PrepareJob(nj, s.snapshots.Known(nj.SnapshotID))
-	if err != nil {
-		return err
-	}
-	j := p.Job
-	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		if nj.Tick != nil {
-			if err := insertTick(ctx, tx, j.Workspace, j.ID, nj.Tick, now); err != nil {
+	return s.snapshots.InsertJob(errs, nj, func(p persistence.PreparedJob) error {
+		j := p.Job
+		return s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+			if nj.Tick != nil {
+				if err := insertTick(ctx, tx, j.Workspace, j.ID, nj.Tick, now); err != nil {
+					return err
+				}
+			}
+			if p.SnapshotBody != nil {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO task_snapshots (id, body, created_at) VALUES (?, ?, ?)
+					ON CONFLICT (id) DO NOTHING`, nj.SnapshotID, string(p.SnapshotBody), nanos(now)); err != nil {
+					return err
+				}
+			}
+			// The times PostgreSQL's INSERT sets with CASE WHEN … THEN now().
+			at := func(set bool) any {
+				if set {
+					return nanos(now)
+				}
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, workspace, task_name, mode, input, output, status,
+					source_type, source_id, revision, snapshot_id, context, created_at, started_at, completed_at, created_by)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				j.ID, j.Workspace, j.TaskName, j.Mode, jsonText(p.Input), jsonText(p.Output), string(j.Status),
+				string(j.SourceType), j.SourceID, j.Revision, nullIfEmpty(nj.SnapshotID), jsonText(p.Context), nanos(now),
+				at(j.Status == stroem.JobRunning), at(j.Status.Terminal()), j.CreatedBy); err != nil {
 				return err
 			}
-		}
-		if p.SnapshotBody != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO task_snapshots (id, body, created_at) VALUES (?, ?, ?)
-				ON CONFLICT (id) DO NOTHING`, nj.SnapshotID, string(p.SnapshotBody), nanos(now)); err != nil {
-				return err
-			}
-		}
-		// The times PostgreSQL's INSERT sets with CASE WHEN … THEN now().
-		at := func(set bool) any {
-			if set {
-				return nanos(now)
+			for i, st := range p.Steps {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO job_steps (job_id, step_name, position, action_name,
+						action_type, image, depends_on, continue_on_failure, max_attempts, status, input, error_message,
+						ready_at, completed_at, output, started_at, revision)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, encodeStrings(st.DependsOn),
+					st.ContinueOnFailure, st.MaxAttempts, string(st.Status), jsonText(st.Input), st.ErrorMessage,
+					at(st.Status == stroem.StepReady), at(st.Status.Terminal()), jsonText(st.Output),
+					at(st.Status == stroem.StepSuspended), nullIfEmpty(st.Revision)); err != nil {
+					return err
+				}
 			}
 			return nil
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, workspace, task_name, mode, input, output, status,
-				source_type, source_id, revision, snapshot_id, context, created_at, started_at, completed_at, created_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			j.ID, j.Workspace, j.TaskName, j.Mode, jsonText(p.Input), jsonText(p.Output), string(j.Status),
-			string(j.SourceType), j.SourceID, j.Revision, nullIfEmpty(nj.SnapshotID), jsonText(p.Context), nanos(now),
-			at(j.Status == stroem.JobRunning), at(j.Status.Terminal()), j.CreatedBy); err != nil {
-			return err
-		}
-		for i, st := range p.Steps {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO job_steps (job_id, step_name, position, action_name,
-					action_type, image, depends_on, continue_on_failure, max_attempts, status, input, error_message,
-					ready_at, completed_at, output, started_at, revision)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, encodeStrings(st.DependsOn),
-				st.ContinueOnFailure, st.MaxAttempts, string(st.Status), jsonText(st.Input), st.ErrorMessage,
-				at(st.Status == stroem.StepReady), at(st.Status.Terminal()), jsonText(st.Output),
-				at(st.Status == stroem.StepSuspended), nullIfEmpty(st.Revision)); err != nil {
-				return err
-			}
-		}
-		return nil
+		})
 	})
-	if err != nil {
-		return fmt.Errorf("insert job %s: %w", j.ID, interpretError(err))
-	}
-	s.snapshots.Stored(nj.SnapshotID)
-	return nil
 }
 
 // rowScanner is *sql.Row or *sql.Rows.
@@ -149,17 +128,27 @@ func scanStep(row rowScanner) (*persistence.StepState, error) {
 // attempts, read from one snapshot. An id that is not a UUID, or names no
 // job, is CodeNotFound.
 func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
+	return readJobTx(ctx, s, id, "get", func(tx *sql.Tx, cid string) (*stroem.Job, error) {
+		return readJob(ctx, tx, cid)
+	})
+}
+
+// readJobTx reads, with read, what a method needs of job id in one read
+// transaction (one snapshot). An id that is not a UUID names no job
+// (CodeNotFound); read gets it in canonical form. An error is wrapped as
+// "<verb> job <id>".
+func readJobTx[T any](ctx context.Context, s *Store, id, verb string, read func(tx *sql.Tx, cid string) (T, error)) (T, error) {
+	var v T
 	cid, ok := canonicalUUID(id)
 	if !ok {
-		return nil, notFound("job %s not found", id)
+		return v, notFound("job %s not found", id)
 	}
-	var job *stroem.Job
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		job, err = readJob(ctx, tx, cid)
+		v, err = read(tx, cid)
 		return err
 	})
-	return job, errs.Wrap(err, "get job %s", id)
+	return v, errs.Wrap(err, "%s job %s", verb, id)
 }
 
 func readJob(ctx context.Context, tx *sql.Tx, id string) (*stroem.Job, error) {
@@ -225,13 +214,9 @@ func loadSteps(ctx context.Context, q querier, id string) ([]*persistence.StepSt
 // JobList returns jobs newest first (created_at, then id, descending),
 // without their steps. Limit defaults to 50 and is capped at 1000.
 func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.Job, error) {
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
 	var args params
 	q := `SELECT ` + persistence.JobColumns + ` FROM jobs` + f.Where(args.add) + f.ListPage(args.add)
-	rows, err := db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", interpretError(err))
 	}
@@ -246,14 +231,10 @@ func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.
 // JobCount counts the jobs JobList would page through (Limit and Offset
 // are ignored): the total of a paginated list.
 func (s *Store) JobCount(ctx context.Context, f persistence.JobFilter) (int, error) {
-	db, err := s.reader()
-	if err != nil {
-		return 0, err
-	}
 	var args params
 	q := `SELECT count(*) FROM jobs` + f.Where(args.add)
 	var n int
-	if err := db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count jobs: %w", interpretError(err))
 	}
 	return n, nil
@@ -275,25 +256,8 @@ func (p *params) add(v any) string {
 // JobsUnfinished returns the ids of every pending or running job, oldest
 // first: the jobs a starting server must resume.
 func (s *Store) JobsUnfinished(ctx context.Context) ([]string, error) {
-	db, err := s.reader()
+	ids, err := column(s.query(ctx, `SELECT id FROM jobs WHERE status IN ('pending', 'running') ORDER BY created_at, id`))
 	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx,
-		`SELECT id FROM jobs WHERE status IN ('pending', 'running') ORDER BY created_at, id`)
-	if err != nil {
-		return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
-	}
-	defer rows.Close()
-	ids := []string{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list unfinished jobs: %w", interpretError(err))
 	}
 	return ids, nil
@@ -303,17 +267,9 @@ func (s *Store) JobsUnfinished(ctx context.Context) ([]string, error) {
 // consistent snapshot without taking the write lock, for rebuilding an
 // actor's view of a job. Now is the store's clock at the time of reading.
 func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState, error) {
-	cid, ok := canonicalUUID(id)
-	if !ok {
-		return nil, notFound("job %s not found", id)
-	}
-	var st *persistence.JobState
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		st, err = loadState(ctx, tx, cid, s.now())
-		return err
+	return readJobTx(ctx, s, id, "read", func(tx *sql.Tx, cid string) (*persistence.JobState, error) {
+		return loadState(ctx, tx, cid, s.now())
 	})
-	return st, errs.Wrap(err, "read job %s", id)
 }
 
 // loadState reads a job and its steps in tx. In a write transaction the

@@ -93,14 +93,10 @@ func (s *Store) LogScan(ctx context.Context, jobID string, afterSeq int64, step 
 	if !ok {
 		return nil
 	}
-	db, err := s.reader()
-	if err != nil {
-		return err
-	}
 	return persistence.ScanLogPages(afterSeq, fn, func(after int64) ([]stroem.LogLine, error) {
 		var args params
 		q := persistence.LogPageQuery(id, step, after, args.add)
-		rows, err := db.QueryContext(ctx, q, args...)
+		rows, err := s.query(ctx, q, args...)
 		if err != nil {
 			return nil, errs.Wrap(err, "read logs of job %s", id)
 		}
@@ -120,24 +116,11 @@ func (s *Store) LogTruncatedSteps(ctx context.Context, jobID string) ([]string, 
 	if !ok {
 		return nil, nil
 	}
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, `SELECT step_name FROM step_logs WHERE job_id = ? AND truncated ORDER BY step_name`, id)
+	names, err := column(s.query(ctx, `SELECT step_name FROM step_logs WHERE job_id = ? AND truncated ORDER BY step_name`, id))
 	if err != nil {
 		return nil, fmt.Errorf("read truncated logs of job %s: %w", id, interpretError(err))
 	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("read truncated logs of job %s: %w", id, interpretError(err))
-		}
-		names = append(names, n)
-	}
-	return names, interpretError(rows.Err())
+	return names, nil
 }
 
 // Notify does nothing: an embedded store serves one process, whose own

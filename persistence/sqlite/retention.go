@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"strings"
 	"time"
 
@@ -15,98 +14,57 @@ import (
 // Batches stay small because SQLite has one writer: a claim waits at most
 // for one batch.
 func (s *Store) JobsPrune(ctx context.Context, p persistence.PruneParams) (persistence.PruneResult, error) {
-	var res persistence.PruneResult
 	const terminal = `completed_at < ? AND status IN ('completed', 'failed', 'cancelled')`
-	if p.DryRun {
-		db, err := s.reader()
-		if err != nil {
-			return res, err
-		}
-		err = db.QueryRowContext(ctx, `SELECT count(*), (SELECT count(*) FROM job_steps
+	return persistence.Prune(errs, "jobs", p.DryRun, func() (res persistence.PruneResult, err error) {
+		err = s.queryRow(ctx, `SELECT count(*), (SELECT count(*) FROM job_steps
 				WHERE job_id IN (SELECT id FROM jobs WHERE `+terminal+`))
 			FROM jobs WHERE `+terminal, nanos(p.Before), nanos(p.Before)).Scan(&res.Jobs, &res.Steps)
-		if err != nil {
-			return res, fmt.Errorf("count jobs to prune: %w", interpretError(err))
-		}
-		return res, nil
-	}
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM jobs WHERE `+terminal+` ORDER BY completed_at LIMIT ?`,
-			nanos(p.Before), p.BatchSize())
-		if err != nil {
-			return err
-		}
-		var ids []any
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				_ = rows.Close()
+		return res, err
+	}, func() (res persistence.PruneResult, err error) {
+		err = s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+			ids, err := column(tx.QueryContext(ctx, `SELECT id FROM jobs WHERE `+terminal+` ORDER BY completed_at LIMIT ?`,
+				nanos(p.Before), p.BatchSize()))
+			if err != nil || len(ids) == 0 {
 				return err
 			}
-			ids = append(ids, id)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil || len(ids) == 0 {
-			return err
-		}
-		in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
-		r, err := tx.ExecContext(ctx, `DELETE FROM job_steps WHERE job_id IN `+in, ids...)
-		if err != nil {
-			return err
-		}
-		if res.Steps, err = r.RowsAffected(); err != nil {
-			return err
-		}
-		if r, err = tx.ExecContext(ctx, `DELETE FROM jobs WHERE id IN `+in, ids...); err != nil {
-			return err
-		}
-		if res.Jobs, err = r.RowsAffected(); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			res.JobIDs = append(res.JobIDs, id.(string))
-		}
-		return nil
+			args := make([]any, len(ids))
+			for i, id := range ids {
+				args[i] = id
+			}
+			in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
+			r, err := tx.ExecContext(ctx, `DELETE FROM job_steps WHERE job_id IN `+in, args...)
+			if err != nil {
+				return err
+			}
+			if res.Steps, err = r.RowsAffected(); err != nil {
+				return err
+			}
+			if r, err = tx.ExecContext(ctx, `DELETE FROM jobs WHERE id IN `+in, args...); err != nil {
+				return err
+			}
+			if res.Jobs, err = r.RowsAffected(); err != nil {
+				return err
+			}
+			res.JobIDs = ids
+			return nil
+		})
+		return res, err
 	})
-	if err != nil {
-		return persistence.PruneResult{}, fmt.Errorf("prune jobs: %w", interpretError(err))
-	}
-	return res, nil
 }
 
 // TriggerTicksPrune deletes up to limit ticks older than before, never the
 // latest tick of a trigger (a starting server compares the cron with it).
 func (s *Store) TriggerTicksPrune(ctx context.Context, before time.Time, limit int, dryRun bool) (int64, error) {
-	limit = persistence.PruneParams{Limit: limit}.BatchSize()
 	const old = `FROM trigger_ticks t WHERE t.tick < ? AND t.tick < (SELECT max(m.tick) FROM trigger_ticks m
 		WHERE m.workspace = t.workspace AND m.trigger_name = t.trigger_name)`
-	if dryRun {
-		db, err := s.reader()
-		if err != nil {
-			return 0, err
-		}
-		var n int64
-		if err := db.QueryRowContext(ctx, `SELECT count(*) `+old, nanos(before)).Scan(&n); err != nil {
-			return 0, fmt.Errorf("count trigger ticks to prune: %w", interpretError(err))
-		}
-		return n, nil
-	}
-	var n int64
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
-		r, err := tx.ExecContext(ctx, `DELETE FROM trigger_ticks WHERE rowid IN (
-			SELECT t.rowid `+old+` ORDER BY t.tick LIMIT ?)`, nanos(before), limit)
-		if err != nil {
-			return err
-		}
-		n, err = r.RowsAffected()
-		return err
+	return persistence.Prune(errs, "trigger ticks", dryRun, func() (int64, error) {
+		return s.count(ctx, `SELECT count(*) `+old, nanos(before))
+	}, func() (int64, error) {
+		return s.writeCount(ctx, func(tx *sql.Tx, _ time.Time) (sql.Result, error) {
+			return tx.ExecContext(ctx, `DELETE FROM trigger_ticks WHERE rowid IN (
+				SELECT t.rowid `+old+` ORDER BY t.tick LIMIT ?)`, nanos(before), persistence.PruneParams{Limit: limit}.BatchSize())
+		})
 	})
-	if err != nil {
-		return 0, fmt.Errorf("prune trigger ticks: %w", interpretError(err))
-	}
-	return n, nil
 }
 
 // WorkersPrune deletes workers whose last heartbeat is older than before
@@ -114,30 +72,13 @@ func (s *Store) TriggerTicksPrune(ctx context.Context, before time.Time, limit i
 func (s *Store) WorkersPrune(ctx context.Context, before time.Time, dryRun bool) (int64, error) {
 	const cond = `last_heartbeat_at < ? AND NOT EXISTS (SELECT 1 FROM job_steps
 		WHERE status = 'running' AND worker_id = workers.id)`
-	if dryRun {
-		db, err := s.reader()
-		if err != nil {
-			return 0, err
-		}
-		var n int64
-		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM workers WHERE `+cond, nanos(before)).Scan(&n); err != nil {
-			return 0, fmt.Errorf("count workers to prune: %w", interpretError(err))
-		}
-		return n, nil
-	}
-	var n int64
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
-		r, err := tx.ExecContext(ctx, `DELETE FROM workers WHERE `+cond, nanos(before))
-		if err != nil {
-			return err
-		}
-		n, err = r.RowsAffected()
-		return err
+	return persistence.Prune(errs, "workers", dryRun, func() (int64, error) {
+		return s.count(ctx, `SELECT count(*) FROM workers WHERE `+cond, nanos(before))
+	}, func() (int64, error) {
+		return s.writeCount(ctx, func(tx *sql.Tx, _ time.Time) (sql.Result, error) {
+			return tx.ExecContext(ctx, `DELETE FROM workers WHERE `+cond, nanos(before))
+		})
 	})
-	if err != nil {
-		return 0, fmt.Errorf("prune workers: %w", interpretError(err))
-	}
-	return n, nil
 }
 
 // MetricsSample reads the gauges of /metrics from one read snapshot.

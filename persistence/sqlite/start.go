@@ -59,20 +59,8 @@ func (s *Store) StepsGiveBackUnstarted(ctx context.Context, unackedFor time.Dura
 			FROM job_steps
 			WHERE status = 'running' AND started_attempt <> attempt AND NOT cancel_requested AND started_at <= ?
 			ORDER BY started_at, job_id, position LIMIT ?`, nanos(now.Add(-unackedFor)), limit)
+		picked, err := collect(rows, err, scanHeld)
 		if err != nil {
-			return err
-		}
-		var picked []persistence.HeldStep
-		for rows.Next() {
-			var h persistence.HeldStep
-			if err := rows.Scan(&h.JobID, &h.Step, &h.Attempt, &h.WorkerID); err != nil {
-				rows.Close()
-				return err
-			}
-			picked = append(picked, h)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, h := range picked {

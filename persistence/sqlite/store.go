@@ -251,6 +251,68 @@ func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// writeCount runs exec, one statement, in a write transaction and returns
+// how many rows it changed.
+func (s *Store) writeCount(ctx context.Context, exec func(tx *sql.Tx, now time.Time) (sql.Result, error)) (int64, error) {
+	var n int64
+	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		r, err := exec(tx, now)
+		if err != nil {
+			return err
+		}
+		n, err = r.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// count reads one count(*) with the read pool.
+func (s *Store) count(ctx context.Context, query string, args ...any) (int64, error) {
+	var n int64
+	err := s.queryRow(ctx, query, args...).Scan(&n)
+	return n, err
+}
+
+// query runs a query with the read pool; once the store is closed it
+// fails with the store's closed error.
+func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	db, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	return db.QueryContext(ctx, query, args...)
+}
+
+// queryRow runs a query of one row with the read pool; once the store is
+// closed, the row's Scan fails with the store's closed error.
+func (s *Store) queryRow(ctx context.Context, query string, args ...any) rowScanner {
+	db, err := s.reader()
+	if err != nil {
+		return errRow{err}
+	}
+	return db.QueryRowContext(ctx, query, args...)
+}
+
+// collect reads every row of rows, the result of a query (err its error),
+// with scan, in order, and closes them; never nil.
+func collect[T any](rows *sql.Rows, err error, scan func(rowScanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return persistence.CollectRows(rows, func() (T, error) { return scan(rows) })
+}
+
+// column collects the one text column of a query's rows.
+func column(rows *sql.Rows, err error) ([]string, error) {
+	return collect(rows, err, func(r rowScanner) (v string, err error) { return v, r.Scan(&v) })
+}
+
+// errRow is a row that could not be read: its Scan returns the error.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
 // reader returns the read pool, or an error once the store is closed.
 func (s *Store) reader() (*sql.DB, error) {
 	if s.closed.Load() {

@@ -51,12 +51,8 @@ func insertTick(ctx context.Context, tx *sql.Tx, workspace, jobID string, t *per
 // workspace, or the zero time when it never fired. A starting scheduler
 // compares it with the cron to find missed ticks.
 func (s *Store) TriggerLastTick(ctx context.Context, workspace, trigger string) (time.Time, error) {
-	db, err := s.reader()
-	if err != nil {
-		return time.Time{}, err
-	}
 	var t time.Time
-	err = db.QueryRowContext(ctx, `SELECT tick FROM trigger_ticks WHERE workspace = ? AND trigger_name = ?
+	err := s.queryRow(ctx, `SELECT tick FROM trigger_ticks WHERE workspace = ? AND trigger_name = ?
 		ORDER BY tick DESC LIMIT 1`, workspace, trigger).Scan(timeVal{&t})
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
@@ -71,27 +67,11 @@ func (s *Store) TriggerLastTick(ctx context.Context, workspace, trigger string) 
 // trigger fired for ticks before the given one, oldest first: the jobs
 // concurrency: cancel_previous cancels.
 func (s *Store) TriggerJobsUnfinished(ctx context.Context, workspace, trigger string, before time.Time) ([]string, error) {
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, `SELECT j.id FROM jobs j JOIN trigger_ticks t ON t.job_id = j.id
+	ids, err := column(s.query(ctx, `SELECT j.id FROM jobs j JOIN trigger_ticks t ON t.job_id = j.id
 		WHERE j.workspace = ?1 AND j.source_type = 'trigger' AND j.source_id = ?2 AND j.status IN ('pending', 'running')
 			AND t.workspace = ?1 AND t.trigger_name = ?2 AND t.tick < ?3
-		ORDER BY t.tick`, workspace, trigger, nanos(before))
+		ORDER BY t.tick`, workspace, trigger, nanos(before)))
 	if err != nil {
-		return nil, fmt.Errorf("unfinished jobs of trigger %s/%s: %w", workspace, trigger, interpretError(err))
-	}
-	defer rows.Close()
-	ids := []string{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("unfinished jobs of trigger %s/%s: %w", workspace, trigger, interpretError(err))
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("unfinished jobs of trigger %s/%s: %w", workspace, trigger, interpretError(err))
 	}
 	return ids, nil

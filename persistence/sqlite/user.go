@@ -20,7 +20,7 @@ const userColumns = `u.id, u.email, u.name, u.password_hash, u.is_admin, u.creat
 	(SELECT COALESCE(json_group_array(g.group_name), '[]') FROM (SELECT group_name FROM user_groups WHERE user_id = u.id ORDER BY group_name) g),
 	(SELECT COALESCE(json_group_array(a.provider), '[]') FROM (SELECT DISTINCT provider FROM auth_links WHERE user_id = u.id ORDER BY provider) a)`
 
-func scanUser(row interface{ Scan(...any) error }) (stroem.User, error) {
+func scanUser(row rowScanner) (stroem.User, error) {
 	var (
 		u              stroem.User
 		name, hash     sql.NullString
@@ -100,11 +100,7 @@ func (s *Store) UserGetByEmail(ctx context.Context, email string) (stroem.User, 
 }
 
 func (s *Store) userWhere(ctx context.Context, where string, arg any, what string) (stroem.User, error) {
-	db, err := s.reader()
-	if err != nil {
-		return stroem.User{}, err
-	}
-	u, err := scanUser(db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where, arg))
+	u, err := scanUser(s.queryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where, arg))
 	if err != nil {
 		return stroem.User{}, errs.Row(err, notFound("%s not found", what), "get %s", what)
 	}
@@ -114,7 +110,7 @@ func (s *Store) userWhere(ctx context.Context, where string, arg any, what strin
 // UserList returns a page of users by email, and how many there are.
 func (s *Store) UserList(ctx context.Context, limit, offset int) ([]stroem.User, int, error) {
 	var (
-		out   = []stroem.User{}
+		out   []stroem.User
 		total int
 	)
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
@@ -122,18 +118,8 @@ func (s *Store) UserList(ctx context.Context, limit, offset int) ([]stroem.User,
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+` FROM users u ORDER BY u.email LIMIT ? OFFSET ?`, limit, offset)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			u, err := scanUser(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, u)
-		}
-		return rows.Err()
+		out, err = collect(rows, err, scanUser)
+		return err
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", interpretError(err))
@@ -143,15 +129,11 @@ func (s *Store) UserList(ctx context.Context, limit, offset int) ([]stroem.User,
 
 // UserCount is the number of users.
 func (s *Store) UserCount(ctx context.Context) (int, error) {
-	db, err := s.reader()
+	n, err := s.count(ctx, `SELECT count(*) FROM users`)
 	if err != nil {
-		return 0, err
-	}
-	var n int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count users: %w", interpretError(err))
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // userExec runs one statement on a user's row; no such user is NotFound.
@@ -209,35 +191,18 @@ func (s *Store) UserSetGroups(ctx context.Context, id string, groups []string) e
 
 // GroupList returns every group name in use, sorted.
 func (s *Store) GroupList(ctx context.Context) ([]string, error) {
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, `SELECT DISTINCT group_name FROM user_groups ORDER BY group_name`)
+	out, err := column(s.query(ctx, `SELECT DISTINCT group_name FROM user_groups ORDER BY group_name`))
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", interpretError(err))
 	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var g string
-		if err := rows.Scan(&g); err != nil {
-			return nil, fmt.Errorf("list groups: %w", interpretError(err))
-		}
-		out = append(out, g)
-	}
 	sort.Strings(out)
-	return out, interpretError(rows.Err())
+	return out, nil
 }
 
 // AuthLinkGet returns the user an OIDC provider's subject signs in.
 func (s *Store) AuthLinkGet(ctx context.Context, provider, subject string) (string, error) {
-	db, err := s.reader()
-	if err != nil {
-		return "", err
-	}
 	var id string
-	err = db.QueryRowContext(ctx, `SELECT user_id FROM auth_links WHERE provider = ? AND subject = ?`, provider, subject).Scan(&id)
+	err := s.queryRow(ctx, `SELECT user_id FROM auth_links WHERE provider = ? AND subject = ?`, provider, subject).Scan(&id)
 	if err != nil {
 		return "", errs.Row(err, notFound("no user linked to %s subject %s", provider, subject), "get auth link")
 	}
@@ -274,12 +239,8 @@ func insertRefresh(ctx context.Context, tx *sql.Tx, t stroem.RefreshToken) error
 
 // RefreshTokenGet returns a refresh token by hash.
 func (s *Store) RefreshTokenGet(ctx context.Context, hash string) (stroem.RefreshToken, error) {
-	db, err := s.reader()
-	if err != nil {
-		return stroem.RefreshToken{}, err
-	}
 	var t stroem.RefreshToken
-	err = db.QueryRowContext(ctx, `SELECT hash, user_id, family, created_at, expires_at, revoked_at, replaced_by
+	err := s.queryRow(ctx, `SELECT hash, user_id, family, created_at, expires_at, revoked_at, replaced_by
 		FROM refresh_tokens WHERE hash = ?`, hash).Scan(&t.Hash, &t.UserID, &t.Family, timeVal{&t.CreatedAt}, timeVal{&t.ExpiresAt}, timeCol{&t.RevokedAt}, &t.ReplacedBy)
 	if err != nil {
 		return t, errs.Row(err, notFound("refresh token not found"), "get refresh token")
@@ -331,7 +292,7 @@ func (s *Store) APIKeyInsert(ctx context.Context, k stroem.APIKey) error {
 
 const apiKeyColumns = `hash, prefix, user_id, name, created_at, expires_at, last_used_at`
 
-func scanAPIKey(row interface{ Scan(...any) error }) (stroem.APIKey, error) {
+func scanAPIKey(row rowScanner) (stroem.APIKey, error) {
 	var k stroem.APIKey
 	err := row.Scan(&k.Hash, &k.Prefix, &k.UserID, &k.Name, timeVal{&k.CreatedAt}, timeCol{&k.ExpiresAt}, timeCol{&k.LastUsedAt})
 	return k, err
@@ -339,11 +300,7 @@ func scanAPIKey(row interface{ Scan(...any) error }) (stroem.APIKey, error) {
 
 // APIKeyGet returns a key by its hash.
 func (s *Store) APIKeyGet(ctx context.Context, hash string) (stroem.APIKey, error) {
-	db, err := s.reader()
-	if err != nil {
-		return stroem.APIKey{}, err
-	}
-	k, err := scanAPIKey(db.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	k, err := scanAPIKey(s.queryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
 	if err != nil {
 		return k, errs.Row(err, notFound("API key not found"), "get API key")
 	}
@@ -352,28 +309,16 @@ func (s *Store) APIKeyGet(ctx context.Context, hash string) (stroem.APIKey, erro
 
 // APIKeyList returns a user's keys, newest first.
 func (s *Store) APIKeyList(ctx context.Context, userID string) ([]stroem.APIKey, error) {
-	out := []stroem.APIKey{}
 	uid, ok := canonicalUUID(userID)
 	if !ok {
-		return out, nil
+		return []stroem.APIKey{}, nil
 	}
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE user_id = ? ORDER BY created_at DESC, prefix`, uid)
+	rows, err := s.query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE user_id = ? ORDER BY created_at DESC, prefix`, uid)
+	out, err := collect(rows, err, scanAPIKey)
 	if err != nil {
 		return nil, fmt.Errorf("list API keys: %w", interpretError(err))
 	}
-	defer rows.Close()
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list API keys: %w", interpretError(err))
-		}
-		out = append(out, k)
-	}
-	return out, interpretError(rows.Err())
+	return out, nil
 }
 
 // APIKeyDelete revokes one of a user's keys by prefix.

@@ -30,40 +30,32 @@ func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistratio
 // WorkerList returns every registered worker, most recently seen first, as
 // active, or stale when it sent no heartbeat for persistence.WorkerStaleAfter.
 func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, `SELECT id, name, capabilities, tags, registered_at, last_heartbeat_at,
+	rows, err := s.query(ctx, `SELECT id, name, capabilities, tags, registered_at, last_heartbeat_at,
 			coalesce(max_concurrent, 0),
 			CASE WHEN last_heartbeat_at > ? THEN 'active' ELSE 'stale' END
 		FROM workers ORDER BY last_heartbeat_at DESC, id`, nanos(s.now().Add(-persistence.WorkerStaleAfter)))
+	workers, err := collect(rows, err, scanWorker)
 	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", interpretError(err))
 	}
-	defer rows.Close()
-	workers := []stroem.Worker{}
-	for rows.Next() {
-		var (
-			w          stroem.Worker
-			caps, tags string
-		)
-		if err := rows.Scan(&w.ID, &w.Name, &caps, &tags, timeVal{&w.RegisteredAt}, timeVal{&w.LastHeartbeatAt},
-			&w.MaxConcurrent, &w.Status); err != nil {
-			return nil, fmt.Errorf("list workers: %w", interpretError(err))
-		}
-		if w.Capabilities, err = decodeStrings(caps); err != nil {
-			return nil, fmt.Errorf("list workers: %w", err)
-		}
-		if w.Tags, err = decodeStrings(tags); err != nil {
-			return nil, fmt.Errorf("list workers: %w", err)
-		}
-		workers = append(workers, w)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list workers: %w", interpretError(err))
-	}
 	return workers, nil
+}
+
+// scanWorker reads a row of WorkerList.
+func scanWorker(row rowScanner) (stroem.Worker, error) {
+	var (
+		w          stroem.Worker
+		caps, tags string
+	)
+	err := row.Scan(&w.ID, &w.Name, &caps, &tags, timeVal{&w.RegisteredAt}, timeVal{&w.LastHeartbeatAt}, &w.MaxConcurrent, &w.Status)
+	if err != nil {
+		return w, err
+	}
+	if w.Capabilities, err = decodeStrings(caps); err != nil {
+		return w, err
+	}
+	w.Tags, err = decodeStrings(tags)
+	return w, err
 }
 
 // WorkspaceArchivePut stores the files of a workspace revision (a tar.gz).
@@ -85,12 +77,8 @@ func (s *Store) WorkspaceArchivePut(ctx context.Context, revision string, tarbal
 // worker gets the files a job was created from even after the workspace
 // changed. An unknown revision is CodeNotFound.
 func (s *Store) WorkspaceArchiveGet(ctx context.Context, revision string) ([]byte, error) {
-	db, err := s.reader()
-	if err != nil {
-		return nil, err
-	}
 	var tarball []byte
-	err = db.QueryRowContext(ctx, `SELECT tarball FROM workspace_archives WHERE revision = ?`, revision).Scan(&tarball)
+	err := s.queryRow(ctx, `SELECT tarball FROM workspace_archives WHERE revision = ?`, revision).Scan(&tarball)
 	if err != nil {
 		return nil, errs.Row(err, notFound("workspace archive %s not found", revision), "read workspace archive %s", revision)
 	}

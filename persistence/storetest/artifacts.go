@@ -34,8 +34,7 @@ func testStateArtifacts(t *testing.T, open func(t *testing.T) persistence.Store)
 	// of that attempt.
 	running := func(t *testing.T, s persistence.Store) persistence.AttemptFence {
 		t.Helper()
-		nj := InsertJob(t, s, Step{Name: "a"})
-		c := ClaimOne(t, s, "w1")
+		nj, c := ClaimedJob(t, s, "w1")
 		return persistence.AttemptFence{JobID: nj.Job.ID, Step: "a", Attempt: c.Attempt, WorkerID: "w1"}
 	}
 	// end reports that the attempt of f ended with exitCode.

@@ -80,6 +80,39 @@ func ClaimOne(t testing.TB, s persistence.Store, worker string, caps ...string) 
 	return got[0]
 }
 
+// ClaimedJob inserts a job of one step, "a", which worker claims (and has
+// not acknowledged yet).
+func ClaimedJob(t testing.TB, s persistence.Store, worker string) (persistence.NewJob, persistence.ClaimedStep) {
+	t.Helper()
+	nj := InsertJob(t, s, Step{Name: "a"})
+	return nj, ClaimOne(t, s, worker)
+}
+
+// startedJob inserts a job of one step, which worker claims and
+// acknowledges: the step runs, held by worker. It returns the job's id.
+func startedJob(t testing.TB, s persistence.Store, worker string, step Step) string {
+	t.Helper()
+	id := InsertJob(t, s, step).Job.ID
+	c := ClaimOne(t, s, worker)
+	_, err := s.StepStart(context.Background(), id, c.StepName, c.Attempt, worker)
+	require.NoError(t, err)
+	return id
+}
+
+// claimExpired claims one step for worker with a lease that runs out at
+// once, and waits until it has by the store's clock.
+func claimExpired(t testing.TB, s persistence.Store, worker string) persistence.ClaimedStep {
+	t.Helper()
+	got := claim(t, s, worker, 1, time.Millisecond)
+	require.Len(t, got, 1)
+	c := got[0]
+	require.Eventually(t, func() bool {
+		l, err := s.StepLease(context.Background(), c.JobID, c.StepName)
+		return err == nil && l.LeaseExpiresAt.Before(l.Now)
+	}, 10*time.Second, 5*time.Millisecond, "the lease runs out by the store's clock")
+	return c
+}
+
 func jobState(t testing.TB, s persistence.Store, id string) *persistence.JobState {
 	t.Helper()
 	st, err := s.JobState(context.Background(), id)

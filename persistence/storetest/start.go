@@ -21,8 +21,8 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		s := open(t)
 		ctx := context.Background()
-		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
-		c := ClaimOne(t, s, "w1")
+		nj, c := ClaimedJob(t, s, "w1")
+		id := nj.Job.ID
 		require.Equal(t, 1, c.Attempt)
 
 		_, err := s.StepStart(ctx, id, "a", 1, "w2")
@@ -62,10 +62,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		s := open(t)
 		ctx := context.Background()
-		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
-		ClaimOne(t, s, "w1")
-		_, err := s.StepStart(ctx, id, "a", 1, "w1")
-		require.NoError(t, err)
+		id := startedJob(t, s, "w1", Step{Name: "a"})
 
 		require.NoError(t, s.StepUnclaim(ctx, id, "a", 1, "w1"))
 		a := jobState(t, s, id).Step("a")
@@ -73,7 +70,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Equal(t, 1, a.Attempt)
 		require.Equal(t, "w1", a.WorkerID)
 		require.Len(t, jobGet(t, s, id).Steps[0].Attempts, 1)
-		_, err = s.StepStart(ctx, id, "a", 1, "w1")
+		_, err := s.StepStart(ctx, id, "a", 1, "w1")
 		require.NoError(t, err, "still the worker's")
 
 		// Unacknowledged, the same unclaim goes through, and the late
@@ -91,10 +88,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		s := open(t)
 		ctx := context.Background()
-		acked := InsertJob(t, s, Step{Name: "a"}).Job.ID
-		ClaimOne(t, s, "w1")
-		_, err := s.StepStart(ctx, acked, "a", 1, "w1")
-		require.NoError(t, err)
+		acked := startedJob(t, s, "w1", Step{Name: "a"})
 		time.Sleep(time.Millisecond) // the next job is younger: claimed second
 		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
 		before := jobState(t, s, id)
@@ -137,11 +131,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("RetryAttemptGivenBackRestoresThePreviousOne", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
-		ctx := context.Background()
-		id := InsertJob(t, s, Step{Name: "a", MaxAttempts: 3}).Job.ID
-		ClaimOne(t, s, "w1")
-		_, err := s.StepStart(ctx, id, "a", 1, "w1")
-		require.NoError(t, err)
+		id := startedJob(t, s, "w1", Step{Name: "a", MaxAttempts: 3})
 		update(t, s, id, func(st *persistence.JobState) {
 			a := st.Step("a")
 			code := 3

@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/stroemtest"
 )
 
 // TickJob is a job a scheduler trigger fires for the tick at.
@@ -38,12 +38,7 @@ func EndJob(t *testing.T, s persistence.Store, id string) {
 // one insert wins and every other is refused with persistence.ErrTickFired.
 func FireConcurrently(t *testing.T, s persistence.Store, servers int, tick func() persistence.NewJob) {
 	t.Helper()
-	errs := make([]error, servers)
-	var wg sync.WaitGroup
-	for i := range servers {
-		wg.Go(func() { errs[i] = s.JobInsert(context.Background(), tick()) })
-	}
-	wg.Wait()
+	errs := stroemtest.Concurrently(servers, func(int) error { return s.JobInsert(context.Background(), tick()) })
 	won := 0
 	for _, err := range errs {
 		if err == nil {

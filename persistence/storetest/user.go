@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/stroemtest"
 )
 
 func newUser(email string, groups ...string) stroem.User {
@@ -183,17 +183,10 @@ func testUsers(t *testing.T, open func(t *testing.T) persistence.Store) {
 		now := time.Now().UTC()
 		family := uuid.NewString()
 		require.NoError(t, s.RefreshTokenInsert(ctx, stroem.RefreshToken{Hash: "root", UserID: u.ID, Family: family, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
-		var wg sync.WaitGroup
-		results := make([]error, 8)
-		for i := range results {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				results[i] = s.RefreshTokenRotate(ctx, "root", stroem.RefreshToken{Hash: fmt.Sprintf("next-%d", i), UserID: u.ID, Family: family,
-					CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, now)
-			}()
-		}
-		wg.Wait()
+		results := stroemtest.Concurrently(8, func(i int) error {
+			return s.RefreshTokenRotate(ctx, "root", stroem.RefreshToken{Hash: fmt.Sprintf("next-%d", i), UserID: u.ID, Family: family,
+				CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, now)
+		})
 		ok := 0
 		for _, err := range results {
 			if err == nil {
