@@ -214,15 +214,26 @@ func (s *Server) tasksList(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) taskGet(w http.ResponseWriter, r *http.Request) error {
+// visibleTask is the task the route's {ws} and {task} name, when the
+// caller may see it (view permission on the task's ACL path); else, like a
+// task that does not exist, it is not found.
+func (s *Server) visibleTask(r *http.Request) (*workspace.Workspace, *workspace.Task, error) {
 	ws, err := s.workspace(r)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	name := pathParam(r, "task")
 	t := ws.Tasks[name]
 	if t == nil || permission(s.acl(), r, ws.Name, taskPath(t)) < auth.View {
-		return stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", name, ws.Name)
+		return nil, nil, stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", name, ws.Name)
+	}
+	return ws, t, nil
+}
+
+func (s *Server) taskGet(w http.ResponseWriter, r *http.Request) error {
+	ws, t, err := s.visibleTask(r)
+	if err != nil {
+		return err
 	}
 	d := taskDetail{taskView: viewTask(ws, t), Flow: []*workspace.FlowStep{}}
 	for _, step := range t.Order {

@@ -17,14 +17,9 @@ import (
 // their completed steps. Failed and cancelled runs are left out, they
 // would distort the distribution.
 func (s *Server) taskStats(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.workspace(r)
+	ws, t, err := s.visibleTask(r)
 	if err != nil {
 		return err
-	}
-	name := pathParam(r, "task")
-	t := ws.Tasks[name]
-	if t == nil {
-		return stroem.Errorf(stroem.CodeNotFound, "task %q not found in workspace %q", name, ws.Name)
 	}
 	limit := 50
 	if v := r.URL.Query().Get("limit"); v != "" {

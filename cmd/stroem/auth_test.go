@@ -504,6 +504,14 @@ func TestEveryRouteForEveryCaller(t *testing.T) {
 	require.Equal(t, []string{"hook"}, listOf(t, e, partial, "/api/workspaces/default/triggers", "name"))
 	st, _, _ = e.do(req{method: "GET", path: "/api/jobs/" + otherJob, token: partial})
 	require.Equal(t, http.StatusNotFound, st, "a job of a hidden task is not found")
+	// A hidden task, and what it would tell of itself, is not found either.
+	for _, path := range []string{"/api/workspaces/default/tasks/other", "/api/workspaces/default/tasks/other/stats",
+		"/api/workspaces/default/tasks/other/state"} {
+		st, b, _ := e.do(req{method: "GET", path: path, token: partial})
+		require.Equal(t, http.StatusNotFound, st, "%s: %s", path, b)
+	}
+	st, b, _ = e.do(req{method: "GET", path: "/api/workspaces/default/tasks/hello/stats", token: partial})
+	require.Equal(t, http.StatusOK, st, string(b))
 	require.Empty(t, listOf(t, e, creds[deniedUser], "/api/jobs?limit=1000", "task_name"))
 	require.Empty(t, listOf(t, e, creds[deniedUser], "/api/workspaces", "name"))
 	require.Equal(t, []string{"default"}, listOf(t, e, partial, "/api/workspaces", "name"))
