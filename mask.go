@@ -1,6 +1,7 @@
 package stroem
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -253,7 +254,10 @@ func (m *Masker) SafeCut(b []byte, at int) int {
 
 // MaskValue returns a copy of a JSON-like value (maps, slices, strings,
 // numbers) with every string masked, map keys included; a number that is
-// a secret becomes the string "***".
+// a secret becomes the string "***". A value of any other type (a
+// map[string]string, a []string, a struct) is masked as its JSON form, so
+// nothing passes unmasked because of its Go type; one that does not
+// encode becomes "***".
 func (m *Masker) MaskValue(v any) any {
 	if m == nil || len(m.patterns) == 0 {
 		return v
@@ -284,8 +288,20 @@ func (m *Masker) MaskValue(v any) any {
 			return MaskText
 		}
 		return x
+	case nil, bool:
+		return v
 	}
-	return v
+	b, err := json.Marshal(v)
+	if err != nil {
+		return MaskText
+	}
+	var generic any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		return MaskText
+	}
+	return m.MaskValue(generic)
 }
 
 // MaskMap is MaskValue for an object.

@@ -100,6 +100,14 @@ func TestMaskValue(t *testing.T) {
 		"nested": map[string]any{"b64": "***"},
 	}, got)
 	require.Equal(t, "pw=hunter22", in["leaked"], "the input is not changed")
+
+	// Values of other Go types are masked as their JSON form.
+	require.Equal(t, map[string]any{"k": "pw=***"}, m.MaskValue(map[string]string{"k": "pw=hunter22"}))
+	require.Equal(t, []any{"***", "ok"}, m.MaskValue([]string{"hunter22", "ok"}))
+	require.Equal(t, MaskText, m.MaskValue(uint32(31337)))
+	require.Equal(t, map[string]any{"Name": "***"}, m.MaskValue(struct{ Name string }{"hunter22"}))
+	require.Equal(t, MaskText, m.MaskValue(func() {}), "what does not encode is not let through")
+	require.Equal(t, true, m.MaskValue(true))
 }
 
 func TestMaskContained(t *testing.T) {
