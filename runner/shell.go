@@ -239,17 +239,15 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	if err != nil {
 		return Result{ExitCode: -1, Error: err.Error()}
 	}
-	outR, outW, err := os.Pipe()
+	outR, outW, err := outputPipe() // proc_linux.go: small, a full pipe is latency
 	if err != nil {
 		return Result{ExitCode: -1, Error: "create pipe: " + err.Error()}
 	}
-	errR, errW, err := os.Pipe()
+	errR, errW, err := outputPipe()
 	if err != nil {
 		closeAll(outR, outW)
 		return Result{ExitCode: -1, Error: "create pipe: " + err.Error()}
 	}
-	shrinkPipe(outR) // proc_linux.go: a full pipe is latency
-	shrinkPipe(errR)
 	cmd.Stdout, cmd.Stderr = outW, errW // stdin stays nil: /dev/null
 	proc, err := r.start(cmd, step)     // see supervise.go
 	closeAll(outW, errW)                // the child holds its own copies
