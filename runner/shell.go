@@ -121,6 +121,9 @@ func (r *ShellRunner) Run(ctx context.Context, step Step, sink func(stroem.PushL
 }
 
 // prepareDir creates the step's directory and copies the workspace into it.
+// The directory is named after what it holds, not after the step: it may
+// serve later steps of the revision (stepdir.go), which would otherwise
+// run in a directory named after another job's step.
 func (r *ShellRunner) prepareDir(step Step) (string, error) {
 	if r.WorkDir == "" {
 		return "", errors.New("ShellRunner.WorkDir is not set")
@@ -128,7 +131,7 @@ func (r *ShellRunner) prepareDir(step Step) (string, error) {
 	if err := os.MkdirAll(r.WorkDir, 0o755); err != nil {
 		return "", err
 	}
-	dir, err := os.MkdirTemp(r.WorkDir, fileSafe(step.JobID, 8)+"-"+fileSafe(step.Name, 40)+"-"+strconv.Itoa(step.Attempt)+"-")
+	dir, err := os.MkdirTemp(r.WorkDir, stepDirPrefix(step.Workspace))
 	if err != nil {
 		return "", err
 	}
@@ -139,6 +142,16 @@ func (r *ShellRunner) prepareDir(step Step) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// stepDirPrefix names a step's directory after the revision whose files it
+// holds ("rev-<revision>-…", from the cache's directory of the revision),
+// or "empty-…" without files.
+func stepDirPrefix(workspace string) string {
+	if workspace == "" {
+		return "empty-"
+	}
+	return "rev-" + fileSafe(filepath.Base(workspace), 24) + "-"
 }
 
 // command builds the process for the step in dir.

@@ -122,6 +122,32 @@ func TestStepDirReusedOnlyAsHandedOut(t *testing.T) {
 	}
 }
 
+// A directory is named after the revision it holds, never after the step
+// that first ran in it: it serves steps of other jobs too.
+func TestStepDirNamedAfterItsRevision(t *testing.T) {
+	t.Parallel()
+	ws := newRevision(t)
+	r := newShell(t)
+	t.Cleanup(r.Drain)
+	var dirs []string
+	for i, job := range []string{"job-aaaa", "job-bbbb", "job-cccc"} {
+		res, c := run(t, r, Step{JobID: job, Name: "step-" + job, Attempt: i + 1, Workspace: ws,
+			Spec: stroem.StepSpec{Cmd: `pwd; echo "$STROEM_JOB_ID $STROEM_STEP $STROEM_ATTEMPT"`}})
+		require.True(t, res.Succeeded(), res.Error)
+		out := c.texts(stroem.Stdout)
+		require.Equal(t, fmt.Sprintf("%s step-%s %d", job, job, i+1), out[1], "the step learns who it is from its environment")
+		dirs = append(dirs, out[0])
+	}
+	require.Equal(t, []string{dirs[0], dirs[0], dirs[0]}, dirs, "one directory served the three jobs")
+	base := filepath.Base(dirs[0])
+	require.True(t, strings.HasPrefix(base, "rev-"+filepath.Base(ws)+"-"), base)
+	require.NotContains(t, base, "job")
+
+	res, c := run(t, r, Step{JobID: "job-dddd", Name: "s", Attempt: 1, Spec: stroem.StepSpec{Cmd: "pwd"}})
+	require.True(t, res.Succeeded(), res.Error)
+	require.True(t, strings.HasPrefix(filepath.Base(c.texts(stroem.Stdout)[0]), "empty-"), "without workspace files")
+}
+
 func TestStepDirServesStepsOfItsRevision(t *testing.T) {
 	t.Parallel()
 	ws := newRevision(t)
