@@ -370,9 +370,11 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 		return
 	}
 	start := time.Now()
-	// Debug: "step finished" (Info) already names every step that ran; a
-	// second record per step was 2% of the worker's CPU in the bench's
-	// fan-out of trivial steps (issue 23).
+	// A step's routine records are debug records: its start, and its end
+	// when it succeeded (a failed step's end is info). The server has them
+	// all, and one record per step was 2–4% of the worker's CPU (mostly
+	// the write to stderr) in the bench's chain and fan-out of trivial
+	// steps (issue 23).
 	log.Debug("step started", "action", a.ActionName, "revision", a.Revision)
 
 	ship := newShipper(w, reportCtx, workerID, ref, func(err error) { cancel(err) })
@@ -414,7 +416,11 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 	err := w.complete(reportCtx, log, ref, comp)
 	switch {
 	case err == nil:
-		log.Info("step finished", "succeeded", res.Succeeded(), "exit_code", res.ExitCode,
+		level := slog.LevelInfo
+		if res.Succeeded() {
+			level = slog.LevelDebug
+		}
+		log.Log(context.Background(), level, "step finished", "succeeded", res.Succeeded(), "exit_code", res.ExitCode,
 			"error", res.Error, "duration", time.Since(start))
 	case errors.Is(err, stroem.ErrConflict) || errors.Is(err, stroem.ErrNotFound):
 		log.Warn("completion refused as stale", "err", err)
