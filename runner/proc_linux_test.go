@@ -1,8 +1,10 @@
 package runner
 
 import (
+	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -37,4 +39,38 @@ func TestOutputPipe(t *testing.T) {
 	b, err := io.ReadAll(r)
 	require.NoError(t, err)
 	require.Equal(t, "x\n", string(b))
+}
+
+// waitExited returns once the process has exited, leaving it a zombie (its
+// pid, the group id, stays reserved until it is reaped), through the
+// runtime's poller where pidfds exist.
+func TestWaitExitedLeavesTheProcessUnreaped(t *testing.T) {
+	t.Parallel()
+	for name, wait := range map[string]func(int) error{
+		"polled": func(pid int) error {
+			if !waitExitedPolled(pid) {
+				return errors.New("no pidfd")
+			}
+			return nil
+		},
+		"any": waitExited,
+	} {
+		cmd := exec.Command("/bin/cat")
+		in, err := cmd.StdinPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		done := make(chan error, 1)
+		go func() { done <- wait(cmd.Process.Pid) }()
+		select {
+		case err := <-done:
+			t.Fatalf("%s: returned while cat waits for its input: %v", name, err)
+		default:
+		}
+		require.NoError(t, in.Close()) // cat exits
+		require.NoError(t, <-done, name)
+		_, state, ok := procStat(cmd.Process.Pid)
+		require.True(t, ok, name)
+		require.Equal(t, byte('Z'), state, "%s: exited, not reaped", name)
+		require.NoError(t, cmd.Wait(), name)
+	}
 }
