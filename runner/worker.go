@@ -347,7 +347,7 @@ func (w *Worker) slot(ctx, stepsCtx, reportCtx context.Context) {
 // execute runs one claimed step and reports it.
 func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a stroem.Assignment) {
 	ref := stroem.StepRef{JobID: a.JobID, Step: a.StepName, Attempt: a.Attempt}
-	log := w.log.With("job_id", a.JobID, "step", a.StepName, "attempt", a.Attempt)
+	log := withLazyAttrs(w.log, slog.String("job_id", a.JobID), slog.String("step", a.StepName), slog.Int("attempt", a.Attempt))
 	ctx, cancel := context.WithCancelCause(stepsCtx)
 	defer cancel(nil)
 	w.mu.Lock()
