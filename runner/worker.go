@@ -378,8 +378,6 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 	log.Debug("step started", "action", a.ActionName, "revision", a.Revision)
 
 	ship := newShipper(w, reportCtx, workerID, ref, func(err error) { cancel(err) })
-	var shipping sync.WaitGroup
-	shipping.Go(ship.loop)
 
 	if w.cfg.OnSecrets != nil && len(a.Mask) > 0 {
 		w.cfg.OnSecrets(a.Mask)
@@ -406,7 +404,7 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 		defer res.Cleanup() // after the report: the next step need not wait for it
 	}
 	ship.close()
-	shipping.Wait()
+	ship.wait()
 
 	if ship.isStale() {
 		log.Warn("step abandoned: the server gave it to another attempt", "duration", time.Since(start))
