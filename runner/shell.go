@@ -286,14 +286,13 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 		sinkTime.Add(int64(time.Since(now)))
 		inSink.Add(-1)
 	}
-	var readers sync.WaitGroup
-	readers.Add(2)
+	readers := newOutputReaders(2)
 	go func() {
-		defer readers.Done()
+		defer readers.end()
 		_ = splitLines(outR, MaxLineBytes, maskPieces(step.Mask, MaxLineBytes, logPieces(out.piece, func(p []byte) { emit(stroem.Stdout, p) })))
 	}()
 	go func() {
-		defer readers.Done()
+		defer readers.end()
 		_ = splitLines(errR, MaxLineBytes, maskPieces(step.Mask, MaxLineBytes, logPieces(tail.piece, func(p []byte) { emit(stroem.Stderr, p) })))
 	}()
 
@@ -316,7 +315,7 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	// The main process is gone: nothing else of the step may stay behind.
 	st := proc.finish()
 	*swept = st.swept
-	r.drain(&readers, func() (bool, time.Duration) { return inSink.Load() > 0, time.Duration(sinkTime.Load()) }, outR, errR)
+	r.drain(readers, func() (bool, time.Duration) { return inSink.Load() > 0, time.Duration(sinkTime.Load()) }, outR, errR)
 
 	res := Result{ExitCode: st.code}
 	switch {
@@ -373,12 +372,14 @@ func (r *ShellRunner) terminate(proc stepProcess) {
 // waiting on the sink (sinkWait: whether one waits now, and the total so
 // far) does not count: what is still in the pipes is read out however
 // slowly the log is shipped.
-func (r *ShellRunner) drain(readers *sync.WaitGroup, sinkWait func() (bool, time.Duration), files ...*os.File) {
-	done := make(chan struct{})
-	go func() {
-		readers.Wait()
-		close(done)
-	}()
+func (r *ShellRunner) drain(readers *outputReaders, sinkWait func() (bool, time.Duration), files ...*os.File) {
+	done := readers.done
+	select {
+	case <-done: // the usual case: the pipes closed with the step
+		closeAll(files...)
+		return
+	default:
+	}
 	d := r.DrainTimeout
 	if d <= 0 {
 		d = DefaultDrainTimeout
@@ -406,6 +407,27 @@ func (r *ShellRunner) drain(readers *sync.WaitGroup, sinkWait func() (bool, time
 		break
 	}
 	closeAll(files...)
+}
+
+// outputReaders tells when the goroutines reading a step's pipes have
+// ended, without a goroutine waiting for them (a WaitGroup needed one per
+// step).
+type outputReaders struct {
+	left atomic.Int32
+	done chan struct{} // closed when the last one ends
+}
+
+func newOutputReaders(n int) *outputReaders {
+	o := &outputReaders{done: make(chan struct{})}
+	o.left.Store(int32(n))
+	return o
+}
+
+// end is called by each reader when it ends.
+func (o *outputReaders) end() {
+	if o.left.Add(-1) == 0 {
+		close(o.done)
+	}
 }
 
 // cancelMessage is the Error of a cancelled step.
