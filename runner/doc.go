@@ -19,7 +19,7 @@
 //
 // Decisions worth knowing:
 //
-//   - Each step runs in a fresh directory under work_dir/steps holding a copy
+//   - Each step runs in a directory of its own under work_dir/steps holding a copy
 //     of the workspace files (copied, not linked, so a step cannot change the
 //     cached revision other steps use) — all but the workflow definitions in
 //     .workflows/, which steps have no use for and which would only cost a
@@ -27,7 +27,9 @@
 //     ShellRunner.KeepFailedDirs keeps failed ones. A directory the step
 //     left exactly as it got it (by content, or by inode change times a
 //     step cannot set) serves the next step of the revision instead of a
-//     new copy (stepdir.go; a bounded number are kept).
+//     new copy (stepdir.go; a bounded number are kept) — so it is named
+//     after the revision it holds (rev-<revision>-<random>), never after
+//     the job or step that first ran in it.
 //   - Workspace revisions are cached under work_dir/workspaces/<revision>,
 //     downloaded once per revision, extracted into a temporary directory,
 //     verified and renamed into place; the 8 most recent unused revisions

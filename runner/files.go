@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -72,18 +73,21 @@ func (f *stepFiles) dir(name string) string { return filepath.Join(f.root, name)
 // prepareFiles makes the attempt's directories, fetches the newest state
 // into them and names them in the step's environment.
 func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID string, a *stroem.Assignment) (*stepFiles, error) {
-	base := filepath.Join(w.cfg.WorkDir, "files")
-	if err := os.MkdirAll(base, 0o700); err != nil {
-		return nil, fmt.Errorf("make the state and artifact directories: %w", err)
-	}
 	// A previous step's directories, left empty, serve again: making and
 	// removing six directories was a third of the worker's CPU per step
 	// (issue 23; files_pool.go).
 	pooled, reused := w.files.get(log)
 	root := pooled.root
 	if !reused {
+		base := filepath.Join(w.cfg.WorkDir, "files")
 		var err error
-		if root, err = os.MkdirTemp(base, "step-"); err != nil {
+		root, err = os.MkdirTemp(base, "step-")
+		if errors.Is(err, fs.ErrNotExist) { // the first step (or it was removed): make it
+			if err = os.MkdirAll(base, 0o700); err == nil {
+				root, err = os.MkdirTemp(base, "step-")
+			}
+		}
+		if err != nil {
 			return nil, fmt.Errorf("make the state and artifact directories: %w", err)
 		}
 	}

@@ -300,10 +300,9 @@ func (r *ShellRunner) runInstaller(ctx context.Context, argv []string, dir strin
 		return err
 	}
 	closeAll(pw)
-	var readers sync.WaitGroup
-	readers.Add(1)
+	readers := newOutputReaders(1)
 	go func() {
-		defer readers.Done()
+		defer readers.end()
 		_ = splitLines(pr, MaxLineBytes, func(p []byte, _ bool) {
 			sink(stroem.PushLine{TS: time.Now().UTC(), Stream: stroem.Stderr, Text: stroem.SanitizeText(string(p))})
 		})
@@ -318,7 +317,7 @@ func (r *ShellRunner) runInstaller(ctx context.Context, argv []string, dir strin
 		werr = <-done
 	}
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	r.drain(&readers, func() (bool, time.Duration) { return false, 0 }, pr)
+	r.drain(readers, func() (bool, time.Duration) { return false, 0 }, pr)
 	if werr == nil && ctx.Err() != nil {
 		werr = ctx.Err()
 	}

@@ -85,6 +85,11 @@ type shipper struct {
 	ordered      bool // the server answered an Ordered push as one: pushes may overlap
 
 	wake chan struct{}
+	// The loop is started by the first line (startLoop): a step that
+	// prints nothing costs no goroutine, no context hook and no wake-up
+	// (most steps of a fan-out of small steps print nothing).
+	started bool
+	loops   sync.WaitGroup
 }
 
 func newShipper(w *Worker, ctx context.Context, workerID string, ref stroem.StepRef, stop func(error)) *shipper {
@@ -133,7 +138,20 @@ func (s *shipper) memoryRoom() bool {
 	return len(s.pending)+s.flyLines < cfg.LogBufferLines && s.pendingBytes+s.flyBytes < cfg.LogBufferBytes
 }
 
+// startLoop starts the loop at the first line. Called with mu held.
+func (s *shipper) startLoop() {
+	if !s.started {
+		s.started = true
+		s.loops.Go(s.loop)
+	}
+}
+
+// wait returns once the loop (if a line started it) has ended: after
+// close, once everything is delivered or given up on.
+func (s *shipper) wait() { s.loops.Wait() }
+
 func (s *shipper) toMemory(l stroem.PushLine) {
+	s.startLoop()
 	s.pending = append(s.pending, l)
 	s.pendingBytes += len(l.Text) + lineOverhead
 	s.signal()
@@ -160,6 +178,7 @@ func (s *shipper) toSpool(l stroem.PushLine) bool {
 	if s.spool == nil {
 		return false
 	}
+	s.startLoop()
 	if err := s.spool.put(l); err != nil {
 		if !errors.Is(err, errSpoolFull) {
 			s.w.log.Error("log spool", "job_id", s.ref.JobID, "step", s.ref.Step, "err", err)

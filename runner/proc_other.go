@@ -13,6 +13,5 @@ import (
 // otherwise except for the rare reuse of the pid by a new group.
 func waitExited(int) error { return errors.ErrUnsupported }
 
-// shrinkPipe is Linux-only (F_SETPIPE_SZ); elsewhere pipes keep their
-// default capacity.
-func shrinkPipe(*os.File) {}
+// outputPipe makes a pipe for a step's stdout or stderr.
+func outputPipe() (r, w *os.File, err error) { return os.Pipe() }

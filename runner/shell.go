@@ -40,6 +40,9 @@ const (
 	// maxTailLineBytes bounds each quoted stderr line.
 	maxTailLineBytes = 512
 	outputPrefix     = "OUTPUT:"
+	// splitStartBytes is splitLines' first buffer: a step's pipe holds
+	// one page (proc_linux.go), so one read fills at most this much.
+	splitStartBytes = 4 << 10
 )
 
 // ShellRunner runs `shell` steps: `/bin/sh -c cmd`, or the workspace script,
@@ -118,6 +121,9 @@ func (r *ShellRunner) Run(ctx context.Context, step Step, sink func(stroem.PushL
 }
 
 // prepareDir creates the step's directory and copies the workspace into it.
+// The directory is named after what it holds, not after the step: it may
+// serve later steps of the revision (stepdir.go), which would otherwise
+// run in a directory named after another job's step.
 func (r *ShellRunner) prepareDir(step Step) (string, error) {
 	if r.WorkDir == "" {
 		return "", errors.New("ShellRunner.WorkDir is not set")
@@ -125,7 +131,7 @@ func (r *ShellRunner) prepareDir(step Step) (string, error) {
 	if err := os.MkdirAll(r.WorkDir, 0o755); err != nil {
 		return "", err
 	}
-	dir, err := os.MkdirTemp(r.WorkDir, fileSafe(step.JobID, 8)+"-"+fileSafe(step.Name, 40)+"-"+strconv.Itoa(step.Attempt)+"-")
+	dir, err := os.MkdirTemp(r.WorkDir, stepDirPrefix(step.Workspace))
 	if err != nil {
 		return "", err
 	}
@@ -136,6 +142,16 @@ func (r *ShellRunner) prepareDir(step Step) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// stepDirPrefix names a step's directory after the revision whose files it
+// holds ("rev-<revision>-…", from the cache's directory of the revision),
+// or "empty-…" without files.
+func stepDirPrefix(workspace string) string {
+	if workspace == "" {
+		return "empty-"
+	}
+	return "rev-" + fileSafe(filepath.Base(workspace), 24) + "-"
 }
 
 // command builds the process for the step in dir.
@@ -236,17 +252,15 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	if err != nil {
 		return Result{ExitCode: -1, Error: err.Error()}
 	}
-	outR, outW, err := os.Pipe()
+	outR, outW, err := outputPipe() // proc_linux.go: small, a full pipe is latency
 	if err != nil {
 		return Result{ExitCode: -1, Error: "create pipe: " + err.Error()}
 	}
-	errR, errW, err := os.Pipe()
+	errR, errW, err := outputPipe()
 	if err != nil {
 		closeAll(outR, outW)
 		return Result{ExitCode: -1, Error: "create pipe: " + err.Error()}
 	}
-	shrinkPipe(outR) // proc_linux.go: a full pipe is latency
-	shrinkPipe(errR)
 	cmd.Stdout, cmd.Stderr = outW, errW // stdin stays nil: /dev/null
 	proc, err := r.start(cmd, step)     // see supervise.go
 	closeAll(outW, errW)                // the child holds its own copies
@@ -272,14 +286,13 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 		sinkTime.Add(int64(time.Since(now)))
 		inSink.Add(-1)
 	}
-	var readers sync.WaitGroup
-	readers.Add(2)
+	readers := newOutputReaders(2)
 	go func() {
-		defer readers.Done()
+		defer readers.end()
 		_ = splitLines(outR, MaxLineBytes, maskPieces(step.Mask, MaxLineBytes, logPieces(out.piece, func(p []byte) { emit(stroem.Stdout, p) })))
 	}()
 	go func() {
-		defer readers.Done()
+		defer readers.end()
 		_ = splitLines(errR, MaxLineBytes, maskPieces(step.Mask, MaxLineBytes, logPieces(tail.piece, func(p []byte) { emit(stroem.Stderr, p) })))
 	}()
 
@@ -302,7 +315,7 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	// The main process is gone: nothing else of the step may stay behind.
 	st := proc.finish()
 	*swept = st.swept
-	r.drain(&readers, func() (bool, time.Duration) { return inSink.Load() > 0, time.Duration(sinkTime.Load()) }, outR, errR)
+	r.drain(readers, func() (bool, time.Duration) { return inSink.Load() > 0, time.Duration(sinkTime.Load()) }, outR, errR)
 
 	res := Result{ExitCode: st.code}
 	switch {
@@ -359,12 +372,14 @@ func (r *ShellRunner) terminate(proc stepProcess) {
 // waiting on the sink (sinkWait: whether one waits now, and the total so
 // far) does not count: what is still in the pipes is read out however
 // slowly the log is shipped.
-func (r *ShellRunner) drain(readers *sync.WaitGroup, sinkWait func() (bool, time.Duration), files ...*os.File) {
-	done := make(chan struct{})
-	go func() {
-		readers.Wait()
-		close(done)
-	}()
+func (r *ShellRunner) drain(readers *outputReaders, sinkWait func() (bool, time.Duration), files ...*os.File) {
+	done := readers.done
+	select {
+	case <-done: // the usual case: the pipes closed with the step
+		closeAll(files...)
+		return
+	default:
+	}
 	d := r.DrainTimeout
 	if d <= 0 {
 		d = DefaultDrainTimeout
@@ -394,6 +409,27 @@ func (r *ShellRunner) drain(readers *sync.WaitGroup, sinkWait func() (bool, time
 	closeAll(files...)
 }
 
+// outputReaders tells when the goroutines reading a step's pipes have
+// ended, without a goroutine waiting for them (a WaitGroup needed one per
+// step).
+type outputReaders struct {
+	left atomic.Int32
+	done chan struct{} // closed when the last one ends
+}
+
+func newOutputReaders(n int) *outputReaders {
+	o := &outputReaders{done: make(chan struct{})}
+	o.left.Store(int32(n))
+	return o
+}
+
+// end is called by each reader when it ends.
+func (o *outputReaders) end() {
+	if o.left.Add(-1) == 0 {
+		close(o.done)
+	}
+}
+
 // cancelMessage is the Error of a cancelled step.
 func cancelMessage(cause error) string {
 	if cause == nil || errors.Is(cause, context.Canceled) && cause.Error() == context.Canceled.Error() {
@@ -407,10 +443,20 @@ func cancelMessage(cause error) string {
 // UTF-8), with end set on a line's last piece. The line terminator ("\n",
 // "\r\n") is not included; a last line without one is still emitted. The
 // slice passed to emit is only valid during the call.
+//
+// The buffer starts at splitStartBytes and doubles, up to max, only while
+// an unfinished line fills it: most steps print little, and two buffers of
+// max bytes per step were 7% of the worker's CPU (allocation and GC) in the
+// bench's fan-out of trivial steps (issue 23).
 func splitLines(r io.Reader, max int, emit func(piece []byte, end bool)) error {
-	buf := make([]byte, max)
+	buf := make([]byte, min(max, splitStartBytes))
 	n := 0 // bytes of an unfinished line at buf[:n]
 	for {
+		if n == len(buf) && n < max { // an unfinished line fills it: grow
+			grown := make([]byte, min(max, 2*len(buf)))
+			copy(grown, buf[:n])
+			buf = grown
+		}
 		m, err := r.Read(buf[n:])
 		n += m
 		start := 0
@@ -422,7 +468,7 @@ func splitLines(r io.Reader, max int, emit func(piece []byte, end bool)) error {
 			emit(bytes.TrimSuffix(buf[start:start+i], []byte("\r")), true)
 			start += i + 1
 		}
-		if start == 0 && n == max { // a full buffer with no newline: split
+		if start == 0 && n == max { // a full buffer of max bytes with no newline: split
 			cut := runeBoundary(buf[:n])
 			emit(buf[:cut], false)
 			start = cut

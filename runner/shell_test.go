@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -202,6 +204,38 @@ func TestSplitLinesKeepsRunesWhole(t *testing.T) {
 	}
 	require.True(t, ends[len(ends)-1])
 	require.False(t, ends[0])
+}
+
+// The buffer grows past its first size for a long line and never cuts a
+// line shorter than max, however the reads come.
+func TestSplitLinesGrowsItsBufferForLongLines(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 3*splitStartBytes+7) // grows twice
+	huge := strings.Repeat("y", MaxLineBytes+100)    // split at max
+	in := "a\n" + long + "\r\n" + "b\n" + huge + "\n" + "tail"
+	type piece struct {
+		text string
+		end  bool
+	}
+	for name, r := range map[string]io.Reader{
+		"whole":    strings.NewReader(in),
+		"halves":   iotest.HalfReader(strings.NewReader(in)),
+		"one byte": iotest.OneByteReader(strings.NewReader(in[:2*splitStartBytes+10])),
+	} {
+		var got []piece
+		require.NoError(t, splitLines(r, MaxLineBytes, func(p []byte, end bool) {
+			got = append(got, piece{string(p), end})
+		}), name)
+		if name == "one byte" {
+			require.Equal(t, []piece{{"a", true}, {long[:2*splitStartBytes+8], true}}, got, name)
+			continue
+		}
+		require.Equal(t, []piece{
+			{"a", true}, {long, true}, {"b", true},
+			{huge[:MaxLineBytes], false}, {huge[MaxLineBytes:], true},
+			{"tail", true},
+		}, got, name)
+	}
 }
 
 func TestBinaryOutputIsSanitized(t *testing.T) {

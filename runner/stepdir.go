@@ -200,6 +200,7 @@ func stampsMatch(root string, snap []stamp) bool {
 // the same entries with the same stamps as recorded, nothing more, and the
 // same bytes in every file and link.
 func (d *stepDir) sameAsSource() bool {
+	names := snapNames(d.snap)
 	for _, s := range d.snap {
 		p := filepath.Join(d.path, s.rel)
 		now, ok := stampOf(p, s.rel)
@@ -208,7 +209,7 @@ func (d *stepDir) sameAsSource() bool {
 		}
 		switch {
 		case s.mode.IsDir():
-			if !sameNames(p, d.snap, s.rel) {
+			if !names.same(p, s.rel) {
 				return false
 			}
 		case s.mode&fs.ModeSymlink != 0:
@@ -228,25 +229,37 @@ func (d *stepDir) sameAsSource() bool {
 	return true
 }
 
-// sameNames says whether dir holds exactly the children snap records for
-// rel.
-func sameNames(dir string, snap []stamp, rel string) bool {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	want := 0
+// snapListing is what a snapshot says each directory holds: every entry
+// but the root, and how many children each directory has. Built once per
+// comparison, it lets each directory's listing be checked in time linear
+// in its size (a scan of the snapshot per directory, and of the snapshot
+// per name, made a tree of maxPooledDirEntries cost millions of
+// comparisons).
+type snapListing struct {
+	entries  map[string]bool // rel of every entry but the root
+	children map[string]int  // a directory's rel ("." for the root) → its entries
+}
+
+func snapNames(snap []stamp) snapListing {
+	l := snapListing{entries: make(map[string]bool, len(snap)), children: map[string]int{}}
 	for _, s := range snap {
-		if s.rel != "" && filepath.Dir(s.rel) == orDot(rel) {
-			want++
+		if s.rel != "" {
+			l.entries[s.rel] = true
+			l.children[filepath.Dir(s.rel)]++
 		}
 	}
-	if len(entries) != want {
+	return l
+}
+
+// same says whether dir holds exactly the children the snapshot records
+// for rel.
+func (l snapListing) same(dir, rel string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != l.children[orDot(rel)] {
 		return false
 	}
 	for _, e := range entries {
-		child := filepath.Join(rel, e.Name())
-		if !slices.ContainsFunc(snap, func(s stamp) bool { return s.rel == child }) {
+		if !l.entries[filepath.Join(rel, e.Name())] {
 			return false
 		}
 	}

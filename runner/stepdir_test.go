@@ -3,9 +3,11 @@
 package runner
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +120,32 @@ func TestStepDirReusedOnlyAsHandedOut(t *testing.T) {
 			r.Drain()
 		}
 	}
+}
+
+// A directory is named after the revision it holds, never after the step
+// that first ran in it: it serves steps of other jobs too.
+func TestStepDirNamedAfterItsRevision(t *testing.T) {
+	t.Parallel()
+	ws := newRevision(t)
+	r := newShell(t)
+	t.Cleanup(r.Drain)
+	var dirs []string
+	for i, job := range []string{"job-aaaa", "job-bbbb", "job-cccc"} {
+		res, c := run(t, r, Step{JobID: job, Name: "step-" + job, Attempt: i + 1, Workspace: ws,
+			Spec: stroem.StepSpec{Cmd: `pwd; echo "$STROEM_JOB_ID $STROEM_STEP $STROEM_ATTEMPT"`}})
+		require.True(t, res.Succeeded(), res.Error)
+		out := c.texts(stroem.Stdout)
+		require.Equal(t, fmt.Sprintf("%s step-%s %d", job, job, i+1), out[1], "the step learns who it is from its environment")
+		dirs = append(dirs, out[0])
+	}
+	require.Equal(t, []string{dirs[0], dirs[0], dirs[0]}, dirs, "one directory served the three jobs")
+	base := filepath.Base(dirs[0])
+	require.True(t, strings.HasPrefix(base, "rev-"+filepath.Base(ws)+"-"), base)
+	require.NotContains(t, base, "job")
+
+	res, c := run(t, r, Step{JobID: "job-dddd", Name: "s", Attempt: 1, Spec: stroem.StepSpec{Cmd: "pwd"}})
+	require.True(t, res.Succeeded(), res.Error)
+	require.True(t, strings.HasPrefix(filepath.Base(c.texts(stroem.Stdout)[0]), "empty-"), "without workspace files")
 }
 
 func TestStepDirServesStepsOfItsRevision(t *testing.T) {
@@ -327,5 +355,93 @@ func TestStepDirNotReusedWithoutSweep(t *testing.T) {
 		}
 		require.NoDirExists(t, c.texts(stroem.Stdout)[0], name)
 		require.Empty(t, r.dirs.idle, name)
+	}
+}
+
+// wideRevision makes a revision of n entries: dirs directories, each with
+// the same file names, so a name alone says nothing of where it belongs.
+func wideRevision(t testing.TB, dirs, files int) string {
+	t.Helper()
+	ws := t.TempDir()
+	for d := range dirs {
+		dir := filepath.Join(ws, "d"+strconv.Itoa(d))
+		require.NoError(t, os.Mkdir(dir, 0o755))
+		for f := range files {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "f"+strconv.Itoa(f)), []byte("x"), 0o644))
+		}
+	}
+	return ws
+}
+
+// handedOut is a copy of ws as a step gets it, judged by content.
+func handedOut(t testing.TB, ws string) *stepDir {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "step")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	require.NoError(t, copyTree(ws, dir))
+	snap, ok := snapshot(dir)
+	require.True(t, ok, "within the bounds")
+	return &stepDir{path: dir, src: ws, snap: snap}
+}
+
+// A directory's listing must be exactly what the snapshot recorded for
+// that directory: the right number of names is not enough, nor names that
+// the snapshot holds elsewhere in the tree. Checked on the largest tree
+// that is kept (whose listing is compared in linear time).
+func TestStepDirListingComparedPerDirectory(t *testing.T) {
+	t.Parallel()
+	// 39 directories of 50 files and the root: 1,990 entries, close to
+	// maxPooledDirEntries.
+	ws := wideRevision(t, 39, 50)
+	for name, change := range map[string]func(dir string) error{
+		"unchanged": func(string) error { return nil },
+		"a file renamed to a name its neighbour directory has": func(dir string) error {
+			require.NoError(t, os.Remove(filepath.Join(dir, "d1", "f49")))
+			return os.WriteFile(filepath.Join(dir, "d2", "f50"), []byte("x"), 0o644) // d1 has one less, d2 one more
+		},
+		"a file moved to another directory": func(dir string) error {
+			return os.Rename(filepath.Join(dir, "d3", "f7"), filepath.Join(dir, "d30", "f7x"))
+		},
+		"a file swapped for a directory's name": func(dir string) error {
+			require.NoError(t, os.Remove(filepath.Join(dir, "d38", "f0")))
+			return os.WriteFile(filepath.Join(dir, "d38", "d1"), []byte("x"), 0o644) // d1 exists, at the root
+		},
+		"a file added at the root": func(dir string) error {
+			return os.WriteFile(filepath.Join(dir, "f0"), []byte("x"), 0o644) // f0 exists, one level down
+		},
+	} {
+		d := handedOut(t, ws)
+		require.Equal(t, 1990, len(d.snap), name)
+		require.NoError(t, change(d.path), name)
+		// The stamps of the changed directories differ too; compare the
+		// names alone, as the content comparison does for each directory.
+		l := snapNames(d.snap)
+		same := true
+		for _, s := range d.snap {
+			if s.mode.IsDir() && !l.same(filepath.Join(d.path, s.rel), s.rel) {
+				same = false
+			}
+		}
+		require.Equal(t, name == "unchanged", same, name)
+		require.Equal(t, name == "unchanged", d.sameAsSource(), name)
+	}
+}
+
+// BenchmarkStepDirListing: the listings' part of the content comparison,
+// for the largest trees that are kept: one flat directory, and directories
+// of 50.
+func BenchmarkStepDirListing(b *testing.B) {
+	for _, shape := range []struct{ dirs, files int }{{1, maxPooledDirEntries - 2}, {39, 50}} {
+		d := handedOut(b, wideRevision(b, shape.dirs, shape.files))
+		b.Run(fmt.Sprintf("%dx%d", shape.dirs, shape.files), func(b *testing.B) {
+			for b.Loop() {
+				l := snapNames(d.snap)
+				for _, s := range d.snap {
+					if s.mode.IsDir() && !l.same(filepath.Join(d.path, s.rel), s.rel) {
+						b.Fatal("changed")
+					}
+				}
+			}
+		})
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -237,4 +239,55 @@ func TestUnsupervisedStepsStillDieWithTheirGroup(t *testing.T) {
 	// And an exit code still comes through.
 	res, _ = run(t, r, cmdStep(`exit 7`))
 	require.Equal(t, 7, res.ExitCode)
+}
+
+// The supervisor's reader parses messages however the stream cuts or joins
+// them, with its buffers reused from one message to the next.
+func TestControlReaderSplitAndJoinedMessages(t *testing.T) {
+	t.Parallel()
+	fds, err := controlSocketpair()
+	require.NoError(t, err)
+	conn := func(fd int) *net.UnixConn {
+		f := os.NewFile(uintptr(fd), "ctl")
+		c, err := net.FileConn(f)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		t.Cleanup(func() { _ = c.Close() })
+		return c.(*net.UnixConn)
+	}
+	w, rc := conn(fds[0]), conn(fds[1])
+	out, err := os.Open(os.DevNull)
+	require.NoError(t, err)
+	defer out.Close()
+
+	big := []byte(strings.Repeat("s", 100<<10)) // more than one read
+	require.NoError(t, sendCtl(w, msgStep, []byte(`{"path":"a"}`), out, out))
+	require.NoError(t, sendCtl(w, msgTerm, nil))
+	require.NoError(t, sendCtl(w, msgStep, big, out, out))
+	// One message written in two pieces, the second with the next message.
+	framed := func(kind byte, payload string) []byte {
+		return append([]byte{kind, 0, 0, 0, byte(len(payload))}, payload...)
+	}
+	half := framed(msgKill, "xyz")
+	_, err = w.Write(half[:3])
+	require.NoError(t, err)
+	_, err = w.Write(append(half[3:], framed(msgTerm, "")...))
+	require.NoError(t, err)
+	require.NoError(t, w.CloseWrite())
+
+	r := &ctlReader{c: rc}
+	var got []string
+	for {
+		m, err := r.next()
+		if err != nil {
+			require.ErrorIs(t, err, io.EOF)
+			break
+		}
+		closeAll(m.files...)
+		got = append(got, fmt.Sprintf("%c %d %d", m.kind, len(m.payload), len(m.files)))
+		if m.kind == msgStep && len(m.payload) == len(big) {
+			require.Equal(t, big, m.payload)
+		}
+	}
+	require.Equal(t, []string{"S 12 2", "T 0 0", fmt.Sprintf("S %d 2", len(big)), "K 3 0", "T 0 0"}, got)
 }

@@ -348,7 +348,7 @@ func (w *Worker) slot(ctx, stepsCtx, reportCtx context.Context) {
 // execute runs one claimed step and reports it.
 func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a stroem.Assignment) {
 	ref := stroem.StepRef{JobID: a.JobID, Step: a.StepName, Attempt: a.Attempt}
-	log := w.log.With("job_id", a.JobID, "step", a.StepName, "attempt", a.Attempt)
+	log := withLazyAttrs(w.log, slog.String("job_id", a.JobID), slog.String("step", a.StepName), slog.Int("attempt", a.Attempt))
 	ctx, cancel := context.WithCancelCause(stepsCtx)
 	defer cancel(nil)
 	w.mu.Lock()
@@ -371,11 +371,14 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 		return
 	}
 	start := time.Now()
-	log.Info("step started", "action", a.ActionName, "revision", a.Revision)
+	// A step's routine records are debug records: its start, and its end
+	// when it succeeded (a failed step's end is info). The server has them
+	// all, and one record per step was 2–4% of the worker's CPU (mostly
+	// the write to stderr) in the bench's chain and fan-out of trivial
+	// steps (issue 23).
+	log.Debug("step started", "action", a.ActionName, "revision", a.Revision)
 
 	ship := newShipper(w, reportCtx, workerID, ref, func(err error) { cancel(err) })
-	var shipping sync.WaitGroup
-	shipping.Go(ship.loop)
 
 	if w.cfg.OnSecrets != nil && len(a.Mask) > 0 {
 		w.cfg.OnSecrets(a.Mask)
@@ -402,7 +405,7 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 		defer res.Cleanup() // after the report: the next step need not wait for it
 	}
 	ship.close()
-	shipping.Wait()
+	ship.wait()
 
 	if ship.isStale() {
 		log.Warn("step abandoned: the server gave it to another attempt", "duration", time.Since(start))
@@ -412,7 +415,11 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 	err := w.complete(reportCtx, log, ref, comp)
 	switch {
 	case err == nil:
-		log.Info("step finished", "succeeded", res.Succeeded(), "exit_code", res.ExitCode,
+		level := slog.LevelInfo
+		if res.Succeeded() {
+			level = slog.LevelDebug
+		}
+		log.Log(context.Background(), level, "step finished", "succeeded", res.Succeeded(), "exit_code", res.ExitCode,
 			"error", res.Error, "duration", time.Since(start))
 	case errors.Is(err, stroem.ErrConflict) || errors.Is(err, stroem.ErrNotFound):
 		log.Warn("completion refused as stale", "err", err)

@@ -287,17 +287,15 @@ func TestShipperBufferCountsThePushesInFlight(t *testing.T) {
 	defer cancel()
 	s := newShipper(w, ctx, "w1", stroem.StepRef{JobID: "j", Step: "s", Attempt: 1}, func(error) {})
 	loopDone := make(chan struct{})
-	go func() {
-		defer close(loopDone)
-		s.loop()
-	}()
 	var added atomic.Int64
 	go func() {
+		defer close(loopDone)
 		for i := 1; i <= 100; i++ {
 			s.add(stroem.PushLine{TS: time.Now(), Stream: stroem.Stdout, Text: "line " + strconv.Itoa(i)})
 			added.Add(1)
 		}
 		s.close()
+		s.wait() // the loop the first line started
 	}()
 	require.Eventually(t, func() bool {
 		s.mu.Lock()
@@ -512,4 +510,25 @@ func TestWorkerDownloadsTheWorkspaceOncePerRevision(t *testing.T) {
 	c := f.waitCompletion("gone")
 	require.Contains(t, c.Error, "get the workspace files")
 	require.Contains(t, c.Error, "unknown revision")
+}
+
+// A step that prints nothing costs no shipping loop; its first line starts
+// one, which delivers it.
+func TestShipperStartsAtTheFirstLine(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	w, err := NewWorker(newClient(t, f.url(), "cred-w1"), WorkerConfig{WorkDir: t.TempDir()}, testLogger(t))
+	require.NoError(t, err)
+	quiet := newShipper(w, context.Background(), "w1", stroem.StepRef{JobID: "j", Step: "quiet", Attempt: 1}, func(error) {})
+	quiet.close()
+	quiet.wait()
+	require.False(t, quiet.started, "no line, no loop")
+	require.Empty(t, f.texts("j", "quiet"))
+
+	s := newShipper(w, context.Background(), "w1", stroem.StepRef{JobID: "j", Step: "s", Attempt: 1}, func(error) {})
+	s.add(stroem.PushLine{TS: time.Now(), Stream: stroem.Stdout, Text: "line 1"})
+	s.close()
+	s.wait()
+	require.True(t, s.started)
+	require.Equal(t, seqLines(1, 1), f.texts("j", "s"))
 }

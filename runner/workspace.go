@@ -12,7 +12,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -76,14 +75,30 @@ func NewWorkspaceCache(dir string, fetch FetchFunc, log *slog.Logger) *Workspace
 		inflight: map[string]*download{}, inUse: map[string]int{}}
 }
 
-var revisionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+// validRevision says whether revision is a name the cache may use as a
+// directory: 1 to 128 of A–Z, a–z, 0–9, ".", "_", "-", not starting with
+// one of the last three. (A regular expression took 2% of the worker's CPU
+// per step in the bench.)
+func validRevision(revision string) bool {
+	if len(revision) == 0 || len(revision) > 128 {
+		return false
+	}
+	for i := 0; i < len(revision); i++ {
+		c := revision[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Acquire returns the directory holding the files of workspace ws at
 // revision, downloading them first if needed. The directory must not be
 // modified; call release once done with it (it is then eligible for
 // removal).
 func (c *WorkspaceCache) Acquire(ctx context.Context, ws, revision string) (dir string, release func(), err error) {
-	if !revisionRE.MatchString(revision) {
+	if !validRevision(revision) {
 		return "", nil, fmt.Errorf("workspace %s: invalid revision %q", ws, revision)
 	}
 	final := filepath.Join(c.dir, revision)

@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -298,3 +300,28 @@ func TestVerifyRejectsSpecialFiles(t *testing.T) {
 }
 
 func mkfifo(path string) error { return syscall.Mkfifo(path, 0o600) }
+
+// validRevision accepts exactly what the regular expression it replaced
+// accepted.
+func TestValidRevisionAsTheRegexp(t *testing.T) {
+	t.Parallel()
+	re := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	cases := []string{"", "a", "A9", "abc123", ".a", "_a", "-a", "a.b_c-d", "a/b", "..", "a b", "é", "a\n",
+		strings.Repeat("f", 128), strings.Repeat("f", 129), "0" + strings.Repeat(".", 127), "a\x00"}
+	for c := range 256 { // every byte, alone and after a letter
+		cases = append(cases, string([]byte{byte(c)}), "a"+string([]byte{byte(c)}))
+	}
+	for _, rev := range cases {
+		require.Equal(t, re.MatchString(rev), validRevision(rev), "%q", rev)
+	}
+}
+
+func FuzzValidRevision(f *testing.F) {
+	re := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	f.Add("3f2a9c.b-1_x")
+	f.Fuzz(func(t *testing.T, rev string) {
+		if re.MatchString(rev) != validRevision(rev) {
+			t.Fatalf("%q: regexp %v, validRevision %v", rev, re.MatchString(rev), validRevision(rev))
+		}
+	})
+}

@@ -129,10 +129,12 @@ func (c *Client) send(ctx context.Context, r request) (resp *http.Response, canc
 	if timeout == 0 {
 		timeout = c.timeout
 	}
-	rctx, cancel := context.WithCancel(ctx)
+	// One context per request: with a timeout, or cancellable.
+	var rctx context.Context
 	if timeout > 0 {
-		cancel()
 		rctx, cancel = context.WithTimeout(ctx, timeout)
+	} else {
+		rctx, cancel = context.WithCancel(ctx)
 	}
 	if r.raw != nil {
 		body = r.raw
