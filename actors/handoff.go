@@ -21,6 +21,14 @@ import (
 // answers the reserved requests. Requests it did not use go back to the
 // Dispatcher. A step no request was reserved for stays ready for the
 // Dispatcher as before.
+//
+// Only steps this transition made ready are handed off. A step that was
+// already ready when the transition read the job is committed as ready, so
+// the Dispatcher may be claiming it at that very moment (claims lock step
+// rows the transition reads unlocked): handing it off too made the
+// transition's write find the step moved and the whole JobUpdate run again
+// (a fifth of a fan-out's transitions did). Those steps are the
+// Dispatcher's, which claims them for the waiting requests anyway.
 
 // reserve asks the Dispatcher for up to need[t] waiting requests that can
 // run action type t, oldest first.
@@ -44,14 +52,17 @@ type handoff struct {
 
 // assign runs inside the transition's function, after advance: it hands the
 // job's claimable steps to reserved requests, reserving more when needed.
-func (h *handoff) assign(s *persistence.JobState) {
+// readyAsRead marks, by index in s.Steps, the steps that were ready in the
+// state as read (see readySteps): they are left to the Dispatcher.
+func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool) {
 	h.given = map[string]*waiter{}
 	if s.CancelRequested || s.Job.Status.Terminal() || h.o.draining.Load() {
 		return
 	}
 	var ready []*persistence.StepState
-	for _, st := range s.Steps {
-		if st.Status == stroem.StepReady && (st.ReadyAt == nil || !st.ReadyAt.After(s.Now)) {
+	for i, st := range s.Steps {
+		wasReady := i < len(readyAsRead) && readyAsRead[i]
+		if st.Status == stroem.StepReady && (st.ReadyAt == nil || !st.ReadyAt.After(s.Now)) && !wasReady {
 			ready = append(ready, st)
 		}
 	}
@@ -99,6 +110,23 @@ func (h *handoff) assign(s *persistence.JobState) {
 	if len(h.given) > 0 && s.Job.Status == stroem.JobPending {
 		s.Job.Status = stroem.JobRunning
 	}
+}
+
+// readySteps marks, by index, the steps of s that are ready, before a
+// transition's function changes anything (see assign); nil when none is.
+// A transition keeps the index of every step it read (persistence.Diff
+// refuses anything else); steps it appends come after them.
+func readySteps(s *persistence.JobState) []bool {
+	var r []bool
+	for i, st := range s.Steps {
+		if st.Status == stroem.StepReady {
+			if r == nil {
+				r = make([]bool, len(s.Steps))
+			}
+			r[i] = true
+		}
+	}
+	return r
 }
 
 // deliver runs after the transition committed: each handed-off step's
