@@ -502,21 +502,12 @@ func (o *Orchestrator) stateHint(ctx context.Context, workspace, task string) *s
 	}
 	c, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	var h stroem.AssignmentState
-	for _, s := range []struct {
-		task string
-		has  *bool
-	}{{task, &h.Task}, {"", &h.Global}} {
-		_, err := f.store.StateSnapshotLatest(c, workspace, s.task)
-		switch {
-		case err == nil:
-			*s.has = true
-		case !errors.Is(err, stroem.ErrNotFound):
-			o.log.Warn("read state for an assignment", "workspace", workspace, "task", task, "err", err)
-			return nil
-		}
+	hasTask, hasGlobal, err := f.store.StateScopes(c, workspace, task)
+	if err != nil {
+		o.log.Warn("read state for an assignment", "workspace", workspace, "task", task, "err", err)
+		return nil
 	}
-	return &h
+	return &stroem.AssignmentState{Task: hasTask, Global: hasGlobal}
 }
 
 // stateHints memoises stateHint over the steps of one claim (a fan-out's

@@ -174,6 +174,12 @@ func testStateArtifacts(t *testing.T, open func(t *testing.T) persistence.Store)
 		}
 		_, err := s.StateSnapshotLatest(ctx, "ws", "t")
 		require.ErrorIs(t, err, stroem.ErrNotFound)
+		scopes := func(task string) [2]bool {
+			hasTask, hasGlobal, err := s.StateScopes(ctx, "ws", task)
+			require.NoError(t, err)
+			return [2]bool{hasTask, hasGlobal}
+		}
+		require.Equal(t, [2]bool{false, false}, scopes("t"), "no snapshot yet")
 
 		var ids []string
 		for i := range 4 {
@@ -181,8 +187,12 @@ func testStateArtifacts(t *testing.T, open func(t *testing.T) persistence.Store)
 			require.NoError(t, err)
 			ids = append(ids, sn.ID)
 		}
+		require.Equal(t, [2]bool{true, false}, scopes("t"))
+		require.Equal(t, [2]bool{false, false}, scopes("other"), "another task's state is not this task's")
 		g, err := put("", map[string]any{"token": "g"}, nil, 0)
 		require.NoError(t, err)
+		require.Equal(t, [2]bool{true, true}, scopes("t"))
+		require.Equal(t, [2]bool{false, true}, scopes("other"), "the global state is every task's")
 
 		latest, err := s.StateSnapshotLatest(ctx, "ws", "t")
 		require.NoError(t, err)
