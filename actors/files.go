@@ -514,12 +514,24 @@ func (o *Orchestrator) stateHint(ctx context.Context, workspace, task string) *s
 // steps share their task).
 type stateHints map[[2]string]*stroem.AssignmentState
 
-func (m stateHints) get(ctx context.Context, o *Orchestrator, workspace, task string) *stroem.AssignmentState {
+// get returns the hint for a step of task; known is what the store read
+// with the claim or the transition (nil when it did not), which spares
+// the query.
+func (m stateHints) get(ctx context.Context, o *Orchestrator, workspace, task string, known *stroem.AssignmentState) *stroem.AssignmentState {
 	k := [2]string{workspace, task}
 	if h, ok := m[k]; ok && h != nil {
 		return h
 	}
-	h := o.stateHint(ctx, workspace, task)
+	var h *stroem.AssignmentState
+	switch {
+	case o.files.Load() == nil:
+		// No state storage: the worker asks, as stateHint says.
+	case known != nil:
+		c := *known
+		h = &c
+	default:
+		h = o.stateHint(ctx, workspace, task)
+	}
 	m[k] = h
 	return h
 }

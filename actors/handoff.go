@@ -143,7 +143,7 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState) {
 			JobID: s.Job.ID, StepName: st.Name, Attempt: st.Attempt, ActionName: st.ActionName,
 			ActionType: st.ActionType, Image: st.Image, Input: st.Input, Workspace: s.Job.Workspace,
 			TaskName: s.Job.TaskName, Revision: s.Job.Revision, SnapshotID: s.SnapshotID,
-			Each: eachOf(p, s, st.Name),
+			Each: eachOf(p, s, st.Name), StateScopes: s.StateScopes,
 		}
 		a, err := h.assignment(p, cs, hints)
 		if err != nil {
@@ -176,7 +176,7 @@ func (h *handoff) assignment(p *plan, cs persistence.ClaimedStep, hints stateHin
 		ActionName: cs.ActionName, ActionType: cs.ActionType, Image: cs.Image,
 		Workspace: cs.Workspace, Revision: cs.Revision, Spec: spec, Input: cs.Input,
 		LeaseMS: h.o.cfg.Lease.Milliseconds(), Mask: stepMask(p, spec, cs.Input),
-		State: hints.get(context.Background(), h.o, cs.Workspace, cs.TaskName),
+		State: hints.get(context.Background(), h.o, cs.Workspace, cs.TaskName, cs.StateScopes),
 	}
 	stampOwner(p, a)
 	return a, nil

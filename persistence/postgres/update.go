@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 )
 
@@ -160,7 +161,8 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(`SELECT `+persistence.JobColumns+`, now(), context FROM jobs WHERE id = $1 FOR UPDATE`, id)
+	b.Queue(`SELECT `+persistence.JobColumns+`, now(), context, `+stateScopesColumns+`
+		FROM jobs WHERE id = $1 FOR UPDATE OF jobs`, id)
 	b.Queue(`SELECT `+persistence.StepColumns+`, xmin::text::bigint FROM job_steps
 		WHERE job_id = $1 AND ($2::bigint[] IS NULL OR xmin::text::bigint IS DISTINCT FROM ($2::bigint[])[position + 1])
 		ORDER BY position`, id, known)
@@ -171,7 +173,8 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	}
 	st := &persistence.JobState{}
 	var jobContext []byte
-	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext)
+	var scopes stroem.AssignmentState
+	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext, &scopes.Task, &scopes.Global)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, notFound("job %s not found", id)
 	}
@@ -181,7 +184,7 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	if st.Context, err = persistence.DecodeJSON(jobContext); err != nil {
 		return nil, nil, err
 	}
-	st.Job, st.SnapshotID, st.CancelRequested = job, snapshotID, cancelRequested
+	st.Job, st.SnapshotID, st.CancelRequested, st.StateScopes = job, snapshotID, cancelRequested, &scopes
 	st.Now = st.Now.UTC()
 	var xmins []int64
 	if cached != nil {
@@ -312,6 +315,12 @@ const updateStepCTE = `
 		WHERE job_id = $1 AND step_name = $2 AND status = $16 AND attempt = $17
 			AND worker_id IS NOT DISTINCT FROM nullif($19, '')
 		RETURNING xmin::text::bigint AS x`
+
+// stateScopesColumns reads, with a row of jobs, whether its task and its
+// workspace's global state have a snapshot (see Store.StateScopes).
+const stateScopesColumns = `EXISTS (SELECT 1 FROM state_snapshots ss
+		WHERE ss.workspace = jobs.workspace AND ss.task_name = jobs.task_name),
+	EXISTS (SELECT 1 FROM state_snapshots ss WHERE ss.workspace = jobs.workspace AND ss.task_name = '')`
 
 // insertStepSQL inserts the pending skeleton of a step a JobUpdate appended
 // (a loop instance); the step's own write follows it in the same batch.

@@ -248,6 +248,43 @@ func testStateArtifacts(t *testing.T, open func(t *testing.T) persistence.Store)
 		require.Equal(t, stroem.CodeInvalid, stroem.ErrorCode(s.StateSnapshotPut(ctx, bogus, nil, 0)))
 	})
 
+	// A transition and a claim read which state scopes of the job's task
+	// have a snapshot with the job, for the assignments they hand out.
+	t.Run("StateScopesReadWithTheJob", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		nj := InsertJob(t, s, Step{Name: "a"}, Step{Name: "b"})
+		inUpdate := func() stroem.AssignmentState {
+			t.Helper()
+			var got *stroem.AssignmentState
+			st, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+				got = st.StateScopes
+				return nil
+			})
+			require.NoError(t, err)
+			require.NotNil(t, got, "read with the job")
+			require.Equal(t, got, st.StateScopes, "returned as read")
+			return *got
+		}
+		put := func(task string) {
+			t.Helper()
+			require.NoError(t, s.StateSnapshotPut(ctx, persistence.StateSnapshot{ID: uuid.NewString(),
+				Workspace: nj.Job.Workspace, Task: task, Source: persistence.StateSourceUpload,
+				BlobID: putBlob(t, s, []byte("tgz")), SizeBytes: 3, SHA256: "abc"}, nil, 0))
+		}
+		require.Equal(t, stroem.AssignmentState{}, inUpdate())
+		put("another-task")
+		require.Equal(t, stroem.AssignmentState{}, inUpdate(), "another task's state is not this job's")
+		put(nj.Job.TaskName)
+		require.Equal(t, stroem.AssignmentState{Task: true}, inUpdate())
+		c := ClaimOne(t, s, "w1")
+		require.Equal(t, &stroem.AssignmentState{Task: true}, c.StateScopes)
+		put("")
+		require.Equal(t, stroem.AssignmentState{Task: true, Global: true}, inUpdate())
+		c = ClaimOne(t, s, "w1")
+		require.Equal(t, &stroem.AssignmentState{Task: true, Global: true}, c.StateScopes)
+	})
+
 	t.Run("ArtifactsGoWithTheirJob", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
