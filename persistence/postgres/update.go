@@ -258,7 +258,8 @@ func writeBatch(before, after *persistence.JobState, payload string) (b *pgx.Bat
 		args := []any{after.Job.ID, cur.Name, string(cur.Status), input, output, cur.ErrorMessage,
 			cur.WorkerID, cur.Attempt, string(cur.AttemptStatus), cur.ExitCode,
 			cur.LeaseExpiresAt, cur.ReadyAt, cur.CancelRequested, cur.StartedAt, cur.CompletedAt,
-			string(old.Status), old.Attempt, !persistence.TimesEqual(old.LeaseExpiresAt, cur.LeaseExpiresAt), old.WorkerID}
+			string(old.Status), old.Attempt, !persistence.TimesEqual(old.LeaseExpiresAt, cur.LeaseExpiresAt), old.WorkerID,
+			old.Position}
 		if !w.Attempt {
 			queue(cur, updateStepSQL, args...)
 		} else {
@@ -293,13 +294,13 @@ const updateStepSQL = `WITH u AS (` + updateStepCTE + `)
 	SELECT coalesce((SELECT x FROM u), stroem_step_moved($1, $2))`
 
 // updateStepAttemptSQL is updateStepSQL for a step whose current attempt
-// changed: the attempt's record ($20: its start, $21: the transaction's
+// changed: the attempt's record ($21: its start, $22: the transaction's
 // time) is written by the same statement, only when the step was, so a
 // transition costs one statement per step written.
 const updateStepAttemptSQL = `WITH u AS (` + updateStepCTE + `), a AS (
 		INSERT INTO step_attempts AS a (job_id, step_name, attempt, worker_id, status, exit_code,
 			error_message, started_at, completed_at)
-		SELECT $1, $2, $8, $7, $9, $10, $6, $20::timestamptz, CASE WHEN $9 <> 'running' THEN $21::timestamptz END FROM u
+		SELECT $1, $2, $8, $7, $9, $10, $6, $21::timestamptz, CASE WHEN $9 <> 'running' THEN $22::timestamptz END FROM u
 		ON CONFLICT (job_id, step_name, attempt) DO UPDATE SET
 			worker_id = excluded.worker_id, status = excluded.status, exit_code = excluded.exit_code,
 			error_message = excluded.error_message,
@@ -307,12 +308,17 @@ const updateStepAttemptSQL = `WITH u AS (` + updateStepCTE + `), a AS (
 				ELSE coalesce(a.completed_at, excluded.completed_at) END)
 	SELECT coalesce((SELECT x FROM u), stroem_step_moved($1, $2))`
 
+// updateStepCTE finds the step by job and position as well as by name
+// ($20): either unique index then finds exactly one row. By name alone, a
+// plan made before the table's first ANALYZE (a young database) chose the
+// smaller (job_id, position) index and read every step of the job for
+// each write.
 const updateStepCTE = `
 		UPDATE job_steps SET status = $3, input = $4, output = $5, error_message = $6,
 			worker_id = nullif($7, ''), attempt = $8, attempt_status = $9, exit_code = $10,
 			lease_expires_at = CASE WHEN $18 THEN $11 ELSE lease_expires_at END,
 			ready_at = $12, cancel_requested = $13, started_at = $14, completed_at = $15
-		WHERE job_id = $1 AND step_name = $2 AND status = $16 AND attempt = $17
+		WHERE job_id = $1 AND position = $20 AND step_name = $2 AND status = $16 AND attempt = $17
 			AND worker_id IS NOT DISTINCT FROM nullif($19, '')
 		RETURNING xmin::text::bigint AS x`
 
