@@ -211,11 +211,63 @@ func (s *JobState) Clone() *JobState {
 	c.Job.Input = deepCopyMap(s.Job.Input)
 	c.Job.Output = deepCopyMap(s.Job.Output)
 	c.Job.StartedAt, c.Job.CompletedAt = copyTime(s.Job.StartedAt), copyTime(s.Job.CompletedAt)
+	// Every JobUpdate clones all the steps it read (100 for a step of a
+	// 100-step chain): the steps' structs, times, exit codes and
+	// dependency lists are each allocated once for all of them.
+	var deps, codes, times int
+	for _, st := range s.Steps {
+		deps += len(st.DependsOn)
+		if st.ExitCode != nil {
+			codes++
+		}
+		for _, t := range [...]*time.Time{st.LeaseExpiresAt, st.ReadyAt, st.StartedAt, st.CompletedAt} {
+			if t != nil {
+				times++
+			}
+		}
+	}
+	a := cloneArena{
+		steps: make([]StepState, len(s.Steps)),
+		deps:  make([]string, 0, deps),
+		codes: make([]int, 0, codes),
+		times: make([]time.Time, 0, times),
+	}
 	c.Steps = make([]*StepState, len(s.Steps))
 	for i, st := range s.Steps {
-		c.Steps[i] = st.Clone()
+		sc := &a.steps[i]
+		*sc = *st
+		if st.DependsOn != nil {
+			n := len(a.deps)
+			a.deps = append(a.deps, st.DependsOn...)
+			sc.DependsOn = a.deps[n:len(a.deps):len(a.deps)] // an append reallocates, never overwrites the next step's
+		}
+		sc.Input, sc.Output = deepCopyMap(st.Input), deepCopyMap(st.Output)
+		if st.ExitCode != nil {
+			a.codes = append(a.codes, *st.ExitCode)
+			sc.ExitCode = &a.codes[len(a.codes)-1]
+		}
+		sc.LeaseExpiresAt, sc.ReadyAt = a.time(st.LeaseExpiresAt), a.time(st.ReadyAt)
+		sc.StartedAt, sc.CompletedAt = a.time(st.StartedAt), a.time(st.CompletedAt)
+		c.Steps[i] = sc
 	}
 	return &c
+}
+
+// cloneArena holds the values of a JobState's cloned steps, allocated at
+// their final size so that pointers into them stay valid.
+type cloneArena struct {
+	steps []StepState
+	deps  []string
+	codes []int
+	times []time.Time
+}
+
+func (a *cloneArena) time(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	a.times = append(a.times, *t)
+	return &a.times[len(a.times)-1]
 }
 
 // Clone returns a deep copy of the step.
