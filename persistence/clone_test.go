@@ -79,3 +79,18 @@ func BenchmarkJobStateClone(b *testing.B) {
 		_ = s.Clone()
 	}
 }
+
+// BenchmarkDiff: a JobUpdate diffs every step of the job it read, though
+// it changes one or two.
+func BenchmarkDiff(b *testing.B) {
+	before := cloneFixture(100)
+	b.ReportAllocs()
+	for b.Loop() {
+		after := before.Clone()
+		st := after.Steps[50]
+		st.Status, st.ReadyAt = stroem.StepReady, &after.Now
+		if _, _, err := Diff(before, after); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
