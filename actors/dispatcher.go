@@ -332,7 +332,7 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 			ActionName: cs.ActionName, ActionType: cs.ActionType, Image: cs.Image,
 			Workspace: cs.Workspace, Revision: cs.Revision, Spec: spec, Input: cs.Input,
 			LeaseMS: o.cfg.Lease.Milliseconds(), Mask: stepMask(p, spec, cs.Input),
-			State: hints.get(c, o, cs.Workspace, cs.TaskName),
+			State: hints.get(c, o, cs.Workspace, cs.TaskName, cs.StateScopes),
 		})
 		stampOwner(p, done.assignments[len(done.assignments)-1])
 	}

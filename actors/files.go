@@ -502,33 +502,36 @@ func (o *Orchestrator) stateHint(ctx context.Context, workspace, task string) *s
 	}
 	c, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	var h stroem.AssignmentState
-	for _, s := range []struct {
-		task string
-		has  *bool
-	}{{task, &h.Task}, {"", &h.Global}} {
-		_, err := f.store.StateSnapshotLatest(c, workspace, s.task)
-		switch {
-		case err == nil:
-			*s.has = true
-		case !errors.Is(err, stroem.ErrNotFound):
-			o.log.Warn("read state for an assignment", "workspace", workspace, "task", task, "err", err)
-			return nil
-		}
+	hasTask, hasGlobal, err := f.store.StateScopes(c, workspace, task)
+	if err != nil {
+		o.log.Warn("read state for an assignment", "workspace", workspace, "task", task, "err", err)
+		return nil
 	}
-	return &h
+	return &stroem.AssignmentState{Task: hasTask, Global: hasGlobal}
 }
 
 // stateHints memoises stateHint over the steps of one claim (a fan-out's
 // steps share their task).
 type stateHints map[[2]string]*stroem.AssignmentState
 
-func (m stateHints) get(ctx context.Context, o *Orchestrator, workspace, task string) *stroem.AssignmentState {
+// get returns the hint for a step of task; known is what the store read
+// with the claim or the transition (nil when it did not), which spares
+// the query.
+func (m stateHints) get(ctx context.Context, o *Orchestrator, workspace, task string, known *stroem.AssignmentState) *stroem.AssignmentState {
 	k := [2]string{workspace, task}
 	if h, ok := m[k]; ok && h != nil {
 		return h
 	}
-	h := o.stateHint(ctx, workspace, task)
+	var h *stroem.AssignmentState
+	switch {
+	case o.files.Load() == nil:
+		// No state storage: the worker asks, as stateHint says.
+	case known != nil:
+		c := *known
+		h = &c
+	default:
+		h = o.stateHint(ctx, workspace, task)
+	}
 	m[k] = h
 	return h
 }

@@ -112,6 +112,14 @@ func TestFilesFencingAndLimits(t *testing.T) {
 	o.SetFiles(f)
 	require.Equal(t, &stroem.AssignmentState{Task: true}, o.stateHint(ctx, nj.Job.Workspace, nj.Job.TaskName))
 	require.Equal(t, &stroem.AssignmentState{}, o.stateHint(ctx, nj.Job.Workspace, "another-task"))
+
+	// What the claim or the transition read with the job is used as is
+	// (a different answer from the store's shows no query was made); the
+	// store is asked only when nothing was read.
+	known := &stroem.AssignmentState{Global: true}
+	require.Equal(t, known, stateHints{}.get(ctx, o, nj.Job.Workspace, nj.Job.TaskName, known))
+	require.Equal(t, &stroem.AssignmentState{Task: true}, stateHints{}.get(ctx, o, nj.Job.Workspace, nj.Job.TaskName, nil))
+	require.Nil(t, stateHints{}.get(ctx, &Orchestrator{}, nj.Job.Workspace, nj.Job.TaskName, known), "no state storage: the worker asks")
 }
 
 // An operator's upload: replace and merge, and bad tarballs refused.

@@ -21,6 +21,14 @@ import (
 // answers the reserved requests. Requests it did not use go back to the
 // Dispatcher. A step no request was reserved for stays ready for the
 // Dispatcher as before.
+//
+// Only steps this transition made ready are handed off. A step that was
+// already ready when the transition read the job is committed as ready, so
+// the Dispatcher may be claiming it at that very moment (claims lock step
+// rows the transition reads unlocked): handing it off too made the
+// transition's write find the step moved and the whole JobUpdate run again
+// (a fifth of a fan-out's transitions did). Those steps are the
+// Dispatcher's, which claims them for the waiting requests anyway.
 
 // reserve asks the Dispatcher for up to need[t] waiting requests that can
 // run action type t, oldest first.
@@ -44,14 +52,17 @@ type handoff struct {
 
 // assign runs inside the transition's function, after advance: it hands the
 // job's claimable steps to reserved requests, reserving more when needed.
-func (h *handoff) assign(s *persistence.JobState) {
+// readyAsRead marks, by index in s.Steps, the steps that were ready in the
+// state as read (see readySteps): they are left to the Dispatcher.
+func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool) {
 	h.given = map[string]*waiter{}
 	if s.CancelRequested || s.Job.Status.Terminal() || h.o.draining.Load() {
 		return
 	}
 	var ready []*persistence.StepState
-	for _, st := range s.Steps {
-		if st.Status == stroem.StepReady && (st.ReadyAt == nil || !st.ReadyAt.After(s.Now)) {
+	for i, st := range s.Steps {
+		wasReady := i < len(readyAsRead) && readyAsRead[i]
+		if st.Status == stroem.StepReady && (st.ReadyAt == nil || !st.ReadyAt.After(s.Now)) && !wasReady {
 			ready = append(ready, st)
 		}
 	}
@@ -101,6 +112,23 @@ func (h *handoff) assign(s *persistence.JobState) {
 	}
 }
 
+// readySteps marks, by index, the steps of s that are ready, before a
+// transition's function changes anything (see assign); nil when none is.
+// A transition keeps the index of every step it read (persistence.Diff
+// refuses anything else); steps it appends come after them.
+func readySteps(s *persistence.JobState) []bool {
+	var r []bool
+	for i, st := range s.Steps {
+		if st.Status == stroem.StepReady {
+			if r == nil {
+				r = make([]bool, len(s.Steps))
+			}
+			r[i] = true
+		}
+	}
+	return r
+}
+
 // deliver runs after the transition committed: each handed-off step's
 // command is rendered and its request answered; unused requests go back.
 // A step whose command does not render fails, as at claim time.
@@ -115,7 +143,7 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState) {
 			JobID: s.Job.ID, StepName: st.Name, Attempt: st.Attempt, ActionName: st.ActionName,
 			ActionType: st.ActionType, Image: st.Image, Input: st.Input, Workspace: s.Job.Workspace,
 			TaskName: s.Job.TaskName, Revision: s.Job.Revision, SnapshotID: s.SnapshotID,
-			Each: eachOf(p, s, st.Name),
+			Each: eachOf(p, s, st.Name), StateScopes: s.StateScopes,
 		}
 		a, err := h.assignment(p, cs, hints)
 		if err != nil {
@@ -148,7 +176,7 @@ func (h *handoff) assignment(p *plan, cs persistence.ClaimedStep, hints stateHin
 		ActionName: cs.ActionName, ActionType: cs.ActionType, Image: cs.Image,
 		Workspace: cs.Workspace, Revision: cs.Revision, Spec: spec, Input: cs.Input,
 		LeaseMS: h.o.cfg.Lease.Milliseconds(), Mask: stepMask(p, spec, cs.Input),
-		State: hints.get(context.Background(), h.o, cs.Workspace, cs.TaskName),
+		State: hints.get(context.Background(), h.o, cs.Workspace, cs.TaskName, cs.StateScopes),
 	}
 	stampOwner(p, a)
 	return a, nil

@@ -52,7 +52,7 @@ func TestHandoffDeliversOrGivesBack(t *testing.T) {
 		var h *handoff
 		require.Eventually(t, func() bool {
 			h = &handoff{o: o}
-			h.assign(s)
+			h.assign(s, nil)
 			return len(h.given) > 0
 		}, 5*time.Second, time.Millisecond)
 		return h
@@ -88,6 +88,42 @@ func TestHandoffDeliversOrGivesBack(t *testing.T) {
 	require.Eventually(t, func() bool { return len(store.all()) == 1 }, 5*time.Second, time.Millisecond)
 	require.Equal(t, []string{step + "/w2"}, store.all())
 	require.Zero(t, o.WaitingClaims(), "the request is not queued again either")
+}
+
+// A step already ready when the transition read the job is committed as
+// ready, so the Dispatcher may be claiming it at the same moment: the
+// hand-off leaves it to the Dispatcher and reserves no request for it. A
+// step the transition itself made ready is handed off.
+func TestHandoffLeavesStepsReadyAsRead(t *testing.T) {
+	t.Parallel()
+	b := setupTransitions(t)
+	_, s := b.newJob(t, "chain", nil)
+	o := New(Config{}, &unclaimStore{}, &oneWorkspace{}, nil, nil)
+	require.NoError(t, o.Start(context.Background()))
+	t.Cleanup(o.Stop)
+	go func() {
+		_, _ = o.Claim(context.Background(), stroem.ClaimRequest{WorkerID: "w1", Capabilities: []string{"shell"}, WaitMS: 10_000})
+	}()
+	require.Eventually(t, func() bool { return o.WaitingClaims() == 1 }, 5*time.Second, time.Millisecond)
+
+	asRead := readySteps(s)
+	require.NotEmpty(t, asRead, "the new job has ready steps")
+	h := &handoff{o: o}
+	h.assign(s, asRead)
+	require.Empty(t, h.given)
+	require.Empty(t, h.reserved, "no request is taken from the Dispatcher")
+	require.Equal(t, 1, o.WaitingClaims())
+	for _, st := range s.Steps {
+		require.NotEqual(t, stroem.StepRunning, st.Status)
+	}
+
+	// The same steps made ready by the transition itself are handed off.
+	require.Eventually(t, func() bool {
+		h = &handoff{o: o}
+		h.assign(s, nil)
+		return len(h.given) > 0
+	}, 5*time.Second, time.Millisecond)
+	h.release()
 }
 
 // A claim request that reaches the Dispatcher after it drained (Claim

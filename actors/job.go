@@ -160,13 +160,14 @@ func (j *jobActor) flush(ctx actor.Context) {
 		h := &handoff{o: o}
 		s, err := o.store.JobUpdate(c, id, func(s *persistence.JobState) error {
 			before = s.Job.Status
+			readyAsRead := readySteps(s)
 			results = make([]error, len(events))
 			for i, e := range events {
 				results[i] = e.ev.apply(p, s)
 			}
 			if !s.Job.Status.Terminal() {
 				advance(p, s)
-				h.assign(s)
+				h.assign(s, readyAsRead)
 			}
 			return nil
 		})

@@ -128,20 +128,24 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // stepBrief is what the diff needs of a step as a JobUpdate found it.
 type stepBrief struct {
+	name          string
 	status        stroem.StepStatus
 	attempt       int
 	attemptStatus stroem.AttemptStatus
 }
 
+// stateBrief holds its steps by index in JobState.Steps, which a JobUpdate
+// keeps (persistence.Diff refuses anything else; steps it appends come
+// after them): no map of every step's name per update.
 type stateBrief struct {
 	job   stroem.JobStatus
-	steps map[string]stepBrief
+	steps []stepBrief
 }
 
 func brief(st *persistence.JobState) stateBrief {
-	b := stateBrief{job: st.Job.Status, steps: make(map[string]stepBrief, len(st.Steps))}
-	for _, s := range st.Steps {
-		b.steps[s.Name] = stepBrief{status: s.Status, attempt: s.Attempt, attemptStatus: s.AttemptStatus}
+	b := stateBrief{job: st.Job.Status, steps: make([]stepBrief, len(st.Steps))}
+	for i, s := range st.Steps {
+		b.steps[i] = stepBrief{name: s.Name, status: s.Status, attempt: s.Attempt, attemptStatus: s.AttemptStatus}
 	}
 	return b
 }
@@ -151,11 +155,11 @@ func brief(st *persistence.JobState) stateBrief {
 // their run time, and the hop from their dependencies for first attempts),
 // lease expiries, and the job's end.
 func (m *Server) observeUpdate(before stateBrief, after *persistence.JobState) {
-	for _, st := range after.Steps {
-		b, ok := before.steps[st.Name]
-		if !ok {
-			continue
+	for i, st := range after.Steps {
+		if i >= len(before.steps) || before.steps[i].name != st.Name {
+			continue // appended by this update
 		}
+		b := before.steps[i]
 		if st.Attempt > b.attempt && st.AttemptStatus == stroem.AttemptRunning {
 			m.stepsStarted.WithLabelValues("handoff").Inc()
 		}

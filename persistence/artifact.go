@@ -139,6 +139,10 @@ type StateArtifactStore interface {
 	// StateSnapshotLatest returns the newest snapshot of a task (task ""
 	// : the workspace's global state); stroem.ErrNotFound when none.
 	StateSnapshotLatest(ctx context.Context, workspace, task string) (StateSnapshot, error)
+	// StateScopes reports, in one query, whether the task and the
+	// workspace's global state (task "") each have a snapshot: what an
+	// assignment tells its worker to download (stroem.AssignmentState).
+	StateScopes(ctx context.Context, workspace, task string) (hasTask, hasGlobal bool, err error)
 	// StateSnapshotGet returns one snapshot of a task by id.
 	StateSnapshotGet(ctx context.Context, workspace, task, id string) (StateSnapshot, error)
 	// StateSnapshotList returns a task's snapshots, newest first.

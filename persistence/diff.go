@@ -48,6 +48,12 @@ func Diff(before, after *JobState) (steps []StepWrite, jobChanged bool, err erro
 		if cur == nil || cur.Name != old.Name || cur.Position != old.Position {
 			return nil, false, fmt.Errorf("job %s: the update replaced step %s", after.Job.ID, old.Name)
 		}
+		if stepEqual(old, cur) {
+			// Untouched (most steps of most updates): as read, it is
+			// complete and sanitized already, so completeStep would change
+			// nothing. Comparing first spares its work on every step.
+			continue
+		}
 		if err := completeStep(after.Job.ID, old, cur, now, loops); err != nil {
 			return nil, false, err
 		}
@@ -96,10 +102,10 @@ func completeStep(jobID string, old, cur *StepState, now time.Time, loops map[st
 	}
 	cur.ErrorMessage = stroem.SanitizeText(cur.ErrorMessage)
 	cur.WorkerID = stroem.SanitizeText(cur.WorkerID)
-	if !reflect.DeepEqual(cur.Input, old.Input) {
+	if !mapsEqual(cur.Input, old.Input) {
 		cur.Input = SanitizeMap(cur.Input)
 	}
-	if !reflect.DeepEqual(cur.Output, old.Output) {
+	if !mapsEqual(cur.Output, old.Output) {
 		cur.Output = SanitizeMap(cur.Output)
 	}
 	return nil
@@ -172,13 +178,72 @@ func stepEqual(a, b *StepState) bool {
 }
 
 // mapsEqual is reflect.DeepEqual of two JSON objects, without reflection
-// for the empty ones most steps have (Diff compares every step of a job on
-// every update).
+// for the values JSON decodes to (Diff compares every step of a job on
+// every update: reflect.DeepEqual of the inputs of a 100-step job's steps
+// took ~80 µs and ~1,000 allocations per update).
 func mapsEqual(a, b map[string]any) bool {
+	return mapsEqualDepth(a, b, 0)
+}
+
+func mapsEqualDepth(a, b map[string]any, depth int) bool {
 	if (a == nil) != (b == nil) || len(a) != len(b) {
 		return false
 	}
-	return len(a) == 0 || reflect.DeepEqual(a, b)
+	if len(a) == 0 || reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() {
+		return true // as reflect.DeepEqual: one map is equal to itself, NaNs and all
+	}
+	for k, va := range a {
+		vb, ok := b[k]
+		if !ok || !valueEqual(va, vb, depth+1) {
+			return false
+		}
+	}
+	return true
+}
+
+// valueEqual is reflect.DeepEqual for JSON values; other types, and values
+// nested deeper than any sane input (or cyclic), go to reflect.DeepEqual.
+func valueEqual(a, b any, depth int) bool {
+	if depth > 64 {
+		return reflect.DeepEqual(a, b)
+	}
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case float64:
+		y, ok := b.(float64)
+		return ok && x == y
+	case int64:
+		y, ok := b.(int64)
+		return ok && x == y
+	case int:
+		y, ok := b.(int)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		return ok && mapsEqualDepth(x, y, depth)
+	case []any:
+		y, ok := b.([]any)
+		if !ok || (x == nil) != (y == nil) || len(x) != len(y) {
+			return false
+		}
+		if len(x) == 0 || &x[0] == &y[0] {
+			return true // as reflect.DeepEqual: the same elements are equal to themselves
+		}
+		for i := range x {
+			if !valueEqual(x[i], y[i], depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 func jobEqual(a, b *JobState) bool {
@@ -211,11 +276,63 @@ func (s *JobState) Clone() *JobState {
 	c.Job.Input = deepCopyMap(s.Job.Input)
 	c.Job.Output = deepCopyMap(s.Job.Output)
 	c.Job.StartedAt, c.Job.CompletedAt = copyTime(s.Job.StartedAt), copyTime(s.Job.CompletedAt)
+	// Every JobUpdate clones all the steps it read (100 for a step of a
+	// 100-step chain): the steps' structs, times, exit codes and
+	// dependency lists are each allocated once for all of them.
+	var deps, codes, times int
+	for _, st := range s.Steps {
+		deps += len(st.DependsOn)
+		if st.ExitCode != nil {
+			codes++
+		}
+		for _, t := range [...]*time.Time{st.LeaseExpiresAt, st.ReadyAt, st.StartedAt, st.CompletedAt} {
+			if t != nil {
+				times++
+			}
+		}
+	}
+	a := cloneArena{
+		steps: make([]StepState, len(s.Steps)),
+		deps:  make([]string, 0, deps),
+		codes: make([]int, 0, codes),
+		times: make([]time.Time, 0, times),
+	}
 	c.Steps = make([]*StepState, len(s.Steps))
 	for i, st := range s.Steps {
-		c.Steps[i] = st.Clone()
+		sc := &a.steps[i]
+		*sc = *st
+		if st.DependsOn != nil {
+			n := len(a.deps)
+			a.deps = append(a.deps, st.DependsOn...)
+			sc.DependsOn = a.deps[n:len(a.deps):len(a.deps)] // an append reallocates, never overwrites the next step's
+		}
+		sc.Input, sc.Output = deepCopyMap(st.Input), deepCopyMap(st.Output)
+		if st.ExitCode != nil {
+			a.codes = append(a.codes, *st.ExitCode)
+			sc.ExitCode = &a.codes[len(a.codes)-1]
+		}
+		sc.LeaseExpiresAt, sc.ReadyAt = a.time(st.LeaseExpiresAt), a.time(st.ReadyAt)
+		sc.StartedAt, sc.CompletedAt = a.time(st.StartedAt), a.time(st.CompletedAt)
+		c.Steps[i] = sc
 	}
 	return &c
+}
+
+// cloneArena holds the values of a JobState's cloned steps, allocated at
+// their final size so that pointers into them stay valid.
+type cloneArena struct {
+	steps []StepState
+	deps  []string
+	codes []int
+	times []time.Time
+}
+
+func (a *cloneArena) time(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	a.times = append(a.times, *t)
+	return &a.times[len(a.times)-1]
 }
 
 // Clone returns a deep copy of the step.
@@ -256,6 +373,9 @@ func deepCopyValue(v any) any {
 	case map[string]any:
 		return deepCopyMap(x)
 	case []any:
+		if x == nil {
+			return x // a copy equal to it (reflect.DeepEqual tells nil from empty)
+		}
 		out := make([]any, len(x))
 		for i, e := range x {
 			out[i] = deepCopyValue(e)

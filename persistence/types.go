@@ -25,6 +25,11 @@ type JobState struct {
 	// Context holds the job's extra template variables by name (a webhook's
 	// "webhook": {headers, query}); nil for most jobs.
 	Context map[string]any
+	// StateScopes says which state scopes of the job's task had a snapshot
+	// when JobUpdate read the job (StateArtifactStore.StateScopes, read in
+	// the same statement): what a step handed off in this transition is
+	// told to download, without a query of its own. Nil when not read.
+	StateScopes *stroem.AssignmentState
 }
 
 // Step returns the step with the name, or nil.
@@ -191,6 +196,10 @@ type ClaimedStep struct {
 	Revision       string
 	SnapshotID     string
 	LeaseExpiresAt time.Time
+	// StateScopes says which state scopes of the job's task had a snapshot
+	// when the step was claimed (read by the claim itself, see
+	// JobState.StateScopes). Nil when not read.
+	StateScopes *stroem.AssignmentState
 	// Templates are extra template variables of the step's command
 	// (`state`, `global_state`), set by the orchestrator, never stored.
 	Templates map[string]any

@@ -217,6 +217,17 @@ func (s *Store) StateSnapshotLatest(ctx context.Context, workspace, task string)
 	return sn, nil
 }
 
+func (s *Store) StateScopes(ctx context.Context, workspace, task string) (hasTask, hasGlobal bool, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT
+		EXISTS (SELECT 1 FROM state_snapshots WHERE workspace = $1 AND task_name = $2),
+		EXISTS (SELECT 1 FROM state_snapshots WHERE workspace = $1 AND task_name = '')`,
+		workspace, task).Scan(&hasTask, &hasGlobal)
+	if err != nil {
+		return false, false, fmt.Errorf("read state scopes of task %s of workspace %s: %w", task, workspace, interpretError(err))
+	}
+	return hasTask, hasGlobal, nil
+}
+
 func (s *Store) StateSnapshotGet(ctx context.Context, workspace, task, id string) (persistence.StateSnapshot, error) {
 	if !validUUID(id) {
 		return persistence.StateSnapshot{}, notFound("no state snapshot %s for %s", id, persistence.StateName(workspace, task))

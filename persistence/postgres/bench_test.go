@@ -161,3 +161,46 @@ func BenchmarkClaimComplete(b *testing.B) {
 	s := dbtest.Store(b)
 	storetest.BenchClaimComplete(b, s, func(b *testing.B, n int) { seedReady(b, s, n) })
 }
+
+// BenchmarkJobUpdateBigJob measures one transition of a job of 2,000 steps
+// in a chain, all but the last done: what each hop of a long chain costs the
+// store. A transition visits every step row of its job (to find the ones
+// whose xmin moved) and clones every step: both grow with the job.
+//
+//	go test -bench JobUpdateBigJob -run xxx ./persistence/postgres/
+func BenchmarkJobUpdateBigJob(b *testing.B) {
+	s := dbtest.Store(b)
+	ctx := context.Background()
+	const n = 2000
+	steps := make([]storetest.Step, n)
+	for i := range steps {
+		steps[i].Name = fmt.Sprintf("s%04d", i)
+		if i > 0 {
+			steps[i].Deps = []string{steps[i-1].Name}
+		}
+	}
+	nj := storetest.InsertJob(b, s, steps...)
+	_, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+		for _, x := range st.Steps[:n-1] {
+			x.Status = stroem.StepSkipped // done, as far as the store is concerned
+		}
+		st.Steps[n-1].Status = stroem.StepReady
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.Pool().Exec(ctx, `ANALYZE job_steps`); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		_, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+			st.Steps[n-1].Input = map[string]any{"i": float64(i)}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}

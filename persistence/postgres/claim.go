@@ -48,8 +48,9 @@ WITH picked AS MATERIALIZED (
 		FOR UPDATE SKIP LOCKED)
 )
 SELECT c.job_id::text, c.step_name, c.attempt, c.action_name, c.action_type, c.image, c.input,
-	c.lease_expires_at, j.workspace, j.task_name, j.revision, coalesce(j.snapshot_id, '')
-FROM claimed c JOIN jobs j ON j.id = c.job_id
+	c.lease_expires_at, jobs.workspace, jobs.task_name, jobs.revision, coalesce(jobs.snapshot_id, ''),
+	` + stateScopesColumns + `
+FROM claimed c JOIN jobs ON jobs.id = c.job_id
 ORDER BY c.ready_at, c.position, c.job_id`
 
 // StepsClaim moves up to p.Limit ready steps whose action type is among
@@ -73,13 +74,16 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				c     persistence.ClaimedStep
-				input []byte
+				c      persistence.ClaimedStep
+				input  []byte
+				scopes stroem.AssignmentState
 			)
 			if err := rows.Scan(&c.JobID, &c.StepName, &c.Attempt, &c.ActionName, &c.ActionType, &c.Image,
-				&input, &c.LeaseExpiresAt, &c.Workspace, &c.TaskName, &c.Revision, &c.SnapshotID); err != nil {
+				&input, &c.LeaseExpiresAt, &c.Workspace, &c.TaskName, &c.Revision, &c.SnapshotID,
+				&scopes.Task, &scopes.Global); err != nil {
 				return err
 			}
+			c.StateScopes = &scopes
 			if c.Input, err = persistence.DecodeJSON(input); err != nil {
 				return err
 			}

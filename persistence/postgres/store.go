@@ -55,6 +55,9 @@ type Store struct {
 	// steps caches recently updated jobs' steps for JobUpdate (see loadState).
 	steps *stepCache
 
+	// starts groups concurrent StepStarts into one statement.
+	starts starts
+
 	// origin identifies this Store in its notifications, so a server can
 	// tell its own (whose waiters it already woke) from other servers'.
 	origin string

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 )
 
@@ -160,7 +161,8 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(`SELECT `+persistence.JobColumns+`, now(), context FROM jobs WHERE id = $1 FOR UPDATE`, id)
+	b.Queue(`SELECT `+persistence.JobColumns+`, now(), context, `+stateScopesColumns+`
+		FROM jobs WHERE id = $1 FOR UPDATE OF jobs`, id)
 	b.Queue(`SELECT `+persistence.StepColumns+`, xmin::text::bigint FROM job_steps
 		WHERE job_id = $1 AND ($2::bigint[] IS NULL OR xmin::text::bigint IS DISTINCT FROM ($2::bigint[])[position + 1])
 		ORDER BY position`, id, known)
@@ -171,7 +173,8 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	}
 	st := &persistence.JobState{}
 	var jobContext []byte
-	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext)
+	var scopes stroem.AssignmentState
+	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext, &scopes.Task, &scopes.Global)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, notFound("job %s not found", id)
 	}
@@ -181,7 +184,7 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	if st.Context, err = persistence.DecodeJSON(jobContext); err != nil {
 		return nil, nil, err
 	}
-	st.Job, st.SnapshotID, st.CancelRequested = job, snapshotID, cancelRequested
+	st.Job, st.SnapshotID, st.CancelRequested, st.StateScopes = job, snapshotID, cancelRequested, &scopes
 	st.Now = st.Now.UTC()
 	var xmins []int64
 	if cached != nil {
@@ -252,34 +255,19 @@ func writeBatch(before, after *persistence.JobState, payload string) (b *pgx.Bat
 		// writes can run) and the whole update runs again on fresh state. A
 		// lease a heartbeat renewed meanwhile is kept unless fn changed the
 		// lease itself.
-		queue(cur, `WITH u AS (
-				UPDATE job_steps SET status = $3, input = $4, output = $5, error_message = $6,
-					worker_id = nullif($7, ''), attempt = $8, attempt_status = $9, exit_code = $10,
-					lease_expires_at = CASE WHEN $18 THEN $11 ELSE lease_expires_at END,
-					ready_at = $12, cancel_requested = $13, started_at = $14, completed_at = $15
-				WHERE job_id = $1 AND step_name = $2 AND status = $16 AND attempt = $17
-					AND worker_id IS NOT DISTINCT FROM nullif($19, '')
-				RETURNING xmin::text::bigint AS x)
-			SELECT coalesce((SELECT x FROM u), stroem_step_moved($1, $2))`,
-			after.Job.ID, cur.Name, string(cur.Status), input, output, cur.ErrorMessage,
+		args := []any{after.Job.ID, cur.Name, string(cur.Status), input, output, cur.ErrorMessage,
 			cur.WorkerID, cur.Attempt, string(cur.AttemptStatus), cur.ExitCode,
 			cur.LeaseExpiresAt, cur.ReadyAt, cur.CancelRequested, cur.StartedAt, cur.CompletedAt,
-			string(old.Status), old.Attempt, !persistence.TimesEqual(old.LeaseExpiresAt, cur.LeaseExpiresAt), old.WorkerID)
-		if w.Attempt {
+			string(old.Status), old.Attempt, !persistence.TimesEqual(old.LeaseExpiresAt, cur.LeaseExpiresAt), old.WorkerID,
+			old.Position}
+		if !w.Attempt {
+			queue(cur, updateStepSQL, args...)
+		} else {
 			started := cur.StartedAt
 			if started == nil {
 				started = &now
 			}
-			queue(nil, `INSERT INTO step_attempts AS a (job_id, step_name, attempt, worker_id, status, exit_code,
-					error_message, started_at, completed_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $5 <> 'running' THEN $9::timestamptz END)
-				ON CONFLICT (job_id, step_name, attempt) DO UPDATE SET
-					worker_id = excluded.worker_id, status = excluded.status, exit_code = excluded.exit_code,
-					error_message = excluded.error_message,
-					completed_at = CASE WHEN excluded.status = 'running' THEN NULL
-						ELSE coalesce(a.completed_at, excluded.completed_at) END`,
-				after.Job.ID, cur.Name, cur.Attempt, cur.WorkerID, string(cur.AttemptStatus), cur.ExitCode,
-				cur.ErrorMessage, started, now)
+			queue(cur, updateStepAttemptSQL, append(args, started, now)...)
 		}
 		notify = notify || w.Ready
 	}
@@ -298,6 +286,47 @@ func writeBatch(before, after *persistence.JobState, payload string) (b *pgx.Bat
 	}
 	return b, steps, nil
 }
+
+// updateStepSQL writes a step a JobUpdate changed, only if it is still in
+// the status, attempt and holder it was read in (see writeBatch), and
+// returns the row's new xmin. Otherwise stroem_step_moved raises.
+const updateStepSQL = `WITH u AS (` + updateStepCTE + `)
+	SELECT coalesce((SELECT x FROM u), stroem_step_moved($1, $2))`
+
+// updateStepAttemptSQL is updateStepSQL for a step whose current attempt
+// changed: the attempt's record ($21: its start, $22: the transaction's
+// time) is written by the same statement, only when the step was, so a
+// transition costs one statement per step written.
+const updateStepAttemptSQL = `WITH u AS (` + updateStepCTE + `), a AS (
+		INSERT INTO step_attempts AS a (job_id, step_name, attempt, worker_id, status, exit_code,
+			error_message, started_at, completed_at)
+		SELECT $1, $2, $8, $7, $9, $10, $6, $21::timestamptz, CASE WHEN $9 <> 'running' THEN $22::timestamptz END FROM u
+		ON CONFLICT (job_id, step_name, attempt) DO UPDATE SET
+			worker_id = excluded.worker_id, status = excluded.status, exit_code = excluded.exit_code,
+			error_message = excluded.error_message,
+			completed_at = CASE WHEN excluded.status = 'running' THEN NULL
+				ELSE coalesce(a.completed_at, excluded.completed_at) END)
+	SELECT coalesce((SELECT x FROM u), stroem_step_moved($1, $2))`
+
+// updateStepCTE finds the step by job and position as well as by name
+// ($20): either unique index then finds exactly one row. By name alone, a
+// plan made before the table's first ANALYZE (a young database) chose the
+// smaller (job_id, position) index and read every step of the job for
+// each write.
+const updateStepCTE = `
+		UPDATE job_steps SET status = $3, input = $4, output = $5, error_message = $6,
+			worker_id = nullif($7, ''), attempt = $8, attempt_status = $9, exit_code = $10,
+			lease_expires_at = CASE WHEN $18 THEN $11 ELSE lease_expires_at END,
+			ready_at = $12, cancel_requested = $13, started_at = $14, completed_at = $15
+		WHERE job_id = $1 AND position = $20 AND step_name = $2 AND status = $16 AND attempt = $17
+			AND worker_id IS NOT DISTINCT FROM nullif($19, '')
+		RETURNING xmin::text::bigint AS x`
+
+// stateScopesColumns reads, with a row of jobs, whether its task and its
+// workspace's global state have a snapshot (see Store.StateScopes).
+const stateScopesColumns = `EXISTS (SELECT 1 FROM state_snapshots ss
+		WHERE ss.workspace = jobs.workspace AND ss.task_name = jobs.task_name),
+	EXISTS (SELECT 1 FROM state_snapshots ss WHERE ss.workspace = jobs.workspace AND ss.task_name = '')`
 
 // insertStepSQL inserts the pending skeleton of a step a JobUpdate appended
 // (a loop instance); the step's own write follows it in the same batch.

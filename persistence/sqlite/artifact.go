@@ -220,6 +220,21 @@ func (s *Store) StateSnapshotLatest(ctx context.Context, workspace, task string)
 		`workspace = ? AND task_name = ? ORDER BY seq DESC LIMIT 1`, workspace, task)
 }
 
+func (s *Store) StateScopes(ctx context.Context, workspace, task string) (hasTask, hasGlobal bool, err error) {
+	db, err := s.reader()
+	if err != nil {
+		return false, false, err
+	}
+	err = db.QueryRowContext(ctx, `SELECT
+		EXISTS (SELECT 1 FROM state_snapshots WHERE workspace = ? AND task_name = ?),
+		EXISTS (SELECT 1 FROM state_snapshots WHERE workspace = ? AND task_name = '')`,
+		workspace, task, workspace).Scan(&hasTask, &hasGlobal)
+	if err != nil {
+		return false, false, fmt.Errorf("read state scopes of task %s of workspace %s: %w", task, workspace, interpretError(err))
+	}
+	return hasTask, hasGlobal, nil
+}
+
 func (s *Store) StateSnapshotGet(ctx context.Context, workspace, task, id string) (persistence.StateSnapshot, error) {
 	what := "no state snapshot " + id + " for " + persistence.StateName(workspace, task)
 	cid, ok := canonicalUUID(id)

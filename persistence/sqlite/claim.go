@@ -76,18 +76,23 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 			jobs[c.JobID] = true
 		}
 		for id := range jobs {
-			var ws, task, rev, snap string
+			var (
+				ws, task, rev, snap string
+				scopes              stroem.AssignmentState
+			)
 			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = 'running', started_at = coalesce(started_at, ?2)
 				WHERE id = ?1 AND status = 'pending'`, id, nanos(now)); err != nil {
 				return err
 			}
-			if err := tx.QueryRowContext(ctx, `SELECT workspace, task_name, revision, coalesce(snapshot_id, '')
-				FROM jobs WHERE id = ?`, id).Scan(&ws, &task, &rev, &snap); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT workspace, task_name, revision, coalesce(snapshot_id, ''),
+				`+stateScopesColumns+` FROM jobs WHERE id = ?`, id).Scan(&ws, &task, &rev, &snap, &scopes.Task, &scopes.Global); err != nil {
 				return err
 			}
 			for i := range out {
 				if out[i].JobID == id {
 					out[i].Workspace, out[i].TaskName, out[i].Revision, out[i].SnapshotID = ws, task, rev, snap
+					sc := scopes
+					out[i].StateScopes = &sc
 				}
 			}
 		}

@@ -275,9 +275,13 @@ func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState,
 // loadState reads a job and its steps in tx. In a write transaction the
 // whole database is already locked against other writers.
 func loadState(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*persistence.JobState, error) {
-	var jobContext []byte
+	var (
+		jobContext []byte
+		scopes     stroem.AssignmentState
+	)
 	job, snapshotID, cancelRequested, err := scanJob(tx.QueryRowContext(ctx,
-		`SELECT `+persistence.JobColumns+`, context FROM jobs WHERE id = ?`, id), &jobContext)
+		`SELECT `+persistence.JobColumns+`, context, `+stateScopesColumns+` FROM jobs WHERE id = ?`, id),
+		&jobContext, &scopes.Task, &scopes.Global)
 	if err != nil {
 		return nil, errs.Row(err, notFound("job %s not found", id), "")
 	}
@@ -291,5 +295,12 @@ func loadState(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*pers
 	}
 	return &persistence.JobState{
 		Job: job, SnapshotID: snapshotID, CancelRequested: cancelRequested, Steps: steps, Now: now, Context: extra,
+		StateScopes: &scopes,
 	}, nil
 }
+
+// stateScopesColumns reads, with a row of jobs, whether its task and its
+// workspace's global state have a snapshot (see Store.StateScopes).
+const stateScopesColumns = `EXISTS (SELECT 1 FROM state_snapshots ss
+		WHERE ss.workspace = jobs.workspace AND ss.task_name = jobs.task_name),
+	EXISTS (SELECT 1 FROM state_snapshots ss WHERE ss.workspace = jobs.workspace AND ss.task_name = '')`

@@ -173,6 +173,12 @@ func testStateArtifacts(t *testing.T, open func(t *testing.T) persistence.Store)
 		}
 		_, err := s.StateSnapshotLatest(ctx, "ws", "t")
 		require.ErrorIs(t, err, stroem.ErrNotFound)
+		scopes := func(task string) [2]bool {
+			hasTask, hasGlobal, err := s.StateScopes(ctx, "ws", task)
+			require.NoError(t, err)
+			return [2]bool{hasTask, hasGlobal}
+		}
+		require.Equal(t, [2]bool{false, false}, scopes("t"), "no snapshot yet")
 
 		var ids []string
 		for i := range 4 {
@@ -180,8 +186,12 @@ func testStateArtifacts(t *testing.T, open func(t *testing.T) persistence.Store)
 			require.NoError(t, err)
 			ids = append(ids, sn.ID)
 		}
+		require.Equal(t, [2]bool{true, false}, scopes("t"))
+		require.Equal(t, [2]bool{false, false}, scopes("other"), "another task's state is not this task's")
 		g, err := put("", map[string]any{"token": "g"}, nil, 0)
 		require.NoError(t, err)
+		require.Equal(t, [2]bool{true, true}, scopes("t"))
+		require.Equal(t, [2]bool{false, true}, scopes("other"), "the global state is every task's")
 
 		latest, err := s.StateSnapshotLatest(ctx, "ws", "t")
 		require.NoError(t, err)
@@ -235,6 +245,43 @@ func testStateArtifacts(t *testing.T, open func(t *testing.T) persistence.Store)
 
 		bogus := persistence.StateSnapshot{ID: uuid.NewString(), Workspace: "ws", Task: "t", Source: "nope", BlobID: uuid.NewString()}
 		require.Equal(t, stroem.CodeInvalid, stroem.ErrorCode(s.StateSnapshotPut(ctx, bogus, nil, 0)))
+	})
+
+	// A transition and a claim read which state scopes of the job's task
+	// have a snapshot with the job, for the assignments they hand out.
+	t.Run("StateScopesReadWithTheJob", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		nj := InsertJob(t, s, Step{Name: "a"}, Step{Name: "b"})
+		inUpdate := func() stroem.AssignmentState {
+			t.Helper()
+			var got *stroem.AssignmentState
+			st, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+				got = st.StateScopes
+				return nil
+			})
+			require.NoError(t, err)
+			require.NotNil(t, got, "read with the job")
+			require.Equal(t, got, st.StateScopes, "returned as read")
+			return *got
+		}
+		put := func(task string) {
+			t.Helper()
+			require.NoError(t, s.StateSnapshotPut(ctx, persistence.StateSnapshot{ID: uuid.NewString(),
+				Workspace: nj.Job.Workspace, Task: task, Source: persistence.StateSourceUpload,
+				BlobID: putBlob(t, s, []byte("tgz")), SizeBytes: 3, SHA256: "abc"}, nil, 0))
+		}
+		require.Equal(t, stroem.AssignmentState{}, inUpdate())
+		put("another-task")
+		require.Equal(t, stroem.AssignmentState{}, inUpdate(), "another task's state is not this job's")
+		put(nj.Job.TaskName)
+		require.Equal(t, stroem.AssignmentState{Task: true}, inUpdate())
+		c := ClaimOne(t, s, "w1")
+		require.Equal(t, &stroem.AssignmentState{Task: true}, c.StateScopes)
+		put("")
+		require.Equal(t, stroem.AssignmentState{Task: true, Global: true}, inUpdate())
+		c = ClaimOne(t, s, "w1")
+		require.Equal(t, &stroem.AssignmentState{Task: true, Global: true}, c.StateScopes)
 	})
 
 	t.Run("ArtifactsGoWithTheirJob", func(t *testing.T) {
