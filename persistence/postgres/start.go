@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -28,7 +29,12 @@ func (s *Store) StepStart(ctx context.Context, jobID, step string, attempt int, 
 	}
 	r := &startReq{jobID: canonicalUUID(jobID), step: step, attempt: attempt, workerID: canonicalUUID(workerID),
 		done: make(chan struct{}), lead: make(chan struct{}, 1)}
-	if s.starts.enqueue(r) {
+	if attempt < 1 || attempt > math.MaxInt32 {
+		// No stored attempt (an int column) is this one, and the batch's
+		// int4 array would hold it truncated: attempt 2³²+1 would have
+		// started attempt 1.
+		close(r.done)
+	} else if s.starts.enqueue(r) {
 		s.writeStarts()
 	}
 	select {

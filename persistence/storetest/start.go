@@ -54,6 +54,25 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.True(t, cancel, "the acknowledgement says a cancel was requested")
 	})
 
+	// An attempt is fenced by its whole number: one that only equals the
+	// running attempt in its low 32 bits is another attempt, and does not
+	// start the running one.
+	t.Run("AcknowledgementOfAnAttemptBeyond32BitsIsFenced", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := context.Background()
+		nj, c := ClaimedJob(t, s, "w1")
+		id := nj.Job.ID
+		require.Equal(t, 1, c.Attempt)
+		wide := int64(1)<<32 + 1
+		_, err := s.StepStart(ctx, id, "a", int(wide), "w1")
+		require.ErrorIs(t, err, stroem.ErrConflict, "another attempt")
+
+		given := giveBack(t, s)
+		require.Len(t, given, 1, "attempt 1 was never acknowledged: it is given back")
+		require.Equal(t, stroem.StepReady, jobState(t, s, id).Step("a").Status)
+	})
+
 	// Unclaim (an answer that never reached its worker, or a claim a
 	// restarted server inherited) is refused once the worker acknowledged
 	// the step: it did get it and may be running it. Undoing it then would
