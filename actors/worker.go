@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -75,6 +76,9 @@ func (w *Workers) Register(ctx context.Context, reg stroem.WorkerRegistration) (
 	}
 	if reg.MaxConcurrent < 0 {
 		return stroem.WorkerRegistered{}, stroem.Invalid("max_concurrent must not be negative")
+	}
+	if reg.MaxConcurrent > math.MaxInt32 { // the stores keep it in an integer column
+		return stroem.WorkerRegistered{}, stroem.Errorf(stroem.CodeInvalid, "max_concurrent must be at most %d", math.MaxInt32)
 	}
 	wk, err := w.store.WorkerRegister(ctx, reg)
 	if err != nil {

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,6 +102,11 @@ func TestWorkersRegister(t *testing.T) {
 	require.ErrorIs(t, err, stroem.ErrInvalid)
 	require.Contains(t, err.Error(), "capabilities")
 	_, err = w.Register(ctx, stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}, MaxConcurrent: -1})
+	require.ErrorIs(t, err, stroem.ErrInvalid)
+	require.Contains(t, err.Error(), "max_concurrent")
+	// PostgreSQL keeps it in an integer column: beyond, its store answered
+	// an internal error (500) where SQLite stored it.
+	_, err = w.Register(ctx, stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}, MaxConcurrent: math.MaxInt32 + 1})
 	require.ErrorIs(t, err, stroem.ErrInvalid)
 	require.Contains(t, err.Error(), "max_concurrent")
 
