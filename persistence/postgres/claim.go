@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -189,6 +190,12 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 	for _, ref := range running {
 		if !validUUID(ref.JobID) {
 			continue // RenewedLeases tells the worker to stop it
+		}
+		if ref.Attempt < 1 || ref.Attempt > math.MaxInt32 {
+			// No stored attempt (an int column), and int4[] would hold it
+			// truncated: 2³²+1 would renew attempt 1. RenewedLeases tells
+			// the worker to stop it.
+			continue
 		}
 		jobIDs = append(jobIDs, canonicalUUID(ref.JobID))
 		steps = append(steps, ref.Step)

@@ -76,6 +76,25 @@ func testLeases(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Empty(t, cancel)
 	})
 
+	// An attempt is fenced by its whole number: a heartbeat listing one that
+	// only equals the held attempt in its low 32 bits renews nothing, and
+	// the worker is told to stop it.
+	t.Run("RenewOfAnAttemptBeyond32BitsIsRefused", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		a := ClaimOne(t, b.store, b.worker.ID)
+		require.Equal(t, 1, a.Attempt)
+		wide := ref(a)
+		wide.Attempt = int(int64(1)<<32 + 1)
+		before := stepLease(t, b.store, a.JobID, a.StepName)
+
+		cancel, err := b.store.LeasesRenew(context.Background(), b.worker.ID, []stroem.StepRef{wide}, time.Hour)
+		require.NoError(t, err)
+		require.Equal(t, []stroem.StepRef{wide}, cancel)
+		require.Equal(t, *before.LeaseExpiresAt, *stepLease(t, b.store, a.JobID, a.StepName).LeaseExpiresAt,
+			"attempt 1's lease is not renewed")
+	})
+
 	t.Run("ExpiredLeaseIsVisibleAndExtendedAtStart", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
