@@ -479,6 +479,7 @@ func writeBenchWorkspace(dir string, s Sizes) error {
 //   - sse: a step that sleeps 0.5 s (so the client is connected), then
 //     prints SSELines lines of `date +%s%N`, 10 ms apart
 //   - queued: a docker step; the workers only run shell, so it stays queued
+//     (the scale part registers a docker worker that claims nothing)
 //   - fleet: a pod step, which only the fleet part's simulated workers run
 func benchWorkflow(s Sizes) string {
 	var w strings.Builder

@@ -424,6 +424,39 @@ func (b *bench) createJobs(ctx context.Context, task string, n int, each func(cl
 	return time.Since(t0), context.Cause(cctx)
 }
 
+// dockerPlaceholder registers a simulated worker offering the queued task's
+// docker capability, which claims nothing and heartbeats until stop: the
+// server refuses a task no registered worker can run, and fails a step no
+// active worker can run once it has waited unmatched_step_timeout_secs.
+// The queued jobs must stay queued while they are measured.
+func (b *bench) dockerPlaceholder(ctx context.Context) (stop func(), err error) {
+	c, err := client.New(b.baseURL, client.WithToken(b.token), client.WithUserAgent("stroem-bench-scale/"+b.opts.Version))
+	if err != nil {
+		return nil, err
+	}
+	reg, err := c.Register(ctx, stroem.WorkerRegistration{Name: "scale-docker", Capabilities: []string{"docker"}})
+	if err != nil {
+		return nil, fmt.Errorf("register the docker placeholder worker: %w", err)
+	}
+	every := max(time.Duration(reg.HeartbeatMS)*time.Millisecond, 100*time.Millisecond)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_, _ = c.Heartbeat(ctx, stroem.Heartbeat{WorkerID: reg.WorkerID})
+			}
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
 // runScale creates the queued jobs over the API, measures the server's RSS,
 // fills the jobs table up to TableJobs with SQL and measures the job list.
 func (b *bench) runScale(ctx context.Context) error {
@@ -433,6 +466,11 @@ func (b *bench) runScale(ctx context.Context) error {
 	if rss, _, err := benchRSS(pid); err == nil {
 		r.ServerRSSBeforeMB = benchRound(rss)
 	}
+	stop, err := b.dockerPlaceholder(ctx)
+	if err != nil {
+		return err
+	}
+	defer stop()
 
 	// Create the queued jobs with CreateConns concurrent clients.
 	lats := make([]benchLatencies, b.sizes.CreateConns)

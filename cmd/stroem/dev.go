@@ -99,6 +99,7 @@ stops the server; the exit code is 0.`,
 			if o.workers < 1 || o.workers > 64 {
 				return usageError("--workers must be between 1 and 64, not %d", o.workers)
 			}
+			tuneGC(serverGCHeadroom)
 			log := newLogger()
 			d, err := startDev(cmd.Context(), o, log)
 			if err != nil {

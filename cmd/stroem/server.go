@@ -44,6 +44,7 @@ The config file is YAML (see docs/operations.md); STROEM_CONFIG names it when
 			if err != nil {
 				return err
 			}
+			tuneGC(serverGCHeadroom)
 			log := daemonLogger(cfg.WorkerToken)
 			app, err := startServer(cmd.Context(), cfg, serverOptions{pprof: pprofOn}, log)
 			if err != nil {

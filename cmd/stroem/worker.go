@@ -35,6 +35,7 @@ key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 			if err != nil {
 				return err
 			}
+			tuneGC(workerGCHeadroom)
 			log := daemonLogger(cfg.WorkerToken)
 			c, err := client.New(cfg.ServerURL, client.WithToken(cfg.WorkerToken), client.WithUserAgent("stroem-worker/"+version))
 			if err != nil {
