@@ -77,9 +77,6 @@ func (o *observedRunner) Run(ctx context.Context, step runner.Step, sink func(st
 	})
 	m.running.Dec()
 	m.free.Inc()
-	if res.NotStarted {
-		return res // its start was refused: nothing ran
-	}
 	result := "failed"
 	switch {
 	case res.TimedOut:

@@ -62,11 +62,6 @@ type fakeServer struct {
 	startAnswers map[string][]int // step → statuses to answer in turn, then 200
 	startCalls   map[string]int
 	linesAtStart map[string]int // step → log lines stored when its start was accepted
-	// startGate, when set, holds every start acknowledgement until it is
-	// closed; startHeld is told the step of each one held.
-	startGate     chan struct{}
-	startHeld     chan string
-	startAccepted map[string]bool
 
 	completeAnswers map[string][]int // step → statuses to answer in turn, then 200
 	completeCalls   map[string]int
@@ -90,7 +85,6 @@ func newFakeServer(t *testing.T) *fakeServer {
 		workers: map[string]bool{}, queue: make(chan stroem.Assignment, 100),
 		logs: map[stroem.StepRef][]stroem.PushLine{}, loseAckOnce: map[string]bool{}, pushConflict: map[string]bool{},
 		startAnswers: map[string][]int{}, startCalls: map[string]int{}, linesAtStart: map[string]int{},
-		startAccepted:   map[string]bool{},
 		completeAnswers: map[string][]int{}, completeCalls: map[string]int{}, completions: map[string]stroem.Completion{},
 		cancel: map[stroem.StepRef]bool{}, archives: map[string][]byte{},
 	}
@@ -327,22 +321,12 @@ func (f *fakeServer) stepStart(w http.ResponseWriter, r *http.Request) {
 	}
 	step := r.PathValue("step")
 	f.mu.Lock()
-	gate, held := f.startGate, f.startHeld
-	f.mu.Unlock()
-	if gate != nil {
-		if held != nil {
-			held <- step
-		}
-		<-gate
-	}
-	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.startCalls[step]++
 	if code := nextAnswer(f.startAnswers, step); code != 200 {
 		fail(w, code, "not now")
 		return
 	}
-	f.startAccepted[step] = true
 	f.linesAtStart[step] = len(f.logs[stroem.StepRef{JobID: r.PathValue("id"), Step: step, Attempt: st.Attempt}])
 	reply(w, 200, map[string]any{})
 }

@@ -72,11 +72,7 @@ func (f *stepFiles) dir(name string) string { return filepath.Join(f.root, name)
 
 // prepareFiles makes the attempt's directories, fetches the newest state
 // into them and names them in the step's environment.
-//
-// It runs while the step's start is acknowledged: a state download (a
-// request fenced by the attempt) waits for ack, so nothing is fetched for
-// an attempt the server may still refuse.
-func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID string, a *stroem.Assignment, ack *startAck) (*stepFiles, error) {
+func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID string, a *stroem.Assignment) (*stepFiles, error) {
 	// A previous step's directories, left empty, serve again: making and
 	// removing six directories was a third of the worker's CPU per step
 	// (issue 23; files_pool.go).
@@ -118,10 +114,6 @@ func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID st
 				return nil, fmt.Errorf("make the state and artifact directories: %w", err)
 			}
 		} else if d.scope != "" {
-			if err := ack.wait(); err != nil {
-				f.remove()
-				return nil, err
-			}
 			if err := f.fetch(ctx, d.scope, p); err != nil {
 				f.remove()
 				return nil, err

@@ -42,14 +42,6 @@ type Step struct {
 	// TraceParent is the W3C trace context of the attempt's span on the
 	// server ("" when the server does not trace).
 	TraceParent string
-	// Gate, when set, is called once the step is prepared, right before
-	// its first process starts, and blocks until the step may run: the
-	// worker's start acknowledgement, sent while the step is prepared.
-	// When it returns an error nothing of the step runs and Run returns a
-	// Result with NotStarted set. A runner that cannot honour it must not
-	// be given one (the worker gives it only to a ShellRunner; wrappers
-	// pass Step on unchanged).
-	Gate func() error
 }
 
 // Result is how an attempt ended.
@@ -66,9 +58,6 @@ type Result struct {
 	// Cancelled is set when ctx ended the step; TimedOut when its timeout did.
 	Cancelled bool
 	TimedOut  bool
-	// NotStarted: Step.Gate refused, and no process of the step ran. The
-	// worker neither reports nor counts such an attempt.
-	NotStarted bool
 	// Cleanup removes what the attempt left behind (its working directory).
 	// The caller runs it after reporting the result, which keeps the cleanup
 	// off the path from one step to the next. Nil when there is nothing to do.

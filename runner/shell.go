@@ -114,7 +114,7 @@ func (r *ShellRunner) Run(ctx context.Context, step Step, sink func(stroem.PushL
 		d.snap = nil // a process of the step may live on and hold it: never reused
 		res.leftRunning = true
 	}
-	if res.Succeeded() || res.NotStarted || !r.KeepFailedDirs {
+	if res.Succeeded() || !r.KeepFailedDirs {
 		res.Cleanup = func() { r.dirs.release(d) }
 	}
 	return res
@@ -237,11 +237,7 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	var cmd *exec.Cmd
 	var err error
 	if step.Spec.Language != "" {
-		// A type: script action (runner/language.go). Its dependencies may
-		// be installed by a process: the gate comes first.
-		if err := passGate(step); err != nil {
-			return Result{ExitCode: -1, Error: err.Error(), NotStarted: true}
-		}
+		// A type: script action (runner/language.go).
 		var extra []string
 		cmd, extra, err = r.languageCommand(ctx, step, dir, sink)
 		if cmd != nil {
@@ -264,12 +260,6 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	if err != nil {
 		closeAll(outR, outW)
 		return Result{ExitCode: -1, Error: "create pipe: " + err.Error()}
-	}
-	if step.Spec.Language == "" {
-		if err := passGate(step); err != nil {
-			closeAll(outR, outW, errR, errW)
-			return Result{ExitCode: -1, Error: err.Error(), NotStarted: true}
-		}
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW // stdin stays nil: /dev/null
 	proc, err := r.start(cmd, step)     // see supervise.go
@@ -355,14 +345,6 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 		}
 	}
 	return res
-}
-
-// passGate waits for the step's Gate, if it has one.
-func passGate(step Step) error {
-	if step.Gate == nil {
-		return nil
-	}
-	return step.Gate()
 }
 
 // terminate sends SIGTERM to the group, and SIGKILL when the main process

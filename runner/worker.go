@@ -128,7 +128,6 @@ type Worker struct {
 	log    *slog.Logger
 	runner Runner
 	shell  *ShellRunner // the ShellRunner NewWorker made (nil when cfg.Runner was given)
-	gated  bool         // the runner honours Step.Gate (a ShellRunner; wrappers pass Step on)
 	cache  *WorkspaceCache
 	down   downTracker
 	files  filesPool // the steps' emptied state and artifact directories, for reuse (files_pool.go)
@@ -173,12 +172,11 @@ func NewWorker(c *client.Client, cfg WorkerConfig, log *slog.Logger) (*Worker, e
 		shell = &ShellRunner{WorkDir: filepath.Join(cfg.WorkDir, "steps"), PassEnv: cfg.PassEnv}
 		r = shell
 	}
-	_, gated := r.(*ShellRunner)
 	if cfg.WrapRunner != nil {
 		r = cfg.WrapRunner(r)
 	}
 	w := &Worker{
-		c: c, cfg: cfg, log: log, runner: r, shell: shell, gated: gated,
+		c: c, cfg: cfg, log: log, runner: r, shell: shell,
 		running: map[stroem.StepRef]*task{},
 	}
 	w.down.log = log
@@ -369,10 +367,16 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 		delete(w.running, ref)
 		w.mu.Unlock()
 	}()
+	if !w.acknowledge(ctx, log, workerID, a) { // ack.go
+		return
+	}
 	start := time.Now()
-	// The start is acknowledged while the step is prepared; its process
-	// starts only once the server accepted it (ack.go).
-	ack := w.acknowledgeAsync(ctx, cancel, log, workerID, a)
+	// A step's routine records are debug records: its start, and its end
+	// when it succeeded (a failed step's end is info). The server has them
+	// all, and one record per step was 2–4% of the worker's CPU (mostly
+	// the write to stderr) in the bench's chain and fan-out of trivial
+	// steps (issue 23).
+	log.Debug("step started", "action", a.ActionName, "revision", a.Revision)
 
 	ship := newShipper(w, reportCtx, workerID, ref, func(err error) { cancel(err) })
 
@@ -381,7 +385,7 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 	}
 	mask := w.masker(a)
 	var res Result
-	files, ferr := w.prepareFiles(ctx, log, workerID, &a, ack) // files.go
+	files, ferr := w.prepareFiles(ctx, log, workerID, &a) // files.go
 	if ferr != nil {
 		res = Result{ExitCode: -1, Error: maskResult(mask, Result{Error: ferr.Error()}).Error}
 	} else {
@@ -392,24 +396,16 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 				files.cleanup()
 			}
 		}()
-		res = maskResult(mask, w.runStep(ctx, log, a, files.watch(maskSink(mask, ship.add)), ack))
-		if ack.wait() == nil { // else nothing ran: nothing to upload
-			res = maskResult(mask, files.finish(ctx, res, func(text string) {
-				ship.add(stroem.PushLine{TS: time.Now().UTC(), Stream: stroem.Stderr, Text: mask.Mask(text)})
-			}))
-		}
+		res = maskResult(mask, w.runStep(ctx, log, a, files.watch(maskSink(mask, ship.add))))
+		res = maskResult(mask, files.finish(ctx, res, func(text string) {
+			ship.add(stroem.PushLine{TS: time.Now().UTC(), Stream: stroem.Stderr, Text: mask.Mask(text)})
+		}))
 	}
 	if res.Cleanup != nil {
 		defer res.Cleanup() // after the report: the next step need not wait for it
 	}
 	ship.close()
 	ship.wait()
-	if ack.wait() != nil {
-		// Refused (the step was given back) or not delivered: nothing of
-		// the step ran, and it is neither run nor reported. What was
-		// prepared goes back to the pools (the deferred cleanups).
-		return
-	}
 
 	if ship.isStale() {
 		log.Warn("step abandoned: the server gave it to another attempt", "duration", time.Since(start))
@@ -432,8 +428,8 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 	}
 }
 
-// runStep gets the workspace files and runs the step once ack is accepted.
-func (w *Worker) runStep(ctx context.Context, log *slog.Logger, a stroem.Assignment, sink func(stroem.PushLine), ack *startAck) Result {
+// runStep gets the workspace files and runs the step.
+func (w *Worker) runStep(ctx context.Context, log *slog.Logger, a stroem.Assignment, sink func(stroem.PushLine)) Result {
 	if !slices.Contains(w.cfg.Capabilities, a.ActionType) && a.ActionType != "" {
 		return Result{ExitCode: -1, Error: fmt.Sprintf("action type %q is not supported by this worker", a.ActionType)}
 	}
@@ -451,11 +447,6 @@ func (w *Worker) runStep(ctx context.Context, log *slog.Logger, a stroem.Assignm
 		}
 		defer release()
 		step.Workspace = dir
-	}
-	if w.gated {
-		step.Gate = ack.wait // the ShellRunner waits right before the process starts
-	} else if err := ack.wait(); err != nil {
-		return Result{ExitCode: -1, Error: err.Error(), NotStarted: true}
 	}
 	return w.runner.Run(ctx, step, sink)
 }
