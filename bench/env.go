@@ -257,7 +257,9 @@ func (b *bench) startDev(ctx context.Context, listen string) error {
 			b.rep.SlotsPerWorker = n
 		}
 	}
-	p, err := b.startProc("dev", b.opts.Exe, args, filepath.Join(b.dir, "dev.log"))
+	// dev takes the bench's worker token, for the simulated workers of the
+	// fleet and scale parts.
+	p, err := b.startProc("dev", b.opts.Exe, args, filepath.Join(b.dir, "dev.log"), "STROEM__WORKER_TOKEN="+b.token)
 	if err != nil {
 		return err
 	}
@@ -377,8 +379,7 @@ type benchProc struct {
 // (STROEM_CPUPROFILE), so the workers' costs can be profiled too. (Not the
 // server: it is profiled over /debug/pprof per part, and a process has one
 // CPU profile at a time.)
-func (b *bench) startProc(name, exe string, args []string, logPath string) (*benchProc, error) {
-	var env []string
+func (b *bench) startProc(name, exe string, args []string, logPath string, env ...string) (*benchProc, error) {
 	if b.opts.PprofDir != "" && strings.HasPrefix(name, "worker") {
 		if err := os.MkdirAll(b.opts.PprofDir, 0o755); err != nil {
 			return nil, err

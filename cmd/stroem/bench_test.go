@@ -82,6 +82,33 @@ func TestBench(t *testing.T) {
 		requireDropped(t, dbURL, stderr.String())
 	})
 
+	// The scale part queues jobs over the API, fills the table with SQL and
+	// lists it: the filled jobs must be servable like any other.
+	for _, store := range []string{"postgres", "sqlite"} {
+		t.Run("scale on "+store, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, exe, "bench", "--only", "scale", "--output", "json", "--db-url", dbURL, "--store", store,
+				"--queued", "20", "--create-conns", "2", "--table-jobs", "300", "--list-requests", "3", "--floor-runs", "5")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			require.NoError(t, cmd.Run(), "stderr:\n%s", stderr.String())
+			var got map[string]any
+			require.NoError(t, json.Unmarshal(stdout.Bytes(), &got), stdout.String())
+			for _, k := range []string{"server_rss_queued_mb", "job_list_p50_ms", "job_list_p99_ms",
+				"job_list_status_completed_p99_ms", "job_list_task_p99_ms"} {
+				v, ok := got[k].(float64)
+				require.True(t, ok, "%s is %T", k, got[k])
+				require.Greater(t, v, 0.0, k)
+			}
+			require.EqualValues(t, 300, got["scale_jobs_in_table"])
+			if store == "postgres" {
+				requireDropped(t, dbURL, stderr.String())
+			}
+		})
+	}
+
 	t.Run("unreachable PostgreSQL is one line", func(t *testing.T) {
 		t.Parallel()
 		cmd := exec.Command(exe, "bench", "--db-url", "postgres://postgres@127.0.0.1:1/postgres?connect_timeout=5")

@@ -32,7 +32,7 @@ import (
 // The workers talk to the server exactly as remote ones do: the worker
 // protocol over HTTP, here on the loopback address the server listens on,
 // with a worker token generated for the run (random, never printed or
-// stored). An in-process transport would save a few microseconds per call
+// stored), or STROEM__WORKER_TOKEN when set (devWorkerToken). An in-process transport would save a few microseconds per call
 // and exercise less of the real path; loopback keeps dev mode honest: what
 // works here works with `stroem server` and `stroem worker`.
 //
@@ -76,7 +76,9 @@ func newDevCmd() *cobra.Command {
 		Long: `Run all of Strøm in one process: the server (REST API, SSE logs,
 orchestrator, scheduler), --workers worker loops that run steps with the
 shell runner, and an embedded SQLite database. Nothing else is needed: no
-PostgreSQL, no config file, no worker token to choose.
+PostgreSQL, no config file, no worker token to choose (the workers get a
+random one; set STROEM__WORKER_TOKEN to choose it, so that a separate
+` + "`stroem worker`" + ` — one with docker, say — can join).
 
 WORKSPACE is a workspace folder (one with a .workflows folder). Without it,
 ./workspace is used if it has workflows, else examples/workspace.
@@ -193,7 +195,7 @@ func startDev(ctx context.Context, o devOptions, log *slog.Logger) (_ *devApp, e
 	if _, err := store.WorkersPrune(ctx, time.Now().Add(time.Hour), false); err != nil {
 		log.Warn("could not remove the workers of earlier runs", "err", err)
 	}
-	token, err := newDevToken()
+	token, err := devWorkerToken(os.Getenv)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -328,6 +330,17 @@ func loopbackURL(addr net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// devWorkerToken is the worker token of a dev run: STROEM__WORKER_TOKEN
+// when it is set (so a `stroem worker` of another kind — docker, say — can
+// join the dev server, and the bench's simulated workers can), else a fresh
+// random one that nothing outside this process knows.
+func devWorkerToken(getenv func(string) string) (string, error) {
+	if t := strings.TrimSpace(getenv("STROEM__WORKER_TOKEN")); t != "" {
+		return t, nil
+	}
+	return newDevToken()
 }
 
 // newDevToken returns a fresh worker token: 32 random bytes, hex.

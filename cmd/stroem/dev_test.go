@@ -278,3 +278,26 @@ func TestLoopbackURL(t *testing.T) {
 		require.Equal(t, want, loopbackURL(a), addr)
 	}
 }
+
+func TestDevWorkerToken(t *testing.T) {
+	t.Parallel()
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "STROEM__WORKER_TOKEN" {
+				return v
+			}
+			return ""
+		}
+	}
+	tok, err := devWorkerToken(env("chosen-token"))
+	require.NoError(t, err)
+	require.Equal(t, "chosen-token", tok, "STROEM__WORKER_TOKEN is the dev server's worker token")
+
+	a, err := devWorkerToken(env("  "))
+	require.NoError(t, err)
+	b, err := devWorkerToken(env(""))
+	require.NoError(t, err)
+	require.Len(t, a, 64, "a blank variable is not a token: a random one is made")
+	require.Len(t, b, 64)
+	require.NotEqual(t, a, b)
+}

@@ -125,15 +125,25 @@ func MeasureCommits(ctx context.Context, url string, n int) (CommitFloor, error)
 // jobs table holds total rows, for measuring the job list at scale: 90 %
 // completed, 5 % failed, 5 % cancelled, a fifth from the cron trigger
 // "nightly", one step each, with task names taken in turn from tasks,
-// created every 26 s going back from the oldest job already there. It then
-// ANALYZEs as autovacuum would. It returns how many jobs were there before
-// and how many are there after.
+// created every 26 s going back from the oldest job already there. The
+// inserted jobs take the task snapshot of the newest job already there (the
+// API serves a job only with its snapshot, which says what to mask), so the
+// table must hold a job created through the API first. It then ANALYZEs as
+// autovacuum would. It returns how many jobs were there before and how many
+// are there after.
 func FillFinishedJobs(ctx context.Context, url string, total int, tasks []string) (before, after int, err error) {
 	err = admin(ctx, url, func(conn *pgx.Conn) error {
 		if err := conn.QueryRow(ctx, `SELECT count(*) FROM jobs`).Scan(&before); err != nil {
 			return err
 		}
 		if missing := total - before; missing > 0 {
+			var snapshots int
+			if err := conn.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE snapshot_id IS NOT NULL`).Scan(&snapshots); err != nil {
+				return err
+			}
+			if snapshots == 0 {
+				return errors.New("fill jobs: no job with a task snapshot to copy; create one through the API first")
+			}
 			if _, err := conn.Exec(ctx, fillJobsSQL, missing, tasks); err != nil {
 				return fmt.Errorf("insert %d jobs with SQL: %w", missing, err)
 			}
@@ -157,11 +167,12 @@ WITH g AS (
 	FROM generate_series(1, $1) AS i
 ), j AS (
 	INSERT INTO jobs (id, workspace, task_name, input, output, status, source_type, source_id,
-		created_at, started_at, completed_at)
+		created_at, started_at, completed_at, snapshot_id)
 	SELECT id, 'default', task, '{"name": "World"}',
 		CASE WHEN st = 'completed' THEN '{"run": {"ok": true}}'::jsonb END,
 		st, CASE WHEN cron THEN 'trigger' ELSE 'api' END, CASE WHEN cron THEN 'nightly' ELSE '' END,
-		created, created + interval '4 ms', created + took
+		created, created + interval '4 ms', created + took,
+		(SELECT snapshot_id FROM jobs WHERE snapshot_id IS NOT NULL ORDER BY created_at DESC LIMIT 1)
 	FROM g
 	RETURNING id, status, started_at, completed_at
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -18,8 +19,9 @@ const fillChunk = 10_000
 // each, 26 s apart going back from the oldest job, task names in turn from
 // tasks) until the jobs table holds total rows, in chunks, so the dev
 // process using the file (WAL mode) keeps reading and takes its turn
-// writing. Unlike the PostgreSQL fill it does not ANALYZE: nothing in a dev
-// installation would. It returns how many jobs were there before and after.
+// writing. Like it, the inserted jobs take the task snapshot of the newest
+// job already there, which must exist. Unlike it, it does not ANALYZE:
+// nothing in a dev installation would. It returns how many jobs were there before and after.
 func FillFinishedJobs(ctx context.Context, path string, total int, tasks []string) (before, after int, err error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(30000)")
@@ -39,11 +41,19 @@ func FillFinishedJobs(ctx context.Context, path string, total int, tasks []strin
 	if !oldest.Valid {
 		oldest.Int64 = time.Now().UnixNano()
 	}
+	var snapshot sql.NullString
+	err = db.QueryRowContext(ctx, `SELECT snapshot_id FROM jobs WHERE snapshot_id IS NOT NULL ORDER BY created_at DESC LIMIT 1`).Scan(&snapshot)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, fmt.Errorf("read a task snapshot in %s: %w", path, err)
+	}
+	if missing := total - before; missing > 0 && !snapshot.Valid {
+		return before, 0, errors.New("fill jobs: no job with a task snapshot to copy; create one through the API first")
+	}
 	names, _ := json.Marshal(tasks) // a []string always encodes
 	missing := total - before
 	for lo := 1; lo <= missing; lo += fillChunk {
 		hi := min(lo+fillChunk-1, missing)
-		if err := fillInsert(ctx, db, lo, hi, oldest.Int64, string(names)); err != nil {
+		if err := fillInsert(ctx, db, lo, hi, oldest.Int64, string(names), snapshot.String); err != nil {
 			return before, 0, fmt.Errorf("insert jobs %d–%d into %s: %w", lo, hi, path, err)
 		}
 	}
@@ -57,7 +67,7 @@ func FillFinishedJobs(ctx context.Context, path string, total int, tasks []strin
 // transaction. Ids are v4-shaped UUIDs that carry the row number, so the
 // steps can find their jobs; times are Unix nanoseconds, as the store keeps
 // them.
-func fillInsert(ctx context.Context, db *sql.DB, lo, hi int, oldest int64, tasks string) error {
+func fillInsert(ctx context.Context, db *sql.DB, lo, hi int, oldest int64, tasks, snapshot string) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -75,11 +85,11 @@ g AS (
 	FROM s
 )
 INSERT INTO jobs (id, workspace, task_name, input, output, status, source_type, source_id,
-	created_at, started_at, completed_at)
+	created_at, started_at, completed_at, snapshot_id)
 SELECT id, 'default', task, '{"name":"World"}', CASE WHEN st = 'completed' THEN '{"run":{"ok":true}}' END,
 	st, CASE WHEN cron THEN 'trigger' ELSE 'api' END, CASE WHEN cron THEN 'nightly' ELSE '' END,
-	created, created + 4000000, created + took
-FROM g`, lo, hi, oldest, tasks)
+	created, created + 4000000, created + took, ?5
+FROM g`, lo, hi, oldest, tasks, snapshot)
 	if err != nil {
 		return err
 	}
