@@ -44,14 +44,15 @@ type Decision struct {
 // A suspended step stored without a start gets one, and its message, in the
 // JobActor's next update (gatesSync asks for it).
 func suspendServerSteps(p *plan, s *persistence.JobState) {
-	for _, st := range s.Steps {
-		ps := p.step(st.Name)
+	for i, r := range s.All() {
+		ps := p.step(r.Name)
 		if ps == nil || !workspace.IsServerSide(ps.action.Type) {
 			continue
 		}
-		if st.Status != stroem.StepReady && (st.Status != stroem.StepSuspended || st.StartedAt != nil) {
+		if r.Status != stroem.StepReady && (r.Status != stroem.StepSuspended || r.StartedAt != nil) {
 			continue
 		}
+		st := s.MutAt(i)
 		now := s.Now
 		st.Status, st.ReadyAt, st.StartedAt = stroem.StepSuspended, nil, &now
 		if ps.action.Type == workspace.ActionApproval {
@@ -155,7 +156,7 @@ func (e evApprove) apply(p *plan, s *persistence.JobState) error {
 type evApprovalTimeout struct{ step string }
 
 func (e evApprovalTimeout) apply(p *plan, s *persistence.JobState) error {
-	st := s.Step(e.step)
+	st := s.Find(e.step)
 	ps := p.step(e.step)
 	if st == nil || ps == nil || st.Status != stroem.StepSuspended || ps.action.Type != workspace.ActionApproval || ps.timeout <= 0 || st.StartedAt == nil {
 		return nil
@@ -163,6 +164,7 @@ func (e evApprovalTimeout) apply(p *plan, s *persistence.JobState) error {
 	if st.StartedAt.Add(ps.timeout).After(s.Now) {
 		return nil // early (clocks differ): gatesSync arms it again
 	}
+	st = s.Mut(e.step)
 	st.Status = stroem.StepFailed
 	st.ErrorMessage = "approval step timed out after " + shortDuration(ps.timeout)
 	return nil
@@ -208,7 +210,7 @@ func (j *jobActor) gatesSync(ctx actor.Context, s *persistence.JobState) {
 	if g.timers == nil {
 		g.timers, g.children, g.cancelled, g.suspended = map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	}
-	for _, st := range s.Steps {
+	for _, st := range s.All() {
 		ps := j.plan.step(st.Name)
 		if ps == nil || !workspace.IsServerSide(ps.action.Type) {
 			continue

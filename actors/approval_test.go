@@ -53,7 +53,7 @@ func TestGateSuspendsThenApprovalCompletesIt(t *testing.T) {
 	t.Parallel()
 	p, s := gatedJob(t)
 
-	gate := s.Step("approve")
+	gate := s.Find("approve")
 	require.Equal(t, stroem.StepSuspended, gate.Status, "a gate never becomes ready for a worker")
 	require.Nil(t, gate.ReadyAt)
 	require.Equal(t, s.Now, *gate.StartedAt)
@@ -68,22 +68,23 @@ func TestGateSuspendsThenApprovalCompletesIt(t *testing.T) {
 
 	require.NoError(t, evApprove{step: "approve", d: Decision{Approved: true, By: "ann", Message: "ok"}}.apply(p, s))
 	advance(p, s)
+	gate = s.Find("approve") // a copy, as the state was
 	require.Equal(t, stroem.StepCompleted, gate.Status)
 	require.Equal(t, map[string]any{"approved": true, "approved_by": "ann", "approved_at": "2026-01-01T00:00:00Z",
 		"comment": "ok", "message": "Ship 1.2 (prod)? token ***", "input": map[string]any{"version": "1.2"}}, gate.Output)
 	err = evApprove{step: "approve", d: Decision{Approved: false, By: "bob"}}.apply(p, s)
 	require.ErrorIs(t, err, stroem.ErrConflict, "the first decision stands")
 
-	run := s.Step("run")
+	run := s.Find("run")
 	require.Equal(t, stroem.StepSuspended, run.Status, "the sub-task step waits for its child")
 	require.Equal(t, map[string]any{"anything": "prod"}, run.Input, "a task step's input is the child's, not checked against an action schema")
 
 	require.NoError(t, evChildDone{step: "run", childID: "c1", status: stroem.JobCompleted, output: map[string]any{"one": map[string]any{"v": "42"}}}.apply(p, s))
 	advance(p, s)
-	require.Equal(t, stroem.StepCompleted, run.Status)
-	require.Equal(t, map[string]any{"value": "42"}, s.Step("last").Input, "dependents read the child's output")
+	require.Equal(t, stroem.StepCompleted, s.Find("run").Status)
+	require.Equal(t, map[string]any{"value": "42"}, s.Find("last").Input, "dependents read the child's output")
 	require.NoError(t, evChildDone{step: "run", childID: "c1", status: stroem.JobFailed}.apply(p, s), "a late duplicate changes nothing")
-	require.Equal(t, stroem.StepCompleted, run.Status)
+	require.Equal(t, stroem.StepCompleted, s.Find("run").Status)
 }
 
 func TestGateRejectedFailsAndSkipsDependents(t *testing.T) {
@@ -91,12 +92,12 @@ func TestGateRejectedFailsAndSkipsDependents(t *testing.T) {
 	p, s := gatedJob(t)
 	require.NoError(t, evApprove{step: "approve", d: Decision{Approved: false, By: "bob", Reason: "not today"}}.apply(p, s))
 	advance(p, s)
-	gate := s.Step("approve")
+	gate := s.Find("approve")
 	require.Equal(t, stroem.StepFailed, gate.Status)
 	require.Equal(t, "rejected by bob: not today", gate.ErrorMessage)
 	require.Equal(t, "not today", gate.Output["rejection_reason"])
 	require.Equal(t, false, gate.Output["approved"])
-	require.Equal(t, stroem.StepSkipped, s.Step("run").Status)
+	require.Equal(t, stroem.StepSkipped, s.Find("run").Status)
 	require.Equal(t, stroem.JobFailed, s.Job.Status)
 }
 
@@ -105,12 +106,12 @@ func TestGateTimesOutOnlyAtItsDeadline(t *testing.T) {
 	p, s := gatedJob(t)
 	s.Now = s.Now.Add(59 * time.Minute)
 	require.NoError(t, evApprovalTimeout{step: "approve"}.apply(p, s))
-	require.Equal(t, stroem.StepSuspended, s.Step("approve").Status, "early: nothing happens")
+	require.Equal(t, stroem.StepSuspended, s.Find("approve").Status, "early: nothing happens")
 	s.Now = s.Now.Add(time.Minute)
 	require.NoError(t, evApprovalTimeout{step: "approve"}.apply(p, s))
 	advance(p, s)
-	require.Equal(t, stroem.StepFailed, s.Step("approve").Status)
-	require.Equal(t, "approval step timed out after 1h", s.Step("approve").ErrorMessage)
+	require.Equal(t, stroem.StepFailed, s.Find("approve").Status)
+	require.Equal(t, "approval step timed out after 1h", s.Find("approve").ErrorMessage)
 	require.Equal(t, stroem.JobFailed, s.Job.Status)
 }
 
@@ -119,7 +120,7 @@ func TestCancelEndsWaitsAtOnce(t *testing.T) {
 	p, s := gatedJob(t)
 	require.NoError(t, evCancel{}.apply(p, s))
 	advance(p, s)
-	require.Equal(t, stroem.StepCancelled, s.Step("approve").Status)
+	require.Equal(t, stroem.StepCancelled, s.Find("approve").Status)
 	require.Equal(t, stroem.JobCancelled, s.Job.Status)
 }
 
@@ -130,9 +131,9 @@ func TestChildFailureFailsTheStep(t *testing.T) {
 	advance(p, s)
 	require.NoError(t, evChildDone{step: "run", childID: "c1", status: stroem.JobFailed, msg: "child job c1 failed (one: exit code 1)"}.apply(p, s))
 	advance(p, s)
-	require.Equal(t, stroem.StepFailed, s.Step("run").Status)
-	require.Equal(t, "child job c1 failed (one: exit code 1)", s.Step("run").ErrorMessage)
-	require.Equal(t, stroem.StepSkipped, s.Step("last").Status)
+	require.Equal(t, stroem.StepFailed, s.Find("run").Status)
+	require.Equal(t, "child job c1 failed (one: exit code 1)", s.Find("run").ErrorMessage)
+	require.Equal(t, stroem.StepSkipped, s.Find("last").Status)
 }
 
 func TestDerivedIDsAreStableAndDistinct(t *testing.T) {

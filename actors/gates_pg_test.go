@@ -46,9 +46,9 @@ func TestGateSubJobAndHookInProcess(t *testing.T) {
 	id := e.create(t, "parent", nil)
 	st, err := e.store.JobState(ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, stroem.StepSuspended, st.Step("approve").Status)
-	require.Equal(t, map[string]any{"message": "go?"}, st.Step("approve").Output, "the insert keeps the gate's message")
-	require.NotNil(t, st.Step("approve").StartedAt)
+	require.Equal(t, stroem.StepSuspended, st.Find("approve").Status)
+	require.Equal(t, map[string]any{"message": "go?"}, st.Find("approve").Output, "the insert keeps the gate's message")
+	require.NotNil(t, st.Find("approve").StartedAt)
 	require.Equal(t, stroem.JobRunning, st.Job.Status)
 
 	require.NoError(t, e.o.Approve(ctx, id, "approve", Decision{Approved: true, By: "ann"}))

@@ -52,18 +52,18 @@ type handoff struct {
 
 // assign runs inside the transition's function, after advance: it hands the
 // job's claimable steps to reserved requests, reserving more when needed.
-// readyAsRead marks, by index in s.Steps, the steps that were ready in the
+// readyAsRead marks, by position, the steps that were ready in the
 // state as read (see readySteps): they are left to the Dispatcher.
 func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool) {
 	h.given = map[string]*waiter{}
 	if s.CancelRequested || s.Job.Status.Terminal() || h.o.draining.Load() {
 		return
 	}
-	var ready []*persistence.StepState
-	for i, st := range s.Steps {
+	var ready []int
+	for i, st := range s.All() {
 		wasReady := i < len(readyAsRead) && readyAsRead[i]
 		if st.Status == stroem.StepReady && (st.ReadyAt == nil || !st.ReadyAt.After(s.Now)) && !wasReady {
-			ready = append(ready, st)
+			ready = append(ready, i)
 		}
 	}
 	if len(ready) == 0 {
@@ -80,9 +80,9 @@ func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool) {
 		return nil
 	}
 	need := map[string]int{}
-	for _, st := range ready {
-		if take(st.ActionType) == nil {
-			need[st.ActionType]++
+	for _, i := range ready {
+		if at := s.At(i).ActionType; take(at) == nil {
+			need[at]++
 		}
 	}
 	if len(need) > 0 {
@@ -90,11 +90,12 @@ func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool) {
 	}
 	free = slices.Clone(h.reserved)
 	lease := s.Now.Add(h.o.cfg.Lease)
-	for _, st := range ready {
-		w := take(st.ActionType)
+	for _, i := range ready {
+		w := take(s.At(i).ActionType)
 		if w == nil {
 			continue
 		}
+		st := s.MutAt(i)
 		now := s.Now
 		st.Status = stroem.StepRunning
 		st.Attempt++
@@ -118,10 +119,10 @@ func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool) {
 // refuses anything else); steps it appends come after them.
 func readySteps(s *persistence.JobState) []bool {
 	var r []bool
-	for i, st := range s.Steps {
+	for i, st := range s.All() {
 		if st.Status == stroem.StepReady {
 			if r == nil {
-				r = make([]bool, len(s.Steps))
+				r = make([]bool, s.Len())
 			}
 			r[i] = true
 		}
@@ -135,7 +136,7 @@ func readySteps(s *persistence.JobState) []bool {
 func (h *handoff) deliver(p *plan, s *persistence.JobState) {
 	hints := stateHints{} // the steps share their job's task
 	for name, w := range h.given {
-		st := s.Step(name)
+		st := s.Find(name)
 		if st == nil || st.Status != stroem.StepRunning || st.WorkerID != w.workerID {
 			continue // not as handed off (cannot happen after a commit)
 		}

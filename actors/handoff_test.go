@@ -67,9 +67,9 @@ func TestHandoffDeliversOrGivesBack(t *testing.T) {
 	for name := range h.given {
 		step = name
 	}
-	require.Equal(t, stroem.StepRunning, s.Step(step).Status)
-	require.Equal(t, 1, s.Step(step).Attempt)
-	require.Equal(t, "w1", s.Step(step).WorkerID)
+	require.Equal(t, stroem.StepRunning, s.Find(step).Status)
+	require.Equal(t, 1, s.Find(step).Attempt)
+	require.Equal(t, "w1", s.Find(step).WorkerID)
 	h.deliver(p, s)
 	a := <-got
 	require.NotNil(t, a)
@@ -113,7 +113,7 @@ func TestHandoffLeavesStepsReadyAsRead(t *testing.T) {
 	require.Empty(t, h.given)
 	require.Empty(t, h.reserved, "no request is taken from the Dispatcher")
 	require.Equal(t, 1, o.WaitingClaims())
-	for _, st := range s.Steps {
+	for _, st := range s.All() {
 		require.NotEqual(t, stroem.StepRunning, st.Status)
 	}
 

@@ -78,7 +78,7 @@ func jobState(t *testing.T, ws *workspace.Workspace, task, id string, input map[
 	}
 	for i, name := range p.dag.Order() {
 		ps := p.steps[name]
-		s.Steps = append(s.Steps, &persistence.StepState{
+		s.Append(&persistence.StepState{
 			Name: name, Position: i, ActionName: ps.action.Name, ActionType: ps.action.Type,
 			DependsOn: ps.flow.DependsOn, ContinueOnFailure: ps.flow.ContinueOnFailure,
 			MaxAttempts: ps.maxAttempts(), Status: stroem.StepPending,
@@ -99,7 +99,7 @@ func testPlan(t *testing.T, ws *workspace.Workspace, task string) *plan {
 
 // claim does what the store's claim does to a ready step.
 func claim(s *persistence.JobState, step, worker string) *persistence.StepState {
-	st := s.Step(step)
+	st := s.Mut(step)
 	st.Status = stroem.StepRunning
 	st.Attempt++
 	st.WorkerID = worker
@@ -124,7 +124,7 @@ func report(t *testing.T, p *plan, s *persistence.JobState, step string, c stroe
 // otherwise 1).
 func run(t *testing.T, p *plan, s *persistence.JobState, step string, ok bool, out map[string]any) {
 	t.Helper()
-	require.Equal(t, stroem.StepReady, s.Step(step).Status, step)
+	require.Equal(t, stroem.StepReady, s.Mut(step).Status, step)
 	c := stroem.Completion{Output: out}
 	if !ok {
 		c.ExitCode = 1

@@ -95,7 +95,7 @@ func hookContext(s *persistence.JobState, event string) map[string]any {
 	}
 	failed := []any{}
 	var errs []string
-	for _, st := range s.Steps {
+	for _, st := range s.All() {
 		if st.Status != stroem.StepFailed {
 			continue
 		}

@@ -249,7 +249,7 @@ func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState, wakeReady bo
 	j.armDeadline(ctx, s)
 	j.armUnmatched(ctx, s)
 	wake := false
-	for _, st := range s.Steps {
+	for _, st := range s.All() {
 		t := j.steps[st.Name]
 		if t != nil && st.Attempt < t.attempt {
 			continue
@@ -304,7 +304,7 @@ func (j *jobActor) watch(ctx actor.Context, step string, w *stepWatch) {
 
 // claimable reports whether a step of s can be claimed now.
 func claimable(s *persistence.JobState) bool {
-	for _, st := range s.Steps {
+	for _, st := range s.All() {
 		if st.Status == stroem.StepReady && (st.ReadyAt == nil || !st.ReadyAt.After(s.Now)) {
 			return true
 		}

@@ -75,7 +75,7 @@ func TestUpstreamFailInChainSkips(t *testing.T) {
 	t.Parallel()
 	p, s := setupUpstream(t).newJob(t, "fail-in-chain", nil)
 	report(t, p, s, "step-fail", stroem.Completion{ExitCode: 1, Error: "exit code 1: Error details"})
-	require.Equal(t, stroem.StepSkipped, s.Step("step-after").Status)
+	require.Equal(t, stroem.StepSkipped, s.Find("step-after").Status)
 	require.Equal(t, stroem.JobFailed, s.Job.Status)
 }
 
@@ -85,10 +85,10 @@ func TestUpstreamContinueOnFailureOnTheDependent(t *testing.T) {
 	t.Parallel()
 	p, s := setupUpstream(t).newJob(t, "fail-continue", map[string]any{"name": "x"})
 	report(t, p, s, "step-fail", stroem.Completion{ExitCode: 1})
-	require.Equal(t, stroem.StepReady, s.Step("step-after").Status)
-	require.Equal(t, map[string]any{"name": "x"}, s.Step("step-after").Input)
+	require.Equal(t, stroem.StepReady, s.Find("step-after").Status)
+	require.Equal(t, map[string]any{"name": "x"}, s.Find("step-after").Input)
 	report(t, p, s, "step-after", stroem.Completion{Output: map[string]any{"greeting": "Hello x"}})
-	require.Equal(t, stroem.StepCompleted, s.Step("step-after").Status)
+	require.Equal(t, stroem.StepCompleted, s.Find("step-after").Status)
 	// step-fail has no continue_on_failure of its own: the job failed.
 	require.Equal(t, stroem.JobFailed, s.Job.Status)
 }
@@ -101,14 +101,14 @@ func TestNoOutputIsNull(t *testing.T) {
 	st := claim(s, "step-fail", "w")
 	st.Output = map[string]any{"stale": true}
 	require.NoError(t, evComplete{step: "step-fail", c: stroem.Completion{WorkerID: "w", Attempt: 1}}.apply(p, s))
-	require.Nil(t, s.Step("step-fail").Output)
+	require.Nil(t, s.Find("step-fail").Output)
 }
 
 func TestRenderSpecScriptLanguage(t *testing.T) {
 	t.Setenv("STROEM_ACTORS_TEST_VALS", "vals-secret-123")
 	p, s := setupUpstream(t).newJob(t, "langs", nil)
 
-	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "p", Input: s.Step("p").Input})
+	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "p", Input: s.Find("p").Input})
 	require.NoError(t, err)
 	require.Equal(t, "python", spec.Language)
 	require.Equal(t, "python3", spec.Interpreter)
@@ -121,7 +121,7 @@ func TestRenderSpecScriptLanguage(t *testing.T) {
 	// The value resolved with | vals is masked in logs.
 	require.Equal(t, "token=***", p.masker.Mask("token=vals-secret-123"))
 
-	spec, err = renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "f", Input: s.Step("f").Input})
+	spec, err = renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "f", Input: s.Find("f").Input})
 	require.NoError(t, err)
 	require.Equal(t, "shell", spec.Language)
 	require.Equal(t, "bin/run.sh", spec.Script)

@@ -57,8 +57,8 @@ func expandLoop(p *plan, s *persistence.JobState, st *persistence.StepState, fc 
 	now := s.Now
 	st.StartedAt = &now // the loop's duration runs from its expansion
 	for i := range items {
-		s.Steps = append(s.Steps, &persistence.StepState{
-			Name: stroem.LoopInstanceName(st.Name, i), Position: len(s.Steps),
+		s.Append(&persistence.StepState{
+			Name: stroem.LoopInstanceName(st.Name, i), Position: s.Len(),
 			ActionName: st.ActionName, ActionType: st.ActionType, Image: st.Image,
 			DependsOn: st.DependsOn, ContinueOnFailure: st.ContinueOnFailure, MaxAttempts: st.MaxAttempts,
 			Status: stroem.StepPending,
@@ -69,7 +69,7 @@ func expandLoop(p *plan, s *persistence.JobState, st *persistence.StepState, fc 
 		if fc.sequential && i > 0 {
 			break
 		}
-		startInstance(p, s, in)
+		startInstance(p, s, s.MutAt(in))
 	}
 }
 
@@ -144,33 +144,29 @@ func loopItems(st *persistence.StepState) []any {
 	return l
 }
 
-// instances returns an expanded loop's instances in index order. They were
-// appended together, so they are consecutive from instance 0.
-func instances(s *persistence.JobState, loop *persistence.StepState) []*persistence.StepState {
+// instances returns the positions of an expanded loop's instances in index
+// order. They were appended together, so they are consecutive from
+// instance 0.
+func instances(s *persistence.JobState, loop *persistence.StepState) []int {
 	n := len(loopItems(loop))
-	first := stroem.LoopInstanceName(loop.Name, 0)
-	for i, st := range s.Steps {
-		if st.Name != first {
-			continue
-		}
-		if i+n > len(s.Steps) {
-			break
-		}
-		out := s.Steps[i : i+n]
-		for k, in := range out {
-			if in.Name != stroem.LoopInstanceName(loop.Name, k) {
-				return nil
-			}
-		}
-		return out
+	i := s.Index(stroem.LoopInstanceName(loop.Name, 0))
+	if i < 0 || i+n > s.Len() {
+		return nil
 	}
-	return nil
+	out := make([]int, n)
+	for k := range out {
+		if s.At(i+k).Name != stroem.LoopInstanceName(loop.Name, k) {
+			return nil
+		}
+		out[k] = i + k
+	}
+	return out
 }
 
 // instancesDone reports whether every instance of an expanded loop ended.
 func instancesDone(s *persistence.JobState, loop *persistence.StepState) bool {
 	for _, in := range instances(s, loop) {
-		if !in.Status.Terminal() {
+		if !s.At(in).Status.Terminal() {
 			return false
 		}
 	}
@@ -188,7 +184,7 @@ func advanceLoops(p *plan, s *persistence.JobState) bool {
 		if ps.flowCtl == nil || !ps.flowCtl.loop {
 			continue
 		}
-		st := s.Step(name)
+		st := s.Find(name)
 		if st == nil || !isExpanded(p, st) || st.Status.Terminal() {
 			continue
 		}
@@ -198,7 +194,8 @@ func advanceLoops(p *plan, s *persistence.JobState) bool {
 		}
 		done := true
 		failed, cancelled := 0, 0
-		for _, in := range insts {
+		for _, i := range insts {
+			in := s.At(i)
 			switch in.Status {
 			case stroem.StepFailed:
 				failed++
@@ -211,6 +208,7 @@ func advanceLoops(p *plan, s *persistence.JobState) bool {
 			continue
 		}
 		changed = true
+		st = s.Mut(name)
 		switch {
 		case failed > 0 && !st.ContinueOnFailure:
 			st.Status = stroem.StepFailed
@@ -232,21 +230,23 @@ func advanceLoops(p *plan, s *persistence.JobState) bool {
 // advanceSequential starts the first pending instance once the one before
 // it completed (or failed with continue_on_failure), or skips every
 // pending instance when it did not.
-func advanceSequential(p *plan, s *persistence.JobState, insts []*persistence.StepState) bool {
-	for i, in := range insts {
+func advanceSequential(p *plan, s *persistence.JobState, insts []int) bool {
+	for i, pos := range insts {
+		in := s.At(pos)
 		if in.Status.Terminal() {
 			continue
 		}
 		if in.Status != stroem.StepPending || i == 0 {
 			return false // one is running (or ready)
 		}
-		prev := insts[i-1]
+		prev := s.At(insts[i-1])
 		if prev.Status == stroem.StepCompleted || (prev.Status == stroem.StepFailed && prev.ContinueOnFailure) {
-			startInstance(p, s, in)
+			startInstance(p, s, s.MutAt(pos))
 			return true
 		}
-		for _, rest := range insts[i:] {
-			if rest.Status == stroem.StepPending {
+		for _, r := range insts[i:] {
+			if s.At(r).Status == stroem.StepPending {
+				rest := s.MutAt(r)
 				rest.Status = stroem.StepSkipped
 				rest.ErrorMessage = fmt.Sprintf("skipped: instance %s %s", prev.Name, prev.Status)
 			}
@@ -261,7 +261,8 @@ func advanceSequential(p *plan, s *persistence.JobState, insts []*persistence.St
 func loopOutput(s *persistence.JobState, loop *persistence.StepState) []any {
 	insts := instances(s, loop)
 	out := make([]any, len(insts))
-	for i, in := range insts {
+	for i, pos := range insts {
+		in := s.At(pos)
 		if in.Status != stroem.StepCompleted {
 			continue
 		}
@@ -283,7 +284,7 @@ func loopContext(p *plan, s *persistence.JobState, name string, m map[string]any
 		return m
 	}
 	for _, a := range ps.ancestors {
-		st := s.Step(a)
+		st := s.Find(a)
 		if st != nil && st.Status.Terminal() && isExpanded(p, st) {
 			m[workspace.TemplateName(a)] = map[string]any{"output": loopOutput(s, st)}
 		}
@@ -308,7 +309,7 @@ func eachOf(p *plan, s *persistence.JobState, name string) map[string]any {
 	if !ok {
 		return nil
 	}
-	st := s.Step(loop)
+	st := s.Find(loop)
 	if st == nil || !isExpanded(p, st) {
 		return nil
 	}
@@ -339,7 +340,7 @@ func (o *Orchestrator) claimEach(ctx context.Context, p *plan, cs *persistence.C
 		if err != nil {
 			return err
 		}
-		st := s.Step(loop)
+		st := s.Find(loop)
 		if st == nil || !isExpanded(p, st) {
 			return nil
 		}

@@ -23,8 +23,8 @@ func TestForEachLargestLoopExpands(t *testing.T) {
 	start := time.Now()
 	run(t, p, s, "fetch", true, map[string]any{"items": items})
 	t.Logf("expanding %d items took %s", len(items), time.Since(start))
-	require.Len(t, s.Steps, 3+len(items))
-	last := s.Step(stroem.LoopInstanceName("each-item", len(items)-1))
+	require.Equal(t, 3+len(items), s.Len())
+	last := s.Find(stroem.LoopInstanceName("each-item", len(items)-1))
 	require.Equal(t, stroem.StepReady, last.Status)
 	require.Equal(t, map[string]any{"value": "9999-9999"}, last.Input)
 }

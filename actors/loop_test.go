@@ -94,16 +94,16 @@ func TestWhenFalsyValues(t *testing.T) {
 		p, s := b.newJob(t, "cond", map[string]any{"flag": flag})
 		run(t, p, s, "setup", true, map[string]any{"x": 1})
 		if runs {
-			require.Equal(t, stroem.StepReady, s.Step("check").Status, "flag %q", flag)
+			require.Equal(t, stroem.StepReady, s.Find("check").Status, "flag %q", flag)
 			continue
 		}
-		check := s.Step("check")
+		check := s.Find("check")
 		require.Equal(t, stroem.StepSkipped, check.Status, "flag %q", flag)
 		require.Equal(t, stroem.SkipCondition, stroem.SkipReasonOf(check.Status, check.ErrorMessage))
 		// Convergence: setup completed, check skipped by its condition.
-		require.Equal(t, stroem.StepReady, s.Step("process").Status, "flag %q", flag)
+		require.Equal(t, stroem.StepReady, s.Find("process").Status, "flag %q", flag)
 		// Cascade: the only dependency was skipped by a condition.
-		only := s.Step("only-check")
+		only := s.Find("only-check")
 		require.Equal(t, stroem.StepSkipped, only.Status)
 		require.Equal(t, stroem.SkipCascade, stroem.SkipReasonOf(only.Status, only.ErrorMessage))
 	}
@@ -113,7 +113,7 @@ func TestWhenRenderErrorFailsTheStep(t *testing.T) {
 	t.Parallel()
 	p, s := newBundle(t, loopWorkflow).newJob(t, "cond", nil)
 	run(t, p, s, "setup", true, map[string]any{"x": 1})
-	st := s.Step("bad-when")
+	st := s.Find("bad-when")
 	require.Equal(t, stroem.StepFailed, st.Status)
 	require.Contains(t, st.ErrorMessage, "when")
 }
@@ -127,7 +127,7 @@ func TestWhenConvergenceAndJobOutcome(t *testing.T) {
 		if !fast {
 			taken, other = other, taken
 		}
-		require.Equal(t, stroem.StepSkipped, s.Step(other).Status, "root conditions are decided at creation")
+		require.Equal(t, stroem.StepSkipped, s.Find(other).Status, "root conditions are decided at creation")
 		run(t, p, s, taken, true, nil)
 		run(t, p, s, "merge", true, map[string]any{"done": true})
 		require.Equal(t, stroem.JobCompleted, s.Job.Status)
@@ -149,11 +149,11 @@ func TestFailureSkipsDependents(t *testing.T) {
 	} {
 		p, s := b.newJob(t, c.task, nil)
 		run(t, p, s, c.fail, false, nil)
-		st := s.Step(c.skipped)
+		st := s.Find(c.skipped)
 		require.Equal(t, stroem.StepSkipped, st.Status, c.task)
 		require.Equal(t, stroem.SkipDependency, stroem.SkipReasonOf(st.Status, st.ErrorMessage), c.task)
 		for _, name := range c.failed {
-			require.Equal(t, stroem.StepFailed, s.Step(name).Status, c.task)
+			require.Equal(t, stroem.StepFailed, s.Find(name).Status, c.task)
 		}
 		require.Equal(t, stroem.JobFailed, s.Job.Status, c.task)
 	}
@@ -163,26 +163,26 @@ func TestForEachExpandsRunsAndAggregates(t *testing.T) {
 	t.Parallel()
 	p, s := newBundle(t, loopWorkflow).newJob(t, "loop", nil)
 	run(t, p, s, "fetch", true, map[string]any{"items": []any{"a", "b", "c"}})
-	loop := s.Step("each-item")
+	loop := s.Find("each-item")
 	require.Equal(t, stroem.StepPending, loop.Status, "the loop step waits for its instances")
 	require.Equal(t, []any{"a", "b", "c"}, loop.Input["items"])
 	require.Equal(t, s.Now, *loop.StartedAt, "a loop starts when it expands")
 	for i, item := range []string{"a", "b", "c"} {
-		in := s.Step(fmt.Sprintf("each-item[%d]", i))
+		in := s.Find(fmt.Sprintf("each-item[%d]", i))
 		require.NotNil(t, in)
 		require.Equal(t, stroem.StepReady, in.Status, "parallel: all ready at once")
 		require.Equal(t, map[string]any{"value": fmt.Sprintf("%s-%d", item, i)}, in.Input)
 	}
-	n := len(s.Steps)
+	n := s.Len()
 	advance(p, s) // deciding again expands nothing again
-	require.Len(t, s.Steps, n)
+	require.Equal(t, n, s.Len())
 
 	run(t, p, s, "each-item[1]", true, map[string]any{"r": "done-b"})
 	run(t, p, s, "each-item[0]", true, map[string]any{"r": "done-a"})
-	require.Equal(t, stroem.StepPending, s.Step("aggregate").Status)
+	require.Equal(t, stroem.StepPending, s.Find("aggregate").Status)
 	run(t, p, s, "each-item[2]", true, map[string]any{"r": "done-c"})
-	require.Equal(t, stroem.StepCompleted, s.Step("each-item").Status)
-	require.Equal(t, map[string]any{"value": "3:done-b"}, s.Step("aggregate").Input)
+	require.Equal(t, stroem.StepCompleted, s.Find("each-item").Status)
+	require.Equal(t, map[string]any{"value": "3:done-b"}, s.Find("aggregate").Input)
 	run(t, p, s, "aggregate", true, nil)
 	require.Equal(t, stroem.JobCompleted, s.Job.Status)
 }
@@ -192,12 +192,12 @@ func TestForEachInstanceFailureFailsTheLoop(t *testing.T) {
 	p, s := newBundle(t, loopWorkflow).newJob(t, "loop", nil)
 	run(t, p, s, "fetch", true, map[string]any{"items": []any{"a", "b"}})
 	run(t, p, s, "each-item[0]", false, nil)
-	require.Equal(t, stroem.StepPending, s.Step("each-item").Status, "the other instance still runs")
-	require.Equal(t, stroem.StepReady, s.Step("each-item[1]").Status)
+	require.Equal(t, stroem.StepPending, s.Find("each-item").Status, "the other instance still runs")
+	require.Equal(t, stroem.StepReady, s.Find("each-item[1]").Status)
 	run(t, p, s, "each-item[1]", true, nil)
-	require.Equal(t, stroem.StepFailed, s.Step("each-item").Status)
-	require.Equal(t, "1 of 2 instances failed", s.Step("each-item").ErrorMessage)
-	require.Equal(t, stroem.StepSkipped, s.Step("aggregate").Status)
+	require.Equal(t, stroem.StepFailed, s.Find("each-item").Status)
+	require.Equal(t, "1 of 2 instances failed", s.Find("each-item").ErrorMessage)
+	require.Equal(t, stroem.StepSkipped, s.Find("aggregate").Status)
 	require.Equal(t, stroem.JobFailed, s.Job.Status)
 }
 
@@ -222,12 +222,12 @@ func TestForEachBadLists(t *testing.T) {
 			o = map[string]any{}
 		}
 		run(t, p, s, "fetch", true, o)
-		st := s.Step("each-item")
+		st := s.Find("each-item")
 		require.Equal(t, want.status, st.Status, out)
 		require.Contains(t, st.ErrorMessage, want.msg, out)
 		if want.status == stroem.StepSkipped {
 			require.Equal(t, stroem.SkipEmptyLoop, stroem.SkipReasonOf(st.Status, st.ErrorMessage))
-			agg := s.Step("aggregate")
+			agg := s.Find("aggregate")
 			require.Equal(t, stroem.SkipCascade, stroem.SkipReasonOf(agg.Status, agg.ErrorMessage), "its only dependency was skipped, not failed")
 			require.Equal(t, stroem.JobCompleted, s.Job.Status)
 		}
@@ -237,13 +237,13 @@ func TestForEachBadLists(t *testing.T) {
 func TestForEachSequentialLiteralAndEachInAction(t *testing.T) {
 	t.Parallel()
 	p, s := newBundle(t, loopWorkflow).newJob(t, "literal", nil)
-	require.Equal(t, stroem.StepReady, s.Step("deploy[0]").Status, "a root loop expands at creation")
-	require.Equal(t, stroem.StepPending, s.Step("deploy[1]").Status, "sequential: one at a time")
+	require.Equal(t, stroem.StepReady, s.Find("deploy[0]").Status, "a root loop expands at creation")
+	require.Equal(t, stroem.StepPending, s.Find("deploy[1]").Status, "sequential: one at a time")
 	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: "j", StepName: "deploy[1]", Each: eachOf(p, s, "deploy[1]")})
 	require.NoError(t, err)
 	require.Equal(t, "echo item=eu index=1", spec.Cmd)
 	run(t, p, s, "deploy[0]", true, nil)
-	require.Equal(t, stroem.StepReady, s.Step("deploy[1]").Status)
+	require.Equal(t, stroem.StepReady, s.Find("deploy[1]").Status)
 	run(t, p, s, "deploy[1]", true, map[string]any{"ok": true})
 	require.Equal(t, stroem.JobCompleted, s.Job.Status)
 	require.Equal(t, map[string]any{"deploy": []any{map[string]any{}, map[string]any{"ok": true}}}, s.Job.Output)
@@ -252,8 +252,8 @@ func TestForEachSequentialLiteralAndEachInAction(t *testing.T) {
 func TestWhenBeforeForEach(t *testing.T) {
 	t.Parallel()
 	_, s := newBundle(t, loopWorkflow).newJob(t, "guarded", nil)
-	require.Equal(t, stroem.StepSkipped, s.Step("deploy").Status)
-	require.Nil(t, s.Step("deploy[0]"), "a skipped loop does not expand")
+	require.Equal(t, stroem.StepSkipped, s.Find("deploy").Status)
+	require.Nil(t, s.Find("deploy[0]"), "a skipped loop does not expand")
 	require.Equal(t, stroem.JobCompleted, s.Job.Status)
 }
 
@@ -264,7 +264,7 @@ func TestCancelDuringLoopWaitsForRunningInstances(t *testing.T) {
 	claim(s, "each-item[0]", "w")
 	require.NoError(t, evCancel{}.apply(p, s))
 	advance(p, s)
-	require.Equal(t, stroem.StepCancelled, s.Step("each-item[1]").Status)
+	require.Equal(t, stroem.StepCancelled, s.Find("each-item[1]").Status)
 	require.False(t, s.Job.Status.Terminal(), "an instance still runs")
 	require.NoError(t, evComplete{step: "each-item[0]", c: stroem.Completion{WorkerID: "w", Attempt: 1, ExitCode: 1}}.apply(p, s))
 	advance(p, s)
@@ -274,18 +274,18 @@ func TestCancelDuringLoopWaitsForRunningInstances(t *testing.T) {
 func TestForEachContinueOnFailureAndRetry(t *testing.T) {
 	t.Parallel()
 	p, s := newBundle(t, loopWorkflow).newJob(t, "tolerant", nil)
-	require.Equal(t, 2, s.Step("each-item[1]").MaxAttempts, "instances take the step's retry")
+	require.Equal(t, 2, s.Find("each-item[1]").MaxAttempts, "instances take the step's retry")
 	run(t, p, s, "each-item[1]", false, nil)
-	require.Equal(t, stroem.StepReady, s.Step("each-item[1]").Status, "retried")
+	require.Equal(t, stroem.StepReady, s.Find("each-item[1]").Status, "retried")
 	run(t, p, s, "each-item[1]", false, nil)
-	require.Equal(t, stroem.StepFailed, s.Step("each-item[1]").Status)
+	require.Equal(t, stroem.StepFailed, s.Find("each-item[1]").Status)
 	run(t, p, s, "each-item[0]", true, map[string]any{"n": 0})
 	run(t, p, s, "each-item[2]", true, map[string]any{"n": 2})
-	loop := s.Step("each-item")
+	loop := s.Find("each-item")
 	require.Equal(t, stroem.StepCompleted, loop.Status, "continue_on_failure: the loop completes")
 	require.Equal(t, "1 of 3 instances failed (continue_on_failure)", loop.ErrorMessage)
 	// (a JSON list given as text to a string input arrives as the list)
-	require.Equal(t, []any{map[string]any{"n": float64(0)}, nil, map[string]any{"n": float64(2)}}, s.Step("after").Input["value"], "a failed instance is null")
+	require.Equal(t, []any{map[string]any{"n": float64(0)}, nil, map[string]any{"n": float64(2)}}, s.Find("after").Input["value"], "a failed instance is null")
 	run(t, p, s, "after", true, nil)
 	require.Equal(t, stroem.JobCompleted, s.Job.Status)
 }

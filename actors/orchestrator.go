@@ -246,7 +246,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 	o.setTaskLimits(task, r, s)
 	for i, name := range p.dag.Order() {
 		ps := p.steps[name]
-		s.Steps = append(s.Steps, &persistence.StepState{
+		s.Append(&persistence.StepState{
 			Name: name, Position: i, ActionName: ps.action.Name, ActionType: ps.action.Type, Image: ps.action.Image,
 			DependsOn: ps.flow.DependsOn, ContinueOnFailure: ps.flow.ContinueOnFailure, MaxAttempts: ps.maxAttempts(),
 			Status: stroem.StepPending,
@@ -257,7 +257,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 	if !r.Tick.IsZero() {
 		nj.Tick = &persistence.TriggerTick{Trigger: r.SourceID, At: r.Tick, SkipIfUnfinished: r.SkipIfUnfinished}
 	}
-	for _, st := range s.Steps {
+	for _, st := range s.All() {
 		nj.Steps = append(nj.Steps, persistence.NewStep{
 			Name: st.Name, ActionName: st.ActionName, ActionType: st.ActionType, Image: st.Image,
 			DependsOn: st.DependsOn, ContinueOnFailure: st.ContinueOnFailure, MaxAttempts: st.MaxAttempts,

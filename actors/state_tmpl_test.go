@@ -67,9 +67,9 @@ func TestJobStartStateInWhenAndInput(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]any{}, s.Context[stateVar])
 	require.Equal(t, map[string]any{}, s.Context[globalStateVar])
-	require.Equal(t, stroem.StepReady, s.Step("renew").Status)
-	require.Equal(t, map[string]any{"value": "example.com"}, s.Step("renew").Input)
-	require.Equal(t, stroem.StepSkipped, s.Step("keep").Status, s.Step("keep").ErrorMessage)
+	require.Equal(t, stroem.StepReady, s.Find("renew").Status)
+	require.Equal(t, map[string]any{"value": "example.com"}, s.Find("renew").Input)
+	require.Equal(t, stroem.StepSkipped, s.Find("keep").Status, s.Find("keep").ErrorMessage)
 
 	// After uploads (task and global state), the other branch, with the
 	// values in its input.
@@ -79,9 +79,9 @@ func TestJobStartStateInWhenAndInput(t *testing.T) {
 	require.NoError(t, err)
 	_, s, err = newStateJob(t, o, ws, "cert")
 	require.NoError(t, err)
-	require.Equal(t, stroem.StepSkipped, s.Step("renew").Status)
-	require.Equal(t, stroem.StepReady, s.Step("keep").Status, s.Step("keep").ErrorMessage)
-	require.Equal(t, map[string]any{"value": "shop.example/eu"}, s.Step("keep").Input)
+	require.Equal(t, stroem.StepSkipped, s.Find("renew").Status)
+	require.Equal(t, stroem.StepReady, s.Find("keep").Status, s.Find("keep").ErrorMessage)
+	require.Equal(t, map[string]any{"value": "shop.example/eu"}, s.Find("keep").Input)
 
 	// A task without state in its templates reads nothing, even with the
 	// store gone; one with state is refused then.

@@ -77,13 +77,14 @@ type evChildDone struct {
 }
 
 func (e evChildDone) apply(p *plan, s *persistence.JobState) error {
-	st := s.Step(e.step)
+	st := s.Find(e.step)
 	if st == nil || st.Status != stroem.StepSuspended {
 		return nil // ended already (cancelled, or a duplicate report)
 	}
 	if ps := p.step(e.step); ps == nil || ps.action.Type != workspace.ActionTask {
 		return nil
 	}
+	st = s.Mut(e.step)
 	switch e.status {
 	case stroem.JobCompleted:
 		st.Status, st.Output, st.ErrorMessage = stroem.StepCompleted, p.masker.MaskMap(e.output), ""
@@ -105,7 +106,7 @@ func (o *Orchestrator) childEnsure(p *plan, s *persistence.JobState, step string
 	parent := parentLinkOf(s)
 	job := s.Job
 	var input map[string]any
-	if st := s.Step(step); st != nil {
+	if st := s.Find(step); st != nil {
 		input = st.Input
 	}
 	ps := p.step(step)
@@ -201,7 +202,7 @@ func childOutcome(step string, cs *persistence.JobState) *evChildDone {
 	e := &evChildDone{step: step, childID: cs.Job.ID, status: cs.Job.Status, output: cs.Job.Output}
 	if cs.Job.Status != stroem.JobCompleted {
 		var errs []string
-		for _, st := range cs.Steps {
+		for _, st := range cs.All() {
 			if st.Status == stroem.StepFailed && st.ErrorMessage != "" {
 				errs = append(errs, st.Name+": "+st.ErrorMessage)
 			}
@@ -256,7 +257,7 @@ func (o *Orchestrator) orphanCheck(s *persistence.JobState) {
 		if err != nil {
 			return
 		}
-		if st := ps.Step(l.Step); ps.Job.Status.Terminal() || (st != nil && st.Status == stroem.StepCancelled) {
+		if st := ps.Find(l.Step); ps.Job.Status.Terminal() || (st != nil && st.Status == stroem.StepCancelled) {
 			if err := o.JobCancel(ctx, id); err != nil && !errors.Is(err, stroem.ErrConflict) {
 				o.log.Warn("cancel orphaned child job failed", "job_id", id, "err", err)
 			}
@@ -311,7 +312,7 @@ func (o *Orchestrator) createJob(ctx context.Context, ws *workspace.Workspace, t
 	}
 	for i, name := range p.dag.Order() {
 		ps := p.step(name)
-		s.Steps = append(s.Steps, &persistence.StepState{
+		s.Append(&persistence.StepState{
 			Name: name, Position: i, ActionName: ps.action.Name, ActionType: ps.action.Type, Image: ps.action.Image,
 			DependsOn: ps.flow.DependsOn, ContinueOnFailure: ps.flow.ContinueOnFailure, MaxAttempts: ps.maxAttempts(),
 			Status: stroem.StepPending,
@@ -319,15 +320,16 @@ func (o *Orchestrator) createJob(ctx context.Context, ws *workspace.Workspace, t
 	}
 	advance(p, s)
 	if spec.fail != "" {
-		for _, st := range s.Steps {
-			if !st.Status.Terminal() {
+		for i, r := range s.All() {
+			if !r.Status.Terminal() {
+				st := s.MutAt(i)
 				st.Status, st.ErrorMessage, st.StartedAt, st.ReadyAt = stroem.StepFailed, p.masker.Mask(spec.fail), nil, nil
 			}
 		}
 		advance(p, s)
 	}
 	nj := persistence.NewJob{Job: s.Job, SnapshotID: p.id, SnapshotBody: body, Context: s.Context}
-	for _, st := range s.Steps {
+	for _, st := range s.All() {
 		nj.Steps = append(nj.Steps, persistence.NewStep{
 			Name: st.Name, ActionName: st.ActionName, ActionType: st.ActionType, Image: st.Image,
 			DependsOn: st.DependsOn, ContinueOnFailure: st.ContinueOnFailure, MaxAttempts: st.MaxAttempts,

@@ -136,14 +136,15 @@ func (e evTimeout) apply(p *plan, s *persistence.JobState) error {
 		msg = fmt.Sprintf("cancelled: the job timed out (task timeout %s)", e.timeout)
 	}
 	s.CancelRequested = true
-	for _, st := range s.Steps {
+	for i, st := range s.All() {
 		switch st.Status {
 		case stroem.StepPending, stroem.StepReady:
-			st.Status = stroem.StepCancelled
-			st.ErrorMessage = msg
-			st.ReadyAt = nil
+			m := s.MutAt(i)
+			m.Status = stroem.StepCancelled
+			m.ErrorMessage = msg
+			m.ReadyAt = nil
 		case stroem.StepRunning:
-			st.CancelRequested = true
+			s.MutAt(i).CancelRequested = true
 		}
 	}
 	return nil

@@ -77,7 +77,7 @@ type evLeaseExpired struct {
 }
 
 func (e evLeaseExpired) apply(p *plan, s *persistence.JobState) error {
-	st := s.Step(e.step)
+	st := s.Mut(e.step)
 	if st == nil || st.Status != stroem.StepRunning || st.Attempt != e.attempt {
 		return nil // already ended or re-claimed: nothing to do
 	}
@@ -112,7 +112,7 @@ type evStepFailed struct {
 }
 
 func (e evStepFailed) apply(p *plan, s *persistence.JobState) error {
-	st := s.Step(e.step)
+	st := s.Mut(e.step)
 	if st == nil || st.Status != stroem.StepRunning || st.Attempt != e.attempt {
 		return nil
 	}
@@ -134,14 +134,15 @@ func (evCancel) apply(_ *plan, s *persistence.JobState) error {
 		return stroem.Errorf(stroem.CodeConflict, "job %s already %s", s.Job.ID, s.Job.Status)
 	}
 	s.CancelRequested = true
-	for _, st := range s.Steps {
+	for i, st := range s.All() {
 		switch st.Status {
 		case stroem.StepPending, stroem.StepReady, stroem.StepSuspended:
-			st.Status = stroem.StepCancelled
-			st.ErrorMessage = "cancelled"
-			st.ReadyAt = nil
+			m := s.MutAt(i)
+			m.Status = stroem.StepCancelled
+			m.ErrorMessage = "cancelled"
+			m.ReadyAt = nil
 		case stroem.StepRunning:
-			st.CancelRequested = true
+			s.MutAt(i).CancelRequested = true
 		}
 	}
 	return nil
@@ -153,8 +154,9 @@ type evReconcile struct{}
 
 func (evReconcile) apply(*plan, *persistence.JobState) error { return nil }
 
+// stepOf returns the named step to be changed (JobState.Mut).
 func stepOf(s *persistence.JobState, name string) (*persistence.StepState, error) {
-	st := s.Step(name)
+	st := s.Mut(name)
 	if st == nil {
 		return nil, stroem.Errorf(stroem.CodeNotFound, "job %s has no step %q", s.Job.ID, name)
 	}
@@ -236,12 +238,12 @@ func advance(p *plan, s *persistence.JobState) {
 			break
 		}
 		for _, name := range skipped {
-			st := s.Step(name)
+			st := s.Mut(name)
 			st.Status = stroem.StepSkipped
 			st.ErrorMessage = "skipped: " + skipReason(p, s, name)
 		}
 		for _, name := range ready {
-			st := s.Step(name)
+			st := s.Mut(name)
 			if s.CancelRequested {
 				st.Status = stroem.StepCancelled
 				st.ErrorMessage = "cancelled"
@@ -283,7 +285,7 @@ func advance(p *plan, s *persistence.JobState) {
 }
 
 func anyStarted(s *persistence.JobState) bool {
-	for _, st := range s.Steps {
+	for _, st := range s.All() {
 		if st.Attempt > 0 {
 			return true
 		}
@@ -298,7 +300,7 @@ func skipReason(p *plan, s *persistence.JobState, name string) string {
 		return "a dependency did not complete"
 	}
 	for _, d := range ps.flow.DependsOn {
-		if st := s.Step(d); st != nil && st.Status != stroem.StepCompleted && !(st.Status == stroem.StepFailed && p.cof[d]) && !satisfiedSkip(st) {
+		if st := s.Find(d); st != nil && st.Status != stroem.StepCompleted && !(st.Status == stroem.StepFailed && p.cof[d]) && !satisfiedSkip(st) {
 			return fmt.Sprintf("dependency %q %s", d, st.Status)
 		}
 	}
@@ -309,7 +311,7 @@ func skipReason(p *plan, s *persistence.JobState, name string) string {
 func jobOutput(p *plan, s *persistence.JobState) map[string]any {
 	out := map[string]any{}
 	for _, name := range p.dag.Leaves() {
-		if st := s.Step(name); st != nil && st.Output != nil {
+		if st := s.Find(name); st != nil && st.Output != nil {
 			out[name] = st.Output
 		} else if st != nil && isExpanded(p, st) {
 			out[name] = loopOutput(s, st)
@@ -324,7 +326,7 @@ func templateContext(p *plan, s *persistence.JobState, name string) map[string]a
 	outputs := map[string]map[string]any{}
 	if ps := p.step(name); ps != nil {
 		for _, a := range ps.ancestors {
-			st := s.Step(a)
+			st := s.Find(a)
 			if st == nil || !(st.Status == stroem.StepCompleted || st.Status == stroem.StepFailed) {
 				continue
 			}

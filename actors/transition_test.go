@@ -71,22 +71,22 @@ func setupTransitions(t *testing.T) *transitionBundle {
 func TestAdvanceNewJobRendersRoots(t *testing.T) {
 	t.Parallel()
 	_, s := setupTransitions(t).newJob(t, "chain", map[string]any{"start": "go"})
-	require.Equal(t, stroem.StepReady, s.Step("first").Status)
-	require.Equal(t, map[string]any{"value": "go"}, s.Step("first").Input)
-	require.Equal(t, stroem.StepReady, s.Step("solo").Status)
-	require.Equal(t, stroem.StepPending, s.Step("second").Status)
+	require.Equal(t, stroem.StepReady, s.Find("first").Status)
+	require.Equal(t, map[string]any{"value": "go"}, s.Find("first").Input)
+	require.Equal(t, stroem.StepReady, s.Find("solo").Status)
+	require.Equal(t, stroem.StepPending, s.Find("second").Status)
 	require.Equal(t, stroem.JobPending, s.Job.Status)
 }
 
 func TestAdvanceRenderFailureFailsStepAndSkipsDependents(t *testing.T) {
 	t.Parallel()
 	_, s := setupTransitions(t).newJob(t, "broken", nil)
-	require.Equal(t, stroem.StepFailed, s.Step("root").Status)
-	require.Contains(t, s.Step("root").ErrorMessage, "missing", "the error names the undefined variable")
-	require.Equal(t, stroem.StepSkipped, s.Step("child").Status)
-	require.Contains(t, s.Step("child").ErrorMessage, `"root" failed`)
-	require.Equal(t, stroem.StepReady, s.Step("other").Status)
-	require.Equal(t, map[string]any{"n": int64(3)}, normalizeInts(s.Step("other").Input))
+	require.Equal(t, stroem.StepFailed, s.Find("root").Status)
+	require.Contains(t, s.Find("root").ErrorMessage, "missing", "the error names the undefined variable")
+	require.Equal(t, stroem.StepSkipped, s.Find("child").Status)
+	require.Contains(t, s.Find("child").ErrorMessage, `"root" failed`)
+	require.Equal(t, stroem.StepReady, s.Find("other").Status)
+	require.Equal(t, map[string]any{"n": int64(3)}, normalizeInts(s.Find("other").Input))
 }
 
 func normalizeInts(m map[string]any) map[string]any {
@@ -111,10 +111,10 @@ func TestCompletePromotesWithOutputs(t *testing.T) {
 	ev := evComplete{step: "first", c: stroem.Completion{WorkerID: "w1", Attempt: 1, Output: map[string]any{"v": "out1"}}}
 	require.NoError(t, ev.apply(p, s))
 	advance(p, s)
-	require.Equal(t, stroem.StepCompleted, s.Step("first").Status)
-	require.Equal(t, stroem.AttemptCompleted, s.Step("first").AttemptStatus)
-	require.Equal(t, stroem.StepReady, s.Step("second").Status)
-	require.Equal(t, map[string]any{"value": "out1"}, s.Step("second").Input)
+	require.Equal(t, stroem.StepCompleted, s.Find("first").Status)
+	require.Equal(t, stroem.AttemptCompleted, s.Find("first").AttemptStatus)
+	require.Equal(t, stroem.StepReady, s.Find("second").Status)
+	require.Equal(t, map[string]any{"value": "out1"}, s.Find("second").Input)
 
 	require.ErrorIs(t, ev.apply(p, s), errDuplicate, "the same report again")
 	stale := evComplete{step: "first", c: stroem.Completion{WorkerID: "w1", Attempt: 2}}
@@ -141,11 +141,11 @@ func TestRetryThenFail(t *testing.T) {
 	t.Parallel()
 	p, s := setupTransitions(t).newJob(t, "retrying", nil)
 	for attempt := 1; attempt <= 3; attempt++ {
-		require.Equal(t, stroem.StepReady, s.Step("flaky").Status, "attempt %d", attempt)
+		require.Equal(t, stroem.StepReady, s.Find("flaky").Status, "attempt %d", attempt)
 		claim(s, "flaky", "w")
 		require.NoError(t, evComplete{step: "flaky", c: stroem.Completion{WorkerID: "w", Attempt: attempt, ExitCode: 2, Error: "exit code 2"}}.apply(p, s))
 		advance(p, s)
-		st := s.Step("flaky")
+		st := s.Find("flaky")
 		require.Equal(t, stroem.AttemptFailed, st.AttemptStatus)
 		if attempt < 3 {
 			require.Equal(t, stroem.StepReady, st.Status)
@@ -153,8 +153,8 @@ func TestRetryThenFail(t *testing.T) {
 			require.Equal(t, stroem.JobRunning, s.Job.Status)
 		}
 	}
-	require.Equal(t, stroem.StepFailed, s.Step("flaky").Status)
-	require.Equal(t, stroem.StepSkipped, s.Step("after").Status)
+	require.Equal(t, stroem.StepFailed, s.Find("flaky").Status)
+	require.Equal(t, stroem.StepSkipped, s.Find("after").Status)
 	require.Equal(t, stroem.JobFailed, s.Job.Status)
 }
 
@@ -163,11 +163,11 @@ func TestCancelledJobNeverRetries(t *testing.T) {
 	p, s := setupTransitions(t).newJob(t, "retrying", nil)
 	claim(s, "flaky", "w")
 	require.NoError(t, evCancel{}.apply(p, s))
-	require.True(t, s.Step("flaky").CancelRequested)
-	require.Equal(t, stroem.StepCancelled, s.Step("after").Status)
+	require.True(t, s.Find("flaky").CancelRequested)
+	require.Equal(t, stroem.StepCancelled, s.Find("after").Status)
 	require.NoError(t, evComplete{step: "flaky", c: stroem.Completion{WorkerID: "w", Attempt: 1, ExitCode: 143, Error: "cancelled"}}.apply(p, s))
 	advance(p, s)
-	require.Equal(t, stroem.StepCancelled, s.Step("flaky").Status)
+	require.Equal(t, stroem.StepCancelled, s.Find("flaky").Status)
 	require.Equal(t, stroem.JobCancelled, s.Job.Status)
 	require.ErrorIs(t, evCancel{}.apply(p, s), stroem.ErrConflict, "a finished job cannot be cancelled")
 }
@@ -198,10 +198,10 @@ func TestContinueOnFailure(t *testing.T) {
 	t.Parallel()
 	p, s := setupTransitions(t).newJob(t, "tolerant", nil)
 	report(t, p, s, "flaky", stroem.Completion{ExitCode: 1})
-	require.Equal(t, stroem.StepFailed, s.Step("flaky").Status)
-	require.Equal(t, "exit code 1", s.Step("flaky").ErrorMessage)
-	require.Equal(t, stroem.StepReady, s.Step("after").Status)
-	require.Equal(t, map[string]any{"value": "none"}, s.Step("after").Input)
+	require.Equal(t, stroem.StepFailed, s.Find("flaky").Status)
+	require.Equal(t, "exit code 1", s.Find("flaky").ErrorMessage)
+	require.Equal(t, stroem.StepReady, s.Find("after").Status)
+	require.Equal(t, map[string]any{"value": "none"}, s.Find("after").Input)
 	report(t, p, s, "after", stroem.Completion{})
 	require.Equal(t, stroem.JobCompleted, s.Job.Status)
 }
@@ -209,7 +209,7 @@ func TestContinueOnFailure(t *testing.T) {
 func TestRenderSpecUsesStepInputAndSecrets(t *testing.T) {
 	t.Parallel()
 	p, s := setupTransitions(t).newJob(t, "chain", map[string]any{"start": "hi"})
-	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "first", Input: s.Step("first").Input})
+	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "first", Input: s.Find("first").Input})
 	require.NoError(t, err)
 	require.Equal(t, "echo hi s3cret-value", spec.Cmd)
 	require.Equal(t, map[string]string{"COUNT": "hi"}, spec.Env)
@@ -219,7 +219,7 @@ func TestRenderSpecUsesStepInputAndSecrets(t *testing.T) {
 func TestRenderSpecScriptArguments(t *testing.T) {
 	t.Parallel()
 	p, s := setupTransitions(t).newJob(t, "ship", nil)
-	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "go", Input: s.Step("go").Input})
+	spec, err := renderSpec(p, persistence.ClaimedStep{JobID: s.Job.ID, StepName: "go", Input: s.Find("go").Input})
 	require.NoError(t, err)
 	require.Equal(t, "deploy.sh", spec.Script)
 	require.Equal(t, "--env 'prod east'", spec.Args)

@@ -40,7 +40,7 @@ func (j *jobActor) armUnmatched(ctx actor.Context, s *persistence.JobState) {
 		j.unmatched = map[string]int{}
 	}
 	grace := j.o.cfg.UnmatchedStepTimeout
-	for _, st := range s.Steps {
+	for _, st := range s.All() {
 		if st.Status != stroem.StepReady || st.ActionType == "" || s.Job.Status.Terminal() {
 			delete(j.unmatched, st.Name)
 			continue
@@ -136,13 +136,14 @@ type evNoWorker struct {
 }
 
 func (e evNoWorker) apply(_ *plan, s *persistence.JobState) error {
-	st := s.Step(e.step)
+	st := s.Find(e.step)
 	if st == nil || st.Status != stroem.StepReady || st.Attempt != e.attempt || s.Job.Status.Terminal() {
 		return nil
 	}
 	if st.ReadyAt != nil && st.ReadyAt.Add(e.grace).After(s.Now) {
 		return nil
 	}
+	st = s.Mut(e.step)
 	st.Status = stroem.StepFailed
 	st.ReadyAt = nil
 	st.ErrorMessage = fmt.Sprintf("no worker can run this step: no active worker has the %q capability (waited %s)", e.capability, e.grace)

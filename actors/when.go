@@ -105,15 +105,15 @@ func satisfiedSkip(st *persistence.StepState) bool {
 // as done, and a loop whose instances have not all ended as running.
 func dagStatuses(p *plan, s *persistence.JobState) map[string]stroem.StepStatus {
 	m := make(map[string]stroem.StepStatus, len(p.steps))
-	for _, st := range s.Steps {
+	for _, st := range s.All() {
 		if p.steps[st.Name] == nil {
 			continue
 		}
 		status := st.Status
 		switch {
-		case status == stroem.StepSkipped && satisfiedSkip(st):
+		case status == stroem.StepSkipped && satisfiedSkip(&st):
 			status = stroem.StepCompleted
-		case isExpanded(p, st) && !instancesDone(s, st):
+		case isExpanded(p, &st) && !instancesDone(s, &st):
 			status = stroem.StepRunning
 		}
 		m[st.Name] = status
@@ -134,7 +134,7 @@ func startFlow(p *plan, s *persistence.JobState, st *persistence.StepState) bool
 	if deps := ps.flow.DependsOn; len(deps) > 0 && !ps.flow.ContinueOnFailure {
 		all := true
 		for _, d := range deps {
-			if ds := s.Step(d); ds == nil || !satisfiedSkip(ds) {
+			if ds := s.Find(d); ds == nil || !satisfiedSkip(ds) {
 				all = false
 				break
 			}

@@ -98,7 +98,7 @@ func TestStoreObservesAJobsLife(t *testing.T) {
 
 	// a completes and b is handed to a waiting worker in the same update.
 	_, err = s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
-		a, b := st.Step("a"), st.Step("b")
+		a, b := st.Mut("a"), st.Mut("b")
 		a.Status, a.AttemptStatus, a.Output = stroem.StepCompleted, stroem.AttemptCompleted, map[string]any{}
 		b.Status, b.Attempt, b.AttemptStatus, b.WorkerID = stroem.StepRunning, 1, stroem.AttemptRunning, "w"
 		b.Input, b.StartedAt = map[string]any{}, &st.Now // as actors' hand-off does
@@ -114,7 +114,7 @@ func TestStoreObservesAJobsLife(t *testing.T) {
 
 	// b's worker is lost: the lease expires, the job fails.
 	_, err = s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
-		b := st.Step("b")
+		b := st.Mut("b")
 		b.Status, b.AttemptStatus, b.ErrorMessage = stroem.StepFailed, stroem.AttemptLost, "worker lost"
 		st.Job.Status = stroem.JobFailed
 		return nil

@@ -61,16 +61,17 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 	return got, err
 }
 
-// JobUpdate runs fn as given, remembering the steps as fn found them, and
-// after a successful commit records what changed.
+// JobUpdate runs fn as given, remembering the state as fn found it (a
+// share of its steps, not a copy), and after a successful commit records
+// what changed.
 func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistence.JobState) error) (*persistence.JobState, error) {
-	var before stateBrief
+	var before *persistence.JobState
 	after, err := s.Store.JobUpdate(ctx, jobID, func(st *persistence.JobState) error {
-		before = brief(st) // again on every retry of the transaction: the last one counts
+		before = st.Share() // again on every retry of the transaction: the last one counts
 		return fn(st)
 	})
 	s.failed("JobUpdate", err)
-	if err == nil && after != nil {
+	if err == nil && after != nil && before != nil {
 		s.m.observeUpdate(before, after)
 	}
 	return after, err
@@ -126,44 +127,20 @@ func (s *Store) Ping(ctx context.Context) error {
 	return err
 }
 
-// stepBrief is what the diff needs of a step as a JobUpdate found it.
-type stepBrief struct {
-	name          string
-	status        stroem.StepStatus
-	attempt       int
-	attemptStatus stroem.AttemptStatus
-}
-
-// stateBrief holds its steps by index in JobState.Steps, which a JobUpdate
-// keeps (persistence.Diff refuses anything else; steps it appends come
-// after them): no map of every step's name per update.
-type stateBrief struct {
-	job   stroem.JobStatus
-	steps []stepBrief
-}
-
-func brief(st *persistence.JobState) stateBrief {
-	b := stateBrief{job: st.Job.Status, steps: make([]stepBrief, len(st.Steps))}
-	for i, s := range st.Steps {
-		b.steps[i] = stepBrief{name: s.Name, status: s.Status, attempt: s.Attempt, attemptStatus: s.AttemptStatus}
-	}
-	return b
-}
-
 // observeUpdate records what one committed JobUpdate changed: steps handed
 // to a waiting worker (a new running attempt), attempts that ended (with
 // their run time, and the hop from their dependencies for first attempts),
 // lease expiries, and the job's end.
-func (m *Server) observeUpdate(before stateBrief, after *persistence.JobState) {
-	for i, st := range after.Steps {
-		if i >= len(before.steps) || before.steps[i].name != st.Name {
+func (m *Server) observeUpdate(before, after *persistence.JobState) {
+	for _, i := range after.Changed() { // the others are as before
+		if i >= before.Len() {
 			continue // appended by this update
 		}
-		b := before.steps[i]
-		if st.Attempt > b.attempt && st.AttemptStatus == stroem.AttemptRunning {
+		st, b := after.At(i), before.At(i)
+		if st.Attempt > b.Attempt && st.AttemptStatus == stroem.AttemptRunning {
 			m.stepsStarted.WithLabelValues("handoff").Inc()
 		}
-		if b.attemptStatus != stroem.AttemptRunning || st.Attempt != b.attempt || !st.AttemptStatus.Terminal() {
+		if b.AttemptStatus != stroem.AttemptRunning || st.Attempt != b.Attempt || !st.AttemptStatus.Terminal() {
 			continue
 		}
 		result := string(st.AttemptStatus)
@@ -182,12 +159,12 @@ func (m *Server) observeUpdate(before stateBrief, after *persistence.JobState) {
 			m.stepSeconds.WithLabelValues(result).Observe(d.Seconds())
 		}
 		if st.Attempt == 1 {
-			if hop, ok := hopOf(after, st); ok {
+			if hop, ok := hopOf(after, &st); ok {
 				m.hopSeconds.Observe(hop.Seconds())
 			}
 		}
 	}
-	if !before.job.Terminal() && after.Job.Status.Terminal() {
+	if !before.Job.Status.Terminal() && after.Job.Status.Terminal() {
 		m.jobsCompleted.WithLabelValues(string(after.Job.Status)).Inc()
 	}
 }
@@ -201,7 +178,7 @@ func (m *Server) observeUpdate(before stateBrief, after *persistence.JobState) {
 func hopOf(s *persistence.JobState, st *persistence.StepState) (time.Duration, bool) {
 	var last time.Time
 	for _, name := range st.DependsOn {
-		d := s.Step(name)
+		d := s.Find(name)
 		if d == nil || d.CompletedAt == nil {
 			return 0, false
 		}

@@ -25,7 +25,7 @@ func cloneFixture(n int) *JobState {
 			t1, t2 := now.Add(time.Duration(i)*time.Second), now.Add(time.Duration(i+1)*time.Second)
 			st.Status, st.Attempt, st.ExitCode, st.StartedAt, st.CompletedAt, st.ReadyAt = stroem.StepCompleted, 1, &code, &t1, &t2, &t1
 		}
-		s.Steps = append(s.Steps, st)
+		s.steps = append(s.steps, st)
 	}
 	return s
 }
@@ -40,7 +40,7 @@ func TestCloneSharesNothing(t *testing.T) {
 	if !reflect.DeepEqual(orig, c) {
 		t.Fatal("the clone differs from the original")
 	}
-	for _, st := range c.Steps {
+	for _, st := range c.steps {
 		st.Input["i"] = -1.0
 		st.Input["nested"].([]any)[0] = "changed"
 		st.DependsOn = append(st.DependsOn, "more")
@@ -64,9 +64,9 @@ func TestCloneSharesNothing(t *testing.T) {
 	}
 	// Steps of one clone share no time or exit code either.
 	c = orig.Clone()
-	*c.Steps[0].StartedAt = c.Steps[0].StartedAt.Add(time.Minute)
-	*c.Steps[0].ExitCode = 7
-	if !c.Steps[1].StartedAt.Equal(*orig.Steps[1].StartedAt) || *c.Steps[1].ExitCode != 0 {
+	*c.At(0).StartedAt = c.At(0).StartedAt.Add(time.Minute)
+	*c.At(0).ExitCode = 7
+	if !c.At(1).StartedAt.Equal(*orig.At(1).StartedAt) || *c.At(1).ExitCode != 0 {
 		t.Fatal("steps of a clone share a value")
 	}
 }
@@ -80,17 +80,23 @@ func BenchmarkJobStateClone(b *testing.B) {
 	}
 }
 
-// BenchmarkDiff: a JobUpdate diffs every step of the job it read, though
-// it changes one or two.
+// BenchmarkDiff: a JobUpdate shares the steps it read with its callback,
+// which copies the one it changes; Diff visits that one. Neither grows
+// with the job (compare the sizes).
 func BenchmarkDiff(b *testing.B) {
-	before := cloneFixture(100)
-	b.ReportAllocs()
-	for b.Loop() {
-		after := before.Clone()
-		st := after.Steps[50]
-		st.Status, st.ReadyAt = stroem.StepReady, &after.Now
-		if _, _, err := Diff(before, after); err != nil {
-			b.Fatal(err)
-		}
+	for _, n := range []int{100, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			before := cloneFixture(n)
+			b.ReportAllocs()
+			for b.Loop() {
+				after := before.Share()
+				st := after.MutAt(n / 2)
+				st.Status, st.ReadyAt = stroem.StepReady, &after.Now
+				w, _, err := Diff(before, after)
+				if err != nil || len(w) != 1 {
+					b.Fatal(err, len(w))
+				}
+			}
+		})
 	}
 }

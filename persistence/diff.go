@@ -34,24 +34,35 @@ type StepWrite struct {
 // sanitized text), and returns the steps to write and whether the job row
 // changed. An invalid change is an error; nothing must be written then.
 func Diff(before, after *JobState) (steps []StepWrite, jobChanged bool, err error) {
-	if len(before.Steps) > len(after.Steps) {
-		return nil, false, fmt.Errorf("job %s: the update removed steps (%d → %d)", after.Job.ID, len(before.Steps), len(after.Steps))
+	if len(before.steps) > len(after.steps) {
+		return nil, false, fmt.Errorf("job %s: the update removed steps (%d → %d)", after.Job.ID, len(before.steps), len(after.steps))
 	}
 	now := after.Now
-	loops := loopInstances(after.Steps)
+	var loopsMemo map[string][]string
+	loopsDone := false
+	loops := func() map[string][]string {
+		if !loopsDone {
+			loopsMemo, loopsDone = loopInstances(after.steps), true
+		}
+		return loopsMemo
+	}
 	added, err := appendedSteps(before, after, loops)
 	if err != nil {
 		return nil, false, err
 	}
-	for i, old := range before.Steps {
-		cur := after.Steps[i]
+	// Only the steps fn took with MutAt or Mut can differ: the others are
+	// the before-image's own structs (the steps are unexported).
+	for _, i := range after.Changed() {
+		if i >= len(before.steps) {
+			continue // appended: above
+		}
+		old, cur := before.steps[i], after.steps[i]
 		if cur == nil || cur.Name != old.Name || cur.Position != old.Position {
 			return nil, false, fmt.Errorf("job %s: the update replaced step %s", after.Job.ID, old.Name)
 		}
 		if stepEqual(old, cur) {
-			// Untouched (most steps of most updates): as read, it is
-			// complete and sanitized already, so completeStep would change
-			// nothing. Comparing first spares its work on every step.
+			// Taken but not changed: as read, it is complete and
+			// sanitized already, so completeStep would change nothing.
 			continue
 		}
 		if err := completeStep(after.Job.ID, old, cur, now, loops); err != nil {
@@ -74,9 +85,9 @@ func Diff(before, after *JobState) (steps []StepWrite, jobChanged bool, err erro
 
 // completeStep checks a step's status change and fills in what the store
 // maintains; it also sanitizes the strings fn wrote.
-func completeStep(jobID string, old, cur *StepState, now time.Time, loops map[string][]string) error {
+func completeStep(jobID string, old, cur *StepState, now time.Time, loops func() map[string][]string) error {
 	if cur.Status != old.Status {
-		if !old.Status.CanTransition(cur.Status) && !loopEnds(old, cur, loops) {
+		if !old.Status.CanTransition(cur.Status) && !loopEnds(old, cur, loops()) {
 			return fmt.Errorf("job %s step %s: invalid transition %s → %s", jobID, cur.Name, old.Status, cur.Status)
 		}
 		switch {
@@ -140,7 +151,7 @@ func completeJob(before, after *JobState, now time.Time) error {
 // started.
 func firstStart(s *JobState) *time.Time {
 	var first *time.Time
-	for _, st := range s.Steps {
+	for _, st := range s.steps {
 		if st.StartedAt != nil && (first == nil || st.StartedAt.Before(*first)) {
 			first = copyTime(st.StartedAt)
 		}
@@ -280,7 +291,7 @@ func (s *JobState) Clone() *JobState {
 	// 100-step chain): the steps' structs, times, exit codes and
 	// dependency lists are each allocated once for all of them.
 	var deps, codes, times int
-	for _, st := range s.Steps {
+	for _, st := range s.steps {
 		deps += len(st.DependsOn)
 		if st.ExitCode != nil {
 			codes++
@@ -292,13 +303,13 @@ func (s *JobState) Clone() *JobState {
 		}
 	}
 	a := cloneArena{
-		steps: make([]StepState, len(s.Steps)),
+		steps: make([]StepState, len(s.steps)),
 		deps:  make([]string, 0, deps),
 		codes: make([]int, 0, codes),
 		times: make([]time.Time, 0, times),
 	}
-	c.Steps = make([]*StepState, len(s.Steps))
-	for i, st := range s.Steps {
+	c.steps = make([]*StepState, len(s.steps))
+	for i, st := range s.steps {
 		sc := &a.steps[i]
 		*sc = *st
 		if st.DependsOn != nil {
@@ -313,8 +324,9 @@ func (s *JobState) Clone() *JobState {
 		}
 		sc.LeaseExpiresAt, sc.ReadyAt = a.time(st.LeaseExpiresAt), a.time(st.ReadyAt)
 		sc.StartedAt, sc.CompletedAt = a.time(st.StartedAt), a.time(st.CompletedAt)
-		c.Steps[i] = sc
+		c.steps[i] = sc
 	}
+	c.cow = cow{index: s.index}
 	return &c
 }
 

@@ -14,21 +14,18 @@ import (
 // pending skeleton and then changed to what fn made of it, with the same
 // transition rules as a stored step (pending → ready, → running for a
 // hand-off, → skipped …).
-func appendedSteps(before, after *JobState, loops map[string][]string) ([]StepWrite, error) {
-	if len(after.Steps) == len(before.Steps) {
+func appendedSteps(before, after *JobState, loops func() map[string][]string) ([]StepWrite, error) {
+	if len(after.steps) == len(before.steps) {
 		return nil, nil
 	}
-	names := make(map[string]bool, len(after.Steps))
-	for _, st := range before.Steps {
-		names[st.Name] = true
-	}
+	names := make(map[string]bool, len(after.steps)-len(before.steps))
 	var out []StepWrite
-	for i := len(before.Steps); i < len(after.Steps); i++ {
-		cur := after.Steps[i]
+	for i := len(before.steps); i < len(after.steps); i++ {
+		cur := after.steps[i]
 		if cur == nil || cur.Name == "" || cur.Position != i {
 			return nil, fmt.Errorf("job %s: an appended step must have a name and position %d", after.Job.ID, i)
 		}
-		if names[cur.Name] {
+		if names[cur.Name] || before.Index(cur.Name) >= 0 {
 			return nil, fmt.Errorf("job %s: the update appended step %s twice", after.Job.ID, cur.Name)
 		}
 		names[cur.Name] = true

@@ -10,15 +10,19 @@ import (
 // JobState is a job and all its steps as stored, loaded inside a transaction
 // that holds the job's locks (see Store.JobUpdate). The orchestrator derives
 // every decision from it with the DAG logic; it never trusts its own memory.
+//
+// Its steps are copy-on-write (see state.go): they are read through At,
+// Find and All, which return copies, and changed only through MutAt and
+// Mut, which copy a step the first time it is changed and record it. A
+// JobUpdate callback thus gets steps shared with the store's before-image
+// (and cache), and the store diffs and writes only the steps it changed.
 type JobState struct {
-	Job stroem.Job // Steps left empty; see Steps below
+	Job stroem.Job // Steps left empty; see the steps below
 	// SnapshotID names the stored task definition the job was created from.
 	SnapshotID string
 	// CancelRequested is set by a cancel; the job ends cancelled once every
 	// step is terminal, and no new attempt is ever started.
 	CancelRequested bool
-	// Steps in stored position order (a topological order of the DAG).
-	Steps []*StepState
 	// Now is the database's transaction time: compare leases against it, not
 	// against the server's clock.
 	Now time.Time
@@ -30,20 +34,14 @@ type JobState struct {
 	// the same statement): what a step handed off in this transition is
 	// told to download, without a query of its own. Nil when not read.
 	StateScopes *stroem.AssignmentState
+
+	// steps in stored position order (a topological order of the DAG).
+	steps []*StepState
+	cow
 }
 
-// Step returns the step with the name, or nil.
-func (s *JobState) Step(name string) *StepState {
-	for _, st := range s.Steps {
-		if st.Name == name {
-			return st
-		}
-	}
-	return nil
-}
-
-// StepState is one stored step. A JobUpdate callback changes fields in place;
-// the store writes what changed.
+// StepState is one stored step. A JobUpdate callback changes the fields of
+// the step JobState.MutAt or Mut returns; the store writes what changed.
 type StepState struct {
 	Name              string
 	Position          int

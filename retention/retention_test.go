@@ -28,7 +28,7 @@ func endedJob(t *testing.T, s persistence.Store) string {
 	}
 	require.NoError(t, s.JobInsert(ctx, nj))
 	_, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
-		st.Steps[0].Status = stroem.StepCancelled
+		st.MutAt(0).Status = stroem.StepCancelled
 		st.Job.Status = stroem.JobCancelled
 		return nil
 	})

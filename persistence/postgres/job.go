@@ -283,14 +283,16 @@ func loadState(ctx context.Context, tx pgx.Tx, id string) (*persistence.JobState
 	if err != nil {
 		return nil, err
 	}
+	var steps []*persistence.StepState
 	for rows.Next() {
 		step, err := scanStep(rows)
 		if err != nil {
 			rows.Close()
 			return nil, err
 		}
-		st.Steps = append(st.Steps, step)
+		steps = append(steps, step)
 	}
+	st.SetSteps(steps, nil)
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -322,6 +324,7 @@ type stepCache struct {
 type cachedSteps struct {
 	steps []*persistence.StepState
 	xmins []int64
+	index *persistence.StepIndex
 	used  uint64
 }
 
@@ -340,11 +343,11 @@ func (c *stepCache) get(id string) *cachedSteps {
 	return e
 }
 
-func (c *stepCache) put(id string, steps []*persistence.StepState, xmins []int64) {
+func (c *stepCache) put(id string, steps []*persistence.StepState, xmins []int64, index *persistence.StepIndex) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.tick++
-	c.jobs[id] = &cachedSteps{steps: steps, xmins: xmins, used: c.tick}
+	c.jobs[id] = &cachedSteps{steps: steps, xmins: xmins, index: index, used: c.tick}
 	if len(c.jobs) <= c.max {
 		return
 	}

@@ -71,8 +71,8 @@ func TestJobUpdate(t *testing.T) {
 		b := setup(t)
 		a, bx := stepXmin(t, b.store, b.job.Job.ID, "a"), stepXmin(t, b.store, b.job.Job.ID, "b")
 		st, err := b.store.JobUpdate(context.Background(), b.job.Job.ID, func(st *persistence.JobState) error {
-			st.Step("b").Input = map[string]any{} // read, then put back the same
-			st.Step("b").Input = nil
+			st.Mut("b").Input = map[string]any{} // read, then put back the same
+			st.Mut("b").Input = nil
 			return nil
 		})
 		require.NoError(t, err)
@@ -86,14 +86,14 @@ func TestJobUpdate(t *testing.T) {
 		b := setup(t)
 		a := stepXmin(t, b.store, b.job.Job.ID, "a")
 		_, err := b.store.JobUpdate(context.Background(), b.job.Job.ID, func(st *persistence.JobState) error {
-			st.Step("b").Input = map[string]any{"k": "v"}
+			st.Mut("b").Input = map[string]any{"k": "v"}
 			return nil
 		})
 		require.NoError(t, err)
 		require.Equal(t, a, stepXmin(t, b.store, b.job.Job.ID, "a"))
 		st, err := b.store.JobState(context.Background(), b.job.Job.ID)
 		require.NoError(t, err)
-		require.Equal(t, map[string]any{"k": "v"}, st.Step("b").Input)
+		require.Equal(t, map[string]any{"k": "v"}, st.Find("b").Input)
 	})
 
 	t.Run("NotifiesWhenAStepBecomesReady", func(t *testing.T) {

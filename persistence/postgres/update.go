@@ -49,7 +49,7 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 			if result.Job.Status.Terminal() {
 				s.steps.drop(jobID) // a finished job is not updated again
 			} else {
-				s.steps.put(jobID, keep, xmins)
+				s.steps.put(jobID, keep, xmins, result.StepIndex())
 			}
 			return result, nil
 		}
@@ -72,9 +72,10 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 // jobUpdateOnce runs one JobUpdate transaction in two round trips: BEGIN,
 // the job row's lock and the step rows the cache does not have (or all of
 // them) in one pipeline; then the writes and COMMIT in another. It returns
-// the state as written, the steps for the cache (the unchanged ones shared
-// with what was read, which nobody modifies; copies of the written ones,
-// as the caller may modify the state returned) and every step row's xmin.
+// the state as written (sealed: a later change copies a step first), the
+// steps for the cache (the unchanged ones shared with what was read, which
+// nobody modifies; copies of the written ones, whose maps fn may still
+// hold) and every step row's xmin.
 func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persistence.JobState) error, cached *cachedSteps) (*persistence.JobState, []*persistence.StepState, []int64, error) {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -96,7 +97,10 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	st := before.Clone() // before may share the cache's steps: never modified
+	// before may share the cache's steps: st shares them too, copying one
+	// the first time fn changes it (persistence.JobState.MutAt), so that
+	// neither fn nor Diff costs what the job holds.
+	st := before.Share()
 	if err := fn(st); err != nil {
 		return nil, nil, nil, persistence.CallbackError{Err: err}
 	}
@@ -104,7 +108,7 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	for len(xmins) < len(st.Steps) {
+	for len(xmins) < st.Len() {
 		xmins = append(xmins, 0) // appended steps: set from their writes below
 	}
 	b.Queue("COMMIT")
@@ -130,16 +134,19 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 		return nil, nil, nil, err
 	}
 	committed = true
-	keep := make([]*persistence.StepState, len(st.Steps))
-	copy(keep, before.Steps)
+	st.Seal()
+	keep := st.StepsShared() // the steps fn did not take are before's
+	if changed := st.Changed(); len(changed) > 0 {
+		read := before.StepsShared()
+		for _, i := range changed {
+			if i < len(read) {
+				keep[i] = read[i] // taken, maybe unchanged; if written, replaced below
+			}
+		}
+	}
 	for _, step := range steps {
 		if step != nil {
 			keep[step.Position] = step.Clone()
-		}
-	}
-	for i, k := range keep {
-		if k == nil { // not written, yet not read: cannot happen, but never cache a hole
-			keep[i] = st.Steps[i].Clone()
 		}
 	}
 	return st, keep, xmins, nil
@@ -187,8 +194,9 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	st.Job, st.SnapshotID, st.CancelRequested, st.StateScopes = job, snapshotID, cancelRequested, &scopes
 	st.Now = st.Now.UTC()
 	var xmins []int64
+	var steps []*persistence.StepState
 	if cached != nil {
-		st.Steps = slices.Clone(cached.steps)
+		steps = slices.Clone(cached.steps)
 		xmins = slices.Clone(cached.xmins)
 	}
 	rows, err := br.Query()
@@ -203,11 +211,11 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 			return nil, nil, err
 		}
 		switch {
-		case cached == nil && step.Position == len(st.Steps):
-			st.Steps = append(st.Steps, step)
+		case cached == nil && step.Position == len(steps):
+			steps = append(steps, step)
 			xmins = append(xmins, x)
-		case cached != nil && step.Position >= 0 && step.Position < len(st.Steps):
-			st.Steps[step.Position], xmins[step.Position] = step, x
+		case cached != nil && step.Position >= 0 && step.Position < len(steps):
+			steps[step.Position], xmins[step.Position] = step, x
 		default:
 			return nil, nil, errStaleCache{id}
 		}
@@ -215,6 +223,11 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
+	var idx *persistence.StepIndex
+	if cached != nil {
+		idx = cached.index
+	}
+	st.SetSteps(steps, idx)
 	return st, xmins, nil
 }
 

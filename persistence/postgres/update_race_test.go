@@ -36,7 +36,7 @@ func TestJobUpdateRacingAClaimRunsAgain(t *testing.T) {
 				<-release
 			}
 			// Cancel-like: a ready step is cancelled, a running one flagged.
-			switch b := st.Step("b"); b.Status {
+			switch b := st.Mut("b"); b.Status {
 			case stroem.StepReady:
 				b.Status = stroem.StepCancelled
 			case stroem.StepRunning:
@@ -61,7 +61,7 @@ func TestJobUpdateRacingAClaimRunsAgain(t *testing.T) {
 	require.Equal(t, int32(2), calls.Load(), "the transition ran again after the claim moved step b")
 	st, err := s.JobState(ctx, nj.Job.ID)
 	require.NoError(t, err)
-	b := st.Step("b")
+	b := st.Find("b")
 	require.Equal(t, stroem.StepRunning, b.Status, "the claim was not overwritten")
 	require.Equal(t, "w1", b.WorkerID)
 	require.True(t, b.CancelRequested, "the transition applied to the fresh state")
@@ -85,12 +85,12 @@ func TestJobUpdateSeesRowsChangedSinceTheLastUpdate(t *testing.T) {
 		return got
 	}
 	first := seen()
-	require.Equal(t, stroem.StepReady, first.Step("b").Status)
+	require.Equal(t, stroem.StepReady, first.Find("b").Status)
 
 	c := storetest.ClaimOne(t, s, "w1")
 	after := seen()
-	require.Equal(t, stroem.StepRunning, after.Step(c.StepName).Status, "the claim is seen")
-	require.Equal(t, 1, after.Step(c.StepName).Attempt)
+	require.Equal(t, stroem.StepRunning, after.Find(c.StepName).Status, "the claim is seen")
+	require.Equal(t, 1, after.Find(c.StepName).Attempt)
 
 	_, err := s.LeasesRenew(ctx, "w1", []stroem.StepRef{{JobID: nj.Job.ID, Step: c.StepName, Attempt: 1}}, time.Hour)
 	require.ErrorIs(t, err, stroem.ErrNotFound, "w1 is not a registered worker")
@@ -98,12 +98,12 @@ func TestJobUpdateSeesRowsChangedSinceTheLastUpdate(t *testing.T) {
 		WHERE job_id = $1 AND step_name = $2`, nj.Job.ID, c.StepName)
 	require.NoError(t, err)
 	poked := seen()
-	require.Equal(t, "poked", poked.Step(c.StepName).ErrorMessage, "a plain UPDATE is seen")
-	require.WithinDuration(t, time.Now().Add(time.Hour), *poked.Step(c.StepName).LeaseExpiresAt, time.Minute)
+	require.Equal(t, "poked", poked.Find(c.StepName).ErrorMessage, "a plain UPDATE is seen")
+	require.WithinDuration(t, time.Now().Add(time.Hour), *poked.Find(c.StepName).LeaseExpiresAt, time.Minute)
 
 	// Changing the returned state does not change what the next update reads.
-	poked.Step("c").ErrorMessage = "scribbled"
-	require.Empty(t, seen().Step("c").ErrorMessage)
+	poked.Mut("c").ErrorMessage = "scribbled"
+	require.Empty(t, seen().Find("c").ErrorMessage)
 }
 
 // A transition that read a running step must not overwrite it when, before
@@ -125,13 +125,13 @@ func TestJobUpdateRacingUnclaimAndReclaimRunsAgain(t *testing.T) {
 			got := storetest.ClaimOne(t, other, "w2")
 			require.Equal(t, c.Attempt, got.Attempt)
 		}
-		st.Step("a").CancelRequested = true
+		st.Mut("a").CancelRequested = true
 		return nil
 	})
 	require.NoError(t, err)
 	st, err := s.JobState(ctx, nj.Job.ID)
 	require.NoError(t, err)
-	a := st.Step("a")
+	a := st.Find("a")
 	require.Equal(t, stroem.StepRunning, a.Status)
 	require.Equal(t, "w2", a.WorkerID, "the transition overwrote w2's claim with what it had read (w1)")
 	require.True(t, a.CancelRequested)
@@ -158,7 +158,7 @@ func TestJobEndingStraightFromPendingHasAStartTime(t *testing.T) {
 	require.Equal(t, stroem.JobPending, j.Status, "the claim skipped the locked job row")
 
 	_, err = s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
-		a := st.Step(c.StepName)
+		a := st.Mut(c.StepName)
 		zero := 0
 		a.Status, a.AttemptStatus, a.ExitCode = stroem.StepCompleted, stroem.AttemptCompleted, &zero
 		a.LeaseExpiresAt = nil

@@ -293,10 +293,12 @@ func loadState(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*pers
 	if err != nil {
 		return nil, err
 	}
-	return &persistence.JobState{
-		Job: job, SnapshotID: snapshotID, CancelRequested: cancelRequested, Steps: steps, Now: now, Context: extra,
+	st := &persistence.JobState{
+		Job: job, SnapshotID: snapshotID, CancelRequested: cancelRequested, Now: now, Context: extra,
 		StateScopes: &scopes,
-	}, nil
+	}
+	st.SetSteps(steps, nil)
+	return st, nil
 }
 
 // stateScopesColumns reads, with a row of jobs, whether its task and its

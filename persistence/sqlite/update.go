@@ -38,17 +38,18 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 	}
 	var result *persistence.JobState
 	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		st, err := loadState(ctx, tx, id, now)
+		before, err := loadState(ctx, tx, id, now)
 		if err != nil {
 			return err
 		}
-		before := st.Clone()
+		st := before.Share() // copies a step the first time fn changes it
 		if err := fn(st); err != nil {
 			return persistence.CallbackError{Err: err}
 		}
 		if err := writeState(ctx, tx, before, st); err != nil {
 			return err
 		}
+		st.Seal()
 		result = st
 		return nil
 	})

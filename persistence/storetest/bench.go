@@ -59,13 +59,13 @@ func BenchClaimComplete(b *testing.B, s persistence.Store, seed func(b *testing.
 // the job with it once every step is terminal.
 func completeClaimed(c persistence.ClaimedStep) func(*persistence.JobState) error {
 	return func(st *persistence.JobState) error {
-		s := st.Step(c.StepName)
+		s := st.Mut(c.StepName)
 		if s.Attempt != c.Attempt || s.AttemptStatus != stroem.AttemptRunning {
 			return stroem.Errorf(stroem.CodeConflict, "stale")
 		}
 		code := 0
 		s.Status, s.AttemptStatus, s.ExitCode, s.Output = stroem.StepCompleted, stroem.AttemptCompleted, &code, map[string]any{"ok": true}
-		for _, o := range st.Steps {
+		for _, o := range st.All() {
 			if !o.Status.Terminal() {
 				return nil
 			}

@@ -115,7 +115,7 @@ func testClaims(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.ErrorIs(t, err, stroem.ErrInvalid, "a claim without a lease is a bug")
 		_, err = s.StepsClaim(ctx, persistence.ClaimParams{Capabilities: []string{"docker"}, Limit: 1, Lease: Lease})
 		require.ErrorIs(t, err, stroem.ErrInvalid, "a claim without a worker is a bug")
-		require.Equal(t, stroem.StepReady, jobState(t, s, nj.Job.ID).Step("a").Status, "refused claims take nothing")
+		require.Equal(t, stroem.StepReady, jobState(t, s, nj.Job.ID).Find("a").Status, "refused claims take nothing")
 
 		before := time.Now()
 		c := ClaimOne(t, s, "w1", "docker", "shell")
@@ -132,7 +132,7 @@ func testClaims(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.WithinDuration(t, before.Add(Lease), c.LeaseExpiresAt, 5*time.Second)
 
 		st := jobState(t, s, nj.Job.ID)
-		a := st.Step("a")
+		a := st.Find("a")
 		require.Equal(t, stroem.StepRunning, a.Status)
 		require.Equal(t, "w1", a.WorkerID)
 		require.Equal(t, 1, a.Attempt)
@@ -161,7 +161,7 @@ func testClaims(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		s := open(t)
 		first := InsertJob(t, s, Step{Name: "a"})
-		readyAt := *jobState(t, s, first.Job.ID).Step("a").ReadyAt
+		readyAt := *jobState(t, s, first.Job.ID).Find("a").ReadyAt
 		time.Sleep(2 * time.Millisecond)
 		second := InsertJob(t, s, Step{Name: "x"}, Step{Name: "y"}, Step{Name: "z", ActionType: "docker"})
 		time.Sleep(2 * time.Millisecond)
@@ -169,7 +169,7 @@ func testClaims(t *testing.T, open func(t *testing.T) persistence.Store) {
 		// The first job's step backs off for an hour: not claimable.
 		update(t, s, first.Job.ID, func(st *persistence.JobState) {
 			later := st.Now.Add(time.Hour)
-			st.Step("a").ReadyAt = &later
+			st.Mut("a").ReadyAt = &later
 		})
 
 		got := claim(t, s, "w1", 2, Lease)
@@ -181,12 +181,12 @@ func testClaims(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Len(t, got, 1)
 		require.Equal(t, third.Job.ID, got[0].JobID)
 		require.Empty(t, claim(t, s, "w1", 10, Lease), "a step backing off waits")
-		require.Equal(t, stroem.StepReady, jobState(t, s, first.Job.ID).Step("a").Status)
+		require.Equal(t, stroem.StepReady, jobState(t, s, first.Job.ID).Find("a").Status)
 		require.Equal(t, stroem.JobPending, jobGet(t, s, first.Job.ID).Status)
 
 		// The back-off is called off: claimable again, first in line.
 		update(t, s, first.Job.ID, func(st *persistence.JobState) {
-			st.Step("a").ReadyAt = &readyAt
+			st.Mut("a").ReadyAt = &readyAt
 		})
 		got = claim(t, s, "w1", 10, Lease, "shell", "docker")
 		require.Len(t, got, 2)
@@ -226,7 +226,7 @@ func testFencing(t *testing.T, open func(t *testing.T) persistence.Store) {
 
 		// After a retry, a report of the first attempt is stale too.
 		update(t, b.store, b.job.Job.ID, func(st *persistence.JobState) {
-			a := st.Step("a")
+			a := st.Mut("a")
 			a.AttemptStatus, a.ErrorMessage, a.Status = stroem.AttemptLost, "worker lost (lease expired)", stroem.StepReady
 		})
 		c2 := ClaimOne(t, b.store, "w2")
@@ -234,7 +234,7 @@ func testFencing(t *testing.T, open func(t *testing.T) persistence.Store) {
 		_, err := b.store.JobUpdate(ctx, b.job.Job.ID, Complete(Report{Step: "a", Worker: "w1", Attempt: 1}))
 		require.ErrorIs(t, err, stroem.ErrConflict)
 		st := report(t, b.store, b.job.Job.ID, Report{Step: "a", Worker: "w2", Attempt: 2})
-		require.Equal(t, stroem.StepCompleted, st.Step("a").Status)
+		require.Equal(t, stroem.StepCompleted, st.Find("a").Status)
 		atts := jobGet(t, b.store, b.job.Job.ID).Steps[0].Attempts
 		require.Len(t, atts, 2)
 		require.Equal(t, stroem.AttemptLost, atts[0].Status)
@@ -250,16 +250,16 @@ func testFencing(t *testing.T, open func(t *testing.T) persistence.Store) {
 
 		first, err := b.store.JobUpdate(ctx, b.job.Job.ID, Complete(r))
 		require.NoError(t, err)
-		require.Equal(t, stroem.StepCompleted, first.Step("a").Status)
-		require.Equal(t, stroem.StepReady, first.Step("b").Status)
+		require.Equal(t, stroem.StepCompleted, first.Find("a").Status)
+		require.Equal(t, stroem.StepReady, first.Find("b").Status)
 		stored := jobState(t, b.store, b.job.Job.ID)
 		attempts := jobGet(t, b.store, b.job.Job.ID).Steps[0].Attempts
 
 		time.Sleep(2 * time.Millisecond) // a second write would carry a later time
 		second, err := b.store.JobUpdate(ctx, b.job.Job.ID, Complete(r))
 		require.NoError(t, err, "a duplicate is accepted")
-		require.Equal(t, stroem.StepCompleted, second.Step("a").Status)
-		require.Equal(t, first.Step("a").CompletedAt, second.Step("a").CompletedAt)
+		require.Equal(t, stroem.StepCompleted, second.Find("a").Status)
+		require.Equal(t, first.Find("a").CompletedAt, second.Find("a").CompletedAt)
 		sameStored(t, stored, jobState(t, b.store, b.job.Job.ID), "and writes nothing")
 		require.Equal(t, attempts, jobGet(t, b.store, b.job.Job.ID).Steps[0].Attempts)
 
@@ -296,8 +296,8 @@ func testFencing(t *testing.T, open func(t *testing.T) persistence.Store) {
 
 		update(t, b.store, id, func(st *persistence.JobState) {
 			st.CancelRequested = true
-			st.Step("a").CancelRequested = true
-			st.Step("b").Status = stroem.StepCancelled
+			st.Mut("a").CancelRequested = true
+			st.Mut("b").Status = stroem.StepCancelled
 		})
 		cancel, err = b.store.StepFence(ctx, id, "a", 1, "w1")
 		require.NoError(t, err)
@@ -318,7 +318,7 @@ func testStepUnclaim(t *testing.T, open func(t *testing.T) persistence.Store) {
 	// Attempt 1 fails and is retried; attempt 2's claim is then undone.
 	ClaimOne(t, s, "w1")
 	update(t, s, id, func(st *persistence.JobState) {
-		a := st.Step("a")
+		a := st.Mut("a")
 		code := 7
 		a.AttemptStatus, a.ExitCode, a.ErrorMessage, a.Status = stroem.AttemptFailed, &code, "exit 7", stroem.StepReady
 	})
@@ -331,11 +331,11 @@ func testStepUnclaim(t *testing.T, open func(t *testing.T) persistence.Store) {
 	require.NoError(t, s.StepUnclaim(ctx, id, "b", 2, "w2"), "another step: no-op")
 	require.NoError(t, s.StepUnclaim(ctx, "bad", "a", 2, "w2"))
 	require.NoError(t, s.StepUnclaim(ctx, uuid.NewString(), "a", 2, "w2"))
-	require.Equal(t, stroem.StepRunning, jobState(t, s, id).Step("a").Status)
+	require.Equal(t, stroem.StepRunning, jobState(t, s, id).Find("a").Status)
 
 	require.NoError(t, s.StepUnclaim(ctx, id, "a", 2, "w2"))
 	st := jobState(t, s, id)
-	a, old := st.Step("a"), before.Step("a")
+	a, old := st.Find("a"), before.Find("a")
 	require.Equal(t, stroem.StepReady, a.Status)
 	require.Equal(t, 1, a.Attempt)
 	require.Equal(t, "w1", a.WorkerID)
@@ -363,7 +363,7 @@ func testStepUnclaim(t *testing.T, open func(t *testing.T) persistence.Store) {
 	c = ClaimOne(t, s, "w4")
 	require.Equal(t, fresh.Job.ID, c.JobID)
 	require.NoError(t, s.StepUnclaim(ctx, fresh.Job.ID, "x", 1, "w4"))
-	x := jobState(t, s, fresh.Job.ID).Step("x")
+	x := jobState(t, s, fresh.Job.ID).Find("x")
 	require.Equal(t, stroem.StepReady, x.Status)
 	require.Equal(t, 0, x.Attempt)
 	require.Empty(t, x.WorkerID)

@@ -27,19 +27,19 @@ func testGates(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.NoError(t, s.JobInsert(ctx, nj))
 
 		st := jobState(t, s, nj.Job.ID)
-		require.Equal(t, stroem.StepSuspended, st.Step("gate").Status, "a root gate is suspended from the start")
-		require.Nil(t, st.Step("gate").ReadyAt)
-		require.NotNil(t, st.Step("gate").StartedAt, "its wait begins at the insert")
-		require.Equal(t, map[string]any{"message": `ship it?\0`}, st.Step("gate").Output, "its output is stored, sanitized")
-		require.Nil(t, st.Step("after").StartedAt)
-		require.Nil(t, st.Step("after").Output)
+		require.Equal(t, stroem.StepSuspended, st.Find("gate").Status, "a root gate is suspended from the start")
+		require.Nil(t, st.Find("gate").ReadyAt)
+		require.NotNil(t, st.Find("gate").StartedAt, "its wait begins at the insert")
+		require.Equal(t, map[string]any{"message": `ship it?\0`}, st.Find("gate").Output, "its output is stored, sanitized")
+		require.Nil(t, st.Find("after").StartedAt)
+		require.Nil(t, st.Find("after").Output)
 		require.Empty(t, claim(t, s, "w1", 10, Lease, "shell", "approval"), "a suspended step is never claimed, whatever the worker runs")
 		ids, err := s.JobsUnfinished(ctx)
 		require.NoError(t, err)
 		require.Contains(t, ids, nj.Job.ID, "a job waiting at a gate is unfinished: a starting server resumes it")
 
 		_, err = s.JobUpdate(ctx, nj.Job.ID, func(js *persistence.JobState) error {
-			g := js.Step("gate")
+			g := js.Mut("gate")
 			g.Status = stroem.StepCompleted
 			g.Output = map[string]any{"approved": true, "approved_by": "ann@example.com"}
 			Advance(js)
@@ -59,10 +59,10 @@ func testGates(t *testing.T, open func(t *testing.T) persistence.Store) {
 		nj := InsertJob(t, s, Step{Name: "a", ActionType: "task"}, Step{Name: "b", ActionType: "approval"}, Step{Name: "c", Deps: []string{"a"}, ActionType: "approval"})
 		st, err := s.JobUpdate(ctx, nj.Job.ID, func(js *persistence.JobState) error {
 			for _, n := range []string{"a", "b"} {
-				js.Step(n).Status = stroem.StepSuspended // from ready
-				js.Step(n).StartedAt = &js.Now
+				js.Mut(n).Status = stroem.StepSuspended // from ready
+				js.Mut(n).StartedAt = &js.Now
 			}
-			js.Step("c").Status = stroem.StepSuspended // from pending
+			js.Mut("c").Status = stroem.StepSuspended // from pending
 			js.Job.Status = stroem.JobRunning
 			return nil
 		})
@@ -70,13 +70,13 @@ func testGates(t *testing.T, open func(t *testing.T) persistence.Store) {
 		got := jobState(t, s, nj.Job.ID)
 		sameStored(t, st, got)
 		require.Equal(t, stroem.JobRunning, got.Job.Status)
-		require.NotNil(t, got.Step("a").StartedAt, "the time the wait began is kept (approval timeouts count from it)")
-		require.Equal(t, 0, got.Step("a").Attempt, "a wait is no attempt of a worker")
+		require.NotNil(t, got.Find("a").StartedAt, "the time the wait began is kept (approval timeouts count from it)")
+		require.Equal(t, 0, got.Find("a").Attempt, "a wait is no attempt of a worker")
 
 		_, err = s.JobUpdate(ctx, nj.Job.ID, func(js *persistence.JobState) error {
-			js.Step("a").Status, js.Step("a").ErrorMessage = stroem.StepFailed, "child job failed"
-			js.Step("b").Status, js.Step("b").ErrorMessage = stroem.StepCancelled, "cancelled"
-			js.Step("c").Status = stroem.StepCancelled
+			js.Mut("a").Status, js.Mut("a").ErrorMessage = stroem.StepFailed, "child job failed"
+			js.Mut("b").Status, js.Mut("b").ErrorMessage = stroem.StepCancelled, "cancelled"
+			js.Mut("c").Status = stroem.StepCancelled
 			js.Job.Status = stroem.JobCancelled
 			return nil
 		})
@@ -84,7 +84,7 @@ func testGates(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Equal(t, map[string]stroem.StepStatus{"a": stroem.StepFailed, "b": stroem.StepCancelled, "c": stroem.StepCancelled}, StepStatuses(t, s, nj.Job.ID))
 
 		_, err = s.JobUpdate(ctx, nj.Job.ID, func(js *persistence.JobState) error {
-			js.Step("a").Status = stroem.StepSuspended
+			js.Mut("a").Status = stroem.StepSuspended
 			return nil
 		})
 		require.Error(t, err, "a finished step never waits again")

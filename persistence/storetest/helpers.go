@@ -148,10 +148,25 @@ func giveBack(t testing.TB, s persistence.Store) []persistence.HeldStep {
 // JobUpdate must read, aside).
 func sameStored(t testing.TB, want, got *persistence.JobState, msgAndArgs ...any) {
 	t.Helper()
-	w, g := *want, *got
-	w.Now, g.Now = time.Time{}, time.Time{}
-	w.StateScopes, g.StateScopes = nil, nil
-	require.Equal(t, w, g, msgAndArgs...)
+	require.Equal(t, storedOf(want), storedOf(got), msgAndArgs...)
+}
+
+// stored is what a JobState holds, by value, without its copy-on-write
+// bookkeeping, the clock at the time of reading and StateScopes.
+type stored struct {
+	Job             stroem.Job
+	SnapshotID      string
+	CancelRequested bool
+	Context         map[string]any
+	Steps           []persistence.StepState
+}
+
+func storedOf(st *persistence.JobState) stored {
+	v := stored{Job: st.Job, SnapshotID: st.SnapshotID, CancelRequested: st.CancelRequested, Context: st.Context}
+	for _, step := range st.All() {
+		v.Steps = append(v.Steps, step)
+	}
+	return v
 }
 
 // Report is a worker's completion of one attempt.
@@ -170,7 +185,7 @@ type Report struct {
 // record the outcome, then apply the DAG rules (Advance).
 func Complete(r Report) func(*persistence.JobState) error {
 	return func(st *persistence.JobState) error {
-		s := st.Step(r.Step)
+		s := st.Mut(r.Step)
 		if s == nil {
 			return stroem.Errorf(stroem.CodeNotFound, "no step %s", r.Step)
 		}
@@ -206,13 +221,13 @@ func Complete(r Report) func(*persistence.JobState) error {
 // make ready the pending steps whose dependencies are all done; end the job
 // when every step is terminal.
 func Advance(st *persistence.JobState) {
-	for _, s := range st.Steps {
+	for i, s := range st.All() {
 		if s.Status != stroem.StepPending {
 			continue
 		}
 		done, skip := true, false
 		for _, dep := range s.DependsOn {
-			d := st.Step(dep)
+			d := st.Mut(dep)
 			switch {
 			case d.Status == stroem.StepCompleted, d.Status == stroem.StepFailed && d.ContinueOnFailure:
 			case d.Status == stroem.StepFailed, d.Status == stroem.StepSkipped, d.Status == stroem.StepCancelled:
@@ -223,13 +238,15 @@ func Advance(st *persistence.JobState) {
 		}
 		switch {
 		case skip:
-			s.Status, s.ErrorMessage = stroem.StepSkipped, "an upstream step failed"
+			m := st.MutAt(i)
+			m.Status, m.ErrorMessage = stroem.StepSkipped, "an upstream step failed"
 		case done:
-			s.Status, s.Input = stroem.StepReady, map[string]any{"step": s.Name}
+			m := st.MutAt(i)
+			m.Status, m.Input = stroem.StepReady, map[string]any{"step": s.Name}
 		}
 	}
 	failed := false
-	for _, s := range st.Steps {
+	for _, s := range st.All() {
 		if !s.Status.Terminal() {
 			return
 		}

@@ -55,14 +55,14 @@ func testJobInsert(t *testing.T, open func(t *testing.T) persistence.Store) {
 		st := jobState(t, s, nj.Job.ID)
 		require.Equal(t, "snap-1", st.SnapshotID)
 		require.False(t, st.CancelRequested)
-		require.NotNil(t, st.Step("a").ReadyAt, "ready steps are claimable at once")
-		require.Nil(t, st.Step("b").ReadyAt)
-		require.Nil(t, st.Step("a").CompletedAt)
-		for i, step := range st.Steps {
+		require.NotNil(t, st.Find("a").ReadyAt, "ready steps are claimable at once")
+		require.Nil(t, st.Find("b").ReadyAt)
+		require.Nil(t, st.Find("a").CompletedAt)
+		for i, step := range st.All() {
 			require.Equal(t, i, step.Position)
 		}
 		require.False(t, st.Now.IsZero())
-		require.False(t, st.Step("a").ReadyAt.After(st.Now), "ready no later than now")
+		require.False(t, st.Find("a").ReadyAt.After(st.Now), "ready no later than now")
 
 		body, err := s.SnapshotGet(ctx, "snap-1")
 		require.NoError(t, err)
@@ -320,7 +320,7 @@ func testJobList(t *testing.T, open func(t *testing.T) persistence.Store) {
 	require.NoError(t, err)
 	require.Equal(t, ids, unfinished, "oldest first")
 	update(t, s, ids[2], func(st *persistence.JobState) {
-		st.Steps[0].Status, st.Job.Status = stroem.StepCancelled, stroem.JobCancelled
+		st.MutAt(0).Status, st.Job.Status = stroem.StepCancelled, stroem.JobCancelled
 	})
 	unfinished, err = s.JobsUnfinished(ctx)
 	require.NoError(t, err)

@@ -37,7 +37,7 @@ func testLeases(t *testing.T, open func(t *testing.T) persistence.Store) {
 		// a: held; b: cancel requested; other: another worker's; plus an old
 		// attempt, an unknown job and a malformed id.
 		update(t, b.store, id, func(st *persistence.JobState) {
-			st.Step(bb.StepName).CancelRequested = true
+			st.Mut(bb.StepName).CancelRequested = true
 		})
 		stale := stroem.StepRef{JobID: id, Step: a.StepName, Attempt: 0}
 		gone := stroem.StepRef{JobID: uuid.NewString(), Step: "a", Attempt: 1}
@@ -138,7 +138,7 @@ func testLeases(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.WithinDuration(t, l.Now.Add(time.Hour), *l.LeaseExpiresAt, 5*time.Second)
 
 		update(t, b.store, c.JobID, func(st *persistence.JobState) {
-			s := st.Step(c.StepName)
+			s := st.Mut(c.StepName)
 			s.Status, s.AttemptStatus, s.ErrorMessage = stroem.StepFailed, stroem.AttemptLost, "worker lost (lease expired)"
 		})
 		cancel, err = b.store.LeasesRenew(ctx, b.worker.ID, []stroem.StepRef{r}, time.Hour)

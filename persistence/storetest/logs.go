@@ -157,7 +157,7 @@ func testLogs(t *testing.T, open func(t *testing.T) persistence.Store) {
 		_, err = push(b, 0, "before")
 		require.NoError(t, err)
 		update(t, b.store, b.job.Job.ID, func(st *persistence.JobState) {
-			a := st.Step("a")
+			a := st.Mut("a")
 			a.AttemptStatus, a.ErrorMessage, a.Status = stroem.AttemptLost, "worker lost (lease expired)", stroem.StepReady
 		})
 		_, err = push(b, 1, "after")
@@ -197,7 +197,7 @@ func testLogs(t *testing.T, open func(t *testing.T) persistence.Store) {
 			return len(acked) >= 5
 		}, 10*time.Second, time.Millisecond)
 		update(t, b.store, b.job.Job.ID, func(st *persistence.JobState) {
-			a := st.Step("a")
+			a := st.Mut("a")
 			a.AttemptStatus, a.ErrorMessage, a.Status = stroem.AttemptLost, "worker lost (lease expired)", stroem.StepFailed
 		})
 		<-done

@@ -19,16 +19,16 @@ func testAppendSteps(t *testing.T, open func(t *testing.T) persistence.Store) {
 	ctx := context.Background()
 	appendN := func(n int, status stroem.StepStatus) func(*persistence.JobState) error {
 		return func(st *persistence.JobState) error {
-			loop := st.Step("loop")
+			loop := st.Mut("loop")
 			for i := 0; i < n; i++ {
 				ns := &persistence.StepState{
-					Name: stroem.LoopInstanceName("loop", i), Position: len(st.Steps), ActionName: loop.ActionName,
+					Name: stroem.LoopInstanceName("loop", i), Position: st.Len(), ActionName: loop.ActionName,
 					ActionType: loop.ActionType, DependsOn: loop.DependsOn, MaxAttempts: 2, Status: status,
 				}
 				if status == stroem.StepReady {
 					ns.Input = map[string]any{"item": fmt.Sprint("x", i)}
 				}
-				st.Steps = append(st.Steps, ns)
+				st.Append(ns)
 			}
 			return nil
 		}
@@ -40,11 +40,11 @@ func testAppendSteps(t *testing.T, open func(t *testing.T) persistence.Store) {
 		nj := InsertJob(t, s, Step{Name: "a"}, Step{Name: "loop", Deps: []string{"a"}})
 		got, err := s.JobUpdate(ctx, nj.Job.ID, appendN(3, stroem.StepReady))
 		require.NoError(t, err)
-		require.Len(t, got.Steps, 5)
+		require.Equal(t, 5, got.Len())
 		st := jobState(t, s, nj.Job.ID)
-		require.Len(t, st.Steps, 5)
+		require.Equal(t, 5, st.Len())
 		for i := 0; i < 3; i++ {
-			in := st.Steps[2+i]
+			in := st.At(2 + i)
 			require.Equal(t, stroem.LoopInstanceName("loop", i), in.Name)
 			require.Equal(t, 2+i, in.Position)
 			require.Equal(t, stroem.StepReady, in.Status)
@@ -57,14 +57,14 @@ func testAppendSteps(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Len(t, claimed, 4)
 		// A further update (the cached steps now include the new ones).
 		update(t, s, nj.Job.ID, func(st *persistence.JobState) {
-			st.Step("loop[1]").Output = map[string]any{"seen": true}
+			st.Mut("loop[1]").Output = map[string]any{"seen": true}
 		})
-		require.Equal(t, map[string]any{"seen": true}, jobState(t, s, nj.Job.ID).Step("loop[1]").Output)
+		require.Equal(t, map[string]any{"seen": true}, jobState(t, s, nj.Job.ID).Find("loop[1]").Output)
 
 		// A loop step ends from pending once it has instances (a step
 		// without any cannot: JobUpdate's "step pending → completed").
 		update(t, s, nj.Job.ID, func(st *persistence.JobState) {
-			st.Step("loop").Status = stroem.StepCompleted
+			st.Mut("loop").Status = stroem.StepCompleted
 		})
 
 		j := jobGet(t, s, nj.Job.ID)
@@ -95,7 +95,7 @@ func testAppendSteps(t *testing.T, open func(t *testing.T) persistence.Store) {
 			return stroem.Errorf(stroem.CodeConflict, "no")
 		})
 		require.Error(t, err)
-		require.Len(t, jobState(t, s, nj.Job.ID).Steps, 1)
+		require.Equal(t, 1, jobState(t, s, nj.Job.ID).Len())
 	})
 
 	t.Run("InvalidAppendWritesNothing", func(t *testing.T) {
@@ -106,23 +106,23 @@ func testAppendSteps(t *testing.T, open func(t *testing.T) persistence.Store) {
 			"duplicate name": func(st *persistence.JobState) error {
 				_ = appendN(1, stroem.StepPending)(st)
 				_ = appendN(1, stroem.StepPending)(st)
-				st.Steps[2].Position = 2
+				st.MutAt(2).Position = 2
 				return nil
 			},
 			"wrong position": func(st *persistence.JobState) error {
 				_ = appendN(1, stroem.StepPending)(st)
-				st.Steps[1].Position = 7
+				st.MutAt(1).Position = 7
 				return nil
 			},
 			"inserted completed without transition": func(st *persistence.JobState) error {
 				_ = appendN(1, stroem.StepCancelled)(st)
-				st.Steps[1].Status = stroem.StepRunning // no worker, no lease
+				st.MutAt(1).Status = stroem.StepRunning // no worker, no lease
 				return nil
 			},
 		} {
 			_, err := s.JobUpdate(ctx, nj.Job.ID, fn)
 			require.Error(t, err, name)
-			require.Len(t, jobState(t, s, nj.Job.ID).Steps, 1, name)
+			require.Equal(t, 1, jobState(t, s, nj.Job.ID).Len(), name)
 		}
 	})
 
@@ -133,7 +133,7 @@ func testAppendSteps(t *testing.T, open func(t *testing.T) persistence.Store) {
 		// The orchestrator appends only when the instances are missing:
 		// running its decision twice (a restart) appends once.
 		expand := func(st *persistence.JobState) error {
-			if st.Step("loop[0]") != nil {
+			if st.Mut("loop[0]") != nil {
 				return nil
 			}
 			return appendN(4, stroem.StepPending)(st)
@@ -142,6 +142,6 @@ func testAppendSteps(t *testing.T, open func(t *testing.T) persistence.Store) {
 			_, err := s.JobUpdate(ctx, nj.Job.ID, expand)
 			require.NoError(t, err)
 		}
-		require.Len(t, jobState(t, s, nj.Job.ID).Steps, 5)
+		require.Equal(t, 5, jobState(t, s, nj.Job.ID).Len())
 	})
 }

@@ -53,9 +53,9 @@ func testSanitizing(t *testing.T, open func(t *testing.T) persistence.Store) {
 	st := report(t, s, nj.Job.ID, Report{
 		Step: "a", Worker: "w1", Attempt: c.Attempt, ExitCode: 1, Err: "boom\u0000\xff",
 	})
-	require.Equal(t, "boom\\0\uFFFD", st.Step("a").ErrorMessage)
+	require.Equal(t, "boom\\0\uFFFD", st.Find("a").ErrorMessage)
 	update(t, s, nj.Job.ID, func(st *persistence.JobState) {
-		st.Step("a").Output = map[string]any{"out\u0000": []any{"\u0000"}}
+		st.Mut("a").Output = map[string]any{"out\u0000": []any{"\u0000"}}
 		st.Job.Output = map[string]any{"a": map[string]any{"x": "\xff\u0000"}}
 	})
 	j = jobGet(t, s, nj.Job.ID)

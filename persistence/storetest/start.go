@@ -44,10 +44,10 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 
 		given := giveBack(t, s)
 		require.Empty(t, given, "an acknowledged step is never given back")
-		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Step("a").Status)
+		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Find("a").Status)
 
 		update(t, s, id, func(st *persistence.JobState) {
-			st.Step("a").CancelRequested = true
+			st.Mut("a").CancelRequested = true
 		})
 		cancel, err = s.StepStart(ctx, id, "a", 1, "w1")
 		require.NoError(t, err)
@@ -70,7 +70,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 
 		given := giveBack(t, s)
 		require.Len(t, given, 1, "attempt 1 was never acknowledged: it is given back")
-		require.Equal(t, stroem.StepReady, jobState(t, s, id).Step("a").Status)
+		require.Equal(t, stroem.StepReady, jobState(t, s, id).Find("a").Status)
 	})
 
 	// Unclaim (an answer that never reached its worker, or a claim a
@@ -84,7 +84,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		id := startedJob(t, s, "w1", Step{Name: "a"})
 
 		require.NoError(t, s.StepUnclaim(ctx, id, "a", 1, "w1"))
-		a := jobState(t, s, id).Step("a")
+		a := jobState(t, s, id).Find("a")
 		require.Equal(t, stroem.StepRunning, a.Status, "the acknowledged attempt stays running")
 		require.Equal(t, 1, a.Attempt)
 		require.Equal(t, "w1", a.WorkerID)
@@ -98,7 +98,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		c := ClaimOne(t, s, "w2")
 		require.Equal(t, other, c.JobID)
 		require.NoError(t, s.StepUnclaim(ctx, other, "a", 1, "w2"))
-		require.Equal(t, stroem.StepReady, jobState(t, s, other).Step("a").Status)
+		require.Equal(t, stroem.StepReady, jobState(t, s, other).Find("a").Status)
 		_, err = s.StepStart(ctx, other, "a", 1, "w2")
 		require.ErrorIs(t, err, stroem.ErrConflict)
 	})
@@ -121,14 +121,14 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		given = giveBack(t, s)
 		require.Equal(t, []persistence.HeldStep{{StepRef: stroem.StepRef{JobID: id, Step: "a", Attempt: 1}, WorkerID: "w2"}}, given)
 		st := jobState(t, s, id)
-		a := st.Step("a")
+		a := st.Find("a")
 		require.Equal(t, stroem.StepReady, a.Status)
 		require.Equal(t, 0, a.Attempt, "no attempt used")
 		require.Empty(t, a.WorkerID)
 		require.Nil(t, a.LeaseExpiresAt)
-		require.Equal(t, before.Step("a").ReadyAt, a.ReadyAt, "first in line again")
+		require.Equal(t, before.Find("a").ReadyAt, a.ReadyAt, "first in line again")
 		require.Empty(t, jobGet(t, s, id).Steps[0].Attempts, "no attempt record")
-		require.Equal(t, stroem.StepRunning, jobState(t, s, acked).Step("a").Status, "the acknowledged one stays")
+		require.Equal(t, stroem.StepRunning, jobState(t, s, acked).Find("a").Status, "the acknowledged one stays")
 
 		// Fencing stays: the late worker's reports are refused.
 		_, err = s.StepStart(ctx, id, "a", 1, "w2")
@@ -152,7 +152,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		s := open(t)
 		id := startedJob(t, s, "w1", Step{Name: "a", MaxAttempts: 3})
 		update(t, s, id, func(st *persistence.JobState) {
-			a := st.Step("a")
+			a := st.Mut("a")
 			code := 3
 			a.AttemptStatus, a.ExitCode, a.ErrorMessage, a.Status = stroem.AttemptFailed, &code, "exit 3", stroem.StepReady
 		})
@@ -160,7 +160,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Equal(t, 2, c.Attempt)
 		given := giveBack(t, s)
 		require.Len(t, given, 1)
-		a := jobState(t, s, id).Step("a")
+		a := jobState(t, s, id).Find("a")
 		require.Equal(t, stroem.StepReady, a.Status)
 		require.Equal(t, 1, a.Attempt)
 		require.Equal(t, "w1", a.WorkerID)
@@ -175,7 +175,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
 		// What a hand-off writes in a transition.
 		update(t, s, id, func(st *persistence.JobState) {
-			a, now := st.Step("a"), st.Now
+			a, now := st.Mut("a"), st.Now
 			lease := now.Add(Lease)
 			a.Status, a.Attempt, a.WorkerID, a.AttemptStatus = stroem.StepRunning, 1, "w1", stroem.AttemptRunning
 			a.LeaseExpiresAt, a.StartedAt = &lease, &now
@@ -183,7 +183,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		})
 		given := giveBack(t, s)
 		require.Len(t, given, 1)
-		require.Equal(t, stroem.StepReady, jobState(t, s, id).Step("a").Status)
+		require.Equal(t, stroem.StepReady, jobState(t, s, id).Find("a").Status)
 	})
 
 	t.Run("CancelledJobIsLeftToItsLease", func(t *testing.T) {
@@ -193,11 +193,11 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		ClaimOne(t, s, "w1")
 		update(t, s, id, func(st *persistence.JobState) {
 			st.CancelRequested = true
-			st.Step("a").CancelRequested = true
+			st.Mut("a").CancelRequested = true
 		})
 		given := giveBack(t, s)
 		require.Empty(t, given)
-		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Step("a").Status)
+		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Find("a").Status)
 	})
 
 	t.Run("AcknowledgementAndGiveBackExcludeEachOther", func(t *testing.T) {
@@ -217,20 +217,20 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 			wg.Go(func() { given, giveErr = s.StepsGiveBackUnstarted(ctx, 0, 0) })
 			wg.Wait()
 			require.NoError(t, giveErr)
-			a := jobState(t, s, id).Step("a")
+			a := jobState(t, s, id).Find("a")
 			if startErr == nil {
 				require.Empty(t, given, "acknowledged, then not given back")
 				require.Equal(t, stroem.StepRunning, a.Status)
 				// Finish it so the next round's claim finds the next job.
 				update(t, s, id, func(st *persistence.JobState) {
-					st.Step("a").Status, st.Step("a").AttemptStatus = stroem.StepCompleted, stroem.AttemptCompleted
+					st.Mut("a").Status, st.Mut("a").AttemptStatus = stroem.StepCompleted, stroem.AttemptCompleted
 				})
 			} else {
 				require.ErrorIs(t, startErr, stroem.ErrConflict)
 				require.Len(t, given, 1, "given back, then the acknowledgement refused")
 				require.Equal(t, stroem.StepReady, a.Status)
 				update(t, s, id, func(st *persistence.JobState) {
-					st.Step("a").Status = stroem.StepSkipped
+					st.Mut("a").Status = stroem.StepSkipped
 				})
 			}
 		}

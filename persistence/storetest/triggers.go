@@ -26,8 +26,8 @@ func TickJob(workspace, trigger string, at time.Time, skip bool) persistence.New
 func EndJob(t *testing.T, s persistence.Store, id string) {
 	t.Helper()
 	update(t, s, id, func(st *persistence.JobState) {
-		for _, step := range st.Steps {
-			step.Status = stroem.StepCancelled
+		for i := range st.Len() {
+			st.MutAt(i).Status = stroem.StepCancelled
 		}
 		st.Job.Status = stroem.JobCancelled
 	})

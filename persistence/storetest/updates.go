@@ -24,6 +24,8 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 		return &testBundle{store: s, job: InsertJob(t, s, Step{Name: "a"}, Step{Name: "b", Deps: []string{"a"}})}
 	}
 
+	testCopyOnWrite(t, open)
+
 	t.Run("CallbackErrorRollsBackAndIsReturnedUnchanged", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
@@ -31,8 +33,8 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 		before := jobState(t, b.store, b.job.Job.ID)
 		sentinel := errors.New("no thanks")
 		_, err := b.store.JobUpdate(ctx, b.job.Job.ID, func(st *persistence.JobState) error {
-			st.Step("a").Status = stroem.StepCancelled
-			st.Step("b").Input = map[string]any{"x": 1}
+			st.Mut("a").Status = stroem.StepCancelled
+			st.Mut("b").Input = map[string]any{"x": 1}
 			st.Job.Status = stroem.JobCancelled
 			return sentinel
 		})
@@ -48,8 +50,8 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 		b := setup(t)
 		before := jobState(t, b.store, b.job.Job.ID)
 		st := update(t, b.store, b.job.Job.ID, func(st *persistence.JobState) {
-			st.Step("b").Input = map[string]any{} // changed, then put back
-			st.Step("b").Input = nil
+			st.Mut("b").Input = map[string]any{} // changed, then put back
+			st.Mut("b").Input = nil
 		})
 		require.False(t, st.Now.IsZero(), "Now is the store's clock")
 		require.False(t, st.Now.Before(before.Now), "and does not go back")
@@ -61,16 +63,16 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 		t.Parallel()
 		b := setup(t)
 		st := update(t, b.store, b.job.Job.ID, func(st *persistence.JobState) {
-			st.Step("b").Input = map[string]any{"k": "v", "n": 2.5, "list": []any{"x", true}}
+			st.Mut("b").Input = map[string]any{"k": "v", "n": 2.5, "list": []any{"x", true}}
 			st.CancelRequested = true
-			st.Step("a").CancelRequested = true
+			st.Mut("a").CancelRequested = true
 		})
 		after := jobState(t, b.store, b.job.Job.ID)
 		sameStored(t, st, after, "the returned state is the state as stored")
-		require.Equal(t, map[string]any{"k": "v", "n": 2.5, "list": []any{"x", true}}, after.Step("b").Input)
+		require.Equal(t, map[string]any{"k": "v", "n": 2.5, "list": []any{"x", true}}, after.Find("b").Input)
 		require.True(t, after.CancelRequested)
-		require.True(t, after.Step("a").CancelRequested)
-		require.False(t, after.Step("b").CancelRequested)
+		require.True(t, after.Find("a").CancelRequested)
+		require.False(t, after.Find("b").CancelRequested)
 	})
 
 	t.Run("InvalidTransitionIsRefusedAndRolledBack", func(t *testing.T) {
@@ -79,8 +81,8 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 		ctx := context.Background()
 		before := jobState(t, b.store, b.job.Job.ID)
 		_, err := b.store.JobUpdate(ctx, b.job.Job.ID, func(st *persistence.JobState) error {
-			st.Step("b").Input = map[string]any{"x": 1} // would be written if the update went through
-			st.Step("a").Status = stroem.StepCompleted  // ready → completed skips running
+			st.Mut("b").Input = map[string]any{"x": 1} // would be written if the update went through
+			st.Mut("a").Status = stroem.StepCompleted  // ready → completed skips running
 			return nil
 		})
 		require.ErrorContains(t, err, "invalid transition ready → completed")
@@ -88,26 +90,20 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 
 		for name, fn := range map[string]func(st *persistence.JobState){
 			"a running step needs a worker and a lease": func(st *persistence.JobState) {
-				st.Step("a").Status = stroem.StepRunning
+				st.Mut("a").Status = stroem.StepRunning
 			},
 			"an attempt status needs an attempt": func(st *persistence.JobState) {
-				st.Step("a").AttemptStatus = stroem.AttemptFailed
+				st.Mut("a").AttemptStatus = stroem.AttemptFailed
 			},
 			"an added step needs the next position": func(st *persistence.JobState) {
-				st.Steps = append(st.Steps, &persistence.StepState{Name: "c", Position: 5, Status: stroem.StepPending})
-			},
-			"steps cannot be replaced": func(st *persistence.JobState) {
-				st.Steps[1] = &persistence.StepState{Name: "z", Position: 1, Status: stroem.StepPending}
-			},
-			"steps cannot be reordered": func(st *persistence.JobState) {
-				st.Steps[0], st.Steps[1] = st.Steps[1], st.Steps[0]
+				st.Append(&persistence.StepState{Name: "c", Position: 5, Status: stroem.StepPending})
 			},
 			"step pending → completed": func(st *persistence.JobState) {
-				st.Step("b").Status = stroem.StepCompleted
+				st.Mut("b").Status = stroem.StepCompleted
 			},
 		} {
 			_, err := b.store.JobUpdate(ctx, b.job.Job.ID, func(st *persistence.JobState) error {
-				st.Step("b").Input = map[string]any{"x": 1}
+				st.Mut("b").Input = map[string]any{"x": 1}
 				fn(st)
 				return nil
 			})
@@ -117,7 +113,7 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 		}
 
 		update(t, b.store, b.job.Job.ID, func(st *persistence.JobState) {
-			st.Steps[0].Status, st.Steps[1].Status = stroem.StepCancelled, stroem.StepCancelled
+			st.MutAt(0).Status, st.MutAt(1).Status = stroem.StepCancelled, stroem.StepCancelled
 			st.Job.Status = stroem.JobCancelled
 		})
 		_, err = b.store.JobUpdate(ctx, b.job.Job.ID, func(st *persistence.JobState) error {
@@ -141,12 +137,12 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 
 		// Attempt 1 fails and is retried: back to ready, completed_at cleared.
 		st := update(t, b.store, b.job.Job.ID, func(st *persistence.JobState) {
-			a := st.Step("a")
+			a := st.Mut("a")
 			code := 2
 			a.AttemptStatus, a.ExitCode, a.ErrorMessage = stroem.AttemptFailed, &code, "exit 2"
 			a.Status = stroem.StepReady
 		})
-		a := st.Step("a")
+		a := st.Find("a")
 		require.Nil(t, a.CompletedAt)
 		require.Nil(t, a.LeaseExpiresAt, "the lease ends with the run")
 		require.NotNil(t, a.ReadyAt)
@@ -158,11 +154,11 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 		st = report(t, b.store, b.job.Job.ID, Report{
 			Step: "a", Worker: "w2", Attempt: 2, Output: map[string]any{"greeting": "hi"},
 		})
-		require.Equal(t, stroem.StepCompleted, st.Step("a").Status)
-		require.Equal(t, st.Now, *st.Step("a").CompletedAt)
-		require.Nil(t, st.Step("a").LeaseExpiresAt)
-		require.Equal(t, stroem.StepReady, st.Step("b").Status)
-		require.Equal(t, st.Now, *st.Step("b").ReadyAt)
+		require.Equal(t, stroem.StepCompleted, st.Find("a").Status)
+		require.Equal(t, st.Now, *st.Find("a").CompletedAt)
+		require.Nil(t, st.Find("a").LeaseExpiresAt)
+		require.Equal(t, stroem.StepReady, st.Find("b").Status)
+		require.Equal(t, st.Now, *st.Find("b").ReadyAt)
 		require.Equal(t, stroem.JobRunning, st.Job.Status)
 		sameStored(t, st, jobState(t, b.store, b.job.Job.ID))
 
@@ -181,7 +177,7 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Equal(t, stroem.AttemptCompleted, atts[1].Status)
 		require.Equal(t, 0, *atts[1].ExitCode)
 		require.Empty(t, atts[1].ErrorMessage)
-		require.Equal(t, *st.Step("a").CompletedAt, *atts[1].CompletedAt)
+		require.Equal(t, *st.Find("a").CompletedAt, *atts[1].CompletedAt)
 		require.False(t, atts[1].StartedAt.Before(atts[0].StartedAt))
 		require.Equal(t, map[string]any{"greeting": "hi"}, j.Steps[0].Output)
 		require.Equal(t, "w2", *j.Steps[0].WorkerID)
@@ -218,11 +214,11 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 		var later time.Time
 		st := update(t, b.store, b.job.Job.ID, func(st *persistence.JobState) {
 			later = st.Now.Add(90 * time.Second)
-			a := st.Step("a")
+			a := st.Mut("a")
 			a.AttemptStatus, a.Status, a.ReadyAt = stroem.AttemptFailed, stroem.StepReady, &later // a retry backoff
 		})
-		require.Equal(t, later, *st.Step("a").ReadyAt)
-		require.Equal(t, later, *jobState(t, b.store, b.job.Job.ID).Step("a").ReadyAt)
+		require.Equal(t, later, *st.Find("a").ReadyAt)
+		require.Equal(t, later, *jobState(t, b.store, b.job.Job.ID).Find("a").ReadyAt)
 	})
 
 	t.Run("ConcurrentUpdatesSerialize", func(t *testing.T) {
@@ -234,14 +230,14 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 		for i := range n {
 			go func() {
 				_, err := b.store.JobUpdate(ctx, b.job.Job.ID, func(st *persistence.JobState) error {
-					in := st.Step("b").Input
+					in := st.Mut("b").Input
 					if in == nil {
 						in = map[string]any{}
 					}
 					count, _ := in["count"].(float64)
 					in["count"] = count + 1
 					in[fmt.Sprintf("w%d", i)] = true
-					st.Step("b").Input = in
+					st.Mut("b").Input = in
 					return nil
 				})
 				errs <- err
@@ -250,7 +246,7 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 		for range n {
 			require.NoError(t, <-errs)
 		}
-		in := jobState(t, b.store, b.job.Job.ID).Step("b").Input
+		in := jobState(t, b.store, b.job.Job.ID).Find("b").Input
 		require.Equal(t, float64(n), in["count"], "no lost update")
 		require.Len(t, in, n+1)
 	})
@@ -291,9 +287,9 @@ func testTransitions(t *testing.T, open func(t *testing.T) persistence.Store) {
 		}, StepStatuses(t, s, id))
 		require.Equal(t, stroem.JobRunning, st.Job.Status, "independent branches still run")
 		for _, n := range []string{"c", "f", "g"} {
-			require.Equal(t, st.Now, *st.Step(n).CompletedAt, n)
-			require.Equal(t, 0, st.Step(n).Attempt, "%s never ran", n)
-			require.Equal(t, "an upstream step failed", st.Step(n).ErrorMessage)
+			require.Equal(t, st.Now, *st.Find(n).CompletedAt, n)
+			require.Equal(t, 0, st.Find(n).Attempt, "%s never ran", n)
+			require.Equal(t, "an upstream step failed", st.Find(n).ErrorMessage)
 		}
 		require.Equal(t, "exit 1", jobGet(t, s, id).Steps[1].Attempts[0].ErrorMessage)
 
@@ -319,7 +315,7 @@ func testTransitions(t *testing.T, open func(t *testing.T) persistence.Store) {
 		nj := InsertJob(t, s, Step{Name: "a", ContinueOnFailure: true}, Step{Name: "b", Deps: []string{"a"}})
 		ClaimOne(t, s, "w1")
 		st := report(t, s, nj.Job.ID, Report{Step: "a", Worker: "w1", Attempt: 1, ExitCode: 1})
-		require.Equal(t, stroem.StepReady, st.Step("b").Status)
+		require.Equal(t, stroem.StepReady, st.Find("b").Status)
 		ClaimOne(t, s, "w1")
 		st = report(t, s, nj.Job.ID, Report{Step: "b", Worker: "w1", Attempt: 1})
 		require.Equal(t, stroem.JobCompleted, st.Job.Status)
@@ -331,8 +327,8 @@ func testTransitions(t *testing.T, open func(t *testing.T) persistence.Store) {
 		nj := InsertJob(t, s, Step{Name: "a"}, Step{Name: "b", Deps: []string{"a"}})
 		st := update(t, s, nj.Job.ID, func(st *persistence.JobState) {
 			st.CancelRequested = true
-			for _, s := range st.Steps {
-				s.Status = stroem.StepCancelled
+			for i := range st.Len() {
+				st.MutAt(i).Status = stroem.StepCancelled
 			}
 			st.Job.Status = stroem.JobCancelled
 		})

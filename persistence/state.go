@@ -1,0 +1,188 @@
+package persistence
+
+import (
+	"iter"
+	"slices"
+)
+
+// A JobState's steps are copy-on-write, so that a transition of a big job
+// costs what it changes, not what the job holds. A store's JobUpdate gives
+// its callback a state whose steps are shared with the before-image (and,
+// in PostgreSQL, with the cache of the job's steps); the callback reads
+// copies (At, Find, All) and changes a step only through MutAt or Mut,
+// which copy the step the first time and record it; Diff then visits only
+// the recorded steps. The steps are unexported so that the compiler finds
+// every change: there is no other way to write one.
+
+// cow is the copy-on-write bookkeeping of a JobState's steps.
+type cow struct {
+	// shared: the steps not in owned belong to another state too (the
+	// store's before-image or cache) and are copied before a change.
+	shared bool
+	// owned holds the positions this state may change in place.
+	owned map[int]struct{}
+	// touched holds the positions handed out by MutAt and Mut and the
+	// appended ones, in first-change order.
+	touched []int
+	// index finds a step by name; shared read-only between states.
+	index *StepIndex
+}
+
+// StepIndex maps the names of a job's first steps to their positions
+// (names and positions never change; appended steps are found by a scan
+// after them). It is never modified once built, so states share it.
+type StepIndex struct {
+	pos map[string]int
+}
+
+// indexMin is the step count from which a name lookup uses an index: below
+// it, a scan is cheaper than building the map.
+const indexMin = 32
+
+// SetSteps gives the state its steps as a store loaded them (this state
+// owns them) and, when not nil, the index a store kept for the same steps
+// (see StepIndex).
+func (s *JobState) SetSteps(steps []*StepState, idx *StepIndex) {
+	s.steps = steps
+	s.cow = cow{index: idx}
+}
+
+// Len is the number of steps.
+func (s *JobState) Len() int { return len(s.steps) }
+
+// At returns a copy of the step at position i. Its maps and pointers are
+// shared with the state: read them, never write through them.
+func (s *JobState) At(i int) StepState { return *s.steps[i] }
+
+// Index is the position of the named step, or -1.
+func (s *JobState) Index(name string) int {
+	n := 0
+	if idx := s.StepIndex(); idx != nil {
+		if i, ok := idx.pos[name]; ok {
+			return i
+		}
+		n = len(idx.pos)
+	}
+	for i := n; i < len(s.steps); i++ {
+		if s.steps[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// StepIndex returns the state's index of step names, building it when the
+// job is big enough and has none (or too many steps were appended since);
+// nil for a small job. A store may keep it with the steps for later states
+// of the same job (SetSteps).
+func (s *JobState) StepIndex() *StepIndex {
+	if len(s.steps) < indexMin {
+		return nil
+	}
+	if s.index == nil || len(s.steps)-len(s.index.pos) > indexMin {
+		idx := &StepIndex{pos: make(map[string]int, len(s.steps))}
+		for i, st := range s.steps {
+			idx.pos[st.Name] = i
+		}
+		s.index = idx
+	}
+	return s.index
+}
+
+// Find returns a copy of the named step (as At), or nil.
+func (s *JobState) Find(name string) *StepState {
+	i := s.Index(name)
+	if i < 0 {
+		return nil
+	}
+	c := *s.steps[i]
+	return &c
+}
+
+// All yields each step's position and a copy of it (as At), in position
+// order.
+func (s *JobState) All() iter.Seq2[int, StepState] {
+	return func(yield func(int, StepState) bool) {
+		for i, st := range s.steps {
+			if !yield(i, *st) {
+				return
+			}
+		}
+	}
+}
+
+// MutAt returns the step at position i to be changed in place: the first
+// time, a copy of it when it is shared. The store writes what changed.
+func (s *JobState) MutAt(i int) *StepState {
+	if _, ok := s.owned[i]; ok {
+		return s.steps[i]
+	}
+	if s.shared {
+		s.steps[i] = s.steps[i].Clone()
+	}
+	s.own(i)
+	return s.steps[i]
+}
+
+// Mut is MutAt for the named step; nil when there is none.
+func (s *JobState) Mut(name string) *StepState {
+	i := s.Index(name)
+	if i < 0 {
+		return nil
+	}
+	return s.MutAt(i)
+}
+
+// Append adds a step after the others (a loop's instance); its Position
+// must be Len() before the call. The state owns it.
+func (s *JobState) Append(st *StepState) {
+	s.steps = append(s.steps, st)
+	s.own(len(s.steps) - 1)
+}
+
+func (s *JobState) own(i int) {
+	if s.owned == nil {
+		s.owned = map[int]struct{}{}
+	}
+	s.owned[i] = struct{}{}
+	s.touched = append(s.touched, i)
+}
+
+// Changed returns, in ascending order, the positions of the steps handed
+// out by MutAt and Mut or appended since the state was loaded (a superset
+// of the steps that changed; Diff tells them apart).
+func (s *JobState) Changed() []int {
+	c := slices.Clone(s.touched)
+	slices.Sort(c)
+	return c
+}
+
+// Share returns a state whose steps are those of s, shared: each state
+// copies a step before changing it (s too, from now on), so neither sees
+// the other's changes. The job's own fields are copied deeply (as Clone).
+// A store gives fn a Share of what it read, and keeps the read state as the
+// before-image. It costs a copy of the step pointers, not of the steps.
+func (s *JobState) Share() *JobState {
+	c := *s
+	c.Job.Input = deepCopyMap(s.Job.Input)
+	c.Job.Output = deepCopyMap(s.Job.Output)
+	c.Job.StartedAt, c.Job.CompletedAt = copyTime(s.Job.StartedAt), copyTime(s.Job.CompletedAt)
+	c.steps = slices.Clone(s.steps)
+	c.cow = cow{shared: true, index: s.index}
+	s.Seal()
+	return &c
+}
+
+// Seal makes every step of s shared: a later change copies it first. A
+// store seals the state it returns from JobUpdate, whose steps it keeps
+// (Changed still reports what the update changed).
+func (s *JobState) Seal() {
+	s.shared = true
+	s.owned = nil
+}
+
+// StepsShared returns the state's steps, for a store that keeps them
+// (after Seal): they must never be changed.
+func (s *JobState) StepsShared() []*StepState {
+	return slices.Clone(s.steps)
+}
