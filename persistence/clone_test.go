@@ -71,7 +71,8 @@ func TestCloneSharesNothing(t *testing.T) {
 	}
 }
 
-// BenchmarkJobStateClone: a JobUpdate clones the whole state it read.
+// BenchmarkJobStateClone: a deep copy of a whole state (a JobUpdate used
+// to make one per transition; it shares the steps now, see BenchmarkDiff).
 func BenchmarkJobStateClone(b *testing.B) {
 	s := cloneFixture(100)
 	b.ReportAllocs()

@@ -280,16 +280,16 @@ func intPtrEqual(a, b *int) bool {
 	return *a == *b
 }
 
-// Clone returns a deep copy, so that whatever fn does to the state (maps
-// mutated in place included) the original stays comparable.
+// Clone returns a deep copy of the state and all its steps, which the copy
+// owns. A JobUpdate does not need one: it shares the steps (Share), copying
+// each only when changed (MutAt).
 func (s *JobState) Clone() *JobState {
 	c := *s
 	c.Job.Input = deepCopyMap(s.Job.Input)
 	c.Job.Output = deepCopyMap(s.Job.Output)
 	c.Job.StartedAt, c.Job.CompletedAt = copyTime(s.Job.StartedAt), copyTime(s.Job.CompletedAt)
-	// Every JobUpdate clones all the steps it read (100 for a step of a
-	// 100-step chain): the steps' structs, times, exit codes and
-	// dependency lists are each allocated once for all of them.
+	// The steps' structs, times, exit codes and dependency lists are each
+	// allocated once for all of them.
 	var deps, codes, times int
 	for _, st := range s.steps {
 		deps += len(st.DependsOn)

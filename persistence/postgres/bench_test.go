@@ -165,7 +165,8 @@ func BenchmarkClaimComplete(b *testing.B) {
 // BenchmarkJobUpdateBigJob measures one transition of a job of 2,000 steps
 // in a chain, all but the last done: what each hop of a long chain costs the
 // store. A transition visits every step row of its job (to find the ones
-// whose xmin moved) and clones every step: both grow with the job.
+// whose xmin moved) and copies the job's step pointers; it no longer
+// copies or compares the steps it does not change.
 //
 //	go test -bench JobUpdateBigJob -run xxx ./persistence/postgres/
 func BenchmarkJobUpdateBigJob(b *testing.B) {
