@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -91,5 +92,56 @@ func testCopyOnWrite(t *testing.T, open func(t *testing.T) persistence.Store) {
 		scribble(got) // the caller changes the state returned
 		require.Equal(t, want, seen(), "changes after the commit reach nothing stored")
 		require.Equal(t, want, storedOf(jobState(t, s, id)))
+	})
+	// A job big enough that names are found by an index (which a store may
+	// keep between updates), grown by appended steps past the point where
+	// the index is rebuilt: every update's callback finds each step at its
+	// stored position and sees what was stored.
+	t.Run("CopyOnWriteBigJobFindsEveryStep", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		var steps []Step
+		for i := range 40 {
+			steps = append(steps, Step{Name: fmt.Sprintf("s%02d", i)})
+		}
+		id := InsertJob(t, s, steps...).Job.ID
+		check := func(st *persistence.JobState) {
+			t.Helper()
+			require.Equal(t, storedOf(jobState(t, s, id)), storedOf(st), "the callback sees what is stored")
+			for i, step := range st.All() {
+				require.Equal(t, i, step.Position)
+				require.Equal(t, i, st.Find(step.Name).Position, step.Name)
+			}
+		}
+		appendInstances := func(st *persistence.JobState, loop string, n int) {
+			for k := range n {
+				st.Append(&persistence.StepState{Name: stroem.LoopInstanceName(loop, k), Position: st.Len(), Status: stroem.StepPending})
+			}
+		}
+		update(t, s, id, func(st *persistence.JobState) {
+			check(st)
+			st.Mut("s01").ErrorMessage = "one"
+			appendInstances(st, "s00", 5)
+		})
+		update(t, s, id, func(st *persistence.JobState) {
+			check(st)
+			st.Mut(stroem.LoopInstanceName("s00", 3)).Status = stroem.StepReady
+			appendInstances(st, "s01", 40) // past the index: rebuilt
+			st.Mut(stroem.LoopInstanceName("s01", 39)).Status = stroem.StepCancelled
+		})
+		update(t, s, id, func(st *persistence.JobState) {
+			check(st)
+			require.Equal(t, 85, st.Len())
+			require.Equal(t, stroem.StepReady, st.Find(stroem.LoopInstanceName("s00", 3)).Status)
+			require.Equal(t, stroem.StepCancelled, st.Find(stroem.LoopInstanceName("s01", 39)).Status)
+			require.Equal(t, "one", st.Find("s01").ErrorMessage)
+			st.Mut("s39").ErrorMessage = "last"
+			st.Mut(stroem.LoopInstanceName("s01", 0)).Status = stroem.StepReady
+		})
+		update(t, s, id, func(st *persistence.JobState) {
+			check(st)
+			require.Equal(t, "last", st.Find("s39").ErrorMessage)
+			require.Equal(t, stroem.StepReady, st.Find(stroem.LoopInstanceName("s01", 0)).Status)
+		})
 	})
 }
