@@ -148,13 +148,16 @@ func (s *JobState) own(i int) {
 	s.touched = append(s.touched, i)
 }
 
-// Changed returns, in ascending order, the positions of the steps handed
-// out by MutAt and Mut or appended since the state was loaded (a superset
-// of the steps that changed; Diff tells them apart).
+// Changed returns, in ascending order and each once, the positions of the
+// steps handed out by MutAt and Mut or appended since the state was loaded
+// (a superset of the steps that changed; Diff tells them apart). A step
+// taken again after Seal (a Share in the middle of a callback) is recorded
+// twice: listed twice, Diff would write it twice, and PostgreSQL's second
+// write, finding the step moved by the first, would fail the update.
 func (s *JobState) Changed() []int {
 	c := slices.Clone(s.touched)
 	slices.Sort(c)
-	return c
+	return slices.Compact(c)
 }
 
 // Share returns a state whose steps are those of s, shared: each state

@@ -77,3 +77,28 @@ func TestShareCopiesOnWrite(t *testing.T) {
 		t.Fatal("a sealed state changed a step in place")
 	}
 }
+
+// A state shared again in the middle of a callback (a wrapper taking its
+// before-image, as the metrics store does at the start) copies a step it
+// took before once more when it is changed again: the step is still one
+// change, listed once and written once.
+func TestChangedListsAStepOnce(t *testing.T) {
+	t.Parallel()
+	before := cloneFixture(3)
+	st := before.Share()
+	st.MutAt(1).ErrorMessage = "first"
+	_ = st.Share()
+	st.MutAt(1).ErrorMessage = "second"
+	st.Append(&StepState{Name: "s002[0]", Position: 3, Status: stroem.StepPending})
+	st.MutAt(3)
+	if got := st.Changed(); !reflect.DeepEqual(got, []int{1, 3}) {
+		t.Fatalf("changed %v, want [1 3]", got)
+	}
+	w, _, err := Diff(before, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w) != 2 || w[0].Cur.ErrorMessage != "second" || w[1].Cur.Name != "s002[0]" {
+		t.Fatalf("writes %+v", w)
+	}
+}
