@@ -300,3 +300,32 @@ func TestWorkerRunnerMetrics(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Contains(t, rec.Body.String(), "stroem_worker_free_slots")
 }
+
+// The counters compare each step fn took with the step as read: a step
+// taken and left as it was counts nothing, and a step taken again after a
+// Share in the middle of fn (a wrapper's before-image) counts once.
+func TestStoreCountsATakenStepOnce(t *testing.T) {
+	t.Parallel()
+	m, s := newStore(t)
+	ctx := context.Background()
+	id := insert(t, s, stroem.SourceAPI)
+
+	_, err := s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+		_, _ = st.Mut("a"), st.Mut("b") // taken, not changed
+		return nil
+	})
+	require.NoError(t, err)
+	require.Zero(t, count(t, m, "stroem_steps_started_total"))
+
+	_, err = s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+		a := st.Mut("a") // handed to a waiting worker
+		a.Status, a.Attempt, a.AttemptStatus, a.WorkerID, a.StartedAt = stroem.StepRunning, 1, stroem.AttemptRunning, "w", &st.Now
+		lease := st.Now.Add(time.Minute)
+		a.LeaseExpiresAt = &lease
+		_ = st.Share()
+		st.Mut("a").ErrorMessage = ""
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1.0, count(t, m, "stroem_steps_started_total", "via", "handoff"))
+}
