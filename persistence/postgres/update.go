@@ -121,11 +121,21 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 			}
 			continue
 		}
-		var x int64
-		if err := br.QueryRow().Scan(&x); err != nil {
+		var (
+			x     int64
+			lease *time.Time
+		)
+		if err := br.QueryRow().Scan(&x, &lease); err != nil {
 			return nil, nil, nil, err
 		}
 		xmins[step.Position] = x
+		// The lease as written: a heartbeat may have renewed it since the
+		// read, and the write keeps that unless fn changed the lease. What
+		// is returned and cached must say what the row holds.
+		if lease != nil {
+			*lease = lease.UTC()
+		}
+		step.LeaseExpiresAt = lease
 	}
 	if _, err := br.Exec(); err != nil { // COMMIT
 		return nil, nil, nil, err
@@ -304,7 +314,7 @@ func writeBatch(before, after *persistence.JobState, payload string) (b *pgx.Bat
 // the status, attempt and holder it was read in (see writeBatch), and
 // returns the row's new xmin. Otherwise stroem_step_moved raises.
 const updateStepSQL = `WITH u AS (` + updateStepCTE + `)
-	SELECT coalesce((SELECT x FROM u), stroem_step_moved($1, $2))`
+	SELECT coalesce((SELECT x FROM u), stroem_step_moved($1, $2)), (SELECT l FROM u)`
 
 // updateStepAttemptSQL is updateStepSQL for a step whose current attempt
 // changed: the attempt's record ($21: its start, $22: the transaction's
@@ -319,7 +329,7 @@ const updateStepAttemptSQL = `WITH u AS (` + updateStepCTE + `), a AS (
 			error_message = excluded.error_message,
 			completed_at = CASE WHEN excluded.status = 'running' THEN NULL
 				ELSE coalesce(a.completed_at, excluded.completed_at) END)
-	SELECT coalesce((SELECT x FROM u), stroem_step_moved($1, $2))`
+	SELECT coalesce((SELECT x FROM u), stroem_step_moved($1, $2)), (SELECT l FROM u)`
 
 // updateStepCTE finds the step by job and position as well as by name
 // ($20): either unique index then finds exactly one row. By name alone, a
@@ -333,7 +343,7 @@ const updateStepCTE = `
 			ready_at = $12, cancel_requested = $13, started_at = $14, completed_at = $15
 		WHERE job_id = $1 AND position = $20 AND step_name = $2 AND status = $16 AND attempt = $17
 			AND worker_id IS NOT DISTINCT FROM nullif($19, '')
-		RETURNING xmin::text::bigint AS x`
+		RETURNING xmin::text::bigint AS x, lease_expires_at AS l`
 
 // stateScopesColumns reads, with a row of jobs, whether its task and its
 // workspace's global state have a snapshot (see Store.StateScopes).

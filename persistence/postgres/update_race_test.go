@@ -174,6 +174,54 @@ func TestJobEndingStraightFromPendingHasAStartTime(t *testing.T) {
 }
 
 // openPool opens a second Store (its own connection pool) on s's database.
+// A transition that writes a running step without changing its lease
+// keeps a lease a heartbeat renewed between its read and its write — and
+// so must what it returns and what it caches: a stale lease there would
+// make a later update (a lease-expiry check) see the attempt's lease run
+// out while the database holds it renewed.
+func TestJobUpdateKeepsTheLeaseRenewedMeanwhile(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	nj, _ := storetest.ClaimedJob(t, s, "w1")
+	other := openPool(t, s)
+	read := func() *persistence.JobState {
+		var got *persistence.JobState
+		_, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+			got = st
+			return nil
+		})
+		require.NoError(t, err)
+		return got
+	}
+	read() // the job's steps are cached
+
+	var calls atomic.Int32
+	returned, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+		if calls.Add(1) == 1 {
+			// Meanwhile a heartbeat renews the lease (step rows are read
+			// unlocked, so it is not blocked).
+			_, err := other.Pool().Exec(ctx, `UPDATE job_steps SET lease_expires_at = now() + interval '1 hour'
+				WHERE job_id = $1 AND step_name = 'a'`, nj.Job.ID)
+			require.NoError(t, err)
+		}
+		st.Mut("a").CancelRequested = true // a cancel: the lease is not touched
+		return nil
+	})
+	require.NoError(t, err)
+	renewed := func(st *persistence.JobState, what string) {
+		t.Helper()
+		a := st.Find("a")
+		require.NotNil(t, a.LeaseExpiresAt, what)
+		require.WithinDuration(t, time.Now().Add(time.Hour), *a.LeaseExpiresAt, time.Minute, what)
+	}
+	db, err := s.JobState(ctx, nj.Job.ID)
+	require.NoError(t, err)
+	renewed(db, "the database keeps the renewed lease")
+	renewed(returned, "the returned state has the lease the database holds")
+	renewed(read(), "the next update reads the lease the database holds")
+}
+
 func openPool(t *testing.T, s *postgres.Store) *postgres.Store {
 	t.Helper()
 	other, err := postgres.Open(context.Background(), s.Pool().Config().ConnString(), nil)
