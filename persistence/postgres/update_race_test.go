@@ -75,15 +75,7 @@ func TestJobUpdateSeesRowsChangedSinceTheLastUpdate(t *testing.T) {
 	s := dbtest.Store(t)
 	ctx := context.Background()
 	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b"}, storetest.Step{Name: "c", Deps: []string{"a"}})
-	seen := func() *persistence.JobState {
-		var got *persistence.JobState
-		_, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
-			got = st
-			return nil
-		})
-		require.NoError(t, err)
-		return got
-	}
+	seen := func() *persistence.JobState { return updateSees(t, s, nj.Job.ID) }
 	first := seen()
 	require.Equal(t, stroem.StepReady, first.Find("b").Status)
 
@@ -185,16 +177,7 @@ func TestJobUpdateKeepsTheLeaseRenewedMeanwhile(t *testing.T) {
 	ctx := context.Background()
 	nj, _ := storetest.ClaimedJob(t, s, "w1")
 	other := openPool(t, s)
-	read := func() *persistence.JobState {
-		var got *persistence.JobState
-		_, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
-			got = st
-			return nil
-		})
-		require.NoError(t, err)
-		return got
-	}
-	read() // the job's steps are cached
+	updateSees(t, s, nj.Job.ID) // the job's steps are cached
 
 	var calls atomic.Int32
 	returned, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
@@ -219,7 +202,20 @@ func TestJobUpdateKeepsTheLeaseRenewedMeanwhile(t *testing.T) {
 	require.NoError(t, err)
 	renewed(db, "the database keeps the renewed lease")
 	renewed(returned, "the returned state has the lease the database holds")
-	renewed(read(), "the next update reads the lease the database holds")
+	renewed(updateSees(t, s, nj.Job.ID), "the next update reads the lease the database holds")
+}
+
+// updateSees runs a JobUpdate that changes nothing and returns the state
+// its callback was given: what an update reads (through the step cache).
+func updateSees(t *testing.T, s *postgres.Store, jobID string) *persistence.JobState {
+	t.Helper()
+	var got *persistence.JobState
+	_, err := s.JobUpdate(context.Background(), jobID, func(st *persistence.JobState) error {
+		got = st
+		return nil
+	})
+	require.NoError(t, err)
+	return got
 }
 
 func openPool(t *testing.T, s *postgres.Store) *postgres.Store {
