@@ -243,7 +243,7 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 
 // writeBatch queues the writes of what fn changed (see Diff). steps holds,
 // per queued statement, the step it writes (nil for other statements); a
-// step's statement returns the row's new xmin.
+// step's statement returns the row's new xmin and lease.
 func writeBatch(before, after *persistence.JobState, payload string) (b *pgx.Batch, steps []*persistence.StepState, err error) {
 	changed, jobChanged, err := persistence.Diff(before, after)
 	if err != nil {
@@ -312,7 +312,8 @@ func writeBatch(before, after *persistence.JobState, payload string) (b *pgx.Bat
 
 // updateStepSQL writes a step a JobUpdate changed, only if it is still in
 // the status, attempt and holder it was read in (see writeBatch), and
-// returns the row's new xmin. Otherwise stroem_step_moved raises.
+// returns the row's new xmin and its lease (kept if a heartbeat renewed it
+// meanwhile and fn did not change it). Otherwise stroem_step_moved raises.
 const updateStepSQL = `WITH u AS (` + updateStepCTE + `)
 	SELECT coalesce((SELECT x FROM u), stroem_step_moved($1, $2)), (SELECT l FROM u)`
 
