@@ -91,19 +91,8 @@ func (b *bench) runFleet(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t := time.NewTicker(hbEvery)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					// Steps end as soon as they are claimed: nothing to list.
-					if _, err := w.c.Heartbeat(ctx, stroem.Heartbeat{WorkerID: w.id}); err != nil && ctx.Err() == nil {
-						claimErr.Add(1)
-					}
-				}
-			}
+			// Steps end as soon as they are claimed: nothing to list.
+			heartbeatUntilDone(ctx, w.c, w.id, hbEvery, func(error) { claimErr.Add(1) })
 		}()
 		for range s.FleetSlots {
 			wg.Add(1)
@@ -223,5 +212,23 @@ func (f *fleetResult) rows(row func(part, what, value, target string)) {
 	row("fleet", "  p50 / max", benchFmtMS(f.FleetClaimP50MS)+" / "+benchFmtMS(f.FleetClaimMaxMS), "")
 	if f.FleetClaimErrors > 0 {
 		row("fleet", "  failed worker calls", fmt.Sprint(f.FleetClaimErrors), "")
+	}
+}
+
+// heartbeatUntilDone sends a simulated worker's empty heartbeat every
+// period until ctx is done, telling failed ones (while ctx lasts) to
+// failed.
+func heartbeatUntilDone(ctx context.Context, c *client.Client, workerID string, every time.Duration, failed func(error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := c.Heartbeat(ctx, stroem.Heartbeat{WorkerID: workerID}); err != nil && ctx.Err() == nil {
+				failed(err)
+			}
+		}
 	}
 }

@@ -443,16 +443,7 @@ func (b *bench) dockerPlaceholder(ctx context.Context) (stop func(), err error) 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				_, _ = c.Heartbeat(ctx, stroem.Heartbeat{WorkerID: reg.WorkerID})
-			}
-		}
+		heartbeatUntilDone(ctx, c, reg.WorkerID, every, func(error) {}) // a missed beat is harmless here
 	}()
 	return func() { cancel(); <-done }, nil
 }
