@@ -44,6 +44,9 @@ type Decision struct {
 // A suspended step stored without a start gets one, and its message, in the
 // JobActor's next update (gatesSync asks for it).
 func suspendServerSteps(p *plan, s *persistence.JobState) {
+	if !p.serverSide {
+		return
+	}
 	for i, r := range s.All() {
 		ps := p.step(r.Name)
 		if ps == nil || !workspace.IsServerSide(ps.action.Type) {
@@ -196,7 +199,7 @@ type gateState struct {
 // timers, child jobs to create or to read back, children to cancel, and
 // on_suspended hooks. Called from sync after every load and update.
 func (j *jobActor) gatesSync(ctx actor.Context, s *persistence.JobState) {
-	if j.plan == nil {
+	if j.plan == nil || !j.plan.serverSide {
 		return
 	}
 	reconcile := false

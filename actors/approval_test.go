@@ -59,7 +59,7 @@ func TestGateSuspendsThenApprovalCompletesIt(t *testing.T) {
 	require.Equal(t, s.Now, *gate.StartedAt)
 	require.Equal(t, "Ship 1.2 (prod)? token ***", gate.Output["message"], "job input under step input; secrets masked")
 	require.Equal(t, "2026-01-01T01:00:00Z", gate.Output["timeout_at"])
-	require.False(t, claimable(s))
+	require.False(t, claimable(s, nil))
 
 	err := evApprove{step: "first", d: Decision{Approved: true, By: "ann"}}.apply(p, s)
 	require.ErrorIs(t, err, stroem.ErrConflict, "not a gate")

@@ -24,7 +24,7 @@ import (
 // loadWorkspace loads workspace "default" from a fresh directory holding
 // yaml as its one workflow file and, when given, the files of extra (path
 // below the directory → content). It must load without problems.
-func loadWorkspace(t *testing.T, yaml string, extra ...map[string]string) *workspace.Workspace {
+func loadWorkspace(t testing.TB, yaml string, extra ...map[string]string) *workspace.Workspace {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string]string{filepath.Join(".workflows", "t.yaml"): yaml}
@@ -50,13 +50,13 @@ type transitionBundle struct {
 	ws *workspace.Workspace
 }
 
-func newBundle(t *testing.T, yaml string, extra ...map[string]string) *transitionBundle {
+func newBundle(t testing.TB, yaml string, extra ...map[string]string) *transitionBundle {
 	t.Helper()
 	return &transitionBundle{ws: loadWorkspace(t, yaml, extra...)}
 }
 
 // newJob builds the state JobCreate would insert.
-func (b *transitionBundle) newJob(t *testing.T, task string, input map[string]any) (*plan, *persistence.JobState) {
+func (b *transitionBundle) newJob(t testing.TB, task string, input map[string]any) (*plan, *persistence.JobState) {
 	t.Helper()
 	tk := b.ws.Tasks[task]
 	require.NotNil(t, tk)
@@ -69,7 +69,7 @@ func (b *transitionBundle) newJob(t *testing.T, task string, input map[string]an
 
 // jobState builds a new job's plan and its state before the first advance:
 // every step pending.
-func jobState(t *testing.T, ws *workspace.Workspace, task, id string, input map[string]any) (*plan, *persistence.JobState) {
+func jobState(t testing.TB, ws *workspace.Workspace, task, id string, input map[string]any) (*plan, *persistence.JobState) {
 	t.Helper()
 	p := testPlan(t, ws, task)
 	s := &persistence.JobState{
@@ -88,7 +88,7 @@ func jobState(t *testing.T, ws *workspace.Workspace, task, id string, input map[
 }
 
 // testPlan compiles a snapshot of task, as a new job of it would.
-func testPlan(t *testing.T, ws *workspace.Workspace, task string) *plan {
+func testPlan(t testing.TB, ws *workspace.Workspace, task string) *plan {
 	t.Helper()
 	id, body, err := newSnapshot(ws, ws.Tasks[task])
 	require.NoError(t, err)

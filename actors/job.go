@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -35,6 +36,9 @@ type jobActor struct {
 	// steps waiting for a capable worker (unmatched.go).
 	deadline  *time.Timer
 	unmatched map[string]int
+	// prog remembers the job's finished steps between transitions
+	// (progress.go): read by a transition, recorded from what committed.
+	prog progress
 }
 
 // trackedStep is what the JobActor knows of a watched step.
@@ -54,7 +58,7 @@ func (j *jobActor) Receive(ctx actor.Context) {
 			s := j.initial
 			j.initial = nil
 			j.loaded = true
-			j.sync(ctx, s, true)
+			j.sync(ctx, s, true, nil)
 			j.o.orphanCheck(s) // a child created as its parent was cancelled (subjob.go)
 			return
 		}
@@ -80,7 +84,7 @@ func (j *jobActor) Receive(ctx actor.Context) {
 			j.finish(ctx, nil)
 			return
 		}
-		j.sync(ctx, m.state, true)
+		j.sync(ctx, m.state, true, nil)
 		j.o.orphanCheck(m.state)
 		// A reconcile repairs a job whose state is behind (recovery).
 		j.queue = append(j.queue, jobEvent{ev: evReconcile{}})
@@ -152,11 +156,15 @@ func (j *jobActor) flush(ctx actor.Context) {
 	j.queue = nil
 	j.inFlight = true
 	o, id, p, self, root := j.o, j.id, j.plan, ctx.Self(), ctx.ActorSystem().Root
+	// The goroutine reads prog while this actor waits for updateDone,
+	// which alone records into it.
+	g, all := &j.prog, reconciles(events)
 	go func() {
 		c, cancel := context.WithTimeout(context.Background(), o.cfg.RequestTimeout)
 		defer cancel()
 		var results []error
 		var before stroem.JobStatus
+		var changed []int
 		h := &handoff{o: o}
 		s, err := o.store.JobUpdate(c, id, func(s *persistence.JobState) error {
 			before = s.Job.Status
@@ -166,9 +174,10 @@ func (j *jobActor) flush(ctx actor.Context) {
 				results[i] = e.ev.apply(p, s)
 			}
 			if !s.Job.Status.Terminal() {
-				advance(p, s)
+				advanceFrom(p, s, g, all)
 				h.assign(s, readyAsRead)
 			}
+			changed = s.Changed() // of the run that committed, when it runs again
 			return nil
 		})
 		if err != nil {
@@ -176,10 +185,10 @@ func (j *jobActor) flush(ctx actor.Context) {
 		} else {
 			h.deliver(p, s)
 		}
-		if err == nil && claimable(s) {
+		if err == nil && claimable(s, g) {
 			o.Wake() // straight away, not after the actor has read the result
 		}
-		root.Send(self, &updateDone{events: events, results: results, state: s, before: before, err: err})
+		root.Send(self, &updateDone{events: events, results: results, state: s, changed: changed, before: before, err: err})
 	}()
 }
 
@@ -213,7 +222,7 @@ func (j *jobActor) updated(ctx actor.Context, m *updateDone) {
 		e.reply <- err
 	}
 	s := m.state
-	j.sync(ctx, s, false) // flush's goroutine already woke the Dispatcher
+	j.sync(ctx, s, false, m.changed) // flush's goroutine already woke the Dispatcher
 	if s.Job.Status.Terminal() {
 		if !m.before.Terminal() && j.o.events != nil {
 			j.o.events.JobFinished(j.id, s.Job.Status)
@@ -230,6 +239,18 @@ func (j *jobActor) updated(ctx actor.Context, m *updateDone) {
 	j.flush(ctx)
 }
 
+// reconciles reports whether a batch must advance every step of the job
+// (advanceFrom): it holds a reconcile, or events retried after a failure.
+func reconciles(events []jobEvent) bool {
+	for _, e := range events {
+		switch e.ev.(type) {
+		case evReconcile, batchEvent:
+			return true
+		}
+	}
+	return false
+}
+
 // batchEvent re-applies internal events that failed with the store down.
 type batchEvent []jobEvent
 
@@ -241,15 +262,39 @@ func (b batchEvent) apply(p *plan, s *persistence.JobState) error {
 }
 
 // sync aligns the StepActors with the stored state: one per running step
-// (lease and timeout) and per ready step still backing off (retry wake-up),
-// and wakes the Dispatcher when asked and a step can be claimed. State older
-// than what the JobActor already knows of a step (a claim that raced the
-// read) is ignored for that step.
-func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState, wakeReady bool) {
+// (lease and timeout) and per ready step still backing off (retry wake-up).
+// State older than what the JobActor already knows of a step (a claim that
+// raced the read) is ignored for that step.
+//
+// With full set, s is the job as loaded: every step is looked at, the
+// finished ones are recorded (progress) and the Dispatcher is woken when a
+// step can be claimed. Otherwise s is what a transition committed and
+// changed its positions: only those steps and the watched ones are looked
+// at (a step becomes running outside a transition only by a claim, which
+// the Dispatcher reports with stepClaimed; it leaves running outside one
+// only by a give-back, and is watched then), and the transition's goroutine
+// woke the Dispatcher already.
+func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState, full bool, changed []int) {
+	positions := changed
+	if full {
+		j.prog.observeAll(s)
+		positions = make([]int, s.Len())
+		for i := range positions {
+			positions[i] = i
+		}
+	} else {
+		j.prog.observe(s, changed)
+		for name := range j.steps {
+			if i := s.Index(name); i >= 0 && !slices.Contains(changed, i) {
+				positions = append(positions, i)
+			}
+		}
+	}
 	j.armDeadline(ctx, s)
-	j.armUnmatched(ctx, s)
+	j.armUnmatched(ctx, s, positions)
 	wake := false
-	for _, st := range s.All() {
+	for _, i := range positions {
+		st := s.At(i)
 		t := j.steps[st.Name]
 		if t != nil && st.Attempt < t.attempt {
 			continue
@@ -270,7 +315,7 @@ func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState, wakeReady bo
 		case st.Status == stroem.StepReady && st.ReadyAt != nil && st.ReadyAt.After(s.Now):
 			w = &stepWatch{attempt: st.Attempt, status: st.Status, readyIn: st.ReadyAt.Sub(s.Now)}
 		case st.Status == stroem.StepReady:
-			wake = wakeReady
+			wake = full
 		}
 		if w == nil {
 			if t != nil {
@@ -302,10 +347,14 @@ func (j *jobActor) watch(ctx actor.Context, step string, w *stepWatch) {
 	ctx.Send(t.pid, w)
 }
 
-// claimable reports whether a step of s can be claimed now.
-func claimable(s *persistence.JobState) bool {
-	for _, st := range s.All() {
-		if st.Status == stroem.StepReady && (st.ReadyAt == nil || !st.ReadyAt.After(s.Now)) {
+// claimable reports whether a step of s can be claimed now. g lets it skip
+// the steps known to be finished.
+func claimable(s *persistence.JobState, g *progress) bool {
+	for i := g.openFrom(s, 0); i < s.Len(); i = g.openFrom(s, i+1) {
+		if s.StatusAt(i) != stroem.StepReady {
+			continue
+		}
+		if st := s.At(i); st.ReadyAt == nil || !st.ReadyAt.After(s.Now) {
 			return true
 		}
 	}

@@ -148,71 +148,76 @@ func loopItems(st *persistence.StepState) []any {
 // order. They were appended together, so they are consecutive from
 // instance 0.
 func instances(s *persistence.JobState, loop *persistence.StepState) []int {
-	n := len(loopItems(loop))
-	i := s.Index(stroem.LoopInstanceName(loop.Name, 0))
-	if i < 0 || i+n > s.Len() {
+	first, n := instanceRange(s, loop)
+	if n == 0 {
 		return nil
 	}
 	out := make([]int, n)
 	for k := range out {
-		if s.At(i+k).Name != stroem.LoopInstanceName(loop.Name, k) {
-			return nil
-		}
-		out[k] = i + k
+		out[k] = first + k
 	}
 	return out
 }
 
-// instancesDone reports whether every instance of an expanded loop ended.
-func instancesDone(s *persistence.JobState, loop *persistence.StepState) bool {
-	for _, in := range instances(s, loop) {
-		if !s.At(in).Status.Terminal() {
-			return false
-		}
+// instanceRange returns the position of an expanded loop's instance 0 and
+// the number of instances (0 when they are not there): the instances were
+// appended together, so they are consecutive and the first and the last
+// are found by name.
+func instanceRange(s *persistence.JobState, loop *persistence.StepState) (first, n int) {
+	n = len(loopItems(loop))
+	if n == 0 {
+		return 0, 0
 	}
-	return true
+	first = s.Index(stroem.LoopInstanceName(loop.Name, 0))
+	if first < 0 || first+n > s.Len() || s.At(first+n-1).Name != stroem.LoopInstanceName(loop.Name, n-1) {
+		return 0, 0
+	}
+	return first, n
 }
 
-// advanceLoops moves every expanded loop on: the next instance of a
-// sequential loop starts when the one before it completed (the rest are
-// skipped when it did not), and a loop whose instances all ended ends. It
-// reports whether it changed anything.
-func advanceLoops(p *plan, s *persistence.JobState) bool {
+// instancesDone reports whether every instance of an expanded loop ended.
+func instancesDone(s *persistence.JobState, g *progress, loop *persistence.StepState) bool {
+	first, n := instanceRange(s, loop)
+	return g.openFrom(s, first) >= first+n
+}
+
+// advanceLoops moves the named loops on, those expanded: the next instance
+// of a sequential loop starts when the one before it completed (the rest
+// are skipped when it did not), and a loop whose instances all ended ends.
+// It reports whether it changed anything.
+func advanceLoops(p *plan, s *persistence.JobState, g *progress, loops []string) bool {
 	changed := false
-	for _, name := range p.dag.Order() {
+	for _, name := range loops {
 		ps := p.steps[name]
-		if ps.flowCtl == nil || !ps.flowCtl.loop {
+		if ps == nil || ps.flowCtl == nil || !ps.flowCtl.loop {
 			continue
 		}
 		st := s.Find(name)
 		if st == nil || !isExpanded(p, st) || st.Status.Terminal() {
 			continue
 		}
-		insts := instances(s, st)
-		if ps.flowCtl.sequential && advanceSequential(p, s, insts) {
+		first, n := instanceRange(s, st)
+		if ps.flowCtl.sequential && advanceSequential(p, s, g, first, n) {
 			changed = true
 		}
-		done := true
+		if g.openFrom(s, first) < first+n {
+			continue // an instance is unfinished
+		}
 		failed, cancelled := 0, 0
-		for _, i := range insts {
-			in := s.At(i)
-			switch in.Status {
+		for i := first; i < first+n; i++ {
+			switch s.StatusAt(i) {
 			case stroem.StepFailed:
 				failed++
 			case stroem.StepCancelled:
 				cancelled++
 			}
-			done = done && in.Status.Terminal()
-		}
-		if !done {
-			continue
 		}
 		changed = true
 		st = s.Mut(name)
 		switch {
 		case failed > 0 && !st.ContinueOnFailure:
 			st.Status = stroem.StepFailed
-			st.ErrorMessage = fmt.Sprintf("%d of %d instances failed", failed, len(insts))
+			st.ErrorMessage = fmt.Sprintf("%d of %d instances failed", failed, n)
 		case cancelled > 0 || s.CancelRequested:
 			st.Status = stroem.StepCancelled
 			st.ErrorMessage = "cancelled"
@@ -220,40 +225,38 @@ func advanceLoops(p *plan, s *persistence.JobState) bool {
 			st.Status = stroem.StepCompleted
 			st.ErrorMessage = ""
 			if failed > 0 {
-				st.ErrorMessage = fmt.Sprintf("%d of %d instances failed (continue_on_failure)", failed, len(insts))
+				st.ErrorMessage = fmt.Sprintf("%d of %d instances failed (continue_on_failure)", failed, n)
 			}
 		}
 	}
 	return changed
 }
 
-// advanceSequential starts the first pending instance once the one before
-// it completed (or failed with continue_on_failure), or skips every
-// pending instance when it did not.
-func advanceSequential(p *plan, s *persistence.JobState, insts []int) bool {
-	for i, pos := range insts {
-		in := s.At(pos)
-		if in.Status.Terminal() {
-			continue
-		}
-		if in.Status != stroem.StepPending || i == 0 {
-			return false // one is running (or ready)
-		}
-		prev := s.At(insts[i-1])
-		if prev.Status == stroem.StepCompleted || (prev.Status == stroem.StepFailed && prev.ContinueOnFailure) {
-			startInstance(p, s, s.MutAt(pos))
-			return true
-		}
-		for _, r := range insts[i:] {
-			if s.At(r).Status == stroem.StepPending {
-				rest := s.MutAt(r)
-				rest.Status = stroem.StepSkipped
-				rest.ErrorMessage = fmt.Sprintf("skipped: instance %s %s", prev.Name, prev.Status)
-			}
-		}
+// advanceSequential starts the first pending instance of a sequential loop
+// (its n instances from position first) once the one before it completed
+// (or failed with continue_on_failure), or skips every pending instance
+// when it did not.
+func advanceSequential(p *plan, s *persistence.JobState, g *progress, first, n int) bool {
+	pos := g.openFrom(s, first) // the first unfinished instance
+	if pos >= first+n {
+		return false
+	}
+	if s.StatusAt(pos) != stroem.StepPending || pos == first {
+		return false // one is running (or ready)
+	}
+	prev := s.At(pos - 1)
+	if prev.Status == stroem.StepCompleted || (prev.Status == stroem.StepFailed && prev.ContinueOnFailure) {
+		startInstance(p, s, s.MutAt(pos))
 		return true
 	}
-	return false
+	for r := pos; r < first+n; r++ {
+		if s.StatusAt(r) == stroem.StepPending {
+			rest := s.MutAt(r)
+			rest.Status = stroem.StepSkipped
+			rest.ErrorMessage = fmt.Sprintf("skipped: instance %s %s", prev.Name, prev.Status)
+		}
+	}
+	return true
 }
 
 // loopOutput is an expanded loop's output: its instances' outputs in index

@@ -72,6 +72,8 @@ type updateDone struct {
 	events  []jobEvent
 	results []error
 	state   *persistence.JobState
+	// changed are the positions of the steps the update changed.
+	changed []int
 	before  stroem.JobStatus
 	err     error
 }

@@ -46,6 +46,15 @@ type plan struct {
 	steps map[string]*planStep
 	// cof is continue_on_failure per step, in the shape the DAG logic takes.
 	cof map[string]bool
+	// topo is each step's place in the DAG's order; dependents the steps
+	// that depend on a step directly. A transition looks at the dependents
+	// of the steps it changed, in this order (advance).
+	topo       map[string]int
+	dependents map[string][]string
+	// loops are the for_each steps, in the DAG's order; serverSide is set
+	// when some step's action waits on the server (approval.go).
+	loops      []string
+	serverSide bool
 	// secrets holds the secrets that resolved; secretErrs the ones that did
 	// not (a template using one fails with that error).
 	secrets    map[string]any
@@ -174,6 +183,21 @@ func compilePlan(id string, body []byte) (*plan, error) {
 	}
 	for name, ps := range p.steps {
 		ps.ancestors = ancestors(deps, name)
+	}
+	p.topo = make(map[string]int, len(p.steps))
+	p.dependents = make(map[string][]string, len(p.steps))
+	for i, name := range dag.Order() {
+		p.topo[name] = i
+		if ds := dag.Dependents(name); len(ds) > 0 {
+			p.dependents[name] = ds
+		}
+		ps := p.steps[name]
+		if ps.flowCtl != nil && ps.flowCtl.loop {
+			p.loops = append(p.loops, name)
+		}
+		if workspace.IsServerSide(ps.action.Type) {
+			p.serverSide = true
+		}
 	}
 	p.secrets, p.secretErrs = resolveSecrets(snap.Secrets)
 	p.masker = workspace.NewMasker(withConnectionSecrets(withValsRefs(p.secrets, &snap), &snap))

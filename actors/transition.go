@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"container/heap"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -226,14 +227,48 @@ func retryDelay(r *workspace.RetryPolicy, attempt int, rnd func() float64) time.
 	return time.Duration(d)
 }
 
-// advance applies the DAG rules until nothing changes: pending steps whose
-// dependencies are done become ready (their input rendered now), dependents
-// of failures are skipped, and the job ends when every step is terminal.
-func advance(p *plan, s *persistence.JobState) {
+// advance applies the DAG rules to every step of the job until nothing
+// changes: at creation, and wherever the state may be behind the rules (a
+// reconcile). See advanceFrom.
+func advance(p *plan, s *persistence.JobState) { advanceFrom(p, s, nil, true) }
+
+// advanceFrom applies the DAG rules until nothing changes: pending steps
+// whose dependencies are done become ready (their input rendered now),
+// dependents of failures are skipped, loops move on, and the job ends when
+// every step is terminal.
+//
+// With all unset it looks only at what the transition changed (s.Changed):
+// the dependents of the steps whose status may have moved and the loops
+// whose instances did. That is enough when the state as read was already
+// advanced — every transition advances before it commits, and a step ends
+// or becomes runnable only in a transition; a claim, a start or a give-back
+// (outside the JobActor's transitions) only moves a step between ready and
+// running, which never decides another step. A JobActor advances all at
+// its first transition after loading the job (the reconcile), so a state
+// left behind is repaired from the store alone. g remembers finished steps
+// across transitions (progress); nil walks the state instead.
+func advanceFrom(p *plan, s *persistence.JobState, g *progress, all bool) {
+	// looked maps the changed steps already looked at to their status
+	// then: a step changed again later (a loop that ended after its
+	// expansion, a ready step its condition skipped) is looked at again.
+	looked := map[int]stroem.StepStatus{}
 	for {
-		loopsMoved := advanceLoops(p, s)
-		statuses := dagStatuses(p, s)
-		ready, skipped := p.dag.Advance(statuses, p.cof)
+		var fresh []int
+		for _, i := range s.Changed() {
+			if st, ok := looked[i]; !ok || st != s.StatusAt(i) {
+				looked[i] = s.StatusAt(i)
+				fresh = append(fresh, i)
+			}
+		}
+		var loops, cands []string
+		if all {
+			loops, cands = p.loops, p.dag.Order()
+			all = false
+		} else {
+			loops, cands = affected(p, s, fresh)
+		}
+		loopsMoved := advanceLoops(p, s, g, loops)
+		ready, skipped := decide(p, s, g, cands)
 		if len(ready) == 0 && len(skipped) == 0 && !loopsMoved {
 			break
 		}
@@ -273,6 +308,9 @@ func advance(p *plan, s *persistence.JobState) {
 		// running (it skips a locked job row); do it now.
 		s.Job.Status = stroem.JobRunning
 	}
+	if g.openFrom(s, 0) < s.Len() {
+		return // a step is unfinished: the job goes on
+	}
 	done, status := p.dag.Outcome(dagStatuses(p, s), p.cof)
 	if !done {
 		return
@@ -284,9 +322,101 @@ func advance(p *plan, s *persistence.JobState) {
 	s.Job.Output = jobOutput(p, s)
 }
 
+// affected returns, for the steps at the positions changed, the loops to
+// move on (a changed instance's loop) and the task steps whose
+// dependencies may have moved (the dependents of a changed step, or of a
+// changed instance's loop).
+func affected(p *plan, s *persistence.JobState, changed []int) (loops, cands []string) {
+	seenLoop, seen := map[string]bool{}, map[string]bool{}
+	for _, i := range changed {
+		name := s.At(i).Name
+		if p.steps[name] == nil {
+			loop, _, ok := stroem.ParseLoopInstance(name)
+			if !ok || p.steps[loop] == nil {
+				continue
+			}
+			if !seenLoop[loop] {
+				seenLoop[loop] = true
+				loops = append(loops, loop)
+			}
+			name = loop
+		}
+		for _, d := range p.dependents[name] {
+			if !seen[d] {
+				seen[d] = true
+				cands = append(cands, d)
+			}
+		}
+	}
+	return loops, cands
+}
+
+// decide applies the DAG rule (workspace.DAG.Decide) to the pending steps
+// among cands, in the DAG's order, as DAG.Advance does to all of them: a
+// step whose dependencies are done is ready; one that can never run is
+// skipped, and so are its dependents, transitively, in the same call.
+func decide(p *plan, s *persistence.JobState, g *progress, cands []string) (ready, skipped []string) {
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	q := &topoQueue{topo: p.topo, in: make(map[string]bool, len(cands))}
+	for _, n := range cands {
+		q.push(n)
+	}
+	skippedNow := map[string]bool{}
+	status := func(n string) stroem.StepStatus {
+		if skippedNow[n] {
+			return stroem.StepSkipped
+		}
+		return dagStatus(p, s, g, n)
+	}
+	for q.Len() > 0 {
+		n := heap.Pop(q).(string)
+		if status(n) != stroem.StepPending {
+			continue
+		}
+		switch run, skip := p.dag.Decide(n, status, p.cof); {
+		case skip:
+			skippedNow[n] = true
+			skipped = append(skipped, n)
+			for _, d := range p.dependents[n] {
+				q.push(d)
+			}
+		case run:
+			ready = append(ready, n)
+		}
+	}
+	return ready, skipped
+}
+
+// topoQueue yields step names in the DAG's order, each once.
+type topoQueue struct {
+	topo  map[string]int
+	in    map[string]bool
+	names []string
+}
+
+func (q *topoQueue) push(n string) {
+	if _, ok := q.topo[n]; ok && !q.in[n] {
+		q.in[n] = true
+		heap.Push(q, n)
+	}
+}
+
+func (q *topoQueue) Len() int           { return len(q.names) }
+func (q *topoQueue) Less(i, j int) bool { return q.topo[q.names[i]] < q.topo[q.names[j]] }
+func (q *topoQueue) Swap(i, j int)      { q.names[i], q.names[j] = q.names[j], q.names[i] }
+func (q *topoQueue) Push(x any)         { q.names = append(q.names, x.(string)) }
+func (q *topoQueue) Pop() any {
+	n := q.names[len(q.names)-1]
+	q.names = q.names[:len(q.names)-1]
+	return n
+}
+
+// anyStarted reports whether a step of s was ever claimed.
 func anyStarted(s *persistence.JobState) bool {
-	for _, st := range s.All() {
-		if st.Attempt > 0 {
+	for i := range s.Len() {
+		if s.At(i).Attempt > 0 {
 			return true
 		}
 	}

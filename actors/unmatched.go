@@ -33,14 +33,16 @@ type unmatchedCheck struct {
 	capability string
 }
 
-// armUnmatched starts a check for every ready step not yet watched, and
-// forgets the steps that are no longer ready.
-func (j *jobActor) armUnmatched(ctx actor.Context, s *persistence.JobState) {
+// armUnmatched starts a check for every ready step among those at
+// positions not yet watched, and forgets the ones that are no longer ready
+// (sync says which steps to look at).
+func (j *jobActor) armUnmatched(ctx actor.Context, s *persistence.JobState, positions []int) {
 	if j.unmatched == nil {
 		j.unmatched = map[string]int{}
 	}
 	grace := j.o.cfg.UnmatchedStepTimeout
-	for _, st := range s.All() {
+	for _, i := range positions {
+		st := s.At(i)
 		if st.Status != stroem.StepReady || st.ActionType == "" || s.Job.Status.Terminal() {
 			delete(j.unmatched, st.Name)
 			continue

@@ -100,25 +100,43 @@ func satisfiedSkip(st *persistence.StepState) bool {
 	return stroem.SkipReasonOf(st.Status, st.ErrorMessage).Satisfies()
 }
 
-// dagStatuses are the statuses the DAG rules see: the task's own steps
-// (loop instances are the loop's business), a step skipped by a condition
-// as done, and a loop whose instances have not all ended as running.
+// dagStatuses are the statuses the DAG rules see, for every step of the
+// task (dagStatus); the job's outcome is decided on them.
 func dagStatuses(p *plan, s *persistence.JobState) map[string]stroem.StepStatus {
 	m := make(map[string]stroem.StepStatus, len(p.steps))
-	for _, st := range s.All() {
+	for i := range s.Len() {
+		st := s.At(i)
 		if p.steps[st.Name] == nil {
 			continue
 		}
-		status := st.Status
-		switch {
-		case status == stroem.StepSkipped && satisfiedSkip(&st):
-			status = stroem.StepCompleted
-		case isExpanded(p, &st) && !instancesDone(s, &st):
-			status = stroem.StepRunning
-		}
-		m[st.Name] = status
+		m[st.Name] = dagStatusOf(p, s, nil, &st)
 	}
 	return m
+}
+
+// dagStatus is the status the DAG rules see of a step of the task (loop
+// instances are the loop's business): a step skipped by a condition is
+// done, and a loop whose instances have not all ended is running. A step
+// not in the state is pending.
+func dagStatus(p *plan, s *persistence.JobState, g *progress, name string) stroem.StepStatus {
+	i := s.Index(name)
+	if i < 0 {
+		return stroem.StepPending
+	}
+	st := s.At(i)
+	return dagStatusOf(p, s, g, &st)
+}
+
+func dagStatusOf(p *plan, s *persistence.JobState, g *progress, st *persistence.StepState) stroem.StepStatus {
+	switch {
+	case st.Status == stroem.StepSkipped && satisfiedSkip(st):
+		return stroem.StepCompleted
+	case isExpanded(p, st) && !instancesDone(s, g, st):
+		return stroem.StepRunning
+	case st.Status == "":
+		return stroem.StepPending
+	}
+	return st.Status
 }
 
 // startFlow decides a step whose dependencies are done, before it would

@@ -269,35 +269,44 @@ func (d *DAG) Advance(st map[string]stroem.StepStatus, continueOnFailure map[str
 		if status(n) != stroem.StepPending {
 			continue
 		}
-		done, skip := true, false
-		for _, dep := range d.deps[n] {
-			switch status(dep) {
-			case stroem.StepCompleted:
-			case stroem.StepFailed:
-				// A tolerated failure lets its dependents run; a step with
-				// continue_on_failure runs even after a failed dependency.
-				if !continueOnFailure[dep] && !continueOnFailure[n] {
-					skip = true
-				}
-			case stroem.StepSkipped:
-				if !continueOnFailure[n] {
-					skip = true
-				}
-			case stroem.StepCancelled:
-				skip = true
-			default:
-				done = false
-			}
-		}
-		switch {
+		switch run, skip := d.Decide(n, status, continueOnFailure); {
 		case skip:
 			skippedNow[n] = true
 			skipped = append(skipped, n)
-		case done:
+		case run:
 			ready = append(ready, n)
 		}
 	}
 	return ready, skipped
+}
+
+// Decide applies Advance's rule to one pending step, given the statuses of
+// its dependencies (status; a step Advance skipped in the same call counts
+// as skipped): run when they are all done, skip when one can never let it
+// run, neither while one is still under way. It lets a caller that knows
+// which steps' dependencies changed decide those alone, by the same rule.
+func (d *DAG) Decide(n string, status func(string) stroem.StepStatus, continueOnFailure map[string]bool) (run, skip bool) {
+	run = true
+	for _, dep := range d.deps[n] {
+		switch status(dep) {
+		case stroem.StepCompleted:
+		case stroem.StepFailed:
+			// A tolerated failure lets its dependents run; a step with
+			// continue_on_failure runs even after a failed dependency.
+			if !continueOnFailure[dep] && !continueOnFailure[n] {
+				skip = true
+			}
+		case stroem.StepSkipped:
+			if !continueOnFailure[n] {
+				skip = true
+			}
+		case stroem.StepCancelled:
+			skip = true
+		default:
+			run = false
+		}
+	}
+	return run && !skip, skip
 }
 
 // Outcome says whether a job is over and how it ended, from its steps'
