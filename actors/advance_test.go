@@ -10,6 +10,7 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/workspace"
 )
 
 // randomFlowWorkflow is a task of n steps, each depending on up to three
@@ -32,7 +33,7 @@ tasks:
     flow:
 `)
 	for i := range n {
-		fmt.Fprintf(&b, "      s%02d:\n        action: emit\n        input: { value: v }\n", i)
+		fmt.Fprintf(&b, "      s%02d:\n        action: emit\n", i)
 		var deps []string
 		for k := 0; k < 3 && i > 0; k++ {
 			if d := fmt.Sprintf("s%02d", r.IntN(i)); r.IntN(3) > 0 && !strings.Contains(strings.Join(deps, ","), d) {
@@ -42,7 +43,8 @@ tasks:
 		if len(deps) > 0 {
 			fmt.Fprintf(&b, "        depends_on: [%s]\n", strings.Join(deps, ", "))
 		}
-		switch r.IntN(8) {
+		input := "v"
+		switch r.IntN(9) {
 		case 0:
 			b.WriteString("        continue_on_failure: true\n")
 		case 1:
@@ -55,7 +57,13 @@ tasks:
 			b.WriteString("        for_each: [a, b]\n        sequential: true\n")
 		case 5:
 			b.WriteString("        retry: { max_attempts: 2 }\n")
+		case 6:
+			// Every instance fails as it is made ready: the loop ends in
+			// the transition that expanded it.
+			b.WriteString("        for_each: [a, b]\n")
+			input = "{{ each.nope.nope }}"
 		}
+		fmt.Fprintf(&b, "        input: { value: %q }\n", input)
 	}
 	return b.String()
 }
@@ -187,6 +195,46 @@ func BenchmarkTransitionFanOut10k(b *testing.B) {
 				st := s.Share()
 				b.StartTimer()
 				name := fmt.Sprintf("s%05d", i%n)
+				i++
+				_ = evComplete{step: name, c: stroem.Completion{WorkerID: "w", Attempt: 1}}.apply(p, st)
+				if mode == "changed" {
+					advanceFrom(p, st, g, false)
+				} else {
+					advance(p, st)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTransitionLoop10k is one transition of a running loop of 10,000
+// instances: an instance's report applied and the job advanced, as in
+// BenchmarkTransitionFanOut10k.
+func BenchmarkTransitionLoop10k(b *testing.B) {
+	p, s := newBundle(b, loopWorkflow).newJob(b, "loop", nil)
+	items := make([]any, workspace.MaxLoopItems)
+	for i := range items {
+		items[i] = i
+	}
+	st := claim(s, "fetch", "w")
+	if err := (evComplete{step: "fetch", c: stroem.Completion{WorkerID: "w", Attempt: st.Attempt, Output: map[string]any{"items": items}}}).apply(p, s); err != nil {
+		b.Fatal(err)
+	}
+	advance(p, s)
+	for i := range items {
+		claim(s, stroem.LoopInstanceName("each-item", i), "w")
+	}
+	s.Seal()
+	for _, mode := range []string{"changed", "all"} {
+		b.Run(mode, func(b *testing.B) {
+			g := &progress{}
+			g.observeAll(s)
+			i := 0
+			for b.Loop() {
+				b.StopTimer() // the store's part: a copy of the step pointers
+				st := s.Share()
+				b.StartTimer()
+				name := stroem.LoopInstanceName("each-item", i%len(items))
 				i++
 				_ = evComplete{step: name, c: stroem.Completion{WorkerID: "w", Attempt: 1}}.apply(p, st)
 				if mode == "changed" {

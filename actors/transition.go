@@ -237,7 +237,8 @@ func advance(p *plan, s *persistence.JobState) { advanceFrom(p, s, nil, true) }
 // dependents of failures are skipped, loops move on, and the job ends when
 // every step is terminal.
 //
-// With all unset it looks only at what the transition changed (s.Changed):
+// With all set, every pass looks at every step. With all unset it looks
+// only at what the transition changed (s.Changed):
 // the dependents of the steps whose status may have moved and the loops
 // whose instances did. That is enough when the state as read was already
 // advanced — every transition advances before it commits, and a step ends
@@ -260,15 +261,16 @@ func advanceFrom(p *plan, s *persistence.JobState, g *progress, all bool) {
 				fresh = append(fresh, i)
 			}
 		}
-		var loops, cands []string
+		var loopsMoved bool
+		var ready, skipped []string
 		if all {
-			loops, cands = p.loops, p.dag.Order()
-			all = false
+			loopsMoved = advanceLoops(p, s, g, p.loops)
+			ready, skipped = p.dag.Advance(dagStatuses(p, s), p.cof)
 		} else {
-			loops, cands = affected(p, s, fresh)
+			loops, cands := affected(p, s, fresh)
+			loopsMoved = advanceLoops(p, s, g, loops)
+			ready, skipped = decide(p, s, g, cands)
 		}
-		loopsMoved := advanceLoops(p, s, g, loops)
-		ready, skipped := decide(p, s, g, cands)
 		if len(ready) == 0 && len(skipped) == 0 && !loopsMoved {
 			break
 		}
