@@ -220,7 +220,10 @@ RETURNING s.job_id::text, s.step_name, s.attempt, s.worker_id, s.cancel_requeste
 // giveBackSQL puts back to ready, as unclaimSQL does, the running steps
 // whose current attempt was handed over at least $1 ms ago and never
 // acknowledged, in one statement: the acknowledgement (StepStart) and the
-// give-back lock the same row, so exactly one of them wins.
+// give-back lock the same row, so exactly one of them wins. It finds them
+// among the running steps (job_steps_lease_idx; as many as the fleet has
+// slots): no index names started_attempt, so that an acknowledgement is a
+// HOT update (migration 00180).
 const giveBackSQL = `
 WITH picked AS MATERIALIZED (
 	SELECT job_id, step_name, attempt, worker_id
