@@ -3,9 +3,11 @@ package postgres
 // JobListQuery exposes JobList's statement to the plan tests.
 var JobListQuery = jobListQuery
 
-// StartSQL and GiveBackSQL expose the acknowledgement's and the give-back
-// sweep's statements to the tests of their cost.
+// The statements whose cost and plans tests check.
 const (
-	StartSQL    = startSQL
-	GiveBackSQL = giveBackSQL
+	StartSQL      = startSQL
+	GiveBackSQL   = giveBackSQL
+	ReadStepsSQL  = readStepsSQL
+	WriteStepsSQL = writeStepsSQL
+	KeyedPlans    = keyedPlans
 )

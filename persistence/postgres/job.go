@@ -47,6 +47,7 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 				}
 			}
 			b := &pgx.Batch{}
+			b.Queue(genericPlans) // the steps' insert unnests arrays
 			if p.SnapshotBody != nil {
 				b.Queue(`INSERT INTO task_snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
 					nj.SnapshotID, p.SnapshotBody)

@@ -153,7 +153,7 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 	return st, keep, xmins, nil
 }
 
-// readState begins a transaction on conn, locks the job row (the per-job
+// readState begins a transaction on conn (under keyedPlans), locks the job row (the per-job
 // mutex every JobUpdate takes) and reads the job and its steps, in one
 // round trip. Step rows are read without locks, so claims (SKIP LOCKED on
 // step rows) never skip a job's ready steps while one of its transitions
@@ -169,15 +169,16 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
+	b.Queue(keyedPlans) // the step write unnests arrays
 	b.Queue(`SELECT `+persistence.JobColumns+`, now(), context, `+stateScopesColumns+`
 		FROM jobs WHERE id = $1 FOR UPDATE OF jobs`, id)
-	b.Queue(`SELECT `+persistence.StepColumns+`, xmin::text::bigint FROM job_steps
-		WHERE job_id = $1 AND ($2::bigint[] IS NULL OR xmin::text::bigint IS DISTINCT FROM ($2::bigint[])[position + 1])
-		ORDER BY position`, id, known)
+	b.Queue(readStepsSQL, id, known)
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, nil, err
+	for range 2 { // BEGIN, keyedPlans
+		if _, err := br.Exec(); err != nil {
+			return nil, nil, err
+		}
 	}
 	st := &persistence.JobState{}
 	var jobContext []byte
@@ -231,6 +232,12 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	st.SetSteps(steps, idx)
 	return st, xmins, nil
 }
+
+// readStepsSQL reads a job's steps ($1) with their xmins, only those whose
+// xmin is not the one in $2 (by position; all of them when $2 is NULL).
+const readStepsSQL = `SELECT ` + persistence.StepColumns + `, xmin::text::bigint FROM job_steps
+	WHERE job_id = $1 AND ($2::bigint[] IS NULL OR xmin::text::bigint IS DISTINCT FROM ($2::bigint[])[position + 1])
+	ORDER BY position`
 
 // stepsWrite is the batch of one transition's writes: pre statements
 // (the skeletons of appended steps), then, when steps is not empty, the one
@@ -411,10 +418,12 @@ func (c *stepColumns) args(jobID string, now time.Time) []any {
 // changed the lease itself. The statement returns, per step, the row's new
 // xmin and its lease.
 //
-// The steps are found by job and position (the position = ANY bounds the
-// scan of job_steps to the written rows whatever plan is chosen, and an
-// index scan visits — locks — them in position order, the order claims,
-// acknowledgements and heartbeats lock in) as well as by name. An attempt
+// The steps are found by job and position as well as by name: the
+// position = ANY bounds the scan of job_steps to the written rows whatever
+// plan is chosen, and, bitmap scans being off (keyedPlans), the
+// (job_id, position) index scan meets — locks — them in position order,
+// the order claims, acknowledgements and heartbeats lock in (the arrays
+// are in position order too, for a join that follows them). An attempt
 // record ($22: its start, $23: the transaction's time) is written only for
 // a step that was written.
 const writeStepsSQL = `
