@@ -271,8 +271,12 @@ const genericPlans = "SET LOCAL plan_cache_mode = force_generic_plan"
 // meets its rows in (job_id, position) index order, the order claims,
 // acknowledgements and heartbeats lock in, whatever join the plan uses
 // (see writeStepsSQL).
-const keyedPlans = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
-	set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`
+const keyedPlans = `SELECT ` + keyedPlansColumn
+
+// keyedPlansColumn is keyedPlans as a column of another statement's row
+// (text, to be ignored): the statements after it are planned under it.
+const keyedPlansColumn = `concat(set_config('plan_cache_mode', 'force_generic_plan', true),
+	set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true))`
 
 // queryKeyed runs sql under keyedPlans, in one round trip, and calls each
 // for each row (scanned by each).

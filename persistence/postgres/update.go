@@ -169,21 +169,21 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(keyedPlans) // the step write unnests arrays
-	b.Queue(`SELECT `+persistence.JobColumns+`, now(), context, `+stateScopesColumns+`
+	// The job's row also sets keyedPlans for what follows (the step write
+	// unnests arrays), without a statement of its own.
+	b.Queue(`SELECT `+persistence.JobColumns+`, now(), context, `+stateScopesColumns+`, `+keyedPlansColumn+`
 		FROM jobs WHERE id = $1 FOR UPDATE OF jobs`, id)
 	b.Queue(readStepsSQL, id, known)
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
-	for range 2 { // BEGIN, keyedPlans
-		if _, err := br.Exec(); err != nil {
-			return nil, nil, err
-		}
+	if _, err := br.Exec(); err != nil { // BEGIN
+		return nil, nil, err
 	}
 	st := &persistence.JobState{}
 	var jobContext []byte
 	var scopes stroem.AssignmentState
-	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext, &scopes.Task, &scopes.Global)
+	var plans string
+	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext, &scopes.Task, &scopes.Global, &plans)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, notFound("job %s not found", id)
 	}
