@@ -2,3 +2,12 @@ package postgres
 
 // JobListQuery exposes JobList's statement to the plan tests.
 var JobListQuery = jobListQuery
+
+// The statements whose cost and plans tests check.
+const (
+	StartSQL      = startSQL
+	GiveBackSQL   = giveBackSQL
+	ReadStepsSQL  = readStepsSQL
+	WriteStepsSQL = writeStepsSQL
+	KeyedPlans    = keyedPlans
+)

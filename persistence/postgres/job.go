@@ -47,6 +47,7 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 				}
 			}
 			b := &pgx.Batch{}
+			b.Queue(genericPlans) // the steps' insert unnests arrays
 			if p.SnapshotBody != nil {
 				b.Queue(`INSERT INTO task_snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
 					nj.SnapshotID, p.SnapshotBody)
@@ -58,19 +59,9 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 					CASE WHEN $7 IN ('completed', 'failed', 'cancelled') THEN now() END, $13)`,
 				j.ID, j.Workspace, j.TaskName, j.Mode, p.Input, p.Output, string(j.Status), string(j.SourceType),
 				j.SourceID, j.Revision, nj.SnapshotID, p.Context, j.CreatedBy)
-			for i, st := range p.Steps {
-				b.Queue(`INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, image,
-						depends_on, continue_on_failure, max_attempts, status, input, error_message, ready_at, completed_at,
-						output, started_at)
-					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-						CASE WHEN $10 = 'ready' THEN now() END,
-						CASE WHEN $10 IN ('completed', 'failed', 'skipped', 'cancelled') THEN now() END,
-						$13, CASE WHEN $10 = 'suspended' THEN now() END)`,
-					j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, st.DependsOn, st.ContinueOnFailure,
-					st.MaxAttempts, string(st.Status), st.Input, st.ErrorMessage, st.Output)
-				if st.Revision != "" { // a step of another workspace's action
-					b.Queue(`UPDATE job_steps SET revision = $3 WHERE job_id = $1 AND step_name = $2`, j.ID, st.Name, st.Revision)
-				}
+			if len(p.Steps) > 0 {
+				sql, args := insertStepsSQL(j.ID, p.Steps, 0)
+				b.Queue(sql, args...)
 			}
 			if p.AnyReady {
 				b.Queue(`SELECT pg_notify($1, $2)`, persistence.ChannelStepsReady, s.notifyPayload(j.ID))
@@ -79,6 +70,57 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 		})
 	})
 }
+
+// insertStepsSQL returns the statement inserting steps, at positions
+// first, first+1, …, into job jobID, with its arguments: one statement
+// however many steps there are (a statement per step cost each step a
+// parse, a bind and a plan). A ready step is claimable at once (ready_at is
+// the transaction's time), a terminal one completed, a suspended one
+// started. The steps' dependency lists are sent as one array, each step
+// taking its slice of it.
+func insertStepsSQL(jobID string, steps []persistence.PreparedStep, first int) (string, []any) {
+	n := len(steps)
+	var (
+		names, actions, types, images, status, errMsg, revisions = make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		positions, maxAttempts, depsFrom, depsTo = make([]int, n), make([]int, n), make([]int, n), make([]int, n)
+		cont                                     = make([]bool, n)
+		input, output                            = make([][]byte, n), make([][]byte, n)
+		deps                                     []string
+	)
+	for i, st := range steps {
+		names[i], actions[i], types[i], images[i] = st.Name, st.ActionName, st.ActionType, st.Image
+		status[i], errMsg[i], revisions[i] = string(st.Status), st.ErrorMessage, st.Revision
+		positions[i], maxAttempts[i], cont[i] = first+i, st.MaxAttempts, st.ContinueOnFailure
+		input[i], output[i] = st.Input, st.Output
+		depsFrom[i] = len(deps) + 1
+		deps = append(deps, st.DependsOn...)
+		depsTo[i] = len(deps)
+	}
+	if deps == nil {
+		deps = []string{}
+	}
+	return insertStepsStatement, []any{jobID, names, positions, actions, types, images, deps, depsFrom, depsTo,
+		cont, maxAttempts, status, input, errMsg, output, revisions}
+}
+
+// insertStepsStatement is insertStepsSQL's statement. A step's
+// dependencies are the slice $7[from ($8) : to ($9)]: empty ('{}', never
+// NULL) when to < from.
+const insertStepsStatement = `
+INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, image, depends_on,
+	continue_on_failure, max_attempts, status, input, error_message, ready_at, completed_at, output,
+	started_at, revision)
+SELECT $1::uuid, v.step_name, v.position, v.action_name, v.action_type, v.image,
+	($7::text[])[v.deps_from : v.deps_to],
+	v.continue_on_failure, v.max_attempts, v.status, v.input, v.error_message,
+	CASE WHEN v.status = 'ready' THEN now() END,
+	CASE WHEN v.status IN ('completed', 'failed', 'skipped', 'cancelled') THEN now() END,
+	v.output, CASE WHEN v.status = 'suspended' THEN now() END, nullif(v.revision, '')
+FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $8::int[], $9::int[], $10::bool[],
+	$11::int[], $12::text[], $13::jsonb[], $14::text[], $15::jsonb[], $16::text[])
+	AS v(step_name, position, action_name, action_type, image, deps_from, deps_to, continue_on_failure,
+		max_attempts, status, input, error_message, output, revision)`
 
 // scanJob reads one row selected with persistence.JobColumns (plus extra destinations).
 func scanJob(row pgx.Row, extra ...any) (stroem.Job, string, bool, error) {

@@ -44,6 +44,8 @@ func TestJobUpdateRetriesDeadlock(t *testing.T) {
 	require.NoError(t, err)
 	_, err = other.Exec(ctx, `SELECT 1 FROM step_attempts WHERE job_id = $1 FOR UPDATE`, nj.Job.ID)
 	require.NoError(t, err)
+	var otherPID int
+	require.NoError(t, other.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&otherPID))
 
 	var calls atomic.Int32
 	done := make(chan error, 1)
@@ -54,11 +56,13 @@ func TestJobUpdateRetriesDeadlock(t *testing.T) {
 		})
 		done <- err
 	}()
-	// Wait until JobUpdate holds the steps and waits for the attempt row.
+	// Wait until JobUpdate holds the steps and waits for the attempt row
+	// (its statement's text, cut at track_activity_query_size, may not
+	// show the table: look for the backend the other transaction blocks).
 	require.Eventually(t, func() bool {
 		var waiting bool
 		err := s.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%step_attempts%')`).Scan(&waiting)
+			WHERE datname = current_database() AND $1::int = ANY (pg_blocking_pids(pid)))`, otherPID).Scan(&waiting)
 		return err == nil && waiting
 	}, 10*time.Second, 10*time.Millisecond)
 

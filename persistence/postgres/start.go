@@ -165,20 +165,15 @@ func (s *Store) writeStarts() {
 	var started map[key]row
 	err := s.retry(ctx, func() error {
 		started = map[key]row{}
-		rows, err := s.pool.Query(ctx, startSQL, jobIDs, steps, attempts, workers, string(stroem.StepRunning))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		return s.queryKeyed(ctx, func(rows pgx.Rows) error {
 			var k key
 			var r row
 			if err := rows.Scan(&k.job, &k.step, &r.attempt, &r.worker, &r.cancel); err != nil {
 				return err
 			}
 			started[k] = r
-		}
-		return rows.Err()
+			return nil
+		}, startSQL, jobIDs, steps, attempts, workers, string(stroem.StepRunning))
 	})
 	for _, r := range batch {
 		if err != nil {
@@ -202,7 +197,7 @@ const startWriteTimeout = 10 * time.Second
 // (job_steps_lease_idx) and, on a young table whose statistics call that
 // index tiny, picked it — a scan of every running step and of their dead
 // versions per acknowledgement (about 250 index entries each in the bench's
-// fan-out).
+// fan-out). It runs under keyedPlans.
 const startSQL = `
 WITH r AS (
 	SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) AS r(job_id, step_name, attempt, worker_id)
@@ -220,7 +215,10 @@ RETURNING s.job_id::text, s.step_name, s.attempt, s.worker_id, s.cancel_requeste
 // giveBackSQL puts back to ready, as unclaimSQL does, the running steps
 // whose current attempt was handed over at least $1 ms ago and never
 // acknowledged, in one statement: the acknowledgement (StepStart) and the
-// give-back lock the same row, so exactly one of them wins.
+// give-back lock the same row, so exactly one of them wins. It finds them
+// among the running steps (job_steps_lease_idx; as many as the fleet has
+// slots): no index names started_attempt, so that an acknowledgement is a
+// HOT update (migration 00180).
 const giveBackSQL = `
 WITH picked AS MATERIALIZED (
 	SELECT job_id, step_name, attempt, worker_id

@@ -104,38 +104,31 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 	if err := fn(st); err != nil {
 		return nil, nil, nil, persistence.CallbackError{Err: err}
 	}
-	b, steps, err := writeBatch(before, st, s.notifyPayload(jobID))
+	w, err := writeBatch(before, st, s.notifyPayload(jobID))
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	for len(xmins) < st.Len() {
 		xmins = append(xmins, 0) // appended steps: set from their writes below
 	}
+	b := w.batch
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
-	for _, step := range steps {
-		if step == nil {
-			if _, err := br.Exec(); err != nil {
-				return nil, nil, nil, err
-			}
-			continue
-		}
-		var (
-			x     int64
-			lease *time.Time
-		)
-		if err := br.QueryRow().Scan(&x, &lease); err != nil {
+	for range w.pre {
+		if _, err := br.Exec(); err != nil {
 			return nil, nil, nil, err
 		}
-		xmins[step.Position] = x
-		// The lease as written: a heartbeat may have renewed it since the
-		// read, and the write keeps that unless fn changed the lease. What
-		// is returned and cached must say what the row holds.
-		if lease != nil {
-			*lease = lease.UTC()
+	}
+	if len(w.steps) > 0 {
+		if err := readWritten(br, w.steps, xmins); err != nil {
+			return nil, nil, nil, err
 		}
-		step.LeaseExpiresAt = lease
+	}
+	for range w.post {
+		if _, err := br.Exec(); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	if _, err := br.Exec(); err != nil { // COMMIT
 		return nil, nil, nil, err
@@ -154,15 +147,13 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 			}
 		}
 	}
-	for _, step := range steps {
-		if step != nil {
-			keep[step.Position] = step.Clone()
-		}
+	for _, step := range w.steps {
+		keep[step.Position] = step.Clone()
 	}
 	return st, keep, xmins, nil
 }
 
-// readState begins a transaction on conn, locks the job row (the per-job
+// readState begins a transaction on conn (under keyedPlans), locks the job row (the per-job
 // mutex every JobUpdate takes) and reads the job and its steps, in one
 // round trip. Step rows are read without locks, so claims (SKIP LOCKED on
 // step rows) never skip a job's ready steps while one of its transitions
@@ -178,20 +169,21 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(`SELECT `+persistence.JobColumns+`, now(), context, `+stateScopesColumns+`
+	// The job's row also sets keyedPlans for what follows (the step write
+	// unnests arrays), without a statement of its own.
+	b.Queue(`SELECT `+persistence.JobColumns+`, now(), context, `+stateScopesColumns+`, `+keyedPlansColumn+`
 		FROM jobs WHERE id = $1 FOR UPDATE OF jobs`, id)
-	b.Queue(`SELECT `+persistence.StepColumns+`, xmin::text::bigint FROM job_steps
-		WHERE job_id = $1 AND ($2::bigint[] IS NULL OR xmin::text::bigint IS DISTINCT FROM ($2::bigint[])[position + 1])
-		ORDER BY position`, id, known)
+	b.Queue(readStepsSQL, id, known)
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
-	if _, err := br.Exec(); err != nil {
+	if _, err := br.Exec(); err != nil { // BEGIN
 		return nil, nil, err
 	}
 	st := &persistence.JobState{}
 	var jobContext []byte
 	var scopes stroem.AssignmentState
-	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext, &scopes.Task, &scopes.Global)
+	var plans string
+	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext, &scopes.Task, &scopes.Global, &plans)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, notFound("job %s not found", id)
 	}
@@ -241,119 +233,238 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	return st, xmins, nil
 }
 
-// writeBatch queues the writes of what fn changed (see Diff). steps holds,
-// per queued statement, the step it writes (nil for other statements); a
-// step's statement returns the row's new xmin and lease.
-func writeBatch(before, after *persistence.JobState, payload string) (b *pgx.Batch, steps []*persistence.StepState, err error) {
+// readStepsSQL reads a job's steps ($1) with their xmins, only those whose
+// xmin is not the one in $2 (by position; all of them when $2 is NULL).
+const readStepsSQL = `SELECT ` + persistence.StepColumns + `, xmin::text::bigint FROM job_steps
+	WHERE job_id = $1 AND ($2::bigint[] IS NULL OR xmin::text::bigint IS DISTINCT FROM ($2::bigint[])[position + 1])
+	ORDER BY position`
+
+// stepsWrite is the batch of one transition's writes: pre statements
+// (the skeletons of appended steps), then, when steps is not empty, the one
+// statement writing them (writeStepsSQL, one row per step), then post
+// statements (the job, the notification).
+type stepsWrite struct {
+	batch     *pgx.Batch
+	pre, post int
+	steps     []*persistence.StepState // in position order, as writeStepsSQL returns them
+}
+
+// writeBatch queues the writes of what fn changed (see Diff): every
+// changed step, and the records of their attempts, in one statement
+// however many there are.
+func writeBatch(before, after *persistence.JobState, payload string) (*stepsWrite, error) {
 	changed, jobChanged, err := persistence.Diff(before, after)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	now := after.Now
-	b = &pgx.Batch{}
+	w := &stepsWrite{batch: &pgx.Batch{}}
+	b := w.batch
 	notify := false
-	queue := func(step *persistence.StepState, sql string, args ...any) {
-		b.Queue(sql, args...)
-		steps = append(steps, step)
-	}
-	for _, w := range changed {
-		old, cur := w.Old, w.Cur
-		if w.Insert {
-			queue(nil, insertStepSQL, after.Job.ID, old.Name, old.Position, old.ActionName, old.ActionType,
-				old.Image, old.DependsOn, old.ContinueOnFailure, old.MaxAttempts)
-		}
-		input, err := persistence.EncodeJSON(cur.Input)
-		if err != nil {
-			return nil, nil, err
-		}
-		output, err := persistence.EncodeJSON(cur.Output)
-		if err != nil {
-			return nil, nil, err
-		}
-		// Step rows were read unlocked: write only if the step is still in
-		// the status, attempt and holder it was read in (an unclaim and a
-		// claim by another worker restore status and attempt, not the
-		// holder). If a claim or an unclaim moved it meanwhile,
-		// stroem_step_moved raises (before the COMMIT queued after these
-		// writes can run) and the whole update runs again on fresh state. A
-		// lease a heartbeat renewed meanwhile is kept unless fn changed the
-		// lease itself.
-		args := []any{after.Job.ID, cur.Name, string(cur.Status), input, output, cur.ErrorMessage,
-			cur.WorkerID, cur.Attempt, string(cur.AttemptStatus), cur.ExitCode,
-			cur.LeaseExpiresAt, cur.ReadyAt, cur.CancelRequested, cur.StartedAt, cur.CompletedAt,
-			string(old.Status), old.Attempt, !persistence.TimesEqual(old.LeaseExpiresAt, cur.LeaseExpiresAt), old.WorkerID,
-			old.Position}
-		if !w.Attempt {
-			queue(cur, updateStepSQL, args...)
-		} else {
-			started := cur.StartedAt
-			if started == nil {
-				started = &now
+	var (
+		skeletons []persistence.PreparedStep
+		first     int // the position of the first skeleton
+		cols      stepColumns
+	)
+	for _, c := range changed {
+		old, cur := c.Old, c.Cur
+		if c.Insert {
+			// Appended steps come last, at consecutive positions (Diff).
+			if len(skeletons) == 0 {
+				first = old.Position
+			} else if old.Position != first+len(skeletons) {
+				return nil, fmt.Errorf("job %s: appended step %s is not at position %d", after.Job.ID, old.Name, first+len(skeletons))
 			}
-			queue(cur, updateStepAttemptSQL, append(args, started, now)...)
+			skeletons = append(skeletons, persistence.PreparedStep{NewStep: persistence.NewStep{
+				Name: old.Name, ActionName: old.ActionName, ActionType: old.ActionType, Image: old.Image,
+				DependsOn: old.DependsOn, ContinueOnFailure: old.ContinueOnFailure, MaxAttempts: old.MaxAttempts,
+				Status: stroem.StepPending}})
 		}
-		notify = notify || w.Ready
+		if err := cols.add(c, after.Now); err != nil {
+			return nil, err
+		}
+		w.steps = append(w.steps, cur)
+		notify = notify || c.Ready
+	}
+	if len(skeletons) > 0 {
+		sql, args := insertStepsSQL(after.Job.ID, skeletons, first)
+		b.Queue(sql, args...)
+		w.pre++
+	}
+	if len(w.steps) > 0 {
+		b.Queue(writeStepsSQL, cols.args(after.Job.ID, after.Now)...)
 	}
 	if jobChanged {
 		output, err := persistence.EncodeJSON(after.Job.Output)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		queue(nil, `UPDATE jobs SET status = $2, output = $3, cancel_requested = $4, started_at = $5, completed_at = $6
+		b.Queue(`UPDATE jobs SET status = $2, output = $3, cancel_requested = $4, started_at = $5, completed_at = $6
 			WHERE id = $1`,
 			after.Job.ID, string(after.Job.Status), output, after.CancelRequested,
 			after.Job.StartedAt, after.Job.CompletedAt)
+		w.post++
 	}
 	if notify {
-		queue(nil, `SELECT pg_notify($1, $2)`, persistence.ChannelStepsReady, payload)
+		b.Queue(`SELECT pg_notify($1, $2)`, persistence.ChannelStepsReady, payload)
+		w.post++
 	}
-	return b, steps, nil
+	return w, nil
 }
 
-// updateStepSQL writes a step a JobUpdate changed, only if it is still in
-// the status, attempt and holder it was read in (see writeBatch), and
-// returns the row's new xmin and its lease (kept if a heartbeat renewed it
-// meanwhile and fn did not change it). Otherwise stroem_step_moved raises.
-const updateStepSQL = `WITH u AS (` + updateStepCTE + `)
-	SELECT coalesce((SELECT x FROM u), stroem_step_moved($1, $2)), (SELECT l FROM u)`
+// readWritten reads writeStepsSQL's rows: each written step's new xmin
+// and lease. Their writes left the rows in the state the transition
+// returns, except the lease, which a heartbeat may have renewed since the
+// read: the write keeps that unless fn changed the lease, and what is
+// returned and cached must say what the row holds.
+func readWritten(br pgx.BatchResults, steps []*persistence.StepState, xmins []int64) error {
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var (
+			pos   int
+			x     int64
+			lease *time.Time
+		)
+		if err := rows.Scan(&pos, &x, &lease); err != nil {
+			return err
+		}
+		if n >= len(steps) || steps[n].Position != pos {
+			return fmt.Errorf("step write returned position %d out of order", pos)
+		}
+		if lease != nil {
+			*lease = lease.UTC()
+		}
+		xmins[pos], steps[n].LeaseExpiresAt = x, lease
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if n != len(steps) {
+		return fmt.Errorf("step write returned %d of %d steps", n, len(steps))
+	}
+	return nil
+}
 
-// updateStepAttemptSQL is updateStepSQL for a step whose current attempt
-// changed: the attempt's record ($21: its start, $22: the transaction's
-// time) is written by the same statement, only when the step was, so a
-// transition costs one statement per step written.
-const updateStepAttemptSQL = `WITH u AS (` + updateStepCTE + `), a AS (
-		INSERT INTO step_attempts AS a (job_id, step_name, attempt, worker_id, status, exit_code,
-			error_message, started_at, completed_at)
-		SELECT $1, $2, $8, $7, $9, $10, $6, $21::timestamptz, CASE WHEN $9 <> 'running' THEN $22::timestamptz END FROM u
-		ON CONFLICT (job_id, step_name, attempt) DO UPDATE SET
-			worker_id = excluded.worker_id, status = excluded.status, exit_code = excluded.exit_code,
-			error_message = excluded.error_message,
-			completed_at = CASE WHEN excluded.status = 'running' THEN NULL
-				ELSE coalesce(a.completed_at, excluded.completed_at) END)
-	SELECT coalesce((SELECT x FROM u), stroem_step_moved($1, $2)), (SELECT l FROM u)`
+// stepColumns holds the changed steps of one transition column by column,
+// the arrays writeStepsSQL unnests.
+type stepColumns struct {
+	names, status, errMsg, worker, attemptStatus, oldStatus, oldWorker []string
+	position, attempt, oldAttempt                                      []int
+	input, output                                                      [][]byte
+	exitCode                                                           []*int
+	lease, readyAt, startedAt, completedAt, attemptStarted             []*time.Time
+	leaseSet, cancel, writeAttempt                                     []bool
+}
 
-// updateStepCTE finds the step by job and position as well as by name
-// ($20): either unique index then finds exactly one row. By name alone, a
-// plan made before the table's first ANALYZE (a young database) chose the
-// smaller (job_id, position) index and read every step of the job for
-// each write.
-const updateStepCTE = `
-		UPDATE job_steps SET status = $3, input = $4, output = $5, error_message = $6,
-			worker_id = nullif($7, ''), attempt = $8, attempt_status = $9, exit_code = $10,
-			lease_expires_at = CASE WHEN $18 THEN $11 ELSE lease_expires_at END,
-			ready_at = $12, cancel_requested = $13, started_at = $14, completed_at = $15
-		WHERE job_id = $1 AND position = $20 AND step_name = $2 AND status = $16 AND attempt = $17
-			AND worker_id IS NOT DISTINCT FROM nullif($19, '')
-		RETURNING xmin::text::bigint AS x, lease_expires_at AS l`
+func (c *stepColumns) add(w persistence.StepWrite, now time.Time) error {
+	old, cur := w.Old, w.Cur
+	input, err := persistence.EncodeJSON(cur.Input)
+	if err != nil {
+		return err
+	}
+	output, err := persistence.EncodeJSON(cur.Output)
+	if err != nil {
+		return err
+	}
+	c.names = append(c.names, cur.Name)
+	c.position = append(c.position, cur.Position)
+	c.status = append(c.status, string(cur.Status))
+	c.input = append(c.input, input)
+	c.output = append(c.output, output)
+	c.errMsg = append(c.errMsg, cur.ErrorMessage)
+	c.worker = append(c.worker, cur.WorkerID)
+	c.attempt = append(c.attempt, cur.Attempt)
+	c.attemptStatus = append(c.attemptStatus, string(cur.AttemptStatus))
+	c.exitCode = append(c.exitCode, cur.ExitCode)
+	c.lease = append(c.lease, cur.LeaseExpiresAt)
+	c.leaseSet = append(c.leaseSet, !persistence.TimesEqual(old.LeaseExpiresAt, cur.LeaseExpiresAt))
+	c.readyAt = append(c.readyAt, cur.ReadyAt)
+	c.cancel = append(c.cancel, cur.CancelRequested)
+	c.startedAt = append(c.startedAt, cur.StartedAt)
+	c.completedAt = append(c.completedAt, cur.CompletedAt)
+	c.oldStatus = append(c.oldStatus, string(old.Status))
+	c.oldAttempt = append(c.oldAttempt, old.Attempt)
+	c.oldWorker = append(c.oldWorker, old.WorkerID)
+	c.writeAttempt = append(c.writeAttempt, w.Attempt)
+	started := cur.StartedAt
+	if started == nil {
+		started = &now
+	}
+	c.attemptStarted = append(c.attemptStarted, started)
+	return nil
+}
+
+// args returns writeStepsSQL's arguments.
+func (c *stepColumns) args(jobID string, now time.Time) []any {
+	return []any{jobID, c.names, c.position, c.status, c.input, c.output, c.errMsg, c.worker, c.attempt,
+		c.attemptStatus, c.exitCode, c.lease, c.leaseSet, c.readyAt, c.cancel, c.startedAt, c.completedAt,
+		c.oldStatus, c.oldAttempt, c.oldWorker, c.writeAttempt, c.attemptStarted, now}
+}
+
+// writeStepsSQL writes every step a JobUpdate changed, and the record of
+// each one whose current attempt changed, in one statement (one row of the
+// arrays per step, in position order). Step rows were read unlocked: a step
+// is written only if it is still in the status, attempt and holder it was
+// read in (an unclaim and a claim by another worker restore status and
+// attempt, not the holder). If a claim or an unclaim moved one meanwhile,
+// its row is not hit and stroem_step_moved raises (before the COMMIT
+// queued after this statement can run): the whole update runs again on
+// fresh state. A lease a heartbeat renewed meanwhile is kept unless fn
+// changed the lease itself. The statement returns, per step, the row's new
+// xmin and its lease.
+//
+// The steps are found by job and position as well as by name: the
+// position = ANY bounds the scan of job_steps to the written rows whatever
+// plan is chosen, and, bitmap scans being off (keyedPlans), the
+// (job_id, position) index scan meets — locks — them in position order,
+// the order claims, acknowledgements and heartbeats lock in (the arrays
+// are in position order too, for a join that follows them). An attempt
+// record ($22: its start, $23: the transaction's time) is written only for
+// a step that was written.
+const writeStepsSQL = `
+WITH v AS (
+	SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[], $8::text[],
+		$9::int[], $10::text[], $11::int[], $12::timestamptz[], $13::bool[], $14::timestamptz[], $15::bool[],
+		$16::timestamptz[], $17::timestamptz[], $18::text[], $19::int[], $20::text[], $21::bool[], $22::timestamptz[])
+		WITH ORDINALITY AS v(step_name, position, status, input, output, error_message, worker_id,
+			attempt, attempt_status, exit_code, lease_expires_at, lease_set, ready_at, cancel_requested,
+			started_at, completed_at, old_status, old_attempt, old_worker_id, write_attempt, attempt_started_at, ord)
+), u AS (
+	UPDATE job_steps s SET status = v.status, input = v.input, output = v.output, error_message = v.error_message,
+		worker_id = nullif(v.worker_id, ''), attempt = v.attempt, attempt_status = v.attempt_status,
+		exit_code = v.exit_code,
+		lease_expires_at = CASE WHEN v.lease_set THEN v.lease_expires_at ELSE s.lease_expires_at END,
+		ready_at = v.ready_at, cancel_requested = v.cancel_requested, started_at = v.started_at,
+		completed_at = v.completed_at
+	FROM v
+	WHERE s.job_id = $1::uuid AND s.position = ANY($3::int[]) AND s.position = v.position
+		AND s.step_name = v.step_name AND s.status = v.old_status AND s.attempt = v.old_attempt
+		AND s.worker_id IS NOT DISTINCT FROM nullif(v.old_worker_id, '')
+	RETURNING s.position, s.xmin::text::bigint AS x, s.lease_expires_at AS l
+), a AS (
+	INSERT INTO step_attempts AS a (job_id, step_name, attempt, worker_id, status, exit_code,
+		error_message, started_at, completed_at)
+	SELECT $1::uuid, v.step_name, v.attempt, v.worker_id, v.attempt_status, v.exit_code, v.error_message,
+		v.attempt_started_at, CASE WHEN v.attempt_status <> 'running' THEN $23::timestamptz END
+	FROM v JOIN u ON u.position = v.position
+	WHERE v.write_attempt
+	ON CONFLICT (job_id, step_name, attempt) DO UPDATE SET
+		worker_id = excluded.worker_id, status = excluded.status, exit_code = excluded.exit_code,
+		error_message = excluded.error_message,
+		completed_at = CASE WHEN excluded.status = 'running' THEN NULL
+			ELSE coalesce(a.completed_at, excluded.completed_at) END
+)
+SELECT v.position, coalesce(u.x, stroem_step_moved($1::uuid, v.step_name)), u.l
+FROM v LEFT JOIN u ON u.position = v.position
+ORDER BY v.ord`
 
 // stateScopesColumns reads, with a row of jobs, whether its task and its
 // workspace's global state have a snapshot (see Store.StateScopes).
 const stateScopesColumns = `EXISTS (SELECT 1 FROM state_snapshots ss
 		WHERE ss.workspace = jobs.workspace AND ss.task_name = jobs.task_name),
 	EXISTS (SELECT 1 FROM state_snapshots ss WHERE ss.workspace = jobs.workspace AND ss.task_name = '')`
-
-// insertStepSQL inserts the pending skeleton of a step a JobUpdate appended
-// (a loop instance); the step's own write follows it in the same batch.
-const insertStepSQL = `INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, image,
-		depends_on, continue_on_failure, max_attempts, status, input)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', NULL)`

@@ -67,6 +67,51 @@ func TestJobUpdateRacingAClaimRunsAgain(t *testing.T) {
 	require.True(t, b.CancelRequested, "the transition applied to the fresh state")
 }
 
+// A transition writes all the steps it changed in one statement: when a
+// claim moved one of them (here the second of four) between the read and
+// the write, the whole transition runs again on fresh state — none of the
+// other steps keeps what the first run wrote, and the moved one is not
+// overwritten.
+func TestJobUpdateWritingManyStepsRunsAgainWhenOneMoved(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b"},
+		storetest.Step{Name: "c"}, storetest.Step{Name: "d"})
+	require.Equal(t, "a", storetest.ClaimOne(t, s, "w1").StepName)
+	other := openPool(t, s)
+
+	var calls atomic.Int32
+	returned, err := s.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+		if calls.Add(1) == 1 {
+			require.Equal(t, "b", storetest.ClaimOne(t, other, "w2").StepName)
+		}
+		for _, name := range []string{"a", "b", "c", "d"} {
+			switch step := st.Mut(name); step.Status {
+			case stroem.StepReady:
+				step.Status = stroem.StepCancelled
+			case stroem.StepRunning:
+				step.CancelRequested = true
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, int32(2), calls.Load(), "the transition ran again after the claim moved step b")
+	st, err := s.JobState(ctx, nj.Job.ID)
+	require.NoError(t, err)
+	for _, got := range []*persistence.JobState{st, returned} {
+		a, b := got.Find("a"), got.Find("b")
+		require.Equal(t, stroem.StepRunning, a.Status)
+		require.True(t, a.CancelRequested)
+		require.Equal(t, stroem.StepRunning, b.Status, "the claim was not overwritten")
+		require.Equal(t, "w2", b.WorkerID)
+		require.True(t, b.CancelRequested, "the transition applied to the fresh state")
+		require.Equal(t, stroem.StepCancelled, got.Find("c").Status)
+		require.Equal(t, stroem.StepCancelled, got.Find("d").Status)
+	}
+}
+
 // JobUpdate keeps a job's steps between updates and re-reads only the rows
 // whose xmin moved: whatever changed a row meanwhile (a claim, a heartbeat,
 // a plain UPDATE) is seen by the next update.

@@ -1,0 +1,102 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/persistence/postgres"
+	"github.com/stroem/stroem/persistence/storetest"
+)
+
+// A transition's and the acknowledgements' statements run with generic
+// plans (made once per connection, then kept). Made on a new database,
+// whose job_steps is tiny and never analyzed — where a sequential scan
+// looks cheapest — those plans must still find job_steps' rows through an
+// index, or they would read the whole table at every execution once it is
+// large.
+func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b", Deps: []string{"a"}})
+
+	for name, c := range map[string]struct{ sql, args string }{
+		"acknowledgement": {postgres.StartSQL, `'{}', '{}', '{}', '{}', 'running'`},
+		"step read":       {postgres.ReadStepsSQL, `'00000000-0000-0000-0000-000000000000', NULL`},
+		"step write": {postgres.WriteStepsSQL, `'00000000-0000-0000-0000-000000000000'` +
+			strings.Repeat(`, '{}'`, 21) + `, now()`},
+	} {
+		plan := func() string {
+			tx, err := s.Pool().Begin(ctx)
+			require.NoError(t, err)
+			defer tx.Rollback(ctx) //nolint:errcheck
+			_, err = tx.Exec(ctx, postgres.KeyedPlans)
+			require.NoError(t, err)
+			_, err = tx.Exec(ctx, `PREPARE keyed AS `+c.sql)
+			require.NoError(t, err, name)
+			defer tx.Exec(ctx, `DEALLOCATE keyed`) //nolint:errcheck // PREPARE outlives a rollback
+			var plan string
+			require.NoError(t, tx.QueryRow(ctx, `EXPLAIN (FORMAT JSON) EXECUTE keyed(`+c.args+`)`).Scan(&plan), name)
+			return plan
+		}()
+
+		var parsed []struct{ Plan planNode }
+		require.NoError(t, json.Unmarshal([]byte(plan), &parsed))
+		var scans []string
+		var walk func(n planNode)
+		walk = func(n planNode) {
+			if n.Relation == "job_steps" && n.NodeType != "ModifyTable" {
+				scans = append(scans, n.NodeType)
+			}
+			for _, c := range n.Plans {
+				walk(c)
+			}
+		}
+		walk(parsed[0].Plan)
+		require.NotEmpty(t, scans, name)
+		for _, scan := range scans {
+			require.Equal(t, "Index Scan", scan, "%s reads job_steps without an index:\n%s", name, plan)
+		}
+	}
+}
+
+// The acknowledgement's statement and a transition's step write unnest
+// arrays; planned anew at every execution, they cost more in planning than
+// in running. On one connection, their prepared statements are executed
+// again and again with the generic plan, never with a custom one.
+func TestKeyedStatementsAreNotPlannedAgain(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	url := s.Pool().Config().ConnString()
+	if strings.Contains(url, "?") {
+		url += "&pool_max_conns=1"
+	} else {
+		url += "?pool_max_conns=1"
+	}
+	one, err := postgres.Open(ctx, url, nil)
+	require.NoError(t, err)
+	t.Cleanup(one.Close)
+
+	const n = 8
+	for range n {
+		storetest.InsertJob(t, one, storetest.Step{Name: "a"})
+		c := storetest.ClaimOne(t, one, "w1")
+		_, err := one.StepStart(ctx, c.JobID, c.StepName, c.Attempt, "w1")
+		require.NoError(t, err)
+		_, err = one.JobUpdate(ctx, c.JobID, storetest.Complete(storetest.Report{Step: "a", Worker: "w1", Attempt: c.Attempt}))
+		require.NoError(t, err)
+	}
+	for name, sql := range map[string]string{"acknowledgement": postgres.StartSQL, "step write": postgres.WriteStepsSQL} {
+		var generic, custom int
+		require.NoError(t, one.Pool().QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
+			WHERE statement = $1`, sql).Scan(&generic, &custom), name)
+		require.Equal(t, n, generic, name)
+		require.Zero(t, custom, name)
+	}
+}
