@@ -52,7 +52,7 @@ func TestHandoffDeliversOrGivesBack(t *testing.T) {
 		var h *handoff
 		require.Eventually(t, func() bool {
 			h = &handoff{o: o}
-			h.assign(s, nil)
+			h.assign(s, nil, nil)
 			return len(h.given) > 0
 		}, 5*time.Second, time.Millisecond)
 		return h
@@ -109,7 +109,7 @@ func TestHandoffLeavesStepsReadyAsRead(t *testing.T) {
 	asRead := readySteps(s)
 	require.NotEmpty(t, asRead, "the new job has ready steps")
 	h := &handoff{o: o}
-	h.assign(s, asRead)
+	h.assign(s, asRead, nil)
 	require.Empty(t, h.given)
 	require.Empty(t, h.reserved, "no request is taken from the Dispatcher")
 	require.Equal(t, 1, o.WaitingClaims())
@@ -120,7 +120,7 @@ func TestHandoffLeavesStepsReadyAsRead(t *testing.T) {
 	// The same steps made ready by the transition itself are handed off.
 	require.Eventually(t, func() bool {
 		h = &handoff{o: o}
-		h.assign(s, nil)
+		h.assign(s, nil, nil)
 		return len(h.given) > 0
 	}, 5*time.Second, time.Millisecond)
 	h.release()
@@ -145,4 +145,53 @@ func TestClaimAfterDrainAnsweredAtOnce(t *testing.T) {
 		t.Fatal("a request queued after the drain waits for its whole long poll")
 	}
 	require.Zero(t, o.WaitingClaims())
+}
+
+// A completion's claim takes a step its transition made ready without a
+// request reserved from the Dispatcher; the claim of a refused completion
+// (stale) is given nothing and answered nothing at once, not handed to the
+// Dispatcher to claim a step for.
+func TestHandoffCompletionClaim(t *testing.T) {
+	t.Parallel()
+	b := setupTransitions(t)
+	o := New(Config{}, &unclaimStore{}, &oneWorkspace{}, nil, nil)
+	require.NoError(t, o.Start(context.Background()))
+	t.Cleanup(o.Stop)
+	slot := func() *waiter {
+		return &waiter{id: waiterIDs.Add(1), workerID: "w1", caps: []string{"shell"}, key: groupKey("w1", []string{"shell"}),
+			now: true, reply: make(chan *stroem.Assignment, 1)}
+	}
+	// Of the new job's ready steps, only "first" counts as made ready by
+	// the transition ("solo" is left to the Dispatcher).
+	onlyFirst := func(s *persistence.JobState) []bool {
+		asRead := readySteps(s)
+		for i, st := range s.All() {
+			if st.Name == "first" {
+				asRead[i] = false
+			}
+		}
+		return asRead
+	}
+
+	_, s := b.newJob(t, "chain", nil)
+	refused := slot()
+	h := newHandoff(o, []jobEvent{{next: refused}})
+	h.assign(s, onlyFirst(s), []error{stroem.Errorf(stroem.CodeConflict, "stale")})
+	require.Empty(t, h.given, "nothing for the claim of a refused completion")
+	require.Equal(t, stroem.StepReady, s.Find("first").Status)
+	h.giveBack(true)
+	require.Nil(t, <-refused.reply, "answered nothing at once")
+	require.Zero(t, o.WaitingClaims(), "not queued in the Dispatcher")
+
+	p, s := b.newJob(t, "chain", nil)
+	mine := slot()
+	h = newHandoff(o, []jobEvent{{next: mine}})
+	h.assign(s, onlyFirst(s), []error{errDuplicate}) // a duplicate of an accepted report is accepted
+	require.Equal(t, map[string]*waiter{"first": mine}, h.given)
+	require.Empty(t, h.reserved, "no request was reserved from the Dispatcher")
+	require.Equal(t, "w1", s.Find("first").WorkerID)
+	h.deliver(p, s)
+	a := <-mine.reply
+	require.NotNil(t, a)
+	require.Equal(t, "first", a.StepName)
 }

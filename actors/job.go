@@ -157,7 +157,7 @@ func (j *jobActor) flush(ctx actor.Context) {
 		defer cancel()
 		var results []error
 		var before stroem.JobStatus
-		h := &handoff{o: o}
+		h := newHandoff(o, events)
 		s, err := o.store.JobUpdate(c, id, func(s *persistence.JobState) error {
 			before = s.Job.Status
 			readyAsRead := readySteps(s)
@@ -167,8 +167,8 @@ func (j *jobActor) flush(ctx actor.Context) {
 			}
 			if !s.Job.Status.Terminal() {
 				advance(p, s)
-				h.assign(s, readyAsRead)
 			}
+			h.assign(s, readyAsRead, results)
 			return nil
 		})
 		if err != nil {
