@@ -155,3 +155,35 @@ func TestDrainingCompletionClaimsNothing(t *testing.T) {
 	require.Nil(t, got)
 	require.Equal(t, stroem.StepCompleted, e.state(t, id).Find(first.StepName).Status)
 }
+
+// The Dispatcher serves a completion's claim before a long poll of the same
+// worker: the long poll can wait for the next step, and the completion's
+// claim answered nothing would cost its slot a long poll of its own.
+func TestCompletionClaimServedBeforeALongPoll(t *testing.T) {
+	t.Parallel()
+	e, cs := spiedEngine(t, Config{})
+	w1 := uuid.NewString()
+	e.create(t, "pair", nil)
+	first := e.claimed(t, w1)
+
+	// A long poll of the same worker waits: its claim found nothing (the
+	// ready step hidden, as SKIP LOCKED would).
+	cs.hide.Store(true)
+	n := cs.n.Load()
+	pollCtx, stopPoll := context.WithCancel(context.Background())
+	polled := make(chan *stroem.Assignment, 1)
+	go func() {
+		got, _ := e.o.Claim(pollCtx, stroem.ClaimRequest{WorkerID: w1, Capabilities: []string{"shell"}, WaitMS: 30_000})
+		polled <- got
+	}()
+	require.Eventually(t, func() bool { return e.o.WaitingClaims() == 1 && cs.n.Load() > n }, 5*time.Second, time.Millisecond)
+	cs.hide.Store(false)
+
+	second, err := e.completeNext(t, first, w1)
+	require.NoError(t, err)
+	require.NotNil(t, second, "the ready step goes to the completion's claim")
+	require.NotEqual(t, first.StepName, second.StepName)
+	require.Equal(t, 1, e.o.WaitingClaims(), "the long poll still waits")
+	stopPoll()
+	require.Nil(t, <-polled)
+}
