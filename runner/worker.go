@@ -117,10 +117,11 @@ func (c *WorkerConfig) setDefaults() {
 	positiveOr(&c.MaxRetryWait, DefaultMaxRetryWait)
 }
 
-// Worker is a worker process's main loop (SPEC §8): it registers, keeps
-// MaxConcurrent long-poll claims outstanding, runs each claimed step,
-// heartbeats the running steps' leases, ships their logs in small batches
-// and reports their completion, retrying with backoff for as long as the
+// Worker is a worker process's main loop (SPEC §8): it registers, keeps a
+// long-poll claim outstanding for each of its MaxConcurrent slots that is
+// idle, runs each claimed step, heartbeats the running steps' leases, ships
+// their logs in small batches and reports their completion — which claims
+// the slot's next step too — retrying with backoff for as long as the
 // server is unreachable.
 type Worker struct {
 	c      *client.Client
