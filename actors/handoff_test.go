@@ -195,3 +195,19 @@ func TestHandoffCompletionClaim(t *testing.T) {
 	require.NotNil(t, a)
 	require.Equal(t, "first", a.StepName)
 }
+
+// A step whose answer could not be written is given back under the
+// request's worker_id, or the caller's when the request left it out.
+func TestWorkersUnassignAsTheCaller(t *testing.T) {
+	t.Parallel()
+	store := &unclaimStore{}
+	o := New(Config{}, store, &oneWorkspace{}, nil, nil)
+	require.NoError(t, o.Start(context.Background()))
+	t.Cleanup(o.Stop)
+	w := &Workers{o: o}
+	caller := "0b7e3c1a-8d61-4b57-9a51-4c1f1f6a2c01"
+	ctx := WithCaller(context.Background(), caller)
+	w.Unassign(ctx, &stroem.Assignment{JobID: "j", StepName: "a", Attempt: 1}, "")
+	w.Unassign(ctx, &stroem.Assignment{JobID: "j", StepName: "b", Attempt: 1}, "0B7E3C1A-8D61-4B57-9A51-4C1F1F6A2C01")
+	require.Equal(t, []string{"a/" + caller, "b/" + caller}, store.all())
+}
