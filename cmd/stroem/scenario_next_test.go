@@ -99,3 +99,30 @@ func TestScenarioStaleCompletionBringsNothing(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, code, string(body))
 	require.Equal(t, stroem.StepRunning, s.stepStatuses(mine.JobID)[mine.StepName], "a refused request records nothing")
 }
+
+// A completion whose answer was lost is sent again: the retry is accepted as
+// a no-op, and the step the lost answer carried (never acknowledged) is
+// ready again after the start timeout (half the 1 s lease here), its attempt
+// not used, for any worker.
+func TestScenarioLostCompletionAnswerLeaksNoStep(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, chainWorkflow, scenarioOpts{lease: time.Second})
+	w, other := s.worker(), s.worker()
+	id := s.execute("chain", nil)
+	first := w.mustClaim("first")
+
+	code, lost := w.completeNext(first, map[string]any{"v": "x"})
+	require.Equal(t, http.StatusOK, code)
+	require.NotNil(t, lost, "the answer carried second; the worker never sees it")
+	require.Equal(t, "second", lost.StepName)
+	code, again := w.completeNext(first, map[string]any{"v": "x"})
+	require.Equal(t, http.StatusOK, code, "the retried completion is a no-op")
+	require.Nil(t, again, "second is held by the lost answer: nothing is ready")
+
+	second := other.mustClaim("second")
+	require.Equal(t, 1, second.Attempt, "given back by the start timeout, its attempt not used")
+	require.Equal(t, http.StatusConflict, w.start(lost), "the lost answer's late start is refused")
+	j := s.job(id)
+	require.Len(t, j.Steps[1].Attempts, 1)
+	require.Equal(t, other.id, j.Steps[1].Attempts[0].WorkerID)
+}
