@@ -3,6 +3,7 @@ package actors
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -114,6 +115,42 @@ func (d *dispatcher) answerNow(g *group) {
 	})
 }
 
+// publishIdle publishes the action types some waiting long poll can run
+// (Orchestrator.idleTypes): a long poll waits only while its claim found
+// nothing, so no step of those types is left waiting in line. A transition
+// gives a step it makes ready to a completion's claim only then (see
+// handoff.assign); otherwise that claim is served in line, oldest ready
+// step first, like any claim.
+func (d *dispatcher) publishIdle() {
+	var idle map[string]bool
+	for _, g := range d.groups {
+		if !slices.ContainsFunc(g.waiters, func(w *waiter) bool { return !w.now }) {
+			continue
+		}
+		if idle == nil {
+			idle = map[string]bool{}
+		}
+		for _, c := range g.caps {
+			idle[c] = true
+		}
+	}
+	if old := d.o.idleTypes.Load(); old == nil && idle == nil || old != nil && maps.Equal(*old, idle) {
+		return
+	}
+	if idle == nil {
+		d.o.idleTypes.Store(nil)
+		return
+	}
+	d.o.idleTypes.Store(&idle)
+}
+
+// idleType reports whether a waiting long poll can run action type t (see
+// publishIdle).
+func (o *Orchestrator) idleType(t string) bool {
+	idle := o.idleTypes.Load()
+	return idle != nil && (*idle)[t]
+}
+
 // group is the waiting requests of one worker with one capability set.
 type group struct {
 	key      string
@@ -133,6 +170,7 @@ func newDispatcher(o *Orchestrator) *dispatcher {
 }
 
 func (d *dispatcher) Receive(ctx actor.Context) {
+	defer d.publishIdle()
 	switch m := ctx.Message().(type) {
 	case *claimWait:
 		if d.o.draining.Load() {
@@ -233,29 +271,34 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 	}
 }
 
-// reserve takes up to need[t] waiting requests that can run action type t
+// reserve takes up to need[t] waiting long polls that can run action type t
 // out of the queue, oldest first: a transition hands steps to them directly
 // (see handoff.go). Requests of the group a claim is in flight for are left
-// alone.
+// alone, and so are completions' claims (waiter.now): the Dispatcher serves
+// those in line.
 func (d *dispatcher) reserve(need map[string]int) []*waiter {
 	var out []*waiter
 	if d.o.draining.Load() {
 		return nil
 	}
+	polling := func(w *waiter) bool { return !w.now }
 	for t, n := range need {
 		for ; n > 0; n-- {
 			var best *group
+			bestAt := -1
 			for _, g := range d.groups {
-				if len(g.waiters) > 0 && g.key != d.claiming && slices.Contains(g.caps, t) &&
-					(best == nil || g.waiters[0].id < best.waiters[0].id) {
-					best = g
+				if g.key == d.claiming || !slices.Contains(g.caps, t) {
+					continue
+				}
+				if i := slices.IndexFunc(g.waiters, polling); i >= 0 && (best == nil || g.waiters[i].id < best.waiters[bestAt].id) {
+					best, bestAt = g, i
 				}
 			}
 			if best == nil {
 				break
 			}
-			out = append(out, best.waiters[0])
-			best.waiters = best.waiters[1:]
+			out = append(out, best.waiters[bestAt])
+			best.waiters = slices.Delete(best.waiters, bestAt, bestAt+1)
 			d.forgetIfIdle(best)
 		}
 	}

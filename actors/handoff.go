@@ -36,9 +36,12 @@ import (
 // ready to that claim first, before any waiting long poll: in a chain the
 // slot that ran a step gets the next one in the answer to its completion,
 // with no reservation asked of the Dispatcher and no request of its own.
-// A claim whose completion was refused (stale, fenced) is given nothing. One
-// not used goes to the Dispatcher, which claims an already ready step for it
-// or answers nothing at once: it never waits.
+// It does so only while some long poll waits for that action type (the
+// Dispatcher publishes those types: idleType): then no older step of the
+// type waits in line, which the new one would overtake. A claim whose
+// completion was refused (stale, fenced) is given nothing. One not used goes
+// to the Dispatcher, which claims the oldest ready step for it or answers
+// nothing at once: it never waits.
 
 // reserve asks the Dispatcher for up to need[t] waiting requests that can
 // run action type t, oldest first.
@@ -127,7 +130,11 @@ func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool, results []
 	free := h.candidates()
 	take := func(actionType string) *waiter {
 		for i, w := range free {
-			if w != nil && slices.Contains(w.caps, actionType) {
+			// A completion's claim takes a step only when no step of its
+			// type waits in line (idleType): otherwise the step it made
+			// ready would overtake older ones, and the Dispatcher serves the
+			// claim in line instead.
+			if w != nil && slices.Contains(w.caps, actionType) && (!w.now || h.o.idleType(actionType)) {
 				free[i] = nil
 				return w
 			}

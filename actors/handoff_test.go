@@ -148,9 +148,10 @@ func TestClaimAfterDrainAnsweredAtOnce(t *testing.T) {
 }
 
 // A completion's claim takes a step its transition made ready without a
-// request reserved from the Dispatcher; the claim of a refused completion
-// (stale) is given nothing and answered nothing at once, not handed to the
-// Dispatcher to claim a step for.
+// request reserved from the Dispatcher, provided a long poll waits for that
+// action type (no older step waits in line); otherwise it is left to the
+// Dispatcher. The claim of a refused completion (stale) is given nothing and
+// answered nothing at once, not handed to the Dispatcher to claim a step for.
 func TestHandoffCompletionClaim(t *testing.T) {
 	t.Parallel()
 	b := setupTransitions(t)
@@ -183,6 +184,24 @@ func TestHandoffCompletionClaim(t *testing.T) {
 	require.Nil(t, <-refused.reply, "answered nothing at once")
 	require.Zero(t, o.WaitingClaims(), "not queued in the Dispatcher")
 
+	// No long poll waits: older steps may wait in line, so the claim is
+	// the Dispatcher's to serve (here it finds nothing).
+	require.False(t, o.idleType("shell"))
+	_, s = b.newJob(t, "chain", nil)
+	inLine := slot()
+	h = newHandoff(o, []jobEvent{{next: inLine}})
+	h.assign(s, onlyFirst(s), []error{nil})
+	require.Empty(t, h.given)
+	h.giveBack(true)
+	require.Nil(t, <-inLine.reply, "the Dispatcher's claim found nothing")
+
+	pollCtx, stopPoll := context.WithCancel(context.Background())
+	polled := make(chan *stroem.Assignment, 1)
+	go func() {
+		a, _ := o.Claim(pollCtx, stroem.ClaimRequest{WorkerID: "w2", Capabilities: []string{"shell"}, WaitMS: 30_000})
+		polled <- a
+	}()
+	require.Eventually(t, func() bool { return o.idleType("shell") }, 5*time.Second, time.Millisecond)
 	p, s := b.newJob(t, "chain", nil)
 	mine := slot()
 	h = newHandoff(o, []jobEvent{{next: mine}})
@@ -194,6 +213,9 @@ func TestHandoffCompletionClaim(t *testing.T) {
 	a := <-mine.reply
 	require.NotNil(t, a)
 	require.Equal(t, "first", a.StepName)
+	require.Equal(t, 1, o.WaitingClaims(), "the long poll still waits")
+	stopPoll()
+	require.Nil(t, <-polled)
 }
 
 // A step whose answer could not be written is given back under the

@@ -187,3 +187,26 @@ func TestCompletionClaimServedBeforeALongPoll(t *testing.T) {
 	stopPoll()
 	require.Nil(t, <-polled)
 }
+
+// A completion's claim waits in line like any claim: with no long poll
+// waiting, an older ready step (of another job) comes before the step the
+// completion made ready, which stays ready for the next claim.
+func TestCompletionClaimDoesNotOvertakeOlderSteps(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, nextWorkflow, Config{}, nil)
+	w1, w2 := uuid.NewString(), uuid.NewString()
+	chain := e.create(t, "chain", nil)
+	a := e.claimed(t, w1)
+	require.Equal(t, chain, a.JobID)
+	older := e.create(t, "pair", nil) // its steps are ready before b
+
+	next, err := e.completeNext(t, a, w1)
+	require.NoError(t, err)
+	require.NotNil(t, next)
+	require.Equal(t, older, next.JobID, "the oldest ready step first")
+	require.Equal(t, stroem.StepReady, e.state(t, chain).Find("b").Status)
+
+	// The next claims take the rest in line: the pair's other step, then b.
+	require.Equal(t, older, e.claimed(t, w2).JobID)
+	require.Equal(t, "b", e.claimed(t, w2).StepName)
+}

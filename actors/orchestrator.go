@@ -63,6 +63,9 @@ type Orchestrator struct {
 	unacked  sync.Map
 	// files gives templates the tasks' state (files.go); nil: none.
 	files atomic.Pointer[Files]
+	// idleTypes are the action types a waiting long poll can run, as the
+	// Dispatcher last published them (dispatcher.publishIdle); nil: none.
+	idleTypes atomic.Pointer[map[string]bool]
 }
 
 type taskPlan struct {
