@@ -212,6 +212,28 @@ type Completion struct {
 	// Error says why the step failed (exit code and last stderr lines,
 	// malformed OUTPUT, timeout, cancellation).
 	Error string `json:"error"`
+	// Next, when set, says the slot that ran this attempt is free and
+	// asks for its next step in the same request (a claim that does not
+	// wait). Absent: the completion alone, as before the field.
+	Next *NextClaim `json:"next,omitempty"`
+}
+
+// NextClaim is the claim a completion carries for its slot: the worker (the
+// completion's own worker_id) and the action types the slot runs, as in a
+// ClaimRequest. The server never waits for a step for it: the answer carries
+// one only if one could be handed out at once.
+type NextClaim struct {
+	WorkerID     string   `json:"worker_id"`
+	Capabilities []string `json:"capabilities"`
+}
+
+// CompletionResponse answers a completion.
+type CompletionResponse struct {
+	// Next is the slot's next step, when the completion asked for one
+	// (Completion.Next) and one was ready at once: a claim like any other,
+	// which the worker acknowledges (`start`) before running it. Absent:
+	// nothing was ready (or an older server): the slot long-polls a claim.
+	Next *Assignment `json:"next,omitempty"`
 }
 
 // Succeeded reports whether the completion is a success.

@@ -3,6 +3,7 @@ package actors
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -30,6 +31,11 @@ type waiter struct {
 	// (0 → 2) when it stops listening: a step is never sent to a request
 	// nobody reads any more.
 	handed atomic.Int32
+	// now marks the claim a completion carries for its slot
+	// (StepCompleteNext): it never waits for a step to become ready. The
+	// Dispatcher answers it nothing as soon as no claim is due for its
+	// group (see answerNow), and gives it the first step a claim returns.
+	now bool
 }
 
 var waiterIDs atomic.Uint64
@@ -94,6 +100,57 @@ func (d *dispatcher) noteEmpty(caps []string, gen uint64, now time.Time) {
 	}
 }
 
+// answerNow answers nothing to g's requests that do not wait (waiter.now):
+// called when g is neither queued nor being claimed any more, so no step is
+// on its way to them.
+func (d *dispatcher) answerNow(g *group) {
+	if g.queued || d.claiming == g.key {
+		return
+	}
+	g.waiters = slices.DeleteFunc(g.waiters, func(w *waiter) bool {
+		if w.now {
+			w.reply <- nil
+		}
+		return w.now
+	})
+}
+
+// publishIdle publishes the action types some waiting long poll can run
+// (Orchestrator.idleTypes): a long poll waits only while its claim found
+// nothing, so no step of those types is left waiting in line. A transition
+// gives a step it makes ready to a completion's claim only then (see
+// handoff.assign); otherwise that claim is served in line, oldest ready
+// step first, like any claim.
+func (d *dispatcher) publishIdle() {
+	var idle map[string]bool
+	for _, g := range d.groups {
+		if !slices.ContainsFunc(g.waiters, func(w *waiter) bool { return !w.now }) {
+			continue
+		}
+		if idle == nil {
+			idle = map[string]bool{}
+		}
+		for _, c := range g.caps {
+			idle[c] = true
+		}
+	}
+	if old := d.o.idleTypes.Load(); old == nil && idle == nil || old != nil && maps.Equal(*old, idle) {
+		return
+	}
+	if idle == nil {
+		d.o.idleTypes.Store(nil)
+		return
+	}
+	d.o.idleTypes.Store(&idle)
+}
+
+// idleType reports whether a waiting long poll can run action type t (see
+// publishIdle).
+func (o *Orchestrator) idleType(t string) bool {
+	idle := o.idleTypes.Load()
+	return idle != nil && (*idle)[t]
+}
+
 // group is the waiting requests of one worker with one capability set.
 type group struct {
 	key      string
@@ -113,6 +170,7 @@ func newDispatcher(o *Orchestrator) *dispatcher {
 }
 
 func (d *dispatcher) Receive(ctx actor.Context) {
+	defer d.publishIdle()
 	switch m := ctx.Message().(type) {
 	case *claimWait:
 		if d.o.draining.Load() {
@@ -179,6 +237,7 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 		}
 		m.reply <- n
 	case *unreserve:
+		now := time.Now()
 		for _, w := range m.ws {
 			if w.handed.Load() == 2 {
 				continue // nobody listens any more
@@ -188,6 +247,10 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 				continue
 			}
 			g := d.groups[w.key]
+			if w.now && !m.fresh && (g == nil || !g.queued) && d.knownEmpty(w.caps, now) {
+				w.reply <- nil // nothing is ready for it: it does not wait
+				continue
+			}
 			if g == nil {
 				g = &group{key: w.key, workerID: w.workerID, caps: w.caps}
 				d.groups[w.key] = g
@@ -208,29 +271,34 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 	}
 }
 
-// reserve takes up to need[t] waiting requests that can run action type t
+// reserve takes up to need[t] waiting long polls that can run action type t
 // out of the queue, oldest first: a transition hands steps to them directly
 // (see handoff.go). Requests of the group a claim is in flight for are left
-// alone.
+// alone, and so are completions' claims (waiter.now): the Dispatcher serves
+// those in line.
 func (d *dispatcher) reserve(need map[string]int) []*waiter {
 	var out []*waiter
 	if d.o.draining.Load() {
 		return nil
 	}
+	polling := func(w *waiter) bool { return !w.now }
 	for t, n := range need {
 		for ; n > 0; n-- {
 			var best *group
+			bestAt := -1
 			for _, g := range d.groups {
-				if len(g.waiters) > 0 && g.key != d.claiming && slices.Contains(g.caps, t) &&
-					(best == nil || g.waiters[0].id < best.waiters[0].id) {
-					best = g
+				if g.key == d.claiming || !slices.Contains(g.caps, t) {
+					continue
+				}
+				if i := slices.IndexFunc(g.waiters, polling); i >= 0 && (best == nil || g.waiters[i].id < best.waiters[bestAt].id) {
+					best, bestAt = g, i
 				}
 			}
 			if best == nil {
 				break
 			}
-			out = append(out, best.waiters[0])
-			best.waiters = best.waiters[1:]
+			out = append(out, best.waiters[bestAt])
+			best.waiters = slices.Delete(best.waiters, bestAt, bestAt+1)
 			d.forgetIfIdle(best)
 		}
 	}
@@ -349,6 +417,10 @@ func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
 		d.o.log.Warn("claim failed", "err", m.err)
 		// The store is likely down: waiters keep waiting; their long polls
 		// end on their own deadline, and a wake-up or a new request retries.
+		// Those that do not wait are answered nothing.
+		if g != nil {
+			d.answerNow(g)
+		}
 		d.pump(ctx)
 		return
 	}
@@ -364,8 +436,12 @@ func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
 			go d.o.Unassign(a, m.workerID)
 			continue
 		}
-		w := g.waiters[0]
-		g.waiters = g.waiters[1:]
+		// A request that does not wait first: a long poll can wait for the
+		// next step, and a completion's claim answered nothing costs its
+		// slot a long poll of its own.
+		i := max(slices.IndexFunc(g.waiters, func(w *waiter) bool { return w.now }), 0)
+		w := g.waiters[i]
+		g.waiters = slices.Delete(g.waiters, i, i+1)
 		w.reply <- a
 	}
 	short := len(m.assignments)+m.failed < m.limit && m.failed == 0
@@ -379,6 +455,7 @@ func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
 			drop := q.queuedGen <= m.gen && isSubset(q.caps, m.caps)
 			if drop {
 				q.queued = false
+				d.answerNow(q)
 				d.forgetIfIdle(q)
 			}
 			return drop
@@ -389,6 +466,7 @@ func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
 			// Full (more may be ready), or a step failed to render: look again.
 			d.enqueue(g)
 		}
+		d.answerNow(g) // unless a wake-up queued it again meanwhile
 		d.forgetIfIdle(g)
 	}
 	d.pump(ctx)
@@ -454,23 +532,102 @@ func (o *Orchestrator) Claim(ctx context.Context, req stroem.ClaimRequest) (hand
 	case <-ctx.Done():
 	case <-o.stopped:
 	}
+	a := o.stopListening(w)
+	if a != nil && ctx.Err() != nil {
+		o.Unassign(a, req.WorkerID)
+		return nil, ctx.Err()
+	}
+	return a, nil
+}
+
+// stopListening ends w's wait and returns the step handed to it meanwhile,
+// if any: the Dispatcher drops the request (answering nothing) unless its
+// answer is on its way, and a hand-off that reserved it answers within
+// ClaimGrace or gives its step back.
+func (o *Orchestrator) stopListening(w *waiter) *stroem.Assignment {
 	w.abandoned.Store(true)
 	o.root.Send(o.dispatcher, &claimAbandon{id: w.id})
-	var a *stroem.Assignment
+	t := time.NewTimer(o.cfg.ClaimGrace)
+	defer t.Stop()
 	select {
-	case a = <-w.reply:
-	case <-time.After(o.cfg.ClaimGrace):
+	case a := <-w.reply:
+		return a
+	case <-t.C:
 		if w.handed.CompareAndSwap(0, 2) {
 			// Reserved by a transition that has not answered (a slow
 			// database), or the Dispatcher is gone (shutdown): nothing was
 			// handed to us, and nothing will be.
-			return nil, nil
+			return nil
 		}
-		a = <-w.reply // a hand-off is answering right now
+		return <-w.reply // a hand-off is answering right now
+	}
+}
+
+// nextClaimWait bounds how long a completion's claim waits for the
+// Dispatcher once the completion is recorded. It never waits for a step to
+// become ready (the Dispatcher answers nothing at once then), only for a
+// claim query that is due; this bounds that wait when the store is slow.
+const nextClaimWait = time.Second
+
+// StepCompleteNext applies a worker's completion report, fenced by its
+// attempt, like StepComplete. With c.Next set it also claims the slot's
+// next step, without waiting for one: a step the completing transition
+// makes ready is handed to it in the same transaction (handoff.go), else
+// the Dispatcher claims a ready one for it at once, if there is one. That
+// step is a claim like any other: held by the worker, to be acknowledged
+// (Start) in time, given back by the caller (Unassign) if its answer
+// cannot be delivered. A completion that is refused (or fails) gets none.
+func (o *Orchestrator) StepCompleteNext(ctx context.Context, jobID, step string, c stroem.Completion) (handed *stroem.Assignment, err error) {
+	m, err := o.Masker(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	next := c.Next
+	c.Next = nil
+	ev := jobEvent{ev: evComplete{step: step, c: maskCompletion(m, c)}, reply: make(chan error, 1)}
+	if next != nil && len(next.Capabilities) == 0 {
+		return nil, stroem.Invalid("next.capabilities must list at least one action type")
+	}
+	if next != nil && !o.draining.Load() {
+		caps := normalizeCaps(next.Capabilities)
+		ev.next = &waiter{
+			id: waiterIDs.Add(1), workerID: c.WorkerID, caps: caps, now: true,
+			key: groupKey(c.WorkerID, caps), reply: make(chan *stroem.Assignment, 1),
+		}
+	}
+	err = o.requestEvent(ctx, jobID, ev)
+	w := ev.next
+	if w == nil {
+		return nil, err
+	}
+	if err != nil {
+		// Whatever becomes of the claim, it is not this answer's: a step
+		// handed to it yet is given back.
+		go func() {
+			if a := o.stopListening(w); a != nil {
+				o.Unassign(a, w.workerID)
+			}
+		}()
+		return nil, err
+	}
+	t := time.NewTimer(nextClaimWait)
+	defer t.Stop()
+	var a *stroem.Assignment
+	select {
+	case a = <-w.reply:
+	case <-t.C:
+		a = o.stopListening(w)
+	case <-ctx.Done():
+		a = o.stopListening(w)
+	case <-o.stopped:
+		a = o.stopListening(w)
 	}
 	if a != nil && ctx.Err() != nil {
-		o.Unassign(a, req.WorkerID)
-		return nil, ctx.Err()
+		o.Unassign(a, w.workerID)
+		return nil, nil // the completion is recorded; its caller is gone
+	}
+	if a != nil {
+		o.handedOver(a) // its start must be acknowledged in time (startack.go)
 	}
 	return a, nil
 }

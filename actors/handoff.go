@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -29,6 +30,18 @@ import (
 // transition's write find the step moved and the whole JobUpdate run again
 // (a fifth of a fan-out's transitions did). Those steps are the
 // Dispatcher's, which claims them for the waiting requests anyway.
+//
+// A completion may carry a claim for its slot (StepCompleteNext,
+// jobEvent.next). The transition that applies it offers a step it makes
+// ready to that claim first, before any waiting long poll: in a chain the
+// slot that ran a step gets the next one in the answer to its completion,
+// with no reservation asked of the Dispatcher and no request of its own.
+// It does so only while some long poll waits for that action type (the
+// Dispatcher publishes those types: idleType): then no older step of the
+// type waits in line, which the new one would overtake. A claim whose
+// completion was refused (stale, fenced) is given nothing. One not used goes
+// to the Dispatcher, which claims the oldest ready step for it or answers
+// nothing at once: it never waits.
 
 // reserve asks the Dispatcher for up to need[t] waiting requests that can
 // run action type t, oldest first.
@@ -37,8 +50,13 @@ type reserve struct {
 	reply chan []*waiter
 }
 
-// unreserve gives reserved requests back to the Dispatcher.
-type unreserve struct{ ws []*waiter }
+// unreserve gives reserved requests back to the Dispatcher. fresh says the
+// sender's transition left a step ready: a request that does not wait
+// (waiter.now) is then claimed for even if a recent claim found nothing.
+type unreserve struct {
+	ws    []*waiter
+	fresh bool
+}
 
 // handoff collects, across the runs of one JobUpdate's function (a
 // conflict makes it run again), the requests reserved for the job's ready
@@ -48,14 +66,54 @@ type handoff struct {
 	reserved []*waiter
 	// given maps a step handed off in the latest run to its request.
 	given map[string]*waiter
+	// own are the claims the transition's completions carry.
+	own []ownClaim
+}
+
+// ownClaim is a completion's claim for its slot: event is the completion's
+// index in the batch; accepted says the latest run accepted the completion
+// (applied, or a duplicate of an accepted one).
+type ownClaim struct {
+	w        *waiter
+	event    int
+	accepted bool
+}
+
+// newHandoff returns the hand-off of a transition applying events.
+func newHandoff(o *Orchestrator, events []jobEvent) *handoff {
+	h := &handoff{o: o}
+	for i, e := range events {
+		if e.next != nil {
+			h.own = append(h.own, ownClaim{w: e.next, event: i})
+		}
+	}
+	return h
+}
+
+// candidates lists the requests a step may be handed to, in order of
+// preference: the claims of accepted completions, then the reserved
+// requests.
+func (h *handoff) candidates() []*waiter {
+	var out []*waiter
+	for _, c := range h.own {
+		if c.accepted && c.w.handed.Load() == 0 && !c.w.abandoned.Load() {
+			out = append(out, c.w)
+		}
+	}
+	return append(out, h.reserved...)
 }
 
 // assign runs inside the transition's function, after advance: it hands the
-// job's claimable steps to reserved requests, reserving more when needed.
-// readyAsRead marks, by position, the steps that were ready in the
-// state as read (see readySteps): they are left to the Dispatcher.
-func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool) {
+// job's claimable steps to the completions' claims and reserved requests,
+// reserving more when needed. readyAsRead marks, by position, the steps
+// that were ready in the state as read (see readySteps): they are left to
+// the Dispatcher. results are the outcomes of the transition's events.
+func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool, results []error) {
 	h.given = map[string]*waiter{}
+	for i := range h.own {
+		r := results[h.own[i].event]
+		h.own[i].accepted = r == nil || errors.Is(r, errDuplicate)
+	}
 	if s.CancelRequested || s.Job.Status.Terminal() || h.o.draining.Load() {
 		return
 	}
@@ -69,10 +127,14 @@ func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool) {
 	if len(ready) == 0 {
 		return
 	}
-	free := slices.Clone(h.reserved)
+	free := h.candidates()
 	take := func(actionType string) *waiter {
 		for i, w := range free {
-			if w != nil && slices.Contains(w.caps, actionType) {
+			// A completion's claim takes a step only when no step of its
+			// type waits in line (idleType): otherwise the step it made
+			// ready would overtake older ones, and the Dispatcher serves the
+			// claim in line instead.
+			if w != nil && slices.Contains(w.caps, actionType) && (!w.now || h.o.idleType(actionType)) {
 				free[i] = nil
 				return w
 			}
@@ -88,7 +150,7 @@ func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool) {
 	if len(need) > 0 {
 		h.reserved = append(h.reserved, h.o.reserveWaiters(need)...)
 	}
-	free = slices.Clone(h.reserved)
+	free = h.candidates()
 	lease := s.Now.Add(h.o.cfg.Lease)
 	for _, i := range ready {
 		w := take(s.At(i).ActionType)
@@ -132,8 +194,9 @@ func readySteps(s *persistence.JobState) []bool {
 
 // deliver runs after the transition committed: each handed-off step's
 // command is rendered and its request answered; unused requests go back.
-// A step whose command does not render fails, as at claim time.
-func (h *handoff) deliver(p *plan, s *persistence.JobState) {
+// A step whose command does not render fails, as at claim time. g lets the
+// check for steps left ready skip the finished ones (claimable).
+func (h *handoff) deliver(p *plan, s *persistence.JobState, g *progress) {
 	hints := stateHints{} // the steps share their job's task
 	for name, w := range h.given {
 		st := s.Find(name)
@@ -153,7 +216,7 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState) {
 			}}})
 			continue // the request goes back below
 		}
-		h.reserved = slices.DeleteFunc(h.reserved, func(x *waiter) bool { return x == w })
+		h.took(w)
 		if !w.handed.CompareAndSwap(0, 1) {
 			// The request stopped listening (the transition took longer than
 			// the long poll): give the step back instead.
@@ -162,7 +225,13 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState) {
 		}
 		w.reply <- a
 	}
-	h.release()
+	h.giveBack(claimable(s, g))
+}
+
+// took drops w, which a step was handed to, from the requests still held.
+func (h *handoff) took(w *waiter) {
+	h.reserved = slices.DeleteFunc(h.reserved, func(x *waiter) bool { return x == w })
+	h.own = slices.DeleteFunc(h.own, func(c ownClaim) bool { return c.w == w })
 }
 
 func (h *handoff) assignment(p *plan, cs persistence.ClaimedStep, hints stateHints) (*stroem.Assignment, error) {
@@ -183,13 +252,30 @@ func (h *handoff) assignment(p *plan, cs persistence.ClaimedStep, hints stateHin
 	return a, nil
 }
 
-// release gives every still reserved request back to the Dispatcher (after
-// deliver, or when the transition failed).
+// release gives every still reserved request back to the Dispatcher and
+// answers the completions' claims with nothing: the transition failed.
 func (h *handoff) release() {
+	for i := range h.own {
+		h.own[i].accepted = false
+	}
+	h.giveBack(false)
+}
+
+// giveBack gives every still reserved request back to the Dispatcher, with
+// the claims of accepted completions not used; the others are answered
+// nothing. fresh says a step of the job is left ready (see unreserve).
+func (h *handoff) giveBack(fresh bool) {
 	ws := slices.DeleteFunc(h.reserved, func(w *waiter) bool { return w == nil })
-	h.reserved, h.given = nil, nil
+	for _, c := range h.own {
+		if c.accepted {
+			ws = append(ws, c.w)
+		} else {
+			c.w.reply <- nil
+		}
+	}
+	h.reserved, h.given, h.own = nil, nil, nil
 	if len(ws) > 0 {
-		h.o.root.Send(h.o.dispatcher, &unreserve{ws: ws})
+		h.o.root.Send(h.o.dispatcher, &unreserve{ws: ws, fresh: fresh})
 	}
 }
 

@@ -52,7 +52,7 @@ func TestHandoffDeliversOrGivesBack(t *testing.T) {
 		var h *handoff
 		require.Eventually(t, func() bool {
 			h = &handoff{o: o}
-			h.assign(s, nil)
+			h.assign(s, nil, nil)
 			return len(h.given) > 0
 		}, 5*time.Second, time.Millisecond)
 		return h
@@ -70,7 +70,7 @@ func TestHandoffDeliversOrGivesBack(t *testing.T) {
 	require.Equal(t, stroem.StepRunning, s.Find(step).Status)
 	require.Equal(t, 1, s.Find(step).Attempt)
 	require.Equal(t, "w1", s.Find(step).WorkerID)
-	h.deliver(p, s)
+	h.deliver(p, s, nil)
 	a := <-got
 	require.NotNil(t, a)
 	require.Equal(t, step, a.StepName)
@@ -84,7 +84,7 @@ func TestHandoffDeliversOrGivesBack(t *testing.T) {
 	for name := range h.given {
 		step = name
 	}
-	h.deliver(p, s)
+	h.deliver(p, s, nil)
 	require.Eventually(t, func() bool { return len(store.all()) == 1 }, 5*time.Second, time.Millisecond)
 	require.Equal(t, []string{step + "/w2"}, store.all())
 	require.Zero(t, o.WaitingClaims(), "the request is not queued again either")
@@ -109,7 +109,7 @@ func TestHandoffLeavesStepsReadyAsRead(t *testing.T) {
 	asRead := readySteps(s)
 	require.NotEmpty(t, asRead, "the new job has ready steps")
 	h := &handoff{o: o}
-	h.assign(s, asRead)
+	h.assign(s, asRead, nil)
 	require.Empty(t, h.given)
 	require.Empty(t, h.reserved, "no request is taken from the Dispatcher")
 	require.Equal(t, 1, o.WaitingClaims())
@@ -120,7 +120,7 @@ func TestHandoffLeavesStepsReadyAsRead(t *testing.T) {
 	// The same steps made ready by the transition itself are handed off.
 	require.Eventually(t, func() bool {
 		h = &handoff{o: o}
-		h.assign(s, nil)
+		h.assign(s, nil, nil)
 		return len(h.given) > 0
 	}, 5*time.Second, time.Millisecond)
 	h.release()
@@ -145,4 +145,91 @@ func TestClaimAfterDrainAnsweredAtOnce(t *testing.T) {
 		t.Fatal("a request queued after the drain waits for its whole long poll")
 	}
 	require.Zero(t, o.WaitingClaims())
+}
+
+// A completion's claim takes a step its transition made ready without a
+// request reserved from the Dispatcher, provided a long poll waits for that
+// action type (no older step waits in line); otherwise it is left to the
+// Dispatcher. The claim of a refused completion (stale) is given nothing and
+// answered nothing at once, not handed to the Dispatcher to claim a step for.
+func TestHandoffCompletionClaim(t *testing.T) {
+	t.Parallel()
+	b := setupTransitions(t)
+	o := New(Config{}, &unclaimStore{}, &oneWorkspace{}, nil, nil)
+	require.NoError(t, o.Start(context.Background()))
+	t.Cleanup(o.Stop)
+	slot := func() *waiter {
+		return &waiter{id: waiterIDs.Add(1), workerID: "w1", caps: []string{"shell"}, key: groupKey("w1", []string{"shell"}),
+			now: true, reply: make(chan *stroem.Assignment, 1)}
+	}
+	// Of the new job's ready steps, only "first" counts as made ready by
+	// the transition ("solo" is left to the Dispatcher).
+	onlyFirst := func(s *persistence.JobState) []bool {
+		asRead := readySteps(s)
+		for i, st := range s.All() {
+			if st.Name == "first" {
+				asRead[i] = false
+			}
+		}
+		return asRead
+	}
+
+	_, s := b.newJob(t, "chain", nil)
+	refused := slot()
+	h := newHandoff(o, []jobEvent{{next: refused}})
+	h.assign(s, onlyFirst(s), []error{stroem.Errorf(stroem.CodeConflict, "stale")})
+	require.Empty(t, h.given, "nothing for the claim of a refused completion")
+	require.Equal(t, stroem.StepReady, s.Find("first").Status)
+	h.giveBack(true)
+	require.Nil(t, <-refused.reply, "answered nothing at once")
+	require.Zero(t, o.WaitingClaims(), "not queued in the Dispatcher")
+
+	// No long poll waits: older steps may wait in line, so the claim is
+	// the Dispatcher's to serve (here it finds nothing).
+	require.False(t, o.idleType("shell"))
+	_, s = b.newJob(t, "chain", nil)
+	inLine := slot()
+	h = newHandoff(o, []jobEvent{{next: inLine}})
+	h.assign(s, onlyFirst(s), []error{nil})
+	require.Empty(t, h.given)
+	h.giveBack(true)
+	require.Nil(t, <-inLine.reply, "the Dispatcher's claim found nothing")
+
+	pollCtx, stopPoll := context.WithCancel(context.Background())
+	polled := make(chan *stroem.Assignment, 1)
+	go func() {
+		a, _ := o.Claim(pollCtx, stroem.ClaimRequest{WorkerID: "w2", Capabilities: []string{"shell"}, WaitMS: 30_000})
+		polled <- a
+	}()
+	require.Eventually(t, func() bool { return o.idleType("shell") }, 5*time.Second, time.Millisecond)
+	p, s := b.newJob(t, "chain", nil)
+	mine := slot()
+	h = newHandoff(o, []jobEvent{{next: mine}})
+	h.assign(s, onlyFirst(s), []error{errDuplicate}) // a duplicate of an accepted report is accepted
+	require.Equal(t, map[string]*waiter{"first": mine}, h.given)
+	require.Empty(t, h.reserved, "no request was reserved from the Dispatcher")
+	require.Equal(t, "w1", s.Find("first").WorkerID)
+	h.deliver(p, s, nil)
+	a := <-mine.reply
+	require.NotNil(t, a)
+	require.Equal(t, "first", a.StepName)
+	require.Equal(t, 1, o.WaitingClaims(), "the long poll still waits")
+	stopPoll()
+	require.Nil(t, <-polled)
+}
+
+// A step whose answer could not be written is given back under the
+// request's worker_id, or the caller's when the request left it out.
+func TestWorkersUnassignAsTheCaller(t *testing.T) {
+	t.Parallel()
+	store := &unclaimStore{}
+	o := New(Config{}, store, &oneWorkspace{}, nil, nil)
+	require.NoError(t, o.Start(context.Background()))
+	t.Cleanup(o.Stop)
+	w := &Workers{o: o}
+	caller := "0b7e3c1a-8d61-4b57-9a51-4c1f1f6a2c01"
+	ctx := WithCaller(context.Background(), caller)
+	w.Unassign(ctx, &stroem.Assignment{JobID: "j", StepName: "a", Attempt: 1}, "")
+	w.Unassign(ctx, &stroem.Assignment{JobID: "j", StepName: "b", Attempt: 1}, "0B7E3C1A-8D61-4B57-9A51-4C1F1F6A2C01")
+	require.Equal(t, []string{"a/" + caller, "b/" + caller}, store.all())
 }

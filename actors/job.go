@@ -165,7 +165,7 @@ func (j *jobActor) flush(ctx actor.Context) {
 		var results []error
 		var before stroem.JobStatus
 		var changed []int
-		h := &handoff{o: o}
+		h := newHandoff(o, events)
 		s, err := o.store.JobUpdate(c, id, func(s *persistence.JobState) error {
 			before = s.Job.Status
 			readyAsRead := readySteps(s)
@@ -175,15 +175,15 @@ func (j *jobActor) flush(ctx actor.Context) {
 			}
 			if !s.Job.Status.Terminal() {
 				advanceFrom(p, s, g, all)
-				h.assign(s, readyAsRead)
 			}
+			h.assign(s, readyAsRead, results)
 			changed = s.Changed() // of the run that committed, when it runs again
 			return nil
 		})
 		if err != nil {
 			h.release()
 		} else {
-			h.deliver(p, s)
+			h.deliver(p, s, g)
 		}
 		if err == nil && claimable(s, g) {
 			o.Wake() // straight away, not after the actor has read the result

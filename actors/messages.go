@@ -45,6 +45,10 @@ type jobFinished struct {
 type jobEvent struct {
 	ev    event
 	reply chan error
+	// next is the claim a completion carries for its slot
+	// (Orchestrator.StepCompleteNext): the transition may hand it a step
+	// it makes ready (handoff.go). Nil for every other event.
+	next *waiter
 }
 
 // stepClaimed tells the JobActor a step was handed to a worker, so a

@@ -63,6 +63,9 @@ type Orchestrator struct {
 	unacked  sync.Map
 	// files gives templates the tasks' state (files.go); nil: none.
 	files atomic.Pointer[Files]
+	// idleTypes are the action types a waiting long poll can run, as the
+	// Dispatcher last published them (dispatcher.publishIdle); nil: none.
+	idleTypes atomic.Pointer[map[string]bool]
 }
 
 type taskPlan struct {
@@ -286,23 +289,28 @@ func (o *Orchestrator) JobCancel(ctx context.Context, jobID string) error {
 	return o.request(ctx, jobID, evCancel{})
 }
 
-// StepComplete applies a worker's completion report, fenced by its attempt.
+// StepComplete applies a worker's completion report, fenced by its attempt
+// (without the claim for its slot a completion may carry: see
+// StepCompleteNext).
 func (o *Orchestrator) StepComplete(ctx context.Context, jobID, step string, c stroem.Completion) error {
-	m, err := o.Masker(ctx, jobID)
-	if err != nil {
-		return err
-	}
-	return o.request(ctx, jobID, evComplete{step: step, c: maskCompletion(m, c)})
+	c.Next = nil
+	_, err := o.StepCompleteNext(ctx, jobID, step, c)
+	return err
 }
 
 // request sends ev to the job's actor and waits for the outcome.
 func (o *Orchestrator) request(ctx context.Context, jobID string, ev event) error {
-	reply := make(chan error, 1)
-	o.root.Send(o.orch, &routed{jobID: jobID, msg: &jobEvent{ev: ev, reply: reply}})
+	return o.requestEvent(ctx, jobID, jobEvent{ev: ev, reply: make(chan error, 1)})
+}
+
+// requestEvent sends e (its reply set) to the job's actor and waits for the
+// outcome.
+func (o *Orchestrator) requestEvent(ctx context.Context, jobID string, e jobEvent) error {
+	o.root.Send(o.orch, &routed{jobID: jobID, msg: &e})
 	t := time.NewTimer(o.cfg.RequestTimeout)
 	defer t.Stop()
 	select {
-	case err := <-reply:
+	case err := <-e.reply:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()

@@ -138,8 +138,12 @@ func (w *Workers) Claim(ctx context.Context, req stroem.ClaimRequest) (*stroem.A
 	return w.o.Claim(ctx, req)
 }
 
-// Unassign gives back an assignment that never reached its worker.
-func (w *Workers) Unassign(a *stroem.Assignment, workerID string) {
+// Unassign gives back an assignment that never reached its worker (the
+// caller's, when workerID is empty: a request may leave it out).
+func (w *Workers) Unassign(ctx context.Context, a *stroem.Assignment, workerID string) {
+	if workerID == "" {
+		workerID, _ = ctx.Value(callerKey{}).(string)
+	}
 	w.o.Unassign(a, canonicalID(workerID))
 }
 
@@ -206,13 +210,32 @@ func (w *Workers) PushLogs(ctx context.Context, jobID, step string, p stroem.Log
 }
 
 // Complete applies the worker's report of an attempt's end (fenced: a
-// stale report is CodeConflict and changes nothing).
-func (w *Workers) Complete(ctx context.Context, jobID, step string, c stroem.Completion) error {
+// stale report is CodeConflict and changes nothing). With c.Next it also
+// claims the slot's next step without waiting (Orchestrator.StepCompleteNext)
+// and returns it, or nil; a caller that cannot deliver it must give it back
+// with Unassign.
+func (w *Workers) Complete(ctx context.Context, jobID, step string, c stroem.Completion) (*stroem.Assignment, error) {
 	if err := callerIs(ctx, &c.WorkerID); err != nil {
-		return err
+		return nil, err
+	}
+	if c.Next != nil {
+		next := *c.Next
+		if next.WorkerID == "" {
+			next.WorkerID = c.WorkerID
+		}
+		if err := checkWorkerID(&next.WorkerID); err != nil {
+			return nil, err
+		}
+		if next.WorkerID != c.WorkerID {
+			return nil, stroem.Invalid("next.worker_id must be the completion's worker_id: a slot claims for its own worker")
+		}
+		if len(next.Capabilities) == 0 {
+			return nil, stroem.Invalid("next.capabilities must list at least one action type")
+		}
+		c.Next = &next
 	}
 	c.Error = stroem.SanitizeText(c.Error)
-	return w.o.StepComplete(ctx, jobID, step, c)
+	return w.o.StepCompleteNext(ctx, jobID, step, c)
 }
 
 // checkWorkerID checks that *id is a UUID and rewrites it in the canonical

@@ -220,7 +220,16 @@ func TestWorkersStartAndCompleteCheckTheWorker(t *testing.T) {
 	job, worker := uuid.NewString(), uuid.NewString()
 
 	require.ErrorIs(t, w.Start(ctx, job, "a", stroem.StepStart{Attempt: 1}), stroem.ErrInvalid)
-	require.ErrorIs(t, w.Complete(ctx, job, "a", stroem.Completion{WorkerID: "x", Attempt: 1}), stroem.ErrInvalid)
+	_, err := w.Complete(ctx, job, "a", stroem.Completion{WorkerID: "x", Attempt: 1})
+	require.ErrorIs(t, err, stroem.ErrInvalid)
+	for _, next := range []*stroem.NextClaim{
+		{WorkerID: uuid.NewString(), Capabilities: []string{"shell"}}, // another worker's slot
+		{WorkerID: worker}, // no capability
+		{WorkerID: "x", Capabilities: []string{"shell"}}, // not a worker id
+	} {
+		_, err = w.Complete(ctx, job, "a", stroem.Completion{WorkerID: worker, Attempt: 1, Next: next})
+		require.ErrorIs(t, err, stroem.ErrInvalid, "%+v", next)
+	}
 	require.ErrorIs(t, w.Start(ctx, job, "a", stroem.StepStart{WorkerID: worker}), stroem.ErrInvalid, "attempt 0")
 	require.NoError(t, w.Start(ctx, job, "a", stroem.StepStart{WorkerID: strings.ToUpper(worker), Attempt: 2}))
 	require.Equal(t, []string{job + "/a/2/" + worker}, f.started, "recorded as the acknowledgement, canonical id")

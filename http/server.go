@@ -38,10 +38,10 @@ type Workers interface {
 	Register(ctx context.Context, reg stroem.WorkerRegistration) (stroem.WorkerRegistered, error)
 	Heartbeat(ctx context.Context, hb stroem.Heartbeat) (stroem.HeartbeatResponse, error)
 	Claim(ctx context.Context, req stroem.ClaimRequest) (*stroem.Assignment, error)
-	Unassign(a *stroem.Assignment, workerID string)
+	Unassign(ctx context.Context, a *stroem.Assignment, workerID string)
 	Start(ctx context.Context, jobID, step string, st stroem.StepStart) error
 	PushLogs(ctx context.Context, jobID, step string, p stroem.LogPush) (stroem.LogPushResponse, error)
-	Complete(ctx context.Context, jobID, step string, c stroem.Completion) error
+	Complete(ctx context.Context, jobID, step string, c stroem.Completion) (*stroem.Assignment, error)
 	// Authenticate maps a worker's own credential to its id; the worker
 	// routes then run with actors.WithCaller.
 	Authenticate(ctx context.Context, credential string) (string, error)

@@ -54,17 +54,22 @@ func (s *Server) workerClaim(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	b, err := json.Marshal(a)
+	return s.writeAssignment(w, r, a, a, req.WorkerID)
+}
+
+// writeAssignment writes v, an answer that hands step a to the worker,
+// and gives a back when the answer could not be written: the worker is
+// gone, and the step need not wait for its lease (or start timeout).
+func (s *Server) writeAssignment(w http.ResponseWriter, r *http.Request, v any, a *stroem.Assignment, workerID string) error {
+	b, err := json.Marshal(v)
 	if err != nil {
-		s.workers.Unassign(a, req.WorkerID)
+		s.workers.Unassign(r.Context(), a, workerID)
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	if _, err := w.Write(append(b, '\n')); err != nil {
-		// The worker is gone: give the step back rather than wait for the
-		// lease to run out.
-		s.workers.Unassign(a, req.WorkerID)
+		s.workers.Unassign(r.Context(), a, workerID)
 	}
 	return nil
 }
@@ -119,11 +124,15 @@ func (s *Server) workerComplete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.workers.Complete(r.Context(), id, step, c); err != nil {
+	next, err := s.workers.Complete(r.Context(), id, step, c)
+	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
-	return nil
+	if next == nil {
+		writeJSON(w, http.StatusOK, stroem.CompletionResponse{})
+		return nil
+	}
+	return s.writeAssignment(w, r, stroem.CompletionResponse{Next: next}, next, c.WorkerID)
 }
 
 var revisionRE = regexp.MustCompile(`^[0-9a-f]{8,128}$`)

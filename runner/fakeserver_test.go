@@ -66,6 +66,14 @@ type fakeServer struct {
 	completeAnswers map[string][]int // step → statuses to answer in turn, then 200
 	completeCalls   map[string]int
 	completions     map[string]stroem.Completion // step → the accepted one
+	// noNext answers like a server from before Completion.Next: never a
+	// step in a completion's answer. Otherwise an accepted completion that
+	// asks gets the next queued step, if one is queued.
+	noNext bool
+	// nextAsked lists the claims completions carried; handedBy says, by
+	// step, which request handed it out ("claim" or "complete").
+	nextAsked []stroem.NextClaim
+	handedBy  map[string]string
 
 	cancel map[stroem.StepRef]bool
 
@@ -86,7 +94,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 		logs: map[stroem.StepRef][]stroem.PushLine{}, loseAckOnce: map[string]bool{}, pushConflict: map[string]bool{},
 		startAnswers: map[string][]int{}, startCalls: map[string]int{}, linesAtStart: map[string]int{},
 		completeAnswers: map[string][]int{}, completeCalls: map[string]int{}, completions: map[string]stroem.Completion{},
-		cancel: map[stroem.StepRef]bool{}, archives: map[string][]byte{},
+		cancel: map[stroem.StepRef]bool{}, archives: map[string][]byte{}, handedBy: map[string]string{},
 	}
 	f.start()
 	t.Cleanup(f.stop)
@@ -237,6 +245,9 @@ func (f *fakeServer) claim(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
+		f.mu.Lock()
+		f.handedBy[a.StepName] = "claim"
+		f.mu.Unlock()
 		reply(w, 200, a)
 	case <-t.C:
 		w.WriteHeader(http.StatusNoContent)
@@ -346,7 +357,19 @@ func (f *fakeServer) complete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.completions[step] = c
-	reply(w, 200, map[string]any{})
+	var resp stroem.CompletionResponse
+	if c.Next != nil {
+		f.nextAsked = append(f.nextAsked, *c.Next)
+	}
+	if c.Next != nil && !f.noNext && f.workers[c.Next.WorkerID] {
+		select {
+		case a := <-f.queue:
+			resp.Next = &a
+			f.handedBy[a.StepName] = "complete"
+		default: // nothing ready: never a wait
+		}
+	}
+	reply(w, 200, resp)
 }
 
 func (f *fakeServer) archive(w http.ResponseWriter, r *http.Request) {
@@ -382,6 +405,12 @@ func (f *fakeServer) completion(step string) (stroem.Completion, bool) {
 	defer f.mu.Unlock()
 	c, ok := f.completions[step]
 	return c, ok
+}
+
+func (f *fakeServer) handedOutBy(step string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.handedBy[step]
 }
 
 func (f *fakeServer) calls(step string) int {

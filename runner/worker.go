@@ -117,10 +117,11 @@ func (c *WorkerConfig) setDefaults() {
 	positiveOr(&c.MaxRetryWait, DefaultMaxRetryWait)
 }
 
-// Worker is a worker process's main loop (SPEC §8): it registers, keeps
-// MaxConcurrent long-poll claims outstanding, runs each claimed step,
-// heartbeats the running steps' leases, ships their logs in small batches
-// and reports their completion, retrying with backoff for as long as the
+// Worker is a worker process's main loop (SPEC §8): it registers, keeps a
+// long-poll claim outstanding for each of its MaxConcurrent slots that is
+// idle, runs each claimed step, heartbeats the running steps' leases, ships
+// their logs in small batches and reports their completion — which claims
+// the slot's next step too — retrying with backoff for as long as the
 // server is unreachable.
 type Worker struct {
 	c      *client.Client
@@ -305,22 +306,34 @@ func (w *Worker) retryOptions() []backoff.RetryOption {
 	return []backoff.RetryOption{backoff.WithBackOff(bo), backoff.WithMaxElapsedTime(0)}
 }
 
-// slot claims and runs steps one at a time until ctx ends.
+// slot claims and runs steps one at a time until ctx ends. Each step's
+// completion claims the slot's next step too (execute); only when it brings
+// none does the slot long-poll a claim.
 func (w *Worker) slot(ctx, stepsCtx, reportCtx context.Context) {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 100 * time.Millisecond
 	bo.MaxInterval = w.cfg.MaxRetryWait
-	for ctx.Err() == nil {
+	var next *stroem.Assignment // the answer to the last completion brought it, under nextID
+	var nextID string
+	for {
+		if next != nil {
+			// Run it even if shutdown began meanwhile: the server handed it
+			// over, and it gets the same grace as any running step.
+			a := *next
+			next = w.execute(ctx, stepsCtx, reportCtx, nextID, a)
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
 		id := w.ID()
 		a, err := w.c.Claim(ctx, stroem.ClaimRequest{
 			WorkerID: id, Capabilities: w.cfg.Capabilities, WaitMS: int(w.cfg.ClaimWait / time.Millisecond),
 		})
 		if a != nil {
-			// Run it even if shutdown began meanwhile: the server handed it
-			// over, and it gets the same grace as any running step.
 			w.down.observe(nil, "claim")
 			bo.Reset()
-			w.execute(stepsCtx, reportCtx, id, *a)
+			next, nextID = a, id
 			continue
 		}
 		if ctx.Err() != nil {
@@ -345,8 +358,11 @@ func (w *Worker) slot(ctx, stepsCtx, reportCtx context.Context) {
 	}
 }
 
-// execute runs one claimed step and reports it.
-func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a stroem.Assignment) {
+// execute runs one claimed step and reports it. Its completion carries a
+// claim for the slot while the slot still takes work (claimCtx not done),
+// and execute returns the step that claim brought, held under the same
+// workerID; nil when none did.
+func (w *Worker) execute(claimCtx, stepsCtx, reportCtx context.Context, workerID string, a stroem.Assignment) *stroem.Assignment {
 	ref := stroem.StepRef{JobID: a.JobID, Step: a.StepName, Attempt: a.Attempt}
 	log := withLazyAttrs(w.log, slog.String("job_id", a.JobID), slog.String("step", a.StepName), slog.Int("attempt", a.Attempt))
 	ctx, cancel := context.WithCancelCause(stepsCtx)
@@ -358,7 +374,7 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 		// was claimed here once more. It is already being run: never twice.
 		w.mu.Unlock()
 		log.Warn("step handed over again while this worker already has it: not run twice")
-		return
+		return nil
 	}
 	w.running[ref] = &task{ref: ref, workerID: workerID, cancel: cancel}
 	w.mu.Unlock()
@@ -368,7 +384,7 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 		w.mu.Unlock()
 	}()
 	if !w.acknowledge(ctx, log, workerID, a) { // ack.go
-		return
+		return nil
 	}
 	start := time.Now()
 	// A step's routine records are debug records: its start, and its end
@@ -409,10 +425,10 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 
 	if ship.isStale() {
 		log.Warn("step abandoned: the server gave it to another attempt", "duration", time.Since(start))
-		return
+		return nil
 	}
 	comp := res.Completion(workerID, a.Attempt)
-	err := w.complete(reportCtx, log, ref, comp)
+	next, err := w.complete(reportCtx, claimCtx, log, ref, comp)
 	switch {
 	case err == nil:
 		level := slog.LevelInfo
@@ -426,6 +442,7 @@ func (w *Worker) execute(stepsCtx, reportCtx context.Context, workerID string, a
 	default:
 		log.Error("completion not delivered", "err", err)
 	}
+	return next
 }
 
 // runStep gets the workspace files and runs the step.
@@ -473,13 +490,23 @@ func (w *Worker) acquireWorkspace(ctx context.Context, log *slog.Logger, ws, rev
 }
 
 // complete reports a completion until the server answers 2xx or refuses it.
-func (w *Worker) complete(ctx context.Context, log *slog.Logger, ref stroem.StepRef, comp stroem.Completion) error {
-	_, err := retryReachable(ctx, w.retryOptions(), log, "completion not delivered, retrying", func() (struct{}, error) {
-		err := w.c.Complete(ctx, ref.JobID, ref.Step, comp)
+// While the slot takes work (claimCtx not done) and the worker still has
+// the id the step was claimed under, the completion claims the slot's next
+// step too (a worker shutting down asks for none, and one registered again
+// would be refused under its old id); it returns the step that came with
+// the answer, or nil: nothing was ready, or the server is older than the
+// claim. A try whose answer is lost may have brought a step: the server
+// gives it back when its start does not come (start_timeout).
+func (w *Worker) complete(ctx, claimCtx context.Context, log *slog.Logger, ref stroem.StepRef, comp stroem.Completion) (*stroem.Assignment, error) {
+	return retryReachable(ctx, w.retryOptions(), log, "completion not delivered, retrying", func() (*stroem.Assignment, error) {
+		comp.Next = nil
+		if claimCtx.Err() == nil && w.ID() == comp.WorkerID {
+			comp.Next = &stroem.NextClaim{WorkerID: comp.WorkerID, Capabilities: w.cfg.Capabilities}
+		}
+		next, err := w.c.CompleteNext(ctx, ref.JobID, ref.Step, comp)
 		w.down.observe(err, "complete")
-		return struct{}{}, err
+		return next, err
 	})
-	return err
 }
 
 // heartbeatLoop renews the running steps' leases every heartbeat period and

@@ -103,8 +103,24 @@ func (c *Client) PushLogs(ctx context.Context, jobID, step string, p stroem.LogP
 // again is harmless; a stroem.ErrConflict error means the report is stale
 // and retrying it is pointless.
 func (c *Client) Complete(ctx context.Context, jobID, step string, comp stroem.Completion) error {
-	_, err := c.do(ctx, request{method: http.MethodPost, path: stepPath(jobID, step, "complete"), body: comp}, nil)
+	_, err := c.CompleteNext(ctx, jobID, step, comp)
 	return err
+}
+
+// CompleteNext reports the result of an attempt, like Complete; with
+// comp.Next set it also claims the slot's next step without waiting, and
+// returns it: a claim like any other, to acknowledge with StepStart before
+// running it. It returns nil when nothing was ready at once, when comp.Next
+// is not set, and always from a server older than the field; an answer
+// whose step is malformed counts as none (the server gives such a step back
+// when no start comes).
+func (c *Client) CompleteNext(ctx context.Context, jobID, step string, comp stroem.Completion) (*stroem.Assignment, error) {
+	var out stroem.CompletionResponse
+	_, err := c.do(ctx, request{method: http.MethodPost, path: stepPath(jobID, step, "complete"), body: comp}, &out)
+	if err != nil || out.Next == nil || out.Next.JobID == "" || out.Next.StepName == "" {
+		return nil, err
+	}
+	return out.Next, nil
 }
 
 // WorkspaceArchive downloads the files of workspace ws at revision as a

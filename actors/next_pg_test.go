@@ -1,0 +1,212 @@
+package actors
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+)
+
+const nextWorkflow = `
+actions:
+  noop:
+    type: shell
+    cmd: "true"
+tasks:
+  chain:
+    flow:
+      a: { action: noop }
+      b: { action: noop, depends_on: [a] }
+  pair:
+    flow:
+      a: { action: noop }
+      b: { action: noop }
+`
+
+// completeNext reports a's attempt as succeeded by worker, with a claim for
+// the worker's slot, and returns what the claim brought.
+func (e *pgEngine) completeNext(t *testing.T, a *stroem.Assignment, worker string) (*stroem.Assignment, error) {
+	t.Helper()
+	return e.o.StepCompleteNext(context.Background(), a.JobID, a.StepName, stroem.Completion{
+		WorkerID: worker, Attempt: a.Attempt, Next: &stroem.NextClaim{WorkerID: worker, Capabilities: []string{"shell"}},
+	})
+}
+
+// A step the completion makes ready goes to the completing slot's claim, in
+// the completing transaction, before a long poll that waits meanwhile; when
+// nothing is ready the claim is answered nothing, without waiting.
+func TestCompletionClaimTakesTheStepItMadeReady(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, nextWorkflow, Config{}, nil)
+	w1, w2 := uuid.NewString(), uuid.NewString()
+	id := e.create(t, "chain", nil)
+	a := e.claimed(t, w1)
+	require.Equal(t, "a", a.StepName)
+
+	pollCtx, stopPoll := context.WithCancel(context.Background())
+	polled := make(chan *stroem.Assignment, 1)
+	go func() {
+		got, _ := e.o.Claim(pollCtx, stroem.ClaimRequest{WorkerID: w2, Capabilities: []string{"shell"}, WaitMS: 30_000})
+		polled <- got
+	}()
+	require.Eventually(t, func() bool { return e.o.WaitingClaims() == 1 }, 5*time.Second, time.Millisecond)
+
+	b, err := e.completeNext(t, a, w1)
+	require.NoError(t, err)
+	require.NotNil(t, b, "b became ready in the completing transaction")
+	require.Equal(t, "b", b.StepName)
+	require.Equal(t, 1, b.Attempt)
+	st := e.state(t, id).Find("b")
+	require.Equal(t, stroem.StepRunning, st.Status)
+	require.Equal(t, w1, st.WorkerID, "held by the completing worker")
+	require.Equal(t, 1, e.o.WaitingClaims(), "the waiting long poll got nothing")
+
+	done, err := e.completeNext(t, b, w1)
+	require.NoError(t, err)
+	require.Nil(t, done, "nothing is ready: the claim is answered nothing")
+	e.waitStatus(t, id, stroem.JobCompleted)
+
+	stopPoll()
+	require.Nil(t, <-polled)
+}
+
+// A step ready before the completion (the Dispatcher's) is claimed for the
+// completion's claim at once.
+func TestCompletionClaimTakesAReadyStep(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, nextWorkflow, Config{}, nil)
+	w1 := uuid.NewString()
+	id := e.create(t, "pair", nil)
+	first := e.claimed(t, w1)
+
+	second, err := e.completeNext(t, first, w1)
+	require.NoError(t, err)
+	require.NotNil(t, second)
+	require.NotEqual(t, first.StepName, second.StepName)
+	st := e.state(t, id).Find(second.StepName)
+	require.Equal(t, stroem.StepRunning, st.Status)
+	require.Equal(t, w1, st.WorkerID)
+
+	// A claim that was handed out must be acknowledged like any other: the
+	// acknowledgement is accepted, and the job ends with its report.
+	w := NewWorkers(e.o, e.store, nil, nil)
+	require.NoError(t, w.Start(context.Background(), id, second.StepName, stroem.StepStart{WorkerID: w1, Attempt: second.Attempt}))
+	none, err := e.completeNext(t, second, w1)
+	require.NoError(t, err)
+	require.Nil(t, none)
+	e.waitStatus(t, id, stroem.JobCompleted)
+}
+
+// A refused completion (stale: not the running attempt, or another worker's)
+// gets no step: the ready step stays for the next claim.
+func TestStaleCompletionClaimsNothing(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, nextWorkflow, Config{}, nil)
+	w1, w2 := uuid.NewString(), uuid.NewString()
+	id := e.create(t, "pair", nil)
+	first := e.claimed(t, w1)
+
+	stale := *first
+	stale.Attempt = 7
+	got, err := e.completeNext(t, &stale, w1)
+	require.ErrorIs(t, err, stroem.ErrConflict)
+	require.Nil(t, got)
+	got, err = e.completeNext(t, first, w2)
+	require.ErrorIs(t, err, stroem.ErrConflict, "another worker's report")
+	require.Nil(t, got)
+
+	other := map[string]string{"a": "b", "b": "a"}[first.StepName]
+	require.Equal(t, stroem.StepReady, e.state(t, id).Find(other).Status, "nothing was claimed for a refused completion")
+	require.Equal(t, other, e.claimed(t, w2).StepName)
+}
+
+// A duplicate of an accepted completion is accepted again: its claim may
+// be given a step (here none is ready), and the report changes nothing.
+func TestDuplicateCompletionWithClaim(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, nextWorkflow, Config{}, nil)
+	w1 := uuid.NewString()
+	id := e.create(t, "chain", nil)
+	a := e.claimed(t, w1)
+	b, err := e.completeNext(t, a, w1)
+	require.NoError(t, err)
+	require.NotNil(t, b)
+	again, err := e.completeNext(t, a, w1)
+	require.NoError(t, err, "the same report again is a no-op")
+	require.Nil(t, again, "b is already running: nothing is ready")
+	require.Equal(t, w1, e.state(t, id).Find("b").WorkerID)
+}
+
+// A draining server hands nothing out, through a completion's claim as
+// through a long poll; the completion itself is recorded.
+func TestDrainingCompletionClaimsNothing(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, nextWorkflow, Config{}, nil)
+	w1 := uuid.NewString()
+	id := e.create(t, "pair", nil)
+	first := e.claimed(t, w1)
+	e.o.Drain()
+	got, err := e.completeNext(t, first, w1)
+	require.NoError(t, err)
+	require.Nil(t, got)
+	require.Equal(t, stroem.StepCompleted, e.state(t, id).Find(first.StepName).Status)
+}
+
+// The Dispatcher serves a completion's claim before a long poll of the same
+// worker: the long poll can wait for the next step, and the completion's
+// claim answered nothing would cost its slot a long poll of its own.
+func TestCompletionClaimServedBeforeALongPoll(t *testing.T) {
+	t.Parallel()
+	e, cs := spiedEngine(t, Config{})
+	w1 := uuid.NewString()
+	e.create(t, "pair", nil)
+	first := e.claimed(t, w1)
+
+	// A long poll of the same worker waits: its claim found nothing (the
+	// ready step hidden, as SKIP LOCKED would).
+	cs.hide.Store(true)
+	n := cs.n.Load()
+	pollCtx, stopPoll := context.WithCancel(context.Background())
+	polled := make(chan *stroem.Assignment, 1)
+	go func() {
+		got, _ := e.o.Claim(pollCtx, stroem.ClaimRequest{WorkerID: w1, Capabilities: []string{"shell"}, WaitMS: 30_000})
+		polled <- got
+	}()
+	require.Eventually(t, func() bool { return e.o.WaitingClaims() == 1 && cs.n.Load() > n }, 5*time.Second, time.Millisecond)
+	cs.hide.Store(false)
+
+	second, err := e.completeNext(t, first, w1)
+	require.NoError(t, err)
+	require.NotNil(t, second, "the ready step goes to the completion's claim")
+	require.NotEqual(t, first.StepName, second.StepName)
+	require.Equal(t, 1, e.o.WaitingClaims(), "the long poll still waits")
+	stopPoll()
+	require.Nil(t, <-polled)
+}
+
+// A completion's claim waits in line like any claim: with no long poll
+// waiting, an older ready step (of another job) comes before the step the
+// completion made ready, which stays ready for the next claim.
+func TestCompletionClaimDoesNotOvertakeOlderSteps(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, nextWorkflow, Config{}, nil)
+	w1, w2 := uuid.NewString(), uuid.NewString()
+	chain := e.create(t, "chain", nil)
+	a := e.claimed(t, w1)
+	require.Equal(t, chain, a.JobID)
+	older := e.create(t, "pair", nil) // its steps are ready before b
+
+	next, err := e.completeNext(t, a, w1)
+	require.NoError(t, err)
+	require.NotNil(t, next)
+	require.Equal(t, older, next.JobID, "the oldest ready step first")
+	require.Equal(t, stroem.StepReady, e.state(t, chain).Find("b").Status)
+
+	// The next claims take the rest in line: the pair's other step, then b.
+	require.Equal(t, older, e.claimed(t, w2).JobID)
+	require.Equal(t, "b", e.claimed(t, w2).StepName)
+}
