@@ -117,10 +117,14 @@ func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool, results []
 	if s.CancelRequested || s.Job.Status.Terminal() || h.o.draining.Load() {
 		return
 	}
+	// A step the transition made ready is one it changed: only those are
+	// looked at, not every step of the job (Changed is in position order).
 	var ready []int
-	for i, st := range s.All() {
-		wasReady := i < len(readyAsRead) && readyAsRead[i]
-		if st.Status == stroem.StepReady && (st.ReadyAt == nil || !st.ReadyAt.After(s.Now)) && !wasReady {
+	for _, i := range s.Changed() {
+		if s.StatusAt(i) != stroem.StepReady || (i < len(readyAsRead) && readyAsRead[i]) {
+			continue
+		}
+		if st := s.At(i); st.ReadyAt == nil || !st.ReadyAt.After(s.Now) {
 			ready = append(ready, i)
 		}
 	}
@@ -181,8 +185,8 @@ func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool, results []
 // refuses anything else); steps it appends come after them.
 func readySteps(s *persistence.JobState) []bool {
 	var r []bool
-	for i, st := range s.All() {
-		if st.Status == stroem.StepReady {
+	for i := range s.Len() {
+		if s.StatusAt(i) == stroem.StepReady {
 			if r == nil {
 				r = make([]bool, s.Len())
 			}
