@@ -10,4 +10,5 @@ const (
 	ReadStepsSQL  = readStepsSQL
 	WriteStepsSQL = writeStepsSQL
 	KeyedPlans    = keyedPlans
+	ClaimSQL      = claimSQL
 )

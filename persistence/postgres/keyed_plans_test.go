@@ -27,6 +27,7 @@ func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
 
 	for name, c := range map[string]struct{ sql, args string }{
 		"acknowledgement": {postgres.StartSQL, `'{}', '{}', '{}', '{}', 'running'`},
+		"claim":           {postgres.ClaimSQL, `'00000000-0000-0000-0000-000000000001', '{shell}', 1, 30000`},
 		"step read":       {postgres.ReadStepsSQL, `'00000000-0000-0000-0000-000000000000', NULL`},
 		"step write": {postgres.WriteStepsSQL, `'00000000-0000-0000-0000-000000000000'` +
 			strings.Repeat(`, '{}'`, 21) + `, now()`},
@@ -92,7 +93,7 @@ func TestKeyedStatementsAreNotPlannedAgain(t *testing.T) {
 		_, err = one.JobUpdate(ctx, c.JobID, storetest.Complete(storetest.Report{Step: "a", Worker: "w1", Attempt: c.Attempt}))
 		require.NoError(t, err)
 	}
-	for name, sql := range map[string]string{"acknowledgement": postgres.StartSQL, "step write": postgres.WriteStepsSQL} {
+	for name, sql := range map[string]string{"acknowledgement": postgres.StartSQL, "step write": postgres.WriteStepsSQL, "claim": postgres.ClaimSQL} {
 		var generic, custom int
 		require.NoError(t, one.Pool().QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
 			WHERE statement = $1`, sql).Scan(&generic, &custom), name)
