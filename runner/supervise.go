@@ -31,8 +31,13 @@ package runner
 //     machine. The supervisor is a child subreaper
 //     (PR_SET_CHILD_SUBREAPER), so processes whose parent died — double
 //     forks, setsid daemons — are re-parented to it rather than to init, and
-//     it finds them by walking its process tree in /proc. It needs no
-//     privilege and no configuration.
+//     it finds them by walking its process tree in /proc (only when a child
+//     is left after the step's main process was reaped: every descendant's
+//     chain of parents ends in one of its children). It needs no privilege
+//     and no configuration. On Linux it runs its steps from one goroutine
+//     with pidfds and an epoll instance of its own
+//     (supervise_fast_linux.go); elsewhere, or on kernels without pidfds,
+//     a portable loop does the same with os/exec.
 //
 // Layers: the supervisor's thread that forks the step never exits (it is
 // locked to the supervisor's main goroutine), so Pdeathsig=SIGKILL on the
@@ -88,7 +93,17 @@ const (
 	supervisorVersion = "1"
 	// supervisorArg0 is the supervisor's argv[0], what `ps` shows.
 	supervisorArg0 = "stroem-step-supervisor"
+	// supervisorPortableEnv makes a supervisor run the portable loop
+	// where it would run the Linux one (supervise_fast_linux.go): only the
+	// tests set it (supervisorTestPortable), to keep both loops tested. The
+	// supervisor's environment is the fixed one newSupervisor builds;
+	// nothing a step does reaches it.
+	supervisorPortableEnv = "STROEM_STEP_SUPERVISOR_PORTABLE"
 )
+
+// supervisorTestPortable makes the supervisors started from now on run
+// the portable loop; tests only.
+var supervisorTestPortable atomic.Bool
 
 // supervisorSpec is the step to start, sent by the worker.
 type supervisorSpec struct {
@@ -214,6 +229,9 @@ func newSupervisor() (*supervisor, error) {
 		Stderr:      os.Stderr, // only a crash of the supervisor writes here
 		ExtraFiles:  []*os.File{theirs, stW},
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	if supervisorTestPortable.Load() {
+		cmd.Env = append(cmd.Env, supervisorPortableEnv+"=1")
 	}
 	err = cmd.Start()
 	closeAll(theirs, stW) // the supervisor holds its own copies

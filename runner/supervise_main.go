@@ -34,6 +34,12 @@ func supervise() int {
 		fmt.Fprintln(os.Stderr, "stroem: started as a step supervisor without its pipes")
 		return 2
 	}
+	becomeSubreaper()
+	if os.Getenv(supervisorPortableEnv) == "" {
+		if code, ok := superviseFast(ctlFile, st); ok {
+			return code
+		}
+	}
 	fc, err := net.FileConn(ctlFile)
 	ctl, ok := fc.(*net.UnixConn)
 	if err != nil || !ok {
@@ -41,12 +47,11 @@ func supervise() int {
 		return 2
 	}
 	_ = ctlFile.Close()
-	becomeSubreaper()
 
 	msgs := make(chan ctlMsg)
 	go func() {
 		defer close(msgs) // EOF: the worker closed it, or died
-		r := &ctlReader{c: ctl}
+		r := connReader(ctl)
 		for {
 			m, err := r.next()
 			if err != nil {
@@ -70,7 +75,7 @@ func supervise() int {
 // runStep starts and supervises one step. It reports false when the worker
 // went away meanwhile (the step has been killed).
 func runStep(m ctlMsg, msgs <-chan ctlMsg, send *json.Encoder) bool {
-	stdout, stderr := m.files[0], m.files[1]
+	stdout, stderr := os.NewFile(uintptr(m.fds[0]), "stdout"), os.NewFile(uintptr(m.fds[1]), "stderr")
 	var spec supervisorSpec
 	if err := json.Unmarshal(m.payload, &spec); err != nil {
 		closeAll(stdout, stderr)
@@ -136,7 +141,7 @@ func runStep(m ctlMsg, msgs <-chan ctlMsg, send *json.Encoder) bool {
 			case c.kind == msgKill:
 				signalGroup(syscall.SIGKILL)
 			case c.kind == msgStep: // cannot happen: one step at a time
-				closeAll(c.files...)
+				closeFds(c.fds...)
 			}
 		}
 	}
@@ -172,4 +177,11 @@ func (s supervisorSpec) command(stdout, stderr *os.File) *exec.Cmd {
 	}
 	setPdeathsig(cmd.SysProcAttr)
 	return cmd
+}
+
+// closeFds closes descriptors received from the worker.
+func closeFds(fds ...int) {
+	for _, fd := range fds {
+		_ = syscall.Close(fd)
+	}
 }
