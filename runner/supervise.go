@@ -68,7 +68,7 @@ package runner
 // control socket (supervise_proto.go) — a step (supervisorSpec, with the
 // step's stdout and stderr as SCM_RIGHTS), then commands for it (SIGTERM,
 // SIGKILL to the step's group); EOF means the worker is gone. fd 4 is the
-// status pipe back — JSON lines (supervisorMsg): per step its pid, or why it
+// status pipe back — lines (supervisorMsg): per step its pid, or why it
 // could not start, and, once the step's main process has exited and
 // everything else of the step is killed, its wait status.
 
@@ -90,7 +90,7 @@ const (
 	// supervisorEnv marks a process started as a step supervisor; its value
 	// is the protocol version, so a binary of another version refuses.
 	supervisorEnv     = "STROEM_STEP_SUPERVISOR"
-	supervisorVersion = "1"
+	supervisorVersion = "2"
 	// supervisorArg0 is the supervisor's argv[0], what `ps` shows.
 	supervisorArg0 = "stroem-step-supervisor"
 	// supervisorPortableEnv makes a supervisor run the portable loop
@@ -116,14 +116,14 @@ type supervisorSpec struct {
 	NoExecShell string `json:"noexec_shell,omitempty"`
 }
 
-// supervisorMsg is one line of the status pipe.
+// supervisorMsg is one line of the status pipe (supervise_proto.go).
 type supervisorMsg struct {
-	PID        int    `json:"pid,omitempty"`
-	StartError string `json:"start_error,omitempty"`
+	PID        int
+	StartError string
 	// Done: the step's main process exited with Status (a wait status) and
 	// the rest of the step is gone.
-	Done   bool   `json:"done,omitempty"`
-	Status uint32 `json:"status,omitempty"`
+	Done   bool
+	Status uint32
 }
 
 // supervisorReady is set by SupervisorMain in a binary that can be started
@@ -276,8 +276,7 @@ func (s *supervisor) readMsg() (supervisorMsg, error) {
 		}
 		return supervisorMsg{}, errors.New("it ended without an answer")
 	}
-	var m supervisorMsg
-	return m, json.Unmarshal(s.status.Bytes(), &m)
+	return parseStatusLine(s.status.Bytes())
 }
 
 // takeSupervisor returns an idle supervisor, or a new one.

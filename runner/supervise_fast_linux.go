@@ -44,7 +44,8 @@ type fastLoop struct {
 	epc             syscall.RawConn
 	events          [4]unix.EpollEvent
 	r               *ctlReader
-	eof             bool // the worker is gone (or spoke nonsense)
+	line            []byte // writeLine's buffer
+	eof             bool   // the worker is gone (or spoke nonsense)
 	// recvmsg's arguments, on the heap: the raw call gets their address.
 	msg unix.Msghdr
 	iov unix.Iovec
@@ -218,8 +219,8 @@ func (l *fastLoop) next() (ctlMsg, bool) {
 
 // writeLine sends one status line to the worker.
 func (l *fastLoop) writeLine(m supervisorMsg) {
-	b, _ := json.Marshal(m)
-	b = append(b, '\n')
+	l.line = appendStatusLine(l.line[:0], m)
+	b := l.line
 	for len(b) > 0 {
 		n, _, e := syscall.RawSyscall(unix.SYS_WRITE, uintptr(l.status), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		switch {
