@@ -60,6 +60,7 @@ type stepFiles struct {
 	// out; trusted when they are older than the step, so unchanged stamps
 	// prove a directory unchanged (stepdir.go).
 	stamps  []stamp
+	dirs    []dirHandle // the directories held open (pooledRoot), closed by remove
 	trusted bool
 
 	mu          sync.Mutex
@@ -92,7 +93,7 @@ func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID st
 		}
 	}
 	f := &stepFiles{c: w.c, root: root, log: log, retry: w.retryOptions(), pool: &w.files, reused: reused,
-		stamps: pooled.stamps, trusted: pooled.trusted,
+		stamps: pooled.stamps, dirs: pooled.dirs, trusted: pooled.trusted,
 		ref: client.StepFile{JobID: a.JobID, Step: a.StepName, WorkerID: workerID, Attempt: a.Attempt}}
 	if a.Spec.Env == nil {
 		a.Spec.Env = map[string]string{}
@@ -403,8 +404,11 @@ func (f *stepFiles) empty(dir string) (bool, error) {
 // they are as new (empty, modes unchanged), and removes them otherwise.
 func (f *stepFiles) cleanup() {
 	if f.pool != nil {
-		r := pooledRoot{root: f.root, stamps: f.stamps, trusted: f.trusted}
-		if r.check() && f.pool.put(r) {
+		r := pooledRoot{root: f.root, stamps: f.stamps, dirs: f.dirs, trusted: f.trusted}
+		ok := r.check()
+		f.dirs = r.dirs // check may have opened others (and closed these)
+		if ok && f.pool.put(r) {
+			f.dirs = nil // the pool's now
 			return
 		}
 	}
@@ -413,6 +417,8 @@ func (f *stepFiles) cleanup() {
 
 // remove removes the attempt's directories (read-only ones included).
 func (f *stepFiles) remove() {
+	closeDirHandles(f.dirs)
+	f.dirs = nil
 	_ = filepath.WalkDir(f.root, func(p string, d os.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
 			_ = os.Chmod(p, 0o755)

@@ -39,6 +39,10 @@ import (
 //     in the same clock tick as the recording cannot go unseen (trusted).
 //   - A file's link count must stay as copied: a step that hard-linked a
 //     file elsewhere could otherwise read what the next step writes into it.
+//   - The state and artifact roots (files_pool.go) compare their five
+//     directories' stamps through handles held open since the stamps were
+//     recorded (an fstat instead of a path lookup), and the root's through
+//     its path: pooledRoot says why that proves what the paths' stamps do.
 //
 // Left: a change in the same clock tick as the fresh copy that alters
 // neither bytes nor any stamp but ctime (an extended attribute, an ACL

@@ -216,10 +216,13 @@ func TestStepDirTooBigNotKept(t *testing.T) {
 func TestFilesRootJudgedByStamps(t *testing.T) {
 	t.Parallel()
 	trustedFiles := func(root string) *stepFiles {
-		stamps := filesRootStamps(root)
+		stamps, dirs := filesRootStamps(root)
 		require.Len(t, stamps, 1+len(stepFileDirs))
+		require.Len(t, dirs, len(stepFileDirs), "the directories held open")
 		require.Eventually(t, func() bool { return stampsOlderThanNow(stamps) }, time.Minute, time.Millisecond)
-		return &stepFiles{root: root, log: testLogger(t), pool: &filesPool{}, reused: true, stamps: stamps, trusted: true}
+		f := &stepFiles{root: root, log: testLogger(t), pool: &filesPool{}, reused: true, stamps: stamps, dirs: dirs, trusted: true}
+		t.Cleanup(func() { f.pool.drain(testLogger(t)) })
+		return f
 	}
 	f := trustedFiles(newPooledRoot(t))
 	for _, d := range stepFileDirs {
