@@ -342,6 +342,17 @@ func idleSupervisorEpolls(t *testing.T) int {
 	return n
 }
 
+// idleSupervisorPIDs lists the pooled supervisors.
+func idleSupervisorPIDs() []int {
+	supervisors.mu.Lock()
+	defer supervisors.mu.Unlock()
+	var pids []int
+	for _, s := range supervisors.idle {
+		pids = append(pids, s.cmd.Process.Pid)
+	}
+	return pids
+}
+
 // drainSupervisors ends the idle supervisors.
 func drainSupervisors() {
 	supervisors.mu.Lock()
@@ -383,9 +394,12 @@ func TestSupervisorLoops(t *testing.T) {
 
 			noShell := newShell(t)
 			noShell.Shell = "/nonexistent/sh"
+			idle := idleSupervisorPIDs()
 			res, _ = run(t, noShell, cmdStep(`true`))
 			require.False(t, res.Succeeded())
-			require.Contains(t, res.Error, "fork/exec /nonexistent/sh: no such file or directory")
+			require.Equal(t, -1, res.ExitCode)
+			require.Equal(t, "start: fork/exec /nonexistent/sh: no such file or directory", res.Error)
+			require.Equal(t, idle, idleSupervisorPIDs(), "the supervisor that could not start it serves again")
 
 			// Cancelled: SIGTERM to the group, which traps it; SIGKILL after
 			// the grace.
