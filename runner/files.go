@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +63,9 @@ type stepFiles struct {
 	stamps  []stamp
 	dirs    []dirHandle // the directories held open (pooledRoot), closed by remove
 	trusted bool
+	// rootSeen: the root's stamp was found as handed out after the step
+	// (unchanged).
+	rootSeen bool
 
 	mu          sync.Mutex
 	state       map[string]any
@@ -385,19 +389,38 @@ func (f *stepFiles) uploadArtifact(ctx context.Context, p, name string) error {
 // entries: from its stamp when that is trusted and unchanged (it was
 // handed out empty), else from a listing.
 func (f *stepFiles) empty(dir string) (bool, error) {
-	if f.trusted {
-		rel, err := filepath.Rel(f.root, dir)
-		if err == nil {
-			for _, s := range f.stamps {
-				if s.rel == rel {
-					if now, ok := stampOf(dir, rel); ok && now == s {
-						return true, nil
-					}
-				}
-			}
-		}
+	if f.trusted && f.unchanged(dir) {
+		return true, nil
 	}
 	return dirEmpty(dir)
+}
+
+// unchanged says whether dir's stamp is as handed out. With the
+// directories held open (pooledRoot) it reads the root's stamp through its
+// path once — the step has ended: only the worker works in the root now,
+// and it renames nothing — and dir's through its handle; pooledRoot says
+// why that is dir's path's stamp.
+func (f *stepFiles) unchanged(dir string) bool {
+	rel, err := filepath.Rel(f.root, dir)
+	if err != nil {
+		return false
+	}
+	i := slices.IndexFunc(f.stamps, func(s stamp) bool { return s.rel == rel })
+	if i <= 0 {
+		return false
+	}
+	if len(f.dirs) != len(f.stamps)-1 {
+		now, ok := stampOf(dir, rel)
+		return ok && now == f.stamps[i]
+	}
+	if !f.rootSeen {
+		if now, ok := stampOf(f.root, ""); !ok || now != f.stamps[0] {
+			return false
+		}
+		f.rootSeen = true
+	}
+	now, ok := f.dirs[i-1].stamp(rel)
+	return ok && now == f.stamps[i]
 }
 
 // cleanup gives the attempt's directories back for the next step when

@@ -252,6 +252,16 @@ func TestFilesRootJudgedByStamps(t *testing.T) {
 			require.NoError(t, err)
 			require.False(t, empty, name)
 		}
+		// Whatever the spoiler did, the stamps never call a directory
+		// empty that a listing of its path does not find empty.
+		for _, d := range stepFileDirs {
+			empty, err := f.empty(f.dir(d.name))
+			listed, lerr := dirEmpty(f.dir(d.name))
+			if err == nil && empty {
+				require.NoError(t, lerr, "%s: %s", name, d.name)
+				require.True(t, listed, "%s: %s", name, d.name)
+			}
+		}
 		f.cleanup()
 		require.Empty(t, f.pool.roots, name)
 		require.NoDirExists(t, f.root, name)
