@@ -188,18 +188,6 @@ func (d *stepDir) check() bool {
 	return true
 }
 
-// stampsMatch compares every entry's recorded stamp under root with the
-// kernel's.
-func stampsMatch(root string, snap []stamp) bool {
-	for _, s := range snap {
-		now, ok := stampOf(filepath.Join(root, s.rel), s.rel)
-		if !ok || now != s {
-			return false
-		}
-	}
-	return true
-}
-
 // sameAsSource compares the directory with the files it was copied from:
 // the same entries with the same stamps as recorded, nothing more, and the
 // same bytes in every file and link.

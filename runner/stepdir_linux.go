@@ -16,6 +16,34 @@ func stampOf(path, rel string) (stamp, bool) {
 	return stampFromStat(&st, rel), true
 }
 
+// stampsMatch compares every entry's recorded stamp under root with the
+// kernel's: the root is opened once (O_PATH, not following a link: the
+// inode its path leads to now, as an lstat of it would see) and each entry
+// read relative to it (fstatat, not following a final link), so only the
+// entry's own path below the root is walked. Entries are recorded parents
+// first, so a directory replaced by a link fails on its own stamp before
+// anything below it is read through the link, as with lstats of the whole
+// paths.
+func stampsMatch(root string, snap []stamp) bool {
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	for _, s := range snap {
+		if s.rel == "" {
+			err = unix.Fstat(fd, &st)
+		} else {
+			err = unix.Fstatat(fd, s.rel, &st, unix.AT_SYMLINK_NOFOLLOW)
+		}
+		if err != nil || stampFromStat(&st, s.rel) != s {
+			return false
+		}
+	}
+	return true
+}
+
 // stampFromStat is the stamp of st, its mode as os.Lstat would give it.
 func stampFromStat(st *unix.Stat_t, rel string) stamp {
 	mode := fs.FileMode(st.Mode & 0o777)

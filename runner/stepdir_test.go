@@ -76,6 +76,9 @@ var spoilers = map[string]string{
 	"a directory made read-only":   "chmod 555 lib",
 	"the root opened to everybody": "chmod 777 .",
 	"a directory added":            "mkdir d",
+	// Lookalikes: the same names, modes and bytes, other inodes.
+	"the root replaced by a copy":              `d="$PWD" && mv "$d" "$d.old" && cp -a "$d.old" "$d"`,
+	"a directory replaced by a link to a copy": `cp -a lib ../lib.copy && rm -r lib && ln -s "$PWD/../lib.copy" lib`,
 }
 
 func TestStepDirReusedOnlyAsHandedOut(t *testing.T) {
