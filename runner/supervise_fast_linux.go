@@ -82,32 +82,38 @@ func newFastLoop(ctlFile, stFile *os.File) (*fastLoop, error) {
 	if t, err := unix.GetsockoptInt(int(ctlFile.Fd()), unix.SOL_SOCKET, unix.SO_TYPE); err != nil || t != unix.SOCK_STREAM {
 		return nil, errors.New("fd 3 is not a stream socket")
 	}
-	l := &fastLoop{ctlFile: ctlFile, stFile: stFile, ctl: int(ctlFile.Fd()), status: int(stFile.Fd())}
-	// Writes of the status pipe must not block in a raw call: they never
-	// fill it (the worker reads each line before it sends the next step),
-	// and writeLine waits if they ever did.
-	if err := unix.SetNonblock(l.status, true); err != nil {
+	l := &fastLoop{ctlFile: ctlFile, stFile: stFile, ctl: int(ctlFile.Fd()), status: int(stFile.Fd()), epfd: -1}
+	fail := func(err error) (*fastLoop, error) {
+		if l.ep != nil {
+			_ = l.ep.Close()
+		} else if l.epfd >= 0 {
+			_ = unix.Close(l.epfd)
+		}
+		_ = unix.Close(l.devnull)
 		return nil, err
 	}
 	if l.devnull, err = unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
 		return nil, err
 	}
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		_ = unix.Close(l.devnull)
-		return nil, err
+	if l.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return fail(err)
 	}
-	err = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, l.ctl, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(l.ctl)})
-	if err == nil {
-		err = unix.SetNonblock(ep, true) // os.NewFile polls only a non-blocking descriptor
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, l.ctl, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(l.ctl)}); err != nil {
+		return fail(err)
 	}
-	if err != nil {
-		_, _ = unix.Close(ep), unix.Close(l.devnull)
-		return nil, err
+	if err := unix.SetNonblock(l.epfd, true); err != nil { // os.NewFile polls only a non-blocking descriptor
+		return fail(err)
 	}
-	l.epfd, l.ep = ep, os.NewFile(uintptr(ep), "supervisor epoll")
+	l.ep = os.NewFile(uintptr(l.epfd), "supervisor epoll")
 	if l.epc, err = l.ep.SyscallConn(); err != nil {
-		return nil, err
+		return fail(err)
+	}
+	// Writes of the status pipe must not block in a raw call: they never
+	// fill it (the worker reads each line before it sends the next step),
+	// and writeLine waits if they ever did. Last: the portable loop, run
+	// when this fails, writes it blocking.
+	if err := unix.SetNonblock(l.status, true); err != nil {
+		return fail(err)
 	}
 	l.r = &ctlReader{read: l.recv}
 	return l, nil
