@@ -316,9 +316,6 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	st := proc.finish()
 	*swept = st.swept
 	r.drain(readers, func() (bool, time.Duration) { return inSink.Load() > 0, time.Duration(sinkTime.Load()) }, outR, errR)
-	if st.startErr != nil { // a supervisor could not start it
-		return Result{ExitCode: -1, Error: st.startErr.Error()}
-	}
 
 	res := Result{ExitCode: st.code}
 	switch {

@@ -158,8 +158,6 @@ type exitStatus struct {
 	// (a step started directly, or whose supervisor died, may have left
 	// one running outside its group).
 	swept bool
-	// startErr: a supervisor could not start the step (nothing ran).
-	startErr error
 }
 
 func statusOf(ws syscall.WaitStatus) exitStatus {
@@ -314,14 +312,9 @@ type supervised struct {
 	done   chan struct{}
 	status exitStatus // valid after done
 	broken bool       // the supervisor died or misbehaved: not reused
-	pid    int        // the step's main process, once the supervisor said (wait)
+	pid    int
 }
 
-// startSupervised hands the step to a pooled supervisor. It does not wait
-// for the supervisor's answer (the step's pid, or why it could not start):
-// wait reads it, with the step's end. Waiting here parked the step's
-// goroutine once more per step, for nothing it needs (issue 23); a start
-// error comes through finish (exitStatus.startErr).
 func startSupervised(cmd *exec.Cmd, noExecShell string) (*supervised, error) {
 	stdout, ok1 := cmd.Stdout.(*os.File)
 	stderr, ok2 := cmd.Stderr.(*os.File)
@@ -337,33 +330,33 @@ func startSupervised(cmd *exec.Cmd, noExecShell string) (*supervised, error) {
 		if err != nil {
 			return nil, fmt.Errorf("start the step supervisor: %w", err)
 		}
-		if err := sup.send(msgStep, spec, stdout, stderr); err != nil {
+		var first supervisorMsg
+		err = sup.send(msgStep, spec, stdout, stderr)
+		if err == nil {
+			first, err = sup.readMsg()
+		}
+		if err != nil {
 			sup.discard()
 			if !fresh {
 				continue // an idle one that died meanwhile: nothing of the step ran
 			}
 			return nil, fmt.Errorf("start the step supervisor: %w", err)
 		}
-		s := &supervised{sup: sup, done: make(chan struct{})}
+		if first.StartError != "" {
+			putSupervisor(sup)
+			return nil, errors.New(first.StartError)
+		}
+		s := &supervised{sup: sup, done: make(chan struct{}), pid: first.PID}
 		go s.wait()
 		return s, nil
 	}
 }
 
-// wait reads the supervisor's answer — the step's pid, or why it could not
-// start — and then the step's end.
+// wait reads the step's end from the supervisor.
 func (s *supervised) wait() {
 	defer close(s.done)
 	m, err := s.sup.readMsg()
-	if err == nil && !m.Done && m.StartError != "" {
-		s.status = exitStatus{code: -1, swept: true, startErr: errors.New(m.StartError)}
-		return // nothing ran; the supervisor serves again
-	}
-	if err == nil && !m.Done && m.PID > 0 {
-		s.pid = m.PID
-		m, err = s.sup.readMsg()
-	}
-	if err == nil && m.Done && s.pid > 0 {
+	if err == nil && m.Done {
 		s.status = statusOf(syscall.WaitStatus(m.Status))
 		s.status.swept = true
 		if m.StartError != "" {
@@ -371,9 +364,8 @@ func (s *supervised) wait() {
 		}
 		return
 	}
-	// The supervisor died without a report (killed), or misbehaved: its
-	// Pdeathsig has killed the main process; kill what is left of the
-	// group.
+	// The supervisor died without a report (killed): its Pdeathsig has
+	// killed the main process; kill what is left of the group.
 	s.broken = true
 	s.status = exitStatus{code: -1}
 	if s.pid > 0 {
@@ -381,9 +373,6 @@ func (s *supervised) wait() {
 	}
 	_ = s.sup.ctl.Close()
 	werr := s.sup.cmd.Wait()
-	if err == nil {
-		werr = fmt.Errorf("unexpected status %+v (%v)", m, werr)
-	}
 	s.status.err = fmt.Errorf("the step supervisor died: %v", werr)
 }
 
