@@ -2,6 +2,7 @@ package runner
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -48,9 +49,13 @@ func (r *ShellRunner) environment(step Step) []string {
 	if src == nil {
 		src = os.Environ()
 	}
-	have := make(map[string]string, len(src))
+	// Only the names a step may get are looked up (a map of the worker's
+	// whole environment per step was 1 % of its CPU, issue 23); the last
+	// of duplicates wins, as it did.
+	have := make(map[string]string, len(BaseEnvNames)+len(r.PassEnv))
 	for _, kv := range src {
-		if k, v, ok := strings.Cut(kv, "="); ok {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && (slices.Contains(BaseEnvNames, k) || slices.Contains(r.PassEnv, k)) {
 			have[k] = v
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -60,7 +61,11 @@ type stepFiles struct {
 	// out; trusted when they are older than the step, so unchanged stamps
 	// prove a directory unchanged (stepdir.go).
 	stamps  []stamp
+	dirs    []dirHandle // the directories held open (pooledRoot), closed by remove
 	trusted bool
+	// rootSeen: the root's stamp was found as handed out after the step
+	// (unchanged).
+	rootSeen bool
 
 	mu          sync.Mutex
 	state       map[string]any
@@ -92,7 +97,7 @@ func (w *Worker) prepareFiles(ctx context.Context, log *slog.Logger, workerID st
 		}
 	}
 	f := &stepFiles{c: w.c, root: root, log: log, retry: w.retryOptions(), pool: &w.files, reused: reused,
-		stamps: pooled.stamps, trusted: pooled.trusted,
+		stamps: pooled.stamps, dirs: pooled.dirs, trusted: pooled.trusted,
 		ref: client.StepFile{JobID: a.JobID, Step: a.StepName, WorkerID: workerID, Attempt: a.Attempt}}
 	if a.Spec.Env == nil {
 		a.Spec.Env = map[string]string{}
@@ -384,27 +389,49 @@ func (f *stepFiles) uploadArtifact(ctx context.Context, p, name string) error {
 // entries: from its stamp when that is trusted and unchanged (it was
 // handed out empty), else from a listing.
 func (f *stepFiles) empty(dir string) (bool, error) {
-	if f.trusted {
-		rel, err := filepath.Rel(f.root, dir)
-		if err == nil {
-			for _, s := range f.stamps {
-				if s.rel == rel {
-					if now, ok := stampOf(dir, rel); ok && now == s {
-						return true, nil
-					}
-				}
-			}
-		}
+	if f.trusted && f.unchanged(dir) {
+		return true, nil
 	}
 	return dirEmpty(dir)
+}
+
+// unchanged says whether dir's stamp is as handed out. With the
+// directories held open (pooledRoot) it reads the root's stamp through its
+// path once — the step has ended: only the worker works in the root now,
+// and it renames nothing — and dir's through its handle; pooledRoot says
+// why that is dir's path's stamp.
+func (f *stepFiles) unchanged(dir string) bool {
+	rel, err := filepath.Rel(f.root, dir)
+	if err != nil {
+		return false
+	}
+	i := slices.IndexFunc(f.stamps, func(s stamp) bool { return s.rel == rel })
+	if i <= 0 {
+		return false
+	}
+	if len(f.dirs) != len(f.stamps)-1 {
+		now, ok := stampOf(dir, rel)
+		return ok && now == f.stamps[i]
+	}
+	if !f.rootSeen {
+		if now, ok := stampOf(f.root, ""); !ok || now != f.stamps[0] {
+			return false
+		}
+		f.rootSeen = true
+	}
+	now, ok := f.dirs[i-1].stamp(rel)
+	return ok && now == f.stamps[i]
 }
 
 // cleanup gives the attempt's directories back for the next step when
 // they are as new (empty, modes unchanged), and removes them otherwise.
 func (f *stepFiles) cleanup() {
 	if f.pool != nil {
-		r := pooledRoot{root: f.root, stamps: f.stamps, trusted: f.trusted}
-		if r.check() && f.pool.put(r) {
+		r := pooledRoot{root: f.root, stamps: f.stamps, dirs: f.dirs, trusted: f.trusted}
+		ok := r.check()
+		f.dirs = r.dirs // check may have opened others (and closed these)
+		if ok && f.pool.put(r) {
+			f.dirs = nil // the pool's now
 			return
 		}
 	}
@@ -413,6 +440,8 @@ func (f *stepFiles) cleanup() {
 
 // remove removes the attempt's directories (read-only ones included).
 func (f *stepFiles) remove() {
+	closeDirHandles(f.dirs)
+	f.dirs = nil
 	_ = filepath.WalkDir(f.root, func(p string, d os.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
 			_ = os.Chmod(p, 0o755)

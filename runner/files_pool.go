@@ -44,9 +44,24 @@ type filesPool struct {
 // pooledRoot is an idle root with the inode stamps of it and its five
 // directories, taken when it was found as handed out (stepdir.go says why
 // unchanged stamps prove it unchanged when they are trusted).
+//
+// dirs holds the five directories open (dirHandle) from when their stamps
+// were recorded, so that a check reads the root's stamp through its path
+// and theirs through these handles (an lstat of each path walked the whole
+// path again: most of the worker's 11 % of CPU in os.Lstat, issue 23). That
+// proves as much as six lstats of the paths: the root's path still leads
+// to the recorded root (device and inode) and its stamp, ctime included, is
+// unchanged, so none of its entries was added, removed or renamed — each
+// directory's name still leads to the inode held; and each held inode's
+// stamp is unchanged, so it is unchanged itself. (Replacing a directory
+// means renaming or removing it, which changes the root's ctime and the
+// replaced inode's ctime or link count; replacing the root or one of its
+// ancestors makes the root's path lead to another inode.) The handles are
+// closed when the root is removed or its stamps recorded anew.
 type pooledRoot struct {
 	root    string
 	stamps  []stamp
+	dirs    []dirHandle // stepFileDirNames' directories, or nil
 	trusted bool
 }
 
@@ -66,24 +81,50 @@ func (p *filesPool) get(log *slog.Logger) (pooledRoot, bool) {
 		if r.check() {
 			return r, true
 		}
-		(&stepFiles{root: r.root, log: log}).remove()
+		(&stepFiles{root: r.root, dirs: r.dirs, log: log}).remove()
 	}
 }
 
 // check says whether r is as a step gets it: by its stamps when they are
 // trusted and unchanged, else by a listing (reusableFilesRoot), recording
 // its stamps anew.
+//
+// Whatever it returns, r.dirs are the handles to close when r is removed.
 func (r *pooledRoot) check() bool {
-	if r.trusted && stampsMatch(r.root, r.stamps) {
+	if r.trusted && r.stampsMatch() {
 		return true
 	}
 	since, ok := coarseNow() // before anything is read: a change from now on shows
 	if !reusableFilesRoot(r.root) {
 		return false
 	}
-	r.stamps = filesRootStamps(r.root) // nil: judged by a listing next time
+	closeDirHandles(r.dirs)
+	r.stamps, r.dirs = filesRootStamps(r.root) // nil: judged by a listing next time
 	r.trusted = ok && settledBefore(r.stamps, since)
 	return true
+}
+
+// stampsMatch compares the recorded stamps with the root's, through its
+// path, and its directories', through their handles (see pooledRoot).
+func (r *pooledRoot) stampsMatch() bool {
+	if len(r.stamps) != 1+len(r.dirs) {
+		return stampsMatch(r.root, r.stamps) // no handles: by paths
+	}
+	if now, ok := stampOf(r.root, ""); !ok || now != r.stamps[0] {
+		return false
+	}
+	for i, h := range r.dirs {
+		if now, ok := h.stamp(r.stamps[1+i].rel); !ok || now != r.stamps[1+i] {
+			return false
+		}
+	}
+	return true
+}
+
+func closeDirHandles(dirs []dirHandle) {
+	for _, h := range dirs {
+		h.close()
+	}
 }
 
 // put keeps root for a next step; false when the pool is full.
@@ -104,22 +145,46 @@ func (p *filesPool) drain(log *slog.Logger) {
 	p.roots = nil
 	p.mu.Unlock()
 	for _, r := range roots {
-		(&stepFiles{root: r.root, log: log}).remove()
+		(&stepFiles{root: r.root, dirs: r.dirs, log: log}).remove()
 	}
 }
 
-// filesRootStamps records the stamps of a root found reusable: the root
-// and its five directories (nil when one cannot be read).
-func filesRootStamps(root string) []stamp {
+// filesRootStamps records the stamps of a root found reusable: the root's
+// through its path, its five directories' through the handles it opens on
+// them (nil, nil when one cannot be read; dirs nil where directories cannot
+// be held, and then the stamps are the paths').
+func filesRootStamps(root string) ([]stamp, []dirHandle) {
 	stamps := make([]stamp, 0, 1+len(stepFileDirs))
-	for _, rel := range append([]string{""}, stepFileDirNames...) {
+	s, ok := stampOf(root, "")
+	if !ok {
+		return nil, nil
+	}
+	stamps = append(stamps, s)
+	dirs := make([]dirHandle, 0, len(stepFileDirs))
+	for _, rel := range stepFileDirNames {
+		h := openDirHandle(filepath.Join(root, rel))
+		s, ok := h.stamp(rel)
+		if !ok {
+			h.close()
+			closeDirHandles(dirs)
+			dirs = nil
+			break
+		}
+		dirs = append(dirs, h)
+		stamps = append(stamps, s)
+	}
+	if dirs != nil {
+		return stamps, dirs
+	}
+	stamps = stamps[:1]
+	for _, rel := range stepFileDirNames {
 		s, ok := stampOf(filepath.Join(root, rel), rel)
 		if !ok {
-			return nil
+			return nil, nil
 		}
 		stamps = append(stamps, s)
 	}
-	return stamps
+	return stamps, nil
 }
 
 // stepFileDirNames are stepFileDirs' names.

@@ -43,6 +43,43 @@ func filesRootSpoilers(t *testing.T) map[string]func(root string) error {
 		"artifacts open to all": func(root string) error { return os.Chmod(filepath.Join(root, "artifacts"), 0o777) },
 		"the root opened":       func(root string) error { return os.Chmod(root, 0o755) },
 		"a directory gone":      func(root string) error { return os.Remove(filepath.Join(root, "global-state-out")) },
+		// A lookalike holding what the next step would upload as its
+		// artifact: the root, or one directory, replaced.
+		"the root replaced by a lookalike": func(root string) error {
+			if err := os.Rename(root, root+".old"); err != nil {
+				return err
+			}
+			t.Cleanup(func() { (&stepFiles{root: root + ".old", log: testLogger(t)}).remove() })
+			if err := os.Mkdir(root, 0o700); err != nil {
+				return err
+			}
+			for _, d := range stepFileDirs {
+				if err := os.Mkdir(filepath.Join(root, d.name), 0o755); err != nil {
+					return err
+				}
+			}
+			if err := os.WriteFile(filepath.Join(root, "artifacts", "planted"), nil, 0o644); err != nil {
+				return err
+			}
+			for _, d := range stepFileDirs {
+				if d.scope != "" {
+					if err := os.Chmod(filepath.Join(root, d.name), 0o555); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		},
+		"artifacts replaced by a lookalike": func(root string) error {
+			p := filepath.Join(root, "artifacts")
+			if err := os.Rename(p, filepath.Join(t.TempDir(), "moved")); err != nil {
+				return err
+			}
+			if err := os.Mkdir(p, 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(p, "planted"), nil, 0o644)
+		},
 		"a directory made a link": func(root string) error {
 			p := filepath.Join(root, "artifacts")
 			if err := os.Remove(p); err != nil {

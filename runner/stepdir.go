@@ -39,6 +39,10 @@ import (
 //     in the same clock tick as the recording cannot go unseen (trusted).
 //   - A file's link count must stay as copied: a step that hard-linked a
 //     file elsewhere could otherwise read what the next step writes into it.
+//   - The state and artifact roots (files_pool.go) compare their five
+//     directories' stamps through handles held open since the stamps were
+//     recorded (an fstat instead of a path lookup), and the root's through
+//     its path: pooledRoot says why that proves what the paths' stamps do.
 //
 // Left: a change in the same clock tick as the fresh copy that alters
 // neither bytes nor any stamp but ctime (an extended attribute, an ACL
@@ -181,18 +185,6 @@ func (d *stepDir) check() bool {
 		return false
 	}
 	d.snap, d.trusted = snap, settledBefore(snap, since)
-	return true
-}
-
-// stampsMatch compares every entry's recorded stamp under root with the
-// kernel's.
-func stampsMatch(root string, snap []stamp) bool {
-	for _, s := range snap {
-		now, ok := stampOf(filepath.Join(root, s.rel), s.rel)
-		if !ok || now != s {
-			return false
-		}
-	}
 	return true
 }
 

@@ -76,6 +76,9 @@ var spoilers = map[string]string{
 	"a directory made read-only":   "chmod 555 lib",
 	"the root opened to everybody": "chmod 777 .",
 	"a directory added":            "mkdir d",
+	// Lookalikes: the same names, modes and bytes, other inodes.
+	"the root replaced by a copy":              `d="$PWD" && mv "$d" "$d.old" && cp -a "$d.old" "$d"`,
+	"a directory replaced by a link to a copy": `cp -a lib ../lib.copy && rm -r lib && ln -s "$PWD/../lib.copy" lib`,
 }
 
 func TestStepDirReusedOnlyAsHandedOut(t *testing.T) {
@@ -216,10 +219,13 @@ func TestStepDirTooBigNotKept(t *testing.T) {
 func TestFilesRootJudgedByStamps(t *testing.T) {
 	t.Parallel()
 	trustedFiles := func(root string) *stepFiles {
-		stamps := filesRootStamps(root)
+		stamps, dirs := filesRootStamps(root)
 		require.Len(t, stamps, 1+len(stepFileDirs))
+		require.Len(t, dirs, len(stepFileDirs), "the directories held open")
 		require.Eventually(t, func() bool { return stampsOlderThanNow(stamps) }, time.Minute, time.Millisecond)
-		return &stepFiles{root: root, log: testLogger(t), pool: &filesPool{}, reused: true, stamps: stamps, trusted: true}
+		f := &stepFiles{root: root, log: testLogger(t), pool: &filesPool{}, reused: true, stamps: stamps, dirs: dirs, trusted: true}
+		t.Cleanup(func() { f.pool.drain(testLogger(t)) })
+		return f
 	}
 	f := trustedFiles(newPooledRoot(t))
 	for _, d := range stepFileDirs {
@@ -248,6 +254,16 @@ func TestFilesRootJudgedByStamps(t *testing.T) {
 			empty, err := f.empty(f.dir("artifacts"))
 			require.NoError(t, err)
 			require.False(t, empty, name)
+		}
+		// Whatever the spoiler did, the stamps never call a directory
+		// empty that a listing of its path does not find empty.
+		for _, d := range stepFileDirs {
+			empty, err := f.empty(f.dir(d.name))
+			listed, lerr := dirEmpty(f.dir(d.name))
+			if err == nil && empty {
+				require.NoError(t, lerr, "%s: %s", name, d.name)
+				require.True(t, listed, "%s: %s", name, d.name)
+			}
 		}
 		f.cleanup()
 		require.Empty(t, f.pool.roots, name)

@@ -31,8 +31,13 @@ package runner
 //     machine. The supervisor is a child subreaper
 //     (PR_SET_CHILD_SUBREAPER), so processes whose parent died — double
 //     forks, setsid daemons — are re-parented to it rather than to init, and
-//     it finds them by walking its process tree in /proc. It needs no
-//     privilege and no configuration.
+//     it finds them by walking its process tree in /proc (only when a child
+//     is left after the step's main process was reaped: every descendant's
+//     chain of parents ends in one of its children). It needs no privilege
+//     and no configuration. On Linux it runs its steps from one goroutine
+//     with pidfds and an epoll instance of its own
+//     (supervise_fast_linux.go); elsewhere, or on kernels without pidfds,
+//     a portable loop does the same with os/exec.
 //
 // Layers: the supervisor's thread that forks the step never exits (it is
 // locked to the supervisor's main goroutine), so Pdeathsig=SIGKILL on the
@@ -63,7 +68,7 @@ package runner
 // control socket (supervise_proto.go) — a step (supervisorSpec, with the
 // step's stdout and stderr as SCM_RIGHTS), then commands for it (SIGTERM,
 // SIGKILL to the step's group); EOF means the worker is gone. fd 4 is the
-// status pipe back — JSON lines (supervisorMsg): per step its pid, or why it
+// status pipe back — lines (supervisorMsg): per step its pid, or why it
 // could not start, and, once the step's main process has exited and
 // everything else of the step is killed, its wait status.
 
@@ -85,10 +90,20 @@ const (
 	// supervisorEnv marks a process started as a step supervisor; its value
 	// is the protocol version, so a binary of another version refuses.
 	supervisorEnv     = "STROEM_STEP_SUPERVISOR"
-	supervisorVersion = "1"
+	supervisorVersion = "2"
 	// supervisorArg0 is the supervisor's argv[0], what `ps` shows.
 	supervisorArg0 = "stroem-step-supervisor"
+	// supervisorPortableEnv makes a supervisor run the portable loop
+	// where it would run the Linux one (supervise_fast_linux.go): only the
+	// tests set it (supervisorTestPortable), to keep both loops tested. The
+	// supervisor's environment is the fixed one newSupervisor builds;
+	// nothing a step does reaches it.
+	supervisorPortableEnv = "STROEM_STEP_SUPERVISOR_PORTABLE"
 )
+
+// supervisorTestPortable makes the supervisors started from now on run
+// the portable loop; tests only.
+var supervisorTestPortable atomic.Bool
 
 // supervisorSpec is the step to start, sent by the worker.
 type supervisorSpec struct {
@@ -101,14 +116,14 @@ type supervisorSpec struct {
 	NoExecShell string `json:"noexec_shell,omitempty"`
 }
 
-// supervisorMsg is one line of the status pipe.
+// supervisorMsg is one line of the status pipe (supervise_proto.go).
 type supervisorMsg struct {
-	PID        int    `json:"pid,omitempty"`
-	StartError string `json:"start_error,omitempty"`
+	PID        int
+	StartError string
 	// Done: the step's main process exited with Status (a wait status) and
 	// the rest of the step is gone.
-	Done   bool   `json:"done,omitempty"`
-	Status uint32 `json:"status,omitempty"`
+	Done   bool
+	Status uint32
 }
 
 // supervisorReady is set by SupervisorMain in a binary that can be started
@@ -215,6 +230,9 @@ func newSupervisor() (*supervisor, error) {
 		ExtraFiles:  []*os.File{theirs, stW},
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
+	if supervisorTestPortable.Load() {
+		cmd.Env = append(cmd.Env, supervisorPortableEnv+"=1")
+	}
 	err = cmd.Start()
 	closeAll(theirs, stW) // the supervisor holds its own copies
 	if err != nil {
@@ -258,8 +276,7 @@ func (s *supervisor) readMsg() (supervisorMsg, error) {
 		}
 		return supervisorMsg{}, errors.New("it ended without an answer")
 	}
-	var m supervisorMsg
-	return m, json.Unmarshal(s.status.Bytes(), &m)
+	return parseStatusLine(s.status.Bytes())
 }
 
 // takeSupervisor returns an idle supervisor, or a new one.

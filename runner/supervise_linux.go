@@ -2,11 +2,11 @@ package runner
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"strconv"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,28 +28,39 @@ func becomeSubreaper() {
 func setPdeathsig(attr *syscall.SysProcAttr) { attr.Pdeathsig = syscall.SIGKILL }
 
 // killDescendants SIGKILLs every descendant of this process, reaping the
-// orphans re-parented to it, until none is left.
+// orphans re-parented to it, until none is left. When no child is left —
+// the usual end of a step — it costs one wait4: a process without children
+// has no descendants (every descendant's chain of parents ends in a child,
+// the supervisor being their subreaper), so there is nothing to walk.
 func killDescendants() {
+	if !reapChildren() {
+		return
+	}
 	self := os.Getpid()
 	deadline := time.Now().Add(killDescendantsFor)
-	for reapChildren() && time.Now().Before(deadline) {
+	for {
 		for _, pid := range descendants(self) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		time.Sleep(2 * time.Millisecond) // let the kernel deliver and re-parent
+		if !reapChildren() || !time.Now().Before(deadline) {
+			return
+		}
 	}
 }
 
 // reapChildren collects every child that has exited, without blocking, and
 // reports whether children remain. A process without children has no
-// descendants: every descendant's chain of parents ends in a child.
+// descendants: every descendant's chain of parents ends in a child. The
+// wait4 is raw (it never blocks): the supervisor's runtime need not wake
+// its monitor thread for it (supervise_fast_linux.go).
 func reapChildren() bool {
 	for {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		var ws syscall.WaitStatus
+		pid, _, e := syscall.RawSyscall6(unix.SYS_WAIT4, ^uintptr(0), uintptr(unsafe.Pointer(&ws)), unix.WNOHANG, 0, 0, 0)
 		switch {
-		case errors.Is(err, unix.EINTR):
-		case err != nil: // ECHILD
+		case e == unix.EINTR:
+		case e != 0: // ECHILD
 			return false
 		case pid == 0: // children, none exited
 			return true

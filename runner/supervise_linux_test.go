@@ -275,7 +275,7 @@ func TestControlReaderSplitAndJoinedMessages(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, w.CloseWrite())
 
-	r := &ctlReader{c: rc}
+	r := connReader(rc)
 	var got []string
 	for {
 		m, err := r.next()
@@ -283,11 +283,145 @@ func TestControlReaderSplitAndJoinedMessages(t *testing.T) {
 			require.ErrorIs(t, err, io.EOF)
 			break
 		}
-		closeAll(m.files...)
-		got = append(got, fmt.Sprintf("%c %d %d", m.kind, len(m.payload), len(m.files)))
+		closeFds(m.fds...)
+		got = append(got, fmt.Sprintf("%c %d %d", m.kind, len(m.payload), len(m.fds)))
 		if m.kind == msgStep && len(m.payload) == len(big) {
 			require.Equal(t, big, m.payload)
 		}
 	}
 	require.Equal(t, []string{"S 12 2", "T 0 0", fmt.Sprintf("S %d 2", len(big)), "K 3 0", "T 0 0"}, got)
+}
+
+// daemonStep starts a double-forked daemon that also leaves the session
+// (the shell in between exits at once, so the daemon is re-parented), waits
+// until it runs, and ends: the supervisor's sweep must find it.
+const daemonStep = `mkfifo up
+( setsid sh -c 'echo $$; echo > up; exec sleep 100' & )
+read x < up`
+
+func TestDoubleForkedDaemonDiesWithTheStep(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("setsid not installed")
+	}
+	if _, err := exec.LookPath("mkfifo"); err != nil {
+		t.Skip("mkfifo not installed")
+	}
+	requireDaemonKilled(t, newShell(t))
+}
+
+func requireDaemonKilled(t *testing.T, r *ShellRunner) {
+	t.Helper()
+	res, c := run(t, r, cmdStep(daemonStep))
+	require.True(t, res.Succeeded(), res.Error)
+	pid, err := strconv.Atoi(<-c.first)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	// Run returned after the supervisor reported the step's processes
+	// killed and reaped: the daemon is gone, not even a zombie.
+	require.NoDirExists(t, fmt.Sprintf("/proc/%d", pid), "a double-forked daemon outlived its step")
+}
+
+// idleSupervisorEpolls counts the epoll instances an idle pooled
+// supervisor holds: the Linux loop has one of its own besides the
+// runtime's.
+func idleSupervisorEpolls(t *testing.T) int {
+	t.Helper()
+	supervisors.mu.Lock()
+	require.NotEmpty(t, supervisors.idle)
+	pid := supervisors.idle[len(supervisors.idle)-1].cmd.Process.Pid
+	supervisors.mu.Unlock()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	require.NoError(t, err)
+	n := 0
+	for _, fd := range fds {
+		if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); target == "anon_inode:[eventpoll]" {
+			n++
+		}
+	}
+	return n
+}
+
+// idleSupervisorPIDs lists the pooled supervisors.
+func idleSupervisorPIDs() []int {
+	supervisors.mu.Lock()
+	defer supervisors.mu.Unlock()
+	var pids []int
+	for _, s := range supervisors.idle {
+		pids = append(pids, s.cmd.Process.Pid)
+	}
+	return pids
+}
+
+// drainSupervisors ends the idle supervisors.
+func drainSupervisors() {
+	supervisors.mu.Lock()
+	idle := supervisors.idle
+	supervisors.idle = nil
+	supervisors.mu.Unlock()
+	for _, s := range idle {
+		s.discard()
+	}
+}
+
+// Both supervisor loops (the Linux one, the portable fallback) run steps
+// alike: exit codes, output, a script without a shebang, a start error,
+// cancellation through the group, and the sweep. Not parallel: it chooses
+// the loop of the supervisors it starts.
+func TestSupervisorLoops(t *testing.T) {
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("setsid not installed")
+	}
+	epolls := map[bool]int{}
+	for _, portable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("portable=%v", portable), func(t *testing.T) {
+			drainSupervisors()
+			supervisorTestPortable.Store(portable)
+			t.Cleanup(func() { supervisorTestPortable.Store(false); drainSupervisors() })
+			r := newShell(t)
+
+			res, c := run(t, r, cmdStep(`echo out; echo err >&2; exit 7`))
+			require.Equal(t, 7, res.ExitCode)
+			require.Equal(t, []string{"out"}, c.texts(stroem.Stdout))
+			require.Contains(t, res.Error, "err")
+			epolls[portable] = idleSupervisorEpolls(t)
+
+			ws := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(ws, "noshebang"), []byte("echo from script\n"), 0o755))
+			res, c = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "noshebang"}})
+			require.True(t, res.Succeeded(), res.Error)
+			require.Equal(t, []string{"from script"}, c.texts(stroem.Stdout))
+
+			noShell := newShell(t)
+			noShell.Shell = "/nonexistent/sh"
+			idle := idleSupervisorPIDs()
+			res, _ = run(t, noShell, cmdStep(`true`))
+			require.False(t, res.Succeeded())
+			require.Equal(t, -1, res.ExitCode)
+			require.Equal(t, "start: fork/exec /nonexistent/sh: no such file or directory", res.Error)
+			require.Equal(t, idle, idleSupervisorPIDs(), "the supervisor that could not start it serves again")
+
+			// Cancelled: SIGTERM to the group, which traps it; SIGKILL after
+			// the grace.
+			ctx, cancel := context.WithCancel(context.Background())
+			c = newCaptured()
+			done := make(chan Result, 1)
+			go func() {
+				done <- r.Run(ctx, Step{JobID: "j", Name: "s", Attempt: 1,
+					Spec: stroem.StepSpec{Cmd: `trap "" TERM; echo $$; sleep 100 & wait`}}, c.sink)
+			}()
+			main, err := strconv.Atoi(<-c.first)
+			require.NoError(t, err)
+			cancel()
+			res = <-done
+			if res.Cleanup != nil {
+				res.Cleanup()
+			}
+			require.True(t, res.Cancelled)
+			require.Empty(t, liveGroupMembers(main))
+
+			requireDaemonKilled(t, r)
+		})
+	}
+	require.Equal(t, epolls[true]+1, epolls[false], "the Linux loop ran where asked, the portable loop where asked")
 }

@@ -34,6 +34,12 @@ func supervise() int {
 		fmt.Fprintln(os.Stderr, "stroem: started as a step supervisor without its pipes")
 		return 2
 	}
+	becomeSubreaper()
+	if os.Getenv(supervisorPortableEnv) == "" {
+		if code, ok := superviseFast(ctlFile, st); ok {
+			return code
+		}
+	}
 	fc, err := net.FileConn(ctlFile)
 	ctl, ok := fc.(*net.UnixConn)
 	if err != nil || !ok {
@@ -41,12 +47,11 @@ func supervise() int {
 		return 2
 	}
 	_ = ctlFile.Close()
-	becomeSubreaper()
 
 	msgs := make(chan ctlMsg)
 	go func() {
 		defer close(msgs) // EOF: the worker closed it, or died
-		r := &ctlReader{c: ctl}
+		r := connReader(ctl)
 		for {
 			m, err := r.next()
 			if err != nil {
@@ -55,7 +60,7 @@ func supervise() int {
 			msgs <- m
 		}
 	}()
-	send := json.NewEncoder(st)
+	send := func(m supervisorMsg) { _, _ = st.Write(appendStatusLine(nil, m)) }
 	for m := range msgs {
 		if m.kind != msgStep {
 			continue // a late command for a step that has ended
@@ -69,12 +74,12 @@ func supervise() int {
 
 // runStep starts and supervises one step. It reports false when the worker
 // went away meanwhile (the step has been killed).
-func runStep(m ctlMsg, msgs <-chan ctlMsg, send *json.Encoder) bool {
-	stdout, stderr := m.files[0], m.files[1]
+func runStep(m ctlMsg, msgs <-chan ctlMsg, send func(supervisorMsg)) bool {
+	stdout, stderr := os.NewFile(uintptr(m.fds[0]), "stdout"), os.NewFile(uintptr(m.fds[1]), "stderr")
 	var spec supervisorSpec
 	if err := json.Unmarshal(m.payload, &spec); err != nil {
 		closeAll(stdout, stderr)
-		_ = send.Encode(supervisorMsg{StartError: "step supervisor: read the step: " + err.Error()})
+		send(supervisorMsg{StartError: "step supervisor: read the step: " + err.Error()})
 		return true
 	}
 	cmd := spec.command(stdout, stderr)
@@ -90,11 +95,11 @@ func runStep(m ctlMsg, msgs <-chan ctlMsg, send *json.Encoder) bool {
 	// them open: the worker reads until every holder is gone.
 	closeAll(stdout, stderr)
 	if err != nil {
-		_ = send.Encode(supervisorMsg{StartError: "start: " + err.Error()})
+		send(supervisorMsg{StartError: "start: " + err.Error()})
 		return true
 	}
 	pid := cmd.Process.Pid
-	_ = send.Encode(supervisorMsg{PID: pid})
+	send(supervisorMsg{PID: pid})
 
 	// mu guards reaped: the group is only signalled while the main process
 	// is unreaped, so its pid — the group id — cannot have been recycled.
@@ -136,7 +141,7 @@ func runStep(m ctlMsg, msgs <-chan ctlMsg, send *json.Encoder) bool {
 			case c.kind == msgKill:
 				signalGroup(syscall.SIGKILL)
 			case c.kind == msgStep: // cannot happen: one step at a time
-				closeAll(c.files...)
+				closeFds(c.fds...)
 			}
 		}
 	}
@@ -155,7 +160,7 @@ func runStep(m ctlMsg, msgs <-chan ctlMsg, send *json.Encoder) bool {
 	} else if waitErr != nil {
 		msg.StartError = "wait: " + waitErr.Error()
 	}
-	_ = send.Encode(msg)
+	send(msg)
 	return workerAlive
 }
 
@@ -172,4 +177,11 @@ func (s supervisorSpec) command(stdout, stderr *os.File) *exec.Cmd {
 	}
 	setPdeathsig(cmd.SysProcAttr)
 	return cmd
+}
+
+// closeFds closes descriptors received from the worker.
+func closeFds(fds ...int) {
+	for _, fd := range fds {
+		_ = syscall.Close(fd)
+	}
 }
