@@ -386,6 +386,17 @@ func TestSupervisorLoops(t *testing.T) {
 			require.Contains(t, res.Error, "err")
 			epolls[portable] = idleSupervisorEpolls(t)
 
+			// A step larger than the control socket's buffer (about 200
+			// KiB) reaches the supervisor in parts.
+			big := cmdStep(`echo ${#B0} ${#B5}`)
+			big.Spec.Env = map[string]string{}
+			for i := range 6 {
+				big.Spec.Env[fmt.Sprint("B", i)] = strings.Repeat("x", 100<<10)
+			}
+			res, c = run(t, r, big)
+			require.True(t, res.Succeeded(), res.Error)
+			require.Equal(t, []string{"102400 102400"}, c.texts(stroem.Stdout))
+
 			ws := t.TempDir()
 			require.NoError(t, os.WriteFile(filepath.Join(ws, "noshebang"), []byte("echo from script\n"), 0o755))
 			res, c = run(t, r, Step{Workspace: ws, Spec: stroem.StepSpec{Script: "noshebang"}})

@@ -114,8 +114,14 @@ func sendCtl(c *net.UnixConn, kind byte, payload []byte, files ...*os.File) erro
 		oob = syscall.UnixRights(fds...)
 	}
 	n, oobn, err := c.WriteMsgUnix(b, oob, nil)
-	if err == nil && (n != len(b) || oobn != len(oob)) {
+	if err == nil && oobn != len(oob) {
 		err = fmt.Errorf("short write (%d of %d bytes)", n, len(b))
+	}
+	if err == nil && n < len(b) {
+		// A stream socket takes what fits in its buffer (about 200 KiB):
+		// the rest follows, the descriptors having gone with the first
+		// part; the reader joins the parts.
+		_, err = c.Write(b[n:])
 	}
 	return err
 }
