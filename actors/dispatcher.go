@@ -120,11 +120,13 @@ func (d *dispatcher) answerNow(g *group) {
 // nothing, so no step of those types is left waiting in line. A transition
 // gives a step it makes ready to a completion's claim only then (see
 // handoff.assign); otherwise that claim is served in line, oldest ready
-// step first, like any claim.
+// step first, like any claim. A group queued or being claimed does not
+// count: its claim has not found nothing yet (ready steps may be what it
+// is about to find).
 func (d *dispatcher) publishIdle() {
 	var idle map[string]bool
 	for _, g := range d.groups {
-		if !slices.ContainsFunc(g.waiters, func(w *waiter) bool { return !w.now }) {
+		if g.queued || g.key == d.claiming || !slices.ContainsFunc(g.waiters, func(w *waiter) bool { return !w.now }) {
 			continue
 		}
 		if idle == nil {

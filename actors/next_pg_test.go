@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/persistence/postgres"
 )
 
 const nextWorkflow = `
@@ -209,4 +212,78 @@ func TestCompletionClaimDoesNotOvertakeOlderSteps(t *testing.T) {
 	// The next claims take the rest in line: the pair's other step, then b.
 	require.Equal(t, older, e.claimed(t, w2).JobID)
 	require.Equal(t, "b", e.claimed(t, w2).StepName)
+}
+
+// blockingClaims holds the first claim query that reaches the store until
+// released, as a slow database would.
+type blockingClaims struct {
+	*postgres.Store
+	entered chan struct{}
+	release chan struct{}
+	once    atomic.Bool
+}
+
+func (s *blockingClaims) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
+	if s.once.CompareAndSwap(false, true) {
+		close(s.entered)
+		<-s.release
+	}
+	return s.Store.StepsClaim(ctx, p)
+}
+
+// A long poll whose claim is still on its way (queued or in flight) does
+// not vouch that nothing waits in line: older ready steps are what that
+// claim is about to find. A completion's claim meanwhile is served in line
+// (an older step), not with the step its completion made ready.
+func TestCompletionClaimDoesNotOvertakeWhileALongPollIsBeingClaimed(t *testing.T) {
+	t.Parallel()
+	bc := &blockingClaims{entered: make(chan struct{}), release: make(chan struct{})}
+	bc.once.Store(true) // not yet
+	e := newPGEngine(t, nextWorkflow, Config{EmptyClaimFor: time.Nanosecond}, func(ps *postgres.Store) Store {
+		bc.Store = ps
+		return bc
+	})
+	w1, w2 := uuid.NewString(), uuid.NewString()
+	chain := e.create(t, "chain", nil)
+	a := e.claimed(t, w1)
+	require.Equal(t, chain, a.JobID)
+	older := e.create(t, "pair", nil) // its steps are ready before b
+
+	t.Cleanup(func() {
+		select {
+		case <-bc.release:
+		default:
+			close(bc.release)
+		}
+	})
+	bc.once.Store(false) // the next claim query blocks: the long poll's
+	polled := make(chan *stroem.Assignment, 1)
+	go func() {
+		got, _ := e.o.Claim(context.Background(), stroem.ClaimRequest{WorkerID: w2, Capabilities: []string{"shell"}, WaitMS: 30_000})
+		polled <- got
+	}()
+	<-bc.entered
+
+	type answer struct {
+		a   *stroem.Assignment
+		err error
+	}
+	completed := make(chan answer, 1)
+	go func() {
+		next, err := e.completeNext(t, a, w1)
+		completed <- answer{next, err}
+	}()
+	require.Eventually(t, func() bool { return e.state(t, chain).Find("b").Status != stroem.StepPending },
+		10*time.Second, time.Millisecond, "the completion's transition committed")
+	close(bc.release)
+
+	got := <-completed
+	require.NoError(t, got.err)
+	if got.a != nil { // nil too is in line: it waits at most nextClaimWait
+		require.Equal(t, older, got.a.JobID, "an older ready step, not the one the completion made ready")
+	}
+	require.Equal(t, stroem.StepReady, e.state(t, chain).Find("b").Status, "b waits in line behind the older steps")
+	p := <-polled
+	require.NotNil(t, p)
+	require.Equal(t, older, p.JobID, "the long poll's claim found an older step")
 }
