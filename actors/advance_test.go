@@ -246,3 +246,51 @@ func BenchmarkTransitionLoop10k(b *testing.B) {
 		})
 	}
 }
+
+// An approval gate whose message cannot be rendered fails as the
+// transition that made it ready suspends it; its dependents are skipped
+// by that transition, as they are for any failed step. Advancing only what
+// later transitions changed never looks at the gate again: skipped any
+// later, they were left pending and the job never ended.
+func TestGateFailedAtSuspendSkipsDependents(t *testing.T) {
+	t.Parallel()
+	const workflow = `
+actions:
+  emit:
+    type: shell
+    cmd: "echo {{ input.value }}"
+    input:
+      value: { type: string }
+  gate:
+    type: approval
+    message: "{{ input.nope.nope }}"
+tasks:
+  gated:
+    flow:
+      first: { action: emit, input: { value: a } }
+      slow: { action: emit, input: { value: b } }
+      approve: { action: gate, depends_on: [first] }
+      after: { action: emit, depends_on: [approve], input: { value: c } }
+`
+	p, s := newBundle(t, workflow).newJob(t, "gated", nil)
+	s.Seal()
+	g := &progress{}
+	g.observeAll(s)
+	// step is claimed and completes in a transition of its own, advanced
+	// as a JobActor's transitions are.
+	step := func(name string) {
+		n := s.Share()
+		st := claim(n, name, "w")
+		require.NoError(t, evComplete{step: name, c: stroem.Completion{WorkerID: "w", Attempt: st.Attempt}}.apply(p, n))
+		advanceFrom(p, n, g, false)
+		n.Seal()
+		g.observe(n, n.Changed())
+		s = n
+	}
+	step("first")
+	require.Equal(t, stroem.StepFailed, s.Find("approve").Status)
+	require.Contains(t, s.Find("approve").ErrorMessage, "approval message")
+	require.Equal(t, stroem.StepSkipped, s.Find("after").Status, "a failed gate's dependents are skipped")
+	step("slow")
+	require.Equal(t, stroem.JobFailed, s.Job.Status, "every step ended")
+}
