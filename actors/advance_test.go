@@ -249,9 +249,10 @@ func BenchmarkTransitionLoop10k(b *testing.B) {
 
 // An approval gate whose message cannot be rendered fails as the
 // transition that made it ready suspends it; its dependents are skipped
-// by that transition, as they are for any failed step. Advancing only what
-// later transitions changed never looks at the gate again: skipped any
-// later, they were left pending and the job never ended.
+// (a loop of such gates ends) by that transition, as for any failed step.
+// Advancing only what later transitions changed never looks at the gate
+// again: skipped any later, they were left pending and the job never
+// ended.
 func TestGateFailedAtSuspendSkipsDependents(t *testing.T) {
 	t.Parallel()
 	const workflow = `
@@ -271,6 +272,8 @@ tasks:
       slow: { action: emit, input: { value: b } }
       approve: { action: gate, depends_on: [first] }
       after: { action: emit, depends_on: [approve], input: { value: c } }
+      gates: { action: gate, depends_on: [first], for_each: [x, y] }
+      past: { action: emit, depends_on: [gates], input: { value: d } }
 `
 	p, s := newBundle(t, workflow).newJob(t, "gated", nil)
 	s.Seal()
@@ -291,6 +294,8 @@ tasks:
 	require.Equal(t, stroem.StepFailed, s.Find("approve").Status)
 	require.Contains(t, s.Find("approve").ErrorMessage, "approval message")
 	require.Equal(t, stroem.StepSkipped, s.Find("after").Status, "a failed gate's dependents are skipped")
+	require.Equal(t, stroem.StepFailed, s.Find("gates").Status, "a loop whose gates all failed ends")
+	require.Equal(t, stroem.StepSkipped, s.Find("past").Status)
 	step("slow")
 	require.Equal(t, stroem.JobFailed, s.Job.Status, "every step ended")
 }
