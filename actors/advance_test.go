@@ -246,3 +246,133 @@ func BenchmarkTransitionLoop10k(b *testing.B) {
 		})
 	}
 }
+
+// An approval gate whose message cannot be rendered fails as the
+// transition that made it ready suspends it; its dependents are skipped
+// (a loop of such gates ends) by that transition, as for any failed step.
+// Advancing only what later transitions changed never looks at the gate
+// again: skipped any later, they were left pending and the job never
+// ended.
+func TestGateFailedAtSuspendSkipsDependents(t *testing.T) {
+	t.Parallel()
+	const workflow = `
+actions:
+  emit:
+    type: shell
+    cmd: "echo {{ input.value }}"
+    input:
+      value: { type: string }
+  gate:
+    type: approval
+    message: "{{ input.nope.nope }}"
+tasks:
+  gated:
+    flow:
+      first: { action: emit, input: { value: a } }
+      slow: { action: emit, input: { value: b } }
+      approve: { action: gate, depends_on: [first] }
+      after: { action: emit, depends_on: [approve], input: { value: c } }
+      gates: { action: gate, depends_on: [first], for_each: [x, y] }
+      past: { action: emit, depends_on: [gates], input: { value: d } }
+`
+	p, s := newBundle(t, workflow).newJob(t, "gated", nil)
+	s.Seal()
+	g := &progress{}
+	g.observeAll(s)
+	// step is claimed and completes in a transition of its own, advanced
+	// as a JobActor's transitions are.
+	step := func(name string) {
+		n := s.Share()
+		st := claim(n, name, "w")
+		require.NoError(t, evComplete{step: name, c: stroem.Completion{WorkerID: "w", Attempt: st.Attempt}}.apply(p, n))
+		advanceFrom(p, n, g, false)
+		n.Seal()
+		g.observe(n, n.Changed())
+		s = n
+	}
+	step("first")
+	require.Equal(t, stroem.StepFailed, s.Find("approve").Status)
+	require.Contains(t, s.Find("approve").ErrorMessage, "approval message")
+	require.Equal(t, stroem.StepSkipped, s.Find("after").Status, "a failed gate's dependents are skipped")
+	require.Equal(t, stroem.StepFailed, s.Find("gates").Status, "a loop whose gates all failed ends")
+	require.Equal(t, stroem.StepSkipped, s.Find("past").Status)
+	step("slow")
+	require.Equal(t, stroem.JobFailed, s.Job.Status, "every step ended")
+}
+
+// TestAdvanceChangedMatchesAdvanceAll with approval gates among the steps,
+// some of whose messages do not render (the gate fails as it is
+// suspended), decided at random.
+func TestAdvanceChangedMatchesAdvanceAllWithGates(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(7, 7))
+	for ji := range 20 {
+		wf := strings.Replace(randomFlowWorkflow(r, 25), "tasks:\n", `  gate:
+    type: approval
+    message: "ok {{ input.value }}"
+  badgate:
+    type: approval
+    message: "{{ input.nope.nope }}"
+tasks:
+`, 1)
+		lines := strings.Split(wf, "\n")
+		for i, l := range lines {
+			if l == "        action: emit" {
+				switch r.IntN(6) {
+				case 0:
+					lines[i] = "        action: gate"
+				case 1:
+					lines[i] = "        action: badgate"
+				}
+			}
+		}
+		b := newBundle(t, strings.Join(lines, "\n"))
+		for seed := range 4 {
+			r := rand.New(rand.NewPCG(uint64(ji), uint64(seed)))
+			g := &progress{}
+			p, s := b.newJob(t, "random", nil)
+			s.Seal()
+			g.observeAll(s)
+			for round := 0; !s.Job.Status.Terminal() && round < 500; round++ {
+				var open []string
+				for _, st := range s.All() {
+					switch st.Status {
+					case stroem.StepReady, stroem.StepRunning, stroem.StepSuspended:
+						open = append(open, st.Name)
+					}
+				}
+				require.NotEmpty(t, open, "job %d seed %d round %d: an unfinished job has a step to move", ji, seed, round)
+				name, ok := open[r.IntN(len(open))], r.IntN(3) > 0
+				ev := func(s *persistence.JobState) error {
+					st := s.Find(name)
+					if st.Status == stroem.StepSuspended {
+						return evApprove{step: name, d: Decision{Approved: ok, By: "ann"}}.apply(p, s)
+					}
+					if st.Status == stroem.StepReady {
+						st = claim(s, name, "w")
+					}
+					c := stroem.Completion{WorkerID: "w", Attempt: st.Attempt, Output: map[string]any{"items": []any{1, 2}, "v": "x"}}
+					if !ok {
+						c.ExitCode = 1
+					}
+					return evComplete{step: name, c: c}.apply(p, s)
+				}
+				changed, all := s.Share(), s.Share()
+				require.NoError(t, ev(changed))
+				require.NoError(t, ev(all))
+				advanceFrom(p, changed, g, false)
+				advance(p, all)
+				where := fmt.Sprintf("job %d seed %d round %d", ji, seed, round)
+				require.Equal(t, all.Job, changed.Job, where)
+				require.Equal(t, all.Len(), changed.Len(), where)
+				for i := range all.Len() {
+					require.Equal(t, all.At(i), changed.At(i), where)
+				}
+				changed.Seal()
+				s = changed
+				g.observe(s, s.Changed())
+			}
+			require.True(t, s.Job.Status.Terminal(), "job %d seed %d ends: %s", ji, seed, s.Job.Status)
+		}
+	}
+}

@@ -254,6 +254,10 @@ func advanceFrom(p *plan, s *persistence.JobState, g *progress, all bool) {
 	// expansion, a ready step its condition skipped) is looked at again.
 	looked := map[int]stroem.StepStatus{}
 	for {
+		// Approval and task steps wait on the server (approval.go): each
+		// pass suspends the ones made ready, so that a gate failed there
+		// (its message) is seen by the pass, which skips its dependents.
+		suspendServerSteps(p, s)
 		var fresh []int
 		for _, i := range s.Changed() {
 			if st, ok := looked[i]; !ok || st != s.StatusAt(i) {
@@ -301,7 +305,6 @@ func advanceFrom(p *plan, s *persistence.JobState, g *progress, all bool) {
 			st.ReadyAt = &now
 		}
 	}
-	suspendServerSteps(p, s) // approval and task steps wait on the server (approval.go)
 	if s.Job.Status.Terminal() {
 		return
 	}
