@@ -39,6 +39,10 @@ type jobActor struct {
 	// prog remembers the job's finished steps between transitions
 	// (progress.go): read by a transition, recorded from what committed.
 	prog progress
+	// resync: an update failed, and what it changed may have committed
+	// unseen (its answer lost): the next one that succeeds syncs every
+	// step, not only those it changed.
+	resync bool
 }
 
 // trackedStep is what the JobActor knows of a watched step.
@@ -197,6 +201,7 @@ func (j *jobActor) updated(ctx actor.Context, m *updateDone) {
 	j.inFlight = false
 	if m.err != nil {
 		j.o.log.Warn("job update failed", "job_id", j.id, "err", m.err)
+		j.resync = true
 		var retry []jobEvent
 		for _, e := range m.events {
 			if e.reply != nil {
@@ -222,7 +227,10 @@ func (j *jobActor) updated(ctx actor.Context, m *updateDone) {
 		e.reply <- err
 	}
 	s := m.state
-	j.sync(ctx, s, false, m.changed) // flush's goroutine already woke the Dispatcher
+	// flush's goroutine already woke the Dispatcher, unless a failed update
+	// came before: then every step is looked at and woken for (resync).
+	j.sync(ctx, s, j.resync, m.changed)
+	j.resync = false
 	if s.Job.Status.Terminal() {
 		if !m.before.Terminal() && j.o.events != nil {
 			j.o.events.JobFinished(j.id, s.Job.Status)
