@@ -18,7 +18,14 @@ import (
 // or trailing data is a 400 naming the problem; a body over the limit is a
 // 413. When allowEmpty is set, an empty body leaves dst as it is.
 func decodeJSON(r *http.Request, dst any, allowEmpty bool) error {
-	b, err := io.ReadAll(r.Body)
+	buf := bufferPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer putBuffer(buf) // nothing decoded refers to it: json copies what it keeps
+	if n := r.ContentLength; n > 0 && n < 64<<10 {
+		buf.Grow(int(n) + bytes.MinRead) // ReadFrom reads into MinRead of free room
+	}
+	_, err := buf.ReadFrom(r.Body)
+	b := buf.Bytes()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -112,5 +119,22 @@ func parseJobID(id string) (string, error) {
 	if err != nil {
 		return "", stroem.Errorf(stroem.CodeInvalid, "invalid job id %q: not a UUID", id)
 	}
+	if canonicalUUID(id) {
+		return id, nil // u.String() is id: no copy (every worker request names one)
+	}
 	return u.String(), nil
+}
+
+// canonicalUUID reports whether id, which uuid.Parse accepted, is already
+// in the form UUID.String gives: 36 characters, lower case.
+func canonicalUUID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c >= 'A' && c <= 'Z' {
+			return false
+		}
+	}
+	return true
 }

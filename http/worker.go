@@ -61,14 +61,15 @@ func (s *Server) workerClaim(w http.ResponseWriter, r *http.Request) error {
 // and gives a back when the answer could not be written: the worker is
 // gone, and the step need not wait for its lease (or start timeout).
 func (s *Server) writeAssignment(w http.ResponseWriter, r *http.Request, v any, a *stroem.Assignment, workerID string) error {
-	b, err := json.Marshal(v)
+	buf, err := encodeJSON(v)
 	if err != nil {
 		s.workers.Unassign(r.Context(), a, workerID)
 		return err
 	}
+	defer putBuffer(buf)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write(append(b, '\n')); err != nil {
+	if _, err := w.Write(buf.Bytes()); err != nil {
 		s.workers.Unassign(r.Context(), a, workerID)
 	}
 	return nil
@@ -100,7 +101,7 @@ func (s *Server) workerStart(w http.ResponseWriter, r *http.Request) error {
 	if err := s.workers.Start(r.Context(), id, step, st); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
+	writeEmpty(w)
 	return nil
 }
 
@@ -129,7 +130,7 @@ func (s *Server) workerComplete(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if next == nil {
-		writeJSON(w, http.StatusOK, stroem.CompletionResponse{})
+		writeEmpty(w) // stroem.CompletionResponse{}
 		return nil
 	}
 	return s.writeAssignment(w, r, stroem.CompletionResponse{Next: next}, next, c.WorkerID)

@@ -40,6 +40,12 @@ type Server struct {
 	logLines      prometheus.Counter
 	logBytes      prometheus.Counter
 	pruned        *prometheus.CounterVec
+
+	// The per-step series, resolved once per label value.
+	stepsStartedBy  counterByLabel  // stepsStarted
+	stepsFinishedBy counterByLabel  // stepsFinished
+	stepSecondsBy   observerByLabel // stepSeconds
+	jobsCompletedBy counterByLabel  // jobsCompleted
 }
 
 // latencyBuckets suit store round trips and hand-offs: 1 ms to 10 s.
@@ -83,8 +89,10 @@ func NewServer(replicaID string, sampler Sampler) *Server {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every terminal status has a series from the start, so rate() and
 	// increase() see the first job of each.
+	m.stepsStartedBy.vec, m.stepsFinishedBy.vec = m.stepsStarted, m.stepsFinished
+	m.stepSecondsBy.vec, m.jobsCompletedBy.vec = m.stepSeconds, m.jobsCompleted
 	for _, s := range []string{"completed", "failed", "cancelled"} {
-		m.jobsCompleted.WithLabelValues(s)
+		m.jobsCompletedBy.with(s)
 	}
 	if sampler != nil {
 		r.MustRegister(&storeCollector{sampler: sampler, errs: m.storeErrors})

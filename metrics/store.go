@@ -56,7 +56,7 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 	s.m.claimSeconds.Observe(s.now().Sub(start).Seconds())
 	s.failed("StepsClaim", err)
 	if len(got) > 0 {
-		s.m.stepsStarted.WithLabelValues("claim").Add(float64(len(got)))
+		s.m.stepsStartedBy.with("claim").Add(float64(len(got)))
 	}
 	return got, err
 }
@@ -138,13 +138,13 @@ func (m *Server) observeUpdate(before, after *persistence.JobState) {
 		}
 		st, b := after.At(i), before.At(i)
 		if st.Attempt > b.Attempt && st.AttemptStatus == stroem.AttemptRunning {
-			m.stepsStarted.WithLabelValues("handoff").Inc()
+			m.stepsStartedBy.with("handoff").Inc()
 		}
 		if b.AttemptStatus != stroem.AttemptRunning || st.Attempt != b.Attempt || !st.AttemptStatus.Terminal() {
 			continue
 		}
 		result := string(st.AttemptStatus)
-		m.stepsFinished.WithLabelValues(result).Inc()
+		m.stepsFinishedBy.with(result).Inc()
 		if st.AttemptStatus == stroem.AttemptLost {
 			m.leaseExpiries.Inc()
 		}
@@ -156,7 +156,7 @@ func (m *Server) observeUpdate(before, after *persistence.JobState) {
 			end = *st.CompletedAt
 		}
 		if d := end.Sub(*st.StartedAt); d >= 0 {
-			m.stepSeconds.WithLabelValues(result).Observe(d.Seconds())
+			m.stepSecondsBy.with(result).Observe(d.Seconds())
 		}
 		if st.Attempt == 1 {
 			if hop, ok := hopOf(after, &st); ok {
@@ -165,7 +165,7 @@ func (m *Server) observeUpdate(before, after *persistence.JobState) {
 		}
 	}
 	if !before.Job.Status.Terminal() && after.Job.Status.Terminal() {
-		m.jobsCompleted.WithLabelValues(string(after.Job.Status)).Inc()
+		m.jobsCompletedBy.with(string(after.Job.Status)).Inc()
 	}
 }
 
