@@ -197,19 +197,21 @@ const startWriteTimeout = 10 * time.Second
 // (job_steps_lease_idx) and, on a young table whose statistics call that
 // index tiny, picked it — a scan of every running step and of their dead
 // versions per acknowledgement (about 250 index entries each in the bench's
-// fan-out). It runs under keyedPlans.
+// fan-out). It runs under keyedPlans. The update finds the held rows by
+// position too, so that either unique index finds each by its full key (see
+// claimSQL).
 const startSQL = `
 WITH r AS (
 	SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) AS r(job_id, step_name, attempt, worker_id)
 ), held AS MATERIALIZED (
-	SELECT s.job_id, s.step_name
+	SELECT s.job_id, s.step_name, s.position
 	FROM job_steps s JOIN r ON r.job_id = s.job_id AND r.step_name = s.step_name
 	WHERE s.status = $5 AND s.attempt = r.attempt AND s.worker_id = r.worker_id
 	ORDER BY s.job_id, s.position
 	FOR UPDATE OF s
 )
 UPDATE job_steps s SET started_attempt = s.attempt
-FROM held h WHERE s.job_id = h.job_id AND s.step_name = h.step_name
+FROM held h WHERE s.job_id = h.job_id AND s.position = h.position AND s.step_name = h.step_name
 RETURNING s.job_id::text, s.step_name, s.attempt, s.worker_id, s.cancel_requested`
 
 // giveBackSQL puts back to ready, as unclaimSQL does, the running steps
