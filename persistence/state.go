@@ -37,6 +37,16 @@ type StepIndex struct {
 	pos map[string]int
 }
 
+// Len is the number of steps the index holds: the job's first Len steps.
+func (x *StepIndex) Len() int { return len(x.pos) }
+
+// Position is the position of the named step among those the index holds;
+// ok is false for a step it does not hold (one appended after it was built).
+func (x *StepIndex) Position(name string) (pos int, ok bool) {
+	pos, ok = x.pos[name]
+	return pos, ok
+}
+
 // indexMin is the step count from which a name lookup uses an index: below
 // it, a scan is cheaper than building the map.
 const indexMin = 32

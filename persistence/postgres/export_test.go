@@ -5,10 +5,11 @@ var JobListQuery = jobListQuery
 
 // The statements whose cost and plans tests check.
 const (
-	StartSQL      = startSQL
-	GiveBackSQL   = giveBackSQL
-	ReadStepsSQL  = readStepsSQL
-	WriteStepsSQL = writeStepsSQL
-	KeyedPlans    = keyedPlans
-	ClaimSQL      = claimSQL
+	StartSQL           = startSQL
+	StartByPositionSQL = startByPositionSQL
+	GiveBackSQL        = giveBackSQL
+	ReadStepsSQL       = readStepsSQL
+	WriteStepsSQL      = writeStepsSQL
+	KeyedPlans         = keyedPlans
+	ClaimSQL           = claimSQL
 )

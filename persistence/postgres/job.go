@@ -385,6 +385,30 @@ func (c *stepCache) get(id string) *cachedSteps {
 	return e
 }
 
+// position finds the position of a job's step among the steps kept from
+// the job's last transition on this server (a step's position never
+// changes once it is stored); ok is false when the job's steps are not
+// kept or the step is not among them.
+func (c *stepCache) position(jobID, step string) (pos int, ok bool) {
+	e := c.get(jobID)
+	if e == nil {
+		return 0, false
+	}
+	from := 0
+	if e.index != nil {
+		if pos, ok := e.index.Position(step); ok {
+			return pos, true
+		}
+		from = e.index.Len()
+	}
+	for _, st := range e.steps[min(from, len(e.steps)):] {
+		if st.Name == step {
+			return st.Position, true
+		}
+	}
+	return 0, false
+}
+
 func (c *stepCache) put(id string, steps []*persistence.StepState, xmins []int64, index *persistence.StepIndex) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence/dbtest"
 	"github.com/stroem/stroem/persistence/postgres"
 	"github.com/stroem/stroem/persistence/storetest"
@@ -26,9 +27,10 @@ func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
 	storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b", Deps: []string{"a"}})
 
 	for name, c := range map[string]struct{ sql, args string }{
-		"acknowledgement": {postgres.StartSQL, `'{}', '{}', '{}', '{}', 'running'`},
-		"claim":           {postgres.ClaimSQL, `'00000000-0000-0000-0000-000000000001', '{shell}', 1, 30000`},
-		"step read":       {postgres.ReadStepsSQL, `'00000000-0000-0000-0000-000000000000', NULL`},
+		"acknowledgement":             {postgres.StartSQL, `'{}', '{}', '{}', '{}', 'running'`},
+		"acknowledgement by position": {postgres.StartByPositionSQL, `'{}', '{}', '{}', '{}', 'running', '{}'`},
+		"claim":                       {postgres.ClaimSQL, `'00000000-0000-0000-0000-000000000001', '{shell}', 1, 30000`},
+		"step read":                   {postgres.ReadStepsSQL, `'00000000-0000-0000-0000-000000000000', NULL`},
 		"step write": {postgres.WriteStepsSQL, `'00000000-0000-0000-0000-000000000000'` +
 			strings.Repeat(`, '{}'`, 21) + `, now()`},
 	} {
@@ -100,4 +102,52 @@ func TestKeyedStatementsAreNotPlannedAgain(t *testing.T) {
 		require.Equal(t, n, generic, name)
 		require.Zero(t, custom, name)
 	}
+}
+
+// An acknowledgement of a step of a job whose steps the store keeps (a
+// transition of the job ran on this server) names the step by its position
+// too (startByPositionSQL), and is recorded as the plain one is: the
+// worker's step is started; an attempt it does not hold is refused.
+func TestAcknowledgementByPosition(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	url := s.Pool().Config().ConnString()
+	if strings.Contains(url, "?") {
+		url += "&pool_max_conns=1"
+	} else {
+		url += "?pool_max_conns=1"
+	}
+	one, err := postgres.Open(ctx, url, nil)
+	require.NoError(t, err)
+	t.Cleanup(one.Close)
+
+	storetest.InsertJob(t, one, storetest.Step{Name: "a"}, storetest.Step{Name: "b"}, storetest.Step{Name: "c"})
+	a := storetest.ClaimOne(t, one, "w1")
+	id := a.JobID
+	_, err = one.StepStart(ctx, a.JobID, a.StepName, a.Attempt, "w1")
+	require.NoError(t, err)
+	_, err = one.JobUpdate(ctx, id, storetest.Complete(storetest.Report{Step: a.StepName, Worker: "w1", Attempt: a.Attempt}))
+	require.NoError(t, err) // the store keeps the job's steps now
+
+	b := storetest.ClaimOne(t, one, "w2")
+	_, err = one.StepStart(ctx, b.JobID, b.StepName, b.Attempt, "w2")
+	require.NoError(t, err)
+	c := storetest.ClaimOne(t, one, "w3")
+	_, err = one.StepStart(ctx, c.JobID, c.StepName, c.Attempt, "w-other")
+	require.ErrorIs(t, err, stroem.ErrConflict, "an attempt the worker does not hold is not acknowledged")
+
+	var byPosition, plain int
+	require.NoError(t, one.Pool().QueryRow(ctx, `SELECT
+		count(*) FILTER (WHERE statement = $1), count(*) FILTER (WHERE statement = $2)
+		FROM pg_prepared_statements`, postgres.StartByPositionSQL, postgres.StartSQL).Scan(&byPosition, &plain))
+	require.Equal(t, 1, byPosition, "the acknowledgements of the kept job name its steps by position")
+	require.Equal(t, 1, plain, "the first, before any transition, does not")
+	var started, other int
+	require.NoError(t, one.Pool().QueryRow(ctx, `SELECT
+		(SELECT started_attempt FROM job_steps WHERE job_id = $1 AND step_name = $2),
+		(SELECT started_attempt FROM job_steps WHERE job_id = $1 AND step_name = $3)`,
+		id, b.StepName, c.StepName).Scan(&started, &other))
+	require.Equal(t, b.Attempt, started, "b's start is recorded")
+	require.NotEqual(t, c.Attempt, other, "c's refused start is not")
 }
