@@ -56,7 +56,10 @@ func TestCompletionClaimTakesTheStepItMadeReady(t *testing.T) {
 		got, _ := e.o.Claim(pollCtx, stroem.ClaimRequest{WorkerID: w2, Capabilities: []string{"shell"}, WaitMS: 30_000})
 		polled <- got
 	}()
-	require.Eventually(t, func() bool { return e.o.WaitingClaims() == 1 }, 5*time.Second, time.Millisecond)
+	// Waiting, and its claim came back empty (idle): a long poll still
+	// being claimed may find older ready steps, and then the completion's
+	// claim does not take the step it makes ready (handoff.go).
+	require.Eventually(t, func() bool { return e.o.WaitingClaims() == 1 && e.o.idleType("shell") }, 5*time.Second, time.Millisecond)
 
 	b, err := e.completeNext(t, a, w1)
 	require.NoError(t, err)
