@@ -13,10 +13,11 @@ import (
 // ones alike, and a value has no series before it is used.
 func TestByLabelCountsPerLabelValue(t *testing.T) {
 	t.Parallel()
-	c := counterByLabel{vec: counterVec("c_total", "c", "result")}
-	o := observerByLabel{vec: histogramVec("h_seconds", "h", stepBuckets, "result")}
+	cv, ov := counterVec("c_total", "c", "result"), histogramVec("h_seconds", "h", stepBuckets, "result")
+	c := byLabel[prometheus.Counter]{get: cv.WithLabelValues}
+	o := byLabel[prometheus.Observer]{get: ov.WithLabelValues}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(c.vec, o.vec)
+	reg.MustRegister(cv, ov)
 	sum := func(name string, labels map[string]string) (float64, int) {
 		fams, err := reg.Gather()
 		require.NoError(t, err)

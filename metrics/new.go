@@ -29,36 +29,22 @@ func histogramVec(name, help string, buckets []float64, labels ...string) *prome
 	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
 }
 
-// counterByLabel caches a one-label counter vector's children by label
-// value: counting costs a sync.Map load, not the vector's hash of its label
-// values and lock. A child is created on first use, as WithLabelValues
-// creates it, so no series appears before it counts (the label values are
-// a small fixed set: results, statuses, how a step started).
-type counterByLabel struct {
-	vec *prometheus.CounterVec
-	m   sync.Map // label value → prometheus.Counter
+// byLabel caches a one-label vector's children by label value: counting
+// costs a sync.Map load, not the vector's hash of its label values and lock.
+// A child is created on first use, as WithLabelValues creates it, so no
+// series appears before it counts (the label values are a small fixed set:
+// results, statuses, how a step started). get is the vector's
+// WithLabelValues.
+type byLabel[T any] struct {
+	get func(lvs ...string) T
+	m   sync.Map // label value → T
 }
 
-func (c *counterByLabel) with(v string) prometheus.Counter {
+func (c *byLabel[T]) with(v string) T {
 	if x, ok := c.m.Load(v); ok {
-		return x.(prometheus.Counter)
+		return x.(T)
 	}
-	x := c.vec.WithLabelValues(v)
+	x := c.get(v)
 	c.m.Store(v, x)
-	return x
-}
-
-// observerByLabel is counterByLabel for a one-label histogram vector.
-type observerByLabel struct {
-	vec *prometheus.HistogramVec
-	m   sync.Map // label value → prometheus.Observer
-}
-
-func (o *observerByLabel) with(v string) prometheus.Observer {
-	if x, ok := o.m.Load(v); ok {
-		return x.(prometheus.Observer)
-	}
-	x := o.vec.WithLabelValues(v)
-	o.m.Store(v, x)
 	return x
 }

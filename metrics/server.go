@@ -42,10 +42,10 @@ type Server struct {
 	pruned        *prometheus.CounterVec
 
 	// The per-step series, resolved once per label value.
-	stepsStartedBy  counterByLabel  // stepsStarted
-	stepsFinishedBy counterByLabel  // stepsFinished
-	stepSecondsBy   observerByLabel // stepSeconds
-	jobsCompletedBy counterByLabel  // jobsCompleted
+	stepsStartedBy  byLabel[prometheus.Counter]  // stepsStarted
+	stepsFinishedBy byLabel[prometheus.Counter]  // stepsFinished
+	stepSecondsBy   byLabel[prometheus.Observer] // stepSeconds
+	jobsCompletedBy byLabel[prometheus.Counter]  // jobsCompleted
 }
 
 // latencyBuckets suit store round trips and hand-offs: 1 ms to 10 s.
@@ -87,10 +87,10 @@ func NewServer(replicaID string, sampler Sampler) *Server {
 		m.claimSeconds, m.hopSeconds, m.stepSeconds, m.storeErrors, m.httpRequests, m.httpSeconds,
 		m.webhookCalls, m.sseClients, m.logLines, m.logBytes, m.pruned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.stepsStartedBy.get, m.stepsFinishedBy.get = m.stepsStarted.WithLabelValues, m.stepsFinished.WithLabelValues
+	m.stepSecondsBy.get, m.jobsCompletedBy.get = m.stepSeconds.WithLabelValues, m.jobsCompleted.WithLabelValues
 	// Every terminal status has a series from the start, so rate() and
 	// increase() see the first job of each.
-	m.stepsStartedBy.vec, m.stepsFinishedBy.vec = m.stepsStarted, m.stepsFinished
-	m.stepSecondsBy.vec, m.jobsCompletedBy.vec = m.stepSeconds, m.jobsCompleted
 	for _, s := range []string{"completed", "failed", "cancelled"} {
 		m.jobsCompletedBy.with(s)
 	}
