@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -12,15 +11,6 @@ import (
 	"github.com/stroem/stroem/persistence/postgres"
 	"github.com/stroem/stroem/persistence/storetest"
 )
-
-// keyNode is a plan node with what an index scan looked up.
-type keyNode struct {
-	NodeType  string    `json:"Node Type"`
-	Relation  string    `json:"Relation Name"`
-	IndexName string    `json:"Index Name"`
-	IndexCond string    `json:"Index Cond"`
-	Plans     []keyNode `json:"Plans"`
-}
 
 // The claim's generic plan, made while the statistics describe pending
 // one-step jobs (job_id alone looks unique, many jobs are pending), finds
@@ -41,24 +31,10 @@ func TestClaimPlanFindsRowsByFullKey(t *testing.T) {
 		"claim":           {postgres.ClaimSQL, `'00000000-0000-0000-0000-000000000001', '{shell}', 1, 30000`},
 		"acknowledgement": {postgres.StartByPositionSQL, `'{00000000-0000-0000-0000-000000000001}', '{a}', '{1}', '{00000000-0000-0000-0000-000000000002}', 'running', '{0}'`},
 	} {
-		plan := func() string {
-			tx, err := s.Pool().Begin(ctx)
-			require.NoError(t, err)
-			defer tx.Rollback(ctx) //nolint:errcheck
-			_, err = tx.Exec(ctx, postgres.KeyedPlans)
-			require.NoError(t, err)
-			_, err = tx.Exec(ctx, `PREPARE keyed AS `+c.sql)
-			require.NoError(t, err, name)
-			defer tx.Exec(ctx, `DEALLOCATE keyed`) //nolint:errcheck // PREPARE outlives a rollback
-			var plan string
-			require.NoError(t, tx.QueryRow(ctx, `EXPLAIN (FORMAT JSON) EXECUTE keyed(`+c.args+`)`).Scan(&plan), name)
-			return plan
-		}()
-		var parsed []struct{ Plan keyNode }
-		require.NoError(t, json.Unmarshal([]byte(plan), &parsed))
+		plan, root := keyedPlan(t, s, name, c.sql, c.args)
 		var checked int
-		var walk func(n keyNode)
-		walk = func(n keyNode) {
+		var walk func(n planNode)
+		walk = func(n planNode) {
 			switch {
 			case n.Relation == "jobs" && n.NodeType != "ModifyTable":
 				require.Equal(t, "jobs_pkey", n.IndexName, "%s reads jobs not by id:\n%s", name, plan)
@@ -73,7 +49,7 @@ func TestClaimPlanFindsRowsByFullKey(t *testing.T) {
 				walk(c)
 			}
 		}
-		walk(parsed[0].Plan)
+		walk(root)
 		require.NotZero(t, checked, "%s:\n%s", name, plan)
 		require.False(t, strings.Contains(plan, `"Seq Scan"`), "%s:\n%s", name, plan)
 	}

@@ -23,7 +23,6 @@ import (
 func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
 	t.Parallel()
 	s := dbtest.Store(t)
-	ctx := context.Background()
 	storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b", Deps: []string{"a"}})
 
 	for name, c := range map[string]struct{ sql, args string }{
@@ -34,22 +33,7 @@ func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
 		"step write": {postgres.WriteStepsSQL, `'00000000-0000-0000-0000-000000000000'` +
 			strings.Repeat(`, '{}'`, 21) + `, now()`},
 	} {
-		plan := func() string {
-			tx, err := s.Pool().Begin(ctx)
-			require.NoError(t, err)
-			defer tx.Rollback(ctx) //nolint:errcheck
-			_, err = tx.Exec(ctx, postgres.KeyedPlans)
-			require.NoError(t, err)
-			_, err = tx.Exec(ctx, `PREPARE keyed AS `+c.sql)
-			require.NoError(t, err, name)
-			defer tx.Exec(ctx, `DEALLOCATE keyed`) //nolint:errcheck // PREPARE outlives a rollback
-			var plan string
-			require.NoError(t, tx.QueryRow(ctx, `EXPLAIN (FORMAT JSON) EXECUTE keyed(`+c.args+`)`).Scan(&plan), name)
-			return plan
-		}()
-
-		var parsed []struct{ Plan planNode }
-		require.NoError(t, json.Unmarshal([]byte(plan), &parsed))
+		plan, root := keyedPlan(t, s, name, c.sql, c.args)
 		var scans []string
 		var walk func(n planNode)
 		walk = func(n planNode) {
@@ -60,7 +44,7 @@ func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
 				walk(c)
 			}
 		}
-		walk(parsed[0].Plan)
+		walk(root)
 		require.NotEmpty(t, scans, name)
 		for _, scan := range scans {
 			require.Equal(t, "Index Scan", scan, "%s reads job_steps without an index:\n%s", name, plan)
@@ -76,15 +60,7 @@ func TestKeyedStatementsAreNotPlannedAgain(t *testing.T) {
 	t.Parallel()
 	s := dbtest.Store(t)
 	ctx := context.Background()
-	url := s.Pool().Config().ConnString()
-	if strings.Contains(url, "?") {
-		url += "&pool_max_conns=1"
-	} else {
-		url += "?pool_max_conns=1"
-	}
-	one, err := postgres.Open(ctx, url, nil)
-	require.NoError(t, err)
-	t.Cleanup(one.Close)
+	one := oneConnection(t, s)
 
 	const n = 8
 	for range n {
@@ -112,20 +88,12 @@ func TestAcknowledgementByPosition(t *testing.T) {
 	t.Parallel()
 	s := dbtest.Store(t)
 	ctx := context.Background()
-	url := s.Pool().Config().ConnString()
-	if strings.Contains(url, "?") {
-		url += "&pool_max_conns=1"
-	} else {
-		url += "?pool_max_conns=1"
-	}
-	one, err := postgres.Open(ctx, url, nil)
-	require.NoError(t, err)
-	t.Cleanup(one.Close)
+	one := oneConnection(t, s)
 
 	storetest.InsertJob(t, one, storetest.Step{Name: "a"}, storetest.Step{Name: "b"}, storetest.Step{Name: "c"})
 	a := storetest.ClaimOne(t, one, "w1")
 	id := a.JobID
-	_, err = one.StepStart(ctx, a.JobID, a.StepName, a.Attempt, "w1")
+	_, err := one.StepStart(ctx, a.JobID, a.StepName, a.Attempt, "w1")
 	require.NoError(t, err)
 	_, err = one.JobUpdate(ctx, id, storetest.Complete(storetest.Report{Step: a.StepName, Worker: "w1", Attempt: a.Attempt}))
 	require.NoError(t, err) // the store keeps the job's steps now
@@ -150,4 +118,40 @@ func TestAcknowledgementByPosition(t *testing.T) {
 		id, b.StepName, c.StepName).Scan(&started, &other))
 	require.Equal(t, b.Attempt, started, "b's start is recorded")
 	require.NotEqual(t, c.Attempt, other, "c's refused start is not")
+}
+
+// keyedPlan is the plan sql gets with args (SQL literals) under keyedPlans,
+// as its prepared statement's generic plan: the JSON, and its root node.
+func keyedPlan(t *testing.T, s *postgres.Store, name, sql, args string) (string, planNode) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	_, err = tx.Exec(ctx, postgres.KeyedPlans)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `PREPARE keyed AS `+sql)
+	require.NoError(t, err, name)
+	defer tx.Exec(ctx, `DEALLOCATE keyed`) //nolint:errcheck // PREPARE outlives a rollback
+	var plan string
+	require.NoError(t, tx.QueryRow(ctx, `EXPLAIN (FORMAT JSON) EXECUTE keyed(`+args+`)`).Scan(&plan), name)
+	var parsed []struct{ Plan planNode }
+	require.NoError(t, json.Unmarshal([]byte(plan), &parsed))
+	return plan, parsed[0].Plan
+}
+
+// oneConnection opens a second store on s's database with a pool of one
+// connection, whose prepared statements a test can read.
+func oneConnection(t *testing.T, s *postgres.Store) *postgres.Store {
+	t.Helper()
+	url := s.Pool().Config().ConnString()
+	if strings.Contains(url, "?") {
+		url += "&pool_max_conns=1"
+	} else {
+		url += "?pool_max_conns=1"
+	}
+	one, err := postgres.Open(context.Background(), url, nil)
+	require.NoError(t, err)
+	t.Cleanup(one.Close)
+	return one
 }

@@ -106,6 +106,7 @@ type planNode struct {
 	NodeType   string     `json:"Node Type"`
 	Relation   string     `json:"Relation Name"`
 	IndexName  string     `json:"Index Name"`
+	IndexCond  string     `json:"Index Cond"`
 	ActualRows float64    `json:"Actual Rows"`
 	Plans      []planNode `json:"Plans"`
 }
