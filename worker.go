@@ -77,6 +77,13 @@ type Assignment struct {
 	// step was handed out; the worker downloads only those. Absent (an
 	// older server, or one that could not tell) means download both.
 	State *AssignmentState `json:"state,omitempty"`
+	// Started says the server recorded this attempt as started when it
+	// handed it over, in the answer to the worker's own completion
+	// (Completion.Next): the worker runs it without a `start` report, and
+	// repeats the completion if it did not get the answer, which then
+	// brings the same step again. Sending `start` anyway is harmless (it is
+	// idempotent). False for every other hand-over, and from older servers.
+	Started bool `json:"started,omitempty"`
 }
 
 // AssignmentState is which of the step's state scopes had a snapshot when

@@ -654,6 +654,15 @@ type countWaiting struct{ reply chan int }
 
 // Unassign gives back a step whose assignment never reached its worker.
 func (o *Orchestrator) Unassign(a *stroem.Assignment, workerID string) {
+	if a.Started {
+		// Recorded as started when handed to a completion's claim
+		// (handoff.go): it stays the worker's, which repeats a completion
+		// whose answer it did not get and is given the step again. If the
+		// worker never comes back, the lease runs out.
+		o.log.Debug("undelivered step kept for its worker's repeated completion",
+			"job_id", a.JobID, "step", a.StepName, "attempt", a.Attempt)
+		return
+	}
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := o.store.StepUnclaim(c, a.JobID, a.StepName, a.Attempt, workerID); err != nil {

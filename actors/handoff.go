@@ -42,6 +42,21 @@ import (
 // completion was refused (stale, fenced) is given nothing. One not used goes
 // to the Dispatcher, which claims the oldest ready step for it or answers
 // nothing at once: it never waits.
+//
+// A step handed to a completion's own claim in the transition is recorded
+// as started in that same transaction (StepState.StartedAttempt), and its
+// assignment says so (Assignment.Started): the worker runs it without a
+// `start` report, which in a chain was a request and a commit per step.
+// The completion's answer stands for the acknowledgement because the
+// worker repeats a completion whose answer it did not get: a duplicate of
+// an accepted completion with a claim is given again the step its first
+// run handed over (redeliver), which the worker runs unless it already
+// does (its running steps are keyed by attempt). A worker that dies
+// before it reads the answer leaves the step running under its lease: the
+// lease runs out and the attempt counts as lost, as for a worker that dies
+// a moment after its `start`. Steps handed to long polls, and steps the
+// Dispatcher claims for a completion, still wait for `start` (startack.go):
+// a long poll that lost its answer does not ask again for the same step.
 
 // reserve asks the Dispatcher for up to need[t] waiting requests that can
 // run action type t, oldest first.
@@ -76,7 +91,12 @@ type handoff struct {
 type ownClaim struct {
 	w        *waiter
 	event    int
+	step     string // the completed step
 	accepted bool
+	// duplicate: the completion was a duplicate of an accepted one.
+	duplicate bool
+	// redelivered: redeliver gave it a step again.
+	redelivered bool
 }
 
 // newHandoff returns the hand-off of a transition applying events.
@@ -84,7 +104,11 @@ func newHandoff(o *Orchestrator, events []jobEvent) *handoff {
 	h := &handoff{o: o}
 	for i, e := range events {
 		if e.next != nil {
-			h.own = append(h.own, ownClaim{w: e.next, event: i})
+			c := ownClaim{w: e.next, event: i}
+			if ev, ok := e.ev.(evComplete); ok {
+				c.step = ev.step
+			}
+			h.own = append(h.own, c)
 		}
 	}
 	return h
@@ -96,7 +120,7 @@ func newHandoff(o *Orchestrator, events []jobEvent) *handoff {
 func (h *handoff) candidates() []*waiter {
 	var out []*waiter
 	for _, c := range h.own {
-		if c.accepted && c.w.handed.Load() == 0 && !c.w.abandoned.Load() {
+		if c.accepted && !c.redelivered && c.w.handed.Load() == 0 && !c.w.abandoned.Load() {
 			out = append(out, c.w)
 		}
 	}
@@ -112,11 +136,13 @@ func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool, results []
 	h.given = map[string]*waiter{}
 	for i := range h.own {
 		r := results[h.own[i].event]
-		h.own[i].accepted = r == nil || errors.Is(r, errDuplicate)
+		h.own[i].duplicate, h.own[i].redelivered = errors.Is(r, errDuplicate), false
+		h.own[i].accepted = r == nil || h.own[i].duplicate
 	}
 	if s.CancelRequested || s.Job.Status.Terminal() || h.o.draining.Load() {
 		return
 	}
+	h.redeliver(s)
 	// A step the transition made ready is one it changed: only those are
 	// looked at, not every step of the job (Changed is in position order).
 	var ready []int
@@ -172,10 +198,58 @@ func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool, results []
 		st.LeaseExpiresAt = &lease
 		st.StartedAt = &now
 		st.CompletedAt = nil
+		if h.isOwn(w) {
+			st.StartedAttempt = st.Attempt // the answer stands for `start`
+		}
 		h.given[st.Name] = w
 	}
 	if len(h.given) > 0 && s.Job.Status == stroem.JobPending {
 		s.Job.Status = stroem.JobRunning
+	}
+}
+
+// isOwn says whether w is the claim of one of the transition's
+// completions.
+func (h *handoff) isOwn(w *waiter) bool {
+	return slices.ContainsFunc(h.own, func(c ownClaim) bool { return c.w == w })
+}
+
+// redeliver gives the claim of a duplicate completion the step that the
+// completion's first run handed to it and recorded as started: the worker
+// repeats a completion whose answer it did not get, and without it would
+// never run that step (see the comment at the top). Such a step is running
+// for the claim's worker, started at its attempt, and was handed over in
+// the completing transaction: it started when the completed step ended
+// (both are the transition's time). A direct dependent of the completed
+// step comes first: two completions of one worker in one transition hand
+// over steps at the same time. A step the worker already runs is handed
+// again harmlessly: the worker runs an attempt once.
+func (h *handoff) redeliver(s *persistence.JobState) {
+	for i := range h.own {
+		c := &h.own[i]
+		if !c.duplicate || c.w.handed.Load() != 0 || c.w.abandoned.Load() {
+			continue
+		}
+		done := s.Find(c.step)
+		if done == nil || !done.Status.Terminal() || done.CompletedAt == nil {
+			continue
+		}
+		best, direct := "", false
+		for j := range s.Len() {
+			st := s.At(j)
+			if st.Status != stroem.StepRunning || st.WorkerID != c.w.workerID || st.StartedAttempt != st.Attempt ||
+				st.StartedAt == nil || !st.StartedAt.Equal(*done.CompletedAt) ||
+				!slices.Contains(c.w.caps, st.ActionType) || h.given[st.Name] != nil {
+				continue
+			}
+			if d := slices.Contains(st.DependsOn, c.step); best == "" || (d && !direct) {
+				best, direct = st.Name, d
+			}
+		}
+		if best != "" {
+			h.given[best] = c.w
+			c.redelivered = true
+		}
 	}
 }
 
@@ -207,6 +281,9 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState, g *progress) {
 		if st == nil || st.Status != stroem.StepRunning || st.WorkerID != w.workerID {
 			continue // not as handed off (cannot happen after a commit)
 		}
+		// Recorded as started: handed to a completion's own claim now, or
+		// again (redeliver).
+		started := st.StartedAttempt == st.Attempt
 		cs := persistence.ClaimedStep{
 			JobID: s.Job.ID, StepName: st.Name, Attempt: st.Attempt, ActionName: st.ActionName,
 			ActionType: st.ActionType, Image: st.Image, Input: st.Input, Workspace: s.Job.Workspace,
@@ -214,6 +291,9 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState, g *progress) {
 			Each: eachOf(p, s, st.Name), StateScopes: s.StateScopes,
 		}
 		a, err := h.assignment(p, cs, hints)
+		if err == nil {
+			a.Started = started
+		}
 		if err != nil {
 			h.o.root.Send(h.o.orch, &routed{jobID: cs.JobID, msg: &jobEvent{ev: evStepFailed{
 				step: cs.StepName, attempt: cs.Attempt, msg: p.masker.MaskError(err),

@@ -290,3 +290,83 @@ func TestCompletionClaimDoesNotOvertakeWhileALongPollIsBeingClaimed(t *testing.T
 	require.NotNil(t, p)
 	require.Equal(t, older, p.JobID, "the long poll's claim found an older step")
 }
+
+// A step handed to a completion's own claim is recorded as started in the
+// completing transaction, so its worker sends no `start`; a duplicate of
+// that completion (its answer was lost) brings the same step again. A
+// step handed to a long poll still waits for its `start`.
+func TestCompletionClaimHandOffIsStartedAndRedelivered(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, nextWorkflow, Config{}, nil)
+	ctx := context.Background()
+	w1, w2 := uuid.NewString(), uuid.NewString()
+	id := e.create(t, "chain", nil)
+	a := e.claimed(t, w1)
+	require.Equal(t, "a", a.StepName)
+	require.False(t, a.Started, "a long poll's claim waits for its start")
+
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	go func() {
+		_, _ = e.o.Claim(pollCtx, stroem.ClaimRequest{WorkerID: w2, Capabilities: []string{"shell"}, WaitMS: 30_000})
+	}()
+	require.Eventually(t, func() bool { return e.o.WaitingClaims() == 1 && e.o.idleType("shell") }, 5*time.Second, time.Millisecond)
+
+	b, err := e.completeNext(t, a, w1)
+	require.NoError(t, err)
+	require.NotNil(t, b)
+	require.Equal(t, "b", b.StepName)
+	require.True(t, b.Started, "handed to the completion's own claim: started")
+	st := e.state(t, id).Find("b")
+	require.Equal(t, b.Attempt, st.StartedAttempt, "recorded as started with the hand-off")
+	given, err := e.store.StepsGiveBackUnstarted(ctx, 0, 0)
+	require.NoError(t, err)
+	require.Empty(t, given, "a started step is not given back for want of a start")
+
+	// The answer was lost: the worker repeats its completion and gets b
+	// again, the same attempt.
+	again, err := e.completeNext(t, a, w1)
+	require.NoError(t, err)
+	require.NotNil(t, again, "the duplicate brings the step handed over the first time")
+	require.Equal(t, "b", again.StepName)
+	require.Equal(t, b.Attempt, again.Attempt)
+	require.True(t, again.Started)
+	// Another worker's report of a is refused and gets nothing.
+	other, err := e.completeNext(t, a, w2)
+	require.ErrorIs(t, err, stroem.ErrConflict)
+	require.Nil(t, other)
+
+	none, err := e.completeNext(t, b, w1)
+	require.NoError(t, err)
+	require.Nil(t, none)
+	e.waitStatus(t, id, stroem.JobCompleted)
+	// Once b ended, a duplicate of a's completion has nothing to bring.
+	late, err := e.completeNext(t, a, w1)
+	require.NoError(t, err)
+	require.Nil(t, late)
+}
+
+// A step a completion without a claim makes ready goes to a waiting long
+// poll, unstarted: that worker acknowledges it as before.
+func TestLongPollHandOffWaitsForItsStart(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, nextWorkflow, Config{}, nil)
+	ctx := context.Background()
+	w1, w2 := uuid.NewString(), uuid.NewString()
+	id := e.create(t, "chain", nil)
+	a := e.claimed(t, w1)
+	polled := make(chan *stroem.Assignment, 1)
+	go func() {
+		got, _ := e.o.Claim(ctx, stroem.ClaimRequest{WorkerID: w2, Capabilities: []string{"shell"}, WaitMS: 30_000})
+		polled <- got
+	}()
+	require.Eventually(t, func() bool { return e.o.WaitingClaims() == 1 && e.o.idleType("shell") }, 5*time.Second, time.Millisecond)
+	none, err := e.o.StepCompleteNext(ctx, a.JobID, a.StepName, stroem.Completion{WorkerID: w1, Attempt: a.Attempt})
+	require.NoError(t, err)
+	require.Nil(t, none)
+	b := <-polled
+	require.NotNil(t, b)
+	require.Equal(t, "b", b.StepName)
+	require.False(t, b.Started)
+	require.NotEqual(t, b.Attempt, e.state(t, id).Find("b").StartedAttempt, "not started until acknowledged")
+}

@@ -39,6 +39,9 @@ type startDue struct {
 // handedOver notes that a step was just handed to a worker: the sweep runs
 // when its acknowledgement is due, unless it came in here meanwhile.
 func (o *Orchestrator) handedOver(a *stroem.Assignment) {
+	if a.Started {
+		return // recorded as started when handed over (handoff.go): nothing is due
+	}
 	ref := stroem.StepRef{JobID: a.JobID, Step: a.StepName, Attempt: a.Attempt}
 	o.unacked.Store(ref, struct{}{})
 	select {

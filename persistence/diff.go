@@ -108,6 +108,11 @@ func completeStep(jobID string, old, cur *StepState, now time.Time, loops func()
 	if cur.Status == stroem.StepRunning && (cur.LeaseExpiresAt == nil || cur.WorkerID == "") {
 		return fmt.Errorf("job %s step %s: running without a worker and a lease", jobID, cur.Name)
 	}
+	if cur.StartedAttempt != old.StartedAttempt && (cur.Status != stroem.StepRunning || cur.StartedAttempt != cur.Attempt) {
+		// Only the running attempt can be recorded as started (StepState).
+		return fmt.Errorf("job %s step %s: started attempt %d recorded for a %s step at attempt %d",
+			jobID, cur.Name, cur.StartedAttempt, cur.Status, cur.Attempt)
+	}
 	if cur.AttemptStatus != "" && cur.Attempt < 1 {
 		return fmt.Errorf("job %s step %s: attempt status %s without an attempt", jobID, cur.Name, cur.AttemptStatus)
 	}
@@ -184,6 +189,7 @@ func stepEqual(a, b *StepState) bool {
 		a.CancelRequested == b.CancelRequested &&
 		TimesEqual(a.StartedAt, b.StartedAt) &&
 		TimesEqual(a.CompletedAt, b.CompletedAt) &&
+		a.StartedAttempt == b.StartedAttempt &&
 		mapsEqual(a.Input, b.Input) &&
 		mapsEqual(a.Output, b.Output)
 }

@@ -119,7 +119,8 @@ const (
 	created_by, cancelled_by`
 	StepColumns = `step_name, position, action_name, action_type, image, depends_on,
 	continue_on_failure, max_attempts, status, input, output, error_message, coalesce(worker_id, ''),
-	attempt, attempt_status, exit_code, lease_expires_at, ready_at, cancel_requested, started_at, completed_at`
+	attempt, attempt_status, exit_code, lease_expires_at, ready_at, cancel_requested, started_at, completed_at,
+	started_attempt`
 )
 
 // Snapshots remembers the ids of the task snapshots a store holds, so its

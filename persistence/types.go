@@ -71,6 +71,15 @@ type StepState struct {
 	CancelRequested bool
 	StartedAt       *time.Time
 	CompletedAt     *time.Time
+	// StartedAttempt is the attempt recorded as started: the worker
+	// acknowledged it (its `start` report), or it was handed to the
+	// worker's own completion in the transition that made it ready, where
+	// the completion's answer stands for the acknowledgement (see
+	// actors/handoff.go). A write of a running step whose StartedAttempt
+	// equals its Attempt records that attempt as started; any other value
+	// leaves the stored one as it is (an acknowledgement that came in
+	// after the state was read is never undone).
+	StartedAttempt int
 }
 
 // NewJob is everything JobInsert writes in one transaction.

@@ -33,6 +33,28 @@ func TestWorkerCompletionBringsTheNextStep(t *testing.T) {
 	})
 }
 
+// A step the completion's answer brings already started (the server
+// recorded its start with the hand-over) runs without a `start` report.
+func TestWorkerRunsAStartedHandOffWithoutAcknowledging(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	f.enqueue(shellAssignment("j", "a", "echo a"))
+	b := shellAssignment("j", "b", "echo b")
+	b.Started = true
+	f.enqueue(b)
+	startWorker(t, f, nil) // one slot: b comes with a's completion
+
+	require.True(t, f.waitCompletion("a").Succeeded())
+	c := f.waitCompletion("b")
+	require.True(t, c.Succeeded(), c.Error)
+	require.Equal(t, []string{"b"}, f.texts("j", "b"))
+	require.Equal(t, "complete", f.handedOutBy("b"))
+	f.with(func(f *fakeServer) {
+		require.Equal(t, 1, f.startCalls["a"], "a was claimed: acknowledged")
+		require.Zero(t, f.startCalls["b"], "b was started by the server")
+	})
+}
+
 // A server older than the field never answers a step with a completion:
 // the slot long-polls for the next one, as before.
 func TestWorkerCompletionWithAnOlderServer(t *testing.T) {

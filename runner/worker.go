@@ -383,7 +383,7 @@ func (w *Worker) execute(claimCtx, stepsCtx, reportCtx context.Context, workerID
 		delete(w.running, ref)
 		w.mu.Unlock()
 	}()
-	if !w.acknowledge(ctx, log, workerID, a) { // ack.go
+	if !a.Started && !w.acknowledge(ctx, log, workerID, a) { // ack.go; Started: recorded at hand-over
 		return nil
 	}
 	start := time.Now()

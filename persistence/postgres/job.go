@@ -143,7 +143,7 @@ func scanStep(row pgx.Row, extra ...any) (*persistence.StepState, error) {
 	err := row.Scan(append([]any{&st.Name, &st.Position, &st.ActionName, &st.ActionType, &st.Image, &st.DependsOn,
 		&st.ContinueOnFailure, &st.MaxAttempts, &r.Status, &r.Input, &r.Output, &st.ErrorMessage, &st.WorkerID,
 		&st.Attempt, &r.AttemptStatus, &st.ExitCode, &st.LeaseExpiresAt, &st.ReadyAt, &st.CancelRequested,
-		&st.StartedAt, &st.CompletedAt}, extra...)...)
+		&st.StartedAt, &st.CompletedAt, &st.StartedAttempt}, extra...)...)
 	if err != nil {
 		return nil, err
 	}

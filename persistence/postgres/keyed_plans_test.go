@@ -31,7 +31,7 @@ func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
 		"claim":                       {postgres.ClaimSQL, `'00000000-0000-0000-0000-000000000001', '{shell}', 1, 30000`},
 		"step read":                   {postgres.ReadStepsSQL, `'00000000-0000-0000-0000-000000000000', NULL`},
 		"step write": {postgres.WriteStepsSQL, `'00000000-0000-0000-0000-000000000000'` +
-			strings.Repeat(`, '{}'`, 21) + `, now()`},
+			strings.Repeat(`, '{}'`, 21) + `, now(), '{}'`},
 	} {
 		plan, root := keyedPlan(t, s, name, c.sql, c.args)
 		var scans []string

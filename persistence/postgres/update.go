@@ -328,8 +328,9 @@ func readWritten(br pgx.BatchResults, steps []*persistence.StepState, xmins []in
 			pos   int
 			x     int64
 			lease *time.Time
+			sa    *int
 		)
-		if err := rows.Scan(&pos, &x, &lease); err != nil {
+		if err := rows.Scan(&pos, &x, &lease, &sa); err != nil {
 			return err
 		}
 		if n >= len(steps) || steps[n].Position != pos {
@@ -339,6 +340,9 @@ func readWritten(br pgx.BatchResults, steps []*persistence.StepState, xmins []in
 			*lease = lease.UTC()
 		}
 		xmins[pos], steps[n].LeaseExpiresAt = x, lease
+		if sa != nil { // the stored one: an acknowledgement may have come in meanwhile
+			steps[n].StartedAttempt = *sa
+		}
 		n++
 	}
 	if err := rows.Err(); err != nil {
@@ -354,7 +358,7 @@ func readWritten(br pgx.BatchResults, steps []*persistence.StepState, xmins []in
 // the arrays writeStepsSQL unnests.
 type stepColumns struct {
 	names, status, errMsg, worker, attemptStatus, oldStatus, oldWorker []string
-	position, attempt, oldAttempt                                      []int
+	position, attempt, oldAttempt, startedAttempt                      []int
 	input, output                                                      [][]byte
 	exitCode                                                           []*int
 	lease, readyAt, startedAt, completedAt, attemptStarted             []*time.Time
@@ -379,6 +383,7 @@ func (c *stepColumns) add(w persistence.StepWrite, now time.Time) error {
 	c.errMsg = append(c.errMsg, cur.ErrorMessage)
 	c.worker = append(c.worker, cur.WorkerID)
 	c.attempt = append(c.attempt, cur.Attempt)
+	c.startedAttempt = append(c.startedAttempt, cur.StartedAttempt)
 	c.attemptStatus = append(c.attemptStatus, string(cur.AttemptStatus))
 	c.exitCode = append(c.exitCode, cur.ExitCode)
 	c.lease = append(c.lease, cur.LeaseExpiresAt)
@@ -403,7 +408,7 @@ func (c *stepColumns) add(w persistence.StepWrite, now time.Time) error {
 func (c *stepColumns) args(jobID string, now time.Time) []any {
 	return []any{jobID, c.names, c.position, c.status, c.input, c.output, c.errMsg, c.worker, c.attempt,
 		c.attemptStatus, c.exitCode, c.lease, c.leaseSet, c.readyAt, c.cancel, c.startedAt, c.completedAt,
-		c.oldStatus, c.oldAttempt, c.oldWorker, c.writeAttempt, c.attemptStarted, now}
+		c.oldStatus, c.oldAttempt, c.oldWorker, c.writeAttempt, c.attemptStarted, now, c.startedAttempt}
 }
 
 // writeStepsSQL writes every step a JobUpdate changed, and the record of
@@ -430,22 +435,26 @@ const writeStepsSQL = `
 WITH v AS (
 	SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[], $8::text[],
 		$9::int[], $10::text[], $11::int[], $12::timestamptz[], $13::bool[], $14::timestamptz[], $15::bool[],
-		$16::timestamptz[], $17::timestamptz[], $18::text[], $19::int[], $20::text[], $21::bool[], $22::timestamptz[])
+		$16::timestamptz[], $17::timestamptz[], $18::text[], $19::int[], $20::text[], $21::bool[], $22::timestamptz[],
+		$24::int[])
 		WITH ORDINALITY AS v(step_name, position, status, input, output, error_message, worker_id,
 			attempt, attempt_status, exit_code, lease_expires_at, lease_set, ready_at, cancel_requested,
-			started_at, completed_at, old_status, old_attempt, old_worker_id, write_attempt, attempt_started_at, ord)
+			started_at, completed_at, old_status, old_attempt, old_worker_id, write_attempt, attempt_started_at,
+			started_attempt, ord)
 ), u AS (
 	UPDATE job_steps s SET status = v.status, input = v.input, output = v.output, error_message = v.error_message,
 		worker_id = nullif(v.worker_id, ''), attempt = v.attempt, attempt_status = v.attempt_status,
 		exit_code = v.exit_code,
 		lease_expires_at = CASE WHEN v.lease_set THEN v.lease_expires_at ELSE s.lease_expires_at END,
 		ready_at = v.ready_at, cancel_requested = v.cancel_requested, started_at = v.started_at,
-		completed_at = v.completed_at
+		completed_at = v.completed_at,
+		started_attempt = CASE WHEN v.status = 'running' AND v.started_attempt = v.attempt THEN v.attempt
+			ELSE s.started_attempt END
 	FROM v
 	WHERE s.job_id = $1::uuid AND s.position = ANY($3::int[]) AND s.position = v.position
 		AND s.step_name = v.step_name AND s.status = v.old_status AND s.attempt = v.old_attempt
 		AND s.worker_id IS NOT DISTINCT FROM nullif(v.old_worker_id, '')
-	RETURNING s.position, s.xmin::text::bigint AS x, s.lease_expires_at AS l
+	RETURNING s.position, s.xmin::text::bigint AS x, s.lease_expires_at AS l, s.started_attempt AS sa
 ), a AS (
 	INSERT INTO step_attempts AS a (job_id, step_name, attempt, worker_id, status, exit_code,
 		error_message, started_at, completed_at)
@@ -459,7 +468,7 @@ WITH v AS (
 		completed_at = CASE WHEN excluded.status = 'running' THEN NULL
 			ELSE coalesce(a.completed_at, excluded.completed_at) END
 )
-SELECT v.position, coalesce(u.x, stroem_step_moved($1::uuid, v.step_name)), u.l
+SELECT v.position, coalesce(u.x, stroem_step_moved($1::uuid, v.step_name)), u.l, u.sa
 FROM v LEFT JOIN u ON u.position = v.position
 ORDER BY v.ord`
 

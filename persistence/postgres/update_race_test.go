@@ -270,3 +270,33 @@ func openPool(t *testing.T, s *postgres.Store) *postgres.Store {
 	t.Cleanup(other.Close)
 	return other
 }
+
+// A start acknowledged while a transition of its job runs (it read the step
+// unacknowledged) survives the transition's write of that step: the write
+// records a start only when it brings one (StepState.StartedAttempt).
+func TestJobUpdateKeepsAnAcknowledgementThatCameInMeanwhile(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	id := storetest.InsertJob(t, s, storetest.Step{Name: "a"}).Job.ID
+	c := storetest.ClaimOne(t, s, "w1")
+	require.Equal(t, id, c.JobID)
+	st, err := s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+		if st.Find("a").StartedAttempt == 0 {
+			if _, err := s.StepStart(ctx, id, "a", 1, "w1"); err != nil {
+				return err
+			}
+		}
+		st.Mut("a").ErrorMessage = "touched"
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Find("a").StartedAttempt, "the state returned has the stored value")
+	got, err := s.JobState(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, "touched", got.Find("a").ErrorMessage)
+	require.Equal(t, 1, got.Find("a").StartedAttempt, "the acknowledgement was not undone")
+	given, err := s.StepsGiveBackUnstarted(ctx, 0, 0)
+	require.NoError(t, err)
+	require.Empty(t, given)
+}

@@ -114,7 +114,7 @@ func scanStep(row rowScanner) (*persistence.StepState, error) {
 	if err := row.Scan(&st.Name, &st.Position, &st.ActionName, &st.ActionType, &st.Image, &dependsOn,
 		&st.ContinueOnFailure, &st.MaxAttempts, &r.Status, &r.Input, &r.Output, &st.ErrorMessage, &st.WorkerID,
 		&st.Attempt, &r.AttemptStatus, &st.ExitCode, timeCol{&st.LeaseExpiresAt}, timeCol{&st.ReadyAt},
-		&st.CancelRequested, timeCol{&st.StartedAt}, timeCol{&st.CompletedAt}); err != nil {
+		&st.CancelRequested, timeCol{&st.StartedAt}, timeCol{&st.CompletedAt}, &st.StartedAttempt); err != nil {
 		return nil, err
 	}
 	var err error

@@ -95,11 +95,14 @@ func writeState(ctx context.Context, tx *sql.Tx, before, after *persistence.JobS
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE job_steps SET status = ?, input = ?, output = ?, error_message = ?,
 				worker_id = ?, attempt = ?, attempt_status = ?, exit_code = ?, lease_expires_at = ?, ready_at = ?,
-				cancel_requested = ?, started_at = ?, completed_at = ?
+				cancel_requested = ?, started_at = ?, completed_at = ?,
+				started_attempt = CASE WHEN ? THEN ? ELSE started_attempt END
 			WHERE job_id = ? AND step_name = ?`,
 			string(cur.Status), input, output, cur.ErrorMessage, worker, cur.Attempt, string(cur.AttemptStatus),
 			exitCode, nanosPtr(cur.LeaseExpiresAt), nanosPtr(cur.ReadyAt), cur.CancelRequested,
-			nanosPtr(cur.StartedAt), nanosPtr(cur.CompletedAt), after.Job.ID, cur.Name); err != nil {
+			nanosPtr(cur.StartedAt), nanosPtr(cur.CompletedAt),
+			cur.Status == stroem.StepRunning && cur.StartedAttempt == cur.Attempt, cur.Attempt,
+			after.Job.ID, cur.Name); err != nil {
 			return err
 		}
 		if !w.Attempt {

@@ -186,6 +186,51 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Equal(t, stroem.StepReady, jobState(t, s, id).Find("a").Status)
 	})
 
+	t.Run("HandOffRecordedAsStarted", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := context.Background()
+		id := InsertJob(t, s, Step{Name: "a"}).Job.ID
+		// What a hand-off to a completion's own claim writes: the attempt
+		// is started in the transition that hands it over.
+		update(t, s, id, func(st *persistence.JobState) {
+			a, now := st.Mut("a"), st.Now
+			lease := now.Add(Lease)
+			a.Status, a.Attempt, a.WorkerID, a.AttemptStatus = stroem.StepRunning, 1, "w1", stroem.AttemptRunning
+			a.LeaseExpiresAt, a.StartedAt, a.StartedAttempt = &lease, &now, 1
+			st.Job.Status = stroem.JobRunning
+		})
+		require.Equal(t, 1, jobState(t, s, id).Find("a").StartedAttempt, "read back")
+		require.Empty(t, giveBack(t, s), "started: never given back for want of a start")
+		require.NoError(t, s.StepUnclaim(ctx, id, "a", 1, "w1"))
+		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Find("a").Status, "nor unclaimed")
+		_, err := s.StepStart(ctx, id, "a", 1, "w1")
+		require.NoError(t, err, "a start sent anyway is accepted")
+		_, err = s.StepStart(ctx, id, "a", 1, "w2")
+		require.ErrorIs(t, err, stroem.ErrConflict, "fenced as ever")
+	})
+
+	t.Run("StartedAttemptIsOnlyTheRunningOne", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := context.Background()
+		id := InsertJob(t, s, Step{Name: "a"}, Step{Name: "b"}).Job.ID
+		// A transition cannot record as started a step that is not running,
+		// nor another attempt than the running one.
+		_, err := s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+			st.Mut("a").StartedAttempt = 1
+			return nil
+		})
+		require.Error(t, err)
+		c := ClaimOne(t, s, "w1")
+		_, err = s.JobUpdate(ctx, id, func(st *persistence.JobState) error {
+			st.Mut(c.StepName).StartedAttempt = 2
+			return nil
+		})
+		require.Error(t, err)
+		require.Len(t, giveBack(t, s), 1, "nothing was recorded: still unacknowledged")
+	})
+
 	t.Run("CancelledJobIsLeftToItsLease", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
