@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+)
+
+// a then b; each appends its step name and attempt to a ledger, so a step
+// run twice shows.
+const lostAnswerWorkflow = `
+actions:
+  mark:
+    type: shell
+    cmd: echo "$STROEM_STEP $STROEM_ATTEMPT" >> %s/ledger
+tasks:
+  pair:
+    flow:
+      a: { action: mark }
+      b: { action: mark, depends_on: [a] }
+`
+
+// answerDropper forwards every request to the server and, for the first
+// completion of step a, drops the answer: it closes the connection instead
+// of writing it, after the server recorded the completion.
+type answerDropper struct {
+	target  string
+	mu      sync.Mutex
+	dropped []byte // the answer that never reached the worker
+}
+
+func (p *answerDropper) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, p.target+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	req.Header = r.Header.Clone()
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	p.mu.Lock()
+	drop := p.dropped == nil && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/steps/a/complete") &&
+		resp.StatusCode == http.StatusOK
+	if drop {
+		p.dropped = out
+	}
+	p.mu.Unlock()
+	if drop {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.Close() // the worker sees the connection end without an answer
+		}
+		return
+	}
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(out)
+}
+
+// The answer to a completion that brought the next step of the chain,
+// started, is lost on the way. The worker repeats the completion and the
+// repeat brings the same step again: it runs once, as attempt 1, and the
+// job completes without waiting for a lease (the job has no retry policy,
+// so a lost attempt would have failed it).
+func TestFaultLostCompletionAnswerBringsTheStartedStepAgain(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startFaultStack(t, faultOpts{workflow: fmt.Sprintf(lostAnswerWorkflow, dir), lease: 10 * time.Second})
+	p := &answerDropper{target: s.url}
+	proxy := httptest.NewServer(p)
+	t.Cleanup(func() {
+		proxy.CloseClientConnections() // the worker's long polls would hold Close for their wait
+		proxy.Close()
+	})
+	direct := s.url
+	s.url = proxy.URL // the worker talks through the proxy
+	s.startWorker("w1", 2, 3*time.Second)
+	s.url = direct
+	s.waitHeartbeat("w1")
+
+	started := time.Now()
+	id := s.execute("pair", nil)
+	j := s.waitJobWithin(id, 10*time.Second)
+	require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
+	took := time.Since(started)
+	figure(t, "chain of two with the completion's answer lost → job completed", took)
+	require.Less(t, took, 8*time.Second, "completed without waiting for the lease")
+
+	p.mu.Lock()
+	dropped := string(p.dropped)
+	p.mu.Unlock()
+	require.Contains(t, dropped, `"step_name":"b"`, "the lost answer carried b")
+	require.Contains(t, dropped, `"started":true`, "b came started")
+
+	_, d := s.requireJob(id, stroem.JobCompleted)
+	require.Len(t, d.Attempts["b"], 1, "b used one attempt")
+	require.Equal(t, "completed", d.Attempts["b"][0].Status)
+	ledger, err := os.ReadFile(filepath.Join(dir, "ledger"))
+	require.NoError(t, err)
+	require.Equal(t, "a 1\nb 1\n", string(ledger), "each step ran once")
+}
