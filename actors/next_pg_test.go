@@ -39,6 +39,21 @@ func (e *pgEngine) completeNext(t *testing.T, a *stroem.Assignment, worker strin
 	})
 }
 
+// idleLongPoll opens worker's long poll and waits until it waits idle (its
+// claim came back empty): a long poll still being claimed may find older
+// ready steps, and then a completion's claim does not take the step it
+// makes ready (handoff.go). The channel gets what the poll brought.
+func (e *pgEngine) idleLongPoll(t *testing.T, ctx context.Context, worker string) <-chan *stroem.Assignment {
+	t.Helper()
+	polled := make(chan *stroem.Assignment, 1)
+	go func() {
+		got, _ := e.o.Claim(ctx, stroem.ClaimRequest{WorkerID: worker, Capabilities: []string{"shell"}, WaitMS: 30_000})
+		polled <- got
+	}()
+	require.Eventually(t, func() bool { return e.o.WaitingClaims() == 1 && e.o.idleType("shell") }, 5*time.Second, time.Millisecond)
+	return polled
+}
+
 // A step the completion makes ready goes to the completing slot's claim, in
 // the completing transaction, before a long poll that waits meanwhile; when
 // nothing is ready the claim is answered nothing, without waiting.
@@ -51,15 +66,7 @@ func TestCompletionClaimTakesTheStepItMadeReady(t *testing.T) {
 	require.Equal(t, "a", a.StepName)
 
 	pollCtx, stopPoll := context.WithCancel(context.Background())
-	polled := make(chan *stroem.Assignment, 1)
-	go func() {
-		got, _ := e.o.Claim(pollCtx, stroem.ClaimRequest{WorkerID: w2, Capabilities: []string{"shell"}, WaitMS: 30_000})
-		polled <- got
-	}()
-	// Waiting, and its claim came back empty (idle): a long poll still
-	// being claimed may find older ready steps, and then the completion's
-	// claim does not take the step it makes ready (handoff.go).
-	require.Eventually(t, func() bool { return e.o.WaitingClaims() == 1 && e.o.idleType("shell") }, 5*time.Second, time.Millisecond)
+	polled := e.idleLongPoll(t, pollCtx, w2)
 
 	b, err := e.completeNext(t, a, w1)
 	require.NoError(t, err)
@@ -307,10 +314,7 @@ func TestCompletionClaimHandOffIsStartedAndRedelivered(t *testing.T) {
 
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
-	go func() {
-		_, _ = e.o.Claim(pollCtx, stroem.ClaimRequest{WorkerID: w2, Capabilities: []string{"shell"}, WaitMS: 30_000})
-	}()
-	require.Eventually(t, func() bool { return e.o.WaitingClaims() == 1 && e.o.idleType("shell") }, 5*time.Second, time.Millisecond)
+	e.idleLongPoll(t, pollCtx, w2)
 
 	b, err := e.completeNext(t, a, w1)
 	require.NoError(t, err)
@@ -355,12 +359,7 @@ func TestLongPollHandOffWaitsForItsStart(t *testing.T) {
 	w1, w2 := uuid.NewString(), uuid.NewString()
 	id := e.create(t, "chain", nil)
 	a := e.claimed(t, w1)
-	polled := make(chan *stroem.Assignment, 1)
-	go func() {
-		got, _ := e.o.Claim(ctx, stroem.ClaimRequest{WorkerID: w2, Capabilities: []string{"shell"}, WaitMS: 30_000})
-		polled <- got
-	}()
-	require.Eventually(t, func() bool { return e.o.WaitingClaims() == 1 && e.o.idleType("shell") }, 5*time.Second, time.Millisecond)
+	polled := e.idleLongPoll(t, ctx, w2)
 	none, err := e.o.StepCompleteNext(ctx, a.JobID, a.StepName, stroem.Completion{WorkerID: w1, Attempt: a.Attempt})
 	require.NoError(t, err)
 	require.Nil(t, none)
