@@ -199,13 +199,15 @@ func TestDevCommand(t *testing.T) {
 	go func() { done <- root.ExecuteContext(ctx) }()
 
 	var url string
+	// The banner is written line by line: wait for its hint, the last one
+	// (checking it as soon as the first line showed failed once in CI).
 	require.Eventually(t, func() bool {
 		m := regexp.MustCompile(`running at (http://\S+)`).FindStringSubmatch(out.String())
 		if m != nil {
 			url = m[1]
 		}
-		return m != nil
-	}, time.Minute, 10*time.Millisecond, "the banner names the URL")
+		return m != nil && strings.Contains(out.String(), "Try: ")
+	}, time.Minute, 10*time.Millisecond, "the banner names the URL and gives the hint")
 	require.Contains(t, out.String(), "Try: stroem trigger hello-world --follow --server "+url)
 	require.NotRegexp(t, `[0-9a-f]{64}`, out.String(), "the worker token is not printed")
 
