@@ -281,9 +281,6 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState, g *progress) {
 		if st == nil || st.Status != stroem.StepRunning || st.WorkerID != w.workerID {
 			continue // not as handed off (cannot happen after a commit)
 		}
-		// Recorded as started: handed to a completion's own claim now, or
-		// again (redeliver).
-		started := st.StartedAttempt == st.Attempt
 		cs := persistence.ClaimedStep{
 			JobID: s.Job.ID, StepName: st.Name, Attempt: st.Attempt, ActionName: st.ActionName,
 			ActionType: st.ActionType, Image: st.Image, Input: st.Input, Workspace: s.Job.Workspace,
@@ -291,19 +288,20 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState, g *progress) {
 			Each: eachOf(p, s, st.Name), StateScopes: s.StateScopes,
 		}
 		a, err := h.assignment(p, cs, hints)
-		if err == nil {
-			a.Started = started
-		}
 		if err != nil {
 			h.o.root.Send(h.o.orch, &routed{jobID: cs.JobID, msg: &jobEvent{ev: evStepFailed{
 				step: cs.StepName, attempt: cs.Attempt, msg: p.masker.MaskError(err),
 			}}})
 			continue // the request goes back below
 		}
+		// Recorded as started: handed to a completion's own claim now, or
+		// again (redeliver).
+		a.Started = st.StartedAttempt == st.Attempt
 		h.took(w)
 		if !w.handed.CompareAndSwap(0, 1) {
 			// The request stopped listening (the transition took longer than
-			// the long poll): give the step back instead.
+			// the long poll): give the step back instead (a started one stays
+			// for the completion's repeat: Unassign).
 			go h.o.Unassign(a, w.workerID)
 			continue
 		}
