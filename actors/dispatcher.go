@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/google/uuid"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
@@ -36,6 +37,10 @@ type waiter struct {
 	// Dispatcher answers it nothing as soon as no claim is due for its
 	// group (see answerNow), and gives it the first step a claim returns.
 	now bool
+	// link names the completion a now claim comes with
+	// (persistence.HandedLink): the Dispatcher's claim records the step it
+	// takes for it as started, under this name (see claimFor).
+	link string
 }
 
 var waiterIDs atomic.Uint64
@@ -59,6 +64,10 @@ type dispatcher struct {
 	// claiming is the group the claim in flight is for: a hand-off does not
 	// reserve its requests (the claim may return a step for each of them).
 	claiming string
+	// linked are the completions' claims (by link) the claim in flight
+	// records its steps as started for: each is answered by claimed, never
+	// before, even when it stops waiting meanwhile (see claimFor).
+	linked map[string]*waiter
 	// empty lists the capability sets a short claim found nothing more for,
 	// at the generation it started in (see knownEmpty).
 	empty []emptyCaps
@@ -212,8 +221,10 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 		for _, g := range d.groups {
 			for i, w := range g.waiters {
 				if w.id == m.id {
-					w.reply <- nil
 					g.waiters = slices.Delete(g.waiters, i, i+1)
+					if d.linked[w.link] != w {
+						w.reply <- nil
+					} // else the claim in flight answers it (claimFor)
 					d.forgetIfIdle(g)
 					return
 				}
@@ -265,7 +276,9 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 	case *drain, *actor.Stopping, *actor.Restarting:
 		for key, g := range d.groups {
 			for _, w := range g.waiters {
-				w.reply <- nil
+				if d.linked[w.link] != w {
+					w.reply <- nil
+				} // else the claim in flight answers it (claimFor)
 			}
 			delete(d.groups, key)
 		}
@@ -347,44 +360,94 @@ func (d *dispatcher) pump(ctx actor.Context) {
 		}
 		d.inFlight, d.claiming = true, g.key
 		key, workerID, caps, limit, gen := g.key, g.workerID, g.caps, len(g.waiters), d.gen
+		handed := d.claimFor(g)
 		o, self, root := d.o, ctx.Self(), ctx.ActorSystem().Root
 		go func() {
-			done := o.claimSteps(key, workerID, caps, limit)
+			done := o.claimSteps(key, workerID, caps, limit, handed)
 			done.gen = gen
 			root.Send(self, done)
 		}()
 	}
 }
 
-// claimSteps claims up to limit steps for one worker and renders their
-// commands.
-func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int) *claimDone {
+// claimFor lists the links of g's completions' claims, in the order the
+// Dispatcher serves g's requests (those that do not wait first, see
+// claimed): the claim about to run records the steps it takes for them as
+// started (persistence.ClaimParams.Handed), so their workers run them
+// without a `start` report, and notes them in d.linked.
+//
+// A step recorded as started is not given back when its answer does not
+// reach the worker: the worker repeats a completion whose answer it did not
+// get, and is given the step again (handoff.redeliverHanded). So such a
+// request is answered by claimed, with its step, even if it stopped
+// waiting meanwhile (claimAbandon leaves it to claimed): its completion is
+// answered with the step, or, if its caller is gone, the worker repeats
+// it. Only when no answer can be sent at all (the request stopped
+// listening for good, see stopListening) is the step given back
+// (unassignHanded).
+func (d *dispatcher) claimFor(g *group) []string {
+	var links []string
+	d.linked = nil
+	for _, w := range g.waiters {
+		if !w.now || w.link == "" {
+			continue
+		}
+		if d.linked == nil {
+			d.linked = map[string]*waiter{}
+		}
+		if d.linked[w.link] == nil { // one step per completion
+			d.linked[w.link] = w
+			links = append(links, w.link)
+		}
+	}
+	return links
+}
+
+// claimSteps claims up to limit steps for one worker, the first
+// len(handed) recorded as started for those completions' claims, and
+// renders their commands.
+func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int, handed []string) *claimDone {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	done := &claimDone{key: key, workerID: workerID, caps: caps, limit: limit}
 	claimed, err := o.store.StepsClaim(c, persistence.ClaimParams{
-		WorkerID: workerID, Capabilities: caps, Limit: limit, Lease: o.cfg.Lease,
+		WorkerID: workerID, Capabilities: caps, Limit: limit, Lease: o.cfg.Lease, Handed: handed,
 	})
 	if err != nil {
 		done.err = err
 		return done
 	}
+	o.renderClaimed(c, workerID, claimed, done)
+	return done
+}
+
+// renderClaimed renders the commands of steps claimed for workerID into
+// done. A step that cannot be rendered for want of the store is given
+// back; one whose command does not render fails, as at claim time.
+func (o *Orchestrator) renderClaimed(c context.Context, workerID string, claimed []persistence.ClaimedStep, done *claimDone) {
 	hints := stateHints{}
 	for _, cs := range claimed {
+		giveBack := func() {
+			if cs.HandedFor != "" {
+				go o.unassignHanded(cs.JobID, cs.StepName, cs.Attempt, workerID, cs.HandedFor)
+				return
+			}
+			go o.Unassign(&stroem.Assignment{JobID: cs.JobID, StepName: cs.StepName, Attempt: cs.Attempt}, workerID)
+		}
 		p, err := o.planFor(c, cs.SnapshotID)
 		if err != nil {
 			// The task definition could not be read (the store is likely
 			// down): give the step back rather than fail it for good.
 			o.storeFailed(err)
 			done.failed++
-			go o.Unassign(&stroem.Assignment{JobID: cs.JobID, StepName: cs.StepName, Attempt: cs.Attempt}, workerID)
+			giveBack()
 			continue
 		}
 		o.stateTemplates(c, p, &cs)
 		if err := o.claimEach(c, p, &cs); err != nil {
 			o.storeFailed(err)
 			done.failed++
-			go o.Unassign(&stroem.Assignment{JobID: cs.JobID, StepName: cs.StepName, Attempt: cs.Attempt}, workerID)
+			giveBack()
 			continue
 		}
 		spec, err := renderSpec(p, cs)
@@ -402,11 +465,12 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 			ActionName: cs.ActionName, ActionType: cs.ActionType, Image: cs.Image,
 			Workspace: cs.Workspace, Revision: cs.Revision, Spec: spec, Input: cs.Input,
 			LeaseMS: o.cfg.Lease.Milliseconds(), Mask: stepMask(p, spec, cs.Input),
-			State: hints.get(c, o, cs.Workspace, cs.TaskName, cs.StateScopes),
+			State:   hints.get(c, o, cs.Workspace, cs.TaskName, cs.StateScopes),
+			Started: cs.HandedFor != "",
 		})
+		done.links = append(done.links, cs.HandedFor)
 		stampOwner(p, done.assignments[len(done.assignments)-1])
 	}
-	return done
 }
 
 // claimed hands claimed steps to waiting workers, oldest request first,
@@ -414,6 +478,8 @@ func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int
 func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
 	d.inFlight, d.claiming = false, ""
 	g := d.groups[m.key]
+	linked := d.linked
+	d.linked = nil
 	if m.err != nil {
 		d.o.storeFailed(m.err)
 		d.o.log.Warn("claim failed", "err", m.err)
@@ -423,16 +489,34 @@ func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
 		if g != nil {
 			d.answerNow(g)
 		}
+		answerLeft(linked, g)
 		d.pump(ctx)
 		return
 	}
-	for _, a := range m.assignments {
+	for i, a := range m.assignments {
 		// The claim's lease is watched whatever happens to it next: a step
 		// given back (below, or by Claim and the HTTP layer) stays running if
 		// the give-back fails, and nothing else would ever expire it.
 		ctx.Send(d.o.orch, &routed{jobID: a.JobID, msg: &stepClaimed{
 			step: a.StepName, attempt: a.Attempt, leaseIn: d.o.cfg.Lease, timeout: a.Spec.Timeout.D(),
 		}})
+		if link := m.links[i]; link != "" {
+			// Recorded as started for this completion's claim: it is
+			// that request's step (see claimFor).
+			w := linked[link]
+			delete(linked, link)
+			if g != nil {
+				g.waiters = slices.DeleteFunc(g.waiters, func(x *waiter) bool { return x == w })
+			}
+			if w == nil || !w.handed.CompareAndSwap(0, 1) {
+				// Nobody can be answered with it (the request stopped
+				// listening for good): it goes back.
+				go d.o.unassignHanded(a.JobID, a.StepName, a.Attempt, m.workerID, link)
+				continue
+			}
+			w.reply <- a
+			continue
+		}
 		if g == nil || len(g.waiters) == 0 {
 			// Every waiter left meanwhile: give the step back.
 			go d.o.Unassign(a, m.workerID)
@@ -446,6 +530,7 @@ func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
 		g.waiters = slices.Delete(g.waiters, i, i+1)
 		w.reply <- a
 	}
+	answerLeft(linked, g)
 	short := len(m.assignments)+m.failed < m.limit && m.failed == 0
 	if short {
 		// Nothing more is ready for these capabilities as of when the claim
@@ -472,6 +557,18 @@ func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
 		d.forgetIfIdle(g)
 	}
 	d.pump(ctx)
+}
+
+// answerLeft answers nothing to the completions' claims a claim was made
+// for (claimFor) that got no step from it and left their group g meanwhile
+// (claimAbandon and drain leave them to the claim). Those still in g are
+// answered as g's other requests are.
+func answerLeft(linked map[string]*waiter, g *group) {
+	for _, w := range linked {
+		if g == nil || !slices.Contains(g.waiters, w) {
+			w.reply <- nil
+		}
+	}
 }
 
 // isSubset reports whether every element of a (sorted) is in b (sorted).
@@ -576,9 +673,10 @@ const nextClaimWait = time.Second
 // next step, without waiting for one: a step the completing transition
 // makes ready is handed to it in the same transaction (handoff.go), else
 // the Dispatcher claims a ready one for it at once, if there is one. That
-// step is a claim like any other: held by the worker, to be acknowledged
-// (Start) in time, given back by the caller (Unassign) if its answer
-// cannot be delivered. A completion that is refused (or fails) gets none.
+// step is held by the worker and recorded as started (Assignment.Started):
+// the worker runs it without a `start`, and repeats the completion if it
+// did not get this answer, which brings the step again (handoff.go). A
+// completion that is refused (or fails) gets none.
 func (o *Orchestrator) StepCompleteNext(ctx context.Context, jobID, step string, c stroem.Completion) (handed *stroem.Assignment, err error) {
 	m, err := o.Masker(ctx, jobID)
 	if err != nil {
@@ -595,6 +693,9 @@ func (o *Orchestrator) StepCompleteNext(ctx context.Context, jobID, step string,
 		ev.next = &waiter{
 			id: waiterIDs.Add(1), workerID: c.WorkerID, caps: caps, now: true,
 			key: groupKey(c.WorkerID, caps), reply: make(chan *stroem.Assignment, 1),
+		}
+		if id, err := uuid.Parse(jobID); err == nil {
+			ev.next.link = persistence.HandedLink(id.String(), step, c.Attempt)
 		}
 	}
 	err = o.requestEvent(ctx, jobID, ev)
@@ -651,6 +752,18 @@ func (o *Orchestrator) WaitingClaims() int {
 }
 
 type countWaiting struct{ reply chan int }
+
+// unassignHanded gives back a step claimed and recorded as started for a
+// completion's claim (link) that could not be answered with it (see
+// claimFor). If the store does not take it, the step waits for its lease.
+func (o *Orchestrator) unassignHanded(jobID, step string, attempt int, workerID, link string) {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := o.store.StepUnclaimHanded(c, jobID, step, attempt, workerID, link); err != nil {
+		o.log.Warn("give back undelivered step", "job_id", jobID, "step", step, "err", err)
+	}
+	o.Wake()
+}
 
 // Unassign gives back a step whose assignment never reached its worker.
 func (o *Orchestrator) Unassign(a *stroem.Assignment, workerID string) {

@@ -54,9 +54,12 @@ import (
 // does (its running steps are keyed by attempt). A worker that dies
 // before it reads the answer leaves the step running under its lease: the
 // lease runs out and the attempt counts as lost, as for a worker that dies
-// a moment after its `start`. Steps handed to long polls, and steps the
-// Dispatcher claims for a completion, still wait for `start` (startack.go):
-// a long poll that lost its answer does not ask again for the same step.
+// a moment after its `start`. A step the Dispatcher claims for a
+// completion's claim is recorded as started by the claim statement, under
+// the completion's name (dispatcher.claimFor), and a duplicate finds it by
+// that name (redeliverHanded). Steps handed to long polls still wait for
+// `start` (startack.go): a long poll that lost its answer does not ask
+// again for the same step.
 
 // reserve asks the Dispatcher for up to need[t] waiting requests that can
 // run action type t, oldest first.
@@ -253,6 +256,45 @@ func (h *handoff) redeliver(s *persistence.JobState) {
 	}
 }
 
+// redeliverHanded gives the claim of a duplicate completion the step the
+// Dispatcher claimed for the completion's first run and recorded as
+// started (dispatcher.claimFor), if its worker still runs that attempt:
+// the worker repeats a completion whose answer it did not get. With none,
+// the claim goes to the Dispatcher like any other. When the store cannot
+// say, the claim is answered nothing: claiming it another step could leave
+// the first one to its lease.
+func (o *Orchestrator) redeliverHanded(w *waiter, fresh bool) {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	claimed, err := o.store.StepsHandedFor(c, w.workerID, w.link)
+	if err != nil {
+		o.storeFailed(err)
+		o.log.Warn("find the step claimed for a repeated completion", "worker_id", w.workerID, "err", err)
+		w.reply <- nil
+		return
+	}
+	if len(claimed) == 0 {
+		o.root.Send(o.dispatcher, &unreserve{ws: []*waiter{w}, fresh: fresh})
+		return
+	}
+	done := &claimDone{}
+	o.renderClaimed(c, w.workerID, claimed[:1], done)
+	if len(done.assignments) == 0 {
+		w.reply <- nil // given back, or failed (renderClaimed)
+		return
+	}
+	a := done.assignments[0]
+	o.root.Send(o.orch, &routed{jobID: a.JobID, msg: &stepClaimed{
+		step: a.StepName, attempt: a.Attempt, leaseIn: o.cfg.Lease, timeout: a.Spec.Timeout.D(),
+	}})
+	if !w.handed.CompareAndSwap(0, 1) {
+		// Nobody listens any more: this answer will not carry it.
+		o.unassignHanded(a.JobID, a.StepName, a.Attempt, w.workerID, w.link)
+		return
+	}
+	w.reply <- a
+}
+
 // readySteps marks, by index, the steps of s that are ready, before a
 // transition's function changes anything (see assign); nil when none is.
 // A transition keeps the index of every step it read (persistence.Diff
@@ -349,10 +391,14 @@ func (h *handoff) release() {
 func (h *handoff) giveBack(fresh bool) {
 	ws := slices.DeleteFunc(h.reserved, func(w *waiter) bool { return w == nil })
 	for _, c := range h.own {
-		if c.accepted {
-			ws = append(ws, c.w)
-		} else {
+		switch {
+		case !c.accepted:
 			c.w.reply <- nil
+		case c.duplicate && c.w.link != "":
+			// Its first run may have been given a step by the Dispatcher.
+			go h.o.redeliverHanded(c.w, fresh)
+		default:
+			ws = append(ws, c.w)
 		}
 	}
 	h.reserved, h.given, h.own = nil, nil, nil

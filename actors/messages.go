@@ -137,6 +137,9 @@ type claimDone struct {
 	gen         uint64
 	limit       int
 	assignments []*stroem.Assignment
-	failed      int
-	err         error
+	// links are, by assignment, the completion each was claimed for and
+	// recorded as started for (ClaimParams.Handed), "" for none.
+	links  []string
+	failed int
+	err    error
 }

@@ -104,8 +104,9 @@ func TestCompletionClaimTakesAReadyStep(t *testing.T) {
 	require.Equal(t, stroem.StepRunning, st.Status)
 	require.Equal(t, w1, st.WorkerID)
 
-	// A claim that was handed out must be acknowledged like any other: the
-	// acknowledgement is accepted, and the job ends with its report.
+	// Claimed for the completion, it is started already; an acknowledgement
+	// sent anyway (an older worker) is accepted, and the job ends with its
+	// report.
 	w := NewWorkers(e.o, e.store, nil, nil)
 	require.NoError(t, w.Start(context.Background(), id, second.StepName, stroem.StepStart{WorkerID: w1, Attempt: second.Attempt}))
 	none, err := e.completeNext(t, second, w1)
@@ -137,8 +138,9 @@ func TestStaleCompletionClaimsNothing(t *testing.T) {
 	require.Equal(t, other, e.claimed(t, w2).StepName)
 }
 
-// A duplicate of an accepted completion is accepted again: its claim may
-// be given a step (here none is ready), and the report changes nothing.
+// A duplicate of an accepted completion is accepted again: the report
+// changes nothing, and its claim is given the step the first run's claim
+// took (here the Dispatcher's, no long poll being idle), not another one.
 func TestDuplicateCompletionWithClaim(t *testing.T) {
 	t.Parallel()
 	e := newPGEngine(t, nextWorkflow, Config{}, nil)
@@ -150,8 +152,174 @@ func TestDuplicateCompletionWithClaim(t *testing.T) {
 	require.NotNil(t, b)
 	again, err := e.completeNext(t, a, w1)
 	require.NoError(t, err, "the same report again is a no-op")
-	require.Nil(t, again, "b is already running: nothing is ready")
+	require.NotNil(t, again)
+	require.Equal(t, [2]any{b.StepName, b.Attempt}, [2]any{again.StepName, again.Attempt}, "the same step, the same attempt")
 	require.Equal(t, w1, e.state(t, id).Find("b").WorkerID)
+	require.Equal(t, 1, e.state(t, id).Find("b").Attempt)
+}
+
+// A step the Dispatcher claims for a completion's claim (one that was
+// ready before: not the transition's to hand over) is recorded as started
+// by the claim itself, under the completion's name: the worker runs it
+// without a `start`, it is never given back for want of one, and a repeat
+// of the completion, whose answer the worker lost, brings it again.
+func TestCompletionClaimFromTheDispatcherIsStartedAndRedelivered(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, nextWorkflow, Config{}, nil)
+	ctx := context.Background()
+	w1, w2 := uuid.NewString(), uuid.NewString()
+	id := e.create(t, "pair", nil)
+	first := e.claimed(t, w1)
+	require.False(t, first.Started, "a long poll's claim waits for its start")
+	other := map[string]string{"a": "b", "b": "a"}[first.StepName]
+
+	second, err := e.completeNext(t, first, w1)
+	require.NoError(t, err)
+	require.NotNil(t, second)
+	require.Equal(t, other, second.StepName)
+	require.True(t, second.Started, "claimed for the completion: started")
+	require.Equal(t, second.Attempt, e.state(t, id).Find(other).StartedAttempt, "recorded as started by the claim")
+	given, err := e.store.StepsGiveBackUnstarted(ctx, 0, 0)
+	require.NoError(t, err)
+	require.Empty(t, given, "a started step is not given back for want of a start")
+
+	// The answer was lost: the repeat brings the same attempt again.
+	again, err := e.completeNext(t, first, w1)
+	require.NoError(t, err)
+	require.NotNil(t, again, "the duplicate brings the step claimed the first time")
+	require.Equal(t, [2]any{second.StepName, second.Attempt}, [2]any{again.StepName, again.Attempt})
+	require.True(t, again.Started)
+	require.Equal(t, second.Spec, again.Spec)
+	// Another worker's report is refused and gets nothing.
+	got, err := e.completeNext(t, first, w2)
+	require.ErrorIs(t, err, stroem.ErrConflict)
+	require.Nil(t, got)
+
+	none, err := e.completeNext(t, second, w1)
+	require.NoError(t, err)
+	require.Nil(t, none)
+	e.waitStatus(t, id, stroem.JobCompleted)
+	late, err := e.completeNext(t, first, w1)
+	require.NoError(t, err)
+	require.Nil(t, late, "once the step ended, a duplicate has nothing to bring")
+	require.Equal(t, 1, e.state(t, id).Find(other).Attempt, "run once")
+}
+
+// slowHandedClaims holds a claim made for completions (ClaimParams.Handed)
+// until release is closed, and says on claiming when one began.
+type slowHandedClaims struct {
+	*postgres.Store
+	claiming chan struct{}
+	release  chan struct{}
+}
+
+func (s *slowHandedClaims) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
+	if len(p.Handed) > 0 {
+		s.claiming <- struct{}{}
+		<-s.release
+	}
+	return s.Store.StepsClaim(ctx, p)
+}
+
+// completeNextAsync reports first as succeeded with a claim, on a context
+// it returns the cancel of, and sends what it brought.
+func (e *pgEngine) completeNextAsync(first *stroem.Assignment, worker string) (context.CancelFunc, <-chan *stroem.Assignment) {
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan *stroem.Assignment, 1)
+	go func() {
+		a, _ := e.o.StepCompleteNext(ctx, first.JobID, first.StepName, stroem.Completion{
+			WorkerID: worker, Attempt: first.Attempt, Next: &stroem.NextClaim{WorkerID: worker, Capabilities: []string{"shell"}},
+		})
+		got <- a
+	}()
+	return cancel, got
+}
+
+// A completion whose caller leaves while the Dispatcher claims a step for
+// it: the step is recorded as started and stays the worker's, which
+// repeats the completion it got no answer to, and gets the step then.
+func TestStartedClaimForALeftCallerWaitsForTheRepeat(t *testing.T) {
+	t.Parallel()
+	slow := &slowHandedClaims{claiming: make(chan struct{}, 1), release: make(chan struct{})}
+	e := newPGEngine(t, nextWorkflow, Config{}, func(ps *postgres.Store) Store { slow.Store = ps; return slow })
+	w1 := uuid.NewString()
+	id := e.create(t, "pair", nil)
+	first := e.claimed(t, w1)
+	other := map[string]string{"a": "b", "b": "a"}[first.StepName]
+
+	cancel, got := e.completeNextAsync(first, w1)
+	<-slow.claiming
+	cancel() // the caller leaves while the claim runs (it listens ClaimGrace more)
+	time.Sleep(50 * time.Millisecond)
+	close(slow.release)
+	require.Nil(t, <-got, "its caller is gone")
+	var st *persistence.StepState
+	require.Eventually(t, func() bool {
+		st = e.state(t, id).Find(other)
+		return st.Status == stroem.StepRunning && st.Attempt == 1
+	}, 10*time.Second, 5*time.Millisecond, "claimed")
+	require.Equal(t, st.Attempt, st.StartedAttempt, "started")
+	time.Sleep(100 * time.Millisecond) // time enough for a wrong give-back
+	require.Equal(t, stroem.StepRunning, e.state(t, id).Find(other).Status, "kept for the worker's repeat")
+
+	again, err := e.completeNext(t, first, w1)
+	require.NoError(t, err)
+	require.NotNil(t, again, "the repeat brings it")
+	require.Equal(t, [2]any{other, st.Attempt}, [2]any{again.StepName, again.Attempt})
+	require.True(t, again.Started)
+}
+
+// A completion whose claim takes longer than it waits (nextClaimWait, a
+// slow database) still gets the step recorded as started for it: answered
+// nothing, its worker would never run it.
+func TestSlowStartedClaimStillAnswersItsCompletion(t *testing.T) {
+	t.Parallel()
+	slow := &slowHandedClaims{claiming: make(chan struct{}, 1), release: make(chan struct{})}
+	e := newPGEngine(t, nextWorkflow, Config{}, func(ps *postgres.Store) Store { slow.Store = ps; return slow })
+	w1 := uuid.NewString()
+	id := e.create(t, "pair", nil)
+	first := e.claimed(t, w1)
+	other := map[string]string{"a": "b", "b": "a"}[first.StepName]
+
+	_, got := e.completeNextAsync(first, w1)
+	<-slow.claiming
+	time.Sleep(nextClaimWait + 100*time.Millisecond)
+	close(slow.release)
+	a := <-got
+	require.NotNil(t, a, "answered with its step")
+	require.Equal(t, other, a.StepName)
+	require.True(t, a.Started)
+	require.Equal(t, a.Attempt, e.state(t, id).Find(other).StartedAttempt)
+}
+
+// A step claimed as started for a completion's claim that can no longer
+// be answered at all (the request stopped listening for good before the
+// claim came back: a database slower than nextClaimWait + ClaimGrace) goes back to ready with its attempt forgotten: no
+// answer carries it, and its worker, answered nothing, would not repeat.
+func TestUndeliverableStartedClaimGoesBack(t *testing.T) {
+	t.Parallel()
+	slow := &slowHandedClaims{claiming: make(chan struct{}, 1), release: make(chan struct{})}
+	e := newPGEngine(t, nextWorkflow, Config{ClaimGrace: 10 * time.Millisecond},
+		func(ps *postgres.Store) Store { slow.Store = ps; return slow })
+	w1 := uuid.NewString()
+	id := e.create(t, "pair", nil)
+	first := e.claimed(t, w1)
+	other := map[string]string{"a": "b", "b": "a"}[first.StepName]
+
+	_, got := e.completeNextAsync(first, w1)
+	<-slow.claiming
+	// The request waits nextClaimWait, then ClaimGrace, and stops
+	// listening for good; the claim comes back only then.
+	require.Nil(t, <-got, "stopped listening")
+	close(slow.release)
+	require.Eventually(t, func() bool { return e.state(t, id).Find(other).Status == stroem.StepReady }, 10*time.Second, 5*time.Millisecond,
+		"given back")
+	st := e.state(t, id).Find(other)
+	require.Equal(t, 0, st.Attempt, "the attempt forgotten")
+	c := e.claimed(t, w1)
+	require.Equal(t, other, c.StepName)
+	require.False(t, c.Started, "claimed again for a long poll: not started")
+	require.NotEqual(t, c.Attempt, e.state(t, id).Find(other).StartedAttempt)
 }
 
 // A draining server hands nothing out, through a completion's claim as

@@ -148,6 +148,12 @@ func (f *schedStore) StepsClaim(context.Context, persistence.ClaimParams) ([]per
 	return nil, nil
 }
 func (f *schedStore) StepUnclaim(context.Context, string, string, int, string) error { return nil }
+func (f *schedStore) StepUnclaimHanded(context.Context, string, string, int, string, string) error {
+	return nil
+}
+func (f *schedStore) StepsHandedFor(context.Context, string, string) ([]persistence.ClaimedStep, error) {
+	return nil, nil
+}
 func (f *schedStore) StepLease(context.Context, string, string) (persistence.StepLease, error) {
 	return persistence.StepLease{}, stroem.ErrNotFound
 }

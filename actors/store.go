@@ -20,7 +20,11 @@ type Store interface {
 	JobState(ctx context.Context, jobID string) (*persistence.JobState, error)
 	JobsUnfinished(ctx context.Context) ([]string, error)
 	StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error)
+	// StepsHandedFor finds the started claims made for a completion the
+	// worker repeats (see handoff.go).
+	StepsHandedFor(ctx context.Context, workerID, link string) ([]persistence.ClaimedStep, error)
 	StepUnclaim(ctx context.Context, jobID, step string, attempt int, workerID string) error
+	StepUnclaimHanded(ctx context.Context, jobID, step string, attempt int, workerID, link string) error
 	StepLease(ctx context.Context, jobID, step string) (persistence.StepLease, error)
 	LeasesExtendAll(ctx context.Context, lease time.Duration) (int64, error)
 	LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef, error)

@@ -18,8 +18,8 @@ import (
 	"github.com/stroem/stroem"
 )
 
-// a then b; each appends its step name and attempt to a ledger, so a step
-// run twice shows.
+// pair: a then b; fan: a and b side by side. Each step appends its name
+// and attempt to a ledger, so a step run twice shows.
 const lostAnswerWorkflow = `
 actions:
   mark:
@@ -30,6 +30,10 @@ tasks:
     flow:
       a: { action: mark }
       b: { action: mark, depends_on: [a] }
+  fan:
+    flow:
+      a: { action: mark }
+      b: { action: mark }
 `
 
 // answerDropper forwards every request to the server and, for the first
@@ -77,13 +81,28 @@ func (p *answerDropper) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(out)
 }
 
-// The answer to a completion that brought the next step of the chain,
-// started, is lost on the way. The worker repeats the completion and the
-// repeat brings the same step again: it runs once, as attempt 1, and the
-// job completes without waiting for a lease (the job has no retry policy,
-// so a lost attempt would have failed it).
+// The answer to a completion that brought the slot's next step, started,
+// is lost on the way. The worker repeats the completion and the repeat
+// brings the same step again: it runs once, as attempt 1, and the job
+// completes without waiting for a lease (the job has no retry policy, so a
+// lost attempt would have failed it). In a chain (two slots, one idle) the
+// step is handed over in the completing transaction; in a fan-out (one
+// slot) the server claims the step, ready since the job began, for the
+// completion.
 func TestFaultLostCompletionAnswerBringsTheStartedStepAgain(t *testing.T) {
 	t.Parallel()
+	for _, c := range []struct {
+		task  string
+		slots int
+	}{{"pair", 2}, {"fan", 1}} {
+		t.Run(c.task, func(t *testing.T) {
+			t.Parallel()
+			lostAnswer(t, c.task, c.slots)
+		})
+	}
+}
+
+func lostAnswer(t *testing.T, task string, slots int) {
 	dir := t.TempDir()
 	s := startFaultStack(t, faultOpts{workflow: fmt.Sprintf(lostAnswerWorkflow, dir), lease: 10 * time.Second})
 	p := &answerDropper{target: s.url}
@@ -94,16 +113,16 @@ func TestFaultLostCompletionAnswerBringsTheStartedStepAgain(t *testing.T) {
 	})
 	direct := s.url
 	s.url = proxy.URL // the worker talks through the proxy
-	s.startWorker("w1", 2, 3*time.Second)
+	s.startWorker("w1", slots, 3*time.Second)
 	s.url = direct
 	s.waitHeartbeat("w1")
 
 	started := time.Now()
-	id := s.execute("pair", nil)
+	id := s.execute(task, nil)
 	j := s.waitJobWithin(id, 10*time.Second)
 	require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
 	took := time.Since(started)
-	figure(t, "chain of two with the completion's answer lost → job completed", took)
+	figure(t, task+" of two with the completion's answer lost → job completed", took)
 	require.Less(t, took, 8*time.Second, "completed without waiting for the lease")
 
 	p.mu.Lock()

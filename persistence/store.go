@@ -37,7 +37,16 @@ type Store interface {
 	JobsUnfinished(ctx context.Context) ([]string, error)
 
 	StepsClaim(ctx context.Context, p ClaimParams) ([]ClaimedStep, error)
+	// StepsHandedFor returns, as StepsClaim does, the steps a claim
+	// recorded as started for the completion link (ClaimParams.Handed)
+	// that are still running that attempt for workerID: the worker
+	// repeats a completion whose answer it lost, and is given them again.
+	StepsHandedFor(ctx context.Context, workerID, link string) ([]ClaimedStep, error)
 	StepUnclaim(ctx context.Context, jobID, step string, attempt int, workerID string) error
+	// StepUnclaimHanded undoes, as StepUnclaim does, a claim recorded as
+	// started for the completion link (ClaimParams.Handed) whose answer the
+	// server never sent.
+	StepUnclaimHanded(ctx context.Context, jobID, step string, attempt int, workerID, link string) error
 	StepLease(ctx context.Context, jobID, step string) (StepLease, error)
 	StepFence(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)
 	// StepStart records the worker's acknowledgement (its `start` report)
@@ -45,7 +54,9 @@ type Store interface {
 	// back for want of one. Fenced like StepFence (CodeConflict when the
 	// worker does not hold that running attempt, e.g. it was given back),
 	// idempotent; it returns whether a cancel was requested. A claim or a
-	// hand-off leaves its new attempt unacknowledged.
+	// hand-off leaves its new attempt unacknowledged, except a claim for a
+	// completion (ClaimParams.Handed) and a hand-off to a completion's
+	// claim (JobUpdate writing StepState.StartedAttempt).
 	StepStart(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)
 	// StepsGiveBackUnstarted gives back, as StepUnclaim does (ready again,
 	// first in line, the attempt forgotten), up to limit running steps

@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -126,6 +127,21 @@ type ClaimParams struct {
 	Capabilities []string // action types the worker runs
 	Limit        int
 	Lease        time.Duration
+	// Handed names completions whose claims this claim serves (see
+	// HandedLink), at most one step each: the first len(Handed) steps
+	// claimed, in claim order, are recorded as started (their worker runs
+	// them without a `start` report, the completion's answer standing for
+	// it) and as handed for Handed[i], by which StepsHandedFor finds them
+	// when the worker repeats that completion. The other steps are claimed
+	// unacknowledged, as for a long poll.
+	Handed []string
+}
+
+// HandedLink names a completion (the completed step's job, step and
+// attempt) for ClaimParams.Handed and StepsHandedFor. jobID must be in the
+// store's canonical form (lower-case UUID).
+func HandedLink(jobID, step string, attempt int) string {
+	return jobID + "/" + strconv.Itoa(attempt) + "/" + step
 }
 
 // Check applies StepsClaim's rules both stores share: a worker id and a
@@ -213,6 +229,9 @@ type ClaimedStep struct {
 	// Each is a loop instance's each.item and each.index, for its action's
 	// templates (set by the orchestrator, not read from the store).
 	Each map[string]any
+	// HandedFor is the completion the step was claimed for and recorded as
+	// started (ClaimParams.Handed), "" for a step claimed unacknowledged.
+	HandedFor string
 }
 
 // JobFilter selects jobs for JobList. Zero fields do not filter.

@@ -101,12 +101,12 @@ func TestScenarioStaleCompletionBringsNothing(t *testing.T) {
 }
 
 // A completion whose answer was lost is sent again: the retry is accepted as
-// a no-op, and the step the lost answer carried (never acknowledged) is
-// ready again after the start timeout (half the 1 s lease here), its attempt
-// not used, for any worker.
-func TestScenarioLostCompletionAnswerLeaksNoStep(t *testing.T) {
+// a no-op and brings the step the lost answer carried — the same attempt,
+// started — which is not given back for want of a `start` (the start
+// timeout is half the 2 s lease here) and goes to no other worker.
+func TestScenarioLostCompletionAnswerBringsTheStepAgain(t *testing.T) {
 	t.Parallel()
-	s := newScenario(t, chainWorkflow, scenarioOpts{lease: time.Second})
+	s := newScenario(t, chainWorkflow, scenarioOpts{lease: 2 * time.Second})
 	w, other := s.worker(), s.worker()
 	id := s.execute("chain", nil)
 	first := w.mustClaim("first")
@@ -115,14 +115,19 @@ func TestScenarioLostCompletionAnswerLeaksNoStep(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.NotNil(t, lost, "the answer carried second; the worker never sees it")
 	require.Equal(t, "second", lost.StepName)
+	require.True(t, lost.Started)
 	code, again := w.completeNext(first, map[string]any{"v": "x"})
 	require.Equal(t, http.StatusOK, code, "the retried completion is a no-op")
-	require.Nil(t, again, "second is held by the lost answer: nothing is ready")
+	require.NotNil(t, again, "the retry brings second again")
+	require.Equal(t, [2]any{lost.StepName, lost.Attempt}, [2]any{again.StepName, again.Attempt})
+	require.True(t, again.Started)
 
-	second := other.mustClaim("second")
-	require.Equal(t, 1, second.Attempt, "given back by the start timeout, its attempt not used")
-	require.Equal(t, http.StatusConflict, w.start(lost), "the lost answer's late start is refused")
+	w.heartbeat(again)
+	require.Nil(t, other.claim(1300*time.Millisecond), "past the start timeout: second is not given back")
+	w.heartbeat(again)
+	require.Equal(t, http.StatusOK, w.complete(again, 0, map[string]any{"v": "y"}, ""))
 	j := s.job(id)
 	require.Len(t, j.Steps[1].Attempts, 1)
-	require.Equal(t, other.id, j.Steps[1].Attempts[0].WorkerID)
+	require.Equal(t, w.id, j.Steps[1].Attempts[0].WorkerID)
+	require.Equal(t, "completed", string(j.Steps[1].Attempts[0].Status))
 }

@@ -28,21 +28,28 @@ import (
 // a 400-step job (and their dead versions) per claimed step.
 const claimSQL = `
 WITH picked AS MATERIALIZED (
-	SELECT job_id, step_name, position
+	SELECT job_id, step_name, position, ready_at
 	FROM job_steps
 	WHERE status = 'ready' AND ready_at <= now() AND action_type = ANY($2::text[])
 	ORDER BY ready_at, position, job_id
 	LIMIT $3
 	FOR UPDATE SKIP LOCKED
+), numbered AS (
+	-- FOR UPDATE takes no window function: the claim order is numbered
+	-- here, for the completions' links ($5, see ClaimParams.Handed).
+	SELECT job_id, step_name, position, row_number() OVER (ORDER BY ready_at, position, job_id) AS n
+	FROM picked
 ), claimed AS (
 	UPDATE job_steps s SET
 		status = 'running', worker_id = $1, attempt = s.attempt + 1, attempt_status = 'running',
 		exit_code = NULL, error_message = '', lease_expires_at = now() + $4 * interval '1 millisecond',
-		started_at = now(), completed_at = NULL
-	FROM picked p
+		started_at = now(), completed_at = NULL,
+		started_attempt = CASE WHEN p.n <= cardinality($5::text[]) THEN s.attempt + 1 ELSE s.started_attempt END,
+		handed_for = coalesce(($5::text[])[p.n], '')
+	FROM numbered p
 	WHERE s.job_id = p.job_id AND s.position = p.position AND s.step_name = p.step_name
 	RETURNING s.job_id, s.step_name, s.attempt, s.action_name, s.action_type, s.image, s.input,
-		s.lease_expires_at, s.ready_at, s.position
+		s.lease_expires_at, s.ready_at, s.position, s.handed_for
 ), attempts AS (
 	INSERT INTO step_attempts (job_id, step_name, attempt, worker_id, status, started_at)
 	SELECT job_id, step_name, attempt, $1, 'running', now() FROM claimed
@@ -61,10 +68,25 @@ WITH picked AS MATERIALIZED (
 	WHERE id IN (SELECT id FROM jobs WHERE id IN (SELECT job_id FROM claimed) AND (status = 'pending') IS TRUE
 		FOR UPDATE SKIP LOCKED)
 )
-SELECT c.job_id::text, c.step_name, c.attempt, c.action_name, c.action_type, c.image, c.input,
-	c.lease_expires_at, jobs.workspace, jobs.task_name, jobs.revision, coalesce(jobs.snapshot_id, ''),
-	` + stateScopesColumns + `
+SELECT ` + claimedColumns + `
 FROM claimed c JOIN jobs ON jobs.id = c.job_id
+ORDER BY c.ready_at, c.position, c.job_id`
+
+// claimedColumns are what a claim returns of each step it claimed (c) and
+// its job, in scanClaimed's order.
+const claimedColumns = `c.job_id::text, c.step_name, c.attempt, c.action_name, c.action_type, c.image, c.input,
+	c.lease_expires_at, jobs.workspace, jobs.task_name, jobs.revision, coalesce(jobs.snapshot_id, ''),
+	` + stateScopesColumns + `, c.handed_for`
+
+// handedForSQL finds the running steps a claim recorded as started for a
+// completion ($2) and worker ($1). It reads the running steps through
+// job_steps_lease_idx (every running step, bounded by the fleet's slots):
+// it runs only when a worker repeats a completion.
+const handedForSQL = `
+SELECT ` + claimedColumns + `
+FROM job_steps c JOIN jobs ON jobs.id = c.job_id
+WHERE c.status = 'running' AND c.lease_expires_at IS NOT NULL AND c.worker_id = $1 AND c.handed_for = $2
+	AND c.started_attempt = c.attempt
 ORDER BY c.ready_at, c.position, c.job_id`
 
 // StepsClaim moves up to p.Limit ready steps whose action type is among
@@ -78,34 +100,77 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 		return nil, err
 	}
 	p.WorkerID = canonicalUUID(p.WorkerID)
+	if len(p.Handed) > limit {
+		p.Handed = p.Handed[:limit]
+	}
 	var claimed []persistence.ClaimedStep
 	err = s.retry(ctx, func() error {
 		claimed = claimed[:0]
 		return s.queryKeyed(ctx, func(rows pgx.Rows) error {
-			var (
-				c      persistence.ClaimedStep
-				input  []byte
-				scopes stroem.AssignmentState
-				err    error
-			)
-			if err := rows.Scan(&c.JobID, &c.StepName, &c.Attempt, &c.ActionName, &c.ActionType, &c.Image,
-				&input, &c.LeaseExpiresAt, &c.Workspace, &c.TaskName, &c.Revision, &c.SnapshotID,
-				&scopes.Task, &scopes.Global); err != nil {
+			c, err := scanClaimed(rows)
+			if err != nil {
 				return err
 			}
-			c.StateScopes = &scopes
-			if c.Input, err = persistence.DecodeJSON(input); err != nil {
-				return err
-			}
-			c.LeaseExpiresAt = c.LeaseExpiresAt.UTC()
 			claimed = append(claimed, c)
 			return nil
-		}, claimSQL, p.WorkerID, p.Capabilities, limit, p.Lease.Milliseconds())
+		}, claimSQL, p.WorkerID, p.Capabilities, limit, p.Lease.Milliseconds(), handedLinks(p.Handed))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim steps for worker %s: %w", p.WorkerID, interpretError(err))
 	}
 	return claimed, nil
+}
+
+// handedLinks is links as a text[] parameter: never NULL (cardinality of a
+// NULL array is NULL).
+func handedLinks(links []string) []string {
+	if links == nil {
+		return []string{}
+	}
+	return links
+}
+
+// scanClaimed reads a row of claimedColumns.
+func scanClaimed(rows pgx.Rows) (persistence.ClaimedStep, error) {
+	var (
+		c      persistence.ClaimedStep
+		input  []byte
+		scopes stroem.AssignmentState
+		err    error
+	)
+	if err := rows.Scan(&c.JobID, &c.StepName, &c.Attempt, &c.ActionName, &c.ActionType, &c.Image,
+		&input, &c.LeaseExpiresAt, &c.Workspace, &c.TaskName, &c.Revision, &c.SnapshotID,
+		&scopes.Task, &scopes.Global, &c.HandedFor); err != nil {
+		return c, err
+	}
+	c.StateScopes = &scopes
+	if c.Input, err = persistence.DecodeJSON(input); err != nil {
+		return c, err
+	}
+	c.LeaseExpiresAt = c.LeaseExpiresAt.UTC()
+	return c, nil
+}
+
+// StepsHandedFor returns the steps a claim recorded as started for the
+// completion link (ClaimParams.Handed) that workerID still runs at that
+// attempt, as StepsClaim returned them. None is not an error.
+func (s *Store) StepsHandedFor(ctx context.Context, workerID, link string) ([]persistence.ClaimedStep, error) {
+	if workerID == "" || link == "" {
+		return nil, nil
+	}
+	var out []persistence.ClaimedStep
+	err := s.queryKeyed(ctx, func(rows pgx.Rows) error {
+		c, err := scanClaimed(rows)
+		if err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	}, handedForSQL, canonicalUUID(workerID), link)
+	if err != nil {
+		return nil, fmt.Errorf("find the steps claimed for completion %s: %w", link, interpretError(err))
+	}
+	return out, nil
 }
 
 // unclaimSQL puts a step back to ready when its claim never reached the
@@ -124,9 +189,12 @@ WITH prev AS (
 		exit_code = (SELECT exit_code FROM prev),
 		error_message = coalesce((SELECT error_message FROM prev), ''),
 		started_at = (SELECT started_at FROM prev),
-		lease_expires_at = NULL, completed_at = NULL
+		lease_expires_at = NULL, completed_at = NULL,
+		-- a started mark of the forgotten attempt (StepUnclaimHanded) goes
+		-- with it: the next claim reuses its number
+		started_attempt = least(started_attempt, attempt - 1)
 	WHERE job_id = $1 AND step_name = $2 AND status = 'running' AND attempt = $3 AND worker_id = $4
-		AND started_attempt <> attempt AND NOT cancel_requested
+		AND (started_attempt <> attempt OR ($6 <> '' AND handed_for = $6)) AND NOT cancel_requested
 	RETURNING job_id
 ), forgotten AS (
 	DELETE FROM step_attempts
@@ -144,11 +212,25 @@ SELECT pg_notify('` + persistence.ChannelStepsReady + `', $5 || ':' || job_id::t
 // running step) is not made claimable again: it ends cancelled when its
 // lease runs out.
 func (s *Store) StepUnclaim(ctx context.Context, jobID, step string, attempt int, workerID string) error {
+	return s.unclaim(ctx, jobID, step, attempt, workerID, "")
+}
+
+// StepUnclaimHanded undoes, as StepUnclaim does, a claim recorded as
+// started for the completion link (ClaimParams.Handed) whose answer was
+// never sent: the started mark is the server's own, not the worker's.
+func (s *Store) StepUnclaimHanded(ctx context.Context, jobID, step string, attempt int, workerID, link string) error {
+	if link == "" {
+		return nil
+	}
+	return s.unclaim(ctx, jobID, step, attempt, workerID, link)
+}
+
+func (s *Store) unclaim(ctx context.Context, jobID, step string, attempt int, workerID, link string) error {
 	if !validUUID(jobID) {
 		return nil
 	}
 	err := s.retry(ctx, func() error {
-		_, err := s.pool.Exec(ctx, unclaimSQL, jobID, step, attempt, canonicalUUID(workerID), s.origin)
+		_, err := s.pool.Exec(ctx, unclaimSQL, jobID, step, attempt, canonicalUUID(workerID), s.origin, link)
 		return err
 	})
 	if err != nil {

@@ -12,4 +12,5 @@ const (
 	WriteStepsSQL      = writeStepsSQL
 	KeyedPlans         = keyedPlans
 	ClaimSQL           = claimSQL
+	HandedForSQL       = handedForSQL
 )

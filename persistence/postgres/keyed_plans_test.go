@@ -28,7 +28,8 @@ func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
 	for name, c := range map[string]struct{ sql, args string }{
 		"acknowledgement":             {postgres.StartSQL, `'{}', '{}', '{}', '{}', 'running'`},
 		"acknowledgement by position": {postgres.StartByPositionSQL, `'{}', '{}', '{}', '{}', 'running', '{}'`},
-		"claim":                       {postgres.ClaimSQL, `'00000000-0000-0000-0000-000000000001', '{shell}', 1, 30000`},
+		"claim":                       {postgres.ClaimSQL, `'00000000-0000-0000-0000-000000000001', '{shell}', 1, 30000, '{x/1/a}'`},
+		"claimed for a completion":    {postgres.HandedForSQL, `'00000000-0000-0000-0000-000000000001', 'x/1/a'`},
 		"step read":                   {postgres.ReadStepsSQL, `'00000000-0000-0000-0000-000000000000', NULL`},
 		"step write": {postgres.WriteStepsSQL, `'00000000-0000-0000-0000-000000000000'` +
 			strings.Repeat(`, '{}'`, 21) + `, now(), '{}'`},

@@ -22,7 +22,8 @@ import (
 const claimSQL = `
 UPDATE job_steps SET
 	status = 'running', worker_id = ?1, attempt = attempt + 1, attempt_status = 'running',
-	exit_code = NULL, error_message = '', lease_expires_at = ?2 + ?3, started_at = ?2, completed_at = NULL
+	exit_code = NULL, error_message = '', lease_expires_at = ?2 + ?3, started_at = ?2, completed_at = NULL,
+	handed_for = ''
 WHERE (job_id, step_name) IN (
 	SELECT job_id, step_name FROM job_steps
 	WHERE status = 'ready' AND ready_at <= ?2 AND action_type IN (SELECT value FROM json_each(?4))
@@ -63,6 +64,24 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 		if err != nil || len(out) == 0 {
 			return err
 		}
+		// RETURNING has no order: sort as the claim picked them, which
+		// the completions' links (p.Handed) follow.
+		slices.SortFunc(out, func(a, b claimed) int {
+			if a.readyAt != b.readyAt {
+				return cmp.Compare(a.readyAt, b.readyAt)
+			}
+			if a.position != b.position {
+				return a.position - b.position
+			}
+			return strings.Compare(a.JobID, b.JobID)
+		})
+		for i := range min(len(p.Handed), len(out)) {
+			if _, err := tx.ExecContext(ctx, `UPDATE job_steps SET started_attempt = attempt, handed_for = ?
+				WHERE job_id = ? AND step_name = ?`, p.Handed[i], out[i].JobID, out[i].StepName); err != nil {
+				return err
+			}
+			out[i].HandedFor = p.Handed[i]
+		}
 		jobs := map[string]bool{}
 		for _, c := range out {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO step_attempts (job_id, step_name, attempt, worker_id, status, started_at)
@@ -101,21 +120,44 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 	if err != nil {
 		return nil, fmt.Errorf("claim steps for worker %s: %w", worker, interpretError(err))
 	}
-	// RETURNING has no order: sort as the claim picked them.
-	slices.SortFunc(out, func(a, b claimed) int {
-		if a.readyAt != b.readyAt {
-			return cmp.Compare(a.readyAt, b.readyAt)
-		}
-		if a.position != b.position {
-			return a.position - b.position
-		}
-		return strings.Compare(a.JobID, b.JobID)
-	})
 	steps := make([]persistence.ClaimedStep, len(out))
 	for i, c := range out {
 		steps[i] = c.ClaimedStep
 	}
 	return steps, nil
+}
+
+// StepsHandedFor returns the steps a claim recorded as started for the
+// completion link (ClaimParams.Handed) that workerID still runs at that
+// attempt, as StepsClaim returned them. None is not an error.
+func (s *Store) StepsHandedFor(ctx context.Context, workerID, link string) ([]persistence.ClaimedStep, error) {
+	if workerID == "" || link == "" {
+		return nil, nil
+	}
+	rows, err := s.query(ctx, `SELECT s.job_id, s.step_name, s.attempt, s.action_name, s.action_type, s.image,
+			s.input, s.lease_expires_at, jobs.workspace, jobs.task_name, jobs.revision, coalesce(jobs.snapshot_id, ''),
+			`+stateScopesColumns+`
+		FROM job_steps s JOIN jobs ON jobs.id = s.job_id
+		WHERE s.status = 'running' AND s.worker_id = ? AND s.handed_for = ? AND s.started_attempt = s.attempt
+		ORDER BY s.ready_at, s.position, s.job_id`, canonicalWorker(workerID), link)
+	out, err := collect(rows, err, func(row rowScanner) (c persistence.ClaimedStep, err error) {
+		var (
+			input  []byte
+			scopes stroem.AssignmentState
+		)
+		if err := row.Scan(&c.JobID, &c.StepName, &c.Attempt, &c.ActionName, &c.ActionType, &c.Image,
+			&input, timeVal{&c.LeaseExpiresAt}, &c.Workspace, &c.TaskName, &c.Revision, &c.SnapshotID,
+			&scopes.Task, &scopes.Global); err != nil {
+			return c, err
+		}
+		c.StateScopes, c.HandedFor = &scopes, link
+		c.Input, err = persistence.DecodeJSON(input)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find the steps claimed for completion %s: %w", link, interpretError(err))
+	}
+	return out, nil
 }
 
 // StepUnclaim undoes a claim whose answer never reached the worker: only if
@@ -131,7 +173,25 @@ func (s *Store) StepUnclaim(ctx context.Context, jobID, step string, attempt int
 		return nil
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
-		_, err := unclaimTx(ctx, tx, id, step, attempt, canonicalWorker(workerID))
+		_, err := unclaimTx(ctx, tx, id, step, attempt, canonicalWorker(workerID), "")
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("unclaim step %s of job %s: %w", step, jobID, interpretError(err))
+	}
+	return nil
+}
+
+// StepUnclaimHanded undoes, as StepUnclaim does, a claim recorded as
+// started for the completion link (ClaimParams.Handed) whose answer was
+// never sent: the started mark is the server's own, not the worker's.
+func (s *Store) StepUnclaimHanded(ctx context.Context, jobID, step string, attempt int, workerID, link string) error {
+	id, ok := canonicalUUID(jobID)
+	if !ok || link == "" {
+		return nil
+	}
+	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		_, err := unclaimTx(ctx, tx, id, step, attempt, canonicalWorker(workerID), link)
 		return err
 	})
 	if err != nil {
@@ -141,8 +201,10 @@ func (s *Store) StepUnclaim(ctx context.Context, jobID, step string, attempt int
 }
 
 // unclaimTx is StepUnclaim inside a write transaction, for a canonical job
-// and worker id; it reports whether the step went back to ready.
-func unclaimTx(ctx context.Context, tx *sql.Tx, id, step string, attempt int, workerID string) (bool, error) {
+// and worker id; it reports whether the step went back to ready. With a
+// link, a step recorded as started for that link goes back too
+// (StepUnclaimHanded).
+func unclaimTx(ctx context.Context, tx *sql.Tx, id, step string, attempt int, workerID, link string) (bool, error) {
 	// The previous attempt's record, if any, becomes current again.
 	var (
 		prevWorker, prevStatus, prevError sql.NullString
@@ -156,11 +218,12 @@ func unclaimTx(ctx context.Context, tx *sql.Tx, id, step string, attempt int, wo
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE job_steps SET
 			status = 'ready', attempt = attempt - 1, worker_id = ?, attempt_status = ?, exit_code = ?,
-			error_message = ?, started_at = ?, lease_expires_at = NULL, completed_at = NULL
+			error_message = ?, started_at = ?, lease_expires_at = NULL, completed_at = NULL,
+			started_attempt = min(started_attempt, attempt - 1)
 		WHERE job_id = ? AND step_name = ? AND status = 'running' AND attempt = ? AND worker_id = ?
-			AND started_attempt <> attempt AND NOT cancel_requested`,
+			AND (started_attempt <> attempt OR (? <> '' AND handed_for = ?)) AND NOT cancel_requested`,
 		prevWorker, prevStatus.String, prevExit, prevError.String, prevStarted,
-		id, step, attempt, workerID)
+		id, step, attempt, workerID, link, link)
 	if err != nil {
 		return false, err
 	}

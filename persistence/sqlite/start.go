@@ -64,7 +64,7 @@ func (s *Store) StepsGiveBackUnstarted(ctx context.Context, unackedFor time.Dura
 			return err
 		}
 		for _, h := range picked {
-			undone, err := unclaimTx(ctx, tx, h.JobID, h.Step, h.Attempt, h.WorkerID)
+			undone, err := unclaimTx(ctx, tx, h.JobID, h.Step, h.Attempt, h.WorkerID, "")
 			if err != nil {
 				return err
 			}

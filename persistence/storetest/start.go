@@ -210,6 +210,73 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.ErrorIs(t, err, stroem.ErrConflict, "fenced as ever")
 	})
 
+	// A claim made for completions' claims (ClaimParams.Handed) records
+	// its first steps as started, each under its completion's link, by
+	// which the completion's repeat finds it again; only an unclaim that
+	// names that link gives it back.
+	t.Run("ClaimForACompletionIsStarted", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := context.Background()
+		id := InsertJob(t, s, Step{Name: "a"}, Step{Name: "b"}, Step{Name: "c"}).Job.ID
+		l1, l2 := persistence.HandedLink(uuid.NewString(), "x", 1), persistence.HandedLink(uuid.NewString(), "y", 3)
+		got, err := s.StepsClaim(ctx, persistence.ClaimParams{
+			WorkerID: "w1", Capabilities: []string{"shell"}, Limit: 3, Lease: Lease, Handed: []string{l1, l2},
+		})
+		require.NoError(t, err)
+		require.Len(t, got, 3)
+		require.Equal(t, []string{"a", "b", "c"}, []string{got[0].StepName, got[1].StepName, got[2].StepName}, "claim order")
+		require.Equal(t, []string{l1, l2, ""}, []string{got[0].HandedFor, got[1].HandedFor, got[2].HandedFor})
+		st := jobState(t, s, id)
+		require.Equal(t, 1, st.Find("a").StartedAttempt, "started by the claim")
+		require.Equal(t, 1, st.Find("b").StartedAttempt)
+		require.Equal(t, 0, st.Find("c").StartedAttempt, "claimed for a long poll: unacknowledged")
+		require.Equal(t, []persistence.HeldStep{{StepRef: stroem.StepRef{JobID: id, Step: "c", Attempt: 1}, WorkerID: "w1"}},
+			giveBack(t, s), "only the unacknowledged one is given back")
+
+		found, err := s.StepsHandedFor(ctx, "w1", l1)
+		require.NoError(t, err)
+		require.Len(t, found, 1)
+		require.Equal(t, got[0], found[0], "found again as claimed")
+		for _, q := range [][2]string{{"w2", l1}, {"w1", "nope"}, {"w1", ""}, {"", l1}} {
+			found, err := s.StepsHandedFor(ctx, q[0], q[1])
+			require.NoError(t, err)
+			require.Empty(t, found, "worker %q, link %q", q[0], q[1])
+		}
+
+		require.NoError(t, s.StepUnclaim(ctx, id, "a", 1, "w1"))
+		require.NoError(t, s.StepUnclaimHanded(ctx, id, "a", 1, "w1", l2))
+		require.NoError(t, s.StepUnclaimHanded(ctx, id, "a", 1, "w1", ""))
+		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Find("a").Status, "started: only its own link gives it back")
+		require.NoError(t, s.StepUnclaimHanded(ctx, id, "a", 1, "w2", l1))
+		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Find("a").Status, "fenced by worker")
+		require.NoError(t, s.StepUnclaimHanded(ctx, id, "a", 1, "w1", l1))
+		a := jobState(t, s, id).Find("a")
+		require.Equal(t, stroem.StepReady, a.Status, "given back")
+		require.Equal(t, 0, a.Attempt, "no attempt used")
+		found, err = s.StepsHandedFor(ctx, "w1", l1)
+		require.NoError(t, err)
+		require.Empty(t, found, "not running any more")
+
+		// Claimed again for a long poll: unacknowledged, the link gone.
+		c := ClaimOne(t, s, "w1")
+		require.Equal(t, "a", c.StepName)
+		require.Empty(t, c.HandedFor)
+		require.Equal(t, 0, jobState(t, s, id).Find("a").StartedAttempt)
+		found, err = s.StepsHandedFor(ctx, "w1", l1)
+		require.NoError(t, err)
+		require.Empty(t, found, "a new claim drops the link")
+
+		// Ended: not found any more.
+		update(t, s, id, func(st *persistence.JobState) {
+			b := st.Mut("b")
+			b.Status, b.AttemptStatus = stroem.StepCompleted, stroem.AttemptCompleted
+		})
+		found, err = s.StepsHandedFor(ctx, "w1", l2)
+		require.NoError(t, err)
+		require.Empty(t, found, "ended")
+	})
+
 	t.Run("StartedAttemptIsOnlyTheRunningOne", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
