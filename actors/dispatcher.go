@@ -485,11 +485,12 @@ func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
 		d.o.log.Warn("claim failed", "err", m.err)
 		// The store is likely down: waiters keep waiting; their long polls
 		// end on their own deadline, and a wake-up or a new request retries.
-		// Those that do not wait are answered nothing.
+		// Those that do not wait are answered nothing (those that left
+		// first: answerNow takes the others out of g).
+		answerLeft(linked, g)
 		if g != nil {
 			d.answerNow(g)
 		}
-		answerLeft(linked, g)
 		d.pump(ctx)
 		return
 	}
@@ -562,7 +563,8 @@ func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
 // answerLeft answers nothing to the completions' claims a claim was made
 // for (claimFor) that got no step from it and left their group g meanwhile
 // (claimAbandon and drain leave them to the claim). Those still in g are
-// answered as g's other requests are.
+// answered as g's other requests are: it must run before anything takes
+// answered requests out of g (answerNow).
 func answerLeft(linked map[string]*waiter, g *group) {
 	for _, w := range linked {
 		if g == nil || !slices.Contains(g.waiters, w) {

@@ -269,6 +269,34 @@ func TestStartedClaimForALeftCallerWaitsForTheRepeat(t *testing.T) {
 	require.True(t, again.Started)
 }
 
+// failingHandedClaims fails every claim made for completions.
+type failingHandedClaims struct{ *postgres.Store }
+
+func (s *failingHandedClaims) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
+	if len(p.Handed) > 0 {
+		return nil, stroem.Errorf(stroem.CodeUnavailable, "database unavailable: test")
+	}
+	return s.Store.StepsClaim(ctx, p)
+}
+
+// A completion whose claim fails is answered nothing (its completion stays
+// recorded), and the step stays ready for the next claim.
+func TestFailedStartedClaimAnswersNothing(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, nextWorkflow, Config{}, func(ps *postgres.Store) Store { return &failingHandedClaims{ps} })
+	w1 := uuid.NewString()
+	id := e.create(t, "pair", nil)
+	first := e.claimed(t, w1)
+	other := map[string]string{"a": "b", "b": "a"}[first.StepName]
+	got, err := e.completeNext(t, first, w1)
+	require.NoError(t, err)
+	require.Nil(t, got)
+	st := e.state(t, id)
+	require.Equal(t, stroem.StepCompleted, st.Find(first.StepName).Status)
+	require.Equal(t, stroem.StepReady, st.Find(other).Status)
+	require.Equal(t, other, e.claimed(t, w1).StepName, "the Dispatcher goes on")
+}
+
 // A completion whose claim takes longer than it waits (nextClaimWait, a
 // slow database) still gets the step recorded as started for it: answered
 // nothing, its worker would never run it.
