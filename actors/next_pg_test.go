@@ -190,18 +190,7 @@ func TestCompletionClaimFromTheDispatcherIsStartedAndRedelivered(t *testing.T) {
 	require.Equal(t, [2]any{second.StepName, second.Attempt}, [2]any{again.StepName, again.Attempt})
 	require.True(t, again.Started)
 	require.Equal(t, second.Spec, again.Spec)
-	// Another worker's report is refused and gets nothing.
-	got, err := e.completeNext(t, first, w2)
-	require.ErrorIs(t, err, stroem.ErrConflict)
-	require.Nil(t, got)
-
-	none, err := e.completeNext(t, second, w1)
-	require.NoError(t, err)
-	require.Nil(t, none)
-	e.waitStatus(t, id, stroem.JobCompleted)
-	late, err := e.completeNext(t, first, w1)
-	require.NoError(t, err)
-	require.Nil(t, late, "once the step ended, a duplicate has nothing to bring")
+	e.endAfterRedelivery(t, id, first, second, w1, w2)
 	require.Equal(t, 1, e.state(t, id).Find(other).Attempt, "run once")
 }
 
@@ -219,6 +208,40 @@ func (s *slowHandedClaims) StepsClaim(ctx context.Context, p persistence.ClaimPa
 		<-s.release
 	}
 	return s.Store.StepsClaim(ctx, p)
+}
+
+// slowClaim is a pair job on an engine whose claims for completions wait
+// (slowHandedClaims): worker ran first and completed it with a claim (on a
+// context cancel ends), whose answer got brings; the Dispatcher's claim of
+// other, the step left, for that completion has begun.
+type slowClaim struct {
+	e                 *pgEngine
+	slow              *slowHandedClaims
+	id, worker, other string
+	first             *stroem.Assignment
+	cancel            context.CancelFunc
+	got               <-chan *stroem.Assignment
+}
+
+func startSlowClaim(t *testing.T, cfg Config) *slowClaim {
+	t.Helper()
+	slow := &slowHandedClaims{claiming: make(chan struct{}, 1), release: make(chan struct{})}
+	e := newPGEngine(t, nextWorkflow, cfg, func(ps *postgres.Store) Store { slow.Store = ps; return slow })
+	r := &slowClaim{e: e, slow: slow, worker: uuid.NewString()}
+	r.id = e.create(t, "pair", nil)
+	r.first = e.claimed(t, r.worker)
+	r.other = map[string]string{"a": "b", "b": "a"}[r.first.StepName]
+	r.cancel, r.got = e.completeNextAsync(r.first, r.worker)
+	t.Cleanup(func() {
+		r.cancel()
+		select {
+		case <-slow.release:
+		default:
+			close(slow.release) // a test that failed before releasing the claim
+		}
+	})
+	<-slow.claiming
+	return r
 }
 
 // completeNextAsync reports first as succeeded with a claim, on a context
@@ -240,19 +263,12 @@ func (e *pgEngine) completeNextAsync(first *stroem.Assignment, worker string) (c
 // repeats the completion it got no answer to, and gets the step then.
 func TestStartedClaimForALeftCallerWaitsForTheRepeat(t *testing.T) {
 	t.Parallel()
-	slow := &slowHandedClaims{claiming: make(chan struct{}, 1), release: make(chan struct{})}
-	e := newPGEngine(t, nextWorkflow, Config{}, func(ps *postgres.Store) Store { slow.Store = ps; return slow })
-	w1 := uuid.NewString()
-	id := e.create(t, "pair", nil)
-	first := e.claimed(t, w1)
-	other := map[string]string{"a": "b", "b": "a"}[first.StepName]
-
-	cancel, got := e.completeNextAsync(first, w1)
-	<-slow.claiming
-	cancel() // the caller leaves while the claim runs (it listens ClaimGrace more)
+	r := startSlowClaim(t, Config{})
+	e, id, first, w1, other := r.e, r.id, r.first, r.worker, r.other
+	r.cancel() // the caller leaves while the claim runs (it listens ClaimGrace more)
 	time.Sleep(50 * time.Millisecond)
-	close(slow.release)
-	require.Nil(t, <-got, "its caller is gone")
+	close(r.slow.release)
+	require.Nil(t, <-r.got, "its caller is gone")
 	var st *persistence.StepState
 	require.Eventually(t, func() bool {
 		st = e.state(t, id).Find(other)
@@ -302,18 +318,11 @@ func TestFailedStartedClaimAnswersNothing(t *testing.T) {
 // nothing, its worker would never run it.
 func TestSlowStartedClaimStillAnswersItsCompletion(t *testing.T) {
 	t.Parallel()
-	slow := &slowHandedClaims{claiming: make(chan struct{}, 1), release: make(chan struct{})}
-	e := newPGEngine(t, nextWorkflow, Config{}, func(ps *postgres.Store) Store { slow.Store = ps; return slow })
-	w1 := uuid.NewString()
-	id := e.create(t, "pair", nil)
-	first := e.claimed(t, w1)
-	other := map[string]string{"a": "b", "b": "a"}[first.StepName]
-
-	_, got := e.completeNextAsync(first, w1)
-	<-slow.claiming
+	r := startSlowClaim(t, Config{})
+	e, id, other := r.e, r.id, r.other
 	time.Sleep(nextClaimWait + 100*time.Millisecond)
-	close(slow.release)
-	a := <-got
+	close(r.slow.release)
+	a := <-r.got
 	require.NotNil(t, a, "answered with its step")
 	require.Equal(t, other, a.StepName)
 	require.True(t, a.Started)
@@ -322,24 +331,17 @@ func TestSlowStartedClaimStillAnswersItsCompletion(t *testing.T) {
 
 // A step claimed as started for a completion's claim that can no longer
 // be answered at all (the request stopped listening for good before the
-// claim came back: a database slower than nextClaimWait + ClaimGrace) goes back to ready with its attempt forgotten: no
-// answer carries it, and its worker, answered nothing, would not repeat.
+// claim came back: a database slower than nextClaimWait + ClaimGrace)
+// goes back to ready with its attempt forgotten: no answer carries it,
+// and its worker, answered nothing, would not repeat.
 func TestUndeliverableStartedClaimGoesBack(t *testing.T) {
 	t.Parallel()
-	slow := &slowHandedClaims{claiming: make(chan struct{}, 1), release: make(chan struct{})}
-	e := newPGEngine(t, nextWorkflow, Config{ClaimGrace: 10 * time.Millisecond},
-		func(ps *postgres.Store) Store { slow.Store = ps; return slow })
-	w1 := uuid.NewString()
-	id := e.create(t, "pair", nil)
-	first := e.claimed(t, w1)
-	other := map[string]string{"a": "b", "b": "a"}[first.StepName]
-
-	_, got := e.completeNextAsync(first, w1)
-	<-slow.claiming
+	r := startSlowClaim(t, Config{ClaimGrace: 10 * time.Millisecond})
+	e, id, w1, other := r.e, r.id, r.worker, r.other
 	// The request waits nextClaimWait, then ClaimGrace, and stops
 	// listening for good; the claim comes back only then.
-	require.Nil(t, <-got, "stopped listening")
-	close(slow.release)
+	require.Nil(t, <-r.got, "stopped listening")
+	close(r.slow.release)
 	require.Eventually(t, func() bool { return e.state(t, id).Find(other).Status == stroem.StepReady }, 10*time.Second, 5*time.Millisecond,
 		"given back")
 	st := e.state(t, id).Find(other)
@@ -531,19 +533,25 @@ func TestCompletionClaimHandOffIsStartedAndRedelivered(t *testing.T) {
 	require.Equal(t, "b", again.StepName)
 	require.Equal(t, b.Attempt, again.Attempt)
 	require.True(t, again.Started)
-	// Another worker's report of a is refused and gets nothing.
-	other, err := e.completeNext(t, a, w2)
-	require.ErrorIs(t, err, stroem.ErrConflict)
-	require.Nil(t, other)
+	e.endAfterRedelivery(t, id, a, b, w1, w2)
+}
 
-	none, err := e.completeNext(t, b, w1)
+// endAfterRedelivery checks the end of a job whose step first's completion
+// (by worker) brought next, started, twice: another worker's report of
+// first is refused and brings nothing; next's completion ends the job;
+// after that, a duplicate of first's completion has nothing to bring.
+func (e *pgEngine) endAfterRedelivery(t *testing.T, id string, first, next *stroem.Assignment, worker, another string) {
+	t.Helper()
+	got, err := e.completeNext(t, first, another)
+	require.ErrorIs(t, err, stroem.ErrConflict)
+	require.Nil(t, got, "another worker's report brings nothing")
+	none, err := e.completeNext(t, next, worker)
 	require.NoError(t, err)
 	require.Nil(t, none)
 	e.waitStatus(t, id, stroem.JobCompleted)
-	// Once b ended, a duplicate of a's completion has nothing to bring.
-	late, err := e.completeNext(t, a, w1)
+	late, err := e.completeNext(t, first, worker)
 	require.NoError(t, err)
-	require.Nil(t, late)
+	require.Nil(t, late, "once the step ended, a duplicate has nothing to bring")
 }
 
 // A step a completion without a claim makes ready goes to a waiting long
