@@ -40,7 +40,10 @@ tasks:
 // completion of step a, drops the answer: it closes the connection instead
 // of writing it, after the server recorded the completion.
 type answerDropper struct {
-	target  string
+	target string
+	// onDrop, when set, runs before the connection is closed (the worker
+	// waits for its answer meanwhile).
+	onDrop  func()
 	mu      sync.Mutex
 	dropped []byte // the answer that never reached the worker
 }
@@ -68,6 +71,9 @@ func (p *answerDropper) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Unlock()
 	if drop {
+		if p.onDrop != nil {
+			p.onDrop()
+		}
 		conn, _, err := http.NewResponseController(w).Hijack()
 		if err == nil {
 			_ = conn.Close() // the worker sees the connection end without an answer
@@ -88,24 +94,36 @@ func (p *answerDropper) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // lost attempt would have failed it). In a chain (two slots, one idle) the
 // step is handed over in the completing transaction; in a fan-out (one
 // slot) the server claims the step, ready since the job began, for the
-// completion.
+// completion. In the restart case the server is killed (SIGKILL) and
+// started again before the worker's repeat reaches it: the new process
+// finds the step claimed for the completion in the database.
 func TestFaultLostCompletionAnswerBringsTheStartedStepAgain(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
-		task  string
-		slots int
-	}{{"pair", 2}, {"fan", 1}} {
-		t.Run(c.task, func(t *testing.T) {
+		name, task string
+		slots      int
+		restart    bool
+	}{
+		{"pair", "pair", 2, false}, {"fan", "fan", 1, false},
+		{"pair after a server restart", "pair", 2, true}, {"fan after a server restart", "fan", 1, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			lostAnswer(t, c.task, c.slots)
+			lostAnswer(t, c.task, c.slots, c.restart)
 		})
 	}
 }
 
-func lostAnswer(t *testing.T, task string, slots int) {
+func lostAnswer(t *testing.T, task string, slots int, restart bool) {
 	dir := t.TempDir()
 	s := startFaultStack(t, faultOpts{workflow: fmt.Sprintf(lostAnswerWorkflow, dir), lease: 10 * time.Second})
 	p := &answerDropper{target: s.url}
+	if restart {
+		p.onDrop = func() {
+			kill9(s.server)
+			s.startServer()
+		}
+	}
 	proxy := httptest.NewServer(p)
 	t.Cleanup(func() {
 		proxy.CloseClientConnections() // the worker's long polls would hold Close for their wait
@@ -122,7 +140,7 @@ func lostAnswer(t *testing.T, task string, slots int) {
 	j := s.waitJobWithin(id, 10*time.Second)
 	require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
 	took := time.Since(started)
-	figure(t, task+" of two with the completion's answer lost → job completed", took)
+	figure(t, t.Name()+": the completion's answer lost → job completed", took)
 	require.Less(t, took, 8*time.Second, "completed without waiting for the lease")
 
 	p.mu.Lock()
