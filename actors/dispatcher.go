@@ -757,7 +757,9 @@ type countWaiting struct{ reply chan int }
 
 // unassignHanded gives back a step claimed and recorded as started for a
 // completion's claim (link) that could not be answered with it (see
-// claimFor). If the store does not take it, the step waits for its lease.
+// claimFor). The store refuses once a repeat of the completion was given
+// the step (StepsHandedFor): then the worker has it. If the store does not
+// take it, the step waits for its lease.
 func (o *Orchestrator) unassignHanded(jobID, step string, attempt int, workerID, link string) {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -262,7 +262,9 @@ func (h *handoff) redeliver(s *persistence.JobState) {
 // the worker repeats a completion whose answer it did not get. With none,
 // the claim goes to the Dispatcher like any other. When the store cannot
 // say, the claim is answered nothing: claiming it another step could leave
-// the first one to its lease.
+// the first one to its lease. The store marks the step found, so that an
+// undo racing with this repeat (unassignHanded, on any server) cannot take
+// back a step this answer carries.
 func (o *Orchestrator) redeliverHanded(w *waiter, fresh bool) {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -288,8 +290,10 @@ func (o *Orchestrator) redeliverHanded(w *waiter, fresh bool) {
 		step: a.StepName, attempt: a.Attempt, leaseIn: o.cfg.Lease, timeout: a.Spec.Timeout.D(),
 	}})
 	if !w.handed.CompareAndSwap(0, 1) {
-		// Nobody listens any more: this answer will not carry it.
-		o.unassignHanded(a.JobID, a.StepName, a.Attempt, w.workerID, w.link)
+		// Nobody listens any more. The step stays the worker's for its
+		// next repeat (or its lease): once found for a repeat, a step is
+		// never undone (StepsHandedFor), since an earlier repeat's answer
+		// may have carried it.
 		return
 	}
 	w.reply <- a

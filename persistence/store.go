@@ -41,11 +41,13 @@ type Store interface {
 	// recorded as started for the completion link (ClaimParams.Handed)
 	// that are still running that attempt for workerID: the worker
 	// repeats a completion whose answer it lost, and is given them again.
+	// It marks them found: StepUnclaimHanded leaves them alone from then
+	// on (the two exclude each other, as StepStart and StepUnclaim do).
 	StepsHandedFor(ctx context.Context, workerID, link string) ([]ClaimedStep, error)
 	StepUnclaim(ctx context.Context, jobID, step string, attempt int, workerID string) error
 	// StepUnclaimHanded undoes, as StepUnclaim does, a claim recorded as
 	// started for the completion link (ClaimParams.Handed) whose answer the
-	// server never sent.
+	// server never sent, unless StepsHandedFor found it for a repeat.
 	StepUnclaimHanded(ctx context.Context, jobID, step string, attempt int, workerID, link string) error
 	StepLease(ctx context.Context, jobID, step string) (StepLease, error)
 	StepFence(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)

@@ -144,6 +144,13 @@ func HandedLink(jobID, step string, attempt int) string {
 	return jobID + "/" + strconv.Itoa(attempt) + "/" + step
 }
 
+// ValidHandedLink says whether link can name a completion: not empty, and
+// not starting with '!', which the stores put in front of a link whose step
+// a repeat was given (see StepsHandedFor).
+func ValidHandedLink(link string) bool {
+	return link != "" && link[0] != '!'
+}
+
 // Check applies StepsClaim's rules both stores share: a worker id and a
 // positive lease are required. A claim without capabilities is valid and
 // finds nothing.

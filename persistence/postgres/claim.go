@@ -79,14 +79,22 @@ const claimedColumns = `c.job_id::text, c.step_name, c.attempt, c.action_name, c
 	` + stateScopesColumns + `, c.handed_for`
 
 // handedForSQL finds the running steps a claim recorded as started for a
-// completion ($2) and worker ($1). It reads the running steps through
-// job_steps_lease_idx (every running step, bounded by the fleet's slots):
-// it runs only when a worker repeats a completion.
+// completion ($2) and worker ($1), and marks them redelivered ('!' before
+// the link), so that StepUnclaimHanded, which needs the bare link, never
+// undoes a step a repeat was given: the two lock the same row, and
+// whichever comes second finds it changed. It reads the running steps
+// through job_steps_lease_idx (every running step, bounded by the fleet's
+// slots): it runs only when a worker repeats a completion.
 const handedForSQL = `
+WITH found AS (
+	UPDATE job_steps c SET handed_for = '!' || $2
+	WHERE c.status = 'running' AND c.lease_expires_at IS NOT NULL AND c.worker_id = $1
+		AND c.handed_for IN ($2, '!' || $2) AND c.started_attempt = c.attempt
+	RETURNING c.job_id, c.step_name, c.attempt, c.action_name, c.action_type, c.image, c.input,
+		c.lease_expires_at, $2::text AS handed_for, c.ready_at, c.position
+)
 SELECT ` + claimedColumns + `
-FROM job_steps c JOIN jobs ON jobs.id = c.job_id
-WHERE c.status = 'running' AND c.lease_expires_at IS NOT NULL AND c.worker_id = $1 AND c.handed_for = $2
-	AND c.started_attempt = c.attempt
+FROM found c JOIN jobs ON jobs.id = c.job_id
 ORDER BY c.ready_at, c.position, c.job_id`
 
 // StepsClaim moves up to p.Limit ready steps whose action type is among
@@ -153,9 +161,10 @@ func scanClaimed(rows pgx.Rows) (persistence.ClaimedStep, error) {
 
 // StepsHandedFor returns the steps a claim recorded as started for the
 // completion link (ClaimParams.Handed) that workerID still runs at that
-// attempt, as StepsClaim returned them. None is not an error.
+// attempt, as StepsClaim returned them, and marks them redelivered: from
+// then on StepUnclaimHanded leaves them alone. None is not an error.
 func (s *Store) StepsHandedFor(ctx context.Context, workerID, link string) ([]persistence.ClaimedStep, error) {
-	if workerID == "" || link == "" {
+	if workerID == "" || !persistence.ValidHandedLink(link) {
 		return nil, nil
 	}
 	var out []persistence.ClaimedStep
@@ -219,7 +228,7 @@ func (s *Store) StepUnclaim(ctx context.Context, jobID, step string, attempt int
 // started for the completion link (ClaimParams.Handed) whose answer was
 // never sent: the started mark is the server's own, not the worker's.
 func (s *Store) StepUnclaimHanded(ctx context.Context, jobID, step string, attempt int, workerID, link string) error {
-	if link == "" {
+	if !persistence.ValidHandedLink(link) {
 		return nil
 	}
 	return s.unclaim(ctx, jobID, step, attempt, workerID, link)

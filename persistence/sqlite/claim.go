@@ -129,30 +129,46 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 
 // StepsHandedFor returns the steps a claim recorded as started for the
 // completion link (ClaimParams.Handed) that workerID still runs at that
-// attempt, as StepsClaim returned them. None is not an error.
+// attempt, as StepsClaim returned them, and marks them redelivered ('!'
+// before the link): from then on StepUnclaimHanded, which needs the bare
+// link, leaves them alone. None is not an error.
 func (s *Store) StepsHandedFor(ctx context.Context, workerID, link string) ([]persistence.ClaimedStep, error) {
-	if workerID == "" || link == "" {
+	if workerID == "" || !persistence.ValidHandedLink(link) {
 		return nil, nil
 	}
-	rows, err := s.query(ctx, `SELECT s.job_id, s.step_name, s.attempt, s.action_name, s.action_type, s.image,
-			s.input, s.lease_expires_at, jobs.workspace, jobs.task_name, jobs.revision, coalesce(jobs.snapshot_id, ''),
-			`+stateScopesColumns+`
-		FROM job_steps s JOIN jobs ON jobs.id = s.job_id
-		WHERE s.status = 'running' AND s.worker_id = ? AND s.handed_for = ? AND s.started_attempt = s.attempt
-		ORDER BY s.ready_at, s.position, s.job_id`, canonicalWorker(workerID), link)
-	out, err := collect(rows, err, func(row rowScanner) (c persistence.ClaimedStep, err error) {
-		var (
-			input  []byte
-			scopes stroem.AssignmentState
-		)
-		if err := row.Scan(&c.JobID, &c.StepName, &c.Attempt, &c.ActionName, &c.ActionType, &c.Image,
-			&input, timeVal{&c.LeaseExpiresAt}, &c.Workspace, &c.TaskName, &c.Revision, &c.SnapshotID,
-			&scopes.Task, &scopes.Global); err != nil {
-			return c, err
+	var out []persistence.ClaimedStep
+	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE job_steps SET handed_for = '!' || ?2
+			WHERE status = 'running' AND worker_id = ?1 AND handed_for IN (?2, '!' || ?2) AND started_attempt = attempt
+			RETURNING job_id, step_name`, canonicalWorker(workerID), link)
+		keys, err := collect(rows, err, func(row rowScanner) (k [2]string, err error) {
+			return k, row.Scan(&k[0], &k[1])
+		})
+		if err != nil || len(keys) == 0 {
+			out = nil
+			return err
 		}
-		c.StateScopes, c.HandedFor = &scopes, link
-		c.Input, err = persistence.DecodeJSON(input)
-		return c, err
+		rows, err = tx.QueryContext(ctx, `SELECT s.job_id, s.step_name, s.attempt, s.action_name, s.action_type, s.image,
+				s.input, s.lease_expires_at, jobs.workspace, jobs.task_name, jobs.revision, coalesce(jobs.snapshot_id, ''),
+				`+stateScopesColumns+`
+			FROM job_steps s JOIN jobs ON jobs.id = s.job_id
+			WHERE s.status = 'running' AND s.worker_id = ? AND s.handed_for = '!' || ? AND s.started_attempt = s.attempt
+			ORDER BY s.ready_at, s.position, s.job_id`, canonicalWorker(workerID), link)
+		out, err = collect(rows, err, func(row rowScanner) (c persistence.ClaimedStep, err error) {
+			var (
+				input  []byte
+				scopes stroem.AssignmentState
+			)
+			if err := row.Scan(&c.JobID, &c.StepName, &c.Attempt, &c.ActionName, &c.ActionType, &c.Image,
+				&input, timeVal{&c.LeaseExpiresAt}, &c.Workspace, &c.TaskName, &c.Revision, &c.SnapshotID,
+				&scopes.Task, &scopes.Global); err != nil {
+				return c, err
+			}
+			c.StateScopes, c.HandedFor = &scopes, link
+			c.Input, err = persistence.DecodeJSON(input)
+			return c, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("find the steps claimed for completion %s: %w", link, interpretError(err))
@@ -187,7 +203,7 @@ func (s *Store) StepUnclaim(ctx context.Context, jobID, step string, attempt int
 // never sent: the started mark is the server's own, not the worker's.
 func (s *Store) StepUnclaimHanded(ctx context.Context, jobID, step string, attempt int, workerID, link string) error {
 	id, ok := canonicalUUID(jobID)
-	if !ok || link == "" {
+	if !ok || !persistence.ValidHandedLink(link) {
 		return nil
 	}
 	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {

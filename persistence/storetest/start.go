@@ -213,7 +213,7 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 	// A claim made for completions' claims (ClaimParams.Handed) records
 	// its first steps as started, each under its completion's link, by
 	// which the completion's repeat finds it again; only an unclaim that
-	// names that link gives it back.
+	// names that link gives it back, and only until a repeat found it.
 	t.Run("ClaimForACompletionIsStarted", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
@@ -234,45 +234,55 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Equal(t, []persistence.HeldStep{{StepRef: stroem.StepRef{JobID: id, Step: "c", Attempt: 1}, WorkerID: "w1"}},
 			giveBack(t, s), "only the unacknowledged one is given back")
 
-		found, err := s.StepsHandedFor(ctx, "w1", l1)
+		// b, never looked for: only an undo under its own link takes it back.
+		require.NoError(t, s.StepUnclaim(ctx, id, "b", 1, "w1"))
+		require.NoError(t, s.StepUnclaimHanded(ctx, id, "b", 1, "w1", l1))
+		require.NoError(t, s.StepUnclaimHanded(ctx, id, "b", 1, "w1", ""))
+		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Find("b").Status, "started: only its own link gives it back")
+		require.NoError(t, s.StepUnclaimHanded(ctx, id, "b", 1, "w2", l2))
+		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Find("b").Status, "fenced by worker")
+		require.NoError(t, s.StepUnclaimHanded(ctx, id, "b", 1, "w1", l2))
+		b := jobState(t, s, id).Find("b")
+		require.Equal(t, stroem.StepReady, b.Status, "given back")
+		require.Equal(t, 0, b.Attempt, "no attempt used")
+		found, err := s.StepsHandedFor(ctx, "w1", l2)
 		require.NoError(t, err)
-		require.Len(t, found, 1)
-		require.Equal(t, got[0], found[0], "found again as claimed")
-		for _, q := range [][2]string{{"w2", l1}, {"w1", "nope"}, {"w1", ""}, {"", l1}} {
+		require.Empty(t, found, "not running any more")
+		// Claimed again for a long poll: unacknowledged, the link gone.
+		c := ClaimOne(t, s, "w1")
+		require.Equal(t, "b", c.StepName)
+		require.Empty(t, c.HandedFor)
+		require.Equal(t, 0, jobState(t, s, id).Find("b").StartedAttempt, "the undone attempt's started mark went with it")
+		found, err = s.StepsHandedFor(ctx, "w1", l2)
+		require.NoError(t, err)
+		require.Empty(t, found, "a new claim drops the link")
+
+		// a, found for a repeated completion: found again as often as the
+		// worker repeats, and never undone any more (the repeat may have
+		// carried it to the worker).
+		for range 2 {
+			found, err = s.StepsHandedFor(ctx, "w1", l1)
+			require.NoError(t, err)
+			require.Len(t, found, 1)
+			require.Equal(t, got[0], found[0], "found again as claimed")
+		}
+		for _, q := range [][2]string{{"w2", l1}, {"w1", "nope"}, {"w1", ""}, {"", l1}, {"w1", "!" + l1}} {
 			found, err := s.StepsHandedFor(ctx, q[0], q[1])
 			require.NoError(t, err)
 			require.Empty(t, found, "worker %q, link %q", q[0], q[1])
 		}
-
-		require.NoError(t, s.StepUnclaim(ctx, id, "a", 1, "w1"))
-		require.NoError(t, s.StepUnclaimHanded(ctx, id, "a", 1, "w1", l2))
-		require.NoError(t, s.StepUnclaimHanded(ctx, id, "a", 1, "w1", ""))
-		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Find("a").Status, "started: only its own link gives it back")
-		require.NoError(t, s.StepUnclaimHanded(ctx, id, "a", 1, "w2", l1))
-		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Find("a").Status, "fenced by worker")
 		require.NoError(t, s.StepUnclaimHanded(ctx, id, "a", 1, "w1", l1))
-		a := jobState(t, s, id).Find("a")
-		require.Equal(t, stroem.StepReady, a.Status, "given back")
-		require.Equal(t, 0, a.Attempt, "no attempt used")
-		found, err = s.StepsHandedFor(ctx, "w1", l1)
-		require.NoError(t, err)
-		require.Empty(t, found, "not running any more")
-
-		// Claimed again for a long poll: unacknowledged, the link gone.
-		c := ClaimOne(t, s, "w1")
-		require.Equal(t, "a", c.StepName)
-		require.Empty(t, c.HandedFor)
-		require.Equal(t, 0, jobState(t, s, id).Find("a").StartedAttempt)
-		found, err = s.StepsHandedFor(ctx, "w1", l1)
-		require.NoError(t, err)
-		require.Empty(t, found, "a new claim drops the link")
+		require.NoError(t, s.StepUnclaimHanded(ctx, id, "a", 1, "w1", "!"+l1))
+		require.Equal(t, stroem.StepRunning, jobState(t, s, id).Find("a").Status, "redelivered: never undone")
+		require.Equal(t, []persistence.HeldStep{{StepRef: stroem.StepRef{JobID: id, Step: "b", Attempt: 1}, WorkerID: "w1"}},
+			giveBack(t, s), "a is still started; b was claimed again unacknowledged")
 
 		// Ended: not found any more.
 		update(t, s, id, func(st *persistence.JobState) {
-			b := st.Mut("b")
-			b.Status, b.AttemptStatus = stroem.StepCompleted, stroem.AttemptCompleted
+			a := st.Mut("a")
+			a.Status, a.AttemptStatus = stroem.StepCompleted, stroem.AttemptCompleted
 		})
-		found, err = s.StepsHandedFor(ctx, "w1", l2)
+		found, err = s.StepsHandedFor(ctx, "w1", l1)
 		require.NoError(t, err)
 		require.Empty(t, found, "ended")
 	})
