@@ -282,7 +282,10 @@ func (o *Orchestrator) redeliverHanded(w *waiter, fresh bool) {
 	done := &claimDone{}
 	o.renderClaimed(c, w.workerID, claimed[:1], done)
 	if len(done.assignments) == 0 {
-		w.reply <- nil // given back, or failed (renderClaimed)
+		// Its plan could not be read (it stays for the next repeat, or its
+		// lease: a step found for a repeat is not undone), or its command
+		// did not render (it failed): see renderClaimed.
+		w.reply <- nil
 		return
 	}
 	a := done.assignments[0]
