@@ -166,7 +166,6 @@ func TestDuplicateCompletionWithClaim(t *testing.T) {
 func TestCompletionClaimFromTheDispatcherIsStartedAndRedelivered(t *testing.T) {
 	t.Parallel()
 	e := newPGEngine(t, nextWorkflow, Config{}, nil)
-	ctx := context.Background()
 	w1, w2 := uuid.NewString(), uuid.NewString()
 	id := e.create(t, "pair", nil)
 	first := e.claimed(t, w1)
@@ -177,19 +176,7 @@ func TestCompletionClaimFromTheDispatcherIsStartedAndRedelivered(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, second)
 	require.Equal(t, other, second.StepName)
-	require.True(t, second.Started, "claimed for the completion: started")
-	require.Equal(t, second.Attempt, e.state(t, id).Find(other).StartedAttempt, "recorded as started by the claim")
-	given, err := e.store.StepsGiveBackUnstarted(ctx, 0, 0)
-	require.NoError(t, err)
-	require.Empty(t, given, "a started step is not given back for want of a start")
-
-	// The answer was lost: the repeat brings the same attempt again.
-	again, err := e.completeNext(t, first, w1)
-	require.NoError(t, err)
-	require.NotNil(t, again, "the duplicate brings the step claimed the first time")
-	require.Equal(t, [2]any{second.StepName, second.Attempt}, [2]any{again.StepName, again.Attempt})
-	require.True(t, again.Started)
-	require.Equal(t, second.Spec, again.Spec)
+	e.startedAndRedelivered(t, id, first, second, w1)
 	e.endAfterRedelivery(t, id, first, second, w1, w2)
 	require.Equal(t, 1, e.state(t, id).Find(other).Attempt, "run once")
 }
@@ -518,22 +505,27 @@ func TestCompletionClaimHandOffIsStartedAndRedelivered(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, b)
 	require.Equal(t, "b", b.StepName)
-	require.True(t, b.Started, "handed to the completion's own claim: started")
-	st := e.state(t, id).Find("b")
-	require.Equal(t, b.Attempt, st.StartedAttempt, "recorded as started with the hand-off")
-	given, err := e.store.StepsGiveBackUnstarted(ctx, 0, 0)
+	e.startedAndRedelivered(t, id, a, b, w1)
+	e.endAfterRedelivery(t, id, a, b, w1, w2)
+}
+
+// startedAndRedelivered checks next, which first's completion (by worker)
+// brought: it came started and is recorded so, it is not given back for
+// want of a `start`, and a repeat of the completion (its answer lost)
+// brings the same step, the same attempt, again.
+func (e *pgEngine) startedAndRedelivered(t *testing.T, id string, first, next *stroem.Assignment, worker string) {
+	t.Helper()
+	require.True(t, next.Started, "brought by the completion's claim: started")
+	require.Equal(t, next.Attempt, e.state(t, id).Find(next.StepName).StartedAttempt, "recorded as started")
+	given, err := e.store.StepsGiveBackUnstarted(context.Background(), 0, 0)
 	require.NoError(t, err)
 	require.Empty(t, given, "a started step is not given back for want of a start")
-
-	// The answer was lost: the worker repeats its completion and gets b
-	// again, the same attempt.
-	again, err := e.completeNext(t, a, w1)
+	again, err := e.completeNext(t, first, worker)
 	require.NoError(t, err)
-	require.NotNil(t, again, "the duplicate brings the step handed over the first time")
-	require.Equal(t, "b", again.StepName)
-	require.Equal(t, b.Attempt, again.Attempt)
+	require.NotNil(t, again, "the duplicate brings the step brought the first time")
+	require.Equal(t, [2]any{next.StepName, next.Attempt}, [2]any{again.StepName, again.Attempt})
 	require.True(t, again.Started)
-	e.endAfterRedelivery(t, id, a, b, w1, w2)
+	require.Equal(t, next.Spec, again.Spec)
 }
 
 // endAfterRedelivery checks the end of a job whose step first's completion
