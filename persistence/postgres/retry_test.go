@@ -17,8 +17,8 @@ import (
 
 // TestJobUpdateRetriesDeadlock provokes a real deadlock in JobUpdate's write
 // phase, against a transaction that holds the step's attempt row and then
-// wants the step rows, and checks that JobUpdate re-runs its function on
-// fresh state and succeeds.
+// wants the job row (which JobUpdate locks first) and the step rows, and
+// checks that JobUpdate re-runs its function on fresh state and succeeds.
 func TestJobUpdateRetriesDeadlock(t *testing.T) {
 	t.Parallel()
 	s := dbtest.Store(t)
@@ -66,8 +66,13 @@ func TestJobUpdateRetriesDeadlock(t *testing.T) {
 		return err == nil && waiting
 	}, 10*time.Second, 10*time.Millisecond)
 
-	// Now want the steps: a lock cycle. PostgreSQL aborts the transaction
+	// Now want the job row: a lock cycle. PostgreSQL aborts the transaction
 	// that waited longest, JobUpdate's, which retries once this one ends.
+	// The retry waits for the job row first, so it cannot take a step row
+	// before this transaction does (wanting the step rows here let the
+	// retry take one of them first, a second deadlock: once in CI).
+	_, err = other.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, nj.Job.ID)
+	require.NoError(t, err)
 	_, err = other.Exec(ctx, `SELECT 1 FROM job_steps WHERE job_id = $1 FOR UPDATE`, nj.Job.ID)
 	require.NoError(t, err)
 	require.NoError(t, other.Commit(ctx))
