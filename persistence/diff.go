@@ -27,6 +27,9 @@ type StepWrite struct {
 	// the store inserts Old (its pending skeleton) and then writes Cur
 	// over it like any other change.
 	Insert bool
+	// Offer, when not nil, makes the write conditional (JobState.Offer): the
+	// action types of the claim the step was offered to.
+	Offer []string
 }
 
 // Diff validates the change from before to after (made by a JobUpdate
@@ -71,9 +74,14 @@ func Diff(before, after *JobState) (steps []StepWrite, jobChanged bool, err erro
 		if stepEqual(old, cur) {
 			continue
 		}
+		offer := after.Offered(i)
+		if offer != nil && (old.Status != stroem.StepReady || cur.Status != stroem.StepRunning) {
+			return nil, false, fmt.Errorf("job %s step %s: offered as %s → %s, not ready → running", after.Job.ID, cur.Name, old.Status, cur.Status)
+		}
 		steps = append(steps, StepWrite{
 			Old: old, Cur: cur, Attempt: attemptChanged(old, cur),
 			Ready: cur.Status == stroem.StepReady && old.Status != stroem.StepReady,
+			Offer: offer,
 		})
 	}
 	steps = append(steps, added...)

@@ -3,6 +3,7 @@ package persistence
 import (
 	"iter"
 	"slices"
+	"time"
 
 	"github.com/stroem/stroem"
 )
@@ -28,6 +29,9 @@ type cow struct {
 	touched []int
 	// index finds a step by name; shared read-only between states.
 	index *StepIndex
+	// offers maps the positions whose write is an offer (Offer) to the
+	// action types of the claim offered the step.
+	offers map[int][]string
 }
 
 // StepIndex maps the names of a job's first steps to their positions
@@ -69,6 +73,18 @@ func (s *JobState) At(i int) StepState { return *s.steps[i] }
 // StatusAt is the status of the step at position i: what a walk over a big
 // job's steps usually asks, without copying each step as At does.
 func (s *JobState) StatusAt(i int) stroem.StepStatus { return s.steps[i].Status }
+
+// ReadyAt is, for a step at position i that is ready and may be claimed now
+// (not in a retry's backoff, not cancelled), when it became ready, and its
+// action type; ok is false for any other step. Like StatusAt, it copies no
+// step.
+func (s *JobState) ReadyAt(i int) (at time.Time, actionType string, ok bool) {
+	st := s.steps[i]
+	if st.Status != stroem.StepReady || st.CancelRequested || st.ReadyAt == nil || st.ReadyAt.After(s.Now) {
+		return time.Time{}, "", false
+	}
+	return *st.ReadyAt, st.ActionType, true
+}
 
 // Index is the position of the named step, or -1.
 func (s *JobState) Index(name string) int {
@@ -162,6 +178,33 @@ func (s *JobState) own(i int) {
 	}
 	s.owned[i] = struct{}{}
 	s.touched = append(s.touched, i)
+}
+
+// Offer makes the write of the step at i conditional: the step was ready
+// when the state was read, and the callback made it running for a
+// completion's claim for its slot, which runs the action types caps. The
+// store writes the offered steps only if, at the write, each is still ready
+// and no claim holds it, and no other job has a step of caps (of every
+// offer of the update) ready since before the newest offered step became
+// ready: the Dispatcher would claim that one first. A step not taken is left
+// as read: the state JobUpdate returns holds it as it was, ready, and no
+// attempt of it is recorded. Nothing else of the update depends on it.
+func (s *JobState) Offer(i int, caps []string) {
+	if s.offers == nil {
+		s.offers = map[int][]string{}
+	}
+	s.offers[i] = caps
+}
+
+// Offered returns the action types the step at i was offered for (Offer);
+// nil when its write is not conditional.
+func (s *JobState) Offered(i int) []string { return s.offers[i] }
+
+// Untake sets the step at i back to from's: for a store whose conditional
+// write (Offer) did not take the step. from is the state the update read.
+func (s *JobState) Untake(i int, from *JobState) {
+	s.steps[i] = from.steps[i]
+	delete(s.owned, i)
 }
 
 // Changed returns, in ascending order and each once, the positions of the

@@ -32,7 +32,7 @@ func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
 		"claimed for a completion":    {postgres.HandedForSQL, `'00000000-0000-0000-0000-000000000001', 'x/1/a'`},
 		"step read":                   {postgres.ReadStepsSQL, `'00000000-0000-0000-0000-000000000000', NULL`},
 		"step write": {postgres.WriteStepsSQL, `'00000000-0000-0000-0000-000000000000'` +
-			strings.Repeat(`, '{}'`, 21) + `, now(), '{}'`},
+			strings.Repeat(`, '{}'`, 21) + `, now(), '{}', '{true}', '{shell}', now()`},
 	} {
 		plan, root := keyedPlan(t, s, name, c.sql, c.args)
 		var scans []string
@@ -48,7 +48,7 @@ func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
 		walk(root)
 		require.NotEmpty(t, scans, name)
 		for _, scan := range scans {
-			require.Equal(t, "Index Scan", scan, "%s reads job_steps without an index:\n%s", name, plan)
+			require.Contains(t, []string{"Index Scan", "Index Only Scan"}, scan, "%s reads job_steps without an index:\n%s", name, plan)
 		}
 	}
 }

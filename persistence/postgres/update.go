@@ -120,8 +120,9 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 			return nil, nil, nil, err
 		}
 	}
+	var untaken []int
 	if len(w.steps) > 0 {
-		if err := readWritten(br, w.steps, xmins); err != nil {
+		if untaken, err = readWritten(br, w.steps, xmins); err != nil {
 			return nil, nil, nil, err
 		}
 	}
@@ -148,7 +149,12 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 		}
 	}
 	for _, step := range w.steps {
-		keep[step.Position] = step.Clone()
+		if !slices.Contains(untaken, step.Position) {
+			keep[step.Position] = step.Clone()
+		}
+	}
+	for _, i := range untaken {
+		st.Untake(i, before) // keep[i] is before's already (above)
 	}
 	return st, keep, xmins, nil
 }
@@ -315,43 +321,48 @@ func writeBatch(before, after *persistence.JobState, payload string) (*stepsWrit
 // and lease. Their writes left the rows in the state the transition
 // returns, except the lease, which a heartbeat may have renewed since the
 // read: the write keeps that unless fn changed the lease, and what is
-// returned and cached must say what the row holds.
-func readWritten(br pgx.BatchResults, steps []*persistence.StepState, xmins []int64) error {
+// returned and cached must say what the row holds. It returns the
+// positions of the offered steps the write did not take (no xmin).
+func readWritten(br pgx.BatchResults, steps []*persistence.StepState, xmins []int64) (untaken []int, err error) {
 	rows, err := br.Query()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
 	n := 0
 	for rows.Next() {
 		var (
 			pos   int
-			x     int64
+			x     *int64
 			lease *time.Time
 			sa    *int
 		)
 		if err := rows.Scan(&pos, &x, &lease, &sa); err != nil {
-			return err
+			return nil, err
 		}
 		if n >= len(steps) || steps[n].Position != pos {
-			return fmt.Errorf("step write returned position %d out of order", pos)
+			return nil, fmt.Errorf("step write returned position %d out of order", pos)
+		}
+		n++
+		if x == nil { // an offer not taken (only those come back without)
+			untaken = append(untaken, pos)
+			continue
 		}
 		if lease != nil {
 			*lease = lease.UTC()
 		}
-		xmins[pos], steps[n].LeaseExpiresAt = x, lease
+		xmins[pos], steps[n-1].LeaseExpiresAt = *x, lease
 		if sa != nil { // the stored one: an acknowledgement may have come in meanwhile
-			steps[n].StartedAttempt = *sa
+			steps[n-1].StartedAttempt = *sa
 		}
-		n++
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	if n != len(steps) {
-		return fmt.Errorf("step write returned %d of %d steps", n, len(steps))
+		return nil, fmt.Errorf("step write returned %d of %d steps", n, len(steps))
 	}
-	return nil
+	return untaken, nil
 }
 
 // stepColumns holds the changed steps of one transition column by column,
@@ -362,7 +373,11 @@ type stepColumns struct {
 	input, output                                                      [][]byte
 	exitCode                                                           []*int
 	lease, readyAt, startedAt, completedAt, attemptStarted             []*time.Time
-	leaseSet, cancel, writeAttempt                                     []bool
+	leaseSet, cancel, writeAttempt, offer                              []bool
+	// offerTypes are the action types of every offer's claim (Offer), and
+	// offerReady the latest time an offered step became ready.
+	offerTypes []string
+	offerReady *time.Time
 }
 
 func (c *stepColumns) add(w persistence.StepWrite, now time.Time) error {
@@ -396,6 +411,15 @@ func (c *stepColumns) add(w persistence.StepWrite, now time.Time) error {
 	c.oldAttempt = append(c.oldAttempt, old.Attempt)
 	c.oldWorker = append(c.oldWorker, old.WorkerID)
 	c.writeAttempt = append(c.writeAttempt, w.Attempt)
+	c.offer = append(c.offer, w.Offer != nil)
+	if w.Offer != nil && old.ReadyAt != nil && (c.offerReady == nil || old.ReadyAt.After(*c.offerReady)) {
+		c.offerReady = old.ReadyAt
+	}
+	for _, t := range w.Offer {
+		if !slices.Contains(c.offerTypes, t) {
+			c.offerTypes = append(c.offerTypes, t)
+		}
+	}
 	started := cur.StartedAt
 	if started == nil {
 		started = &now
@@ -408,7 +432,8 @@ func (c *stepColumns) add(w persistence.StepWrite, now time.Time) error {
 func (c *stepColumns) args(jobID string, now time.Time) []any {
 	return []any{jobID, c.names, c.position, c.status, c.input, c.output, c.errMsg, c.worker, c.attempt,
 		c.attemptStatus, c.exitCode, c.lease, c.leaseSet, c.readyAt, c.cancel, c.startedAt, c.completedAt,
-		c.oldStatus, c.oldAttempt, c.oldWorker, c.writeAttempt, c.attemptStarted, now, c.startedAttempt}
+		c.oldStatus, c.oldAttempt, c.oldWorker, c.writeAttempt, c.attemptStarted, now, c.startedAttempt,
+		c.offer, c.offerTypes, c.offerReady}
 }
 
 // writeStepsSQL writes every step a JobUpdate changed, and the record of
@@ -420,8 +445,9 @@ func (c *stepColumns) args(jobID string, now time.Time) []any {
 // its row is not hit and stroem_step_moved raises (before the COMMIT
 // queued after this statement can run): the whole update runs again on
 // fresh state. A lease a heartbeat renewed meanwhile is kept unless fn
-// changed the lease itself. The statement returns, per step, the row's new
-// xmin and its lease.
+// changed the lease itself. A new attempt drops the link of a claim for a
+// completion (handed_for: it named an earlier attempt). The statement
+// returns, per step, the row's new xmin and its lease.
 //
 // The steps are found by job and position as well as by name: the
 // position = ANY bounds the scan of job_steps to the written rows whatever
@@ -431,16 +457,34 @@ func (c *stepColumns) args(jobID string, now time.Time) []any {
 // are in position order too, for a join that follows them). An attempt
 // record ($22: its start, $23: the transaction's time) is written only for
 // a step that was written.
+//
+// An offered step ($25, persistence.JobState.Offer: a ready step made
+// running for a completion's claim) is written only if free finds it still
+// ready and locks it at once — SKIP LOCKED: a claim holding it has it, and
+// waiting for that claim would only find it gone — and no other job has a
+// step of the claims' action types ($26) ready since before the newest
+// offered step became ready ($27; one bound for all of them, so that the
+// check is a range of job_steps_ready_order_idx, not a scan of every
+// ready step per offer: an offer that a claim might not have made is
+// refused, never one it would have made). One not taken is no conflict: its row comes back without an xmin, and the update
+// commits without it (readWritten). Without offers, free is never read.
 const writeStepsSQL = `
 WITH v AS (
 	SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[], $8::text[],
 		$9::int[], $10::text[], $11::int[], $12::timestamptz[], $13::bool[], $14::timestamptz[], $15::bool[],
 		$16::timestamptz[], $17::timestamptz[], $18::text[], $19::int[], $20::text[], $21::bool[], $22::timestamptz[],
-		$24::int[])
+		$24::int[], $25::bool[])
 		WITH ORDINALITY AS v(step_name, position, status, input, output, error_message, worker_id,
 			attempt, attempt_status, exit_code, lease_expires_at, lease_set, ready_at, cancel_requested,
 			started_at, completed_at, old_status, old_attempt, old_worker_id, write_attempt, attempt_started_at,
-			started_attempt, ord)
+			started_attempt, offer, ord)
+), free AS MATERIALIZED (
+	SELECT s.position FROM job_steps s JOIN v ON v.position = s.position AND v.offer
+	WHERE s.job_id = $1::uuid AND s.position = ANY($3::int[]) AND s.step_name = v.step_name
+		AND s.status = 'ready' AND s.attempt = v.old_attempt
+		AND NOT EXISTS (SELECT 1 FROM job_steps o WHERE o.status = 'ready' AND o.ready_at < $27::timestamptz
+			AND o.action_type = ANY($26::text[]) AND o.job_id <> $1::uuid)
+	FOR UPDATE OF s SKIP LOCKED
 ), u AS (
 	UPDATE job_steps s SET status = v.status, input = v.input, output = v.output, error_message = v.error_message,
 		worker_id = nullif(v.worker_id, ''), attempt = v.attempt, attempt_status = v.attempt_status,
@@ -449,11 +493,13 @@ WITH v AS (
 		ready_at = v.ready_at, cancel_requested = v.cancel_requested, started_at = v.started_at,
 		completed_at = v.completed_at,
 		started_attempt = CASE WHEN v.status = 'running' AND v.started_attempt = v.attempt THEN v.attempt
-			ELSE s.started_attempt END
+			ELSE s.started_attempt END,
+		handed_for = CASE WHEN v.attempt <> v.old_attempt THEN '' ELSE s.handed_for END
 	FROM v
 	WHERE s.job_id = $1::uuid AND s.position = ANY($3::int[]) AND s.position = v.position
 		AND s.step_name = v.step_name AND s.status = v.old_status AND s.attempt = v.old_attempt
 		AND s.worker_id IS NOT DISTINCT FROM nullif(v.old_worker_id, '')
+		AND (NOT v.offer OR s.position IN (SELECT position FROM free))
 	RETURNING s.position, s.xmin::text::bigint AS x, s.lease_expires_at AS l, s.started_attempt AS sa
 ), a AS (
 	INSERT INTO step_attempts AS a (job_id, step_name, attempt, worker_id, status, exit_code,
@@ -468,7 +514,9 @@ WITH v AS (
 		completed_at = CASE WHEN excluded.status = 'running' THEN NULL
 			ELSE coalesce(a.completed_at, excluded.completed_at) END
 )
-SELECT v.position, coalesce(u.x, stroem_step_moved($1::uuid, v.step_name)), u.l, u.sa
+SELECT v.position, CASE WHEN u.x IS NOT NULL THEN u.x WHEN v.offer THEN NULL
+		ELSE stroem_step_moved($1::uuid, v.step_name) END,
+	u.l, u.sa
 FROM v LEFT JOIN u ON u.position = v.position
 ORDER BY v.ord`
 

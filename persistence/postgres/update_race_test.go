@@ -300,3 +300,81 @@ func TestJobUpdateKeepsAnAcknowledgementThatCameInMeanwhile(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, given)
 }
+
+// offerB completes a (held by w1 at attempt 1) and offers the ready step b
+// to w1's claim (persistence.JobState.Offer), as a fan-out's transition
+// does; calls counts its runs, and before runs on the first.
+func offerB(calls *atomic.Int32, before func()) func(*persistence.JobState) error {
+	complete := storetest.Complete(storetest.Report{Step: "a", Worker: "w1", Attempt: 1})
+	return func(st *persistence.JobState) error {
+		if calls.Add(1) == 1 && before != nil {
+			before()
+		}
+		if err := complete(st); err != nil {
+			return err
+		}
+		i := st.Index("b")
+		b, now := st.MutAt(i), st.Now
+		lease := now.Add(storetest.Lease)
+		b.Status, b.Attempt, b.WorkerID, b.AttemptStatus = stroem.StepRunning, b.Attempt+1, "w1", stroem.AttemptRunning
+		b.LeaseExpiresAt, b.StartedAt, b.StartedAttempt = &lease, &now, b.Attempt
+		st.Offer(i, []string{"shell"})
+		return nil
+	}
+}
+
+// An offered step a claim took between the transition's read and its
+// write is not taken, and, unlike any other step that moved, is no
+// conflict: the transition runs once and writes the rest.
+func TestJobUpdateOfferClaimedMeanwhileIsNotTaken(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b"})
+	require.Equal(t, "a", storetest.ClaimOne(t, s, "w1").StepName)
+	other := openPool(t, s)
+
+	var calls atomic.Int32
+	returned, err := s.JobUpdate(ctx, nj.Job.ID, offerB(&calls, func() {
+		require.Equal(t, "b", storetest.ClaimOne(t, other, "w2").StepName)
+	}))
+	require.NoError(t, err)
+	require.Equal(t, int32(1), calls.Load(), "no conflict: the transition ran once")
+	require.Equal(t, stroem.StepCompleted, returned.Find("a").Status)
+	require.Equal(t, stroem.StepReady, returned.Find("b").Status, "b as read")
+	st, err := s.JobState(ctx, nj.Job.ID)
+	require.NoError(t, err)
+	require.Equal(t, stroem.StepCompleted, st.Find("a").Status)
+	b := st.Find("b")
+	require.Equal(t, [3]any{stroem.StepRunning, "w2", 1}, [3]any{b.Status, b.WorkerID, b.Attempt}, "the claim's, not overwritten")
+	require.NotEqual(t, 1, b.StartedAttempt, "not recorded as started by the offer")
+}
+
+// An offered step a claim holds locked at the write (the claim has not
+// committed) is skipped at once, not waited for: the transition commits
+// without it while the claim still runs.
+func TestJobUpdateOfferLockedByAClaimIsSkipped(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b"})
+	require.Equal(t, "a", storetest.ClaimOne(t, s, "w1").StepName)
+	tx, err := s.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	_, err = tx.Exec(ctx, `SELECT 1 FROM job_steps WHERE job_id = $1 AND step_name = 'b' FOR UPDATE`, nj.Job.ID)
+	require.NoError(t, err)
+
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var calls atomic.Int32
+	returned, err := s.JobUpdate(c, nj.Job.ID, offerB(&calls, nil))
+	require.NoError(t, err, "not waiting for the lock")
+	require.Equal(t, int32(1), calls.Load())
+	require.Equal(t, stroem.StepReady, returned.Find("b").Status)
+	require.NoError(t, tx.Rollback(ctx))
+	st, err := s.JobState(ctx, nj.Job.ID)
+	require.NoError(t, err)
+	require.Equal(t, [2]any{stroem.StepCompleted, stroem.StepReady}, [2]any{st.Find("a").Status, st.Find("b").Status})
+	require.Equal(t, "b", storetest.ClaimOne(t, s, "w2").StepName, "b is still the Dispatcher's")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/stroem/stroem"
@@ -70,9 +71,43 @@ func writeState(ctx context.Context, tx *sql.Tx, before, after *persistence.JobS
 		return err
 	}
 	now := after.Now
-	// Everything is validated: only now write.
+	// Everything is validated: only now write. Offers
+	// (persistence.JobState.Offer): the write transaction holds the only
+	// write lock since the read, so an offered step is still ready and no
+	// claim holds it. The offers are taken unless another job has a step of
+	// their claims' types ready since before the newest offered step became
+	// ready (the bound PostgreSQL uses).
+	var (
+		offerTypes []string
+		offerReady *time.Time
+	)
+	for _, w := range changed {
+		if w.Offer == nil {
+			continue
+		}
+		if w.Old.ReadyAt != nil && (offerReady == nil || w.Old.ReadyAt.After(*offerReady)) {
+			offerReady = w.Old.ReadyAt
+		}
+		for _, t := range w.Offer {
+			if !slices.Contains(offerTypes, t) {
+				offerTypes = append(offerTypes, t)
+			}
+		}
+	}
+	takeOffers := true
+	if offerTypes != nil {
+		older, err := olderReady(ctx, tx, after.Job.ID, offerReady, offerTypes)
+		if err != nil {
+			return err
+		}
+		takeOffers = !older
+	}
 	for _, w := range changed {
 		cur := w.Cur
+		if w.Offer != nil && !takeOffers {
+			after.Untake(cur.Position, before)
+			continue
+		}
 		if w.Insert {
 			if err := insertSkeleton(ctx, tx, after.Job.ID, w.Old); err != nil {
 				return err
@@ -96,13 +131,14 @@ func writeState(ctx context.Context, tx *sql.Tx, before, after *persistence.JobS
 		if _, err := tx.ExecContext(ctx, `UPDATE job_steps SET status = ?, input = ?, output = ?, error_message = ?,
 				worker_id = ?, attempt = ?, attempt_status = ?, exit_code = ?, lease_expires_at = ?, ready_at = ?,
 				cancel_requested = ?, started_at = ?, completed_at = ?,
-				started_attempt = CASE WHEN ? THEN ? ELSE started_attempt END
+				started_attempt = CASE WHEN ? THEN ? ELSE started_attempt END,
+				handed_for = CASE WHEN ? THEN '' ELSE handed_for END
 			WHERE job_id = ? AND step_name = ?`,
 			string(cur.Status), input, output, cur.ErrorMessage, worker, cur.Attempt, string(cur.AttemptStatus),
 			exitCode, nanosPtr(cur.LeaseExpiresAt), nanosPtr(cur.ReadyAt), cur.CancelRequested,
 			nanosPtr(cur.StartedAt), nanosPtr(cur.CompletedAt),
 			cur.Status == stroem.StepRunning && cur.StartedAttempt == cur.Attempt, cur.Attempt,
-			after.Job.ID, cur.Name); err != nil {
+			cur.Attempt != w.Old.Attempt, after.Job.ID, cur.Name); err != nil {
 			return err
 		}
 		if !w.Attempt {
@@ -143,4 +179,17 @@ func writeState(ctx context.Context, tx *sql.Tx, before, after *persistence.JobS
 		}
 	}
 	return nil
+}
+
+// olderReady says whether a job other than jobID has a step of one of
+// types ready since before readyAt: a claim would take that one first.
+func olderReady(ctx context.Context, tx *sql.Tx, jobID string, readyAt *time.Time, types []string) (bool, error) {
+	if readyAt == nil {
+		return false, nil
+	}
+	var older bool
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM job_steps
+		WHERE status = 'ready' AND ready_at < ? AND action_type IN (SELECT value FROM json_each(?)) AND job_id <> ?)`,
+		nanos(*readyAt), encodeStrings(types), jobID).Scan(&older)
+	return older, err
 }
