@@ -23,13 +23,15 @@ import (
 // Dispatcher. A step no request was reserved for stays ready for the
 // Dispatcher as before.
 //
-// Only steps this transition made ready are handed off. A step that was
-// already ready when the transition read the job is committed as ready, so
-// the Dispatcher may be claiming it at that very moment (claims lock step
-// rows the transition reads unlocked): handing it off too made the
-// transition's write find the step moved and the whole JobUpdate run again
-// (a fifth of a fan-out's transitions did). Those steps are the
-// Dispatcher's, which claims them for the waiting requests anyway.
+// The steps this transition made ready are handed off this way. A step
+// that was already ready when the transition read the job is committed as
+// ready, so the Dispatcher may be claiming it at that very moment (claims
+// lock step rows the transition reads unlocked): handing it to long polls
+// too made the transition's write find the step moved and the whole
+// JobUpdate run again (a fifth of a fan-out's transitions did). Those steps
+// are the Dispatcher's, which claims them for the waiting requests anyway —
+// except for a completion's own claim (below, offer), whose write is
+// conditional and never makes the update run again.
 //
 // A completion may carry a claim for its slot (StepCompleteNext,
 // jobEvent.next). The transition that applies it offers a step it makes
@@ -57,9 +59,17 @@ import (
 // a moment after its `start`. A step the Dispatcher claims for a
 // completion's claim is recorded as started by the claim statement, under
 // the completion's name (dispatcher.claimFor), and a duplicate finds it by
-// that name (redeliverHanded). Steps handed to long polls still wait for
-// `start` (startack.go): a long poll that lost its answer does not ask
-// again for the same step.
+// that name (redeliverHanded).
+//
+// In a fan-out the completion's claim is offered, in the transition, the
+// job's oldest step of its types that was ready already (offer): the store
+// takes it only if nothing holds it and no other job has an older one
+// ready, so a fan-out's steps mostly go from completion to completion
+// without a claim statement of their own. Taken, it is handed over like a
+// step the transition made ready, and found again the same way
+// (redeliver); not taken, the claim goes to the Dispatcher. Steps handed
+// to long polls still wait for `start` (startack.go): a long poll that
+// lost its answer does not ask again for the same step.
 
 // reserve asks the Dispatcher for up to need[t] waiting requests that can
 // run action type t, oldest first.
@@ -157,9 +167,16 @@ func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool, results []
 			ready = append(ready, i)
 		}
 	}
-	if len(ready) == 0 {
-		return
+	if len(ready) > 0 {
+		h.assignReady(s, ready)
 	}
+	h.offer(s, readyAsRead)
+}
+
+// assignReady hands the steps the transition made ready (ready, by
+// position) to the completions' claims and reserved requests, reserving
+// more when needed.
+func (h *handoff) assignReady(s *persistence.JobState, ready []int) {
 	free := h.candidates()
 	take := func(actionType string) *waiter {
 		for i, w := range free {
@@ -184,31 +201,110 @@ func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool, results []
 		h.reserved = append(h.reserved, h.o.reserveWaiters(need)...)
 	}
 	free = h.candidates()
-	lease := s.Now.Add(h.o.cfg.Lease)
 	for _, i := range ready {
-		w := take(s.At(i).ActionType)
-		if w == nil {
-			continue
+		if w := take(s.At(i).ActionType); w != nil {
+			h.hand(s, i, w)
 		}
-		st := s.MutAt(i)
-		now := s.Now
-		st.Status = stroem.StepRunning
-		st.Attempt++
-		st.WorkerID = w.workerID
-		st.AttemptStatus = stroem.AttemptRunning
-		st.ExitCode = nil
-		st.ErrorMessage = ""
-		st.LeaseExpiresAt = &lease
-		st.StartedAt = &now
-		st.CompletedAt = nil
-		if h.isOwn(w) {
-			st.StartedAttempt = st.Attempt // the answer stands for `start`
-		}
-		h.given[st.Name] = w
 	}
 	if len(h.given) > 0 && s.Job.Status == stroem.JobPending {
 		s.Job.Status = stroem.JobRunning
 	}
+}
+
+// hand makes the step at i running for w's worker under a new attempt,
+// recorded as started when w is a completion's claim.
+func (h *handoff) hand(s *persistence.JobState, i int, w *waiter) {
+	lease := s.Now.Add(h.o.cfg.Lease)
+	st := s.MutAt(i)
+	now := s.Now
+	st.Status = stroem.StepRunning
+	st.Attempt++
+	st.WorkerID = w.workerID
+	st.AttemptStatus = stroem.AttemptRunning
+	st.ExitCode = nil
+	st.ErrorMessage = ""
+	st.LeaseExpiresAt = &lease
+	st.StartedAt = &now
+	st.CompletedAt = nil
+	if h.isOwn(w) {
+		st.StartedAttempt = st.Attempt // the answer stands for `start`
+	}
+	h.given[st.Name] = w
+}
+
+// offer gives each completion's claim left without a step one of the job's
+// steps that were ready when the transition read the job: of the claim's
+// action types, the one ready longest (then by position), which is what
+// the Dispatcher's claim would take from this job. In a fan-out this saves
+// the claim its own statement and transaction. The write is an offer
+// (persistence.JobState.Offer): the store takes the step only if no claim
+// holds it by then (the Dispatcher may be claiming the job's ready steps
+// for others at this moment: the rows are read unlocked) and no other job
+// has a step of those types ready since earlier, which a claim would take
+// first. A claim whose step was not taken goes to the Dispatcher after the
+// commit, as before (deliver, giveBack). Long polls are not offered steps:
+// the Dispatcher serves them in line.
+func (h *handoff) offer(s *persistence.JobState, readyAsRead []bool) {
+	var claims []*waiter
+	for _, c := range h.own {
+		// Not a duplicate's: its first run may have been given a step by
+		// the Dispatcher, which the repeat must bring (giveBack).
+		if c.accepted && !c.duplicate && c.w.handed.Load() == 0 && !c.w.abandoned.Load() && !h.gave(c.w) {
+			claims = append(claims, c.w)
+		}
+	}
+	if len(claims) == 0 || readyAsRead == nil {
+		return
+	}
+	// The len(claims) oldest claimable steps of the claims' types, in
+	// claim order (ready_at, then position): one pass, however many steps
+	// the job has.
+	type ready struct {
+		at         time.Time
+		pos        int
+		actionType string
+	}
+	var oldest []ready
+	for i, was := range readyAsRead {
+		if !was {
+			continue
+		}
+		at, t, ok := s.ReadyAt(i)
+		if !ok || !slices.ContainsFunc(claims, func(w *waiter) bool { return slices.Contains(w.caps, t) }) {
+			continue
+		}
+		if len(oldest) == len(claims) && !at.Before(oldest[len(oldest)-1].at) {
+			continue // positions ascend: an equal time comes after
+		}
+		k := len(oldest)
+		for k > 0 && at.Before(oldest[k-1].at) {
+			k--
+		}
+		oldest = slices.Insert(oldest, k, ready{at: at, pos: i, actionType: t})
+		if len(oldest) > len(claims) {
+			oldest = oldest[:len(claims)]
+		}
+	}
+	for _, w := range claims {
+		for k, r := range oldest {
+			if r.pos >= 0 && slices.Contains(w.caps, r.actionType) {
+				h.hand(s, r.pos, w)
+				s.Offer(r.pos, w.caps)
+				oldest[k].pos = -1
+				break
+			}
+		}
+	}
+}
+
+// gave says whether the latest run gave w a step.
+func (h *handoff) gave(w *waiter) bool {
+	for _, x := range h.given {
+		if x == w {
+			return true
+		}
+	}
+	return false
 }
 
 // isOwn says whether w is the claim of one of the transition's
@@ -328,7 +424,9 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState, g *progress) {
 	for name, w := range h.given {
 		st := s.Find(name)
 		if st == nil || st.Status != stroem.StepRunning || st.WorkerID != w.workerID {
-			continue // not as handed off (cannot happen after a commit)
+			// An offer the store did not take (offer): the request goes
+			// to the Dispatcher below.
+			continue
 		}
 		cs := persistence.ClaimedStep{
 			JobID: s.Job.ID, StepName: st.Name, Attempt: st.Attempt, ActionName: st.ActionName,

@@ -163,7 +163,7 @@ func TestHandoffCompletionClaim(t *testing.T) {
 			now: true, reply: make(chan *stroem.Assignment, 1)}
 	}
 	// Of the new job's ready steps, only "first" counts as made ready by
-	// the transition ("solo" is left to the Dispatcher).
+	// the transition ("solo" was ready already).
 	onlyFirst := func(s *persistence.JobState) []bool {
 		asRead := readySteps(s)
 		for i, st := range s.All() {
@@ -184,16 +184,35 @@ func TestHandoffCompletionClaim(t *testing.T) {
 	require.Nil(t, <-refused.reply, "answered nothing at once")
 	require.Zero(t, o.WaitingClaims(), "not queued in the Dispatcher")
 
-	// No long poll waits: older steps may wait in line, so the claim is
-	// the Dispatcher's to serve (here it finds nothing).
+	// No long poll waits: older steps may wait in line, so the step the
+	// transition made ready is not the claim's. The job's step that was
+	// ready already is offered to it: a write the store makes only if no
+	// older step waits in line (persistence.JobState.Offer).
 	require.False(t, o.idleType("shell"))
 	_, s = b.newJob(t, "chain", nil)
 	inLine := slot()
 	h = newHandoff(o, []jobEvent{{next: inLine}})
 	h.assign(s, onlyFirst(s), []error{nil})
-	require.Empty(t, h.given)
-	h.giveBack(true)
+	require.Equal(t, map[string]*waiter{"solo": inLine}, h.given)
+	require.Equal(t, stroem.StepReady, s.Find("first").Status)
+	require.Equal(t, []string{"shell"}, s.Offered(s.Index("solo")), "offered")
+	require.Equal(t, s.Find("solo").Attempt, s.Find("solo").StartedAttempt, "started: the answer stands for `start`")
+	// Not taken, the step is as read, and the claim goes to the Dispatcher
+	// (here it finds nothing).
+	p0, asRead := b.newJob(t, "chain", nil)
+	h.deliver(p0, asRead, nil)
 	require.Nil(t, <-inLine.reply, "the Dispatcher's claim found nothing")
+
+	// A duplicate completion's claim is offered nothing: its first run may
+	// have been given a step by the Dispatcher, which the repeat must bring.
+	_, s = b.newJob(t, "chain", nil)
+	dup := slot()
+	h = newHandoff(o, []jobEvent{{next: dup}})
+	h.assign(s, onlyFirst(s), []error{errDuplicate})
+	require.Empty(t, h.given)
+	require.Nil(t, s.Offered(s.Index("solo")))
+	h.giveBack(true)
+	require.Nil(t, <-dup.reply)
 
 	pollCtx, stopPoll := context.WithCancel(context.Background())
 	polled := make(chan *stroem.Assignment, 1)

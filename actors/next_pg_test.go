@@ -28,6 +28,9 @@ tasks:
     flow:
       a: { action: noop }
       b: { action: noop }
+  one:
+    flow:
+      a: { action: noop }
 `
 
 // completeNext reports a's attempt as succeeded by worker, with a claim for
@@ -87,8 +90,8 @@ func TestCompletionClaimTakesTheStepItMadeReady(t *testing.T) {
 	require.Nil(t, <-polled)
 }
 
-// A step ready before the completion (the Dispatcher's) is claimed for the
-// completion's claim at once.
+// A step of the job ready before the completion is offered to the
+// completion's claim in the completing transaction (handoff.offer).
 func TestCompletionClaimTakesAReadyStep(t *testing.T) {
 	t.Parallel()
 	e := newPGEngine(t, nextWorkflow, Config{}, nil)
@@ -158,27 +161,93 @@ func TestDuplicateCompletionWithClaim(t *testing.T) {
 	require.Equal(t, 1, e.state(t, id).Find("b").Attempt)
 }
 
-// A step the Dispatcher claims for a completion's claim (one that was
-// ready before: not the transition's to hand over) is recorded as started
-// by the claim itself, under the completion's name: the worker runs it
-// without a `start`, it is never given back for want of one, and a repeat
-// of the completion, whose answer the worker lost, brings it again.
-func TestCompletionClaimFromTheDispatcherIsStartedAndRedelivered(t *testing.T) {
+// A step of its job that was ready before a completion is given to the
+// completion's claim in the completing transaction (an offer the store
+// took), with no claim statement of its own: recorded as started, never
+// given back for want of a `start`, and brought again by a repeat of the
+// completion whose answer the worker lost.
+func TestCompletionClaimTakesItsJobsReadyStepInTheTransition(t *testing.T) {
 	t.Parallel()
-	e := newPGEngine(t, nextWorkflow, Config{}, nil)
+	counted := &countedHandedClaims{}
+	e := newPGEngine(t, nextWorkflow, Config{}, func(ps *postgres.Store) Store { counted.Store = ps; return counted })
 	w1, w2 := uuid.NewString(), uuid.NewString()
 	id := e.create(t, "pair", nil)
 	first := e.claimed(t, w1)
-	require.False(t, first.Started, "a long poll's claim waits for its start")
 	other := map[string]string{"a": "b", "b": "a"}[first.StepName]
 
 	second, err := e.completeNext(t, first, w1)
 	require.NoError(t, err)
 	require.NotNil(t, second)
 	require.Equal(t, other, second.StepName)
+	require.Zero(t, counted.n.Load(), "no claim statement was made for the completion")
 	e.startedAndRedelivered(t, id, first, second, w1)
 	e.endAfterRedelivery(t, id, first, second, w1, w2)
 	require.Equal(t, 1, e.state(t, id).Find(other).Attempt, "run once")
+}
+
+// countedHandedClaims counts the claims made for completions
+// (ClaimParams.Handed).
+type countedHandedClaims struct {
+	*postgres.Store
+	n atomic.Int32
+}
+
+func (s *countedHandedClaims) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
+	if len(p.Handed) > 0 {
+		s.n.Add(1)
+	}
+	return s.Store.StepsClaim(ctx, p)
+}
+
+// A ready step of another job, ready since earlier, comes before the
+// completion's own job's: the offer of its job's step is not taken (the
+// transition commits without it, with no conflict), and the Dispatcher
+// claims the older step for the completion.
+func TestCompletionClaimLeavesItsJobForAnOlderStep(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, nextWorkflow, Config{}, nil)
+	w1 := uuid.NewString()
+	id := e.create(t, "pair", nil)
+	first := e.claimed(t, w1)
+	other := map[string]string{"a": "b", "b": "a"}[first.StepName]
+	older := e.create(t, "one", nil)
+	_, err := e.store.Pool().Exec(context.Background(),
+		`UPDATE job_steps SET ready_at = ready_at - interval '1 hour' WHERE job_id = $1`, older)
+	require.NoError(t, err)
+
+	second, err := e.completeNext(t, first, w1)
+	require.NoError(t, err)
+	require.NotNil(t, second)
+	require.Equal(t, [2]string{older, "a"}, [2]string{second.JobID, second.StepName}, "the older step")
+	require.True(t, second.Started, "claimed for the completion: started")
+	st := e.state(t, id)
+	require.Equal(t, stroem.StepCompleted, st.Find(first.StepName).Status, "the completion is recorded")
+	require.Equal(t, stroem.StepReady, st.Find(other).Status, "the offer was not taken")
+	require.Zero(t, st.Find(other).Attempt)
+	require.Equal(t, other, e.claimed(t, w1).StepName, "and stays the Dispatcher's")
+}
+
+// A step the Dispatcher claims for a completion's claim (here of another
+// job: the completion's own has none left) is recorded as started by the
+// claim itself, under the completion's name: the worker runs it without a
+// `start`, it is never given back for want of one, and a repeat of the
+// completion, whose answer the worker lost, brings it again.
+func TestCompletionClaimFromTheDispatcherIsStartedAndRedelivered(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, nextWorkflow, Config{}, nil)
+	w1, w2 := uuid.NewString(), uuid.NewString()
+	e.create(t, "one", nil)
+	first := e.claimed(t, w1)
+	require.False(t, first.Started, "a long poll's claim waits for its start")
+	id := e.create(t, "one", nil)
+
+	second, err := e.completeNext(t, first, w1)
+	require.NoError(t, err)
+	require.NotNil(t, second)
+	require.Equal(t, [2]string{id, "a"}, [2]string{second.JobID, second.StepName})
+	e.startedAndRedelivered(t, id, first, second, w1)
+	e.endAfterRedelivery(t, id, first, second, w1, w2)
+	require.Equal(t, 1, e.state(t, id).Find("a").Attempt, "run once")
 }
 
 // slowHandedClaims holds a claim made for completions (ClaimParams.Handed)
@@ -197,10 +266,11 @@ func (s *slowHandedClaims) StepsClaim(ctx context.Context, p persistence.ClaimPa
 	return s.Store.StepsClaim(ctx, p)
 }
 
-// slowClaim is a pair job on an engine whose claims for completions wait
-// (slowHandedClaims): worker ran first and completed it with a claim (on a
-// context cancel ends), whose answer got brings; the Dispatcher's claim of
-// other, the step left, for that completion has begun.
+// slowClaim is two one-step jobs on an engine whose claims for completions
+// wait (slowHandedClaims): worker ran first, of the first job, and
+// completed it with a claim (on a context cancel ends), whose answer got
+// brings; the Dispatcher's claim of other, the step of the second job (id),
+// for that completion has begun.
 type slowClaim struct {
 	e                 *pgEngine
 	slow              *slowHandedClaims
@@ -214,10 +284,10 @@ func startSlowClaim(t *testing.T, cfg Config) *slowClaim {
 	t.Helper()
 	slow := &slowHandedClaims{claiming: make(chan struct{}, 1), release: make(chan struct{})}
 	e := newPGEngine(t, nextWorkflow, cfg, func(ps *postgres.Store) Store { slow.Store = ps; return slow })
-	r := &slowClaim{e: e, slow: slow, worker: uuid.NewString()}
-	r.id = e.create(t, "pair", nil)
+	r := &slowClaim{e: e, slow: slow, worker: uuid.NewString(), other: "a"}
+	e.create(t, "one", nil)
 	r.first = e.claimed(t, r.worker)
-	r.other = map[string]string{"a": "b", "b": "a"}[r.first.StepName]
+	r.id = e.create(t, "one", nil)
 	r.cancel, r.got = e.completeNextAsync(r.first, r.worker)
 	t.Cleanup(func() {
 		r.cancel()
@@ -288,16 +358,16 @@ func TestFailedStartedClaimAnswersNothing(t *testing.T) {
 	t.Parallel()
 	e := newPGEngine(t, nextWorkflow, Config{}, func(ps *postgres.Store) Store { return &failingHandedClaims{ps} })
 	w1 := uuid.NewString()
-	id := e.create(t, "pair", nil)
+	done := e.create(t, "one", nil)
 	first := e.claimed(t, w1)
-	other := map[string]string{"a": "b", "b": "a"}[first.StepName]
+	id := e.create(t, "one", nil)
 	got, err := e.completeNext(t, first, w1)
 	require.NoError(t, err)
 	require.Nil(t, got)
-	st := e.state(t, id)
-	require.Equal(t, stroem.StepCompleted, st.Find(first.StepName).Status)
-	require.Equal(t, stroem.StepReady, st.Find(other).Status)
-	require.Equal(t, other, e.claimed(t, w1).StepName, "the Dispatcher goes on")
+	require.Equal(t, stroem.StepCompleted, e.state(t, done).Find("a").Status)
+	require.Equal(t, stroem.StepReady, e.state(t, id).Find("a").Status)
+	c := e.claimed(t, w1)
+	require.Equal(t, [2]string{id, "a"}, [2]string{c.JobID, c.StepName}, "the Dispatcher goes on")
 }
 
 // A completion whose claim takes longer than it waits (nextClaimWait, a

@@ -34,6 +34,12 @@ tasks:
     flow:
       a: { action: mark }
       b: { action: mark }
+  only-a:
+    flow:
+      a: { action: mark }
+  only-b:
+    flow:
+      b: { action: mark }
 `
 
 // answerDropper forwards every request to the server and, for the first
@@ -93,28 +99,36 @@ func (p *answerDropper) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // completes without waiting for a lease (the job has no retry policy, so a
 // lost attempt would have failed it). In a chain (two slots, one idle) the
 // step is handed over in the completing transaction; in a fan-out (one
-// slot) the server claims the step, ready since the job began, for the
-// completion. In the restart case the server is killed (SIGKILL) and
-// started again before the worker's repeat reaches it: the new process
-// finds the step claimed for the completion in the database.
+// slot) the step of the same job, ready since the job began, is given to
+// the completion in its transaction too (an offer); with two one-step jobs
+// (one slot) the server claims the second job's step for the completion.
+// In the restart cases the server is killed (SIGKILL) and started again
+// before the worker's repeat reaches it: the new process finds the step
+// given to the completion in the database.
 func TestFaultLostCompletionAnswerBringsTheStartedStepAgain(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
-		name, task string
-		slots      int
-		restart    bool
+		name    string
+		tasks   []string
+		slots   int
+		restart bool
 	}{
-		{"pair", "pair", 2, false}, {"fan", "fan", 1, false},
-		{"pair after a server restart", "pair", 2, true}, {"fan after a server restart", "fan", 1, true},
+		{"pair", []string{"pair"}, 2, false}, {"fan", []string{"fan"}, 1, false},
+		{"two jobs", []string{"only-a", "only-b"}, 1, false},
+		{"pair after a server restart", []string{"pair"}, 2, true}, {"fan after a server restart", []string{"fan"}, 1, true},
+		{"two jobs after a server restart", []string{"only-a", "only-b"}, 1, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			lostAnswer(t, c.task, c.slots, c.restart)
+			lostAnswer(t, c.tasks, c.slots, c.restart)
 		})
 	}
 }
 
-func lostAnswer(t *testing.T, task string, slots int, restart bool) {
+// lostAnswer runs a job of each of tasks (created in that order) on one
+// worker of slots slots, through a proxy that drops the answer to step a's
+// first completion; b, the step that answer carried, is in the last job.
+func lostAnswer(t *testing.T, tasks []string, slots int, restart bool) {
 	dir := t.TempDir()
 	s := startFaultStack(t, faultOpts{workflow: fmt.Sprintf(lostAnswerWorkflow, dir), lease: 10 * time.Second})
 	p := &answerDropper{target: s.url}
@@ -136,7 +150,10 @@ func lostAnswer(t *testing.T, task string, slots int, restart bool) {
 	s.waitHeartbeat("w1")
 
 	started := time.Now()
-	id := s.execute(task, nil)
+	var id string
+	for _, task := range tasks {
+		id = s.execute(task, nil)
+	}
 	j := s.waitJobWithin(id, 10*time.Second)
 	require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
 	took := time.Since(started)
