@@ -449,12 +449,20 @@ func (c *stepColumns) args(jobID string, now time.Time) []any {
 // completion (handed_for: it named an earlier attempt). The statement
 // returns, per step, the row's new xmin and its lease.
 //
-// The steps are found by job and position as well as by name: the
-// position = ANY bounds the scan of job_steps to the written rows whatever
-// plan is chosen, and, bitmap scans being off (keyedPlans), the
-// (job_id, position) index scan meets — locks — them in position order,
-// the order claims, acknowledgements and heartbeats lock in (the arrays
-// are in position order too, for a join that follows them). An attempt
+// Each step is found by a lookup of its job and position in v (a
+// subquery per row: the (job_id, position) index, both columns), then by
+// that row version's TID. A scan of the job's rows filtered by position,
+// which is what a generic plan made on a young job_steps chose (it expects
+// one row per job), read every step of the job at every transition: a
+// 10,000-step fan-out spent most of its PostgreSQL time there. The TID join
+// has no other plan (no condition on job_steps but the TID), and it follows
+// v, which is in position order: the rows are met — locked — in position
+// order, the order claims, acknowledgements and heartbeats lock in. A row
+// updated by another transaction between this statement's snapshot and its
+// write (a heartbeat, an acknowledgement: a window of this statement's own
+// run) is not hit by the TID of the version read, so it counts as moved
+// and the update runs again, where a scan by key would have rechecked the
+// newer version. An attempt
 // record ($22: its start, $23: the transaction's time) is written only for
 // a step that was written.
 //
@@ -470,18 +478,19 @@ func (c *stepColumns) args(jobID string, now time.Time) []any {
 // commits without it (readWritten). Without offers, free is never read.
 const writeStepsSQL = `
 WITH v AS (
-	SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[], $8::text[],
+	SELECT x.*, (SELECT k.ctid FROM job_steps k WHERE k.job_id = $1::uuid AND k.position = x.position) AS tid
+	FROM unnest($2::text[], $3::int[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[], $8::text[],
 		$9::int[], $10::text[], $11::int[], $12::timestamptz[], $13::bool[], $14::timestamptz[], $15::bool[],
 		$16::timestamptz[], $17::timestamptz[], $18::text[], $19::int[], $20::text[], $21::bool[], $22::timestamptz[],
 		$24::int[], $25::bool[])
-		WITH ORDINALITY AS v(step_name, position, status, input, output, error_message, worker_id,
+		WITH ORDINALITY AS x(step_name, position, status, input, output, error_message, worker_id,
 			attempt, attempt_status, exit_code, lease_expires_at, lease_set, ready_at, cancel_requested,
 			started_at, completed_at, old_status, old_attempt, old_worker_id, write_attempt, attempt_started_at,
 			started_attempt, offer, ord)
 ), free AS MATERIALIZED (
-	SELECT s.position FROM job_steps s JOIN v ON v.position = s.position AND v.offer
-	WHERE s.job_id = $1::uuid AND s.position = ANY($3::int[]) AND s.step_name = v.step_name
-		AND s.status = 'ready' AND s.attempt = v.old_attempt
+	SELECT s.position FROM v JOIN job_steps s ON s.ctid = v.tid
+	WHERE v.offer AND s.position = v.position AND s.step_name = v.step_name
+		AND s.status = v.old_status AND s.attempt = v.old_attempt
 		AND NOT EXISTS (SELECT 1 FROM job_steps o WHERE o.status = 'ready' AND o.ready_at < $27::timestamptz
 			AND o.action_type = ANY($26::text[]) AND o.job_id <> $1::uuid)
 	FOR UPDATE OF s SKIP LOCKED
@@ -496,7 +505,7 @@ WITH v AS (
 			ELSE s.started_attempt END,
 		handed_for = CASE WHEN v.attempt <> v.old_attempt THEN '' ELSE s.handed_for END
 	FROM v
-	WHERE s.job_id = $1::uuid AND s.position = ANY($3::int[]) AND s.position = v.position
+	WHERE s.ctid = v.tid AND s.position = v.position
 		AND s.step_name = v.step_name AND s.status = v.old_status AND s.attempt = v.old_attempt
 		AND s.worker_id IS NOT DISTINCT FROM nullif(v.old_worker_id, '')
 		AND (NOT v.offer OR s.position IN (SELECT position FROM free))
