@@ -302,25 +302,24 @@ func TestJobUpdateKeepsAnAcknowledgementThatCameInMeanwhile(t *testing.T) {
 }
 
 // offerB completes a (held by w1 at attempt 1) and offers the ready step b
-// to w1's claim (persistence.JobState.Offer), as a fan-out's transition
-// does; calls counts its runs, and before runs on the first.
+// to w1's claim (storetest.OfferNext); calls counts its runs, and before
+// runs on the first.
 func offerB(calls *atomic.Int32, before func()) func(*persistence.JobState) error {
-	complete := storetest.Complete(storetest.Report{Step: "a", Worker: "w1", Attempt: 1})
+	offer := storetest.OfferNext("a", "b", "w1", "shell")
 	return func(st *persistence.JobState) error {
 		if calls.Add(1) == 1 && before != nil {
 			before()
 		}
-		if err := complete(st); err != nil {
-			return err
-		}
-		i := st.Index("b")
-		b, now := st.MutAt(i), st.Now
-		lease := now.Add(storetest.Lease)
-		b.Status, b.Attempt, b.WorkerID, b.AttemptStatus = stroem.StepRunning, b.Attempt+1, "w1", stroem.AttemptRunning
-		b.LeaseExpiresAt, b.StartedAt, b.StartedAttempt = &lease, &now, b.Attempt
-		st.Offer(i, []string{"shell"})
-		return nil
+		return offer(st)
 	}
+}
+
+// offerJob inserts a job of two ready steps, a and b, and claims a for w1.
+func offerJob(t *testing.T, s *postgres.Store) string {
+	t.Helper()
+	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b"})
+	require.Equal(t, "a", storetest.ClaimOne(t, s, "w1").StepName)
+	return nj.Job.ID
 }
 
 // An offered step a claim took between the transition's read and its
@@ -330,19 +329,18 @@ func TestJobUpdateOfferClaimedMeanwhileIsNotTaken(t *testing.T) {
 	t.Parallel()
 	s := dbtest.Store(t)
 	ctx := context.Background()
-	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b"})
-	require.Equal(t, "a", storetest.ClaimOne(t, s, "w1").StepName)
+	id := offerJob(t, s)
 	other := openPool(t, s)
 
 	var calls atomic.Int32
-	returned, err := s.JobUpdate(ctx, nj.Job.ID, offerB(&calls, func() {
+	returned, err := s.JobUpdate(ctx, id, offerB(&calls, func() {
 		require.Equal(t, "b", storetest.ClaimOne(t, other, "w2").StepName)
 	}))
 	require.NoError(t, err)
 	require.Equal(t, int32(1), calls.Load(), "no conflict: the transition ran once")
 	require.Equal(t, stroem.StepCompleted, returned.Find("a").Status)
 	require.Equal(t, stroem.StepReady, returned.Find("b").Status, "b as read")
-	st, err := s.JobState(ctx, nj.Job.ID)
+	st, err := s.JobState(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, stroem.StepCompleted, st.Find("a").Status)
 	b := st.Find("b")
@@ -357,23 +355,22 @@ func TestJobUpdateOfferLockedByAClaimIsSkipped(t *testing.T) {
 	t.Parallel()
 	s := dbtest.Store(t)
 	ctx := context.Background()
-	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b"})
-	require.Equal(t, "a", storetest.ClaimOne(t, s, "w1").StepName)
+	id := offerJob(t, s)
 	tx, err := s.Pool().Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(ctx) //nolint:errcheck
-	_, err = tx.Exec(ctx, `SELECT 1 FROM job_steps WHERE job_id = $1 AND step_name = 'b' FOR UPDATE`, nj.Job.ID)
+	_, err = tx.Exec(ctx, `SELECT 1 FROM job_steps WHERE job_id = $1 AND step_name = 'b' FOR UPDATE`, id)
 	require.NoError(t, err)
 
 	c, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var calls atomic.Int32
-	returned, err := s.JobUpdate(c, nj.Job.ID, offerB(&calls, nil))
+	returned, err := s.JobUpdate(c, id, offerB(&calls, nil))
 	require.NoError(t, err, "not waiting for the lock")
 	require.Equal(t, int32(1), calls.Load())
 	require.Equal(t, stroem.StepReady, returned.Find("b").Status)
 	require.NoError(t, tx.Rollback(ctx))
-	st, err := s.JobState(ctx, nj.Job.ID)
+	st, err := s.JobState(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, [2]any{stroem.StepCompleted, stroem.StepReady}, [2]any{st.Find("a").Status, st.Find("b").Status})
 	require.Equal(t, "b", storetest.ClaimOne(t, s, "w2").StepName, "b is still the Dispatcher's")

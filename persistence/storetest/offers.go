@@ -11,11 +11,11 @@ import (
 	"github.com/stroem/stroem/persistence"
 )
 
-// offerNext is what the orchestrator's transition does for a completion's
+// OfferNext is what the orchestrator's transition does for a completion's
 // claim in a fan-out (actors/handoff.go, offer): it completes done (held by
 // worker at attempt 1) and offers the ready step next to the worker's
 // claim for action types caps, recorded as started.
-func offerNext(done, next, worker string, caps ...string) func(*persistence.JobState) error {
+func OfferNext(done, next, worker string, caps ...string) func(*persistence.JobState) error {
 	complete := Complete(Report{Step: done, Worker: worker, Attempt: 1})
 	return func(st *persistence.JobState) error {
 		if err := complete(st); err != nil {
@@ -44,7 +44,7 @@ func testOffers(t *testing.T, open func(t *testing.T) persistence.Store) {
 		a := ClaimOne(t, s, "w1")
 		require.Equal(t, "a", a.StepName)
 
-		got, err := s.JobUpdate(ctx, id, offerNext("a", "b", "w1", "shell"))
+		got, err := s.JobUpdate(ctx, id, OfferNext("a", "b", "w1", "shell"))
 		require.NoError(t, err)
 		b := got.Find("b")
 		require.Equal(t, [4]any{stroem.StepRunning, 1, "w1", 1}, [4]any{b.Status, b.Attempt, b.WorkerID, b.StartedAttempt}, "returned as written")
@@ -71,7 +71,7 @@ func testOffers(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Equal(t, id, a.JobID)
 
 		// The older step is not of the claim's types: the offer is taken.
-		got, err := s.JobUpdate(ctx, id, offerNext("a", "b", "w1", "shell"))
+		got, err := s.JobUpdate(ctx, id, OfferNext("a", "b", "w1", "shell"))
 		require.NoError(t, err)
 		require.Equal(t, stroem.StepRunning, got.Find("b").Status)
 
@@ -79,7 +79,7 @@ func testOffers(t *testing.T, open func(t *testing.T) persistence.Store) {
 		id2 := InsertJob(t, s, Step{Name: "a"}, Step{Name: "b"}).Job.ID
 		a2 := ClaimOne(t, s, "w1", "shell")
 		require.Equal(t, id2, a2.JobID)
-		got, err = s.JobUpdate(ctx, id2, offerNext("a", "b", "w1", "shell", "python"))
+		got, err = s.JobUpdate(ctx, id2, OfferNext("a", "b", "w1", "shell", "python"))
 		require.NoError(t, err, "an offer not taken is no conflict")
 		require.Equal(t, stroem.StepCompleted, got.Find("a").Status)
 		b := got.Find("b")
