@@ -190,6 +190,9 @@ func (s *JobState) own(i int) {
 // as read: the state JobUpdate returns holds it as it was, ready, and no
 // attempt of it is recorded. Nothing else of the update depends on it.
 func (s *JobState) Offer(i int, caps []string) {
+	if caps == nil {
+		caps = []string{} // still an offer (Offered says nil for none)
+	}
 	if s.offers == nil {
 		s.offers = map[int][]string{}
 	}
