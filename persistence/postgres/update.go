@@ -458,11 +458,12 @@ func (c *stepColumns) args(jobID string, now time.Time) []any {
 // has no other plan (no condition on job_steps but the TID), and it follows
 // v, which is in position order: the rows are met — locked — in position
 // order, the order claims, acknowledgements and heartbeats lock in. A row
-// updated by another transaction between this statement's snapshot and its
-// write (a heartbeat, an acknowledgement: a window of this statement's own
-// run) is not hit by the TID of the version read, so it counts as moved
-// and the update runs again, where a scan by key would have rechecked the
-// newer version. An attempt
+// another transaction updates between this statement's snapshot and its
+// write (a heartbeat or an acknowledgement that commits while the write
+// runs, or while it waits for that row) is not hit by the TID of the
+// version read, so it counts as moved and the update runs again (checked:
+// a lease renewal holding the row makes the function run twice), where a
+// scan by key rechecked the newer version and wrote it. An attempt
 // record ($22: its start, $23: the transaction's time) is written only for
 // a step that was written.
 //
