@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -251,4 +252,61 @@ func TestWorkersUnassignAsTheCaller(t *testing.T) {
 	w.Unassign(ctx, &stroem.Assignment{JobID: "j", StepName: "a", Attempt: 1}, "")
 	w.Unassign(ctx, &stroem.Assignment{JobID: "j", StepName: "b", Attempt: 1}, "0B7E3C1A-8D61-4B57-9A51-4C1F1F6A2C01")
 	require.Equal(t, []string{"a/" + caller, "b/" + caller}, store.all())
+}
+
+// offerState is a job of n ready shell steps, s0…, ready an hour ago, and
+// the completion's claim of a transition of it.
+func offerState(t *testing.T, n int) (*Orchestrator, *persistence.JobState, *waiter) {
+	t.Helper()
+	o := New(Config{}, &unclaimStore{}, &oneWorkspace{}, nil, nil)
+	now := time.Now()
+	earlier := now.Add(-time.Hour)
+	steps := make([]*persistence.StepState, n)
+	for i := range steps {
+		steps[i] = &persistence.StepState{Name: fmt.Sprintf("s%d", i), Position: i, ActionType: "shell",
+			MaxAttempts: 1, Status: stroem.StepReady, ReadyAt: &earlier}
+	}
+	s := &persistence.JobState{Job: stroem.Job{ID: "job-1", Status: stroem.JobRunning}, Now: now}
+	s.SetSteps(steps, nil)
+	w := &waiter{id: waiterIDs.Add(1), workerID: "w1", caps: []string{"shell"}, key: groupKey("w1", []string{"shell"}),
+		now: true, reply: make(chan *stroem.Assignment, 1)}
+	return o, s, w
+}
+
+// A completion's claim is offered the job's step ready longest, then the
+// first by position; among the job's first offerScan ready steps only, so
+// that a big job's transition does not read every one of them.
+func TestOfferTakesTheOldestOfTheFirstReadySteps(t *testing.T) {
+	t.Parallel()
+	offered := func(o *Orchestrator, s *persistence.JobState, w *waiter) string {
+		h := newHandoff(o, []jobEvent{{next: w}})
+		h.assign(s, readySteps(s), []error{nil})
+		require.Len(t, h.given, 1)
+		for name := range h.given {
+			require.NotNil(t, s.Offered(s.Index(name)))
+			return name
+		}
+		return ""
+	}
+
+	o, s, w := offerState(t, 3)
+	require.Equal(t, "s0", offered(o, s, w), "equal times: the first by position")
+
+	o, s, w = offerState(t, 3)
+	older := s.Now.Add(-2 * time.Hour)
+	s.MutAt(2).ReadyAt = &older
+	s.Seal()
+	require.Equal(t, "s2", offered(o, s, w), "the one ready longest")
+
+	o, s, w = offerState(t, offerScan+1)
+	s.MutAt(offerScan).ReadyAt = &older
+	s.Seal()
+	require.Equal(t, "s0", offered(o, s, w), "beyond the first offerScan ready steps: not looked at")
+
+	o, s, w = offerState(t, 3)
+	later := s.Now.Add(time.Minute)
+	s.MutAt(0).ReadyAt = &later // a retry's backoff
+	s.MutAt(1).CancelRequested = true
+	s.Seal()
+	require.Equal(t, "s2", offered(o, s, w), "not one in its backoff, nor a cancelled one")
 }
