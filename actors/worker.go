@@ -22,6 +22,7 @@ import (
 type WorkerStore interface {
 	WorkerRegister(ctx context.Context, r stroem.WorkerRegistration) (stroem.Worker, error)
 	LeasesRenew(ctx context.Context, workerID string, running []stroem.StepRef, lease time.Duration) ([]stroem.StepRef, error)
+	WorkersSeen(ctx context.Context, workerIDs []string) (unknown []string, err error)
 	StepFence(ctx context.Context, jobID, step string, attempt int, workerID string) (bool, error)
 	WorkerCredentialSet(ctx context.Context, workerID string, hash []byte) error
 	WorkerByCredential(ctx context.Context, hash []byte) (string, error)
@@ -53,7 +54,11 @@ type Workers struct {
 	hub   LogPublisher
 	creds credentialCache
 	idle  idleBeats
-	order logOrder
+	seen  seenGroups
+	// seenWindow is how long an idle heartbeat waits for others to be
+	// written with it (0: defaultSeenWindow; see seen.go); tests shorten it.
+	seenWindow time.Duration
+	order      logOrder
 	// orderWait bounds holding back an early Ordered push (0:
 	// defaultLogOrderWait); tests shorten it.
 	orderWait time.Duration
@@ -106,9 +111,21 @@ func (w *Workers) Heartbeat(ctx context.Context, hb stroem.Heartbeat) (stroem.He
 		return stroem.HeartbeatResponse{}, err
 	}
 	now := time.Now()
-	if len(hb.Running) == 0 && w.idle.recent(hb.WorkerID, now) {
-		// No lease to renew, and the worker's liveness was recorded a
-		// moment ago: nothing for the store to do (see idleBeats).
+	if len(hb.Running) == 0 {
+		// No lease to renew: the heartbeat only says the worker is alive.
+		// Written at most once per idleBeatEvery (idleBeats), and then
+		// with the other idle heartbeats of the moment (seen.go).
+		if !w.idle.recent(hb.WorkerID, now) {
+			window := w.seenWindow
+			if window <= 0 {
+				window = defaultSeenWindow
+			}
+			if err := w.seen.record(ctx, w.store, hb.WorkerID, window); err != nil {
+				w.o.storeFailed(err)
+				return stroem.HeartbeatResponse{}, err
+			}
+			w.idle.recorded(hb.WorkerID, now)
+		}
 		w.o.heartbeatSeen(hb.WorkerID, nil)
 		return stroem.HeartbeatResponse{Cancel: []stroem.StepRef{}}, nil
 	}

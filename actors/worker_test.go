@@ -22,10 +22,12 @@ type workerStore struct {
 	mu       sync.Mutex
 	renewErr error
 	cancel   []stroem.StepRef
-	renewed  []string // worker ids
-	fenced   []string // job/step/attempt/worker
-	started  []string // job/step/attempt/worker
-	stale    bool     // StepFence answers cancel=true
+	renewed  []string // worker ids, of LeasesRenew and WorkersSeen
+	groups   [][]string
+	unknown  map[string]bool // WorkersSeen: no such worker
+	fenced   []string        // job/step/attempt/worker
+	started  []string        // job/step/attempt/worker
+	stale    bool            // StepFence answers cancel=true
 	creds    fakeCreds
 }
 
@@ -38,6 +40,20 @@ func (f *workerStore) LeasesRenew(_ context.Context, workerID string, _ []stroem
 	defer f.mu.Unlock()
 	f.renewed = append(f.renewed, workerID)
 	return f.cancel, f.renewErr
+}
+
+func (f *workerStore) WorkersSeen(_ context.Context, workerIDs []string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.renewed = append(f.renewed, workerIDs...)
+	f.groups = append(f.groups, workerIDs)
+	var unknown []string
+	for _, id := range workerIDs {
+		if f.unknown[id] {
+			unknown = append(unknown, id)
+		}
+	}
+	return unknown, f.renewErr
 }
 
 func (f *workerStore) StepFence(_ context.Context, jobID, step string, attempt int, workerID string) (bool, error) {
@@ -85,7 +101,9 @@ func newTestWorkers(t *testing.T) (*Workers, *workerStore, *logSink) {
 	f := &workerStore{}
 	o := New(Config{Lease: 5 * time.Second}, f, nil, nil, nil)
 	logs := &logSink{}
-	return NewWorkers(o, f, logs, logs), f, logs
+	w := NewWorkers(o, f, logs, logs)
+	w.seenWindow = 5 * time.Millisecond
+	return w, f, logs
 }
 
 // Register checks the registration and answers the server's lease and the
@@ -133,7 +151,7 @@ func TestWorkersHeartbeat(t *testing.T) {
 	_, err = w.Heartbeat(ctx, stroem.Heartbeat{})
 	require.ErrorIs(t, err, stroem.ErrInvalid)
 
-	resp, err := w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: "{" + id + "}"})
+	resp, err := w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: "{" + id + "}", Running: stop})
 	require.NoError(t, err)
 	require.Equal(t, stop, resp.Cancel)
 	require.Equal(t, []string{id}, f.renewed, "the worker id reaches the store canonical")

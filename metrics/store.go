@@ -103,6 +103,12 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 	return stop, err
 }
 
+func (s *Store) WorkersSeen(ctx context.Context, workerIDs []string) ([]string, error) {
+	unknown, err := s.Store.WorkersSeen(ctx, workerIDs)
+	s.failed("WorkersSeen", err)
+	return unknown, err
+}
+
 func (s *Store) StepLease(ctx context.Context, jobID, step string) (persistence.StepLease, error) {
 	l, err := s.Store.StepLease(ctx, jobID, step)
 	s.failed("StepLease", err)

@@ -77,6 +77,11 @@ type Store interface {
 	LeasesExpired(ctx context.Context, limit int) ([]stroem.StepRef, error)
 
 	WorkerRegister(ctx context.Context, r stroem.WorkerRegistration) (stroem.Worker, error)
+	// WorkersSeen records a heartbeat of each listed worker (its
+	// last_heartbeat_at) in one write, and returns the ids, as given, of
+	// those no worker has (not UUIDs included): they must register again.
+	// Several servers may call it at once with overlapping lists.
+	WorkersSeen(ctx context.Context, workerIDs []string) (unknown []string, err error)
 	WorkerList(ctx context.Context) ([]stroem.Worker, error)
 	// WorkerCredentialSet binds a worker's credential (its sha256, never
 	// the credential) to its id; WorkerByCredential finds the id again

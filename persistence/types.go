@@ -191,6 +191,19 @@ func CheckRenew(workerID string, lease time.Duration) (string, error) {
 	return wid, nil
 }
 
+// UnknownWorkers is WorkersSeen's answer both stores share: the ids of
+// workerIDs, as given and in their order, whose canonical form known does
+// not hold (not UUIDs included).
+func UnknownWorkers(workerIDs []string, known map[string]bool) []string {
+	unknown := []string{}
+	for _, id := range workerIDs {
+		if c, ok := CanonicalUUID(id); !ok || !known[c] {
+			unknown = append(unknown, id)
+		}
+	}
+	return unknown
+}
+
 // RenewedLeases is the outcome of a store's LeasesRenew once it renewed
 // what it could: renewed maps each step whose lease it renewed (job id in
 // canonical form) to whether its cancellation was requested, err is the

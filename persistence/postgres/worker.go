@@ -24,6 +24,50 @@ func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistratio
 	return w, nil
 }
 
+// workersSeenSQL records a heartbeat of each worker listed. The rows are
+// locked in id order first, so two servers recording overlapping lists
+// never deadlock.
+const workersSeenSQL = `
+WITH l AS MATERIALIZED (
+	SELECT id FROM workers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+)
+UPDATE workers w SET last_heartbeat_at = now() FROM l WHERE w.id = l.id
+RETURNING w.id::text`
+
+// WorkersSeen records a heartbeat of each listed worker in one statement
+// and returns the ids, as given, that name no worker.
+func (s *Store) WorkersSeen(ctx context.Context, workerIDs []string) ([]string, error) {
+	ids := make([]string, 0, len(workerIDs))
+	for _, id := range workerIDs {
+		if c, ok := persistence.CanonicalUUID(id); ok {
+			ids = append(ids, c)
+		}
+	}
+	known := map[string]bool{}
+	if len(ids) > 0 {
+		err := s.retry(ctx, func() error {
+			clear(known)
+			rows, err := s.pool.Query(ctx, workersSeenSQL, ids)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				known[id] = true
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("record heartbeats of %d workers: %w", len(ids), interpretError(err))
+		}
+	}
+	return persistence.UnknownWorkers(workerIDs, known), nil
+}
+
 // WorkerList returns every registered worker, most recently seen first, as
 // active, or stale when it sent no heartbeat for WorkerStaleAfter.
 func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {

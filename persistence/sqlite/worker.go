@@ -27,6 +27,35 @@ func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistratio
 	return w, nil
 }
 
+// WorkersSeen records a heartbeat of each listed worker in one
+// transaction and returns the ids, as given, that name no worker.
+func (s *Store) WorkersSeen(ctx context.Context, workerIDs []string) ([]string, error) {
+	known := map[string]bool{}
+	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		clear(known)
+		for _, id := range workerIDs {
+			c, ok := persistence.CanonicalUUID(id)
+			if !ok || known[c] {
+				continue
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE workers SET last_heartbeat_at = ? WHERE id = ?`, nanos(now), c)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n > 0 {
+				known[c] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record heartbeats of %d workers: %w", len(workerIDs), interpretError(err))
+	}
+	return persistence.UnknownWorkers(workerIDs, known), nil
+}
+
 // WorkerList returns every registered worker, most recently seen first, as
 // active, or stale when it sent no heartbeat for persistence.WorkerStaleAfter.
 func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {

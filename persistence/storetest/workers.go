@@ -2,7 +2,10 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,6 +64,56 @@ func testWorkers(t *testing.T, open func(t *testing.T) persistence.Store) {
 	require.True(t, list[0].LastHeartbeatAt.After(list[0].RegisteredAt))
 	for _, w := range list {
 		require.Equal(t, "active", w.Status, w.ID)
+	}
+
+	// Idle heartbeats recorded together, at one time, later than any
+	// before; what names no worker comes back, as given and in order.
+	time.Sleep(2 * time.Millisecond)
+	nobody := uuid.NewString()
+	unknown, err := s.WorkersSeen(ctx, []string{nobody, strings.ToUpper(w2.ID), "not-a-uuid", w1.ID, ""})
+	require.NoError(t, err)
+	require.Equal(t, []string{nobody, "not-a-uuid", ""}, unknown)
+	seen, err := s.WorkerList(ctx)
+	require.NoError(t, err)
+	require.Len(t, seen, 2)
+	require.Equal(t, seen[0].LastHeartbeatAt, seen[1].LastHeartbeatAt, "one write")
+	require.True(t, seen[0].LastHeartbeatAt.After(list[0].LastHeartbeatAt), "later than w1's last heartbeat")
+	unknown, err = s.WorkersSeen(ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, unknown)
+
+	// Several servers recording overlapping groups at once, in any order:
+	// none waits on another for ever (PostgreSQL locks the rows in id
+	// order).
+	ids := []string{w1.ID, w2.ID}
+	for range 6 {
+		w, err := s.WorkerRegister(ctx, stroem.WorkerRegistration{Name: "fleet", Capabilities: []string{"shell"}})
+		require.NoError(t, err)
+		ids = append(ids, w.ID)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*20)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			group := slices.Clone(ids)
+			if g%2 == 1 {
+				slices.Reverse(group)
+			}
+			for range 20 {
+				unknown, err := s.WorkersSeen(ctx, group)
+				if err == nil && len(unknown) > 0 {
+					err = fmt.Errorf("known workers reported unknown: %v", unknown)
+				}
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
 	}
 }
 
