@@ -68,8 +68,10 @@ func DefaultSizes() Sizes {
 		LogsLines:   200_000,
 		Queued:      10_000, CreateConns: 16,
 		TableJobs: 100_000, ListRequests: 200,
-		FloorRuns:    200,
-		FleetWorkers: 100, FleetSlots: 4, FleetIdleMS: 20_000, FleetJobs: 200,
+		FloorRuns: 200,
+		// The idle window spans one whole long-poll cycle (a worker's poll
+		// waits runner.DefaultClaimWait, 25 s): every poll is renewed in it.
+		FleetWorkers: 100, FleetSlots: 4, FleetIdleMS: 30_000, FleetJobs: 200,
 	}
 }
 

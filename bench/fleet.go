@@ -129,6 +129,9 @@ func (b *bench) runFleet(ctx context.Context) error {
 	}
 	b.logf("fleet: %d simulated workers × %d slots idle for %s: server %.2f %% + PostgreSQL %.2f %% of a core",
 		s.FleetWorkers, s.FleetSlots, elapsed.Round(time.Millisecond), r.FleetIdleServerCPU, r.FleetIdlePGCPU)
+	if err := b.profileIdle(ctx, "fleet-idle"); err != nil {
+		return err
+	}
 
 	// Work arrives: one job at a time, each claimed by an idle slot.
 	ids := make([]string, 0, s.FleetJobs)

@@ -601,6 +601,22 @@ func (b *bench) profileCPU(ctx context.Context, part string, workload func(conte
 	}
 }
 
+// profileIdle saves a 10 s CPU profile of the server while nothing but
+// what is already running goes on (after the measured window, so
+// profiling does not skew it).
+func (b *bench) profileIdle(ctx context.Context, part string) error {
+	if b.opts.PprofDir == "" || !b.hasPprof() {
+		return nil
+	}
+	dst := filepath.Join(b.opts.PprofDir, "server-cpu-"+part+".pprof")
+	if err := b.fetchProfile(ctx, "/debug/pprof/profile?seconds=10", dst); err != nil {
+		return err
+	}
+	b.profiles = append(b.profiles, dst)
+	b.logf("%s: saved a 10 s CPU profile of the server to %s", part, dst)
+	return nil
+}
+
 // profileHeap saves a heap profile of the server.
 func (b *bench) profileHeap(ctx context.Context, what string) error {
 	if b.opts.PprofDir == "" || !b.hasPprof() {
