@@ -256,12 +256,14 @@ type slowHandedClaims struct {
 	*postgres.Store
 	claiming chan struct{}
 	release  chan struct{}
+	claimed  atomic.Int32 // claims for completions that have returned
 }
 
 func (s *slowHandedClaims) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]persistence.ClaimedStep, error) {
 	if len(p.Handed) > 0 {
 		s.claiming <- struct{}{}
 		<-s.release
+		defer s.claimed.Add(1)
 	}
 	return s.Store.StepsClaim(ctx, p)
 }
@@ -399,8 +401,10 @@ func TestUndeliverableStartedClaimGoesBack(t *testing.T) {
 	// listening for good; the claim comes back only then.
 	require.Nil(t, <-r.got, "stopped listening")
 	close(r.slow.release)
-	require.Eventually(t, func() bool { return e.state(t, id).Find(other).Status == stroem.StepReady }, 10*time.Second, 5*time.Millisecond,
-		"given back")
+	// Ready before the claim ran, and again once it is given back.
+	require.Eventually(t, func() bool {
+		return r.slow.claimed.Load() > 0 && e.state(t, id).Find(other).Status == stroem.StepReady
+	}, 10*time.Second, 5*time.Millisecond, "given back")
 	st := e.state(t, id).Find(other)
 	require.Equal(t, 0, st.Attempt, "the attempt forgotten")
 	c := e.claimed(t, w1)
