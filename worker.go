@@ -38,6 +38,10 @@ type WorkerRegistered struct {
 	// a worker never has to guess how often to heartbeat.
 	LeaseMS     int64 `json:"lease_ms"`
 	HeartbeatMS int64 `json:"heartbeat_ms"`
+	// IdleHeartbeatMS is how often to heartbeat while no step runs: such
+	// a heartbeat renews no lease, it only says the worker is alive.
+	// Absent (an older server): HeartbeatMS.
+	IdleHeartbeatMS int64 `json:"idle_heartbeat_ms,omitempty"`
 	// Credential is this worker's own bearer token for every later call
 	// (the shared worker token only registers). It is bound to WorkerID:
 	// a call with it may only name this worker and the steps it holds.
@@ -158,6 +162,10 @@ type Heartbeat struct {
 // reports will be refused with 409.
 type HeartbeatResponse struct {
 	Cancel []StepRef `json:"cancel"`
+	// HeartbeatMS, when set, asks for the next heartbeat within that long
+	// even while no step runs: the server is checking, after a restart,
+	// which of the steps it holds for the worker the worker really got.
+	HeartbeatMS int64 `json:"heartbeat_ms,omitempty"`
 }
 
 // StepStart is the body of POST /worker/jobs/{id}/steps/{step}/start: the

@@ -66,18 +66,20 @@ func (o *Orchestrator) inherit(ctx context.Context) error {
 
 // heartbeatSeen checks a recorded heartbeat against the claims inherited
 // from an earlier server process (see inherited.go): a step the worker
-// holds but left out of two heartbeats goes back to ready.
-func (o *Orchestrator) heartbeatSeen(workerID string, running []stroem.StepRef) {
+// holds but left out of two heartbeats goes back to ready. It reports
+// whether the worker still holds inherited steps to check: its next
+// heartbeat is wanted a heartbeat period on, even if it is idle.
+func (o *Orchestrator) heartbeatSeen(workerID string, running []stroem.StepRef) bool {
 	c := &o.inherited
 	c.mu.Lock()
 	if len(c.held) == 0 {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	if time.Now().After(c.until) {
 		c.held = nil
 		c.mu.Unlock()
-		return
+		return false
 	}
 	w := canonicalID(workerID)
 	held := c.held[w]
@@ -97,13 +99,15 @@ func (o *Orchestrator) heartbeatSeen(workerID string, running []stroem.StepRef) 
 			held[ref] = misses + 1
 		}
 	}
-	if len(held) == 0 {
+	checking := len(held) > 0
+	if !checking {
 		delete(c.held, w)
 	}
 	c.mu.Unlock()
 	for _, ref := range undo {
 		go o.undoInherited(ref, workerID)
 	}
+	return checking
 }
 
 // undoInherited puts back a step its worker never received, unless it is no

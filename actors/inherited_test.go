@@ -61,20 +61,67 @@ func TestInheritedClaimNeverDeliveredIsUndone(t *testing.T) {
 	require.NoError(t, o.inherit(context.Background()))
 
 	kept := stroem.StepRef{JobID: strings.ToUpper(job), Step: "kept", Attempt: 1}
-	o.heartbeatSeen(w1, []stroem.StepRef{kept})
+	require.True(t, o.heartbeatSeen(w1, []stroem.StepRef{kept}), "still checking w1: its next heartbeat is wanted soon")
 	require.Never(t, func() bool { return len(f.all()) > 0 }, 50*time.Millisecond, 5*time.Millisecond,
 		"one heartbeat without it is not enough")
 
-	o.heartbeatSeen(strings.ToUpper(w1), nil) // "kept" was confirmed already
+	// "kept" was confirmed already; the second miss ends w1's check.
+	require.False(t, o.heartbeatSeen(strings.ToUpper(w1), nil), "nothing more to check for w1")
 	require.Eventually(t, func() bool { return len(f.all()) == 1 }, 5*time.Second, 10*time.Millisecond)
 	require.Equal(t, []string{job + "/undelivered"}, f.all())
 
 	for range 3 {
-		o.heartbeatSeen(w1, nil)
+		require.False(t, o.heartbeatSeen(w1, nil))
 	}
 	require.Never(t, func() bool { return len(f.all()) != 1 }, 50*time.Millisecond, 5*time.Millisecond,
 		"each claim is undone once; w2's are not touched")
 	require.Equal(t, []string{job + "/undelivered"}, f.all())
+	require.True(t, o.heartbeatSeen(w2, []stroem.StepRef{}), "w2 is still checked")
+}
+
+// While this server checks a worker's inherited claims, the heartbeat
+// answer asks for the next heartbeat a heartbeat period on (the worker may
+// be idle, and heartbeat far less often); otherwise it asks nothing.
+func TestInheritedClaimsAskForHeartbeatsSooner(t *testing.T) {
+	t.Parallel()
+	const w1, w2 = "6f1c2b7e-0d4a-4e8b-9a3e-5f0c1d2e3a4b", "1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d"
+	inh := &inheritStore{running: []persistence.HeldStep{
+		{StepRef: stroem.StepRef{JobID: "0b7e3c1a-8d61-4b57-9a51-4c1f1f6a2c01", Step: "s", Attempt: 1}, WorkerID: w1},
+	}}
+	f := &inheritingWorkers{workerStore: &workerStore{}, inh: inh}
+	o := New(Config{Lease: 5 * time.Second}, f, nil, nil, nil)
+	require.NoError(t, o.inherit(context.Background()))
+	w := NewWorkers(o, f, nil, nil)
+	w.seenWindow = time.Millisecond
+	ctx := context.Background()
+	resp, err := w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: w1})
+	require.NoError(t, err)
+	require.Equal(t, int64(1000), resp.HeartbeatMS, "lease/5: s is left out once, w1's check goes on")
+	resp, err = w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: w1})
+	require.NoError(t, err)
+	require.Zero(t, resp.HeartbeatMS, "s left out twice: w1's check is over")
+	resp, err = w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: w2})
+	require.NoError(t, err)
+	require.Zero(t, resp.HeartbeatMS, "nothing inherited for w2")
+	require.Eventually(t, func() bool { return len(inh.all()) == 1 }, 5*time.Second, 5*time.Millisecond, "s undone")
+}
+
+// inheritingWorkers is a workerStore holding inheritStore's running steps.
+type inheritingWorkers struct {
+	*workerStore
+	inh *inheritStore
+}
+
+func (f *inheritingWorkers) StepsRunning(ctx context.Context) ([]persistence.HeldStep, error) {
+	return f.inh.StepsRunning(ctx)
+}
+
+func (f *inheritingWorkers) StepLease(ctx context.Context, jobID, step string) (StepLease, error) {
+	return f.inh.StepLease(ctx, jobID, step)
+}
+
+func (f *inheritingWorkers) StepUnclaim(ctx context.Context, jobID, step string, attempt int, workerID string) error {
+	return f.inh.StepUnclaim(ctx, jobID, step, attempt, workerID)
 }
 
 // Heartbeats are checked only for a few leases after the start: a worker

@@ -139,7 +139,9 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 			actor.WithGuardian(restart), actor.WithSupervisor(restart)))
 
 		var n int64
-		if n, err = o.store.LeasesExtendAll(ctx, o.cfg.Lease); err != nil {
+		// One lease, plus the time an idle worker may take to send its
+		// first heartbeat here (inherited.go needs two of them).
+		if n, err = o.store.LeasesExtendAll(ctx, o.cfg.Lease+idleHeartbeat(o.cfg.Lease)); err != nil {
 			err = fmt.Errorf("extend leases: %w", err)
 			return
 		}

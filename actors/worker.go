@@ -97,8 +97,23 @@ func (w *Workers) Register(ctx context.Context, reg stroem.WorkerRegistration) (
 	lease := w.o.cfg.Lease
 	return stroem.WorkerRegistered{
 		WorkerID: wk.ID, LeaseMS: lease.Milliseconds(), HeartbeatMS: (lease / 5).Milliseconds(),
-		Credential: cred,
+		IdleHeartbeatMS: idleHeartbeat(lease).Milliseconds(),
+		Credential:      cred,
 	}, nil
+}
+
+// idleHeartbeat is how often a worker with no step running heartbeats
+// (WorkerRegistered.IdleHeartbeatMS). Such a heartbeat renews no lease and
+// is written at most once per idleBeatEvery anyway, so sending it every
+// lease/5 (2 s), like one that renews leases, cost the server an HTTP
+// request per idle worker every 2 s for nothing. Half the lease, at most
+// half idleBeatEvery: the worker stays active (persistence.WorkerStaleAfter)
+// with a heartbeat lost, and a starting server, which gives running steps
+// one lease plus this to be confirmed (Start), learns which inherited
+// claims an idle worker never got (inherited.go) before their leases run
+// out.
+func idleHeartbeat(lease time.Duration) time.Duration {
+	return min(lease/2, idleBeatEvery/2)
 }
 
 // Heartbeat renews the leases of the steps the worker lists and answers the
@@ -126,8 +141,7 @@ func (w *Workers) Heartbeat(ctx context.Context, hb stroem.Heartbeat) (stroem.He
 			}
 			w.idle.recorded(hb.WorkerID, now)
 		}
-		w.o.heartbeatSeen(hb.WorkerID, nil)
-		return stroem.HeartbeatResponse{Cancel: []stroem.StepRef{}}, nil
+		return w.answer(w.o.heartbeatSeen(hb.WorkerID, nil), nil), nil
 	}
 	cancel, err := w.store.LeasesRenew(ctx, hb.WorkerID, hb.Running, w.o.cfg.Lease)
 	if err != nil {
@@ -135,14 +149,25 @@ func (w *Workers) Heartbeat(ctx context.Context, hb stroem.Heartbeat) (stroem.He
 		return stroem.HeartbeatResponse{}, err
 	}
 	w.idle.recorded(hb.WorkerID, now)
-	w.o.heartbeatSeen(hb.WorkerID, hb.Running)
+	checking := w.o.heartbeatSeen(hb.WorkerID, hb.Running)
 	if !w.o.leasesTrusted() {
 		cancel = nil
 	}
+	return w.answer(checking, cancel), nil
+}
+
+// answer is a heartbeat's answer: the steps to stop, and while this server
+// checks the claims it inherited for the worker (checking), the request for
+// the next heartbeat one heartbeat period on, even from an idle worker.
+func (w *Workers) answer(checking bool, cancel []stroem.StepRef) stroem.HeartbeatResponse {
 	if cancel == nil {
 		cancel = []stroem.StepRef{}
 	}
-	return stroem.HeartbeatResponse{Cancel: cancel}, nil
+	r := stroem.HeartbeatResponse{Cancel: cancel}
+	if checking {
+		r.HeartbeatMS = (w.o.cfg.Lease / 5).Milliseconds()
+	}
+	return r
 }
 
 // Claim waits (up to the request's wait) for a ready step the worker can

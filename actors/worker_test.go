@@ -132,7 +132,7 @@ func TestWorkersRegister(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, got.Credential) // TestWorkerCredentials
 	got.Credential = ""
-	require.Equal(t, stroem.WorkerRegistered{WorkerID: "0b7e3c1a-8d61-4b57-9a51-4c1f1f6a2c01", LeaseMS: 5000, HeartbeatMS: 1000}, got)
+	require.Equal(t, stroem.WorkerRegistered{WorkerID: "0b7e3c1a-8d61-4b57-9a51-4c1f1f6a2c01", LeaseMS: 5000, HeartbeatMS: 1000, IdleHeartbeatMS: 2500}, got)
 }
 
 // A heartbeat's worker id must be a UUID and is canonicalised; a failed

@@ -28,7 +28,8 @@ type fleetResult struct {
 	FleetWorkers int `json:"fleet_workers"`
 	FleetSlots   int `json:"fleet_slots_per_worker"`
 	// The idle window: every slot of every simulated worker in a long
-	// poll, the workers heartbeating at the period the server gave them.
+	// poll, the workers heartbeating at the idle period the server gave
+	// them (FleetHeartbeatMS; an older server's heartbeat period).
 	FleetIdleMS        float64 `json:"fleet_idle_window_ms"`
 	FleetIdleServerCPU float64 `json:"fleet_idle_server_cpu_pct_of_core"`
 	FleetIdlePGCPU     float64 `json:"fleet_idle_postgres_cpu_pct_of_core"`
@@ -72,7 +73,7 @@ func (b *bench) runFleet(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("register simulated worker %d: %w", i+1, err)
 		}
-		hbEvery = time.Duration(reg.HeartbeatMS) * time.Millisecond
+		hbEvery = idleHeartbeat(reg)
 		fleet = append(fleet, &fleetWorker{c: c, id: reg.WorkerID})
 	}
 	if hbEvery <= 0 {
@@ -209,7 +210,7 @@ func (f *fleetResult) rows(row func(part, what, value, target string)) {
 	row("fleet", fmt.Sprintf("idle: %d workers × %d slots polling, server + PG CPU", f.FleetWorkers, f.FleetSlots),
 		fmt.Sprintf("%.2f %% of a core", f.FleetIdleCPUPct), benchVerdict(f.FleetIdleCPUPct, benchFleetIdleCPUPctTarget, "<", "%"))
 	row("fleet", "  server / PostgreSQL", fmt.Sprintf("%.2f / %.2f %%", f.FleetIdleServerCPU, f.FleetIdlePGCPU),
-		fmt.Sprintf("(heartbeat every %d ms, %.0f s window)", f.FleetHeartbeatMS, f.FleetIdleMS/1000))
+		fmt.Sprintf("(idle heartbeat every %d ms, %.0f s window)", f.FleetHeartbeatMS, f.FleetIdleMS/1000))
 	row("fleet", fmt.Sprintf("job created → step claimed, p99 (%d jobs)", f.FleetJobs), benchFmtMS(f.FleetClaimP99MS),
 		benchVerdict(f.FleetClaimP99MS, benchFleetClaimP99MSTarget, "≤", "ms"))
 	row("fleet", "  p50 / max", benchFmtMS(f.FleetClaimP50MS)+" / "+benchFmtMS(f.FleetClaimMaxMS), "")
@@ -218,20 +219,33 @@ func (f *fleetResult) rows(row func(part, what, value, target string)) {
 	}
 }
 
+// idleHeartbeat is how often a worker registered with reg heartbeats while
+// no step runs, as a real worker does (runner.Worker): the idle period the
+// server gave, else (an older server) the heartbeat period.
+func idleHeartbeat(reg stroem.WorkerRegistered) time.Duration {
+	return time.Duration(max(reg.IdleHeartbeatMS, reg.HeartbeatMS)) * time.Millisecond
+}
+
 // heartbeatUntilDone sends a simulated worker's empty heartbeat every
-// period until ctx is done, telling failed ones (while ctx lasts) to
-// failed.
+// period (sooner when an answer asks for it, as a real worker does) until
+// ctx is done, telling failed ones (while ctx lasts) to failed.
 func heartbeatUntilDone(ctx context.Context, c *client.Client, workerID string, every time.Duration, failed func(error)) {
-	t := time.NewTicker(every)
-	defer t.Stop()
+	next := every
 	for {
+		t := time.NewTimer(next)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
-			if _, err := c.Heartbeat(ctx, stroem.Heartbeat{WorkerID: workerID}); err != nil && ctx.Err() == nil {
-				failed(err)
-			}
+		}
+		next = every
+		resp, err := c.Heartbeat(ctx, stroem.Heartbeat{WorkerID: workerID})
+		if err != nil && ctx.Err() == nil {
+			failed(err)
+		}
+		if err == nil && resp.HeartbeatMS > 0 {
+			next = min(every, time.Duration(resp.HeartbeatMS)*time.Millisecond)
 		}
 	}
 }

@@ -438,7 +438,7 @@ func (b *bench) dockerPlaceholder(ctx context.Context) (stop func(), err error) 
 	if err != nil {
 		return nil, fmt.Errorf("register the docker placeholder worker: %w", err)
 	}
-	every := max(time.Duration(reg.HeartbeatMS)*time.Millisecond, 100*time.Millisecond)
+	every := max(idleHeartbeat(reg), 100*time.Millisecond)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

@@ -32,11 +32,17 @@ type fakeServer struct {
 	addr string
 
 	heartbeatMS int64
-	workerSeq   int
-	workers     map[string]bool
-	registers   int
-	heartbeats  int
-	claimIDs    []string
+	// idleHeartbeatMS is the registration's idle period (0: none said, like
+	// an older server); soonMS, when set, is every heartbeat answer's
+	// request for the next one sooner. beats records each heartbeat: how
+	// many steps it listed.
+	idleHeartbeatMS, soonMS int64
+	beats                   []int
+	workerSeq               int
+	workers                 map[string]bool
+	registers               int
+	heartbeats              int
+	claimIDs                []string
 
 	queue          chan stroem.Assignment
 	outstanding    int
@@ -183,9 +189,9 @@ func (f *fakeServer) register(w http.ResponseWriter, r *http.Request) {
 	id := "w" + strconv.Itoa(f.workerSeq)
 	f.workers[id] = true
 	f.registers++
-	hb := f.heartbeatMS
+	hb, idle := f.heartbeatMS, f.idleHeartbeatMS
 	f.mu.Unlock()
-	reply(w, 200, stroem.WorkerRegistered{WorkerID: id, LeaseMS: hb * 5, HeartbeatMS: hb, Credential: "cred-" + id})
+	reply(w, 200, stroem.WorkerRegistered{WorkerID: id, LeaseMS: hb * 5, HeartbeatMS: hb, IdleHeartbeatMS: idle, Credential: "cred-" + id})
 }
 
 func (f *fakeServer) heartbeat(w http.ResponseWriter, r *http.Request) {
@@ -201,7 +207,8 @@ func (f *fakeServer) heartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.heartbeats++
-	resp := stroem.HeartbeatResponse{Cancel: []stroem.StepRef{}}
+	f.beats = append(f.beats, len(hb.Running))
+	resp := stroem.HeartbeatResponse{Cancel: []stroem.StepRef{}, HeartbeatMS: f.soonMS}
 	for _, ref := range hb.Running {
 		if f.cancel[ref] {
 			resp.Cancel = append(resp.Cancel, ref)

@@ -141,8 +141,14 @@ type Worker struct {
 
 	mu        sync.Mutex
 	workerID  string
-	heartbeat time.Duration
-	running   map[stroem.StepRef]*task
+	heartbeat time.Duration // while a step runs (its lease renewals)
+	// idleBeat is the heartbeat period while none runs, and soonBeat the
+	// server's request for the next one sooner (HeartbeatResponse).
+	idleBeat, soonBeat time.Duration
+	running            map[stroem.StepRef]*task
+	// beatWake brings the next heartbeat forward when the first step
+	// starts while the heartbeat loop waits out the idle period.
+	beatWake chan struct{}
 }
 
 // task is a step the worker is running (or still reporting).
@@ -178,7 +184,7 @@ func NewWorker(c *client.Client, cfg WorkerConfig, log *slog.Logger) (*Worker, e
 	}
 	w := &Worker{
 		c: c, cfg: cfg, log: log, runner: r, shell: shell,
-		running: map[stroem.StepRef]*task{},
+		running: map[stroem.StepRef]*task{}, beatWake: make(chan struct{}, 1),
 	}
 	w.down.log = log
 	w.cache = NewWorkspaceCache(filepath.Join(cfg.WorkDir, "workspaces"), c.WorkspaceArchive, log)
@@ -286,14 +292,16 @@ func (w *Worker) register(ctx context.Context, stale string) error {
 		hbEvery = defaultHeartbeat
 	}
 	hbEvery = max(hbEvery, 50*time.Millisecond)
+	// An older server says no idle period: the running one.
+	idleEvery := max(time.Duration(reg.IdleHeartbeatMS)*time.Millisecond, hbEvery)
 	if w.cfg.OnSecrets != nil {
 		w.cfg.OnSecrets([]string{reg.Credential}) // never in the worker's own log
 	}
 	w.mu.Lock()
-	w.workerID, w.heartbeat = reg.WorkerID, hbEvery
+	w.workerID, w.heartbeat, w.idleBeat, w.soonBeat = reg.WorkerID, hbEvery, idleEvery, 0
 	w.mu.Unlock()
 	w.log.Info("worker registered", "worker_id", reg.WorkerID, "server", w.c.BaseURL(),
-		"capabilities", w.cfg.Capabilities, "max_concurrent", w.cfg.MaxConcurrent, "heartbeat", hbEvery)
+		"capabilities", w.cfg.Capabilities, "max_concurrent", w.cfg.MaxConcurrent, "heartbeat", hbEvery, "idle_heartbeat", idleEvery)
 	return nil
 }
 
@@ -377,7 +385,14 @@ func (w *Worker) execute(claimCtx, stepsCtx, reportCtx context.Context, workerID
 		return nil
 	}
 	w.running[ref] = &task{ref: ref, workerID: workerID, cancel: cancel}
+	first := len(w.running) == 1
 	w.mu.Unlock()
+	if first {
+		select { // its lease wants renewals from now on (heartbeatLoop)
+		case w.beatWake <- struct{}{}:
+		default:
+		}
+	}
 	defer func() {
 		w.mu.Lock()
 		delete(w.running, ref)
@@ -510,24 +525,33 @@ func (w *Worker) complete(ctx, claimCtx context.Context, log *slog.Logger, ref s
 }
 
 // heartbeatLoop renews the running steps' leases every heartbeat period and
-// stops the steps the server lists.
+// stops the steps the server lists. While no step runs it heartbeats every
+// idle period instead (such a heartbeat renews nothing; it says the worker
+// is alive), unless the server asked for the next one sooner.
 func (w *Worker) heartbeatLoop(ctx context.Context) {
+	last := time.Now()
 	for {
-		w.mu.Lock()
-		every := w.heartbeat
-		w.mu.Unlock()
-		if !sleepCtx(ctx, every) {
+		if !w.waitBeat(ctx, last) {
 			return
 		}
 		id := w.ID()
 		refs := w.runningRefs()
+		w.mu.Lock()
+		every := w.heartbeat
+		w.mu.Unlock()
 		hctx, cancel := context.WithTimeout(ctx, max(2*every, 5*time.Second))
 		resp, err := w.c.Heartbeat(hctx, stroem.Heartbeat{WorkerID: id, Running: refs})
 		cancel()
+		last = time.Now()
 		if ctx.Err() != nil {
 			return
 		}
 		w.down.observe(err, "heartbeat")
+		if err == nil {
+			w.mu.Lock()
+			w.soonBeat = time.Duration(resp.HeartbeatMS) * time.Millisecond
+			w.mu.Unlock()
+		}
 		if errors.Is(err, stroem.ErrNotFound) || errors.Is(err, stroem.ErrUnauthorized) {
 			// Unknown worker, or unknown credential (a server whose
 			// database was reset): a new registration gets a new one.
@@ -542,6 +566,41 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 		}
 		for _, ref := range resp.Cancel {
 			w.cancelStep(ref, ErrCancelledByServer)
+		}
+	}
+}
+
+// waitBeat waits until the next heartbeat is due, counted from last: a
+// heartbeat period on while a step runs, an idle period on while none does
+// (the server's request, when it made one, if that is sooner). A step that
+// starts meanwhile brings it forward. It reports false when ctx ended.
+func (w *Worker) waitBeat(ctx context.Context, last time.Time) bool {
+	for {
+		w.mu.Lock()
+		every := w.heartbeat
+		if len(w.running) == 0 && w.idleBeat > 0 {
+			every = w.idleBeat
+		}
+		if w.soonBeat > 0 {
+			every = min(every, w.soonBeat)
+		}
+		w.mu.Unlock()
+		if every <= 0 {
+			every = defaultHeartbeat
+		}
+		d := time.Until(last.Add(every))
+		if d <= 0 {
+			return true
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+			return true
+		case <-w.beatWake:
+			t.Stop() // a step started: the period may be shorter now
 		}
 	}
 }

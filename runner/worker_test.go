@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -531,4 +532,56 @@ func TestShipperStartsAtTheFirstLine(t *testing.T) {
 	s.wait()
 	require.True(t, s.started)
 	require.Equal(t, seqLines(1, 1), f.texts("j", "s"))
+}
+
+// An idle worker heartbeats every idle period the server gave it, not every
+// heartbeat period; the first step it starts brings the next heartbeat
+// forward (its lease wants renewals), and while steps run it heartbeats
+// every heartbeat period. Idle again, it heartbeats sooner only while the
+// server asks for it.
+func TestWorkerHeartbeatsIdleAtTheIdlePeriod(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t)
+	f.with(func(f *fakeServer) { f.heartbeatMS, f.idleHeartbeatMS = 50, 60_000 })
+	startWorker(t, f, nil)
+	beats := func() []int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return slices.Clone(f.beats)
+	}
+	require.Eventually(t, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.registers > 0
+	}, 10*time.Second, 5*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // six heartbeat periods
+	require.Empty(t, beats(), "idle: nothing before the idle period")
+
+	gate, open := flag(t)
+	f.enqueue(shellAssignment("j", "s", waitFor(gate)))
+	require.Eventually(t, func() bool {
+		n := 0
+		for _, running := range beats() {
+			if running == 1 {
+				n++
+			}
+		}
+		return n >= 3
+	}, 10*time.Second, 5*time.Millisecond, "a running step's lease renewed every heartbeat period, from its start")
+
+	f.with(func(f *fakeServer) { f.soonMS = 50 })
+	open()
+	f.waitCompletion("s")
+	idleSince := len(beats())
+	require.Eventually(t, func() bool {
+		b := beats()
+		return len(b) >= idleSince+3 && b[len(b)-1] == 0
+	}, 10*time.Second, 5*time.Millisecond, "idle, but the server asks for heartbeats sooner")
+
+	f.with(func(f *fakeServer) { f.soonMS = 0 })
+	// The answer in flight may still ask; the one after it does not.
+	time.Sleep(200 * time.Millisecond)
+	n := len(beats())
+	time.Sleep(300 * time.Millisecond)
+	require.Len(t, beats(), n, "no more heartbeats before the idle period")
 }
