@@ -124,3 +124,17 @@ func TestWorkersIdleHeartbeatGroupWrittenAfterItsWindow(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, f.groups, 1)
 }
+
+// A heartbeat whose caller stops waiting (its deadline passes) before the
+// group is written says nothing about the store: leases stay trusted.
+func TestWorkersIdleHeartbeatGivingUpIsNoOutage(t *testing.T) {
+	t.Parallel()
+	w, f, _ := newTestWorkers(t)
+	w.seenWindow = time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := w.Heartbeat(ctx, stroem.Heartbeat{WorkerID: uuid.NewString()})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.True(t, w.o.leasesTrusted())
+	w.seen.writeNow(f)
+}

@@ -136,7 +136,9 @@ func (w *Workers) Heartbeat(ctx context.Context, hb stroem.Heartbeat) (stroem.He
 				window = defaultSeenWindow
 			}
 			if err := w.seen.record(ctx, w.store, hb.WorkerID, window); err != nil {
-				w.o.storeFailed(err)
+				if ctx.Err() == nil { // the store's answer, not a caller that gave up waiting
+					w.o.storeFailed(err)
+				}
 				return stroem.HeartbeatResponse{}, err
 			}
 			w.idle.recorded(hb.WorkerID, now)
