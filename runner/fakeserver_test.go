@@ -35,9 +35,10 @@ type fakeServer struct {
 	// idleHeartbeatMS is the registration's idle period (0: none said, like
 	// an older server); soonMS, when set, is every heartbeat answer's
 	// request for the next one sooner. beats records each heartbeat: how
-	// many steps it listed.
+	// many steps it listed, and the soonMS it was answered.
 	idleHeartbeatMS, soonMS int64
 	beats                   []int
+	beatsSoon               []int64
 	workerSeq               int
 	workers                 map[string]bool
 	registers               int
@@ -208,6 +209,7 @@ func (f *fakeServer) heartbeat(w http.ResponseWriter, r *http.Request) {
 	}
 	f.heartbeats++
 	f.beats = append(f.beats, len(hb.Running))
+	f.beatsSoon = append(f.beatsSoon, f.soonMS)
 	resp := stroem.HeartbeatResponse{Cancel: []stroem.StepRef{}, HeartbeatMS: f.soonMS}
 	for _, ref := range hb.Running {
 		if f.cancel[ref] {

@@ -579,8 +579,13 @@ func TestWorkerHeartbeatsIdleAtTheIdlePeriod(t *testing.T) {
 	}, 10*time.Second, 5*time.Millisecond, "idle, but the server asks for heartbeats sooner")
 
 	f.with(func(f *fakeServer) { f.soonMS = 0 })
-	// The answer in flight may still ask; the one after it does not.
-	time.Sleep(200 * time.Millisecond)
+	// The answer in flight may still ask; once one has not, the next
+	// heartbeat is an idle period away (heartbeats go one at a time).
+	require.Eventually(t, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.beatsSoon[len(f.beatsSoon)-1] == 0
+	}, 10*time.Second, 5*time.Millisecond)
 	n := len(beats())
 	time.Sleep(300 * time.Millisecond)
 	require.Len(t, beats(), n, "no more heartbeats before the idle period")
