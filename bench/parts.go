@@ -605,29 +605,27 @@ func (b *bench) profileCPU(ctx context.Context, part string, workload func(conte
 // what is already running goes on (after the measured window, so
 // profiling does not skew it).
 func (b *bench) profileIdle(ctx context.Context, part string) error {
-	if b.opts.PprofDir == "" || !b.hasPprof() {
-		return nil
-	}
-	dst := filepath.Join(b.opts.PprofDir, "server-cpu-"+part+".pprof")
-	if err := b.fetchProfile(ctx, "/debug/pprof/profile?seconds=10", dst); err != nil {
-		return err
-	}
-	b.profiles = append(b.profiles, dst)
-	b.logf("%s: saved a 10 s CPU profile of the server to %s", part, dst)
-	return nil
+	return b.saveProfile(ctx, "/debug/pprof/profile?seconds=10", "server-cpu-"+part, part+": saved a 10 s CPU profile of the server")
 }
 
 // profileHeap saves a heap profile of the server.
 func (b *bench) profileHeap(ctx context.Context, what string) error {
+	return b.saveProfile(ctx, "/debug/pprof/heap?gc=1", "server-heap-"+what, "saved a heap profile of the server")
+}
+
+// saveProfile fetches path from the server's /debug/pprof into
+// <pprof-dir>/<name>.pprof and says so (done, then the file), when
+// profiles are asked for and the server serves them.
+func (b *bench) saveProfile(ctx context.Context, path, name, done string) error {
 	if b.opts.PprofDir == "" || !b.hasPprof() {
 		return nil
 	}
-	dst := filepath.Join(b.opts.PprofDir, "server-heap-"+what+".pprof")
-	if err := b.fetchProfile(ctx, "/debug/pprof/heap?gc=1", dst); err != nil {
+	dst := filepath.Join(b.opts.PprofDir, name+".pprof")
+	if err := b.fetchProfile(ctx, path, dst); err != nil {
 		return err
 	}
 	b.profiles = append(b.profiles, dst)
-	b.logf("saved a heap profile of the server to %s", dst)
+	b.logf("%s to %s", done, dst)
 	return nil
 }
 
