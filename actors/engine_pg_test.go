@@ -232,3 +232,27 @@ func TestLeaseSweepCatchesAnUnwatchedStep(t *testing.T) {
 	j := e.job(t, id)
 	require.Contains(t, j.Steps[0].ErrorMessage, "worker lost")
 }
+
+// A starting server gives every running step one lease plus the idle
+// heartbeat period: no heartbeat could reach it while it was down, and an
+// idle worker's first heartbeat to it may take that long (inherited.go
+// needs two of them before a claim its worker never got is undone).
+func TestStartExtendsRunningLeasesByALeaseAndTheIdlePeriod(t *testing.T) {
+	t.Parallel()
+	cfg := Config{Lease: 4 * time.Second}
+	e := newPGEngine(t, engineWorkflow, cfg, nil)
+	ctx := context.Background()
+	id := e.create(t, "one", nil)
+	a := e.claimed(t, uuid.NewString())
+	before, err := e.store.StepLease(ctx, id, a.StepName)
+	require.NoError(t, err)
+	require.NotNil(t, before.LeaseExpiresAt)
+	require.WithinDuration(t, before.Now.Add(cfg.Lease), *before.LeaseExpiresAt, time.Second, "a claim's lease")
+
+	startOrchestrator(t, cfg, e.store, loadWorkspace(t, engineWorkflow)) // a server starting on the database
+	after, err := e.store.StepLease(ctx, id, a.StepName)
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Second, idleHeartbeat(cfg.Lease))
+	require.False(t, after.LeaseExpiresAt.Before(after.Now.Add(cfg.Lease+idleHeartbeat(cfg.Lease)-time.Second)),
+		"extended to at least lease + idle period from the start: %s left", after.LeaseExpiresAt.Sub(after.Now))
+}
