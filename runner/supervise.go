@@ -61,8 +61,11 @@ package runner
 //     that is alive but cut off from the server keeps running its steps
 //     (see docs/reliability.md for how long).
 //
-// Costs: one supervisor process per concurrently running step (the stroem
-// binary, ~20 MB resident, mostly shared pages), kept while the worker runs.
+// Costs: one supervisor process per slot of the worker (the stroem binary,
+// ~12 MB resident of which ~4 MB its own, the rest shared pages), kept
+// while the worker runs. A worker starts them in the background once it
+// has registered (prestartSupervisors), so that its first steps do not wait
+// for them; a step that finds none idle still starts its own.
 //
 // The protocol between worker and supervisor: fd 3 of the supervisor is the
 // control socket (supervise_proto.go) — a step (supervisorSpec, with the
@@ -77,6 +80,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -188,6 +192,15 @@ func (r *ShellRunner) start(cmd *exec.Cmd, step Step) (stepProcess, error) {
 	return startSupervised(cmd, shellOf(r.Shell))
 }
 
+// prestart starts n supervisors ahead of the steps where steps run under
+// one (prestartSupervisors); the returned func stops that.
+func (r *ShellRunner) prestart(n int, log *slog.Logger) (stop func()) {
+	if r.NoSupervisor || !supervisorReady.Load() {
+		return func() {}
+	}
+	return prestartSupervisors(n, log)
+}
+
 // supervisor is a supervisor process as the worker sees it. Supervisors are
 // kept in a pool and run one step after another: starting one costs tens of
 // milliseconds of CPU (a Go binary of this size), too much to pay per step.
@@ -206,6 +219,10 @@ const maxIdleSupervisors = 64
 var supervisors struct {
 	mu   sync.Mutex
 	idle []*supervisor
+	// live counts the supervisors started and not yet ended, idle or
+	// running a step; want is what the running workers asked to keep
+	// started (their slots, prestartSupervisors).
+	live, want int
 }
 
 // newSupervisor starts a supervisor process.
@@ -250,7 +267,62 @@ func newSupervisor() (*supervisor, error) {
 	}
 	sc := bufio.NewScanner(stR)
 	sc.Buffer(make([]byte, 4096), 1<<20)
+	supervisors.mu.Lock()
+	supervisors.live++
+	supervisors.mu.Unlock()
 	return &supervisor{cmd: cmd, ctl: ctl, status: sc, stR: stR}, nil
+}
+
+// ended takes a supervisor that has ended (or is ending) out of the count.
+func (s *supervisor) ended() {
+	supervisors.mu.Lock()
+	supervisors.live--
+	supervisors.mu.Unlock()
+}
+
+// prestartSupervisors asks for n more supervisors to be kept started, and
+// starts them in the background, one after another, until the pool holds
+// as many as every running worker's asks together; steps that need one
+// meanwhile start their own, as without it. Starting a supervisor costs
+// tens of milliseconds of CPU (package initialisation of this binary):
+// paid when the worker starts, not by its first steps. The returned func
+// stops the starting and takes the n back; the supervisors started stay in
+// the pool (maxIdleSupervisors).
+func prestartSupervisors(n int, log *slog.Logger) (stop func()) {
+	supervisors.mu.Lock()
+	supervisors.want += n
+	supervisors.mu.Unlock()
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-quit:
+				return
+			default:
+			}
+			supervisors.mu.Lock()
+			short := supervisors.live < min(supervisors.want, maxIdleSupervisors)
+			supervisors.mu.Unlock()
+			if !short {
+				return
+			}
+			s, err := newSupervisor()
+			if err != nil {
+				// The first step will say so, with its own error.
+				log.Warn("could not start a step supervisor ahead of the steps", "err", err)
+				return
+			}
+			putSupervisor(s)
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+		supervisors.mu.Lock()
+		supervisors.want -= n
+		supervisors.mu.Unlock()
+	}
 }
 
 // discard ends a supervisor that is not returned to the pool.
@@ -260,6 +332,7 @@ func (s *supervisor) discard() {
 	s.mu.Unlock()
 	_ = s.cmd.Wait()
 	_ = s.stR.Close()
+	s.ended()
 }
 
 func (s *supervisor) send(kind byte, payload []byte, files ...*os.File) error {
@@ -373,6 +446,7 @@ func (s *supervised) wait() {
 	}
 	_ = s.sup.ctl.Close()
 	werr := s.sup.cmd.Wait()
+	s.sup.ended()
 	s.status.err = fmt.Errorf("the step supervisor died: %v", werr)
 }
 

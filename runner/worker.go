@@ -211,6 +211,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	if w.shell != nil {
+		// A supervisor per slot, started now rather than by the first
+		// steps (supervise.go).
+		defer w.shell.prestart(w.cfg.MaxConcurrent, w.log)()
+	}
 	stepsCtx, cancelSteps := context.WithCancelCause(context.WithoutCancel(ctx))
 	reportCtx, giveUp := context.WithCancelCause(context.WithoutCancel(ctx))
 	hbCtx, stopHeartbeat := context.WithCancel(context.WithoutCancel(ctx))

@@ -590,3 +590,51 @@ func TestWorkerHeartbeatsIdleAtTheIdlePeriod(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	require.Len(t, beats(), n, "no more heartbeats before the idle period")
 }
+
+// A worker starts a step supervisor for each of its slots once it has
+// registered, so that its first steps do not pay for starting one; a step
+// then takes one of those. Not parallel: it counts the process-wide pool.
+func TestWorkerStartsASupervisorPerSlotAhead(t *testing.T) {
+	drainIdleSupervisors()
+	pool := func() (live, idle, want int) {
+		supervisors.mu.Lock()
+		defer supervisors.mu.Unlock()
+		return supervisors.live, len(supervisors.idle), supervisors.want
+	}
+	live, idle, want := pool()
+	require.Equal(t, [3]int{0, 0, 0}, [3]int{live, idle, want}, "nothing runs, and the pool is empty")
+
+	f := newFakeServer(t)
+	_, stop := startWorker(t, f, func(c *WorkerConfig) {
+		c.MaxConcurrent = 3
+		c.Runner = nil // the worker's own ShellRunner, as stroem worker runs
+	})
+	require.Eventually(t, func() bool {
+		live, idle, want := pool()
+		return live == 3 && idle == 3 && want == 3
+	}, 30*time.Second, 10*time.Millisecond, "three supervisors started, idle, before any step")
+
+	f.enqueue(shellAssignment("j", "s", "echo ran"))
+	require.True(t, f.waitCompletion("s").Succeeded())
+	live, idle, _ = pool()
+	require.Equal(t, 3, live, "the step took a started supervisor: none was started for it")
+	require.Equal(t, 3, idle)
+
+	stop()
+	live, idle, want = pool()
+	require.Equal(t, [3]int{3, 3, 0}, [3]int{live, idle, want}, "a stopped worker asks for none, and the started ones stay pooled")
+	drainIdleSupervisors()
+	live, _, _ = pool()
+	require.Zero(t, live)
+}
+
+// drainIdleSupervisors ends the pool's idle supervisors.
+func drainIdleSupervisors() {
+	supervisors.mu.Lock()
+	idle := supervisors.idle
+	supervisors.idle = nil
+	supervisors.mu.Unlock()
+	for _, s := range idle {
+		s.discard()
+	}
+}
