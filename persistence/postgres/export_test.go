@@ -14,3 +14,6 @@ const (
 	ClaimSQL           = claimSQL
 	HandedForSQL       = handedForSQL
 )
+
+// Int8s is the one-pass bigint[] parameter, for its tests.
+type Int8s = int8s

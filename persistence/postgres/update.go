@@ -169,7 +169,7 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 // heartbeat, another server — are read; the returned steps then share the
 // entry's structs and must not be modified.
 func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSteps) (*persistence.JobState, []int64, error) {
-	var known []int64 // nil: read every step
+	var known int8s // nil: read every step
 	if cached != nil {
 		known = cached.xmins
 	}
