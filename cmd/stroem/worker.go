@@ -36,7 +36,9 @@ key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 				return err
 			}
 			tuneGC(workerGCHeadroom)
+			procs := tuneWorker(cfg.MaxConcurrent)
 			log := daemonLogger(cfg.WorkerToken)
+			log.Info("worker starting", "version", version, "gomaxprocs", procs)
 			c, err := client.New(cfg.ServerURL, client.WithToken(cfg.WorkerToken), client.WithUserAgent("stroem-worker/"+version))
 			if err != nil {
 				return exitCode(2, fmt.Errorf("key server_url: %w", err))
