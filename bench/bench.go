@@ -34,8 +34,12 @@ const DefaultDBURL = "postgres://postgres@127.0.0.1:5432/postgres"
 // Sizes are the workload's sizes. The defaults are the issue's; the
 // hidden flags shrink them for tests.
 type Sizes struct {
-	ChainSteps   int
-	ChainRuns    int
+	ChainSteps int
+	ChainRuns  int
+	// WarmupRuns are unmeasured runs of the chain and of the fan-out
+	// before their measured ones: a running system's costs per step, not
+	// its processes' first ones (their heaps' first pages, say).
+	WarmupRuns   int
 	FanoutSteps  int
 	FanoutRuns   int
 	Workers      int
@@ -59,7 +63,7 @@ type Sizes struct {
 
 func DefaultSizes() Sizes {
 	return Sizes{
-		ChainSteps: 100, ChainRuns: 3,
+		ChainSteps: 100, ChainRuns: 3, WarmupRuns: 1,
 		FanoutSteps: 400, FanoutRuns: 3,
 		Workers: 2, Slots: 8,
 		TriggerJobs: 200,
@@ -111,7 +115,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (_ *Report, err err
 	rep := &Report{benchMeta: benchMeta{
 		Version: o.Version, Store: o.Store, CPUs: runtime.NumCPU(),
 		StartedAt: time.Now().UTC().Truncate(time.Second), LoadAvgStart: benchLoadAverage(),
-		Workers: o.Sizes.Workers, SlotsPerWorker: o.Sizes.Slots,
+		Workers: o.Sizes.Workers, SlotsPerWorker: o.Sizes.Slots, WarmupRuns: o.Sizes.WarmupRuns,
 	}}
 	b := &bench{opts: o, sizes: o.Sizes, progress: progress, rep: rep}
 	defer func() {

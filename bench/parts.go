@@ -212,8 +212,16 @@ func benchJobLimit(steps int) time.Duration {
 
 // runSeries runs task runs times, one job after the other, handing each
 // run's API total, wall time and job to each, and returns the CPU used per
-// step (steps a run) over the series.
+// step (steps a run) over the series. The series follows the warm-up runs,
+// which are not measured.
 func (b *bench) runSeries(ctx context.Context, task string, runs, steps int, each func(i int, total, wall time.Duration, job stroem.Job)) (benchCPUUse, error) {
+	for i := range b.sizes.WarmupRuns {
+		total, _, _, err := b.runJob(ctx, task, benchJobLimit(steps))
+		if err != nil {
+			return benchCPUUse{}, err
+		}
+		b.logf("%s warm-up run %d/%d: %d steps in %s (API), not measured", task, i+1, b.sizes.WarmupRuns, steps, benchFmtMS(benchMS(total)))
+	}
 	cpu0 := b.cpuNow()
 	for i := range runs {
 		total, wall, job, err := b.runJob(ctx, task, benchJobLimit(steps))

@@ -37,6 +37,8 @@ type benchMeta struct {
 	LoadAvgEnd     float64   `json:"load_avg_1m_end"`
 	Workers        int       `json:"workers"`
 	SlotsPerWorker int       `json:"slots_per_worker"`
+	// Unmeasured runs before the chain's and the fan-out's measured ones.
+	WarmupRuns int `json:"warmup_runs"`
 }
 
 type floorResult struct {
@@ -210,7 +212,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		row("floor", "server RSS after start", benchFmtMB(f.ServerRSSStartMB), "")
 	}
 	if c := r.chainResult; c != nil {
-		row("chain", fmt.Sprintf("%d-step chain, total (API, median of %d)", c.ChainSteps, c.ChainRuns),
+		row("chain", fmt.Sprintf("%d-step chain, total (API, median of %d%s)", c.ChainSteps, c.ChainRuns, r.warmup()),
 			benchFmtMS(c.ChainTotalMS), benchVerdict(c.ChainTotalMS, float64(c.ChainSteps)*5, "≤", "ms"))
 		row("chain", "per hop", benchFmtMS(c.ChainPerHopMS), benchVerdict(c.ChainPerHopMS, 5, "≤", "ms"))
 		row("chain", "  claim → completion recorded, p50", benchFmtMS(c.ChainStepSpanP50MS), "(worker side of a hop)")
@@ -225,7 +227,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	if f := r.fanoutResult; f != nil {
-		row("fanout", fmt.Sprintf("%d steps, %d×%d slots (median of %d)", f.FanoutSteps, r.Workers, r.SlotsPerWorker, f.FanoutRuns),
+		row("fanout", fmt.Sprintf("%d steps, %d×%d slots (median of %d%s)", f.FanoutSteps, r.Workers, r.SlotsPerWorker, f.FanoutRuns, r.warmup()),
 			fmt.Sprintf("%.0f steps/s", f.FanoutStepsPerS), benchVerdict(f.FanoutStepsPerS, 1000, "≥", "steps/s"))
 		row("fanout", "total (API)", benchFmtMS(f.FanoutTotalMS), "")
 		row("fanout", "busy slots on average", fmt.Sprintf("%.1f of %d", f.FanoutAvgConcurrency, r.Workers*r.SlotsPerWorker), "")
@@ -356,3 +358,11 @@ func benchRound(v float64) float64 { return math.Round(v*10) / 10 }
 
 // benchRound3 rounds to three decimals (microseconds, for figures in ms).
 func benchRound3(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// warmup says, in a figure's label, that the runs followed warm-up runs.
+func (r *Report) warmup() string {
+	if r.WarmupRuns == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", after %d warm-up", r.WarmupRuns)
+}

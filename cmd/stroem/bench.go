@@ -59,6 +59,10 @@ each) as subprocesses of this binary, and measures through the public API:
            second, and a line's latency to an SSE client, from the step's
            print and from the worker's read
 
+The chain and the fan-out each run once unmeasured first (--warmup-runs), so
+that their figures leave out more of what processes just started pay once
+(their heaps' first pages, say).
+
 With --store sqlite it runs ` + "`stroem dev`" + ` (embedded SQLite, in-process workers)
 instead of a server and workers. --pprof-dir saves 10 s CPU profiles of the
 server taken while extra chain, fan-out and logs jobs run (after the measured runs),
@@ -111,6 +115,7 @@ stdout. The machine should be otherwise idle; the load average is printed.`,
 	}{
 		{&s.ChainSteps, "chain-steps", "steps in the chain"},
 		{&s.ChainRuns, "chain-runs", "chain runs (median reported)"},
+		{&s.WarmupRuns, "warmup-runs", "unmeasured runs of the chain and the fan-out before the measured ones (0: none)"},
 		{&s.FanoutSteps, "fanout-steps", "steps in the fan-out job"},
 		{&s.FanoutRuns, "fanout-runs", "fan-out runs (median reported)"},
 		{&s.Workers, "workers", "worker processes"},
@@ -162,6 +167,9 @@ func (o *benchOptions) check() error {
 		}
 	}
 	s := o.sizes
+	if s.WarmupRuns < 0 {
+		return usageError("--warmup-runs must be at least 0, got %d", s.WarmupRuns)
+	}
 	for name, v := range map[string]int{"chain-steps": s.ChainSteps, "chain-runs": s.ChainRuns,
 		"fanout-steps": s.FanoutSteps, "fanout-runs": s.FanoutRuns, "workers": s.Workers, "slots": s.Slots,
 		"jobs": s.TriggerJobs, "many-jobs": s.ManyJobs, "sse-lines": s.SSELines, "logs-lines": s.LogsLines, "queued": s.Queued, "create-conns": s.CreateConns,

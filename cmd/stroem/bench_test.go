@@ -69,6 +69,8 @@ func TestBench(t *testing.T) {
 			require.Contains(t, got, k) // CPU ticks are 10 ms: five steps may show none
 		}
 		require.EqualValues(t, 5, got["chain_steps"])
+		require.EqualValues(t, 1, got["warmup_runs"], "one unmeasured chain before the measured one, by default")
+		require.Contains(t, stderr.String(), "chain warm-up run 1/1: 5 steps in ")
 		require.EqualValues(t, 5, got["trigger_jobs"])
 		require.EqualValues(t, 7, got["many_jobs"])
 		require.Contains(t, got, "many_orchestration_cpu_ms_per_job")
