@@ -15,5 +15,5 @@ const (
 	HandedForSQL       = handedForSQL
 )
 
-// Int8s is the one-pass bigint[] parameter, for its tests.
-type Int8s = int8s
+// Xids is the one-pass xid[] parameter, for its tests.
+type Xids = xids

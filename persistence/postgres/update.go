@@ -169,7 +169,7 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 // heartbeat, another server — are read; the returned steps then share the
 // entry's structs and must not be modified.
 func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSteps) (*persistence.JobState, []int64, error) {
-	var known int8s // nil: read every step
+	var known xids // nil: read every step
 	if cached != nil {
 		known = cached.xmins
 	}
@@ -240,9 +240,10 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 }
 
 // readStepsSQL reads a job's steps ($1) with their xmins, only those whose
-// xmin is not the one in $2 (by position; all of them when $2 is NULL).
+// xmin is not the one in $2 (by position; all of them when $2 is NULL; a
+// position beyond $2, a step appended since, is read too).
 const readStepsSQL = `SELECT ` + persistence.StepColumns + `, xmin::text::bigint FROM job_steps
-	WHERE job_id = $1 AND ($2::bigint[] IS NULL OR xmin::text::bigint IS DISTINCT FROM ($2::bigint[])[position + 1])
+	WHERE job_id = $1 AND ($2::xid[] IS NULL OR xmin IS DISTINCT FROM ($2::xid[])[position + 1])
 	ORDER BY position`
 
 // stepsWrite is the batch of one transition's writes: pre statements

@@ -141,6 +141,21 @@ func TestJobUpdateSeesRowsChangedSinceTheLastUpdate(t *testing.T) {
 	// Changing the returned state does not change what the next update reads.
 	poked.Mut("c").ErrorMessage = "scribbled"
 	require.Empty(t, seen().Find("c").ErrorMessage)
+
+	// Steps another server appended (a loop's instances): beyond the xmins
+	// this store knows, and read all the same.
+	other := openPool(t, s)
+	_, err = other.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
+		for _, name := range []string{"c[0]", "c[1]"} {
+			st.Append(&persistence.StepState{Name: name, Position: st.Len(), ActionName: "noop", ActionType: "shell",
+				MaxAttempts: 1, Status: stroem.StepPending})
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	grown := seen()
+	require.Equal(t, 5, grown.Len(), "the appended steps are seen")
+	require.Equal(t, stroem.StepPending, grown.Find("c[1]").Status)
 }
 
 // A transition that read a running step must not overwrite it when, before
