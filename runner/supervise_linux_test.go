@@ -353,17 +353,6 @@ func idleSupervisorPIDs() []int {
 	return pids
 }
 
-// drainSupervisors ends the idle supervisors.
-func drainSupervisors() {
-	supervisors.mu.Lock()
-	idle := supervisors.idle
-	supervisors.idle = nil
-	supervisors.mu.Unlock()
-	for _, s := range idle {
-		s.discard()
-	}
-}
-
 // Both supervisor loops (the Linux one, the portable fallback) run steps
 // alike: exit codes, output, a script without a shebang, a start error,
 // cancellation through the group, and the sweep. Not parallel: it chooses

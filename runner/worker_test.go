@@ -595,7 +595,7 @@ func TestWorkerHeartbeatsIdleAtTheIdlePeriod(t *testing.T) {
 // registered, so that its first steps do not pay for starting one; a step
 // then takes one of those. Not parallel: it counts the process-wide pool.
 func TestWorkerStartsASupervisorPerSlotAhead(t *testing.T) {
-	drainIdleSupervisors()
+	drainSupervisors()
 	pool := func() (live, idle, want int) {
 		supervisors.mu.Lock()
 		defer supervisors.mu.Unlock()
@@ -623,13 +623,13 @@ func TestWorkerStartsASupervisorPerSlotAhead(t *testing.T) {
 	stop()
 	live, idle, want = pool()
 	require.Equal(t, [3]int{3, 3, 0}, [3]int{live, idle, want}, "a stopped worker asks for none, and the started ones stay pooled")
-	drainIdleSupervisors()
+	drainSupervisors()
 	live, _, _ = pool()
 	require.Zero(t, live)
 }
 
-// drainIdleSupervisors ends the pool's idle supervisors.
-func drainIdleSupervisors() {
+// drainSupervisors ends the pool's idle supervisors.
+func drainSupervisors() {
 	supervisors.mu.Lock()
 	idle := supervisors.idle
 	supervisors.idle = nil
