@@ -62,7 +62,8 @@ package runner
 //     (see docs/reliability.md for how long).
 //
 // Costs: one supervisor process per slot of the worker (the stroem binary,
-// ~12 MB resident of which ~4 MB its own, the rest shared pages), kept
+// ~27 MB resident of which ~3 MB its own, the rest the binary's pages,
+// shared with the worker and the other supervisors), kept
 // while the worker runs. A worker starts them in the background once it
 // has registered (prestartSupervisors), so that its first steps do not wait
 // for them; a step that finds none idle still starts its own.
@@ -221,8 +222,9 @@ var supervisors struct {
 	idle []*supervisor
 	// live counts the supervisors started and not yet ended, idle or
 	// running a step; want is what the running workers asked to keep
-	// started (their slots, prestartSupervisors).
-	live, want int
+	// started (their slots), and starting what prestartSupervisors is
+	// starting for them now.
+	live, want, starting int
 }
 
 // newSupervisor starts a supervisor process.
@@ -302,12 +304,18 @@ func prestartSupervisors(n int, log *slog.Logger) (stop func()) {
 			default:
 			}
 			supervisors.mu.Lock()
-			short := supervisors.live < min(supervisors.want, maxIdleSupervisors)
+			short := supervisors.live+supervisors.starting < min(supervisors.want, maxIdleSupervisors)
+			if short {
+				supervisors.starting++ // two workers starting at once start no more than both asked
+			}
 			supervisors.mu.Unlock()
 			if !short {
 				return
 			}
 			s, err := newSupervisor()
+			supervisors.mu.Lock()
+			supervisors.starting--
+			supervisors.mu.Unlock()
 			if err != nil {
 				// The first step will say so, with its own error.
 				log.Warn("could not start a step supervisor ahead of the steps", "err", err)

@@ -628,6 +628,37 @@ func TestWorkerStartsASupervisorPerSlotAhead(t *testing.T) {
 	require.Zero(t, live)
 }
 
+// Workers of one process (stroem dev runs two) share the pool: together
+// they start as many supervisors as their slots, not more. Not parallel:
+// it counts the process-wide pool.
+func TestPrestartedSupervisorsAreTheWorkersSlots(t *testing.T) {
+	drainSupervisors()
+	t.Cleanup(drainSupervisors)
+	log := testLogger(t)
+	for round := range 5 {
+		var stops [3]func()
+		for i := range stops {
+			stops[i] = prestartSupervisors(2, log)
+		}
+		most := 0
+		require.Eventually(t, func() bool {
+			supervisors.mu.Lock()
+			defer supervisors.mu.Unlock()
+			most = max(most, supervisors.live)
+			return supervisors.live >= 6 && supervisors.starting == 0
+		}, 30*time.Second, time.Millisecond, "round %d", round)
+		require.Equal(t, 6, most, "round %d: never more than the slots", round)
+		for _, stop := range stops {
+			stop()
+		}
+		supervisors.mu.Lock()
+		live, want := supervisors.live, supervisors.want
+		supervisors.mu.Unlock()
+		require.Equal(t, [2]int{6, 0}, [2]int{live, want}, "round %d", round)
+		drainSupervisors()
+	}
+}
+
 // drainSupervisors ends the pool's idle supervisors.
 func drainSupervisors() {
 	supervisors.mu.Lock()
