@@ -595,14 +595,12 @@ func TestWorkerHeartbeatsIdleAtTheIdlePeriod(t *testing.T) {
 // registered, so that its first steps do not pay for starting one; a step
 // then takes one of those. Not parallel: it counts the process-wide pool.
 func TestWorkerStartsASupervisorPerSlotAhead(t *testing.T) {
-	drainSupervisors()
+	emptyPool(t)
 	pool := func() (live, idle, want int) {
 		supervisors.mu.Lock()
 		defer supervisors.mu.Unlock()
 		return supervisors.live, len(supervisors.idle), supervisors.want
 	}
-	live, idle, want := pool()
-	require.Equal(t, [3]int{0, 0, 0}, [3]int{live, idle, want}, "nothing runs, and the pool is empty")
 
 	f := newFakeServer(t)
 	_, stop := startWorker(t, f, func(c *WorkerConfig) {
@@ -616,12 +614,12 @@ func TestWorkerStartsASupervisorPerSlotAhead(t *testing.T) {
 
 	f.enqueue(shellAssignment("j", "s", "echo ran"))
 	require.True(t, f.waitCompletion("s").Succeeded())
-	live, idle, _ = pool()
+	live, idle, _ := pool()
 	require.Equal(t, 3, live, "the step took a started supervisor: none was started for it")
 	require.Equal(t, 3, idle)
 
 	stop()
-	live, idle, want = pool()
+	live, idle, want := pool()
 	require.Equal(t, [3]int{3, 3, 0}, [3]int{live, idle, want}, "a stopped worker asks for none, and the started ones stay pooled")
 	drainSupervisors()
 	live, _, _ = pool()
@@ -632,7 +630,7 @@ func TestWorkerStartsASupervisorPerSlotAhead(t *testing.T) {
 // they start as many supervisors as their slots, not more. Not parallel:
 // it counts the process-wide pool.
 func TestPrestartedSupervisorsAreTheWorkersSlots(t *testing.T) {
-	drainSupervisors()
+	emptyPool(t)
 	t.Cleanup(drainSupervisors)
 	log := testLogger(t)
 	for round := range 5 {
@@ -657,6 +655,18 @@ func TestPrestartedSupervisorsAreTheWorkersSlots(t *testing.T) {
 		require.Equal(t, [2]int{6, 0}, [2]int{live, want}, "round %d", round)
 		drainSupervisors()
 	}
+}
+
+// emptyPool waits until no supervisor is left (idle ones are ended; one an
+// earlier test killed may still be on its way out) and none is asked for.
+func emptyPool(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		drainSupervisors()
+		supervisors.mu.Lock()
+		defer supervisors.mu.Unlock()
+		return supervisors.live == 0 && supervisors.want == 0 && supervisors.starting == 0
+	}, 10*time.Second, 10*time.Millisecond, "nothing runs, and the pool is empty")
 }
 
 // drainSupervisors ends the pool's idle supervisors.
