@@ -42,7 +42,7 @@ func (o *Orchestrator) leasesTrusted() bool { return !o.storeDown.Load() }
 // actor watches — a claim whose commit succeeded while its answer from the
 // database was lost, a job another server gave up on.
 func (o *Orchestrator) watchStore() {
-	every := max(o.cfg.Lease/5, 50*time.Millisecond)
+	every := max(heartbeatPeriod(o.cfg.Lease), 50*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for tick := 1; ; tick++ {

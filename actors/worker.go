@@ -96,11 +96,15 @@ func (w *Workers) Register(ctx context.Context, reg stroem.WorkerRegistration) (
 	w.creds.m.Store(string(hash), wk.ID)
 	lease := w.o.cfg.Lease
 	return stroem.WorkerRegistered{
-		WorkerID: wk.ID, LeaseMS: lease.Milliseconds(), HeartbeatMS: (lease / 5).Milliseconds(),
+		WorkerID: wk.ID, LeaseMS: lease.Milliseconds(), HeartbeatMS: heartbeatPeriod(lease).Milliseconds(),
 		IdleHeartbeatMS: idleHeartbeat(lease).Milliseconds(),
 		Credential:      cred,
 	}, nil
 }
+
+// heartbeatPeriod is how often a worker running steps heartbeats
+// (WorkerRegistered.HeartbeatMS): five renewals per lease.
+func heartbeatPeriod(lease time.Duration) time.Duration { return lease / 5 }
 
 // idleHeartbeat is how often a worker with no step running heartbeats
 // (WorkerRegistered.IdleHeartbeatMS). Such a heartbeat renews no lease and
@@ -167,7 +171,7 @@ func (w *Workers) answer(checking bool, cancel []stroem.StepRef) stroem.Heartbea
 	}
 	r := stroem.HeartbeatResponse{Cancel: cancel}
 	if checking {
-		r.HeartbeatMS = (w.o.cfg.Lease / 5).Milliseconds()
+		r.HeartbeatMS = heartbeatPeriod(w.o.cfg.Lease).Milliseconds()
 	}
 	return r
 }
