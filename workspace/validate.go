@@ -162,9 +162,13 @@ func (l *wsLoader) linkTask(ws *Workspace, rt *rawTask, declared map[string]bool
 		}
 		deps[c[0]] = slices.DeleteFunc(slices.Clone(deps[c[0]]), func(d string) bool { return d == next })
 	}
-	up := upstreamOf(deps)
+	byTemplate := make(map[string]string, len(t.Order))
+	for _, name := range t.Order {
+		byTemplate[TemplateName(name)] = name
+	}
+	up := newUpstreams(deps)
 	for _, rs := range rt.steps {
-		if !l.checkStepRefs(t, rs, what+", step "+rs.s.Name, up[rs.s.Name]) {
+		if !l.checkStepRefs(t, rs, what+", step "+rs.s.Name, byTemplate, up.from(rs.s.Name)) {
 			ok = false
 		}
 	}
