@@ -286,7 +286,7 @@ func loopContext(p *plan, s *persistence.JobState, name string, m map[string]any
 	if ps == nil {
 		return m
 	}
-	for _, a := range ps.ancestors {
+	for _, a := range ps.reads {
 		st := s.Find(a)
 		if st != nil && st.Status.Terminal() && isExpanded(p, st) {
 			m[workspace.TemplateName(a)] = map[string]any{"output": loopOutput(s, st)}
@@ -297,7 +297,7 @@ func loopContext(p *plan, s *persistence.JobState, name string, m map[string]any
 		// An instance sees the upstream outputs its input names (by their
 		// template name); the others are left out of what each of
 		// thousands of renders copies.
-		for _, a := range ps.ancestors {
+		for _, a := range ps.reads {
 			if tn := workspace.TemplateName(a); !strings.Contains(ps.flowCtl.inputSrc, tn) {
 				delete(m, tn)
 			}

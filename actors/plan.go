@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/stroem/stroem/workspace"
 )
@@ -79,8 +81,9 @@ type planStep struct {
 	env     map[string]*workspace.Template
 	retry   *workspace.RetryPolicy // step's, else action's; nil = no retry
 	timeout time.Duration
-	// ancestors are the steps whose outputs the input templates may read.
-	ancestors []string
+	// reads are the steps whose outputs the step's templates may read
+	// (readsOf), in name order.
+	reads []string
 	// flowCtl is the step's when and for_each, nil when it has neither.
 	flowCtl *flowControl
 	// owner is the workspace of an action of another workspace (xref.go).
@@ -181,8 +184,13 @@ func compilePlan(id string, body []byte) (*plan, error) {
 		}
 		p.steps[name] = ps
 	}
+	up := workspace.NewUpstreams(deps)
+	byTemplate := make(map[string]string, len(p.steps))
+	for name := range p.steps {
+		byTemplate[workspace.TemplateName(name)] = name
+	}
 	for name, ps := range p.steps {
-		ps.ancestors = ancestors(deps, name)
+		ps.reads = readsOf(ps, byTemplate, up.From(name))
 	}
 	p.topo = make(map[string]int, len(p.steps))
 	p.dependents = make(map[string][]string, len(p.steps))
@@ -205,25 +213,41 @@ func compilePlan(id string, body []byte) (*plan, error) {
 	return p, nil
 }
 
-// ancestors returns every step that name transitively depends on, sorted.
-func ancestors(deps map[string][]string, name string) []string {
+// readsOf returns the steps whose outputs a step's templates may read: its
+// upstream steps (up) whose template names (byTemplate: template name →
+// step) are words of the templates that see step outputs — the flow's
+// input, when and for_each, and an approval's message. A template reaches
+// a step's output only by that name, so the step's other upstream steps
+// are left out of its renders: with all of them, each step of a 10,000-step
+// chain put the outputs of every step before it into its render, and
+// working that out for every step when the job started took 12 s and 1.4 GB
+// (issue 23). A word that is not a reference (in a string, say) only adds
+// an output the render does not use.
+func readsOf(ps *planStep, byTemplate map[string]string, up *workspace.UpstreamWalk) []string {
+	var out []string
 	seen := map[string]bool{}
-	var walk func(string)
-	walk = func(n string) {
-		for _, d := range deps[n] {
-			if !seen[d] {
-				seen[d] = true
-				walk(d)
+	words := func(src string) {
+		for _, w := range strings.FieldsFunc(src, notWordRune) {
+			if n, ok := byTemplate[w]; ok && !seen[n] {
+				seen[n] = true
+				if up.Has(n) {
+					out = append(out, n)
+				}
 			}
 		}
 	}
-	walk(name)
-	out := make([]string, 0, len(seen))
-	for n := range seen {
-		out = append(out, n)
-	}
+	walkStrings(ps.flow.Input, words)
+	words(ps.flow.When)
+	walkStrings(ps.flow.ForEach, words)
+	words(ps.action.Message)
 	sort.Strings(out)
 	return out
+}
+
+// notWordRune reports whether r cannot be part of a template's name for a
+// variable.
+func notWordRune(r rune) bool {
+	return r != '_' && !unicode.IsLetter(r) && !unicode.IsDigit(r)
 }
 
 // resolveSecrets resolves each top-level secret on its own, so one missing

@@ -456,11 +456,12 @@ func jobOutput(p *plan, s *persistence.JobState) map[string]any {
 }
 
 // templateContext is what a step's templates see: the job's input, the
-// outputs of the steps it (transitively) depends on, secrets, job identity.
+// outputs of the steps it (transitively) depends on that they name
+// (planStep.reads), secrets, job identity.
 func templateContext(p *plan, s *persistence.JobState, name string) map[string]any {
 	outputs := map[string]map[string]any{}
 	if ps := p.step(name); ps != nil {
-		for _, a := range ps.ancestors {
+		for _, a := range ps.reads {
 			st := s.Find(a)
 			if st == nil || !(st.Status == stroem.StepCompleted || st.Status == stroem.StepFailed) {
 				continue

@@ -166,9 +166,9 @@ func (l *wsLoader) linkTask(ws *Workspace, rt *rawTask, declared map[string]bool
 	for _, name := range t.Order {
 		byTemplate[TemplateName(name)] = name
 	}
-	up := newUpstreams(deps)
+	up := NewUpstreams(deps)
 	for _, rs := range rt.steps {
-		if !l.checkStepRefs(t, rs, what+", step "+rs.s.Name, byTemplate, up.from(rs.s.Name)) {
+		if !l.checkStepRefs(t, rs, what+", step "+rs.s.Name, byTemplate, up.From(rs.s.Name)) {
 			ok = false
 		}
 	}

@@ -149,7 +149,7 @@ func (l *wsLoader) checkActionRefs(a *Action) bool {
 // checkStepRefs reports, in a step's input templates, inputs the task does
 // not declare and outputs of steps that are unknown or not upstream.
 // byTemplate maps the task's steps' template names to their names.
-func (l *wsLoader) checkStepRefs(t *Task, rs *rawStep, what string, byTemplate map[string]string, up *upstream) bool {
+func (l *wsLoader) checkStepRefs(t *Task, rs *rawStep, what string, byTemplate map[string]string, up *UpstreamWalk) bool {
 	ok := true
 	seen := map[string]bool{}
 	for _, key := range loadSortedKeys(rs.s.Input) {
@@ -181,7 +181,7 @@ func (l *wsLoader) checkStepRefs(t *Task, rs *rawStep, what string, byTemplate m
 						l.add(pos, fmt.Sprintf("%s: input %s uses %s.output, but the task has no step %s%s", what, key, r.root, r.root, l.suggest(r.root, names)))
 					case step == rs.s.Name:
 						l.add(pos, fmt.Sprintf("%s: input %s uses the step's own output (%s.output)", what, key, r.root))
-					case !up.has(step):
+					case !up.Has(step):
 						l.add(pos, fmt.Sprintf("%s: input %s uses %s.output, but step %s is not upstream of this step: add it to depends_on", what, key, r.root, step))
 					default:
 						continue
@@ -195,64 +195,4 @@ func (l *wsLoader) checkStepRefs(t *Task, rs *rawStep, what string, byTemplate m
 		}
 	}
 	return ok
-}
-
-// upstreams answers, for a task's steps, whether one depends on another,
-// directly or through other steps. Sets of every step's upstream steps,
-// made up front, cost time and memory quadratic in the task's steps (a
-// 4,000-step chain took 2.3 s and 890 MB to load; issue 23), and most
-// steps never ask. So each step's question walks depends_on from it only
-// as far as the answer needs (from), and a step found to depend on another
-// is remembered: a step that reaches it needs to walk no further.
-type upstreams struct {
-	deps    map[string][]string
-	reaches map[string]map[string]bool // step → steps known to depend on it
-}
-
-func newUpstreams(deps map[string][]string) *upstreams {
-	return &upstreams{deps: deps, reaches: map[string]map[string]bool{}}
-}
-
-// from returns the questions of one step, start.
-func (u *upstreams) from(start string) *upstream {
-	return &upstream{all: u, start: start, stack: []string{start}}
-}
-
-// upstream is one step's walk through depends_on, taken up again by each
-// question where the last one stopped.
-type upstream struct {
-	all   *upstreams
-	start string
-	seen  map[string]bool // reached so far
-	stack []string        // reached, its own dependencies not walked yet
-}
-
-// has reports whether start depends on step (a cycle through start makes
-// start its own upstream step).
-func (u *upstream) has(step string) bool {
-	known := u.all.reaches[step]
-	found := u.seen[step] || known[u.start]
-	for !found && len(u.stack) > 0 {
-		n := u.stack[len(u.stack)-1]
-		u.stack = u.stack[:len(u.stack)-1]
-		for _, d := range u.all.deps[n] { // all of them: the next question goes on from here
-			if u.seen[d] {
-				continue
-			}
-			if u.seen == nil {
-				u.seen = map[string]bool{}
-			}
-			u.seen[d] = true
-			u.stack = append(u.stack, d)
-			found = found || d == step || known[d]
-		}
-	}
-	if found && !known[u.start] {
-		if known == nil {
-			known = map[string]bool{}
-			u.all.reaches[step] = known
-		}
-		known[u.start] = true
-	}
-	return found
 }

@@ -51,14 +51,14 @@ func TestUpstreamsAnswerAsEveryPathDoes(t *testing.T) {
 				}
 			}
 		}
-		up := newUpstreams(deps)
-		walks := map[string]*upstream{}
+		up := NewUpstreams(deps)
+		walks := map[string]*UpstreamWalk{}
 		for range 3 * n {
 			start, step := names[r.IntN(n)], names[r.IntN(n)]
 			if walks[start] == nil {
-				walks[start] = up.from(start)
+				walks[start] = up.From(start)
 			}
-			require.Equal(t, reachesBrute(deps, start, step), walks[start].has(step),
+			require.Equal(t, reachesBrute(deps, start, step), walks[start].Has(step),
 				"round %d: does %s depend on %s? deps %v", round, start, step, deps)
 		}
 	}
@@ -72,13 +72,13 @@ func TestUpstreamsRememberWhatDependsOnAStep(t *testing.T) {
 	for i := 1; i < 100; i++ {
 		deps[fmt.Sprintf("s%d", i)] = []string{fmt.Sprintf("s%d", i-1)}
 	}
-	up := newUpstreams(deps)
+	up := NewUpstreams(deps)
 	for i := 1; i < 100; i++ {
-		w := up.from(fmt.Sprintf("s%d", i))
-		require.True(t, w.has("s0"))
+		w := up.From(fmt.Sprintf("s%d", i))
+		require.True(t, w.Has("s0"))
 		require.Len(t, w.seen, 1, "s%d walked further than its own dependency", i)
 	}
-	require.False(t, up.from("s0").has("s1"))
+	require.False(t, up.From("s0").Has("s1"))
 }
 
 // largeTaskWorkspace writes a workspace whose one task has n steps, in one
