@@ -251,3 +251,8 @@ func (s *JobState) Seal() {
 func (s *JobState) StepsShared() []*StepState {
 	return slices.Clone(s.steps)
 }
+
+// SharedAt returns the step at position i itself, for a store that keeps
+// it (after Seal): it must never be changed. Unlike StepsShared it copies
+// nothing: a big job's transition takes back a few steps, not all.
+func (s *JobState) SharedAt(i int) *StepState { return s.steps[i] }

@@ -1,5 +1,7 @@
 package postgres
 
+import "github.com/stroem/stroem/persistence"
+
 // JobListQuery exposes JobList's statement to the plan tests.
 var JobListQuery = jobListQuery
 
@@ -17,3 +19,12 @@ const (
 
 // Xids is the one-pass xid[] parameter, for its tests.
 type Xids = xids
+
+// CachedSteps is the steps s keeps for a job from its last transition (nil
+// when none), themselves: never change them.
+func CachedSteps(s *Store, jobID string) []*persistence.StepState {
+	if e := s.steps.get(jobID); e != nil {
+		return e.steps
+	}
+	return nil
+}

@@ -140,12 +140,9 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 	committed = true
 	st.Seal()
 	keep := st.StepsShared() // the steps fn did not take are before's
-	if changed := st.Changed(); len(changed) > 0 {
-		read := before.StepsShared()
-		for _, i := range changed {
-			if i < len(read) {
-				keep[i] = read[i] // taken, maybe unchanged; if written, replaced below
-			}
+	for _, i := range st.Changed() {
+		if i < before.Len() {
+			keep[i] = before.SharedAt(i) // taken, maybe unchanged; if written, replaced below
 		}
 	}
 	for _, step := range w.steps {
@@ -203,9 +200,10 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	st.Now = st.Now.UTC()
 	var xmins []int64
 	var steps []*persistence.StepState
+	own := cached == nil // steps is this read's own: cached.steps is copied before its first change
 	if cached != nil {
-		steps = slices.Clone(cached.steps)
-		xmins = slices.Clone(cached.xmins)
+		steps = cached.steps
+		xmins = slices.Clone(cached.xmins) // the update writes its own steps' xmins into it
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -223,6 +221,9 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 			steps = append(steps, step)
 			xmins = append(xmins, x)
 		case cached != nil && step.Position >= 0 && step.Position < len(steps):
+			if !own {
+				steps, own = slices.Clone(steps), true
+			}
 			steps[step.Position], xmins[step.Position] = step, x
 		default:
 			return nil, nil, errStaleCache{id}

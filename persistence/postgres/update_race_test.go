@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -389,4 +390,31 @@ func TestJobUpdateOfferLockedByAClaimIsSkipped(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, [2]any{stroem.StepCompleted, stroem.StepReady}, [2]any{st.Find("a").Status, st.Find("b").Status})
 	require.Equal(t, "b", storetest.ClaimOne(t, s, "w2").StepName, "b is still the Dispatcher's")
+}
+
+// A transition's read never changes the steps the store keeps from the
+// last transition (they are shared, not copied, until a step read anew
+// must go in): the steps kept before are as they were after a read that
+// found a step changed by another writer.
+func TestJobUpdateLeavesTheKeptStepsAsTheyWere(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b"}, storetest.Step{Name: "c"})
+	noop := func(*persistence.JobState) error { return nil }
+	_, err := s.JobUpdate(ctx, nj.Job.ID, noop)
+	require.NoError(t, err)
+	kept := postgres.CachedSteps(s, nj.Job.ID)
+	require.Len(t, kept, 3)
+	was := slices.Clone(kept)
+	wasB := *was[1]
+
+	_, err = s.Pool().Exec(ctx, `UPDATE job_steps SET input = '{"x": 1}' WHERE job_id = $1 AND step_name = 'b'`, nj.Job.ID)
+	require.NoError(t, err)
+	st, err := s.JobUpdate(ctx, nj.Job.ID, noop)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"x": float64(1)}, st.Find("b").Input, "the read found b changed")
+	require.Equal(t, was, kept, "the steps kept before still hold the steps they held")
+	require.Equal(t, wasB, *kept[1], "and those steps are unchanged")
+	require.Equal(t, map[string]any{"x": float64(1)}, postgres.CachedSteps(s, nj.Job.ID)[1].Input, "the store keeps the new read")
 }

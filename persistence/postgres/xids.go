@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -36,6 +37,7 @@ func (xidsPlan) Encode(value any, buf []byte) ([]byte, error) {
 	if v == nil {
 		return nil, nil
 	}
+	buf = slices.Grow(buf, 20+8*len(v))         // one allocation, not one per doubling
 	buf = binary.BigEndian.AppendUint32(buf, 1) // dimensions
 	buf = binary.BigEndian.AppendUint32(buf, 0) // has nulls
 	buf = binary.BigEndian.AppendUint32(buf, pgtype.XIDOID)
