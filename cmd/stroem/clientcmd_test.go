@@ -120,7 +120,7 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 			return
 		}
 		_, _ = w.Write([]byte(`{"name":"hello-world","mode":"distributed","flow":[],
-			"input":[{"name":"name","type":"string","default":"World"},{"name":"count","type":"integer"},{"name":"version","type":"string"}]}`))
+			"input":[{"name":"name","type":"string","default":"World"},{"name":"count","type":"integer"},{"name":"version","type":"string"},{"name":"envs","type":"string","multiple":true},{"name":"ports","type":"integer","multiple":true}]}`))
 	})
 	mux.HandleFunc("POST /api/workspaces/{ws}/tasks/{task}/execute", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("task") != "hello-world" {
@@ -285,6 +285,17 @@ func TestTriggerCommandInput(t *testing.T) {
 		"-i", "version=2", "-i", "name=true", "-i", "count=3")
 	require.Equal(t, 0, r.code, r.err)
 	require.Equal(t, map[string]any{"version": "2", "name": "true", "count": float64(3)}, f.executed[1])
+
+	// A field of several values gets a list: each pair's value, or a JSON
+	// list's items, in order; strings as typed.
+	r = runCLI(t, t.Context(), "trigger", "hello-world", "--server", url,
+		"-i", `envs=["dev","prod"]`, "-i", "envs=7", "-i", "ports=8080", "-i", "ports=[1, 2]", "-i", "name=a", "-i", "name=b")
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, map[string]any{"envs": []any{"dev", "prod", "7"}, "ports": []any{float64(8080), float64(1), float64(2)},
+		"name": "b"}, f.executed[2])
+	r = runCLI(t, t.Context(), "trigger", "hello-world", "--server", url, "-i", "envs=dev")
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, map[string]any{"envs": []any{"dev"}}, f.executed[3])
 
 	r = runCLI(t, t.Context(), "trigger", "hello-world", "--server", url, "-o", "json")
 	require.Equal(t, 0, r.code, r.err)

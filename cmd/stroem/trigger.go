@@ -28,7 +28,9 @@ key=value pairs (-i name=You -i count=3). A value that parses as JSON is
 taken as JSON (3 is a number, true a boolean, {"a": 1} an object); anything
 else is a string — and where the task declares a field as a string, the
 value is always the text as typed (-i version=2 sends "2"). key=value pairs
-override the keys of JSON objects.
+override the keys of JSON objects. A field that takes several values
+(multiple: true) gets a list: -i envs=dev -i envs=prod, or
+-i 'envs=["dev","prod"]'.
 
 --wait waits until the job ends and prints its status; --follow streams its
 logs live (stdout lines to stdout, stderr lines to stderr), resuming across
@@ -116,19 +118,40 @@ func finish(cmd *cobra.Command, c *client.Client, id string, st stroem.JobStatus
 }
 
 // keepStrings gives string-typed fields the key=value text as typed, so
-// -i version=2 is "2" for a string field and 2 for an integer one.
-func keepStrings(input map[string]any, raw map[string]string, schema []client.InputField) {
+// -i version=2 is "2" for a string field and 2 for an integer one. A field
+// that takes several values (multiple) gets a list: the values of its
+// key=value pairs in order, each pair's a JSON list's items or one value.
+func keepStrings(input map[string]any, raw map[string][]string, schema []client.InputField) {
 	for _, f := range schema {
-		if v, ok := raw[f.Name]; ok && (f.Type == "string" || f.Type == "") {
-			input[f.Name] = v
+		texts, ok := raw[f.Name]
+		if !ok {
+			continue
+		}
+		text := f.Type == "string" || f.Type == ""
+		switch {
+		case f.Multiple:
+			list := []any{}
+			for _, v := range texts {
+				if items, ok := inputValue(v).([]any); ok {
+					list = append(list, items...)
+				} else if text {
+					list = append(list, v)
+				} else {
+					list = append(list, inputValue(v))
+				}
+			}
+			input[f.Name] = list
+		case text:
+			input[f.Name] = texts[len(texts)-1]
 		}
 	}
 }
 
 // parseInputs merges the --input/-i values: JSON objects first, in order,
-// then key=value pairs over them. raw holds each key=value pair's text.
-func parseInputs(values []string) (input map[string]any, raw map[string]string, err error) {
-	input, raw = map[string]any{}, map[string]string{}
+// then key=value pairs over them (of a key given twice, the last). raw
+// holds each key's key=value texts in order.
+func parseInputs(values []string) (input map[string]any, raw map[string][]string, err error) {
+	input, raw = map[string]any{}, map[string][]string{}
 	var pairs []string
 	for _, v := range values {
 		if strings.HasPrefix(strings.TrimSpace(v), "{") {
@@ -150,7 +173,7 @@ func parseInputs(values []string) (input map[string]any, raw map[string]string, 
 		}
 		k = strings.TrimSpace(k)
 		input[k] = inputValue(v)
-		raw[k] = v
+		raw[k] = append(raw[k], v)
 	}
 	return input, raw, nil
 }

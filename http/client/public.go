@@ -84,6 +84,7 @@ type InputField struct {
 	Default     any    `json:"default,omitempty"`
 	Description string `json:"description,omitempty"`
 	Enum        []any  `json:"enum,omitempty"`
+	Multiple    bool   `json:"multiple,omitempty"` // the value is a list
 }
 
 // Task is a task as the API lists it; the detail view adds its flow.
