@@ -11,14 +11,12 @@ const (
 	StartByPositionSQL = startByPositionSQL
 	GiveBackSQL        = giveBackSQL
 	ReadStepsSQL       = readStepsSQL
+	ReadStepsSinceSQL  = readStepsSinceSQL
 	WriteStepsSQL      = writeStepsSQL
 	KeyedPlans         = keyedPlans
 	ClaimSQL           = claimSQL
 	HandedForSQL       = handedForSQL
 )
-
-// Xids is the one-pass xid[] parameter, for its tests.
-type Xids = xids
 
 // CachedSteps is the steps s keeps for a job from its last transition (nil
 // when none), themselves: never change them.

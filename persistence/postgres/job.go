@@ -350,11 +350,11 @@ type errStaleCache struct{ job string }
 func (e errStaleCache) Error() string { return "job " + e.job + ": cached steps do not match" }
 
 // stepCache keeps the steps of recently updated jobs as JobUpdate wrote
-// them, with each row's xmin (the id of the transaction that wrote the row
-// version), so the next update of a job reads only the xmins and re-reads
-// the rows that changed meanwhile. A job's steps are its bulk: for a
-// 100-step job this is most of a transition's reading. Bounded; least
-// recently used first out.
+// them, with the horizon of the read they came from (readState), so the
+// next update of a job reads only the rows written since. A job's steps
+// are its bulk: for a 100-step job this is most of a transition's reading,
+// and the rows are found by job_steps_version_idx, not visited one by one.
+// Bounded; least recently used first out.
 type stepCache struct {
 	mu   sync.Mutex
 	max  int
@@ -365,7 +365,7 @@ type stepCache struct {
 // cachedSteps is an immutable entry: never modify its steps.
 type cachedSteps struct {
 	steps []*persistence.StepState
-	xmins []int64
+	since int64 // the horizon of the read: rows written since have a version at least this
 	index *persistence.StepIndex
 	used  uint64
 }
@@ -409,11 +409,11 @@ func (c *stepCache) position(jobID, step string) (pos int, ok bool) {
 	return 0, false
 }
 
-func (c *stepCache) put(id string, steps []*persistence.StepState, xmins []int64, index *persistence.StepIndex) {
+func (c *stepCache) put(id string, steps []*persistence.StepState, since int64, index *persistence.StepIndex) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.tick++
-	c.jobs[id] = &cachedSteps{steps: steps, xmins: xmins, index: index, used: c.tick}
+	c.jobs[id] = &cachedSteps{steps: steps, since: since, index: index, used: c.tick}
 	if len(c.jobs) <= c.max {
 		return
 	}

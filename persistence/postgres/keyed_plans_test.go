@@ -30,7 +30,8 @@ func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
 		"acknowledgement by position": {postgres.StartByPositionSQL, `'{}', '{}', '{}', '{}', 'running', '{}'`},
 		"claim":                       {postgres.ClaimSQL, `'00000000-0000-0000-0000-000000000001', '{shell}', 1, 30000, '{x/1/a}'`},
 		"claimed for a completion":    {postgres.HandedForSQL, `'00000000-0000-0000-0000-000000000001', 'x/1/a'`},
-		"step read":                   {postgres.ReadStepsSQL, `'00000000-0000-0000-0000-000000000000', NULL`},
+		"step read":                   {postgres.ReadStepsSQL, `'00000000-0000-0000-0000-000000000000'`},
+		"step read since":             {postgres.ReadStepsSinceSQL, `'00000000-0000-0000-0000-000000000000', 1`},
 		"step write": {postgres.WriteStepsSQL, `'00000000-0000-0000-0000-000000000000'` +
 			strings.Repeat(`, '{}'`, 21) + `, now(), '{}', '{true}', '{shell}', now()`},
 	} {
@@ -40,6 +41,12 @@ func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
 		walk = func(n planNode) {
 			if n.Relation == "job_steps" && n.NodeType != "ModifyTable" {
 				scans = append(scans, n.NodeType)
+				if name == "step read since" {
+					// The rows written since the last read are found by
+					// job and version, never among all of the job's steps.
+					require.True(t, n.IndexName == "job_steps_version_idx" && strings.Contains(n.IndexCond, "version"),
+						"the step read since a horizon reads a job's steps by job only:\n%s", plan)
+				}
 				if name == "step write" && n.NodeType == "Index Scan" {
 					// The steps it writes are found by job and position
 					// (then by TID), never among all of the job's steps: a

@@ -87,10 +87,6 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
 	}
-	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
-		registerTypes(conn)
-		return nil
-	}
 	host := fmt.Sprintf("%s:%d", cfg.ConnConfig.Host, cfg.ConnConfig.Port)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

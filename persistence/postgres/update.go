@@ -44,12 +44,12 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 		if attempt > 1 {
 			cached = nil
 		}
-		result, keep, xmins, err := s.jobUpdateOnce(ctx, jobID, fn, cached)
+		result, keep, since, err := s.jobUpdateOnce(ctx, jobID, fn, cached)
 		if err == nil {
 			if result.Job.Status.Terminal() {
 				s.steps.drop(jobID) // a finished job is not updated again
 			} else {
-				s.steps.put(jobID, keep, xmins, result.StepIndex())
+				s.steps.put(jobID, keep, since, result.StepIndex())
 			}
 			return result, nil
 		}
@@ -75,11 +75,11 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 // the state as written (sealed: a later change copies a step first), the
 // steps for the cache (the unchanged ones shared with what was read, which
 // nobody modifies; copies of the written ones, whose maps fn may still
-// hold) and every step row's xmin.
-func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persistence.JobState) error, cached *cachedSteps) (*persistence.JobState, []*persistence.StepState, []int64, error) {
+// hold) and the horizon of the read (cachedSteps.since).
+func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persistence.JobState) error, cached *cachedSteps) (*persistence.JobState, []*persistence.StepState, int64, error) {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, 0, err
 	}
 	defer pc.Release()
 	conn := pc.Conn()
@@ -93,23 +93,20 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 			}
 		}
 	}()
-	before, xmins, err := readState(ctx, conn, jobID, cached)
+	before, since, err := readState(ctx, conn, jobID, cached)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, 0, err
 	}
 	// before may share the cache's steps: st shares them too, copying one
 	// the first time fn changes it (persistence.JobState.MutAt), so that
 	// neither fn nor Diff costs what the job holds.
 	st := before.Share()
 	if err := fn(st); err != nil {
-		return nil, nil, nil, persistence.CallbackError{Err: err}
+		return nil, nil, 0, persistence.CallbackError{Err: err}
 	}
 	w, err := writeBatch(before, st, s.notifyPayload(jobID))
 	if err != nil {
-		return nil, nil, nil, err
-	}
-	for len(xmins) < st.Len() {
-		xmins = append(xmins, 0) // appended steps: set from their writes below
+		return nil, nil, 0, err
 	}
 	b := w.batch
 	b.Queue("COMMIT")
@@ -117,25 +114,25 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 	defer br.Close()
 	for range w.pre {
 		if _, err := br.Exec(); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, 0, err
 		}
 	}
 	var untaken []int
 	if len(w.steps) > 0 {
-		if untaken, err = readWritten(br, w.steps, xmins); err != nil {
-			return nil, nil, nil, err
+		if untaken, err = readWritten(br, w.steps); err != nil {
+			return nil, nil, 0, err
 		}
 	}
 	for range w.post {
 		if _, err := br.Exec(); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, 0, err
 		}
 	}
 	if _, err := br.Exec(); err != nil { // COMMIT
-		return nil, nil, nil, err
+		return nil, nil, 0, err
 	}
 	if err := br.Close(); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, 0, err
 	}
 	committed = true
 	st.Seal()
@@ -153,7 +150,7 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 	for _, i := range untaken {
 		st.Untake(i, before) // keep[i] is before's already (above)
 	}
-	return st, keep, xmins, nil
+	return st, keep, since, nil
 }
 
 // readState begins a transaction on conn (under keyedPlans), locks the job row (the per-job
@@ -161,91 +158,99 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 // round trip. Step rows are read without locks, so claims (SKIP LOCKED on
 // step rows) never skip a job's ready steps while one of its transitions
 // runs; writeBatch instead writes each step only if it is still as it was
-// read. With a cache entry (the steps as the last JobUpdate wrote them, and
-// each row's xmin) only the rows whose xmin moved since — a claim, a
-// heartbeat, another server — are read; the returned steps then share the
-// entry's structs and must not be modified.
-func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSteps) (*persistence.JobState, []int64, error) {
-	var known xids // nil: read every step
-	if cached != nil {
-		known = cached.xmins
-	}
+// read. With a cache entry (the steps as the last JobUpdate wrote them,
+// and the horizon of its read) only the rows written since — a claim, a
+// heartbeat, another server, the last JobUpdate itself — are read; the
+// returned steps then share the entry's structs and must not be modified.
+//
+// It also returns the horizon of this read: the xmin of the job row's
+// snapshot, taken before the steps' own. Every transaction still running
+// when the steps were read, or begun since, has an id at least that, and
+// the trigger of migration 00210 gives each row it writes that id
+// (version): the next read's rows with version >= horizon are every row
+// this one could not see, and some it did.
+func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSteps) (*persistence.JobState, int64, error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	// The job's row also sets keyedPlans for what follows (the step write
 	// unnests arrays), without a statement of its own.
-	b.Queue(`SELECT `+persistence.JobColumns+`, now(), context, `+stateScopesColumns+`, `+keyedPlansColumn+`
+	b.Queue(`SELECT `+persistence.JobColumns+`, now(), context, `+stateScopesColumns+`, `+keyedPlansColumn+`,
+		pg_snapshot_xmin(pg_current_snapshot())::text::bigint
 		FROM jobs WHERE id = $1 FOR UPDATE OF jobs`, id)
-	b.Queue(readStepsSQL, id, known)
+	if cached == nil {
+		b.Queue(readStepsSQL, id)
+	} else {
+		b.Queue(readStepsSinceSQL, id, cached.since)
+	}
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil { // BEGIN
-		return nil, nil, err
+		return nil, 0, err
 	}
 	st := &persistence.JobState{}
 	var jobContext []byte
 	var scopes stroem.AssignmentState
 	var plans string
-	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext, &scopes.Task, &scopes.Global, &plans)
+	var horizon int64
+	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext, &scopes.Task, &scopes.Global, &plans, &horizon)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil, notFound("job %s not found", id)
+		return nil, 0, notFound("job %s not found", id)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
 	if st.Context, err = persistence.DecodeJSON(jobContext); err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
 	st.Job, st.SnapshotID, st.CancelRequested, st.StateScopes = job, snapshotID, cancelRequested, &scopes
 	st.Now = st.Now.UTC()
-	var xmins []int64
 	var steps []*persistence.StepState
 	own := cached == nil // steps is this read's own: cached.steps is copied before its first change
 	if cached != nil {
 		steps = cached.steps
-		xmins = slices.Clone(cached.xmins) // the update writes its own steps' xmins into it
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var x int64
-		step, err := scanStep(rows, &x)
+		step, err := scanStep(rows)
 		if err != nil {
-			return nil, nil, err
+			return nil, 0, err
 		}
 		switch {
 		case cached == nil && step.Position == len(steps):
 			steps = append(steps, step)
-			xmins = append(xmins, x)
 		case cached != nil && step.Position >= 0 && step.Position < len(steps):
 			if !own {
 				steps, own = slices.Clone(steps), true
 			}
-			steps[step.Position], xmins[step.Position] = step, x
+			steps[step.Position] = step
 		default:
-			return nil, nil, errStaleCache{id}
+			return nil, 0, errStaleCache{id}
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
 	var idx *persistence.StepIndex
 	if cached != nil {
 		idx = cached.index
 	}
 	st.SetSteps(steps, idx)
-	return st, xmins, nil
+	return st, horizon, nil
 }
 
-// readStepsSQL reads a job's steps ($1) with their xmins, only those whose
-// xmin is not the one in $2 (by position; all of them when $2 is NULL; a
-// position beyond $2, a step appended since, is read too).
-const readStepsSQL = `SELECT ` + persistence.StepColumns + `, xmin::text::bigint FROM job_steps
-	WHERE job_id = $1 AND ($2::xid[] IS NULL OR xmin IS DISTINCT FROM ($2::xid[])[position + 1])
-	ORDER BY position`
+// readStepsSQL reads every step of a job ($1), in position order.
+const readStepsSQL = `SELECT ` + persistence.StepColumns + ` FROM job_steps
+	WHERE job_id = $1 ORDER BY position`
+
+// readStepsSinceSQL reads the steps of a job ($1) written by transactions
+// with an id at least $2 (a read's horizon, see readState), in no order:
+// job_steps_version_idx finds them among the job's steps.
+const readStepsSinceSQL = `SELECT ` + persistence.StepColumns + ` FROM job_steps
+	WHERE job_id = $1 AND version >= $2`
 
 // stepsWrite is the batch of one transition's writes: pre statements
 // (the skeletons of appended steps), then, when steps is not empty, the one
@@ -319,13 +324,13 @@ func writeBatch(before, after *persistence.JobState, payload string) (*stepsWrit
 	return w, nil
 }
 
-// readWritten reads writeStepsSQL's rows: each written step's new xmin
-// and lease. Their writes left the rows in the state the transition
+// readWritten reads writeStepsSQL's rows: each written step's lease (its
+// new xmin says it was written). Their writes left the rows in the state the transition
 // returns, except the lease, which a heartbeat may have renewed since the
 // read: the write keeps that unless fn changed the lease, and what is
 // returned and cached must say what the row holds. It returns the
 // positions of the offered steps the write did not take (no xmin).
-func readWritten(br pgx.BatchResults, steps []*persistence.StepState, xmins []int64) (untaken []int, err error) {
+func readWritten(br pgx.BatchResults, steps []*persistence.StepState) (untaken []int, err error) {
 	rows, err := br.Query()
 	if err != nil {
 		return nil, err
@@ -353,7 +358,7 @@ func readWritten(br pgx.BatchResults, steps []*persistence.StepState, xmins []in
 		if lease != nil {
 			*lease = lease.UTC()
 		}
-		xmins[pos], steps[n-1].LeaseExpiresAt = *x, lease
+		steps[n-1].LeaseExpiresAt = lease
 		if sa != nil { // the stored one: an acknowledgement may have come in meanwhile
 			steps[n-1].StartedAttempt = *sa
 		}

@@ -143,7 +143,7 @@ func TestJobUpdateSeesRowsChangedSinceTheLastUpdate(t *testing.T) {
 	poked.Mut("c").ErrorMessage = "scribbled"
 	require.Empty(t, seen().Find("c").ErrorMessage)
 
-	// Steps another server appended (a loop's instances): beyond the xmins
+	// Steps another server appended (a loop's instances): beyond the steps
 	// this store knows, and read all the same.
 	other := openPool(t, s)
 	_, err = other.JobUpdate(ctx, nj.Job.ID, func(st *persistence.JobState) error {
@@ -157,6 +157,43 @@ func TestJobUpdateSeesRowsChangedSinceTheLastUpdate(t *testing.T) {
 	grown := seen()
 	require.Equal(t, 5, grown.Len(), "the appended steps are seen")
 	require.Equal(t, stroem.StepPending, grown.Find("c[1]").Status)
+}
+
+// A transition reads the step rows written since the horizon of its last
+// read, not since its last read: a write by a transaction that began
+// before that read, and committed after it, is seen by the next one (its
+// id is below every id assigned since the last read, but not below the
+// horizon). So is an acknowledgement, which sets nothing but
+// started_attempt.
+func TestJobUpdateSeesAWriteCommittedAfterItsLastRead(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b"}, storetest.Step{Name: "c"})
+	was := updateSees(t, s, nj.Job.ID).Find("b").Input
+
+	tx, err := s.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	_, err = tx.Exec(ctx, `UPDATE job_steps SET input = '{"late": true}' WHERE job_id = $1 AND step_name = 'b'`, nj.Job.ID)
+	require.NoError(t, err)
+	// Transactions that begin and end meanwhile take newer ids.
+	for range 3 {
+		_, err := s.Pool().Exec(ctx, `UPDATE job_steps SET error_message = 'x' WHERE job_id = $1 AND step_name = 'c'`, nj.Job.ID)
+		require.NoError(t, err)
+	}
+	between := updateSees(t, s, nj.Job.ID)
+	require.Equal(t, was, between.Find("b").Input, "not committed yet")
+	require.Equal(t, "x", between.Find("c").ErrorMessage)
+	require.NoError(t, tx.Commit(ctx))
+	require.Equal(t, map[string]any{"late": true}, updateSees(t, s, nj.Job.ID).Find("b").Input,
+		"the write committed after the last read is seen")
+
+	c := storetest.ClaimOne(t, s, "w1")
+	require.Equal(t, 0, updateSees(t, s, nj.Job.ID).Find(c.StepName).StartedAttempt)
+	_, err = s.StepStart(ctx, c.JobID, c.StepName, c.Attempt, "w1")
+	require.NoError(t, err)
+	require.Equal(t, c.Attempt, updateSees(t, s, nj.Job.ID).Find(c.StepName).StartedAttempt, "the acknowledgement is seen")
 }
 
 // A transition that read a running step must not overwrite it when, before

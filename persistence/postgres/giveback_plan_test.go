@@ -10,44 +10,7 @@ import (
 
 	"github.com/stroem/stroem/persistence/dbtest"
 	"github.com/stroem/stroem/persistence/postgres"
-	"github.com/stroem/stroem/persistence/storetest"
 )
-
-// An acknowledgement only sets started_attempt, which no index of
-// job_steps names, and the table's pages keep room for a new row version:
-// it is a HOT update (no index entry), not a row version entered into
-// every index of job_steps. The statement runs in a transaction of the
-// test's own, whose statistics (pg_stat_xact_user_tables) say so at once.
-func TestStepStartIsAHOTUpdate(t *testing.T) {
-	t.Parallel()
-	s := dbtest.Store(t)
-	ctx := context.Background()
-	nj, c := storetest.ClaimedJob(t, s, "w1")
-
-	tx, err := s.Pool().Begin(ctx)
-	require.NoError(t, err)
-	defer tx.Rollback(ctx) //nolint:errcheck
-	// The backend's counts not yet flushed are in the view too: compare
-	// before and after, within the transaction (nothing is flushed then).
-	counts := func() (upd, hot int64) {
-		require.NoError(t, tx.QueryRow(ctx, `SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables
-			WHERE relid = 'job_steps'::regclass`).Scan(&upd, &hot))
-		return upd, hot
-	}
-	upd0, hot0 := counts()
-	rows, err := tx.Query(ctx, postgres.StartSQL,
-		[]string{nj.Job.ID}, []string{c.StepName}, []int32{int32(c.Attempt)}, []string{"w1"}, "running")
-	require.NoError(t, err)
-	n := 0
-	for rows.Next() {
-		n++
-	}
-	require.NoError(t, rows.Err())
-	require.Equal(t, 1, n, "the attempt is acknowledged")
-	upd, hot := counts()
-	require.Equal(t, int64(1), upd-upd0)
-	require.Equal(t, int64(1), hot-hot0, "the acknowledgement is a HOT update")
-}
 
 // The give-back sweep finds the unacknowledged running steps through the
 // index of running steps, however many finished steps the table holds.
