@@ -24,7 +24,7 @@ const lostAnswerWorkflow = `
 actions:
   mark:
     type: shell
-    cmd: echo "$STROEM_STEP $STROEM_ATTEMPT" >> %s/ledger
+    cmd: 'while [ ! -e %[1]s/go ]; do sleep 0.01; done; echo "$STROEM_STEP $STROEM_ATTEMPT" >> %[1]s/ledger'
 tasks:
   pair:
     flow:
@@ -125,9 +125,10 @@ func TestFaultLostCompletionAnswerBringsTheStartedStepAgain(t *testing.T) {
 	}
 }
 
-// lostAnswer runs a job of each of tasks (created in that order) on one
-// worker of slots slots, through a proxy that drops the answer to step a's
-// first completion; b, the step that answer carried, is in the last job.
+// lostAnswer runs a job of each of tasks (created in that order, before
+// any step may end) on one worker of slots slots, through a proxy that drops
+// the answer to step a's first completion; b, the step that answer carried,
+// is in the last job.
 func lostAnswer(t *testing.T, tasks []string, slots int, restart bool) {
 	dir := t.TempDir()
 	s := startFaultStack(t, faultOpts{workflow: fmt.Sprintf(lostAnswerWorkflow, dir), lease: 10 * time.Second})
@@ -154,6 +155,11 @@ func lostAnswer(t *testing.T, tasks []string, slots int, restart bool) {
 	for _, task := range tasks {
 		id = s.execute(task, nil)
 	}
+	// The steps wait for this file: step a completes only once every job
+	// exists, whatever the machine's load (two jobs: b's must be ready when
+	// a's completion asks for a next step; after a restart: no job is
+	// created while the server is down).
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go"), nil, 0o644))
 	j := s.waitJobWithin(id, 10*time.Second)
 	require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
 	took := time.Since(started)
