@@ -52,22 +52,27 @@ import (
 // The completion's answer stands for the acknowledgement because the
 // worker repeats a completion whose answer it did not get: a duplicate of
 // an accepted completion with a claim is given again the step its first
-// run handed over (redeliver), which the worker runs unless it already
-// does (its running steps are keyed by attempt). A worker that dies
-// before it reads the answer leaves the step running under its lease: the
-// lease runs out and the attempt counts as lost, as for a worker that dies
-// a moment after its `start`. A step the Dispatcher claims for a
-// completion's claim is recorded as started by the claim statement, under
-// the completion's name (dispatcher.claimFor), and a duplicate finds it by
-// that name (redeliverHanded).
+// run handed over, which the worker runs unless it already does (its
+// running steps are keyed by attempt). The hand-over records the
+// completion's name (its link) on the step (JobState.HandFor), as the
+// claim statement does for a step the Dispatcher claims for a completion's
+// claim (dispatcher.claimFor), and a duplicate finds its step by that name
+// (redeliverHanded), on any server, after a restart too. (It was found by
+// its worker and start time; when two completions of one worker in one
+// transition each had a step, a repeat could be given the other's, which
+// the worker already ran, and its own was never delivered.) A duplicate is
+// given no other step. A worker that dies before it reads the answer
+// leaves the step running under its lease: the lease runs out and the
+// attempt counts as lost, as for a worker that dies a moment after its
+// `start`.
 //
 // In a fan-out the completion's claim is offered, in the transition, the
 // job's oldest step of its types that was ready already (offer): the store
 // takes it only if nothing holds it and no other job has an older one
 // ready, so a fan-out's steps mostly go from completion to completion
 // without a claim statement of their own. Taken, it is handed over like a
-// step the transition made ready, and found again the same way
-// (redeliver); not taken, the claim goes to the Dispatcher. Steps handed
+// step the transition made ready, and found again the same way; not taken,
+// the claim goes to the Dispatcher. Steps handed
 // to long polls still wait for `start` (startack.go): a long poll that
 // lost its answer does not ask again for the same step.
 
@@ -106,10 +111,10 @@ type ownClaim struct {
 	event    int
 	step     string // the completed step
 	accepted bool
-	// duplicate: the completion was a duplicate of an accepted one.
+	// duplicate: the completion was a duplicate of an accepted one. Its
+	// claim gets the step its first run handed over, if any, found by the
+	// completion's link after the commit (giveBack): never another.
 	duplicate bool
-	// redelivered: redeliver gave it a step again.
-	redelivered bool
 }
 
 // newHandoff returns the hand-off of a transition applying events.
@@ -133,7 +138,7 @@ func newHandoff(o *Orchestrator, events []jobEvent) *handoff {
 func (h *handoff) candidates() []*waiter {
 	var out []*waiter
 	for _, c := range h.own {
-		if c.accepted && !c.redelivered && c.w.handed.Load() == 0 && !c.w.abandoned.Load() {
+		if c.accepted && !c.duplicate && c.w.handed.Load() == 0 && !c.w.abandoned.Load() {
 			out = append(out, c.w)
 		}
 	}
@@ -149,13 +154,12 @@ func (h *handoff) assign(s *persistence.JobState, readyAsRead []bool, results []
 	h.given = map[string]*waiter{}
 	for i := range h.own {
 		r := results[h.own[i].event]
-		h.own[i].duplicate, h.own[i].redelivered = errors.Is(r, errDuplicate), false
+		h.own[i].duplicate = errors.Is(r, errDuplicate)
 		h.own[i].accepted = r == nil || h.own[i].duplicate
 	}
 	if s.CancelRequested || s.Job.Status.Terminal() || h.o.draining.Load() {
 		return
 	}
-	h.redeliver(s)
 	// A step the transition made ready is one it changed: only those are
 	// looked at, not every step of the job (Changed is in position order).
 	var ready []int
@@ -228,6 +232,7 @@ func (h *handoff) hand(s *persistence.JobState, i int, w *waiter) {
 	st.CompletedAt = nil
 	if h.isOwn(w) {
 		st.StartedAttempt = st.Attempt // the answer stands for `start`
+		s.HandFor(i, w.link)           // a repeat of the completion finds it by this
 	}
 	h.given[st.Name] = w
 }
@@ -325,45 +330,6 @@ func (h *handoff) isOwn(w *waiter) bool {
 	return slices.ContainsFunc(h.own, func(c ownClaim) bool { return c.w == w })
 }
 
-// redeliver gives the claim of a duplicate completion the step that the
-// completion's first run handed to it and recorded as started: the worker
-// repeats a completion whose answer it did not get, and without it would
-// never run that step (see the comment at the top). Such a step is running
-// for the claim's worker, started at its attempt, and was handed over in
-// the completing transaction: it started when the completed step ended
-// (both are the transition's time). A direct dependent of the completed
-// step comes first: two completions of one worker in one transition hand
-// over steps at the same time. A step the worker already runs is handed
-// again harmlessly: the worker runs an attempt once.
-func (h *handoff) redeliver(s *persistence.JobState) {
-	for i := range h.own {
-		c := &h.own[i]
-		if !c.duplicate || c.w.handed.Load() != 0 || c.w.abandoned.Load() {
-			continue
-		}
-		done := s.Find(c.step)
-		if done == nil || !done.Status.Terminal() || done.CompletedAt == nil {
-			continue
-		}
-		best, direct := "", false
-		for j := range s.Len() {
-			st := s.At(j)
-			if st.Status != stroem.StepRunning || st.WorkerID != c.w.workerID || st.StartedAttempt != st.Attempt ||
-				st.StartedAt == nil || !st.StartedAt.Equal(*done.CompletedAt) ||
-				!slices.Contains(c.w.caps, st.ActionType) || h.given[st.Name] != nil {
-				continue
-			}
-			if d := slices.Contains(st.DependsOn, c.step); best == "" || (d && !direct) {
-				best, direct = st.Name, d
-			}
-		}
-		if best != "" {
-			h.given[best] = c.w
-			c.redelivered = true
-		}
-	}
-}
-
 // redeliverHanded gives the claim of a duplicate completion the step the
 // Dispatcher claimed for the completion's first run and recorded as
 // started (dispatcher.claimFor), if its worker still runs that attempt:
@@ -453,8 +419,7 @@ func (h *handoff) deliver(p *plan, s *persistence.JobState, g *progress) {
 			}}})
 			continue // the request goes back below
 		}
-		// Recorded as started: handed to a completion's own claim now, or
-		// again (redeliver).
+		// Recorded as started: handed to a completion's own claim.
 		a.Started = st.StartedAttempt == st.Attempt
 		h.took(w)
 		if !w.handed.CompareAndSwap(0, 1) {

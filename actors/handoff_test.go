@@ -204,14 +204,18 @@ func TestHandoffCompletionClaim(t *testing.T) {
 	h.deliver(p0, asRead, nil)
 	require.Nil(t, <-inLine.reply, "the Dispatcher's claim found nothing")
 
-	// A duplicate completion's claim is offered nothing: its first run may
-	// have been given a step by the Dispatcher, which the repeat must bring.
+	// A duplicate completion's claim is given nothing in the transition,
+	// neither a step it made ready nor an offer: its first run may have
+	// handed it a step, which the repeat must bring (found by the
+	// completion's link after the commit, redeliverHanded; the store here
+	// has none, and the Dispatcher finds nothing).
 	_, s = b.newJob(t, "chain", nil)
 	dup := slot()
 	h = newHandoff(o, []jobEvent{{next: dup}})
 	h.assign(s, onlyFirst(s), []error{errDuplicate})
 	require.Empty(t, h.given)
 	require.Nil(t, s.Offered(s.Index("solo")))
+	require.Equal(t, stroem.StepReady, s.Find("first").Status)
 	h.giveBack(true)
 	require.Nil(t, <-dup.reply)
 
@@ -224,9 +228,11 @@ func TestHandoffCompletionClaim(t *testing.T) {
 	require.Eventually(t, func() bool { return o.idleType("shell") }, 5*time.Second, time.Millisecond)
 	p, s := b.newJob(t, "chain", nil)
 	mine := slot()
+	mine.link = "job/1/before"
 	h = newHandoff(o, []jobEvent{{next: mine}})
-	h.assign(s, onlyFirst(s), []error{errDuplicate}) // a duplicate of an accepted report is accepted
+	h.assign(s, onlyFirst(s), []error{nil})
 	require.Equal(t, map[string]*waiter{"first": mine}, h.given)
+	require.Equal(t, "job/1/before", s.HandedFor(s.Index("first")), "recorded under the completion's link")
 	require.Empty(t, h.reserved, "no request was reserved from the Dispatcher")
 	require.Equal(t, "w1", s.Find("first").WorkerID)
 	h.deliver(p, s, nil)

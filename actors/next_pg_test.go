@@ -639,3 +639,63 @@ func TestLongPollHandOffWaitsForItsStart(t *testing.T) {
 	require.False(t, b.Started)
 	require.NotEqual(t, b.Attempt, e.state(t, id).Find("b").StartedAttempt, "not started until acknowledged")
 }
+
+// Two completions of one worker in one transition each brought a step,
+// and their answers were lost: each repeat, in a transition of its own,
+// brings its own step again — found by its completion's link — not the
+// other's, which the worker would refuse as one it already runs, leaving
+// its own to expire. (The two steps started at the same time, when both
+// completed steps ended: by worker and start time they cannot be told
+// apart. A job failed so when its server was killed at that moment,
+// TestFaultServerKilledDuringLoopExpansion.) The transition is written
+// here as the hand-off writes it (handoff.hand).
+func TestRepeatedCompletionsOfOneWorkerBringEachItsOwnStep(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, `
+actions:
+  noop:
+    type: shell
+    cmd: "true"
+tasks:
+  four:
+    flow:
+      s1: { action: noop }
+      s2: { action: noop }
+      s3: { action: noop }
+      s4: { action: noop }
+`, Config{}, nil)
+	worker := uuid.NewString()
+	id := e.create(t, "four", nil)
+	s1, s2 := e.claimed(t, worker), e.claimed(t, worker)
+	require.Equal(t, []string{"s1", "s2"}, []string{s1.StepName, s2.StepName})
+	_, err := e.store.JobUpdate(context.Background(), id, func(st *persistence.JobState) error {
+		now := st.Now
+		lease := now.Add(time.Minute)
+		for _, done := range []string{"s1", "s2"} {
+			x := st.Mut(done)
+			x.Status, x.AttemptStatus, x.LeaseExpiresAt = stroem.StepCompleted, stroem.AttemptCompleted, nil
+		}
+		for _, h := range [][2]string{{"s3", "s1"}, {"s4", "s2"}} {
+			i := st.Index(h[0])
+			x := st.MutAt(i)
+			x.Status, x.Attempt, x.AttemptStatus, x.WorkerID = stroem.StepRunning, 1, stroem.AttemptRunning, worker
+			x.LeaseExpiresAt, x.StartedAt, x.StartedAttempt = &lease, &now, 1
+			st.HandFor(i, persistence.HandedLink(id, h[1], 1))
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	st := e.state(t, id)
+	require.Equal(t, *st.Find("s1").CompletedAt, *st.Find("s4").StartedAt, "one transition's time")
+
+	// s2's repeat first: by worker and start time, s3 would come first.
+	for _, r := range [][2]any{{s2, "s4"}, {s1, "s3"}, {s2, "s4"}} {
+		again, err := e.completeNext(t, r[0].(*stroem.Assignment), worker)
+		require.NoError(t, err)
+		require.NotNil(t, again, "the repeat of %s brings its step", r[0].(*stroem.Assignment).StepName)
+		require.Equal(t, r[1], again.StepName, "the repeat of %s brings the step its lost answer carried",
+			r[0].(*stroem.Assignment).StepName)
+		require.True(t, again.Started)
+		require.Equal(t, 1, again.Attempt)
+	}
+}

@@ -30,6 +30,10 @@ type StepWrite struct {
 	// Offer, when not nil, makes the write conditional (JobState.Offer): the
 	// action types of the claim the step was offered to.
 	Offer []string
+	// HandedFor is the link of the completion whose claim the step was
+	// handed to (JobState.HandFor), written with the step's new attempt;
+	// "" for none.
+	HandedFor string
 }
 
 // Diff validates the change from before to after (made by a JobUpdate
@@ -81,7 +85,7 @@ func Diff(before, after *JobState) (steps []StepWrite, jobChanged bool, err erro
 		steps = append(steps, StepWrite{
 			Old: old, Cur: cur, Attempt: attemptChanged(old, cur),
 			Ready: cur.Status == stroem.StepReady && old.Status != stroem.StepReady,
-			Offer: offer,
+			Offer: offer, HandedFor: after.HandedFor(i),
 		})
 	}
 	steps = append(steps, added...)

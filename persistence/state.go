@@ -32,6 +32,9 @@ type cow struct {
 	// offers maps the positions whose write is an offer (Offer) to the
 	// action types of the claim offered the step.
 	offers map[int][]string
+	// handedFor maps the positions handed to a completion's claim to the
+	// completion's link (HandFor).
+	handedFor map[int]string
 }
 
 // StepIndex maps the names of a job's first steps to their positions
@@ -198,6 +201,22 @@ func (s *JobState) Offer(i int, caps []string) {
 	}
 	s.offers[i] = caps
 }
+
+// HandFor records that the step at i is handed to the claim of the
+// completion link names (HandedLink), in this update's write: a repeat of
+// that completion, whose answer its worker did not get, finds the step by
+// the link (Store.StepsHandedFor) and is given it again — the very step,
+// where two completions of one worker in one update each had one.
+func (s *JobState) HandFor(i int, link string) {
+	if s.handedFor == nil {
+		s.handedFor = map[int]string{}
+	}
+	s.handedFor[i] = link
+}
+
+// HandedFor returns the link the step at i was handed for (HandFor); ""
+// when none.
+func (s *JobState) HandedFor(i int) string { return s.handedFor[i] }
 
 // Offered returns the action types the step at i was offered for (Offer);
 // nil when its write is not conditional.

@@ -33,7 +33,7 @@ func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
 		"step read":                   {postgres.ReadStepsSQL, `'00000000-0000-0000-0000-000000000000'`},
 		"step read since":             {postgres.ReadStepsSinceSQL, `'00000000-0000-0000-0000-000000000000', 1`},
 		"step write": {postgres.WriteStepsSQL, `'00000000-0000-0000-0000-000000000000'` +
-			strings.Repeat(`, '{}'`, 21) + `, now(), '{}', '{true}', '{shell}', now()`},
+			strings.Repeat(`, '{}'`, 21) + `, now(), '{}', '{true}', '{shell}', now(), '{}'`},
 	} {
 		plan, root := keyedPlan(t, s, name, c.sql, c.args)
 		var scans []string

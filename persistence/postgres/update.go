@@ -375,12 +375,12 @@ func readWritten(br pgx.BatchResults, steps []*persistence.StepState) (untaken [
 // stepColumns holds the changed steps of one transition column by column,
 // the arrays writeStepsSQL unnests.
 type stepColumns struct {
-	names, status, errMsg, worker, attemptStatus, oldStatus, oldWorker []string
-	position, attempt, oldAttempt, startedAttempt                      []int
-	input, output                                                      [][]byte
-	exitCode                                                           []*int
-	lease, readyAt, startedAt, completedAt, attemptStarted             []*time.Time
-	leaseSet, cancel, writeAttempt, offer                              []bool
+	names, status, errMsg, worker, attemptStatus, oldStatus, oldWorker, handed []string
+	position, attempt, oldAttempt, startedAttempt                              []int
+	input, output                                                              [][]byte
+	exitCode                                                                   []*int
+	lease, readyAt, startedAt, completedAt, attemptStarted                     []*time.Time
+	leaseSet, cancel, writeAttempt, offer                                      []bool
 	// offerTypes are the action types of every offer's claim (Offer), and
 	// offerReady the latest time an offered step became ready.
 	offerTypes []string
@@ -419,6 +419,7 @@ func (c *stepColumns) add(w persistence.StepWrite, now time.Time) error {
 	c.oldWorker = append(c.oldWorker, old.WorkerID)
 	c.writeAttempt = append(c.writeAttempt, w.Attempt)
 	c.offer = append(c.offer, w.Offer != nil)
+	c.handed = append(c.handed, w.HandedFor)
 	if w.Offer != nil && old.ReadyAt != nil && (c.offerReady == nil || old.ReadyAt.After(*c.offerReady)) {
 		c.offerReady = old.ReadyAt
 	}
@@ -440,7 +441,7 @@ func (c *stepColumns) args(jobID string, now time.Time) []any {
 	return []any{jobID, c.names, c.position, c.status, c.input, c.output, c.errMsg, c.worker, c.attempt,
 		c.attemptStatus, c.exitCode, c.lease, c.leaseSet, c.readyAt, c.cancel, c.startedAt, c.completedAt,
 		c.oldStatus, c.oldAttempt, c.oldWorker, c.writeAttempt, c.attemptStarted, now, c.startedAttempt,
-		c.offer, c.offerTypes, c.offerReady}
+		c.offer, c.offerTypes, c.offerReady, c.handed}
 }
 
 // writeStepsSQL writes every step a JobUpdate changed, and the record of
@@ -452,8 +453,9 @@ func (c *stepColumns) args(jobID string, now time.Time) []any {
 // its row is not hit and stroem_step_moved raises (before the COMMIT
 // queued after this statement can run): the whole update runs again on
 // fresh state. A lease a heartbeat renewed meanwhile is kept unless fn
-// changed the lease itself. A new attempt drops the link of a claim for a
-// completion (handed_for: it named an earlier attempt). The statement
+// changed the lease itself. A new attempt sets the link of the completion
+// it is handed to ($28, JobState.HandFor; handed_for), or drops the link an
+// earlier attempt had (""). The statement
 // returns, per step, the row's new xmin and its lease.
 //
 // Each step is found by a lookup of its job and position in v (a
@@ -490,11 +492,11 @@ WITH v AS (
 	FROM unnest($2::text[], $3::int[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[], $8::text[],
 		$9::int[], $10::text[], $11::int[], $12::timestamptz[], $13::bool[], $14::timestamptz[], $15::bool[],
 		$16::timestamptz[], $17::timestamptz[], $18::text[], $19::int[], $20::text[], $21::bool[], $22::timestamptz[],
-		$24::int[], $25::bool[])
+		$24::int[], $25::bool[], $28::text[])
 		WITH ORDINALITY AS x(step_name, position, status, input, output, error_message, worker_id,
 			attempt, attempt_status, exit_code, lease_expires_at, lease_set, ready_at, cancel_requested,
 			started_at, completed_at, old_status, old_attempt, old_worker_id, write_attempt, attempt_started_at,
-			started_attempt, offer, ord)
+			started_attempt, offer, handed_for, ord)
 ), free AS MATERIALIZED (
 	SELECT s.position FROM v JOIN job_steps s ON s.ctid = v.tid
 	WHERE v.offer AND s.position = v.position AND s.step_name = v.step_name
@@ -511,7 +513,7 @@ WITH v AS (
 		completed_at = v.completed_at,
 		started_attempt = CASE WHEN v.status = 'running' AND v.started_attempt = v.attempt THEN v.attempt
 			ELSE s.started_attempt END,
-		handed_for = CASE WHEN v.attempt <> v.old_attempt THEN '' ELSE s.handed_for END
+		handed_for = CASE WHEN v.attempt <> v.old_attempt THEN v.handed_for ELSE s.handed_for END
 	FROM v
 	WHERE s.ctid = v.tid AND s.position = v.position
 		AND s.step_name = v.step_name AND s.status = v.old_status AND s.attempt = v.old_attempt

@@ -132,13 +132,13 @@ func writeState(ctx context.Context, tx *sql.Tx, before, after *persistence.JobS
 				worker_id = ?, attempt = ?, attempt_status = ?, exit_code = ?, lease_expires_at = ?, ready_at = ?,
 				cancel_requested = ?, started_at = ?, completed_at = ?,
 				started_attempt = CASE WHEN ? THEN ? ELSE started_attempt END,
-				handed_for = CASE WHEN ? THEN '' ELSE handed_for END
+				handed_for = CASE WHEN ? THEN ? ELSE handed_for END
 			WHERE job_id = ? AND step_name = ?`,
 			string(cur.Status), input, output, cur.ErrorMessage, worker, cur.Attempt, string(cur.AttemptStatus),
 			exitCode, nanosPtr(cur.LeaseExpiresAt), nanosPtr(cur.ReadyAt), cur.CancelRequested,
 			nanosPtr(cur.StartedAt), nanosPtr(cur.CompletedAt),
 			cur.Status == stroem.StepRunning && cur.StartedAttempt == cur.Attempt, cur.Attempt,
-			cur.Attempt != w.Old.Attempt, after.Job.ID, cur.Name); err != nil {
+			cur.Attempt != w.Old.Attempt, w.HandedFor, after.Job.ID, cur.Name); err != nil {
 			return err
 		}
 		if !w.Attempt {

@@ -287,6 +287,50 @@ func testStartAck(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Empty(t, found, "ended")
 	})
 
+	// A transition that hands steps to completions' claims records each
+	// one's completion (JobState.HandFor): the completion's repeat finds
+	// exactly its step, two completions of one worker in one transition
+	// included, and a step handed for none is not found.
+	t.Run("TransitionHandsForACompletion", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := context.Background()
+		id := InsertJob(t, s, Step{Name: "a"}, Step{Name: "b"}, Step{Name: "c"}).Job.ID
+		l1, l2 := persistence.HandedLink(id, "x", 1), persistence.HandedLink(id, "y", 1)
+		update(t, s, id, func(st *persistence.JobState) {
+			for _, h := range []struct{ step, link string }{{"a", l1}, {"b", l2}, {"c", ""}} {
+				i := st.Index(h.step)
+				x := st.MutAt(i)
+				lease := st.Now.Add(Lease)
+				x.Status, x.Attempt, x.WorkerID, x.AttemptStatus = stroem.StepRunning, 1, "w1", stroem.AttemptRunning
+				x.LeaseExpiresAt, x.StartedAt, x.StartedAttempt = &lease, &st.Now, 1
+				if h.link != "" {
+					st.HandFor(i, h.link)
+				}
+			}
+		})
+		for _, c := range []struct{ link, step string }{{l1, "a"}, {l2, "b"}, {l1, "a"}} {
+			found, err := s.StepsHandedFor(ctx, "w1", c.link)
+			require.NoError(t, err)
+			require.Len(t, found, 1, c.link)
+			require.Equal(t, c.step, found[0].StepName, "the step handed for %s", c.link)
+			require.True(t, found[0].Attempt == 1)
+		}
+		found, err := s.StepsHandedFor(ctx, "w2", l1)
+		require.NoError(t, err)
+		require.Empty(t, found, "another worker's")
+
+		// A later attempt of the step forgets the link.
+		update(t, s, id, func(st *persistence.JobState) {
+			a := st.Mut("a")
+			a.Status, a.AttemptStatus, a.WorkerID, a.LeaseExpiresAt = stroem.StepReady, stroem.AttemptLost, "", nil
+		})
+		ClaimOne(t, s, "w1")
+		found, err = s.StepsHandedFor(ctx, "w1", l1)
+		require.NoError(t, err)
+		require.Empty(t, found, "a new attempt drops the link")
+	})
+
 	t.Run("StartedAttemptIsOnlyTheRunningOne", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
