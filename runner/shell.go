@@ -264,7 +264,8 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 	cmd.Stdout, cmd.Stderr = outW, errW // stdin stays nil: /dev/null
 	proc, err := r.start(cmd, step)     // see supervise.go
 	closeAll(outW, errW)                // the child holds its own copies
-	if err != nil {
+	var died errSupervisorDied          // the step may have run: its output is read below
+	if err != nil && !errors.As(err, &died) {
 		closeAll(outR, errR)
 		return Result{ExitCode: -1, Error: err.Error()}
 	}
@@ -295,6 +296,12 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 		defer readers.end()
 		_ = splitLines(errR, MaxLineBytes, maskPieces(step.Mask, MaxLineBytes, logPieces(tail.piece, func(p []byte) { emit(stroem.Stderr, p) })))
 	}()
+
+	if err != nil { // died: no process to wait for, only output to read
+		*swept = false // what the step started was not swept: its directory is not reused
+		r.drain(readers, func() (bool, time.Duration) { return inSink.Load() > 0, time.Duration(sinkTime.Load()) }, outR, errR)
+		return Result{ExitCode: -1, Error: err.Error()}
+	}
 
 	var timeout <-chan time.Time
 	if d := step.Spec.Timeout.D(); d > 0 {

@@ -411,17 +411,21 @@ func startSupervised(cmd *exec.Cmd, noExecShell string) (*supervised, error) {
 		if err != nil {
 			return nil, fmt.Errorf("start the step supervisor: %w", err)
 		}
-		var first supervisorMsg
-		err = sup.send(msgStep, spec, stdout, stderr)
-		if err == nil {
-			first, err = sup.readMsg()
-		}
-		if err != nil {
+		if err := sup.send(msgStep, spec, stdout, stderr); err != nil {
 			sup.discard()
 			if !fresh {
-				continue // an idle one that died meanwhile: nothing of the step ran
+				continue // an idle one that died meanwhile: it never had the step
 			}
 			return nil, fmt.Errorf("start the step supervisor: %w", err)
+		}
+		first, err := sup.readMsg()
+		if err != nil {
+			// It had the step and died before it said so: the step may be
+			// running, or have run (one that kills its supervisor at once
+			// does, before the supervisor writes its pid). It is never
+			// started again; its output is still read (errSupervisorDied).
+			sup.discard()
+			return nil, errSupervisorDied{err}
 		}
 		if first.StartError != "" {
 			putSupervisor(sup)
@@ -431,6 +435,17 @@ func startSupervised(cmd *exec.Cmd, noExecShell string) (*supervised, error) {
 		go s.wait()
 		return s, nil
 	}
+}
+
+// errSupervisorDied is startSupervised's error when the supervisor died
+// after it had the step but before it reported the step's start: the step
+// may have run. The attempt fails (no second start); the step's group
+// cannot be killed (its pid never came), but its main process died with the
+// supervisor (Pdeathsig).
+type errSupervisorDied struct{ err error }
+
+func (e errSupervisorDied) Error() string {
+	return "the step supervisor died as the step started: " + e.err.Error()
 }
 
 // wait reads the step's end from the supervisor.

@@ -425,3 +425,29 @@ func TestSupervisorLoops(t *testing.T) {
 	}
 	require.Equal(t, epolls[true]+1, epolls[false], "the Linux loop ran where asked, the portable loop where asked")
 }
+
+// A step that kills its supervisor at once may do so before the supervisor
+// has written the step's pid: the worker then has no word of the start.
+// The step ran all the same: it is never started again (on another
+// supervisor, when the dead one came from the pool), the attempt fails as
+// for a supervisor killed later, and what the step printed is kept. Each
+// run of the step appends one line to a ledger; the race goes either way
+// from run to run, and no run may append two.
+func TestStepThatKillsItsSupervisorAtOnceRunsOnce(t *testing.T) {
+	t.Parallel()
+	ledger := filepath.Join(t.TempDir(), "ledger")
+	r := newShell(t)
+	const runs = 20
+	for i := range runs {
+		// A step first, so that the next one may get a pooled supervisor.
+		ok, _ := run(t, r, Step{Spec: stroem.StepSpec{Cmd: "true"}})
+		require.True(t, ok.Succeeded(), ok.Error)
+		res, c := run(t, r, Step{Spec: stroem.StepSpec{Cmd: fmt.Sprintf(`echo %d >> %s; echo ran; kill -KILL $PPID; sleep 5`, i, ledger)}})
+		require.False(t, res.Succeeded())
+		require.Contains(t, res.Error, "the step supervisor died", "run %d", i)
+		require.Equal(t, []string{"ran"}, c.texts(stroem.Stdout), "run %d: its output is kept", i)
+		lines, err := os.ReadFile(ledger)
+		require.NoError(t, err)
+		require.Equal(t, i+1, strings.Count(string(lines), "\n"), "run %d: the step ran once:\n%s", i, lines)
+	}
+}
