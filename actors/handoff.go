@@ -109,7 +109,6 @@ type handoff struct {
 type ownClaim struct {
 	w        *waiter
 	event    int
-	step     string // the completed step
 	accepted bool
 	// duplicate: the completion was a duplicate of an accepted one. Its
 	// claim gets the step its first run handed over, if any, found by the
@@ -122,11 +121,7 @@ func newHandoff(o *Orchestrator, events []jobEvent) *handoff {
 	h := &handoff{o: o}
 	for i, e := range events {
 		if e.next != nil {
-			c := ownClaim{w: e.next, event: i}
-			if ev, ok := e.ev.(evComplete); ok {
-				c.step = ev.step
-			}
-			h.own = append(h.own, c)
+			h.own = append(h.own, ownClaim{w: e.next, event: i})
 		}
 	}
 	return h
