@@ -31,6 +31,12 @@ tasks:
   one:
     flow:
       a: { action: noop }
+  four:
+    flow:
+      s1: { action: noop }
+      s2: { action: noop }
+      s3: { action: noop }
+      s4: { action: noop }
 `
 
 // completeNext reports a's attempt as succeeded by worker, with a claim for
@@ -651,19 +657,7 @@ func TestLongPollHandOffWaitsForItsStart(t *testing.T) {
 // here as the hand-off writes it (handoff.hand).
 func TestRepeatedCompletionsOfOneWorkerBringEachItsOwnStep(t *testing.T) {
 	t.Parallel()
-	e := newPGEngine(t, `
-actions:
-  noop:
-    type: shell
-    cmd: "true"
-tasks:
-  four:
-    flow:
-      s1: { action: noop }
-      s2: { action: noop }
-      s3: { action: noop }
-      s4: { action: noop }
-`, Config{}, nil)
+	e := newPGEngine(t, nextWorkflow, Config{}, nil)
 	worker := uuid.NewString()
 	id := e.create(t, "four", nil)
 	s1, s2 := e.claimed(t, worker), e.claimed(t, worker)

@@ -184,11 +184,7 @@ func compilePlan(id string, body []byte) (*plan, error) {
 		}
 		p.steps[name] = ps
 	}
-	up := workspace.NewUpstreams(deps)
-	byTemplate := make(map[string]string, len(p.steps))
-	for name := range p.steps {
-		byTemplate[workspace.TemplateName(name)] = name
-	}
+	up, byTemplate := workspace.NewUpstreams(deps), workspace.TemplateNames(dag.Order())
 	for name, ps := range p.steps {
 		ps.reads = readsOf(ps, byTemplate, up.From(name))
 	}

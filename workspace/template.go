@@ -439,6 +439,15 @@ func (vt *ValueTemplate) render(path string, ctx map[string]any) (any, error) {
 // Jinja name, so "say-hello" is "say_hello".
 func TemplateName(step string) string { return strings.ReplaceAll(step, "-", "_") }
 
+// TemplateNames maps the template names of steps to the steps' names.
+func TemplateNames(steps []string) map[string]string {
+	m := make(map[string]string, len(steps))
+	for _, name := range steps {
+		m[TemplateName(name)] = name
+	}
+	return m
+}
+
 // JobInfo is the job's identity, `job.*` in templates.
 type JobInfo struct {
 	ID        string

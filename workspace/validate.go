@@ -162,10 +162,7 @@ func (l *wsLoader) linkTask(ws *Workspace, rt *rawTask, declared map[string]bool
 		}
 		deps[c[0]] = slices.DeleteFunc(slices.Clone(deps[c[0]]), func(d string) bool { return d == next })
 	}
-	byTemplate := make(map[string]string, len(t.Order))
-	for _, name := range t.Order {
-		byTemplate[TemplateName(name)] = name
-	}
+	byTemplate := TemplateNames(t.Order)
 	up := NewUpstreams(deps)
 	for _, rs := range rt.steps {
 		if !l.checkStepRefs(t, rs, what+", step "+rs.s.Name, byTemplate, up.From(rs.s.Name)) {
