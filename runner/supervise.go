@@ -11,10 +11,11 @@ package runner
 // does:
 //
 //   - Pdeathsig (PR_SET_PDEATHSIG) alone: fires when the *thread* that forked
-//     the child exits, not the process (golang/go#27505). The Go runtime
-//     ends idle threads, so a step started from a goroutine that happened to
-//     run on a thread that later exits would be killed for nothing; and it
-//     only reaches the direct child, never grandchildren.
+//     the child exits, not the process (golang/go#27505). A Go thread
+//     exits when a goroutine locked to it ends, so in the worker — with
+//     its libraries' goroutines — a step started from a thread that later
+//     exits would be killed for nothing; and it only reaches the direct
+//     child, never grandchildren.
 //   - A cgroup per step: catches everything, even processes that left the
 //     group with setsid, but needs a delegated cgroup v2 subtree the worker
 //     can write (root, or systemd Delegate=yes), which most installations do
@@ -39,8 +40,8 @@ package runner
 //     (supervise_fast_linux.go); elsewhere, or on kernels without pidfds,
 //     a portable loop does the same with os/exec.
 //
-// Layers: the supervisor's thread that forks the step never exits (it is
-// locked to the supervisor's main goroutine), so Pdeathsig=SIGKILL on the
+// Layers: the supervisor's threads never exit (none of its goroutines ends
+// locked to one: supervise_main.go), so Pdeathsig=SIGKILL on the
 // step's main process is reliable there and kills it if the supervisor
 // itself is killed. The supervisor lives in a process group of its own, so a
 // signal to the worker's group (a terminal's Ctrl-C, `kill -- -pgid`) does

@@ -23,8 +23,8 @@ func becomeSubreaper() {
 }
 
 // setPdeathsig kills the step's main process if the supervisor dies. The
-// supervisor's forking thread never exits (supervise locks it), so the
-// signal is not sent early.
+// supervisor's threads never exit (see supervise), so the signal is not
+// sent early.
 func setPdeathsig(attr *syscall.SysProcAttr) { attr.Pdeathsig = syscall.SIGKILL }
 
 // killDescendants SIGKILLs every descendant of this process, reaping the

@@ -353,9 +353,24 @@ func idleSupervisorPIDs() []int {
 	return pids
 }
 
+// threadsOf lists the ids of process pid's threads.
+func threadsOf(t *testing.T, pid int) []int {
+	t.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	require.NoError(t, err)
+	var tids []int
+	for _, task := range tasks {
+		tid, err := strconv.Atoi(task.Name())
+		require.NoError(t, err)
+		tids = append(tids, tid)
+	}
+	return tids
+}
+
 // Both supervisor loops (the Linux one, the portable fallback) run steps
 // alike: exit codes, output, a script without a shebang, a start error,
-// cancellation through the group, and the sweep. Not parallel: it chooses
+// cancellation through the group, and the sweep; none of a supervisor's
+// threads exits meanwhile. Not parallel: it chooses
 // the loop of the supervisors it starts.
 func TestSupervisorLoops(t *testing.T) {
 	if _, err := exec.LookPath("setsid"); err != nil {
@@ -374,6 +389,10 @@ func TestSupervisorLoops(t *testing.T) {
 			require.Equal(t, []string{"out"}, c.texts(stroem.Stdout))
 			require.Contains(t, res.Error, "err")
 			epolls[portable] = idleSupervisorEpolls(t)
+			threads := map[int][]int{} // the idle supervisors' threads
+			for _, pid := range idleSupervisorPIDs() {
+				threads[pid] = threadsOf(t, pid)
+			}
 
 			// A step larger than the control socket's buffer (about 200
 			// KiB) reaches the supervisor in parts.
@@ -419,6 +438,18 @@ func TestSupervisorLoops(t *testing.T) {
 			}
 			require.True(t, res.Cancelled)
 			require.Empty(t, liveGroupMembers(main))
+
+			// No thread of a supervisor exited while it ran these steps: the
+			// one that forked a step outlived it, so Pdeathsig was not sent
+			// early (supervise_main.go says why no thread is locked).
+			kept := 0
+			for _, pid := range idleSupervisorPIDs() {
+				if before, ok := threads[pid]; ok {
+					kept++
+					require.Subset(t, threadsOf(t, pid), before, "supervisor %d lost a thread", pid)
+				}
+			}
+			require.NotZero(t, kept, "a supervisor idle after the first step served the others")
 
 			requireDaemonKilled(t, r)
 		})
