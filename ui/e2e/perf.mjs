@@ -1,6 +1,7 @@
 // Measurements (not a pass/fail test; run by hand: npm run perf): the jobs
-// page's time to ready with 10,000 jobs in the database, and how smooth the
-// live log view stays while a step prints 1,000 lines a second.
+// page's time to ready with 10,000 jobs in the database, how smooth the
+// live log view stays while a step prints 1,000 lines a second, and the
+// page of a running job of 10,000 steps (a for_each loop).
 import { chromium } from "playwright-core";
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -34,9 +35,18 @@ writeFileSync(
         awk -v s="$s" 'BEGIN { for (i = 1; i <= 1000; i++) printf "second %d line %d \\033[36mcyan\\033[0m padding padding padding\\n", s, i }'
         sleep 1
       done
+  items:
+    type: shell
+    cmd: |
+      printf 'OUTPUT: {"items":['; i=1; while [ $i -lt 10000 ]; do printf '%d,' $i; i=$((i+1)); done; echo '10000]}'
+  one: { type: shell, cmd: "true" }
 tasks:
   parked: { flow: { a: { action: park } } }
   flood: { flow: { out: { action: flood } } }
+  big:
+    flow:
+      items: { action: items }
+      fan: { action: one, depends_on: [items], for_each: "{{ items.output.items }}" }
 `,
 );
 
@@ -170,6 +180,38 @@ try {
   });
   console.log(
     `live log at 1,000 lines/s for 10 s (${Date.now() - t0} ms): ${r.state}; frame gap p50 ${r.p50.toFixed(1)} / p95 ${r.p95.toFixed(1)} / p99 ${r.p99.toFixed(1)} / max ${r.max.toFixed(1)} ms over ${r.frames} frames; long tasks ${r.long} (longest ${r.longMax.toFixed(0)} ms); rows in the DOM ${r.dom}; main thread busy ${Math.round(floodBusy)} ms of ${Date.now() - t0} ms (${load()})`,
+  );
+
+  // Phase 3: the page of a running job of 10,000 steps, opened once its loop
+  // has expanded; then 10 s of it live (the page reloads the job meanwhile).
+  await stopServer();
+  await startServer("data-big", 1);
+  const big = (await (await fetch(`${base}/api/workspaces/default/tasks/big/execute`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" })).json()).job_id;
+  if (!big) throw new Error("big did not start");
+  for (let i = 0; ; i++) {
+    const j = await (await fetch(`${base}/api/jobs/${big}`)).json();
+    if (j.steps.length > 10_000) break;
+    if (i > 600) throw new Error("the loop did not expand");
+    await sleep(100);
+  }
+  t0 = Date.now();
+  await page.goto(`${base}/jobs/${big}`);
+  await page.getByRole("list", { name: "Instances of fan" }).waitFor({ timeout: 60_000 });
+  const bigReady = Date.now() - t0;
+  const bigLoadBusy = Math.round(await busy());
+  await page.evaluate(() => {
+    window.__long = [];
+    new PerformanceObserver((l) => l.getEntries().forEach((e) => window.__long.push(e.duration))).observe({ type: "longtask", buffered: false });
+  });
+  const bb0 = await busy();
+  await sleep(10_000);
+  const bigBusy = (await busy()) - bb0;
+  const lt = await page.evaluate(() => ({ n: window.__long.length, max: Math.max(0, ...window.__long) }));
+  t0 = Date.now();
+  await page.getByRole("tab", { name: "Timeline" }).click();
+  await page.getByRole("button", { name: /Show all \d+ steps/ }).waitFor();
+  console.log(
+    `running job of 10,001 steps: page ready in ${bigReady} ms (main thread ${bigLoadBusy} ms); then 10 s live: main thread busy ${Math.round(bigBusy)} ms, long tasks ${lt.n} (longest ${lt.max.toFixed(0)} ms); timeline tab drawn in ${Date.now() - t0} ms (${load()})`,
   );
 } finally {
   await browser?.close();

@@ -1,17 +1,28 @@
+import { useState } from "react";
+import { Button } from "@/components/ui/button";
 import type { Job } from "@/lib/types";
 import { formatDuration } from "@/lib/utils";
 import { statusColor } from "./status";
 
+/** A job with more started steps than this shows the bars of the first ones
+ * and a button for the rest (the scale still spans every step). */
+export const TIMELINE_ROWS = 200;
+
 /** Gantt-like bars of each step's start and end within the job. */
 export function Timeline({ job, now }: { job: Job; now: number }) {
+  const [all, setAll] = useState(false);
   const steps = (job.steps ?? []).filter((s) => s.started_at);
   if (!job.started_at || steps.length === 0) return <p className="p-4 text-sm text-[var(--muted)]">No step has started yet.</p>;
   const t0 = Date.parse(job.started_at);
-  const end = Math.max(...steps.map((s) => (s.completed_at ? Date.parse(s.completed_at) : now)), job.completed_at ? Date.parse(job.completed_at) : 0, t0 + 1);
+  // A loop, not Math.max(...): spreading tens of thousands of steps as
+  // arguments can overflow the stack.
+  let end = Math.max(job.completed_at ? Date.parse(job.completed_at) : 0, t0 + 1);
+  for (const s of steps) end = Math.max(end, s.completed_at ? Date.parse(s.completed_at) : now);
   const span = end - t0;
+  const shown = all ? steps : steps.slice(0, TIMELINE_ROWS);
   return (
     <div className="space-y-1.5 p-4">
-      {steps.map((s) => {
+      {shown.map((s) => {
         const a = Date.parse(s.started_at!) - t0;
         const b = (s.completed_at ? Date.parse(s.completed_at) : now) - t0;
         const c = statusColor[s.status] ?? statusColor.pending;
@@ -29,6 +40,11 @@ export function Timeline({ job, now }: { job: Job; now: number }) {
           </div>
         );
       })}
+      {shown.length < steps.length && (
+        <Button variant="ghost" size="sm" onClick={() => setAll(true)}>
+          Show all {steps.length} steps
+        </Button>
+      )}
       <div className="grid grid-cols-[8rem_1fr_4.5rem] gap-2 text-[10px] text-[var(--muted)] sm:grid-cols-[12rem_1fr_5rem]">
         <span />
         <div className="flex justify-between"><span>0</span><span>{formatDuration(span)}</span></div>

@@ -1,9 +1,11 @@
 import { render, screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 import { MemoryRouter } from "react-router";
 import { bucketJobs, ThroughputChart } from "./ThroughputChart";
 import { JobTable } from "./JobTable";
 import { StatusBadge } from "./status";
+import { Timeline, TIMELINE_ROWS } from "./Timeline";
 import { groupByFolder, matches } from "@/pages/Tasks";
 import { safeNext } from "@/pages/Login";
 import { readOidcFragment, getAccessToken, jwtExpiry, setTokens } from "@/lib/auth";
@@ -78,4 +80,30 @@ describe("components", () => {
     setTokens(null);
     expect(localStorage.getItem("stroem-refresh-token")).toBeNull();
   });
+
+  it("Timeline draws the first steps of a big job and the rest on demand, scaled to every step", async () => {
+    const started = (i: number) => new Date(Date.parse("2026-12-06T10:00:00Z") + i * 1000).toISOString();
+    // More steps than a spread into Math.max could take as arguments.
+    const steps = Array.from({ length: 150_000 }, (_, i) => ({
+      step_name: `s${i}`,
+      action_name: "a",
+      action_type: "shell",
+      status: "completed" as const,
+      started_at: started(i),
+      completed_at: started(i + 1),
+    }));
+    const big: Job = { ...job("j", "completed", started(0)), started_at: started(0), completed_at: started(10), steps: steps.slice(0, 250) };
+    const user = userEvent.setup();
+    const { container, unmount } = render(<Timeline job={big} now={Date.now()} />);
+    expect(container.querySelectorAll("[title$=' s']")).toHaveLength(TIMELINE_ROWS);
+    // The scale spans the last step, not only the drawn ones.
+    expect(screen.getByText("4m 10s")).toBeInTheDocument();
+    await user.click(screen.getByRole("button", { name: "Show all 250 steps" }));
+    expect(container.querySelectorAll("[title$=' s']")).toHaveLength(250);
+    unmount();
+    const huge = render(<Timeline job={{ ...big, steps }} now={Date.now()} />);
+    expect(huge.container.querySelectorAll("[title$=' s']")).toHaveLength(TIMELINE_ROWS);
+    expect(screen.getByRole("button", { name: "Show all 150000 steps" })).toBeInTheDocument();
+  });
 });
+

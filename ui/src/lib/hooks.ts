@@ -7,24 +7,35 @@ export interface Loaded<T> {
   reload: () => void;
 }
 
+/** The wait between two loads: milliseconds, false for none, or a function
+ * of the last data loaded (until some is, a load is tried every second). */
+export type PollInterval<T> = number | false | ((data: T) => number | false);
+
 /** Loads fn() now and again whenever deps change; with intervalMs, polls
- * while the page is visible (live status without a push channel). */
-export function useLoad<T>(fn: () => Promise<T>, deps: unknown[], intervalMs?: number | false): Loaded<T> {
+ * while the page is visible (live status without a push channel). A new
+ * intervalMs applies from the next wait on; only turning polling on or off
+ * reloads at once. */
+export function useLoad<T>(fn: () => Promise<T>, deps: unknown[], intervalMs?: PollInterval<T>): Loaded<T> {
   const [data, setData] = useState<T>();
   const [error, setError] = useState<Error>();
   const [loading, setLoading] = useState(true);
   const [tick, setTick] = useState(0);
   const fnRef = useRef(fn);
   fnRef.current = fn;
+  const intervalRef = useRef(intervalMs);
+  intervalRef.current = intervalMs;
+  const polling = !!intervalMs;
   const reload = useCallback(() => setTick((t) => t + 1), []);
 
   useEffect(() => {
     let live = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let last: { data: T } | undefined;
     const run = async () => {
       try {
         const d = await fnRef.current();
         if (!live) return;
+        last = { data: d };
         setData(d);
         setError(undefined);
       } catch (e) {
@@ -33,11 +44,13 @@ export function useLoad<T>(fn: () => Promise<T>, deps: unknown[], intervalMs?: n
       } finally {
         if (live) setLoading(false);
       }
-      if (live && intervalMs) {
+      const iv = intervalRef.current;
+      const every = typeof iv === "function" ? (last ? iv(last.data) : 1000) : iv;
+      if (live && every) {
         timer = setTimeout(function again() {
-          if (document.hidden) timer = setTimeout(again, intervalMs);
+          if (document.hidden) timer = setTimeout(again, every);
           else void run();
-        }, intervalMs);
+        }, every);
       }
     };
     setLoading(true);
@@ -47,7 +60,7 @@ export function useLoad<T>(fn: () => Promise<T>, deps: unknown[], intervalMs?: n
       clearTimeout(timer);
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [...deps, tick, intervalMs]);
+  }, [...deps, tick, polling]);
 
   return { data, error, loading, reload };
 }

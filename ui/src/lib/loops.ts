@@ -48,7 +48,8 @@ export function groupSteps(steps: Step[]): StepGroup[] {
     if (!i) continue;
     const g = byName.get(i.base);
     if (g) g.instances.push(s);
-    else orphans.set(i.base, [...(orphans.get(i.base) ?? []), s]);
+    else if (orphans.has(i.base)) orphans.get(i.base)!.push(s);
+    else orphans.set(i.base, [s]);
   }
   // Instances whose loop step is not listed: a group of their own.
   for (const [base, inst] of orphans) {
@@ -60,8 +61,10 @@ export function groupSteps(steps: Step[]): StepGroup[] {
     groups.push(g);
     byName.set(base, g);
   }
+  const index = new Map<Step, number>(); // instanceOf once per instance, not per comparison
+  for (const g of groups) for (const s of g.instances) index.set(s, instanceOf(s)?.index ?? 0);
   for (const g of groups) {
-    g.instances.sort((a, b) => (instanceOf(a)?.index ?? 0) - (instanceOf(b)?.index ?? 0));
+    g.instances.sort((a, b) => index.get(a)! - index.get(b)!);
     // The loop step stays pending while its instances run: show theirs.
     if (g.instances.length > 0 && (g.step.status === "pending" || g.step.status === "ready")) g.step = { ...g.step, status: loopStatus(g.instances) };
   }

@@ -17,7 +17,7 @@ vi.mock("@/components/Dag", () => ({
   ),
 }));
 
-const { default: JobPage } = await import("./JobPage");
+const { default: JobPage, jobPollMs } = await import("./JobPage");
 
 const ID = "11111111-2222-3333-4444-555555555555";
 const CHILD = "99999999-2222-3333-4444-555555555555";
@@ -165,5 +165,28 @@ describe("JobPage: approvals, loops and sub-jobs", () => {
     expect(inst.querySelectorAll("[data-step-row]")).toHaveLength(20);
     await user.click(screen.getByRole("button", { name: "Show all 45 instances" }));
     expect(inst.querySelectorAll("[data-step-row]")).toHaveLength(45);
+  });
+});
+
+describe("JobPage: big jobs", () => {
+  it("reloads a running job once a second, and less often the more steps it has", () => {
+    expect([0, 3, 1000, 4000, 10_003].map(jobPollMs)).toEqual([1000, 1000, 1000, 4000, 10_000]);
+  });
+
+  it("fetches a running 5,000-step job once, then 5 s later, not every second", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      const many = Array.from({ length: 4999 }, (_, i) => st(`p[${i}]`, "ready"));
+      const calls = mockApi({ [`GET /api/jobs/${ID}`]: () => job([st("p", "running"), ...many]) });
+      const gets = () => calls.filter((c) => c.path === `/api/jobs/${ID}`).length;
+      renderJob();
+      await screen.findByRole("list", { name: "Instances of p" });
+      await vi.advanceTimersByTimeAsync(3500);
+      expect(gets()).toBe(1);
+      await vi.advanceTimersByTimeAsync(2000);
+      expect(gets()).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
