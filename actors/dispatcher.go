@@ -737,6 +737,12 @@ func (o *Orchestrator) StepCompleteNext(ctx context.Context, jobID, step string,
 	return a, nil
 }
 
+// LongPollIdle reports whether a long poll that can run action type t waits
+// with nothing found (for tests and diagnostics). Only then does a
+// transition hand a step it makes ready to a completion's claim
+// (handoff.go); a long poll whose claim is still in flight does not count.
+func (o *Orchestrator) LongPollIdle(t string) bool { return o.idleType(t) }
+
 // WaitingClaims counts the claim requests waiting in the Dispatcher (for
 // tests and diagnostics); 0 when it does not answer within a second.
 func (o *Orchestrator) WaitingClaims() int {

@@ -62,7 +62,11 @@ func (j *jobActor) Receive(ctx actor.Context) {
 			s := j.initial
 			j.initial = nil
 			j.loaded = true
-			j.sync(ctx, s, true, nil)
+			// Its creator woke the Dispatcher once the job was committed
+			// (JobCreate, the sub-job's creation): a second wake-up for the
+			// same ready steps had every idle long poll claim again for
+			// nothing.
+			j.sync(ctx, s, true, nil, false)
 			j.o.orphanCheck(s) // a child created as its parent was cancelled (subjob.go)
 			return
 		}
@@ -88,7 +92,7 @@ func (j *jobActor) Receive(ctx actor.Context) {
 			j.finish(ctx, nil)
 			return
 		}
-		j.sync(ctx, m.state, true, nil)
+		j.sync(ctx, m.state, true, nil, true)
 		j.o.orphanCheck(m.state)
 		// A reconcile repairs a job whose state is behind (recovery).
 		j.queue = append(j.queue, jobEvent{ev: evReconcile{}})
@@ -229,7 +233,7 @@ func (j *jobActor) updated(ctx actor.Context, m *updateDone) {
 	s := m.state
 	// flush's goroutine already woke the Dispatcher, unless a failed update
 	// came before: then every step is looked at and woken for (resync).
-	j.sync(ctx, s, j.resync, m.changed)
+	j.sync(ctx, s, j.resync, m.changed, true)
 	j.resync = false
 	if s.Job.Status.Terminal() {
 		if !m.before.Terminal() && j.o.events != nil {
@@ -275,14 +279,14 @@ func (b batchEvent) apply(p *plan, s *persistence.JobState) error {
 // raced the read) is ignored for that step.
 //
 // With full set, s is the job as loaded: every step is looked at, the
-// finished ones are recorded (progress) and the Dispatcher is woken when a
-// step can be claimed. Otherwise s is what a transition committed and
+// finished ones are recorded (progress) and, with wakeReady, the Dispatcher
+// is woken when a step can be claimed. Otherwise s is what a transition committed and
 // changed its positions: only those steps and the watched ones are looked
 // at (a step becomes running outside a transition only by a claim, which
 // the Dispatcher reports with stepClaimed; it leaves running outside one
 // only by a give-back, and is watched then), and the transition's goroutine
 // woke the Dispatcher already.
-func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState, full bool, changed []int) {
+func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState, full bool, changed []int, wakeReady bool) {
 	positions := changed
 	if full {
 		j.prog.observeAll(s)
@@ -323,7 +327,7 @@ func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState, full bool, c
 		case st.Status == stroem.StepReady && st.ReadyAt != nil && st.ReadyAt.After(s.Now):
 			w = &stepWatch{attempt: st.Attempt, status: st.Status, readyIn: st.ReadyAt.Sub(s.Now)}
 		case st.Status == stroem.StepReady:
-			wake = full
+			wake = full && wakeReady
 		}
 		if w == nil {
 			if t != nil {

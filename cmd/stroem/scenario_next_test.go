@@ -40,18 +40,29 @@ func TestScenarioCompletionBringsTheNextStep(t *testing.T) {
 	id := s.execute("chain", map[string]any{"start": "go"})
 	first := w.mustClaim("first")
 	polled := other.longPoll()
+	// The long poll counts as waiting once its claim found nothing: until
+	// then a completion's claim is served in line (handoff.go), and the
+	// long poll, older, might get the chain's step. Under load its claim
+	// was still in flight at times when the completion arrived.
+	idle := func() {
+		require.Eventually(t, func() bool { return s.app.orch.LongPollIdle("shell") }, 5*time.Second, time.Millisecond,
+			"the other worker's long poll waits with nothing found")
+	}
 
+	idle()
 	code, second := w.completeNext(first, map[string]any{"v": "go"})
 	require.Equal(t, http.StatusOK, code)
 	require.NotNil(t, second)
 	require.Equal(t, "second", second.StepName)
 	require.Equal(t, "go-2", second.Input["value"])
 	require.Equal(t, http.StatusOK, w.start(second))
+	idle()
 	code, third := w.completeNext(second, map[string]any{"v": "go-2"})
 	require.Equal(t, http.StatusOK, code)
 	require.NotNil(t, third)
 	require.Equal(t, "third", third.StepName)
 	require.Equal(t, http.StatusOK, w.start(third))
+	idle()
 	code, none := w.completeNext(third, map[string]any{"v": "done"})
 	require.Equal(t, http.StatusOK, code)
 	require.Nil(t, none, "nothing is ready")

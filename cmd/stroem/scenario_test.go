@@ -90,6 +90,10 @@ func (s *scenario) start() {
 	app, err := startServer(context.Background(), s.cfg, serverOptions{listener: ln, tracer: s.tracer}, log)
 	require.NoError(s.t, err)
 	s.app, s.url = app, app.URL()
+	// Its LISTEN connection's first wake-up has every waiting claim query
+	// again; a test that counts on a long poll waiting idle would find it
+	// mid-query if the wake-up came late (it did under load).
+	require.Eventually(s.t, app.listening.Load, 30*time.Second, time.Millisecond, "the server listens for ready steps")
 }
 
 func (s *scenario) stop() {

@@ -114,15 +114,19 @@ type serverOptions struct {
 
 // serverApp is a running server: every component, wired.
 type serverApp struct {
-	cfg   serverConfig
-	log   *slog.Logger
-	store persistence.Store
-	hub   *logstream.Hub
-	ws    *workspace.Registry
-	orch  *actors.Orchestrator
-	sched *actors.Scheduler
-	hooks *stroemhttp.Triggers
-	ops   *opsParts // metrics, tracing, retention (ops.go)
+	// listening is set once the LISTEN for other servers' ready steps is up
+	// and its first wake-up sent (tests start once it is: that wake-up has
+	// every waiting claim query again).
+	listening atomic.Bool
+	cfg       serverConfig
+	log       *slog.Logger
+	store     persistence.Store
+	hub       *logstream.Hub
+	ws        *workspace.Registry
+	orch      *actors.Orchestrator
+	sched     *actors.Scheduler
+	hooks     *stroemhttp.Triggers
+	ops       *opsParts // metrics, tracing, retention (ops.go)
 	// routes is the API's router (app.http's handler wraps it with the
 	// request metrics).
 	routes chi.Router
@@ -244,7 +248,10 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	go func() {
 		wake := func(payload string) {
 			if !strings.HasPrefix(payload, own) {
-				app.orch.Wake()
+				app.orch.Wake() // "" on each (re)connect: what was missed meanwhile
+			}
+			if payload == "" {
+				app.listening.Store(true)
 			}
 		}
 		if err := app.store.Listen(bg, persistence.ChannelStepsReady, wake); err != nil && bg.Err() == nil {
