@@ -280,12 +280,12 @@ func (b batchEvent) apply(p *plan, s *persistence.JobState) error {
 //
 // With full set, s is the job as loaded: every step is looked at, the
 // finished ones are recorded (progress) and, with wakeReady, the Dispatcher
-// is woken when a step can be claimed. Otherwise s is what a transition committed and
-// changed its positions: only those steps and the watched ones are looked
-// at (a step becomes running outside a transition only by a claim, which
-// the Dispatcher reports with stepClaimed; it leaves running outside one
-// only by a give-back, and is watched then), and the transition's goroutine
-// woke the Dispatcher already.
+// is woken when a step can be claimed. Otherwise s is what a transition
+// committed and changed its positions: only those steps and the watched
+// ones are looked at (a step becomes running outside a transition only by a
+// claim, which the Dispatcher reports with stepClaimed; it leaves running
+// outside one only by a give-back, and is watched then), and the
+// transition's goroutine woke the Dispatcher already.
 func (j *jobActor) sync(ctx actor.Context, s *persistence.JobState, full bool, changed []int, wakeReady bool) {
 	positions := changed
 	if full {
