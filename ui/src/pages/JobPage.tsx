@@ -49,7 +49,7 @@ export const INSTANCES_SHOWN = 20;
  * job of more than 1,000 steps once per second per 1,000 steps, at most every
  * 10 s. Each reload fetches and draws every step: a 10,000-step job's is
  * about 3 MB, and reloading it each second kept the server and the page busy
- * (the page's main thread about half the time). */
+ * (the page's main thread more than a third of the time). */
 export function jobPollMs(steps: number): number {
   return Math.min(10_000, Math.max(1_000, steps));
 }
@@ -199,8 +199,9 @@ export default function JobPage() {
   const job = useLoad(() => api.job(id), [id], (j) => (terminal(j.status) ? false : jobPollMs(j.steps?.length ?? 0)));
   const j = job.data;
   // What depends on every step is worked out once per load, not at each
-  // tick of the clock (a 10,000-step job took a third of a second a tick);
-  // the graph and the log's step list only when their contents change.
+  // tick of the clock (each second: for a 10,000-step job, all 10,000 steps
+  // were regrouped every second); the graph and the log's step list only
+  // when their contents change.
   const { dagKey, stepNames, groups, waiting } = useMemo(
     () => ({
       dagKey: j?.steps?.map((s) => `${s.step_name}:${s.status}`).join(","),
