@@ -325,10 +325,10 @@ func writeBatch(before, after *persistence.JobState, payload string) (*stepsWrit
 }
 
 // readWritten reads writeStepsSQL's rows: each written step's lease (its
-// new xmin says it was written). Their writes left the rows in the state the transition
-// returns, except the lease, which a heartbeat may have renewed since the
-// read: the write keeps that unless fn changed the lease, and what is
-// returned and cached must say what the row holds. It returns the
+// new xmin says it was written). Their writes left the rows in the state
+// the transition returns, except the lease, which a heartbeat may have
+// renewed since the read: the write keeps that unless fn changed the
+// lease, and what is returned and cached must say what the row holds. It returns the
 // positions of the offered steps the write did not take (no xmin).
 func readWritten(br pgx.BatchResults, steps []*persistence.StepState) (untaken []int, err error) {
 	rows, err := br.Query()
