@@ -21,8 +21,8 @@ const (
 // CachedSteps is the steps s keeps for a job from its last transition (nil
 // when none), themselves: never change them.
 func CachedSteps(s *Store, jobID string) []*persistence.StepState {
-	if e := s.steps.get(jobID); e != nil {
-		return e.steps
+	if e := s.steps.Get(jobID); e != nil {
+		return e.Steps
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -348,87 +347,3 @@ func loadState(ctx context.Context, tx pgx.Tx, id string) (*persistence.JobState
 type errStaleCache struct{ job string }
 
 func (e errStaleCache) Error() string { return "job " + e.job + ": cached steps do not match" }
-
-// stepCache keeps the steps of recently updated jobs as JobUpdate wrote
-// them, with the horizon of the read they came from (readState), so the
-// next update of a job reads only the rows written since. A job's steps
-// are its bulk: for a 100-step job this is most of a transition's reading,
-// and the rows are found by job_steps_version_idx, not visited one by one.
-// Bounded; least recently used first out.
-type stepCache struct {
-	mu   sync.Mutex
-	max  int
-	jobs map[string]*cachedSteps
-	tick uint64
-}
-
-// cachedSteps is an immutable entry: never modify its steps.
-type cachedSteps struct {
-	steps []*persistence.StepState
-	since int64 // the horizon of the read: rows written since have a version at least this
-	index *persistence.StepIndex
-	used  uint64
-}
-
-func newStepCache(max int) *stepCache {
-	return &stepCache{max: max, jobs: map[string]*cachedSteps{}}
-}
-
-func (c *stepCache) get(id string) *cachedSteps {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e := c.jobs[id]
-	if e != nil {
-		c.tick++
-		e.used = c.tick
-	}
-	return e
-}
-
-// position finds the position of a job's step among the steps kept from
-// the job's last transition on this server (a step's position never
-// changes once it is stored); ok is false when the job's steps are not
-// kept or the step is not among them.
-func (c *stepCache) position(jobID, step string) (pos int, ok bool) {
-	e := c.get(jobID)
-	if e == nil {
-		return 0, false
-	}
-	from := 0
-	if e.index != nil {
-		if pos, ok := e.index.Position(step); ok {
-			return pos, true
-		}
-		from = e.index.Len()
-	}
-	for _, st := range e.steps[min(from, len(e.steps)):] {
-		if st.Name == step {
-			return st.Position, true
-		}
-	}
-	return 0, false
-}
-
-func (c *stepCache) put(id string, steps []*persistence.StepState, since int64, index *persistence.StepIndex) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.tick++
-	c.jobs[id] = &cachedSteps{steps: steps, since: since, index: index, used: c.tick}
-	if len(c.jobs) <= c.max {
-		return
-	}
-	var oldest string
-	min := ^uint64(0)
-	for k, e := range c.jobs {
-		if e.used < min {
-			oldest, min = k, e.used
-		}
-	}
-	delete(c.jobs, oldest)
-}
-
-func (c *stepCache) drop(id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.jobs, id)
-}

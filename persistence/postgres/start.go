@@ -159,7 +159,7 @@ func (s *Store) writeStarts() {
 	for i, r := range batch {
 		jobIDs[i], steps[i], attempts[i], workers[i] = r.jobID, r.step, int32(r.attempt), r.workerID
 		if positions != nil {
-			if pos, ok := s.steps.position(r.jobID, r.step); ok {
+			if pos, ok := s.steps.Position(r.jobID, r.step); ok {
 				positions[i] = int32(pos)
 			} else {
 				positions = nil

@@ -53,7 +53,7 @@ type Store struct {
 	snapshots persistence.Snapshots
 
 	// steps caches recently updated jobs' steps for JobUpdate (see loadState).
-	steps *stepCache
+	steps *persistence.StepCache
 
 	// starts groups concurrent StepStarts into one statement.
 	starts starts
@@ -96,7 +96,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 		pool.Close()
 		return nil, stroem.Errorf(stroem.CodeUnavailable, "database unavailable: cannot connect to PostgreSQL at %s: %w", host, err)
 	}
-	return &Store{pool: pool, log: log, host: host, origin: uuid.NewString(), steps: newStepCache(stepCacheJobs)}, nil
+	return &Store{pool: pool, log: log, host: host, origin: uuid.NewString(), steps: persistence.NewStepCache(stepCacheJobs)}, nil
 }
 
 // redactParseError keeps a URL parse error useful without echoing the URL.

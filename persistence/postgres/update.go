@@ -40,23 +40,19 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 	}
 	for attempt := 1; ; attempt++ {
 		// A run after a conflict reads everything again.
-		cached := s.steps.get(jobID)
+		cached := s.steps.Get(jobID)
 		if attempt > 1 {
 			cached = nil
 		}
 		result, keep, since, err := s.jobUpdateOnce(ctx, jobID, fn, cached)
 		if err == nil {
-			if result.Job.Status.Terminal() {
-				s.steps.drop(jobID) // a finished job is not updated again
-			} else {
-				s.steps.put(jobID, keep, since, result.StepIndex())
-			}
+			s.steps.Keep(jobID, result, keep, since)
 			return result, nil
 		}
 		if cbErr, ok := persistence.CallbackErr(err); ok {
 			return nil, cbErr
 		}
-		s.steps.drop(jobID)
+		s.steps.Drop(jobID)
 		if !retryable(err) || attempt >= maxTxAttempts || ctx.Err() != nil {
 			return nil, fmt.Errorf("update job %s: %w", jobID, interpretError(err))
 		}
@@ -75,8 +71,8 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 // the state as written (sealed: a later change copies a step first), the
 // steps for the cache (the unchanged ones shared with what was read, which
 // nobody modifies; copies of the written ones, whose maps fn may still
-// hold) and the horizon of the read (cachedSteps.since).
-func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persistence.JobState) error, cached *cachedSteps) (*persistence.JobState, []*persistence.StepState, int64, error) {
+// hold) and the horizon of the read (persistence.CachedSteps.Since).
+func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persistence.JobState) error, cached *persistence.CachedSteps) (*persistence.JobState, []*persistence.StepState, int64, error) {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, 0, err
@@ -169,7 +165,7 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 // the trigger of migration 00210 gives each row it writes that id
 // (version): the next read's rows with version >= horizon are every row
 // this one could not see, and some it did.
-func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSteps) (*persistence.JobState, int64, error) {
+func readState(ctx context.Context, conn *pgx.Conn, id string, cached *persistence.CachedSteps) (*persistence.JobState, int64, error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	// The job's row also sets keyedPlans for what follows (the step write
@@ -180,7 +176,7 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	if cached == nil {
 		b.Queue(readStepsSQL, id)
 	} else {
-		b.Queue(readStepsSinceSQL, id, cached.since)
+		b.Queue(readStepsSinceSQL, id, cached.Since)
 	}
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
@@ -205,9 +201,9 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	st.Job, st.SnapshotID, st.CancelRequested, st.StateScopes = job, snapshotID, cancelRequested, &scopes
 	st.Now = st.Now.UTC()
 	var steps []*persistence.StepState
-	own := cached == nil // steps is this read's own: cached.steps is copied before its first change
+	own := cached == nil // steps is this read's own: cached.Steps is copied before its first change
 	if cached != nil {
-		steps = cached.steps
+		steps = cached.Steps
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -236,7 +232,7 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *cachedSte
 	}
 	var idx *persistence.StepIndex
 	if cached != nil {
-		idx = cached.index
+		idx = cached.Index
 	}
 	st.SetSteps(steps, idx)
 	return st, horizon, nil

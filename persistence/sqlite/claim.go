@@ -23,7 +23,7 @@ const claimSQL = `
 UPDATE job_steps SET
 	status = 'running', worker_id = ?1, attempt = attempt + 1, attempt_status = 'running',
 	exit_code = NULL, error_message = '', lease_expires_at = ?2 + ?3, started_at = ?2, completed_at = NULL,
-	handed_for = ''
+	handed_for = '', ` + stampVersion + `
 WHERE (job_id, step_name) IN (
 	SELECT job_id, step_name FROM job_steps
 	WHERE status = 'ready' AND ready_at <= ?2 AND action_type IN (SELECT value FROM json_each(?4))
@@ -76,7 +76,7 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 			return strings.Compare(a.JobID, b.JobID)
 		})
 		for i := range min(len(p.Handed), len(out)) {
-			if _, err := tx.ExecContext(ctx, `UPDATE job_steps SET started_attempt = attempt, handed_for = ?
+			if _, err := tx.ExecContext(ctx, `UPDATE job_steps SET started_attempt = attempt, handed_for = ?, `+stampVersion+`
 				WHERE job_id = ? AND step_name = ?`, p.Handed[i], out[i].JobID, out[i].StepName); err != nil {
 				return err
 			}
@@ -280,7 +280,7 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 				continue // RenewedLeases tells the worker to stop it
 			}
 			var cancelRequested bool
-			err := tx.QueryRowContext(ctx, `UPDATE job_steps SET lease_expires_at = max(lease_expires_at, ?1)
+			err := tx.QueryRowContext(ctx, `UPDATE job_steps SET lease_expires_at = max(lease_expires_at, ?1), `+stampVersion+`
 				WHERE job_id = ?2 AND step_name = ?3 AND attempt = ?4 AND status = 'running' AND worker_id = ?5
 				RETURNING cancel_requested`,
 				nanos(now.Add(lease)), jid, ref.Step, ref.Attempt, wid).Scan(&cancelRequested)

@@ -32,6 +32,11 @@
 //   - Notifications. Listen has no other process to hear from: the
 //     orchestrator wakes its own dispatcher. It reports "" once, like the
 //     PostgreSQL store after connecting, and blocks until its context ends.
+//   - Row versions. A transition reads only the step rows of its job
+//     written since its last read, as PostgreSQL's does, but SQLite has
+//     no transaction ids: a counter (step_clock) that each JobUpdate moves
+//     on stands in for them, and every write of a step row stamps the row
+//     with it (migration 00210).
 //   - One process. Open takes an exclusive advisory lock on a file beside
 //     the database, so a second process on the same file fails fast
 //     instead of running a second orchestrator over the same jobs.

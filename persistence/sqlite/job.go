@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/stroem/stroem"
@@ -70,8 +71,8 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 			for i, st := range p.Steps {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO job_steps (job_id, step_name, position, action_name,
 						action_type, image, depends_on, continue_on_failure, max_attempts, status, input, error_message,
-						ready_at, completed_at, output, started_at, revision)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+						ready_at, completed_at, output, started_at, revision, version)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, `+clockTick+`)`,
 					j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, encodeStrings(st.DependsOn),
 					st.ContinueOnFailure, st.MaxAttempts, string(st.Status), jsonText(st.Input), st.ErrorMessage,
 					at(st.Status == stroem.StepReady), at(st.Status.Terminal()), jsonText(st.Output),
@@ -195,7 +196,7 @@ func readJob(ctx context.Context, tx *sql.Tx, id string) (*stroem.Job, error) {
 
 // loadSteps reads a job's steps in position order.
 func loadSteps(ctx context.Context, q querier, id string) ([]*persistence.StepState, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+persistence.StepColumns+` FROM job_steps WHERE job_id = ? ORDER BY position`, id)
+	rows, err := q.QueryContext(ctx, readStepsSQL, id)
 	if err != nil {
 		return nil, err
 	}
@@ -275,6 +276,90 @@ func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState,
 // loadState reads a job and its steps in tx. In a write transaction the
 // whole database is already locked against other writers.
 func loadState(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*persistence.JobState, error) {
+	st, err := loadJob(ctx, tx, id, now)
+	if err != nil {
+		return nil, err
+	}
+	steps, err := loadSteps(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	st.SetSteps(steps, nil)
+	return st, nil
+}
+
+// loadStateSince is loadState for a JobUpdate, in its write transaction:
+// it moves step_clock on and returns, with the state, the horizon of this
+// read (the counter's new value; migration 00210). With cached (the steps
+// as the job's last JobUpdate left them, and its horizon) it reads only
+// the step rows written since, and the state shares cached's other steps,
+// which must not be modified. A row cached does not account for (never
+// expected: steps are never removed, and only a JobUpdate appends them) is
+// errStaleCache.
+func loadStateSince(ctx context.Context, tx *sql.Tx, id string, now time.Time, cached *persistence.CachedSteps) (*persistence.JobState, int64, error) {
+	var horizon int64
+	if err := tx.QueryRowContext(ctx, `UPDATE step_clock SET tick = tick + 1 RETURNING tick`).Scan(&horizon); err != nil {
+		return nil, 0, err
+	}
+	st, err := loadJob(ctx, tx, id, now)
+	if err != nil {
+		return nil, 0, err
+	}
+	if cached == nil {
+		steps, err := loadSteps(ctx, tx, id)
+		if err != nil {
+			return nil, 0, err
+		}
+		st.SetSteps(steps, nil)
+		return st, horizon, nil
+	}
+	rows, err := tx.QueryContext(ctx, readStepsSinceSQL, id, cached.Since)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	steps, own := cached.Steps, false // cached.Steps is copied before its first change
+	for rows.Next() {
+		step, err := scanStep(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		if step.Position < 0 || step.Position > len(steps) {
+			return nil, 0, errStaleCache{id}
+		}
+		if !own {
+			steps, own = slices.Clone(steps), true
+		}
+		if step.Position == len(steps) {
+			steps = append(steps, step) // appended by a JobUpdate whose steps were not kept
+		} else {
+			steps[step.Position] = step
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	st.SetSteps(steps, cached.Index)
+	return st, horizon, nil
+}
+
+// readStepsSQL reads every step of a job (?), in position order.
+const readStepsSQL = `SELECT ` + persistence.StepColumns + ` FROM job_steps WHERE job_id = ? ORDER BY position`
+
+// readStepsSinceSQL reads the steps of a job (?1) whose version is at least
+// ?2 (a read's horizon), in position order: job_steps_version_idx finds
+// them among the job's steps.
+const readStepsSinceSQL = `SELECT ` + persistence.StepColumns + ` FROM job_steps
+	WHERE job_id = ? AND version >= ? ORDER BY position`
+
+// errStaleCache says a job's step rows do not match the steps kept from its
+// last JobUpdate; the update runs again with a full read.
+type errStaleCache struct{ job string }
+
+func (e errStaleCache) Error() string { return "job " + e.job + ": cached steps do not match" }
+
+// loadJob reads a job's row into a state without steps.
+func loadJob(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*persistence.JobState, error) {
 	var (
 		jobContext []byte
 		scopes     stroem.AssignmentState
@@ -289,16 +374,10 @@ func loadState(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*pers
 	if err != nil {
 		return nil, err
 	}
-	steps, err := loadSteps(ctx, tx, id)
-	if err != nil {
-		return nil, err
-	}
-	st := &persistence.JobState{
+	return &persistence.JobState{
 		Job: job, SnapshotID: snapshotID, CancelRequested: cancelRequested, Now: now, Context: extra,
 		StateScopes: &scopes,
-	}
-	st.SetSteps(steps, nil)
-	return st, nil
+	}, nil
 }
 
 // stateScopesColumns reads, with a row of jobs, whether its task and its

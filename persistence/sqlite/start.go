@@ -22,7 +22,7 @@ func (s *Store) StepStart(ctx context.Context, jobID, step string, attempt int, 
 	}
 	var cancel, held bool
 	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
-		err := tx.QueryRowContext(ctx, `UPDATE job_steps SET started_attempt = attempt
+		err := tx.QueryRowContext(ctx, `UPDATE job_steps SET started_attempt = attempt, `+stampVersion+`
 			WHERE job_id = ? AND step_name = ? AND status = 'running' AND attempt = ? AND worker_id = ?
 			RETURNING cancel_requested`, id, step, attempt, canonicalWorker(workerID)).Scan(&cancel)
 		if errors.Is(err, sql.ErrNoRows) {

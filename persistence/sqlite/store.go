@@ -33,6 +33,18 @@ var migrationFiles embed.FS
 // the process lock) before failing with CodeUnavailable.
 const busyTimeout = 10 * time.Second
 
+// stepCacheJobs bounds the jobs whose steps JobUpdate keeps in memory.
+const stepCacheJobs = 512
+
+// clockTick is step_clock's counter, and stampVersion sets a job_steps
+// row's version to it: every statement of this store that writes step rows
+// often stamps them itself, which spares the row the second write the
+// triggers of migration 00210 would make.
+const (
+	clockTick    = `(SELECT tick FROM step_clock)`
+	stampVersion = `version = ` + clockTick
+)
+
 var _ persistence.Store = (*Store)(nil)
 
 // Store is Strøm's embedded storage on one SQLite file. It is safe for
@@ -58,6 +70,10 @@ type Store struct {
 
 	// origin names this store in notification payloads (see Origin).
 	origin string
+
+	// steps keeps the steps of recently updated jobs, so that JobUpdate
+	// reads only the rows written since (migration 00210).
+	steps *persistence.StepCache
 }
 
 // Origin is the identity this store would put in front of its
@@ -86,7 +102,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (_ *Store, err err
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{log: log, path: abs, unlock: unlock, origin: uuid.NewString(), now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{log: log, path: abs, unlock: unlock, origin: uuid.NewString(), steps: persistence.NewStepCache(stepCacheJobs), now: func() time.Time { return time.Now().UTC() }}
 	defer func() {
 		if err != nil {
 			s.Close()

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -37,9 +38,39 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 	if !ok {
 		return nil, notFound("job %s not found", jobID)
 	}
-	var result *persistence.JobState
+	cached := s.steps.Get(id)
+	for {
+		result, keep, since, err := s.jobUpdateOnce(ctx, id, fn, cached)
+		if err == nil {
+			s.steps.Keep(id, result, keep, since)
+			return result, nil
+		}
+		if cbErr, ok := persistence.CallbackErr(err); ok {
+			return nil, cbErr // rolled back: the kept steps still hold
+		}
+		s.steps.Drop(id)
+		if errors.As(err, new(errStaleCache)) && cached != nil {
+			cached = nil // never expected; read everything once more
+			continue
+		}
+		return nil, fmt.Errorf("update job %s: %w", jobID, interpretError(err))
+	}
+}
+
+// jobUpdateOnce runs one JobUpdate transaction, reading only the step rows
+// written since cached was read (all of them when cached is nil). It
+// returns the state as written (sealed), the steps for the cache and the
+// horizon of the read. The cache's steps are the ones fn did not change,
+// shared with what was read, and before's of the ones it did: those were
+// written in this transaction, so the next read takes them anew.
+func (s *Store) jobUpdateOnce(ctx context.Context, id string, fn func(*persistence.JobState) error, cached *persistence.CachedSteps) (*persistence.JobState, []*persistence.StepState, int64, error) {
+	var (
+		result *persistence.JobState
+		keep   []*persistence.StepState
+		since  int64
+	)
 	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
-		before, err := loadState(ctx, tx, id, now)
+		before, horizon, err := loadStateSince(ctx, tx, id, now, cached)
 		if err != nil {
 			return err
 		}
@@ -51,16 +82,16 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 			return err
 		}
 		st.Seal()
-		result = st
+		keep = st.StepsShared()
+		for _, i := range st.Changed() {
+			if i < before.Len() {
+				keep[i] = before.SharedAt(i)
+			}
+		}
+		result, since = st, horizon
 		return nil
 	})
-	if cbErr, ok := persistence.CallbackErr(err); ok {
-		return nil, cbErr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("update job %s: %w", jobID, interpretError(err))
-	}
-	return result, nil
+	return result, keep, since, err
 }
 
 // writeState validates the changes from before to after, completes the
@@ -132,7 +163,7 @@ func writeState(ctx context.Context, tx *sql.Tx, before, after *persistence.JobS
 				worker_id = ?, attempt = ?, attempt_status = ?, exit_code = ?, lease_expires_at = ?, ready_at = ?,
 				cancel_requested = ?, started_at = ?, completed_at = ?,
 				started_attempt = CASE WHEN ? THEN ? ELSE started_attempt END,
-				handed_for = CASE WHEN ? THEN ? ELSE handed_for END
+				handed_for = CASE WHEN ? THEN ? ELSE handed_for END, `+stampVersion+`
 			WHERE job_id = ? AND step_name = ?`,
 			string(cur.Status), input, output, cur.ErrorMessage, worker, cur.Attempt, string(cur.AttemptStatus),
 			exitCode, nanosPtr(cur.LeaseExpiresAt), nanosPtr(cur.ReadyAt), cur.CancelRequested,

@@ -45,6 +45,72 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 		sameStored(t, before, jobState(t, b.store, b.job.Job.ID), "nothing written")
 	})
 
+	t.Run("SeesEveryWriteSinceItsLastUpdate", func(t *testing.T) {
+		// A store may keep a job's steps between updates and read only the
+		// rows written since: whatever wrote them, the next update must see
+		// the steps as a full read does.
+		t.Parallel()
+		s := open(t)
+		ctx := context.Background()
+		w := registerWorker(t, s, "w1").ID
+		nj := InsertJob(t, s, Step{Name: "a"}, Step{Name: "b"}, Step{Name: "c"}, Step{Name: "d"},
+			Step{Name: "e"}, Step{Name: "f", Deps: []string{"a"}})
+		id := nj.Job.ID
+		seen := func(what string) *persistence.JobState {
+			t.Helper()
+			st := update(t, s, id, func(*persistence.JobState) {})
+			sameStored(t, jobState(t, s, id), st, "after %s, the update sees what a full read does", what)
+			return st
+		}
+		seen("the job's insert")
+		seen("an update that changed nothing")
+
+		a := ClaimOne(t, s, w)
+		require.Equal(t, stroem.StepRunning, seen("a claim").Find(a.StepName).Status)
+		_, err := s.StepStart(ctx, id, a.StepName, a.Attempt, w)
+		require.NoError(t, err)
+		require.Equal(t, a.Attempt, seen("an acknowledgement").Find(a.StepName).StartedAttempt)
+		lease := *seen("nothing").Find(a.StepName).LeaseExpiresAt
+		time.Sleep(2 * time.Millisecond) // a renewal moves the lease on
+		_, err = s.LeasesRenew(ctx, w, []stroem.StepRef{{JobID: id, Step: a.StepName, Attempt: a.Attempt}}, time.Hour)
+		require.NoError(t, err)
+		require.True(t, seen("a lease renewal").Find(a.StepName).LeaseExpiresAt.After(lease))
+		_, err = s.LeasesExtendAll(ctx, 2*time.Hour)
+		require.NoError(t, err)
+		seen("every lease extended")
+
+		b := ClaimOne(t, s, w)
+		require.NoError(t, s.StepUnclaim(ctx, id, b.StepName, b.Attempt, w))
+		require.Equal(t, stroem.StepReady, seen("an unclaim").Find(b.StepName).Status)
+
+		c := claimExpired(t, s, w)
+		require.NotEmpty(t, giveBack(t, s))
+		require.Equal(t, stroem.StepReady, seen("a give-back").Find(c.StepName).Status)
+
+		link := persistence.HandedLink(id, a.StepName, a.Attempt)
+		handed, err := s.StepsClaim(ctx, persistence.ClaimParams{WorkerID: w, Capabilities: []string{"shell"}, Limit: 1,
+			Lease: time.Minute, Handed: []string{link}})
+		require.NoError(t, err)
+		require.Len(t, handed, 1)
+		require.Equal(t, handed[0].Attempt, seen("a handed claim").Find(handed[0].StepName).StartedAttempt)
+		found, err := s.StepsHandedFor(ctx, w, link)
+		require.NoError(t, err)
+		require.Len(t, found, 1)
+		seen("a repeat's lookup")
+
+		report(t, s, id, Report{Step: a.StepName, Worker: w, Attempt: a.Attempt})
+		require.Equal(t, stroem.StepReady, seen("a completion").Find("f").Status)
+		update(t, s, id, func(st *persistence.JobState) {
+			st.Append(&persistence.StepState{Name: "f[0]", Position: st.Len(), ActionName: "act-f", ActionType: "shell",
+				MaxAttempts: 1, Status: stroem.StepReady, Input: map[string]any{"item": 0}})
+		})
+		require.Equal(t, 7, seen("an appended step").Len())
+		for range 3 { // the rest: f, f[0] and whatever the give-backs left ready
+			ClaimOne(t, s, w)
+		}
+		seen("more claims")
+	})
+
 	t.Run("NoChangeChangesNothing", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

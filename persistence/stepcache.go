@@ -1,0 +1,101 @@
+package persistence
+
+import "sync"
+
+// StepCache keeps the steps of recently updated jobs as a store's
+// JobUpdate wrote them, with the horizon of the read they came from, so
+// that the next update of a job reads only the step rows written since
+// (each store stamps every step row it writes with a version it can
+// compare with a horizon: PostgreSQL a transaction id, SQLite a counter).
+// A job's steps are its bulk: for a 100-step job they are most of a
+// transition's reading. Bounded; least recently used first out. Safe for
+// concurrent use.
+type StepCache struct {
+	mu   sync.Mutex
+	max  int
+	jobs map[string]*CachedSteps
+	tick uint64
+}
+
+// CachedSteps is an immutable entry: never modify its steps.
+type CachedSteps struct {
+	Steps []*StepState
+	Since int64 // the horizon of the read: rows written since have a version at least this
+	Index *StepIndex
+	used  uint64
+}
+
+// NewStepCache returns a cache of the steps of at most max jobs.
+func NewStepCache(max int) *StepCache {
+	return &StepCache{max: max, jobs: map[string]*CachedSteps{}}
+}
+
+// Get returns the entry of a job, or nil.
+func (c *StepCache) Get(id string) *CachedSteps {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.jobs[id]
+	if e != nil {
+		c.tick++
+		e.used = c.tick
+	}
+	return e
+}
+
+// Position finds the position of a job's step among the steps kept from
+// the job's last transition (a step's position never changes once it is
+// stored); ok is false when the job's steps are not kept or the step is
+// not among them.
+func (c *StepCache) Position(jobID, step string) (pos int, ok bool) {
+	e := c.Get(jobID)
+	if e == nil {
+		return 0, false
+	}
+	from := 0
+	if e.Index != nil {
+		if pos, ok := e.Index.Position(step); ok {
+			return pos, true
+		}
+		from = e.Index.Len()
+	}
+	for _, st := range e.Steps[min(from, len(e.Steps)):] {
+		if st.Name == step {
+			return st.Position, true
+		}
+	}
+	return 0, false
+}
+
+// Keep records what a JobUpdate that committed st leaves for the job's
+// next one: steps (which nobody may modify from now on), read at horizon
+// since, for an unfinished job; nothing for a finished one, which is not
+// updated again. A full cache first forgets its least recently used entry.
+func (c *StepCache) Keep(id string, st *JobState, steps []*StepState, since int64) {
+	if st.Job.Status.Terminal() {
+		c.Drop(id)
+		return
+	}
+	index := st.StepIndex()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tick++
+	c.jobs[id] = &CachedSteps{Steps: steps, Since: since, Index: index, used: c.tick}
+	if len(c.jobs) <= c.max {
+		return
+	}
+	var oldest string
+	min := ^uint64(0)
+	for k, e := range c.jobs {
+		if e.used < min {
+			oldest, min = k, e.used
+		}
+	}
+	delete(c.jobs, oldest)
+}
+
+// Drop forgets a job's entry.
+func (c *StepCache) Drop(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.jobs, id)
+}
