@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -25,7 +24,7 @@ func (s *Store) BlobChunkPut(ctx context.Context, blobID string, n int, data []b
 	if data == nil {
 		data = []byte{}
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, now time.Time) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO blob_chunks (blob_id, n, data, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (blob_id, n) DO UPDATE SET data = excluded.data`, id, n, data, nanos(now))
 		return err
@@ -60,7 +59,7 @@ func (s *Store) BlobsPrune(ctx context.Context, before time.Time, limit int, dry
 		limit = 100
 	}
 	var n int64
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 		ids, err := column(tx.QueryContext(ctx, blobOrphans, nanos(before), limit))
 		if err != nil {
 			return err
@@ -82,7 +81,7 @@ func (s *Store) BlobsPrune(ctx context.Context, before time.Time, limit int, dry
 	return n, nil
 }
 
-func fenceAttempt(ctx context.Context, tx *sql.Tx, f persistence.AttemptFence, what string) error {
+func fenceAttempt(ctx context.Context, tx *txn, f persistence.AttemptFence, what string) error {
 	jobID, ok := canonicalUUID(f.JobID)
 	if !ok {
 		return notFound("job %s not found", f.JobID)
@@ -98,7 +97,7 @@ func (s *Store) ArtifactCommit(ctx context.Context, a persistence.Artifact, f pe
 	if err != nil {
 		return err
 	}
-	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+	err = s.writeTx(ctx, func(tx *txn, now time.Time) error {
 		if err := fenceAttempt(ctx, tx, f, "artifact"); err != nil {
 			return err
 		}
@@ -166,7 +165,7 @@ func (s *Store) StateSnapshotPut(ctx context.Context, sn persistence.StateSnapsh
 	if err != nil {
 		return err
 	}
-	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+	err = s.writeTx(ctx, func(tx *txn, now time.Time) error {
 		if f != nil {
 			if err := fenceAttempt(ctx, tx, *f, "state"); err != nil {
 				return err

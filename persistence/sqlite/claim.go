@@ -50,7 +50,7 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 		position int
 	}
 	var out []claimed
-	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+	err = s.writeTx(ctx, func(tx *txn, now time.Time) error {
 		rows, err := tx.QueryContext(ctx, claimSQL, worker, nanos(now), p.Lease.Nanoseconds(), caps, limit)
 		out, err = collect(rows, err, func(row rowScanner) (c claimed, err error) {
 			var input []byte
@@ -137,7 +137,7 @@ func (s *Store) StepsHandedFor(ctx context.Context, workerID, link string) ([]pe
 		return nil, nil
 	}
 	var out []persistence.ClaimedStep
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE job_steps SET handed_for = '!' || ?2
 			WHERE status = 'running' AND worker_id = ?1 AND handed_for IN (?2, '!' || ?2) AND started_attempt = attempt
 			RETURNING job_id, step_name`, canonicalWorker(workerID), link)
@@ -188,7 +188,7 @@ func (s *Store) StepUnclaim(ctx context.Context, jobID, step string, attempt int
 	if !ok {
 		return nil
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 		_, err := unclaimTx(ctx, tx, id, step, attempt, canonicalWorker(workerID), "")
 		return err
 	})
@@ -206,7 +206,7 @@ func (s *Store) StepUnclaimHanded(ctx context.Context, jobID, step string, attem
 	if !ok || !persistence.ValidHandedLink(link) {
 		return nil
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 		_, err := unclaimTx(ctx, tx, id, step, attempt, canonicalWorker(workerID), link)
 		return err
 	})
@@ -220,7 +220,7 @@ func (s *Store) StepUnclaimHanded(ctx context.Context, jobID, step string, attem
 // and worker id; it reports whether the step went back to ready. With a
 // link, a step recorded as started for that link goes back too
 // (StepUnclaimHanded).
-func unclaimTx(ctx context.Context, tx *sql.Tx, id, step string, attempt int, workerID, link string) (bool, error) {
+func unclaimTx(ctx context.Context, tx *txn, id, step string, attempt int, workerID, link string) (bool, error) {
 	// The previous attempt's record, if any, becomes current again.
 	var (
 		prevWorker, prevStatus, prevError sql.NullString
@@ -263,7 +263,7 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 		return nil, err
 	}
 	renewed := map[stroem.StepRef]bool{} // → cancel requested
-	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+	err = s.writeTx(ctx, func(tx *txn, now time.Time) error {
 		clear(renewed)
 		res, err := tx.ExecContext(ctx, `UPDATE workers SET last_heartbeat_at = ? WHERE id = ?`, nanos(now), wid)
 		if err != nil {
@@ -301,7 +301,7 @@ func (s *Store) LeasesRenew(ctx context.Context, workerID string, running []stro
 // starting server calls it: no heartbeat could arrive while it was down, so
 // leases that ran out meanwhile are not the workers' fault.
 func (s *Store) LeasesExtendAll(ctx context.Context, lease time.Duration) (int64, error) {
-	n, err := s.writeCount(ctx, func(tx *sql.Tx, now time.Time) (sql.Result, error) {
+	n, err := s.writeCount(ctx, func(tx *txn, now time.Time) (sql.Result, error) {
 		return tx.ExecContext(ctx, `UPDATE job_steps SET lease_expires_at = max(lease_expires_at, ?)
 			WHERE status = 'running'`, nanos(now.Add(lease)))
 	})

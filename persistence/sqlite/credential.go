@@ -15,7 +15,7 @@ func (s *Store) WorkerCredentialSet(ctx context.Context, workerID string, hash [
 	if len(hash) == 0 {
 		return stroem.Invalid("worker credential: empty hash")
 	}
-	n, err := s.writeCount(ctx, func(tx *sql.Tx, _ time.Time) (sql.Result, error) {
+	n, err := s.writeCount(ctx, func(tx *txn, _ time.Time) (sql.Result, error) {
 		return tx.ExecContext(ctx, `UPDATE workers SET credential_hash = ? WHERE id = ?`, hash, workerID)
 	})
 	if err != nil {
@@ -31,7 +31,7 @@ func (s *Store) WorkerCredentialSet(ctx context.Context, workerID string, hash [
 // sha256) is bound to; CodeNotFound when none is.
 func (s *Store) WorkerByCredential(ctx context.Context, hash []byte) (string, error) {
 	var id string
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *txn) error {
 		return tx.QueryRowContext(ctx, `SELECT id FROM workers WHERE credential_hash = ?`, hash).Scan(&id)
 	})
 	if err != nil {
@@ -45,7 +45,7 @@ func (s *Store) WorkerByCredential(ctx context.Context, hash []byte) (string, er
 // archive.
 func (s *Store) WorkerHoldsRevision(ctx context.Context, workerID, revision string) (bool, error) {
 	var ok bool
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *txn) error {
 		return tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM job_steps s JOIN jobs j ON j.id = s.job_id
 			WHERE s.status = 'running' AND s.worker_id = ? AND coalesce(s.revision, j.revision) = ?)`, workerID, revision).Scan(&ok)
 	})

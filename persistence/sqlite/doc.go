@@ -37,6 +37,11 @@
 //     no transaction ids: a counter (step_clock) that each JobUpdate moves
 //     on stands in for them, and every write of a step row stamps the row
 //     with it (migration 00210).
+//   - Prepared statements. database/sql prepares a statement at every
+//     call, and SQLite compiles it each time (with the row triggers of the
+//     table it writes): a transaction's statements are kept prepared after
+//     their first run (stmtCache), which cut the CPU of a claim and a
+//     completion by a third.
 //   - One process. Open takes an exclusive advisory lock on a file beside
 //     the database, so a second process on the same file fails fast
 //     instead of running a second orchestrator over the same jobs.

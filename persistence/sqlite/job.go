@@ -15,7 +15,7 @@ import (
 // is a no-op (the id is a hash of the body).
 func (s *Store) SnapshotPut(ctx context.Context, id string, body []byte) error {
 	return s.snapshots.Put(errs, id, body, func(body []byte) error {
-		return s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		return s.writeTx(ctx, func(tx *txn, now time.Time) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO task_snapshots (id, body, created_at) VALUES (?, ?, ?)
 				ON CONFLICT (id) DO NOTHING`, id, string(body), nanos(now))
 			return err
@@ -41,7 +41,7 @@ func (s *Store) SnapshotGet(ctx context.Context, id string) ([]byte, error) {
 func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 	return s.snapshots.InsertJob(errs, nj, func(p persistence.PreparedJob) error {
 		j := p.Job
-		return s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+		return s.writeTx(ctx, func(tx *txn, now time.Time) error {
 			if nj.Tick != nil {
 				if err := insertTick(ctx, tx, j.Workspace, j.ID, nj.Tick, now); err != nil {
 					return err
@@ -129,7 +129,7 @@ func scanStep(row rowScanner) (*persistence.StepState, error) {
 // attempts, read from one snapshot. An id that is not a UUID, or names no
 // job, is CodeNotFound.
 func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
-	return readJobTx(ctx, s, id, "get", func(tx *sql.Tx, cid string) (*stroem.Job, error) {
+	return readJobTx(ctx, s, id, "get", func(tx *txn, cid string) (*stroem.Job, error) {
 		return readJob(ctx, tx, cid)
 	})
 }
@@ -138,13 +138,13 @@ func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
 // transaction (one snapshot). An id that is not a UUID names no job
 // (CodeNotFound); read gets it in canonical form. An error is wrapped as
 // "<verb> job <id>".
-func readJobTx[T any](ctx context.Context, s *Store, id, verb string, read func(tx *sql.Tx, cid string) (T, error)) (T, error) {
+func readJobTx[T any](ctx context.Context, s *Store, id, verb string, read func(tx *txn, cid string) (T, error)) (T, error) {
 	var v T
 	cid, ok := canonicalUUID(id)
 	if !ok {
 		return v, notFound("job %s not found", id)
 	}
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *txn) error {
 		var err error
 		v, err = read(tx, cid)
 		return err
@@ -152,7 +152,7 @@ func readJobTx[T any](ctx context.Context, s *Store, id, verb string, read func(
 	return v, errs.Wrap(err, "%s job %s", verb, id)
 }
 
-func readJob(ctx context.Context, tx *sql.Tx, id string) (*stroem.Job, error) {
+func readJob(ctx context.Context, tx *txn, id string) (*stroem.Job, error) {
 	job, _, _, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+persistence.JobColumns+` FROM jobs WHERE id = ?`, id))
 	if err != nil {
 		return nil, errs.Row(err, notFound("job %s not found", id), "")
@@ -268,14 +268,14 @@ func (s *Store) JobsUnfinished(ctx context.Context) ([]string, error) {
 // consistent snapshot without taking the write lock, for rebuilding an
 // actor's view of a job. Now is the store's clock at the time of reading.
 func (s *Store) JobState(ctx context.Context, id string) (*persistence.JobState, error) {
-	return readJobTx(ctx, s, id, "read", func(tx *sql.Tx, cid string) (*persistence.JobState, error) {
+	return readJobTx(ctx, s, id, "read", func(tx *txn, cid string) (*persistence.JobState, error) {
 		return loadState(ctx, tx, cid, s.now())
 	})
 }
 
 // loadState reads a job and its steps in tx. In a write transaction the
 // whole database is already locked against other writers.
-func loadState(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*persistence.JobState, error) {
+func loadState(ctx context.Context, tx *txn, id string, now time.Time) (*persistence.JobState, error) {
 	st, err := loadJob(ctx, tx, id, now)
 	if err != nil {
 		return nil, err
@@ -296,7 +296,7 @@ func loadState(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*pers
 // which must not be modified. A row cached does not account for (never
 // expected: steps are never removed, and only a JobUpdate appends them) is
 // errStaleCache.
-func loadStateSince(ctx context.Context, tx *sql.Tx, id string, now time.Time, cached *persistence.CachedSteps) (*persistence.JobState, int64, error) {
+func loadStateSince(ctx context.Context, tx *txn, id string, now time.Time, cached *persistence.CachedSteps) (*persistence.JobState, int64, error) {
 	var horizon int64
 	if err := tx.QueryRowContext(ctx, `UPDATE step_clock SET tick = tick + 1 RETURNING tick`).Scan(&horizon); err != nil {
 		return nil, 0, err
@@ -359,7 +359,7 @@ type errStaleCache struct{ job string }
 func (e errStaleCache) Error() string { return "job " + e.job + ": cached steps do not match" }
 
 // loadJob reads a job's row into a state without steps.
-func loadJob(ctx context.Context, tx *sql.Tx, id string, now time.Time) (*persistence.JobState, error) {
+func loadJob(ctx context.Context, tx *txn, id string, now time.Time) (*persistence.JobState, error) {
 	var (
 		jobContext []byte
 		scopes     stroem.AssignmentState

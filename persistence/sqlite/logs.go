@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -20,7 +19,7 @@ func (s *Store) LogAppend(ctx context.Context, a persistence.LogAppend) (persist
 	if err != nil {
 		return out, err
 	}
-	err = s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+	err = s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 		out = persistence.LogAppended{}
 		var r persistence.FenceRead
 		err := tx.QueryRowContext(ctx, `SELECT `+persistence.FenceColumns+`

@@ -21,7 +21,7 @@ func (s *Store) JobsPrune(ctx context.Context, p persistence.PruneParams) (persi
 			FROM jobs WHERE `+terminal, nanos(p.Before), nanos(p.Before)).Scan(&res.Jobs, &res.Steps)
 		return res, err
 	}, func() (res persistence.PruneResult, err error) {
-		err = s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+		err = s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 			ids, err := column(tx.QueryContext(ctx, `SELECT id FROM jobs WHERE `+terminal+` ORDER BY completed_at LIMIT ?`,
 				nanos(p.Before), p.BatchSize()))
 			if err != nil || len(ids) == 0 {
@@ -60,7 +60,7 @@ func (s *Store) TriggerTicksPrune(ctx context.Context, before time.Time, limit i
 	return persistence.Prune(errs, "trigger ticks", dryRun, func() (int64, error) {
 		return s.count(ctx, `SELECT count(*) `+old, nanos(before))
 	}, func() (int64, error) {
-		return s.writeCount(ctx, func(tx *sql.Tx, _ time.Time) (sql.Result, error) {
+		return s.writeCount(ctx, func(tx *txn, _ time.Time) (sql.Result, error) {
 			return tx.ExecContext(ctx, `DELETE FROM trigger_ticks WHERE rowid IN (
 				SELECT t.rowid `+old+` ORDER BY t.tick LIMIT ?)`, nanos(before), persistence.PruneParams{Limit: limit}.BatchSize())
 		})
@@ -75,7 +75,7 @@ func (s *Store) WorkersPrune(ctx context.Context, before time.Time, dryRun bool)
 	return persistence.Prune(errs, "workers", dryRun, func() (int64, error) {
 		return s.count(ctx, `SELECT count(*) FROM workers WHERE `+cond, nanos(before))
 	}, func() (int64, error) {
-		return s.writeCount(ctx, func(tx *sql.Tx, _ time.Time) (sql.Result, error) {
+		return s.writeCount(ctx, func(tx *txn, _ time.Time) (sql.Result, error) {
 			return tx.ExecContext(ctx, `DELETE FROM workers WHERE `+cond, nanos(before))
 		})
 	})
@@ -88,7 +88,7 @@ func (s *Store) MetricsSample(ctx context.Context) (persistence.MetricsSample, e
 		StepsReady:   map[string]int64{},
 	}
 	now := s.now()
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *txn) error {
 		if err := counts(ctx, tx, m.JobsInFlight, `SELECT status, count(*) FROM jobs
 			WHERE status IN ('pending', 'running') GROUP BY status`); err != nil {
 			return err
@@ -104,7 +104,7 @@ func (s *Store) MetricsSample(ctx context.Context) (persistence.MetricsSample, e
 	return m, errs.Wrap(err, "sample metrics")
 }
 
-func counts(ctx context.Context, tx *sql.Tx, into map[string]int64, query string, args ...any) error {
+func counts(ctx context.Context, tx *txn, into map[string]int64, query string, args ...any) error {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err

@@ -21,7 +21,7 @@ func (s *Store) StepStart(ctx context.Context, jobID, step string, attempt int, 
 		return false, notFound("job %s not found", jobID)
 	}
 	var cancel, held bool
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 		err := tx.QueryRowContext(ctx, `UPDATE job_steps SET started_attempt = attempt, `+stampVersion+`
 			WHERE job_id = ? AND step_name = ? AND status = 'running' AND attempt = ? AND worker_id = ?
 			RETURNING cancel_requested`, id, step, attempt, canonicalWorker(workerID)).Scan(&cancel)
@@ -53,7 +53,7 @@ func (s *Store) StepsGiveBackUnstarted(ctx context.Context, unackedFor time.Dura
 		limit = 100
 	}
 	var out []persistence.HeldStep
-	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, now time.Time) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `SELECT job_id, step_name, attempt, coalesce(worker_id, '')
 			FROM job_steps

@@ -53,8 +53,12 @@ var _ persistence.Store = (*Store)(nil)
 type Store struct {
 	write *sql.DB // exactly one connection; every write, BEGIN IMMEDIATE
 	read  *sql.DB // query-only connections for reads
-	log   *slog.Logger
-	path  string
+
+	// writeStmts and readStmts keep the statements the transactions of
+	// each pool run prepared.
+	writeStmts, readStmts *stmtCache
+	log                   *slog.Logger
+	path                  string
 
 	unlock func()
 	closed atomic.Bool
@@ -122,6 +126,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (_ *Store, err err
 	if s.read, err = sql.Open("sqlite", dsn(abs, false)); err != nil {
 		return nil, fmt.Errorf("sqlite store %s: %w", abs, err)
 	}
+	s.writeStmts, s.readStmts = newStmtCache(s.write), newStmtCache(s.read)
 	readers := max(4, runtime.NumCPU())
 	s.read.SetMaxOpenConns(readers)
 	s.read.SetMaxIdleConns(readers)
@@ -185,6 +190,11 @@ func migrate(ctx context.Context, dsn string, log *slog.Logger) error {
 func (s *Store) Close() {
 	s.once.Do(func() {
 		s.closed.Store(true)
+		for _, c := range []*stmtCache{s.readStmts, s.writeStmts} {
+			if c != nil {
+				c.close()
+			}
+		}
 		if s.read != nil {
 			_ = s.read.Close()
 		}
@@ -235,7 +245,7 @@ type querier interface {
 // writer connection: no other write runs meanwhile) and commits it. now
 // is read once the write lock is held, so times written by successive
 // transactions never go backwards relative to their commit order.
-func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx, now time.Time) error) error {
+func (s *Store) writeTx(ctx context.Context, fn func(tx *txn, now time.Time) error) error {
 	if s.closed.Load() {
 		return s.closedError()
 	}
@@ -243,8 +253,9 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx, now time.Time) 
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tx.Rollback() }() // no-op after Commit
-	if err := fn(tx, s.now()); err != nil {
+	defer s.writeStmts.prepareWanted(ctx) // after the rollback below: the connection is free
+	defer func() { _ = tx.Rollback() }()  // no-op after Commit
+	if err := fn(&txn{tx, s.writeStmts}, s.now()); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -252,7 +263,7 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx, now time.Time) 
 
 // readTx runs fn in a read transaction: one consistent snapshot of the
 // database for all its statements.
-func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *Store) readTx(ctx context.Context, fn func(tx *txn) error) error {
 	if s.closed.Load() {
 		return s.closedError()
 	}
@@ -260,8 +271,9 @@ func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
+	defer s.readStmts.prepareWanted(ctx)
 	defer func() { _ = tx.Rollback() }()
-	if err := fn(tx); err != nil {
+	if err := fn(&txn{tx, s.readStmts}); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -269,9 +281,9 @@ func (s *Store) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // writeCount runs exec, one statement, in a write transaction and returns
 // how many rows it changed.
-func (s *Store) writeCount(ctx context.Context, exec func(tx *sql.Tx, now time.Time) (sql.Result, error)) (int64, error) {
+func (s *Store) writeCount(ctx context.Context, exec func(tx *txn, now time.Time) (sql.Result, error)) (int64, error) {
 	var n int64
-	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, now time.Time) error {
 		r, err := exec(tx, now)
 		if err != nil {
 			return err

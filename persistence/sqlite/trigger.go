@@ -17,7 +17,7 @@ import (
 // persistence.ErrTriggerBusy; otherwise the tick is recorded. The write
 // transaction excludes every other writer, so no lock per trigger is
 // needed.
-func insertTick(ctx context.Context, tx *sql.Tx, workspace, jobID string, t *persistence.TriggerTick, now time.Time) error {
+func insertTick(ctx context.Context, tx *txn, workspace, jobID string, t *persistence.TriggerTick, now time.Time) error {
 	err := persistence.CheckTick(jobID, t, func() (bool, error) {
 		var fired bool
 		err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM trigger_ticks

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -69,7 +68,7 @@ func (s *Store) jobUpdateOnce(ctx context.Context, id string, fn func(*persisten
 		keep   []*persistence.StepState
 		since  int64
 	)
-	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, now time.Time) error {
 		before, horizon, err := loadStateSince(ctx, tx, id, now, cached)
 		if err != nil {
 			return err
@@ -96,7 +95,7 @@ func (s *Store) jobUpdateOnce(ctx context.Context, id string, fn func(*persisten
 
 // writeState validates the changes from before to after, completes the
 // automatic fields of after, and writes the changed rows.
-func writeState(ctx context.Context, tx *sql.Tx, before, after *persistence.JobState) error {
+func writeState(ctx context.Context, tx *txn, before, after *persistence.JobState) error {
 	changed, jobChanged, err := persistence.Diff(before, after)
 	if err != nil {
 		return err
@@ -214,7 +213,7 @@ func writeState(ctx context.Context, tx *sql.Tx, before, after *persistence.JobS
 
 // olderReady says whether a job other than jobID has a step of one of
 // types ready since before readyAt: a claim would take that one first.
-func olderReady(ctx context.Context, tx *sql.Tx, jobID string, readyAt *time.Time, types []string) (bool, error) {
+func olderReady(ctx context.Context, tx *txn, jobID string, readyAt *time.Time, types []string) (bool, error) {
 	if readyAt == nil {
 		return false, nil
 	}

@@ -2,14 +2,13 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/stroem/stroem/persistence"
 )
 
 // insertSkeleton inserts the pending skeleton of a step a JobUpdate
 // appended (a loop instance); writeState then writes the step over it.
-func insertSkeleton(ctx context.Context, tx *sql.Tx, jobID string, st *persistence.StepState) error {
+func insertSkeleton(ctx context.Context, tx *txn, jobID string, st *persistence.StepState) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO job_steps (job_id, step_name, position, action_name,
 			action_type, image, depends_on, continue_on_failure, max_attempts, status, version)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', `+clockTick+`)`,

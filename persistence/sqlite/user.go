@@ -52,7 +52,7 @@ func (s *Store) UserInsert(ctx context.Context, u stroem.User) error {
 	if !ok {
 		return stroem.Errorf(stroem.CodeInvalid, "user id %q is not a UUID", u.ID)
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 		var hash any
 		if u.PasswordHash != "" {
 			hash = u.PasswordHash
@@ -66,7 +66,7 @@ func (s *Store) UserInsert(ctx context.Context, u stroem.User) error {
 	return errs.Wrap(err, "insert user %s", u.Email)
 }
 
-func setGroups(ctx context.Context, tx *sql.Tx, id string, groups []string) error {
+func setGroups(ctx context.Context, tx *txn, id string, groups []string) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM user_groups WHERE user_id = ?`, id); err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func (s *Store) UserList(ctx context.Context, limit, offset int) ([]stroem.User,
 		out   []stroem.User
 		total int
 	)
-	err := s.readTx(ctx, func(tx *sql.Tx) error {
+	err := s.readTx(ctx, func(tx *txn) error {
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&total); err != nil {
 			return err
 		}
@@ -142,7 +142,7 @@ func (s *Store) userExec(ctx context.Context, id, what, query string, args ...an
 	if !ok {
 		return notFound("user %s not found", id)
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 		res, err := tx.ExecContext(ctx, query, append(args, cid)...)
 		if err != nil {
 			return err
@@ -176,7 +176,7 @@ func (s *Store) UserSetGroups(ctx context.Context, id string, groups []string) e
 	if !ok {
 		return notFound("user %s not found", id)
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 		var one int
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = ?`, cid).Scan(&one); err != nil {
 			if err == sql.ErrNoRows {
@@ -215,7 +215,7 @@ func (s *Store) AuthLinkInsert(ctx context.Context, provider, subject, userID st
 	if !ok {
 		return notFound("user %s not found", userID)
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, now time.Time) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO auth_links (provider, subject, user_id, created_at) VALUES (?, ?, ?, ?)`,
 			provider, subject, cid, nanos(now))
 		return err
@@ -225,11 +225,11 @@ func (s *Store) AuthLinkInsert(ctx context.Context, provider, subject, userID st
 
 // RefreshTokenInsert stores a new refresh token (its hash).
 func (s *Store) RefreshTokenInsert(ctx context.Context, t stroem.RefreshToken) error {
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error { return insertRefresh(ctx, tx, t) })
+	err := s.writeTx(ctx, func(tx *txn, _ time.Time) error { return insertRefresh(ctx, tx, t) })
 	return errs.Wrap(err, "insert refresh token")
 }
 
-func insertRefresh(ctx context.Context, tx *sql.Tx, t stroem.RefreshToken) error {
+func insertRefresh(ctx context.Context, tx *txn, t stroem.RefreshToken) error {
 	uid, _ := canonicalUUID(t.UserID)
 	fam, _ := canonicalUUID(t.Family)
 	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, user_id, family, created_at, expires_at, revoked_at, replaced_by)
@@ -251,7 +251,7 @@ func (s *Store) RefreshTokenGet(ctx context.Context, hash string) (stroem.Refres
 // RefreshTokenRotate spends the token and stores its successor at once; a
 // token already spent is a conflict (and nothing is stored).
 func (s *Store) RefreshTokenRotate(ctx context.Context, hash string, next stroem.RefreshToken, now time.Time) error {
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ?, replaced_by = ? WHERE hash = ? AND revoked_at IS NULL`,
 			nanos(now), next.Hash, hash)
 		if err != nil {
@@ -268,7 +268,7 @@ func (s *Store) RefreshTokenRotate(ctx context.Context, hash string, next stroem
 // RefreshTokenRevokeFamily revokes every live token of a session.
 func (s *Store) RefreshTokenRevokeFamily(ctx context.Context, family string, now time.Time) error {
 	fam, _ := canonicalUUID(family)
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 		_, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL`, nanos(now), fam)
 		return err
 	})
@@ -282,7 +282,7 @@ func (s *Store) APIKeyInsert(ctx context.Context, k stroem.APIKey) error {
 	if !ok {
 		return notFound("user %s not found", k.UserID)
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (hash, prefix, user_id, name, created_at, expires_at, last_used_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, k.Hash, k.Prefix, uid, k.Name, nanos(k.CreatedAt), nanosPtr(k.ExpiresAt), nanosPtr(k.LastUsedAt))
 		return err
@@ -327,7 +327,7 @@ func (s *Store) APIKeyDelete(ctx context.Context, userID, prefix string) error {
 	if !ok {
 		return notFound("API key %s not found", prefix)
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM api_keys WHERE user_id = ? AND prefix = ?`, uid, prefix)
 		if err != nil {
 			return err
@@ -342,7 +342,7 @@ func (s *Store) APIKeyDelete(ctx context.Context, userID, prefix string) error {
 
 // APIKeyUsed records when a key was last used.
 func (s *Store) APIKeyUsed(ctx context.Context, hash string, at time.Time) error {
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 		_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE hash = ?`, nanos(at), hash)
 		return err
 	})
@@ -355,7 +355,7 @@ func (s *Store) JobCancelledBy(ctx context.Context, jobID, who string) error {
 	if !ok {
 		return notFound("job %s not found", jobID)
 	}
-	err := s.writeTx(ctx, func(tx *sql.Tx, _ time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, _ time.Time) error {
 		_, err := tx.ExecContext(ctx, `UPDATE jobs SET cancelled_by = ? WHERE id = ? AND cancelled_by = ''`, stroem.SanitizeText(who), id)
 		return err
 	})

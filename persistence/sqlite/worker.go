@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 // that restarts registers again and gets a new id; its old row turns stale.
 func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistration) (stroem.Worker, error) {
 	w := persistence.NewWorker(reg)
-	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, now time.Time) error {
 		w.RegisteredAt, w.LastHeartbeatAt = now, now
 		_, err := tx.ExecContext(ctx, `INSERT INTO workers (id, name, capabilities, tags, registered_at, last_heartbeat_at, max_concurrent)
 			VALUES (?, ?, ?, ?, ?, ?, NULLIF(?, 0))`, w.ID, w.Name, encodeStrings(w.Capabilities), encodeStrings(w.Tags),
@@ -31,7 +30,7 @@ func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistratio
 // transaction and returns the ids, as given, that name no worker.
 func (s *Store) WorkersSeen(ctx context.Context, workerIDs []string) ([]string, error) {
 	known := map[string]bool{}
-	err := s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+	err := s.writeTx(ctx, func(tx *txn, now time.Time) error {
 		clear(known)
 		for _, id := range workerIDs {
 			c, ok := persistence.CanonicalUUID(id)
@@ -94,7 +93,7 @@ func (s *Store) WorkspaceArchivePut(ctx context.Context, revision string, tarbal
 	if err != nil {
 		return err
 	}
-	err = s.writeTx(ctx, func(tx *sql.Tx, now time.Time) error {
+	err = s.writeTx(ctx, func(tx *txn, now time.Time) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO workspace_archives (revision, tarball, created_at) VALUES (?, ?, ?)
 			ON CONFLICT (revision) DO NOTHING`, revision, tarball, nanos(now))
 		return err
