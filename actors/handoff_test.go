@@ -53,7 +53,7 @@ func TestHandoffDeliversOrGivesBack(t *testing.T) {
 		var h *handoff
 		require.Eventually(t, func() bool {
 			h = &handoff{o: o}
-			h.assign(s, nil, nil)
+			h.assign(s, nil, nil, nil)
 			return len(h.given) > 0
 		}, 5*time.Second, time.Millisecond)
 		return h
@@ -107,21 +107,26 @@ func TestHandoffLeavesStepsReadyAsRead(t *testing.T) {
 	}()
 	require.Eventually(t, func() bool { return o.WaitingClaims() == 1 }, 5*time.Second, time.Millisecond)
 
-	asRead := readySteps(s)
-	require.NotEmpty(t, asRead, "the new job has ready steps")
+	read := s.Share() // as a store gives it to the transition's function
+	wasReady := readyAsRead(read)
+	anyReady := false
+	for i := range read.Len() {
+		anyReady = anyReady || wasReady(i)
+	}
+	require.True(t, anyReady, "the new job has ready steps")
 	h := &handoff{o: o}
-	h.assign(s, asRead, nil)
+	h.assign(read, nil, wasReady, nil)
 	require.Empty(t, h.given)
 	require.Empty(t, h.reserved, "no request is taken from the Dispatcher")
 	require.Equal(t, 1, o.WaitingClaims())
-	for _, st := range s.All() {
+	for _, st := range read.All() {
 		require.NotEqual(t, stroem.StepRunning, st.Status)
 	}
 
 	// The same steps made ready by the transition itself are handed off.
 	require.Eventually(t, func() bool {
 		h = &handoff{o: o}
-		h.assign(s, nil, nil)
+		h.assign(s, nil, nil, nil)
 		return len(h.given) > 0
 	}, 5*time.Second, time.Millisecond)
 	h.release()
@@ -165,20 +170,15 @@ func TestHandoffCompletionClaim(t *testing.T) {
 	}
 	// Of the new job's ready steps, only "first" counts as made ready by
 	// the transition ("solo" was ready already).
-	onlyFirst := func(s *persistence.JobState) []bool {
-		asRead := readySteps(s)
-		for i, st := range s.All() {
-			if st.Name == "first" {
-				asRead[i] = false
-			}
-		}
-		return asRead
+	onlyFirst := func(s *persistence.JobState) func(int) bool {
+		was, first := readyNow(s), s.Index("first")
+		return func(i int) bool { return i != first && was(i) }
 	}
 
 	_, s := b.newJob(t, "chain", nil)
 	refused := slot()
 	h := newHandoff(o, []jobEvent{{next: refused}})
-	h.assign(s, onlyFirst(s), []error{stroem.Errorf(stroem.CodeConflict, "stale")})
+	h.assign(s, nil, onlyFirst(s), []error{stroem.Errorf(stroem.CodeConflict, "stale")})
 	require.Empty(t, h.given, "nothing for the claim of a refused completion")
 	require.Equal(t, stroem.StepReady, s.Find("first").Status)
 	h.giveBack(true)
@@ -193,7 +193,7 @@ func TestHandoffCompletionClaim(t *testing.T) {
 	_, s = b.newJob(t, "chain", nil)
 	inLine := slot()
 	h = newHandoff(o, []jobEvent{{next: inLine}})
-	h.assign(s, onlyFirst(s), []error{nil})
+	h.assign(s, nil, onlyFirst(s), []error{nil})
 	require.Equal(t, map[string]*waiter{"solo": inLine}, h.given)
 	require.Equal(t, stroem.StepReady, s.Find("first").Status)
 	require.Equal(t, []string{"shell"}, s.Offered(s.Index("solo")), "offered")
@@ -212,7 +212,7 @@ func TestHandoffCompletionClaim(t *testing.T) {
 	_, s = b.newJob(t, "chain", nil)
 	dup := slot()
 	h = newHandoff(o, []jobEvent{{next: dup}})
-	h.assign(s, onlyFirst(s), []error{errDuplicate})
+	h.assign(s, nil, onlyFirst(s), []error{errDuplicate})
 	require.Empty(t, h.given)
 	require.Nil(t, s.Offered(s.Index("solo")))
 	require.Equal(t, stroem.StepReady, s.Find("first").Status)
@@ -230,7 +230,7 @@ func TestHandoffCompletionClaim(t *testing.T) {
 	mine := slot()
 	mine.link = "job/1/before"
 	h = newHandoff(o, []jobEvent{{next: mine}})
-	h.assign(s, onlyFirst(s), []error{nil})
+	h.assign(s, nil, onlyFirst(s), []error{nil})
 	require.Equal(t, map[string]*waiter{"first": mine}, h.given)
 	require.Equal(t, "job/1/before", s.HandedFor(s.Index("first")), "recorded under the completion's link")
 	require.Empty(t, h.reserved, "no request was reserved from the Dispatcher")
@@ -286,7 +286,7 @@ func TestOfferTakesTheOldestOfTheFirstReadySteps(t *testing.T) {
 	t.Parallel()
 	offered := func(o *Orchestrator, s *persistence.JobState, w *waiter) string {
 		h := newHandoff(o, []jobEvent{{next: w}})
-		h.assign(s, readySteps(s), []error{nil})
+		h.assign(s, nil, readyNow(s), []error{nil})
 		require.Len(t, h.given, 1)
 		for name := range h.given {
 			require.NotNil(t, s.Offered(s.Index(name)))
@@ -315,4 +315,40 @@ func TestOfferTakesTheOldestOfTheFirstReadySteps(t *testing.T) {
 	s.MutAt(1).CancelRequested = true
 	s.Seal()
 	require.Equal(t, "s2", offered(o, s, w), "not one in its backoff, nor a cancelled one")
+}
+
+// Offer looks at the steps after the runs its job actor knows finished,
+// with the statuses of the state as read: in a job whose first steps have
+// ended it offers the first step that was ready as read and still is. A
+// step the transition made ready (assign's, not offer's), or appended, is
+// not offered.
+func TestOfferSkipsFinishedStepsAndLooksAtTheStateAsRead(t *testing.T) {
+	t.Parallel()
+	o, s, w := offerState(t, 200)
+	for i := range 150 {
+		s.MutAt(i).Status = stroem.StepCompleted
+	}
+	s.MutAt(150).Status = stroem.StepPending
+	s.Seal()
+	var g progress
+	g.observeAll(s)
+	read := s.Share()                         // as a store gives it to the transition's function
+	read.MutAt(150).Status = stroem.StepReady // what the transition did first
+	read.Append(&persistence.StepState{Name: "extra", Position: 200, ActionType: "shell", MaxAttempts: 1,
+		Status: stroem.StepReady, ReadyAt: read.At(151).ReadyAt})
+	h := newHandoff(o, []jobEvent{{next: w}})
+	h.assign(read, &g, readyAsRead(read), []error{nil})
+	require.Len(t, h.given, 1)
+	require.NotNil(t, h.given["s151"], "s150 became ready in this transition; s151 was ready as read")
+	require.Equal(t, 150, g.find(0), "the finished steps are known and skipped")
+}
+
+// readyNow is what a test's transition read: whether each step of s is
+// ready now (readyAsRead without a store's Share).
+func readyNow(s *persistence.JobState) func(int) bool {
+	r := make([]bool, s.Len())
+	for i := range r {
+		r[i] = s.StatusAt(i) == stroem.StepReady
+	}
+	return func(i int) bool { return i < len(r) && r[i] }
 }

@@ -176,7 +176,6 @@ func (j *jobActor) flush(ctx actor.Context) {
 		h := newHandoff(o, events)
 		s, err := o.store.JobUpdate(c, id, func(s *persistence.JobState) error {
 			before = s.Job.Status
-			readyAsRead := readySteps(s)
 			results = make([]error, len(events))
 			for i, e := range events {
 				results[i] = e.ev.apply(p, s)
@@ -184,7 +183,7 @@ func (j *jobActor) flush(ctx actor.Context) {
 			if !s.Job.Status.Terminal() {
 				advanceFrom(p, s, g, all)
 			}
-			h.assign(s, readyAsRead, results)
+			h.assign(s, g, readyAsRead(s), results)
 			changed = s.Changed() // of the run that committed, when it runs again
 			return nil
 		})

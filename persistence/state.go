@@ -35,6 +35,11 @@ type cow struct {
 	// handedFor maps the positions handed to a completion's claim to the
 	// completion's link (HandFor).
 	handedFor map[int]string
+	// readLen is the number of steps when the state was shared out
+	// (Share), 0 for a state that was not; read keeps the status as then
+	// of each of those steps the state has copied since (see ReadStatusAt).
+	readLen int
+	read    map[int]stroem.StepStatus
 }
 
 // StepIndex maps the names of a job's first steps to their positions
@@ -153,10 +158,33 @@ func (s *JobState) MutAt(i int) *StepState {
 		return s.steps[i]
 	}
 	if s.shared {
+		if i < s.readLen {
+			if s.read == nil {
+				s.read = map[int]stroem.StepStatus{}
+			}
+			if _, ok := s.read[i]; !ok {
+				s.read[i] = s.steps[i].Status
+			}
+		}
 		s.steps[i] = s.steps[i].Clone()
 	}
 	s.own(i)
 	return s.steps[i]
+}
+
+// ReadStatusAt is the status the step at position i had when this state
+// was shared out (Share: what a store's callback is given), whatever the
+// state changed since, without a walk over the job's steps; ok is false
+// for a step appended since, and for every step of a state that was not
+// shared out.
+func (s *JobState) ReadStatusAt(i int) (status stroem.StepStatus, ok bool) {
+	if i < 0 || i >= s.readLen {
+		return "", false
+	}
+	if st, ok := s.read[i]; ok {
+		return st, true
+	}
+	return s.steps[i].Status, true
 }
 
 // Mut is MutAt for the named step; nil when there is none.
@@ -252,7 +280,7 @@ func (s *JobState) Share() *JobState {
 	c.Job.Output = deepCopyMap(s.Job.Output)
 	c.Job.StartedAt, c.Job.CompletedAt = copyTime(s.Job.StartedAt), copyTime(s.Job.CompletedAt)
 	c.steps = slices.Clone(s.steps)
-	c.cow = cow{shared: true, index: s.index}
+	c.cow = cow{shared: true, index: s.index, readLen: len(c.steps)}
 	s.Seal()
 	return &c
 }

@@ -102,3 +102,38 @@ func TestChangedListsAStepOnce(t *testing.T) {
 		t.Fatalf("writes %+v", w)
 	}
 }
+
+// ReadStatusAt answers with the statuses of the state as it was shared out,
+// whatever changed since, twice or after a Seal in between; a step appended
+// since, and every step of a state that was not shared out, has none.
+func TestReadStatusAtIsTheStateAsShared(t *testing.T) {
+	t.Parallel()
+	src := &JobState{}
+	src.SetSteps([]*StepState{
+		{Name: "a", Position: 0, Status: stroem.StepReady},
+		{Name: "b", Position: 1, Status: stroem.StepPending},
+		{Name: "c", Position: 2, Status: stroem.StepRunning},
+	}, nil)
+	if _, ok := src.ReadStatusAt(0); ok {
+		t.Fatal("a state that was not shared out has no statuses as read")
+	}
+	st := src.Share()
+	st.MutAt(0).Status = stroem.StepRunning
+	st.MutAt(1).Status = stroem.StepReady
+	st.Seal() // a Share in the middle of a callback
+	st.MutAt(0).Status = stroem.StepCompleted
+	st.Append(&StepState{Name: "d", Position: 3, Status: stroem.StepReady})
+	for i, want := range []stroem.StepStatus{stroem.StepReady, stroem.StepPending, stroem.StepRunning} {
+		if got, ok := st.ReadStatusAt(i); !ok || got != want {
+			t.Fatalf("step %d as read: %q, %v; want %q", i, got, ok, want)
+		}
+	}
+	for _, i := range []int{3, -1} {
+		if _, ok := st.ReadStatusAt(i); ok {
+			t.Fatalf("step %d (appended since, or none) has a status as read", i)
+		}
+	}
+	if st.StatusAt(0) != stroem.StepCompleted {
+		t.Fatal("the state itself has changed")
+	}
+}
