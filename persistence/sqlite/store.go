@@ -37,8 +37,8 @@ const busyTimeout = 10 * time.Second
 const stepCacheJobs = 512
 
 // clockTick is step_clock's counter, and stampVersion sets a job_steps
-// row's version to it: every statement of this store that writes step rows
-// often stamps them itself, which spares the row the second write the
+// row's version to it: the statements of this store that write step rows
+// often stamp them themselves, which spares each row the second write the
 // triggers of migration 00210 would make.
 const (
 	clockTick    = `(SELECT tick FROM step_clock)`
@@ -53,12 +53,12 @@ var _ persistence.Store = (*Store)(nil)
 type Store struct {
 	write *sql.DB // exactly one connection; every write, BEGIN IMMEDIATE
 	read  *sql.DB // query-only connections for reads
+	log   *slog.Logger
+	path  string
 
 	// writeStmts and readStmts keep the statements the transactions of
 	// each pool run prepared.
 	writeStmts, readStmts *stmtCache
-	log                   *slog.Logger
-	path                  string
 
 	unlock func()
 	closed atomic.Bool
