@@ -110,9 +110,6 @@ type Store interface {
 	// LogTruncatedSteps names the job's steps whose log reached the size
 	// limit.
 	LogTruncatedSteps(ctx context.Context, jobID string) ([]string, error)
-	// Notify sends payload on channel to every server's Listen (SQLite,
-	// one process: to its own listeners).
-	Notify(ctx context.Context, channel, payload string) error
 	// Retention (docs/operations/retention.md): each call is one small
 	// batch in its own short transaction. JobsPrune deletes terminal jobs
 	// with their steps and attempts; TriggerTicksPrune deletes ticks older

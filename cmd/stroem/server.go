@@ -226,7 +226,7 @@ func startServer(ctx context.Context, cfg serverConfig, opts serverOptions, log 
 	}
 
 	app.hub = logstream.New(hubSource{store: app.store}, log)
-	events := &serverEvents{hub: app.hub, store: app.store, log: log, ops: app.ops}
+	events := &serverEvents{hub: app.hub, ops: app.ops}
 	app.orch = actors.New(actors.Config{
 		Lease: cfg.Lease, StartTimeout: cfg.StartTimeout, DefaultStepTimeout: cfg.DefaultStepTimeout,
 		OnSecrets: logSecrets(log), MaskExtra: []string{cfg.WorkerToken},

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/stroem/stroem"
 	stroemhttp "github.com/stroem/stroem/http"
@@ -41,32 +39,21 @@ func (h hubSource) JobStatus(ctx context.Context, jobID string) (stroem.JobStatu
 }
 
 // serverEvents tells SSE subscribers and waiting sync webhooks when a job
-// ends — on this server directly, on the others through a NOTIFY on
-// persistence.ChannelLogs.
+// ends — on this server directly; the others hear it from the NOTIFY on
+// persistence.ChannelLogs that the transition ending the job sends at
+// commit (the PostgreSQL store's JobUpdate).
 type serverEvents struct {
 	hub   *logstream.Hub
 	hooks *stroemhttp.Triggers
-	store persistence.Store
-	log   *slog.Logger
 	ops   *opsParts
 }
 
-// JobFinished is called from a JobActor's Receive: it must not block, so
-// the NOTIFY (a database round trip) runs in a goroutine of its own.
+// JobFinished is called from a JobActor's Receive, after the job's end
+// was committed: it must not block.
 func (e *serverEvents) JobFinished(jobID string, status stroem.JobStatus) {
 	e.hub.Finish(jobID, status)
 	e.hooks.JobFinished(jobID, status)
 	e.ops.jobFinished(jobID)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := e.store.Notify(ctx, persistence.ChannelLogs, e.store.Origin()+":"+jobID+":done:"+string(status)); err != nil {
-			// Other servers' subscribers notice within their keep-alive
-			// interval, when they re-read the job's status; their sync
-			// webhooks at their timeout.
-			e.log.Warn("notify other servers of a finished job", "job_id", jobID, "err", err)
-		}
-	}()
 }
 
 // listenLogs hears other servers' log and job-end notifications: new lines

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/persistence/dbtest"
 	"github.com/stroem/stroem/persistence/postgres"
@@ -92,6 +93,53 @@ func TestListen(t *testing.T) {
 		select {
 		case p := <-payloads:
 			t.Fatalf("the no-op unclaim notified too: %q", p)
+		default:
+		}
+	})
+
+	t.Run("JobEndNotifiesAtCommit", func(t *testing.T) {
+		// The transition that ends a job tells the other servers on
+		// ChannelLogs, in its own transaction: one that does not end it, or
+		// is rolled back, says nothing, and neither does a later update of
+		// the ended job.
+		t.Parallel()
+		s := dbtest.Store(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		payloads := make(chan string, 100)
+		done := make(chan error, 1)
+		go func() { done <- s.Listen(ctx, persistence.ChannelLogs, func(p string) { payloads <- p }) }()
+		t.Cleanup(func() {
+			cancel()
+			require.ErrorIs(t, <-done, context.Canceled)
+		})
+		require.Equal(t, "", waitPayload(t, payloads))
+		nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b"})
+		update := func(fn func(st *persistence.JobState) error) error {
+			_, err := s.JobUpdate(ctx, nj.Job.ID, fn)
+			return err
+		}
+		cancelStep := func(st *persistence.JobState, name string) {
+			st.Mut(name).Status = stroem.StepCancelled
+		}
+		require.NoError(t, update(func(st *persistence.JobState) error { cancelStep(st, "a"); return nil }))
+		refused := errors.New("refused")
+		require.ErrorIs(t, update(func(st *persistence.JobState) error {
+			cancelStep(st, "b")
+			st.Job.Status = stroem.JobCancelled
+			return refused
+		}), refused)
+		require.NoError(t, update(func(st *persistence.JobState) error {
+			cancelStep(st, "b")
+			st.Job.Status = stroem.JobCancelled
+			return nil
+		}))
+		require.NoError(t, update(func(st *persistence.JobState) error { return nil }))
+		require.Equal(t, s.Origin()+":"+nj.Job.ID+":done:cancelled", waitPayload(t, payloads),
+			"the first notification is the committed end's")
+		time.Sleep(100 * time.Millisecond)
+		select {
+		case p := <-payloads:
+			t.Fatalf("a second notification: %q", p)
 		default:
 		}
 	})

@@ -218,11 +218,3 @@ func (s *Store) LogTruncatedSteps(ctx context.Context, jobID string) ([]string, 
 	}
 	return names, nil
 }
-
-// Notify sends payload on channel to every listening server.
-func (s *Store) Notify(ctx context.Context, channel, payload string) error {
-	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, payload); err != nil {
-		return fmt.Errorf("notify %s: %w", channel, interpretError(err))
-	}
-	return nil
-}

@@ -31,7 +31,8 @@ import (
 // CompletedAt when it ends; an attempt's completion time when its status
 // becomes terminal. Every status change is checked with CanTransition; an
 // invalid one is a bug and rolls everything back. ChannelStepsReady is
-// notified when a step became ready. Strings in inputs, outputs and error
+// notified when a step became ready, and ChannelLogs ("<origin>:<job
+// id>:done:<status>") when the job ended. Strings in inputs, outputs and error
 // messages are sanitized (see stroem.SanitizeText), and the returned state is
 // the state as written. An unknown job is CodeNotFound.
 func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistence.JobState) error) (*persistence.JobState, error) {
@@ -315,6 +316,13 @@ func writeBatch(before, after *persistence.JobState, payload string) (*stepsWrit
 	}
 	if notify {
 		b.Queue(`SELECT pg_notify($1, $2)`, persistence.ChannelStepsReady, payload)
+		w.post++
+	}
+	if jobChanged && after.Job.Status.Terminal() && !before.Job.Status.Terminal() {
+		// Other servers end their streams of the job and answer their
+		// waiting sync webhooks; sent at commit, with no round trip of its
+		// own (it was a statement after the commit, one per job).
+		b.Queue(`SELECT pg_notify($1, $2)`, persistence.ChannelLogs, payload+":done:"+string(after.Job.Status))
 		w.post++
 	}
 	return w, nil

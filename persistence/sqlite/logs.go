@@ -121,8 +121,3 @@ func (s *Store) LogTruncatedSteps(ctx context.Context, jobID string) ([]string, 
 	}
 	return names, nil
 }
-
-// Notify does nothing: an embedded store serves one process, whose own
-// events are delivered in-process (as every server ignores its own
-// notifications in PostgreSQL too).
-func (s *Store) Notify(ctx context.Context, channel, payload string) error { return nil }
