@@ -93,6 +93,13 @@ func (c *StepCache) Keep(id string, st *JobState, steps []*StepState, since int6
 	delete(c.jobs, oldest)
 }
 
+// StaleCacheError says a job's step rows do not match the steps kept from
+// its last JobUpdate (never expected: steps are not removed, and only a
+// JobUpdate appends them); a store runs the update again with a full read.
+type StaleCacheError struct{ Job string }
+
+func (e StaleCacheError) Error() string { return "job " + e.Job + ": cached steps do not match" }
+
 // Drop forgets a job's entry.
 func (c *StepCache) Drop(id string) {
 	c.mu.Lock()

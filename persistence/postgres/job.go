@@ -340,10 +340,3 @@ func loadState(ctx context.Context, tx pgx.Tx, id string) (*persistence.JobState
 	}
 	return st, br.Close()
 }
-
-// errStaleCache says a job's step rows do not match what readState expected
-// (never expected: steps are not added or removed); the update runs again
-// with a full read.
-type errStaleCache struct{ job string }
-
-func (e errStaleCache) Error() string { return "job " + e.job + ": cached steps do not match" }

@@ -309,7 +309,7 @@ func (s *Store) queryKeyed(ctx context.Context, each func(pgx.Rows) error, sql s
 // retryable reports a deadlock (40P01) or serialization failure (40001).
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError
-	if errors.As(err, new(errStaleCache)) {
+	if errors.As(err, new(persistence.StaleCacheError)) {
 		return true
 	}
 	// 40P01 deadlock, 40001 serialization failure, ST409 a step moved

@@ -32,9 +32,9 @@ import (
 // becomes terminal. Every status change is checked with CanTransition; an
 // invalid one is a bug and rolls everything back. ChannelStepsReady is
 // notified when a step became ready, and ChannelLogs ("<origin>:<job
-// id>:done:<status>") when the job ended. Strings in inputs, outputs and error
-// messages are sanitized (see stroem.SanitizeText), and the returned state is
-// the state as written. An unknown job is CodeNotFound.
+// id>:done:<status>") when the job ended. Strings in inputs, outputs and
+// error messages are sanitized (see stroem.SanitizeText), and the returned
+// state is the state as written. An unknown job is CodeNotFound.
 func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistence.JobState) error) (*persistence.JobState, error) {
 	if !validUUID(jobID) {
 		return nil, notFound("job %s not found", jobID)
@@ -225,7 +225,7 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *persisten
 			}
 			steps[step.Position] = step
 		default:
-			return nil, 0, errStaleCache{id}
+			return nil, 0, persistence.StaleCacheError{Job: id}
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -295,7 +295,7 @@ func loadState(ctx context.Context, tx *txn, id string, now time.Time) (*persist
 // the step rows written since, and the state shares cached's other steps,
 // which must not be modified. A row cached does not account for (never
 // expected: steps are never removed, and only a JobUpdate appends them) is
-// errStaleCache.
+// persistence.StaleCacheError.
 func loadStateSince(ctx context.Context, tx *txn, id string, now time.Time, cached *persistence.CachedSteps) (*persistence.JobState, int64, error) {
 	var horizon int64
 	if err := tx.QueryRowContext(ctx, `UPDATE step_clock SET tick = tick + 1 RETURNING tick`).Scan(&horizon); err != nil {
@@ -325,7 +325,7 @@ func loadStateSince(ctx context.Context, tx *txn, id string, now time.Time, cach
 			return nil, 0, err
 		}
 		if step.Position < 0 || step.Position > len(steps) {
-			return nil, 0, errStaleCache{id}
+			return nil, 0, persistence.StaleCacheError{Job: id}
 		}
 		if !own {
 			steps, own = slices.Clone(steps), true
@@ -351,12 +351,6 @@ const readStepsSQL = `SELECT ` + persistence.StepColumns + ` FROM job_steps WHER
 // them among the job's steps.
 const readStepsSinceSQL = `SELECT ` + persistence.StepColumns + ` FROM job_steps
 	WHERE job_id = ? AND version >= ? ORDER BY position`
-
-// errStaleCache says a job's step rows do not match the steps kept from its
-// last JobUpdate; the update runs again with a full read.
-type errStaleCache struct{ job string }
-
-func (e errStaleCache) Error() string { return "job " + e.job + ": cached steps do not match" }
 
 // loadJob reads a job's row into a state without steps.
 func loadJob(ctx context.Context, tx *txn, id string, now time.Time) (*persistence.JobState, error) {

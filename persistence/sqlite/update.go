@@ -48,7 +48,7 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 			return nil, cbErr // rolled back: the kept steps still hold
 		}
 		s.steps.Drop(id)
-		if errors.As(err, new(errStaleCache)) && cached != nil {
+		if errors.As(err, new(persistence.StaleCacheError)) && cached != nil {
 			cached = nil // never expected; read everything once more
 			continue
 		}

@@ -106,4 +106,3 @@ describe("components", () => {
     expect(screen.getByRole("button", { name: "Show all 150000 steps" })).toBeInTheDocument();
   });
 });
-
