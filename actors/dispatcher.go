@@ -362,11 +362,11 @@ func (d *dispatcher) pump(ctx actor.Context) {
 		key, workerID, caps, limit, gen := g.key, g.workerID, g.caps, len(g.waiters), d.gen
 		handed := d.claimFor(g)
 		o, self, root := d.o, ctx.Self(), ctx.ActorSystem().Root
-		go func() {
+		o.pool.Go(func() {
 			done := o.claimSteps(key, workerID, caps, limit, handed)
 			done.gen = gen
 			root.Send(self, done)
-		}()
+		})
 	}
 }
 

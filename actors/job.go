@@ -167,7 +167,7 @@ func (j *jobActor) flush(ctx actor.Context) {
 	// The goroutine reads prog while this actor waits for updateDone,
 	// which alone records into it.
 	g, all := &j.prog, reconciles(events)
-	go func() {
+	o.pool.Go(func() {
 		c, cancel := context.WithTimeout(context.Background(), o.cfg.RequestTimeout)
 		defer cancel()
 		var results []error
@@ -196,7 +196,7 @@ func (j *jobActor) flush(ctx actor.Context) {
 			o.Wake() // straight away, not after the actor has read the result
 		}
 		root.Send(self, &updateDone{events: events, results: results, state: s, changed: changed, before: before, err: err})
-	}()
+	})
 }
 
 // updated answers the events of a finished JobUpdate and follows its result.
@@ -350,7 +350,7 @@ func (j *jobActor) watch(ctx actor.Context, step string, w *stepWatch) {
 		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
 			instances++
 			return &stepActor{o: o, jobID: jobID, step: step, restarted: instances > 1}
-		}))
+		}, actor.WithDispatcher(o.pool)))
 		t = &trackedStep{pid: pid}
 		j.steps[step] = t
 	}

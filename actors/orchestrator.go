@@ -26,6 +26,7 @@ type Orchestrator struct {
 	ws     Workspaces
 	events Events
 	log    *slog.Logger
+	pool   *goPool // goroutines for transitions, claims and mailboxes (gopool.go)
 
 	plans     *planCache
 	taskPlans sync.Map // workspace\x00revision\x00task → *taskPlan
@@ -114,6 +115,7 @@ func New(cfg Config, store Store, ws Workspaces, events Events, log *slog.Logger
 		events:   events,
 		log:      log,
 		plans:    newPlanCache(512, log),
+		pool:     newGoPool(),
 		loadSem:  make(chan struct{}, 8),
 		stopped:  make(chan struct{}),
 		startDue: make(chan startDue, 1024),
@@ -134,9 +136,9 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 			return actor.RestartDirective
 		})
 		o.dispatcher = o.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newDispatcher(o) },
-			actor.WithGuardian(restart)))
+			actor.WithGuardian(restart), actor.WithDispatcher(o.pool)))
 		o.orch = o.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &orchestratorActor{o: o, jobs: map[string]*actor.PID{}} },
-			actor.WithGuardian(restart), actor.WithSupervisor(restart)))
+			actor.WithGuardian(restart), actor.WithSupervisor(restart), actor.WithDispatcher(o.pool)))
 
 		var n int64
 		// One lease, plus the time an idle worker may take to send its
@@ -168,6 +170,7 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 func (o *Orchestrator) Stop() {
 	o.stopOnce.Do(func() {
 		close(o.stopped)
+		defer o.pool.close() // after the actors: a mailbox may still run on it
 		if o.system == nil {
 			return
 		}
@@ -433,7 +436,7 @@ func (a *orchestratorActor) job(ctx actor.Context, id string, p *plan, s *persis
 			p, s = nil, nil
 		}
 		return j
-	}, actor.WithSupervisor(restart))
+	}, actor.WithSupervisor(restart), actor.WithDispatcher(o.pool))
 	pid := ctx.Spawn(props)
 	a.jobs[id] = pid
 	return pid
