@@ -91,6 +91,12 @@ func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
 	return j, err
 }
 
+func (s *Store) JobStatus(ctx context.Context, id string) (stroem.JobStatus, error) {
+	st, err := s.Store.JobStatus(ctx, id)
+	s.failed("JobStatus", err)
+	return st, err
+}
+
 func (s *Store) JobList(ctx context.Context, f persistence.JobFilter) ([]stroem.Job, error) {
 	js, err := s.Store.JobList(ctx, f)
 	s.failed("JobList", err)

@@ -31,6 +31,9 @@ type Store interface {
 	JobUpdate(ctx context.Context, jobID string, fn func(*JobState) error) (*JobState, error)
 	JobState(ctx context.Context, jobID string) (*JobState, error)
 	JobGet(ctx context.Context, id string) (*stroem.Job, error)
+	// JobStatus returns a job's status alone, without reading its steps
+	// (a log stream asks at every keep-alive, for jobs of any size).
+	JobStatus(ctx context.Context, id string) (stroem.JobStatus, error)
 	JobList(ctx context.Context, f JobFilter) ([]stroem.Job, error)
 	// JobCount counts what JobList pages through (Limit and Offset ignored).
 	JobCount(ctx context.Context, f JobFilter) (int, error)

@@ -31,11 +31,7 @@ func (h hubSource) Scan(jobID string, afterSeq int64, step string, fn func(stroe
 }
 
 func (h hubSource) JobStatus(ctx context.Context, jobID string) (stroem.JobStatus, error) {
-	j, err := h.store.JobGet(ctx, jobID)
-	if err != nil {
-		return "", err
-	}
-	return j.Status, nil
+	return h.store.JobStatus(ctx, jobID)
 }
 
 // serverEvents tells SSE subscribers and waiting sync webhooks when a job

@@ -176,6 +176,20 @@ func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
 	return job, errs.Wrap(err, "get job %s", id)
 }
 
+// JobStatus returns a job's status from its row alone. An id that is not a
+// UUID, or names no job, is CodeNotFound.
+func (s *Store) JobStatus(ctx context.Context, id string) (stroem.JobStatus, error) {
+	if !validUUID(id) {
+		return "", notFound("job %s not found", id)
+	}
+	var status string
+	err := s.pool.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1`, id).Scan(&status)
+	if err != nil {
+		return "", errs.Wrap(errs.Row(err, notFound("job %s not found", id), ""), "get status of job %s", id)
+	}
+	return stroem.JobStatus(status), nil
+}
+
 func readJob(br pgx.BatchResults, id string) (*stroem.Job, error) {
 	job, _, _, err := scanJob(br.QueryRow())
 	if err != nil {

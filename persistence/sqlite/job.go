@@ -134,6 +134,18 @@ func (s *Store) JobGet(ctx context.Context, id string) (*stroem.Job, error) {
 	})
 }
 
+// JobStatus returns a job's status from its row alone. An id that is not a
+// UUID, or names no job, is CodeNotFound.
+func (s *Store) JobStatus(ctx context.Context, id string) (stroem.JobStatus, error) {
+	return readJobTx(ctx, s, id, "get status of", func(tx *txn, cid string) (stroem.JobStatus, error) {
+		var status string
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM jobs WHERE id = ?`, cid).Scan(&status); err != nil {
+			return "", errs.Row(err, notFound("job %s not found", id), "")
+		}
+		return stroem.JobStatus(status), nil
+	})
+}
+
 // readJobTx reads, with read, what a method needs of job id in one read
 // transaction (one snapshot). An id that is not a UUID names no job
 // (CodeNotFound); read gets it in canonical form. An error is wrapped as

@@ -202,9 +202,11 @@ func testSnapshots(t *testing.T, open func(t *testing.T) persistence.Store) {
 func testJobGet(t *testing.T, open func(t *testing.T) persistence.Store) {
 	s := open(t)
 	ctx := context.Background()
-	InsertJob(t, s, Step{Name: "a"})
+	nj := InsertJob(t, s, Step{Name: "a"})
 	for _, id := range []string{"not-a-uuid", "", uuid.NewString(), "'; DROP TABLE jobs; --"} {
 		_, err := s.JobGet(ctx, id)
+		require.ErrorIs(t, err, stroem.ErrNotFound, "id %q", id)
+		_, err = s.JobStatus(ctx, id)
 		require.ErrorIs(t, err, stroem.ErrNotFound, "id %q", id)
 		_, err = s.JobState(ctx, id)
 		require.ErrorIs(t, err, stroem.ErrNotFound, "id %q", id)
@@ -216,6 +218,24 @@ func testJobGet(t *testing.T, open func(t *testing.T) persistence.Store) {
 	jobs, err := s.JobList(ctx, persistence.JobFilter{})
 	require.NoError(t, err)
 	require.Len(t, jobs, 1, "still there")
+
+	// JobStatus follows the job's status, and JobGet agrees; the upper
+	// case of a UUID names the same job.
+	status := func() stroem.JobStatus {
+		t.Helper()
+		st, err := s.JobStatus(ctx, strings.ToUpper(nj.Job.ID))
+		require.NoError(t, err)
+		j, err := s.JobGet(ctx, nj.Job.ID)
+		require.NoError(t, err)
+		require.Equal(t, j.Status, st, "JobStatus and JobGet")
+		return st
+	}
+	require.Equal(t, stroem.JobPending, status())
+	c := ClaimOne(t, s, "w1")
+	require.Equal(t, stroem.JobRunning, status())
+	_, err = s.JobUpdate(ctx, c.JobID, Complete(Report{Step: "a", Worker: "w1", Attempt: c.Attempt}))
+	require.NoError(t, err)
+	require.Equal(t, stroem.JobCompleted, status())
 }
 
 func testJobList(t *testing.T, open func(t *testing.T) persistence.Store) {
