@@ -164,9 +164,9 @@ func BenchmarkClaimComplete(b *testing.B) {
 
 // BenchmarkJobUpdateBigJob measures one transition of a job of 2,000 steps
 // in a chain, all but the last done: what each hop of a long chain costs the
-// store. A transition visits every step row of its job (to find the ones
-// whose xmin moved) and copies the job's step pointers; it no longer
-// copies or compares the steps it does not change.
+// store. A transition reads only the step rows written since its last read
+// (job_steps_version_idx) and copies the job's step pointers; it does not
+// copy or compare the steps it does not change.
 //
 //	go test -bench JobUpdateBigJob -run xxx ./persistence/postgres/
 func BenchmarkJobUpdateBigJob(b *testing.B) {
