@@ -452,6 +452,9 @@ tasks:
     p.on("pageerror", (e) => consoleErrors.push(`${p.url()}: ${e.message}`));
     await p.goto(`${base}/jobs/${greetJob}`);
     await p.getByText(/stream ended/).waitFor();
+    // The graph is a chunk of its own, loaded after the page: the checks
+    // below are of the page with it drawn, not of its spinner.
+    await p.locator(".react-flow__node").first().waitFor();
     await settled(p);
     assert.ok(await p.evaluate(() => document.documentElement.classList.contains("dark")), "dark theme from the system preference");
     await shot("job-phone-dark", p);
