@@ -61,6 +61,17 @@ describe("LogViewer", () => {
     expect(screen.getByTestId("log-state")).toHaveTextContent("stream ended (failed)");
   });
 
+  it("counts one line in the singular", async () => {
+    render(<LogViewer jobId="j3" steps={["build"]} />);
+    await act(async () => {
+      handlers!.onLines([line(1, "only")]);
+      await new Promise((r) => requestAnimationFrame(() => r(null)));
+    });
+    expect(screen.getByTestId("log-state")).toHaveTextContent("1 line · live");
+    await userEvent.type(screen.getByRole("searchbox", { name: "Search the log" }), "only");
+    expect(screen.getByTestId("log-state")).toHaveTextContent("1 of 1 line ·");
+  });
+
   it("follows one step when chosen, and pauses", async () => {
     calls.length = 0;
     render(<LogViewer jobId="j2" steps={["build", "test"]} />);

@@ -157,7 +157,7 @@ export const LogViewer = memo(function LogViewer({ jobId, steps, initialStep = "
           <Download className="h-4 w-4" aria-hidden /> Download
         </Button>
         <span className="ml-auto text-xs text-[var(--muted)]" aria-live="polite" data-testid="log-state">
-          {q ? `${n} of ${count} lines` : `${count} lines`} · {ended ? `stream ended (${ended})` : state === "open" ? "live" : state}
+          {q ? `${n} of ${count} ${count === 1 ? "line" : "lines"}` : `${count} ${count === 1 ? "line" : "lines"}`} · {ended ? `stream ended (${ended})` : state === "open" ? "live" : state}
         </span>
       </div>
       <div ref={scroller} onScroll={onScroll} className="h-96 overflow-auto bg-slate-50 dark:bg-slate-950" tabIndex={0} aria-label="Log output" role="log">
