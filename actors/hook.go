@@ -48,14 +48,19 @@ func hookEvent(st stroem.JobStatus) string {
 
 // jobEnded runs what follows a job's terminal status once it is stored:
 // its parent hears (child jobs), its hooks fire, a failed hook job is
-// logged against the job it reported on.
-func (o *Orchestrator) jobEnded(p *plan, _ *persistence.JobState, s *persistence.JobState) {
+// logged against the job it reported on. A failed job that a task-level
+// retry job follows (retried) fires no hooks: as upstream, on_error fires
+// once, when the last job of the chain fails.
+func (o *Orchestrator) jobEnded(p *plan, s *persistence.JobState, retried bool) {
 	o.childEnded(s)
 	if s.Job.SourceType == stroem.SourceHook {
 		if s.Job.Status != stroem.JobCompleted {
 			o.log.Warn("hook job did not complete", "job_id", s.Job.SourceID, "hook_job_id", s.Job.ID, "status", s.Job.Status)
 		}
 		return // hook jobs fire no hooks
+	}
+	if retried {
+		return
 	}
 	ev := hookEvent(s.Job.Status)
 	o.fireHooks(p, s, ev, "", hookContext(s, ev))

@@ -239,8 +239,8 @@ func (j *jobActor) updated(ctx actor.Context, m *updateDone) {
 			j.o.events.JobFinished(j.id, s.Job.Status)
 		}
 		if !m.before.Terminal() {
-			j.o.retryTask(j.plan, s)
-			j.o.jobEnded(j.plan, nil, s) // parent, hooks (hook.go)
+			retried := j.o.retryTask(j.plan, s)
+			j.o.jobEnded(j.plan, s, retried) // parent, hooks (hook.go)
 		}
 		if len(j.queue) == 0 {
 			j.finish(ctx, s)

@@ -283,7 +283,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 		o.root.Send(o.orch, &jobCreated{plan: p, state: s})
 		o.Wake()
 	} else {
-		o.jobEnded(p, nil, s) // ended at creation: its hooks fire (hook.go)
+		o.jobEnded(p, s, false) // ended at creation: its hooks fire (hook.go)
 	}
 	return s.Job.ID, nil
 }

@@ -344,7 +344,7 @@ func (o *Orchestrator) createJob(ctx context.Context, ws *workspace.Workspace, t
 		o.root.Send(o.orch, &jobCreated{plan: p, state: s})
 		o.Wake()
 	} else {
-		o.jobEnded(p, nil, s)
+		o.jobEnded(p, s, false)
 	}
 	return nil
 }

@@ -167,13 +167,15 @@ func taskRetryFollows(p *plan, s *persistence.JobState) bool {
 }
 
 // retryTask creates the next job of a failed job's task-level retry chain,
-// after the policy's delay. It runs the task's current definition with the
-// same input. A retry whose delay would end after the chain's deadline is
-// not made. The delay is kept in memory: a retry still waiting when the
-// server stops is not made (docs/workflows.md says so).
-func (o *Orchestrator) retryTask(p *plan, s *persistence.JobState) {
+// after the policy's delay, and reports whether it will (then the failed
+// job's on_error hooks do not fire: upstream fires them once, for the last
+// job of the chain). It runs the task's current definition with the same
+// input. A retry whose delay would end after the chain's deadline is not
+// made. The delay is kept in memory: a retry still waiting when the server
+// stops is not made (docs/workflows.md says so).
+func (o *Orchestrator) retryTask(p *plan, s *persistence.JobState) bool {
 	if !taskRetryFollows(p, s) {
-		return
+		return false
 	}
 	r := p.snap.Task.Retry
 	attempt := taskAttempt(s)
@@ -186,7 +188,7 @@ func (o *Orchestrator) retryTask(p *plan, s *persistence.JobState) {
 		}
 		if !s.Now.Add(delay).Before(at) {
 			o.log.Info("task retry not made: the task timeout would pass first", "job_id", s.Job.ID, "attempt", attempt+1)
-			return
+			return false
 		}
 	}
 	req := JobRequest{
@@ -220,4 +222,5 @@ func (o *Orchestrator) retryTask(p *plan, s *persistence.JobState) {
 		}
 		o.log.Info("task retried", "job_id", s.Job.ID, "retry_job_id", id, "attempt", attempt+1)
 	})
+	return true
 }

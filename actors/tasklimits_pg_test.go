@@ -158,3 +158,46 @@ func TestStepNoWorkerCanRunFailsAfterGrace(t *testing.T) {
 	time.Sleep(4 * grace) // nothing to wait for: the step must stay ready
 	require.Equal(t, stroem.StepReady, e.job(t, id).Steps[0].Status, e.job(t, id).Steps[0].ErrorMessage)
 }
+
+// As upstream, a task's on_error hooks fire once, when the last job of a
+// task-level retry chain fails: not for a failed job that a retry job
+// follows.
+func TestTaskRetryFiresOnErrorOnceForTheChain(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, `
+actions:
+  work:
+    type: script
+    script: "false"
+  alert:
+    type: script
+    script: "true"
+tasks:
+  retried:
+    retry: { max_attempts: 2, delay: 0s }
+    flow:
+      only: { action: work }
+    on_error:
+      - action: alert
+`, Config{}, nil)
+	ctx := context.Background()
+	first := e.create(t, "retried", nil)
+	w := uuid.NewString()
+	a := e.claimed(t, w)
+	require.Equal(t, first, a.JobID)
+	e.complete(t, a, w, stroem.Completion{ExitCode: 1})
+	// The next claim is the retry job's step, not a hook of the first job.
+	a = e.claimed(t, w)
+	second := a.JobID
+	require.NotEqual(t, first, second)
+	require.Equal(t, first, e.state(t, second).Context[ctxRetryOf])
+	e.complete(t, a, w, stroem.Completion{ExitCode: 1})
+	e.waitStatus(t, second, stroem.JobFailed)
+
+	hook := e.claimed(t, w)
+	require.Equal(t, HookJobID(second, "on_error", 0, ""), hook.JobID, "the last job of the chain fires on_error")
+	e.complete(t, hook, w, stroem.Completion{})
+	_, err := e.store.JobGet(ctx, HookJobID(first, "on_error", 0, ""))
+	require.ErrorIs(t, err, stroem.ErrNotFound, "a failed job that is retried fires no hook")
+	require.Nil(t, e.claim(t, w, 500*time.Millisecond), "nothing else runs")
+}
