@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -42,9 +41,7 @@ var kwRenames = map[string]map[string]int{
 }
 
 // kwTarget renames a Tera keyword to a Jinja keyword of the same filter.
-var kwTarget = map[string]map[string]string{
-	"join": {"sep": "d"},
-}
+var kwTarget = map[string]map[string]string{}
 
 // teraArgs rewrites Tera keyword arguments for a Jinja filter.
 func teraArgs(name string, f exec.FilterFunction) exec.FilterFunction {
@@ -118,7 +115,11 @@ var teraFilters = map[string]exec.FilterFunction{
 	"linebreaksbr":       stringFilter(func(s string) string { return strings.NewReplacer("\r\n", "<br>", "\n", "<br>").Replace(s) }),
 	"spaceless":          stringFilter(func(s string) string { return spacelessRE.ReplaceAllString(s, "><") }),
 	"escape_xml":         stringFilter(escapeXML),
-	"urlencode_strict":   stringFilter(url.QueryEscape),
+	"urlencode":          stringFilter(func(s string) string { return percentEncode(s, urlencodeKeeps) }),
+	"urlencode_strict":   stringFilter(func(s string) string { return percentEncode(s, "") }),
+	"escape":             stringFilter(escapeHTML),
+	"join":               filterTeraJoin,
+	"filesizeformat":     filterTeraFilesize,
 	"as_str":             filterTeraAsStr,
 	"pluralize":          filterTeraPluralize,
 	"date":               filterTeraDate,
@@ -567,6 +568,81 @@ func strftime(t time.Time, f string) string {
 
 func addSlashes(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `'`, `\'`, `"`, `\"`).Replace(s)
+}
+
+// escapeHTML is Tera's `escape`: also `'` and `/`, as hex entities.
+func escapeHTML(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&#x27;", "/", "&#x2F;").Replace(s)
+}
+
+// urlencodeKeeps is what Tera's `urlencode` leaves as it is besides
+// letters and digits (Python's quote with "/" safe, and Tera keeps "%").
+const urlencodeKeeps = "-._~/%"
+
+// percentEncode percent-encodes every byte of s but ASCII letters, digits
+// and the bytes in keep (space as %20, never +).
+func percentEncode(s, keep string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x80 && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(keep, c) >= 0) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// filterTeraJoin is Tera's join: the items printed as `{{ }}` prints them
+// (2.0 as 2), joined by sep (default none).
+func filterTeraJoin(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	list, a, bad := listArgs("join", in, params, takeTera, "sep")
+	if bad != nil {
+		return bad
+	}
+	sep := ""
+	if v := a["sep"]; v != nil {
+		sep = v.String()
+	}
+	parts := make([]string, len(list))
+	for i, item := range list {
+		s, err := formatPlain(item)
+		if err != nil {
+			return invalid("join", err)
+		}
+		parts[i] = s
+	}
+	return exec.AsValue(strings.Join(parts, sep))
+}
+
+// filterTeraFilesize is Tera's filesizeformat (the humansize crate's
+// WINDOWS format, or BINARY with binary=true): powers of 1024, two
+// decimals unless whole, "117.74 MB" / "117.74 MiB", "100 B".
+func filterTeraFilesize(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	a, bad := filterArgs("filesizeformat", in, params, takeTera, "binary")
+	if bad != nil {
+		return bad
+	}
+	if !in.IsNumber() || in.Float() < 0 {
+		return invalid("filesizeformat", errors.New("applies to a number of bytes"))
+	}
+	units := []string{"B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"}
+	if v := a["binary"]; v != nil && v.IsTrue() {
+		units = []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"}
+	}
+	size, i := float64(in.Integer()), 0
+	for size >= 1024 && i < len(units)-1 {
+		size /= 1024
+		i++
+	}
+	if size == float64(int64(size)) {
+		return exec.AsValue(fmt.Sprintf("%d %s", int64(size), units[i]))
+	}
+	return exec.AsValue(fmt.Sprintf("%.2f %s", size, units[i]))
 }
 
 func escapeXML(s string) string {

@@ -214,7 +214,7 @@ func TestRenderUndefined(t *testing.T) {
 		{"{{ input.nope ~ 'x' }}", `undefined variable "input.nope"`},
 		{"line 1\nline 2 {{ input.nope }}\n", `undefined variable "input.nope" (line 2)`},
 		// Other render errors keep a clean message.
-		{"{{ input.list | join(1, 2, 3) }}", `invalid call to filter 'join': received 1 unexpected positional argument`},
+		{"{{ input.list | join(1, 2, 3) }}", `invalid call to filter 'join': join: takes at most 1 arguments (sep), got 3`},
 	}
 	runRenderErrors(t, testContext(), tests, func(t *testing.T, want, out string, err error) {
 		require.Empty(t, out)
