@@ -247,6 +247,7 @@ func CompileTemplate(src string) (t *Template, err error) {
 		native := *o
 		t.native = &native
 	}
+	rewriteUndefinedLogic(tree)
 	rewriteOutputs(tree.outputs)
 	return t, nil
 }

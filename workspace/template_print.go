@@ -50,6 +50,8 @@ var (
 	outputPtrType     = reflect.TypeFor[*nodes.Output]()
 	filterCallPtrType = reflect.TypeFor[*nodes.FilterCall]()
 	testCallPtrType   = reflect.TypeFor[*nodes.TestCall]()
+	negationPtrType   = reflect.TypeFor[*nodes.Negation]()
+	binaryPtrType     = reflect.TypeFor[*nodes.BinaryExpression]()
 )
 
 // parsedTree is what inspectTree finds in a parsed template.
@@ -57,6 +59,8 @@ type parsedTree struct {
 	outputs []*nodes.Output
 	filters []*nodes.FilterCall
 	tests   []*nodes.TestCall
+	nots    []*nodes.Negation
+	binary  []*nodes.BinaryExpression
 }
 
 // inspectTree collects every output node, filter call and test call of a
@@ -90,6 +94,10 @@ func inspectTree(root *nodes.Template) parsedTree {
 				tree.filters = append(tree.filters, (*nodes.FilterCall)(v.UnsafePointer()))
 			case testCallPtrType:
 				tree.tests = append(tree.tests, (*nodes.TestCall)(v.UnsafePointer()))
+			case negationPtrType:
+				tree.nots = append(tree.nots, (*nodes.Negation)(v.UnsafePointer()))
+			case binaryPtrType:
+				tree.binary = append(tree.binary, (*nodes.BinaryExpression)(v.UnsafePointer()))
 			}
 			walk(v.Elem())
 		case reflect.Interface:
@@ -122,6 +130,45 @@ func rewriteOutputs(outputs []*nodes.Output) {
 		if o.Alternative != nil {
 			o.Alternative = withPrint(o.Alternative, o.Start)
 		}
+	}
+}
+
+// rewriteUndefinedLogic gives `not`, `and` and `or` Tera's treatment of an
+// undefined variable: an operand that is a plain variable or path
+// (`not input.flag`, `input.a or input.b`) is false when it is undefined,
+// not an error, so `{{ not input.flag }}` prints true for an absent flag.
+// Each such operand p becomes `(p is defined and p)`.
+func rewriteUndefinedLogic(tree parsedTree) {
+	for _, n := range tree.nots {
+		n.Term = definedAnd(n.Term)
+	}
+	for _, b := range tree.binary {
+		if b.Operator == nil || b.Operator.Token == nil {
+			continue
+		}
+		if v := b.Operator.Token.Val; v == "and" || v == "or" {
+			b.Left, b.Right = definedAnd(b.Left), definedAnd(b.Right)
+		}
+	}
+}
+
+// definedAnd is `(e is defined and e)` when e is a path, else e.
+func definedAnd(e nodes.Expression) nodes.Expression {
+	if !isPath(e) {
+		return e
+	}
+	at := e.Position()
+	tok := func(typ tokens.Type, val string) *tokens.Token {
+		t := &tokens.Token{Type: typ, Val: val}
+		if at != nil {
+			t.Pos, t.Line, t.Col = at.Pos, at.Line, at.Col
+		}
+		return t
+	}
+	return &nodes.BinaryExpression{
+		Left:     &nodes.TestExpression{Expression: e, Test: &nodes.TestCall{Token: tok(tokens.Name, "defined"), Name: "defined", Kwargs: map[string]nodes.Expression{}}},
+		Operator: &nodes.BinOperator{Token: tok(tokens.And, "and")},
+		Right:    e,
 	}
 }
 

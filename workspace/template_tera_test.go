@@ -108,8 +108,9 @@ func TestRenderVals(t *testing.T) {
 	require.Nil(t, ValsRefs(strings.Repeat("x", 10)))
 }
 
-// Tera truthiness: in {% if %}, an undefined variable or path is false;
-// other conditions with an undefined variable are still errors.
+// Tera truthiness: in {% if %}, and as an operand of not, and, or, an
+// undefined variable or path is false; other expressions with an undefined
+// variable are still errors.
 func TestRenderTeraIfUndefined(t *testing.T) {
 	t.Parallel()
 	ctx := testContext()
@@ -121,9 +122,18 @@ func TestRenderTeraIfUndefined(t *testing.T) {
 		{"{% if input.name %}{{ input.name }}{% endif %}", "World"},
 		{"{% if not input.nam is defined %}absent{% endif %}", "absent"},
 		{"{% if '' %}x{% elif 0 %}y{% elif [] %}z{% else %}falsy{% endif %}", "falsy"},
+		// not, and, or: an undefined variable or path operand is false
+		// (the upstream conditionals guide's `{{ not input.use_fast_path }}`)
+		{"{{ not input.nam }}", "true"},
+		{"{{ not input.map.zz }}|{{ not input.name }}", "true|false"},
+		{"{% if not input.nam %}absent{% endif %}", "absent"},
+		{"{% if input.nam and input.name %}x{% else %}y{% endif %}", "y"},
+		{"{% if input.nam or input.name %}x{% else %}y{% endif %}", "x"},
+		{"{% if input.name and not input.nam %}x{% endif %}", "x"},
+		{"{{ input.nam or input.yes }}", "true"},
 	}
 	requireRenders(t, ctx, ok)
-	for _, src := range []string{"{% if input.nam == 'x' %}x{% endif %}", "{% if input.name %}{{ input.nam }}{% endif %}"} {
+	for _, src := range []string{"{% if input.nam == 'x' %}x{% endif %}", "{% if input.name %}{{ input.nam }}{% endif %}", "{{ not input.nam == 'x' }}", "{{ input.yes and input.nam ~ 'x' }}"} {
 		tpl, err := CompileTemplate(src)
 		require.NoError(t, err)
 		_, err = tpl.Render(ctx)
