@@ -171,8 +171,10 @@ func taskRetryFollows(p *plan, s *persistence.JobState) bool {
 // job's on_error hooks do not fire: upstream fires them once, for the last
 // job of the chain). It runs the task's current definition with the same
 // input. A retry whose delay would end after the chain's deadline is not
-// made. The delay is kept in memory: a retry still waiting when the server
-// stops is not made (docs/workflows.md says so).
+// made. When the retry job cannot be created (the task was removed, its
+// input no longer fits), the failed job's hooks fire then. The delay is
+// kept in memory: a retry still waiting when the server stops is not made,
+// and neither are the hooks (docs/workflows.md says so).
 func (o *Orchestrator) retryTask(p *plan, s *persistence.JobState) bool {
 	if !taskRetryFollows(p, s) {
 		return false
@@ -217,7 +219,11 @@ func (o *Orchestrator) retryTask(p *plan, s *persistence.JobState) bool {
 		defer cancel()
 		id, err := o.JobCreate(c, req)
 		if err != nil {
+			// No job follows after all: this one is the chain's last, and
+			// its on_error hooks fire now (they alert; never lose them).
 			o.log.Warn("task retry failed", "job_id", s.Job.ID, "attempt", attempt+1, "err", err)
+			ev := hookEvent(s.Job.Status)
+			o.fireHooks(p, s, ev, "", hookContext(s, ev))
 			return
 		}
 		o.log.Info("task retried", "job_id", s.Job.ID, "retry_job_id", id, "attempt", attempt+1)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
+	"github.com/stroem/stroem/persistence/dbtest"
+	"github.com/stroem/stroem/persistence/postgres"
 )
 
 const limitsWorkflow = `
@@ -199,5 +201,47 @@ tasks:
 	e.complete(t, hook, w, stroem.Completion{})
 	_, err := e.store.JobGet(ctx, HookJobID(first, "on_error", 0, ""))
 	require.ErrorIs(t, err, stroem.ErrNotFound, "a failed job that is retried fires no hook")
+	require.Nil(t, e.claim(t, w, 500*time.Millisecond), "nothing else runs")
+}
+
+// A retry job that cannot be created when its delay is over (here: its
+// task was removed meanwhile) leaves the failed job the chain's last: its
+// on_error hooks fire then, never lost.
+func TestTaskRetryNotMadeFiresOnError(t *testing.T) {
+	t.Parallel()
+	const hookAction = `
+  alert:
+    type: script
+    script: "true"
+`
+	ps, err := postgres.Open(context.Background(), dbtest.URL(t), nil)
+	require.NoError(t, err)
+	t.Cleanup(ps.Close)
+	o, wss := startOrchestrator(t, Config{}, ps, loadWorkspace(t, `
+actions:
+  work:
+    type: script
+    script: "false"`+hookAction+`
+tasks:
+  retried:
+    retry: { max_attempts: 2, delay: 300ms }
+    flow:
+      only: { action: work }
+    on_error:
+      - action: alert
+`))
+	e := &pgEngine{o: o, store: ps}
+	first := e.create(t, "retried", nil)
+	w := uuid.NewString()
+	a := e.claimed(t, w)
+	require.Equal(t, first, a.JobID)
+	// The task goes before the retry's delay is over (the hook action stays).
+	wss.ws.Store(loadWorkspace(t, "actions:"+hookAction))
+	e.complete(t, a, w, stroem.Completion{ExitCode: 1})
+	e.waitStatus(t, first, stroem.JobFailed)
+
+	hook := e.claimed(t, w)
+	require.Equal(t, HookJobID(first, "on_error", 0, ""), hook.JobID, "no retry job: the failed job's on_error fires")
+	e.complete(t, hook, w, stroem.Completion{})
 	require.Nil(t, e.claim(t, w, 500*time.Millisecond), "nothing else runs")
 }
