@@ -580,7 +580,31 @@ func (o *outputTracker) result() (map[string]any, error) {
 	if !ok {
 		return nil, fmt.Errorf("malformed OUTPUT line: want a JSON object, got %s", quoted)
 	}
-	return obj, nil
+	return sanitizeOutput(obj).(map[string]any), nil
+}
+
+// sanitizeOutput applies stroem.SanitizeText to every string (and key) of
+// a decoded OUTPUT value: a `\u0000` escape decodes to a NUL, which the
+// server refuses in a completion (PostgreSQL cannot store it), so the
+// step would never be reported.
+func sanitizeOutput(v any) any {
+	switch t := v.(type) {
+	case string:
+		return stroem.SanitizeText(t)
+	case []any:
+		for i, e := range t {
+			t[i] = sanitizeOutput(e)
+		}
+	case map[string]any:
+		for k, e := range t {
+			if sk := stroem.SanitizeText(k); sk != k {
+				delete(t, k)
+				k = sk
+			}
+			t[k] = sanitizeOutput(e)
+		}
+	}
+	return v
 }
 
 // tailTracker keeps the first bytes of the last few stderr lines.

@@ -134,6 +134,11 @@ func TestOutputParsing(t *testing.T) {
 	require.True(t, res.Succeeded(), res.Error)
 	require.Nil(t, res.Output)
 
+	res, _ = run(t, r, cmdStep(`printf '%s\n' 'OUTPUT: {"nul": "a\u0000b", "k\u0000": ["\u0000"]}'`))
+	require.True(t, res.Succeeded(), res.Error)
+	require.Equal(t, map[string]any{"nul": `a\0b`, `k\0`: []any{`\0`}}, res.Output,
+		"a NUL escape is sanitized as in log lines: the server refuses NUL in a completion")
+
 	res, _ = run(t, r, cmdStep(`printf 'OUTPUT: {"crlf": true}\r\n'`))
 	require.Equal(t, map[string]any{"crlf": true}, res.Output)
 
