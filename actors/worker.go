@@ -282,6 +282,10 @@ func (w *Workers) Complete(ctx context.Context, jobID, step string, c stroem.Com
 		}
 		c.Next = &next
 	}
+	if c.ExitCode < math.MinInt32 || c.ExitCode > math.MaxInt32 {
+		// Stored in an int column: a larger one failed the update (500).
+		return nil, stroem.Errorf(stroem.CodeInvalid, "exit_code %d is out of range (a 32-bit integer)", c.ExitCode)
+	}
 	c.Error = stroem.SanitizeText(c.Error)
 	return w.o.StepCompleteNext(ctx, jobID, step, c)
 }

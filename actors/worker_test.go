@@ -248,6 +248,10 @@ func TestWorkersStartAndCompleteCheckTheWorker(t *testing.T) {
 		_, err = w.Complete(ctx, job, "a", stroem.Completion{WorkerID: worker, Attempt: 1, Next: next})
 		require.ErrorIs(t, err, stroem.ErrInvalid, "%+v", next)
 	}
+	for _, code := range []int{math.MaxInt32 + 1, math.MinInt32 - 1} {
+		_, err = w.Complete(ctx, job, "a", stroem.Completion{WorkerID: worker, Attempt: 1, ExitCode: code})
+		require.ErrorIs(t, err, stroem.ErrInvalid, "exit code %d: the store keeps 32 bits", code)
+	}
 	require.ErrorIs(t, w.Start(ctx, job, "a", stroem.StepStart{WorkerID: worker}), stroem.ErrInvalid, "attempt 0")
 	require.NoError(t, w.Start(ctx, job, "a", stroem.StepStart{WorkerID: strings.ToUpper(worker), Attempt: 2}))
 	require.Equal(t, []string{job + "/a/2/" + worker}, f.started, "recorded as the acknowledgement, canonical id")
