@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/workspace"
@@ -26,7 +27,13 @@ func (s *Server) workspaceRefresh(w http.ResponseWriter, r *http.Request) error 
 	}
 	ws, err := s.ws.Reload(name)
 	if err != nil {
-		return &stroem.Error{Code: stroem.ErrorCode(err), Message: "refresh workspace " + name + ": " + stroem.ErrorMessage(err), Details: stroem.ErrorDetails(err)}
+		// As reload: only workspace-relative paths reach the client.
+		served := s.ws.Get(name)
+		details := slices.Clone(stroem.ErrorDetails(err))
+		for i := range details {
+			details[i] = served.PublicText(details[i])
+		}
+		return &stroem.Error{Code: stroem.ErrorCode(err), Message: "refresh workspace " + name + ": " + served.PublicText(stroem.ErrorMessage(err)), Details: details}
 	}
 	writeJSON(w, http.StatusOK, s.sourceView(ws))
 	return nil
