@@ -46,7 +46,9 @@ func (s *Server) workspaceSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.sourceView(ws))
+	v := s.sourceView(ws)
+	v.TasksCount = visibleTasks(s.acl(), r, ws) // as GET …/{ws}: the visible ones
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

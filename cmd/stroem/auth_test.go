@@ -526,6 +526,11 @@ func TestEveryRouteForEveryCaller(t *testing.T) {
 	require.Empty(t, listOf(t, e, creds[deniedUser], "/api/jobs?limit=1000", "task_name"))
 	require.Empty(t, listOf(t, e, creds[deniedUser], "/api/workspaces", "name"))
 	require.Equal(t, []string{"default"}, listOf(t, e, partial, "/api/workspaces", "name"))
+	for _, path := range []string{"/api/workspaces", "/api/workspaces/default", "/api/workspaces/default/source"} {
+		st, b, _ := e.do(req{method: "GET", path: path, token: partial})
+		require.Equal(t, http.StatusOK, st, string(b))
+		require.Contains(t, string(b), `"tasks_count":1,`, "%s counts the visible tasks only", path)
+	}
 	// limit counts visible jobs: a page of one for the partial user is a
 	// hello job even though the newest job is "other".
 	page := listOf(t, e, partial, "/api/jobs?limit=1", "task_name")
