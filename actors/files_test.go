@@ -26,8 +26,8 @@ func TestFilesFencingAndLimits(t *testing.T) {
 	nj := storetest.InsertJob(t, st, storetest.Step{Name: "a"}, storetest.Step{Name: "b"})
 	w1 := "6f2b3c1e-0000-4000-8000-000000000001"
 	w2 := "6f2b3c1e-0000-4000-8000-000000000002"
-	ca := storetest.ClaimOne(t, st, w1)
-	cb := storetest.ClaimOne(t, st, w2)
+	ca := storetest.ClaimStarted(t, st, w1)
+	cb := storetest.ClaimStarted(t, st, w2)
 	f := NewFiles(st, FileLimits{MaxFileBytes: 10, MaxJobBytes: 14, MaxStateBytes: 1 << 20})
 	as := func(w string) context.Context { return WithCaller(ctx, w) }
 	mine := StepWrite{JobID: nj.Job.ID, Step: ca.StepName, Attempt: ca.Attempt, WorkerID: w1}

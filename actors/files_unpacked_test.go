@@ -53,7 +53,7 @@ func TestStateUnpackedSizeIsBounded(t *testing.T) {
 
 	nj := storetest.InsertJob(t, st, storetest.Step{Name: "a"})
 	w1 := "6f2b3c1e-0000-4000-8000-000000000001"
-	ca := storetest.ClaimOne(t, st, w1)
+	ca := storetest.ClaimStarted(t, st, w1)
 	mine := StepWrite{JobID: nj.Job.ID, Step: ca.StepName, Attempt: ca.Attempt, WorkerID: w1}
 	_, err = f.StatePut(WithCaller(ctx, w1), mine, ScopeTask, bytes.NewReader(big))
 	require.Equal(t, stroem.CodeTooLarge, stroem.ErrorCode(err), "%v", err)

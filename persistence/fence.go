@@ -26,21 +26,38 @@ func CanonicalWorker(id string) string {
 	return c
 }
 
-// StepHolder is a step's row as a fence reads it: status, current attempt
-// and the worker holding it.
+// StepHolder is a step's row as a fence reads it: status, current attempt,
+// the worker holding it, and the latest attempt its worker acknowledged.
 type StepHolder struct {
 	Status   string
 	Attempt  int
 	WorkerID string
+	Started  int // started_attempt
 }
 
 // Fence is the check of a write on behalf of a step (a log push, an
 // artifact, a state snapshot) against the step's row: nil when f's worker
-// holds f's attempt and that attempt is running, else CodeConflict. what
-// names what is then not stored ("artifact"); "" for a plain fence.
+// holds f's attempt, that attempt is running and the worker acknowledged
+// it (its start), else CodeConflict. what names what is then not stored
+// ("artifact"); "" for a plain fence.
+//
+// Why the acknowledgement: an attempt handed over but never acknowledged is
+// given back with its number unused, and the next worker runs the step
+// under the same number. A write made for it before the give-back would be
+// the next run's: log lines that take the offsets of its own (which are
+// then dropped as duplicates), an artifact listed as its, a state snapshot
+// as the task's newest. A worker reports nothing before its start is
+// accepted, so it loses nothing by this.
 func (h StepHolder) Fence(f AttemptFence, what string) error {
 	if h.Status == string(stroem.StepRunning) && h.Attempt == f.Attempt && h.WorkerID == CanonicalWorker(f.WorkerID) {
-		return nil
+		if h.Started == h.Attempt {
+			return nil
+		}
+		msg := fmt.Sprintf("step %s of job %s: attempt %d is not acknowledged yet (report its start first)", f.Step, f.JobID, f.Attempt)
+		if what != "" {
+			msg += ": its " + what + " is not stored"
+		}
+		return stroem.Errorf(stroem.CodeConflict, "%s", msg)
 	}
 	msg := fmt.Sprintf("step %s of job %s: attempt %d of worker %s is not the running attempt (step is %s, attempt %d)",
 		f.Step, f.JobID, f.Attempt, f.WorkerID, h.Status, h.Attempt)
@@ -58,11 +75,11 @@ type FenceRead struct {
 }
 
 // FenceColumns is what StepFence selects from job_steps into FenceRead.Dest.
-const FenceColumns = `status, attempt, coalesce(worker_id, ''), cancel_requested`
+const FenceColumns = `status, attempt, coalesce(worker_id, ''), started_attempt, cancel_requested`
 
 // Dest is where a row of FenceColumns is scanned.
 func (r *FenceRead) Dest() []any {
-	return []any{&r.Holder.Status, &r.Holder.Attempt, &r.Holder.WorkerID, &r.Cancel}
+	return []any{&r.Holder.Status, &r.Holder.Attempt, &r.Holder.WorkerID, &r.Holder.Started, &r.Cancel}
 }
 
 // StepFence is the outcome of a store's StepFence once it read f's step

@@ -85,8 +85,8 @@ func fenceAttempt(ctx context.Context, tx pgx.Tx, f persistence.AttemptFence, wh
 		return notFound("job %s not found", f.JobID)
 	}
 	var h persistence.StepHolder
-	err := tx.QueryRow(ctx, `SELECT status, attempt, coalesce(worker_id, '') FROM job_steps
-		WHERE job_id = $1 AND step_name = $2 FOR SHARE`, jobID, f.Step).Scan(&h.Status, &h.Attempt, &h.WorkerID)
+	err := tx.QueryRow(ctx, `SELECT status, attempt, coalesce(worker_id, ''), started_attempt FROM job_steps
+		WHERE job_id = $1 AND step_name = $2 FOR SHARE`, jobID, f.Step).Scan(&h.Status, &h.Attempt, &h.WorkerID, &h.Started)
 	return errs.Fence(err, h, f, what)
 }
 

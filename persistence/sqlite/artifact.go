@@ -87,8 +87,8 @@ func fenceAttempt(ctx context.Context, tx *txn, f persistence.AttemptFence, what
 		return notFound("job %s not found", f.JobID)
 	}
 	var h persistence.StepHolder
-	err := tx.QueryRowContext(ctx, `SELECT status, attempt, coalesce(worker_id, '') FROM job_steps
-		WHERE job_id = ? AND step_name = ?`, jobID, f.Step).Scan(&h.Status, &h.Attempt, &h.WorkerID)
+	err := tx.QueryRowContext(ctx, `SELECT status, attempt, coalesce(worker_id, ''), started_attempt FROM job_steps
+		WHERE job_id = ? AND step_name = ?`, jobID, f.Step).Scan(&h.Status, &h.Attempt, &h.WorkerID, &h.Started)
 	return errs.Fence(err, h, f, what)
 }
 

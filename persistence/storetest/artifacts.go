@@ -30,11 +30,12 @@ func testStateArtifacts(t *testing.T, open func(t *testing.T) persistence.Store)
 		require.NoError(t, err)
 		return list
 	}
-	// running inserts a job of one step, a, and claims it as w1: the fence
-	// of that attempt.
+	// running inserts a job of one step, a, which w1 claims and
+	// acknowledges: the fence of that attempt.
 	running := func(t *testing.T, s persistence.Store) persistence.AttemptFence {
 		t.Helper()
-		nj, c := ClaimedJob(t, s, "w1")
+		nj := InsertJob(t, s, Step{Name: "a"})
+		c := ClaimStarted(t, s, "w1")
 		return persistence.AttemptFence{JobID: nj.Job.ID, Step: "a", Attempt: c.Attempt, WorkerID: "w1"}
 	}
 	// end reports that the attempt of f ended with exitCode.
@@ -64,6 +65,28 @@ func testStateArtifacts(t *testing.T, open func(t *testing.T) persistence.Store)
 		_, err = s.BlobChunkGet(ctx, "not-a-uuid", 0)
 		require.ErrorIs(t, err, stroem.ErrNotFound)
 		require.Equal(t, stroem.CodeInvalid, stroem.ErrorCode(s.BlobChunkPut(ctx, "not-a-uuid", 0, []byte("x"))))
+	})
+
+	// As log lines (PushBeforeTheStartIsRefused): nothing is stored for an
+	// attempt its worker has not acknowledged; it may be given back and
+	// its number used by the next worker's run.
+	t.Run("NothingIsStoredBeforeTheStart", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		nj, c := ClaimedJob(t, s, "w1")
+		f := persistence.AttemptFence{JobID: nj.Job.ID, Step: "a", Attempt: c.Attempt, WorkerID: "w1"}
+		err := s.ArtifactCommit(ctx, persistence.Artifact{Name: "report.txt", ContentType: "text/plain", SizeBytes: 1, SHA256: "abc", BlobID: putBlob(t, s, []byte("x"))}, f, 100)
+		require.ErrorIs(t, err, stroem.ErrConflict)
+		require.ErrorContains(t, err, "not acknowledged")
+		err = s.StateSnapshotPut(ctx, persistence.StateSnapshot{ID: uuid.NewString(), Workspace: nj.Job.Workspace, Task: nj.Job.TaskName,
+			Source: persistence.StateSourceStep, JobID: f.JobID, StepName: f.Step, BlobID: putBlob(t, s, []byte("tgz")), SizeBytes: 3, SHA256: "abc"}, &f, 0)
+		require.ErrorIs(t, err, stroem.ErrConflict)
+		_, err = s.StateSnapshotLatest(ctx, nj.Job.Workspace, nj.Job.TaskName)
+		require.ErrorIs(t, err, stroem.ErrNotFound, "no snapshot was stored")
+
+		_, err = s.StepStart(ctx, f.JobID, f.Step, f.Attempt, "w1")
+		require.NoError(t, err)
+		require.NoError(t, s.ArtifactCommit(ctx, persistence.Artifact{Name: "report.txt", ContentType: "text/plain", SizeBytes: 1, SHA256: "abc", BlobID: putBlob(t, s, []byte("x"))}, f, 100))
 	})
 
 	t.Run("ArtifactsFencedAndVisibleOnceCompleted", func(t *testing.T) {

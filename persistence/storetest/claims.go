@@ -274,6 +274,11 @@ func testFencing(t *testing.T, open func(t *testing.T) persistence.Store) {
 		b := setup(t)
 		ctx := context.Background()
 		id := b.job.Job.ID
+		_, err := b.store.StepFence(ctx, id, "a", 1, "w1")
+		require.ErrorIs(t, err, stroem.ErrConflict, "claimed, not acknowledged: nothing may be reported for it yet")
+		require.ErrorContains(t, err, "not acknowledged")
+		_, err = b.store.StepStart(ctx, id, "a", 1, "w1")
+		require.NoError(t, err)
 		cancel, err := b.store.StepFence(ctx, id, "a", 1, "w1")
 		require.NoError(t, err)
 		require.False(t, cancel)

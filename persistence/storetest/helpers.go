@@ -80,6 +80,17 @@ func ClaimOne(t testing.TB, s persistence.Store, worker string, caps ...string) 
 	return got[0]
 }
 
+// ClaimStarted claims one step for worker and acknowledges it (its start):
+// a worker reports nothing for an attempt before that (the fences refuse
+// it).
+func ClaimStarted(t testing.TB, s persistence.Store, worker string, caps ...string) persistence.ClaimedStep {
+	t.Helper()
+	c := ClaimOne(t, s, worker, caps...)
+	_, err := s.StepStart(context.Background(), c.JobID, c.StepName, c.Attempt, worker)
+	require.NoError(t, err)
+	return c
+}
+
 // ClaimedJob inserts a job of one step, "a", which worker claims (and has
 // not acknowledged yet).
 func ClaimedJob(t testing.TB, s persistence.Store, worker string) (persistence.NewJob, persistence.ClaimedStep) {

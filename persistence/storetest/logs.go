@@ -53,7 +53,7 @@ func testLogs(t *testing.T, open func(t *testing.T) persistence.Store) {
 			steps = []Step{{Name: "a"}}
 		}
 		nj := InsertJob(t, s, steps...)
-		return &testBundle{store: s, job: nj, claim: ClaimOne(t, s, "w1")}
+		return &testBundle{store: s, job: nj, claim: ClaimStarted(t, s, "w1")}
 	}
 	push := func(b *testBundle, offset int64, lines ...string) (persistence.LogAppended, error) {
 		return b.store.LogAppend(context.Background(), persistence.LogAppend{
@@ -133,6 +133,29 @@ func testLogs(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Equal(t, []string{"a", "b", "c", "d", "f"}, texts(scanAll(t, b.store, b.job.Job.ID, 0, "")))
 	})
 
+	// An attempt handed over but not acknowledged is given back with its
+	// number unused, and the next worker runs the step under the same
+	// number: a push made for it before the give-back would take the
+	// offsets of the next run's lines (which would then be dropped as
+	// retries). Nothing is stored before the start.
+	t.Run("PushBeforeTheStartIsRefused", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		ctx := context.Background()
+		nj := InsertJob(t, s, Step{Name: "a"})
+		c := ClaimOne(t, s, "w1")
+		_, err := s.LogAppend(ctx, persistence.LogAppend{JobID: nj.Job.ID, Step: "a", Attempt: c.Attempt, WorkerID: "w1", Lines: pushLines("early")})
+		require.ErrorIs(t, err, stroem.ErrConflict)
+		require.ErrorContains(t, err, "not acknowledged")
+		require.Len(t, giveBack(t, s), 1)
+
+		c2 := ClaimStarted(t, s, "w2")
+		require.Equal(t, c.Attempt, c2.Attempt, "the attempt number was not used")
+		_, err = s.LogAppend(ctx, persistence.LogAppend{JobID: nj.Job.ID, Step: "a", Attempt: c2.Attempt, WorkerID: "w2", Lines: pushLines("mine")})
+		require.NoError(t, err)
+		require.Equal(t, []string{"mine"}, texts(scanAll(t, s, nj.Job.ID, 0, "")))
+	})
+
 	t.Run("PushOfAnAttemptNotRunningIsRefusedAndStoresNothing", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
@@ -165,7 +188,7 @@ func testLogs(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Equal(t, []string{"before"}, texts(scanAll(t, b.store, b.job.Job.ID, 0, "")))
 
 		// The next attempt's offsets start over.
-		c2 := ClaimOne(t, b.store, "w2")
+		c2 := ClaimStarted(t, b.store, "w2")
 		got, err := b.store.LogAppend(ctx, persistence.LogAppend{JobID: b.job.Job.ID, Step: "a", Attempt: c2.Attempt, WorkerID: "w2", Lines: pushLines("retry")})
 		require.NoError(t, err)
 		require.Equal(t, int64(2), got.Lines[0].Seq)
@@ -239,7 +262,7 @@ func testLogs(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("ScanPagesThroughLongLogsAndFiltersBySteps", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, Step{Name: "a"}, Step{Name: "b"})
-		c2 := ClaimOne(t, b.store, "w2")
+		c2 := ClaimStarted(t, b.store, "w2")
 		ctx := context.Background()
 		n := persistence.LogPageSize*2 + 7
 		var wg sync.WaitGroup
