@@ -610,11 +610,13 @@ func (o *Orchestrator) Claim(ctx context.Context, req stroem.ClaimRequest) (hand
 	if len(req.Capabilities) == 0 {
 		return nil, stroem.Invalid("capabilities must list at least one action type")
 	}
-	wait := time.Duration(req.WaitMS) * time.Millisecond
-	if wait < 0 {
+	if req.WaitMS < 0 {
 		return nil, stroem.Invalid("wait_ms must not be negative")
 	}
-	wait = min(wait, o.cfg.MaxWait)
+	wait := o.cfg.MaxWait
+	if req.WaitMS < int(o.cfg.MaxWait/time.Millisecond) { // compared before the conversion: it overflows
+		wait = time.Duration(req.WaitMS) * time.Millisecond
+	}
 	if o.draining.Load() {
 		return nil, nil
 	}

@@ -352,3 +352,20 @@ func readyNow(s *persistence.JobState) func(int) bool {
 	}
 	return func(i int) bool { return i < len(r) && r[i] }
 }
+
+// A claim's wait is capped at Config.MaxWait, however large wait_ms is (the
+// largest int overflowed the conversion to a duration and was refused as
+// negative); a negative one is refused.
+func TestClaimWaitIsCapped(t *testing.T) {
+	t.Parallel()
+	o := New(Config{MaxWait: 100 * time.Millisecond}, &unclaimStore{}, &oneWorkspace{}, nil, nil)
+	require.NoError(t, o.Start(context.Background()))
+	t.Cleanup(o.Stop)
+	for _, ms := range []int{1 << 62, int(^uint(0) >> 1)} {
+		a, err := o.Claim(context.Background(), stroem.ClaimRequest{WorkerID: "w1", Capabilities: []string{"shell"}, WaitMS: ms})
+		require.NoError(t, err, "wait_ms %d", ms)
+		require.Nil(t, a)
+	}
+	_, err := o.Claim(context.Background(), stroem.ClaimRequest{WorkerID: "w1", Capabilities: []string{"shell"}, WaitMS: -1})
+	require.Equal(t, stroem.CodeInvalid, stroem.ErrorCode(err))
+}

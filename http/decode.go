@@ -50,8 +50,7 @@ func decodeJSON(r *http.Request, dst any, allowEmpty bool) error {
 	if dec.More() {
 		return stroem.Invalid("malformed JSON: unexpected data after the JSON value")
 	}
-	normalizeNumbers(dst)
-	return nil
+	return normalizeNumbers(dst)
 }
 
 func describeJSONError(err error) string {
@@ -73,44 +72,57 @@ func describeJSONError(err error) string {
 }
 
 // normalizeNumbers turns json.Number values in free-form maps into int64
-// when integral, float64 otherwise, so inputs keep "2" as an integer.
-func normalizeNumbers(v any) {
+// when integral, float64 otherwise, so inputs keep "2" as an integer. A
+// number that fits neither (1e400) is an error.
+func normalizeNumbers(v any) error {
 	switch t := v.(type) {
 	case *map[string]any:
 		if t != nil {
-			normalizeNumbers(*t)
+			return normalizeNumbers(*t)
 		}
 	case map[string]any:
 		for k, e := range t {
-			t[k] = normalizeValue(e)
+			n, err := normalizeValue(e)
+			if err != nil {
+				return err
+			}
+			t[k] = n
 		}
 	case *executeBody:
-		normalizeNumbers(t.Input)
+		return normalizeNumbers(t.Input)
 	case *stroem.Completion:
-		normalizeNumbers(t.Output)
+		return normalizeNumbers(t.Output)
 	}
+	return nil
 }
 
-func normalizeValue(v any) any {
+func normalizeValue(v any) (any, error) {
 	switch t := v.(type) {
 	case json.Number:
 		if i, err := t.Int64(); err == nil {
-			return i
+			return i, nil
 		}
 		if f, err := t.Float64(); err == nil {
-			return f
+			return f, nil
 		}
-		return t.String()
+		text := t.String()
+		if len(text) > 40 {
+			text = text[:40] + "…"
+		}
+		return nil, stroem.Invalid("number " + text + " is out of range (a 64-bit float)")
 	case map[string]any:
-		normalizeNumbers(t)
-		return t
+		return t, normalizeNumbers(t)
 	case []any:
 		for i, e := range t {
-			t[i] = normalizeValue(e)
+			n, err := normalizeValue(e)
+			if err != nil {
+				return nil, err
+			}
+			t[i] = n
 		}
-		return t
+		return t, nil
 	}
-	return v
+	return v, nil
 }
 
 // parseJobID checks that id is a UUID, so a typo is a 400, not a lookup.

@@ -50,7 +50,7 @@ func TestBadTextInTheRequestIs400(t *testing.T) {
 	}
 }
 
-func TestJSONBodyWithNULOrInvalidUTF8Is400(t *testing.T) {
+func TestJSONBodyWithNULInvalidUTF8OrHugeNumberIs400(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		body string
@@ -65,6 +65,10 @@ func TestJSONBodyWithNULOrInvalidUTF8Is400(t *testing.T) {
 		{body: `{"a":"\\\u0000"}`},          // a backslash, then NUL
 		{body: `{"a":"\u00001"}`},
 		{body: `{"a":"é \u0041"}`, ok: true},
+		// A number that fits no float64 is refused, not turned into text.
+		{body: `{"a":1e400}`},
+		{body: `{"a":[1, {"b": -1e400}]}`},
+		{body: `{"a":12345678901234567890, "b": 1e300}`, ok: true}, // a float64 holds them
 	} {
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.body))
 		var dst map[string]any

@@ -304,7 +304,11 @@ func (t *Triggers) readBody(w http.ResponseWriter, r *http.Request) (map[string]
 	if dec.More() {
 		return nil, stroem.Invalid("webhook body: malformed JSON: unexpected data after the JSON value")
 	}
-	switch m := normalizeValue(v).(type) {
+	n, err := normalizeValue(v)
+	if err != nil {
+		return nil, stroem.Invalid("webhook body: " + stroem.ErrorMessage(err))
+	}
+	switch m := n.(type) {
 	case nil:
 		return map[string]any{}, nil
 	case map[string]any:

@@ -155,7 +155,7 @@ func TestHookReadBody(t *testing.T) {
 	m, err = read(`{"n": 2, "f": 2.5, "o": {"n": 1}}`)
 	require.NoError(t, err)
 	require.Equal(t, map[string]any{"n": int64(2), "f": 2.5, "o": map[string]any{"n": int64(1)}}, m)
-	for _, bad := range []string{`{`, `[]`, `"s"`, `3`, `true`, `{} x`} {
+	for _, bad := range []string{`{`, `[]`, `"s"`, `3`, `true`, `{} x`, `{"n": 1e400}`} {
 		_, err := read(bad)
 		require.ErrorIs(t, err, stroem.ErrInvalid, bad)
 	}

@@ -40,12 +40,16 @@ func (s *Server) workerHeartbeat(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// maxClaimWaitMS bounds the wait_ms a claim's write deadline is extended
+// by: the orchestrator waits 30 s at most (actors.Config.MaxWait).
+const maxClaimWaitMS = 60_000
+
 func (s *Server) workerClaim(w http.ResponseWriter, r *http.Request) error {
 	var req stroem.ClaimRequest
 	if err := decodeJSON(r, &req, false); err != nil {
 		return err
 	}
-	extendWrite(w, time.Duration(max(req.WaitMS, 0))*time.Millisecond+s.cfg.WriteTimeout)
+	extendWrite(w, time.Duration(min(max(req.WaitMS, 0), maxClaimWaitMS))*time.Millisecond+s.cfg.WriteTimeout)
 	a, err := s.workers.Claim(r.Context(), req)
 	if err != nil {
 		return err
