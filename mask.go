@@ -324,7 +324,7 @@ func (m *Masker) MaskJob(j *Job) {
 	j.Input, j.Output = m.MaskMap(j.Input), m.MaskMap(j.Output)
 	for i := range j.Steps {
 		st := &j.Steps[i]
-		st.Input, st.Output = m.MaskMap(st.Input), m.MaskMap(st.Output)
+		st.Input, st.Output = m.MaskMap(st.Input), m.MaskValue(st.Output)
 		st.ErrorMessage = m.Mask(st.ErrorMessage)
 		for k := range st.Attempts {
 			st.Attempts[k].ErrorMessage = m.Mask(st.Attempts[k].ErrorMessage)

@@ -70,7 +70,7 @@ type Step struct {
 	DependsOn    []string       `json:"depends_on"`
 	Status       StepStatus     `json:"status"`
 	Input        map[string]any `json:"input"`
-	Output       map[string]any `json:"output"`
+	Output       any            `json:"output"`
 	WorkerID     *string        `json:"worker_id"`
 	StartedAt    *time.Time     `json:"started_at"`
 	CompletedAt  *time.Time     `json:"completed_at"`

@@ -220,10 +220,10 @@ type LogPushResponse struct {
 // Completion is the body of POST /worker/jobs/{id}/steps/{step}/complete.
 // A step completed when ExitCode is 0 and Error is empty.
 type Completion struct {
-	WorkerID string         `json:"worker_id"`
-	Attempt  int            `json:"attempt"`
-	ExitCode int            `json:"exit_code"`
-	Output   map[string]any `json:"output"`
+	WorkerID string `json:"worker_id"`
+	Attempt  int    `json:"attempt"`
+	ExitCode int    `json:"exit_code"`
+	Output   any    `json:"output"`
 	// Error says why the step failed (exit code and last stderr lines,
 	// malformed OUTPUT, timeout, cancellation).
 	Error string `json:"error"`

@@ -57,8 +57,8 @@ func TestGateSuspendsThenApprovalCompletesIt(t *testing.T) {
 	require.Equal(t, stroem.StepSuspended, gate.Status, "a gate never becomes ready for a worker")
 	require.Nil(t, gate.ReadyAt)
 	require.Equal(t, s.Now, *gate.StartedAt)
-	require.Equal(t, "Ship 1.2 (prod)? token ***", gate.Output["message"], "job input under step input; secrets masked")
-	require.Equal(t, "2026-01-01T01:00:00Z", gate.Output["timeout_at"])
+	require.Equal(t, "Ship 1.2 (prod)? token ***", outMap(gate.Output)["message"], "job input under step input; secrets masked")
+	require.Equal(t, "2026-01-01T01:00:00Z", outMap(gate.Output)["timeout_at"])
 	require.False(t, claimable(s, nil))
 
 	err := evApprove{step: "first", d: Decision{Approved: true, By: "ann"}}.apply(p, s)
@@ -95,8 +95,8 @@ func TestGateRejectedFailsAndSkipsDependents(t *testing.T) {
 	gate := s.Find("approve")
 	require.Equal(t, stroem.StepFailed, gate.Status)
 	require.Equal(t, "rejected by bob: not today", gate.ErrorMessage)
-	require.Equal(t, "not today", gate.Output["rejection_reason"])
-	require.Equal(t, false, gate.Output["approved"])
+	require.Equal(t, "not today", outMap(gate.Output)["rejection_reason"])
+	require.Equal(t, false, outMap(gate.Output)["approved"])
 	require.Equal(t, stroem.StepSkipped, s.Find("run").Status)
 	require.Equal(t, stroem.JobFailed, s.Job.Status)
 }

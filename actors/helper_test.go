@@ -243,3 +243,10 @@ func (e *pgEngine) waitStatus(t *testing.T, id string, status stroem.JobStatus, 
 	t.Helper()
 	require.Eventually(t, func() bool { return e.job(t, id).Status == status }, 10*time.Second, 20*time.Millisecond, msgAndArgs...)
 }
+
+// outMap is a step's output as an object (an approval gate's always is);
+// nil when it is not one.
+func outMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}

@@ -35,7 +35,7 @@ func stepMask(p *plan, spec stroem.StepSpec, input map[string]any) []string {
 // webhook's reply.
 func maskCompletion(m *stroem.Masker, c stroem.Completion) stroem.Completion {
 	c.Error = m.Mask(c.Error)
-	c.Output = m.MaskMap(c.Output)
+	c.Output = m.MaskValue(c.Output)
 	return c
 }
 

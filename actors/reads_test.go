@@ -59,7 +59,7 @@ func TestStepReadsTheUpstreamOutputsItsTemplatesName(t *testing.T) {
 	run(t, p, s, "d", true, map[string]any{"v": "D"})
 	ok := s.Find("ok")
 	require.Equal(t, stroem.StepSuspended, ok.Status)
-	require.Equal(t, "Ship B?", ok.Output["message"])
+	require.Equal(t, "Ship B?", outMap(ok.Output)["message"])
 }
 
 // bigChainWorkflow is a chain of n steps, each naming the first step's

@@ -87,10 +87,10 @@ func (e evChildDone) apply(p *plan, s *persistence.JobState) error {
 	st = s.Mut(e.step)
 	switch e.status {
 	case stroem.JobCompleted:
-		st.Status, st.Output, st.ErrorMessage = stroem.StepCompleted, p.masker.MaskMap(e.output), ""
+		st.Status, st.Output, st.ErrorMessage = stroem.StepCompleted, p.masker.MaskValue(outputOf(e.output)), ""
 	default:
 		st.Status = stroem.StepFailed
-		st.Output = p.masker.MaskMap(e.output)
+		st.Output = p.masker.MaskValue(outputOf(e.output))
 		msg := e.msg
 		if msg == "" {
 			msg = fmt.Sprintf("child job %s %s", e.childID, e.status)
@@ -347,4 +347,13 @@ func (o *Orchestrator) createJob(ctx context.Context, ws *workspace.Workspace, t
 		o.jobEnded(p, s, false)
 	}
 	return nil
+}
+
+// outputOf is an output as a step keeps it: nil (no output) for none,
+// never a nil map in an interface (which is not nil).
+func outputOf(v any) any {
+	if m, ok := v.(map[string]any); ok && m == nil {
+		return nil
+	}
+	return v
 }

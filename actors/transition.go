@@ -49,8 +49,8 @@ func (e evComplete) apply(p *plan, s *persistence.JobState) error {
 	st.LeaseExpiresAt = nil
 	// Only the last attempt's output counts; no OUTPUT line is null.
 	st.Output = nil
-	if e.c.Output != nil {
-		st.Output = p.masker.MaskMap(e.c.Output)
+	if out := outputOf(e.c.Output); out != nil {
+		st.Output = p.masker.MaskValue(out)
 	}
 	switch {
 	case e.c.Succeeded():
@@ -459,7 +459,7 @@ func jobOutput(p *plan, s *persistence.JobState) map[string]any {
 // outputs of the steps it (transitively) depends on that they name
 // (planStep.reads), secrets, job identity.
 func templateContext(p *plan, s *persistence.JobState, name string) map[string]any {
-	outputs := map[string]map[string]any{}
+	outputs := map[string]any{}
 	if ps := p.step(name); ps != nil {
 		for _, a := range ps.reads {
 			st := s.Find(a)

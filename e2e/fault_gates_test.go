@@ -62,7 +62,8 @@ func TestFaultServerKilledDuringApprovalAndSubJob(t *testing.T) {
 	id := s.execute("gated", nil)
 	s.waitStep(id, "gate", stroem.StepSuspended)
 	require.Eventually(t, func() bool {
-		return s.job(id).Steps[1].Output["message"] == "ship it?"
+		out, _ := s.job(id).Steps[1].Output.(map[string]any)
+		return out["message"] == "ship it?"
 	}, waitFor, 20*time.Millisecond)
 
 	kill9(s.server)
@@ -88,7 +89,7 @@ func TestFaultServerKilledDuringApprovalAndSubJob(t *testing.T) {
 
 	j = s.waitJobWithin(id, waitFor)
 	require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
-	require.Equal(t, "after the crash", stepOf(t, j, "gate").Output["comment"])
+	require.Equal(t, "after the crash", outMap(stepOf(t, j, "gate").Output)["comment"])
 	require.Equal(t, map[string]any{"hold": map[string]any{"held": true}}, stepOf(t, j, "sub").Output)
 	require.Contains(t, s.logs(id), "say true")
 	for _, name := range []string{"pre", "post"} {

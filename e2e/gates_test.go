@@ -124,7 +124,7 @@ func TestApprovalGatesSubJobsAndHooks(t *testing.T) {
 		j := s.job(id)
 		require.Equal(t, stroem.JobRunning, j.Status, "a job waiting at a gate is running")
 		gate := stepOf(t, j, "approve")
-		require.Equal(t, "Deploy 1.2 to prod?", gate.Output["message"])
+		require.Equal(t, "Deploy 1.2 to prod?", outMap(gate.Output)["message"])
 		require.Nil(t, gate.WorkerID, "a gate holds no worker")
 		require.Equal(t, 0, gate.Attempt)
 
@@ -148,10 +148,10 @@ func TestApprovalGatesSubJobsAndHooks(t *testing.T) {
 		j = s.waitJob(id)
 		require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
 		gate = stepOf(t, j, "approve")
-		require.Equal(t, true, gate.Output["approved"])
-		require.Equal(t, "anonymous", gate.Output["approved_by"])
-		require.Equal(t, "checked", gate.Output["comment"])
-		require.Equal(t, map[string]any{"version": "1.2", "env": "prod"}, gate.Output["input"])
+		require.Equal(t, true, outMap(gate.Output)["approved"])
+		require.Equal(t, "anonymous", outMap(gate.Output)["approved_by"])
+		require.Equal(t, "checked", outMap(gate.Output)["comment"])
+		require.Equal(t, map[string]any{"version": "1.2", "env": "prod"}, outMap(gate.Output)["input"])
 
 		sub := stepOf(t, j, "cleanup")
 		require.Equal(t, stroem.StepCompleted, sub.Status)
@@ -190,8 +190,8 @@ func TestApprovalGatesSubJobsAndHooks(t *testing.T) {
 		require.Equal(t, stroem.JobFailed, j.Status)
 		gate := stepOf(t, j, "approve")
 		require.Equal(t, "rejected by anonymous: wrong version", gate.ErrorMessage)
-		require.Equal(t, false, gate.Output["approved"])
-		require.Equal(t, "wrong version", gate.Output["rejection_reason"])
+		require.Equal(t, false, outMap(gate.Output)["approved"])
+		require.Equal(t, "wrong version", outMap(gate.Output)["rejection_reason"])
 		require.Equal(t, stroem.StepSkipped, stepOf(t, j, "cleanup").Status)
 
 		rec := s.waitHook(id, "on_error")
@@ -240,7 +240,7 @@ func TestApprovalGatesSubJobsAndHooks(t *testing.T) {
 		id := s.execute("timed", nil)
 		require.Eventually(t, func() bool {
 			st := stepOf(t, s.job(id), "wait")
-			return st.Status == stroem.StepSuspended && st.Output["timeout_at"] != nil && st.Output["message"] == "quick?"
+			return st.Status == stroem.StepSuspended && outMap(st.Output)["timeout_at"] != nil && outMap(st.Output)["message"] == "quick?"
 		}, waitFor, 20*time.Millisecond, "a root gate shows its message and deadline")
 		j := s.waitJob(id)
 		require.Equal(t, stroem.JobFailed, j.Status)

@@ -765,3 +765,10 @@ func (s *stack) waitHook(id, event string) stroem.Job {
 	i := slices.IndexFunc(j.Hooks, func(h stroem.JobLink) bool { return h.Event == event })
 	return s.waitJob(j.Hooks[i].JobID)
 }
+
+// outMap is a step's output as an object (an approval gate's always is);
+// nil when it is not one.
+func outMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}

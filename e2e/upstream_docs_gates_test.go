@@ -46,9 +46,9 @@ actions:
 			extra: "actions:\n  deploy-script: { type: script, script: echo deploying }\n",
 			check: func(t *testing.T, s *stack, id string, j stroem.Job) {
 				gate := stepOf(t, j, "approve")
-				require.Equal(t, true, gate.Output["approved"])
-				require.Equal(t, "Approve deployment to production?", gate.Output["message"])
-				require.NotEmpty(t, gate.Output["approved_at"])
+				require.Equal(t, true, outMap(gate.Output)["approved"])
+				require.Equal(t, "Approve deployment to production?", outMap(gate.Output)["message"])
+				require.NotEmpty(t, outMap(gate.Output)["approved_at"])
 			}},
 		// A templated message shows the approver the job's context.
 		{file: "guides_action-types_20", fragment: true, task: "deploy", approve: []string{"approve"}, status: C, logs: []string{"deploying 2.0 to prod"},
@@ -60,7 +60,7 @@ actions:
     script: echo "deploying {{ input.version }} to {{ input.environment }}"
     input: { version: { type: string }, environment: { type: string } }
 `, check: func(t *testing.T, s *stack, id string, j stroem.Job) {
-				msg, _ := stepOf(t, j, "approve").Output["message"].(string)
+				msg, _ := outMap(stepOf(t, j, "approve").Output)["message"].(string)
 				require.Contains(t, msg, "Approve deployment of **2.0** to **prod**?")
 				require.Contains(t, msg, "Current version: 1.9")
 				require.Contains(t, msg, "Deployer: ann@example.com")

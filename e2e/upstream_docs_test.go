@@ -25,7 +25,7 @@ type docRun struct {
 	status stroem.JobStatus
 	logs   []string
 	errors []string // in the first step's error
-	output map[string]any
+	output any      // the first step's
 	skip   func() string
 	// Fragments (workspace/testdata/upstream-docs-fragments): extra
 	// defines what the example names but does not define.
@@ -94,6 +94,18 @@ func TestUpstreamDocExamplesRun(t *testing.T) {
 			logs: []string{"Deploying to us-east-1 (staging)", "Deploying to eu-west-1 (staging)", "Deploying to ap-south-1 (staging)", "regions: success"}},
 		{file: "reference_workflow-yaml_08", wrap: "{ action: build }", status: C, logs: []string{"Building..."},
 			output: map[string]any{"artifact": "dist/app.tar.gz", "size": float64(1024)}},
+		// A step whose OUTPUT is a list feeds a for_each.
+		{file: "guides_workflow-basics_13", fragment: true, task: "restart-targets", status: C,
+			logs: []string{"restarting svc-a", "restarting svc-b"}, extra: `
+actions:
+  restart-service:
+    type: script
+    input:
+      service: { type: string }
+    script: 'echo "restarting {{ input.service }}"; echo "OUTPUT: \"{{ input.service }} restarted\""'
+`, output: []any{"svc-a", "svc-b"}, check: func(t *testing.T, _ *stack, _ string, j stroem.Job) {
+				require.Equal(t, []any{"svc-a restarted", "svc-b restarted"}, j.Output["restart"], "a JSON string is an output too")
+			}},
 	}
 	runs = append(runs, gateDocRuns()...)
 	runs = append(runs, stateDocRuns()...) // upstream_docs_state_test.go

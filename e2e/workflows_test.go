@@ -237,7 +237,7 @@ func TestExampleWorkspace(t *testing.T) {
 		steps: map[string]stroem.StepStatus{"check": C, "go-live": C, "publish": C},
 		logs:  []string{"publishing 1.4.2"},
 		check: func(t *testing.T, j stroem.Job, _ string) {
-			require.Equal(t, "Publish 1.4.2 to production?", stepOf(t, j, "go-live").Output["message"])
+			require.Equal(t, "Publish 1.4.2 to production?", outMap(stepOf(t, j, "go-live").Output)["message"])
 		},
 	}
 	cases["clean-cache"] = want{status: stroem.JobCompleted, steps: map[string]stroem.StepStatus{"clean": C}, logs: []string{"cleaning the eu cache"}}

@@ -91,7 +91,9 @@ func normalizeNumbers(v any) error {
 	case *executeBody:
 		return normalizeNumbers(t.Input)
 	case *stroem.Completion:
-		return normalizeNumbers(t.Output)
+		out, err := normalizeValue(t.Output) // any JSON value
+		t.Output = out
+		return err
 	}
 	return nil
 }

@@ -133,8 +133,11 @@ func completeStep(jobID string, old, cur *StepState, now time.Time, loops func()
 	if !mapsEqual(cur.Input, old.Input) {
 		cur.Input = SanitizeMap(cur.Input)
 	}
-	if !mapsEqual(cur.Output, old.Output) {
-		cur.Output = SanitizeMap(cur.Output)
+	if m, ok := cur.Output.(map[string]any); ok && m == nil {
+		cur.Output = nil // no output, as stored (a nil map in an interface is not nil)
+	}
+	if !valueEqual(cur.Output, old.Output, 0) {
+		cur.Output = SanitizeValue(cur.Output)
 	}
 	return nil
 }
@@ -203,7 +206,7 @@ func stepEqual(a, b *StepState) bool {
 		TimesEqual(a.CompletedAt, b.CompletedAt) &&
 		a.StartedAttempt == b.StartedAttempt &&
 		mapsEqual(a.Input, b.Input) &&
-		mapsEqual(a.Output, b.Output)
+		valueEqual(a.Output, b.Output, 0)
 }
 
 // mapsEqual is reflect.DeepEqual of two JSON objects, without reflection
@@ -335,7 +338,7 @@ func (s *JobState) Clone() *JobState {
 			a.deps = append(a.deps, st.DependsOn...)
 			sc.DependsOn = a.deps[n:len(a.deps):len(a.deps)] // an append reallocates, never overwrites the next step's
 		}
-		sc.Input, sc.Output = deepCopyMap(st.Input), deepCopyMap(st.Output)
+		sc.Input, sc.Output = deepCopyMap(st.Input), deepCopyValue(st.Output)
 		if st.ExitCode != nil {
 			a.codes = append(a.codes, *st.ExitCode)
 			sc.ExitCode = &a.codes[len(a.codes)-1]
@@ -369,7 +372,7 @@ func (a *cloneArena) time(t *time.Time) *time.Time {
 func (st *StepState) Clone() *StepState {
 	sc := *st
 	sc.DependsOn = slices.Clone(st.DependsOn)
-	sc.Input, sc.Output = deepCopyMap(st.Input), deepCopyMap(st.Output)
+	sc.Input, sc.Output = deepCopyMap(st.Input), deepCopyValue(st.Output)
 	if st.ExitCode != nil {
 		v := *st.ExitCode
 		sc.ExitCode = &v

@@ -99,7 +99,7 @@ func prepareStep(jobID string, st NewStep) (PreparedStep, error) {
 	}
 	var out []byte
 	if st.Output != nil {
-		if out, err = EncodeJSON(SanitizeMap(st.Output)); err != nil {
+		if out, err = EncodeJSONValue(SanitizeValue(st.Output)); err != nil {
 			return PreparedStep{}, err
 		}
 	}
@@ -232,7 +232,7 @@ func (r *StepRow) Decode() (*StepState, error) {
 	if st.Input, err = DecodeJSON(r.Input); err != nil {
 		return nil, err
 	}
-	if st.Output, err = DecodeJSON(r.Output); err != nil {
+	if st.Output, err = DecodeJSONValue(r.Output); err != nil {
 		return nil, err
 	}
 	st.LeaseExpiresAt, st.ReadyAt = utc(st.LeaseExpiresAt), utc(st.ReadyAt)

@@ -81,6 +81,41 @@ func EncodeJSON(m map[string]any) ([]byte, error) {
 	return json.Marshal(SanitizeMap(generic))
 }
 
+// EncodeJSONValue is EncodeJSON for a value of any JSON type (a step's
+// output: an object, a list, a string, a number…); nil becomes SQL NULL.
+func EncodeJSONValue(v any) ([]byte, error) {
+	if m, ok := v.(map[string]any); ok || v == nil {
+		return EncodeJSON(m)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, stroem.Errorf(stroem.CodeInvalid, "value cannot be stored as JSON: %v", err)
+	}
+	if !bytes.Contains(b, []byte(`\u0000`)) {
+		return b, nil
+	}
+	var generic any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		return nil, fmt.Errorf("re-decode JSON: %w", err)
+	}
+	return json.Marshal(SanitizeValue(generic))
+}
+
+// DecodeJSONValue decodes a JSON column of any JSON type; NULL (and a
+// stored JSON null) becomes nil.
+func DecodeJSONValue(b []byte) (any, error) {
+	if b == nil {
+		return nil, nil
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("decode stored JSON: %w", err)
+	}
+	return v, nil
+}
+
 // DecodeJSON decodes a JSON column; NULL becomes a nil map.
 func DecodeJSON(b []byte) (map[string]any, error) {
 	if b == nil {

@@ -56,7 +56,7 @@ type StepState struct {
 	Status stroem.StepStatus
 	// Input is the rendered input (set when the step becomes ready).
 	Input        map[string]any
-	Output       map[string]any
+	Output       any
 	ErrorMessage string
 
 	// The current (latest) attempt. Attempt is 0 before the first claim.
@@ -114,7 +114,7 @@ type NewStep struct {
 	ErrorMessage string
 	// Output is stored for a step inserted suspended (an approval gate's
 	// message); such a step's started_at is the insert's time.
-	Output map[string]any
+	Output any
 	// Revision is the workspace revision the step runs on when its action
 	// belongs to another workspace (a cross-workspace reference); "" for
 	// the job's own revision.

@@ -43,7 +43,7 @@ func maskResult(m *stroem.Masker, res Result) Result {
 		return res
 	}
 	res.Error = m.Mask(res.Error)
-	res.Output = m.MaskMap(res.Output)
+	res.Output = m.MaskValue(res.Output)
 	return res
 }
 

@@ -52,7 +52,7 @@ type Result struct {
 	ExitCode int
 	// Output is the object of the last `OUTPUT: {json}` stdout line of a
 	// successful step, or nil.
-	Output map[string]any
+	Output any
 	// Error says why the attempt failed; empty means it succeeded.
 	Error string
 	// Cancelled is set when ctx ended the step; TimedOut when its timeout did.

@@ -351,6 +351,9 @@ func (r *ShellRunner) run(ctx context.Context, step Step, dir string, sink func(
 			res.Output = output
 		}
 	}
+	if note := out.note(); note != "" {
+		emit(stroem.Stderr, []byte(note))
+	}
 	return res
 }
 
@@ -522,15 +525,21 @@ func runeBoundary(b []byte) int {
 	return len(b)
 }
 
-// outputTracker remembers the last complete `OUTPUT:` line of stdout.
+// outputTracker keeps the value of the last `OUTPUT:` line of stdout that
+// holds JSON (any JSON value, as upstream). A line whose text is not JSON is
+// skipped, as upstream does; the step's log says so (skipped).
 type outputTracker struct {
-	inLine   bool // a piece of the current line was seen
-	cand     bool // the current line starts with OUTPUT:
-	buf      []byte
-	over     bool
-	found    bool
-	last     []byte
+	inLine bool // a piece of the current line was seen
+	cand   bool // the current line starts with OUTPUT:
+	buf    []byte
+	over   bool
+	found  bool // a JSON value was seen
+	value  any
+	// lastOver: the last OUTPUT line was over maxOutputBytes (an error:
+	// skipping it would pass on an older value as the step's output).
 	lastOver bool
+	skipped  int    // OUTPUT lines that are not JSON
+	bad      string // the last of them, sanitized and shortened
 }
 
 func (o *outputTracker) piece(p []byte, end bool) {
@@ -547,21 +556,17 @@ func (o *outputTracker) piece(p []byte, end bool) {
 	}
 	o.inLine = !end
 	if end && o.cand {
-		o.found, o.lastOver = true, o.over
-		o.last = append(o.last[:0], o.buf...)
+		o.line()
 	}
 }
 
-// result parses the last OUTPUT line: nil when there was none, an error when
-// it is not a JSON object.
-func (o *outputTracker) result() (map[string]any, error) {
-	if !o.found {
-		return nil, nil
+// line takes a complete OUTPUT line.
+func (o *outputTracker) line() {
+	if o.over {
+		o.lastOver = true
+		return
 	}
-	if o.lastOver {
-		return nil, fmt.Errorf("malformed OUTPUT line: longer than %d bytes", maxOutputBytes)
-	}
-	raw := bytes.TrimSpace(o.last[len(outputPrefix):])
+	raw := bytes.TrimSpace(o.buf[len(outputPrefix):])
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -569,18 +574,41 @@ func (o *outputTracker) result() (map[string]any, error) {
 	if err == nil && dec.InputOffset() != int64(len(raw)) {
 		err = errors.New("unexpected data after the JSON value")
 	}
-	quoted := stroem.SanitizeText(string(raw))
-	if len(quoted) > 200 {
-		quoted = quoted[:200] + "…"
-	}
 	if err != nil {
-		return nil, fmt.Errorf("malformed OUTPUT line (want OUTPUT: {json object}): %v: %s", err, quoted)
+		o.skipped++
+		o.bad = stroem.SanitizeText(string(raw))
+		if len(o.bad) > 200 {
+			o.bad = o.bad[:200] + "…"
+		}
+		return
 	}
-	obj, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("malformed OUTPUT line: want a JSON object, got %s", quoted)
+	o.found, o.value, o.lastOver = true, v, false
+}
+
+// note is what the step's log says about skipped OUTPUT lines; "" when
+// none was skipped.
+func (o *outputTracker) note() string {
+	if o.skipped == 0 {
+		return ""
 	}
-	return sanitizeOutput(obj).(map[string]any), nil
+	lines := "an OUTPUT line that is"
+	if o.skipped > 1 {
+		lines = strconv.Itoa(o.skipped) + " OUTPUT lines that are"
+	}
+	return fmt.Sprintf("stroem: skipped %s not JSON (the last: %s)", lines, o.bad)
+}
+
+// result is the step's output: the value of the last OUTPUT line that is
+// JSON (nil when none was, or when it was JSON null); an error when the
+// last OUTPUT line was longer than the limit.
+func (o *outputTracker) result() (any, error) {
+	if o.lastOver {
+		return nil, fmt.Errorf("malformed OUTPUT line: longer than %d bytes", maxOutputBytes)
+	}
+	if !o.found || o.value == nil {
+		return nil, nil
+	}
+	return sanitizeOutput(o.value), nil
 }
 
 // sanitizeOutput applies stroem.SanitizeText to every string (and key) of

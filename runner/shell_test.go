@@ -118,17 +118,26 @@ func TestOutputParsing(t *testing.T) {
 	require.Equal(t, map[string]any{"greeting": "Hello", "n": json.Number("2"), "big": json.Number("12345678901234567890")}, res.Output, "the last stdout OUTPUT line wins")
 	require.Contains(t, c.texts(stroem.Stdout), `OUTPUT: {"a": 1}`, "OUTPUT lines stay in the logs")
 
-	res, _ = run(t, r, cmdStep(`echo 'OUTPUT: {"ok": true}'; echo 'OUTPUT: {broken'`))
-	require.False(t, res.Succeeded())
-	require.Equal(t, 0, res.ExitCode)
-	require.Contains(t, res.Error, "malformed OUTPUT line")
-	require.Contains(t, res.Error, "{broken")
+	// As upstream, an OUTPUT line that is not JSON is skipped: the last one
+	// that is counts. The step's log says so.
+	res, c = run(t, r, cmdStep(`echo 'OUTPUT: {"ok": true}'; echo 'OUTPUT: {broken'; echo 'OUTPUT: done'`))
+	require.True(t, res.Succeeded(), res.Error)
+	require.Equal(t, map[string]any{"ok": true}, res.Output)
+	require.Equal(t, []string{"stroem: skipped 2 OUTPUT lines that are not JSON (the last: done)"}, c.texts(stroem.Stderr))
+	res, c = run(t, r, cmdStep(`echo 'OUTPUT: {"a": 1} trailing'`))
+	require.True(t, res.Succeeded(), res.Error)
+	require.Nil(t, res.Output)
+	require.Equal(t, []string{`stroem: skipped an OUTPUT line that is not JSON (the last: {"a": 1} trailing)`}, c.texts(stroem.Stderr))
 
-	res, _ = run(t, r, cmdStep(`echo 'OUTPUT: [1, 2]'`))
-	require.Equal(t, "malformed OUTPUT line: want a JSON object, got [1, 2]", res.Error)
-
-	res, _ = run(t, r, cmdStep(`echo 'OUTPUT: {"a": 1} trailing'`))
-	require.Contains(t, res.Error, "malformed OUTPUT line")
+	// Any JSON value is an output, as upstream: a list feeds a for_each.
+	res, c = run(t, r, cmdStep(`echo 'OUTPUT: ["svc-a", "svc-b"]'`))
+	require.True(t, res.Succeeded(), res.Error)
+	require.Equal(t, []any{"svc-a", "svc-b"}, res.Output)
+	require.Empty(t, c.texts(stroem.Stderr))
+	res, _ = run(t, r, cmdStep(`echo 'OUTPUT: "text"'; echo 'OUTPUT:42'`))
+	require.Equal(t, json.Number("42"), res.Output)
+	res, _ = run(t, r, cmdStep(`echo 'OUTPUT: {"a": 1}'; echo 'OUTPUT: null'`))
+	require.Nil(t, res.Output, "JSON null is no output")
 
 	res, _ = run(t, r, cmdStep(`echo 'OUTPUT: {"only": "stderr"}' >&2`))
 	require.True(t, res.Succeeded(), res.Error)
@@ -162,7 +171,7 @@ func TestLongLinesAreSplitNeverDropped(t *testing.T) {
 	// A long OUTPUT line still parses although its log lines are split.
 	res, _ = run(t, r, cmdStep(`printf 'OUTPUT: {"v": "'; head -c 100000 /dev/zero | tr '\0' y; echo '"}'`))
 	require.True(t, res.Succeeded(), res.Error)
-	require.Len(t, res.Output["v"], 100000)
+	require.Len(t, res.Output.(map[string]any)["v"], 100000)
 }
 
 // A line whose length is an exact multiple of MaxLineBytes is sent as its

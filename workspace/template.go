@@ -462,8 +462,8 @@ type TemplateContext struct {
 	// input when rendering an action's cmd, script or env.
 	Input map[string]any
 	// Steps maps a completed upstream step's name (as written, with
-	// hyphens) to its output.
-	Steps map[string]map[string]any
+	// hyphens) to its output: any JSON value, an object most often.
+	Steps map[string]any
 	// Secrets are the resolved secrets.
 	Secrets map[string]any
 	Job     JobInfo

@@ -107,7 +107,7 @@ func fuzzContext() map[string]any {
 			"name": "World", "count": 2.0, "ratio": 0.5, "flag": true, "null": nil,
 			"list": []any{"a", "b", 3.0}, "map": map[string]any{"k": "v", "n": []any{1.0}},
 		},
-		Steps:   map[string]map[string]any{"say-hello": {"greeting": "Hello", "x": map[string]any{"y": "z"}}},
+		Steps:   map[string]any{"say-hello": map[string]any{"greeting": "Hello", "x": map[string]any{"y": "z"}}},
 		Secrets: map[string]any{"db": map[string]any{"password": "hunter22"}},
 		Job:     JobInfo{ID: "id", Task: "task", Workspace: "ws"},
 	}.Map()

@@ -33,8 +33,8 @@ func testContext() map[string]any {
 			"html":    `<b>'x'</b> & "y"`,
 			"jsonnum": json.Number("3"),
 		},
-		Steps: map[string]map[string]any{
-			"say-hello": {"greeting": "Hello World", "x": map[string]any{"y": "deep", "n": 3.0}},
+		Steps: map[string]any{
+			"say-hello": map[string]any{"greeting": "Hello World", "x": map[string]any{"y": "deep", "n": 3.0}},
 			"empty-out": nil,
 		},
 		Secrets: map[string]any{"db": map[string]any{"password": "hunter22"}, "token": "t0k"},
@@ -180,7 +180,7 @@ func TestTemplateName(t *testing.T) {
 
 func TestTemplateContextMap(t *testing.T) {
 	t.Parallel()
-	m := TemplateContext{Steps: map[string]map[string]any{"input": {"x": 1}, "a-b": {"y": 2}}}.Map()
+	m := TemplateContext{Steps: map[string]any{"input": map[string]any{"x": 1}, "a-b": map[string]any{"y": 2}}}.Map()
 	require.Equal(t, map[string]any{
 		"input":  map[string]any{}, // the job's input wins over a step named "input"
 		"secret": map[string]any{},
@@ -363,7 +363,7 @@ func TestCompatTemplates(t *testing.T) {
 	require.NoError(t, err)
 	in, err := stepInput.Render(TemplateContext{
 		Input: map[string]any{"name": "E2E Test"},
-		Steps: map[string]map[string]any{"say-hello": {"greeting": "Hello E2E Test"}},
+		Steps: map[string]any{"say-hello": map[string]any{"greeting": "Hello E2E Test"}},
 	}.Map())
 	require.NoError(t, err)
 	require.Equal(t, map[string]any{"message": "Hello E2E Test"}, in)
@@ -498,7 +498,7 @@ func BenchmarkRender(b *testing.B) {
 	require.NoError(b, err)
 	ctx := TemplateContext{
 		Input:   map[string]any{"name": "World", "count": 3.0, "tags": []any{"a", "b"}},
-		Steps:   map[string]map[string]any{"say-hello": {"greeting": "Hello World"}},
+		Steps:   map[string]any{"say-hello": map[string]any{"greeting": "Hello World"}},
 		Secrets: map[string]any{"token": "t0k3n"},
 		Job:     JobInfo{ID: "id", Task: "hello-world", Workspace: "default"},
 	}.Map()

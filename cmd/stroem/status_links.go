@@ -22,9 +22,10 @@ func printLinks(out io.Writer, job stroem.Job) error {
 		}
 		switch s.ActionType {
 		case "approval":
-			msg, _ := s.Output["message"].(string)
+			gate, _ := s.Output.(map[string]any)
+			msg, _ := gate["message"].(string)
 			w := fmt.Sprintf("  %s: waiting for approval: %s\n    decide: stroem approve %s %s  (or --reject --reason …)", s.StepName, firstLine(msg, 100), job.ID, s.StepName)
-			if at, ok := s.Output["timeout_at"].(string); ok {
+			if at, ok := gate["timeout_at"].(string); ok {
 				w += "\n    times out at " + at
 			}
 			waits = append(waits, w)

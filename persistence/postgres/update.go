@@ -397,7 +397,7 @@ func (c *stepColumns) add(w persistence.StepWrite, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	output, err := persistence.EncodeJSON(cur.Output)
+	output, err := persistence.EncodeJSONValue(cur.Output)
 	if err != nil {
 		return err
 	}

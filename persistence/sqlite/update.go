@@ -147,10 +147,11 @@ func writeState(ctx context.Context, tx *txn, before, after *persistence.JobStat
 		if err != nil {
 			return err
 		}
-		output, err := encodeJSON(cur.Output)
+		output, err := persistence.EncodeJSONValue(cur.Output)
 		if err != nil {
 			return err
 		}
+		outputText := jsonText(output)
 		var worker, exitCode any
 		if cur.WorkerID != "" {
 			worker = cur.WorkerID
@@ -164,7 +165,7 @@ func writeState(ctx context.Context, tx *txn, before, after *persistence.JobStat
 				started_attempt = CASE WHEN ? THEN ? ELSE started_attempt END,
 				handed_for = CASE WHEN ? THEN ? ELSE handed_for END, `+stampVersion+`
 			WHERE job_id = ? AND step_name = ?`,
-			string(cur.Status), input, output, cur.ErrorMessage, worker, cur.Attempt, string(cur.AttemptStatus),
+			string(cur.Status), input, outputText, cur.ErrorMessage, worker, cur.Attempt, string(cur.AttemptStatus),
 			exitCode, nanosPtr(cur.LeaseExpiresAt), nanosPtr(cur.ReadyAt), cur.CancelRequested,
 			nanosPtr(cur.StartedAt), nanosPtr(cur.CompletedAt),
 			cur.Status == stroem.StepRunning && cur.StartedAttempt == cur.Attempt, cur.Attempt,

@@ -186,7 +186,7 @@ type Report struct {
 	Worker   string
 	Attempt  int
 	ExitCode int
-	Output   map[string]any
+	Output   any
 	Err      string
 }
 

@@ -228,6 +228,19 @@ func testJobUpdate(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Equal(t, stroem.JobRunning, st.Job.Status)
 		sameStored(t, st, jobState(t, b.store, b.job.Job.ID))
 
+		// Any JSON value is a step's output (a list feeds a for_each);
+		// nil is none, stored as NULL.
+		for _, out := range []any{[]any{"svc-a", 2.0}, "text", 42.0, true, nil} {
+			st = update(t, b.store, b.job.Job.ID, func(st *persistence.JobState) { st.Mut("a").Output = out })
+			require.Equal(t, out, st.Find("a").Output)
+			sameStored(t, st, jobState(t, b.store, b.job.Job.ID))
+			require.Equal(t, out, jobGet(t, b.store, b.job.Job.ID).Steps[0].Output, "%v", out)
+		}
+		st = update(t, b.store, b.job.Job.ID, func(st *persistence.JobState) { st.Mut("a").Output = map[string]any(nil) })
+		require.Nil(t, st.Find("a").Output, "a nil map is no output, as stored")
+		sameStored(t, st, jobState(t, b.store, b.job.Job.ID))
+		st = update(t, b.store, b.job.Job.ID, func(st *persistence.JobState) { st.Mut("a").Output = map[string]any{"greeting": "hi"} })
+
 		j := jobGet(t, b.store, b.job.Job.ID)
 		atts := j.Steps[0].Attempts
 		require.Len(t, atts, 2)

@@ -91,16 +91,23 @@ export function instanceItem(s: Step, loop?: Step): unknown {
   return undefined;
 }
 
+/** A step's output as an object (an approval gate's always is); undefined
+ * when it is not one. */
+function outputObject(s: Step): Record<string, unknown> | undefined {
+  const o = s.output;
+  return o !== null && typeof o === "object" && !Array.isArray(o) ? (o as Record<string, unknown>) : undefined;
+}
+
 /** When an undecided approval gate times out, if it has a timeout. */
 export function approvalDeadline(s: Step): string | undefined {
-  const t = s.output?.timeout_at;
+  const t = outputObject(s)?.timeout_at;
   return typeof t === "string" ? t : undefined;
 }
 
 /** The message an approval step shows its approvers. */
 export function approvalMessage(s: Step): string {
   const pick = (v: unknown) => (typeof v === "string" && v.trim() ? v : undefined);
-  return pick(s.approval_message) ?? pick(s.message) ?? pick(s.output?.message) ?? pick(s.input?.message) ?? "Approve this step to let the job continue.";
+  return pick(s.approval_message) ?? pick(s.message) ?? pick(outputObject(s)?.message) ?? pick(s.input?.message) ?? "Approve this step to let the job continue.";
 }
 
 /** Whether a step waits for a human decision (a suspended `type: task`

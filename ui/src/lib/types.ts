@@ -90,7 +90,9 @@ export interface Step {
   depends_on?: string[];
   status: StepStatus;
   input?: Record<string, unknown> | null;
-  output?: Record<string, unknown> | null;
+  /** Any JSON value a step's last `OUTPUT:` line held (an object most
+   * often; a list, a string, a number too, as upstream). */
+  output?: unknown;
   worker_id?: string | null;
   started_at?: string | null;
   completed_at?: string | null;
