@@ -507,8 +507,11 @@ func renderStepInput(p *plan, s *persistence.JobState, name string) (map[string]
 		}
 		in = m
 	}
-	if workspace.IsServerSide(ps.action.Type) && len(ps.action.Input) == 0 {
-		return in, nil // a gate's or a sub-task's input (checked against the task's)
+	if len(ps.action.Input) == 0 {
+		// An action without an input schema takes the step's input as
+		// given, as upstream; a gate's or a sub-task's input is checked
+		// against its task's.
+		return in, nil
 	}
 	coerceStrings(ps.action.Input, in)
 	checked, problems := workspace.CheckInput(jsonLists(ps.action.Input, in), in)

@@ -176,20 +176,20 @@ func (l *wsLoader) linkTask(ws *Workspace, rt *rawTask, declared map[string]bool
 const maxCycles = 20
 
 // checkStepInput checks a step's input keys against the action's input
-// schema: every key must be declared (an action without an input schema
-// takes none), and every required field without a default must be given.
+// schema: every key must be declared, and every required field without a
+// default must be given. An action without an input schema takes the
+// step's input as given, as upstream (its files often leave it out).
 func (l *wsLoader) checkStepInput(rs *rawStep, what string, a *Action) bool {
+	if len(a.Input) == 0 {
+		return true
+	}
 	ok := true
 	keys := loadSortedKeys(rs.s.Input)
 	for _, k := range keys {
 		if a.Input.Lookup(k) != nil {
 			continue
 		}
-		if len(a.Input) == 0 {
-			l.add(rs.inputPos[k], fmt.Sprintf("%s: input %q is not accepted: action %s declares no input", what, k, a.Name))
-		} else {
-			l.add(rs.inputPos[k], fmt.Sprintf("%s: action %s has no input %q%s", what, a.Name, k, l.suggest(k, schemaNames(a.Input))))
-		}
+		l.add(rs.inputPos[k], fmt.Sprintf("%s: action %s has no input %q%s", what, a.Name, k, l.suggest(k, schemaNames(a.Input))))
 		ok = false
 	}
 	var missing []string

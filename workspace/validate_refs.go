@@ -106,9 +106,11 @@ func stringsOf(v any) []string {
 }
 
 // checkActionRefs reports input.NAME references in an action's templates
-// that are not inputs of the action.
+// that are not inputs of the action. An action that declares no input is
+// not checked: it takes the step's input as given (as upstream), and an
+// absent one is an undefined variable when the step runs.
 func (l *wsLoader) checkActionRefs(a *Action) bool {
-	if a.Type != ActionShell && a.Type != ActionDocker && a.Type != ActionPod {
+	if a.Type != ActionShell && a.Type != ActionDocker && a.Type != ActionPod || len(a.Input) == 0 {
 		return true
 	}
 	srcs := map[string]string{"cmd": a.Cmd, "script": a.Inline}
@@ -133,13 +135,7 @@ func (l *wsLoader) checkActionRefs(a *Action) bool {
 				continue
 			}
 			seen[r.attr] = true
-			msg := fmt.Sprintf("action %s: %s uses input.%s, which is not an input of the action", a.Name, where, r.attr)
-			if len(a.Input) == 0 {
-				msg += " (it declares none)"
-			} else {
-				msg += l.suggest(r.attr, schemaNames(a.Input))
-			}
-			l.add(a.Pos, msg)
+			l.add(a.Pos, fmt.Sprintf("action %s: %s uses input.%s, which is not an input of the action%s", a.Name, where, r.attr, l.suggest(r.attr, schemaNames(a.Input))))
 			ok = false
 		}
 	}

@@ -71,18 +71,18 @@ func ResolveAction(ws *Workspace, name string, lookup func(string) *Workspace) (
 
 // StepInputProblems checks a step's input keys against an action's input
 // schema, as the loader does for local actions: every key declared, every
-// required field without a default given.
+// required field without a default given; none for an action without a
+// schema (it takes the step's input as given).
 func StepInputProblems(fs *FlowStep, a *Action) []string {
+	if len(a.Input) == 0 {
+		return nil
+	}
 	var out []string
 	for _, k := range loadSortedKeys(fs.Input) {
 		if a.Input.Lookup(k) != nil {
 			continue
 		}
-		if len(a.Input) == 0 {
-			out = append(out, fmt.Sprintf("input %q is not accepted: action %s declares no input", k, a.Name))
-		} else {
-			out = append(out, fmt.Sprintf("action %s has no input %q%s", a.Name, k, didYouMean(k, schemaNames(a.Input))))
-		}
+		out = append(out, fmt.Sprintf("action %s has no input %q%s", a.Name, k, didYouMean(k, schemaNames(a.Input))))
 	}
 	var missing []string
 	for _, fd := range a.Input {
