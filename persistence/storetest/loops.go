@@ -56,10 +56,9 @@ func testAppendSteps(t *testing.T, open func(t *testing.T) persistence.Store) {
 		claimed := claim(t, s, "w1", 10, Lease)
 		require.Len(t, claimed, 4)
 		// A further update (the cached steps now include the new ones).
-		update(t, s, nj.Job.ID, func(st *persistence.JobState) {
-			st.Mut("loop[1]").Output = map[string]any{"seen": true}
-		})
+		report(t, s, nj.Job.ID, Report{Step: "loop[1]", Worker: "w1", Attempt: 1, Output: map[string]any{"seen": true}})
 		require.Equal(t, map[string]any{"seen": true}, jobState(t, s, nj.Job.ID).Find("loop[1]").Output)
+		report(t, s, nj.Job.ID, Report{Step: "loop[2]", Worker: "w1", Attempt: 1})
 
 		// A loop step ends from pending once it has instances (a step
 		// without any cannot: JobUpdate's "step pending → completed").
@@ -76,6 +75,8 @@ func testAppendSteps(t *testing.T, open func(t *testing.T) persistence.Store) {
 		}
 		require.NotNil(t, loop)
 		require.Equal(t, []string{"loop[0]", "loop[1]", "loop[2]"}, loop.Instances)
+		require.Equal(t, []any{nil, map[string]any{"seen": true}, map[string]any{}}, loop.Output,
+			"an ended loop's output is its instances' (null: not completed, {}: completed without output)")
 		var order []string
 		for _, st := range j.Steps {
 			order = append(order, st.StepName)
