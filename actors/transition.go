@@ -42,6 +42,11 @@ func (e evComplete) apply(p *plan, s *persistence.JobState) error {
 		return err
 	}
 	if err := fence(s, st, e.c.WorkerID, e.c.Attempt); err != nil {
+		if errors.Is(err, errDuplicate) && st.ExitCode != nil && *st.ExitCode != e.c.ExitCode {
+			// Not the same report again: another outcome for an ended attempt.
+			return stroem.Errorf(stroem.CodeConflict, "step %q of job %s: attempt %d already ended with exit code %d; a report of exit code %d is refused",
+				st.Name, s.Job.ID, e.c.Attempt, *st.ExitCode, e.c.ExitCode)
+		}
 		return err
 	}
 	code := e.c.ExitCode

@@ -117,6 +117,9 @@ func TestCompletePromotesWithOutputs(t *testing.T) {
 	require.Equal(t, map[string]any{"value": "out1"}, s.Find("second").Input)
 
 	require.ErrorIs(t, ev.apply(p, s), errDuplicate, "the same report again")
+	differs := evComplete{step: "first", c: stroem.Completion{WorkerID: "w1", Attempt: 1, ExitCode: 3}}
+	require.ErrorIs(t, differs.apply(p, s), stroem.ErrConflict, "another outcome for the ended attempt")
+	require.Equal(t, stroem.StepCompleted, s.Find("first").Status, "changes nothing")
 	stale := evComplete{step: "first", c: stroem.Completion{WorkerID: "w1", Attempt: 2}}
 	require.ErrorIs(t, stale.apply(p, s), stroem.ErrConflict)
 	other := evComplete{step: "first", c: stroem.Completion{WorkerID: "w2", Attempt: 1}}
