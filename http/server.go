@@ -241,7 +241,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // healthzDetail is the authenticated diagnostic view: the worker token or
 // any signed-in user (or API key).
 func (s *Server) healthzDetail(w http.ResponseWriter, r *http.Request) {
-	workerTok := s.cfg.WorkerToken != "" && auth.Equal(r.Header.Get("Authorization"), "Bearer "+s.cfg.WorkerToken)
+	tok, _ := bearer(r)
+	workerTok := s.cfg.WorkerToken != "" && auth.Equal(tok, s.cfg.WorkerToken)
 	if !workerTok {
 		if _, err := s.identify(r); err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="stroem"`)
@@ -309,16 +310,26 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 	})
 }
 
+// bearer is the token of a request's `Authorization: Bearer <token>`
+// header (the scheme in any case, as RFC 9110 says); ok is false without
+// one.
+func bearer(r *http.Request) (token string, ok bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) > len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer ") {
+		return h[len("Bearer "):], true
+	}
+	return "", false
+}
+
 // workerAuth admits only requests with the worker token, compared in
 // constant time, length included (auth.Equal).
 func (s *Server) workerAuth(next http.Handler) http.Handler {
-	want := "Bearer " + s.cfg.WorkerToken
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := r.Header.Get("Authorization")
-		if s.cfg.WorkerToken == "" || !auth.Equal(got, want) {
+		got, _ := bearer(r)
+		if s.cfg.WorkerToken == "" || !auth.Equal(got, s.cfg.WorkerToken) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="stroem-worker"`)
 			msg := "missing or wrong worker token"
-			if len(got) == 0 {
+			if r.Header.Get("Authorization") == "" {
 				msg = "missing worker token (Authorization: Bearer …)"
 			}
 			s.denied(w, r, stroem.Errorf(stroem.CodeUnauthorized, "%s", msg), "worker token")
@@ -333,11 +344,7 @@ func (s *Server) workerAuth(next http.Handler) http.Handler {
 // worker_id they name must be the caller's.
 func (s *Server) workerCredential(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := r.Header.Get("Authorization")
-		var cred string
-		if len(h) > len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer ") {
-			cred = h[len("Bearer "):]
-		}
+		cred, _ := bearer(r)
 		id, err := s.workers.Authenticate(r.Context(), cred)
 		if err != nil {
 			if stroem.ErrorCode(err) == stroem.CodeUnauthorized {
