@@ -70,6 +70,13 @@ func NewWorkers(o *Orchestrator, store WorkerStore, logs LogSink, hub LogPublish
 	return &Workers{o: o, store: store, logs: logs, hub: hub}
 }
 
+// Bounds of a registration: a name, a capability or a tag is at most
+// maxWorkerField bytes, the lists at most maxWorkerList entries.
+const (
+	maxWorkerField = 256
+	maxWorkerList  = 64
+)
+
 // Register records a new worker process and tells it the lease and the
 // heartbeat period. A name and at least one capability are required.
 func (w *Workers) Register(ctx context.Context, reg stroem.WorkerRegistration) (stroem.WorkerRegistered, error) {
@@ -78,6 +85,20 @@ func (w *Workers) Register(ctx context.Context, reg stroem.WorkerRegistration) (
 	}
 	if len(reg.Capabilities) == 0 {
 		return stroem.WorkerRegistered{}, stroem.Invalid("capabilities must list at least one action type")
+	}
+	// Bounds, so that one registration cannot bloat every GET /api/workers.
+	if len(reg.Name) > maxWorkerField {
+		return stroem.WorkerRegistered{}, stroem.Errorf(stroem.CodeInvalid, "name must be at most %d bytes", maxWorkerField)
+	}
+	for what, list := range map[string][]string{"capabilities": reg.Capabilities, "tags": reg.Tags} {
+		if len(list) > maxWorkerList {
+			return stroem.WorkerRegistered{}, stroem.Errorf(stroem.CodeInvalid, "%s must list at most %d entries", what, maxWorkerList)
+		}
+		for _, v := range list {
+			if strings.TrimSpace(v) == "" || len(v) > maxWorkerField {
+				return stroem.WorkerRegistered{}, stroem.Errorf(stroem.CodeInvalid, "%s: every entry must be non-empty and at most %d bytes", what, maxWorkerField)
+			}
+		}
 	}
 	if reg.MaxConcurrent < 0 {
 		return stroem.WorkerRegistered{}, stroem.Invalid("max_concurrent must not be negative")

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -127,6 +128,22 @@ func TestWorkersRegister(t *testing.T) {
 	_, err = w.Register(ctx, stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}, MaxConcurrent: math.MaxInt32 + 1})
 	require.ErrorIs(t, err, stroem.ErrInvalid)
 	require.Contains(t, err.Error(), "max_concurrent")
+	// Bounded: one registration cannot bloat every worker list.
+	many := make([]string, 65)
+	for i := range many {
+		many[i] = fmt.Sprint("cap", i)
+	}
+	for _, reg := range []stroem.WorkerRegistration{
+		{Name: strings.Repeat("n", 257), Capabilities: []string{"shell"}},
+		{Name: "w", Capabilities: many},
+		{Name: "w", Capabilities: []string{"shell", ""}},
+		{Name: "w", Capabilities: []string{strings.Repeat("c", 257)}},
+		{Name: "w", Capabilities: []string{"shell"}, Tags: many},
+		{Name: "w", Capabilities: []string{"shell"}, Tags: []string{" "}},
+	} {
+		_, err = w.Register(ctx, reg)
+		require.ErrorIs(t, err, stroem.ErrInvalid, "%.80v", reg)
+	}
 
 	got, err := w.Register(ctx, stroem.WorkerRegistration{Name: "w", Capabilities: []string{"shell"}})
 	require.NoError(t, err)
