@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
+	"github.com/gosimple/unidecode"
 	"github.com/nikolalohinski/gonja/v2/builtins"
 	controlStructures "github.com/nikolalohinski/gonja/v2/builtins/control_structures"
 	"github.com/nikolalohinski/gonja/v2/exec"
@@ -649,23 +651,40 @@ func escapeXML(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;").Replace(s)
 }
 
-// slugify lower-cases s and keeps letters and digits, joined by single
-// dashes.
+// slugify is Tera's (the slug crate's): letters beyond ASCII are
+// transliterated (Ærø Straße → aero-strasse, with the same Text::Unidecode
+// tables deunicode uses), then ASCII letters and digits are kept, lower
+// case, every other run becomes one dash, none at either end.
 func slugify(s string) string {
 	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
+	dash := true // no leading dash
+	add := func(c byte) {
+		switch {
+		case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+			b.WriteByte(c)
 			dash = false
-			b.WriteRune(r)
+		case c >= 'A' && c <= 'Z':
+			b.WriteByte(c - 'A' + 'a')
+			dash = false
+		case !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			add(byte(r))
 			continue
 		}
-		dash = true
+		t := unidecode.Unidecode(string(r))
+		if t == "" {
+			t = "-"
+		}
+		for i := 0; i < len(t); i++ {
+			add(t[i])
+		}
 	}
-	return b.String()
+	return strings.TrimSuffix(b.String(), "-")
 }
 
 // plainList is v as a list of plain values.

@@ -34,6 +34,10 @@ func TestRenderTeraFilters(t *testing.T) {
 		{"{{ 'prefix-x' | trim_start_matches(pat='prefix-') }}", "x"},
 		{"{{ 'x.yaml' | trim_end_matches(pat='.yaml') }}", "x"},
 		{"{{ 'Hello, World & Co!' | slugify }}", "hello-world-co"},
+		// As Tera's slug crate: transliterated, ASCII only, no dash at the ends.
+		{"{{ 'Ærø Straße' | slugify }}", "aero-strasse"},
+		{"{{ '--Strøm_v2.0--' | slugify }}", "strom-v2-0"},
+		{"{{ '日本' | slugify }}", "ri-ben"},
 		{"{{ \"it's\" | addslashes }}", `it\'s`},
 		{"{{ 'a b c' | split(pat=' ') | length }}", "3"},
 		{"{{ 'a,b' | split(pat=',') | last }}", "b"},
