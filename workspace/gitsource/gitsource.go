@@ -205,8 +205,16 @@ func RedactURL(raw string) string {
 	return u.String()
 }
 
-// redact removes every credential from msg.
+// redact removes every credential from msg, and the cache folder's place
+// on the server (a sync error reaches API clients, in the workspace's
+// source status: no server path may): it reads "<git cache>".
 func (s *Source) redact(msg string) string {
+	if abs, err := filepath.Abs(s.cfg.Dir); err == nil && abs != string(filepath.Separator) {
+		msg = strings.ReplaceAll(msg, abs, "<git cache>")
+	}
+	if s.cfg.Dir != "." && s.cfg.Dir != string(filepath.Separator) {
+		msg = strings.ReplaceAll(msg, s.cfg.Dir, "<git cache>")
+	}
 	msg = strings.ReplaceAll(msg, s.cfg.URL, RedactURL(s.cfg.URL))
 	for _, sec := range s.secrets {
 		// Also the escaped forms a URL in a library's message may carry.
@@ -227,8 +235,17 @@ func (s *Source) fail(format string, err error) error {
 // Sync fetches the ref and checks its commit out, unless that folder
 // exists already. It then removes the folders of other commits but keep's
 // (the version the registry serves). On error the folders of earlier syncs
-// are untouched.
+// are untouched. An error's text holds no credential and no server path
+// (redact).
 func (s *Source) Sync(ctx context.Context, keep string) (workspace.SyncResult, error) {
+	res, err := s.sync(ctx, keep)
+	if err != nil {
+		return workspace.SyncResult{}, errors.New(s.redact(err.Error()))
+	}
+	return res, nil
+}
+
+func (s *Source) sync(ctx context.Context, keep string) (workspace.SyncResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	repo, err := s.open()

@@ -278,3 +278,19 @@ func TestCredentialsNeverInLogsOrProblems(t *testing.T) {
 	st, _ := reg.SourceStatus("team")
 	require.NotContains(t, st.Error+st.Source, token)
 }
+
+// A sync error reaches API clients (the workspace's source status): it
+// names the cache folder "<git cache>", never its place on the server.
+func TestServerPathsNeverInErrors(t *testing.T) {
+	r := gittest.New(t)
+	r.Commit("one", map[string]string{".workflows/w.yaml": flow("one")})
+	r.Push()
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "cache")
+	require.NoError(t, os.WriteFile(dir, []byte("a file, not a folder"), 0o600))
+	s := newSource(t, gitsource.Config{URL: r.URL, Ref: "main", Dir: dir})
+	_, err := s.Sync(context.Background(), "")
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), parent)
+	require.Contains(t, err.Error(), "<git cache>")
+}
