@@ -460,8 +460,15 @@ func (s *Service) UserSetAdmin(ctx context.Context, by Identity, id string, admi
 	return s.UserGet(ctx, id)
 }
 
+// MaxUserGroups bounds a user's groups: every request of theirs matches
+// them against the ACL rules, and every user list shows them.
+const MaxUserGroups = 256
+
 // UserSetGroups replaces a user's groups.
 func (s *Service) UserSetGroups(ctx context.Context, by Identity, id string, groups []string) (stroem.User, error) {
+	if len(groups) > MaxUserGroups {
+		return stroem.User{}, stroem.Errorf(stroem.CodeInvalid, "a user has at most %d groups, got %d", MaxUserGroups, len(groups))
+	}
 	var problems []string
 	for _, g := range groups {
 		if err := ValidGroupName(g); err != nil {

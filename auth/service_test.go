@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -167,6 +168,13 @@ func TestUserAdministration(t *testing.T) {
 	_, err = ts.UserSetGroups(ctx, by, admin.ID, []string{"ok", "not ok", ""})
 	require.ErrorIs(t, err, stroem.ErrInvalid)
 	require.Len(t, stroem.ErrorDetails(err), 2)
+	many := make([]string, MaxUserGroups+1)
+	for i := range many {
+		many[i] = "g" + strconv.Itoa(i)
+	}
+	_, err = ts.UserSetGroups(ctx, by, admin.ID, many)
+	require.ErrorIs(t, err, stroem.ErrInvalid)
+	require.ErrorContains(t, err, "at most 256 groups")
 	u, err := ts.UserSetGroups(ctx, by, admin.ID, []string{"b", "a", "b"})
 	require.NoError(t, err)
 	require.Equal(t, []string{"a", "b"}, u.Groups)
