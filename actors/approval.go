@@ -128,7 +128,8 @@ func (e evApprove) apply(p *plan, s *persistence.JobState) error {
 	if st.Input == nil {
 		out["input"] = map[string]any{}
 	}
-	if m, ok := st.Output.(map[string]any)["message"]; ok {
+	recorded, _ := st.Output.(map[string]any) // nil before its first update recorded it
+	if m, ok := recorded["message"]; ok {
 		out["message"] = m
 	} else if m, err := approvalMessage(p, s, st); err == nil {
 		out["message"] = m // decided before its first update recorded it (a root gate)

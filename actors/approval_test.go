@@ -145,3 +145,15 @@ func TestDerivedIDsAreStableAndDistinct(t *testing.T) {
 	require.NotEqual(t, HookJobID("j1", "on_error", 0, ""), HookJobID("j1", "on_success", 0, ""))
 	require.NotEqual(t, HookJobID("j1", "on_suspended", 0, "a"), HookJobID("j1", "on_suspended", 0, "b"))
 }
+
+// A gate decided before any update recorded its message (its output is
+// still null) takes the message rendered now; nothing panics.
+func TestGateDecidedBeforeItsMessageWasRecorded(t *testing.T) {
+	t.Parallel()
+	p, s := gatedJob(t)
+	s.Mut("approve").Output = nil
+	require.NoError(t, evApprove{step: "approve", d: Decision{Approved: true, By: "ann"}}.apply(p, s))
+	gate := s.Find("approve")
+	require.Equal(t, stroem.StepCompleted, gate.Status)
+	require.NotEmpty(t, outMap(gate.Output)["message"])
+}
