@@ -63,9 +63,6 @@ func newTemplateEnv() *exec.Environment {
 	if p, ok := cs["for"]; ok {
 		cs["for"] = nonRecursiveFor(p)
 	}
-	if p, ok := cs["if"]; ok {
-		cs["if"] = teraIf(p)
-	}
 	ours := exec.NewFilterSet(map[string]exec.FilterFunction{
 		"shell_quote": filterShellQuote,
 		"json_encode": filterJSONEncode,

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	controlStructures "github.com/nikolalohinski/gonja/v2/builtins/control_structures"
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/nodes"
 	"github.com/nikolalohinski/gonja/v2/tokens"
@@ -52,6 +53,7 @@ var (
 	testCallPtrType   = reflect.TypeFor[*nodes.TestCall]()
 	negationPtrType   = reflect.TypeFor[*nodes.Negation]()
 	binaryPtrType     = reflect.TypeFor[*nodes.BinaryExpression]()
+	ifPtrType         = reflect.TypeFor[*controlStructures.IfControlStructure]()
 )
 
 // parsedTree is what inspectTree finds in a parsed template.
@@ -61,6 +63,7 @@ type parsedTree struct {
 	tests   []*nodes.TestCall
 	nots    []*nodes.Negation
 	binary  []*nodes.BinaryExpression
+	ifs     []*controlStructures.IfControlStructure
 }
 
 // inspectTree collects every output node, filter call and test call of a
@@ -98,6 +101,8 @@ func inspectTree(root *nodes.Template) parsedTree {
 				tree.nots = append(tree.nots, (*nodes.Negation)(v.UnsafePointer()))
 			case binaryPtrType:
 				tree.binary = append(tree.binary, (*nodes.BinaryExpression)(v.UnsafePointer()))
+			case ifPtrType:
+				tree.ifs = append(tree.ifs, (*controlStructures.IfControlStructure)(v.UnsafePointer()))
 			}
 			walk(v.Elem())
 		case reflect.Interface:
@@ -133,12 +138,19 @@ func rewriteOutputs(outputs []*nodes.Output) {
 	}
 }
 
-// rewriteUndefinedLogic gives `not`, `and` and `or` Tera's treatment of an
-// undefined variable: an operand that is a plain variable or path
-// (`not input.flag`, `input.a or input.b`) is false when it is undefined,
-// not an error, so `{{ not input.flag }}` prints true for an absent flag.
-// Each such operand p becomes `(p is defined and p)`.
+// rewriteUndefinedLogic gives conditions Tera's treatment of an undefined
+// variable: a condition of `{% if %}` / `{% elif %}`, or an operand of
+// `not`, `and`, `or`, that is a plain variable or path (`input.flag`,
+// `a.b['c']`) is false when it is undefined, not an error — so
+// `{{ not input.flag }}` prints true for an absent flag. Each such p
+// becomes `(p is defined and p)`. Any other expression with an undefined
+// variable (`input.x == 1`) is still an error, as in Tera.
 func rewriteUndefinedLogic(tree parsedTree) {
+	for _, c := range tree.ifs {
+		for i, cond := range c.Conditions {
+			c.Conditions[i] = definedAnd(cond)
+		}
+	}
 	for _, n := range tree.nots {
 		n.Term = definedAnd(n.Term)
 	}

@@ -14,10 +14,8 @@ import (
 
 	"github.com/gosimple/unidecode"
 	"github.com/nikolalohinski/gonja/v2/builtins"
-	controlStructures "github.com/nikolalohinski/gonja/v2/builtins/control_structures"
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/nodes"
-	"github.com/nikolalohinski/gonja/v2/parser"
 )
 
 // Tera compatibility. Workflows written for the upstream Strøm use Tera's
@@ -880,49 +878,6 @@ func ValsRefs(src string) []string {
 }
 
 var valsRefRE = regexp.MustCompile(`(['"])(ref\+[A-Za-z0-9_-]+://[^'"]*)(['"])\s*\|\s*vals\b`)
-
-// teraIf makes `{% if x %}` / `{% elif x %}` Tera's: when the condition is
-// a plain variable or path (`input.flag`, `a.b['c']`) that is undefined, it
-// is false instead of an error. Any other condition with an undefined
-// variable (`input.x == 1`) is still an error, as in Tera.
-func teraIf(p parser.ControlStructureParser) parser.ControlStructureParser {
-	return func(doc *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
-		cs, err := p(doc, args)
-		if err != nil {
-			return nil, err
-		}
-		if ics, ok := cs.(*controlStructures.IfControlStructure); ok {
-			return &teraIfStructure{ics}, nil
-		}
-		return cs, nil
-	}
-}
-
-type teraIfStructure struct {
-	*controlStructures.IfControlStructure
-}
-
-func (t *teraIfStructure) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) error {
-	for i, condition := range t.Conditions {
-		result := r.Eval(condition)
-		truth := false
-		switch {
-		case result.IsError() && isPath(condition) && undefinedName(result.Error()) != "":
-			// Tera: an undefined variable is falsy.
-		case result.IsError():
-			return result
-		default:
-			truth = result.IsTrue()
-		}
-		if truth {
-			return r.ExecuteIfWrapper(t.Wrappers[i])
-		}
-		if len(t.Conditions) == i+1 && len(t.Wrappers) > i+1 {
-			return r.ExecuteIfWrapper(t.Wrappers[i+1])
-		}
-	}
-	return nil
-}
 
 // isPath reports whether an expression is a variable, optionally followed
 // by attributes and constant items.
