@@ -59,33 +59,22 @@ func SanitizeMap(m map[string]any) map[string]any {
 }
 
 // EncodeJSON encodes an already sanitized map for a JSON column; nil
-// becomes SQL NULL (a nil slice). A NUL that survived sanitizing (inside a value of a type
-// SanitizeValue does not walk) is removed by a decode/sanitize/encode round.
+// becomes SQL NULL (a nil slice). See EncodeJSONValue.
 func EncodeJSON(m map[string]any) ([]byte, error) {
 	if m == nil {
 		return nil, nil
 	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, stroem.Errorf(stroem.CodeInvalid, "value cannot be stored as JSON: %v", err)
-	}
-	if !bytes.Contains(b, []byte(`\u0000`)) {
-		return b, nil
-	}
-	var generic map[string]any
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&generic); err != nil {
-		return nil, fmt.Errorf("re-decode JSON: %w", err)
-	}
-	return json.Marshal(SanitizeMap(generic))
+	return EncodeJSONValue(m)
 }
 
-// EncodeJSONValue is EncodeJSON for a value of any JSON type (a step's
-// output: an object, a list, a string, a number…); nil becomes SQL NULL.
+// EncodeJSONValue encodes an already sanitized value of any JSON type (a
+// step's output: an object, a list, a string, a number…) for a JSON
+// column; nil, and a nil map, become SQL NULL. A NUL that survived
+// sanitizing (inside a value of a type SanitizeValue does not walk) is
+// removed by a decode/sanitize/encode round.
 func EncodeJSONValue(v any) ([]byte, error) {
-	if m, ok := v.(map[string]any); ok || v == nil {
-		return EncodeJSON(m)
+	if m, ok := v.(map[string]any); v == nil || ok && m == nil {
+		return nil, nil
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -50,8 +50,8 @@ type Result struct {
 	// it; -1 when no process ran (the working directory or the script could
 	// not be set up).
 	ExitCode int
-	// Output is the object of the last `OUTPUT: {json}` stdout line of a
-	// successful step, or nil.
+	// Output is the value of the last `OUTPUT: <json>` stdout line of a
+	// successful step (any JSON value), or nil.
 	Output any
 	// Error says why the attempt failed; empty means it succeeded.
 	Error string

@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/persistence"
 )
 
 // Limits and defaults of ShellRunner.
@@ -533,8 +534,7 @@ type outputTracker struct {
 	cand   bool // the current line starts with OUTPUT:
 	buf    []byte
 	over   bool
-	found  bool // a JSON value was seen
-	value  any
+	value  any // of the last OUTPUT line that is JSON; nil: none (or null)
 	// lastOver: the last OUTPUT line was over maxOutputBytes (an error:
 	// skipping it would pass on an older value as the step's output).
 	lastOver bool
@@ -582,7 +582,7 @@ func (o *outputTracker) line() {
 		}
 		return
 	}
-	o.found, o.value, o.lastOver = true, v, false
+	o.value, o.lastOver = v, false
 }
 
 // note is what the step's log says about skipped OUTPUT lines; "" when
@@ -605,34 +605,12 @@ func (o *outputTracker) result() (any, error) {
 	if o.lastOver {
 		return nil, fmt.Errorf("malformed OUTPUT line: longer than %d bytes", maxOutputBytes)
 	}
-	if !o.found || o.value == nil {
+	if o.value == nil {
 		return nil, nil
 	}
-	return sanitizeOutput(o.value), nil
-}
-
-// sanitizeOutput applies stroem.SanitizeText to every string (and key) of
-// a decoded OUTPUT value: a `\u0000` escape decodes to a NUL, which the
-// server refuses in a completion (PostgreSQL cannot store it), so the
-// step would never be reported.
-func sanitizeOutput(v any) any {
-	switch t := v.(type) {
-	case string:
-		return stroem.SanitizeText(t)
-	case []any:
-		for i, e := range t {
-			t[i] = sanitizeOutput(e)
-		}
-	case map[string]any:
-		for k, e := range t {
-			if sk := stroem.SanitizeText(k); sk != k {
-				delete(t, k)
-				k = sk
-			}
-			t[k] = sanitizeOutput(e)
-		}
-	}
-	return v
+	// A `\u0000` escape decodes to a NUL, which the server refuses in a
+	// completion: the step would never be reported. Sanitized as log lines.
+	return persistence.SanitizeValue(o.value), nil
 }
 
 // tailTracker keeps the first bytes of the last few stderr lines.
