@@ -63,10 +63,12 @@ WITH picked AS MATERIALIZED (
 	-- "status = 'pending'": the planner could serve that from
 	-- jobs_status_created_idx, and a generic plan made on a young table did
 	-- (every pending job's entry read per claim, ~400 in the bench's 1,000
-	-- jobs); the claimed steps' job ids find their rows.
+	-- jobs); the claimed steps' job ids find their rows. NO KEY UPDATE, as
+	-- a transition locks it: the attempt rows of other claims check their
+	-- key against the job row (FOR KEY SHARE) without waiting for this one.
 	UPDATE jobs SET status = 'running', started_at = coalesce(started_at, now())
 	WHERE id IN (SELECT id FROM jobs WHERE id IN (SELECT job_id FROM claimed) AND (status = 'pending') IS TRUE
-		FOR UPDATE SKIP LOCKED)
+		FOR NO KEY UPDATE SKIP LOCKED)
 )
 SELECT ` + claimedColumns + `
 FROM claimed c JOIN jobs ON jobs.id = c.job_id

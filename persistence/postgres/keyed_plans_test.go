@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -170,4 +171,70 @@ func oneConnection(t *testing.T, s *postgres.Store) *postgres.Store {
 	require.NoError(t, err)
 	t.Cleanup(one.Close)
 	return one
+}
+
+// Each claim and hand-over inserts an attempt row, and a step's first log
+// lines a step_logs row; PostgreSQL then checks their foreign keys with a
+// lookup of its own (SELECT 1 FROM ONLY <referenced> WHERE <columns> = …
+// FOR KEY SHARE), planned generically as the transition's statements are.
+// On a young job_steps, a lookup by (job_id, step_name) went through the
+// (job_id, position) index and filtered the names: it read the job's steps
+// up to the one it looked for, at every attempt. Every such lookup must
+// find its row by all the key's columns.
+func TestForeignKeyLookupsOfHotInsertsUseTheWholeKey(t *testing.T) {
+	t.Parallel()
+	s := dbtest.Store(t)
+	ctx := context.Background()
+	storetest.InsertJob(t, s, storetest.Step{Name: "a"}, storetest.Step{Name: "b", Deps: []string{"a"}})
+
+	rows, err := s.Pool().Query(ctx, `SELECT c.conname, c.conrelid::regclass::text, c.confrelid::regclass::text,
+			array_agg(a.attname::text ORDER BY k.ord)
+		FROM pg_constraint c
+		CROSS JOIN LATERAL unnest(c.confkey) WITH ORDINALITY AS k(attnum, ord)
+		JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum
+		WHERE c.contype = 'f' AND c.conrelid IN ('step_attempts'::regclass, 'step_logs'::regclass)
+		GROUP BY c.conname, c.conrelid, c.confrelid`)
+	require.NoError(t, err)
+	type fk struct {
+		name, table, referenced string
+		columns                 []string
+	}
+	var fks []fk
+	for rows.Next() {
+		var f fk
+		require.NoError(t, rows.Scan(&f.name, &f.table, &f.referenced, &f.columns))
+		fks = append(fks, f)
+	}
+	require.NoError(t, rows.Err())
+	tables := map[string]bool{}
+	for _, f := range fks {
+		tables[f.table] = true
+	}
+	require.Equal(t, map[string]bool{"step_attempts": true, "step_logs": true}, tables, "both tables keep a foreign key")
+
+	for _, f := range fks {
+		var conds, args []string
+		for i, c := range f.columns {
+			conds = append(conds, fmt.Sprintf("%s = $%d", c, i+1))
+			args = append(args, "NULL")
+		}
+		sql := `SELECT 1 FROM ONLY ` + f.referenced + ` x WHERE ` + strings.Join(conds, " AND ") + ` FOR KEY SHARE OF x`
+		plan, root := keyedPlan(t, s, f.name, sql, strings.Join(args, ", "))
+		var scans int
+		var walk func(n planNode)
+		walk = func(n planNode) {
+			if n.Relation == f.referenced {
+				scans++
+				require.Contains(t, []string{"Index Scan", "Index Only Scan"}, n.NodeType, "%s: %s", f.name, plan)
+				for _, c := range f.columns {
+					require.Contains(t, n.IndexCond, c, "%s finds %s rows by part of the key:\n%s", f.name, f.referenced, plan)
+				}
+			}
+			for _, c := range n.Plans {
+				walk(c)
+			}
+		}
+		walk(root)
+		require.Equal(t, 1, scans, "%s:\n%s", f.name, plan)
+	}
 }

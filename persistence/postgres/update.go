@@ -173,7 +173,7 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *persisten
 	// unnests arrays), without a statement of its own.
 	b.Queue(`SELECT `+persistence.JobColumns+`, now(), context, `+stateScopesColumns+`, `+keyedPlansColumn+`,
 		pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-		FROM jobs WHERE id = $1 FOR UPDATE OF jobs`, id)
+		FROM jobs WHERE id = $1 FOR NO KEY UPDATE OF jobs`, id)
 	if cached == nil {
 		b.Queue(readStepsSQL, id)
 	} else {

@@ -237,9 +237,10 @@ func TestJobEndingStraightFromPendingHasAStartTime(t *testing.T) {
 	ctx := context.Background()
 	nj := storetest.InsertJob(t, s, storetest.Step{Name: "a"})
 
+	// The job row as a transition holds it (readState).
 	tx, err := s.Pool().Begin(ctx)
 	require.NoError(t, err)
-	_, err = tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, nj.Job.ID)
+	_, err = tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR NO KEY UPDATE`, nj.Job.ID)
 	require.NoError(t, err)
 	c := storetest.ClaimOne(t, s, "w1")
 	require.NoError(t, tx.Rollback(ctx))
