@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -173,6 +174,27 @@ func TestUpstreamConditionalsAndLoopsRun(t *testing.T) {
 			}
 		})
 	}
+
+	// A step's stored log by ?step= reads an instance's lines as its path
+	// does; a step the job does not have (an instance past the loop's end,
+	// a typo) is a 404 in both forms, not an empty log.
+	t.Run("stored log of a step the job does not have", func(t *testing.T) {
+		id := ids[slices.IndexFunc(runs, func(r loopRun) bool { return r.name == "literal loop" })]
+		s.waitJob(id)
+		code, body := s.do("GET", "/api/jobs/"+id+"/logs?format=text&step="+url.QueryEscape("deploy[1]"), nil)
+		require.Equal(t, http.StatusOK, code, string(body))
+		require.Contains(t, string(body), "deploying eu-west-1 as instance 1")
+		require.NotContains(t, string(body), "instance 0", "one step's lines only")
+		for _, path := range []string{
+			"/api/jobs/" + id + "/logs?step=" + url.QueryEscape("deploy[3]"),
+			"/api/jobs/" + id + "/steps/" + url.PathEscape("deploy[3]") + "/logs",
+			"/api/jobs/" + id + "/logs?format=jsonl&step=deplyo",
+		} {
+			code, body := s.do("GET", path, nil)
+			require.Equal(t, http.StatusNotFound, code, "%s: %s", path, body)
+			require.Contains(t, string(body), "has no step", path)
+		}
+	})
 }
 
 func stepNamed(j stroem.Job, name string) stroem.Step {

@@ -30,12 +30,16 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	step := q.Get("step")
+	step := q.Get("step")                   // empty: every step's lines
 	if p := pathParam(r, "step"); p != "" { // GET /api/jobs/{id}/steps/{step}/logs
 		step = p
-		if !slices.ContainsFunc(j.Steps, func(st stroem.Step) bool { return st.StepName == p }) {
-			return stroem.Errorf(stroem.CodeNotFound, "job %s has no step %q", j.ID, p)
-		}
+	}
+	// A step the job does not have is a 404 in both forms (a typo would
+	// otherwise read as a step that printed nothing). Its stored lines are
+	// all there are: unlike the live stream, this read cannot wait for a
+	// loop instance to appear.
+	if step != "" && !slices.ContainsFunc(j.Steps, func(st stroem.Step) bool { return st.StepName == step }) {
+		return stroem.Errorf(stroem.CodeNotFound, "job %s has no step %q", j.ID, step)
 	}
 	format := q.Get("format")
 	switch format {
