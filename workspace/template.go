@@ -63,6 +63,7 @@ func newTemplateEnv() *exec.Environment {
 	if p, ok := cs["for"]; ok {
 		cs["for"] = nonRecursiveFor(p)
 	}
+	cs["set_global"] = setGlobalParser // Tera's (template_setglobal.go)
 	ours := exec.NewFilterSet(map[string]exec.FilterFunction{
 		"shell_quote": filterShellQuote,
 		"json_encode": filterJSONEncode,
@@ -246,6 +247,7 @@ func CompileTemplate(src string) (t *Template, err error) {
 	}
 	rewriteUndefinedLogic(tree)
 	rewriteOutputs(tree.outputs)
+	markRoot(tpl.Root(), tree)
 	return t, nil
 }
 

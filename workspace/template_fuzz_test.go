@@ -26,6 +26,7 @@ func FuzzRender(f *testing.F) {
 		"{% for k, v in input.map.items() %}{{ k }}={{ v }}{% endfor %}",
 		"{% set x = input.count * 2 %}{{ x }}",
 		"{% set ns = namespace(a=1) %}{% set ns.a = ns.a + 1 %}{{ ns.a }}",
+		"{% for x in input.list %}{% set_global n = x %}{% endfor %}{{ n }}",
 		"{% with a = 1 %}{{ a }}{% endwith %}",
 		"{% filter upper %}x{% endfilter %}",
 		"{% raw %}{{ x }}{% endraw %}",

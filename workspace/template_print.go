@@ -54,6 +54,7 @@ var (
 	negationPtrType   = reflect.TypeFor[*nodes.Negation]()
 	binaryPtrType     = reflect.TypeFor[*nodes.BinaryExpression]()
 	ifPtrType         = reflect.TypeFor[*controlStructures.IfControlStructure]()
+	setGlobalPtrType  = reflect.TypeFor[*setGlobal]()
 )
 
 // parsedTree is what inspectTree finds in a parsed template.
@@ -64,6 +65,8 @@ type parsedTree struct {
 	nots    []*nodes.Negation
 	binary  []*nodes.BinaryExpression
 	ifs     []*controlStructures.IfControlStructure
+	// setGlobals are the {% set_global %} statements (template_setglobal.go).
+	setGlobals []*setGlobal
 }
 
 // inspectTree collects every output node, filter call and test call of a
@@ -103,6 +106,8 @@ func inspectTree(root *nodes.Template) parsedTree {
 				tree.binary = append(tree.binary, (*nodes.BinaryExpression)(v.UnsafePointer()))
 			case ifPtrType:
 				tree.ifs = append(tree.ifs, (*controlStructures.IfControlStructure)(v.UnsafePointer()))
+			case setGlobalPtrType:
+				tree.setGlobals = append(tree.setGlobals, (*setGlobal)(v.UnsafePointer()))
 			}
 			walk(v.Elem())
 		case reflect.Interface:

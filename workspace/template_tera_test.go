@@ -144,3 +144,43 @@ func TestRenderTeraIfUndefined(t *testing.T) {
 		require.EqualError(t, err, `undefined variable "input.nam"`, src)
 	}
 }
+
+// Tera's set_global assigns in the template's top-level scope: a loop can
+// count or collect into a variable that outlives it, where set assigns in
+// the loop's own scope. Outside loops the two are the same.
+func TestRenderTeraSetGlobal(t *testing.T) {
+	t.Parallel()
+	ctx := testContext()
+	requireRenders(t, ctx, []renderCase{
+		{"{% set n = 0 %}{% for x in input.numbers %}{% set_global n = n + 1 %}{% endfor %}{{ n }}", "3"},
+		{"{% set n = 0 %}{% for x in input.numbers %}{% set n = n + 1 %}{% endfor %}{{ n }}", "0"},
+		{"{% set_global s = input.name %}{{ s }}", "World"},
+		{"{% set acc = [] %}{% for x in input.list %}{% set_global acc = acc + [x ~ '!'] %}{% endfor %}{{ acc | join(sep=',') }}", "a!,b!"},
+		// Each iteration sees the value the one before it set.
+		{"{% set_global last = '-' %}{% for x in input.list %}{{ last }}{% set_global last = x %}{% endfor %}{{ last }}", "-ab"},
+		// Nested loops and blocks reach the same top-level scope.
+		{"{% set_global n = 0 %}{% for a in input.list %}{% for b in input.list %}{% if a != b %}{% set_global n = n + 1 %}{% endif %}{% endfor %}{% endfor %}{{ n }}", "2"},
+		{"{% with %}{% set_global w = 1 %}{% endwith %}{{ w }}", "1"},
+	})
+	// A template that renders twice starts afresh each time.
+	tpl, err := CompileTemplate("{% for x in input.list %}{% set_global seen = x %}{% endfor %}{{ seen }}")
+	require.NoError(t, err)
+	for range 2 {
+		out, err := tpl.Render(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "b", out)
+	}
+	for src, want := range map[string]string{
+		"{% set_global %}":                     "set_global wants a variable name",
+		"{% set_global x %}":                   "set_global wants '=' after the name",
+		"{% set_global x.y = 1 %}":             "set_global wants '=' after the name",
+		"{% set_global x = 1 y = 2 %}":         "set_global takes one assignment",
+		"{% set_global x = nope + 1 %}{{ x }}": "nope",
+	} {
+		tpl, err := CompileTemplate(src)
+		if err == nil {
+			_, err = tpl.Render(ctx)
+		}
+		require.ErrorContains(t, err, want, src)
+	}
+}
