@@ -30,7 +30,8 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	step := q.Get("step")                   // empty: every step's lines
+	// One step's lines (?step=, or the path's step), or every step's.
+	step := q.Get("step")
 	if p := pathParam(r, "step"); p != "" { // GET /api/jobs/{id}/steps/{step}/logs
 		step = p
 	}

@@ -151,8 +151,9 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 }
 
 // readState begins a transaction on conn (under keyedPlans), locks the job row (the per-job
-// mutex every JobUpdate takes) and reads the job and its steps, in one
-// round trip. Step rows are read without locks, so claims (SKIP LOCKED on
+// mutex every JobUpdate takes; FOR NO KEY UPDATE, so that the foreign-key
+// checks of rows inserted for the job, which lock it FOR KEY SHARE, do not
+// wait for it) and reads the job and its steps, in one round trip. Step rows are read without locks, so claims (SKIP LOCKED on
 // step rows) never skip a job's ready steps while one of its transitions
 // runs; writeBatch instead writes each step only if it is still as it was
 // read. With a cache entry (the steps as the last JobUpdate wrote them,
