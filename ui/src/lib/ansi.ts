@@ -9,7 +9,14 @@ export interface Segment {
   underline?: boolean;
 }
 
-const hasEscape = /\u001b\[/;
+const hasEscape = /\u001b/;
+const hasCSI = /\u001b\[/;
+// Escape sequences that are not CSI (which anser reads, keeping SGR
+// colours and dropping the rest): OSC (a window title, a hyperlink) up to
+// BEL or ST, DCS/SOS/PM/APC strings up to ST, character set designations
+// (ESC ( B) and the other two-byte escapes (ESC 7, ESC =…). They are not
+// text; anser leaves them in, so they are removed first.
+const otherEscape = /\u001b(?:\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|[PX^_][^\u001b]*(?:\u001b\\)?|[\u0020-\u002f]+[\u0030-\u007e]?|(?!\[)[\s\S]?)/g;
 
 // The 16 standard colours (as anser reports them) are drawn with the
 // theme's own palette (--ansi-* in index.css), chosen for at least 4.5:1
@@ -34,6 +41,8 @@ export function ansiColor(rgb: string): string {
  * escape sequences are dropped. Plain lines skip the parser. */
 export function ansiSegments(text: string): Segment[] {
   if (!hasEscape.test(text)) return [{ text }];
+  text = text.replace(otherEscape, "");
+  if (!hasCSI.test(text)) return [{ text }];
   return Anser.ansiToJson(text, { remove_empty: true, use_classes: false }).map((e) => ({
     text: e.content,
     fg: e.fg ? ansiColor(e.fg) : undefined,
@@ -46,5 +55,7 @@ export function ansiSegments(text: string): Segment[] {
 
 /** The text without escape sequences (for search and download). */
 export function stripAnsi(text: string): string {
-  return hasEscape.test(text) ? Anser.ansiToText(text) : text;
+  if (!hasEscape.test(text)) return text;
+  text = text.replace(otherEscape, "");
+  return hasCSI.test(text) ? Anser.ansiToText(text) : text;
 }
