@@ -511,6 +511,29 @@ tasks:
     assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Strøm");
   });
 
+  await test("a page whose code does not arrive (the server went away) shows an error and Reload, not a blank app", async () => {
+    const c = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    c.setDefaultTimeout(60_000);
+    const p = await c.newPage();
+    const thrown = [];
+    p.on("pageerror", (e) => thrown.push(e.message));
+    await p.goto(base + "/jobs");
+    await p.getByRole("heading", { name: "Jobs" }).waitFor();
+    // The workers page's code has not been fetched yet; it fails as it
+    // does while the server is down.
+    await p.route("**/assets/Workers-*.js", (r) => r.abort("connectionrefused"));
+    await p.getByRole("navigation").getByRole("link", { name: "Workers" }).click();
+    await p.getByRole("alert").filter({ hasText: "This page could not be loaded" }).waitFor();
+    await p.getByRole("navigation").getByRole("link", { name: "Jobs" }).waitFor(); // the app is still there
+    await shot("page-code-missing", p);
+    await p.unroute("**/assets/Workers-*.js");
+    await p.getByRole("button", { name: "Reload" }).click();
+    await p.getByRole("heading", { name: "Workers" }).waitFor();
+    await p.getByText("dev-worker-1").waitFor();
+    assert.deepEqual(thrown, [], "nothing thrown past the page");
+    await c.close();
+  });
+
   await test("unknown API routes stay JSON 404s; SPA routes serve the app", async () => {
     const api = await fetch(`${base}/api/nope`);
     assert.equal(api.status, 404);

@@ -2,6 +2,7 @@ import { Suspense, useEffect, useState, useSyncExternalStore } from "react";
 import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router";
 import { Layout } from "./components/Layout";
 import { Spinner } from "./components/common";
+import { PageBoundary } from "./components/PageBoundary";
 import { getAccessToken, loadServerConfig, onAuthChange, refresh, setTokens } from "./lib/auth";
 import { unauthorized } from "./lib/api";
 import type { ServerConfig } from "./lib/types";
@@ -71,26 +72,28 @@ function Gate({ config }: { config: ServerConfig }) {
     return <Navigate to={`/login?next=${encodeURIComponent(loc.pathname + loc.search)}`} replace />;
   }
   return (
-    <Suspense fallback={<Spinner />}>
-      <Routes>
-        <Route path="/login" element={<Login />} />
-        <Route path="/login/callback" element={<LoginCallback />} />
-        <Route element={<Layout />}>
-          <Route index element={<Dashboard />} />
-          <Route path="tasks" element={<Tasks />} />
-          <Route path="tasks/:ws/:task" element={<TaskPage />} />
-          <Route path="jobs" element={<Jobs />} />
-          <Route path="jobs/:id" element={<JobPage />} />
-          <Route path="workers" element={<Workers />} />
-          <Route path="triggers" element={<Triggers />} />
-          <Route path="settings/api-keys" element={<ApiKeys />} />
-          <Route path="admin/users" element={<Users />} />
-          <Route path="admin/users/:id" element={<UserPage />} />
-          <Route path="admin/groups" element={<Groups />} />
-          <Route path="*" element={<NotFound />} />
-        </Route>
-      </Routes>
-    </Suspense>
+    <PageBoundary>
+      <Suspense fallback={<Spinner />}>
+        <Routes>
+          <Route path="/login" element={<Login />} />
+          <Route path="/login/callback" element={<LoginCallback />} />
+          <Route element={<Layout />}>
+            <Route index element={<Dashboard />} />
+            <Route path="tasks" element={<Tasks />} />
+            <Route path="tasks/:ws/:task" element={<TaskPage />} />
+            <Route path="jobs" element={<Jobs />} />
+            <Route path="jobs/:id" element={<JobPage />} />
+            <Route path="workers" element={<Workers />} />
+            <Route path="triggers" element={<Triggers />} />
+            <Route path="settings/api-keys" element={<ApiKeys />} />
+            <Route path="admin/users" element={<Users />} />
+            <Route path="admin/users/:id" element={<UserPage />} />
+            <Route path="admin/groups" element={<Groups />} />
+            <Route path="*" element={<NotFound />} />
+          </Route>
+        </Routes>
+      </Suspense>
+    </PageBoundary>
   );
 }
 

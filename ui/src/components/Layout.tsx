@@ -9,6 +9,7 @@ import { MeContext } from "@/lib/me";
 import { cn } from "@/lib/utils";
 import { Button } from "./ui/button";
 import { Spinner } from "./common";
+import { PageBoundary } from "./PageBoundary";
 
 const nav = [
   { to: "/", label: "Dashboard", icon: LayoutDashboard, end: true },
@@ -128,9 +129,11 @@ export function Layout() {
           )}
         </header>
         <main id="main" className="mx-auto w-full max-w-screen-2xl flex-1 p-3 sm:p-5">
-          <Suspense fallback={<Spinner />}>
-            <Outlet />
-          </Suspense>
+          <PageBoundary key={loc.pathname}>
+            <Suspense fallback={<Spinner />}>
+              <Outlet />
+            </Suspense>
+          </PageBoundary>
         </main>
       </div>
     </div>
