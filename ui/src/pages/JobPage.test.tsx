@@ -6,7 +6,9 @@ import { mockApi } from "@/test/fetchmock";
 import type { Job, Step } from "@/lib/types";
 
 // The log view and the graph have their own tests; here they stay simple.
-vi.mock("@/components/LogViewer", () => ({ LogViewer: () => <div>log</div> }));
+vi.mock("@/components/LogViewer", () => ({
+  LogViewer: ({ jobId, initialStep }: { jobId: string; initialStep?: string }) => <div data-testid="log">{`log of ${jobId} ${initialStep ?? ""}`}</div>,
+}));
 vi.mock("@/components/Dag", () => ({
   default: ({ steps }: { steps: { name: string; instances?: unknown[] }[] }) => (
     <ul aria-label="graph">
@@ -165,6 +167,39 @@ describe("JobPage: approvals, loops and sub-jobs", () => {
     expect(inst.querySelectorAll("[data-step-row]")).toHaveLength(20);
     await user.click(screen.getByRole("button", { name: "Show all 45 instances" }));
     expect(inst.querySelectorAll("[data-step-row]")).toHaveLength(45);
+  });
+});
+
+describe("JobPage: following a link to another job", () => {
+  const parent = () => job([st("build", "completed"), st("sub", "running", { action_type: "task", child_job_id: CHILD })]);
+
+  it("shows the sub-job, not the job it came from, and no step of it selected", async () => {
+    mockApi({
+      [`GET /api/jobs/${ID}`]: parent,
+      [`GET /api/jobs/${CHILD}`]: () => job([st("clean", "completed")], { job_id: CHILD, task_name: "clean-cache", status: "completed", parent_job_id: ID }),
+    });
+    const user = userEvent.setup();
+    renderJob();
+    await user.click(await screen.findByRole("button", { name: /^build/ }));
+    expect(screen.getByTestId("log")).toHaveTextContent(`log of ${ID} build`);
+    await user.click(screen.getByTestId("child-job"));
+    expect(await screen.findByRole("heading", { name: /clean-cache/ })).toBeInTheDocument();
+    expect(screen.queryByRole("heading", { name: /deploy/ })).toBeNull();
+    expect(screen.getByTestId("log").textContent).toBe(`log of ${CHILD} `);
+    expect(screen.getByRole("button", { name: /^clean/ })).toHaveAttribute("aria-pressed", "false");
+  });
+
+  it("shows a job that cannot be loaded as an error, not the previous job under it", async () => {
+    mockApi({
+      [`GET /api/jobs/${ID}`]: parent,
+      [`GET /api/jobs/${CHILD}`]: () => [404, { error: `job ${CHILD} not found` }],
+    });
+    const user = userEvent.setup();
+    renderJob();
+    await user.click(await screen.findByTestId("child-job"));
+    expect(await screen.findByRole("alert")).toHaveTextContent(`job ${CHILD} not found`);
+    expect(screen.queryByRole("heading", { name: /deploy/ })).toBeNull();
+    expect(screen.queryByText("build")).toBeNull();
   });
 });
 

@@ -192,8 +192,17 @@ export function StepRow({
   );
 }
 
+/** The job of the address. A link to another job (a sub-job, the parent, a
+ * hook job) keeps this route: the view is keyed by the id so that it starts
+ * afresh (no selected step, log filter or loaded data of the job before,
+ * which stayed on screen under the new address until the new job arrived,
+ * and for good when it could not be loaded). */
 export default function JobPage() {
   const { id = "" } = useParams();
+  return <JobView key={id} id={id} />;
+}
+
+function JobView({ id }: { id: string }) {
   const now = useNow(1000);
   const [selected, setSelected] = useState<string>("");
   const job = useLoad(() => api.job(id), [id], (j) => (terminal(j.status) ? false : jobPollMs(j.steps?.length ?? 0)));
