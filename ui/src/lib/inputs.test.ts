@@ -92,6 +92,18 @@ describe("buildInput", () => {
     });
   });
 
+  it("refuses a whole number JavaScript cannot hold exactly, rather than send another one", () => {
+    // 9007199254740993 parsed is 9007199254740992: the job would run with
+    // a number nobody typed.
+    for (const n of ["9007199254740993", "-9007199254740993", "99999999999999999999"]) {
+      const { input, errors } = buildInput(fields, { ...initialValues(fields), name: "x", n });
+      expect(errors.n).toMatch(/^Enter a whole number between -9007199254740991 and 9007199254740991/);
+      expect(input).not.toHaveProperty("n");
+    }
+    expect(buildInput(fields, { ...initialValues(fields), name: "x", n: "9007199254740991" }).input.n).toBe(9007199254740991);
+    expect(buildInput(fields, { ...initialValues(fields), name: "x", n: " -42 " }).input.n).toBe(-42);
+  });
+
   it("prefills a re-run with the previous inputs over the defaults", () => {
     const v = initialValues(fields, { name: "Bo", n: 7, ok: true, tags: ["a", "b"], obj: { x: 1 } });
     expect(v.name).toBe("Bo");

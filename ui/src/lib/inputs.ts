@@ -99,6 +99,8 @@ function toFormValue(f: InputField, src: unknown): string | boolean | string[] {
   return String(src);
 }
 
+const unsafeInteger = `Enter a whole number between ${Number.MIN_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER} (a larger one cannot be sent exactly).`;
+
 /** Converts form values to the execute body's input; returns the problems
  * found by field (empty optional fields are left out, so the server's
  * defaults apply). */
@@ -120,6 +122,7 @@ export function buildInput(fields: InputField[], values: FormValues): { input: R
       if (/^(integer|int|number|float)$/.test(f.type)) {
         const nums = arr.map(Number);
         if (nums.some((n) => !isFinite(n) || (/^int/.test(f.type) && !Number.isInteger(n)))) errors[f.key] = "Enter numbers only.";
+        else if (/^int/.test(f.type) && nums.some((n) => !Number.isSafeInteger(n))) errors[f.key] = unsafeInteger;
         else input[f.key] = nums;
         continue;
       }
@@ -133,7 +136,9 @@ export function buildInput(fields: InputField[], values: FormValues): { input: R
     }
     switch (f.kind) {
       case "integer": {
+        // Beyond 2^53 a JSON number in the browser is no longer the one typed.
         if (!/^[-+]?\d+$/.test(s.trim())) errors[f.key] = "Enter a whole number.";
+        else if (!Number.isSafeInteger(parseInt(s, 10))) errors[f.key] = unsafeInteger;
         else input[f.key] = parseInt(s, 10);
         break;
       }
