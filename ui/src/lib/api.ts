@@ -23,7 +23,13 @@ export async function apiFetch(path: string, init: RequestInit = {}): Promise<Re
     if (tok) headers.set("Authorization", `Bearer ${tok}`);
     if (init.body && !headers.has("Content-Type")) headers.set("Content-Type", "application/json");
     if (!headers.has("Accept")) headers.set("Accept", "application/json");
-    return fetch(path, { ...init, headers, credentials: "same-origin" });
+    // A request that never reached the server rejects with the browser's
+    // bare "Failed to fetch" (or "Load failed", "NetworkError…"): say what
+    // it means. An abort stays an abort.
+    return fetch(path, { ...init, headers, credentials: "same-origin" }).catch((e: Error) => {
+      if (e?.name === "AbortError") throw e;
+      throw new ApiError(0, `The server did not answer (${e?.message ?? e}): it may be down or restarting.`);
+    });
   };
   let res = await send();
   if (res.status === 401 && !path.startsWith("/api/auth/")) {
