@@ -14,7 +14,8 @@ export type PollInterval<T> = number | false | ((data: T) => number | false);
 /** Loads fn() now and again whenever deps change; with intervalMs, polls
  * while the page is visible (live status without a push channel). A new
  * intervalMs applies from the next wait on; only turning polling on or off
- * reloads at once. */
+ * reloads at once. Polling stops when the first load is refused with a 4xx
+ * (what it asks for does not exist). */
 export function useLoad<T>(fn: () => Promise<T>, deps: unknown[], intervalMs?: PollInterval<T>): Loaded<T> {
   const [data, setData] = useState<T>();
   const [error, setError] = useState<Error>();
@@ -31,7 +32,9 @@ export function useLoad<T>(fn: () => Promise<T>, deps: unknown[], intervalMs?: P
     let live = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let last: { data: T } | undefined;
+    let failedFor4xx = false;
     const run = async () => {
+      failedFor4xx = false;
       try {
         const d = await fnRef.current();
         if (!live) return;
@@ -40,12 +43,18 @@ export function useLoad<T>(fn: () => Promise<T>, deps: unknown[], intervalMs?: P
         setError(undefined);
       } catch (e) {
         if (!live) return;
+        const status = (e as { status?: number }).status ?? 0;
+        failedFor4xx = status >= 400 && status < 500;
         setError(e as Error);
       } finally {
         if (live) setLoading(false);
       }
       const iv = intervalRef.current;
-      const every = typeof iv === "function" ? (last ? iv(last.data) : 1000) : iv;
+      let every = typeof iv === "function" ? (last ? iv(last.data) : 1000) : iv;
+      // What was never there (a job id that does not exist, a bad filter:
+      // 4xx before any data) will not be there in a second either; a new
+      // deps or reload() asks again. Unreachable servers and 5xx are retried.
+      if (!last && failedFor4xx) every = false;
       if (live && every) {
         timer = setTimeout(function again() {
           if (document.hidden) timer = setTimeout(again, every);

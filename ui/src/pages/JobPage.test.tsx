@@ -203,6 +203,42 @@ describe("JobPage: following a link to another job", () => {
   });
 });
 
+describe("JobPage: a job that does not exist", () => {
+  it("says so once and does not ask again every second", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      const calls = mockApi({ [`GET /api/jobs/${ID}`]: () => [404, { error: `job ${ID} not found` }] });
+      renderJob();
+      expect(await screen.findByRole("alert")).toHaveTextContent(`job ${ID} not found`);
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(calls.filter((c) => c.path === `/api/jobs/${ID}`)).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("keeps asking while the server does not answer, and shows the job once it does", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      let up = false;
+      vi.stubGlobal(
+        "fetch",
+        vi.fn(async () => {
+          if (!up) throw new TypeError("Failed to fetch");
+          return new Response(JSON.stringify(job([st("build", "running")])), { status: 200, headers: { "Content-Type": "application/json" } });
+        }),
+      );
+      renderJob();
+      expect(await screen.findByRole("alert")).toHaveTextContent("The server did not answer");
+      up = true;
+      await vi.advanceTimersByTimeAsync(1500);
+      expect(await screen.findByRole("heading", { name: /deploy/ })).toBeInTheDocument();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
 describe("JobPage: big jobs", () => {
   it("reloads a running job once a second, and less often the more steps it has", () => {
     expect([0, 3, 1000, 4000, 10_003].map(jobPollMs)).toEqual([1000, 1000, 1000, 4000, 10_000]);
