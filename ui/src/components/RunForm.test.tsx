@@ -45,4 +45,29 @@ describe("RunForm", () => {
     await userEvent.click(screen.getByRole("button", { name: "Run" }));
     expect(await screen.findByRole("alert")).toHaveTextContent('input "name": expected string');
   });
+  it("moves the focus to the first field with a problem, whose description says it", async () => {
+    const onRun = vi.fn().mockResolvedValue(undefined);
+    render(
+      <RunForm
+        input={{
+          note: { type: "string", order: 1 },
+          n: { type: "integer", required: true, order: 2 },
+          obj: { type: "object", order: 3 },
+        }}
+        onRun={onRun}
+      />,
+    );
+    const user = userEvent.setup();
+    await user.type(screen.getByLabelText(/obj/), "{{");
+    await user.click(screen.getByRole("button", { name: "Run" }));
+    const n = document.getElementById("in-n")!;
+    expect(n).toHaveFocus();
+    expect(n).toHaveAttribute("aria-invalid", "true");
+    expect(n).toHaveAccessibleDescription("Required.");
+    await user.type(n, "3");
+    await user.click(screen.getByRole("button", { name: "Run" }));
+    expect(screen.getByLabelText(/obj/)).toHaveFocus();
+    expect(screen.getByLabelText(/obj/)).toHaveAccessibleDescription("Enter valid JSON.");
+    expect(onRun).not.toHaveBeenCalled();
+  });
 });

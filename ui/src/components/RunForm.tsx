@@ -1,5 +1,5 @@
 import { Play } from "lucide-react";
-import { useMemo, useState, type FormEvent } from "react";
+import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { buildInput, initialValues, normaliseInputs, type FormValues, type InputField } from "@/lib/inputs";
 import type { RawInputField } from "@/lib/types";
 import { ErrorBox } from "./common";
@@ -107,11 +107,27 @@ export function RunForm({
   const [error, setError] = useState<Error>();
   const [busy, setBusy] = useState(false);
 
+  // After a refused submit, the first field with a problem gets the focus
+  // (once its message is drawn: it is the field's description), so that a
+  // keyboard or screen reader user learns what to fix.
+  const focusProblem = useRef(false);
+  useEffect(() => {
+    if (!focusProblem.current) return;
+    focusProblem.current = false;
+    const f = fields.find((x) => errors[x.key]);
+    const el = f && document.getElementById(`in-${f.key}`);
+    const target = el && (el.matches("input, select, textarea, button") ? el : el.querySelector<HTMLElement>("input, select, textarea, button"));
+    target?.focus();
+  }, [errors, fields]);
+
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const { input: body, errors: errs } = buildInput(fields, values);
     setErrors(errs);
-    if (Object.keys(errs).length > 0) return;
+    if (Object.keys(errs).length > 0) {
+      focusProblem.current = true;
+      return;
+    }
     setBusy(true);
     setError(undefined);
     try {
