@@ -18,7 +18,10 @@ export default function Jobs() {
   const [params, setParams] = useSearchParams();
   const status = params.get("status") ?? "";
   const workspace = params.get("workspace") ?? "";
-  const task = params.get("task") ?? "";
+  // As typed (a task's name may have spaces: trimming each keystroke made
+  // "my task" "mytask"); the query leaves out only the ends' spaces.
+  const taskInput = params.get("task") ?? "";
+  const task = taskInput.trim();
   const range = params.get("range") ?? "";
   const page = Math.max(0, parseInt(params.get("page") ?? "0", 10) || 0);
   // The range's start is fixed when the filter is chosen (not every poll),
@@ -62,7 +65,7 @@ export default function Jobs() {
         </div>
         <div className="space-y-1">
           <Label htmlFor="f-task">Task</Label>
-          <Input id="f-task" placeholder="task name" value={task} onChange={(e) => set("task", e.target.value.trim())} />
+          <Input id="f-task" placeholder="task name" value={taskInput} onChange={(e) => set("task", e.target.value)} />
         </div>
         <div className="space-y-1">
           <Label htmlFor="f-range">Created</Label>

@@ -1,0 +1,35 @@
+import { render, screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { MemoryRouter, Route, Routes } from "react-router";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { mockApi } from "@/test/fetchmock";
+import Jobs from "./Jobs";
+
+afterEach(() => vi.unstubAllGlobals());
+
+describe("Jobs", () => {
+  it("filters by a task name with a space in it (as typed, only the ends trimmed)", async () => {
+    const calls = mockApi({
+      "GET /api/workspaces": () => [{ name: "default" }],
+      "GET /api/jobs?limit=50": () => ({ items: [], total: 0 }),
+      "GET /api/jobs?task=my+task&limit=50": () => ({
+        items: [{ job_id: "11111111-2222-3333-4444-555555555555", workspace: "default", task_name: "my task", status: "completed", source_type: "api", created_at: "2026-12-07T10:00:00Z" }],
+        total: 1,
+      }),
+    });
+    render(
+      <MemoryRouter initialEntries={["/jobs"]}>
+        <Routes>
+          <Route path="/jobs" element={<Jobs />} />
+        </Routes>
+      </MemoryRouter>,
+    );
+    const user = userEvent.setup();
+    await screen.findByText("No job matches these filters.");
+    await user.type(screen.getByLabelText("Task"), "my task ");
+    expect(screen.getByLabelText("Task")).toHaveValue("my task ");
+    expect(await screen.findByText("1 job")).toBeInTheDocument();
+    await waitFor(() => expect(calls.some((c) => c.path === "/api/jobs?task=my+task&limit=50")).toBe(true));
+    expect(calls.some((c) => c.path.includes("task=mytask"))).toBe(false);
+  });
+});
