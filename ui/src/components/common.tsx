@@ -1,11 +1,21 @@
-import { AlertTriangle, Loader2 } from "lucide-react";
+import { AlertTriangle, Loader2, RotateCcw } from "lucide-react";
 import { isValidElement, type ReactNode } from "react";
+import { Button } from "@/components/ui/button";
 import { Card } from "@/components/ui/card";
 import { ApiError } from "@/lib/api";
 import type { Loaded } from "@/lib/hooks";
 import { cn } from "@/lib/utils";
 
-export function ErrorBox({ error }: { error: Error }) {
+/** Whether asking again may help: the server did not answer, or failed
+ * (not a 4xx, which says what was asked for is wrong or not there). */
+export function retryable(error: Error): boolean {
+  return error instanceof ApiError && (error.status === 0 || error.status >= 500);
+}
+
+/** An error; with onRetry, a *Try again* button when asking again may
+ * help (a page that does not poll otherwise stays on the error after the
+ * server is back). */
+export function ErrorBox({ error, onRetry }: { error: Error; onRetry?: () => void }) {
   const details = error instanceof ApiError ? error.details : [];
   return (
     <div role="alert" className="flex gap-2 rounded-md border border-red-300 bg-red-50 p-3 text-sm text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200">
@@ -18,6 +28,11 @@ export function ErrorBox({ error }: { error: Error }) {
               <li key={d}>{d}</li>
             ))}
           </ul>
+        )}
+        {onRetry && retryable(error) && (
+          <Button variant="outline" size="sm" className="mt-2" onClick={onRetry}>
+            <RotateCcw className="h-4 w-4" aria-hidden /> Try again
+          </Button>
         )}
       </div>
     </div>
@@ -128,7 +143,7 @@ export function DataTable({
 export function Loading<T>({ load, children }: { load: Loaded<T>; children: (data: T) => ReactNode }) {
   return (
     <>
-      {load.error && <ErrorBox error={load.error} />}
+      {load.error && <ErrorBox error={load.error} onRetry={load.reload} />}
       {load.data === undefined ? !load.error && <Spinner /> : children(load.data)}
     </>
   );
@@ -150,7 +165,7 @@ export function ListCard<T>({
 }) {
   return (
     <>
-      {load.error && <ErrorBox error={load.error} />}
+      {load.error && <ErrorBox error={load.error} onRetry={load.reload} />}
       <Card>
         {load.data === undefined ? !load.error && <Spinner /> : items?.(load.data).length === 0 ? <Empty>{empty}</Empty> : children(load.data)}
       </Card>

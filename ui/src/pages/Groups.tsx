@@ -22,7 +22,7 @@ export default function Groups() {
       <p className="mb-3 text-sm text-[var(--muted)]">
         A group exists while a user has it: give groups to users on their page (or through a single sign-on provider's groups claim). ACL rules in the server config name groups.
       </p>
-      {data.error && <ErrorBox error={data.error} />}
+      {data.error && <ErrorBox error={data.error} onRetry={data.reload} />}
       <Card>
         {!data.data && !data.error && <Spinner />}
         {data.data?.size === 0 && <Empty>No user has a group yet.</Empty>}

@@ -224,7 +224,7 @@ function JobView({ id }: { id: string }) {
   const dagSteps = useMemo(() => (j ? jobSteps(j) : []), [dagKey]);
   const logSteps = useMemo(() => (stepNames ? stepNames.split("\n") : []), [stepNames]);
   useTitle(j ? `${j.task_name} ${j.status}` : "Job");
-  if (job.error && !j) return <ErrorBox error={job.error} />;
+  if (job.error && !j) return <ErrorBox error={job.error} onRetry={job.reload} />;
   if (!j) return <Spinner />;
   const pick = (n: string) => setSelected((x) => (x === n ? "" : n));
 

@@ -42,7 +42,7 @@ export default function TaskPage() {
   const runs = useLoad(() => api.jobs({ workspace: ws, task, limit: 10 }), [ws, task], 3000);
   const stats = useLoad(() => api.taskStats(ws, task), [ws, task], 30_000);
 
-  if (detail.error) return <ErrorBox error={detail.error} />;
+  if (detail.error) return <ErrorBox error={detail.error} onRetry={detail.reload} />;
   const t = detail.data;
   if (!t) return <Spinner />;
 
@@ -69,7 +69,7 @@ export default function TaskPage() {
               <Spinner />
             ) : (
               <>
-                {previous.error && <ErrorBox error={previous.error} />}
+                {previous.error && <ErrorBox error={previous.error} onRetry={previous.reload} />}
                 <RunForm
                   key={rerun ?? "new"}
                   input={t.input}

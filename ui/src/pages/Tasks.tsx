@@ -48,7 +48,7 @@ export default function Tasks() {
           />
         </div>
       </PageHeader>
-      {data.error && <ErrorBox error={data.error} />}
+      {data.error && <ErrorBox error={data.error} onRetry={data.reload} />}
       {!data.data && !data.error && <Spinner />}
       <div className="space-y-4">
         {data.data?.map(({ ws, tasks }) => {

@@ -40,7 +40,7 @@ export default function UserPage() {
           </>
         }
       />
-      {user.error && <ErrorBox error={user.error} />}
+      {user.error && <ErrorBox error={user.error} onRetry={user.reload} />}
       {!u && !user.error && <Spinner />}
       {u && (
         <div className="grid grid-cols-1 gap-4 lg:grid-cols-2">
