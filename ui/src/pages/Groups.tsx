@@ -13,11 +13,10 @@ export function membersByGroup(groups: string[], users: User[]): Map<string, Use
   return new Map([...m.entries()].sort(([a], [b]) => a.localeCompare(b)));
 }
 
-export default function Groups() {
-  useTitle("Groups");
+function GroupList() {
   const data = useLoad(async () => membersByGroup(await api.groups(), await allUsers()), []);
   return (
-    <AdminOnly>
+    <>
       <PageHeader title="Groups" sub={data.data ? `${data.data.size} group${data.data.size === 1 ? "" : "s"} in use` : undefined} />
       <p className="mb-3 text-sm text-[var(--muted)]">
         A group exists while a user has it: give groups to users on their page (or through a single sign-on provider's groups claim). ACL rules in the server config name groups.
@@ -50,6 +49,17 @@ export default function Groups() {
           </ul>
         )}
       </Card>
+    </>
+  );
+}
+
+/** Asks the server nothing unless it has authentication: without it there
+ * are no users (the routes do not exist, and each visit logged a 404). */
+export default function Groups() {
+  useTitle("Groups");
+  return (
+    <AdminOnly>
+      <GroupList />
     </AdminOnly>
   );
 }

@@ -11,7 +11,7 @@ import { useLoad, useTitle } from "@/lib/hooks";
 import { useMe } from "@/lib/me";
 import { formatTime } from "@/lib/utils";
 
-export default function UserPage() {
+function UserDetail() {
   const { id = "" } = useParams();
   const me = useMe();
   const user = useLoad(() => api.user(id), [id]);
@@ -23,7 +23,7 @@ export default function UserPage() {
   useTitle(u ? u.email : "User");
   const self = !!me && me.user_id === id;
   return (
-    <AdminOnly>
+    <>
       <PageHeader
         title={u?.email ?? "User"}
         sub={
@@ -97,6 +97,16 @@ export default function UserPage() {
           <ApiKeysCard className="lg:col-span-2" title="API keys" keys={keys} revoke={(p) => api.revokeUserKey(id, p)} />
         </div>
       )}
+    </>
+  );
+}
+
+/** Asks the server nothing unless it has authentication: without it there
+ * are no users (the routes do not exist, and each visit logged a 404). */
+export default function UserPage() {
+  return (
+    <AdminOnly>
+      <UserDetail />
     </AdminOnly>
   );
 }

@@ -38,8 +38,7 @@ export function UserTable({ users, now = Date.now() }: { users: User[]; now?: nu
   );
 }
 
-export default function Users() {
-  useTitle("Users");
+function UserList() {
   const now = useNow(10_000);
   const [params, setParams] = useSearchParams();
   const offset = Math.max(0, Number(params.get("offset")) || 0);
@@ -49,7 +48,7 @@ export default function Users() {
   const pages = Math.max(1, Math.ceil(total / PAGE));
   const go = (o: number) => setParams(o > 0 ? { offset: String(o) } : {});
   return (
-    <AdminOnly>
+    <>
       <PageHeader title="Users" sub={users.data ? `${total} user${total === 1 ? "" : "s"}` : undefined}>
         <Button asChild variant="outline" size="sm">
           <Link to="/admin/groups">Groups</Link>
@@ -72,6 +71,17 @@ export default function Users() {
           </Button>
         </nav>
       )}
+    </>
+  );
+}
+
+/** Asks the server nothing unless it has authentication: without it there
+ * are no users (the routes do not exist, and each visit logged a 404). */
+export default function Users() {
+  useTitle("Users");
+  return (
+    <AdminOnly>
+      <UserList />
     </AdminOnly>
   );
 }

@@ -102,6 +102,21 @@ describe("administration", () => {
     expect(calls.map((c) => c.path)).toContain("/api/users?limit=20&offset=20");
   });
 
+  it("asks nothing of a server without authentication (no users: the routes do not exist)", async () => {
+    const calls = mockApi({});
+    for (const [path, route, el] of [
+      ["/admin/users", "/admin/users", <Users />],
+      ["/admin/groups", "/admin/groups", <Groups />],
+      [`/admin/users/${DEV.user_id}`, "/admin/users/:id", <UserPage />],
+    ] as const) {
+      const r = renderAt(path, route, el, { auth: false, me: null });
+      expect(await screen.findByText(/This server has no authentication/)).toBeInTheDocument();
+      r.unmount();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toEqual([]);
+  });
+
   it("tells a non-admin the pages are for admins", async () => {
     const calls = mockApi({});
     renderAt("/admin/users", "/admin/users", <Users />, { me: { ...DEV } });
