@@ -223,10 +223,12 @@ try {
     await page.locator("[data-step-row=ticker] [data-status=cancelled]").waitFor();
   });
 
+  let failedJobUrl;
   await test("read a failed step's error", async () => {
     await page.goto(base + "/tasks/default/broken");
     await page.getByRole("button", { name: "Run" }).click();
     await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
+    failedJobUrl = page.url();
     await waitFor(async () => (await jobStatus()) === "failed", "the job to fail");
     const err = page.locator("[data-step-row=explode] [data-testid=step-error]");
     await err.waitFor();
@@ -246,6 +248,33 @@ try {
     await page.getByRole("button", { name: "Download" }).click();
     const file = await dl;
     assert.match(file.suggestedFilename(), /^job-[0-9a-f]{8}-explode\.log$/);
+  });
+
+  await test("keyboard: the job's graph has ringed steps that Enter selects, and no unringed tab stops", async () => {
+    if (!failedJobUrl) throw new Error("no failed job (the test before failed)");
+    await page.goto(failedJobUrl);
+    await page.locator(".react-flow__node [data-status=failed]").waitFor();
+    await page.getByRole("link", { name: "Re-run" }).focus();
+    const stops = [];
+    for (let i = 0; i < 20; i++) {
+      await page.keyboard.press("Tab");
+      const f = await page.evaluate(() => {
+        const e = document.activeElement;
+        return {
+          what: e.closest(".react-flow__edge") ? "edge" : e.classList.contains("react-flow__node") ? `node ${e.getAttribute("data-id")}` : e.textContent.trim().slice(0, 30),
+          ring: getComputedStyle(e).outlineStyle !== "none",
+          row: !!e.closest("[data-step-row]"),
+        };
+      });
+      if (f.row) break; // the step list: past the graph
+      stops.push(f);
+    }
+    assert.deepEqual(stops.filter((f) => !f.ring), [], "every tab stop is ringed");
+    assert.deepEqual(stops.filter((f) => f.what === "edge"), [], "no edge is a tab stop");
+    assert.ok(stops.some((f) => f.what === "node prepare"), `steps are tab stops: ${stops.map((f) => f.what).join(", ")}`);
+    await page.locator(".react-flow__node[data-id=prepare]").focus();
+    await page.keyboard.press("Enter");
+    await page.locator("[data-step-row=prepare] button[aria-pressed=true]").waitFor();
   });
 
   await test("jobs list filters and pages", async () => {

@@ -2,7 +2,7 @@ import dagre from "@dagrejs/dagre";
 import { Background, Controls, Handle, MarkerType, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { CornerDownRight, Hand } from "lucide-react";
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useMemo, useState, type KeyboardEvent } from "react";
 import { statusColor } from "./status";
 
 export interface DagStep {
@@ -110,8 +110,23 @@ export default function Dag({ steps, onSelect, selected }: { steps: DagStep[]; o
   const dark = useDarkClass();
   const { nodes, edges } = useMemo(() => layout(steps), [steps]);
   const withSel = useMemo(() => nodes.map((n) => ({ ...n, selected: n.id === selected })), [nodes, selected]);
+  // From the keyboard: a step of a graph that selects is a tab stop
+  // (ringed as every control) and Enter or Space selects it, as a click
+  // does; arrows and edges are no tab stops (they did nothing, unringed).
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    if (!onSelect || (e.key !== "Enter" && e.key !== " ")) return;
+    const id = (e.target as HTMLElement).closest(".react-flow__node")?.getAttribute("data-id");
+    if (!id) return;
+    e.preventDefault();
+    onSelect(id);
+  };
   return (
-    <div className="h-72 w-full" role="img" aria-label={`Flow of ${steps.length} steps: ${steps.map((s) => `${s.name}${s.status ? " " + s.status : ""}`).join(", ")}`}>
+    <div
+      className="h-72 w-full"
+      role="group"
+      aria-label={`Flow of ${steps.length} steps: ${steps.map((s) => `${s.name}${s.status ? " " + s.status : ""}`).join(", ")}`}
+      onKeyDown={onKeyDown}
+    >
       <ReactFlow
         nodes={withSel}
         edges={edges}
@@ -119,6 +134,8 @@ export default function Dag({ steps, onSelect, selected }: { steps: DagStep[]; o
         fitView
         fitViewOptions={{ padding: 0.15, maxZoom: 1.2 }}
         nodesConnectable={false}
+        nodesFocusable={!!onSelect}
+        edgesFocusable={false}
         elementsSelectable={!!onSelect}
         onNodeClick={(_, n) => onSelect?.(n.id)}
         proOptions={{ hideAttribution: true }}
