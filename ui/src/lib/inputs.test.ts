@@ -113,6 +113,21 @@ describe("buildInput", () => {
     expect(JSON.parse(v.obj as string)).toEqual({ x: 1 });
   });
 
+  it("prefills a date-time in the browser's time zone, so that a re-run sends the same instant", () => {
+    const tz = process.env.TZ;
+    process.env.TZ = "Asia/Kolkata"; // UTC+5:30
+    try {
+      const f = normaliseInputs({ when: { type: "datetime" } });
+      const v = initialValues(f, { when: "2026-12-07T09:00:00.000Z" });
+      expect(v.when).toBe("2026-12-07T14:30"); // what the picker shows: local time
+      expect(buildInput(f, v).input.when).toBe("2026-12-07T09:00:00.000Z");
+      // A value that is not a date is left for the user to see.
+      expect(initialValues(f, { when: "soon" }).when).toBe("soon");
+    } finally {
+      process.env.TZ = tz;
+    }
+  });
+
   it("does not prefill a masked secret", () => {
     const f = normaliseInputs({ token: { type: "text", secret: true } });
     expect(initialValues(f, { token: "***" }).token).toBe("");

@@ -94,12 +94,24 @@ function toFormValue(f: InputField, src: unknown): string | boolean | string[] {
   if (f.kind === "multiselect") return Array.isArray(src) ? src.map(String) : src == null || src === "" ? [] : [String(src)];
   if (src == null) return "";
   if (f.kind === "json") return typeof src === "string" ? src : JSON.stringify(src, null, 2);
-  if (f.kind === "datetime" && typeof src === "string") return src.replace(/Z$/, "").slice(0, 16);
+  if (f.kind === "datetime" && typeof src === "string") return localDateTime(src);
   if (f.secret && src === "***") return ""; // a masked value cannot be re-sent
   return String(src);
 }
 
 const unsafeInteger = `Enter a whole number between ${Number.MIN_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER} (a larger one cannot be sent exactly).`;
+
+/** A date-time as the picker (datetime-local) shows it: in the browser's
+ * time zone, as buildInput reads it back. (Cutting "…T09:00:00Z" to
+ * "…T09:00" showed UTC as local time: each re-run moved the instant by the
+ * zone's offset.) A value that is not a date is kept as it is. */
+function localDateTime(src: string): string {
+  const d = new Date(src);
+  if (isNaN(d.getTime())) return src;
+  const p = (n: number) => String(n).padStart(2, "0");
+  const hm = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+  return d.getSeconds() ? `${hm}:${p(d.getSeconds())}` : hm;
+}
 
 /** Converts form values to the execute body's input; returns the problems
  * found by field (empty optional fields are left out, so the server's
