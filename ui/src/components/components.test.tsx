@@ -67,6 +67,13 @@ describe("components", () => {
     expect(safeNext("//evil.example")).toBe("/");
     expect(safeNext("https://evil.example")).toBe("/");
     expect(safeNext(null)).toBe("/");
+    // A browser reads a backslash as a slash and drops tabs and newlines:
+    // these are //evil.example too (React Router refused them with an error
+    // instead of the page).
+    expect(safeNext("/\\evil.example")).toBe("/");
+    expect(safeNext("/\t/evil.example")).toBe("/");
+    expect(safeNext("/\n/evil.example")).toBe("/");
+    expect(safeNext("/jobs/a\\b")).toBe("/");
   });
 
   it("an OIDC callback fragment signs in, or reports its error", () => {

@@ -9,9 +9,13 @@ import { getAccessToken, login } from "@/lib/auth";
 import { useServerConfig } from "@/lib/auth-context";
 import { useTitle } from "@/lib/hooks";
 
-/** Where to go after signing in: only a path of this app, never another site. */
+/** Where to go after signing in: only a path of this app, never another
+ * site. A backslash (a browser reads it as a slash) or a control character
+ * (dropped: "/\t/x" is "//x") is refused too. */
 export function safeNext(next: string | null): string {
-  return next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/login") ? next : "/";
+  // eslint-disable-next-line no-control-regex
+  const odd = /[\\\u0000-\u001f\u007f]/;
+  return next && next.startsWith("/") && !next.startsWith("//") && !odd.test(next) && !next.startsWith("/login") ? next : "/";
 }
 
 export default function Login() {
