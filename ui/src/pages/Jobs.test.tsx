@@ -32,4 +32,24 @@ describe("Jobs", () => {
     await waitFor(() => expect(calls.some((c) => c.path === "/api/jobs?task=my+task&limit=50")).toBe(true));
     expect(calls.some((c) => c.path.includes("task=mytask"))).toBe(false);
   });
+  it("a page past the last (a bookmark after jobs were removed) says so, and Previous goes to the last page", async () => {
+    const j = (i: number) => ({ job_id: `00000000-0000-0000-0000-00000000000${i}`, workspace: "default", task_name: `t${i}`, status: "completed", source_type: "api", created_at: "2026-12-07T10:00:00Z" });
+    mockApi({
+      "GET /api/workspaces": () => [{ name: "default" }],
+      "GET /api/jobs?limit=50&offset=4950": () => ({ items: [], total: 60 }),
+      "GET /api/jobs?limit=50&offset=50": () => ({ items: [j(1)], total: 60 }),
+    });
+    render(
+      <MemoryRouter initialEntries={["/jobs?page=99"]}>
+        <Routes>
+          <Route path="/jobs" element={<Jobs />} />
+        </Routes>
+      </MemoryRouter>,
+    );
+    expect(await screen.findByText("No jobs on page 100: there are 2 pages.")).toBeInTheDocument();
+    expect(screen.getByText("page 100 of 2")).toBeInTheDocument();
+    await userEvent.setup().click(screen.getByRole("button", { name: "Previous page" }));
+    expect(await screen.findByRole("link", { name: /t1/ })).toBeInTheDocument();
+    expect(screen.getByText("page 2 of 2")).toBeInTheDocument();
+  });
 });

@@ -40,6 +40,9 @@ export default function Jobs() {
   const jobs = useLoad(() => api.jobs({ status, workspace, task, since, limit: PAGE_SIZE, offset: page * PAGE_SIZE }), [status, workspace, task, since, page], 2000);
   const total = jobs.data?.total ?? 0;
   const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  // A page past the last (a bookmark, after jobs were removed): said as it
+  // is, and Previous goes to the last page (not one back, of many empty).
+  const past = !!jobs.data && page + 1 > pages;
 
   return (
     <div>
@@ -81,14 +84,14 @@ export default function Jobs() {
       {jobs.error && <ErrorBox error={jobs.error} />}
       <Card>
         {!jobs.data && !jobs.error && <Spinner />}
-        {jobs.data?.items.length === 0 && <Empty>No job matches these filters.</Empty>}
+        {jobs.data?.items.length === 0 && <Empty>{past ? `No jobs on page ${page + 1}: there ${pages === 1 ? "is 1 page" : `are ${pages} pages`}.` : "No job matches these filters."}</Empty>}
         {jobs.data && jobs.data.items.length > 0 && <JobTable jobs={jobs.data.items} />}
       </Card>
       <nav className="mt-3 flex items-center justify-end gap-2 text-sm" aria-label="Pages">
         <span className="text-[var(--muted)]">
-          page {Math.min(page + 1, pages)} of {pages}
+          page {page + 1} of {pages}
         </span>
-        <Button variant="outline" size="sm" disabled={page === 0} onClick={() => set("page", String(page - 1))} aria-label="Previous page">
+        <Button variant="outline" size="sm" disabled={page === 0} onClick={() => set("page", String(past ? pages - 1 : page - 1))} aria-label="Previous page">
           <ChevronLeft className="h-4 w-4" />
         </Button>
         <Button variant="outline" size="sm" disabled={page + 1 >= pages} onClick={() => set("page", String(page + 1))} aria-label="Next page">
