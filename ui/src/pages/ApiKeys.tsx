@@ -1,5 +1,5 @@
 import { Copy, KeyRound } from "lucide-react";
-import { useState, type FormEvent } from "react";
+import { useRef, useState, type FormEvent } from "react";
 import { ApiKeysCard } from "@/components/ApiKeyTable";
 import { Empty, ErrorBox, PageHeader } from "@/components/common";
 import { Button } from "@/components/ui/button";
@@ -94,12 +94,13 @@ export function CreateKey({ onCreated }: { onCreated: (k: ApiKeyCreated) => void
 }
 
 function NewKey({ k, onDone }: { k: ApiKeyCreated; onDone: () => void }) {
-  const [copied, setCopied] = useState(false);
+  const [copied, setCopied] = useState<boolean>();
+  const code = useRef<HTMLElement>(null);
   return (
     <div role="status" className="rounded-md border border-emerald-300 bg-emerald-50 p-3 text-sm text-emerald-900 dark:border-emerald-800 dark:bg-emerald-950 dark:text-emerald-200">
       <p className="font-medium">Key “{k.name}” created. Copy it now: it is not shown again.</p>
       <div className="mt-2 flex flex-wrap items-center gap-2">
-        <code className="break-all rounded bg-white px-2 py-1 font-mono text-xs text-slate-900 dark:bg-slate-900 dark:text-slate-100" data-testid="new-key">
+        <code ref={code} className="break-all rounded bg-white px-2 py-1 font-mono text-xs text-slate-900 dark:bg-slate-900 dark:text-slate-100" data-testid="new-key">
           {k.key}
         </code>
         <Button
@@ -110,7 +111,11 @@ function NewKey({ k, onDone }: { k: ApiKeyCreated; onDone: () => void }) {
               await navigator.clipboard.writeText(k.key);
               setCopied(true);
             } catch {
+              // No clipboard (a plain-http page is no secure context) or
+              // no permission: select the key to copy by hand.
               setCopied(false);
+              const sel = window.getSelection();
+              if (code.current && sel) sel.selectAllChildren(code.current);
             }
           }}
         >
@@ -120,6 +125,7 @@ function NewKey({ k, onDone }: { k: ApiKeyCreated; onDone: () => void }) {
           Done
         </Button>
       </div>
+      {copied === false && <p className="mt-2 font-medium">Could not copy to the clipboard: the key is selected, copy it with Ctrl+C (⌘C).</p>}
     </div>
   );
 }

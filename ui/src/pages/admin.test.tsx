@@ -74,6 +74,29 @@ describe("my API keys", () => {
     expect(calls.some((c) => c.method === "DELETE" && c.path === "/api/auth/api-keys/strm_a1b")).toBe(true);
   });
 
+  it("says so when the key cannot be copied (no clipboard on a plain-http page), and selects it to copy by hand", async () => {
+    mockApi({
+      "GET /api/auth/api-keys": () => [],
+      "POST /api/auth/api-keys": () => [201, { ...key("strm_new", "ci"), key: "strm_new0123456789abcdef0123456789ab" }],
+    });
+    const user = userEvent.setup(); // (it puts a clipboard of its own in place)
+    // Browsers have no navigator.clipboard outside a secure context (https or localhost).
+    const had = Object.getOwnPropertyDescriptor(navigator, "clipboard");
+    Object.defineProperty(navigator, "clipboard", { value: undefined, configurable: true });
+    try {
+      renderAt("/settings/api-keys", "/settings/api-keys", <ApiKeys />);
+      await user.type(await screen.findByLabelText("Name"), "ci");
+      await user.click(screen.getByRole("button", { name: "Create key" }));
+      await user.click(await screen.findByRole("button", { name: "Copy" }));
+      expect(await screen.findByText(/Could not copy/)).toBeInTheDocument();
+      expect(window.getSelection()?.toString()).toBe("strm_new0123456789abcdef0123456789ab");
+      expect(screen.queryByRole("button", { name: "Copied" })).toBeNull();
+    } finally {
+      if (had) Object.defineProperty(navigator, "clipboard", had);
+      else delete (navigator as { clipboard?: unknown }).clipboard;
+    }
+  });
+
   it("says there are no keys on a server without authentication, without calling the API", async () => {
     const calls = mockApi({});
     renderAt("/settings/api-keys", "/settings/api-keys", <ApiKeys />, { auth: false, me: null });
