@@ -82,4 +82,22 @@ describe("LogViewer", () => {
     await userEvent.click(pause);
     expect(screen.getByRole("button", { name: "Follow" })).toHaveAttribute("aria-pressed", "false");
   });
+  it("shows a for_each loop's lines, its instances', when the loop step is chosen (the loop step itself prints none)", async () => {
+    calls.length = 0;
+    render(<LogViewer jobId="j4" steps={["fetch", "per", "per[0]", "per[1]", "performance"]} initialStep="per" />);
+    // All steps are streamed; the loop's instances are kept.
+    expect(calls).toEqual([undefined]);
+    await act(async () => {
+      handlers!.onLines([line(1, "fetching", "stdout", "fetch"), line(2, "item a", "stdout", "per[0]"), line(3, "item b", "stdout", "per[1]"), line(4, "bench", "stdout", "performance")]);
+      await new Promise((r) => requestAnimationFrame(() => r(null)));
+    });
+    expect(screen.getByTestId("log-state")).toHaveTextContent("2 lines · live");
+    expect(screen.getByText("item a")).toBeInTheDocument();
+    expect(screen.getByText("item b").closest("[data-seq]")).toHaveTextContent("per[1]"); // which instance printed it
+    expect(screen.queryByText("fetching")).toBeNull();
+    expect(screen.queryByText("bench")).toBeNull();
+    // One instance: its own stream, as any step.
+    await userEvent.selectOptions(screen.getByRole("combobox", { name: "Step" }), "per[1]");
+    expect(calls).toEqual([undefined, "per[1]"]);
+  });
 });

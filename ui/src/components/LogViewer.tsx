@@ -10,6 +10,11 @@ import { Input, Select } from "./ui/input";
 
 const ROW = 20;
 
+/** Whether name is an instance (loop[0], loop[1], …) of the loop step. */
+function isInstanceOf(name: string, loop: string): boolean {
+  return name.length > loop.length + 2 && name.startsWith(loop + "[") && /^\[\d+\]$/.test(name.slice(loop.length));
+}
+
 const Line = memo(function Line({ l, showStep, query }: { l: LogLine; showStep: boolean; query: string }) {
   const segs = ansiSegments(l.text);
   const err = l.stream === "stderr";
@@ -62,6 +67,12 @@ export const LogViewer = memo(function LogViewer({ jobId, steps, initialStep = "
 
   useEffect(() => setStep(initialStep), [initialStep]);
 
+  // A for_each loop step prints nothing itself: its instances (step[0],
+  // step[1], …) do. Chosen, it shows theirs, from the stream of all steps
+  // (the server's step filter is exact: it showed "No output.").
+  const loop = !!step && steps.some((s) => isInstanceOf(s, step));
+  const showStep = !step || loop;
+
   useEffect(() => {
     buf.current = [];
     setCount(0);
@@ -69,10 +80,10 @@ export const LogViewer = memo(function LogViewer({ jobId, steps, initialStep = "
     const ac = new AbortController();
     void followLogs(
       jobId,
-      step || undefined,
+      step && !loop ? step : undefined,
       {
         onLines: (ls) => {
-          for (const l of ls) buf.current.push(l);
+          for (const l of ls) if (!loop || isInstanceOf(l.step, step)) buf.current.push(l);
           if (!frame.current) {
             frame.current = requestAnimationFrame(() => {
               frame.current = 0;
@@ -93,7 +104,7 @@ export const LogViewer = memo(function LogViewer({ jobId, steps, initialStep = "
       cancelAnimationFrame(frame.current);
       frame.current = 0;
     };
-  }, [jobId, step]);
+  }, [jobId, step, loop]);
 
   const q = query.trim();
   // Without a search the buffer itself is the list (no copy per frame).
@@ -125,7 +136,7 @@ export const LogViewer = memo(function LogViewer({ jobId, steps, initialStep = "
   };
 
   const download = () => {
-    const text = buf.current.map((l) => (step ? "" : `[${l.step}] `) + (l.stream === "stderr" ? "[stderr] " : "") + stripAnsi(l.text)).join("\n") + "\n";
+    const text = buf.current.map((l) => (showStep ? `[${l.step}] ` : "") + (l.stream === "stderr" ? "[stderr] " : "") + stripAnsi(l.text)).join("\n") + "\n";
     const url = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
     const a = document.createElement("a");
     a.href = url;
@@ -165,7 +176,7 @@ export const LogViewer = memo(function LogViewer({ jobId, steps, initialStep = "
         <div style={{ height: v.getTotalSize(), position: "relative", minWidth: "100%" }} className="w-max">
           {v.getVirtualItems().map((item) => (
             <div key={item.key} style={{ position: "absolute", top: 0, left: 0, right: 0, transform: `translateY(${item.start}px)` }}>
-              <Line l={rows[item.index]} showStep={!step} query={q} />
+              <Line l={rows[item.index]} showStep={showStep} query={q} />
             </div>
           ))}
         </div>
