@@ -1,4 +1,5 @@
 import { getAccessToken, refresh } from "./auth";
+import { noAnswer } from "./utils";
 import type { ApiKey, ApiKeyCreated, Job, Page, Task, TaskDetail, TaskStats, Trigger, User, UserPage, Worker, Workspace, Me } from "./types";
 
 export class ApiError extends Error {
@@ -28,7 +29,7 @@ export async function apiFetch(path: string, init: RequestInit = {}): Promise<Re
     // it means. An abort stays an abort.
     return fetch(path, { ...init, headers, credentials: "same-origin" }).catch((e: Error) => {
       if (e?.name === "AbortError") throw e;
-      throw new ApiError(0, `The server did not answer (${e?.message ?? e}): it may be down or restarting.`);
+      throw new ApiError(0, noAnswer(e));
     });
   };
   let res = await send();

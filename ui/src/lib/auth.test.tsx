@@ -89,4 +89,23 @@ describe("auth against the documented routes", () => {
     expect(getAccessToken()).toBe("at");
     expect(JSON.parse(fetch.mock.calls[1][1].body)).toEqual({ email: "admin@stroem.local", password: "wrong" });
   });
+
+  it("signing in while the server does not answer says so (not the browser's bare \"Failed to fetch\")", async () => {
+    vi.stubGlobal("fetch", vi.fn().mockRejectedValue(new TypeError("Failed to fetch")));
+    render(
+      <AuthContext.Provider value={{ auth_required: true, has_internal_auth: true, oidc_providers: [] }}>
+        <MemoryRouter initialEntries={["/login"]}>
+          <Routes>
+            <Route path="/login" element={<Login />} />
+          </Routes>
+        </MemoryRouter>
+      </AuthContext.Provider>,
+    );
+    const user = userEvent.setup();
+    await user.type(screen.getByLabelText("Email"), "admin@stroem.local");
+    await user.type(screen.getByLabelText("Password"), "pw");
+    await user.click(screen.getByRole("button", { name: "Sign in" }));
+    expect(await screen.findByRole("alert")).toHaveTextContent("The server did not answer (Failed to fetch): it may be down or restarting.");
+    expect(screen.getByRole("button", { name: "Sign in" })).toBeEnabled();
+  });
 });

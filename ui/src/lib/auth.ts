@@ -3,6 +3,7 @@
 // new tab stays signed in. Both are refreshed silently shortly before the
 // access token expires, and once more when a request is answered 401.
 import type { ServerConfig } from "./types";
+import { noAnswer } from "./utils";
 
 const REFRESH_KEY = "stroem-refresh-token";
 
@@ -99,6 +100,8 @@ export async function login(email: string, password: string): Promise<void> {
     credentials: "same-origin",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ email, password }),
+  }).catch((e) => {
+    throw new Error(noAnswer(e));
   });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {

@@ -5,6 +5,12 @@ export function cn(...inputs: ClassValue[]) {
   return twMerge(clsx(inputs));
 }
 
+/** What a request that never reached the server means (the browser says
+ * only "Failed to fetch", "Load failed" or "NetworkError…"). */
+export function noAnswer(e: unknown): string {
+  return `The server did not answer (${e instanceof Error ? e.message : String(e)}): it may be down or restarting.`;
+}
+
 export function formatDuration(ms: number | null | undefined): string {
   if (ms == null || !isFinite(ms)) return "—";
   if (ms < 1000) return `${Math.round(ms)} ms`;
