@@ -17,14 +17,16 @@ export function Timeline({ job, now }: { job: Job; now: number }) {
   // A loop, not Math.max(...): spreading tens of thousands of steps as
   // arguments can overflow the stack.
   let end = Math.max(job.completed_at ? Date.parse(job.completed_at) : 0, t0 + 1);
-  for (const s of steps) end = Math.max(end, s.completed_at ? Date.parse(s.completed_at) : now);
+  // (A start after the browser's now, a clock behind the server's, counts.)
+  for (const s of steps) end = Math.max(end, Date.parse(s.started_at!), s.completed_at ? Date.parse(s.completed_at) : now);
   const span = end - t0;
   const shown = all ? steps : steps.slice(0, TIMELINE_ROWS);
   return (
     <div className="space-y-1.5 p-4">
       {shown.map((s) => {
         const a = Date.parse(s.started_at!) - t0;
-        const b = (s.completed_at ? Date.parse(s.completed_at) : now) - t0;
+        // A running step's end is the browser's now: never before its start.
+        const b = Math.max(a, (s.completed_at ? Date.parse(s.completed_at) : now) - t0);
         const c = statusColor[s.status] ?? statusColor.pending;
         return (
           <div key={s.step_name} className="grid grid-cols-[8rem_1fr_4.5rem] items-center gap-2 text-xs sm:grid-cols-[12rem_1fr_5rem]">

@@ -88,6 +88,20 @@ describe("components", () => {
     expect(localStorage.getItem("stroem-refresh-token")).toBeNull();
   });
 
+  it("Timeline: a running step the server started a little after the browser's now lasts 0, not a negative time", () => {
+    const j: Job = {
+      ...job("j", "running", "2026-12-07T10:00:00Z"),
+      started_at: "2026-12-07T10:00:00Z",
+      steps: [{ step_name: "build", action_name: "a", action_type: "shell", status: "running", started_at: "2026-12-07T10:00:03.200Z" }],
+    };
+    render(<Timeline job={j} now={Date.parse("2026-12-07T10:00:00Z")} />);
+    expect(screen.getByText("0 ms")).toBeInTheDocument();
+    expect(screen.queryByText(/^-/)).toBeNull();
+    // The bar stays within the scale.
+    const bar = screen.getByTitle(/^build: running/);
+    expect(parseFloat(bar.style.left) + parseFloat(bar.style.width)).toBeLessThanOrEqual(100.5);
+  });
+
   it("Timeline draws the first steps of a big job and the rest on demand, scaled to every step", async () => {
     const started = (i: number) => new Date(Date.parse("2026-12-06T10:00:00Z") + i * 1000).toISOString();
     // More steps than a spread into Math.max could take as arguments.

@@ -23,11 +23,13 @@ export function formatDuration(ms: number | null | undefined): string {
   return `${h}h ${m % 60}m`;
 }
 
+/** From start to end, or to now while it runs. The server stamps start and
+ * the browser's clock gives now: a browser a few seconds behind the server
+ * read "running for -3200 ms"; a running time is never below 0. */
 export function durationBetween(start?: string | null, end?: string | null, now = Date.now()): number | null {
   if (!start) return null;
   const a = Date.parse(start);
-  const b = end ? Date.parse(end) : now;
-  return b - a;
+  return end ? Date.parse(end) - a : Math.max(0, now - a);
 }
 
 export function timeAgo(iso: string | null | undefined, now = Date.now()): string {
