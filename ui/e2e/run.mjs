@@ -182,6 +182,13 @@ try {
     await page.getByRole("button", { name: "Run" }).click();
     await page.getByText("Required.").waitFor(); // name is required
     await page.getByLabel("name").fill("Ada");
+    // Text a number box cannot read ("1e") is a problem, not an empty box
+    // (the count was left out and the default used).
+    await page.getByLabel("count").fill("");
+    await page.getByLabel("count").pressSequentially("1e");
+    await page.getByRole("button", { name: "Run" }).click();
+    await page.getByText("Enter a whole number.").waitFor();
+    assert.match(page.url(), /\/tasks\/default\/greet$/);
     await page.getByLabel("count").fill("3");
     await page.getByRole("switch").click();
     await page.getByLabel("color").selectOption("green");

@@ -1,6 +1,6 @@
 import { Play } from "lucide-react";
 import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
-import { buildInput, initialValues, normaliseInputs, type FormValues, type InputField } from "@/lib/inputs";
+import { BAD_NUMBER, buildInput, initialValues, normaliseInputs, type FormValues, type InputField } from "@/lib/inputs";
 import type { RawInputField } from "@/lib/types";
 import { ErrorBox } from "./common";
 import { Button } from "./ui/button";
@@ -82,8 +82,11 @@ function FieldControl({ f, value, set, invalid }: { f: InputField; value: FormVa
           type={type}
           step={f.kind === "number" ? "any" : undefined}
           autoComplete={f.secret ? "off" : undefined}
-          value={String(value)}
-          onChange={(e) => set(e.target.value)}
+          // A number box the browser cannot read ("1e", "--1") has the
+          // value "": kept as BAD_NUMBER, so it is a problem, not an empty
+          // (left out) field; the box keeps showing what was typed.
+          value={value === BAD_NUMBER ? "" : String(value)}
+          onChange={(e) => set(type === "number" && e.target.validity?.badInput ? BAD_NUMBER : e.target.value)}
           placeholder={f.hasDefault && f.default != null && !f.secret ? `default: ${String(f.default)}` : undefined}
         />
       );

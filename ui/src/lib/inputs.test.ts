@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildInput, initialValues, normaliseInputs } from "./inputs";
+import { BAD_NUMBER, buildInput, initialValues, normaliseInputs } from "./inputs";
 
 describe("normaliseInputs", () => {
   it("reads the list shape (name, type, enum, has_default)", () => {
@@ -102,6 +102,11 @@ describe("buildInput", () => {
     }
     expect(buildInput(fields, { ...initialValues(fields), name: "x", n: "9007199254740991" }).input.n).toBe(9007199254740991);
     expect(buildInput(fields, { ...initialValues(fields), name: "x", n: " -42 " }).input.n).toBe(-42);
+  });
+
+  it("reports a number box the browser could not read (\"1e\"), which it gives as empty", () => {
+    const f = normaliseInputs({ n: { type: "integer" }, r: { type: "number" } });
+    expect(buildInput(f, { n: BAD_NUMBER, r: BAD_NUMBER })).toEqual({ input: {}, errors: { n: "Enter a whole number.", r: "Enter a number." } });
   });
 
   it("prefills a re-run with the previous inputs over the defaults", () => {

@@ -79,6 +79,10 @@ export function normaliseInputs(input: RawInputField[] | Record<string, RawInput
 
 export type FormValues = Record<string, string | boolean | string[]>;
 
+/** The value of a number box whose text the browser cannot read as a
+ * number ("1e"): the box's value is then "", which read as empty. */
+export const BAD_NUMBER = "\u0000not a number";
+
 /** The form's starting values: previous inputs (a re-run) over defaults. */
 export function initialValues(fields: InputField[], previous?: Record<string, unknown> | null): FormValues {
   const v: FormValues = {};
@@ -142,6 +146,10 @@ export function buildInput(fields: InputField[], values: FormValues): { input: R
       continue;
     }
     const s = typeof v === "string" ? v : "";
+    if (s === BAD_NUMBER) {
+      errors[f.key] = f.kind === "integer" ? "Enter a whole number." : "Enter a number.";
+      continue;
+    }
     if (s.trim() === "") {
       if (f.required && !f.hasDefault) errors[f.key] = "Required.";
       continue;
