@@ -203,6 +203,19 @@ describe("JobPage: following a link to another job", () => {
   });
 });
 
+describe("JobPage: a hook job", () => {
+  it("links the job it reports on, and neither a task page nor a re-run of its _hook: task (there is no such task)", async () => {
+    mockApi({
+      [`GET /api/jobs/${ID}`]: () => job([st("notify", "completed")], { task_name: "_hook:notify", status: "completed", source_type: "hook", source_id: CHILD }),
+    });
+    renderJob();
+    expect(await screen.findByTestId("hook-of")).toHaveAttribute("href", `/jobs/${CHILD}`);
+    expect(screen.queryByRole("link", { name: "Re-run" })).toBeNull();
+    expect(document.querySelector('a[href^="/tasks/"]')).toBeNull();
+    expect(screen.getByText(/default\/_hook:notify/)).toBeInTheDocument();
+  });
+});
+
 describe("JobPage: a job that does not exist", () => {
   it("says so once and does not ask again every second", async () => {
     vi.useFakeTimers({ shouldAdvanceTime: true });

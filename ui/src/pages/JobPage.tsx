@@ -227,6 +227,9 @@ function JobView({ id }: { id: string }) {
   if (job.error && !j) return <ErrorBox error={job.error} onRetry={job.reload} />;
   if (!j) return <Spinner />;
   const pick = (n: string) => setSelected((x) => (x === n ? "" : n));
+  // A hook job's task (_hook:<action>) is no task of the workspace: no task
+  // page to link, nothing to re-run (both were a "task not found" page).
+  const runnable = !j.task_name.startsWith("_hook:");
 
   return (
     <div>
@@ -238,11 +241,24 @@ function JobView({ id }: { id: string }) {
         }
         sub={
           <>
-            <Link className="hover:underline" to={`/tasks/${encodeURIComponent(j.workspace)}/${encodeURIComponent(j.task_name)}`}>
-              {j.workspace}/{j.task_name}
-            </Link>{" "}
-            · job <span className="font-mono">{j.job_id}</span> · {j.source_type}
-            {j.source_id ? `: ${j.source_id}` : ""}
+            {runnable ? (
+              <Link className="hover:underline" to={`/tasks/${encodeURIComponent(j.workspace)}/${encodeURIComponent(j.task_name)}`}>
+                {j.workspace}/{j.task_name}
+              </Link>
+            ) : (
+              `${j.workspace}/${j.task_name}`
+            )}{" "}
+            · job <span className="font-mono">{j.job_id}</span> ·{" "}
+            {j.source_type === "hook" && j.source_id ? (
+              <Link className="hover:underline" to={`/jobs/${encodeURIComponent(j.source_id)}`} data-testid="hook-of">
+                hook of job <span className="font-mono">{j.source_id.slice(0, 8)}</span>
+              </Link>
+            ) : (
+              <>
+                {j.source_type}
+                {j.source_id ? `: ${j.source_id}` : ""}
+              </>
+            )}
             {j.parent_job_id && (
               <>
                 {" "}
@@ -257,11 +273,13 @@ function JobView({ id }: { id: string }) {
           </>
         }
       >
-        <Button asChild variant="outline" size="sm">
-          <Link to={`/tasks/${encodeURIComponent(j.workspace)}/${encodeURIComponent(j.task_name)}?rerun=${j.job_id}`}>
-            <RotateCcw className="h-4 w-4" aria-hidden /> Re-run
-          </Link>
-        </Button>
+        {runnable && (
+          <Button asChild variant="outline" size="sm">
+            <Link to={`/tasks/${encodeURIComponent(j.workspace)}/${encodeURIComponent(j.task_name)}?rerun=${j.job_id}`}>
+              <RotateCcw className="h-4 w-4" aria-hidden /> Re-run
+            </Link>
+          </Button>
+        )}
         {!terminal(j.status) && <CancelButton job={j} onDone={job.reload} />}
       </PageHeader>
       {job.error && <ErrorBox error={job.error} />}
