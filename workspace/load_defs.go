@@ -814,8 +814,9 @@ func (f *fileParser) parseSchedule(e yamlEntry, fs map[string]yamlEntry, t *Trig
 	}
 }
 
-// checkCron parses a cron expression: 5 fields, 6 with seconds first, or a
-// descriptor (@daily, @every 1h). The timezone belongs in `timezone`.
+// checkCron parses a cron expression: 5 fields, 6 with seconds first, 7
+// with the year last, or a descriptor (@daily, @every 1h); see cron.go. The
+// timezone belongs in `timezone`.
 func checkCron(spec string) (err error) {
 	if spec == "" {
 		return fmt.Errorf("it is empty")
@@ -823,15 +824,12 @@ func checkCron(spec string) (err error) {
 	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
 		return fmt.Errorf("set the time zone with the trigger's timezone key, not in the expression")
 	}
-	if n := len(strings.Fields(spec)); !strings.HasPrefix(spec, "@") && n != 5 && n != 6 {
-		return fmt.Errorf("it has %d fields; want 5 (minute hour day month weekday) or 6 (second first)", n)
-	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("cannot parse it (%v)", r)
 		}
 	}()
-	_, err = cronParser.Parse(spec)
+	_, err = parseCron(spec, time.UTC)
 	return err
 }
 
@@ -844,7 +842,7 @@ func CronSchedule(spec string, loc *time.Location) (cron.Schedule, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return cronParser.Parse("CRON_TZ=" + loc.String() + " " + spec)
+	return parseCron(spec, loc)
 }
 
 func checkTimezone(tz string) error {
