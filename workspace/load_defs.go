@@ -694,8 +694,19 @@ func (f *fileParser) parseStep(e yamlEntry, task string) *rawStep {
 	if inline != "" {
 		known = append(known, inlineStepKeys(e)...)
 		s.Action = inline
+	} else {
+		known = append(known, "tags")
 	}
 	fs, _ := f.fields(e.val, what, known)
+	if v, ok := fs["tags"]; ok && inline == "" {
+		// The upstream's runners guide puts tags on a step; its flow step
+		// has no such field and ignores them, so they are only checked.
+		mark := f.l.count()
+		f.strings(v)
+		if f.l.count() == mark {
+			f.warnf(v.kn, "%s: tags on a step are not used (the upstream ignores them too); to route the step, put them on its action", what)
+		}
+	}
 	setField(fs, "name", &s.Label, f.text)
 	setField(fs, "description", &s.Description, f.text)
 	if v, ok := fs["action"]; ok {

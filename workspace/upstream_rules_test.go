@@ -390,3 +390,42 @@ func TestWorkflowSubfolders(t *testing.T) {
 	require.Contains(t, ws.Tasks, "nightly")
 	require.Equal(t, filepath.Join(dir, ".workflows", "team", "ops", "nightly.yml"), ws.Tasks["nightly"].Pos.File)
 }
+
+// The runners guide puts tags on a flow step (train-model: {action:
+// train-gpu, tags: ["gpu"]}). The upstream reads no tags there (its flow
+// step has no such field, and unknown keys are ignored), so the step loads
+// with a warning saying so; tags on an inline step are its action's.
+func TestStepTagsAreAcceptedWithAWarning(t *testing.T) {
+	t.Parallel()
+	ws := loadOne(t, `
+actions:
+  train-gpu:
+    type: script
+    script: echo train
+tasks:
+  train:
+    flow:
+      train-model:
+        action: train-gpu
+        tags: ["gpu"]
+      inline:
+        type: script
+        script: echo inline
+        tags: ["gpu"]
+  bad:
+    flow:
+      s:
+        action: train-gpu
+        tags: gpu
+`)
+	require.Contains(t, ws.Tasks, "train")
+	require.Equal(t, []string{"gpu"}, ws.Actions["train/inline"].Tags)
+	var warnings []string
+	for _, w := range ws.Warnings {
+		warnings = append(warnings, w.Message)
+	}
+	require.Equal(t, []string{`task train, step train-model: tags on a step are not used (the upstream ignores them too); to route the step, put them on its action`}, warnings)
+	require.NotContains(t, ws.Tasks, "bad")
+	require.Len(t, ws.Problems, 1)
+	require.Contains(t, ws.Problems[0].Message, "task bad, step s: tags")
+}
