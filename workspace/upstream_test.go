@@ -56,6 +56,10 @@ func TestUpstreamExampleWorkspaceLoads(t *testing.T) {
 var docExamplesWaiting = map[string][]string{
 	// A fragment: its hook names an action the example does not define.
 	"guides_secrets_03.yaml": {`unknown action "notify-slack"`},
+	// Event-source triggers are not here yet; nothing else of these
+	// examples is a problem (the trigger's input is for its target task).
+	"guides_event-sources_00.yaml": {"event-source triggers"},
+	"guides_event-sources_05.yaml": {"event-source triggers"},
 }
 
 // Every complete YAML example of the upstream reference pages for these
