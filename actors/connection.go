@@ -22,14 +22,20 @@ func resolveConnections(ws *workspace.Workspace, task *workspace.Task, in map[st
 // snapshot's connections to the values a plan's masker hides. One that
 // does not resolve is left out here: a job using it fails at creation.
 func withConnectionSecrets(secrets map[string]any, snap *Snapshot) map[string]any {
-	if len(snap.ConnectionSecrets) == 0 {
+	return connectionSecrets(secrets, snap.ConnectionSecrets)
+}
+
+// connectionSecrets is secrets with the resolved values of refs (secret
+// properties by connection) added.
+func connectionSecrets(secrets map[string]any, refs map[string]any) map[string]any {
+	if len(refs) == 0 {
 		return secrets
 	}
 	out := maps.Clone(secrets)
 	if out == nil {
 		out = map[string]any{}
 	}
-	for name, v := range snap.ConnectionSecrets {
+	for name, v := range refs {
 		m, _ := v.(map[string]any)
 		for k, raw := range m {
 			if r, err := workspace.ResolveSecrets(map[string]any{k: raw}); err == nil {

@@ -27,6 +27,10 @@ type Snapshot struct {
 	// connections (references unresolved), masked like secrets
 	// (connection.go).
 	ConnectionSecrets map[string]any `json:"connection_secrets,omitempty"`
+	// Connections are what the task's actions' connection-typed inputs
+	// may name (a step's input or a field's default), resolved when a
+	// step's input is rendered (connection.go).
+	Connections *workspace.ConnectionSet `json:"connections,omitempty"`
 	// Owners are the workspaces of actions of other workspaces, by the
 	// step's action name ("other.item"; xref.go).
 	Owners map[string]*ActionOwner `json:"owners,omitempty"`

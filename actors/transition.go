@@ -518,6 +518,14 @@ func renderStepInput(p *plan, s *persistence.JobState, name string) (map[string]
 		// against its task's.
 		return in, nil
 	}
+	// A connection's name given to a connection-typed input (or as its
+	// default) becomes the connection's values, as upstream resolves an
+	// action's connection inputs (among the owner's connections for an
+	// action of another workspace).
+	in, problems, _ := p.connectionsFor(ps).Resolve(ps.action.Input, in)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("input for action %q: %s", ps.action.Name, strings.Join(problems, "; "))
+	}
 	coerceStrings(ps.action.Input, in)
 	checked, problems := workspace.CheckInput(jsonLists(ps.action.Input, in), in)
 	if len(problems) > 0 {

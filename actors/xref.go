@@ -27,6 +27,11 @@ type ActionOwner struct {
 	// Secrets are the owner's secret references, resolved when the plan
 	// is compiled, as the job's own are.
 	Secrets map[string]any `json:"secrets,omitempty"`
+	// Connections are the owner's, for the action's connection-typed
+	// inputs; ConnectionSecrets the secret properties of the owner's
+	// connections, masked like its secrets.
+	Connections       *workspace.ConnectionSet `json:"connections,omitempty"`
+	ConnectionSecrets map[string]any           `json:"connection_secrets,omitempty"`
 }
 
 // stepOwner is a compiled ActionOwner.
@@ -34,6 +39,7 @@ type stepOwner struct {
 	workspace, revision string
 	secrets             map[string]any
 	secretErrs          map[string]error
+	conns               *workspace.ConnectionSet
 }
 
 // newSnapshotRefs is newSnapshot resolving qualified actions against the
@@ -64,7 +70,10 @@ func newSnapshotRefs(ws *workspace.Workspace, task *workspace.Task, lookup func(
 			if snap.Owners == nil {
 				snap.Owners = map[string]*ActionOwner{}
 			}
-			snap.Owners[fs.Action] = &ActionOwner{Workspace: owner.Name, Revision: owner.Revision, Secrets: owner.Secrets}
+			snap.Owners[fs.Action] = &ActionOwner{Workspace: owner.Name, Revision: owner.Revision, Secrets: owner.Secrets,
+				Connections: owner.ConnectionsFor(a.Input, nil), ConnectionSecrets: owner.ConnectionSecretRefs()}
+		} else {
+			snap.Connections = ws.ConnectionsFor(a.Input, snap.Connections)
 		}
 		snap.Actions[fs.Action] = a
 	}
@@ -113,9 +122,10 @@ func compileOwners(p *plan) {
 	compiled := map[string]*stepOwner{}
 	var extra []string
 	for action, ao := range p.snap.Owners {
-		so := &stepOwner{workspace: ao.Workspace, revision: ao.Revision}
+		so := &stepOwner{workspace: ao.Workspace, revision: ao.Revision, conns: ao.Connections}
 		so.secrets, so.secretErrs = resolveSecrets(ao.Secrets)
 		extra = append(extra, workspace.SecretValues(so.secrets)...)
+		extra = append(extra, workspace.SecretValues(connectionSecrets(nil, ao.ConnectionSecrets))...)
 		compiled[action] = so
 	}
 	for _, ps := range p.steps {
@@ -124,6 +134,15 @@ func compileOwners(p *plan) {
 	if len(extra) > 0 {
 		p.masker = stroem.NewMasker(append(p.masker.Values(), extra...))
 	}
+}
+
+// connectionsFor is the connections a step's connection-typed inputs name:
+// its owner's for a step of another workspace, the job's otherwise.
+func (p *plan) connectionsFor(ps *planStep) *workspace.ConnectionSet {
+	if ps.owner != nil {
+		return ps.owner.conns
+	}
+	return p.snap.Connections
 }
 
 // secretsFor is the secrets a step's action body renders with: its owner's

@@ -191,16 +191,23 @@ func (ws *Workspace) IsConnectionType(t FieldType) bool {
 // kept as it is. It returns the problems (one sentence each) and the
 // resolved values of the connections' secret properties, to be masked.
 func (ws *Workspace) ResolveConnections(schema Schema, in map[string]any) (map[string]any, []string, []string) {
-	if len(ws.ConnectionTypes) == 0 || len(in) == 0 {
+	if len(ws.ConnectionTypes) == 0 {
 		return in, nil, nil
 	}
 	out := maps.Clone(in)
+	if out == nil {
+		out = map[string]any{}
+	}
 	var problems, secrets []string
 	for _, fd := range schema {
 		if !ws.IsConnectionType(fd.Type) {
 			continue
 		}
-		name, ok := in[fd.Name].(string)
+		v, given := in[fd.Name]
+		if !given && fd.HasDefault {
+			v = fd.Default // a default names a connection too (upstream: defaults, then connections)
+		}
+		name, ok := v.(string)
 		if !ok {
 			continue
 		}
@@ -267,4 +274,55 @@ func (ws *Workspace) ConnectionSecretRefs() map[string]any {
 		return nil
 	}
 	return out
+}
+
+// ConnectionSet is what a job keeps of a workspace's connections for its
+// actions' connection-typed inputs: the connection types those inputs name
+// and the connections that fit them, values as written (references are
+// resolved when a step's input is). It travels in the job's frozen
+// definitions, so a step resolves a name as the workspace was when the job
+// was created.
+type ConnectionSet struct {
+	Types       map[string]*ConnectionType  `json:"types"`
+	Connections map[string]FrozenConnection `json:"connections,omitempty"`
+}
+
+// FrozenConnection is a Connection's type and values, as written.
+type FrozenConnection struct {
+	Type   string         `json:"type,omitempty"`
+	Values map[string]any `json:"values"`
+}
+
+// ConnectionsFor adds to set (nil: a new one) the connection types that
+// fields of schema name and the connections of those types (untyped ones
+// too), and returns it; nil when schema names none.
+func (ws *Workspace) ConnectionsFor(schema Schema, set *ConnectionSet) *ConnectionSet {
+	for _, fd := range schema {
+		ct := ws.ConnectionTypes[string(fd.Type)]
+		if ct == nil {
+			continue
+		}
+		if set == nil {
+			set = &ConnectionSet{Types: map[string]*ConnectionType{}, Connections: map[string]FrozenConnection{}}
+		}
+		set.Types[ct.Name] = ct
+		for name, c := range ws.Connections {
+			if c.Type == "" || c.Type == ct.Name {
+				set.Connections[name] = FrozenConnection{Type: c.Type, Values: c.Values}
+			}
+		}
+	}
+	return set
+}
+
+// Resolve is Workspace.ResolveConnections over the set.
+func (cs *ConnectionSet) Resolve(schema Schema, in map[string]any) (map[string]any, []string, []string) {
+	if cs == nil {
+		return in, nil, nil
+	}
+	ws := &Workspace{ConnectionTypes: cs.Types, Connections: make(map[string]*Connection, len(cs.Connections))}
+	for name, c := range cs.Connections {
+		ws.Connections[name] = &Connection{Name: name, Type: c.Type, Values: c.Values}
+	}
+	return ws.ResolveConnections(schema, in)
 }

@@ -1,6 +1,8 @@
 package workspace
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -108,4 +110,32 @@ tasks:
 		warns = append(warns, w.Message)
 	}
 	require.Contains(t, strings.Join(warns, "\n"), `connection c: value "extra" is not a property of connection type pg`)
+}
+
+// A field's default may name a connection (upstream applies defaults, then
+// resolves connections); a ConnectionSet keeps what an action's inputs may
+// name and resolves as the workspace does.
+func TestConnectionDefaultsAndSets(t *testing.T) {
+	ws := loadOne(t, connectionsYAML+`
+  with-default:
+    input:
+      db: { type: postgres, default: staging_db }
+    flow:
+      m: { action: migrate, input: { db: "{{ input.db }}" } }
+`)
+	require.Empty(t, ws.Problems)
+	out, problems, secrets := ws.ResolveConnections(ws.Tasks["with-default"].Input, nil)
+	require.Empty(t, problems)
+	require.Equal(t, map[string]any{"host": "staging", "port": int64(5432), "database": "app", "password": "literal-pw"}, out["db"])
+	require.Equal(t, []string{"literal-pw"}, secrets)
+
+	set := ws.ConnectionsFor(ws.Actions["migrate"].Input, nil)
+	require.Equal(t, []string{"postgres"}, slices.Sorted(maps.Keys(set.Types)))
+	require.Equal(t, []string{"custom_api", "prod_db", "staging_db"}, slices.Sorted(maps.Keys(set.Connections)))
+	require.Nil(t, ws.ConnectionsFor(Schema{{Name: "x", Type: TypeString}}, nil))
+	out, problems, _ = set.Resolve(ws.Actions["migrate"].Input, map[string]any{"db": "staging_db"})
+	require.Empty(t, problems)
+	require.Equal(t, "staging", out["db"].(map[string]any)["host"])
+	_, problems, _ = set.Resolve(ws.Actions["migrate"].Input, map[string]any{"db": "nope"})
+	require.Equal(t, []string{`input "db": no connection "nope" of type postgres (have: custom_api, prod_db, staging_db)`}, problems)
 }

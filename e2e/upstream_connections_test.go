@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/stroem/stroem"
+)
+
+// A connection name given to a connection-typed input of an action — in
+// the step's input, or as the field's default — is resolved when the step
+// becomes ready, as the upstream's connections guide says ("Action-level").
+// A cross-workspace action resolves it among its owner's connections, with
+// the owner's secrets: the cross-workspace guide's "after" example, where
+// the caller has no ClickHouse connection, type or secret of its own. The
+// secret property is masked in the log and the job; an unknown name fails
+// the step naming the connections that fit.
+func TestUpstreamActionConnections(t *testing.T) {
+	t.Parallel()
+	owner := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(owner, ".workflows"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(owner, ".workflows", "jobs.yaml"), []byte(`
+connection_types:
+  clickhouse:
+    host: { type: string, required: true }
+    port: { type: integer, default: 9000 }
+    password: { type: string, required: true, secret: true }
+connections:
+  clickhouse-prod:
+    type: clickhouse
+    host: ch.jobs.internal
+    password: "{{ 'ref+env://E2E_CH_PASSWORD' | vals }}"
+actions:
+  recalc-agg-sessions:
+    type: script
+    input:
+      clickhouse: { type: clickhouse, default: clickhouse-prod }
+      dataset: { type: string }
+      date: { type: string }
+    script: |
+      echo "recalc {{ input.dataset }} {{ input.date }} on {{ input.clickhouse.host }}:{{ input.clickhouse.port }} pw {{ input.clickhouse.password }}"
+`), 0o644))
+	caller := workspaceDir(t, `
+connection_types:
+  postgres:
+    host: { type: string, required: true }
+    password: { type: string, secret: true }
+connections:
+  prod_db:
+    type: postgres
+    host: db.example.com
+    password: "{{ 'ref+env://E2E_PG_PASSWORD' | vals }}"
+actions:
+  score-all:
+    type: script
+    script: |
+      echo 'OUTPUT: {"dataset": "sessions", "periods": [{"date": "2026-01-01"}, {"date": "2026-01-02"}]}'
+  migrate:
+    type: script
+    input:
+      db: { type: postgres }
+    script: 'echo "migrate on {{ input.db.host }} pw {{ input.db.password }}"'
+tasks:
+  daily:
+    input:
+      day: { type: date, required: false }
+    flow:
+      run:
+        action: score-all
+      recalc:
+        depends_on: [run]
+        action: jobs.recalc-agg-sessions
+        for_each: "{{ run.output.periods | json_encode() }}"
+        input:
+          clickhouse: "clickhouse-prod"
+          dataset: "{{ run.output.dataset }}"
+          date: "{{ each.item.date }}"
+  by-default:
+    flow:
+      recalc:
+        action: jobs.recalc-agg-sessions
+        input: { dataset: d, date: x }
+  local:
+    flow:
+      m:
+        action: migrate
+        input: { db: prod_db }
+  unknown:
+    flow:
+      m:
+        action: migrate
+        input: { db: nope }
+`)
+	s := startStack(t, stackOpts{
+		workspace:      caller,
+		moreWorkspaces: map[string]string{"jobs": owner},
+		serverEnv:      []string{"E2E_CH_PASSWORD=ch-Pw-77x-secret", "E2E_PG_PASSWORD=pg-Pw-81q-secret"},
+	})
+	runs := map[string][]string{
+		"daily":      {"recalc sessions 2026-01-01 on ch.jobs.internal:9000 pw ***", "recalc sessions 2026-01-02 on ch.jobs.internal:9000 pw ***"},
+		"by-default": {"recalc d x on ch.jobs.internal:9000 pw ***"},
+		"local":      {"migrate on db.example.com pw ***"},
+	}
+	ids := map[string]string{}
+	for task := range runs {
+		ids[task] = s.execute(task, nil)
+	}
+	for task, want := range runs {
+		j := s.waitJob(ids[task])
+		require.Equal(t, stroem.JobCompleted, j.Status, "%s: %s", task, describeJob(j))
+		logs := s.logs(j.ID)
+		for _, w := range want {
+			require.Contains(t, logs, w, task)
+		}
+		code, body := s.do("GET", "/api/jobs/"+j.ID, nil)
+		require.Equal(t, 200, code)
+		require.NotContains(t, string(body), "ch-Pw-77x-secret", task)
+		require.NotContains(t, string(body), "pg-Pw-81q-secret", task)
+		require.NotContains(t, logs, "ch-Pw-77x-secret", task)
+	}
+	j := s.waitJob(s.execute("unknown", nil))
+	require.Equal(t, stroem.JobFailed, j.Status, describeJob(j))
+	require.Contains(t, stepOf(t, j, "m").ErrorMessage, `input "db": no connection "nope" of type postgres (have: prod_db)`)
+}
