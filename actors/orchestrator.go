@@ -190,6 +190,39 @@ func (o *Orchestrator) Drain() {
 	o.root.Send(o.dispatcher, &drain{})
 }
 
+// requestKeysAsGiven splits off the values of in for the task's fields named
+// like a webhook's request keys (workspace.WebhookInputKeys), to be kept as
+// given, and returns the schema and the input without them. A webhook job's are
+// set by the server unchecked; a job started by hand takes them as given
+// too, so a task written for a webhook (the upstream's ci-pipeline
+// declares body: { type: string } and reads input.body.ref) runs with a
+// body passed by hand. Fields not given keep their defaults and checks.
+func requestKeysAsGiven(schema workspace.Schema, in map[string]any) (workspace.Schema, map[string]any, map[string]any) {
+	var given map[string]any
+	for _, k := range workspace.WebhookInputKeys {
+		if v, ok := in[k]; ok && v != nil && schema.Lookup(k) != nil {
+			if given == nil {
+				given = map[string]any{}
+			}
+			given[k] = v
+		}
+	}
+	if given == nil {
+		return schema, in, nil
+	}
+	rest := maps.Clone(in)
+	for k := range given {
+		delete(rest, k)
+	}
+	out := make(workspace.Schema, 0, len(schema))
+	for _, f := range schema {
+		if _, ok := given[f.Name]; !ok {
+			out = append(out, f)
+		}
+	}
+	return out, rest, given
+}
+
 // Wake tells the Dispatcher steps may have become ready (a NOTIFY from any
 // server, a retry's backoff elapsed).
 func (o *Orchestrator) Wake() {
@@ -217,7 +250,9 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 	if len(problems) > 0 {
 		return "", stroem.Invalid(fmt.Sprintf("invalid input for task %q: %d problem(s)", task.Name, len(problems)), o.maskProblems(ws, task, problems)...)
 	}
+	schema, resolved, asGiven := requestKeysAsGiven(schema, resolved)
 	input, problems := workspace.CheckInput(schema, resolved)
+	maps.Copy(input, asGiven)
 	maps.Copy(input, r.WebhookInput)
 	if len(problems) > 0 {
 		return "", stroem.Invalid(fmt.Sprintf("invalid input for task %q: %d problem(s)", task.Name, len(problems)), o.maskProblems(ws, task, problems)...)

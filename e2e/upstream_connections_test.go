@@ -125,3 +125,43 @@ tasks:
 	require.Equal(t, stroem.JobFailed, j.Status, describeJob(j))
 	require.Contains(t, stepOf(t, j, "m").ErrorMessage, `input "db": no connection "nope" of type postgres (have: prod_db)`)
 }
+
+// The CI pipeline example's manual run passes a webhook's body by hand
+// ({"body": {"ref": "refs/heads/main"}}) to a task that declares
+// body: { type: string }, and reads input.body.ref: a field named like a
+// webhook request key (body, headers, method, query) takes its value as
+// given in any job, as in a webhook's. Its steps here are the example's
+// notify step, without the Docker ones.
+func TestUpstreamCIPipelineManualRun(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{workspace: workspaceDir(t, `
+actions:
+  notify-ci:
+    type: script
+    script: |
+      echo "CI result: {{ input.status }} for {{ input.ref }}"
+    input:
+      status: { type: string }
+      ref: { type: string }
+tasks:
+  ci-pipeline:
+    mode: distributed
+    input:
+      body: { type: string }
+    flow:
+      notify:
+        action: notify-ci
+        continue_on_failure: true
+        input:
+          status: "success"
+          ref: "{{ input.body.ref }}"
+`)})
+	j := s.waitJob(s.execute("ci-pipeline", map[string]any{"body": map[string]any{"ref": "refs/heads/main"}}))
+	require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
+	require.Contains(t, s.logs(j.ID), "CI result: success for refs/heads/main")
+	require.Equal(t, map[string]any{"ref": "refs/heads/main"}, j.Input["body"])
+	// A declared field of another name is still checked.
+	code, body := s.do("POST", "/api/workspaces/default/tasks/ci-pipeline/execute", map[string]any{"input": map[string]any{"body": "x", "extra": 1}})
+	require.Equal(t, 400, code, string(body))
+	require.Contains(t, string(body), `input \"extra\": unknown field`)
+}

@@ -171,7 +171,9 @@ actions:
 		require.Equal(t, 409, code, string(body))
 		require.Contains(t, string(body), `task \"deploy\" cannot run: no worker can run docker steps`)
 		require.Contains(t, string(body), "docker (steps build, deploy)")
-		code, body = s.do("POST", "/api/workspaces/examples-ci-pipeline-00/tasks/ci-pipeline/execute", map[string]any{"input": map[string]any{"body": "x"}})
+		// The page's manual run: the body as an object, though the task
+		// declares body: { type: string }.
+		code, body = s.do("POST", "/api/workspaces/examples-ci-pipeline-00/tasks/ci-pipeline/execute", map[string]any{"input": map[string]any{"body": map[string]any{"ref": "refs/heads/main"}}})
 		require.Equal(t, 409, code, string(body))
 		require.Contains(t, string(body), "docker (steps lint, test, build)")
 	})

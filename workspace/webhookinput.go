@@ -4,8 +4,9 @@ package workspace
 // in the upstream's shape: body (the parsed JSON body, null when there is
 // none), headers, method and query. They are set by the server after the
 // input is checked: a task need not declare them, a declared field of the
-// same name is not checked, and neither the body nor the trigger's input
-// defaults can replace them.
+// same name is not checked (in a job started by hand either: its value is
+// kept as given), and neither the body nor the trigger's input defaults
+// can replace them.
 var WebhookInputKeys = []string{"body", "headers", "method", "query"}
 
 // IsWebhookInputKey reports whether k is one of WebhookInputKeys.
