@@ -37,18 +37,33 @@ type cronDays struct {
 	starDOM, starDOW, both bool
 }
 
-// cronSpec is a parsed expression other than a descriptor.
+// cronSpec is a parsed expression other than @every.
 type cronSpec struct {
-	clock cron.Schedule // seconds, minutes, hours, months; every day
+	// clock matches seconds, minutes, hours and months on every day, read
+	// in UTC: cronSpec searches wall-clock times (as croner does) and
+	// places them in loc itself, so a clock change is handled as croner
+	// handles it (Next).
+	clock cron.Schedule
 	days  cronDays
 	years []bool // nil: every year; else indexed by year, cronYearMin…cronYearMax
 	loc   *time.Location
+	// fixed: one second, one minute and one hour (croner's fixed-time job).
+	fixed bool
+}
+
+// cronNicknames are the descriptors croner knows, as the expressions they
+// stand for; @every stays robfig's.
+var cronNicknames = map[string]string{
+	"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+	"@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
 }
 
 // parseCron parses spec in loc. It is the one parser behind validation and
 // the scheduler, so a trigger that loads fires as it was checked.
 func parseCron(spec string, loc *time.Location) (cron.Schedule, error) {
-	if strings.HasPrefix(spec, "@") {
+	if expr, ok := cronNicknames[strings.ToLower(spec)]; ok {
+		spec = expr
+	} else if strings.HasPrefix(spec, "@") {
 		return cronParser.Parse("CRON_TZ=" + loc.String() + " " + spec)
 	}
 	fields := strings.Fields(spec)
@@ -59,11 +74,15 @@ func parseCron(spec string, loc *time.Location) (cron.Schedule, error) {
 	default:
 		return nil, fmt.Errorf("it has %d fields; want 5 (minute hour day month weekday), 6 (second first) or 7 (second first, year last)", len(fields))
 	}
-	clock, err := cronParser.Parse("CRON_TZ=" + loc.String() + " " + strings.Join([]string{fields[0], fields[1], fields[2], "*", fields[4], "*"}, " "))
+	clock, err := cronParser.Parse("CRON_TZ=UTC " + strings.Join([]string{fields[0], fields[1], fields[2], "*", fields[4], "*"}, " "))
 	if err != nil {
 		return nil, err
 	}
 	s := &cronSpec{clock: clock, loc: loc}
+	if spec, ok := clock.(*cron.SpecSchedule); ok {
+		one := func(bits uint64) bool { return bits&(1<<63) == 0 && bits&(bits-1) == 0 } // bit 63: robfig's "*"
+		s.fixed = one(spec.Second) && one(spec.Minute) && one(spec.Hour)
+	}
 	if err := s.days.parseDOM(fields[3]); err != nil {
 		return nil, fmt.Errorf("day of month %q: %w", fields[3], err)
 	}
@@ -80,47 +99,106 @@ func parseCron(spec string, loc *time.Location) (cron.Schedule, error) {
 	return s, nil
 }
 
-// Next is the first time after t that matches: the clock's next time on a
-// matching day. The search moves a day at a time (a year at a time over
-// years the expression leaves out), and gives up after five years without a
-// match, as robfig does.
+// Next is the first time after t that matches. It searches wall-clock
+// times (in UTC, where the clock never changes) from t's wall clock in
+// loc, and places each match in loc, as croner does: a wall-clock time
+// that a spring change skips fires at the first time after the gap when
+// the expression is a fixed time of day, and not at all otherwise; one that
+// an autumn change repeats fires once, at its first occurrence (not at all
+// when that is not after t).
 func (s *cronSpec) Next(t time.Time) time.Time {
-	limit := t.In(s.loc).Year() + 5
-	for {
-		n := s.clock.Next(t)
+	w := wallClock(t.In(s.loc))
+	for range 100_000 { // each pass moves w on; a gap holds at most 3,600 per-second matches
+		n := s.nextWall(w)
 		if n.IsZero() {
 			return n
 		}
-		local := n.In(s.loc)
-		if s.years != nil && !s.years[min(max(local.Year(), cronYearMin), cronYearMax)] {
-			y := local.Year() + 1
-			for y <= cronYearMax && !s.years[y] {
+		if at, ok := s.place(n, t); ok {
+			return at
+		}
+		w = n
+	}
+	return time.Time{}
+}
+
+// wallClock is t's wall clock as a time in UTC.
+func wallClock(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+}
+
+// yearOK reports whether the expression fires in year y.
+func (s *cronSpec) yearOK(y int) bool {
+	return s.years == nil || (y >= cronYearMin && y <= cronYearMax && s.years[y])
+}
+
+// nextWall is the first wall-clock time after w that matches: the clock's
+// next time on a matching day. The search moves a day at a time (a year at
+// a time over years the expression leaves out), and gives up after five
+// years without a match, as robfig does.
+func (s *cronSpec) nextWall(w time.Time) time.Time {
+	limit := w.Year() + 5
+	for {
+		n := s.clock.Next(w)
+		if n.IsZero() {
+			return n
+		}
+		if !s.yearOK(n.Year()) {
+			y := n.Year() + 1
+			for y <= cronYearMax && !s.yearOK(y) {
 				y++
 			}
 			if y > cronYearMax {
 				return time.Time{}
 			}
 			limit = y + 5
-			t = later(time.Date(y, time.January, 1, 0, 0, 0, 0, s.loc).Add(-time.Second), n)
+			w = time.Date(y, time.January, 1, 0, 0, 0, 0, time.UTC).Add(-time.Second)
 			continue
 		}
-		if local.Year() > limit {
+		if n.Year() > limit {
 			return time.Time{}
 		}
-		if s.days.match(local) {
+		if s.days.match(n) {
 			return n
 		}
-		t = later(time.Date(local.Year(), local.Month(), local.Day()+1, 0, 0, 0, 0, s.loc).Add(-time.Second), n)
+		w = time.Date(n.Year(), n.Month(), n.Day()+1, 0, 0, 0, 0, time.UTC).Add(-time.Second)
 	}
 }
 
-// later is a, unless the time zone made it not after b (a midnight that a
-// clock change skips): then b, so the search always moves on.
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
+// place returns the instant in loc of the wall-clock time w, when it fires
+// after t (see Next).
+func (s *cronSpec) place(w, t time.Time) (time.Time, bool) {
+	at := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, s.loc)
+	if !wallClock(at.In(s.loc)).Equal(w) {
+		// In a gap. A fixed time fires when the clock jumps (where the
+		// zone after the gap starts), on a day the expression matches.
+		if !s.fixed {
+			return time.Time{}, false
+		}
+		start, _ := at.ZoneBounds()
+		if start.Before(at) && !wallClock(start.In(s.loc)).After(w) {
+			// at is before the gap in Go's choice; the zone after it starts later.
+			_, start = at.ZoneBounds()
+		}
+		jumped := wallClock(start.In(s.loc))
+		if start.IsZero() || !start.After(t) || !s.days.match(jumped) || !s.yearOK(jumped.Year()) {
+			return time.Time{}, false
+		}
+		return start, true
 	}
-	return b
+	// Repeated (an autumn change): the earliest instant of w.
+	_, before := at.Add(-12 * time.Hour).Zone()
+	_, after := at.Add(12 * time.Hour).Zone()
+	if d := time.Duration(before-after) * time.Second; d != 0 {
+		for _, c := range []time.Time{at.Add(-d), at.Add(d)} {
+			if c.Before(at) && wallClock(c.In(s.loc)).Equal(w) {
+				at = c
+			}
+		}
+	}
+	if !at.After(t) {
+		return time.Time{}, false
+	}
+	return at, true
 }
 
 func (d *cronDays) match(t time.Time) bool {

@@ -100,3 +100,49 @@ func TestCronExtensionsRefused(t *testing.T) {
 		require.Contains(t, err.Error(), want, spec)
 	}
 }
+
+// Clock changes, as the upstream's triggers guide describes them: a time
+// the spring change skips fires at the first time after the gap (a fixed
+// time) or not at all (an interval: its next time after the gap comes);
+// a time the autumn change repeats fires once, at its first occurrence.
+func TestCronDaylightSaving(t *testing.T) {
+	t.Parallel()
+	akl, err := time.LoadLocation("Pacific/Auckland") // 27 Sep 2026: 02:00 → 03:00
+	require.NoError(t, err)
+	ny, err := time.LoadLocation("America/New_York") // 1 Nov 2026: 02:00 EDT → 01:00 EST
+	require.NoError(t, err)
+	edt, est := time.FixedZone("EDT", -4*3600), time.FixedZone("EST", -5*3600)
+	cases := []struct {
+		spec string
+		loc  *time.Location
+		from time.Time
+		want []time.Time
+	}{
+		{"0 30 2 * * *", akl, time.Date(2026, 9, 26, 12, 0, 0, 0, akl), []time.Time{
+			time.Date(2026, 9, 27, 3, 0, 0, 0, akl), time.Date(2026, 9, 28, 2, 30, 0, 0, akl)}},
+		{"30 2 * * SUN", akl, time.Date(2026, 9, 26, 12, 0, 0, 0, akl), []time.Time{
+			time.Date(2026, 9, 27, 3, 0, 0, 0, akl), time.Date(2026, 10, 4, 2, 30, 0, 0, akl)}},
+		{"0 */30 * * * *", akl, time.Date(2026, 9, 27, 1, 40, 0, 0, akl), []time.Time{
+			time.Date(2026, 9, 27, 3, 0, 0, 0, akl), time.Date(2026, 9, 27, 3, 30, 0, 0, akl)}},
+		{"@daily", akl, time.Date(2026, 9, 26, 12, 0, 0, 0, akl), []time.Time{time.Date(2026, 9, 27, 0, 0, 0, 0, akl)}},
+		{"0 30 1 * * *", ny, time.Date(2026, 11, 1, 0, 0, 0, 0, edt), []time.Time{
+			time.Date(2026, 11, 1, 1, 30, 0, 0, edt), time.Date(2026, 11, 2, 1, 30, 0, 0, est)}},
+		// A server started in the repeated hour does not fire a time that
+		// already came in its first pass.
+		{"0 30 1 * * *", ny, time.Date(2026, 11, 1, 1, 10, 0, 0, est), []time.Time{time.Date(2026, 11, 2, 1, 30, 0, 0, est)}},
+		{"0 */30 * * * *", ny, time.Date(2026, 11, 1, 1, 10, 0, 0, edt), []time.Time{
+			time.Date(2026, 11, 1, 1, 30, 0, 0, edt), time.Date(2026, 11, 1, 2, 0, 0, 0, est)}},
+	}
+	for _, c := range cases {
+		t.Run(c.spec+" "+c.loc.String(), func(t *testing.T) {
+			t.Parallel()
+			s, err := CronSchedule(c.spec, c.loc)
+			require.NoError(t, err)
+			at := c.from
+			for _, w := range c.want {
+				at = s.Next(at)
+				require.True(t, w.Equal(at), "want %s, got %s", w, at)
+			}
+		})
+	}
+}
