@@ -92,6 +92,18 @@ func TestUpstreamDocExamplesRun(t *testing.T) {
 		{file: "guides_action-types_08", wrap: "{ action: legacy-python }", status: C, logs: []string{"Using Python 3.11"}, skip: needTool("python3.11")},
 		{file: "examples_deploy-pipeline_01", task: "multi-region-deploy", status: C,
 			logs: []string{"Deploying to us-east-1 (staging)", "Deploying to eu-west-1 (staging)", "Deploying to ap-south-1 (staging)", "regions: success"}},
+		{file: "examples_deploy-pipeline_00", task: "deploy-pipeline", input: map[string]any{"env": "production"}, status: C,
+			logs: []string{"Checking system status...", "deploying", "Notification: Deployment to production completed with status=success"}},
+		// Each region a child job of three steps; the loop step's output
+		// is the children's outputs.
+		{file: "examples_deploy-pipeline_03", task: "deploy-all-regions", status: C,
+			logs: []string{}, check: func(t *testing.T, _ *stack, _ string, j stroem.Job) {
+				out, _ := j.Output["deploy"].([]any)
+				require.Len(t, out, 3, describeJob(j))
+				for _, o := range out {
+					require.Equal(t, map[string]any{"passed": true}, o.(map[string]any)["verify"])
+				}
+			}},
 		{file: "reference_workflow-yaml_08", wrap: "{ action: build }", status: C, logs: []string{"Building..."},
 			output: map[string]any{"artifact": "dist/app.tar.gz", "size": float64(1024)}},
 		// A step whose OUTPUT is a list feeds a for_each.
