@@ -78,6 +78,10 @@ func (f *fileParser) parseAction(e yamlEntry) {
 				hint := ""
 				if k == "image" {
 					hint = " (use type: docker, or runner: docker)"
+					if r, ok := fs["runner"]; ok && r.val.Kind == yaml.ScalarNode && (r.val.Value == "docker" || r.val.Value == "pod") {
+						// The event-sources guide's consumers: upstream refuses them too.
+						hint = fmt.Sprintf(" (runner: %s runs the script in the worker's runner image; to run an image as is, use type: %s without runner)", r.val.Value, r.val.Value)
+					}
 				}
 				f.errorf(v.kn, "%s: %s does not apply to type %s actions%s", what, k, declared, hint)
 			}

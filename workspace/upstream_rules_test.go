@@ -83,6 +83,7 @@ func TestUpstreamActionProblems(t *testing.T) {
 	tests := []struct{ name, action, want string }{
 		{"script and source", "type: script\n    script: echo\n    source: bin/run.py", "has more than one of script, source and cmd"},
 		{"image on a script", "type: script\n    script: echo\n    image: alpine", "image does not apply to type script actions (use type: docker, or runner: docker)"},
+		{"image on a docker-runner script", "type: script\n    runner: docker\n    image: myorg/kafka-consumer:1.0", "image does not apply to type script actions (runner: docker runs the script in the worker's runner image; to run an image as is, use type: docker without runner)"},
 		{"script on docker", "type: docker\n    image: alpine\n    script: echo", "script does not apply to type docker actions"},
 		{"deps on shell", "type: script\n    script: echo\n    dependencies: [x]", "dependencies need a language other than shell"},
 		{"deps on go", "type: script\n    language: go\n    script: x\n    dependencies: [x]", "dependencies do not apply to go"},
