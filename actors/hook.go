@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 	"time"
@@ -180,6 +181,10 @@ func (o *Orchestrator) fireHook(ws *workspace.Workspace, job stroem.Job, h *work
 		id: id, source: stroem.SourceHook, sourceID: job.ID, createdBy: job.CreatedBy,
 		context: map[string]any{"hook": map[string]any{"event": event, "job_id": job.ID, "action": h.Action}},
 	}
+	hc, err := o.withArtifacts(ctx, job.ID, hc)
+	if err != nil {
+		return err
+	}
 	input, err := renderHookInput(h, hc, secrets)
 	if err != nil {
 		// Still a hook job, failed: its failure shows where hooks show.
@@ -215,6 +220,35 @@ func (o *Orchestrator) fireHook(ws *workspace.Workspace, job stroem.Job, h *work
 	}
 	spec.plan, spec.body = p, body
 	return o.createJob(ctx, ws, task, input, input, spec)
+}
+
+// artifactLister is the store's artifact list, which the hooks' context
+// reads (a store without it gives hooks an empty list).
+type artifactLister interface {
+	ArtifactList(ctx context.Context, jobID string) ([]persistence.Artifact, error)
+}
+
+// withArtifacts is hc (not changed) with hook.artifacts: the job's
+// artifacts as upstream lists them, url the path of their download route.
+// An error is the store's (the hook is fired later, or not at all, as for
+// any store error when it is created), never an empty list in its place.
+func (o *Orchestrator) withArtifacts(ctx context.Context, jobID string, hc map[string]any) (map[string]any, error) {
+	list := []any{}
+	if al, ok := o.store.(artifactLister); ok {
+		arts, err := al.ArtifactList(ctx, jobID)
+		if err != nil {
+			return nil, fmt.Errorf("list the job's artifacts for hook.artifacts: %w", err)
+		}
+		for _, a := range arts {
+			list = append(list, map[string]any{
+				"name": a.Name, "content_type": a.ContentType, "size_bytes": a.SizeBytes, "step_name": a.StepName,
+				"created_at": a.CreatedAt.UTC().Format(time.RFC3339), "url": "/api/jobs/" + jobID + "/artifacts/" + a.Name,
+			})
+		}
+	}
+	out := maps.Clone(hc)
+	out["artifacts"] = list
+	return out, nil
 }
 
 // renderHookInput renders a hook's input templates over hook.* and

@@ -165,3 +165,48 @@ tasks:
 	require.Equal(t, 400, code, string(body))
 	require.Contains(t, string(body), `input \"extra\": unknown field`)
 }
+
+// The artifacts guide's hook: hook.artifacts lists the job's artifacts
+// ({name, content_type, size_bytes, url, step_name, created_at}, url the
+// path of the download route), and its Slack example renders over it.
+func TestUpstreamHookArtifacts(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOpts{workspace: workspaceDir(t, `
+actions:
+  build:
+    type: script
+    script: |
+      mkdir -p "$ARTIFACTS_DIR/reports"
+      printf '<h1>q1</h1>' > "$ARTIFACTS_DIR/reports/q1.html"
+      printf 'hello' > "$ARTIFACTS_DIR/notes.txt"
+  slack-notify:
+    type: script
+    input:
+      text: { type: string }
+    script: |
+      cat <<'EOF'
+      {{ input.text }}
+      EOF
+tasks:
+  nightly-report:
+    flow:
+      build:
+        action: build
+    on_success:
+      - action: slack-notify
+        input:
+          text: |
+            Job done. Outputs:
+            {% for a in hook.artifacts %}- <{{ a.url }}|{{ a.name }}> ({{ a.size_bytes }} B) {{ a.content_type }} from {{ a.step_name }}\n{% endfor %}
+`)})
+	id := s.execute("nightly-report", nil)
+	j := s.waitJob(id)
+	require.Equal(t, stroem.JobCompleted, j.Status, describeJob(j))
+	h := s.waitHook(id, "on_success")
+	require.Equal(t, stroem.JobCompleted, h.Status, describeJob(h))
+	hookID := h.ID
+	logs := s.logs(hookID)
+	require.Contains(t, logs, "- </api/jobs/"+id+"/artifacts/notes.txt|notes.txt> (5 B) text/plain")
+	require.Contains(t, logs, "from build")
+	require.Contains(t, logs, "- </api/jobs/"+id+"/artifacts/reports/q1.html|reports/q1.html> (11 B) text/html")
+}
