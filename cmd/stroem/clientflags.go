@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -51,18 +53,50 @@ func (f *clientFlags) client(ctx context.Context) (*client.Client, error) {
 	if f.output != "" && f.output != "text" && f.output != "json" {
 		return nil, usageError("--output must be text or json, not %q", f.output)
 	}
-	if _, err := client.New(f.server); err != nil {
-		return nil, usageError("--server: %v", err)
+	if _, err := newClient(f.server, ""); err != nil {
+		return nil, err
 	}
 	tok, err := tokenFor(ctx, f.server)
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(f.server, client.WithUserAgent("stroem-cli/"+version), client.WithToken(tok))
+	return newClient(f.server, tok)
+}
+
+// newClient is the CLI's client for server, sending token when it is not
+// empty. A malformed server URL is a usage error.
+func newClient(server, token string) (*client.Client, error) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	c, err := client.New(server, client.WithUserAgent("stroem-cli/"+version), client.WithToken(token),
+		client.WithHTTPClient(&http.Client{Transport: htmlGuard{t}}))
 	if err != nil {
 		return nil, usageError("--server: %v", err)
 	}
 	return c, nil
+}
+
+// htmlGuard refuses an HTML page (status 2xx) where the API answers JSON,
+// an event stream or a tarball: the server URL names a web page, such as
+// the server's UI at a path (--server http://host:8080/ui), not the API.
+// Decoding the page failed with "invalid character '<'", a log stream
+// took it for a dropped connection and retried for minutes, and state
+// download saved it as the tarball. An artifact download may be an HTML
+// report, so it is let through.
+type htmlGuard struct{ next http.RoundTripper }
+
+func (g htmlGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := g.next.RoundTrip(req)
+	if err != nil || resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp, err
+	}
+	if strings.Contains(req.URL.Path, "/artifacts/") {
+		return resp, nil
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/html" {
+		return resp, nil
+	}
+	_ = resp.Body.Close()
+	return nil, errors.New("it answered with an HTML page, not the API's answer: is the server URL (--server or STROEM_URL) the server's own address, with no path such as /ui?")
 }
 
 // newTable is the writer of the CLI's tables.

@@ -126,9 +126,9 @@ func tokenFor(ctx context.Context, server string) (string, error) {
 	if c.RefreshToken == "" {
 		return c.AccessToken, nil
 	}
-	cl, err := client.New(server, client.WithUserAgent("stroem-cli/"+version))
+	cl, err := newClient(server, "")
 	if err != nil {
-		return "", usageError("--server: %v", err)
+		return "", err
 	}
 	tok, err := cl.Refresh(ctx, c.RefreshToken)
 	if err != nil {
@@ -183,9 +183,9 @@ it instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := cmd.Flag("server").Value.String()
-			cl, err := client.New(f, client.WithUserAgent("stroem-cli/"+version))
+			cl, err := newClient(f, "")
 			if err != nil {
-				return usageError("--server: %v", err)
+				return err
 			}
 			cf, path, err := loadCredentials()
 			if err != nil {
@@ -193,9 +193,9 @@ it instead.`,
 			}
 			key := serverKey(f)
 			if apiKey := strings.TrimSpace(os.Getenv("STROEM_TOKEN")); apiKey != "" {
-				authed, err := client.New(f, client.WithUserAgent("stroem-cli/"+version), client.WithToken(apiKey))
+				authed, err := newClient(f, apiKey)
 				if err != nil {
-					return usageError("--server: %v", err)
+					return err
 				}
 				u, err := authed.Me(cmd.Context())
 				if err != nil {
@@ -282,7 +282,7 @@ func newLogoutCmd() *cobra.Command {
 				return nil
 			}
 			if c.RefreshToken != "" {
-				if cl, err := client.New(f, client.WithUserAgent("stroem-cli/"+version)); err == nil {
+				if cl, err := newClient(f, ""); err == nil {
 					if err := cl.Logout(cmd.Context(), c.RefreshToken); err != nil {
 						fmt.Fprintf(cmd.ErrOrStderr(), "stroem: the server did not revoke the session (%v); forgetting it here anyway\n", err)
 					}

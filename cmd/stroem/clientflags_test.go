@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A --server URL with a path the server answers with its web UI (an HTML
+// page with 200, for any path under it) is named as the problem, at once:
+// decoding the page failed with "invalid character '<'", and logs --follow
+// took the page for a dropped stream and retried it for two minutes.
+func TestClientCommandsRefuseAnHTMLAnswer(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte("<!doctype html><html><body>Strøm</body></html>"))
+	}))
+	t.Cleanup(srv.Close)
+	url := srv.URL + "/ui"
+	for _, args := range [][]string{
+		{"jobs"},
+		{"status", testJobID},
+		{"logs", testJobID},
+		{"logs", testJobID, "--follow"},
+		{"whoami"},
+		{"state", "download"},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		start := time.Now()
+		r := runCLI(t, ctx, append(args, "--server", url)...)
+		cancel()
+		require.Less(t, time.Since(start), 10*time.Second, "%v: at once, not after retrying", args)
+		require.Equal(t, 1, r.code, "%v: %s", args, r.err)
+		require.Contains(t, r.err, "an HTML page, not the API's answer", args)
+		require.NotContains(t, r.err, "invalid character", args)
+	}
+
+	// An artifact may be an HTML report.
+	r := runCLI(t, t.Context(), "artifacts", "download", testJobID, "report.html", "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	require.Contains(t, r.out, "<html>")
+}
