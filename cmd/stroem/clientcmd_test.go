@@ -364,7 +364,7 @@ func TestClientCommandErrors(t *testing.T) {
 		{[]string{"trigger", "--server", url}, 2, "stroem: trigger needs exactly one TASK"},
 		{[]string{"trigger", "hello-world", "--bogus"}, 2, "stroem: unknown flag: --bogus (see 'stroem trigger --help')"},
 		{[]string{"jobs", "--status", "weird", "--server", url}, 2, `stroem: --status "weird": want one of pending, running, completed, failed, cancelled`},
-		{[]string{"jobs", "--limit", "0", "--server", url}, 2, "stroem: --limit 0: want at least 1"},
+		{[]string{"jobs", "--limit", "0", "--server", url}, 2, "stroem: --limit 0: want 1 to 1000"},
 		{[]string{"jobs", "-o", "yaml", "--server", url}, 2, `stroem: --output must be text or json, not "yaml"`},
 		{[]string{"tasks", "--server", "localhost:8080"}, 2, "stroem: --server: server URL"},
 	}

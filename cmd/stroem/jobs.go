@@ -11,6 +11,9 @@ import (
 	"github.com/stroem/stroem/http/client"
 )
 
+// maxJobsLimit is the most jobs GET /api/jobs returns at once.
+const maxJobsLimit = 1000
+
 func newJobsCmd() *cobra.Command {
 	var status string
 	var since time.Duration
@@ -34,8 +37,8 @@ func newJobsCmd() *cobra.Command {
 					return usageError("--status %q: want one of %s", status, strings.Join(valid, ", "))
 				}
 			}
-			if filter.Limit < 1 {
-				return usageError("--limit %d: want at least 1", filter.Limit)
+			if filter.Limit < 1 || filter.Limit > maxJobsLimit {
+				return usageError("--limit %d: want 1 to %d", filter.Limit, maxJobsLimit)
 			}
 			if filter.Offset < 0 {
 				return usageError("--offset %d: want 0 or more", filter.Offset)
@@ -64,7 +67,7 @@ func newJobsCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&status, "status", "", "only jobs with this status")
-	cmd.Flags().IntVarP(&filter.Limit, "limit", "n", 20, "at most this many jobs")
+	cmd.Flags().IntVarP(&filter.Limit, "limit", "n", 20, "at most this many jobs (1–1000)")
 	cmd.Flags().IntVar(&filter.Offset, "offset", 0, "skip this many jobs")
 	cmd.Flags().DurationVar(&since, "since", 0, "only jobs created within this long (e.g. 1h, 24h)")
 	cmd.Flags().StringVarP(&filter.Workspace, "workspace", "w", "", "only jobs of this workspace")
