@@ -103,7 +103,25 @@ func newRootCmd() *cobra.Command {
 		newArtifactsCmd(),
 	)
 	usageArgs(root)
+	interruptible(root)
 	return root
+}
+
+// interruptible makes Ctrl-C or SIGTERM during any client command (one
+// with --server) exit 130 without an error line, as docs/operations.md
+// says, whichever call it interrupted: wrapping each request is easy to
+// forget (whoami, api-keys revoke and login did).
+func interruptible(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		interruptible(sub)
+	}
+	run := c.RunE
+	if run == nil || c.Flags().Lookup("server") == nil {
+		return
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		return interrupted(cmd.Context(), run(cmd, args))
+	}
 }
 
 // usageArgs makes every argument check's error a usage error (exit 2), as
