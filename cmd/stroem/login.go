@@ -109,6 +109,9 @@ func tokenFor(ctx context.Context, server string) (string, error) {
 		return t, nil
 	}
 	cf, path, err := loadCredentials()
+	if err != nil && path == "" {
+		return "", nil // no config dir (no $HOME): no session was kept
+	}
 	if err != nil {
 		return "", err
 	}
