@@ -99,6 +99,10 @@ func packPath(tw *blob.Writer, p string) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	if !st.IsDir() && !st.Mode().IsRegular() {
+		// A named pipe would block open(2) for good; a device has no size.
+		return usageError("%s: not a regular file or a folder", p)
+	}
 	base := filepath.Base(filepath.Clean(p))
 	if !st.IsDir() {
 		f, err := os.Open(p)
