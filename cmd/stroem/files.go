@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -185,6 +186,9 @@ func newStateDownloadCmd() *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutFile(out); err != nil {
+				return err
+			}
 			id := "latest"
 			if len(args) == 1 {
 				id = args[0]
@@ -241,6 +245,9 @@ func newArtifactsDownloadCmd() *cobra.Command {
 		Short: "Download one artifact",
 		Args:  jobAndArg("artifacts download", "an artifact NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutFile(out); err != nil {
+				return err
+			}
 			rc, err := requestJob(cmd, flags, args[0], func(c *client.Client, ctx context.Context, id string) (io.ReadCloser, error) {
 				return c.ArtifactDownload(ctx, id, args[1])
 			})
@@ -254,6 +261,28 @@ func newArtifactsDownloadCmd() *cobra.Command {
 	flags = addClientFlags(cmd, false)
 	cmd.Flags().StringVarP(&out, "output-file", "o", "-", "file to write (-: standard output)")
 	return cmd
+}
+
+// checkOutFile is the usage check of a download's --output-file, before
+// the download: writeOut's errors would name its temporary file.
+func checkOutFile(out string) error {
+	if out == "-" || out == "" {
+		return nil
+	}
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		return usageError("--output-file %s is a folder: name a file", out)
+	}
+	dir := filepath.Dir(out)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return usageError("--output-file %s: folder %s does not exist", out, dir)
+	case err != nil:
+		return usageError("--output-file %s: %v", out, err)
+	case !st.IsDir():
+		return usageError("--output-file %s: %s is not a folder", out, dir)
+	}
+	return nil
 }
 
 // writeOut copies a download to a file (written whole, then renamed into

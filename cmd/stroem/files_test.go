@@ -33,3 +33,30 @@ func TestStateUploadRefusesAPipe(t *testing.T) {
 		}
 	}
 }
+
+// A download's -o that cannot be written is a usage error before the
+// download, naming -o: a folder or a missing folder failed after it, with
+// "rename /tmp/.x.1102236112 /tmp/x: file exists" about a temporary file.
+func TestDownloadOutputFileChecked(t *testing.T) {
+	t.Parallel()
+	_, url := newFakeAPI(t)
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing", "report.txt")
+	for _, tc := range []struct{ out, err string }{
+		{dir, "stroem: --output-file " + dir + " is a folder: name a file\n"},
+		{missing, "stroem: --output-file " + missing + ": folder " + filepath.Dir(missing) + " does not exist\n"},
+	} {
+		r := runCLI(t, t.Context(), "artifacts", "download", testJobID, "report.txt", "-o", tc.out, "--server", url)
+		require.Equal(t, 2, r.code, r.err)
+		require.Equal(t, tc.err, r.err)
+		r = runCLI(t, t.Context(), "state", "download", "-o", tc.out, "--server", url)
+		require.Equal(t, 2, r.code, r.err)
+		require.Equal(t, tc.err, r.err)
+	}
+	out := filepath.Join(dir, "report.txt")
+	r := runCLI(t, t.Context(), "artifacts", "download", testJobID, "report.txt", "-o", out, "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.Equal(t, "hi", string(b))
+}
