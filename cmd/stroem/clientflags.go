@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -64,8 +65,13 @@ func (f *clientFlags) client(ctx context.Context) (*client.Client, error) {
 }
 
 // newClient is the CLI's client for server, sending token when it is not
-// empty. A malformed server URL is a usage error.
+// empty. A malformed server URL is a usage error, and so is one with a
+// user or password: every error about the server names its URL, and the
+// CLI authenticates with its own token.
 func newClient(server, token string) (*client.Client, error) {
+	if u, err := neturl.Parse(strings.TrimSpace(server)); err == nil && u.User != nil {
+		return nil, usageError("--server %s: a user or password in the URL is not supported; log in with `stroem login` or set STROEM_TOKEN", u.Redacted())
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	c, err := client.New(server, client.WithUserAgent("stroem-cli/"+version), client.WithToken(token),
 		client.WithHTTPClient(&http.Client{Transport: htmlGuard{t}}))

@@ -45,3 +45,20 @@ func TestClientCommandsRefuseAnHTMLAnswer(t *testing.T) {
 	require.Equal(t, 0, r.code, r.err)
 	require.Contains(t, r.out, "<html>")
 }
+
+// A server URL with a password in it is refused without printing it: every
+// error about the server (unreachable, timed out) named the URL, password
+// and all, and the CLI sends its own token anyway.
+func TestServerURLWithAPasswordIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"tasks"},
+		{"status", testJobID},
+		{"login", "--email", "a@example.com", "--password-stdin"},
+		{"logout"},
+	} {
+		r := runCLIIn(t, t.Context(), "pw\n", append(args, "--server", "http://admin:s3cret@127.0.0.1:1")...)
+		require.Equal(t, 2, r.code, "%v: %s", args, r.err)
+		require.Equal(t, "stroem: --server http://admin:xxxxx@127.0.0.1:1: a user or password in the URL is not supported; log in with `stroem login` or set STROEM_TOKEN\n", r.err, args)
+	}
+}

@@ -274,6 +274,10 @@ func newLogoutCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := cmd.Flag("server").Value.String()
+			cl, err := newClient(f, "")
+			if err != nil {
+				return err
+			}
 			cf, path, err := loadCredentials()
 			if err != nil {
 				return err
@@ -285,10 +289,8 @@ func newLogoutCmd() *cobra.Command {
 				return nil
 			}
 			if c.RefreshToken != "" {
-				if cl, err := newClient(f, ""); err == nil {
-					if err := cl.Logout(cmd.Context(), c.RefreshToken); err != nil {
-						fmt.Fprintf(cmd.ErrOrStderr(), "stroem: the server did not revoke the session (%v); forgetting it here anyway\n", err)
-					}
+				if err := cl.Logout(cmd.Context(), c.RefreshToken); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "stroem: the server did not revoke the session (%v); forgetting it here anyway\n", err)
 				}
 			}
 			delete(cf.Servers, key)
