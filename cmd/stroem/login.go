@@ -105,8 +105,8 @@ func serverKey(url string) string { return strings.TrimRight(strings.TrimSpace(u
 // STROEM_TOKEN, else the stored session (refreshed first when its access
 // token is about to expire), else none.
 func tokenFor(ctx context.Context, server string) (string, error) {
-	if t := strings.TrimSpace(os.Getenv("STROEM_TOKEN")); t != "" {
-		return t, nil
+	if t, err := envToken(); t != "" || err != nil {
+		return t, err
 	}
 	cf, path, err := loadCredentials()
 	if err != nil && path == "" {
@@ -148,6 +148,17 @@ func tokenFor(ctx context.Context, server string) (string, error) {
 		return "", err
 	}
 	return c.AccessToken, nil
+}
+
+// envToken is STROEM_TOKEN without surrounding space. One with a control
+// character inside (a line break, from a file read whole) cannot be sent
+// as a header: a usage error that names the variable, not its value.
+func envToken() (string, error) {
+	t := strings.TrimSpace(os.Getenv("STROEM_TOKEN"))
+	if strings.ContainsFunc(t, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return "", usageError("STROEM_TOKEN has a control character (a line break?) inside; a token is one line of printable characters")
+	}
+	return t, nil
 }
 
 // jwtExpiry reads a JWT's exp without checking it (the server does); the
@@ -195,7 +206,11 @@ it instead.`,
 				return err
 			}
 			key := serverKey(f)
-			if apiKey := strings.TrimSpace(os.Getenv("STROEM_TOKEN")); apiKey != "" {
+			apiKey, err := envToken()
+			if err != nil {
+				return err
+			}
+			if apiKey != "" {
 				authed, err := newClient(f, apiKey)
 				if err != nil {
 					return err

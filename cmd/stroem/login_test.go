@@ -24,3 +24,16 @@ func TestClientCommandsWithoutAHomeFolder(t *testing.T) {
 	require.Equal(t, 1, r.code, r.err)
 	require.Contains(t, r.err, "find the user config dir")
 }
+
+// A STROEM_TOKEN that cannot be sent (a newline inside, from a file read
+// with its line breaks) is a usage error naming the variable, not the
+// token: it was "net/http: invalid header field value for Authorization".
+func TestSTROEMTOKENWithAControlCharacter(t *testing.T) {
+	t.Setenv("STROEM_TOKEN", "strm_abc\ndef")
+	_, url := newFakeAPI(t)
+	for _, args := range [][]string{{"tasks"}, {"login"}} {
+		r := runCLI(t, t.Context(), append(args, "--server", url)...)
+		require.Equal(t, 2, r.code, "%v: %s", args, r.err)
+		require.Equal(t, "stroem: STROEM_TOKEN has a control character (a line break?) inside; a token is one line of printable characters\n", r.err)
+	}
+}
