@@ -1,7 +1,16 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
 	"github.com/spf13/cobra"
+
+	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/http/client"
 )
 
 func newLogsCmd() *cobra.Command {
@@ -32,6 +41,11 @@ step, attempt, time and stream.`,
 			if err != nil {
 				return err
 			}
+			if step != "" {
+				if err := checkStep(ctx, c, id, step); err != nil {
+					return err
+				}
+			}
 			if follow {
 				st, err := followLogs(cmd, c, pf, id, step, flags.json())
 				if err != nil {
@@ -53,4 +67,35 @@ step, attempt, time and stream.`,
 	flags = addClientFlags(cmd, true)
 	pf = addPrefixFlags(cmd)
 	return cmd
+}
+
+// loopIndex is the suffix of a loop instance's name ("deploy[2]").
+var loopIndex = regexp.MustCompile(`\[[0-9]+\]$`)
+
+// checkStep makes --step name one of the job's steps: the log filter
+// alone answers a typo with no lines. A loop instance ("deploy[2]")
+// counts once its loop is a step, since instances appear only when the
+// loop expands.
+func checkStep(ctx context.Context, c *client.Client, jobID, step string) error {
+	job, err := c.Job(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(job.Steps))
+	for _, s := range job.Steps {
+		names = append(names, s.StepName)
+	}
+	for name := step; ; name = loopIndex.ReplaceAllString(name, "") {
+		if slices.Contains(names, name) {
+			return nil
+		}
+		if !loopIndex.MatchString(name) {
+			break
+		}
+	}
+	list := strings.Join(names[:min(len(names), 10)], ", ")
+	if len(names) > 10 {
+		list += fmt.Sprintf(" and %d more", len(names)-10)
+	}
+	return stroem.Errorf(stroem.CodeNotFound, "job %s has no step %q (its steps: %s)", jobID, step, list)
 }
