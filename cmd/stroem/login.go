@@ -135,6 +135,10 @@ func tokenFor(ctx context.Context, server string) (string, error) {
 	}
 	tok, err := cl.Refresh(ctx, c.RefreshToken)
 	if err != nil {
+		if stroem.ErrorCode(err) == stroem.CodeNotFound {
+			// The server has no authentication (now): it needs no token.
+			return "", nil
+		}
 		if stroem.ErrorCode(err) == stroem.CodeUnauthorized {
 			delete(cf.Servers, key)
 			_ = saveCredentials(cf, path)

@@ -37,3 +37,23 @@ func TestSTROEMTOKENWithAControlCharacter(t *testing.T) {
 		require.Equal(t, "stroem: STROEM_TOKEN has a control character (a line break?) inside; a token is one line of printable characters\n", r.err)
 	}
 }
+
+// A session kept for a URL whose server has no authentication now (stroem
+// dev at the URL a server with auth: had, say) is not renewed there: the
+// commands go on without a token, which that server does not need. Each
+// failed with "authentication is not configured on this server" until
+// `stroem logout`.
+func TestKeptSessionOnAServerWithoutAuth(t *testing.T) {
+	cfgDir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", cfgDir)
+	t.Setenv("HOME", cfgDir)
+	t.Setenv("STROEM_TOKEN", "")
+	_, url := newFakeAPI(t) // has no /api/auth routes: 404
+	path, err := credentialsPath()
+	require.NoError(t, err)
+	require.NoError(t, saveCredentials(credentialFile{Servers: map[string]credential{
+		url: {Email: "a@example.com", AccessToken: "expired", RefreshToken: "refresh"}}}, path))
+	r := runCLI(t, t.Context(), "tasks", "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	require.Contains(t, r.out, "hello-world")
+}
