@@ -233,7 +233,10 @@ it instead.`,
 			in := bufio.NewReader(cmd.InOrStdin())
 			if email == "" {
 				fmt.Fprint(cmd.ErrOrStderr(), "Email: ")
-				line, err := in.ReadString('\n')
+				line, err := readInterruptibly(cmd.Context(), func() (string, error) { return in.ReadString('\n') })
+				if cmd.Context().Err() != nil {
+					return cmd.Context().Err()
+				}
 				if err != nil && line == "" {
 					return usageError("no email given (use --email)")
 				}
@@ -264,18 +267,56 @@ it instead.`,
 	return cmd
 }
 
+// readInterruptibly returns what read (a blocking read of the terminal or
+// stdin) returns, or the context's error as soon as it is cancelled: main
+// turns Ctrl-C into a cancelled context, which a read does not see, so a
+// prompt ignored Ctrl-C until Enter. The read is left behind; the process
+// is about to exit.
+func readInterruptibly(ctx context.Context, read func() (string, error)) (string, error) {
+	type result struct {
+		s   string
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		s, err := read()
+		ch <- result{s, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.s, r.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
 // readPassword prompts without echo on a terminal, or reads one line.
 func readPassword(cmd *cobra.Command, in *bufio.Reader, fromStdin bool) (string, error) {
 	if f, ok := cmd.InOrStdin().(*os.File); ok && !fromStdin && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprint(cmd.ErrOrStderr(), "Password: ")
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(cmd.ErrOrStderr())
+		fd := int(f.Fd())
+		state, err := term.GetState(fd)
 		if err != nil {
 			return "", fmt.Errorf("read password: %w", err)
 		}
-		return string(b), nil
+		b, err := readInterruptibly(cmd.Context(), func() (string, error) {
+			b, err := term.ReadPassword(fd)
+			return string(b), err
+		})
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if cmd.Context().Err() != nil {
+			_ = term.Restore(fd, state) // echo back on: ReadPassword is still waiting
+			return "", cmd.Context().Err()
+		}
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return b, nil
 	}
-	line, err := in.ReadString('\n')
+	line, err := readInterruptibly(cmd.Context(), func() (string, error) { return in.ReadString('\n') })
+	if cmd.Context().Err() != nil {
+		return "", cmd.Context().Err()
+	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("read password: %w", err)
 	}

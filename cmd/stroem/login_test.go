@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"io"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -56,4 +59,41 @@ func TestKeptSessionOnAServerWithoutAuth(t *testing.T) {
 	r := runCLI(t, t.Context(), "tasks", "--server", url)
 	require.Equal(t, 0, r.code, r.err)
 	require.Contains(t, r.out, "hello-world")
+}
+
+// Ctrl-C while login waits for the email or the password ends it, exit
+// 130: main turns SIGINT into a cancelled context, which a read of the
+// terminal or stdin did not see, so the prompt ignored Ctrl-C until Enter
+// (with echo still off at the password prompt).
+func TestLoginPromptInterrupted(t *testing.T) {
+	cfgDir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", cfgDir)
+	t.Setenv("HOME", cfgDir)
+	t.Setenv("STROEM_TOKEN", "")
+	_, url := newFakeAPI(t)
+	for _, args := range [][]string{
+		{"login"},
+		{"login", "--email", "a@example.com", "--password-stdin"},
+	} {
+		stdin, w := io.Pipe() // nothing is typed
+		t.Cleanup(func() { _ = w.Close() })
+		root := newRootCmd()
+		root.SetIn(stdin)
+		root.SetOut(io.Discard)
+		root.SetErr(io.Discard)
+		root.SetArgs(append(args, "--server", url))
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- root.ExecuteContext(ctx) }()
+		cancel() // what Ctrl-C does, before or at the prompt
+		select {
+		case err := <-done:
+			var ee *exitError
+			require.ErrorAs(t, err, &ee, args)
+			require.Equal(t, 130, ee.code, "%v: %v", args, err)
+			require.NoError(t, ee.err, args)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%v: Ctrl-C did not end the prompt", args)
+		}
+	}
 }
