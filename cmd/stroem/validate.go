@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -33,7 +34,10 @@ Exit codes: 0 valid, 1 problems found, 2 usage or I/O error.`,
 			if output != "text" && output != "json" {
 				return usageError("--output must be text or json, not %q", output)
 			}
-			ws, err := workspace.Load(args[0])
+			ws, err := loadInterruptibly(c.Context(), args[0])
+			if c.Context().Err() != nil {
+				return exitCode(130, nil) // Ctrl-C
+			}
 			if err != nil {
 				return exitCode(2, err)
 			}
@@ -55,6 +59,28 @@ Exit codes: 0 valid, 1 problems found, 2 usage or I/O error.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
+}
+
+// loadInterruptibly loads the workspace at path, or returns as soon as ctx
+// is cancelled: main turns Ctrl-C into a cancelled context, which Load
+// does not watch, so a large workspace was validated to the end whatever
+// was pressed. The load is left behind; the process is about to exit.
+func loadInterruptibly(ctx context.Context, path string) (*workspace.Workspace, error) {
+	type result struct {
+		ws  *workspace.Workspace
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		ws, err := workspace.Load(path)
+		ch <- result{ws, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.ws, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // formatProblem prints a problem as FILE:LINE:COL: MESSAGE; a problem about
