@@ -366,7 +366,7 @@ func TestClientCommandErrors(t *testing.T) {
 		{[]string{"jobs", "--status", "weird", "--server", url}, 2, `stroem: --status "weird": want one of pending, running, completed, failed, cancelled`},
 		{[]string{"jobs", "--limit", "0", "--server", url}, 2, "stroem: --limit 0: want 1 to 1000"},
 		{[]string{"jobs", "-o", "yaml", "--server", url}, 2, `stroem: --output must be text or json, not "yaml"`},
-		{[]string{"tasks", "--server", "localhost:8080"}, 2, "stroem: --server: server URL"},
+		{[]string{"tasks", "--server", "localhost:8080"}, 2, `stroem: --server "localhost:8080": want a URL that starts with http:// or https://`},
 	}
 	for _, tc := range cases {
 		r := runCLI(t, t.Context(), tc.args...)

@@ -69,8 +69,8 @@ func (f *clientFlags) client(ctx context.Context) (*client.Client, error) {
 // user or password: every error about the server names its URL, and the
 // CLI authenticates with its own token.
 func newClient(server, token string) (*client.Client, error) {
-	if u, err := neturl.Parse(strings.TrimSpace(server)); err == nil && u.User != nil {
-		return nil, usageError("--server %s: a user or password in the URL is not supported; log in with `stroem login` or set STROEM_TOKEN", u.Redacted())
+	if err := checkServerURL(server); err != nil {
+		return nil, err
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	c, err := client.New(server, client.WithUserAgent("stroem-cli/"+version), client.WithToken(token),
@@ -79,6 +79,25 @@ func newClient(server, token string) (*client.Client, error) {
 		return nil, usageError("--server: %v", err)
 	}
 	return c, nil
+}
+
+// checkServerURL refuses the server URLs client.New would take or refuse
+// unhelpfully: one without a scheme (Go's parser says "first path segment
+// in URL cannot contain colon" of 127.0.0.1:8080), and one with a user or
+// password, never printed.
+func checkServerURL(server string) error {
+	s := strings.TrimSpace(server)
+	scheme := strings.Contains(s, "://")
+	if !scheme {
+		s = "http://" + s
+	}
+	if u, err := neturl.Parse(s); err == nil && u.User != nil {
+		return usageError("--server %s: a user or password in the URL is not supported; log in with `stroem login` or set STROEM_TOKEN", u.Redacted())
+	}
+	if !scheme && s != "http://" {
+		return usageError("--server %q: want a URL that starts with http:// or https:// (%s)", server, s)
+	}
+	return nil
 }
 
 // htmlGuard refuses an HTML page (status 2xx) where the API answers JSON,

@@ -62,3 +62,15 @@ func TestServerURLWithAPasswordIsRefused(t *testing.T) {
 		require.Equal(t, "stroem: --server http://admin:xxxxx@127.0.0.1:1: a user or password in the URL is not supported; log in with `stroem login` or set STROEM_TOKEN\n", r.err, args)
 	}
 }
+
+// A server URL without its scheme, the commonest slip, says what to write:
+// with an IP address it was Go's "first path segment in URL cannot contain
+// colon".
+func TestServerURLWithoutScheme(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"127.0.0.1:8080", "localhost:8080", "stroem.example.com"} {
+		r := runCLI(t, t.Context(), "tasks", "--server", u)
+		require.Equal(t, 2, r.code, r.err)
+		require.Equal(t, `stroem: --server "`+u+`": want a URL that starts with http:// or https:// (http://`+u+`)`+"\n", r.err)
+	}
+}
