@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/stroem/stroem"
+	"github.com/stroem/stroem/auth"
 	"github.com/stroem/stroem/http/client"
 )
 
@@ -419,8 +420,11 @@ func newAPIKeysCmd() *cobra.Command {
 	var days int
 	create.Flags().IntVar(&days, "expires-in-days", 0, "days until the key expires (0: never)")
 	create.RunE = func(cmd *cobra.Command, args []string) error {
-		if days < 0 {
-			return usageError("--expires-in-days must not be negative")
+		if days < 0 || days > auth.MaxAPIKeyDays {
+			return usageError("--expires-in-days %d: want 1 to %d, or 0 for a key that never expires", days, auth.MaxAPIKeyDays)
+		}
+		if strings.TrimSpace(args[0]) == "" {
+			return usageError("NAME must not be empty")
 		}
 		k, err := request(cmd, cf, func(c *client.Client) (client.NewAPIKey, error) {
 			return c.APIKeyCreate(cmd.Context(), args[0], days)
