@@ -65,7 +65,7 @@ func newStateUploadCmd() *cobra.Command {
 			defer tmp.Close()
 			tw := blob.NewWriter(tmp)
 			for _, a := range args {
-				if err := packPath(tw, a); err != nil {
+				if err := packPath(cmd.Context(), tw, a); err != nil {
 					return err
 				}
 			}
@@ -94,8 +94,9 @@ func newStateUploadCmd() *cobra.Command {
 }
 
 // packPath adds a file (by its base name) or a directory (recursively,
-// under its base name) to a state tarball.
-func packPath(tw *blob.Writer, p string) error {
+// under its base name) to a state tarball. It stops when ctx is cancelled
+// (Ctrl-C), between files and within one.
+func packPath(ctx context.Context, tw *blob.Writer, p string) error {
 	st, err := os.Stat(p)
 	if err != nil {
 		return usageError("%v", err)
@@ -111,9 +112,12 @@ func packPath(tw *blob.Writer, p string) error {
 			return err
 		}
 		defer f.Close()
-		return tw.Add(base, st.Size(), f)
+		return tw.Add(base, st.Size(), ctxReader{ctx, f})
 	}
 	return filepath.WalkDir(p, func(q string, d os.DirEntry, err error) error {
+		if err == nil {
+			err = ctx.Err()
+		}
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -133,8 +137,21 @@ func packPath(tw *blob.Writer, p string) error {
 			return err
 		}
 		defer f.Close()
-		return tw.Add(base+"/"+filepath.ToSlash(rel), info.Size(), f)
+		return tw.Add(base+"/"+filepath.ToSlash(rel), info.Size(), ctxReader{ctx, f})
 	})
+}
+
+// ctxReader is r until ctx is cancelled, then ctx's error.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 func newStateListCmd() *cobra.Command {

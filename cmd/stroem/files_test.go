@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -59,4 +60,28 @@ func TestDownloadOutputFileChecked(t *testing.T) {
 	b, err := os.ReadFile(out)
 	require.NoError(t, err)
 	require.Equal(t, "hi", string(b))
+}
+
+// Ctrl-C while state upload packs its files ends it, exit 130: packing
+// did not watch the context main cancels on SIGINT, so a big file was
+// read to the end first (24 s for 3 GB).
+func TestStateUploadInterruptedWhilePacking(t *testing.T) {
+	t.Parallel()
+	_, url := newFakeAPI(t)
+	big := filepath.Join(t.TempDir(), "big.bin")
+	f, err := os.Create(big)
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(8<<30)) // sparse: no disk used
+	require.NoError(t, f.Close())
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // what Ctrl-C does
+	done := make(chan cliResult, 1)
+	go func() { done <- runCLI(t, ctx, "state", "upload", "--task", "hello-world", big, "--server", url) }()
+	select {
+	case r := <-done:
+		require.Equal(t, 130, r.code, r.err)
+		require.Empty(t, r.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("state upload went on packing after Ctrl-C")
+	}
 }
