@@ -57,22 +57,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate(currentBuild().String())
-	root.SuggestionsMinimumDistance = 2
-	// An unknown command is a usage error (exit 2), in one line.
-	root.Args = func(c *cobra.Command, args []string) error {
-		if len(args) == 0 {
-			return nil
-		}
-		hint := ""
-		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
-			for i, name := range s {
-				s[i] = strconv.Quote(name)
-			}
-			hint = fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
-		}
-		return usageError("unknown command %q%s; see 'stroem --help'", args[0], hint)
-	}
-	root.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return exitCode(2, fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
 	})
@@ -102,9 +86,44 @@ func newRootCmd() *cobra.Command {
 		newStateCmd(),
 		newArtifactsCmd(),
 	)
+	groupArgs(root)
 	usageArgs(root)
 	interruptible(root)
 	return root
+}
+
+// groupArgs makes an unknown command a usage error (exit 2), in one line,
+// at the top level and under each command that only groups others (state,
+// artifacts, api-keys, admin): cobra prints such a command's help and
+// exits 0 whatever follows it, so a script took a typo for success.
+func groupArgs(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		groupArgs(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.SuggestionsMinimumDistance = 2
+	c.Args = unknownCommand
+	c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+}
+
+// unknownCommand is the Args check of a command that groups others.
+func unknownCommand(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	hint := ""
+	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+		for i, name := range s {
+			s[i] = strconv.Quote(name)
+		}
+		hint = fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+	}
+	if !c.HasParent() {
+		return usageError("unknown command %q%s; see 'stroem --help'", args[0], hint)
+	}
+	return usageError("unknown command %q for %q%s; see '%s --help'", args[0], c.CommandPath(), hint, c.CommandPath())
 }
 
 // interruptible makes Ctrl-C or SIGTERM during any client command (one
