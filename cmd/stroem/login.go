@@ -457,12 +457,35 @@ func newAPIKeysCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if err := c.APIKeyRevoke(cmd.Context(), args[0]); err != nil {
+		prefix := args[0]
+		if auth.ValidAPIKeyFormat(prefix) == nil {
+			// The whole key, a secret: revoke it by its prefix, so that it
+			// is neither sent in a URL nor printed back.
+			if prefix, err = keyPrefix(cmd.Context(), c, prefix); err != nil {
+				return err
+			}
+		}
+		if err := c.APIKeyRevoke(cmd.Context(), prefix); err != nil {
 			return err
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "API key %s revoked\n", args[0])
+		fmt.Fprintf(cmd.OutOrStdout(), "API key %s revoked\n", prefix)
 		return nil
 	}
 	cmd.AddCommand(create, list, revoke)
 	return cmd
+}
+
+// keyPrefix is the prefix of the caller's API key that key (a whole key)
+// starts with.
+func keyPrefix(ctx context.Context, c *client.Client, key string) (string, error) {
+	keys, err := c.APIKeys(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, k := range keys {
+		if k.Prefix != "" && strings.HasPrefix(key, k.Prefix) {
+			return k.Prefix, nil
+		}
+	}
+	return "", stroem.Errorf(stroem.CodeNotFound, "none of your API keys is this key (`stroem api-keys list` shows their prefixes)")
 }
