@@ -450,7 +450,7 @@ func newAPIKeysCmd() *cobra.Command {
 			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", k.Prefix, k.Name, formatTime(&k.CreatedAt), formatTime(k.ExpiresAt), formatTime(k.LastUsedAt))
 		})
 	}
-	revoke := &cobra.Command{Use: "revoke PREFIX", Short: "Revoke an API key by its prefix (strm_…)", Args: cobra.ExactArgs(1)}
+	revoke := &cobra.Command{Use: "revoke PREFIX", Short: "Revoke an API key by its prefix (strm_a1b), or the whole key", Args: cobra.ExactArgs(1)}
 	rf := addClientFlags(revoke, false)
 	revoke.RunE = func(cmd *cobra.Command, args []string) error {
 		c, err := rf.client(cmd.Context())
