@@ -59,10 +59,11 @@ func loadCredentials() (credentialFile, string, error) {
 		return cf, path, nil
 	}
 	if err != nil {
-		return cf, path, fmt.Errorf("read %s: %w", path, err)
+		return cf, path, fmt.Errorf("credentials file: %w", err) // err names the path
 	}
 	if err := json.Unmarshal(b, &cf); err != nil {
-		return cf, path, fmt.Errorf("credentials file %s is not valid JSON (delete it and log in again): %v", path, err)
+		// Not the decoder's words: they name Go types (main.credential).
+		return cf, path, fmt.Errorf("credentials file %s is not one `stroem login` wrote: delete it and log in again", path)
 	}
 	if cf.Servers == nil {
 		cf.Servers = map[string]credential{}

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -96,4 +98,30 @@ func TestLoginPromptInterrupted(t *testing.T) {
 			t.Fatalf("%v: Ctrl-C did not end the prompt", args)
 		}
 	}
+}
+
+// A credentials file that cannot be used says so in words: of a file of
+// valid JSON but another shape the error said "is not valid JSON: json:
+// cannot unmarshal string into Go struct field credentialFile.servers of
+// type main.credential", and of a folder it named the path twice.
+func TestUnusableCredentialsFile(t *testing.T) {
+	cfgDir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", cfgDir)
+	t.Setenv("HOME", cfgDir)
+	t.Setenv("STROEM_TOKEN", "")
+	_, url := newFakeAPI(t)
+	path, err := credentialsPath()
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
+	for _, content := range []string{`{"servers": {"` + url + `": "strm_x"}}`, `{"servers": `, `[]`} {
+		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+		r := runCLI(t, t.Context(), "tasks", "--server", url)
+		require.Equal(t, 1, r.code, r.err)
+		require.Equal(t, "stroem: credentials file "+path+" is not one `stroem login` wrote: delete it and log in again\n", r.err, content)
+	}
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, os.Mkdir(path, 0o700))
+	r := runCLI(t, t.Context(), "tasks", "--server", url)
+	require.Equal(t, 1, r.code, r.err)
+	require.Equal(t, "stroem: credentials file: read "+path+": is a directory\n", r.err)
 }
