@@ -10,6 +10,7 @@ import (
 	"net/http"
 	neturl "net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -83,19 +84,26 @@ func newClient(server, token string) (*client.Client, error) {
 
 // checkServerURL refuses the server URLs client.New would take or refuse
 // unhelpfully: one without a scheme (Go's parser says "first path segment
-// in URL cannot contain colon" of 127.0.0.1:8080), and one with a user or
-// password, never printed.
+// in URL cannot contain colon" of 127.0.0.1:8080), one with a user or
+// password, never printed, and one whose port cannot be one (the request
+// failed as if the server were down).
 func checkServerURL(server string) error {
 	s := strings.TrimSpace(server)
 	scheme := strings.Contains(s, "://")
 	if !scheme {
 		s = "http://" + s
 	}
-	if u, err := neturl.Parse(s); err == nil && u.User != nil {
+	u, err := neturl.Parse(s)
+	if err == nil && u.User != nil {
 		return usageError("--server %s: a user or password in the URL is not supported; log in with `stroem login` or set STROEM_TOKEN", u.Redacted())
 	}
 	if !scheme && s != "http://" {
 		return usageError("--server %q: want a URL that starts with http:// or https:// (%s)", server, s)
+	}
+	if err == nil && u.Port() != "" {
+		if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
+			return usageError("--server %q: port %s is not 1 to 65535", server, u.Port())
+		}
 	}
 	return nil
 }

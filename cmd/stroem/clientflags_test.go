@@ -74,3 +74,13 @@ func TestServerURLWithoutScheme(t *testing.T) {
 		require.Equal(t, `stroem: --server "`+u+`": want a URL that starts with http:// or https:// (http://`+u+`)`+"\n", r.err)
 	}
 }
+
+// A server URL whose port cannot be one is a usage error (exit 2), like
+// the rest of a malformed URL: it was "server at … is unreachable:
+// address 99999: invalid port", exit 1, as if the server were down.
+func TestServerURLWithABadPort(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, t.Context(), "tasks", "--server", "http://127.0.0.1:99999")
+	require.Equal(t, 2, r.code, r.err)
+	require.Equal(t, `stroem: --server "http://127.0.0.1:99999": port 99999 is not 1 to 65535`+"\n", r.err)
+}
