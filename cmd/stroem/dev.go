@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -172,6 +173,11 @@ func startDev(ctx context.Context, o devOptions, log *slog.Logger) (_ *devApp, e
 		if !loopbackAddr(o.listen) {
 			return nil, usageError("--listen %s: stroem dev has no authentication, so it only listens on a loopback address (e.g. 127.0.0.1:8080); "+
 				"for a server others can reach, run `stroem server` with an auth: section (docs/auth.md)", o.listen)
+		}
+		if _, port, _ := net.SplitHostPort(o.listen); port != "" {
+			if p, err := strconv.Atoi(port); err == nil && (p < 0 || p > 65535) {
+				return nil, usageError("--listen %s: port %s is not 0 to 65535", o.listen, port)
+			}
 		}
 		if ln, err = net.Listen("tcp", o.listen); err != nil {
 			return nil, fmt.Errorf("listen on %s: %w", o.listen, err)

@@ -303,3 +303,13 @@ func TestDevWorkerToken(t *testing.T) {
 	require.Len(t, b, 64)
 	require.NotEqual(t, a, b)
 }
+
+// A --listen port that cannot be one is a usage error (exit 2), as a
+// non-loopback host is: it was "listen tcp: address 99999: invalid port",
+// exit 1.
+func TestDevListenWithABadPort(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, t.Context(), "dev", compatWorkspace, "--listen", "127.0.0.1:99999", "--data-dir", t.TempDir())
+	require.Equal(t, 2, r.code, r.err)
+	require.Equal(t, "stroem: --listen 127.0.0.1:99999: port 99999 is not 0 to 65535\n", r.err)
+}
