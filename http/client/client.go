@@ -277,9 +277,17 @@ func statusError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	var ae apiError
 	if json.Unmarshal(b, &ae) == nil && ae.Error != "" {
+		// The details say what the message does not: some answers name
+		// their first problem in the message too, and it is not repeated.
 		msg := ae.Error
-		if len(ae.Details) > 0 {
-			msg += ": " + strings.Join(ae.Details, "; ")
+		var more []string
+		for _, d := range ae.Details {
+			if !strings.Contains(msg, d) {
+				more = append(more, d)
+			}
+		}
+		if len(more) > 0 {
+			msg += ": " + strings.Join(more, "; ")
 		}
 		return &stroem.Error{Code: code, Message: msg, Details: ae.Details}
 	}

@@ -76,10 +76,19 @@ func TestStatusMapsToErrorCodes(t *testing.T) {
 		require.Equal(t, []string{"a is required", "b must be integer"}, stroem.ErrorDetails(err))
 	}
 
+	// A problem the message names already is not repeated after it (the
+	// job list's 400 for ?limit=5000 put it in both).
 	c := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 400, map[string]any{"error": "invalid query: limit: want 1 to 1000", "details": []string{"limit: want 1 to 1000", "offset: negative"}})
+	}))
+	_, err := c.Job(context.Background(), "j1")
+	require.Equal(t, "invalid query: limit: want 1 to 1000: offset: negative", err.Error())
+	require.Equal(t, []string{"limit: want 1 to 1000", "offset: negative"}, stroem.ErrorDetails(err), "the details stay whole")
+
+	c = newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "boom\nmore", http.StatusInternalServerError)
 	}))
-	_, err := c.Workers(context.Background())
+	_, err = c.Workers(context.Background())
 	require.Equal(t, stroem.CodeInternal, stroem.ErrorCode(err))
 	require.Equal(t, "server answered 500 Internal Server Error: boom more", err.Error())
 	require.True(t, client.Retryable(err))
