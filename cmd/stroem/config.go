@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -312,6 +313,61 @@ type workerConfig struct {
 	// (e.g. 127.0.0.1:9101); no token, so bind it to a private address.
 	MetricsListen string         `yaml:"metrics_listen"`
 	Tracing       tracing.Config `yaml:"tracing"`
+
+	// The upstream's worker keys this worker does not use, accepted so that
+	// an upstream worker file starts; each one set is named in a warning
+	// (upstreamNotes).
+	PollIntervalSecs  int            `yaml:"poll_interval_secs"`
+	WorkspaceCacheDir string         `yaml:"workspace_cache_dir"`
+	RunnerImage       string         `yaml:"runner_image"`
+	Docker            map[string]any `yaml:"docker"`
+	Kubernetes        map[string]any `yaml:"kubernetes"`
+	Exclusive         bool           `yaml:"exclusive"`
+}
+
+// upstreamCapabilities are the upstream's capability names this worker
+// maps: script is its local script runner, shell here; the container and
+// agent runners are not in this worker, so it does not claim their steps
+// (it would only fail them).
+var upstreamCapabilities = map[string]string{"script": workspace.ActionShell, "docker": "", "kubernetes": "", "agent": ""}
+
+// upstreamNotes maps the upstream's capability names and returns a warning
+// for each upstream key set that this worker does not use.
+func (c *workerConfig) upstreamNotes() []string {
+	var notes []string
+	caps := make([]string, 0, len(c.Capabilities))
+	for _, name := range c.Capabilities {
+		to, upstream := upstreamCapabilities[name]
+		if !upstream {
+			to = name
+		}
+		switch {
+		case to != "":
+			if !slices.Contains(caps, to) {
+				caps = append(caps, to)
+			}
+		default:
+			notes = append(notes, fmt.Sprintf("capability %q is left out: this worker has no %s runner, so it does not claim such steps", name, name))
+		}
+	}
+	if len(caps) == 0 {
+		caps = []string{workspace.ActionShell}
+	}
+	c.Capabilities = caps
+	unused := func(keys, why string) { notes = append(notes, keys+" not used: "+why) }
+	if c.PollIntervalSecs != 0 {
+		unused("key poll_interval_secs is", "each idle slot long-polls the server, which answers as soon as a step is ready")
+	}
+	if c.WorkspaceCacheDir != "" {
+		unused("key workspace_cache_dir is", "downloaded workspaces are kept under work_dir/workspaces")
+	}
+	if c.RunnerImage != "" || c.Docker != nil || c.Kubernetes != nil {
+		unused("keys runner_image, docker and kubernetes are", "this worker runs steps as local processes only")
+	}
+	if c.Exclusive {
+		unused("key exclusive is", "tags are reported, not used to route steps")
+	}
+	return notes
 }
 
 func defaultWorkerConfig() workerConfig {

@@ -322,3 +322,53 @@ func loadServerConfig(t *testing.T, path string, env ...string) serverConfig {
 	require.NoError(t, loadConfig(path, &cfg, env))
 	return cfg
 }
+
+// The upstream's worker file (the runners guide's combined config) starts
+// this worker: its script capability is this worker's shell, the container
+// runners it lacks are left out (it would claim their steps only to fail
+// them), and each key it does not use is named in a warning.
+func TestUpstreamWorkerConfigStarts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "worker.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`server_url: "http://stroem-server:8080"
+worker_token: "your-token"
+worker_name: "worker-1"
+max_concurrent: 4
+poll_interval_secs: 2
+workspace_cache_dir: /var/stroem/workspace-cache
+capabilities:
+  - script
+  - docker
+  - kubernetes
+runner_image: "ghcr.io/fremvaerk/stroem-runner:latest"
+docker: {}
+kubernetes:
+  namespace: stroem-jobs
+tags: [gpu]
+exclusive: true
+`), 0o600))
+	cfg, notes, err := readWorkerConfig(path)
+	require.NoError(t, err)
+	require.Equal(t, []string{"shell"}, cfg.Capabilities)
+	require.Equal(t, "worker-1", cfg.WorkerName)
+	all := strings.Join(notes, "\n")
+	for _, want := range []string{`capability "docker" is left out`, `capability "kubernetes" is left out`,
+		"key poll_interval_secs is not used", "key workspace_cache_dir is not used",
+		"keys runner_image, docker and kubernetes are not used", "key exclusive is not used"} {
+		require.Contains(t, all, want)
+	}
+
+	// Our own names pass through, once each; with none left, shell.
+	for caps, want := range map[string][]string{
+		"[shell, script, shell]": {"shell"},
+		"[docker]":               {"shell"},
+		"[shell, custom]":        {"shell", "custom"},
+	} {
+		require.NoError(t, os.WriteFile(path, []byte("worker_token: t\ncapabilities: "+caps+"\n"), 0o600))
+		cfg, notes, err := readWorkerConfig(path)
+		require.NoError(t, err)
+		require.Equal(t, want, cfg.Capabilities, caps)
+		if caps == "[shell, custom]" {
+			require.Empty(t, notes)
+		}
+	}
+}

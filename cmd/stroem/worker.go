@@ -24,14 +24,16 @@ shutdown_grace (default 30s), cancels and reports the rest, and exits 0.
 
 The config file is YAML (server_url, worker_token, worker_name,
 max_concurrent, work_dir, capabilities, tags, pass_env, shutdown_grace,
-log_spool_bytes, metrics_listen, tracing); STROEM_CONFIG
+log_spool_bytes, metrics_listen, tracing; the upstream's worker keys
+are accepted, each one this worker does not use named in a warning);
+STROEM_CONFIG
 names it when --config is not given, and STROEM__KEY variables override any
 key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 		Example: `  stroem worker --config worker-config.yaml
   STROEM__SERVER_URL=http://server:8080 STROEM__WORKER_TOKEN=secret stroem worker`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := readWorkerConfig(configPath)
+			cfg, notes, err := readWorkerConfig(configPath)
 			if err != nil {
 				return err
 			}
@@ -39,6 +41,9 @@ key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 			procs := tuneWorker(cfg.MaxConcurrent)
 			log := daemonLogger(cfg.WorkerToken)
 			log.Info("worker starting", "version", version, "gomaxprocs", procs)
+			for _, n := range notes {
+				log.Warn("config: " + n)
+			}
 			c, err := client.New(cfg.ServerURL, client.WithToken(cfg.WorkerToken), client.WithUserAgent("stroem-worker/"+version))
 			if err != nil {
 				return exitCode(2, fmt.Errorf("key server_url: %w", err))
@@ -73,13 +78,14 @@ key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 
 // readWorkerConfig loads and validates the worker's configuration; every
 // problem is exit code 2.
-func readWorkerConfig(path string) (workerConfig, error) {
+func readWorkerConfig(path string) (workerConfig, []string, error) {
 	cfg := defaultWorkerConfig()
 	if err := readConfig(path, &cfg); err != nil {
-		return cfg, err
+		return cfg, nil, err
 	}
+	notes := cfg.upstreamNotes()
 	if cfg.WorkerName == "" {
 		cfg.WorkerName = "worker"
 	}
-	return cfg, nil
+	return cfg, notes, nil
 }
