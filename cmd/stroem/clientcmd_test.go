@@ -106,6 +106,10 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": what + " not found"})
 	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/workspaces", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`[{"name":"default","tasks_count":20,"actions_count":35,"revision":"2270d28421904be05680b13e","errors":[]},
+			{"name":"ops","tasks_count":0,"actions_count":0,"revision":"","errors":["a.yaml: bad",{"message":"b","file":"b.yaml","line":3}]}]`))
+	})
 	mux.HandleFunc("GET /api/workspaces/{ws}/tasks", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("ws") != "default" {
 			notFound(w, fmt.Sprintf("workspace %q", r.PathValue("ws")))
@@ -265,6 +269,28 @@ func TestTasksCommand(t *testing.T) {
 	r = runCLI(t, t.Context(), "tasks", "--server", url, "--workspace", "nope")
 	require.Equal(t, 1, r.code)
 	require.Equal(t, "stroem: workspace \"nope\" not found\n", r.err)
+}
+
+// stroem workspaces lists the server's workspaces (the upstream CLI's
+// `workspaces`), with how many problems a workspace's load had.
+func TestWorkspacesCommand(t *testing.T) {
+	t.Parallel()
+	_, url := newFakeAPI(t)
+	r := runCLI(t, t.Context(), "workspaces", "--server", url)
+	require.Equal(t, 0, r.code, r.err)
+	require.Equal(t, "NAME     REVISION      TASKS  ACTIONS  PROBLEMS\n"+
+		"default  2270d2842190  20     35       -\n"+
+		"ops      -             0      0        2\n", r.out)
+
+	r = runCLI(t, t.Context(), "workspaces", "--server", url, "-o", "json")
+	require.Equal(t, 0, r.code, r.err)
+	var list []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.out), &list))
+	require.Len(t, list, 2)
+	require.Equal(t, "2270d28421904be05680b13e", list[0]["revision"], "JSON keeps the whole revision")
+
+	r = runCLI(t, t.Context(), "workspaces", "extra", "--server", url)
+	require.Equal(t, 2, r.code, r.err)
 }
 
 func TestTriggerCommandInput(t *testing.T) {

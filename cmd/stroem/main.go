@@ -66,6 +66,7 @@ func newRootCmd() *cobra.Command {
 		newServerCmd(),
 		newDevCmd(),
 		newWorkerCmd(),
+		newWorkspacesCmd(),
 		newTasksCmd(),
 		newTriggerCmd(),
 		newTriggersCmd(),
