@@ -332,8 +332,10 @@ type workerConfig struct {
 var upstreamCapabilities = map[string]string{"script": workspace.ActionShell, "docker": "", "kubernetes": "", "agent": ""}
 
 // upstreamNotes maps the upstream's capability names and returns a warning
-// for each upstream key set that this worker does not use.
-func (c *workerConfig) upstreamNotes() []string {
+// for each upstream key set that this worker does not use. A worker left
+// with no capability it has is an error: one meant for containers only must
+// not run scripts on its host instead.
+func (c *workerConfig) upstreamNotes() ([]string, error) {
 	var notes []string
 	caps := make([]string, 0, len(c.Capabilities))
 	for _, name := range c.Capabilities {
@@ -351,7 +353,7 @@ func (c *workerConfig) upstreamNotes() []string {
 		}
 	}
 	if len(caps) == 0 {
-		caps = []string{workspace.ActionShell}
+		return nil, fmt.Errorf("key capabilities: this worker runs none of %s (it runs shell steps, the upstream's script; container and agent steps need a worker that has those runners)", strings.Join(c.Capabilities, ", "))
 	}
 	c.Capabilities = caps
 	unused := func(keys, why string) { notes = append(notes, keys+" not used: "+why) }
@@ -367,7 +369,7 @@ func (c *workerConfig) upstreamNotes() []string {
 	if c.Exclusive {
 		unused("key exclusive is", "tags are reported, not used to route steps")
 	}
-	return notes
+	return notes, nil
 }
 
 func defaultWorkerConfig() workerConfig {

@@ -357,10 +357,9 @@ exclusive: true
 		require.Contains(t, all, want)
 	}
 
-	// Our own names pass through, once each; with none left, shell.
+	// Our own names pass through, once each.
 	for caps, want := range map[string][]string{
 		"[shell, script, shell]": {"shell"},
-		"[docker]":               {"shell"},
 		"[shell, custom]":        {"shell", "custom"},
 	} {
 		require.NoError(t, os.WriteFile(path, []byte("worker_token: t\ncapabilities: "+caps+"\n"), 0o600))
@@ -371,4 +370,11 @@ exclusive: true
 			require.Empty(t, notes)
 		}
 	}
+	// A worker meant for containers only does not become a script worker.
+	require.NoError(t, os.WriteFile(path, []byte("worker_token: t\ncapabilities: [docker, kubernetes]\n"), 0o600))
+	_, _, err = readWorkerConfig(path)
+	require.ErrorContains(t, err, "key capabilities: this worker runs none of docker, kubernetes")
+	var ee *exitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 2, ee.code)
 }

@@ -83,7 +83,13 @@ func readWorkerConfig(path string) (workerConfig, []string, error) {
 	if err := readConfig(path, &cfg); err != nil {
 		return cfg, nil, err
 	}
-	notes := cfg.upstreamNotes()
+	notes, err := cfg.upstreamNotes()
+	if err != nil {
+		if path != "" {
+			err = fmt.Errorf("config %s: %w", path, err)
+		}
+		return cfg, nil, exitCode(2, err)
+	}
 	if cfg.WorkerName == "" {
 		cfg.WorkerName = "worker"
 	}
