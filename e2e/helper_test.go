@@ -536,6 +536,28 @@ func (s *stack) logs(id string) string {
 	return out.Logs
 }
 
+// runCompleted starts each task (no input), all at once, and requires
+// each job to complete with every text of its list in its log; it returns
+// the jobs and their logs by task.
+func (s *stack) runCompleted(runs map[string][]string) (map[string]stroem.Job, map[string]string) {
+	s.t.Helper()
+	ids := map[string]string{}
+	for task := range runs {
+		ids[task] = s.execute(task, nil)
+	}
+	jobs, logs := map[string]stroem.Job{}, map[string]string{}
+	for task, want := range runs {
+		j := s.waitJob(ids[task])
+		require.Equal(s.t, stroem.JobCompleted, j.Status, "%s: %s", task, describeJob(j))
+		got := s.logs(j.ID)
+		for _, w := range want {
+			require.Contains(s.t, got, w, task)
+		}
+		jobs[task], logs[task] = j, got
+	}
+	return jobs, logs
+}
+
 // waitLog waits until the job's logs contain text and returns them.
 func (s *stack) waitLog(id, text string) string {
 	s.t.Helper()

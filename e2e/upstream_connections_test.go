@@ -104,22 +104,13 @@ tasks:
 		"by-default": {"recalc d x on ch.jobs.internal:9000 pw ***"},
 		"local":      {"migrate on db.example.com pw ***"},
 	}
-	ids := map[string]string{}
-	for task := range runs {
-		ids[task] = s.execute(task, nil)
-	}
-	for task, want := range runs {
-		j := s.waitJob(ids[task])
-		require.Equal(t, stroem.JobCompleted, j.Status, "%s: %s", task, describeJob(j))
-		logs := s.logs(j.ID)
-		for _, w := range want {
-			require.Contains(t, logs, w, task)
-		}
+	jobs, logs := s.runCompleted(runs)
+	for task, j := range jobs {
 		code, body := s.do("GET", "/api/jobs/"+j.ID, nil)
 		require.Equal(t, 200, code)
 		require.NotContains(t, string(body), "ch-Pw-77x-secret", task)
 		require.NotContains(t, string(body), "pg-Pw-81q-secret", task)
-		require.NotContains(t, logs, "ch-Pw-77x-secret", task)
+		require.NotContains(t, logs[task], "ch-Pw-77x-secret", task)
 	}
 	j := s.waitJob(s.execute("unknown", nil))
 	require.Equal(t, stroem.JobFailed, j.Status, describeJob(j))

@@ -267,18 +267,7 @@ tasks:
 		"common.canary-deploy": {"slack-notify from the library script", "kubectl apply (library action, run in"},
 		"daily":                {"recalc sessions in workspace jobs"},
 	}
-	ids := map[string]string{}
-	for task := range runs {
-		ids[task] = s.execute(task, nil)
-	}
-	for task, logs := range runs {
-		j := s.waitJob(ids[task])
-		require.Equal(t, stroem.JobCompleted, j.Status, "%s: %s", task, describeJob(j))
-		got := s.logs(ids[task])
-		for _, l := range logs {
-			require.Contains(t, got, l, task)
-		}
-	}
+	s.runCompleted(runs)
 	code, body := s.do("POST", "/api/workspaces/default/tasks/typo/execute", map[string]any{})
 	require.Equal(t, 400, code, string(body))
 	require.Contains(t, string(body), `step recalc: action \"jobs.recalc-agg-session\": workspace jobs has no action \"recalc-agg-session\" (did you mean \"recalc-agg-sessions\"?)`)
