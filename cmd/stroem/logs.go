@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -69,9 +68,6 @@ step, attempt, time and stream.`,
 	return cmd
 }
 
-// loopIndex is the suffix of a loop instance's name ("deploy[2]").
-var loopIndex = regexp.MustCompile(`\[[0-9]+\]$`)
-
 // checkStep makes --step name one of the job's steps: the log filter
 // alone answers a typo with no lines. A loop instance ("deploy[2]")
 // counts once its loop is a step, since instances appear only when the
@@ -85,13 +81,9 @@ func checkStep(ctx context.Context, c *client.Client, jobID, step string) error 
 	for _, s := range job.Steps {
 		names = append(names, s.StepName)
 	}
-	for name := step; ; name = loopIndex.ReplaceAllString(name, "") {
-		if slices.Contains(names, name) {
-			return nil
-		}
-		if !loopIndex.MatchString(name) {
-			break
-		}
+	loop, _, instance := stroem.ParseLoopInstance(step)
+	if slices.Contains(names, step) || (instance && slices.Contains(names, loop)) {
+		return nil
 	}
 	list := strings.Join(names[:min(len(names), 10)], ", ")
 	if len(names) > 10 {
