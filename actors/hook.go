@@ -242,7 +242,7 @@ func (o *Orchestrator) withArtifacts(ctx context.Context, jobID string, hc map[s
 		for _, a := range arts {
 			list = append(list, map[string]any{
 				"name": a.Name, "content_type": a.ContentType, "size_bytes": a.SizeBytes, "step_name": a.StepName,
-				"created_at": a.CreatedAt.UTC().Format(time.RFC3339), "url": "/api/jobs/" + jobID + "/artifacts/" + a.Name,
+				"created_at": a.CreatedAt.UTC().Format(time.RFC3339), "url": persistence.ArtifactPath(jobID, a.Name),
 			})
 		}
 	}

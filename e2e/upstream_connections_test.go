@@ -170,6 +170,7 @@ actions:
       mkdir -p "$ARTIFACTS_DIR/reports"
       printf '<h1>q1</h1>' > "$ARTIFACTS_DIR/reports/q1.html"
       printf 'hello' > "$ARTIFACTS_DIR/notes.txt"
+      printf 'x' > "$ARTIFACTS_DIR/q2 #final.txt"
   slack-notify:
     type: script
     input:
@@ -200,4 +201,11 @@ tasks:
 	require.Contains(t, logs, "- </api/jobs/"+id+"/artifacts/notes.txt|notes.txt> (5 B) text/plain")
 	require.Contains(t, logs, "from build")
 	require.Contains(t, logs, "- </api/jobs/"+id+"/artifacts/reports/q1.html|reports/q1.html> (11 B) text/html")
+	// A name's spaces and # are escaped in its url, as the API's list does.
+	require.Contains(t, logs, "- </api/jobs/"+id+"/artifacts/q2%20%23final.txt|q2 #final.txt> (1 B)")
+	var list []struct{ URL string }
+	require.Equal(t, 200, s.getJSON("/api/jobs/"+id+"/artifacts", &list))
+	for _, a := range list {
+		require.Contains(t, logs, "<"+a.URL+"|", "the hook's url is the API's")
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -337,18 +336,10 @@ func (s *Server) artifactsList(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]artifactView, len(list))
 	for i, a := range list {
-		out[i] = artifactView{Artifact: a, URL: "/api/jobs/" + j.ID + "/artifacts/" + escapeName(a.Name)}
+		out[i] = artifactView{Artifact: a, URL: persistence.ArtifactPath(j.ID, a.Name)}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-func escapeName(name string) string {
-	parts := strings.Split(name, "/")
-	for i, p := range parts {
-		parts[i] = url.PathEscape(p)
-	}
-	return strings.Join(parts, "/")
 }
 
 // inlineTypes are served inline; everything else (HTML, SVG, XML, JSON…)

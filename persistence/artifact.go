@@ -3,6 +3,7 @@ package persistence
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -155,4 +156,15 @@ func StateName(workspace, task string) string {
 		return "the global state of workspace " + workspace
 	}
 	return "task " + task + " of workspace " + workspace
+}
+
+// ArtifactPath is the API path that downloads a job's artifact, each
+// segment of its name escaped (a name may hold spaces, # or ?). The API's
+// artifact list and hooks' hook.artifacts both give it.
+func ArtifactPath(jobID, name string) string {
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return "/api/jobs/" + jobID + "/artifacts/" + strings.Join(parts, "/")
 }
