@@ -19,6 +19,12 @@ type Sampler interface {
 	MetricsSample(ctx context.Context) (persistence.MetricsSample, error)
 }
 
+// UpdateCounter is a store that counts how its job transitions read their
+// job (PostgreSQL's: see JobUpdateReads there).
+type UpdateCounter interface {
+	JobUpdateReads() (unread, stale int64)
+}
+
 // Server holds a server process's metrics. Its methods are safe on a nil
 // *Server (they do nothing), so wiring can leave metrics out.
 type Server struct {
@@ -96,6 +102,15 @@ func NewServer(replicaID string, sampler Sampler) *Server {
 	}
 	if sampler != nil {
 		r.MustRegister(&storeCollector{sampler: sampler, errs: m.storeErrors})
+	}
+	if uc, ok := sampler.(UpdateCounter); ok {
+		r.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stroem_job_updates_unread_total",
+				Help: "Job transitions that ran in one round trip, on the job as this server's last transition of it left it."},
+				func() float64 { u, _ := uc.JobUpdateReads(); return float64(u) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stroem_job_updates_unread_stale_total",
+				Help: "Job transitions that found the job changed since it was kept, and ran again after reading it."},
+				func() float64 { _, st := uc.JobUpdateReads(); return float64(st) }))
 	}
 	return m
 }

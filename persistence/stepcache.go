@@ -22,7 +22,31 @@ type CachedSteps struct {
 	Steps []*StepState
 	Since int64 // the horizon of the read: rows written since have a version at least this
 	Index *StepIndex
-	used  uint64
+	// Head, when a store keeps it, is the rest of the job as the update
+	// wrote it: enough for the next update to run without reading first
+	// (PostgreSQL checks, in the writing transaction, that nothing changed).
+	Head *CachedHead
+	used uint64
+}
+
+// CachedHead is the job beside its steps, as a JobUpdate left it, and how
+// a store tells that it is still so.
+type CachedHead struct {
+	// State holds the job's fields (Job, SnapshotID, CancelRequested,
+	// Context, StateScopes and the update's Now); no steps. Never modified.
+	State *JobState
+	// Version is the job row's version (PostgreSQL: its xmin).
+	Version int64
+	// Known are the steps whose row version is at least Since, with that
+	// version: rows the store has seen, which a row written since by
+	// anyone else is not among.
+	Known []RowVersion
+}
+
+// RowVersion is the version of the step row at a position.
+type RowVersion struct {
+	Position int
+	Version  int64
 }
 
 // NewStepCache returns a cache of the steps of at most max jobs.
@@ -71,6 +95,11 @@ func (c *StepCache) Position(jobID, step string) (pos int, ok bool) {
 // since, for an unfinished job; nothing for a finished one, which is not
 // updated again. A full cache first forgets its least recently used entry.
 func (c *StepCache) Keep(id string, st *JobState, steps []*StepState, since int64) {
+	c.KeepHead(id, st, steps, since, nil)
+}
+
+// KeepHead is Keep that also keeps the job's head (nil for none).
+func (c *StepCache) KeepHead(id string, st *JobState, steps []*StepState, since int64, head *CachedHead) {
 	if st.Job.Status.Terminal() {
 		c.Drop(id)
 		return
@@ -79,7 +108,7 @@ func (c *StepCache) Keep(id string, st *JobState, steps []*StepState, since int6
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.tick++
-	c.jobs[id] = &CachedSteps{Steps: steps, Since: since, Index: index, used: c.tick}
+	c.jobs[id] = &CachedSteps{Steps: steps, Since: since, Index: index, Head: head, used: c.tick}
 	if len(c.jobs) <= c.max {
 		return
 	}

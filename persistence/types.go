@@ -24,8 +24,9 @@ type JobState struct {
 	// CancelRequested is set by a cancel; the job ends cancelled once every
 	// step is terminal, and no new attempt is ever started.
 	CancelRequested bool
-	// Now is the database's transaction time: compare leases against it, not
-	// against the server's clock.
+	// Now is the database's transaction time (for a PostgreSQL update that
+	// did not read the job first, an estimate the database checked is not
+	// ahead of it): compare leases against it, not against the server's clock.
 	Now time.Time
 	// Context holds the job's extra template variables by name (a webhook's
 	// "webhook": {headers, query}); nil for most jobs.

@@ -33,6 +33,7 @@ func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
 		"claimed for a completion":    {postgres.HandedForSQL, `'00000000-0000-0000-0000-000000000001', 'x/1/a'`},
 		"step read":                   {postgres.ReadStepsSQL, `'00000000-0000-0000-0000-000000000000'`},
 		"step read since":             {postgres.ReadStepsSinceSQL, `'00000000-0000-0000-0000-000000000000', 1`},
+		"unread check":                {postgres.UnreadCheckSQL, `'00000000-0000-0000-0000-000000000000', 1, '{}', '{}', false, false`},
 		"step write": {postgres.WriteStepsSQL, `'00000000-0000-0000-0000-000000000000'` +
 			strings.Repeat(`, '{}'`, 21) + `, now(), '{}', '{true}', '{shell}', now(), '{}'`},
 	} {
@@ -42,7 +43,7 @@ func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
 		walk = func(n planNode) {
 			if n.Relation == "job_steps" && n.NodeType != "ModifyTable" {
 				scans = append(scans, n.NodeType)
-				if name == "step read since" {
+				if name == "step read since" || name == "unread check" {
 					// The rows written since the last read are found by
 					// job and version, never among all of the job's steps.
 					require.True(t, n.IndexName == "job_steps_version_idx" && strings.Contains(n.IndexCond, "version"),

@@ -54,6 +54,10 @@ type Store struct {
 
 	// steps caches recently updated jobs' steps for JobUpdate (see loadState).
 	steps *persistence.StepCache
+	// clock estimates the database's time for updates that do not read
+	// first, and unread counts them (see jobUpdateUnread).
+	clock  dbClock
+	unread unreadStats
 
 	// starts groups concurrent StepStarts into one statement.
 	starts starts
@@ -96,7 +100,8 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 		pool.Close()
 		return nil, stroem.Errorf(stroem.CodeUnavailable, "database unavailable: cannot connect to PostgreSQL at %s: %w", host, err)
 	}
-	return &Store{pool: pool, log: log, host: host, origin: uuid.NewString(), steps: persistence.NewStepCache(stepCacheJobs)}, nil
+	return &Store{pool: pool, log: log, host: host, origin: uuid.NewString(), steps: persistence.NewStepCache(stepCacheJobs),
+		clock: dbClock{slack: unreadClockSlack}}, nil
 }
 
 // redactParseError keeps a URL parse error useful without echoing the URL.
@@ -313,8 +318,10 @@ func retryable(err error) bool {
 		return true
 	}
 	// 40P01 deadlock, 40001 serialization failure, ST409 a step moved
-	// during a JobUpdate (stroem_step_moved).
-	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001" || pgErr.Code == "ST409")
+	// during a JobUpdate (stroem_step_moved), ST410/ST411 a JobUpdate that
+	// did not read found the kept job out of date (stroem_job_unread_stale).
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001" || pgErr.Code == "ST409" ||
+		pgErr.Code == "ST410" || pgErr.Code == "ST411")
 }
 
 // errs reads a row's error (errs.Row) and wraps a method's (errs.Wrap)

@@ -8,20 +8,25 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 )
 
 // JobUpdate is the one mechanism for every state change of a job. In one
-// transaction it locks the job's step rows (in position order) and then the
-// job row, reads the database clock into JobState.Now, calls fn on the
-// state, and writes exactly what fn changed: each changed step, the attempt
-// record of each step whose current attempt changed, and the job.
+// transaction it locks the job row, reads the job (and the database clock
+// into JobState.Now), calls fn on the state, and writes exactly what fn
+// changed: each changed step, the attempt record of each step whose current
+// attempt changed, and the job. When this store's last update of the job
+// left it kept, it skips the read: fn runs on the kept job, and the
+// transaction checks that the job is still so before it writes
+// (jobUpdateUnread).
 //
 // fn must be pure: it only mutates the state it is given, because it runs
 // again on fresh state when PostgreSQL aborts the transaction with a
-// deadlock or a serialization failure. If fn returns an error, nothing is
+// deadlock or a serialization failure, or when the kept job was out of
+// date. If fn returns an error, nothing is
 // written and that error is returned unchanged (callers use it for 409s).
 //
 // The store fills in timestamps: a step's CompletedAt when it becomes
@@ -45,9 +50,29 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 		if attempt > 1 {
 			cached = nil
 		}
-		result, keep, since, err := s.jobUpdateOnce(ctx, jobID, fn, cached)
+		var (
+			result *persistence.JobState
+			k      kept
+			err    error
+		)
+		if cached != nil && cached.Head != nil {
+			result, k, err = s.jobUpdateUnread(ctx, jobID, fn, cached)
+			if err != nil && unreadStale(err) {
+				// Something changed since the job was kept, or fn said no
+				// to what may be an old state: read it, and run fn again.
+				s.unread.stale.Add(1)
+				if clockStale(err) {
+					s.clock.forget()
+				}
+				result, k, err = s.jobUpdateOnce(ctx, jobID, fn, cached)
+			} else if err == nil {
+				s.unread.hits.Add(1)
+			}
+		} else {
+			result, k, err = s.jobUpdateOnce(ctx, jobID, fn, cached)
+		}
 		if err == nil {
-			s.steps.Keep(jobID, result, keep, since)
+			s.steps.KeepHead(jobID, result, k.steps, k.since, k.head)
 			return result, nil
 		}
 		if cbErr, ok := persistence.CallbackErr(err); ok {
@@ -66,17 +91,26 @@ func (s *Store) JobUpdate(ctx context.Context, jobID string, fn func(*persistenc
 	}
 }
 
+// kept is what a JobUpdate transaction leaves in the cache for the job's
+// next one (see persistence.StepCache).
+type kept struct {
+	steps []*persistence.StepState
+	since int64
+	head  *persistence.CachedHead // nil: the next update reads first
+}
+
 // jobUpdateOnce runs one JobUpdate transaction in two round trips: BEGIN,
 // the job row's lock and the step rows the cache does not have (or all of
 // them) in one pipeline; then the writes and COMMIT in another. It returns
-// the state as written (sealed: a later change copies a step first), the
-// steps for the cache (the unchanged ones shared with what was read, which
-// nobody modifies; copies of the written ones, whose maps fn may still
-// hold) and the horizon of the read (persistence.CachedSteps.Since).
-func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persistence.JobState) error, cached *persistence.CachedSteps) (*persistence.JobState, []*persistence.StepState, int64, error) {
+// the state as written (sealed: a later change copies a step first) and
+// what the cache keeps: the steps (the unchanged ones shared with what was
+// read, which nobody modifies; copies of the written ones, whose maps fn
+// may still hold), the horizon of the read (persistence.CachedSteps.Since)
+// and the job's head.
+func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persistence.JobState) error, cached *persistence.CachedSteps) (*persistence.JobState, kept, error) {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, kept{}, err
 	}
 	defer pc.Release()
 	conn := pc.Conn()
@@ -90,48 +124,241 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 			}
 		}
 	}()
-	before, since, err := readState(ctx, conn, jobID, cached)
+	before, r, err := readState(ctx, conn, jobID, cached)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, kept{}, err
 	}
+	s.clock.sample(before.Now, r.received)
 	// before may share the cache's steps: st shares them too, copying one
 	// the first time fn changes it (persistence.JobState.MutAt), so that
 	// neither fn nor Diff costs what the job holds.
 	st := before.Share()
 	if err := fn(st); err != nil {
-		return nil, nil, 0, persistence.CallbackError{Err: err}
+		return nil, kept{}, persistence.CallbackError{Err: err}
 	}
-	w, err := writeBatch(before, st, s.notifyPayload(jobID))
+	b := &pgx.Batch{}
+	w, err := writeBatch(b, before, st, s.notifyPayload(jobID))
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, kept{}, err
 	}
-	b := w.batch
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
+	k, err := readWrites(br, w, before, st, r)
+	if err != nil {
+		return nil, kept{}, err
+	}
+	committed = true
+	return st, k, nil
+}
+
+// jobUpdateUnread runs one JobUpdate transaction in one round trip, from
+// the job as the cache kept it (the steps and the head of its last
+// update): fn runs on that, with the database's time estimated from the
+// server's clock (dbClock), and BEGIN, the job row's lock, a check that
+// nothing changed, the writes and COMMIT go in one pipeline. The check
+// raises ST410 (stroem_job_unread_stale) before any write runs when the
+// job row was written since it was kept (its xmin), when a step row was
+// written by anyone else (a version at least the horizon that is not the
+// one kept), when a state scope of the job's task got or lost a snapshot,
+// and ST411 when the estimated time is ahead of the transaction's now() or
+// more than the slack (unreadClockSlack) behind it. A refusal by fn is returned as
+// ST410 too: it may come from an old state. Either way JobUpdate runs the
+// update again after reading.
+//
+// Why this is as safe as reading: the job row's lock is the per-job mutex
+// every JobUpdate and claim takes, and the check runs in a statement after
+// it, with a snapshot taken once it is held (a statement's snapshot is
+// taken when it starts, so the lock's own statement cannot check the
+// steps); every row the read would have returned that differs from the
+// kept state has a version at least the kept horizon (see readState) and
+// not the kept one. What can still change between that check and the
+// write (a claim, a heartbeat, an acknowledgement: they do not all take
+// the job's lock) is what the write already guards against when it
+// follows a read. The time used is never ahead of the database's, so a
+// lease or a deadline is never judged passed early.
+func (s *Store) jobUpdateUnread(ctx context.Context, jobID string, fn func(*persistence.JobState) error, cached *persistence.CachedSteps) (*persistence.JobState, kept, error) {
+	head := cached.Head
+	now, ok := s.clock.now()
+	if !ok || now.Sub(head.State.Now) > unreadMaxAge {
+		return nil, kept{}, errUnreadClock
+	}
+	if now.Before(head.State.Now) {
+		now = head.State.Now // the job's time does not go back
+	}
+	before := &persistence.JobState{Job: head.State.Job, SnapshotID: head.State.SnapshotID,
+		CancelRequested: head.State.CancelRequested, Now: now, Context: head.State.Context,
+		StateScopes: head.State.StateScopes}
+	before.SetSteps(cached.Steps, cached.Index)
+	st := before.Share()
+	if err := fn(st); err != nil {
+		return nil, kept{}, errUnreadRefused
+	}
+	pos := make([]int, len(head.Known))
+	ver := make([]int64, len(head.Known))
+	for i, k := range head.Known {
+		pos[i], ver[i] = k.Position, k.Version
+	}
+	var scopes stroem.AssignmentState
+	if head.State.StateScopes != nil {
+		scopes = *head.State.StateScopes
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(unreadLockSQL, jobID, head.Version, now, s.clock.slack)
+	b.Queue(unreadCheckSQL, jobID, cached.Since, pos, ver, scopes.Task, scopes.Global)
+	w, err := writeBatch(b, before, st, s.notifyPayload(jobID))
+	if err != nil {
+		return nil, kept{}, err
+	}
+	b.Queue("COMMIT")
+
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, kept{}, err
+	}
+	defer pc.Release()
+	conn := pc.Conn()
+	committed := false
+	defer func() {
+		if !committed {
+			if _, err := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+				_ = conn.Close(context.WithoutCancel(ctx))
+			}
+		}
+	}()
+	br := conn.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil { // BEGIN
+		return nil, kept{}, err
+	}
+	r := readResult{jobVersion: head.Version, complete: true}
+	var (
+		dbNow time.Time
+		check *int64
+		plans string
+	)
+	if err := br.QueryRow().Scan(&check, &dbNow, &r.horizon, &plans); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, kept{}, notFound("job %s not found", jobID)
+		}
+		return nil, kept{}, err
+	}
+	r.received = time.Now()
+	if _, err := br.Exec(); err != nil { // the check
+		return nil, kept{}, err
+	}
+	for _, k := range head.Known {
+		if k.Version >= r.horizon {
+			r.known = append(r.known, k)
+		}
+	}
+	k, err := readWrites(br, w, before, st, r)
+	if err != nil {
+		return nil, kept{}, err
+	}
+	committed = true
+	s.clock.sample(dbNow, r.received)
+	return st, k, nil
+}
+
+// unreadClockSlack is how far behind the database's now() a time estimated
+// for an unread update may be (jobUpdateUnread): the time stored with what
+// it writes is at most this much earlier than the transaction's start, and
+// a retry's delay at most this much shorter. A read's own now() is its
+// transaction's start, itself earlier than the write by a round trip, and
+// by any wait for the job's lock. Wide enough that a busy server's delay
+// between estimating and sending seldom sends the update to a read.
+const unreadClockSlack = 100 * time.Millisecond
+
+// unreadMaxAge bounds how long ago the kept job's last update may have
+// been for an update that does not read: the job row's version is a 32-bit
+// transaction id, which comes round again after some billions of
+// transactions (an hour of them is far beyond any server's rate).
+const unreadMaxAge = time.Hour
+
+// unreadLockSQL locks the job row ($1) as readState does, and raises
+// unless the row is the version kept ($2, its xmin; the lock's recheck of
+// a row updated while it waited sees the new one) and the estimated time
+// ($3) is not after now() nor more than $4 before it. It returns now() and
+// the horizon of the check that follows (see readState), and sets
+// keyedPlans.
+const unreadLockSQL = `SELECT CASE WHEN xmin::text::bigint <> $2 THEN stroem_job_unread_stale(id, 'job')
+		WHEN $3::timestamptz > now() OR now() - $3::timestamptz > $4::interval THEN stroem_job_unread_stale(id, 'clock')
+		END, now(), pg_snapshot_xmin(pg_current_snapshot())::text::bigint, ` + keyedPlansColumn + `
+	FROM jobs WHERE id = $1 FOR NO KEY UPDATE OF jobs`
+
+// unreadCheckSQL raises (in a statement after the job row's lock, so with
+// a snapshot that sees every write committed before it was held) when a
+// step row of the job ($1) has a version at least the kept horizon ($2)
+// that is not the one kept for its position ($3, $4), or when the job's
+// task or workspace got or lost a state snapshot ($5, $6: what was kept).
+// job_steps_version_idx finds the rows.
+const unreadCheckSQL = `SELECT stroem_job_unread_stale($1::uuid, 'steps') FROM job_steps s
+	WHERE s.job_id = $1::uuid AND s.version >= $2
+		AND NOT EXISTS (SELECT 1 FROM unnest($3::int[], $4::bigint[]) AS k(position, version)
+			WHERE k.position = s.position AND k.version = s.version)
+	UNION ALL
+	SELECT stroem_job_unread_stale($1::uuid, 'state') FROM jobs
+	WHERE jobs.id = $1::uuid AND ROW(` + stateScopesColumns + `) IS DISTINCT FROM ROW($5::bool, $6::bool)`
+
+// errUnreadClock and errUnreadRefused send an unread update to the read
+// (see unreadStale): the clock has no estimate yet (or the kept job is too
+// old), or fn refused.
+var (
+	errUnreadClock   = &pgconn.PgError{Code: "ST411", Message: "no estimate of the database's clock yet"}
+	errUnreadRefused = &pgconn.PgError{Code: "ST410", Message: "the update refused the kept state"}
+)
+
+// unreadStale says an unread update found the kept job out of date (or
+// could not tell): run it again after reading.
+func unreadStale(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "ST410" || pgErr.Code == "ST411")
+}
+
+// clockStale says the estimate of the database's clock was off.
+func clockStale(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "ST411"
+}
+
+// readWrites reads the results of a transition's writes and COMMIT (w,
+// queued after what r came from) and returns what the cache keeps.
+func readWrites(br pgx.BatchResults, w *stepsWrite, before, st *persistence.JobState, r readResult) (kept, error) {
 	for range w.pre {
 		if _, err := br.Exec(); err != nil {
-			return nil, nil, 0, err
+			return kept{}, err
 		}
 	}
-	var untaken []int
+	var (
+		untaken []int
+		written []persistence.RowVersion
+		err     error
+	)
 	if len(w.steps) > 0 {
-		if untaken, err = readWritten(br, w.steps); err != nil {
-			return nil, nil, 0, err
+		if untaken, written, err = readWritten(br, w.steps); err != nil {
+			return kept{}, err
 		}
 	}
-	for range w.post {
+	jobVersion := r.jobVersion
+	for i := range w.post {
+		if i == 0 && w.job {
+			if err := br.QueryRow().Scan(&jobVersion); err != nil {
+				return kept{}, err
+			}
+			continue
+		}
 		if _, err := br.Exec(); err != nil {
-			return nil, nil, 0, err
+			return kept{}, err
 		}
 	}
 	if _, err := br.Exec(); err != nil { // COMMIT
-		return nil, nil, 0, err
+		return kept{}, err
 	}
 	if err := br.Close(); err != nil {
-		return nil, nil, 0, err
+		return kept{}, err
 	}
-	committed = true
 	st.Seal()
 	keep := st.StepsShared() // the steps fn did not take are before's
 	for _, i := range st.Changed() {
@@ -139,15 +366,84 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 			keep[i] = before.SharedAt(i) // taken, maybe unchanged; if written, replaced below
 		}
 	}
-	for _, step := range w.steps {
+	for i, step := range w.steps {
 		if !slices.Contains(untaken, step.Position) {
-			keep[step.Position] = step.Clone()
+			// As a read would find it: the next update may not read it.
+			if keep[step.Position], err = asStored(step, w.input[i], w.output[i]); err != nil {
+				return kept{}, err
+			}
 		}
 	}
 	for _, i := range untaken {
 		st.Untake(i, before) // keep[i] is before's already (above)
 	}
-	return st, keep, since, nil
+	k := kept{steps: keep, since: r.horizon}
+	if r.known != nil || r.complete {
+		known := make([]persistence.RowVersion, 0, len(r.known)+len(written))
+		for _, kv := range r.known {
+			if !slices.ContainsFunc(written, func(w persistence.RowVersion) bool { return w.Position == kv.Position }) {
+				known = append(known, kv)
+			}
+		}
+		job := st.Job
+		if w.job {
+			if job.Output, err = persistence.DecodeJSON(w.jobOutput); err != nil {
+				return kept{}, err
+			}
+			job.StartedAt, job.CompletedAt = storedTime(job.StartedAt), storedTime(job.CompletedAt)
+		}
+		k.head = &persistence.CachedHead{Version: jobVersion, Known: append(known, written...),
+			State: &persistence.JobState{Job: job, SnapshotID: st.SnapshotID, CancelRequested: st.CancelRequested,
+				Now: st.Now, Context: st.Context, StateScopes: st.StateScopes}}
+	}
+	return k, nil
+}
+
+// asStored returns a copy of a step written with input and output (its
+// JSON) as a read of its row returns it: JSON values decoded as JSON
+// (numbers are float64), times in UTC and in microseconds.
+func asStored(step *persistence.StepState, input, output []byte) (*persistence.StepState, error) {
+	c := *step
+	var err error
+	if c.Input, err = persistence.DecodeJSON(input); err != nil {
+		return nil, err
+	}
+	if c.Output, err = persistence.DecodeJSONValue(output); err != nil {
+		return nil, err
+	}
+	c.DependsOn = slices.Clone(step.DependsOn)
+	if c.DependsOn == nil {
+		c.DependsOn = []string{}
+	}
+	if step.ExitCode != nil {
+		v := *step.ExitCode
+		c.ExitCode = &v
+	}
+	c.LeaseExpiresAt, c.ReadyAt = storedTime(step.LeaseExpiresAt), storedTime(step.ReadyAt)
+	c.StartedAt, c.CompletedAt = storedTime(step.StartedAt), storedTime(step.CompletedAt)
+	return &c, nil
+}
+
+// storedTime is t as a timestamptz column returns it.
+func storedTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Microsecond)
+	return &u
+}
+
+// readResult is what readState (or the lock of an unread update) learned
+// beside the state: the horizon of the read, the job row's version, and
+// the steps with a version at least the horizon (known; complete says the
+// list is whole even if empty: known is nil and complete false when the
+// versions of some such rows are not known, and the next update reads).
+type readResult struct {
+	horizon    int64
+	jobVersion int64
+	known      []persistence.RowVersion
+	complete   bool
+	received   time.Time // when the read's answer came: a sample of the clocks
 }
 
 // readState begins a transaction on conn (under keyedPlans), locks the job row (the per-job
@@ -167,13 +463,13 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 // the trigger of migration 00210 gives each row it writes that id
 // (version): the next read's rows with version >= horizon are every row
 // this one could not see, and some it did.
-func readState(ctx context.Context, conn *pgx.Conn, id string, cached *persistence.CachedSteps) (*persistence.JobState, int64, error) {
+func readState(ctx context.Context, conn *pgx.Conn, id string, cached *persistence.CachedSteps) (*persistence.JobState, readResult, error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	// The job's row also sets keyedPlans for what follows (the step write
 	// unnests arrays), without a statement of its own.
 	b.Queue(`SELECT `+persistence.JobColumns+`, now(), context, `+stateScopesColumns+`, `+keyedPlansColumn+`,
-		pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+		pg_snapshot_xmin(pg_current_snapshot())::text::bigint, xmin::text::bigint
 		FROM jobs WHERE id = $1 FOR NO KEY UPDATE OF jobs`, id)
 	if cached == nil {
 		b.Queue(readStepsSQL, id)
@@ -182,23 +478,24 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *persisten
 	}
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
+	var r readResult
 	if _, err := br.Exec(); err != nil { // BEGIN
-		return nil, 0, err
+		return nil, r, err
 	}
 	st := &persistence.JobState{}
 	var jobContext []byte
 	var scopes stroem.AssignmentState
 	var plans string
-	var horizon int64
-	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext, &scopes.Task, &scopes.Global, &plans, &horizon)
+	job, snapshotID, cancelRequested, err := scanJob(br.QueryRow(), &st.Now, &jobContext, &scopes.Task, &scopes.Global, &plans, &r.horizon, &r.jobVersion)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, 0, notFound("job %s not found", id)
+		return nil, r, notFound("job %s not found", id)
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, r, err
 	}
+	r.received = time.Now()
 	if st.Context, err = persistence.DecodeJSON(jobContext); err != nil {
-		return nil, 0, err
+		return nil, r, err
 	}
 	st.Job, st.SnapshotID, st.CancelRequested, st.StateScopes = job, snapshotID, cancelRequested, &scopes
 	st.Now = st.Now.UTC()
@@ -207,15 +504,20 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *persisten
 	if cached != nil {
 		steps = cached.Steps
 	}
+	// The versions of the rows at least the horizon: every one read, for a
+	// full read; else the re-read ones and the rest of those kept.
+	r.complete = cached == nil || cached.Head != nil
+	var reread []int
 	rows, err := br.Query()
 	if err != nil {
-		return nil, 0, err
+		return nil, r, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		step, err := scanStep(rows)
+		var version *int64
+		step, err := scanStep(rows, &version)
 		if err != nil {
-			return nil, 0, err
+			return nil, r, err
 		}
 		switch {
 		case cached == nil && step.Position == len(steps):
@@ -225,29 +527,40 @@ func readState(ctx context.Context, conn *pgx.Conn, id string, cached *persisten
 				steps, own = slices.Clone(steps), true
 			}
 			steps[step.Position] = step
+			reread = append(reread, step.Position)
 		default:
-			return nil, 0, persistence.StaleCacheError{Job: id}
+			return nil, r, persistence.StaleCacheError{Job: id}
+		}
+		if version != nil && *version >= r.horizon {
+			r.known = append(r.known, persistence.RowVersion{Position: step.Position, Version: *version})
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, err
+		return nil, r, err
+	}
+	if cached != nil && cached.Head != nil {
+		for _, k := range cached.Head.Known {
+			if k.Version >= r.horizon && !slices.Contains(reread, k.Position) {
+				r.known = append(r.known, k)
+			}
+		}
 	}
 	var idx *persistence.StepIndex
 	if cached != nil {
 		idx = cached.Index
 	}
 	st.SetSteps(steps, idx)
-	return st, horizon, nil
+	return st, r, nil
 }
 
 // readStepsSQL reads every step of a job ($1), in position order.
-const readStepsSQL = `SELECT ` + persistence.StepColumns + ` FROM job_steps
+const readStepsSQL = `SELECT ` + persistence.StepColumns + `, version FROM job_steps
 	WHERE job_id = $1 ORDER BY position`
 
 // readStepsSinceSQL reads the steps of a job ($1) written by transactions
 // with an id at least $2 (a read's horizon, see readState), in no order:
 // job_steps_version_idx finds them among the job's steps.
-const readStepsSinceSQL = `SELECT ` + persistence.StepColumns + ` FROM job_steps
+const readStepsSinceSQL = `SELECT ` + persistence.StepColumns + `, version FROM job_steps
 	WHERE job_id = $1 AND version >= $2`
 
 // stepsWrite is the batch of one transition's writes: pre statements
@@ -255,21 +568,24 @@ const readStepsSinceSQL = `SELECT ` + persistence.StepColumns + ` FROM job_steps
 // statement writing them (writeStepsSQL, one row per step), then post
 // statements (the job, the notification).
 type stepsWrite struct {
-	batch     *pgx.Batch
 	pre, post int
+	job       bool                     // the first post statement is the job's, returning its new version
 	steps     []*persistence.StepState // in position order, as writeStepsSQL returns them
+	// The JSON written: each step's input and output (as steps), and the
+	// job's output when job.
+	input, output [][]byte
+	jobOutput     []byte
 }
 
 // writeBatch queues the writes of what fn changed (see Diff): every
 // changed step, and the records of their attempts, in one statement
 // however many there are.
-func writeBatch(before, after *persistence.JobState, payload string) (*stepsWrite, error) {
+func writeBatch(b *pgx.Batch, before, after *persistence.JobState, payload string) (*stepsWrite, error) {
 	changed, jobChanged, err := persistence.Diff(before, after)
 	if err != nil {
 		return nil, err
 	}
-	w := &stepsWrite{batch: &pgx.Batch{}}
-	b := w.batch
+	w := &stepsWrite{}
 	notify := false
 	var (
 		skeletons []persistence.PreparedStep
@@ -294,6 +610,7 @@ func writeBatch(before, after *persistence.JobState, payload string) (*stepsWrit
 			return nil, err
 		}
 		w.steps = append(w.steps, cur)
+		w.input, w.output = append(w.input, cols.input[len(cols.input)-1]), append(w.output, cols.output[len(cols.output)-1])
 		notify = notify || c.Ready
 	}
 	if len(skeletons) > 0 {
@@ -309,11 +626,13 @@ func writeBatch(before, after *persistence.JobState, payload string) (*stepsWrit
 		if err != nil {
 			return nil, err
 		}
+		w.jobOutput = output
 		b.Queue(`UPDATE jobs SET status = $2, output = $3, cancel_requested = $4, started_at = $5, completed_at = $6
-			WHERE id = $1`,
+			WHERE id = $1 RETURNING xmin::text::bigint`,
 			after.Job.ID, string(after.Job.Status), output, after.CancelRequested,
 			after.Job.StartedAt, after.Job.CompletedAt)
 		w.post++
+		w.job = true
 	}
 	if notify {
 		b.Queue(`SELECT pg_notify($1, $2)`, persistence.ChannelStepsReady, payload)
@@ -334,11 +653,12 @@ func writeBatch(before, after *persistence.JobState, payload string) (*stepsWrit
 // the transition returns, except the lease, which a heartbeat may have
 // renewed since the read: the write keeps that unless fn changed the
 // lease, and what is returned and cached must say what the row holds. It returns the
-// positions of the offered steps the write did not take (no xmin).
-func readWritten(br pgx.BatchResults, steps []*persistence.StepState) (untaken []int, err error) {
+// positions of the offered steps the write did not take (no xmin), and
+// the versions of the rows it wrote.
+func readWritten(br pgx.BatchResults, steps []*persistence.StepState) (untaken []int, written []persistence.RowVersion, err error) {
 	rows, err := br.Query()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
 	n := 0
@@ -348,18 +668,20 @@ func readWritten(br pgx.BatchResults, steps []*persistence.StepState) (untaken [
 			x     *int64
 			lease *time.Time
 			sa    *int
+			v     int64
 		)
-		if err := rows.Scan(&pos, &x, &lease, &sa); err != nil {
-			return nil, err
+		if err := rows.Scan(&pos, &x, &lease, &sa, &v); err != nil {
+			return nil, nil, err
 		}
 		if n >= len(steps) || steps[n].Position != pos {
-			return nil, fmt.Errorf("step write returned position %d out of order", pos)
+			return nil, nil, fmt.Errorf("step write returned position %d out of order", pos)
 		}
 		n++
 		if x == nil { // an offer not taken (only those come back without)
 			untaken = append(untaken, pos)
 			continue
 		}
+		written = append(written, persistence.RowVersion{Position: pos, Version: v})
 		if lease != nil {
 			*lease = lease.UTC()
 		}
@@ -369,12 +691,12 @@ func readWritten(br pgx.BatchResults, steps []*persistence.StepState) (untaken [
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if n != len(steps) {
-		return nil, fmt.Errorf("step write returned %d of %d steps", n, len(steps))
+		return nil, nil, fmt.Errorf("step write returned %d of %d steps", n, len(steps))
 	}
-	return untaken, nil
+	return untaken, written, nil
 }
 
 // stepColumns holds the changed steps of one transition column by column,
@@ -461,7 +783,8 @@ func (c *stepColumns) args(jobID string, now time.Time) []any {
 // changed the lease itself. A new attempt sets the link of the completion
 // it is handed to ($28, JobState.HandFor; handed_for), or drops the link an
 // earlier attempt had (""). The statement
-// returns, per step, the row's new xmin and its lease.
+// returns, per step, the row's new xmin, its lease, its started attempt and
+// its version (0 when not written).
 //
 // Each step is found by a lookup of its job and position in v (a
 // subquery per row: the (job_id, position) index, both columns), then by
@@ -524,7 +847,7 @@ WITH v AS (
 		AND s.step_name = v.step_name AND s.status = v.old_status AND s.attempt = v.old_attempt
 		AND s.worker_id IS NOT DISTINCT FROM nullif(v.old_worker_id, '')
 		AND (NOT v.offer OR s.position IN (SELECT position FROM free))
-	RETURNING s.position, s.xmin::text::bigint AS x, s.lease_expires_at AS l, s.started_attempt AS sa
+	RETURNING s.position, s.xmin::text::bigint AS x, s.lease_expires_at AS l, s.started_attempt AS sa, s.version AS v
 ), a AS (
 	INSERT INTO step_attempts AS a (job_id, step_name, attempt, worker_id, status, exit_code,
 		error_message, started_at, completed_at)
@@ -540,7 +863,7 @@ WITH v AS (
 )
 SELECT v.position, CASE WHEN u.x IS NOT NULL THEN u.x WHEN v.offer THEN NULL
 		ELSE stroem_step_moved($1::uuid, v.step_name) END,
-	u.l, u.sa
+	u.l, u.sa, coalesce(u.v, 0)
 FROM v LEFT JOIN u ON u.position = v.position
 ORDER BY v.ord`
 
