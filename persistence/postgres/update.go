@@ -108,22 +108,12 @@ type kept struct {
 // may still hold), the horizon of the read (persistence.CachedSteps.Since)
 // and the job's head.
 func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persistence.JobState) error, cached *persistence.CachedSteps) (*persistence.JobState, kept, error) {
-	pc, err := s.pool.Acquire(ctx)
+	conn, done, err := s.txConn(ctx)
 	if err != nil {
 		return nil, kept{}, err
 	}
-	defer pc.Release()
-	conn := pc.Conn()
 	committed := false
-	defer func() {
-		if !committed {
-			// Whatever failed, leave no transaction open on a pooled
-			// connection; one that cannot even roll back is not reused.
-			if _, err := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
-				_ = conn.Close(context.WithoutCancel(ctx))
-			}
-		}
-	}()
+	defer func() { done(committed) }()
 	before, r, err := readState(ctx, conn, jobID, cached)
 	if err != nil {
 		return nil, kept{}, err
@@ -150,6 +140,26 @@ func (s *Store) jobUpdateOnce(ctx context.Context, jobID string, fn func(*persis
 	}
 	committed = true
 	return st, k, nil
+}
+
+// txConn acquires a pooled connection for a JobUpdate's transaction. Call
+// done once, with whether the transaction committed: whatever failed, it
+// leaves no transaction open on the connection (one that cannot even roll
+// back is closed, not reused) and releases it.
+func (s *Store) txConn(ctx context.Context) (conn *pgx.Conn, done func(committed bool), err error) {
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn = pc.Conn()
+	return conn, func(committed bool) {
+		if !committed {
+			if _, err := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+				_ = conn.Close(context.WithoutCancel(ctx))
+			}
+		}
+		pc.Release()
+	}, nil
 }
 
 // jobUpdateUnread runs one JobUpdate transaction in one round trip, from
@@ -213,20 +223,12 @@ func (s *Store) jobUpdateUnread(ctx context.Context, jobID string, fn func(*pers
 	}
 	b.Queue("COMMIT")
 
-	pc, err := s.pool.Acquire(ctx)
+	conn, done, err := s.txConn(ctx)
 	if err != nil {
 		return nil, kept{}, err
 	}
-	defer pc.Release()
-	conn := pc.Conn()
 	committed := false
-	defer func() {
-		if !committed {
-			if _, err := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
-				_ = conn.Close(context.WithoutCancel(ctx))
-			}
-		}
-	}()
+	defer func() { done(committed) }()
 	br := conn.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil { // BEGIN
