@@ -59,6 +59,12 @@ const (
 	SourceTask SourceType = "task"
 )
 
+// TriggerSourceID is the source_id of a job a trigger (cron or webhook)
+// started: "workspace/trigger", the trigger's key in the workspace (a
+// webhook's `name:` does not count), as upstream's. The concurrency checks
+// and a webhook's job status find the trigger's jobs by it.
+func TriggerSourceID(workspace, trigger string) string { return workspace + "/" + trigger }
+
 // Job is one execution of a task, as the API shows it.
 type Job struct {
 	ID          string         `json:"job_id"`

@@ -85,9 +85,10 @@ type JobRequest struct {
 	// the job.
 	CreatedBy string
 	// Tick, when not zero, is the scheduler tick the job is fired for
-	// (SourceID names the trigger): the store creates at most one job per
+	// (Trigger names the trigger): the store creates at most one job per
 	// tick, in tick order, and answers persistence.ErrTickFired otherwise.
-	Tick time.Time
+	Tick    time.Time
+	Trigger string
 	// SkipIfUnfinished (with Tick) refuses the job with
 	// persistence.ErrTriggerBusy while an earlier job of the trigger runs.
 	SkipIfUnfinished bool
@@ -298,7 +299,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 	advance(p, s)
 	nj := persistence.NewJob{Job: s.Job, SnapshotID: p.id, SnapshotBody: tp.body, Context: s.Context}
 	if !r.Tick.IsZero() {
-		nj.Tick = &persistence.TriggerTick{Trigger: r.SourceID, At: r.Tick, SkipIfUnfinished: r.SkipIfUnfinished}
+		nj.Tick = &persistence.TriggerTick{Trigger: r.Trigger, At: r.Tick, SkipIfUnfinished: r.SkipIfUnfinished}
 	}
 	for _, st := range s.All() {
 		nj.Steps = append(nj.Steps, persistence.NewStep{

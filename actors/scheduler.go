@@ -165,7 +165,7 @@ func entryKey(ws, trigger string) string { return ws + "\x00" + trigger }
 func (s *Scheduler) fire(ctx context.Context, ws string, t workspace.Trigger, tick time.Time) (string, error) {
 	req := JobRequest{
 		Workspace: ws, Task: t.Task, Input: maps.Clone(t.Input),
-		SourceType: stroem.SourceTrigger, SourceID: t.Name, Tick: tick,
+		SourceType: stroem.SourceTrigger, SourceID: stroem.TriggerSourceID(ws, t.Name), Trigger: t.Name, Tick: tick,
 	}
 	switch t.Concurrency {
 	case workspace.ConcurrencySkip:

@@ -154,7 +154,7 @@ func (t *Triggers) hook(w http.ResponseWriter, r *http.Request) error {
 	}
 	id, err := t.orch.JobCreate(r.Context(), actors.JobRequest{
 		Workspace: ws.Name, Task: trig.Task, Input: hookTopLevel(trig.Input, body, ws.Tasks[trig.Task]),
-		SourceType: stroem.SourceWebhook, SourceID: trig.Name,
+		SourceType: stroem.SourceWebhook, SourceID: stroem.TriggerSourceID(ws.Name, trig.Name),
 		Webhook: hookContext(r, t.headers), WebhookInput: hookInput(r, raw, t.headers),
 	})
 	if err != nil {
@@ -427,7 +427,7 @@ func (t *Triggers) hookJob(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	if j.Workspace != ws.Name || j.SourceType != stroem.SourceWebhook || j.SourceID != trig.Name {
+	if j.Workspace != ws.Name || j.SourceType != stroem.SourceWebhook || j.SourceID != stroem.TriggerSourceID(ws.Name, trig.Name) {
 		return notFound
 	}
 	if wait && !j.Status.Terminal() {

@@ -86,7 +86,7 @@ func (t *Triggers) view(r *http.Request, ws *workspace.Workspace, trig *workspac
 		v.SecretRequired = &secret
 	}
 	jobs, err := t.store.JobList(r.Context(), persistence.JobFilter{
-		Workspace: ws.Name, SourceType: source, SourceID: trig.Name, Limit: 1,
+		Workspace: ws.Name, SourceType: source, SourceID: stroem.TriggerSourceID(ws.Name, trig.Name), Limit: 1,
 	})
 	if err != nil {
 		return v, err

@@ -16,8 +16,9 @@ type TriggerTick struct {
 	// every server computes the same value for the same tick.
 	At time.Time
 	// SkipIfUnfinished refuses the job with ErrTriggerBusy while an earlier
-	// job of the trigger (source_type trigger, source_id Trigger, same
-	// workspace) is pending or running: concurrency: skip. The tick is then
+	// job of the trigger (source_type trigger, source_id
+	// stroem.TriggerSourceID of the workspace and Trigger) is pending or
+	// running: concurrency: skip. The tick is then
 	// not recorded.
 	SkipIfUnfinished bool
 }

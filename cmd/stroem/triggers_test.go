@@ -121,7 +121,7 @@ func (e *triggerEnv) jobN(trigger string) int { return countRows(e.queryTriggerJ
 
 func (e *triggerEnv) queryTriggerJobs(trigger string) ([]jobRow, error) {
 	rows, err := e.db.Pool().Query(context.Background(), `SELECT id::text, status, source_type, started_at, completed_at
-		FROM jobs WHERE source_id = $1 ORDER BY created_at, id`, trigger)
+		FROM jobs WHERE source_id = 'default/' || $1 ORDER BY created_at, id`, trigger)
 	if err != nil {
 		return nil, err
 	}
@@ -567,10 +567,10 @@ func TestWebhookSecret(t *testing.T) {
 		{"wrong query", "/hooks/secured?secret=nope", "", http.StatusUnauthorized, ""},
 		{"wrong bearer", "/hooks/secured", "nope", http.StatusUnauthorized, ""},
 		{"wrong bearer beats right query", "/hooks/secured?secret=s3cret", "nope", http.StatusUnauthorized, ""},
-		{"query", "/hooks/secured?secret=s3cret", "", http.StatusAccepted, "secured"},
-		{"bearer", "/hooks/secured", "s3cret", http.StatusAccepted, "secured"},
-		{"with workspace", "/hooks/default/secured", "s3cret", http.StatusAccepted, "secured"},
-		{"open hook needs none", "/hooks/open-hook?ref=x", "", http.StatusAccepted, "open-hook"},
+		{"query", "/hooks/secured?secret=s3cret", "", http.StatusAccepted, "default/secured"},
+		{"bearer", "/hooks/secured", "s3cret", http.StatusAccepted, "default/secured"},
+		{"with workspace", "/hooks/default/secured", "s3cret", http.StatusAccepted, "default/secured"},
+		{"open hook needs none", "/hooks/open-hook?ref=x", "", http.StatusAccepted, "default/open-hook"},
 	}
 	for _, c := range cases {
 		code, body := e.do("POST", c.path, "", c.token)
@@ -701,7 +701,7 @@ func TestWebhookUpstreamForms(t *testing.T) {
 	require.Equal(t, "github-ci", ans.Trigger)
 	require.Equal(t, "hooked", ans.Task)
 	j := e.job(ans.JobID)
-	require.Equal(t, "named", j.SourceID)
+	require.Equal(t, "default/named", j.SourceID, "the trigger's key, not its webhook name, as upstream")
 	require.Equal(t, "m", j.Input["msg"])
 
 	code, body = e.do("GET", "/hooks/github-ci?secret=s3cret", nil, "")
@@ -822,7 +822,7 @@ func TestWebhookSync(t *testing.T) {
 	ans = decodeAnswer(t, body)
 	require.NotEmpty(t, ans.JobID)
 	require.Equal(t, stroem.JobPending, ans.Status, "the job is still waiting for a worker")
-	require.Equal(t, "slow-sync", e.job(ans.JobID).SourceID)
+	require.Equal(t, "default/slow-sync", e.job(ans.JobID).SourceID)
 }
 
 func TestTriggersListAndCommand(t *testing.T) {

@@ -5,8 +5,12 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
+	"github.com/stroem/stroem/migrations"
 	"github.com/stroem/stroem/persistence/dbtest"
 	"github.com/stroem/stroem/persistence/postgres"
 	"github.com/stroem/stroem/stroemtest"
@@ -73,4 +77,51 @@ func TestMigrate(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, pending)
 	})
+}
+
+// migrateTo applies the migrations up to version on a new, empty database
+// and returns its URL and a pool on it.
+func migrateTo(t *testing.T, version int64) (string, *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	url := dbtest.EmptyURL(t)
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS())
+	require.NoError(t, err)
+	_, err = p.UpTo(ctx, version)
+	require.NoError(t, err)
+	return url, pool
+}
+
+// TestMigrateTriggerSourceIDs: 00222 gives the jobs stored before it the
+// upstream's source_id of a trigger or webhook job, "workspace/trigger";
+// other jobs keep theirs.
+func TestMigrateTriggerSourceIDs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url, pool := migrateTo(t, 220)
+	rows := []struct{ id, ws, source, sourceID, want string }{
+		{"00000000-0000-0000-0000-000000000001", "default", "trigger", "nightly", "default/nightly"},
+		{"00000000-0000-0000-0000-000000000002", "ops", "webhook", "deploy", "ops/deploy"},
+		{"00000000-0000-0000-0000-000000000003", "default", "hook", "00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000001"},
+		{"00000000-0000-0000-0000-000000000004", "default", "api", "", ""},
+	}
+	for _, r := range rows {
+		_, err := pool.Exec(ctx, `INSERT INTO jobs (id, workspace, task_name, status, source_type, source_id)
+			VALUES ($1, $2, 't', 'pending', $3, $4)`, r.id, r.ws, r.source, r.sourceID)
+		require.NoError(t, err)
+	}
+	s, err := postgres.Open(ctx, url, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Migrate(ctx))
+	for _, r := range rows {
+		var got string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT source_id FROM jobs WHERE id = $1`, r.id).Scan(&got))
+		require.Equal(t, r.want, got, "%s job", r.source)
+	}
 }

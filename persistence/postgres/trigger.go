@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 )
 
@@ -35,7 +36,7 @@ func insertTick(ctx context.Context, tx pgx.Tx, workspace, jobID string, t *pers
 		var busy bool
 		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM jobs
 			WHERE workspace = $1 AND source_type = 'trigger' AND source_id = $2 AND status IN ('pending', 'running'))`,
-			workspace, t.Trigger).Scan(&busy)
+			workspace, stroem.TriggerSourceID(workspace, t.Trigger)).Scan(&busy)
 		return busy, err
 	})
 	if err != nil {
@@ -74,9 +75,9 @@ func (s *Store) TriggerLastTick(ctx context.Context, workspace, trigger string) 
 // server that is ahead) are never among them.
 func (s *Store) TriggerJobsUnfinished(ctx context.Context, workspace, trigger string, before time.Time) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT j.id::text FROM jobs j JOIN trigger_ticks t ON t.job_id = j.id
-		WHERE j.workspace = $1 AND j.source_type = 'trigger' AND j.source_id = $2 AND j.status IN ('pending', 'running')
+		WHERE j.workspace = $1 AND j.source_type = 'trigger' AND j.source_id = $4 AND j.status IN ('pending', 'running')
 			AND t.workspace = $1 AND t.trigger_name = $2 AND t.tick < $3
-		ORDER BY t.tick`, workspace, trigger, before)
+		ORDER BY t.tick`, workspace, trigger, before, stroem.TriggerSourceID(workspace, trigger))
 	if err != nil {
 		return nil, fmt.Errorf("unfinished jobs of trigger %s/%s: %w", workspace, trigger, interpretError(err))
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/persistence"
 )
 
@@ -28,7 +29,7 @@ func insertTick(ctx context.Context, tx *txn, workspace, jobID string, t *persis
 		var busy bool
 		err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM jobs
 			WHERE workspace = ? AND source_type = 'trigger' AND source_id = ? AND status IN ('pending', 'running'))`,
-			workspace, t.Trigger).Scan(&busy)
+			workspace, stroem.TriggerSourceID(workspace, t.Trigger)).Scan(&busy)
 		return busy, err
 	})
 	if err != nil {
@@ -68,9 +69,9 @@ func (s *Store) TriggerLastTick(ctx context.Context, workspace, trigger string) 
 // concurrency: cancel_previous cancels.
 func (s *Store) TriggerJobsUnfinished(ctx context.Context, workspace, trigger string, before time.Time) ([]string, error) {
 	ids, err := column(s.query(ctx, `SELECT j.id FROM jobs j JOIN trigger_ticks t ON t.job_id = j.id
-		WHERE j.workspace = ?1 AND j.source_type = 'trigger' AND j.source_id = ?2 AND j.status IN ('pending', 'running')
+		WHERE j.workspace = ?1 AND j.source_type = 'trigger' AND j.source_id = ?4 AND j.status IN ('pending', 'running')
 			AND t.workspace = ?1 AND t.trigger_name = ?2 AND t.tick < ?3
-		ORDER BY t.tick`, workspace, trigger, nanos(before)))
+		ORDER BY t.tick`, workspace, trigger, nanos(before), stroem.TriggerSourceID(workspace, trigger)))
 	if err != nil {
 		return nil, fmt.Errorf("unfinished jobs of trigger %s/%s: %w", workspace, trigger, interpretError(err))
 	}

@@ -17,7 +17,7 @@ import (
 func TickJob(workspace, trigger string, at time.Time, skip bool) persistence.NewJob {
 	nj := NewJob(Step{Name: "a"})
 	nj.Job.Workspace = workspace
-	nj.Job.SourceType, nj.Job.SourceID = stroem.SourceTrigger, trigger
+	nj.Job.SourceType, nj.Job.SourceID = stroem.SourceTrigger, stroem.TriggerSourceID(workspace, trigger)
 	nj.Tick = &persistence.TriggerTick{Trigger: trigger, At: at, SkipIfUnfinished: skip}
 	return nj
 }
@@ -81,9 +81,9 @@ func testTriggers(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.True(t, t0.Add(time.Second).Equal(last), "got %s", last)
 		require.Equal(t, time.UTC, last.Location())
 
-		jobs, err := s.JobList(ctx, persistence.JobFilter{SourceType: stroem.SourceTrigger, SourceID: "cron"})
+		jobs, err := s.JobList(ctx, persistence.JobFilter{SourceType: stroem.SourceTrigger, SourceID: "default/cron"})
 		require.NoError(t, err)
-		require.Len(t, jobs, 3)
+		require.Len(t, jobs, 2, "the source id names the workspace")
 	})
 
 	t.Run("ConcurrentFiresOneJob", func(t *testing.T) {
