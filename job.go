@@ -16,10 +16,15 @@ const (
 	JobCompleted JobStatus = "completed"
 	JobFailed    JobStatus = "failed"
 	JobCancelled JobStatus = "cancelled"
+	// JobSkipped is a job that never ran: a tick of a `concurrency: skip`
+	// trigger while the trigger's previous job was unfinished, recorded for
+	// visibility as upstream does. It is created terminal, with no steps,
+	// and fires no hooks.
+	JobSkipped JobStatus = "skipped"
 )
 
 // JobStatuses lists every job status, in lifecycle order.
-var JobStatuses = []JobStatus{JobPending, JobRunning, JobCompleted, JobFailed, JobCancelled}
+var JobStatuses = []JobStatus{JobPending, JobRunning, JobCompleted, JobFailed, JobCancelled, JobSkipped}
 
 // Valid reports whether s is a known job status, so that filters coming from
 // users can be rejected with a clear error instead of silently matching nothing.
@@ -27,11 +32,12 @@ func (s JobStatus) Valid() bool { return slices.Contains(JobStatuses, s) }
 
 // Terminal reports whether the job has finished and will never change again.
 func (s JobStatus) Terminal() bool {
-	return s == JobCompleted || s == JobFailed || s == JobCancelled
+	return s == JobCompleted || s == JobFailed || s == JobCancelled || s == JobSkipped
 }
 
 // jobTransitions lists the allowed moves. A pending job may end without ever
 // running (cancelled before a claim, or every root step failed to render).
+// No job becomes skipped: it is stored so.
 var jobTransitions = map[JobStatus][]JobStatus{
 	JobPending: {JobRunning, JobCompleted, JobFailed, JobCancelled},
 	JobRunning: {JobCompleted, JobFailed, JobCancelled},

@@ -39,7 +39,7 @@ func TestJobTransitions(t *testing.T) {
 	t.Parallel()
 	for _, from := range JobStatuses {
 		for _, to := range JobStatuses {
-			want := !from.Terminal() && to != JobPending && from != to
+			want := !from.Terminal() && to != JobPending && to != JobSkipped && from != to
 			if got := from.CanTransition(to); got != want {
 				t.Errorf("%s → %s: CanTransition = %v, want %v", from, to, got, want)
 			}
@@ -47,6 +47,9 @@ func TestJobTransitions(t *testing.T) {
 	}
 	if JobStatus("done").Valid() {
 		t.Error("Valid accepted an unknown status")
+	}
+	if !JobSkipped.Valid() || !JobSkipped.Terminal() {
+		t.Error("skipped is a known, terminal status (a job filter takes it; nothing waits for it)")
 	}
 }
 

@@ -89,8 +89,9 @@ type JobRequest struct {
 	// tick, in tick order, and answers persistence.ErrTickFired otherwise.
 	Tick    time.Time
 	Trigger string
-	// SkipIfUnfinished (with Tick) refuses the job with
-	// persistence.ErrTriggerBusy while an earlier job of the trigger runs.
+	// SkipIfUnfinished (with Tick): while an earlier job of the trigger is
+	// unfinished, the job is recorded as skipped (see recordSkipped) and
+	// JobCreate answers its id with persistence.ErrTriggerBusy.
 	SkipIfUnfinished bool
 	// Webhook is the request context a webhook job's templates see as
 	// `webhook` (headers, query); nil for other jobs.
@@ -310,7 +311,9 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 		})
 	}
 	stampStepRevisions(p, &nj)
-	if err := o.store.JobInsert(ctx, nj); err != nil {
+	if err := o.store.JobInsert(ctx, nj); errors.Is(err, persistence.ErrTriggerBusy) {
+		return o.recordSkipped(ctx, nj)
+	} else if err != nil {
 		return "", fmt.Errorf("insert job: %w", err)
 	}
 	if !s.Job.Status.Terminal() {
@@ -322,6 +325,25 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 		o.jobEnded(p, s, false) // ended at creation: its hooks fire (hook.go)
 	}
 	return s.Job.ID, nil
+}
+
+// recordSkipped stores the job of a tick that a `concurrency: skip` trigger
+// skips, its previous job being unfinished, as upstream records it: status
+// skipped, the job's row only (no step runs), ended at once, no hooks. The
+// tick is recorded with it (no longer asking for the trigger to be idle), so
+// however many servers handle the tick, it makes one job: another server's
+// record of it, or a job it fired once the previous job had ended, makes
+// this insert persistence.ErrTickFired. It answers the job's id and
+// persistence.ErrTriggerBusy.
+func (o *Orchestrator) recordSkipped(ctx context.Context, nj persistence.NewJob) (string, error) {
+	tick := *nj.Tick
+	tick.SkipIfUnfinished = false
+	nj.Tick, nj.Steps = &tick, nil
+	nj.Job.Status, nj.Job.Output = stroem.JobSkipped, nil
+	if err := o.store.JobInsert(ctx, nj); err != nil {
+		return "", fmt.Errorf("record skipped job: %w", err)
+	}
+	return nj.Job.ID, fmt.Errorf("job %s recorded as skipped: %w", nj.Job.ID, persistence.ErrTriggerBusy)
 }
 
 // JobCancel cancels a job: unstarted steps at once, running ones on their

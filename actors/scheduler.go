@@ -405,7 +405,7 @@ func (a *schedulerActor) fired(ctx actor.Context, m *schedFired) {
 	case errors.Is(m.err, persistence.ErrTickFired):
 		log.Debug("tick already fired by another server")
 	case errors.Is(m.err, persistence.ErrTriggerBusy):
-		log.Info("tick skipped: the trigger's previous job is unfinished (concurrency: skip)")
+		log.Info("tick skipped: the trigger's previous job is unfinished (concurrency: skip)", "job_id", m.jobID)
 	case a.s.ctx.Err() != nil:
 		return
 	default:

@@ -143,6 +143,21 @@ func TestStoreObservesAJobsLife(t *testing.T) {
 	require.Equal(t, 2.0, count(t, m, "stroem_jobs_created_total", "replica_id", "replica-1"), "every series carries replica_id")
 }
 
+// A job stored ended (the skipped tick of a `concurrency: skip` trigger)
+// never goes through a transition: its insert counts it as ended.
+func TestStoreCountsAJobStoredEnded(t *testing.T) {
+	t.Parallel()
+	m, s := newStore(t)
+	require.Contains(t, series(t, m, "stroem_jobs_completed_total"), `value:"skipped"`, "the series exists before the first skip")
+	nj := persistence.NewJob{
+		Job:        stroem.Job{ID: uuid.NewString(), Workspace: "default", TaskName: "t", Status: stroem.JobSkipped, SourceType: stroem.SourceTrigger},
+		SnapshotID: "snap", SnapshotBody: []byte(`{}`),
+	}
+	require.NoError(t, s.JobInsert(context.Background(), nj))
+	require.Equal(t, 1.0, count(t, m, "stroem_jobs_created_total", "source_type", "trigger"))
+	require.Equal(t, 1.0, count(t, m, "stroem_jobs_completed_total", "status", "skipped"))
+}
+
 func TestStoreCountsStoreErrorsAndScrapeGauges(t *testing.T) {
 	t.Parallel()
 	m, s := newStore(t)

@@ -97,7 +97,7 @@ func NewServer(replicaID string, sampler Sampler) *Server {
 	m.stepSecondsBy.get, m.jobsCompletedBy.get = m.stepSeconds.WithLabelValues, m.jobsCompleted.WithLabelValues
 	// Every terminal status has a series from the start, so rate() and
 	// increase() see the first job of each.
-	for _, s := range []string{"completed", "failed", "cancelled"} {
+	for _, s := range []string{"completed", "failed", "cancelled", "skipped"} {
 		m.jobsCompletedBy.with(s)
 	}
 	if sampler != nil {

@@ -39,12 +39,17 @@ func (s *Store) failed(op string, err error) {
 	s.m.storeErrors.WithLabelValues(op).Inc()
 }
 
-// JobInsert counts the job as created once it is stored.
+// JobInsert counts the job as created once it is stored, and as ended too
+// when it is stored ended (a skipped tick's job, one whose every root step
+// failed to render): no transition ends it later.
 func (s *Store) JobInsert(ctx context.Context, j persistence.NewJob) error {
 	err := s.Store.JobInsert(ctx, j)
 	s.failed("JobInsert", err)
 	if err == nil {
 		s.m.jobsCreated.WithLabelValues(string(j.Job.SourceType)).Inc()
+		if j.Job.Status.Terminal() {
+			s.m.jobsCompletedBy.with(string(j.Job.Status)).Inc()
+		}
 	}
 	return err
 }

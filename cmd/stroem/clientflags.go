@@ -186,13 +186,15 @@ func printJSON(w io.Writer, v any) error {
 }
 
 // jobResult turns a job's final status into the command's exit: 0
-// completed, 1 failed, 130 cancelled.
+// completed, 1 failed or skipped, 130 cancelled.
 func jobResult(id string, st stroem.JobStatus) error {
 	switch st {
 	case stroem.JobCompleted:
 		return nil
 	case stroem.JobFailed:
 		return exitCode(1, fmt.Errorf("job %s failed", id))
+	case stroem.JobSkipped:
+		return exitCode(1, fmt.Errorf("job %s was skipped: its trigger's previous job was unfinished (concurrency: skip)", id))
 	case stroem.JobCancelled:
 		return exitCode(130, fmt.Errorf("job %s was cancelled", id))
 	}

@@ -55,7 +55,7 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 					source_id, revision, snapshot_id, context, created_at, started_at, completed_at, created_by)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), $12, now(),
 					CASE WHEN $7 = 'running' THEN now() END,
-					CASE WHEN $7 IN ('completed', 'failed', 'cancelled') THEN now() END, $13)`,
+					CASE WHEN $7 IN ('completed', 'failed', 'cancelled', 'skipped') THEN now() END, $13)`,
 				j.ID, j.Workspace, j.TaskName, j.Mode, p.Input, p.Output, string(j.Status), string(j.SourceType),
 				j.SourceID, j.Revision, nj.SnapshotID, p.Context, j.CreatedBy)
 			if len(p.Steps) > 0 {

@@ -19,15 +19,15 @@ func (s *Store) JobsPrune(ctx context.Context, p persistence.PruneParams) (persi
 	return persistence.Prune(errs, "jobs", p.DryRun, func() (res persistence.PruneResult, err error) {
 		err = s.pool.QueryRow(ctx, `SELECT count(*),
 				(SELECT count(*) FROM job_steps st JOIN jobs j ON j.id = st.job_id
-					WHERE j.completed_at < $1 AND j.status IN ('completed', 'failed', 'cancelled'))
-			FROM jobs WHERE completed_at < $1 AND status IN ('completed', 'failed', 'cancelled')`,
+					WHERE j.completed_at < $1 AND j.status IN ('completed', 'failed', 'cancelled', 'skipped'))
+			FROM jobs WHERE completed_at < $1 AND status IN ('completed', 'failed', 'cancelled', 'skipped')`,
 			p.Before).Scan(&res.Jobs, &res.Steps)
 		return res, err
 	}, func() (res persistence.PruneResult, err error) {
 		err = s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 			res = persistence.PruneResult{}
 			rows, err := tx.Query(ctx, `SELECT id::text FROM jobs
-				WHERE completed_at < $1 AND status IN ('completed', 'failed', 'cancelled')
+				WHERE completed_at < $1 AND status IN ('completed', 'failed', 'cancelled', 'skipped')
 				ORDER BY completed_at LIMIT $2 FOR UPDATE SKIP LOCKED`, p.Before, p.BatchSize())
 			if err != nil {
 				return err

@@ -14,7 +14,7 @@ import (
 // Batches stay small because SQLite has one writer: a claim waits at most
 // for one batch.
 func (s *Store) JobsPrune(ctx context.Context, p persistence.PruneParams) (persistence.PruneResult, error) {
-	const terminal = `completed_at < ? AND status IN ('completed', 'failed', 'cancelled')`
+	const terminal = `completed_at < ? AND status IN ('completed', 'failed', 'cancelled', 'skipped')`
 	return persistence.Prune(errs, "jobs", p.DryRun, func() (res persistence.PruneResult, err error) {
 		err = s.queryRow(ctx, `SELECT count(*), (SELECT count(*) FROM job_steps
 				WHERE job_id IN (SELECT id FROM jobs WHERE `+terminal+`))

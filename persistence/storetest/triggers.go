@@ -133,6 +133,43 @@ func testTriggers(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.Empty(t, ids)
 	})
 
+	t.Run("SkippedJob", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := open(t), context.Background()
+		first := TickJob("default", "cron", t0, true)
+		require.NoError(t, s.JobInsert(ctx, first))
+		// A busy tick is recorded as a skipped job, as the orchestrator does
+		// it: its row only, with the tick.
+		skipped := TickJob("default", "cron", t0.Add(time.Second), false)
+		skipped.Steps, skipped.Job.Status = nil, stroem.JobSkipped
+		require.NoError(t, s.JobInsert(ctx, skipped))
+		j, err := s.JobGet(ctx, skipped.Job.ID)
+		require.NoError(t, err)
+		require.Equal(t, stroem.JobSkipped, j.Status)
+		require.Nil(t, j.StartedAt, "a skipped job never started")
+		require.NotNil(t, j.CompletedAt, "it ended when it was recorded")
+		require.Zero(t, jobState(t, s, skipped.Job.ID).Len(), "no steps")
+		last, err := s.TriggerLastTick(ctx, "default", "cron")
+		require.NoError(t, err)
+		require.True(t, t0.Add(time.Second).Equal(last), "the skipped tick is recorded")
+
+		list, err := s.JobList(ctx, persistence.JobFilter{Status: stroem.JobSkipped})
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		require.Equal(t, skipped.Job.ID, list[0].ID)
+
+		EndJob(t, s, first.Job.ID)
+		require.NoError(t, s.JobInsert(ctx, TickJob("default", "cron", t0.Add(2*time.Second), true)),
+			"a skipped job is not an unfinished one")
+		ids, err := s.TriggerJobsUnfinished(ctx, "default", "cron", t0.Add(2*time.Second))
+		require.NoError(t, err)
+		require.Empty(t, ids, "nothing to cancel of a skipped job")
+
+		res, err := s.JobsPrune(ctx, persistence.PruneParams{Before: time.Now().Add(time.Hour)})
+		require.NoError(t, err)
+		require.Contains(t, res.JobIDs, skipped.Job.ID, "retention prunes skipped jobs as any ended job")
+	})
+
 	t.Run("BadTick", func(t *testing.T) {
 		t.Parallel()
 		s, ctx := open(t), context.Background()

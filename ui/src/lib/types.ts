@@ -1,4 +1,4 @@
-export type JobStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
+export type JobStatus = "pending" | "running" | "completed" | "failed" | "cancelled" | "skipped";
 export type StepStatus = "pending" | "ready" | "running" | "completed" | "failed" | "skipped" | "cancelled" | "suspended";
 
 export interface Page<T> {

@@ -41,6 +41,21 @@ function renderJob() {
 
 afterEach(() => vi.unstubAllGlobals());
 
+describe("JobPage: a skipped job", () => {
+  it("says why it did not run, offers no cancel, and stops polling", async () => {
+    const calls = mockApi({
+      [`GET /api/jobs/${ID}`]: () => job([], { status: "skipped", source_type: "trigger", source_id: "default/nightly", completed_at: "2026-12-06T10:00:00Z" }),
+    });
+    renderJob();
+    expect(await screen.findByText(/not run: the trigger's previous job was unfinished/)).toBeInTheDocument();
+    expect(screen.getAllByText("skipped").length).toBeGreaterThan(0);
+    expect(screen.getByText(/trigger: default\/nightly/)).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: /Cancel/ })).toBeNull();
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(calls.filter((c) => c.path === `/api/jobs/${ID}`).length).toBe(1);
+  });
+});
+
 describe("JobPage: approvals, loops and sub-jobs", () => {
   it("shows a waiting approval with its message and approves it through the reference's route", async () => {
     let decided = false;

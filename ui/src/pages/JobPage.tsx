@@ -19,7 +19,8 @@ import { useLoad, useNow, useTitle } from "@/lib/hooks";
 import type { Job, Step } from "@/lib/types";
 import { durationBetween, formatDuration, formatTime } from "@/lib/utils";
 
-const terminal = (s: string) => s === "completed" || s === "failed" || s === "cancelled";
+// skipped: a trigger's tick recorded without running (concurrency: skip).
+const terminal = (s: string) => s === "completed" || s === "failed" || s === "cancelled" || s === "skipped";
 
 function CancelButton({ job, onDone }: { job: Job; onDone: () => void }) {
   return (
@@ -269,7 +270,14 @@ function JobView({ id }: { id: string }) {
                 </Link>
               </>
             )}{" "}
-            · created {formatTime(j.created_at)} · {terminal(j.status) ? "took" : "running for"} {formatDuration(durationBetween(j.started_at, j.completed_at, now))}
+            · created {formatTime(j.created_at)} ·{" "}
+            {j.status === "skipped" ? (
+              "not run: the trigger's previous job was unfinished (concurrency: skip)"
+            ) : (
+              <>
+                {terminal(j.status) ? "took" : "running for"} {formatDuration(durationBetween(j.started_at, j.completed_at, now))}
+              </>
+            )}
           </>
         }
       >

@@ -32,6 +32,25 @@ describe("Jobs", () => {
     await waitFor(() => expect(calls.some((c) => c.path === "/api/jobs?task=my+task&limit=50")).toBe(true));
     expect(calls.some((c) => c.path.includes("task=mytask"))).toBe(false);
   });
+  it("filters by status skipped (a trigger's tick recorded without running)", async () => {
+    mockApi({
+      "GET /api/workspaces": () => [{ name: "default" }],
+      "GET /api/jobs?status=skipped&limit=50": () => ({
+        items: [{ job_id: "11111111-2222-3333-4444-555555555555", workspace: "default", task_name: "etl", status: "skipped", source_type: "trigger", source_id: "default/hourly", created_at: "2026-12-07T10:00:00Z" }],
+        total: 1,
+      }),
+    });
+    render(
+      <MemoryRouter initialEntries={["/jobs?status=skipped"]}>
+        <Routes>
+          <Route path="/jobs" element={<Jobs />} />
+        </Routes>
+      </MemoryRouter>,
+    );
+    expect(await screen.findByText("1 job")).toBeInTheDocument();
+    expect(screen.getByRole("option", { name: "skipped" })).toBeInTheDocument();
+    expect(screen.getByLabelText("Status")).toHaveValue("skipped");
+  });
   it("a page past the last (a bookmark after jobs were removed) says so, and Previous goes to the last page", async () => {
     const j = (i: number) => ({ job_id: `00000000-0000-0000-0000-00000000000${i}`, workspace: "default", task_name: `t${i}`, status: "completed", source_type: "api", created_at: "2026-12-07T10:00:00Z" });
     mockApi({

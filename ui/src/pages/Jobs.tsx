@@ -11,7 +11,7 @@ import { useLoad, useTitle } from "@/lib/hooks";
 
 export const PAGE_SIZE = 50;
 const ranges: Record<string, number> = { "1h": 3600_000, "24h": 86400_000, "7d": 7 * 86400_000, "30d": 30 * 86400_000 };
-const statuses = ["pending", "running", "completed", "failed", "cancelled"];
+const statuses = ["pending", "running", "completed", "failed", "cancelled", "skipped"];
 
 export default function Jobs() {
   useTitle("Jobs");
