@@ -68,3 +68,16 @@ func ParseLoopInstance(name string) (loop string, index int, ok bool) {
 	}
 	return name[:i], n, true
 }
+
+// InStep reports whether a log line of lineStep is one of step's lines: its
+// own, and for a for_each step its instances' ("deploy[2]" is one of
+// "deploy"'s), as the log API and stream filter by a step. An empty step
+// takes every line. Step names cannot contain brackets, so no other step's
+// lines match.
+func InStep(lineStep, step string) bool {
+	if step == "" || lineStep == step {
+		return true
+	}
+	loop, _, ok := ParseLoopInstance(lineStep)
+	return ok && loop == step
+}

@@ -107,3 +107,26 @@ func TestErrorCodes(t *testing.T) {
 		t.Fatal("an uncoded error is internal and shows no internals")
 	}
 }
+
+func TestInStep(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		line, step string
+		want       bool
+	}{
+		{"deploy", "", true},
+		{"deploy", "deploy", true},
+		{"deploy[0]", "deploy", true},
+		{"deploy[12]", "deploy", true},
+		{"deploy[1]", "deploy[1]", true},
+		{"deploy[1]", "deploy[0]", false},
+		{"deployer[0]", "deploy", false},
+		{"deploy", "deploy[0]", false},
+		{"deploy[x]", "deploy", false},
+		{"build", "deploy", false},
+	} {
+		if got := InStep(c.line, c.step); got != c.want {
+			t.Errorf("InStep(%q, %q) = %v, want %v", c.line, c.step, got, c.want)
+		}
+	}
+}

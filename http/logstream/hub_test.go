@@ -451,6 +451,38 @@ func TestStepFilter(t *testing.T) {
 	require.Equal(t, "completed", res.done)
 }
 
+// A for_each step's lines are its instances' (deploy[0], …): stored, live
+// and, for a finished job, replayed; another step's name with a bracket
+// suffix is not one of its instances.
+func TestStepFilterOfALoopStep(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Options{})
+	job := newJob(b, stroem.JobRunning)
+	b.push(t, job, "deploy[0]", 0, "d0")
+	b.push(t, job, "build", 0, "b1")
+	resp := b.get(t, job, "step=deploy", nil)
+	got := make(chan result, 1)
+	go func() { got <- collect(resp) }()
+	require.Eventually(t, func() bool { return b.subscribers(job) == 1 }, 5*time.Second, time.Millisecond)
+	b.push(t, job, "deploy[1]", 0, "d1")
+	b.push(t, job, "deployer[0]", 0, "x")
+	b.push(t, job, "deploy[0]", 1, "d0b")
+	b.hub.Finish(job, stroem.JobCompleted)
+	res := <-got
+	require.Equal(t, []int64{1, 3, 5}, lineSeqs(res.lines))
+	require.Equal(t, "completed", res.done)
+
+	b.src.setStatus(job, stroem.JobCompleted)
+	res = collect(b.get(t, job, "step=deploy", nil))
+	require.Equal(t, []int64{1, 3, 5}, lineSeqs(res.lines), "replayed")
+	res = collect(b.get(t, job, "step=deploy", map[string]string{"Last-Event-ID": "3"}))
+	require.Equal(t, []int64{5}, lineSeqs(res.lines))
+	res = collect(b.get(t, job, "step=deploy%5B1%5D", nil))
+	require.Equal(t, []int64{3}, lineSeqs(res.lines), "an instance's own")
+	res = collect(b.get(t, job, "step=build", nil))
+	require.Equal(t, []int64{2}, lineSeqs(res.lines))
+}
+
 func TestOutOfOrderAndMissingPublishes(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Options{ReorderWait: 20 * time.Millisecond})

@@ -21,10 +21,11 @@ var errStop = errors.New("stream stopped")
 
 // ServeHTTP serves the job's log stream (GET /api/jobs/{id}/logs/stream).
 // `Last-Event-ID` (header, else `?last_event_id=`) resumes after that seq;
-// `?step=` keeps one step's lines. Unknown job → 404, bad Last-Event-ID →
-// 400, both as {"error": "…"}. A finished job gets its stored lines and
-// `event: done` at once; a running one gets stored lines, then live lines,
-// then `event: done` when Finish is called. Only the calling goroutine
+// `?step=` keeps one step's lines (a for_each step's are its instances').
+// Unknown job → 404, bad Last-Event-ID → 400, both as {"error": "…"}. A
+// finished job gets its stored lines and `event: done` at once; a running
+// one gets stored lines, then live lines, then `event: done` when Finish is
+// called. Only the calling goroutine
 // writes to w, and nothing does after ServeHTTP returns.
 //
 // Do not put this route behind an http.Server WriteTimeout or a timeout
@@ -203,7 +204,7 @@ func (h *Hub) writeLive(ctx context.Context, ew *eventWriter, jobID, step string
 				continue
 			}
 		}
-		if step == "" || l.step == step {
+		if stroem.InStep(l.step, step) {
 			ew.frame(l.seq, l.json)
 		}
 		pos = l.seq
@@ -211,15 +212,16 @@ func (h *Hub) writeLive(ctx context.Context, ew *eventWriter, jobID, step string
 	return pos, ew.maybeWrite()
 }
 
-// catchUp writes the stored lines of step (all steps when empty) with seq >
-// after and returns the highest seq read over all steps, at least after.
+// catchUp writes the stored lines of step (all steps when empty; a for_each
+// step's are its instances', stroem.InStep) with seq > after and returns the
+// highest seq read over all steps, at least after.
 func (h *Hub) catchUp(ctx context.Context, ew *eventWriter, jobID string, after int64, step string) (int64, error) {
 	pos := after
 	err := h.scan(jobID, after, "", func(l stroem.LogLine) error {
 		if err := h.stopped(ctx); err != nil {
 			return err
 		}
-		if step == "" || l.Step == step {
+		if stroem.InStep(l.Step, step) {
 			if err := ew.line(l); err != nil {
 				return err
 			}
@@ -230,15 +232,29 @@ func (h *Hub) catchUp(ctx context.Context, ew *eventWriter, jobID string, after 
 	return pos, err
 }
 
-// replayDone serves a finished job: stored lines, then done.
+// replayDone serves a finished job: stored lines, then done. A step's
+// lines are read with the store's exact filter; when it has none (a
+// for_each step prints nothing itself), its instances' are looked for among
+// all the job's lines, so only a step without output costs a whole read.
 func (h *Hub) replayDone(ctx context.Context, ew *eventWriter, jobID string, after int64, step string, status stroem.JobStatus) {
 	err := ew.start()
+	n := 0
+	write := func(l stroem.LogLine) error {
+		if err := h.stopped(ctx); err != nil {
+			return err
+		}
+		n++
+		return ew.line(l)
+	}
 	if err == nil {
-		err = h.scan(jobID, after, step, func(l stroem.LogLine) error {
-			if err := h.stopped(ctx); err != nil {
-				return err
+		err = h.scan(jobID, after, step, write)
+	}
+	if _, _, instance := stroem.ParseLoopInstance(step); err == nil && n == 0 && step != "" && !instance {
+		err = h.scan(jobID, after, "", func(l stroem.LogLine) error {
+			if !stroem.InStep(l.Step, step) {
+				return h.stopped(ctx)
 			}
-			return ew.line(l)
+			return write(l)
 		})
 	}
 	if err == nil {

@@ -69,7 +69,7 @@ export const LogViewer = memo(function LogViewer({ jobId, steps, initialStep = "
 
   // A for_each loop step prints nothing itself: its instances (step[0],
   // step[1], …) do. Chosen, it shows theirs, from the stream of all steps
-  // (the server's step filter is exact: it showed "No output.").
+  // filtered here (the server's ?step= of a loop step gives the same lines).
   const loop = !!step && steps.some((s) => isInstanceOf(s, step));
   const showStep = !step || loop;
 
