@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -397,12 +398,16 @@ func InlineActionName(task, step string) string { return task + "/" + step }
 
 // parseInlineAction reads the action a step defines inline: the step's
 // action keys, as a named action "<task>/<step>" whose input fields are the
-// keys of the step's input (of any type). It returns the action's name, or
+// keys of the step's input. As upstream, an input entry whose value is a
+// field definition (isFieldDefinition: `db: {type: postgres, default:
+// main}`) defines that field of the action, with its type, default and
+// checks, and gives the step no value (defs names them); any other entry is
+// a value, and its field takes any type. It returns the action's name, or
 // "" when the step has no inline action.
-func (f *fileParser) parseInlineAction(e yamlEntry, task string) string {
+func (f *fileParser) parseInlineAction(e yamlEntry, task string) (name string, defs map[string]bool) {
 	n := yamlResolve(e.val)
 	if n == nil || n.Kind != yaml.MappingNode {
-		return ""
+		return "", nil
 	}
 	has := func(k string) bool {
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -417,11 +422,11 @@ func (f *fileParser) parseInlineAction(e yamlEntry, task string) string {
 		inline = inline || has(k)
 	}
 	if !inline || has("action") {
-		return ""
+		return "", nil
 	}
-	name := InlineActionName(task, e.key)
+	name = InlineActionName(task, e.key)
 	body := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
-	var inputKeys []*yaml.Node
+	var inputKeys, inputDefs []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn := yamlResolve(n.Content[i])
 		if kn == nil {
@@ -434,19 +439,90 @@ func (f *fileParser) parseInlineAction(e yamlEntry, task string) string {
 			if in := yamlResolve(n.Content[i+1]); in != nil && in.Kind == yaml.MappingNode {
 				for j := 0; j+1 < len(in.Content); j += 2 {
 					inputKeys = append(inputKeys, in.Content[j])
+					def := f.fieldDefinition(in.Content[j+1], "task "+task+", step "+e.key+", input "+in.Content[j].Value)
+					inputDefs = append(inputDefs, def)
+					if def != nil {
+						if defs == nil {
+							defs = map[string]bool{}
+						}
+						defs[in.Content[j].Value] = true
+					}
 				}
 			}
 		}
 	}
 	if len(inputKeys) > 0 {
 		schema := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-		for _, k := range inputKeys {
-			schema.Content = append(schema.Content, k, &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"})
+		for i, k := range inputKeys {
+			def := inputDefs[i]
+			if def == nil {
+				def = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+			}
+			schema.Content = append(schema.Content, k, def)
 		}
 		body.Content = append(body.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "input"}, schema)
 	}
 	f.inlineAction = true
 	f.parseAction(yamlEntry{key: name, kn: e.kn, val: body, path: task + ", step " + e.key})
 	f.inlineAction = false
-	return name
+	return name, defs
+}
+
+// fieldDefinition returns the field definition an inline step's input value
+// n is, or nil when it is a value. As upstream, a definition is a mapping
+// whose `type` is a string and whose keys of a definition have their kinds
+// (name and description scalars; required, secret, allow_custom and
+// multiple booleans; options a list of scalars; order an integer; default
+// anything): `{type: 123}` or `{type: x, required: maybe}` stay values.
+// Other keys are left out of the definition, with a warning, where upstream
+// ignores them silently.
+func (f *fileParser) fieldDefinition(n *yaml.Node, what string) *yaml.Node {
+	n = yamlResolve(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	scalar := func(v *yaml.Node, tags ...string) bool {
+		return v != nil && v.Kind == yaml.ScalarNode && (len(tags) == 0 || slices.Contains(tags, v.ShortTag()))
+	}
+	typed := false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := yamlResolve(n.Content[i]), yamlResolve(n.Content[i+1])
+		if k == nil {
+			return nil
+		}
+		var ok bool
+		switch k.Value {
+		case "type":
+			ok, typed = scalar(v, "!!str"), true
+		case "name", "description":
+			ok = scalar(v, "!!str", "!!int", "!!float", "!!bool")
+		case "required", "secret", "allow_custom", "multiple":
+			ok = scalar(v, "!!bool")
+		case "order":
+			ok = scalar(v, "!!int")
+		case "options":
+			ok = v != nil && v.Kind == yaml.SequenceNode
+			for i := 0; ok && i < len(v.Content); i++ {
+				ok = scalar(yamlResolve(v.Content[i]))
+			}
+		default:
+			ok = true
+		}
+		if !ok {
+			return nil
+		}
+	}
+	if !typed {
+		return nil
+	}
+	def := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := yamlResolve(n.Content[i])
+		if !inList(fieldKeys, k.Value) {
+			f.warnf(k, "%s: %q is not a key of a field definition, so it is ignored (as upstream)", what, k.Value)
+			continue
+		}
+		def.Content = append(def.Content, n.Content[i], n.Content[i+1])
+	}
+	return def
 }

@@ -676,6 +676,24 @@ func (f *fileParser) inputValues(v yamlEntry, pos map[string]Pos) map[string]any
 	return in
 }
 
+// withoutEntries is the mapping entry e without the keys of drop (the field
+// definitions of an inline step's input, which give the step no value).
+func withoutEntries(e yamlEntry, drop map[string]bool) yamlEntry {
+	n := yamlResolve(e.val)
+	if len(drop) == 0 || n == nil || n.Kind != yaml.MappingNode {
+		return e
+	}
+	kept := *n
+	kept.Content = nil
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := yamlResolve(n.Content[i]); k == nil || !drop[k.Value] {
+			kept.Content = append(kept.Content, n.Content[i], n.Content[i+1])
+		}
+	}
+	e.val = &kept
+	return e
+}
+
 func (f *fileParser) parseStep(e yamlEntry, task string) *rawStep {
 	what := task + ", step " + e.key
 	if strings.TrimSpace(e.key) == "" {
@@ -690,7 +708,7 @@ func (f *fileParser) parseStep(e yamlEntry, task string) *rawStep {
 	f.unsupportedStepKeys(e, what)
 	known := append(append([]string(nil), stepKeys...), loadSortedKeys(notYetStep)...)
 	known = append(known, loopStepKeys...)
-	inline := f.parseInlineAction(e, strings.TrimPrefix(task, "task "))
+	inline, defs := f.parseInlineAction(e, strings.TrimPrefix(task, "task "))
 	if inline != "" {
 		known = append(known, inlineStepKeys(e)...)
 		s.Action = inline
@@ -729,7 +747,7 @@ func (f *fileParser) parseStep(e yamlEntry, task string) *rawStep {
 		}
 	}
 	if v, ok := fs["input"]; ok {
-		s.Input = f.inputValues(v, rs.inputPos)
+		s.Input = f.inputValues(withoutEntries(v, defs), rs.inputPos)
 	}
 	setField(fs, "continue_on_failure", &s.ContinueOnFailure, f.boolean)
 	if v, ok := fs["timeout"]; ok {

@@ -286,6 +286,49 @@ tasks:
 	require.Contains(t, strings.Join(problemTexts(ws), "\n"), "task t, step s has no action (name one, or define it inline with type and script)")
 }
 
+// An inline step's input entry that is a field definition (as upstream: a
+// mapping whose `type` is a string, its other keys of their kinds) is a
+// field of the inline action, not a value of the step.
+func TestInlineStepInputFieldDefinitions(t *testing.T) {
+	t.Parallel()
+	ws := loadOne(t, `
+tasks:
+  hello:
+    flow:
+      run:
+        type: script
+        script: "echo {{ input.count }} {{ input.name }}"
+        input:
+          count: { type: integer, default: 3, required: true, retries: 2 }
+          name: world
+          config: { type: 123 }
+          flags: { type: string, required: maybe }
+          nested: { inner: { type: string } }
+`)
+	require.Empty(t, ws.Problems)
+	a := ws.Actions["hello/run"]
+	count := a.Input.Lookup("count")
+	require.NotNil(t, count)
+	require.Equal(t, TypeInteger, count.Type)
+	require.True(t, count.Required)
+	require.EqualValues(t, 3, count.Default)
+	for _, k := range []string{"name", "config", "flags", "nested"} {
+		require.NotNil(t, a.Input.Lookup(k), k)
+		require.Equal(t, FieldType(""), a.Input.Lookup(k).Type, "%s: a value's field takes any type", k)
+	}
+	in := ws.Tasks["hello"].Flow["run"].Input
+	require.NotContains(t, in, "count", "a definition gives the step no value")
+	require.Equal(t, "world", in["name"])
+	require.Equal(t, map[string]any{"type": 123}, in["config"], "type not a string: a value")
+	require.Equal(t, map[string]any{"type": "string", "required": "maybe"}, in["flags"], "required not a boolean: a value")
+	require.Contains(t, in, "nested")
+	var warnings []string
+	for _, w := range ws.Warnings {
+		warnings = append(warnings, w.Message)
+	}
+	require.Contains(t, strings.Join(warnings, "\n"), `task hello, step run, input count: "retries" is not a key of a field definition, so it is ignored (as upstream)`)
+}
+
 func TestWebhookName(t *testing.T) {
 	t.Parallel()
 	ws := loadOne(t, `
