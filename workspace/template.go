@@ -74,12 +74,18 @@ func newTemplateEnv() *exec.Environment {
 	ctx.Set("throw", teraThrow)
 	ctx.Set("get_random", teraGetRandom)
 	ctx.Set(printFuncName, printValue)
+	ctx.Set(opFuncName, budgetedOp)
+	ctx.Set(chargeFuncName, chargeCall)
+	ctx.Set(loopFuncName, loopCharge)
+	lipsum, _ := ctx.Get("lipsum")
+	ctx.Set("lipsum", boundedLipsum(lipsum))
+	filters := exec.NewFilterSet(map[string]exec.FilterFunction{}).Update(builtins.Filters).Update(exec.NewFilterSet(teraFilterSet())).Update(ours)
 	return &exec.Environment{
 		Context:           ctx,
-		Filters:           exec.NewFilterSet(map[string]exec.FilterFunction{}).Update(builtins.Filters).Update(exec.NewFilterSet(teraFilterSet())).Update(ours),
+		Filters:           budgetFilters(filters),
 		Tests:             exec.NewTestSet(map[string]exec.TestFunction{}).Update(builtins.Tests).Update(exec.NewTestSet(teraTests)),
 		ControlStructures: exec.NewControlStructureSet(cs),
-		Methods:           builtins.Methods,
+		Methods:           budgetMethods(builtins.Methods),
 	}
 }
 
@@ -107,7 +113,7 @@ func nonRecursiveFor(p parser.ControlStructureParser) parser.ControlStructurePar
 }
 
 // boundedRange is range() returning a list, capped at maxRangeItems.
-func boundedRange(_ *exec.Evaluator, params *exec.VarArgs) ([]int, error) {
+func boundedRange(e *exec.Evaluator, params *exec.VarArgs) ([]int, error) {
 	var start, stop, step = 0, 0, 1
 	ints := make([]int, len(params.Args))
 	for i, a := range params.Args {
@@ -146,6 +152,9 @@ func boundedRange(_ *exec.Evaluator, params *exec.VarArgs) ([]int, error) {
 	}
 	if n > maxRangeItems {
 		return nil, fmt.Errorf("range of %d numbers is too long (at most %d)", n, maxRangeItems)
+	}
+	if err := budgetOf(e.Environment.Context).charge(8 * int64(n)); err != nil {
+		return nil, err
 	}
 	// Counted, not `i += step` until stop: near the ends of int that would
 	// overflow and never stop.
@@ -231,6 +240,9 @@ func CompileTemplate(src string) (t *Template, err error) {
 		}
 	}()
 	cfg := newTemplateConfig()
+	if err := checkNesting(src, cfg); err != nil {
+		return nil, err
+	}
 	loader := &oneTemplateLoader{src: src}
 	tpl, err := exec.NewTemplate(templateID, cfg, loader, templateEnv)
 	if err != nil {
@@ -246,6 +258,9 @@ func CompileTemplate(src string) (t *Template, err error) {
 		t.native = &native
 	}
 	rewriteUndefinedLogic(tree)
+	budgetCalls(tree.calls)
+	budgetOperators(tree.binary)
+	markLoops(tree.fors)
 	rewriteOutputs(tree.outputs)
 	markRoot(tpl.Root(), tree)
 	return t, nil
@@ -270,11 +285,37 @@ func (t *Template) Render(ctx map[string]any) (out string, err error) {
 			out, err = "", panicError("render", r)
 		}
 	}()
-	s, err := t.tpl.ExecuteToString(exec.NewContext(cloneContext(ctx)))
+	b := newRenderBudget()
+	data := cloneContextWith(ctx, b)
+	w := &limitedWriter{budget: b}
+	w.b.Grow(len(t.src))
+	err = t.tpl.Execute(w, exec.NewContext(data))
+	if err := t.budgetError(b, err); err != nil {
+		return "", err
+	}
 	if err != nil {
 		return "", t.renderError(err)
 	}
-	return s, nil
+	return w.b.String(), nil
+}
+
+// budgetError is the error of a render that went over its budget b (err is
+// the render's own error, if any), nil when it did not: the first excess
+// is what the render reports, even if the template went on after it.
+func (t *Template) budgetError(b *renderBudget, err error) error {
+	if b.err == nil {
+		return nil
+	}
+	te := &TemplateError{Message: b.err.Error(), Err: b.err}
+	if err != nil {
+		if m := reAtLine.FindStringSubmatch(err.Error()); m != nil {
+			te.Line, _ = strconv.Atoi(m[1])
+			if strings.Contains(strings.TrimRight(t.src, "\n"), "\n") {
+				te.Message += fmt.Sprintf(" (line %d)", te.Line)
+			}
+		}
+	}
+	return te
 }
 
 // renderNative renders a single-expression template to the expression's
@@ -288,11 +329,13 @@ func (t *Template) renderNative(ctx map[string]any) (out any, err error) {
 			out, err = nil, panicError("render", r)
 		}
 	}()
+	b := newRenderBudget()
+	data := cloneContextWith(ctx, b)
 	ev := &exec.Evaluator{
 		Config: t.cfg.Inherit(),
 		Loader: t.loader,
 		Environment: &exec.Environment{
-			Context:           templateEnv.Context.Inherit().Update(exec.NewContext(cloneContext(ctx))),
+			Context:           templateEnv.Context.Inherit().Update(exec.NewContext(data)),
 			Filters:           templateEnv.Filters,
 			Tests:             templateEnv.Tests,
 			ControlStructures: templateEnv.ControlStructures,
@@ -304,6 +347,9 @@ func (t *Template) renderNative(ctx map[string]any) (out any, err error) {
 	if o.Condition != nil {
 		c := ev.Eval(o.Condition)
 		if c.IsError() {
+			if err := t.budgetError(b, c); err != nil {
+				return nil, err
+			}
 			return nil, t.renderError(c)
 		}
 		switch {
@@ -318,7 +364,16 @@ func (t *Template) renderNative(ctx map[string]any) (out any, err error) {
 		v = ev.Eval(o.Expression)
 	}
 	if v.IsError() {
+		if err := t.budgetError(b, v); err != nil {
+			return nil, err
+		}
 		return nil, t.renderError(v)
+	}
+	if err := t.budgetError(b, nil); err != nil {
+		return nil, err
+	}
+	if err := checkPrintable("the value", v); err != nil {
+		return nil, t.renderError(err)
 	}
 	return nativeValue(v)
 }
@@ -512,6 +567,16 @@ func cloneContext(ctx map[string]any) map[string]any {
 	return out
 }
 
+// cloneContextWith is cloneContext with the render's budget added.
+func cloneContextWith(ctx map[string]any, b *renderBudget) map[string]any {
+	out := make(map[string]any, len(ctx)+1)
+	for k, v := range ctx {
+		out[k] = cloneData(v)
+	}
+	out[budgetKey] = b
+	return out
+}
+
 func cloneData(v any) any {
 	switch v := v.(type) {
 	case map[string]any:
@@ -563,6 +628,12 @@ func (t *Template) renderError(err error) error {
 		msg = fmt.Sprintf("undefined variable %q", name)
 	}
 	te := &TemplateError{Message: msg, Undefined: name, Err: err}
+	if i := strings.Index(msg, budgetPrefix); i >= 0 {
+		// gonja flattens a method's or function's error into text that
+		// starts with the method's receiver: keep only our message.
+		te.Message = msg[i:]
+		te.Err = &budgetError{msg: te.Message}
+	}
 	if m := reAtLine.FindStringSubmatch(full); m != nil {
 		te.Line, _ = strconv.Atoi(m[1])
 		if strings.Contains(strings.TrimRight(t.src, "\n"), "\n") {

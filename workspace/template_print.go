@@ -39,7 +39,13 @@ import (
 const printFuncName = "stroem print"
 
 // printValue is the function the rewritten output nodes call.
+// A list or map too large to print is refused before it is printed (the
+// render budget, template_budget.go); the render stops there, so the
+// refusal need not be recorded in the budget.
 func printValue(in *exec.Value) *exec.Value {
+	if err := checkPrintable("printing a value", in); err != nil {
+		return exec.AsValue(err)
+	}
 	s, err := formatValue(in)
 	if err != nil {
 		return exec.AsValue(err)
@@ -55,6 +61,8 @@ var (
 	binaryPtrType     = reflect.TypeFor[*nodes.BinaryExpression]()
 	ifPtrType         = reflect.TypeFor[*controlStructures.IfControlStructure]()
 	setGlobalPtrType  = reflect.TypeFor[*setGlobal]()
+	callPtrType       = reflect.TypeFor[*nodes.Call]()
+	forPtrType        = reflect.TypeFor[*controlStructures.ForControlStructure]()
 )
 
 // parsedTree is what inspectTree finds in a parsed template.
@@ -67,6 +75,10 @@ type parsedTree struct {
 	ifs     []*controlStructures.IfControlStructure
 	// setGlobals are the {% set_global %} statements (template_setglobal.go).
 	setGlobals []*setGlobal
+	// calls and fors are the function/method calls and for-loops, which
+	// the render budget watches (template_budget.go).
+	calls []*nodes.Call
+	fors  []*controlStructures.ForControlStructure
 }
 
 // inspectTree collects every output node, filter call and test call of a
@@ -108,6 +120,10 @@ func inspectTree(root *nodes.Template) parsedTree {
 				tree.ifs = append(tree.ifs, (*controlStructures.IfControlStructure)(v.UnsafePointer()))
 			case setGlobalPtrType:
 				tree.setGlobals = append(tree.setGlobals, (*setGlobal)(v.UnsafePointer()))
+			case callPtrType:
+				tree.calls = append(tree.calls, (*nodes.Call)(v.UnsafePointer()))
+			case forPtrType:
+				tree.fors = append(tree.fors, (*controlStructures.ForControlStructure)(v.UnsafePointer()))
 			}
 			walk(v.Elem())
 		case reflect.Interface:
