@@ -103,11 +103,12 @@ func TestRenderBudgetFailsStepsNotTheServer(t *testing.T) {
 	requireBudgetFailure(t, when, "gated")
 	require.Contains(t, e.state(t, when).Find("gated").ErrorMessage, "when")
 
-	// Nested loops stop at the iteration limit.
+	// Nested loops stop at the iteration limit (or, on a slow machine,
+	// at the time limit first).
 	loops := e.create(t, "hostile_loops", nil)
 	e.waitStatus(t, loops, stroem.JobFailed)
 	requireBudgetFailure(t, loops, "spin")
-	require.Contains(t, e.state(t, loops).Find("spin").ErrorMessage, "loop iterations")
+	require.Regexp(t, "loop iterations|rendering took longer", e.state(t, loops).Find("spin").ErrorMessage)
 
 	// The action's command is rendered when the step is claimed.
 	cmd := e.create(t, "hostile_cmd", nil)

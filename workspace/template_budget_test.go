@@ -17,7 +17,7 @@ import (
 // bounded amount of memory.
 var hostileTemplates = []struct {
 	name, src string
-	// want is part of the expected message.
+	// want matches the expected message (a regular expression).
 	want string
 }{
 	{"string repeat", `{{ ('x' * 100000000) | length }}`, "string repetition"},
@@ -25,7 +25,7 @@ var hostileTemplates = []struct {
 	{"doubling with ~ in a namespace", `{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}`, "string concatenation"},
 	{"doubling with + in set_global", `{% set_global s = 'x' %}{% for i in range(40) %}{% set_global s = s + s %}{% endfor %}{{ s | length }}`, "string concatenation"},
 	{"doubling a list", `{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l | length }}`, "list of more than"},
-	{"nested range loops", `{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}`, "loop iterations"},
+	{"nested range loops", `{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}`, "loop iterations|rendering took longer"},
 	{"huge join separator", `{{ range(10000) | join(sep='x' * 10000000) }}`, "filter join"},
 	{"printing one long string many times", `{% set s = 'x' * 10000000 %}{% set ns = namespace(l=[]) %}{% for i in range(1000) %}{% set ns.l = ns.l + [s] %}{% endfor %}{{ ns.l }}`, "printing a value"},
 	{"json of one long string many times", `{% set s = 'x' * 10000000 %}{% set ns = namespace(l=[]) %}{% for i in range(1000) %}{% set ns.l = ns.l + [s] %}{% endfor %}{{ ns.l | tojson | length }}`, "filter tojson"},
@@ -43,7 +43,7 @@ var hostileTemplates = []struct {
 	{"list of a long string", `{{ ('x' * 10000000) | list | length }}`, "filter list"},
 	{"batch padding", `{{ [1] | batch(1000000000, fill_with=0) | length }}`, "filter batch"},
 	{"lipsum", `{{ lipsum(n=100000000) | length }}`, "lipsum"},
-	{"appending in nested loops", `{% set l = [] %}{% for i in range(10000) %}{% for j in range(10000) %}{% do l.append(j) %}{% endfor %}{% endfor %}{{ l | length }}`, "render budget exceeded"},
+	{"appending in nested loops", `{% set l = [] %}{% for i in range(10000) %}{% for j in range(10000) %}{% do l.append(j) %}{% endfor %}{% endfor %}{{ l | length }}`, "loop iterations|rendering took longer|add up to"},
 	{"error swallowed by default", `{{ ('x' * 100000000) | default('y') }}{{ 'z' }}`, "string repetition"},
 }
 
@@ -65,7 +65,7 @@ func TestRenderBudgetHostileTemplates(t *testing.T) {
 			require.ErrorIs(t, err, ErrRenderBudget)
 			var te *TemplateError
 			require.ErrorAs(t, err, &te)
-			require.Contains(t, te.Message, tc.want)
+			require.Regexp(t, tc.want, te.Message)
 			require.NotContains(t, te.Message, "xxxxxxxx", "the message names the limit, not the value")
 			// Everything a render makes is charged to 128 MiB; what is
 			// checked only after it is made (a filter's result) adds at
@@ -138,7 +138,14 @@ func TestCompileRefusesDeepNesting(t *testing.T) {
 // What legitimate templates do with large data keeps working: a 5 MB JSON
 // input passed whole, printed, encoded, looped over and joined.
 func TestRenderBudgetAllowsLargeInputs(t *testing.T) {
-	t.Parallel()
+	// Not parallel: the race detector makes gonja ten times slower, so the
+	// time limit (meant for the server, where this renders in well under a
+	// second) is lifted here; the other limits stay.
+	if raceEnabled {
+		old := renderTimeLimit
+		renderTimeLimit = time.Minute
+		t.Cleanup(func() { renderTimeLimit = old })
+	}
 	items := make([]any, 50000)
 	for i := range items {
 		items[i] = map[string]any{"id": i, "name": fmt.Sprintf("item-%06d", i), "pad": strings.Repeat("p", 60)}
@@ -160,8 +167,10 @@ func TestRenderBudgetAllowsLargeInputs(t *testing.T) {
 		"lines": "{{ input.blob | replace('f', 'ff') | length }}",
 	})
 	require.NoError(t, err)
+	start := time.Now()
 	out, err := vt.Render(ctx)
 	require.NoError(t, err)
+	t.Logf("rendered in %s", time.Since(start).Round(time.Millisecond))
 	m := out.(map[string]any)
 	require.Len(t, m["items"], 50000)
 	require.Len(t, m["blob"], len(blob))
