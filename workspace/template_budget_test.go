@@ -215,3 +215,18 @@ func BenchmarkRenderHostile(b *testing.B) {
 		})
 	}
 }
+
+// A workspace with a template nested deep enough to crash the parser loads
+// with a problem naming the file and the limit (what `stroem validate`
+// prints); the process survives.
+func TestLoadReportsDeepTemplate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	deep := "{{ " + strings.Repeat("(", 500000) + "1" + strings.Repeat(")", 500000) + " }}"
+	writeFile(t, dir, ".workflows/deep.yaml", "actions:\n  a:\n    type: shell\n    cmd: \"echo "+deep+"\"\ntasks:\n  t:\n    flow:\n      s: { action: a }\n")
+	ws, err := Load(dir)
+	require.NoError(t, err)
+	require.NotEmpty(t, ws.Problems)
+	require.Contains(t, fmt.Sprint(ws.Problems), "more than 100 deep")
+	require.Contains(t, fmt.Sprint(ws.Problems), "deep.yaml")
+}
