@@ -973,6 +973,9 @@ func checkNesting(src string, cfg *config.Config) error {
 	stream := tokens.LexAll(src, cfg)
 	depth, blocks, ops := 0, 0, 0
 	afterBlockBegin := false
+	// inSet is within {% set … %}, a block ({% set x %}…{% endset %})
+	// unless it assigns (setAssigns).
+	inSet, setAssigns := false, false
 	for ; stream.Current() != nil && !stream.End(); stream.Next() {
 		tok := stream.Current()
 		switch tok.Type {
@@ -987,9 +990,18 @@ func checkNesting(src string, cfg *config.Config) error {
 			tokens.In, tokens.Pipe, tokens.Equals, tokens.Ne, tokens.LowerThan, tokens.LowerThanOrEqual,
 			tokens.GreaterThan, tokens.GreaterThanOrEqual, tokens.Dot, tokens.Operator:
 			ops++
+		case tokens.Assign:
+			setAssigns = true
+		case tokens.BlockEnd:
+			if inSet && !setAssigns {
+				blocks++
+			}
+			inSet = false
 		case tokens.Name:
 			if afterBlockBegin {
 				switch {
+				case tok.Val == "set":
+					inSet, setAssigns = true, false
 				case blockStatements[tok.Val]:
 					blocks++
 				case strings.HasPrefix(tok.Val, "end"):

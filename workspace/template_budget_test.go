@@ -111,6 +111,7 @@ func TestCompileRefusesDeepNesting(t *testing.T) {
 		"lists":        "{{ " + strings.Repeat("[", n) + "1" + strings.Repeat("]", n) + " }}",
 		"ifs":          strings.Repeat("{% if true %}", n) + "x" + strings.Repeat("{% endif %}", n),
 		"fors":         strings.Repeat("{% for i in [1] %}", n) + "x" + strings.Repeat("{% endfor %}", n),
+		"set blocks":   strings.Repeat("{% set x %}", n) + "x" + strings.Repeat("{% endset %}", n),
 		"not chain":    "{{ " + strings.Repeat("not ", n) + "true }}",
 		"~ chain":      "{{ 1" + strings.Repeat(" ~ 1", n) + " }}",
 		"filter chain": "{{ 1" + strings.Repeat(" | string", n) + " }}",
@@ -127,6 +128,8 @@ func TestCompileRefusesDeepNesting(t *testing.T) {
 		"{{ " + strings.Repeat("(", 90) + "1" + strings.Repeat(")", 90) + " }}",
 		strings.Repeat("{% if true %}", 90) + "x" + strings.Repeat("{% endif %}", 90),
 		"{{ 1" + strings.Repeat(" ~ 1", 900) + " }}",
+		strings.Repeat("{% set x = 1 %}", 1000) + "{{ x }}",
+		strings.Repeat("{% set x %}", 90) + "x" + strings.Repeat("{% endset %}", 90),
 	} {
 		tpl, err := CompileTemplate(src)
 		require.NoError(t, err)
