@@ -49,6 +49,14 @@ var hostileTemplates = []struct {
 
 func TestRenderBudgetHostileTemplates(t *testing.T) {
 	// Not parallel: it measures the memory each render allocates.
+	wait := 20 * time.Second
+	if raceEnabled {
+		// The race detector makes gonja ten times slower: the time limit
+		// would stop some of these before the limit they are about.
+		old := renderTimeLimit
+		renderTimeLimit, wait = time.Minute, 2*time.Minute
+		t.Cleanup(func() { renderTimeLimit = old })
+	}
 	for _, tc := range hostileTemplates {
 		t.Run(tc.name, func(t *testing.T) {
 			tpl, err := CompileTemplate(tc.src)
@@ -57,7 +65,7 @@ func TestRenderBudgetHostileTemplates(t *testing.T) {
 			runtime.GC()
 			runtime.ReadMemStats(&before)
 			start := time.Now()
-			err = renderWithin(t, 20*time.Second, func() error { _, err := tpl.Render(nil); return err })
+			err = renderWithin(t, wait, func() error { _, err := tpl.Render(nil); return err })
 			elapsed := time.Since(start)
 			runtime.ReadMemStats(&after)
 			alloc := after.TotalAlloc - before.TotalAlloc
@@ -78,7 +86,7 @@ func TestRenderBudgetHostileTemplates(t *testing.T) {
 			// The same template as a ValueTemplate (a step's input).
 			vt, err := CompileValue(map[string]any{"x": tc.src})
 			require.NoError(t, err)
-			err = renderWithin(t, 20*time.Second, func() error { _, err := vt.Render(nil); return err })
+			err = renderWithin(t, wait, func() error { _, err := vt.Render(nil); return err })
 			require.ErrorIs(t, err, ErrRenderBudget)
 			require.ErrorContains(t, err, "x: ")
 		})
@@ -198,8 +206,7 @@ func TestRenderBudgetTimeLimit(t *testing.T) {
 	err = renderWithin(t, 20*time.Second, func() error { _, err := tpl.Render(nil); return err })
 	require.ErrorIs(t, err, ErrRenderBudget)
 	require.ErrorContains(t, err, "rendering took longer than 200ms")
-	require.Less(t, time.Since(start), 5*time.Second)
-	require.True(t, errors.Is(err, ErrRenderBudget))
+	require.Less(t, time.Since(start), 10*time.Second)
 }
 
 // BenchmarkRenderHostile measures what a budget-breaking template costs
