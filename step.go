@@ -64,9 +64,12 @@ func (s StepStatus) CanTransition(next StepStatus) bool {
 
 // Step is one node of a job's DAG, as the API shows it.
 type Step struct {
-	StepName     string         `json:"step_name"`
-	ActionName   string         `json:"action_name"`
-	ActionType   string         `json:"action_type"`
+	StepName   string `json:"step_name"`
+	ActionName string `json:"action_name"`
+	ActionType string `json:"action_type"`
+	// Tags are the worker tags the step requires (its action's): only a
+	// worker they match runs it (TagsMatch). Absent: none.
+	Tags         []string       `json:"tags,omitempty"`
 	DependsOn    []string       `json:"depends_on"`
 	Status       StepStatus     `json:"status"`
 	Input        map[string]any `json:"input"`

@@ -130,3 +130,36 @@ func TestInStep(t *testing.T) {
 		}
 	}
 }
+
+// TestTagsMatch is the upstream's routing table (its migration 042 notes):
+// a step's tags must be a subset of the worker's (affinity), and an
+// exclusive worker takes only steps that ask for all of its tags.
+func TestTagsMatch(t *testing.T) {
+	t.Parallel()
+	none, claude, gpu := []string{}, []string{"claude"}, []string{"gpu"}
+	for _, c := range []struct {
+		worker    []string
+		exclusive bool
+		step      []string
+		want      bool
+	}{
+		{none, false, none, true},
+		{none, true, none, true},
+		{none, false, claude, false},
+		{none, true, claude, false},
+		{claude, false, none, true},
+		{claude, false, claude, true},
+		{claude, true, none, false},
+		{claude, true, claude, true},
+		{claude, false, gpu, false},
+		{[]string{"gpu", "trusted"}, false, gpu, true},
+		{[]string{"gpu", "trusted"}, true, gpu, false},
+		{[]string{"gpu", "trusted"}, true, []string{"trusted", "gpu"}, true},
+		{gpu, true, []string{"gpu", "gpu"}, true},
+		{gpu, false, []string{"gpu", "trusted"}, false},
+	} {
+		if got := TagsMatch(c.step, c.worker, c.exclusive); got != c.want {
+			t.Errorf("worker %v exclusive=%v, step %v: TagsMatch = %v, want %v", c.worker, c.exclusive, c.step, got, c.want)
+		}
+	}
+}

@@ -7,10 +7,13 @@ import "time"
 
 // Worker is a registered worker process as GET /api/workers shows it.
 type Worker struct {
-	ID              string    `json:"worker_id"`
-	Name            string    `json:"name"`
-	Capabilities    []string  `json:"capabilities"`
-	Tags            []string  `json:"tags"`
+	ID           string   `json:"worker_id"`
+	Name         string   `json:"name"`
+	Capabilities []string `json:"capabilities"`
+	Tags         []string `json:"tags"`
+	// Exclusive says the worker takes only steps that ask for every one of
+	// its tags (see TagsMatch).
+	Exclusive       bool      `json:"exclusive"`
 	Status          string    `json:"status"` // active | stale (no heartbeat for 3 leases)
 	RegisteredAt    time.Time `json:"registered_at"`
 	LastHeartbeatAt time.Time `json:"last_heartbeat_at"`
@@ -24,7 +27,12 @@ type Worker struct {
 type WorkerRegistration struct {
 	Name         string   `json:"name"`
 	Capabilities []string `json:"capabilities"`
-	Tags         []string `json:"tags"`
+	// Tags are the worker's affinity labels and Exclusive reserves the
+	// worker for steps that ask for all of them (TagsMatch). The server
+	// keeps them to tell whether an active worker can run a step; the
+	// claims carry them too.
+	Tags      []string `json:"tags"`
+	Exclusive bool     `json:"exclusive,omitempty"`
 	// MaxConcurrent is how many steps the worker runs at once, shown to
 	// operators (GET /api/workers); 0 means not said. Claims do not use
 	// it: each slot long-polls on its own.
@@ -52,6 +60,12 @@ type WorkerRegistered struct {
 type ClaimRequest struct {
 	WorkerID     string   `json:"worker_id"`
 	Capabilities []string `json:"capabilities"`
+	// Tags and Exclusive route steps to the worker (TagsMatch): a step is
+	// claimed only if it asks for no tag the worker lacks and, for an
+	// exclusive worker, for every tag the worker has. Absent (an older
+	// worker): no tags, not exclusive.
+	Tags      []string `json:"tags,omitempty"`
+	Exclusive bool     `json:"exclusive,omitempty"`
 	// WaitMS is how long to wait for a step before answering 204; at most 30 s.
 	WaitMS int `json:"wait_ms"`
 }
@@ -240,6 +254,8 @@ type Completion struct {
 type NextClaim struct {
 	WorkerID     string   `json:"worker_id"`
 	Capabilities []string `json:"capabilities"`
+	Tags         []string `json:"tags,omitempty"`
+	Exclusive    bool     `json:"exclusive,omitempty"`
 }
 
 // CompletionResponse answers a completion.
@@ -253,3 +269,36 @@ type CompletionResponse struct {
 
 // Succeeded reports whether the completion is a success.
 func (c Completion) Succeeded() bool { return c.ExitCode == 0 && c.Error == "" }
+
+// TagsMatch reports whether a worker with workerTags (exclusive or not) may
+// run a step that requires stepTags, as the upstream Strøm routes since its
+// migration 042: every tag the step asks for is one of the worker's
+// (affinity), and an exclusive worker also refuses a step that does not ask
+// for every one of its own tags (a reserved worker). A worker without tags
+// runs only steps that ask for none; exclusive changes nothing for it. The
+// action type (capability) is matched separately. Both lists are sets:
+// order and repeats do not matter.
+func TagsMatch(stepTags, workerTags []string, exclusive bool) bool {
+	if len(stepTags) == 0 && (!exclusive || len(workerTags) == 0) {
+		return true // the common case: nothing asked, nothing reserved
+	}
+	if !subsetOf(stepTags, workerTags) {
+		return false
+	}
+	return !exclusive || subsetOf(workerTags, stepTags)
+}
+
+// subsetOf reports whether every element of a is in b. The lists are
+// short (a handful of tags): a nested loop allocates nothing.
+func subsetOf(a, b []string) bool {
+outer:
+	for _, x := range a {
+		for _, y := range b {
+			if x == y {
+				continue outer
+			}
+		}
+		return false
+	}
+	return true
+}

@@ -301,7 +301,7 @@ func (h *handoff) offer(s *persistence.JobState, g *progress, wasReady func(int)
 		for k, r := range oldest {
 			if r.pos >= 0 && slices.Contains(w.caps, r.actionType) {
 				h.hand(s, r.pos, w)
-				s.Offer(r.pos, w.caps)
+				s.Offer(r.pos, persistence.Route{Capabilities: w.caps})
 				oldest[k].pos = -1
 				break
 			}

@@ -28,8 +28,8 @@ type StepWrite struct {
 	// over it like any other change.
 	Insert bool
 	// Offer, when not nil, makes the write conditional (JobState.Offer): the
-	// action types of the claim the step was offered to.
-	Offer []string
+	// route of the claim the step was offered to.
+	Offer *Route
 	// HandedFor is the link of the completion whose claim the step was
 	// handed to (JobState.HandFor), written with the step's new attempt;
 	// "" for none.
@@ -333,6 +333,7 @@ func (s *JobState) Clone() *JobState {
 	for i, st := range s.steps {
 		sc := &a.steps[i]
 		*sc = *st
+		sc.Tags = slices.Clone(st.Tags) // nil for none, as most steps
 		if st.DependsOn != nil {
 			n := len(a.deps)
 			a.deps = append(a.deps, st.DependsOn...)
@@ -372,6 +373,7 @@ func (a *cloneArena) time(t *time.Time) *time.Time {
 func (st *StepState) Clone() *StepState {
 	sc := *st
 	sc.DependsOn = slices.Clone(st.DependsOn)
+	sc.Tags = slices.Clone(st.Tags)
 	sc.Input, sc.Output = deepCopyMap(st.Input), deepCopyValue(st.Output)
 	if st.ExitCode != nil {
 		v := *st.ExitCode

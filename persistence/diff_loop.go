@@ -51,7 +51,7 @@ func appendedSteps(before, after *JobState, loops func() map[string][]string) ([
 func skeleton(st *StepState) *StepState {
 	return &StepState{
 		Name: st.Name, Position: st.Position, ActionName: st.ActionName, ActionType: st.ActionType,
-		Image: st.Image, DependsOn: slices.Clone(st.DependsOn), ContinueOnFailure: st.ContinueOnFailure,
+		Image: st.Image, Tags: st.Tags, DependsOn: slices.Clone(st.DependsOn), ContinueOnFailure: st.ContinueOnFailure,
 		MaxAttempts: st.MaxAttempts, Status: stroem.StepPending,
 	}
 }

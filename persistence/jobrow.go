@@ -104,6 +104,7 @@ func prepareStep(jobID string, st NewStep) (PreparedStep, error) {
 		}
 	}
 	st.MaxAttempts = max(st.MaxAttempts, 1)
+	st.Tags = NormalTags(st.Tags)
 	if st.DependsOn == nil {
 		st.DependsOn = []string{}
 	}
@@ -120,7 +121,7 @@ const (
 	StepColumns = `step_name, position, action_name, action_type, image, depends_on,
 	continue_on_failure, max_attempts, status, input, output, error_message, coalesce(worker_id, ''),
 	attempt, attempt_status, exit_code, lease_expires_at, ready_at, cancel_requested, started_at, completed_at,
-	started_attempt`
+	started_attempt, required_tags`
 )
 
 // Snapshots remembers the ids of the task snapshots a store holds, so its
@@ -227,6 +228,9 @@ func (r *StepRow) Decode() (*StepState, error) {
 	st.Status, st.AttemptStatus = stroem.StepStatus(r.Status), stroem.AttemptStatus(r.AttemptStatus)
 	if st.DependsOn == nil {
 		st.DependsOn = []string{}
+	}
+	if len(st.Tags) == 0 {
+		st.Tags = nil // a store's scan may give an empty list: none is nil
 	}
 	var err error
 	if st.Input, err = DecodeJSON(r.Input); err != nil {

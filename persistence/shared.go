@@ -34,6 +34,7 @@ func NewWorker(reg stroem.WorkerRegistration) stroem.Worker {
 		Name:          stroem.SanitizeText(reg.Name),
 		Capabilities:  SanitizeStrings(reg.Capabilities),
 		Tags:          SanitizeStrings(reg.Tags),
+		Exclusive:     reg.Exclusive,
 		Status:        "active",
 		MaxConcurrent: reg.MaxConcurrent,
 	}

@@ -30,8 +30,8 @@ type cow struct {
 	// index finds a step by name; shared read-only between states.
 	index *StepIndex
 	// offers maps the positions whose write is an offer (Offer) to the
-	// action types of the claim offered the step.
-	offers map[int][]string
+	// route of the claim offered the step.
+	offers map[int]*Route
 	// handedFor maps the positions handed to a completion's claim to the
 	// completion's link (HandFor).
 	handedFor map[int]string
@@ -93,6 +93,10 @@ func (s *JobState) ReadyAt(i int) (at time.Time, actionType string, ok bool) {
 	}
 	return *st.ReadyAt, st.ActionType, true
 }
+
+// TagsAt is the tags the step at position i requires (shared: never write
+// through it), without copying the step.
+func (s *JobState) TagsAt(i int) []string { return s.steps[i].Tags }
 
 // Index is the position of the named step, or -1.
 func (s *JobState) Index(name string) int {
@@ -213,21 +217,19 @@ func (s *JobState) own(i int) {
 
 // Offer makes the write of the step at i conditional: the step was ready
 // when the state was read, and the callback made it running for a
-// completion's claim for its slot, which runs the action types caps. The
+// completion's claim for its slot, whose worker takes the steps of r. The
 // store writes the offered steps only if, at the write, each is still ready
-// and no claim holds it, and no other job has a step of caps (of every
-// offer of the update) ready since before the newest offered step became
-// ready: the Dispatcher would claim that one first. A step not taken is left
-// as read: the state JobUpdate returns holds it as it was, ready, and no
-// attempt of it is recorded. Nothing else of the update depends on it.
-func (s *JobState) Offer(i int, caps []string) {
-	if caps == nil {
-		caps = []string{} // still an offer (Offered says nil for none)
-	}
+// and no claim holds it, and no other job has a step that r (any offer's
+// route of the update: OfferBound) takes ready since before the newest
+// offered step became ready: the Dispatcher would claim that one first. A
+// step not taken is left as read: the state JobUpdate returns holds it as
+// it was, ready, and no attempt of it is recorded. Nothing else of the
+// update depends on it.
+func (s *JobState) Offer(i int, r Route) {
 	if s.offers == nil {
-		s.offers = map[int][]string{}
+		s.offers = map[int]*Route{}
 	}
-	s.offers[i] = caps
+	s.offers[i] = &r
 }
 
 // HandFor records that the step at i is handed to the claim of the
@@ -246,9 +248,9 @@ func (s *JobState) HandFor(i int, link string) {
 // when none.
 func (s *JobState) HandedFor(i int) string { return s.handedFor[i] }
 
-// Offered returns the action types the step at i was offered for (Offer);
-// nil when its write is not conditional.
-func (s *JobState) Offered(i int) []string { return s.offers[i] }
+// Offered returns the route of the claim the step at i was offered to
+// (Offer); nil when its write is not conditional.
+func (s *JobState) Offered(i int) *Route { return s.offers[i] }
 
 // Untake sets the step at i back to from's: for a store whose conditional
 // write (Offer) did not take the step. from is the state the update read.

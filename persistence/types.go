@@ -45,11 +45,16 @@ type JobState struct {
 // StepState is one stored step. A JobUpdate callback changes the fields of
 // the step JobState.MutAt or Mut returns; the store writes what changed.
 type StepState struct {
-	Name              string
-	Position          int
-	ActionName        string
-	ActionType        string
-	Image             string
+	Name       string
+	Position   int
+	ActionName string
+	ActionType string
+	Image      string
+	// Tags are the worker tags the step requires (its action's tags,
+	// sorted, each once; nil for none): only a worker they match may run
+	// it (stroem.TagsMatch). Set at insert, never changed; shared between
+	// copies of the step like DependsOn: never write through it.
+	Tags              []string
 	DependsOn         []string
 	ContinueOnFailure bool
 	MaxAttempts       int // total executions allowed; 1 = no retry
@@ -101,10 +106,13 @@ type NewJob struct {
 
 // NewStep is one step of a NewJob.
 type NewStep struct {
-	Name              string
-	ActionName        string
-	ActionType        string
-	Image             string
+	Name       string
+	ActionName string
+	ActionType string
+	Image      string
+	// Tags are the worker tags the step requires (its action's); JobInsert
+	// stores them sorted, each once.
+	Tags              []string
 	DependsOn         []string
 	ContinueOnFailure bool
 	MaxAttempts       int
@@ -126,8 +134,12 @@ type NewStep struct {
 type ClaimParams struct {
 	WorkerID     string
 	Capabilities []string // action types the worker runs
-	Limit        int
-	Lease        time.Duration
+	// Tags and Exclusive are the worker's routing (stroem.TagsMatch): a
+	// step is claimed only if its tags match them, as well as its type.
+	Tags      []string
+	Exclusive bool
+	Limit     int
+	Lease     time.Duration
 	// Handed names completions whose claims this claim serves (see
 	// HandedLink), at most one step each: the first len(Handed) steps
 	// claimed, in claim order, are recorded as started (their worker runs

@@ -13,6 +13,7 @@ func StepViews(states []*StepState, attempts map[string][]stroem.Attempt) []stro
 			StepName:     st.Name,
 			ActionName:   st.ActionName,
 			ActionType:   st.ActionType,
+			Tags:         st.Tags,
 			DependsOn:    st.DependsOn,
 			Status:       st.Status,
 			Input:        st.Input,

@@ -12,8 +12,12 @@ import (
 	"github.com/stroem/stroem/persistence"
 )
 
-// claimSQL claims up to $3 ready steps whose action type the worker runs,
-// oldest ready first, in one statement: lock the candidates (skipping rows
+// claimSQL claims up to $3 ready steps whose action type the worker runs
+// and whose tags match the worker's ($6, exclusive $7: stroem.TagsMatch —
+// the step's tags are a subset of the worker's, and an exclusive worker's
+// a subset of the step's; for a worker without tags and steps without
+// them, two comparisons of empty arrays on rows read anyway), oldest
+// ready first, in one statement: lock the candidates (skipping rows
 // another claim or a JobUpdate holds), start a new attempt on each under a
 // lease, record the attempt, and mark their jobs running. The claim is the
 // start of the step. It runs under keyedPlans: planned for its parameters
@@ -31,6 +35,7 @@ WITH picked AS MATERIALIZED (
 	SELECT job_id, step_name, position, ready_at
 	FROM job_steps
 	WHERE status = 'ready' AND ready_at <= now() AND action_type = ANY($2::text[])
+		AND required_tags <@ $6::text[] AND (NOT $7::bool OR $6::text[] <@ required_tags)
 	ORDER BY ready_at, position, job_id
 	LIMIT $3
 	FOR UPDATE SKIP LOCKED
@@ -100,7 +105,8 @@ FROM found c JOIN jobs ON jobs.id = c.job_id
 ORDER BY c.ready_at, c.position, c.job_id`
 
 // StepsClaim moves up to p.Limit ready steps whose action type is among
-// p.Capabilities to running for p.WorkerID, each with a new attempt number
+// p.Capabilities and whose tags match p.Tags and p.Exclusive
+// (stroem.TagsMatch) to running for p.WorkerID, each with a new attempt number
 // and a lease of p.Lease, in one round trip. It never returns a step twice,
 // whatever the number of concurrent claimers. Finding nothing is not an
 // error: the result is empty.
@@ -110,6 +116,10 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 		return nil, err
 	}
 	p.WorkerID = canonicalUUID(p.WorkerID)
+	tags := persistence.NormalTags(p.Tags)
+	if tags == nil {
+		tags = []string{} // '{}', never NULL: NULL <@ fails every row
+	}
 	if len(p.Handed) > limit {
 		p.Handed = p.Handed[:limit]
 	}
@@ -123,7 +133,8 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 			}
 			claimed = append(claimed, c)
 			return nil
-		}, claimSQL, p.WorkerID, p.Capabilities, limit, p.Lease.Milliseconds(), handedLinks(p.Handed))
+		}, claimSQL, p.WorkerID, p.Capabilities, limit, p.Lease.Milliseconds(), handedLinks(p.Handed),
+			tags, p.Exclusive)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim steps for worker %s: %w", p.WorkerID, interpretError(err))

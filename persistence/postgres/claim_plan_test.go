@@ -28,7 +28,7 @@ func TestClaimPlanFindsRowsByFullKey(t *testing.T) {
 	require.NoError(t, err)
 
 	for name, c := range map[string]struct{ sql, args string }{
-		"claim":           {postgres.ClaimSQL, `'00000000-0000-0000-0000-000000000001', '{shell}', 1, 30000, '{x/1/a}'`},
+		"claim":           {postgres.ClaimSQL, `'00000000-0000-0000-0000-000000000001', '{shell}', 1, 30000, '{x/1/a}', '{}', false`},
 		"acknowledgement": {postgres.StartByPositionSQL, `'{00000000-0000-0000-0000-000000000001}', '{a}', '{1}', '{00000000-0000-0000-0000-000000000002}', 'running', '{0}'`},
 	} {
 		plan, root := keyedPlan(t, s, name, c.sql, c.args)

@@ -76,16 +76,18 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 // parse, a bind and a plan). A ready step is claimable at once (ready_at is
 // the transaction's time), a terminal one completed, a suspended one
 // started. The steps' dependency lists are sent as one array, each step
-// taking its slice of it.
+// taking its slice of it, and so are their tags.
 func insertStepsSQL(jobID string, steps []persistence.PreparedStep, first int) (string, []any) {
 	n := len(steps)
 	var (
 		names, actions, types, images, status, errMsg, revisions = make([]string, n), make([]string, n),
 			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		positions, maxAttempts, depsFrom, depsTo = make([]int, n), make([]int, n), make([]int, n), make([]int, n)
+		tagsFrom, tagsTo                         = make([]int, n), make([]int, n)
 		cont                                     = make([]bool, n)
 		input, output                            = make([][]byte, n), make([][]byte, n)
 		deps                                     []string
+		tags                                     = []string{}
 	)
 	for i, st := range steps {
 		names[i], actions[i], types[i], images[i] = st.Name, st.ActionName, st.ActionType, st.Image
@@ -95,31 +97,35 @@ func insertStepsSQL(jobID string, steps []persistence.PreparedStep, first int) (
 		depsFrom[i] = len(deps) + 1
 		deps = append(deps, st.DependsOn...)
 		depsTo[i] = len(deps)
+		tagsFrom[i] = len(tags) + 1
+		tags = append(tags, st.Tags...)
+		tagsTo[i] = len(tags)
 	}
 	if deps == nil {
 		deps = []string{}
 	}
 	return insertStepsStatement, []any{jobID, names, positions, actions, types, images, deps, depsFrom, depsTo,
-		cont, maxAttempts, status, input, errMsg, output, revisions}
+		cont, maxAttempts, status, input, errMsg, output, revisions, tags, tagsFrom, tagsTo}
 }
 
 // insertStepsStatement is insertStepsSQL's statement. A step's
 // dependencies are the slice $7[from ($8) : to ($9)]: empty ('{}', never
-// NULL) when to < from.
+// NULL) when to < from; its tags likewise $17[$18 : $19].
 const insertStepsStatement = `
 INSERT INTO job_steps (job_id, step_name, position, action_name, action_type, image, depends_on,
 	continue_on_failure, max_attempts, status, input, error_message, ready_at, completed_at, output,
-	started_at, revision)
+	started_at, revision, required_tags)
 SELECT $1::uuid, v.step_name, v.position, v.action_name, v.action_type, v.image,
 	($7::text[])[v.deps_from : v.deps_to],
 	v.continue_on_failure, v.max_attempts, v.status, v.input, v.error_message,
 	CASE WHEN v.status = 'ready' THEN now() END,
 	CASE WHEN v.status IN ('completed', 'failed', 'skipped', 'cancelled') THEN now() END,
-	v.output, CASE WHEN v.status = 'suspended' THEN now() END, nullif(v.revision, '')
+	v.output, CASE WHEN v.status = 'suspended' THEN now() END, nullif(v.revision, ''),
+	($17::text[])[v.tags_from : v.tags_to]
 FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $8::int[], $9::int[], $10::bool[],
-	$11::int[], $12::text[], $13::jsonb[], $14::text[], $15::jsonb[], $16::text[])
+	$11::int[], $12::text[], $13::jsonb[], $14::text[], $15::jsonb[], $16::text[], $18::int[], $19::int[])
 	AS v(step_name, position, action_name, action_type, image, deps_from, deps_to, continue_on_failure,
-		max_attempts, status, input, error_message, output, revision)`
+		max_attempts, status, input, error_message, output, revision, tags_from, tags_to)`
 
 // scanJob reads one row selected with persistence.JobColumns (plus extra destinations).
 func scanJob(row pgx.Row, extra ...any) (stroem.Job, string, bool, error) {
@@ -142,7 +148,7 @@ func scanStep(row pgx.Row, extra ...any) (*persistence.StepState, error) {
 	err := row.Scan(append([]any{&st.Name, &st.Position, &st.ActionName, &st.ActionType, &st.Image, &st.DependsOn,
 		&st.ContinueOnFailure, &st.MaxAttempts, &r.Status, &r.Input, &r.Output, &st.ErrorMessage, &st.WorkerID,
 		&st.Attempt, &r.AttemptStatus, &st.ExitCode, &st.LeaseExpiresAt, &st.ReadyAt, &st.CancelRequested,
-		&st.StartedAt, &st.CompletedAt, &st.StartedAttempt}, extra...)...)
+		&st.StartedAt, &st.CompletedAt, &st.StartedAttempt, &st.Tags}, extra...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -29,13 +29,13 @@ func TestKeyedPlansUseIndexesOnAYoungTable(t *testing.T) {
 	for name, c := range map[string]struct{ sql, args string }{
 		"acknowledgement":             {postgres.StartSQL, `'{}', '{}', '{}', '{}', 'running'`},
 		"acknowledgement by position": {postgres.StartByPositionSQL, `'{}', '{}', '{}', '{}', 'running', '{}'`},
-		"claim":                       {postgres.ClaimSQL, `'00000000-0000-0000-0000-000000000001', '{shell}', 1, 30000, '{x/1/a}'`},
+		"claim":                       {postgres.ClaimSQL, `'00000000-0000-0000-0000-000000000001', '{shell}', 1, 30000, '{x/1/a}', '{gpu}', true`},
 		"claimed for a completion":    {postgres.HandedForSQL, `'00000000-0000-0000-0000-000000000001', 'x/1/a'`},
 		"step read":                   {postgres.ReadStepsSQL, `'00000000-0000-0000-0000-000000000000'`},
 		"step read since":             {postgres.ReadStepsSinceSQL, `'00000000-0000-0000-0000-000000000000', 1`},
 		"unread check":                {postgres.UnreadCheckSQL, `'00000000-0000-0000-0000-000000000000', 1, '{}', '{}', false, false`},
 		"step write": {postgres.WriteStepsSQL, `'00000000-0000-0000-0000-000000000000'` +
-			strings.Repeat(`, '{}'`, 21) + `, now(), '{}', '{true}', '{shell}', now(), '{}'`},
+			strings.Repeat(`, '{}'`, 21) + `, now(), '{}', '{true}', '{shell}', now(), '{}', '{gpu}', false`},
 	} {
 		plan, root := keyedPlan(t, s, name, c.sql, c.args)
 		var scans []string

@@ -605,7 +605,7 @@ func writeBatch(b *pgx.Batch, before, after *persistence.JobState, payload strin
 			}
 			skeletons = append(skeletons, persistence.PreparedStep{NewStep: persistence.NewStep{
 				Name: old.Name, ActionName: old.ActionName, ActionType: old.ActionType, Image: old.Image,
-				DependsOn: old.DependsOn, ContinueOnFailure: old.ContinueOnFailure, MaxAttempts: old.MaxAttempts,
+				Tags: old.Tags, DependsOn: old.DependsOn, ContinueOnFailure: old.ContinueOnFailure, MaxAttempts: old.MaxAttempts,
 				Status: stroem.StepPending}})
 		}
 		if err := cols.add(c, after.Now); err != nil {
@@ -710,10 +710,10 @@ type stepColumns struct {
 	exitCode                                                                   []*int
 	lease, readyAt, startedAt, completedAt, attemptStarted                     []*time.Time
 	leaseSet, cancel, writeAttempt, offer                                      []bool
-	// offerTypes are the action types of every offer's claim (Offer), and
+	// offerRoutes are the routes of the offers' claims (Offer), and
 	// offerReady the latest time an offered step became ready.
-	offerTypes []string
-	offerReady *time.Time
+	offerRoutes []persistence.Route
+	offerReady  *time.Time
 }
 
 func (c *stepColumns) add(w persistence.StepWrite, now time.Time) error {
@@ -752,10 +752,8 @@ func (c *stepColumns) add(w persistence.StepWrite, now time.Time) error {
 	if w.Offer != nil && old.ReadyAt != nil && (c.offerReady == nil || old.ReadyAt.After(*c.offerReady)) {
 		c.offerReady = old.ReadyAt
 	}
-	for _, t := range w.Offer {
-		if !slices.Contains(c.offerTypes, t) {
-			c.offerTypes = append(c.offerTypes, t)
-		}
+	if w.Offer != nil {
+		c.offerRoutes = append(c.offerRoutes, *w.Offer)
 	}
 	started := cur.StartedAt
 	if started == nil {
@@ -767,10 +765,11 @@ func (c *stepColumns) add(w persistence.StepWrite, now time.Time) error {
 
 // args returns writeStepsSQL's arguments.
 func (c *stepColumns) args(jobID string, now time.Time) []any {
+	bound := persistence.OfferBound(c.offerRoutes)
 	return []any{jobID, c.names, c.position, c.status, c.input, c.output, c.errMsg, c.worker, c.attempt,
 		c.attemptStatus, c.exitCode, c.lease, c.leaseSet, c.readyAt, c.cancel, c.startedAt, c.completedAt,
 		c.oldStatus, c.oldAttempt, c.oldWorker, c.writeAttempt, c.attemptStarted, now, c.startedAttempt,
-		c.offer, c.offerTypes, c.offerReady, c.handed}
+		c.offer, bound.Capabilities, c.offerReady, c.handed, bound.Tags, bound.Exclusive}
 }
 
 // writeStepsSQL writes every step a JobUpdate changed, and the record of
@@ -810,11 +809,13 @@ func (c *stepColumns) args(jobID string, now time.Time) []any {
 // running for a completion's claim) is written only if free finds it still
 // ready and locks it at once — SKIP LOCKED: a claim holding it has it, and
 // waiting for that claim would only find it gone — and no other job has a
-// step of the claims' action types ($26) ready since before the newest
-// offered step became ready ($27; one bound for all of them, so that the
-// check is a range of job_steps_ready_order_idx, not a scan of every
-// ready step per offer: an offer that a claim might not have made is
-// refused, never one it would have made). One not taken is no conflict: its row comes back without an xmin, and the update
+// step the claims could take — of their action types ($26) and matching
+// their tags ($29, $30: persistence.OfferBound, the test the claim makes)
+// — ready since before the newest offered step became ready ($27; one
+// bound for all of them, so that the check is a range of
+// job_steps_ready_order_idx, not a scan of every ready step per offer: an
+// offer that a claim might not have made is refused, never one it would
+// have made). One not taken is no conflict: its row comes back without an xmin, and the update
 // commits without it (readWritten). Without offers, free is never read.
 const writeStepsSQL = `
 WITH v AS (
@@ -832,7 +833,8 @@ WITH v AS (
 	WHERE v.offer AND s.position = v.position AND s.step_name = v.step_name
 		AND s.status = v.old_status AND s.attempt = v.old_attempt
 		AND NOT EXISTS (SELECT 1 FROM job_steps o WHERE o.status = 'ready' AND o.ready_at < $27::timestamptz
-			AND o.action_type = ANY($26::text[]) AND o.job_id <> $1::uuid)
+			AND o.action_type = ANY($26::text[]) AND o.job_id <> $1::uuid
+			AND o.required_tags <@ $29::text[] AND (NOT $30::bool OR $29::text[] <@ o.required_tags))
 	FOR UPDATE OF s SKIP LOCKED
 ), u AS (
 	UPDATE job_steps s SET status = v.status, input = v.input, output = v.output, error_message = v.error_message,

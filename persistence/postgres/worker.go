@@ -14,9 +14,9 @@ import (
 // that restarts registers again and gets a new id; its old row turns stale.
 func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistration) (stroem.Worker, error) {
 	w := persistence.NewWorker(reg)
-	err := s.pool.QueryRow(ctx, `INSERT INTO workers (id, name, capabilities, tags, max_concurrent)
-		VALUES ($1, $2, $3, $4, NULLIF($5, 0)) RETURNING registered_at, last_heartbeat_at`,
-		w.ID, w.Name, w.Capabilities, w.Tags, w.MaxConcurrent).Scan(&w.RegisteredAt, &w.LastHeartbeatAt)
+	err := s.pool.QueryRow(ctx, `INSERT INTO workers (id, name, capabilities, tags, max_concurrent, exclusive)
+		VALUES ($1, $2, $3, $4, NULLIF($5, 0), $6) RETURNING registered_at, last_heartbeat_at`,
+		w.ID, w.Name, w.Capabilities, w.Tags, w.MaxConcurrent, w.Exclusive).Scan(&w.RegisteredAt, &w.LastHeartbeatAt)
 	if err != nil {
 		return stroem.Worker{}, fmt.Errorf("register worker %s: %w", w.Name, interpretError(err))
 	}
@@ -72,7 +72,7 @@ func (s *Store) WorkersSeen(ctx context.Context, workerIDs []string) ([]string, 
 // active, or stale when it sent no heartbeat for WorkerStaleAfter.
 func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id::text, name, capabilities, tags, registered_at, last_heartbeat_at,
-			coalesce(max_concurrent, 0),
+			coalesce(max_concurrent, 0), exclusive,
 			CASE WHEN last_heartbeat_at > now() - $1 * interval '1 millisecond' THEN 'active' ELSE 'stale' END
 		FROM workers ORDER BY last_heartbeat_at DESC, id`, persistence.WorkerStaleAfter.Milliseconds())
 	if err != nil {
@@ -80,7 +80,7 @@ func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 	}
 	workers, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (stroem.Worker, error) {
 		var w stroem.Worker
-		err := row.Scan(&w.ID, &w.Name, &w.Capabilities, &w.Tags, &w.RegisteredAt, &w.LastHeartbeatAt, &w.MaxConcurrent, &w.Status)
+		err := row.Scan(&w.ID, &w.Name, &w.Capabilities, &w.Tags, &w.RegisteredAt, &w.LastHeartbeatAt, &w.MaxConcurrent, &w.Exclusive, &w.Status)
 		w.RegisteredAt, w.LastHeartbeatAt = w.RegisteredAt.UTC(), w.LastHeartbeatAt.UTC()
 		return w, err
 	})

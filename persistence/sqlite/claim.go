@@ -14,8 +14,10 @@ import (
 	"github.com/stroem/stroem/persistence"
 )
 
-// claimSQL moves up to ? ready steps whose action type the worker runs,
-// oldest ready first, to running under a new attempt and a lease. It runs
+// claimSQL moves up to ? ready steps whose action type the worker runs
+// and whose tags match the worker's (?6, a JSON list, exclusive ?7:
+// stroem.TagsMatch; a step without tags is '[]', taken without looking
+// into the list), oldest ready first, to running under a new attempt and a lease. It runs
 // in a write transaction, which holds SQLite's only write lock from BEGIN
 // IMMEDIATE on: no other claim or update can interleave, which is what
 // FOR UPDATE SKIP LOCKED achieves in PostgreSQL.
@@ -27,13 +29,22 @@ UPDATE job_steps SET
 WHERE (job_id, step_name) IN (
 	SELECT job_id, step_name FROM job_steps
 	WHERE status = 'ready' AND ready_at <= ?2 AND action_type IN (SELECT value FROM json_each(?4))
+		AND ` + tagsMatchSQL + `
 	ORDER BY ready_at, position, job_id
 	LIMIT ?5
 )
 RETURNING job_id, step_name, attempt, action_name, action_type, image, input, lease_expires_at, ready_at, position`
 
+// tagsMatchSQL is stroem.TagsMatch of a job_steps row's required_tags and a
+// worker's tags (?6, a JSON list) and exclusive flag (?7).
+const tagsMatchSQL = `(required_tags = '[]' OR NOT EXISTS (SELECT 1 FROM json_each(required_tags) t
+		WHERE t.value NOT IN (SELECT value FROM json_each(?6))))
+	AND (NOT ?7 OR NOT EXISTS (SELECT 1 FROM json_each(?6) w
+		WHERE w.value NOT IN (SELECT value FROM json_each(required_tags))))`
+
 // StepsClaim moves up to p.Limit ready steps whose action type is among
-// p.Capabilities to running for p.WorkerID, each with a new attempt number
+// p.Capabilities and whose tags match p.Tags and p.Exclusive
+// (stroem.TagsMatch) to running for p.WorkerID, each with a new attempt number
 // and a lease of p.Lease, in one transaction, and marks their jobs running.
 // It never returns a step twice, whatever the number of concurrent
 // claimers. Finding nothing is not an error: the result is empty.
@@ -51,7 +62,8 @@ func (s *Store) StepsClaim(ctx context.Context, p persistence.ClaimParams) ([]pe
 	}
 	var out []claimed
 	err = s.writeTx(ctx, func(tx *txn, now time.Time) error {
-		rows, err := tx.QueryContext(ctx, claimSQL, worker, nanos(now), p.Lease.Nanoseconds(), caps, limit)
+		rows, err := tx.QueryContext(ctx, claimSQL, worker, nanos(now), p.Lease.Nanoseconds(), caps, limit,
+			encodeStrings(persistence.NormalTags(p.Tags)), p.Exclusive)
 		out, err = collect(rows, err, func(row rowScanner) (c claimed, err error) {
 			var input []byte
 			if err := row.Scan(&c.JobID, &c.StepName, &c.Attempt, &c.ActionName, &c.ActionType, &c.Image,

@@ -71,12 +71,12 @@ func (s *Store) JobInsert(ctx context.Context, nj persistence.NewJob) error {
 			for i, st := range p.Steps {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO job_steps (job_id, step_name, position, action_name,
 						action_type, image, depends_on, continue_on_failure, max_attempts, status, input, error_message,
-						ready_at, completed_at, output, started_at, revision, version)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, `+clockTick+`)`,
+						ready_at, completed_at, output, started_at, revision, required_tags, version)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, `+clockTick+`)`,
 					j.ID, st.Name, i, st.ActionName, st.ActionType, st.Image, encodeStrings(st.DependsOn),
 					st.ContinueOnFailure, st.MaxAttempts, string(st.Status), jsonText(st.Input), st.ErrorMessage,
 					at(st.Status == stroem.StepReady), at(st.Status.Terminal()), jsonText(st.Output),
-					at(st.Status == stroem.StepSuspended), nullIfEmpty(st.Revision)); err != nil {
+					at(st.Status == stroem.StepSuspended), nullIfEmpty(st.Revision), encodeStrings(st.Tags)); err != nil {
 					return err
 				}
 			}
@@ -104,23 +104,28 @@ func scanJob(row rowScanner, extra ...any) (stroem.Job, string, bool, error) {
 	return job, r.SnapshotID, r.CancelRequested, err
 }
 
-// scanStep reads one row selected with persistence.StepColumns; depends_on is a JSON
-// array (SQLite has no arrays).
+// scanStep reads one row selected with persistence.StepColumns; depends_on
+// and required_tags are JSON arrays (SQLite has no arrays).
 func scanStep(row rowScanner) (*persistence.StepState, error) {
 	var (
-		r         persistence.StepRow
-		dependsOn string
+		r               persistence.StepRow
+		dependsOn, tags string
 	)
 	st := &r.Step
 	if err := row.Scan(&st.Name, &st.Position, &st.ActionName, &st.ActionType, &st.Image, &dependsOn,
 		&st.ContinueOnFailure, &st.MaxAttempts, &r.Status, &r.Input, &r.Output, &st.ErrorMessage, &st.WorkerID,
 		&st.Attempt, &r.AttemptStatus, &st.ExitCode, timeCol{&st.LeaseExpiresAt}, timeCol{&st.ReadyAt},
-		&st.CancelRequested, timeCol{&st.StartedAt}, timeCol{&st.CompletedAt}, &st.StartedAttempt); err != nil {
+		&st.CancelRequested, timeCol{&st.StartedAt}, timeCol{&st.CompletedAt}, &st.StartedAttempt, &tags); err != nil {
 		return nil, err
 	}
 	var err error
 	if st.DependsOn, err = decodeStrings(dependsOn); err != nil {
 		return nil, err
+	}
+	if tags != "[]" { // most steps have none: no decoding
+		if st.Tags, err = decodeStrings(tags); err != nil {
+			return nil, err
+		}
 	}
 	return r.Decode()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/stroem/stroem"
@@ -104,11 +103,11 @@ func writeState(ctx context.Context, tx *txn, before, after *persistence.JobStat
 	// Everything is validated: only now write. Offers
 	// (persistence.JobState.Offer): the write transaction holds the only
 	// write lock since the read, so an offered step is still ready and no
-	// claim holds it. The offers are taken unless another job has a step of
-	// their claims' types ready since before the newest offered step became
-	// ready (the bound PostgreSQL uses).
+	// claim holds it. The offers are taken unless another job has a step
+	// their claims could take (persistence.OfferBound) ready since before
+	// the newest offered step became ready (the bound PostgreSQL uses).
 	var (
-		offerTypes []string
+		offers     []persistence.Route
 		offerReady *time.Time
 	)
 	for _, w := range changed {
@@ -118,15 +117,11 @@ func writeState(ctx context.Context, tx *txn, before, after *persistence.JobStat
 		if w.Old.ReadyAt != nil && (offerReady == nil || w.Old.ReadyAt.After(*offerReady)) {
 			offerReady = w.Old.ReadyAt
 		}
-		for _, t := range w.Offer {
-			if !slices.Contains(offerTypes, t) {
-				offerTypes = append(offerTypes, t)
-			}
-		}
+		offers = append(offers, *w.Offer)
 	}
 	takeOffers := true
-	if offerTypes != nil {
-		older, err := olderReady(ctx, tx, after.Job.ID, offerReady, offerTypes)
+	if offers != nil {
+		older, err := olderReady(ctx, tx, after.Job.ID, offerReady, persistence.OfferBound(offers))
 		if err != nil {
 			return err
 		}
@@ -212,15 +207,16 @@ func writeState(ctx context.Context, tx *txn, before, after *persistence.JobStat
 	return nil
 }
 
-// olderReady says whether a job other than jobID has a step of one of
-// types ready since before readyAt: a claim would take that one first.
-func olderReady(ctx context.Context, tx *txn, jobID string, readyAt *time.Time, types []string) (bool, error) {
+// olderReady says whether a job other than jobID has a step that r takes
+// ready since before readyAt: a claim would take that one first.
+func olderReady(ctx context.Context, tx *txn, jobID string, readyAt *time.Time, r persistence.Route) (bool, error) {
 	if readyAt == nil {
 		return false, nil
 	}
 	var older bool
 	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM job_steps
-		WHERE status = 'ready' AND ready_at < ? AND action_type IN (SELECT value FROM json_each(?)) AND job_id <> ?)`,
-		nanos(*readyAt), encodeStrings(types), jobID).Scan(&older)
+		WHERE status = 'ready' AND ready_at < ?1 AND action_type IN (SELECT value FROM json_each(?2)) AND job_id <> ?3
+			AND `+tagsMatchSQL+`)`,
+		nanos(*readyAt), encodeStrings(r.Capabilities), jobID, nil, nil, encodeStrings(r.Tags), r.Exclusive).Scan(&older)
 	return older, err
 }

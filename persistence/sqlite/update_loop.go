@@ -10,9 +10,9 @@ import (
 // appended (a loop instance); writeState then writes the step over it.
 func insertSkeleton(ctx context.Context, tx *txn, jobID string, st *persistence.StepState) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO job_steps (job_id, step_name, position, action_name,
-			action_type, image, depends_on, continue_on_failure, max_attempts, status, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', `+clockTick+`)`,
+			action_type, image, depends_on, continue_on_failure, max_attempts, status, required_tags, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, `+clockTick+`)`,
 		jobID, st.Name, st.Position, st.ActionName, st.ActionType, st.Image, encodeStrings(st.DependsOn),
-		st.ContinueOnFailure, st.MaxAttempts)
+		st.ContinueOnFailure, st.MaxAttempts, encodeStrings(st.Tags))
 	return err
 }

@@ -15,9 +15,10 @@ func (s *Store) WorkerRegister(ctx context.Context, reg stroem.WorkerRegistratio
 	w := persistence.NewWorker(reg)
 	err := s.writeTx(ctx, func(tx *txn, now time.Time) error {
 		w.RegisteredAt, w.LastHeartbeatAt = now, now
-		_, err := tx.ExecContext(ctx, `INSERT INTO workers (id, name, capabilities, tags, registered_at, last_heartbeat_at, max_concurrent)
-			VALUES (?, ?, ?, ?, ?, ?, NULLIF(?, 0))`, w.ID, w.Name, encodeStrings(w.Capabilities), encodeStrings(w.Tags),
-			nanos(now), nanos(now), w.MaxConcurrent)
+		_, err := tx.ExecContext(ctx, `INSERT INTO workers (id, name, capabilities, tags, registered_at, last_heartbeat_at,
+				max_concurrent, exclusive)
+			VALUES (?, ?, ?, ?, ?, ?, NULLIF(?, 0), ?)`, w.ID, w.Name, encodeStrings(w.Capabilities), encodeStrings(w.Tags),
+			nanos(now), nanos(now), w.MaxConcurrent, w.Exclusive)
 		return err
 	})
 	if err != nil {
@@ -59,7 +60,7 @@ func (s *Store) WorkersSeen(ctx context.Context, workerIDs []string) ([]string, 
 // active, or stale when it sent no heartbeat for persistence.WorkerStaleAfter.
 func (s *Store) WorkerList(ctx context.Context) ([]stroem.Worker, error) {
 	rows, err := s.query(ctx, `SELECT id, name, capabilities, tags, registered_at, last_heartbeat_at,
-			coalesce(max_concurrent, 0),
+			coalesce(max_concurrent, 0), exclusive,
 			CASE WHEN last_heartbeat_at > ? THEN 'active' ELSE 'stale' END
 		FROM workers ORDER BY last_heartbeat_at DESC, id`, nanos(s.now().Add(-persistence.WorkerStaleAfter)))
 	workers, err := collect(rows, err, scanWorker)
@@ -75,7 +76,7 @@ func scanWorker(row rowScanner) (stroem.Worker, error) {
 		w          stroem.Worker
 		caps, tags string
 	)
-	err := row.Scan(&w.ID, &w.Name, &caps, &tags, timeVal{&w.RegisteredAt}, timeVal{&w.LastHeartbeatAt}, &w.MaxConcurrent, &w.Status)
+	err := row.Scan(&w.ID, &w.Name, &caps, &tags, timeVal{&w.RegisteredAt}, timeVal{&w.LastHeartbeatAt}, &w.MaxConcurrent, &w.Exclusive, &w.Status)
 	if err != nil {
 		return w, err
 	}

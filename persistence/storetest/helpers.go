@@ -20,6 +20,7 @@ const Lease = 30 * time.Second
 type Step struct {
 	Name              string
 	ActionType        string
+	Tags              []string // the worker tags the step requires
 	Deps              []string
 	ContinueOnFailure bool
 	MaxAttempts       int
@@ -39,7 +40,7 @@ func NewJob(steps ...Step) persistence.NewJob {
 	}
 	for _, s := range steps {
 		st := persistence.NewStep{
-			Name: s.Name, ActionName: "act-" + s.Name, ActionType: s.ActionType, DependsOn: s.Deps,
+			Name: s.Name, ActionName: "act-" + s.Name, ActionType: s.ActionType, Tags: s.Tags, DependsOn: s.Deps,
 			ContinueOnFailure: s.ContinueOnFailure, MaxAttempts: s.MaxAttempts, Status: stroem.StepPending,
 		}
 		if st.ActionType == "" {

@@ -16,6 +16,11 @@ import (
 // worker at attempt 1) and offers the ready step next to the worker's
 // claim for action types caps, recorded as started.
 func OfferNext(done, next, worker string, caps ...string) func(*persistence.JobState) error {
+	return OfferNextTo(done, next, worker, persistence.Route{Capabilities: caps})
+}
+
+// OfferNextTo is OfferNext for a claim of route r (action types and tags).
+func OfferNextTo(done, next, worker string, r persistence.Route) func(*persistence.JobState) error {
 	complete := Complete(Report{Step: done, Worker: worker, Attempt: 1})
 	return func(st *persistence.JobState) error {
 		if err := complete(st); err != nil {
@@ -26,7 +31,7 @@ func OfferNext(done, next, worker string, caps ...string) func(*persistence.JobS
 		lease := now.Add(Lease)
 		n.Status, n.Attempt, n.WorkerID, n.AttemptStatus = stroem.StepRunning, n.Attempt+1, worker, stroem.AttemptRunning
 		n.LeaseExpiresAt, n.StartedAt, n.CompletedAt, n.StartedAttempt = &lease, &now, nil, n.Attempt
-		st.Offer(i, caps)
+		st.Offer(i, r)
 		return nil
 	}
 }
@@ -112,7 +117,7 @@ func testOffers(t *testing.T, open func(t *testing.T) persistence.Store) {
 			lease := now.Add(Lease)
 			b.Status, b.Attempt, b.WorkerID, b.AttemptStatus = stroem.StepRunning, 1, "w1", stroem.AttemptRunning
 			b.LeaseExpiresAt, b.StartedAt = &lease, &now
-			st.Offer(st.Index("b"), []string{"shell"})
+			st.Offer(st.Index("b"), persistence.Route{Capabilities: []string{"shell"}})
 			return nil
 		})
 		require.Error(t, err, "a pending step cannot be offered")

@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store) {
 	t.Run("StepUnclaim", func(t *testing.T) { t.Parallel(); testStepUnclaim(t, open) })
 	t.Run("StartAck", func(t *testing.T) { t.Parallel(); testStartAck(t, open) })
 	t.Run("Offers", func(t *testing.T) { t.Parallel(); testOffers(t, open) })
+	t.Run("Routing", func(t *testing.T) { t.Parallel(); testRouting(t, open) })
 	t.Run("StepsRunning", func(t *testing.T) { t.Parallel(); testStepsRunning(t, open) })
 	t.Run("Leases", func(t *testing.T) { t.Parallel(); testLeases(t, open) })
 	t.Run("Workers", func(t *testing.T) { t.Parallel(); testWorkers(t, open) })
