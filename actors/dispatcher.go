@@ -23,8 +23,11 @@ type waiter struct {
 	id       uint64
 	workerID string
 	caps     []string
-	key      string
-	reply    chan *stroem.Assignment
+	// route is the worker's tags: a step goes to the request only if its
+	// action type is in caps and route takes its tags (route.go).
+	route route
+	key   string
+	reply chan *stroem.Assignment
 	// abandoned is set when the request stopped waiting; a reserved request
 	// given back then is answered with nothing instead of queued again.
 	abandoned atomic.Bool
@@ -46,12 +49,12 @@ type waiter struct {
 var waiterIDs atomic.Uint64
 
 // dispatcher hands ready steps to waiting workers. Requests are grouped by
-// worker and capability set (a worker keeps one long poll open per free
-// slot). One claim query runs at a time, for the group at the head of the
+// worker, capability set and route (a worker keeps one long poll open per
+// free slot). One claim query runs at a time, for the group at the head of the
 // queue, claiming as many steps as that group has waiting requests. A
 // wake-up (steps may have become ready) queues every group with waiters; a
 // claim that comes back short proves there is nothing more for its
-// capabilities, so the groups it covers that were queued before it started
+// capabilities and route, so the groups it covers that were queued before it started
 // are dropped from the queue instead of each running an empty query. No
 // readiness signal is lost (a wake-up after a claim started re-queues) and
 // no polling loop is needed.
@@ -68,8 +71,8 @@ type dispatcher struct {
 	// records its steps as started for: each is answered by claimed, never
 	// before, even when it stops waiting meanwhile (see claimFor).
 	linked map[string]*waiter
-	// empty lists the capability sets a short claim found nothing more for,
-	// at the generation it started in (see knownEmpty).
+	// empty lists the capability sets (and routes) a short claim found
+	// nothing more for, at the generation it started in (see knownEmpty).
 	empty []emptyCaps
 	// recheckArmed says a recheck is due: requests knownEmpty spared a
 	// query look again once what vouched for them is stale.
@@ -79,19 +82,20 @@ type dispatcher struct {
 // emptyCaps says a claim for caps that started at wake-up generation gen
 // came back short at time at.
 type emptyCaps struct {
-	caps []string
-	gen  uint64
-	at   time.Time
+	caps  []string
+	route route
+	gen   uint64
+	at    time.Time
 }
 
 // knownEmpty reports whether a recent short claim, with no wake-up since,
-// covered caps. Then a new request waits without querying: an idle fleet's
+// covered caps and r (every step they take, it would have taken). Then a new request waits without querying: an idle fleet's
 // polls (each slot polls again every claim wait) would otherwise cost a
 // query each. Config.EmptyClaimFor bounds "recent" (1 s), so a step that
 // became ready without a wake-up is still found by a request soon after.
-func (d *dispatcher) knownEmpty(caps []string, now time.Time) bool {
+func (d *dispatcher) knownEmpty(caps []string, r route, now time.Time) bool {
 	for _, e := range d.empty {
-		if e.gen == d.gen && now.Sub(e.at) < d.o.cfg.EmptyClaimFor && isSubset(caps, e.caps) {
+		if e.gen == d.gen && now.Sub(e.at) < d.o.cfg.EmptyClaimFor && isSubset(caps, e.caps) && e.route.covers(r) {
 			return true
 		}
 	}
@@ -100,12 +104,12 @@ func (d *dispatcher) knownEmpty(caps []string, now time.Time) bool {
 
 // noteEmpty records a short claim, forgetting entries a wake-up or time made
 // stale.
-func (d *dispatcher) noteEmpty(caps []string, gen uint64, now time.Time) {
+func (d *dispatcher) noteEmpty(caps []string, r route, gen uint64, now time.Time) {
 	d.empty = slices.DeleteFunc(d.empty, func(e emptyCaps) bool {
-		return e.gen != d.gen || now.Sub(e.at) >= d.o.cfg.EmptyClaimFor || isSubset(e.caps, caps)
+		return e.gen != d.gen || now.Sub(e.at) >= d.o.cfg.EmptyClaimFor || isSubset(e.caps, caps) && r.covers(e.route)
 	})
 	if gen == d.gen && len(d.empty) < 64 {
-		d.empty = append(d.empty, emptyCaps{caps: caps, gen: gen, at: now})
+		d.empty = append(d.empty, emptyCaps{caps: caps, route: r, gen: gen, at: now})
 	}
 }
 
@@ -124,28 +128,34 @@ func (d *dispatcher) answerNow(g *group) {
 	})
 }
 
-// publishIdle publishes the action types some waiting long poll can run
-// (Orchestrator.idleTypes): a long poll waits only while its claim found
-// nothing, so no step of those types is left waiting in line. A transition
+// publishIdle publishes the action types some waiting long poll can run,
+// with the routes of those long polls (Orchestrator.idleTypes): a long
+// poll waits only while its claim found nothing, so no step of those types
+// that its route takes is left waiting in line. A transition
 // gives a step it makes ready to a completion's claim only then (see
 // handoff.assign); otherwise that claim is served in line, oldest ready
 // step first, like any claim. A group queued or being claimed does not
 // count: its claim has not found nothing yet (ready steps may be what it
 // is about to find).
 func (d *dispatcher) publishIdle() {
-	var idle map[string]bool
+	var idle map[string][]route
 	for _, g := range d.groups {
 		if g.queued || g.key == d.claiming || !slices.ContainsFunc(g.waiters, func(w *waiter) bool { return !w.now }) {
 			continue
 		}
 		if idle == nil {
-			idle = map[string]bool{}
+			idle = map[string][]route{}
 		}
 		for _, c := range g.caps {
-			idle[c] = true
+			if !slices.ContainsFunc(idle[c], func(r route) bool { return r.covers(g.route) }) {
+				idle[c] = append(idle[c], g.route)
+			}
 		}
 	}
-	if old := d.o.idleTypes.Load(); old == nil && idle == nil || old != nil && maps.Equal(*old, idle) {
+	for _, rs := range idle {
+		slices.SortFunc(rs, func(a, b route) int { return strings.Compare(a.key(), b.key()) })
+	}
+	if old := d.o.idleTypes.Load(); old == nil && idle == nil || old != nil && sameIdle(*old, idle) {
 		return
 	}
 	if idle == nil {
@@ -155,18 +165,31 @@ func (d *dispatcher) publishIdle() {
 	d.o.idleTypes.Store(&idle)
 }
 
-// idleType reports whether a waiting long poll can run action type t (see
-// publishIdle).
-func (o *Orchestrator) idleType(t string) bool {
-	idle := o.idleTypes.Load()
-	return idle != nil && (*idle)[t]
+// sameIdle says whether two published idle sets are the same.
+func sameIdle(a, b map[string][]route) bool {
+	return maps.EqualFunc(a, b, func(x, y []route) bool {
+		return slices.EqualFunc(x, y, func(p, q route) bool { return p.key() == q.key() })
+	})
 }
 
-// group is the waiting requests of one worker with one capability set.
+// idleFor reports whether a waiting long poll can run action type t and
+// every step of it that r takes (see publishIdle): then no such step waits
+// in line.
+func (o *Orchestrator) idleFor(t string, r route) bool {
+	idle := o.idleTypes.Load()
+	return idle != nil && slices.ContainsFunc((*idle)[t], func(ir route) bool { return ir.covers(r) })
+}
+
+// idleType is idleFor a claim without tags.
+func (o *Orchestrator) idleType(t string) bool { return o.idleFor(t, route{}) }
+
+// group is the waiting requests of one worker with one capability set and
+// route.
 type group struct {
 	key      string
 	workerID string
 	caps     []string // sorted, unique
+	route    route
 	waiters  []*waiter
 	queued   bool
 	// queuedGen is the wake-up generation the group was last queued at.
@@ -190,11 +213,11 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 		}
 		g := d.groups[m.w.key]
 		if g == nil {
-			g = &group{key: m.w.key, workerID: m.w.workerID, caps: m.w.caps}
+			g = &group{key: m.w.key, workerID: m.w.workerID, caps: m.w.caps, route: m.w.route}
 			d.groups[m.w.key] = g
 		}
 		g.waiters = append(g.waiters, m.w)
-		if !g.queued && d.knownEmpty(g.caps, time.Now()) {
+		if !g.queued && d.knownEmpty(g.caps, g.route, time.Now()) {
 			// Nothing ready for it: a wake-up queues it, or the recheck
 			// once the short claim no longer vouches for it.
 			g.spared = true
@@ -210,7 +233,7 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 			if !g.spared || g.queued || len(g.waiters) == 0 {
 				continue
 			}
-			if d.knownEmpty(g.caps, now) {
+			if d.knownEmpty(g.caps, g.route, now) {
 				d.armRecheck(ctx) // a newer short claim vouches for it
 				continue
 			}
@@ -260,12 +283,12 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 				continue
 			}
 			g := d.groups[w.key]
-			if w.now && !m.fresh && (g == nil || !g.queued) && d.knownEmpty(w.caps, now) {
+			if w.now && !m.fresh && (g == nil || !g.queued) && d.knownEmpty(w.caps, w.route, now) {
 				w.reply <- nil // nothing is ready for it: it does not wait
 				continue
 			}
 			if g == nil {
-				g = &group{key: w.key, workerID: w.workerID, caps: w.caps}
+				g = &group{key: w.key, workerID: w.workerID, caps: w.caps, route: w.route}
 				d.groups[w.key] = g
 			}
 			i, _ := slices.BinarySearchFunc(g.waiters, w.id, func(x *waiter, id uint64) int { return cmp.Compare(x.id, id) })
@@ -286,23 +309,23 @@ func (d *dispatcher) Receive(ctx actor.Context) {
 	}
 }
 
-// reserve takes up to need[t] waiting long polls that can run action type t
-// out of the queue, oldest first: a transition hands steps to them directly
-// (see handoff.go). Requests of the group a claim is in flight for are left
+// reserve takes, for each need, up to n waiting long polls that can run
+// steps of its action type and tags out of the queue, oldest first: a
+// transition hands steps to them directly (see handoff.go). Requests of the group a claim is in flight for are left
 // alone, and so are completions' claims (waiter.now): the Dispatcher serves
 // those in line.
-func (d *dispatcher) reserve(need map[string]int) []*waiter {
+func (d *dispatcher) reserve(need []stepNeed) []*waiter {
 	var out []*waiter
 	if d.o.draining.Load() {
 		return nil
 	}
 	polling := func(w *waiter) bool { return !w.now }
-	for t, n := range need {
-		for ; n > 0; n-- {
+	for _, sn := range need {
+		for n := sn.n; n > 0; n-- {
 			var best *group
 			bestAt := -1
 			for _, g := range d.groups {
-				if g.key == d.claiming || !slices.Contains(g.caps, t) {
+				if g.key == d.claiming || !slices.Contains(g.caps, sn.actionType) || !g.route.takes(sn.tags) {
 					continue
 				}
 				if i := slices.IndexFunc(g.waiters, polling); i >= 0 && (best == nil || g.waiters[i].id < best.waiters[bestAt].id) {
@@ -359,11 +382,11 @@ func (d *dispatcher) pump(ctx actor.Context) {
 			continue
 		}
 		d.inFlight, d.claiming = true, g.key
-		key, workerID, caps, limit, gen := g.key, g.workerID, g.caps, len(g.waiters), d.gen
+		key, workerID, caps, r, limit, gen := g.key, g.workerID, g.caps, g.route, len(g.waiters), d.gen
 		handed := d.claimFor(g)
 		o, self, root := d.o, ctx.Self(), ctx.ActorSystem().Root
 		o.pool.Go(func() {
-			done := o.claimSteps(key, workerID, caps, limit, handed)
+			done := o.claimSteps(key, workerID, caps, r, limit, handed)
 			done.gen = gen
 			root.Send(self, done)
 		})
@@ -403,15 +426,16 @@ func (d *dispatcher) claimFor(g *group) []string {
 	return links
 }
 
-// claimSteps claims up to limit steps for one worker, the first
-// len(handed) recorded as started for those completions' claims, and
-// renders their commands.
-func (o *Orchestrator) claimSteps(key, workerID string, caps []string, limit int, handed []string) *claimDone {
+// claimSteps claims up to limit steps of caps that r takes for one
+// worker, the first len(handed) recorded as started for those completions'
+// claims, and renders their commands.
+func (o *Orchestrator) claimSteps(key, workerID string, caps []string, r route, limit int, handed []string) *claimDone {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	done := &claimDone{key: key, workerID: workerID, caps: caps, limit: limit}
+	done := &claimDone{key: key, workerID: workerID, caps: caps, route: r, limit: limit}
 	claimed, err := o.store.StepsClaim(c, persistence.ClaimParams{
-		WorkerID: workerID, Capabilities: caps, Limit: limit, Lease: o.cfg.Lease, Handed: handed,
+		WorkerID: workerID, Capabilities: caps, Tags: r.tags, Exclusive: r.exclusive,
+		Limit: limit, Lease: o.cfg.Lease, Handed: handed,
 	})
 	if err != nil {
 		done.err = err
@@ -534,13 +558,13 @@ func (d *dispatcher) claimed(ctx actor.Context, m *claimDone) {
 	answerLeft(linked, g)
 	short := len(m.assignments)+m.failed < m.limit && m.failed == 0
 	if short {
-		// Nothing more is ready for these capabilities as of when the claim
-		// started, whether or not its requests are still there: groups it
-		// covers, queued no later, need not query, nor new requests for a
-		// moment (knownEmpty).
-		d.noteEmpty(m.caps, m.gen, time.Now())
+		// Nothing more is ready for these capabilities and this route as of
+		// when the claim started, whether or not its requests are still
+		// there: groups it covers, queued no later, need not query, nor new
+		// requests for a moment (knownEmpty).
+		d.noteEmpty(m.caps, m.route, m.gen, time.Now())
 		d.queue = slices.DeleteFunc(d.queue, func(q *group) bool {
-			drop := q.queuedGen <= m.gen && isSubset(q.caps, m.caps)
+			drop := q.queuedGen <= m.gen && isSubset(q.caps, m.caps) && m.route.covers(q.route)
 			if drop {
 				q.queued = false
 				d.answerNow(q)
@@ -590,9 +614,9 @@ func normalizeCaps(caps []string) []string {
 	return slices.Compact(c)
 }
 
-// groupKey groups requests by worker and capability set.
-func groupKey(workerID string, caps []string) string {
-	return workerID + "|" + strings.Join(caps, ",")
+// groupKey groups requests by worker, capability set and route.
+func groupKey(workerID string, caps []string, r route) string {
+	return workerID + "|" + strings.Join(caps, ",") + "|" + r.key()
 }
 
 // Claim waits up to req.WaitMS for a step the worker can run. It always
@@ -613,6 +637,9 @@ func (o *Orchestrator) Claim(ctx context.Context, req stroem.ClaimRequest) (hand
 	if req.WaitMS < 0 {
 		return nil, stroem.Invalid("wait_ms must not be negative")
 	}
+	if err := checkTags("tags", req.Tags); err != nil {
+		return nil, err
+	}
 	wait := o.cfg.MaxWait
 	if req.WaitMS < int(o.cfg.MaxWait/time.Millisecond) { // compared before the conversion: it overflows
 		wait = time.Duration(req.WaitMS) * time.Millisecond
@@ -620,10 +647,10 @@ func (o *Orchestrator) Claim(ctx context.Context, req stroem.ClaimRequest) (hand
 	if o.draining.Load() {
 		return nil, nil
 	}
-	caps := normalizeCaps(req.Capabilities)
+	caps, r := normalizeCaps(req.Capabilities), newRoute(req.Tags, req.Exclusive)
 	w := &waiter{
-		id: waiterIDs.Add(1), workerID: req.WorkerID, caps: caps,
-		key: groupKey(req.WorkerID, caps), reply: make(chan *stroem.Assignment, 1),
+		id: waiterIDs.Add(1), workerID: req.WorkerID, caps: caps, route: r,
+		key: groupKey(req.WorkerID, caps, r), reply: make(chan *stroem.Assignment, 1),
 	}
 	o.root.Send(o.dispatcher, &claimWait{w: w})
 	t := time.NewTimer(wait)
@@ -692,11 +719,16 @@ func (o *Orchestrator) StepCompleteNext(ctx context.Context, jobID, step string,
 	if next != nil && len(next.Capabilities) == 0 {
 		return nil, stroem.Invalid("next.capabilities must list at least one action type")
 	}
+	if next != nil {
+		if err := checkTags("next.tags", next.Tags); err != nil {
+			return nil, err
+		}
+	}
 	if next != nil && !o.draining.Load() {
-		caps := normalizeCaps(next.Capabilities)
+		caps, r := normalizeCaps(next.Capabilities), newRoute(next.Tags, next.Exclusive)
 		ev.next = &waiter{
-			id: waiterIDs.Add(1), workerID: c.WorkerID, caps: caps, now: true,
-			key: groupKey(c.WorkerID, caps), reply: make(chan *stroem.Assignment, 1),
+			id: waiterIDs.Add(1), workerID: c.WorkerID, caps: caps, route: r, now: true,
+			key: groupKey(c.WorkerID, caps, r), reply: make(chan *stroem.Assignment, 1),
 		}
 		if id, err := uuid.Parse(jobID); err == nil {
 			ev.next.link = persistence.HandedLink(id.String(), step, c.Attempt)

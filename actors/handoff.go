@@ -76,11 +76,19 @@ import (
 // to long polls still wait for `start` (startack.go): a long poll that
 // lost its answer does not ask again for the same step.
 
-// reserve asks the Dispatcher for up to need[t] waiting requests that can
-// run action type t, oldest first.
+// reserve asks the Dispatcher for waiting requests that can run the steps
+// of each need, oldest first.
 type reserve struct {
-	need  map[string]int
+	need  []stepNeed
 	reply chan []*waiter
+}
+
+// stepNeed asks for n requests that can run steps of actionType requiring
+// tags.
+type stepNeed struct {
+	actionType string
+	tags       []string
+	n          int
 }
 
 // unreserve gives reserved requests back to the Dispatcher. fresh says the
@@ -179,31 +187,40 @@ func (h *handoff) assign(s *persistence.JobState, g *progress, wasReady func(int
 // more when needed.
 func (h *handoff) assignReady(s *persistence.JobState, ready []int) {
 	free := h.candidates()
-	take := func(actionType string) *waiter {
+	take := func(actionType string, tags []string) *waiter {
 		for i, w := range free {
-			// A completion's claim takes a step only when no step of its
-			// type waits in line (idleType): otherwise the step it made
-			// ready would overtake older ones, and the Dispatcher serves the
-			// claim in line instead.
-			if w != nil && slices.Contains(w.caps, actionType) && (!w.now || h.o.idleType(actionType)) {
+			// Only a request whose worker the step's tags route to. A
+			// completion's claim takes a step only when no step of its type
+			// that it could take waits in line (idleFor): otherwise the step
+			// it made ready would overtake older ones, and the Dispatcher
+			// serves the claim in line instead.
+			if w != nil && slices.Contains(w.caps, actionType) && w.route.takes(tags) &&
+				(!w.now || h.o.idleFor(actionType, w.route)) {
 				free[i] = nil
 				return w
 			}
 		}
 		return nil
 	}
-	need := map[string]int{}
+	var need []stepNeed
 	for _, i := range ready {
-		if at := s.At(i).ActionType; take(at) == nil {
-			need[at]++
+		at, tags := s.At(i).ActionType, s.TagsAt(i)
+		if take(at, tags) != nil {
+			continue
 		}
+		k := slices.IndexFunc(need, func(n stepNeed) bool { return n.actionType == at && slices.Equal(n.tags, tags) })
+		if k < 0 {
+			need = append(need, stepNeed{actionType: at, tags: tags})
+			k = len(need) - 1
+		}
+		need[k].n++
 	}
 	if len(need) > 0 {
 		h.reserved = append(h.reserved, h.o.reserveWaiters(need)...)
 	}
 	free = h.candidates()
 	for _, i := range ready {
-		if w := take(s.At(i).ActionType); w != nil {
+		if w := take(s.At(i).ActionType, s.TagsAt(i)); w != nil {
 			h.hand(s, i, w)
 		}
 	}
@@ -282,7 +299,7 @@ func (h *handoff) offer(s *persistence.JobState, g *progress, wasReady func(int)
 			break
 		}
 		at, t, ok := s.ReadyAt(i)
-		if !ok || !slices.ContainsFunc(claims, func(w *waiter) bool { return slices.Contains(w.caps, t) }) {
+		if !ok || !slices.ContainsFunc(claims, func(w *waiter) bool { return slices.Contains(w.caps, t) && w.route.takes(s.TagsAt(i)) }) {
 			continue
 		}
 		if len(oldest) == len(claims) && !at.Before(oldest[len(oldest)-1].at) {
@@ -299,9 +316,9 @@ func (h *handoff) offer(s *persistence.JobState, g *progress, wasReady func(int)
 	}
 	for _, w := range claims {
 		for k, r := range oldest {
-			if r.pos >= 0 && slices.Contains(w.caps, r.actionType) {
+			if r.pos >= 0 && slices.Contains(w.caps, r.actionType) && w.route.takes(s.TagsAt(r.pos)) {
 				h.hand(s, r.pos, w)
-				s.Offer(r.pos, persistence.Route{Capabilities: w.caps})
+				s.Offer(r.pos, w.route.persistenceRoute(w.caps))
 				oldest[k].pos = -1
 				break
 			}
@@ -485,10 +502,10 @@ func (h *handoff) giveBack(fresh bool) {
 	}
 }
 
-// reserveWaiters takes up to need[t] waiting requests per action type t out
-// of the Dispatcher's queue. It is called from a transition's goroutine,
+// reserveWaiters takes up to n waiting requests per need (action type and
+// tags) out of the Dispatcher's queue. It is called from a transition's goroutine,
 // never from an actor.
-func (o *Orchestrator) reserveWaiters(need map[string]int) []*waiter {
+func (o *Orchestrator) reserveWaiters(need []stepNeed) []*waiter {
 	if o.dispatcher == nil || o.draining.Load() {
 		return nil
 	}

@@ -141,7 +141,7 @@ func TestClaimAfterDrainAnsweredAtOnce(t *testing.T) {
 	require.NoError(t, o.Start(context.Background()))
 	t.Cleanup(o.Stop)
 	o.Drain()
-	w := &waiter{id: waiterIDs.Add(1), workerID: "w", caps: []string{"shell"}, key: groupKey("w", []string{"shell"}),
+	w := &waiter{id: waiterIDs.Add(1), workerID: "w", caps: []string{"shell"}, key: groupKey("w", []string{"shell"}, route{}),
 		reply: make(chan *stroem.Assignment, 1)}
 	o.root.Send(o.dispatcher, &claimWait{w: w})
 	select {
@@ -165,7 +165,7 @@ func TestHandoffCompletionClaim(t *testing.T) {
 	require.NoError(t, o.Start(context.Background()))
 	t.Cleanup(o.Stop)
 	slot := func() *waiter {
-		return &waiter{id: waiterIDs.Add(1), workerID: "w1", caps: []string{"shell"}, key: groupKey("w1", []string{"shell"}),
+		return &waiter{id: waiterIDs.Add(1), workerID: "w1", caps: []string{"shell"}, key: groupKey("w1", []string{"shell"}, route{}),
 			now: true, reply: make(chan *stroem.Assignment, 1)}
 	}
 	// Of the new job's ready steps, only "first" counts as made ready by
@@ -196,7 +196,7 @@ func TestHandoffCompletionClaim(t *testing.T) {
 	h.assign(s, nil, onlyFirst(s), []error{nil})
 	require.Equal(t, map[string]*waiter{"solo": inLine}, h.given)
 	require.Equal(t, stroem.StepReady, s.Find("first").Status)
-	require.Equal(t, []string{"shell"}, s.Offered(s.Index("solo")), "offered")
+	require.Equal(t, &persistence.Route{Capabilities: []string{"shell"}}, s.Offered(s.Index("solo")), "offered")
 	require.Equal(t, s.Find("solo").Attempt, s.Find("solo").StartedAttempt, "started: the answer stands for `start`")
 	// Not taken, the step is as read, and the claim goes to the Dispatcher
 	// (here it finds nothing).
@@ -274,7 +274,7 @@ func offerState(t *testing.T, n int) (*Orchestrator, *persistence.JobState, *wai
 	}
 	s := &persistence.JobState{Job: stroem.Job{ID: "job-1", Status: stroem.JobRunning}, Now: now}
 	s.SetSteps(steps, nil)
-	w := &waiter{id: waiterIDs.Add(1), workerID: "w1", caps: []string{"shell"}, key: groupKey("w1", []string{"shell"}),
+	w := &waiter{id: waiterIDs.Add(1), workerID: "w1", caps: []string{"shell"}, key: groupKey("w1", []string{"shell"}, route{}),
 		now: true, reply: make(chan *stroem.Assignment, 1)}
 	return o, s, w
 }

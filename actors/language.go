@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -179,17 +180,24 @@ func renderDefaults(p *plan, schema workspace.Schema, given, input map[string]an
 var containerTypes = map[string]bool{workspace.ActionDocker: true, workspace.ActionPod: true}
 
 // checkRunnable refuses a job with a step of a type no worker of this
-// version runs (docker, pod) when no registered worker offers it, instead
-// of creating a job that would wait forever. Other types are not checked:
-// a shell worker may simply not have registered yet.
+// version runs (docker, pod) when no registered worker offers it with tags
+// that route the step to it (stroem.TagsMatch), instead of creating a job
+// that would wait forever. Other types are not checked: a shell worker
+// (with any tags) may simply not have registered yet; a ready step no
+// active worker can take fails after unmatched_step_timeout_secs
+// (unmatched.go).
 func (o *Orchestrator) checkRunnable(ctx context.Context, task string, p *plan) error {
-	need := map[string][]string{}
+	type want struct {
+		name string
+		tags []string
+	}
+	wants := map[string][]want{}
 	for _, name := range p.dag.Order() {
-		if t := p.steps[name].action.Type; containerTypes[t] {
-			need[t] = append(need[t], name)
+		if ps := p.steps[name]; containerTypes[ps.action.Type] {
+			wants[ps.action.Type] = append(wants[ps.action.Type], want{name: name, tags: ps.tags()})
 		}
 	}
-	if len(need) == 0 {
+	if len(wants) == 0 {
 		return nil
 	}
 	// Both stores list workers; a store that cannot is not checked.
@@ -203,13 +211,27 @@ func (o *Orchestrator) checkRunnable(ctx context.Context, task string, p *plan) 
 	if err != nil {
 		return err
 	}
-	for _, w := range workers {
-		for _, c := range w.Capabilities {
-			delete(need, c)
+	need, tagged := map[string][]string{}, false
+	for t, ws := range wants {
+		for _, wt := range ws {
+			if !slices.ContainsFunc(workers, func(w stroem.Worker) bool {
+				return slices.Contains(w.Capabilities, t) && stroem.TagsMatch(wt.tags, w.Tags, w.Exclusive)
+			}) {
+				name := wt.name
+				if len(wt.tags) > 0 {
+					name += " (tags " + strings.Join(wt.tags, ", ") + ")"
+					tagged = true
+				}
+				need[t] = append(need[t], name)
+			}
 		}
 	}
 	if len(need) == 0 {
 		return nil
+	}
+	which := "that capability"
+	if tagged {
+		which = "that capability with tags that route the step to it"
 	}
 	types := make([]string, 0, len(need))
 	for t := range need {
@@ -220,8 +242,8 @@ func (o *Orchestrator) checkRunnable(ctx context.Context, task string, p *plan) 
 	for _, t := range types {
 		parts = append(parts, fmt.Sprintf("%s (steps %s)", t, strings.Join(need[t], ", ")))
 	}
-	return stroem.Errorf(stroem.CodeConflict, "task %q cannot run: no worker can run %s steps: no registered worker has that capability, and this version's workers run only local scripts; needs: %s",
-		task, strings.Join(types, " and "), strings.Join(parts, "; "))
+	return stroem.Errorf(stroem.CodeConflict, "task %q cannot run: no worker can run %s steps: no registered worker has %s, and this version's workers run only local scripts; needs: %s",
+		task, strings.Join(types, " and "), which, strings.Join(parts, "; "))
 }
 
 // stepTimeout is a step's timeout: its own (action's or step's), else the

@@ -59,7 +59,7 @@ func expandLoop(p *plan, s *persistence.JobState, st *persistence.StepState, fc 
 	for i := range items {
 		s.Append(&persistence.StepState{
 			Name: stroem.LoopInstanceName(st.Name, i), Position: s.Len(),
-			ActionName: st.ActionName, ActionType: st.ActionType, Image: st.Image,
+			ActionName: st.ActionName, ActionType: st.ActionType, Image: st.Image, Tags: st.Tags,
 			DependsOn: st.DependsOn, ContinueOnFailure: st.ContinueOnFailure, MaxAttempts: st.MaxAttempts,
 			Status: stroem.StepPending,
 		})

@@ -133,6 +133,7 @@ type claimDone struct {
 	key      string
 	workerID string
 	caps     []string
+	route    route
 	// gen is the dispatcher's wake-up generation when the claim started.
 	gen         uint64
 	limit       int

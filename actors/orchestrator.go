@@ -66,7 +66,7 @@ type Orchestrator struct {
 	files atomic.Pointer[Files]
 	// idleTypes are the action types a waiting long poll can run, as the
 	// Dispatcher last published them (dispatcher.publishIdle); nil: none.
-	idleTypes atomic.Pointer[map[string]bool]
+	idleTypes atomic.Pointer[map[string][]route]
 }
 
 type taskPlan struct {
@@ -293,7 +293,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 		ps := p.steps[name]
 		s.Append(&persistence.StepState{
 			Name: name, Position: i, ActionName: ps.action.Name, ActionType: ps.action.Type, Image: ps.action.Image,
-			DependsOn: ps.flow.DependsOn, ContinueOnFailure: ps.flow.ContinueOnFailure, MaxAttempts: ps.maxAttempts(),
+			Tags: ps.tags(), DependsOn: ps.flow.DependsOn, ContinueOnFailure: ps.flow.ContinueOnFailure, MaxAttempts: ps.maxAttempts(),
 			Status: stroem.StepPending,
 		})
 	}
@@ -305,7 +305,7 @@ func (o *Orchestrator) JobCreate(ctx context.Context, r JobRequest) (string, err
 	for _, st := range s.All() {
 		nj.Steps = append(nj.Steps, persistence.NewStep{
 			Name: st.Name, ActionName: st.ActionName, ActionType: st.ActionType, Image: st.Image,
-			DependsOn: st.DependsOn, ContinueOnFailure: st.ContinueOnFailure, MaxAttempts: st.MaxAttempts,
+			Tags: st.Tags, DependsOn: st.DependsOn, ContinueOnFailure: st.ContinueOnFailure, MaxAttempts: st.MaxAttempts,
 			Status: st.Status, Input: st.Input, ErrorMessage: st.ErrorMessage,
 			Output: st.Output, // a root gate's message (approval.go)
 		})

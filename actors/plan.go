@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/stroem/stroem/persistence"
 	"github.com/stroem/stroem/workspace"
 )
 
@@ -100,6 +101,17 @@ func (ps *planStep) maxAttempts() int {
 		return 1
 	}
 	return ps.retry.MaxAttempts
+}
+
+// tags are the worker tags the step requires: its action's, as the
+// upstream takes them (a reference step's own tags are not used: the
+// workspace loader warns of them; an inline step's are its action's). A
+// step that runs on the server (a sub-task, an approval) requires none.
+func (ps *planStep) tags() []string {
+	if t := ps.action.Type; t == workspace.ActionTask || t == workspace.ActionApproval {
+		return nil
+	}
+	return persistence.NormalTags(ps.action.Tags)
 }
 
 // compilePlan parses a snapshot body into a plan.

@@ -314,7 +314,7 @@ func (o *Orchestrator) createJob(ctx context.Context, ws *workspace.Workspace, t
 		ps := p.step(name)
 		s.Append(&persistence.StepState{
 			Name: name, Position: i, ActionName: ps.action.Name, ActionType: ps.action.Type, Image: ps.action.Image,
-			DependsOn: ps.flow.DependsOn, ContinueOnFailure: ps.flow.ContinueOnFailure, MaxAttempts: ps.maxAttempts(),
+			Tags: ps.tags(), DependsOn: ps.flow.DependsOn, ContinueOnFailure: ps.flow.ContinueOnFailure, MaxAttempts: ps.maxAttempts(),
 			Status: stroem.StepPending,
 		})
 	}
@@ -332,7 +332,7 @@ func (o *Orchestrator) createJob(ctx context.Context, ws *workspace.Workspace, t
 	for _, st := range s.All() {
 		nj.Steps = append(nj.Steps, persistence.NewStep{
 			Name: st.Name, ActionName: st.ActionName, ActionType: st.ActionType, Image: st.Image,
-			DependsOn: st.DependsOn, ContinueOnFailure: st.ContinueOnFailure, MaxAttempts: st.MaxAttempts,
+			Tags: st.Tags, DependsOn: st.DependsOn, ContinueOnFailure: st.ContinueOnFailure, MaxAttempts: st.MaxAttempts,
 			Status: st.Status, Input: st.Input, ErrorMessage: st.ErrorMessage, Output: st.Output,
 		})
 	}

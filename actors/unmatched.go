@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,15 +15,16 @@ import (
 )
 
 // DefaultUnmatchedStepTimeout is how long a ready step waits for an active
-// worker with its capability before it fails (upstream's
+// worker with its capability and matching tags before it fails (upstream's
 // recovery.unmatched_step_timeout_secs, default 30 s).
 const DefaultUnmatchedStepTimeout = 30 * time.Second
 
 // A step no active worker can run would otherwise wait forever. The JobActor
 // checks each ready step once it has waited UnmatchedStepTimeout: when no
-// active worker offers the step's capability (its action type), the step
-// fails with "no worker can run …" and the DAG rules follow (dependents are
-// skipped, the job fails). When one does (it is only busy), the check is
+// active worker offers the step's capability (its action type) with tags
+// that route the step to it (stroem.TagsMatch, as the claim applies it),
+// the step fails with "no worker can run …" and the DAG rules follow
+// (dependents are skipped, the job fails). When one does (it is only busy), the check is
 // made again after another UnmatchedStepTimeout. As upstream, the step is
 // failed, not retried.
 
@@ -31,6 +33,7 @@ type unmatchedCheck struct {
 	step       string
 	attempt    int
 	capability string
+	tags       []string
 }
 
 // armUnmatched starts a check for every ready step among those at
@@ -55,7 +58,7 @@ func (j *jobActor) armUnmatched(ctx actor.Context, s *persistence.JobState, posi
 		if st.ReadyAt != nil {
 			d = st.ReadyAt.Add(grace).Sub(s.Now)
 		}
-		j.after(ctx, max(d, time.Millisecond), &unmatchedCheck{step: st.Name, attempt: st.Attempt, capability: st.ActionType})
+		j.after(ctx, max(d, time.Millisecond), &unmatchedCheck{step: st.Name, attempt: st.Attempt, capability: st.ActionType, tags: st.Tags})
 	}
 }
 
@@ -76,12 +79,13 @@ func (j *jobActor) checkUnmatched(ctx actor.Context, m *unmatchedCheck) {
 		c, cancel := context.WithTimeout(context.Background(), o.cfg.RequestTimeout)
 		defer cancel()
 		workers, err := o.workerCaps.list(c, wl.WorkerList, false)
-		if err == nil && !anyActiveWith(workers, m.capability) {
+		if err == nil && !anyActiveFor(workers, m.capability, m.tags) {
 			// Never fail a step on a cached list: read it again.
 			workers, err = o.workerCaps.list(c, wl.WorkerList, true)
 		}
-		if err == nil && !anyActiveWith(workers, m.capability) {
-			root.Send(self, &jobEvent{ev: evNoWorker{step: m.step, attempt: m.attempt, capability: m.capability, grace: grace}})
+		if err == nil && !anyActiveFor(workers, m.capability, m.tags) {
+			root.Send(self, &jobEvent{ev: evNoWorker{step: m.step, attempt: m.attempt, grace: grace,
+				why: noWorkerReason(workers, m.capability, m.tags)}})
 		}
 		// Look again later: a capable worker exists (busy), the store did
 		// not answer, or the step was not failed after all (the check is
@@ -118,23 +122,43 @@ func (c *workerListCache) list(ctx context.Context, read func(context.Context) (
 	return w, nil
 }
 
-func anyActiveWith(workers []stroem.Worker, capability string) bool {
+// anyActiveFor reports whether an active worker could claim a step of
+// capability requiring tags: the claim's own test.
+func anyActiveFor(workers []stroem.Worker, capability string, tags []string) bool {
 	for _, w := range workers {
-		if w.Status == "active" && slices.Contains(w.Capabilities, capability) {
+		if w.Status == "active" && slices.Contains(w.Capabilities, capability) && stroem.TagsMatch(tags, w.Tags, w.Exclusive) {
 			return true
 		}
 	}
 	return false
 }
 
+// noWorkerReason says why no active worker can run a step of capability
+// requiring tags: none has the capability, or none of those that have it
+// is routed the step by its tags.
+func noWorkerReason(workers []stroem.Worker, capability string, tags []string) string {
+	if !slices.ContainsFunc(workers, func(w stroem.Worker) bool {
+		return w.Status == "active" && slices.Contains(w.Capabilities, capability)
+	}) {
+		if len(tags) == 0 {
+			return fmt.Sprintf("no active worker has the %q capability", capability)
+		}
+		return fmt.Sprintf("no active worker has the %q capability (the step also requires the tags %s)", capability, strings.Join(tags, ", "))
+	}
+	if len(tags) == 0 {
+		return fmt.Sprintf("no active worker with the required capability/tags: every active worker with the %q capability is exclusive to steps that require its tags, and the step requires none", capability)
+	}
+	return fmt.Sprintf("no active worker with the required capability/tags: the step requires the tags %s, and no active worker with the %q capability has all of them (or it is exclusive to steps that require other tags too)", strings.Join(tags, ", "), capability)
+}
+
 // evNoWorker fails a ready step no active worker can run. It applies only
 // while the step is still ready in the same attempt and has waited the
 // grace on the database clock.
 type evNoWorker struct {
-	step       string
-	attempt    int
-	capability string
-	grace      time.Duration
+	step    string
+	attempt int
+	why     string // noWorkerReason
+	grace   time.Duration
 }
 
 func (e evNoWorker) apply(_ *plan, s *persistence.JobState) error {
@@ -148,6 +172,6 @@ func (e evNoWorker) apply(_ *plan, s *persistence.JobState) error {
 	st = s.Mut(e.step)
 	st.Status = stroem.StepFailed
 	st.ReadyAt = nil
-	st.ErrorMessage = fmt.Sprintf("no worker can run this step: no active worker has the %q capability (waited %s)", e.capability, e.grace)
+	st.ErrorMessage = fmt.Sprintf("no worker can run this step: %s (waited %s)", e.why, e.grace)
 	return nil
 }

@@ -91,13 +91,8 @@ func (w *Workers) Register(ctx context.Context, reg stroem.WorkerRegistration) (
 		return stroem.WorkerRegistered{}, stroem.Errorf(stroem.CodeInvalid, "name must be at most %d bytes", maxWorkerField)
 	}
 	for what, list := range map[string][]string{"capabilities": reg.Capabilities, "tags": reg.Tags} {
-		if len(list) > maxWorkerList {
-			return stroem.WorkerRegistered{}, stroem.Errorf(stroem.CodeInvalid, "%s must list at most %d entries", what, maxWorkerList)
-		}
-		for _, v := range list {
-			if strings.TrimSpace(v) == "" || len(v) > maxWorkerField {
-				return stroem.WorkerRegistered{}, stroem.Errorf(stroem.CodeInvalid, "%s: every entry must be non-empty and at most %d bytes", what, maxWorkerField)
-			}
+		if err := checkTags(what, list); err != nil {
+			return stroem.WorkerRegistered{}, err
 		}
 	}
 	if reg.MaxConcurrent < 0 {
@@ -300,6 +295,9 @@ func (w *Workers) Complete(ctx context.Context, jobID, step string, c stroem.Com
 		}
 		if len(next.Capabilities) == 0 {
 			return nil, stroem.Invalid("next.capabilities must list at least one action type")
+		}
+		if err := checkTags("next.tags", next.Tags); err != nil {
+			return nil, err
 		}
 		c.Next = &next
 	}

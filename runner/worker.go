@@ -47,7 +47,10 @@ var (
 type WorkerConfig struct {
 	Name         string
 	Capabilities []string
-	Tags         []string
+	// Tags and Exclusive route steps to this worker (stroem.TagsMatch):
+	// they are sent at registration and with every claim.
+	Tags      []string
+	Exclusive bool
 	// MaxConcurrent is the number of steps run at once, each slot keeping
 	// one long-poll claim outstanding while idle.
 	MaxConcurrent int
@@ -281,7 +284,7 @@ func (w *Worker) register(ctx context.Context, stale string) error {
 	reg, err := retryReachable(ctx, w.retryOptions(), w.log, "", func() (stroem.WorkerRegistered, error) {
 		reg, err := w.c.Register(ctx, stroem.WorkerRegistration{
 			Name: w.cfg.Name, Capabilities: w.cfg.Capabilities, Tags: nonNil(w.cfg.Tags),
-			MaxConcurrent: w.cfg.MaxConcurrent,
+			Exclusive: w.cfg.Exclusive, MaxConcurrent: w.cfg.MaxConcurrent,
 		})
 		w.down.observe(err, "register") // a refusal is no outage: observe ignores it
 		return reg, err
@@ -306,7 +309,7 @@ func (w *Worker) register(ctx context.Context, stale string) error {
 	w.workerID, w.heartbeat, w.idleBeat, w.soonBeat = reg.WorkerID, hbEvery, idleEvery, 0
 	w.mu.Unlock()
 	w.log.Info("worker registered", "worker_id", reg.WorkerID, "server", w.c.BaseURL(),
-		"capabilities", w.cfg.Capabilities, "max_concurrent", w.cfg.MaxConcurrent, "heartbeat", hbEvery, "idle_heartbeat", idleEvery)
+		"capabilities", w.cfg.Capabilities, "tags", w.cfg.Tags, "exclusive", w.cfg.Exclusive, "max_concurrent", w.cfg.MaxConcurrent, "heartbeat", hbEvery, "idle_heartbeat", idleEvery)
 	return nil
 }
 
@@ -341,7 +344,8 @@ func (w *Worker) slot(ctx, stepsCtx, reportCtx context.Context) {
 		}
 		id := w.ID()
 		a, err := w.c.Claim(ctx, stroem.ClaimRequest{
-			WorkerID: id, Capabilities: w.cfg.Capabilities, WaitMS: int(w.cfg.ClaimWait / time.Millisecond),
+			WorkerID: id, Capabilities: w.cfg.Capabilities, Tags: w.cfg.Tags, Exclusive: w.cfg.Exclusive,
+			WaitMS: int(w.cfg.ClaimWait / time.Millisecond),
 		})
 		if a != nil {
 			w.down.observe(nil, "claim")
@@ -521,7 +525,8 @@ func (w *Worker) complete(ctx, claimCtx context.Context, log *slog.Logger, ref s
 	return retryReachable(ctx, w.retryOptions(), log, "completion not delivered, retrying", func() (*stroem.Assignment, error) {
 		comp.Next = nil
 		if claimCtx.Err() == nil && w.ID() == comp.WorkerID {
-			comp.Next = &stroem.NextClaim{WorkerID: comp.WorkerID, Capabilities: w.cfg.Capabilities}
+			comp.Next = &stroem.NextClaim{WorkerID: comp.WorkerID, Capabilities: w.cfg.Capabilities,
+				Tags: w.cfg.Tags, Exclusive: w.cfg.Exclusive}
 		}
 		next, err := w.c.CompleteNext(ctx, ref.JobID, ref.Step, comp)
 		w.down.observe(err, "complete")

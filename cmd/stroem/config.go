@@ -299,7 +299,12 @@ type workerConfig struct {
 	WorkDir       string `yaml:"work_dir"`
 	// Capabilities are the action types this worker runs.
 	Capabilities []string `yaml:"capabilities"`
-	Tags         []string `yaml:"tags"`
+	// Tags are the worker's affinity labels: a step that requires tags
+	// runs only on a worker that has all of them. Exclusive reserves the
+	// worker for steps that require every one of its tags (the upstream's
+	// routing, stroem.TagsMatch).
+	Tags      []string `yaml:"tags"`
+	Exclusive bool     `yaml:"exclusive"`
 	// PassEnv names variables of the worker's environment that steps get
 	// besides the base set (PATH, HOME, LANG, TMPDIR); STROEM_* never.
 	PassEnv []string `yaml:"pass_env"`
@@ -322,7 +327,6 @@ type workerConfig struct {
 	RunnerImage       string         `yaml:"runner_image"`
 	Docker            map[string]any `yaml:"docker"`
 	Kubernetes        map[string]any `yaml:"kubernetes"`
-	Exclusive         bool           `yaml:"exclusive"`
 }
 
 // upstreamCapabilities are the upstream's capability names this worker
@@ -366,8 +370,8 @@ func (c *workerConfig) upstreamNotes() ([]string, error) {
 	if c.RunnerImage != "" || c.Docker != nil || c.Kubernetes != nil {
 		unused("keys runner_image, docker and kubernetes are", "this worker runs steps as local processes only")
 	}
-	if c.Exclusive {
-		unused("key exclusive is", "tags are reported, not used to route steps")
+	if c.Exclusive && len(c.Tags) == 0 {
+		unused("key exclusive is", "the worker has no tags, so it takes only steps that require none, exclusive or not")
 	}
 	return notes, nil
 }
@@ -402,6 +406,17 @@ func (c *workerConfig) validate() error {
 	}
 	if len(c.Capabilities) == 0 {
 		return errors.New("key capabilities: at least one action type is needed")
+	}
+	for i, t := range c.Tags {
+		if strings.TrimSpace(t) == "" {
+			return fmt.Errorf("key tags: entry %d is empty; a tag is a name such as gpu", i+1)
+		}
+		if len(t) > 256 {
+			return fmt.Errorf("key tags: entry %d is %d bytes long, at most 256", i+1, len(t))
+		}
+	}
+	if len(c.Tags) > 64 {
+		return fmt.Errorf("key tags: %d entries, at most 64", len(c.Tags))
 	}
 	if err := runner.CheckPassEnv(c.PassEnv); err != nil {
 		return fmt.Errorf("key pass_env: %w", err)

@@ -353,9 +353,12 @@ exclusive: true
 	all := strings.Join(notes, "\n")
 	for _, want := range []string{`capability "docker" is left out`, `capability "kubernetes" is left out`,
 		"key poll_interval_secs is not used", "key workspace_cache_dir is not used",
-		"keys runner_image, docker and kubernetes are not used", "key exclusive is not used"} {
+		"keys runner_image, docker and kubernetes are not used"} {
 		require.Contains(t, all, want)
 	}
+	require.NotContains(t, all, "exclusive", "tags route steps: exclusive is used")
+	require.Equal(t, []string{"gpu"}, cfg.Tags)
+	require.True(t, cfg.Exclusive)
 
 	// Our own names pass through, once each.
 	for caps, want := range map[string][]string{

@@ -23,9 +23,11 @@ On SIGTERM or Ctrl-C it stops claiming, lets running steps finish within
 shutdown_grace (default 30s), cancels and reports the rest, and exits 0.
 
 The config file is YAML (server_url, worker_token, worker_name,
-max_concurrent, work_dir, capabilities, tags, pass_env, shutdown_grace,
+max_concurrent, work_dir, capabilities, tags, exclusive, pass_env, shutdown_grace,
 log_spool_bytes, metrics_listen, tracing; the upstream's worker keys
-are accepted, each one this worker does not use named in a warning);
+are accepted, each one this worker does not use named in a warning).
+A step whose action has tags runs only on a worker with all of them; an
+exclusive worker runs only steps that require every one of its tags.
 STROEM_CONFIG
 names it when --config is not given, and STROEM__KEY variables override any
 key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
@@ -57,6 +59,7 @@ key (STROEM__WORKER_TOKEN=…). A bad config is exit code 2.`,
 				Name:          cfg.WorkerName,
 				Capabilities:  cfg.Capabilities,
 				Tags:          cfg.Tags,
+				Exclusive:     cfg.Exclusive,
 				MaxConcurrent: cfg.MaxConcurrent,
 				WorkDir:       cfg.WorkDir,
 				ShutdownGrace: cfg.ShutdownGrace,

@@ -45,12 +45,22 @@ WORKER shows only the workers whose id starts with it (like git, e.g. the
 					last = time.Since(w.LastHeartbeatAt).Round(time.Second).String() + " ago"
 				}
 				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", w.ID, w.Name, orDash(w.Status),
-					orDash(strings.Join(w.Capabilities, ",")), orDash(strings.Join(w.Tags, ",")), last)
+					orDash(strings.Join(w.Capabilities, ",")), workerTags(w), last)
 			})
 		},
 	}
 	flags = addClientFlags(cmd, true)
 	return cmd
+}
+
+// workerTags is a worker's TAGS column: its tags, marked exclusive when it
+// takes only steps that require all of them.
+func workerTags(w stroem.Worker) string {
+	tags := orDash(strings.Join(w.Tags, ","))
+	if w.Exclusive && len(w.Tags) > 0 {
+		tags += " (exclusive)"
+	}
+	return tags
 }
 
 // matchWorkers keeps the workers whose id starts with arg (any case) or
