@@ -121,6 +121,7 @@ func (f *fileParser) parseAction(e yamlEntry) {
 	}
 	if v, ok := fs["tags"]; ok {
 		a.Tags = f.strings(v)
+		f.checkTags(v, what, a.Tags)
 	}
 	if v, ok := fs["workdir"]; ok {
 		if s, ok := f.text(v); ok && s != "" {
@@ -337,6 +338,23 @@ func (f *fileParser) strings(e yamlEntry) []string {
 		out = append(out, c.Value)
 	}
 	return out
+}
+
+// checkTags reports the worker tags of an action that no worker could
+// have: a worker registers at most 64 tags, each non-empty and at most 256
+// bytes, and a step runs only on a worker with all of its tags.
+func (f *fileParser) checkTags(e yamlEntry, what string, tags []string) {
+	if len(tags) > 64 {
+		f.errorf(e.val, "%s: tags lists %d tags; a worker has at most 64, so no worker could run it", what, len(tags))
+	}
+	for i, t := range tags {
+		switch {
+		case strings.TrimSpace(t) == "":
+			f.errorf(e.val, "%s: tags[%d] is empty; a tag is a name such as gpu", what, i)
+		case len(t) > 256:
+			f.errorf(e.val, "%s: tags[%d] is %d bytes long; a worker's tags are at most 256 bytes, so no worker could run it", what, i, len(t))
+		}
+	}
 }
 
 // mapValue reads a mapping as plain data.

@@ -473,3 +473,38 @@ tasks:
 	require.Len(t, ws.Problems, 1)
 	require.Contains(t, ws.Problems[0].Message, "task bad, step s: tags")
 }
+
+// An action's tags route its steps to workers with all of them: a tag no
+// worker could have (empty, over 256 bytes, more than 64) is a problem of
+// the action, not a step that waits until it fails.
+func TestActionTagsNoWorkerCouldHaveAreProblems(t *testing.T) {
+	t.Parallel()
+	ws := loadOne(t, `
+actions:
+  ok:
+    type: script
+    script: echo ok
+    tags: [gpu, "gpu"]
+  blank:
+    type: script
+    script: echo blank
+    tags: ["gpu", " "]
+  long:
+    type: script
+    script: echo long
+    tags: ["`+strings.Repeat("x", 257)+`"]
+tasks:
+  t:
+    flow:
+      s: { action: ok }
+`)
+	require.Equal(t, []string{"gpu", "gpu"}, ws.Actions["ok"].Tags, "kept as written; a job's steps keep them as a set")
+	var msgs []string
+	for _, p := range ws.Problems {
+		msgs = append(msgs, p.Message)
+	}
+	all := strings.Join(msgs, "\n")
+	require.Contains(t, all, "action blank: tags[1] is empty")
+	require.Contains(t, all, "action long: tags[0] is 257 bytes long")
+	require.NotContains(t, all, "action ok")
+}
