@@ -54,8 +54,9 @@ var waiterIDs atomic.Uint64
 // queue, claiming as many steps as that group has waiting requests. A
 // wake-up (steps may have become ready) queues every group with waiters; a
 // claim that comes back short proves there is nothing more for its
-// capabilities and route, so the groups it covers that were queued before it started
-// are dropped from the queue instead of each running an empty query. No
+// capabilities and route, so the groups it covers that were queued before
+// it started are dropped from the queue instead of each running an empty
+// query. No
 // readiness signal is lost (a wake-up after a claim started re-queues) and
 // no polling loop is needed.
 type dispatcher struct {
@@ -89,9 +90,9 @@ type emptyCaps struct {
 }
 
 // knownEmpty reports whether a recent short claim, with no wake-up since,
-// covered caps and r (every step they take, it would have taken). Then a new request waits without querying: an idle fleet's
-// polls (each slot polls again every claim wait) would otherwise cost a
-// query each. Config.EmptyClaimFor bounds "recent" (1 s), so a step that
+// covered caps and r (every step they take, it would have taken). Then a
+// new request waits without querying: an idle fleet's polls (each slot
+// polls again every claim wait) would otherwise cost a query each. Config.EmptyClaimFor bounds "recent" (1 s), so a step that
 // became ready without a wake-up is still found by a request soon after.
 func (d *dispatcher) knownEmpty(caps []string, r route, now time.Time) bool {
 	for _, e := range d.empty {
@@ -147,13 +148,17 @@ func (d *dispatcher) publishIdle() {
 			idle = map[string][]route{}
 		}
 		for _, c := range g.caps {
+			// Only the widest routes: one another covers adds nothing, so
+			// the set is the same whatever order the groups come in.
 			if !slices.ContainsFunc(idle[c], func(r route) bool { return r.covers(g.route) }) {
-				idle[c] = append(idle[c], g.route)
+				idle[c] = append(slices.DeleteFunc(idle[c], g.route.covers), g.route)
 			}
 		}
 	}
 	for _, rs := range idle {
-		slices.SortFunc(rs, func(a, b route) int { return strings.Compare(a.key(), b.key()) })
+		if len(rs) > 1 {
+			slices.SortFunc(rs, func(a, b route) int { return strings.Compare(a.key(), b.key()) })
+		}
 	}
 	if old := d.o.idleTypes.Load(); old == nil && idle == nil || old != nil && sameIdle(*old, idle) {
 		return

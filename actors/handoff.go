@@ -503,8 +503,8 @@ func (h *handoff) giveBack(fresh bool) {
 }
 
 // reserveWaiters takes up to n waiting requests per need (action type and
-// tags) out of the Dispatcher's queue. It is called from a transition's goroutine,
-// never from an actor.
+// tags) out of the Dispatcher's queue. It is called from a transition's
+// goroutine, never from an actor.
 func (o *Orchestrator) reserveWaiters(need []stepNeed) []*waiter {
 	if o.dispatcher == nil || o.draining.Load() {
 		return nil
