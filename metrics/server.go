@@ -109,7 +109,7 @@ func NewServer(replicaID string, sampler Sampler) *Server {
 				Help: "Job transitions that ran in one round trip, on the job as this server's last transition of it left it."},
 				func() float64 { u, _ := uc.JobUpdateReads(); return float64(u) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stroem_job_updates_unread_stale_total",
-				Help: "Job transitions that found the job changed since it was kept, and ran again after reading it."},
+				Help: "Job transitions that tried to run on the kept job and ran again after reading it (it had changed, the clock estimate was off, or the transition refused it)."},
 				func() float64 { _, st := uc.JobUpdateReads(); return float64(st) }))
 	}
 	return m

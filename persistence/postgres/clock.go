@@ -54,15 +54,16 @@ func (c *dbClock) now() (time.Time, bool) {
 }
 
 // unreadStats counts the updates run without a read (hits) and those that
-// found the kept job out of date and read it (stale).
+// tried and then read the job (stale; see JobUpdateReads).
 type unreadStats struct {
 	hits, stale atomic.Int64
 }
 
 // JobUpdateReads says how many of this store's job transitions ran
-// without reading the job first (unread), and how many tried and found the
-// job changed since it was kept, so ran again after reading it (stale).
-// Metrics report them.
+// without reading the job first (unread), and how many tried and ran again
+// after reading it (stale): the job had changed since it was kept, the
+// estimate of the database's clock was off (or there was none yet), or
+// the transition refused the kept job. Metrics report them.
 func (s *Store) JobUpdateReads() (unread, stale int64) {
 	return s.unread.hits.Load(), s.unread.stale.Load()
 }
