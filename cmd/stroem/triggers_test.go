@@ -24,7 +24,6 @@ import (
 	"github.com/stroem/stroem"
 	"github.com/stroem/stroem/http/client"
 	"github.com/stroem/stroem/persistence/postgres"
-	"github.com/stroem/stroem/runner"
 )
 
 // triggerEnv is a scenario with one or more workspaces, and a direct
@@ -316,20 +315,7 @@ func TestTriggersCronSkipNeverOverlaps(t *testing.T) {
 // server until the test ends.
 func startWorker(t *testing.T, s *scenario, slots int) {
 	t.Helper()
-	c, err := client.New(s.url, client.WithToken(testToken))
-	require.NoError(t, err)
-	w, err := runner.NewWorker(c, runner.WorkerConfig{
-		Name: "test-worker", Capabilities: []string{"shell"}, MaxConcurrent: slots,
-		WorkDir: t.TempDir(), ShutdownGrace: time.Second, ClaimWait: time.Second,
-	}, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	startTaggedWorker(t, s, "test-worker", slots, nil, false)
 }
 
 func TestTriggersCronCancelPrevious(t *testing.T) {
