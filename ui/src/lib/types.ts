@@ -159,6 +159,8 @@ export interface Worker {
   name: string;
   capabilities: string[];
   tags: string[];
+  /** Reserved: it takes only steps that require every one of its tags. */
+  exclusive?: boolean;
   status: string;
   registered_at: string;
   last_heartbeat_at?: string | null;

@@ -34,4 +34,27 @@ describe("workers", () => {
     expect(await slotsOf("dev-worker-1")).toBe("4");
     expect(await slotsOf("old-worker")).toBe("—");
   });
+
+  it("says a worker with tags is exclusive (reserved for steps that require them all), not one without tags", async () => {
+    mockApi({
+      "GET /api/workers": () => ({
+        items: [worker("gpu-box", { tags: ["gpu"], exclusive: true }), worker("shared-box"), worker("untagged-worker", { tags: [], exclusive: true })],
+        total: 3,
+      }),
+    });
+    render(
+      <MemoryRouter>
+        <Workers />
+      </MemoryRouter>,
+    );
+    const tagsOf = async (name: string) => {
+      const row = (await screen.findByText(name)).closest("tr")!;
+      const col = screen.getAllByRole("columnheader").findIndex((h) => h.textContent === "Tags");
+      return within(row).getAllByRole("cell")[col].textContent;
+    };
+    expect(await tagsOf("gpu-box")).toBe("gpu (exclusive)");
+    expect(await tagsOf("shared-box")).toBe("dev");
+    expect(await tagsOf("untagged-worker")).toBe("—");
+    expect(within((await screen.findByText("gpu-box")).closest("td")!).getByText(/shell · #gpu · exclusive/)).toBeTruthy();
+  });
 });

@@ -2,6 +2,7 @@ import { DataTable, ListCard, narrowOnly, PageHeader, rowClass, wideOnly } from 
 import { StatusBadge } from "@/components/status";
 import { api } from "@/lib/api";
 import { useLoad, useNow, useTitle } from "@/lib/hooks";
+import type { Worker } from "@/lib/types";
 import { formatTime, timeAgo } from "@/lib/utils";
 
 export default function Workers() {
@@ -30,7 +31,7 @@ export default function Workers() {
                   <div className="font-medium">{x.name}</div>
                   <div className="font-mono text-xs text-[var(--muted)]">{x.worker_id.slice(0, 8)}</div>
                   <div className={`text-xs text-[var(--muted)] ${narrowOnly["2xl"]}`}>
-                    {[...x.capabilities, ...x.tags.map((t) => `#${t}`)].join(" · ")}
+                    {[...x.capabilities, ...x.tags.map((t) => `#${t}`), ...(x.exclusive && x.tags.length ? ["exclusive"] : [])].join(" · ")}
                     <span className={narrowOnly.md} title={formatTime(x.last_heartbeat_at)}>
                       {" "}
                       · seen {timeAgo(x.last_heartbeat_at, now)}
@@ -42,7 +43,7 @@ export default function Workers() {
                 </td>
                 <td className="px-3 py-2 tabular-nums">{slots(x.max_concurrent)}</td>
                 <td className={`px-3 py-2 ${wideOnly["2xl"]}`}>{x.capabilities.join(", ") || "—"}</td>
-                <td className={`px-3 py-2 ${wideOnly["2xl"]}`}>{x.tags.join(", ") || "—"}</td>
+                <td className={`px-3 py-2 ${wideOnly["2xl"]}`}>{tagsText(x)}</td>
                 <td className={`px-3 py-2 whitespace-nowrap ${wideOnly.md}`} title={formatTime(x.last_heartbeat_at)}>
                   {timeAgo(x.last_heartbeat_at, now)}
                 </td>
@@ -54,6 +55,13 @@ export default function Workers() {
       </ListCard>
     </div>
   );
+}
+
+/** A worker's tags, and whether it is reserved for steps that require them
+ * all (exclusive; with no tags that changes nothing, so it is not shown). */
+export function tagsText(x: Worker): string {
+  if (!x.tags.length) return "—";
+  return x.tags.join(", ") + (x.exclusive ? " (exclusive)" : "");
 }
 
 /** A worker's slots as GET /api/workers gives them: max_concurrent, absent
