@@ -23,6 +23,15 @@ type Worker struct {
 	MaxConcurrent int `json:"max_concurrent,omitempty"`
 }
 
+// Bounds of a worker's registration: its name, each capability and each
+// tag are at most MaxWorkerField bytes, and it lists at most MaxWorkerList
+// capabilities and tags. A workflow whose action asks for tags beyond them
+// could never run, so its loader refuses it.
+const (
+	MaxWorkerField = 256
+	MaxWorkerList  = 64
+)
+
 // WorkerRegistration is the body of POST /worker/register.
 type WorkerRegistration struct {
 	Name         string   `json:"name"`

@@ -70,11 +70,10 @@ func NewWorkers(o *Orchestrator, store WorkerStore, logs LogSink, hub LogPublish
 	return &Workers{o: o, store: store, logs: logs, hub: hub}
 }
 
-// Bounds of a registration: a name, a capability or a tag is at most
-// maxWorkerField bytes, the lists at most maxWorkerList entries.
+// Bounds of a registration (stroem.MaxWorkerField, stroem.MaxWorkerList).
 const (
-	maxWorkerField = 256
-	maxWorkerList  = 64
+	maxWorkerField = stroem.MaxWorkerField
+	maxWorkerList  = stroem.MaxWorkerList
 )
 
 // Register records a new worker process and tells it the lease and the

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/stroem/stroem"
 )
 
 // actionKeys are every key an action may have; which apply depends on its
@@ -341,18 +343,19 @@ func (f *fileParser) strings(e yamlEntry) []string {
 }
 
 // checkTags reports the worker tags of an action that no worker could
-// have: a worker registers at most 64 tags, each non-empty and at most 256
-// bytes, and a step runs only on a worker with all of its tags.
+// have: a worker registers at most stroem.MaxWorkerList tags, each
+// non-empty and at most stroem.MaxWorkerField bytes, and a step runs only
+// on a worker with all of its tags.
 func (f *fileParser) checkTags(e yamlEntry, what string, tags []string) {
-	if len(tags) > 64 {
-		f.errorf(e.val, "%s: tags lists %d tags; a worker has at most 64, so no worker could run it", what, len(tags))
+	if len(tags) > stroem.MaxWorkerList {
+		f.errorf(e.val, "%s: tags lists %d tags; a worker has at most %d, so no worker could run it", what, len(tags), stroem.MaxWorkerList)
 	}
 	for i, t := range tags {
 		switch {
 		case strings.TrimSpace(t) == "":
 			f.errorf(e.val, "%s: tags[%d] is empty; a tag is a name such as gpu", what, i)
-		case len(t) > 256:
-			f.errorf(e.val, "%s: tags[%d] is %d bytes long; a worker's tags are at most 256 bytes, so no worker could run it", what, i, len(t))
+		case len(t) > stroem.MaxWorkerField:
+			f.errorf(e.val, "%s: tags[%d] is %d bytes long; a worker's tags are at most %d bytes, so no worker could run it", what, i, len(t), stroem.MaxWorkerField)
 		}
 	}
 }
