@@ -243,16 +243,51 @@ func LogCheck(a LogAppend) error {
 const LogPageSize = 500
 
 // LogPageQuery is the statement of one page of LogScan: the job's lines
-// (only step's unless step is "") with a seq above after, in seq order,
-// LogPageSize at most. arg records one value and returns its placeholder
-// (see JobFilter.Where), so both stores run the same statement.
-func LogPageQuery(jobID, step string, after int64, arg func(v any) string) string {
-	q := `SELECT seq, step_name, attempt, ts, stream, text FROM job_logs WHERE job_id = ` + arg(jobID)
-	if step != "" {
-		q += ` AND step_name = ` + arg(step)
+// (only step's unless step is "", see LogScan) with a seq above after, in
+// seq order, LogPageSize at most. arg records one value and returns its
+// placeholder (see JobFilter.Where), so both stores run the same statement.
+//
+// A step's lines are read in two parts, each through an index in seq
+// order, and merged: the step's own (job_logs_step_idx) and its loop
+// instances' (job_logs_loop_idx, which keys an instance's lines by its
+// loop). Neither reads another step's lines, and a step whose name starts
+// another's ("deploy", "deploy2") does not take its lines. indexedBy names
+// the indexes in the statement (SQLite's INDEXED BY): SQLite's planner,
+// without statistics, reads them through the primary key in seq order,
+// which is the whole job's log.
+func LogPageQuery(jobID, step string, after int64, arg func(v any) string, indexedBy bool) string {
+	const cols = `seq, step_name, attempt, ts, stream, text`
+	if step == "" {
+		return `SELECT ` + cols + ` FROM job_logs WHERE job_id = ` + arg(jobID) +
+			` AND seq > ` + arg(after) + ` ORDER BY seq LIMIT ` + arg(LogPageSize)
 	}
-	return q + ` AND seq > ` + arg(after) + ` ORDER BY seq LIMIT ` + arg(LogPageSize)
+	// The placeholders are recorded in the order they appear (SQLite's
+	// are positional).
+	part := func(alias, index, match string, v any) string {
+		q := `SELECT ` + cols + ` FROM (SELECT ` + cols + ` FROM job_logs`
+		if indexedBy {
+			q += ` INDEXED BY ` + index
+		}
+		q += ` WHERE job_id = ` + arg(jobID) + ` AND ` + match + ` = ` + arg(v)
+		return q + ` AND seq > ` + arg(after) + ` ORDER BY seq LIMIT ` + arg(LogPageSize) + `) AS ` + alias
+	}
+	q := part("own", "job_logs_step_idx", `step_name`, step)
+	q += ` UNION ALL ` + part("instances", "job_logs_loop_idx", logLoopMatch, logLoopKey(step))
+	return q + ` ORDER BY seq LIMIT ` + arg(LogPageSize)
 }
+
+// logLoopMatch selects the lines of loop instances by their loop, as the
+// index job_logs_loop_idx (migration 00240, in both stores) has them: the
+// condition must be written as the index's predicate and expression are.
+// rtrim strips the index and the closing bracket ("deploy[12]" becomes
+// "deploy["); step names cannot contain brackets, so only instance names
+// end in "]".
+const logLoopMatch = `step_name LIKE '%]' AND rtrim(step_name, '0123456789]')`
+
+// logLoopKey is what job_logs_loop_idx keys the lines of step's instances
+// by: "deploy" → "deploy[". The bracket keeps "deploy2[0]" (key "deploy2[")
+// out of "deploy"'s lines.
+func logLoopKey(step string) string { return step + "[" }
 
 // LogRow is a row of LogPageQuery as a store scans it, before Decode.
 type LogRow struct {

@@ -106,9 +106,12 @@ type Store interface {
 	// attempt is a stroem.CodeConflict error and stores nothing.
 	LogAppend(ctx context.Context, a LogAppend) (LogAppended, error)
 	// LogScan calls fn for every stored line of the job with seq > afterSeq
-	// (of step only, when not empty) in seq order, reading page by page; it
-	// stops at the first error fn returns and returns it. A job without
-	// lines (or without a row) calls fn never.
+	// in seq order, reading page by page; it stops at the first error fn
+	// returns and returns it. A job without lines (or without a row) calls
+	// fn never. A step, when not empty, keeps its lines: its own and, for a
+	// for_each step, its instances' ("deploy[0]", … for "deploy"), as
+	// stroem.InStep says; each is read through an index, never among the
+	// job's other lines. An instance's name keeps that instance's lines.
 	LogScan(ctx context.Context, jobID string, afterSeq int64, step string, fn func(stroem.LogLine) error) error
 	// LogTruncatedSteps names the job's steps whose log reached the size
 	// limit.

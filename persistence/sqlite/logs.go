@@ -94,7 +94,7 @@ func (s *Store) LogScan(ctx context.Context, jobID string, afterSeq int64, step 
 	}
 	return persistence.ScanLogPages(afterSeq, fn, func(after int64) ([]stroem.LogLine, error) {
 		var args params
-		q := persistence.LogPageQuery(id, step, after, args.add)
+		q := persistence.LogPageQuery(id, step, after, args.add, true)
 		rows, err := s.query(ctx, q, args...)
 		if err != nil {
 			return nil, errs.Wrap(err, "read logs of job %s", id)

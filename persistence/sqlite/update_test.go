@@ -67,23 +67,25 @@ func TestJobUpdateReadsOnlyTheRowsWrittenSince(t *testing.T) {
 func TestStepReadsUseTheirIndexes(t *testing.T) {
 	t.Parallel()
 	s := openTemp(t)
-	plan := func(query string, args ...any) string {
-		t.Helper()
-		rows, err := s.write.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+query, args...)
-		require.NoError(t, err)
-		defer rows.Close()
-		var b strings.Builder
-		for rows.Next() {
-			var id, parent, notUsed int
-			var detail string
-			require.NoError(t, rows.Scan(&id, &parent, &notUsed, &detail))
-			b.WriteString(detail + "\n")
-		}
-		require.NoError(t, rows.Err())
-		return b.String()
+	require.Contains(t, queryPlan(t, s, readStepsSinceSQL, "j", 1), "USING INDEX job_steps_version_idx")
+	require.NotContains(t, queryPlan(t, s, readStepsSQL, "j"), "job_steps_version_idx")
+}
+
+// queryPlan is SQLite's EXPLAIN QUERY PLAN of query, one detail a line.
+func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.write.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+query, args...)
+	require.NoError(t, err)
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var id, parent, notUsed int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &notUsed, &detail))
+		b.WriteString(detail + "\n")
 	}
-	require.Contains(t, plan(readStepsSinceSQL, "j", 1), "USING INDEX job_steps_version_idx")
-	require.NotContains(t, plan(readStepsSQL, "j"), "job_steps_version_idx")
+	require.NoError(t, rows.Err())
+	return b.String()
 }
 
 // A database from before migration 00210 holds step rows without a

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -309,4 +310,92 @@ func testLogs(t *testing.T, open func(t *testing.T) persistence.Store) {
 		})
 		require.ErrorIs(t, err, stop, "fn's error ends the scan")
 	})
+	// A step's lines are its own and, for a for_each step, its instances'
+	// (stroem.InStep), in seq order, paged like any scan; a step whose name
+	// starts another's takes none of the other's lines.
+	t.Run("ScanOfAStepTakesItsInstancesAndNoOtherStep", func(t *testing.T) {
+		t.Parallel()
+		names := []string{"deploy", "deploy[0]", "deploy[1]", "deploy[10]", "deploy2", "deploy2[0]", "deploy-x", "deployx", "build"}
+		var steps []Step
+		for _, n := range names {
+			steps = append(steps, Step{Name: n})
+		}
+		b := setup(t, steps...)
+		ctx := context.Background()
+		claims := []persistence.ClaimedStep{b.claim}
+		for range names[1:] {
+			claims = append(claims, ClaimStarted(t, b.store, "w1"))
+		}
+		// Rounds of 60 lines per step (the loop step itself prints a few),
+		// so each step's lines are spread over the job's seqs and "deploy"'s
+		// take more than two pages.
+		offsets := map[string]int64{}
+		for round := range 6 {
+			for _, c := range claims {
+				n := 60
+				if c.StepName == "deploy" {
+					n = 2
+				}
+				var lines []string
+				for i := range n {
+					lines = append(lines, fmt.Sprintf("%s %d", c.StepName, round*n+i))
+				}
+				_, err := b.store.LogAppend(ctx, persistence.LogAppend{JobID: b.job.Job.ID, Step: c.StepName, Attempt: c.Attempt,
+					WorkerID: "w1", Offset: offsets[c.StepName], Lines: pushLines(lines...)})
+				require.NoError(t, err)
+				offsets[c.StepName] += int64(n)
+			}
+		}
+		all := scanAll(t, b.store, b.job.Job.ID, 0, "")
+		lineSteps := map[string]int{}
+		for _, l := range all {
+			lineSteps[l.Step]++
+		}
+		require.Len(t, lineSteps, len(names), "every step printed")
+
+		for _, tc := range []struct {
+			step  string
+			steps []string // the steps whose lines it keeps
+		}{
+			{"deploy", []string{"deploy", "deploy[0]", "deploy[1]", "deploy[10]"}},
+			{"deploy2", []string{"deploy2", "deploy2[0]"}},
+			{"deploy[1]", []string{"deploy[1]"}},
+			{"deploy-x", []string{"deploy-x"}},
+			{"deployx", []string{"deployx"}},
+			{"build", []string{"build"}},
+			{"deploy[", nil},
+			{"deplo", nil},
+			{"nope", nil},
+		} {
+			var want []stroem.LogLine
+			for _, l := range all {
+				if slices.Contains(tc.steps, l.Step) {
+					want = append(want, l)
+				}
+			}
+			if len(want) > 0 {
+				require.Equal(t, want, filterLines(all, func(l stroem.LogLine) bool { return stroem.InStep(l.Step, tc.step) }),
+					"the table agrees with stroem.InStep for %q", tc.step)
+			}
+			for _, after := range []int64{0, all[len(all)/3].Seq, all[len(all)-5].Seq, all[len(all)-1].Seq} {
+				got := scanAll(t, b.store, b.job.Job.ID, after, tc.step)
+				wantAfter := filterLines(want, func(l stroem.LogLine) bool { return l.Seq > after })
+				require.Equal(t, len(wantAfter), len(got), "step %q after %d", tc.step, after)
+				if len(wantAfter) > 0 {
+					require.Equal(t, wantAfter, got, "step %q after %d: its lines in seq order", tc.step, after)
+				}
+			}
+		}
+		require.Greater(t, len(scanAll(t, b.store, b.job.Job.ID, 0, "deploy")), 2*persistence.LogPageSize, "the loop's lines take several pages")
+	})
+}
+
+func filterLines(lines []stroem.LogLine, keep func(stroem.LogLine) bool) []stroem.LogLine {
+	var out []stroem.LogLine
+	for _, l := range lines {
+		if keep(l) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
