@@ -42,14 +42,6 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 	if step != "" && !slices.ContainsFunc(j.Steps, func(st stroem.Step) bool { return st.StepName == step }) {
 		return stroem.Errorf(stroem.CodeNotFound, "job %s has no step %q", j.ID, step)
 	}
-	// A for_each step prints nothing itself: its lines are its instances'
-	// ("deploy[0]", …), each line keeping its instance's name. They are
-	// picked from the job's lines in seq order (the store's step filter is
-	// exact), so this read costs as much as the whole job's log.
-	scanStep, keep := step, func(string) bool { return true }
-	if step != "" && isLoopStep(j, step) {
-		scanStep, keep = "", func(lineStep string) bool { return stroem.InStep(lineStep, step) }
-	}
 	format := q.Get("format")
 	switch format {
 	case "", "json":
@@ -76,10 +68,10 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	err = s.logs.LogScan(r.Context(), j.ID, 0, scanStep, func(l stroem.LogLine) error {
-		if !keep(l.Step) {
-			return nil
-		}
+	// A for_each step prints nothing itself: the store gives its instances'
+	// lines ("deploy[0]", …, each keeping its instance's name), read
+	// through its indexes.
+	err = s.logs.LogScan(r.Context(), j.ID, 0, step, func(l stroem.LogLine) error {
 		start()
 		switch format {
 		case "jsonl":
@@ -110,14 +102,6 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 		panic(http.ErrAbortHandler)
 	}
 	return nil
-}
-
-// isLoopStep reports whether step is a for_each step of the job whose
-// instances exist (only those can have printed).
-func isLoopStep(j *stroem.Job, step string) bool {
-	return slices.ContainsFunc(j.Steps, func(st stroem.Step) bool {
-		return (st.StepName == step && len(st.Instances) > 0) || st.Loop == step
-	})
 }
 
 // chunkWriter writes through to the client, moving the write deadline

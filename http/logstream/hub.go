@@ -18,8 +18,10 @@ import (
 // Source is where the hub reads stored lines and job status from.
 type Source interface {
 	// Read returns the stored lines of the job with seq > afterSeq, of step
-	// only when step is not empty, in seq order; none for a job without logs.
-	// A line with seq n must be readable once any line with a higher seq is.
+	// only when step is not empty (its own and, for a for_each step, its
+	// instances', stroem.InStep), in seq order; none for a job without
+	// logs. A line with seq n must be readable once any line with a higher
+	// seq is.
 	Read(jobID string, afterSeq int64, step string) ([]stroem.LogLine, error)
 	// JobStatus returns the job's stored status, or an error coded
 	// stroem.CodeNotFound when there is no such job.
@@ -28,7 +30,7 @@ type Source interface {
 
 // Scanner is implemented by Sources that can stream a log without holding it
 // in memory (the stores' LogScan does); the hub then replays big logs line by
-// line.
+// line. Its step keeps the lines Read's does.
 type Scanner interface {
 	Scan(jobID string, afterSeq int64, step string, fn func(stroem.LogLine) error) error
 }
@@ -106,7 +108,9 @@ type Stats struct {
 	// overflowed.
 	SlowDropped int64
 	// GapFills counts live lines that arrived with a hole before them and
-	// made a subscriber read the hole from the Source.
+	// made a subscriber read the hole from the Source. A step's subscriber
+	// reads only the step's lines, so the other steps' lines stored before
+	// its first live line are such a hole too.
 	GapFills int64
 	// LiveDuplicates counts live lines a subscriber dropped because its
 	// replay (or a gap fill) had already sent them: the replay/live overlap.

@@ -483,6 +483,36 @@ func TestStepFilterOfALoopStep(t *testing.T) {
 	require.Equal(t, []int64{2}, lineSeqs(res.lines))
 }
 
+// A step's stream reads the step's lines from the Source (its instances'
+// too, through the store's indexes), never the whole job's log: not for
+// its replay, its gap fills or a finished job's replay, even when the step
+// has no line.
+func TestStepStreamReadsOnlyTheStepsLines(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Options{})
+	job := newJob(b, stroem.JobRunning)
+	b.push(t, job, "build", 0, "b0")
+	b.push(t, job, "deploy[0]", 0, "d0")
+	b.push(t, job, "build", 1, "b1")
+	resp := b.get(t, job, "step=deploy", nil)
+	got := make(chan result, 1)
+	go func() { got <- collect(resp) }()
+	require.Eventually(t, func() bool { return b.subscribers(job) == 1 }, 5*time.Second, time.Millisecond)
+	b.push(t, job, "build", 2, "b2")
+	b.push(t, job, "deploy[1]", 0, "d1")
+	b.hub.Finish(job, stroem.JobCompleted)
+	res := <-got
+	require.Equal(t, []int64{2, 5}, lineSeqs(res.lines))
+	require.Equal(t, "completed", res.done)
+	require.NotContains(t, b.src.scanned(), "", "the running job's stream read only the step's lines")
+
+	b.src.setStatus(job, stroem.JobCompleted)
+	for _, step := range []string{"deploy", "quiet"} {
+		collect(b.get(t, job, "step="+step, nil))
+		require.Equal(t, []string{step}, b.src.scanned(), "the finished job's replay of %s", step)
+	}
+}
+
 func TestOutOfOrderAndMissingPublishes(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Options{ReorderWait: 20 * time.Millisecond})

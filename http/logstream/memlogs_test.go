@@ -24,6 +24,7 @@ type memLogs struct {
 	mu    sync.Mutex
 	lines map[string][]stroem.LogLine
 	next  map[string]int64 // job/step/attempt → next offset
+	scans []string         // the step of each Scan and Read
 }
 
 func newMemLogs() *memLogs {
@@ -59,6 +60,9 @@ func (m *memLogs) Read(jobID string, afterSeq int64, step string) ([]stroem.LogL
 // Scan reads in pages, like the stores (persistence.ScanLogPages), calling
 // fn without the lock held.
 func (m *memLogs) Scan(jobID string, afterSeq int64, step string, fn func(stroem.LogLine) error) error {
+	m.mu.Lock()
+	m.scans = append(m.scans, step)
+	m.mu.Unlock()
 	return persistence.ScanLogPages(afterSeq, fn, func(after int64) ([]stroem.LogLine, error) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -68,12 +72,21 @@ func (m *memLogs) Scan(jobID string, afterSeq int64, step string, fn func(stroem
 			if len(page) == persistence.LogPageSize {
 				break
 			}
-			if step == "" || l.Step == step {
+			if stroem.InStep(l.Step, step) {
 				page = append(page, l)
 			}
 		}
 		return page, nil
 	})
+}
+
+// scanned returns the step of each Scan and Read since the last call.
+func (m *memLogs) scanned() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.scans
+	m.scans = nil
+	return out
 }
 
 func (m *memLogs) Close() error { return nil }

@@ -200,6 +200,9 @@ func (h *Hub) writeLive(ctx context.Context, ew *eventWriter, jobID, step string
 			if pos, err = h.catchUp(ctx, ew, jobID, pos, step); err != nil {
 				return pos, err
 			}
+			// Every line before this one was stored before it: the read
+			// had the step's among them.
+			pos = max(pos, l.seq-1)
 			if l.seq <= pos {
 				continue
 			}
@@ -214,17 +217,18 @@ func (h *Hub) writeLive(ctx context.Context, ew *eventWriter, jobID, step string
 
 // catchUp writes the stored lines of step (all steps when empty; a for_each
 // step's are its instances', stroem.InStep) with seq > after and returns the
-// highest seq read over all steps, at least after.
+// highest seq written, at least after. It reads the step's lines alone
+// (the Source's step filter), so the job's other lines after it may be
+// unread: the first live line after them looks like a hole, and its fill
+// reads the step's lines again (writeLive).
 func (h *Hub) catchUp(ctx context.Context, ew *eventWriter, jobID string, after int64, step string) (int64, error) {
 	pos := after
-	err := h.scan(jobID, after, "", func(l stroem.LogLine) error {
+	err := h.scan(jobID, after, step, func(l stroem.LogLine) error {
 		if err := h.stopped(ctx); err != nil {
 			return err
 		}
-		if stroem.InStep(l.Step, step) {
-			if err := ew.line(l); err != nil {
-				return err
-			}
+		if err := ew.line(l); err != nil {
+			return err
 		}
 		pos = max(pos, l.Seq)
 		return nil
@@ -232,29 +236,17 @@ func (h *Hub) catchUp(ctx context.Context, ew *eventWriter, jobID string, after 
 	return pos, err
 }
 
-// replayDone serves a finished job: stored lines, then done. A step's
-// lines are read with the store's exact filter; when it has none (a
-// for_each step prints nothing itself), its instances' are looked for among
-// all the job's lines, so only a step without output costs a whole read.
+// replayDone serves a finished job: the stored lines of step (the Source
+// reads a for_each step's instances' through the store's indexes, not the
+// whole job's log), then done.
 func (h *Hub) replayDone(ctx context.Context, ew *eventWriter, jobID string, after int64, step string, status stroem.JobStatus) {
 	err := ew.start()
-	n := 0
-	write := func(l stroem.LogLine) error {
-		if err := h.stopped(ctx); err != nil {
-			return err
-		}
-		n++
-		return ew.line(l)
-	}
 	if err == nil {
-		err = h.scan(jobID, after, step, write)
-	}
-	if _, _, instance := stroem.ParseLoopInstance(step); err == nil && n == 0 && step != "" && !instance {
-		err = h.scan(jobID, after, "", func(l stroem.LogLine) error {
-			if !stroem.InStep(l.Step, step) {
-				return h.stopped(ctx)
+		err = h.scan(jobID, after, step, func(l stroem.LogLine) error {
+			if err := h.stopped(ctx); err != nil {
+				return err
 			}
-			return write(l)
+			return ew.line(l)
 		})
 	}
 	if err == nil {
