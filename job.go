@@ -2,6 +2,7 @@ package stroem
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -59,8 +60,9 @@ const (
 	SourceTrigger SourceType = "trigger"
 	SourceWebhook SourceType = "webhook"
 	// SourceHook is a job a hook started (SourceID: the job it reports
-	// on); SourceTask a child job of a `type: task` step (SourceID: the
-	// parent job). Neither fires workspace-level hooks; hook jobs fire none.
+	// on); SourceTask a child job of a `type: task` step (SourceID:
+	// TaskSourceID of its parent job and step). Neither fires
+	// workspace-level hooks; hook jobs fire none.
 	SourceHook SourceType = "hook"
 	SourceTask SourceType = "task"
 )
@@ -70,6 +72,21 @@ const (
 // webhook's `name:` does not count), as upstream's. The concurrency checks
 // and a webhook's job status find the trigger's jobs by it.
 func TriggerSourceID(workspace, trigger string) string { return workspace + "/" + trigger }
+
+// TaskSourceID is the source_id of the child job of a `type: task` step:
+// "parent_job_id/step", the step as the parent's job_steps name it (a
+// for_each instance's "deploy[2]"), as upstream's. It says which step of
+// which job made the child, which the parent's id alone did not.
+func TaskSourceID(parentJobID, step string) string { return parentJobID + "/" + step }
+
+// ParseTaskSourceID splits a child job's source_id into its parent job and
+// step at the first "/": a job id has none, a step name may. A source_id
+// without "/" (the parent's id alone, as servers before migration 00231
+// wrote it) is the parent with an empty step.
+func ParseTaskSourceID(sourceID string) (parentJobID, step string) {
+	parentJobID, step, _ = strings.Cut(sourceID, "/")
+	return parentJobID, step
+}
 
 // Job is one execution of a task, as the API shows it.
 type Job struct {

@@ -163,3 +163,22 @@ func TestTagsMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestTaskSourceID(t *testing.T) {
+	t.Parallel()
+	const parent = "8b40b005-d457-4363-8d16-816440de1a75"
+	for _, tt := range []struct{ sourceID, parent, step string }{
+		{TaskSourceID(parent, "cleanup"), parent, "cleanup"},
+		{TaskSourceID(parent, LoopInstanceName("fan", 1)), parent, "fan[1]"},
+		{TaskSourceID(parent, "a/b"), parent, "a/b"}, // a step name may hold "/", a job id not
+		{parent, parent, ""}, // stored before migration 00231
+	} {
+		p, s := ParseTaskSourceID(tt.sourceID)
+		if p != tt.parent || s != tt.step {
+			t.Errorf("ParseTaskSourceID(%q) = %q, %q; want %q, %q", tt.sourceID, p, s, tt.parent, tt.step)
+		}
+	}
+	if got := TaskSourceID(parent, "fan[1]"); got != parent+"/fan[1]" {
+		t.Errorf("TaskSourceID = %q, want the upstream's parent/step", got)
+	}
+}

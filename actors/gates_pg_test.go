@@ -61,9 +61,10 @@ func TestGateSubJobAndHookInProcess(t *testing.T) {
 	done, err := e.o.childEnsureOnce(st.Job, parentLink{JobID: id, Depth: 1}, e.o.plans.get(st.SnapshotID).steps["run"], "run", nil)
 	require.NoError(t, err)
 	require.Nil(t, done, "the child runs: nothing ends the step yet")
-	kids, err := e.store.JobList(ctx, persistence.JobFilter{SourceType: stroem.SourceTask, SourceID: id})
+	kids, err := e.store.JobList(ctx, persistence.JobFilter{SourceType: stroem.SourceTask, SourceID: id + "/run"})
 	require.NoError(t, err)
 	require.Len(t, kids, 1)
+	require.Equal(t, childID, kids[0].ID, "the child's source_id names its parent and step, as upstream's")
 
 	w := uuid.NewString()
 	a := e.claimed(t, w)
@@ -80,4 +81,50 @@ func TestGateSubJobAndHookInProcess(t *testing.T) {
 		return err == nil && h.SourceType == stroem.SourceHook && h.SourceID == id && h.TaskName == "_hook:noop"
 	}, 10*time.Second, 10*time.Millisecond, "the hook job is created")
 	require.Equal(t, stroem.JobCompleted, e.job(t, id).Status, "the hook changes nothing of the job")
+}
+
+const loopSubJobWorkflow = `
+actions:
+  noop:
+    type: shell
+    cmd: "true"
+  sub:
+    type: task
+    task: child
+tasks:
+  child:
+    flow:
+      only: { action: noop }
+  parent:
+    flow:
+      fan: { action: sub, for_each: [a, b] }
+`
+
+// Each instance of a for_each task step has its own child job, whose
+// source_id names the instance as upstream's does: "parent/fan[1]".
+func TestLoopSubJobSourceIDs(t *testing.T) {
+	t.Parallel()
+	e := newPGEngine(t, loopSubJobWorkflow, Config{}, nil)
+	ctx := context.Background()
+	id := e.create(t, "parent", nil)
+	for i := range 2 {
+		step := stroem.LoopInstanceName("fan", i)
+		childID := ChildJobID(id, step)
+		require.Eventually(t, func() bool {
+			_, err := e.store.JobState(ctx, childID)
+			return err == nil
+		}, 10*time.Second, 10*time.Millisecond, "the child job of %s is created", step)
+		c := e.job(t, childID)
+		require.Equal(t, stroem.SourceTask, c.SourceType)
+		require.Equal(t, id+"/"+step, c.SourceID)
+		parent, got := stroem.ParseTaskSourceID(c.SourceID)
+		require.Equal(t, id, parent)
+		require.Equal(t, step, got)
+	}
+	w := uuid.NewString()
+	for range 2 {
+		a := e.claimed(t, w)
+		e.complete(t, a, w, stroem.Completion{})
+	}
+	e.waitStatus(t, id, stroem.JobCompleted)
 }

@@ -173,7 +173,7 @@ func (o *Orchestrator) childEnsureOnce(job stroem.Job, parent parentLink, ps *pl
 		return fail("invalid input for task %q: %s", task.Name, strings.Join(problems, "; "))
 	}
 	err := o.createJob(ctx, ws, task, input, in, jobSpec{
-		id: id, source: stroem.SourceTask, sourceID: job.ID, createdBy: job.CreatedBy,
+		id: id, source: stroem.SourceTask, sourceID: stroem.TaskSourceID(job.ID, step), createdBy: job.CreatedBy,
 		context: map[string]any{"parent": map[string]any{"job_id": job.ID, "step_name": step, "depth": parent.Depth}},
 	})
 	switch {

@@ -101,6 +101,6 @@ func TestFaultServerKilledDuringApprovalAndSubJob(t *testing.T) {
 
 	var children int
 	require.NoError(t, s.pool().QueryRow(context.Background(),
-		`SELECT count(*) FROM jobs WHERE source_type = 'task' AND source_id = $1`, id).Scan(&children))
+		`SELECT count(*) FROM jobs WHERE source_type = 'task' AND starts_with(source_id, $1)`, id+"/").Scan(&children))
 	require.Equal(t, 1, children, "the child job was created exactly once")
 }

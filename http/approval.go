@@ -77,18 +77,7 @@ func (s *Server) jobLinks(r *http.Request, j *stroem.Job) error {
 		return c, nil
 	}
 	if j.SourceType == stroem.SourceTask && j.SourceID != "" {
-		j.ParentJobID = j.SourceID
-		p, err := get(j.SourceID)
-		if err != nil {
-			return err
-		}
-		if p != nil {
-			for _, st := range p.Steps {
-				if st.ActionType == workspace.ActionTask && actors.ChildJobID(p.ID, st.StepName) == j.ID {
-					j.ParentStepName = st.StepName
-				}
-			}
-		}
+		j.ParentJobID, j.ParentStepName = stroem.ParseTaskSourceID(j.SourceID)
 	}
 	var approvals []string
 	for i := range j.Steps {

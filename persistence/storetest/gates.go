@@ -95,7 +95,7 @@ func testGates(t *testing.T, open func(t *testing.T) persistence.Store) {
 		s, ctx := open(t), context.Background()
 		parent := InsertJob(t, s, Step{Name: "a"})
 		child := NewJob(Step{Name: "x"})
-		child.Job.SourceType, child.Job.SourceID = stroem.SourceTask, parent.Job.ID
+		child.Job.SourceType, child.Job.SourceID = stroem.SourceTask, stroem.TaskSourceID(parent.Job.ID, "a")
 		child.Context = map[string]any{"parent": map[string]any{"job_id": parent.Job.ID, "step_name": "a", "depth": float64(1)}}
 		require.NoError(t, s.JobInsert(ctx, child))
 		hook := NewJob(Step{Name: "notify"})
@@ -103,6 +103,7 @@ func testGates(t *testing.T, open func(t *testing.T) persistence.Store) {
 		require.NoError(t, s.JobInsert(ctx, hook))
 
 		require.Equal(t, stroem.SourceTask, jobGet(t, s, child.Job.ID).SourceType)
+		require.Equal(t, parent.Job.ID+"/a", jobGet(t, s, child.Job.ID).SourceID)
 		require.Equal(t, child.Context, jobState(t, s, child.Job.ID).Context, "the parent link is kept with the child")
 		hooks, err := s.JobList(ctx, persistence.JobFilter{SourceType: stroem.SourceHook, SourceID: parent.Job.ID})
 		require.NoError(t, err)
