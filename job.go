@@ -81,7 +81,7 @@ func TaskSourceID(parentJobID, step string) string { return parentJobID + "/" + 
 
 // ParseTaskSourceID splits a child job's source_id into its parent job and
 // step at the first "/": a job id has none, a step name may. A source_id
-// without "/" (the parent's id alone, as servers before migration 00231
+// without "/" (the parent's id alone, as servers before migration 00241
 // wrote it) is the parent with an empty step.
 func ParseTaskSourceID(sourceID string) (parentJobID, step string) {
 	parentJobID, step, _ = strings.Cut(sourceID, "/")

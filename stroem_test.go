@@ -171,7 +171,7 @@ func TestTaskSourceID(t *testing.T) {
 		{TaskSourceID(parent, "cleanup"), parent, "cleanup"},
 		{TaskSourceID(parent, LoopInstanceName("fan", 1)), parent, "fan[1]"},
 		{TaskSourceID(parent, "a/b"), parent, "a/b"}, // a step name may hold "/", a job id not
-		{parent, parent, ""}, // stored before migration 00231
+		{parent, parent, ""}, // stored before migration 00241
 	} {
 		p, s := ParseTaskSourceID(tt.sourceID)
 		if p != tt.parent || s != tt.step {

@@ -125,3 +125,45 @@ func TestMigrateTriggerSourceIDs(t *testing.T) {
 		require.Equal(t, r.want, got, "%s job", r.source)
 	}
 }
+
+// TestMigrateTaskSourceIDs: 00241 gives the sub-jobs stored before it the
+// upstream's source_id, "parent_job_id/step" (a for_each instance's step
+// with its index), from the parent link their context keeps; other jobs,
+// and a sub-job without that link, keep theirs.
+func TestMigrateTaskSourceIDs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url, pool := migrateTo(t, 230)
+	const parent = "00000000-0000-0000-0000-00000000000a"
+	link := func(step string) string {
+		return `{"parent": {"job_id": "` + parent + `", "step_name": "` + step + `", "depth": 1}}`
+	}
+	rows := []struct{ id, source, sourceID, context, want string }{
+		{parent, "api", "", "", ""},
+		{"00000000-0000-0000-0000-000000000001", "task", parent, link("cleanup"), parent + "/cleanup"},
+		{"00000000-0000-0000-0000-000000000002", "task", parent, link("fan[1]"), parent + "/fan[1]"},
+		{"00000000-0000-0000-0000-000000000003", "task", parent, link("a/b"), parent + "/a/b"},
+		{"00000000-0000-0000-0000-000000000004", "task", parent + "/done", link("done"), parent + "/done"},
+		{"00000000-0000-0000-0000-000000000005", "task", parent, "", parent},
+		{"00000000-0000-0000-0000-000000000006", "hook", parent, `{"hook": {"event": "on_success"}}`, parent},
+		{"00000000-0000-0000-0000-000000000007", "trigger", "default/nightly", link("x"), "default/nightly"},
+	}
+	for _, r := range rows {
+		var jctx any
+		if r.context != "" {
+			jctx = r.context
+		}
+		_, err := pool.Exec(ctx, `INSERT INTO jobs (id, workspace, task_name, status, source_type, source_id, context)
+			VALUES ($1, 'default', 't', 'pending', $2, $3, $4::jsonb)`, r.id, r.source, r.sourceID, jctx)
+		require.NoError(t, err)
+	}
+	s, err := postgres.Open(ctx, url, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Migrate(ctx))
+	for _, r := range rows {
+		var got string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT source_id FROM jobs WHERE id = $1`, r.id).Scan(&got))
+		require.Equal(t, r.want, got, "%s job %s", r.source, r.id)
+	}
+}

@@ -35,3 +35,45 @@ func TestTriggerSourceIDsMigration(t *testing.T) {
 		require.Equal(t, r.want, got, "%s job", r.source)
 	}
 }
+
+// TestTaskSourceIDsMigration: 00241 gives the sub-jobs stored before it the
+// upstream's source_id, "parent_job_id/step" (a for_each instance's step
+// with its index), from the parent link their context keeps; other jobs,
+// and a sub-job without that link, keep theirs.
+func TestTaskSourceIDsMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path, db := migrateTo(t, 230)
+	const parent = "p1"
+	link := func(step string) string {
+		return `{"parent": {"job_id": "` + parent + `", "step_name": "` + step + `", "depth": 1}}`
+	}
+	rows := []struct{ id, source, sourceID, context, want string }{
+		{parent, "api", "", "", ""},
+		{"j1", "task", parent, link("cleanup"), parent + "/cleanup"},
+		{"j2", "task", parent, link("fan[1]"), parent + "/fan[1]"},
+		{"j3", "task", parent, link("a/b"), parent + "/a/b"},
+		{"j4", "task", parent + "/done", link("done"), parent + "/done"},
+		{"j5", "task", parent, "", parent},
+		{"j6", "hook", parent, `{"hook": {"event": "on_success"}}`, parent},
+		{"j7", "trigger", "default/nightly", link("x"), "default/nightly"},
+	}
+	for _, r := range rows {
+		var jctx any
+		if r.context != "" {
+			jctx = r.context
+		}
+		_, err := db.ExecContext(ctx, `INSERT INTO jobs (id, workspace, task_name, status, source_type, source_id, context, created_at)
+			VALUES (?, 'default', 't', 'pending', ?, ?, ?, 0)`, r.id, r.source, r.sourceID, jctx)
+		require.NoError(t, err)
+	}
+	require.NoError(t, db.Close())
+	s, err := Open(ctx, path, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	for _, r := range rows {
+		var got string
+		require.NoError(t, s.read.QueryRowContext(ctx, `SELECT source_id FROM jobs WHERE id = ?`, r.id).Scan(&got))
+		require.Equal(t, r.want, got, "%s job %s", r.source, r.id)
+	}
+}
