@@ -14,10 +14,18 @@ const subJobWorkflow = `
 actions:
   gate: { type: approval, message: "go?" }
   sub: { type: task, task: child }
+  note:
+    type: shell
+    cmd: "echo {{ input.src }}"
+    input:
+      src: { type: string }
 tasks:
   child:
     flow:
       wait: { action: gate }
+    on_success:
+      - action: note
+        input: { src: "{{ hook.source_id }}" }
   parent:
     flow:
       fan: { action: sub, for_each: [a, b] }
@@ -25,8 +33,9 @@ tasks:
 
 // The sub-jobs of a for_each task step have the upstream's source_id,
 // "parent/fan[1]", and what read the parent's id alone from it still
-// works: the job view's parent link, an approval in a sub-job, and the
-// cancel of the parent reaching its running children.
+// works: the job view's parent link, an approval in a sub-job, its hooks'
+// hook.source_id, and the cancel of the parent reaching its running
+// children.
 func TestScenarioSubJobsOfALoop(t *testing.T) {
 	t.Parallel()
 	s := newScenario(t, subJobWorkflow, scenarioOpts{})
@@ -65,6 +74,16 @@ func TestScenarioSubJobsOfALoop(t *testing.T) {
 		}
 		return false
 	}, 20*time.Second, 20*time.Millisecond, "the instance ends with its child")
+	var hook stroem.Job
+	require.Eventually(t, func() bool {
+		hooks := s.job(first).Hooks
+		if len(hooks) == 0 {
+			return false
+		}
+		hook = s.job(hooks[0].JobID)
+		return true
+	}, 20*time.Second, 20*time.Millisecond, "the child's on_success hook becomes a job")
+	require.Equal(t, map[string]any{"src": id + "/fan[0]"}, hook.Input, "hook.source_id is the child's source_id")
 
 	code, body = s.do("POST", "/api/jobs/"+id+"/cancel", map[string]any{}, "")
 	require.Equal(t, http.StatusOK, code, string(body))
