@@ -2,7 +2,7 @@ import { Link } from "react-router";
 import { DataTable, narrowOnly, rowClass, wideOnly } from "@/components/common";
 import { useNow } from "@/lib/hooks";
 import type { Job } from "@/lib/types";
-import { durationBetween, formatDuration, formatTime, timeAgo } from "@/lib/utils";
+import { durationBetween, formatDuration, formatTime, sourceLabel, timeAgo } from "@/lib/utils";
 import { StatusBadge } from "./status";
 
 /** Jobs, newest first as given. Narrow (a phone), a row is the task and
@@ -37,8 +37,7 @@ export function JobTable({ jobs, compact }: { jobs: Job[]; compact?: boolean }) 
             <td className={`px-3 py-2 whitespace-nowrap tabular-nums ${wideOnly.md}`}>{duration}</td>
             {!compact && (
               <td className={`px-3 py-2 text-[var(--muted)] ${wideOnly["2xl"]}`}>
-                {j.source_type}
-                {j.source_id ? `: ${j.source_id}` : ""}
+                {sourceLabel(j)}
               </td>
             )}
             {!compact && <td className={`px-3 py-2 font-mono text-xs text-[var(--muted)] ${wideOnly["2xl"]}`}>{j.job_id.slice(0, 8)}</td>}

@@ -48,3 +48,18 @@ export function formatTime(iso: string | null | undefined): string {
   const d = new Date(iso);
   return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
 }
+
+/** Where a job came from, short: its source type and id, the job ids in it
+ * shortened as the job lists show them ("task: 7f1c9a52/deploy[2]" for a
+ * sub-job, whose source_id is "<parent job id>/<step>"; "hook: 7f1c9a52"). */
+export function sourceLabel(j: { source_type: string; source_id?: string | null }): string {
+  const id = j.source_id ?? "";
+  if (!id) return j.source_type;
+  const short = (s: string) => (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s) ? s.slice(0, 8) : s);
+  if (j.source_type === "task" || j.source_type === "hook") {
+    const cut = id.indexOf("/");
+    const shown = cut < 0 ? short(id) : short(id.slice(0, cut)) + id.slice(cut);
+    return `${j.source_type}: ${shown}`;
+  }
+  return `${j.source_type}: ${id}`;
+}

@@ -111,7 +111,12 @@ describe("JobPage: approvals, loops and sub-jobs", () => {
             st("process[2]", "failed", { loop_item: "ap-south-1", error_message: "boom" }),
             st("sub", "running", { action_type: "task", child_job_id: CHILD }),
           ],
-          { parent_job_id: "77777777-2222-3333-4444-555555555555", parent_step_name: "fan" },
+          {
+            parent_job_id: "77777777-2222-3333-4444-555555555555",
+            parent_step_name: "fan",
+            source_type: "task",
+            source_id: "77777777-2222-3333-4444-555555555555/fan",
+          },
         ),
     });
     const user = userEvent.setup();
@@ -130,6 +135,9 @@ describe("JobPage: approvals, loops and sub-jobs", () => {
     expect(screen.getByTestId("child-job")).toHaveAttribute("href", `/jobs/${CHILD}`);
     expect(screen.getByTestId("parent-job")).toHaveAttribute("href", "/jobs/77777777-2222-3333-4444-555555555555");
     expect(screen.getByTestId("parent-job")).toHaveTextContent("(step fan)");
+    // The parent link says where the sub-job came from; the header does not
+    // spell its source_id out as well.
+    expect(screen.queryByText(/77777777-2222-3333-4444-555555555555\/fan/)).toBeNull();
     // Collapse the loop.
     await user.click(screen.getByRole("button", { name: "Hide the 3 instances of process" }));
     expect(screen.queryByRole("list", { name: "Instances of process" })).toBeNull();

@@ -17,7 +17,7 @@ import { jobSteps } from "@/lib/flow";
 import { awaitsApproval, groupSteps, instanceItem, loopSummary, suspendedLabel } from "@/lib/loops";
 import { useLoad, useNow, useTitle } from "@/lib/hooks";
 import type { Job, Step } from "@/lib/types";
-import { durationBetween, formatDuration, formatTime } from "@/lib/utils";
+import { durationBetween, formatDuration, formatTime, sourceLabel } from "@/lib/utils";
 
 // skipped: a trigger's tick recorded without running (concurrency: skip).
 const terminal = (s: string) => s === "completed" || s === "failed" || s === "cancelled" || s === "skipped";
@@ -255,10 +255,8 @@ function JobView({ id }: { id: string }) {
                 hook of job <span className="font-mono">{j.source_id.slice(0, 8)}</span>
               </Link>
             ) : (
-              <>
-                {j.source_type}
-                {j.source_id ? `: ${j.source_id}` : ""}
-              </>
+              // A sub-job's parent and step are the link that follows.
+              (j.source_type === "task" && j.parent_job_id ? j.source_type : sourceLabel(j))
             )}
             {j.parent_job_id && (
               <>
