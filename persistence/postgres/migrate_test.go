@@ -115,15 +115,11 @@ func TestMigrateTriggerSourceIDs(t *testing.T) {
 			VALUES ($1, $2, 't', 'pending', $3, $4)`, r.id, r.ws, r.source, r.sourceID)
 		require.NoError(t, err)
 	}
-	s, err := postgres.Open(ctx, url, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	defer s.Close()
-	require.NoError(t, s.Migrate(ctx))
+	want := map[string]string{}
 	for _, r := range rows {
-		var got string
-		require.NoError(t, pool.QueryRow(ctx, `SELECT source_id FROM jobs WHERE id = $1`, r.id).Scan(&got))
-		require.Equal(t, r.want, got, "%s job", r.source)
+		want[r.id] = r.want
 	}
+	requireSourceIDsAfterMigrate(t, url, pool, want)
 }
 
 // TestMigrateTaskSourceIDs: 00241 gives the sub-jobs stored before it the
@@ -157,13 +153,25 @@ func TestMigrateTaskSourceIDs(t *testing.T) {
 			VALUES ($1, 'default', 't', 'pending', $2, $3, $4::jsonb)`, r.id, r.source, r.sourceID, jctx)
 		require.NoError(t, err)
 	}
+	want := map[string]string{}
+	for _, r := range rows {
+		want[r.id] = r.want
+	}
+	requireSourceIDsAfterMigrate(t, url, pool, want)
+}
+
+// requireSourceIDsAfterMigrate runs the pending migrations on url and
+// requires each job's source_id to be want's.
+func requireSourceIDsAfterMigrate(t *testing.T, url string, pool *pgxpool.Pool, want map[string]string) {
+	t.Helper()
+	ctx := context.Background()
 	s, err := postgres.Open(ctx, url, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, s.Migrate(ctx))
-	for _, r := range rows {
+	for id, w := range want {
 		var got string
-		require.NoError(t, pool.QueryRow(ctx, `SELECT source_id FROM jobs WHERE id = $1`, r.id).Scan(&got))
-		require.Equal(t, r.want, got, "%s job %s", r.source, r.id)
+		require.NoError(t, pool.QueryRow(ctx, `SELECT source_id FROM jobs WHERE id = $1`, id).Scan(&got))
+		require.Equal(t, w, got, "job %s", id)
 	}
 }

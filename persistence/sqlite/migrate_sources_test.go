@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -25,15 +26,11 @@ func TestTriggerSourceIDsMigration(t *testing.T) {
 			VALUES (?, ?, 't', 'pending', ?, ?, 0)`, r.id, r.ws, r.source, r.sourceID)
 		require.NoError(t, err)
 	}
-	require.NoError(t, db.Close())
-	s, err := Open(ctx, path, nil)
-	require.NoError(t, err)
-	defer s.Close()
+	want := map[string]string{}
 	for _, r := range rows {
-		var got string
-		require.NoError(t, s.read.QueryRowContext(ctx, `SELECT source_id FROM jobs WHERE id = ?`, r.id).Scan(&got))
-		require.Equal(t, r.want, got, "%s job", r.source)
+		want[r.id] = r.want
 	}
+	requireSourceIDsAfterMigrate(t, path, db, want)
 }
 
 // TestTaskSourceIDsMigration: 00241 gives the sub-jobs stored before it the
@@ -67,13 +64,26 @@ func TestTaskSourceIDsMigration(t *testing.T) {
 			VALUES (?, 'default', 't', 'pending', ?, ?, ?, 0)`, r.id, r.source, r.sourceID, jctx)
 		require.NoError(t, err)
 	}
+	want := map[string]string{}
+	for _, r := range rows {
+		want[r.id] = r.want
+	}
+	requireSourceIDsAfterMigrate(t, path, db, want)
+}
+
+// requireSourceIDsAfterMigrate closes db, opens the store at path (which
+// runs the pending migrations) and requires each job's source_id to be
+// want's.
+func requireSourceIDsAfterMigrate(t *testing.T, path string, db *sql.DB, want map[string]string) {
+	t.Helper()
+	ctx := context.Background()
 	require.NoError(t, db.Close())
 	s, err := Open(ctx, path, nil)
 	require.NoError(t, err)
 	defer s.Close()
-	for _, r := range rows {
+	for id, w := range want {
 		var got string
-		require.NoError(t, s.read.QueryRowContext(ctx, `SELECT source_id FROM jobs WHERE id = ?`, r.id).Scan(&got))
-		require.Equal(t, r.want, got, "%s job %s", r.source, r.id)
+		require.NoError(t, s.read.QueryRowContext(ctx, `SELECT source_id FROM jobs WHERE id = ?`, id).Scan(&got))
+		require.Equal(t, w, got, "job %s", id)
 	}
 }
