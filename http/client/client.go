@@ -216,6 +216,9 @@ func (c *Client) do(ctx context.Context, r request, out any) (int, error) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		return resp.StatusCode, nil
 	}
+	if strings.HasPrefix(r.path, "/api/") {
+		return resp.StatusCode, c.decodeAPIAnswer(ctx, r, resp.Body, out)
+	}
 	if err := decodeJSON(resp.Body, out); err != nil {
 		if ctx.Err() != nil {
 			return 0, fmt.Errorf("%s %s: %w", r.method, r.path, context.Cause(ctx))
@@ -223,6 +226,34 @@ func (c *Client) do(ctx context.Context, r request, out any) (int, error) {
 		return 0, fmt.Errorf("%s %s: read answer: %w", r.method, r.path, err)
 	}
 	return resp.StatusCode, nil
+}
+
+// decodeAPIAnswer decodes a 2xx answer of an /api/ route into out and
+// tells an answer that is not Strøm's from one that broke off. The server
+// URL may name some other JSON service (`{"status":"ok"}` where a job page
+// was due): decoding it failed with a bare "cannot unmarshal", or, worse,
+// gave an empty job list. Such an answer — one that does not decode, or an
+// object none of whose keys the expected answer has — is refused with the
+// question to ask. A body cut off on its way is a read error, as before.
+// Worker routes (the hot path) keep the streaming decode without this
+// check.
+func (c *Client) decodeAPIAnswer(ctx context.Context, r request, body io.Reader, out any) error {
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s %s: %w", r.method, r.path, context.Cause(ctx))
+		}
+		return fmt.Errorf("%s %s: read answer: %w", r.method, r.path, err)
+	}
+	err = decodeJSON(bytes.NewReader(raw), out)
+	if err == nil && !sharesAKey(raw, out) {
+		err = errors.New("none of the fields a Strøm server sends here")
+	}
+	if err != nil {
+		return fmt.Errorf("server at %s: %s %s: the answer is not a Strøm server's (%v): is that the address of a Strøm server?",
+			c.base, r.method, r.path, err)
+	}
+	return nil
 }
 
 // decodeJSON decodes with UseNumber, so numbers keep the form they were

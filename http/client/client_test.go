@@ -131,6 +131,63 @@ func TestRequestTimeoutIsUnavailable(t *testing.T) {
 	require.True(t, client.Retryable(err))
 }
 
+// An answer of some other service at the server URL is refused with the
+// question to ask, not taken for an empty job list or reported as a bare
+// decode error; an answer cut off on its way is a read error, as before.
+func TestAnswerNotFromAStroemServer(t *testing.T) {
+	t.Parallel()
+	answer := func(body string) *client.Client {
+		return newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, body)
+		}))
+	}
+	const question = ": is that the address of a Strøm server?"
+
+	c := answer(`{"status":"ok","uptime":12}`)
+	_, err := c.Jobs(context.Background(), client.JobFilter{})
+	require.ErrorContains(t, err, "GET /api/jobs: the answer is not a Strøm server's (none of the fields a Strøm server sends here)"+question)
+	_, err = c.Tasks(context.Background(), "default")
+	require.ErrorContains(t, err, "GET /api/workspaces/default/tasks: the answer is not a Strøm server's (json: cannot unmarshal object")
+	require.ErrorContains(t, err, question)
+
+	c = answer(`[1,2,3]`)
+	_, err = c.Job(context.Background(), "j1")
+	require.ErrorContains(t, err, "GET /api/jobs/j1: the answer is not a Strøm server's (json: cannot unmarshal array")
+
+	c = answer(`not json`)
+	_, err = c.Workers(context.Background())
+	require.ErrorContains(t, err, question)
+
+	// A Strøm answer: one shared key is enough, whatever else it holds; an
+	// empty object and an empty list are not judged.
+	c = answer(`{"items":[],"total":0,"added_later":true}`)
+	jobs, err := c.Jobs(context.Background(), client.JobFilter{})
+	require.NoError(t, err)
+	require.Empty(t, jobs)
+	c = answer(`{"JOB_ID":"j1","Status":"running"}`) // keys match without case, as encoding/json
+	job, err := c.Job(context.Background(), "j1")
+	require.NoError(t, err)
+	require.Equal(t, "j1", job.ID)
+	c = answer(`{}`)
+	_, err = c.Job(context.Background(), "j1")
+	require.NoError(t, err)
+	c = answer(`[]`)
+	tasks, err := c.Tasks(context.Background(), "default")
+	require.NoError(t, err)
+	require.Empty(t, tasks)
+
+	// Cut off: the length promised more than came.
+	c = newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "100")
+		_, _ = io.WriteString(w, `{"items":[`)
+	}))
+	_, err = c.Jobs(context.Background(), client.JobFilter{})
+	require.ErrorContains(t, err, "GET /api/jobs: read answer: unexpected EOF")
+	require.NotContains(t, err.Error(), question)
+}
+
 func TestPublicRoutes(t *testing.T) {
 	t.Parallel()
 	mux := http.NewServeMux()
