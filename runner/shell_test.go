@@ -74,6 +74,28 @@ func run(t *testing.T, r *ShellRunner, step Step) (Result, *captured) {
 
 func cmdStep(cmd string) Step { return Step{Spec: stroem.StepSpec{Cmd: cmd}} }
 
+// escapeeStep starts a process that leaves the step's process group
+// (setsid), holds its stdout and prints its pid, and ends once that process
+// runs. (A fixed "sleep 0.2" before the end was not always enough on a busy
+// machine: the step ended, killing the escapee before it had printed, and
+// the test waited for its pid forever.)
+const escapeeStep = `setsid sh -c 'echo $$; : > up; exec sleep 100' &
+until [ -e up ]; do sleep 0.01; done`
+
+// firstLine is the step's first stdout line, which Run has delivered by the
+// time it returns; a step that printed none fails the test instead of
+// leaving it waiting.
+func firstLine(t *testing.T, c *captured) string {
+	t.Helper()
+	select {
+	case l := <-c.first:
+		return l
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the step printed no stdout line; its stderr: %q", c.texts(stroem.Stderr))
+		return ""
+	}
+}
+
 // requireGroupGone waits until no process of group pgid exists.
 func requireGroupGone(t *testing.T, pgid int) {
 	t.Helper()
@@ -359,11 +381,10 @@ func TestEscapedProcessHoldingPipesIsBounded(t *testing.T) {
 	}
 	r := newShell(t)
 	start := time.Now()
-	res, c := run(t, r, cmdStep(`setsid sh -c 'echo $$; exec sleep 100' &
-sleep 0.2`))
+	res, c := run(t, r, cmdStep(escapeeStep))
 	require.True(t, res.Succeeded(), res.Error)
 	require.Less(t, time.Since(start), 5*time.Second)
-	pid, err := strconv.Atoi(<-c.first)
+	pid, err := strconv.Atoi(firstLine(t, c))
 	require.NoError(t, err)
 	_ = syscall.Kill(pid, syscall.SIGKILL) // it left the group: ours to clean up in the test
 }

@@ -177,10 +177,9 @@ func TestSetsidEscapeeDiesWithTheStep(t *testing.T) {
 		t.Skip("setsid not installed")
 	}
 	r := newShell(t)
-	res, c := run(t, r, cmdStep(`setsid sh -c 'echo $$; exec sleep 100' &
-sleep 0.2`))
+	res, c := run(t, r, cmdStep(escapeeStep))
 	require.True(t, res.Succeeded(), res.Error)
-	pid, err := strconv.Atoi(<-c.first)
+	pid, err := strconv.Atoi(firstLine(t, c))
 	require.NoError(t, err)
 	require.False(t, alive(pid), "a process that left the step's group with setsid was killed when the step ended")
 }
