@@ -237,7 +237,13 @@ func followJob(ctx context.Context, base, jobID string, rng *rand.Rand) (*sseCli
 	return c, ctx.Err()
 }
 
-const twoStepsWorkflow = `
+// twoStepsWorkflow: two steps of 2500 lines each, which stop after their
+// 300th line until the file gate exists, so that both are still printing
+// when the test kills a server. (Without the gate, on a busy machine one
+// step could be nearly done by the time the other had stored its 300th
+// line, and too few lines were left to see the stream go on.)
+func twoStepsWorkflow(gate string) string {
+	return strings.ReplaceAll(`
 actions:
   count:
     type: shell
@@ -245,6 +251,7 @@ actions:
     cmd: |
       for i in $(seq 1 "$INPUT_N"); do
         echo "$INPUT_NAME $i"
+        if [ "$i" -eq 300 ]; then while [ ! -e 'GATE' ]; do sleep 0.05; done; fi
         if [ $((i % 100)) -eq 0 ]; then sleep 0.3; fi
       done
 tasks:
@@ -256,14 +263,18 @@ tasks:
       right:
         action: count
         input: {name: right, n: 2500}
-`
+`, "GATE", gate)
+}
 
 // TestLogsAcrossServers: two servers on one database behind a round-robin
 // proxy, a worker pushing to each; 50 SSE clients through the proxy that
 // hang up and resume at random, and one server killed mid-stream. Every
 // client gets every line exactly once, in order.
 func TestLogsAcrossServers(t *testing.T) {
-	c := startLogCluster(t, 2, twoStepsWorkflow, nil)
+	gateDir := t.TempDir()
+	require.NoError(t, os.Chmod(gateDir, 0o777))
+	gate := filepath.Join(gateDir, "gate")
+	c := startLogCluster(t, 2, twoStepsWorkflow(gate), nil)
 	c.startWorker("worker-1", 0)
 	c.startWorker("worker-2", 1)
 	id := c.execute(c.proxy.URL, "two")
@@ -283,9 +294,10 @@ func TestLogsAcrossServers(t *testing.T) {
 		})
 	}
 
-	// Mid-stream: both steps printing; kill server 1 (worker-1's server)
-	// with SIGKILL, let the stream go on through server 2 (worker-2's lines),
-	// then bring server 1 back so worker-1 delivers what it kept meanwhile.
+	// Mid-stream: both steps have printed 300 lines and wait at the gate;
+	// kill server 1 (worker-1's server) with SIGKILL, open the gate, let the
+	// stream go on through server 2 (worker-2's lines), then bring server 1
+	// back so worker-1 delivers what it kept meanwhile.
 	stored := func(step string) int {
 		resp, err := c.http.Get("http://" + c.addrs[1] + "/api/jobs/" + id + "/logs?format=text&step=" + step)
 		if err != nil {
@@ -303,6 +315,7 @@ func TestLogsAcrossServers(t *testing.T) {
 		waitFor, 20*time.Millisecond, "both steps printing")
 	kill9(c.servers[0])
 	atKill := stored("left") + stored("right")
+	require.NoError(t, os.WriteFile(gate, nil, 0o644))
 	require.Eventually(t, func() bool { return stored("left")+stored("right") >= atKill+500 },
 		waitFor, 50*time.Millisecond, "the stream goes on through server 2")
 	c.startServer(0)
