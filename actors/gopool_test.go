@@ -2,14 +2,15 @@ package actors
 
 import (
 	"bytes"
+	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 )
 
 // goroutineID is the number runtime.Stack prints for the calling goroutine
@@ -28,39 +29,98 @@ func goroutineID() int {
 	return id
 }
 
+// goroutineStacks maps each live goroutine's id to its stack, as
+// runtime.Stack prints them all.
+func goroutineStacks() map[int]string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	stacks := map[int]string{}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		var id int
+		if _, err := fmt.Sscanf(g, "goroutine %d ", &id); err == nil {
+			stacks[id] = g
+		}
+	}
+	return stacks
+}
+
+// idleInPool reports whether goroutine id waits in a pool for work.
+func idleInPool(id int) bool {
+	g, ok := goroutineStacks()[id]
+	return ok && strings.HasPrefix(g, fmt.Sprintf("goroutine %d [select", id)) &&
+		strings.Contains(g, "actors.(*goPool).run")
+}
+
+// requireGoroutinesGone waits until none of the goroutines ids is alive
+// (goroutine ids are never reused). Only the pool's own goroutines are
+// checked: goleak.VerifyNone(t, goleak.IgnoreCurrent()) also caught
+// goroutines of earlier tests that end by themselves (a step actor's timer
+// firing into a stopped actor system, protoactor's dead-letter throttle),
+// which failed these tests on a busy machine.
+func requireGoroutinesGone(t *testing.T, ids ...int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		stacks := goroutineStacks()
+		for _, id := range ids {
+			if _, ok := stacks[id]; ok {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 5*time.Millisecond, "a goroutine of the closed pool is still alive")
+}
+
 // Functions run one after another reuse the pool's goroutine instead of
-// each starting one (the point of the pool: a grown stack is kept).
+// each starting one (the point of the pool: a grown stack is kept). Each
+// is handed over once the goroutine waits in the pool again (a fixed 5 ms
+// pause was not always long enough on a busy machine); once closed, the
+// pool keeps no goroutine.
 func TestGoPoolReusesItsGoroutines(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	p := newGoPool()
-	defer p.close()
-	ids := map[int]bool{}
 	const n = 20
-	for range n {
+	first := -1
+	for i := range n {
 		got := make(chan int)
 		p.Go(func() { got <- goroutineID() })
 		id := <-got
 		require.GreaterOrEqual(t, id, 0, "a goroutine id from runtime.Stack")
-		ids[id] = true
-		time.Sleep(5 * time.Millisecond) // it returns to the pool
+		if i == 0 {
+			first = id
+		}
+		require.Equal(t, first, id, "function %d ran on another goroutine than the first", i)
+		require.Eventually(t, func() bool { return idleInPool(id) }, 10*time.Second, time.Millisecond,
+			"the goroutine returns to the pool")
 	}
-	// Usually one goroutine ran them all; a machine busy enough to keep it
-	// from its receive for 5 ms makes the next call start another.
-	require.LessOrEqual(t, len(ids), n/2, "the functions ran on %d goroutines", len(ids))
+	p.close()
+	requireGoroutinesGone(t, first)
 }
 
 // Go never waits for a goroutine to become idle: functions that block run
 // side by side; and once closed, the pool keeps no goroutine.
 func TestGoPoolNeverWaitsAndStops(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	p := newGoPool()
 	const n = 5
 	release := make(chan struct{})
 	var started, done sync.WaitGroup
+	var mu sync.Mutex
+	var ids []int
+	ran := func() {
+		mu.Lock()
+		ids = append(ids, goroutineID())
+		mu.Unlock()
+	}
 	started.Add(n)
 	done.Add(n)
 	for range n {
 		p.Go(func() {
+			ran()
 			started.Done()
 			<-release
 			done.Done()
@@ -70,7 +130,11 @@ func TestGoPoolNeverWaitsAndStops(t *testing.T) {
 	close(release)
 	done.Wait()
 	p.close()
-	ran := make(chan struct{})
-	p.Go(func() { close(ran) }) // after close: still run
-	<-ran
+	after := make(chan struct{})
+	p.Go(func() { ran(); close(after) }) // after close: still run
+	<-after
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, ids, n+1)
+	requireGoroutinesGone(t, ids...)
 }
