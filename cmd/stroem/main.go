@@ -168,6 +168,8 @@ func usageArgs(c *cobra.Command) {
 func main() {
 	// First: a worker re-executes this binary as each step's supervisor.
 	runner.SupervisorMain()
+	// Then: the daemons take their runtime setting (sysmon.go).
+	reexecForSysmon(os.Args)
 	stroemhttp.Version = version
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile := startCPUProfile(os.Getenv("STROEM_CPUPROFILE"))
